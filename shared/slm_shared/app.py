@@ -1,0 +1,137 @@
+"""The composition root every service uses: database, bus, workers, HTTP plumbing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from slm_shared import migrations
+from slm_shared.auth import TokenVerifier
+from slm_shared.bus import Bus, Consumer, Handler, OutboxRelay
+from slm_shared.db import Database
+from slm_shared.errors import install_error_handlers
+from slm_shared.settings import ServiceSettings
+from slm_shared.telemetry import instrument_app, setup_tracing
+from slm_shared.web import dead_letters, health
+from slm_shared.web.body_limit import BodySizeLimitMiddleware
+from slm_shared.web.metrics import HttpMetrics, MetricsMiddleware, metrics_router
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a running service holds; workers receive it."""
+
+    settings: ServiceSettings
+    db: Database
+    bus: Bus
+    relay: OutboxRelay
+    consumer: Consumer | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Worker = Callable[[ServiceContext], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    """Everything that makes one service: its routers, consumed events and workers."""
+
+    name: str
+    title: str
+    description: str
+    migrations_package: str
+    routers: Sequence[APIRouter]
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    workers: Sequence[Worker] = ()
+    version: str = "0.1.0"
+
+
+async def _connect_bus(context: ServiceContext) -> None:
+    await context.bus.connect()
+    try:
+        await context.bus.ensure_platform_streams()
+    except Exception as exc:  # noqa: BLE001 - consumers and the relay retry on their own
+        logger.warning("stream provisioning deferred: %s", exc)
+
+
+def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto_migrate: bool = True) -> FastAPI:
+    """Build a service's FastAPI app; its lifespan starts and stops everything it owns."""
+    setup_tracing(definition.name)
+    metrics = HttpMetrics(definition.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url
+        if auto_migrate:
+            await migrations.upgrade(definition.migrations_package, url)
+        db = Database(url)
+        instrument_app(app, db.engine)
+        bus = Bus(settings.nats_url, name=definition.name)
+        relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
+        consumer = (
+            Consumer(
+                db,
+                bus,
+                name=definition.name,
+                handlers=definition.handlers,
+                max_deliveries=settings.consumer_max_deliveries,
+                retry_delay=settings.consumer_retry_delay_seconds,
+            )
+            if definition.handlers
+            else None
+        )
+        context = ServiceContext(settings=settings, db=db, bus=bus, relay=relay, consumer=consumer)
+        app.state.context = context
+        app.state.db, app.state.bus, app.state.relay, app.state.consumer = db, bus, relay, consumer
+        metrics.add_counter_source("slm_outbox_published", "events published from the outbox", lambda: relay.published)
+        if consumer is not None:
+            metrics.add_counter_source("slm_inbox_applied", "events applied by the consumer", lambda: consumer.applied)
+
+        tasks: list[asyncio.Task[None]] = []
+        if settings.run_workers:
+            tasks.append(asyncio.create_task(_connect_bus(context), name="bus-connect"))
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            if consumer is not None:
+                tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+            for worker in definition.workers:
+                tasks.append(asyncio.create_task(worker(context), name=getattr(worker, "__name__", "worker")))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await bus.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version=definition.version,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(
+        secret=settings.jwt_secret,
+        jwks_url=settings.jwks_url,
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(health.router)
+    app.include_router(metrics_router(metrics))
+    for router in definition.routers:
+        app.include_router(router)
+    if definition.handlers:
+        app.include_router(dead_letters.router)
+    return app

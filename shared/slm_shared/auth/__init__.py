@@ -1,0 +1,29 @@
+"""Bearer JWT authentication: tenant, roles and, for customers, their party."""
+
+from slm_shared.auth.principal import (
+    ADMIN,
+    CUSTOMER,
+    INGEST,
+    MANAGER,
+    ROLES,
+    Principal,
+    PrincipalDep,
+    TokenVerifier,
+    get_principal,
+    issue_token,
+    require_roles,
+)
+
+__all__ = [
+    "ADMIN",
+    "CUSTOMER",
+    "INGEST",
+    "MANAGER",
+    "ROLES",
+    "Principal",
+    "PrincipalDep",
+    "TokenVerifier",
+    "get_principal",
+    "issue_token",
+    "require_roles",
+]

@@ -1,0 +1,153 @@
+"""Token verification and the principal every request acts as."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import anyio
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from slm_shared.errors import Forbidden, Unauthorized
+
+ADMIN = "admin"
+MANAGER = "manager"
+CUSTOMER = "customer"
+INGEST = "ingest"
+ROLES = frozenset({ADMIN, MANAGER, CUSTOMER, INGEST})
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the verified token's subject, tenant, roles and party."""
+
+    subject: str
+    tenant: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    party: str | None = None
+
+    def has_any(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def is_customer_only(self) -> bool:
+        """A customer with no staff role: sees only its own party's records."""
+        return CUSTOMER in self.roles and not self.has_any(ADMIN, MANAGER)
+
+
+class TokenVerifier:
+    """Verifies HS256 tokens with a shared secret, or RS/ES tokens from a JWKS URL."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        jwks_url: str | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        self.secret = secret
+        self.audience = audience
+        self.issuer = issuer
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        options = {"require": ["exp", "sub"], "verify_aud": self.audience is not None}
+        if self._jwks is not None:
+            key = self._jwks.get_signing_key_from_jwt(token).key
+            algorithms = ["RS256", "ES256", "PS256"]
+        else:
+            key, algorithms = self.secret, ["HS256"]
+        return jwt.decode(
+            token, key, algorithms=algorithms, audience=self.audience, issuer=self.issuer, options=options
+        )
+
+    async def verify(self, token: str) -> Principal:
+        """Decode and check a token; raises Unauthorized with the reason."""
+        try:
+            if self._jwks is not None:
+                claims = await anyio.to_thread.run_sync(self._decode, token)
+            else:
+                claims = self._decode(token)
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired") from exc
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthorized(f"The token is not valid: {exc}") from exc
+        tenant = claims.get("tenant")
+        roles = claims.get("roles", [])
+        if not isinstance(tenant, str) or not tenant:
+            raise Unauthorized("The token carries no tenant")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise Unauthorized("The token's roles must be a list of strings")
+        party = claims.get("party")
+        if CUSTOMER in roles and not party:
+            raise Unauthorized("A customer token must name its party")
+        return Principal(
+            subject=str(claims["sub"]),
+            tenant=tenant,
+            roles=frozenset(r for r in roles if r in ROLES),
+            party=str(party) if party else None,
+        )
+
+
+def issue_token(
+    secret: str,
+    *,
+    tenant: str,
+    roles: Iterable[str],
+    subject: str | None = None,
+    party: str | None = None,
+    ttl_seconds: int = 3600,
+    audience: str | None = None,
+    issuer: str | None = None,
+) -> str:
+    """Issue an HS256 token (development and tests)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject or f"dev-{uuid.uuid4().hex[:8]}",
+        "tenant": tenant,
+        "roles": sorted(set(roles)),
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if party:
+        claims["party"] = party
+    if audience:
+        claims["aud"] = audience
+    if issuer:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Dependency: the verified principal of this request."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(credentials.credentials)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """Dependency factory: the principal, if it holds one of `roles`."""
+
+    async def _check(principal: PrincipalDep) -> Principal:
+        if not principal.has_any(*roles):
+            raise Forbidden(f"This action needs one of the roles: {', '.join(sorted(roles))}")
+        return principal
+
+    return _check

@@ -1,0 +1,17 @@
+"""NATS JetStream plumbing: connection, streams, transactional outbox, idempotent inbox."""
+
+from slm_shared.bus.connection import Bus
+from slm_shared.bus.inbox import Consumer, Handler
+from slm_shared.bus.models import DeadLetter, InboxMessage, OutboxMessage
+from slm_shared.bus.outbox import OutboxRelay, record_event
+
+__all__ = [
+    "Bus",
+    "Consumer",
+    "DeadLetter",
+    "Handler",
+    "InboxMessage",
+    "OutboxMessage",
+    "OutboxRelay",
+    "record_event",
+]

@@ -1,0 +1,107 @@
+"""JetStream connection with reconnect, and idempotent stream provisioning."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+
+from slm_shared.contracts.registry import STREAMS, StreamSpec
+
+logger = logging.getLogger(__name__)
+
+
+class Bus:
+    """A NATS connection that keeps reconnecting, with its JetStream context."""
+
+    def __init__(self, url: str, *, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self.connected = asyncio.Event()
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("the bus is not connected yet")
+        return self._js
+
+    @property
+    def is_connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def connect(self, *, attempts: int | None = None, delay: float = 0.5) -> None:
+        """Connect, retrying until it succeeds (or `attempts` run out); later drops reconnect."""
+        tried = 0
+        while True:
+            tried += 1
+            try:
+                self.nc = await nats.connect(
+                    servers=[self.url],
+                    name=self.name,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                    error_cb=self._on_error,
+                )
+                break
+            except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+                if attempts is not None and tried >= attempts:
+                    raise
+                logger.warning("NATS at %s not reachable (%s); retrying", self.url, exc)
+                await asyncio.sleep(min(delay * tried, 5.0))
+        self._js = self.nc.jetstream(timeout=5)
+        self.connected.set()
+
+    async def ensure_streams(self, specs: Iterable[StreamSpec]) -> None:
+        """Create each stream with file storage, or bring its configuration up to date."""
+        for spec in specs:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                storage=StorageType.FILE,
+                retention=RetentionPolicy.WORK_QUEUE if spec.work_queue else RetentionPolicy.LIMITS,
+                duplicate_window=120.0,
+            )
+            try:
+                await self.js.stream_info(spec.name)
+            except NotFoundError:
+                try:
+                    await self.js.add_stream(config)
+                    continue
+                except BadRequestError:
+                    pass  # another replica created it first
+            try:
+                await self.js.update_stream(config)
+            except BadRequestError as exc:
+                logger.warning("stream %s kept its existing configuration: %s", spec.name, exc)
+
+    async def ensure_platform_streams(self) -> None:
+        """Provision every producer's stream; idempotent, so any service may call it."""
+        await self.ensure_streams(STREAMS.values())
+
+    async def close(self) -> None:
+        """Drain (finish in-flight work) then close."""
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=5)
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                await self.nc.close()
+
+    async def _on_disconnected(self) -> None:
+        logger.warning("NATS disconnected")
+
+    async def _on_reconnected(self) -> None:
+        logger.info("NATS reconnected")
+
+    async def _on_error(self, exc: Exception) -> None:
+        logger.debug("NATS error: %s", exc)

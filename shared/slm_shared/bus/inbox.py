@@ -1,0 +1,216 @@
+"""Idempotent inbox: durable pull consumers that apply each event once, or dead-letter it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError
+from opentelemetry import propagate, trace
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_shared.bus.connection import Bus
+from slm_shared.bus.models import DeadLetter, InboxMessage
+from slm_shared.contracts.envelope import CloudEvent
+from slm_shared.contracts.registry import STREAMS, spec_for_type
+from slm_shared.db import Database, utcnow
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer("slm.bus")
+
+Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix: the message goes to the dead letters at once."""
+
+
+class Consumer:
+    """Applies events of the registered types through a durable consumer per producer stream."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        name: str,
+        handlers: Mapping[str, Handler],
+        max_deliveries: int = 5,
+        retry_delay: float = 1.0,
+        batch_size: int = 50,
+        ack_wait: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.name = name
+        self.handlers = dict(handlers)
+        self.max_deliveries = max_deliveries
+        self.retry_delay = retry_delay
+        self.batch_size = batch_size
+        self.ack_wait = ack_wait
+        self.applied = 0
+
+    def subscriptions(self) -> dict[str, list[str]]:
+        """Stream name to the subjects this consumer reads from it."""
+        by_stream: dict[str, list[str]] = defaultdict(list)
+        for event_type in self.handlers:
+            spec = spec_for_type(event_type)
+            if spec is None:
+                raise ValueError(f"unknown event type {event_type!r}")
+            stream = STREAMS[spec.producer].name
+            if spec.subject not in by_stream[stream]:
+                by_stream[stream].append(spec.subject)
+        return dict(by_stream)
+
+    async def run(self) -> None:
+        """Consume from every stream until cancelled."""
+        await self.bus.connected.wait()
+        await self.bus.ensure_platform_streams()
+        await asyncio.gather(
+            *(self._consume(stream, subjects) for stream, subjects in self.subscriptions().items())
+        )
+
+    async def _ensure_consumer(self, stream: str, subjects: list[str]) -> None:
+        config = ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            max_deliver=-1,  # the bound is ours: past it a message becomes a dead letter
+            max_ack_pending=1000,
+            filter_subjects=subjects,
+        )
+        try:
+            await self.bus.js.add_consumer(stream, config)
+        except BadRequestError as exc:
+            logger.warning("consumer %s on %s kept its configuration: %s", self.name, stream, exc)
+
+    async def _consume(self, stream: str, subjects: list[str]) -> None:
+        subscription = None
+        while True:
+            try:
+                if subscription is None:
+                    await self._ensure_consumer(stream, subjects)
+                    subscription = await self.bus.js.pull_subscribe_bind(self.name, stream=stream)
+                try:
+                    messages = await subscription.fetch(self.batch_size, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                for message in messages:
+                    await self.handle_message(message, stream)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep consuming across outages
+                logger.warning("consumer %s on %s: %s; retrying", self.name, stream, exc)
+                if isinstance(exc, nats.errors.Error | nats.js.errors.Error):
+                    subscription = None
+                await asyncio.sleep(1.0)
+
+    async def handle_message(self, message: Msg, stream: str) -> None:
+        """Apply one message once; nak with backoff on failure; dead-letter past the bound."""
+        deliveries = message.metadata.num_delivered or 1
+        headers = dict(message.headers or {})
+        try:
+            event = CloudEvent.from_message(headers, message.data)
+        except (ValueError, json.JSONDecodeError) as exc:
+            await self._dead_letter(message, stream, headers, None, f"unreadable event: {exc}", deliveries)
+            await message.ack()
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            await message.ack()  # a type (or version) this consumer does not apply
+            return
+        context = propagate.extract(headers)
+        with tracer.start_as_current_span(
+            f"consume {event.type}", context=context, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.message.id", event.id)
+            try:
+                await self.apply(event, handler)
+            except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered
+                span.record_exception(exc)
+                permanent = isinstance(exc, PermanentError)
+                if permanent or deliveries >= self.max_deliveries:
+                    logger.error("dead-lettering %s after %d deliveries: %s", event.id, deliveries, exc)
+                    await self._dead_letter(message, stream, headers, event, repr(exc), deliveries)
+                    await message.ack()
+                else:
+                    delay = self.retry_delay * 2 ** (deliveries - 1)
+                    logger.warning("event %s failed (%s); redelivery in %.1fs", event.id, exc, delay)
+                    await message.nak(delay=delay)
+                return
+        await message.ack()
+
+    async def apply(self, event: CloudEvent, handler: Handler) -> bool:
+        """Run the handler and record the event in one transaction; False if already applied."""
+        try:
+            async with self.db.session() as session:
+                seen = await session.scalar(
+                    select(InboxMessage.id).where(
+                        InboxMessage.consumer == self.name, InboxMessage.event_id == event.id
+                    )
+                )
+                if seen is not None:
+                    return False
+                session.add(
+                    InboxMessage(consumer=self.name, event_id=event.id, event_type=event.type, tenant=event.tenant)
+                )
+                await session.flush()
+                await handler(session, event)
+        except IntegrityError:
+            # a concurrent replica applied it first; the unique constraint kept it once
+            return False
+        self.applied += 1
+        return True
+
+    async def replay(self, dead_letter_id: int, *, tenant: str | None = None) -> DeadLetter:
+        """Apply a dead letter's event again; marks it replayed on success."""
+        async with self.db.sessionmaker() as session:
+            letter = await session.get(DeadLetter, dead_letter_id)
+        if letter is None or (tenant is not None and letter.tenant != tenant):
+            raise LookupError(dead_letter_id)
+        event = CloudEvent.from_message(letter.headers, letter.body.encode())
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            raise PermanentError(f"no handler for {event.type}")
+        await self.apply(event, handler)
+        async with self.db.session() as session:
+            letter = await session.get(DeadLetter, dead_letter_id)
+            assert letter is not None
+            letter.replayed_at = utcnow()
+        return letter
+
+    async def _dead_letter(
+        self,
+        message: Msg,
+        stream: str,
+        headers: dict[str, Any],
+        event: CloudEvent | None,
+        error: str,
+        deliveries: int,
+    ) -> None:
+        async with self.db.session() as session:
+            session.add(
+                DeadLetter(
+                    consumer=self.name,
+                    stream=stream,
+                    subject=message.subject,
+                    event_id=event.id if event else headers.get("ce-id"),
+                    event_type=event.type if event else headers.get("ce-type"),
+                    tenant=event.tenant if event else headers.get("ce-tenant"),
+                    headers=headers,
+                    body=message.data.decode("utf-8", errors="replace"),
+                    error=error[:4000],
+                    deliveries=deliveries,
+                )
+            )

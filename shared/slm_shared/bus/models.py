@@ -1,0 +1,65 @@
+"""Tables every service keeps for its messaging: outbox, inbox and dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from slm_shared.db import UTCDateTime, utcnow
+
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An event written in the same transaction as the change it reports."""
+
+    __tablename__ = "outbox"
+
+    seq: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    event_id: str = Field(max_length=64, unique=True)
+    tenant: str = Field(max_length=64, index=True)
+    subject: str = Field(max_length=255)
+    type: str = Field(max_length=255)
+    headers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True, index=True))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class InboxMessage(SQLModel, table=True):
+    """An event a consumer has applied; recorded in the same transaction as its effect."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("consumer", "event_id", name="uq_inbox_consumer_event"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    consumer: str = Field(max_length=64)
+    event_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=255)
+    tenant: str = Field(max_length=64)
+    processed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class DeadLetter(SQLModel, table=True):
+    """A message that kept failing (or could not be read); kept for inspection and replay."""
+
+    __tablename__ = "dead_letters"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    consumer: str = Field(max_length=64)
+    stream: str = Field(max_length=64)
+    subject: str = Field(max_length=255)
+    event_id: str | None = Field(default=None, max_length=64, index=True)
+    event_type: str | None = Field(default=None, max_length=255)
+    tenant: str | None = Field(default=None, max_length=64, index=True)
+    headers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    deliveries: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    replayed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -1,0 +1,190 @@
+"""Transactional outbox: events written with the change, published after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from opentelemetry import propagate
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_shared.bus.connection import Bus
+from slm_shared.bus.models import OutboxMessage
+from slm_shared.contracts.envelope import CloudEvent, EventSpec
+from slm_shared.db import Database, is_postgres, utcnow
+
+logger = logging.getLogger(__name__)
+
+PENDING_FLAG = "slm_outbox_pending"
+_COLUMNS = (OutboxMessage.seq, OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.headers, OutboxMessage.body)
+
+
+def record_event(
+    session: AsyncSession,
+    spec: EventSpec[Any],
+    *,
+    tenant: str,
+    data: BaseModel,
+    subject: str | None = None,
+) -> CloudEvent:
+    """Add an event to the outbox inside the caller's transaction; it is sent after commit."""
+    event = spec.build(tenant=tenant, data=data, subject=subject)
+    headers = event.headers()
+    propagate.inject(headers)
+    session.add(
+        OutboxMessage(
+            event_id=event.id,
+            tenant=tenant,
+            subject=spec.subject,
+            type=event.type,
+            headers=headers,
+            body=json.dumps(event.data, separators=(",", ":")),
+        )
+    )
+    session.info[PENDING_FLAG] = True
+    return event
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows with `Nats-Msg-Id` = event id; marks them sent on ack."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        *,
+        batch_size: int = 200,
+        poll_seconds: float = 1.0,
+        publish_timeout: float = 3.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.publish_timeout = publish_timeout
+        self.max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self.published = 0
+        db.after_commit.append(self._after_commit)
+
+    def _after_commit(self, session: AsyncSession) -> None:
+        if session.info.pop(PENDING_FLAG, False):
+            self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay forever: publish what is pending, back off on failure, sleep until woken."""
+        backoff = 0.0
+        await self.bus.connected.wait()
+        while True:
+            try:
+                sent = await self.relay_once()
+                backoff = 0.0
+                if sent >= self.batch_size:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a relay must outlive any single failure
+                backoff = min(max(backoff * 2, 0.25), self.max_backoff)
+                logger.warning("outbox relay failed (%s); retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def relay_once(self) -> int:
+        """Publish one batch of pending rows; returns how many were acknowledged."""
+        if is_postgres(self.db.engine):
+            return await self._relay_locked()
+        return await self._relay_unlocked()
+
+    async def _relay_locked(self) -> int:
+        # PostgreSQL: rows stay locked (SKIP LOCKED) while published, so replicas share the work.
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(*_COLUMNS)
+                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            acked, error = await self._publish(rows)
+            await self._mark(session, rows, acked, error)
+        if error:
+            raise error
+        return len(acked)
+
+    async def _relay_unlocked(self) -> int:
+        # SQLite: one writer at a time, so never hold the write lock across network calls.
+        async with self.db.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(*_COLUMNS)
+                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
+                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+                    .limit(self.batch_size)
+                )
+            ).all()
+            await session.rollback()
+        if not rows:
+            return 0
+        acked, error = await self._publish(rows)
+        async with self.db.session() as session:
+            await self._mark(session, rows, acked, error)
+        if error:
+            raise error
+        return len(acked)
+
+    async def _publish(self, rows: Any) -> tuple[list[int], Exception | None]:
+        """Publish rows pipelined; returns the acknowledged seqs, in order, and the first error."""
+        if not rows:
+            return [], None
+        js = self.bus.js
+        results = await asyncio.gather(
+            *(
+                js.publish(
+                    row.subject,
+                    row.body.encode(),
+                    timeout=self.publish_timeout,
+                    headers={**row.headers, "Nats-Msg-Id": row.event_id},
+                )
+                for row in rows
+            ),
+            return_exceptions=True,
+        )
+        acked: list[int] = []
+        error: Exception | None = None
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                error = error or Exception(f"{type(result).__name__}: {result}")
+            else:
+                acked.append(row.seq)
+        self.published += len(acked)
+        return acked, error
+
+    async def _mark(self, session: AsyncSession, rows: Any, acked: list[int], error: Exception | None) -> None:
+        if acked:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.seq.in_(acked))  # type: ignore[union-attr]
+                .values(sent_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+            )
+        failed = [row.seq for row in rows if row.seq not in set(acked)]
+        if failed and error:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.seq.in_(failed))  # type: ignore[union-attr]
+                .values(attempts=OutboxMessage.attempts + 1, last_error=str(error)[:2000])
+            )

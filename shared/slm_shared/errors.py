@@ -1,0 +1,185 @@
+"""RFC 9457 problem details for every error a service returns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    """One invalid field: where it is and why it was refused."""
+
+    field: str
+    message: str
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class ProblemError(Exception):
+    """A domain error rendered as problem+json; subclasses fix the status."""
+
+    status: int = 400
+    problem_type: str = "about:blank"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+        problem_type: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = headers
+        self.extra = extra or {}
+        if status is not None:
+            self.status = status
+        if problem_type is not None:
+            self.problem_type = problem_type
+
+
+class BadRequest(ProblemError):
+    status = 400
+
+
+class Unauthorized(ProblemError):
+    status = 401
+
+    def __init__(self, detail: str = "A valid bearer token is required") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ProblemError):
+    status = 403
+
+
+class NotFound(ProblemError):
+    status = 404
+
+
+class Conflict(ProblemError):
+    status = 409
+
+
+class PreconditionFailed(ProblemError):
+    status = 412
+
+
+class PreconditionRequired(ProblemError):
+    status = 428
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+
+
+class Unprocessable(ProblemError):
+    status = 422
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    errors: Sequence[FieldError] = (),
+    problem_type: str = "about:blank",
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """Build a problem+json response."""
+    body = Problem(
+        type=problem_type,
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=instance,
+        errors=list(errors),
+    ).model_dump(exclude_none=True)
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_name(loc: Sequence[Any]) -> str:
+    """Turn a pydantic error location into a dotted field path, without the 'body' root."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:] if len(parts) > 1 or parts[0] != "body" else parts
+    return ".".join(parts) or "body"
+
+
+def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
+    """Convert pydantic/FastAPI error dicts into field errors."""
+    return [
+        FieldError(field=field_name(err.get("loc", ())), message=err.get("msg", ""), type=err.get("type"))
+        for err in raw
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error, including unexpected ones, as problem+json."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.detail,
+            errors=exc.errors,
+            problem_type=exc.problem_type,
+            instance=request.url.path,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        status = 400 if any(e.type == "json_invalid" for e in errors) else 422
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        return problem_response(status, detail, errors=errors, instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            exc.status_code,
+            str(exc.detail) if exc.detail else None,
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "Internal error", instance=request.url.path)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
+    for status in (400, 401, 403, 404, 409, 412, 413, 422, 428)
+}

@@ -1,0 +1,69 @@
+"""Alembic for each service: its env.py calls `run_env`, its CLI and start-up call `upgrade`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+
+from slm_shared.db import create_engine
+
+
+def alembic_config(package: str, database_url: str) -> Config:
+    """An Alembic config for `<package>/migrations`, without an ini file."""
+    config = Config()
+    config.set_main_option("script_location", f"{package}:migrations")
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+async def upgrade(package: str, database_url: str, revision: str = "head") -> None:
+    """Apply migrations up to `revision`, inside the running event loop."""
+    engine = create_engine(database_url)
+    config = alembic_config(package, database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade_sync, config, revision)
+    finally:
+        await engine.dispose()
+
+
+def _upgrade_sync(connection: Connection, config: Config, revision: str) -> None:
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """The body of every service's migrations/env.py."""
+    connection: Any = context.config.attributes.get("connection")
+    if connection is not None:
+        _run_with(connection, target_metadata)
+        return
+    if context.is_offline_mode():
+        context.configure(
+            url=context.config.get_main_option("sqlalchemy.url"),
+            target_metadata=target_metadata,
+            literal_binds=True,
+            render_as_batch=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    async def _online() -> None:
+        engine = create_engine(context.config.get_main_option("sqlalchemy.url") or "")
+        async with engine.begin() as conn:
+            await conn.run_sync(_run_with, target_metadata)
+        await engine.dispose()
+
+    asyncio.run(_online())
+
+
+def _run_with(connection: Connection, target_metadata: MetaData) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()

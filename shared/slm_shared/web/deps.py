@@ -1,0 +1,24 @@
+"""Dependency aliases every router uses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_shared.auth import ADMIN, CUSTOMER, INGEST, MANAGER, Principal, require_roles
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's transaction: commit on success, roll back on error."""
+    async for session in request.app.state.db.transaction():
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+AdminDep = Annotated[Principal, Depends(require_roles(ADMIN))]
+StaffDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER))]
+ReaderDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER, CUSTOMER))]
+IngestDep = Annotated[Principal, Depends(require_roles(ADMIN, INGEST))]

@@ -1,0 +1,91 @@
+"""Prometheus metrics: request counts and latencies by route, plus messaging counters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class HttpMetrics:
+    """The metrics one app exposes; each app has its own registry."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "slm_http_requests", "HTTP requests", ["service", "method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "slm_http_request_duration_seconds",
+            "HTTP request latency",
+            ["service", "method", "route"],
+            registry=self.registry,
+        )
+        self.service = service
+
+    def add_counter_source(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """Expose a counter whose value is read at scrape time (e.g. events published)."""
+
+        class _Source(Collector):
+            def collect(self):  # type: ignore[no-untyped-def]
+                family = CounterMetricFamily(name, documentation)
+                family.add_metric([], read())
+                yield family
+
+        self.registry.register(_Source())
+
+
+class MetricsMiddleware:
+    """Counts and times each request under its route template, not its raw path."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _route_template(scope)
+            method = scope["method"]
+            self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
+            self.metrics.latency.labels(self.metrics.service, method, route).observe(time.perf_counter() - start)
+
+
+def _route_template(scope: Scope) -> str:
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    for route in getattr(router, "routes", []):
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
+
+
+def metrics_router(metrics: HttpMetrics) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/metrics", include_in_schema=True, response_class=Response)
+    async def prometheus_metrics(_: Request) -> Response:
+        """Prometheus text exposition of this service's metrics."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
