@@ -14,6 +14,6 @@ async def running_app(app: FastAPI, *, token: str | None = None) -> AsyncIterato
     """Start the app's lifespan (database, bus, workers) and yield a client bound to it."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as client:
             yield client

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlmodel import SQLModel
+
+from slm_shared.bus import Bus
+from slm_shared.db import Database
+from slm_shared.testing.nats_server import NatsServer
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    import slm_shared.bus.models  # noqa: F401
+    import slm_shared.web.concurrency  # noqa: F401
+
+    database = Database(database_url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
+    connected = Bus(nats_server.url, name="test")
+    await connected.connect(attempts=20)
+    await connected.ensure_platform_streams()
+    yield connected
+    await connected.close()
+

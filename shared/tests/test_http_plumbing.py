@@ -1,0 +1,179 @@
+"""Auth, problem+json errors, body limit, health and metrics on an app built by create_app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from slm_shared.app import ServiceDefinition, create_app
+from slm_shared.auth import issue_token
+from slm_shared.errors import NotFound
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET, ServiceSettings
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.web.deps import StaffDep
+
+router = APIRouter(prefix="/v1")
+_notes: dict[tuple[str, str], str] = {}
+
+
+class NoteIn(BaseModel):
+    name: str = Field(min_length=1, max_length=20)
+    priority: int = Field(ge=1, le=4)
+
+
+@router.post("/notes", status_code=201)
+async def create_note(data: NoteIn, principal: StaffDep) -> dict[str, str]:
+    _notes[(principal.tenant, data.name)] = data.name
+    return {"name": data.name}
+
+
+@router.get("/notes/{name}")
+async def read_note(name: str, principal: StaffDep) -> dict[str, str]:
+    if (principal.tenant, name) not in _notes:
+        raise NotFound(f"No note {name}")
+    return {"name": name}
+
+
+@router.get("/boom")
+async def boom(principal: StaffDep) -> None:
+    raise RuntimeError("unexpected")
+
+
+DEFINITION = ServiceDefinition(
+    name="plumbing", title="Plumbing", description="test", migrations_package="none", routers=[router]
+)
+
+
+@pytest.fixture
+async def client(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False, max_body_bytes=2048)
+    app = create_app(DEFINITION, settings, auto_migrate=False)
+    async with running_app(app) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_no_token_is_401_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/notes/x")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["title"] == "Unauthorized"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-jwt",
+        issue_token("another-secret-another-secret-another-secret", tenant="acme", roles=["admin"]),
+        issue_token(DEVELOPMENT_JWT_SECRET, tenant="acme", roles=["admin"], ttl_seconds=-10),
+        issue_token(DEVELOPMENT_JWT_SECRET, tenant="", roles=["admin"]),
+    ],
+    ids=["garbage", "wrong-secret", "expired", "no-tenant"],
+)
+async def test_bad_tokens_are_401(client: httpx.AsyncClient, token: str) -> None:
+    response = await client.get("/v1/notes/x", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_role_is_checked(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/notes/x", headers=bearer(make_token(roles=("ingest",))))
+    assert response.status_code == 403
+    assert "admin" in response.json()["detail"]
+
+
+async def test_tenant_a_cannot_read_tenant_b(client: httpx.AsyncClient) -> None:
+    created = await client.post("/v1/notes", json={"name": "secret", "priority": 1}, headers=bearer(make_token("tenant-a")))
+    assert created.status_code == 201
+    assert (await client.get("/v1/notes/secret", headers=bearer(make_token("tenant-a")))).status_code == 200
+    assert (await client.get("/v1/notes/secret", headers=bearer(make_token("tenant-b")))).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "field"),
+    [
+        (b"{not json", 400, None),
+        (b'{"name": "x", "priority": "high"}', 422, "priority"),
+        (b'{"name": "", "priority": 1}', 422, "name"),
+        (b'{"priority": 9, "name": "x"}', 422, "priority"),
+        (b"[1, 2]", 422, None),
+        (b"", 422, None),
+    ],
+)
+async def test_bad_input_is_4xx_problem_naming_the_field(
+    client: httpx.AsyncClient, content: bytes, status: int, field: str | None
+) -> None:
+    response = await client.post(
+        "/v1/notes", content=content, headers={**bearer(make_token()), "Content-Type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["errors"]
+    if field:
+        assert [e["field"] for e in body["errors"]] == [field]
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    big = b'{"name": "' + b"x" * 5000 + b'", "priority": 1}'
+    response = await client.post("/v1/notes", content=big, headers={**bearer(make_token()), "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 500
+
+    response = await client.post("/v1/notes", content=chunks(), headers={**bearer(make_token()), "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_unexpected_error_is_a_problem_without_details(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/boom", headers=bearer(make_token()))
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "unexpected" not in response.text
+
+
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nothing-here", headers=bearer(make_token()))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_health_ready_and_metrics_need_no_token(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {}}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503  # NATS is deliberately unreachable here
+    assert ready.json()["checks"] == {"database": "ok", "nats": "unavailable"}
+    await client.get("/v1/notes/x")
+    metrics = (await client.get("/metrics")).text
+    assert 'slm_http_requests_total{method="GET",route="/v1/notes/{name}",service="plumbing",status="401"}' in metrics
+
+
+def test_default_secret_is_refused_in_production() -> None:
+    with pytest.raises(ValueError, match="SLM_JWT_SECRET"):
+        ServiceSettings(environment="production")
+    ServiceSettings(environment="production", jwt_secret="s" * 40)
+    ServiceSettings(environment="development")
+
+
+def test_token_cli_issues_a_verifiable_token(capsys: pytest.CaptureFixture[str]) -> None:
+    import jwt
+
+    from slm_shared.auth.cli import main
+
+    assert main(["--tenant", "acme", "--role", "customer", "--party", "p-1"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), DEVELOPMENT_JWT_SECRET, algorithms=["HS256"])
+    assert claims["tenant"] == "acme" and claims["roles"] == ["customer"] and claims["party"] == "p-1"
