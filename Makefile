@@ -1,0 +1,69 @@
+# Service level management platform: `make run` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PACKAGES := shared services/catalog services/agreements services/measurement services/notifier
+TEST_DIRS := shared/tests services/catalog/tests services/agreements/tests services/measurement/tests services/notifier/tests tests
+PYTEST_ARGS ?= -q
+
+.PHONY: help install run demo test test-unit test-e2e lint format token constraints postgres bench clean
+
+help:
+	@echo "make run      start NATS and the four services on SQLite (installs what is missing)"
+	@echo "make demo     seed a tenant against the running stack and watch a breach notification arrive"
+	@echo "make test     run every test (real NATS, SQLite and PostgreSQL)"
+	@echo "make lint     ruff and mypy"
+	@echo "make token    print a development token (ROLE=admin TENANT=demo PARTY=)"
+	@echo "make bench    run the benchmarks under bench/"
+
+$(STAMP): constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout ruff mypy
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m tools.devstack run
+
+demo: install
+	$(PY) -m tools.demo
+
+# PostgreSQL for the database tests: installed from Debian's packages where missing and possible.
+postgres:
+	@bash tools/ensure-postgres.sh
+
+test: install postgres
+	@status=0; for dir in $(TEST_DIRS); do \
+		echo "== $$dir"; $(PY) -m pytest $$dir $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
+
+test-unit: install
+	@status=0; for dir in $(filter-out tests,$(TEST_DIRS)); do $(PY) -m pytest $$dir $(PYTEST_ARGS) || status=1; done; exit $$status
+
+test-e2e: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict shared/slm_shared
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+token: install
+	@$(VENV)/bin/slm-token --tenant $(or $(TENANT),demo) --role $(or $(ROLE),admin) $(if $(PARTY),--party $(PARTY))
+
+bench: install
+	@for bench in bench/*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
+
+constraints:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^slm-' | sed '1i # Pinned versions (names and versions only). Regenerate with make constraints.' > constraints.txt
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,80 @@
+"""The platform thread end to end, and the same thread through faults."""
+
+from __future__ import annotations
+
+import time
+
+from standardwebhooks import Webhook
+
+from tools.devstack import Stack
+from tools.receiver import Received, WebhookReceiver
+from tools.scenario import Scenario
+
+
+def urls(stack: Stack) -> dict[str, str]:
+    return {name: stack.url(name) for name in stack.ports}
+
+
+def assert_one_signed_breach(receiver: WebhookReceiver, secret: str, agreement_id: str, timeout: float = 60) -> Received:
+    received = receiver.wait_for(1, timeout=timeout)
+    assert received, "no notification arrived"
+    time.sleep(3)  # anything duplicated would arrive meanwhile
+    received = list(receiver.received)
+    assert len(received) == 1, [r.json() for r in received]
+    hook = received[0]
+    payload = Webhook(secret).verify(hook.body, hook.headers)
+    assert payload["type"] == "slm.measurement.objective.breached.v1"
+    assert payload["data"]["agreement_id"] == agreement_id
+    assert payload["data"]["status"] == "breached"
+    assert payload["data"]["attainment"] < 0.999
+    return hook
+
+
+def test_thread_end_to_end(stack: Stack, receiver: WebhookReceiver) -> None:
+    scenario = Scenario(urls(stack))
+    subscription = scenario.subscribe(receiver.url)
+    service, offering = scenario.create_offering()
+    agreement = scenario.activate_sla(service, offering)
+    objective = scenario.wait_for_objective(agreement["id"])
+    assert objective["objective"] == 0.999
+    scenario.ingest_breach(service["key"])
+    hook = assert_one_signed_breach(receiver, subscription["secret"], agreement["id"])
+
+    deliveries = scenario.call("GET", "notifier", "/v1/deliveries", 200)["items"]
+    assert [d["status"] for d in deliveries] == ["succeeded"]
+    assert hook.headers["webhook-id"] == deliveries[0]["id"]
+    # The objective's state is visible through the API, and nothing fires twice.
+    state = scenario.call("GET", "measurement", f"/v1/objectives/{objective['id']}", 200)
+    assert state["status"] == "breached"
+
+
+def test_thread_survives_nats_sigkill(stack: Stack, receiver: WebhookReceiver) -> None:
+    scenario = Scenario(urls(stack))
+    subscription = scenario.subscribe(receiver.url)
+    service, offering = scenario.create_offering()
+    assert stack.nats is not None
+    stack.nats.kill()  # the offering event may be in flight or still in the outbox
+    time.sleep(1)
+    stack.nats.start()
+    agreement = scenario.activate_sla(service, offering)
+    scenario.wait_for_objective(agreement["id"])
+    scenario.ingest_breach(service["key"])
+    stack.nats.kill()  # the breach is evaluated and recorded while NATS is down
+    time.sleep(2)
+    assert receiver.received == []
+    stack.nats.start()
+    assert_one_signed_breach(receiver, subscription["secret"], agreement["id"], timeout=90)
+
+
+def test_thread_survives_measurement_sigkill(stack: Stack, receiver: WebhookReceiver) -> None:
+    scenario = Scenario(urls(stack))
+    subscription = scenario.subscribe(receiver.url)
+    service, offering = scenario.create_offering()
+    stack.kill_service("measurement")  # the activation waits for it in its durable consumer
+    agreement = scenario.activate_sla(service, offering)
+    stack.start_service("measurement")
+    scenario.wait_for_objective(agreement["id"])
+    scenario.ingest_breach(service["key"])
+    stack.kill_service("measurement")  # killed right after the acknowledged ingest
+    stack.start_service("measurement")
+    assert_one_signed_breach(receiver, subscription["secret"], agreement["id"], timeout=90)

@@ -1,0 +1,204 @@
+"""Start the embedded NATS server and the four services as real processes.
+
+`python -m tools.devstack run` is what `make run` calls; the end-to-end tests use `Stack`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from slm_shared.auth import issue_token
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.testing.nats_server import NatsServer
+from slm_shared.testing.ports import free_port, wait_for_port
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    default_port: int
+
+    @property
+    def prefix(self) -> str:
+        return self.name.upper()
+
+
+SERVICES = (
+    ServiceSpec("catalog", "slm_catalog.main", 8101),
+    ServiceSpec("agreements", "slm_agreements.main", 8102),
+    ServiceSpec("measurement", "slm_measurement.main", 8103),
+    ServiceSpec("notifier", "slm_notifier.main", 8104),
+)
+
+
+@dataclass
+class Stack:
+    """NATS plus the four services, on loopback, with their data under `data_dir`."""
+
+    data_dir: Path
+    nats_port: int = 4222
+    ports: dict[str, int] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    nats: NatsServer | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **kwargs: object) -> Stack:
+        return cls(data_dir, nats_port=free_port(), ports={s.name: free_port() for s in SERVICES}, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_environment(cls, data_dir: Path) -> Stack:
+        ports = {s.name: int(os.environ.get(f"{s.prefix}_PORT", s.default_port)) for s in SERVICES}
+        return cls(data_dir, nats_port=int(os.environ.get("SLM_NATS_PORT", "4222")), ports=ports)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.nats_port}"
+
+    def env(self, spec: ServiceSpec) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "SLM_NATS_URL": self.nats_url,
+            "SLM_DATA_DIR": str(self.data_dir),
+            f"{spec.prefix}_HOST": "127.0.0.1",
+            f"{spec.prefix}_PORT": str(self.ports[spec.name]),
+            "AGREEMENTS_CATALOG_URL": self.url("catalog"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.setdefault("SLM_ENVIRONMENT", "development")
+        env.update(self.extra_env)
+        return env
+
+    def start_nats(self) -> None:
+        self.nats = NatsServer(self.data_dir / "nats", port=self.nats_port).start()
+
+    def start_service(self, name: str, *, wait: bool = True) -> None:
+        spec = next(s for s in SERVICES if s.name == name)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", spec.module, "serve"], env=self.env(spec), stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        if wait:
+            self.wait_ready(name)
+
+    def wait_ready(self, name: str, timeout: float = 60.0) -> None:
+        """Wait until /readyz answers 200 (database migrated, NATS connected)."""
+        deadline = time.monotonic() + timeout
+        process = self.processes[name]
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.data_dir / (name + '.log')}")
+            try:
+                if httpx.get(f"{self.url(name)}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{name} not ready after {timeout}s")
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL a service: no graceful shutdown."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_service(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def start(self) -> Stack:
+        self.start_nats()
+        for spec in SERVICES:
+            self.start_service(spec.name, wait=False)
+        for spec in SERVICES:
+            self.wait_ready(spec.name)
+        return self
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_service(name)
+        if self.nats is not None:
+            self.nats.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _banner(stack: Stack, token: str) -> str:
+    lines = ["", "Service level management platform is running:", f"  NATS         {stack.nats_url}"]
+    for spec in SERVICES:
+        url = stack.url(spec.name)
+        lines.append(f"  {spec.name:<12} {url}   docs: {url}/docs")
+    lines += [
+        f"  data         {stack.data_dir}",
+        "",
+        "Development admin token (tenant 'demo', 12 h):",
+        f"  {token}",
+        "",
+        "Try:  make demo      (in another terminal)",
+        "Stop: Ctrl-C",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("command", choices=["run"])
+    parser.add_argument("--data-dir", default=os.environ.get("SLM_DATA_DIR", "var"))
+    args = parser.parse_args(argv)
+    stack = Stack.from_environment(Path(args.data_dir).resolve())
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start()
+        secret = os.environ.get("SLM_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
+        token = issue_token(secret, tenant="demo", roles=["admin"], subject="dev-admin", ttl_seconds=12 * 3600)
+        (stack.data_dir / "admin.token").write_text(token + "\n")
+        print(_banner(stack, token), flush=True)
+        while not stopping:
+            for name, process in stack.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited ({process.returncode}); see {stack.data_dir / (name + '.log')}", flush=True)
+                    stopping = True
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nStopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
