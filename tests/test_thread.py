@@ -15,7 +15,9 @@ def urls(stack: Stack) -> dict[str, str]:
     return {name: stack.url(name) for name in stack.ports}
 
 
-def assert_one_signed_breach(receiver: WebhookReceiver, secret: str, agreement_id: str, timeout: float = 60) -> Received:
+def assert_one_signed_breach(
+    receiver: WebhookReceiver, secret: str, agreement_id: str, timeout: float = 60
+) -> Received:
     received = receiver.wait_for(1, timeout=timeout)
     assert received, "no notification arrived"
     time.sleep(3)  # anything duplicated would arrive meanwhile

@@ -26,8 +26,11 @@ def main() -> int:
             return 1
 
     receiver = WebhookReceiver().start()
-    scenario = Scenario(urls, secret=os.environ.get("SLM_JWT_SECRET", Scenario.__dataclass_fields__["secret"].default),
-                        log=lambda line: print(f"  - {line}", flush=True))
+    scenario = Scenario(
+        urls,
+        secret=os.environ.get("SLM_JWT_SECRET", Scenario.__dataclass_fields__["secret"].default),
+        log=lambda line: print(f"  - {line}", flush=True),
+    )
     print(f"Demo tenant '{scenario.tenant}'; a webhook receiver listens on {receiver.url}\n", flush=True)
     subscription = scenario.subscribe(receiver.url)
     try:

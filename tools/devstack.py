@@ -19,7 +19,7 @@ import httpx
 from slm_shared.auth import issue_token
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.testing.nats_server import NatsServer
-from slm_shared.testing.ports import free_port, wait_for_port
+from slm_shared.testing.ports import free_port
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ def bearer(token: str) -> dict[str, str]:
 
 def expect(response: httpx.Response, status: int) -> Any:
     if response.status_code != status:
-        raise AssertionError(f"{response.request.method} {response.request.url} -> {response.status_code}: {response.text}")
+        raise AssertionError(
+            f"{response.request.method} {response.request.url} -> {response.status_code}: {response.text}"
+        )
     return response.json() if response.content else None
 
 
@@ -58,32 +60,74 @@ class Scenario:
         return expect(response, status)
 
     def create_offering(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        service = self.call("POST", "catalog", "/v1/services", 201, json={
-            "key": f"payments-{self.suffix}", "name": "Payments API", "type": "business",
-            "owner_team": "Payments", "description": "Card payments for web shops",
-        })
-        offering = self.call("POST", "catalog", f"/v1/services/{service['id']}/offerings", 201, json={
-            "name": "Gold",
-            "price": {"amount": "1500.00", "currency": "EUR", "period": "month"},
-            "targets": [{
-                "indicator": "availability", "indicator_kind": "ratio", "objective": 0.999,
-                "window": {"kind": "calendar", "unit": "month", "timezone": "UTC"},
-                "budgeting_method": "occurrences",
-            }],
-        })
+        service = self.call(
+            "POST",
+            "catalog",
+            "/v1/services",
+            201,
+            json={
+                "key": f"payments-{self.suffix}",
+                "name": "Payments API",
+                "type": "business",
+                "owner_team": "Payments",
+                "description": "Card payments for web shops",
+            },
+        )
+        offering = self.call(
+            "POST",
+            "catalog",
+            f"/v1/services/{service['id']}/offerings",
+            201,
+            json={
+                "name": "Gold",
+                "price": {"amount": "1500.00", "currency": "EUR", "period": "month"},
+                "targets": [
+                    {
+                        "indicator": "availability",
+                        "indicator_kind": "ratio",
+                        "objective": 0.999,
+                        "window": {"kind": "calendar", "unit": "month", "timezone": "UTC"},
+                        "budgeting_method": "occurrences",
+                    }
+                ],
+            },
+        )
         offering = self.call("POST", "catalog", f"/v1/offerings/{offering['id']}/publish", 200)
         self.log(f"catalog: service {service['key']} with offering Gold (99.9% availability per month) published")
         return service, offering
 
     def activate_sla(self, service: dict[str, Any], offering: dict[str, Any]) -> dict[str, Any]:
-        customer = self.call("POST", "agreements", "/v1/parties", 201, json={
-            "name": "Northwind Traders", "kind": "customer",
-            "contacts": [{"name": "Ana Silva", "email": "ana@northwind.example", "role": "service_level_manager", "escalation_level": 1}],
-        })
-        agreement = self.call("POST", "agreements", "/v1/agreements", 201, json={
-            "kind": "SLA", "name": "Northwind payments SLA", "service_id": service["id"],
-            "offering_id": offering["id"], "consumer_party_id": customer["id"],
-        })
+        customer = self.call(
+            "POST",
+            "agreements",
+            "/v1/parties",
+            201,
+            json={
+                "name": "Northwind Traders",
+                "kind": "customer",
+                "contacts": [
+                    {
+                        "name": "Ana Silva",
+                        "email": "ana@northwind.example",
+                        "role": "service_level_manager",
+                        "escalation_level": 1,
+                    }
+                ],
+            },
+        )
+        agreement = self.call(
+            "POST",
+            "agreements",
+            "/v1/agreements",
+            201,
+            json={
+                "kind": "SLA",
+                "name": "Northwind payments SLA",
+                "service_id": service["id"],
+                "offering_id": offering["id"],
+                "consumer_party_id": customer["id"],
+            },
+        )
         customer_token = issue_token(self.secret, tenant=self.tenant, roles=["customer"], party=customer["id"])
         self.call("POST", "agreements", f"/v1/agreements/{agreement['id']}/propose", 200)
         self.call("POST", "agreements", f"/v1/agreements/{agreement['id']}/accept", 200)
@@ -93,10 +137,18 @@ class Scenario:
         return agreement
 
     def subscribe(self, url: str) -> dict[str, Any]:
-        subscription = self.call("POST", "notifier", "/v1/subscriptions", 201, json={
-            "name": "Breaches to the ops webhook", "event_types": ["slm.measurement.objective.*"],
-            "channel": "webhook", "target": {"url": url},
-        })
+        subscription = self.call(
+            "POST",
+            "notifier",
+            "/v1/subscriptions",
+            201,
+            json={
+                "name": "Breaches to the ops webhook",
+                "event_types": ["slm.measurement.objective.*"],
+                "channel": "webhook",
+                "target": {"url": url},
+            },
+        )
         self.log(f"notifier: webhook subscription {subscription['id']} -> {url}")
         return subscription
 
@@ -112,8 +164,13 @@ class Scenario:
     def ingest_breach(self, service_key: str, *, minutes: int = 10, key: str | None = None) -> None:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         points = [
-            {"service": service_key, "indicator": "availability",
-             "timestamp": (now - timedelta(minutes=i)).isoformat(), "good": 950, "total": 1000}
+            {
+                "service": service_key,
+                "indicator": "availability",
+                "timestamp": (now - timedelta(minutes=i)).isoformat(),
+                "good": 950,
+                "total": 1000,
+            }
             for i in range(minutes)
         ]
         headers = {"Idempotency-Key": key} if key else {}

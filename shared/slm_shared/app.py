@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,7 @@ class ServiceContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-Worker = Callable[[ServiceContext], Awaitable[None]]
+Worker = Callable[[ServiceContext], Coroutine[Any, Any, None]]
 
 
 @dataclass

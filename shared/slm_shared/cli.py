@@ -14,7 +14,9 @@ from slm_shared.settings import ServiceSettings
 from slm_shared.telemetry import setup_logging
 
 
-def run(definition: ServiceDefinition, load_settings: Callable[[], ServiceSettings], argv: list[str] | None = None) -> int:
+def run(
+    definition: ServiceDefinition, load_settings: Callable[[], ServiceSettings], argv: list[str] | None = None
+) -> int:
     parser = argparse.ArgumentParser(prog=f"slm-{definition.name}", description=definition.title)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP API and the workers")

@@ -39,14 +39,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> ServiceSettings:
-        if (
-            self.environment == "production"
-            and self.jwks_url is None
-            and self.jwt_secret == DEVELOPMENT_JWT_SECRET
-        ):
-            raise ValueError(
-                "SLM_JWT_SECRET is the development default; set a real secret or SLM_JWKS_URL"
-            )
+        if self.environment == "production" and self.jwks_url is None and self.jwt_secret == DEVELOPMENT_JWT_SECRET:
+            raise ValueError("SLM_JWT_SECRET is the development default; set a real secret or SLM_JWKS_URL")
         if self.environment == "production" and len(self.jwt_secret) < 32 and not self.jwks_url:
             raise ValueError("SLM_JWT_SECRET must be at least 32 characters in production")
         return self

@@ -9,9 +9,10 @@ from slm_shared.bus import Bus
 from slm_shared.db import Database
 from slm_shared.testing.nats_server import NatsServer
 
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    import slm_shared.bus.models  # noqa: F401
+    import slm_shared.bus.models
     import slm_shared.web.concurrency  # noqa: F401
 
     database = Database(database_url)
@@ -28,4 +29,3 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
     await connected.ensure_platform_streams()
     yield connected
     await connected.close()
-

@@ -51,7 +51,9 @@ DEFINITION = ServiceDefinition(
 
 @pytest.fixture
 async def client(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False, max_body_bytes=2048)
+    settings = ServiceSettings(
+        database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False, max_body_bytes=2048
+    )
     app = create_app(DEFINITION, settings, auto_migrate=False)
     async with running_app(app) as client:
         yield client
@@ -92,7 +94,9 @@ async def test_role_is_checked(client: httpx.AsyncClient) -> None:
 
 
 async def test_tenant_a_cannot_read_tenant_b(client: httpx.AsyncClient) -> None:
-    created = await client.post("/v1/notes", json={"name": "secret", "priority": 1}, headers=bearer(make_token("tenant-a")))
+    created = await client.post(
+        "/v1/notes", json={"name": "secret", "priority": 1}, headers=bearer(make_token("tenant-a"))
+    )
     assert created.status_code == 201
     assert (await client.get("/v1/notes/secret", headers=bearer(make_token("tenant-a")))).status_code == 200
     assert (await client.get("/v1/notes/secret", headers=bearer(make_token("tenant-b")))).status_code == 404
@@ -125,7 +129,9 @@ async def test_bad_input_is_4xx_problem_naming_the_field(
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     big = b'{"name": "' + b"x" * 5000 + b'", "priority": 1}'
-    response = await client.post("/v1/notes", content=big, headers={**bearer(make_token()), "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/notes", content=big, headers={**bearer(make_token()), "Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -135,7 +141,9 @@ async def test_oversized_chunked_body_is_413(client: httpx.AsyncClient) -> None:
         for _ in range(10):
             yield b"x" * 500
 
-    response = await client.post("/v1/notes", content=chunks(), headers={**bearer(make_token()), "Content-Type": "application/json"})
+    response = await client.post(
+        "/v1/notes", content=chunks(), headers={**bearer(make_token()), "Content-Type": "application/json"}
+    )
     assert response.status_code == 413
 
 

@@ -33,7 +33,9 @@ def service_event(key: str) -> ServiceCreatedV1:
 
 async def count_effects(db: Database, event_id: str) -> int:
     async with db.session() as session:
-        return await session.scalar(select(func.count()).select_from(effects).where(effects.c.event_id == event_id)) or 0
+        return (
+            await session.scalar(select(func.count()).select_from(effects).where(effects.c.event_id == event_id)) or 0
+        )
 
 
 async def wait_until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
@@ -134,18 +136,29 @@ async def test_poison_message_becomes_a_dead_letter_and_replays(db: Database, bu
         await apply_effect(session, event)
 
     consumer = Consumer(
-        db, bus, name=unique_consumer(), handlers={EVENTS.service_created.type: flaky}, max_deliveries=3, retry_delay=0.05
+        db,
+        bus,
+        name=unique_consumer(),
+        handlers={EVENTS.service_created.type: flaky},
+        max_deliveries=3,
+        retry_delay=0.05,
     )
     task = asyncio.create_task(consumer.run())
     try:
         event = EVENTS.service_created.build(tenant="acme", data=service_event("poison"))
         await bus.js.publish(
-            EVENTS.service_created.subject, b'{"service_id":"x","key":"poison","name":"P"}', headers={**event.headers(), "Nats-Msg-Id": event.id}
+            EVENTS.service_created.subject,
+            b'{"service_id":"x","key":"poison","name":"P"}',
+            headers={**event.headers(), "Nats-Msg-Id": event.id},
         )
 
         async def dead_lettered() -> bool:
             async with db.session() as session:
-                return (await session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == event.id))) == 1
+                return (
+                    await session.scalar(
+                        select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == event.id)
+                    )
+                ) == 1
 
         await wait_until(dead_lettered)
         async with db.session() as session:
@@ -176,7 +189,11 @@ async def test_unreadable_message_is_dead_lettered_at_once(db: Database, bus: Bu
 
         async def dead_lettered() -> bool:
             async with db.session() as session:
-                return (await session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == marker))) == 1
+                return (
+                    await session.scalar(
+                        select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == marker)
+                    )
+                ) == 1
 
         await wait_until(dead_lettered)
     finally:
@@ -187,12 +204,16 @@ async def test_permanent_error_skips_retries(db: Database, bus: Bus) -> None:
     async def refuse(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
         raise PermanentError("cannot ever apply")
 
-    consumer = Consumer(db, bus, name=unique_consumer(), handlers={EVENTS.service_created.type: refuse}, max_deliveries=10)
+    consumer = Consumer(
+        db, bus, name=unique_consumer(), handlers={EVENTS.service_created.type: refuse}, max_deliveries=10
+    )
     task = asyncio.create_task(consumer.run())
     try:
         event = EVENTS.service_created.build(tenant="acme", data=service_event("permanent"))
         await bus.js.publish(
-            EVENTS.service_created.subject, b'{"service_id":"x","key":"p","name":"P"}', headers={**event.headers(), "Nats-Msg-Id": event.id}
+            EVENTS.service_created.subject,
+            b'{"service_id":"x","key":"p","name":"P"}',
+            headers={**event.headers(), "Nats-Msg-Id": event.id},
         )
 
         async def dead_lettered() -> bool:

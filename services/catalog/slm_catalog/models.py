@@ -40,9 +40,7 @@ class Offering(SQLModel, table=True):
     """A service-level tier of a service; publishing freezes a version."""
 
     __tablename__ = "offerings"
-    __table_args__ = (
-        UniqueConstraint("tenant", "service_id", "name", "version", name="uq_offerings_tier_version"),
-    )
+    __table_args__ = (UniqueConstraint("tenant", "service_id", "name", "version", name="uq_offerings_tier_version"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     tenant: str = Field(max_length=64, index=True)

@@ -18,7 +18,14 @@ from slm_catalog.schemas import (
     ServiceUpdate,
 )
 from slm_shared.errors import PROBLEM_RESPONSES, NotFound
-from slm_shared.web.concurrency import IdempotencyKey, IfMatch, check_if_match, etag_for, remember_idempotent, replay_idempotent
+from slm_shared.web.concurrency import (
+    IdempotencyKey,
+    IfMatch,
+    check_if_match,
+    etag_for,
+    remember_idempotent,
+    replay_idempotent,
+)
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -69,7 +76,9 @@ async def list_services(
     rows, total = await repository.list_services(
         session, tenant=principal.tenant, limit=page.limit, offset=page.offset, type=type, lifecycle=lifecycle, text=q
     )
-    return Page(items=[ServicePublic.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return Page(
+        items=[ServicePublic.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+    )
 
 
 @router.get("/services/{service_id}", response_model=ServicePublic)
@@ -97,9 +106,7 @@ async def update_service(
     return ServicePublic.model_validate(updated)
 
 
-@router.post(
-    "/services/{service_id}/offerings", status_code=status.HTTP_201_CREATED, response_model=OfferingPublic
-)
+@router.post("/services/{service_id}/offerings", status_code=status.HTTP_201_CREATED, response_model=OfferingPublic)
 async def create_offering(
     service_id: str,
     data: OfferingCreate,

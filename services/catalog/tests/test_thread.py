@@ -75,6 +75,8 @@ async def test_if_match_and_idempotency(client: httpx.AsyncClient) -> None:
     etag = first.headers["ETag"]
     ok = await client.patch(f"/v1/services/{first.json()['id']}", json={"name": "Mail 2"}, headers={"If-Match": etag})
     assert ok.status_code == 200
-    stale = await client.patch(f"/v1/services/{first.json()['id']}", json={"name": "Mail 3"}, headers={"If-Match": etag})
+    stale = await client.patch(
+        f"/v1/services/{first.json()['id']}", json={"name": "Mail 3"}, headers={"If-Match": etag}
+    )
     assert stale.status_code == 412
     assert stale.headers["content-type"] == "application/problem+json"

@@ -59,7 +59,7 @@ class TokenVerifier:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
 
     def _decode(self, token: str) -> dict[str, Any]:
-        options = {"require": ["exp", "sub"], "verify_aud": self.audience is not None}
+        options: Any = {"require": ["exp", "sub"], "verify_aud": self.audience is not None}
         if self._jwks is not None:
             key = self._jwks.get_signing_key_from_jwt(token).key
             algorithms = ["RS256", "ES256", "PS256"]

@@ -54,7 +54,7 @@ class Bus:
                     error_cb=self._on_error,
                 )
                 break
-            except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+            except Exception as exc:
                 if attempts is not None and tried >= attempts:
                     raise
                 logger.warning("NATS at %s not reachable (%s); retrying", self.url, exc)

@@ -17,6 +17,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import DeadLetter, InboxMessage
@@ -75,9 +76,7 @@ class Consumer:
         """Consume from every stream until cancelled."""
         await self.bus.connected.wait()
         await self.bus.ensure_platform_streams()
-        await asyncio.gather(
-            *(self._consume(stream, subjects) for stream, subjects in self.subscriptions().items())
-        )
+        await asyncio.gather(*(self._consume(stream, subjects) for stream, subjects in self.subscriptions().items()))
 
     async def _ensure_consumer(self, stream: str, subjects: list[str]) -> None:
         config = ConsumerConfig(
@@ -156,8 +155,8 @@ class Consumer:
         try:
             async with self.db.session() as session:
                 seen = await session.scalar(
-                    select(InboxMessage.id).where(
-                        InboxMessage.consumer == self.name, InboxMessage.event_id == event.id
+                    select(col(InboxMessage.id)).where(
+                        col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id) == event.id
                     )
                 )
                 if seen is not None:

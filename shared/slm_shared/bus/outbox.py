@@ -11,6 +11,7 @@ from opentelemetry import propagate
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import OutboxMessage
@@ -20,7 +21,13 @@ from slm_shared.db import Database, is_postgres, utcnow
 logger = logging.getLogger(__name__)
 
 PENDING_FLAG = "slm_outbox_pending"
-_COLUMNS = (OutboxMessage.seq, OutboxMessage.event_id, OutboxMessage.subject, OutboxMessage.headers, OutboxMessage.body)
+_COLUMNS = (
+    col(OutboxMessage.seq),
+    col(OutboxMessage.event_id),
+    col(OutboxMessage.subject),
+    col(OutboxMessage.headers),
+    col(OutboxMessage.body),
+)
 
 
 def record_event(
@@ -114,8 +121,8 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(*_COLUMNS)
-                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+                    .where(col(OutboxMessage.sent_at).is_(None))
+                    .order_by(col(OutboxMessage.seq))
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
                 )
@@ -132,8 +139,8 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(*_COLUMNS)
-                    .where(OutboxMessage.sent_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(OutboxMessage.seq)  # type: ignore[arg-type]
+                    .where(col(OutboxMessage.sent_at).is_(None))
+                    .order_by(col(OutboxMessage.seq))
                     .limit(self.batch_size)
                 )
             ).all()
@@ -178,13 +185,13 @@ class OutboxRelay:
         if acked:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.seq.in_(acked))  # type: ignore[union-attr]
+                .where(col(OutboxMessage.seq).in_(acked))
                 .values(sent_at=utcnow(), attempts=OutboxMessage.attempts + 1)
             )
         failed = [row.seq for row in rows if row.seq not in set(acked)]
         if failed and error:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.seq.in_(failed))  # type: ignore[union-attr]
+                .where(col(OutboxMessage.seq).in_(failed))
                 .values(attempts=OutboxMessage.attempts + 1, last_error=str(error)[:2000])
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,19 +53,15 @@ class CloudEvent(BaseModel):
         """Rebuild an event from NATS headers and a JSON body; raises ValueError if malformed."""
         headers = headers or {}
         attrs: dict[str, Any] = {
-            key[len(HEADER_PREFIX) :]: value
-            for key, value in headers.items()
-            if key.lower().startswith(HEADER_PREFIX)
+            key[len(HEADER_PREFIX) :]: value for key, value in headers.items() if key.lower().startswith(HEADER_PREFIX)
         }
         attrs["datacontenttype"] = headers.get("content-type", JSON)
-        import json
-
         attrs["data"] = json.loads(body) if body else {}
         if not isinstance(attrs["data"], dict):
             raise ValueError("event data must be a JSON object")
         return cls.model_validate(attrs)
 
-    def payload(self, model: type[P]) -> P:
+    def payload(self, model: builtins.type[P]) -> P:
         """Validate `data` as the given payload model."""
         return model.model_validate(self.data)
 

@@ -33,9 +33,7 @@ class Events:
 
 EVENTS = Events()
 
-_BY_TYPE: dict[str, EventSpec[Any]] = {
-    spec.type: spec for spec in vars(Events).values() if isinstance(spec, EventSpec)
-}
+_BY_TYPE: dict[str, EventSpec[Any]] = {spec.type: spec for spec in vars(Events).values() if isinstance(spec, EventSpec)}
 
 
 def spec_for_type(event_type: str) -> EventSpec[Any] | None:

@@ -42,10 +42,7 @@ class NatsServer:
         config = self.store_dir / "nats-server.conf"
         sync = "sync_interval: always" if self.sync_always else ""
         store = str(self.store_dir / "jetstream").replace("\\", "/")
-        config.write_text(
-            f'listen: "127.0.0.1:{self.port}"\n'
-            f'jetstream {{\n  store_dir: "{store}"\n  {sync}\n}}\n'
-        )
+        config.write_text(f'listen: "127.0.0.1:{self.port}"\njetstream {{\n  store_dir: "{store}"\n  {sync}\n}}\n')
         return config
 
     def start(self, timeout: float = 20.0) -> NatsServer:

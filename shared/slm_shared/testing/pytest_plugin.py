@@ -59,5 +59,3 @@ def make_token(tenant: str = "acme", roles: tuple[str, ...] = ("admin",), party:
 @pytest.fixture
 def token_factory():  # type: ignore[no-untyped-def]
     return make_token
-
-

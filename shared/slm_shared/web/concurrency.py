@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Integer, Text, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from slm_shared.db import UTCDateTime, utcnow
 from slm_shared.errors import Conflict, PreconditionFailed, Unprocessable
@@ -73,7 +73,7 @@ async def replay_idempotent(
         return None
     scope, digest = await _request_fingerprint(request)
     record = await session.scalar(
-        select(IdempotencyRecord).where(IdempotencyRecord.tenant == tenant, IdempotencyRecord.key == key)
+        select(IdempotencyRecord).where(col(IdempotencyRecord.tenant) == tenant, col(IdempotencyRecord.key) == key)
     )
     if record is None:
         return None
@@ -82,7 +82,9 @@ async def replay_idempotent(
             "This Idempotency-Key was already used with a different request",
             problem_type="idempotency-key-reused",
         )
-    return JSONResponse(record.body, status_code=record.status_code, headers={**record.headers, "Idempotent-Replayed": "true"})
+    return JSONResponse(
+        record.body, status_code=record.status_code, headers={**record.headers, "Idempotent-Replayed": "true"}
+    )
 
 
 async def remember_idempotent(

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from slm_shared.bus.inbox import Consumer
 from slm_shared.bus.models import DeadLetter
@@ -38,13 +39,11 @@ async def list_dead_letters(
     principal: AdminDep, session: SessionDep, page: PageDep, pending_only: bool = False
 ) -> Page[DeadLetterPublic]:
     """Messages that could not be applied, newest first."""
-    query = select(DeadLetter).where(DeadLetter.tenant == principal.tenant)
+    query = select(DeadLetter).where(col(DeadLetter.tenant) == principal.tenant)
     if pending_only:
-        query = query.where(DeadLetter.replayed_at.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(DeadLetter.replayed_at).is_(None))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.scalars(
-        query.order_by(DeadLetter.id.desc()).limit(page.limit).offset(page.offset)  # type: ignore[union-attr]
-    )
+    rows = await session.scalars(query.order_by(col(DeadLetter.id).desc()).limit(page.limit).offset(page.offset))
     items = [DeadLetterPublic.model_validate(row, from_attributes=True) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
@@ -59,6 +58,6 @@ async def replay_dead_letter(dead_letter_id: int, principal: AdminDep, request: 
         letter = await consumer.replay(dead_letter_id, tenant=principal.tenant)
     except LookupError as exc:
         raise NotFound(f"No dead letter {dead_letter_id}") from exc
-    except Exception as exc:  # noqa: BLE001 - report why the replay failed
+    except Exception as exc:
         raise Conflict(f"The replay failed again: {exc!r}") from exc
     return DeadLetterPublic.model_validate(letter, from_attributes=True)

@@ -1,7 +1,7 @@
 from sqlmodel import SQLModel
 
 import slm_catalog.models  # noqa: F401  (registers the tables)
-import slm_shared.bus.models  # noqa: F401
+import slm_shared.bus.models
 import slm_shared.web.concurrency  # noqa: F401
 from slm_shared.migrations import run_env
 
