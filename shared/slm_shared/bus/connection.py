@@ -26,6 +26,7 @@ class Bus:
         self.nc: Client | None = None
         self._js: JetStreamContext | None = None
         self.connected = asyncio.Event()
+        self._closing = False
 
     @property
     def js(self) -> JetStreamContext:
@@ -91,6 +92,7 @@ class Bus:
 
     async def close(self) -> None:
         """Drain (finish in-flight work) then close."""
+        self._closing = True
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), timeout=5)
@@ -98,7 +100,8 @@ class Bus:
                 await self.nc.close()
 
     async def _on_disconnected(self) -> None:
-        logger.warning("NATS disconnected")
+        if not self._closing:
+            logger.warning("NATS disconnected")
 
     async def _on_reconnected(self) -> None:
         logger.info("NATS reconnected")
