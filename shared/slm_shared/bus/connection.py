@@ -95,7 +95,7 @@ class Bus:
         self._closing = True
         if self.nc is not None and not self.nc.is_closed:
             try:
-                await asyncio.wait_for(self.nc.drain(), timeout=5)
+                await asyncio.wait_for(self.nc.drain(), timeout=2)
             except Exception:  # noqa: BLE001 - best effort on shutdown
                 await self.nc.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import defaultdict
@@ -11,6 +12,7 @@ from typing import Any
 
 import nats.errors
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
 from opentelemetry import propagate, trace
@@ -94,25 +96,31 @@ class Consumer:
             logger.warning("consumer %s on %s kept its configuration: %s", self.name, stream, exc)
 
     async def _consume(self, stream: str, subjects: list[str]) -> None:
-        subscription = None
-        while True:
-            try:
-                if subscription is None:
-                    await self._ensure_consumer(stream, subjects)
-                    subscription = await self.bus.js.pull_subscribe_bind(self.name, stream=stream)
+        subscription: JetStreamContext.PullSubscription | None = None
+        try:
+            while True:
                 try:
-                    messages = await subscription.fetch(self.batch_size, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
-                for message in messages:
-                    await self.handle_message(message, stream)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - keep consuming across outages
-                logger.warning("consumer %s on %s: %s; retrying", self.name, stream, exc)
-                if isinstance(exc, nats.errors.Error | nats.js.errors.Error):
-                    subscription = None
-                await asyncio.sleep(1.0)
+                    if subscription is None:
+                        await self._ensure_consumer(stream, subjects)
+                        subscription = await self.bus.js.pull_subscribe_bind(self.name, stream=stream)
+                    try:
+                        messages = await subscription.fetch(self.batch_size, timeout=1.0)
+                    except nats.errors.TimeoutError:
+                        continue
+                    for message in messages:
+                        await self.handle_message(message, stream)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - keep consuming across outages
+                    logger.warning("consumer %s on %s: %s; retrying", self.name, stream, exc)
+                    if isinstance(exc, nats.errors.Error | nats.js.errors.Error):
+                        subscription = None
+                    await asyncio.sleep(1.0)
+        finally:
+            # A pull subscription never finishes draining; unsubscribing lets shutdown be quick.
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
 
     async def handle_message(self, message: Msg, stream: str) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound."""

@@ -1,0 +1,1 @@
+"""Measurement service: delivered service levels, rollups and objective evaluation."""

@@ -1,0 +1,18 @@
+"""Measurement settings, read from `MEASUREMENT_*` (and the common `SLM_*`) variables."""
+
+from pydantic_settings import SettingsConfigDict
+
+from slm_shared.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEASUREMENT_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "measurement"
+    port: int = 8103
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_lateness_seconds: int = 7 * 24 * 3600
+    max_future_seconds: int = 300
+    evaluation_interval_seconds: float = 60.0
+    evaluation_poll_seconds: float = 0.5
+    evaluation_batch_size: int = 100

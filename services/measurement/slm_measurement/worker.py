@@ -1,0 +1,48 @@
+"""The evaluation worker: prompt after ingestion, periodic because windows move."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_measurement.config import Settings
+from slm_measurement.service import EVALUATION_PENDING, evaluate_due
+from slm_shared.app import ServiceContext
+
+logger = logging.getLogger(__name__)
+
+
+async def evaluation_worker(context: ServiceContext) -> None:
+    """Evaluate due objectives forever; woken at once when this process ingests for them."""
+    settings = context.settings
+    assert isinstance(settings, Settings)
+    wake = asyncio.Event()
+
+    def _after_commit(session: AsyncSession) -> None:
+        if session.info.pop(EVALUATION_PENDING, False):
+            wake.set()
+
+    context.db.after_commit.append(_after_commit)
+    interval = timedelta(seconds=settings.evaluation_interval_seconds)
+    backoff = 0.0
+    while True:
+        wake.clear()
+        try:
+            evaluated = await evaluate_due(context.db, interval=interval, limit=settings.evaluation_batch_size)
+            backoff = 0.0
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the worker must outlive any single failure
+            backoff = min(max(backoff * 2, 0.5), 30.0)
+            logger.warning("evaluation pass failed (%s); retrying in %.1fs", exc, backoff)
+            await asyncio.sleep(backoff)
+            continue
+        if evaluated >= settings.evaluation_batch_size:
+            continue
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=settings.evaluation_poll_seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from slm_measurement.config import Settings
+from slm_measurement.main import build_app
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.nats_server import NatsServer
+from slm_shared.testing.pytest_plugin import make_token
+
+
+@pytest.fixture
+def settings(database_url: str, nats_server: NatsServer) -> Settings:
+    return Settings(database_url=database_url, nats_url=nats_server.url, environment="test")
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The API alone (no bus, consumer or worker): for tests that drive evaluation by hand."""
+    app = build_app(settings.model_copy(update={"run_workers": False}))
+    async with running_app(app, token=make_token("acme")) as client:
+        yield app, client

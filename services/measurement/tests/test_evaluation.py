@@ -1,0 +1,73 @@
+"""Attainment, error budget and status transitions, without a database."""
+
+from __future__ import annotations
+
+import pytest
+
+from slm_measurement.evaluation import (
+    BREACHED,
+    HEALTHY,
+    NO_DATA,
+    RECOVERED,
+    attainment,
+    error_budget,
+    meets,
+    outcome,
+    transition,
+)
+
+
+def test_attainment_and_outcome() -> None:
+    assert attainment(0, 0) is None
+    assert attainment(999, 1000) == pytest.approx(0.999)
+    assert outcome(0, 0, 0.99, ">=") == NO_DATA
+    assert outcome(990, 1000, 0.99, ">=") == HEALTHY
+    assert outcome(989, 1000, 0.99, ">=") == BREACHED
+    assert outcome(990, 1000, 0.99, ">") == BREACHED
+    assert meets(0.01, 0.05, "<=") and not meets(0.05, 0.05, "<")
+
+
+def test_error_budget() -> None:
+    budget = error_budget(0.9995, 0.999)
+    assert budget.total == pytest.approx(0.001)
+    assert budget.consumed == pytest.approx(0.0005)
+    assert budget.remaining == pytest.approx(0.0005)
+    assert budget.remaining_ratio == pytest.approx(0.5)
+    overspent = error_budget(0.99, 0.999)
+    assert overspent.remaining == pytest.approx(-0.009)
+    assert overspent.remaining_ratio == pytest.approx(-9.0)
+    assert error_budget(None, 0.999).remaining == pytest.approx(0.001)
+
+
+def _run(verdicts: list[str]) -> list[tuple[str, str | None]]:
+    last_event: str | None = None
+    seen = []
+    for verdict in verdicts:
+        step = transition(verdict, last_event)
+        last_event = step.last_event
+        seen.append((step.status, step.event))
+    return seen
+
+
+def test_breach_is_reported_once_and_recovery_once() -> None:
+    steps = _run([NO_DATA, HEALTHY, BREACHED, BREACHED, BREACHED, HEALTHY, HEALTHY, HEALTHY])
+    assert steps == [
+        (NO_DATA, None),
+        (HEALTHY, None),
+        (BREACHED, BREACHED),
+        (BREACHED, None),
+        (BREACHED, None),
+        (RECOVERED, RECOVERED),
+        (HEALTHY, None),
+        (HEALTHY, None),
+    ]
+
+
+def test_a_gap_without_data_does_not_repeat_or_lose_a_transition() -> None:
+    steps = _run([BREACHED, NO_DATA, BREACHED, NO_DATA, HEALTHY, BREACHED])
+    assert [event for _, event in steps] == [BREACHED, None, None, None, RECOVERED, BREACHED]
+
+
+def test_first_breach_without_history_is_reported() -> None:
+    assert transition(BREACHED, None).event == BREACHED
+    assert transition(HEALTHY, RECOVERED).event is None
