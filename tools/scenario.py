@@ -56,7 +56,8 @@ class Scenario:
         self.suffix = uuid.uuid4().hex[:6]
 
     def call(self, method: str, service: str, path: str, status: int, token: str | None = None, **kwargs: Any) -> Any:
-        response = self.http.request(method, self.urls[service] + path, headers=bearer(token or self.admin), **kwargs)
+        headers = {**bearer(token or self.admin), **kwargs.pop("headers", {})}
+        response = self.http.request(method, self.urls[service] + path, headers=headers, **kwargs)
         return expect(response, status)
 
     def create_offering(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -94,7 +95,57 @@ class Scenario:
         )
         offering = self.call("POST", "catalog", f"/v1/offerings/{offering['id']}/publish", 200)
         self.log(f"catalog: service {service['key']} with offering Gold (99.9% availability per month) published")
+        self.show_tiers_and_match(service)
         return service, offering
+
+    def show_tiers_and_match(self, service: dict[str, Any]) -> None:
+        """Add Silver and Bronze beside Gold, compare the three tiers and match two requirements."""
+        for name, amount, objective in (("Silver", "900.00", 0.995), ("Bronze", "400.00", 0.99)):
+            tier = self.call(
+                "POST",
+                "catalog",
+                f"/v1/services/{service['id']}/offerings",
+                201,
+                json={
+                    "name": name,
+                    "price": {"amount": amount, "currency": "EUR", "period": "month"},
+                    "targets": [
+                        {
+                            "indicator": "availability",
+                            "objective": objective,
+                            "window": {"kind": "calendar", "unit": "month", "timezone": "UTC"},
+                        }
+                    ],
+                },
+            )
+            self.call("POST", "catalog", f"/v1/offerings/{tier['id']}/publish", 200)
+        comparison = self.call("GET", "catalog", f"/v1/services/{service['id']}/comparison", 200)
+        row = comparison["targets"][0]["values"]
+        tiers = ", ".join(
+            f"{tier['name']} {tier['price']['amount']} {tier['price']['currency']}/{tier['price']['period']}"
+            f" for {cell['objective'] * 100:g}%"
+            for tier, cell in zip(comparison["tiers"], row, strict=True)
+        )
+        self.log(f"catalog: three tiers side by side: {tiers}")
+        wanted = {"service_id": service["id"], "max_price": {"amount": "1000", "currency": "EUR"}}
+        match = self.call(
+            "POST",
+            "catalog",
+            "/v1/requirements/match",
+            200,
+            json={**wanted, "targets": [{"indicator": "availability", "objective": 0.995}]},
+        )
+        names = [candidate["tier"]["name"] for candidate in match["matches"]]
+        self.log(f"catalog: requirement 99.5% for at most 1000 EUR/month -> matching tiers by price: {names}")
+        match = self.call(
+            "POST",
+            "catalog",
+            "/v1/requirements/match",
+            200,
+            json={**wanted, "targets": [{"indicator": "availability", "objective": 0.9999}]},
+        )
+        gaps = "; ".join(item["message"] for item in match["unmet"])
+        self.log(f"catalog: requirement 99.99% -> {match['outcome'].replace('_', ' ')} needed ({gaps})")
 
     def activate_sla(self, service: dict[str, Any], offering: dict[str, Any]) -> dict[str, Any]:
         customer = self.call(

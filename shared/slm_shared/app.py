@@ -62,6 +62,19 @@ async def _connect_bus(context: ServiceContext) -> None:
         logger.warning("stream provisioning deferred: %s", exc)
 
 
+async def _cancel_all(tasks: list[asyncio.Task[None]], *, attempts: int = 20) -> None:
+    """Cancel workers, cancelling again where a library swallowed the first cancellation."""
+    pending = {task for task in tasks if not task.done()}
+    for _ in range(attempts):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    if pending:
+        logger.warning("workers still running at shutdown: %s", [t.get_name() for t in pending])
+
+
 def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto_migrate: bool = True) -> FastAPI:
     """Build a service's FastAPI app; its lifespan starts and stops everything it owns."""
     setup_tracing(definition.name)
@@ -106,9 +119,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel_all(tasks)
             await bus.close()
             await db.dispose()
 

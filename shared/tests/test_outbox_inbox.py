@@ -263,3 +263,37 @@ async def test_relay_retries_while_nats_is_down(db: Database, tmp_path) -> None:
         task.cancel()
         await bus.close()
         server.stop()
+
+
+async def test_handler_constraint_violation_is_not_mistaken_for_a_duplicate(db: Database, bus: Bus) -> None:
+    async def violates(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
+        # Two rows with the same primary key: the handler's own IntegrityError.
+        await session.execute(insert(effects).values(id=1, event_id=event.id, value="a"))
+        await session.execute(insert(effects).values(id=1, event_id=event.id, value="b"))
+
+    consumer = Consumer(
+        db,
+        bus,
+        name=unique_consumer(),
+        handlers={EVENTS.service_created.type: violates},
+        max_deliveries=2,
+        retry_delay=0.05,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        event = EVENTS.service_created.build(tenant="acme", data=service_event("constraint"))
+        await bus.js.publish(
+            EVENTS.service_created.subject,
+            json.dumps(event.data).encode(),
+            headers={**event.headers(), "Nats-Msg-Id": event.id},
+        )
+
+        async def dead_lettered() -> bool:
+            async with db.session() as session:
+                letter = await session.scalar(select(DeadLetter).where(DeadLetter.event_id == event.id))
+                return letter is not None and "IntegrityError" in letter.error
+
+        await wait_until(dead_lettered)
+        assert consumer.applied == 0
+    finally:
+        task.cancel()

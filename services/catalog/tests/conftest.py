@@ -21,3 +21,43 @@ def settings(database_url: str, nats_server: NatsServer) -> Settings:
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(build_app(settings), token=make_token("acme")) as client:
         yield client
+
+
+def auth(tenant: str = "acme", role: str = "admin", party: str | None = None) -> dict[str, str]:
+    """Headers acting as another principal."""
+    return {"Authorization": f"Bearer {make_token(tenant, (role,), party=party)}"}
+
+
+CUSTOMER = auth(role="customer", party="party-1")
+MANAGER = auth(role="manager")
+INGEST = auth(role="ingest")
+
+
+def tier(name: str, amount: str, availability: float, **extra: object) -> dict[str, object]:
+    """An offering body with an availability target and a price."""
+    return {
+        "name": name,
+        "price": {"amount": amount, "currency": "EUR", "period": "month"},
+        "targets": [
+            {
+                "indicator": "availability",
+                "objective": availability,
+                "window": {"kind": "rolling", "duration": "28d"},
+            }
+        ],
+        **extra,
+    }
+
+
+async def published_tier(client: httpx.AsyncClient, service_id: str, body: dict[str, object]) -> dict[str, object]:
+    created = await client.post(f"/v1/services/{service_id}/offerings", json=body)
+    assert created.status_code == 201, created.text
+    published = await client.post(f"/v1/offerings/{created.json()['id']}/publish")
+    assert published.status_code == 200, published.text
+    return dict(published.json())
+
+
+async def new_service(client: httpx.AsyncClient, key: str, **extra: object) -> dict[str, object]:
+    created = await client.post("/v1/services", json={"key": key, "name": key.title(), **extra})
+    assert created.status_code == 201, created.text
+    return dict(created.json())

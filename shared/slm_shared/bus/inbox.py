@@ -175,10 +175,21 @@ class Consumer:
                 await session.flush()
                 await handler(session, event)
         except IntegrityError:
-            # a concurrent replica applied it first; the unique constraint kept it once
-            return False
+            if await self._already_applied(event.id):
+                return False  # a concurrent replica applied it first; the unique constraint kept it once
+            raise  # the handler's own constraint failed: retry, then dead-letter
+
         self.applied += 1
         return True
+
+    async def _already_applied(self, event_id: str) -> bool:
+        async with self.db.sessionmaker() as session:
+            found = await session.scalar(
+                select(col(InboxMessage.id)).where(
+                    col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id) == event_id
+                )
+            )
+        return found is not None
 
     async def replay(self, dead_letter_id: int, *, tenant: str | None = None) -> DeadLetter:
         """Apply a dead letter's event again; marks it replayed on success."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,12 +47,31 @@ class PriceV1(BaseModel):
     period: Literal["month", "quarter", "year"] = "month"
 
 
+class TicketTargetV1(BaseModel):
+    """Response and resolution times for tickets of one priority, in business seconds."""
+
+    priority: Literal["P1", "P2", "P3", "P4"]
+    response_seconds: int | None = None
+    resolution_seconds: int | None = None
+
+
+class ServiceCreditBandV1(BaseModel):
+    """A credit owed when attainment falls below `below` and is at least `down_to`."""
+
+    below: float
+    down_to: float = 0.0
+    credit_percent: Decimal
+
+
 class ServiceCreatedV1(Payload):
     service_id: str
     key: str
     name: str
     type: Literal["business", "technical"] = "business"
     lifecycle: Literal["pipeline", "live", "retired"] = "live"
+    owner_team: str | None = None
+    owner_contact: str | None = None
+    tags: list[str] = Field(default_factory=list)
 
 
 class ServiceUpdatedV1(ServiceCreatedV1):
@@ -67,12 +86,35 @@ class OfferingPublishedV1(Payload):
     version: int
     price: PriceV1 | None = None
     targets: list[TargetV1]
+    support_calendar: str | None = Field(None, description="key of the calendar of support hours; none is 24x7")
+    ticket_targets: list[TicketTargetV1] = Field(default_factory=list)
+    service_credits: list[ServiceCreditBandV1] = Field(default_factory=list)
+    supersedes_offering_id: str | None = None
 
 
 class ObjectiveV1(TargetV1):
     objective_id: str
     name: str | None = None
     customer_specific: bool = False
+
+
+class MaintenanceWindowV1(BaseModel):
+    """Time the measurement must not count: one-off (`start`/`end`) or recurring (`rrule`)."""
+
+    start: datetime = Field(description="first (or only) occurrence start")
+    end: datetime | None = Field(None, description="end of a one-off window")
+    rrule: str | None = Field(None, description="RFC 5545 recurrence rule, e.g. FREQ=WEEKLY;BYDAY=SU")
+    duration_minutes: int | None = Field(None, ge=1, description="length of each recurring occurrence")
+    timezone: str = "UTC"
+    reason: str | None = None
+
+
+class ObjectiveTicketTargetV1(BaseModel):
+    """Response and resolution goals for one ticket priority, in business seconds."""
+
+    priority: Literal["P1", "P2", "P3", "P4"]
+    response_seconds: int | None = None
+    resolution_seconds: int | None = None
 
 
 class AgreementActivatedV1(Payload):
@@ -88,6 +130,11 @@ class AgreementActivatedV1(Payload):
     effective_from: datetime
     effective_to: datetime | None = None
     objectives: list[ObjectiveV1]
+    maintenance_windows: list[MaintenanceWindowV1] = Field(default_factory=list)
+    ticket_targets: list[ObjectiveTicketTargetV1] = Field(default_factory=list)
+    calendar: dict[str, Any] | None = Field(None, description="support calendar (slm_shared.calendars shape)")
+    credit_schedule: list[dict[str, Any]] = Field(default_factory=list)
+    timezone: str = "UTC"
 
 
 class AgreementEndedV1(Payload):
@@ -114,3 +161,52 @@ class ObjectiveStatusV1(Payload):
     window_end: datetime
     observed_at: datetime
     severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class ServiceRetiredV1(ServiceCreatedV1):
+    pass
+
+
+class OfferingRetiredV1(Payload):
+    offering_id: str
+    service_id: str
+    service_key: str
+    name: str
+    version: int
+    reason: Literal["retired", "superseded"] = "retired"
+    successor_offering_id: str | None = None
+
+
+class IndicatorChangedV1(Payload):
+    indicator_id: str
+    key: str
+    name: str
+    kind: IndicatorKind
+    unit: str = ""
+    clock: Literal["response", "resolution"] | None = None
+    version: int = 1
+
+
+class BusinessHoursV1(BaseModel):
+    day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    start: str = Field(description="HH:MM local time")
+    end: str = Field(description="HH:MM local time, 24:00 for the end of the day")
+
+
+class CalendarChangedV1(Payload):
+    calendar_id: str
+    key: str
+    name: str
+    timezone: str
+    hours: list[BusinessHoursV1]
+    holidays: list[date] = Field(default_factory=list)
+    country: str | None = None
+    subdivision: str | None = None
+    version: int = 1
+
+
+class DependencyChangedV1(Payload):
+    service_id: str
+    service_key: str
+    supporting_service_id: str
+    supporting_service_key: str

@@ -9,9 +9,14 @@ from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import (
     AgreementActivatedV1,
     AgreementEndedV1,
+    CalendarChangedV1,
+    DependencyChangedV1,
+    IndicatorChangedV1,
     ObjectiveStatusV1,
     OfferingPublishedV1,
+    OfferingRetiredV1,
     ServiceCreatedV1,
+    ServiceRetiredV1,
     ServiceUpdatedV1,
 )
 
@@ -22,6 +27,16 @@ class Events:
     service_created = EventSpec("catalog", "service", "created", ServiceCreatedV1)
     service_updated = EventSpec("catalog", "service", "updated", ServiceUpdatedV1)
     offering_published = EventSpec("catalog", "offering", "published", OfferingPublishedV1)
+    service_retired = EventSpec("catalog", "service", "retired", ServiceRetiredV1)
+    offering_retired = EventSpec("catalog", "offering", "retired", OfferingRetiredV1)
+    indicator_created = EventSpec("catalog", "indicator", "created", IndicatorChangedV1)
+    indicator_updated = EventSpec("catalog", "indicator", "updated", IndicatorChangedV1)
+    indicator_deleted = EventSpec("catalog", "indicator", "deleted", IndicatorChangedV1)
+    calendar_created = EventSpec("catalog", "calendar", "created", CalendarChangedV1)
+    calendar_updated = EventSpec("catalog", "calendar", "updated", CalendarChangedV1)
+    calendar_deleted = EventSpec("catalog", "calendar", "deleted", CalendarChangedV1)
+    dependency_added = EventSpec("catalog", "dependency", "added", DependencyChangedV1)
+    dependency_removed = EventSpec("catalog", "dependency", "removed", DependencyChangedV1)
 
     agreement_activated = EventSpec("agreements", "agreement", "activated", AgreementActivatedV1)
     agreement_ended = EventSpec("agreements", "agreement", "ended", AgreementEndedV1)

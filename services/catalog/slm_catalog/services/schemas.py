@@ -1,18 +1,29 @@
-"""Catalog API models."""
+"""Service API models."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from slm_shared.contracts.payloads import PriceV1, TargetV1
+from slm_catalog.common import Slug
 
-Slug = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="lowercase slug, unique per tenant")
 ServiceType = Literal["business", "technical"]
 Lifecycle = Literal["pipeline", "live", "retired"]
+ServiceSort = Literal["key", "-key", "name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"]
+Tag = Field(min_length=1, max_length=64)
+
+
+class ConfigurationItem(BaseModel):
+    """A configuration item the service runs on, as known to a CMDB."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=1, max_length=64, description="CI class, e.g. server, database, application")
+    external_id: str = Field(min_length=1, max_length=200, description="the CI's id in the CMDB")
+    name: str | None = Field(None, max_length=200)
+    source: str | None = Field(None, max_length=64, description="which CMDB, e.g. servicenow")
 
 
 class ServiceBase(BaseModel):
@@ -20,15 +31,16 @@ class ServiceBase(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=4000)
-    type: ServiceType = "business"
+    type: ServiceType = Field("business", description="business, or technical (supporting)")
     lifecycle: Lifecycle = "live"
     owner_team: str | None = Field(None, max_length=200)
     owner_contact: str | None = Field(None, max_length=320)
     tags: list[str] = Field(default_factory=list, max_length=50)
+    configuration_items: list[ConfigurationItem] = Field(default_factory=list, max_length=200)
 
 
 class ServiceCreate(ServiceBase):
-    key: str = Slug
+    key: Slug
 
 
 class ServiceUpdate(BaseModel):
@@ -41,6 +53,7 @@ class ServiceUpdate(BaseModel):
     owner_team: str | None = Field(None, max_length=200)
     owner_contact: str | None = Field(None, max_length=320)
     tags: list[str] | None = Field(None, max_length=50)
+    configuration_items: list[ConfigurationItem] | None = Field(None, max_length=200)
 
 
 class ServicePublic(ServiceBase):
@@ -53,38 +66,13 @@ class ServicePublic(ServiceBase):
     updated_at: datetime
 
 
-class Price(PriceV1):
-    model_config = ConfigDict(extra="forbid")
+class ServiceRef(BaseModel):
+    """A service named in another resource."""
 
-    amount: Decimal = Field(ge=0, max_digits=18, decimal_places=4)
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
-
-
-class Target(TargetV1):
-    model_config = ConfigDict(extra="forbid")
-
-    objective: float = Field(gt=0, le=1, description="target attainment as a fraction, e.g. 0.999")
-
-
-class OfferingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=100, description="tier name, e.g. Gold")
-    description: str = Field("", max_length=4000)
-    price: Price | None = None
-    targets: list[Target] = Field(min_length=1, max_length=100)
-
-
-class OfferingPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    service_id: str
+    key: str
     name: str
-    description: str
-    version: int
-    status: str
-    price: Price | None
-    targets: list[Target]
-    published_at: datetime | None
-    created_at: datetime
+    type: str
+    lifecycle: str

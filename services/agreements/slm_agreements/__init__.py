@@ -1,0 +1,1 @@
+"""Agreements service: parties and the SLA / OLA / UC lifecycle built on catalogue offerings."""

@@ -1,0 +1,148 @@
+"""Agreements tables: parties, the catalogue read model, agreements with objectives, acceptances and history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from slm_shared.db import UTCDateTime, utcnow
+
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Party(SQLModel, table=True):
+    """A customer, internal team or supplier that agreements are made with."""
+
+    __tablename__ = "parties"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CatalogService(SQLModel, table=True):
+    """Read model of a catalogue service, fed by catalog events or fetched over REST."""
+
+    __tablename__ = "catalog_services"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    id: str = Field(max_length=64, primary_key=True)
+    key: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    type: str = Field(default="business", max_length=16)
+    lifecycle: str = Field(default="live", max_length=16)
+    observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CatalogOffering(SQLModel, table=True):
+    """Read model of a published offering (tier) with the targets it promises."""
+
+    __tablename__ = "catalog_offerings"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    id: str = Field(max_length=64, primary_key=True)
+    service_id: str = Field(max_length=64, index=True)
+    service_key: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    version: int = 1
+    price: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    source: str = Field(default="event", max_length=16)
+    observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Agreement(SQLModel, table=True):
+    """An SLA, OLA, underpinning contract or service expectation and where it is in its lifecycle."""
+
+    __tablename__ = "agreements"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    service_id: str = Field(max_length=64, index=True)
+    service_key: str = Field(max_length=64)
+    offering_id: str | None = Field(default=None, max_length=64)
+    offering_version: int | None = None
+    provider_party_id: str | None = Field(default=None, foreign_key="parties.id", max_length=36)
+    consumer_party_id: str = Field(foreign_key="parties.id", max_length=36, index=True)
+    state: str = Field(default="draft", max_length=16, index=True)
+    version: int = 1
+    revision: int = 1
+    review_cycle: str = Field(default="quarterly", max_length=16)
+    effective_from: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class AgreementObjective(SQLModel, table=True):
+    """One measurable objective of one agreement version."""
+
+    __tablename__ = "agreement_objectives"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64)
+    agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
+    agreement_version: int
+    position: int
+    name: str | None = Field(default=None, max_length=200)
+    customer_specific: bool = False
+    indicator: str = Field(max_length=200)
+    indicator_kind: str = Field(default="ratio", max_length=16)
+    objective: float
+    comparison: str = Field(default=">=", max_length=2)
+    threshold: float | None = None
+    window: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    budgeting_method: str = Field(default="occurrences", max_length=32)
+    timeslice_seconds: int | None = None
+    timeslice_target: float | None = None
+
+
+class AgreementAcceptance(SQLModel, table=True):
+    """One side's acceptance of one agreement version."""
+
+    __tablename__ = "agreement_acceptances"
+    __table_args__ = (UniqueConstraint("agreement_id", "agreement_version", "side", name="uq_acceptance_version_side"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=64)
+    agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
+    agreement_version: int
+    side: str = Field(max_length=16)
+    actor_subject: str = Field(max_length=200)
+    actor_role: str = Field(max_length=16)
+    accepted_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class AgreementHistory(SQLModel, table=True):
+    """The audit trail: every change of an agreement, who made it, when and why."""
+
+    __tablename__ = "agreement_history"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=64)
+    agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
+    agreement_version: int
+    action: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    sides: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    actor_subject: str = Field(max_length=200)
+    actor_role: str = Field(max_length=16)
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

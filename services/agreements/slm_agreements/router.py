@@ -1,0 +1,228 @@
+"""Agreements HTTP API: parties, agreements and their lifecycle transitions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from slm_agreements import catalog, repository, service
+from slm_agreements.deps import CatalogDep
+from slm_agreements.lifecycle import Action, Kind, PartyKind, State
+from slm_agreements.schemas import (
+    AgreementCreate,
+    AgreementPublic,
+    AgreementSummary,
+    HistoryEntry,
+    PartyCreate,
+    PartyPublic,
+    TransitionRequest,
+)
+from slm_shared.errors import PROBLEM_RESPONSES
+from slm_shared.web.concurrency import (
+    IdempotencyKey,
+    IfMatch,
+    check_if_match,
+    etag_for,
+    remember_idempotent,
+    replay_idempotent,
+)
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+
+
+@router.post("/parties", status_code=status.HTTP_201_CREATED, response_model=PartyPublic, tags=["parties"])
+async def create_party(
+    data: PartyCreate,
+    principal: StaffDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> object:
+    """Register a customer, internal team or supplier with its contacts."""
+    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+        return replay
+    party = await service.create_party(session, tenant=principal.tenant, data=data)
+    body = PartyPublic.model_validate(party)
+    response.headers["Location"] = f"/v1/parties/{party.id}"
+    await remember_idempotent(
+        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body
+    )
+    return body
+
+
+@router.get("/parties", response_model=Page[PartyPublic], tags=["parties"])
+async def list_parties(
+    principal: ReaderDep, session: SessionDep, page: PageDep, kind: PartyKind | None = None
+) -> Page[PartyPublic]:
+    """List parties by name; a customer sees only its own."""
+    rows, total = await repository.list_parties(
+        session,
+        tenant=principal.tenant,
+        limit=page.limit,
+        offset=page.offset,
+        kind=kind,
+        only_id=principal.party if principal.is_customer_only else None,
+    )
+    return Page(items=[PartyPublic.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/parties/{party_id}", response_model=PartyPublic, tags=["parties"])
+async def get_party(party_id: str, principal: ReaderDep, session: SessionDep) -> PartyPublic:
+    """Read one party."""
+    return PartyPublic.model_validate(await service.require_party(session, principal=principal, party_id=party_id))
+
+
+@router.post("/agreements", status_code=status.HTTP_201_CREATED, response_model=AgreementPublic, tags=["agreements"])
+async def create_agreement(
+    data: AgreementCreate,
+    principal: StaffDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    catalog_client: CatalogDep,
+    idempotency_key: IdempotencyKey = None,
+) -> object:
+    """Draft an agreement on a published offering; its targets become the objectives, overrides on top."""
+    # Before the request's transaction starts: a catalog call must not hold a database lock.
+    await catalog.ensure_offering(
+        request.app.state.db, catalog_client, tenant=principal.tenant, offering_id=data.offering_id
+    )
+    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+        return replay
+    agreement = await service.create_agreement(session, principal=principal, data=data)
+    body = await service.describe(session, agreement)
+    headers = {"ETag": etag_for(agreement.id, agreement.revision), "Location": f"/v1/agreements/{agreement.id}"}
+    response.headers.update(headers)
+    await remember_idempotent(
+        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body, headers=headers
+    )
+    return body
+
+
+@router.get("/agreements", response_model=Page[AgreementSummary], tags=["agreements"])
+async def list_agreements(
+    principal: ReaderDep,
+    session: SessionDep,
+    page: PageDep,
+    state: State | None = None,
+    kind: Kind | None = None,
+    consumer_party_id: Annotated[str | None, Query(max_length=64)] = None,
+    service_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Page[AgreementSummary]:
+    """List agreements, newest first; a customer sees only those it is the consumer of."""
+    if principal.is_customer_only:
+        if consumer_party_id not in (None, principal.party):
+            return Page(items=[], total=0, limit=page.limit, offset=page.offset)
+        consumer_party_id = principal.party
+    rows, total = await repository.list_agreements(
+        session,
+        tenant=principal.tenant,
+        limit=page.limit,
+        offset=page.offset,
+        state=state,
+        kind=kind,
+        consumer_party_id=consumer_party_id,
+        service_id=service_id,
+        hide_drafts=principal.is_customer_only,
+    )
+    items = [AgreementSummary.model_validate(r) for r in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/agreements/{agreement_id}", response_model=AgreementPublic, tags=["agreements"])
+async def get_agreement(
+    agreement_id: str, principal: ReaderDep, session: SessionDep, response: Response
+) -> AgreementPublic:
+    """Read an agreement with its objectives, state, version and acceptances; the ETag guards transitions."""
+    agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
+    response.headers["ETag"] = etag_for(agreement.id, agreement.revision)
+    return await service.describe(session, agreement)
+
+
+@router.get("/agreements/{agreement_id}/history", response_model=Page[HistoryEntry], tags=["agreements"])
+async def agreement_history(
+    agreement_id: str, principal: ReaderDep, session: SessionDep, page: PageDep
+) -> Page[HistoryEntry]:
+    """The audit trail of an agreement, oldest first: action, states, actor, time and comment."""
+    await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
+    rows, total = await repository.history_of(
+        session, tenant=principal.tenant, agreement_id=agreement_id, limit=page.limit, offset=page.offset
+    )
+    return Page(items=[HistoryEntry.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+async def _transition(
+    action: Action,
+    agreement_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    response: Response,
+    data: TransitionRequest | None,
+    if_match: str | None,
+) -> AgreementPublic:
+    agreement = await service.require_agreement(
+        session, principal=principal, agreement_id=agreement_id, for_update=True
+    )
+    check_if_match(if_match, etag_for(agreement.id, agreement.revision))
+    comment = data.comment if data else None
+    agreement = await service.transition(
+        session, principal=principal, agreement=agreement, action=action, comment=comment
+    )
+    response.headers["ETag"] = etag_for(agreement.id, agreement.revision)
+    return await service.describe(session, agreement)
+
+
+@router.post("/agreements/{agreement_id}/propose", response_model=AgreementPublic, tags=["lifecycle"])
+async def propose_agreement(
+    agreement_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    response: Response,
+    data: TransitionRequest | None = None,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Send a draft to the other side for acceptance (staff)."""
+    return await _transition("propose", agreement_id, principal, session, response, data, if_match)
+
+
+@router.post("/agreements/{agreement_id}/accept", response_model=AgreementPublic, tags=["lifecycle"])
+async def accept_agreement(
+    agreement_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    response: Response,
+    data: TransitionRequest | None = None,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Accept a proposal: staff for the provider (and internal parties), a customer for its own party."""
+    return await _transition("accept", agreement_id, principal, session, response, data, if_match)
+
+
+@router.post("/agreements/{agreement_id}/activate", response_model=AgreementPublic, tags=["lifecycle"])
+async def activate_agreement(
+    agreement_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    response: Response,
+    data: TransitionRequest | None = None,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Put an agreed agreement in force (staff); measurement starts from the event this emits."""
+    return await _transition("activate", agreement_id, principal, session, response, data, if_match)
+
+
+@router.post("/agreements/{agreement_id}/terminate", response_model=AgreementPublic, tags=["lifecycle"])
+async def terminate_agreement(
+    agreement_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    response: Response,
+    data: TransitionRequest | None = None,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """End a proposed, agreed or active agreement (staff); ending an active one emits agreement.ended."""
+    return await _transition("terminate", agreement_id, principal, session, response, data, if_match)

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from fastapi import FastAPI
+
+from slm_agreements import catalog
+from slm_agreements.config import Settings
+from slm_agreements.main import build_app
+from slm_shared.contracts.payloads import OfferingPublishedV1
+from slm_shared.db import utcnow
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.nats_server import NatsServer
+from slm_shared.testing.ports import free_port
+from slm_shared.testing.pytest_plugin import make_token
+
+TARGETS = [
+    {"indicator": "availability", "objective": 0.999, "window": {"kind": "calendar", "unit": "month"}},
+    {
+        "indicator": "latency",
+        "indicator_kind": "threshold",
+        "objective": 0.95,
+        "comparison": "<=",
+        "threshold": 300.0,
+        "window": {"kind": "rolling", "duration": "28d"},
+    },
+]
+
+
+@pytest.fixture
+def settings(database_url: str, nats_server: NatsServer) -> Settings:
+    # Nothing listens on this catalog port unless a test starts a server there.
+    return Settings(
+        database_url=database_url,
+        nats_url=nats_server.url,
+        environment="test",
+        catalog_url=f"http://127.0.0.1:{free_port()}",
+        catalog_timeout_seconds=2.0,
+        outbox_poll_seconds=0.2,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return build_app(settings)
+
+
+async def stop_workers() -> None:
+    """Cancel the app's background tasks until they are done.
+
+    nats-py can swallow a cancellation that lands inside one of its publish calls (for example
+    while the consumer provisions streams at start-up); a single cancel then leaves the consumer
+    running and the lifespan's shutdown waiting for it forever. Repeating the cancel ends it.
+    """
+    workers = [t for t in asyncio.all_tasks() if t.get_name() in {"consumer", "outbox-relay", "bus-connect"}]
+    for _ in range(100):
+        pending = [t for t in workers if not t.done()]
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(app, token=make_token("acme", ("manager",))) as client:
+        yield client
+        await stop_workers()
+
+
+def _bearer(tenant: str = "acme", roles: tuple[str, ...] = ("manager",), party: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(tenant, roles, party)}"}
+
+
+@pytest.fixture
+def bearer() -> Callable[..., dict[str, str]]:
+    """Authorization headers for another tenant, role or party."""
+    return _bearer
+
+
+@pytest.fixture
+def seed_offering(app: FastAPI) -> Callable[..., Awaitable[dict[str, str]]]:
+    """Put a published offering into the read model, as the catalog event would."""
+
+    async def seed(tenant: str = "acme", targets: list[dict[str, Any]] | None = None) -> dict[str, str]:
+        service_id, offering_id = str(uuid.uuid4()), str(uuid.uuid4())
+        payload = OfferingPublishedV1(
+            offering_id=offering_id,
+            service_id=service_id,
+            service_key="payments",
+            name="Gold",
+            version=1,
+            targets=targets or TARGETS,  # type: ignore[arg-type]
+        )
+        async with app.state.db.session() as session:
+            await catalog.store_published_offering(session, tenant, payload, utcnow())
+        return {"service_id": service_id, "offering_id": offering_id}
+
+    return seed
+
+
+@pytest.fixture
+async def parties(client: httpx.AsyncClient) -> dict[str, str]:
+    """A customer, another customer, an internal team and a supplier in tenant acme."""
+    ids = {}
+    for key, name, kind in (
+        ("customer", "Acme Retail", "customer"),
+        ("other_customer", "Acme Bank", "customer"),
+        ("internal", "Platform Team", "internal"),
+        ("supplier", "Cloud Co", "supplier"),
+    ):
+        response = await client.post("/v1/parties", json={"name": name, "kind": kind})
+        assert response.status_code == 201, response.text
+        ids[key] = response.json()["id"]
+    return ids
+
+
+@pytest.fixture
+def published_events(nats_server: NatsServer) -> Callable[..., Awaitable[list[Any]]]:
+    """Reads every message on a subject about one agreement from JetStream."""
+
+    async def read(subject: str, agreement_id: str, *, settle: float = 0.6) -> list[Any]:
+        return await _published_events(nats_server.url, subject, agreement_id, settle=settle)
+
+    return read
+
+
+async def _published_events(nats_url: str, subject: str, agreement_id: str, *, settle: float) -> list[Any]:
+    """Every message on `subject` about the agreement, once at least one arrived and a pause passed."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+
+        async def read_all() -> list[Any]:
+            try:
+                sub = await js.pull_subscribe(subject, durable=None, stream="SLM_AGREEMENTS")
+            except nats.js.errors.NotFoundError:
+                return []
+            found = []
+            while True:
+                try:
+                    batch = await sub.fetch(200, timeout=0.3)
+                except nats.errors.TimeoutError:
+                    break
+                found += [m for m in batch if json.loads(m.data).get("agreement_id") == agreement_id]
+            await sub.unsubscribe()
+            return found
+
+        for _ in range(50):
+            if await read_all():
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(settle)
+        return await read_all()
+    finally:
+        await nc.close()

@@ -1,0 +1,89 @@
+"""Offering API models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from slm_catalog.common import Slug
+from slm_shared.contracts.payloads import PriceV1, ServiceCreditBandV1, TargetV1, TicketTargetV1
+
+OfferingStatus = Literal["draft", "published", "superseded", "retired"]
+
+
+class Price(PriceV1):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Decimal = Field(ge=0, max_digits=18, decimal_places=4)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+
+
+class Target(TargetV1):
+    model_config = ConfigDict(extra="forbid")
+
+    objective: float = Field(gt=0, le=1, description="target attainment as a fraction, e.g. 0.999")
+
+
+class TicketTarget(TicketTargetV1):
+    model_config = ConfigDict(extra="forbid")
+
+    response_seconds: int | None = Field(None, gt=0, le=365 * 86400, description="business seconds to respond")
+    resolution_seconds: int | None = Field(None, gt=0, le=365 * 86400, description="business seconds to resolve")
+
+    @model_validator(mode="after")
+    def _response_before_resolution(self) -> TicketTarget:
+        if self.response_seconds is None and self.resolution_seconds is None:
+            raise ValueError("give a response time, a resolution time or both")
+        if self.response_seconds and self.resolution_seconds and self.response_seconds > self.resolution_seconds:
+            raise ValueError("the response time cannot be longer than the resolution time")
+        return self
+
+
+class CreditBand(ServiceCreditBandV1):
+    model_config = ConfigDict(extra="forbid")
+
+    below: float = Field(gt=0, le=1, description="the band applies when attainment is below this")
+    down_to: float = Field(0.0, ge=0, lt=1, description="and at least this")
+    credit_percent: Decimal = Field(gt=0, le=100, max_digits=5, decimal_places=2, description="share of the price")
+
+
+class OfferingChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(None, max_length=4000)
+    price: Price | None = None
+    support_calendar: Slug | None = Field(None, description="calendar key of the support hours; none means 24x7")
+    targets: list[Target] | None = Field(None, min_length=1, max_length=100)
+    ticket_targets: list[TicketTarget] | None = Field(None, max_length=4)
+    service_credits: list[CreditBand] | None = Field(None, max_length=20)
+
+
+class OfferingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="tier name, e.g. Gold")
+    description: str = Field("", max_length=4000)
+    price: Price | None = None
+    support_calendar: Slug | None = Field(None, description="calendar key of the support hours; none means 24x7")
+    targets: list[Target] = Field(min_length=1, max_length=100)
+    ticket_targets: list[TicketTarget] = Field(default_factory=list, max_length=4)
+    service_credits: list[CreditBand] = Field(default_factory=list, max_length=20)
+
+
+class OfferingPublic(OfferingCreate):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    service_id: str
+    series_id: str
+    previous_version_id: str | None
+    version: int
+    revision: int
+    status: OfferingStatus
+    published_at: datetime | None
+    retired_at: datetime | None
+    created_at: datetime
+    updated_at: datetime

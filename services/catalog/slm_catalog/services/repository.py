@@ -1,0 +1,83 @@
+"""Service SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from slm_catalog.models import Service
+
+_SORT_COLUMNS = {
+    "key": Service.key,
+    "name": Service.name,
+    "created_at": Service.created_at,
+    "updated_at": Service.updated_at,
+}
+
+
+async def get_service(session: AsyncSession, *, tenant: str, service_id: str) -> Service | None:
+    return await session.scalar(select(Service).where(Service.tenant == tenant, Service.id == service_id))
+
+
+async def get_service_by_key(session: AsyncSession, *, tenant: str, key: str) -> Service | None:
+    return await session.scalar(select(Service).where(Service.tenant == tenant, Service.key == key))
+
+
+async def services_by_id(session: AsyncSession, *, tenant: str, ids: Iterable[str]) -> dict[str, Service]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Service).where(Service.tenant == tenant, col(Service.id).in_(wanted)))
+    return {row.id: row for row in rows}
+
+
+async def all_services(session: AsyncSession, *, tenant: str) -> Sequence[Service]:
+    rows = await session.scalars(select(Service).where(Service.tenant == tenant).order_by(Service.key))
+    return rows.all()
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_services(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    limit: int,
+    offset: int,
+    type: str | None = None,
+    lifecycle: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    text: str | None = None,
+    sort: str = "key",
+) -> tuple[Sequence[Service], int]:
+    """One page of services matching every given filter, in a stable order."""
+    query = select(Service).where(Service.tenant == tenant)
+    if type:
+        query = query.where(Service.type == type)
+    if lifecycle:
+        query = query.where(Service.lifecycle == lifecycle)
+    if owner:
+        query = query.where(func.lower(Service.owner_team) == owner.lower())
+    if tag:
+        encoded = _like_escaped(f'"{tag}"')
+        query = query.where(cast(Service.tags, String).like(f"%{encoded}%", escape="\\"))
+    if text:
+        pattern = f"%{_like_escaped(text.lower())}%"
+        query = query.where(
+            or_(
+                func.lower(Service.name).like(pattern, escape="\\"),
+                func.lower(Service.key).like(pattern, escape="\\"),
+                func.lower(Service.description).like(pattern, escape="\\"),
+            )
+        )
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    column = _SORT_COLUMNS[sort.lstrip("-")]
+    order = [column.desc(), col(Service.id).desc()] if sort.startswith("-") else [column, col(Service.id)]
+    rows = await session.scalars(query.order_by(*order).limit(limit).offset(offset))
+    return rows.all(), total

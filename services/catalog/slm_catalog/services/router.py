@@ -1,0 +1,125 @@
+"""Service routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from slm_catalog.common import customer_only
+from slm_catalog.services import repository, service
+from slm_catalog.services.schemas import (
+    Lifecycle,
+    ServiceCreate,
+    ServicePublic,
+    ServiceSort,
+    ServiceType,
+    ServiceUpdate,
+)
+from slm_shared.errors import PROBLEM_RESPONSES
+from slm_shared.web.concurrency import (
+    IdempotencyKey,
+    IfMatch,
+    check_if_match,
+    etag_for,
+    remember_idempotent,
+    replay_idempotent,
+)
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("/services", status_code=status.HTTP_201_CREATED, response_model=ServicePublic)
+async def create_service(
+    data: ServiceCreate,
+    principal: StaffDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> object:
+    """Add a service to the catalogue."""
+    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+        return replay
+    created = await service.create_service(session, tenant=principal.tenant, data=data)
+    body = ServicePublic.model_validate(created)
+    headers = {"ETag": etag_for(created.id, created.version), "Location": f"/v1/services/{created.id}"}
+    response.headers.update(headers)
+    await remember_idempotent(
+        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body, headers=headers
+    )
+    return body
+
+
+@router.get("/services", response_model=Page[ServicePublic])
+async def list_services(
+    principal: ReaderDep,
+    session: SessionDep,
+    page: PageDep,
+    type: ServiceType | None = None,
+    lifecycle: Lifecycle | None = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    owner: Annotated[str | None, Query(max_length=200, description="owner team")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in name, key or description")] = None,
+    sort: ServiceSort = "key",
+) -> Page[ServicePublic]:
+    """List services with filters; customers see live services only."""
+    if customer_only(principal):
+        if lifecycle not in (None, "live"):
+            return Page(items=[], total=0, limit=page.limit, offset=page.offset)
+        lifecycle = "live"
+    rows, total = await repository.list_services(
+        session,
+        tenant=principal.tenant,
+        limit=page.limit,
+        offset=page.offset,
+        type=type,
+        lifecycle=lifecycle,
+        tag=tag,
+        owner=owner,
+        text=q,
+        sort=sort,
+    )
+    items = [ServicePublic.model_validate(r) for r in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/services/{service_id}", response_model=ServicePublic)
+async def get_service(service_id: str, principal: ReaderDep, session: SessionDep, response: Response) -> ServicePublic:
+    """Read one service."""
+    found = await service.require_service(
+        session, tenant=principal.tenant, service_id=service_id, live_only=customer_only(principal)
+    )
+    response.headers["ETag"] = etag_for(found.id, found.version)
+    return ServicePublic.model_validate(found)
+
+
+@router.patch("/services/{service_id}", response_model=ServicePublic)
+async def update_service(
+    service_id: str,
+    data: ServiceUpdate,
+    principal: StaffDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ServicePublic:
+    """Change a service (lifecycle only forward: pipeline, live, retired); send If-Match with the ETag read."""
+    found = await service.require_service(session, tenant=principal.tenant, service_id=service_id)
+    check_if_match(if_match, etag_for(found.id, found.version))
+    updated = await service.update_service(session, service=found, data=data)
+    response.headers["ETag"] = etag_for(updated.id, updated.version)
+    return ServicePublic.model_validate(updated)
+
+
+@router.post("/services/{service_id}/retire", response_model=ServicePublic)
+async def retire_service(
+    service_id: str, principal: StaffDep, session: SessionDep, response: Response, if_match: IfMatch = None
+) -> ServicePublic:
+    """Retire a service: it takes no new offerings or agreements."""
+    found = await service.require_service(session, tenant=principal.tenant, service_id=service_id)
+    check_if_match(if_match, etag_for(found.id, found.version))
+    updated = await service.update_service(session, service=found, data=ServiceUpdate(lifecycle="retired"))
+    response.headers["ETag"] = etag_for(updated.id, updated.version)
+    return ServicePublic.model_validate(updated)

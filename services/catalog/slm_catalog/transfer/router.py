@@ -1,0 +1,69 @@
+"""Bulk export and import of the catalogue as YAML or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
+
+from slm_catalog.transfer import service
+from slm_catalog.transfer.schemas import CatalogDocument, ImportSummary
+from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, Unprocessable, validation_errors
+from slm_shared.web.deps import SessionDep, StaffDep
+
+router = APIRouter(prefix="/v1", tags=["export and import"], responses=PROBLEM_RESPONSES)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+@router.get(
+    "/export",
+    responses={200: {"content": {"application/yaml": {}, "application/json": {}}, "description": "the catalogue"}},
+)
+async def export_catalogue(
+    principal: StaffDep,
+    session: SessionDep,
+    format: Annotated[Literal["yaml", "json"], Query(description="yaml (default) or json")] = "yaml",
+) -> Response:
+    """The whole catalogue (indicators, calendars, services, dependencies, every offering version) as one document."""
+    document = (await service.export_document(session, tenant=principal.tenant)).model_dump(mode="json")
+    if format == "json":
+        return Response(json.dumps(document, indent=2), media_type="application/json")
+    return Response(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), media_type="application/yaml")
+
+
+def _parse(body: bytes, content_type: str) -> Any:
+    try:
+        if content_type.split(";")[0].strip().lower() in YAML_TYPES:
+            return yaml.safe_load(body)
+        return json.loads(body)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise BadRequest(f"The body is not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}") from exc
+
+
+@router.post(
+    "/import",
+    response_model=ImportSummary,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/yaml": {"schema": {"$ref": "#/components/schemas/CatalogDocument"}},
+                "application/json": {"schema": {"$ref": "#/components/schemas/CatalogDocument"}},
+            },
+        }
+    },
+)
+async def import_catalogue(request: Request, principal: StaffDep, session: SessionDep) -> ImportSummary:
+    """Create a whole catalogue document (YAML or JSON) in this tenant, all or nothing; existing keys are refused."""
+    raw = _parse(await request.body(), request.headers.get("content-type", "application/json"))
+    try:
+        document = CatalogDocument.model_validate(raw)
+    except ValidationError as exc:
+        errors = validation_errors(exc.errors())
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+        raise Unprocessable(f"The catalogue document is not valid: {detail}", errors=errors) from exc
+    return await service.import_document(session, tenant=principal.tenant, document=document)
