@@ -17,6 +17,13 @@ from slm_shared.contracts.registry import STREAMS, StreamSpec
 logger = logging.getLogger(__name__)
 
 
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library turned into another error (nats-py does)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Bus:
     """A NATS connection that keeps reconnecting, with its JetStream context."""
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_shared.bus.connection import Bus
+from slm_shared.bus.connection import Bus, raise_if_cancelling
 from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
@@ -112,6 +112,7 @@ class Consumer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep consuming across outages
+                    raise_if_cancelling()
                     logger.warning("consumer %s on %s: %s; retrying", self.name, stream, exc)
                     if isinstance(exc, nats.errors.Error | nats.js.errors.Error):
                         subscription = None

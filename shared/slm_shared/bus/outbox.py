@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_shared.bus.connection import Bus
+from slm_shared.bus.connection import Bus, raise_if_cancelling
 from slm_shared.bus.models import OutboxMessage
 from slm_shared.contracts.envelope import CloudEvent, EventSpec
 from slm_shared.db import Database, is_postgres, utcnow
@@ -99,15 +99,17 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a relay must outlive any single failure
+                raise_if_cancelling()
                 backoff = min(max(backoff * 2, 0.25), self.max_backoff)
                 logger.warning("outbox relay failed (%s); retrying in %.2fs", exc, backoff)
                 await asyncio.sleep(backoff)
                 continue
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             except TimeoutError:
-                pass
+                raise_if_cancelling()
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; returns how many were acknowledged."""

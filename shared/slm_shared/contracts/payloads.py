@@ -163,6 +163,28 @@ class ObjectiveStatusV1(Payload):
     severity: Literal["info", "warning", "critical"] = "warning"
 
 
+class BurnAlertV1(Payload):
+    """A multi-window burn-rate tier started (`firing`) or stopped firing for an objective."""
+
+    agreement_id: str
+    objective_id: str
+    objective_row_id: str = Field(description="measurement's id of the objective (the event subject)")
+    service_key: str
+    indicator: str
+    consumer_party_id: str | None = None
+    tier: str = Field(description="name of the policy tier, e.g. page-1h")
+    severity: Literal["page", "ticket"]
+    firing: bool
+    long_window: str = Field(description="e.g. '1h'")
+    short_window: str = Field(description="e.g. '5m'")
+    long_burn_rate: float | None
+    short_burn_rate: float | None
+    threshold_factor: float = Field(description="burn rate at or above which the tier fires")
+    budget_share: float = Field(description="share of the period's budget the tier guards")
+    objective: float
+    observed_at: datetime
+
+
 class ServiceRetiredV1(ServiceCreatedV1):
     pass
 
@@ -210,3 +232,88 @@ class DependencyChangedV1(Payload):
     service_key: str
     supporting_service_id: str
     supporting_service_key: str
+
+
+class AgreementStateChangedV1(Payload):
+    """An agreement version moved in its lifecycle (proposed, countered, agreed, amended, expired, terminated)."""
+
+    agreement_id: str
+    version: int
+    kind: Literal["SLA", "OLA", "UC", "expectation"]
+    name: str
+    service_id: str
+    service_key: str
+    provider_party_id: str | None = None
+    consumer_party_id: str | None = None
+    state: str
+    previous_state: str | None = None
+    actor: str | None = Field(None, description="subject of who acted; 'system' for scheduled jobs")
+    side: Literal["provider", "consumer"] | None = None
+    comment: str | None = None
+    effective_from: datetime | None = None
+    effective_to: datetime | None = None
+
+
+class AgreementRenewalDueV1(Payload):
+    """An agreement in force ends soon: the renewal notice period is about to start."""
+
+    agreement_id: str
+    version: int
+    name: str
+    service_key: str
+    consumer_party_id: str | None = None
+    effective_to: datetime
+    renewal_notice_days: int
+    notice_starts_at: datetime
+
+
+class ReviewDueV1(Payload):
+    review_id: str
+    agreement_id: str
+    agreement_name: str
+    service_key: str
+    consumer_party_id: str | None = None
+    cycle: Literal["monthly", "quarterly", "yearly"]
+    due_on: date
+
+
+class ReviewHeldV1(Payload):
+    review_id: str
+    agreement_id: str
+    agreement_name: str
+    service_key: str
+    consumer_party_id: str | None = None
+    held_on: date
+    attendees: list[str] = Field(default_factory=list)
+    summary: str = ""
+    decisions: list[str] = Field(default_factory=list)
+
+
+class ImprovementActionV1(Payload):
+    """An improvement action on an agreement (created, or overdue)."""
+
+    action_id: str
+    agreement_id: str
+    service_key: str
+    title: str
+    owner: str
+    due_on: date
+    status: Literal["open", "in_progress", "done", "cancelled"]
+    source: Literal["review", "breach", "manual"]
+    objective_id: str | None = None
+    review_id: str | None = None
+    breach_ref: str | None = None
+
+
+class ChangeRequestedV1(Payload):
+    """A request for change raised from an improvement action, for an ITSM tool to turn into a change ticket."""
+
+    change_request_id: str
+    action_id: str
+    agreement_id: str
+    service_id: str
+    service_key: str
+    summary: str
+    description: str = ""
+    priority: Literal["low", "medium", "high"] = "medium"
+    requested_by: str

@@ -9,12 +9,19 @@ from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import (
     AgreementActivatedV1,
     AgreementEndedV1,
+    AgreementRenewalDueV1,
+    AgreementStateChangedV1,
+    BurnAlertV1,
     CalendarChangedV1,
+    ChangeRequestedV1,
     DependencyChangedV1,
+    ImprovementActionV1,
     IndicatorChangedV1,
     ObjectiveStatusV1,
     OfferingPublishedV1,
     OfferingRetiredV1,
+    ReviewDueV1,
+    ReviewHeldV1,
     ServiceCreatedV1,
     ServiceRetiredV1,
     ServiceUpdatedV1,
@@ -40,10 +47,23 @@ class Events:
 
     agreement_activated = EventSpec("agreements", "agreement", "activated", AgreementActivatedV1)
     agreement_ended = EventSpec("agreements", "agreement", "ended", AgreementEndedV1)
+    agreement_proposed = EventSpec("agreements", "agreement", "proposed", AgreementStateChangedV1)
+    agreement_countered = EventSpec("agreements", "agreement", "countered", AgreementStateChangedV1)
+    agreement_agreed = EventSpec("agreements", "agreement", "agreed", AgreementStateChangedV1)
+    agreement_amended = EventSpec("agreements", "agreement", "amended", AgreementStateChangedV1)
+    agreement_expired = EventSpec("agreements", "agreement", "expired", AgreementStateChangedV1)
+    agreement_terminated = EventSpec("agreements", "agreement", "terminated", AgreementStateChangedV1)
+    agreement_renewal_due = EventSpec("agreements", "agreement", "renewal_due", AgreementRenewalDueV1)
+    review_due = EventSpec("agreements", "review", "due", ReviewDueV1)
+    review_held = EventSpec("agreements", "review", "held", ReviewHeldV1)
+    action_created = EventSpec("agreements", "action", "created", ImprovementActionV1)
+    action_overdue = EventSpec("agreements", "action", "overdue", ImprovementActionV1)
+    change_requested = EventSpec("agreements", "change", "requested", ChangeRequestedV1)
 
     objective_at_risk = EventSpec("measurement", "objective", "at_risk", ObjectiveStatusV1)
     objective_breached = EventSpec("measurement", "objective", "breached", ObjectiveStatusV1)
     objective_recovered = EventSpec("measurement", "objective", "recovered", ObjectiveStatusV1)
+    objective_burn_alert = EventSpec("measurement", "objective", "burn_alert", BurnAlertV1)
 
 
 EVENTS = Events()
@@ -73,3 +93,6 @@ STREAMS: dict[str, StreamSpec] = {
     producer: StreamSpec(name=f"SLM_{producer.upper()}", subjects=(f"slm.{producer}.>",))
     for producer in ("catalog", "agreements", "measurement", "notifier")
 }
+
+# High-volume measurement ingestion: a work queue (each message consumed once), apart from the event streams.
+STREAMS["ingest"] = StreamSpec(name="SLM_INGEST", subjects=("slm.ingest.>",), work_queue=True)

@@ -1,0 +1,1 @@
+"""Notifier service: tells subscribers what matters, signed, retried and logged."""

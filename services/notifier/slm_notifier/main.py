@@ -1,0 +1,34 @@
+"""Notifier app and command line."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from slm_notifier.config import Settings
+from slm_notifier.events import HANDLERS
+from slm_notifier.router import router
+from slm_notifier.worker import delivery_worker
+from slm_shared.app import ServiceDefinition, create_app
+from slm_shared.cli import run
+
+DEFINITION = ServiceDefinition(
+    name="notifier",
+    title="SLM Notifier",
+    description="Subscriptions and signed, retried webhook deliveries of what matters: at risk, breached, recovered.",
+    migrations_package="slm_notifier",
+    routers=[router],
+    handlers=HANDLERS,
+    workers=[delivery_worker],
+)
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    return create_app(DEFINITION, settings or Settings())
+
+
+def cli() -> int:
+    return run(DEFINITION, Settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())

@@ -1,0 +1,58 @@
+"""Which subscriptions an event reaches: type patterns and filters, as pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from slm_shared.contracts import EVENTS
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+TEST_EVENT_TYPE = "slm.notifier.subscription.test.v1"
+DELIVERABLE_TYPES: tuple[str, ...] = (
+    EVENTS.objective_at_risk.type,
+    EVENTS.objective_breached.type,
+    EVENTS.objective_recovered.type,
+    EVENTS.agreement_activated.type,
+    TEST_EVENT_TYPE,
+)
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """What filters look at in an event; a missing fact never matches a filter on it."""
+
+    event_type: str
+    service_key: str | None = None
+    agreement_id: str | None = None
+    consumer_party_id: str | None = None
+    severity: str = "info"
+
+
+def type_matches(patterns: Iterable[str], event_type: str) -> bool:
+    """Whether any fnmatch-style pattern (e.g. `slm.measurement.objective.*`) matches the type."""
+    return any(fnmatchcase(event_type, pattern) for pattern in patterns)
+
+
+def known_types_matching(pattern: str) -> list[str]:
+    """The deliverable event types a pattern matches (empty when it matches none)."""
+    return [event_type for event_type in DELIVERABLE_TYPES if fnmatchcase(event_type, pattern)]
+
+
+def filters_match(filters: Mapping[str, Any], facts: EventFacts) -> bool:
+    """Whether the event passes every filter a subscription sets."""
+    for name in ("service_key", "agreement_id", "consumer_party_id"):
+        wanted = filters.get(name)
+        if wanted is not None and getattr(facts, name) != wanted:
+            return False
+    minimum = filters.get("min_severity")
+    if minimum is not None:
+        return SEVERITY_RANK.get(facts.severity, 0) >= SEVERITY_RANK[minimum]
+    return True
+
+
+def subscription_matches(event_types: Iterable[str], filters: Mapping[str, Any], facts: EventFacts) -> bool:
+    """Whether a subscription with these patterns and filters wants the event."""
+    return type_matches(event_types, facts.event_type) and filters_match(filters, facts)

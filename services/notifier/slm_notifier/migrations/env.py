@@ -1,0 +1,8 @@
+from sqlmodel import SQLModel
+
+import slm_notifier.models  # noqa: F401  (registers the tables)
+import slm_shared.bus.models
+import slm_shared.web.concurrency  # noqa: F401
+from slm_shared.migrations import run_env
+
+run_env(SQLModel.metadata)

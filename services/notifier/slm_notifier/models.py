@@ -1,0 +1,109 @@
+"""Notifier tables: subscriptions, deliveries with their attempts, and an agreements read model."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from slm_shared.db import UTCDateTime, utcnow
+
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+PENDING, SUCCEEDED, FAILED, DEAD = "pending", "succeeded", "failed", "dead"
+DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, DEAD)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Subscription(SQLModel, table=True):
+    """Who hears about which events, through which channel and target."""
+
+    __tablename__ = "subscriptions"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=200)
+    event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    channel: str = Field(default="webhook", max_length=32)
+    target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    language: str = Field(default="en", max_length=8)
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    secret: str = Field(max_length=128)
+    previous_secret: str | None = Field(default=None, max_length=128)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """One event for one subscription; its id is the `webhook-id`, stable across retries."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscription_id", name="uq_deliveries_event_subscription"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_tenant_created", "tenant", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64)
+    subscription_id: str = Field(max_length=36, index=True)
+    event_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=255)
+    event_time: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=PENDING, max_length=16)
+    attempt_count: int = 0
+    round_attempts: int = 0
+    next_attempt_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=True))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    claim_token: str | None = Field(default=None, max_length=36)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at sending a delivery: when, what came back, how long it took."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    delivery_id: str = Field(foreign_key="deliveries.id", max_length=36, index=True)
+    tenant: str = Field(max_length=64)
+    number: int
+    attempted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    succeeded: bool = False
+    status_code: int | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    duration_ms: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class AgreementView(SQLModel, table=True):
+    """What the notifier knows of an active agreement, from `agreement.activated` events."""
+
+    __tablename__ = "agreements_view"
+    __table_args__ = (UniqueConstraint("tenant", "agreement_id", name="uq_agreements_view_tenant_agreement"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=64)
+    agreement_id: str = Field(max_length=64)
+    version: int
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    service_key: str = Field(max_length=64)
+    provider_party_id: str | None = Field(default=None, max_length=64)
+    consumer_party_id: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

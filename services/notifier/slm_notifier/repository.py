@@ -1,0 +1,172 @@
+"""All notifier SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, Subscription
+
+DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
+SUBSCRIPTIONS = cast(Table, Subscription.__table__)  # type: ignore[attr-defined]
+ATTEMPTS = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
+D = DELIVERIES.c
+S = SUBSCRIPTIONS.c
+
+
+async def get_subscription(session: AsyncSession, *, tenant: str, subscription_id: str) -> Subscription | None:
+    return await session.scalar(
+        select(Subscription).where(Subscription.tenant == tenant, Subscription.id == subscription_id)
+    )
+
+
+async def list_subscriptions(
+    session: AsyncSession, *, tenant: str, limit: int, offset: int
+) -> tuple[Sequence[Subscription], int]:
+    query = select(Subscription).where(Subscription.tenant == tenant)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(query.order_by(S.created_at, S.id).limit(limit).offset(offset))
+    return rows.all(), total
+
+
+async def delete_subscription(session: AsyncSession, *, tenant: str, subscription_id: str) -> None:
+    await session.execute(delete(SUBSCRIPTIONS).where(S.tenant == tenant, S.id == subscription_id))
+
+
+async def enabled_subscriptions(session: AsyncSession, *, tenant: str) -> Sequence[Row[Any]]:
+    """The id, type patterns and filters of a tenant's enabled subscriptions."""
+    query = select(S.id, S.event_types, S.filters).where(S.tenant == tenant, S.enabled.is_(True))
+    return (await session.execute(query)).all()
+
+
+async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert deliveries; the (event_id, subscription_id) constraint keeps them once."""
+    if rows:
+        await session.execute(insert(DELIVERIES), rows)
+
+
+async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str) -> AgreementView | None:
+    return await session.scalar(
+        select(AgreementView).where(AgreementView.tenant == tenant, AgreementView.agreement_id == agreement_id)
+    )
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    limit: int,
+    offset: int,
+    subscription_id: str | None = None,
+    status: str | None = None,
+    event_type: str | None = None,
+) -> tuple[Sequence[Delivery], int]:
+    query = select(Delivery).where(D.tenant == tenant)
+    if subscription_id:
+        query = query.where(D.subscription_id == subscription_id)
+    if status:
+        query = query.where(D.status == status)
+    if event_type:
+        query = query.where(D.event_type == event_type)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(query.order_by(D.created_at.desc(), D.id).limit(limit).offset(offset))
+    return rows.all(), total
+
+
+async def get_delivery(session: AsyncSession, *, tenant: str, delivery_id: str) -> Delivery | None:
+    return await session.scalar(select(Delivery).where(D.tenant == tenant, D.id == delivery_id))
+
+
+async def list_attempts(session: AsyncSession, *, delivery_id: str, up_to: int) -> Sequence[DeliveryAttempt]:
+    """A delivery's attempts up to the count read with it, so both describe the same moment."""
+    rows = await session.scalars(
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id == delivery_id, DeliveryAttempt.number <= up_to)  # type: ignore[arg-type]
+        .order_by(DeliveryAttempt.number)  # type: ignore[arg-type]
+    )
+    return rows.all()
+
+
+async def fail_pending(session: AsyncSession, *, tenant: str, subscription_id: str, reason: str, now: datetime) -> None:
+    """Close a subscription's pending deliveries as failed (it was deleted or disabled)."""
+    await session.execute(
+        update(DELIVERIES)
+        .where(D.tenant == tenant, D.subscription_id == subscription_id, D.status == PENDING)
+        .values(status="failed", next_attempt_at=None, last_error=reason, updated_at=now, completed_at=now)
+    )
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, limit: int, lease_until: datetime, token: str
+) -> list[str]:
+    """Reserve up to `limit` due deliveries for this worker; other replicas skip locked rows."""
+    ids = (
+        await session.scalars(
+            select(D.id)
+            .where(D.status == PENDING, D.next_attempt_at <= now, or_(D.claimed_until.is_(None), D.claimed_until < now))
+            .order_by(D.next_attempt_at, D.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if ids:
+        await session.execute(
+            update(DELIVERIES)
+            .where(D.id.in_(ids))
+            .values(claimed_until=lease_until, claim_token=token)
+        )
+    return list(ids)
+
+
+async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]:
+    """Claimed deliveries with what they need of their subscription (None columns if it is gone)."""
+    query = (
+        select(
+            D.id,
+            D.tenant,
+            D.subscription_id,
+            D.event_id,
+            D.event_type,
+            D.event_time,
+            D.payload,
+            D.round_attempts,
+            D.attempt_count,
+            D.claim_token,
+            S.channel,
+            S.target,
+            S.enabled,
+            S.secret,
+            S.previous_secret,
+            S.previous_secret_expires_at,
+            S.language,
+        )
+        .select_from(DELIVERIES.outerjoin(SUBSCRIPTIONS, S.id == D.subscription_id))
+        .where(D.id.in_(ids))
+    )
+    return (await session.execute(query)).all()
+
+
+async def record_attempt(session: AsyncSession, values: dict[str, Any]) -> None:
+    await session.execute(insert(ATTEMPTS), [values])
+
+
+async def finish_attempt(session: AsyncSession, *, delivery_id: str, token: str, values: dict[str, Any]) -> int:
+    """Apply an attempt's result if this worker still holds the claim; returns rows changed."""
+    result = await session.execute(
+        update(DELIVERIES)
+        .where(D.id == delivery_id, D.claim_token == token)
+        .values(**values, claimed_until=None, claim_token=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def disable_subscription(session: AsyncSession, *, subscription_id: str, reason: str, now: datetime) -> None:
+    await session.execute(
+        update(SUBSCRIPTIONS)
+        .where(S.id == subscription_id, S.enabled.is_(True))
+        .values(enabled=False, disabled_reason=reason, version=S.version + 1, updated_at=now)
+    )

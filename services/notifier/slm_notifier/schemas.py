@@ -1,0 +1,131 @@
+"""Notifier API models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from slm_notifier.channels.webhook import WebhookTarget
+from slm_notifier.matching import DELIVERABLE_TYPES, known_types_matching
+
+Language = Literal["en", "pt", "es", "pl", "ru"]
+Severity = Literal["info", "warning", "critical"]
+DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
+ChannelName = Literal["webhook"]
+TypePattern = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
+
+
+class SubscriptionFilters(BaseModel):
+    """Narrow which events reach a subscription; an unset filter lets everything through."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_key: str | None = Field(None, max_length=64)
+    agreement_id: str | None = Field(None, max_length=64)
+    consumer_party_id: str | None = Field(None, max_length=64)
+    min_severity: Severity | None = None
+
+
+def _check_patterns(patterns: list[str] | None) -> list[str] | None:
+    if patterns is None:
+        return None
+    for pattern in patterns:
+        if not known_types_matching(pattern):
+            raise ValueError(f"{pattern!r} matches none of the event types: {', '.join(DELIVERABLE_TYPES)}")
+    return list(dict.fromkeys(patterns))
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    event_types: list[TypePattern] = Field(
+        min_length=1, max_length=50, description="type patterns with wildcards, e.g. slm.measurement.objective.*"
+    )
+    channel: ChannelName = "webhook"
+    target: WebhookTarget
+    filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
+    language: Language = "en"
+    enabled: bool = True
+
+    @field_validator("event_types")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        return _check_patterns(value) or []
+
+
+class SubscriptionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    event_types: list[TypePattern] | None = Field(None, min_length=1, max_length=50)
+    target: WebhookTarget | None = None
+    filters: SubscriptionFilters | None = None
+    language: Language | None = None
+    enabled: bool | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def _patterns(cls, value: list[str] | None) -> list[str] | None:
+        return _check_patterns(value)
+
+
+class SubscriptionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    event_types: list[str]
+    channel: str
+    target: dict[str, Any]
+    filters: SubscriptionFilters
+    language: str
+    enabled: bool
+    disabled_reason: str | None
+    previous_secret_expires_at: datetime | None = Field(
+        None, description="until when the previous secret still signs, after a rotation"
+    )
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionWithSecret(SubscriptionPublic):
+    secret: str = Field(description="Standard Webhooks signing secret; shown only in this response")
+
+
+class AttemptPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    attempted_at: datetime
+    succeeded: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    next_attempt_at: datetime | None
+
+
+class DeliveryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="also the webhook-id header, stable across retries")
+    subscription_id: str
+    event_id: str
+    event_type: str
+    event_time: datetime
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class DeliveryDetail(DeliveryPublic):
+    payload: dict[str, Any]
+    attempts: list[AttemptPublic]

@@ -1,0 +1,160 @@
+"""Notifier domain operations: subscriptions, fan-out of events into deliveries, replays."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_notifier import repository
+from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
+from slm_notifier.models import DEAD, FAILED, PENDING, Delivery, Subscription, new_id
+from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate
+from slm_notifier.signing import new_secret
+from slm_shared.contracts import CloudEvent
+from slm_shared.db import utcnow
+from slm_shared.errors import Conflict, NotFound
+
+DELIVERIES_QUEUED = "slm_notifier_deliveries_queued"
+
+
+def mark_queued(session: AsyncSession) -> None:
+    """Flag the transaction so the delivery worker wakes once it commits."""
+    session.info[DELIVERIES_QUEUED] = True
+
+
+async def fan_out(session: AsyncSession, event: CloudEvent, facts: EventFacts) -> int:
+    """Create one delivery per enabled subscription of the tenant that wants this event."""
+    now = utcnow()
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id(),
+            "tenant": event.tenant,
+            "subscription_id": sub.id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "event_time": event.time,
+            "payload": event.data,
+            "status": PENDING,
+            "attempt_count": 0,
+            "round_attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for sub in await repository.enabled_subscriptions(session, tenant=event.tenant)
+        if subscription_matches(sub.event_types, sub.filters or {}, facts)
+    ]
+    await repository.insert_deliveries(session, rows)
+    if rows:
+        mark_queued(session)
+    return len(rows)
+
+
+async def require_subscription(session: AsyncSession, *, tenant: str, subscription_id: str) -> Subscription:
+    found = await repository.get_subscription(session, tenant=tenant, subscription_id=subscription_id)
+    if found is None:
+        raise NotFound(f"No subscription {subscription_id}")
+    return found
+
+
+async def create_subscription(session: AsyncSession, *, tenant: str, data: SubscriptionCreate) -> Subscription:
+    """Add a subscription with a fresh signing secret."""
+    subscription = Subscription(
+        tenant=tenant,
+        name=data.name,
+        event_types=data.event_types,
+        channel=data.channel,
+        target=data.target.model_dump(mode="json"),
+        filters=data.filters.model_dump(exclude_none=True),
+        language=data.language,
+        enabled=data.enabled,
+        secret=new_secret(),
+    )
+    session.add(subscription)
+    await session.flush()
+    return subscription
+
+
+async def update_subscription(
+    session: AsyncSession, *, subscription: Subscription, data: SubscriptionUpdate
+) -> Subscription:
+    """Apply a partial update; enabling again clears the reason it was disabled."""
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    for name in ("name", "event_types", "target", "language", "enabled"):
+        if changes.get(name) is not None:
+            setattr(subscription, name, changes[name])
+    if "filters" in changes:
+        subscription.filters = {k: v for k, v in (changes["filters"] or {}).items() if v is not None}
+    if changes.get("enabled"):
+        subscription.disabled_reason = None
+    subscription.version += 1
+    subscription.updated_at = utcnow()
+    await session.flush()
+    return subscription
+
+
+async def delete_subscription(session: AsyncSession, *, subscription: Subscription) -> None:
+    """Remove a subscription; its pending deliveries end as failed, the log stays."""
+    now = utcnow()
+    await repository.fail_pending(
+        session, tenant=subscription.tenant, subscription_id=subscription.id, reason="subscription deleted", now=now
+    )
+    await repository.delete_subscription(session, tenant=subscription.tenant, subscription_id=subscription.id)
+
+
+async def rotate_secret(session: AsyncSession, *, subscription: Subscription, grace_seconds: float) -> Subscription:
+    """Issue a new secret; the current one keeps signing beside it for the grace period."""
+    now = utcnow()
+    if grace_seconds > 0:
+        subscription.previous_secret = subscription.secret
+        subscription.previous_secret_expires_at = now + timedelta(seconds=grace_seconds)
+    else:
+        subscription.previous_secret = None
+        subscription.previous_secret_expires_at = None
+    subscription.secret = new_secret()
+    subscription.version += 1
+    subscription.updated_at = now
+    await session.flush()
+    return subscription
+
+
+async def queue_test(session: AsyncSession, *, subscription: Subscription) -> Delivery:
+    """Queue a test delivery to the subscription's target."""
+    if not subscription.enabled:
+        raise Conflict(f"Subscription {subscription.id} is disabled; enable it before testing")
+    now = utcnow()
+    delivery = Delivery(
+        tenant=subscription.tenant,
+        subscription_id=subscription.id,
+        event_id=new_id(),
+        event_type=TEST_EVENT_TYPE,
+        event_time=now,
+        payload={"subscription_id": subscription.id, "name": subscription.name, "test": True},
+        next_attempt_at=now,
+    )
+    session.add(delivery)
+    await session.flush()
+    mark_queued(session)
+    return delivery
+
+
+async def replay_delivery(session: AsyncSession, *, delivery: Delivery) -> Delivery:
+    """Queue a dead or failed delivery again, same webhook-id, with a fresh set of attempts."""
+    if delivery.status not in (DEAD, FAILED):
+        raise Conflict(f"Delivery {delivery.id} is {delivery.status}; only dead or failed ones are replayed")
+    subscription = await repository.get_subscription(
+        session, tenant=delivery.tenant, subscription_id=delivery.subscription_id
+    )
+    if subscription is None or not subscription.enabled:
+        raise Conflict(f"Subscription {delivery.subscription_id} is deleted or disabled; enable it first")
+    now = utcnow()
+    delivery.status = PENDING
+    delivery.round_attempts = 0
+    delivery.next_attempt_at = now
+    delivery.completed_at = None
+    delivery.updated_at = now
+    await session.flush()
+    mark_queued(session)
+    return delivery
