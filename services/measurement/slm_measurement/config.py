@@ -16,3 +16,6 @@ class Settings(ServiceSettings):
     evaluation_interval_seconds: float = 60.0
     evaluation_poll_seconds: float = 0.5
     evaluation_batch_size: int = 100
+    version_check_seconds: float = 5.0
+    nats_ingest: bool = True
+    nats_ingest_batch: int = 64

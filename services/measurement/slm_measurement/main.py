@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from slm_measurement.config import Settings
 from slm_measurement.events import HANDLERS
+from slm_measurement.ingest_router import router as ingest_router
+from slm_measurement.nats_ingest import nats_ingest_worker
 from slm_measurement.router import router
 from slm_measurement.worker import evaluation_worker
 from slm_shared.app import ServiceDefinition, create_app
@@ -14,11 +16,11 @@ from slm_shared.cli import run
 DEFINITION = ServiceDefinition(
     name="measurement",
     title="SLM Measurement",
-    description="Delivered service levels: ingestion, rollups and objective evaluation.",
+    description=("Delivered service levels: ingestion, rollups, objective evaluation, burn-rate alerts and forecasts."),
     migrations_package="slm_measurement",
-    routers=[router],
+    routers=[ingest_router, router],
     handlers=HANDLERS,
-    workers=[evaluation_worker],
+    workers=[evaluation_worker, nats_ingest_worker],
 )
 
 

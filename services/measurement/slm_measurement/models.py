@@ -1,11 +1,12 @@
-"""Measurement tables: the objectives read model and the event-count buckets."""
+"""Measurement tables: objectives read model, transitions, event-count buckets and value histograms."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Double, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Double, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from slm_shared.db import UTCDateTime, utcnow
@@ -42,13 +43,28 @@ class Objective(SQLModel, table=True):
     window_unit: str | None = Field(default=None, max_length=16)
     window_timezone: str = Field(default="UTC", max_length=64)
     budgeting_method: str = Field(default="occurrences", max_length=32)
+    threshold: float | None = None
+    timeslice_seconds: int | None = None
+    timeslice_target: float | None = None
+    maintenance_windows: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    alert_policy: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="burn tiers; None is the default policy"
+    )
+    forecast_lookbacks: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    effective_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     consumer_party_id: str | None = Field(default=None, max_length=64, index=True)
     active: bool = True
+    ended: bool = Field(default=False, description="its agreement ended or expired: never evaluated again")
     status: str = Field(default="no_data", max_length=16)
     last_event: str | None = Field(default=None, max_length=16, description="last transition reported")
     attainment: float | None = None
     good: float = 0.0
     total: float = 0.0
+    details: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False), description="budget, burn rates, alerts, forecast"
+    )
+    firing_alerts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     window_start: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     window_end: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     needs_evaluation: bool = True
@@ -97,3 +113,83 @@ class DayBucket(SQLModel, table=True):
     day: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     good: float = Field(sa_column=Column(Double, nullable=False))
     total: float = Field(sa_column=Column(Double, nullable=False))
+
+
+class ObjectiveTransition(SQLModel, table=True):
+    """A change of an objective's status (the timeline)."""
+
+    __tablename__ = "objective_transitions"
+    __table_args__ = (Index("ix_objective_transitions_objective", "tenant", "objective_row_id", "at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64)
+    objective_row_id: str = Field(max_length=36)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    from_status: str = Field(max_length=16)
+    to_status: str = Field(max_length=16)
+    event: str | None = Field(default=None, max_length=32, description="the event reported, if any")
+    attainment: float | None = None
+    expected_attainment: float | None = None
+
+
+class PendingActivation(SQLModel, table=True):
+    """An agreement version that takes effect later; applied by the evaluator at its instant."""
+
+    __tablename__ = "pending_activations"
+    __table_args__ = (UniqueConstraint("tenant", "agreement_id", "version", name="uq_pending_activation"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64)
+    agreement_id: str = Field(max_length=64)
+    version: int
+    effective_from: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class SliceTally(SQLModel, table=True):
+    """One objective's good and counted timeslices in one complete UTC day (a per-objective rollup).
+
+    Deleted when late data touches its series and day, or when the objective's definition changes.
+    """
+
+    __tablename__ = "slice_tallies"
+    __table_args__ = (Index("ix_slice_tallies_series", "tenant", "service", "indicator", "day"),)
+
+    objective_row_id: str = Field(max_length=36, primary_key=True)
+    day: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    tenant: str = Field(max_length=64)
+    service: str = Field(max_length=64)
+    indicator: str = Field(max_length=128)
+    good: float = Field(sa_column=Column(Double, nullable=False))
+    total: float = Field(sa_column=Column(Double, nullable=False))
+
+
+def _bin_table(name: str, index_column: str, doc: str) -> type[SQLModel]:
+    namespace: dict[str, Any] = {
+        "__doc__": doc,
+        "__tablename__": name,
+        "__annotations__": {
+            "tenant": str,
+            "service": str,
+            "indicator": str,
+            "scope": str,
+            index_column: int,
+            "bin": int,
+            "samples": float,
+        },
+        "tenant": Field(max_length=64, primary_key=True),
+        "service": Field(max_length=64, primary_key=True),
+        "indicator": Field(max_length=128, primary_key=True),
+        "scope": Field(default="", max_length=128, primary_key=True),
+        index_column: Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False)),
+        "bin": Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False)),
+        "samples": Field(sa_column=Column(Double, nullable=False)),
+    }
+    return type(name.title().replace("_", ""), (SQLModel,), namespace, table=True)
+
+
+MinuteValueBin = _bin_table(
+    "minute_value_bins", "minute", "Samples per log-scale bin of one value series in one minute."
+)
+HourValueBin = _bin_table("hour_value_bins", "hour", "The hourly rollup of minute value bins.")
+DayValueBin = _bin_table("day_value_bins", "day", "The daily (UTC) rollup of minute value bins.")

@@ -1,15 +1,23 @@
-"""The objectives read model, kept from the agreements' activation and end events."""
+"""The objectives read model, kept from the agreements' activation and end events.
+
+A version whose effective instant is still ahead waits in `pending_activations` and is applied by
+the evaluator when it comes; until then the previous version keeps being evaluated. An agreement
+stops being evaluated when it ends (terminated, superseded, expired) or when its `effective_to` passes.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import repository
-from slm_measurement.models import Objective
-from slm_measurement.windows import WindowError, WindowSpec, validate_window
+from slm_measurement.domain import maintenance
+from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec, validate_window
+from slm_measurement.models import Objective, PendingActivation
 from slm_shared.contracts.payloads import AgreementActivatedV1, AgreementEndedV1, ObjectiveV1
 from slm_shared.db import utcnow
 
@@ -31,60 +39,159 @@ def _definition(agreement: AgreementActivatedV1, target: ObjectiveV1) -> dict[st
         "window_unit": target.window.unit,
         "window_timezone": target.window.timezone,
         "budgeting_method": target.budgeting_method,
+        "threshold": target.threshold,
+        "timeslice_seconds": target.timeslice_seconds,
+        "timeslice_target": target.timeslice_target,
         "consumer_party_id": agreement.consumer_party_id,
+        "maintenance_windows": [w.model_dump(mode="json") for w in agreement.maintenance_windows],
+        "effective_from": agreement.effective_from,
+        "effective_to": agreement.effective_to,
     }
 
 
-def check_windows(agreement: AgreementActivatedV1) -> None:
-    """Raise WindowError naming the objective whose window cannot be evaluated."""
+def check_agreement(agreement: AgreementActivatedV1) -> None:
+    """Raise WindowError naming what cannot be evaluated: a window, a timeslice or a maintenance window."""
     for target in agreement.objectives:
         window = target.window
         try:
             validate_window(WindowSpec(window.kind, window.duration, window.unit, window.timezone))
+            seconds = target.timeslice_seconds
+            if seconds is not None and (seconds < MINUTE or seconds % MINUTE or DAY % seconds):
+                raise WindowError(f"timeslice_seconds {seconds} must be whole minutes that divide a day")
         except WindowError as exc:
             raise WindowError(f"objective {target.objective_id}: {exc}") from exc
+    for index, window in enumerate(agreement.maintenance_windows):
+        try:
+            maintenance.validate(maintenance.MaintenanceWindow(**window.model_dump(exclude={"reason"})))
+        except WindowError as exc:
+            raise WindowError(f"maintenance_windows[{index}]: {exc}") from exc
 
 
-async def apply_activation(session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV1) -> bool:
-    """Make this version's objectives the agreement's active ones; False if a newer one is known."""
-    check_windows(agreement)
-    existing = {
-        o.objective_id: o
-        for o in await repository.agreement_objectives(session, tenant=tenant, agreement_id=agreement.agreement_id)
-    }
-    if any(o.agreement_version > agreement.version for o in existing.values()):
+check_windows = check_agreement
+
+
+async def apply_activation(
+    session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV1, now: datetime | None = None
+) -> bool:
+    """Make this version's objectives the active ones, now or at its effective instant.
+
+    Returns False when a newer version is already applied (the event is then ignored).
+    """
+    check_agreement(agreement)
+    now = now or utcnow()
+    existing = await repository.agreement_objectives(session, tenant=tenant, agreement_id=agreement.agreement_id)
+    if any(o.agreement_version > agreement.version for o in existing):
         logger.info(
             "agreement %s v%d is older than the one applied; ignored", agreement.agreement_id, agreement.version
         )
         return False
-    now = utcnow()
+    if existing and agreement.effective_from > now:
+        if (
+            await repository.pending_activation(
+                session, tenant=tenant, agreement_id=agreement.agreement_id, version=agreement.version
+            )
+            is None
+        ):
+            session.add(
+                PendingActivation(
+                    tenant=tenant,
+                    agreement_id=agreement.agreement_id,
+                    version=agreement.version,
+                    effective_from=agreement.effective_from,
+                    payload=agreement.model_dump(mode="json"),
+                )
+            )
+            await session.flush()
+        return True
+    await _apply_now(session, tenant=tenant, agreement=agreement, existing=existing, now=now)
+    return True
+
+
+async def _apply_now(
+    session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV1, existing: Any, now: datetime
+) -> None:
+    rows = {o.objective_id: o for o in existing}
     incoming = {target.objective_id for target in agreement.objectives}
+    active = agreement.effective_from <= now and (agreement.effective_to is None or agreement.effective_to > now)
     for target in agreement.objectives:
         definition = _definition(agreement, target)
-        row = existing.get(target.objective_id)
+        row = rows.get(target.objective_id)
         if row is None:
             session.add(
                 Objective(
-                    tenant=tenant, agreement_id=agreement.agreement_id, objective_id=target.objective_id, **definition
+                    tenant=tenant,
+                    agreement_id=agreement.agreement_id,
+                    objective_id=target.objective_id,
+                    active=active,
+                    **definition,
                 )
             )
             continue
         for name, value in definition.items():
             setattr(row, name, value)
-        row.active, row.needs_evaluation, row.updated_at = True, True, now
-    for objective_id, row in existing.items():
-        if objective_id not in incoming and row.active:
-            row.active, row.agreement_version, row.updated_at = False, agreement.version, now
+        row.active, row.ended, row.needs_evaluation, row.updated_at = active, False, True, now
+        await repository.forget_objective_tallies(session, objective_row_id=row.id)
+    for objective_id, row in rows.items():
+        if objective_id not in incoming and not row.ended:
+            row.active, row.ended, row.agreement_version, row.updated_at = False, True, agreement.version, now
+    await repository.drop_pending(
+        session, tenant=tenant, agreement_id=agreement.agreement_id, up_to_version=agreement.version
+    )
     await session.flush()
-    return True
+
+
+async def apply_pending(session: AsyncSession, pending: PendingActivation) -> None:
+    """Apply a pending version whose effective instant has come."""
+    agreement = AgreementActivatedV1.model_validate(pending.payload)
+    existing = await repository.agreement_objectives(session, tenant=pending.tenant, agreement_id=pending.agreement_id)
+    await session.delete(pending)
+    if any(o.agreement_version > agreement.version for o in existing):
+        return
+    await _apply_now(session, tenant=pending.tenant, agreement=agreement, existing=existing, now=utcnow())
+
+
+async def expire_objectives(session: AsyncSession, *, now: datetime) -> int:
+    """Activate objectives whose start has come and stop those whose agreement's end has passed."""
+    changed = 0
+    rows = await session.scalars(
+        select(Objective).where(
+            Objective.effective_from <= now,  # type: ignore[operator]
+            (Objective.effective_to.is_(None)) | (Objective.effective_to > now),  # type: ignore[union-attr,operator]
+            Objective.active.is_(False),  # type: ignore[attr-defined]
+            Objective.ended.is_(False),  # type: ignore[attr-defined]
+        )
+    )
+    for row in rows:
+        row.active, row.needs_evaluation, row.updated_at = True, True, now
+        changed += 1
+    expired = await session.scalars(
+        select(Objective).where(Objective.active.is_(True), Objective.effective_to <= now)  # type: ignore[attr-defined,operator]
+    )
+    for row in expired:
+        row.active, row.ended, row.needs_evaluation, row.updated_at = False, True, False, now
+        changed += 1
+    await session.flush()
+    return changed
 
 
 async def apply_end(session: AsyncSession, *, tenant: str, ended: AgreementEndedV1) -> int:
-    """Deactivate the agreement's objectives of this version or older; returns how many."""
+    """Stop evaluating the agreement's objectives of this version or older; returns how many.
+
+    A version superseded by one that takes effect later keeps being evaluated until then.
+    """
     count = 0
+    if ended.reason == "superseded" and await session.scalar(
+        select(PendingActivation.id).where(
+            PendingActivation.tenant == tenant,
+            PendingActivation.agreement_id == ended.agreement_id,
+            PendingActivation.version > ended.version,  # type: ignore[operator]
+        )
+    ):
+        return 0
     for row in await repository.agreement_objectives(session, tenant=tenant, agreement_id=ended.agreement_id):
-        if row.active and row.agreement_version <= ended.version:
-            row.active, row.needs_evaluation, row.updated_at = False, False, utcnow()
+        if row.agreement_version <= ended.version and not row.ended:
+            row.active, row.ended, row.needs_evaluation, row.updated_at = False, True, False, utcnow()
             count += 1
+    await repository.drop_pending(session, tenant=tenant, agreement_id=ended.agreement_id, up_to_version=ended.version)
     await session.flush()
     return count

@@ -1,4 +1,4 @@
-"""All measurement SQL: bulk bucket upserts, window sums and the objectives read model."""
+"""Objectives SQL: the read model, due objectives, transitions, pending versions and slice tallies."""
 
 from __future__ import annotations
 
@@ -6,47 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement.ingest import Rollup, SeriesKey
-from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective
-from slm_measurement.windows import Bounds, split_range
-
-BUCKET_TABLES: dict[str, tuple[Table, str]] = {
-    "minute": (MinuteBucket.__table__, "minute"),  # type: ignore[attr-defined]
-    "hour": (HourBucket.__table__, "hour"),  # type: ignore[attr-defined]
-    "day": (DayBucket.__table__, "day"),  # type: ignore[attr-defined]
-}
-UPSERT_CHUNK = 5000
-
-
-def _upsert_statement(session: AsyncSession, table: Table, index_column: str) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=["tenant", "service", "indicator", "scope", index_column],
-        set_={"good": table.c.good + statement.excluded.good, "total": table.c.total + statement.excluded.total},
-    )
-
-
-async def upsert_buckets(session: AsyncSession, *, tenant: str, rollup: Rollup) -> None:
-    """Add the batch's sums to the minute, hour and day buckets: one bulk upsert per table."""
-    for granularity, sums in (("minute", rollup.minutes), ("hour", rollup.hours), ("day", rollup.days)):
-        table, index_column = BUCKET_TABLES[granularity]
-        statement = _upsert_statement(session, table, index_column)
-        rows = _bucket_rows(tenant, index_column, sums)
-        for offset in range(0, len(rows), UPSERT_CHUNK):
-            await session.execute(statement, rows[offset : offset + UPSERT_CHUNK])
-
-
-def _bucket_rows(tenant: str, index_column: str, sums: dict[SeriesKey, list[float]]) -> list[dict[str, Any]]:
-    return [
-        {"tenant": tenant, "service": s, "indicator": i, "scope": sc, index_column: n, "good": g, "total": t}
-        for (s, i, sc, n), (g, t) in sorted(sums.items())
-    ]
+from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
 
 
 async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, series: set[tuple[str, str]]) -> int:
@@ -62,35 +25,12 @@ async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, seri
         .where(
             Objective.tenant == tenant,
             Objective.active.is_(True),  # type: ignore[attr-defined]
-            or_(*(and_(Objective.service_key == s, Objective.indicator == i) for s, i in sorted(series))),
+            tuple_(Objective.service_key, Objective.indicator).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def window_sums(
-    session: AsyncSession, *, tenant: str, service: str, indicator: str, bounds: Bounds
-) -> tuple[float, float]:
-    """Good and total over the bounds, from day, hour and minute buckets (all scopes)."""
-    good = total = 0.0
-    for segment in split_range(bounds):
-        table, index_column = BUCKET_TABLES[segment.granularity]
-        column = table.c[index_column]
-        row = (
-            await session.execute(
-                select(func.coalesce(func.sum(table.c.good), 0.0), func.coalesce(func.sum(table.c.total), 0.0)).where(
-                    table.c.tenant == tenant,
-                    table.c.service == service,
-                    table.c.indicator == indicator,
-                    column >= segment.first,
-                    column < segment.stop,
-                )
-            )
-        ).one()
-        good += float(row[0])
-        total += float(row[1])
-    return good, total
 
 
 async def get_objective(
@@ -102,20 +42,21 @@ async def get_objective(
     return await session.scalar(query)
 
 
-async def lock_due_objective(
-    session: AsyncSession, *, objective_row_id: str, stale_before: datetime
-) -> Objective | None:
-    """The objective, locked, if it is still due; None if another worker holds or did it."""
+async def lock_due_objectives(
+    session: AsyncSession, *, objective_row_ids: list[str], stale_before: datetime
+) -> Sequence[Objective]:
+    """Those of the objectives still due, locked; skips any another worker holds or has done."""
     query = (
         select(Objective)
         .where(
-            Objective.id == objective_row_id,
+            Objective.id.in_(objective_row_ids),  # type: ignore[attr-defined]
             Objective.active.is_(True),  # type: ignore[attr-defined]
             _due(stale_before),
         )
+        .order_by(Objective.id)
         .with_for_update(skip_locked=True)
     )
-    return await session.scalar(query)
+    return (await session.scalars(query)).all()
 
 
 def _due(stale_before: datetime) -> Any:
@@ -152,6 +93,7 @@ async def list_objectives(
     offset: int,
     party: str | None = None,
     service: str | None = None,
+    indicator: str | None = None,
     agreement_id: str | None = None,
     status: str | None = None,
     active: bool | None = None,
@@ -161,6 +103,8 @@ async def list_objectives(
         query = query.where(Objective.consumer_party_id == party)
     if service:
         query = query.where(Objective.service_key == service)
+    if indicator:
+        query = query.where(Objective.indicator == indicator)
     if agreement_id:
         query = query.where(Objective.agreement_id == agreement_id)
     if status:
@@ -174,3 +118,83 @@ async def list_objectives(
         .offset(offset)
     )
     return rows.all(), total
+
+
+async def party_services(session: AsyncSession, *, tenant: str, party: str) -> set[tuple[str, str]]:
+    """The (service, indicator) pairs a customer's agreements measure."""
+    rows = await session.execute(
+        select(Objective.service_key, Objective.indicator)
+        .where(Objective.tenant == tenant, Objective.consumer_party_id == party)
+        .distinct()
+    )
+    return {(s, i) for s, i in rows.all()}
+
+
+def add_transition(session: AsyncSession, transition: ObjectiveTransition) -> None:
+    session.add(transition)
+
+
+async def list_transitions(
+    session: AsyncSession, *, tenant: str, objective_row_id: str, limit: int, offset: int
+) -> tuple[Sequence[ObjectiveTransition], int]:
+    """An objective's status changes, newest first."""
+    query = select(ObjectiveTransition).where(
+        ObjectiveTransition.tenant == tenant, ObjectiveTransition.objective_row_id == objective_row_id
+    )
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(ObjectiveTransition.at.desc(), ObjectiveTransition.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+    )
+    return rows.all(), total
+
+
+async def pending_activation(
+    session: AsyncSession, *, tenant: str, agreement_id: str, version: int
+) -> PendingActivation | None:
+    return await session.scalar(
+        select(PendingActivation).where(
+            PendingActivation.tenant == tenant,
+            PendingActivation.agreement_id == agreement_id,
+            PendingActivation.version == version,
+        )
+    )
+
+
+async def due_activations(session: AsyncSession, *, now: datetime, limit: int = 50) -> Sequence[PendingActivation]:
+    """Pending versions whose effective instant has come, oldest first."""
+    rows = await session.scalars(
+        select(PendingActivation)
+        .where(PendingActivation.effective_from <= now)  # type: ignore[arg-type]
+        .order_by(PendingActivation.effective_from, PendingActivation.version)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def drop_pending(session: AsyncSession, *, tenant: str, agreement_id: str, up_to_version: int) -> None:
+    """Forget pending versions an end or a newer version made moot."""
+    await session.execute(
+        delete(PendingActivation).where(
+            PendingActivation.tenant == tenant,  # type: ignore[arg-type]
+            PendingActivation.agreement_id == agreement_id,  # type: ignore[arg-type]
+            PendingActivation.version <= up_to_version,  # type: ignore[arg-type]
+        )
+    )
+
+
+async def slice_tallies(
+    session: AsyncSession, *, objective_row_id: str, first_day: int, stop_day: int
+) -> dict[int, tuple[float, float]]:
+    """Cached (good, slices) per complete day of one objective."""
+    rows = await session.execute(
+        select(SliceTally.day, SliceTally.good, SliceTally.total).where(
+            SliceTally.objective_row_id == objective_row_id,
+            SliceTally.day >= first_day,  # type: ignore[operator]
+            SliceTally.day < stop_day,  # type: ignore[operator]
+        )
+    )
+    return {int(d): (float(g), float(t)) for d, g, t in rows.all()}
+
+
+async def forget_objective_tallies(session: AsyncSession, *, objective_row_id: str) -> None:
+    await session.execute(delete(SliceTally).where(SliceTally.objective_row_id == objective_row_id))  # type: ignore[arg-type]

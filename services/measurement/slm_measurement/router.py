@@ -1,39 +1,38 @@
-"""Measurement HTTP API: ingestion and objectives."""
+"""Measurement HTTP API for objectives: status, budget, burn rates, forecast, timeline and policy."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
-import msgspec
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query
 
-from slm_measurement import repository, service
-from slm_measurement.ingest import Point, decode_points
+from slm_measurement import buckets, repository, service
+from slm_measurement.domain.budget import burn_rate
+from slm_measurement.domain.windows import WindowError, lookback_bounds, parse_duration
+from slm_measurement.evaluator import format_duration, threshold_bin_of
 from slm_measurement.models import Objective
-from slm_measurement.schemas import Budget, IngestAccepted, ObjectivePublic, ObjectiveStatus, Window
-from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound, ProblemError
-from slm_shared.web.concurrency import IdempotencyKey, remember_idempotent, replay_idempotent
-from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep, StaffDep
+from slm_measurement.schemas import (
+    Budget,
+    BurnRateAt,
+    ObjectivePolicy,
+    ObjectivePublic,
+    ObjectiveStatus,
+    TransitionPublic,
+    Window,
+)
+from slm_shared.auth import Principal
+from slm_shared.db import utcnow
+from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
-router = APIRouter(prefix="/v1", tags=["measurement"], responses=PROBLEM_RESPONSES)
-
-NDJSON = "application/x-ndjson"
-POINT_SCHEMA = msgspec.json.schema_components([Point])[1]["Point"]
-POINTS_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"type": "array", "items": POINT_SCHEMA}},
-            NDJSON: {"schema": POINT_SCHEMA},
-        },
-    },
-}
+router = APIRouter(prefix="/v1", tags=["objectives"], responses=PROBLEM_RESPONSES)
+Lookback = Annotated[str, Query(pattern=r"^\d{1,5}[mhdw]$", description="e.g. 5m, 2h, 3d")]
 
 
 def objective_public(objective: Objective) -> ObjectivePublic:
     budget = service.budget_of(objective)
+    details = objective.details or {}
     return ObjectivePublic(
         **{name: getattr(objective, name) for name in ObjectivePublic.model_fields if hasattr(objective, name)},
         window=Window(
@@ -48,37 +47,19 @@ def objective_public(objective: Objective) -> ObjectivePublic:
             remaining=budget.remaining,
             remaining_ratio=budget.remaining_ratio,
         ),
+        unit=details.get("unit", "events" if objective.budgeting_method == "occurrences" else "slices"),
+        burn_rates=details.get("burn_rates", []),
+        alerts=details.get("alerts", []),
+        forecasts=details.get("forecasts", []),
+        excluded_minutes=details.get("excluded_minutes", 0),
     )
 
 
-@router.post(
-    "/measurements",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=IngestAccepted,
-    openapi_extra=POINTS_BODY,
-)
-async def ingest_measurements(
-    principal: IngestDep, session: SessionDep, request: Request, idempotency_key: IdempotencyKey = None
-) -> object:
-    """Store a batch of event-count points (JSON array or NDJSON); all or nothing."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
-        return replay
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type not in ("application/json", NDJSON):
-        raise ProblemError(f"Send application/json or {NDJSON}, not {content_type}", status=415)
-    points = decode_points(await request.body(), ndjson=content_type == NDJSON)
-    settings = request.app.state.settings
-    limits = service.IngestLimits(
-        max_lateness=timedelta(seconds=settings.max_lateness_seconds),
-        max_future=timedelta(seconds=settings.max_future_seconds),
-    )
-    body = IngestAccepted(
-        accepted=await service.ingest_points(session, tenant=principal.tenant, points=points, limits=limits)
-    )
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=202, body=body
-    )
-    return body
+async def _visible(session: SessionDep, principal: Principal, objective_id: str) -> Objective:
+    objective = await repository.get_objective(session, tenant=principal.tenant, objective_row_id=objective_id)
+    if objective is None or (principal.is_customer_only and objective.consumer_party_id != principal.party):
+        raise NotFound(f"No objective {objective_id}")
+    return objective
 
 
 @router.get("/objectives", response_model=Page[ObjectivePublic])
@@ -87,9 +68,11 @@ async def list_objectives(
     session: SessionDep,
     page: PageDep,
     service_key: Annotated[str | None, Query(alias="service", max_length=64)] = None,
+    indicator: Annotated[str | None, Query(max_length=128)] = None,
     agreement_id: Annotated[str | None, Query(max_length=64)] = None,
+    party: Annotated[str | None, Query(max_length=64, description="consumer party (staff only)")] = None,
     status: ObjectiveStatus | None = None,
-    active: Annotated[bool | None, Query(description="only active (true) or ended (false) objectives")] = True,
+    active: Annotated[bool | None, Query(description="only active (true) or inactive (false) objectives")] = True,
 ) -> Page[ObjectivePublic]:
     """List objectives with their latest evaluation, sorted by service, agreement and objective."""
     rows, total = await repository.list_objectives(
@@ -97,8 +80,9 @@ async def list_objectives(
         tenant=principal.tenant,
         limit=page.limit,
         offset=page.offset,
-        party=principal.party if principal.is_customer_only else None,
+        party=principal.party if principal.is_customer_only else party,
         service=service_key,
+        indicator=indicator,
         agreement_id=agreement_id,
         status=status,
         active=active,
@@ -108,10 +92,79 @@ async def list_objectives(
 
 @router.get("/objectives/{objective_id}", response_model=ObjectivePublic)
 async def get_objective(objective_id: str, principal: ReaderDep, session: SessionDep) -> ObjectivePublic:
-    """Read one objective: status, attainment, window and error budget."""
-    objective = await repository.get_objective(session, tenant=principal.tenant, objective_row_id=objective_id)
-    if objective is None or (principal.is_customer_only and objective.consumer_party_id != principal.party):
+    """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts."""
+    return objective_public(await _visible(session, principal, objective_id))
+
+
+@router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])
+async def objective_timeline(
+    objective_id: str, principal: ReaderDep, session: SessionDep, page: PageDep
+) -> Page[TransitionPublic]:
+    """The objective's status changes, newest first."""
+    await _visible(session, principal, objective_id)
+    rows, total = await repository.list_transitions(
+        session, tenant=principal.tenant, objective_row_id=objective_id, limit=page.limit, offset=page.offset
+    )
+    items = [TransitionPublic.model_validate(row, from_attributes=True) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/objectives/{objective_id}/burn-rate", response_model=BurnRateAt)
+async def objective_burn_rate(
+    objective_id: str, principal: ReaderDep, session: SessionDep, lookback: Lookback = "1h"
+) -> BurnRateAt:
+    """Burn rate over any lookback (events; maintenance time is not left out here), computed now."""
+    objective = await _visible(session, principal, objective_id)
+    try:
+        length = parse_duration(lookback)
+    except WindowError as exc:
+        raise Unprocessable(str(exc), errors=[FieldError(field="lookback", message=str(exc))]) from exc
+    tallies = await buckets.range_tallies(
+        session,
+        tenant=objective.tenant,
+        service=objective.service_key,
+        indicator=objective.indicator,
+        ranges={"lookback": [(lookback_bounds(utcnow(), length), 1)]},
+        threshold_bin=threshold_bin_of(objective),
+    )
+    tally = tallies["lookback"]
+    return BurnRateAt(
+        lookback=format_duration(length),
+        good=tally.good,
+        total=tally.total,
+        burn_rate=burn_rate(tally, objective.objective, objective.comparison),
+    )
+
+
+@router.put("/objectives/{objective_id}/policy", response_model=ObjectivePublic)
+async def set_objective_policy(
+    objective_id: str, body: ObjectivePolicy, principal: StaffDep, session: SessionDep
+) -> ObjectivePublic:
+    """Set the objective's burn-rate tiers and forecast lookbacks (null restores the defaults)."""
+    objective = await repository.get_objective(
+        session, tenant=principal.tenant, objective_row_id=objective_id, lock=True
+    )
+    if objective is None:
         raise NotFound(f"No objective {objective_id}")
+    for index, tier in enumerate(body.alert_policy or []):
+        if parse_duration(tier.short_window) >= parse_duration(tier.long_window):
+            raise Unprocessable(
+                "a tier's short window must be shorter than its long window",
+                errors=[
+                    FieldError(field=f"alert_policy[{index}].short_window", message="not shorter than long_window")
+                ],
+            )
+    for index, text in enumerate(body.forecast_lookbacks or []):
+        try:
+            parse_duration(text)
+        except WindowError as exc:
+            raise Unprocessable(
+                str(exc), errors=[FieldError(field=f"forecast_lookbacks[{index}]", message=str(exc))]
+            ) from exc
+    objective.alert_policy = [t.model_dump() for t in body.alert_policy] if body.alert_policy else None
+    objective.forecast_lookbacks = body.forecast_lookbacks
+    objective.needs_evaluation, objective.updated_at = True, utcnow()
+    await session.flush()
     return objective_public(objective)
 
 
@@ -122,6 +175,6 @@ async def evaluate_objective(objective_id: str, principal: StaffDep, session: Se
     if found is None:
         raise NotFound(f"No objective {objective_id}")
     if not found.active:
-        raise Conflict(f"Objective {objective_id} belongs to an ended agreement and is no longer evaluated")
+        raise Conflict(f"Objective {objective_id} is not active (its agreement ended or has not started)")
     objective = await service.evaluate_now(session, tenant=principal.tenant, objective_row_id=objective_id)
     return objective_public(objective)

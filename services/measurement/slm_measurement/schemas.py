@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 ObjectiveStatus = Literal["healthy", "at_risk", "breached", "recovered", "no_data"]
+Granularity = Literal["minute", "hour", "day"]
+Duration = str
 
 
 class IngestAccepted(BaseModel):
@@ -24,12 +26,41 @@ class Window(BaseModel):
 
 
 class Budget(BaseModel):
-    """Error budget as fractions of the window's events."""
+    """Error budget as shares of the window's events (or slices)."""
 
     total: float = Field(description="allowed share of bad events: 1 - objective")
     consumed: float = Field(description="share of bad events so far")
     remaining: float = Field(description="total - consumed; negative once overspent")
     remaining_ratio: float | None = Field(description="share of the budget still left")
+
+
+class BurnRate(BaseModel):
+    lookback: str = Field(description="e.g. '1h'")
+    burn_rate: float | None = Field(description="bad share / budget over the lookback; 1 spends exactly the budget")
+
+
+class BurnAlertState(BaseModel):
+    """A multi-window burn-rate tier at the latest evaluation."""
+
+    name: str
+    severity: Literal["page", "ticket"]
+    budget_share: float
+    long_window: str
+    short_window: str
+    factor: float = Field(description="budget_share * period / long_window")
+    long_burn: float | None
+    short_burn: float | None
+    firing: bool
+
+
+class ForecastPublic(BaseModel):
+    """The outlook at the burn over `lookback`."""
+
+    lookback: str
+    horizon_end: datetime
+    expected_attainment: float | None
+    budget_exhausted_at: datetime | None = Field(description="when the budget runs out within the horizon, if it does")
+    misses_target: bool
 
 
 class ObjectivePublic(BaseModel):
@@ -46,15 +77,84 @@ class ObjectivePublic(BaseModel):
     indicator_kind: str
     objective: float
     comparison: str
+    threshold: float | None
     window: Window
     budgeting_method: str
+    timeslice_seconds: int | None
+    timeslice_target: float | None
     consumer_party_id: str | None
     active: bool
+    ended: bool
     status: ObjectiveStatus
     attainment: float | None
+    unit: Literal["events", "slices"] = Field(description="what good and total count")
     good: float
     total: float
     window_start: datetime | None
     window_end: datetime | None
     budget: Budget
+    burn_rates: list[BurnRate]
+    alerts: list[BurnAlertState]
+    firing_alerts: list[str]
+    forecasts: list[ForecastPublic]
+    excluded_minutes: int = Field(description="maintenance minutes left out of the window and lookbacks")
     evaluated_at: datetime | None
+
+
+class TransitionPublic(BaseModel):
+    """One change of an objective's status."""
+
+    at: datetime
+    from_status: ObjectiveStatus
+    to_status: ObjectiveStatus
+    event: str | None = Field(description="the event reported for it, if any")
+    attainment: float | None
+    expected_attainment: float | None
+
+
+class BurnTierIn(BaseModel):
+    """A burn-rate tier: alert when `budget_share` of the budget would go within `long_window`."""
+
+    name: str = Field(min_length=1, max_length=64)
+    severity: Literal["page", "ticket"]
+    budget_share: float = Field(gt=0, le=1)
+    long_window: Duration = Field(pattern=r"^\d{1,5}[mhdw]$")
+    short_window: Duration = Field(pattern=r"^\d{1,5}[mhdw]$")
+
+
+class ObjectivePolicy(BaseModel):
+    """Per-objective alerting and forecasting; null restores the default."""
+
+    alert_policy: list[BurnTierIn] | None = Field(None, max_length=10, description="null: the SRE workbook default")
+    forecast_lookbacks: list[Duration] | None = Field(None, min_length=1, max_length=5, description="null: 1h and 24h")
+
+
+class BurnRateAt(BaseModel):
+    """Burn rate over an arbitrary lookback, computed now."""
+
+    lookback: str
+    good: float
+    total: float
+    burn_rate: float | None
+
+
+class SeriesBucket(BaseModel):
+    """One bucket of a series: counts, or for values the sample count and percentiles."""
+
+    start: datetime
+    good: float | None = None
+    total: float
+    ratio: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+
+
+class SeriesPublic(BaseModel):
+    service: str
+    indicator: str
+    scope: str | None
+    kind: Literal["counts", "values"]
+    granularity: Granularity
+    threshold: float | None
+    buckets: list[SeriesBucket]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.config import Settings
-from slm_measurement.service import EVALUATION_PENDING, evaluate_due
+from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due
 from slm_shared.app import ServiceContext
 
 logger = logging.getLogger(__name__)
 
 
 async def evaluation_worker(context: ServiceContext) -> None:
-    """Evaluate due objectives forever; woken at once when this process ingests for them."""
+    """Apply due agreement versions and evaluate due objectives forever; woken at once by ingestion."""
     settings = context.settings
     assert isinstance(settings, Settings)
     wake = asyncio.Event()
@@ -28,9 +30,13 @@ async def evaluation_worker(context: ServiceContext) -> None:
     context.db.after_commit.append(_after_commit)
     interval = timedelta(seconds=settings.evaluation_interval_seconds)
     backoff = 0.0
+    versions_checked = -math.inf
     while True:
         wake.clear()
         try:
+            if time.monotonic() - versions_checked >= settings.version_check_seconds:
+                await apply_due_versions(context.db)
+                versions_checked = time.monotonic()
             evaluated = await evaluate_due(context.db, interval=interval, limit=settings.evaluation_batch_size)
             backoff = 0.0
         except asyncio.CancelledError:

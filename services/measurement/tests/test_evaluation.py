@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from slm_measurement.evaluation import (
-    BREACHED,
-    HEALTHY,
-    NO_DATA,
-    RECOVERED,
-    attainment,
-    error_budget,
-    meets,
-    outcome,
-    transition,
-)
+from slm_measurement.domain.budget import attainment, error_budget, meets
+from slm_measurement.domain.status import BREACHED, HEALTHY, NO_DATA, RECOVERED, transition, verdict
+
+
+def outcome(good: float, total: float, objective: float, comparison: str) -> str:
+    value = attainment(good, total)
+    return verdict(
+        has_data=value is not None,
+        meets_target=value is not None and meets(value, objective, comparison),
+        forecast_misses=False,
+    )
 
 
 def test_attainment_and_outcome() -> None:
@@ -42,8 +42,8 @@ def test_error_budget() -> None:
 def _run(verdicts: list[str]) -> list[tuple[str, str | None]]:
     last_event: str | None = None
     seen = []
-    for verdict in verdicts:
-        step = transition(verdict, last_event)
+    for step_verdict in verdicts:
+        step = transition(step_verdict, last_event)
         last_event = step.last_event
         seen.append((step.status, step.event))
     return seen

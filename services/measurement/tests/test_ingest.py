@@ -147,10 +147,6 @@ async def test_openapi_documents_both_body_shapes(app_client: tuple[FastAPI, htt
     schema = (await client.get("/openapi.json")).json()
     content = schema["paths"]["/v1/measurements"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "application/x-ndjson"}
-    assert set(content["application/x-ndjson"]["schema"]["required"]) == {
-        "service",
-        "indicator",
-        "timestamp",
-        "good",
-        "total",
-    }
+    assert set(content["application/x-ndjson"]["schema"]["required"]) == {"service", "indicator", "timestamp"}
+    shapes = content["application/json"]["schema"]["oneOf"]
+    assert shapes[0]["type"] == "array" and "series" in shapes[1]["properties"]

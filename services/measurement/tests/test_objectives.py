@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from measurement_support import activation, ended, points
 
 from slm_measurement import read_model
-from slm_measurement.windows import WindowError
+from slm_measurement.domain.windows import WindowError
 from slm_shared.contracts.payloads import AgreementActivatedV1
 from slm_shared.testing.pytest_plugin import make_token
 

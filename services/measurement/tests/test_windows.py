@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from slm_measurement.windows import (
+from slm_measurement.domain.windows import (
     Bounds,
     WindowError,
     WindowSpec,

@@ -317,3 +317,25 @@ class ChangeRequestedV1(Payload):
     description: str = ""
     priority: Literal["low", "medium", "high"] = "medium"
     requested_by: str
+
+
+class PartyContactV1(BaseModel):
+    """A person to notify for a party, with the escalation level at which they are contacted (1 first)."""
+
+    name: str
+    email: str
+    role: Literal["business_owner", "service_level_manager", "technical_contact"]
+    escalation_level: int = Field(1, ge=1, le=10)
+
+
+class PartyChangedV1(Payload):
+    """A party was created or changed: its name, kind and the contacts to notify and escalate to."""
+
+    party_id: str
+    name: str
+    kind: str = Field(description="customer, internal or supplier")
+    contacts: list[PartyContactV1] = Field(default_factory=list)
+    escalation_seconds: int | None = Field(
+        None, ge=1, description="how long a breach may stay unacknowledged before the next level hears of it"
+    )
+    version: int = Field(1, description="grows with every change, so consumers keep the newest")

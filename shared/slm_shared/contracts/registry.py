@@ -20,6 +20,7 @@ from slm_shared.contracts.payloads import (
     ObjectiveStatusV1,
     OfferingPublishedV1,
     OfferingRetiredV1,
+    PartyChangedV1,
     ReviewDueV1,
     ReviewHeldV1,
     ServiceCreatedV1,
@@ -44,6 +45,9 @@ class Events:
     calendar_deleted = EventSpec("catalog", "calendar", "deleted", CalendarChangedV1)
     dependency_added = EventSpec("catalog", "dependency", "added", DependencyChangedV1)
     dependency_removed = EventSpec("catalog", "dependency", "removed", DependencyChangedV1)
+
+    party_created = EventSpec("agreements", "party", "created", PartyChangedV1)
+    party_updated = EventSpec("agreements", "party", "updated", PartyChangedV1)
 
     agreement_activated = EventSpec("agreements", "agreement", "activated", AgreementActivatedV1)
     agreement_ended = EventSpec("agreements", "agreement", "ended", AgreementEndedV1)

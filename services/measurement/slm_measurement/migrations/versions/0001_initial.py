@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:54:28.141006
+Create Date: 2026-11-22 04:23:02.548207
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,6 +27,16 @@ def upgrade() -> None:
     sa.Column('good', sa.Double(), nullable=False),
     sa.Column('total', sa.Double(), nullable=False),
     sa.PrimaryKeyConstraint('tenant', 'service', 'indicator', 'scope', 'day')
+    )
+    op.create_table('day_value_bins',
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('service', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('indicator', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('scope', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('day', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('bin', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('samples', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'service', 'indicator', 'scope', 'day', 'bin')
     )
     op.create_table('dead_letters',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -57,6 +67,16 @@ def upgrade() -> None:
     sa.Column('good', sa.Double(), nullable=False),
     sa.Column('total', sa.Double(), nullable=False),
     sa.PrimaryKeyConstraint('tenant', 'service', 'indicator', 'scope', 'hour')
+    )
+    op.create_table('hour_value_bins',
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('service', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('indicator', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('scope', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('hour', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('bin', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('samples', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'service', 'indicator', 'scope', 'hour', 'bin')
     )
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -92,6 +112,31 @@ def upgrade() -> None:
     sa.Column('total', sa.Double(), nullable=False),
     sa.PrimaryKeyConstraint('tenant', 'service', 'indicator', 'scope', 'minute')
     )
+    op.create_table('minute_value_bins',
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('service', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('indicator', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('scope', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('minute', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('bin', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('samples', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant', 'service', 'indicator', 'scope', 'minute', 'bin')
+    )
+    op.create_table('objective_transitions',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('objective_row_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('from_status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('to_status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('event', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('attainment', sa.Float(), nullable=True),
+    sa.Column('expected_attainment', sa.Float(), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('objective_transitions', schema=None) as batch_op:
+        batch_op.create_index('ix_objective_transitions_objective', ['tenant', 'objective_row_id', 'at'], unique=False)
+
     op.create_table('objectives',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -110,13 +155,24 @@ def upgrade() -> None:
     sa.Column('window_unit', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('window_timezone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('budgeting_method', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('threshold', sa.Float(), nullable=True),
+    sa.Column('timeslice_seconds', sa.Integer(), nullable=True),
+    sa.Column('timeslice_target', sa.Float(), nullable=True),
+    sa.Column('maintenance_windows', sa.JSON(), nullable=False),
+    sa.Column('alert_policy', sa.JSON(), nullable=True),
+    sa.Column('forecast_lookbacks', sa.JSON(), nullable=True),
+    sa.Column('effective_from', slm_shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('effective_to', slm_shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('consumer_party_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('ended', sa.Boolean(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('last_event', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('attainment', sa.Float(), nullable=True),
     sa.Column('good', sa.Float(), nullable=False),
     sa.Column('total', sa.Float(), nullable=False),
+    sa.Column('details', sa.JSON(), nullable=False),
+    sa.Column('firing_alerts', sa.JSON(), nullable=False),
     sa.Column('window_start', slm_shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('window_end', slm_shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('needs_evaluation', sa.Boolean(), nullable=False),
@@ -151,11 +207,45 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_sent_at'), ['sent_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_tenant'), ['tenant'], unique=False)
 
+    op.create_table('pending_activations',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('agreement_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('effective_from', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('tenant', 'agreement_id', 'version', name='uq_pending_activation')
+    )
+    with op.batch_alter_table('pending_activations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pending_activations_effective_from'), ['effective_from'], unique=False)
+
+    op.create_table('slice_tallies',
+    sa.Column('objective_row_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('day', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('service', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('indicator', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('good', sa.Double(), nullable=False),
+    sa.Column('total', sa.Double(), nullable=False),
+    sa.PrimaryKeyConstraint('objective_row_id', 'day')
+    )
+    with op.batch_alter_table('slice_tallies', schema=None) as batch_op:
+        batch_op.create_index('ix_slice_tallies_series', ['tenant', 'service', 'indicator', 'day'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('slice_tallies', schema=None) as batch_op:
+        batch_op.drop_index('ix_slice_tallies_series')
+
+    op.drop_table('slice_tallies')
+    with op.batch_alter_table('pending_activations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pending_activations_effective_from'))
+
+    op.drop_table('pending_activations')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_tenant'))
         batch_op.drop_index(batch_op.f('ix_outbox_sent_at'))
@@ -168,14 +258,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_objectives_consumer_party_id'))
 
     op.drop_table('objectives')
+    with op.batch_alter_table('objective_transitions', schema=None) as batch_op:
+        batch_op.drop_index('ix_objective_transitions_objective')
+
+    op.drop_table('objective_transitions')
+    op.drop_table('minute_value_bins')
     op.drop_table('minute_buckets')
     op.drop_table('inbox')
     op.drop_table('idempotency_keys')
+    op.drop_table('hour_value_bins')
     op.drop_table('hour_buckets')
     with op.batch_alter_table('dead_letters', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_dead_letters_tenant'))
         batch_op.drop_index(batch_op.f('ix_dead_letters_event_id'))
 
     op.drop_table('dead_letters')
+    op.drop_table('day_value_bins')
     op.drop_table('day_buckets')
     # ### end Alembic commands ###

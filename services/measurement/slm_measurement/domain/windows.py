@@ -133,3 +133,21 @@ def split_range(bounds: Bounds) -> list[Segment]:
         add("hour", HOUR, hour_lo, hour_hi)
     add("minute", MINUTE, hour_hi, end)
     return segments
+
+
+def window_length(window: WindowSpec, now: datetime) -> timedelta:
+    """The length of the window containing `now` (a calendar month in March 2026 Lisbon is 743 h)."""
+    bounds = window_bounds(window, now)
+    return bounds.end - bounds.start
+
+
+def lookback_bounds(now: datetime, lookback: timedelta) -> Bounds:
+    """The last `lookback` up to the end of the current minute."""
+    end = floor_minute(now) + timedelta(minutes=1)
+    return Bounds(start=floor_minute(end - lookback), end=end)
+
+
+def clip(bounds: Bounds, start: datetime, end: datetime) -> Bounds | None:
+    """The part of `bounds` inside [start, end), or None if they do not overlap."""
+    lo, hi = max(bounds.start, start), min(bounds.end, end)
+    return Bounds(lo, hi) if lo < hi else None

@@ -1,0 +1,227 @@
+"""Bucket SQL: bulk upserts of a rolled-up batch, and sums over ranges read from the rollups."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, delete, func, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_measurement.domain.budget import Tally
+from slm_measurement.domain.windows import DAY, HOUR, MINUTE, Bounds, split_range
+from slm_measurement.models import (
+    DayBucket,
+    DayValueBin,
+    HourBucket,
+    HourValueBin,
+    MinuteBucket,
+    MinuteValueBin,
+    SliceTally,
+)
+from slm_measurement.rollup import Rollup
+
+UPSERT_CHUNK = 5000
+GRANULARITY_SECONDS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
+COUNT_TABLES: dict[str, Table] = {
+    "minute": MinuteBucket.__table__,  # type: ignore[attr-defined]
+    "hour": HourBucket.__table__,  # type: ignore[attr-defined]
+    "day": DayBucket.__table__,  # type: ignore[attr-defined]
+}
+BIN_TABLES: dict[str, Table] = {
+    "minute": MinuteValueBin.__table__,  # type: ignore[attr-defined]
+    "hour": HourValueBin.__table__,  # type: ignore[attr-defined]
+    "day": DayValueBin.__table__,  # type: ignore[attr-defined]
+}
+SERIES_KEY = ["tenant", "service", "indicator", "scope"]
+
+
+def _insert(session: AsyncSession, table: Table) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def _execute_chunked(
+    session: AsyncSession, statement: Any, rows: list[tuple[Any, ...]], columns: list[str]
+) -> None:
+    """executemany of a Core statement compiled once, with positional rows (no per-row parameter objects)."""
+    connection = await session.connection()
+    compiled = statement.compile(dialect=connection.dialect)
+    order = [columns.index(name) for name in compiled.positiontup]
+    if order != list(range(len(columns))):
+        rows = [tuple(row[i] for i in order) for row in rows]
+    for offset in range(0, len(rows), UPSERT_CHUNK):
+        await connection.exec_driver_sql(compiled.string, rows[offset : offset + UPSERT_CHUNK])
+
+
+async def upsert_rollup(session: AsyncSession, *, tenant: str, rollup: Rollup) -> None:
+    """Add a batch's sums to the minute, hour and day tables: one bulk upsert per table."""
+    levels = [("minute", rollup.counts, rollup.bins)]
+    levels += [(name, *rollup.coarser(GRANULARITY_SECONDS[name])) for name in ("hour", "day")]
+    for granularity, counts, bins in levels:
+        if counts:
+            table = COUNT_TABLES[granularity]
+            statement = _insert(session, table)
+            statement = statement.on_conflict_do_update(
+                index_elements=[*SERIES_KEY, granularity],
+                set_={
+                    "good": table.c.good + statement.excluded.good,
+                    "total": table.c.total + statement.excluded.total,
+                },
+            )
+            rows = [(tenant, s, i, sc, n, g, t) for (s, i, sc, n), (g, t) in sorted(counts.items())]
+            await _execute_chunked(session, statement, rows, [*SERIES_KEY, granularity, "good", "total"])
+        if bins:
+            table = BIN_TABLES[granularity]
+            statement = _insert(session, table)
+            statement = statement.on_conflict_do_update(
+                index_elements=[*SERIES_KEY, granularity, "bin"],
+                set_={"samples": table.c.samples + statement.excluded.samples},
+            )
+            rows = [(tenant, s, i, sc, n, b, c) for (s, i, sc, n, b), c in sorted(bins.items())]
+            await _execute_chunked(session, statement, rows, [*SERIES_KEY, granularity, "bin", "samples"])
+
+
+async def forget_slice_tallies(
+    session: AsyncSession, *, tenant: str, days: set[tuple[str, str, int]], today: int
+) -> None:
+    """Drop the cached timeslice tallies of complete days that late data has just changed."""
+    past = sorted(day for day in days if day[2] < today)
+    if not past:
+        return
+    table = SliceTally.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        delete(table).where(table.c.tenant == tenant, tuple_(table.c.service, table.c.indicator, table.c.day).in_(past))
+    )
+
+
+def _good_total(threshold_bin: int | None) -> str:
+    if threshold_bin is None:
+        return "COALESCE(SUM(good), 0), COALESCE(SUM(total), 0)"
+    return "COALESCE(SUM(CASE WHEN bin <= :tb THEN samples ELSE 0 END), 0), COALESCE(SUM(samples), 0)"
+
+
+def _table_name(granularity: str, threshold_bin: int | None) -> str:
+    tables = COUNT_TABLES if threshold_bin is None else BIN_TABLES
+    return str(tables[granularity].name)
+
+
+async def range_tallies(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    service: str,
+    indicator: str,
+    ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
+    threshold_bin: int | None = None,
+) -> dict[str, Tally]:
+    """Good and total per label, each label a signed sum of ranges, in one round trip.
+
+    Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
+    grow with its length. A value series counts samples at or below the threshold's bin as good.
+    """
+    params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "tb": threshold_bin}
+    parts: list[str] = []
+    meaning: list[tuple[str, int]] = []
+    for label, signed in ranges.items():
+        for bounds, sign in signed:
+            for segment in split_range(bounds):
+                n = len(meaning)
+                meaning.append((label, sign))
+                params[f"a{n}"], params[f"b{n}"] = segment.first, segment.stop
+                parts.append(
+                    f"SELECT {n} AS part, {_good_total(threshold_bin)} "
+                    f"FROM {_table_name(segment.granularity, threshold_bin)} WHERE tenant = :tenant "
+                    f"AND service = :service AND indicator = :indicator "
+                    f"AND {segment.granularity} >= :a{n} AND {segment.granularity} < :b{n}"
+                )
+    tallies = {label: Tally() for label in ranges}
+    if not parts:
+        return tallies
+    if threshold_bin is None:
+        params.pop("tb")
+    rows = await session.execute(text(" UNION ALL ".join(parts)), params)
+    for part, good, total in rows.all():
+        label, sign = meaning[part]
+        tallies[label] = tallies[label] + Tally(sign * float(good), sign * float(total))
+    return tallies
+
+
+async def minute_rows(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    service: str,
+    indicator: str,
+    first: int,
+    stop: int,
+    threshold_bin: int | None,
+) -> list[tuple[int, float, float]]:
+    """(minute, good, total) for minutes [first, stop) of a series, all scopes summed."""
+    params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
+    if threshold_bin is not None:
+        params["tb"] = threshold_bin
+    rows = await session.execute(
+        text(
+            f"SELECT minute, {_good_total(threshold_bin)} FROM {_table_name('minute', threshold_bin)} "
+            "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
+            "AND minute >= :a AND minute < :b GROUP BY minute"
+        ),
+        params,
+    )
+    return [(int(m), float(g), float(t)) for m, g, t in rows.all()]
+
+
+@dataclass(frozen=True)
+class SeriesQuery:
+    """One series (optionally one scope) between two bucket indices of a granularity."""
+
+    tenant: str
+    service: str
+    indicator: str
+    scope: str | None
+    granularity: str
+    first: int
+    stop: int
+
+
+def _series_filter(table: Table, query: SeriesQuery) -> list[Any]:
+    index = table.c[query.granularity]
+    where = [
+        table.c.tenant == query.tenant,
+        table.c.service == query.service,
+        table.c.indicator == query.indicator,
+        index >= query.first,
+        index < query.stop,
+    ]
+    if query.scope is not None:
+        where.append(table.c.scope == query.scope)
+    return where
+
+
+async def series_counts(session: AsyncSession, query: SeriesQuery) -> list[tuple[int, float, float]]:
+    """(bucket, good, total) of an event-count series, for charts."""
+    table = COUNT_TABLES[query.granularity]
+    index = table.c[query.granularity]
+    rows = await session.execute(
+        select(index, func.sum(table.c.good), func.sum(table.c.total))
+        .where(*_series_filter(table, query))
+        .group_by(index)
+        .order_by(index)
+    )
+    return [(int(n), float(g), float(t)) for n, g, t in rows.all()]
+
+
+async def series_bins(session: AsyncSession, query: SeriesQuery) -> list[tuple[int, int, float]]:
+    """(bucket, bin, samples) of a value series, for charts."""
+    table = BIN_TABLES[query.granularity]
+    index = table.c[query.granularity]
+    rows = await session.execute(
+        select(index, table.c.bin, func.sum(table.c.samples))
+        .where(*_series_filter(table, query))
+        .group_by(index, table.c.bin)
+        .order_by(index, table.c.bin)
+    )
+    return [(int(n), int(b), float(c)) for n, b, c in rows.all()]

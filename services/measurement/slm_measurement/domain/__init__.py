@@ -1,0 +1,1 @@
+"""Pure SLO maths: windows, histograms, budgets, burn rates, alerts, forecasts and statuses."""

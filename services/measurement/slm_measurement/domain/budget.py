@@ -1,0 +1,128 @@
+"""Attainment and error budget for the three OpenSLO budgeting methods, and burn rates.
+
+- occurrences: attainment is good events / total events in the window;
+- timeslices: the window is cut into slices; a slice is good when its own good/total ratio
+  meets the slice target; attainment is good slices / slices;
+- ratio_timeslices: attainment is the mean of the slices' good/total ratios.
+Slices without any event are not counted (neither good nor bad), like maintenance time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+OCCURRENCES = "occurrences"
+TIMESLICES = "timeslices"
+RATIO_TIMESLICES = "ratio_timeslices"
+BUDGETING_METHODS = (OCCURRENCES, TIMESLICES, RATIO_TIMESLICES)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a range counted: `good` and `total` events, or good slices (or summed ratios) and slices."""
+
+    good: float = 0.0
+    total: float = 0.0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(self.good + other.good, self.total + other.total)
+
+    def __sub__(self, other: Tally) -> Tally:
+        return Tally(self.good - other.good, self.total - other.total)
+
+
+@dataclass(frozen=True)
+class ErrorBudget:
+    """Budget as fractions of the window's events: total allowed, consumed, remaining."""
+
+    total: float
+    consumed: float
+    remaining: float
+
+    @property
+    def remaining_ratio(self) -> float | None:
+        """The share of the budget still left (negative once overspent)."""
+        return self.remaining / self.total if self.total > 0 else None
+
+
+def attainment(good: float, total: float) -> float | None:
+    """good / total, or None when nothing was counted."""
+    return good / total if total > 0 else None
+
+
+def is_lower_bound(comparison: str) -> bool:
+    """Whether the objective is a floor (>=, >) rather than a ceiling (<=, <)."""
+    if comparison in (">=", ">"):
+        return True
+    if comparison in ("<=", "<"):
+        return False
+    raise ValueError(f"unknown comparison {comparison!r}")
+
+
+def meets(value: float, objective: float, comparison: str) -> bool:
+    """Whether an attainment satisfies the objective under its comparison."""
+    if comparison == ">=":
+        return value >= objective
+    if comparison == ">":
+        return value > objective
+    if comparison == "<=":
+        return value <= objective
+    if comparison == "<":
+        return value < objective
+    raise ValueError(f"unknown comparison {comparison!r}")
+
+
+def budget_total(objective: float, comparison: str = ">=") -> float:
+    """The error budget as a share: 1 - objective for a floor, the objective itself for a ceiling."""
+    return 1.0 - objective if is_lower_bound(comparison) else objective
+
+
+def bad_share(value: float, comparison: str = ">=") -> float:
+    """The share of the budget's currency an attainment spends."""
+    return 1.0 - value if is_lower_bound(comparison) else value
+
+
+def error_budget(value: float | None, objective: float, comparison: str = ">=") -> ErrorBudget:
+    """The error budget: total, consumed and remaining shares of the window."""
+    total = budget_total(objective, comparison)
+    if value is None:
+        return ErrorBudget(total=total, consumed=0.0, remaining=total)
+    consumed = bad_share(value, comparison)
+    return ErrorBudget(total=total, consumed=consumed, remaining=total - consumed)
+
+
+def burn_rate(tally: Tally, objective: float, comparison: str = ">=") -> float | None:
+    """How fast a range spent budget: its bad share / the budget (1 = exactly on budget; None without either)."""
+    value = attainment(tally.good, tally.total)
+    total = budget_total(objective, comparison)
+    if value is None or total <= 0:
+        return None
+    return bad_share(value, comparison) / total
+
+
+def slice_tally(
+    minutes: Iterable[tuple[int, float, float]], *, slice_minutes: int, slice_target: float, method: str
+) -> Tally:
+    """Slices of `slice_minutes` (aligned to the epoch) from (minute, good, total) rows.
+
+    For `timeslices` the tally is (good slices, slices); for `ratio_timeslices` it is
+    (sum of slice ratios, slices), so that good / total is the mean ratio either way.
+    """
+    slices: dict[int, list[float]] = {}
+    for minute, good, total in minutes:
+        sums = slices.setdefault(minute // slice_minutes, [0.0, 0.0])
+        sums[0] += good
+        sums[1] += total
+    good_slices = 0.0
+    counted = 0
+    for good, total in slices.values():
+        if total <= 0:
+            continue
+        counted += 1
+        ratio = good / total
+        if method == RATIO_TIMESLICES:
+            good_slices += ratio
+        elif ratio >= slice_target:
+            good_slices += 1
+    return Tally(good_slices, float(counted))

@@ -1,0 +1,144 @@
+"""Measurement HTTP API for data: batch ingestion and series read-back for charts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import msgspec
+from fastapi import APIRouter, Query, Request, status
+
+from slm_measurement import buckets, repository, service
+from slm_measurement.buckets import GRANULARITY_SECONDS, SeriesQuery
+from slm_measurement.domain.histogram import count_at_or_below, quantile
+from slm_measurement.ingest import ColumnarBatch, Point, decode_batch
+from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, SeriesPublic
+from slm_shared.errors import PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
+from slm_shared.web.concurrency import IdempotencyKey, remember_idempotent, replay_idempotent
+from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
+
+router = APIRouter(prefix="/v1", tags=["measurements"], responses=PROBLEM_RESPONSES)
+
+NDJSON = "application/x-ndjson"
+MAX_SERIES_BUCKETS = 10_000
+_COMPONENTS = msgspec.json.schema_components([Point, ColumnarBatch], ref_template="#/components/schemas/{name}")[1]
+POINT_SCHEMA = {**_COMPONENTS["Point"]}
+COLUMNAR_SCHEMA = {
+    **_COMPONENTS["ColumnarBatch"],
+    "properties": {"series": {"type": "array", "items": _COMPONENTS["Columns"]}},
+}
+POINTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [{"type": "array", "items": POINT_SCHEMA}, COLUMNAR_SCHEMA]},
+            },
+            NDJSON: {"schema": POINT_SCHEMA},
+        },
+    },
+}
+
+
+@router.post(
+    "/measurements",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestAccepted,
+    openapi_extra=POINTS_BODY,
+)
+async def ingest_measurements(
+    principal: IngestDep, session: SessionDep, request: Request, idempotency_key: IdempotencyKey = None
+) -> object:
+    """Store a batch of points (JSON array, NDJSON or columnar arrays per series); all or nothing."""
+    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+        return replay
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", NDJSON):
+        raise ProblemError(f"Send application/json or {NDJSON}, not {content_type}", status=415)
+    batch = decode_batch(await request.body(), ndjson=content_type == NDJSON)
+    settings = request.app.state.settings
+    limits = service.IngestLimits(
+        max_lateness=timedelta(seconds=settings.max_lateness_seconds),
+        max_future=timedelta(seconds=settings.max_future_seconds),
+    )
+    body = IngestAccepted(
+        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits)
+    )
+    await remember_idempotent(
+        session, request, tenant=principal.tenant, key=idempotency_key, status_code=202, body=body
+    )
+    return body
+
+
+def _bucket_start(index: int, granularity: str) -> datetime:
+    return datetime.fromtimestamp(index * GRANULARITY_SECONDS[granularity], tz=UTC)
+
+
+@router.get("/series", response_model=SeriesPublic)
+async def read_series(
+    principal: ReaderDep,
+    session: SessionDep,
+    service_key: Annotated[str, Query(alias="service", min_length=1, max_length=64)],
+    indicator: Annotated[str, Query(min_length=1, max_length=128)],
+    start: datetime,
+    end: datetime,
+    granularity: Granularity = "hour",
+    kind: Annotated[str, Query(pattern="^(counts|values)$")] = "counts",
+    scope: Annotated[str | None, Query(max_length=128, description="one scope; all summed when absent")] = None,
+    threshold: Annotated[float | None, Query(ge=0, description="values: count samples at or below as good")] = None,
+) -> SeriesPublic:
+    """Read a series back per minute, hour or day bucket, for charts."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise Unprocessable(
+            "start and end need a UTC offset", errors=[FieldError(field="start", message="needs an offset")]
+        )
+    size = GRANULARITY_SECONDS[granularity]
+    first, stop = int(start.timestamp()) // size, -(-int(end.timestamp()) // size)
+    if stop <= first or stop - first > MAX_SERIES_BUCKETS:
+        raise Unprocessable(
+            f"start must be before end, and at most {MAX_SERIES_BUCKETS} {granularity} buckets apart",
+            errors=[FieldError(field="end", message="range empty or too long", type="value_error")],
+        )
+    if principal.is_customer_only and (service_key, indicator) not in await repository.party_services(
+        session, tenant=principal.tenant, party=principal.party or ""
+    ):
+        raise ProblemError("This series is not measured for any of your agreements", status=404)
+    query = SeriesQuery(principal.tenant, service_key, indicator, scope, granularity, first, stop)
+    points: list[SeriesBucket] = []
+    if kind == "counts":
+        for index, good, total in await buckets.series_counts(session, query):
+            points.append(
+                SeriesBucket(
+                    start=_bucket_start(index, granularity),
+                    good=good,
+                    total=total,
+                    ratio=good / total if total else None,
+                )
+            )
+    else:
+        per_bucket: dict[int, dict[int, float]] = {}
+        for index, bin_index, samples in await buckets.series_bins(session, query):
+            per_bucket.setdefault(index, {})[bin_index] = samples
+        for index, bins in per_bucket.items():
+            total = sum(bins.values())
+            good = count_at_or_below(bins, threshold) if threshold is not None else None
+            points.append(
+                SeriesBucket(
+                    start=_bucket_start(index, granularity),
+                    good=good,
+                    total=total,
+                    ratio=good / total if good is not None and total else None,
+                    p50=quantile(bins, 0.5),
+                    p90=quantile(bins, 0.9),
+                    p99=quantile(bins, 0.99),
+                )
+            )
+    return SeriesPublic(
+        service=service_key,
+        indicator=indicator,
+        scope=scope,
+        kind=kind,  # type: ignore[arg-type]
+        granularity=granularity,
+        threshold=threshold,
+        buckets=points,
+    )
