@@ -135,6 +135,7 @@ class AgreementActivatedV1(Payload):
     calendar: dict[str, Any] | None = Field(None, description="support calendar (slm_shared.calendars shape)")
     credit_schedule: list[dict[str, Any]] = Field(default_factory=list)
     timezone: str = "UTC"
+    price: PriceV1 | None = Field(None, description="the offering's price, for service credits")
 
 
 class AgreementEndedV1(Payload):
