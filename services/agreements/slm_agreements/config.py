@@ -12,3 +12,6 @@ class Settings(ServiceSettings):
     port: int = 8102
     catalog_url: str = "http://127.0.0.1:8101"
     catalog_timeout_seconds: float = 5.0
+    jobs_interval_seconds: float = 60.0
+    review_notice_days: int = 14
+    renewal_reminder_days: int = 30

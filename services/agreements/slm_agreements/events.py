@@ -1,27 +1,35 @@
-"""What agreements publishes (through the outbox) and the catalog events it consumes."""
+"""What agreements publishes (through the outbox), and the events it consumes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import catalog
-from slm_agreements.models import Agreement, AgreementObjective
+from slm_agreements.catalog.handlers import CATALOG_HANDLERS
+from slm_agreements.models import Agreement, AgreementObjective, AgreementVersion
 from slm_shared.bus import Handler, record_event
-from slm_shared.bus.inbox import PermanentError
-from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts import EVENTS
+from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import (
     AgreementActivatedV1,
     AgreementEndedV1,
+    AgreementRenewalDueV1,
+    AgreementStateChangedV1,
+    MaintenanceWindowV1,
+    ObjectiveTicketTargetV1,
     ObjectiveV1,
-    OfferingPublishedV1,
-    ServiceCreatedV1,
-    ServiceUpdatedV1,
 )
+
+STATE_EVENTS: dict[str, EventSpec[Any]] = {
+    "propose": EVENTS.agreement_proposed,
+    "counter": EVENTS.agreement_countered,
+    "agreed": EVENTS.agreement_agreed,
+    "amend": EVENTS.agreement_amended,
+    "expire": EVENTS.agreement_expired,
+    "terminate": EVENTS.agreement_terminated,
+}
 
 
 def objective_payload(objective: AgreementObjective) -> ObjectiveV1:
@@ -41,71 +49,99 @@ def objective_payload(objective: AgreementObjective) -> ObjectiveV1:
     )
 
 
-def agreement_activated(session: AsyncSession, agreement: Agreement, objectives: Sequence[AgreementObjective]) -> None:
-    """Record that an agreement is in force, with every objective it commits to."""
-    record_event(
-        session,
-        EVENTS.agreement_activated,
-        tenant=agreement.tenant,
-        subject=agreement.id,
-        data=AgreementActivatedV1(
-            agreement_id=agreement.id,
-            version=agreement.version,
-            kind=agreement.kind,  # type: ignore[arg-type]
-            name=agreement.name,
-            service_id=agreement.service_id,
-            service_key=agreement.service_key,
-            offering_id=agreement.offering_id,
-            provider_party_id=agreement.provider_party_id,
-            consumer_party_id=agreement.consumer_party_id,
-            effective_from=agreement.effective_from,
-            effective_to=agreement.effective_to,
-            objectives=[objective_payload(objective) for objective in objectives],
-        ),
+def agreement_activated(
+    session: AsyncSession,
+    agreement: Agreement,
+    version: AgreementVersion,
+    objectives: Sequence[AgreementObjective],
+    calendar: dict[str, Any] | None,
+) -> None:
+    """Record that a version is in force, with everything measurement needs to hold it to account."""
+    data = AgreementActivatedV1(
+        agreement_id=agreement.id,
+        version=version.version,
+        kind=agreement.kind,  # type: ignore[arg-type]
+        name=agreement.name,
+        service_id=agreement.service_id,
+        service_key=agreement.service_key,
+        offering_id=agreement.offering_id,
+        provider_party_id=agreement.provider_party_id,
+        consumer_party_id=agreement.consumer_party_id,
+        effective_from=version.effective_from,
+        effective_to=version.effective_to,
+        objectives=[objective_payload(objective) for objective in objectives],
+        maintenance_windows=[MaintenanceWindowV1.model_validate(w) for w in version.maintenance_windows],
+        ticket_targets=[ObjectiveTicketTargetV1.model_validate(t) for t in version.ticket_targets],
+        calendar=calendar,
+        credit_schedule=list(version.service_credits),
+        timezone=version.timezone,
+        price=version.price,  # an extra field: the price the credits are a share of
+        support_calendar=version.support_calendar,
     )
+    record_event(session, EVENTS.agreement_activated, tenant=agreement.tenant, subject=agreement.id, data=data)
 
 
-def agreement_ended(session: AsyncSession, agreement: Agreement, reason: str) -> None:
-    """Record that an active agreement is no longer in force."""
+def agreement_ended(session: AsyncSession, agreement: Agreement, version: int, reason: str) -> None:
+    """Record that a version in force no longer is (superseded, terminated or expired)."""
     record_event(
         session,
         EVENTS.agreement_ended,
         tenant=agreement.tenant,
         subject=agreement.id,
-        data=AgreementEndedV1(agreement_id=agreement.id, version=agreement.version, reason=reason),  # type: ignore[arg-type]
+        data=AgreementEndedV1(agreement_id=agreement.id, version=version, reason=reason),  # type: ignore[arg-type]
     )
 
 
-P = TypeVar("P", bound=BaseModel)
-
-
-def _payload(event: CloudEvent, model: type[P]) -> P:
-    """The event's payload; a payload that does not match its contract can never be applied."""
-    try:
-        return event.payload(model)
-    except ValidationError as exc:
-        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
-
-
-def _observed_at(event: CloudEvent) -> datetime:
-    return event.time if event.time.tzinfo else event.time.replace(tzinfo=UTC)
-
-
-async def on_service_changed(session: AsyncSession, event: CloudEvent) -> None:
-    """Keep the service read model current (created and updated carry the same fields)."""
-    model = ServiceUpdatedV1 if event.type == EVENTS.service_updated.type else ServiceCreatedV1
-    await catalog.store_service(session, event.tenant, _payload(event, model), _observed_at(event))
-
-
-async def on_offering_published(session: AsyncSession, event: CloudEvent) -> None:
-    """Add a published offering and its targets to the read model."""
-    await catalog.store_published_offering(
-        session, event.tenant, _payload(event, OfferingPublishedV1), _observed_at(event)
+def state_changed(
+    session: AsyncSession,
+    spec: EventSpec[Any],
+    agreement: Agreement,
+    version: AgreementVersion,
+    *,
+    previous_state: str | None,
+    actor: str,
+    side: str | None = None,
+    comment: str | None = None,
+) -> None:
+    """Record a lifecycle step of one version (proposed, countered, agreed, amended, expired, terminated)."""
+    data = AgreementStateChangedV1(
+        agreement_id=agreement.id,
+        version=version.version,
+        kind=agreement.kind,  # type: ignore[arg-type]
+        name=agreement.name,
+        service_id=agreement.service_id,
+        service_key=agreement.service_key,
+        provider_party_id=agreement.provider_party_id,
+        consumer_party_id=agreement.consumer_party_id,
+        state=agreement.state,
+        previous_state=previous_state,
+        actor=actor,
+        side=side,  # type: ignore[arg-type]
+        comment=comment,
+        effective_from=version.effective_from,
+        effective_to=version.effective_to,
     )
+    record_event(session, spec, tenant=agreement.tenant, subject=agreement.id, data=data)
 
 
-HANDLERS: dict[str, Handler] = {
-    EVENTS.service_created.type: on_service_changed,
-    EVENTS.service_updated.type: on_service_changed,
-    EVENTS.offering_published.type: on_offering_published,
-}
+def renewal_due(session: AsyncSession, agreement: Agreement, version: AgreementVersion, notice_starts_at: Any) -> None:
+    """Remind that the renewal notice period of the version in force is about to start."""
+    assert version.effective_to is not None
+    data = AgreementRenewalDueV1(
+        agreement_id=agreement.id,
+        version=version.version,
+        name=agreement.name,
+        service_key=agreement.service_key,
+        consumer_party_id=agreement.consumer_party_id,
+        effective_to=version.effective_to,
+        renewal_notice_days=version.renewal_notice_days or 0,
+        notice_starts_at=notice_starts_at,
+    )
+    record_event(session, EVENTS.agreement_renewal_due, tenant=agreement.tenant, subject=agreement.id, data=data)
+
+
+def handlers() -> dict[str, Handler]:
+    """Every event type this service consumes, with its handler."""
+    from slm_agreements.actions.handlers import ACTION_HANDLERS
+
+    return {**CATALOG_HANDLERS, **ACTION_HANDLERS}

@@ -5,22 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-State = Literal["draft", "proposed", "agreed", "active", "terminated", "expired"]
-Action = Literal["propose", "accept", "activate", "terminate", "expire"]
+State = Literal["draft", "proposed", "countered", "agreed", "active", "terminated", "expired"]
+VersionStatus = Literal[
+    "draft", "proposed", "countered", "agreed", "active", "terminated", "expired", "replaced", "superseded"
+]
+Action = Literal["propose", "counter", "accept", "activate", "amend", "terminate", "expire"]
 Kind = Literal["SLA", "OLA", "UC", "expectation"]
 PartyKind = Literal["customer", "internal", "supplier"]
 Side = Literal["provider", "consumer"]
 BOTH_SIDES: frozenset[Side] = frozenset({"provider", "consumer"})
 
 TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = {
-    "propose": (frozenset({"draft"}), "proposed"),
-    "accept": (frozenset({"proposed"}), "agreed"),
+    "propose": (frozenset({"draft", "countered"}), "proposed"),
+    "counter": (frozenset({"proposed", "countered"}), "countered"),
+    "accept": (frozenset({"proposed", "countered"}), "agreed"),
     "activate": (frozenset({"agreed"}), "active"),
-    "terminate": (frozenset({"proposed", "agreed", "active"}), "terminated"),
+    "amend": (frozenset({"active"}), "draft"),
+    "terminate": (frozenset({"proposed", "countered", "agreed", "active"}), "terminated"),
     "expire": (frozenset({"active"}), "expired"),
 }
 
-STAFF_ONLY: frozenset[Action] = frozenset({"propose", "activate", "terminate"})
+STAFF_ONLY: frozenset[Action] = frozenset({"activate", "amend", "terminate"})
 
 # Which party kinds may stand on each side; None on the provider side means the tenant itself.
 ALLOWED_PARTY_KINDS: dict[Kind, tuple[frozenset[PartyKind | None], frozenset[PartyKind]]] = {
@@ -72,18 +77,29 @@ class Parties:
     provider_kind: PartyKind | None = None
 
 
-def target_state(action: Action, state: State) -> State:
-    """The state `action` leads to from `state`; raises IllegalTransition when not allowed."""
+def target_state(action: Action, state: State, *, in_force: bool = False) -> State:
+    """The state `action` leads to from `state`; raises IllegalTransition when not allowed.
+
+    An agreement with a version in force while an amendment is negotiated can still be
+    terminated or expire: the version in force is what ends.
+    """
     allowed_from, target = TRANSITIONS[action]
-    if state not in allowed_from:
-        raise IllegalTransition(action, state)
-    return target
+    if state in allowed_from or (in_force and action in ("terminate", "expire")):
+        return target
+    raise IllegalTransition(action, state)
 
 
-def check_actor(action: Action, actor: Actor) -> None:
-    """Refuse a staff-only action taken by a customer."""
-    if action in STAFF_ONLY and not actor.is_staff:
+def check_actor(action: Action, actor: Actor, state: State = "draft") -> None:
+    """Refuse a staff-only action taken by a customer; a customer proposes only in answer to a counter."""
+    if actor.is_staff:
+        return
+    if action in STAFF_ONLY or (action == "propose" and state == "draft"):
         raise NotPermitted(f"Only the provider's staff may {action} an agreement")
+
+
+def side_of(actor: Actor, parties: Parties) -> Side:
+    """The side a proposal or counter-proposal by `actor` speaks for."""
+    return "consumer" if "provider" not in sides_for(actor, parties) else "provider"
 
 
 def party_kind_problems(kind: Kind, parties: Parties) -> dict[str, str]:
@@ -124,7 +140,7 @@ class Acceptance:
 
 def accept(state: State, already: frozenset[Side], actor: Actor, parties: Parties) -> Acceptance:
     """Record `actor`'s acceptance; the agreement is agreed once both sides have accepted."""
-    check_actor("accept", actor)
+    check_actor("accept", actor, state)
     target = target_state("accept", state)
     sides = sides_for(actor, parties)
     added = sides - already

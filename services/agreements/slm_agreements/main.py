@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from slm_agreements.actions.router import router as actions_router
 from slm_agreements.config import Settings
-from slm_agreements.events import HANDLERS
+from slm_agreements.events import handlers
+from slm_agreements.jobs import scheduled_jobs
+from slm_agreements.negotiation.router import router as negotiation_router
+from slm_agreements.reviews.router import router as reviews_router
 from slm_agreements.router import router
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
@@ -13,10 +17,12 @@ from slm_shared.cli import run
 DEFINITION = ServiceDefinition(
     name="agreements",
     title="SLM Agreements",
-    description="Parties and service level agreements (SLA, OLA, UC, expectations) through their lifecycle.",
+    description="Parties and service level agreements (SLA, OLA, UC, expectations): negotiation, versions, "
+    "activation rules, reviews and improvement actions.",
     migrations_package="slm_agreements",
-    routers=[router],
-    handlers=HANDLERS,
+    routers=[router, negotiation_router, reviews_router, actions_router],
+    handlers=handlers(),
+    workers=[scheduled_jobs],
 )
 
 

@@ -1,4 +1,4 @@
-"""Agreements tables: parties, the catalogue read model, agreements with objectives, acceptances and history."""
+"""Agreements tables: parties, agreements with their versions, objectives, acceptances and history."""
 
 from __future__ import annotations
 
@@ -31,37 +31,6 @@ class Party(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
-class CatalogService(SQLModel, table=True):
-    """Read model of a catalogue service, fed by catalog events or fetched over REST."""
-
-    __tablename__ = "catalog_services"
-
-    tenant: str = Field(max_length=64, primary_key=True)
-    id: str = Field(max_length=64, primary_key=True)
-    key: str = Field(max_length=64)
-    name: str = Field(max_length=200)
-    type: str = Field(default="business", max_length=16)
-    lifecycle: str = Field(default="live", max_length=16)
-    observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-
-
-class CatalogOffering(SQLModel, table=True):
-    """Read model of a published offering (tier) with the targets it promises."""
-
-    __tablename__ = "catalog_offerings"
-
-    tenant: str = Field(max_length=64, primary_key=True)
-    id: str = Field(max_length=64, primary_key=True)
-    service_id: str = Field(max_length=64, index=True)
-    service_key: str = Field(max_length=64)
-    name: str = Field(max_length=100)
-    version: int = 1
-    price: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    source: str = Field(default="event", max_length=16)
-    observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-
-
 class Agreement(SQLModel, table=True):
     """An SLA, OLA, underpinning contract or service expectation and where it is in its lifecycle."""
 
@@ -78,9 +47,12 @@ class Agreement(SQLModel, table=True):
     provider_party_id: str | None = Field(default=None, foreign_key="parties.id", max_length=36)
     consumer_party_id: str = Field(foreign_key="parties.id", max_length=36, index=True)
     state: str = Field(default="draft", max_length=16, index=True)
-    version: int = 1
+    version: int = Field(default=1, description="the newest version, the one being negotiated or in force")
+    in_force_version: int | None = None
     revision: int = 1
     review_cycle: str = Field(default="quarterly", max_length=16)
+    standard_targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    requirement: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     effective_from: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_by: str = Field(max_length=200)
@@ -90,15 +62,44 @@ class Agreement(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
+class AgreementVersion(SQLModel, table=True):
+    """One version of an agreement's terms; immutable once proposed."""
+
+    __tablename__ = "agreement_versions"
+
+    agreement_id: str = Field(foreign_key="agreements.id", primary_key=True, max_length=36)
+    version: int = Field(primary_key=True)
+    tenant: str = Field(max_length=64, index=True)
+    status: str = Field(default="draft", max_length=16, index=True)
+    proposed_by: str | None = Field(default=None, max_length=16)
+    based_on: int | None = None
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    effective_from: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    review_cycle: str = Field(default="quarterly", max_length=16)
+    renewal_notice_days: int | None = None
+    timezone: str = Field(default="UTC", max_length=64)
+    support_calendar: str | None = Field(default=None, max_length=64)
+    price: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    ticket_targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    service_credits: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    maintenance_windows: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    risks: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    in_force_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    in_force_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    renewal_reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
 class AgreementObjective(SQLModel, table=True):
     """One measurable objective of one agreement version."""
 
     __tablename__ = "agreement_objectives"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    agreement_version: int = Field(primary_key=True)
     tenant: str = Field(max_length=64)
     agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
-    agreement_version: int
     position: int
     name: str | None = Field(default=None, max_length=200)
     customer_specific: bool = False
@@ -146,3 +147,9 @@ class AgreementHistory(SQLModel, table=True):
     actor_role: str = Field(max_length=16)
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+# Registers the sub-domain tables with the metadata the migrations read.
+from slm_agreements.actions import models as _actions_models  # noqa: E402, F401
+from slm_agreements.catalog import models as _catalog_models  # noqa: E402, F401
+from slm_agreements.reviews import models as _reviews_models  # noqa: E402, F401

@@ -57,3 +57,8 @@ def merge_objectives(offering_targets: Sequence[TargetV1], overrides: Sequence[O
     overridden = {draft.target.indicator for draft in overrides}
     kept = [ObjectiveDraft(target=target) for target in offering_targets if target.indicator not in overridden]
     return kept + [ObjectiveDraft(draft.target, draft.name, customer_specific=True) for draft in overrides]
+
+
+def is_standard(target: TargetV1, standard: Sequence[TargetV1]) -> bool:
+    """Whether the target is exactly one the offering promises (otherwise it is customer-specific)."""
+    return any(target == offered for offered in standard)

@@ -1,12 +1,12 @@
-"""All agreements SQL."""
+"""All SQL of parties, agreements and their versions."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_agreements.models import (
@@ -14,15 +14,15 @@ from slm_agreements.models import (
     AgreementAcceptance,
     AgreementHistory,
     AgreementObjective,
-    CatalogOffering,
-    CatalogService,
+    AgreementVersion,
     Party,
 )
 
 
-async def _page(
+async def page(
     session: AsyncSession, query: Any, order: Sequence[Any], limit: int, offset: int
 ) -> tuple[list[Any], int]:
+    """One page of `query` in a stable order, with the total."""
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(query.order_by(*order).limit(limit).offset(offset))
     return list(rows.all()), total
@@ -40,39 +40,7 @@ async def list_parties(
         query = query.where(Party.kind == kind)
     if only_id is not None:
         query = query.where(Party.id == only_id)
-    return await _page(session, query, (Party.name, Party.id), limit, offset)
-
-
-def _upsert(session: AsyncSession, model: type[Any], values: dict[str, Any], *, newer_only: bool) -> Any:
-    """INSERT ... ON CONFLICT (tenant, id) DO UPDATE, skipping older observations when asked."""
-    dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
-    table = model.__table__
-    statement = dialect.insert(table).values(**values)
-    changes = {name: statement.excluded[name] for name in values if name not in ("tenant", "id")}
-    where = table.c.observed_at <= statement.excluded.observed_at if newer_only else None
-    return statement.on_conflict_do_update(index_elements=["tenant", "id"], set_=changes, where=where)
-
-
-async def upsert_catalog_service(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Store a catalogue service unless a newer observation of it is already stored."""
-    await session.execute(_upsert(session, CatalogService, values, newer_only=True))
-
-
-async def upsert_catalog_offering(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Store a published offering (published offerings do not change, so the latest write wins)."""
-    await session.execute(_upsert(session, CatalogOffering, values, newer_only=False))
-
-
-async def get_catalog_service(session: AsyncSession, *, tenant: str, service_id: str) -> CatalogService | None:
-    return await session.scalar(
-        select(CatalogService).where(CatalogService.tenant == tenant, CatalogService.id == service_id)
-    )
-
-
-async def get_catalog_offering(session: AsyncSession, *, tenant: str, offering_id: str) -> CatalogOffering | None:
-    return await session.scalar(
-        select(CatalogOffering).where(CatalogOffering.tenant == tenant, CatalogOffering.id == offering_id)
-    )
+    return await page(session, query, (Party.name, Party.id), limit, offset)
 
 
 async def get_agreement(
@@ -106,30 +74,68 @@ async def list_agreements(
         if value is not None:
             query = query.where(column == value)
     if hide_drafts:
-        query = query.where(Agreement.state != "draft")
-    return await _page(session, query, (Agreement.created_at.desc(), Agreement.id), limit, offset)  # type: ignore[attr-defined]
+        query = query.where(or_(Agreement.state != "draft", Agreement.in_force_version.is_not(None)))  # type: ignore[union-attr]
+    return await page(session, query, (Agreement.created_at.desc(), Agreement.id), limit, offset)  # type: ignore[attr-defined]
 
 
-async def objectives_of(session: AsyncSession, agreement: Agreement) -> list[AgreementObjective]:
+async def get_version(session: AsyncSession, agreement: Agreement, version: int) -> AgreementVersion | None:
+    return await session.scalar(
+        select(AgreementVersion).where(
+            AgreementVersion.tenant == agreement.tenant,
+            AgreementVersion.agreement_id == agreement.id,
+            AgreementVersion.version == version,
+        )
+    )
+
+
+async def list_versions(
+    session: AsyncSession, agreement: Agreement, *, limit: int, offset: int, hide_drafts: bool
+) -> tuple[list[AgreementVersion], int]:
+    query = select(AgreementVersion).where(
+        AgreementVersion.tenant == agreement.tenant, AgreementVersion.agreement_id == agreement.id
+    )
+    if hide_drafts:
+        query = query.where(AgreementVersion.status != "draft")
+    return await page(session, query, (AgreementVersion.version,), limit, offset)
+
+
+async def version_in_force_at(session: AsyncSession, agreement: Agreement, at: datetime) -> AgreementVersion | None:
+    """The version in force at `at`: put in force before it, and not yet ended then."""
+    return await session.scalar(
+        select(AgreementVersion).where(
+            AgreementVersion.tenant == agreement.tenant,
+            AgreementVersion.agreement_id == agreement.id,
+            AgreementVersion.in_force_from.is_not(None),  # type: ignore[union-attr]
+            AgreementVersion.in_force_from <= at,  # type: ignore[operator]
+            or_(AgreementVersion.in_force_to.is_(None), AgreementVersion.in_force_to > at),  # type: ignore[union-attr,operator]
+        )
+    )
+
+
+async def objectives_of(
+    session: AsyncSession, agreement: Agreement, version: int | None = None
+) -> list[AgreementObjective]:
     rows = await session.scalars(
         select(AgreementObjective)
         .where(
             AgreementObjective.tenant == agreement.tenant,
             AgreementObjective.agreement_id == agreement.id,
-            AgreementObjective.agreement_version == agreement.version,
+            AgreementObjective.agreement_version == (version or agreement.version),
         )
         .order_by(AgreementObjective.position)
     )
     return list(rows.all())
 
 
-async def acceptances_of(session: AsyncSession, agreement: Agreement) -> list[AgreementAcceptance]:
+async def acceptances_of(
+    session: AsyncSession, agreement: Agreement, version: int | None = None
+) -> list[AgreementAcceptance]:
     rows = await session.scalars(
         select(AgreementAcceptance)
         .where(
             AgreementAcceptance.tenant == agreement.tenant,
             AgreementAcceptance.agreement_id == agreement.id,
-            AgreementAcceptance.agreement_version == agreement.version,
+            AgreementAcceptance.agreement_version == (version or agreement.version),
         )
         .order_by(AgreementAcceptance.id)  # type: ignore[arg-type]
     )
@@ -142,4 +148,59 @@ async def history_of(
     query = select(AgreementHistory).where(
         AgreementHistory.tenant == tenant, AgreementHistory.agreement_id == agreement_id
     )
-    return await _page(session, query, (AgreementHistory.id,), limit, offset)
+    return await page(session, query, (AgreementHistory.id,), limit, offset)
+
+
+async def versions_in_force(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    service_ids: Sequence[str] | None = None,
+    consumer_party_id: str | None = None,
+    kinds: Sequence[str] | None = None,
+    exclude_agreement_id: str | None = None,
+) -> list[tuple[Agreement, AgreementVersion]]:
+    """Agreements in force now (with the version in force), filtered."""
+    query = (
+        select(Agreement, AgreementVersion)
+        .join(
+            AgreementVersion,
+            and_(
+                AgreementVersion.agreement_id == Agreement.id,
+                AgreementVersion.version == Agreement.in_force_version,
+            ),
+        )
+        .where(Agreement.tenant == tenant, AgreementVersion.status == "active")
+    )
+    if service_ids is not None:
+        query = query.where(Agreement.service_id.in_(list(service_ids)))  # type: ignore[attr-defined]
+    if consumer_party_id is not None:
+        query = query.where(Agreement.consumer_party_id == consumer_party_id)
+    if kinds is not None:
+        query = query.where(Agreement.kind.in_(list(kinds)))  # type: ignore[attr-defined]
+    if exclude_agreement_id is not None:
+        query = query.where(Agreement.id != exclude_agreement_id)
+    result = await session.execute(query.order_by(Agreement.id))
+    return [(row[0], row[1]) for row in result.all()]
+
+
+async def objectives_of_versions(
+    session: AsyncSession, *, tenant: str, keys: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], list[AgreementObjective]]:
+    """Objectives of several (agreement id, version) pairs at once."""
+    found: dict[tuple[str, int], list[AgreementObjective]] = {key: [] for key in keys}
+    if not keys:
+        return found
+    rows = await session.scalars(
+        select(AgreementObjective)
+        .where(
+            AgreementObjective.tenant == tenant,
+            AgreementObjective.agreement_id.in_([k[0] for k in keys]),  # type: ignore[attr-defined]
+        )
+        .order_by(AgreementObjective.position)
+    )
+    for row in rows.all():
+        key = (row.agreement_id, row.agreement_version)
+        if key in found:
+            found[key].append(row)
+    return found

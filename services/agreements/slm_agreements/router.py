@@ -1,4 +1,4 @@
-"""Agreements HTTP API: parties, agreements and their lifecycle transitions."""
+"""Agreements HTTP API: parties, agreements, their audit trail, and agreements started from a requirement."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from slm_agreements import catalog, repository, service
+from slm_agreements.catalog import repository as catalog_repository
 from slm_agreements.deps import CatalogDep
-from slm_agreements.lifecycle import Action, Kind, PartyKind, State
+from slm_agreements.lifecycle import Kind, PartyKind, State
+from slm_agreements.requirements import service as requirements
+from slm_agreements.requirements.schemas import RequirementAgreementCreate
 from slm_agreements.schemas import (
     AgreementCreate,
     AgreementPublic,
@@ -16,13 +19,11 @@ from slm_agreements.schemas import (
     HistoryEntry,
     PartyCreate,
     PartyPublic,
-    TransitionRequest,
 )
+from slm_shared.contracts.payloads import TargetV1
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
     IdempotencyKey,
-    IfMatch,
-    check_if_match,
     etag_for,
     remember_idempotent,
     replay_idempotent,
@@ -140,7 +141,7 @@ async def get_agreement(
     """Read an agreement with its objectives, state, version and acceptances; the ETag guards transitions."""
     agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
     response.headers["ETag"] = etag_for(agreement.id, agreement.revision)
-    return await service.describe(session, agreement)
+    return await service.describe(session, agreement, principal=principal)
 
 
 @router.get("/agreements/{agreement_id}/history", response_model=Page[HistoryEntry], tags=["agreements"])
@@ -155,74 +156,31 @@ async def agreement_history(
     return Page(items=[HistoryEntry.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
-async def _transition(
-    action: Action,
-    agreement_id: str,
-    principal: ReaderDep,
+@router.post(
+    "/agreements/from-requirement",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgreementPublic,
+    tags=["agreements"],
+)
+async def create_agreement_from_requirement(
+    data: RequirementAgreementCreate,
+    principal: StaffDep,
     session: SessionDep,
+    request: Request,
     response: Response,
-    data: TransitionRequest | None,
-    if_match: str | None,
+    catalog_client: CatalogDep,
 ) -> AgreementPublic:
-    agreement = await service.require_agreement(
-        session, principal=principal, agreement_id=agreement_id, for_update=True
+    """Draft an agreement from a requirement: catalogue matching picks the tier, the rest is customer-specific."""
+    result, basis = await requirements.match(catalog_client, data)
+    db = request.app.state.db
+    await catalog.ensure_offering(db, catalog_client, tenant=principal.tenant, offering_id=basis.tier.offering_id)
+    offering = await catalog_repository.get_catalog_offering(
+        session, tenant=principal.tenant, offering_id=basis.tier.offering_id
     )
-    check_if_match(if_match, etag_for(agreement.id, agreement.revision))
-    comment = data.comment if data else None
-    agreement = await service.transition(
-        session, principal=principal, agreement=agreement, action=action, comment=comment
+    targets = [TargetV1.model_validate(t) for t in offering.targets] if offering else []
+    create, record = requirements.agreement_request(data, result, basis, targets)
+    agreement = await service.create_agreement(session, principal=principal, data=create, requirement=record)
+    response.headers.update(
+        {"ETag": etag_for(agreement.id, agreement.revision), "Location": f"/v1/agreements/{agreement.id}"}
     )
-    response.headers["ETag"] = etag_for(agreement.id, agreement.revision)
     return await service.describe(session, agreement)
-
-
-@router.post("/agreements/{agreement_id}/propose", response_model=AgreementPublic, tags=["lifecycle"])
-async def propose_agreement(
-    agreement_id: str,
-    principal: ReaderDep,
-    session: SessionDep,
-    response: Response,
-    data: TransitionRequest | None = None,
-    if_match: IfMatch = None,
-) -> AgreementPublic:
-    """Send a draft to the other side for acceptance (staff)."""
-    return await _transition("propose", agreement_id, principal, session, response, data, if_match)
-
-
-@router.post("/agreements/{agreement_id}/accept", response_model=AgreementPublic, tags=["lifecycle"])
-async def accept_agreement(
-    agreement_id: str,
-    principal: ReaderDep,
-    session: SessionDep,
-    response: Response,
-    data: TransitionRequest | None = None,
-    if_match: IfMatch = None,
-) -> AgreementPublic:
-    """Accept a proposal: staff for the provider (and internal parties), a customer for its own party."""
-    return await _transition("accept", agreement_id, principal, session, response, data, if_match)
-
-
-@router.post("/agreements/{agreement_id}/activate", response_model=AgreementPublic, tags=["lifecycle"])
-async def activate_agreement(
-    agreement_id: str,
-    principal: ReaderDep,
-    session: SessionDep,
-    response: Response,
-    data: TransitionRequest | None = None,
-    if_match: IfMatch = None,
-) -> AgreementPublic:
-    """Put an agreed agreement in force (staff); measurement starts from the event this emits."""
-    return await _transition("activate", agreement_id, principal, session, response, data, if_match)
-
-
-@router.post("/agreements/{agreement_id}/terminate", response_model=AgreementPublic, tags=["lifecycle"])
-async def terminate_agreement(
-    agreement_id: str,
-    principal: ReaderDep,
-    session: SessionDep,
-    response: Response,
-    data: TransitionRequest | None = None,
-    if_match: IfMatch = None,
-) -> AgreementPublic:
-    """End a proposed, agreed or active agreement (staff); ending an active one emits agreement.ended."""
-    return await _transition("terminate", agreement_id, principal, session, response, data, if_match)

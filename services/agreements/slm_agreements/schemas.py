@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from slm_agreements.lifecycle import Kind, PartyKind, State
+from slm_agreements.lifecycle import Kind, PartyKind, Side, State, VersionStatus
+from slm_agreements.terms import CreditBand, MaintenanceWindow, Price, ReviewCycle, TermsFields, TicketTarget
 from slm_shared.contracts.payloads import TargetV1, WindowV1
 
 ContactRole = Literal["business_owner", "service_level_manager", "technical_contact"]
-ReviewCycle = Literal["monthly", "quarterly", "yearly"]
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -57,20 +57,29 @@ class ObjectiveIn(TargetV1):
     window: Window
 
 
-class AgreementCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ObjectiveChange(ObjectiveIn):
+    """An objective in a changed version; give the `id` of an existing objective to keep its identity."""
 
+    id: str | None = Field(None, max_length=36)
+
+
+class AgreementCreate(TermsFields):
     kind: Kind
     name: str = Field(min_length=1, max_length=200)
     service_id: str = Field(min_length=1, max_length=64)
     offering_id: str = Field(min_length=1, max_length=64)
     provider_party_id: str | None = Field(None, max_length=64, description="omit when the tenant itself provides")
     consumer_party_id: str = Field(min_length=1, max_length=64)
-    effective_from: AwareDatetime | None = Field(None, description="defaults to now")
-    effective_to: AwareDatetime | None = None
-    review_cycle: ReviewCycle = "quarterly"
     objectives: list[ObjectiveIn] = Field(
         default_factory=list, max_length=100, description="override (same indicator) or add to the offering's targets"
+    )
+
+
+class TermsChange(TermsFields):
+    """New terms for a draft, a counter-proposal or an amendment; what is left out stays as it was."""
+
+    objectives: list[ObjectiveChange] | None = Field(
+        None, min_length=1, max_length=100, description="the complete new list of objectives"
     )
 
 
@@ -78,6 +87,18 @@ class TransitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     comment: str | None = Field(None, max_length=4000)
+
+
+class ProposalRequest(TransitionRequest):
+    changes: TermsChange | None = Field(None, description="terms to change before proposing")
+
+
+class CounterRequest(TransitionRequest):
+    changes: TermsChange = Field(description="what the counter-proposal changes")
+
+
+class ActivateRequest(TransitionRequest):
+    override: bool = Field(False, description="activate despite gaps in the supporting chain, recorded as a risk")
 
 
 class ObjectivePublic(TargetV1):
@@ -91,15 +112,74 @@ class ObjectivePublic(TargetV1):
 class AcceptancePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    side: Literal["provider", "consumer"]
+    side: Side
     actor_subject: str
     actor_role: str
     agreement_version: int
     accepted_at: datetime
 
 
-class AgreementPublic(BaseModel):
+class Risk(BaseModel):
+    """A gap an agreement was activated with, by explicit override."""
+
+    rule: str
+    message: str
+    service_id: str | None = None
+    service_key: str | None = None
+    shortfall: float | None = None
+    accepted_by: str | None = None
+    accepted_at: datetime | None = None
+
+
+class VersionTerms(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    effective_from: datetime
+    effective_to: datetime | None
+    review_cycle: ReviewCycle
+    renewal_notice_days: int | None
+    timezone: str
+    support_calendar: str | None
+    price: Price | None
+    ticket_targets: list[TicketTarget]
+    service_credits: list[CreditBand]
+    maintenance_windows: list[MaintenanceWindow]
+    risks: list[Risk]
+    objectives: list[ObjectivePublic]
+    acceptances: list[AcceptancePublic]
+
+
+class VersionPublic(VersionTerms):
+    """One version of an agreement's terms, as negotiated."""
+
+    agreement_id: str
+    version: int
+    status: VersionStatus
+    proposed_by: Side | None
+    based_on: int | None
+    created_by: str
+    created_at: datetime
+    in_force_from: datetime | None
+    in_force_to: datetime | None
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    status: VersionStatus
+    proposed_by: Side | None
+    based_on: int | None
+    created_by: str
+    created_at: datetime
+    effective_from: datetime
+    effective_to: datetime | None
+    in_force_from: datetime | None
+    in_force_to: datetime | None
+
+
+class AgreementPublic(VersionTerms):
+    """An agreement with the terms of its newest version (for a customer, of the one it may see)."""
 
     id: str
     kind: Kind
@@ -112,12 +192,9 @@ class AgreementPublic(BaseModel):
     consumer_party_id: str
     state: State
     version: int
+    in_force_version: int | None
     revision: int
-    review_cycle: ReviewCycle
-    effective_from: datetime
-    effective_to: datetime | None
-    objectives: list[ObjectivePublic]
-    acceptances: list[AcceptancePublic]
+    requirement: dict[str, Any] | None
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -140,6 +217,7 @@ class AgreementSummary(BaseModel):
     consumer_party_id: str
     state: State
     version: int
+    in_force_version: int | None
     effective_from: datetime
     effective_to: datetime | None
     updated_at: datetime
@@ -158,3 +236,19 @@ class HistoryEntry(BaseModel):
     actor_role: str
     comment: str | None
     at: datetime
+
+
+class Change(BaseModel):
+    """One difference between two versions."""
+
+    section: Literal["objectives", "ticket_targets", "service_credits", "price", "maintenance_windows", "terms"]
+    key: str
+    change: Literal["added", "removed", "changed"]
+    before: Any = None
+    after: Any = None
+
+
+class VersionDiff(BaseModel):
+    from_version: int
+    to_version: int
+    changes: list[Change]

@@ -1,20 +1,23 @@
-"""Agreements domain operations; HTTP and NATS stay outside, events go through the outbox."""
+"""Parties and agreements: creation, visibility, the audit trail and representations."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import events, lifecycle, repository
-from slm_agreements.lifecycle import Action, Actor, Parties
-from slm_agreements.models import Agreement, AgreementAcceptance, AgreementHistory, AgreementObjective, Party
+from slm_agreements import lifecycle, repository
+from slm_agreements.catalog import repository as catalog_repository
+from slm_agreements.lifecycle import Actor, Parties
+from slm_agreements.models import Agreement, AgreementHistory, AgreementObjective, AgreementVersion, Party, new_id
 from slm_agreements.objectives import ObjectiveDraft, measurability_problems, merge_objectives, objective_problems
-from slm_agreements.schemas import AgreementCreate, AgreementPublic, PartyCreate
+from slm_agreements.schemas import AgreementCreate, AgreementPublic, PartyCreate, VersionPublic
+from slm_agreements.terms import date_problems
 from slm_shared.auth import ADMIN, Principal
 from slm_shared.contracts.payloads import TargetV1
 from slm_shared.db import utcnow
-from slm_shared.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from slm_shared.errors import FieldError, NotFound, Unprocessable
 
 
 def actor_for(principal: Principal) -> Actor:
@@ -25,7 +28,8 @@ def actor_for(principal: Principal) -> Actor:
     return Actor(subject=principal.subject, role=role, is_staff=True, party=principal.party)
 
 
-def _invalid(errors: dict[str, str]) -> Unprocessable:
+def invalid(errors: dict[str, str]) -> Unprocessable:
+    """A 422 problem naming every refused field."""
     detail = "; ".join(f"{field}: {message}" for field, message in errors.items())
     return Unprocessable(detail, errors=[FieldError(field=f, message=m) for f, m in errors.items()])
 
@@ -51,11 +55,11 @@ async def _existing_party(session: AsyncSession, tenant: str, party_id: str | No
         return None
     party = await repository.get_party(session, tenant=tenant, party_id=party_id)
     if party is None:
-        raise _invalid({field: f"no party {party_id}"})
+        raise invalid({field: f"no party {party_id}"})
     return party
 
 
-def _parties(consumer: Party, provider: Party | None) -> Parties:
+def parties_of(consumer: Party, provider: Party | None) -> Parties:
     return Parties(
         consumer_party_id=consumer.id,
         consumer_kind=consumer.kind,  # type: ignore[arg-type]
@@ -64,13 +68,25 @@ def _parties(consumer: Party, provider: Party | None) -> Parties:
     )
 
 
+async def agreement_parties(session: AsyncSession, agreement: Agreement) -> Parties:
+    """Both sides of an agreement, with their kinds."""
+    consumer = await repository.get_party(session, tenant=agreement.tenant, party_id=agreement.consumer_party_id)
+    provider = (
+        await repository.get_party(session, tenant=agreement.tenant, party_id=agreement.provider_party_id)
+        if agreement.provider_party_id
+        else None
+    )
+    assert consumer is not None
+    return parties_of(consumer, provider)
+
+
 def _drafts(data: AgreementCreate, offering_targets: list[TargetV1]) -> list[ObjectiveDraft]:
     overrides = [
         ObjectiveDraft(target=TargetV1.model_validate(o.model_dump(exclude={"name"})), name=o.name)
         for o in data.objectives
     ]
     if problems := objective_problems(overrides):
-        raise _invalid(problems)
+        raise invalid(problems)
     overridden = {o.target.indicator for o in overrides}
     unmeasurable = [
         f"{target.indicator}: {'; '.join(problems.values())}"
@@ -78,30 +94,59 @@ def _drafts(data: AgreementCreate, offering_targets: list[TargetV1]) -> list[Obj
         if target.indicator not in overridden and (problems := measurability_problems(target))
     ]
     if unmeasurable:
-        raise _invalid({"offering_id": "the offering's targets are not measurable: " + " | ".join(unmeasurable)})
+        raise invalid({"offering_id": "the offering's targets are not measurable: " + " | ".join(unmeasurable)})
     drafts = merge_objectives(offering_targets, overrides)
     if not drafts:
-        raise _invalid({"objectives": "an agreement needs at least one objective"})
+        raise invalid({"objectives": "an agreement needs at least one objective"})
     return drafts
 
 
-async def create_agreement(session: AsyncSession, *, principal: Principal, data: AgreementCreate) -> Agreement:
-    """Draft an agreement on an offering, copying the offering's targets as its objectives."""
+def objective_rows(
+    agreement: Agreement, version: int, drafts: Sequence[tuple[str | None, ObjectiveDraft]]
+) -> list[AgreementObjective]:
+    """Objective rows of one version; an id carried over keeps the objective's identity across versions."""
+    return [
+        AgreementObjective(
+            id=objective_id or new_id(),
+            tenant=agreement.tenant,
+            agreement_id=agreement.id,
+            agreement_version=version,
+            position=position,
+            name=draft.name,
+            customer_specific=draft.customer_specific,
+            **draft.target.model_dump(mode="json"),
+        )
+        for position, (objective_id, draft) in enumerate(drafts)
+    ]
+
+
+async def create_agreement(
+    session: AsyncSession, *, principal: Principal, data: AgreementCreate, requirement: dict[str, Any] | None = None
+) -> Agreement:
+    """Draft an agreement on an offering, copying the offering's targets, ticket targets, credits and price."""
     tenant = principal.tenant
-    offering = await repository.get_catalog_offering(session, tenant=tenant, offering_id=data.offering_id)
+    offering = await catalog_repository.get_catalog_offering(session, tenant=tenant, offering_id=data.offering_id)
     if offering is None:
-        raise _invalid({"offering_id": f"offering {data.offering_id} is not in the catalogue"})
+        raise invalid({"offering_id": f"offering {data.offering_id} is not in the catalogue"})
     if offering.service_id != data.service_id:
-        raise _invalid({"service_id": f"offering {offering.id} belongs to service {offering.service_id}"})
+        raise invalid({"service_id": f"offering {offering.id} belongs to service {offering.service_id}"})
+    if offering.status != "published":
+        raise invalid({"offering_id": f"offering {offering.id} is {offering.status}; it takes no new agreements"})
+    catalog_service = await catalog_repository.get_catalog_service(
+        session, tenant=tenant, service_id=offering.service_id
+    )
+    if catalog_service is not None and catalog_service.lifecycle == "retired":
+        raise invalid({"service_id": f"service {catalog_service.key} is retired; it takes no new agreements"})
     consumer = await _existing_party(session, tenant, data.consumer_party_id, "consumer_party_id")
     provider = await _existing_party(session, tenant, data.provider_party_id, "provider_party_id")
     assert consumer is not None
-    if problems := lifecycle.party_kind_problems(data.kind, _parties(consumer, provider)):
-        raise _invalid(problems)
+    if problems := lifecycle.party_kind_problems(data.kind, parties_of(consumer, provider)):
+        raise invalid(problems)
     effective_from = data.effective_from or utcnow()
-    if data.effective_to is not None and data.effective_to <= effective_from:
-        raise _invalid({"effective_to": "must be after effective_from"})
-    drafts = _drafts(data, [TargetV1.model_validate(t) for t in offering.targets])
+    if problems := date_problems(effective_from, data.effective_to, data.renewal_notice_days):
+        raise invalid(problems)
+    standard = [TargetV1.model_validate(t) for t in offering.targets]
+    drafts = _drafts(data, standard)
     actor = actor_for(principal)
     agreement = Agreement(
         tenant=tenant,
@@ -113,28 +158,53 @@ async def create_agreement(session: AsyncSession, *, principal: Principal, data:
         offering_version=offering.version,
         provider_party_id=provider.id if provider else None,
         consumer_party_id=consumer.id,
-        review_cycle=data.review_cycle,
+        review_cycle=data.review_cycle or "quarterly",
         effective_from=effective_from,
         effective_to=data.effective_to,
+        standard_targets=[t.model_dump(mode="json") for t in standard],
+        requirement=requirement,
         created_by=actor.subject,
     )
     session.add(agreement)
     await session.flush()
-    session.add_all(
-        AgreementObjective(
-            tenant=tenant,
+    given = data.model_fields_set
+
+    def term(name: str, offered: Any) -> Any:
+        value = getattr(data, name)
+        if name not in given:
+            return offered
+        if isinstance(value, list):
+            return [item.model_dump(mode="json") for item in value]
+        return value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+
+    credits = [] if data.kind == "expectation" else term("service_credits", offering.service_credits)
+    session.add(
+        AgreementVersion(
             agreement_id=agreement.id,
-            agreement_version=agreement.version,
-            position=position,
-            name=draft.name,
-            customer_specific=draft.customer_specific,
-            **draft.target.model_dump(mode="json"),
+            version=1,
+            tenant=tenant,
+            created_by=actor.subject,
+            effective_from=effective_from,
+            effective_to=data.effective_to,
+            review_cycle=agreement.review_cycle,
+            renewal_notice_days=data.renewal_notice_days,
+            timezone=data.timezone or "UTC",
+            support_calendar=term("support_calendar", offering.support_calendar),
+            price=term("price", offering.price),
+            ticket_targets=term("ticket_targets", offering.ticket_targets),
+            service_credits=credits,
+            maintenance_windows=term("maintenance_windows", []),
         )
-        for position, draft in enumerate(drafts)
     )
-    _record(session, agreement, "created", None, actor, None)
+    session.add_all(objective_rows(agreement, 1, [(None, draft) for draft in drafts]))
+    record(session, agreement, "created", None, actor, None)
     await session.flush()
     return agreement
+
+
+def visible_to_customer(agreement: Agreement) -> bool:
+    """Customers see an agreement once proposed to them, or while a version of it is in force."""
+    return agreement.state != "draft" or agreement.in_force_version is not None
 
 
 async def require_agreement(
@@ -145,13 +215,14 @@ async def require_agreement(
         session, tenant=principal.tenant, agreement_id=agreement_id, for_update=for_update
     )
     if agreement is None or (
-        principal.is_customer_only and (agreement.consumer_party_id != principal.party or agreement.state == "draft")
+        principal.is_customer_only
+        and (agreement.consumer_party_id != principal.party or not visible_to_customer(agreement))
     ):
         raise NotFound(f"No agreement {agreement_id}")
     return agreement
 
 
-def _record(
+def record(
     session: AsyncSession,
     agreement: Agreement,
     action: str,
@@ -160,6 +231,7 @@ def _record(
     comment: str | None,
     sides: Iterable[str] = (),
 ) -> None:
+    """Add an entry to the audit trail."""
     session.add(
         AgreementHistory(
             tenant=agreement.tenant,
@@ -176,69 +248,34 @@ def _record(
     )
 
 
-async def _accept(session: AsyncSession, agreement: Agreement, actor: Actor) -> tuple[str, frozenset[str]]:
-    consumer = await repository.get_party(session, tenant=agreement.tenant, party_id=agreement.consumer_party_id)
-    provider = (
-        await repository.get_party(session, tenant=agreement.tenant, party_id=agreement.provider_party_id)
-        if agreement.provider_party_id
-        else None
+async def head_version(session: AsyncSession, agreement: Agreement) -> AgreementVersion:
+    version = await repository.get_version(session, agreement, agreement.version)
+    assert version is not None
+    return version
+
+
+async def describe_version(session: AsyncSession, agreement: Agreement, version: AgreementVersion) -> VersionPublic:
+    """One version with its objectives and acceptances."""
+    objectives = await repository.objectives_of(session, agreement, version.version)
+    acceptances = await repository.acceptances_of(session, agreement, version.version)
+    return VersionPublic.model_validate({**version.model_dump(), "objectives": objectives, "acceptances": acceptances})
+
+
+async def describe(
+    session: AsyncSession, agreement: Agreement, *, principal: Principal | None = None
+) -> AgreementPublic:
+    """The agreement with its newest version's terms; a customer sees the version in force over a draft."""
+    number = agreement.version
+    if (
+        principal is not None
+        and principal.is_customer_only
+        and agreement.state == "draft"
+        and agreement.in_force_version
+    ):
+        number = agreement.in_force_version
+    version = await repository.get_version(session, agreement, number)
+    assert version is not None
+    terms = (await describe_version(session, agreement, version)).model_dump(
+        exclude={"agreement_id", "version", "status", "proposed_by", "based_on", "created_by", "created_at"}
     )
-    assert consumer is not None
-    already = frozenset(a.side for a in await repository.acceptances_of(session, agreement))
-    outcome = lifecycle.accept(agreement.state, already, actor, _parties(consumer, provider))  # type: ignore[arg-type]
-    session.add_all(
-        AgreementAcceptance(
-            tenant=agreement.tenant,
-            agreement_id=agreement.id,
-            agreement_version=agreement.version,
-            side=side,
-            actor_subject=actor.subject,
-            actor_role=actor.role,
-        )
-        for side in sorted(outcome.added)
-    )
-    return outcome.state, outcome.added
-
-
-async def transition(
-    session: AsyncSession, *, principal: Principal, agreement: Agreement, action: Action, comment: str | None
-) -> Agreement:
-    """Move an agreement through its lifecycle, recording who did it; activation and ending emit events."""
-    actor = actor_for(principal)
-    before = agreement.state
-    sides: frozenset[str] = frozenset()
-    try:
-        lifecycle.check_actor(action, actor)
-        if action == "accept":
-            after, sides = await _accept(session, agreement, actor)
-        else:
-            after = lifecycle.target_state(action, before)  # type: ignore[arg-type]
-    except lifecycle.NotPermitted as exc:
-        raise Forbidden(str(exc)) from exc
-    except lifecycle.AlreadyAccepted as exc:
-        raise Conflict(str(exc), extra={"state": before}) from exc
-    except lifecycle.IllegalTransition as exc:
-        raise Conflict(f"{exc}; the agreement is {before}", extra={"state": before}) from exc
-    now = utcnow()
-    agreement.state = after
-    agreement.revision += 1
-    agreement.updated_at = now
-    if after == "active":
-        agreement.activated_at = now
-        events.agreement_activated(session, agreement, await repository.objectives_of(session, agreement))
-    if after == "terminated":
-        agreement.ended_at = now
-        if before == "active":
-            events.agreement_ended(session, agreement, "terminated")
-    _record(session, agreement, action, before, actor, comment, sides)
-    await session.flush()
-    return agreement
-
-
-async def describe(session: AsyncSession, agreement: Agreement) -> AgreementPublic:
-    """The full representation: the agreement with its objectives and acceptances."""
-    objectives = await repository.objectives_of(session, agreement)
-    acceptances = await repository.acceptances_of(session, agreement)
-    return AgreementPublic.model_validate(
-        {**agreement.model_dump(), "objectives": objectives, "acceptances": acceptances}
-    )
+    return AgreementPublic.model_validate({**agreement.model_dump(), **terms})

@@ -3,12 +3,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import nats
 import pytest
+from agreements_catalog_api import CatalogApi
 from fastapi import FastAPI
 
 from slm_agreements import catalog
@@ -18,7 +19,6 @@ from slm_shared.contracts.payloads import OfferingPublishedV1
 from slm_shared.db import utcnow
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
-from slm_shared.testing.ports import free_port
 from slm_shared.testing.pytest_plugin import make_token
 
 TARGETS = [
@@ -34,16 +34,25 @@ TARGETS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def catalog_api() -> Iterator[CatalogApi]:
+    """One real catalog-like HTTP server on loopback for the whole run."""
+    api = CatalogApi()
+    api.start()
+    yield api
+    api.stop()
+
+
 @pytest.fixture
-def settings(database_url: str, nats_server: NatsServer) -> Settings:
-    # Nothing listens on this catalog port unless a test starts a server there.
+def settings(database_url: str, nats_server: NatsServer, catalog_api: CatalogApi) -> Settings:
     return Settings(
         database_url=database_url,
         nats_url=nats_server.url,
         environment="test",
-        catalog_url=f"http://127.0.0.1:{free_port()}",
+        catalog_url=catalog_api.url,
         catalog_timeout_seconds=2.0,
         outbox_poll_seconds=0.2,
+        jobs_interval_seconds=0.2,
     )
 
 
@@ -52,28 +61,10 @@ def app(settings: Settings) -> FastAPI:
     return build_app(settings)
 
 
-async def stop_workers() -> None:
-    """Cancel the app's background tasks until they are done.
-
-    nats-py can swallow a cancellation that lands inside one of its publish calls (for example
-    while the consumer provisions streams at start-up); a single cancel then leaves the consumer
-    running and the lifespan's shutdown waiting for it forever. Repeating the cancel ends it.
-    """
-    workers = [t for t in asyncio.all_tasks() if t.get_name() in {"consumer", "outbox-relay", "bus-connect"}]
-    for _ in range(100):
-        pending = [t for t in workers if not t.done()]
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.1)
-
-
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(app, token=make_token("acme", ("manager",))) as client:
         yield client
-        await stop_workers()
 
 
 def _bearer(tenant: str = "acme", roles: tuple[str, ...] = ("manager",), party: str | None = None) -> dict[str, str]:
@@ -90,15 +81,24 @@ def bearer() -> Callable[..., dict[str, str]]:
 def seed_offering(app: FastAPI) -> Callable[..., Awaitable[dict[str, str]]]:
     """Put a published offering into the read model, as the catalog event would."""
 
-    async def seed(tenant: str = "acme", targets: list[dict[str, Any]] | None = None) -> dict[str, str]:
-        service_id, offering_id = str(uuid.uuid4()), str(uuid.uuid4())
-        payload = OfferingPublishedV1(
-            offering_id=offering_id,
-            service_id=service_id,
-            service_key="payments",
-            name="Gold",
-            version=1,
-            targets=targets or TARGETS,  # type: ignore[arg-type]
+    async def seed(
+        tenant: str = "acme",
+        targets: list[dict[str, Any]] | None = None,
+        service_id: str | None = None,
+        service_key: str = "payments",
+        **extra: Any,
+    ) -> dict[str, str]:
+        service_id, offering_id = service_id or str(uuid.uuid4()), str(uuid.uuid4())
+        payload = OfferingPublishedV1.model_validate(
+            {
+                "offering_id": offering_id,
+                "service_id": service_id,
+                "service_key": service_key,
+                "name": "Gold",
+                "version": 1,
+                "targets": targets or TARGETS,
+                **extra,
+            }
         )
         async with app.state.db.session() as session:
             await catalog.store_published_offering(session, tenant, payload, utcnow())
@@ -148,7 +148,7 @@ async def _published_events(nats_url: str, subject: str, agreement_id: str, *, s
             while True:
                 try:
                     batch = await sub.fetch(200, timeout=0.3)
-                except nats.errors.TimeoutError:
+                except (TimeoutError, nats.errors.TimeoutError):
                     break
                 found += [m for m in batch if json.loads(m.data).get("agreement_id") == agreement_id]
             await sub.unsubscribe()

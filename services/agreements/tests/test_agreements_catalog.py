@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from slm_agreements import repository
+from slm_agreements.catalog import repository
 from slm_agreements.config import Settings
 from slm_shared.bus import Bus
 from slm_shared.testing.nats_server import NatsServer
@@ -186,7 +186,7 @@ def fake_catalog() -> Iterator[FakeCatalog]:
 def settings(settings: Settings, fake_catalog: FakeCatalog, request: pytest.FixtureRequest) -> Settings:
     """Point the service at the fake catalog, except in the event test, which proves it needs none."""
     if request.node.originalname == "test_catalog_events_feed_the_read_model":
-        return settings
+        return settings.model_copy(update={"catalog_url": f"http://127.0.0.1:{free_port()}"})
     return settings.model_copy(update={"catalog_url": fake_catalog.url})
 
 

@@ -340,3 +340,35 @@ class PartyChangedV1(Payload):
         None, ge=1, description="how long a breach may stay unacknowledged before the next level hears of it"
     )
     version: int = Field(1, description="grows with every change, so consumers keep the newest")
+
+
+class TicketSlaV1(Payload):
+    """A ticket's response or resolution clock passed a warning share of its goal, or its goal (breach)."""
+
+    ticket_id: str
+    agreement_id: str
+    service_key: str
+    consumer_party_id: str | None = None
+    priority: Literal["P1", "P2", "P3", "P4"]
+    clock: Literal["response", "resolution"]
+    threshold: float = Field(description="share of the goal passed: e.g. 0.5, 0.75, or 1.0 for a breach")
+    goal_seconds: int = Field(description="the goal in business seconds")
+    elapsed_seconds: float = Field(description="business seconds counted when the threshold fell")
+    due_at: datetime = Field(description="the instant the threshold fell")
+    breach_at: datetime | None = Field(None, description="the instant the goal is (or was) reached, if known")
+    observed_at: datetime
+
+
+class ReportReadyV1(Payload):
+    """A reporting period of an agreement closed: its service report can be fetched."""
+
+    agreement_id: str
+    agreement_name: str
+    service_key: str
+    consumer_party_id: str | None = None
+    period: str = Field(description="e.g. 2026-03")
+    period_start: datetime
+    period_end: datetime
+    report_path: str = Field(description="API path of the report; add ?format=csv|html and ?lang=")
+    objectives_missed: int = 0
+    credit_percent: Decimal = Decimal("0")

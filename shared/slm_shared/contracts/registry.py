@@ -22,10 +22,12 @@ from slm_shared.contracts.payloads import (
     OfferingRetiredV1,
     PartyChangedV1,
     ReviewDueV1,
+    ReportReadyV1,
     ReviewHeldV1,
     ServiceCreatedV1,
     ServiceRetiredV1,
     ServiceUpdatedV1,
+    TicketSlaV1,
 )
 
 
@@ -68,6 +70,9 @@ class Events:
     objective_breached = EventSpec("measurement", "objective", "breached", ObjectiveStatusV1)
     objective_recovered = EventSpec("measurement", "objective", "recovered", ObjectiveStatusV1)
     objective_burn_alert = EventSpec("measurement", "objective", "burn_alert", BurnAlertV1)
+    ticket_sla_warning = EventSpec("measurement", "ticket", "sla_warning", TicketSlaV1)
+    ticket_sla_breached = EventSpec("measurement", "ticket", "sla_breached", TicketSlaV1)
+    report_ready = EventSpec("measurement", "report", "ready", ReportReadyV1)
 
 
 EVENTS = Events()

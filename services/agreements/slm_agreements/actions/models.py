@@ -1,0 +1,35 @@
+"""Improvement action table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Date, Text
+from sqlmodel import Field, SQLModel
+
+from slm_shared.db import UTCDateTime, utcnow
+
+
+class ImprovementAction(SQLModel, table=True):
+    """Something to do to improve (or restore) a service level: from a review, a breach or by hand."""
+
+    __tablename__ = "improvement_actions"
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64, index=True)
+    agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    owner: str = Field(max_length=200)
+    due_on: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    status: str = Field(default="open", max_length=16, index=True)
+    source: str = Field(default="manual", max_length=16)
+    objective_id: str | None = Field(default=None, max_length=36)
+    review_id: str | None = Field(default=None, foreign_key="reviews.id", max_length=36)
+    breach_ref: str | None = Field(default=None, max_length=200)
+    overdue_notified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    change_requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    created_by: str = Field(max_length=200)
+    revision: int = 1
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,85 @@
+"""Improvement action routes, and requests for change raised from them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from slm_agreements import service
+from slm_agreements.actions import service as actions
+from slm_agreements.actions.schemas import (
+    ActionCreate,
+    ActionPublic,
+    ActionStatus,
+    ActionUpdate,
+    ChangeRequestCreate,
+    ChangeRequestPublic,
+)
+from slm_shared.errors import PROBLEM_RESPONSES
+from slm_shared.web.concurrency import IfMatch, check_if_match, etag_for
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/v1", tags=["improvement actions"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("/agreements/{agreement_id}/actions", status_code=status.HTTP_201_CREATED, response_model=ActionPublic)
+async def create_action(
+    agreement_id: str, data: ActionCreate, principal: StaffDep, session: SessionDep, response: Response
+) -> ActionPublic:
+    """Record an improvement action (from a review, a breach or by hand); emits action.created."""
+    agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
+    action = await actions.create_action(session, agreement=agreement, data=data, created_by=principal.subject)
+    response.headers["ETag"] = etag_for(action.id, action.revision)
+    return ActionPublic.model_validate(action)
+
+
+@router.get("/agreements/{agreement_id}/actions", response_model=Page[ActionPublic])
+async def list_actions(
+    agreement_id: str, principal: ReaderDep, session: SessionDep, page: PageDep, status: ActionStatus | None = None
+) -> Page[ActionPublic]:
+    """The agreement's improvement actions by due date."""
+    agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
+    rows, total = await actions.list_actions(
+        session, agreement=agreement, status=status, limit=page.limit, offset=page.offset
+    )
+    return Page(items=[ActionPublic.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/actions/{action_id}", response_model=ActionPublic)
+async def get_action(action_id: str, principal: ReaderDep, session: SessionDep, response: Response) -> ActionPublic:
+    """Read one improvement action."""
+    action = await actions.get_action(session, tenant=principal.tenant, action_id=action_id)
+    await service.require_agreement(session, principal=principal, agreement_id=action.agreement_id)
+    response.headers["ETag"] = etag_for(action.id, action.revision)
+    return ActionPublic.model_validate(action)
+
+
+@router.patch("/actions/{action_id}", response_model=ActionPublic)
+async def update_action(
+    action_id: str,
+    data: ActionUpdate,
+    principal: StaffDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ActionPublic:
+    """Change an open action: owner, due date, status (done or cancelled closes it)."""
+    action = await actions.get_action(session, tenant=principal.tenant, action_id=action_id, for_update=True)
+    check_if_match(if_match, etag_for(action.id, action.revision))
+    action = await actions.update_action(session, action=action, data=data)
+    response.headers["ETag"] = etag_for(action.id, action.revision)
+    return ActionPublic.model_validate(action)
+
+
+@router.post(
+    "/actions/{action_id}/change-request", status_code=status.HTTP_202_ACCEPTED, response_model=ChangeRequestPublic
+)
+async def request_change(
+    action_id: str, data: ChangeRequestCreate, principal: StaffDep, session: SessionDep
+) -> ChangeRequestPublic:
+    """Raise a request for change from an open action; emits change.requested for an ITSM integration."""
+    action = await actions.get_action(session, tenant=principal.tenant, action_id=action_id, for_update=True)
+    agreement = await service.require_agreement(session, principal=principal, agreement_id=action.agreement_id)
+    return await actions.request_change(
+        session, agreement=agreement, action=action, data=data, requested_by=principal.subject
+    )

@@ -1,0 +1,185 @@
+"""Improvement actions: created from a review, a breach or by hand; overdue ones announced; changes requested."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_agreements import repository
+from slm_agreements.actions.models import ImprovementAction
+from slm_agreements.actions.schemas import ActionCreate, ActionUpdate, ChangeRequestCreate, ChangeRequestPublic
+from slm_agreements.models import Agreement, AgreementObjective, new_id
+from slm_agreements.reviews.models import Review
+from slm_shared.bus import record_event
+from slm_shared.contracts import EVENTS
+from slm_shared.contracts.envelope import EventSpec
+from slm_shared.contracts.payloads import ChangeRequestedV1, ImprovementActionV1
+from slm_shared.db import Database, utcnow
+from slm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
+
+OPEN = ("open", "in_progress")
+
+
+def _action_event(
+    session: AsyncSession, spec: EventSpec[ImprovementActionV1], action: ImprovementAction, service_key: str
+) -> None:
+    data = ImprovementActionV1(
+        action_id=action.id,
+        agreement_id=action.agreement_id,
+        service_key=service_key,
+        title=action.title,
+        owner=action.owner,
+        due_on=action.due_on,
+        status=action.status,  # type: ignore[arg-type]
+        source=action.source,  # type: ignore[arg-type]
+        objective_id=action.objective_id,
+        review_id=action.review_id,
+        breach_ref=action.breach_ref,
+    )
+    record_event(session, spec, tenant=action.tenant, subject=action.id, data=data)
+
+
+async def create_action(
+    session: AsyncSession, *, agreement: Agreement, data: ActionCreate, created_by: str
+) -> ImprovementAction:
+    """Record an improvement action, checking what it links to, and announce it."""
+    errors: dict[str, str] = {}
+    if data.objective_id is not None:
+        found = await session.scalar(
+            select(AgreementObjective.id)
+            .where(
+                AgreementObjective.tenant == agreement.tenant,
+                AgreementObjective.agreement_id == agreement.id,
+                AgreementObjective.id == data.objective_id,
+            )
+            .limit(1)
+        )
+        if found is None:
+            errors["objective_id"] = f"no objective {data.objective_id} in this agreement"
+    if data.review_id is not None:
+        review = await session.scalar(
+            select(Review).where(
+                Review.tenant == agreement.tenant, Review.agreement_id == agreement.id, Review.id == data.review_id
+            )
+        )
+        if review is None:
+            errors["review_id"] = f"no review {data.review_id} of this agreement"
+    if data.source == "review" and data.review_id is None:
+        errors["review_id"] = "an action from a review names the review"
+    if data.source == "breach" and data.breach_ref is None and data.objective_id is None:
+        errors["breach_ref"] = "an action from a breach names the breach or the breached objective"
+    if errors:
+        raise Unprocessable(
+            "; ".join(f"{k}: {v}" for k, v in errors.items()),
+            errors=[FieldError(field=k, message=v) for k, v in errors.items()],
+        )
+    action = ImprovementAction(
+        id=new_id(), tenant=agreement.tenant, agreement_id=agreement.id, created_by=created_by, **data.model_dump()
+    )
+    session.add(action)
+    await session.flush()
+    _action_event(session, EVENTS.action_created, action, agreement.service_key)
+    return action
+
+
+async def list_actions(
+    session: AsyncSession, *, agreement: Agreement, status: str | None, limit: int, offset: int
+) -> tuple[list[ImprovementAction], int]:
+    query = select(ImprovementAction).where(
+        ImprovementAction.tenant == agreement.tenant, ImprovementAction.agreement_id == agreement.id
+    )
+    if status is not None:
+        query = query.where(ImprovementAction.status == status)
+    return await repository.page(session, query, (ImprovementAction.due_on, ImprovementAction.id), limit, offset)
+
+
+async def get_action(
+    session: AsyncSession, *, tenant: str, action_id: str, for_update: bool = False
+) -> ImprovementAction:
+    query = select(ImprovementAction).where(ImprovementAction.tenant == tenant, ImprovementAction.id == action_id)
+    action = await session.scalar(query.with_for_update() if for_update else query)
+    if action is None:
+        raise NotFound(f"No action {action_id}")
+    return action
+
+
+async def update_action(session: AsyncSession, *, action: ImprovementAction, data: ActionUpdate) -> ImprovementAction:
+    """Change an action; a finished or cancelled action is closed for good."""
+    if action.status not in OPEN:
+        raise Conflict(f"Action {action.id} is {action.status}", extra={"status": action.status})
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if value is None:
+            raise Unprocessable(f"{name} cannot be null", errors=[FieldError(field=name, message="cannot be null")])
+        setattr(action, name, value)
+    if "due_on" in data.model_fields_set:
+        action.overdue_notified_at = None  # a new due date earns a new reminder when missed
+    action.revision += 1
+    action.updated_at = utcnow()
+    await session.flush()
+    return action
+
+
+async def request_change(
+    session: AsyncSession,
+    *,
+    agreement: Agreement,
+    action: ImprovementAction,
+    data: ChangeRequestCreate,
+    requested_by: str,
+) -> ChangeRequestPublic:
+    """Raise a request for change from an open action, as an event an ITSM integration turns into a change ticket."""
+    if action.status not in OPEN:
+        raise Conflict(f"Action {action.id} is {action.status}; a change is requested from an open action")
+    change_id, now = new_id(), utcnow()
+    summary = data.summary or action.title
+    record_event(
+        session,
+        EVENTS.change_requested,
+        tenant=action.tenant,
+        subject=action.id,
+        data=ChangeRequestedV1(
+            change_request_id=change_id,
+            action_id=action.id,
+            agreement_id=agreement.id,
+            service_id=agreement.service_id,
+            service_key=agreement.service_key,
+            summary=summary,
+            description=data.description or action.description,
+            priority=data.priority,
+            requested_by=requested_by,
+        ),
+    )
+    action.change_requested_at, action.updated_at = now, now
+    action.revision += 1
+    return ChangeRequestPublic(
+        change_request_id=change_id,
+        action_id=action.id,
+        agreement_id=agreement.id,
+        summary=summary,
+        priority=data.priority,
+        requested_at=now,
+    )
+
+
+async def announce_overdue_actions(db: Database, *, today: date) -> int:
+    """Emit action.overdue once for every open action past its due date."""
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(ImprovementAction, Agreement.service_key)
+                .join(Agreement, Agreement.id == ImprovementAction.agreement_id)
+                .where(
+                    ImprovementAction.status.in_(OPEN),  # type: ignore[attr-defined]
+                    ImprovementAction.due_on < today,  # type: ignore[operator]
+                    ImprovementAction.overdue_notified_at.is_(None),  # type: ignore[union-attr]
+                )
+                .limit(500)
+            )
+        ).all()
+        now = utcnow()
+        for action, service_key in rows:
+            action.overdue_notified_at = now
+            _action_event(session, EVENTS.action_overdue, action, service_key)
+        return len(rows)

@@ -1,0 +1,90 @@
+"""Scheduled work: expiry at the end of a term, renewal reminders, review reminders and overdue actions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, select
+
+from slm_agreements import events
+from slm_agreements.actions.service import announce_overdue_actions
+from slm_agreements.lifecycle import Actor
+from slm_agreements.models import Agreement, AgreementVersion
+from slm_agreements.negotiation.service import end
+from slm_agreements.reviews.service import announce_due_reviews
+from slm_shared.app import ServiceContext
+from slm_shared.db import Database, utcnow
+
+logger = logging.getLogger(__name__)
+SYSTEM = Actor(subject="system", role="system", is_staff=True)
+
+
+def _in_force() -> object:
+    return select(Agreement, AgreementVersion).join(
+        AgreementVersion,
+        and_(AgreementVersion.agreement_id == Agreement.id, AgreementVersion.version == Agreement.in_force_version),
+    )
+
+
+async def expire_agreements(db: Database, *, now: datetime) -> int:
+    """Expire every agreement whose version in force has reached its end."""
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                _in_force()  # type: ignore[attr-defined]
+                .where(AgreementVersion.effective_to.is_not(None), AgreementVersion.effective_to <= now)  # type: ignore[union-attr,operator]
+                .limit(200)
+                .with_for_update(of=Agreement)
+            )
+        ).all()
+        for agreement, _ in rows:
+            await end(session, agreement=agreement, action="expire", actor=SYSTEM, comment="the term has ended")
+        return len(rows)
+
+
+async def remind_renewals(db: Database, *, now: datetime, lead_days: int) -> int:
+    """Emit agreement.renewal_due once per version in force whose renewal notice period starts within `lead_days`."""
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                _in_force().where(  # type: ignore[attr-defined]
+                    AgreementVersion.effective_to.is_not(None),  # type: ignore[union-attr]
+                    AgreementVersion.renewal_reminded_at.is_(None),  # type: ignore[union-attr]
+                    AgreementVersion.effective_to > now,  # type: ignore[operator]
+                )
+            )
+        ).all()
+        reminded = 0
+        for agreement, version in rows:
+            assert version.effective_to is not None
+            notice_starts_at = version.effective_to - timedelta(days=version.renewal_notice_days or 0)
+            if now >= notice_starts_at - timedelta(days=lead_days):
+                version.renewal_reminded_at = now
+                events.renewal_due(session, agreement, version, notice_starts_at)
+                reminded += 1
+        return reminded
+
+
+async def run_once(context: ServiceContext) -> None:
+    """One pass of every scheduled job."""
+    settings = context.settings
+    now = utcnow()
+    await expire_agreements(context.db, now=now)
+    await remind_renewals(context.db, now=now, lead_days=settings.renewal_reminder_days)  # type: ignore[attr-defined]
+    await announce_due_reviews(context.db, lead_days=settings.review_notice_days, today=now.date())  # type: ignore[attr-defined]
+    await announce_overdue_actions(context.db, today=now.date())
+
+
+async def scheduled_jobs(context: ServiceContext) -> None:
+    """Run the scheduled jobs every `jobs_interval_seconds`, surviving any one failure."""
+    interval = context.settings.jobs_interval_seconds  # type: ignore[attr-defined]
+    while True:
+        try:
+            await run_once(context)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("scheduled agreement jobs failed; retrying in %ss", interval)
+        await asyncio.sleep(interval)

@@ -1,0 +1,35 @@
+"""Review API models."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ReviewRecord(BaseModel):
+    """What a held review recorded; name a scheduled review to mark it held."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    review_id: str | None = Field(None, max_length=36, description="the scheduled review this one was")
+    held_on: date
+    attendees: list[str] = Field(default_factory=list, max_length=100)
+    summary: str = Field("", max_length=20000)
+    decisions: list[str] = Field(default_factory=list, max_length=100)
+
+
+class ReviewPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    agreement_id: str
+    due_on: date
+    status: Literal["scheduled", "held", "cancelled"]
+    held_on: date | None
+    attendees: list[str]
+    summary: str
+    decisions: list[str]
+    recorded_by: str | None
+    due_notified_at: datetime | None
