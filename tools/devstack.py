@@ -1,6 +1,9 @@
 """Start the embedded NATS server and the four services as real processes.
 
 `python -m tools.devstack run` is what `make run` calls; the end-to-end tests use `Stack`.
+Each service reads `<SERVICE>_DATABASE_URL` (default: a SQLite file under the data folder), so
+`CATALOG_DATABASE_URL=postgresql+asyncpg://... make run` runs it on PostgreSQL, and
+`--replicas measurement=2` starts more processes of a service, each on its own port.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ SERVICES = (
 )
 
 
+def spec_of(process: str) -> ServiceSpec:
+    """The service a process key names: `measurement` or a replica such as `measurement#2`."""
+    name = process.split("#", 1)[0]
+    return next(s for s in SERVICES if s.name == name)
+
+
 @dataclass
 class Stack:
     """NATS plus the four services, on loopback, with their data under `data_dir`."""
@@ -49,6 +58,8 @@ class Stack:
     nats_port: int = 4222
     ports: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    database_urls: dict[str, str] = field(default_factory=dict)
+    replicas: dict[str, int] = field(default_factory=dict)
     nats: NatsServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -68,17 +79,19 @@ class Stack:
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
-    def env(self, spec: ServiceSpec) -> dict[str, str]:
+    def env(self, spec: ServiceSpec, port: int | None = None) -> dict[str, str]:
         env = {
             **os.environ,
             "SLM_NATS_URL": self.nats_url,
             "SLM_DATA_DIR": str(self.data_dir),
             f"{spec.prefix}_HOST": "127.0.0.1",
-            f"{spec.prefix}_PORT": str(self.ports[spec.name]),
+            f"{spec.prefix}_PORT": str(port or self.ports[spec.name]),
             "AGREEMENTS_CATALOG_URL": self.url("catalog"),
             "PYTHONUNBUFFERED": "1",
         }
         env.setdefault("SLM_ENVIRONMENT", "development")
+        if spec.name in self.database_urls:
+            env[f"{spec.prefix}_DATABASE_URL"] = self.database_urls[spec.name]
         env.update(self.extra_env)
         return env
 
@@ -86,15 +99,33 @@ class Stack:
         self.nats = NatsServer(self.data_dir / "nats", port=self.nats_port).start()
 
     def start_service(self, name: str, *, wait: bool = True) -> None:
-        spec = next(s for s in SERVICES if s.name == name)
+        """Start a service (or a replica key such as `measurement#2`, on its port in `ports`)."""
+        spec = spec_of(name)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it
+        log = open(self.data_dir / f"{name.replace('#', '-')}.log", "ab")  # noqa: SIM115 - the child keeps it
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", spec.module, "serve"], env=self.env(spec), stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", spec.module, "serve"],
+            env=self.env(spec, self.ports[name]),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         if wait:
             self.wait_ready(name)
+
+    def start_replica(self, name: str, *, wait: bool = True) -> str:
+        """Start one more process of a service, sharing its database and NATS; returns its key."""
+        index = 2
+        while f"{name}#{index}" in self.ports:
+            index += 1
+        key = f"{name}#{index}"
+        self.ports[key] = free_port()
+        self.start_service(key, wait=wait)
+        return key
+
+    def replicas_of(self, name: str) -> list[str]:
+        """The running process keys of one service: `name`, `name#2`, ..."""
+        return [key for key in self.processes if spec_of(key).name == name]
 
     def wait_ready(self, name: str, timeout: float = 60.0) -> None:
         """Wait until /readyz answers 200 (database migrated, NATS connected)."""
@@ -102,7 +133,8 @@ class Stack:
         process = self.processes[name]
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.data_dir / (name + '.log')}")
+                log = self.data_dir / f"{name.replace('#', '-')}.log"
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log}")
             try:
                 if httpx.get(f"{self.url(name)}/readyz", timeout=1).status_code == 200:
                     return
@@ -134,7 +166,14 @@ class Stack:
             self.start_service(spec.name, wait=False)
         for spec in SERVICES:
             self.wait_ready(spec.name)
+        # Replicas start once the first process has migrated the database.
+        extra = [self.start_replica(spec.name, wait=False) for spec in SERVICES for _ in range(self.replicas_for(spec))]
+        for key in extra:
+            self.wait_ready(key)
         return self
+
+    def replicas_for(self, spec: ServiceSpec) -> int:
+        return max(self.replicas.get(spec.name, 1) - 1, 0)
 
     def stop(self) -> None:
         for name in list(self.processes):
@@ -151,9 +190,9 @@ class Stack:
 
 def _banner(stack: Stack, token: str) -> str:
     lines = ["", "Service level management platform is running:", f"  NATS         {stack.nats_url}"]
-    for spec in SERVICES:
-        url = stack.url(spec.name)
-        lines.append(f"  {spec.name:<12} {url}   docs: {url}/docs")
+    for key in stack.processes:
+        url = stack.url(key)
+        lines.append(f"  {key:<14} {url}   docs: {url}/docs")
     lines += [
         f"  data         {stack.data_dir}",
         "",
@@ -171,8 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     parser.add_argument("command", choices=["run"])
     parser.add_argument("--data-dir", default=os.environ.get("SLM_DATA_DIR", "var"))
+    parser.add_argument(
+        "--replicas", action="append", default=[], metavar="SERVICE=N", help="processes of a service (default 1)"
+    )
     args = parser.parse_args(argv)
     stack = Stack.from_environment(Path(args.data_dir).resolve())
+    for item in args.replicas:
+        name, _, count = item.partition("=")
+        if name not in {s.name for s in SERVICES} or not count.isdigit() or int(count) < 1:
+            parser.error(f"--replicas wants SERVICE=N with one of {[s.name for s in SERVICES]}, not {item!r}")
+        stack.replicas[name] = int(count)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -189,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stopping:
             for name, process in stack.processes.items():
                 if process.poll() is not None:
-                    print(f"{name} exited ({process.returncode}); see {stack.data_dir / (name + '.log')}", flush=True)
+                    print(f"{name} exited ({process.returncode}); see {stack.data_dir}", flush=True)
                     stopping = True
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -87,7 +87,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
             await migrations.upgrade(definition.migrations_package, url)
         db = Database(url)
         instrument_app(app, db.engine)
-        bus = Bus(settings.nats_url, name=definition.name)
+        bus = Bus(settings.nats_url, name=definition.name, stream_replicas=settings.nats_stream_replicas)
         relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
         consumer = (
             Consumer(
@@ -130,6 +130,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.schema_head = migrations.head_revision(definition.migrations_package)
     app.state.token_verifier = TokenVerifier(
         secret=settings.jwt_secret,
         jwks_url=settings.jwks_url,

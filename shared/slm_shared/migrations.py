@@ -21,6 +21,16 @@ def alembic_config(package: str, database_url: str) -> Config:
     return config
 
 
+def head_revision(package: str) -> str | None:
+    """The newest revision of a service's migrations, or None if it has none."""
+    from alembic.script import ScriptDirectory
+
+    try:
+        return ScriptDirectory.from_config(alembic_config(package, "sqlite://")).get_current_head()
+    except Exception:  # noqa: BLE001 - a package without migrations has no head
+        return None
+
+
 async def upgrade(package: str, database_url: str, revision: str = "head") -> None:
     """Apply migrations up to `revision`, inside the running event loop."""
     engine = create_engine(database_url)

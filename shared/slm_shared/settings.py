@@ -27,6 +27,7 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str | None = Field(None, validation_alias="SLM_JWT_AUDIENCE")
     jwt_issuer: str | None = Field(None, validation_alias="SLM_JWT_ISSUER")
     log_level: str = Field("INFO", validation_alias="SLM_LOG_LEVEL")
+    nats_stream_replicas: int = Field(1, ge=1, le=5, validation_alias="SLM_NATS_STREAM_REPLICAS")
 
     database_url: str | None = None
     host: str = "127.0.0.1"

@@ -185,3 +185,18 @@ def test_token_cli_issues_a_verifiable_token(capsys: pytest.CaptureFixture[str])
     assert main(["--tenant", "acme", "--role", "customer", "--party", "p-1"]) == 0
     claims = jwt.decode(capsys.readouterr().out.strip(), DEVELOPMENT_JWT_SECRET, algorithms=["HS256"])
     assert claims["tenant"] == "acme" and claims["roles"] == ["customer"] and claims["party"] == "p-1"
+
+
+async def test_readiness_waits_for_the_schema(sqlite_url: str) -> None:
+    from slm_shared import migrations
+
+    definition = ServiceDefinition(
+        name="catalog-like", title="t", description="t", migrations_package="slm_catalog", routers=[]
+    )
+    settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False)
+    async with running_app(create_app(definition, settings, auto_migrate=False)) as client:
+        body = (await client.get("/readyz")).json()
+        assert body["checks"]["schema"] == "not migrated"
+        await migrations.upgrade("slm_catalog", sqlite_url)
+        body = (await client.get("/readyz")).json()
+        assert body["checks"]["schema"] == "ok"

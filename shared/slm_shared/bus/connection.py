@@ -27,9 +27,10 @@ def raise_if_cancelling() -> None:
 class Bus:
     """A NATS connection that keeps reconnecting, with its JetStream context."""
 
-    def __init__(self, url: str, *, name: str) -> None:
+    def __init__(self, url: str, *, name: str, stream_replicas: int = 1) -> None:
         self.url = url
         self.name = name
+        self.stream_replicas = stream_replicas
         self.nc: Client | None = None
         self._js: JetStreamContext | None = None
         self.connected = asyncio.Event()
@@ -79,6 +80,7 @@ class Bus:
                 storage=StorageType.FILE,
                 retention=RetentionPolicy.WORK_QUEUE if spec.work_queue else RetentionPolicy.LIMITS,
                 duplicate_window=120.0,
+                num_replicas=self.stream_replicas,
             )
             try:
                 await self.js.stream_info(spec.name)

@@ -29,8 +29,21 @@ async def readyz(request: Request) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"unavailable: {type(exc).__name__}"
+    head = getattr(request.app.state, "schema_head", None)
+    if head is not None and checks["database"] == "ok":
+        checks["schema"] = await _schema_check(request, head)
     bus = request.app.state.bus
     checks["nats"] = "ok" if bus.is_connected else "unavailable"
     ready = all(value == "ok" for value in checks.values())
     body = Health(status="ready" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+async def _schema_check(request: Request, head: str) -> str:
+    """Whether the database is at the migrations' head (a pod is not ready before its migration)."""
+    try:
+        async with request.app.state.db.engine.connect() as connection:
+            current = (await connection.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:  # noqa: BLE001 - no version table yet
+        return "not migrated"
+    return "ok" if current == head else f"at {current}, expected {head}"
