@@ -15,7 +15,7 @@ from slm_shared.errors import NotFound
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET, ServiceSettings
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.pytest_plugin import make_token
-from slm_shared.web.deps import StaffDep
+from slm_shared.web.deps import SessionDep, StaffDep
 
 router = APIRouter(prefix="/v1")
 _notes: dict[tuple[str, str], str] = {}
@@ -200,3 +200,36 @@ async def test_readiness_waits_for_the_schema(sqlite_url: str) -> None:
         await migrations.upgrade("slm_catalog", sqlite_url)
         body = (await client.get("/readyz")).json()
         assert body["checks"]["schema"] == "ok"
+
+
+async def test_the_transaction_commits_before_the_response_is_sent(sqlite_url: str) -> None:
+    """A 2xx must mean stored: the request's commit happens before the client hears back."""
+    order: list[str] = []
+    committing = APIRouter()
+
+    @committing.post("/v1/commit-order", status_code=201)
+    async def write(session: SessionDep, principal: StaffDep) -> dict[str, str]:
+        session.info["on_commit"] = True
+        return {"ok": "yes"}
+
+    definition = ServiceDefinition(
+        name="order", title="t", description="t", migrations_package="none", routers=[committing]
+    )
+    settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False)
+    app = create_app(definition, settings, auto_migrate=False)
+
+    async def record_send(scope, receive, send):  # type: ignore[no-untyped-def]
+        async def tracking_send(message):  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start":
+                order.append("response")
+            await send(message)
+
+        await inner(scope, receive, tracking_send)
+
+    inner = app.build_middleware_stack()
+    app.middleware_stack = record_send  # type: ignore[assignment]
+    async with running_app(app) as client:
+        app.state.db.after_commit.append(lambda session: order.append("commit") if session.info.get("on_commit") else None)
+        response = await client.post("/v1/commit-order", headers=bearer(make_token()))
+    assert response.status_code == 201
+    assert order == ["commit", "response"]

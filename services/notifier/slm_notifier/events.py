@@ -1,46 +1,60 @@
-"""What the notifier consumes: objective status changes and agreement activations."""
+"""What the notifier consumes: objective status changes, agreement and review events, party contacts."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository, service
+from slm_notifier.contacts import repository as contacts_repository
+from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import EventFacts
 from slm_notifier.models import AgreementView
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import AgreementActivatedV1, ObjectiveStatusV1
+from slm_shared.contracts.payloads import AgreementActivatedV1, ObjectiveStatusV1, PartyChangedV1
 from slm_shared.db import utcnow
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def _parse(event: CloudEvent, model: type[P]) -> P:
+    try:
+        return event.payload(model)
+    except ValidationError as exc:
+        raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
 
 
 async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
     """An objective became at risk, breached or recovered: notify who subscribed."""
-    try:
-        payload = event.payload(ObjectiveStatusV1)
-    except ValidationError as exc:
-        raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
-    consumer_party_id = payload.consumer_party_id
-    if consumer_party_id is None:
-        known = await repository.get_agreement(session, tenant=event.tenant, agreement_id=payload.agreement_id)
-        consumer_party_id = known.consumer_party_id if known else None
+    payload = _parse(event, ObjectiveStatusV1)
+    known = await repository.get_agreement(session, tenant=event.tenant, agreement_id=payload.agreement_id)
     facts = EventFacts(
         event_type=event.type,
         service_key=payload.service_key,
         agreement_id=payload.agreement_id,
-        consumer_party_id=consumer_party_id,
+        consumer_party_id=payload.consumer_party_id or (known.consumer_party_id if known else None),
         severity=payload.severity,
+        objective_id=payload.objective_id,
+        provider_party_id=known.provider_party_id if known else None,
     )
-    await service.fan_out(session, event, facts)
+    if event.type == EVENTS.objective_recovered.type:
+        await escalation_repository.resolve_open(
+            session,
+            tenant=event.tenant,
+            agreement_id=payload.agreement_id,
+            objective_id=payload.objective_id,
+            now=utcnow(),
+        )
+    await service.fan_out(session, event, facts, agreement=known)
 
 
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:
-    """Remember the agreement (service, parties) for later filtering, and notify subscribers."""
-    try:
-        payload = event.payload(AgreementActivatedV1)
-    except ValidationError as exc:
-        raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
+    """Remember the agreement (service, parties, escalation time) for later filtering, and notify subscribers."""
+    payload = _parse(event, AgreementActivatedV1)
     view = await repository.get_agreement(session, tenant=event.tenant, agreement_id=payload.agreement_id)
     if view is None:
         view = AgreementView(
@@ -54,6 +68,8 @@ async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> No
         view.service_key = payload.service_key
         view.provider_party_id = payload.provider_party_id
         view.consumer_party_id = payload.consumer_party_id
+        escalation = (payload.model_extra or {}).get("escalation_seconds")
+        view.escalation_seconds = escalation if isinstance(escalation, int) and escalation > 0 else None
         view.updated_at = utcnow()
     await session.flush()
     facts = EventFacts(
@@ -62,8 +78,41 @@ async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> No
         agreement_id=payload.agreement_id,
         consumer_party_id=payload.consumer_party_id,
         severity="info",
+        provider_party_id=payload.provider_party_id,
     )
-    await service.fan_out(session, event, facts)
+    await service.fan_out(session, event, facts, agreement=view)
+
+
+async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
+    """Agreement changes, renewals and reviews due: notify who subscribed (facts read from the payload)."""
+    data: dict[str, Any] = event.data if isinstance(event.data, dict) else {}
+    agreement_id = data.get("agreement_id")
+    if not isinstance(agreement_id, str):
+        raise PermanentError(f"{event.type} payload has no agreement_id")
+    known = await repository.get_agreement(session, tenant=event.tenant, agreement_id=agreement_id)
+    facts = EventFacts(
+        event_type=event.type,
+        service_key=data.get("service_key") or (known.service_key if known else None),
+        agreement_id=agreement_id,
+        consumer_party_id=data.get("consumer_party_id") or (known.consumer_party_id if known else None),
+        severity="info",
+        provider_party_id=known.provider_party_id if known else None,
+    )
+    await service.fan_out(session, event, facts, agreement=known)
+
+
+async def on_party_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the party's contacts and escalation levels for addressing and escalation."""
+    payload = _parse(event, PartyChangedV1)
+    await contacts_repository.store_party(
+        session,
+        tenant=event.tenant,
+        party_id=payload.party_id,
+        name=payload.name,
+        contacts=[contact.model_dump() for contact in payload.contacts],
+        escalation_seconds=payload.escalation_seconds,
+        version=payload.version,
+    )
 
 
 HANDLERS: dict[str, Handler] = {
@@ -71,4 +120,11 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.objective_breached.type: on_objective_status,
     EVENTS.objective_recovered.type: on_objective_status,
     EVENTS.agreement_activated.type: on_agreement_activated,
+    EVENTS.agreement_amended.type: on_agreement_news,
+    EVENTS.agreement_terminated.type: on_agreement_news,
+    EVENTS.agreement_expired.type: on_agreement_news,
+    EVENTS.agreement_renewal_due.type: on_agreement_news,
+    EVENTS.review_due.type: on_agreement_news,
+    EVENTS.party_created.type: on_party_changed,
+    EVENTS.party_updated.type: on_party_changed,
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from slm_notifier.config import Settings
+from slm_notifier.escalation.router import router as notifications_router
+from slm_notifier.escalation.worker import escalation_worker
 from slm_notifier.events import HANDLERS
 from slm_notifier.router import router
 from slm_notifier.worker import delivery_worker
@@ -14,11 +16,15 @@ from slm_shared.cli import run
 DEFINITION = ServiceDefinition(
     name="notifier",
     title="SLM Notifier",
-    description="Subscriptions and signed, retried webhook deliveries of what matters: at risk, breached, recovered.",
+    description=(
+        "Subscriptions and reliable, signed deliveries of what matters (at risk, breached, recovered, agreement "
+        "news) to webhooks, Slack, Teams, e-mail, ServiceNow, Jira Service Management and PagerDuty, with "
+        "escalation of unacknowledged breaches."
+    ),
     migrations_package="slm_notifier",
-    routers=[router],
+    routers=[router, notifications_router],
     handlers=HANDLERS,
-    workers=[delivery_worker],
+    workers=[delivery_worker, escalation_worker],
 )
 
 

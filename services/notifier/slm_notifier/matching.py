@@ -16,6 +16,11 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.objective_breached.type,
     EVENTS.objective_recovered.type,
     EVENTS.agreement_activated.type,
+    EVENTS.agreement_amended.type,
+    EVENTS.agreement_terminated.type,
+    EVENTS.agreement_expired.type,
+    EVENTS.agreement_renewal_due.type,
+    EVENTS.review_due.type,
     TEST_EVENT_TYPE,
 )
 
@@ -29,6 +34,8 @@ class EventFacts:
     agreement_id: str | None = None
     consumer_party_id: str | None = None
     severity: str = "info"
+    objective_id: str | None = None
+    provider_party_id: str | None = None
 
 
 def type_matches(patterns: Iterable[str], event_type: str) -> bool:

@@ -14,6 +14,7 @@ from slm_shared.db import UTCDateTime, utcnow
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 PENDING, SUCCEEDED, FAILED, DEAD = "pending", "succeeded", "failed", "dead"
+OPEN, ACKNOWLEDGED, RESOLVED, EXHAUSTED = "open", "acknowledged", "resolved", "exhausted"
 DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, DEAD)
 
 
@@ -35,6 +36,7 @@ class Subscription(SQLModel, table=True):
     filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     language: str = Field(default="en", max_length=8)
     enabled: bool = True
+    escalation_seconds: int | None = None
     disabled_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     secret: str = Field(max_length=128)
     previous_secret: str | None = Field(default=None, max_length=128)
@@ -49,7 +51,9 @@ class Delivery(SQLModel, table=True):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("event_id", "subscription_id", name="uq_deliveries_event_subscription"),
+        UniqueConstraint(
+            "event_id", "subscription_id", "escalation_level", name="uq_deliveries_event_subscription_level"
+        ),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_tenant_created", "tenant", "created_at"),
     )
@@ -61,6 +65,8 @@ class Delivery(SQLModel, table=True):
     event_type: str = Field(max_length=255)
     event_time: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    escalation_level: int = 1
+    notification_id: str | None = Field(default=None, max_length=36, index=True)
     status: str = Field(default=PENDING, max_length=16)
     attempt_count: int = 0
     round_attempts: int = 0
@@ -106,4 +112,68 @@ class AgreementView(SQLModel, table=True):
     service_key: str = Field(max_length=64)
     provider_party_id: str | None = Field(default=None, max_length=64)
     consumer_party_id: str | None = Field(default=None, max_length=64)
+    escalation_seconds: int | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PartyView(SQLModel, table=True):
+    """A party's contacts and escalation levels, from party events or the agreements API."""
+
+    __tablename__ = "parties_view"
+    __table_args__ = (UniqueConstraint("tenant", "party_id", name="uq_parties_view_tenant_party"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=64)
+    party_id: str = Field(max_length=64)
+    name: str = Field(default="", max_length=200)
+    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    escalation_seconds: int | None = None
+    version: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """A breach told to a subscription's contacts, escalated level by level until acknowledged."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscription_id", name="uq_notifications_event_subscription"),
+        Index("ix_notifications_due", "state", "escalate_at"),
+        Index("ix_notifications_correlation", "tenant", "agreement_id", "objective_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64)
+    subscription_id: str = Field(max_length=36)
+    event_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=255)
+    agreement_id: str | None = Field(default=None, max_length=64)
+    objective_id: str | None = Field(default=None, max_length=64)
+    party_id: str | None = Field(default=None, max_length=64)
+    consumer_party_id: str | None = Field(default=None, max_length=64)
+    level: int = 1
+    escalation_seconds: int | None = None
+    state: str = Field(default=OPEN, max_length=16)
+    escalate_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ExternalTicket(SQLModel, table=True):
+    """The ITSM record (incident, request, alert) a correlation key opened, so recovery closes that one."""
+
+    __tablename__ = "external_tickets"
+    __table_args__ = (Index("ix_external_tickets_key", "subscription_id", "correlation_key", "state"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=64)
+    subscription_id: str = Field(max_length=36)
+    system: str = Field(max_length=32)
+    correlation_key: str = Field(max_length=200)
+    external_id: str = Field(max_length=200)
+    external_key: str | None = Field(default=None, max_length=200)
+    state: str = Field(default=OPEN, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

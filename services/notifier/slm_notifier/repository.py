@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, Subscription
@@ -38,8 +38,10 @@ async def delete_subscription(session: AsyncSession, *, tenant: str, subscriptio
 
 
 async def enabled_subscriptions(session: AsyncSession, *, tenant: str) -> Sequence[Row[Any]]:
-    """The id, type patterns and filters of a tenant's enabled subscriptions."""
-    query = select(S.id, S.event_types, S.filters).where(S.tenant == tenant, S.enabled.is_(True))
+    """What fan-out needs of a tenant's enabled subscriptions."""
+    query = select(S.id, S.event_types, S.filters, S.channel, S.target, S.escalation_seconds).where(
+        S.tenant == tenant, S.enabled.is_(True)
+    )
     return (await session.execute(query)).all()
 
 
@@ -101,23 +103,27 @@ async def fail_pending(session: AsyncSession, *, tenant: str, subscription_id: s
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, limit: int, lease_until: datetime, token: str
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease_until: datetime,
+    token: str,
+    busy_subscriptions: Collection[str] = (),
 ) -> list[str]:
-    """Reserve up to `limit` due deliveries for this worker; other replicas skip locked rows."""
+    """Reserve up to `limit` due deliveries for this worker, skipping subscriptions already at their
+    limit in flight; other replicas skip locked rows."""
+    query = select(D.id).where(
+        D.status == PENDING, D.next_attempt_at <= now, or_(D.claimed_until.is_(None), D.claimed_until < now)
+    )
+    if busy_subscriptions:
+        query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
     ids = (
-        await session.scalars(
-            select(D.id)
-            .where(D.status == PENDING, D.next_attempt_at <= now, or_(D.claimed_until.is_(None), D.claimed_until < now))
-            .order_by(D.next_attempt_at, D.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        await session.scalars(query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True))
     ).all()
     if ids:
         await session.execute(
-            update(DELIVERIES)
-            .where(D.id.in_(ids))
-            .values(claimed_until=lease_until, claim_token=token)
+            update(DELIVERIES).where(D.id.in_(ids)).values(claimed_until=lease_until, claim_token=token)
         )
     return list(ids)
 
@@ -133,6 +139,8 @@ async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]
             D.event_type,
             D.event_time,
             D.payload,
+            D.escalation_level,
+            D.notification_id,
             D.round_attempts,
             D.attempt_count,
             D.claim_token,
@@ -150,18 +158,50 @@ async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]
     return (await session.execute(query)).all()
 
 
-async def record_attempt(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(insert(ATTEMPTS), [values])
+async def agreements_named(session: AsyncSession, *, pairs: set[tuple[str, str]]) -> Sequence[Row[Any]]:
+    """Name and parties of the agreements (tenant, agreement id) the claimed deliveries are about."""
+    if not pairs:
+        return []
+    agreement_ids = {agreement_id for _, agreement_id in pairs}
+    query = select(
+        AgreementView.tenant,
+        AgreementView.agreement_id,
+        AgreementView.name,
+        AgreementView.consumer_party_id,
+        AgreementView.provider_party_id,
+    ).where(AgreementView.agreement_id.in_(agreement_ids))  # type: ignore[attr-defined]
+    return [row for row in (await session.execute(query)).all() if (row.tenant, row.agreement_id) in pairs]
 
 
-async def finish_attempt(session: AsyncSession, *, delivery_id: str, token: str, values: dict[str, Any]) -> int:
-    """Apply an attempt's result if this worker still holds the claim; returns rows changed."""
-    result = await session.execute(
+async def release_claim(session: AsyncSession, *, delivery_id: str, token: str) -> None:
+    """Give a claimed delivery back untouched, for a later round."""
+    await session.execute(
         update(DELIVERIES)
         .where(D.id == delivery_id, D.claim_token == token)
-        .values(**values, claimed_until=None, claim_token=None)
+        .values(claimed_until=None, claim_token=None)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def record_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(ATTEMPTS), rows)
+
+
+async def finish_attempts(session: AsyncSession, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Apply attempts' results in one statement, each only where this worker still holds the claim."""
+    if not items:
+        return
+    names = list(items[0][2])
+    statement = (
+        update(DELIVERIES)
+        .where(D.id == bindparam("b_id"), D.claim_token == bindparam("b_token"))
+        .values({**{name: bindparam(f"b_{name}") for name in names}, "claimed_until": None, "claim_token": None})
+    )
+    params = [
+        {"b_id": delivery_id, "b_token": token, **{f"b_{name}": values[name] for name in names}}
+        for delivery_id, token, values in items
+    ]
+    await session.execute(statement, params)
 
 
 async def disable_subscription(session: AsyncSession, *, subscription_id: str, reason: str, now: datetime) -> None:

@@ -5,15 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from slm_notifier.channels.webhook import WebhookTarget
+from slm_notifier.channels import SECRET_TARGET_FIELDS, TARGET_MODELS
 from slm_notifier.matching import DELIVERABLE_TYPES, known_types_matching
+from slm_shared.errors import FieldError, Unprocessable, field_name
 
 Language = Literal["en", "pt", "es", "pl", "ru"]
 Severity = Literal["info", "warning", "critical"]
 DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
-ChannelName = Literal["webhook"]
+ChannelName = Literal["webhook", "slack", "teams", "email", "servicenow", "jira", "pagerduty"]
+NotificationState = Literal["open", "acknowledged", "resolved", "exhausted"]
+TARGET_HELP = (
+    "webhook/slack/teams: {url}; email: {to: [...], contacts: {party, roles}}; "
+    "servicenow: {instance_url, username, password, ...}; "
+    "jira: {base_url, email, api_token, service_desk_id, request_type_id, resolve_transition}; "
+    "pagerduty: {routing_key, url}"
+)
 TypePattern = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
 
 
@@ -45,10 +53,13 @@ class SubscriptionCreate(BaseModel):
         min_length=1, max_length=50, description="type patterns with wildcards, e.g. slm.measurement.objective.*"
     )
     channel: ChannelName = "webhook"
-    target: WebhookTarget
+    target: dict[str, Any] = Field(description=TARGET_HELP)
     filters: SubscriptionFilters = Field(default_factory=SubscriptionFilters)
     language: Language = "en"
     enabled: bool = True
+    escalation_seconds: int | None = Field(
+        None, ge=1, le=30 * 86_400, description="escalate unacknowledged breaches after this long (contacts only)"
+    )
 
     @field_validator("event_types")
     @classmethod
@@ -61,10 +72,11 @@ class SubscriptionUpdate(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=200)
     event_types: list[TypePattern] | None = Field(None, min_length=1, max_length=50)
-    target: WebhookTarget | None = None
+    target: dict[str, Any] | None = Field(None, description=TARGET_HELP)
     filters: SubscriptionFilters | None = None
     language: Language | None = None
     enabled: bool | None = None
+    escalation_seconds: int | None = Field(None, ge=1, le=30 * 86_400)
 
     @field_validator("event_types")
     @classmethod
@@ -83,6 +95,7 @@ class SubscriptionPublic(BaseModel):
     filters: SubscriptionFilters
     language: str
     enabled: bool
+    escalation_seconds: int | None = None
     disabled_reason: str | None
     previous_secret_expires_at: datetime | None = Field(
         None, description="until when the previous secret still signs, after a rotation"
@@ -90,6 +103,11 @@ class SubscriptionPublic(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("target")
+    @classmethod
+    def _hide_credentials(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return {k: ("***" if k in SECRET_TARGET_FIELDS and v else v) for k, v in value.items()}
 
 
 class SubscriptionWithSecret(SubscriptionPublic):
@@ -117,6 +135,8 @@ class DeliveryPublic(BaseModel):
     event_type: str
     event_time: datetime
     status: DeliveryStatus
+    escalation_level: int = 1
+    notification_id: str | None = None
     attempt_count: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -129,3 +149,35 @@ class DeliveryPublic(BaseModel):
 class DeliveryDetail(DeliveryPublic):
     payload: dict[str, Any]
     attempts: list[AttemptPublic]
+
+
+def validated_target(channel: str, target: dict[str, Any]) -> dict[str, Any]:
+    """The target checked against its channel's model; 422 naming `target.<field>` when it is wrong."""
+    try:
+        return TARGET_MODELS[channel].model_validate(target).model_dump(mode="json", exclude_none=True)
+    except ValidationError as exc:
+        errors = [
+            FieldError(field=field_name(("target", *err["loc"])), message=err["msg"], type=err["type"])
+            for err in exc.errors()
+        ]
+        raise Unprocessable(f"The target is not valid for the {channel} channel", errors=errors) from exc
+
+
+class NotificationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    subscription_id: str
+    event_id: str
+    event_type: str
+    agreement_id: str | None
+    objective_id: str | None
+    party_id: str | None
+    consumer_party_id: str | None
+    level: int = Field(description="the escalation level reached; 1 is the first contacts")
+    state: NotificationState
+    escalate_at: datetime | None = Field(description="when the next level hears of it unless acknowledged")
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    created_at: datetime
+    updated_at: datetime

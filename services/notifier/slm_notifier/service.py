@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository
+from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
-from slm_notifier.models import DEAD, FAILED, PENDING, Delivery, Subscription, new_id
-from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate
+from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, AgreementView, Delivery, Subscription, new_id
+from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate, validated_target
 from slm_notifier.signing import new_secret
-from slm_shared.contracts import CloudEvent
+from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.db import utcnow
 from slm_shared.errors import Conflict, NotFound
 
@@ -24,32 +25,68 @@ def mark_queued(session: AsyncSession) -> None:
     session.info[DELIVERIES_QUEUED] = True
 
 
-async def fan_out(session: AsyncSession, event: CloudEvent, facts: EventFacts) -> int:
-    """Create one delivery per enabled subscription of the tenant that wants this event."""
+async def fan_out(
+    session: AsyncSession, event: CloudEvent, facts: EventFacts, *, agreement: AgreementView | None = None
+) -> int:
+    """Create one delivery per enabled subscription of the tenant that wants this event; a breach told
+    to party contacts also opens a notification that escalates until acknowledged."""
     now = utcnow()
-    rows: list[dict[str, Any]] = [
-        {
-            "id": new_id(),
-            "tenant": event.tenant,
-            "subscription_id": sub.id,
-            "event_id": event.id,
-            "event_type": event.type,
-            "event_time": event.time,
-            "payload": event.data,
-            "status": PENDING,
-            "attempt_count": 0,
-            "round_attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for sub in await repository.enabled_subscriptions(session, tenant=event.tenant)
-        if subscription_matches(sub.event_types, sub.filters or {}, facts)
-    ]
+    rows: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
+    for sub in await repository.enabled_subscriptions(session, tenant=event.tenant):
+        if not subscription_matches(sub.event_types, sub.filters or {}, facts):
+            continue
+        row = delivery_row(event, sub.id, now)
+        selector = (sub.target or {}).get("contacts") if sub.channel == "email" else None
+        if selector and facts.event_type == EVENTS.objective_breached.type:
+            party_id = facts.provider_party_id if selector.get("party") == "provider" else facts.consumer_party_id
+            row["notification_id"] = new_id()
+            notifications.append(
+                {
+                    "id": row["notification_id"],
+                    "tenant": event.tenant,
+                    "subscription_id": sub.id,
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "agreement_id": facts.agreement_id,
+                    "objective_id": facts.objective_id,
+                    "party_id": party_id,
+                    "consumer_party_id": facts.consumer_party_id,
+                    "level": 1,
+                    "escalation_seconds": sub.escalation_seconds
+                    or (agreement.escalation_seconds if agreement else None),
+                    "state": OPEN,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        rows.append(row)
+    await escalation_repository.insert_notifications(session, notifications)
     await repository.insert_deliveries(session, rows)
     if rows:
         mark_queued(session)
     return len(rows)
+
+
+def delivery_row(event: CloudEvent, subscription_id: str, now: datetime) -> dict[str, Any]:
+    """A fresh level-1 delivery of an event to a subscription."""
+    return {
+        "id": new_id(),
+        "tenant": event.tenant,
+        "subscription_id": subscription_id,
+        "event_id": event.id,
+        "event_type": event.type,
+        "event_time": event.time,
+        "payload": event.data,
+        "escalation_level": 1,
+        "notification_id": None,
+        "status": PENDING,
+        "attempt_count": 0,
+        "round_attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 async def require_subscription(session: AsyncSession, *, tenant: str, subscription_id: str) -> Subscription:
@@ -66,10 +103,11 @@ async def create_subscription(session: AsyncSession, *, tenant: str, data: Subsc
         name=data.name,
         event_types=data.event_types,
         channel=data.channel,
-        target=data.target.model_dump(mode="json"),
+        target=validated_target(data.channel, data.target),
         filters=data.filters.model_dump(exclude_none=True),
         language=data.language,
         enabled=data.enabled,
+        escalation_seconds=data.escalation_seconds,
         secret=new_secret(),
     )
     session.add(subscription)
@@ -82,9 +120,13 @@ async def update_subscription(
 ) -> Subscription:
     """Apply a partial update; enabling again clears the reason it was disabled."""
     changes = data.model_dump(exclude_unset=True, mode="json")
+    if changes.get("target") is not None:
+        changes["target"] = validated_target(subscription.channel, changes["target"])
     for name in ("name", "event_types", "target", "language", "enabled"):
         if changes.get(name) is not None:
             setattr(subscription, name, changes[name])
+    if "escalation_seconds" in changes:
+        subscription.escalation_seconds = changes["escalation_seconds"]
     if "filters" in changes:
         subscription.filters = {k: v for k, v in (changes["filters"] or {}).items() if v is not None}
     if changes.get("enabled"):

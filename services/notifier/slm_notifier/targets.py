@@ -52,6 +52,14 @@ def check_addresses(host: str, addresses: list[str], *, allow_private: bool) -> 
 async def resolve_target(host: str, port: int, *, allow_private: bool) -> ResolvedTarget:
     """Resolve `host` once and return the single address the attempt will connect to."""
     try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        return ResolvedTarget(
+            host=host, address=check_addresses(host, [str(literal)], allow_private=allow_private), port=port
+        )
+    try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise LookupError(f"cannot resolve {host}: {exc}") from exc

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
@@ -15,12 +16,16 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository
-from slm_notifier.channels import AttemptOutcome, Channel, OutgoingMessage, build_channels
+from slm_notifier.channels import AttemptOutcome, Channel, SafeHttp, SmtpSettings, TicketStore, build_channels
+from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
 from slm_notifier.config import Settings
+from slm_notifier.contacts.book import ContactBook
+from slm_notifier.escalation.worker import contact_book
+from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
+from slm_notifier.recorder import AttemptRecord, AttemptRecorder
 from slm_notifier.service import DELIVERIES_QUEUED
-from slm_notifier.signing import secrets_in_use
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, utcnow
 
@@ -28,21 +33,38 @@ logger = logging.getLogger(__name__)
 
 
 class DeliveryWorker:
-    """Sends due deliveries with bounded concurrency; state lives in the database, so restarts lose nothing."""
+    """Sends due deliveries with bounded concurrency; state lives in the database, so restarts lose nothing.
+
+    At most `max_concurrency` attempts run at once and at most `max_per_subscription` to one
+    subscription, so a slow receiver holds a few slots, never all of them."""
 
     def __init__(
         self,
         db: Database,
         settings: Settings,
         *,
+        contacts: ContactBook | None = None,
         channels: dict[str, Channel] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.db = db
         self.settings = settings
+        self.http = SafeHttp(
+            allow_private_targets=settings.private_targets_allowed, timeout_seconds=settings.attempt_timeout_seconds
+        )
         self.channels = channels or build_channels(
-            allow_private_targets=settings.private_targets_allowed,
-            timeout_seconds=settings.attempt_timeout_seconds,
+            http=self.http, smtp=smtp_settings(settings), tickets=TicketStore(db)
+        )
+        contacts = contacts or ContactBook(
+            db,
+            agreements_url=settings.agreements_url,
+            jwt_secret=settings.jwt_secret,
+            timeout_seconds=settings.agreements_timeout_seconds,
+        )
+        self.composer = Composer(
+            renderer=Renderer(),
+            contacts=contacts,
+            links=LinkSettings(settings.public_url, settings.ack_signing_key, settings.ack_link_ttl_seconds),
         )
         self.policy = RetryPolicy(
             base_seconds=settings.retry_base_seconds,
@@ -51,9 +73,12 @@ class DeliveryWorker:
             retry_after_max_seconds=settings.retry_after_max_seconds,
         )
         self.rand = rand
+        self.recorder = AttemptRecorder(db)
         self.sent = 0
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[asyncio.Task[None], str] = {}
+        self._per_subscription: Counter[str] = Counter()
+        self._claim_group = max(1, settings.max_concurrency // 4)
 
     def _after_commit(self, session: AsyncSession) -> None:
         if session.info.pop(DELIVERIES_QUEUED, False):
@@ -67,7 +92,8 @@ class DeliveryWorker:
                 self._wake.clear()
                 free = self.settings.max_concurrency - len(self._inflight)
                 claimed = 0
-                if free > 0:
+                # claim in groups (a quarter of the slots at least) rather than one row per finished attempt
+                if free > 0 and (free >= self._claim_group or not self._inflight):
                     try:
                         claimed = await self.dispatch_due(free)
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
@@ -85,36 +111,70 @@ class DeliveryWorker:
             await asyncio.gather(*self._inflight, return_exceptions=True)
             for channel in self.channels.values():
                 await channel.close()
+            await self.http.close()
 
     async def dispatch_due(self, limit: int) -> int:
         """Claim up to `limit` due deliveries and start an attempt for each; returns how many."""
         now = utcnow()
         token = str(uuid.uuid4())
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
+        cap = self.settings.max_per_subscription
+        busy = {sub for sub, count in self._per_subscription.items() if count >= cap}
         async with self.db.session() as session:
-            ids = await repository.claim_due(session, now=now, limit=limit, lease_until=lease_until, token=token)
-            jobs = await repository.load_jobs(session, ids) if ids else []
+            ids = await repository.claim_due(
+                session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
+            )
+            jobs = list(await repository.load_jobs(session, ids)) if ids else []
+            agreements = await self._agreements(session, jobs)
+        started = 0
         for job in jobs:
-            task = asyncio.create_task(self._attempt(job), name=f"delivery-{job.id}")
-            self._inflight.add(task)
+            if self._per_subscription[job.subscription_id] >= cap:
+                await self._release(job)  # claimed beside others of its subscription: leave it for the next round
+                continue
+            task = asyncio.create_task(
+                self._attempt(job, agreements.get((job.tenant, (job.payload or {}).get("agreement_id")))),
+                name=f"delivery-{job.id}",
+            )
+            self._inflight[task] = job.subscription_id
+            self._per_subscription[job.subscription_id] += 1
             task.add_done_callback(self._finished)
-        return len(jobs)
+            started += 1
+        return started
+
+    async def _agreements(self, session: AsyncSession, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
+        pairs = {
+            (job.tenant, job.payload["agreement_id"])
+            for job in jobs
+            if isinstance(job.payload, dict) and isinstance(job.payload.get("agreement_id"), str)
+        }
+        rows = await repository.agreements_named(session, pairs=pairs)
+        return {
+            (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id) for r in rows
+        }
+
+    async def _release(self, job: Row[Any]) -> None:
+        async with self.db.session() as session:
+            await repository.release_claim(session, delivery_id=job.id, token=job.claim_token)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
+        subscription_id = self._inflight.pop(task, None)
+        if subscription_id is not None:
+            self._per_subscription[subscription_id] -= 1
+            if self._per_subscription[subscription_id] <= 0:
+                del self._per_subscription[subscription_id]
         self._wake.set()
 
-    async def _attempt(self, job: Row[Any]) -> None:
+    async def _attempt(self, job: Row[Any], agreement: AgreementFacts | None) -> None:
         try:
             attempted_at = utcnow()
-            outcome = await self._send(job)
+            outcome = await self._send(job, agreement)
             await self._record(job, outcome, attempted_at)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("delivery %s could not be completed", job.id)
 
-    async def _send(self, job: Row[Any]) -> AttemptOutcome:
+    async def _send(self, job: Row[Any], agreement: AgreementFacts | None) -> AttemptOutcome:
         if job.channel is None:
             return AttemptOutcome(succeeded=False, error="subscription deleted", permanent=True)
         if not job.enabled:
@@ -122,65 +182,71 @@ class DeliveryWorker:
         channel = self.channels.get(job.channel)
         if channel is None:
             return AttemptOutcome(succeeded=False, error=f"no channel {job.channel!r}", permanent=True)
-        message = OutgoingMessage(
-            delivery_id=job.id,
-            event_id=job.event_id,
-            event_type=job.event_type,
-            event_time=job.event_time,
-            tenant=job.tenant,
-            payload=job.payload,
-            target=job.target,
-            secrets=secrets_in_use(job.secret, job.previous_secret, job.previous_secret_expires_at, utcnow()),
-            language=job.language,
-        )
+        try:
+            message = await self.composer.compose(job, channel, agreement)
+        except Exception as exc:
+            logger.exception("composing delivery %s failed", job.id)
+            return AttemptOutcome(succeeded=False, error=f"composing the message failed: {type(exc).__name__}: {exc}")
         return await channel.send(message)
 
     async def _record(self, job: Row[Any], outcome: AttemptOutcome, attempted_at: Any) -> None:
         now = utcnow()
         attempts_in_round = job.round_attempts + 1
         transition = next_transition(self.policy, outcome, attempts_in_round=attempts_in_round, now=now, rand=self.rand)
-        async with self.db.session() as session:
-            await repository.record_attempt(
-                session,
-                {
+        error = (outcome.error or None) and outcome.error[:2000]
+        await self.recorder.record(
+            AttemptRecord(
+                attempt={
                     "delivery_id": job.id,
                     "tenant": job.tenant,
                     "number": job.attempt_count + 1,
                     "attempted_at": attempted_at,
                     "succeeded": outcome.succeeded,
                     "status_code": outcome.status_code,
-                    "error": (outcome.error or None) and outcome.error[:2000],
+                    "error": error,
                     "duration_ms": outcome.duration_ms,
                     "next_attempt_at": transition.next_attempt_at,
                 },
-            )
-            changed = await repository.finish_attempt(
-                session,
                 delivery_id=job.id,
-                token=job.claim_token,
-                values={
+                claim_token=job.claim_token,
+                state={
                     "status": transition.status,
                     "attempt_count": job.attempt_count + 1,
                     "round_attempts": attempts_in_round,
                     "next_attempt_at": transition.next_attempt_at,
                     "last_status_code": outcome.status_code,
-                    "last_error": (outcome.error or None) and outcome.error[:2000],
+                    "last_error": error,
                     "updated_at": now,
                     "completed_at": None if transition.status == PENDING else now,
                 },
+                disable_subscription=(job.subscription_id, outcome.error or "disabled")
+                if outcome.disable_subscription
+                else None,
+                now=now,
             )
-            if not changed:
-                logger.warning("delivery %s was claimed again before its attempt was recorded", job.id)
-            if outcome.disable_subscription:
-                await repository.disable_subscription(
-                    session, subscription_id=job.subscription_id, reason=outcome.error or "disabled", now=now
-                )
+        )
         if outcome.succeeded:
             self.sent += 1
 
 
+def smtp_settings(settings: Settings) -> SmtpSettings:
+    """The SMTP server the e-mail channel uses, from the settings."""
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+        implicit_tls=settings.smtp_tls,
+        validate_certs=settings.smtp_validate_certs,
+        ca_file=settings.smtp_ca_file,
+        timeout_seconds=settings.attempt_timeout_seconds,
+    )
+
+
 async def delivery_worker(context: ServiceContext) -> None:
     """The ServiceDefinition worker: runs a DeliveryWorker for the service's lifetime."""
-    worker = DeliveryWorker(context.db, cast(Settings, context.settings))
+    worker = DeliveryWorker(context.db, cast(Settings, context.settings), contacts=contact_book(context))
     context.extras["delivery_worker"] = worker
     await worker.run()

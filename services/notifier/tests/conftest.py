@@ -14,8 +14,9 @@ import pytest
 from slm_notifier.config import Settings
 from slm_notifier.main import build_app
 from slm_shared.bus import Bus
-from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts import CloudEvent
 from slm_shared.contracts.payloads import ObjectiveStatusV1
+from slm_shared.contracts.registry import spec_for_type
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
@@ -99,16 +100,8 @@ async def publish(nats_server: NatsServer) -> AsyncIterator[Callable[..., Awaita
     await bus.ensure_platform_streams()
 
     async def _publish(event: CloudEvent, *, msg_id: str | None = None) -> CloudEvent:
-        spec = next(
-            s
-            for s in (
-                EVENTS.objective_breached,
-                EVENTS.objective_at_risk,
-                EVENTS.objective_recovered,
-                EVENTS.agreement_activated,
-            )
-            if s.type == event.type
-        )
+        spec = spec_for_type(event.type)
+        assert spec is not None, event.type
         headers = {**event.headers(), "Nats-Msg-Id": msg_id or event.id}
         await bus.js.publish(spec.subject, json.dumps(event.data).encode(), headers=headers)
         return event

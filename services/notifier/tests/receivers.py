@@ -19,7 +19,10 @@ class Received:
 class Receiver:
     """Answers each request with the next scripted (status, headers), then with `default`."""
 
-    def __init__(self, *script: tuple[int, dict[str, str]], default: tuple[int, dict[str, str]] = (200, {})) -> None:
+    def __init__(
+        self, *script: tuple[int, dict[str, str]], default: tuple[int, dict[str, str]] = (200, {}), delay: float = 0
+    ) -> None:
+        self.delay = delay
         self.script = list(script)
         self.default = default
         self.requests: list[Received] = []
@@ -61,6 +64,8 @@ class Receiver:
             async with self._arrived:
                 self.requests.append(Received(method, path, headers, body))
                 self._arrived.notify_all()
+            if self.delay:
+                await asyncio.sleep(self.delay)
             extra_lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
             writer.write(
                 f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n{extra_lines}\r\nok".encode()

@@ -10,6 +10,8 @@ from standardwebhooks import Webhook
 
 from slm_notifier.channels.base import AttemptOutcome
 from slm_notifier.channels.webhook import parse_retry_after
+from slm_notifier.contacts.rules import escalation_seconds, next_level, recipients_at
+from slm_notifier.escalation.links import acknowledge_link, link_is_valid
 from slm_notifier.matching import EventFacts, known_types_matching, subscription_matches
 from slm_notifier.policy import RetryPolicy, backoff_seconds, next_transition
 from slm_notifier.signing import new_secret, secrets_in_use, signature_header
@@ -114,3 +116,36 @@ def test_signatures_from_current_and_previous_secret() -> None:
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": header}
     assert Webhook(old).verify('{"a":1}', headers) == {"a": 1}
     assert Webhook(new).verify('{"a":1}', headers) == {"a": 1}
+
+
+CONTACTS = [
+    {"name": "Sam", "email": "slm@acme.example", "role": "service_level_manager", "escalation_level": 1},
+    {"name": "Tia", "email": "tech@acme.example", "role": "technical_contact", "escalation_level": 1},
+    {"name": "Bo", "email": "boss@acme.example", "role": "business_owner", "escalation_level": 3},
+]
+
+
+def test_recipients_by_role_and_level() -> None:
+    assert recipients_at(CONTACTS, level=1, roles=["service_level_manager"]) == ["slm@acme.example"]
+    assert recipients_at(CONTACTS, level=1, fixed=["ops@x.example"]) == [
+        "ops@x.example",
+        "slm@acme.example",
+        "tech@acme.example",
+    ]
+    assert recipients_at(CONTACTS, level=3, roles=["service_level_manager"]) == ["boss@acme.example"]
+    assert recipients_at(CONTACTS, level=2) == []
+    assert next_level(CONTACTS, 1) == 3 and next_level(CONTACTS, 3) is None
+    assert escalation_seconds(None, 600, 60, default=3600) == 600
+    assert escalation_seconds(None, None, default=3600) == 3600
+
+
+def test_acknowledge_links_are_signed_and_expire() -> None:
+    key = b"k" * 32
+    url = acknowledge_link("https://slm.example/", key, "n-1", expires=2_000)
+    assert url.startswith("https://slm.example/v1/notifications/n-1/acknowledge/signed?expires=2000&signature=")
+    signature = url.rsplit("=", 1)[1]
+    assert link_is_valid(key, "n-1", expires=2_000, signature=signature, now=1_999)
+    assert not link_is_valid(key, "n-1", expires=2_000, signature=signature, now=2_001)
+    assert not link_is_valid(key, "n-2", expires=2_000, signature=signature, now=1_000)
+    assert not link_is_valid(key, "n-1", expires=3_000, signature=signature, now=1_000)
+    assert not link_is_valid(b"other" * 8, "n-1", expires=2_000, signature=signature, now=1_000)

@@ -81,3 +81,42 @@ async def test_roles_and_tenant_isolation(client: httpx.AsyncClient) -> None:
     customer = {"Authorization": f"Bearer {make_token('acme', ('customer',), party='p1')}"}
     assert (await client.get("/v1/subscriptions", headers=customer)).status_code == 403
     assert (await client.get("/v1/deliveries", headers={"Authorization": ""})).status_code == 401
+
+
+async def test_each_channel_validates_its_target_and_hides_credentials(client: httpx.AsyncClient) -> None:
+    base = {"name": "x", "event_types": ["slm.measurement.objective.*"]}
+    cases = {
+        "target.url": {"channel": "slack", "target": {}},
+        "target.password": {"channel": "servicenow", "target": {"instance_url": "https://x.example", "username": "u"}},
+        "target.routing_key": {"channel": "pagerduty", "target": {"routing_key": ""}},
+        "target.contacts.roles.0": {"channel": "email", "target": {"contacts": {"roles": ["ceo"]}}},
+        "target": {"channel": "email", "target": {}},
+        "escalation_seconds": {"channel": "email", "target": {"to": ["a@b.example"]}, "escalation_seconds": 0},
+    }
+    for field, body in cases.items():
+        response = await client.post("/v1/subscriptions", json={**base, **body})
+        assert response.status_code == 422, (field, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert field in [e["field"] for e in response.json()["errors"]], (field, response.json())
+    created = await client.post(
+        "/v1/subscriptions",
+        json={
+            **base,
+            "channel": "jira",
+            "target": {
+                "base_url": "https://acme.atlassian.example",
+                "email": "ops@acme.example",
+                "api_token": "very-secret",
+                "service_desk_id": "1",
+                "request_type_id": "2",
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    shown = (await client.get(f"/v1/subscriptions/{created.json()['id']}")).json()
+    assert shown["target"]["api_token"] == "***" and shown["target"]["resolve_transition"] == "Resolve"
+    email = await client.post(
+        "/v1/subscriptions",
+        json={**base, "channel": "email", "target": {"contacts": {"roles": ["service_level_manager"]}}},
+    )
+    assert email.status_code == 201 and email.json()["target"]["contacts"]["party"] == "consumer"

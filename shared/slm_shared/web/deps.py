@@ -17,7 +17,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a 2xx means the change is stored.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 AdminDep = Annotated[Principal, Depends(require_roles(ADMIN))]
 StaffDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER))]
 ReaderDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER, CUSTOMER))]

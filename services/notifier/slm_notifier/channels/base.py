@@ -1,12 +1,14 @@
-"""What every channel (webhook today; chat, e-mail, ITSM later) receives and reports back."""
+"""What every channel receives and reports back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
+
+from slm_notifier.messages import Content
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,24 @@ class OutgoingMessage:
     target: dict[str, Any]
     secrets: tuple[str, ...]
     language: str = "en"
+    subscription_id: str = ""
+    content: Content | None = None
+    recipients: tuple[str, ...] = field(default_factory=tuple)
+    escalation_level: int = 1
+
+    @property
+    def correlation_key(self) -> str:
+        """What ties a breach to its recovery: the agreement and objective (or the event itself)."""
+        agreement, objective = self.payload.get("agreement_id"), self.payload.get("objective_id")
+        if agreement and objective:
+            return f"{agreement}:{objective}"
+        return self.event_id
+
+    @property
+    def verb(self) -> str:
+        """The event's verb: `breached`, `recovered`, `activated`, `test`, ..."""
+        parts = self.event_type.split(".")
+        return parts[-2] if len(parts) >= 2 else self.event_type
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,7 @@ class Channel(Protocol):
 
     name: str
     target_model: type[BaseModel]
+    needs_content: bool
 
     async def send(self, message: OutgoingMessage) -> AttemptOutcome:
         """Make one attempt; never raises for delivery failures, reports them instead."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:55:01.161585
+Create Date: 2026-11-22 04:38:02.895447
 """
 from alembic import op
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('service_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('provider_party_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('consumer_party_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('escalation_seconds', sa.Integer(), nullable=True),
     sa.Column('updated_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('tenant', 'agreement_id', name='uq_agreements_view_tenant_agreement')
@@ -60,6 +61,8 @@ def upgrade() -> None:
     sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('event_time', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('escalation_level', sa.Integer(), nullable=False),
+    sa.Column('notification_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempt_count', sa.Integer(), nullable=False),
     sa.Column('round_attempts', sa.Integer(), nullable=False),
@@ -72,12 +75,29 @@ def upgrade() -> None:
     sa.Column('updated_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('completed_at', slm_shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('event_id', 'subscription_id', name='uq_deliveries_event_subscription')
+    sa.UniqueConstraint('event_id', 'subscription_id', 'escalation_level', name='uq_deliveries_event_subscription_level')
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_deliveries_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_deliveries_notification_id'), ['notification_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_subscription_id'), ['subscription_id'], unique=False)
         batch_op.create_index('ix_deliveries_tenant_created', ['tenant', 'created_at'], unique=False)
+
+    op.create_table('external_tickets',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('subscription_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('system', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('correlation_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('external_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('external_tickets', schema=None) as batch_op:
+        batch_op.create_index('ix_external_tickets_key', ['subscription_id', 'correlation_key', 'state'], unique=False)
 
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -103,6 +123,31 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('consumer', 'event_id', name='uq_inbox_consumer_event')
     )
+    op.create_table('notifications',
+    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('subscription_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('agreement_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('objective_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('party_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('consumer_party_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('escalation_seconds', sa.Integer(), nullable=True),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('escalate_at', slm_shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_at', slm_shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('acknowledged_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('created_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('event_id', 'subscription_id', name='uq_notifications_event_subscription')
+    )
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index('ix_notifications_correlation', ['tenant', 'agreement_id', 'objective_id'], unique=False)
+        batch_op.create_index('ix_notifications_due', ['state', 'escalate_at'], unique=False)
+
     op.create_table('outbox',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -122,6 +167,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_sent_at'), ['sent_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_tenant'), ['tenant'], unique=False)
 
+    op.create_table('parties_view',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('party_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('contacts', sa.JSON(), nullable=False),
+    sa.Column('escalation_seconds', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('updated_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('tenant', 'party_id', name='uq_parties_view_tenant_party')
+    )
     op.create_table('subscriptions',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('tenant', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -132,6 +189,7 @@ def upgrade() -> None:
     sa.Column('filters', sa.JSON(), nullable=False),
     sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('escalation_seconds', sa.Integer(), nullable=True),
     sa.Column('disabled_reason', sa.Text(), nullable=True),
     sa.Column('secret', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('previous_secret', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
@@ -174,16 +232,27 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_subscriptions_tenant'))
 
     op.drop_table('subscriptions')
+    op.drop_table('parties_view')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_tenant'))
         batch_op.drop_index(batch_op.f('ix_outbox_sent_at'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_due')
+        batch_op.drop_index('ix_notifications_correlation')
+
+    op.drop_table('notifications')
     op.drop_table('inbox')
     op.drop_table('idempotency_keys')
+    with op.batch_alter_table('external_tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_external_tickets_key')
+
+    op.drop_table('external_tickets')
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_tenant_created')
         batch_op.drop_index(batch_op.f('ix_deliveries_subscription_id'))
+        batch_op.drop_index(batch_op.f('ix_deliveries_notification_id'))
         batch_op.drop_index('ix_deliveries_due')
 
     op.drop_table('deliveries')

@@ -1,0 +1,189 @@
+"""Outgoing HTTP every channel shares: the host resolved once and checked, that address used, no redirects."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from slm_notifier.channels.base import AttemptOutcome
+from slm_notifier.targets import TargetRefused, resolve_target
+from slm_shared.db import utcnow
+
+USER_AGENT = "slm-notifier/0.1"
+ERROR_BODY_CHARS = 300
+MAX_BODY_BYTES = 256 * 1024
+MAX_CLIENTS = 256
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """A response read up to a bound: status, headers and the body (for JSON APIs)."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytes = b""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            return None
+
+    @property
+    def snippet(self) -> str:
+        return self.body[:ERROR_BODY_CHARS].decode("utf-8", errors="replace")
+
+
+class SafeHttp:
+    """Sends requests to user-given URLs: one pooled client per host, connecting to the address checked."""
+
+    def __init__(self, *, allow_private_targets: bool, timeout_seconds: float) -> None:
+        self.allow_private_targets = allow_private_targets
+        self.timeout_seconds = timeout_seconds
+        self._ssl = httpx.create_ssl_context()
+        self._clients: OrderedDict[tuple[str, str, int], httpx.AsyncClient] = OrderedDict()
+
+    def _client(self, scheme: str, host: str, port: int) -> httpx.AsyncClient:
+        key = (scheme, host, port)
+        client = self._clients.get(key)
+        if client is None:
+            client = httpx.AsyncClient(
+                verify=self._ssl,
+                trust_env=False,
+                follow_redirects=False,
+                timeout=self.timeout_seconds,
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+            )
+            self._clients[key] = client
+            while len(self._clients) > MAX_CLIENTS:
+                _, oldest = self._clients.popitem(last=False)
+                asyncio.get_running_loop().create_task(oldest.aclose())
+        else:
+            self._clients.move_to_end(key)
+        return client
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        max_body: int = ERROR_BODY_CHARS,
+    ) -> HttpAnswer:
+        """One request to `url`; raises TargetRefused, LookupError, OSError or httpx errors."""
+        parsed = httpx.URL(url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise TargetRefused(f"target URL {url} is not an absolute http(s) URL")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        resolved = await resolve_target(parsed.host, port, allow_private=self.allow_private_targets)
+        if json_body is not None:
+            content = json.dumps(json_body, separators=(",", ":"), default=str).encode()
+        all_headers = {"Host": parsed.netloc.decode("ascii"), "User-Agent": USER_AGENT}
+        if content is not None:
+            all_headers["Content-Type"] = "application/json"
+        all_headers.update(headers or {})
+        client = self._client(parsed.scheme, parsed.host, port)
+        request = client.build_request(
+            method,
+            parsed.copy_with(host=resolved.address),
+            content=content,
+            headers=all_headers,
+            params=params,
+            extensions={"sni_hostname": parsed.host} if parsed.scheme == "https" else {},
+        )
+        if auth is not None:
+            request.headers["Authorization"] = basic_auth(*auth)
+        response = await client.send(request, stream=True)
+        try:
+            body = await _read_bounded(response, max_body)
+        finally:
+            await response.aclose()
+        return HttpAnswer(response.status_code, response.headers, body)
+
+    async def close(self) -> None:
+        """Close every pooled client."""
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
+
+
+def basic_auth(username: str, password: str) -> str:
+    """An HTTP Basic `Authorization` value."""
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    collected = b""
+    async for chunk in response.aiter_raw():
+        collected += chunk
+        if len(collected) >= limit:
+            break
+    return collected[:limit]
+
+
+async def attempt(timeout_seconds: float, send: Callable[[], Awaitable[AttemptOutcome]]) -> AttemptOutcome:
+    """Run one attempt under a deadline; every failure becomes an outcome with its duration."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            outcome = await send()
+    except TargetRefused as exc:
+        outcome = AttemptOutcome(succeeded=False, error=str(exc), permanent=True)
+    except TimeoutError:
+        outcome = AttemptOutcome(succeeded=False, error=f"no response within {timeout_seconds:g}s")
+    except (httpx.HTTPError, LookupError, OSError) as exc:
+        outcome = AttemptOutcome(succeeded=False, error=f"{type(exc).__name__}: {exc}".strip())
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return AttemptOutcome(**{**outcome.__dict__, "duration_ms": duration_ms})
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max((when - now).total_seconds(), 0.0)
+
+
+def outcome_for(answer: HttpAnswer, *, what: str = "receiver") -> AttemptOutcome:
+    """Only 2xx succeeds; 410 disables the subscription; 3xx is not followed; Retry-After is kept."""
+    code = answer.status_code
+    if 200 <= code < 300:
+        return AttemptOutcome(succeeded=True, status_code=code)
+    if code == 410:
+        return AttemptOutcome(
+            succeeded=False,
+            status_code=code,
+            error=f"{what} answered 410 Gone; the subscription was disabled",
+            permanent=True,
+            disable_subscription=True,
+        )
+    if 300 <= code < 400:
+        error = f"HTTP {code}: redirect to {answer.headers.get('location', '?')} not followed"
+    else:
+        error = f"HTTP {code}" + (f": {answer.snippet}" if answer.snippet else "")
+    retry_after = parse_retry_after(answer.headers.get("retry-after"), utcnow())
+    return AttemptOutcome(succeeded=False, status_code=code, error=error, retry_after_seconds=retry_after)

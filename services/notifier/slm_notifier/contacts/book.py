@@ -1,0 +1,80 @@
+"""A party's contacts: the local copy, else the agreements service's `GET /v1/parties/{id}`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from slm_notifier.contacts import repository
+from slm_shared.auth import issue_token
+from slm_shared.db import Database
+
+logger = logging.getLogger(__name__)
+SERVICE_SUBJECT = "service:notifier"
+
+
+@dataclass(frozen=True)
+class PartyContacts:
+    party_id: str
+    name: str
+    contacts: list[dict[str, Any]]
+    escalation_seconds: int | None = None
+
+
+class ContactBook:
+    """Finds a party's contacts, fetching and keeping them when no party event has arrived yet."""
+
+    def __init__(self, db: Database, *, agreements_url: str, jwt_secret: str, timeout_seconds: float) -> None:
+        self.db = db
+        self.agreements_url = agreements_url.rstrip("/")
+        self.jwt_secret = jwt_secret
+        self.timeout_seconds = timeout_seconds
+
+    async def party(self, *, tenant: str, party_id: str) -> PartyContacts | None:
+        """The party's contacts, or None when neither the local copy nor the agreements service has it."""
+        async with self.db.session() as session:
+            view = await repository.get_party(session, tenant=tenant, party_id=party_id)
+            if view is not None:
+                return PartyContacts(view.party_id, view.name, list(view.contacts), view.escalation_seconds)
+        fetched = await self.fetch(tenant=tenant, party_id=party_id)
+        if fetched is None:
+            return None
+        async with self.db.session() as session:
+            await repository.store_party(
+                session,
+                tenant=tenant,
+                party_id=party_id,
+                name=fetched.name,
+                contacts=fetched.contacts,
+                escalation_seconds=fetched.escalation_seconds,
+                version=0,
+            )
+        return fetched
+
+    async def fetch(self, *, tenant: str, party_id: str) -> PartyContacts | None:
+        """Ask the agreements service, with a short-lived token for the tenant."""
+        token = issue_token(
+            self.jwt_secret, tenant=tenant, roles=("manager",), subject=SERVICE_SUBJECT, ttl_seconds=300
+        )
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_seconds, follow_redirects=False) as client:
+                response = await client.get(
+                    f"{self.agreements_url}/v1/parties/{party_id}", headers={"Authorization": f"Bearer {token}"}
+                )
+        except httpx.HTTPError as exc:
+            logger.warning("agreements service unreachable for party %s: %s", party_id, exc)
+            return None
+        if response.status_code != 200:
+            logger.warning("agreements service answered %s for party %s", response.status_code, party_id)
+            return None
+        body = response.json()
+        contacts = [c for c in body.get("contacts") or [] if isinstance(c, dict)]
+        return PartyContacts(
+            party_id=party_id,
+            name=str(body.get("name") or ""),
+            contacts=contacts,
+            escalation_seconds=body.get("escalation_seconds"),
+        )

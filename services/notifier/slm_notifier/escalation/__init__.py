@@ -1,0 +1,1 @@
+"""Escalation: breaches told to contacts, acknowledged, or escalated level by level."""

@@ -1,0 +1,105 @@
+"""Notifications and their escalation: SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_notifier.models import EXHAUSTED, OPEN, RESOLVED, Delivery, Notification
+
+NOTIFICATIONS = cast(Table, Notification.__table__)  # type: ignore[attr-defined]
+N = NOTIFICATIONS.c
+D = cast(Table, Delivery.__table__).c  # type: ignore[attr-defined]
+
+
+async def insert_notifications(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(NOTIFICATIONS), rows)
+
+
+async def get_notification(session: AsyncSession, *, notification_id: str, tenant: str | None) -> Notification | None:
+    """One notification; `tenant` None only for signed links, whose signature names the notification."""
+    query = select(Notification).where(N.id == notification_id)
+    if tenant is not None:
+        query = query.where(N.tenant == tenant)
+    return await session.scalar(query)
+
+
+async def list_notifications(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    limit: int,
+    offset: int,
+    state: str | None = None,
+    agreement_id: str | None = None,
+    consumer_party_id: str | None = None,
+) -> tuple[Sequence[Notification], int]:
+    query = select(Notification).where(N.tenant == tenant)
+    for column, value in ((N.state, state), (N.agreement_id, agreement_id), (N.consumer_party_id, consumer_party_id)):
+        if value is not None:
+            query = query.where(column == value)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(query.order_by(N.created_at.desc(), N.id).limit(limit).offset(offset))
+    return rows.all(), total
+
+
+async def resolve_open(
+    session: AsyncSession, *, tenant: str, agreement_id: str, objective_id: str, now: datetime
+) -> int:
+    """Stop escalating the open notifications of an objective that recovered."""
+    result = await session.execute(
+        update(NOTIFICATIONS)
+        .where(
+            N.tenant == tenant,
+            N.agreement_id == agreement_id,
+            N.objective_id == objective_id,
+            N.state.in_((OPEN, EXHAUSTED)),
+        )
+        .values(state=RESOLVED, escalate_at=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def unarmed(session: AsyncSession, *, limit: int) -> Sequence[Row[Any]]:
+    """Open notifications whose escalation time is not set yet."""
+    query = (
+        select(N.id, N.created_at, N.escalation_seconds)
+        .where(N.state == OPEN, N.escalate_at.is_(None))
+        .order_by(N.created_at)
+        .limit(limit)
+    )
+    return (await session.execute(query)).all()
+
+
+async def set_escalate_at(session: AsyncSession, *, notification_id: str, when: datetime) -> None:
+    await session.execute(
+        update(NOTIFICATIONS).where(N.id == notification_id, N.escalate_at.is_(None)).values(escalate_at=when)
+    )
+
+
+async def due(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Notification]:
+    """Open notifications whose escalation time has come."""
+    rows = await session.scalars(
+        select(Notification).where(N.state == OPEN, N.escalate_at <= now).order_by(N.escalate_at, N.id).limit(limit)
+    )
+    return rows.all()
+
+
+async def advance(session: AsyncSession, *, notification_id: str, from_level: int, values: dict[str, Any]) -> bool:
+    """Move a notification on if it is still open at `from_level` (another replica may have done it)."""
+    result = await session.execute(
+        update(NOTIFICATIONS).where(N.id == notification_id, N.state == OPEN, N.level == from_level).values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def first_delivery(session: AsyncSession, *, notification_id: str) -> Delivery | None:
+    """The level-1 delivery of a notification: the event it is about."""
+    return await session.scalar(
+        select(Delivery).where(D.notification_id == notification_id).order_by(D.escalation_level).limit(1)
+    )

@@ -1,0 +1,121 @@
+"""Escalation steps: acknowledge, arm the timer, and hand an unacknowledged breach to the next level."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_notifier import repository as deliveries
+from slm_notifier.contacts.book import ContactBook
+from slm_notifier.contacts.rules import escalation_seconds, next_level
+from slm_notifier.escalation import repository
+from slm_notifier.models import ACKNOWLEDGED, EXHAUSTED, OPEN, PENDING, RESOLVED, Notification, new_id
+from slm_notifier.service import mark_queued
+from slm_shared.db import Database, utcnow
+from slm_shared.errors import Conflict
+
+logger = logging.getLogger(__name__)
+BATCH = 100
+
+
+async def acknowledge(session: AsyncSession, *, notification: Notification, by: str) -> Notification:
+    """Stop a notification's escalation; acknowledging twice changes nothing."""
+    if notification.state == ACKNOWLEDGED:
+        return notification
+    if notification.state == RESOLVED:
+        raise Conflict(f"Notification {notification.id} is already resolved: the objective recovered")
+    now = utcnow()
+    notification.state = ACKNOWLEDGED
+    notification.acknowledged_at = now
+    notification.acknowledged_by = by[:200]
+    notification.escalate_at = None
+    notification.updated_at = now
+    await session.flush()
+    return notification
+
+
+class Escalator:
+    """Arms escalation timers and escalates due notifications to the next level's contacts."""
+
+    def __init__(self, db: Database, contacts: ContactBook, *, default_seconds: int) -> None:
+        self.db = db
+        self.contacts = contacts
+        self.default_seconds = default_seconds
+
+    async def run_once(self, now: datetime | None = None) -> int:
+        """One pass: arm new notifications, escalate the due ones; returns how many escalated."""
+        now = now or utcnow()
+        async with self.db.session() as session:
+            for row in await repository.unarmed(session, limit=BATCH):
+                seconds = escalation_seconds(row.escalation_seconds, default=self.default_seconds)
+                await repository.set_escalate_at(
+                    session, notification_id=row.id, when=row.created_at + timedelta(seconds=seconds)
+                )
+        async with self.db.session() as session:
+            due = list(await repository.due(session, now=now, limit=BATCH))
+        escalated = 0
+        for notification in due:
+            try:
+                escalated += await self._escalate(notification, now)
+            except Exception:
+                logger.exception("escalating notification %s failed", notification.id)
+        return escalated
+
+    async def _escalate(self, notification: Notification, now: datetime) -> int:
+        party = None
+        if notification.party_id:
+            party = await self.contacts.party(tenant=notification.tenant, party_id=notification.party_id)
+        contacts = party.contacts if party else []
+        level = next_level(contacts, notification.level)
+        async with self.db.session() as session:
+            if level is None:
+                await repository.advance(
+                    session,
+                    notification_id=notification.id,
+                    from_level=notification.level,
+                    values={"state": EXHAUSTED, "escalate_at": None, "updated_at": now},
+                )
+                return 0
+            seconds = escalation_seconds(
+                notification.escalation_seconds,
+                party.escalation_seconds if party else None,
+                default=self.default_seconds,
+            )
+            moved = await repository.advance(
+                session,
+                notification_id=notification.id,
+                from_level=notification.level,
+                values={"level": level, "escalate_at": now + timedelta(seconds=seconds), "updated_at": now},
+            )
+            first = await repository.first_delivery(session, notification_id=notification.id)
+            if not moved or first is None:
+                return 0
+            await deliveries.insert_deliveries(
+                session,
+                [
+                    {
+                        "id": new_id(),
+                        "tenant": first.tenant,
+                        "subscription_id": first.subscription_id,
+                        "event_id": first.event_id,
+                        "event_type": first.event_type,
+                        "event_time": first.event_time,
+                        "payload": first.payload,
+                        "escalation_level": level,
+                        "notification_id": notification.id,
+                        "status": PENDING,
+                        "attempt_count": 0,
+                        "round_attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                ],
+            )
+            mark_queued(session)
+        return 1
+
+
+__all__ = ["OPEN", "Escalator", "acknowledge"]

@@ -1,0 +1,40 @@
+"""The escalation worker: a scheduled pass over open notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import cast
+
+from slm_notifier.config import Settings
+from slm_notifier.contacts.book import ContactBook
+from slm_notifier.escalation.service import Escalator
+from slm_shared.app import ServiceContext
+
+logger = logging.getLogger(__name__)
+
+
+def contact_book(context: ServiceContext) -> ContactBook:
+    """The service's one ContactBook, shared by the delivery and escalation workers."""
+    if "contact_book" not in context.extras:
+        settings = cast(Settings, context.settings)
+        context.extras["contact_book"] = ContactBook(
+            context.db,
+            agreements_url=settings.agreements_url,
+            jwt_secret=settings.jwt_secret,
+            timeout_seconds=settings.agreements_timeout_seconds,
+        )
+    return cast(ContactBook, context.extras["contact_book"])
+
+
+async def escalation_worker(context: ServiceContext) -> None:
+    """Run escalation passes every `escalation_poll_seconds` for the service's lifetime."""
+    settings = cast(Settings, context.settings)
+    escalator = Escalator(context.db, contact_book(context), default_seconds=settings.escalation_seconds)
+    context.extras["escalator"] = escalator
+    while True:
+        try:
+            await escalator.run_once()
+        except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
+            logger.warning("escalation pass failed: %s", exc)
+        await asyncio.sleep(settings.escalation_poll_seconds)

@@ -1,0 +1,1 @@
+"""ITSM connectors: ServiceNow, Jira Service Management and PagerDuty, with their ticket mapping."""

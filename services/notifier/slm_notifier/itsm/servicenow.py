@@ -1,0 +1,156 @@
+"""ServiceNow: an incident through the Table API on breach; recovery resolves that same incident."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
+from slm_notifier.channels.http import SafeHttp, attempt, outcome_for
+from slm_notifier.itsm.tickets import RESOLVED, TicketRef, TicketStore
+
+RESOLVED_STATE = "6"
+URGENCY = {"critical": "1", "warning": "2", "info": "3"}
+JSON_HEADERS = {"Accept": "application/json"}
+
+
+class ServiceNowTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instance_url: AnyHttpUrl = Field(description="e.g. https://example.service-now.com")
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=500)
+    table: str = Field("incident", pattern=r"^[a-z0-9_]+$", max_length=80)
+    assignment_group: str | None = Field(None, max_length=200)
+    caller_id: str | None = Field(None, max_length=200)
+    category: str | None = Field(None, max_length=80)
+    close_code: str = Field("Solved (Permanently)", max_length=80)
+
+
+def correlation_id(key: str) -> str:
+    """The incident's correlation_id (at most 100 characters)."""
+    value = f"slm:{key}"
+    return value if len(value) <= 100 else "slm:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def incident_body(message: OutgoingMessage, target: ServiceNowTarget) -> dict[str, Any]:
+    """The incident's fields, from the rendered message."""
+    assert message.content is not None
+    severity = message.content.severity
+    body: dict[str, Any] = {
+        "short_description": message.content.subject[:160],
+        "description": message.content.text,
+        "correlation_id": correlation_id(message.correlation_key),
+        "correlation_display": "SLM",
+        "urgency": URGENCY.get(severity, "2"),
+        "impact": URGENCY.get(severity, "2"),
+    }
+    for name in ("assignment_group", "caller_id", "category"):
+        if getattr(target, name):
+            body[name] = getattr(target, name)
+    return body
+
+
+class ServiceNowChannel:
+    name = "servicenow"
+    target_model: type[BaseModel] = ServiceNowTarget
+    needs_content = True
+
+    def __init__(self, http: SafeHttp, tickets: TicketStore) -> None:
+        self.http = http
+        self.tickets = tickets
+
+    async def send(self, message: OutgoingMessage) -> AttemptOutcome:
+        """Open, note or resolve the incident the event's correlation key belongs to."""
+        return await attempt(self.http.timeout_seconds, lambda: self._send(message))
+
+    async def _send(self, message: OutgoingMessage) -> AttemptOutcome:
+        target = ServiceNowTarget.model_validate(message.target)
+        table = f"{str(target.instance_url).rstrip('/')}/api/now/table/{target.table}"
+        auth = (target.username, target.password)
+        if message.verb in ("breached", "at_risk"):
+            return await self._open(message, target, table, auth)
+        if message.verb == "recovered":
+            return await self._resolve(message, target, table, auth)
+        answer = await self.http.request("GET", table, params={"sysparm_limit": "1"}, headers=JSON_HEADERS, auth=auth)
+        return outcome_for(answer, what="ServiceNow")
+
+    async def _find(self, message: OutgoingMessage, table: str, auth: tuple[str, str]) -> tuple[Any, str | None]:
+        """Look the open incident up by correlation_id; returns the answer and its sys_id (if any)."""
+        query = f"correlation_id={correlation_id(message.correlation_key)}^active=true"
+        answer = await self.http.request(
+            "GET",
+            table,
+            params={"sysparm_query": query, "sysparm_fields": "sys_id,number", "sysparm_limit": "1"},
+            headers=JSON_HEADERS,
+            auth=auth,
+            max_body=65_536,
+        )
+        found = (answer.json() or {}).get("result") or [] if answer.status_code == 200 else []
+        return answer, (found[0].get("sys_id") if found and isinstance(found[0], dict) else None)
+
+    async def _open(
+        self, message: OutgoingMessage, target: ServiceNowTarget, table: str, auth: tuple[str, str]
+    ) -> AttemptOutcome:
+        known = await self.tickets.open_ticket(subscription_id=message.subscription_id, key=message.correlation_key)
+        sys_id = known.external_id if known else None
+        if sys_id is None:
+            answer, sys_id = await self._find(message, table, auth)
+            if answer.status_code != 200:
+                return outcome_for(answer, what="ServiceNow")
+            if sys_id is not None:
+                await self._remember(message, sys_id, None)
+        assert message.content is not None
+        if sys_id is not None:
+            note = {"work_notes": f"{message.content.subject}\n\n{message.content.text}"}
+            answer = await self.http.request(
+                "PATCH", f"{table}/{sys_id}", json_body=note, headers=JSON_HEADERS, auth=auth
+            )
+            return outcome_for(answer, what="ServiceNow")
+        answer = await self.http.request(
+            "POST", table, json_body=incident_body(message, target), headers=JSON_HEADERS, auth=auth, max_body=65_536
+        )
+        if 200 <= answer.status_code < 300:
+            result = (answer.json() or {}).get("result") or {}
+            if result.get("sys_id"):
+                await self._remember(message, str(result["sys_id"]), result.get("number"))
+        return outcome_for(answer, what="ServiceNow")
+
+    async def _resolve(
+        self, message: OutgoingMessage, target: ServiceNowTarget, table: str, auth: tuple[str, str]
+    ) -> AttemptOutcome:
+        known: TicketRef | None = await self.tickets.open_ticket(
+            subscription_id=message.subscription_id, key=message.correlation_key
+        )
+        sys_id = known.external_id if known else None
+        if sys_id is None:
+            answer, sys_id = await self._find(message, table, auth)
+            if answer.status_code != 200 or sys_id is None:
+                return outcome_for(answer, what="ServiceNow")
+        assert message.content is not None
+        fields = {
+            "state": RESOLVED_STATE,
+            "close_code": target.close_code,
+            "close_notes": f"{message.content.subject}\n\n{message.content.text}",
+        }
+        answer = await self.http.request(
+            "PATCH", f"{table}/{sys_id}", json_body=fields, headers=JSON_HEADERS, auth=auth
+        )
+        if 200 <= answer.status_code < 300 and known is not None:
+            await self.tickets.mark(known.id, RESOLVED)
+        return outcome_for(answer, what="ServiceNow")
+
+    async def _remember(self, message: OutgoingMessage, sys_id: str, number: str | None) -> None:
+        await self.tickets.opened(
+            tenant=message.tenant,
+            subscription_id=message.subscription_id,
+            system=self.name,
+            key=message.correlation_key,
+            external_id=sys_id,
+            external_key=number,
+        )
+
+    async def close(self) -> None:
+        """The shared HTTP client is closed by its owner."""

@@ -1,0 +1,67 @@
+"""Attempt results written in groups: whoever arrives while a write runs goes into the next one."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slm_notifier import repository
+from slm_shared.db import Database
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One attempt's row, the delivery's new state, and whether its subscription must be disabled."""
+
+    attempt: dict[str, Any]
+    delivery_id: str
+    claim_token: str
+    state: dict[str, Any]
+    disable_subscription: tuple[str, str] | None = None  # (subscription id, reason)
+    now: datetime | None = None
+
+
+class AttemptRecorder:
+    """Group commit of attempt results: one transaction for every result that arrived meanwhile."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pending: list[tuple[AttemptRecord, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, item: AttemptRecord) -> None:
+        """Store one result; returns once its transaction has committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name="attempt-recorder")
+        await future
+
+    async def _write_all(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._write([item for item, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting attempt
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def _write(self, items: list[AttemptRecord]) -> None:
+        async with self.db.session() as session:
+            await repository.record_attempts(session, [item.attempt for item in items])
+            await repository.finish_attempts(
+                session, [(item.delivery_id, item.claim_token, item.state) for item in items]
+            )
+            for item in items:
+                if item.disable_subscription is not None and item.now is not None:
+                    subscription_id, reason = item.disable_subscription
+                    await repository.disable_subscription(
+                        session, subscription_id=subscription_id, reason=reason, now=item.now
+                    )
