@@ -229,7 +229,9 @@ async def test_the_transaction_commits_before_the_response_is_sent(sqlite_url: s
     inner = app.build_middleware_stack()
     app.middleware_stack = record_send  # type: ignore[assignment]
     async with running_app(app) as client:
-        app.state.db.after_commit.append(lambda session: order.append("commit") if session.info.get("on_commit") else None)
+        app.state.db.after_commit.append(
+            lambda session: order.append("commit") if session.info.get("on_commit") else None
+        )
         response = await client.post("/v1/commit-order", headers=bearer(make_token()))
     assert response.status_code == 201
     assert order == ["commit", "response"]
