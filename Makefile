@@ -8,7 +8,7 @@ PACKAGES := shared services/catalog services/agreements services/measurement ser
 TEST_DIRS := shared/tests services/catalog/tests services/agreements/tests services/measurement/tests services/notifier/tests tests
 PYTEST_ARGS ?= -q
 
-.PHONY: help install run demo test test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
+.PHONY: help install run demo chromium test test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
 
 help:
 	@echo "make run      start NATS and the four services on SQLite (installs what is missing)"
@@ -34,11 +34,15 @@ run: install
 demo: install
 	$(PY) -m tools.demo
 
-# PostgreSQL for the database tests: installed from Debian's packages where missing and possible.
+# PostgreSQL for the database tests and Chromium for the report rendering test: installed from
+# Debian's packages where missing and possible (the tests say why they skip otherwise).
 postgres:
 	@bash tools/ensure-postgres.sh
 
-test: install postgres
+chromium:
+	@bash tools/ensure-chromium.sh
+
+test: install postgres chromium
 	@status=0; for dir in $(TEST_DIRS); do \
 		echo "== $$dir"; $(PY) -m pytest $$dir $(PYTEST_ARGS) || status=1; \
 	done; exit $$status

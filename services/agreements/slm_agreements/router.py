@@ -23,10 +23,8 @@ from slm_agreements.schemas import (
 from slm_shared.contracts.payloads import TargetV1
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
-    IdempotencyKey,
+    IdempotencyDep,
     etag_for,
-    remember_idempotent,
-    replay_idempotent,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -39,19 +37,16 @@ async def create_party(
     data: PartyCreate,
     principal: StaffDep,
     session: SessionDep,
-    request: Request,
+    idempotency: IdempotencyDep,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Register a customer, internal team or supplier with its contacts."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     party = await service.create_party(session, tenant=principal.tenant, data=data)
     body = PartyPublic.model_validate(party)
     response.headers["Location"] = f"/v1/parties/{party.id}"
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body
-    )
+    await idempotency.remember(body)
     return body
 
 
@@ -82,25 +77,23 @@ async def create_agreement(
     data: AgreementCreate,
     principal: StaffDep,
     session: SessionDep,
+    idempotency: IdempotencyDep,
     request: Request,
     response: Response,
     catalog_client: CatalogDep,
-    idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Draft an agreement on a published offering; its targets become the objectives, overrides on top."""
     # Before the request's transaction starts: a catalog call must not hold a database lock.
     await catalog.ensure_offering(
         request.app.state.db, catalog_client, tenant=principal.tenant, offering_id=data.offering_id
     )
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     agreement = await service.create_agreement(session, principal=principal, data=data)
     body = await service.describe(session, agreement)
     headers = {"ETag": etag_for(agreement.id, agreement.revision), "Location": f"/v1/agreements/{agreement.id}"}
     response.headers.update(headers)
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body, headers=headers
-    )
+    await idempotency.remember(body, headers=headers)
     return body
 
 

@@ -19,3 +19,15 @@ class Settings(ServiceSettings):
     version_check_seconds: float = 5.0
     nats_ingest: bool = True
     nats_ingest_batch: int = 64
+    ticket_warning_shares: list[float] = [0.5, 0.75]
+    ticket_pause_states: list[str] = [
+        "awaiting_customer",
+        "awaiting_info",
+        "awaiting_vendor",
+        "awaiting_change",
+        "on_hold",
+        "pending",
+    ]
+    ticket_poll_seconds: float = 0.5
+    report_trend_periods: int = 3
+    report_check_seconds: float = 60.0

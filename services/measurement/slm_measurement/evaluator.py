@@ -35,9 +35,11 @@ from slm_measurement.domain.windows import (
     window_bounds,
 )
 from slm_measurement.models import Objective, SliceTally
+from slm_measurement.tickets import compliance as ticket_compliance
 
 DEFAULT_FORECAST_LOOKBACKS = ("1h", "24h")
 WINDOW = "window"
+TICKET_TIME = "ticket_time"
 
 
 def format_duration(length: timedelta) -> str:
@@ -170,18 +172,27 @@ def _signed(bounds: Bounds, excluded: list[Bounds]) -> list[tuple[Bounds, int]]:
     return parts
 
 
-async def measure(session: AsyncSession, objective: Objective, *, now: datetime) -> Measurement:
-    """Tally the window and every lookback, then judge attainment, budget, alerts and forecast."""
-    bounds = window_bounds(window_of(objective), now)
-    policy = policy_of(objective)
-    forecast_lookbacks = [parse_duration(text) for text in objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS]
-    wanted = sorted(lookbacks(policy) | set(forecast_lookbacks))
-    now_end = lookback_bounds(now, timedelta(minutes=1)).end
-    ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
-    ranges.update({format_duration(length): lookback_bounds(now, length) for length in wanted})
+async def tally_ranges(
+    session: AsyncSession,
+    objective: Objective,
+    ranges: dict[str, Bounds],
+    *,
+    now_end: datetime,
+    extent_end: datetime | None = None,
+) -> tuple[dict[str, Tally], list[Bounds]]:
+    """Good and total of the objective over each labelled range, maintenance left out; and the maintenance."""
     earliest = min(r.start for r in ranges.values())
-    excluded = maintenance.excluded_intervals(maintenance_of(objective), Bounds(earliest, max(bounds.end, now_end)))
-    if objective.budgeting_method == OCCURRENCES:
+    latest = max([r.end for r in ranges.values()] + ([extent_end] if extent_end else []))
+    excluded = maintenance.excluded_intervals(maintenance_of(objective), Bounds(earliest, latest))
+    if objective.indicator_kind == TICKET_TIME:
+        tallies = await ticket_compliance.range_tallies(
+            session,
+            tenant=objective.tenant,
+            agreement_id=objective.agreement_id,
+            indicator=objective.indicator,
+            ranges=ranges,
+        )
+    elif objective.budgeting_method == OCCURRENCES:
         tallies = await buckets.range_tallies(
             session,
             tenant=objective.tenant,
@@ -193,6 +204,21 @@ async def measure(session: AsyncSession, objective: Objective, *, now: datetime)
     else:
         reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
         tallies = {label: await reader.tally(r) for label, r in ranges.items()}
+    return tallies, excluded
+
+
+async def measure(session: AsyncSession, objective: Objective, *, now: datetime) -> Measurement:
+    """Tally the window and every lookback, then judge attainment, budget, alerts and forecast."""
+    bounds = window_bounds(window_of(objective), now)
+    policy = policy_of(objective)
+    forecast_lookbacks = [parse_duration(text) for text in objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS]
+    wanted = sorted(lookbacks(policy) | set(forecast_lookbacks))
+    now_end = lookback_bounds(now, timedelta(minutes=1)).end
+    ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
+    ranges.update({format_duration(length): lookback_bounds(now, length) for length in wanted})
+    tallies, excluded = await tally_ranges(
+        session, objective, ranges, now_end=now_end, extent_end=max(bounds.end, now_end)
+    )
     window = tallies[WINDOW]
     value = attainment(window.good, window.total)
     rates = {

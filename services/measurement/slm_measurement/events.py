@@ -6,16 +6,27 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import read_model
+from slm_measurement import read_model, terms
 from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
-from slm_measurement.evaluator import format_duration
+from slm_measurement.evaluator import TICKET_TIME, format_duration
 from slm_measurement.models import Objective
+from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import AgreementActivatedV1, AgreementEndedV1, BurnAlertV1, ObjectiveStatusV1
+from slm_shared.contracts.payloads import (
+    AgreementActivatedV1,
+    AgreementEndedV1,
+    BurnAlertV1,
+    ImprovementActionV1,
+    ObjectiveStatusV1,
+    ObjectiveV1,
+    OfferingPublishedV1,
+    WindowV1,
+)
+from slm_shared.db import utcnow
 
 _STATUS_EVENTS = {
     BREACHED: (EVENTS.objective_breached, "critical"),
@@ -24,22 +35,69 @@ _STATUS_EVENTS = {
 }
 
 
+DEFAULT_TICKET_COMPLIANCE = 0.95
+
+
+def with_ticket_objective(agreement: AgreementActivatedV1) -> AgreementActivatedV1:
+    """Add a ticket compliance objective (calendar month) to an agreement with ticket targets but none of its own.
+
+    Its target is the payload's `ticket_compliance_objective` when given, else 95% of tickets within goal.
+    """
+    if not agreement.ticket_targets or any(o.indicator_kind == TICKET_TIME for o in agreement.objectives):
+        return agreement
+    target = getattr(agreement, "ticket_compliance_objective", None) or DEFAULT_TICKET_COMPLIANCE
+    compliance = ObjectiveV1(
+        objective_id="ticket-compliance",
+        name="Tickets within goal",
+        indicator="ticket_time",
+        indicator_kind=TICKET_TIME,
+        objective=float(target),
+        window=WindowV1(kind="calendar", unit="month", timezone=agreement.timezone),
+    )
+    return agreement.model_copy(update={"objectives": [*agreement.objectives, compliance]})
+
+
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:
-    """Copy the activated agreement's objectives into the read model (now or at its effective instant)."""
+    """Copy the activated agreement's objectives (now or at its effective instant) and its terms."""
+    agreement = with_ticket_objective(event.payload(AgreementActivatedV1))
     try:
-        await read_model.apply_activation(session, tenant=event.tenant, agreement=event.payload(AgreementActivatedV1))
+        await read_model.apply_activation(session, tenant=event.tenant, agreement=agreement)
     except WindowError as exc:
         raise PermanentError(str(exc)) from exc
+    await terms.store_activation(session, tenant=event.tenant, agreement=agreement)
+    await ticket_service.remap_service(
+        session, tenant=event.tenant, service_key=agreement.service_key, rules=ticket_service.TicketRules()
+    )
 
 
 async def on_agreement_ended(session: AsyncSession, event: CloudEvent) -> None:
     """Stop evaluating an ended (terminated, superseded or expired) agreement's objectives."""
-    await read_model.apply_end(session, tenant=event.tenant, ended=event.payload(AgreementEndedV1))
+    ended = event.payload(AgreementEndedV1)
+    await read_model.apply_end(session, tenant=event.tenant, ended=ended)
+    await terms.store_end(session, tenant=event.tenant, ended=ended, at=event.time or utcnow())
+
+
+async def on_offering_published(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the offering's price: the credit base for agreements that carry none."""
+    await terms.store_offering_price(session, tenant=event.tenant, offering=event.payload(OfferingPublishedV1))
+
+
+async def on_action_created(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep an improvement action for the agreement's reports."""
+    await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=False)
+
+
+async def on_action_overdue(session: AsyncSession, event: CloudEvent) -> None:
+    """Mark an improvement action overdue (and keep its latest status)."""
+    await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=True)
 
 
 HANDLERS: dict[str, Handler] = {
     EVENTS.agreement_activated.type: on_agreement_activated,
     EVENTS.agreement_ended.type: on_agreement_ended,
+    EVENTS.offering_published.type: on_offering_published,
+    EVENTS.action_created.type: on_action_created,
+    EVENTS.action_overdue.type: on_action_overdue,
 }
 
 

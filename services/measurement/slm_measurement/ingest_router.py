@@ -14,7 +14,7 @@ from slm_measurement.domain.histogram import count_at_or_below, quantile
 from slm_measurement.ingest import ColumnarBatch, Point, decode_batch
 from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, SeriesPublic
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
-from slm_shared.web.concurrency import IdempotencyKey, remember_idempotent, replay_idempotent
+from slm_shared.web.concurrency import IdempotencyDep
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["measurements"], responses=PROBLEM_RESPONSES)
@@ -47,10 +47,10 @@ POINTS_BODY = {
     openapi_extra=POINTS_BODY,
 )
 async def ingest_measurements(
-    principal: IngestDep, session: SessionDep, request: Request, idempotency_key: IdempotencyKey = None
+    principal: IngestDep, session: SessionDep, idempotency: IdempotencyDep, request: Request
 ) -> object:
     """Store a batch of points (JSON array, NDJSON or columnar arrays per series); all or nothing."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", NDJSON):
@@ -64,9 +64,7 @@ async def ingest_measurements(
     body = IngestAccepted(
         accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits)
     )
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=202, body=body
-    )
+    await idempotency.remember(body, status_code=202)
     return body
 
 

@@ -8,7 +8,11 @@ from slm_measurement.config import Settings
 from slm_measurement.events import HANDLERS
 from slm_measurement.ingest_router import router as ingest_router
 from slm_measurement.nats_ingest import nats_ingest_worker
+from slm_measurement.reports.router import router as reports_router
+from slm_measurement.reports.worker import report_ready_worker
 from slm_measurement.router import router
+from slm_measurement.tickets.router import router as tickets_router
+from slm_measurement.tickets.worker import ticket_clock_worker
 from slm_measurement.worker import evaluation_worker
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
@@ -16,11 +20,14 @@ from slm_shared.cli import run
 DEFINITION = ServiceDefinition(
     name="measurement",
     title="SLM Measurement",
-    description=("Delivered service levels: ingestion, rollups, objective evaluation, burn-rate alerts and forecasts."),
+    description=(
+        "Delivered service levels: ingestion, rollups, objective evaluation, burn-rate alerts and forecasts;"
+        " ticket SLA clocks; service reports and credits."
+    ),
     migrations_package="slm_measurement",
-    routers=[ingest_router, router],
+    routers=[ingest_router, router, tickets_router, reports_router],
     handlers=HANDLERS,
-    workers=[evaluation_worker, nats_ingest_worker],
+    workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
 )
 
 

@@ -5,6 +5,7 @@ Publish a batch (the same JSON array, NDJSON or columnar body as `POST /v1/measu
 `Content-Type: application/x-ndjson` and `Nats-Msg-Id`. The tenant comes from the verified token.
 A message is applied once: its id (or stream sequence) is recorded with the data it stored, so a
 redelivery changes nothing. A batch that is refused goes to the dead letters with the reason.
+Ticket lifecycle events (the JSON array of `POST /v1/tickets/events`) go to `slm.ingest.tickets`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from sqlalchemy import select
 from slm_measurement import service
 from slm_measurement.config import Settings
 from slm_measurement.ingest import decode_batch
+from slm_measurement.tickets import service as ticket_service
+from slm_measurement.tickets.router import decode_events
+from slm_measurement.tickets.worker import rules_of
 from slm_shared.app import ServiceContext
 from slm_shared.auth import ADMIN, INGEST, TokenVerifier
 from slm_shared.bus import DeadLetter, InboxMessage
@@ -35,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 CONSUMER = "measurement-ingest"
 NDJSON = "application/x-ndjson"
+TICKETS_SUBJECT = "slm.ingest.tickets"
 
 
 class NatsIngestor:
@@ -52,6 +57,7 @@ class NatsIngestor:
             max_lateness=timedelta(seconds=settings.max_lateness_seconds),
             max_future=timedelta(seconds=settings.max_future_seconds),
         )
+        self.ticket_rules = rules_of(settings)
         self.applied = 0
 
     @staticmethod
@@ -80,7 +86,11 @@ class NatsIngestor:
         principal = await self.verifier.verify(token)
         if not principal.has_any(ADMIN, INGEST):
             raise Forbidden("The token may not write measurements")
-        batch = decode_batch(message.data, ndjson=headers.get("Content-Type", "").startswith(NDJSON))
+        tickets = message.subject == TICKETS_SUBJECT
+        if tickets:
+            ticket_batch = decode_events(message.data)
+        else:
+            batch = decode_batch(message.data, ndjson=headers.get("Content-Type", "").startswith(NDJSON))
         message_id = self.message_id(message)
         async with self.db.session() as session:
             seen = await session.scalar(
@@ -94,7 +104,12 @@ class NatsIngestor:
                 )
             )
             await session.flush()
-            await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=self.limits)
+            if tickets:
+                await ticket_service.ingest_events(
+                    session, tenant=principal.tenant, batch=ticket_batch, rules=self.ticket_rules
+                )
+            else:
+                await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=self.limits)
         self.applied += 1
         return True
 

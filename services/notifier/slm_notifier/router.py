@@ -20,12 +20,10 @@ from slm_notifier.schemas import (
 )
 from slm_shared.errors import PROBLEM_RESPONSES, NotFound
 from slm_shared.web.concurrency import (
-    IdempotencyKey,
+    IdempotencyDep,
     IfMatch,
     check_if_match,
     etag_for,
-    remember_idempotent,
-    replay_idempotent,
 )
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -42,26 +40,17 @@ async def create_subscription(
     data: SubscriptionCreate,
     principal: StaffDep,
     session: SessionDep,
-    request: Request,
+    idempotency: IdempotencyDep,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Subscribe a target to event types; the signing secret is shown only in this response."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     created = await service.create_subscription(session, tenant=principal.tenant, data=data)
     body = SubscriptionWithSecret.model_validate(created)
     _with_etag(response, created)
     response.headers["Location"] = f"/v1/subscriptions/{created.id}"
-    await remember_idempotent(
-        session,
-        request,
-        tenant=principal.tenant,
-        key=idempotency_key,
-        status_code=201,
-        body=body,
-        headers={"ETag": response.headers["ETag"], "Location": response.headers["Location"]},
-    )
+    await idempotency.remember(body)
     return body
 
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Integer, Text, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
+from slm_shared.auth import PrincipalDep
 from slm_shared.db import UTCDateTime, utcnow
 from slm_shared.errors import Conflict, PreconditionFailed, Unprocessable
+from slm_shared.web.deps import SessionDep
 
 
 def etag_for(entity_id: str, version: int) -> str:
@@ -117,3 +120,40 @@ async def remember_idempotent(
         await session.flush()
     except Exception as exc:
         raise Conflict("A request with this Idempotency-Key is already in progress") from exc
+
+
+@dataclass
+class Idempotency:
+    """A creation request's Idempotency-Key, bound to its tenant and transaction."""
+
+    session: AsyncSession
+    request: Request
+    tenant: str
+    key: str | None
+
+    async def replay(self) -> JSONResponse | None:
+        """The response stored for a repeated key, or None to go ahead and create."""
+        return await replay_idempotent(self.session, self.request, tenant=self.tenant, key=self.key)
+
+    async def remember(
+        self, body: BaseModel | Any, *, status_code: int = 201, headers: dict[str, str] | None = None
+    ) -> None:
+        """Store the response for this key in the same transaction as the creation."""
+        await remember_idempotent(
+            self.session,
+            self.request,
+            tenant=self.tenant,
+            key=self.key,
+            status_code=status_code,
+            body=body,
+            headers=headers,
+        )
+
+
+async def get_idempotency(
+    request: Request, session: SessionDep, principal: PrincipalDep, key: IdempotencyKey = None
+) -> Idempotency:
+    return Idempotency(session=session, request=request, tenant=principal.tenant, key=key)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from slm_catalog.calendars import service
 from slm_catalog.calendars.schemas import (
@@ -19,12 +19,10 @@ from slm_catalog.common import invalid
 from slm_shared import calendars
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
-    IdempotencyKey,
+    IdempotencyDep,
     IfMatch,
     check_if_match,
     etag_for,
-    remember_idempotent,
-    replay_idempotent,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -56,17 +54,14 @@ async def create_calendar(
     data: CalendarCreate,
     principal: StaffDep,
     session: SessionDep,
-    request: Request,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> object:
     """Define weekly business hours in a time zone, with explicit and public holidays."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     row = await service.create_calendar(session, tenant=principal.tenant, data=data)
     body = service.public(service.document_of(row))
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body
-    )
+    await idempotency.remember(body)
     return body
 
 

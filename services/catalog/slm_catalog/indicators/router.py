@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from slm_catalog.common import not_found
 from slm_catalog.indicators import service
 from slm_catalog.indicators.schemas import IndicatorCreate, IndicatorPublic, IndicatorUpdate
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
-    IdempotencyKey,
+    IdempotencyDep,
     IfMatch,
     check_if_match,
     etag_for,
-    remember_idempotent,
-    replay_idempotent,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -51,17 +49,14 @@ async def create_indicator(
     data: IndicatorCreate,
     principal: StaffDep,
     session: SessionDep,
-    request: Request,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: IdempotencyDep,
 ) -> object:
     """Define a measurable indicator (ratio, threshold, timeslice or ticket_time)."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     row = await service.create_indicator(session, tenant=principal.tenant, data=data)
     body = IndicatorPublic.of(service.definition_of(row))
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body
-    )
+    await idempotency.remember(body)
     return body
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response, status
 
 from slm_catalog.common import customer_only
 from slm_catalog.offerings import repository, service
@@ -11,12 +11,10 @@ from slm_catalog.services.service import require_service
 from slm_shared.auth import Principal
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
-    IdempotencyKey,
+    IdempotencyDep,
     IfMatch,
     check_if_match,
     etag_for,
-    remember_idempotent,
-    replay_idempotent,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -36,21 +34,18 @@ async def create_offering(
     data: OfferingCreate,
     principal: StaffDep,
     session: SessionDep,
-    request: Request,
+    idempotency: IdempotencyDep,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Add a draft tier with its price, support hours, targets, ticket targets and service credits."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     parent = await require_service(session, tenant=principal.tenant, service_id=service_id)
     created = await service.create_offering(session, service=parent, data=data)
     body = service.public(created)
     headers = {"ETag": etag_for(created.id, created.revision), "Location": f"/v1/offerings/{created.id}"}
     response.headers.update(headers)
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body, headers=headers
-    )
+    await idempotency.remember(body, headers=headers)
     return body
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from slm_catalog.common import customer_only
 from slm_catalog.services import repository, service
@@ -18,12 +18,10 @@ from slm_catalog.services.schemas import (
 )
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
-    IdempotencyKey,
+    IdempotencyDep,
     IfMatch,
     check_if_match,
     etag_for,
-    remember_idempotent,
-    replay_idempotent,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -36,20 +34,17 @@ async def create_service(
     data: ServiceCreate,
     principal: StaffDep,
     session: SessionDep,
-    request: Request,
+    idempotency: IdempotencyDep,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
 ) -> object:
     """Add a service to the catalogue."""
-    if replay := await replay_idempotent(session, request, tenant=principal.tenant, key=idempotency_key):
+    if replay := await idempotency.replay():
         return replay
     created = await service.create_service(session, tenant=principal.tenant, data=data)
     body = ServicePublic.model_validate(created)
     headers = {"ETag": etag_for(created.id, created.version), "Location": f"/v1/services/{created.id}"}
     response.headers.update(headers)
-    await remember_idempotent(
-        session, request, tenant=principal.tenant, key=idempotency_key, status_code=201, body=body, headers=headers
-    )
+    await idempotency.remember(body, headers=headers)
     return body
 
 

@@ -1,6 +1,9 @@
 from sqlmodel import SQLModel
 
-import slm_measurement.models  # noqa: F401  (registers the tables)
+import slm_measurement.models
+import slm_measurement.reports.worker
+import slm_measurement.terms
+import slm_measurement.tickets.models  # noqa: F401
 import slm_shared.bus.models
 import slm_shared.web.concurrency  # noqa: F401
 from slm_shared.migrations import run_env

@@ -1,0 +1,1 @@
+"""Service reports per agreement and period: objectives, tickets, maintenance, trend, actions and credits."""

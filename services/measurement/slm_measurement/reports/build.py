@@ -1,0 +1,166 @@
+"""Assemble one agreement's report for a period from the read models, rollups and ticket outcomes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_measurement import repository, terms
+from slm_measurement.domain import maintenance
+from slm_measurement.domain.budget import attainment, error_budget, meets
+from slm_measurement.domain.windows import Bounds, floor_minute
+from slm_measurement.evaluator import maintenance_of, tally_ranges
+from slm_measurement.models import Objective, ObjectiveTransition
+from slm_measurement.reports import credits, periods
+from slm_measurement.reports.periods import Period
+from slm_measurement.tickets import compliance
+from slm_shared.db import utcnow
+
+PERIOD = "period"
+
+
+def breaches(transitions: list[ObjectiveTransition], period: Period) -> list[dict[str, Any]]:
+    """Stretches spent breached that overlap the period: start, end (None while still breached)."""
+    found: list[dict[str, Any]] = []
+    began: datetime | None = None
+    for change in transitions:
+        if change.to_status == "breached" and began is None:
+            began = change.at
+        elif change.to_status != "breached" and began is not None:
+            found.append({"start": began, "end": change.at})
+            began = None
+    if began is not None:
+        found.append({"start": began, "end": None})
+    return [b for b in found if b["start"] < period.end and (b["end"] is None or b["end"] > period.start)]
+
+
+async def _transitions(session: AsyncSession, objective: Objective) -> list[ObjectiveTransition]:
+    rows = await session.scalars(
+        select(ObjectiveTransition)
+        .where(ObjectiveTransition.tenant == objective.tenant, ObjectiveTransition.objective_row_id == objective.id)
+        .order_by(ObjectiveTransition.at, ObjectiveTransition.id)
+    )
+    return list(rows.all())
+
+
+def _in_period(objective: Objective, period: Period) -> bool:
+    starts, ends = objective.effective_from, objective.effective_to
+    return (starts is None or starts < period.end) and (ends is None or ends > period.start)
+
+
+async def objective_report(
+    session: AsyncSession, objective: Objective, period: Period, trend: list[Period], now: datetime
+) -> dict[str, Any]:
+    """Attainment, target, budget, breaches, maintenance, trend and burn-down of one objective."""
+    end = min(period.end, floor_minute(now))
+    ranges: dict[str, Bounds] = {PERIOD: Bounds(period.start, max(end, period.start))}
+    for earlier in trend:
+        ranges[earlier.label] = Bounds(earlier.start, earlier.end)
+    checkpoints = periods.checkpoints(period, now) if end > period.start else []
+    for index, instant in enumerate(checkpoints):
+        ranges[f"#{index}"] = Bounds(period.start, instant)
+    tallies, _ = await tally_ranges(session, objective, ranges, now_end=floor_minute(now))
+    tally = tallies[PERIOD]
+    value = attainment(tally.good, tally.total)
+    budget = error_budget(value, objective.objective, objective.comparison)
+    burn_down = []
+    for index, instant in enumerate(checkpoints):
+        part = tallies[f"#{index}"]
+        left = error_budget(attainment(part.good, part.total), objective.objective, objective.comparison)
+        burn_down.append({"at": instant, "remaining_ratio": left.remaining_ratio})
+    trend_points = [
+        {"period": p.label, "attainment": attainment(tallies[p.label].good, tallies[p.label].total)} for p in trend
+    ]
+    trend_points.append({"period": period.label, "attainment": value})
+    return {
+        "objective_id": objective.objective_id,
+        "name": objective.name or objective.objective_id,
+        "indicator": objective.indicator,
+        "indicator_kind": objective.indicator_kind,
+        "target": objective.objective,
+        "comparison": objective.comparison,
+        "good": tally.good,
+        "total": tally.total,
+        "attainment": value,
+        "met": None if value is None else meets(value, objective.objective, objective.comparison),
+        "budget_remaining_ratio": budget.remaining_ratio if value is not None else None,
+        "breaches": breaches(await _transitions(session, objective), period),
+        "trend": trend_points,
+        "burn_down": burn_down,
+    }
+
+
+async def agreement_objectives(
+    session: AsyncSession, *, tenant: str, agreement_id: str, period: Period
+) -> list[Objective]:
+    rows = await repository.agreement_objectives(session, tenant=tenant, agreement_id=agreement_id)
+    return sorted((r for r in rows if _in_period(r, period)), key=lambda r: r.objective_id)
+
+
+def maintenance_in(objectives: list[Objective], period: Period) -> dict[str, Any]:
+    """The maintenance time left out of the period (the agreement's windows, merged)."""
+    windows = maintenance_of(objectives[0]) if objectives else []
+    intervals = maintenance.excluded_intervals(windows, Bounds(period.start, period.end))
+    minutes = sum(int((b.end - b.start).total_seconds()) // 60 for b in intervals)
+    return {"minutes": minutes, "windows": [{"start": b.start, "end": b.end} for b in intervals]}
+
+
+async def agreement_report(
+    session: AsyncSession,
+    agreement: terms.AgreementTerms,
+    period: Period,
+    *,
+    trend_count: int,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The whole report of one agreement for one period, as plain data."""
+    now = now or utcnow()
+    trend = periods.previous(period, trend_count)
+    objectives = await agreement_objectives(
+        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, period=period
+    )
+    reports = [await objective_report(session, o, period, trend, now) for o in objectives]
+    found = await compliance.outcomes(
+        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, start=period.start, end=period.end
+    )
+    price = await terms.price_of(session, agreement)
+    credit = credits.credit_owed(
+        {r["objective_id"]: r["attainment"] for r in reports},
+        agreement.credit_schedule,
+        price.model_dump(mode="json") if price else None,
+        months=period.months,
+        seconds=(period.end - period.start).total_seconds(),
+    )
+    actions = await terms.open_actions(session, tenant=agreement.tenant, agreement_id=agreement.agreement_id)
+    return {
+        "agreement_id": agreement.agreement_id,
+        "agreement_name": agreement.name,
+        "agreement_kind": agreement.kind,
+        "agreement_version": agreement.version,
+        "service_key": agreement.service_key,
+        "consumer_party_id": agreement.consumer_party_id,
+        "period": {"label": period.label, "kind": period.kind, "start": period.start, "end": period.end,
+                   "timezone": period.timezone},
+        "generated_at": now,
+        "objectives": reports,
+        "objectives_met": sum(1 for r in reports if r["met"] is True),
+        "objectives_missed": sum(1 for r in reports if r["met"] is False),
+        "tickets": compliance.by_priority(found),
+        "maintenance": maintenance_in(objectives, period),
+        "actions": [
+            {"action_id": a.action_id, "title": a.title, "owner": a.owner, "due_on": a.due_on, "status": a.status,
+             "overdue": a.overdue}
+            for a in actions
+        ],
+        "credit": {
+            "percent": credit.percent,
+            "objective_id": credit.objective_id,
+            "attainment": credit.attainment,
+            "period_price": credit.base,
+            "amount": credit.amount,
+            "currency": credit.currency,
+        },
+    }  # fmt: skip

@@ -1,0 +1,80 @@
+"""Charts as inline SVG (no script, no network): error budget burn-down and attainment trend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+WIDTH, HEIGHT, PAD = 560, 200, 36
+
+
+def _scale(lo: float, hi: float) -> Callable[[float], float]:
+    span = (hi - lo) or 1.0
+    return lambda v: PAD / 2 + (HEIGHT - PAD) * (hi - v) / span
+
+
+def _frame(title: str, body: list[str], kind: str) -> str:
+    return (
+        f'<svg class="chart {kind}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def burn_down(title: str, points: list[tuple[str, float | None]], *, zero_label: str = "0") -> str:
+    """Budget left (1 = all, 0 = spent, below 0 = overspent) after each checkpoint, as a line."""
+    values = [v for _, v in points if v is not None]
+    lo, hi = min([0.0, *values]), max([1.0, *values])
+    y = _scale(lo, hi)
+    step = (WIDTH - 2 * PAD) / max(len(points) - 1, 1)
+    body = [
+        f'<line class="axis" x1="{PAD}" y1="{y(0):.1f}" x2="{WIDTH - PAD}" y2="{y(0):.1f}" stroke="#999"/>',
+        f'<text x="4" y="{y(0) + 4:.1f}" font-size="10">{escape(zero_label)}</text>',
+        f'<text x="4" y="{y(1) + 4:.1f}" font-size="10">100%</text>',
+    ]
+    segments, pen = [], "M"
+    for index, (_label, value) in enumerate(points):
+        if value is None:
+            pen = "M"
+            continue
+        segments.append(f"{pen}{PAD + index * step:.1f},{y(value):.1f}")
+        pen = "L"
+    if segments:
+        body.append(f'<path class="series" d="{" ".join(segments)}" fill="none" stroke="#1f6feb" stroke-width="2"/>')
+    if points:
+        body.append(f'<text x="{PAD}" y="{HEIGHT - 4}" font-size="10">{escape(points[0][0])}</text>')
+        body.append(
+            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 4}" font-size="10" text-anchor="end">{escape(points[-1][0])}</text>'
+        )
+    return _frame(title, body, "burn-down")
+
+
+def trend(title: str, points: list[tuple[str, float | None, str]], target: float) -> str:
+    """Attainment per period as bars (label, value, shown value), with the target as a line."""
+    values = [v for _, v, _ in points if v is not None]
+    floor = max(min([target - 4 * (1 - target), *values]) - 0.001, 0.0)
+    y = _scale(floor, 1.0)
+    width = (WIDTH - 2 * PAD) / max(len(points), 1)
+    body = []
+    for index, (label, value, shown) in enumerate(points):
+        x = PAD + index * width
+        if value is not None:
+            top = y(max(value, floor))
+            colour = "#2da44e" if value >= target else "#cf222e"
+            body.append(
+                f'<rect class="bar" x="{x + width * 0.15:.1f}" y="{top:.1f}" width="{width * 0.7:.1f}" '
+                f'height="{max(y(floor) - top, 1):.1f}" fill="{colour}"/>'
+            )
+            body.append(
+                f'<text x="{x + width / 2:.1f}" y="{top - 3:.1f}" font-size="10" '
+                f'text-anchor="middle">{escape(shown)}</text>'
+            )
+        body.append(
+            f'<text x="{x + width / 2:.1f}" y="{HEIGHT - 4}" font-size="10" text-anchor="middle">{escape(label)}</text>'
+        )
+    body.append(
+        f'<line class="target" x1="{PAD}" y1="{y(target):.1f}" x2="{WIDTH - PAD}" y2="{y(target):.1f}" '
+        'stroke="#444" stroke-dasharray="4 3"/>'
+    )
+    return _frame(title, body, "trend")

@@ -1,0 +1,119 @@
+# ruff: noqa: RUF001 - Russian words are written in Cyrillic
+"""Report languages (en, pt, es, pl, ru): the words, and numbers and dates formatted with babel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel import Locale, dates, numbers
+
+LANGUAGES = ("en", "pt", "es", "pl", "ru")
+KEYS = (
+    "report", "review_pack", "agreement", "service", "customer", "period", "generated", "objectives", "objective",
+    "target", "attainment", "result", "met", "missed", "no_data", "budget_left", "events", "breaches", "start", "end",
+    "ongoing", "none", "tickets", "priority", "clock", "response", "resolution", "within_goal", "compliance",
+    "maintenance", "excluded_minutes", "trend", "burn_down", "actions", "action", "owner", "due", "status",
+    "credits", "credit_percent", "period_price", "credit_amount", "no_price",
+)  # fmt: skip
+_WORDS = {
+    "en": ("Service report", "Service review pack", "Agreement", "Service", "Customer", "Period", "Generated",
+           "Objectives", "Objective", "Target", "Attainment", "Result", "Met", "Missed", "No data", "Budget left",
+           "Good / total", "Breaches", "Start", "End", "ongoing", "None", "Tickets", "Priority", "Clock", "Response",
+           "Resolution", "Within goal", "Compliance", "Maintenance", "Excluded minutes", "Attainment trend",
+           "Error budget burn-down", "Open improvement actions", "Action", "Owner", "Due", "Status", "Service credits",
+           "Credit", "Price of the period", "Credit owed", "no price known"),
+    "pt": ("Relatório de serviço", "Pacote de revisão de serviço", "Acordo", "Serviço", "Cliente", "Período", "Gerado",
+           "Objetivos", "Objetivo", "Meta", "Atingimento", "Resultado", "Cumprido", "Falhado", "Sem dados",
+           "Orçamento restante", "Bons / total", "Violações", "Início", "Fim", "em curso", "Nenhuma", "Chamados",
+           "Prioridade", "Relógio", "Resposta", "Resolução", "Dentro da meta", "Conformidade", "Manutenção",
+           "Minutos excluídos", "Tendência de atingimento", "Consumo do orçamento de erro", "Ações de melhoria abertas",
+           "Ação", "Responsável", "Prazo", "Estado", "Créditos de serviço", "Crédito", "Preço do período",
+           "Crédito devido", "preço desconhecido"),
+    "es": ("Informe de servicio", "Paquete de revisión de servicio", "Acuerdo", "Servicio", "Cliente", "Período",
+           "Generado", "Objetivos", "Objetivo", "Meta", "Cumplimiento", "Resultado", "Cumplido", "Incumplido",
+           "Sin datos", "Presupuesto restante", "Buenos / total", "Incumplimientos", "Inicio", "Fin", "en curso",
+           "Ninguno", "Tickets", "Prioridad", "Reloj", "Respuesta", "Resolución", "Dentro del objetivo",
+           "Conformidad", "Mantenimiento", "Minutos excluidos", "Tendencia de cumplimiento",
+           "Consumo del presupuesto de error", "Acciones de mejora abiertas", "Acción", "Responsable", "Vence",
+           "Estado", "Créditos de servicio", "Crédito", "Precio del período", "Crédito adeudado",
+           "precio desconocido"),
+    "pl": ("Raport z usługi", "Pakiet przeglądu usług", "Umowa", "Usługa", "Klient", "Okres", "Wygenerowano", "Cele",
+           "Cel", "Próg", "Osiągnięcie", "Wynik", "Spełniony", "Niespełniony", "Brak danych", "Pozostały budżet",
+           "Dobre / wszystkie", "Naruszenia", "Początek", "Koniec", "trwa", "Brak", "Zgłoszenia", "Priorytet", "Zegar",
+           "Reakcja", "Rozwiązanie", "W terminie", "Zgodność", "Prace serwisowe", "Wyłączone minuty",
+           "Trend osiągnięcia", "Zużycie budżetu błędów", "Otwarte działania doskonalące", "Działanie",
+           "Właściciel", "Termin", "Status", "Rekompensaty", "Rekompensata", "Cena okresu", "Należna rekompensata",
+           "cena nieznana"),
+    "ru": ("Отчёт об услуге", "Пакет обзора услуг", "Соглашение", "Услуга", "Клиент", "Период", "Создан", "Цели",
+           "Цель", "Целевое значение", "Достижение", "Итог", "Выполнена", "Не выполнена", "Нет данных",
+           "Остаток бюджета", "Успешные / всего", "Нарушения", "Начало", "Конец", "продолжается", "Нет", "Заявки",
+           "Приоритет", "Таймер", "Реакция", "Решение", "В срок", "Соблюдение", "Обслуживание", "Исключено минут",
+           "Динамика достижения", "Расход бюджета ошибок", "Открытые меры по улучшению", "Мера", "Ответственный",
+           "Срок", "Статус", "Сервисные кредиты", "Кредит", "Цена периода", "Причитающийся кредит",
+           "цена неизвестна"),
+}  # fmt: skip
+MESSAGES = {lang: dict(zip(KEYS, words, strict=True)) for lang, words in _WORDS.items()}
+
+
+def choose(lang: str | None, accept_language: str | None) -> str:
+    """The language asked for by `?lang=`, else the best of Accept-Language, else English."""
+    if lang:
+        code = lang.split("-")[0].split("_")[0].lower()
+        if code in LANGUAGES:
+            return code
+        raise ValueError(f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
+    wanted = []
+    for part in (accept_language or "").split(","):
+        pieces = part.strip().split(";q=")
+        try:
+            weight = float(pieces[1]) if len(pieces) > 1 else 1.0
+        except ValueError:
+            weight = 0.0
+        if pieces[0]:
+            wanted.append((weight, pieces[0].split("-")[0].lower()))
+    for _weight, code in sorted(wanted, key=lambda w: -w[0]):
+        if code in LANGUAGES:
+            return code
+    return "en"
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Words, numbers, money and instants for one language, instants shown in one time zone."""
+
+    lang: str
+    timezone: str = "UTC"
+
+    @property
+    def locale(self) -> Locale:
+        return Locale.parse({"pt": "pt_BR"}.get(self.lang, self.lang))
+
+    def t(self, key: str) -> str:
+        return MESSAGES[self.lang][key]
+
+    def percent(self, value: float | None, digits: int = 2) -> str:
+        if value is None:
+            return "—"
+        return numbers.format_percent(value, format="#,##0." + "0" * digits + "%", locale=self.locale)
+
+    def number(self, value: float | int | Decimal | None, digits: int = 0) -> str:
+        if value is None:
+            return "—"
+        pattern = "#,##0" + ("." + "#" * digits if digits else "")
+        return numbers.format_decimal(value, format=pattern, locale=self.locale)
+
+    def money(self, amount: Decimal | None, currency: str | None) -> str:
+        if amount is None or not currency:
+            return "—"
+        return numbers.format_currency(amount, currency, locale=self.locale)
+
+    def instant(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        return dates.format_datetime(value, format="medium", tzinfo=ZoneInfo(self.timezone), locale=self.locale)
+
+    def day(self, value: datetime) -> str:
+        return dates.format_date(value.astimezone(ZoneInfo(self.timezone)), format="medium", locale=self.locale)

@@ -1,0 +1,134 @@
+"""Report HTTP API: an agreement's report for a period, and a customer's service review pack."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy import select
+
+from slm_measurement import terms
+from slm_measurement.reports import periods
+from slm_measurement.reports.build import agreement_report
+from slm_measurement.reports.i18n import Formatter, choose
+from slm_measurement.reports.render import plain, to_csv, to_html
+from slm_shared.auth import Principal
+from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
+from slm_shared.web.deps import ReaderDep, SessionDep
+
+router = APIRouter(prefix="/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
+Format = Literal["json", "csv", "html"]
+PeriodQuery = Annotated[str | None, Query(max_length=16, description="a month (2026-03) or a quarter (2026-Q1)")]
+LangQuery = Annotated[str | None, Query(max_length=16, description="en, pt, es, pl or ru; else Accept-Language")]
+FORMATS = {
+    "200": {
+        "content": {
+            "application/json": {},
+            "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+        "description": "The report in the format asked for",
+    }
+}
+
+
+def _language(lang: str | None, accept_language: str | None) -> str:
+    try:
+        return choose(lang, accept_language)
+    except ValueError as exc:
+        raise Unprocessable(str(exc), errors=[FieldError(field="lang", message=str(exc))]) from exc
+
+
+def _period(text: str | None, start: datetime | None, end: datetime | None, timezone: str) -> periods.Period:
+    try:
+        return periods.parse(text, start=start, end=end, timezone=timezone)
+    except periods.PeriodError as exc:
+        raise Unprocessable(str(exc), errors=[FieldError(field="period", message=str(exc))]) from exc
+
+
+def _respond(
+    reports: list[dict[str, Any]], document: dict[str, Any], fmt: Formatter, kind: str, title: str
+) -> Response:
+    headers = {"Content-Language": fmt.lang}
+    if kind == "csv":
+        return PlainTextResponse(to_csv(reports, fmt), media_type="text/csv; charset=utf-8", headers=headers)
+    if kind == "html":
+        return HTMLResponse(to_html(reports, fmt, title=title), headers=headers)
+    return JSONResponse(plain(document), headers=headers)
+
+
+async def _agreement(session: SessionDep, principal: Principal, agreement_id: str) -> terms.AgreementTerms:
+    versions = await terms.versions(session, tenant=principal.tenant, agreement_id=agreement_id)
+    if not versions or (principal.is_customer_only and versions[-1].consumer_party_id != principal.party):
+        raise NotFound(f"No agreement {agreement_id}")
+    return versions[-1]
+
+
+@router.get("/agreements/{agreement_id}/report", responses=FORMATS, response_class=Response)
+async def agreement_report_route(
+    agreement_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    request: Request,
+    period: PeriodQuery = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    format: Format = "json",
+    lang: LangQuery = None,
+    accept_language: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """An agreement's service report for a month, a quarter or a range: JSON, CSV or HTML, in the language asked."""
+    language = _language(lang, accept_language)
+    latest = await _agreement(session, principal, agreement_id)
+    chosen = _period(period, start, end, latest.timezone)
+    version = await terms.terms_at(
+        session, tenant=principal.tenant, agreement_id=agreement_id, instant=chosen.end - timedelta(microseconds=1)
+    )
+    assert version is not None
+    report = await agreement_report(
+        session, version, chosen, trend_count=request.app.state.settings.report_trend_periods
+    )
+    fmt = Formatter(language, latest.timezone)
+    return _respond([report], report, fmt, format, f"{fmt.t('report')}: {latest.name} ({chosen.label})")
+
+
+@router.get("/parties/{party_id}/review-pack", responses=FORMATS, response_class=Response)
+async def review_pack(
+    party_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    request: Request,
+    period: PeriodQuery = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    format: Format = "json",
+    lang: LangQuery = None,
+    accept_language: Annotated[str | None, Header(max_length=200)] = None,
+    timezone: Annotated[str, Query(max_length=64, description="zone of the period's bounds")] = "UTC",
+) -> Response:
+    """Every agreement of a customer for one period, in one document (the service review pack)."""
+    language = _language(lang, accept_language)
+    if principal.is_customer_only and party_id != principal.party:
+        raise NotFound(f"No party {party_id}")
+    try:
+        chosen = _period(period, start, end, timezone)
+    except (KeyError, ValueError) as exc:
+        raise Unprocessable(str(exc), errors=[FieldError(field="timezone", message=str(exc))]) from exc
+    rows = (
+        await session.scalars(
+            select(terms.AgreementTerms)
+            .where(terms.AgreementTerms.tenant == principal.tenant, terms.AgreementTerms.consumer_party_id == party_id)
+            .order_by(terms.AgreementTerms.agreement_id, terms.AgreementTerms.version)
+        )
+    ).all()
+    chosen_versions: dict[str, terms.AgreementTerms] = {}
+    for row in rows:
+        if row.effective_from < chosen.end and (row.ended_at is None or row.ended_at > chosen.start):
+            chosen_versions[row.agreement_id] = row
+    trend = request.app.state.settings.report_trend_periods
+    reports = [await agreement_report(session, v, chosen, trend_count=trend) for v in chosen_versions.values()]
+    fmt = Formatter(language, timezone)
+    document = {"party_id": party_id, "period": chosen.label, "reports": reports}
+    return _respond(reports, document, fmt, format, f"{fmt.t('review_pack')}: {party_id} ({chosen.label})")

@@ -1,0 +1,1 @@
+"""Ticket SLAs: lifecycle events, response and resolution clocks in business time, compliance."""

@@ -1,0 +1,133 @@
+"""Ticket HTTP API: lifecycle events in, clocks and tickets at risk or breached out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import func, select
+
+from slm_measurement.tickets import service
+from slm_measurement.tickets.models import Ticket
+from slm_measurement.tickets.schemas import ClockPublic, TicketEventIn, TicketEventsAccepted, TicketPublic
+from slm_measurement.tickets.worker import rules_of
+from slm_shared.auth import Principal
+from slm_shared.db import utcnow
+from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
+from slm_shared.web.concurrency import IdempotencyDep
+from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
+from slm_shared.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=PROBLEM_RESPONSES)
+MAX_EVENTS = 5000
+EVENTS_ADAPTER = TypeAdapter(list[TicketEventIn])
+
+
+def decode_events(body: bytes) -> list[TicketEventIn]:
+    """A JSON array of ticket events, or 422 naming each bad field."""
+    try:
+        events = EVENTS_ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        errors = [
+            FieldError(field="".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]), message=e["msg"])
+            for e in exc.errors()[:50]
+        ]
+        raise Unprocessable("The ticket events were refused, nothing was stored", errors=errors) from exc
+    if len(events) > MAX_EVENTS:
+        raise Unprocessable(
+            f"At most {MAX_EVENTS} events per request", errors=[FieldError(field="body", message="too many events")]
+        )
+    return events
+
+
+@router.post(
+    "/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TicketEventsAccepted,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "array", "items": TicketEventIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}}},
+)  # fmt: skip
+async def ingest_ticket_events(
+    principal: IngestDep, session: SessionDep, idempotency: IdempotencyDep, request: Request
+) -> object:
+    """Apply a JSON array of ticket lifecycle events, all or nothing; an event id is applied once."""
+    if replay := await idempotency.replay():
+        return replay
+    events = decode_events(await request.body())
+    rules = rules_of(request.app.state.settings)
+    accepted, duplicates, tickets = await service.ingest_events(
+        session, tenant=principal.tenant, batch=events, rules=rules
+    )
+    body = TicketEventsAccepted(accepted=accepted, duplicates=duplicates, tickets=tickets)
+    await idempotency.remember(body, status_code=202)
+    return body
+
+
+def _scoped(principal: Principal):  # type: ignore[no-untyped-def]
+    query = select(Ticket).where(Ticket.tenant == principal.tenant)
+    if principal.is_customer_only:
+        query = query.where(Ticket.consumer_party_id == (principal.party or ""))
+    return query
+
+
+@router.get("", response_model=Page[TicketPublic])
+async def list_tickets(
+    principal: ReaderDep,
+    session: SessionDep,
+    request: Request,
+    page: PageDep,
+    sla: Annotated[Literal["at_risk", "breached", "any"], Query(description="at_risk, breached, or any")] = "any",
+    agreement_id: Annotated[str | None, Query(max_length=64)] = None,
+    service_key: Annotated[str | None, Query(alias="service", max_length=64)] = None,
+) -> Page[TicketPublic]:
+    """List tickets (those at risk or breached with `sla=`), soonest breach first."""
+    query = _scoped(principal)
+    if sla == "at_risk":
+        query = query.where(Ticket.at_risk.is_(True))  # type: ignore[attr-defined]
+    elif sla == "breached":
+        query = query.where(Ticket.breached.is_(True))  # type: ignore[attr-defined]
+    if agreement_id:
+        query = query.where(Ticket.agreement_id == agreement_id)
+    if service_key:
+        query = query.where(Ticket.service_key == service_key)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.ticket_id)  # type: ignore[union-attr]
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    rules = rules_of(request.app.state.settings)
+    items = [await _public(session, ticket, rules) for ticket in rows.all()]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{ticket_id}", response_model=TicketPublic)
+async def get_ticket(ticket_id: str, principal: ReaderDep, session: SessionDep, request: Request) -> TicketPublic:
+    """Read a ticket's response and resolution clocks now: elapsed, remaining, paused, breach instant."""
+    ticket = await session.scalar(_scoped(principal).where(Ticket.ticket_id == ticket_id))
+    if ticket is None:
+        raise NotFound(f"No ticket {ticket_id}")
+    return await _public(session, ticket, rules_of(request.app.state.settings))
+
+
+async def _public(session: SessionDep, ticket: Ticket, rules: service.TicketRules) -> TicketPublic:
+    now = utcnow()
+    found = await service.compute(session, ticket, now=now, rules=rules)
+    return TicketPublic(
+        id=ticket.id,
+        ticket_id=ticket.ticket_id,
+        service_key=ticket.service_key,
+        agreement_id=ticket.agreement_id,
+        consumer_party_id=ticket.consumer_party_id,
+        priority=found.lifecycle.priority,
+        state=found.lifecycle.state,
+        opened_at=found.lifecycle.opened_at,
+        at_risk=ticket.at_risk,
+        breached=ticket.breached,
+        as_of=now,
+        clocks={
+            name: ClockPublic.model_validate(service.clock_document(found, name, now))
+            for name in ("response", "resolution")
+        },
+    )

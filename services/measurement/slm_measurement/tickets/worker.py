@@ -1,0 +1,58 @@
+"""The ticket clock worker: wakes for each ticket whose next warning or breach instant has come."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+
+from slm_measurement.config import Settings
+from slm_measurement.tickets.models import Ticket
+from slm_measurement.tickets.service import TicketRules, evaluate_ticket
+from slm_shared.app import ServiceContext
+from slm_shared.db import Database, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+def rules_of(settings: Settings) -> TicketRules:
+    return TicketRules(
+        warnings=tuple(sorted(settings.ticket_warning_shares)),
+        pause_states=frozenset(s.lower() for s in settings.ticket_pause_states),
+    )
+
+
+async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100) -> int:
+    """Re-evaluate tickets whose next threshold instant has passed; returns how many."""
+    async with db.session() as session:
+        now = utcnow()
+        rows = (
+            await session.scalars(
+                select(Ticket)
+                .where(Ticket.next_due_at <= now)  # type: ignore[operator]
+                .order_by(Ticket.next_due_at, Ticket.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for ticket in rows:
+            await evaluate_ticket(session, ticket, now=now, rules=rules)
+    return len(rows)
+
+
+async def ticket_clock_worker(context: ServiceContext) -> None:
+    """Fire ticket warnings and breaches on time, even when no new event arrives."""
+    settings = context.settings
+    assert isinstance(settings, Settings)
+    rules = rules_of(settings)
+    while True:
+        try:
+            fired = await fire_due_tickets(context.db, rules=rules)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the worker must outlive any single failure
+            logger.warning("ticket clock pass failed (%s); retrying", exc)
+            fired = 0
+        if not fired:
+            await asyncio.sleep(settings.ticket_poll_seconds)
