@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_agreements.catalog.handlers import CATALOG_HANDLERS
-from slm_agreements.models import Agreement, AgreementObjective, AgreementVersion
+from slm_agreements.models import Agreement, AgreementObjective, AgreementVersion, Party
 from slm_shared.bus import Handler, record_event
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
@@ -20,6 +20,8 @@ from slm_shared.contracts.payloads import (
     MaintenanceWindowV1,
     ObjectiveTicketTargetV1,
     ObjectiveV1,
+    PartyChangedV1,
+    PartyContactV1,
 )
 
 STATE_EVENTS: dict[str, EventSpec[Any]] = {
@@ -30,6 +32,24 @@ STATE_EVENTS: dict[str, EventSpec[Any]] = {
     "expire": EVENTS.agreement_expired,
     "terminate": EVENTS.agreement_terminated,
 }
+
+
+def party_changed(session: AsyncSession, party: Party, *, created: bool) -> None:
+    """Tell notifiers who to contact, and escalate to, for this party."""
+    record_event(
+        session,
+        EVENTS.party_created if created else EVENTS.party_updated,
+        tenant=party.tenant,
+        subject=party.id,
+        data=PartyChangedV1(
+            party_id=party.id,
+            name=party.name,
+            kind=party.kind,
+            contacts=[PartyContactV1.model_validate(contact) for contact in party.contacts],
+            escalation_seconds=party.escalation_seconds,
+            version=party.version,
+        ),
+    )
 
 
 def objective_payload(objective: AgreementObjective) -> ObjectiveV1:

@@ -28,7 +28,10 @@ class Party(SQLModel, table=True):
     name: str = Field(max_length=200)
     kind: str = Field(max_length=16)
     contacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    escalation_seconds: int | None = None
+    version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class Agreement(SQLModel, table=True):

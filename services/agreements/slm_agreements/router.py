@@ -19,13 +19,11 @@ from slm_agreements.schemas import (
     HistoryEntry,
     PartyCreate,
     PartyPublic,
+    PartyUpdate,
 )
 from slm_shared.contracts.payloads import TargetV1
 from slm_shared.errors import PROBLEM_RESPONSES
-from slm_shared.web.concurrency import (
-    IdempotencyDep,
-    etag_for,
-)
+from slm_shared.web.concurrency import IdempotencyDep, IfMatch, check_if_match, etag_for
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -67,9 +65,28 @@ async def list_parties(
 
 
 @router.get("/parties/{party_id}", response_model=PartyPublic, tags=["parties"])
-async def get_party(party_id: str, principal: ReaderDep, session: SessionDep) -> PartyPublic:
+async def get_party(party_id: str, principal: ReaderDep, session: SessionDep, response: Response) -> PartyPublic:
     """Read one party."""
-    return PartyPublic.model_validate(await service.require_party(session, principal=principal, party_id=party_id))
+    party = await service.require_party(session, principal=principal, party_id=party_id)
+    response.headers["ETag"] = etag_for(party.id, party.version)
+    return PartyPublic.model_validate(party)
+
+
+@router.patch("/parties/{party_id}", response_model=PartyPublic, tags=["parties"])
+async def update_party(
+    party_id: str,
+    data: PartyUpdate,
+    principal: StaffDep,
+    session: SessionDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PartyPublic:
+    """Change a party's name, contacts or escalation time; send If-Match with the ETag you read."""
+    party = await service.require_party(session, principal=principal, party_id=party_id)
+    check_if_match(if_match, etag_for(party.id, party.version))
+    updated = await service.update_party(session, party=party, data=data)
+    response.headers["ETag"] = etag_for(updated.id, updated.version)
+    return PartyPublic.model_validate(updated)
 
 
 @router.post("/agreements", status_code=status.HTTP_201_CREATED, response_model=AgreementPublic, tags=["agreements"])

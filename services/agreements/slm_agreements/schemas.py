@@ -30,6 +30,17 @@ class PartyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     kind: PartyKind
     contacts: list[Contact] = Field(default_factory=list, max_length=100)
+    escalation_seconds: int | None = Field(
+        None, ge=60, le=30 * 86400, description="how long a breach may stay unacknowledged before the next level hears"
+    )
+
+
+class PartyUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    contacts: list[Contact] | None = Field(None, max_length=100)
+    escalation_seconds: int | None = Field(None, ge=60, le=30 * 86400)
 
 
 class PartyPublic(BaseModel):
@@ -39,7 +50,10 @@ class PartyPublic(BaseModel):
     name: str
     kind: PartyKind
     contacts: list[Contact]
+    escalation_seconds: int | None = None
+    version: int
     created_at: datetime
+    updated_at: datetime
 
 
 class Window(WindowV1):

@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import lifecycle, repository
+from slm_agreements import events, lifecycle, repository
 from slm_agreements.catalog import repository as catalog_repository
 from slm_agreements.lifecycle import Actor, Parties
 from slm_agreements.models import Agreement, AgreementHistory, AgreementObjective, AgreementVersion, Party, new_id
 from slm_agreements.objectives import ObjectiveDraft, measurability_problems, merge_objectives, objective_problems
-from slm_agreements.schemas import AgreementCreate, AgreementPublic, PartyCreate, VersionPublic
+from slm_agreements.schemas import AgreementCreate, AgreementPublic, PartyCreate, PartyUpdate, VersionPublic
 from slm_agreements.terms import date_problems
 from slm_shared.auth import ADMIN, Principal
 from slm_shared.contracts.payloads import TargetV1
@@ -36,9 +36,30 @@ def invalid(errors: dict[str, str]) -> Unprocessable:
 
 async def create_party(session: AsyncSession, *, tenant: str, data: PartyCreate) -> Party:
     """Register a customer, internal team or supplier."""
-    party = Party(tenant=tenant, name=data.name, kind=data.kind, contacts=[c.model_dump() for c in data.contacts])
+    party = Party(
+        tenant=tenant,
+        name=data.name,
+        kind=data.kind,
+        contacts=[c.model_dump() for c in data.contacts],
+        escalation_seconds=data.escalation_seconds,
+    )
     session.add(party)
     await session.flush()
+    events.party_changed(session, party, created=True)
+    return party
+
+
+async def update_party(session: AsyncSession, *, party: Party, data: PartyUpdate) -> Party:
+    """Change a party's name, contacts or escalation time; notifiers hear of it."""
+    changes = data.model_dump(exclude_unset=True)
+    if "contacts" in changes:
+        changes["contacts"] = [c.model_dump() for c in data.contacts or []]
+    for name, value in changes.items():
+        setattr(party, name, value)
+    party.version += 1
+    party.updated_at = utcnow()
+    await session.flush()
+    events.party_changed(session, party, created=False)
     return party
 
 

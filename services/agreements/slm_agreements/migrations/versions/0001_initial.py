@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:29:51.293558
+Create Date: 2026-11-22 05:11:56.874985
 """
 from alembic import op
 import sqlalchemy as sa
@@ -144,7 +144,10 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('contacts', sa.JSON(), nullable=False),
+    sa.Column('escalation_seconds', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', slm_shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('parties', schema=None) as batch_op:
