@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_notifier import repository, service
 from slm_notifier.contacts import repository as contacts_repository
 from slm_notifier.escalation import repository as escalation_repository
-from slm_notifier.matching import EventFacts
+from slm_notifier.matching import EventFacts, severity_of
 from slm_notifier.models import AgreementView
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
@@ -84,7 +84,7 @@ async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> No
 
 
 async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
-    """Agreement changes, renewals and reviews due: notify who subscribed (facts read from the payload)."""
+    """Agreement news, burn alerts, ticket SLA clocks, reports and actions: notify who subscribed."""
     data: dict[str, Any] = event.data if isinstance(event.data, dict) else {}
     agreement_id = data.get("agreement_id")
     if not isinstance(agreement_id, str):
@@ -95,7 +95,8 @@ async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
         service_key=data.get("service_key") or (known.service_key if known else None),
         agreement_id=agreement_id,
         consumer_party_id=data.get("consumer_party_id") or (known.consumer_party_id if known else None),
-        severity="info",
+        severity=severity_of(event.type, data),
+        objective_id=data.get("objective_id") if isinstance(data.get("objective_id"), str) else None,
         provider_party_id=known.provider_party_id if known else None,
     )
     await service.fan_out(session, event, facts, agreement=known)
@@ -125,6 +126,12 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.agreement_expired.type: on_agreement_news,
     EVENTS.agreement_renewal_due.type: on_agreement_news,
     EVENTS.review_due.type: on_agreement_news,
+    EVENTS.objective_burn_alert.type: on_agreement_news,
+    EVENTS.ticket_sla_warning.type: on_agreement_news,
+    EVENTS.ticket_sla_breached.type: on_agreement_news,
+    EVENTS.report_ready.type: on_agreement_news,
+    EVENTS.action_overdue.type: on_agreement_news,
+    EVENTS.change_requested.type: on_agreement_news,
     EVENTS.party_created.type: on_party_changed,
     EVENTS.party_updated.type: on_party_changed,
 }

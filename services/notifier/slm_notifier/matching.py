@@ -21,8 +21,32 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.agreement_expired.type,
     EVENTS.agreement_renewal_due.type,
     EVENTS.review_due.type,
+    EVENTS.objective_burn_alert.type,
+    EVENTS.ticket_sla_warning.type,
+    EVENTS.ticket_sla_breached.type,
+    EVENTS.report_ready.type,
+    EVENTS.action_overdue.type,
+    EVENTS.change_requested.type,
     TEST_EVENT_TYPE,
 )
+
+# Severity of events whose payload does not carry one in the info/warning/critical scale.
+_FIXED_SEVERITY = {
+    EVENTS.ticket_sla_breached.type: "critical",
+    EVENTS.ticket_sla_warning.type: "warning",
+    EVENTS.action_overdue.type: "warning",
+}
+_BURN_SEVERITY = {"page": "critical", "ticket": "warning"}
+
+
+def severity_of(event_type: str, data: Mapping[str, Any]) -> str:
+    """The severity filters compare: from the payload where it has one, else fixed per type."""
+    declared = data.get("severity")
+    if declared in SEVERITY_RANK:
+        return str(declared)
+    if declared in _BURN_SEVERITY:
+        return _BURN_SEVERITY[str(declared)]
+    return _FIXED_SEVERITY.get(event_type, "info")
 
 
 @dataclass(frozen=True)
