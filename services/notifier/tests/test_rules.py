@@ -72,6 +72,7 @@ def test_type_patterns_and_filters() -> None:
         "slm.measurement.objective.at_risk.v1",
         "slm.measurement.objective.breached.v1",
         "slm.measurement.objective.recovered.v1",
+        "slm.measurement.objective.burn_alert.v1",
     ]
     assert known_types_matching("slm.nothing.*") == []
 
