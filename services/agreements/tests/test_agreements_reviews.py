@@ -128,6 +128,8 @@ async def test_reviews_and_improvement_actions(
     assert stale.status_code == 412
     done = await client.patch(f"/v1/actions/{action_id}", json={"status": "done"})
     assert done.json()["status"] == "done"
+    updated = await published_events("slm.agreements.action.updated", aid, settle=0.2)
+    assert [json.loads(m.data)["status"] for m in updated] == ["done"]
     assert (await client.post(f"/v1/actions/{action_id}/change-request", json={})).status_code == 409
     globex = bearer(tenant="globex", roles=("admin",))
     assert (await client.get(f"/v1/actions/{action_id}", headers=globex)).status_code == 404

@@ -87,6 +87,11 @@ async def on_action_created(session: AsyncSession, event: CloudEvent) -> None:
     await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=False)
 
 
+async def on_action_updated(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep an improvement action's new owner, due date or status (done and cancelled leave the reports)."""
+    await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=False)
+
+
 async def on_action_overdue(session: AsyncSession, event: CloudEvent) -> None:
     """Mark an improvement action overdue (and keep its latest status)."""
     await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=True)
@@ -98,6 +103,7 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.offering_published.type: on_offering_published,
     EVENTS.action_created.type: on_action_created,
     EVENTS.action_overdue.type: on_action_overdue,
+    EVENTS.action_updated.type: on_action_updated,
 }
 
 

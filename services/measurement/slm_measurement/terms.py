@@ -133,10 +133,12 @@ async def store_offering_price(session: AsyncSession, *, tenant: str, offering: 
 
 
 async def store_action(session: AsyncSession, *, tenant: str, action: ImprovementActionV1, overdue: bool) -> None:
+    """Keep an action's latest state; a new due date clears an earlier overdue mark."""
     row = await session.get(ImprovementAction, (tenant, action.action_id))
     row = row or ImprovementAction(tenant=tenant, action_id=action.action_id, agreement_id=action.agreement_id)
+    still_overdue = bool(row.overdue) and row.due_on == action.due_on.isoformat()
     row.title, row.owner, row.due_on = action.title[:500], action.owner[:200], action.due_on.isoformat()
-    row.status, row.source, row.overdue = action.status, action.source, row.overdue or overdue
+    row.status, row.source, row.overdue = action.status, action.source, still_overdue or overdue
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()

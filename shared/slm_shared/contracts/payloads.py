@@ -291,7 +291,7 @@ class ReviewHeldV1(Payload):
 
 
 class ImprovementActionV1(Payload):
-    """An improvement action on an agreement (created, or overdue)."""
+    """An improvement action on an agreement (created, updated or overdue)."""
 
     action_id: str
     agreement_id: str

@@ -64,6 +64,7 @@ class Events:
     review_held = EventSpec("agreements", "review", "held", ReviewHeldV1)
     action_created = EventSpec("agreements", "action", "created", ImprovementActionV1)
     action_overdue = EventSpec("agreements", "action", "overdue", ImprovementActionV1)
+    action_updated = EventSpec("agreements", "action", "updated", ImprovementActionV1)
     change_requested = EventSpec("agreements", "change", "requested", ChangeRequestedV1)
 
     objective_at_risk = EventSpec("measurement", "objective", "at_risk", ObjectiveStatusV1)

@@ -66,7 +66,8 @@ async def update_action(
     """Change an open action: owner, due date, status (done or cancelled closes it)."""
     action = await actions.get_action(session, tenant=principal.tenant, action_id=action_id, for_update=True)
     check_if_match(if_match, etag_for(action.id, action.revision))
-    action = await actions.update_action(session, action=action, data=data)
+    agreement = await service.require_agreement(session, principal=principal, agreement_id=action.agreement_id)
+    action = await actions.update_action(session, action=action, data=data, service_key=agreement.service_key)
     response.headers["ETag"] = etag_for(action.id, action.revision)
     return ActionPublic.model_validate(action)
 

@@ -105,8 +105,10 @@ async def get_action(
     return action
 
 
-async def update_action(session: AsyncSession, *, action: ImprovementAction, data: ActionUpdate) -> ImprovementAction:
-    """Change an action; a finished or cancelled action is closed for good."""
+async def update_action(
+    session: AsyncSession, *, action: ImprovementAction, data: ActionUpdate, service_key: str
+) -> ImprovementAction:
+    """Change an action; a finished or cancelled action is closed for good; reports hear of it."""
     if action.status not in OPEN:
         raise Conflict(f"Action {action.id} is {action.status}", extra={"status": action.status})
     for name, value in data.model_dump(exclude_unset=True).items():
@@ -118,6 +120,7 @@ async def update_action(session: AsyncSession, *, action: ImprovementAction, dat
     action.revision += 1
     action.updated_at = utcnow()
     await session.flush()
+    _action_event(session, EVENTS.action_updated, action, service_key)
     return action
 
 
