@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, text, tuple_
+from sqlalchemy import Table, TextClause, bindparam, delete, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,6 +109,60 @@ def _table_name(granularity: str, threshold_bin: int | None) -> str:
     return str(tables[granularity].name)
 
 
+@lru_cache(maxsize=256)
+def _union_of(shape: tuple[str, ...], threshold: bool) -> TextClause:
+    """One SELECT per segment granularity, summed per series; the text depends only on the shape."""
+    good_total = _good_total(0 if threshold else None)
+    table_names = {g: _table_name(g, 0 if threshold else None) for g in set(shape)}
+    parts = [
+        f"SELECT {n} AS part, service, indicator, {good_total} FROM {table_names[granularity]} "
+        f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators "
+        f"AND {granularity} >= :a{n} AND {granularity} < :b{n} GROUP BY service, indicator"
+        for n, granularity in enumerate(shape)
+    ]
+    return text(" UNION ALL ".join(parts)).bindparams(
+        bindparam("services", expanding=True), bindparam("indicators", expanding=True)
+    )
+
+
+async def range_tallies_many(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    series: Sequence[tuple[str, str]],
+    ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
+    threshold_bin: int | None = None,
+) -> dict[tuple[str, str], dict[str, Tally]]:
+    """Good and total per (service, indicator) and label, each label a signed sum of ranges, in one round trip.
+
+    Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
+    grow with its length. A value series counts samples at or below the threshold's bin as good.
+    """
+    params: dict[str, Any] = {"tenant": tenant}
+    shape: list[str] = []
+    meaning: list[tuple[str, int]] = []
+    for label, signed in ranges.items():
+        for bounds, sign in signed:
+            for segment in split_range(bounds):
+                n = len(meaning)
+                meaning.append((label, sign))
+                shape.append(segment.granularity)
+                params[f"a{n}"], params[f"b{n}"] = segment.first, segment.stop
+    tallies = {key: {label: Tally() for label in ranges} for key in series}
+    if not shape or not series:
+        return tallies
+    params["services"] = sorted({service for service, _ in series})
+    params["indicators"] = sorted({indicator for _, indicator in series})
+    if threshold_bin is not None:
+        params["tb"] = threshold_bin
+    rows = await session.execute(_union_of(tuple(shape), threshold_bin is not None), params)
+    for part, service, indicator, good, total in sorted(rows.all(), key=lambda row: row[0]):
+        if (found := tallies.get((service, indicator))) is not None:
+            label, sign = meaning[part]
+            found[label] = found[label] + Tally(sign * float(good), sign * float(total))
+    return tallies
+
+
 async def range_tallies(
     session: AsyncSession,
     *,
@@ -117,36 +172,11 @@ async def range_tallies(
     ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
     threshold_bin: int | None = None,
 ) -> dict[str, Tally]:
-    """Good and total per label, each label a signed sum of ranges, in one round trip.
-
-    Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
-    grow with its length. A value series counts samples at or below the threshold's bin as good.
-    """
-    params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "tb": threshold_bin}
-    parts: list[str] = []
-    meaning: list[tuple[str, int]] = []
-    for label, signed in ranges.items():
-        for bounds, sign in signed:
-            for segment in split_range(bounds):
-                n = len(meaning)
-                meaning.append((label, sign))
-                params[f"a{n}"], params[f"b{n}"] = segment.first, segment.stop
-                parts.append(
-                    f"SELECT {n} AS part, {_good_total(threshold_bin)} "
-                    f"FROM {_table_name(segment.granularity, threshold_bin)} WHERE tenant = :tenant "
-                    f"AND service = :service AND indicator = :indicator "
-                    f"AND {segment.granularity} >= :a{n} AND {segment.granularity} < :b{n}"
-                )
-    tallies = {label: Tally() for label in ranges}
-    if not parts:
-        return tallies
-    if threshold_bin is None:
-        params.pop("tb")
-    rows = await session.execute(text(" UNION ALL ".join(parts)), params)
-    for part, good, total in rows.all():
-        label, sign = meaning[part]
-        tallies[label] = tallies[label] + Tally(sign * float(good), sign * float(total))
-    return tallies
+    """Good and total per label of one series, each label a signed sum of ranges, in one round trip."""
+    found = await range_tallies_many(
+        session, tenant=tenant, series=[(service, indicator)], ranges=ranges, threshold_bin=threshold_bin
+    )
+    return found[(service, indicator)]
 
 
 async def minute_rows(

@@ -172,6 +172,48 @@ def _signed(bounds: Bounds, excluded: list[Bounds]) -> list[tuple[Bounds, int]]:
     return parts
 
 
+def excluded_of(objective: Objective, ranges: dict[str, Bounds], extent_end: datetime | None = None) -> list[Bounds]:
+    """The objective's maintenance intervals within the extent of the ranges."""
+    earliest = min(r.start for r in ranges.values())
+    latest = max([r.end for r in ranges.values()] + ([extent_end] if extent_end else []))
+    return maintenance.excluded_intervals(maintenance_of(objective), Bounds(earliest, latest))
+
+
+def batchable(objective: Objective) -> bool:
+    """Whether the objective's tallies are plain signed sums of rollups (readable with its series' peers)."""
+    return objective.indicator_kind != TICKET_TIME and objective.budgeting_method == OCCURRENCES
+
+
+def signed_ranges(ranges: dict[str, Bounds], excluded: list[Bounds]) -> dict[str, list[tuple[Bounds, int]]]:
+    """Each labelled range with its maintenance subtracted."""
+    return {label: _signed(r, excluded) for label, r in ranges.items()}
+
+
+async def read_tallies(
+    session: AsyncSession, objective: Objective, ranges: dict[str, Bounds], excluded: list[Bounds], *, now_end: datetime
+) -> dict[str, Tally]:
+    """Good and total of the objective over each labelled range, the excluded intervals left out."""
+    if objective.indicator_kind == TICKET_TIME:
+        return await ticket_compliance.range_tallies(
+            session,
+            tenant=objective.tenant,
+            agreement_id=objective.agreement_id,
+            indicator=objective.indicator,
+            ranges=ranges,
+        )
+    if objective.budgeting_method == OCCURRENCES:
+        return await buckets.range_tallies(
+            session,
+            tenant=objective.tenant,
+            service=objective.service_key,
+            indicator=objective.indicator,
+            ranges=signed_ranges(ranges, excluded),
+            threshold_bin=threshold_bin_of(objective),
+        )
+    reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
+    return {label: await reader.tally(r) for label, r in ranges.items()}
+
+
 async def tally_ranges(
     session: AsyncSession,
     objective: Objective,
@@ -181,34 +223,25 @@ async def tally_ranges(
     extent_end: datetime | None = None,
 ) -> tuple[dict[str, Tally], list[Bounds]]:
     """Good and total of the objective over each labelled range, maintenance left out; and the maintenance."""
-    earliest = min(r.start for r in ranges.values())
-    latest = max([r.end for r in ranges.values()] + ([extent_end] if extent_end else []))
-    excluded = maintenance.excluded_intervals(maintenance_of(objective), Bounds(earliest, latest))
-    if objective.indicator_kind == TICKET_TIME:
-        tallies = await ticket_compliance.range_tallies(
-            session,
-            tenant=objective.tenant,
-            agreement_id=objective.agreement_id,
-            indicator=objective.indicator,
-            ranges=ranges,
-        )
-    elif objective.budgeting_method == OCCURRENCES:
-        tallies = await buckets.range_tallies(
-            session,
-            tenant=objective.tenant,
-            service=objective.service_key,
-            indicator=objective.indicator,
-            ranges={label: _signed(r, excluded) for label, r in ranges.items()},
-            threshold_bin=threshold_bin_of(objective),
-        )
-    else:
-        reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
-        tallies = {label: await reader.tally(r) for label, r in ranges.items()}
-    return tallies, excluded
+    excluded = excluded_of(objective, ranges, extent_end)
+    return await read_tallies(session, objective, ranges, excluded, now_end=now_end), excluded
 
 
-async def measure(session: AsyncSession, objective: Objective, *, now: datetime) -> Measurement:
-    """Tally the window and every lookback, then judge attainment, budget, alerts and forecast."""
+@dataclass(frozen=True)
+class Plan:
+    """What one evaluation reads: the window, every lookback and the maintenance left out."""
+
+    bounds: Bounds
+    policy: tuple[BurnTier, ...]
+    forecast_lookbacks: list[timedelta]
+    wanted: list[timedelta]
+    now_end: datetime
+    ranges: dict[str, Bounds]
+    excluded: list[Bounds]
+
+
+def plan(objective: Objective, *, now: datetime) -> Plan:
+    """The ranges an evaluation at `now` tallies (no database)."""
     bounds = window_bounds(window_of(objective), now)
     policy = policy_of(objective)
     forecast_lookbacks = [parse_duration(text) for text in objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS]
@@ -216,16 +249,28 @@ async def measure(session: AsyncSession, objective: Objective, *, now: datetime)
     now_end = lookback_bounds(now, timedelta(minutes=1)).end
     ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
     ranges.update({format_duration(length): lookback_bounds(now, length) for length in wanted})
-    tallies, excluded = await tally_ranges(
-        session, objective, ranges, now_end=now_end, extent_end=max(bounds.end, now_end)
-    )
+    excluded = excluded_of(objective, ranges, max(bounds.end, now_end))
+    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded)
+
+
+async def measure(session: AsyncSession, objective: Objective, *, now: datetime) -> Measurement:
+    """Tally the window and every lookback, then judge attainment, budget, alerts and forecast."""
+    planned = plan(objective, now=now)
+    tallies = await read_tallies(session, objective, planned.ranges, planned.excluded, now_end=planned.now_end)
+    return judge(objective, planned, tallies, now=now)
+
+
+def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now: datetime) -> Measurement:
+    """Attainment, budget, alerts and forecast from the tallies of a plan (no database)."""
+    bounds, wanted, forecast_lookbacks = planned.bounds, planned.wanted, planned.forecast_lookbacks
+    excluded, now_end = planned.excluded, planned.now_end
     window = tallies[WINDOW]
     value = attainment(window.good, window.total)
     rates = {
         length: burn_rate(tallies[format_duration(length)], objective.objective, objective.comparison)
         for length in wanted
     }
-    alerts = evaluate_policy(policy, period=bounds.end - bounds.start, burn_rates=rates)
+    alerts = evaluate_policy(planned.policy, period=bounds.end - bounds.start, burn_rates=rates)
     forecasts = [
         forecast(
             rolling=objective.window_kind == "rolling",

@@ -1,0 +1,267 @@
+"""A pass over locked due objectives: rollups read for many objectives at once, outcomes written in bulk.
+
+Objectives whose tallies are sums of rollups are read together (one query per set of objectives
+reading the same ranges) and written together: one UPDATE executed for many rows, one INSERT of
+transition rows and their outbox events, all in one savepoint of the chunk's transaction. If that
+write fails, each objective is written on its own savepoint, so one bad objective is skipped alone.
+Events stay exactly-once: they commit in the same transaction as the status they report.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_measurement import buckets, events, repository
+from slm_measurement.domain.alerts import alert_changes
+from slm_measurement.domain.budget import Tally
+from slm_measurement.domain.status import BREACHED, transition
+from slm_measurement.evaluator import (
+    Measurement,
+    Plan,
+    batchable,
+    format_duration,
+    judge,
+    measure,
+    plan,
+    signed_ranges,
+    threshold_bin_of,
+)
+from slm_measurement.models import Objective, ObjectiveTransition, new_id
+
+logger = logging.getLogger(__name__)
+
+_OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
+_UPDATE_BY_ID = update(_OBJECTIVES).where(_OBJECTIVES.c.id == bindparam("row_id"))
+_INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant is not None else None
+
+
+def details_of(found: Measurement, method: str) -> dict[str, Any]:
+    """The evaluation's burn rates, alerts and forecasts as stored on the objective."""
+    return {
+        "unit": "events" if method == "occurrences" else "slices",
+        "excluded_minutes": found.excluded_minutes,
+        "burn_rates": [
+            {"lookback": format_duration(length), "burn_rate": rate}
+            for length, rate in sorted(found.burn_rates.items())
+        ],
+        "alerts": [
+            {
+                "name": s.tier.name,
+                "severity": s.tier.severity,
+                "budget_share": s.tier.budget_share,
+                "long_window": format_duration(s.tier.long_window),
+                "short_window": format_duration(s.tier.short_window),
+                "factor": s.factor,
+                "long_burn": s.long_burn,
+                "short_burn": s.short_burn,
+                "firing": s.firing,
+            }
+            for s in found.alerts
+        ],
+        "forecasts": [
+            {
+                "lookback": format_duration(f.lookback),
+                "horizon_end": _iso(f.horizon_end),
+                "expected_attainment": f.expected_attainment,
+                "budget_exhausted_at": _iso(f.budget_exhausted_at),
+                "misses_target": f.misses_target,
+            }
+            for f in found.forecasts
+        ],
+    }
+
+
+async def record_measurement(
+    session: AsyncSession, objective: Objective, found: Measurement, *, now: datetime
+) -> str | None:
+    """Store an evaluation's outcome on the objective, with its transition row and events."""
+    change = transition(found.verdict, objective.last_event)
+    previous_status = objective.status
+    objective.good, objective.total, objective.attainment = found.window.good, found.window.total, found.attainment
+    objective.window_start, objective.window_end = found.bounds.start, found.bounds.end
+    objective.status, objective.last_event = change.status, change.last_event
+    objective.details = details_of(found, objective.budgeting_method)
+    alert_moves, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
+    objective.firing_alerts = sorted(firing)
+    objective.needs_evaluation, objective.evaluated_at = False, now
+    expected = next((f.expected_attainment for f in found.forecasts), None)
+    if change.status != previous_status:
+        repository.add_transition(
+            session,
+            ObjectiveTransition(
+                tenant=objective.tenant,
+                objective_row_id=objective.id,
+                at=now,
+                from_status=previous_status,
+                to_status=change.status,
+                event=change.event,
+                attainment=found.attainment,
+                expected_attainment=expected,
+            ),
+        )
+    await session.flush()
+    if change.event is not None:
+        events.objective_status_changed(
+            session, objective, transition_event=change.event, previous_status=previous_status, observed_at=now
+        )
+    if change.status != BREACHED:
+        # While breached, the breach event speaks for the incident; pages on a spent budget are noise.
+        for move in alert_moves:
+            events.burn_alert_changed(session, objective, move, observed_at=now)
+    return change.event
+
+
+def _outcome_rows(
+    objective: Objective, found: Measurement, now: datetime
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The columns `record_measurement` would set, and its transition row (None without a status change)."""
+    change = transition(found.verdict, objective.last_event)
+    _, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
+    values = {
+        "row_id": objective.id,
+        "good": found.window.good,
+        "total": found.window.total,
+        "attainment": found.attainment,
+        "window_start": found.bounds.start,
+        "window_end": found.bounds.end,
+        "status": change.status,
+        "last_event": change.last_event,
+        "details": details_of(found, objective.budgeting_method),
+        "firing_alerts": sorted(firing),
+        "needs_evaluation": False,
+        "evaluated_at": now,
+    }
+    if change.status == objective.status:
+        return values, None
+    moved = {
+        "id": new_id(),
+        "tenant": objective.tenant,
+        "objective_row_id": objective.id,
+        "at": now,
+        "from_status": objective.status,
+        "to_status": change.status,
+        "event": change.event,
+        "attainment": found.attainment,
+        "expected_attainment": next((f.expected_attainment for f in found.forecasts), None),
+    }
+    return values, moved
+
+
+async def _read_together(
+    session: AsyncSession, plans: dict[str, tuple[Objective, Plan]]
+) -> dict[str, dict[str, Tally]]:
+    """Tallies per objective row id: one query for each set of objectives that read the same ranges."""
+    groups: dict[tuple[Any, ...], list[Objective]] = {}
+    ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
+    for objective, planned in plans.values():
+        signed = signed_ranges(planned.ranges, planned.excluded)
+        key = (objective.tenant, threshold_bin_of(objective), tuple((k, tuple(v)) for k, v in signed.items()))
+        groups.setdefault(key, []).append(objective)
+        ranges.setdefault(key, signed)
+    tallies: dict[str, dict[str, Tally]] = {}
+    for key, members in groups.items():
+        tenant, threshold_bin, _ = key
+        found = await buckets.range_tallies_many(
+            session,
+            tenant=tenant,
+            series=sorted({(o.service_key, o.indicator) for o in members}),
+            ranges=ranges[key],
+            threshold_bin=threshold_bin,
+        )
+        for objective in members:
+            tallies[objective.id] = found[(objective.service_key, objective.indicator)]
+    return tallies
+
+
+async def _plan_and_read(
+    session: AsyncSession, objectives: Sequence[Objective], *, now: datetime
+) -> tuple[dict[str, tuple[Objective, Plan]], dict[str, dict[str, Tally]]]:
+    """Plans and tallies of the objectives read together (no tallies if that read fails)."""
+    plans: dict[str, tuple[Objective, Plan]] = {}
+    for objective in objectives:
+        if batchable(objective):
+            try:
+                plans[objective.id] = (objective, plan(objective, now=now))
+            except Exception:
+                logger.exception("evaluation of objective %s failed", objective.id)
+    try:
+        async with session.begin_nested():
+            return plans, await _read_together(session, plans)
+    except Exception:
+        logger.exception("reading the rollups together failed; evaluating one objective at a time")
+        return plans, {}
+
+
+def _record_events(
+    session: AsyncSession, objective: Objective, found: Measurement, values: dict[str, Any], *, now: datetime
+) -> None:
+    """Record the events `record_measurement` would, about the objective as `values` leave it."""
+    change = transition(found.verdict, objective.last_event)
+    moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
+    if change.event is None and (change.status == BREACHED or not moves):
+        return
+    columns = {name: getattr(objective, name) for name in (column.key for column in _OBJECTIVES.c)}
+    updated = Objective(**{**columns, **{k: v for k, v in values.items() if k in columns}})
+    if change.event is not None:
+        events.objective_status_changed(
+            session, updated, transition_event=change.event, previous_status=objective.status, observed_at=now
+        )
+    if change.status != BREACHED:
+        for move in moves:
+            events.burn_alert_changed(session, updated, move, observed_at=now)
+
+
+async def _write_together(session: AsyncSession, judged: list[tuple[Objective, Measurement]], *, now: datetime) -> int:
+    """Store outcomes, transition rows and events in bulk; one at a time (each in a savepoint) if that fails."""
+    if not judged:
+        return 0
+    try:
+        async with session.begin_nested():
+            rows = [_outcome_rows(objective, found, now) for objective, found in judged]
+            await session.execute(_UPDATE_BY_ID, [values for values, _ in rows])
+            if moves := [moved for _, moved in rows if moved is not None]:
+                await session.execute(_INSERT_TRANSITIONS, moves)
+            for (objective, found), (values, _) in zip(judged, rows, strict=True):
+                _record_events(session, objective, found, values, now=now)
+        return len(rows)
+    except Exception:
+        logger.exception("bulk write of %d evaluations failed; writing one at a time", len(judged))
+    written = 0
+    for objective, found in judged:
+        try:
+            async with session.begin_nested():
+                await record_measurement(session, objective, found, now=now)
+            written += 1
+        except Exception:
+            logger.exception("evaluation of objective %s failed", objective.id)
+    return written
+
+
+async def evaluate_chunk(session: AsyncSession, objectives: Sequence[Objective], *, now: datetime) -> int:
+    """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept."""
+    plans, tallies = await _plan_and_read(session, objectives, now=now)
+    evaluated = 0
+    judged: list[tuple[Objective, Measurement]] = []
+    for objective in objectives:
+        try:
+            if objective.id in tallies:
+                judged.append((objective, judge(objective, plans[objective.id][1], tallies[objective.id], now=now)))
+                continue
+            if objective.id not in plans and batchable(objective):
+                continue  # its plan failed, and was logged
+            async with session.begin_nested():
+                await record_measurement(session, objective, await measure(session, objective, now=now), now=now)
+            evaluated += 1
+        except Exception:
+            logger.exception("evaluation of objective %s failed", objective.id)
+    return evaluated + await _write_together(session, judged, now=now)
