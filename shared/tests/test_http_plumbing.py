@@ -191,13 +191,13 @@ async def test_readiness_waits_for_the_schema(sqlite_url: str) -> None:
     from slm_shared import migrations
 
     definition = ServiceDefinition(
-        name="catalog-like", title="t", description="t", migrations_package="slm_catalog", routers=[]
+        name="schema-probe", title="t", description="t", migrations_package="slm_shared.testing.schema", routers=[]
     )
     settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False)
     async with running_app(create_app(definition, settings, auto_migrate=False)) as client:
         body = (await client.get("/readyz")).json()
         assert body["checks"]["schema"] == "not migrated"
-        await migrations.upgrade("slm_catalog", sqlite_url)
+        await migrations.upgrade("slm_shared.testing.schema", sqlite_url)
         body = (await client.get("/readyz")).json()
         assert body["checks"]["schema"] == "ok"
 

@@ -190,7 +190,8 @@ class OutboxRelay:
                 .where(col(OutboxMessage.seq).in_(acked))
                 .values(sent_at=utcnow(), attempts=OutboxMessage.attempts + 1)
             )
-        failed = [row.seq for row in rows if row.seq not in set(acked)]
+        sent = set(acked)
+        failed = [row.seq for row in rows if row.seq not in sent]
         if failed and error:
             await session.execute(
                 update(OutboxMessage)
