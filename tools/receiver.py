@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,12 +22,13 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """Answers POSTs with the queued statuses (then 204) and keeps every request."""
+    """Answers POSTs with the queued statuses (then 204), after `delay_seconds`, and keeps every request."""
 
     host: str = "127.0.0.1"
     port: int = 0
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    delay_seconds: float = 0.0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(default_factory=threading.Condition)
@@ -46,6 +48,8 @@ class WebhookReceiver:
                     receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 204
                     receiver.arrived.notify_all()
+                if receiver.delay_seconds:
+                    time.sleep(receiver.delay_seconds)
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

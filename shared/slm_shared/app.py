@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
@@ -17,6 +16,7 @@ from slm_shared.bus import Bus, Consumer, Handler, OutboxRelay
 from slm_shared.db import Database
 from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
+from slm_shared.tasks import TaskGroup, run_within
 from slm_shared.telemetry import instrument_app, setup_tracing
 from slm_shared.web import dead_letters, health
 from slm_shared.web.body_limit import BodySizeLimitMiddleware
@@ -35,6 +35,7 @@ class ServiceContext:
     relay: OutboxRelay
     consumer: Consumer | None
     extras: dict[str, Any] = field(default_factory=dict)
+    tasks: TaskGroup = field(default_factory=TaskGroup)
 
 
 Worker = Callable[[ServiceContext], Coroutine[Any, Any, None]]
@@ -62,17 +63,13 @@ async def _connect_bus(context: ServiceContext) -> None:
         logger.warning("stream provisioning deferred: %s", exc)
 
 
-async def _cancel_all(tasks: list[asyncio.Task[None]], *, attempts: int = 20) -> None:
-    """Cancel workers, cancelling again where a library swallowed the first cancellation."""
-    pending = {task for task in tasks if not task.done()}
-    for _ in range(attempts):
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    if pending:
-        logger.warning("workers still running at shutdown: %s", [t.get_name() for t in pending])
+async def shutdown(context: ServiceContext) -> list[str]:
+    """Stop the workers, then the bus, then the database, each within a bound; returns abandoned task names."""
+    abandoned = await context.tasks.stop()
+    await context.bus.close(within=context.settings.shutdown_grace_seconds)
+    if not await run_within(context.db.dispose(), seconds=2.0, name="database-dispose"):
+        abandoned.append("database-dispose")
+    return abandoned
 
 
 def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto_migrate: bool = True) -> FastAPI:
@@ -108,20 +105,20 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         if consumer is not None:
             metrics.add_counter_source("slm_inbox_applied", "events applied by the consumer", lambda: consumer.applied)
 
-        tasks: list[asyncio.Task[None]] = []
+        tasks = TaskGroup(grace_seconds=settings.shutdown_grace_seconds)
+        context.tasks = tasks
         if settings.run_workers:
-            tasks.append(asyncio.create_task(_connect_bus(context), name="bus-connect"))
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            tasks.start(_connect_bus(context), name="bus-connect")
+            tasks.start(relay.run(), name="outbox-relay")
             if consumer is not None:
-                tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+                for stream, subjects in consumer.subscriptions().items():
+                    tasks.start(consumer.consume(stream, subjects), name=f"consumer-{stream}")
             for worker in definition.workers:
-                tasks.append(asyncio.create_task(worker(context), name=getattr(worker, "__name__", "worker")))
+                tasks.start(worker(context), name=getattr(worker, "__name__", "worker"))
         try:
             yield
         finally:
-            await _cancel_all(tasks)
-            await bus.close()
-            await db.dispose()
+            await shutdown(context)
 
     app = FastAPI(
         title=definition.title,

@@ -37,6 +37,7 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliveries: int = 5
     consumer_retry_delay_seconds: float = 1.0
     outbox_poll_seconds: float = 1.0
+    shutdown_grace_seconds: float = Field(5.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> ServiceSettings:

@@ -16,6 +16,7 @@ from slm_agreements.negotiation.service import end
 from slm_agreements.reviews.service import announce_due_reviews
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, utcnow
+from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
 SYSTEM = Actor(subject="system", role="system", is_staff=True)
@@ -81,10 +82,12 @@ async def scheduled_jobs(context: ServiceContext) -> None:
     """Run the scheduled jobs every `jobs_interval_seconds`, surviving any one failure."""
     interval = context.settings.jobs_interval_seconds  # type: ignore[attr-defined]
     while True:
+        checkpoint()
         try:
             await run_once(context)
         except asyncio.CancelledError:
             raise
         except Exception:
+            checkpoint()
             logger.exception("scheduled agreement jobs failed; retrying in %ss", interval)
-        await asyncio.sleep(interval)
+        await pause(interval)

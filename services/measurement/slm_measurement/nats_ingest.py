@@ -31,9 +31,11 @@ from slm_measurement.tickets.worker import rules_of
 from slm_shared.app import ServiceContext
 from slm_shared.auth import ADMIN, INGEST, TokenVerifier
 from slm_shared.bus import DeadLetter, InboxMessage
+from slm_shared.bus.inbox import unsubscribe_quietly
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
 from slm_shared.errors import Forbidden, ProblemError, Unauthorized
+from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,7 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
     subscription = None
     try:
         while True:
+            checkpoint()
             try:
                 if subscription is None:
                     await context.bus.ensure_streams([stream])
@@ -158,18 +161,20 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                 except nats.errors.TimeoutError:
                     continue
                 for message in messages:
+                    checkpoint()  # an unhandled message is redelivered after ack_wait
                     try:
                         await ingestor.handle(message)
                     except Exception as exc:  # noqa: BLE001 - a transient failure: try again later
+                        checkpoint()
                         logger.warning("ingest message failed (%s); redelivery in 2s", exc)
                         await message.nak(delay=2.0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming across outages
+                checkpoint()
                 logger.warning("ingest consumer: %s; retrying", exc)
                 subscription = None
-                await asyncio.sleep(1.0)
+                await pause(1.0)
     finally:
         if subscription is not None:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            await unsubscribe_quietly(subscription)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_measurement.config import Settings
 from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due
 from slm_shared.app import ServiceContext
+from slm_shared.tasks import checkpoint, pause, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ async def evaluation_worker(context: ServiceContext) -> None:
     backoff = 0.0
     versions_checked = -math.inf
     while True:
+        checkpoint()
         wake.clear()
         try:
             if time.monotonic() - versions_checked >= settings.version_check_seconds:
@@ -42,13 +44,11 @@ async def evaluation_worker(context: ServiceContext) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the worker must outlive any single failure
+            checkpoint()
             backoff = min(max(backoff * 2, 0.5), 30.0)
             logger.warning("evaluation pass failed (%s); retrying in %.1fs", exc, backoff)
-            await asyncio.sleep(backoff)
+            await pause(backoff)
             continue
         if evaluated >= settings.evaluation_batch_size:
             continue
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=settings.evaluation_poll_seconds)
-        except TimeoutError:
-            pass
+        await wait_for_event(wake, settings.evaluation_poll_seconds)

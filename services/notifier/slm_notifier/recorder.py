@@ -9,6 +9,7 @@ from typing import Any
 
 from slm_notifier import repository
 from slm_shared.db import Database
+from slm_shared.tasks import stop_tasks
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,14 @@ class AttemptRecorder:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all(), name="attempt-recorder")
         await future
+
+    async def close(self, *, within: float) -> None:
+        """Let results already handed over be written (within a bound), then stop the writer."""
+        writer = self._writer
+        if writer is None or writer.done():
+            return
+        await asyncio.wait({writer}, timeout=within)
+        await stop_tasks([writer], grace_seconds=1.0)
 
     async def _write_all(self) -> None:
         while self._pending:

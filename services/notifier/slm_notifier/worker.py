@@ -28,6 +28,7 @@ from slm_notifier.recorder import AttemptRecord, AttemptRecorder
 from slm_notifier.service import DELIVERIES_QUEUED
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, utcnow
+from slm_shared.tasks import checkpoint, stop_tasks, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class DeliveryWorker:
         self.db.after_commit.append(self._after_commit)
         try:
             while True:
+                checkpoint()
                 self._wake.clear()
                 free = self.settings.max_concurrency - len(self._inflight)
                 claimed = 0
@@ -97,21 +99,20 @@ class DeliveryWorker:
                     try:
                         claimed = await self.dispatch_due(free)
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
+                        checkpoint()
                         logger.warning("claiming deliveries failed: %s", exc)
                 if free > 0 and claimed == free:
                     continue
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.delivery_poll_seconds):
-                        await self._wake.wait()
+                await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
             self.db.after_commit.remove(self._after_commit)
-            for task in self._inflight:
-                task.cancel()
-            await asyncio.gather(*self._inflight, return_exceptions=True)
-            for channel in self.channels.values():
-                await channel.close()
-            await self.http.close()
+            await stop_tasks(list(self._inflight), grace_seconds=2.0)
+            await self.recorder.close(within=2.0)  # answered attempts are recorded before the database closes
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    for channel in self.channels.values():
+                        await channel.close()
+                    await self.http.close()
 
     async def dispatch_due(self, limit: int) -> int:
         """Claim up to `limit` due deliveries and start an attempt for each; returns how many."""

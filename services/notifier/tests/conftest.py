@@ -51,10 +51,7 @@ def make_client(
         )
         app = build_app(settings)
         async with running_app(app, token=make_token(tenant)) as client:
-            # Let the bus and the consumer finish starting: stopping them mid-start can hang
-            # the shared consumer's shutdown (a cancellation lost inside nats-py fetch).
             await wait_until(lambda: _bus_ready(app), timeout=10)
-            await asyncio.sleep(0.3)
             yield client
 
     return _run

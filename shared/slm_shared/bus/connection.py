@@ -13,15 +13,9 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from slm_shared.contracts.registry import STREAMS, StreamSpec
+from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
-
-
-def raise_if_cancelling() -> None:
-    """Re-raise a cancellation that a library turned into another error (nats-py does)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 class Bus:
@@ -50,6 +44,7 @@ class Bus:
         """Connect, retrying until it succeeds (or `attempts` run out); later drops reconnect."""
         tried = 0
         while True:
+            checkpoint()
             tried += 1
             try:
                 self.nc = await nats.connect(
@@ -58,6 +53,7 @@ class Bus:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
+                    drain_timeout=2,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
                     error_cb=self._on_error,
@@ -66,8 +62,9 @@ class Bus:
             except Exception as exc:
                 if attempts is not None and tried >= attempts:
                     raise
+                checkpoint()
                 logger.warning("NATS at %s not reachable (%s); retrying", self.url, exc)
-                await asyncio.sleep(min(delay * tried, 5.0))
+                await pause(min(delay * tried, 5.0))
         self._js = self.nc.jetstream(timeout=5)
         self.connected.set()
 
@@ -99,14 +96,22 @@ class Bus:
         """Provision every producer's stream; idempotent, so any service may call it."""
         await self.ensure_streams(STREAMS.values())
 
-    async def close(self) -> None:
-        """Drain (finish in-flight work) then close."""
+    async def close(self, *, within: float = 3.0) -> None:
+        """Flush what is pending and close, in `within` seconds whatever the server does.
+
+        No `drain()`: the consumers have unsubscribed already, and nats-py's drain swallows
+        cancellation and waits on an unresponsive server.
+        """
         self._closing = True
-        if self.nc is not None and not self.nc.is_closed:
-            try:
-                await asyncio.wait_for(self.nc.drain(), timeout=2)
-            except Exception:  # noqa: BLE001 - best effort on shutdown
-                await self.nc.close()
+        nc = self.nc
+        if nc is None or nc.is_closed:
+            return
+        closing = asyncio.create_task(_flush_and_close(nc), name=f"{self.name}-nats-close")
+        done, _ = await asyncio.wait({closing}, timeout=within)
+        if not done:
+            logger.warning("NATS did not close in %.1fs; dropping the connection", within)
+            _abort_transport(nc)
+            await stop_tasks([closing], grace_seconds=1.0)
 
     async def _on_disconnected(self) -> None:
         if not self._closing:
@@ -117,3 +122,20 @@ class Bus:
 
     async def _on_error(self, exc: Exception) -> None:
         logger.debug("NATS error: %s", exc)
+
+
+async def _flush_and_close(nc: Client) -> None:
+    if nc.is_connected:
+        try:
+            await nc.flush(timeout=1)
+        except Exception:
+            logger.debug("NATS flush failed; closing", exc_info=True)
+    await nc.close()
+
+
+def _abort_transport(nc: Client) -> None:
+    """Drop the socket of a connection whose server stopped reading (a frozen peer keeps close() waiting)."""
+    writer = getattr(getattr(nc, "_transport", None), "_io_writer", None)
+    transport = getattr(writer, "transport", None)
+    if transport is not None:
+        transport.abort()

@@ -21,11 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_shared.bus.connection import Bus, raise_if_cancelling
+from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database, utcnow
+from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("slm.bus")
@@ -75,10 +76,15 @@ class Consumer:
         return dict(by_stream)
 
     async def run(self) -> None:
-        """Consume from every stream until cancelled."""
-        await self.bus.connected.wait()
-        await self.bus.ensure_platform_streams()
-        await asyncio.gather(*(self._consume(stream, subjects) for stream, subjects in self.subscriptions().items()))
+        """Consume from every stream until cancelled; each stream's loop ends with it."""
+        loops = [
+            asyncio.create_task(self.consume(stream, subjects), name=f"{self.name}-consumer-{stream}")
+            for stream, subjects in self.subscriptions().items()
+        ]
+        try:
+            await asyncio.wait(loops)
+        finally:
+            await stop_tasks(loops, grace_seconds=2.0)
 
     async def _ensure_consumer(self, stream: str, subjects: list[str]) -> None:
         config = ConsumerConfig(
@@ -95,12 +101,16 @@ class Consumer:
         except BadRequestError as exc:
             logger.warning("consumer %s on %s kept its configuration: %s", self.name, stream, exc)
 
-    async def _consume(self, stream: str, subjects: list[str]) -> None:
+    async def consume(self, stream: str, subjects: list[str]) -> None:
+        """Consume one stream until cancelled, surviving NATS and database outages."""
+        await self.bus.connected.wait()
         subscription: JetStreamContext.PullSubscription | None = None
         try:
             while True:
+                checkpoint()
                 try:
                     if subscription is None:
+                        await self.bus.ensure_platform_streams()
                         await self._ensure_consumer(stream, subjects)
                         subscription = await self.bus.js.pull_subscribe_bind(self.name, stream=stream)
                     try:
@@ -108,20 +118,19 @@ class Consumer:
                     except nats.errors.TimeoutError:
                         continue
                     for message in messages:
+                        checkpoint()  # an unhandled message is redelivered after ack_wait
                         await self.handle_message(message, stream)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep consuming across outages
-                    raise_if_cancelling()
+                    checkpoint()
                     logger.warning("consumer %s on %s: %s; retrying", self.name, stream, exc)
                     if isinstance(exc, nats.errors.Error | nats.js.errors.Error):
                         subscription = None
-                    await asyncio.sleep(1.0)
+                    await pause(1.0)
         finally:
-            # A pull subscription never finishes draining; unsubscribing lets shutdown be quick.
             if subscription is not None:
-                with contextlib.suppress(Exception):
-                    await subscription.unsubscribe()
+                await unsubscribe_quietly(subscription)
 
     async def handle_message(self, message: Msg, stream: str) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound."""
@@ -233,3 +242,10 @@ class Consumer:
                     deliveries=deliveries,
                 )
             )
+
+
+async def unsubscribe_quietly(subscription: JetStreamContext.PullSubscription, *, within: float = 1.0) -> None:
+    """Unsubscribe on shutdown without waiting on a slow or absent server (a pull subscription never drains)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(within):
+            await subscription.unsubscribe()

@@ -13,10 +13,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_shared.bus.connection import Bus, raise_if_cancelling
+from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import OutboxMessage
 from slm_shared.contracts.envelope import CloudEvent, EventSpec
 from slm_shared.db import Database, is_postgres, utcnow
+from slm_shared.tasks import checkpoint, pause, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class OutboxRelay:
         backoff = 0.0
         await self.bus.connected.wait()
         while True:
+            checkpoint()
             try:
                 sent = await self.relay_once()
                 backoff = 0.0
@@ -99,17 +101,13 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a relay must outlive any single failure
-                raise_if_cancelling()
+                checkpoint()
                 backoff = min(max(backoff * 2, 0.25), self.max_backoff)
                 logger.warning("outbox relay failed (%s); retrying in %.2fs", exc, backoff)
-                await asyncio.sleep(backoff)
+                await pause(backoff)
                 continue
             self._wake.clear()
-            try:
-                async with asyncio.timeout(self.poll_seconds):
-                    await self._wake.wait()
-            except TimeoutError:
-                raise_if_cancelling()
+            await wait_for_event(self._wake, self.poll_seconds)
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; returns how many were acknowledged."""

@@ -12,6 +12,7 @@ from slm_shared.auth import issue_token
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.postgres import PostgresServer
+from slm_shared.testing.proxy import FreezableProxy
 
 _db_counter = itertools.count()
 
@@ -22,6 +23,22 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server of this test's own, which it may stop."""
+    server = NatsServer(tmp_path / "private-nats").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_proxy(private_nats: NatsServer) -> Iterator[FreezableProxy]:
+    """A freezable TCP proxy in front of `private_nats`."""
+    proxy = FreezableProxy(private_nats.port).start()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ReportReadyV1
 from slm_shared.db import Database, UTCDateTime, utcnow
+from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +82,12 @@ async def report_ready_worker(context: ServiceContext) -> None:
     settings = context.settings
     assert isinstance(settings, Settings)
     while True:
+        checkpoint()
         try:
             await run_once(context.db, trend_count=settings.report_trend_periods)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the worker must outlive any single failure
+            checkpoint()
             logger.warning("report pass failed (%s); retrying", exc)
-        await asyncio.sleep(settings.report_check_seconds)
+        await pause(settings.report_check_seconds)

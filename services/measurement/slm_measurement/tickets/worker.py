@@ -12,6 +12,7 @@ from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.service import TicketRules, evaluate_ticket
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, utcnow
+from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,14 @@ async def ticket_clock_worker(context: ServiceContext) -> None:
     assert isinstance(settings, Settings)
     rules = rules_of(settings)
     while True:
+        checkpoint()
         try:
             fired = await fire_due_tickets(context.db, rules=rules)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the worker must outlive any single failure
+            checkpoint()
             logger.warning("ticket clock pass failed (%s); retrying", exc)
             fired = 0
         if not fired:
-            await asyncio.sleep(settings.ticket_poll_seconds)
+            await pause(settings.ticket_poll_seconds)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import cast
 
@@ -10,6 +9,7 @@ from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
 from slm_notifier.escalation.service import Escalator
 from slm_shared.app import ServiceContext
+from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,10 @@ async def escalation_worker(context: ServiceContext) -> None:
     escalator = Escalator(context.db, contact_book(context), default_seconds=settings.escalation_seconds)
     context.extras["escalator"] = escalator
     while True:
+        checkpoint()
         try:
             await escalator.run_once()
         except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
+            checkpoint()
             logger.warning("escalation pass failed: %s", exc)
-        await asyncio.sleep(settings.escalation_poll_seconds)
+        await pause(settings.escalation_poll_seconds)

@@ -1,0 +1,92 @@
+"""Background tasks end on cancellation, even when a library swallows it, and stop within a bound."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from slm_shared.tasks import TaskGroup, checkpoint, pause, stop_tasks, wait_for_event
+
+
+async def test_checkpoint_recovers_a_cancellation_a_library_swallowed() -> None:
+    looped = 0
+
+    async def worker() -> None:
+        nonlocal looped
+        while True:
+            checkpoint()
+            looped += 1
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass  # what nats-py and Python 3.11's wait_for can do
+
+    task = asyncio.create_task(worker())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=1)
+    assert looped == 1  # it did not go round again
+
+
+async def test_pause_and_wait_for_event_never_lose_a_cancellation() -> None:
+    event = asyncio.Event()
+    assert await wait_for_event(event, 0.01) is False
+    event.set()
+    assert await wait_for_event(event, 1) is True
+
+    for waiting in (lambda: pause(10), lambda: wait_for_event(asyncio.Event(), 10)):
+        task = asyncio.create_task(waiting())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_group_stops_cooperative_tasks_at_once() -> None:
+    group = TaskGroup(grace_seconds=5)
+    for n in range(5):
+        group.start(pause(30), name=f"sleeper-{n}")
+    started = time.monotonic()
+    assert await group.stop() == []
+    assert time.monotonic() - started < 0.5
+    assert all(task.done() for task in group.tasks)
+
+
+async def test_a_task_that_ignores_cancellation_is_named_and_abandoned_within_the_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue
+
+    task = asyncio.create_task(stubborn(), name="stubborn-worker")
+    await asyncio.sleep(0.02)  # inside its loop
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR, logger="slm_shared.tasks"):
+        abandoned = await stop_tasks([task], grace_seconds=1.5)
+    assert abandoned == ["stubborn-worker"]
+    assert 1.4 < time.monotonic() - started < 3
+    assert "stubborn-worker" in caplog.text
+    release.set()  # let it go so the test's event loop can close
+    await asyncio.wait({task}, timeout=1)
+
+
+async def test_a_crashed_task_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def crash() -> None:
+        raise RuntimeError("boom")
+
+    group = TaskGroup()
+    with caplog.at_level(logging.ERROR, logger="slm_shared.tasks"):
+        group.start(crash(), name="crasher")
+        await asyncio.sleep(0.01)
+    assert "crasher" in caplog.text and "boom" in caplog.text
+    assert await group.stop() == []
