@@ -17,7 +17,7 @@ from slm_shared.db import Database
 from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
 from slm_shared.tasks import TaskGroup, run_within
-from slm_shared.telemetry import instrument_app, setup_tracing
+from slm_shared.telemetry import TraceContextMiddleware, exporting, instrument_app, setup_tracing
 from slm_shared.web import dead_letters, health
 from slm_shared.web.body_limit import BodySizeLimitMiddleware
 from slm_shared.web.metrics import HttpMetrics, MetricsMiddleware, metrics_router
@@ -137,6 +137,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if not exporting():
+        app.add_middleware(TraceContextMiddleware)
     app.include_router(health.router)
     app.include_router(metrics_router(metrics))
     for router in definition.routers:

@@ -9,11 +9,13 @@ import sys
 from typing import Any
 
 from fastapi import FastAPI
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 _configured = False
 
@@ -30,8 +32,13 @@ def _exporter_from_env() -> SpanExporter | None:
     return None
 
 
+def exporting() -> bool:
+    """Whether spans go anywhere (OTEL_TRACES_EXPORTER names an exporter)."""
+    return os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() in ("otlp", "console")
+
+
 def setup_tracing(service_name: str) -> None:
-    """Install a tracer provider once per process, exporting only when configured."""
+    """Install a tracer provider once per process; instrument httpx only when spans are exported."""
     global _configured
     if _configured:
         return
@@ -41,19 +48,51 @@ def setup_tracing(service_name: str) -> None:
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    if exporting():
+        from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    HTTPXClientInstrumentor().instrument()
+        HTTPXClientInstrumentor().instrument()
     _configured = True
 
 
 def instrument_app(app: FastAPI, engine: AsyncEngine) -> None:
-    """Trace the app's requests and its database calls."""
+    """Trace the app's requests and its database calls, when spans are exported.
+
+    With no exporter, spans per request and per query would cost CPU for nothing; an incoming
+    trace context is still carried on (see TraceContextMiddleware), so events and logs keep it.
+    """
+    if not exporting():
+        return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+
+
+class TraceContextMiddleware:
+    """Adopt a request's `traceparent` as the current context without recording spans."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in (b"traceparent", b"tracestate")
+        }
+        if not carrier:
+            await self.app(scope, receive, send)
+            return
+        token = otel_context.attach(propagate.extract(carrier))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
 
 
 class JsonLogFormatter(logging.Formatter):

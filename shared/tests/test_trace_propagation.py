@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
+import pytest
+from fastapi import FastAPI
 from opentelemetry import trace
 from sqlalchemy import select
 
@@ -12,7 +15,7 @@ from slm_shared.bus import Bus, Consumer, OutboxMessage, OutboxRelay, record_eve
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import ServiceCreatedV1
 from slm_shared.db import Database
-from slm_shared.telemetry import setup_tracing
+from slm_shared.telemetry import TraceContextMiddleware, exporting, setup_tracing
 
 
 async def test_consumer_continues_the_producers_trace(db: Database, bus: Bus) -> None:
@@ -47,3 +50,22 @@ async def test_consumer_continues_the_producers_trace(db: Database, bus: Bus) ->
         assert seen[event.id] == trace_id
     finally:
         task.cancel()
+
+
+async def test_an_incoming_trace_is_carried_on_without_an_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    assert not exporting()
+    app = FastAPI()
+    app.add_middleware(TraceContextMiddleware)
+
+    @app.get("/trace")
+    async def current_trace() -> dict[str, str]:
+        return {"trace_id": format(trace.get_current_span().get_span_context().trace_id, "032x")}
+
+    trace_id = uuid.uuid4().hex
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        traced = await client.get("/trace", headers={"traceparent": f"00-{trace_id}-{'ab' * 8}-01"})
+        untraced = await client.get("/trace")
+    assert traced.json() == {"trace_id": trace_id}
+    assert untraced.json() != {"trace_id": trace_id}
