@@ -148,7 +148,7 @@ async def _published_events(nats_url: str, subject: str, agreement_id: str, *, s
             while True:
                 try:
                     batch = await sub.fetch(200, timeout=0.3)
-                except (TimeoutError, nats.errors.TimeoutError):
+                except TimeoutError:
                     break
                 found += [m for m in batch if json.loads(m.data).get("agreement_id") == agreement_id]
             await sub.unsubscribe()

@@ -28,7 +28,7 @@ async def party_events(nats_server: NatsServer, party_id: str, expected: int) ->
             while True:
                 try:
                     batch = await sub.fetch(200, timeout=0.3)
-                except (TimeoutError, nats.errors.TimeoutError):
+                except TimeoutError:
                     break
                 found += [m for m in batch if json.loads(m.data)["party_id"] == party_id]
             await sub.unsubscribe()

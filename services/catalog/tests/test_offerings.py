@@ -31,7 +31,7 @@ async def catalog_events(nats_server: NatsServer, subject_id: str, count: int) -
         for _ in range(60):
             try:
                 msgs = await sub.fetch(500, timeout=0.2)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass or the plain one
                 msgs = []
             found += [m.headers["ce-type"] for m in msgs if m.headers.get("ce-subject") == subject_id]
             if len(found) >= count:

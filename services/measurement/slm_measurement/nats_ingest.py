@@ -16,7 +16,6 @@ import hashlib
 import logging
 from datetime import timedelta
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import BadRequestError
@@ -158,7 +157,7 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                     subscription = await context.bus.js.pull_subscribe_bind(CONSUMER, stream=stream.name)
                 try:
                     messages = await subscription.fetch(settings.nats_ingest_batch, timeout=1.0)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats-py raises its own subclass or the plain one
                     continue
                 for message in messages:
                     checkpoint()  # an unhandled message is redelivered after ack_wait

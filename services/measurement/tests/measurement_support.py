@@ -74,7 +74,7 @@ async def stream_messages(js: JetStreamContext, subject: str, agreement_id: str)
         while True:
             try:
                 batch = await subscription.fetch(200, timeout=0.3)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass or the plain one
                 break
             for message in batch:
                 await message.ack()

@@ -115,7 +115,7 @@ class Consumer:
                         subscription = await self.bus.js.pull_subscribe_bind(self.name, stream=stream)
                     try:
                         messages = await subscription.fetch(self.batch_size, timeout=1.0)
-                    except nats.errors.TimeoutError:
+                    except TimeoutError:  # nats-py raises its own subclass or the plain one
                         continue
                     for message in messages:
                         checkpoint()  # an unhandled message is redelivered after ack_wait
