@@ -79,7 +79,7 @@ async def test_catalog_events_feed_the_read_model(
             "version": 2,
             "targets": [TARGET],
         }
-        await publish(bus.js, "slm.catalog.offering.published", "slm.catalog.offering.published.v1", offering)
+        await publish(bus.js, "slm.catalog.offering.published", "slm.catalog.offering.published.v2", offering)
     finally:
         await bus.close()
 
