@@ -197,14 +197,14 @@ async def test_a_requirement_starts_an_agreement(
         "consumer_party_id": parties["customer"],
         "requirement": {
             "service_id": offering["service_id"],
-            "targets": [{"indicator": "availability", "objective": 0.9999}],
+            "targets": [{"indicator": "availability", "target": 0.9999}],
         },
     }
     created = await client.post("/v1/agreements/from-requirement", json=body)
     assert created.status_code == 201, created.text
     agreement = created.json()
     objectives = {o["indicator"]: o for o in agreement["objectives"]}
-    assert objectives["availability"]["objective"] == 0.9999 and objectives["availability"]["customer_specific"]
+    assert objectives["availability"]["target"] == 0.9999 and objectives["availability"]["customer_specific"]
     assert not objectives["latency"]["customer_specific"]
     assert agreement["requirement"]["needs_customer_specific_service"]
     assert agreement["requirement"]["customer_specific"][0]["indicator"] == "availability"

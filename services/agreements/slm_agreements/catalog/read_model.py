@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_agreements.catalog import repository
 from slm_agreements.catalog.client import CatalogClient, CatalogUnavailable
+from slm_shared.contracts.targets import Target
 from slm_shared.contracts.payloads import (
     OfferingPublishedV1,
     PriceV1,
     ServiceCreatedV1,
     ServiceCreditBandV1,
-    TargetV1,
     TicketTargetV1,
 )
 from slm_shared.db import Database, utcnow
@@ -48,7 +48,7 @@ class OfferingDocument(BaseModel):
     version: int
     status: str
     price: PriceV1 | None = None
-    targets: list[TargetV1]
+    targets: list[Target]
     support_calendar: str | None = None
     ticket_targets: list[TicketTargetV1] = []
     service_credits: list[ServiceCreditBandV1] = []
