@@ -142,6 +142,16 @@ async def test_reviews_and_improvement_actions(
     listed = (await client.get(f"/v1/agreements/{aid}/actions", params={"status": "open"}, headers=customer)).json()
     assert [a["source"] for a in listed["items"]] == ["breach"]
 
+    # A breach of an objective measurement judges but the agreement does not list (ticket compliance) is not
+    # dead-lettered: it opens an action that names the objective in its description and links none.
+    await publish_breach(nats_server.url, aid, "ticket-compliance")
+    created_now = await published_events("slm.agreements.action.created", aid, settle=0.5)
+    assert len(created_now) == 3
+    opened = (await client.get(f"/v1/agreements/{aid}/actions", params={"status": "open"})).json()["items"]
+    assert sorted(str(a["objective_id"]) for a in opened) == sorted([objective_id, "None"])
+    dead = await client.get("/v1/dead-letters", headers=bearer(roles=("admin",)))
+    assert dead.status_code == 200 and dead.json()["total"] == 0, dead.text
+
 
 async def test_expiry_with_a_renewal_reminder_first(
     client: httpx.AsyncClient, seed_offering: Seed, parties: dict[str, str], bearer: Bearer, published_events: Events

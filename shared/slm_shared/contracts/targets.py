@@ -104,6 +104,8 @@ def threshold_shortfall(offered_op: Op, offered_value: float, wanted_op: Op, wan
 
 def from_v1(legacy: dict[str, Any]) -> dict[str, Any]:
     """A version-1 target (`objective`, `comparison` of value vs threshold, `threshold`) in this shape."""
+    if "objective" not in legacy:
+        return dict(legacy)
     data = {k: v for k, v in legacy.items() if k not in ("objective", "comparison", "threshold")}
     data["target"] = legacy.get("objective")
     if legacy.get("indicator_kind", "ratio") == THRESHOLD_KIND:
