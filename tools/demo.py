@@ -50,7 +50,8 @@ def main() -> int:
         objective_id = payload["data"]["objective_id"]
         same = "the same id" if objective_id == objective["id"] else f"a different id from {objective['id']}"
         status = scenario.call("GET", "measurement", f"/v1/objectives/{objective_id}", 200)["status"]
-        print(f"\nThe webhook names objective {objective_id}, {same} as the API; GET /v1/objectives/{objective_id}: {status}")
+        print(f"\nThe webhook names objective {objective_id}, {same} as the API.")
+        print(f"GET /v1/objectives/{objective_id}: {status}")
         return 0
     finally:
         scenario.call("DELETE", "notifier", f"/v1/subscriptions/{subscription['id']}", 204)

@@ -82,7 +82,9 @@ def _run_with(connection: Connection, target_metadata: MetaData) -> None:
 def upgrade_json_targets(table: str, key: str, column: str) -> None:
     """Rewrite a JSON list of version-1 targets in every row of `table` to the `target`/`op`/`value` shape."""
     from alembic import op
-    from sqlalchemy import JSON, column as sql_column, select, table as sql_table
+    from sqlalchemy import JSON, select
+    from sqlalchemy import column as sql_column
+    from sqlalchemy import table as sql_table
 
     from slm_shared.contracts.targets import from_v1
 

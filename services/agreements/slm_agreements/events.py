@@ -12,7 +12,6 @@ from slm_agreements.models import Agreement, AgreementObjective, AgreementVersio
 from slm_shared.bus import Handler, record_event
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
-from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 from slm_shared.contracts.payloads import (
     AgreementEndedV1,
     AgreementRenewalDueV1,
@@ -22,6 +21,7 @@ from slm_shared.contracts.payloads import (
     PartyChangedV1,
     PartyContactV1,
 )
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 
 STATE_EVENTS: dict[str, EventSpec[Any]] = {
     "propose": EVENTS.agreement_proposed,

@@ -38,7 +38,11 @@ async def test_lifecycle_publishes_one_activation_with_the_objectives(
     assert (draft["state"], draft["version"]) == ("draft", 1)
     objectives = {o["indicator"]: o for o in draft["objectives"]}
     assert objectives["availability"]["target"] == 0.9995 and objectives["availability"]["customer_specific"]
-    assert objectives["latency"]["value"] == 300.0 and objectives["latency"]["op"] == "lte" and not objectives["latency"]["customer_specific"]
+    assert (
+        objectives["latency"]["value"] == 300.0
+        and objectives["latency"]["op"] == "lte"
+        and not objectives["latency"]["customer_specific"]
+    )
     assert len({o["id"] for o in draft["objectives"]}) == 2
     agreement_id = draft["id"]
 

@@ -16,7 +16,14 @@ def candidate(service_id: str, offering_id: str, name: str, price: str, gaps: li
 
 
 def gap(requirement: str, shortfall: float, unit: str) -> dict[str, Any]:
-    return {"requirement": requirement, "message": requirement, "wanted": "", "offered": "", "shortfall": shortfall, "unit": unit}
+    return {
+        "requirement": requirement,
+        "message": requirement,
+        "wanted": "",
+        "offered": "",
+        "shortfall": shortfall,
+        "unit": unit,
+    }
 
 
 async def test_the_basis_tier_is_the_one_chosen_or_the_cheapest_that_meets_most(
@@ -54,7 +61,12 @@ async def test_the_basis_tier_is_the_one_chosen_or_the_cheapest_that_meets_most(
     assert cheapest_most.status_code == 201, cheapest_most.text
     assert cheapest_most.json()["offering_id"] == silver["offering_id"]
     latency = next(o for o in cheapest_most.json()["objectives"] if o["indicator"] == "latency")
-    assert (latency["op"], latency["value"], latency["target"], latency["customer_specific"]) == ("lte", 200, 0.95, True)
+    assert (latency["op"], latency["value"], latency["target"], latency["customer_specific"]) == (
+        "lte",
+        200,
+        0.95,
+        True,
+    )
 
     chosen = await client.post("/v1/agreements/from-requirement", json={**body, "offering_id": gold["offering_id"]})
     assert chosen.status_code == 201, chosen.text

@@ -10,7 +10,6 @@ from slm_catalog.models import BusinessCalendar, Indicator, Offering, Service
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
-from slm_shared.contracts.payloads_v2 import OfferingPublishedV2, TargetV2
 from slm_shared.contracts.payloads import (
     CalendarChangedV1,
     DependencyChangedV1,
@@ -23,6 +22,7 @@ from slm_shared.contracts.payloads import (
     ServiceUpdatedV1,
     TicketTargetV1,
 )
+from slm_shared.contracts.payloads_v2 import OfferingPublishedV2, TargetV2
 
 
 def _service_payload(service: Service) -> dict[str, Any]:

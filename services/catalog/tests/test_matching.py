@@ -36,7 +36,11 @@ def test_gaps_say_how_far_short_each_in_its_own_unit() -> None:
     )
     gaps = {gap.requirement: (gap.shortfall, gap.unit) for gap in tier_gaps(requirement, offered)}
     # 300 ms offered against 200 ms wanted: 100 ms short; 95% against 99%: 0.04 short; 400/month against 300.
-    assert gaps == {"targets.0.value": (100.0, "ms"), "targets.0.target": (0.04, "share"), "max_price": (100.0, "EUR/month")}
+    assert gaps == {
+        "targets.0.value": (100.0, "ms"),
+        "targets.0.target": (0.04, "share"),
+        "max_price": (100.0, "EUR/month"),
+    }
     looser = Requirement.model_validate({"targets": [{"indicator": "latency", "target": 0.9, "value": 250}]})
     assert [(g.requirement, g.shortfall, g.unit) for g in tier_gaps(looser, offered)] == [
         ("targets.0.value", 50.0, "ms")
@@ -59,10 +63,15 @@ async def test_thresholds_compared_with_thresholds_and_shares_with_shares(client
     wanted = {"targets": [{"indicator": "latency", "op": "lte", "value": 250, "target": 0.99}]}
     result = (await client.post("/v1/requirements/match", json=wanted)).json()
     assert result["outcome"] == "customer_specific_service"
-    by_tier = {c["tier"]["name"]: {g["requirement"]: (g["shortfall"], g["unit"]) for g in c["gaps"]} for c in result["closest"]}
+    by_tier = {
+        c["tier"]["name"]: {g["requirement"]: (g["shortfall"], g["unit"]) for g in c["gaps"]} for c in result["closest"]
+    }
     # Fast: 200 ms meets 250 ms, 95% is 0.04 short of 99%. Steady: 99.9% meets, 400 ms is 150 ms over 250 ms.
     assert by_tier == {"Fast": {"targets.0.target": (0.04, "share")}, "Steady": {"targets.0.value": (150.0, "ms")}}
-    assert [c["tier"]["name"] for c in result["closest"]] == ["Steady", "Fast"]  # one requirement missed each: cheaper first
+    assert [c["tier"]["name"] for c in result["closest"]] == [
+        "Steady",
+        "Fast",
+    ]  # one requirement missed each: cheaper first
     unmet = [(u["requirement"], u["shortfall"], u["unit"], u["closest_offering_id"]) for u in result["unmet"]]
     # Both miss by one part; the closer one misses no share (0 < 0.04), so Steady is named, in ms.
     assert unmet == [("targets.0.value", 150.0, "ms", steady["id"])]

@@ -46,4 +46,9 @@ async def test_a_tier_keeps_op_value_and_target(client: httpx.AsyncClient) -> No
     created = await client.post(f"/v1/services/{service['id']}/offerings", json=body)
     assert created.status_code == 201, created.text
     [target] = created.json()["targets"]
-    assert (target["op"], target["value"], target["target"], target["indicator_kind"]) == ("lte", 500, 0.95, "threshold")
+    assert (target["op"], target["value"], target["target"], target["indicator_kind"]) == (
+        "lte",
+        500,
+        0.95,
+        "threshold",
+    )

@@ -259,10 +259,7 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
     excluded, now_end = planned.excluded, planned.now_end
     window = tallies[WINDOW]
     value = attainment(window.good, window.total)
-    rates = {
-        length: burn_rate(tallies[format_duration(length)], objective.target)
-        for length in wanted
-    }
+    rates = {length: burn_rate(tallies[format_duration(length)], objective.target) for length in wanted}
     alerts = evaluate_policy(planned.policy, period=bounds.end - bounds.start, burn_rates=rates)
     forecasts = [
         forecast(

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 
 from pydantic import ValidationError
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model, terms
@@ -18,7 +17,7 @@ from slm_measurement.models import Objective
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
 from slm_shared.bus.inbox import PermanentError
-from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     AgreementEndedV1,
     BurnAlertV1,
@@ -26,7 +25,6 @@ from slm_shared.contracts.payloads import (
     ObjectiveStatusV1,
     WindowV1,
 )
-from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 from slm_shared.db import utcnow
 

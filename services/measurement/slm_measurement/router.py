@@ -10,7 +10,6 @@ from slm_measurement import buckets, repository, service
 from slm_measurement.domain.budget import burn_rate
 from slm_measurement.domain.windows import WindowError, lookback_bounds, parse_duration
 from slm_measurement.evaluator import format_duration
-from slm_measurement.thresholds import counted_indicator
 from slm_measurement.models import Objective
 from slm_measurement.schemas import (
     Budget,
@@ -21,6 +20,7 @@ from slm_measurement.schemas import (
     TransitionPublic,
     Window,
 )
+from slm_measurement.thresholds import counted_indicator
 from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable

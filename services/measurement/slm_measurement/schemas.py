@@ -76,7 +76,9 @@ class ObjectivePublic(BaseModel):
     indicator: str
     indicator_kind: str
     target: float = Field(description="the least share of good events (or slices)")
-    op: Literal["lt", "lte", "gt", "gte"] | None = Field(description="threshold indicators: good values are `op` `value`")
+    op: Literal["lt", "lte", "gt", "gte"] | None = Field(
+        description="threshold indicators: good values are `op` `value`"
+    )
     value: float | None = Field(description="threshold indicators: the threshold")
     window: Window
     budgeting_method: str

@@ -34,9 +34,7 @@ async def ingest_batch(session: AsyncSession, *, tenant: str, batch: Batch, limi
     """Check the whole batch, add it to the buckets and flag the objectives it affects."""
     now = utcnow()
     force = await thresholds.in_force(session, tenant=tenant, series=value_series(batch))
-    rollup = roll_up(
-        batch, now=now, max_lateness=limits.max_lateness, max_future=limits.max_future, thresholds=force
-    )
+    rollup = roll_up(batch, now=now, max_lateness=limits.max_lateness, max_future=limits.max_future, thresholds=force)
     if not rollup.points:
         return 0
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)

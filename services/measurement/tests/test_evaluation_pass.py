@@ -24,7 +24,14 @@ KINDS: list[dict[str, Any]] = [
     {"objective_id": "second-on-series", "target": 0.98},
     {"objective_id": "other-series", "target": 0.99, "service_key": "web"},
     {"objective_id": "no-data", "target": 0.99, "service_key": "silent"},
-    {"objective_id": "fast", "target": 0.9, "indicator": "latency", "indicator_kind": "threshold", "op": "lte", "value": 0.3},
+    {
+        "objective_id": "fast",
+        "target": 0.9,
+        "indicator": "latency",
+        "indicator_kind": "threshold",
+        "op": "lte",
+        "value": 0.3,
+    },
     {"objective_id": "slices", "target": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 300},
     {"objective_id": "bad-window", "target": 0.99, "window_duration": "soon"},
 ]

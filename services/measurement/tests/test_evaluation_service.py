@@ -60,7 +60,8 @@ async def test_latency_values_against_a_threshold_and_percentiles(
         "objective_id": "fast",
         "indicator": "latency",
         "indicator_kind": "threshold",
-        "op": "lte", "value": 300.0,
+        "op": "lte",
+        "value": 300.0,
         "target": 0.9,
         "window": {"kind": "rolling", "duration": "1d"},
     }

@@ -182,7 +182,10 @@ async def test_a_hand_worked_month_in_every_format_language_and_scope(app_client
     assert polish.headers["content-language"] == "pl" and "98,750%" in polish.text and "Niespełniony" in polish.text
     assert "<script>alert" not in english and english.count('class="chart ') == 4
     quarter = (await client.get(url, params={"period": "2025-Q2"})).json()
-    assert next(o for o in quarter["objectives"] if o["name"] == "Availability")["total"] == 3000 and quarter["credit"]["period_price"] == "3000.00"
+    assert (
+        next(o for o in quarter["objectives"] if o["name"] == "Availability")["total"] == 3000
+        and quarter["credit"]["period_price"] == "3000.00"
+    )
 
     pack = (await client.get(f"/v1/parties/{party}/review-pack", params={"period": "2025-06", "lang": "es"})).json()
     assert [r["agreement_id"] for r in pack["reports"]] == sorted([agreement_id, f"agr2-{agreement_id[4:]}"])

@@ -59,7 +59,9 @@ async def deliver(app: FastAPI, event_type: str, data: dict[str, Any]) -> None:
 
 async def ingest_values(client: httpx.AsyncClient, service: str, values: list[float]) -> None:
     stamp = (datetime.now(UTC) - timedelta(minutes=2)).timestamp()
-    batch = {"series": [{"service": service, "indicator": "latency", "timestamps": [stamp] * len(values), "values": values}]}
+    batch = {
+        "series": [{"service": service, "indicator": "latency", "timestamps": [stamp] * len(values), "values": values}]
+    }
     response = await client.post("/v1/measurements", json=batch, headers=INGEST)
     assert response.status_code == 202, response.text
 
@@ -74,7 +76,9 @@ async def test_values_just_over_the_threshold_are_never_good(app_client: tuple[F
     app, client = app_client
     # 300 ms and 305 ms share the 2% log bin (299.81, 305.81]: counting by bins made all 1,000 good.
     assert bin_of(300) == bin_of(305)
-    await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("search", [latency("p300", "lte", 300, 0.9)]))
+    await deliver(
+        app, EVENTS.agreement_activated_v2.type, activation_data("search", [latency("p300", "lte", 300, 0.9)])
+    )
     await ingest_values(client, "search", [305.0] * 1000)
     found = await evaluate(client, "p300")
     assert (found["good"], found["total"], found["attainment"]) == (0, 1000, 0.0)
@@ -83,7 +87,11 @@ async def test_values_just_over_the_threshold_are_never_good(app_client: tuple[F
 
 async def test_values_at_the_threshold_follow_op(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = app_client
-    objectives = [latency("at-most", "lte", 300, 0.5), latency("under", "lt", 300, 0.5), latency("over", "gt", 300, 0.5)]
+    objectives = [
+        latency("at-most", "lte", 300, 0.5),
+        latency("under", "lt", 300, 0.5),
+        latency("over", "gt", 300, 0.5),
+    ]
     await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("maps", objectives))
     await ingest_values(client, "maps", [299.0, 300.0, 300.0, 301.0])
     # <= 300: 299, 300, 300 good (3 of 4); < 300: 299 only (1 of 4); > 300: 301 only (1 of 4).
@@ -139,7 +147,9 @@ async def test_one_objective_id_in_the_api_and_in_events(app_client: tuple[FastA
     assert breach.headers["ce-subject"] == objective_id and json.loads(breach.body)["objective_id"] == objective_id
 
 
-async def test_a_threshold_objective_without_op_is_refused_by_name(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
+async def test_a_threshold_objective_without_op_is_refused_by_name(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
     app, _ = app_client
     objective = latency("fast", "lte", 300, 0.9)
     del objective["op"]

@@ -56,7 +56,9 @@ async def test_a_stored_latency_objective_keeps_its_meaning(settings: Settings) 
 
         stamp = (datetime.now(UTC) - timedelta(minutes=2)).timestamp()
         values = [120.0] * 9978 + [900.0] * 22
-        batch = {"series": [{"service": "checkout", "indicator": "latency", "timestamps": [stamp] * 10000, "values": values}]}
+        batch = {
+            "series": [{"service": "checkout", "indicator": "latency", "timestamps": [stamp] * 10000, "values": values}]
+        }
         assert (await client.post("/v1/measurements", json=batch, headers=INGEST)).status_code == 202
         judged = (await client.post("/v1/objectives/fast/evaluate")).json()
         assert judged["attainment"] == pytest.approx(0.9978) and judged["status"] == "healthy"

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from slm_shared.contracts.envelope import EventSpec
-from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, OfferingPublishedV2
 from slm_shared.contracts.payloads import (
     AgreementActivatedV1,
     AgreementEndedV1,
@@ -30,6 +29,7 @@ from slm_shared.contracts.payloads import (
     ServiceUpdatedV1,
     TicketSlaV1,
 )
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, OfferingPublishedV2
 
 
 class Events:

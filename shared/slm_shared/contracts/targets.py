@@ -60,7 +60,9 @@ def target_problems(target: Target) -> dict[str, str]:
         if target.op is not None:
             problems["op"] = f"only a threshold indicator takes `op`; this one is {target.indicator_kind}"
         if target.value is not None:
-            problems["value"] = f"only a threshold indicator takes a threshold `value`; this one is {target.indicator_kind}"
+            problems["value"] = (
+                f"only a threshold indicator takes a threshold `value`; this one is {target.indicator_kind}"
+            )
     if target.timeslice_target is not None and not 0 < target.timeslice_target <= 1:
         problems["timeslice_target"] = "the share of good events that makes a good slice must be in (0, 1]"
     return problems

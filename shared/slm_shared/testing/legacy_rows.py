@@ -36,7 +36,7 @@ async def insert_rows(database_url: str, table: str, rows: list[dict[str, Any]])
                     full = {
                         c.name: _filler(c)
                         for c in reflected.columns
-                        if not c.nullable and c.name not in row and not c.autoincrement is True
+                        if not c.nullable and c.name not in row and c.autoincrement is not True
                     }
                     full.update(row)
                     for c in reflected.columns:

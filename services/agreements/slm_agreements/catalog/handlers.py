@@ -11,9 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_agreements.catalog import read_model, repository
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
-from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts import payloads_v2
-from slm_shared.contracts.payloads_v2 import OfferingPublishedV2
+from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     CalendarChangedV1,
     DependencyChangedV1,
@@ -23,6 +21,7 @@ from slm_shared.contracts.payloads import (
     ServiceRetiredV1,
     ServiceUpdatedV1,
 )
+from slm_shared.contracts.payloads_v2 import OfferingPublishedV2
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -61,9 +60,7 @@ async def on_service_changed(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_offering_published(session: AsyncSession, event: CloudEvent) -> None:
     """Add a published offering and everything it promises to the read model."""
-    await read_model.store_published_offering(
-        session, event.tenant, _offering(event), _observed_at(event)
-    )
+    await read_model.store_published_offering(session, event.tenant, _offering(event), _observed_at(event))
 
 
 async def on_offering_retired(session: AsyncSession, event: CloudEvent) -> None:

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_agreements.catalog import repository
 from slm_agreements.catalog.client import CatalogClient, CatalogUnavailable
-from slm_shared.contracts.targets import Target
 from slm_shared.contracts.payloads import (
     OfferingPublishedV1,
     PriceV1,
@@ -19,6 +18,7 @@ from slm_shared.contracts.payloads import (
     ServiceCreditBandV1,
     TicketTargetV1,
 )
+from slm_shared.contracts.targets import Target
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import FieldError, Unprocessable
 

@@ -140,7 +140,8 @@ def agreement_request(
             record["indicator"] = wanted.indicator
         specific.append(record)
     terms = data.model_dump(
-        exclude={"requirement", "kind", "name", "provider_party_id", "consumer_party_id", "offering_id"}, exclude_unset=True
+        exclude={"requirement", "kind", "name", "provider_party_id", "consumer_party_id", "offering_id"},
+        exclude_unset=True,
     )
     create = AgreementCreate.model_validate(
         {

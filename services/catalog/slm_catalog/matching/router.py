@@ -68,9 +68,7 @@ async def match_requirement(requirement: Requirement, principal: ReaderDep, sess
         return (price is None, price or Decimal(0), candidate.service.key, candidate.tier.name)
 
     matches = sorted((c for c in candidates if c.meets), key=by_price)
-    closest = sorted(
-        (c for c in candidates if not c.meets), key=lambda c: (requirements_missed(c.gaps), *by_price(c))
-    )
+    closest = sorted((c for c in candidates if not c.meets), key=lambda c: (requirements_missed(c.gaps), *by_price(c)))
     if matches:
         return MatchResult(
             outcome="offering", needs_customer_specific_service=False, matches=matches, closest=closest, unmet=[]

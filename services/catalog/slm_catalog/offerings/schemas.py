@@ -23,7 +23,7 @@ class Price(PriceV1):
 
 
 class Target(SharedTarget):
-    """A tier's target: for threshold indicators `op` and `value` say which events are good; `target` the least share."""
+    """A tier's target: `op` and `value` say which events are good (thresholds); `target` the least share."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
