@@ -46,3 +46,29 @@ async def test_stored_targets_become_target_op_value(settings: Settings) -> None
         assert (latency["op"], latency["value"], latency["target"]) == ("lte", 300.0, 0.95)
         assert (availability["op"], availability["value"], availability["target"]) == (None, None, 0.999)
         assert "objective" not in latency and "comparison" not in latency
+
+
+async def test_an_export_of_the_first_shape_still_imports(settings: Settings) -> None:
+    legacy = {
+        "services": [
+            {
+                "key": "search",
+                "name": "Search",
+                "offerings": [
+                    {
+                        "name": "Gold",
+                        "targets": [
+                            {"indicator": "latency", "indicator_kind": "threshold", "objective": 0.95,
+                             "comparison": "<=", "threshold": 300, "window": WINDOW},
+                        ],
+                    }
+                ],
+            }
+        ]
+    }  # fmt: skip
+    async with running_app(build_app(settings), token=make_token("acme")) as client:
+        imported = await client.post("/v1/import", json=legacy)
+        assert imported.status_code == 201, imported.text
+        document = (await client.get("/v1/export", params={"format": "json"})).json()
+        [target] = document["services"][0]["offerings"][0]["targets"]
+        assert (target["op"], target["value"], target["target"]) == ("lte", 300, 0.95)

@@ -120,7 +120,6 @@ class _SliceReader:
             indicator=self.indicator,
             first=first,
             stop=stop,
-            threshold_bin=None,
         )
         kept = [row for row in rows if row[0] not in self.excluded]
         return slice_tally(

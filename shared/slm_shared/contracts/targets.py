@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from slm_shared.contracts.payloads import BudgetingMethod, IndicatorKind, WindowV1
 
 Op = Literal["lt", "lte", "gt", "gte"]
-OPS: tuple[Op, ...] = ("lt", "lte", "gt", "gte")
 SYMBOL: dict[str, str] = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 FROM_SYMBOL: dict[str, Op] = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 LOWER_IS_BETTER: tuple[Op, ...] = ("lt", "lte")
@@ -84,14 +83,6 @@ def meets(attainment: float, target: float) -> bool:
     return attainment >= target
 
 
-def describe(target: Target, unit: str = "") -> str:
-    """'latency <= 300ms for 95%' or 'availability 99.9%'."""
-    share = f"{target.target * 100:.4g}%"
-    if is_threshold(target) and target.op is not None and target.value is not None:
-        return f"{target.indicator} {SYMBOL[target.op]} {target.value:g}{unit} for {share}"
-    return f"{target.indicator} {share}"
-
-
 def threshold_shortfall(offered_op: Op, offered_value: float, wanted_op: Op, wanted_value: float) -> float | None:
     """How far the offered threshold is from the wanted one, in the indicator's unit (0 when it is as strict).
 
@@ -113,15 +104,6 @@ def from_v1(legacy: dict[str, Any]) -> dict[str, Any]:
     if legacy.get("indicator_kind", "ratio") == THRESHOLD_KIND:
         data["op"] = FROM_SYMBOL.get(str(legacy.get("comparison") or ">="), "gte")
         data["value"] = legacy.get("threshold")
-    return data
-
-
-def to_v1(target: Target) -> dict[str, Any]:
-    """This target in the version-1 shape, for consumers that still read it."""
-    data = target.model_dump(mode="json", exclude={"op", "value", "target"})
-    data["objective"] = target.target
-    data["comparison"] = SYMBOL[target.op] if target.op else ">="
-    data["threshold"] = target.value
     return data
 
 
