@@ -25,6 +25,50 @@ def fields(response: httpx.Response) -> set[str]:
         ({"objectives": [{"indicator": "availability", "target": 0}]}, "objectives.0.window"),
         ({"objectives": [{"target": 0.99, "window": WINDOW}]}, "objectives.0.indicator"),
         (
+            {
+                "objectives": [
+                    {
+                        "indicator": "latency",
+                        "indicator_kind": "threshold",
+                        "op": "<=",
+                        "value": 300,
+                        "target": 0.95,
+                        "window": WINDOW,
+                    }
+                ]
+            },
+            "objectives.0.op",
+        ),
+        (
+            {
+                "objectives": [
+                    {
+                        "indicator": "latency",
+                        "indicator_kind": "threshold",
+                        "op": "lte",
+                        "target": 0.95,
+                        "window": WINDOW,
+                    }
+                ]
+            },
+            "objectives.0.value",
+        ),
+        (
+            {
+                "objectives": [
+                    {
+                        "indicator": "latency",
+                        "indicator_kind": "threshold",
+                        "op": "lte",
+                        "value": 300,
+                        "objective": 0.95,
+                        "window": WINDOW,
+                    }
+                ]
+            },
+            "objectives.0.objective",
+        ),
+        (
             {"objectives": [{"indicator": "x", "target": 0.9, "window": {"kind": "rolling"}}]},
             "objectives.0.window.duration",
         ),
