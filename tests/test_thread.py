@@ -38,9 +38,11 @@ def test_thread_end_to_end(stack: Stack, receiver: WebhookReceiver) -> None:
     service, offering = scenario.create_offering()
     agreement = scenario.activate_sla(service, offering)
     objective = scenario.wait_for_objective(agreement["id"])
-    assert objective["objective"] == 0.999
+    assert objective["target"] == 0.999
     scenario.ingest_breach(service["key"])
     hook = assert_one_signed_breach(receiver, subscription["secret"], agreement["id"])
+    # One objective id: the agreement's, in the webhook, in the measurement API and in the agreement.
+    assert hook.json()["data"]["objective_id"] == objective["id"] == agreement["objectives"][0]["id"]
 
     deliveries = scenario.call("GET", "notifier", "/v1/deliveries", 200)["items"]
     assert [d["status"] for d in deliveries] == ["succeeded"]

@@ -36,7 +36,7 @@ def main() -> int:
     try:
         service, offering = scenario.create_offering()
         agreement = scenario.activate_sla(service, offering)
-        scenario.wait_for_objective(agreement["id"])
+        objective = scenario.wait_for_objective(agreement["id"])
         scenario.ingest_breach(service["key"])
         print("\nWaiting for the breach notification...", flush=True)
         received = receiver.wait_for(1, timeout=90)
@@ -47,6 +47,11 @@ def main() -> int:
         payload = Webhook(subscription["secret"]).verify(hook.body, hook.headers)
         print(f"\nWebhook received (signature verified, webhook-id {hook.headers['webhook-id']}):")
         print(json.dumps(payload, indent=2))
+        objective_id = payload["data"]["objective_id"]
+        same = "the same id" if objective_id == objective["id"] else f"a different id from {objective['id']}"
+        status = scenario.call("GET", "measurement", f"/v1/objectives/{objective_id}", 200)["status"]
+        print(f"\nThe webhook names objective {objective_id}, {same} as the API.")
+        print(f"GET /v1/objectives/{objective_id}: {status}")
         return 0
     finally:
         scenario.call("DELETE", "notifier", f"/v1/subscriptions/{subscription['id']}", 204)

@@ -86,7 +86,7 @@ class Scenario:
                     {
                         "indicator": "availability",
                         "indicator_kind": "ratio",
-                        "objective": 0.999,
+                        "target": 0.999,
                         "window": {"kind": "calendar", "unit": "month", "timezone": "UTC"},
                         "budgeting_method": "occurrences",
                     }
@@ -100,7 +100,7 @@ class Scenario:
 
     def show_tiers_and_match(self, service: dict[str, Any]) -> None:
         """Add Silver and Bronze beside Gold, compare the three tiers and match two requirements."""
-        for name, amount, objective in (("Silver", "900.00", 0.995), ("Bronze", "400.00", 0.99)):
+        for name, amount, share in (("Silver", "900.00", 0.995), ("Bronze", "400.00", 0.99)):
             tier = self.call(
                 "POST",
                 "catalog",
@@ -112,7 +112,7 @@ class Scenario:
                     "targets": [
                         {
                             "indicator": "availability",
-                            "objective": objective,
+                            "target": share,
                             "window": {"kind": "calendar", "unit": "month", "timezone": "UTC"},
                         }
                     ],
@@ -123,7 +123,7 @@ class Scenario:
         row = comparison["targets"][0]["values"]
         tiers = ", ".join(
             f"{tier['name']} {tier['price']['amount']} {tier['price']['currency']}/{tier['price']['period']}"
-            f" for {cell['objective'] * 100:g}%"
+            f" for {cell['target'] * 100:g}%"
             for tier, cell in zip(comparison["tiers"], row, strict=True)
         )
         self.log(f"catalog: three tiers side by side: {tiers}")
@@ -133,7 +133,7 @@ class Scenario:
             "catalog",
             "/v1/requirements/match",
             200,
-            json={**wanted, "targets": [{"indicator": "availability", "objective": 0.995}]},
+            json={**wanted, "targets": [{"indicator": "availability", "target": 0.995}]},
         )
         names = [candidate["tier"]["name"] for candidate in match["matches"]]
         self.log(f"catalog: requirement 99.5% for at most 1000 EUR/month -> matching tiers by price: {names}")
@@ -142,7 +142,7 @@ class Scenario:
             "catalog",
             "/v1/requirements/match",
             200,
-            json={**wanted, "targets": [{"indicator": "availability", "objective": 0.9999}]},
+            json={**wanted, "targets": [{"indicator": "availability", "target": 0.9999}]},
         )
         gaps = "; ".join(item["message"] for item in match["unmet"])
         self.log(f"catalog: requirement 99.99% -> {match['outcome'].replace('_', ' ')} needed ({gaps})")

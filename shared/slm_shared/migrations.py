@@ -77,3 +77,21 @@ def _run_with(connection: Connection, target_metadata: MetaData) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
+
+
+def upgrade_json_targets(table: str, key: str, column: str) -> None:
+    """Rewrite a JSON list of version-1 targets in every row of `table` to the `target`/`op`/`value` shape."""
+    from alembic import op
+    from sqlalchemy import JSON, select
+    from sqlalchemy import column as sql_column
+    from sqlalchemy import table as sql_table
+
+    from slm_shared.contracts.targets import from_v1
+
+    rows_table = sql_table(table, sql_column(key), sql_column(column, JSON))
+    connection = op.get_bind()
+    for row_key, items in connection.execute(select(rows_table.c[key], rows_table.c[column])).all():
+        if not items or not any(isinstance(item, dict) and "objective" in item for item in items):
+            continue
+        upgraded = [from_v1(item) if "objective" in item else item for item in items]
+        connection.execute(rows_table.update().where(rows_table.c[key] == row_key).values({column: upgraded}))

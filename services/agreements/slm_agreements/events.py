@@ -13,16 +13,15 @@ from slm_shared.bus import Handler, record_event
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import (
-    AgreementActivatedV1,
     AgreementEndedV1,
     AgreementRenewalDueV1,
     AgreementStateChangedV1,
     MaintenanceWindowV1,
     ObjectiveTicketTargetV1,
-    ObjectiveV1,
     PartyChangedV1,
     PartyContactV1,
 )
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 
 STATE_EVENTS: dict[str, EventSpec[Any]] = {
     "propose": EVENTS.agreement_proposed,
@@ -52,16 +51,16 @@ def party_changed(session: AsyncSession, party: Party, *, created: bool) -> None
     )
 
 
-def objective_payload(objective: AgreementObjective) -> ObjectiveV1:
-    return ObjectiveV1(
+def objective_payload(objective: AgreementObjective) -> ObjectiveV2:
+    return ObjectiveV2(
         objective_id=objective.id,
         name=objective.name,
         customer_specific=objective.customer_specific,
         indicator=objective.indicator,
         indicator_kind=objective.indicator_kind,  # type: ignore[arg-type]
-        objective=objective.objective,
-        comparison=objective.comparison,  # type: ignore[arg-type]
-        threshold=objective.threshold,
+        target=objective.target,
+        op=objective.op,  # type: ignore[arg-type]
+        value=objective.value,
         window=objective.window,  # type: ignore[arg-type]
         budgeting_method=objective.budgeting_method,  # type: ignore[arg-type]
         timeslice_seconds=objective.timeslice_seconds,
@@ -77,7 +76,7 @@ def agreement_activated(
     calendar: dict[str, Any] | None,
 ) -> None:
     """Record that a version is in force, with everything measurement needs to hold it to account."""
-    data = AgreementActivatedV1(
+    data = AgreementActivatedV2(
         agreement_id=agreement.id,
         version=version.version,
         kind=agreement.kind,  # type: ignore[arg-type]
@@ -98,7 +97,7 @@ def agreement_activated(
         price=version.price,  # an extra field: the price the credits are a share of
         support_calendar=version.support_calendar,
     )
-    record_event(session, EVENTS.agreement_activated, tenant=agreement.tenant, subject=agreement.id, data=data)
+    record_event(session, EVENTS.agreement_activated_v2, tenant=agreement.tenant, subject=agreement.id, data=data)
 
 
 def agreement_ended(session: AsyncSession, agreement: Agreement, version: int, reason: str) -> None:

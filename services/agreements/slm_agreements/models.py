@@ -108,9 +108,9 @@ class AgreementObjective(SQLModel, table=True):
     customer_specific: bool = False
     indicator: str = Field(max_length=200)
     indicator_kind: str = Field(default="ratio", max_length=16)
-    objective: float
-    comparison: str = Field(default=">=", max_length=2)
-    threshold: float | None = None
+    target: float = Field(description="the least share of good events (or slices)")
+    op: str | None = Field(default=None, max_length=3, description="threshold indicators: lt, lte, gt or gte")
+    value: float | None = Field(default=None, description="threshold indicators: the threshold")
     window: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     budgeting_method: str = Field(default="occurrences", max_length=32)
     timeslice_seconds: int | None = None

@@ -6,7 +6,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from slm_shared.contracts.payloads import TargetV1
+from slm_shared.contracts import targets
+from slm_shared.contracts.targets import Target
 
 DURATION = re.compile(r"^[1-9][0-9]{0,4}[mhdw]$")
 
@@ -15,25 +16,22 @@ DURATION = re.compile(r"^[1-9][0-9]{0,4}[mhdw]$")
 class ObjectiveDraft:
     """An objective about to be written: its target, optional name and where it came from."""
 
-    target: TargetV1
+    target: Target
     name: str | None = None
     customer_specific: bool = False
 
 
-def measurability_problems(target: TargetV1) -> dict[str, str]:
+def measurability_problems(target: Target) -> dict[str, str]:
     """Relative field path to reason, for every way the target cannot be measured."""
     problems: dict[str, str] = {}
     if not target.indicator.strip():
         problems["indicator"] = "an objective needs an indicator"
-    if not 0 < target.objective <= 1:
-        problems["objective"] = "the objective must be a fraction in (0, 1]"
     window = target.window
     if window.kind == "rolling" and not (window.duration and DURATION.match(window.duration)):
         problems["window.duration"] = "a rolling window needs a duration such as '28d', '12h' or '4w'"
     if window.kind == "calendar" and window.unit is None:
         problems["window.unit"] = "a calendar window needs a unit: week, month or quarter"
-    if target.indicator_kind == "threshold" and target.threshold is None:
-        problems["threshold"] = "a threshold indicator needs the threshold value"
+    problems.update(targets.target_problems(target))
     timesliced = target.budgeting_method in ("timeslices", "ratio_timeslices")
     if timesliced and (not target.timeslice_seconds or target.timeslice_seconds <= 0):
         problems["timeslice_seconds"] = "timeslice budgeting needs a positive timeslice length"
@@ -52,13 +50,13 @@ def objective_problems(drafts: Sequence[ObjectiveDraft], *, prefix: str = "objec
     return problems
 
 
-def merge_objectives(offering_targets: Sequence[TargetV1], overrides: Sequence[ObjectiveDraft]) -> list[ObjectiveDraft]:
+def merge_objectives(offering_targets: Sequence[Target], overrides: Sequence[ObjectiveDraft]) -> list[ObjectiveDraft]:
     """The offering's targets, with each override replacing every target on its indicator, then additions."""
     overridden = {draft.target.indicator for draft in overrides}
     kept = [ObjectiveDraft(target=target) for target in offering_targets if target.indicator not in overridden]
     return kept + [ObjectiveDraft(draft.target, draft.name, customer_specific=True) for draft in overrides]
 
 
-def is_standard(target: TargetV1, standard: Sequence[TargetV1]) -> bool:
+def is_standard(target: Target, standard: Sequence[Target]) -> bool:
     """Whether the target is exactly one the offering promises (otherwise it is customer-specific)."""
     return any(target == offered for offered in standard)

@@ -21,7 +21,7 @@ from slm_agreements.schemas import (
     PartyPublic,
     PartyUpdate,
 )
-from slm_shared.contracts.payloads import TargetV1
+from slm_shared.contracts.targets import Target
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import IdempotencyDep, IfMatch, check_if_match, etag_for
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
@@ -187,7 +187,7 @@ async def create_agreement_from_requirement(
     offering = await catalog_repository.get_catalog_offering(
         session, tenant=principal.tenant, offering_id=basis.tier.offering_id
     )
-    targets = [TargetV1.model_validate(t) for t in offering.targets] if offering else []
+    targets = [Target.model_validate(t) for t in offering.targets] if offering else []
     create, record = requirements.agreement_request(data, result, basis, targets)
     agreement = await service.create_agreement(session, principal=principal, data=create, requirement=record)
     response.headers.update(

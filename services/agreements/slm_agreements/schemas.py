@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from slm_agreements.lifecycle import Kind, PartyKind, Side, State, VersionStatus
 from slm_agreements.terms import CreditBand, MaintenanceWindow, Price, ReviewCycle, TermsFields, TicketTarget
-from slm_shared.contracts.payloads import TargetV1, WindowV1
+from slm_shared.contracts.payloads import WindowV1
+from slm_shared.contracts.targets import Target
 
 ContactRole = Literal["business_owner", "service_level_manager", "technical_contact"]
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -60,14 +61,13 @@ class Window(WindowV1):
     model_config = ConfigDict(extra="forbid")
 
 
-class ObjectiveIn(TargetV1):
-    """A measurable objective: indicator, objective in (0, 1] and a compliance window."""
+class ObjectiveIn(Target):
+    """A measurable objective: indicator, `op`/`value` for thresholds, `target` in (0, 1] and a compliance window."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str | None = Field(None, max_length=200)
     indicator: str = Field(min_length=1, max_length=200)
-    objective: float = Field(gt=0, le=1, description="target attainment as a fraction, e.g. 0.999")
     window: Window
 
 
@@ -115,7 +115,7 @@ class ActivateRequest(TransitionRequest):
     override: bool = Field(False, description="activate despite gaps in the supporting chain, recorded as a risk")
 
 
-class ObjectivePublic(TargetV1):
+class ObjectivePublic(Target):
     model_config = ConfigDict(from_attributes=True)
 
     id: str

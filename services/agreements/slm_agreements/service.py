@@ -15,7 +15,7 @@ from slm_agreements.objectives import ObjectiveDraft, measurability_problems, me
 from slm_agreements.schemas import AgreementCreate, AgreementPublic, PartyCreate, PartyUpdate, VersionPublic
 from slm_agreements.terms import date_problems
 from slm_shared.auth import ADMIN, Principal
-from slm_shared.contracts.payloads import TargetV1
+from slm_shared.contracts.targets import Target
 from slm_shared.db import utcnow
 from slm_shared.errors import FieldError, NotFound, Unprocessable
 
@@ -101,9 +101,9 @@ async def agreement_parties(session: AsyncSession, agreement: Agreement) -> Part
     return parties_of(consumer, provider)
 
 
-def _drafts(data: AgreementCreate, offering_targets: list[TargetV1]) -> list[ObjectiveDraft]:
+def _drafts(data: AgreementCreate, offering_targets: list[Target]) -> list[ObjectiveDraft]:
     overrides = [
-        ObjectiveDraft(target=TargetV1.model_validate(o.model_dump(exclude={"name"})), name=o.name)
+        ObjectiveDraft(target=Target.model_validate(o.model_dump(exclude={"name"})), name=o.name)
         for o in data.objectives
     ]
     if problems := objective_problems(overrides):
@@ -166,7 +166,7 @@ async def create_agreement(
     effective_from = data.effective_from or utcnow()
     if problems := date_problems(effective_from, data.effective_to, data.renewal_notice_days):
         raise invalid(problems)
-    standard = [TargetV1.model_validate(t) for t in offering.targets]
+    standard = [Target.model_validate(t) for t in offering.targets]
     drafts = _drafts(data, standard)
     actor = actor_for(principal)
     agreement = Agreement(

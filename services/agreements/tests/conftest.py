@@ -15,20 +15,20 @@ from fastapi import FastAPI
 from slm_agreements import catalog
 from slm_agreements.config import Settings
 from slm_agreements.main import build_app
-from slm_shared.contracts.payloads import OfferingPublishedV1
+from slm_shared.contracts.payloads_v2 import OfferingPublishedV2
 from slm_shared.db import utcnow
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
 
 TARGETS = [
-    {"indicator": "availability", "objective": 0.999, "window": {"kind": "calendar", "unit": "month"}},
+    {"indicator": "availability", "target": 0.999, "window": {"kind": "calendar", "unit": "month"}},
     {
         "indicator": "latency",
         "indicator_kind": "threshold",
-        "objective": 0.95,
-        "comparison": "<=",
-        "threshold": 300.0,
+        "target": 0.95,
+        "op": "lte",
+        "value": 300.0,
         "window": {"kind": "rolling", "duration": "28d"},
     },
 ]
@@ -89,7 +89,7 @@ def seed_offering(app: FastAPI) -> Callable[..., Awaitable[dict[str, str]]]:
         **extra: Any,
     ) -> dict[str, str]:
         service_id, offering_id = service_id or str(uuid.uuid4()), str(uuid.uuid4())
-        payload = OfferingPublishedV1.model_validate(
+        payload = OfferingPublishedV2.model_validate(
             {
                 "offering_id": offering_id,
                 "service_id": service_id,

@@ -23,7 +23,7 @@ MONTH = {"kind": "calendar", "unit": "month"}
 
 
 def availability(objective: float) -> list[dict[str, Any]]:
-    return [{"indicator": "availability", "objective": objective, "window": MONTH}]
+    return [{"indicator": "availability", "target": objective, "window": MONTH}]
 
 
 async def agree(client: httpx.AsyncClient, body: dict[str, Any], customer: dict[str, str] | None = None) -> str:
@@ -96,7 +96,7 @@ async def test_chain_gaps_are_listed_then_covered_then_overridden(
     short = await client.post(f"/v1/agreements/{sla}/activate")
     assert short.status_code == 422
     gap = short.json()["gaps"][0]
-    assert gap["field"] == "objectives.0.objective" and abs(gap["shortfall"] - (0.9995 - 0.9995**2)) < 1e-9
+    assert gap["field"] == "objectives.0.target" and abs(gap["shortfall"] - (0.9995 - 0.9995**2)) < 1e-9
     assert "override" in short.json()["detail"]
     assert (
         await client.post(f"/v1/agreements/{sla}/activate", json={"override": True}, headers=customer)
@@ -125,7 +125,7 @@ async def test_every_other_gap_is_listed_and_cannot_be_overridden(
     first = await agree(client, base, customer)
     assert (await client.post(f"/v1/agreements/{first}/activate")).status_code == 200
 
-    made_up = {"indicator": "made_up", "objective": 0.9, "window": MONTH}
+    made_up = {"indicator": "made_up", "target": 0.9, "window": MONTH}
     past = {"effective_from": "2020-01-01T00:00:00Z", "effective_to": "2021-01-01T00:00:00Z"}
     stale = await agree(client, {**base, **past, "objectives": [made_up]}, customer)
     refused = await client.post(f"/v1/agreements/{stale}/activate", json={"override": True})

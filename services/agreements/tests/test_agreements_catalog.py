@@ -22,7 +22,7 @@ from slm_shared.bus import Bus
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.ports import free_port
 
-TARGET = {"indicator": "availability", "objective": 0.995, "window": {"kind": "rolling", "duration": "30d"}}
+TARGET = {"indicator": "availability", "target": 0.995, "window": {"kind": "rolling", "duration": "30d"}}
 
 
 async def wait_for_offering(app: FastAPI, tenant: str, offering_id: str) -> Any:
@@ -79,7 +79,7 @@ async def test_catalog_events_feed_the_read_model(
             "version": 2,
             "targets": [TARGET],
         }
-        await publish(bus.js, "slm.catalog.offering.published", "slm.catalog.offering.published.v1", offering)
+        await publish(bus.js, "slm.catalog.offering.published", "slm.catalog.offering.published.v2", offering)
     finally:
         await bus.close()
 
@@ -107,7 +107,7 @@ async def test_catalog_events_feed_the_read_model(
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["service_key"], body["offering_version"]) == ("search", 2)
-    assert [(o["indicator"], o["objective"], o["customer_specific"]) for o in body["objectives"]] == [
+    assert [(o["indicator"], o["target"], o["customer_specific"]) for o in body["objectives"]] == [
         ("availability", 0.995, False)
     ]
     assert body["objectives"][0]["window"]["duration"] == "30d"
@@ -204,7 +204,7 @@ async def test_unknown_offering_is_fetched_from_the_catalog_with_the_callers_tok
     created = await client.post("/v1/agreements", json=body)
     assert created.status_code == 201, created.text
     assert created.json()["service_key"] == "mail"
-    assert created.json()["objectives"][0]["objective"] == 0.995
+    assert created.json()["objectives"][0]["target"] == 0.995
     assert fake_catalog.authorizations == [client.headers["Authorization"]] * 2
 
     stored, service = await wait_for_offering(app, "acme", offering_id)

@@ -14,19 +14,19 @@ from slm_agreements.lifecycle import Actor
 from slm_agreements.negotiation.diff import diff_versions
 from slm_agreements.reviews.schedule import add_months, review_dates
 from slm_agreements.terms import MaintenanceWindow, date_problems
-from slm_shared.contracts.payloads import TargetV1
+from slm_shared.contracts.targets import Target
 
 CUSTOMER = Actor(subject="cora", role="customer", is_staff=False, party="p")
 MONTH = {"kind": "calendar", "unit": "month"}
 
 
-def target(objective: float = 0.999, **changes: object) -> TargetV1:
-    return TargetV1.model_validate({"indicator": "availability", "objective": objective, "window": MONTH, **changes})
+def target(objective: float = 0.999, **changes: object) -> Target:
+    return Target.model_validate({"indicator": "availability", "target": objective, "window": MONTH, **changes})
 
 
 def snapshot(**changes: object) -> dict:
     base = {
-        "objectives": [{"id": "o1", "indicator": "availability", "objective": 0.999, "position": 0}],
+        "objectives": [{"id": "o1", "indicator": "availability", "target": 0.999, "position": 0}],
         "ticket_targets": [{"priority": "P1", "response_seconds": 900}],
         "service_credits": [{"below": 0.999, "down_to": 0.99, "credit_percent": "10"}],
         "price": {"amount": "100", "currency": "EUR", "period": "month"},
@@ -60,8 +60,8 @@ def test_negotiation_transitions() -> None:
 def test_diff_names_every_changed_section() -> None:
     after = snapshot(
         objectives=[
-            {"id": "o1", "indicator": "availability", "objective": 0.9995, "position": 0},
-            {"id": "o2", "indicator": "latency", "objective": 0.95, "position": 1},
+            {"id": "o1", "indicator": "availability", "target": 0.9995, "position": 0},
+            {"id": "o2", "indicator": "latency", "target": 0.95, "position": 1},
         ],
         ticket_targets=[],
         service_credits=[{"below": 0.999, "down_to": 0.99, "credit_percent": "25"}],
@@ -80,7 +80,7 @@ def test_diff_names_every_changed_section() -> None:
         ("terms", "review_cycle", "changed"),
     }
     objective = changes[("objectives", "availability", "changed")]
-    assert (objective["before"], objective["after"]) == ({"objective": 0.999}, {"objective": 0.9995})
+    assert (objective["before"], objective["after"]) == ({"target": 0.999}, {"target": 0.9995})
     assert diff_versions(snapshot(), snapshot()) == []
 
 
@@ -102,7 +102,7 @@ def test_a_single_weak_commitment_is_its_own_gap() -> None:
     gaps = rules.chain_gaps([target(0.999)], [("db", "database")], {"db": [rules.Commitment("a", "OLA", 0.99)]})
     assert [(g.service_key, g.shortfall) for g in gaps] == [("database", pytest.approx(0.009))]
     assert rules.chain_gaps([target(0.99)], [("db", "database")], {"db": [rules.Commitment("a", "OLA", 0.999)]}) == []
-    latency = target(0.95, indicator="latency", indicator_kind="threshold", threshold=300, comparison="<=")
+    latency = target(0.95, indicator="latency", indicator_kind="threshold", value=300, op="lte")
     assert not rules.is_availability(latency)
     uncommitted = rules.chain_gaps([target()], [("db", "database")], {"db": [rules.Commitment("a", "OLA", None)]})
     assert "no availability" in uncommitted[0].message

@@ -21,11 +21,55 @@ def fields(response: httpx.Response) -> set[str]:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"objectives": [{"indicator": "availability", "objective": 1.5, "window": WINDOW}]}, "objectives.0.objective"),
-        ({"objectives": [{"indicator": "availability", "objective": 0}]}, "objectives.0.window"),
-        ({"objectives": [{"objective": 0.99, "window": WINDOW}]}, "objectives.0.indicator"),
+        ({"objectives": [{"indicator": "availability", "target": 1.5, "window": WINDOW}]}, "objectives.0.target"),
+        ({"objectives": [{"indicator": "availability", "target": 0}]}, "objectives.0.window"),
+        ({"objectives": [{"target": 0.99, "window": WINDOW}]}, "objectives.0.indicator"),
         (
-            {"objectives": [{"indicator": "x", "objective": 0.9, "window": {"kind": "rolling"}}]},
+            {
+                "objectives": [
+                    {
+                        "indicator": "latency",
+                        "indicator_kind": "threshold",
+                        "op": "<=",
+                        "value": 300,
+                        "target": 0.95,
+                        "window": WINDOW,
+                    }
+                ]
+            },
+            "objectives.0.op",
+        ),
+        (
+            {
+                "objectives": [
+                    {
+                        "indicator": "latency",
+                        "indicator_kind": "threshold",
+                        "op": "lte",
+                        "target": 0.95,
+                        "window": WINDOW,
+                    }
+                ]
+            },
+            "objectives.0.value",
+        ),
+        (
+            {
+                "objectives": [
+                    {
+                        "indicator": "latency",
+                        "indicator_kind": "threshold",
+                        "op": "lte",
+                        "value": 300,
+                        "objective": 0.95,
+                        "window": WINDOW,
+                    }
+                ]
+            },
+            "objectives.0.objective",
+        ),
+        (
+            {"objectives": [{"indicator": "x", "target": 0.9, "window": {"kind": "rolling"}}]},
             "objectives.0.window.duration",
         ),
         ({"kind": "SLO"}, "kind"),
@@ -53,10 +97,10 @@ async def test_bad_agreement_input_names_the_field(
 async def test_unmeasurable_offering_target_is_refused_unless_overridden(
     client: httpx.AsyncClient, seed_offering: Callable[..., Awaitable[dict[str, str]]], parties: dict[str, str]
 ) -> None:
-    offering = await seed_offering(targets=[{"indicator": "uptime", "objective": 0.99, "window": {"kind": "rolling"}}])
+    offering = await seed_offering(targets=[{"indicator": "uptime", "target": 0.99, "window": {"kind": "rolling"}}])
     body = {"kind": "SLA", "name": "n", "consumer_party_id": parties["customer"], **offering}
     assert fields(await client.post("/v1/agreements", json=body)) == {"offering_id"}
-    fixed = {"indicator": "uptime", "objective": 0.99, "window": {"kind": "rolling", "duration": "30d"}}
+    fixed = {"indicator": "uptime", "target": 0.99, "window": {"kind": "rolling", "duration": "30d"}}
     created = await client.post("/v1/agreements", json={**body, "objectives": [fixed]})
     assert created.status_code == 201, created.text
 

@@ -31,14 +31,18 @@ async def test_lifecycle_publishes_one_activation_with_the_objectives(
     custom = {
         "name": "Availability",
         "indicator": "availability",
-        "objective": 0.9995,
+        "target": 0.9995,
         "window": {"kind": "calendar", "unit": "month"},
     }
     draft = await draft_sla(client, offering, parties["customer"], objectives=[custom])
     assert (draft["state"], draft["version"]) == ("draft", 1)
     objectives = {o["indicator"]: o for o in draft["objectives"]}
-    assert objectives["availability"]["objective"] == 0.9995 and objectives["availability"]["customer_specific"]
-    assert objectives["latency"]["threshold"] == 300.0 and not objectives["latency"]["customer_specific"]
+    assert objectives["availability"]["target"] == 0.9995 and objectives["availability"]["customer_specific"]
+    assert (
+        objectives["latency"]["value"] == 300.0
+        and objectives["latency"]["op"] == "lte"
+        and not objectives["latency"]["customer_specific"]
+    )
     assert len({o["id"] for o in draft["objectives"]}) == 2
     agreement_id = draft["id"]
 
@@ -60,12 +64,12 @@ async def test_lifecycle_publishes_one_activation_with_the_objectives(
     messages = await published_events("slm.agreements.agreement.activated", agreement_id)
     assert len(messages) == 1
     message = messages[0]
-    assert message.headers["ce-type"] == "slm.agreements.agreement.activated.v1"
+    assert message.headers["ce-type"] == "slm.agreements.agreement.activated.v2"
     assert message.headers["ce-tenant"] == "acme"
     payload = json.loads(message.data)
     assert payload["consumer_party_id"] == parties["customer"] and payload["service_key"] == "payments"
-    assert {o["objective_id"]: o["objective"] for o in payload["objectives"]} == {
-        o["id"]: o["objective"] for o in draft["objectives"]
+    assert {o["objective_id"]: o["target"] for o in payload["objectives"]} == {
+        o["id"]: o["target"] for o in draft["objectives"]
     }
 
     ended = await client.post(f"/v1/agreements/{agreement_id}/terminate", json={"comment": "contract ended"})

@@ -43,7 +43,7 @@ async def test_both_sides_counter_until_agreed(
     assert (await client.post(f"/v1/agreements/{aid}/propose")).json()["state"] == "proposed"
     assert (await client.patch(f"/v1/agreements/{aid}", json={"review_cycle": "monthly"})).status_code == 409
 
-    wanted = {**availability, "objective": 0.9995}
+    wanted = {**availability, "target": 0.9995}
     wanted.pop("customer_specific")
     latency = next(o for o in draft["objectives"] if o["indicator"] == "latency")
     latency = {k: v for k, v in latency.items() if k != "customer_specific"}
@@ -78,7 +78,7 @@ async def test_both_sides_counter_until_agreed(
         (3, "agreed", "provider"),
     ]
     v1 = (await client.get(f"/v1/agreements/{aid}/versions/1", headers=customer)).json()
-    assert v1["objectives"][0]["objective"] != 0.9995 and float(v1["service_credits"][0]["credit_percent"]) == 10
+    assert v1["objectives"][0]["target"] != 0.9995 and float(v1["service_credits"][0]["credit_percent"]) == 10
     diff = (await client.get(f"/v1/agreements/{aid}/diff", params={"from": 1, "to": 3}, headers=customer)).json()
     assert {(c["section"], c["key"]) for c in diff["changes"]} == {
         ("objectives", "availability"),

@@ -142,6 +142,16 @@ async def test_reviews_and_improvement_actions(
     listed = (await client.get(f"/v1/agreements/{aid}/actions", params={"status": "open"}, headers=customer)).json()
     assert [a["source"] for a in listed["items"]] == ["breach"]
 
+    # A breach of an objective measurement judges but the agreement does not list (ticket compliance) is not
+    # dead-lettered: it opens an action that names the objective in its description and links none.
+    await publish_breach(nats_server.url, aid, "ticket-compliance")
+    created_now = await published_events("slm.agreements.action.created", aid, settle=0.5)
+    assert len(created_now) == 3
+    opened = (await client.get(f"/v1/agreements/{aid}/actions", params={"status": "open"})).json()["items"]
+    assert sorted(str(a["objective_id"]) for a in opened) == sorted([objective_id, "None"])
+    dead = await client.get("/v1/dead-letters", headers=bearer(roles=("admin",)))
+    assert dead.status_code == 200 and dead.json()["total"] == 0, dead.text
+
 
 async def test_expiry_with_a_renewal_reminder_first(
     client: httpx.AsyncClient, seed_offering: Seed, parties: dict[str, str], bearer: Bearer, published_events: Events
@@ -197,14 +207,14 @@ async def test_a_requirement_starts_an_agreement(
         "consumer_party_id": parties["customer"],
         "requirement": {
             "service_id": offering["service_id"],
-            "targets": [{"indicator": "availability", "objective": 0.9999}],
+            "targets": [{"indicator": "availability", "target": 0.9999}],
         },
     }
     created = await client.post("/v1/agreements/from-requirement", json=body)
     assert created.status_code == 201, created.text
     agreement = created.json()
     objectives = {o["indicator"]: o for o in agreement["objectives"]}
-    assert objectives["availability"]["objective"] == 0.9999 and objectives["availability"]["customer_specific"]
+    assert objectives["availability"]["target"] == 0.9999 and objectives["availability"]["customer_specific"]
     assert not objectives["latency"]["customer_specific"]
     assert agreement["requirement"]["needs_customer_specific_service"]
     assert agreement["requirement"]["customer_specific"][0]["indicator"] == "availability"

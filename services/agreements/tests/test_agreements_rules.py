@@ -7,7 +7,8 @@ import pytest
 from slm_agreements import lifecycle
 from slm_agreements.lifecycle import Actor, Parties
 from slm_agreements.objectives import ObjectiveDraft, measurability_problems, merge_objectives, objective_problems
-from slm_shared.contracts.payloads import TargetV1, WindowV1
+from slm_shared.contracts.payloads import WindowV1
+from slm_shared.contracts.targets import Target
 
 STAFF = Actor(subject="sam", role="manager", is_staff=True)
 CUSTOMER = Actor(subject="cora", role="customer", is_staff=False, party="p-customer")
@@ -19,9 +20,9 @@ UC_PARTIES = Parties(
 )
 
 
-def target(**changes: object) -> TargetV1:
-    base = {"indicator": "availability", "objective": 0.999, "window": {"kind": "calendar", "unit": "month"}}
-    return TargetV1.model_validate({**base, **changes})
+def target(**changes: object) -> Target:
+    base = {"indicator": "availability", "target": 0.999, "window": {"kind": "calendar", "unit": "month"}}
+    return Target.model_validate({**base, **changes})
 
 
 @pytest.mark.parametrize(
@@ -113,10 +114,10 @@ def test_measurability() -> None:
     assert set(measurability_problems(target(window={"kind": "rolling"}))) == {"window.duration"}
     assert set(measurability_problems(target(window={"kind": "rolling", "duration": "soon"}))) == {"window.duration"}
     assert set(measurability_problems(target(window={"kind": "calendar"}))) == {"window.unit"}
-    assert set(measurability_problems(target(objective=0))) == {"objective"}
-    assert set(measurability_problems(target(objective=1.2))) == {"objective"}
+    assert set(measurability_problems(target().model_copy(update={"target": 0.0}))) == {"target"}
+    assert set(measurability_problems(target().model_copy(update={"target": 1.2}))) == {"target"}
     assert set(measurability_problems(target(indicator=" "))) == {"indicator"}
-    assert set(measurability_problems(target(indicator_kind="threshold"))) == {"threshold"}
+    assert set(measurability_problems(target(indicator_kind="threshold"))) == {"op", "value"}
     assert set(measurability_problems(target(budgeting_method="timeslices"))) == {
         "timeslice_seconds",
         "timeslice_target",
@@ -129,13 +130,13 @@ def test_objective_problems_name_the_field_path() -> None:
 
 
 def test_overrides_replace_targets_on_the_same_indicator_and_add_new_ones() -> None:
-    offering = [target(), target(indicator="latency", indicator_kind="threshold", threshold=300)]
+    offering = [target(), target(indicator="latency", indicator_kind="threshold", op="lte", value=300)]
     overrides = [
-        ObjectiveDraft(target(objective=0.9995), name="Availability"),
+        ObjectiveDraft(target(target=0.9995), name="Availability"),
         ObjectiveDraft(target(indicator="mttr")),
     ]
     merged = merge_objectives(offering, overrides)
-    assert [(d.target.indicator, d.target.objective, d.customer_specific) for d in merged] == [
+    assert [(d.target.indicator, d.target.target, d.customer_specific) for d in merged] == [
         ("latency", 0.999, False),
         ("availability", 0.9995, True),
         ("mttr", 0.999, True),

@@ -14,16 +14,15 @@ from slm_shared.contracts.payloads import (
     CalendarChangedV1,
     DependencyChangedV1,
     IndicatorChangedV1,
-    OfferingPublishedV1,
     OfferingRetiredV1,
     PriceV1,
     ServiceCreatedV1,
     ServiceCreditBandV1,
     ServiceRetiredV1,
     ServiceUpdatedV1,
-    TargetV1,
     TicketTargetV1,
 )
+from slm_shared.contracts.payloads_v2 import OfferingPublishedV2, TargetV2
 
 
 def _service_payload(service: Service) -> dict[str, Any]:
@@ -65,17 +64,17 @@ def offering_price(offering: Offering) -> PriceV1 | None:
 def offering_published(session: AsyncSession, offering: Offering, service: Service) -> None:
     record_event(
         session,
-        EVENTS.offering_published,
+        EVENTS.offering_published_v2,
         tenant=offering.tenant,
         subject=offering.id,
-        data=OfferingPublishedV1(
+        data=OfferingPublishedV2(
             offering_id=offering.id,
             service_id=service.id,
             service_key=service.key,
             name=offering.name,
             version=offering.version,
             price=offering_price(offering),
-            targets=[TargetV1.model_validate(target) for target in offering.targets],
+            targets=[TargetV2.model_validate(target) for target in offering.targets],
             support_calendar=offering.support_calendar,
             ticket_targets=[TicketTargetV1.model_validate(t) for t in offering.ticket_targets],
             service_credits=[ServiceCreditBandV1.model_validate(b) for b in offering.service_credits],

@@ -41,7 +41,7 @@ def tier(name: str, amount: str, availability: float, **extra: object) -> dict[s
         "targets": [
             {
                 "indicator": "availability",
-                "objective": availability,
+                "target": availability,
                 "window": {"kind": "rolling", "duration": "28d"},
             }
         ],

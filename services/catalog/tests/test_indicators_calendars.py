@@ -59,21 +59,23 @@ async def test_targets_must_be_measurable(client: httpx.AsyncClient) -> None:
 
     body = tier("Gold", "10", 0.99)
     body["targets"] = [
-        {"indicator": "availability", "objective": 0.99, "window": {"kind": "rolling", "duration": "28d"}},
-        {"indicator": "latency", "objective": 0.95, "window": {"kind": "rolling", "duration": "forever"}},
-        {"indicator": "uptime", "objective": 0.99, "window": {"kind": "calendar", "timezone": "Mars/Base"}},
+        {"indicator": "availability", "target": 0.99, "window": {"kind": "rolling", "duration": "28d"}},
+        {"indicator": "latency", "target": 0.95, "window": {"kind": "rolling", "duration": "forever"}},
+        {"indicator": "uptime", "target": 0.99, "window": {"kind": "calendar", "timezone": "Mars/Base"}},
         {
             "indicator": "availability",
             "indicator_kind": "threshold",
-            "objective": 0.9,
-            "threshold": 1,
+            "target": 0.9,
+            "op": "lte",
+            "value": 1,
             "window": {"kind": "rolling", "duration": "7d"},
         },
     ]
     refused = await client.post(f"/v1/services/{service['id']}/offerings", json=body)
     fields = {error["field"] for error in refused.json()["errors"]}
     assert fields == {
-        "targets.1.threshold",
+        "targets.1.op",
+        "targets.1.value",
         "targets.1.window.duration",
         "targets.2.window.unit",
         "targets.2.window.timezone",
@@ -85,9 +87,9 @@ async def test_targets_must_be_measurable(client: httpx.AsyncClient) -> None:
     body["targets"] = [
         {
             "indicator": "latency",
-            "objective": 0.95,
-            "comparison": "<=",
-            "threshold": 300,
+            "target": 0.95,
+            "op": "lte",
+            "value": 300,
             "window": {"kind": "rolling", "duration": "28d"},
         },
     ]

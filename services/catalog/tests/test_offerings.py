@@ -82,11 +82,11 @@ async def test_editing_a_published_offering_makes_the_next_version(
     assert same_name.status_code == 409 and same_name.json()["errors"][0]["field"] == "name"
 
     assert await catalog_events(nats_server, first["id"], 2) == [
-        "slm.catalog.offering.published.v1",
+        "slm.catalog.offering.published.v2",
         "slm.catalog.offering.retired.v1",
     ]
     assert await catalog_events(nats_server, second["id"], 2) == [
-        "slm.catalog.offering.published.v1",
+        "slm.catalog.offering.published.v2",
         "slm.catalog.offering.retired.v1",
     ]
 
@@ -143,7 +143,7 @@ async def test_customer_view_and_comparison(client: httpx.AsyncClient, nats_serv
     comparison = (await client.get(f"/v1/services/{service['id']}/comparison", headers=CUSTOMER)).json()
     assert [t["name"] for t in comparison["tiers"]] == ["Bronze", "Silver", "Gold"]
     row = comparison["targets"][0]
-    assert row["indicator"] == "availability" and [v["objective"] for v in row["values"]] == [0.99, 0.999, 0.9995]
+    assert row["indicator"] == "availability" and [v["target"] for v in row["values"]] == [0.99, 0.999, 0.9995]
     assert comparison["ticket_targets"] == [
         {"priority": "P1", "response_seconds": [None, None, 900], "resolution_seconds": [None, None, None]}
     ]

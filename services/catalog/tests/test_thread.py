@@ -17,7 +17,7 @@ OFFERING = {
     "targets": [
         {
             "indicator": "availability",
-            "objective": 0.999,
+            "target": 0.999,
             "window": {"kind": "calendar", "unit": "month", "timezone": "Europe/Lisbon"},
         }
     ],
@@ -50,10 +50,10 @@ async def test_publishing_an_offering_emits_events(client: httpx.AsyncClient, na
             await asyncio.sleep(0.1)
         assert mine, "offering.published never reached JetStream"
         message = mine[0]
-        assert message.headers["ce-type"] == "slm.catalog.offering.published.v1"
+        assert message.headers["ce-type"] == "slm.catalog.offering.published.v2"
         assert message.headers["ce-tenant"] == "acme"
         assert message.headers["Nats-Msg-Id"] == message.headers["ce-id"]
-        assert json.loads(message.data)["targets"][0]["objective"] == 0.999
+        assert json.loads(message.data)["targets"][0]["target"] == 0.999
     finally:
         await nc.close()
 

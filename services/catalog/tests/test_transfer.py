@@ -29,7 +29,7 @@ async def seed(client: httpx.AsyncClient) -> None:
         "Gold", "100", 0.999, support_calendar="office", service_credits=[{"below": 0.999, "credit_percent": 5}]
     )
     gold_body["targets"].append(
-        {"indicator": "orders_ok", "objective": 0.99, "window": {"kind": "calendar", "unit": "month"}}
+        {"indicator": "orders_ok", "target": 0.99, "window": {"kind": "calendar", "unit": "month"}}
     )  # type: ignore[attr-defined]
     gold = await published_tier(client, shop["id"], gold_body)
     assert (await client.patch(f"/v1/offerings/{gold['id']}", json={"description": "v2"})).status_code == 201

@@ -98,24 +98,14 @@ async def forget_slice_tallies(
     )
 
 
-def _good_total(threshold_bin: int | None) -> str:
-    if threshold_bin is None:
-        return "COALESCE(SUM(good), 0), COALESCE(SUM(total), 0)"
-    return "COALESCE(SUM(CASE WHEN bin <= :tb THEN samples ELSE 0 END), 0), COALESCE(SUM(samples), 0)"
-
-
-def _table_name(granularity: str, threshold_bin: int | None) -> str:
-    tables = COUNT_TABLES if threshold_bin is None else BIN_TABLES
-    return str(tables[granularity].name)
+GOOD_TOTAL = "COALESCE(SUM(good), 0), COALESCE(SUM(total), 0)"
 
 
 @lru_cache(maxsize=256)
-def _union_of(shape: tuple[str, ...], threshold: bool) -> TextClause:
+def _union_of(shape: tuple[str, ...]) -> TextClause:
     """One SELECT per segment granularity, summed per series; the text depends only on the shape."""
-    good_total = _good_total(0 if threshold else None)
-    table_names = {g: _table_name(g, 0 if threshold else None) for g in set(shape)}
     parts = [
-        f"SELECT {n} AS part, service, indicator, {good_total} FROM {table_names[granularity]} "
+        f"SELECT {n} AS part, service, indicator, {GOOD_TOTAL} FROM {COUNT_TABLES[granularity].name} "
         f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators "
         f"AND {granularity} >= :a{n} AND {granularity} < :b{n} GROUP BY service, indicator"
         for n, granularity in enumerate(shape)
@@ -131,12 +121,11 @@ async def range_tallies_many(
     tenant: str,
     series: Sequence[tuple[str, str]],
     ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
-    threshold_bin: int | None = None,
 ) -> dict[tuple[str, str], dict[str, Tally]]:
     """Good and total per (service, indicator) and label, each label a signed sum of ranges, in one round trip.
 
     Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
-    grow with its length. A value series counts samples at or below the threshold's bin as good.
+    grow with its length. A threshold's counted series (see `thresholds`) reads like any other.
     """
     params: dict[str, Any] = {"tenant": tenant}
     shape: list[str] = []
@@ -153,9 +142,7 @@ async def range_tallies_many(
         return tallies
     params["services"] = sorted({service for service, _ in series})
     params["indicators"] = sorted({indicator for _, indicator in series})
-    if threshold_bin is not None:
-        params["tb"] = threshold_bin
-    rows = await session.execute(_union_of(tuple(shape), threshold_bin is not None), params)
+    rows = await session.execute(_union_of(tuple(shape)), params)
     for part, service, indicator, good, total in sorted(rows.all(), key=lambda row: row[0]):
         if (found := tallies.get((service, indicator))) is not None:
             label, sign = meaning[part]
@@ -170,12 +157,9 @@ async def range_tallies(
     service: str,
     indicator: str,
     ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
-    threshold_bin: int | None = None,
 ) -> dict[str, Tally]:
     """Good and total per label of one series, each label a signed sum of ranges, in one round trip."""
-    found = await range_tallies_many(
-        session, tenant=tenant, series=[(service, indicator)], ranges=ranges, threshold_bin=threshold_bin
-    )
+    found = await range_tallies_many(session, tenant=tenant, series=[(service, indicator)], ranges=ranges)
     return found[(service, indicator)]
 
 
@@ -187,15 +171,12 @@ async def minute_rows(
     indicator: str,
     first: int,
     stop: int,
-    threshold_bin: int | None,
 ) -> list[tuple[int, float, float]]:
     """(minute, good, total) for minutes [first, stop) of a series, all scopes summed."""
     params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
-    if threshold_bin is not None:
-        params["tb"] = threshold_bin
     rows = await session.execute(
         text(
-            f"SELECT minute, {_good_total(threshold_bin)} FROM {_table_name('minute', threshold_bin)} "
+            f"SELECT minute, {GOOD_TOTAL} FROM {COUNT_TABLES['minute'].name} "
             "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
             "AND minute >= :a AND minute < :b GROUP BY minute"
         ),

@@ -30,9 +30,9 @@ from slm_measurement.evaluator import (
     measure,
     plan,
     signed_ranges,
-    threshold_bin_of,
 )
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
+from slm_measurement.thresholds import counted_indicator
 
 logger = logging.getLogger(__name__)
 
@@ -165,21 +165,20 @@ async def _read_together(
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
     for objective, planned in plans.values():
         signed = signed_ranges(planned.ranges, planned.excluded)
-        key = (objective.tenant, threshold_bin_of(objective), tuple((k, tuple(v)) for k, v in signed.items()))
+        key = (objective.tenant, tuple((k, tuple(v)) for k, v in signed.items()))
         groups.setdefault(key, []).append(objective)
         ranges.setdefault(key, signed)
     tallies: dict[str, dict[str, Tally]] = {}
     for key, members in groups.items():
-        tenant, threshold_bin, _ = key
+        tenant, _ = key
         found = await buckets.range_tallies_many(
             session,
             tenant=tenant,
-            series=sorted({(o.service_key, o.indicator) for o in members}),
+            series=sorted({(o.service_key, counted_indicator(o)) for o in members}),
             ranges=ranges[key],
-            threshold_bin=threshold_bin,
         )
         for objective in members:
-            tallies[objective.id] = found[(objective.service_key, objective.indicator)]
+            tallies[objective.id] = found[(objective.service_key, counted_indicator(objective))]
     return tallies
 
 

@@ -22,7 +22,6 @@ from slm_measurement.domain.budget import (
     slice_tally,
 )
 from slm_measurement.domain.forecast import Forecast, forecast
-from slm_measurement.domain.histogram import bin_of
 from slm_measurement.domain.status import verdict
 from slm_measurement.domain.windows import (
     DAY,
@@ -35,6 +34,7 @@ from slm_measurement.domain.windows import (
     window_bounds,
 )
 from slm_measurement.models import Objective, SliceTally
+from slm_measurement.thresholds import counted_indicator
 from slm_measurement.tickets import compliance as ticket_compliance
 
 DEFAULT_FORECAST_LOOKBACKS = ("1h", "24h")
@@ -109,18 +109,17 @@ class _SliceReader:
         self.session, self.objective, self.excluded = session, objective, excluded
         self.complete_before = int(now_end.timestamp()) // DAY
         self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
-        self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.objective
-        self.threshold_bin = threshold_bin_of(objective)
+        self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
+        self.indicator = counted_indicator(objective)
 
     async def _minutes(self, first: int, stop: int) -> Tally:
         rows = await buckets.minute_rows(
             self.session,
             tenant=self.objective.tenant,
             service=self.objective.service_key,
-            indicator=self.objective.indicator,
+            indicator=self.indicator,
             first=first,
             stop=stop,
-            threshold_bin=self.threshold_bin,
         )
         kept = [row for row in rows if row[0] not in self.excluded]
         return slice_tally(
@@ -156,12 +155,6 @@ class _SliceReader:
             cached[day] = (computed.good, computed.total)
             total = total + computed
         return total
-
-
-def threshold_bin_of(objective: Objective) -> int | None:
-    if objective.indicator_kind == "threshold" and objective.threshold is not None:
-        return bin_of(objective.threshold)
-    return None
 
 
 def _signed(bounds: Bounds, excluded: list[Bounds]) -> list[tuple[Bounds, int]]:
@@ -206,9 +199,8 @@ async def read_tallies(
             session,
             tenant=objective.tenant,
             service=objective.service_key,
-            indicator=objective.indicator,
+            indicator=counted_indicator(objective),
             ranges=signed_ranges(ranges, excluded),
-            threshold_bin=threshold_bin_of(objective),
         )
     reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
     return {label: await reader.tally(r) for label, r in ranges.items()}
@@ -266,10 +258,7 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
     excluded, now_end = planned.excluded, planned.now_end
     window = tallies[WINDOW]
     value = attainment(window.good, window.total)
-    rates = {
-        length: burn_rate(tallies[format_duration(length)], objective.objective, objective.comparison)
-        for length in wanted
-    }
+    rates = {length: burn_rate(tallies[format_duration(length)], objective.target) for length in wanted}
     alerts = evaluate_policy(planned.policy, period=bounds.end - bounds.start, burn_rates=rates)
     forecasts = [
         forecast(
@@ -280,8 +269,7 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
             window=window,
             recent=tallies[format_duration(length)],
             lookback=length,
-            objective=objective.objective,
-            comparison=objective.comparison,
+            target=objective.target,
         )
         for length in forecast_lookbacks
     ]
@@ -290,13 +278,13 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
         bounds=bounds,
         window=window,
         attainment=value,
-        budget=error_budget(value, objective.objective, objective.comparison),
+        budget=error_budget(value, objective.target),
         burn_rates=rates,
         alerts=alerts,
         forecasts=forecasts,
         verdict=verdict(
             has_data=value is not None,
-            meets_target=value is not None and meets(value, objective.objective, objective.comparison),
+            meets_target=value is not None and meets(value, objective.target),
             forecast_misses=misses,
         ),
         excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),

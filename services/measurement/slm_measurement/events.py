@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model, terms
@@ -15,17 +17,15 @@ from slm_measurement.models import Objective
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
 from slm_shared.bus.inbox import PermanentError
-from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
-    AgreementActivatedV1,
     AgreementEndedV1,
     BurnAlertV1,
     ImprovementActionV1,
     ObjectiveStatusV1,
-    ObjectiveV1,
-    OfferingPublishedV1,
     WindowV1,
 )
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 from slm_shared.db import utcnow
 
 _STATUS_EVENTS = {
@@ -38,7 +38,12 @@ _STATUS_EVENTS = {
 DEFAULT_TICKET_COMPLIANCE = 0.95
 
 
-def with_ticket_objective(agreement: AgreementActivatedV1) -> AgreementActivatedV1:
+def ticket_objective_id(agreement_id: str) -> str:
+    """The id of an agreement's ticket compliance objective: one per agreement, the same in every service."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"slm:agreement:{agreement_id}:ticket-compliance"))
+
+
+def with_ticket_objective(agreement: AgreementActivatedV2) -> AgreementActivatedV2:
     """Add a ticket compliance objective (calendar month) to an agreement with ticket targets but none of its own.
 
     Its target is the payload's `ticket_compliance_objective` when given, else 95% of tickets within goal.
@@ -46,12 +51,12 @@ def with_ticket_objective(agreement: AgreementActivatedV1) -> AgreementActivated
     if not agreement.ticket_targets or any(o.indicator_kind == TICKET_TIME for o in agreement.objectives):
         return agreement
     target = getattr(agreement, "ticket_compliance_objective", None) or DEFAULT_TICKET_COMPLIANCE
-    compliance = ObjectiveV1(
-        objective_id="ticket-compliance",
+    compliance = ObjectiveV2(
+        objective_id=ticket_objective_id(agreement.agreement_id),
         name="Tickets within goal",
         indicator="ticket_time",
         indicator_kind=TICKET_TIME,
-        objective=float(target),
+        target=float(target),
         window=WindowV1(kind="calendar", unit="month", timezone=agreement.timezone),
     )
     return agreement.model_copy(update={"objectives": [*agreement.objectives, compliance]})
@@ -59,7 +64,10 @@ def with_ticket_objective(agreement: AgreementActivatedV1) -> AgreementActivated
 
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:
     """Copy the activated agreement's objectives (now or at its effective instant) and its terms."""
-    agreement = with_ticket_objective(event.payload(AgreementActivatedV1))
+    try:
+        agreement = with_ticket_objective(payloads_v2.agreement_activated(event.type, event.data))
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
     try:
         await read_model.apply_activation(session, tenant=event.tenant, agreement=agreement)
     except WindowError as exc:
@@ -79,7 +87,8 @@ async def on_agreement_ended(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_offering_published(session: AsyncSession, event: CloudEvent) -> None:
     """Keep the offering's price: the credit base for agreements that carry none."""
-    await terms.store_offering_price(session, tenant=event.tenant, offering=event.payload(OfferingPublishedV1))
+    offering = payloads_v2.offering_published(event.type, event.data)
+    await terms.store_offering_price(session, tenant=event.tenant, offering=offering)
 
 
 async def on_action_created(session: AsyncSession, event: CloudEvent) -> None:
@@ -99,8 +108,10 @@ async def on_action_overdue(session: AsyncSession, event: CloudEvent) -> None:
 
 HANDLERS: dict[str, Handler] = {
     EVENTS.agreement_activated.type: on_agreement_activated,
+    EVENTS.agreement_activated_v2.type: on_agreement_activated,
     EVENTS.agreement_ended.type: on_agreement_ended,
     EVENTS.offering_published.type: on_offering_published,
+    EVENTS.offering_published_v2.type: on_offering_published,
     EVENTS.action_created.type: on_action_created,
     EVENTS.action_overdue.type: on_action_overdue,
     EVENTS.action_updated.type: on_action_updated,
@@ -117,7 +128,7 @@ def objective_status_changed(
         session,
         spec,
         tenant=objective.tenant,
-        subject=objective.id,
+        subject=objective.objective_id,
         data=ObjectiveStatusV1(
             agreement_id=objective.agreement_id,
             objective_id=objective.objective_id,
@@ -126,7 +137,7 @@ def objective_status_changed(
             consumer_party_id=objective.consumer_party_id,
             status=objective.status,  # type: ignore[arg-type]
             previous_status=previous_status,  # type: ignore[arg-type]
-            objective=objective.objective,
+            objective=objective.target,
             attainment=objective.attainment,
             good=objective.good,
             total=objective.total,
@@ -147,7 +158,7 @@ def burn_alert_changed(
         session,
         EVENTS.objective_burn_alert,
         tenant=objective.tenant,
-        subject=objective.id,
+        subject=objective.objective_id,
         data=BurnAlertV1(
             agreement_id=objective.agreement_id,
             objective_id=objective.objective_id,
@@ -164,7 +175,7 @@ def burn_alert_changed(
             short_burn_rate=state.short_burn,
             threshold_factor=state.factor,
             budget_share=state.tier.budget_share,
-            objective=objective.objective,
+            objective=objective.target,
             observed_at=observed_at,
         ),
     )

@@ -21,7 +21,7 @@ import msgspec
 from slm_shared.errors import BadRequest, FieldError, Unprocessable
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Indicator = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Indicator = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^#]+$")]  # '#' keys threshold counts
 Scope = Annotated[str, msgspec.Meta(max_length=128)]
 Count = Annotated[float, msgspec.Meta(ge=0)]
 

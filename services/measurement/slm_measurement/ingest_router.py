@@ -83,7 +83,10 @@ async def read_series(
     granularity: Granularity = "hour",
     kind: Annotated[str, Query(pattern="^(counts|values)$")] = "counts",
     scope: Annotated[str | None, Query(max_length=128, description="one scope; all summed when absent")] = None,
-    threshold: Annotated[float | None, Query(ge=0, description="values: count samples at or below as good")] = None,
+    threshold: Annotated[
+        float | None,
+        Query(ge=0, description="values: samples at or below, within one 2% bin (objectives count exactly)"),
+    ] = None,
 ) -> SeriesPublic:
     """Read a series back per minute, hour or day bucket, for charts."""
     if start.tzinfo is None or end.tzinfo is None:

@@ -36,14 +36,14 @@ class Objective(SQLModel, table=True):
     service_key: str = Field(max_length=64)
     indicator: str = Field(max_length=128)
     indicator_kind: str = Field(default="ratio", max_length=16)
-    objective: float
-    comparison: str = Field(default=">=", max_length=2)
+    target: float = Field(description="the least share of good events (or slices)")
+    op: str | None = Field(default=None, max_length=3, description="threshold indicators: lt, lte, gt or gte")
     window_kind: str = Field(max_length=16)
     window_duration: str | None = Field(default=None, max_length=16)
     window_unit: str | None = Field(default=None, max_length=16)
     window_timezone: str = Field(default="UTC", max_length=64)
     budgeting_method: str = Field(default="occurrences", max_length=32)
-    threshold: float | None = None
+    value: float | None = Field(default=None, description="threshold indicators: the threshold")
     timeslice_seconds: int | None = None
     timeslice_target: float | None = None
     maintenance_windows: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

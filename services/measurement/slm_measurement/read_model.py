@@ -18,13 +18,15 @@ from slm_measurement import repository
 from slm_measurement.domain import maintenance
 from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec, validate_window
 from slm_measurement.models import Objective, PendingActivation
-from slm_shared.contracts.payloads import AgreementActivatedV1, AgreementEndedV1, ObjectiveV1
+from slm_shared.contracts import payloads_v2, targets
+from slm_shared.contracts.payloads import AgreementEndedV1
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 from slm_shared.db import utcnow
 
 logger = logging.getLogger(__name__)
 
 
-def _definition(agreement: AgreementActivatedV1, target: ObjectiveV1) -> dict[str, Any]:
+def _definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[str, Any]:
     return {
         "agreement_version": agreement.version,
         "agreement_kind": agreement.kind,
@@ -32,14 +34,14 @@ def _definition(agreement: AgreementActivatedV1, target: ObjectiveV1) -> dict[st
         "service_key": agreement.service_key,
         "indicator": target.indicator,
         "indicator_kind": target.indicator_kind,
-        "objective": target.objective,
-        "comparison": target.comparison,
+        "target": target.target,
+        "op": target.op,
         "window_kind": target.window.kind,
         "window_duration": target.window.duration,
         "window_unit": target.window.unit,
         "window_timezone": target.window.timezone,
         "budgeting_method": target.budgeting_method,
-        "threshold": target.threshold,
+        "value": target.value,
         "timeslice_seconds": target.timeslice_seconds,
         "timeslice_target": target.timeslice_target,
         "consumer_party_id": agreement.consumer_party_id,
@@ -49,11 +51,13 @@ def _definition(agreement: AgreementActivatedV1, target: ObjectiveV1) -> dict[st
     }
 
 
-def check_agreement(agreement: AgreementActivatedV1) -> None:
-    """Raise WindowError naming what cannot be evaluated: a window, a timeslice or a maintenance window."""
+def check_agreement(agreement: AgreementActivatedV2) -> None:
+    """Raise WindowError naming what cannot be evaluated: a target, a window, a timeslice or a maintenance window."""
     for target in agreement.objectives:
         window = target.window
         try:
+            if problems := targets.target_problems(target):
+                raise WindowError("; ".join(f"{field}: {reason}" for field, reason in problems.items()))
             validate_window(WindowSpec(window.kind, window.duration, window.unit, window.timezone))
             seconds = target.timeslice_seconds
             if seconds is not None and (seconds < MINUTE or seconds % MINUTE or DAY % seconds):
@@ -70,8 +74,14 @@ def check_agreement(agreement: AgreementActivatedV1) -> None:
 check_windows = check_agreement
 
 
+def stored_type(payload: dict[str, Any]) -> str:
+    """The version of a stored activation payload: version 1 carried `objective`, version 2 `target`."""
+    objectives = payload.get("objectives") or [{}]
+    return "agreement.activated.v1" if "objective" in objectives[0] else "agreement.activated.v2"
+
+
 async def apply_activation(
-    session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV1, now: datetime | None = None
+    session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV2, now: datetime | None = None
 ) -> bool:
     """Make this version's objectives the active ones, now or at its effective instant.
 
@@ -108,7 +118,7 @@ async def apply_activation(
 
 
 async def _apply_now(
-    session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV1, existing: Any, now: datetime
+    session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV2, existing: Any, now: datetime
 ) -> None:
     rows = {o.objective_id: o for o in existing}
     incoming = {target.objective_id for target in agreement.objectives}
@@ -142,7 +152,7 @@ async def _apply_now(
 
 async def apply_pending(session: AsyncSession, pending: PendingActivation) -> None:
     """Apply a pending version whose effective instant has come."""
-    agreement = AgreementActivatedV1.model_validate(pending.payload)
+    agreement = payloads_v2.agreement_activated(stored_type(pending.payload), pending.payload)
     existing = await repository.agreement_objectives(session, tenant=pending.tenant, agreement_id=pending.agreement_id)
     await session.delete(pending)
     if any(o.agreement_version > agreement.version for o in existing):

@@ -42,6 +42,18 @@ async def get_objective(
     return await session.scalar(query)
 
 
+async def find_objective(
+    session: AsyncSession, *, tenant: str, objective_id: str, lock: bool = False
+) -> Objective | None:
+    """The objective with this id: the agreement's objective id (the one id), or measurement's row id of old."""
+    by_id = select(Objective).where(Objective.tenant == tenant, Objective.objective_id == objective_id)
+    by_id = by_id.order_by(Objective.ended, Objective.updated_at.desc(), Objective.id).limit(1)  # type: ignore[attr-defined]
+    found = await session.scalar(by_id.with_for_update() if lock else by_id)
+    if found is not None:
+        return found
+    return await get_objective(session, tenant=tenant, objective_row_id=objective_id, lock=lock)
+
+
 async def lock_due_objectives(
     session: AsyncSession, *, objective_row_ids: list[str], stale_before: datetime
 ) -> Sequence[Objective]:

@@ -12,6 +12,8 @@ from itertools import islice, repeat
 from slm_measurement.domain.histogram import bin_of
 from slm_measurement.domain.windows import DAY, MINUTE
 from slm_measurement.ingest import Batch, ColumnarBatch, Columns, Point
+from slm_measurement.thresholds import Thresholds, counted_series
+from slm_shared.contracts.targets import is_good
 from slm_shared.errors import FieldError, Unprocessable
 
 MAX_ERRORS = 50
@@ -76,20 +78,37 @@ class _Checker:
             raise Unprocessable(f"The batch was refused, nothing was stored: {shown}", errors=self.errors)
 
 
-def roll_up(batch: Batch, *, now: datetime, max_lateness: timedelta, max_future: timedelta) -> Rollup:
-    """Check every point (refusing the whole batch on any error) and sum them into minute buckets."""
+def value_series(batch: Batch) -> set[tuple[str, str]]:
+    """The (service, indicator) pairs of the batch's values."""
+    if isinstance(batch, ColumnarBatch):
+        return {(c.service, c.indicator) for c in batch.series if c.values is not None}
+    return {(p.service, p.indicator) for p in batch if p.value is not None}
+
+
+def roll_up(
+    batch: Batch,
+    *,
+    now: datetime,
+    max_lateness: timedelta,
+    max_future: timedelta,
+    thresholds: Thresholds | None = None,
+) -> Rollup:
+    """Check every point (refusing the whole batch on any error) and sum them into minute buckets.
+
+    Values are binned, and counted good/total against each of `thresholds` for their series.
+    """
     checker = _Checker(now, max_lateness, max_future)
     rollup = Rollup()
     if isinstance(batch, ColumnarBatch):
         for index, columns in enumerate(batch.series):
-            _add_columns(rollup, columns, f"series[{index}]", checker)
+            _add_columns(rollup, columns, f"series[{index}]", checker, thresholds or {})
     else:
-        _add_rows(rollup, batch, checker)
+        _add_rows(rollup, batch, checker, thresholds or {})
     checker.raise_if_any()
     return rollup
 
 
-def _add_rows(rollup: Rollup, points: list[Point], checker: _Checker) -> None:
+def _add_rows(rollup: Rollup, points: list[Point], checker: _Checker, thresholds: Thresholds) -> None:
     counts, bins = rollup.counts, rollup.bins
     for index, point in enumerate(points):
         stamp = point.timestamp
@@ -117,6 +136,11 @@ def _add_rows(rollup: Rollup, points: list[Point], checker: _Checker) -> None:
             else:
                 key = (point.service, point.indicator, point.scope, minute, bin_of(point.value))
                 bins[key] = bins.get(key, 0.0) + 1
+                for op, limit in thresholds.get((point.service, point.indicator), ()):
+                    counted = (point.service, counted_series(point.indicator, op, limit), point.scope, minute)
+                    sums = counts.setdefault(counted, [0.0, 0.0])
+                    sums[0] += 1.0 if is_good(point.value, op, limit) else 0.0
+                    sums[1] += 1.0
         elif point.up is not None:
             sums = counts.setdefault((point.service, point.indicator, point.scope, minute), [0.0, 0.0])
             sums[0] += 1.0 if point.up else 0.0
@@ -132,7 +156,7 @@ def _first_outside(timestamps: list[float], checker: _Checker) -> int | None:
     return next(i for i, t in enumerate(timestamps) if not checker.oldest <= t <= checker.newest)
 
 
-def _add_columns(rollup: Rollup, columns: Columns, prefix: str, checker: _Checker) -> None:
+def _add_columns(rollup: Rollup, columns: Columns, prefix: str, checker: _Checker, thresholds: Thresholds) -> None:
     stamps = columns.timestamps
     given = [name for name in ("good", "total", "values", "up") if getattr(columns, name) is not None]
     if given not in (["good", "total"], ["values"], ["up"]):
@@ -147,7 +171,11 @@ def _add_columns(rollup: Rollup, columns: Columns, prefix: str, checker: _Checke
         return
     key = (columns.service, columns.indicator, columns.scope)
     if columns.values is not None:
-        _add_values(rollup, key, stamps, columns.values, prefix, checker)
+        if _add_values(rollup, key, stamps, columns.values, prefix, checker):
+            for op, limit in thresholds.get(key[:2], ()):
+                good = [1.0 if is_good(value, op, limit) else 0.0 for value in columns.values]
+                counted = (columns.service, counted_series(columns.indicator, op, limit), columns.scope)
+                _add_counts(rollup, counted, _per_minute(stamps, good, [1.0] * len(good)))
     else:
         if columns.up is not None:
             good = [1.0 if up else 0.0 for up in columns.up]
@@ -156,12 +184,16 @@ def _add_columns(rollup: Rollup, columns: Columns, prefix: str, checker: _Checke
             good, total = columns.good or [], columns.total or []
             if not _counts_ok(good, total, prefix, checker):
                 return
-        counts = rollup.counts
-        for minute, g, t in _per_minute(stamps, good, total):
-            sums = counts.setdefault((*key, minute), [0.0, 0.0])
-            sums[0] += g
-            sums[1] += t
+        _add_counts(rollup, key, _per_minute(stamps, good, total))
     rollup.points += len(stamps)
+
+
+def _add_counts(rollup: Rollup, key: tuple[str, str, str], per_minute: list[tuple[int, float, float]]) -> None:
+    counts = rollup.counts
+    for minute, g, t in per_minute:
+        sums = counts.setdefault((*key, minute), [0.0, 0.0])
+        sums[0] += g
+        sums[1] += t
 
 
 def _per_minute(stamps: list[float], good: list[float], total: list[float]) -> list[tuple[int, float, float]]:
@@ -204,12 +236,13 @@ def _counts_ok(good: list[float], total: list[float], prefix: str, checker: _Che
 
 def _add_values(
     rollup: Rollup, key: tuple[str, str, str], stamps: list[float], values: list[float], prefix: str, checker: _Checker
-) -> None:
-    if values and (min(values) < 0 or not math.isfinite(sum(values))):
+) -> bool:
+    if values and (min(values) < 0 or not all(map(math.isfinite, values))):
         bad = next(i for i, v in enumerate(values) if not (v >= 0 and math.isfinite(v)))
         checker.add(f"{prefix}.values[{bad}]", "values must be finite and not negative")
-        return
+        return False
     bins = rollup.bins
     for stamp, value in zip(stamps, values, strict=True):
         bin_key = (*key, int(stamp // MINUTE), bin_of(value))
         bins[bin_key] = bins.get(bin_key, 0.0) + 1
+    return True

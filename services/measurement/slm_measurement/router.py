@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from slm_measurement import buckets, repository, service
 from slm_measurement.domain.budget import burn_rate
 from slm_measurement.domain.windows import WindowError, lookback_bounds, parse_duration
-from slm_measurement.evaluator import format_duration, threshold_bin_of
+from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
 from slm_measurement.schemas import (
     Budget,
@@ -20,6 +20,7 @@ from slm_measurement.schemas import (
     TransitionPublic,
     Window,
 )
+from slm_measurement.thresholds import counted_indicator
 from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
@@ -33,8 +34,9 @@ Lookback = Annotated[str, Query(pattern=r"^\d{1,5}[mhdw]$", description="e.g. 5m
 def objective_public(objective: Objective) -> ObjectivePublic:
     budget = service.budget_of(objective)
     details = objective.details or {}
+    fields = {name: getattr(objective, name) for name in ObjectivePublic.model_fields if hasattr(objective, name)}
     return ObjectivePublic(
-        **{name: getattr(objective, name) for name in ObjectivePublic.model_fields if hasattr(objective, name)},
+        **{**fields, "id": objective.objective_id},
         window=Window(
             kind=objective.window_kind,  # type: ignore[arg-type]
             duration=objective.window_duration,
@@ -56,7 +58,7 @@ def objective_public(objective: Objective) -> ObjectivePublic:
 
 
 async def _visible(session: SessionDep, principal: Principal, objective_id: str) -> Objective:
-    objective = await repository.get_objective(session, tenant=principal.tenant, objective_row_id=objective_id)
+    objective = await repository.find_objective(session, tenant=principal.tenant, objective_id=objective_id)
     if objective is None or (principal.is_customer_only and objective.consumer_party_id != principal.party):
         raise NotFound(f"No objective {objective_id}")
     return objective
@@ -101,9 +103,9 @@ async def objective_timeline(
     objective_id: str, principal: ReaderDep, session: SessionDep, page: PageDep
 ) -> Page[TransitionPublic]:
     """The objective's status changes, newest first."""
-    await _visible(session, principal, objective_id)
+    objective = await _visible(session, principal, objective_id)
     rows, total = await repository.list_transitions(
-        session, tenant=principal.tenant, objective_row_id=objective_id, limit=page.limit, offset=page.offset
+        session, tenant=principal.tenant, objective_row_id=objective.id, limit=page.limit, offset=page.offset
     )
     items = [TransitionPublic.model_validate(row, from_attributes=True) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
@@ -123,16 +125,15 @@ async def objective_burn_rate(
         session,
         tenant=objective.tenant,
         service=objective.service_key,
-        indicator=objective.indicator,
+        indicator=counted_indicator(objective),
         ranges={"lookback": [(lookback_bounds(utcnow(), length), 1)]},
-        threshold_bin=threshold_bin_of(objective),
     )
     tally = tallies["lookback"]
     return BurnRateAt(
         lookback=format_duration(length),
         good=tally.good,
         total=tally.total,
-        burn_rate=burn_rate(tally, objective.objective, objective.comparison),
+        burn_rate=burn_rate(tally, objective.target),
     )
 
 
@@ -141,9 +142,7 @@ async def set_objective_policy(
     objective_id: str, body: ObjectivePolicy, principal: StaffDep, session: SessionDep
 ) -> ObjectivePublic:
     """Set the objective's burn-rate tiers and forecast lookbacks (null restores the defaults)."""
-    objective = await repository.get_objective(
-        session, tenant=principal.tenant, objective_row_id=objective_id, lock=True
-    )
+    objective = await repository.find_objective(session, tenant=principal.tenant, objective_id=objective_id, lock=True)
     if objective is None:
         raise NotFound(f"No objective {objective_id}")
     for index, tier in enumerate(body.alert_policy or []):
@@ -171,10 +170,10 @@ async def set_objective_policy(
 @router.post("/objectives/{objective_id}/evaluate", response_model=ObjectivePublic)
 async def evaluate_objective(objective_id: str, principal: StaffDep, session: SessionDep) -> ObjectivePublic:
     """Evaluate an objective now and return the result."""
-    found = await repository.get_objective(session, tenant=principal.tenant, objective_row_id=objective_id)
+    found = await repository.find_objective(session, tenant=principal.tenant, objective_id=objective_id)
     if found is None:
         raise NotFound(f"No objective {objective_id}")
     if not found.active:
         raise Conflict(f"Objective {objective_id} is not active (its agreement ended or has not started)")
-    objective = await service.evaluate_now(session, tenant=principal.tenant, objective_row_id=objective_id)
+    objective = await service.evaluate_now(session, tenant=principal.tenant, objective_row_id=found.id)
     return objective_public(objective)

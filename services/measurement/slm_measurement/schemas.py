@@ -28,7 +28,7 @@ class Window(BaseModel):
 class Budget(BaseModel):
     """Error budget as shares of the window's events (or slices)."""
 
-    total: float = Field(description="allowed share of bad events: 1 - objective")
+    total: float = Field(description="allowed share of bad events: 1 - target")
     consumed: float = Field(description="share of bad events so far")
     remaining: float = Field(description="total - consumed; negative once overspent")
     remaining_ratio: float | None = Field(description="share of the budget still left")
@@ -66,18 +66,20 @@ class ForecastPublic(BaseModel):
 class ObjectivePublic(BaseModel):
     """An agreement's objective with its latest evaluation."""
 
-    id: str
+    id: str = Field(description="the agreement's objective id: the same in events, reports and every service")
     agreement_id: str
     agreement_version: int
     agreement_kind: str
-    objective_id: str
+    objective_id: str = Field(description="the same as `id` (kept for clients of the first shape)")
     name: str | None
     service_key: str
     indicator: str
     indicator_kind: str
-    objective: float
-    comparison: str
-    threshold: float | None
+    target: float = Field(description="the least share of good events (or slices)")
+    op: Literal["lt", "lte", "gt", "gte"] | None = Field(
+        description="threshold indicators: good values are `op` `value`"
+    )
+    value: float | None = Field(description="threshold indicators: the threshold")
     window: Window
     budgeting_method: str
     timeslice_seconds: int | None

@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, read_model, repository
+from slm_measurement import buckets, read_model, repository, thresholds
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.domain.windows import DAY
 from slm_measurement.evaluation_pass import evaluate_chunk, record_measurement
 from slm_measurement.evaluator import measure
 from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective
-from slm_measurement.rollup import roll_up
+from slm_measurement.rollup import roll_up, value_series
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import NotFound
 
@@ -33,7 +33,8 @@ class IngestLimits:
 async def ingest_batch(session: AsyncSession, *, tenant: str, batch: Batch, limits: IngestLimits) -> int:
     """Check the whole batch, add it to the buckets and flag the objectives it affects."""
     now = utcnow()
-    rollup = roll_up(batch, now=now, max_lateness=limits.max_lateness, max_future=limits.max_future)
+    force = await thresholds.in_force(session, tenant=tenant, series=value_series(batch))
+    rollup = roll_up(batch, now=now, max_lateness=limits.max_lateness, max_future=limits.max_future, thresholds=force)
     if not rollup.points:
         return 0
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)
@@ -46,7 +47,7 @@ async def ingest_batch(session: AsyncSession, *, tenant: str, batch: Batch, limi
 
 def budget_of(objective: Objective) -> ErrorBudget:
     """The error budget of the objective's latest evaluation."""
-    return error_budget(objective.attainment, objective.objective, objective.comparison)
+    return error_budget(objective.attainment, objective.target)
 
 
 async def evaluate_objective(session: AsyncSession, objective: Objective, *, now: datetime) -> str | None:

@@ -13,7 +13,8 @@ import nats
 import nats.errors
 from nats.js import JetStreamContext
 
-from slm_shared.contracts.payloads import AgreementActivatedV1, AgreementEndedV1
+from slm_shared.contracts.payloads import AgreementEndedV1
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 
 
 def activation(
@@ -23,8 +24,8 @@ def activation(
     service_key: str = "payments",
     party: str | None = "party-a",
     objectives: list[dict[str, Any]] | None = None,
-) -> AgreementActivatedV1:
-    return AgreementActivatedV1(
+) -> AgreementActivatedV2:
+    return AgreementActivatedV2(
         agreement_id=agreement_id or str(uuid.uuid4()),
         version=version,
         kind="SLA",
@@ -36,9 +37,9 @@ def activation(
         objectives=objectives
         or [
             {
-                "objective_id": "availability",
+                "objective_id": str(uuid.uuid4()),
                 "indicator": "availability",
-                "objective": 0.99,
+                "target": 0.99,
                 "window": {"kind": "rolling", "duration": "1d"},
             }
         ],

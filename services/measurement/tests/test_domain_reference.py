@@ -84,7 +84,7 @@ def test_occurrence_budget_and_burn_rate() -> None:
     # 36 bad of 1,000 in an hour against a 0.1% budget burns at 36x.
     assert burn_rate(Tally(964, 1000), 0.999) == pytest.approx(36.0)
     assert burn_rate(Tally(0, 0), 0.999) is None
-    assert burn_rate(Tally(1, 100), 0.05, "<=") == pytest.approx(0.2)  # ceiling objective: 1% of a 5% budget
+    assert burn_rate(Tally(99, 100), 0.95) == pytest.approx(0.2)  # 1% bad of a 5% budget
 
 
 # --- burn-rate tiers ----------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def test_calendar_forecast_projects_the_current_burn_to_the_window_end() -> None
         window=Tally(9_995, 10_000),
         recent=Tally(990, 1_000),
         lookback=timedelta(days=1),
-        objective=0.999,
+        target=0.999,
     )
     assert result.expected_attainment == pytest.approx(1 - 205 / 30_000)
     assert result.misses_target and result.horizon_end == utc(2026, 5, 1)
@@ -154,7 +154,7 @@ def test_calendar_forecast_on_budget_does_not_exhaust() -> None:
         window=Tally(9_995, 10_000),
         recent=Tally(9_995, 10_000),
         lookback=timedelta(days=1),
-        objective=0.999,
+        target=0.999,
     )
     assert not result.misses_target and result.budget_exhausted_at is None
     assert result.expected_attainment == pytest.approx(0.9995)
@@ -172,7 +172,7 @@ def test_rolling_forecast_turns_the_window_over_at_the_current_burn() -> None:
         window=Tally(6_996.5, 7_000),
         recent=Tally(997, 1_000),
         lookback=timedelta(days=1),
-        objective=0.999,
+        target=0.999,
     )
     assert result.expected_attainment == pytest.approx(0.997) and result.misses_target
     assert result.budget_exhausted_at == utc(2026, 4, 11) + timedelta(days=1.4)
@@ -188,7 +188,7 @@ def test_overspent_budget_is_exhausted_now() -> None:
         window=Tally(900, 1_000),
         recent=Tally(0, 0),
         lookback=timedelta(hours=1),
-        objective=0.99,
+        target=0.99,
     )
     assert result.budget_exhausted_at == utc(2026, 4, 11) and result.expected_attainment == pytest.approx(0.9)
 

@@ -8,11 +8,11 @@ from slm_measurement.domain.budget import attainment, error_budget, meets
 from slm_measurement.domain.status import BREACHED, HEALTHY, NO_DATA, RECOVERED, transition, verdict
 
 
-def outcome(good: float, total: float, objective: float, comparison: str) -> str:
+def outcome(good: float, total: float, target: float) -> str:
     value = attainment(good, total)
     return verdict(
         has_data=value is not None,
-        meets_target=value is not None and meets(value, objective, comparison),
+        meets_target=value is not None and meets(value, target),
         forecast_misses=False,
     )
 
@@ -20,11 +20,12 @@ def outcome(good: float, total: float, objective: float, comparison: str) -> str
 def test_attainment_and_outcome() -> None:
     assert attainment(0, 0) is None
     assert attainment(999, 1000) == pytest.approx(0.999)
-    assert outcome(0, 0, 0.99, ">=") == NO_DATA
-    assert outcome(990, 1000, 0.99, ">=") == HEALTHY
-    assert outcome(989, 1000, 0.99, ">=") == BREACHED
-    assert outcome(990, 1000, 0.99, ">") == BREACHED
-    assert meets(0.01, 0.05, "<=") and not meets(0.05, 0.05, "<")
+    assert outcome(0, 0, 0.99) == NO_DATA
+    assert outcome(990, 1000, 0.99) == HEALTHY
+    assert outcome(989, 1000, 0.99) == BREACHED
+    # A target is the least share of good events: 99.78% good meets 95%, whatever the threshold's direction.
+    assert outcome(9978, 10000, 0.95) == HEALTHY
+    assert meets(0.95, 0.95) and not meets(0.9499, 0.95)
 
 
 def test_error_budget() -> None:

@@ -13,19 +13,27 @@ from slm_measurement import repository
 from slm_measurement.evaluation_pass import evaluate_chunk
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, MinuteValueBin, Objective, ObjectiveTransition
 from slm_measurement.service import evaluate_objective
+from slm_measurement.thresholds import counted_series
 from slm_shared.bus import OutboxMessage
 from slm_shared.db import Database, utcnow
 
 KINDS: list[dict[str, Any]] = [
-    {"objective_id": "healthy", "objective": 0.99},
-    {"objective_id": "breached", "objective": 0.9999},
-    {"objective_id": "burning", "objective": 0.99, "window_duration": "7d"},
-    {"objective_id": "second-on-series", "objective": 0.98},
-    {"objective_id": "other-series", "objective": 0.99, "service_key": "web"},
-    {"objective_id": "no-data", "objective": 0.99, "service_key": "silent"},
-    {"objective_id": "fast", "objective": 0.9, "indicator": "latency", "indicator_kind": "threshold", "threshold": 0.3},
-    {"objective_id": "slices", "objective": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 300},
-    {"objective_id": "bad-window", "objective": 0.99, "window_duration": "soon"},
+    {"objective_id": "healthy", "target": 0.99},
+    {"objective_id": "breached", "target": 0.9999},
+    {"objective_id": "burning", "target": 0.99, "window_duration": "7d"},
+    {"objective_id": "second-on-series", "target": 0.98},
+    {"objective_id": "other-series", "target": 0.99, "service_key": "web"},
+    {"objective_id": "no-data", "target": 0.99, "service_key": "silent"},
+    {
+        "objective_id": "fast",
+        "target": 0.9,
+        "indicator": "latency",
+        "indicator_kind": "threshold",
+        "op": "lte",
+        "value": 0.3,
+    },
+    {"objective_id": "slices", "target": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 300},
+    {"objective_id": "bad-window", "target": 0.99, "window_duration": "soon"},
 ]
 
 
@@ -79,6 +87,16 @@ async def _seed(db: Database) -> None:
                 | {"samples": float(n)}
                 for m in range(minute - 120, minute + 1)
                 for b, n in bins
+            ],
+        )
+        # The same values counted at ingest against the 0.3 threshold: 30 of 85 at or under it.
+        counted = counted_series("latency", "lte", 0.3)
+        await session.execute(
+            insert(MinuteBucket),
+            [
+                {"tenant": "acme", "service": "api", "indicator": counted, "scope": "", "minute": m}
+                | {"good": 30.0, "total": 85.0}
+                for m in range(minute - 120, minute + 1)
             ],
         )
         objectives = [_objective(p, k, maintenance) for p in ("a", "b") for k in KINDS]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from slm_measurement import read_model
 from slm_shared.bus import OutboxMessage
-from slm_shared.contracts.payloads import AgreementActivatedV1
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.testing.pytest_plugin import make_token
 
 NOW = datetime.now(UTC)
@@ -26,7 +26,7 @@ def ago(minutes: float) -> float:
     return (NOW - timedelta(minutes=minutes)).timestamp()
 
 
-async def activate(app: FastAPI, agreement: AgreementActivatedV1) -> str:
+async def activate(app: FastAPI, agreement: AgreementActivatedV2) -> str:
     async with app.state.db.session() as session:
         await read_model.apply_activation(session, tenant="acme", agreement=agreement)
     return agreement.agreement_id
@@ -60,8 +60,9 @@ async def test_latency_values_against_a_threshold_and_percentiles(
         "objective_id": "fast",
         "indicator": "latency",
         "indicator_kind": "threshold",
-        "threshold": 300.0,
-        "objective": 0.9,
+        "op": "lte",
+        "value": 300.0,
+        "target": 0.9,
         "window": {"kind": "rolling", "duration": "1d"},
     }
     agreement_id = await activate(app, activation(service_key="search", objectives=[objective]))
@@ -90,7 +91,7 @@ async def test_probes_judged_in_timeslices(app_client: tuple[FastAPI, httpx.Asyn
         "objective_id": "uptime",
         "indicator": "probe",
         "indicator_kind": "timeslice",
-        "objective": 0.95,
+        "target": 0.95,
         "budgeting_method": "timeslices",
         "timeslice_seconds": 60,
         "timeslice_target": 1.0,
@@ -112,7 +113,7 @@ async def test_maintenance_time_is_not_counted(app_client: tuple[FastAPI, httpx.
     app, client = app_client
     window = {"start": (NOW - timedelta(minutes=30)).isoformat(), "end": (NOW - timedelta(minutes=20)).isoformat()}
     agreement = activation(service_key="billing").model_copy(update={"maintenance_windows": []})
-    agreement = AgreementActivatedV1.model_validate(
+    agreement = AgreementActivatedV2.model_validate(
         {**agreement.model_dump(mode="json"), "maintenance_windows": [window]}
     )
     agreement_id = await activate(app, agreement)
@@ -132,7 +133,7 @@ async def test_at_risk_and_burn_alert_are_reported_once_then_recover(
     app_client: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = app_client
-    objective = {"objective_id": "avail", "indicator": "availability", "objective": 0.999}
+    objective = {"objective_id": "avail", "indicator": "availability", "target": 0.999}
     objective["window"] = {"kind": "rolling", "duration": "30d"}
     agreement_id = await activate(app, activation(service_key="pay", objectives=[objective]))
     # Two days ago a million good events; the last ten minutes 1% bad: the window still meets 99.9%,

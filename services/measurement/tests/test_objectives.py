@@ -9,7 +9,7 @@ from measurement_support import activation, ended, points
 
 from slm_measurement import read_model
 from slm_measurement.domain.windows import WindowError
-from slm_shared.contracts.payloads import AgreementActivatedV1
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.testing.pytest_plugin import make_token
 
 CUSTOMER_A = {"Authorization": f"Bearer {make_token('acme', roles=('customer',), party='party-a')}"}
@@ -17,7 +17,7 @@ CUSTOMER_B = {"Authorization": f"Bearer {make_token('acme', roles=('customer',),
 OTHER_TENANT = {"Authorization": f"Bearer {make_token('globex')}"}
 
 
-async def activate(app: FastAPI, agreement: AgreementActivatedV1) -> bool:
+async def activate(app: FastAPI, agreement: AgreementActivatedV2) -> bool:
     async with app.state.db.session() as session:
         return await read_model.apply_activation(session, tenant="acme", agreement=agreement)
 
@@ -33,8 +33,8 @@ async def test_a_newer_version_replaces_the_older_objectives(app_client: tuple[F
     window = {"kind": "calendar", "unit": "month", "timezone": "Europe/Lisbon"}
     v1 = activation(
         objectives=[
-            {"objective_id": "availability", "indicator": "availability", "objective": 0.99, "window": window},
-            {"objective_id": "latency", "indicator": "latency", "objective": 0.95, "window": window},
+            {"objective_id": "availability", "indicator": "availability", "target": 0.99, "window": window},
+            {"objective_id": "latency", "indicator": "latency", "target": 0.95, "window": window},
         ]
     )
     await activate(app, v1)
@@ -44,7 +44,7 @@ async def test_a_newer_version_replaces_the_older_objectives(app_client: tuple[F
         agreement_id=v1.agreement_id,
         version=2,
         objectives=[
-            {"objective_id": "availability", "indicator": "availability", "objective": 0.995, "window": window},
+            {"objective_id": "availability", "indicator": "availability", "target": 0.995, "window": window},
         ],
     )
     assert await activate(app, v2)
@@ -52,7 +52,7 @@ async def test_a_newer_version_replaces_the_older_objectives(app_client: tuple[F
     current = await listed(client, agreement_id=v1.agreement_id)
     assert current["total"] == 1
     item = current["items"][0]
-    assert item["objective"] == 0.995 and item["agreement_version"] == 2
+    assert item["target"] == 0.995 and item["agreement_version"] == 2
     assert item["id"] == next(i["id"] for i in first["items"] if i["objective_id"] == "availability")
     assert (await listed(client, agreement_id=v1.agreement_id, active=False))["total"] == 1
 
@@ -71,7 +71,7 @@ async def test_invalid_windows_are_refused_at_activation(app_client: tuple[FastA
             {
                 "objective_id": "a",
                 "indicator": "a",
-                "objective": 0.9,
+                "target": 0.9,
                 "window": {"kind": "calendar", "unit": "month", "timezone": "Nowhere/City"},
             }
         ]

@@ -50,7 +50,7 @@ async def test_activation_breach_and_recovery_are_reported_once(database_url: st
     js = nc.jetstream()
     try:
         async with running_app(build_app(settings), token=make_token("acme")) as client:
-            await publish(js, EVENTS.agreement_activated, agreement)
+            await publish(js, EVENTS.agreement_activated_v2, agreement)
 
             async def objective() -> dict | None:
                 listed = (await client.get("/v1/objectives", params={"agreement_id": agreement.agreement_id})).json()

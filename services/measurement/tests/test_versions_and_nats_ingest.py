@@ -36,7 +36,7 @@ async def test_amended_version_applies_from_its_effective_instant_and_expiry_sto
         await read_model.apply_activation(session, tenant="acme", agreement=first)
     later = datetime.now(UTC) + timedelta(seconds=1)
     amended = first.model_copy(update={"version": 2, "effective_from": later})
-    amended.objectives[0] = amended.objectives[0].model_copy(update={"objective": 0.5})
+    amended.objectives[0] = amended.objectives[0].model_copy(update={"target": 0.5})
     async with db.session() as session:
         await read_model.apply_activation(session, tenant="acme", agreement=amended)
         await read_model.apply_end(
@@ -45,11 +45,11 @@ async def test_amended_version_applies_from_its_effective_instant_and_expiry_sto
             ended=AgreementEndedV1(agreement_id=first.agreement_id, version=1, reason="superseded"),
         )
     [row] = await objectives(db, first.agreement_id)
-    assert (row.agreement_version, row.objective, row.active) == (1, 0.99, True)
+    assert (row.agreement_version, row.target, row.active) == (1, 0.99, True)
     await asyncio.sleep(1.1)
     await service.apply_due_versions(db)
     [row] = await objectives(db, first.agreement_id)
-    assert (row.agreement_version, row.objective, row.active) == (2, 0.5, True)
+    assert (row.agreement_version, row.target, row.active) == (2, 0.5, True)
 
     ending = first.model_copy(
         update={"agreement_id": "expiring", "effective_to": datetime.now(UTC) + timedelta(seconds=1)}

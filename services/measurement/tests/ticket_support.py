@@ -11,11 +11,11 @@ from sqlalchemy import select
 from slm_measurement import events as measurement_events
 from slm_shared.bus.models import OutboxMessage
 from slm_shared.contracts import EVENTS
-from slm_shared.contracts.payloads import AgreementActivatedV1
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.db import Database
 
 
-def ticket_agreement(*, agreement_id: str, service_key: str, party: str | None, **extra: Any) -> AgreementActivatedV1:
+def ticket_agreement(*, agreement_id: str, service_key: str, party: str | None, **extra: Any) -> AgreementActivatedV2:
     fields: dict[str, Any] = {
         "agreement_id": agreement_id,
         "version": 1,
@@ -29,14 +29,14 @@ def ticket_agreement(*, agreement_id: str, service_key: str, party: str | None, 
         "ticket_targets": [{"priority": "P1", "response_seconds": 4, "resolution_seconds": 3600}],
     }
     fields.update(extra)
-    return AgreementActivatedV1.model_validate(fields)
+    return AgreementActivatedV2.model_validate(fields)
 
 
-async def activate(db: Database, agreement: AgreementActivatedV1, tenant: str = "acme") -> None:
+async def activate(db: Database, agreement: AgreementActivatedV2, tenant: str = "acme") -> None:
     """Apply an activation exactly as the inbox consumer would."""
     async with db.session() as session:
         await measurement_events.on_agreement_activated(
-            session, EVENTS.agreement_activated.build(tenant=tenant, data=agreement)
+            session, EVENTS.agreement_activated_v2.build(tenant=tenant, data=agreement)
         )
 
 

@@ -14,8 +14,8 @@ from slm_notifier.matching import EventFacts, severity_of
 from slm_notifier.models import AgreementView
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
-from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import AgreementActivatedV1, ObjectiveStatusV1, PartyChangedV1
+from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
+from slm_shared.contracts.payloads import ObjectiveStatusV1, PartyChangedV1
 from slm_shared.db import utcnow
 
 P = TypeVar("P", bound=BaseModel)
@@ -54,7 +54,10 @@ async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:
     """Remember the agreement (service, parties, escalation time) for later filtering, and notify subscribers."""
-    payload = _parse(event, AgreementActivatedV1)
+    try:
+        payload = payloads_v2.agreement_activated(event.type, event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
     view = await repository.get_agreement(session, tenant=event.tenant, agreement_id=payload.agreement_id)
     if view is None:
         view = AgreementView(
@@ -121,6 +124,7 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.objective_breached.type: on_objective_status,
     EVENTS.objective_recovered.type: on_objective_status,
     EVENTS.agreement_activated.type: on_agreement_activated,
+    EVENTS.agreement_activated_v2.type: on_agreement_activated,
     EVENTS.agreement_amended.type: on_agreement_news,
     EVENTS.agreement_terminated.type: on_agreement_news,
     EVENTS.agreement_expired.type: on_agreement_news,

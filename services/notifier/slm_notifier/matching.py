@@ -16,6 +16,7 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.objective_breached.type,
     EVENTS.objective_recovered.type,
     EVENTS.agreement_activated.type,
+    EVENTS.agreement_activated_v2.type,
     EVENTS.agreement_amended.type,
     EVENTS.agreement_terminated.type,
     EVENTS.agreement_expired.type,

@@ -29,6 +29,7 @@ from slm_shared.contracts.payloads import (
     ServiceUpdatedV1,
     TicketSlaV1,
 )
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, OfferingPublishedV2
 
 
 class Events:
@@ -37,6 +38,7 @@ class Events:
     service_created = EventSpec("catalog", "service", "created", ServiceCreatedV1)
     service_updated = EventSpec("catalog", "service", "updated", ServiceUpdatedV1)
     offering_published = EventSpec("catalog", "offering", "published", OfferingPublishedV1)
+    offering_published_v2 = EventSpec("catalog", "offering", "published", OfferingPublishedV2, version=2)
     service_retired = EventSpec("catalog", "service", "retired", ServiceRetiredV1)
     offering_retired = EventSpec("catalog", "offering", "retired", OfferingRetiredV1)
     indicator_created = EventSpec("catalog", "indicator", "created", IndicatorChangedV1)
@@ -52,6 +54,7 @@ class Events:
     party_updated = EventSpec("agreements", "party", "updated", PartyChangedV1)
 
     agreement_activated = EventSpec("agreements", "agreement", "activated", AgreementActivatedV1)
+    agreement_activated_v2 = EventSpec("agreements", "agreement", "activated", AgreementActivatedV2, version=2)
     agreement_ended = EventSpec("agreements", "agreement", "ended", AgreementEndedV1)
     agreement_proposed = EventSpec("agreements", "agreement", "proposed", AgreementStateChangedV1)
     agreement_countered = EventSpec("agreements", "agreement", "countered", AgreementStateChangedV1)

@@ -12,6 +12,7 @@ from slm_agreements import repository
 from slm_agreements.actions import service
 from slm_agreements.actions.models import ImprovementAction
 from slm_agreements.actions.schemas import ActionCreate
+from slm_agreements.models import AgreementObjective
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
@@ -29,12 +30,26 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
     agreement = await repository.get_agreement(session, tenant=event.tenant, agreement_id=data.agreement_id)
     if agreement is None:
         return
+    # Measurement may judge an objective the agreement does not list (ticket compliance): link none, name it.
+    known = await session.scalar(
+        select(AgreementObjective.id)
+        .where(AgreementObjective.tenant == event.tenant, AgreementObjective.agreement_id == agreement.id)
+        .where(AgreementObjective.id == data.objective_id)
+        .limit(1)
+    )
+    objective_id = data.objective_id if known is not None else None
+    title = f"Restore {data.indicator} of {data.service_key}"
+    same = (
+        ImprovementAction.objective_id == objective_id
+        if objective_id is not None
+        else (ImprovementAction.objective_id.is_(None)) & (ImprovementAction.title == title)  # type: ignore[union-attr]
+    )
     still_open = await session.scalar(
         select(ImprovementAction.id)
         .where(
             ImprovementAction.tenant == event.tenant,
             ImprovementAction.agreement_id == agreement.id,
-            ImprovementAction.objective_id == data.objective_id,
+            same,
             ImprovementAction.source == "breach",
             ImprovementAction.status.in_(service.OPEN),  # type: ignore[attr-defined]
         )
@@ -44,15 +59,15 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         return
     attainment = f"{data.attainment:.4%}" if data.attainment is not None else "unknown"
     action = ActionCreate(
-        title=f"Restore {data.indicator} of {data.service_key}",
+        title=title,
         description=(
-            f"Attainment {attainment} against an objective of {data.objective:.4%} "
+            f"Objective {data.objective_id}: attainment {attainment} against a target of {data.objective:.4%} "
             f"(window {data.window_start:%Y-%m-%d} to {data.window_end:%Y-%m-%d})."
         ),
         owner=agreement.created_by,
         due_on=(data.observed_at + timedelta(days=BREACH_ACTION_DAYS)).date(),
         source="breach",
-        objective_id=data.objective_id,
+        objective_id=objective_id,
         breach_ref=event.id,
     )
     await service.create_action(session, agreement=agreement, data=action, created_by="system")

@@ -10,7 +10,7 @@ from typing import Any
 
 from slm_agreements.objectives import measurability_problems
 from slm_agreements.terms import date_problems
-from slm_shared.contracts.payloads import TargetV1
+from slm_shared.contracts.targets import Target
 
 AVAILABILITY_KINDS = frozenset({"ratio", "timeslice"})
 
@@ -53,18 +53,18 @@ class Commitment:
     availability: float | None
 
 
-def is_availability(target: TargetV1) -> bool:
+def is_availability(target: Target) -> bool:
     """Availability-type objectives (success ratios, time slices) compose serially along a chain."""
-    return target.indicator_kind in AVAILABILITY_KINDS and target.comparison in (">=", ">")
+    return target.indicator_kind in AVAILABILITY_KINDS
 
 
-def availability_commitment(targets: Sequence[TargetV1]) -> float | None:
+def availability_commitment(targets: Sequence[Target]) -> float | None:
     """The weakest availability-type objective an agreement commits to, or None if it has none."""
-    values = [t.objective for t in targets if is_availability(t)]
+    values = [t.target for t in targets if is_availability(t)]
     return min(values) if values else None
 
 
-def measurability_gaps(targets: Sequence[TargetV1], kinds: Mapping[str, str | None]) -> list[Gap]:
+def measurability_gaps(targets: Sequence[Target], kinds: Mapping[str, str | None]) -> list[Gap]:
     """Every objective whose indicator the catalogue lacks or measures differently, or that cannot be measured."""
     gaps: list[Gap] = []
     for index, target in enumerate(targets):
@@ -110,7 +110,7 @@ def overlap_gaps(
 
 
 def chain_gaps(
-    targets: Sequence[TargetV1],
+    targets: Sequence[Target],
     supporting: Sequence[tuple[str, str]],
     commitments: Mapping[str, Sequence[Commitment]],
 ) -> list[Gap]:
@@ -138,22 +138,22 @@ def chain_gaps(
         committed[service_id] = (key, max(values))
     for index, target in wanted:
         for service_id, (key, value) in committed.items():
-            if value < target.objective:
-                shortfall = round(target.objective - value, 9)
+            if value < target.target:
+                shortfall = round(target.target - value, 9)
                 message = (
                     f"supporting service {key} commits to {value:g}, "
-                    f"short of the SLA's {target.objective:g} by {shortfall:g}"
+                    f"short of the SLA's {target.target:g} by {shortfall:g}"
                 )
-                gaps.append(Gap("chain", f"objectives.{index}.objective", message, service_id, key, shortfall))
+                gaps.append(Gap("chain", f"objectives.{index}.target", message, service_id, key, shortfall))
         if len(committed) > 1:
             product = math.prod(value for _, value in committed.values())
-            if product < target.objective:
+            if product < target.target:
                 weakest_id, (weakest_key, _) = min(committed.items(), key=lambda item: item[1][1])
-                shortfall = round(target.objective - product, 9)
+                shortfall = round(target.target - product, 9)
                 terms = " x ".join(f"{key} {value:g}" for key, value in committed.values())
                 message = (
                     f"serial supporting commitments multiply to {product:.6g} ({terms}), "
-                    f"short of the SLA's {target.objective:g} by {shortfall:g}"
+                    f"short of the SLA's {target.target:g} by {shortfall:g}"
                 )
-                gaps.append(Gap("chain", f"objectives.{index}.objective", message, weakest_id, weakest_key, shortfall))
+                gaps.append(Gap("chain", f"objectives.{index}.target", message, weakest_id, weakest_key, shortfall))
     return gaps

@@ -16,7 +16,7 @@ from slm_agreements.models import Agreement
 from slm_agreements.negotiation.service import _check, _touch
 from slm_agreements.reviews import service as reviews
 from slm_shared.auth import Principal
-from slm_shared.contracts.payloads import TargetV1
+from slm_shared.contracts.targets import Target
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import FieldError, Unprocessable
 
@@ -61,7 +61,7 @@ async def _commitments(session: AsyncSession, tenant: str, service_ids: list[str
     )
     found: dict[str, list[rules.Commitment]] = {}
     for agreement, version in in_force:
-        targets = [TargetV1.model_validate(o.model_dump()) for o in objectives[(agreement.id, version.version)]]
+        targets = [Target.model_validate(o.model_dump()) for o in objectives[(agreement.id, version.version)]]
         commitment = rules.Commitment(agreement.id, agreement.kind, rules.availability_commitment(targets))
         found.setdefault(agreement.service_id, []).append(commitment)
     return found
@@ -84,7 +84,7 @@ async def activation_gaps(session: AsyncSession, agreement: Agreement, facts: Ca
     """Every rule the agreement's newest version breaks."""
     version = await service.head_version(session, agreement)
     objectives = await repository.objectives_of(session, agreement)
-    targets = [TargetV1.model_validate(o.model_dump()) for o in objectives]
+    targets = [Target.model_validate(o.model_dump()) for o in objectives]
     gaps = rules.measurability_gaps(targets, facts.indicator_kinds)
     gaps += rules.date_gaps(version.effective_from, version.effective_to, version.renewal_notice_days, utcnow())
     others = await repository.versions_in_force(

@@ -11,17 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_agreements.catalog import read_model, repository
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
-from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     CalendarChangedV1,
     DependencyChangedV1,
     IndicatorChangedV1,
-    OfferingPublishedV1,
     OfferingRetiredV1,
     ServiceCreatedV1,
     ServiceRetiredV1,
     ServiceUpdatedV1,
 )
+from slm_shared.contracts.payloads_v2 import OfferingPublishedV2
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -30,6 +30,14 @@ def _payload(event: CloudEvent, model: type[P]) -> P:
     """The event's payload; a payload that does not match its contract can never be applied."""
     try:
         return event.payload(model)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+
+
+def _offering(event: CloudEvent) -> OfferingPublishedV2:
+    """An offering.published payload of either version, its targets in the version-2 shape."""
+    try:
+        return payloads_v2.offering_published(event.type, event.data)
     except ValidationError as exc:
         raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
 
@@ -52,9 +60,7 @@ async def on_service_changed(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_offering_published(session: AsyncSession, event: CloudEvent) -> None:
     """Add a published offering and everything it promises to the read model."""
-    await read_model.store_published_offering(
-        session, event.tenant, _payload(event, OfferingPublishedV1), _observed_at(event)
-    )
+    await read_model.store_published_offering(session, event.tenant, _offering(event), _observed_at(event))
 
 
 async def on_offering_retired(session: AsyncSession, event: CloudEvent) -> None:
@@ -125,6 +131,7 @@ CATALOG_HANDLERS: dict[str, Handler] = {
     EVENTS.service_updated.type: on_service_changed,
     EVENTS.service_retired.type: on_service_changed,
     EVENTS.offering_published.type: on_offering_published,
+    EVENTS.offering_published_v2.type: on_offering_published,
     EVENTS.offering_retired.type: on_offering_retired,
     EVENTS.indicator_created.type: on_indicator_changed,
     EVENTS.indicator_updated.type: on_indicator_changed,

@@ -16,9 +16,9 @@ from slm_shared.contracts.payloads import (
     PriceV1,
     ServiceCreatedV1,
     ServiceCreditBandV1,
-    TargetV1,
     TicketTargetV1,
 )
+from slm_shared.contracts.targets import Target
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import FieldError, Unprocessable
 
@@ -48,7 +48,7 @@ class OfferingDocument(BaseModel):
     version: int
     status: str
     price: PriceV1 | None = None
-    targets: list[TargetV1]
+    targets: list[Target]
     support_calendar: str | None = None
     ticket_targets: list[TicketTargetV1] = []
     service_credits: list[ServiceCreditBandV1] = []

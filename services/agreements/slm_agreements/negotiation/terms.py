@@ -14,7 +14,7 @@ from slm_agreements.negotiation.diff import diff_versions
 from slm_agreements.objectives import ObjectiveDraft, is_standard, objective_problems
 from slm_agreements.schemas import TermsChange
 from slm_agreements.terms import date_problems
-from slm_shared.contracts.payloads import TargetV1
+from slm_shared.contracts.targets import Target
 
 COPIED = (
     "effective_from",
@@ -34,9 +34,9 @@ OBJECTIVE_FIELDS = (
     "customer_specific",
     "indicator",
     "indicator_kind",
-    "objective",
-    "comparison",
-    "threshold",
+    "target",
+    "op",
+    "value",
     "window",
     "budgeting_method",
     "timeslice_seconds",
@@ -70,13 +70,13 @@ async def apply_changes(
     previous = {o.id for o in await repository.objectives_of(session, agreement, version.version)}
     if version.based_on:
         previous |= {o.id for o in await repository.objectives_of(session, agreement, version.based_on)}
-    standard = [TargetV1.model_validate(t) for t in agreement.standard_targets]
+    standard = [Target.model_validate(t) for t in agreement.standard_targets]
     drafts: list[tuple[str | None, ObjectiveDraft]] = []
     errors: dict[str, str] = {}
     for index, objective in enumerate(changes.objectives):
         if objective.id is not None and objective.id not in previous:
             errors[f"changes.objectives.{index}.id"] = f"no objective {objective.id} in this agreement"
-        target = TargetV1.model_validate(objective.model_dump(exclude={"name", "id"}))
+        target = Target.model_validate(objective.model_dump(exclude={"name", "id"}))
         drafts.append((objective.id, ObjectiveDraft(target, objective.name, not is_standard(target, standard))))
     errors |= objective_problems([draft for _, draft in drafts], prefix="changes.objectives")
     if len({objective_id for objective_id, _ in drafts if objective_id}) != len([1 for i, _ in drafts if i]):

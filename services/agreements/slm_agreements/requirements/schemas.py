@@ -6,16 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from slm_agreements.lifecycle import Kind
 from slm_agreements.terms import TermsFields
-from slm_shared.contracts.payloads import Comparison
-
-
-class WantedTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    indicator: str = Field(min_length=1, max_length=64)
-    objective: float = Field(gt=0, le=1, description="the attainment wanted, e.g. 0.9995")
-    threshold: float | None = None
-    comparison: Comparison | None = None
+from slm_shared.contracts.targets import WantedTarget
 
 
 class Requirement(BaseModel):
@@ -33,4 +24,7 @@ class RequirementAgreementCreate(TermsFields):
     name: str = Field(min_length=1, max_length=200)
     provider_party_id: str | None = Field(None, max_length=64)
     consumer_party_id: str = Field(min_length=1, max_length=64)
+    offering_id: str | None = Field(
+        None, max_length=64, description="the tier chosen; none: the cheapest tier that meets the most requirements"
+    )
     requirement: Requirement

@@ -10,8 +10,10 @@ from typing import Any
 from slm_catalog.matching.schemas import Gap, Requirement
 from slm_catalog.offerings.rules import monthly_amount
 from slm_shared import calendars
+from slm_shared.contracts import targets
+from slm_shared.contracts.targets import Target, WantedTarget
 
-LOWER_IS_BETTER = ("<=", "<")
+SHARE = "share"
 
 
 @dataclass(frozen=True)
@@ -29,53 +31,59 @@ def _percent(value: float) -> str:
     return f"{value * 100:.4g}%"
 
 
-def _target_gap(index: int, wanted: Any, tier: OfferedTier) -> Gap | None:
+def _no_target(path: str, wanted: WantedTarget, message: str) -> Gap:
+    return Gap(
+        requirement=path, message=message, wanted=_percent(wanted.target), offered=None, shortfall=None, unit=SHARE
+    )
+
+
+def _shortfalls(wanted: WantedTarget, offered: Target) -> tuple[float | None, float]:
+    """(threshold shortfall in the indicator's unit, or None if not comparable; share shortfall)."""
+    share = max(0.0, wanted.target - offered.target)
+    if wanted.value is None or offered.op is None or offered.value is None:
+        return 0.0, share
+    return targets.threshold_shortfall(offered.op, offered.value, wanted.op or offered.op, wanted.value), share
+
+
+def _target_gaps(index: int, wanted: WantedTarget, tier: OfferedTier) -> list[Gap]:
+    """What the tier's closest target on the indicator misses: the threshold (in its unit) and the share, apart."""
     path = f"targets.{index}"
-    offered = [t for t in tier.targets if t["indicator"] == wanted.indicator]
+    offered = [Target.model_validate(t) for t in tier.targets if t["indicator"] == wanted.indicator]
     if not offered:
-        return Gap(
-            requirement=path,
-            message=f"no target on {wanted.indicator}",
-            wanted=_percent(wanted.objective),
-            offered=None,
-            shortfall=None,
-            unit="objective",
+        return [_no_target(path, wanted, f"no target on {wanted.indicator}")]
+    comparable = [(t, _shortfalls(wanted, t)) for t in offered]
+    comparable = [(t, (v, s)) for t, (v, s) in comparable if v is not None]
+    if not comparable:
+        wanted_op = targets.SYMBOL[wanted.op or "lte"]
+        return [_no_target(path, wanted, f"{wanted.indicator}: no target judges values {wanted_op} a threshold")]
+    best, (value_short, share_short) = min(comparable, key=lambda item: (item[1][0] > 0, item[1][1], item[1][0]))
+    unit = tier.units.get(wanted.indicator, "")
+    gaps = []
+    if value_short and best.op is not None:
+        symbol = targets.SYMBOL[wanted.op or best.op]
+        gaps.append(
+            Gap(
+                requirement=f"{path}.value",
+                message=f"{wanted.indicator}: wanted values {symbol} {wanted.value:g}{unit}, "
+                f"offered {targets.SYMBOL[best.op]} {best.value:g}{unit}",
+                wanted=f"{wanted.value:g}",
+                offered=f"{best.value:g}",
+                shortfall=round(value_short, 9),
+                unit=unit or "threshold",
+            )
         )
-
-    def shortfalls(target: dict[str, Any]) -> tuple[float, float]:
-        objective_short = max(0.0, wanted.objective - target["objective"])
-        threshold_short = 0.0
-        if wanted.threshold is not None and target.get("threshold") is not None:
-            if target.get("comparison", ">=") in LOWER_IS_BETTER:
-                threshold_short = max(0.0, target["threshold"] - wanted.threshold)
-            else:
-                threshold_short = max(0.0, wanted.threshold - target["threshold"])
-        return objective_short, threshold_short
-
-    best = min(offered, key=shortfalls)
-    objective_short, threshold_short = shortfalls(best)
-    if objective_short > 0:
-        return Gap(
-            requirement=path,
-            message=f"{wanted.indicator}: wanted {_percent(wanted.objective)}, "
-            f"best offered {_percent(best['objective'])}",
-            wanted=_percent(wanted.objective),
-            offered=_percent(best["objective"]),
-            shortfall=round(objective_short, 9),
-            unit="objective",
+    if share_short > 0:
+        gaps.append(
+            Gap(
+                requirement=f"{path}.target",
+                message=f"{wanted.indicator}: wanted {_percent(wanted.target)} good, offered {_percent(best.target)}",
+                wanted=_percent(wanted.target),
+                offered=_percent(best.target),
+                shortfall=round(share_short, 9),
+                unit=SHARE,
+            )
         )
-    if threshold_short > 0:
-        unit = tier.units.get(wanted.indicator, "")
-        return Gap(
-            requirement=f"{path}.threshold",
-            message=f"{wanted.indicator}: wanted {best.get('comparison')} {wanted.threshold}{unit}, "
-            f"offered {best['threshold']}{unit}",
-            wanted=f"{wanted.threshold}",
-            offered=f"{best['threshold']}",
-            shortfall=round(threshold_short, 9),
-            unit=unit or "threshold",
-        )
-    return None
+    return gaps
 
 
 def _ticket_gaps(index: int, wanted: Any, tier: OfferedTier) -> list[Gap]:
@@ -144,7 +152,7 @@ def _weekly_hours(calendar: calendars.Calendar) -> float:
 
 def tier_gaps(requirement: Requirement, tier: OfferedTier) -> list[Gap]:
     """Every requirement the tier misses, with the shortfall."""
-    gaps = [gap for i, wanted in enumerate(requirement.targets) if (gap := _target_gap(i, wanted, tier))]
+    gaps = [gap for i, wanted in enumerate(requirement.targets) for gap in _target_gaps(i, wanted, tier)]
     for index, wanted in enumerate(requirement.ticket_targets):
         gaps.extend(_ticket_gaps(index, wanted, tier))
     if requirement.support_hours is not None:
@@ -169,17 +177,39 @@ def tier_gaps(requirement: Requirement, tier: OfferedTier) -> list[Gap]:
     return gaps
 
 
+def requirement_of(gap: Gap) -> str:
+    """The requirement a gap belongs to: `targets.0` for both `targets.0.value` and `targets.0.target`."""
+    parts = gap.requirement.split(".")
+    return ".".join(parts[:2]) if parts[0] in ("targets", "ticket_targets") else parts[0]
+
+
+def requirements_missed(gaps: Sequence[Gap]) -> int:
+    """How many requirements a tier misses (a target missed on threshold and share counts once)."""
+    return len({requirement_of(gap) for gap in gaps})
+
+
 def unmet_requirements(gaps_per_tier: Sequence[tuple[str, list[Gap]]]) -> list[tuple[str, Gap]]:
-    """Requirements every tier misses, each with the tier that comes closest."""
+    """Requirements every tier misses, each with the tier that comes closest and every shortfall in its own unit.
+
+    The closest tier misses the fewest parts of the requirement, then by the least share, then the least threshold.
+    """
     if not gaps_per_tier:
         return []
-    missed: dict[str, list[tuple[str, Gap]]] = {}
+    missed: dict[str, dict[str, list[Gap]]] = {}
     for offering_id, gaps in gaps_per_tier:
         for gap in gaps:
-            missed.setdefault(gap.requirement.split(".threshold")[0], []).append((offering_id, gap))
-    everywhere = [
-        min(found, key=lambda item: (item[1].shortfall is None, item[1].shortfall or 0.0))
-        for requirement, found in missed.items()
-        if len({offering_id for offering_id, _gap in found}) == len(gaps_per_tier)
-    ]
-    return sorted(everywhere, key=lambda item: item[1].requirement)
+            missed.setdefault(requirement_of(gap), {}).setdefault(offering_id, []).append(gap)
+    found: list[tuple[str, Gap]] = []
+    for by_tier in missed.values():
+        if len(by_tier) != len(gaps_per_tier):
+            continue
+
+        def closeness(item: tuple[str, list[Gap]]) -> tuple[int, bool, float, float]:
+            gaps = item[1]
+            share = sum(g.shortfall or 0.0 for g in gaps if g.unit == SHARE)
+            other = sum(g.shortfall or 0.0 for g in gaps if g.unit != SHARE)
+            return (len(gaps), any(g.shortfall is None for g in gaps), share, other)
+
+        offering_id, gaps = min(by_tier.items(), key=closeness)
+        found.extend((offering_id, gap) for gap in gaps)
+    return sorted(found, key=lambda item: item[1].requirement)

@@ -10,13 +10,14 @@ from slm_catalog.calendars.schemas import to_calendar
 from slm_catalog.calendars.service import calendar_documents
 from slm_catalog.common import invalid
 from slm_catalog.indicators.service import indicator_catalogue
-from slm_catalog.matching.match import OfferedTier, tier_gaps, unmet_requirements
+from slm_catalog.matching.match import OfferedTier, requirements_missed, tier_gaps, unmet_requirements
 from slm_catalog.matching.schemas import Candidate, MatchResult, Requirement, UnmetRequirement
 from slm_catalog.offerings import repository as offerings_repository
 from slm_catalog.offerings.views import tier_of
 from slm_catalog.services import repository as services_repository
 from slm_catalog.services.schemas import ServiceRef
 from slm_shared import calendars
+from slm_shared.contracts import targets
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.deps import ReaderDep, SessionDep
 
@@ -36,6 +37,8 @@ async def match_requirement(requirement: Requirement, principal: ReaderDep, sess
     for index, wanted in enumerate(requirement.targets):
         if wanted.indicator not in indicators:
             raise invalid(f"targets.{index}.indicator", f"unknown indicator {wanted.indicator!r}")
+        for field, reason in targets.wanted_problems(wanted).items():
+            raise invalid(f"targets.{index}.{field}", reason)
     services = [s for s in await services_repository.all_services(session, tenant=tenant) if s.lifecycle == "live"]
     if requirement.service_id or requirement.service_key:
         services = [s for s in services if s.id == requirement.service_id or s.key == requirement.service_key]
@@ -65,7 +68,7 @@ async def match_requirement(requirement: Requirement, principal: ReaderDep, sess
         return (price is None, price or Decimal(0), candidate.service.key, candidate.tier.name)
 
     matches = sorted((c for c in candidates if c.meets), key=by_price)
-    closest = sorted((c for c in candidates if not c.meets), key=lambda c: (len(c.gaps), *by_price(c)))
+    closest = sorted((c for c in candidates if not c.meets), key=lambda c: (requirements_missed(c.gaps), *by_price(c)))
     if matches:
         return MatchResult(
             outcome="offering", needs_customer_specific_service=False, matches=matches, closest=closest, unmet=[]

@@ -10,16 +10,7 @@ from slm_catalog.calendars.schemas import BusinessHoursIn
 from slm_catalog.offerings.schemas import Price, TicketTarget
 from slm_catalog.offerings.views import Tier
 from slm_catalog.services.schemas import ServiceRef
-from slm_shared.contracts.payloads import Comparison
-
-
-class WantedTarget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    indicator: str = Field(min_length=1, max_length=64)
-    objective: float = Field(gt=0, le=1, description="the attainment wanted, e.g. 0.9995")
-    threshold: float | None = Field(None, description="for threshold indicators, the bound wanted (e.g. 300 ms)")
-    comparison: Comparison | None = None
+from slm_shared.contracts.targets import WantedTarget
 
 
 class WantedSupportHours(BaseModel):
@@ -45,12 +36,12 @@ class Requirement(BaseModel):
 class Gap(BaseModel):
     """One requirement a tier does not meet, and by how much."""
 
-    requirement: str = Field(description="path of the requirement, e.g. targets.0 or max_price")
+    requirement: str = Field(description="path of what is missed, e.g. targets.0.value, targets.0.target, max_price")
     message: str
     wanted: str
     offered: str | None
     shortfall: float | None = Field(description="how far short, in `unit`; null when the tier offers nothing")
-    unit: str
+    unit: str = Field(description="`share` for targets, the indicator's unit (e.g. ms) for thresholds, ...")
 
 
 class Candidate(BaseModel):
@@ -74,5 +65,7 @@ class MatchResult(BaseModel):
     outcome: Literal["offering", "customer_specific_service"]
     needs_customer_specific_service: bool
     matches: list[Candidate] = Field(description="tiers meeting every requirement, cheapest first")
-    closest: list[Candidate] = Field(description="tiers that miss something, with what they miss, fewest gaps first")
+    closest: list[Candidate] = Field(
+        description="tiers that miss something, with what they miss: fewest requirements missed, then cheapest first"
+    )
     unmet: list[UnmetRequirement] = Field(description="requirements that no tier meets on its own")

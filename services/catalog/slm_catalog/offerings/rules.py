@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slm_catalog.indicators.builtin import IndicatorDefinition
+from slm_shared.contracts import targets
 
 DURATION = re.compile(r"^[1-9][0-9]{0,4}[mhdw]$")
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
@@ -24,7 +25,7 @@ def _zone_ok(name: str) -> bool:
 
 
 def target_problems(
-    targets: Sequence[dict[str, Any]],
+    offered: Sequence[dict[str, Any]],
     indicators: Mapping[str, IndicatorDefinition],
     *,
     explicit_kinds: Sequence[bool],
@@ -33,7 +34,7 @@ def target_problems(
     """Field path to reason for every unmeasurable target, and the targets with their indicator kind filled in."""
     problems: dict[str, str] = {}
     normalised: list[dict[str, Any]] = []
-    for index, raw in enumerate(targets):
+    for index, raw in enumerate(offered):
         target = dict(raw)
         at = f"{prefix}.{index}"
         indicator = indicators.get(target["indicator"])
@@ -44,8 +45,9 @@ def target_problems(
         else:
             target["indicator_kind"] = indicator.kind
         kind = target["indicator_kind"]
-        if kind in ("threshold", "ticket_time") and target.get("threshold") is None:
-            problems[f"{at}.threshold"] = f"a {kind} indicator needs the threshold value it is compared with"
+        if f"{at}.indicator" not in problems and f"{at}.indicator_kind" not in problems:
+            for field, reason in targets.target_problems(targets.Target.model_validate(target)).items():
+                problems[f"{at}.{field}"] = reason
         window = target["window"]
         if window["kind"] == "rolling" and not DURATION.match(window.get("duration") or ""):
             problems[f"{at}.window.duration"] = "a rolling window needs a duration such as '28d' or '30d'"

@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slm_catalog.common import Slug
-from slm_shared.contracts.payloads import PriceV1, ServiceCreditBandV1, TargetV1, TicketTargetV1
+from slm_shared.contracts.payloads import PriceV1, ServiceCreditBandV1, TicketTargetV1
+from slm_shared.contracts.targets import Target as SharedTarget
 
 OfferingStatus = Literal["draft", "published", "superseded", "retired"]
 
@@ -21,10 +22,10 @@ class Price(PriceV1):
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 
 
-class Target(TargetV1):
-    model_config = ConfigDict(extra="forbid")
+class Target(SharedTarget):
+    """A tier's target: `op` and `value` say which events are good (thresholds); `target` the least share."""
 
-    objective: float = Field(gt=0, le=1, description="target attainment as a fraction, e.g. 0.999")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TicketTarget(TicketTargetV1):

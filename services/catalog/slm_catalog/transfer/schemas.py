@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slm_catalog.calendars.schemas import CalendarCreate
 from slm_catalog.common import Slug
 from slm_catalog.indicators.schemas import IndicatorCreate
 from slm_catalog.offerings.schemas import OfferingCreate, OfferingStatus
 from slm_catalog.services.schemas import ServiceCreate
+from slm_shared.contracts.targets import from_v1
 
 FORMAT = "slm-catalog/v1"
 
@@ -28,6 +29,14 @@ class OfferingEntry(OfferingCreate):
     status: OfferingStatus = "draft"
     published_at: datetime | None = None
     retired_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _targets_of_the_first_shape(cls, data: Any) -> Any:
+        """Documents exported before `target`/`op`/`value` still import, their meaning kept."""
+        if isinstance(data, dict) and isinstance(data.get("targets"), list):
+            data = {**data, "targets": [from_v1(t) if isinstance(t, dict) else t for t in data["targets"]]}
+        return data
 
 
 class ServiceEntry(ServiceCreate):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from slm_shared.contracts import targets
+
 OCCURRENCES = "occurrences"
 TIMESLICES = "timeslices"
 RATIO_TIMESLICES = "ratio_timeslices"
@@ -51,54 +53,37 @@ def attainment(good: float, total: float) -> float | None:
     return good / total if total > 0 else None
 
 
-def is_lower_bound(comparison: str) -> bool:
-    """Whether the objective is a floor (>=, >) rather than a ceiling (<=, <)."""
-    if comparison in (">=", ">"):
-        return True
-    if comparison in ("<=", "<"):
-        return False
-    raise ValueError(f"unknown comparison {comparison!r}")
+def meets(value: float, target: float) -> bool:
+    """Whether an attainment (share of good events or slices) reaches the target, the least share."""
+    return targets.meets(value, target)
 
 
-def meets(value: float, objective: float, comparison: str) -> bool:
-    """Whether an attainment satisfies the objective under its comparison."""
-    if comparison == ">=":
-        return value >= objective
-    if comparison == ">":
-        return value > objective
-    if comparison == "<=":
-        return value <= objective
-    if comparison == "<":
-        return value < objective
-    raise ValueError(f"unknown comparison {comparison!r}")
+def budget_total(target: float) -> float:
+    """The error budget as a share of the window: 1 - target."""
+    return 1.0 - target
 
 
-def budget_total(objective: float, comparison: str = ">=") -> float:
-    """The error budget as a share: 1 - objective for a floor, the objective itself for a ceiling."""
-    return 1.0 - objective if is_lower_bound(comparison) else objective
+def bad_share(value: float) -> float:
+    """The share of bad events (or slices) an attainment leaves: what it spends of the budget."""
+    return 1.0 - value
 
 
-def bad_share(value: float, comparison: str = ">=") -> float:
-    """The share of the budget's currency an attainment spends."""
-    return 1.0 - value if is_lower_bound(comparison) else value
-
-
-def error_budget(value: float | None, objective: float, comparison: str = ">=") -> ErrorBudget:
+def error_budget(value: float | None, target: float) -> ErrorBudget:
     """The error budget: total, consumed and remaining shares of the window."""
-    total = budget_total(objective, comparison)
+    total = budget_total(target)
     if value is None:
         return ErrorBudget(total=total, consumed=0.0, remaining=total)
-    consumed = bad_share(value, comparison)
+    consumed = bad_share(value)
     return ErrorBudget(total=total, consumed=consumed, remaining=total - consumed)
 
 
-def burn_rate(tally: Tally, objective: float, comparison: str = ">=") -> float | None:
+def burn_rate(tally: Tally, target: float) -> float | None:
     """How fast a range spent budget: its bad share / the budget (1 = exactly on budget; None without either)."""
     value = attainment(tally.good, tally.total)
-    total = budget_total(objective, comparison)
+    total = budget_total(target)
     if value is None or total <= 0:
         return None
-    return bad_share(value, comparison) / total
+    return bad_share(value) / total
 
 
 def slice_tally(

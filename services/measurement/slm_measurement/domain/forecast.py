@@ -1,7 +1,7 @@
 """Where the window is heading at the current burn: budget exhaustion and attainment at its end.
 
 Quantities are counts (events, or slices for the timeslice methods). `bad` means budget spent:
-total - good for a floor objective. The lookback gives the current rates.
+total - good. The lookback gives the current rates.
 
 - Calendar windows accumulate: at now + x, total = T + rate * x and bad = B + bad_rate * x; the
   forecast horizon is the window's end.
@@ -29,8 +29,8 @@ class Forecast:
     misses_target: bool
 
 
-def _bad(tally: Tally, comparison: str) -> float:
-    return bad_share(tally.good / tally.total, comparison) * tally.total if tally.total > 0 else 0.0
+def _bad(tally: Tally) -> float:
+    return bad_share(tally.good / tally.total) * tally.total if tally.total > 0 else 0.0
 
 
 def forecast(
@@ -42,15 +42,14 @@ def forecast(
     window: Tally,
     recent: Tally,
     lookback: timedelta,
-    objective: float,
-    comparison: str = ">=",
+    target: float,
 ) -> Forecast:
     """Project the window from its tally so far and the recent tally over `lookback`."""
-    budget = budget_total(objective, comparison)
+    budget = budget_total(target)
     seconds = lookback.total_seconds()
     rate = recent.total / seconds if seconds > 0 else 0.0
-    bad_rate = _bad(recent, comparison) / seconds if seconds > 0 else 0.0
-    total, bad = window.total, _bad(window, comparison)
+    bad_rate = _bad(recent) / seconds if seconds > 0 else 0.0
+    total, bad = window.total, _bad(window)
     length = (window_end - window_start).total_seconds()
     if rolling:
         horizon = length
@@ -59,7 +58,7 @@ def forecast(
     else:
         horizon = max((window_end - now).total_seconds(), 0.0)
         end_total, end_bad = total + rate * horizon, bad + bad_rate * horizon
-    expected = None if end_total <= 0 else _attainment_from_bad(end_bad / end_total, comparison)
+    expected = None if end_total <= 0 else 1.0 - end_bad / end_total
     exhausted = _exhaustion(
         total=total,
         bad=bad,
@@ -74,12 +73,8 @@ def forecast(
         horizon_end=now + timedelta(seconds=horizon),
         expected_attainment=expected,
         budget_exhausted_at=None if exhausted is None else now + timedelta(seconds=exhausted),
-        misses_target=expected is not None and not meets(expected, objective, comparison),
+        misses_target=expected is not None and not meets(expected, target),
     )
-
-
-def _attainment_from_bad(share: float, comparison: str) -> float:
-    return share if comparison in ("<=", "<") else 1.0 - share
 
 
 def _exhaustion(

@@ -65,11 +65,11 @@ async def objective_report(
     tallies, _ = await tally_ranges(session, objective, ranges, now_end=floor_minute(now))
     tally = tallies[PERIOD]
     value = attainment(tally.good, tally.total)
-    budget = error_budget(value, objective.objective, objective.comparison)
+    budget = error_budget(value, objective.target)
     burn_down = []
     for index, instant in enumerate(checkpoints):
         part = tallies[f"#{index}"]
-        left = error_budget(attainment(part.good, part.total), objective.objective, objective.comparison)
+        left = error_budget(attainment(part.good, part.total), objective.target)
         burn_down.append({"at": instant, "remaining_ratio": left.remaining_ratio})
     trend_points = [
         {"period": p.label, "attainment": attainment(tallies[p.label].good, tallies[p.label].total)} for p in trend
@@ -80,12 +80,13 @@ async def objective_report(
         "name": objective.name or objective.objective_id,
         "indicator": objective.indicator,
         "indicator_kind": objective.indicator_kind,
-        "target": objective.objective,
-        "comparison": objective.comparison,
+        "target": objective.target,
+        "op": objective.op,
+        "value": objective.value,
         "good": tally.good,
         "total": tally.total,
         "attainment": value,
-        "met": None if value is None else meets(value, objective.objective, objective.comparison),
+        "met": None if value is None else meets(value, objective.target),
         "budget_remaining_ratio": budget.remaining_ratio if value is not None else None,
         "breaches": breaches(await _transitions(session, objective), period),
         "trend": trend_points,

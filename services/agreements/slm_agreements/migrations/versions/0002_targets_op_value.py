@@ -1,0 +1,24 @@
+"""Targets in the one shape: `objective`/`comparison`/`threshold` become `target`/`op`/`value`.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-30
+"""
+
+from slm_shared.migrations import upgrade_json_targets
+from slm_shared.migrations_targets import rename_target_columns
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    rename_target_columns("agreement_objectives")
+    upgrade_json_targets("agreements", "id", "standard_targets")
+    upgrade_json_targets("catalog_offerings", "id", "targets")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("targets are not converted back to the version-1 shape")

@@ -1,0 +1,62 @@
+"""Exact threshold counting: each value is judged at ingest against every threshold in force for its series.
+
+Values are also kept as 2% log bins, for percentiles only. A threshold objective reads the good/total
+counts of its own counted series, `<indicator>#<op>#<value>`, kept in the same minute/hour/day tables
+as event counts: an event over the agreed threshold never counts as good. Counting starts when an
+objective with that threshold is known to measurement; values ingested earlier are not counted for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_measurement.models import Objective
+from slm_shared.contracts.targets import THRESHOLD_KIND, Op
+
+SEPARATOR = "#"
+MAX_KEY = 128
+Threshold = tuple[Op, float]
+Thresholds = Mapping[tuple[str, str], list[Threshold]]
+
+
+def counted_series(indicator: str, op: str, value: float) -> str:
+    """The indicator key under which a threshold's good/total counts are kept."""
+    key = f"{indicator}{SEPARATOR}{op}{SEPARATOR}{float(value)!r}"
+    if len(key) <= MAX_KEY:
+        return key
+    return f"{indicator[:60]}{SEPARATOR}{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def counted_indicator(objective: Any) -> str:
+    """The series an objective's good/total are read from: its indicator, or its threshold's counted series."""
+    if objective.indicator_kind == THRESHOLD_KIND and objective.op is not None and objective.value is not None:
+        return counted_series(objective.indicator, objective.op, objective.value)
+    return str(objective.indicator)
+
+
+async def in_force(session: AsyncSession, *, tenant: str, series: Iterable[tuple[str, str]]) -> Thresholds:
+    """Thresholds of the objectives not ended on each (service, indicator) value series."""
+    wanted = set(series)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Objective.service_key, Objective.indicator, Objective.op, Objective.value)
+        .where(
+            Objective.tenant == tenant,
+            Objective.indicator_kind == THRESHOLD_KIND,
+            Objective.ended.is_(False),  # type: ignore[attr-defined]
+            Objective.op.is_not(None),  # type: ignore[union-attr]
+            Objective.value.is_not(None),  # type: ignore[union-attr]
+        )
+        .distinct()
+    )
+    found: dict[tuple[str, str], list[Threshold]] = {}
+    for service, indicator, op, value in rows.all():
+        if (service, indicator) in wanted and (op, value) not in found.get((service, indicator), []):
+            found.setdefault((service, indicator), []).append((op, float(value)))
+    return found
