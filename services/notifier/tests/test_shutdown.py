@@ -17,7 +17,7 @@ from slm_notifier.main import build_app
 from slm_shared.contracts.registry import spec_for_type
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.proxy import FreezableProxy
-from slm_shared.testing.shutdown import CONDITIONS, GRACE_SECONDS, TENANT, assert_stops_in_bound
+from slm_shared.testing.shutdown import CONDITIONS, GRACE_SECONDS, TENANT, assert_stops_in_bound, publish_retrying
 from tools.receiver import WebhookReceiver
 
 
@@ -51,7 +51,7 @@ async def test_shutdown_is_bounded(
             for n in range(8):
                 event = spec.build(tenant=TENANT, data=objective_status(objective_id=f"obj-{n}"))
                 headers = {**event.headers(), "Nats-Msg-Id": event.id}
-                await js.publish(spec.subject, json.dumps(event.data).encode(), headers=headers)
+                await publish_retrying(js, spec.subject, json.dumps(event.data).encode(), headers)
         finally:
             await nc.close()
         await asyncio.to_thread(stalling_receiver.wait_for, 1, 15)  # an attempt waits on the receiver

@@ -53,7 +53,7 @@ async def flood_consumer(app: FastAPI, nats_url: str) -> int:
                     "ce-tenant": TENANT,
                     "Nats-Msg-Id": event_id,
                 }
-                await js.publish(spec.subject, b'{"unexpected": true}', headers=headers)
+                await publish_retrying(js, spec.subject, b'{"unexpected": true}', headers)
                 sent += 1
         return sent
     finally:
