@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from standardwebhooks import Webhook
 
 from tools.devstack import Stack
 from tools.receiver import Received, WebhookReceiver
 from tools.scenario import Scenario
+
+# Each test starts NATS and four service processes and SIGKILLs some: the slowest honest tests.
+pytestmark = pytest.mark.timeout(120)
 
 
 def urls(stack: Stack) -> dict[str, str]:
