@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from standardwebhooks import Webhook
 
 from tools.devstack import Stack
