@@ -22,8 +22,8 @@ from slm_shared.errors import PROBLEM_RESPONSES, NotFound
 from slm_shared.web.concurrency import (
     IdempotencyDep,
     IfMatch,
-    check_if_match,
     etag_for,
+    lock_and_check_if_match,
 )
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -85,7 +85,7 @@ async def update_subscription(
 ) -> SubscriptionPublic:
     """Change a subscription; send If-Match with the ETag you read to avoid lost updates."""
     found = await service.require_subscription(session, tenant=principal.tenant, subscription_id=subscription_id)
-    check_if_match(if_match, etag_for(found.id, found.version))
+    await lock_and_check_if_match(session, found, if_match)
     updated = await service.update_subscription(session, subscription=found, data=data)
     _with_etag(response, updated)
     return SubscriptionPublic.model_validate(updated)
@@ -97,7 +97,7 @@ async def delete_subscription(
 ) -> Response:
     """Delete a subscription; its delivery log is kept and its pending deliveries end as failed."""
     found = await service.require_subscription(session, tenant=principal.tenant, subscription_id=subscription_id)
-    check_if_match(if_match, etag_for(found.id, found.version))
+    await lock_and_check_if_match(session, found, if_match)
     await service.delete_subscription(session, subscription=found)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
