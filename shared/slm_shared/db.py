@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -48,6 +48,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 def is_postgres(engine: AsyncEngine) -> bool:
     """Whether the engine talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"
+
+
+async def lock_for_rule(session: AsyncSession, key: str) -> None:
+    """Serialise transactions that check one cross-row rule (same key) until this one ends.
+
+    PostgreSQL takes a transaction-level advisory lock on a hash of the key; SQLite needs none,
+    since its writers already run one at a time.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 class Database:

@@ -41,3 +41,16 @@ async def test_indicator_updates_are_atomic(client: httpx.AsyncClient) -> None:
     assert created.status_code == 201, created.text
     codes = await _race(client, "PATCH", "/v1/indicators/queue-wait", [{"name": "A"}, {"name": "B"}])
     assert codes == [200, 412], codes
+
+
+async def test_opposite_dependencies_added_at_once_make_no_cycle(client: httpx.AsyncClient) -> None:
+    for round_ in range(5):
+        a, b = (await new_service(client, f"a-{round_}"))["id"], (await new_service(client, f"b-{round_}"))["id"]
+        responses = await asyncio.gather(
+            client.post(f"/v1/services/{a}/dependencies", json={"supporting_service_id": b}),
+            client.post(f"/v1/services/{b}/dependencies", json={"supporting_service_id": a}),
+        )
+        assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+        supporting = (await client.get(f"/v1/services/{a}/supporting")).json()
+        dependents = (await client.get(f"/v1/services/{a}/dependents", params={"transitive": "false"})).json()
+        assert len(supporting) + len(dependents) == 1
