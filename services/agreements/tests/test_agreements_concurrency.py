@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 from test_agreements_activation import Bearer, Seed, agree
+from test_agreements_reviews import active_sla
+
+from slm_agreements.config import Settings
+from slm_agreements.jobs import run_once
+from slm_agreements.main import build_app
+from slm_shared.bus.models import OutboxMessage
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.pytest_plugin import make_token
 
 
 @pytest.fixture
@@ -42,3 +54,30 @@ async def test_two_activations_for_one_customer_and_service_put_one_in_force(
         assert sorted(r.status_code for r in responses) == [200, 422], [r.text for r in responses]
         states = [(await client.get(f"/v1/agreements/{aid}")).json()["state"] for aid in (first, second)]
         assert sorted(states) == ["active", "agreed"]
+
+
+async def test_two_replicas_emit_each_reminder_once(
+    settings: Settings, seed_offering: Seed, parties: dict[str, str], bearer: Bearer
+) -> None:
+    quiet = settings.model_copy(update={"jobs_interval_seconds": 3600.0})  # passes run only when called below
+    first, second = build_app(quiet), build_app(quiet)
+    async with running_app(first, token=make_token("acme", ("manager",))) as client, running_app(second):
+        started = datetime.now(UTC) - timedelta(days=25)
+        ends = datetime.now(UTC) + timedelta(days=10)
+        agreements = []
+        for _ in range(3):
+            offering = await seed_offering()
+            terms = {"effective_from": started.isoformat(), "effective_to": ends.isoformat(), "review_cycle": "monthly"}
+            aid = await active_sla(client, offering, parties, bearer, **terms)
+            action = {"title": "Fix", "owner": "sam", "due_on": (date.today() - timedelta(days=1)).isoformat()}
+            assert (await client.post(f"/v1/agreements/{aid}/actions", json=action)).status_code == 201
+            agreements.append(aid)
+        for _ in range(3):
+            await asyncio.gather(run_once(first.state.context), run_once(second.state.context))
+        async with first.state.db.session() as session:
+            rows = (await session.execute(select(OutboxMessage.type, OutboxMessage.body))).all()
+    kinds = ("agreement.renewal_due", "review.due", "action.overdue")
+    emitted = Counter(
+        (kind, json.loads(body)["agreement_id"]) for type_, body in rows for kind in kinds if kind in type_
+    )
+    assert emitted == Counter({(kind, aid): 1 for kind in kinds for aid in agreements})
