@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from slm_agreements.lifecycle import Kind, PartyKind, Side, State, VersionStatus
 from slm_agreements.terms import CreditBand, MaintenanceWindow, Price, ReviewCycle, TermsFields, TicketTarget
 from slm_shared.contracts.payloads import TargetV1, WindowV1
+from slm_shared.web.bounds import MAX_TIMESLICE_SECONDS
 
 ContactRole = Literal["business_owner", "service_level_manager", "technical_contact"]
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -68,6 +69,7 @@ class ObjectiveIn(TargetV1):
     name: str | None = Field(None, max_length=200)
     indicator: str = Field(min_length=1, max_length=200)
     objective: float = Field(gt=0, le=1, description="target attainment as a fraction, e.g. 0.999")
+    timeslice_seconds: int | None = Field(None, ge=1, le=MAX_TIMESLICE_SECONDS)
     window: Window
 
 

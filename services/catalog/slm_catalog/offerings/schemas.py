@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slm_catalog.common import Slug
 from slm_shared.contracts.payloads import PriceV1, ServiceCreditBandV1, TargetV1, TicketTargetV1
+from slm_shared.web.bounds import MAX_TIMESLICE_SECONDS
 
 OfferingStatus = Literal["draft", "published", "superseded", "retired"]
 
@@ -25,6 +26,7 @@ class Target(TargetV1):
     model_config = ConfigDict(extra="forbid")
 
     objective: float = Field(gt=0, le=1, description="target attainment as a fraction, e.g. 0.999")
+    timeslice_seconds: int | None = Field(None, ge=1, le=MAX_TIMESLICE_SECONDS)
 
 
 class TicketTarget(TicketTargetV1):
