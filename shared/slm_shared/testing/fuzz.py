@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
