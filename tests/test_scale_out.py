@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ FAST = {
     "MEASUREMENT_NATS_INGEST_BATCH": "2",  # small fetches, so both replicas get messages
     "CATALOG_OUTBOX_POLL_SECONDS": "0.05",
     "NOTIFIER_MAX_CONCURRENCY": "4",
+    "AGREEMENTS_JOBS_INTERVAL_SECONDS": "0.2",  # both replicas run the scheduled jobs many times
 }
 
 pytestmark = pytest.mark.timeout(120)
@@ -283,3 +285,54 @@ def test_two_outbox_relays_publish_each_event_once(two_of: Stack) -> None:
             await client.close()
 
     assert asyncio.run(stream_messages()) == events
+
+
+def agreement_in_force(scenario: Scenario, service: dict[str, Any], offering: dict[str, Any], index: int) -> str:
+    """An SLA in force 25 days, ending in 10, with a monthly review: a renewal and a review are due."""
+    party = scenario.call(
+        "POST", "agreements", "/v1/parties", 201, json={"name": f"Customer {index}", "kind": "customer"}
+    )
+    now = datetime.now(UTC)
+    body = {
+        "kind": "SLA",
+        "name": f"SLA {index}",
+        "service_id": service["id"],
+        "offering_id": offering["id"],
+        "consumer_party_id": party["id"],
+        "effective_from": (now - timedelta(days=25)).isoformat(),
+        "effective_to": (now + timedelta(days=10)).isoformat(),
+        "review_cycle": "monthly",
+    }
+
+    def create() -> httpx.Response | None:
+        response = scenario.http.post(f"{scenario.urls['agreements']}/v1/agreements", json=body, headers=bearer(ADMIN))
+        return response if response.status_code == 201 else None
+
+    created = wait_until(create, timeout=30, what="agreements to learn the published offering")
+    agreement_id = created.json()["id"]
+    customer = issue_token(DEVELOPMENT_JWT_SECRET, tenant=TENANT, roles=["customer"], party=party["id"])
+    for step, token in (("propose", None), ("accept", None), ("accept", customer), ("activate", None)):
+        scenario.call("POST", "agreements", f"/v1/agreements/{agreement_id}/{step}", 200, token=token)
+    overdue = {"title": "Fix", "owner": "sam", "due_on": (now - timedelta(days=1)).date().isoformat()}
+    scenario.call("POST", "agreements", f"/v1/agreements/{agreement_id}/actions", 201, json=overdue)
+    return agreement_id
+
+
+@pytest.mark.parametrize("two_of", ["agreements"], indirect=True)
+def test_two_agreements_replicas_emit_each_reminder_once(two_of: Stack) -> None:
+    stack = two_of
+    stack.start_service("catalog")
+    urls = {name: stack.url(name) for name in ("catalog", "agreements")}
+    scenario = Scenario(urls, tenant=TENANT)
+    service, offering = scenario.create_offering()
+    agreements = [agreement_in_force(scenario, service, offering, index) for index in range(3)]
+    kinds = ("agreement.renewal_due", "review.due", "action.overdue")
+    emitted_sql = "SELECT type, body FROM outbox"
+
+    def emitted() -> Counter[tuple[str, str]]:
+        rows = asyncio.run(query(stack, "agreements", emitted_sql))
+        return Counter((k, json.loads(body)["agreement_id"]) for type_, body in rows for k in kinds if k in type_)
+
+    wait_until(lambda: len(emitted()) == 9, timeout=30, what="every reminder", interval=0.5)
+    time.sleep(1.5)  # several more passes of both replicas, any of which could emit a reminder again
+    assert emitted() == Counter({(kind, agreement): 1 for kind in kinds for agreement in agreements})

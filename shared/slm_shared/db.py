@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
+
+READ_ONLY_OPTION = "slm_read_only"
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -38,9 +40,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that later writes can fail
-        # with SQLITE_BUSY instead of waiting for the other writer.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front: a deferred transaction that later writes can fail
+        # with SQLITE_BUSY instead of waiting for the other writer. Readers never wait for it.
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -50,6 +55,16 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+async def lock_for_rule(session: AsyncSession, key: str) -> None:
+    """Serialise transactions that check one cross-row rule (same key) until this one ends.
+
+    PostgreSQL takes a transaction-level advisory lock on a hash of the key; SQLite needs none,
+    since its writers already run one at a time.
+    """
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
 class Database:
     """One engine, its session factory and the hooks run after each commit."""
 
@@ -57,20 +72,27 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
         self.after_commit: list[Callable[[AsyncSession], None]] = []
 
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session inside one transaction: commit on success, roll back on error."""
-        async with self.sessionmaker() as session:
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """Yield a session inside one transaction: commit on success, roll back on error.
+
+        A read-only transaction does not take SQLite's write lock, so it never waits for a writer.
+        """
+        factory = self.read_sessionmaker if read_only else self.sessionmaker
+        async with factory() as session:
             async with session.begin():
                 yield session
             for hook in self.after_commit:
                 hook(session)
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """Context manager form of `transaction`, for workers and consumers."""
-        async for session in self.transaction():
+        async for session in self.transaction(read_only=read_only):
             yield session
 
     async def ping(self) -> None:

@@ -37,7 +37,7 @@ async def expire_agreements(db: Database, *, now: datetime) -> int:
                 _in_force()  # type: ignore[attr-defined]
                 .where(AgreementVersion.effective_to.is_not(None), AgreementVersion.effective_to <= now)  # type: ignore[union-attr,operator]
                 .limit(200)
-                .with_for_update(of=Agreement)
+                .with_for_update(of=Agreement, skip_locked=True)
             )
         ).all()
         for agreement, _ in rows:
@@ -50,11 +50,13 @@ async def remind_renewals(db: Database, *, now: datetime, lead_days: int) -> int
     async with db.session() as session:
         rows = (
             await session.execute(
-                _in_force().where(  # type: ignore[attr-defined]
+                _in_force()
+                .where(  # type: ignore[attr-defined]
                     AgreementVersion.effective_to.is_not(None),  # type: ignore[union-attr]
                     AgreementVersion.renewal_reminded_at.is_(None),  # type: ignore[union-attr]
                     AgreementVersion.effective_to > now,  # type: ignore[operator]
                 )
+                .with_for_update(of=AgreementVersion, skip_locked=True)  # another replica's claim is skipped
             )
         ).all()
         reminded = 0

@@ -23,7 +23,7 @@ from slm_agreements.schemas import (
 )
 from slm_shared.contracts.targets import Target
 from slm_shared.errors import PROBLEM_RESPONSES
-from slm_shared.web.concurrency import IdempotencyDep, IfMatch, check_if_match, etag_for
+from slm_shared.web.concurrency import IdempotencyDep, IfMatch, etag_for, lock_and_check_if_match
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -83,7 +83,7 @@ async def update_party(
 ) -> PartyPublic:
     """Change a party's name, contacts or escalation time; send If-Match with the ETag you read."""
     party = await service.require_party(session, principal=principal, party_id=party_id)
-    check_if_match(if_match, etag_for(party.id, party.version))
+    await lock_and_check_if_match(session, party, if_match)
     updated = await service.update_party(session, party=party, data=data)
     response.headers["ETag"] = etag_for(updated.id, updated.version)
     return PartyPublic.model_validate(updated)

@@ -7,10 +7,11 @@ from decimal import Decimal
 from typing import Literal
 
 from dateutil.rrule import rrulestr
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from slm_shared import calendars
 from slm_shared.contracts.payloads import MaintenanceWindowV1, PriceV1, ServiceCreditBandV1, TicketTargetV1
+from slm_shared.web.bounds import BoundedDatetime
 
 ReviewCycle = Literal["monthly", "quarterly", "yearly"]
 MAX_RRULE = 500
@@ -29,8 +30,8 @@ class MaintenanceWindow(MaintenanceWindowV1):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime
-    end: AwareDatetime | None = None
+    start: BoundedDatetime
+    end: BoundedDatetime | None = None
     rrule: str | None = Field(None, max_length=MAX_RRULE, description="RFC 5545 rule, e.g. FREQ=WEEKLY;BYDAY=SU")
     duration_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
     timezone: str = Field("UTC", max_length=64)
@@ -100,8 +101,8 @@ class TermsFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    effective_from: AwareDatetime | None = None
-    effective_to: AwareDatetime | None = None
+    effective_from: BoundedDatetime | None = None
+    effective_to: BoundedDatetime | None = None
     review_cycle: ReviewCycle | None = None
     renewal_notice_days: int | None = Field(None, ge=0, le=3650, description="notice to give before the end")
     timezone: str | None = Field(None, max_length=64)

@@ -8,11 +8,12 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Query, Request, status
 
-from slm_measurement import buckets, repository, service
-from slm_measurement.buckets import GRANULARITY_SECONDS, SeriesQuery
+from slm_measurement import buckets, service
+from slm_measurement.buckets import GRANULARITY_SECONDS
 from slm_measurement.domain.histogram import count_at_or_below, quantile
 from slm_measurement.ingest import ColumnarBatch, Point, decode_batch
 from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, SeriesPublic
+from slm_measurement.series_access import readable_series
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
 from slm_shared.web.concurrency import IdempotencyDep
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
@@ -100,11 +101,16 @@ async def read_series(
             f"start must be before end, and at most {MAX_SERIES_BUCKETS} {granularity} buckets apart",
             errors=[FieldError(field="end", message="range empty or too long", type="value_error")],
         )
-    if principal.is_customer_only and (service_key, indicator) not in await repository.party_services(
-        session, tenant=principal.tenant, party=principal.party or ""
-    ):
-        raise ProblemError("This series is not measured for any of your agreements", status=404)
-    query = SeriesQuery(principal.tenant, service_key, indicator, scope, granularity, first, stop)
+    query = await readable_series(
+        session,
+        principal=principal,
+        service=service_key,
+        indicator=indicator,
+        scope=scope,
+        granularity=granularity,
+        first=first,
+        stop=stop,
+    )
     points: list[SeriesBucket] = []
     if kind == "counts":
         for index, good, total in await buckets.series_counts(session, query):

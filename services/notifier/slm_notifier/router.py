@@ -18,12 +18,13 @@ from slm_notifier.schemas import (
     SubscriptionUpdate,
     SubscriptionWithSecret,
 )
+from slm_notifier.targets import check_registration
 from slm_shared.errors import PROBLEM_RESPONSES, NotFound
 from slm_shared.web.concurrency import (
     IdempotencyDep,
     IfMatch,
-    check_if_match,
     etag_for,
+    lock_and_check_if_match,
 )
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -42,10 +43,12 @@ async def create_subscription(
     session: SessionDep,
     idempotency: IdempotencyDep,
     response: Response,
+    request: Request,
 ) -> object:
     """Subscribe a target to event types; the signing secret is shown only in this response."""
     if replay := await idempotency.replay():
         return replay
+    check_registration(data.target, allow_private=cast(Settings, request.app.state.settings).private_targets_allowed)
     created = await service.create_subscription(session, tenant=principal.tenant, data=data)
     body = SubscriptionWithSecret.model_validate(created)
     _with_etag(response, created)
@@ -81,11 +84,13 @@ async def update_subscription(
     principal: StaffDep,
     session: SessionDep,
     response: Response,
+    request: Request,
     if_match: IfMatch = None,
 ) -> SubscriptionPublic:
     """Change a subscription; send If-Match with the ETag you read to avoid lost updates."""
+    check_registration(data.target, allow_private=cast(Settings, request.app.state.settings).private_targets_allowed)
     found = await service.require_subscription(session, tenant=principal.tenant, subscription_id=subscription_id)
-    check_if_match(if_match, etag_for(found.id, found.version))
+    await lock_and_check_if_match(session, found, if_match)
     updated = await service.update_subscription(session, subscription=found, data=data)
     _with_etag(response, updated)
     return SubscriptionPublic.model_validate(updated)
@@ -97,7 +102,7 @@ async def delete_subscription(
 ) -> Response:
     """Delete a subscription; its delivery log is kept and its pending deliveries end as failed."""
     found = await service.require_subscription(session, tenant=principal.tenant, subscription_id=subscription_id)
-    check_if_match(if_match, etag_for(found.id, found.version))
+    await lock_and_check_if_match(session, found, if_match)
     await service.delete_subscription(session, subscription=found)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from slm_notifier.channels import SECRET_TARGET_FIELDS, TARGET_MODELS
+from slm_notifier.channels import TARGET_MODELS
 from slm_notifier.matching import DELIVERABLE_TYPES, known_types_matching
+from slm_notifier.redaction import redacted_target
 from slm_shared.errors import FieldError, Unprocessable, field_name
 
 Language = Literal["en", "pt", "es", "pl", "ru"]
@@ -104,10 +105,10 @@ class SubscriptionPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    @field_validator("target")
-    @classmethod
-    def _hide_credentials(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return {k: ("***" if k in SECRET_TARGET_FIELDS and v else v) for k, v in value.items()}
+    @model_validator(mode="after")
+    def _hide_credentials(self) -> SubscriptionPublic:
+        self.target = redacted_target(self.channel, self.target)
+        return self
 
 
 class SubscriptionWithSecret(SubscriptionPublic):

@@ -11,6 +11,7 @@ from slm_notifier import repository
 from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
 from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, AgreementView, Delivery, Subscription, new_id
+from slm_notifier.redaction import keep_stored_secrets
 from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate, validated_target
 from slm_notifier.signing import new_secret
 from slm_shared.contracts import EVENTS, CloudEvent
@@ -121,7 +122,8 @@ async def update_subscription(
     """Apply a partial update; enabling again clears the reason it was disabled."""
     changes = data.model_dump(exclude_unset=True, mode="json")
     if changes.get("target") is not None:
-        changes["target"] = validated_target(subscription.channel, changes["target"])
+        target = keep_stored_secrets(subscription.channel, subscription.target, changes["target"])
+        changes["target"] = validated_target(subscription.channel, target)
     for name in ("name", "event_types", "target", "language", "enabled"):
         if changes.get(name) is not None:
             setattr(subscription, name, changes[name])

@@ -20,6 +20,7 @@ SYMBOL: dict[str, str] = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 FROM_SYMBOL: dict[str, Op] = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 LOWER_IS_BETTER: tuple[Op, ...] = ("lt", "lte")
 THRESHOLD_KIND = "threshold"
+MAX_TIMESLICE_SECONDS = 86_400  # a slice longer than a day is no slice
 
 
 class Target(BaseModel):
@@ -34,7 +35,7 @@ class Target(BaseModel):
     target: float = Field(gt=0, le=1, description="the least share of good events (or good slices), e.g. 0.95")
     window: WindowV1
     budgeting_method: BudgetingMethod = "occurrences"
-    timeslice_seconds: int | None = None
+    timeslice_seconds: int | None = Field(None, ge=1, le=MAX_TIMESLICE_SECONDS, description="length of a slice")
     timeslice_target: float | None = Field(None, description="share of good events that makes a slice good")
 
 

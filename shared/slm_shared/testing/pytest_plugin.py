@@ -64,6 +64,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> str:
+    """A fresh PostgreSQL database, for tests of what only concurrency on PostgreSQL shows."""
+    return postgres_server.create_database(f"pg_{next(_db_counter)}_{abs(hash(request.node.nodeid)) % 10**8}")
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
 

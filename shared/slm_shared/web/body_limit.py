@@ -1,10 +1,11 @@
-"""Refuse request bodies over a size limit with 413 problem+json, before the app reads them."""
+"""Refuse request bodies over a size limit (413) or with non-finite numbers (422), before the app reads them."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from slm_shared.errors import problem_response
+from slm_shared.errors import FieldError, problem_response
+from slm_shared.web.json_guard import body_refusal
 
 
 class BodySizeLimitMiddleware:
@@ -37,6 +38,16 @@ class BodySizeLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        content_type = dict(scope.get("headers") or {}).get(b"content-type", b"").decode("latin-1")
+        if (refused := body_refusal(body, content_type)) is not None:
+            response = problem_response(
+                422,
+                f"The request body is refused: {refused}",
+                errors=[FieldError(field=refused.field, message=refused.message, type="finite_number")],
+                instance=scope.get("path"),
+            )
+            await response(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:

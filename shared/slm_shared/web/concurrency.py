@@ -37,6 +37,18 @@ def check_if_match(if_match: str | None, current: str) -> None:
         )
 
 
+async def lock_and_check_if_match(
+    session: AsyncSession, entity: Any, if_match: str | None, *, version_field: str = "version"
+) -> None:
+    """Lock the entity's row until commit, reload it and refuse a stale If-Match (412).
+
+    Comparing after the lock makes the check atomic: a concurrent writer holding the same ETag
+    waits here and then sees the version the first one committed.
+    """
+    await session.refresh(entity, with_for_update=True)
+    check_if_match(if_match, etag_for(entity.id, getattr(entity, version_field)))
+
+
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="ETag from a previous read")]
 IdempotencyKey = Annotated[
     str | None,

@@ -13,6 +13,7 @@ from sqlmodel import col
 from slm_shared.bus.inbox import Consumer
 from slm_shared.bus.models import DeadLetter
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound
+from slm_shared.web.bounds import PathInt
 from slm_shared.web.deps import AdminDep, SessionDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -49,7 +50,7 @@ async def list_dead_letters(
 
 
 @router.post("/{dead_letter_id}/replay", response_model=DeadLetterPublic)
-async def replay_dead_letter(dead_letter_id: int, principal: AdminDep, request: Request) -> DeadLetterPublic:
+async def replay_dead_letter(dead_letter_id: PathInt, principal: AdminDep, request: Request) -> DeadLetterPublic:
     """Apply a dead letter's event again (once: an event already applied changes nothing)."""
     consumer: Consumer | None = request.app.state.consumer
     if consumer is None:

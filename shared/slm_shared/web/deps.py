@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_shared.auth import ADMIN, CUSTOMER, INGEST, MANAGER, Principal, require_roles
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's transaction: commit on success, roll back on error."""
-    async for session in request.app.state.db.transaction():
+    """The request's transaction: commit on success, roll back on error; reads take no write lock."""
+    async for session in request.app.state.db.transaction(read_only=request.method in READ_METHODS):
         yield session
 
 

@@ -14,7 +14,7 @@ from slm_agreements.actions.schemas import (
     ChangeRequestCreate,
     ChangeRequestPublic,
 )
-from slm_shared.errors import PROBLEM_RESPONSES
+from slm_shared.errors import PROBLEM_RESPONSES, NotFound
 from slm_shared.web.concurrency import IfMatch, check_if_match, etag_for
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -49,7 +49,10 @@ async def list_actions(
 async def get_action(action_id: str, principal: ReaderDep, session: SessionDep, response: Response) -> ActionPublic:
     """Read one improvement action."""
     action = await actions.get_action(session, tenant=principal.tenant, action_id=action_id)
-    await service.require_agreement(session, principal=principal, agreement_id=action.agreement_id)
+    try:
+        await service.require_agreement(session, principal=principal, agreement_id=action.agreement_id)
+    except NotFound:
+        raise NotFound(f"No action {action_id}") from None  # the agreement's id is not the reader's to learn
     response.headers["ETag"] = etag_for(action.id, action.revision)
     return ActionPublic.model_validate(action)
 

@@ -179,6 +179,7 @@ async def announce_overdue_actions(db: Database, *, today: date) -> int:
                     ImprovementAction.overdue_notified_at.is_(None),  # type: ignore[union-attr]
                 )
                 .limit(500)
+                .with_for_update(of=ImprovementAction, skip_locked=True)  # another replica's claim is skipped
             )
         ).all()
         now = utcnow()

@@ -17,7 +17,7 @@ from slm_agreements.negotiation.service import _check, _touch
 from slm_agreements.reviews import service as reviews
 from slm_shared.auth import Principal
 from slm_shared.contracts.targets import Target
-from slm_shared.db import Database, utcnow
+from slm_shared.db import Database, lock_for_rule, utcnow
 from slm_shared.errors import FieldError, Unprocessable
 
 SUPPORTING_KINDS = ("OLA", "UC")
@@ -87,6 +87,7 @@ async def activation_gaps(session: AsyncSession, agreement: Agreement, facts: Ca
     targets = [Target.model_validate(o.model_dump()) for o in objectives]
     gaps = rules.measurability_gaps(targets, facts.indicator_kinds)
     gaps += rules.date_gaps(version.effective_from, version.effective_to, version.renewal_notice_days, utcnow())
+    await lock_for_rule(session, f"{agreement.tenant}/in-force/{agreement.consumer_party_id}/{agreement.service_id}")
     others = await repository.versions_in_force(
         session,
         tenant=agreement.tenant,

@@ -28,6 +28,7 @@ from slm_agreements.schemas import (
 )
 from slm_shared.auth import Principal
 from slm_shared.errors import PROBLEM_RESPONSES, NotFound
+from slm_shared.web.bounds import MAX_PATH_INT, PathInt
 from slm_shared.web.concurrency import IfMatch, check_if_match, etag_for
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -215,7 +216,7 @@ async def _version(
 
 
 @router.get("/versions/{version}", response_model=VersionPublic, tags=["versions"])
-async def get_version(agreement_id: str, version: int, principal: ReaderDep, session: SessionDep) -> VersionPublic:
+async def get_version(agreement_id: str, version: PathInt, principal: ReaderDep, session: SessionDep) -> VersionPublic:
     """One version with its objectives, terms and acceptances."""
     agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
     found = await _version(session, principal, agreement, version, "version")
@@ -227,8 +228,8 @@ async def diff_versions(
     agreement_id: str,
     principal: ReaderDep,
     session: SessionDep,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int, Query(alias="to", ge=1)],
+    from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_PATH_INT)],
+    to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_PATH_INT)],
 ) -> VersionDiff:
     """What changed between two versions: objectives, ticket targets, credits, price, maintenance windows, terms."""
     agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)

@@ -102,6 +102,7 @@ async def announce_due_reviews(db: Database, *, lead_days: int, today: date) -> 
                     Agreement.in_force_version.is_not(None),  # type: ignore[union-attr]
                 )
                 .limit(500)
+                .with_for_update(of=Review, skip_locked=True)  # another replica's claim is skipped
             )
         ).all()
         now = utcnow()

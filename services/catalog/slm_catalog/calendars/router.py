@@ -21,8 +21,8 @@ from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
     IdempotencyDep,
     IfMatch,
-    check_if_match,
     etag_for,
+    lock_and_check_if_match,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -76,7 +76,7 @@ async def replace_calendar(
 ) -> CalendarPublic:
     """Replace a calendar's hours and holidays."""
     row = await service.require_row(session, tenant=principal.tenant, key=key)
-    check_if_match(if_match, etag_for(row.id, row.version))
+    await lock_and_check_if_match(session, row, if_match)
     row = await service.replace_calendar(session, row=row, data=data)
     response.headers["ETag"] = etag_for(row.id, row.version)
     return service.public(service.document_of(row))

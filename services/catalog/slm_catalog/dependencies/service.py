@@ -14,6 +14,7 @@ from slm_catalog.models import Service, ServiceDependency
 from slm_catalog.services import repository as services_repository
 from slm_catalog.services.schemas import ServiceRef
 from slm_shared.contracts import EVENTS
+from slm_shared.db import lock_for_rule
 from slm_shared.errors import Conflict, FieldError
 
 
@@ -48,6 +49,7 @@ async def add_dependency(
             f"Service {supporting.key} is retired and cannot support another",
             errors=[FieldError(field="supporting_service_id", message="retired service")],
         )
+    await lock_for_rule(session, f"{service.tenant}/dependency-graph")
     edges = await tenant_edges(session, tenant=service.tenant)
     if (service.id, supporting.id) in edges:
         raise Conflict(

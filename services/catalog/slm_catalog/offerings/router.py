@@ -13,8 +13,8 @@ from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
     IdempotencyDep,
     IfMatch,
-    check_if_match,
     etag_for,
+    lock_and_check_if_match,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -112,7 +112,7 @@ async def edit_offering(
 ) -> OfferingPublic:
     """Edit a draft; editing a published offering drafts its next version (201, Location of the new version)."""
     offering = await service.require_offering(session, tenant=principal.tenant, offering_id=offering_id)
-    check_if_match(if_match, etag_for(offering.id, offering.revision))
+    await lock_and_check_if_match(session, offering, if_match, version_field="revision")
     edited, new_version = await service.edit_offering(session, offering=offering, data=data)
     response.headers["ETag"] = etag_for(edited.id, edited.revision)
     if new_version:

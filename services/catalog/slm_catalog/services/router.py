@@ -20,8 +20,8 @@ from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import (
     IdempotencyDep,
     IfMatch,
-    check_if_match,
     etag_for,
+    lock_and_check_if_match,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
@@ -102,7 +102,7 @@ async def update_service(
 ) -> ServicePublic:
     """Change a service (lifecycle only forward: pipeline, live, retired); send If-Match with the ETag read."""
     found = await service.require_service(session, tenant=principal.tenant, service_id=service_id)
-    check_if_match(if_match, etag_for(found.id, found.version))
+    await lock_and_check_if_match(session, found, if_match)
     updated = await service.update_service(session, service=found, data=data)
     response.headers["ETag"] = etag_for(updated.id, updated.version)
     return ServicePublic.model_validate(updated)
@@ -114,7 +114,7 @@ async def retire_service(
 ) -> ServicePublic:
     """Retire a service: it takes no new offerings or agreements."""
     found = await service.require_service(session, tenant=principal.tenant, service_id=service_id)
-    check_if_match(if_match, etag_for(found.id, found.version))
+    await lock_and_check_if_match(session, found, if_match)
     updated = await service.update_service(session, service=found, data=ServiceUpdate(lifecycle="retired"))
     response.headers["ETag"] = etag_for(updated.id, updated.version)
     return ServicePublic.model_validate(updated)

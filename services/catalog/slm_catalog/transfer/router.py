@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from slm_catalog.transfer import service
 from slm_catalog.transfer.schemas import CatalogDocument, ImportSummary
-from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, Unprocessable, validation_errors
+from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, FieldError, Unprocessable, validation_errors
 from slm_shared.web.deps import SessionDep, StaffDep
+from slm_shared.web.json_guard import JsonRefused, check_document, load_json
 
 router = APIRouter(prefix="/v1", tags=["export and import"], responses=PROBLEM_RESPONSES)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -20,7 +21,13 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 @router.get(
     "/export",
-    responses={200: {"content": {"application/yaml": {}, "application/json": {}}, "description": "the catalogue"}},
+    responses={
+        200: {
+            "model": CatalogDocument,  # also puts the schema the import refers to into the document
+            "content": {"application/yaml": {}, "application/json": {}},
+            "description": "the catalogue",
+        }
+    },
 )
 async def export_catalogue(
     principal: StaffDep,
@@ -37,8 +44,16 @@ async def export_catalogue(
 def _parse(body: bytes, content_type: str) -> Any:
     try:
         if content_type.split(";")[0].strip().lower() in YAML_TYPES:
-            return yaml.safe_load(body)
-        return json.loads(body)
+            return check_document(yaml.safe_load(body))
+        return load_json(body)
+    except RecursionError:
+        raise Unprocessable(
+            "The document is nested too deeply", errors=[FieldError(field="body", message="nested too deeply")]
+        ) from None
+    except JsonRefused as refused:
+        raise Unprocessable(
+            f"The document is refused: {refused}", errors=[FieldError(field=refused.field, message=refused.message)]
+        ) from None
     except (yaml.YAMLError, ValueError) as exc:
         raise BadRequest(f"The body is not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}") from exc
 

@@ -1,0 +1,70 @@
+"""Bad input never reaches a 500 or storage: generated requests against every catalog route."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from conftest import new_service
+
+from slm_shared.testing.fuzz import fuzz, sweep
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    return sqlite_url
+
+
+async def test_generated_requests_never_reach_a_5xx(client: httpx.AsyncClient) -> None:
+    created = await new_service(client, "payments")
+    known = {"service_id": str(created["id"]), "key": "availability"}
+    await sweep(client, known=known)
+    await fuzz(client, examples=150, known=known)
+
+
+async def test_deeply_nested_import_is_refused_naming_the_body(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/import", content=b"[" * 50_000, headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 422) and response.headers["content-type"] == "application/problem+json"
+    nested = '{"services": ' + "[" * 70 + "1" + "]" * 70 + "}"
+    response = await client.post("/v1/import", content=nested, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "nested deeper" in response.text
+
+
+async def test_non_finite_numbers_are_refused_before_storage(client: httpx.AsyncClient) -> None:
+    created = await new_service(client, "latency")
+    target = {
+        "indicator": "latency",
+        "indicator_kind": "threshold",
+        "objective": 0.95,
+        "comparison": "<=",
+        "threshold": "NaN",
+        "window": {"kind": "rolling", "duration": "28d"},
+    }
+    body = {"name": "Gold", "price": {"amount": "1", "currency": "EUR", "period": "month"}, "targets": [target]}
+    for literal in (b"NaN", b"Infinity", b"1e999"):
+        raw = json.dumps(body).replace('"NaN"', "NaN").encode().replace(b"NaN", literal)
+        response = await client.post(
+            f"/v1/services/{created['id']}/offerings", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "targets.0.threshold"
+    assert (await client.get(f"/v1/services/{created['id']}/offerings")).json()["total"] == 0
+
+
+async def test_bounds_on_paging_and_timeslices(client: httpx.AsyncClient) -> None:
+    for path in ("/v1/services", "/v1/offerings", "/v1/indicators"):
+        response = await client.get(path, params={"offset": 2**63})
+        assert response.status_code == 422 and response.json()["errors"][0]["field"] == "offset", response.text
+    created = await new_service(client, "probes")
+    target = {
+        "indicator": "availability",
+        "indicator_kind": "timeslice",
+        "objective": 0.99,
+        "timeslice_seconds": 10**30,
+        "timeslice_target": 0.9,
+        "window": {"kind": "rolling", "duration": "28d"},
+    }
+    body = {"name": "Gold", "price": {"amount": "1", "currency": "EUR", "period": "month"}, "targets": [target]}
+    response = await client.post(f"/v1/services/{created['id']}/offerings", json=body)
+    assert response.status_code == 422 and "timeslice_seconds" in response.json()["errors"][0]["field"]
