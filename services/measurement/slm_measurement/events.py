@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model, terms
 from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
-from slm_measurement.evaluator import TICKET_TIME, format_duration
+from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
@@ -19,12 +20,11 @@ from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import (
     AgreementActivatedV1,
     AgreementEndedV1,
+    AgreementNotMeasuredV1,
     BurnAlertV1,
     ImprovementActionV1,
     ObjectiveStatusV1,
-    ObjectiveV1,
     OfferingPublishedV1,
-    WindowV1,
 )
 from slm_shared.db import utcnow
 
@@ -35,36 +35,25 @@ _STATUS_EVENTS = {
 }
 
 
-DEFAULT_TICKET_COMPLIANCE = 0.95
-
-
-def with_ticket_objective(agreement: AgreementActivatedV1) -> AgreementActivatedV1:
-    """Add a ticket compliance objective (calendar month) to an agreement with ticket targets but none of its own.
-
-    Its target is the payload's `ticket_compliance_objective` when given, else 95% of tickets within goal.
-    """
-    if not agreement.ticket_targets or any(o.indicator_kind == TICKET_TIME for o in agreement.objectives):
-        return agreement
-    target = getattr(agreement, "ticket_compliance_objective", None) or DEFAULT_TICKET_COMPLIANCE
-    compliance = ObjectiveV1(
-        objective_id="ticket-compliance",
-        name="Tickets within goal",
-        indicator="ticket_time",
-        indicator_kind=TICKET_TIME,
-        objective=float(target),
-        window=WindowV1(kind="calendar", unit="month", timezone=agreement.timezone),
-    )
-    return agreement.model_copy(update={"objectives": [*agreement.objectives, compliance]})
-
-
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:
-    """Copy the activated agreement's objectives (now or at its effective instant) and its terms."""
-    agreement = with_ticket_objective(event.payload(AgreementActivatedV1))
+    """Copy the activated agreement's objectives (now or at its effective instant) and its terms.
+
+    A version whose terms cannot be measured is not set up: measurement says so with
+    `agreement.not_measured`, naming the term at fault, instead of dead-lettering the activation.
+    """
+    try:
+        agreement = event.payload(AgreementActivatedV1)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    if refusal := read_model.refusal(agreement):
+        not_measured(session, event.tenant, agreement, refusal, observed_at=event.time or utcnow())
+        return
     try:
         await read_model.apply_activation(session, tenant=event.tenant, agreement=agreement)
     except WindowError as exc:
-        raise PermanentError(str(exc)) from exc
-    await terms.store_activation(session, tenant=event.tenant, agreement=agreement)
+        not_measured(session, event.tenant, agreement, read_model.Refusal(None, str(exc)), observed_at=utcnow())
+        return
+    await terms.store_activation(session, tenant=event.tenant, agreement=agreement, at=event.time or utcnow())
     await ticket_service.remap_service(
         session, tenant=event.tenant, service_key=agreement.service_key, rules=ticket_service.TicketRules()
     )
@@ -95,6 +84,31 @@ async def on_action_updated(session: AsyncSession, event: CloudEvent) -> None:
 async def on_action_overdue(session: AsyncSession, event: CloudEvent) -> None:
     """Mark an improvement action overdue (and keep its latest status)."""
     await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=True)
+
+
+def not_measured(
+    session: AsyncSession,
+    tenant: str,
+    agreement: AgreementActivatedV1,
+    refusal: read_model.Refusal,
+    *,
+    observed_at: datetime,
+) -> None:
+    """Record that an activated version is not measured, and why."""
+    record_event(
+        session,
+        EVENTS.agreement_not_measured,
+        tenant=tenant,
+        subject=agreement.agreement_id,
+        data=AgreementNotMeasuredV1(
+            agreement_id=agreement.agreement_id,
+            version=agreement.version,
+            service_key=agreement.service_key,
+            reason=refusal.reason,
+            field=refusal.field,
+            observed_at=observed_at,
+        ),
+    )
 
 
 HANDLERS: dict[str, Handler] = {

@@ -8,9 +8,11 @@ stops being evaluated when it ends (terminated, superseded, expired) or when its
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +22,9 @@ from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec,
 from slm_measurement.models import Objective, PendingActivation
 from slm_shared.contracts.payloads import AgreementActivatedV1, AgreementEndedV1, ObjectiveV1
 from slm_shared.db import utcnow
+from slm_shared.terms import maintenance as shared_maintenance
+from slm_shared.terms.credits import CreditBand
+from slm_shared.terms.tickets import TicketTarget
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +52,42 @@ def _definition(agreement: AgreementActivatedV1, target: ObjectiveV1) -> dict[st
         "effective_from": agreement.effective_from,
         "effective_to": agreement.effective_to,
     }
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an activated version cannot be measured, and the term at fault (a dotted path) when known."""
+
+    field: str | None
+    reason: str
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+def refusal(agreement: AgreementActivatedV1) -> Refusal | None:
+    """The first term of the version that measurement cannot hold it to, checked by the shared validators."""
+    for index, window in enumerate(agreement.maintenance_windows):
+        if reason := shared_maintenance.problem(window):
+            return Refusal(f"maintenance_windows.{index}", reason)
+    for index, target in enumerate(agreement.ticket_targets):
+        try:
+            TicketTarget.model_validate(target.model_dump())
+        except ValidationError as exc:
+            return Refusal(f"ticket_targets.{index}", _first_error(exc))
+    for index, band in enumerate(agreement.credit_schedule):
+        try:
+            CreditBand.model_validate({k: v for k, v in band.items() if k != "objective_id"})
+        except ValidationError as exc:
+            return Refusal(f"credit_schedule.{index}", _first_error(exc))
+    try:
+        check_agreement(agreement)
+    except WindowError as exc:
+        return Refusal("objectives", str(exc))
+    return None
 
 
 def check_agreement(agreement: AgreementActivatedV1) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from ticket_support import activate, outbox, ticket_agreement
+from ticket_support import TICKET_OBJECTIVE, activate, outbox, ticket_agreement
 
 from slm_measurement import events as measurement_events
 from slm_measurement import service
@@ -49,7 +49,7 @@ async def scenario(db: Database, client, suffix: str) -> tuple[str, str]:  # typ
                         {"priority": "P2", "response_seconds": 14400, "resolution_seconds": 28800}],
         maintenance_windows=[{"start": at(6, 15, 2), "end": at(6, 15, 4), "reason": "database upgrade"}],
         objectives=[{"objective_id": "availability", "name": "Availability", "indicator": "availability",
-                     "objective": 0.99, "window": {"kind": "calendar", "unit": "month"}}],
+                     "objective": 0.99, "window": {"kind": "calendar", "unit": "month"}}, TICKET_OBJECTIVE],
     ))  # fmt: skip
     await activate(db, ticket_agreement(agreement_id=f"agr2-{suffix}", service_key=f"mail-{suffix}", party=party))
     points = [

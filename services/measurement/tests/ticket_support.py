@@ -15,6 +15,16 @@ from slm_shared.contracts.payloads import AgreementActivatedV1
 from slm_shared.db import Database
 
 
+TICKET_OBJECTIVE: dict[str, Any] = {
+    "objective_id": "ticket-compliance",
+    "name": "Tickets within goal",
+    "indicator": "ticket_time",
+    "indicator_kind": "ticket_time",
+    "objective": 0.95,
+    "window": {"kind": "calendar", "unit": "month"},
+}
+
+
 def ticket_agreement(*, agreement_id: str, service_key: str, party: str | None, **extra: Any) -> AgreementActivatedV1:
     fields: dict[str, Any] = {
         "agreement_id": agreement_id,

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import select
 
 from slm_measurement import terms
@@ -92,6 +93,33 @@ async def agreement_report_route(
     )
     fmt = Formatter(language, latest.timezone)
     return _respond([report], report, fmt, format, f"{fmt.t('report')}: {latest.name} ({chosen.label})")
+
+
+class VersionInForce(BaseModel):
+    """The version of an agreement in force at an instant, by the definition agreements shares."""
+
+    agreement_id: str
+    version: int
+    in_force_from: datetime
+    in_force_to: datetime | None
+
+
+@router.get("/agreements/{agreement_id}/versions/in-force", response_model=VersionInForce, tags=["agreements"])
+async def version_in_force(
+    agreement_id: str,
+    at: Annotated[AwareDatetime, Query(description="the instant asked about")],
+    principal: ReaderDep,
+    session: SessionDep,
+) -> VersionInForce:
+    """The version measurement holds in force at `at` (the same answer as the agreements API); 404 when none was."""
+    await _agreement(session, principal, agreement_id)
+    found = await terms.version_in_force(session, tenant=principal.tenant, agreement_id=agreement_id, instant=at)
+    if found is None:
+        raise NotFound(f"No version of agreement {agreement_id} was in force at {at.isoformat()}")
+    row, span = found
+    return VersionInForce(
+        agreement_id=agreement_id, version=row.version, in_force_from=span.start, in_force_to=span.end
+    )
 
 
 @router.get("/parties/{party_id}/review-pack", responses=FORMATS, response_class=Response)
