@@ -218,16 +218,11 @@ async def expire_objectives(session: AsyncSession, *, now: datetime) -> int:
 async def apply_end(session: AsyncSession, *, tenant: str, ended: AgreementEndedV1) -> int:
     """Stop evaluating the agreement's objectives of this version or older; returns how many.
 
-    A version superseded by one that takes effect later keeps being evaluated until then.
+    A superseded version keeps being evaluated until its successor's activation takes over (at the
+    successor's start), whichever of the two events arrives first.
     """
     count = 0
-    if ended.reason == "superseded" and await session.scalar(
-        select(PendingActivation.id).where(
-            PendingActivation.tenant == tenant,
-            PendingActivation.agreement_id == ended.agreement_id,
-            PendingActivation.version > ended.version,  # type: ignore[operator]
-        )
-    ):
+    if ended.reason == "superseded":
         return 0
     for row in await repository.agreement_objectives(session, tenant=tenant, agreement_id=ended.agreement_id):
         if row.agreement_version <= ended.version and not row.ended:

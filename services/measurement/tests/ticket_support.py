@@ -14,7 +14,6 @@ from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import AgreementActivatedV1
 from slm_shared.db import Database
 
-
 TICKET_OBJECTIVE: dict[str, Any] = {
     "objective_id": "ticket-compliance",
     "name": "Tickets within goal",
