@@ -136,7 +136,9 @@ def check_json(report: dict) -> None:
         {"start": "2025-06-15T02:00:00+00:00", "end": "2025-06-15T04:00:00+00:00"}]}  # fmt: skip
     assert [a["title"] for a in report["actions"]] == ["Add a second database replica"]
     assert report["credit"] == {"percent": "10", "objective_id": "availability", "attainment": 0.9875,
-                                "period_price": "1000.00", "amount": "100.00", "currency": "EUR"}  # fmt: skip
+                                "period_price": "1000.00", "amount": "100.00", "currency": "EUR",
+                                "cap_percent": "100", "partial_period": "pro_rata",
+                                "in_force_share": "1.000000"}  # fmt: skip
     assert (report["objectives_met"], report["objectives_missed"]) == (0, 2)
 
 

@@ -17,6 +17,7 @@ from slm_measurement.reports.i18n import Formatter, choose
 from slm_measurement.reports.render import plain, to_csv, to_html
 from slm_shared.auth import Principal
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
+from slm_shared.terms import in_force
 from slm_shared.web.deps import ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
@@ -151,10 +152,13 @@ async def review_pack(
             .order_by(terms.AgreementTerms.agreement_id, terms.AgreementTerms.version)
         )
     ).all()
-    chosen_versions: dict[str, terms.AgreementTerms] = {}
+    by_agreement: dict[str, list[terms.AgreementTerms]] = {}
     for row in rows:
-        if row.effective_from < chosen.end and (row.ended_at is None or row.ended_at > chosen.start):
-            chosen_versions[row.agreement_id] = row
+        by_agreement.setdefault(row.agreement_id, []).append(row)
+    chosen_versions: dict[str, terms.AgreementTerms] = {}
+    for agreement_id, found in by_agreement.items():
+        if spans := in_force.within([v.activated() for v in found], chosen.start, chosen.end):
+            chosen_versions[agreement_id] = next(v for v in found if v.version == spans[-1].version)
     trend = request.app.state.settings.report_trend_periods
     reports = [await agreement_report(session, v, chosen, trend_count=trend) for v in chosen_versions.values()]
     fmt = Formatter(language, timezone)
