@@ -86,6 +86,25 @@ def maintenance_of(objective: Objective) -> list[maintenance.MaintenanceWindow]:
     ]
 
 
+DEFAULT_AT_RISK = "any_forecast"
+
+
+def forecast_misses(forecasts: list[Forecast], rule: str | None) -> bool:
+    """Whether the forecasts, read by the objective's at-risk rule (default: any one), say the target is missed."""
+    misses = [f.misses_target for f in forecasts]
+    return bool(misses) and (all(misses) if rule == "all_forecasts" else any(misses))
+
+
+def budget_runs_out(details: dict[str, object]) -> datetime | None:
+    """The earliest instant a missing forecast expects the error budget to run out, if any."""
+    found = [
+        datetime.fromisoformat(str(f["budget_exhausted_at"]))
+        for f in details.get("forecasts", [])  # type: ignore[union-attr]
+        if isinstance(f, dict) and f.get("misses_target") and f.get("budget_exhausted_at")
+    ]
+    return min(found) if found else None
+
+
 @dataclass
 class Measurement:
     """Everything one evaluation found."""
@@ -102,12 +121,30 @@ class Measurement:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SliceCache:
+    """How long data may still arrive for a minute: the ingest's max lateness (`MEASUREMENT_MAX_LATENESS_SECONDS`)."""
+
+    lateness: timedelta = timedelta(days=7)
+
+
+SLICE_CACHE = SliceCache()
+
+
+def settled_day(now_end: datetime) -> int:
+    """The first UTC day (since the epoch) that late data may still change: days before it are cached."""
+    return int((now_end - SLICE_CACHE.lateness).timestamp()) // DAY
+
+
 class _SliceReader:
-    """Timeslice tallies: complete UTC days from the per-objective cache, the rest from minutes."""
+    """Timeslice tallies: UTC days behind the lateness watermark from the per-objective cache, the rest from minutes.
+
+    A day is cached only once no point for it can still be accepted, so a cached tally never goes stale.
+    """
 
     def __init__(self, session: AsyncSession, objective: Objective, now_end: datetime, excluded: set[int]) -> None:
         self.session, self.objective, self.excluded = session, objective, excluded
-        self.complete_before = int(now_end.timestamp()) // DAY
+        self.complete_before = settled_day(now_end)
         self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
         self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.objective
         self.threshold_bin = threshold_bin_of(objective)
@@ -285,7 +322,7 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
         )
         for length in forecast_lookbacks
     ]
-    misses = bool(forecasts) and all(f.misses_target for f in forecasts)
+    misses = forecast_misses(forecasts, objective.at_risk_rule)
     return Measurement(
         bounds=bounds,
         window=window,

@@ -11,7 +11,7 @@ from slm_measurement import read_model, terms
 from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
-from slm_measurement.evaluator import format_duration
+from slm_measurement.evaluator import budget_runs_out, format_duration
 from slm_measurement.models import Objective
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
@@ -148,6 +148,7 @@ def objective_status_changed(
             window_end=objective.window_end,
             observed_at=observed_at,
             severity=severity,  # type: ignore[arg-type]
+            budget_exhausted_at=budget_runs_out(objective.details or {}),
         ),
     )
 

@@ -30,9 +30,11 @@ class IngestLimits:
     max_future: timedelta
 
 
-async def ingest_batch(session: AsyncSession, *, tenant: str, batch: Batch, limits: IngestLimits) -> int:
-    """Check the whole batch, add it to the buckets and flag the objectives it affects."""
-    now = utcnow()
+async def ingest_batch(
+    session: AsyncSession, *, tenant: str, batch: Batch, limits: IngestLimits, now: datetime | None = None
+) -> int:
+    """Check the whole batch (against the limits as of `now`), add it to the buckets and flag its objectives."""
+    now = now or utcnow()
     rollup = roll_up(batch, now=now, max_lateness=limits.max_lateness, max_future=limits.max_future)
     if not rollup.points:
         return 0

@@ -165,6 +165,9 @@ class ObjectiveStatusV1(Payload):
     window_end: datetime
     observed_at: datetime
     severity: Literal["info", "warning", "critical"] = "warning"
+    budget_exhausted_at: datetime | None = Field(
+        None, description="when the forecast expects the error budget to run out (at risk and breached)"
+    )
 
 
 class BurnAlertV1(Payload):

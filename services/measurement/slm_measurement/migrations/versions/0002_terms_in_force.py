@@ -1,4 +1,4 @@
-"""terms in force: each version's activation instant and credit terms
+"""terms in force: each version's activation instant and credit terms; each objective's at-risk rule
 
 Revision ID: 0002_terms
 Revises: 0001
@@ -19,9 +19,13 @@ def upgrade() -> None:
     with op.batch_alter_table('agreement_terms') as batch:
         batch.add_column(sa.Column('activated_at', slm_shared.db.UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('credit_terms', sa.JSON(), nullable=True))
+    with op.batch_alter_table('objectives') as batch:
+        batch.add_column(sa.Column('at_risk_rule', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('objectives') as batch:
+        batch.drop_column('at_risk_rule')
     with op.batch_alter_table('agreement_terms') as batch:
         batch.drop_column('credit_terms')
         batch.drop_column('activated_at')
