@@ -47,6 +47,8 @@ def test_a_future_dated_amendment_is_not_in_force_yet_in_either_service(stack: S
     )  # fmt: skip
     activated = agree_and_activate(scenario, agreement_id, agreement["consumer_party_id"])
     assert (activated["state"], activated["version"], activated["in_force_version"]) == ("active", 2, 1)
+    listed = scenario.call("GET", "agreements", f"/v1/agreements?service_id={service['id']}", 200)["items"]
+    assert [(a["id"], a["in_force_version"]) for a in listed] == [(agreement_id, 1)]
 
     def measurement_knows_v2() -> bool:
         return in_force(scenario, "measurement", agreement_id, takes_effect + timedelta(days=1)) == 2

@@ -53,6 +53,24 @@ async def refresh_spans(session: AsyncSession, agreement: Agreement) -> None:
     await session.flush()
 
 
+async def current_versions(
+    session: AsyncSession, agreements: Sequence[Agreement], at: datetime
+) -> dict[str, int | None]:
+    """The version of each agreement in force at `at`, from one query."""
+    if not agreements:
+        return {}
+    rows = await session.scalars(
+        select(AgreementVersion).where(
+            AgreementVersion.tenant == agreements[0].tenant,
+            AgreementVersion.agreement_id.in_([a.id for a in agreements]),  # type: ignore[attr-defined]
+        )
+    )
+    by_agreement: dict[str, list[AgreementVersion]] = {a.id: [] for a in agreements}
+    for row in rows.all():
+        by_agreement[row.agreement_id].append(row)
+    return {key: in_force.version_at(activated(found), at) for key, found in by_agreement.items()}
+
+
 async def version_at(session: AsyncSession, agreement: Agreement, at: datetime) -> AgreementVersion | None:
     """The version in force at `at`, or None when none was."""
     versions = await versions_of(session, agreement)
