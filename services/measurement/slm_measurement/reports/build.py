@@ -50,9 +50,11 @@ async def _transitions(session: AsyncSession, objective: Objective) -> list[Obje
     return list(rows.all())
 
 
-def _in_period(objective: Objective, period: Period) -> bool:
-    starts, ends = objective.effective_from, objective.effective_to
-    return (starts is None or starts < period.end) and (ends is None or ends > period.start)
+def _in_period(objective: Objective, period: Period, versions: list[in_force.ActivatedVersion]) -> bool:
+    """Whether the agreement was in force during the period and the objective not yet ended (or removed) by then."""
+    if not in_force.within(versions, period.start, period.end):
+        return False
+    return not objective.ended or objective.updated_at > period.start
 
 
 def in_force_bounds(versions: list[in_force.ActivatedVersion], start: datetime, end: datetime) -> list[Bounds]:
@@ -138,10 +140,10 @@ async def objective_report(
 
 
 async def agreement_objectives(
-    session: AsyncSession, *, tenant: str, agreement_id: str, period: Period
+    session: AsyncSession, *, tenant: str, agreement_id: str, period: Period, versions: list[in_force.ActivatedVersion]
 ) -> list[Objective]:
     rows = await repository.agreement_objectives(session, tenant=tenant, agreement_id=agreement_id)
-    return sorted((r for r in rows if _in_period(r, period)), key=lambda r: r.objective_id)
+    return sorted((r for r in rows if _in_period(r, period, versions)), key=lambda r: r.objective_id)
 
 
 def maintenance_in(objectives: list[Objective], period: Period) -> dict[str, Any]:
@@ -163,11 +165,11 @@ async def agreement_report(
     """The whole report of one agreement for one period, as plain data."""
     now = now or utcnow()
     trend = periods.previous(period, trend_count)
-    objectives = await agreement_objectives(
-        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, period=period
-    )
     rows = await terms.versions(session, tenant=agreement.tenant, agreement_id=agreement.agreement_id)
     versions = [row.activated() for row in rows]
+    objectives = await agreement_objectives(
+        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, period=period, versions=versions
+    )
     reports = [await objective_report(session, o, period, trend, now, versions) for o in objectives]
     found = await compliance.outcomes(
         session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, start=period.start, end=period.end
