@@ -35,6 +35,7 @@ from slm_measurement.domain.windows import (
     window_bounds,
 )
 from slm_measurement.models import Objective, SliceTally
+from slm_measurement.policy import forecast_misses
 from slm_measurement.tickets import compliance as ticket_compliance
 
 DEFAULT_FORECAST_LOOKBACKS = ("1h", "24h")
@@ -84,25 +85,6 @@ def maintenance_of(objective: Objective) -> list[maintenance.MaintenanceWindow]:
         )
         for w in objective.maintenance_windows
     ]
-
-
-DEFAULT_AT_RISK = "any_forecast"
-
-
-def forecast_misses(forecasts: list[Forecast], rule: str | None) -> bool:
-    """Whether the forecasts, read by the objective's at-risk rule (default: any one), say the target is missed."""
-    misses = [f.misses_target for f in forecasts]
-    return bool(misses) and (all(misses) if rule == "all_forecasts" else any(misses))
-
-
-def budget_runs_out(details: dict[str, object]) -> datetime | None:
-    """The earliest instant a missing forecast expects the error budget to run out, if any."""
-    found = [
-        datetime.fromisoformat(str(f["budget_exhausted_at"]))
-        for f in details.get("forecasts", [])  # type: ignore[union-attr]
-        if isinstance(f, dict) and f.get("misses_target") and f.get("budget_exhausted_at")
-    ]
-    return min(found) if found else None
 
 
 @dataclass

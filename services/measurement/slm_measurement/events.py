@@ -11,8 +11,9 @@ from slm_measurement import read_model, terms
 from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
-from slm_measurement.evaluator import budget_runs_out, format_duration
+from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
+from slm_measurement.policy import budget_runs_out
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
 from slm_shared.bus.inbox import PermanentError

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from slm_measurement import buckets, policy, repository, service
+from slm_measurement import buckets, repository, service
 from slm_measurement.domain.alerts import DEFAULT_POLICY
 from slm_measurement.domain.budget import burn_rate
 from slm_measurement.domain.windows import WindowError, lookback_bounds, parse_duration
-from slm_measurement.evaluator import DEFAULT_AT_RISK, budget_runs_out, format_duration, threshold_bin_of
+from slm_measurement.evaluator import format_duration, threshold_bin_of
 from slm_measurement.models import Objective
+from slm_measurement.policy import DEFAULT_AT_RISK, budget_runs_out
 from slm_measurement.schemas import (
     Budget,
     BurnRateAt,
@@ -165,7 +166,7 @@ async def set_objective_policy(
                 str(exc), errors=[FieldError(field=f"forecast_lookbacks[{index}]", message=str(exc))]
             ) from exc
     kept = {t.name for t in body.alert_policy} if body.alert_policy else {t.name for t in DEFAULT_POLICY}
-    policy.retire_removed_tiers(session, objective, kept, now=utcnow())
+    service.retire_removed_tiers(session, objective, kept, now=utcnow())
     objective.alert_policy = [t.model_dump() for t in body.alert_policy] if body.alert_policy else None
     objective.forecast_lookbacks = body.forecast_lookbacks
     objective.at_risk_rule = body.at_risk
