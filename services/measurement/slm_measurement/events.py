@@ -45,7 +45,25 @@ async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> No
     try:
         agreement = event.payload(AgreementActivatedV1)
     except ValidationError as exc:
-        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+        if not _names_a_version(event.data):
+            raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or None
+        record_event(
+            session,
+            EVENTS.agreement_not_measured,
+            tenant=event.tenant,
+            subject=str(event.data["agreement_id"]),
+            data=AgreementNotMeasuredV1(
+                agreement_id=str(event.data["agreement_id"]),
+                version=int(event.data["version"]),
+                service_key=str(event.data.get("service_key") or ""),
+                reason=f"the activation does not match its contract: {error['msg']}",
+                field=where,
+                observed_at=event.time or utcnow(),
+            ),
+        )
+        return
     if refusal := read_model.refusal(agreement):
         not_measured(session, event.tenant, agreement, refusal, observed_at=event.time or utcnow())
         return
@@ -85,6 +103,11 @@ async def on_action_updated(session: AsyncSession, event: CloudEvent) -> None:
 async def on_action_overdue(session: AsyncSession, event: CloudEvent) -> None:
     """Mark an improvement action overdue (and keep its latest status)."""
     await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=True)
+
+
+def _names_a_version(data: dict[str, object]) -> bool:
+    version = data.get("version")
+    return isinstance(data.get("agreement_id"), str) and isinstance(version, int) and not isinstance(version, bool)
 
 
 def not_measured(

@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import select
 from ticket_support import activate, outbox, ticket_agreement
 
+from slm_measurement import events as measurement_events
 from slm_measurement.models import Objective
+from slm_shared.contracts import EVENTS
 from slm_shared.db import Database
 
 NOT_MEASURED = "slm.measurement.agreement.not_measured.v1"
@@ -71,3 +73,16 @@ async def test_a_utc_until_is_measured(app_client) -> None:  # type: ignore[no-u
     async with db.sessionmaker() as session:
         [row] = (await session.scalars(select(Objective).where(Objective.agreement_id == agreement_id))).all()
     assert row.maintenance_windows[0]["rrule"].endswith("Z")
+
+
+async def test_an_activation_off_its_contract_is_announced_when_it_names_its_version(app_client) -> None:  # type: ignore[no-untyped-def]
+    app, _ = app_client
+    db: Database = app.state.db
+    agreement_id = str(uuid.uuid4())
+    good = ticket_agreement(agreement_id=agreement_id, service_key="odd", party="p", objectives=[AVAILABILITY])
+    event = EVENTS.agreement_activated.build(tenant="acme", data=good)
+    event.data["objectives"][0]["window"] = {"kind": "fortnightly"}
+    async with db.session() as session:
+        await measurement_events.on_agreement_activated(session, event)
+    [refused] = await outbox(db, NOT_MEASURED, agreement_id=agreement_id)
+    assert refused["field"] == "objectives.0.window.kind" and "contract" in refused["reason"]
