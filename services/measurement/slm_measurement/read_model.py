@@ -22,6 +22,7 @@ from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec,
 from slm_measurement.models import Objective, PendingActivation
 from slm_shared.contracts.payloads import AgreementActivatedV1, AgreementEndedV1, ObjectiveV1
 from slm_shared.db import utcnow
+from slm_shared.terms import in_force
 from slm_shared.terms import maintenance as shared_maintenance
 from slm_shared.terms.credits import CreditBand
 from slm_shared.terms.tickets import TicketTarget
@@ -126,7 +127,10 @@ async def apply_activation(
             "agreement %s v%d is older than the one applied; ignored", agreement.agreement_id, agreement.version
         )
         return False
-    if existing and agreement.effective_from > now:
+    amendment = in_force.ActivatedVersion(
+        agreement.version, agreement.effective_from, agreement.activated_at or now, agreement.effective_to
+    )
+    if existing and in_force.starts_at(amendment, first=False) > now:
         if (
             await repository.pending_activation(
                 session, tenant=tenant, agreement_id=agreement.agreement_id, version=agreement.version

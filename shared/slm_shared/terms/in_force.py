@@ -39,14 +39,15 @@ class Span:
         return self.start <= instant and (self.end is None or instant < self.end)
 
 
-def _start(version: ActivatedVersion, first: bool) -> datetime:
+def starts_at(version: ActivatedVersion, *, first: bool) -> datetime:
+    """When the version comes into force: the first at effective_from, an amendment no earlier than its activation."""
     return version.effective_from if first else max(version.effective_from, version.activated_at)
 
 
 def spans(versions: Sequence[ActivatedVersion]) -> list[Span]:
     """The in-force span of every version that ever was (or will be) in force, oldest first."""
     ordered = sorted(versions, key=lambda v: v.version)
-    starts = [_start(v, index == 0) for index, v in enumerate(ordered)]
+    starts = [starts_at(v, first=index == 0) for index, v in enumerate(ordered)]
     found: list[Span] = []
     for index, version in enumerate(ordered):
         ends = [e for e in (version.effective_to, version.ended_at) if e is not None] + starts[index + 1 :]
