@@ -73,6 +73,21 @@ def test_a_future_dated_amendment_is_not_in_force_yet_in_either_service(stack: S
     objectives = scenario.call("GET", "measurement", f"/v1/objectives?agreement_id={agreement_id}", 200)["items"]
     assert [o["agreement_version"] for o in objectives] == [1]  # the old terms are still the ones measured
 
+    scenario.call("POST", "agreements", f"/v1/agreements/{agreement_id}/terminate", 200)
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    def measurement_knows_the_end() -> bool:
+        return in_force(scenario, "measurement", agreement_id, after) is None
+
+    wait_until(measurement_knows_the_end, timeout=60, what="measurement to hear of the termination")
+    for instant in (after, takes_effect + timedelta(days=1)):
+        answers = {name: in_force(scenario, name, agreement_id, instant) for name in ("agreements", "measurement")}
+        assert answers == {"agreements": None, "measurement": None}, instant
+    assert {name: in_force(scenario, name, agreement_id, now) for name in ("agreements", "measurement")} == {
+        "agreements": 1,
+        "measurement": 1,
+    }
+
 
 def test_an_agreement_measurement_cannot_set_up_shows_not_measured_with_the_reason(stack: Stack) -> None:
     scenario = Scenario(urls(stack))
