@@ -16,6 +16,7 @@ from slm_shared.contracts.payloads import (
     AgreementEndedV1,
     AgreementRenewalDueV1,
     AgreementStateChangedV1,
+    CreditTermsV1,
     MaintenanceWindowV1,
     ObjectiveTicketTargetV1,
     PartyChangedV1,
@@ -96,6 +97,8 @@ def agreement_activated(
         timezone=version.timezone,
         price=version.price,  # an extra field: the price the credits are a share of
         support_calendar=version.support_calendar,
+        activated_at=version.activated_at,
+        credit_terms=CreditTermsV1.model_validate(version.credit_terms) if version.credit_terms else None,
     )
     record_event(session, EVENTS.agreement_activated_v2, tenant=agreement.tenant, subject=agreement.id, data=data)
 
@@ -162,5 +165,6 @@ def renewal_due(session: AsyncSession, agreement: Agreement, version: AgreementV
 def handlers() -> dict[str, Handler]:
     """Every event type this service consumes, with its handler."""
     from slm_agreements.actions.handlers import ACTION_HANDLERS
+    from slm_agreements.measured import MEASURED_HANDLERS
 
-    return {**CATALOG_HANDLERS, **ACTION_HANDLERS}
+    return {**CATALOG_HANDLERS, **ACTION_HANDLERS, **MEASURED_HANDLERS}

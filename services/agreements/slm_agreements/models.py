@@ -63,6 +63,7 @@ class Agreement(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    not_measured: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class AgreementVersion(SQLModel, table=True):
@@ -92,6 +93,9 @@ class AgreementVersion(SQLModel, table=True):
     in_force_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     in_force_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     renewal_reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    credit_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class AgreementObjective(SQLModel, table=True):

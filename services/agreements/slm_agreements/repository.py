@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -97,19 +96,6 @@ async def list_versions(
     if hide_drafts:
         query = query.where(AgreementVersion.status != "draft")
     return await page(session, query, (AgreementVersion.version,), limit, offset)
-
-
-async def version_in_force_at(session: AsyncSession, agreement: Agreement, at: datetime) -> AgreementVersion | None:
-    """The version in force at `at`: put in force before it, and not yet ended then."""
-    return await session.scalar(
-        select(AgreementVersion).where(
-            AgreementVersion.tenant == agreement.tenant,
-            AgreementVersion.agreement_id == agreement.id,
-            AgreementVersion.in_force_from.is_not(None),  # type: ignore[union-attr]
-            AgreementVersion.in_force_from <= at,  # type: ignore[operator]
-            or_(AgreementVersion.in_force_to.is_(None), AgreementVersion.in_force_to > at),  # type: ignore[union-attr,operator]
-        )
-    )
 
 
 async def objectives_of(

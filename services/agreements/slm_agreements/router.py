@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from slm_agreements import catalog, repository, service
+from slm_agreements import catalog, in_force, repository, service
 from slm_agreements.catalog import repository as catalog_repository
 from slm_agreements.deps import CatalogDep
 from slm_agreements.lifecycle import Kind, PartyKind, State
@@ -22,6 +22,7 @@ from slm_agreements.schemas import (
     PartyUpdate,
 )
 from slm_shared.contracts.targets import Target
+from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.concurrency import IdempotencyDep, IfMatch, etag_for, lock_and_check_if_match
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
@@ -140,7 +141,10 @@ async def list_agreements(
         service_id=service_id,
         hide_drafts=principal.is_customer_only,
     )
-    items = [AgreementSummary.model_validate(r) for r in rows]
+    current = await in_force.current_versions(session, rows, utcnow())
+    items = [
+        AgreementSummary.model_validate(r).model_copy(update={"in_force_version": current.get(r.id)}) for r in rows
+    ]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 

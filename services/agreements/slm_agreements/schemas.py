@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slm_agreements.lifecycle import Kind, PartyKind, Side, State, VersionStatus
-from slm_agreements.terms import CreditBand, MaintenanceWindow, Price, ReviewCycle, TermsFields, TicketTarget
-from slm_shared.contracts.payloads import WindowV1
+from slm_agreements.terms import CreditBand, CreditTerms, Price, ReviewCycle, TermsFields, TicketTarget
+from slm_shared.contracts.payloads import MaintenanceWindowV1, WindowV1
 from slm_shared.contracts.targets import Target
 
 ContactRole = Literal["business_owner", "service_level_manager", "technical_contact"]
@@ -145,6 +145,15 @@ class Risk(BaseModel):
     accepted_at: datetime | None = None
 
 
+class NotMeasured(BaseModel):
+    """Measurement's refusal of an activated version: which version, why, and the term at fault."""
+
+    version: int
+    reason: str
+    field: str | None = None
+    observed_at: datetime
+
+
 class VersionTerms(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -157,7 +166,8 @@ class VersionTerms(BaseModel):
     price: Price | None
     ticket_targets: list[TicketTarget]
     service_credits: list[CreditBand]
-    maintenance_windows: list[MaintenanceWindow]
+    maintenance_windows: list[MaintenanceWindowV1]
+    credit_terms: CreditTerms | None = None
     risks: list[Risk]
     objectives: list[ObjectivePublic]
     acceptances: list[AcceptancePublic]
@@ -214,6 +224,9 @@ class AgreementPublic(VersionTerms):
     updated_at: datetime
     activated_at: datetime | None
     ended_at: datetime | None
+    not_measured: NotMeasured | None = Field(
+        None, description="set when measurement could not set up the version in force: why it is not measured"
+    )
 
 
 class AgreementSummary(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import events, lifecycle, repository
+from slm_agreements import events, in_force, lifecycle, repository
 from slm_agreements.catalog import repository as catalog_repository
 from slm_agreements.lifecycle import Actor, Parties
 from slm_agreements.models import Agreement, AgreementHistory, AgreementObjective, AgreementVersion, Party, new_id
@@ -18,6 +18,7 @@ from slm_shared.auth import ADMIN, Principal
 from slm_shared.contracts.targets import Target
 from slm_shared.db import utcnow
 from slm_shared.errors import FieldError, NotFound, Unprocessable
+from slm_shared.terms import credits as credit_rules
 
 
 def actor_for(principal: Principal) -> Actor:
@@ -168,6 +169,10 @@ async def create_agreement(
         raise invalid(problems)
     standard = [Target.model_validate(t) for t in offering.targets]
     drafts = _drafts(data, standard)
+    if data.service_credits is not None and (
+        problems := credit_rules.indicator_problems(data.service_credits, {d.target.indicator for d in drafts})
+    ):
+        raise invalid({f"service_credits.{index}.indicator": reason for index, reason in problems.items()})
     actor = actor_for(principal)
     agreement = Agreement(
         tenant=tenant,
@@ -215,6 +220,7 @@ async def create_agreement(
             ticket_targets=term("ticket_targets", offering.ticket_targets),
             service_credits=credits,
             maintenance_windows=term("maintenance_windows", []),
+            credit_terms=term("credit_terms", None),
         )
     )
     session.add_all(objective_rows(agreement, 1, [(None, draft) for draft in drafts]))
@@ -299,4 +305,7 @@ async def describe(
     terms = (await describe_version(session, agreement, version)).model_dump(
         exclude={"agreement_id", "version", "status", "proposed_by", "based_on", "created_by", "created_at"}
     )
-    return AgreementPublic.model_validate({**agreement.model_dump(), **terms})
+    current = await in_force.version_at(session, agreement, utcnow())
+    return AgreementPublic.model_validate(
+        {**agreement.model_dump(), **terms, "in_force_version": current.version if current else None}
+    )

@@ -6,15 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from dateutil.rrule import rrulestr
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slm_shared import calendars
-from slm_shared.contracts.payloads import MaintenanceWindowV1, PriceV1, ServiceCreditBandV1, TicketTargetV1
+from slm_shared.contracts.payloads import PriceV1
+from slm_shared.terms.credits import CreditBand, CreditTerms
+from slm_shared.terms.maintenance import MaintenanceWindow
+from slm_shared.terms.tickets import TicketTarget, priority_problem
 from slm_shared.web.bounds import BoundedDatetime
 
+__all__ = ["CreditBand", "CreditTerms", "MaintenanceWindow", "Price", "TermsFields", "TicketTarget"]
+
 ReviewCycle = Literal["monthly", "quarterly", "yearly"]
-MAX_RRULE = 500
 
 
 def _zone(name: str) -> str:
@@ -23,70 +26,6 @@ def _zone(name: str) -> str:
     except ValueError as exc:
         raise ValueError(str(exc)) from exc
     return name
-
-
-class MaintenanceWindow(MaintenanceWindowV1):
-    """Planned maintenance the measurement does not count: one-off (start, end) or recurring (rrule)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    start: BoundedDatetime
-    end: BoundedDatetime | None = None
-    rrule: str | None = Field(None, max_length=MAX_RRULE, description="RFC 5545 rule, e.g. FREQ=WEEKLY;BYDAY=SU")
-    duration_minutes: int | None = Field(None, ge=1, le=7 * 24 * 60)
-    timezone: str = Field("UTC", max_length=64)
-    reason: str | None = Field(None, max_length=500)
-
-    _check_zone = field_validator("timezone")(_zone)
-
-    @model_validator(mode="after")
-    def _one_off_or_recurring(self) -> MaintenanceWindow:
-        if self.rrule is None:
-            if self.end is None or self.end <= self.start:
-                raise ValueError("a one-off window needs an end after its start (or an rrule to recur)")
-            if self.duration_minutes is not None:
-                raise ValueError("duration_minutes is for recurring windows; a one-off window has an end")
-            return self
-        if self.end is not None:
-            raise ValueError("a recurring window has a duration_minutes, not an end")
-        if self.duration_minutes is None:
-            raise ValueError("a recurring window needs duration_minutes")
-        if "DTSTART" in self.rrule.upper():
-            raise ValueError("the rrule starts at `start`; leave DTSTART out")
-        try:
-            rrulestr(self.rrule, dtstart=self.start.replace(tzinfo=None))
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"rrule is not a valid RFC 5545 rule: {exc}") from exc
-        return self
-
-
-class TicketTarget(TicketTargetV1):
-    model_config = ConfigDict(extra="forbid")
-
-    response_seconds: int | None = Field(None, gt=0, le=365 * 86400, description="business seconds to respond")
-    resolution_seconds: int | None = Field(None, gt=0, le=365 * 86400, description="business seconds to resolve")
-
-    @model_validator(mode="after")
-    def _response_before_resolution(self) -> TicketTarget:
-        if self.response_seconds is None and self.resolution_seconds is None:
-            raise ValueError("give a response time, a resolution time or both")
-        if self.response_seconds and self.resolution_seconds and self.response_seconds > self.resolution_seconds:
-            raise ValueError("the response time cannot be longer than the resolution time")
-        return self
-
-
-class CreditBand(ServiceCreditBandV1):
-    model_config = ConfigDict(extra="forbid")
-
-    below: float = Field(gt=0, le=1, description="the band applies when attainment is below this")
-    down_to: float = Field(0.0, ge=0, lt=1, description="and at least this")
-    credit_percent: Decimal = Field(gt=0, le=100, max_digits=5, decimal_places=2, description="share of the price")
-
-    @model_validator(mode="after")
-    def _band(self) -> CreditBand:
-        if self.down_to >= self.below:
-            raise ValueError("down_to must be below `below`")
-        return self
 
 
 class Price(PriceV1):
@@ -111,6 +50,7 @@ class TermsFields(BaseModel):
     ticket_targets: list[TicketTarget] | None = Field(None, max_length=4)
     service_credits: list[CreditBand] | None = Field(None, max_length=20)
     maintenance_windows: list[MaintenanceWindow] | None = Field(None, max_length=100)
+    credit_terms: CreditTerms | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -120,8 +60,8 @@ class TermsFields(BaseModel):
     @field_validator("ticket_targets")
     @classmethod
     def _one_per_priority(cls, value: list[TicketTarget] | None) -> list[TicketTarget] | None:
-        if value is not None and len({t.priority for t in value}) != len(value):
-            raise ValueError("one ticket target per priority")
+        if problem := priority_problem(value):
+            raise ValueError(problem)
         return value
 
 

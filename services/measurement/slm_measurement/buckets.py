@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.domain.budget import Tally
-from slm_measurement.domain.windows import DAY, HOUR, MINUTE, Bounds, split_range
+from slm_measurement.domain.windows import DAY, HOUR, MINUTE, Bounds, Segment, split_range
 from slm_measurement.models import (
     DayBucket,
     DayValueBin,
@@ -25,6 +25,7 @@ from slm_measurement.models import (
 from slm_measurement.rollup import Rollup
 
 UPSERT_CHUNK = 5000
+MAX_UNION_PARTS = 200
 GRANULARITY_SECONDS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 COUNT_TABLES: dict[str, Table] = {
     "minute": MinuteBucket.__table__,  # type: ignore[attr-defined]
@@ -127,26 +128,32 @@ async def range_tallies_many(
     Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
     grow with its length. A threshold's counted series (see `thresholds`) reads like any other.
     """
-    params: dict[str, Any] = {"tenant": tenant}
-    shape: list[str] = []
-    meaning: list[tuple[str, int]] = []
-    for label, signed in ranges.items():
-        for bounds, sign in signed:
-            for segment in split_range(bounds):
-                n = len(meaning)
-                meaning.append((label, sign))
-                shape.append(segment.granularity)
-                params[f"a{n}"], params[f"b{n}"] = segment.first, segment.stop
+    segments: list[tuple[str, int, Segment]] = [
+        (label, sign, segment)
+        for label, signed in ranges.items()
+        for bounds, sign in signed
+        for segment in split_range(bounds)
+    ]
     tallies = {key: {label: Tally() for label in ranges} for key in series}
-    if not shape or not series:
+    if not segments or not series:
         return tallies
-    params["services"] = sorted({service for service, _ in series})
-    params["indicators"] = sorted({indicator for _, indicator in series})
-    rows = await session.execute(_union_of(tuple(shape)), params)
-    for part, service, indicator, good, total in sorted(rows.all(), key=lambda row: row[0]):
-        if (found := tallies.get((service, indicator))) is not None:
-            label, sign = meaning[part]
-            found[label] = found[label] + Tally(sign * float(good), sign * float(total))
+    common: dict[str, Any] = {
+        "tenant": tenant,
+        "services": sorted({service for service, _ in series}),
+        "indicators": sorted({indicator for _, indicator in series}),
+    }
+    # SQLite refuses a compound SELECT of more than 500 terms (many maintenance windows make many segments).
+    for offset in range(0, len(segments), MAX_UNION_PARTS):
+        chunk = segments[offset : offset + MAX_UNION_PARTS]
+        params = dict(common)
+        for n, (_, _, segment) in enumerate(chunk):
+            params[f"a{n}"], params[f"b{n}"] = segment.first, segment.stop
+        shape = tuple(segment.granularity for _, _, segment in chunk)
+        rows = await session.execute(_union_of(shape), params)
+        for part, service, indicator, good, total in sorted(rows.all(), key=lambda row: row[0]):
+            if (found := tallies.get((service, indicator))) is not None:
+                label, sign, _ = chunk[part]
+                found[label] = found[label] + Tally(sign * float(good), sign * float(total))
     return tallies
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_measurement import buckets, events, repository
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
-from slm_measurement.domain.status import BREACHED, transition
+from slm_measurement.domain.status import transition
 from slm_measurement.evaluator import (
     Measurement,
     Plan,
@@ -114,10 +114,9 @@ async def record_measurement(
         events.objective_status_changed(
             session, objective, transition_event=change.event, previous_status=previous_status, observed_at=now
         )
-    if change.status != BREACHED:
-        # While breached, the breach event speaks for the incident; pages on a spent budget are noise.
-        for move in alert_moves:
-            events.burn_alert_changed(session, objective, move, observed_at=now)
+    # Every start and stop is reported, whatever the status: a tier that stops during a breach says so.
+    for move in alert_moves:
+        events.burn_alert_changed(session, objective, move, observed_at=now)
     return change.event
 
 
@@ -207,7 +206,7 @@ def _record_events(
     """Record the events `record_measurement` would, about the objective as `values` leave it."""
     change = transition(found.verdict, objective.last_event)
     moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
-    if change.event is None and (change.status == BREACHED or not moves):
+    if change.event is None and not moves:
         return
     columns = {name: getattr(objective, name) for name in (column.key for column in _OBJECTIVES.c)}
     updated = Objective(**{**columns, **{k: v for k, v in values.items() if k in columns}})
@@ -215,9 +214,8 @@ def _record_events(
         events.objective_status_changed(
             session, updated, transition_event=change.event, previous_status=objective.status, observed_at=now
         )
-    if change.status != BREACHED:
-        for move in moves:
-            events.burn_alert_changed(session, updated, move, observed_at=now)
+    for move in moves:
+        events.burn_alert_changed(session, updated, move, observed_at=now)
 
 
 async def _write_together(session: AsyncSession, judged: list[tuple[Objective, Measurement]], *, now: datetime) -> int:

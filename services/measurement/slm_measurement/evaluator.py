@@ -34,6 +34,7 @@ from slm_measurement.domain.windows import (
     window_bounds,
 )
 from slm_measurement.models import Objective, SliceTally
+from slm_measurement.policy import forecast_misses
 from slm_measurement.thresholds import counted_indicator
 from slm_measurement.tickets import compliance as ticket_compliance
 
@@ -102,12 +103,30 @@ class Measurement:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SliceCache:
+    """How long data may still arrive for a minute: the ingest's max lateness (`MEASUREMENT_MAX_LATENESS_SECONDS`)."""
+
+    lateness: timedelta = timedelta(days=7)
+
+
+SLICE_CACHE = SliceCache()
+
+
+def settled_day(now_end: datetime) -> int:
+    """The first UTC day (since the epoch) that late data may still change: days before it are cached."""
+    return int((now_end - SLICE_CACHE.lateness).timestamp()) // DAY
+
+
 class _SliceReader:
-    """Timeslice tallies: complete UTC days from the per-objective cache, the rest from minutes."""
+    """Timeslice tallies: UTC days behind the lateness watermark from the per-objective cache, the rest from minutes.
+
+    A day is cached only once no point for it can still be accepted, so a cached tally never goes stale.
+    """
 
     def __init__(self, session: AsyncSession, objective: Objective, now_end: datetime, excluded: set[int]) -> None:
         self.session, self.objective, self.excluded = session, objective, excluded
-        self.complete_before = int(now_end.timestamp()) // DAY
+        self.complete_before = settled_day(now_end)
         self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
         self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
         self.indicator = counted_indicator(objective)
@@ -273,7 +292,7 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
         )
         for length in forecast_lookbacks
     ]
-    misses = bool(forecasts) and all(f.misses_target for f in forecasts)
+    misses = forecast_misses(forecasts, objective.at_risk_rule)
     return Measurement(
         bounds=bounds,
         window=window,

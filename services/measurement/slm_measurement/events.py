@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -12,20 +11,20 @@ from slm_measurement import read_model, terms
 from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
-from slm_measurement.evaluator import TICKET_TIME, format_duration
+from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
+from slm_measurement.policy import budget_runs_out
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     AgreementEndedV1,
+    AgreementNotMeasuredV1,
     BurnAlertV1,
     ImprovementActionV1,
     ObjectiveStatusV1,
-    WindowV1,
 )
-from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 from slm_shared.db import utcnow
 
 _STATUS_EVENTS = {
@@ -35,44 +34,43 @@ _STATUS_EVENTS = {
 }
 
 
-DEFAULT_TICKET_COMPLIANCE = 0.95
-
-
-def ticket_objective_id(agreement_id: str) -> str:
-    """The id of an agreement's ticket compliance objective: one per agreement, the same in every service."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"slm:agreement:{agreement_id}:ticket-compliance"))
-
-
-def with_ticket_objective(agreement: AgreementActivatedV2) -> AgreementActivatedV2:
-    """Add a ticket compliance objective (calendar month) to an agreement with ticket targets but none of its own.
-
-    Its target is the payload's `ticket_compliance_objective` when given, else 95% of tickets within goal.
-    """
-    if not agreement.ticket_targets or any(o.indicator_kind == TICKET_TIME for o in agreement.objectives):
-        return agreement
-    target = getattr(agreement, "ticket_compliance_objective", None) or DEFAULT_TICKET_COMPLIANCE
-    compliance = ObjectiveV2(
-        objective_id=ticket_objective_id(agreement.agreement_id),
-        name="Tickets within goal",
-        indicator="ticket_time",
-        indicator_kind=TICKET_TIME,
-        target=float(target),
-        window=WindowV1(kind="calendar", unit="month", timezone=agreement.timezone),
-    )
-    return agreement.model_copy(update={"objectives": [*agreement.objectives, compliance]})
-
-
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:
-    """Copy the activated agreement's objectives (now or at its effective instant) and its terms."""
+    """Copy the activated agreement's objectives (now or at its effective instant) and its terms.
+
+    A version whose terms cannot be measured is not set up: measurement says so with
+    `agreement.not_measured`, naming the term at fault, instead of dead-lettering the activation.
+    """
     try:
-        agreement = with_ticket_objective(payloads_v2.agreement_activated(event.type, event.data))
+        agreement = payloads_v2.agreement_activated(event.type, event.data)
     except ValidationError as exc:
-        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+        if not _names_a_version(event.data):
+            raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or None
+        record_event(
+            session,
+            EVENTS.agreement_not_measured,
+            tenant=event.tenant,
+            subject=str(event.data["agreement_id"]),
+            data=AgreementNotMeasuredV1(
+                agreement_id=str(event.data["agreement_id"]),
+                version=int(event.data["version"]),
+                service_key=str(event.data.get("service_key") or ""),
+                reason=f"the activation does not match its contract: {error['msg']}",
+                field=where,
+                observed_at=event.time or utcnow(),
+            ),
+        )
+        return
+    if refusal := read_model.refusal(agreement):
+        not_measured(session, event.tenant, agreement, refusal, observed_at=event.time or utcnow())
+        return
     try:
         await read_model.apply_activation(session, tenant=event.tenant, agreement=agreement)
     except WindowError as exc:
-        raise PermanentError(str(exc)) from exc
-    await terms.store_activation(session, tenant=event.tenant, agreement=agreement)
+        not_measured(session, event.tenant, agreement, read_model.Refusal(None, str(exc)), observed_at=utcnow())
+        return
+    await terms.store_activation(session, tenant=event.tenant, agreement=agreement, at=event.time or utcnow())
     await ticket_service.remap_service(
         session, tenant=event.tenant, service_key=agreement.service_key, rules=ticket_service.TicketRules()
     )
@@ -104,6 +102,36 @@ async def on_action_updated(session: AsyncSession, event: CloudEvent) -> None:
 async def on_action_overdue(session: AsyncSession, event: CloudEvent) -> None:
     """Mark an improvement action overdue (and keep its latest status)."""
     await terms.store_action(session, tenant=event.tenant, action=event.payload(ImprovementActionV1), overdue=True)
+
+
+def _names_a_version(data: dict[str, object]) -> bool:
+    version = data.get("version")
+    return isinstance(data.get("agreement_id"), str) and isinstance(version, int) and not isinstance(version, bool)
+
+
+def not_measured(
+    session: AsyncSession,
+    tenant: str,
+    agreement: AgreementActivatedV2,
+    refusal: read_model.Refusal,
+    *,
+    observed_at: datetime,
+) -> None:
+    """Record that an activated version is not measured, and why."""
+    record_event(
+        session,
+        EVENTS.agreement_not_measured,
+        tenant=tenant,
+        subject=agreement.agreement_id,
+        data=AgreementNotMeasuredV1(
+            agreement_id=agreement.agreement_id,
+            version=agreement.version,
+            service_key=agreement.service_key,
+            reason=refusal.reason,
+            field=refusal.field,
+            observed_at=observed_at,
+        ),
+    )
 
 
 HANDLERS: dict[str, Handler] = {
@@ -145,6 +173,7 @@ def objective_status_changed(
             window_end=objective.window_end,
             observed_at=observed_at,
             severity=severity,  # type: ignore[arg-type]
+            budget_exhausted_at=budget_runs_out(objective.details or {}),
         ),
     )
 

@@ -7,7 +7,8 @@ Rows (a JSON array or NDJSON), one object per point, each one of three kinds:
 with an optional "scope" (e.g. a customer). Columnar (the fastest path), one object of arrays per
 series, timestamps in Unix seconds:
   {"series": [{"service", "indicator", "scope", "timestamps": [...], "good": [...], "total": [...]}]}
-with "values" or "up" instead of "good"/"total" for the other kinds.
+with "values" or "up" instead of "good"/"total" for the other kinds. Counts and values are finite,
+not negative and at most 1e15 (`MAX_COUNT`), so that no stored sum can overflow.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from slm_shared.errors import BadRequest, FieldError, Unprocessable
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Indicator = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^#]+$")]  # '#' keys threshold counts
 Scope = Annotated[str, msgspec.Meta(max_length=128)]
-Count = Annotated[float, msgspec.Meta(ge=0)]
+# Bounded so that no sum of stored points (a minute's, a day's) can overflow to infinity.
+MAX_COUNT = 1e15
+Count = Annotated[float, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 
 class Point(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,9 +49,9 @@ class Columns(msgspec.Struct, forbid_unknown_fields=True):
     indicator: Indicator
     timestamps: list[float]
     scope: Scope = ""
-    good: list[float] | None = None
-    total: list[float] | None = None
-    values: list[float] | None = None
+    good: list[Count] | None = None
+    total: list[Count] | None = None
+    values: list[Count] | None = None
     up: list[bool] | None = None
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from slm_measurement.config import Settings
+from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
 from slm_measurement.ingest_router import router as ingest_router
 from slm_measurement.nats_ingest import nats_ingest_worker
@@ -31,12 +34,18 @@ DEFINITION = ServiceDefinition(
 )
 
 
+def configured(settings: Settings) -> Settings:
+    """Apply the settings the domain reads outside a request: the lateness behind which slice tallies are cached."""
+    SLICE_CACHE.lateness = timedelta(seconds=settings.max_lateness_seconds)
+    return settings
+
+
 def build_app(settings: Settings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings or Settings())
+    return create_app(DEFINITION, configured(settings or Settings()))
 
 
 def cli() -> int:
-    return run(DEFINITION, Settings)
+    return run(DEFINITION, lambda: configured(Settings()))
 
 
 if __name__ == "__main__":

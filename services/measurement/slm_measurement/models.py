@@ -51,6 +51,7 @@ class Objective(SQLModel, table=True):
         default=None, sa_column=Column(JSON, nullable=True), description="burn tiers; None is the default policy"
     )
     forecast_lookbacks: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    at_risk_rule: str | None = Field(default=None, max_length=16, description="None: any_forecast")
     effective_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     consumer_party_id: str | None = Field(default=None, max_length=64, index=True)

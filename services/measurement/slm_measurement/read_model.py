@@ -8,9 +8,11 @@ stops being evaluated when it ends (terminated, superseded, expired) or when its
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +24,10 @@ from slm_shared.contracts import payloads_v2, targets
 from slm_shared.contracts.payloads import AgreementEndedV1
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 from slm_shared.db import utcnow
+from slm_shared.terms import in_force
+from slm_shared.terms import maintenance as shared_maintenance
+from slm_shared.terms.credits import CreditBand
+from slm_shared.terms.tickets import TicketTarget
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,42 @@ def _definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[st
         "effective_from": agreement.effective_from,
         "effective_to": agreement.effective_to,
     }
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an activated version cannot be measured, and the term at fault (a dotted path) when known."""
+
+    field: str | None
+    reason: str
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+def refusal(agreement: AgreementActivatedV2) -> Refusal | None:
+    """The first term of the version that measurement cannot hold it to, checked by the shared validators."""
+    for index, window in enumerate(agreement.maintenance_windows):
+        if reason := shared_maintenance.problem(window):
+            return Refusal(f"maintenance_windows.{index}", reason)
+    for index, target in enumerate(agreement.ticket_targets):
+        try:
+            TicketTarget.model_validate(target.model_dump())
+        except ValidationError as exc:
+            return Refusal(f"ticket_targets.{index}", _first_error(exc))
+    for index, band in enumerate(agreement.credit_schedule):
+        try:
+            CreditBand.model_validate({k: v for k, v in band.items() if k != "objective_id"})
+        except ValidationError as exc:
+            return Refusal(f"credit_schedule.{index}", _first_error(exc))
+    try:
+        check_agreement(agreement)
+    except WindowError as exc:
+        return Refusal("objectives", str(exc))
+    return None
 
 
 def check_agreement(agreement: AgreementActivatedV2) -> None:
@@ -95,7 +137,10 @@ async def apply_activation(
             "agreement %s v%d is older than the one applied; ignored", agreement.agreement_id, agreement.version
         )
         return False
-    if existing and agreement.effective_from > now:
+    amendment = in_force.ActivatedVersion(
+        agreement.version, agreement.effective_from, agreement.activated_at or now, agreement.effective_to
+    )
+    if existing and in_force.starts_at(amendment, first=False) > now:
         if (
             await repository.pending_activation(
                 session, tenant=tenant, agreement_id=agreement.agreement_id, version=agreement.version
@@ -187,16 +232,11 @@ async def expire_objectives(session: AsyncSession, *, now: datetime) -> int:
 async def apply_end(session: AsyncSession, *, tenant: str, ended: AgreementEndedV1) -> int:
     """Stop evaluating the agreement's objectives of this version or older; returns how many.
 
-    A version superseded by one that takes effect later keeps being evaluated until then.
+    A superseded version keeps being evaluated until its successor's activation takes over (at the
+    successor's start), whichever of the two events arrives first.
     """
     count = 0
-    if ended.reason == "superseded" and await session.scalar(
-        select(PendingActivation.id).where(
-            PendingActivation.tenant == tenant,
-            PendingActivation.agreement_id == ended.agreement_id,
-            PendingActivation.version > ended.version,  # type: ignore[operator]
-        )
-    ):
+    if ended.reason == "superseded":
         return 0
     for row in await repository.agreement_objectives(session, tenant=tenant, agreement_id=ended.agreement_id):
         if row.agreement_version <= ended.version and not row.ended:

@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from slm_measurement import buckets, repository, service
+from slm_measurement.domain.alerts import DEFAULT_POLICY
 from slm_measurement.domain.budget import burn_rate
 from slm_measurement.domain.windows import WindowError, lookback_bounds, parse_duration
 from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
+from slm_measurement.policy import DEFAULT_AT_RISK, budget_runs_out
 from slm_measurement.schemas import (
     Budget,
     BurnRateAt,
@@ -54,6 +56,8 @@ def objective_public(objective: Objective) -> ObjectivePublic:
         alerts=details.get("alerts", []),
         forecasts=details.get("forecasts", []),
         excluded_minutes=details.get("excluded_minutes", 0),
+        at_risk=objective.at_risk_rule or DEFAULT_AT_RISK,
+        budget_exhausted_at=budget_runs_out(details),
     )
 
 
@@ -160,8 +164,11 @@ async def set_objective_policy(
             raise Unprocessable(
                 str(exc), errors=[FieldError(field=f"forecast_lookbacks[{index}]", message=str(exc))]
             ) from exc
+    kept = {t.name for t in body.alert_policy} if body.alert_policy else {t.name for t in DEFAULT_POLICY}
+    service.retire_removed_tiers(session, objective, kept, now=utcnow())
     objective.alert_policy = [t.model_dump() for t in body.alert_policy] if body.alert_policy else None
     objective.forecast_lookbacks = body.forecast_lookbacks
+    objective.at_risk_rule = body.at_risk
     objective.needs_evaluation, objective.updated_at = True, utcnow()
     await session.flush()
     return objective_public(objective)

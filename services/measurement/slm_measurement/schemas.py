@@ -101,6 +101,12 @@ class ObjectivePublic(BaseModel):
     forecasts: list[ForecastPublic]
     excluded_minutes: int = Field(description="maintenance minutes left out of the window and lookbacks")
     evaluated_at: datetime | None
+    at_risk: Literal["any_forecast", "all_forecasts"] = Field(
+        "any_forecast", description="which forecasts must miss for at_risk"
+    )
+    budget_exhausted_at: datetime | None = Field(
+        None, description="when a forecast that misses expects the error budget to run out"
+    )
 
 
 class TransitionPublic(BaseModel):
@@ -120,8 +126,8 @@ class BurnTierIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     severity: Literal["page", "ticket"]
     budget_share: float = Field(gt=0, le=1)
-    long_window: Duration = Field(pattern=r"^\d{1,5}[mhdw]$")
-    short_window: Duration = Field(pattern=r"^\d{1,5}[mhdw]$")
+    long_window: Duration = Field(pattern=r"^[1-9]\d{0,4}[mhdw]$", description="a positive length, e.g. 1h")
+    short_window: Duration = Field(pattern=r"^[1-9]\d{0,4}[mhdw]$", description="a positive length, e.g. 5m")
 
 
 class ObjectivePolicy(BaseModel):
@@ -129,6 +135,9 @@ class ObjectivePolicy(BaseModel):
 
     alert_policy: list[BurnTierIn] | None = Field(None, max_length=10, description="null: the SRE workbook default")
     forecast_lookbacks: list[Duration] | None = Field(None, min_length=1, max_length=5, description="null: 1h and 24h")
+    at_risk: Literal["any_forecast", "all_forecasts"] | None = Field(
+        None, description="which forecasts must miss for at_risk; null: any_forecast (one is enough)"
+    )
 
 
 class BurnRateAt(BaseModel):

@@ -21,6 +21,7 @@ from slm_shared.contracts.payloads import (
     PriceV1,
 )
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.terms import in_force
 
 
 class AgreementTerms(SQLModel, table=True):
@@ -41,6 +42,8 @@ class AgreementTerms(SQLModel, table=True):
     effective_from: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    credit_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     timezone: str = Field(default="UTC", max_length=64)
     ticket_targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     calendar: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -54,9 +57,15 @@ class AgreementTerms(SQLModel, table=True):
                 return target.get(f"{clock}_seconds")
         return None
 
-    def in_force(self, instant: datetime) -> bool:
-        ends = [e for e in (self.effective_to, self.ended_at) if e is not None]
-        return self.effective_from <= instant and all(instant < e for e in ends)
+    def activated(self) -> in_force.ActivatedVersion:
+        """This version as the shared definition of "in force" reads it."""
+        return in_force.ActivatedVersion(
+            version=self.version,
+            effective_from=self.effective_from,
+            activated_at=self.activated_at or self.effective_from,
+            effective_to=self.effective_to,
+            ended_at=self.ended_at,
+        )
 
 
 class OfferingPrice(SQLModel, table=True):
@@ -87,8 +96,10 @@ class ImprovementAction(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
-async def store_activation(session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV1) -> None:
-    """Keep the version's terms (once per version)."""
+async def store_activation(
+    session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV1, at: datetime
+) -> None:
+    """Keep the version's terms (once per version); `at` is when it was activated, if the payload does not say."""
     found = await session.scalar(
         select(AgreementTerms).where(
             AgreementTerms.tenant == tenant,
@@ -108,17 +119,19 @@ async def store_activation(session: AsyncSession, *, tenant: str, agreement: Agr
     row.calendar = agreement.calendar
     row.credit_schedule = [dict(band) for band in agreement.credit_schedule]
     row.price = agreement.price.model_dump(mode="json") if agreement.price else None
+    row.activated_at = agreement.activated_at or at
+    row.credit_terms = agreement.credit_terms.model_dump(mode="json") if agreement.credit_terms else None
     session.add(row)
     await session.flush()
 
 
 async def store_end(session: AsyncSession, *, tenant: str, ended: AgreementEndedV1, at: datetime) -> None:
-    """Mark this version and older ones ended (a superseded version ends when its successor starts)."""
-    rows = await versions(session, tenant=tenant, agreement_id=ended.agreement_id)
-    for row in rows:
+    """Mark this version and older ones ended at `at` (a superseded one ends as its successor starts)."""
+    if ended.reason == "superseded":
+        return
+    for row in await versions(session, tenant=tenant, agreement_id=ended.agreement_id):
         if row.version <= ended.version and row.ended_at is None:
-            newer = [r.effective_from for r in rows if r.version > row.version]
-            row.ended_at = min(newer) if ended.reason == "superseded" and newer else at
+            row.ended_at = at
     await session.flush()
 
 
@@ -159,8 +172,30 @@ async def terms_at(
 ) -> AgreementTerms | None:
     """The version in force at `instant`, else the latest that started before it, else the first."""
     rows = await versions(session, tenant=tenant, agreement_id=agreement_id)
+    number = in_force.version_at([r.activated() for r in rows], instant)
+    if number is not None:
+        return next(r for r in rows if r.version == number)
     started = [r for r in rows if r.effective_from <= instant]
     return started[-1] if started else (rows[0] if rows else None)
+
+
+async def version_in_force(
+    session: AsyncSession, *, tenant: str, agreement_id: str, instant: datetime
+) -> tuple[AgreementTerms, in_force.Span] | None:
+    """The version in force at `instant` with its span, by the shared definition; None when none was."""
+    rows = await versions(session, tenant=tenant, agreement_id=agreement_id)
+    for span in in_force.spans([r.activated() for r in rows]):
+        if span.covers(instant):
+            return next(r for r in rows if r.version == span.version), span
+    return None
+
+
+async def spans_within(
+    session: AsyncSession, *, tenant: str, agreement_id: str, start: datetime, end: datetime
+) -> list[in_force.Span]:
+    """The spans of [start, end) during which a version of the agreement was in force."""
+    rows = await versions(session, tenant=tenant, agreement_id=agreement_id)
+    return in_force.within([r.activated() for r in rows], start, end)
 
 
 async def price_of(session: AsyncSession, terms: AgreementTerms) -> PriceV1 | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from ticket_support import activate, outbox, ticket_agreement
+from ticket_support import TICKET_OBJECTIVE, activate, outbox, ticket_agreement
 
 from slm_measurement import events as measurement_events
 from slm_measurement import service
@@ -49,7 +49,7 @@ async def scenario(db: Database, client, suffix: str) -> tuple[str, str]:  # typ
                         {"priority": "P2", "response_seconds": 14400, "resolution_seconds": 28800}],
         maintenance_windows=[{"start": at(6, 15, 2), "end": at(6, 15, 4), "reason": "database upgrade"}],
         objectives=[{"objective_id": "availability", "name": "Availability", "indicator": "availability",
-                     "target": 0.99, "window": {"kind": "calendar", "unit": "month"}}],
+                     "target": 0.99, "window": {"kind": "calendar", "unit": "month"}}, TICKET_OBJECTIVE],
     ))  # fmt: skip
     await activate(db, ticket_agreement(agreement_id=f"agr2-{suffix}", service_key=f"mail-{suffix}", party=party))
     points = [
@@ -116,7 +116,7 @@ def check_json(report: dict, agreement_id: str) -> None:
     by_name = {o["name"]: o for o in report["objectives"]}
     availability, tickets = by_name["Availability"], by_name["Tickets within goal"]
     assert availability["objective_id"] == "availability"
-    assert tickets["objective_id"] == measurement_events.ticket_objective_id(agreement_id)
+    assert tickets["objective_id"] == "ticket-compliance"
     assert (availability["good"], availability["total"], availability["attainment"]) == (1975, 2000, 0.9875)
     assert availability["met"] is False and availability["target"] == 0.99
     assert availability["budget_remaining_ratio"] == pytest.approx(-0.25)
@@ -138,7 +138,9 @@ def check_json(report: dict, agreement_id: str) -> None:
         {"start": "2025-06-15T02:00:00+00:00", "end": "2025-06-15T04:00:00+00:00"}]}  # fmt: skip
     assert [a["title"] for a in report["actions"]] == ["Add a second database replica"]
     assert report["credit"] == {"percent": "10", "objective_id": "availability", "attainment": 0.9875,
-                                "period_price": "1000.00", "amount": "100.00", "currency": "EUR"}  # fmt: skip
+                                "period_price": "1000.00", "amount": "100.00", "currency": "EUR",
+                                "cap_percent": "100", "partial_period": "pro_rata",
+                                "in_force_share": "1.000000"}  # fmt: skip
     assert (report["objectives_met"], report["objectives_missed"]) == (0, 2)
 
 
@@ -155,7 +157,7 @@ async def test_a_hand_worked_month_in_every_format_language_and_scope(app_client
     }
     assert rows[("objective", "availability", "attainment")] == ("0.9875", "98,750%")
     assert rows[("objective", "availability", "met")] == ("False", "Falhado")
-    assert rows[("objective", measurement_events.ticket_objective_id(agreement_id), "good")][0] == "3.0"
+    assert rows[("objective", "ticket-compliance", "good")][0] == "3.0"
     assert rows[("breach", "availability#2", "end")] == ("", "em curso")
     assert rows[("tickets", "P2/resolution", "compliance")] == ("0.0", "0,0%")
     assert rows[("maintenance", "", "minutes")] == ("120", "120")

@@ -16,6 +16,7 @@ from slm_measurement.config import Settings
 from slm_measurement.main import build_app
 from slm_measurement.reports import credits, periods
 from slm_measurement.reports.i18n import choose
+from slm_shared.terms.credits import CreditTerms
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
@@ -62,24 +63,44 @@ async def _stream_ready(js) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
+def _attained(**values: float | None) -> list[credits.Attained]:
+    return [credits.Attained(name, name, value) for name, value in values.items()]
+
+
 def test_credit_bands_take_the_worst_band_reached_and_prorate_the_price() -> None:
     bands = [{"below": 0.999, "down_to": 0.99, "credit_percent": "5"}, {"below": 0.99, "credit_percent": "20"},
-             {"below": 0.95, "down_to": 0.0, "credit_percent": "50", "objective_id": "latency"}]  # fmt: skip
+             {"below": 0.95, "down_to": 0.0, "credit_percent": "50", "indicator": "latency"}]  # fmt: skip
     monthly = {"amount": "1200", "currency": "EUR", "period": "year"}
-    owed = credits.credit_owed({"availability": 0.995, "latency": 0.97}, bands, monthly, months=1, seconds=0)
+    owed = credits.credit_owed(_attained(availability=0.995, latency=0.97), bands, monthly, months=1, seconds=0)
     assert (owed.percent, owed.objective_id, owed.base, owed.amount) == (
         Decimal(20),
         "latency",
         Decimal("100.00"),
         Decimal("20.00"),
     )
-    at_edge = credits.credit_owed({"availability": 0.999}, bands, monthly, months=3, seconds=0)
+    at_edge = credits.credit_owed(_attained(availability=0.999), bands, monthly, months=3, seconds=0)
     assert (at_edge.percent, at_edge.base, at_edge.amount) == (Decimal(0), Decimal("300.00"), Decimal("0.00"))
     ranged = credits.credit_owed(
-        {"availability": 0.98}, bands, {"amount": "300", "currency": "USD"}, months=None, seconds=15 * 86400
+        _attained(availability=0.98), bands, {"amount": "300", "currency": "USD"}, months=None, seconds=15 * 86400
     )
     assert (ranged.base, ranged.amount, ranged.currency) == (Decimal("150.00"), Decimal("30.00"), "USD")
-    assert credits.credit_owed({"availability": None}, bands, None, months=1, seconds=0).amount is None
+    assert credits.credit_owed(_attained(availability=None), bands, None, months=1, seconds=0).amount is None
+
+
+def test_credit_terms_cap_the_share_and_price_a_partial_period() -> None:
+    bands = [{"below": 0.99, "credit_percent": "30", "indicator": "availability"}]
+    monthly = {"amount": "1000", "currency": "EUR", "period": "month"}
+    half = Decimal("0.5")
+    capped = CreditTerms(cap_percent=Decimal(25), partial_period="pro_rata")
+    owed = credits.credit_owed(_attained(availability=0.9), bands, monthly, months=1, seconds=0, terms=capped,
+                               in_force_share=half)  # fmt: skip
+    assert (owed.percent, owed.base, owed.amount) == (Decimal(25), Decimal("500.00"), Decimal("125.00"))
+    whole = CreditTerms(partial_period="full")
+    owed = credits.credit_owed(_attained(availability=0.9), bands, monthly, months=1, seconds=0, terms=whole,
+                               in_force_share=half)  # fmt: skip
+    assert (owed.percent, owed.base, owed.amount) == (Decimal(30), Decimal("1000.00"), Decimal("300.00"))
+    unnamed = credits.credit_owed(_attained(latency=0.5), bands, monthly, months=1, seconds=0)
+    assert unnamed.percent == 0  # the band covers availability only
 
 
 def test_periods_in_the_agreements_zone_and_languages() -> None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
-from ticket_support import activate, outbox, ticket_agreement
+from ticket_support import TICKET_OBJECTIVE, activate, outbox, ticket_agreement
 
 from slm_measurement import service
 from slm_measurement.models import Objective
@@ -28,7 +28,9 @@ async def test_ticket_clocks_fire_warnings_and_breach_once_on_time_and_scope_rea
     app, client = app_client
     db: Database = app.state.db
     key, agreement_id = f"desk-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
-    await activate(db, ticket_agreement(agreement_id=agreement_id, service_key=key, party="party-a"))
+    await activate(
+        db, ticket_agreement(agreement_id=agreement_id, service_key=key, party="party-a", objectives=[TICKET_OBJECTIVE])
+    )
     opened = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     batch = [{"id": f"{key}-1", "ticket_id": f"{key}-T1", "type": "opened", "at": opened.isoformat(),
               "service": key, "priority": "P1", "customer": "party-a"}]  # fmt: skip

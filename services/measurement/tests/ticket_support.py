@@ -14,6 +14,15 @@ from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.db import Database
 
+TICKET_OBJECTIVE: dict[str, Any] = {
+    "objective_id": "ticket-compliance",
+    "name": "Tickets within goal",
+    "indicator": "ticket_time",
+    "indicator_kind": "ticket_time",
+    "target": 0.95,
+    "window": {"kind": "calendar", "unit": "month"},
+}
+
 
 def ticket_agreement(*, agreement_id: str, service_key: str, party: str | None, **extra: Any) -> AgreementActivatedV2:
     fields: dict[str, Any] = {

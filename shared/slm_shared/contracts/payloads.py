@@ -61,6 +61,7 @@ class ServiceCreditBandV1(BaseModel):
     below: float
     down_to: float = 0.0
     credit_percent: Decimal
+    indicator: str | None = Field(None, description="the objective's indicator the band covers; none covers all")
 
 
 class ServiceCreatedV1(Payload):
@@ -136,6 +137,8 @@ class AgreementActivatedV1(Payload):
     credit_schedule: list[dict[str, Any]] = Field(default_factory=list)
     timezone: str = "UTC"
     price: PriceV1 | None = Field(None, description="the offering's price, for service credits")
+    activated_at: datetime | None = Field(None, description="when the version was put in force; else the event time")
+    credit_terms: CreditTermsV1 | None = Field(None, description="cap and partial-period rule of the credits")
 
 
 class AgreementEndedV1(Payload):
@@ -162,6 +165,9 @@ class ObjectiveStatusV1(Payload):
     window_end: datetime
     observed_at: datetime
     severity: Literal["info", "warning", "critical"] = "warning"
+    budget_exhausted_at: datetime | None = Field(
+        None, description="when the forecast expects the error budget to run out (at risk and breached)"
+    )
 
 
 class BurnAlertV1(Payload):
@@ -372,3 +378,21 @@ class ReportReadyV1(Payload):
     report_path: str = Field(description="API path of the report; add ?format=csv|html and ?lang=")
     objectives_missed: int = 0
     credit_percent: Decimal = Decimal("0")
+
+
+class AgreementNotMeasuredV1(Payload):
+    """Measurement could not set up an activated agreement version: it is not measured, for this reason."""
+
+    agreement_id: str
+    version: int
+    service_key: str
+    reason: str
+    field: str | None = Field(None, description="the term at fault, e.g. maintenance_windows.0.rrule")
+    observed_at: datetime
+
+
+class CreditTermsV1(BaseModel):
+    """How a period's service credit is capped, and priced when the period is only partly in force."""
+
+    cap_percent: Decimal = Decimal(100)
+    partial_period: Literal["pro_rata", "full"] = "pro_rata"

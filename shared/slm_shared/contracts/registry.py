@@ -9,6 +9,7 @@ from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import (
     AgreementActivatedV1,
     AgreementEndedV1,
+    AgreementNotMeasuredV1,
     AgreementRenewalDueV1,
     AgreementStateChangedV1,
     BurnAlertV1,
@@ -77,6 +78,7 @@ class Events:
     ticket_sla_warning = EventSpec("measurement", "ticket", "sla_warning", TicketSlaV1)
     ticket_sla_breached = EventSpec("measurement", "ticket", "sla_breached", TicketSlaV1)
     report_ready = EventSpec("measurement", "report", "ready", ReportReadyV1)
+    agreement_not_measured = EventSpec("measurement", "agreement", "not_measured", AgreementNotMeasuredV1)
 
 
 EVENTS = Events()

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import events, repository, service
+from slm_agreements import events, in_force, repository, service
 from slm_agreements.activation import rules
 from slm_agreements.catalog.client import CatalogClient
 from slm_agreements.catalog.dependencies import supporting_services
@@ -128,11 +128,14 @@ async def activate(
     if agreement.in_force_version is not None:
         superseded = await repository.get_version(session, agreement, agreement.in_force_version)
         assert superseded is not None
-        superseded.status, superseded.in_force_to = "superseded", now
+        superseded.status = "superseded"
         events.agreement_ended(session, agreement, superseded.version, "superseded")
-    version.status, version.in_force_from = "active", now
+    version.status, version.activated_at = "active", now
     agreement.in_force_version = version.version
     agreement.activated_at = now
+    agreement.not_measured = None
+    await session.flush()
+    await in_force.refresh_spans(session, agreement)
     _touch(agreement, after)
     if gaps:
         risk = "activated with accepted chain risks: " + "; ".join(g.message for g in gaps)

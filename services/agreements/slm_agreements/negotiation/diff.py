@@ -6,7 +6,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-SCALAR_TERMS = ("effective_from", "effective_to", "review_cycle", "renewal_notice_days", "timezone", "support_calendar")
+SCALAR_TERMS = (
+    "effective_from",
+    "effective_to",
+    "review_cycle",
+    "renewal_notice_days",
+    "timezone",
+    "support_calendar",
+    "credit_terms",
+)
 Snapshot = Mapping[str, Any]
 Change = dict[str, Any]
 
@@ -60,6 +68,11 @@ def _windows(items: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {f"{w.get('start')} {w.get('rrule') or w.get('end')}": w for w in items}
 
 
+def _band_key(band: Mapping[str, Any]) -> str:
+    covered = band.get("indicator")
+    return f"below {band['below']}" + (f" on {covered}" if covered else "")
+
+
 def diff_versions(before: Snapshot, after: Snapshot) -> list[Change]:
     """Every difference from `before` to `after`: objectives, ticket targets, credits, price, windows, terms."""
     key = _objective_key(before["objectives"], after["objectives"])
@@ -76,8 +89,8 @@ def diff_versions(before: Snapshot, after: Snapshot) -> list[Change]:
     )
     changes += _compare(
         "service_credits",
-        _keyed(before["service_credits"], lambda b: f"below {b['below']}"),
-        _keyed(after["service_credits"], lambda b: f"below {b['below']}"),
+        _keyed(before["service_credits"], _band_key),
+        _keyed(after["service_credits"], _band_key),
     )
     if before["price"] != after["price"]:
         changes.append(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import repository, service
+from slm_agreements import in_force, repository, service
 from slm_agreements.activation import service as activation
 from slm_agreements.deps import CatalogDep
 from slm_agreements.models import Agreement
@@ -200,7 +200,7 @@ async def version_in_force(
 ) -> VersionPublic:
     """The version that was in force at instant `at`; 404 when none was."""
     agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
-    version = await repository.version_in_force_at(session, agreement, at)
+    version = await in_force.version_at(session, agreement, at)
     if version is None:
         raise NotFound(f"No version of agreement {agreement_id} was in force at {at.isoformat()}")
     return await service.describe_version(session, agreement, version)

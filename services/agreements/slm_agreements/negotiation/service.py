@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import events, lifecycle, repository, service
+from slm_agreements import events, in_force, lifecycle, repository, service
 from slm_agreements.lifecycle import Action, Actor
 from slm_agreements.models import Agreement, AgreementAcceptance, AgreementVersion
 from slm_agreements.negotiation import terms
@@ -220,7 +220,10 @@ async def end(
     for version in {id(v): v for v in (head, ended) if v is not None}.values():
         version.status = after
     if ended is not None:
-        ended.in_force_to = now
+        for earlier in await in_force.versions_of(session, agreement):
+            if (earlier.activated_at or earlier.in_force_from) is not None and earlier.ended_at is None:
+                earlier.ended_at = now
+        await in_force.refresh_spans(session, agreement)
         events.agreement_ended(session, agreement, ended.version, "expired" if action == "expire" else "terminated")
     agreement.ended_at = now
     agreement.in_force_version = None

@@ -15,6 +15,8 @@ from slm_agreements.objectives import ObjectiveDraft, is_standard, objective_pro
 from slm_agreements.schemas import TermsChange
 from slm_agreements.terms import date_problems
 from slm_shared.contracts.targets import Target
+from slm_shared.terms import credits
+from slm_shared.terms.credits import CreditBand
 
 COPIED = (
     "effective_from",
@@ -27,6 +29,7 @@ COPIED = (
     "ticket_targets",
     "service_credits",
     "maintenance_windows",
+    "credit_terms",
 )
 OBJECTIVE_FIELDS = (
     "id",
@@ -66,6 +69,7 @@ async def apply_changes(
     if problems := date_problems(version.effective_from, version.effective_to, version.renewal_notice_days):
         raise service.invalid({f"changes.{field}": message for field, message in problems.items()})
     if changes.objectives is None:
+        await _check_credited(session, agreement, version)
         return
     previous = {o.id for o in await repository.objectives_of(session, agreement, version.version)}
     if version.based_on:
@@ -92,6 +96,15 @@ async def apply_changes(
     )
     session.add_all(service.objective_rows(agreement, version.version, drafts))
     await session.flush()
+    await _check_credited(session, agreement, version)
+
+
+async def _check_credited(session: AsyncSession, agreement: Agreement, version: AgreementVersion) -> None:
+    """Refuse a credit band covering an indicator that no objective of the version measures."""
+    indicators = {o.indicator for o in await repository.objectives_of(session, agreement, version.version)}
+    bands = [CreditBand.model_validate(band) for band in version.service_credits]
+    if problems := credits.indicator_problems(bands, indicators):
+        raise service.invalid({f"changes.service_credits.{index}.indicator": m for index, m in problems.items()})
 
 
 async def open_version(

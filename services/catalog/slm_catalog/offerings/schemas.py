@@ -6,11 +6,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from slm_catalog.common import Slug
-from slm_shared.contracts.payloads import PriceV1, ServiceCreditBandV1, TicketTargetV1
+from slm_shared.contracts.payloads import PriceV1
 from slm_shared.contracts.targets import Target as SharedTarget
+from slm_shared.terms.credits import CreditBand
+from slm_shared.terms.tickets import TicketTarget
+
+__all__ = ["CreditBand", "OfferingChanges", "OfferingCreate", "OfferingPublic", "Price", "Target", "TicketTarget"]
 
 OfferingStatus = Literal["draft", "published", "superseded", "retired"]
 
@@ -26,29 +30,6 @@ class Target(SharedTarget):
     """A tier's target: `op` and `value` say which events are good (thresholds); `target` the least share."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class TicketTarget(TicketTargetV1):
-    model_config = ConfigDict(extra="forbid")
-
-    response_seconds: int | None = Field(None, gt=0, le=365 * 86400, description="business seconds to respond")
-    resolution_seconds: int | None = Field(None, gt=0, le=365 * 86400, description="business seconds to resolve")
-
-    @model_validator(mode="after")
-    def _response_before_resolution(self) -> TicketTarget:
-        if self.response_seconds is None and self.resolution_seconds is None:
-            raise ValueError("give a response time, a resolution time or both")
-        if self.response_seconds and self.resolution_seconds and self.response_seconds > self.resolution_seconds:
-            raise ValueError("the response time cannot be longer than the resolution time")
-        return self
-
-
-class CreditBand(ServiceCreditBandV1):
-    model_config = ConfigDict(extra="forbid")
-
-    below: float = Field(gt=0, le=1, description="the band applies when attainment is below this")
-    down_to: float = Field(0.0, ge=0, lt=1, description="and at least this")
-    credit_percent: Decimal = Field(gt=0, le=100, max_digits=5, decimal_places=2, description="share of the price")
 
 
 class OfferingChanges(BaseModel):

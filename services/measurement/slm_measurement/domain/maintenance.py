@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from dateutil.rrule import rrulestr
-
 from slm_measurement.domain.windows import Bounds, WindowError, floor_minute, zone
+from slm_shared.terms import maintenance as shared_maintenance
 
 MAX_OCCURRENCES = 20_000
 
@@ -24,25 +23,24 @@ class MaintenanceWindow:
 
 
 def validate(window: MaintenanceWindow) -> None:
-    """Raise WindowError when the maintenance window cannot be expanded."""
+    """Raise WindowError when the maintenance window is not a valid term (the shared validator decides)."""
     if window.start.tzinfo is None:
         raise WindowError("a maintenance window's start needs a UTC offset")
-    if window.rrule:
-        if not window.duration_minutes or window.duration_minutes < 1:
-            raise WindowError("a recurring maintenance window needs duration_minutes")
-        zone(window.timezone)
-        try:
-            _rule(window)
-        except (ValueError, TypeError) as exc:
-            raise WindowError(f"rrule {window.rrule!r} is not a valid RFC 5545 rule: {exc}") from exc
-    elif window.end is None or window.end <= window.start:
-        raise WindowError("a one-off maintenance window needs an end after its start")
+    if reason := shared_maintenance.problem(
+        {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat() if window.end else None,
+            "rrule": window.rrule,
+            "duration_minutes": window.duration_minutes,
+            "timezone": window.timezone,
+        }
+    ):
+        raise WindowError(reason)
 
 
 def _rule(window: MaintenanceWindow):  # type: ignore[no-untyped-def]
-    # Occurrences follow the wall clock of the window's zone, so 02:00 stays 02:00 across DST.
-    local_start = window.start.astimezone(zone(window.timezone))
-    return rrulestr(window.rrule or "", dtstart=local_start)
+    zone(window.timezone)
+    return shared_maintenance.recurrence(window.start, window.rrule or "", window.timezone)
 
 
 def occurrences(window: MaintenanceWindow, start: datetime, end: datetime) -> list[Bounds]:

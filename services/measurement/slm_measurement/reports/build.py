@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import repository, terms
 from slm_measurement.domain import maintenance
-from slm_measurement.domain.budget import attainment, error_budget, meets
+from slm_measurement.domain.budget import Tally, attainment, error_budget, meets
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.evaluator import maintenance_of, tally_ranges
 from slm_measurement.models import Objective, ObjectiveTransition
@@ -18,8 +19,11 @@ from slm_measurement.reports import credits, periods
 from slm_measurement.reports.periods import Period
 from slm_measurement.tickets import compliance
 from slm_shared.db import utcnow
+from slm_shared.terms import in_force
+from slm_shared.terms.credits import CreditTerms
 
 PERIOD = "period"
+SHARE = Decimal("0.000001")
 
 
 def breaches(transitions: list[ObjectiveTransition], period: Period) -> list[dict[str, Any]]:
@@ -46,23 +50,63 @@ async def _transitions(session: AsyncSession, objective: Objective) -> list[Obje
     return list(rows.all())
 
 
-def _in_period(objective: Objective, period: Period) -> bool:
-    starts, ends = objective.effective_from, objective.effective_to
-    return (starts is None or starts < period.end) and (ends is None or ends > period.start)
+def _in_period(objective: Objective, period: Period, versions: list[in_force.ActivatedVersion]) -> bool:
+    """Whether the agreement was in force during the period and the objective not yet ended (or removed) by then."""
+    if not in_force.within(versions, period.start, period.end):
+        return False
+    return not objective.ended or objective.updated_at > period.start
+
+
+def in_force_bounds(versions: list[in_force.ActivatedVersion], start: datetime, end: datetime) -> list[Bounds]:
+    """The minute-aligned parts of [start, end) during which a version of the agreement was in force."""
+    found = []
+    for span in in_force.within(versions, start, end):
+        lo, hi = floor_minute(span.start), floor_minute(span.end) if span.end is not None else floor_minute(end)
+        if lo < hi:
+            found.append(Bounds(lo, hi))
+    return found
+
+
+async def _tallies_in_force(
+    session: AsyncSession, objective: Objective, labelled: dict[str, list[Bounds]], now: datetime
+) -> dict[str, Tally]:
+    ranges = {f"{label}|{index}": part for label, parts in labelled.items() for index, part in enumerate(parts)}
+    found: dict[str, Tally] = {}
+    if ranges:
+        found, _ = await tally_ranges(session, objective, ranges, now_end=floor_minute(now))
+    totals = {}
+    for label, parts in labelled.items():
+        total = Tally(0.0, 0.0)
+        for index in range(len(parts)):
+            total = total + found[f"{label}|{index}"]
+        totals[label] = total
+    return totals
 
 
 async def objective_report(
-    session: AsyncSession, objective: Objective, period: Period, trend: list[Period], now: datetime
+    session: AsyncSession,
+    objective: Objective,
+    period: Period,
+    trend: list[Period],
+    now: datetime,
+    versions: list[in_force.ActivatedVersion],
 ) -> dict[str, Any]:
-    """Attainment, target, budget, breaches, maintenance, trend and burn-down of one objective."""
-    end = min(period.end, floor_minute(now))
-    ranges: dict[str, Bounds] = {PERIOD: Bounds(period.start, max(end, period.start))}
+    """Attainment, target, budget, breaches, maintenance, trend and burn-down of one objective.
+
+    The period is read in the objective's own window time zone, and only time while a version of the
+    agreement was in force is counted.
+    """
+    period = periods.in_zone(period, objective.window_timezone)
+    trend = [periods.in_zone(p, objective.window_timezone) for p in trend]
+    until = floor_minute(now)
+    end = min(period.end, until)
+    labelled = {PERIOD: in_force_bounds(versions, period.start, max(end, period.start))}
     for earlier in trend:
-        ranges[earlier.label] = Bounds(earlier.start, earlier.end)
+        labelled[earlier.label] = in_force_bounds(versions, earlier.start, min(earlier.end, until))
     checkpoints = periods.checkpoints(period, now) if end > period.start else []
     for index, instant in enumerate(checkpoints):
-        ranges[f"#{index}"] = Bounds(period.start, instant)
-    tallies, _ = await tally_ranges(session, objective, ranges, now_end=floor_minute(now))
+        labelled[f"#{index}"] = in_force_bounds(versions, period.start, instant)
+    tallies = await _tallies_in_force(session, objective, labelled, now)
     tally = tallies[PERIOD]
     value = attainment(tally.good, tally.total)
     budget = error_budget(value, objective.target)
@@ -78,6 +122,8 @@ async def objective_report(
     return {
         "objective_id": objective.objective_id,
         "name": objective.name or objective.objective_id,
+        "window": {"start": period.start, "end": period.end, "timezone": period.timezone},
+        "in_force": [{"start": b.start, "end": b.end} for b in labelled[PERIOD]],
         "indicator": objective.indicator,
         "indicator_kind": objective.indicator_kind,
         "target": objective.target,
@@ -95,10 +141,10 @@ async def objective_report(
 
 
 async def agreement_objectives(
-    session: AsyncSession, *, tenant: str, agreement_id: str, period: Period
+    session: AsyncSession, *, tenant: str, agreement_id: str, period: Period, versions: list[in_force.ActivatedVersion]
 ) -> list[Objective]:
     rows = await repository.agreement_objectives(session, tenant=tenant, agreement_id=agreement_id)
-    return sorted((r for r in rows if _in_period(r, period)), key=lambda r: r.objective_id)
+    return sorted((r for r in rows if _in_period(r, period, versions)), key=lambda r: r.objective_id)
 
 
 def maintenance_in(objectives: list[Objective], period: Period) -> dict[str, Any]:
@@ -120,20 +166,30 @@ async def agreement_report(
     """The whole report of one agreement for one period, as plain data."""
     now = now or utcnow()
     trend = periods.previous(period, trend_count)
+    rows = await terms.versions(session, tenant=agreement.tenant, agreement_id=agreement.agreement_id)
+    versions = [row.activated() for row in rows]
     objectives = await agreement_objectives(
-        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, period=period
+        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, period=period, versions=versions
     )
-    reports = [await objective_report(session, o, period, trend, now) for o in objectives]
+    reports = [await objective_report(session, o, period, trend, now, versions) for o in objectives]
     found = await compliance.outcomes(
         session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, start=period.start, end=period.end
     )
     price = await terms.price_of(session, agreement)
+    length = (period.end - period.start).total_seconds()
+    in_force_seconds = sum(
+        (s.end - s.start).total_seconds() for s in in_force.within(versions, period.start, period.end) if s.end
+    )
     credit = credits.credit_owed(
-        {r["objective_id"]: r["attainment"] for r in reports},
+        [credits.Attained(r["objective_id"], r["indicator"], r["attainment"]) for r in reports],
         agreement.credit_schedule,
         price.model_dump(mode="json") if price else None,
         months=period.months,
-        seconds=(period.end - period.start).total_seconds(),
+        seconds=length,
+        terms=CreditTerms.model_validate(agreement.credit_terms or {}),
+        in_force_share=(Decimal(str(in_force_seconds)) / Decimal(str(length))).quantize(SHARE)
+        if length
+        else Decimal(0),
     )
     actions = await terms.open_actions(session, tenant=agreement.tenant, agreement_id=agreement.agreement_id)
     return {
@@ -163,5 +219,8 @@ async def agreement_report(
             "period_price": credit.base,
             "amount": credit.amount,
             "currency": credit.currency,
+            "cap_percent": credit.cap_percent,
+            "partial_period": credit.partial_period,
+            "in_force_share": credit.in_force_share,
         },
     }  # fmt: skip

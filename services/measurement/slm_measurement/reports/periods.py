@@ -66,6 +66,14 @@ def parse(text: str | None, *, start: datetime | None, end: datetime | None, tim
     return Period(f"{start.date().isoformat()}/{end.date().isoformat()}", "range", start, end, timezone)
 
 
+def in_zone(period: Period, timezone: str) -> Period:
+    """The same month or quarter in another zone (an objective's own window zone); a range is kept as it is."""
+    if period.kind not in ("month", "quarter") or period.timezone == timezone:
+        return period
+    year, number = int(period.label[:4]), int(period.label[-1] if period.kind == "quarter" else period.label[5:7])
+    return month(year, number, timezone) if period.kind == "month" else quarter(year, number, timezone)
+
+
 def previous(period: Period, count: int) -> list[Period]:
     """The `count` periods before this one, oldest first (ranges step back by their own length)."""
     found = []

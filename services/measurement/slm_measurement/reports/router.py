@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import select
 
 from slm_measurement import terms
@@ -16,6 +17,7 @@ from slm_measurement.reports.i18n import Formatter, choose
 from slm_measurement.reports.render import plain, to_csv, to_html
 from slm_shared.auth import Principal
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
+from slm_shared.terms import in_force
 from slm_shared.web.deps import ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
@@ -94,6 +96,33 @@ async def agreement_report_route(
     return _respond([report], report, fmt, format, f"{fmt.t('report')}: {latest.name} ({chosen.label})")
 
 
+class VersionInForce(BaseModel):
+    """The version of an agreement in force at an instant, by the definition agreements shares."""
+
+    agreement_id: str
+    version: int
+    in_force_from: datetime
+    in_force_to: datetime | None
+
+
+@router.get("/agreements/{agreement_id}/versions/in-force", response_model=VersionInForce, tags=["agreements"])
+async def version_in_force(
+    agreement_id: str,
+    at: Annotated[AwareDatetime, Query(description="the instant asked about")],
+    principal: ReaderDep,
+    session: SessionDep,
+) -> VersionInForce:
+    """The version measurement holds in force at `at` (the same answer as the agreements API); 404 when none was."""
+    await _agreement(session, principal, agreement_id)
+    found = await terms.version_in_force(session, tenant=principal.tenant, agreement_id=agreement_id, instant=at)
+    if found is None:
+        raise NotFound(f"No version of agreement {agreement_id} was in force at {at.isoformat()}")
+    row, span = found
+    return VersionInForce(
+        agreement_id=agreement_id, version=row.version, in_force_from=span.start, in_force_to=span.end
+    )
+
+
 @router.get("/parties/{party_id}/review-pack", responses=FORMATS, response_class=Response)
 async def review_pack(
     party_id: str,
@@ -123,10 +152,13 @@ async def review_pack(
             .order_by(terms.AgreementTerms.agreement_id, terms.AgreementTerms.version)
         )
     ).all()
-    chosen_versions: dict[str, terms.AgreementTerms] = {}
+    by_agreement: dict[str, list[terms.AgreementTerms]] = {}
     for row in rows:
-        if row.effective_from < chosen.end and (row.ended_at is None or row.ended_at > chosen.start):
-            chosen_versions[row.agreement_id] = row
+        by_agreement.setdefault(row.agreement_id, []).append(row)
+    chosen_versions: dict[str, terms.AgreementTerms] = {}
+    for agreement_id, found in by_agreement.items():
+        if spans := in_force.within([v.activated() for v in found], chosen.start, chosen.end):
+            chosen_versions[agreement_id] = next(v for v in found if v.version == spans[-1].version)
     trend = request.app.state.settings.report_trend_periods
     reports = [await agreement_report(session, v, chosen, trend_count=trend) for v in chosen_versions.values()]
     fmt = Formatter(language, timezone)

@@ -20,6 +20,7 @@ from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ReportReadyV1
 from slm_shared.db import Database, UTCDateTime, utcnow
 from slm_shared.tasks import checkpoint, pause
+from slm_shared.terms import in_force
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +38,14 @@ class ReportIssued(SQLModel, table=True):
 
 async def issue_closed_months(session: AsyncSession, *, now: datetime, trend_count: int) -> int:
     """Record `report.ready` for every agreement whose last month closed and was not yet reported."""
-    latest: dict[tuple[str, str], AgreementTerms] = {}
+    every: dict[tuple[str, str], list[AgreementTerms]] = {}
     for row in (await session.scalars(select(AgreementTerms).order_by(AgreementTerms.version))).all():
-        latest[(row.tenant, row.agreement_id)] = row
+        every.setdefault((row.tenant, row.agreement_id), []).append(row)
     issued = 0
-    for (tenant, agreement_id), row in sorted(latest.items()):
+    for (tenant, agreement_id), versions in sorted(every.items()):
+        row = versions[-1]
         period = periods.last_closed_month(now, row.timezone)
-        if row.effective_from >= period.end or (row.ended_at is not None and row.ended_at <= period.start):
+        if not in_force.within([v.activated() for v in versions], period.start, period.end):
             continue
         if await session.get(ReportIssued, (tenant, agreement_id, period.label)) is not None:
             continue

@@ -17,6 +17,7 @@ from slm_measurement.tickets.models import Ticket, TicketEventRow, TicketOutcome
 from slm_measurement.tickets.schemas import TicketEventIn
 from slm_shared.db import utcnow
 from slm_shared.errors import FieldError, Unprocessable
+from slm_shared.terms import in_force
 
 EVALUATION_PENDING = "slm_measurement_evaluation_pending"
 TICKET_KIND = "ticket_time"
@@ -124,7 +125,14 @@ async def find_terms(session: AsyncSession, ticket: Ticket, opened_at: datetime)
     )
     if ticket.customer:
         query = query.where(terms_model.AgreementTerms.consumer_party_id == ticket.customer)
-    candidates = [t for t in (await session.scalars(query)).all() if t.in_force(opened_at)]
+    rows = (await session.scalars(query)).all()
+    by_agreement: dict[str, list[terms_model.AgreementTerms]] = {}
+    for row in rows:
+        by_agreement.setdefault(row.agreement_id, []).append(row)
+    candidates = []
+    for versions in by_agreement.values():
+        number = in_force.version_at([v.activated() for v in versions], opened_at)
+        candidates += [v for v in versions if v.version == number]
     agreements = {t.agreement_id for t in candidates}
     if len(agreements) != 1:
         return None
