@@ -25,6 +25,7 @@ from slm_shared.contracts.payloads import (
     ImprovementActionV1,
     ObjectiveStatusV1,
 )
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.db import utcnow
 
 _STATUS_EVENTS = {
