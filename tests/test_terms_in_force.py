@@ -94,7 +94,7 @@ def test_an_agreement_measurement_cannot_set_up_shows_not_measured_with_the_reas
     service, offering = scenario.create_offering()
     customer = scenario.call("POST", "agreements", "/v1/parties", 201, json={"name": "Contoso", "kind": "customer"})
     sliced = {
-        "indicator": "availability", "objective": 0.999, "budgeting_method": "timeslices",
+        "indicator": "availability", "target": 0.999, "budgeting_method": "timeslices",
         "timeslice_seconds": 90, "timeslice_target": 0.9, "window": {"kind": "calendar", "unit": "month"},
     }  # fmt: skip
     agreement = scenario.call(

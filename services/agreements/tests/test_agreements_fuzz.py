@@ -39,6 +39,6 @@ async def test_out_of_range_numbers_and_dates_name_the_field(
     assert letter.status_code == 422 and letter.json()["errors"][0]["field"] == "dead_letter_id", letter.text
     far = await client.post("/v1/agreements", json={**base, "effective_from": "9999-12-31T00:00:00Z"})
     assert far.status_code == 422 and far.json()["errors"][0]["field"] == "effective_from", far.text
-    slice_ = {"indicator": "availability", "objective": 0.9, "timeslice_seconds": 10**30, "window": MONTH}
+    slice_ = {"indicator": "availability", "target": 0.9, "timeslice_seconds": 10**30, "window": MONTH}
     huge = await client.post("/v1/agreements", json={**base, "objectives": [slice_]})
     assert huge.status_code == 422 and "timeslice_seconds" in huge.json()["errors"][0]["field"], huge.text

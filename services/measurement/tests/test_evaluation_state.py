@@ -43,7 +43,12 @@ async def objective_of(db: Database, client, key: str, objective: dict[str, Any]
                                         objectives=[{"objective_id": "o", "indicator": "availability", **objective}],
                                         **terms))  # fmt: skip
     listed = (await client.get("/v1/objectives", params={"agreement_id": agreement_id})).json()
-    return str(listed["items"][0]["id"])
+    async with db.sessionmaker() as session:  # the row id: burn alerts carry it as objective_row_id
+        row_id = await session.scalar(
+            select(Objective.id).where(Objective.agreement_id == agreement_id, Objective.objective_id == "o")
+        )
+    assert listed["items"][0]["id"] == "o" and row_id is not None
+    return str(row_id)
 
 
 async def ingest_as_of(db: Database, points: list[dict[str, Any]], now: datetime) -> None:
@@ -63,7 +68,7 @@ async def test_a_days_last_minute_arriving_late_is_counted(app_client) -> None: 
     app, client = app_client
     db: Database = app.state.db
     key = f"slices-{uuid.uuid4().hex[:8]}"
-    sliced = {"objective": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 60, "timeslice_target": 0.99,
+    sliced = {"target": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 60, "timeslice_target": 0.99,
               "window": {"kind": "rolling", "duration": "7d"}}  # fmt: skip
     row_id = await objective_of(db, client, key, sliced, effective_from=datetime.now(UTC) - timedelta(days=5))
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
@@ -82,7 +87,7 @@ async def test_a_tier_that_stops_during_a_breach_and_one_dropped_from_the_policy
     db: Database = app.state.db
     key = f"tiers-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    row_id = await objective_of(db, client, key, {"objective": 0.99, "window": {"kind": "rolling", "duration": "1d"}},
+    row_id = await objective_of(db, client, key, {"target": 0.99, "window": {"kind": "rolling", "duration": "1d"}},
                                 effective_from=now - timedelta(days=1))  # fmt: skip
     burst = now - timedelta(minutes=20)
     await ingest_as_of(db, [point(key, burst, 500, 1000)], now)
@@ -111,7 +116,7 @@ async def test_one_fast_forecast_is_enough_for_at_risk_and_says_when_the_budget_
     db: Database = app.state.db
     key = f"risk-{uuid.uuid4().hex[:8]}"
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    row_id = await objective_of(db, client, key, {"objective": 0.99, "window": {"kind": "rolling", "duration": "1d"}},
+    row_id = await objective_of(db, client, key, {"target": 0.99, "window": {"kind": "rolling", "duration": "1d"}},
                                 effective_from=now - timedelta(days=1))  # fmt: skip
     points = [point(key, now - timedelta(hours=20), 100_000, 100_000), point(key, now - timedelta(minutes=10), 98, 100)]
     assert (await client.post("/v1/measurements", json=points)).status_code == 202
@@ -137,7 +142,7 @@ async def test_hourly_maintenance_on_a_28_day_window_is_evaluated(app_client) ->
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     start = now - timedelta(days=30)
     hourly = {"start": start.isoformat(), "rrule": "FREQ=HOURLY", "duration_minutes": 10}
-    row_id = await objective_of(db, client, key, {"objective": 0.99, "window": {"kind": "rolling", "duration": "28d"}},
+    row_id = await objective_of(db, client, key, {"target": 0.99, "window": {"kind": "rolling", "duration": "28d"}},
                                 effective_from=start, maintenance_windows=[hourly])  # fmt: skip
     in_maintenance = now - timedelta(hours=3) + timedelta(minutes=5)
     outside = now - timedelta(hours=3) + timedelta(minutes=30)

@@ -17,7 +17,7 @@ NOT_MEASURED = "slm.measurement.agreement.not_measured.v1"
 AVAILABILITY = {
     "objective_id": "a",
     "indicator": "availability",
-    "objective": 0.99,
+    "target": 0.99,
     "window": {"kind": "rolling", "duration": "1d"},
 }
 

@@ -37,7 +37,7 @@ async def test_a_lisbon_month_objective_on_a_utc_agreement_counts_the_743_hours_
     app, client = history_client
     key, agreement_id = f"lisbon-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
     hourly = {
-        "objective_id": "hours", "indicator": "availability", "objective": 0.998, "budgeting_method": "timeslices",
+        "objective_id": "hours", "indicator": "availability", "target": 0.998, "budgeting_method": "timeslices",
         "timeslice_seconds": 3600, "timeslice_target": 0.99,
         "window": {"kind": "calendar", "unit": "month", "timezone": "Europe/Lisbon"},
     }  # fmt: skip
@@ -68,7 +68,7 @@ async def test_a_lisbon_month_objective_on_a_utc_agreement_counts_the_743_hours_
 async def test_a_month_only_half_in_force_counts_and_prices_only_that_half(history_client) -> None:  # type: ignore[no-untyped-def]
     app, client = history_client
     key, agreement_id = f"partial-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
-    monthly = {"objective_id": "availability", "indicator": "availability", "objective": 0.99,
+    monthly = {"objective_id": "availability", "indicator": "availability", "target": 0.99,
                "window": {"kind": "calendar", "unit": "month"}}  # fmt: skip
     await activate(app.state.db, ticket_agreement(
         agreement_id=agreement_id, service_key=key, party="p", objectives=[monthly], ticket_targets=[],

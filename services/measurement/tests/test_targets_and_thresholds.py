@@ -16,7 +16,6 @@ from slm_measurement import events as measurement_events
 from slm_measurement.domain.histogram import bin_of
 from slm_measurement.models import Objective
 from slm_shared.bus import OutboxMessage
-from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.testing.pytest_plugin import make_token
 
@@ -150,10 +149,18 @@ async def test_one_objective_id_in_the_api_and_in_events(app_client: tuple[FastA
 async def test_a_threshold_objective_without_op_is_refused_by_name(
     app_client: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
-    app, _ = app_client
+    app, client = app_client
     objective = latency("fast", "lte", 300, 0.9)
     del objective["op"]
-    with pytest.raises(PermanentError, match="op"):
-        await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("web", [objective]))
-    with pytest.raises(PermanentError, match="target"):
-        await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("web", [latency("f", "lte", 3, 1.5)]))
+    await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("web", [objective]))
+    await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("web", [latency("f", "lte", 3, 1.5)]))
+    # Not measured, and said so with the reason (not a silent dead letter); nothing is set up.
+    async with app.state.db.sessionmaker() as session:
+        rows = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.type == EVENTS.agreement_not_measured.type))
+        ).all()
+    refusals = [json.loads(row.body) for row in rows]
+    assert len(refusals) == 2, refusals
+    assert "`op`" in refusals[0]["reason"]
+    assert refusals[1]["field"] == "objectives.0.target" and "less than or equal to 1" in refusals[1]["reason"]
+    assert (await client.get("/v1/objectives", params={"service_key": "web"})).json()["items"] == []

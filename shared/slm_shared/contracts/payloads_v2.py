@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from slm_shared.contracts.payloads import AgreementActivatedV1, OfferingPublishedV1
+from slm_shared.contracts.payloads import AgreementActivatedV1, CreditTermsV1, OfferingPublishedV1
 from slm_shared.contracts.targets import Target, from_v1
 
 
@@ -44,3 +44,7 @@ def agreement_activated(event_type: str, data: dict[str, Any]) -> AgreementActiv
     if event_type.endswith(".v1"):
         data = _upgrade_targets(data, "objectives")
     return AgreementActivatedV2.model_validate(data)
+
+
+# Version-1 fields added later (credit terms) are annotated after their class in payloads.py.
+AgreementActivatedV2.model_rebuild(_types_namespace={"CreditTermsV1": CreditTermsV1})
