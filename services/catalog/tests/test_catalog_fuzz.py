@@ -36,9 +36,9 @@ async def test_non_finite_numbers_are_refused_before_storage(client: httpx.Async
     target = {
         "indicator": "latency",
         "indicator_kind": "threshold",
-        "objective": 0.95,
-        "comparison": "<=",
-        "threshold": "NaN",
+        "target": 0.95,
+        "op": "lte",
+        "value": "NaN",
         "window": {"kind": "rolling", "duration": "28d"},
     }
     body = {"name": "Gold", "price": {"amount": "1", "currency": "EUR", "period": "month"}, "targets": [target]}
@@ -48,7 +48,7 @@ async def test_non_finite_numbers_are_refused_before_storage(client: httpx.Async
             f"/v1/services/{created['id']}/offerings", content=raw, headers={"Content-Type": "application/json"}
         )
         assert response.status_code == 422, response.text
-        assert response.json()["errors"][0]["field"] == "targets.0.threshold"
+        assert response.json()["errors"][0]["field"] == "targets.0.value", response.text
     assert (await client.get(f"/v1/services/{created['id']}/offerings")).json()["total"] == 0
 
 
@@ -60,7 +60,7 @@ async def test_bounds_on_paging_and_timeslices(client: httpx.AsyncClient) -> Non
     target = {
         "indicator": "availability",
         "indicator_kind": "timeslice",
-        "objective": 0.99,
+        "target": 0.99,
         "timeslice_seconds": 10**30,
         "timeslice_target": 0.9,
         "window": {"kind": "rolling", "duration": "28d"},
