@@ -169,9 +169,11 @@ async def test_rotated_secret_signs_beside_the_old_one(client: httpx.AsyncClient
 
 
 async def test_private_target_refused_when_not_allowed(make_client: Any) -> None:
-    async with make_client(allow_private_targets=False) as client, Receiver() as receiver:
-        sub = await subscribe(client, receiver.url())
-        delivery = await delivery_in(client, await queue_test(client, sub["id"]), "failed", "dead")
+    async with Receiver() as receiver:
+        async with make_client() as client:  # registered while private targets were allowed
+            sub = await subscribe(client, receiver.url())
+        async with make_client(allow_private_targets=False) as client:
+            delivery = await delivery_in(client, await queue_test(client, sub["id"]), "failed", "dead")
     assert delivery["status"] == "failed" and len(delivery["attempts"]) == 1
     assert "loopback" in delivery["last_error"] and delivery["attempts"][0]["status_code"] is None
     assert receiver.requests == []
