@@ -134,8 +134,8 @@ class OutboxRelay:
         return len(acked)
 
     async def _relay_unlocked(self) -> int:
-        # SQLite: one writer at a time, so never hold the write lock across network calls.
-        async with self.db.sessionmaker() as session:
+        # SQLite: one writer at a time, so read without the write lock and never hold it across network calls.
+        async with self.db.read_sessionmaker() as session:
             rows = (
                 await session.execute(
                     select(*_COLUMNS)
