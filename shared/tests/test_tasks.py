@@ -52,7 +52,7 @@ async def test_group_stops_cooperative_tasks_at_once() -> None:
         group.start(pause(30), name=f"sleeper-{n}")
     started = time.monotonic()
     assert await group.stop() == []
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2  # well inside the 5 s grace: nobody waited for it
     assert all(task.done() for task in group.tasks)
 
 
@@ -74,7 +74,7 @@ async def test_a_task_that_ignores_cancellation_is_named_and_abandoned_within_th
     with caplog.at_level(logging.ERROR, logger="slm_shared.tasks"):
         abandoned = await stop_tasks([task], grace_seconds=1.5)
     assert abandoned == ["stubborn-worker"]
-    assert 1.4 < time.monotonic() - started < 3
+    assert 1.4 < time.monotonic() - started < 4
     assert "stubborn-worker" in caplog.text
     release.set()  # let it go so the test's event loop can close
     await asyncio.wait({task}, timeout=1)
