@@ -12,7 +12,7 @@ from slm_agreements.main import build_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.ports import free_port
 from slm_shared.testing.proxy import FreezableProxy
-from slm_shared.testing.shutdown import CONDITIONS, GRACE_SECONDS, assert_stops_in_bound
+from slm_shared.testing.shutdown import CONDITIONS, assert_stops_in_bound, settings_for
 
 
 async def parties_to_relay(client: httpx.AsyncClient, _nats_url: str) -> None:
@@ -25,14 +25,13 @@ async def parties_to_relay(client: httpx.AsyncClient, _nats_url: str) -> None:
 async def test_shutdown_is_bounded(
     condition: str, tmp_path: Path, private_nats: NatsServer, nats_proxy: FreezableProxy
 ) -> None:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'agreements.db'}",
-        nats_url=nats_proxy.url,
-        environment="test",
+    settings = settings_for(
+        Settings,
+        name="agreements",
+        tmp_path=tmp_path,
+        proxy=nats_proxy,
         catalog_url=f"http://127.0.0.1:{free_port()}",  # nobody there: catalog look-ups keep failing
-        outbox_poll_seconds=0.05,
         jobs_interval_seconds=0.05,
-        shutdown_grace_seconds=GRACE_SECONDS,
     )
     await assert_stops_in_bound(
         build_app(settings),

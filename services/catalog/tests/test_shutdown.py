@@ -11,7 +11,7 @@ from slm_catalog.config import Settings
 from slm_catalog.main import build_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.proxy import FreezableProxy
-from slm_shared.testing.shutdown import CONDITIONS, GRACE_SECONDS, assert_stops_in_bound
+from slm_shared.testing.shutdown import CONDITIONS, assert_stops_in_bound, settings_for
 
 
 async def services_to_relay(client: httpx.AsyncClient, _nats_url: str) -> None:
@@ -24,12 +24,11 @@ async def services_to_relay(client: httpx.AsyncClient, _nats_url: str) -> None:
 async def test_shutdown_is_bounded(
     condition: str, tmp_path: Path, private_nats: NatsServer, nats_proxy: FreezableProxy
 ) -> None:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}",
-        nats_url=nats_proxy.url,
-        environment="test",
-        outbox_poll_seconds=0.05,
-        shutdown_grace_seconds=GRACE_SECONDS,
+    settings = settings_for(
+        Settings,
+        name="catalog",
+        tmp_path=tmp_path,
+        proxy=nats_proxy,
     )
     await assert_stops_in_bound(
         build_app(settings),

@@ -15,7 +15,13 @@ from slm_measurement.main import build_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.proxy import FreezableProxy
 from slm_shared.testing.pytest_plugin import make_token
-from slm_shared.testing.shutdown import CONDITIONS, GRACE_SECONDS, TENANT, assert_stops_in_bound, publish_retrying
+from slm_shared.testing.shutdown import (
+    CONDITIONS,
+    TENANT,
+    assert_stops_in_bound,
+    publish_retrying,
+    settings_for,
+)
 
 
 async def ingest_over_rest_and_nats(client: httpx.AsyncClient, nats_url: str) -> None:
@@ -45,12 +51,11 @@ async def ingest_over_rest_and_nats(client: httpx.AsyncClient, nats_url: str) ->
 async def test_shutdown_is_bounded(
     condition: str, tmp_path: Path, private_nats: NatsServer, nats_proxy: FreezableProxy
 ) -> None:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'measurement.db'}",
-        nats_url=nats_proxy.url,
-        environment="test",
-        outbox_poll_seconds=0.05,
-        shutdown_grace_seconds=GRACE_SECONDS,
+    settings = settings_for(
+        Settings,
+        name="measurement",
+        tmp_path=tmp_path,
+        proxy=nats_proxy,
     )
     await assert_stops_in_bound(
         build_app(settings),

@@ -17,7 +17,13 @@ from slm_notifier.main import build_app
 from slm_shared.contracts.registry import spec_for_type
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.proxy import FreezableProxy
-from slm_shared.testing.shutdown import CONDITIONS, GRACE_SECONDS, TENANT, assert_stops_in_bound, publish_retrying
+from slm_shared.testing.shutdown import (
+    CONDITIONS,
+    TENANT,
+    assert_stops_in_bound,
+    publish_retrying,
+    settings_for,
+)
 from tools.receiver import WebhookReceiver
 
 
@@ -56,15 +62,14 @@ async def test_shutdown_is_bounded(
             await nc.close()
         await asyncio.to_thread(stalling_receiver.wait_for, 1, 15)  # an attempt waits on the receiver
 
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'notifier.db'}",
-        nats_url=nats_proxy.url,
-        environment="test",
-        outbox_poll_seconds=0.05,
+    settings = settings_for(
+        Settings,
+        name="notifier",
+        tmp_path=tmp_path,
+        proxy=nats_proxy,
         delivery_poll_seconds=0.05,
         escalation_poll_seconds=0.05,
         attempt_timeout_seconds=60,
-        shutdown_grace_seconds=GRACE_SECONDS,
     )
     await assert_stops_in_bound(
         build_app(settings),

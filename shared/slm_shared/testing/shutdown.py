@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,18 @@ CONDITIONS = ("busy", "nats-gone", "nats-frozen")
 TENANT = "shutdown"
 
 MakeBusy = Callable[[httpx.AsyncClient, str], Awaitable[None]]
+
+
+def settings_for(settings_class: type[Any], *, name: str, tmp_path: Path, proxy: FreezableProxy, **extra: Any) -> Any:
+    """A service's settings for the shutdown check: a fresh SQLite file, NATS through `proxy`, fast polling."""
+    return settings_class(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}",
+        nats_url=proxy.url,
+        environment="test",
+        outbox_poll_seconds=0.05,
+        shutdown_grace_seconds=GRACE_SECONDS,
+        **extra,
+    )
 
 
 async def flood_consumer(app: FastAPI, nats_url: str) -> int:
