@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from slm_measurement import terms
@@ -16,8 +16,10 @@ from slm_measurement.reports.build import agreement_report
 from slm_measurement.reports.i18n import Formatter, choose
 from slm_measurement.reports.render import plain, to_csv, to_html
 from slm_shared.auth import Principal
+from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
 from slm_shared.terms import in_force
+from slm_shared.web.bounds import BoundedDatetime
 from slm_shared.web.deps import ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
@@ -108,12 +110,13 @@ class VersionInForce(BaseModel):
 @router.get("/agreements/{agreement_id}/versions/in-force", response_model=VersionInForce, tags=["agreements"])
 async def version_in_force(
     agreement_id: str,
-    at: Annotated[AwareDatetime, Query(description="the instant asked about")],
     principal: ReaderDep,
     session: SessionDep,
+    at: Annotated[BoundedDatetime | None, Query(description="the instant asked about; now when omitted")] = None,
 ) -> VersionInForce:
     """The version measurement holds in force at `at` (the same answer as the agreements API); 404 when none was."""
     await _agreement(session, principal, agreement_id)
+    at = at or utcnow()
     found = await terms.version_in_force(session, tenant=principal.tenant, agreement_id=agreement_id, instant=at)
     if found is None:
         raise NotFound(f"No version of agreement {agreement_id} was in force at {at.isoformat()}")
