@@ -12,7 +12,7 @@ from tools.receiver import Received, WebhookReceiver
 from tools.scenario import Scenario, wait_until
 
 # Each test starts NATS and four service processes and SIGKILLs some: the slowest honest tests.
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(180)
 
 
 def urls(stack: Stack) -> dict[str, str]:

@@ -155,7 +155,7 @@ class Stack:
             return
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=25)  # uvicorn's 10 s for requests, then the lifespan's own bounds
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
@@ -176,6 +176,10 @@ class Stack:
         return max(self.replicas.get(spec.name, 1) - 1, 0)
 
     def stop(self) -> None:
+        """Stop every service at once (each shuts down within its own bounds), then NATS."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
         for name in list(self.processes):
             self.stop_service(name)
         if self.nats is not None:
