@@ -149,11 +149,13 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
-    def stop_service(self, name: str) -> None:
+    def stop_service(self, name: str, *, signalled: bool = False) -> None:
+        """SIGINT (once: a second one makes uvicorn skip the graceful shutdown), then wait; SIGKILL past the bound."""
         process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGINT)
+        if not signalled:
+            process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=25)  # uvicorn's 10 s for requests, then the lifespan's own bounds
         except subprocess.TimeoutExpired:
@@ -181,7 +183,7 @@ class Stack:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
         for name in list(self.processes):
-            self.stop_service(name)
+            self.stop_service(name, signalled=True)
         if self.nats is not None:
             self.nats.stop()
 
