@@ -35,6 +35,11 @@ def checked(request: Request, field: str, instant: datetime | None, *, now: date
         raise refused(exc) from exc
 
 
+def required(request: Request, field: str, instant: datetime, *, now: datetime) -> datetime:
+    """A required instant, checked like `checked`."""
+    return checked(request, field, instant, now=now) or instant
+
+
 def as_of(request: Request, at: datetime | None) -> datetime:
     """`at` checked, or now."""
     now = utcnow()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from datetime import datetime
+from typing import Annotated
 
-from slm_measurement.as_of import AtQuery, EndQuery, StartQuery, checked, refused
+from fastapi import APIRouter, Query, Request
+
+from slm_measurement.as_of import AtQuery, EndQuery, StartQuery, checked, refused, required
+from slm_measurement.domain.windows import parse_duration
+from slm_measurement.replay import replay
 from slm_measurement.router import visible_objective
 from slm_measurement.working import InstantError, evaluate_at
-from slm_measurement.working_schemas import Working
+from slm_measurement.working_schemas import Replay, Working
 from slm_measurement.working_view import working_of
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES
@@ -36,3 +41,25 @@ async def objective_working(
     except InstantError as exc:
         raise refused(exc) from exc
     return working_of(objective, evaluated, period=start is not None)
+
+
+@router.get("/objectives/{objective_id}/replay", response_model=Replay)
+async def replay_objective(
+    objective_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    request: Request,
+    start: Annotated[datetime, Query(alias="from", description="first instant evaluated (ISO 8601; naive is UTC)")],
+    end: Annotated[datetime | None, Query(alias="to", description="last instant evaluated; default: now")] = None,
+    step: Annotated[str, Query(pattern=r"^[1-9]\d{0,4}[mhdw]$", description="e.g. 1h, 1d")] = "1h",
+) -> Replay:
+    """Replay the objective over stored history, step by step, as the evaluator would have seen it; nothing is sent."""
+    objective = await visible_objective(session, principal, objective_id)
+    now = utcnow()
+    first = required(request, "from", start, now=now)
+    last = checked(request, "to", end, now=now) or now
+    try:
+        steps = await replay(session, objective, start=first, end=last, step=parse_duration(step), now=now)
+    except InstantError as exc:
+        raise refused(exc) from exc
+    return Replay(id=objective.objective_id, step=step, steps=steps)

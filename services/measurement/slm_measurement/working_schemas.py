@@ -84,3 +84,24 @@ class Working(BaseModel):
     excluded_minutes: int = Field(description="maintenance minutes left out up to the as-of minute")
     budget: BudgetWorking
     tiers: list[TierWorking]
+
+
+class ReplayStep(BaseModel):
+    """The objective as an evaluation at `at` found it."""
+
+    at: datetime
+    status: ObjectiveStatus = Field(description="the status after this step, as the evaluator would have moved it")
+    event: str | None = Field(description="the event this step would have reported (none is sent by a replay)")
+    good: float
+    total: float
+    attainment: float | None
+    budget_remaining_ratio: float | None = Field(description="share of the window's budget left at that instant")
+    firing_alerts: list[str] = Field(description="burn tiers firing at that instant")
+
+
+class Replay(BaseModel):
+    """An objective replayed over stored history, step by step; nothing is stored and no event is sent."""
+
+    id: str = Field(description="the agreement's objective id")
+    step: str = Field(description="time between evaluations, e.g. '1h'")
+    steps: list[ReplayStep]

@@ -117,6 +117,26 @@ async def test_the_working_before_and_after_a_bad_burst(app_client: tuple[FastAP
     assert hidden.status_code == 404
 
 
+async def test_a_replay_over_stored_history_reports_the_breach_and_stores_nothing(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = app_client
+    key = f"replay-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    history = [point(key, now - timedelta(hours=3), 1000, 1000), point(key, now - timedelta(minutes=3), 500, 1000)]
+    assert (await client.post("/v1/measurements", json=history)).status_code == 202
+    objective_id = await agreed(app, key, {"target": 0.99, "window": DAILY}, effective_from=now - timedelta(days=2))
+    path = f"/v1/objectives/{objective_id}"
+    replayed = await read(client, f"{path}/replay", **{"from": now - timedelta(hours=2), "to": now, "step": "1h"})
+    seen = [(s["status"], s["event"], s["good"], s["total"]) for s in replayed["steps"]]
+    assert seen == [("healthy", None, 1000, 1000), ("healthy", None, 1000, 1000), ("breached", "breached", 1500, 2000)]
+    assert "page-1h" in replayed["steps"][-1]["firing_alerts"] and replayed["steps"][0]["firing_alerts"] == []
+    untouched = await read(client, path)
+    assert (untouched["status"], untouched["total"], untouched["evaluated_at"]) == ("no_data", 0, None)
+    too_many = await client.get(f"{path}/replay", params={"from": "2026-01-01T00:00:00Z", "step": "1m"})
+    assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "step"
+
+
 async def test_timeslices_and_a_calendar_window_in_its_own_zone(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = app_client
     key = f"slices-{uuid.uuid4().hex[:8]}"
