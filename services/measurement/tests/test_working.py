@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,8 +11,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from ticket_support import activate, ticket_agreement
 
+from slm_measurement import service
+from slm_measurement.ingest import decode_batch
+from slm_measurement.models import SliceTally
+from slm_shared.db import Database
 from slm_shared.testing.pytest_plugin import make_token
 
 OTHER_PARTY = {"Authorization": f"Bearer {make_token('acme', roles=('customer',), party='other')}"}
@@ -181,3 +187,29 @@ async def test_instants_out_of_bounds_are_refused_naming_the_field(
         assert response.status_code == 422, (url, params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
         assert field in response.json()["errors"][0]["field"], (params, response.json())
+
+
+async def test_a_read_as_of_an_instant_caches_no_slice_tally(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = app_client
+    db: Database = app.state.db
+    key = f"cache-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    old = now - timedelta(days=10)  # a settled day: an evaluation caches its slice tally
+    sliced = {"target": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 60, "timeslice_target": 0.99,
+              "window": {"kind": "rolling", "duration": "14d"}}  # fmt: skip
+    objective_id = await agreed(app, key, sliced, effective_from=now - timedelta(days=20))
+    async with db.session() as session:  # stored when it was on time, ten days ago
+        batch = decode_batch(json.dumps([point(key, old, 99, 100)]).encode(), ndjson=False)
+        limits = service.IngestLimits(max_lateness=timedelta(days=7), max_future=timedelta(minutes=5))
+        assert await service.ingest_batch(session, tenant="acme", batch=batch, limits=limits, now=old) == 1
+
+    async def cached() -> int:
+        async with db.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).select_from(SliceTally)) or 0)
+
+    working = await read(client, f"/v1/objectives/{objective_id}/working", at=now)
+    then = await read(client, f"/v1/objectives/{objective_id}", at=now)
+    assert (working["good"], working["total"], then["good"], then["total"]) == (1, 1, 1, 1)
+    assert await cached() == 0
+    assert (await client.post(f"/v1/objectives/{objective_id}/evaluate")).json()["total"] == 1
+    assert await cached() > 0  # an evaluation caches the settled days: a read that did would have been seen
