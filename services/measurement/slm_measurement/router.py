@@ -144,12 +144,17 @@ async def get_objective(
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])
 async def objective_timeline(
-    objective_id: str, principal: ReaderDep, session: SessionDep, page: PageDep
+    objective_id: str, principal: ReaderDep, session: SessionDep, page: PageDep, request: Request, at: AtQuery = None
 ) -> Page[TransitionPublic]:
-    """The objective's status changes, newest first."""
+    """The objective's status changes, newest first; with `at`, those up to that instant (the first is its status)."""
     objective = await visible_objective(session, principal, objective_id)
     rows, total = await repository.list_transitions(
-        session, tenant=principal.tenant, objective_row_id=objective.id, limit=page.limit, offset=page.offset
+        session,
+        tenant=principal.tenant,
+        objective_row_id=objective.id,
+        limit=page.limit,
+        offset=page.offset,
+        until=as_of(request, at) if at is not None else None,
     )
     items = [TransitionPublic.model_validate(row, from_attributes=True) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)

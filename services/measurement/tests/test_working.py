@@ -119,6 +119,10 @@ async def test_the_working_before_and_after_a_bad_burst(app_client: tuple[FastAP
     assert (again["status"], again["good"], again["evaluated_at"]) == ("breached", 2495, stored["evaluated_at"])
     assert again["firing_alerts"] == stored["firing_alerts"]
 
+    # The status changes as of an instant: the breach recorded just now is not among those of an hour ago.
+    assert [t["to_status"] for t in (await read(client, f"{path}/timeline"))["items"]] == ["breached"]
+    assert (await read(client, f"{path}/timeline", at=now - timedelta(hours=1)))["items"] == []
+
     hidden = await client.get(f"{path}/working", headers=OTHER_PARTY)
     assert hidden.status_code == 404
 
@@ -181,6 +185,7 @@ async def test_instants_out_of_bounds_are_refused_naming_the_field(
         (path, {"at": tomorrow}, "at"),
         (f"{path}/burn-rate", {"at": "1900-01-01T00:00:00Z"}, "at"),
         (path, {"at": "yesterday"}, "at"),
+        (f"{path}/timeline", {"at": tomorrow}, "at"),
     ]
     for url, params, field in cases:
         response = await client.get(url, params=params)
