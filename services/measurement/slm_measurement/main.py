@@ -17,6 +17,7 @@ from slm_measurement.router import router
 from slm_measurement.tickets.router import router as tickets_router
 from slm_measurement.tickets.worker import ticket_clock_worker
 from slm_measurement.worker import evaluation_worker
+from slm_measurement.working_router import router as working_router
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
 
@@ -28,7 +29,7 @@ DEFINITION = ServiceDefinition(
         " ticket SLA clocks; service reports and credits."
     ),
     migrations_package="slm_measurement",
-    routers=[ingest_router, router, tickets_router, reports_router],
+    routers=[ingest_router, router, working_router, tickets_router, reports_router],
     handlers=HANDLERS,
     workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
 )

@@ -147,12 +147,20 @@ def add_transition(session: AsyncSession, transition: ObjectiveTransition) -> No
 
 
 async def list_transitions(
-    session: AsyncSession, *, tenant: str, objective_row_id: str, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    tenant: str,
+    objective_row_id: str,
+    limit: int,
+    offset: int,
+    until: datetime | None = None,
 ) -> tuple[Sequence[ObjectiveTransition], int]:
-    """An objective's status changes, newest first."""
+    """An objective's status changes (those at or before `until`, if given), newest first."""
     query = select(ObjectiveTransition).where(
         ObjectiveTransition.tenant == tenant, ObjectiveTransition.objective_row_id == objective_row_id
     )
+    if until is not None:
+        query = query.where(ObjectiveTransition.at <= until)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(ObjectiveTransition.at.desc(), ObjectiveTransition.id).limit(limit).offset(offset)  # type: ignore[attr-defined]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from slm_measurement import buckets, repository, service
+from slm_measurement.as_of import AtQuery, as_of
 from slm_measurement.domain.alerts import DEFAULT_POLICY
-from slm_measurement.domain.budget import burn_rate
+from slm_measurement.domain.budget import burn_rate, error_budget
 from slm_measurement.domain.windows import WindowError, lookback_bounds, parse_duration
+from slm_measurement.evaluation_pass import details_of
 from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
 from slm_measurement.policy import DEFAULT_AT_RISK, budget_runs_out
@@ -23,6 +25,7 @@ from slm_measurement.schemas import (
     Window,
 )
 from slm_measurement.thresholds import counted_indicator
+from slm_measurement.working import Evaluated, evaluate_at
 from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
@@ -61,7 +64,8 @@ def objective_public(objective: Objective) -> ObjectivePublic:
     )
 
 
-async def _visible(session: SessionDep, principal: Principal, objective_id: str) -> Objective:
+async def visible_objective(session: SessionDep, principal: Principal, objective_id: str) -> Objective:
+    """The objective if the principal may read it (its tenant; a customer only its own party's); 404 if not."""
     objective = await repository.find_objective(session, tenant=principal.tenant, objective_id=objective_id)
     if objective is None or (principal.is_customer_only and objective.consumer_party_id != principal.party):
         raise NotFound(f"No objective {objective_id}")
@@ -96,20 +100,61 @@ async def list_objectives(
     return Page(items=[objective_public(r) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
+def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> ObjectivePublic:
+    """The objective as a read-only evaluation found it (the stored evaluation is left as it is)."""
+    found = evaluated.found
+    details = details_of(found, objective.budgeting_method)
+    budget = error_budget(found.attainment, objective.target)
+    as_found = {
+        **details,
+        "status": found.verdict,
+        "attainment": found.attainment,
+        "good": found.window.good,
+        "total": found.window.total,
+        "window_start": found.bounds.start,
+        "window_end": found.bounds.end,
+        "budget": Budget(
+            total=budget.total,
+            consumed=budget.consumed,
+            remaining=budget.remaining,
+            remaining_ratio=budget.remaining_ratio,
+        ),
+        "firing_alerts": sorted(state.tier.name for state in found.alerts if state.firing),
+        "evaluated_at": evaluated.as_of,
+        "budget_exhausted_at": budget_runs_out(details),
+    }
+    return ObjectivePublic.model_validate({**objective_public(objective).model_dump(), **as_found})
+
+
 @router.get("/objectives/{objective_id}", response_model=ObjectivePublic)
-async def get_objective(objective_id: str, principal: ReaderDep, session: SessionDep) -> ObjectivePublic:
-    """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts."""
-    return objective_public(await _visible(session, principal, objective_id))
+async def get_objective(
+    objective_id: str, principal: ReaderDep, session: SessionDep, request: Request, at: AtQuery = None
+) -> ObjectivePublic:
+    """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts.
+
+    With `at`, everything is evaluated as of that instant from stored data (nothing is stored).
+    """
+    objective = await visible_objective(session, principal, objective_id)
+    if at is None:
+        return objective_public(objective)
+    now = utcnow()
+    evaluated = await evaluate_at(session, objective, at=as_of(request, at), now=now)
+    return objective_public_as_of(objective, evaluated)
 
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])
 async def objective_timeline(
-    objective_id: str, principal: ReaderDep, session: SessionDep, page: PageDep
+    objective_id: str, principal: ReaderDep, session: SessionDep, page: PageDep, request: Request, at: AtQuery = None
 ) -> Page[TransitionPublic]:
-    """The objective's status changes, newest first."""
-    objective = await _visible(session, principal, objective_id)
+    """The objective's status changes, newest first; with `at`, those up to that instant (the first is its status)."""
+    objective = await visible_objective(session, principal, objective_id)
     rows, total = await repository.list_transitions(
-        session, tenant=principal.tenant, objective_row_id=objective.id, limit=page.limit, offset=page.offset
+        session,
+        tenant=principal.tenant,
+        objective_row_id=objective.id,
+        limit=page.limit,
+        offset=page.offset,
+        until=as_of(request, at) if at is not None else None,
     )
     items = [TransitionPublic.model_validate(row, from_attributes=True) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
@@ -117,10 +162,15 @@ async def objective_timeline(
 
 @router.get("/objectives/{objective_id}/burn-rate", response_model=BurnRateAt)
 async def objective_burn_rate(
-    objective_id: str, principal: ReaderDep, session: SessionDep, lookback: Lookback = "1h"
+    objective_id: str,
+    principal: ReaderDep,
+    session: SessionDep,
+    request: Request,
+    lookback: Lookback = "1h",
+    at: AtQuery = None,
 ) -> BurnRateAt:
-    """Burn rate over any lookback (events; maintenance time is not left out here), computed now."""
-    objective = await _visible(session, principal, objective_id)
+    """Burn rate over any lookback ending now or at `at` (events; maintenance time is not left out here)."""
+    objective = await visible_objective(session, principal, objective_id)
     try:
         length = parse_duration(lookback)
     except WindowError as exc:
@@ -130,11 +180,13 @@ async def objective_burn_rate(
         tenant=objective.tenant,
         service=objective.service_key,
         indicator=counted_indicator(objective),
-        ranges={"lookback": [(lookback_bounds(utcnow(), length), 1)]},
+        ranges={"lookback": [(bounds := lookback_bounds(as_of(request, at), length), 1)]},
     )
     tally = tallies["lookback"]
     return BurnRateAt(
         lookback=format_duration(length),
+        start=bounds.start,
+        end=bounds.end,
         good=tally.good,
         total=tally.total,
         burn_rate=burn_rate(tally, objective.target),

@@ -141,12 +141,14 @@ class ObjectivePolicy(BaseModel):
 
 
 class BurnRateAt(BaseModel):
-    """Burn rate over an arbitrary lookback, computed now."""
+    """Burn rate over an arbitrary lookback ending now (or at the instant asked for)."""
 
     lookback: str
+    start: datetime | None = Field(None, description="the lookback's start (UTC)")
+    end: datetime | None = Field(None, description="its end, excluded: the end of the as-of minute (UTC)")
     good: float
     total: float
-    burn_rate: float | None
+    burn_rate: float | None = Field(description="(1 - good / total) / (1 - target); null without events")
 
 
 class SeriesBucket(BaseModel):
