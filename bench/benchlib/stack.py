@@ -22,9 +22,11 @@ from tools.devstack import SERVICES, Stack
 BENCH_DIR = Path(__file__).resolve().parent.parent
 
 
-def token(role: str = "admin", tenant: str = "bench") -> str:
+def token(role: str = "admin", tenant: str = "bench", party: str | None = None) -> str:
     """A development token for the benchmark tenant."""
-    return issue_token(DEVELOPMENT_JWT_SECRET, tenant=tenant, roles=[role], subject=f"bench-{role}", ttl_seconds=3600)
+    return issue_token(
+        DEVELOPMENT_JWT_SECRET, tenant=tenant, roles=[role], subject=f"bench-{role}", party=party, ttl_seconds=3600
+    )
 
 
 def databases(choice: str) -> list[str]:
