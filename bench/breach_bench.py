@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import nats
 from nats.aio.msg import Msg
+from benchlib import stages
 from benchlib.stack import databases, running_stack, token
 from benchlib.stats import percentile
 
@@ -73,7 +74,8 @@ async def nats_round_trip(nc: nats.NATS) -> float:
 
 
 async def bench(database: str, breaches: int) -> None:
-    with running_stack(database) as (stack, _urls):
+    posted: dict[str, float] = {}
+    with running_stack(database) as (stack, urls):
         receiver = WebhookReceiver().start()
         try:
             scenario = Scenario({s: stack.url(s) for s in ("catalog", "agreements", "measurement", "notifier")}, tenant="bench")
@@ -91,6 +93,7 @@ async def bench(database: str, breaches: int) -> None:
                 for index, key in enumerate(keys):
                     rtt.append(await nats_round_trip(nc))
                     started = time.perf_counter()
+                    posted[key] = time.time()
                     response = await client.post("/v1/measurements", json=breaching_points(key))
                     assert response.status_code == 202, response.text
                     arrived = await asyncio.to_thread(receiver.wait_for, index + 1, 30)
@@ -98,6 +101,7 @@ async def bench(database: str, breaches: int) -> None:
                         raise SystemExit(f"no webhook for breach {index + 1} within 30 s")
                     ours.append(time.perf_counter() - started)
             rtt = rtt[3:]
+            spent = await stages.breakdown(urls, posted)
             await responder.unsubscribe()
             await nc.close()
         finally:
@@ -108,6 +112,8 @@ async def bench(database: str, breaches: int) -> None:
     print(f"  ingest -> breach webhook      p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   (goal p50 < 50, p99 < 200)")
     print(f"  core NATS round trip          p50 {b50:8.2f} ms   p99 {b99:8.2f} ms")
     print(f"  ratio ours / NATS round trip  p50 {p50 / b50:8.0f} x    p99 {p99 / b99:8.0f} x")
+    print("  where the time goes (from the services' own timestamps):")
+    stages.report(spent)
 
 
 async def main() -> None:
