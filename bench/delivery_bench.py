@@ -9,7 +9,7 @@ Both post to the same uvicorn receiver on 127.0.0.1; rounds are interleaved; rat
 The notifier may have 16 attempts in flight to the subscription (as many as plain httpx). Also
 prints the notifier process's CPU time per delivery. Goal: notifier / plain >= 0.5.
 
-Run: .venv/bin/python bench/delivery_bench.py [--database sqlite|postgresql|both] [--deliveries 1000] [--rounds 3]
+Run: .venv/bin/python bench/delivery_bench.py [--database sqlite|postgresql|both] [--deliveries 300] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--deliveries", type=int, default=1000)
+    parser.add_argument("--deliveries", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     for database in databases(args.database):

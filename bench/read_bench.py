@@ -9,7 +9,7 @@ Rounds are interleaved; each prints requests/s and p99, min / median / max, and 
 round. The loaded variant repeats the objective read while ingest batches are posted and the
 evaluator runs. Goal: ours >= 1.5x core and >= 0.3x bare; p99 < 100 ms under load.
 
-Run: .venv/bin/python bench/read_bench.py [--database sqlite|postgresql|both] [--requests 1500] [--rounds 3]
+Run: .venv/bin/python bench/read_bench.py [--database sqlite|postgresql|both] [--requests 300] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     for database in databases(args.database):
