@@ -1,4 +1,4 @@
-"""The command line every service shares: `serve` and `migrate`."""
+"""The command line every service shares: `serve`, `worker` and `migrate`."""
 
 from __future__ import annotations
 

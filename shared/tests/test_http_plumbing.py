@@ -261,3 +261,15 @@ async def test_a_worker_process_serves_health_and_runs_workers_but_no_api(sqlite
         ready = await client.get("/readyz")
         assert ready.status_code == 503  # its workers need NATS, deliberately unreachable here
         assert ready.json()["checks"] == {"database": "ok", "nats": "unavailable"}
+
+
+def test_the_worker_command_builds_a_worker_process(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_shared import cli
+
+    served: list[object] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **_: served.append(app))
+    settings = ServiceSettings(database_url=sqlite_url, run_workers=False)
+    assert cli.run(DEFINITION, lambda: settings, ["worker", "--no-migrate"]) == 0
+    app = served[0]
+    assert app.state.settings.serve_api is False and app.state.settings.run_workers is True  # type: ignore[attr-defined]
+    assert not [r for r in app.routes if getattr(r, "path", "").startswith("/v1")]  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from slm_measurement import buckets, repository, service
 from slm_measurement.domain.budget import burn_rate
@@ -93,9 +93,10 @@ async def list_objectives(
 
 
 @router.get("/objectives/{objective_id}", response_model=ObjectivePublic)
-async def get_objective(objective_id: str, principal: ReaderDep, session: SessionDep) -> ObjectivePublic:
+async def get_objective(objective_id: str, principal: ReaderDep, session: SessionDep) -> Response:
     """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts."""
-    return objective_public(await _visible(session, principal, objective_id))
+    found = objective_public(await _visible(session, principal, objective_id))
+    return Response(found.model_dump_json(), media_type="application/json")  # built once, not validated again
 
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])
