@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import nats
-from nats.aio.msg import Msg
 from benchlib import stages
 from benchlib.stack import databases, running_stack, token
 from benchlib.stats import percentile
+from nats.aio.msg import Msg
 
 from tools.receiver import WebhookReceiver
 from tools.scenario import Scenario
@@ -62,7 +62,13 @@ def setup(scenario: Scenario, breaches: int, url: str) -> list[str]:
 def breaching_points(key: str) -> list[dict[str, object]]:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     return [
-        {"service": key, "indicator": "availability", "timestamp": (now - timedelta(minutes=i)).isoformat(), "good": 950, "total": 1000}
+        {
+            "service": key,
+            "indicator": "availability",
+            "timestamp": (now - timedelta(minutes=i)).isoformat(),
+            "good": 950,
+            "total": 1000,
+        }
         for i in range(5)
     ]
 
@@ -78,9 +84,12 @@ async def bench(database: str, breaches: int) -> None:
     with running_stack(database) as (stack, urls):
         receiver = WebhookReceiver().start()
         try:
-            scenario = Scenario({s: stack.url(s) for s in ("catalog", "agreements", "measurement", "notifier")}, tenant="bench")
+            scenario = Scenario(
+                {s: stack.url(s) for s in ("catalog", "agreements", "measurement", "notifier")}, tenant="bench"
+            )
             keys = setup(scenario, breaches, receiver.url)
             nc = await nats.connect(stack.nats_url)
+
             async def echo(message: Msg) -> None:
                 await message.respond(message.data)
 

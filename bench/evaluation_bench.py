@@ -40,17 +40,22 @@ TALLIES = text(
         GROUP BY {SERIES_KEYS}),
     h AS (
         SELECT {SERIES_KEYS},
-            sum(CASE WHEN hour >= :hour6 THEN good ELSE 0 END) AS g6, sum(CASE WHEN hour >= :hour6 THEN total ELSE 0 END) AS t6,
-            sum(CASE WHEN hour >= :hour24 THEN good ELSE 0 END) AS g24, sum(CASE WHEN hour >= :hour24 THEN total ELSE 0 END) AS t24,
+            sum(CASE WHEN hour >= :hour6 THEN good ELSE 0 END) AS g6,
+            sum(CASE WHEN hour >= :hour6 THEN total ELSE 0 END) AS t6,
+            sum(CASE WHEN hour >= :hour24 THEN good ELSE 0 END) AS g24,
+            sum(CASE WHEN hour >= :hour24 THEN total ELSE 0 END) AS t24,
             sum(good) AS g72, sum(total) AS t72
         FROM hour_buckets WHERE hour >= :hour72 GROUP BY {SERIES_KEYS}),
     m AS (
         SELECT {SERIES_KEYS},
-            sum(CASE WHEN minute >= :minute5 THEN good ELSE 0 END) AS g5, sum(CASE WHEN minute >= :minute5 THEN total ELSE 0 END) AS t5,
-            sum(CASE WHEN minute >= :minute30 THEN good ELSE 0 END) AS g30, sum(CASE WHEN minute >= :minute30 THEN total ELSE 0 END) AS t30,
+            sum(CASE WHEN minute >= :minute5 THEN good ELSE 0 END) AS g5,
+            sum(CASE WHEN minute >= :minute5 THEN total ELSE 0 END) AS t5,
+            sum(CASE WHEN minute >= :minute30 THEN good ELSE 0 END) AS g30,
+            sum(CASE WHEN minute >= :minute30 THEN total ELSE 0 END) AS t30,
             sum(good) AS g60, sum(total) AS t60
         FROM minute_buckets WHERE minute >= :minute60 GROUP BY {SERIES_KEYS})
-    SELECT o.id, o.target, d.win_good, d.win_total, h.g6, h.t6, h.g24, h.t24, h.g72, h.t72, m.g5, m.t5, m.g30, m.t30, m.g60, m.t60
+    SELECT o.id, o.target, d.win_good, d.win_total,
+        h.g6, h.t6, h.g24, h.t24, h.g72, h.t72, m.g5, m.t5, m.g30, m.t30, m.g60, m.t60
     FROM objectives o
     LEFT JOIN d ON d.tenant = o.tenant AND d.service = o.service_key AND d.indicator = o.indicator
     LEFT JOIN h ON h.tenant = o.tenant AND h.service = o.service_key AND h.indicator = o.indicator
@@ -69,7 +74,15 @@ async def seed(db: Database, *, objectives: int, series: int) -> None:
 
     def rows(index_name: str, last: int, count: int, good: float, total: float) -> list[dict[str, object]]:
         return [
-            {"tenant": "bench", "service": s, "indicator": "availability", "scope": "", index_name: i, "good": good, "total": total}
+            {
+                "tenant": "bench",
+                "service": s,
+                "indicator": "availability",
+                "scope": "",
+                index_name: i,
+                "good": good,
+                "total": total,
+            }
             for s in names
             for i in range(last - count, last + 1)
         ]
@@ -184,7 +197,9 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             if postgres is not None:
                 postgres.stop()
     per = [s / args.objectives * 1000 for s in ours]
-    print(f"\n{database}: {args.objectives:,} objectives on {args.series:,} series, 30-day windows, {args.rounds} rounds")
+    print(
+        f"\n{database}: {args.objectives:,} objectives on {args.series:,} series, 30-day windows, {args.rounds} rounds"
+    )
     print(line("evaluation pass", ours, "s", "{:.2f}"))
     print(line("evaluation pass per objective", per, "ms", "{:.2f}"))
     print(line("one SQL pass + bulk UPDATE", baseline, "s", "{:.3f}"))

@@ -91,14 +91,18 @@ async def ingest_load(measurement_port: int, ingest: str, stop: asyncio.Event) -
                 for s in range(20)
             ]
             response = await client.post(
-                "/v1/measurements", content=json.dumps({"series": series}), headers={"Authorization": f"Bearer {ingest}"}
+                "/v1/measurements",
+                content=json.dumps({"series": series}),
+                headers={"Authorization": f"Bearer {ingest}"},
             )
             if response.status_code < 300:
                 stored += 2000
     return stored
 
 
-async def rounds(targets: dict[str, tuple[int, str, dict[str, str]]], *, count: int, repeat: int) -> dict[str, list[Result]]:
+async def rounds(
+    targets: dict[str, tuple[int, str, dict[str, str]]], *, count: int, repeat: int
+) -> dict[str, list[Result]]:
     """Interleave the targets round by round."""
     results: dict[str, list[Result]] = {name: [] for name in targets}
     for port, path, headers in targets.values():

@@ -38,7 +38,9 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def hammer(port: int, path: str, *, requests: int, concurrency: int = 16, headers: dict[str, str] | None = None) -> Result:
+async def hammer(
+    port: int, path: str, *, requests: int, concurrency: int = 16, headers: dict[str, str] | None = None
+) -> Result:
     """GET `path` `requests` times over `concurrency` keep-alive connections to 127.0.0.1:port."""
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()

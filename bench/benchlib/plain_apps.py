@@ -32,7 +32,9 @@ tables: dict[str, Table] = {}
 async def reflect(app: FastAPI) -> AsyncIterator[None]:
     """Load the two tables' columns from the service's database."""
     async with engine.connect() as connection:
-        await connection.run_sync(metadata.reflect, only=["objectives"] if "measurement" in str(engine.url) else ["services"])
+        await connection.run_sync(
+            metadata.reflect, only=["objectives"] if "measurement" in str(engine.url) else ["services"]
+        )
     tables.update(metadata.tables)
     yield
     await engine.dispose()
