@@ -10,7 +10,7 @@
 The data: every series has 90 days of day buckets, two days of hour buckets and two hours of
 minute buckets. Rounds are interleaved; ratio ours / baseline round by round. Goal: <= 3x.
 
-Run: .venv/bin/python bench/evaluation_bench.py [--database sqlite|postgresql|both] [--objectives 2000] [--series 200]
+Run: .venv/bin/python bench/evaluation_bench.py [--database sqlite|postgresql|both] [--objectives 1000] [--series 100]
 """
 
 from __future__ import annotations
@@ -209,8 +209,8 @@ async def bench(database: str, args: argparse.Namespace) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--objectives", type=int, default=2_000)
-    parser.add_argument("--series", type=int, default=200)
+    parser.add_argument("--objectives", type=int, default=1_000)
+    parser.add_argument("--series", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     for database in databases(args.database):
