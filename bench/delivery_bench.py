@@ -1,12 +1,15 @@
-"""Webhook delivery throughput to a loopback receiver, against plain httpx posting in the same run.
+"""Notifier deliveries end to end (event in -> webhook received), against plain httpx posting.
 
-  plain httpx : one pooled httpx.AsyncClient posting the same JSON bodies, `--concurrency` at a time
-  notifier    : the DeliveryWorker draining queued deliveries from a SQLite file: claim, sign
-                (Standard Webhooks), resolve and check the target, POST, record every attempt
+  plain httpx : one pooled httpx.AsyncClient posting the same JSON bodies, 16 at a time
+  notifier    : the real notifier process (uvicorn, SQLite or PostgreSQL): `objective.breached`
+                events published to JetStream -> idempotent inbox -> delivery rows -> claim, sign
+                (Standard Webhooks), check the target, POST, record the attempt
 
-Both talk to the same uvicorn receiver on 127.0.0.1. The ratio notifier / plain should be at least 0.5.
+Both post to the same uvicorn receiver on 127.0.0.1; rounds are interleaved; ratios round by round.
+The notifier may have 16 attempts in flight to the subscription (as many as plain httpx). Also
+prints the notifier process's CPU time per delivery. Goal: notifier / plain >= 0.5.
 
-Run: .venv/bin/python bench/delivery_bench.py [--deliveries 3000] [--concurrency 16]
+Run: .venv/bin/python bench/delivery_bench.py [--database sqlite|postgresql|both] [--deliveries 300] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -15,60 +18,52 @@ import argparse
 import asyncio
 import contextlib
 import json
-import tempfile
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import uvicorn
+from benchlib.stack import databases, running_stack, token
+from benchlib.stats import line, ratios
 
-from slm_notifier import repository, service
-from slm_notifier.config import Settings
-from slm_notifier.models import new_id
-from slm_notifier.schemas import SubscriptionCreate
-from slm_notifier.worker import DeliveryWorker
-from slm_shared import migrations
-from slm_shared.db import Database
+from slm_shared.contracts.payloads import ObjectiveStatusV1
+from slm_shared.contracts.registry import EVENTS
 from slm_shared.testing.ports import free_port
 
-PAYLOAD = {
-    "agreement_id": "agr-1",
-    "objective_id": "obj-1",
-    "service_key": "payments",
-    "indicator": "availability",
-    "status": "breached",
-    "objective": 0.999,
-    "attainment": 0.995,
-    "severity": "critical",
-}
+CONCURRENCY = 16
 
 
-class Counter:
+class Receiver:
+    """The smallest ASGI receiver: read the body, count it, answer 204."""
+
     def __init__(self) -> None:
         self.received = 0
+        self.arrived = asyncio.Event()
+        self.expected = 0
 
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        self.received += 1
+        if self.received >= self.expected:
+            self.arrived.set()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
-async def receiver_app(counter: Counter, scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The smallest ASGI receiver: read the body, answer 204."""
-    more = True
-    while more:
-        message = await receive()
-        more = message.get("more_body", False)
-    counter.received += 1
-    await send({"type": "http.response.start", "status": 204, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
+    def expect(self, count: int) -> None:
+        self.received, self.expected = 0, count
+        self.arrived.clear()
 
 
 @contextlib.asynccontextmanager
-async def receiver(counter: Counter) -> AsyncIterator[str]:
+async def serving(app: Receiver) -> AsyncIterator[str]:
     port = free_port()
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receiver_app(counter, scope, receive, send)
-
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
@@ -80,11 +75,32 @@ async def receiver(counter: Counter) -> AsyncIterator[str]:
         await task
 
 
-async def plain_httpx(url: str, count: int, concurrency: int) -> float:
+def breach(n: int) -> ObjectiveStatusV1:
+    now = datetime.now(UTC)
+    return ObjectiveStatusV1(
+        agreement_id=f"agr-{n}",
+        objective_id=f"obj-{n}",
+        service_key="payments",
+        indicator="availability",
+        status="breached",
+        previous_status="healthy",
+        objective=0.999,
+        attainment=0.995,
+        good=995,
+        total=1000,
+        window_start=now,
+        window_end=now,
+        observed_at=now,
+        severity="critical",
+    )
+
+
+async def plain_httpx(url: str, receiver: Receiver, count: int) -> float:
     """Deliveries per second with a bare pooled httpx client."""
-    body = json.dumps({"type": "slm.measurement.objective.breached.v1", "data": PAYLOAD}).encode()
-    gate = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
+    body = json.dumps({"type": EVENTS.objective_breached.type, "data": breach(0).model_dump(mode="json")}).encode()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    receiver.expect(count)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
 
         async def post() -> None:
             async with gate:
@@ -93,73 +109,80 @@ async def plain_httpx(url: str, count: int, concurrency: int) -> float:
 
         started = time.perf_counter()
         await asyncio.gather(*(post() for _ in range(count)))
+        await receiver.arrived.wait()
         return count / (time.perf_counter() - started)
 
 
-async def notifier(url: str, count: int, concurrency: int, folder: Path) -> float:
-    """Deliveries per second through the DeliveryWorker, from queued rows to recorded attempts."""
-    database_url = f"sqlite+aiosqlite:///{folder / 'notifier.db'}"
-    await migrations.upgrade("slm_notifier", database_url)
-    settings = Settings(
-        database_url=database_url,
-        environment="development",
-        max_concurrency=concurrency,
-        max_per_subscription=concurrency,
-        delivery_poll_seconds=0.05,
-    )
-    db = Database(database_url)
-    now = datetime.now(UTC)
-    async with db.session() as session:
-        data = SubscriptionCreate(name="bench", event_types=["slm.measurement.objective.*"], target={"url": url})
-        subscription = await service.create_subscription(session, tenant="bench", data=data)
-        rows = []
-        for _ in range(count):
-            row = service.delivery_row(_Event(new_id(), now), subscription.id, now)  # type: ignore[arg-type]
-            rows.append(row)
-        await repository.insert_deliveries(session, rows)
-    worker = DeliveryWorker(db, settings)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def notifier(js: Any, receiver: Receiver, count: int, pid: int) -> tuple[float, float]:
+    """Deliveries per second (events published to webhooks received) and notifier CPU ms per delivery."""
+    receiver.expect(count)
+    cpu = cpu_seconds(pid)
     started = time.perf_counter()
-    task = asyncio.create_task(worker.run())
-    deadline = started + 120
-    while worker.sent < count and time.perf_counter() < deadline:  # noqa: ASYNC110 - polling a counter
-        await asyncio.sleep(0.01)
-    if worker.sent < count:
-        raise SystemExit(f"only {worker.sent} of {count} deliveries sent in 120 s")
+    events = [EVENTS.objective_breached.build(tenant="bench", data=breach(n)) for n in range(count)]
+    spec = EVENTS.objective_breached
+    await asyncio.gather(
+        *(
+            js.publish(spec.subject, json.dumps(e.data).encode(), headers={**e.headers(), "Nats-Msg-Id": e.id})
+            for e in events
+        )
+    )
+    try:
+        await asyncio.wait_for(receiver.arrived.wait(), timeout=100)
+    except TimeoutError:
+        raise SystemExit(f"only {receiver.received} of {count} deliveries arrived in 100 s") from None
     elapsed = time.perf_counter() - started
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    await db.dispose()
-    return count / elapsed
+    return count / elapsed, (cpu_seconds(pid) - cpu) / count * 1000
 
 
-class _Event:
-    """The few CloudEvent attributes a delivery row copies."""
-
-    def __init__(self, event_id: str, when: datetime) -> None:
-        self.id = event_id
-        self.time = when
-        self.tenant = "bench"
-        self.type = "slm.measurement.objective.breached.v1"
-        self.data = PAYLOAD
+async def bench(database: str, args: argparse.Namespace) -> None:
+    env = {"NOTIFIER_MAX_PER_SUBSCRIPTION": str(CONCURRENCY), "NOTIFIER_MAX_CONCURRENCY": str(CONCURRENCY)}
+    with running_stack(database, **env) as (stack, _urls):
+        receiver = Receiver()
+        async with serving(receiver) as url:
+            admin = {"Authorization": f"Bearer {token('admin')}"}
+            body = {
+                "name": "bench",
+                "event_types": ["slm.measurement.objective.*"],
+                "channel": "webhook",
+                "target": {"url": url},
+            }
+            async with httpx.AsyncClient(base_url=stack.url("notifier"), headers=admin) as client:
+                response = await client.post("/v1/subscriptions", json=body)
+                assert response.status_code == 201, response.text
+            nc = await nats.connect(stack.nats_url)
+            js = nc.jetstream()
+            pid = stack.processes["notifier"].pid
+            await plain_httpx(url, receiver, 100)  # warm-up
+            await notifier(js, receiver, 100, pid)
+            plain, ours, cpu = [], [], []
+            for _ in range(args.rounds):
+                plain.append(await plain_httpx(url, receiver, args.deliveries))
+                rate, per_delivery = await notifier(js, receiver, args.deliveries, pid)
+                ours.append(rate)
+                cpu.append(per_delivery)
+            await nc.close()
+    print(f"\n{database}: {args.deliveries} deliveries per round, {args.rounds} rounds, concurrency {CONCURRENCY}")
+    print(line("plain httpx", plain, "deliveries/s"))
+    print(line("notifier, event in -> webhook received", ours, "deliveries/s"))
+    print(line("notifier CPU per delivery", cpu, "ms", "{:.1f}"))
+    print(line("ratio notifier / plain (goal >= 0.5)", ratios(ours, plain), "x", "{:.2f}"))
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--deliveries", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--deliveries", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    counter = Counter()
-    with tempfile.TemporaryDirectory() as folder:
-        async with receiver(counter) as url:
-            await plain_httpx(url, 200, args.concurrency)  # warm up
-            plain = await plain_httpx(url, args.deliveries, args.concurrency)
-            ours = await notifier(url, args.deliveries, args.concurrency, Path(folder))
-    print(f"deliveries: {args.deliveries}, concurrency: {args.concurrency}, receiver: uvicorn on 127.0.0.1")
-    print(f"plain httpx : {plain:8.0f} deliveries/s")
-    print(f"notifier    : {ours:8.0f} deliveries/s (signed, target checked, every attempt recorded in SQLite)")
-    ratio = ours / plain
-    print(f"ratio       : {ratio:8.2f} (target >= 0.5) {'OK' if ratio >= 0.5 else 'BELOW TARGET'}")
+    for database in databases(args.database):
+        await bench(database, args)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Evaluation cost: a full pass over many objectives, and how it changes with the window length.
+"""One evaluation pass over many objectives, against computing the same tallies in one SQL pass.
 
-Objectives read their windows (and burn-rate and forecast lookbacks) from day, hour and minute
-rollups, so a 90-day window should cost about what a 7-day window costs. The data: every series
-has 90 days of day buckets, two days of hour buckets and two hours of minute buckets (what a
-window reads at its ragged edges), in a SQLite file.
+  ours     : evaluate_due over every objective (30-day rolling windows): the window, five burn-rate
+             lookbacks (5m, 30m, 1h, 6h, 3d) and two forecast lookbacks (1h, 24h) from day, hour and
+             minute rollups; status, budget, burn rates, alerts and forecasts written per objective
+  baseline : one SQL statement reading the same eight tallies per objective (day buckets for the
+             window, hour and minute buckets for the lookbacks), then one bulk UPDATE of status,
+             attainment, good and total
 
-Run: .venv/bin/python bench/evaluation_bench.py [--objectives 10000] [--series 1000]
+The data: every series has 90 days of day buckets, two days of hour buckets and two hours of
+minute buckets. Rounds are interleaved; ratio ours / baseline round by round. Goal: <= 3x.
+
+Run: .venv/bin/python bench/evaluation_bench.py [--database sqlite|postgresql|both] [--objectives 1000] [--series 100]
 """
 
 from __future__ import annotations
@@ -17,12 +22,47 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import insert, update
+from benchlib.stack import databases
+from benchlib.stats import line, ratios
+from sqlalchemy import bindparam, insert, text, update
 from sqlmodel import SQLModel
 
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective
 from slm_measurement.service import evaluate_due
 from slm_shared.db import Database, utcnow
+from slm_shared.testing.postgres import PostgresServer
+
+SERIES_KEYS = "tenant, service, indicator"
+TALLIES = text(
+    f"""
+    WITH d AS (
+        SELECT {SERIES_KEYS}, sum(good) AS win_good, sum(total) AS win_total FROM day_buckets WHERE day >= :day30
+        GROUP BY {SERIES_KEYS}),
+    h AS (
+        SELECT {SERIES_KEYS},
+            sum(CASE WHEN hour >= :hour6 THEN good ELSE 0 END) AS g6,
+            sum(CASE WHEN hour >= :hour6 THEN total ELSE 0 END) AS t6,
+            sum(CASE WHEN hour >= :hour24 THEN good ELSE 0 END) AS g24,
+            sum(CASE WHEN hour >= :hour24 THEN total ELSE 0 END) AS t24,
+            sum(good) AS g72, sum(total) AS t72
+        FROM hour_buckets WHERE hour >= :hour72 GROUP BY {SERIES_KEYS}),
+    m AS (
+        SELECT {SERIES_KEYS},
+            sum(CASE WHEN minute >= :minute5 THEN good ELSE 0 END) AS g5,
+            sum(CASE WHEN minute >= :minute5 THEN total ELSE 0 END) AS t5,
+            sum(CASE WHEN minute >= :minute30 THEN good ELSE 0 END) AS g30,
+            sum(CASE WHEN minute >= :minute30 THEN total ELSE 0 END) AS t30,
+            sum(good) AS g60, sum(total) AS t60
+        FROM minute_buckets WHERE minute >= :minute60 GROUP BY {SERIES_KEYS})
+    SELECT o.id, o.target, d.win_good, d.win_total,
+        h.g6, h.t6, h.g24, h.t24, h.g72, h.t72, m.g5, m.t5, m.g30, m.t30, m.g60, m.t60
+    FROM objectives o
+    LEFT JOIN d ON d.tenant = o.tenant AND d.service = o.service_key AND d.indicator = o.indicator
+    LEFT JOIN h ON h.tenant = o.tenant AND h.service = o.service_key AND h.indicator = o.indicator
+    LEFT JOIN m ON m.tenant = o.tenant AND m.service = o.service_key AND m.indicator = o.indicator
+    WHERE o.active
+    """
+)
 
 
 async def seed(db: Database, *, objectives: int, series: int) -> None:
@@ -63,7 +103,7 @@ async def seed(db: Database, *, objectives: int, series: int) -> None:
                     "objective_id": "availability",
                     "service_key": names[n % series],
                     "indicator": "availability",
-                    "objective": 0.99,
+                    "target": 0.99,
                     "window_kind": "rolling",
                     "window_duration": "30d",
                     "maintenance_windows": [],
@@ -77,9 +117,9 @@ async def seed(db: Database, *, objectives: int, series: int) -> None:
         )
 
 
-async def full_pass(db: Database, window: str, objectives: int) -> float:
+async def full_pass(db: Database, objectives: int) -> float:
     async with db.session() as session:
-        await session.execute(update(Objective).values(window_duration=window, needs_evaluation=True))
+        await session.execute(update(Objective).values(needs_evaluation=True))
     started = time.perf_counter()
     evaluated = await evaluate_due(db, interval=timedelta(seconds=0), limit=objectives)
     elapsed = time.perf_counter() - started
@@ -87,22 +127,94 @@ async def full_pass(db: Database, window: str, objectives: int) -> float:
     return elapsed
 
 
+def ratio(good: float | None, total: float | None) -> float | None:
+    return None if not total else (good or 0.0) / total
+
+
+async def sql_pass(db: Database, objectives: int) -> float:
+    """The same tallies in one statement, statuses written back in one bulk UPDATE."""
+    started = time.perf_counter()
+    now = int(utcnow().timestamp())
+    day, hour, minute = now // 86400, now // 3600, now // 60
+    bounds = {
+        "day30": day - 30,
+        "hour6": hour - 6,
+        "hour24": hour - 24,
+        "hour72": hour - 72,
+        "minute5": minute - 5,
+        "minute30": minute - 30,
+        "minute60": minute - 60,
+    }
+    async with db.session() as session:
+        rows = (await session.execute(TALLIES, bounds)).all()
+        outcomes = []
+        for row in rows:
+            attainment = ratio(row.win_good, row.win_total)
+            bad_shares = [ratio((row[i + 1] or 0) - (row[i] or 0), row[i + 1]) for i in range(4, 16, 2)]
+            burn_rates = [None if share is None else share / (1 - row.target) for share in bad_shares]
+            status = "no_data" if attainment is None else ("healthy" if attainment >= row.target else "breached")
+            outcomes.append(
+                {
+                    "row_id": row.id,
+                    "status": status,
+                    "attainment": attainment,
+                    "good": row.win_good or 0,
+                    "total": row.win_total or 0,
+                    "details": {"burn_rates": burn_rates},
+                }
+            )
+        table = Objective.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(
+                status=bindparam("status"),
+                attainment=bindparam("attainment"),
+                good=bindparam("good"),
+                total=bindparam("total"),
+                details=bindparam("details"),
+            )
+        )
+        await session.execute(statement, outcomes)
+    assert len(outcomes) == objectives, len(outcomes)
+    return time.perf_counter() - started
+
+
+async def bench(database: str, args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="slm-eval-bench-") as folder:
+        postgres = PostgresServer().start() if database == "postgresql" else None
+        try:
+            url = postgres.create_database("evaluation") if postgres else f"sqlite+aiosqlite:///{Path(folder) / 'e.db'}"
+            db = Database(url)
+            await seed(db, objectives=args.objectives, series=args.series)
+            await full_pass(db, args.objectives)  # warm-up
+            ours, baseline = [], []
+            for _ in range(args.rounds):
+                ours.append(await full_pass(db, args.objectives))
+                baseline.append(await sql_pass(db, args.objectives))
+            await db.dispose()
+        finally:
+            if postgres is not None:
+                postgres.stop()
+    per = [s / args.objectives * 1000 for s in ours]
+    print(
+        f"\n{database}: {args.objectives:,} objectives on {args.series:,} series, 30-day windows, {args.rounds} rounds"
+    )
+    print(line("evaluation pass", ours, "s", "{:.2f}"))
+    print(line("evaluation pass per objective", per, "ms", "{:.2f}"))
+    print(line("one SQL pass + bulk UPDATE", baseline, "s", "{:.3f}"))
+    print(line("ratio ours / SQL pass (goal <= 3)", ratios(ours, baseline), "x", "{:.1f}"))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--objectives", type=int, default=10_000)
-    parser.add_argument("--series", type=int, default=1_000)
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--objectives", type=int, default=1_000)
+    parser.add_argument("--series", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="slm-eval-bench-") as folder:
-        db = Database(f"sqlite+aiosqlite:///{Path(folder) / 'evaluation.db'}")
-        await seed(db, objectives=args.objectives, series=args.series)
-        seconds = {window: await full_pass(db, window, args.objectives) for window in ("30d", "7d", "90d")}
-        await db.dispose()
-    print(f"{args.objectives:,} objectives on {args.series:,} series, SQLite; each evaluation reads the window,")
-    print("five burn-rate lookbacks (5m, 30m, 1h, 6h, 3d) and two forecast lookbacks (1h, 24h) from rollups")
-    for window, elapsed in seconds.items():
-        per_objective = elapsed / args.objectives * 1000
-        print(f"full pass, {window:>3} windows: {elapsed:6.2f} s  ({per_objective:.2f} ms per objective)")
-    print(f"ratio 90-day / 7-day window cost: {seconds['90d'] / seconds['7d']:.2f}")
+    for database in databases(args.database):
+        await bench(database, args)
 
 
 if __name__ == "__main__":

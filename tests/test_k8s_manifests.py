@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
 DOCKER = ROOT / "deploy" / "docker"
 SERVICES = ("catalog", "agreements", "measurement", "notifier")
+SPLIT = ("measurement", "notifier")  # their workers run in their own Deployment
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.32.0"
 STANDARD_ENV = re.compile(r"^(OTEL_|PYTHON)")
@@ -154,6 +155,30 @@ def test_each_service_has_its_objects(rendered: tuple[str, list[dict[str, Any]]]
         else:
             assert deployment["spec"]["replicas"] == 1
             assert not of_kind(objects, "HorizontalPodAutoscaler")
+
+
+def test_workers_run_in_their_own_deployments(rendered: tuple[str, list[dict[str, Any]]]) -> None:
+    overlay, objects = rendered
+    for service in SPLIT:
+        api, worker = named(objects, "Deployment", service), named(objects, "Deployment", f"{service}-worker")
+        api_env = {e["name"]: e.get("value") for e in pod_spec(api)["containers"][0].get("env", [])}
+        assert api_env[f"{service.upper()}_RUN_WORKERS"] == "false"
+        container = pod_spec(worker)["containers"][0]
+        assert container["args"] == ["worker", "--no-migrate"]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert pod_spec(worker)["terminationGracePeriodSeconds"] >= DRAIN_SECONDS + 12
+        labels = worker["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/component"] == "worker"
+        selector = named(objects, "Service", service)["spec"]["selector"]
+        assert not set(selector.items()) <= set(labels.items()), "the Service must not send API traffic to workers"
+        if overlay == "prod":
+            assert worker["spec"]["replicas"] >= 2
+            budget = named(objects, "PodDisruptionBudget", f"{service}-worker")
+            assert budget["spec"]["selector"]["matchLabels"] == worker["spec"]["selector"]["matchLabels"]
+    for service in set(SERVICES) - set(SPLIT):
+        env = {e["name"] for e in pod_spec(named(objects, "Deployment", service))["containers"][0].get("env", [])}
+        assert f"{service.upper()}_RUN_WORKERS" not in env
 
 
 def test_pods_are_locked_down(rendered: tuple[str, list[dict[str, Any]]]) -> None:

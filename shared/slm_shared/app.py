@@ -141,8 +141,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         app.add_middleware(TraceContextMiddleware)
     app.include_router(health.router)
     app.include_router(metrics_router(metrics))
-    for router in definition.routers:
-        app.include_router(router)
-    if definition.handlers:
-        app.include_router(dead_letters.router)
+    if settings.serve_api:
+        for router in definition.routers:
+            app.include_router(router)
+        if definition.handlers:
+            app.include_router(dead_letters.router)
     return app

@@ -1,4 +1,4 @@
-"""The command line every service shares: `serve` and `migrate`."""
+"""The command line every service shares: `serve`, `worker` and `migrate`."""
 
 from __future__ import annotations
 
@@ -21,9 +21,13 @@ def run(
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP API and the workers")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start-up")
+    worker = sub.add_parser("worker", help="run the workers with health and metrics only, no /v1 API")
+    worker.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start-up")
     sub.add_parser("migrate", help="apply database migrations and exit")
     args = parser.parse_args(argv)
     settings = load_settings()
+    if args.command == "worker":
+        settings = settings.model_copy(update={"serve_api": False, "run_workers": True})
     setup_logging(definition.name, settings.log_level)
     if args.command == "migrate":
         asyncio.run(migrations.upgrade(definition.migrations_package, settings.resolved_database_url))

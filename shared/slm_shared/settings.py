@@ -34,6 +34,7 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 1_048_576
     run_workers: bool = True
+    serve_api: bool = Field(True, description="serve the /v1 API; false: a worker process (health and metrics only)")
     consumer_max_deliveries: int = 5
     consumer_retry_delay_seconds: float = 1.0
     outbox_poll_seconds: float = 1.0

@@ -163,8 +163,8 @@ async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
 async def test_health_ready_and_metrics_need_no_token(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok", "checks": {}}
     ready = await client.get("/readyz")
-    assert ready.status_code == 503  # NATS is deliberately unreachable here
-    assert ready.json()["checks"] == {"database": "ok", "nats": "unavailable"}
+    assert ready.status_code == 200  # an API-only process (no workers) does not need NATS
+    assert ready.json()["checks"] == {"database": "ok"}
     await client.get("/v1/notes/x")
     metrics = (await client.get("/metrics")).text
     assert 'slm_http_requests_total{method="GET",route="/v1/notes/{name}",service="plumbing",status="401"}' in metrics
@@ -235,3 +235,41 @@ async def test_the_transaction_commits_before_the_response_is_sent(sqlite_url: s
         response = await client.post("/v1/commit-order", headers=bearer(make_token()))
     assert response.status_code == 201
     assert order == ["commit", "response"]
+
+
+async def test_a_worker_process_serves_health_and_runs_workers_but_no_api(sqlite_url: str) -> None:
+    import asyncio
+
+    from slm_shared.app import ServiceContext
+
+    started = asyncio.Event()
+
+    async def probe_worker(context: ServiceContext) -> None:
+        started.set()
+
+    definition = ServiceDefinition(
+        name="worker", title="t", description="t", migrations_package="none", routers=[router], workers=[probe_worker]
+    )
+    settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", serve_api=False)
+    app = create_app(definition, settings, auto_migrate=False)
+    assert not [route for route in app.routes if getattr(route, "path", "").startswith("/v1")]
+    async with running_app(app) as client:
+        await started.wait()
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/metrics")).status_code == 200
+        assert (await client.get("/v1/notes/x", headers=bearer(make_token()))).status_code == 404
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503  # its workers need NATS, deliberately unreachable here
+        assert ready.json()["checks"] == {"database": "ok", "nats": "unavailable"}
+
+
+def test_the_worker_command_builds_a_worker_process(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from slm_shared import cli
+
+    served: list[object] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **_: served.append(app))
+    settings = ServiceSettings(database_url=sqlite_url, run_workers=False)
+    assert cli.run(DEFINITION, lambda: settings, ["worker", "--no-migrate"]) == 0
+    app = served[0]
+    assert app.state.settings.serve_api is False and app.state.settings.run_workers is True  # type: ignore[attr-defined]
+    assert not [r for r in app.routes if getattr(r, "path", "").startswith("/v1")]  # type: ignore[attr-defined]

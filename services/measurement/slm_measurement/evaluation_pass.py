@@ -9,9 +9,10 @@ Events stay exactly-once: they commit in the same transaction as the status they
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -42,7 +43,13 @@ _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr
 
 
 def _iso(instant: datetime | None) -> str | None:
-    return instant.isoformat() if instant is not None else None
+    return _isoformat(instant, instant.tzinfo) if instant is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _isoformat(instant: datetime, tz: tzinfo | None) -> str:
+    """Objectives sharing a window share its forecast instants; the zone is in the key (equal instants may differ)."""
+    return instant.isoformat()
 
 
 def details_of(found: Measurement, method: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ WINDOW = "window"
 TICKET_TIME = "ticket_time"
 
 
+@functools.lru_cache(maxsize=256)
 def format_duration(length: timedelta) -> str:
     """'5m', '6h', '3d' (or seconds for odd lengths)."""
     seconds = int(length.total_seconds())
@@ -251,15 +253,26 @@ class Plan:
     excluded: list[Bounds]
 
 
+# A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
+_window_bounds = functools.lru_cache(maxsize=256)(window_bounds)
+
+
+@functools.lru_cache(maxsize=256)
+def _lookback_ranges(now: datetime, wanted: tuple[timedelta, ...]) -> tuple[datetime, dict[str, Bounds]]:
+    """The end of the current minute and each lookback's bounds, labelled."""
+    now_end = lookback_bounds(now, timedelta(minutes=1)).end
+    return now_end, {format_duration(length): lookback_bounds(now, length) for length in wanted}
+
+
 def plan(objective: Objective, *, now: datetime) -> Plan:
     """The ranges an evaluation at `now` tallies (no database)."""
-    bounds = window_bounds(window_of(objective), now)
+    bounds = _window_bounds(window_of(objective), now)
     policy = policy_of(objective)
     forecast_lookbacks = [parse_duration(text) for text in objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS]
     wanted = sorted(lookbacks(policy) | set(forecast_lookbacks))
-    now_end = lookback_bounds(now, timedelta(minutes=1)).end
+    now_end, lookback_ranges = _lookback_ranges(now, tuple(wanted))
     ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
-    ranges.update({format_duration(length): lookback_bounds(now, length) for length in wanted})
+    ranges.update(lookback_ranges)
     excluded = excluded_of(objective, ranges, max(bounds.end, now_end))
     return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded)
 

@@ -30,6 +30,7 @@ from slm_measurement.tickets.worker import rules_of
 from slm_shared.app import ServiceContext
 from slm_shared.auth import ADMIN, INGEST, TokenVerifier
 from slm_shared.bus import DeadLetter, InboxMessage
+from slm_shared.bus.fetch import Fetcher
 from slm_shared.bus.inbox import unsubscribe_quietly
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
@@ -143,6 +144,7 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
     stream = STREAMS["ingest"]
     await context.bus.connected.wait()
     subscription = None
+    fetcher: Fetcher | None = None
     try:
         while True:
             checkpoint()
@@ -155,8 +157,10 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                     with contextlib.suppress(BadRequestError):
                         await context.bus.js.add_consumer(stream.name, config)
                     subscription = await context.bus.js.pull_subscribe_bind(CONSUMER, stream=stream.name)
+                    fetcher = Fetcher(subscription, settings.nats_ingest_batch)
+                assert fetcher is not None
                 try:
-                    messages = await subscription.fetch(settings.nats_ingest_batch, timeout=1.0)
+                    messages = await fetcher.fetch()
                 except TimeoutError:  # nats-py raises its own subclass or the plain one
                     continue
                 for message in messages:

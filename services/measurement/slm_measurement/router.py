@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from slm_measurement import buckets, repository, service
 from slm_measurement.as_of import AtQuery, as_of
@@ -129,17 +129,18 @@ def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> Object
 @router.get("/objectives/{objective_id}", response_model=ObjectivePublic)
 async def get_objective(
     objective_id: str, principal: ReaderDep, session: SessionDep, request: Request, at: AtQuery = None
-) -> ObjectivePublic:
+) -> Response:
     """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts.
 
     With `at`, everything is evaluated as of that instant from stored data (nothing is stored).
     """
     objective = await visible_objective(session, principal, objective_id)
     if at is None:
-        return objective_public(objective)
-    now = utcnow()
-    evaluated = await evaluate_at(session, objective, at=as_of(request, at), now=now)
-    return objective_public_as_of(objective, evaluated)
+        found = objective_public(objective)
+    else:
+        evaluated = await evaluate_at(session, objective, at=as_of(request, at), now=utcnow())
+        found = objective_public_as_of(objective, evaluated)
+    return Response(found.model_dump_json(), media_type="application/json")  # built once, not validated again
 
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])

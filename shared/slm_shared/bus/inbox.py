@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
+from slm_shared.bus.fetch import Fetcher
 from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
@@ -105,6 +106,7 @@ class Consumer:
         """Consume one stream until cancelled, surviving NATS and database outages."""
         await self.bus.connected.wait()
         subscription: JetStreamContext.PullSubscription | None = None
+        fetcher: Fetcher | None = None
         try:
             while True:
                 checkpoint()
@@ -113,8 +115,10 @@ class Consumer:
                         await self.bus.ensure_platform_streams()
                         await self._ensure_consumer(stream, subjects)
                         subscription = await self.bus.js.pull_subscribe_bind(self.name, stream=stream)
+                        fetcher = Fetcher(subscription, self.batch_size)
+                    assert fetcher is not None
                     try:
-                        messages = await subscription.fetch(self.batch_size, timeout=1.0)
+                        messages = await fetcher.fetch()
                     except TimeoutError:  # nats-py raises its own subclass or the plain one
                         continue
                     for message in messages:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ class Bounds:
     end: datetime
 
 
+@functools.lru_cache(maxsize=256)
 def parse_duration(text: str) -> timedelta:
     """Parse a rolling length such as '28d', '12h', '90m' or '4w'."""
     match = _DURATION.match(text or "")

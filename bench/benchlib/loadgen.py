@@ -1,0 +1,67 @@
+"""A lean keep-alive HTTP/1.1 GET client, so the load generator costs less than the servers it measures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from benchlib.stats import percentile
+
+
+@dataclass
+class Result:
+    """Requests per second and per-request latencies (seconds) of one round."""
+
+    rate: float
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 0.99)
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 0.50)
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for header in head.split(b"\r\n"):
+        if header[:15].lower() == b"content-length:":
+            length = int(header[15:])
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def hammer(
+    port: int, path: str, *, requests: int, concurrency: int = 16, headers: dict[str, str] | None = None
+) -> Result:
+    """GET `path` `requests` times over `concurrency` keep-alive connections to 127.0.0.1:port."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
+    remaining = requests
+    latencies: list[float] = []
+    failures = 0
+
+    async def connection() -> None:
+        nonlocal remaining, failures
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                writer.write(request)
+                status = await _read_response(reader)
+                latencies.append(time.perf_counter() - started)
+                failures += status != 200
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return Result(rate=requests / (time.perf_counter() - started), latencies=latencies, failures=failures)

@@ -1,0 +1,84 @@
+"""The real stack (NATS and the four services as uvicorn processes) on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from slm_shared.auth import issue_token
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.testing.ports import free_port
+from slm_shared.testing.postgres import PostgresServer
+from tools.devstack import SERVICES, Stack
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+
+
+def token(role: str = "admin", tenant: str = "bench", party: str | None = None) -> str:
+    """A development token for the benchmark tenant."""
+    return issue_token(
+        DEVELOPMENT_JWT_SECRET, tenant=tenant, roles=[role], subject=f"bench-{role}", party=party, ttl_seconds=3600
+    )
+
+
+def databases(choice: str) -> list[str]:
+    """The databases to run on: sqlite, postgresql or both (PostgreSQL only where its binaries are here)."""
+    wanted = ["sqlite", "postgresql"] if choice == "both" else [choice]
+    if "postgresql" in wanted:
+        try:
+            PostgresServer()
+        except (FileNotFoundError, KeyError) as exc:
+            print(f"(PostgreSQL skipped: {exc})")
+            wanted.remove("postgresql")
+    return wanted
+
+
+@contextlib.contextmanager
+def running_stack(database: str, **env: str) -> Iterator[tuple[Stack, dict[str, str]]]:
+    """Start NATS and the services; yields the stack and each service's database URL."""
+    with tempfile.TemporaryDirectory(prefix="slm-bench-") as folder:
+        data = Path(folder)
+        postgres = PostgresServer().start() if database == "postgresql" else None
+        try:
+            if postgres is not None:
+                urls = {s.name: postgres.create_database(s.name) for s in SERVICES}
+            else:
+                urls = {s.name: f"sqlite+aiosqlite:///{data / (s.name + '.db')}" for s in SERVICES}
+            stack = Stack.on_free_ports(data, database_urls=urls, extra_env={"SLM_LOG_LEVEL": "WARNING", **env})
+            with stack:
+                yield stack, urls
+        finally:
+            if postgres is not None:
+                postgres.stop()
+
+
+@contextlib.contextmanager
+def uvicorn_process(app: str, **env: str) -> Iterator[int]:
+    """Serve `benchlib.<module>:<app>` under uvicorn on a free loopback port; yields the port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=BENCH_DIR,
+        env={**os.environ, **env},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
+                break
+            if process.poll() is not None:
+                raise RuntimeError(f"{app} exited with {process.returncode}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

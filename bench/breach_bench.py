@@ -1,0 +1,138 @@
+"""Ingest to breach webhook, end to end through the real stack, against a core NATS round trip.
+
+  ours     : POST /v1/measurements that breaches an objective -> evaluation -> objective.breached in
+             the outbox -> relay -> JetStream -> notifier inbox -> signed webhook at a loopback receiver
+  baseline : a core NATS request/reply round trip on the same server, sampled between breaches
+
+Each breach uses its own service and SLA, set up through the public APIs first. Prints p50 / p99
+(with few samples the p99 is the worst one). Goal: p50 < 50 ms, p99 < 200 ms.
+
+Run: .venv/bin/python bench/breach_bench.py [--database sqlite|postgresql|both] [--breaches 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import nats
+from benchlib import stages
+from benchlib.stack import databases, running_stack, token
+from benchlib.stats import percentile
+from nats.aio.msg import Msg
+
+from tools.receiver import WebhookReceiver
+from tools.scenario import Scenario
+
+
+def setup(scenario: Scenario, breaches: int, url: str) -> list[str]:
+    """One service, Gold offering and active SLA per breach; returns the service keys."""
+    scenario.subscribe(url)
+    party = scenario.call("POST", "agreements", "/v1/parties", 201, json={"name": "Bench Customer", "kind": "customer"})
+    customer = token("customer", party=party["id"])
+    keys, agreements = [], []
+    for n in range(breaches):
+        service = scenario.call(
+            "POST", "catalog", "/v1/services", 201, json={"key": f"svc-{n}", "name": f"Service {n}", "type": "business"}
+        )
+        target = {"indicator": "availability", "target": 0.999, "window": {"kind": "rolling", "duration": "30d"}}
+        body = {"name": "Gold", "price": {"amount": "10.00", "currency": "EUR", "period": "month"}, "targets": [target]}
+        offering = scenario.call("POST", "catalog", f"/v1/services/{service['id']}/offerings", 201, json=body)
+        scenario.call("POST", "catalog", f"/v1/offerings/{offering['id']}/publish", 200)
+        body = {
+            "kind": "SLA",
+            "name": f"SLA {n}",
+            "service_id": service["id"],
+            "offering_id": offering["id"],
+            "consumer_party_id": party["id"],
+        }
+        agreement = scenario.call("POST", "agreements", "/v1/agreements", 201, json=body)
+        for path, who in (("propose", None), ("accept", None), ("accept", customer), ("activate", None)):
+            scenario.call("POST", "agreements", f"/v1/agreements/{agreement['id']}/{path}", 200, token=who)
+        keys.append(service["key"])
+        agreements.append(agreement["id"])
+    for agreement_id in agreements:
+        scenario.wait_for_objective(agreement_id)
+    return keys
+
+
+def breaching_points(key: str) -> list[dict[str, object]]:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return [
+        {
+            "service": key,
+            "indicator": "availability",
+            "timestamp": (now - timedelta(minutes=i)).isoformat(),
+            "good": 950,
+            "total": 1000,
+        }
+        for i in range(5)
+    ]
+
+
+async def nats_round_trip(nc: nats.NATS) -> float:
+    started = time.perf_counter()
+    await nc.request("bench.echo", b"ping", timeout=5)
+    return time.perf_counter() - started
+
+
+async def bench(database: str, breaches: int) -> None:
+    posted: dict[str, float] = {}
+    with running_stack(database) as (stack, urls):
+        receiver = WebhookReceiver().start()
+        try:
+            scenario = Scenario(
+                {s: stack.url(s) for s in ("catalog", "agreements", "measurement", "notifier")}, tenant="bench"
+            )
+            keys = setup(scenario, breaches, receiver.url)
+            nc = await nats.connect(stack.nats_url)
+
+            async def echo(message: Msg) -> None:
+                await message.respond(message.data)
+
+            responder = await nc.subscribe("bench.echo", cb=echo)
+            ingest = {"Authorization": f"Bearer {token('ingest')}"}
+            ours, rtt = [], []
+            async with httpx.AsyncClient(base_url=stack.url("measurement"), headers=ingest, timeout=30) as client:
+                for _ in range(3):
+                    rtt.append(await nats_round_trip(nc))  # warm-up
+                for index, key in enumerate(keys):
+                    rtt.append(await nats_round_trip(nc))
+                    started = time.perf_counter()
+                    posted[key] = time.time()
+                    response = await client.post("/v1/measurements", json=breaching_points(key))
+                    assert response.status_code == 202, response.text
+                    arrived = await asyncio.to_thread(receiver.wait_for, index + 1, 30)
+                    if len(arrived) <= index:
+                        raise SystemExit(f"no webhook for breach {index + 1} within 30 s")
+                    ours.append(time.perf_counter() - started)
+            rtt = rtt[3:]
+            spent = await stages.breakdown(urls, posted)
+            await responder.unsubscribe()
+            await nc.close()
+        finally:
+            receiver.stop()
+    p50, p99 = percentile(ours, 0.5) * 1000, percentile(ours, 0.99) * 1000
+    b50, b99 = percentile(rtt, 0.5) * 1000, percentile(rtt, 0.99) * 1000
+    print(f"\n{database}: {breaches} breaches, one at a time")
+    print(f"  ingest -> breach webhook      p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   (goal p50 < 50, p99 < 200)")
+    print(f"  core NATS round trip          p50 {b50:8.2f} ms   p99 {b99:8.2f} ms")
+    print(f"  ratio ours / NATS round trip  p50 {p50 / b50:8.0f} x    p99 {p99 / b99:8.0f} x")
+    print("  where the time goes (from the services' own timestamps):")
+    stages.report(spent)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--breaches", type=int, default=20)
+    args = parser.parse_args()
+    for database in databases(args.database):
+        await bench(database, args.breaches)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,181 @@
+"""Hot reads through the real services, against a plain FastAPI + Core read and a bare JSON endpoint.
+
+  ours   : GET /v1/objectives/{id} (measurement) and GET /v1/services (catalog), each the real app
+           under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack
+  core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core
+  bare   : a FastAPI endpoint returning a constant JSON body
+
+Rounds are interleaved; each prints requests/s and p99, min / median / max, and the ratios round by
+round. The loaded variant repeats the objective read while ingest batches are posted and the
+evaluator runs. Goal: ours >= 1.5x core and >= 0.3x bare; p99 < 100 ms under load.
+
+Run: .venv/bin/python bench/read_bench.py [--database sqlite|postgresql|both] [--requests 300] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from datetime import UTC, datetime
+
+import httpx
+from benchlib.loadgen import Result, hammer
+from benchlib.stack import databases, running_stack, token, uvicorn_process
+from benchlib.stats import line, ratios
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from slm_measurement.models import Objective
+
+OBJECTIVE = "availability-bench"
+
+
+async def seed_objective(database_url: str) -> None:
+    """One evaluated objective row in measurement's database (as activation would leave it)."""
+    engine = create_async_engine(database_url)
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(Objective.__table__),  # type: ignore[attr-defined]
+            [
+                {
+                    "id": f"row-{n}",
+                    "tenant": "bench",
+                    "agreement_id": f"agreement-{n}",
+                    "agreement_version": 1,
+                    "agreement_kind": "SLA",
+                    "objective_id": OBJECTIVE if n == 0 else f"objective-{n}",
+                    "service_key": f"service-{n % 20}",
+                    "indicator": "availability",
+                    "target": 0.999,
+                    "window_kind": "rolling",
+                    "window_duration": "30d",
+                    "maintenance_windows": [],
+                    "details": {},
+                    "firing_alerts": [],
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(200)
+            ],
+        )
+    await engine.dispose()
+
+
+def seed_services(catalog_url: str, admin: str) -> None:
+    """Twenty services in the catalogue, through its API."""
+    with httpx.Client(base_url=catalog_url, headers={"Authorization": f"Bearer {admin}"}) as client:
+        for n in range(20):
+            body = {"key": f"service-{n}", "name": f"Service {n}", "type": "business", "owner_team": "bench"}
+            response = client.post("/v1/services", json=body)
+            assert response.status_code == 201, response.text
+
+
+async def ingest_load(measurement_port: int, ingest: str, stop: asyncio.Event) -> int:
+    """Post columnar batches of 2,000 points, one after another, until stopped; returns points stored."""
+    stored = 0
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{measurement_port}", timeout=60) as client:
+        while not stop.is_set():
+            now = time.time()
+            series = [
+                {
+                    "service": f"service-{s}",
+                    "indicator": "availability",
+                    "timestamps": [now - i * 0.05 for i in range(100)],
+                    "good": [99 if i % 50 else 0 for i in range(100)],
+                    "total": [100] * 100,
+                }
+                for s in range(20)
+            ]
+            response = await client.post(
+                "/v1/measurements",
+                content=json.dumps({"series": series}),
+                headers={"Authorization": f"Bearer {ingest}"},
+            )
+            if response.status_code < 300:
+                stored += 2000
+    return stored
+
+
+async def rounds(
+    targets: dict[str, tuple[int, str, dict[str, str]]], *, count: int, repeat: int
+) -> dict[str, list[Result]]:
+    """Interleave the targets round by round."""
+    results: dict[str, list[Result]] = {name: [] for name in targets}
+    for port, path, headers in targets.values():
+        await hammer(port, path, requests=100, headers=headers)  # warm-up
+    for _ in range(repeat):
+        for name, (port, path, headers) in targets.items():
+            result = await hammer(port, path, requests=count, headers=headers)
+            if result.failures:
+                raise SystemExit(f"{name}: {result.failures} requests failed")
+            results[name].append(result)
+    return results
+
+
+def report(results: dict[str, list[Result]]) -> None:
+    for name, series in results.items():
+        print(line(f"{name} req/s", [r.rate for r in series], "req/s"))
+        print(line(f"{name} p99", [r.p99 * 1000 for r in series], "ms", "{:,.1f}"))
+
+
+def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None:
+    print(line(label, ratios([r.rate for r in ours], [r.rate for r in baseline]), "x", "{:.2f}"))
+
+
+async def bench(database: str, args: argparse.Namespace) -> None:
+    with running_stack(database) as (stack, urls):
+        admin, ingest = token("admin"), token("ingest")
+        await seed_objective(urls["measurement"])
+        seed_services(stack.url("catalog"), admin)
+        auth = {"Authorization": f"Bearer {admin}"}
+        measurement, catalog = stack.ports["measurement"], stack.ports["catalog"]
+        with (
+            uvicorn_process("benchlib.plain_apps:bare") as bare,
+            uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["measurement"]) as core_m,
+            uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["catalog"]) as core_c,
+        ):
+            targets = {
+                "ours GET /v1/objectives/{id}": (measurement, f"/v1/objectives/{OBJECTIVE}", auth),
+                "core same row": (core_m, f"/objectives/{OBJECTIVE}", {}),
+                "ours GET /v1/services": (catalog, "/v1/services", auth),
+                "core same page": (core_c, "/services", {}),
+                "bare JSON": (bare, f"/objectives/{OBJECTIVE}", {}),
+            }
+            results = await rounds(targets, count=args.requests, repeat=args.rounds)
+            print(f"\n{database}: concurrency 16, {args.requests} requests per round, {args.rounds} rounds")
+            report(results)
+            names = list(targets)
+            report_ratio("objective / core (goal >= 1.5)", results[names[0]], results[names[1]])
+            report_ratio("objective / bare (goal >= 0.3)", results[names[0]], results[names[4]])
+            report_ratio("services / core (goal >= 1.5)", results[names[2]], results[names[3]])
+            report_ratio("services / bare (goal >= 0.3)", results[names[2]], results[names[4]])
+
+            stop = asyncio.Event()
+            loader = asyncio.create_task(ingest_load(measurement, ingest, stop))
+            try:
+                loaded = await rounds({k: targets[k] for k in names[:2]}, count=args.requests, repeat=args.rounds)
+            finally:
+                stop.set()
+                stored = await loader
+            print(f"while ingest runs ({stored:,} points stored) and the evaluator works:")
+            report(loaded)
+            report_ratio("objective / core under load", loaded[names[0]], loaded[names[1]])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    for database in databases(args.database):
+        await bench(database, args)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -1,0 +1,36 @@
+"""Pull fetches that hand a message over as soon as it arrives, and take batches while messages flow."""
+
+from __future__ import annotations
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+IDLE_WAIT_SECONDS = 1.0
+BUSY_WAIT_SECONDS = 0.01
+
+
+class Fetcher:
+    """Fetches from one pull subscription: a single lingering pull while idle, batches while busy.
+
+    nats-py's `fetch(n)` with n > 1 waits for all n messages (or the timeout) once the first has
+    arrived, so an idle `fetch(50, timeout=1.0)` holds a lone message for up to a second. `fetch(1)`
+    returns on arrival; after one message, short batch fetches drain whatever else is ready.
+    """
+
+    def __init__(self, subscription: JetStreamContext.PullSubscription, batch: int) -> None:
+        self.subscription = subscription
+        self.batch = batch
+        self.busy = False
+
+    async def fetch(self) -> list[Msg]:
+        """The next messages; raises TimeoutError when none came (as `fetch` does)."""
+        try:
+            if self.busy and self.batch > 1:
+                messages = await self.subscription.fetch(self.batch, timeout=BUSY_WAIT_SECONDS)
+            else:
+                messages = await self.subscription.fetch(1, timeout=IDLE_WAIT_SECONDS)
+        except TimeoutError:
+            self.busy = False
+            raise
+        self.busy = bool(messages)
+        return messages
