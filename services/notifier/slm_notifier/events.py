@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -18,6 +19,7 @@ from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import ObjectiveStatusV1, PartyChangedV1
 from slm_shared.db import utcnow
 
+logger = logging.getLogger(__name__)
 P = TypeVar("P", bound=BaseModel)
 
 
@@ -31,6 +33,23 @@ def _parse(event: CloudEvent, model: type[P]) -> P:
 async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
     """An objective became at risk, breached or recovered: notify who subscribed."""
     payload = _parse(event, ObjectiveStatusV1)
+    newest = await repository.newest_status(
+        session,
+        tenant=event.tenant,
+        agreement_id=payload.agreement_id,
+        objective_id=payload.objective_id,
+        status=payload.status,
+        observed_at=payload.observed_at,
+    )
+    if not newest:
+        # Events can arrive out of order: a breach overtaken by its recovery is history, not news.
+        logger.info(
+            "status %s of objective %s observed %s is older than one already told; not announced",
+            payload.status,
+            payload.objective_id,
+            payload.observed_at.isoformat(),
+        )
+        return
     known = await repository.get_agreement(session, tenant=event.tenant, agreement_id=payload.agreement_id)
     facts = EventFacts(
         event_type=event.type,

@@ -116,6 +116,22 @@ class AgreementView(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
+class ObjectiveStatusSeen(SQLModel, table=True):
+    """The latest status change applied per objective: one observed earlier that arrives later is not told."""
+
+    __tablename__ = "objective_status_seen"
+    __table_args__ = (
+        UniqueConstraint("tenant", "agreement_id", "objective_id", name="uq_objective_status_seen_objective"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=64)
+    agreement_id: str = Field(max_length=64)
+    objective_id: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
 class PartyView(SQLModel, table=True):
     """A party's contacts and escalation levels, from party events or the agreements API."""
 

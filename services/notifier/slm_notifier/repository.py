@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, Subscription
+from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, ObjectiveStatusSeen, Subscription
 
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)  # type: ignore[attr-defined]
@@ -55,6 +55,37 @@ async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str
     return await session.scalar(
         select(AgreementView).where(AgreementView.tenant == tenant, AgreementView.agreement_id == agreement_id)
     )
+
+
+async def newest_status(
+    session: AsyncSession, *, tenant: str, agreement_id: str, objective_id: str, status: str, observed_at: datetime
+) -> bool:
+    """Keep `status` as the objective's latest unless a later one was seen; False when this one is out of date."""
+    seen = await session.scalar(
+        select(ObjectiveStatusSeen)
+        .where(
+            ObjectiveStatusSeen.tenant == tenant,
+            ObjectiveStatusSeen.agreement_id == agreement_id,
+            ObjectiveStatusSeen.objective_id == objective_id,
+        )
+        .with_for_update()
+    )
+    if seen is None:
+        session.add(
+            ObjectiveStatusSeen(
+                tenant=tenant,
+                agreement_id=agreement_id,
+                objective_id=objective_id,
+                status=status,
+                observed_at=observed_at,
+            )
+        )
+        await session.flush()  # two replicas at once: the unique key fails one, which is retried and then compares
+        return True
+    if seen.observed_at >= observed_at:
+        return False
+    seen.status, seen.observed_at = status, observed_at
+    return True
 
 
 async def list_deliveries(
