@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,11 @@ P = TypeVar("P", bound=BaseModel)
 SPEC_VERSION = "1.0"
 JSON = "application/json"
 HEADER_PREFIX = "ce-"
+
+
+def encode_header(value: str) -> str:
+    """Percent-encode a header value as the CloudEvents bindings ask: space, `"`, `%` and all but printable ASCII."""
+    return "".join(ch if "!" <= ch <= "~" and ch not in '"%' else quote(ch, safe="") for ch in value)
 
 
 class CloudEvent(BaseModel):
@@ -35,17 +41,19 @@ class CloudEvent(BaseModel):
 
     def headers(self) -> dict[str, str]:
         """The binary-mode NATS headers for this event."""
-        headers = {
-            "ce-specversion": self.specversion,
-            "ce-id": self.id,
-            "ce-source": self.source,
-            "ce-type": self.type,
-            "ce-time": self.time.isoformat(),
-            "ce-tenant": self.tenant,
-            "content-type": self.datacontenttype,
+        attributes = {
+            "specversion": self.specversion,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time.isoformat(),
+            "tenant": self.tenant,
+            "datacontenttype": self.datacontenttype,
         }
         if self.subject:
-            headers["ce-subject"] = self.subject
+            attributes["subject"] = self.subject
+        headers = {HEADER_PREFIX + name: encode_header(value) for name, value in attributes.items()}
+        headers["content-type"] = self.datacontenttype
         return headers
 
     @classmethod
@@ -53,9 +61,11 @@ class CloudEvent(BaseModel):
         """Rebuild an event from NATS headers and a JSON body; raises ValueError if malformed."""
         headers = headers or {}
         attrs: dict[str, Any] = {
-            key[len(HEADER_PREFIX) :]: value for key, value in headers.items() if key.lower().startswith(HEADER_PREFIX)
+            key[len(HEADER_PREFIX) :].lower(): unquote(value)
+            for key, value in headers.items()
+            if key.lower().startswith(HEADER_PREFIX)
         }
-        attrs["datacontenttype"] = headers.get("content-type", JSON)
+        attrs.setdefault("datacontenttype", headers.get("content-type", JSON))
         attrs["data"] = json.loads(body) if body else {}
         if not isinstance(attrs["data"], dict):
             raise ValueError("event data must be a JSON object")
