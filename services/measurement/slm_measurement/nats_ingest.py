@@ -115,6 +115,17 @@ class NatsIngestor:
         self.applied += 1
         return True
 
+    async def retry_or_give_up(self, message: Msg, exc: Exception, *, max_deliveries: int) -> None:
+        """Redeliver a batch that failed for a reason other than its content; past the bound, a dead letter."""
+        deliveries = message.metadata.num_delivered or 1
+        if deliveries < max_deliveries:
+            logger.warning("ingest message failed (%s); redelivery %d of %d in 2s", exc, deliveries, max_deliveries)
+            await message.nak(delay=2.0)
+            return
+        logger.error("ingest message failed %d times (%s); kept as a dead letter", deliveries, exc)
+        await self._dead_letter(message, dict(message.headers or {}), f"failed {deliveries} times: {exc!r}")
+        await message.ack()
+
     async def _dead_letter(self, message: Msg, headers: dict[str, str], error: str) -> None:
         safe_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         async with self.db.session() as session:
@@ -167,10 +178,9 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                     checkpoint()  # an unhandled message is redelivered after ack_wait
                     try:
                         await ingestor.handle(message)
-                    except Exception as exc:  # noqa: BLE001 - a transient failure: try again later
+                    except Exception as exc:  # noqa: BLE001 - retried, then a dead letter
                         checkpoint()
-                        logger.warning("ingest message failed (%s); redelivery in 2s", exc)
-                        await message.nak(delay=2.0)
+                        await ingestor.retry_or_give_up(message, exc, max_deliveries=settings.consumer_max_deliveries)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming across outages
