@@ -8,7 +8,7 @@ PACKAGES := shared services/catalog services/agreements services/measurement ser
 TEST_DIRS := shared/tests services/catalog/tests services/agreements/tests services/measurement/tests services/notifier/tests tests
 PYTEST_ARGS ?= -q
 
-.PHONY: help install run demo chromium test test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
+.PHONY: help install run demo chromium test test-serial test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
 
 help:
 	@echo "make run      start NATS and the four services on SQLite (installs what is missing)"
@@ -42,7 +42,21 @@ postgres:
 chromium:
 	@bash tools/ensure-chromium.sh
 
+# Two lanes at once (each service's suite needs its own process; every server a test starts has
+# its own free port and folder); each lane's output is printed whole when both have ended.
+TEST_LANES := "services/agreements/tests services/notifier/tests shared/tests" \
+	"services/measurement/tests services/catalog/tests tests"
+LANE_LOGS := $(VENV)/test-lanes
+
 test: install postgres chromium
+	@rm -rf $(LANE_LOGS); mkdir -p $(LANE_LOGS); n=0; pids=""; \
+	for lane in $(TEST_LANES); do n=$$((n+1)); \
+		( for dir in $$lane; do echo "== $$dir"; $(PY) -m pytest $$dir $(PYTEST_ARGS) || echo "== FAILED: $$dir"; done ) \
+			> $(LANE_LOGS)/lane$$n.log 2>&1 & pids="$$pids $$!"; \
+	done; wait $$pids; cat $(LANE_LOGS)/lane*.log; \
+	if grep -q "^== FAILED: " $(LANE_LOGS)/lane*.log; then exit 1; fi
+
+test-serial: install postgres chromium
 	@status=0; for dir in $(TEST_DIRS); do \
 		echo "== $$dir"; $(PY) -m pytest $$dir $(PYTEST_ARGS) || status=1; \
 	done; exit $$status
