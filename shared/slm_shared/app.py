@@ -133,6 +133,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         jwks_url=settings.jwks_url,
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
+        service_key=settings.service_token_key,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-please-0123456789"
+MIN_SECRET_CHARS = 32
 
 Environment = Literal["development", "test", "production"]
 
@@ -26,6 +29,11 @@ class ServiceSettings(BaseSettings):
     jwks_url: str | None = Field(None, validation_alias="SLM_JWKS_URL")
     jwt_audience: str | None = Field(None, validation_alias="SLM_JWT_AUDIENCE")
     jwt_issuer: str | None = Field(None, validation_alias="SLM_JWT_ISSUER")
+    service_token_secret: SecretStr | None = Field(
+        None,
+        validation_alias="SLM_SERVICE_TOKEN_SECRET",
+        description="signs the tokens services send each other; required in production, derived otherwise",
+    )
     log_level: str = Field("INFO", validation_alias="SLM_LOG_LEVEL")
     nats_stream_replicas: int = Field(1, ge=1, le=5, validation_alias="SLM_NATS_STREAM_REPLICAS")
 
@@ -42,11 +50,29 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> ServiceSettings:
-        if self.environment == "production" and self.jwks_url is None and self.jwt_secret == DEVELOPMENT_JWT_SECRET:
+        if self.environment != "production":
+            return self
+        if self.jwks_url is None and self.jwt_secret == DEVELOPMENT_JWT_SECRET:
             raise ValueError("SLM_JWT_SECRET is the development default; set a real secret or SLM_JWKS_URL")
-        if self.environment == "production" and len(self.jwt_secret) < 32 and not self.jwks_url:
-            raise ValueError("SLM_JWT_SECRET must be at least 32 characters in production")
+        if self.jwks_url is None and len(self.jwt_secret) < MIN_SECRET_CHARS:
+            raise ValueError(f"SLM_JWT_SECRET must be at least {MIN_SECRET_CHARS} characters in production")
+        if not self.jwt_audience:
+            raise ValueError("SLM_JWT_AUDIENCE must be set in production: tokens minted for another API are refused")
+        service = self.service_token_secret.get_secret_value() if self.service_token_secret else ""
+        if len(service) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"SLM_SERVICE_TOKEN_SECRET must be set to at least {MIN_SECRET_CHARS} characters in production"
+            )
+        if service in (DEVELOPMENT_JWT_SECRET, self.jwt_secret):
+            raise ValueError("SLM_SERVICE_TOKEN_SECRET must be its own secret, not the development or the JWT secret")
         return self
+
+    @property
+    def service_token_key(self) -> str:
+        """The key of service-to-service tokens: the configured one, or (outside production) one derived."""
+        if self.service_token_secret is not None:
+            return self.service_token_secret.get_secret_value()
+        return hmac.new(self.jwt_secret.encode(), b"slm-service-token", hashlib.sha256).hexdigest()
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,12 +1,15 @@
 """Notifier settings, read from `NOTIFIER_*` (and the common `SLM_*`) variables."""
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from slm_shared.settings import ServiceSettings
+from slm_notifier.crypto import DEVELOPMENT_SECRET_KEY, Keyring
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET, MIN_SECRET_CHARS, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -41,11 +44,43 @@ class Settings(ServiceSettings):
     escalation_seconds: int = Field(3600, ge=1, description="unacknowledged breaches escalate after this long")
     escalation_poll_seconds: float = Field(5.0, gt=0)
     public_url: str = Field("http://127.0.0.1:8104", description="base of the acknowledge links in messages")
-    ack_link_secret: SecretStr | None = Field(None, description="signs acknowledge links; derived from the JWT secret")
+    ack_link_secret: SecretStr | None = Field(
+        None, description="signs acknowledge links; required in production, derived from the JWT secret otherwise"
+    )
     ack_link_ttl_seconds: int = Field(7 * 86_400, ge=60)
+    secret_keys: SecretStr | None = Field(
+        None,
+        description="comma-separated Fernet keys encrypting stored credentials; the first encrypts, any decrypts;"
+        " required in production",
+    )
 
     agreements_url: str = "http://127.0.0.1:8102"
     agreements_timeout_seconds: float = Field(5.0, gt=0)
+    contact_retry_seconds: float = Field(
+        60.0, gt=0, le=86_400, description="a failed contact lookup during escalation is retried after this long"
+    )
+
+    @model_validator(mode="after")
+    def _production_keys_of_its_own(self) -> Settings:
+        keyring = self.keyring  # a malformed key is refused in every environment
+        if self.environment != "production":
+            return self
+        link = self.ack_link_secret.get_secret_value() if self.ack_link_secret else ""
+        if len(link) < MIN_SECRET_CHARS or link in (DEVELOPMENT_JWT_SECRET, self.jwt_secret):
+            raise ValueError(
+                f"NOTIFIER_ACK_LINK_SECRET must be set in production: at least {MIN_SECRET_CHARS} characters,"
+                " not the development or the JWT secret"
+            )
+        if self.secret_keys is None or keyring.uses(DEVELOPMENT_SECRET_KEY):
+            raise ValueError("NOTIFIER_SECRET_KEYS must be set in production, without the development key")
+        return self
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keys that encrypt stored credentials (the development key when none are set)."""
+        if self.secret_keys is None:
+            return Keyring.of(DEVELOPMENT_SECRET_KEY)
+        return Keyring.of(self.secret_keys.get_secret_value())
 
     @property
     def private_targets_allowed(self) -> bool:

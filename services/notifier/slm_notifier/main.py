@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 from fastapi import FastAPI
 
 from slm_notifier.config import Settings
+from slm_notifier.crypto import use_keyring
 from slm_notifier.escalation.router import router as notifications_router
 from slm_notifier.escalation.worker import escalation_worker
 from slm_notifier.events import HANDLERS
+from slm_notifier.rekey import rekey_cli
 from slm_notifier.router import router
 from slm_notifier.worker import delivery_worker
 from slm_shared.app import ServiceDefinition, create_app
@@ -28,12 +32,24 @@ DEFINITION = ServiceDefinition(
 )
 
 
+def load_settings() -> Settings:
+    """The settings from the environment; their keyring is the one the encrypted columns use."""
+    settings = Settings()
+    use_keyring(settings.keyring)
+    return settings
+
+
 def build_app(settings: Settings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings or Settings())
+    settings = settings or Settings()
+    use_keyring(settings.keyring)
+    return create_app(DEFINITION, settings)
 
 
-def cli() -> int:
-    return run(DEFINITION, Settings)
+def cli(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["rekey"]:
+        return rekey_cli(load_settings(), args[1:])
+    return run(DEFINITION, load_settings, args)
 
 
 if __name__ == "__main__":

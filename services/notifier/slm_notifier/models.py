@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from slm_notifier.crypto import EncryptedJSON, EncryptedText
 from slm_shared.db import UTCDateTime, utcnow
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
@@ -32,14 +33,15 @@ class Subscription(SQLModel, table=True):
     name: str = Field(max_length=200)
     event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     channel: str = Field(default="webhook", max_length=32)
-    target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Targets hold credentials (ITSM passwords and keys, chat webhook URLs): encrypted whole.
+    target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
     filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     language: str = Field(default="en", max_length=8)
     enabled: bool = True
     escalation_seconds: int | None = None
     disabled_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    secret: str = Field(max_length=128)
-    previous_secret: str | None = Field(default=None, max_length=128)
+    secret: str = Field(sa_column=Column(EncryptedText, nullable=False))
+    previous_secret: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     previous_secret_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
@@ -173,6 +175,8 @@ class Notification(SQLModel, table=True):
     escalate_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     acknowledged_by: str | None = Field(default=None, max_length=200)
+    escalation_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    lookup_failures: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 

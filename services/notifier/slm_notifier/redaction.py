@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from slm_notifier.channels import SECRET_TARGET_FIELDS
+from slm_shared.errors import FieldError, Unprocessable
 
 REDACTED = "***"
 SECRET_URL_CHANNELS = frozenset({"slack", "teams"})  # their incoming-webhook URL is the credential
@@ -30,9 +31,32 @@ def redacted_target(channel: str, target: dict[str, Any]) -> dict[str, Any]:
     return {k: (_redact(k, v) if k in secret else v) for k, v in target.items()}
 
 
-def keep_stored_secrets(channel: str, stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """A changed target in which credentials sent back as read (redacted) keep their stored values."""
+def _is_marker(name: str, value: Any, stored: dict[str, Any]) -> bool:
+    return value == REDACTED or (name in stored and value == _redact(name, stored[name]))
+
+
+def _refused(names: list[str]) -> Unprocessable:
+    return Unprocessable(
+        "A credential was sent as its redacted form with nothing stored to keep",
+        errors=[
+            FieldError(field=f"target.{n}", message="send the credential itself", type="redacted_value") for n in names
+        ],
+    )
+
+
+def refuse_markers(channel: str, target: dict[str, Any]) -> None:
+    """A new target must carry real credentials, not the redaction marker."""
     secret = _secret_fields(channel)
-    return {
-        k: (stored[k] if k in secret and k in stored and v == _redact(k, stored[k]) else v) for k, v in given.items()
-    }
+    marked = [k for k, v in target.items() if k in secret and _is_marker(k, v, {})]
+    if marked:
+        raise _refused(marked)
+
+
+def keep_stored_secrets(channel: str, stored: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A changed target in which a credential sent back redacted (`***`, or as read) keeps its stored value."""
+    secret = _secret_fields(channel)
+    marked = [k for k, v in given.items() if k in secret and _is_marker(k, v, stored)]
+    missing = [k for k in marked if k not in stored]
+    if missing:
+        raise _refused(missing)
+    return {k: (stored[k] if k in marked else v) for k, v in given.items()}

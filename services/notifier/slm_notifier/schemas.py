@@ -180,5 +180,9 @@ class NotificationPublic(BaseModel):
     escalate_at: datetime | None = Field(description="when the next level hears of it unless acknowledged")
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    escalation_error: str | None = Field(
+        None, description="why the next level has not been told yet (e.g. the contact lookup failed); retried"
+    )
+    lookup_failures: int = Field(0, description="contact lookups that failed for this notification so far")
     created_at: datetime
     updated_at: datetime

@@ -11,7 +11,7 @@ from slm_notifier import repository
 from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
 from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, AgreementView, Delivery, Subscription, new_id
-from slm_notifier.redaction import keep_stored_secrets
+from slm_notifier.redaction import keep_stored_secrets, refuse_markers
 from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate, validated_target
 from slm_notifier.signing import new_secret
 from slm_shared.contracts import EVENTS, CloudEvent
@@ -99,6 +99,7 @@ async def require_subscription(session: AsyncSession, *, tenant: str, subscripti
 
 async def create_subscription(session: AsyncSession, *, tenant: str, data: SubscriptionCreate) -> Subscription:
     """Add a subscription with a fresh signing secret."""
+    refuse_markers(data.channel, data.target)
     subscription = Subscription(
         tenant=tenant,
         name=data.name,

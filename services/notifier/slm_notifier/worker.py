@@ -56,12 +56,7 @@ class DeliveryWorker:
         self.channels = channels or build_channels(
             http=self.http, smtp=smtp_settings(settings), tickets=TicketStore(db)
         )
-        contacts = contacts or ContactBook(
-            db,
-            agreements_url=settings.agreements_url,
-            jwt_secret=settings.jwt_secret,
-            timeout_seconds=settings.agreements_timeout_seconds,
-        )
+        contacts = contacts or ContactBook.from_settings(db, settings)
         self.composer = Composer(
             renderer=Renderer(),
             contacts=contacts,

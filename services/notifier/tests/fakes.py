@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request, Response
 
-from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.auth import TokenVerifier
+from slm_shared.errors import Unauthorized
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET, ServiceSettings
 
 
 @dataclass
@@ -138,16 +139,35 @@ def pagerduty() -> Fake:
     return fake
 
 
-def agreements(parties: dict[str, dict[str, Any]]) -> Fake:
-    """`GET /v1/parties/{id}` as the agreements service answers it, for a valid token of the tenant."""
+def development_verifier() -> TokenVerifier:
+    """What the agreements service verifies with in development: the JWT secret and the derived service key."""
+    settings = ServiceSettings(environment="test", jwt_secret=DEVELOPMENT_JWT_SECRET)
+    return TokenVerifier(secret=settings.jwt_secret, service_key=settings.service_token_key)
+
+
+def agreements(
+    parties: dict[str, dict[str, Any]], *, verifier: TokenVerifier | None = None, failing: int = 0
+) -> Fake:
+    """`GET /v1/parties/{id}` as the agreements service answers it, for a token its verifier accepts;
+    the first `failing` requests get a 503 (or set `state["down"]` to fail until it is cleared)."""
     fake = Fake(FastAPI())
     _recording(fake)
+    fake.state["failing"] = failing
+    check = verifier or development_verifier()
 
     @fake.app.get("/v1/parties/{party_id}")
     async def party(party_id: str, request: Request) -> dict[str, Any]:
+        if fake.state["failing"] > 0 or fake.state.get("down"):
+            fake.state["failing"] -= 1
+            raise HTTPException(503)
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
-        claims = jwt.decode(token, DEVELOPMENT_JWT_SECRET, algorithms=["HS256"])
-        fake.state.setdefault("tenants", []).append(claims["tenant"])
+        try:
+            principal = await check.verify(token)
+        except Unauthorized as exc:
+            fake.state.setdefault("refused", []).append(exc.detail)
+            raise HTTPException(401, exc.detail) from exc
+        fake.state.setdefault("tenants", []).append(principal.tenant)
+        fake.state.setdefault("subjects", []).append(principal.subject)
         if party_id not in parties:
             raise HTTPException(404)
         return {"id": party_id, "kind": "customer", "created_at": "2026-01-01T00:00:00Z", **parties[party_id]}

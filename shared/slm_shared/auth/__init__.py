@@ -13,6 +13,7 @@ from slm_shared.auth.principal import (
     issue_token,
     require_roles,
 )
+from slm_shared.auth.service import issue_service_token
 
 __all__ = [
     "ADMIN",
@@ -24,6 +25,7 @@ __all__ = [
     "PrincipalDep",
     "TokenVerifier",
     "get_principal",
+    "issue_service_token",
     "issue_token",
     "require_roles",
 ]

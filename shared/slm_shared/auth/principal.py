@@ -13,6 +13,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from slm_shared.auth.service import decode_service_token, is_service_token
 from slm_shared.errors import Forbidden, Unauthorized
 
 ADMIN = "admin"
@@ -43,7 +44,8 @@ class Principal:
 
 
 class TokenVerifier:
-    """Verifies HS256 tokens with a shared secret, or RS/ES tokens from a JWKS URL."""
+    """Verifies HS256 tokens with a shared secret, or RS/ES tokens from a JWKS URL; and, with a
+    service key, the HS256 tokens services send each other (see `slm_shared.auth.service`)."""
 
     def __init__(
         self,
@@ -52,13 +54,19 @@ class TokenVerifier:
         jwks_url: str | None = None,
         audience: str | None = None,
         issuer: str | None = None,
+        service_key: str | None = None,
     ) -> None:
         self.secret = secret
         self.audience = audience
         self.issuer = issuer
+        self.service_key = service_key
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
 
     def _decode(self, token: str) -> dict[str, Any]:
+        if is_service_token(token):
+            if not self.service_key:
+                raise jwt.InvalidTokenError("service tokens are not accepted here")
+            return decode_service_token(token, self.service_key, audience=self.audience)
         options: Any = {"require": ["exp", "sub"], "verify_aud": self.audience is not None}
         if self._jwks is not None:
             key = self._jwks.get_signing_key_from_jwt(token).key

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository as deliveries
-from slm_notifier.contacts.book import ContactBook
+from slm_notifier.contacts.book import ContactBook, ContactLookupFailed
 from slm_notifier.contacts.rules import escalation_seconds, next_level
 from slm_notifier.escalation import repository
 from slm_notifier.models import ACKNOWLEDGED, EXHAUSTED, OPEN, PENDING, RESOLVED, Notification, new_id
@@ -39,10 +39,13 @@ async def acknowledge(session: AsyncSession, *, notification: Notification, by: 
 class Escalator:
     """Arms escalation timers and escalates due notifications to the next level's contacts."""
 
-    def __init__(self, db: Database, contacts: ContactBook, *, default_seconds: int) -> None:
+    def __init__(
+        self, db: Database, contacts: ContactBook, *, default_seconds: int, lookup_retry_seconds: float = 60.0
+    ) -> None:
         self.db = db
         self.contacts = contacts
         self.default_seconds = default_seconds
+        self.lookup_retry_seconds = lookup_retry_seconds
 
     async def run_once(self, now: datetime | None = None) -> int:
         """One pass: arm new notifications, escalate the due ones; returns how many escalated."""
@@ -66,7 +69,11 @@ class Escalator:
     async def _escalate(self, notification: Notification, now: datetime) -> int:
         party = None
         if notification.party_id:
-            party = await self.contacts.party(tenant=notification.tenant, party_id=notification.party_id)
+            try:
+                party = await self.contacts.party(tenant=notification.tenant, party_id=notification.party_id)
+            except ContactLookupFailed as exc:
+                await self._retry_lookup(notification, now, str(exc))
+                return 0
         contacts = party.contacts if party else []
         level = next_level(contacts, notification.level)
         async with self.db.session() as session:
@@ -87,7 +94,12 @@ class Escalator:
                 session,
                 notification_id=notification.id,
                 from_level=notification.level,
-                values={"level": level, "escalate_at": now + timedelta(seconds=seconds), "updated_at": now},
+                values={
+                    "level": level,
+                    "escalate_at": now + timedelta(seconds=seconds),
+                    "escalation_error": None,
+                    "updated_at": now,
+                },
             )
             first = await repository.first_delivery(session, notification_id=notification.id)
             if not moved or first is None:
@@ -116,6 +128,22 @@ class Escalator:
             )
             mark_queued(session)
         return 1
+
+    async def _retry_lookup(self, notification: Notification, now: datetime, error: str) -> None:
+        """Keep the notification open and try again later; the failure is on the notification for all to see."""
+        logger.warning("escalating notification %s waits: %s", notification.id, error)
+        async with self.db.session() as session:
+            await repository.advance(
+                session,
+                notification_id=notification.id,
+                from_level=notification.level,
+                values={
+                    "escalate_at": now + timedelta(seconds=self.lookup_retry_seconds),
+                    "escalation_error": f"contact lookup failed, retrying: {error}"[:500],
+                    "lookup_failures": notification.lookup_failures + 1,
+                    "updated_at": now,
+                },
+            )
 
 
 __all__ = ["OPEN", "Escalator", "acknowledge"]

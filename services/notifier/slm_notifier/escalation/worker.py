@@ -18,19 +18,19 @@ def contact_book(context: ServiceContext) -> ContactBook:
     """The service's one ContactBook, shared by the delivery and escalation workers."""
     if "contact_book" not in context.extras:
         settings = cast(Settings, context.settings)
-        context.extras["contact_book"] = ContactBook(
-            context.db,
-            agreements_url=settings.agreements_url,
-            jwt_secret=settings.jwt_secret,
-            timeout_seconds=settings.agreements_timeout_seconds,
-        )
+        context.extras["contact_book"] = ContactBook.from_settings(context.db, settings)
     return cast(ContactBook, context.extras["contact_book"])
 
 
 async def escalation_worker(context: ServiceContext) -> None:
     """Run escalation passes every `escalation_poll_seconds` for the service's lifetime."""
     settings = cast(Settings, context.settings)
-    escalator = Escalator(context.db, contact_book(context), default_seconds=settings.escalation_seconds)
+    escalator = Escalator(
+        context.db,
+        contact_book(context),
+        default_seconds=settings.escalation_seconds,
+        lookup_retry_seconds=settings.contact_retry_seconds,
+    )
     context.extras["escalator"] = escalator
     while True:
         checkpoint()

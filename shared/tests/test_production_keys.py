@@ -1,0 +1,142 @@
+"""Production has keys of its own: an audience, a service key, and JWKS-mode services that accept each
+other's service tokens but never a token signed with the public development secret."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+
+from slm_shared.auth import TokenVerifier, issue_service_token, issue_token
+from slm_shared.auth.service import SERVICE_KEY_ID
+from slm_shared.errors import Unauthorized
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET, ServiceSettings
+
+AUDIENCE = "https://slm.example/api"
+SERVICE_SECRET = "a-service-key-of-production-only-0123456789"
+
+
+class IdentityProvider:
+    """A real JWKS endpoint on loopback, signing RS256 tokens with a key of its own."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        body = json.dumps({"keys": [{**public, "kid": "idp-1", "use": "sig", "alg": "RS256"}]}).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def token(self, **claims: Any) -> str:
+        now = int(time.time())
+        base = {"sub": "alice", "tenant": "acme", "roles": ["admin"], "iat": now, "exp": now + 300, "aud": AUDIENCE}
+        return jwt.encode({**base, **claims}, self.key, algorithm="RS256", headers={"kid": "idp-1"})
+
+
+@pytest.fixture
+def idp() -> Iterator[IdentityProvider]:
+    provider = IdentityProvider()
+    provider.thread.start()
+    yield provider
+    provider.server.shutdown()
+    provider.server.server_close()
+
+
+def production(**overrides: Any) -> ServiceSettings:
+    values: dict[str, Any] = {
+        "environment": "production",
+        "jwks_url": "http://127.0.0.1:9/jwks.json",
+        "jwt_audience": AUDIENCE,
+        "service_token_secret": SERVICE_SECRET,
+    }
+    return ServiceSettings(**{**values, **overrides})
+
+
+def test_production_refuses_to_start_without_keys_of_its_own() -> None:
+    assert production().service_token_key == SERVICE_SECRET
+    refusals = {
+        "SLM_JWT_AUDIENCE": {"jwt_audience": None},
+        "SLM_SERVICE_TOKEN_SECRET": {"service_token_secret": None},
+    }
+    for setting, overrides in refusals.items():
+        with pytest.raises(ValidationError, match=setting):
+            production(**overrides)
+    with pytest.raises(ValidationError, match="SLM_SERVICE_TOKEN_SECRET must be its own"):
+        production(service_token_secret=DEVELOPMENT_JWT_SECRET)
+    with pytest.raises(ValidationError, match="SLM_SERVICE_TOKEN_SECRET"):
+        production(service_token_secret="short")
+    with pytest.raises(ValidationError, match="SLM_JWT_SECRET is the development default"):
+        production(jwks_url=None)
+    # Development keeps working with nothing set: the service key is derived from the JWT secret.
+    assert len(ServiceSettings(environment="development").service_token_key) >= 32
+
+
+async def test_a_jwks_service_accepts_service_tokens_and_refuses_the_development_secret(
+    idp: IdentityProvider,
+) -> None:
+    settings = production(jwks_url=idp.url)
+    verifier = TokenVerifier(
+        secret=settings.jwt_secret,
+        jwks_url=settings.jwks_url,
+        audience=settings.jwt_audience,
+        service_key=settings.service_token_key,
+    )
+    person = await verifier.verify(idp.token())
+    assert person.subject == "alice" and person.tenant == "acme"
+
+    service = issue_service_token(
+        settings.service_token_key, service="notifier", tenant="acme", roles=["manager"], audience=AUDIENCE
+    )
+    called = await verifier.verify(service)
+    assert called.subject == "service:notifier" and called.roles == frozenset({"manager"})
+
+    forged = [
+        # what services minted before: HS256 with the (public) development JWT secret
+        issue_token(DEVELOPMENT_JWT_SECRET, tenant="acme", roles=["admin"], audience=AUDIENCE),
+        # the same, dressed up as a service token
+        issue_service_token(
+            DEVELOPMENT_JWT_SECRET, service="notifier", tenant="acme", roles=["admin"], audience=AUDIENCE
+        ),
+        # a real service key but minted for another API
+        issue_service_token(SERVICE_SECRET, service="notifier", tenant="acme", roles=["admin"], audience="other"),
+        issue_service_token(SERVICE_SECRET, service="notifier", tenant="acme", roles=["admin"]),
+        # the identity provider's key, for another audience
+        idp.token(aud="https://other.example"),
+        # a service key id with a person's subject
+        jwt.encode(
+            {
+                "sub": "mallory",
+                "iss": "slm-service",
+                "tenant": "acme",
+                "roles": ["admin"],
+                "aud": AUDIENCE,
+                "exp": int(time.time()) + 60,
+            },
+            SERVICE_SECRET,
+            algorithm="HS256",
+            headers={"kid": SERVICE_KEY_ID},
+        ),
+    ]
+    for token in forged:
+        with pytest.raises(Unauthorized):
+            await verifier.verify(token)
