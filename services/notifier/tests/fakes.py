@@ -145,9 +145,7 @@ def development_verifier() -> TokenVerifier:
     return TokenVerifier(secret=settings.jwt_secret, service_key=settings.service_token_key)
 
 
-def agreements(
-    parties: dict[str, dict[str, Any]], *, verifier: TokenVerifier | None = None, failing: int = 0
-) -> Fake:
+def agreements(parties: dict[str, dict[str, Any]], *, verifier: TokenVerifier | None = None, failing: int = 0) -> Fake:
     """`GET /v1/parties/{id}` as the agreements service answers it, for a token its verifier accepts;
     the first `failing` requests get a 503 (or set `state["down"]` to fail until it is cleared)."""
     fake = Fake(FastAPI())
