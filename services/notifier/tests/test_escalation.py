@@ -167,3 +167,46 @@ async def test_contacts_fetched_from_agreements_and_acknowledged_by_api(
             await wait_until(resolved)
             late = await client.post(f"/v1/notifications/{listed['items'][0]['id']}/acknowledge")
             assert late.status_code == 409 and late.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_failed_contact_lookup_is_retried_and_shown_not_exhausted(
+    make_client: Any, publish: Any, tenant: str, tmp_path: Path
+) -> None:
+    party = {"name": "Beta", "contacts": [c.model_dump() for c in CONTACTS]}
+    fake_agreements = agreements({"party-beta": party})
+    fake_agreements.state["down"] = True
+    with SmtpServer(tmp_path) as server:
+        async with (
+            serving(fake_agreements) as fake,
+            make_client(
+                **smtp_settings(server),
+                agreements_url=fake.url,
+                contact_retry_seconds=0.2,
+                max_attempts=200,
+                retry_max_seconds=0.3,
+            ) as client,
+        ):
+            await email_subscription(client, escalation_seconds=1)
+            breach = objective_status(agreement_id="agr-9", objective_id="obj-9", consumer_party_id="party-beta")
+            await publish(EVENTS.objective_breached.build(tenant=tenant, data=breach))
+
+            seen: dict[str, Any] = {}
+
+            async def lookup_failed_twice() -> bool:
+                items = (await client.get("/v1/notifications")).json()["items"]
+                seen.update(items[0] if items else {})
+                return bool(items) and items[0]["lookup_failures"] >= 2
+
+            await wait_until(lookup_failed_twice, timeout=20)
+            assert seen["state"] == "open" and seen["level"] == 1, seen
+            assert "contact lookup failed" in seen["escalation_error"] and "503" in seen["escalation_error"]
+            (first,) = (await client.get("/v1/deliveries")).json()["items"]
+            assert "503" in (first["last_error"] or ""), first  # level 1 waits for the contacts too
+            assert not server.mailbox.messages
+
+            fake.state["down"] = False
+            received = await mails(server, 2, timeout=20)
+            assert [m.rcpt_tos for m in received] == [["slm@acme.example"], ["boss@acme.example"]]
+            (notification,) = (await client.get("/v1/notifications")).json()["items"]
+            assert notification["level"] == 2 and notification["state"] == "open"
+            assert notification["escalation_error"] is None

@@ -1,45 +1,204 @@
-"""Credentials in targets are hidden on every read, and a read sent back unchanged keeps them."""
+"""Credentials at rest and on read: encrypted in the database under rotatable keys, hidden on every
+read, kept when a read (or the `***` marker) comes back, and still good for signing and logging in."""
 
 from __future__ import annotations
 
-import httpx
-import pytest
-from sqlalchemy import text
+import json
+from typing import Any
 
+import httpx
+from conftest import delivery_in
+from cryptography.fernet import Fernet
+from fakes import servicenow, serving
+from receivers import Receiver
+from sqlalchemy import text
+from standardwebhooks import Webhook
+
+from slm_notifier.crypto import DEVELOPMENT_SECRET_KEY, Keyring
+from slm_notifier.rekey import rekey
+from slm_shared import migrations
 from slm_shared.db import Database
+from slm_shared.testing.legacy_rows import insert_rows
 
 TYPES = ["slm.measurement.objective.*"]
 SNOW = {"instance_url": "https://acme.service-now.example", "username": "svc", "password": "s3cret-pw"}
-SLACK_URL = "https://hooks.slack.example/services/T000/B000/XXXXSECRET"
+JIRA = {
+    "base_url": "https://acme.atlassian.example",
+    "email": "bot@acme.example",
+    "api_token": "jira-T0KEN-secret",
+    "service_desk_id": "1",
+    "request_type_id": "2",
+}
+PAGERDUTY = {"routing_key": "R0UTINGKEYSECRET"}
+SLACK = {"url": "https://hooks.slack.example/services/T000/B000/XXXXSECRET"}
+TEAMS = {"url": "https://acme.webhook.office.example/webhookb2/TEAMSSECRETPATH"}
+CREDENTIALS = {
+    "servicenow": (SNOW, "s3cret-pw"),
+    "jira": (JIRA, "jira-T0KEN-secret"),
+    "pagerduty": (PAGERDUTY, "R0UTINGKEYSECRET"),
+    "slack": (SLACK, "XXXXSECRET"),
+    "teams": (TEAMS, "TEAMSSECRETPATH"),
+}
 
 
-@pytest.fixture
-def database_url(sqlite_url: str) -> str:
-    return sqlite_url
-
-
-async def stored_target(database_url: str, subscription_id: str) -> str:
+async def stored_row(database_url: str, subscription_id: str) -> dict[str, Any]:
+    """The subscription's credential columns exactly as the database holds them."""
     db = Database(database_url)
     try:
         async with db.sessionmaker() as session:
-            found = await session.scalar(
-                text("SELECT target FROM subscriptions WHERE id = :id"), {"id": subscription_id}
-            )
-            return str(found)
+            row = (
+                await session.execute(
+                    text("SELECT target, secret, previous_secret FROM subscriptions WHERE id = :id"),
+                    {"id": subscription_id},
+                )
+            ).one()
+            return dict(row._mapping)
     finally:
         await db.dispose()
 
 
-async def test_a_read_sent_back_keeps_the_stored_secrets(client: httpx.AsyncClient, database_url: str) -> None:
-    for channel, target, secret in (("servicenow", SNOW, "s3cret-pw"), ("slack", {"url": SLACK_URL}, "XXXXSECRET")):
-        created = await client.post(
-            "/v1/subscriptions", json={"name": channel, "event_types": TYPES, "channel": channel, "target": target}
-        )
-        assert created.status_code == 201, created.text
-        path = f"/v1/subscriptions/{created.json()['id']}"
-        read = await client.get(path)
-        assert secret not in read.text and secret not in created.text.replace(created.json()["secret"], "")
-        changed = await client.patch(path, json={"name": "renamed", "target": read.json()["target"]})
+async def stored_file_text(database_url: str) -> str:
+    """Everything the subscriptions table holds, as text (SQLite: the whole database file)."""
+    if database_url.startswith("sqlite"):
+        with open(database_url.split("///", 1)[1], "rb") as handle:
+            return handle.read().decode("latin-1")
+    db = Database(database_url)
+    try:
+        async with db.sessionmaker() as session:
+            rows = (await session.execute(text("SELECT * FROM subscriptions"))).all()
+            return json.dumps([list(map(str, r)) for r in rows])
+    finally:
+        await db.dispose()
+
+
+async def create(client: httpx.AsyncClient, channel: str, target: dict[str, Any]) -> dict[str, Any]:
+    created = await client.post(
+        "/v1/subscriptions", json={"name": channel, "event_types": TYPES, "channel": channel, "target": target}
+    )
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+async def test_no_credential_is_stored_or_read_in_plain_text(client: httpx.AsyncClient, database_url: str) -> None:
+    keyring = Keyring.of(DEVELOPMENT_SECRET_KEY)
+    signing: list[str] = []
+    for channel, (target, credential) in CREDENTIALS.items():
+        created = await create(client, channel, target)
+        signing.append(created["secret"])
+        assert credential not in json.dumps({k: v for k, v in created.items() if k != "secret"})
+        path = f"/v1/subscriptions/{created['id']}"
+        rotated = await client.post(f"{path}/rotate-secret")
+        signing.append(rotated.json()["secret"])
+        assert credential not in json.dumps({k: v for k, v in rotated.json().items() if k != "secret"})
+        reads = [await client.get(path), await client.get("/v1/subscriptions")]
+        reads.append(await client.patch(path, json={"name": "renamed"}))
+        for read in reads:
+            assert read.status_code == 200, read.text
+            assert credential not in read.text and not any(s in read.text for s in signing)
+
+        row = await stored_row(database_url, created["id"])
+        assert credential in keyring.decrypt(row["target"]) and credential not in row["target"]
+        assert keyring.decrypt(row["secret"]) == rotated.json()["secret"]
+        assert keyring.decrypt(row["previous_secret"]) == created["secret"]
+    everything = await stored_file_text(database_url)
+    for _, credential in CREDENTIALS.values():
+        assert credential not in everything
+    for secret in signing:
+        assert secret.removeprefix("whsec_") not in everything
+
+
+async def test_a_read_or_the_marker_sent_back_keeps_the_stored_secret(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    keyring = Keyring.of(DEVELOPMENT_SECRET_KEY)
+    for channel, (target, credential) in CREDENTIALS.items():
+        created = await create(client, channel, target)
+        path = f"/v1/subscriptions/{created['id']}"
+        read = (await client.get(path)).json()
+        changed = await client.patch(path, json={"name": "renamed", "target": read["target"]})
         assert changed.status_code == 200, changed.text
-        assert secret not in changed.text
-        assert secret in await stored_target(database_url, created.json()["id"])
+        assert credential not in changed.text
+        marked = {k: ("***" if k in ("password", "api_token", "routing_key", "url") else v) for k, v in target.items()}
+        assert (await client.patch(path, json={"target": marked})).status_code == 200
+        row = await stored_row(database_url, created["id"])
+        assert credential in keyring.decrypt(row["target"]), channel
+
+    refused = await client.post(
+        "/v1/subscriptions",
+        json={"name": "x", "event_types": TYPES, "channel": "servicenow", "target": {**SNOW, "password": "***"}},
+    )
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in refused.json()["errors"]] == ["target.password"]
+
+    created = await create(client, "servicenow", SNOW)
+    path = f"/v1/subscriptions/{created['id']}"
+    assert (await client.patch(path, json={"target": {**SNOW, "password": "new-pw"}})).status_code == 200
+    row = await stored_row(database_url, created["id"])
+    assert json.loads(keyring.decrypt(row["target"]))["password"] == "new-pw"
+
+
+async def test_keys_rotate_and_deliveries_still_sign_and_log_in(make_client: Any, database_url: str) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    async with serving(servicenow()) as snow, Receiver() as hook:
+        async with make_client(secret_keys=old) as client:
+            webhook = await create(client, "webhook", {"url": hook.url()})
+            itsm = await create(client, "servicenow", {**SNOW, "instance_url": snow.url, "password": "pw"})
+        first = await stored_row(database_url, webhook["id"])
+
+        async with make_client(secret_keys=f"{new},{old}") as client:
+            db = Database(database_url)
+            try:
+                assert await rekey(db, Keyring.of(f"{new},{old}")) == 2
+                assert await rekey(db, Keyring.of(f"{new},{old}")) == 0  # nothing left under the old key
+            finally:
+                await db.dispose()
+        rotated = await stored_row(database_url, webhook["id"])
+        assert rotated["secret"] != first["secret"]
+        assert Keyring.of(new).decrypt(rotated["secret"]) == webhook["secret"]
+
+        async with make_client(secret_keys=new) as client:  # the old key is gone
+            assert (await client.get(f"/v1/subscriptions/{itsm['id']}")).status_code == 200
+            sent = (await client.post(f"/v1/subscriptions/{webhook['id']}/test")).json()
+            assert (await delivery_in(client, sent["id"], "succeeded"))["status"] == "succeeded"
+            (request,) = await hook.wait_for(1)
+            assert Webhook(webhook["secret"]).verify(request.body, request.headers)["data"]["test"] is True
+            checked = (await client.post(f"/v1/subscriptions/{itsm['id']}/test")).json()
+            done = await delivery_in(client, checked["id"], "succeeded", "dead", "failed")
+            assert done["status"] == "succeeded", done
+            assert any(r.path == "/api/now/table/incident" for r in snow.requests)
+
+
+async def test_the_migration_encrypts_rows_stored_in_plain_text(
+    make_client: Any, database_url: str, tenant: str
+) -> None:
+    await migrations.upgrade("slm_notifier", database_url, "0002")
+    plain_secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    subscription_id = "00000000-0000-0000-0000-000000000001"
+    async with Receiver() as hook:
+        row = {
+            "id": subscription_id,
+            "tenant": tenant,
+            "name": "from before",
+            "event_types": json.dumps(TYPES),
+            "channel": "webhook",
+            "target": json.dumps({"url": hook.url()}),
+            "filters": "{}",
+            "language": "en",
+            "enabled": True,
+            "secret": plain_secret,
+            "version": 1,
+        }
+        await insert_rows(database_url, "subscriptions", [row])
+        async with make_client() as client:  # start-up migrates to the newest schema
+            stored = await stored_row(database_url, subscription_id)
+            assert plain_secret not in str(stored) and hook.url() not in str(stored)
+            keyring = Keyring.of(DEVELOPMENT_SECRET_KEY)
+            assert keyring.decrypt(stored["secret"]) == plain_secret
+            assert json.loads(keyring.decrypt(stored["target"])) == {"url": hook.url()}
+
+            read = await client.get(f"/v1/subscriptions/{subscription_id}")
+            assert read.status_code == 200 and read.json()["target"] == {"url": hook.url()}
+            sent = (await client.post(f"/v1/subscriptions/{subscription_id}/test")).json()
+            assert (await delivery_in(client, sent["id"], "succeeded"))["status"] == "succeeded"
+            (request,) = await hook.wait_for(1)
+            assert Webhook(plain_secret).verify(request.body, request.headers)["type"].endswith("test.v1")
