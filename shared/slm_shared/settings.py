@@ -19,7 +19,8 @@ Environment = Literal["development", "test", "production"]
 class ServiceSettings(BaseSettings):
     """Base settings: common fields read from `SLM_*`, the rest from the service's prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # A refusal at start-up names the setting, never prints the values (secrets among them).
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
     service_name: str = "service"
     environment: Environment = Field("development", validation_alias="SLM_ENVIRONMENT")

@@ -173,7 +173,7 @@ async def test_health_ready_and_metrics_need_no_token(client: httpx.AsyncClient)
 def test_default_secret_is_refused_in_production() -> None:
     with pytest.raises(ValueError, match="SLM_JWT_SECRET"):
         ServiceSettings(environment="production")
-    ServiceSettings(environment="production", jwt_secret="s" * 40)
+    ServiceSettings(environment="production", jwt_secret="s" * 40, jwt_audience="slm", service_token_secret="t" * 40)
     ServiceSettings(environment="development")
 
 

@@ -87,6 +87,9 @@ def test_production_refuses_to_start_without_keys_of_its_own() -> None:
         production(service_token_secret="short")
     with pytest.raises(ValidationError, match="SLM_JWT_SECRET is the development default"):
         production(jwks_url=None)
+    with pytest.raises(ValidationError) as refused:
+        production(jwt_audience=None, jwt_secret="a-jwt-secret-that-must-never-reach-a-log")
+    assert "must-never-reach-a-log" not in str(refused.value) and SERVICE_SECRET not in str(refused.value)
     # Development keeps working with nothing set: the service key is derived from the JWT secret.
     assert len(ServiceSettings(environment="development").service_token_key) >= 32
 

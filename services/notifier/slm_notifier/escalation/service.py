@@ -82,7 +82,7 @@ class Escalator:
                     session,
                     notification_id=notification.id,
                     from_level=notification.level,
-                    values={"state": EXHAUSTED, "escalate_at": None, "updated_at": now},
+                    values={"state": EXHAUSTED, "escalate_at": None, "escalation_error": None, "updated_at": now},
                 )
                 return 0
             seconds = escalation_seconds(
