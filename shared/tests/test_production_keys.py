@@ -13,12 +13,16 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import APIRouter
 from pydantic import ValidationError
 
+from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.auth import TokenVerifier, issue_service_token, issue_token
 from slm_shared.auth.service import SERVICE_KEY_ID
 from slm_shared.errors import Unauthorized
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET, ServiceSettings
+from slm_shared.testing.app_client import running_app
+from slm_shared.web.deps import StaffDep
 
 AUDIENCE = "https://slm.example/api"
 SERVICE_SECRET = "a-service-key-of-production-only-0123456789"
@@ -143,3 +147,31 @@ async def test_a_jwks_service_accepts_service_tokens_and_refuses_the_development
     for token in forged:
         with pytest.raises(Unauthorized):
             await verifier.verify(token)
+
+
+whoami = APIRouter(prefix="/v1")
+
+
+@whoami.get("/whoami")
+async def who(principal: StaffDep) -> dict[str, str]:
+    return {"subject": principal.subject, "tenant": principal.tenant}
+
+
+async def test_a_production_service_over_http(idp: IdentityProvider, sqlite_url: str) -> None:
+    """A service built by create_app in production with JWKS: people and peer services get in, the
+    development secret does not."""
+    definition = ServiceDefinition(
+        name="keys", title="Keys", description="test", migrations_package="none", routers=[whoami]
+    )
+    settings = production(jwks_url=idp.url, database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False)
+    app = create_app(definition, settings, auto_migrate=False)
+    service = issue_service_token(
+        SERVICE_SECRET, service="notifier", tenant="acme", roles=["manager"], audience=AUDIENCE
+    )
+    async with running_app(app) as client:
+        for token, subject in ((idp.token(), "alice"), (service, "service:notifier")):
+            answer = await client.get("/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200 and answer.json()["subject"] == subject, answer.text
+        dev = issue_token(DEVELOPMENT_JWT_SECRET, tenant="acme", roles=["admin"], audience=AUDIENCE)
+        refused = await client.get("/v1/whoami", headers={"Authorization": f"Bearer {dev}"})
+        assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
