@@ -21,13 +21,15 @@ STORED = sa.table("subscriptions", sa.column("id", sa.String), *(sa.column(c, sa
 async def rekey(db: Database, keyring: Keyring) -> int:
     """Re-encrypt, under the first key, each value another key encrypted; returns how many rows changed.
 
-    Each row is updated only if it still holds what was read, so a write made meanwhile (already under
-    the first key) is never overwritten."""
+    Each batch is locked while it is rewritten (PostgreSQL), so a concurrent change waits and then reads
+    the new ciphertext; the update also names the values read, so a write is never overwritten."""
     changed, after = 0, ""
     while True:
         async with db.session() as session:
             rows = (
-                await session.execute(sa.select(STORED).where(STORED.c.id > after).order_by(STORED.c.id).limit(BATCH))
+                await session.execute(
+                    sa.select(STORED).where(STORED.c.id > after).order_by(STORED.c.id).limit(BATCH).with_for_update()
+                )
             ).all()
             for row in rows:
                 old = {c: getattr(row, c) for c in COLUMNS}

@@ -3,6 +3,7 @@ read, kept when a read (or the `***` marker) comes back, and still good for sign
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -14,11 +15,15 @@ from receivers import Receiver
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
+from slm_notifier.config import Settings
 from slm_notifier.crypto import DEVELOPMENT_SECRET_KEY, Keyring
+from slm_notifier.main import build_app
 from slm_notifier.rekey import rekey
 from slm_shared import migrations
 from slm_shared.db import Database
+from slm_shared.testing.app_client import running_app
 from slm_shared.testing.legacy_rows import insert_rows
+from slm_shared.testing.pytest_plugin import make_token
 
 TYPES = ["slm.measurement.objective.*"]
 SNOW = {"instance_url": "https://acme.service-now.example", "username": "svc", "password": "s3cret-pw"}
@@ -202,3 +207,33 @@ async def test_the_migration_encrypts_rows_stored_in_plain_text(
             assert (await delivery_in(client, sent["id"], "succeeded"))["status"] == "succeeded"
             (request,) = await hook.wait_for(1)
             assert Webhook(plain_secret).verify(request.body, request.headers)["type"].endswith("test.v1")
+
+
+async def test_rekey_waits_for_a_concurrent_change_and_keeps_it(postgres_url: str, tenant: str) -> None:
+    """On PostgreSQL: a subscription being changed while the keys are rotated keeps the change, and
+    ends up entirely under the new key."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings = Settings(database_url=postgres_url, environment="test", run_workers=False, secret_keys=old)
+    async with running_app(build_app(settings), token=make_token(tenant)) as client:
+        created = await create(client, "servicenow", SNOW)
+    both = Keyring.of(f"{new},{old}")
+    changed_target = json.dumps({**SNOW, "password": "changed-meanwhile"})
+    writer, rotator = Database(postgres_url), Database(postgres_url)
+    try:
+        async with writer.sessionmaker() as session:
+            await session.execute(
+                text("UPDATE subscriptions SET target = :target WHERE id = :id"),
+                {"target": both.encrypt(changed_target), "id": created["id"]},
+            )
+            rotation = asyncio.create_task(rekey(rotator, both))
+            await asyncio.sleep(1.0)
+            assert not rotation.done(), "the rotation must wait for the uncommitted change"
+            await session.commit()
+        assert await asyncio.wait_for(rotation, 30) == 1
+    finally:
+        await writer.dispose()
+        await rotator.dispose()
+    row = await stored_row(postgres_url, created["id"])
+    only_new = Keyring.of(new)
+    assert json.loads(only_new.decrypt(row["target"]))["password"] == "changed-meanwhile"
+    assert only_new.decrypt(row["secret"]) == created["secret"]
