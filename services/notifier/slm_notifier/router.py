@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository, service
 from slm_notifier.config import Settings
 from slm_notifier.models import Subscription
+from slm_notifier.redaction import REDACTED
 from slm_notifier.schemas import (
     DeliveryDetail,
     DeliveryPublic,
@@ -47,14 +51,24 @@ async def create_subscription(
 ) -> object:
     """Subscribe a target to event types; the signing secret is shown only in this response."""
     if replay := await idempotency.replay():
-        return replay
+        return await _with_stored_secret(session, principal.tenant, replay)
     check_registration(data.target, allow_private=cast(Settings, request.app.state.settings).private_targets_allowed)
     created = await service.create_subscription(session, tenant=principal.tenant, data=data)
     body = SubscriptionWithSecret.model_validate(created)
     _with_etag(response, created)
     response.headers["Location"] = f"/v1/subscriptions/{created.id}"
-    await idempotency.remember(body)
+    await idempotency.remember(body.model_copy(update={"secret": REDACTED}))  # kept answers hold no secret
     return body
+
+
+async def _with_stored_secret(session: AsyncSession, tenant: str, replay: JSONResponse) -> JSONResponse:
+    """A replayed creation answer with the subscription's signing secret read back from its encrypted row."""
+    body = json.loads(replay.body)
+    found = await repository.get_subscription(session, tenant=tenant, subscription_id=str(body.get("id")))
+    if found is not None:
+        body["secret"] = found.secret
+    headers = {k: v for k, v in replay.headers.items() if k.lower() not in ("content-length", "content-type")}
+    return JSONResponse(body, status_code=replay.status_code, headers=headers)
 
 
 @router.get("/subscriptions", response_model=Page[SubscriptionPublic])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,14 +64,18 @@ async def stored_row(database_url: str, subscription_id: str) -> dict[str, Any]:
 
 
 async def stored_file_text(database_url: str) -> str:
-    """Everything the subscriptions table holds, as text (SQLite: the whole database file)."""
+    """Everything the subscriptions and idempotency tables hold, as text (SQLite: the whole database file)."""
     if database_url.startswith("sqlite"):
-        with open(database_url.split("///", 1)[1], "rb") as handle:
-            return handle.read().decode("latin-1")
+        path = Path(database_url.split("///", 1)[1])
+        files = [path, path.with_name(path.name + "-wal")]  # the write-ahead log holds recent pages
+        return "".join(f.read_bytes().decode("latin-1") for f in files if f.exists())
     db = Database(database_url)
     try:
         async with db.sessionmaker() as session:
-            rows = (await session.execute(text("SELECT * FROM subscriptions"))).all()
+            rows = [
+                *(await session.execute(text("SELECT * FROM subscriptions"))).all(),
+                *(await session.execute(text("SELECT * FROM idempotency_keys"))).all(),
+            ]
             return json.dumps([list(map(str, r)) for r in rows])
     finally:
         await db.dispose()
@@ -105,6 +110,13 @@ async def test_no_credential_is_stored_or_read_in_plain_text(client: httpx.Async
         assert credential in keyring.decrypt(row["target"]) and credential not in row["target"]
         assert keyring.decrypt(row["secret"]) == rotated.json()["secret"]
         assert keyring.decrypt(row["previous_secret"]) == created["secret"]
+    body = {"name": "kept", "event_types": TYPES, "channel": "slack", "target": SLACK}
+    key = {"Idempotency-Key": "create-once"}
+    first = await client.post("/v1/subscriptions", json=body, headers=key)
+    again = await client.post("/v1/subscriptions", json=body, headers=key)
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == first.json()
+    signing.append(first.json()["secret"])
+
     everything = await stored_file_text(database_url)
     for _, credential in CREDENTIALS.values():
         assert credential not in everything

@@ -89,7 +89,7 @@ class SafeHttp:
         """One request to `url`; raises TargetRefused, LookupError, OSError or httpx errors."""
         parsed = httpx.URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise TargetRefused(f"target URL {url} is not an absolute http(s) URL")
+            raise TargetRefused("the target URL is not an absolute http(s) URL")  # the URL may be a credential
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         resolved = await resolve_target(parsed.host, port, allow_private=self.allow_private_targets)
         if json_body is not None:
