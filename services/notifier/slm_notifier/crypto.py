@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -46,7 +47,7 @@ class Keyring:
                 ) from exc
         return cls(listed)
 
-    @property
+    @cached_property
     def _fernet(self) -> MultiFernet:
         return MultiFernet([Fernet(k) for k in self.keys])
 
