@@ -140,7 +140,7 @@ class Escalator:
                 values={
                     "escalate_at": now + timedelta(seconds=self.lookup_retry_seconds),
                     "escalation_error": f"contact lookup failed, retrying: {error}"[:500],
-                    "lookup_failures": notification.lookup_failures + 1,
+                    "lookup_failures": repository.N.lookup_failures + 1,  # two replicas both count
                     "updated_at": now,
                 },
             )
