@@ -101,8 +101,8 @@ async def list_objectives(
 
 
 def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> ObjectivePublic:
-    """The objective as a read-only evaluation found it (the stored evaluation is left as it is)."""
-    found = evaluated.found
+    """The objective as a read-only evaluation found it, under the version then in force (nothing is stored)."""
+    found, objective = evaluated.found, evaluated.objective
     details = details_of(found, objective.budgeting_method)
     budget = error_budget(found.attainment, objective.target)
     as_found = {
