@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -89,7 +89,7 @@ async def objective_report(
     """
     period = periods.in_zone(period, objective.window_timezone)
     trend = [periods.in_zone(p, objective.window_timezone) for p in trend]
-    until = floor_minute(now)
+    until = floor_minute(now) + timedelta(minutes=1)  # up to the end of the current minute, as live evaluation
     end = min(period.end, until)
 
     def counted(start: datetime, stop: datetime) -> list[Bounds]:
