@@ -89,6 +89,8 @@ async def test_data_from_before_the_agreement_was_in_force_counts_nowhere(
     rates = {r["lookback"]: r["burn_rate"] for r in live["burn_rates"]}
     assert rates["6h"] == 0.0 and rates["1h"] == 0.0  # the 6h lookback reaches the bad minutes: not counted
     assert not live["firing_alerts"]
+    six_hours = (await client.get("/v1/objectives/avail/burn-rate", params={"lookback": "6h"})).json()
+    assert (six_hours["good"], six_hours["total"], six_hours["burn_rate"]) == (4000, 4000, 0)
 
     # The evaluation pass (objectives read together) counts the same.
     async with app.state.db.session() as session:
