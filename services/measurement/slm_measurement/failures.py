@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Column, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,6 +82,18 @@ async def succeeded(session: AsyncSession, *, kind: str, item_ids: Sequence[str]
         await session.execute(
             delete(ItemFailure).where(ItemFailure.kind == kind, ItemFailure.item_id.in_(list(item_ids)))  # type: ignore[arg-type,attr-defined]
         )
+
+
+async def forget_missing(session: AsyncSession, *, kind: str, existing: Any) -> None:
+    """Forget the failures of items that no longer exist (`existing`: a SELECT of the ids that do)."""
+    await session.execute(
+        delete(ItemFailure).where(ItemFailure.kind == kind, ItemFailure.item_id.not_in(existing))  # type: ignore[arg-type,attr-defined]
+    )
+
+
+async def recorded(session: AsyncSession, *, kind: str) -> set[str]:
+    """Every item of a kind with a failure on record."""
+    return set((await session.scalars(select(ItemFailure.item_id).where(ItemFailure.kind == kind))).all())  # type: ignore[arg-type]
 
 
 async def held_back(session: AsyncSession, *, kind: str, now: datetime) -> set[str]:

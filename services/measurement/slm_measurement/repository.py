@@ -188,7 +188,9 @@ async def due_activations(
     if skip:
         query = query.where(PendingActivation.id.not_in(sorted(skip)))  # type: ignore[attr-defined]
     rows = await session.scalars(
-        query.order_by(PendingActivation.effective_from, PendingActivation.version, PendingActivation.id).limit(limit)
+        query.order_by(PendingActivation.effective_from, PendingActivation.version, PendingActivation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # another replica applying one leaves it alone
     )
     return rows.all()
 

@@ -26,6 +26,7 @@ from slm_measurement.terms import AgreementTerms
 from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.service import TicketRules
 from slm_measurement.tickets.worker import fire_due_tickets
+from slm_shared.contracts.payloads import AgreementEndedV1
 from slm_shared.db import Database
 
 BREACHED = "slm.measurement.ticket.sla_breached.v1"
@@ -107,6 +108,18 @@ async def test_a_pending_version_that_cannot_be_applied_stops_neither_the_others
         query = select(Objective.agreement_version).where(Objective.agreement_id == bad.agreement_id)
         versions = (await session.scalars(query)).all()
     assert list(versions) == [2]
+
+    # A failing version that an end (or a newer version) makes moot leaves the list with it.
+    async with db.session() as session:
+        moot = {"agreement_id": bad.agreement_id, "version": 3, "effective_from": datetime.now(UTC)}
+        session.add(PendingActivation(tenant="acme", payload=poison, **moot))
+    await apply_due_versions(db)
+    assert [i["attempts"] for i in await failed(client, "pending_activation")] == [1]
+    async with db.session() as session:
+        ended = AgreementEndedV1(agreement_id=bad.agreement_id, version=3, reason="terminated")
+        await read_model.apply_end(session, tenant="acme", ended=ended)
+    await apply_due_versions(db)
+    assert await failed(client, "pending_activation") == []
 
 
 async def test_a_ticket_that_cannot_be_evaluated_does_not_undo_the_others(

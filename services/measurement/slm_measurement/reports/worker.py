@@ -47,6 +47,7 @@ async def issue_closed_months(session: AsyncSession, *, now: datetime, trend_cou
     for row in (await session.scalars(select(AgreementTerms).order_by(AgreementTerms.version))).all():
         every.setdefault((row.tenant, row.agreement_id), []).append(row)
     held = await failures.held_back(session, kind=failures.REPORT, now=now)
+    on_record = await failures.recorded(session, kind=failures.REPORT)
     issued, done = 0, []
     for (tenant, agreement_id), versions in sorted(every.items()):
         row = versions[-1]
@@ -55,6 +56,8 @@ async def issue_closed_months(session: AsyncSession, *, now: datetime, trend_cou
         if item_id in held or not in_force.within([v.activated() for v in versions], period.start, period.end):
             continue
         if await session.get(ReportIssued, (tenant, agreement_id, period.label)) is not None:
+            if item_id in on_record:
+                done.append(item_id)  # issued meanwhile (by another replica): nothing failing any more
             continue
         try:
             async with session.begin_nested():
