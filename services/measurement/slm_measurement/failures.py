@@ -84,11 +84,14 @@ async def succeeded(session: AsyncSession, *, kind: str, item_ids: Sequence[str]
         )
 
 
-async def forget_missing(session: AsyncSession, *, kind: str, existing: Any) -> None:
-    """Forget the failures of items that no longer exist (`existing`: a SELECT of the ids that do)."""
-    await session.execute(
-        delete(ItemFailure).where(ItemFailure.kind == kind, ItemFailure.item_id.not_in(existing))  # type: ignore[arg-type,attr-defined]
-    )
+async def forget_missing(session: AsyncSession, *, kind: str, id_column: Any) -> None:
+    """Forget the failures of items that no longer exist (`id_column`: the items' id column); cheap when none failed."""
+    ids = sorted(await recorded(session, kind=kind))
+    if not ids:
+        return
+    present = set((await session.scalars(select(id_column).where(id_column.in_(ids)))).all())
+    if gone := [item_id for item_id in ids if item_id not in present]:
+        await succeeded(session, kind=kind, item_ids=gone)
 
 
 async def recorded(session: AsyncSession, *, kind: str) -> set[str]:

@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, events, failures, read_model, repository, thresholds
@@ -92,9 +91,8 @@ async def apply_due_versions(db: Database) -> int:
                 continue
             done.append(item_id)
         await failures.succeeded(session, kind=failures.PENDING_ACTIVATION, item_ids=done)
-        await failures.forget_missing(
-            session, kind=failures.PENDING_ACTIVATION, existing=select(PendingActivation.id)
-        )  # dropped by a newer version or an end
+        # A version dropped by a newer one or by an end fails no more.
+        await failures.forget_missing(session, kind=failures.PENDING_ACTIVATION, id_column=PendingActivation.id)
         applied += len(done) + await read_model.expire_objectives(session, now=now)
     return applied
 

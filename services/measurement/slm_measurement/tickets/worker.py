@@ -52,7 +52,7 @@ async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100
                 continue
             done.append(item_id)
         await failures.succeeded(session, kind=failures.TICKET, item_ids=done)
-        await failures.forget_missing(session, kind=failures.TICKET, existing=select(Ticket.id))
+        await failures.forget_missing(session, kind=failures.TICKET, id_column=Ticket.id)
     return len(done)
 
 
