@@ -28,6 +28,7 @@ from slm_measurement.tickets.service import TicketRules
 from slm_measurement.tickets.worker import fire_due_tickets
 from slm_shared.contracts.payloads import AgreementEndedV1
 from slm_shared.db import Database
+from slm_shared.testing.pytest_plugin import make_token
 
 BREACHED = "slm.measurement.ticket.sla_breached.v1"
 
@@ -77,6 +78,10 @@ async def test_a_pending_version_that_cannot_be_applied_stops_neither_the_others
     assert [item["agreement_version"] for item in listed] == [2]
     [item] = await failed(client, "pending_activation")
     assert item["attempts"] == 1 and "validation error" in item["reason"].lower()
+    other_tenant = {"Authorization": f"Bearer {make_token('globex')}"}
+    customer = {"Authorization": f"Bearer {make_token('acme', roles=('customer',), party='party-a')}"}
+    assert (await client.get("/v1/failed-items", headers=other_tenant)).json()["items"] == []
+    assert (await client.get("/v1/failed-items", headers=customer)).status_code == 403
     first_retry = datetime.fromisoformat(item["retry_at"]) - datetime.fromisoformat(item["last_failed_at"])
     assert first_retry == timedelta(seconds=30)
 
