@@ -50,7 +50,7 @@ def test_thread_end_to_end(stack: Stack, receiver: WebhookReceiver) -> None:
     agreement = scenario.activate_sla(service, offering)
     objective = scenario.wait_for_objective(agreement["id"])
     assert objective["target"] == 0.999
-    scenario.ingest_breach(service["key"])
+    scenario.ingest_breach(service["key"], since=agreement["activated_at"])
     hook = assert_one_signed_breach(receiver, subscription["secret"], agreement["id"])
     # One objective id: the agreement's, in the webhook, in the measurement API and in the agreement.
     assert hook.json()["data"]["objective_id"] == objective["id"] == agreement["objectives"][0]["id"]

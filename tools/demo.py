@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -38,7 +39,7 @@ def main() -> int:
         service, offering = scenario.create_offering()
         agreement = scenario.activate_sla(service, offering)
         objective = scenario.wait_for_objective(agreement["id"])
-        scenario.ingest_breach(service["key"])
+        scenario.ingest_breach(service["key"], since=agreement["activated_at"])
         print("\nWaiting for the breach notification...", flush=True)
         deadline = time.monotonic() + 90
         breaches: list[Received] = []
@@ -54,9 +55,16 @@ def main() -> int:
         print(json.dumps(payload, indent=2))
         objective_id = payload["data"]["objective_id"]
         same = "the same id" if objective_id == objective["id"] else f"a different id from {objective['id']}"
-        status = scenario.call("GET", "measurement", f"/v1/objectives/{objective_id}", 200)["status"]
+        live = scenario.call("GET", "measurement", f"/v1/objectives/{objective_id}", 200)
         print(f"\nThe webhook names objective {objective_id}, {same} as the API.")
-        print(f"GET /v1/objectives/{objective_id}: {status}")
+        print(f"GET /v1/objectives/{objective_id}: {live['status']}, {live['good']:g} good of {live['total']:g}")
+        month = datetime.now(UTC).strftime("%Y-%m")
+        report = scenario.call("GET", "measurement", f"/v1/agreements/{agreement['id']}/report?period={month}", 200)
+        for row in report["objectives"]:
+            verdict = "missed" if row["met"] is False else "met" if row["met"] else "no data"
+            print(
+                f"Report {month}, objective {row['objective_id']}: {verdict}, {row['good']:g} good of {row['total']:g}"
+            )
         return 0
     finally:
         scenario.call("DELETE", "notifier", f"/v1/subscriptions/{subscription['id']}", 204)

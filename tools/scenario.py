@@ -212,8 +212,19 @@ class Scenario:
         self.log(f"measurement: tracking objective {objective['id']}")
         return objective
 
-    def ingest_breach(self, service_key: str, *, minutes: int = 10, key: str | None = None) -> None:
+    def ingest_breach(
+        self, service_key: str, *, since: str | datetime | None = None, minutes: int = 10, key: str | None = None
+    ) -> None:
+        """Ingest 95% good (target 99.9%) for each minute since `since` (in force from then), at most `minutes`.
+
+        Data from before the agreement came into force counts nowhere, so nothing older is sent.
+        """
         now = datetime.now(UTC).replace(second=0, microsecond=0)
+        first = now - timedelta(minutes=minutes - 1)
+        if since is not None:
+            start = datetime.fromisoformat(since) if isinstance(since, str) else since
+            first = max(first, start.astimezone(UTC).replace(second=0, microsecond=0))
+        count = int((now - first) / timedelta(minutes=1)) + 1
         points = [
             {
                 "service": service_key,
@@ -222,8 +233,8 @@ class Scenario:
                 "good": 950,
                 "total": 1000,
             }
-            for i in range(minutes)
+            for i in range(count)
         ]
         headers = {"Idempotency-Key": key} if key else {}
         self.call("POST", "measurement", "/v1/measurements", 202, json=points, headers=headers)
-        self.log(f"measurement: ingested {minutes} minutes at 95% good (target 99.9%)")
+        self.log(f"measurement: ingested {count} minute(s) since the SLA came into force at 95% good (target 99.9%)")

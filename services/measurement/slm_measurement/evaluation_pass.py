@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, events, repository
+from slm_measurement import agreed, buckets, events, repository
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.status import transition
@@ -170,7 +170,7 @@ async def _read_together(
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
     for objective, planned in plans.values():
-        signed = signed_ranges(planned.ranges, planned.excluded)
+        signed = signed_ranges(planned.ranges, planned.excluded, planned.counted)
         key = (objective.tenant, tuple((k, tuple(v)) for k, v in signed.items()))
         groups.setdefault(key, []).append(objective)
         ranges.setdefault(key, signed)
@@ -193,10 +193,11 @@ async def _plan_and_read(
 ) -> tuple[dict[str, tuple[Objective, Plan]], dict[str, dict[str, Tally]]]:
     """Plans and tallies of the objectives read together (no tallies if that read fails)."""
     plans: dict[str, tuple[Objective, Plan]] = {}
+    known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
     for objective in objectives:
         if batchable(objective):
             try:
-                plans[objective.id] = (objective, plan(objective, now=now))
+                plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
             except Exception:
                 logger.exception("evaluation of objective %s failed", objective.id)
     try:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, repository
+from slm_measurement.agreed import Agreed, agreed_of, counted_ranges
 from slm_measurement.domain import maintenance
 from slm_measurement.domain.alerts import DEFAULT_POLICY, BurnTier, TierState, evaluate_policy, lookbacks
 from slm_measurement.domain.budget import (
@@ -178,11 +179,13 @@ class _SliceReader:
         return total
 
 
-def _signed(bounds: Bounds, excluded: list[Bounds]) -> list[tuple[Bounds, int]]:
-    parts: list[tuple[Bounds, int]] = [(bounds, 1)]
-    for interval in excluded:
-        if (inside := clip(interval, bounds.start, bounds.end)) is not None:
-            parts.append((inside, -1))
+def _signed(counted: list[Bounds], excluded: list[Bounds]) -> list[tuple[Bounds, int]]:
+    parts: list[tuple[Bounds, int]] = []
+    for bounds in counted:
+        parts.append((bounds, 1))
+        for interval in excluded:
+            if (inside := clip(interval, bounds.start, bounds.end)) is not None:
+                parts.append((inside, -1))
     return parts
 
 
@@ -198,33 +201,70 @@ def batchable(objective: Objective) -> bool:
     return objective.indicator_kind != TICKET_TIME and objective.budgeting_method == OCCURRENCES
 
 
-def signed_ranges(ranges: dict[str, Bounds], excluded: list[Bounds]) -> dict[str, list[tuple[Bounds, int]]]:
-    """Each labelled range with its maintenance subtracted."""
-    return {label: _signed(r, excluded) for label, r in ranges.items()}
+Counted = dict[str, list[Bounds]]
+
+
+def counted_parts(ranges: dict[str, Bounds], counted: Counted | None) -> Counted:
+    """Each labelled range as the parts of it that count (the whole range when nothing is clipped)."""
+    return {label: counted[label] if counted is not None else [r] for label, r in ranges.items()}
+
+
+def signed_ranges(
+    ranges: dict[str, Bounds], excluded: list[Bounds], counted: Counted | None = None
+) -> dict[str, list[tuple[Bounds, int]]]:
+    """Each labelled range, only its counted parts, with its maintenance subtracted."""
+    return {label: _signed(parts, excluded) for label, parts in counted_parts(ranges, counted).items()}
+
+
+def _split(ranges: dict[str, Bounds], counted: Counted | None) -> dict[str, Bounds]:
+    labelled = counted_parts(ranges, counted).items()
+    return {f"{label}|{n}": part for label, parts in labelled for n, part in enumerate(parts)}
+
+
+def _summed(ranges: dict[str, Bounds], counted: Counted | None, found: dict[str, Tally]) -> dict[str, Tally]:
+    totals = {}
+    for label, parts in counted_parts(ranges, counted).items():
+        total = Tally(0.0, 0.0)
+        for n in range(len(parts)):
+            total = total + found[f"{label}|{n}"]
+        totals[label] = total
+    return totals
 
 
 async def read_tallies(
-    session: AsyncSession, objective: Objective, ranges: dict[str, Bounds], excluded: list[Bounds], *, now_end: datetime
+    session: AsyncSession,
+    objective: Objective,
+    ranges: dict[str, Bounds],
+    excluded: list[Bounds],
+    *,
+    now_end: datetime,
+    counted: Counted | None = None,
 ) -> dict[str, Tally]:
-    """Good and total of the objective over each labelled range, the excluded intervals left out."""
+    """Good and total over the counted parts of each labelled range, the excluded intervals left out."""
     if objective.indicator_kind == TICKET_TIME:
-        return await ticket_compliance.range_tallies(
-            session,
-            tenant=objective.tenant,
-            agreement_id=objective.agreement_id,
-            indicator=objective.indicator,
-            ranges=ranges,
+        parts = _split(ranges, counted)
+        found = (
+            await ticket_compliance.range_tallies(
+                session,
+                tenant=objective.tenant,
+                agreement_id=objective.agreement_id,
+                indicator=objective.indicator,
+                ranges=parts,
+            )
+            if parts
+            else {}
         )
+        return _summed(ranges, counted, found)
     if objective.budgeting_method == OCCURRENCES:
         return await buckets.range_tallies(
             session,
             tenant=objective.tenant,
             service=objective.service_key,
             indicator=counted_indicator(objective),
-            ranges=signed_ranges(ranges, excluded),
+            ranges=signed_ranges(ranges, excluded, counted),
         )
     reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
-    return {label: await reader.tally(r) for label, r in ranges.items()}
+    return _summed(ranges, counted, {label: await reader.tally(r) for label, r in _split(ranges, counted).items()})
 
 
 async def tally_ranges(
@@ -251,6 +291,8 @@ class Plan:
     now_end: datetime
     ranges: dict[str, Bounds]
     excluded: list[Bounds]
+    counted: Counted | None = None
+    agreement_version: int | None = None
 
 
 # A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
@@ -264,8 +306,8 @@ def _lookback_ranges(now: datetime, wanted: tuple[timedelta, ...]) -> tuple[date
     return now_end, {format_duration(length): lookback_bounds(now, length) for length in wanted}
 
 
-def plan(objective: Objective, *, now: datetime) -> Plan:
-    """The ranges an evaluation at `now` tallies (no database)."""
+def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
+    """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database)."""
     bounds = _window_bounds(window_of(objective), now)
     policy = policy_of(objective)
     forecast_lookbacks = [parse_duration(text) for text in objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS]
@@ -274,14 +316,21 @@ def plan(objective: Objective, *, now: datetime) -> Plan:
     ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
     ranges.update(lookback_ranges)
     excluded = excluded_of(objective, ranges, max(bounds.end, now_end))
-    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded)
+    counted = counted_ranges(agreed, objective.objective_id, ranges)
+    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded, counted)
+
+
+async def read_plan(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:
+    """The tallies of a plan (its counted parts only)."""
+    return await read_tallies(
+        session, objective, planned.ranges, planned.excluded, now_end=planned.now_end, counted=planned.counted
+    )
 
 
 async def measure(session: AsyncSession, objective: Objective, *, now: datetime) -> Measurement:
-    """Tally the window and every lookback, then judge attainment, budget, alerts and forecast."""
-    planned = plan(objective, now=now)
-    tallies = await read_tallies(session, objective, planned.ranges, planned.excluded, now_end=planned.now_end)
-    return judge(objective, planned, tallies, now=now)
+    """Tally the window and every lookback while the agreement carried the objective, then judge them."""
+    planned = plan(objective, now=now, agreed=await agreed_of(session, objective))
+    return judge(objective, planned, await read_plan(session, objective, planned), now=now)
 
 
 def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now: datetime) -> Measurement:

@@ -32,7 +32,8 @@ from slm_shared.terms.tickets import TicketTarget
 logger = logging.getLogger(__name__)
 
 
-def _definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[str, Any]:
+def definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[str, Any]:
+    """The objective's columns as one version of its agreement defines it."""
     return {
         "agreement_version": agreement.version,
         "agreement_kind": agreement.kind,
@@ -169,7 +170,7 @@ async def _apply_now(
     incoming = {target.objective_id for target in agreement.objectives}
     active = agreement.effective_from <= now and (agreement.effective_to is None or agreement.effective_to > now)
     for target in agreement.objectives:
-        definition = _definition(agreement, target)
+        defined = definition(agreement, target)
         row = rows.get(target.objective_id)
         if row is None:
             session.add(
@@ -178,11 +179,11 @@ async def _apply_now(
                     agreement_id=agreement.agreement_id,
                     objective_id=target.objective_id,
                     active=active,
-                    **definition,
+                    **defined,
                 )
             )
             continue
-        for name, value in definition.items():
+        for name, value in defined.items():
             setattr(row, name, value)
         row.active, row.ended, row.needs_evaluation, row.updated_at = active, False, True, now
         await repository.forget_objective_tallies(session, objective_row_id=row.id)

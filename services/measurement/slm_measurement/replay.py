@@ -32,7 +32,8 @@ async def replay(
     steps = []
     last_event: str | None = None
     for at in instants(start, end, step):
-        found = (await evaluate_at(session, objective, at=at, now=now)).found
+        evaluated = await evaluate_at(session, objective, at=at, now=now)
+        found = evaluated.found
         change = transition(found.verdict, last_event)
         last_event = change.last_event
         steps.append(
@@ -43,7 +44,9 @@ async def replay(
                 good=found.window.good,
                 total=found.window.total,
                 attainment=found.attainment,
-                budget_remaining_ratio=error_budget(found.attainment, objective.target).remaining_ratio,
+                budget_remaining_ratio=error_budget(found.attainment, evaluated.objective.target).remaining_ratio,
+                agreement_version=evaluated.objective.agreement_version,
+                target=evaluated.objective.target,
                 firing_alerts=sorted(state.tier.name for state in found.alerts if state.firing),
             )
         )

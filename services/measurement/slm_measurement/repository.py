@@ -180,13 +180,17 @@ async def pending_activation(
     )
 
 
-async def due_activations(session: AsyncSession, *, now: datetime, limit: int = 50) -> Sequence[PendingActivation]:
-    """Pending versions whose effective instant has come, oldest first."""
+async def due_activations(
+    session: AsyncSession, *, now: datetime, limit: int = 50, skip: set[str] | None = None
+) -> Sequence[PendingActivation]:
+    """Pending versions whose effective instant has come, oldest first (those in `skip` left out)."""
+    query = select(PendingActivation).where(PendingActivation.effective_from <= now)  # type: ignore[arg-type]
+    if skip:
+        query = query.where(PendingActivation.id.not_in(sorted(skip)))  # type: ignore[attr-defined]
     rows = await session.scalars(
-        select(PendingActivation)
-        .where(PendingActivation.effective_from <= now)  # type: ignore[arg-type]
-        .order_by(PendingActivation.effective_from, PendingActivation.version)
+        query.order_by(PendingActivation.effective_from, PendingActivation.version, PendingActivation.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)  # another replica applying one leaves it alone
     )
     return rows.all()
 

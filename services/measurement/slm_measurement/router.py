@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from slm_measurement import buckets, repository, service
+from slm_measurement.agreed import agreed_of, as_defined_at
 from slm_measurement.as_of import AtQuery, as_of
 from slm_measurement.domain.alerts import DEFAULT_POLICY
 from slm_measurement.domain.budget import burn_rate, error_budget
@@ -101,8 +102,8 @@ async def list_objectives(
 
 
 def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> ObjectivePublic:
-    """The objective as a read-only evaluation found it (the stored evaluation is left as it is)."""
-    found = evaluated.found
+    """The objective as a read-only evaluation found it, under the version then in force (nothing is stored)."""
+    found, objective = evaluated.found, evaluated.objective
     details = details_of(found, objective.budgeting_method)
     budget = error_budget(found.attainment, objective.target)
     as_found = {
@@ -170,18 +171,26 @@ async def objective_burn_rate(
     lookback: Lookback = "1h",
     at: AtQuery = None,
 ) -> BurnRateAt:
-    """Burn rate over any lookback ending now or at `at` (events; maintenance time is not left out here)."""
+    """Burn rate over any lookback ending now or at `at` (events; maintenance time is not left out here).
+
+    Only time under a version in force that carries the objective counts, against that version's target.
+    """
     objective = await visible_objective(session, principal, objective_id)
     try:
         length = parse_duration(lookback)
     except WindowError as exc:
         raise Unprocessable(str(exc), errors=[FieldError(field="lookback", message=str(exc))]) from exc
+    instant = as_of(request, at)
+    agreed = await agreed_of(session, objective)
+    objective = as_defined_at(objective, agreed, instant)
+    bounds = lookback_bounds(instant, length)
+    parts = agreed.counted(objective.objective_id, bounds.start, bounds.end) if agreed is not None else [bounds]
     tallies = await buckets.range_tallies(
         session,
         tenant=objective.tenant,
         service=objective.service_key,
         indicator=counted_indicator(objective),
-        ranges={"lookback": [(bounds := lookback_bounds(as_of(request, at), length), 1)]},
+        ranges={"lookback": [(part, 1) for part in parts]},
     )
     tally = tallies["lookback"]
     return BurnRateAt(

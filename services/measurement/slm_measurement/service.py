@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, events, read_model, repository, thresholds
+from slm_measurement import buckets, events, failures, read_model, repository, thresholds
 from slm_measurement.domain.alerts import AlertChange, TierState
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.domain.windows import DAY
 from slm_measurement.evaluation_pass import evaluate_chunk, record_measurement
 from slm_measurement.evaluator import measure, policy_of
 from slm_measurement.ingest import Batch
-from slm_measurement.models import Objective
+from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.rollup import roll_up, value_series
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import NotFound
@@ -68,14 +68,32 @@ async def evaluate_now(session: AsyncSession, *, tenant: str, objective_row_id: 
 
 
 async def apply_due_versions(db: Database) -> int:
-    """Apply agreement versions whose effective instant has come, and end expired objectives."""
+    """Apply agreement versions whose effective instant has come, and end expired objectives.
+
+    Each version is applied in its own savepoint: one that fails is rolled back alone, recorded in
+    `item_failures` with the reason and retried after a backoff, while the others are applied.
+    """
     applied = 0
     async with db.session() as session:
         now = utcnow()
-        for pending in await repository.due_activations(session, now=now):
-            await read_model.apply_pending(session, pending)
-            applied += 1
-        applied += await read_model.expire_objectives(session, now=now)
+        held = await failures.held_back(session, kind=failures.PENDING_ACTIVATION, now=now)
+        due = [(p.id, p.tenant) for p in await repository.due_activations(session, now=now, skip=held)]
+        done = []
+        for item_id, tenant in due:
+            try:
+                async with session.begin_nested():
+                    if (pending := await session.get(PendingActivation, item_id)) is not None:
+                        await read_model.apply_pending(session, pending)
+            except Exception as exc:  # noqa: BLE001 - one bad version must not stop the others
+                await failures.record(
+                    session, kind=failures.PENDING_ACTIVATION, tenant=tenant, item_id=item_id, error=exc, now=now
+                )
+                continue
+            done.append(item_id)
+        await failures.succeeded(session, kind=failures.PENDING_ACTIVATION, item_ids=done)
+        # A version dropped by a newer one or by an end fails no more.
+        await failures.forget_missing(session, kind=failures.PENDING_ACTIVATION, id_column=PendingActivation.id)
+        applied += len(done) + await read_model.expire_objectives(session, now=now)
     return applied
 
 

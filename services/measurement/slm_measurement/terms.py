@@ -49,6 +49,9 @@ class AgreementTerms(SQLModel, table=True):
     calendar: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     credit_schedule: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     price: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    payload: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="the activation as received: its objectives"
+    )
 
     def goal(self, priority: str | None, clock: str) -> int | None:
         """The goal in business seconds for a priority's response or resolution clock."""
@@ -120,6 +123,7 @@ async def store_activation(
     row.credit_schedule = [dict(band) for band in agreement.credit_schedule]
     row.price = agreement.price.model_dump(mode="json") if agreement.price else None
     row.activated_at = agreement.activated_at or at
+    row.payload = agreement.model_dump(mode="json")
     row.credit_terms = agreement.credit_terms.model_dump(mode="json") if agreement.credit_terms else None
     session.add(row)
     await session.flush()

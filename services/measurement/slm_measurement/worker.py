@@ -35,10 +35,16 @@ async def evaluation_worker(context: ServiceContext) -> None:
     while True:
         checkpoint()
         wake.clear()
-        try:
-            if time.monotonic() - versions_checked >= settings.version_check_seconds:
+        if time.monotonic() - versions_checked >= settings.version_check_seconds:
+            versions_checked = time.monotonic()
+            try:
                 await apply_due_versions(context.db)
-                versions_checked = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - evaluation goes on whatever the versions step did
+                checkpoint()
+                logger.warning("applying due agreement versions failed (%s); evaluation goes on", exc)
+        try:
             evaluated = await evaluate_due(context.db, interval=interval, limit=settings.evaluation_batch_size)
             backoff = 0.0
         except asyncio.CancelledError:

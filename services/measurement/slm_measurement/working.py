@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets
+from slm_measurement.agreed import Agreed, agreed_of, as_defined_at, counted_ranges
 from slm_measurement.domain import maintenance
 from slm_measurement.domain.budget import OCCURRENCES, Tally, slice_tally
 from slm_measurement.domain.windows import MINUTE, Bounds, floor_minute
@@ -16,10 +17,11 @@ from slm_measurement.evaluator import (
     WINDOW,
     Measurement,
     Plan,
+    counted_parts,
     excluded_of,
     judge,
     plan,
-    read_tallies,
+    read_plan,
 )
 from slm_measurement.models import Objective
 from slm_measurement.thresholds import counted_indicator
@@ -44,6 +46,7 @@ class Evaluated:
     planned: Plan
     tallies: dict[str, Tally]
     found: Measurement
+    objective: Objective = field(repr=False)
 
 
 def aware(instant: datetime) -> datetime:
@@ -61,19 +64,28 @@ def checked_instant(field: str, instant: datetime, *, now: datetime, max_future:
     return instant
 
 
-def period_plan(objective: Objective, start: datetime, end: datetime, *, now: datetime) -> tuple[datetime, Plan]:
-    """The plan of an evaluation over [start, end) (minute bounds), as of its end or now if sooner."""
+def period_end(start: datetime, end: datetime, *, now: datetime) -> datetime:
+    """The instant a period is evaluated as of: its end, or now if sooner; InstantError if it is not a period."""
     first, stop = floor_minute(start), floor_minute(end)
     if stop <= first:
         raise InstantError("end", "must be at least a minute after start")
     if stop - first > MAX_PERIOD:
         raise InstantError("end", f"a period is at most {MAX_PERIOD.days} days")
-    as_of = min(stop - timedelta(microseconds=1), now)
+    return min(stop - timedelta(microseconds=1), now)
+
+
+def period_plan(
+    objective: Objective, start: datetime, end: datetime, *, now: datetime, agreed: Agreed | None = None
+) -> tuple[datetime, Plan]:
+    """The plan of an evaluation over [start, end) (minute bounds), as of its end or now if sooner."""
+    as_of = period_end(start, end, now=now)
+    first, stop = floor_minute(start), floor_minute(end)
     planned = plan(objective, now=as_of)
     bounds = Bounds(first, stop)
     ranges = {**planned.ranges, WINDOW: Bounds(first, min(stop, planned.now_end))}
     excluded = excluded_of(objective, ranges, max(stop, planned.now_end))
-    return as_of, replace(planned, bounds=bounds, ranges=ranges, excluded=excluded)
+    counted = counted_ranges(agreed, objective.objective_id, ranges)
+    return as_of, replace(planned, bounds=bounds, ranges=ranges, excluded=excluded, counted=counted)
 
 
 async def _slice_tallies(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:
@@ -93,9 +105,9 @@ async def _slice_tallies(session: AsyncSession, objective: Objective, planned: P
     slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
     target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
     tallies = {}
-    for label, r in planned.ranges.items():
-        lo, hi = int(r.start.timestamp()) // MINUTE, int(r.end.timestamp()) // MINUTE
-        inside = [row for row in rows if lo <= row[0] < hi]
+    for label, parts in counted_parts(planned.ranges, planned.counted).items():
+        spans = [(int(p.start.timestamp()) // MINUTE, int(p.end.timestamp()) // MINUTE) for p in parts]
+        inside = [row for row in rows if any(lo <= row[0] < hi for lo, hi in spans)]
         tallies[label] = slice_tally(
             inside, slice_minutes=slice_minutes, slice_target=target, method=objective.budgeting_method
         )
@@ -105,7 +117,7 @@ async def _slice_tallies(session: AsyncSession, objective: Objective, planned: P
 async def read_only_tallies(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:
     """Good and total of every range of a plan, read without writing (timeslices bypass the cache)."""
     if objective.indicator_kind == TICKET_TIME or objective.budgeting_method == OCCURRENCES:
-        return await read_tallies(session, objective, planned.ranges, planned.excluded, now_end=planned.now_end)
+        return await read_plan(session, objective, planned)
     return await _slice_tallies(session, objective, planned)
 
 
@@ -118,15 +130,23 @@ async def evaluate_at(
     end: datetime | None = None,
     now: datetime,
 ) -> Evaluated:
-    """Evaluate the objective as of `at` (its window then) or over [start, end); nothing is stored."""
+    """Evaluate the objective as of `at` (its window then) or over [start, end); nothing is stored.
+
+    The objective is read as the version in force at that instant defined it, and only time while a
+    version carrying it was in force is counted.
+    """
+    agreed = await agreed_of(session, objective)
     if start is not None or end is not None:
         if start is None or end is None:
             raise InstantError("start" if start is None else "end", "start and end go together")
         if at is not None:
             raise InstantError("at", "give either at or start and end")
-        as_of, planned = period_plan(objective, start, end, now=now)
+        as_of = period_end(start, end, now=now)
+        defined = as_defined_at(objective, agreed, as_of)
+        as_of, planned = period_plan(defined, start, end, now=now, agreed=agreed)
     else:
         as_of = at or now
-        planned = plan(objective, now=as_of)
-    tallies = await read_only_tallies(session, objective, planned)
-    return Evaluated(as_of, planned, tallies, judge(objective, planned, tallies, now=as_of))
+        defined = as_defined_at(objective, agreed, as_of)
+        planned = plan(defined, now=as_of, agreed=agreed)
+    tallies = await read_only_tallies(session, defined, planned)
+    return Evaluated(as_of, planned, tallies, judge(defined, planned, tallies, now=as_of), defined)

@@ -26,10 +26,17 @@ class WindowWorking(Interval):
     kind: Literal["rolling", "calendar", "period"] = Field(description="'period' when start and end were given")
     timezone: str = Field(description="the IANA time zone the window is defined in")
     counted_until_utc: datetime = Field(description="the end of what was counted: the window's end or the as-of minute")
+    in_force: list[Interval] = Field(
+        description="the parts of the window counted: while a version carrying the objective was in force"
+    )
 
 
 class BudgetWorking(BaseModel):
-    """The error budget in the window's own unit: allowed = (1 - target) x total."""
+    """The error budget in the window's own unit: allowed = (1 - target) x total.
+
+    Figures are worked in decimal arithmetic from the target as written and rounded to 15 significant
+    digits, so 5% of 1,000 shows as 50 and a share of 0.95 as 0.95, never as 49.99999999999996.
+    """
 
     formula: str = Field(
         "allowed = (1 - target) x total; consumed = total - good; remaining = allowed - consumed",
@@ -72,6 +79,7 @@ class Working(BaseModel):
 
     id: str = Field(description="the agreement's objective id")
     as_of: datetime = Field(description="the instant evaluated (UTC)")
+    agreement_version: int = Field(description="the version of the agreement in force then, whose terms are applied")
     unit: Literal["events", "slices"] = Field(description="what good and total count")
     budgeting_method: str
     window: WindowWorking
@@ -97,6 +105,8 @@ class ReplayStep(BaseModel):
     attainment: float | None
     budget_remaining_ratio: float | None = Field(description="share of the window's budget left at that instant")
     firing_alerts: list[str] = Field(description="burn tiers firing at that instant")
+    agreement_version: int = Field(description="the version of the agreement in force at that instant (its terms)")
+    target: float = Field(description="the target of that version")
 
 
 class Replay(BaseModel):

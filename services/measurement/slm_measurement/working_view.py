@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal, localcontext
 from zoneinfo import ZoneInfo
 
-from slm_measurement.domain.budget import Tally, budget_total, burn_rate
+from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.windows import MINUTE, Bounds, zone
 from slm_measurement.evaluator import WINDOW, format_duration
 from slm_measurement.models import Objective
@@ -12,6 +14,7 @@ from slm_measurement.working import Evaluated
 from slm_measurement.working_schemas import BudgetWorking, BurnWindow, Interval, TierWorking, WindowWorking, Working
 
 MAX_LISTED_INTERVALS = 1000
+SIGNIFICANT = 15
 
 
 def _interval(bounds: Bounds, tz: ZoneInfo) -> Interval:
@@ -28,19 +31,54 @@ def _interval_fields(bounds: Bounds, tz: ZoneInfo) -> dict[str, object]:
     }
 
 
+def exact(value: float) -> Decimal:
+    """A stored figure as the decimal it was written as (0.95, not 0.9499999999999999555910790149937)."""
+    return Decimal(repr(value))
+
+
+def shown(value: Decimal) -> float:
+    """A decimal figure rounded to 15 significant digits: every one a float keeps, so its JSON is that decimal."""
+    with localcontext() as context:
+        context.prec = SIGNIFICANT
+        return float(+value)
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> float | None:
+    if denominator == 0:
+        return None
+    with localcontext() as context:
+        context.prec = SIGNIFICANT
+        return float(numerator / denominator)
+
+
 def budget_working(window: Tally, target: float) -> BudgetWorking:
-    """allowed, consumed and remaining bad events (or slices) of the window."""
-    allowed = budget_total(target) * window.total
-    consumed = window.total - window.good
+    """allowed, consumed and remaining bad events (or slices) of the window, in decimal arithmetic."""
+    total, good, share = exact(window.total), exact(window.good), exact(target)
+    allowed = (1 - share) * total
+    consumed = total - good
     return BudgetWorking(
         target=target,
         total=window.total,
         good=window.good,
-        allowed=allowed,
-        consumed=consumed,
-        remaining=allowed - consumed,
-        remaining_ratio=(allowed - consumed) / allowed if allowed > 0 else None,
+        allowed=shown(allowed),
+        consumed=shown(consumed),
+        remaining=shown(allowed - consumed),
+        remaining_ratio=_ratio(allowed - consumed, allowed) if allowed > 0 else None,
     )
+
+
+def exact_burn_rate(tally: Tally, target: float) -> float | None:
+    """(1 - good / total) / (1 - target) as (total - good) / ((1 - target) x total), in decimal arithmetic."""
+    total, good, share = exact(tally.total), exact(tally.good), exact(target)
+    if total <= 0 or share >= 1:
+        return None
+    return _ratio(total - good, (1 - share) * total)
+
+
+def exact_factor(budget_share: float, period: timedelta, long_window: timedelta) -> float:
+    """budget_share x window length / long window length, in decimal arithmetic."""
+    seconds = Decimal(int(period.total_seconds())), Decimal(int(long_window.total_seconds()))
+    return shown(exact(budget_share) * seconds[0] / seconds[1])
 
 
 def _burn_window(evaluated: Evaluated, length_label: str, target: float, tz: ZoneInfo) -> BurnWindow:
@@ -51,12 +89,13 @@ def _burn_window(evaluated: Evaluated, length_label: str, target: float, tz: Zon
         length=length_label,
         good=tally.good,
         total=tally.total,
-        burn_rate=burn_rate(tally, target),
+        burn_rate=exact_burn_rate(tally, target),
     )
 
 
 def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> Working:
     """Every figure of the evaluation with the bounds and counts behind it."""
+    objective = evaluated.objective
     tz = zone(objective.window_timezone)
     found, planned = evaluated.found, evaluated.planned
     tiers = [
@@ -64,7 +103,7 @@ def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> W
             name=state.tier.name,
             severity=state.tier.severity,
             budget_share=state.tier.budget_share,
-            factor=state.factor,
+            factor=exact_factor(state.tier.budget_share, found.bounds.end - found.bounds.start, state.tier.long_window),
             long=_burn_window(evaluated, format_duration(state.tier.long_window), objective.target, tz),
             short=_burn_window(evaluated, format_duration(state.tier.short_window), objective.target, tz),
             firing=state.firing,
@@ -72,9 +111,11 @@ def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> W
         for state in found.alerts
     ]
     counted = planned.ranges[WINDOW]
+    in_force = planned.counted[WINDOW] if planned.counted is not None else [counted]
     return Working(
         id=objective.objective_id,
         as_of=evaluated.as_of,
+        agreement_version=objective.agreement_version,
         unit="events" if objective.budgeting_method == "occurrences" else "slices",
         budgeting_method=objective.budgeting_method,
         window=WindowWorking(
@@ -82,10 +123,11 @@ def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> W
             kind="period" if period else objective.window_kind,  # type: ignore[arg-type]
             timezone=objective.window_timezone,
             counted_until_utc=counted.end,
+            in_force=[_interval(b, tz) for b in in_force],
         ),
         good=found.window.good,
         total=found.window.total,
-        attainment=found.attainment,
+        attainment=_ratio(exact(found.window.good), exact(found.window.total)),
         status=found.verdict,  # type: ignore[arg-type]
         excluded=[_interval(b, tz) for b in planned.excluded[:MAX_LISTED_INTERVALS]],
         excluded_truncated=len(planned.excluded) > MAX_LISTED_INTERVALS,

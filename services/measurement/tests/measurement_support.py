@@ -24,7 +24,9 @@ def activation(
     service_key: str = "payments",
     party: str | None = "party-a",
     objectives: list[dict[str, Any]] | None = None,
+    effective_from: datetime | None = None,
 ) -> AgreementActivatedV2:
+    """An activated version; in force from 90 days ago unless told (data before it would not count)."""
     return AgreementActivatedV2(
         agreement_id=agreement_id or str(uuid.uuid4()),
         version=version,
@@ -33,7 +35,7 @@ def activation(
         service_id=str(uuid.uuid4()),
         service_key=service_key,
         consumer_party_id=party,
-        effective_from=datetime.now(UTC),
+        effective_from=effective_from or datetime.now(UTC) - timedelta(days=90),
         objectives=objectives
         or [
             {

@@ -44,7 +44,7 @@ def activation_data(service_key: str, objectives: list[dict[str, Any]]) -> dict[
         "service_id": str(uuid.uuid4()),
         "service_key": service_key,
         "consumer_party_id": "party-a",
-        "effective_from": datetime.now(UTC).isoformat(),
+        "effective_from": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
         "objectives": objectives,
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import repository, terms
+from slm_measurement.agreed import Agreed, of_rows
 from slm_measurement.domain import maintenance
 from slm_measurement.domain.budget import Tally, attainment, error_budget, meets
 from slm_measurement.domain.windows import Bounds, floor_minute
@@ -57,16 +58,6 @@ def _in_period(objective: Objective, period: Period, versions: list[in_force.Act
     return not objective.ended or objective.updated_at > period.start
 
 
-def in_force_bounds(versions: list[in_force.ActivatedVersion], start: datetime, end: datetime) -> list[Bounds]:
-    """The minute-aligned parts of [start, end) during which a version of the agreement was in force."""
-    found = []
-    for span in in_force.within(versions, start, end):
-        lo, hi = floor_minute(span.start), floor_minute(span.end) if span.end is not None else floor_minute(end)
-        if lo < hi:
-            found.append(Bounds(lo, hi))
-    return found
-
-
 async def _tallies_in_force(
     session: AsyncSession, objective: Objective, labelled: dict[str, list[Bounds]], now: datetime
 ) -> dict[str, Tally]:
@@ -89,23 +80,27 @@ async def objective_report(
     period: Period,
     trend: list[Period],
     now: datetime,
-    versions: list[in_force.ActivatedVersion],
+    agreed: Agreed,
 ) -> dict[str, Any]:
     """Attainment, target, budget, breaches, maintenance, trend and burn-down of one objective.
 
     The period is read in the objective's own window time zone, and only time while a version of the
-    agreement was in force is counted.
+    agreement that carries the objective was in force is counted (as in live evaluation).
     """
     period = periods.in_zone(period, objective.window_timezone)
     trend = [periods.in_zone(p, objective.window_timezone) for p in trend]
-    until = floor_minute(now)
+    until = floor_minute(now) + timedelta(minutes=1)  # up to the end of the current minute, as live evaluation
     end = min(period.end, until)
-    labelled = {PERIOD: in_force_bounds(versions, period.start, max(end, period.start))}
+
+    def counted(start: datetime, stop: datetime) -> list[Bounds]:
+        return agreed.counted(objective.objective_id, start, stop)
+
+    labelled = {PERIOD: counted(period.start, max(end, period.start))}
     for earlier in trend:
-        labelled[earlier.label] = in_force_bounds(versions, earlier.start, min(earlier.end, until))
+        labelled[earlier.label] = counted(earlier.start, min(earlier.end, until))
     checkpoints = periods.checkpoints(period, now) if end > period.start else []
     for index, instant in enumerate(checkpoints):
-        labelled[f"#{index}"] = in_force_bounds(versions, period.start, instant)
+        labelled[f"#{index}"] = counted(period.start, instant)
     tallies = await _tallies_in_force(session, objective, labelled, now)
     tally = tallies[PERIOD]
     value = attainment(tally.good, tally.total)
@@ -167,11 +162,12 @@ async def agreement_report(
     now = now or utcnow()
     trend = periods.previous(period, trend_count)
     rows = await terms.versions(session, tenant=agreement.tenant, agreement_id=agreement.agreement_id)
-    versions = [row.activated() for row in rows]
+    agreed = of_rows(rows)
+    versions = list(agreed.versions)
     objectives = await agreement_objectives(
         session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, period=period, versions=versions
     )
-    reports = [await objective_report(session, o, period, trend, now, versions) for o in objectives]
+    reports = [await objective_report(session, o, period, trend, now, agreed) for o in objectives]
     found = await compliance.outcomes(
         session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, start=period.start, end=period.end
     )

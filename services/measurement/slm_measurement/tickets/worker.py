@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy import select
 
+from slm_measurement import failures
 from slm_measurement.config import Settings
 from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.service import TicketRules, evaluate_ticket
@@ -25,21 +26,34 @@ def rules_of(settings: Settings) -> TicketRules:
 
 
 async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100) -> int:
-    """Re-evaluate tickets whose next threshold instant has passed; returns how many."""
+    """Re-evaluate tickets whose next threshold instant has passed; returns how many went through.
+
+    Each ticket is evaluated in its own savepoint: one that fails is rolled back alone, recorded in
+    `item_failures` with the reason and retried after a backoff, while the others are kept.
+    """
     async with db.session() as session:
         now = utcnow()
+        held = await failures.held_back(session, kind=failures.TICKET, now=now)
+        query = select(Ticket).where(Ticket.next_due_at <= now)  # type: ignore[operator]
+        if held:
+            query = query.where(Ticket.id.not_in(sorted(held)))  # type: ignore[attr-defined]
         rows = (
             await session.scalars(
-                select(Ticket)
-                .where(Ticket.next_due_at <= now)  # type: ignore[operator]
-                .order_by(Ticket.next_due_at, Ticket.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+                query.order_by(Ticket.next_due_at, Ticket.id).limit(limit).with_for_update(skip_locked=True)
             )
         ).all()
-        for ticket in rows:
-            await evaluate_ticket(session, ticket, now=now, rules=rules)
-    return len(rows)
+        done = []
+        for ticket, (item_id, tenant) in zip(rows, [(t.id, t.tenant) for t in rows], strict=True):
+            try:
+                async with session.begin_nested():
+                    await evaluate_ticket(session, ticket, now=now, rules=rules)
+            except Exception as exc:  # noqa: BLE001 - one bad ticket must not undo the others
+                await failures.record(session, kind=failures.TICKET, tenant=tenant, item_id=item_id, error=exc, now=now)
+                continue
+            done.append(item_id)
+        await failures.succeeded(session, kind=failures.TICKET, item_ids=done)
+        await failures.forget_missing(session, kind=failures.TICKET, id_column=Ticket.id)
+    return len(done)
 
 
 async def ticket_clock_worker(context: ServiceContext) -> None:

@@ -1,0 +1,139 @@
+"""The time an objective counts: only while a version of its agreement that carries it is in force.
+
+Live evaluation, reads as of an instant, replays, the working and reports all clip their ranges
+with `counted`, so a figure never includes time before the agreement came into force, after it
+ended, or under a version that did not carry the objective. "In force" is the shared definition
+(`slm_shared.terms.in_force`); minutes are the unit of the rollups, so a version counts from the
+minute it starts in and up to (not including) the minute it ends in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_measurement import read_model
+from slm_measurement.domain.windows import Bounds, floor_minute
+from slm_measurement.models import Objective
+from slm_measurement.terms import AgreementTerms
+from slm_shared.contracts import payloads_v2
+from slm_shared.terms import in_force
+
+
+@dataclass(frozen=True)
+class Agreed:
+    """An agreement's activated versions and, per version, the objectives it carries (None: not known)."""
+
+    versions: tuple[in_force.ActivatedVersion, ...]
+    carries: dict[int, frozenset[str] | None] = field(default_factory=dict)
+    payloads: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+
+    def counted(self, objective_id: str, start: datetime, end: datetime) -> list[Bounds]:
+        """The minute-aligned parts of [start, end) under a version in force that carries the objective."""
+        parts: list[Bounds] = []
+        for span in in_force.within(self.versions, start, end):
+            carried = self.carries.get(span.version)
+            if carried is not None and objective_id not in carried:
+                continue
+            lo, hi = floor_minute(span.start), floor_minute(span.end if span.end is not None else end)
+            if lo >= hi:
+                continue
+            if parts and parts[-1].end >= lo:
+                parts[-1] = Bounds(parts[-1].start, max(parts[-1].end, hi))
+            else:
+                parts.append(Bounds(lo, hi))
+        return parts
+
+    def version_at(self, instant: datetime) -> int | None:
+        """The version in force at `instant` (the shared definition), None when none was."""
+        return in_force.version_at(self.versions, instant)
+
+
+def _carried(payload: dict[str, Any] | None) -> frozenset[str] | None:
+    if not payload or not isinstance(payload.get("objectives"), list):
+        return None
+    return frozenset(str(o.get("objective_id")) for o in payload["objectives"] if isinstance(o, dict))
+
+
+def of_rows(rows: Sequence[AgreementTerms]) -> Agreed:
+    ordered = sorted(rows, key=lambda r: r.version)
+    return Agreed(
+        versions=tuple(r.activated() for r in ordered),
+        carries={r.version: _carried(r.payload) for r in ordered},
+        payloads={r.version: r.payload for r in ordered},
+    )
+
+
+def of_objective(objective: Objective) -> Agreed | None:
+    """What the objective row alone says (its agreement's terms not stored): in force from its effective_from."""
+    if objective.effective_from is None:
+        return None
+    version = in_force.ActivatedVersion(
+        version=objective.agreement_version,
+        effective_from=objective.effective_from,
+        activated_at=objective.effective_from,
+        effective_to=objective.effective_to,
+    )
+    return Agreed(versions=(version,))
+
+
+async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) -> dict[tuple[str, str], Agreed]:
+    """The agreed versions of every objective's agreement, by (tenant, agreement_id), from one query."""
+    keys = sorted({(o.tenant, o.agreement_id) for o in objectives})
+    found: dict[tuple[str, str], list[AgreementTerms]] = {}
+    for offset in range(0, len(keys), 500):
+        rows = await session.scalars(
+            select(AgreementTerms).where(
+                tuple_(AgreementTerms.tenant, AgreementTerms.agreement_id).in_(keys[offset : offset + 500])
+            )
+        )
+        for row in rows.all():
+            found.setdefault((row.tenant, row.agreement_id), []).append(row)
+    return {key: of_rows(rows) for key, rows in found.items()}
+
+
+def agreed_for(objective: Objective, known: dict[tuple[str, str], Agreed]) -> Agreed | None:
+    """The objective's agreement as stored, else what its own row says."""
+    return known.get((objective.tenant, objective.agreement_id)) or of_objective(objective)
+
+
+async def agreed_of(session: AsyncSession, objective: Objective) -> Agreed | None:
+    return agreed_for(objective, await agreed_many(session, [objective]))
+
+
+def counted_ranges(
+    agreed: Agreed | None, objective_id: str, ranges: dict[str, Bounds]
+) -> dict[str, list[Bounds]] | None:
+    """Each labelled range clipped to the time counted (None: nothing is clipped)."""
+    if agreed is None:
+        return None
+    return {label: agreed.counted(objective_id, r.start, r.end) for label, r in ranges.items()}
+
+
+def as_defined_at(objective: Objective, agreed: Agreed | None, instant: datetime) -> Objective:
+    """The objective as the version in force at `instant` defined it (a copy, never stored).
+
+    The stored row holds the version applied last; a read as of an earlier (or later) instant uses
+    the version in force then, by the shared definition. Without that version's terms, or when it
+    did not carry the objective, the row is used as it is.
+    """
+    if agreed is None or (number := agreed.version_at(instant)) is None or number == objective.agreement_version:
+        return objective
+    payload = agreed.payloads.get(number)
+    if not payload:
+        return objective
+    try:
+        agreement = payloads_v2.agreement_activated(read_model.stored_type(payload), payload)
+    except ValidationError:
+        return objective
+    target = next((t for t in agreement.objectives if t.objective_id == objective.objective_id), None)
+    if target is None:
+        return objective
+    columns = {column.key: getattr(objective, column.key) for column in Objective.__table__.columns}  # type: ignore[attr-defined]
+    return Objective(**{**columns, **read_model.definition(agreement, target)})
