@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from slm_shared.auth import issue_token
+from slm_shared.bus.auth import NatsAuth
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.ports import free_port
@@ -60,6 +61,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     database_urls: dict[str, str] = field(default_factory=dict)
     replicas: dict[str, int] = field(default_factory=dict)
+    nats_auth: NatsAuth = field(default_factory=lambda: NatsAuth.generate(ingest_tenants=["demo"]))
     nats: NatsServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -79,9 +81,14 @@ class Stack:
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
+    def nats_options(self, user: str = "slm-operator") -> dict[str, str]:
+        """`nats.connect` keyword arguments for one of this stack's NATS users (default: the operator)."""
+        return self.nats_auth.users[user].connect_options()
+
     def env(self, spec: ServiceSpec, port: int | None = None) -> dict[str, str]:
         env = {
             **os.environ,
+            **self.nats_auth.service_env(spec.name),
             "SLM_NATS_URL": self.nats_url,
             "SLM_DATA_DIR": str(self.data_dir),
             f"{spec.prefix}_HOST": "127.0.0.1",
@@ -96,7 +103,7 @@ class Stack:
         return env
 
     def start_nats(self) -> None:
-        self.nats = NatsServer(self.data_dir / "nats", port=self.nats_port).start()
+        self.nats = NatsServer(self.data_dir / "nats", port=self.nats_port, auth=self.nats_auth).start()
 
     def start_service(self, name: str, *, wait: bool = True) -> None:
         """Start a service (or a replica key such as `measurement#2`, on its port in `ports`)."""
@@ -195,7 +202,14 @@ class Stack:
 
 
 def _banner(stack: Stack, token: str) -> str:
-    lines = ["", "Service level management platform is running:", f"  NATS         {stack.nats_url}"]
+    ingest = stack.nats_auth.users["ingest-demo"]
+    lines = [
+        "",
+        "Service level management platform is running:",
+        f"  NATS         {stack.nats_url}   (each service logs in as its own user; config {stack.data_dir}/nats)",
+        f"  NATS ingest  user {ingest.user!r} password {ingest.password!r} inbox_prefix {ingest.inbox_prefix!r}",
+        "               publishes to slm.ingest.demo.<anything> only",
+    ]
     for key in stack.processes:
         url = stack.url(key)
         lines.append(f"  {key:<14} {url}   docs: {url}/docs")

@@ -84,7 +84,12 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
             await migrations.upgrade(definition.migrations_package, url)
         db = Database(url)
         instrument_app(app, db.engine)
-        bus = Bus(settings.nats_url, name=definition.name, stream_replicas=settings.nats_stream_replicas)
+        bus = Bus(
+            settings.nats_url,
+            name=definition.name,
+            stream_replicas=settings.nats_stream_replicas,
+            credentials=settings.nats_credentials,
+        )
         relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
         consumer = (
             Consumer(

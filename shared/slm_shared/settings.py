@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slm_shared.bus.connection import NatsCredentials
+
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-please-0123456789"
 
 Environment = Literal["development", "test", "production"]
@@ -35,7 +37,13 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
     run_workers: bool = True
     serve_api: bool = Field(True, description="serve the /v1 API; false: a worker process (health and metrics only)")
-    consumer_max_deliveries: int = 5
+    nats_user: str | None = Field(None, description="NATS user this service logs in as")
+    nats_password: str | None = Field(None, description="its NATS password")
+    nats_creds: Path | None = Field(None, description="a NATS credentials file (JWT and NKEY seed) instead")
+    nats_tls_ca: Path | None = Field(None, description="CA that signed the NATS server certificate (enables TLS)")
+    nats_tls_cert: Path | None = Field(None, description="client certificate for NATS TLS")
+    nats_tls_key: Path | None = Field(None, description="its private key")
+    consumer_max_deliveries: int = Field(5, ge=1, le=1000)
     consumer_retry_delay_seconds: float = 1.0
     outbox_poll_seconds: float = 1.0
     shutdown_grace_seconds: float = Field(5.0, gt=0, le=60)
@@ -47,6 +55,18 @@ class ServiceSettings(BaseSettings):
         if self.environment == "production" and len(self.jwt_secret) < 32 and not self.jwks_url:
             raise ValueError("SLM_JWT_SECRET must be at least 32 characters in production")
         return self
+
+    @property
+    def nats_credentials(self) -> NatsCredentials:
+        """How this service logs in to NATS."""
+        return NatsCredentials(
+            user=self.nats_user,
+            password=self.nats_password,
+            creds_file=self.nats_creds,
+            tls_ca=self.nats_tls_ca,
+            tls_cert=self.nats_tls_cert,
+            tls_key=self.nats_tls_key,
+        )
 
     @property
     def resolved_database_url(self) -> str:
