@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from nats.aio.msg import Msg
@@ -145,6 +146,13 @@ class NatsIngestor:
         await self._dead_letter(message, dict(message.headers or {}), f"failed {deliveries} times: {exc!r}")
         await message.ack()
 
+    async def give_up(self, message: Msg) -> None:
+        """Keep a batch whose earlier deliveries never got an answer (crash or timeout) as a dead letter."""
+        deliveries = message.metadata.num_delivered or 1
+        error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
+        await self._dead_letter(message, dict(message.headers or {}), error)
+        await message.ack()
+
     async def _dead_letter(self, message: Msg, headers: dict[str, str], error: str) -> None:
         safe_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         async with self.db.session() as session:
@@ -162,6 +170,13 @@ class NatsIngestor:
                     deliveries=message.metadata.num_delivered or 1,
                 )
             )
+
+
+def replayer(context: ServiceContext) -> Callable[[DeadLetter], Awaitable[None]]:
+    """What applies this consumer's dead letters again, in any process of the service (API or worker)."""
+    settings = context.settings
+    assert isinstance(settings, Settings)
+    return NatsIngestor(context.db, settings).replay
 
 
 async def nats_ingest_worker(context: ServiceContext) -> None:
@@ -183,7 +198,11 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                 if subscription is None:
                     await context.bus.ensure_streams([stream])
                     config = ConsumerConfig(
-                        durable_name=CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_ack_pending=1000
+                        durable_name=CONSUMER,
+                        ack_policy=AckPolicy.EXPLICIT,
+                        ack_wait=60,
+                        max_ack_pending=1000,
+                        max_deliver=settings.consumer_max_deliveries + 1,  # the last one only records a dead letter
                     )
                     with contextlib.suppress(BadRequestError):
                         await context.bus.js.add_consumer(stream.name, config)
@@ -197,6 +216,9 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                 for message in messages:
                     checkpoint()  # an unhandled message is redelivered after ack_wait
                     try:
+                        if (message.metadata.num_delivered or 1) > settings.consumer_max_deliveries:
+                            await ingestor.give_up(message)
+                            continue
                         await ingestor.handle(message)
                     except Exception as exc:  # noqa: BLE001 - retried, then a dead letter
                         checkpoint()
