@@ -18,7 +18,7 @@ from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
 from slm_shared.tasks import TaskGroup, run_within
 from slm_shared.telemetry import TraceContextMiddleware, exporting, instrument_app, setup_tracing
-from slm_shared.web import dead_letters, health
+from slm_shared.web import dead_letters, health, outbox
 from slm_shared.web.body_limit import BodySizeLimitMiddleware
 from slm_shared.web.metrics import HttpMetrics, MetricsMiddleware, metrics_router
 
@@ -94,7 +94,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
             stream_replicas=settings.nats_stream_replicas,
             credentials=settings.nats_credentials,
         )
-        relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
+        relay = OutboxRelay(
+            db, bus, poll_seconds=settings.outbox_poll_seconds, max_attempts=settings.outbox_max_attempts
+        )
         consumer = (
             Consumer(
                 db,
@@ -115,6 +117,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         app.state.context = context
         app.state.db, app.state.bus, app.state.relay, app.state.consumer = db, bus, relay, consumer
         metrics.add_counter_source("slm_outbox_published", "events published from the outbox", lambda: relay.published)
+        metrics.add_counter_source(
+            "slm_outbox_given_up", "outbox rows the relay gave up on after their attempts", lambda: relay.given_up
+        )
         if consumer is not None:
             metrics.add_counter_source("slm_inbox_applied", "events applied by the consumer", lambda: consumer.applied)
 
@@ -157,6 +162,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
     if settings.serve_api:
         for router in definition.routers:
             app.include_router(router)
+        app.include_router(outbox.router)
         if definition.handlers or definition.replayers:
             app.include_router(dead_letters.router)
     return app

@@ -46,6 +46,7 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliveries: int = Field(5, ge=1, le=1000)
     consumer_retry_delay_seconds: float = 1.0
     outbox_poll_seconds: float = 1.0
+    outbox_max_attempts: int = Field(20, ge=1, le=10_000, description="publish attempts before a row is given up")
     shutdown_grace_seconds: float = Field(5.0, gt=0, le=60)
 
     @model_validator(mode="after")
