@@ -39,7 +39,6 @@ class ServiceSettings(BaseSettings):
     serve_api: bool = Field(True, description="serve the /v1 API; false: a worker process (health and metrics only)")
     nats_user: str | None = Field(None, description="NATS user this service logs in as")
     nats_password: str | None = Field(None, description="its NATS password")
-    nats_creds: Path | None = Field(None, description="a NATS credentials file (JWT and NKEY seed) instead")
     nats_tls_ca: Path | None = Field(None, description="CA that signed the NATS server certificate (enables TLS)")
     nats_tls_cert: Path | None = Field(None, description="client certificate for NATS TLS")
     nats_tls_key: Path | None = Field(None, description="its private key")
@@ -63,7 +62,6 @@ class ServiceSettings(BaseSettings):
         return NatsCredentials(
             user=self.nats_user,
             password=self.nats_password,
-            creds_file=self.nats_creds,
             tls_ca=self.nats_tls_ca,
             tls_cert=self.nats_tls_cert,
             tls_key=self.nats_tls_key,

@@ -25,11 +25,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NatsCredentials:
-    """How a connection logs in: user and password, or a credentials file; TLS with a CA and client key."""
+    """How a connection logs in (user and password) and verifies the server (TLS with a CA, optional client key)."""
 
     user: str | None = None
     password: str | None = None
-    creds_file: Path | None = None
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -39,8 +38,6 @@ class NatsCredentials:
         options: dict[str, Any] = {}
         if self.user:
             options.update(user=self.user, password=self.password or "", inbox_prefix=inbox_prefix(self.user))
-        if self.creds_file:
-            options["user_credentials"] = str(self.creds_file)
         if self.tls_ca or self.tls_cert:
             context = ssl.create_default_context(cafile=str(self.tls_ca) if self.tls_ca else None)
             if self.tls_cert:
