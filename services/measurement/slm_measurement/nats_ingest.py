@@ -77,7 +77,7 @@ def inbox_key(tenant: str, message_id: str) -> str:
 
 
 class NatsIngestor:
-    """Applies ingest messages: verify the token, decode, store once, acknowledge."""
+    """Applies ingest messages: the tenant from the subject, decode, store once per tenant, acknowledge."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
