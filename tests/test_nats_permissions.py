@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from slm_shared.bus.auth import CONSUMERS, service_user
+from slm_shared.bus.auth import CONSUMERS, NatsAuth, service_user
 from slm_shared.contracts.registry import STREAMS
 
 # One process per service: their table models cannot share one SQLModel metadata.
@@ -32,3 +32,16 @@ def test_each_service_may_consume_exactly_the_streams_it_reads(service: str) -> 
         assert f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{service}" in publish
     if service == "measurement":  # the NATS ingest consumer
         assert "$JS.API.CONSUMER.MSG.NEXT.SLM_INGEST.measurement-ingest" in publish
+
+
+def test_make_run_prints_an_ingest_user_per_tenant_asked_for(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tools.devstack import Stack, _banner
+
+    stack = Stack(tmp_path)
+    stack.nats_auth = NatsAuth.generate(ingest_tenants=["demo", "acme"])
+    banner = _banner(stack, "token")
+    for tenant in ("demo", "acme"):
+        user = stack.nats_auth.users[f"ingest-{tenant}"]
+        assert f"user {user.user!r} password {user.password!r}" in banner
+        assert f"publishes to slm.ingest.{tenant}.<anything> only" in banner
+    assert stack.nats_auth.users["slm-operator"].password not in banner

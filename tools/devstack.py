@@ -202,14 +202,17 @@ class Stack:
 
 
 def _banner(stack: Stack, token: str) -> str:
-    ingest = stack.nats_auth.users["ingest-demo"]
     lines = [
         "",
         "Service level management platform is running:",
         f"  NATS         {stack.nats_url}   (each service logs in as its own user; config {stack.data_dir}/nats)",
-        f"  NATS ingest  user {ingest.user!r} password {ingest.password!r} inbox_prefix {ingest.inbox_prefix!r}",
-        "               publishes to slm.ingest.demo.<anything> only",
     ]
+    for user in stack.nats_auth.users.values():
+        if user.tenant is not None:
+            lines += [
+                f"  NATS ingest  user {user.user!r} password {user.password!r} inbox_prefix {user.inbox_prefix!r}",
+                f"               publishes to slm.ingest.{user.tenant}.<anything> only",
+            ]
     for key in stack.processes:
         url = stack.url(key)
         lines.append(f"  {key:<14} {url}   docs: {url}/docs")
@@ -233,8 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--replicas", action="append", default=[], metavar="SERVICE=N", help="processes of a service (default 1)"
     )
+    parser.add_argument(
+        "--ingest-tenant",
+        action="append",
+        default=[],
+        metavar="TENANT",
+        help="also make a NATS ingest user for this tenant (demo always has one)",
+    )
     args = parser.parse_args(argv)
     stack = Stack.from_environment(Path(args.data_dir).resolve())
+    try:
+        stack.nats_auth = NatsAuth.generate(ingest_tenants=sorted({"demo", *args.ingest_tenant}))
+    except ValueError as exc:
+        parser.error(str(exc))
     for item in args.replicas:
         name, _, count = item.partition("=")
         if name not in {s.name for s in SERVICES} or not count.isdigit() or int(count) < 1:
