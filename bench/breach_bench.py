@@ -88,7 +88,7 @@ async def bench(database: str, breaches: int) -> None:
                 {s: stack.url(s) for s in ("catalog", "agreements", "measurement", "notifier")}, tenant="bench"
             )
             keys = setup(scenario, breaches, receiver.url)
-            nc = await nats.connect(stack.nats_url)
+            nc = await nats.connect(stack.nats_url, **stack.nats_options())
 
             async def echo(message: Msg) -> None:
                 await message.respond(message.data)

@@ -156,7 +156,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             async with httpx.AsyncClient(base_url=stack.url("notifier"), headers=admin) as client:
                 response = await client.post("/v1/subscriptions", json=body)
                 assert response.status_code == 201, response.text
-            nc = await nats.connect(stack.nats_url)
+            nc = await nats.connect(stack.nats_url, **stack.nats_options())
             js = nc.jetstream()
             pid = stack.processes["notifier"].pid
             await plain_httpx(url, receiver, 100)  # warm-up

@@ -47,7 +47,7 @@ CUSTOMER_MAY = {
     "notifier": [("GET", r"/v1/notifications(/\{notification_id\})?"), ("POST", r"/v1/notifications/.*/acknowledge")],
 }
 INGEST_MAY = {"measurement": [("POST", r"/v1/measurements"), ("POST", r"/v1/tickets/events")]}
-ADMIN_ONLY = re.compile(r"/v1/dead-letters")
+ADMIN_ONLY = re.compile(r"/v1/(dead-letters|outbox)")
 
 
 def allowed(service: str, role: str, method: str, path: str) -> bool:

@@ -226,9 +226,22 @@ def test_secrets_are_referenced_not_written_in_prod(rendered: tuple[str, list[di
     secrets = {s["metadata"]["name"] for s in of_kind(objects, "Secret")}
     if overlay == "prod":
         assert not secrets, "production secrets come from outside the repository"
-        assert referenced == {"slm-auth", "notifier-keys"} | {f"{s}-database" for s in SERVICES}
+        assert referenced == {"slm-auth", "notifier-keys", "nats-users"} | {f"{s}-database" for s in SERVICES}
     else:
         assert referenced <= secrets, referenced - secrets
+
+
+@pytest.mark.parametrize("overlay", ["base", "prod"])
+def test_nats_config_has_each_services_user_with_the_generated_permissions(overlay: str) -> None:
+    from slm_shared.bus.auth import render_authorization, service_user
+
+    path = ROOT / "deploy/k8s" / ("base/nats" if overlay == "base" else "overlays/prod") / "nats.conf"
+    users = [service_user(s, "unused") for s in SERVICES]
+    expected = render_authorization(users, password_env={s: f"{s.upper()}_NATS_PASSWORD" for s in SERVICES})
+    text = path.read_text()
+    assert expected in text
+    if overlay == "prod":
+        assert "tls {" in text and "/etc/nats/tls/tls.crt" in text
 
 
 def egress_targets(policy: dict[str, Any]) -> Iterator[tuple[dict[str, Any], set[Any]]]:

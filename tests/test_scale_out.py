@@ -72,7 +72,7 @@ async def query(stack: Stack, service: str, sql: str) -> list[Any]:
 
 async def publish(stack: Stack, messages: list[tuple[str, bytes, dict[str, str]]]) -> None:
     """Publish to JetStream and wait for every acknowledgement."""
-    client = await nats.connect(stack.nats_url)
+    client = await nats.connect(stack.nats_url, **stack.nats_options())
     try:
         js = client.jetstream(timeout=10)
         await asyncio.gather(*(js.publish(subject, body, headers=headers) for subject, body, headers in messages))
@@ -87,7 +87,7 @@ def event_message(spec: Any, data: Any, subject: str | None = None) -> tuple[str
 
 def wait_for_stream(stack: Stack, name: str) -> None:
     async def exists() -> bool:
-        client = await nats.connect(stack.nats_url)
+        client = await nats.connect(stack.nats_url, **stack.nats_options())
         try:
             await client.jetstream().stream_info(name)
             return True
@@ -145,7 +145,7 @@ def test_two_measurement_replicas_count_each_batch_and_event_once(two_of: Stack)
             expected[(service, minute, "good")] += good
             expected[(service, minute, "total")] += total
         headers = {"Authorization": f"Bearer {INGESTER}", "Nats-Msg-Id": f"batch-{batch}"}
-        batches.append(("slm.ingest.scale", json.dumps(points).encode(), headers))
+        batches.append((f"slm.ingest.{TENANT}.scale", json.dumps(points).encode(), headers))
     activations = [event_message(EVENTS.agreement_activated, activation(i)) for i in range(20)]
     asyncio.run(publish(stack, batches + activations + batches[:10]))  # ten batches published twice
 
@@ -278,7 +278,7 @@ def test_two_outbox_relays_publish_each_event_once(two_of: Stack) -> None:
     assert all(share > 0 for share in shares), f"one relay did all the work: {shares}"
 
     async def stream_messages() -> int:
-        client = await nats.connect(stack.nats_url)
+        client = await nats.connect(stack.nats_url, **stack.nats_options())
         try:
             return (await client.jetstream().stream_info("SLM_CATALOG")).state.messages
         finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from slm_shared.auth import issue_token
+from slm_shared.bus.auth import NatsAuth
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.ports import free_port
@@ -60,6 +61,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     database_urls: dict[str, str] = field(default_factory=dict)
     replicas: dict[str, int] = field(default_factory=dict)
+    nats_auth: NatsAuth = field(default_factory=lambda: NatsAuth.generate(ingest_tenants=["demo"]))
     nats: NatsServer | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -79,9 +81,14 @@ class Stack:
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
+    def nats_options(self, user: str = "slm-operator") -> dict[str, str]:
+        """`nats.connect` keyword arguments for one of this stack's NATS users (default: the operator)."""
+        return self.nats_auth.users[user].connect_options()
+
     def env(self, spec: ServiceSpec, port: int | None = None) -> dict[str, str]:
         env = {
             **os.environ,
+            **self.nats_auth.service_env(spec.name),
             "SLM_NATS_URL": self.nats_url,
             "SLM_DATA_DIR": str(self.data_dir),
             f"{spec.prefix}_HOST": "127.0.0.1",
@@ -96,7 +103,7 @@ class Stack:
         return env
 
     def start_nats(self) -> None:
-        self.nats = NatsServer(self.data_dir / "nats", port=self.nats_port).start()
+        self.nats = NatsServer(self.data_dir / "nats", port=self.nats_port, auth=self.nats_auth).start()
 
     def start_service(self, name: str, *, wait: bool = True) -> None:
         """Start a service (or a replica key such as `measurement#2`, on its port in `ports`)."""
@@ -195,7 +202,17 @@ class Stack:
 
 
 def _banner(stack: Stack, token: str) -> str:
-    lines = ["", "Service level management platform is running:", f"  NATS         {stack.nats_url}"]
+    lines = [
+        "",
+        "Service level management platform is running:",
+        f"  NATS         {stack.nats_url}   (each service logs in as its own user; config {stack.data_dir}/nats)",
+    ]
+    for user in stack.nats_auth.users.values():
+        if user.tenant is not None:
+            lines += [
+                f"  NATS ingest  user {user.user!r} password {user.password!r} inbox_prefix {user.inbox_prefix!r}",
+                f"               publishes to slm.ingest.{user.tenant}.<anything> only",
+            ]
     for key in stack.processes:
         url = stack.url(key)
         lines.append(f"  {key:<14} {url}   docs: {url}/docs")
@@ -219,8 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--replicas", action="append", default=[], metavar="SERVICE=N", help="processes of a service (default 1)"
     )
+    parser.add_argument(
+        "--ingest-tenant",
+        action="append",
+        default=[],
+        metavar="TENANT",
+        help="also make a NATS ingest user for this tenant (demo always has one)",
+    )
     args = parser.parse_args(argv)
     stack = Stack.from_environment(Path(args.data_dir).resolve())
+    try:
+        stack.nats_auth = NatsAuth.generate(ingest_tenants=sorted({"demo", *args.ingest_tenant}))
+    except ValueError as exc:
+        parser.error(str(exc))
     for item in args.replicas:
         name, _, count = item.partition("=")
         if name not in {s.name for s in SERVICES} or not count.isdigit() or int(count) < 1:

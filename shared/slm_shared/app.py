@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,13 +12,13 @@ from fastapi import APIRouter, FastAPI
 
 from slm_shared import migrations
 from slm_shared.auth import TokenVerifier
-from slm_shared.bus import Bus, Consumer, Handler, OutboxRelay
+from slm_shared.bus import Bus, Consumer, DeadLetter, Handler, OutboxRelay
 from slm_shared.db import Database
 from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
 from slm_shared.tasks import TaskGroup, run_within
 from slm_shared.telemetry import TraceContextMiddleware, exporting, instrument_app, setup_tracing
-from slm_shared.web import dead_letters, health
+from slm_shared.web import dead_letters, health, outbox
 from slm_shared.web.body_limit import BodySizeLimitMiddleware
 from slm_shared.web.metrics import HttpMetrics, MetricsMiddleware, metrics_router
 
@@ -36,9 +36,11 @@ class ServiceContext:
     consumer: Consumer | None
     extras: dict[str, Any] = field(default_factory=dict)
     tasks: TaskGroup = field(default_factory=TaskGroup)
+    replayers: dict[str, Replayer] = field(default_factory=dict)
 
 
 Worker = Callable[[ServiceContext], Coroutine[Any, Any, None]]
+Replayer = Callable[[DeadLetter], Awaitable[None]]
 
 
 @dataclass
@@ -53,6 +55,8 @@ class ServiceDefinition:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     workers: Sequence[Worker] = ()
     version: str = "0.1.0"
+    # Consumer name to what applies its dead letters again (the event consumer's is added by itself).
+    replayers: Mapping[str, Callable[[ServiceContext], Replayer]] = field(default_factory=dict)
 
 
 async def _connect_bus(context: ServiceContext) -> None:
@@ -84,8 +88,15 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
             await migrations.upgrade(definition.migrations_package, url)
         db = Database(url)
         instrument_app(app, db.engine)
-        bus = Bus(settings.nats_url, name=definition.name, stream_replicas=settings.nats_stream_replicas)
-        relay = OutboxRelay(db, bus, poll_seconds=settings.outbox_poll_seconds)
+        bus = Bus(
+            settings.nats_url,
+            name=definition.name,
+            stream_replicas=settings.nats_stream_replicas,
+            credentials=settings.nats_credentials,
+        )
+        relay = OutboxRelay(
+            db, bus, poll_seconds=settings.outbox_poll_seconds, max_attempts=settings.outbox_max_attempts
+        )
         consumer = (
             Consumer(
                 db,
@@ -99,9 +110,16 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
             else None
         )
         context = ServiceContext(settings=settings, db=db, bus=bus, relay=relay, consumer=consumer)
+        if consumer is not None:
+            context.replayers[consumer.name] = consumer.replay
+        for consumer_name, make_replayer in definition.replayers.items():
+            context.replayers[consumer_name] = make_replayer(context)
         app.state.context = context
         app.state.db, app.state.bus, app.state.relay, app.state.consumer = db, bus, relay, consumer
         metrics.add_counter_source("slm_outbox_published", "events published from the outbox", lambda: relay.published)
+        metrics.add_counter_source(
+            "slm_outbox_given_up", "outbox rows the relay gave up on after their attempts", lambda: relay.given_up
+        )
         if consumer is not None:
             metrics.add_counter_source("slm_inbox_applied", "events applied by the consumer", lambda: consumer.applied)
 
@@ -145,6 +163,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
     if settings.serve_api:
         for router in definition.routers:
             app.include_router(router)
-        if definition.handlers:
+        app.include_router(outbox.router)
+        if definition.handlers or definition.replayers:
             app.include_router(dead_letters.router)
     return app

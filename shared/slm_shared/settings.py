@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slm_shared.bus.connection import NatsCredentials
+
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-please-0123456789"
 MIN_SECRET_CHARS = 32
 
@@ -44,9 +46,15 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
     run_workers: bool = True
     serve_api: bool = Field(True, description="serve the /v1 API; false: a worker process (health and metrics only)")
-    consumer_max_deliveries: int = 5
+    nats_user: str | None = Field(None, description="NATS user this service logs in as")
+    nats_password: str | None = Field(None, description="its NATS password")
+    nats_tls_ca: Path | None = Field(None, description="CA that signed the NATS server certificate (enables TLS)")
+    nats_tls_cert: Path | None = Field(None, description="client certificate for NATS TLS")
+    nats_tls_key: Path | None = Field(None, description="its private key")
+    consumer_max_deliveries: int = Field(5, ge=1, le=1000)
     consumer_retry_delay_seconds: float = 1.0
     outbox_poll_seconds: float = 1.0
+    outbox_max_attempts: int = Field(20, ge=1, le=10_000, description="publish attempts before a row is given up")
     shutdown_grace_seconds: float = Field(5.0, gt=0, le=60)
 
     @model_validator(mode="after")
@@ -74,6 +82,16 @@ class ServiceSettings(BaseSettings):
         if self.service_token_secret is not None:
             return self.service_token_secret.get_secret_value()
         return hmac.new(self.jwt_secret.encode(), b"slm-service-token", hashlib.sha256).hexdigest()
+
+    def nats_credentials(self) -> NatsCredentials:
+        """How this service logs in to NATS."""
+        return NatsCredentials(
+            user=self.nats_user,
+            password=self.nats_password,
+            tls_ca=self.nats_tls_ca,
+            tls_cert=self.nats_tls_cert,
+            tls_key=self.nats_tls_key,
+        )
 
     @property
     def resolved_database_url(self) -> str:

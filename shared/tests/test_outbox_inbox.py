@@ -15,6 +15,7 @@ from slm_shared.bus import Bus, Consumer, DeadLetter, OutboxMessage, OutboxRelay
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import ServiceCreatedV1
+from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
 
 # A stand-in for a consumer's own state: the effect an event has.
@@ -167,11 +168,11 @@ async def test_poison_message_becomes_a_dead_letter_and_replays(db: Database, bu
         assert await count_effects(db, event.id) == 0
 
         failures["left"] = 0
-        replayed = await consumer.replay(letter.id, tenant="acme")  # type: ignore[arg-type]
-        assert replayed.replayed_at is not None
+        assert letter.tenant == "acme"
+        await consumer.replay(letter)
         assert await count_effects(db, event.id) == 1
-        with pytest.raises(LookupError):
-            await consumer.replay(letter.id, tenant="other-tenant")  # type: ignore[arg-type]
+        await consumer.replay(letter)  # once: a replayed event already applied changes nothing
+        assert await count_effects(db, event.id) == 1
     finally:
         task.cancel()
 
@@ -295,5 +296,48 @@ async def test_handler_constraint_violation_is_not_mistaken_for_a_duplicate(db: 
 
         await wait_until(dead_lettered)
         assert consumer.applied == 0
+    finally:
+        task.cancel()
+
+
+async def test_a_message_that_never_gets_an_answer_is_dead_lettered_by_the_bound(db: Database, bus: Bus) -> None:
+    calls: list[str] = []
+
+    async def handler(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
+        calls.append(event.id)
+        await apply_effect(session, event)
+
+    name = unique_consumer()
+    consumer = Consumer(db, bus, name=name, handlers={EVENTS.service_created.type: handler}, max_deliveries=2)
+    stream = STREAMS["catalog"].name
+    await consumer._ensure_consumer(stream, [EVENTS.service_created.subject])
+    info = await bus.js.consumer_info(stream, name)
+    assert info.config.max_deliver == 3  # the server stops redelivering too
+    event = EVENTS.service_created.build(tenant="acme", data=service_event("silent"))
+    await bus.js.publish(
+        EVENTS.service_created.subject,
+        json.dumps(event.data).encode(),
+        headers={**event.headers(), "Nats-Msg-Id": event.id},
+    )
+    # Two deliveries that end without an answer, as when the process dies or hangs mid-message.
+    raw = await bus.js.pull_subscribe_bind(name, stream=stream)
+    delivered = 0
+    while delivered < 2:  # the stream holds earlier tests' events too; every one goes unanswered
+        for message in await raw.fetch(100, timeout=5):
+            if (message.headers or {}).get("ce-id") == event.id:
+                delivered = message.metadata.num_delivered
+            await message.nak()
+    await raw.unsubscribe()
+    task = asyncio.create_task(consumer.run())
+    try:
+
+        async def letter() -> DeadLetter | None:
+            async with db.sessionmaker() as session:
+                return await session.scalar(select(DeadLetter).where(DeadLetter.event_id == event.id))
+
+        await wait_until(letter)
+        found = await letter()
+        assert found is not None and found.deliveries == 3 and found.tenant == "acme"
+        assert "without an acknowledgement" in found.error and event.id not in calls
     finally:
         task.cancel()

@@ -11,7 +11,9 @@ from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
 from slm_measurement.failures_router import router as failures_router
 from slm_measurement.ingest_router import router as ingest_router
+from slm_measurement.nats_ingest import CONSUMER as INGEST_CONSUMER
 from slm_measurement.nats_ingest import nats_ingest_worker
+from slm_measurement.nats_ingest import replayer as ingest_replayer
 from slm_measurement.reports.router import router as reports_router
 from slm_measurement.reports.worker import report_ready_worker
 from slm_measurement.router import router
@@ -33,6 +35,7 @@ DEFINITION = ServiceDefinition(
     routers=[ingest_router, router, working_router, tickets_router, reports_router, failures_router],
     handlers=HANDLERS,
     workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
+    replayers={INGEST_CONSUMER: ingest_replayer},
 )
 
 

@@ -1,11 +1,18 @@
 """High-volume ingestion from NATS: a durable pull consumer on the SLM_INGEST work-queue stream.
 
 Publish a batch (the same JSON array, NDJSON or columnar body as `POST /v1/measurements`) to
-`slm.ingest.<anything>` with headers `Authorization: Bearer <ingest token>`, optionally
-`Content-Type: application/x-ndjson` and `Nats-Msg-Id`. The tenant comes from the verified token.
-A message is applied once: its id (or stream sequence) is recorded with the data it stored, so a
-redelivery changes nothing. A batch that is refused goes to the dead letters with the reason.
-Ticket lifecycle events (the JSON array of `POST /v1/tickets/events`) go to `slm.ingest.tickets`.
+`slm.ingest.<tenant>` or `slm.ingest.<tenant>.<anything>`, optionally with headers
+`Content-Type: application/x-ndjson` and a batch id, `Slm-Batch-Id` (de-duplicated per tenant
+only) or `Nats-Msg-Id` (which JetStream also de-duplicates across the stream for 100 ms).
+Ticket lifecycle events (the JSON array of `POST /v1/tickets/events`) go to
+`slm.ingest.<tenant>.tickets`.
+
+The tenant is the subject's third token. It is authorized when the message is published: NATS lets
+an ingest publisher's credentials publish to its own tenant's subjects only, so a queued batch
+stays valid however long it waits (no bearer token travels with it). A message is applied once per
+tenant: its id (or stream sequence) is recorded with the data it stored, keyed by tenant, so a
+redelivery changes nothing and one tenant's id never suppresses another's batch. A batch that is
+refused goes to the dead letters with its tenant and the reason.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from nats.aio.msg import Msg
@@ -28,33 +36,51 @@ from slm_measurement.tickets import service as ticket_service
 from slm_measurement.tickets.router import decode_events
 from slm_measurement.tickets.worker import rules_of
 from slm_shared.app import ServiceContext
-from slm_shared.auth import ADMIN, INGEST, TokenVerifier
 from slm_shared.bus import DeadLetter, InboxMessage
+from slm_shared.bus.auth import valid_subject_token
 from slm_shared.bus.fetch import Fetcher
 from slm_shared.bus.inbox import unsubscribe_quietly
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
-from slm_shared.errors import Forbidden, ProblemError, Unauthorized
+from slm_shared.errors import ProblemError, Unprocessable
 from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
 
 CONSUMER = "measurement-ingest"
 NDJSON = "application/x-ndjson"
-TICKETS_SUBJECT = "slm.ingest.tickets"
+TICKETS = "tickets"
+
+
+def tenant_of(subject: str) -> str | None:
+    """The tenant an ingest subject names (`slm.ingest.<tenant>[.…]`), or None."""
+    parts = subject.split(".")
+    if len(parts) < 3 or parts[:2] != ["slm", "ingest"] or not valid_subject_token(parts[2]):
+        return None
+    return parts[2]
+
+
+def is_tickets(subject: str) -> bool:
+    parts = subject.split(".")
+    return len(parts) == 4 and parts[3] == TICKETS
+
+
+def batch_id(headers: dict[str, str]) -> str | None:
+    """The id a publisher gave a batch."""
+    return headers.get("Slm-Batch-Id") or headers.get("Nats-Msg-Id") or None
+
+
+def inbox_key(tenant: str, message_id: str) -> str:
+    """The inbox id of a message: its id within its tenant (hashed when long)."""
+    key = f"{tenant}/{message_id}"
+    return key if len(key) <= 64 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:57]
 
 
 class NatsIngestor:
-    """Applies ingest messages: verify the token, decode, store once, acknowledge."""
+    """Applies ingest messages: the tenant from the subject, decode, store once per tenant, acknowledge."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
-        self.verifier = TokenVerifier(
-            secret=settings.jwt_secret,
-            jwks_url=settings.jwks_url,
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-        )
         self.limits = service.IngestLimits(
             max_lateness=timedelta(seconds=settings.max_lateness_seconds),
             max_future=timedelta(seconds=settings.max_future_seconds),
@@ -64,56 +90,50 @@ class NatsIngestor:
 
     @staticmethod
     def message_id(message: Msg) -> str:
-        """The publisher's Nats-Msg-Id (hashed when long), else the stream sequence."""
-        given = (message.headers or {}).get("Nats-Msg-Id")
-        if given:
-            return given if len(given) <= 64 else hashlib.sha256(given.encode()).hexdigest()
-        return f"seq:{message.metadata.sequence.stream}"
+        """The publisher's batch id (Slm-Batch-Id, else Nats-Msg-Id), else the stream sequence."""
+        return batch_id(message.headers or {}) or f"seq:{message.metadata.sequence.stream}"
 
     async def handle(self, message: Msg) -> None:
         """Apply one message and acknowledge it; a refused batch becomes a dead letter."""
         headers = dict(message.headers or {})
         try:
-            await self.apply(message, headers)
+            await self.apply(message.subject, headers, message.data, self.message_id(message))
         except ProblemError as exc:
             logger.warning("ingest message refused: %s", exc.detail)
             await self._dead_letter(message, headers, f"{exc.status} {exc.detail}")
         await message.ack()
 
-    async def apply(self, message: Msg, headers: dict[str, str]) -> bool:
-        """Store the batch once; False if this message id was already applied."""
-        token = headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not token:
-            raise Unauthorized("An ingest message needs an Authorization header with a bearer token")
-        principal = await self.verifier.verify(token)
-        if not principal.has_any(ADMIN, INGEST):
-            raise Forbidden("The token may not write measurements")
-        tickets = message.subject == TICKETS_SUBJECT
+    async def apply(self, subject: str, headers: dict[str, str], data: bytes, message_id: str) -> bool:
+        """Store the batch once for the subject's tenant; False if this tenant's message id was already applied."""
+        tenant = tenant_of(subject)
+        if tenant is None:
+            raise Unprocessable(f"The subject {subject!r} names no tenant (slm.ingest.<tenant>[.<anything>])")
+        tickets = is_tickets(subject)
         if tickets:
-            ticket_batch = decode_events(message.data)
+            ticket_batch = decode_events(data)
         else:
-            batch = decode_batch(message.data, ndjson=headers.get("Content-Type", "").startswith(NDJSON))
-        message_id = self.message_id(message)
+            batch = decode_batch(data, ndjson=headers.get("Content-Type", "").startswith(NDJSON))
+        key = inbox_key(tenant, message_id)
         async with self.db.session() as session:
             seen = await session.scalar(
-                select(InboxMessage.id).where(InboxMessage.consumer == CONSUMER, InboxMessage.event_id == message_id)  # type: ignore[arg-type]
+                select(InboxMessage.id).where(InboxMessage.consumer == CONSUMER, InboxMessage.event_id == key)  # type: ignore[arg-type]
             )
             if seen is not None:
                 return False
-            session.add(
-                InboxMessage(
-                    consumer=CONSUMER, event_id=message_id, event_type="measurement.batch", tenant=principal.tenant
-                )
-            )
+            session.add(InboxMessage(consumer=CONSUMER, event_id=key, event_type="measurement.batch", tenant=tenant))
             await session.flush()
             if tickets:
-                await ticket_service.ingest_events(
-                    session, tenant=principal.tenant, batch=ticket_batch, rules=self.ticket_rules
-                )
+                await ticket_service.ingest_events(session, tenant=tenant, batch=ticket_batch, rules=self.ticket_rules)
             else:
-                await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=self.limits)
+                await service.ingest_batch(session, tenant=tenant, batch=batch, limits=self.limits)
         self.applied += 1
         return True
+
+    async def replay(self, letter: DeadLetter) -> None:
+        """Apply a dead-lettered batch again (once: a batch already applied changes nothing)."""
+        headers = {k: str(v) for k, v in letter.headers.items()}
+        message_id = batch_id(headers) or letter.event_id or f"dead:{letter.id}"
+        await self.apply(letter.subject, headers, letter.body.encode(), message_id)
 
     async def retry_or_give_up(self, message: Msg, exc: Exception, *, max_deliveries: int) -> None:
         """Redeliver a batch that failed for a reason other than its content; past the bound, a dead letter."""
@@ -126,6 +146,13 @@ class NatsIngestor:
         await self._dead_letter(message, dict(message.headers or {}), f"failed {deliveries} times: {exc!r}")
         await message.ack()
 
+    async def give_up(self, message: Msg) -> None:
+        """Keep a batch whose earlier deliveries never got an answer (crash or timeout) as a dead letter."""
+        deliveries = message.metadata.num_delivered or 1
+        error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
+        await self._dead_letter(message, dict(message.headers or {}), error)
+        await message.ack()
+
     async def _dead_letter(self, message: Msg, headers: dict[str, str], error: str) -> None:
         safe_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         async with self.db.session() as session:
@@ -134,14 +161,22 @@ class NatsIngestor:
                     consumer=CONSUMER,
                     stream=STREAMS["ingest"].name,
                     subject=message.subject,
-                    event_id=self.message_id(message),
+                    event_id=self.message_id(message)[:64],
                     event_type="measurement.batch",
+                    tenant=tenant_of(message.subject),
                     headers=safe_headers,
-                    body=message.data[:100_000].decode("utf-8", errors="replace"),
+                    body=message.data.decode("utf-8", errors="replace"),
                     error=error[:4000],
                     deliveries=message.metadata.num_delivered or 1,
                 )
             )
+
+
+def replayer(context: ServiceContext) -> Callable[[DeadLetter], Awaitable[None]]:
+    """What applies this consumer's dead letters again, in any process of the service (API or worker)."""
+    settings = context.settings
+    assert isinstance(settings, Settings)
+    return NatsIngestor(context.db, settings).replay
 
 
 async def nats_ingest_worker(context: ServiceContext) -> None:
@@ -163,7 +198,11 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                 if subscription is None:
                     await context.bus.ensure_streams([stream])
                     config = ConsumerConfig(
-                        durable_name=CONSUMER, ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_ack_pending=1000
+                        durable_name=CONSUMER,
+                        ack_policy=AckPolicy.EXPLICIT,
+                        ack_wait=60,
+                        max_ack_pending=1000,
+                        max_deliver=settings.consumer_max_deliveries + 1,  # the last one only records a dead letter
                     )
                     with contextlib.suppress(BadRequestError):
                         await context.bus.js.add_consumer(stream.name, config)
@@ -177,6 +216,9 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                 for message in messages:
                     checkpoint()  # an unhandled message is redelivered after ack_wait
                     try:
+                        if (message.metadata.num_delivered or 1) > settings.consumer_max_deliveries:
+                            await ingestor.give_up(message)
+                            continue
                         await ingestor.handle(message)
                     except Exception as exc:  # noqa: BLE001 - retried, then a dead letter
                         checkpoint()

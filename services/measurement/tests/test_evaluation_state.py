@@ -179,7 +179,7 @@ async def test_overflowing_counts_are_refused_on_rest_and_dead_lettered_on_nats(
             for _ in range(100):
                 try:
                     await js.publish(
-                        f"slm.ingest.{key}", json.dumps(columnar).encode(), headers={**token, "Nats-Msg-Id": key}
+                        f"slm.ingest.acme.{key}", json.dumps(columnar).encode(), headers={**token, "Nats-Msg-Id": key}
                     )
                     break
                 except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
@@ -187,7 +187,9 @@ async def test_overflowing_counts_are_refused_on_rest_and_dead_lettered_on_nats(
 
             async def dead_letter() -> DeadLetter | None:
                 async with db.sessionmaker() as session:
-                    return await session.scalar(select(DeadLetter).where(DeadLetter.subject == f"slm.ingest.{key}"))
+                    return await session.scalar(
+                        select(DeadLetter).where(DeadLetter.subject == f"slm.ingest.acme.{key}")
+                    )
 
             letter = await eventually(dead_letter)
             assert letter.error.startswith("422") and "series[0].good[0]" in letter.error

@@ -39,7 +39,7 @@ async def test_a_batch_that_keeps_failing_is_dead_lettered_after_the_bound(
         nc = await nats.connect(private_nats.url)
         try:
             headers = {"Authorization": f"Bearer {make_token('acme', roles=('ingest',))}", "Nats-Msg-Id": "b-1"}
-            await publish_retrying(nc.jetstream(), "slm.ingest.payments", json.dumps([point]).encode(), headers)
+            await publish_retrying(nc.jetstream(), "slm.ingest.acme.payments", json.dumps([point]).encode(), headers)
         finally:
             await nc.close()
 
@@ -48,6 +48,6 @@ async def test_a_batch_that_keeps_failing_is_dead_lettered_after_the_bound(
                 return list((await session.scalars(select(DeadLetter).where(DeadLetter.consumer == CONSUMER))).all())
 
         (letter,) = await eventually(letters, timeout=30)
-    assert letter.event_id == "b-1" and letter.deliveries == 2
+    assert letter.event_id == "b-1" and letter.deliveries == 2 and letter.tenant == "acme"
     assert "failed 2 times" in letter.error and "minute_buckets" in letter.error
     assert "authorization" not in {key.lower() for key in letter.headers}

@@ -42,7 +42,7 @@ async def ingest_over_rest_and_nats(client: httpx.AsyncClient, nats_url: str) ->
         js = nc.jetstream()
         headers = {"Authorization": f"Bearer {make_token(TENANT, ('ingest',))}"}
         for n in range(20):
-            await publish_retrying(js, f"slm.ingest.load{n}", json.dumps(points[:30]).encode(), headers)
+            await publish_retrying(js, f"slm.ingest.{TENANT}.load{n}", json.dumps(points[:30]).encode(), headers)
     finally:
         await nc.close()
 

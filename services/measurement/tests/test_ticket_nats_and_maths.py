@@ -42,7 +42,7 @@ async def test_ticket_events_from_nats_breach_on_time_with_no_further_data(
             js = nc.jetstream()
             await eventually(lambda: _stream_ready(js))
             for _ in range(2):  # a redelivered message is applied once
-                await js.publish("slm.ingest.tickets", body, headers=headers)
+                await js.publish("slm.ingest.acme.tickets", body, headers=headers)
             breached = await eventually(
                 lambda: outbox(db, "slm.measurement.ticket.sla_breached.v1", ticket_id=f"{key}-T")
             )

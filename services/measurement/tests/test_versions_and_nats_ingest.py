@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import nats
 from measurement_support import activation, eventually
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from slm_measurement import read_model, service
 from slm_measurement.config import Settings
@@ -110,10 +111,12 @@ async def test_nats_ingest_is_applied_once_and_refusals_are_dead_lettered(
                     ).one()
                 return (row[0], row[1]) if row[0] is not None else None
 
-            async def publish(data: bytes, headers: dict[str, str]) -> None:
+            async def publish(
+                data: bytes, headers: dict[str, str], subject: str = f"slm.ingest.acme.{service_key}"
+            ) -> None:
                 for _ in range(100):
                     try:
-                        await js.publish(f"slm.ingest.{service_key}", data, headers=headers)
+                        await js.publish(subject, data, headers=headers)
                         return
                     except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
                         await asyncio.sleep(0.1)
@@ -126,7 +129,7 @@ async def test_nats_ingest_is_applied_once_and_refusals_are_dead_lettered(
             assert await stored() == (6, 8)
             applied = ingestor.applied
 
-            await publish(body, {"Nats-Msg-Id": f"{service_key}-2"})  # no token
+            await publish(body, {"Nats-Msg-Id": f"{service_key}-2"}, f"slm.ingest.acme+x.{service_key}")  # no tenant
             bad = body.replace(b'"good": [1, 2, 3]', b'"good": [1, 9, 3]')
             await publish(bad, {**token, "Nats-Msg-Id": f"{service_key}-3"})
 
@@ -134,14 +137,16 @@ async def test_nats_ingest_is_applied_once_and_refusals_are_dead_lettered(
                 async with db.sessionmaker() as session:
                     rows = (
                         await session.scalars(
-                            select(DeadLetter).where(DeadLetter.subject == f"slm.ingest.{service_key}")
+                            select(DeadLetter).where(col(DeadLetter.subject).endswith(f".{service_key}"))
                         )
                     ).all()
                 return list(rows) if len(rows) == 2 else None
 
             letters = sorted(await eventually(dead_letters), key=lambda d: d.event_id or "")
-            assert letters[0].error.startswith("401") and "authorization" not in {k.lower() for k in letters[0].headers}
+            assert letters[0].error.startswith("422") and "names no tenant" in letters[0].error
+            assert letters[0].tenant is None and "authorization" not in {k.lower() for k in letters[0].headers}
             assert letters[1].error.startswith("422") and "series[0].good[1]" in letters[1].error
+            assert letters[1].tenant == "acme"
             assert await stored() == (6, 8) and ingestor.applied == applied
     finally:
         await nc.close()

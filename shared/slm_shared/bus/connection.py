@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -12,19 +16,46 @@ from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from slm_shared.bus.auth import inbox_prefix
 from slm_shared.contracts.registry import STREAMS, StreamSpec
 from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class NatsCredentials:
+    """How a connection logs in (user and password) and verifies the server (TLS with a CA, optional client key)."""
+
+    user: str | None = None
+    password: str | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def connect_options(self) -> dict[str, Any]:
+        """Keyword arguments for `nats.connect`."""
+        options: dict[str, Any] = {}
+        if self.user:
+            options.update(user=self.user, password=self.password or "", inbox_prefix=inbox_prefix(self.user))
+        if self.tls_ca or self.tls_cert:
+            context = ssl.create_default_context(cafile=str(self.tls_ca) if self.tls_ca else None)
+            if self.tls_cert:
+                context.load_cert_chain(str(self.tls_cert), str(self.tls_key) if self.tls_key else None)
+            options["tls"] = context
+        return options
+
+
 class Bus:
     """A NATS connection that keeps reconnecting, with its JetStream context."""
 
-    def __init__(self, url: str, *, name: str, stream_replicas: int = 1) -> None:
+    def __init__(
+        self, url: str, *, name: str, stream_replicas: int = 1, credentials: NatsCredentials | None = None
+    ) -> None:
         self.url = url
         self.name = name
         self.stream_replicas = stream_replicas
+        self.credentials = credentials or NatsCredentials()
         self.nc: Client | None = None
         self._js: JetStreamContext | None = None
         self.connected = asyncio.Event()
@@ -57,6 +88,7 @@ class Bus:
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
                     error_cb=self._on_error,
+                    **self.credentials.connect_options(),
                 )
                 break
             except Exception as exc:
@@ -76,7 +108,7 @@ class Bus:
                 subjects=list(spec.subjects),
                 storage=StorageType.FILE,
                 retention=RetentionPolicy.WORK_QUEUE if spec.work_queue else RetentionPolicy.LIMITS,
-                duplicate_window=120.0,
+                duplicate_window=spec.duplicate_window,
                 num_replicas=self.stream_replicas,
             )
             try:

@@ -26,7 +26,7 @@ from slm_shared.bus.fetch import Fetcher
 from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
-from slm_shared.db import Database, utcnow
+from slm_shared.db import Database
 from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,9 @@ class Consumer:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait,
-            max_deliver=-1,  # the bound is ours: past it a message becomes a dead letter
+            # Our bound dead-letters a message that failed max_deliveries times; the server's, one
+            # more, ends a message that never got an answer (a handler that crashes or hangs).
+            max_deliver=self.max_deliveries + 1,
             max_ack_pending=1000,
             filter_subjects=subjects,
         )
@@ -150,6 +152,11 @@ class Consumer:
         if handler is None:
             await message.ack()  # a type (or version) this consumer does not apply
             return
+        if deliveries > self.max_deliveries:  # earlier deliveries ended without an answer
+            error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
+            await self._dead_letter(message, stream, headers, event, error, deliveries)
+            await message.ack()
+            return
         context = propagate.extract(headers)
         with tracer.start_as_current_span(
             f"consume {event.type}", context=context, kind=trace.SpanKind.CONSUMER
@@ -205,22 +212,13 @@ class Consumer:
             )
         return found is not None
 
-    async def replay(self, dead_letter_id: int, *, tenant: str | None = None) -> DeadLetter:
-        """Apply a dead letter's event again; marks it replayed on success."""
-        async with self.db.sessionmaker() as session:
-            letter = await session.get(DeadLetter, dead_letter_id)
-        if letter is None or (tenant is not None and letter.tenant != tenant):
-            raise LookupError(dead_letter_id)
+    async def replay(self, letter: DeadLetter) -> None:
+        """Apply a dead letter's event again (once: an event already applied changes nothing)."""
         event = CloudEvent.from_message(letter.headers, letter.body.encode())
         handler = self.handlers.get(event.type)
         if handler is None:
             raise PermanentError(f"no handler for {event.type}")
         await self.apply(event, handler)
-        async with self.db.session() as session:
-            letter = await session.get(DeadLetter, dead_letter_id)
-            assert letter is not None
-            letter.replayed_at = utcnow()
-        return letter
 
     async def _dead_letter(
         self,

@@ -29,6 +29,15 @@ class OutboxMessage(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True, index=True))
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Set when the relay gave up on the row after its attempts; re-queueing clears it.
+    failed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+    @property
+    def status(self) -> str:
+        """`sent`, `failed` (given up, waiting to be re-queued) or `pending`."""
+        if self.sent_at is not None:
+            return "sent"
+        return "failed" if self.failed_at is not None else "pending"
 
 
 class InboxMessage(SQLModel, table=True):

@@ -69,6 +69,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         publish_timeout: float = 3.0,
         max_backoff: float = 10.0,
+        max_attempts: int = 20,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -76,8 +77,10 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.publish_timeout = publish_timeout
         self.max_backoff = max_backoff
+        self.max_attempts = max_attempts
         self._wake = asyncio.Event()
         self.published = 0
+        self.given_up = 0
         db.after_commit.append(self._after_commit)
 
     def _after_commit(self, session: AsyncSession) -> None:
@@ -121,7 +124,7 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(*_COLUMNS)
-                    .where(col(OutboxMessage.sent_at).is_(None))
+                    .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed_at).is_(None))
                     .order_by(col(OutboxMessage.seq))
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
@@ -139,7 +142,7 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(*_COLUMNS)
-                    .where(col(OutboxMessage.sent_at).is_(None))
+                    .where(col(OutboxMessage.sent_at).is_(None), col(OutboxMessage.failed_at).is_(None))
                     .order_by(col(OutboxMessage.seq))
                     .limit(self.batch_size)
                 )
@@ -190,9 +193,27 @@ class OutboxRelay:
             )
         sent = set(acked)
         failed = [row.seq for row in rows if row.seq not in sent]
-        if failed and error:
+        if not (failed and error):
+            return
+        reason = str(error)[:2000]
+        if not self.bus.is_connected:  # an outage is nobody's row's fault: it does not count as an attempt
             await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.seq).in_(failed))
-                .values(attempts=OutboxMessage.attempts + 1, last_error=str(error)[:2000])
+                update(OutboxMessage).where(col(OutboxMessage.seq).in_(failed)).values(last_error=reason)
+            )
+            return
+        await session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.seq).in_(failed))
+            .values(attempts=OutboxMessage.attempts + 1, last_error=reason)
+        )
+        given_up = await session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.seq).in_(failed), col(OutboxMessage.attempts) >= self.max_attempts)
+            .values(failed_at=utcnow())
+            .returning(col(OutboxMessage.seq), col(OutboxMessage.event_id))
+        )
+        for seq, event_id in given_up.all():
+            self.given_up += 1
+            logger.error(
+                "outbox gave up on row %s (event %s) after %d attempts: %s", seq, event_id, self.max_attempts, reason
             )

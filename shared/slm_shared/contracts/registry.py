@@ -102,6 +102,7 @@ class StreamSpec:
     name: str
     subjects: tuple[str, ...]
     work_queue: bool = False
+    duplicate_window: float = 120.0
 
 
 STREAMS: dict[str, StreamSpec] = {
@@ -110,4 +111,6 @@ STREAMS: dict[str, StreamSpec] = {
 }
 
 # High-volume measurement ingestion: a work queue (each message consumed once), apart from the event streams.
-STREAMS["ingest"] = StreamSpec(name="SLM_INGEST", subjects=("slm.ingest.>",), work_queue=True)
+# JetStream de-duplicates Nats-Msg-Id across a whole stream, so one tenant's id would suppress another
+# tenant's batch; the window is kept to JetStream's least (100 ms) and the consumer de-duplicates per tenant.
+STREAMS["ingest"] = StreamSpec(name="SLM_INGEST", subjects=("slm.ingest.>",), work_queue=True, duplicate_window=0.1)

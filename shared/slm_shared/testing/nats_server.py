@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from slm_shared.bus.auth import NatsAuth
 from slm_shared.testing.ports import free_port, wait_for_port
 
 
@@ -26,23 +27,41 @@ def nats_server_binary() -> str:
 class NatsServer:
     """Start, SIGKILL and restart a JetStream server whose data survives restarts."""
 
-    def __init__(self, store_dir: Path, *, port: int | None = None, sync_always: bool = True) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        port: int | None = None,
+        sync_always: bool = True,
+        auth: NatsAuth | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """`auth`: the users it accepts (none: anonymous connections); `tls`: its certificate and key."""
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.sync_always = sync_always
+        self.auth = auth
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.store_dir / "nats-server.log"
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
 
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         config = self.store_dir / "nats-server.conf"
         sync = "sync_interval: always" if self.sync_always else ""
         store = str(self.store_dir / "jetstream").replace("\\", "/")
-        config.write_text(f'listen: "127.0.0.1:{self.port}"\njetstream {{\n  store_dir: "{store}"\n  {sync}\n}}\n')
+        text = f'listen: "127.0.0.1:{self.port}"\njetstream {{\n  store_dir: "{store}"\n  {sync}\n}}\n'
+        if self.auth is not None:
+            text += self.auth.render()
+        if self.tls is not None:
+            cert, key = self.tls
+            text += f'tls {{\n  cert_file: "{cert}"\n  key_file: "{key}"\n}}\n'
+        config.write_text(text)
+        config.chmod(0o600)  # it holds passwords
         return config
 
     def start(self, timeout: float = 20.0) -> NatsServer:
