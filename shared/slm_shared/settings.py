@@ -83,6 +83,7 @@ class ServiceSettings(BaseSettings):
             return self.service_token_secret.get_secret_value()
         return hmac.new(self.jwt_secret.encode(), b"slm-service-token", hashlib.sha256).hexdigest()
 
+    @property
     def nats_credentials(self) -> NatsCredentials:
         """How this service logs in to NATS."""
         return NatsCredentials(
