@@ -171,9 +171,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             if postgres is not None:
                 postgres.stop()
     key = "legacy key (scope before time)" if args.legacy_key else "key (series, time, scope)"
-    print(
-        f"\n{database}: {args.series} series x {args.scopes} scopes, {key}, {args.rounds} rounds, ms per objective"
-    )
+    print(f"\n{database}: {args.series} series x {args.scopes} scopes, {key}, {args.rounds} rounds, ms per objective")
     ms = [[v * 1000 for v in values] for values in (passes[2], passes[180], slices[2], slices[180])]
     print(line("occurrences, 2 days of history", ms[0], "ms", "{:.2f}"))
     print(line("occurrences, 180 days of history", ms[1], "ms", "{:.2f}"))
