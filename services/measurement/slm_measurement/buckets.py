@@ -131,7 +131,7 @@ def _scans(segments: Sequence[Segment]) -> list[_Scan]:
 
 @lru_cache(maxsize=256)
 def _scans_of(shape: tuple[tuple[str, int], ...], width: int) -> TextClause:
-    """One SELECT per scan, each summing its segments with CASE (padded to `width` pairs); the text depends on the shape."""
+    """One SELECT per scan summing its segments with CASE (padded to `width` pairs); the text depends on the shape."""
     parts = []
     for n, (granularity, count) in enumerate(shape):
         sums = [
