@@ -117,6 +117,9 @@ async def seed(db: Database, *, days: int, args: argparse.Namespace) -> None:
         )
     async with db.session() as session:
         await session.execute(insert(Objective), rows)
+    if is_postgres(db.engine):  # statistics, as autovacuum keeps them on a live database
+        async with db.engine.begin() as connection:
+            await connection.execute(text("ANALYZE"))
 
 
 async def occurrence_pass(db: Database, count: int) -> float:
