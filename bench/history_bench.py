@@ -121,9 +121,10 @@ async def seed(db: Database, *, days: int, args: argparse.Namespace) -> None:
         )
     async with db.session() as session:
         await session.execute(insert(Objective), rows)
-    if is_postgres(db.engine):  # statistics, as autovacuum keeps them on a live database
-        async with db.engine.begin() as connection:
-            await connection.execute(text("ANALYZE"))
+    if is_postgres(db.engine):  # vacuumed and analysed, as autovacuum keeps a live database
+        async with db.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("VACUUM ANALYZE"))
 
 
 async def occurrence_pass(db: Database, count: int) -> float:
