@@ -56,6 +56,11 @@ class ServiceSettings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     outbox_max_attempts: int = Field(20, ge=1, le=10_000, description="publish attempts before a row is given up")
     shutdown_grace_seconds: float = Field(5.0, gt=0, le=60)
+    retention_interval_seconds: float = Field(3600.0, gt=0, description="how often the retention job runs")
+    retention_batch_size: int = Field(2000, ge=1, le=100_000, description="rows deleted per transaction")
+    outbox_retention_days: float = Field(7.0, gt=0, description="sent outbox rows are kept this long")
+    inbox_retention_days: float = Field(14.0, gt=0, description="applied inbox rows are kept this long")
+    idempotency_retention_days: float = Field(7.0, gt=0, description="Idempotency-Key responses are kept this long")
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> ServiceSettings:

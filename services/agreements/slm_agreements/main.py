@@ -13,6 +13,7 @@ from slm_agreements.reviews.router import router as reviews_router
 from slm_agreements.router import router
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
+from slm_shared.retention import retention_worker
 
 DEFINITION = ServiceDefinition(
     name="agreements",
@@ -22,7 +23,7 @@ DEFINITION = ServiceDefinition(
     migrations_package="slm_agreements",
     routers=[router, negotiation_router, reviews_router, actions_router],
     handlers=handlers(),
-    workers=[scheduled_jobs],
+    workers=[scheduled_jobs, retention_worker()],
 )
 
 

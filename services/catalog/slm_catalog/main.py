@@ -8,6 +8,7 @@ from slm_catalog.config import Settings
 from slm_catalog.router import router
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
+from slm_shared.retention import retention_worker
 
 DEFINITION = ServiceDefinition(
     name="catalog",
@@ -15,6 +16,7 @@ DEFINITION = ServiceDefinition(
     description="The service catalogue: services, priced service-level tiers and their targets.",
     migrations_package="slm_catalog",
     routers=[router],
+    workers=[retention_worker()],
 )
 
 

@@ -26,6 +26,7 @@ from slm_measurement.rollup import Rollup
 
 UPSERT_CHUNK = 5000
 MAX_UNION_PARTS = 200
+MAX_SCAN_SEGMENTS = 200
 GRANULARITY_SECONDS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 COUNT_TABLES: dict[str, Table] = {
     "minute": MinuteBucket.__table__,  # type: ignore[attr-defined]
@@ -102,15 +103,47 @@ async def forget_slice_tallies(
 GOOD_TOTAL = "COALESCE(SUM(good), 0), COALESCE(SUM(total), 0)"
 
 
+@dataclass(frozen=True)
+class _Scan:
+    """One range scan of a table: the distinct segments it sums, each as its own pair of columns."""
+
+    granularity: str
+    first: int
+    stop: int
+    segments: tuple[tuple[int, int], ...]
+
+
+def _scans(segments: Sequence[Segment]) -> list[_Scan]:
+    """Overlapping or touching segments of a granularity merged into one scan, so each row is read once."""
+    scans: list[_Scan] = []
+    for granularity in ("minute", "hour", "day"):
+        spans = sorted({(s.first, s.stop) for s in segments if s.granularity == granularity})
+        group: list[tuple[int, int]] = []
+        for span in spans:
+            if group and (span[0] > max(b for _, b in group) or len(group) >= MAX_SCAN_SEGMENTS):
+                scans.append(_Scan(granularity, group[0][0], max(b for _, b in group), tuple(group)))
+                group = []
+            group.append(span)
+        if group:
+            scans.append(_Scan(granularity, group[0][0], max(b for _, b in group), tuple(group)))
+    return scans
+
+
 @lru_cache(maxsize=256)
-def _union_of(shape: tuple[str, ...]) -> TextClause:
-    """One SELECT per segment granularity, summed per series; the text depends only on the shape."""
-    parts = [
-        f"SELECT {n} AS part, service, indicator, {GOOD_TOTAL} FROM {COUNT_TABLES[granularity].name} "
-        f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators "
-        f"AND {granularity} >= :a{n} AND {granularity} < :b{n} GROUP BY service, indicator"
-        for n, granularity in enumerate(shape)
-    ]
+def _scans_of(shape: tuple[tuple[str, int], ...], width: int) -> TextClause:
+    """One SELECT per scan summing its segments with CASE (padded to `width` pairs); the text depends on the shape."""
+    parts = []
+    for n, (granularity, count) in enumerate(shape):
+        sums = [
+            f"SUM(CASE WHEN {granularity} >= :a{n}_{k} AND {granularity} < :b{n}_{k} THEN good END), "
+            f"SUM(CASE WHEN {granularity} >= :a{n}_{k} AND {granularity} < :b{n}_{k} THEN total END)"
+            for k in range(count)
+        ] + ["CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION)"] * (width - count)
+        parts.append(
+            f"SELECT {n} AS scan, service, indicator, {', '.join(sums)} FROM {COUNT_TABLES[granularity].name} "
+            f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators "
+            f"AND {granularity} >= :a{n} AND {granularity} < :b{n} GROUP BY service, indicator"
+        )
     return text(" UNION ALL ".join(parts)).bindparams(
         bindparam("services", expanding=True), bindparam("indicators", expanding=True)
     )
@@ -126,7 +159,9 @@ async def range_tallies_many(
     """Good and total per (service, indicator) and label, each label a signed sum of ranges, in one round trip.
 
     Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
-    grow with its length. A threshold's counted series (see `thresholds`) reads like any other.
+    grow with its length; the segments of all ranges that overlap are summed in one scan, so a row
+    is read once however many lookbacks cover it. A threshold's counted series (see `thresholds`)
+    reads like any other.
     """
     segments: list[tuple[str, int, Segment]] = [
         (label, sign, segment)
@@ -142,18 +177,34 @@ async def range_tallies_many(
         "services": sorted({service for service, _ in series}),
         "indicators": sorted({indicator for _, indicator in series}),
     }
-    # SQLite refuses a compound SELECT of more than 500 terms (many maintenance windows make many segments).
-    for offset in range(0, len(segments), MAX_UNION_PARTS):
-        chunk = segments[offset : offset + MAX_UNION_PARTS]
+    sums: dict[tuple[str, str], dict[tuple[str, int, int], tuple[float, float]]] = {key: {} for key in series}
+    scans = _scans([segment for _, _, segment in segments])
+    # SQLite refuses a compound SELECT of more than 500 terms (many maintenance windows make many scans).
+    for offset in range(0, len(scans), MAX_UNION_PARTS):
+        chunk = scans[offset : offset + MAX_UNION_PARTS]
         params = dict(common)
-        for n, (_, _, segment) in enumerate(chunk):
-            params[f"a{n}"], params[f"b{n}"] = segment.first, segment.stop
-        shape = tuple(segment.granularity for _, _, segment in chunk)
-        rows = await session.execute(_union_of(shape), params)
-        for part, service, indicator, good, total in sorted(rows.all(), key=lambda row: row[0]):
-            if (found := tallies.get((service, indicator))) is not None:
-                label, sign, _ = chunk[part]
-                found[label] = found[label] + Tally(sign * float(good), sign * float(total))
+        for n, scan in enumerate(chunk):
+            params[f"a{n}"], params[f"b{n}"] = scan.first, scan.stop
+            for k, (first, stop) in enumerate(scan.segments):
+                params[f"a{n}_{k}"], params[f"b{n}_{k}"] = first, stop
+        shape = tuple((scan.granularity, len(scan.segments)) for scan in chunk)
+        rows = await session.execute(_scans_of(shape, max(count for _, count in shape)), params)
+        for row in rows.all():
+            found = sums.get((row[1], row[2]))
+            if found is None:
+                continue
+            scan = chunk[row[0]]
+            for k, (first, stop) in enumerate(scan.segments):
+                if row[3 + 2 * k] is not None:
+                    found[(scan.granularity, first, stop)] = (float(row[3 + 2 * k]), float(row[4 + 2 * k]))
+    # Added in the order of the segments, as a sum per segment would be: the same floating-point result.
+    for key, found in sums.items():
+        if not found:
+            continue
+        per_label = tallies[key]
+        for label, sign, segment in segments:
+            if (pair := found.get((segment.granularity, segment.first, segment.stop))) is not None:
+                per_label[label] = per_label[label] + Tally(sign * pair[0], sign * pair[1])
     return tallies
 
 

@@ -1,5 +1,6 @@
 """Measurement settings, read from `MEASUREMENT_*` (and the common `SLM_*`) variables."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from slm_shared.settings import ServiceSettings
@@ -31,3 +32,5 @@ class Settings(ServiceSettings):
     ticket_poll_seconds: float = 0.5
     report_trend_periods: int = 3
     report_check_seconds: float = 60.0
+    minute_retention_days: float = Field(35.0, gt=0, description="minute data kept at least this long")
+    ticket_retention_days: float = Field(400.0, gt=0, description="closed tickets and their events kept this long")

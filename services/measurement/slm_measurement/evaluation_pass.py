@@ -216,8 +216,8 @@ def _record_events(
     moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
     if change.event is None and not moves:
         return
-    columns = {name: getattr(objective, name) for name in (column.key for column in _OBJECTIVES.c)}
-    updated = Objective(**{**columns, **{k: v for k, v in values.items() if k in columns}})
+    names = [column.key for column in _OBJECTIVES.c]
+    updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
     if change.event is not None:
         events.objective_status_changed(
             session, updated, transition_event=change.event, previous_status=objective.status, observed_at=now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -306,13 +307,24 @@ def _lookback_ranges(now: datetime, wanted: tuple[timedelta, ...]) -> tuple[date
     return now_end, {format_duration(length): lookback_bounds(now, length) for length in wanted}
 
 
+@functools.lru_cache(maxsize=256)
+def _lookbacks_of(
+    policy_json: str | None, forecast_texts: tuple[str, ...]
+) -> tuple[tuple[BurnTier, ...], tuple[timedelta, ...], tuple[timedelta, ...]]:
+    """The burn tiers, forecast lookbacks and every lookback wanted, computed once per distinct policy."""
+    policy = policy_of(Objective(alert_policy=json.loads(policy_json) if policy_json else None))
+    forecast_lookbacks = tuple(parse_duration(text) for text in forecast_texts)
+    return policy, forecast_lookbacks, tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
+
+
 def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
     """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database)."""
     bounds = _window_bounds(window_of(objective), now)
-    policy = policy_of(objective)
-    forecast_lookbacks = [parse_duration(text) for text in objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS]
-    wanted = sorted(lookbacks(policy) | set(forecast_lookbacks))
-    now_end, lookback_ranges = _lookback_ranges(now, tuple(wanted))
+    policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
+    forecast_texts = tuple(objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS)
+    policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
+    forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)
+    now_end, lookback_ranges = _lookback_ranges(now, wanted_lengths)
     ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
     ranges.update(lookback_ranges)
     excluded = excluded_of(objective, ranges, max(bounds.end, now_end))

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from slm_measurement import retention
 from slm_measurement.config import Settings
 from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
@@ -23,6 +24,7 @@ from slm_measurement.worker import evaluation_worker
 from slm_measurement.working_router import router as working_router
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
+from slm_shared.retention import retention_worker
 
 DEFINITION = ServiceDefinition(
     name="measurement",
@@ -34,7 +36,13 @@ DEFINITION = ServiceDefinition(
     migrations_package="slm_measurement",
     routers=[ingest_router, router, working_router, tickets_router, reports_router, failures_router],
     handlers=HANDLERS,
-    workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
+    workers=[
+        evaluation_worker,
+        nats_ingest_worker,
+        ticket_clock_worker,
+        report_ready_worker,
+        retention_worker(retention.purges),
+    ],
     replayers={INGEST_CONSUMER: ingest_replayer},
 )
 

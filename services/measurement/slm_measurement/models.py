@@ -75,15 +75,19 @@ class Objective(SQLModel, table=True):
 
 
 class MinuteBucket(SQLModel, table=True):
-    """Good and total events of one series in one minute (`minute` counts minutes since the epoch)."""
+    """Good and total events of one series in one minute (`minute` counts minutes since the epoch).
+
+    The key puts the time before `scope`, so a range of one series (all scopes) is one index seek:
+    reading a window costs the same whatever history is stored before it.
+    """
 
     __tablename__ = "minute_buckets"
 
     tenant: str = Field(max_length=64, primary_key=True)
     service: str = Field(max_length=64, primary_key=True)
     indicator: str = Field(max_length=128, primary_key=True)
-    scope: str = Field(default="", max_length=128, primary_key=True)
     minute: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    scope: str = Field(default="", max_length=128, primary_key=True)
     good: float = Field(sa_column=Column(Double, nullable=False))
     total: float = Field(sa_column=Column(Double, nullable=False))
 
@@ -96,8 +100,8 @@ class HourBucket(SQLModel, table=True):
     tenant: str = Field(max_length=64, primary_key=True)
     service: str = Field(max_length=64, primary_key=True)
     indicator: str = Field(max_length=128, primary_key=True)
-    scope: str = Field(default="", max_length=128, primary_key=True)
     hour: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    scope: str = Field(default="", max_length=128, primary_key=True)
     good: float = Field(sa_column=Column(Double, nullable=False))
     total: float = Field(sa_column=Column(Double, nullable=False))
 
@@ -110,8 +114,8 @@ class DayBucket(SQLModel, table=True):
     tenant: str = Field(max_length=64, primary_key=True)
     service: str = Field(max_length=64, primary_key=True)
     indicator: str = Field(max_length=128, primary_key=True)
-    scope: str = Field(default="", max_length=128, primary_key=True)
     day: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    scope: str = Field(default="", max_length=128, primary_key=True)
     good: float = Field(sa_column=Column(Double, nullable=False))
     total: float = Field(sa_column=Column(Double, nullable=False))
 
@@ -173,16 +177,16 @@ def _bin_table(name: str, index_column: str, doc: str) -> type[SQLModel]:
             "tenant": str,
             "service": str,
             "indicator": str,
-            "scope": str,
             index_column: int,
+            "scope": str,
             "bin": int,
             "samples": float,
         },
         "tenant": Field(max_length=64, primary_key=True),
         "service": Field(max_length=64, primary_key=True),
         "indicator": Field(max_length=128, primary_key=True),
-        "scope": Field(default="", max_length=128, primary_key=True),
         index_column: Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False)),
+        "scope": Field(default="", max_length=128, primary_key=True),
         "bin": Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False)),
         "samples": Field(sa_column=Column(Double, nullable=False)),
     }

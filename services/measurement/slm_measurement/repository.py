@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
 
@@ -66,6 +67,7 @@ async def lock_due_objectives(
             _due(stale_before),
         )
         .order_by(Objective.id)
+        .options(defer(Objective.details))  # type: ignore[arg-type]  # written by the evaluation, never read by it
         .with_for_update(skip_locked=True)
     )
     return (await session.scalars(query)).all()
@@ -80,14 +82,17 @@ def _due(stale_before: datetime) -> Any:
 
 
 async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, limit: int) -> list[str]:
-    """Active objectives to evaluate: flagged by ingestion first, then the stalest."""
-    rows = await session.scalars(
-        select(Objective.id)
+    """Active objectives to evaluate: flagged by ingestion first, then the stalest; those chosen, series by series.
+
+    Objectives of one series come together, so a chunk of them reads each series' rollups once.
+    """
+    rows = await session.execute(
+        select(Objective.id, Objective.tenant, Objective.service_key, Objective.indicator)
         .where(Objective.active.is_(True), _due(stale_before))  # type: ignore[attr-defined]
         .order_by(Objective.needs_evaluation.desc(), Objective.evaluated_at, Objective.id)  # type: ignore[attr-defined]
         .limit(limit)
     )
-    return list(rows.all())
+    return [row.id for row in sorted(rows.all(), key=lambda row: (row.tenant, row.service_key, row.indicator))]
 
 
 async def agreement_objectives(session: AsyncSession, *, tenant: str, agreement_id: str) -> Sequence[Objective]:

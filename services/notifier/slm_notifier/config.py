@@ -30,6 +30,7 @@ class Settings(ServiceSettings):
     attempt_timeout_seconds: float = Field(10.0, gt=0)
     delivery_poll_seconds: float = Field(1.0, gt=0)
     max_per_subscription: int = Field(4, ge=1, description="attempts in flight to one subscription at most")
+    delivery_retention_days: float = Field(90.0, gt=0, description="finished deliveries kept this long")
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)

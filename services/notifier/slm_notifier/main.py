@@ -6,6 +6,7 @@ import sys
 
 from fastapi import FastAPI
 
+from slm_notifier import retention
 from slm_notifier.config import Settings
 from slm_notifier.crypto import use_keyring
 from slm_notifier.escalation.router import router as notifications_router
@@ -16,6 +17,7 @@ from slm_notifier.router import router
 from slm_notifier.worker import delivery_worker
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
+from slm_shared.retention import retention_worker
 
 DEFINITION = ServiceDefinition(
     name="notifier",
@@ -28,7 +30,7 @@ DEFINITION = ServiceDefinition(
     migrations_package="slm_notifier",
     routers=[router, notifications_router],
     handlers=HANDLERS,
-    workers=[delivery_worker, escalation_worker],
+    workers=[delivery_worker, escalation_worker, retention_worker(retention.purges)],
 )
 
 

@@ -1,0 +1,39 @@
+"""What the notifier's retention job deletes: finished deliveries with their attempts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_notifier.config import Settings
+from slm_notifier.models import DEAD, FAILED, SUCCEEDED, Delivery, DeliveryAttempt
+from slm_shared.retention import Child, Purge
+
+
+def delivery_purge(settings: Settings, now: datetime) -> Purge:
+    """Deliveries that succeeded, failed or died before the retention period, with their attempts.
+
+    Never a pending one, and never one younger than the inbox's memory of its event (a redelivered
+    event is recognised by the inbox first, by the delivery's unique key second).
+    """
+    deliveries: Table = Delivery.__table__  # type: ignore[attr-defined]
+    attempts: Table = DeliveryAttempt.__table__  # type: ignore[attr-defined]
+    keep = max(timedelta(days=settings.delivery_retention_days), timedelta(days=settings.inbox_retention_days))
+    where = and_(deliveries.c.status.in_((SUCCEEDED, FAILED, DEAD)), deliveries.c.updated_at < now - keep)
+    return Purge(
+        "deliveries",
+        deliveries,
+        where,
+        order_by=(deliveries.c.updated_at,),
+        key=("id",),
+        children=(Child(attempts, ("delivery_id",), parent=("id",)),),
+    )
+
+
+async def purges(session: AsyncSession, settings: Any, now: datetime) -> list[Purge]:
+    """Everything the notifier's retention job deletes, besides the outbox, inbox and idempotency keys."""
+    assert isinstance(settings, Settings)
+    return [delivery_purge(settings, now)]
