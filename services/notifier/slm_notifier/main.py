@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from slm_notifier.config import Settings
 from slm_notifier.escalation.router import router as notifications_router
 from slm_notifier.escalation.worker import escalation_worker
+from slm_notifier.event_types.router import router as event_types_router
 from slm_notifier.events import HANDLERS
 from slm_notifier.router import router
 from slm_notifier.worker import delivery_worker
@@ -22,7 +23,7 @@ DEFINITION = ServiceDefinition(
         "escalation of unacknowledged breaches."
     ),
     migrations_package="slm_notifier",
-    routers=[router, notifications_router],
+    routers=[router, notifications_router, event_types_router],
     handlers=HANDLERS,
     workers=[delivery_worker, escalation_worker],
 )
