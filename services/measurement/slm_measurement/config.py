@@ -1,5 +1,7 @@
 """Measurement settings, read from `MEASUREMENT_*` (and the common `SLM_*`) variables."""
 
+from typing import Literal
+
 from pydantic_settings import SettingsConfigDict
 
 from slm_shared.settings import ServiceSettings
@@ -18,6 +20,7 @@ class Settings(ServiceSettings):
     evaluation_batch_size: int = 100
     version_check_seconds: float = 5.0
     nats_ingest: bool = True
+    unknown_series: Literal["refuse", "warn"] = "refuse"
     nats_ingest_batch: int = 64
     ticket_warning_shares: list[float] = [0.5, 0.75]
     ticket_pause_states: list[str] = [

@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Query, Request, status
 
-from slm_measurement import buckets, service
+from slm_measurement import buckets, catalog_keys, service
 from slm_measurement.buckets import GRANULARITY_SECONDS
 from slm_measurement.domain.histogram import count_at_or_below, quantile
 from slm_measurement.ingest import MAX_COUNT, ColumnarBatch, Point, decode_batch
@@ -62,8 +62,12 @@ async def ingest_measurements(
         max_lateness=timedelta(seconds=settings.max_lateness_seconds),
         max_future=timedelta(seconds=settings.max_future_seconds),
     )
+    warnings = await catalog_keys.check_batch(
+        session, tenant=principal.tenant, batch=batch, mode=settings.unknown_series
+    )
     body = IngestAccepted(
-        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits)
+        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits),
+        warnings=warnings,
     )
     await idempotency.remember(body, status_code=202)
     return body

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from slm_measurement.catalog_keys import CATALOG_KEY_HANDLERS
 from slm_measurement.config import Settings
 from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
@@ -30,7 +31,7 @@ DEFINITION = ServiceDefinition(
     ),
     migrations_package="slm_measurement",
     routers=[ingest_router, router, working_router, tickets_router, reports_router],
-    handlers=HANDLERS,
+    handlers={**HANDLERS, **CATALOG_KEY_HANDLERS},
     workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
 )
 

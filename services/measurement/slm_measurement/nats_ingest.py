@@ -21,7 +21,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import BadRequestError
 from sqlalchemy import select
 
-from slm_measurement import service
+from slm_measurement import catalog_keys, service
 from slm_measurement.config import Settings
 from slm_measurement.ingest import decode_batch
 from slm_measurement.tickets import service as ticket_service
@@ -60,6 +60,7 @@ class NatsIngestor:
             max_future=timedelta(seconds=settings.max_future_seconds),
         )
         self.ticket_rules = rules_of(settings)
+        self.unknown_series = settings.unknown_series
         self.applied = 0
 
     @staticmethod
@@ -111,6 +112,7 @@ class NatsIngestor:
                     session, tenant=principal.tenant, batch=ticket_batch, rules=self.ticket_rules
                 )
             else:
+                await catalog_keys.check_batch(session, tenant=principal.tenant, batch=batch, mode=self.unknown_series)
                 await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=self.limits)
         self.applied += 1
         return True

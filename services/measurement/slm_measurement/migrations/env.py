@@ -1,5 +1,6 @@
 from sqlmodel import SQLModel
 
+import slm_measurement.catalog_keys
 import slm_measurement.models
 import slm_measurement.reports.worker
 import slm_measurement.terms
