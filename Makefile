@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PACKAGES := shared services/catalog services/agreements services/measurement services/notifier
+PACKAGES := shared services/catalog services/agreements services/measurement services/notifier clients/cli
 TEST_DIRS := shared/tests services/catalog/tests services/agreements/tests services/measurement/tests services/notifier/tests tests
 PYTEST_ARGS ?= -q
 
