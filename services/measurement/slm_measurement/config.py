@@ -21,6 +21,9 @@ class Settings(ServiceSettings):
     version_check_seconds: float = 5.0
     nats_ingest: bool = True
     unknown_series: Literal["refuse", "warn"] = "refuse"
+    pull_interval_seconds: float = 15.0
+    pull_timeout_seconds: float = 10.0
+    pull_first_lookback_seconds: int = 3600
     nats_ingest_batch: int = 64
     ticket_warning_shares: list[float] = [0.5, 0.75]
     ticket_pause_states: list[str] = [

@@ -12,6 +12,8 @@ from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
 from slm_measurement.ingest_router import router as ingest_router
 from slm_measurement.nats_ingest import nats_ingest_worker
+from slm_measurement.pull.router import router as pull_router
+from slm_measurement.pull.worker import pull_worker
 from slm_measurement.reports.router import router as reports_router
 from slm_measurement.reports.worker import report_ready_worker
 from slm_measurement.router import router
@@ -30,9 +32,9 @@ DEFINITION = ServiceDefinition(
         " ticket SLA clocks; service reports and credits."
     ),
     migrations_package="slm_measurement",
-    routers=[ingest_router, router, working_router, tickets_router, reports_router],
+    routers=[ingest_router, router, working_router, tickets_router, reports_router, pull_router],
     handlers={**HANDLERS, **CATALOG_KEY_HANDLERS},
-    workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
+    workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker, pull_worker],
 )
 
 
