@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import nats
 import pytest
-from measurement_support import activation, eventually
+from measurement_support import activation, eventually, stream_messages
 from prometheus_support import Exporter, Prometheus, backfill, binaries
 
 from slm_measurement import read_model
@@ -22,6 +24,7 @@ from slm_shared.testing.pytest_plugin import make_token
 
 pytestmark = pytest.mark.timeout(400)
 MONTH = timedelta(days=30)
+SOURCE_STATE = "slm.measurement.source.state_changed"
 
 
 def _history(name: str, per_minute: float, start: int, end: int):  # type: ignore[no-untyped-def]
@@ -31,7 +34,7 @@ def _history(name: str, per_minute: float, start: int, end: int):  # type: ignor
         yield stamp, value
 
 
-async def _objective(app, service_key: str, *, window: str, since: timedelta) -> str:  # type: ignore[no-untyped-def]
+async def _objective(app, service_key: str, *, window: str, since: timedelta, both: bool = False):  # type: ignore[no-untyped-def]
     objective_id = str(uuid.uuid4())
     agreement = activation(
         service_key=service_key,
@@ -47,7 +50,7 @@ async def _objective(app, service_key: str, *, window: str, since: timedelta) ->
     agreement = agreement.model_copy(update={"effective_from": datetime.now(UTC) - since})
     async with app.state.db.session() as session:
         await read_model.apply_activation(session, tenant="acme", agreement=agreement)
-    return objective_id
+    return (objective_id, agreement.agreement_id) if both else objective_id
 
 
 def _ratio(metric: str, step: str) -> dict[str, str]:
@@ -159,9 +162,11 @@ async def test_prometheus_series_are_pulled_replayed_and_their_failures_told_apa
                     "typo": {"data_source": "prom", "good_query": "sum(", "total_query": "sum(live_requests_total)"},
                     "silent": {"data_source": "prom", **_ratio("nothing_here_total", "15s")},
                 }
-                objectives = {}
+                objectives, agreements = {}, {}
                 for key, extra in failing.items():
-                    objectives[key] = await _objective(app, key, window="1h", since=timedelta(hours=2))
+                    objectives[key], agreements[key] = await _objective(
+                        app, key, window="1h", since=timedelta(hours=2), both=True
+                    )
                     made = await client.post(
                         "/v1/pulled-series",
                         json={"service": key, "indicator": "availability", "step_seconds": 15, **extra},
@@ -181,6 +186,18 @@ async def test_prometheus_series_are_pulled_replayed_and_their_failures_told_apa
                     "typo"
                 ]
                 assert seen["silent"]["state"] == "no_data", seen["silent"]
+
+                # Each failure is told, once, to whoever follows the objective it feeds.
+                js = (await nats.connect(nats_server.url)).jetstream()
+                for key, state in (("down", "source_down"), ("typo", "query_error"), ("silent", "no_data")):
+                    told = await eventually(
+                        lambda key=key: stream_messages(js, SOURCE_STATE, agreements[key]), timeout=20
+                    )
+                    assert len(told) == 1, [m.data for m in told]
+                    data = json.loads(told[0].data)
+                    assert (data["state"], data["previous_state"], data["severity"]) == (state, "pending", "warning")
+                    assert data["objective_id"] == objectives[key]
+                await js._nc.close()
         finally:
             stop.set()
             mover.join(timeout=5)

@@ -12,8 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import service as ingest_service
 from slm_measurement.ingest import MAX_COUNT, Point
-from slm_measurement.pull.models import NO_DATA, OK, QUERY_ERROR, DataSource, PulledSeries
+from slm_measurement.models import Objective
+from slm_measurement.pull.models import NO_DATA, OK, PENDING, QUERY_ERROR, DataSource, PulledSeries
 from slm_measurement.pull.prometheus import PullFailed, query_range
+from slm_shared.bus import record_event
+from slm_shared.contracts import EVENTS
+from slm_shared.contracts.payloads import SourceStateV1
 from slm_shared.db import utcnow
 from slm_shared.errors import ProblemError
 
@@ -105,25 +109,56 @@ async def pull_range(
             good = await _values(client, source, series.good_query, start, end, step)
             value = {}
     except PullFailed as failed:
-        return _record(series, failed.state, failed.detail, now)
+        return await _record(session, series, failed.state, failed.detail, now)
     points = _points(series, good, total, value)
     if not points:
-        return _record(series, NO_DATA, f"no samples between {start.isoformat()} and {end.isoformat()}", now)
+        return await _record(
+            session, series, NO_DATA, f"no samples between {start.isoformat()} and {end.isoformat()}", now
+        )
     limits = ingest_service.IngestLimits(max_lateness=max_lateness, max_future=timedelta(seconds=step))
     try:
         stored = await ingest_service.ingest_batch(session, tenant=series.tenant, batch=points, limits=limits, now=now)
     except ProblemError as refused:  # checked before anything is written
-        return _record(series, QUERY_ERROR, f"the query's values were refused: {refused.detail}", now)
+        return await _record(session, series, QUERY_ERROR, f"the query's values were refused: {refused.detail}", now)
     series.pulled_until = max(series.pulled_until or end, end)
     series.covered_from = min(series.covered_from or start, start)
-    outcome = _record(series, OK, f"{stored} points from {start.isoformat()} to {end.isoformat()}", now)
+    outcome = await _record(session, series, OK, f"{stored} points from {start.isoformat()} to {end.isoformat()}", now)
     return Pulled(points=stored, state=outcome.state, detail=outcome.detail)
 
 
-def _record(series: PulledSeries, state: str, detail: str, now: datetime) -> Pulled:
-    if state != series.state:
-        logger.warning("pulled series %s/%s is now %s: %s", series.service_key, series.indicator, state, detail)
+async def _record(session: AsyncSession, series: PulledSeries, state: str, detail: str, now: datetime) -> Pulled:
+    """Keep the outcome on the series; a failure, or the recovery from one, is told to each objective it feeds."""
+    previous = series.state
     series.state, series.detail, series.checked_at = state, detail[:2000], now
+    if state != previous and (state != OK or previous != PENDING):
+        logger.warning("pulled series %s/%s is now %s: %s", series.service_key, series.indicator, state, detail)
+        objectives = await session.scalars(
+            select(Objective).where(
+                Objective.tenant == series.tenant,  # type: ignore[arg-type]
+                Objective.service_key == series.service_key,  # type: ignore[arg-type]
+                Objective.indicator == series.indicator,  # type: ignore[arg-type]
+                Objective.active,  # type: ignore[arg-type]
+            )
+        )
+        for objective in objectives:
+            record_event(
+                session,
+                EVENTS.source_state_changed,
+                tenant=series.tenant,
+                subject=objective.objective_id,
+                data=SourceStateV1(
+                    agreement_id=objective.agreement_id,
+                    objective_id=objective.objective_id,
+                    service_key=series.service_key,
+                    indicator=series.indicator,
+                    consumer_party_id=objective.consumer_party_id,
+                    state=state,  # type: ignore[arg-type]
+                    previous_state=previous,  # type: ignore[arg-type]
+                    severity="info" if state == OK else "warning",
+                    detail=detail[:2000],
+                    observed_at=now,
+                ),
+            )
     return Pulled(points=0, state=state, detail=detail)
 
 
