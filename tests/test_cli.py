@@ -104,5 +104,15 @@ def test_the_cli_gets_exports_applies_ingests_with_resume_and_fetches_reports(st
     assert [d["metadata"]["name"] for d in json.loads(back)] == ["search", "search-latency", "search-success"]
     keys = [s["key"] for s in json.loads(slm("get", "services", "-o", "json", env=env).stdout)]
     assert sorted(keys) == sorted([service["key"], "search"])
+    # A prometheus DataSource and PromQL SLIs in OpenSLO become what measurement pulls.
+    v1 = openslo.with_name("v1.yaml")
+    applied = json.loads(slm("apply", "-f", str(v1), env=env).stdout)
+    assert (applied["data_sources"], applied["pulled_series"]) == (1, 3)
+    pulled = scenario.call("GET", "measurement", "/v1/pulled-series", 200)["items"]
+    assert {(p["service_key"], p["indicator"]) for p in pulled} == {
+        ("checkout", "checkout-success"),
+        ("checkout", "checkout-errors"),
+        ("checkout", "checkout-latency"),
+    }
     refused = slm("--token", "not-a-token", "get", "services", env=copy_env, check=False)
     assert refused.returncode == 1 and "401" in refused.stderr

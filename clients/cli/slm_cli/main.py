@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from slm_cli import config as cli_config
 from slm_cli import ingest as reader
+from slm_cli import openslo_sources as sources
 from slm_shared.auth.principal import ROLES, issue_token
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 
@@ -91,7 +93,31 @@ def apply(
     with _client("catalog") as client:
         response = _checked(client.post(path, content=text.encode(), headers={"Content-Type": "application/yaml"}))
     summary = response.json()
-    out.print(json.dumps(summary, indent=2) if not sys.stdout.isatty() else summary)
+    if openslo:
+        flat = [d for item in documents for d in (item if isinstance(item, list) else [item])]
+        summary.update(_pull_from_prometheus(flat))
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+def _pull_from_prometheus(documents: list[dict[str, Any]]) -> dict[str, int]:
+    """Register the prometheus DataSources and the PromQL SLIs with measurement, which pulls them."""
+    created = {"data_sources": 0, "pulled_series": 0}
+    with _client("measurement") as client:
+        for source in sources.data_sources(documents):
+            answer = client.post("/v1/datasources", json=source)
+            if answer.status_code != 409:
+                _checked(answer)
+                created["data_sources"] += 1
+        for series in sources.pulled_series(documents):
+            answer = client.post("/v1/pulled-series", json=series)
+            deadline = time.monotonic() + 60
+            while answer.status_code == 422 and "catalogue has no" in answer.text and time.monotonic() < deadline:
+                time.sleep(0.5)  # measurement learns the new services and indicators from the catalogue's events
+                answer = client.post("/v1/pulled-series", json=series)
+            if answer.status_code != 409:
+                _checked(answer)
+                created["pulled_series"] += 1
+    return created
 
 
 def _page_all(client: httpx.Client, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -140,7 +166,7 @@ def get(
             budget = item.get("budget") or {}
             item["budget_remaining"] = budget.get("remaining_ratio")
     if output == "json":
-        out.print_json(json.dumps(items))
+        sys.stdout.write(json.dumps(items, indent=2) + "\n")
         return
     table = Table(*columns, title=f"{len(items)} {kind}")
     for item in items:
