@@ -47,6 +47,9 @@ def test_the_cli_gets_exports_applies_ingests_with_resume_and_fetches_reports(st
     listed = json.loads(slm("get", "services", "-o", "json", env=env).stdout)
     assert [s["key"] for s in listed] == [service["key"]]
     table = slm("get", "objectives", env=env).stdout
+    assert offering["id"] in slm("get", "offerings", env=env).stdout
+    agreements = slm("get", "agreements", env=env).stdout
+    assert agreement["id"] in agreements and "active" in agreements
     assert objective["id"] in table and "no_data" in table
 
     # A big file in small batches; a bad line stops the run with the line named, the rest resumes after it is fixed.

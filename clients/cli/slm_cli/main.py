@@ -134,8 +134,8 @@ def _page_all(client: httpx.Client, path: str, params: dict[str, Any] | None = N
 Kind = Literal["services", "offerings", "agreements", "objectives"]
 COLUMNS: dict[str, tuple[str, str, list[str]]] = {
     "services": ("catalog", "/v1/services", ["key", "name", "type", "lifecycle", "owner_team"]),
-    "offerings": ("catalog", "/v1/offerings", ["id", "service_key", "name", "version", "status"]),
-    "agreements": ("agreements", "/v1/agreements", ["id", "kind", "title", "status", "version"]),
+    "offerings": ("catalog", "/v1/offerings", ["id", "service_id", "name", "version", "status", "targets"]),
+    "agreements": ("agreements", "/v1/agreements", ["id", "kind", "name", "service_key", "state", "version"]),
     "objectives": (
         "measurement",
         "/v1/objectives",
@@ -149,6 +149,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, list):
+        return str(len(value))
     return str(value)
 
 
