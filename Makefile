@@ -4,11 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-PACKAGES := shared services/catalog services/agreements services/measurement services/notifier
+PACKAGES := shared services/catalog services/agreements services/measurement services/notifier clients/cli
 TEST_DIRS := shared/tests services/catalog/tests services/agreements/tests services/measurement/tests services/notifier/tests tests
 PYTEST_ARGS ?= -q
 
-.PHONY: help install run demo chromium test test-serial test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
+.PHONY: help install run demo chromium prometheus test test-serial test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
 
 help:
 	@echo "make run      start NATS and the four services on SQLite (installs what is missing)"
@@ -34,7 +34,7 @@ run: install
 demo: install
 	$(PY) -m tools.demo
 
-# PostgreSQL for the database tests and Chromium for the report rendering test: installed from
+# PostgreSQL for the database tests, Chromium for the browser tests and Prometheus for the data-source test: installed from
 # Debian's packages where missing and possible (the tests say why they skip otherwise).
 postgres:
 	@bash tools/ensure-postgres.sh
@@ -42,13 +42,16 @@ postgres:
 chromium:
 	@bash tools/ensure-chromium.sh
 
+prometheus:
+	@bash tools/ensure-prometheus.sh
+
 # Two lanes at once (each service's suite needs its own process; every server a test starts has
 # its own free port and folder); each lane's output is printed whole when both have ended.
 TEST_LANES := "services/agreements/tests services/notifier/tests shared/tests" \
 	"services/measurement/tests services/catalog/tests tests"
 LANE_LOGS := $(VENV)/test-lanes
 
-test: install postgres chromium
+test: install postgres chromium prometheus
 	@rm -rf $(LANE_LOGS); mkdir -p $(LANE_LOGS); n=0; pids=""; \
 	for lane in $(TEST_LANES); do n=$$((n+1)); \
 		( for dir in $$lane; do echo "== $$dir"; $(PY) -m pytest $$dir $(PYTEST_ARGS) || echo "== FAILED: $$dir"; done ) \
@@ -56,7 +59,7 @@ test: install postgres chromium
 	done; wait $$pids; cat $(LANE_LOGS)/lane*.log; \
 	if grep -q "^== FAILED: " $(LANE_LOGS)/lane*.log; then exit 1; fi
 
-test-serial: install postgres chromium
+test-serial: install postgres chromium prometheus
 	@status=0; for dir in $(TEST_DIRS); do \
 		echo "== $$dir"; $(PY) -m pytest $$dir $(PYTEST_ARGS) || status=1; \
 	done; exit $$status

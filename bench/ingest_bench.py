@@ -108,7 +108,12 @@ def row_bodies(points: list[tuple[int, float, int, int]], batch: int) -> list[by
 
 
 async def run_rest(folder: Path, name: str, bodies: list[bytes]) -> float:
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{folder / name}.db", environment="test", run_workers=False)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{folder / name}.db",
+        environment="test",
+        run_workers=False,
+        unknown_series="warn",
+    )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from slm_shared import migrations
 from slm_shared.auth import TokenVerifier
@@ -138,7 +139,8 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         finally:
             await shutdown(context)
 
-    app = FastAPI(
+    # Swagger UI and ReDoc assets come from an installed package: /docs works with no internet.
+    app = FastAPIOffline(
         title=definition.title,
         description=definition.description,
         version=definition.version,

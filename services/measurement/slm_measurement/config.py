@@ -1,5 +1,7 @@
 """Measurement settings, read from `MEASUREMENT_*` (and the common `SLM_*`) variables."""
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -19,6 +21,10 @@ class Settings(ServiceSettings):
     evaluation_batch_size: int = 100
     version_check_seconds: float = 5.0
     nats_ingest: bool = True
+    unknown_series: Literal["refuse", "warn"] = "refuse"
+    pull_interval_seconds: float = 15.0
+    pull_timeout_seconds: float = 10.0
+    pull_first_lookback_seconds: int = 3600
     nats_ingest_batch: int = 64
     ticket_warning_shares: list[float] = [0.5, 0.75]
     ticket_pause_states: list[str] = [

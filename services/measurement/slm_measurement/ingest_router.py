@@ -8,10 +8,10 @@ from typing import Annotated
 import msgspec
 from fastapi import APIRouter, Query, Request, status
 
-from slm_measurement import buckets, service
+from slm_measurement import buckets, catalog_keys, service
 from slm_measurement.buckets import GRANULARITY_SECONDS
 from slm_measurement.domain.histogram import count_at_or_below, quantile
-from slm_measurement.ingest import ColumnarBatch, Point, decode_batch
+from slm_measurement.ingest import MAX_COUNT, ColumnarBatch, Point, decode_batch
 from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, SeriesPublic
 from slm_measurement.series_access import readable_series
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
@@ -62,8 +62,12 @@ async def ingest_measurements(
         max_lateness=timedelta(seconds=settings.max_lateness_seconds),
         max_future=timedelta(seconds=settings.max_future_seconds),
     )
+    warnings = await catalog_keys.check_batch(
+        session, tenant=principal.tenant, batch=batch, mode=settings.unknown_series
+    )
     body = IngestAccepted(
-        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits)
+        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits),
+        warnings=warnings,
     )
     await idempotency.remember(body, status_code=202)
     return body
@@ -86,7 +90,9 @@ async def read_series(
     scope: Annotated[str | None, Query(max_length=128, description="one scope; all summed when absent")] = None,
     threshold: Annotated[
         float | None,
-        Query(ge=0, description="values: samples at or below, within one 2% bin (objectives count exactly)"),
+        Query(
+            ge=0, le=MAX_COUNT, description="values: samples at or below, within one 2% bin (objectives count exactly)"
+        ),
     ] = None,
 ) -> SeriesPublic:
     """Read a series back per minute, hour or day bucket, for charts."""

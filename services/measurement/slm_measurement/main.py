@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from slm_measurement import retention
+from slm_measurement.catalog_keys import CATALOG_KEY_HANDLERS
 from slm_measurement.config import Settings
 from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
@@ -15,6 +16,8 @@ from slm_measurement.ingest_router import router as ingest_router
 from slm_measurement.nats_ingest import CONSUMER as INGEST_CONSUMER
 from slm_measurement.nats_ingest import nats_ingest_worker
 from slm_measurement.nats_ingest import replayer as ingest_replayer
+from slm_measurement.pull.router import router as pull_router
+from slm_measurement.pull.worker import pull_worker
 from slm_measurement.reports.router import router as reports_router
 from slm_measurement.reports.worker import report_ready_worker
 from slm_measurement.router import router
@@ -34,13 +37,14 @@ DEFINITION = ServiceDefinition(
         " ticket SLA clocks; service reports and credits."
     ),
     migrations_package="slm_measurement",
-    routers=[ingest_router, router, working_router, tickets_router, reports_router, failures_router],
-    handlers=HANDLERS,
+    routers=[ingest_router, router, working_router, tickets_router, reports_router, failures_router, pull_router],
+    handlers={**HANDLERS, **CATALOG_KEY_HANDLERS},
     workers=[
         evaluation_worker,
         nats_ingest_worker,
         ticket_clock_worker,
         report_ready_worker,
+        pull_worker,
         retention_worker(retention.purges),
     ],
     replayers={INGEST_CONSUMER: ingest_replayer},

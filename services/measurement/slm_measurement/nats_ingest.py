@@ -29,7 +29,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import BadRequestError
 from sqlalchemy import select
 
-from slm_measurement import service
+from slm_measurement import catalog_keys, service
 from slm_measurement.config import Settings
 from slm_measurement.ingest import decode_batch
 from slm_measurement.tickets import service as ticket_service
@@ -86,6 +86,7 @@ class NatsIngestor:
             max_future=timedelta(seconds=settings.max_future_seconds),
         )
         self.ticket_rules = rules_of(settings)
+        self.unknown_series = settings.unknown_series
         self.applied = 0
 
     @staticmethod
@@ -125,6 +126,7 @@ class NatsIngestor:
             if tickets:
                 await ticket_service.ingest_events(session, tenant=tenant, batch=ticket_batch, rules=self.ticket_rules)
             else:
+                await catalog_keys.check_batch(session, tenant=tenant, batch=batch, mode=self.unknown_series)
                 await service.ingest_batch(session, tenant=tenant, batch=batch, limits=self.limits)
         self.applied += 1
         return True

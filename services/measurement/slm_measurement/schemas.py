@@ -16,6 +16,9 @@ class IngestAccepted(BaseModel):
     """How many points of the batch were stored."""
 
     accepted: int
+    warnings: list[str] = Field(
+        default_factory=list, description="series the catalogue does not know (MEASUREMENT_UNKNOWN_SERIES=warn)"
+    )
 
 
 class Window(BaseModel):

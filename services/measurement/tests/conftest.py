@@ -13,6 +13,12 @@ from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
 
 
+@pytest.fixture(autouse=True)
+def _series_from_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests ingest series no catalogue announced; test_unknown_series.py covers the refusal."""
+    monkeypatch.setenv("MEASUREMENT_UNKNOWN_SERIES", "warn")
+
+
 @pytest.fixture
 def settings(database_url: str, nats_server: NatsServer) -> Settings:
     return Settings(database_url=database_url, nats_url=nats_server.url, environment="test")

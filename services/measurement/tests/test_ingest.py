@@ -44,7 +44,7 @@ async def test_ingest_fills_minute_buckets_and_rollups(app_client: tuple[FastAPI
     batch = [point(0, 9, 10), point(0.5, 1, 1), point(1, 5, 5), point(61, 3, 4), point(24 * 60 + 1, 0, 2)]
     response = await client.post("/v1/measurements", json=batch)
     assert response.status_code == 202, response.text
-    assert response.json() == {"accepted": 5}
+    assert response.json()["accepted"] == 5
     again = [point(1, 1, 2, scope="eu-west")]
     assert (await client.post("/v1/measurements", json=again)).status_code == 202
 
@@ -75,7 +75,7 @@ async def test_ndjson_is_accepted(app_client: tuple[FastAPI, httpx.AsyncClient])
     body = "\n".join(json.dumps(p) for p in [point(0, 1, 1), point(2, 2, 3)]) + "\n"
     response = await client.post("/v1/measurements", content=body, headers={"Content-Type": "application/x-ndjson"})
     assert response.status_code == 202, response.text
-    assert response.json() == {"accepted": 2}
+    assert response.json()["accepted"] == 2
     assert [(r[1], r[2]) for r in await bucket_rows(app, MinuteBucket)] == [(1, 1), (2, 3)]
 
 

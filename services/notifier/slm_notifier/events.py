@@ -153,6 +153,7 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.ticket_sla_warning.type: on_agreement_news,
     EVENTS.ticket_sla_breached.type: on_agreement_news,
     EVENTS.report_ready.type: on_agreement_news,
+    EVENTS.source_state_changed.type: on_agreement_news,
     EVENTS.action_overdue.type: on_agreement_news,
     EVENTS.change_requested.type: on_agreement_news,
     EVENTS.party_created.type: on_party_changed,

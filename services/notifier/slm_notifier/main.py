@@ -11,6 +11,7 @@ from slm_notifier.config import Settings
 from slm_notifier.crypto import use_keyring
 from slm_notifier.escalation.router import router as notifications_router
 from slm_notifier.escalation.worker import escalation_worker
+from slm_notifier.event_types.router import router as event_types_router
 from slm_notifier.events import HANDLERS
 from slm_notifier.rekey import rekey_cli
 from slm_notifier.router import router
@@ -28,7 +29,7 @@ DEFINITION = ServiceDefinition(
         "escalation of unacknowledged breaches."
     ),
     migrations_package="slm_notifier",
-    routers=[router, notifications_router],
+    routers=[router, notifications_router, event_types_router],
     handlers=HANDLERS,
     workers=[delivery_worker, escalation_worker, retention_worker(retention.purges)],
 )

@@ -26,6 +26,7 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.ticket_sla_warning.type,
     EVENTS.ticket_sla_breached.type,
     EVENTS.report_ready.type,
+    EVENTS.source_state_changed.type,
     EVENTS.action_overdue.type,
     EVENTS.change_requested.type,
     TEST_EVENT_TYPE,

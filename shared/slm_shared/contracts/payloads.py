@@ -170,6 +170,21 @@ class ObjectiveStatusV1(Payload):
     )
 
 
+class SourceStateV1(Payload):
+    """Reported, once per objective it feeds, when a pulled series' source fails or recovers."""
+
+    agreement_id: str
+    objective_id: str
+    service_key: str
+    indicator: str
+    consumer_party_id: str | None = None
+    state: Literal["ok", "source_down", "query_error", "no_data"]
+    previous_state: Literal["pending", "ok", "source_down", "query_error", "no_data"]
+    severity: Literal["info", "warning"]
+    detail: str
+    observed_at: datetime
+
+
 class BurnAlertV1(Payload):
     """A multi-window burn-rate tier started (`firing`) or stopped firing for an objective."""
 

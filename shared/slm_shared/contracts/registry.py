@@ -28,6 +28,7 @@ from slm_shared.contracts.payloads import (
     ServiceCreatedV1,
     ServiceRetiredV1,
     ServiceUpdatedV1,
+    SourceStateV1,
     TicketSlaV1,
 )
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, OfferingPublishedV2
@@ -78,6 +79,7 @@ class Events:
     ticket_sla_warning = EventSpec("measurement", "ticket", "sla_warning", TicketSlaV1)
     ticket_sla_breached = EventSpec("measurement", "ticket", "sla_breached", TicketSlaV1)
     report_ready = EventSpec("measurement", "report", "ready", ReportReadyV1)
+    source_state_changed = EventSpec("measurement", "source", "state_changed", SourceStateV1)
     agreement_not_measured = EventSpec("measurement", "agreement", "not_measured", AgreementNotMeasuredV1)
 
 

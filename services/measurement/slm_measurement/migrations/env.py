@@ -1,6 +1,8 @@
 from sqlmodel import SQLModel
 
+import slm_measurement.catalog_keys
 import slm_measurement.models
+import slm_measurement.pull.models
 import slm_measurement.reports.worker
 import slm_measurement.terms
 import slm_measurement.tickets.models  # noqa: F401

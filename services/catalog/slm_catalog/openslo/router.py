@@ -1,0 +1,146 @@
+"""OpenSLO v1 and v1alpha documents in and out: all applied or, when any is refused, none."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import APIRouter, Query, Request, Response
+
+from slm_catalog.indicators.service import indicator_catalogue
+from slm_catalog.openslo import mapping, store
+from slm_catalog.transfer import service as transfer
+from slm_catalog.transfer.router import YAML_TYPES
+from slm_catalog.transfer.schemas import ImportSummary
+from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, Conflict, FieldError, ProblemError, Unprocessable
+from slm_shared.web.deps import SessionDep, StaffDep
+from slm_shared.web.json_guard import JsonRefused, check_document, load_json
+
+router = APIRouter(prefix="/v1", tags=["OpenSLO"], responses=PROBLEM_RESPONSES)
+MAX_DOCUMENTS = 2000
+
+
+class _TextTimes(yaml.SafeLoader):
+    """Timestamps stay the strings they were written as: what is exported is what was applied."""
+
+
+_TextTimes.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class OpenSLOSummary(ImportSummary):
+    documents: int
+
+
+def _documents(body: bytes, content_type: str) -> list[Any]:
+    try:
+        if content_type.split(";")[0].strip().lower() in YAML_TYPES:
+            loaded = [check_document(d) for d in yaml.load_all(body, Loader=_TextTimes) if d is not None]
+        else:
+            loaded = [load_json(body)]
+    except RecursionError:
+        raise Unprocessable(
+            "The documents are nested too deeply", errors=[FieldError(field="body", message="nested too deeply")]
+        ) from None
+    except JsonRefused as refused:
+        raise Unprocessable(
+            f"The documents are refused: {refused}", errors=[FieldError(field=refused.field, message=refused.message)]
+        ) from None
+    except (yaml.YAMLError, ValueError) as exc:
+        raise BadRequest(f"The body is not valid YAML or JSON: {exc}") from exc
+    flat: list[Any] = []
+    for item in loaded:  # a YAML stream, a JSON array, or a YAML list of documents
+        flat.extend(item if isinstance(item, list) else [item])
+    if not flat or len(flat) > MAX_DOCUMENTS:
+        raise Unprocessable(
+            f"Send 1 to {MAX_DOCUMENTS} OpenSLO documents",
+            errors=[FieldError(field="body", message=f"{len(flat)} documents")],
+        )
+    return flat
+
+
+@router.post(
+    "/openslo",
+    response_model=OpenSLOSummary,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/yaml": {
+                    "schema": {"type": "string", "description": "OpenSLO documents, multi-document YAML"}
+                },
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }
+    },
+)
+async def apply_openslo(request: Request, principal: StaffDep, session: SessionDep) -> OpenSLOSummary:
+    """Apply OpenSLO v1 / v1alpha documents: services, indicators and published offerings, all or nothing."""
+    raw = _documents(await request.body(), request.headers.get("content-type", "application/json"))
+    checked = mapping.check(raw)
+    if checked.errors:
+        raise Unprocessable(_summary(checked.errors), errors=checked.errors)
+    taken = await store.existing(session, tenant=principal.tenant)
+    clashes = [
+        FieldError(field=f"documents[{i}] $.metadata.name", message=f"{d.kind} {d.metadata.name} was applied before")
+        for i, d in enumerate(checked.documents)
+        if (d.kind, d.metadata.name) in taken
+    ]
+    if clashes:
+        raise Conflict(_summary(clashes), errors=clashes)
+    known = set(await indicator_catalogue(session, tenant=principal.tenant))
+    document = mapping.to_catalogue(checked, existing_indicators=known)
+    if document is None:
+        raise Unprocessable(_summary(checked.errors), errors=checked.errors)
+    try:
+        summary = await transfer.import_document(session, tenant=principal.tenant, document=document)
+    except ProblemError as exc:
+        raise _in_openslo_terms(exc, checked) from None
+    await store.add(session, tenant=principal.tenant, documents=checked.raw)
+    return OpenSLOSummary(**summary.model_dump(), documents=len(checked.raw))
+
+
+def _in_openslo_terms(exc: ProblemError, checked: mapping.Checked) -> ProblemError:
+    """A catalogue refusal (a service key taken, say) named by the OpenSLO document it came from."""
+    services = list(checked.named("Service").values())
+    errors = []
+    for error in exc.errors:
+        parts = error.field.split(".")
+        if parts[0] == "services" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(services):
+            index = services[int(parts[1])]
+            rest = ".".join(parts[2:])
+            where = "$.metadata.name" if rest in ("key", "") else f"$ (catalogue field {rest})"
+            label = f"Service {checked.documents[index].metadata.name}"
+            errors.append(FieldError(field=f"documents[{index}] {where}", message=f"{label}: {error.message}"))
+        else:
+            errors.append(error)
+    exc.errors = errors
+    exc.detail = _summary(errors)
+    return exc
+
+
+def _summary(errors: list[FieldError]) -> str:
+    shown = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return f"The OpenSLO documents were refused, nothing was applied: {shown}"
+
+
+@router.get(
+    "/openslo",
+    responses={200: {"content": {"application/yaml": {}, "application/json": {}}, "description": "the documents"}},
+)
+async def export_openslo(
+    principal: StaffDep,
+    session: SessionDep,
+    format: Annotated[
+        Literal["yaml", "json"], Query(description="yaml (default, multi-document) or json (an array)")
+    ] = "yaml",
+) -> Response:
+    """The OpenSLO documents applied in this tenant, exactly as they were given, in the order given."""
+    documents = await store.all_documents(session, tenant=principal.tenant)
+    if format == "json":
+        return Response(json.dumps(documents, indent=2), media_type="application/json")
+    return Response(yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True), media_type="application/yaml")

@@ -1,0 +1,59 @@
+"""The OpenSLO documents as they were applied, kept so that export gives them back unchanged."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from slm_shared.db import UTCDateTime, utcnow
+
+
+class OpenSLODocument(SQLModel, table=True):
+    __tablename__ = "openslo_documents"
+    __table_args__ = (UniqueConstraint("tenant", "kind", "name", name="uq_openslo_documents_kind_name"),)
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64, index=True)
+    position: int
+    api_version: str = Field(max_length=32)
+    kind: str = Field(max_length=64)
+    name: str = Field(max_length=63)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+async def existing(session: AsyncSession, *, tenant: str) -> set[tuple[str, str]]:
+    rows = await session.execute(
+        select(OpenSLODocument.kind, OpenSLODocument.name).where(OpenSLODocument.tenant == tenant)
+    )  # type: ignore[arg-type]
+    return {(kind, name) for kind, name in rows}
+
+
+async def add(session: AsyncSession, *, tenant: str, documents: list[dict[str, Any]]) -> None:
+    start = await session.scalar(
+        select(func.coalesce(func.max(OpenSLODocument.position), -1)).where(OpenSLODocument.tenant == tenant)
+    )  # type: ignore[arg-type]
+    for offset, body in enumerate(documents, start=int(start or -1) + 1):
+        session.add(
+            OpenSLODocument(
+                tenant=tenant,
+                position=offset,
+                api_version=body["apiVersion"],
+                kind=body["kind"],
+                name=body["metadata"]["name"],
+                body=body,
+            )
+        )
+    await session.flush()
+
+
+async def all_documents(session: AsyncSession, *, tenant: str) -> list[dict[str, Any]]:
+    rows = await session.scalars(
+        select(OpenSLODocument.body).where(OpenSLODocument.tenant == tenant).order_by(OpenSLODocument.position)  # type: ignore[arg-type]
+    )
+    return [dict(body) for body in rows]

@@ -1,0 +1,55 @@
+"""Data sources the measurement service pulls from, and the series it pulls with their last outcome."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from slm_shared.db import UTCDateTime, utcnow
+
+OK, SOURCE_DOWN, QUERY_ERROR, NO_DATA, PENDING = "ok", "source_down", "query_error", "no_data", "pending"
+
+
+def _id() -> str:
+    return str(uuid.uuid4())
+
+
+class DataSource(SQLModel, table=True):
+    """An OpenSLO DataSource of type prometheus: where to query, and how to authenticate."""
+
+    __tablename__ = "data_sources"
+    __table_args__ = (UniqueConstraint("tenant", "name", name="uq_data_sources_name"),)
+
+    id: str = Field(default_factory=_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=63)
+    type: str = Field(default="prometheus", max_length=32)
+    url: str = Field(max_length=2000)
+    auth_header: str | None = Field(default=None, max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PulledSeries(SQLModel, table=True):
+    """A series measured by PromQL: good and total queries (ratio) or one value query (threshold)."""
+
+    __tablename__ = "pulled_series"
+    __table_args__ = (UniqueConstraint("tenant", "service_key", "indicator", name="uq_pulled_series_series"),)
+
+    id: str = Field(default_factory=_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64, index=True)
+    data_source_id: str = Field(max_length=36, index=True)
+    service_key: str = Field(max_length=64)
+    indicator: str = Field(max_length=128)
+    good_query: str | None = Field(default=None, max_length=4000)
+    total_query: str | None = Field(default=None, max_length=4000)
+    value_query: str | None = Field(default=None, max_length=4000)
+    step_seconds: int = 60
+    covered_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    pulled_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    state: str = Field(default=PENDING, max_length=16)
+    detail: str = Field(default="", max_length=2000)
+    checked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

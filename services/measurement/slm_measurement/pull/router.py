@@ -1,0 +1,262 @@
+"""Data sources (OpenSLO DataSource, type prometheus) and the PromQL series measurement pulls from them."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Literal
+
+import httpx
+from fastapi import APIRouter, Path, Request, status
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import select
+
+from slm_measurement import catalog_keys, repository
+from slm_measurement.ingest import Point
+from slm_measurement.pull import service
+from slm_measurement.pull.models import DataSource, PulledSeries
+from slm_shared.db import utcnow
+from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
+from slm_shared.web.bounds import BoundedDatetime
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.pagination import Page, PageDep
+
+router = APIRouter(prefix="/v1", tags=["data sources"], responses=PROBLEM_RESPONSES)
+Query = Annotated[str, Field(min_length=1, max_length=4000, description="PromQL")]
+
+
+class BearerAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bearer_token: str = Field(min_length=1, max_length=2000)
+
+
+class BasicAuth(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class DataSourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    type: Literal["prometheus"] = "prometheus"
+    url: AnyHttpUrl = Field(description="the Prometheus server, e.g. http://prometheus.monitoring:9090")
+    auth: BearerAuth | BasicAuth | None = Field(None, description="sent on every query; never shown again")
+
+
+class DataSourcePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    type: str
+    url: str
+    authenticated: bool
+
+
+class SeriesCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: str = Field(min_length=1, max_length=64)
+    indicator: str = Field(min_length=1, max_length=128, pattern=r"^[^#]+$")
+    data_source: str = Field(description="the data source's name")
+    good_query: Query | None = Field(None, description="good events per step, e.g. sum(increase(ok_total[1m]))")
+    total_query: Query | None = Field(None, description="all events per step")
+    value_query: Query | None = Field(None, description="threshold indicators: the value at each step")
+    step_seconds: int = Field(60, ge=15, le=3600, description="the step of the range queries")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SeriesCreate:
+        if self.value_query is None and (self.good_query is None or self.total_query is None):
+            raise ValueError("give good_query and total_query (a ratio), or value_query (a threshold)")
+        if self.value_query is not None and (self.good_query or self.total_query):
+            raise ValueError("a value_query stands alone")
+        return self
+
+
+class SeriesPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    service_key: str
+    indicator: str
+    data_source_id: str
+    good_query: str | None
+    total_query: str | None
+    value_query: str | None
+    step_seconds: int
+    covered_from: datetime | None
+    pulled_until: datetime | None
+    state: Literal["pending", "ok", "source_down", "query_error", "no_data"] = Field(
+        description="the last pull: ok, source_down (unreachable or failing), query_error (PromQL refused), no_data"
+    )
+    detail: str
+    checked_at: datetime | None
+
+
+class PullOutcome(BaseModel):
+    points: int
+    series: SeriesPublic
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: BoundedDatetime = Field(description="pull the source's history from here up to what was already pulled")
+
+
+def _auth_header(auth: BearerAuth | BasicAuth | None) -> str | None:
+    if isinstance(auth, BearerAuth):
+        return f"Bearer {auth.bearer_token}"
+    if isinstance(auth, BasicAuth):
+        return "Basic " + base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+    return None
+
+
+def _public(source: DataSource) -> DataSourcePublic:
+    return DataSourcePublic(
+        id=source.id, name=source.name, type=source.type, url=source.url, authenticated=bool(source.auth_header)
+    )
+
+
+@router.post("/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourcePublic)
+async def create_data_source(data: DataSourceCreate, principal: StaffDep, session: SessionDep) -> DataSourcePublic:
+    """Register a Prometheus server to pull SLIs from."""
+    taken = await session.scalar(
+        select(DataSource.id).where(DataSource.tenant == principal.tenant, DataSource.name == data.name)
+    )  # type: ignore[arg-type]
+    if taken:
+        raise Conflict(f"A data source named {data.name} exists", errors=[FieldError(field="name", message="taken")])
+    source = DataSource(
+        tenant=principal.tenant,
+        name=data.name,
+        type=data.type,
+        url=str(data.url).rstrip("/"),
+        auth_header=_auth_header(data.auth),
+    )
+    session.add(source)
+    await session.flush()
+    return _public(source)
+
+
+@router.get("/datasources", response_model=Page[DataSourcePublic])
+async def list_data_sources(principal: StaffDep, session: SessionDep, page: PageDep) -> Page[DataSourcePublic]:
+    """The tenant's data sources (credentials are never shown)."""
+    rows = list(
+        await session.scalars(select(DataSource).where(DataSource.tenant == principal.tenant).order_by(DataSource.name))
+    )  # type: ignore[arg-type]
+    chosen = rows[page.offset : page.offset + page.limit]
+    return Page(items=[_public(s) for s in chosen], total=len(rows), limit=page.limit, offset=page.offset)
+
+
+@router.post("/pulled-series", status_code=status.HTTP_201_CREATED, response_model=SeriesPublic)
+async def create_pulled_series(
+    data: SeriesCreate, principal: StaffDep, session: SessionDep, request: Request
+) -> PulledSeries:
+    """Measure a series by PromQL: pulled every step into the same rollups as pushed points."""
+    source = await session.scalar(
+        select(DataSource).where(DataSource.tenant == principal.tenant, DataSource.name == data.data_source)
+    )  # type: ignore[arg-type]
+    if source is None:
+        raise Unprocessable(
+            f"No data source {data.data_source}", errors=[FieldError(field="data_source", message="unknown")]
+        )
+    probe = [Point(service=data.service, indicator=data.indicator, timestamp=utcnow())]
+    mode = request.app.state.settings.unknown_series
+    await catalog_keys.check_batch(session, tenant=principal.tenant, batch=probe, mode=mode)
+    taken = await session.scalar(
+        select(PulledSeries.id).where(
+            PulledSeries.tenant == principal.tenant,
+            PulledSeries.service_key == data.service,
+            PulledSeries.indicator == data.indicator,
+        )  # type: ignore[arg-type]
+    )
+    if taken:
+        raise Conflict(
+            "That series is pulled already", errors=[FieldError(field="indicator", message="pulled already")]
+        )
+    series = PulledSeries(
+        tenant=principal.tenant,
+        data_source_id=source.id,
+        service_key=data.service,
+        indicator=data.indicator,
+        good_query=data.good_query,
+        total_query=data.total_query,
+        value_query=data.value_query,
+        step_seconds=data.step_seconds,
+    )
+    session.add(series)
+    await session.flush()
+    return series
+
+
+@router.get("/pulled-series", response_model=Page[SeriesPublic])
+async def list_pulled_series(principal: StaffDep, session: SessionDep, page: PageDep) -> Page[SeriesPublic]:
+    """Every pulled series with the outcome of its last pull."""
+    query = (
+        select(PulledSeries)
+        .where(PulledSeries.tenant == principal.tenant)
+        .order_by(PulledSeries.service_key, PulledSeries.indicator)
+    )  # type: ignore[arg-type]
+    rows = list(await session.scalars(query))
+    chosen = rows[page.offset : page.offset + page.limit]
+    return Page(
+        items=[SeriesPublic.model_validate(s) for s in chosen], total=len(rows), limit=page.limit, offset=page.offset
+    )
+
+
+async def _series(session: SessionDep, tenant: str, series_id: str) -> tuple[PulledSeries, DataSource]:
+    found = (
+        await session.execute(
+            select(PulledSeries, DataSource)
+            .join(DataSource, DataSource.id == PulledSeries.data_source_id)  # type: ignore[arg-type]
+            .where(PulledSeries.tenant == tenant, PulledSeries.id == series_id)  # type: ignore[arg-type]
+            .with_for_update(of=PulledSeries)  # type: ignore[arg-type]
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"No pulled series {series_id}")
+    return found[0], found[1]
+
+
+@router.get("/pulled-series/{series_id}", response_model=SeriesPublic)
+async def get_pulled_series(
+    series_id: Annotated[str, Path(max_length=36)], principal: StaffDep, session: SessionDep
+) -> PulledSeries:
+    """One pulled series and its last outcome."""
+    return (await _series(session, principal.tenant, series_id))[0]
+
+
+@router.post("/pulled-series/{series_id}/replay", response_model=PullOutcome)
+async def replay_pulled_series(
+    series_id: Annotated[str, Path(max_length=36)],
+    data: ReplayRequest,
+    principal: StaffDep,
+    session: SessionDep,
+    request: Request,
+) -> PullOutcome:
+    """Pull the source's history (query_range) from `start`, e.g. the start of a new objective's window."""
+    series, source = await _series(session, principal.tenant, series_id)
+    if data.start >= utcnow():
+        raise Unprocessable("start must be in the past", errors=[FieldError(field="start", message="in the future")])
+    async with httpx.AsyncClient(timeout=request.app.state.settings.pull_timeout_seconds) as client:
+        outcome = await service.replay(session, client, series=series, source=source, start=data.start)
+    return PullOutcome(points=outcome.points, series=SeriesPublic.model_validate(series))
+
+
+@router.get("/objectives/{objective_id}/sources", response_model=list[SeriesPublic])
+async def objective_sources(
+    objective_id: Annotated[str, Path(max_length=64)], principal: ReaderDep, session: SessionDep
+) -> list[SeriesPublic]:
+    """Where an objective's data is pulled from, and how the last pull went (source down, query error, no data)."""
+    objective = await repository.find_objective(session, tenant=principal.tenant, objective_id=objective_id)
+    if objective is None or (principal.is_customer_only and objective.consumer_party_id != principal.party):
+        raise NotFound(f"No objective {objective_id}")
+    rows = await session.scalars(
+        select(PulledSeries).where(
+            PulledSeries.tenant == principal.tenant,  # type: ignore[arg-type]
+            PulledSeries.service_key == objective.service_key,  # type: ignore[arg-type]
+            PulledSeries.indicator == objective.indicator,  # type: ignore[arg-type]
+        )
+    )
+    return [SeriesPublic.model_validate(s) for s in rows]
