@@ -59,38 +59,41 @@ class Reader:
         """`engine` runs reads that cannot run inline; give it read-only execution options."""
         self.engine = engine
         self._inline = _inline_sqlite_engine(str(engine.url.render_as_string(hide_password=False)))
-        self._inline_ready = False
+        self._inline_connection: Connection | None = None
 
-    def _inline_usable(self) -> bool:
+    def _inline_usable(self) -> Connection | None:
         # The file exists and is in WAL mode only once the service has migrated it.
-        if self._inline is None:
-            return False
-        if not self._inline_ready:
-            try:
-                with self._inline.connect() as connection:
-                    mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
-            except OperationalError:
-                return False
-            if str(mode).lower() != "wal":
-                self._inline = None
-                return False
-            self._inline_ready = True
-        return True
+        if self._inline is None or self._inline_connection is not None:
+            return self._inline_connection
+        try:
+            connection = self._inline.connect()
+            mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+            connection.rollback()
+        except OperationalError:
+            return None
+        if str(mode).lower() != "wal":
+            connection.close()
+            self._inline = None
+            return None
+        self._inline_connection = connection  # kept: reads run to completion without awaiting, one at a time
+        return connection
 
     async def read(self, function: ReadFunction[T]) -> T:
         """`function(connection)` inside one read-only snapshot; returns what it returns."""
-        if self._inline_usable():
-            assert self._inline is not None
+        if (connection := self._inline_usable()) is not None:
             try:
-                with self._inline.begin() as connection:
+                with connection.begin():
                     return function(connection)
             except OperationalError as exc:
                 if not _busy(exc):
                     raise
-        async with self.engine.connect() as connection:
-            return await connection.run_sync(function)
+        async with self.engine.connect() as async_connection:
+            return await async_connection.run_sync(function)
 
     def dispose(self) -> None:
+        if self._inline_connection is not None:
+            self._inline_connection.close()
+            self._inline_connection = None
         if self._inline is not None:
             self._inline.dispose()
 
