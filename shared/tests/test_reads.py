@@ -33,7 +33,7 @@ async def test_inline_reads_see_every_commit_and_never_write(tmp_path: Path) -> 
         async with db.session() as session:
             await session.execute(text("INSERT INTO items VALUES ('b')"))
         assert await db.reader.read(_names) == ["a", "b"]
-        with pytest.raises(Exception, match="readonly|read-only|query_only"):
+        with pytest.raises(Exception, match=r"readonly|read-only|query_only"):
             await db.reader.read(lambda c: c.execute(text("INSERT INTO items VALUES ('c')")))
         assert await db.reader.read(_names) == ["a", "b"]
     finally:
