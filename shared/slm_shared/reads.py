@@ -3,9 +3,9 @@
 A request that only reads one row or one page needs neither the ORM nor the request transaction.
 On SQLite (WAL) a reader never waits for a writer and an indexed read of one row takes tens of
 microseconds, less than a single hop to aiosqlite's thread (a statement through aiosqlite takes
-four), so the read runs inline on a read-only connection of its own. Should SQLite ever answer
-busy there (a checkpoint or WAL recovery), the read is retried through the async engine, never
-waited for on the event loop. Elsewhere (PostgreSQL) the same function runs on a connection of
+four), so the read runs inline on a read-only connection of its own. Should SQLite answer busy
+there (a checkpoint or WAL recovery) or fail to open the file, the read is run again through the
+async engine, never waited for on the event loop. Elsewhere (PostgreSQL) the same function runs on a connection of
 the async engine.
 """
 
@@ -85,8 +85,8 @@ class Reader:
                 with connection.begin():
                     return function(connection)
             except OperationalError as exc:
-                if not _busy(exc):
-                    raise
+                if not _out_of_reach(exc):
+                    raise  # e.g. a write attempted on this read-only connection
         async with self.engine.connect() as async_connection:
             return await async_connection.run_sync(function)
 
@@ -98,6 +98,9 @@ class Reader:
             self._inline.dispose()
 
 
-def _busy(exc: OperationalError) -> bool:
+def _out_of_reach(exc: OperationalError) -> bool:
+    """SQLite answered busy (a checkpoint, WAL recovery) or could not open the file: not the read's fault."""
     message = str(exc.orig).lower()
-    return isinstance(exc.orig, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
+    return isinstance(exc.orig, sqlite3.OperationalError) and any(
+        words in message for words in ("locked", "busy", "unable to open")
+    )
