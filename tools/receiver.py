@@ -29,6 +29,7 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     delay_seconds: float = 0.0
+    answered: list[str] = field(default_factory=list)  # webhook-ids whose answer was sent in full
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(default_factory=threading.Condition)
@@ -53,6 +54,9 @@ class WebhookReceiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                self.wfile.flush()
+                with receiver.arrived:
+                    receiver.answered.append(self.headers.get("webhook-id", ""))
 
             def log_message(self, *args: object) -> None:
                 pass

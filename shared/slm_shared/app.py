@@ -145,6 +145,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         description=definition.description,
         version=definition.version,
         lifespan=lifespan,
+        # FastAPI's native telemetry records SDK spans whenever a tracer provider is installed,
+        # exporter or not; without one they cost ~15% of a hot read and go nowhere.
+        telemetry=None if exporting() else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.schema_head = migrations.head_revision(definition.migrations_package)

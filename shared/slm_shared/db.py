@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from slm_shared.reads import Reader
+
 READ_ONLY_OPTION = "slm_read_only"
 
 
@@ -75,6 +77,7 @@ class Database:
         self.read_sessionmaker = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
         )
+        self.reader = Reader(self.engine.execution_options(**{READ_ONLY_OPTION: True}))
         self.after_commit: list[Callable[[AsyncSession], None]] = []
 
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
@@ -101,6 +104,7 @@ class Database:
             await connection.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        self.reader.dispose()
         await self.engine.dispose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 
@@ -339,5 +340,56 @@ async def test_a_message_that_never_gets_an_answer_is_dead_lettered_by_the_bound
         found = await letter()
         assert found is not None and found.deliveries == 3 and found.tenant == "acme"
         assert "without an acknowledgement" in found.error and event.id not in calls
+    finally:
+        task.cancel()
+
+
+async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event_alone(db: Database, bus: Bus) -> None:
+    transactions: set[int] = set()
+    numbers = itertools.count()
+
+    async def picky(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
+        transactions.add(session.info.setdefault("test_transaction", next(numbers)))
+        if event.data["key"] == "poison":
+            raise ValueError("downstream rejected it")
+        await apply_effect(session, event)
+
+    name = unique_consumer()
+    consumer = Consumer(
+        db, bus, name=name, handlers={EVENTS.service_created.type: picky}, max_deliveries=2, retry_delay=0.05
+    )
+    await bus.ensure_platform_streams()
+    await consumer._ensure_consumer(  # created before publishing, so the backlog comes in fetched batches
+        "SLM_CATALOG", consumer.subscriptions()["SLM_CATALOG"]
+    )
+    keys = [f"batch-{n}" for n in range(30)]
+    keys[12] = "poison"
+    events = [EVENTS.service_created.build(tenant="acme", data=service_event(key)) for key in keys]
+    for event in events:
+        body = json.dumps(event.data).encode()
+        await bus.js.publish(EVENTS.service_created.subject, body, headers=event.headers())
+    await bus.js.publish(
+        EVENTS.service_created.subject, json.dumps(events[3].data).encode(), headers=events[3].headers()
+    )
+
+    task = asyncio.create_task(consumer.run())
+    try:
+        poison = events[12]
+
+        async def settled() -> bool:
+            async with db.session() as session:
+                letters = await session.scalar(
+                    select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == poison.id)
+                )
+            applied = [await count_effects(db, event.id) for event in events]
+            return letters == 1 and sum(applied) == 29
+
+        await wait_until(settled, timeout=30)
+        for event in events:
+            assert await count_effects(db, event.id) == (0 if event is poison else 1)
+        await asyncio.sleep(0.5)  # the duplicate, had it been applied again, would show by now
+        for event in events:
+            assert await count_effects(db, event.id) == (0 if event is poison else 1)
+        assert len(transactions) < 15  # 31 messages (one twice): most in shared transactions, not one each
     finally:
         task.cancel()

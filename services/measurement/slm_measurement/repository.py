@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -53,6 +53,25 @@ async def find_objective(
     if found is not None:
         return found
     return await get_objective(session, tenant=tenant, objective_row_id=objective_id, lock=lock)
+
+
+OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
+_OBJECTIVE_BY_ID = (
+    select(OBJECTIVES)
+    .where(OBJECTIVES.c.tenant == bindparam("tenant"), OBJECTIVES.c.objective_id == bindparam("objective_id"))
+    .order_by(OBJECTIVES.c.ended, OBJECTIVES.c.updated_at.desc(), OBJECTIVES.c.id)
+    .limit(1)
+)
+_OBJECTIVE_BY_ROW_ID = select(OBJECTIVES).where(
+    OBJECTIVES.c.tenant == bindparam("tenant"), OBJECTIVES.c.id == bindparam("objective_id")
+)
+
+
+def objective_row(connection: Connection, *, tenant: str, objective_id: str) -> Row[Any] | None:
+    """`find_objective` as a Core row, for hot reads (same order, same fallback to the row id)."""
+    params = {"tenant": tenant, "objective_id": objective_id}
+    found = connection.execute(_OBJECTIVE_BY_ID, params).first()
+    return found if found is not None else connection.execute(_OBJECTIVE_BY_ROW_ID, params).first()
 
 
 async def lock_due_objectives(

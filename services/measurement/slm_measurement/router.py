@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import Row
 
 from slm_measurement import buckets, repository, service
 from slm_measurement.agreed import agreed_of, as_defined_at
@@ -30,14 +31,15 @@ from slm_measurement.working import Evaluated, evaluate_at
 from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
-from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.deps import ReaderDep, ReadsDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["objectives"], responses=PROBLEM_RESPONSES)
 Lookback = Annotated[str, Query(pattern=r"^\d{1,5}[mhdw]$", description="e.g. 5m, 2h, 3d")]
 
 
-def objective_public(objective: Objective) -> ObjectivePublic:
+def objective_public(objective: Objective | Row[Any]) -> ObjectivePublic:
+    """The API shape of an objective (an ORM entity or a Core row of the same table)."""
     budget = service.budget_of(objective)
     details = objective.details or {}
     fields = {name: getattr(objective, name) for name in ObjectivePublic.model_fields if hasattr(objective, name)}
@@ -129,17 +131,23 @@ def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> Object
 
 @router.get("/objectives/{objective_id}", response_model=ObjectivePublic)
 async def get_objective(
-    objective_id: str, principal: ReaderDep, session: SessionDep, request: Request, at: AtQuery = None
+    objective_id: str, principal: ReaderDep, reads: ReadsDep, request: Request, at: AtQuery = None
 ) -> Response:
     """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts.
 
     With `at`, everything is evaluated as of that instant from stored data (nothing is stored).
     """
-    objective = await visible_objective(session, principal, objective_id)
     if at is None:
-        found = objective_public(objective)
+        row = await reads.read(
+            lambda connection: repository.objective_row(connection, tenant=principal.tenant, objective_id=objective_id)
+        )
+        if row is None or (principal.is_customer_only and row.consumer_party_id != principal.party):
+            raise NotFound(f"No objective {objective_id}")
+        found = objective_public(row)
     else:
-        evaluated = await evaluate_at(session, objective, at=as_of(request, at), now=utcnow())
+        async with request.app.state.db.session(read_only=True) as session:
+            objective = await visible_objective(session, principal, objective_id)
+            evaluated = await evaluate_at(session, objective, at=as_of(request, at), now=utcnow())
         found = objective_public_as_of(objective, evaluated)
     return Response(found.model_dump_json(), media_type="application/json")  # built once, not validated again
 

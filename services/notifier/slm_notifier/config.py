@@ -31,6 +31,13 @@ class Settings(ServiceSettings):
     delivery_poll_seconds: float = Field(1.0, gt=0)
     max_per_subscription: int = Field(4, ge=1, description="attempts in flight to one subscription at most")
     delivery_retention_days: float = Field(90.0, gt=0, description="finished deliveries kept this long")
+    claim_lease_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=3600,
+        description="a claimed delivery is reserved this long, renewed while its attempt runs; after a crash "
+        "another worker may take it once it ends",
+    )
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
@@ -96,8 +103,3 @@ class Settings(ServiceSettings):
         if self.ack_link_secret is not None:
             return self.ack_link_secret.get_secret_value().encode()
         return hmac.new(self.jwt_secret.encode(), b"slm-notifier-acknowledge", hashlib.sha256).digest()
-
-    @property
-    def claim_lease_seconds(self) -> float:
-        """How long a claimed delivery stays reserved before another worker may take it."""
-        return self.attempt_timeout_seconds * 2 + 30

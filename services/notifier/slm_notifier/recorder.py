@@ -40,6 +40,11 @@ class AttemptRecorder:
             self._writer = asyncio.create_task(self._write_all(), name="attempt-recorder")
         await future
 
+    async def flushed(self) -> None:
+        """Return once every result handed over so far is written (or has failed)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.wait({self._writer})
+
     async def close(self, *, within: float) -> None:
         """Let results already handed over be written (within a bound), then stop the writer."""
         writer = self._writer

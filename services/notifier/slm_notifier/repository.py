@@ -204,6 +204,18 @@ async def agreements_named(session: AsyncSession, *, pairs: set[tuple[str, str]]
     return [row for row in (await session.execute(query)).all() if (row.tenant, row.agreement_id) in pairs]
 
 
+async def renew_claims(session: AsyncSession, *, held: Collection[tuple[str, str]], lease_until: datetime) -> None:
+    """Extend the lease of the deliveries (id, claim token) this worker still holds."""
+    if not held:
+        return
+    await session.execute(
+        update(DELIVERIES)
+        .where(D.id == bindparam("b_id"), D.claim_token == bindparam("b_token"))
+        .values(claimed_until=lease_until),
+        [{"b_id": delivery_id, "b_token": token} for delivery_id, token in held],
+    )
+
+
 async def release_claim(session: AsyncSession, *, delivery_id: str, token: str) -> None:
     """Give a claimed delivery back untouched, for a later round."""
     await session.execute(

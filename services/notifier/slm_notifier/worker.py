@@ -75,6 +75,7 @@ class DeliveryWorker:
         self._inflight: dict[asyncio.Task[None], str] = {}
         self._per_subscription: Counter[str] = Counter()
         self._claim_group = max(1, settings.max_concurrency // 4)
+        self._held: dict[str, str] = {}  # delivery id -> claim token, while its attempt runs
 
     def _after_commit(self, session: AsyncSession) -> None:
         if session.info.pop(DELIVERIES_QUEUED, False):
@@ -83,6 +84,7 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Claim and send until cancelled; in-flight attempts are cancelled with it."""
         self.db.after_commit.append(self._after_commit)
+        renewing = asyncio.create_task(self._renew_leases(), name="delivery-lease-renewal")
         try:
             while True:
                 checkpoint()
@@ -92,6 +94,9 @@ class DeliveryWorker:
                 # claim in groups (a quarter of the slots at least) rather than one row per finished attempt
                 if free > 0 and (free >= self._claim_group or not self._inflight):
                     try:
+                        # answers already received are stored before anything new is claimed or sent,
+                        # so a crash re-sends as few answered webhooks as it can
+                        await self.recorder.flushed()
                         claimed = await self.dispatch_due(free)
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
                         checkpoint()
@@ -101,7 +106,7 @@ class DeliveryWorker:
                 await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
             self.db.after_commit.remove(self._after_commit)
-            await stop_tasks(list(self._inflight), grace_seconds=2.0)
+            await stop_tasks([renewing, *self._inflight], grace_seconds=2.0)
             await self.recorder.close(within=2.0)  # answered attempts are recorded before the database closes
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
@@ -132,6 +137,7 @@ class DeliveryWorker:
                 name=f"delivery-{job.id}",
             )
             self._inflight[task] = job.subscription_id
+            self._held[job.id] = job.claim_token
             self._per_subscription[job.subscription_id] += 1
             task.add_done_callback(self._finished)
             started += 1
@@ -147,6 +153,21 @@ class DeliveryWorker:
         return {
             (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id) for r in rows
         }
+
+    async def _renew_leases(self) -> None:
+        """Keep the claims of running attempts reserved; a crashed worker's claims end within one lease."""
+        lease = self.settings.claim_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            held = list(self._held.items())
+            if not held:
+                continue
+            try:
+                async with self.db.session() as session:
+                    await repository.renew_claims(session, held=held, lease_until=utcnow() + timedelta(seconds=lease))
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                checkpoint()
+                logger.warning("renewing delivery claims failed: %s", exc)
 
     async def _release(self, job: Row[Any]) -> None:
         async with self.db.session() as session:
@@ -169,6 +190,8 @@ class DeliveryWorker:
             raise
         except Exception:
             logger.exception("delivery %s could not be completed", job.id)
+        finally:
+            self._held.pop(job.id, None)
 
     async def _send(self, job: Row[Any], agreement: AgreementFacts | None) -> AttemptOutcome:
         if job.channel is None:

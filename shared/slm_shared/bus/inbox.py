@@ -123,9 +123,7 @@ class Consumer:
                         messages = await fetcher.fetch()
                     except TimeoutError:  # nats-py raises its own subclass or the plain one
                         continue
-                    for message in messages:
-                        checkpoint()  # an unhandled message is redelivered after ack_wait
-                        await self.handle_message(message, stream)
+                    await self.handle_batch(messages, stream)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep consuming across outages
@@ -137,6 +135,78 @@ class Consumer:
         finally:
             if subscription is not None:
                 await unsubscribe_quietly(subscription)
+
+    async def handle_batch(self, messages: list[Msg], stream: str) -> None:
+        """Apply a fetched batch in one transaction, a savepoint per event, then acknowledge it.
+
+        One commit for the batch instead of one per event; an event that fails there (or a batch
+        whose commit fails) goes through `handle_message` on its own, with its retries and dead letter.
+        """
+        if len(messages) < 2:
+            for message in messages:
+                checkpoint()  # an unhandled message is redelivered after ack_wait
+                await self.handle_message(message, stream)
+            return
+        done: list[Msg] = []
+        alone: list[Msg] = []
+        applied = 0
+        try:
+            async with self.db.session() as session:
+                for message in messages:
+                    checkpoint()
+                    outcome = await self._apply_in_batch(session, message)
+                    if outcome is None:
+                        alone.append(message)
+                    else:
+                        done.append(message)
+                        applied += outcome
+        except Exception as exc:  # noqa: BLE001 - nothing was stored: each event on its own
+            checkpoint()
+            logger.warning("consumer %s: batch of %d not stored (%s); one by one", self.name, len(messages), exc)
+            done, alone, applied = [], messages, 0
+        self.applied += applied
+        for message in done:
+            await message.ack()
+        for message in alone:
+            checkpoint()
+            await self.handle_message(message, stream)
+
+    async def _apply_in_batch(self, session: AsyncSession, message: Msg) -> int | None:
+        """1 if applied, 0 if nothing to do (seen, or a type this consumer ignores), None to retry alone."""
+        headers = dict(message.headers or {})
+        try:
+            event = CloudEvent.from_message(headers, message.data)
+        except (ValueError, json.JSONDecodeError):
+            return None  # dead-lettered by handle_message
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            return 0
+        context = propagate.extract(headers)
+        with tracer.start_as_current_span(
+            f"consume {event.type}", context=context, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.message.id", event.id)
+            try:
+                async with session.begin_nested():
+                    if await self._seen(session, event.id):
+                        return 0
+                    session.add(
+                        InboxMessage(consumer=self.name, event_id=event.id, event_type=event.type, tenant=event.tenant)
+                    )
+                    await session.flush()
+                    await handler(session, event)
+            except Exception:  # noqa: BLE001 - rolled back to the savepoint; retried alone
+                return None
+        return 1
+
+    async def _seen(self, session: AsyncSession, event_id: str) -> bool:
+        found = await session.scalar(
+            select(col(InboxMessage.id)).where(
+                col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id) == event_id
+            )
+        )
+        return found is not None
 
     async def handle_message(self, message: Msg, stream: str) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound."""

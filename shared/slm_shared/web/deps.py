@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_shared.auth import ADMIN, CUSTOMER, INGEST, MANAGER, Principal, require_roles
+from slm_shared.reads import Reader
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -19,9 +20,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_reader(request: Request) -> Reader:
+    """Hot reads in one snapshot, outside the request transaction (see `slm_shared.reads`)."""
+    reader: Reader = request.app.state.db.reader
+    return reader
+
+
 # scope="function": commit before the response is sent, so a 2xx means the change is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 AdminDep = Annotated[Principal, Depends(require_roles(ADMIN))]
 StaffDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER))]
 ReaderDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER, CUSTOMER))]
 IngestDep = Annotated[Principal, Depends(require_roles(ADMIN, INGEST))]
+ReadsDep = Annotated[Reader, Depends(get_reader)]

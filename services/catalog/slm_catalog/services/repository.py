@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import Connection, Row, Select, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_catalog.models import Service
 
+SERVICES = Service.__table__  # type: ignore[attr-defined]
 _SORT_COLUMNS = {
     "key": Service.key,
     "name": Service.name,
@@ -43,21 +45,17 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def list_services(
-    session: AsyncSession,
+def _filtered(
+    query: Select[Any],
     *,
     tenant: str,
-    limit: int,
-    offset: int,
-    type: str | None = None,
-    lifecycle: str | None = None,
-    tag: str | None = None,
-    owner: str | None = None,
-    text: str | None = None,
-    sort: str = "key",
-) -> tuple[Sequence[Service], int]:
-    """One page of services matching every given filter, in a stable order."""
-    query = select(Service).where(Service.tenant == tenant)
+    type: str | None,
+    lifecycle: str | None,
+    tag: str | None,
+    owner: str | None,
+    text: str | None,
+) -> Select[Any]:
+    query = query.where(Service.tenant == tenant)
     if type:
         query = query.where(Service.type == type)
     if lifecycle:
@@ -76,8 +74,50 @@ async def list_services(
                 func.lower(Service.description).like(pattern, escape="\\"),
             )
         )
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return query
+
+
+def _ordered(query: Select[Any], sort: str) -> Select[Any]:
     column = _SORT_COLUMNS[sort.lstrip("-")]
     order = [column.desc(), col(Service.id).desc()] if sort.startswith("-") else [column, col(Service.id)]
-    rows = await session.scalars(query.order_by(*order).limit(limit).offset(offset))
+    return query.order_by(*order)
+
+
+async def list_services(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    limit: int,
+    offset: int,
+    type: str | None = None,
+    lifecycle: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    text: str | None = None,
+    sort: str = "key",
+) -> tuple[Sequence[Service], int]:
+    """One page of services matching every given filter, in a stable order."""
+    query = _filtered(select(Service), tenant=tenant, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(_ordered(query, sort).limit(limit).offset(offset))
     return rows.all(), total
+
+
+def service_page(
+    connection: Connection,
+    *,
+    tenant: str,
+    limit: int,
+    offset: int,
+    type: str | None = None,
+    lifecycle: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    text: str | None = None,
+    sort: str = "key",
+) -> tuple[Sequence[Row[Any]], int]:
+    """`list_services` as Core rows, for the hot list read (same filters, same order)."""
+    query = _filtered(select(SERVICES), tenant=tenant, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text)
+    total = connection.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = connection.execute(_ordered(query, sort).limit(limit).offset(offset)).all()
+    return rows, total

@@ -23,7 +23,7 @@ from slm_shared.web.concurrency import (
     etag_for,
     lock_and_check_if_match,
 )
-from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.deps import ReaderDep, ReadsDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
@@ -51,7 +51,7 @@ async def create_service(
 @router.get("/services", response_model=Page[ServicePublic])
 async def list_services(
     principal: ReaderDep,
-    session: SessionDep,
+    reads: ReadsDep,
     page: PageDep,
     type: ServiceType | None = None,
     lifecycle: Lifecycle | None = None,
@@ -65,17 +65,19 @@ async def list_services(
         if lifecycle not in (None, "live"):
             return Page(items=[], total=0, limit=page.limit, offset=page.offset)
         lifecycle = "live"
-    rows, total = await repository.list_services(
-        session,
-        tenant=principal.tenant,
-        limit=page.limit,
-        offset=page.offset,
-        type=type,
-        lifecycle=lifecycle,
-        tag=tag,
-        owner=owner,
-        text=q,
-        sort=sort,
+    rows, total = await reads.read(
+        lambda connection: repository.service_page(
+            connection,
+            tenant=principal.tenant,
+            limit=page.limit,
+            offset=page.offset,
+            type=type,
+            lifecycle=lifecycle,
+            tag=tag,
+            owner=owner,
+            text=q,
+            sort=sort,
+        )
     )
     items = [ServicePublic.model_validate(r) for r in rows]
     found = Page(items=items, total=total, limit=page.limit, offset=page.offset)

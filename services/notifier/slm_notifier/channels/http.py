@@ -64,7 +64,9 @@ class SafeHttp:
                 trust_env=False,
                 follow_redirects=False,
                 timeout=self.timeout_seconds,
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+                limits=httpx.Limits(
+                    max_connections=32, max_keepalive_connections=32
+                ),  # a busy target keeps its connections
             )
             self._clients[key] = client
             while len(self._clients) > MAX_CLIENTS:
