@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, repository
-from slm_measurement.domain import maintenance
+from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.alerts import DEFAULT_POLICY, BurnTier, TierState, evaluate_policy, lookbacks
 from slm_measurement.domain.budget import (
     OCCURRENCES,
@@ -102,6 +102,7 @@ class Measurement:
     forecasts: list[Forecast]
     verdict: str
     excluded_minutes: int = 0
+    observed_minutes: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,6 +133,7 @@ class _SliceReader:
         self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
         self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
         self.indicator = counted_indicator(objective)
+        self.observed = observed.minutes_of(observed.spans_of(objective.observed))
 
     async def _minutes(self, first: int, stop: int) -> Tally:
         rows = await buckets.minute_rows(
@@ -142,6 +144,7 @@ class _SliceReader:
             first=first,
             stop=stop,
         )
+        rows = observed.bad_minutes(rows, self.observed, first, stop)
         kept = [row for row in rows if row[0] not in self.excluded]
         return slice_tally(
             kept, slice_minutes=self.slice_minutes, slice_target=self.target, method=self.objective.budgeting_method
@@ -203,6 +206,16 @@ def signed_ranges(ranges: dict[str, Bounds], excluded: list[Bounds]) -> dict[str
     return {label: _signed(r, excluded) for label, r in ranges.items()}
 
 
+def objective_ranges(
+    objective: Objective, ranges: dict[str, Bounds], excluded: list[Bounds]
+) -> dict[str, list[tuple[Bounds, int]]]:
+    """The signed ranges an objective reads: maintenance subtracted, and its customer-observed spans labelled."""
+    signed = signed_ranges(ranges, excluded)
+    if objective.observed:
+        signed.update(observed.observed_ranges(ranges, excluded, observed.spans_of(objective.observed)))
+    return signed
+
+
 async def read_tallies(
     session: AsyncSession, objective: Objective, ranges: dict[str, Bounds], excluded: list[Bounds], *, now_end: datetime
 ) -> dict[str, Tally]:
@@ -216,13 +229,14 @@ async def read_tallies(
             ranges=ranges,
         )
     if objective.budgeting_method == OCCURRENCES:
-        return await buckets.range_tallies(
+        found = await buckets.range_tallies(
             session,
             tenant=objective.tenant,
             service=objective.service_key,
             indicator=counted_indicator(objective),
-            ranges=signed_ranges(ranges, excluded),
+            ranges=objective_ranges(objective, ranges, excluded),
         )
+        return observed.reclassify(found)
     reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
     return {label: await reader.tally(r) for label, r in ranges.items()}
 
@@ -320,4 +334,9 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
             forecast_misses=misses,
         ),
         excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),
+        observed_minutes=observed.observed_minutes(
+            observed.spans_of(objective.observed), planned.ranges[WINDOW], excluded
+        )
+        if objective.observed
+        else 0,
     )

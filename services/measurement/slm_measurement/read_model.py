@@ -20,6 +20,7 @@ from slm_measurement import repository
 from slm_measurement.domain import maintenance
 from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec, validate_window
 from slm_measurement.models import Objective, PendingActivation
+from slm_measurement.observations import service as observation_service
 from slm_shared.contracts import payloads_v2, targets
 from slm_shared.contracts.payloads import AgreementEndedV1
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
@@ -193,6 +194,7 @@ async def _apply_now(
         session, tenant=tenant, agreement_id=agreement.agreement_id, up_to_version=agreement.version
     )
     await session.flush()
+    await observation_service.refresh_objectives(session, tenant=tenant, agreement_id=agreement.agreement_id)
 
 
 async def apply_pending(session: AsyncSession, pending: PendingActivation) -> None:

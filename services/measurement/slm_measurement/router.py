@@ -59,6 +59,7 @@ def objective_public(objective: Objective) -> ObjectivePublic:
         alerts=details.get("alerts", []),
         forecasts=details.get("forecasts", []),
         excluded_minutes=details.get("excluded_minutes", 0),
+        customer_observed_minutes=details.get("customer_observed_minutes", 0),
         at_risk=objective.at_risk_rule or DEFAULT_AT_RISK,
         budget_exhausted_at=budget_runs_out(details),
     )

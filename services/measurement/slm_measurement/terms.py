@@ -49,6 +49,8 @@ class AgreementTerms(SQLModel, table=True):
     calendar: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     credit_schedule: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     price: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    observation_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    measured_scope: str = Field(default="service", max_length=16)
 
     def goal(self, priority: str | None, clock: str) -> int | None:
         """The goal in business seconds for a priority's response or resolution clock."""
@@ -121,6 +123,8 @@ async def store_activation(
     row.price = agreement.price.model_dump(mode="json") if agreement.price else None
     row.activated_at = agreement.activated_at or at
     row.credit_terms = agreement.credit_terms.model_dump(mode="json") if agreement.credit_terms else None
+    row.observation_terms = agreement.observation_terms.model_dump(mode="json") if agreement.observation_terms else None
+    row.measured_scope = agreement.measured_scope
     session.add(row)
     await session.flush()
 

@@ -155,6 +155,8 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.report_ready.type: on_agreement_news,
     EVENTS.action_overdue.type: on_agreement_news,
     EVENTS.change_requested.type: on_agreement_news,
+    EVENTS.observation_recorded.type: on_agreement_news,
+    EVENTS.observation_annotated.type: on_agreement_news,
     EVENTS.party_created.type: on_party_changed,
     EVENTS.party_updated.type: on_party_changed,
 }

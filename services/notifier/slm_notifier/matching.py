@@ -28,6 +28,8 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.report_ready.type,
     EVENTS.action_overdue.type,
     EVENTS.change_requested.type,
+    EVENTS.observation_recorded.type,
+    EVENTS.observation_annotated.type,
     TEST_EVENT_TYPE,
 )
 

@@ -118,6 +118,25 @@ class ObjectiveTicketTargetV1(BaseModel):
     resolution_seconds: int | None = None
 
 
+ObservationKind = Literal["unavailable", "degraded", "slow", "incorrect", "other"]
+MeasuredScope = Literal["service", "customer"]
+
+
+def _unavailable_only() -> list[ObservationKind]:
+    return ["unavailable"]
+
+
+class ObservationTermsV1(BaseModel):
+    """How the customer's recorded observations count in the agreement's figures."""
+
+    counts_as: Literal["bad_time", "not_counted"] = Field(
+        "bad_time", description="bad_time: the observed span counts as bad for the objectives it affects"
+    )
+    kinds: list[ObservationKind] = Field(
+        default_factory=_unavailable_only, description="the kinds of observation that count"
+    )
+
+
 class AgreementActivatedV1(Payload):
     agreement_id: str
     version: int
@@ -139,6 +158,12 @@ class AgreementActivatedV1(Payload):
     price: PriceV1 | None = Field(None, description="the offering's price, for service credits")
     activated_at: datetime | None = Field(None, description="when the version was put in force; else the event time")
     credit_terms: CreditTermsV1 | None = Field(None, description="cap and partial-period rule of the credits")
+    observation_terms: ObservationTermsV1 | None = Field(
+        None, description="how customer observations count; none: recorded and shown, not counted"
+    )
+    measured_scope: MeasuredScope = Field(
+        "service", description="service: every scope summed; customer: only the scope named after the consumer party"
+    )
 
 
 class AgreementEndedV1(Payload):
@@ -396,3 +421,40 @@ class CreditTermsV1(BaseModel):
 
     cap_percent: Decimal = Decimal(100)
     partial_period: Literal["pro_rata", "full"] = "pro_rata"
+
+
+class ObservationRecordedV1(Payload):
+    """A customer's observation was recorded on an agreement (immutable from then on)."""
+
+    observation_id: str
+    agreement_id: str
+    agreement_name: str = ""
+    service_key: str
+    consumer_party_id: str | None = None
+    kind: ObservationKind
+    summary: str
+    start: datetime
+    end: datetime
+    objective_ids: list[str] = Field(default_factory=list, description="the objectives it affects; empty: all")
+    impact: Literal["low", "medium", "high", "critical"] = "medium"
+    reference: str | None = None
+    counts: bool = Field(description="whether the agreement's terms count it in the figures")
+    recorded_by: str
+    recorded_at: datetime
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class ObservationAnnotatedV1(Payload):
+    """The provider annotated a customer's observation (evidence, cause, linked incident or problem)."""
+
+    observation_id: str
+    annotation_id: str
+    agreement_id: str
+    service_key: str
+    consumer_party_id: str | None = None
+    note: str
+    cause: str | None = None
+    incident_ref: str | None = None
+    problem_ref: str | None = None
+    author: str
+    annotated_at: datetime

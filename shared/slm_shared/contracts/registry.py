@@ -19,6 +19,8 @@ from slm_shared.contracts.payloads import (
     ImprovementActionV1,
     IndicatorChangedV1,
     ObjectiveStatusV1,
+    ObservationAnnotatedV1,
+    ObservationRecordedV1,
     OfferingPublishedV1,
     OfferingRetiredV1,
     PartyChangedV1,
@@ -79,6 +81,8 @@ class Events:
     ticket_sla_breached = EventSpec("measurement", "ticket", "sla_breached", TicketSlaV1)
     report_ready = EventSpec("measurement", "report", "ready", ReportReadyV1)
     agreement_not_measured = EventSpec("measurement", "agreement", "not_measured", AgreementNotMeasuredV1)
+    observation_recorded = EventSpec("measurement", "observation", "recorded", ObservationRecordedV1)
+    observation_annotated = EventSpec("measurement", "observation", "annotated", ObservationAnnotatedV1)
 
 
 EVENTS = Events()

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import repository, terms
-from slm_measurement.domain import maintenance
+from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.budget import Tally, attainment, error_budget, meets
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.evaluator import maintenance_of, tally_ranges
 from slm_measurement.models import Objective, ObjectiveTransition
+from slm_measurement.observations import service as observation_service
 from slm_measurement.reports import credits, periods
 from slm_measurement.reports.periods import Period
 from slm_measurement.tickets import compliance
@@ -119,9 +120,15 @@ async def objective_report(
         {"period": p.label, "attainment": attainment(tallies[p.label].good, tallies[p.label].total)} for p in trend
     ]
     trend_points.append({"period": period.label, "attainment": value})
+    spans = observed.spans_of(objective.observed)
+    seen_minutes = sum(
+        observed.observed_minutes(spans, part, maintenance.excluded_intervals(maintenance_of(objective), part))
+        for part in labelled[PERIOD]
+    )
     return {
         "objective_id": objective.objective_id,
         "name": objective.name or objective.objective_id,
+        "customer_observed_minutes": seen_minutes,
         "window": {"start": period.start, "end": period.end, "timezone": period.timezone},
         "in_force": [{"start": b.start, "end": b.end} for b in labelled[PERIOD]],
         "indicator": objective.indicator,
@@ -192,6 +199,13 @@ async def agreement_report(
         else Decimal(0),
     )
     actions = await terms.open_actions(session, tenant=agreement.tenant, agreement_id=agreement.agreement_id)
+    seen = await observation_service.of_agreement(
+        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, start=period.start, end=period.end
+    )
+    notes = await observation_service.annotations_of(
+        session, tenant=agreement.tenant, observation_ids=[o.id for o in seen]
+    )
+    decided_by = next((r for r in reports if r["objective_id"] == credit.objective_id), None)
     return {
         "agreement_id": agreement.agreement_id,
         "agreement_name": agreement.name,
@@ -212,7 +226,18 @@ async def agreement_report(
              "overdue": a.overdue}
             for a in actions
         ],
+        "observations": [
+            {"observation_id": o.id, "source": "customer-observed", "kind": o.kind, "summary": o.summary,
+             "start": o.start, "end": o.end, "impact": o.impact, "reference": o.reference,
+             "objective_ids": o.objective_ids, "counts": o.counts and o.withdrawn_at is None,
+             "withdrawn_at": o.withdrawn_at,
+             "annotations": [{"note": a.note, "cause": a.cause, "incident_ref": a.incident_ref,
+                              "problem_ref": a.problem_ref, "author": a.author, "created_at": a.created_at}
+                             for a in notes[o.id]]}
+            for o in seen
+        ],
         "credit": {
+            "customer_observed": bool(decided_by and decided_by["customer_observed_minutes"]),
             "percent": credit.percent,
             "objective_id": credit.objective_id,
             "attainment": credit.attainment,

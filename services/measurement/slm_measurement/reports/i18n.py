@@ -56,6 +56,27 @@ _WORDS = {
            "цена неизвестна"),
 }  # fmt: skip
 MESSAGES = {lang: dict(zip(KEYS, words, strict=True)) for lang, words in _WORDS.items()}
+# Words added since: one entry per key, each language beside the others.
+_MORE = {
+    "observations": ("Customer observations", "Observações do cliente", "Observaciones del cliente",
+                     "Obserwacje klienta", "Наблюдения клиента"),
+    "customer_observed": ("customer-observed", "observado pelo cliente", "observado por el cliente",
+                          "zaobserwowane przez klienta", "по наблюдению клиента"),
+    "observed_minutes": ("Customer-observed minutes", "Minutos observados pelo cliente",
+                         "Minutos observados por el cliente", "Minuty zaobserwowane przez klienta",
+                         "Минуты по наблюдению клиента"),
+    "what_seen": ("What was seen", "O que foi observado", "Lo observado", "Co zaobserwowano", "Что наблюдалось"),
+    "impact": ("Impact", "Impacto", "Impacto", "Wpływ", "Влияние"),
+    "counts": ("Counts", "Conta", "Cuenta", "Liczy się", "Учитывается"),
+    "yes": ("yes", "sim", "sí", "tak", "да"),
+    "no": ("no", "não", "no", "nie", "нет"),
+    "withdrawn": ("withdrawn", "retirada", "retirada", "wycofana", "отозвано"),
+    "provider_notes": ("Provider's notes", "Notas do provedor", "Notas del proveedor", "Uwagi dostawcy",
+                       "Примечания поставщика"),
+}  # fmt: skip
+for _key, _words in _MORE.items():
+    for _lang, _word in zip(LANGUAGES, _words, strict=True):
+        MESSAGES[_lang][_key] = _word
 
 
 def choose(lang: str | None, accept_language: str | None) -> str:

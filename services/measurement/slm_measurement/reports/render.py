@@ -74,6 +74,20 @@ def csv_rows(report: dict[str, Any], fmt: Formatter) -> list[list[str]]:
             add("breach", f"{key}#{index}", "end", b["end"], fmt.instant(b["end"]) if b["end"] else fmt.t("ongoing"))
         for point in o["trend"]:
             add("trend", key, point["period"], point["attainment"], fmt.percent(point["attainment"], 3))
+        add(
+            "objective",
+            key,
+            "customer_observed_minutes",
+            o["customer_observed_minutes"],
+            fmt.number(o["customer_observed_minutes"]),
+        )
+    for seen in report.get("observations", []):
+        item = seen["observation_id"]
+        add("observation", item, "source", seen["source"], fmt.t("customer_observed"))
+        add("observation", item, "summary", seen["summary"])
+        add("observation", item, "start", seen["start"], fmt.instant(seen["start"]))
+        add("observation", item, "end", seen["end"], fmt.instant(seen["end"]))
+        add("observation", item, "counts", seen["counts"], fmt.t("yes") if seen["counts"] else fmt.t("no"))
     for t in report["tickets"]:
         item = f"{t['priority']}/{t['clock']}"
         add("tickets", item, "met", t["met"], fmt.number(t["met"]))
