@@ -103,11 +103,12 @@ GOOD_TOTAL = "COALESCE(SUM(good), 0), COALESCE(SUM(total), 0)"
 
 
 @lru_cache(maxsize=256)
-def _union_of(shape: tuple[str, ...]) -> TextClause:
-    """One SELECT per segment granularity, summed per series; the text depends only on the shape."""
+def _union_of(shape: tuple[str, ...], scoped: bool = False) -> TextClause:
+    """One SELECT per segment granularity, summed per series (one scope if `scoped`); the text depends on the shape."""
+    one_scope = "AND scope = :scope " if scoped else ""
     parts = [
         f"SELECT {n} AS part, service, indicator, {GOOD_TOTAL} FROM {COUNT_TABLES[granularity].name} "
-        f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators "
+        f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators {one_scope}"
         f"AND {granularity} >= :a{n} AND {granularity} < :b{n} GROUP BY service, indicator"
         for n, granularity in enumerate(shape)
     ]
@@ -122,8 +123,11 @@ async def range_tallies_many(
     tenant: str,
     series: Sequence[tuple[str, str]],
     ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
+    scope: str | None = None,
 ) -> dict[tuple[str, str], dict[str, Tally]]:
     """Good and total per (service, indicator) and label, each label a signed sum of ranges, in one round trip.
+
+    `scope` None sums every scope of a series; a scope reads only that one (an SLA measuring its customer).
 
     Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
     grow with its length. A threshold's counted series (see `thresholds`) reads like any other.
@@ -142,6 +146,8 @@ async def range_tallies_many(
         "services": sorted({service for service, _ in series}),
         "indicators": sorted({indicator for _, indicator in series}),
     }
+    if scope is not None:
+        common["scope"] = scope
     # SQLite refuses a compound SELECT of more than 500 terms (many maintenance windows make many segments).
     for offset in range(0, len(segments), MAX_UNION_PARTS):
         chunk = segments[offset : offset + MAX_UNION_PARTS]
@@ -149,7 +155,7 @@ async def range_tallies_many(
         for n, (_, _, segment) in enumerate(chunk):
             params[f"a{n}"], params[f"b{n}"] = segment.first, segment.stop
         shape = tuple(segment.granularity for _, _, segment in chunk)
-        rows = await session.execute(_union_of(shape), params)
+        rows = await session.execute(_union_of(shape, scope is not None), params)
         for part, service, indicator, good, total in sorted(rows.all(), key=lambda row: row[0]):
             if (found := tallies.get((service, indicator))) is not None:
                 label, sign, _ = chunk[part]
@@ -164,9 +170,10 @@ async def range_tallies(
     service: str,
     indicator: str,
     ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
+    scope: str | None = None,
 ) -> dict[str, Tally]:
-    """Good and total per label of one series, each label a signed sum of ranges, in one round trip."""
-    found = await range_tallies_many(session, tenant=tenant, series=[(service, indicator)], ranges=ranges)
+    """Good and total per label of one series (every scope, or one), each label a signed sum of ranges."""
+    found = await range_tallies_many(session, tenant=tenant, series=[(service, indicator)], ranges=ranges, scope=scope)
     return found[(service, indicator)]
 
 
@@ -178,14 +185,18 @@ async def minute_rows(
     indicator: str,
     first: int,
     stop: int,
+    scope: str | None = None,
 ) -> list[tuple[int, float, float]]:
-    """(minute, good, total) for minutes [first, stop) of a series, all scopes summed."""
+    """(minute, good, total) for minutes [first, stop) of a series, all scopes summed (or one scope)."""
     params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
+    one_scope = ""
+    if scope is not None:
+        params["scope"], one_scope = scope, "AND scope = :scope "
     rows = await session.execute(
         text(
             f"SELECT minute, {GOOD_TOTAL} FROM {COUNT_TABLES['minute'].name} "
             "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
-            "AND minute >= :a AND minute < :b GROUP BY minute"
+            f"{one_scope}AND minute >= :a AND minute < :b GROUP BY minute"
         ),
         params,
     )

@@ -173,17 +173,18 @@ async def _read_together(
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
     for objective, planned in plans.values():
         signed = objective_ranges(objective, planned.ranges, planned.excluded)
-        key = (objective.tenant, tuple((k, tuple(v)) for k, v in signed.items()))
+        key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
         groups.setdefault(key, []).append(objective)
         ranges.setdefault(key, signed)
     tallies: dict[str, dict[str, Tally]] = {}
     for key, members in groups.items():
-        tenant, _ = key
+        tenant, scope, _ = key
         found = await buckets.range_tallies_many(
             session,
             tenant=tenant,
             series=sorted({(o.service_key, counted_indicator(o)) for o in members}),
             ranges=ranges[key],
+            scope=scope,
         )
         for objective in members:
             tallies[objective.id] = observed.reclassify(found[(objective.service_key, counted_indicator(objective))])

@@ -143,6 +143,7 @@ class _SliceReader:
             indicator=self.indicator,
             first=first,
             stop=stop,
+            scope=self.objective.scope,
         )
         rows = observed.bad_minutes(rows, self.observed, first, stop)
         kept = [row for row in rows if row[0] not in self.excluded]
@@ -235,6 +236,7 @@ async def read_tallies(
             service=objective.service_key,
             indicator=counted_indicator(objective),
             ranges=objective_ranges(objective, ranges, excluded),
+            scope=objective.scope,
         )
         return observed.reclassify(found)
     reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))

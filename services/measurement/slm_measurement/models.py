@@ -58,7 +58,7 @@ class Objective(SQLModel, table=True):
     scope: str | None = Field(default=None, max_length=128, description="the series scope measured; None: every scope")
     observed: list[dict[str, Any]] = Field(
         default_factory=list,
-        sa_column=Column(JSON, nullable=False),
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
         description="customer-observed spans counted as bad time ([{start, end}], whole minutes)",
     )
     active: bool = True

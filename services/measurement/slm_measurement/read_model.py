@@ -28,6 +28,7 @@ from slm_shared.db import utcnow
 from slm_shared.terms import in_force
 from slm_shared.terms import maintenance as shared_maintenance
 from slm_shared.terms.credits import CreditBand
+from slm_shared.terms.observations import scope_measured
 from slm_shared.terms.tickets import TicketTarget
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def _definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[st
         "timeslice_seconds": target.timeslice_seconds,
         "timeslice_target": target.timeslice_target,
         "consumer_party_id": agreement.consumer_party_id,
+        "scope": scope_measured(agreement.measured_scope, agreement.consumer_party_id),
         "maintenance_windows": [w.model_dump(mode="json") for w in agreement.maintenance_windows],
         "effective_from": agreement.effective_from,
         "effective_to": agreement.effective_to,

@@ -183,6 +183,7 @@ async def objective_burn_rate(
         service=objective.service_key,
         indicator=counted_indicator(objective),
         ranges={"lookback": [(bounds := lookback_bounds(as_of(request, at), length), 1)]},
+        scope=objective.scope,
     )
     tally = tallies["lookback"]
     return BurnRateAt(

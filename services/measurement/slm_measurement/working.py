@@ -88,6 +88,7 @@ async def _slice_tallies(session: AsyncSession, objective: Objective, planned: P
         indicator=counted_indicator(objective),
         first=first,
         stop=stop,
+        scope=objective.scope,
     )
     rows = observed.bad_minutes(rows, observed.minutes_of(observed.spans_of(objective.observed)), first, stop)
     rows = [row for row in rows if row[0] not in excluded]
