@@ -77,3 +77,52 @@ def wait_for_attainment(
         return found if total is None or found["total"] == total else None
 
     return wait_until(reached, timeout=timeout, what=f"attainment {expected} of {agreement_id}")  # type: ignore[no-any-return]
+
+
+def service_with_offering(
+    scenario: Scenario, key: str, name: str, target: float
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A catalogue service and its published Gold offering (availability per calendar month)."""
+    service = scenario.call(
+        "POST", "catalog", "/v1/services", 201,
+        json={"key": f"{key}-{scenario.suffix}", "name": name, "type": "business", "owner_team": "Platform"},
+    )  # fmt: skip
+    offering = scenario.call(
+        "POST", "catalog", f"/v1/services/{service['id']}/offerings", 201,
+        json={"name": "Gold", "price": {"amount": "1000.00", "currency": "EUR", "period": "month"},
+              "targets": [{"indicator": "availability", "target": target,
+                           "window": {"kind": "calendar", "unit": "month", "timezone": "UTC"}}]},
+    )  # fmt: skip
+    offering = scenario.call("POST", "catalog", f"/v1/offerings/{offering['id']}/publish", 200)
+    return service, offering
+
+
+def party(scenario: Scenario, name: str, kind: str) -> dict[str, Any]:
+    return scenario.call("POST", "agreements", "/v1/parties", 201, json={"name": name, "kind": kind})  # type: ignore[no-any-return]
+
+
+def activated(
+    scenario: Scenario,
+    kind: str,
+    name: str,
+    service: dict[str, Any],
+    offering: dict[str, Any],
+    *,
+    consumer: dict[str, Any],
+    provider: dict[str, Any] | None = None,
+    customer_token: str | None = None,
+    **terms: Any,
+) -> dict[str, Any]:
+    """An agreement of any kind, agreed by both sides and put in force (agreed back to an hour ago)."""
+    terms.setdefault("effective_from", (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat())
+    body = {"kind": kind, "name": name, "service_id": service["id"], "offering_id": offering["id"],
+            "consumer_party_id": consumer["id"], **terms}  # fmt: skip
+    if provider is not None:
+        body["provider_party_id"] = provider["id"]
+    agreement = scenario.call("POST", "agreements", "/v1/agreements", 201, json=body)
+    path = f"/v1/agreements/{agreement['id']}"
+    scenario.call("POST", "agreements", f"{path}/propose", 200)
+    scenario.call("POST", "agreements", f"{path}/accept", 200)
+    if customer_token is not None:  # staff speak for internal teams and suppliers; a customer accepts itself
+        scenario.call("POST", "agreements", f"{path}/accept", 200, token=customer_token)
+    return scenario.call("POST", "agreements", f"{path}/activate", 200)  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model, terms
+from slm_measurement.chain import service as chain_service
 from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
@@ -22,6 +23,7 @@ from slm_shared.contracts.payloads import (
     AgreementEndedV1,
     AgreementNotMeasuredV1,
     BurnAlertV1,
+    DependencyChangedV1,
     ImprovementActionV1,
     ObjectiveStatusV1,
 )
@@ -135,7 +137,30 @@ def not_measured(
     )
 
 
+async def on_dependency_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the catalogue's dependency graph for chain diagnosis and warnings."""
+    try:
+        dependency = DependencyChangedV1.model_validate(event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    added = event.type == EVENTS.dependency_added.type
+    await chain_service.store_dependency(session, tenant=event.tenant, dependency=dependency, added=added)
+
+
+async def on_supporting_status(session: AsyncSession, event: CloudEvent) -> None:
+    """An objective went at risk or breached: if it is an OLA's or UC's, warn every SLA above it."""
+    try:
+        status = ObjectiveStatusV1.model_validate(event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    await chain_service.warn_dependents(session, tenant=event.tenant, status=status)
+
+
 HANDLERS: dict[str, Handler] = {
+    EVENTS.dependency_added.type: on_dependency_changed,
+    EVENTS.dependency_removed.type: on_dependency_changed,
+    EVENTS.objective_at_risk.type: on_supporting_status,
+    EVENTS.objective_breached.type: on_supporting_status,
     EVENTS.agreement_activated.type: on_agreement_activated,
     EVENTS.agreement_activated_v2.type: on_agreement_activated,
     EVENTS.agreement_ended.type: on_agreement_ended,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from slm_measurement.chain.router import router as chain_router
 from slm_measurement.config import Settings
 from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
@@ -30,7 +31,7 @@ DEFINITION = ServiceDefinition(
         " ticket SLA clocks; service reports and credits."
     ),
     migrations_package="slm_measurement",
-    routers=[ingest_router, router, working_router, tickets_router, reports_router, observations_router],
+    routers=[ingest_router, router, working_router, tickets_router, reports_router, observations_router, chain_router],
     handlers=HANDLERS,
     workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
 )

@@ -30,6 +30,7 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.change_requested.type,
     EVENTS.observation_recorded.type,
     EVENTS.observation_annotated.type,
+    EVENTS.chain_at_risk.type,
     TEST_EVENT_TYPE,
 )
 

@@ -458,3 +458,28 @@ class ObservationAnnotatedV1(Payload):
     problem_ref: str | None = None
     author: str
     annotated_at: datetime
+
+
+class ChainRiskV1(Payload):
+    """A supporting service's OLA or UC objective went at risk or breached: an SLA that runs on it is warned."""
+
+    agreement_id: str = Field(description="the SLA that depends on the supporting service")
+    agreement_name: str = ""
+    service_key: str = Field(description="the SLA's service")
+    consumer_party_id: str | None = None
+    affected_objective_ids: list[str] = Field(
+        default_factory=list, description="the SLA's objectives the supporting one composes into (same indicator)"
+    )
+    supporting_agreement_id: str
+    supporting_agreement_kind: Literal["OLA", "UC"]
+    supporting_objective_id: str
+    supporting_service_key: str
+    indicator: str
+    status: Literal["at_risk", "breached"]
+    depth: int = Field(description="levels between the SLA's service and the supporting one (1: directly under)")
+    path: list[str] = Field(default_factory=list, description="service keys from the SLA's service down")
+    attainment: float | None = None
+    objective: float
+    budget_exhausted_at: datetime | None = Field(None, description="when the supporting budget runs out, if known")
+    observed_at: datetime
+    severity: Literal["info", "warning", "critical"] = "warning"

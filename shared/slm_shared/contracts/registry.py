@@ -14,6 +14,7 @@ from slm_shared.contracts.payloads import (
     AgreementStateChangedV1,
     BurnAlertV1,
     CalendarChangedV1,
+    ChainRiskV1,
     ChangeRequestedV1,
     DependencyChangedV1,
     ImprovementActionV1,
@@ -83,6 +84,7 @@ class Events:
     agreement_not_measured = EventSpec("measurement", "agreement", "not_measured", AgreementNotMeasuredV1)
     observation_recorded = EventSpec("measurement", "observation", "recorded", ObservationRecordedV1)
     observation_annotated = EventSpec("measurement", "observation", "annotated", ObservationAnnotatedV1)
+    chain_at_risk = EventSpec("measurement", "chain", "at_risk", ChainRiskV1)
 
 
 EVENTS = Events()

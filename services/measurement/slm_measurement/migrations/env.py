@@ -1,5 +1,6 @@
 from sqlmodel import SQLModel
 
+import slm_measurement.chain.models
 import slm_measurement.models
 import slm_measurement.observations.models
 import slm_measurement.reports.worker
