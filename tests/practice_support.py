@@ -111,6 +111,7 @@ def activated(
     consumer: dict[str, Any],
     provider: dict[str, Any] | None = None,
     customer_token: str | None = None,
+    override: bool = False,
     **terms: Any,
 ) -> dict[str, Any]:
     """An agreement of any kind, agreed by both sides and put in force (agreed back to an hour ago)."""
@@ -125,4 +126,6 @@ def activated(
     scenario.call("POST", "agreements", f"{path}/accept", 200)
     if customer_token is not None:  # staff speak for internal teams and suppliers; a customer accepts itself
         scenario.call("POST", "agreements", f"{path}/accept", 200, token=customer_token)
-    return scenario.call("POST", "agreements", f"{path}/activate", 200)  # type: ignore[no-any-return]
+    return scenario.call(  # type: ignore[no-any-return]
+        "POST", "agreements", f"{path}/activate", 200, json={"override": True} if override else None
+    )  # type: ignore[no-any-return]

@@ -104,6 +104,7 @@ def agreement_activated(
         if version.observation_terms
         else None,
         measured_scope="customer" if version.measured_scope == "customer" else "service",
+        risks=list(version.risks),  # an extra field: chain gaps accepted as risks at activation
     )
     record_event(session, EVENTS.agreement_activated_v2, tenant=agreement.tenant, subject=agreement.id, data=data)
 

@@ -15,6 +15,7 @@ from slm_measurement.domain.windows import WindowError
 from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
 from slm_measurement.policy import budget_runs_out
+from slm_measurement.portfolio import service as portfolio_service
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
 from slm_shared.bus.inbox import PermanentError
@@ -156,7 +157,32 @@ async def on_supporting_status(session: AsyncSession, event: CloudEvent) -> None
     await chain_service.warn_dependents(session, tenant=event.tenant, status=status)
 
 
+async def on_service_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the catalogue's services by key with their names (portfolio, and names in reports)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if not isinstance(data.get("key"), str) or not isinstance(data.get("service_id"), str):
+        raise PermanentError(f"{event.type} payload names no service")
+    retired = event.type == EVENTS.service_retired.type
+    await portfolio_service.store_service(session, tenant=event.tenant, data=data, retired=retired)
+
+
+async def on_review_news(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep reviews announced as due until they are held (portfolio)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if not isinstance(data.get("review_id"), str) or not isinstance(data.get("agreement_id"), str):
+        raise PermanentError(f"{event.type} payload names no review")
+    if event.type == EVENTS.review_due.type and not data.get("due_on"):
+        raise PermanentError(f"{event.type} payload has no due_on")
+    held = event.type == EVENTS.review_held.type
+    await portfolio_service.store_review_due(session, tenant=event.tenant, data=data, held=held)
+
+
 HANDLERS: dict[str, Handler] = {
+    EVENTS.service_created.type: on_service_changed,
+    EVENTS.service_updated.type: on_service_changed,
+    EVENTS.service_retired.type: on_service_changed,
+    EVENTS.review_due.type: on_review_news,
+    EVENTS.review_held.type: on_review_news,
     EVENTS.dependency_added.type: on_dependency_changed,
     EVENTS.dependency_removed.type: on_dependency_changed,
     EVENTS.objective_at_risk.type: on_supporting_status,

@@ -13,6 +13,7 @@ from slm_measurement.events import HANDLERS
 from slm_measurement.ingest_router import router as ingest_router
 from slm_measurement.nats_ingest import nats_ingest_worker
 from slm_measurement.observations.router import router as observations_router
+from slm_measurement.portfolio.router import router as portfolio_router
 from slm_measurement.reports.router import router as reports_router
 from slm_measurement.reports.worker import report_ready_worker
 from slm_measurement.router import router
@@ -31,7 +32,16 @@ DEFINITION = ServiceDefinition(
         " ticket SLA clocks; service reports and credits."
     ),
     migrations_package="slm_measurement",
-    routers=[ingest_router, router, working_router, tickets_router, reports_router, observations_router, chain_router],
+    routers=[
+        ingest_router,
+        router,
+        working_router,
+        tickets_router,
+        reports_router,
+        observations_router,
+        chain_router,
+        portfolio_router,
+    ],
     handlers=HANDLERS,
     workers=[evaluation_worker, nats_ingest_worker, ticket_clock_worker, report_ready_worker],
 )

@@ -31,6 +31,7 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.observation_recorded.type,
     EVENTS.observation_annotated.type,
     EVENTS.chain_at_risk.type,
+    EVENTS.proposal_decided.type,
     TEST_EVENT_TYPE,
 )
 

@@ -483,3 +483,20 @@ class ChainRiskV1(Payload):
     budget_exhausted_at: datetime | None = Field(None, description="when the supporting budget runs out, if known")
     observed_at: datetime
     severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class ProposalDecidedV1(Payload):
+    """A manager accepted or dismissed a proposal the portfolio drafted for the next period."""
+
+    proposal_id: str
+    agreement_id: str
+    agreement_name: str = ""
+    objective_id: str
+    service_key: str
+    consumer_party_id: str | None = None
+    kind: Literal["tier_change", "amendment", "improvement_action"]
+    decision: Literal["accepted", "dismissed"]
+    reason: str
+    period: str
+    decided_by: str
+    decided_at: datetime

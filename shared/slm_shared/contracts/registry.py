@@ -25,6 +25,7 @@ from slm_shared.contracts.payloads import (
     OfferingPublishedV1,
     OfferingRetiredV1,
     PartyChangedV1,
+    ProposalDecidedV1,
     ReportReadyV1,
     ReviewDueV1,
     ReviewHeldV1,
@@ -85,6 +86,7 @@ class Events:
     observation_recorded = EventSpec("measurement", "observation", "recorded", ObservationRecordedV1)
     observation_annotated = EventSpec("measurement", "observation", "annotated", ObservationAnnotatedV1)
     chain_at_risk = EventSpec("measurement", "chain", "at_risk", ChainRiskV1)
+    proposal_decided = EventSpec("measurement", "proposal", "decided", ProposalDecidedV1)
 
 
 EVENTS = Events()

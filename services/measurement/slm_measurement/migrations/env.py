@@ -3,6 +3,7 @@ from sqlmodel import SQLModel
 import slm_measurement.chain.models
 import slm_measurement.models
 import slm_measurement.observations.models
+import slm_measurement.portfolio.models
 import slm_measurement.reports.worker
 import slm_measurement.terms
 import slm_measurement.tickets.models  # noqa: F401
