@@ -31,3 +31,5 @@ class Settings(ServiceSettings):
     ticket_poll_seconds: float = 0.5
     report_trend_periods: int = 3
     report_check_seconds: float = 60.0
+    report_browser: str = ""
+    report_pdf_timeout_seconds: float = 60.0

@@ -15,6 +15,7 @@ from slm_measurement.domain.windows import WindowError
 from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
 from slm_measurement.policy import budget_runs_out
+from slm_measurement.portfolio import names
 from slm_measurement.portfolio import service as portfolio_service
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
@@ -27,6 +28,7 @@ from slm_shared.contracts.payloads import (
     DependencyChangedV1,
     ImprovementActionV1,
     ObjectiveStatusV1,
+    PartyChangedV1,
 )
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.db import utcnow
@@ -177,7 +179,20 @@ async def on_review_news(session: AsyncSession, event: CloudEvent) -> None:
     await portfolio_service.store_review_due(session, tenant=event.tenant, data=data, held=held)
 
 
+async def on_party_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep a party's name, so that reports and review packs name the customer."""
+    try:
+        party = PartyChangedV1.model_validate(event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    await names.store_party(
+        session, tenant=event.tenant, party_id=party.party_id, name=party.name, version=party.version
+    )
+
+
 HANDLERS: dict[str, Handler] = {
+    EVENTS.party_created.type: on_party_changed,
+    EVENTS.party_updated.type: on_party_changed,
     EVENTS.service_created.type: on_service_changed,
     EVENTS.service_updated.type: on_service_changed,
     EVENTS.service_retired.type: on_service_changed,

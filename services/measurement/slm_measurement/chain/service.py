@@ -14,6 +14,7 @@ from slm_measurement.chain.graph import Reached, composable, contribution, walk
 from slm_measurement.chain.models import ServiceDependency
 from slm_measurement.models import Objective, ObjectiveTransition
 from slm_measurement.policy import budget_runs_out
+from slm_measurement.portfolio import names
 from slm_measurement.working import evaluate_at
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
@@ -107,6 +108,9 @@ async def diagnose(
                 "objective_id": other.objective_id,
                 "name": other.name or other.indicator,
                 "service_key": other.service_key,
+                "service_name": (
+                    await names.names_of(session, tenant=other.tenant, service_key=other.service_key, party_id=None)
+                )[0],
                 "depth": reached.depth,
                 "path": list(reached.path),
                 "indicator": other.indicator,

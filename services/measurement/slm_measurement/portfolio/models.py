@@ -24,6 +24,17 @@ class CatalogService(SQLModel, table=True):
     lifecycle: str = Field(default="live", max_length=16)
 
 
+class PartyName(SQLModel, table=True):
+    """A party's name (kept from the agreements' party events), so that documents name people, not ids."""
+
+    __tablename__ = "party_names"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    party_id: str = Field(max_length=64, primary_key=True)
+    name: str = Field(max_length=200)
+    version: int = 1
+
+
 class ReviewDue(SQLModel, table=True):
     """A service review announced as due, until it is held."""
 

@@ -16,6 +16,7 @@ from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.evaluator import maintenance_of, tally_ranges
 from slm_measurement.models import Objective, ObjectiveTransition
 from slm_measurement.observations import service as observation_service
+from slm_measurement.portfolio import names
 from slm_measurement.reports import credits, periods
 from slm_measurement.reports.periods import Period
 from slm_measurement.tickets import compliance
@@ -25,6 +26,12 @@ from slm_shared.terms.credits import CreditTerms
 
 PERIOD = "period"
 SHARE = Decimal("0.000001")
+
+
+def generated_name(indicator: str, target: float) -> str:
+    """The English name of an unnamed objective (documents translate it): e.g. 'Availability ≥ 99.9%'."""
+    share = f"{target * 100:.3f}".rstrip("0").rstrip(".")
+    return f"{indicator.split('#')[0].replace('_', ' ').capitalize()} ≥ {share}%"
 
 
 def breaches(transitions: list[ObjectiveTransition], period: Period) -> list[dict[str, Any]]:
@@ -127,7 +134,8 @@ async def objective_report(
     )
     return {
         "objective_id": objective.objective_id,
-        "name": objective.name or objective.objective_id,
+        "name": objective.name or generated_name(objective.indicator, objective.target),
+        "generated_name": objective.name is None,
         "customer_observed_minutes": seen_minutes,
         "window": {"start": period.start, "end": period.end, "timezone": period.timezone},
         "in_force": [{"start": b.start, "end": b.end} for b in labelled[PERIOD]],
@@ -206,9 +214,14 @@ async def agreement_report(
         session, tenant=agreement.tenant, observation_ids=[o.id for o in seen]
     )
     decided_by = next((r for r in reports if r["objective_id"] == credit.objective_id), None)
+    service_name, customer_name = await names.names_of(
+        session, tenant=agreement.tenant, service_key=agreement.service_key, party_id=agreement.consumer_party_id
+    )
     return {
         "agreement_id": agreement.agreement_id,
         "agreement_name": agreement.name,
+        "service_name": service_name,
+        "customer_name": customer_name,
         "agreement_kind": agreement.kind,
         "agreement_version": agreement.version,
         "service_key": agreement.service_key,
