@@ -273,5 +273,7 @@ def burn_alert_changed(
             budget_share=state.tier.budget_share,
             objective=objective.target,
             observed_at=observed_at,
+            objective_name=objective.name,
+            budget_exhausted_at=budget_runs_out(objective.details or {}),
         ),
     )

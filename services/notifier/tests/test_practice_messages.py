@@ -41,3 +41,27 @@ def test_chain_warnings_and_observations_are_written_in_the_readers_language(lan
         event_type=EVENTS.observation_recorded.type, event_id="e2", data=OBSERVATION, language=language
     )
     assert kind in seen.subject and impact in seen.text and "Checkout down" in seen.text
+
+
+BURN = {
+    "agreement_id": "agr-1", "agreement_name": "Northwind web shop SLA", "objective_id": "o-1",
+    "objective_row_id": "r-1", "service_key": "webshop", "indicator": "availability", "tier": "page-1h",
+    "severity": "page", "firing": True, "long_window": "1h", "short_window": "5m", "long_burn_rate": 20.0,
+    "short_burn_rate": 25.0, "threshold_factor": 14.4, "budget_share": 0.02, "objective": 0.999,
+    "observed_at": "2026-11-30T10:00:00+00:00", "budget_exhausted_at": "2026-11-30T19:00:00+00:00",
+}  # fmt: skip
+BURNING = {
+    "en": "Error budget burning fast", "pt": "Orçamento de erro a esgotar-se depressa",
+    "es": "Presupuesto de error consumiéndose rápido", "pl": "Budżet błędów szybko się wyczerpuje",
+    "ru": "Бюджет ошибок быстро расходуется",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", sorted(BURNING))
+def test_a_burn_alert_says_what_happened_rate_window_and_when_the_budget_runs_out(language: str) -> None:
+    content = Renderer().render(
+        event_type=EVENTS.objective_burn_alert.type, event_id="e3", data=BURN, language=language
+    )
+    assert content.subject.startswith(BURNING[language]) and "Northwind web shop SLA" in content.subject
+    assert "20.0" in content.text and "1h" in content.text and "5m" in content.text and "2%" in content.text
+    assert "2026-11-30T19:00:00+00:00" in content.text

@@ -215,6 +215,10 @@ class BurnAlertV1(Payload):
     budget_share: float = Field(description="share of the period's budget the tier guards")
     objective: float
     observed_at: datetime
+    objective_name: str | None = Field(None, description="the objective's name, when it has one")
+    budget_exhausted_at: datetime | None = Field(
+        None, description="when the forecast expects the error budget to run out, if it does"
+    )
 
 
 class ServiceRetiredV1(ServiceCreatedV1):
