@@ -111,8 +111,10 @@ async def record(
     return observation
 
 
-async def visible(session: AsyncSession, principal: Principal, observation_id: str) -> Observation:
-    found = await session.get(Observation, observation_id)
+async def visible(
+    session: AsyncSession, principal: Principal, observation_id: str, *, lock: bool = False
+) -> Observation:
+    found = await session.get(Observation, observation_id, with_for_update=lock)
     if found is None or found.tenant != principal.tenant:
         raise NotFound(f"No observation {observation_id}")
     if principal.is_customer_only and found.consumer_party_id != principal.party:
@@ -161,7 +163,7 @@ async def annotate(
 
 async def withdraw(session: AsyncSession, *, principal: Principal, observation_id: str) -> Observation:
     """The customer withdraws an observation: it stays on record, and no longer counts."""
-    observation = await visible(session, principal, observation_id)
+    observation = await visible(session, principal, observation_id, lock=True)
     if observation.withdrawn_at is not None:
         raise Conflict(f"Observation {observation_id} was already withdrawn")
     observation.withdrawn_at, observation.withdrawn_by = utcnow(), principal.subject[:200]
