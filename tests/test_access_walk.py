@@ -40,8 +40,13 @@ CUSTOMER_MAY = {
         ("POST", r"/v1/agreements/\{agreement_id\}/(propose|counter|accept)"),
     ],
     "measurement": [
-        ("GET", r"/v1/(series|objectives|tickets)(/.*)?"),
+        ("GET", r"/v1/(series|tickets)(/.*)?"),
+        ("GET", r"/v1/objectives(/\{objective_id\}(/(?!chain$)[a-z-]+)?)?"),  # the chain diagnosis is staff's
         ("GET", r"/v1/agreements/\{agreement_id\}/report"),
+        ("GET", r"/v1/agreements/\{agreement_id\}/observations"),
+        ("POST", r"/v1/agreements/\{agreement_id\}/observations"),
+        ("GET", r"/v1/observations/\{observation_id\}"),
+        ("POST", r"/v1/observations/\{observation_id\}/withdraw"),
         ("GET", r"/v1/parties/\{party_id\}/review-pack"),
     ],
     "notifier": [("GET", r"/v1/notifications(/\{notification_id\})?"), ("POST", r"/v1/notifications/.*/acknowledge")],

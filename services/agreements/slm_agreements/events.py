@@ -19,6 +19,7 @@ from slm_shared.contracts.payloads import (
     CreditTermsV1,
     MaintenanceWindowV1,
     ObjectiveTicketTargetV1,
+    ObservationTermsV1,
     PartyChangedV1,
     PartyContactV1,
 )
@@ -99,6 +100,11 @@ def agreement_activated(
         support_calendar=version.support_calendar,
         activated_at=version.activated_at,
         credit_terms=CreditTermsV1.model_validate(version.credit_terms) if version.credit_terms else None,
+        observation_terms=ObservationTermsV1.model_validate(version.observation_terms)
+        if version.observation_terms
+        else None,
+        measured_scope="customer" if version.measured_scope == "customer" else "service",
+        risks=list(version.risks),  # an extra field: chain gaps accepted as risks at activation
     )
     record_event(session, EVENTS.agreement_activated_v2, tenant=agreement.tenant, subject=agreement.id, data=data)
 

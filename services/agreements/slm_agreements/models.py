@@ -94,6 +94,8 @@ class AgreementVersion(SQLModel, table=True):
     in_force_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     renewal_reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     credit_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    observation_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    measured_scope: str | None = Field(default=None, max_length=16, description="None: service")
     activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slm_agreements.lifecycle import Kind, PartyKind, Side, State, VersionStatus
-from slm_agreements.terms import CreditBand, CreditTerms, Price, ReviewCycle, TermsFields, TicketTarget
+from slm_agreements.terms import (
+    CreditBand,
+    CreditTerms,
+    MeasuredScope,
+    ObservationTerms,
+    Price,
+    ReviewCycle,
+    TermsFields,
+    TicketTarget,
+)
 from slm_shared.contracts.payloads import MaintenanceWindowV1, WindowV1
 from slm_shared.contracts.targets import Target
 
@@ -168,7 +177,20 @@ class VersionTerms(BaseModel):
     service_credits: list[CreditBand]
     maintenance_windows: list[MaintenanceWindowV1]
     credit_terms: CreditTerms | None = None
+    observation_terms: ObservationTerms | None = None
+    measured_scope: MeasuredScope = "service"
     risks: list[Risk]
+
+    @field_validator("observation_terms", mode="before")
+    @classmethod
+    def _no_terms(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("measured_scope", mode="before")
+    @classmethod
+    def _whole_service(cls, value: Any) -> Any:
+        return value or "service"
+
     objectives: list[ObjectivePublic]
     acceptances: list[AcceptancePublic]
 

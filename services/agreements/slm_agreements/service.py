@@ -221,6 +221,8 @@ async def create_agreement(
             service_credits=credits,
             maintenance_windows=term("maintenance_windows", []),
             credit_terms=term("credit_terms", None),
+            observation_terms=term("observation_terms", None),
+            measured_scope=term("measured_scope", None),
         )
     )
     session.add_all(objective_rows(agreement, 1, [(None, draft) for draft in drafts]))

@@ -12,10 +12,20 @@ from slm_shared import calendars
 from slm_shared.contracts.payloads import PriceV1
 from slm_shared.terms.credits import CreditBand, CreditTerms
 from slm_shared.terms.maintenance import MaintenanceWindow
+from slm_shared.terms.observations import MeasuredScope, ObservationTerms
 from slm_shared.terms.tickets import TicketTarget, priority_problem
 from slm_shared.web.bounds import BoundedDatetime
 
-__all__ = ["CreditBand", "CreditTerms", "MaintenanceWindow", "Price", "TermsFields", "TicketTarget"]
+__all__ = [
+    "CreditBand",
+    "CreditTerms",
+    "MaintenanceWindow",
+    "MeasuredScope",
+    "ObservationTerms",
+    "Price",
+    "TermsFields",
+    "TicketTarget",
+]
 
 ReviewCycle = Literal["monthly", "quarterly", "yearly"]
 
@@ -51,6 +61,12 @@ class TermsFields(BaseModel):
     service_credits: list[CreditBand] | None = Field(None, max_length=20)
     maintenance_windows: list[MaintenanceWindow] | None = Field(None, max_length=100)
     credit_terms: CreditTerms | None = None
+    observation_terms: ObservationTerms | None = Field(
+        None, description="how customer observations count; none: recorded and shown, not counted"
+    )
+    measured_scope: MeasuredScope | None = Field(
+        None, description="service (every scope summed, the default) or customer (the consumer party's scope only)"
+    )
 
     @field_validator("timezone")
     @classmethod

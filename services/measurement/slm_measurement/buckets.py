@@ -130,8 +130,9 @@ def _scans(segments: Sequence[Segment]) -> list[_Scan]:
 
 
 @lru_cache(maxsize=256)
-def _scans_of(shape: tuple[tuple[str, int], ...], width: int) -> TextClause:
-    """One SELECT per scan summing its segments with CASE (padded to `width` pairs); the text depends on the shape."""
+def _scans_of(shape: tuple[tuple[str, int], ...], width: int, scoped: bool = False) -> TextClause:
+    """One SELECT per scan summing its segments with CASE (padded to `width` pairs), of one scope if `scoped`."""
+    one_scope = "AND scope = :scope " if scoped else ""
     parts = []
     for n, (granularity, count) in enumerate(shape):
         sums = [
@@ -141,7 +142,7 @@ def _scans_of(shape: tuple[tuple[str, int], ...], width: int) -> TextClause:
         ] + ["CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION)"] * (width - count)
         parts.append(
             f"SELECT {n} AS scan, service, indicator, {', '.join(sums)} FROM {COUNT_TABLES[granularity].name} "
-            f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators "
+            f"WHERE tenant = :tenant AND service IN :services AND indicator IN :indicators {one_scope}"
             f"AND {granularity} >= :a{n} AND {granularity} < :b{n} GROUP BY service, indicator"
         )
     return text(" UNION ALL ".join(parts)).bindparams(
@@ -155,8 +156,11 @@ async def range_tallies_many(
     tenant: str,
     series: Sequence[tuple[str, str]],
     ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
+    scope: str | None = None,
 ) -> dict[tuple[str, str], dict[str, Tally]]:
     """Good and total per (service, indicator) and label, each label a signed sum of ranges, in one round trip.
+
+    `scope` None sums every scope of a series; a scope reads only that one (an SLA measuring its customer).
 
     Each range is read from whole days, whole hours and minutes at its edges, so the cost does not
     grow with its length; the segments of all ranges that overlap are summed in one scan, so a row
@@ -177,6 +181,8 @@ async def range_tallies_many(
         "services": sorted({service for service, _ in series}),
         "indicators": sorted({indicator for _, indicator in series}),
     }
+    if scope is not None:
+        common["scope"] = scope
     sums: dict[tuple[str, str], dict[tuple[str, int, int], tuple[float, float]]] = {key: {} for key in series}
     scans = _scans([segment for _, _, segment in segments])
     # SQLite refuses a compound SELECT of more than 500 terms (many maintenance windows make many scans).
@@ -188,7 +194,7 @@ async def range_tallies_many(
             for k, (first, stop) in enumerate(scan.segments):
                 params[f"a{n}_{k}"], params[f"b{n}_{k}"] = first, stop
         shape = tuple((scan.granularity, len(scan.segments)) for scan in chunk)
-        rows = await session.execute(_scans_of(shape, max(count for _, count in shape)), params)
+        rows = await session.execute(_scans_of(shape, max(count for _, count in shape), scope is not None), params)
         for row in rows.all():
             found = sums.get((row[1], row[2]))
             if found is None:
@@ -215,9 +221,10 @@ async def range_tallies(
     service: str,
     indicator: str,
     ranges: Mapping[str, Sequence[tuple[Bounds, int]]],
+    scope: str | None = None,
 ) -> dict[str, Tally]:
-    """Good and total per label of one series, each label a signed sum of ranges, in one round trip."""
-    found = await range_tallies_many(session, tenant=tenant, series=[(service, indicator)], ranges=ranges)
+    """Good and total per label of one series (every scope, or one), each label a signed sum of ranges."""
+    found = await range_tallies_many(session, tenant=tenant, series=[(service, indicator)], ranges=ranges, scope=scope)
     return found[(service, indicator)]
 
 
@@ -229,14 +236,18 @@ async def minute_rows(
     indicator: str,
     first: int,
     stop: int,
+    scope: str | None = None,
 ) -> list[tuple[int, float, float]]:
-    """(minute, good, total) for minutes [first, stop) of a series, all scopes summed."""
+    """(minute, good, total) for minutes [first, stop) of a series, all scopes summed (or one scope)."""
     params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
+    one_scope = ""
+    if scope is not None:
+        params["scope"], one_scope = scope, "AND scope = :scope "
     rows = await session.execute(
         text(
             f"SELECT minute, {GOOD_TOTAL} FROM {COUNT_TABLES['minute'].name} "
             "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
-            "AND minute >= :a AND minute < :b GROUP BY minute"
+            f"{one_scope}AND minute >= :a AND minute < :b GROUP BY minute"
         ),
         params,
     )

@@ -40,3 +40,5 @@ class Settings(ServiceSettings):
     report_check_seconds: float = 60.0
     minute_retention_days: float = Field(35.0, gt=0, description="minute data kept at least this long")
     ticket_retention_days: float = Field(400.0, gt=0, description="closed tickets and their events kept this long")
+    report_browser: str = ""
+    report_pdf_timeout_seconds: float = 60.0

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import agreed, buckets, events, repository
+from slm_measurement.domain import observed
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.status import transition
@@ -29,8 +30,8 @@ from slm_measurement.evaluator import (
     format_duration,
     judge,
     measure,
+    objective_ranges,
     plan,
-    signed_ranges,
 )
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_measurement.thresholds import counted_indicator
@@ -57,6 +58,7 @@ def details_of(found: Measurement, method: str) -> dict[str, Any]:
     return {
         "unit": "events" if method == "occurrences" else "slices",
         "excluded_minutes": found.excluded_minutes,
+        "customer_observed_minutes": found.observed_minutes,
         "burn_rates": [
             {"lookback": format_duration(length), "burn_rate": rate}
             for length, rate in sorted(found.burn_rates.items())
@@ -170,21 +172,22 @@ async def _read_together(
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
     for objective, planned in plans.values():
-        signed = signed_ranges(planned.ranges, planned.excluded, planned.counted)
-        key = (objective.tenant, tuple((k, tuple(v)) for k, v in signed.items()))
+        signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
+        key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
         groups.setdefault(key, []).append(objective)
         ranges.setdefault(key, signed)
     tallies: dict[str, dict[str, Tally]] = {}
     for key, members in groups.items():
-        tenant, _ = key
+        tenant, scope, _ = key
         found = await buckets.range_tallies_many(
             session,
             tenant=tenant,
             series=sorted({(o.service_key, counted_indicator(o)) for o in members}),
             ranges=ranges[key],
+            scope=scope,
         )
         for objective in members:
-            tallies[objective.id] = found[(objective.service_key, counted_indicator(objective))]
+            tallies[objective.id] = observed.reclassify(found[(objective.service_key, counted_indicator(objective))])
     return tallies
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, repository
 from slm_measurement.agreed import Agreed, agreed_of, counted_ranges
-from slm_measurement.domain import maintenance
+from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.alerts import DEFAULT_POLICY, BurnTier, TierState, evaluate_policy, lookbacks
 from slm_measurement.domain.budget import (
     OCCURRENCES,
@@ -104,6 +104,7 @@ class Measurement:
     forecasts: list[Forecast]
     verdict: str
     excluded_minutes: int = 0
+    observed_minutes: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,6 +135,7 @@ class _SliceReader:
         self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
         self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
         self.indicator = counted_indicator(objective)
+        self.observed = observed.minutes_of(observed.spans_of(objective.observed))
 
     async def _minutes(self, first: int, stop: int) -> Tally:
         rows = await buckets.minute_rows(
@@ -143,7 +145,9 @@ class _SliceReader:
             indicator=self.indicator,
             first=first,
             stop=stop,
+            scope=self.objective.scope,
         )
+        rows = observed.bad_minutes(rows, self.observed, first, stop)
         kept = [row for row in rows if row[0] not in self.excluded]
         return slice_tally(
             kept, slice_minutes=self.slice_minutes, slice_target=self.target, method=self.objective.budgeting_method
@@ -232,6 +236,20 @@ def _summed(ranges: dict[str, Bounds], counted: Counted | None, found: dict[str,
     return totals
 
 
+def objective_ranges(
+    objective: Objective, ranges: dict[str, Bounds], excluded: list[Bounds], counted: Counted | None = None
+) -> dict[str, list[tuple[Bounds, int]]]:
+    """The signed ranges an objective reads: counted parts only, maintenance subtracted, observed spans labelled."""
+    signed = signed_ranges(ranges, excluded, counted)
+    if objective.observed:
+        spans = observed.spans_of(objective.observed)
+        for label, parts in counted_parts(ranges, counted).items():
+            for part in parts:
+                for key, pieces in observed.observed_ranges({label: part}, excluded, spans).items():
+                    signed.setdefault(key, []).extend(pieces)
+    return signed
+
+
 async def read_tallies(
     session: AsyncSession,
     objective: Objective,
@@ -257,13 +275,15 @@ async def read_tallies(
         )
         return _summed(ranges, counted, found)
     if objective.budgeting_method == OCCURRENCES:
-        return await buckets.range_tallies(
+        found = await buckets.range_tallies(
             session,
             tenant=objective.tenant,
             service=objective.service_key,
             indicator=counted_indicator(objective),
-            ranges=signed_ranges(ranges, excluded, counted),
+            ranges=objective_ranges(objective, ranges, excluded, counted),
+            scope=objective.scope,
         )
+        return observed.reclassify(found)
     reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
     return _summed(ranges, counted, {label: await reader.tally(r) for label, r in _split(ranges, counted).items()})
 
@@ -381,4 +401,9 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
             forecast_misses=misses,
         ),
         excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),
+        observed_minutes=observed.observed_minutes(
+            observed.spans_of(objective.observed), planned.ranges[WINDOW], excluded
+        )
+        if objective.observed
+        else 0,
     )

@@ -8,12 +8,15 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model, terms
+from slm_measurement.chain import service as chain_service
 from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
 from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
 from slm_measurement.policy import budget_runs_out
+from slm_measurement.portfolio import names
+from slm_measurement.portfolio import service as portfolio_service
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
 from slm_shared.bus.inbox import PermanentError
@@ -22,8 +25,10 @@ from slm_shared.contracts.payloads import (
     AgreementEndedV1,
     AgreementNotMeasuredV1,
     BurnAlertV1,
+    DependencyChangedV1,
     ImprovementActionV1,
     ObjectiveStatusV1,
+    PartyChangedV1,
 )
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.db import utcnow
@@ -135,7 +140,68 @@ def not_measured(
     )
 
 
+async def on_dependency_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the catalogue's dependency graph for chain diagnosis and warnings."""
+    try:
+        dependency = DependencyChangedV1.model_validate(event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    added = event.type == EVENTS.dependency_added.type
+    await chain_service.store_dependency(session, tenant=event.tenant, dependency=dependency, added=added)
+
+
+async def on_supporting_status(session: AsyncSession, event: CloudEvent) -> None:
+    """An objective went at risk or breached: if it is an OLA's or UC's, warn every SLA above it."""
+    try:
+        status = ObjectiveStatusV1.model_validate(event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    await chain_service.warn_dependents(session, tenant=event.tenant, status=status)
+
+
+async def on_service_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep the catalogue's services by key with their names (portfolio, and names in reports)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if not isinstance(data.get("key"), str) or not isinstance(data.get("service_id"), str):
+        raise PermanentError(f"{event.type} payload names no service")
+    retired = event.type == EVENTS.service_retired.type
+    await portfolio_service.store_service(session, tenant=event.tenant, data=data, retired=retired)
+
+
+async def on_review_news(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep reviews announced as due until they are held (portfolio)."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if not isinstance(data.get("review_id"), str) or not isinstance(data.get("agreement_id"), str):
+        raise PermanentError(f"{event.type} payload names no review")
+    if event.type == EVENTS.review_due.type and not data.get("due_on"):
+        raise PermanentError(f"{event.type} payload has no due_on")
+    held = event.type == EVENTS.review_held.type
+    await portfolio_service.store_review_due(session, tenant=event.tenant, data=data, held=held)
+
+
+async def on_party_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Keep a party's name, so that reports and review packs name the customer."""
+    try:
+        party = PartyChangedV1.model_validate(event.data)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    await names.store_party(
+        session, tenant=event.tenant, party_id=party.party_id, name=party.name, version=party.version
+    )
+
+
 HANDLERS: dict[str, Handler] = {
+    EVENTS.party_created.type: on_party_changed,
+    EVENTS.party_updated.type: on_party_changed,
+    EVENTS.service_created.type: on_service_changed,
+    EVENTS.service_updated.type: on_service_changed,
+    EVENTS.service_retired.type: on_service_changed,
+    EVENTS.review_due.type: on_review_news,
+    EVENTS.review_held.type: on_review_news,
+    EVENTS.dependency_added.type: on_dependency_changed,
+    EVENTS.dependency_removed.type: on_dependency_changed,
+    EVENTS.objective_at_risk.type: on_supporting_status,
+    EVENTS.objective_breached.type: on_supporting_status,
     EVENTS.agreement_activated.type: on_agreement_activated,
     EVENTS.agreement_activated_v2.type: on_agreement_activated,
     EVENTS.agreement_ended.type: on_agreement_ended,
@@ -207,5 +273,7 @@ def burn_alert_changed(
             budget_share=state.tier.budget_share,
             objective=objective.target,
             observed_at=observed_at,
+            objective_name=objective.name,
+            budget_exhausted_at=budget_runs_out(objective.details or {}),
         ),
     )

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from slm_measurement import retention
 from slm_measurement.catalog_keys import CATALOG_KEY_HANDLERS
+from slm_measurement.chain.router import router as chain_router
 from slm_measurement.config import Settings
 from slm_measurement.evaluator import SLICE_CACHE
 from slm_measurement.events import HANDLERS
@@ -16,6 +17,8 @@ from slm_measurement.ingest_router import router as ingest_router
 from slm_measurement.nats_ingest import CONSUMER as INGEST_CONSUMER
 from slm_measurement.nats_ingest import nats_ingest_worker
 from slm_measurement.nats_ingest import replayer as ingest_replayer
+from slm_measurement.observations.router import router as observations_router
+from slm_measurement.portfolio.router import router as portfolio_router
 from slm_measurement.pull.router import router as pull_router
 from slm_measurement.pull.worker import pull_worker
 from slm_measurement.reports.router import router as reports_router
@@ -37,7 +40,18 @@ DEFINITION = ServiceDefinition(
         " ticket SLA clocks; service reports and credits."
     ),
     migrations_package="slm_measurement",
-    routers=[ingest_router, router, working_router, tickets_router, reports_router, failures_router, pull_router],
+    routers=[
+        ingest_router,
+        router,
+        working_router,
+        tickets_router,
+        reports_router,
+        failures_router,
+        pull_router,
+        observations_router,
+        chain_router,
+        portfolio_router,
+    ],
     handlers={**HANDLERS, **CATALOG_KEY_HANDLERS},
     workers=[
         evaluation_worker,

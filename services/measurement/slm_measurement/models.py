@@ -55,6 +55,12 @@ class Objective(SQLModel, table=True):
     effective_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     consumer_party_id: str | None = Field(default=None, max_length=64, index=True)
+    scope: str | None = Field(default=None, max_length=128, description="the series scope measured; None: every scope")
+    observed: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="customer-observed spans counted as bad time ([{start, end}], whole minutes)",
+    )
     active: bool = True
     ended: bool = Field(default=False, description="its agreement ended or expired: never evaluated again")
     status: str = Field(default="no_data", max_length=16)

@@ -20,6 +20,7 @@ from slm_measurement import repository
 from slm_measurement.domain import maintenance
 from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec, validate_window
 from slm_measurement.models import Objective, PendingActivation
+from slm_measurement.observations import service as observation_service
 from slm_shared.contracts import payloads_v2, targets
 from slm_shared.contracts.payloads import AgreementEndedV1
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
@@ -27,6 +28,7 @@ from slm_shared.db import utcnow
 from slm_shared.terms import in_force
 from slm_shared.terms import maintenance as shared_maintenance
 from slm_shared.terms.credits import CreditBand
+from slm_shared.terms.observations import scope_measured
 from slm_shared.terms.tickets import TicketTarget
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[str
         "timeslice_seconds": target.timeslice_seconds,
         "timeslice_target": target.timeslice_target,
         "consumer_party_id": agreement.consumer_party_id,
+        "scope": scope_measured(agreement.measured_scope, agreement.consumer_party_id),
         "maintenance_windows": [w.model_dump(mode="json") for w in agreement.maintenance_windows],
         "effective_from": agreement.effective_from,
         "effective_to": agreement.effective_to,
@@ -194,6 +197,7 @@ async def _apply_now(
         session, tenant=tenant, agreement_id=agreement.agreement_id, up_to_version=agreement.version
     )
     await session.flush()
+    await observation_service.refresh_objectives(session, tenant=tenant, agreement_id=agreement.agreement_id)
 
 
 async def apply_pending(session: AsyncSession, pending: PendingActivation) -> None:

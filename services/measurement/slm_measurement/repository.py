@@ -156,14 +156,14 @@ async def list_objectives(
     return rows.all(), total
 
 
-async def party_services(session: AsyncSession, *, tenant: str, party: str) -> set[tuple[str, str]]:
-    """The (service, indicator) pairs a customer's agreements measure."""
+async def party_services(session: AsyncSession, *, tenant: str, party: str) -> set[tuple[str, str, str | None]]:
+    """The (service, indicator, scope) a customer's agreements measure (scope None: every scope summed)."""
     rows = await session.execute(
-        select(Objective.service_key, Objective.indicator)
+        select(Objective.service_key, Objective.indicator, Objective.scope)
         .where(Objective.tenant == tenant, Objective.consumer_party_id == party)
         .distinct()
     )
-    return {(s, i) for s, i in rows.all()}
+    return {(s, i, sc) for s, i, sc in rows.all()}
 
 
 def add_transition(session: AsyncSession, transition: ObjectiveTransition) -> None:

@@ -62,6 +62,7 @@ def objective_public(objective: Objective | Row[Any]) -> ObjectivePublic:
         alerts=details.get("alerts", []),
         forecasts=details.get("forecasts", []),
         excluded_minutes=details.get("excluded_minutes", 0),
+        customer_observed_minutes=details.get("customer_observed_minutes", 0),
         at_risk=objective.at_risk_rule or DEFAULT_AT_RISK,
         budget_exhausted_at=budget_runs_out(details),
     )
@@ -199,6 +200,7 @@ async def objective_burn_rate(
         service=objective.service_key,
         indicator=counted_indicator(objective),
         ranges={"lookback": [(part, 1) for part in parts]},
+        scope=objective.scope,
     )
     tally = tallies["lookback"]
     return BurnRateAt(

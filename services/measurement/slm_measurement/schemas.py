@@ -103,6 +103,10 @@ class ObjectivePublic(BaseModel):
     firing_alerts: list[str]
     forecasts: list[ForecastPublic]
     excluded_minutes: int = Field(description="maintenance minutes left out of the window and lookbacks")
+    customer_observed_minutes: int = Field(
+        0, description="minutes of the window counted bad because the customer observed them (observation terms)"
+    )
+    scope: str | None = Field(None, description="the series scope measured (the customer's party); null: every scope")
     evaluated_at: datetime | None
     at_risk: Literal["any_forecast", "all_forecasts"] = Field(
         "any_forecast", description="which forecasts must miss for at_risk"

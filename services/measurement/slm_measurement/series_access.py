@@ -23,12 +23,15 @@ async def readable_series(
 ) -> SeriesQuery:
     """The series query for this reader; a customer reads only series its agreements measure, and no other scope.
 
-    Staff read any series of their tenant. A customer reads the series its objectives are evaluated on
-    (every scope summed) or the scope named after its own party, never another scope.
+    Staff read any series of their tenant. A customer reads the scope named after its own party of a
+    series its objectives are evaluated on, and every scope summed only where an agreement of its
+    measures the whole service; never another customer's scope.
     """
     if principal.is_customer_only:
         party = principal.party or ""
         measured = await repository.party_services(session, tenant=principal.tenant, party=party)
-        if (service, indicator) not in measured or scope not in (None, party):
+        pairs = {(s, i) for s, i, _ in measured}
+        whole = (service, indicator, None) in measured
+        if (service, indicator) not in pairs or scope not in ((None, party) if whole else (party,)):
             raise ProblemError("This series is not measured for any of your agreements", status=404)
     return SeriesQuery(principal.tenant, service, indicator, scope, granularity, first, stop)

@@ -52,6 +52,13 @@ class AgreementTerms(SQLModel, table=True):
     payload: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True), description="the activation as received: its objectives"
     )
+    observation_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    measured_scope: str = Field(default="service", max_length=16)
+    risks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default="[]"),
+        description="chain gaps the version was activated with, accepted as risks",
+    )
 
     def goal(self, priority: str | None, clock: str) -> int | None:
         """The goal in business seconds for a priority's response or resolution clock."""
@@ -125,6 +132,10 @@ async def store_activation(
     row.activated_at = agreement.activated_at or at
     row.payload = agreement.model_dump(mode="json")
     row.credit_terms = agreement.credit_terms.model_dump(mode="json") if agreement.credit_terms else None
+    row.observation_terms = agreement.observation_terms.model_dump(mode="json") if agreement.observation_terms else None
+    row.measured_scope = agreement.measured_scope
+    extra = (agreement.model_extra or {}).get("risks")
+    row.risks = [dict(r) for r in extra if isinstance(r, dict)] if isinstance(extra, list) else []
     session.add(row)
     await session.flush()
 

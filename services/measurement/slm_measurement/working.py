@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets
 from slm_measurement.agreed import Agreed, agreed_of, as_defined_at, counted_ranges
-from slm_measurement.domain import maintenance
+from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.budget import OCCURRENCES, Tally, slice_tally
 from slm_measurement.domain.windows import MINUTE, Bounds, floor_minute
 from slm_measurement.evaluator import (
@@ -100,7 +100,9 @@ async def _slice_tallies(session: AsyncSession, objective: Objective, planned: P
         indicator=counted_indicator(objective),
         first=first,
         stop=stop,
+        scope=objective.scope,
     )
+    rows = observed.bad_minutes(rows, observed.minutes_of(observed.spans_of(objective.observed)), first, stop)
     rows = [row for row in rows if row[0] not in excluded]
     slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
     target = objective.timeslice_target if objective.timeslice_target is not None else objective.target

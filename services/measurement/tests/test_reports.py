@@ -140,7 +140,7 @@ def check_json(report: dict, agreement_id: str) -> None:
     assert report["credit"] == {"percent": "10", "objective_id": "availability", "attainment": 0.9875,
                                 "period_price": "1000.00", "amount": "100.00", "currency": "EUR",
                                 "cap_percent": "100", "partial_period": "pro_rata",
-                                "in_force_share": "1.000000"}  # fmt: skip
+                                "in_force_share": "1.000000", "customer_observed": False}  # fmt: skip
     assert (report["objectives_met"], report["objectives_missed"]) == (0, 2)
 
 

@@ -156,6 +156,10 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.source_state_changed.type: on_agreement_news,
     EVENTS.action_overdue.type: on_agreement_news,
     EVENTS.change_requested.type: on_agreement_news,
+    EVENTS.observation_recorded.type: on_agreement_news,
+    EVENTS.observation_annotated.type: on_agreement_news,
+    EVENTS.chain_at_risk.type: on_agreement_news,
+    EVENTS.proposal_decided.type: on_agreement_news,
     EVENTS.party_created.type: on_party_changed,
     EVENTS.party_updated.type: on_party_changed,
 }

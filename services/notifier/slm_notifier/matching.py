@@ -29,6 +29,10 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.source_state_changed.type,
     EVENTS.action_overdue.type,
     EVENTS.change_requested.type,
+    EVENTS.observation_recorded.type,
+    EVENTS.observation_annotated.type,
+    EVENTS.chain_at_risk.type,
+    EVENTS.proposal_decided.type,
     TEST_EVENT_TYPE,
 )
 

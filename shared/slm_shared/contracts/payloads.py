@@ -118,6 +118,25 @@ class ObjectiveTicketTargetV1(BaseModel):
     resolution_seconds: int | None = None
 
 
+ObservationKind = Literal["unavailable", "degraded", "slow", "incorrect", "other"]
+MeasuredScope = Literal["service", "customer"]
+
+
+def _unavailable_only() -> list[ObservationKind]:
+    return ["unavailable"]
+
+
+class ObservationTermsV1(BaseModel):
+    """How the customer's recorded observations count in the agreement's figures."""
+
+    counts_as: Literal["bad_time", "not_counted"] = Field(
+        "bad_time", description="bad_time: the observed span counts as bad for the objectives it affects"
+    )
+    kinds: list[ObservationKind] = Field(
+        default_factory=_unavailable_only, description="the kinds of observation that count"
+    )
+
+
 class AgreementActivatedV1(Payload):
     agreement_id: str
     version: int
@@ -139,6 +158,12 @@ class AgreementActivatedV1(Payload):
     price: PriceV1 | None = Field(None, description="the offering's price, for service credits")
     activated_at: datetime | None = Field(None, description="when the version was put in force; else the event time")
     credit_terms: CreditTermsV1 | None = Field(None, description="cap and partial-period rule of the credits")
+    observation_terms: ObservationTermsV1 | None = Field(
+        None, description="how customer observations count; none: recorded and shown, not counted"
+    )
+    measured_scope: MeasuredScope = Field(
+        "service", description="service: every scope summed; customer: only the scope named after the consumer party"
+    )
 
 
 class AgreementEndedV1(Payload):
@@ -205,6 +230,10 @@ class BurnAlertV1(Payload):
     budget_share: float = Field(description="share of the period's budget the tier guards")
     objective: float
     observed_at: datetime
+    objective_name: str | None = Field(None, description="the objective's name, when it has one")
+    budget_exhausted_at: datetime | None = Field(
+        None, description="when the forecast expects the error budget to run out, if it does"
+    )
 
 
 class ServiceRetiredV1(ServiceCreatedV1):
@@ -411,3 +440,82 @@ class CreditTermsV1(BaseModel):
 
     cap_percent: Decimal = Decimal(100)
     partial_period: Literal["pro_rata", "full"] = "pro_rata"
+
+
+class ObservationRecordedV1(Payload):
+    """A customer's observation was recorded on an agreement (immutable from then on)."""
+
+    observation_id: str
+    agreement_id: str
+    agreement_name: str = ""
+    service_key: str
+    consumer_party_id: str | None = None
+    kind: ObservationKind
+    summary: str
+    start: datetime
+    end: datetime
+    objective_ids: list[str] = Field(default_factory=list, description="the objectives it affects; empty: all")
+    impact: Literal["low", "medium", "high", "critical"] = "medium"
+    reference: str | None = None
+    counts: bool = Field(description="whether the agreement's terms count it in the figures")
+    recorded_by: str
+    recorded_at: datetime
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class ObservationAnnotatedV1(Payload):
+    """The provider annotated a customer's observation (evidence, cause, linked incident or problem)."""
+
+    observation_id: str
+    annotation_id: str
+    agreement_id: str
+    service_key: str
+    consumer_party_id: str | None = None
+    note: str
+    cause: str | None = None
+    incident_ref: str | None = None
+    problem_ref: str | None = None
+    author: str
+    annotated_at: datetime
+
+
+class ChainRiskV1(Payload):
+    """A supporting service's OLA or UC objective went at risk or breached: an SLA that runs on it is warned."""
+
+    agreement_id: str = Field(description="the SLA that depends on the supporting service")
+    agreement_name: str = ""
+    service_key: str = Field(description="the SLA's service")
+    consumer_party_id: str | None = None
+    affected_objective_ids: list[str] = Field(
+        default_factory=list, description="the SLA's objectives the supporting one composes into (same indicator)"
+    )
+    supporting_agreement_id: str
+    supporting_agreement_kind: Literal["OLA", "UC"]
+    supporting_objective_id: str
+    supporting_service_key: str
+    indicator: str
+    status: Literal["at_risk", "breached"]
+    depth: int = Field(description="levels between the SLA's service and the supporting one (1: directly under)")
+    path: list[str] = Field(default_factory=list, description="service keys from the SLA's service down")
+    attainment: float | None = None
+    objective: float
+    budget_exhausted_at: datetime | None = Field(None, description="when the supporting budget runs out, if known")
+    observed_at: datetime
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class ProposalDecidedV1(Payload):
+    """A manager accepted or dismissed a proposal the portfolio drafted for the next period."""
+
+    proposal_id: str
+    agreement_id: str
+    agreement_name: str = ""
+    objective_id: str
+    service_key: str
+    consumer_party_id: str | None = None
+    kind: Literal["tier_change", "amendment", "improvement_action"]
+    decision: Literal["accepted", "dismissed"]
+    reason: str
+    period: str
+    decided_by: str
+    decided_at: datetime

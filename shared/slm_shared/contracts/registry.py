@@ -14,14 +14,18 @@ from slm_shared.contracts.payloads import (
     AgreementStateChangedV1,
     BurnAlertV1,
     CalendarChangedV1,
+    ChainRiskV1,
     ChangeRequestedV1,
     DependencyChangedV1,
     ImprovementActionV1,
     IndicatorChangedV1,
     ObjectiveStatusV1,
+    ObservationAnnotatedV1,
+    ObservationRecordedV1,
     OfferingPublishedV1,
     OfferingRetiredV1,
     PartyChangedV1,
+    ProposalDecidedV1,
     ReportReadyV1,
     ReviewDueV1,
     ReviewHeldV1,
@@ -81,6 +85,10 @@ class Events:
     report_ready = EventSpec("measurement", "report", "ready", ReportReadyV1)
     source_state_changed = EventSpec("measurement", "source", "state_changed", SourceStateV1)
     agreement_not_measured = EventSpec("measurement", "agreement", "not_measured", AgreementNotMeasuredV1)
+    observation_recorded = EventSpec("measurement", "observation", "recorded", ObservationRecordedV1)
+    observation_annotated = EventSpec("measurement", "observation", "annotated", ObservationAnnotatedV1)
+    chain_at_risk = EventSpec("measurement", "chain", "at_risk", ChainRiskV1)
+    proposal_decided = EventSpec("measurement", "proposal", "decided", ProposalDecidedV1)
 
 
 EVENTS = Events()

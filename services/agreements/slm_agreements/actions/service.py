@@ -135,6 +135,10 @@ async def request_change(
     """Raise a request for change from an open action, as an event an ITSM integration turns into a change ticket."""
     if action.status not in OPEN:
         raise Conflict(f"Action {action.id} is {action.status}; a change is requested from an open action")
+    if action.change_requested_at is not None:
+        raise Conflict(
+            f"A change was already requested for action {action.id} at {action.change_requested_at.isoformat()}"
+        )
     change_id, now = new_id(), utcnow()
     summary = data.summary or action.title
     record_event(

@@ -14,6 +14,8 @@ SCALAR_TERMS = (
     "timezone",
     "support_calendar",
     "credit_terms",
+    "observation_terms",
+    "measured_scope",
 )
 Snapshot = Mapping[str, Any]
 Change = dict[str, Any]

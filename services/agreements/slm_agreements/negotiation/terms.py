@@ -30,6 +30,8 @@ COPIED = (
     "service_credits",
     "maintenance_windows",
     "credit_terms",
+    "observation_terms",
+    "measured_scope",
 )
 OBJECTIVE_FIELDS = (
     "id",

@@ -20,6 +20,14 @@ class ReviewRecord(BaseModel):
     decisions: list[str] = Field(default_factory=list, max_length=100)
 
 
+class ReviewSchedule(BaseModel):
+    """A review on a chosen date, beside the ones the review cycle schedules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    due_on: date = Field(description="the date of the review meeting; today or later, within two years")
+
+
 class ReviewPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

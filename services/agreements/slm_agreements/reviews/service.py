@@ -38,6 +38,21 @@ async def schedule(
     return reviews
 
 
+async def schedule_on(session: AsyncSession, *, agreement: Agreement, due_on: date) -> Review:
+    """A scheduled review on a chosen date (one per date: the same date gives the review already there)."""
+    today = utcnow().date()
+    if due_on < today or due_on > today + timedelta(days=731):
+        message = "must be today or later, within two years"
+        raise Unprocessable(f"due_on {message}", errors=[FieldError(field="due_on", message=message)])
+    for existing in await list_reviews(session, agreement):
+        if existing.due_on == due_on and existing.status == "scheduled":
+            return existing
+    review = Review(id=new_id(), tenant=agreement.tenant, agreement_id=agreement.id, due_on=due_on)
+    session.add(review)
+    await session.flush()
+    return review
+
+
 async def list_reviews(session: AsyncSession, agreement: Agreement) -> list[Review]:
     rows = await session.scalars(
         select(Review)

@@ -1,7 +1,10 @@
 from sqlmodel import SQLModel
 
 import slm_measurement.catalog_keys
+import slm_measurement.chain.models
 import slm_measurement.models
+import slm_measurement.observations.models
+import slm_measurement.portfolio.models
 import slm_measurement.pull.models
 import slm_measurement.reports.worker
 import slm_measurement.terms

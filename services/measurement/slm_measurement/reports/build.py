@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import repository, terms
 from slm_measurement.agreed import Agreed, of_rows
-from slm_measurement.domain import maintenance
+from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.budget import Tally, attainment, error_budget, meets
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.evaluator import maintenance_of, tally_ranges
 from slm_measurement.models import Objective, ObjectiveTransition
+from slm_measurement.observations import service as observation_service
+from slm_measurement.portfolio import names
 from slm_measurement.reports import credits, periods
 from slm_measurement.reports.periods import Period
 from slm_measurement.tickets import compliance
@@ -25,6 +27,12 @@ from slm_shared.terms.credits import CreditTerms
 
 PERIOD = "period"
 SHARE = Decimal("0.000001")
+
+
+def generated_name(indicator: str, target: float) -> str:
+    """The English name of an unnamed objective (documents translate it): e.g. 'Availability ≥ 99.9%'."""
+    share = f"{target * 100:.3f}".rstrip("0").rstrip(".")
+    return f"{indicator.split('#')[0].replace('_', ' ').capitalize()} ≥ {share}%"
 
 
 def breaches(transitions: list[ObjectiveTransition], period: Period) -> list[dict[str, Any]]:
@@ -114,9 +122,16 @@ async def objective_report(
         {"period": p.label, "attainment": attainment(tallies[p.label].good, tallies[p.label].total)} for p in trend
     ]
     trend_points.append({"period": period.label, "attainment": value})
+    spans = observed.spans_of(objective.observed)
+    seen_minutes = sum(
+        observed.observed_minutes(spans, part, maintenance.excluded_intervals(maintenance_of(objective), part))
+        for part in labelled[PERIOD]
+    )
     return {
         "objective_id": objective.objective_id,
-        "name": objective.name or objective.objective_id,
+        "name": objective.name or generated_name(objective.indicator, objective.target),
+        "generated_name": objective.name is None,
+        "customer_observed_minutes": seen_minutes,
         "window": {"start": period.start, "end": period.end, "timezone": period.timezone},
         "in_force": [{"start": b.start, "end": b.end} for b in labelled[PERIOD]],
         "indicator": objective.indicator,
@@ -188,9 +203,21 @@ async def agreement_report(
         else Decimal(0),
     )
     actions = await terms.open_actions(session, tenant=agreement.tenant, agreement_id=agreement.agreement_id)
+    seen = await observation_service.of_agreement(
+        session, tenant=agreement.tenant, agreement_id=agreement.agreement_id, start=period.start, end=period.end
+    )
+    notes = await observation_service.annotations_of(
+        session, tenant=agreement.tenant, observation_ids=[o.id for o in seen]
+    )
+    decided_by = next((r for r in reports if r["objective_id"] == credit.objective_id), None)
+    service_name, customer_name = await names.names_of(
+        session, tenant=agreement.tenant, service_key=agreement.service_key, party_id=agreement.consumer_party_id
+    )
     return {
         "agreement_id": agreement.agreement_id,
         "agreement_name": agreement.name,
+        "service_name": service_name,
+        "customer_name": customer_name,
         "agreement_kind": agreement.kind,
         "agreement_version": agreement.version,
         "service_key": agreement.service_key,
@@ -208,7 +235,18 @@ async def agreement_report(
              "overdue": a.overdue}
             for a in actions
         ],
+        "observations": [
+            {"observation_id": o.id, "source": "customer-observed", "kind": o.kind, "summary": o.summary,
+             "start": o.start, "end": o.end, "impact": o.impact, "reference": o.reference,
+             "objective_ids": o.objective_ids, "counts": o.counts and o.withdrawn_at is None,
+             "withdrawn_at": o.withdrawn_at,
+             "annotations": [{"note": a.note, "cause": a.cause, "incident_ref": a.incident_ref,
+                              "problem_ref": a.problem_ref, "author": a.author, "created_at": a.created_at}
+                             for a in notes[o.id]]}
+            for o in seen
+        ],
         "credit": {
+            "customer_observed": bool(decided_by and decided_by["customer_observed_minutes"]),
             "percent": credit.percent,
             "objective_id": credit.objective_id,
             "attainment": credit.attainment,

@@ -5,24 +5,40 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 
-WIDTH, HEIGHT, PAD = 560, 200, 36
+WIDTH, HEIGHT, PAD = 560, 230, 36
+TOP = 30  # room above the plot for the title shown on screen
 
 
 def _scale(lo: float, hi: float) -> Callable[[float], float]:
     span = (hi - lo) or 1.0
-    return lambda v: PAD / 2 + (HEIGHT - PAD) * (hi - v) / span
+    return lambda v: TOP + (HEIGHT - PAD - TOP) * (hi - v) / span
 
 
-def _frame(title: str, body: list[str], kind: str) -> str:
+def _frame(title: str, body: list[str], kind: str, x_label: str = "", y_label: str = "") -> str:
+    shown = [
+        f'<text class="chart-title" x="{WIDTH / 2}" y="16" font-size="13" font-weight="bold" '
+        f'text-anchor="middle">{escape(title)}</text>',
+        f'<text class="axis-label x" x="{WIDTH / 2}" y="{HEIGHT - 4}" font-size="10" '
+        f'text-anchor="middle">{escape(x_label)}</text>',
+        f'<text class="axis-label y" x="10" y="{HEIGHT / 2}" font-size="10" text-anchor="middle" '
+        f'transform="rotate(-90 10 {HEIGHT / 2})">{escape(y_label)}</text>',
+    ]
     return (
         f'<svg class="chart {kind}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
-        + "".join(body)
+        + "".join(shown + body)
         + "</svg>"
     )
 
 
-def burn_down(title: str, points: list[tuple[str, float | None]], *, zero_label: str = "0") -> str:
+def burn_down(
+    title: str,
+    points: list[tuple[str, float | None]],
+    *,
+    zero_label: str = "0",
+    x_label: str = "",
+    y_label: str = "",
+) -> str:
     """Budget left (1 = all, 0 = spent, below 0 = overspent) after each checkpoint, as a line."""
     values = [v for _, v in points if v is not None]
     lo, hi = min([0.0, *values]), max([1.0, *values])
@@ -43,14 +59,16 @@ def burn_down(title: str, points: list[tuple[str, float | None]], *, zero_label:
     if segments:
         body.append(f'<path class="series" d="{" ".join(segments)}" fill="none" stroke="#1f6feb" stroke-width="2"/>')
     if points:
-        body.append(f'<text x="{PAD}" y="{HEIGHT - 4}" font-size="10">{escape(points[0][0])}</text>')
+        body.append(f'<text x="{PAD}" y="{HEIGHT - 20}" font-size="10">{escape(points[0][0])}</text>')
         body.append(
-            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 4}" font-size="10" text-anchor="end">{escape(points[-1][0])}</text>'
+            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 20}" font-size="10" text-anchor="end">{escape(points[-1][0])}</text>'
         )
-    return _frame(title, body, "burn-down")
+    return _frame(title, body, "burn-down", x_label, y_label)
 
 
-def trend(title: str, points: list[tuple[str, float | None, str]], target: float) -> str:
+def trend(
+    title: str, points: list[tuple[str, float | None, str]], target: float, *, x_label: str = "", y_label: str = ""
+) -> str:
     """Attainment per period as bars (label, value, shown value), with the target as a line."""
     values = [v for _, v, _ in points if v is not None]
     floor = max(min([target - 4 * (1 - target), *values]) - 0.001, 0.0)
@@ -71,10 +89,11 @@ def trend(title: str, points: list[tuple[str, float | None, str]], target: float
                 f'text-anchor="middle">{escape(shown)}</text>'
             )
         body.append(
-            f'<text x="{x + width / 2:.1f}" y="{HEIGHT - 4}" font-size="10" text-anchor="middle">{escape(label)}</text>'
+            f'<text x="{x + width / 2:.1f}" y="{HEIGHT - 20}" font-size="10" '
+            f'text-anchor="middle">{escape(label)}</text>'
         )
     body.append(
         f'<line class="target" x1="{PAD}" y1="{y(target):.1f}" x2="{WIDTH - PAD}" y2="{y(target):.1f}" '
         'stroke="#444" stroke-dasharray="4 3"/>'
     )
-    return _frame(title, body, "trend")
+    return _frame(title, body, "trend", x_label, y_label)

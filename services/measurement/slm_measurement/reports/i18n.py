@@ -56,6 +56,56 @@ _WORDS = {
            "цена неизвестна"),
 }  # fmt: skip
 MESSAGES = {lang: dict(zip(KEYS, words, strict=True)) for lang, words in _WORDS.items()}
+# Words added since: one entry per key, each language beside the others.
+_MORE = {
+    "observations": ("Customer observations", "Observações do cliente", "Observaciones del cliente",
+                     "Obserwacje klienta", "Наблюдения клиента"),
+    "customer_observed": ("customer-observed", "observado pelo cliente", "observado por el cliente",
+                          "zaobserwowane przez klienta", "по наблюдению клиента"),
+    "observed_minutes": ("Customer-observed minutes", "Minutos observados pelo cliente",
+                         "Minutos observados por el cliente", "Minuty zaobserwowane przez klienta",
+                         "Минуты по наблюдению клиента"),
+    "what_seen": ("What was seen", "O que foi observado", "Lo observado", "Co zaobserwowano", "Что наблюдалось"),
+    "impact": ("Impact", "Impacto", "Impacto", "Wpływ", "Влияние"),
+    "counts": ("Counts", "Conta", "Cuenta", "Liczy się", "Учитывается"),
+    "yes": ("yes", "sim", "sí", "tak", "да"),
+    "no": ("no", "não", "no", "nie", "нет"),
+    "withdrawn": ("withdrawn", "retirada", "retirada", "wycofana", "отозвано"),
+    "chain_diagnosis": ("Chain diagnosis", "Diagnóstico da cadeia", "Diagnóstico de la cadena", "Diagnoza łańcucha",
+                        "Диагностика цепочки"),
+    "supporting_service": ("Supporting service", "Serviço de suporte", "Servicio de soporte", "Usługa wspierająca",
+                           "Поддерживающая услуга"),
+    "contribution": ("Contribution", "Contribuição", "Contribución", "Udział", "Вклад"),
+    "status_at_risk": ("at risk", "em risco", "en riesgo", "zagrożony", "под угрозой"),
+    "status_breached": ("breached", "violado", "incumplido", "naruszony", "нарушена"),
+    "day": ("Day", "Dia", "Día", "Dzień", "День"),
+    "agreed_outcomes": ("Agreed outcomes", "Resultados acordados", "Resultados acordados", "Uzgodnione ustalenia",
+                        "Согласованные решения"),
+    "agreed_outcomes_hint": ("To be filled in at the review meeting.", "A preencher na reunião de revisão.",
+                             "A completar en la reunión de revisión.", "Do uzupełnienia na spotkaniu przeglądowym.",
+                             "Заполняется на встрече по обзору."),
+    "period_summary": ("Period summary", "Resumo do período", "Resumen del período", "Podsumowanie okresu",
+                       "Итоги периода"),
+    "objectives_met_of": ("objectives met", "objetivos cumpridos", "objetivos cumplidos", "spełnionych celów",
+                          "целей выполнено"),
+    "ind_availability": ("Availability", "Disponibilidade", "Disponibilidad", "Dostępność", "Доступность"),
+    "ind_latency": ("Latency", "Latência", "Latencia", "Opóźnienie", "Задержка"),
+    "ind_error_rate": ("Error rate", "Taxa de erros", "Tasa de errores", "Wskaźnik błędów", "Доля ошибок"),
+    "impact_low": ("low", "baixo", "bajo", "niski", "низкое"),
+    "impact_medium": ("medium", "médio", "medio", "średni", "среднее"),
+    "impact_high": ("high", "alto", "alto", "wysoki", "высокое"),
+    "impact_critical": ("critical", "crítico", "crítico", "krytyczny", "критическое"),
+    "status_open": ("open", "aberta", "abierta", "otwarte", "открыто"),
+    "status_in_progress": ("in progress", "em curso", "en curso", "w toku", "в работе"),
+    "status_done": ("done", "concluída", "hecha", "zakończone", "выполнено"),
+    "status_cancelled": ("cancelled", "cancelada", "cancelada", "anulowane", "отменено"),
+    "overdue": ("overdue", "atrasada", "vencida", "po terminie", "просрочено"),
+    "provider_notes": ("Provider's notes", "Notas do provedor", "Notas del proveedor", "Uwagi dostawcy",
+                       "Примечания поставщика"),
+}  # fmt: skip
+for _key, _words in _MORE.items():
+    for _lang, _word in zip(LANGUAGES, _words, strict=True):
+        MESSAGES[_lang][_key] = _word
 
 
 def choose(lang: str | None, accept_language: str | None) -> str:
@@ -114,6 +164,18 @@ class Formatter:
         if value is None:
             return "—"
         return dates.format_datetime(value, format="medium", tzinfo=ZoneInfo(self.timezone), locale=self.locale)
+
+    def objective_name(self, objective: dict[str, object]) -> str:
+        """The objective's own name, or the name the platform gives it, in this language."""
+        if not objective.get("generated_name"):
+            return str(objective["name"])
+        indicator = str(objective["indicator"]).split("#")[0]
+        word = MESSAGES[self.lang].get(f"ind_{indicator}", indicator.replace("_", " ").capitalize())
+        return f"{word} ≥ {self.percent(float(str(objective['target'])), 3)}"
+
+    def word(self, prefix: str, value: str) -> str:
+        """A platform value (status, impact) in this language; the value itself when it has no translation."""
+        return MESSAGES[self.lang].get(f"{prefix}_{value}", value)
 
     def day(self, value: datetime) -> str:
         return dates.format_date(value.astimezone(ZoneInfo(self.timezone)), format="medium", locale=self.locale)

@@ -50,13 +50,14 @@ def csv_rows(report: dict[str, Any], fmt: Formatter) -> list[list[str]]:
 
     period = report["period"]
     add("agreement", "", "name", report["agreement_name"])
-    add("agreement", "", "service", report["service_key"])
-    add("agreement", "", "customer", report["consumer_party_id"])
+    add("agreement", "", "service", report["service_key"], report.get("service_name"))
+    add("agreement", "", "customer", report["consumer_party_id"], report.get("customer_name"))
     add("agreement", "", "period", period["label"])
     add("agreement", "", "period_start", period["start"], fmt.instant(period["start"]))
     add("agreement", "", "period_end", period["end"], fmt.instant(period["end"]))
     for o in report["objectives"]:
         key = o["objective_id"]
+        add("objective", key, "name", o["name"], fmt.objective_name(o))
         add("objective", key, "target", o["target"], fmt.percent(o["target"], 3))
         add("objective", key, "attainment", o["attainment"], fmt.percent(o["attainment"], 3))
         add("objective", key, "met", o["met"], _result(fmt, o["met"]))
@@ -74,6 +75,20 @@ def csv_rows(report: dict[str, Any], fmt: Formatter) -> list[list[str]]:
             add("breach", f"{key}#{index}", "end", b["end"], fmt.instant(b["end"]) if b["end"] else fmt.t("ongoing"))
         for point in o["trend"]:
             add("trend", key, point["period"], point["attainment"], fmt.percent(point["attainment"], 3))
+        add(
+            "objective",
+            key,
+            "customer_observed_minutes",
+            o["customer_observed_minutes"],
+            fmt.number(o["customer_observed_minutes"]),
+        )
+    for seen in report.get("observations", []):
+        item = seen["observation_id"]
+        add("observation", item, "source", seen["source"], fmt.t("customer_observed"))
+        add("observation", item, "summary", seen["summary"])
+        add("observation", item, "start", seen["start"], fmt.instant(seen["start"]))
+        add("observation", item, "end", seen["end"], fmt.instant(seen["end"]))
+        add("observation", item, "counts", seen["counts"], fmt.t("yes") if seen["counts"] else fmt.t("no"))
     for t in report["tickets"]:
         item = f"{t['priority']}/{t['clock']}"
         add("tickets", item, "met", t["met"], fmt.number(t["met"]))
@@ -106,17 +121,27 @@ def _charts(report: dict[str, Any], fmt: Formatter) -> dict[str, dict[str, Marku
     for o in report["objectives"]:
         burn = [(fmt.day(p["at"]), p["remaining_ratio"]) for p in o["burn_down"]]
         bars = [(p["period"], p["attainment"], fmt.percent(p["attainment"], 2)) for p in o["trend"]]
+        name = fmt.objective_name(o)
         drawn[o["objective_id"]] = {
-            "burn_down": Markup(charts.burn_down(f"{fmt.t('burn_down')}: {o['name']}", burn)),
-            "trend": Markup(charts.trend(f"{fmt.t('trend')}: {o['name']}", bars, o["target"])),
+            "burn_down": Markup(
+                charts.burn_down(
+                    f"{fmt.t('burn_down')}: {name}", burn, x_label=fmt.t("day"), y_label=fmt.t("budget_left")
+                )
+            ),
+            "trend": Markup(
+                charts.trend(
+                    f"{fmt.t('trend')}: {name}", bars, o["target"], x_label=fmt.t("period"), y_label=fmt.t("attainment")
+                )
+            ),
         }
     return drawn
 
 
-def to_html(reports: list[dict[str, Any]], fmt: Formatter, *, title: str) -> str:
-    """A self-contained page (inline CSS and SVG) for people."""
+def to_html(reports: list[dict[str, Any]], fmt: Formatter, *, title: str, meeting: bool = False) -> str:
+    """A self-contained page (inline CSS and SVG) for people; `meeting` adds the review pack's summary and outcomes."""
     return _ENV.get_template("report.html").render(
         title=title,
+        meeting=meeting,
         lang=fmt.lang,
         fmt=fmt,
         reports=[{"data": r, "charts": _charts(r, fmt)} for r in reports],

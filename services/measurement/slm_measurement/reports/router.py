@@ -10,8 +10,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from slm_measurement import terms
-from slm_measurement.reports import periods
+from slm_measurement import repository, terms
+from slm_measurement.chain import service as chain_service
+from slm_measurement.portfolio import names
+from slm_measurement.reports import pdf, periods
 from slm_measurement.reports.build import agreement_report
 from slm_measurement.reports.i18n import Formatter, choose
 from slm_measurement.reports.render import plain, to_csv, to_html
@@ -23,7 +25,7 @@ from slm_shared.web.bounds import BoundedDatetime
 from slm_shared.web.deps import ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
-Format = Literal["json", "csv", "html"]
+Format = Literal["json", "csv", "html", "pdf"]
 PeriodQuery = Annotated[str | None, Query(max_length=16, description="a month (2026-03) or a quarter (2026-Q1)")]
 LangQuery = Annotated[str | None, Query(max_length=16, description="en, pt, es, pl or ru; else Accept-Language")]
 FORMATS = {
@@ -32,6 +34,7 @@ FORMATS = {
             "application/json": {},
             "text/csv": {"schema": {"type": "string"}},
             "text/html": {"schema": {"type": "string"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
         },
         "description": "The report in the format asked for",
     }
@@ -52,14 +55,29 @@ def _period(text: str | None, start: datetime | None, end: datetime | None, time
         raise Unprocessable(str(exc), errors=[FieldError(field="period", message=str(exc))]) from exc
 
 
-def _respond(
-    reports: list[dict[str, Any]], document: dict[str, Any], fmt: Formatter, kind: str, title: str
+async def _respond(
+    request: Request,
+    reports: list[dict[str, Any]],
+    document: dict[str, Any],
+    fmt: Formatter,
+    kind: str,
+    title: str,
+    *,
+    meeting: bool = False,
 ) -> Response:
     headers = {"Content-Language": fmt.lang}
+    if kind == "pdf":
+        settings = request.app.state.settings
+        printed = await pdf.html_to_pdf(
+            to_html(reports, fmt, title=title, meeting=meeting),
+            binary=pdf.browser(settings.report_browser),
+            seconds=settings.report_pdf_timeout_seconds,
+        )
+        return Response(printed, media_type="application/pdf", headers=headers)
     if kind == "csv":
         return PlainTextResponse(to_csv(reports, fmt), media_type="text/csv; charset=utf-8", headers=headers)
     if kind == "html":
-        return HTMLResponse(to_html(reports, fmt, title=title), headers=headers)
+        return HTMLResponse(to_html(reports, fmt, title=title, meeting=meeting), headers=headers)
     return JSONResponse(plain(document), headers=headers)
 
 
@@ -95,7 +113,7 @@ async def agreement_report_route(
         session, version, chosen, trend_count=request.app.state.settings.report_trend_periods
     )
     fmt = Formatter(language, latest.timezone)
-    return _respond([report], report, fmt, format, f"{fmt.t('report')}: {latest.name} ({chosen.label})")
+    return await _respond(request, [report], report, fmt, format, f"{fmt.t('report')}: {latest.name} ({chosen.label})")
 
 
 class VersionInForce(BaseModel):
@@ -165,5 +183,27 @@ async def review_pack(
     trend = request.app.state.settings.report_trend_periods
     reports = [await agreement_report(session, v, chosen, trend_count=trend) for v in chosen_versions.values()]
     fmt = Formatter(language, timezone)
-    document = {"party_id": party_id, "period": chosen.label, "reports": reports}
-    return _respond(reports, document, fmt, format, f"{fmt.t('review_pack')}: {party_id} ({chosen.label})")
+    _, party_name = await names.names_of(session, tenant=principal.tenant, service_key="", party_id=party_id)
+    for report in reports:
+        report["chain"] = await _chain_of(session, principal.tenant, report, chosen)
+    document = {"party_id": party_id, "party_name": party_name, "period": chosen.label, "reports": reports,
+                "agreed_outcomes": []}  # fmt: skip
+    title = f"{fmt.t('review_pack')}: {party_name} ({chosen.label})"
+    return await _respond(request, reports, document, fmt, format, title, meeting=True)
+
+
+async def _chain_of(
+    session: SessionDep, tenant: str, report: dict[str, Any], period: periods.Period
+) -> list[dict[str, Any]]:
+    """For each objective breached in the period, the supporting objectives in trouble then (chain diagnosis)."""
+    found = []
+    for objective in report["objectives"]:
+        if not objective["breaches"]:
+            continue
+        row = await repository.find_objective(session, tenant=tenant, objective_id=objective["objective_id"])
+        if row is None:
+            continue
+        end = min(period.end, utcnow())
+        diagnosis = await chain_service.diagnose(session, row, start=period.start, end=end, now=utcnow())
+        found.append({"objective_id": objective["objective_id"], "implicated": diagnosis["implicated"]})
+    return found

@@ -1,0 +1,47 @@
+"""Reviews scheduled on a chosen date, and a request for change raised once per action."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from practice_support import activated, customer, scenario_on, service_with_offering
+
+from tools.devstack import Stack
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_a_review_on_a_chosen_date_and_a_change_requested_once(stack: Stack) -> None:
+    scenario = scenario_on(stack)
+    shop, gold = service_with_offering(scenario, "webshop", "Web shop", 0.999)
+    northwind, token = customer(scenario, "Northwind Traders", "Ana Silva")
+    sla = activated(scenario, "SLA", "Northwind web shop SLA", shop, gold, consumer=northwind, customer_token=token)
+    reviews = f"/v1/agreements/{sla['id']}/reviews"
+    chosen = (datetime.now(UTC) + timedelta(days=12)).date().isoformat()
+    scheduled = scenario.call("POST", "agreements", f"{reviews}/scheduled", 201, json={"due_on": chosen})
+    assert (scheduled["due_on"], scheduled["status"]) == (chosen, "scheduled")
+    again = scenario.call("POST", "agreements", f"{reviews}/scheduled", 201, json={"due_on": chosen})
+    assert again["id"] == scheduled["id"]  # one review per chosen date
+    listed = scenario.call("GET", "agreements", reviews, 200, token=token)
+    assert [r["id"] for r in listed if r["due_on"] == chosen] == [scheduled["id"]]
+    past = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    refused = scenario.http.post(
+        scenario.urls["agreements"] + f"{reviews}/scheduled",
+        json={"due_on": past},
+        headers={"Authorization": f"Bearer {scenario.admin}"},
+    )
+    assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["due_on"]
+    scenario.call("POST", "agreements", f"{reviews}/scheduled", 403, token=token, json={"due_on": chosen})
+
+    action = scenario.call(
+        "POST", "agreements", f"/v1/agreements/{sla['id']}/actions", 201,
+        json={"title": "Add a second card gateway", "owner": "Ana Silva", "due_on": chosen},
+    )  # fmt: skip
+    change = f"/v1/actions/{action['id']}/change-request"
+    scenario.call("POST", "agreements", change, 202, json={"priority": "high"})
+    second = scenario.http.post(
+        scenario.urls["agreements"] + change, json={}, headers={"Authorization": f"Bearer {scenario.admin}"}
+    )
+    assert second.status_code == 409 and "already requested" in second.json()["detail"]
+    assert scenario.call("GET", "agreements", f"/v1/actions/{action['id']}", 200)["change_requested_at"]
