@@ -97,6 +97,12 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
+def _segment(value: Any) -> str:
+    """A path parameter as one URL segment; "." and ".." are dot segments a client resolves away, so never sent."""
+    quoted = quote(str(value), safe="")
+    return "x" if quoted in ("", ".", "..") else quoted
+
+
 @st.composite
 def requests(draw: st.DrawFn, spec: dict[str, Any], known: dict[str, str]) -> tuple[str, str, str, dict[str, Any]]:
     """One request: a route, its path and query parameters, and a body where it takes one."""
@@ -108,7 +114,7 @@ def requests(draw: st.DrawFn, spec: dict[str, Any], known: dict[str, str]) -> tu
             st.one_of(_plausible(schema, known.get(name)), _plausible(schema, known.get(name)), _hostile(schema))
         )
         if parameter["in"] == "path":
-            url = url.replace("{" + name + "}", quote(str(value), safe="") or "x")
+            url = url.replace("{" + name + "}", _segment(value))
         elif parameter["in"] == "query" and (parameter.get("required") or draw(st.integers(0, 2)) == 0):
             query[name] = str(value)
     content = operation.get("requestBody", {}).get("content", {})
@@ -158,7 +164,7 @@ def sweep_requests(spec: dict[str, Any], known: dict[str, str]) -> list[tuple[st
                 query = {}
                 for p in parameters:
                     if p["in"] == "path":
-                        url = url.replace("{" + p["name"] + "}", quote(values[p["name"]], safe="") or "x")
+                        url = url.replace("{" + p["name"] + "}", _segment(values[p["name"]]))
                     elif p.get("required") or p is target:
                         query[p["name"]] = values[p["name"]]
                 found.append(
