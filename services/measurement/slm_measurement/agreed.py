@@ -123,7 +123,14 @@ def as_defined_at(objective: Objective, agreed: Agreed | None, instant: datetime
     the version in force then, by the shared definition. Without that version's terms, or when it
     did not carry the objective, the row is used as it is.
     """
-    if agreed is None or (number := agreed.version_at(instant)) is None or number == objective.agreement_version:
+    if agreed is None or (number := agreed.version_at(instant)) is None:
+        return objective
+    return defined_by(objective, agreed, number)
+
+
+def defined_by(objective: Objective, agreed: Agreed, number: int) -> Objective:
+    """The objective as version `number` of its agreement defined it (a copy), or the row when not known."""
+    if number == objective.agreement_version:
         return objective
     payload = agreed.payloads.get(number)
     if not payload:
