@@ -107,6 +107,22 @@ async def test_each_part_of_the_window_is_judged_by_its_own_version(history_clie
     assert (before_found["agreement_version"], before_found["value"], before_found["target"]) == (1, 300, 0.99)
     assert (before_found["good"], before_found["total"], before_found["budget_target"]) == (988, 1000, None)
 
+    steps = (
+        await client.get(
+            f"/v1/objectives/{key}-p/replay",
+            params={"from": NOW.isoformat(), "to": NOW.isoformat(), "step": "1h"},
+        )
+    ).json()["steps"]
+    assert [(s["agreement_version"], s["good"], s["total"], s["status"]) for s in steps] == [
+        (2, 2987, 3000, "breached")
+    ]
+    assert steps[0]["budget_remaining_ratio"] == pytest.approx(-1 / 12, abs=1e-9)
+
+    # A lookback over the whole month: bad 13 of 3000 against an allowed 12 of 3000 burns at 13/12.
+    burn = (await client.get(f"/v1/objectives/{key}-p/burn-rate", params={"lookback": "32d"})).json()
+    assert (burn["good"], burn["total"]) == (2987, 3000)
+    assert burn["burn_rate"] == pytest.approx(13 / 12, abs=1e-9)  # by v2's target alone: 13/3 (or 1/2 on 200 ms)
+
     working = (await client.get(f"/v1/objectives/{key}-p/working")).json()
     assert (working["good"], working["total"]) == (2987, 3000)
     budget = working["budget"]
