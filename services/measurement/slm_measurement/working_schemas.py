@@ -58,6 +58,7 @@ class VersionSegment(BaseModel):
     op: str | None = Field(description="the version's threshold comparison (threshold indicators)")
     value: float | None = Field(description="the version's threshold: good/total are counted against it")
     target: float = Field(description="the version's target")
+    timeslice_target: float | None = Field(description="the version's slice rule (timeslice budgeting)")
     in_force: list[Interval] = Field(description="the counted parts of the window under this version")
     good: float
     total: float

@@ -101,6 +101,7 @@ def version_segments(segments: list[SegmentTally], tz: ZoneInfo) -> list[Version
             op=s.op,
             value=s.value,
             target=s.target,
+            timeslice_target=s.timeslice_target,
             in_force=[_interval(b, tz) for b in s.bounds],
             good=s.tally.good,
             total=s.tally.total,

@@ -168,3 +168,52 @@ async def test_one_version_in_force_reads_as_before(history_client) -> None:  # 
     assert (live["good"], live["total"], live["budget_target"]) == (988, 1000, None)
     working = (await client.get(f"/v1/objectives/{key}-p/working")).json()
     assert working["versions"] is None and working["budget"]["allowed"] == 10
+
+
+async def test_timeslices_are_judged_by_each_version_s_slice_rule_and_target(history_client) -> None:  # type: ignore[no-untyped-def]
+    """1-minute slices. v1: a slice is good at >= 95%, target 50%; v2: good at >= 90%, target 75%.
+
+    v1's part: minutes at 96, 96, 93, 93% -> 2 good slices of 4, allowed (1 - 0.5) x 4 = 2
+    v2's part: minutes at 93% x 4 -> 4 good of 4, allowed (1 - 0.75) x 4 = 1
+    window: 6 good slices of 8, allowed 3, consumed 2, remaining 1 (a third); budget target 1 - 3/8 = 0.625
+    (v2's terms alone: 8 of 8 good, allowed 2; v1's alone: 2 of 8 good).
+    """
+    app, client = history_client
+    key, agreement_id = f"slices-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+
+    def sliced(version: int, slice_target: float, target: float, effective_from: datetime) -> Any:
+        objective = {
+            "objective_id": f"{key}-s",
+            "indicator": "availability",
+            "target": target,
+            "budgeting_method": "timeslices",
+            "timeslice_seconds": 60,
+            "timeslice_target": slice_target,
+            "window": {"kind": "calendar", "unit": "month"},
+        }
+        return ticket_agreement(
+            agreement_id=agreement_id, service_key=key, party="p", version=version, objectives=[objective],
+            ticket_targets=[], effective_from=effective_from, activated_at=effective_from,
+        )  # fmt: skip
+
+    def minute(at: datetime, good: float) -> dict[str, Any]:
+        return {"service": key, "indicator": "availability", "timestamp": at.isoformat(), "good": good, "total": 100}
+
+    await activate(app.state.db, sliced(1, 0.95, 0.5, MONTH_START))
+    await activate(app.state.db, sliced(2, 0.90, 0.75, MID))
+    points = [minute(MONTH_START + timedelta(minutes=m), g) for m, g in enumerate([96, 96, 93, 93])]
+    points += [minute(NOW - timedelta(minutes=m), 93) for m in range(1, 5)]
+    assert (await client.post("/v1/measurements", json=points)).status_code == 202
+
+    live = (await client.post(f"/v1/objectives/{key}-s/evaluate")).json()
+    assert (live["good"], live["total"], live["status"], live["budget_target"]) == (6, 8, "healthy", 0.625)
+    assert live["budget"]["remaining_ratio"] == pytest.approx(1 / 3, abs=1e-9)
+    working = (await client.get(f"/v1/objectives/{key}-s/working")).json()
+    budget = working["budget"]
+    assert (budget["allowed"], budget["consumed"], budget["remaining"]) == (3, 2, 1)
+    assert [
+        (v["agreement_version"], v["timeslice_target"], v["target"], v["good"], v["total"], v["allowed"])
+        for v in working["versions"]
+    ] == [(1, 0.95, 0.5, 2, 4, 2), (2, 0.9, 0.75, 4, 4, 1)]
+    at_now = (await client.get(f"/v1/objectives/{key}-s", params={"at": NOW.isoformat()})).json()
+    assert (at_now["good"], at_now["total"], at_now["budget_target"]) == (6, 8, 0.625)

@@ -79,6 +79,7 @@ def segment_rows(found: list[versioned.SegmentTally]) -> list[dict[str, Any]]:
             "op": s.op,
             "value": s.value,
             "target": s.target,
+            "timeslice_target": s.timeslice_target,
             "in_force": [{"start": b.start, "end": b.end} for b in s.bounds],
             "good": s.tally.good,
             "total": s.tally.total,
