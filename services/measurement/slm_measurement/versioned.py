@@ -80,6 +80,8 @@ def segments(objective: Objective, agreed: Agreed | None, counted: Counted | Non
         for part in parts:
             for version, bounds in _by_version(agreed, part):
                 cut.setdefault(version, {}).setdefault(label, []).append(bounds)
+    if len(cut) < 2:
+        return None
     defined = {version: defined_by(objective, agreed, version) for version in cut}
     if len({_terms(o) for o in defined.values()}) < 2:
         return None
