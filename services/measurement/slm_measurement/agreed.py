@@ -23,6 +23,7 @@ from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
 from slm_shared.terms import in_force
 
 
@@ -33,6 +34,18 @@ class Agreed:
     versions: tuple[in_force.ActivatedVersion, ...]
     carries: dict[int, frozenset[str] | None] = field(default_factory=dict)
     payloads: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    parsed: dict[int, AgreementActivatedV2 | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def agreement(self, number: int) -> AgreementActivatedV2 | None:
+        """Version `number`'s stored terms, validated once (None when not stored or not valid)."""
+        if number not in self.parsed:
+            payload = self.payloads.get(number)
+            try:
+                found = payloads_v2.agreement_activated(read_model.stored_type(payload), payload) if payload else None
+            except ValidationError:
+                found = None
+            self.parsed[number] = found
+        return self.parsed[number]
 
     def counted(self, objective_id: str, start: datetime, end: datetime) -> list[Bounds]:
         """The minute-aligned parts of [start, end) under a version in force that carries the objective."""
@@ -123,14 +136,17 @@ def as_defined_at(objective: Objective, agreed: Agreed | None, instant: datetime
     the version in force then, by the shared definition. Without that version's terms, or when it
     did not carry the objective, the row is used as it is.
     """
-    if agreed is None or (number := agreed.version_at(instant)) is None or number == objective.agreement_version:
+    if agreed is None or (number := agreed.version_at(instant)) is None:
         return objective
-    payload = agreed.payloads.get(number)
-    if not payload:
+    return defined_by(objective, agreed, number)
+
+
+def defined_by(objective: Objective, agreed: Agreed, number: int) -> Objective:
+    """The objective as version `number` of its agreement defined it (a copy), or the row when not known."""
+    if number == objective.agreement_version:
         return objective
-    try:
-        agreement = payloads_v2.agreement_activated(read_model.stored_type(payload), payload)
-    except ValidationError:
+    agreement = agreed.agreement(number)
+    if agreement is None:
         return objective
     target = next((t for t in agreement.objectives if t.objective_id == objective.objective_id), None)
     if target is None:

@@ -56,6 +56,7 @@ def _isoformat(instant: datetime, tz: tzinfo | None) -> str:
 def details_of(found: Measurement, method: str) -> dict[str, Any]:
     """The evaluation's burn rates, alerts and forecasts as stored on the objective."""
     return {
+        **found.details,  # budget_target, when an amendment changed the terms inside the window
         "unit": "events" if method == "occurrences" else "slices",
         "excluded_minutes": found.excluded_minutes,
         "customer_observed_minutes": found.observed_minutes,
@@ -172,6 +173,8 @@ async def _read_together(
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
     for objective, planned in plans.values():
+        if planned.segments is not None:
+            continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
         signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
         key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
         groups.setdefault(key, []).append(objective)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, repository
+from slm_measurement import buckets, repository, versioned
 from slm_measurement.agreed import Agreed, agreed_of, counted_ranges
 from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.alerts import DEFAULT_POLICY, BurnTier, TierState, evaluate_policy, lookbacks
@@ -129,8 +129,10 @@ class _SliceReader:
     A day is cached only once no point for it can still be accepted, so a cached tally never goes stale.
     """
 
-    def __init__(self, session: AsyncSession, objective: Objective, now_end: datetime, excluded: set[int]) -> None:
-        self.session, self.objective, self.excluded = session, objective, excluded
+    def __init__(
+        self, session: AsyncSession, objective: Objective, now_end: datetime, excluded: set[int], cached: bool = True
+    ) -> None:
+        self.session, self.objective, self.excluded, self.cached = session, objective, excluded, cached
         self.complete_before = settled_day(now_end)
         self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
         self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
@@ -157,7 +159,7 @@ class _SliceReader:
         first, stop = int(bounds.start.timestamp()) // MINUTE, int(bounds.end.timestamp()) // MINUTE
         per_day = DAY // MINUTE
         day_lo, day_hi = -(-first // per_day), min(stop // per_day, self.complete_before)
-        if day_lo >= day_hi:
+        if day_lo >= day_hi or not self.cached:
             return await self._minutes(first, stop)
         total = await self._minutes(first, day_lo * per_day) + await self._minutes(day_hi * per_day, stop)
         cached = await repository.slice_tallies(
@@ -258,8 +260,13 @@ async def read_tallies(
     *,
     now_end: datetime,
     counted: Counted | None = None,
+    cached: bool = True,
 ) -> dict[str, Tally]:
-    """Good and total over the counted parts of each labelled range, the excluded intervals left out."""
+    """Good and total over the counted parts of each labelled range, the excluded intervals left out.
+
+    `cached=False` reads timeslices from minutes only, never from or into the per-day cache (whose
+    days hold the stored row's definition).
+    """
     if objective.indicator_kind == TICKET_TIME:
         parts = _split(ranges, counted)
         found = (
@@ -284,7 +291,7 @@ async def read_tallies(
             scope=objective.scope,
         )
         return observed.reclassify(found)
-    reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded))
+    reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded), cached)
     return _summed(ranges, counted, {label: await reader.tally(r) for label, r in _split(ranges, counted).items()})
 
 
@@ -314,6 +321,7 @@ class Plan:
     excluded: list[Bounds]
     counted: Counted | None = None
     agreement_version: int | None = None
+    segments: tuple[versioned.Segment, ...] | None = None
 
 
 # A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
@@ -349,7 +357,8 @@ def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -
     ranges.update(lookback_ranges)
     excluded = excluded_of(objective, ranges, max(bounds.end, now_end))
     counted = counted_ranges(agreed, objective.objective_id, ranges)
-    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded, counted)
+    segments = versioned.segments(objective, agreed, counted)
+    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded, counted, segments=segments)
 
 
 async def read_plan(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:
@@ -359,19 +368,81 @@ async def read_plan(session: AsyncSession, objective: Objective, planned: Plan) 
     )
 
 
+@dataclass(frozen=True)
+class Read:
+    """A plan's tallies, the target each range is judged against, and each range's version segments."""
+
+    tallies: dict[str, Tally]
+    targets: dict[str, float] | None = None
+    segments: dict[str, list[versioned.SegmentTally]] | None = None
+
+
+async def read_segmented(
+    session: AsyncSession,
+    objective: Objective,
+    ranges: dict[str, Bounds],
+    segments: tuple[versioned.Segment, ...],
+    *,
+    now_end: datetime,
+    cached: bool = True,
+    maintenance_left_out: bool = True,
+) -> Read:
+    """Each version's parts read against its own terms (threshold, maintenance, slice rule), then combined."""
+    extent = max(r.end for r in ranges.values())
+    found = []
+    for segment in segments:
+        defined = segment.objective
+        excluded = excluded_of(defined, ranges, extent) if maintenance_left_out else []
+        keep = cached and defined.agreement_version == objective.agreement_version
+        tallies = await read_tallies(
+            session, defined, ranges, excluded, now_end=now_end, counted=segment.parts, cached=keep
+        )
+        found.append((segment, tallies))
+    tallies, targets, detail = versioned.combined(objective, found)
+    return Read(tallies, targets, detail)
+
+
+async def read_judged(session: AsyncSession, objective: Objective, planned: Plan, *, cached: bool = True) -> Read:
+    """The plan's tallies, cut by version when an amendment changed the terms inside a range."""
+    if planned.segments is None:
+        return Read(await read_plan(session, objective, planned))
+    return await read_segmented(
+        session, objective, planned.ranges, planned.segments, now_end=planned.now_end, cached=cached
+    )
+
+
 async def measure(session: AsyncSession, objective: Objective, *, now: datetime) -> Measurement:
     """Tally the window and every lookback while the agreement carried the objective, then judge them."""
     planned = plan(objective, now=now, agreed=await agreed_of(session, objective))
-    return judge(objective, planned, await read_plan(session, objective, planned), now=now)
+    read = await read_judged(session, objective, planned)
+    return judge(objective, planned, read.tallies, now=now, targets=read.targets)
 
 
-def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now: datetime) -> Measurement:
-    """Attainment, budget, alerts and forecast from the tallies of a plan (no database)."""
+def judge(
+    objective: Objective,
+    planned: Plan,
+    tallies: dict[str, Tally],
+    *,
+    now: datetime,
+    targets: dict[str, float] | None = None,
+) -> Measurement:
+    """Attainment, budget, alerts and forecast from the tallies of a plan (no database).
+
+    `targets` holds, per range, the target whose budget is the sum of its version segments' budgets
+    (see `versioned`); without it every range is judged against the objective's target.
+    """
     bounds, wanted, forecast_lookbacks = planned.bounds, planned.wanted, planned.forecast_lookbacks
     excluded, now_end = planned.excluded, planned.now_end
+
+    def target_of(label: str) -> float:
+        return targets.get(label, objective.target) if targets is not None else objective.target
+
     window = tallies[WINDOW]
+    target = target_of(WINDOW)
     value = attainment(window.good, window.total)
-    rates = {length: burn_rate(tallies[format_duration(length)], objective.target) for length in wanted}
+    rates = {
+        length: burn_rate(tallies[format_duration(length)], target_of(format_duration(length))) for length in wanted
+    }
     alerts = evaluate_policy(planned.policy, period=bounds.end - bounds.start, burn_rates=rates)
     forecasts = [
         forecast(
@@ -382,7 +453,7 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
             window=window,
             recent=tallies[format_duration(length)],
             lookback=length,
-            target=objective.target,
+            target=target,
         )
         for length in forecast_lookbacks
     ]
@@ -391,13 +462,13 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
         bounds=bounds,
         window=window,
         attainment=value,
-        budget=error_budget(value, objective.target),
+        budget=error_budget(value, target),
         burn_rates=rates,
         alerts=alerts,
         forecasts=forecasts,
         verdict=verdict(
             has_data=value is not None,
-            meets_target=value is not None and meets(value, objective.target),
+            meets_target=value is not None and meets(value, target),
             forecast_misses=misses,
         ),
         excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),
@@ -406,4 +477,5 @@ def judge(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now
         )
         if objective.observed
         else 0,
+        details={"budget_target": target} if targets is not None else {},
     )

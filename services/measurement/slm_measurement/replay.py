@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement.domain.budget import error_budget
 from slm_measurement.domain.status import transition
 from slm_measurement.models import Objective
 from slm_measurement.working import InstantError, evaluate_at
@@ -44,7 +43,7 @@ async def replay(
                 good=found.window.good,
                 total=found.window.total,
                 attainment=found.attainment,
-                budget_remaining_ratio=error_budget(found.attainment, evaluated.objective.target).remaining_ratio,
+                budget_remaining_ratio=found.budget.remaining_ratio,
                 agreement_version=evaluated.objective.agreement_version,
                 target=evaluated.objective.target,
                 firing_alerts=sorted(state.tier.name for state in found.alerts if state.firing),

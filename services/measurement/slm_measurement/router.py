@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Row
 
-from slm_measurement import buckets, repository, service
+from slm_measurement import buckets, repository, service, versioned
 from slm_measurement.agreed import agreed_of, as_defined_at
 from slm_measurement.as_of import AtQuery, as_of
 from slm_measurement.domain.alerts import DEFAULT_POLICY
-from slm_measurement.domain.budget import burn_rate, error_budget
+from slm_measurement.domain.budget import burn_rate
 from slm_measurement.domain.windows import WindowError, lookback_bounds, parse_duration
 from slm_measurement.evaluation_pass import details_of
 from slm_measurement.evaluator import format_duration
@@ -65,6 +65,7 @@ def objective_public(objective: Objective | Row[Any]) -> ObjectivePublic:
         customer_observed_minutes=details.get("customer_observed_minutes", 0),
         at_risk=objective.at_risk_rule or DEFAULT_AT_RISK,
         budget_exhausted_at=budget_runs_out(details),
+        budget_target=details.get("budget_target"),
     )
 
 
@@ -108,7 +109,7 @@ def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> Object
     """The objective as a read-only evaluation found it, under the version then in force (nothing is stored)."""
     found, objective = evaluated.found, evaluated.objective
     details = details_of(found, objective.budgeting_method)
-    budget = error_budget(found.attainment, objective.target)
+    budget = found.budget
     as_found = {
         **details,
         "status": found.verdict,
@@ -126,6 +127,7 @@ def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> Object
         "firing_alerts": sorted(state.tier.name for state in found.alerts if state.firing),
         "evaluated_at": evaluated.as_of,
         "budget_exhausted_at": budget_runs_out(details),
+        "budget_target": found.details.get("budget_target"),
     }
     return ObjectivePublic.model_validate({**objective_public(objective).model_dump(), **as_found})
 
@@ -194,22 +196,31 @@ async def objective_burn_rate(
     objective = as_defined_at(objective, agreed, instant)
     bounds = lookback_bounds(instant, length)
     parts = agreed.counted(objective.objective_id, bounds.start, bounds.end) if agreed is not None else [bounds]
-    tallies = await buckets.range_tallies(
-        session,
-        tenant=objective.tenant,
-        service=objective.service_key,
-        indicator=counted_indicator(objective),
-        ranges={"lookback": [(part, 1) for part in parts]},
-        scope=objective.scope,
+    segments = versioned.segments(objective, agreed, {"lookback": parts}) or (
+        versioned.Segment(objective.agreement_version, objective, {"lookback": parts}),
     )
-    tally = tallies["lookback"]
+    found = []
+    for segment in segments:  # each version's part against its own threshold
+        defined = segment.objective
+        tallies = await buckets.range_tallies(
+            session,
+            tenant=defined.tenant,
+            service=defined.service_key,
+            indicator=counted_indicator(defined),
+            ranges={"lookback": [(part, 1) for part in segment.parts["lookback"]]},
+            scope=objective.scope,
+        )
+        found.append((segment, tallies))
+    summed, targets, _ = versioned.combined(objective, found)
+    tally = summed["lookback"]
+    target = targets["lookback"] if len(segments) > 1 else objective.target
     return BurnRateAt(
         lookback=format_duration(length),
         start=bounds.start,
         end=bounds.end,
         good=tally.good,
         total=tally.total,
-        burn_rate=burn_rate(tally, objective.target),
+        burn_rate=burn_rate(tally, target),
     )
 
 

@@ -98,6 +98,12 @@ class ObjectivePublic(BaseModel):
     window_start: datetime | None
     window_end: datetime | None
     budget: Budget
+    budget_target: float | None = Field(
+        None,
+        description="when an amendment changed the target or threshold inside the window: the target its budget is "
+        "judged against, 1 - sum((1 - target_v) x total_v) / sum(total_v) over the versions' segments "
+        "(see /working); null when one version's terms judge the whole window",
+    )
     burn_rates: list[BurnRate]
     alerts: list[BurnAlertState]
     firing_alerts: list[str]

@@ -50,7 +50,8 @@ async def ingest_batch(
 
 def budget_of(objective: Objective) -> ErrorBudget:
     """The error budget of the objective's latest evaluation."""
-    return error_budget(objective.attainment, objective.target)
+    target = (objective.details or {}).get("budget_target")
+    return error_budget(objective.attainment, objective.target if target is None else float(target))
 
 
 async def evaluate_objective(session: AsyncSession, objective: Objective, *, now: datetime) -> str | None:

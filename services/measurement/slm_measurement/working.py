@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets
+from slm_measurement import buckets, versioned
 from slm_measurement.agreed import Agreed, agreed_of, as_defined_at, counted_ranges
 from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.budget import OCCURRENCES, Tally, slice_tally
@@ -17,10 +17,12 @@ from slm_measurement.evaluator import (
     WINDOW,
     Measurement,
     Plan,
+    Read,
     counted_parts,
     excluded_of,
     judge,
     plan,
+    read_judged,
     read_plan,
 )
 from slm_measurement.models import Objective
@@ -47,6 +49,7 @@ class Evaluated:
     tallies: dict[str, Tally]
     found: Measurement
     objective: Objective = field(repr=False)
+    read: Read | None = field(default=None, repr=False)
 
 
 def aware(instant: datetime) -> datetime:
@@ -85,7 +88,8 @@ def period_plan(
     ranges = {**planned.ranges, WINDOW: Bounds(first, min(stop, planned.now_end))}
     excluded = excluded_of(objective, ranges, max(stop, planned.now_end))
     counted = counted_ranges(agreed, objective.objective_id, ranges)
-    return as_of, replace(planned, bounds=bounds, ranges=ranges, excluded=excluded, counted=counted)
+    segments = versioned.segments(objective, agreed, counted)
+    return as_of, replace(planned, bounds=bounds, ranges=ranges, excluded=excluded, counted=counted, segments=segments)
 
 
 async def _slice_tallies(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:
@@ -114,6 +118,13 @@ async def _slice_tallies(session: AsyncSession, objective: Objective, planned: P
             inside, slice_minutes=slice_minutes, slice_target=target, method=objective.budgeting_method
         )
     return tallies
+
+
+async def read_only(session: AsyncSession, objective: Objective, planned: Plan) -> Read:
+    """The plan's tallies read without writing, cut by version when an amendment changed the terms in a range."""
+    if planned.segments is not None:
+        return await read_judged(session, objective, planned, cached=False)
+    return Read(await read_only_tallies(session, objective, planned))
 
 
 async def read_only_tallies(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:
@@ -150,5 +161,6 @@ async def evaluate_at(
         as_of = at or now
         defined = as_defined_at(objective, agreed, as_of)
         planned = plan(defined, now=as_of, agreed=agreed)
-    tallies = await read_only_tallies(session, defined, planned)
-    return Evaluated(as_of, planned, tallies, judge(defined, planned, tallies, now=as_of), defined)
+    read = await read_only(session, defined, planned)
+    found = judge(defined, planned, read.tallies, now=as_of, targets=read.targets)
+    return Evaluated(as_of, planned, read.tallies, found, defined, read)

@@ -51,6 +51,20 @@ class BudgetWorking(BaseModel):
     remaining_ratio: float | None = Field(description="remaining / allowed (null when nothing is allowed)")
 
 
+class VersionSegment(BaseModel):
+    """The part of the window under one version of the agreement, judged by that version's terms."""
+
+    agreement_version: int
+    op: str | None = Field(description="the version's threshold comparison (threshold indicators)")
+    value: float | None = Field(description="the version's threshold: good/total are counted against it")
+    target: float = Field(description="the version's target")
+    timeslice_target: float | None = Field(description="the version's slice rule (timeslice budgeting)")
+    in_force: list[Interval] = Field(description="the counted parts of the window under this version")
+    good: float
+    total: float
+    allowed: float = Field(description="(1 - target) x total: this segment's share of the window's budget")
+
+
 class BurnWindow(Interval):
     """One lookback of a burn tier with its counts."""
 
@@ -92,6 +106,12 @@ class Working(BaseModel):
     excluded_minutes: int = Field(description="maintenance minutes left out up to the as-of minute")
     budget: BudgetWorking
     tiers: list[TierWorking]
+    versions: list[VersionSegment] | None = Field(
+        None,
+        description="when an amendment changed the threshold or target inside the window: each version's part, "
+        "counted against its own threshold; the window's good and total are their sums and its allowed budget "
+        "the sum of their allowed (budget.target is then 1 - allowed / total); null when one version's terms apply",
+    )
 
 
 class ReplayStep(BaseModel):

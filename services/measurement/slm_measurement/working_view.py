@@ -10,8 +10,17 @@ from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.windows import MINUTE, Bounds, zone
 from slm_measurement.evaluator import WINDOW, format_duration
 from slm_measurement.models import Objective
+from slm_measurement.versioned import SegmentTally
 from slm_measurement.working import Evaluated
-from slm_measurement.working_schemas import BudgetWorking, BurnWindow, Interval, TierWorking, WindowWorking, Working
+from slm_measurement.working_schemas import (
+    BudgetWorking,
+    BurnWindow,
+    Interval,
+    TierWorking,
+    VersionSegment,
+    WindowWorking,
+    Working,
+)
 
 MAX_LISTED_INTERVALS = 1000
 SIGNIFICANT = 15
@@ -67,6 +76,41 @@ def budget_working(window: Tally, target: float) -> BudgetWorking:
     )
 
 
+def segmented_budget(window: Tally, segments: list[SegmentTally]) -> BudgetWorking:
+    """The budget of a window cut by version: allowed = sum of (1 - target_v) x total_v, in decimal arithmetic."""
+    total, good = exact(window.total), exact(window.good)
+    allowed = sum(((1 - exact(s.target)) * exact(s.tally.total) for s in segments), Decimal(0))
+    consumed = total - good
+    return BudgetWorking(
+        formula="allowed = sum over versions of (1 - target_v) x total_v; consumed = total - good; "
+        "remaining = allowed - consumed; target = 1 - allowed / total",
+        target=shown(1 - allowed / total) if total > 0 else segments[-1].target,
+        total=window.total,
+        good=window.good,
+        allowed=shown(allowed),
+        consumed=shown(consumed),
+        remaining=shown(allowed - consumed),
+        remaining_ratio=_ratio(allowed - consumed, allowed) if allowed > 0 else None,
+    )
+
+
+def version_segments(segments: list[SegmentTally], tz: ZoneInfo) -> list[VersionSegment]:
+    return [
+        VersionSegment(
+            agreement_version=s.version,
+            op=s.op,
+            value=s.value,
+            target=s.target,
+            timeslice_target=s.timeslice_target,
+            in_force=[_interval(b, tz) for b in s.bounds],
+            good=s.tally.good,
+            total=s.tally.total,
+            allowed=shown((1 - exact(s.target)) * exact(s.tally.total)),
+        )
+        for s in segments
+    ]
+
+
 def exact_burn_rate(tally: Tally, target: float) -> float | None:
     """(1 - good / total) / (1 - target) as (total - good) / ((1 - target) x total), in decimal arithmetic."""
     total, good, share = exact(tally.total), exact(tally.good), exact(target)
@@ -81,7 +125,10 @@ def exact_factor(budget_share: float, period: timedelta, long_window: timedelta)
     return shown(exact(budget_share) * seconds[0] / seconds[1])
 
 
-def _burn_window(evaluated: Evaluated, length_label: str, target: float, tz: ZoneInfo) -> BurnWindow:
+def _burn_window(
+    evaluated: Evaluated, length_label: str, targets: dict[str, float], target: float, tz: ZoneInfo
+) -> BurnWindow:
+    target = targets.get(length_label, target)
     bounds = evaluated.planned.ranges[length_label]
     tally = evaluated.tallies[length_label]
     return BurnWindow(
@@ -98,14 +145,16 @@ def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> W
     objective = evaluated.objective
     tz = zone(objective.window_timezone)
     found, planned = evaluated.found, evaluated.planned
+    segments = evaluated.read.segments if evaluated.read is not None else None
+    targets = (evaluated.read.targets if evaluated.read is not None else None) or {}
     tiers = [
         TierWorking(
             name=state.tier.name,
             severity=state.tier.severity,
             budget_share=state.tier.budget_share,
             factor=exact_factor(state.tier.budget_share, found.bounds.end - found.bounds.start, state.tier.long_window),
-            long=_burn_window(evaluated, format_duration(state.tier.long_window), objective.target, tz),
-            short=_burn_window(evaluated, format_duration(state.tier.short_window), objective.target, tz),
+            long=_burn_window(evaluated, format_duration(state.tier.long_window), targets, objective.target, tz),
+            short=_burn_window(evaluated, format_duration(state.tier.short_window), targets, objective.target, tz),
             firing=state.firing,
         )
         for state in found.alerts
@@ -132,6 +181,9 @@ def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> W
         excluded=[_interval(b, tz) for b in planned.excluded[:MAX_LISTED_INTERVALS]],
         excluded_truncated=len(planned.excluded) > MAX_LISTED_INTERVALS,
         excluded_minutes=found.excluded_minutes,
-        budget=budget_working(found.window, objective.target),
+        budget=segmented_budget(found.window, segments[WINDOW])
+        if segments is not None
+        else budget_working(found.window, objective.target),
         tiers=tiers,
+        versions=version_segments(segments[WINDOW], tz) if segments is not None else None,
     )

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import repository, terms
+from slm_measurement import repository, terms, versioned
 from slm_measurement.agreed import Agreed, of_rows
 from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.budget import Tally, attainment, error_budget, meets
 from slm_measurement.domain.windows import Bounds, floor_minute
-from slm_measurement.evaluator import maintenance_of, tally_ranges
+from slm_measurement.evaluator import Read, maintenance_of, read_segmented, tally_ranges
 from slm_measurement.models import Objective, ObjectiveTransition
 from slm_measurement.observations import service as observation_service
 from slm_measurement.portfolio import names
@@ -66,6 +66,37 @@ def _in_period(objective: Objective, period: Period, versions: list[in_force.Act
     return not objective.ended or objective.updated_at > period.start
 
 
+async def _read_in_force(
+    session: AsyncSession, objective: Objective, labelled: dict[str, list[Bounds]], now: datetime, agreed: Agreed
+) -> Read:
+    """The tallies of the counted parts; cut by version, each against its own terms, when an amendment changed them."""
+    segments = versioned.segments(objective, agreed, labelled)
+    if segments is None:
+        return Read(await _tallies_in_force(session, objective, labelled, now))
+    spans = [part for parts in labelled.values() for part in parts]
+    extent = Bounds(min(p.start for p in spans), max(p.end for p in spans))
+    ranges = {label: Bounds(parts[0].start, parts[-1].end) if parts else extent for label, parts in labelled.items()}
+    return await read_segmented(session, objective, ranges, segments, now_end=floor_minute(now))
+
+
+def segment_rows(found: list[versioned.SegmentTally]) -> list[dict[str, Any]]:
+    """Each version's part of the period with the terms it was judged by and what it counted."""
+    return [
+        {
+            "agreement_version": s.version,
+            "op": s.op,
+            "value": s.value,
+            "target": s.target,
+            "timeslice_target": s.timeslice_target,
+            "in_force": [{"start": b.start, "end": b.end} for b in s.bounds],
+            "good": s.tally.good,
+            "total": s.tally.total,
+            "allowed": (1.0 - s.target) * s.tally.total,
+        }
+        for s in found
+    ]
+
+
 async def _tallies_in_force(
     session: AsyncSession, objective: Objective, labelled: dict[str, list[Bounds]], now: datetime
 ) -> dict[str, Tally]:
@@ -109,14 +140,16 @@ async def objective_report(
     checkpoints = periods.checkpoints(period, now) if end > period.start else []
     for index, instant in enumerate(checkpoints):
         labelled[f"#{index}"] = counted(period.start, instant)
-    tallies = await _tallies_in_force(session, objective, labelled, now)
+    read = await _read_in_force(session, objective, labelled, now, agreed)
+    tallies, targets = read.tallies, read.targets or {}
     tally = tallies[PERIOD]
     value = attainment(tally.good, tally.total)
-    budget = error_budget(value, objective.target)
+    target = targets.get(PERIOD, objective.target)
+    budget = error_budget(value, target)
     burn_down = []
     for index, instant in enumerate(checkpoints):
         part = tallies[f"#{index}"]
-        left = error_budget(attainment(part.good, part.total), objective.target)
+        left = error_budget(attainment(part.good, part.total), targets.get(f"#{index}", objective.target))
         burn_down.append({"at": instant, "remaining_ratio": left.remaining_ratio})
     trend_points = [
         {"period": p.label, "attainment": attainment(tallies[p.label].good, tallies[p.label].total)} for p in trend
@@ -127,6 +160,9 @@ async def objective_report(
         observed.observed_minutes(spans, part, maintenance.excluded_intervals(maintenance_of(objective), part))
         for part in labelled[PERIOD]
     )
+    by_version = {}
+    if read.segments is not None:  # an amendment changed the terms inside the period
+        by_version = {"budget_target": target, "versions": segment_rows(read.segments[PERIOD])}
     return {
         "objective_id": objective.objective_id,
         "name": objective.name or generated_name(objective.indicator, objective.target),
@@ -142,11 +178,12 @@ async def objective_report(
         "good": tally.good,
         "total": tally.total,
         "attainment": value,
-        "met": None if value is None else meets(value, objective.target),
+        "met": None if value is None else meets(value, target),
         "budget_remaining_ratio": budget.remaining_ratio if value is not None else None,
         "breaches": breaches(await _transitions(session, objective), period),
         "trend": trend_points,
         "burn_down": burn_down,
+        **by_version,
     }
 
 
