@@ -16,6 +16,7 @@ def database_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
+@pytest.mark.timeout(300)  # some hundred requests through the whole app; slow on a loaded machine
 async def test_generated_requests_never_reach_a_5xx(client: httpx.AsyncClient) -> None:
     created = await new_service(client, "payments")
     known = {"service_id": str(created["id"]), "key": "availability"}

@@ -16,6 +16,7 @@ def database_url(sqlite_url: str) -> str:
     return sqlite_url
 
 
+@pytest.mark.timeout(300)  # some hundred requests through the whole app; slow on a loaded machine
 async def test_generated_requests_never_reach_a_5xx(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = app_client
     agreement = activation(service_key="fuzz", party="party-a")
