@@ -156,7 +156,7 @@ async def test_reviews_and_improvement_actions(
 async def test_expiry_with_a_renewal_reminder_first(
     client: httpx.AsyncClient, seed_offering: Seed, parties: dict[str, str], bearer: Bearer, published_events: Events
 ) -> None:
-    end = datetime.now(UTC) + timedelta(seconds=8)  # room for activation on a loaded machine before the term ends
+    end = datetime.now(UTC) + timedelta(seconds=15)  # room for activation on a loaded machine before the term ends
     aid = await active_sla(client, await seed_offering(), parties, bearer, effective_to=end.isoformat())
     reminders = await published_events("slm.agreements.agreement.renewal_due", aid, settle=0.2)
     assert len(reminders) == 1 and json.loads(reminders[0].data)["version"] == 1
