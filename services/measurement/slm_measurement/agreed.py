@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -151,5 +152,10 @@ def defined_by(objective: Objective, agreed: Agreed, number: int) -> Objective:
     target = next((t for t in agreement.objectives if t.objective_id == objective.objective_id), None)
     if target is None:
         return objective
-    columns = {column.key: getattr(objective, column.key) for column in Objective.__table__.columns}  # type: ignore[attr-defined]
+    unloaded = sa_inspect(objective).unloaded  # deferred columns (the pass leaves `details` out) stay unread
+    columns = {
+        column.key: getattr(objective, column.key)
+        for column in Objective.__table__.columns  # type: ignore[attr-defined]
+        if column.key not in unloaded
+    }
     return Objective(**{**columns, **read_model.definition(agreement, target)})
