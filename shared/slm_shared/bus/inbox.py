@@ -181,6 +181,8 @@ class Consumer:
         handler = self.handlers.get(event.type)
         if handler is None:
             return 0
+        if (message.metadata.num_delivered or 1) > self.max_deliveries:
+            return None  # past the bound without an answer: dead-lettered by handle_message
         context = propagate.extract(headers)
         with tracer.start_as_current_span(
             f"consume {event.type}", context=context, kind=trace.SpanKind.CONSUMER
