@@ -438,7 +438,11 @@ def _alert_policy(
     entries = getattr(spec, "alertPolicies", [])
     if not entries or window is None:
         return []
-    period = _period(window)
+    try:
+        period = _period(window)
+    except ValueError:
+        checked.refuse(index, "$.spec", f"the SLO's window {window.get('duration')} is too long to alert on")
+        return None
     named = checked.named("AlertPolicy")
     tiers: list[dict[str, Any]] = []
     failed = False
@@ -506,7 +510,7 @@ def _maintenance_windows(checked: Checked) -> dict[str, list[dict[str, Any]]]:
                     index, f"$.spec.{field}" if field else "$.spec", error["msg"].removeprefix("Value error, ")
                 )
             continue
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             checked.refuse(index, "$.spec.firstEvent", str(exc))
             continue
         for ref in spec.sloRefs:  # type: ignore[attr-defined]
