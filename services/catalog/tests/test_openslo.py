@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,24 @@ async def test_a_one_off_adjustment_and_an_inline_policy(client: httpx.AsyncClie
     [window] = availability["maintenance_windows"]
     assert (window["start"], window["end"]) == ("2026-01-04T02:00:00Z", "2026-01-04T04:00:00Z")
     assert (await client.get("/v1/openslo", params={"format": "json"})).json() == given
+
+
+async def test_two_changed_applies_at_once_take_turns_and_give_one_version_each(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrency is proven on PostgreSQL")
+    given = documents("v1.yaml")
+    assert (await client.post("/v1/openslo", json=given)).status_code == 201
+    slo = next(i for i, d in enumerate(given) if d["metadata"]["name"] == "checkout-availability")
+    first, second = json.loads(json.dumps(given)), json.loads(json.dumps(given))
+    first[slo]["spec"]["objectives"][0]["target"] = 0.9991
+    second[slo]["spec"]["objectives"][0]["target"] = 0.9992
+    answers = await asyncio.gather(client.post("/v1/openslo", json=first), client.post("/v1/openslo", json=second))
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]  # they take turns
+    [service] = (await client.get("/v1/services", params={"q": "checkout"})).json()["items"]
+    items = (await client.get(f"/v1/services/{service['id']}/offerings")).json()["items"]
+    published = [o for o in items if o["name"] == "checkout-availability" and o["status"] == "published"]
+    assert len(published) == 1 and published[0]["version"] == 3  # never two published versions of one SLO
+    exported = (await client.get("/v1/openslo", params={"format": "json"})).json()
+    assert exported[slo]["spec"]["objectives"][0]["target"] == published[0]["targets"][0]["target"]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, func, select
+from sqlalchemy import JSON, Column, UniqueConstraint, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -28,6 +28,9 @@ class OpenSLODocument(SQLModel, table=True):
 
 
 async def existing(session: AsyncSession, *, tenant: str) -> dict[tuple[str, str], OpenSLODocument]:
+    """The tenant's applied documents; on PostgreSQL, applies in one tenant take turns from here on."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{tenant}"})
     rows = await session.scalars(select(OpenSLODocument).where(OpenSLODocument.tenant == tenant))  # type: ignore[arg-type]
     return {(row.kind, row.name): row for row in rows}
 
