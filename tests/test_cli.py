@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tools.devstack import Stack
 from tools.scenario import Scenario, wait_until
@@ -25,6 +26,13 @@ def slm(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Compl
     if check:
         assert done.returncode == 0, (args, done.stdout, done.stderr)
     return done
+
+
+HOOK = "http://127.0.0.1:9/hooks/on-call"
+
+
+def yaml_documents(path: Path) -> list[Any]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
 def environment(stack: Stack, token: str | None = None) -> dict[str, str]:
@@ -119,3 +127,26 @@ def test_the_cli_gets_exports_applies_ingests_with_resume_and_fetches_reports(st
     }
     refused = slm("--token", "not-a-token", "get", "services", env=copy_env, check=False)
     assert refused.returncode == 1 and "401" in refused.stderr
+
+
+def test_slm_apply_subscribes_openslo_notification_targets_once(stack: Stack, tmp_path: Path) -> None:
+    scenario = Scenario({name: stack.url(name) for name in SERVICES}, tenant="cli-alerts")
+    token = slm("token", "--tenant", "cli-alerts", "--role", "admin", env=environment(stack)).stdout.strip()
+    env = environment(stack, token)
+    openslo = Path(__file__).resolve().parents[1] / "services/catalog/tests/openslo/v1.yaml"
+    # The on-call AlertNotificationTarget, given as a URL, becomes a webhook subscription to burn alerts.
+    v1 = tmp_path / "v1.yaml"
+    v1.write_text(openslo.read_text().replace("target: pagerduty", f"target: {HOOK}"))
+    applied = json.loads(slm("apply", "-f", str(v1), env=env).stdout)
+    assert (applied["subscriptions"], applied["notification_targets_not_subscribed"]) == (1, [])
+    [subscription] = scenario.call("GET", "notifier", "/v1/subscriptions", 200)["items"]
+    assert subscription["name"] == "openslo:on-call:checkout" and subscription["channel"] == "webhook"
+    assert subscription["event_types"] == ["slm.measurement.objective.burn_alert.v1"]
+    assert subscription["filters"]["service_key"] == "checkout"
+    # Applying again changes nothing and subscribes nobody twice.
+    again = json.loads(slm("apply", "-f", str(v1), env=env).stdout)
+    assert (again["unchanged"], again["subscriptions"]) == (len(yaml_documents(v1)), 0)
+    # A target that is a tool's name, not a URL, is said not to be subscribed.
+    as_named = json.loads(slm("apply", "-f", str(openslo), env=env).stdout)
+    assert as_named["notification_targets_not_subscribed"] == ["on-call"] and as_named["documents"] == 1
+    assert len(scenario.call("GET", "notifier", "/v1/subscriptions", 200)["items"]) == 1

@@ -19,6 +19,7 @@ from rich.table import Table
 from slm_cli import config as cli_config
 from slm_cli import ingest as reader
 from slm_cli import openslo_sources as sources
+from slm_cli import openslo_targets as targets
 from slm_shared.auth.principal import ROLES, issue_token
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 
@@ -96,6 +97,7 @@ def apply(
     if openslo:
         flat = [d for item in documents for d in (item if isinstance(item, list) else [item])]
         summary.update(_pull_from_prometheus(flat))
+        summary.update(_subscribe_notification_targets(flat))
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 
 
@@ -118,6 +120,20 @@ def _pull_from_prometheus(documents: list[dict[str, Any]]) -> dict[str, int]:
                 _checked(answer)
                 created["pulled_series"] += 1
     return created
+
+
+def _subscribe_notification_targets(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Webhook subscriptions on the notifier for the AlertNotificationTargets with a URL."""
+    wanted, skipped = targets.subscriptions(documents)
+    created = 0
+    if wanted:
+        with _client("notifier") as client:
+            have = {s["name"] for s in _page_all(client, "/v1/subscriptions")}
+            for subscription in wanted:
+                if subscription["name"] not in have:
+                    _checked(client.post("/v1/subscriptions", json=subscription))
+                    created += 1
+    return {"subscriptions": created, "notification_targets_not_subscribed": skipped}
 
 
 def _page_all(client: httpx.Client, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

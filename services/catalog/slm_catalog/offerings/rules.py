@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slm_catalog.indicators.builtin import IndicatorDefinition
 from slm_shared.contracts import targets
+from slm_shared.terms.alerting import BurnTier, policy_problems
 
 DURATION = re.compile(r"^[1-9][0-9]{0,4}[mhdw]$")
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "year": 12}
@@ -48,6 +49,10 @@ def target_problems(
         if f"{at}.indicator" not in problems and f"{at}.indicator_kind" not in problems:
             for field, reason in targets.target_problems(targets.Target.model_validate(target)).items():
                 problems[f"{at}.{field}"] = reason
+        if target.get("alert_policy"):
+            tiers = [BurnTier.model_validate(t) for t in target["alert_policy"]]
+            for field, reason in policy_problems(tiers).items():
+                problems[f"{at}.alert_policy.{field}"] = reason
         window = target["window"]
         if window["kind"] == "rolling" and not DURATION.match(window.get("duration") or ""):
             problems[f"{at}.window.duration"] = "a rolling window needs a duration such as '28d' or '30d'"

@@ -7,13 +7,14 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
 from slm_catalog.indicators.service import indicator_catalogue
-from slm_catalog.openslo import mapping, store
+from slm_catalog.openslo import mapping, reapply, store
 from slm_catalog.transfer import service as transfer
 from slm_catalog.transfer.router import YAML_TYPES
 from slm_catalog.transfer.schemas import ImportSummary
-from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, Conflict, FieldError, ProblemError, Unprocessable
+from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, FieldError, ProblemError, Unprocessable
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.json_guard import JsonRefused, check_document, load_json
 
@@ -32,7 +33,9 @@ _TextTimes.yaml_implicit_resolvers = {
 
 
 class OpenSLOSummary(ImportSummary):
-    documents: int
+    documents: int = Field(description="documents stored: new ones and changed ones")
+    unchanged: int = Field(0, description="documents applied before exactly as given: nothing done")
+    updated_services: int = Field(0, description="services applied before whose name or description changed")
 
 
 def _documents(body: bytes, content_type: str) -> list[Any]:
@@ -78,30 +81,66 @@ def _documents(body: bytes, content_type: str) -> list[Any]:
         }
     },
 )
-async def apply_openslo(request: Request, principal: StaffDep, session: SessionDep) -> OpenSLOSummary:
+async def apply_openslo(
+    request: Request, response: Response, principal: StaffDep, session: SessionDep
+) -> OpenSLOSummary:
     """Apply OpenSLO v1 / v1alpha documents: services, indicators and published offerings, all or nothing."""
     raw = _documents(await request.body(), request.headers.get("content-type", "application/json"))
     checked = mapping.check(raw)
     if checked.errors:
         raise Unprocessable(_summary(checked.errors), errors=checked.errors)
     taken = await store.existing(session, tenant=principal.tenant)
-    clashes = [
-        FieldError(field=f"documents[{i}] $.metadata.name", message=f"{d.kind} {d.metadata.name} was applied before")
-        for i, d in enumerate(checked.documents)
-        if (d.kind, d.metadata.name) in taken
+    fresh = [body for body in checked.raw if (body["kind"], body["metadata"]["name"]) not in taken]
+    changed = [
+        body
+        for body in checked.raw
+        if (key := (body["kind"], body["metadata"]["name"])) in taken and taken[key].body != body
     ]
-    if clashes:
-        raise Conflict(_summary(clashes), errors=clashes)
+    if not fresh and not changed:
+        response.status_code = 200  # applied before exactly as given: nothing to do
+        return OpenSLOSummary(
+            indicators=0,
+            calendars=0,
+            services=0,
+            dependencies=0,
+            offerings=0,
+            documents=0,
+            unchanged=len(checked.raw),
+        )
     known = set(await indicator_catalogue(session, tenant=principal.tenant))
     document = mapping.to_catalogue(checked, existing_indicators=known)
     if document is None:
         raise Unprocessable(_summary(checked.errors), errors=checked.errors)
+    applied = {name for kind, name in taken if kind == "Service"}
+    order = [entry.key for entry in document.services]
+    document, again = await reapply.split(session, tenant=principal.tenant, document=document, applied_services=applied)
+    stage_order = [entry.key for entry in document.services]
     try:
         summary = await transfer.import_document(session, tenant=principal.tenant, document=document)
+        updated_services = versioned = 0
+        stage_order = [entry.key for _, entry in again]
+        for service, entry in again:
+            services_changed, offerings_versioned = await reapply.update(
+                session, service, entry, f"services.{stage_order.index(entry.key)}"
+            )
+            updated_services += services_changed
+            versioned += offerings_versioned
     except ProblemError as exc:
+        for error in exc.errors:  # the stage's service index, as an index into all the services given
+            parts = error.field.split(".")
+            if parts[0] == "services" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(stage_order):
+                error.field = ".".join(["services", str(order.index(stage_order[int(parts[1])])), *parts[2:]])
         raise _in_openslo_terms(exc, checked) from None
-    await store.add(session, tenant=principal.tenant, documents=checked.raw)
-    return OpenSLOSummary(**summary.model_dump(), documents=len(checked.raw))
+    await store.add(session, tenant=principal.tenant, documents=fresh)
+    for body in changed:
+        store.replace(taken[(body["kind"], body["metadata"]["name"])], body)
+    await session.flush()
+    return OpenSLOSummary(
+        **{**summary.model_dump(), "offerings": summary.offerings + versioned},
+        documents=len(fresh) + len(changed),
+        unchanged=len(checked.raw) - len(fresh) - len(changed),
+        updated_services=updated_services,
+    )
 
 
 def _in_openslo_terms(exc: ProblemError, checked: mapping.Checked) -> ProblemError:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, func, select
+from sqlalchemy import JSON, Column, UniqueConstraint, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -27,11 +27,18 @@ class OpenSLODocument(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
-async def existing(session: AsyncSession, *, tenant: str) -> set[tuple[str, str]]:
-    rows = await session.execute(
-        select(OpenSLODocument.kind, OpenSLODocument.name).where(OpenSLODocument.tenant == tenant)
-    )  # type: ignore[arg-type]
-    return {(kind, name) for kind, name in rows}
+async def existing(session: AsyncSession, *, tenant: str) -> dict[tuple[str, str], OpenSLODocument]:
+    """The tenant's applied documents; on PostgreSQL, applies in one tenant take turns from here on."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{tenant}"})
+    rows = await session.scalars(select(OpenSLODocument).where(OpenSLODocument.tenant == tenant))  # type: ignore[arg-type]
+    return {(row.kind, row.name): row for row in rows}
+
+
+def replace(row: OpenSLODocument, body: dict[str, Any]) -> None:
+    """A document applied again with changes: the new body, in the place the first one had."""
+    row.api_version = body["apiVersion"]
+    row.body = body
 
 
 async def add(session: AsyncSession, *, tenant: str, documents: list[dict[str, Any]]) -> None:
