@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 ObjectiveStatus = Literal["healthy", "at_risk", "breached", "recovered", "no_data"]
 Granularity = Literal["minute", "hour", "day"]
@@ -136,6 +136,8 @@ class TransitionPublic(BaseModel):
 class BurnTierIn(BaseModel):
     """A burn-rate tier: alert when `budget_share` of the budget would go within `long_window`."""
 
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
     name: str = Field(min_length=1, max_length=64)
     severity: Literal["page", "ticket"]
     budget_share: float = Field(gt=0, le=1)
@@ -145,6 +147,8 @@ class BurnTierIn(BaseModel):
 
 class ObjectivePolicy(BaseModel):
     """Per-objective alerting and forecasting; null restores the default."""
+
+    model_config = ConfigDict(extra="forbid")
 
     alert_policy: list[BurnTierIn] | None = Field(None, max_length=10, description="null: the SRE workbook default")
     forecast_lookbacks: list[Duration] | None = Field(None, min_length=1, max_length=5, description="null: 1h and 24h")
