@@ -63,6 +63,16 @@ class ProblemError(Exception):
             self.problem_type = problem_type
 
 
+def describe(exc: BaseException) -> str:
+    """An error as a person reads it (for dead letters and replay results): a problem's status, detail and
+    fields, else the exception's class and message; never a Python repr."""
+    if isinstance(exc, ProblemError):
+        fields = ", ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        return f"{exc.status} {exc.detail}" + (f" ({fields})" if fields else "")
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
 class BadRequest(ProblemError):
     status = 400
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from slm_shared.bus.connection import NatsCredentials
+
+MAX_RETENTION_DAYS = 36_500  # a hundred years: a finite span every date computed from it can hold
+
+
+def retention_days(default: float, description: str) -> Any:
+    """A retention setting in days: positive, finite (no `inf` or `nan`) and at most MAX_RETENTION_DAYS."""
+    return Field(default, gt=0, le=MAX_RETENTION_DAYS, allow_inf_nan=False, description=description)
+
 
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-please-0123456789"
 MIN_SECRET_CHARS = 32
@@ -58,9 +66,9 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(5.0, gt=0, le=60)
     retention_interval_seconds: float = Field(3600.0, gt=0, description="how often the retention job runs")
     retention_batch_size: int = Field(2000, ge=1, le=100_000, description="rows deleted per transaction")
-    outbox_retention_days: float = Field(7.0, gt=0, description="sent outbox rows are kept this long")
-    inbox_retention_days: float = Field(14.0, gt=0, description="applied inbox rows are kept this long")
-    idempotency_retention_days: float = Field(7.0, gt=0, description="Idempotency-Key responses are kept this long")
+    outbox_retention_days: float = retention_days(7.0, "sent outbox rows are kept this long")
+    inbox_retention_days: float = retention_days(14.0, "applied inbox rows are kept this long")
+    idempotency_retention_days: float = retention_days(7.0, "Idempotency-Key responses are kept this long")
 
     @model_validator(mode="after")
     def _refuse_default_secret_outside_development(self) -> ServiceSettings:

@@ -93,6 +93,9 @@ async def test_targets_must_be_measurable(client: httpx.AsyncClient) -> None:
             "window": {"kind": "rolling", "duration": "28d"},
         },
     ]
+    huge = {**body, "targets": [{**body["targets"][0], "value": 1e308}]}
+    refused = await client.post(f"/v1/services/{service['id']}/offerings", json=huge)
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "targets.0.value", refused.text
     accepted = await client.post(f"/v1/services/{service['id']}/offerings", json=body)
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["targets"][0]["indicator_kind"] == "threshold"

@@ -90,7 +90,13 @@ async def test_a_row_that_keeps_failing_is_given_up_listed_and_requeued(
 
             await eventually(resent)
             assert (await client.post(f"/v1/outbox/{row['seq']}/requeue")).status_code == 409  # sent already
-            bulk = await client.post("/v1/outbox/requeue", json={"type": "test.unroutable.v1"}, headers=auth("globex"))
+            typo = await client.post("/v1/outbox/requeue", json={"seq": [1]}, headers=auth("globex"))
+            assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "seq", typo.text
+            nothing = await client.post("/v1/outbox/requeue", json={"seqs": [row["seq"]]}, headers=auth("globex"))
+            assert nothing.json()["requeued"] == []  # another tenant's row is never touched
+            bulk = await client.post(
+                "/v1/outbox/requeue", json={"seqs": [other["items"][0]["seq"]]}, headers=auth("globex")
+            )
             assert bulk.json()["requeued"] == [other["items"][0]["seq"]]
             info = await nc.jetstream().stream_info(stream)
 

@@ -2,10 +2,9 @@
 
 from typing import Literal
 
-from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from slm_shared.settings import ServiceSettings
+from slm_shared.settings import ServiceSettings, retention_days
 
 
 class Settings(ServiceSettings):
@@ -38,7 +37,7 @@ class Settings(ServiceSettings):
     ticket_poll_seconds: float = 0.5
     report_trend_periods: int = 3
     report_check_seconds: float = 60.0
-    minute_retention_days: float = Field(35.0, gt=0, description="minute data kept at least this long")
-    ticket_retention_days: float = Field(400.0, gt=0, description="closed tickets and their events kept this long")
+    minute_retention_days: float = retention_days(35.0, "minute data kept at least this long")
+    ticket_retention_days: float = retention_days(400.0, "closed tickets and their events kept this long")
     report_browser: str = ""
     report_pdf_timeout_seconds: float = 60.0

@@ -31,12 +31,16 @@ from slm_shared.contracts.payloads import (
     PartyChangedV1,
 )
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
+from slm_shared.contracts.severity import SENT_SEVERITY
 from slm_shared.db import utcnow
 
 _STATUS_EVENTS = {
-    BREACHED: (EVENTS.objective_breached, "critical"),
-    AT_RISK: (EVENTS.objective_at_risk, "warning"),
-    RECOVERED: (EVENTS.objective_recovered, "info"),
+    status: (spec, SENT_SEVERITY[spec.type])
+    for status, spec in (
+        (BREACHED, EVENTS.objective_breached),
+        (AT_RISK, EVENTS.objective_at_risk),
+        (RECOVERED, EVENTS.objective_recovered),
+    )
 }
 
 

@@ -19,13 +19,14 @@ from typing import Annotated
 
 import msgspec
 
+from slm_shared.contracts.targets import MAX_MEASURED
 from slm_shared.errors import BadRequest, FieldError, Unprocessable
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Indicator = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^#]+$")]  # '#' keys threshold counts
 Scope = Annotated[str, msgspec.Meta(max_length=128)]
 # Bounded so that no sum of stored points (a minute's, a day's) can overflow to infinity.
-MAX_COUNT = 1e15
+MAX_COUNT = MAX_MEASURED
 Count = Annotated[float, msgspec.Meta(ge=0, le=MAX_COUNT)]
 
 

@@ -42,7 +42,7 @@ from slm_shared.bus.fetch import Fetcher
 from slm_shared.bus.inbox import unsubscribe_quietly
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
-from slm_shared.errors import ProblemError, Unprocessable
+from slm_shared.errors import ProblemError, Unprocessable, describe
 from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class NatsIngestor:
             await self.apply(message.subject, headers, message.data, self.message_id(message))
         except ProblemError as exc:
             logger.warning("ingest message refused: %s", exc.detail)
-            await self._dead_letter(message, headers, f"{exc.status} {exc.detail}")
+            await self._dead_letter(message, headers, describe(exc))
         await message.ack()
 
     async def apply(self, subject: str, headers: dict[str, str], data: bytes, message_id: str) -> bool:
@@ -145,7 +145,7 @@ class NatsIngestor:
             await message.nak(delay=2.0)
             return
         logger.error("ingest message failed %d times (%s); kept as a dead letter", deliveries, exc)
-        await self._dead_letter(message, dict(message.headers or {}), f"failed {deliveries} times: {exc!r}")
+        await self._dead_letter(message, dict(message.headers or {}), f"failed {deliveries} times: {describe(exc)}")
         await message.ack()
 
     async def give_up(self, message: Msg) -> None:

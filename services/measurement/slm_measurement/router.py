@@ -228,7 +228,10 @@ async def objective_burn_rate(
 async def set_objective_policy(
     objective_id: str, body: ObjectivePolicy, principal: StaffDep, session: SessionDep
 ) -> ObjectivePublic:
-    """Set the objective's burn-rate tiers and forecast lookbacks (null restores the defaults)."""
+    """Set the objective's burn-rate tiers and forecast lookbacks (null restores the defaults).
+
+    An active objective is evaluated again at once, so the answer shows the new tiers' alerts; an inactive one
+    answers with the stored policy and its last evaluation."""
     objective = await repository.find_objective(session, tenant=principal.tenant, objective_id=objective_id, lock=True)
     if objective is None:
         raise NotFound(f"No objective {objective_id}")
@@ -254,6 +257,8 @@ async def set_objective_policy(
     objective.at_risk_rule = body.at_risk
     objective.needs_evaluation, objective.updated_at = True, utcnow()
     await session.flush()
+    if objective.active:
+        await service.evaluate_objective(session, objective, now=utcnow())
     return objective_public(objective)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from slm_measurement.figures import Figure
 
 ObjectiveStatus = Literal["healthy", "at_risk", "breached", "recovered", "no_data"]
 Granularity = Literal["minute", "hour", "day"]
@@ -31,15 +33,15 @@ class Window(BaseModel):
 class Budget(BaseModel):
     """Error budget as shares of the window's events (or slices)."""
 
-    total: float = Field(description="allowed share of bad events: 1 - target")
-    consumed: float = Field(description="share of bad events so far")
-    remaining: float = Field(description="total - consumed; negative once overspent")
-    remaining_ratio: float | None = Field(description="share of the budget still left")
+    total: Figure = Field(description="allowed share of bad events: 1 - target")
+    consumed: Figure = Field(description="share of bad events so far")
+    remaining: Figure = Field(description="total - consumed; negative once overspent")
+    remaining_ratio: Figure | None = Field(description="share of the budget still left")
 
 
 class BurnRate(BaseModel):
     lookback: str = Field(description="e.g. '1h'")
-    burn_rate: float | None = Field(description="bad share / budget over the lookback; 1 spends exactly the budget")
+    burn_rate: Figure | None = Field(description="bad share / budget over the lookback; 1 spends exactly the budget")
 
 
 class BurnAlertState(BaseModel):
@@ -50,9 +52,9 @@ class BurnAlertState(BaseModel):
     budget_share: float
     long_window: str
     short_window: str
-    factor: float = Field(description="budget_share * period / long_window")
-    long_burn: float | None
-    short_burn: float | None
+    factor: Figure = Field(description="budget_share * period / long_window")
+    long_burn: Figure | None
+    short_burn: Figure | None
     firing: bool
 
 
@@ -61,7 +63,7 @@ class ForecastPublic(BaseModel):
 
     lookback: str
     horizon_end: datetime
-    expected_attainment: float | None
+    expected_attainment: Figure | None
     budget_exhausted_at: datetime | None = Field(description="when the budget runs out within the horizon, if it does")
     misses_target: bool
 
@@ -91,7 +93,7 @@ class ObjectivePublic(BaseModel):
     active: bool
     ended: bool
     status: ObjectiveStatus
-    attainment: float | None
+    attainment: Figure | None
     unit: Literal["events", "slices"] = Field(description="what good and total count")
     good: float
     total: float
@@ -130,11 +132,13 @@ class TransitionPublic(BaseModel):
     to_status: ObjectiveStatus
     event: str | None = Field(description="the event reported for it, if any")
     attainment: float | None
-    expected_attainment: float | None
+    expected_attainment: Figure | None
 
 
 class BurnTierIn(BaseModel):
     """A burn-rate tier: alert when `budget_share` of the budget would go within `long_window`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=64)
     severity: Literal["page", "ticket"]
@@ -145,6 +149,8 @@ class BurnTierIn(BaseModel):
 
 class ObjectivePolicy(BaseModel):
     """Per-objective alerting and forecasting; null restores the default."""
+
+    model_config = ConfigDict(extra="forbid")
 
     alert_policy: list[BurnTierIn] | None = Field(None, max_length=10, description="null: the SRE workbook default")
     forecast_lookbacks: list[Duration] | None = Field(None, min_length=1, max_length=5, description="null: 1h and 24h")
@@ -161,7 +167,7 @@ class BurnRateAt(BaseModel):
     end: datetime | None = Field(None, description="its end, excluded: the end of the as-of minute (UTC)")
     good: float
     total: float
-    burn_rate: float | None = Field(description="(1 - good / total) / (1 - target); null without events")
+    burn_rate: Figure | None = Field(description="(1 - good / total) / (1 - target); null without events")
 
 
 class SeriesBucket(BaseModel):

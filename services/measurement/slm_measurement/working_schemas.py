@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from slm_measurement.figures import Figure
 from slm_measurement.schemas import ObjectiveStatus
 
 
@@ -122,8 +123,8 @@ class ReplayStep(BaseModel):
     event: str | None = Field(description="the event this step would have reported (none is sent by a replay)")
     good: float
     total: float
-    attainment: float | None
-    budget_remaining_ratio: float | None = Field(description="share of the window's budget left at that instant")
+    attainment: Figure | None
+    budget_remaining_ratio: Figure | None = Field(description="share of the window's budget left at that instant")
     firing_alerts: list[str] = Field(description="burn tiers firing at that instant")
     agreement_version: int = Field(description="the version of the agreement in force at that instant (its terms)")
     target: float = Field(description="the target of that version")

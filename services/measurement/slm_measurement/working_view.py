@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.windows import MINUTE, Bounds, zone
 from slm_measurement.evaluator import WINDOW, format_duration
+from slm_measurement.figures import SIGNIFICANT, exact, shown
 from slm_measurement.models import Objective
 from slm_measurement.versioned import SegmentTally
 from slm_measurement.working import Evaluated
@@ -23,7 +24,6 @@ from slm_measurement.working_schemas import (
 )
 
 MAX_LISTED_INTERVALS = 1000
-SIGNIFICANT = 15
 
 
 def _interval(bounds: Bounds, tz: ZoneInfo) -> Interval:
@@ -38,18 +38,6 @@ def _interval_fields(bounds: Bounds, tz: ZoneInfo) -> dict[str, object]:
         "end_utc": bounds.end,
         "minutes": int((bounds.end - bounds.start).total_seconds()) // MINUTE,
     }
-
-
-def exact(value: float) -> Decimal:
-    """A stored figure as the decimal it was written as (0.95, not 0.9499999999999999555910790149937)."""
-    return Decimal(repr(value))
-
-
-def shown(value: Decimal) -> float:
-    """A decimal figure rounded to 15 significant digits: every one a float keeps, so its JSON is that decimal."""
-    with localcontext() as context:
-        context.prec = SIGNIFICANT
-        return float(+value)
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> float | None:

@@ -77,11 +77,18 @@ async def test_dead_letters_are_listed_filtered_and_replayed_per_tenant(
             await session.execute(text("ALTER TABLE minute_buckets_away RENAME TO minute_buckets"))
         one = await client.post(f"/v1/dead-letters/{first['id']}/replay", headers=admin)
         assert one.status_code == 200 and one.json()["replayed_at"] is not None
+        second = next(i for i in failing["items"] if i["event_id"] == "a-1")
+        typo = await client.post("/v1/dead-letters/replay", json={"idz": [second["id"]]}, headers=admin)
+        assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "idz", typo.text
+        chosen = await client.post("/v1/dead-letters/replay", json={"ids": [second["id"], globex_id]}, headers=admin)
+        assert chosen.status_code == 200 and chosen.json() == {"replayed": [second["id"]], "failed": []}
         bulk = await client.post("/v1/dead-letters/replay", json={"reason": "minute_buckets"}, headers=admin)
         assert bulk.status_code == 200, bulk.text
-        assert len(bulk.json()["replayed"]) == 2 and bulk.json()["failed"] == []
+        assert len(bulk.json()["replayed"]) == 1 and bulk.json()["failed"] == []
         unreadable = await client.post("/v1/dead-letters/replay", json={}, headers=admin)
         assert unreadable.json()["replayed"] == [] and len(unreadable.json()["failed"]) == 1  # a-bad stays
+        refused = unreadable.json()["failed"][0]["error"]
+        assert refused.startswith("400 The body is not valid JSON") and "Request(" not in refused, refused
         bad_filter = await client.post("/v1/dead-letters/replay", json={"limit": 0}, headers=admin)
         assert bad_filter.status_code == 422 and bad_filter.json()["errors"][0]["field"] == "limit"
 

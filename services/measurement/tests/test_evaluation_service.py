@@ -183,6 +183,11 @@ async def test_policy_is_configurable_per_objective(app_client: tuple[FastAPI, h
     tier = {"name": "slow", "severity": "ticket", "budget_share": 0.5, "long_window": "1d", "short_window": "2h"}
     response = await client.put(f"/v1/objectives/{row_id}/policy", json={"alert_policy": [tier]})
     assert response.status_code == 200
+    assert [a["name"] for a in response.json()["alerts"]] == ["slow"]  # the answer shows the new policy applied
+    typo = await client.put(f"/v1/objectives/{row_id}/policy", json={"alert_polcy": [tier]})
+    assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "alert_polcy", typo.text
+    extra = await client.put(f"/v1/objectives/{row_id}/policy", json={"alert_policy": [{**tier, "sevrity": "page"}]})
+    assert extra.status_code == 422 and extra.json()["errors"][0]["field"] == "alert_policy.0.sevrity", extra.text
     found = await evaluate(client, row_id)
     assert [(a["name"], a["factor"]) for a in found["alerts"]] == [("slow", pytest.approx(0.5))]  # 50% * 1d / 1d
     bad = {**tier, "short_window": "2d"}

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, insert, select, text
 
 from slm_measurement import retention
@@ -264,3 +265,23 @@ async def test_two_replicas_purging_at_once_delete_each_row_once(postgres_url: s
     finally:
         await first.dispose()
         await second.dispose()
+
+
+@pytest.mark.parametrize("text", ["1e400", "inf", "nan", "-1", "0", "36501"])
+def test_retention_days_must_be_finite_positive_and_bounded(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    from pydantic import ValidationError
+
+    from slm_measurement.config import Settings as MeasurementSettings
+
+    for name in (
+        "MEASUREMENT_MINUTE_RETENTION_DAYS",
+        "MEASUREMENT_TICKET_RETENTION_DAYS",
+        "MEASUREMENT_OUTBOX_RETENTION_DAYS",
+    ):
+        monkeypatch.setenv(name, text)
+        with pytest.raises(ValidationError) as refused:
+            MeasurementSettings()
+        assert name.removeprefix("MEASUREMENT_").lower() in str(refused.value)
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MEASUREMENT_MINUTE_RETENTION_DAYS", "36500")
+    assert MeasurementSettings().minute_retention_days == 36500

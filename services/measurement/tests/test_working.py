@@ -218,3 +218,28 @@ async def test_a_read_as_of_an_instant_caches_no_slice_tally(app_client: tuple[F
     assert await cached() == 0
     assert (await client.post(f"/v1/objectives/{objective_id}/evaluate")).json()["total"] == 1
     assert await cached() > 0  # an evaluation caches the settled days: a read that did would have been seen
+
+
+async def test_budget_figures_read_as_clean_decimals_on_every_read(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """1 - 0.999 in binary is 0.0010000000000000009: each read presents it as /working does, to 15 digits."""
+    app, client = app_client
+    key = f"noise-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    assert (
+        await client.post("/v1/measurements", json=[point(key, now - timedelta(minutes=3), 950, 1000)])
+    ).status_code == 202
+    objective_id = await agreed(app, key, {"target": 0.999, "window": DAILY}, effective_from=now - timedelta(days=2))
+    path = f"/v1/objectives/{objective_id}"
+    clean = {"total": 0.001, "consumed": 0.05, "remaining": -0.049, "remaining_ratio": -49.0}
+    evaluated = await client.post(f"{path}/evaluate")
+    assert evaluated.status_code == 200 and evaluated.json()["budget"] == clean, evaluated.text
+    assert (await read(client, path))["budget"] == clean
+    assert (await read(client, path, at=now))["budget"] == clean
+    assert {b["burn_rate"] for b in (await read(client, path))["burn_rates"]} <= {50.0, None}
+    replayed = await read(client, f"{path}/replay", **{"from": now - timedelta(hours=1), "to": now, "step": "1h"})
+    assert replayed["steps"][-1]["budget_remaining_ratio"] == -49.0
+    assert (await read(client, f"{path}/burn-rate", lookback="1h", at=now))["burn_rate"] == 50.0
+    working = await read(client, f"{path}/working", at=now)
+    assert working["budget"]["remaining_ratio"] == -49.0

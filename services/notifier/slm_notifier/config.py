@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from slm_notifier.crypto import DEVELOPMENT_SECRET_KEY, Keyring
-from slm_shared.settings import DEVELOPMENT_JWT_SECRET, MIN_SECRET_CHARS, ServiceSettings
+from slm_shared.settings import DEVELOPMENT_JWT_SECRET, MIN_SECRET_CHARS, ServiceSettings, retention_days
 
 
 class Settings(ServiceSettings):
@@ -30,7 +30,7 @@ class Settings(ServiceSettings):
     attempt_timeout_seconds: float = Field(10.0, gt=0)
     delivery_poll_seconds: float = Field(1.0, gt=0)
     max_per_subscription: int = Field(4, ge=1, description="attempts in flight to one subscription at most")
-    delivery_retention_days: float = Field(90.0, gt=0, description="finished deliveries kept this long")
+    delivery_retention_days: float = retention_days(90.0, "finished deliveries kept this long")
     claim_lease_seconds: float = Field(
         10.0,
         ge=1,

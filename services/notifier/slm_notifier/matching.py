@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, get_args
 
 from slm_shared.contracts import EVENTS
+from slm_shared.contracts.registry import spec_for_type
+from slm_shared.contracts.severity import SENT_SEVERITY
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 TEST_EVENT_TYPE = "slm.notifier.subscription.test.v1"
@@ -53,6 +55,18 @@ def severity_of(event_type: str, data: Mapping[str, Any]) -> str:
     if declared in _BURN_SEVERITY:
         return _BURN_SEVERITY[str(declared)]
     return _FIXED_SEVERITY.get(event_type, "info")
+
+
+def severities_of(event_type: str) -> list[str]:
+    """Every severity `severity_of` gives events of this type, from the payloads their producers send: the
+    severity fixed for the type, else each value the payload's `severity` field may take, else none."""
+    if event_type in SENT_SEVERITY:
+        examples: list[dict[str, Any]] = [{"severity": SENT_SEVERITY[event_type]}]
+    else:
+        spec = spec_for_type(event_type)
+        field = spec.payload.model_fields.get("severity") if spec else None
+        examples = [{"severity": value} for value in get_args(field.annotation)] if field else [{}]
+    return sorted({severity_of(event_type, data) for data in examples}, key=SEVERITY_RANK.__getitem__)
 
 
 @dataclass(frozen=True)

@@ -249,3 +249,23 @@ async def test_rekey_waits_for_a_concurrent_change_and_keeps_it(postgres_url: st
     only_new = Keyring.of(new)
     assert json.loads(only_new.decrypt(row["target"]))["password"] == "changed-meanwhile"
     assert only_new.decrypt(row["secret"]) == created["secret"]
+
+
+async def test_a_webhook_url_hides_its_password_and_query_values_but_not_host_and_port(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    keyring = Keyring.of(DEVELOPMENT_SECRET_KEY)
+    url = "http://user:pw-SECRET@hooks.example:8081/hook?token=tok-SECRET&team=ops"
+    created = await create(client, "webhook", {"url": url})
+    path = f"/v1/subscriptions/{created['id']}"
+    shown = (await client.get(path)).json()["target"]
+    assert shown["url"] == "http://user:***@hooks.example:8081/hook?token=***&team=***"
+    assert "SECRET" not in (await client.get("/v1/subscriptions")).text
+    kept = await client.patch(path, json={"name": "renamed", "target": shown})  # the read sent back: unchanged
+    assert kept.status_code == 200, kept.text
+    assert json.loads(keyring.decrypt((await stored_row(database_url, created["id"]))["target"]))["url"] == url
+    moved = "http://hooks.example:8082/hook?token=other"
+    assert (await client.patch(path, json={"target": {"url": moved}})).status_code == 200
+    assert json.loads(keyring.decrypt((await stored_row(database_url, created["id"]))["target"]))["url"] == moved
+    slack = await create(client, "slack", {"url": "https://hooks.slack.example:8443/services/T000/B000/XSECRET"})
+    assert slack["target"]["url"] == "https://hooks.slack.example:8443/***"

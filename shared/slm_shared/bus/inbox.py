@@ -27,6 +27,7 @@ from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database
+from slm_shared.errors import describe
 from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
@@ -242,7 +243,7 @@ class Consumer:
                 permanent = isinstance(exc, PermanentError)
                 if permanent or deliveries >= self.max_deliveries:
                     logger.error("dead-lettering %s after %d deliveries: %s", event.id, deliveries, exc)
-                    await self._dead_letter(message, stream, headers, event, repr(exc), deliveries)
+                    await self._dead_letter(message, stream, headers, event, describe(exc), deliveries)
                     await message.ack()
                 else:
                     delay = self.retry_delay * 2 ** (deliveries - 1)

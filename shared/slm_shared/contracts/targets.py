@@ -21,6 +21,7 @@ FROM_SYMBOL: dict[str, Op] = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 LOWER_IS_BETTER: tuple[Op, ...] = ("lt", "lte")
 THRESHOLD_KIND = "threshold"
 MAX_TIMESLICE_SECONDS = 86_400  # a slice longer than a day is no slice
+MAX_MEASURED = 1e15  # the largest count or value measurement ingests; no threshold lies beyond it
 
 
 class Target(BaseModel):
@@ -31,7 +32,12 @@ class Target(BaseModel):
     indicator: str
     indicator_kind: IndicatorKind = "ratio"
     op: Op | None = Field(None, description="threshold indicators: an event is good when its value `op` `value`")
-    value: float | None = Field(None, description="threshold indicators: the threshold, in the indicator's unit")
+    value: float | None = Field(
+        None,
+        ge=-MAX_MEASURED,
+        le=MAX_MEASURED,
+        description="threshold indicators: the threshold, in the indicator's unit",
+    )
     target: float = Field(gt=0, le=1, description="the least share of good events (or good slices), e.g. 0.95")
     window: WindowV1
     budgeting_method: BudgetingMethod = "occurrences"
@@ -116,7 +122,9 @@ class WantedTarget(BaseModel):
     indicator: str = Field(min_length=1, max_length=64)
     target: float = Field(gt=0, le=1, description="the least share of good events wanted, e.g. 0.9995")
     op: Op | None = Field(None, description="threshold indicators: good values are `op` `value` (default: the tier's)")
-    value: float | None = Field(None, description="threshold indicators: the threshold wanted, e.g. 300 (ms)")
+    value: float | None = Field(
+        None, ge=-MAX_MEASURED, le=MAX_MEASURED, description="threshold indicators: the threshold wanted, e.g. 300 (ms)"
+    )
 
 
 def wanted_problems(wanted: WantedTarget) -> dict[str, str]:

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, func, select
 from sqlmodel import col
 
 from slm_shared.bus.models import DeadLetter
 from slm_shared.db import Database, utcnow
-from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound
-from slm_shared.web.bounds import PathInt
+from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound, describe
+from slm_shared.web.bounds import MAX_PATH_INT, PathInt
 from slm_shared.web.deps import AdminDep, SessionDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -62,6 +62,11 @@ FilterDep = Annotated[DeadLetterFilter, Depends(dead_letter_filter)]
 class BulkReplay(DeadLetterFilter):
     """Replay the tenant's dead letters that match; those replayed already are left alone."""
 
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[int, Field(ge=1, le=MAX_PATH_INT)]] | None = Field(
+        None, min_length=1, max_length=MAX_BULK, description="only these dead letters (the other filters still apply)"
+    )
     pending_only: bool = True
     limit: int = Field(100, ge=1, le=MAX_BULK, description="at most this many, oldest first")
 
@@ -87,6 +92,8 @@ def matching(tenant: str, where: DeadLetterFilter) -> Select[tuple[DeadLetter]]:
         query = query.where(col(DeadLetter.error).contains(where.reason, autoescape=True))
     if where.pending_only:
         query = query.where(col(DeadLetter.replayed_at).is_(None))
+    if isinstance(where, BulkReplay) and where.ids is not None:
+        query = query.where(col(DeadLetter.id).in_(where.ids))
     return query
 
 
@@ -147,7 +154,7 @@ async def replay_dead_letter(dead_letter_id: PathInt, principal: AdminDep, reque
     except Conflict:
         raise
     except Exception as exc:
-        raise Conflict(f"The replay failed again: {exc!r}") from exc
+        raise Conflict(f"The replay failed again: {describe(exc)}") from exc
     return DeadLetterPublic.model_validate(replayed, from_attributes=True)
 
 
@@ -167,8 +174,8 @@ async def replay_dead_letters(body: BulkReplay, principal: AdminDep, request: Re
         try:
             await _replay(request, letter)
         except Exception as exc:  # noqa: BLE001 - one failing letter does not stop the others
-            message = exc.detail if isinstance(exc, Conflict) else repr(exc)
-            result.failed.append(ReplayFailure(id=letter.id, error=str(message)[:2000]))
+            message = exc.detail if isinstance(exc, Conflict) else describe(exc)
+            result.failed.append(ReplayFailure(id=letter.id, error=message[:2000]))
         else:
             result.replayed.append(letter.id)
     return result

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, func, select, update
 from sqlmodel import col
 
 from slm_shared.bus.models import OutboxMessage
 from slm_shared.bus.outbox import PENDING_FLAG
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound
-from slm_shared.web.bounds import PathInt
+from slm_shared.web.bounds import MAX_PATH_INT, PathInt
 from slm_shared.web.deps import AdminDep, SessionDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -39,9 +39,14 @@ class OutboxRowPublic(BaseModel):
 
 
 class Requeue(BaseModel):
-    """Re-queue the tenant's failed rows (of one event type, if given), oldest first."""
+    """Re-queue the tenant's failed rows (of one event type, or these seqs, if given), oldest first."""
+
+    model_config = ConfigDict(extra="forbid")
 
     type: str | None = Field(None, max_length=255)
+    seqs: list[Annotated[int, Field(ge=1, le=MAX_PATH_INT)]] | None = Field(
+        None, min_length=1, max_length=10_000, description="only these rows (the type, if given, still applies)"
+    )
     limit: int = Field(1000, ge=1, le=10_000)
 
 
@@ -102,6 +107,8 @@ async def requeue_outbox_rows(body: Requeue, principal: AdminDep, session: Sessi
     query = _of_status(select(col(OutboxMessage.seq)).where(col(OutboxMessage.tenant) == principal.tenant), "failed")  # type: ignore[arg-type]
     if body.type is not None:
         query = query.where(col(OutboxMessage.type) == body.type)
+    if body.seqs is not None:
+        query = query.where(col(OutboxMessage.seq).in_(body.seqs))
     seqs = list(await session.scalars(query.order_by(col(OutboxMessage.seq)).limit(body.limit)))
     if seqs:
         await session.execute(

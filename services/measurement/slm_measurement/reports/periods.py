@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from slm_shared.web.bounds import EARLIEST, LATEST
+
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 MAX_POINTS = 62
+# Months and quarters lie wholly inside the API's instant bounds in every zone; ranges within them.
+MIN_YEAR, MAX_YEAR = EARLIEST.year + 1, LATEST.year - 1
 
 
 class PeriodError(ValueError):
@@ -36,13 +40,20 @@ def _local(year: int, month: int, tz: ZoneInfo) -> datetime:
     return datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
 
 
+def _check_year(year: int) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise PeriodError(f"period year must be from {MIN_YEAR} to {MAX_YEAR}")
+
+
 def month(year: int, number: int, timezone: str = "UTC") -> Period:
+    _check_year(year)
     tz = ZoneInfo(timezone)
     start, end = _local(year, number, tz), _local(year, number + 1, tz)
     return Period(f"{year:04d}-{number:02d}", "month", start, end, timezone)
 
 
 def quarter(year: int, number: int, timezone: str = "UTC") -> Period:
+    _check_year(year)
     tz = ZoneInfo(timezone)
     first = 3 * (number - 1) + 1
     return Period(f"{year:04d}-Q{number}", "quarter", _local(year, first, tz), _local(year, first + 3, tz), timezone)
@@ -63,6 +74,8 @@ def parse(text: str | None, *, start: datetime | None, end: datetime | None, tim
     if end <= start or end - start > timedelta(days=3 * 366):
         raise PeriodError("start must be before end, at most three years apart")
     start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if start < EARLIEST or end > LATEST:
+        raise PeriodError(f"start and end must be from {EARLIEST.year} and before {LATEST.year}")
     return Period(f"{start.date().isoformat()}/{end.date().isoformat()}", "range", start, end, timezone)
 
 
@@ -75,7 +88,10 @@ def in_zone(period: Period, timezone: str) -> Period:
 
 
 def previous(period: Period, count: int) -> list[Period]:
-    """The `count` periods before this one, oldest first (ranges step back by their own length)."""
+    """The `count` periods before this one, oldest first (ranges step back by their own length).
+
+    Fewer when the bounds of the API are reached: the trend stops at the earliest period it can name.
+    """
     found = []
     current = period
     for _ in range(count):
@@ -86,6 +102,8 @@ def previous(period: Period, count: int) -> list[Period]:
             year, number = local.year, local.month - step
             if number < 1:
                 year, number = year - 1, number + 12
+            if year < MIN_YEAR:
+                break
             current = (
                 month(year, number, current.timezone)
                 if step == 1
@@ -93,6 +111,8 @@ def previous(period: Period, count: int) -> list[Period]:
             )
         else:
             length = current.end - current.start
+            if current.start - EARLIEST < length:
+                break
             start = current.start - length
             current = Period(
                 f"{start.date().isoformat()}/{current.start.date().isoformat()}",

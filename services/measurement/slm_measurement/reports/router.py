@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -163,9 +164,11 @@ async def review_pack(
     if principal.is_customer_only and party_id != principal.party:
         raise NotFound(f"No party {party_id}")
     try:
-        chosen = _period(period, start, end, timezone)
+        ZoneInfo(timezone)
     except (KeyError, ValueError) as exc:
-        raise Unprocessable(str(exc), errors=[FieldError(field="timezone", message=str(exc))]) from exc
+        message = f"timezone {timezone!r} is not a known IANA time zone"
+        raise Unprocessable(message, errors=[FieldError(field="timezone", message=message)]) from exc
+    chosen = _period(period, start, end, timezone)
     rows = (
         await session.scalars(
             select(terms.AgreementTerms)
@@ -196,7 +199,9 @@ async def _chain_of(
     session: SessionDep, tenant: str, report: dict[str, Any], period: periods.Period
 ) -> list[dict[str, Any]]:
     """For each objective breached in the period, the supporting objectives in trouble then (chain diagnosis)."""
-    found = []
+    found: list[dict[str, Any]] = []
+    if min(period.end, utcnow()) - period.start < timedelta(minutes=1):
+        return found  # a period not yet begun has no chain to diagnose
     for objective in report["objectives"]:
         if not objective["breaches"]:
             continue

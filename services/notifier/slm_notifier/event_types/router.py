@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from slm_notifier.matching import DELIVERABLE_TYPES, TEST_EVENT_TYPE, severity_of
+from slm_notifier.matching import DELIVERABLE_TYPES, TEST_EVENT_TYPE, severities_of
 from slm_shared.contracts.registry import spec_for_type
 from slm_shared.errors import PROBLEM_RESPONSES
 from slm_shared.web.deps import StaffDep
@@ -17,7 +17,10 @@ class EventTypePublic(BaseModel):
     type: str = Field(description="the CloudEvents type a subscription's event_types may name (or match by pattern)")
     producer: str
     description: str
-    severity: str = Field(description="the severity filters compare when the payload does not carry one")
+    severity: str | None = Field(
+        description="the severity every event of this type is sent with; null when it varies per event"
+    )
+    severities: list[str] = Field(description="every severity events of this type are sent with (filters compare it)")
     payload_schema: dict[str, object] | None = Field(description="JSON Schema of the event's data")
 
 
@@ -37,6 +40,7 @@ def event_types() -> list[EventTypePublic]:
                     producer="notifier",
                     description="A test delivery sent on request to check a subscription's target.",
                     severity="info",
+                    severities=["info"],
                     payload_schema=None,
                 )
             )
@@ -47,7 +51,8 @@ def event_types() -> list[EventTypePublic]:
                 type=event_type,
                 producer=spec.producer,
                 description=f"{spec.entity} {spec.verb.replace('_', ' ')}" + (f": {doc[0]}" if doc else ""),
-                severity=severity_of(event_type, {}),
+                severity=found[0] if len(found := severities_of(event_type)) == 1 else None,
+                severities=found,
                 payload_schema=spec.payload.model_json_schema(),
             )
         )
