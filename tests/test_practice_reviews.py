@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from practice_support import activated, customer, scenario_on, service_with_offering
@@ -45,3 +45,31 @@ def test_a_review_on_a_chosen_date_and_a_change_requested_once(stack: Stack) -> 
     )
     assert second.status_code == 409 and "already requested" in second.json()["detail"]
     assert scenario.call("GET", "agreements", f"/v1/actions/{action['id']}", 200)["change_requested_at"]
+
+
+def test_a_review_on_a_chosen_date_survives_a_new_version_re_planning_the_cycle(stack: Stack) -> None:
+    scenario = scenario_on(stack)
+    shop, gold = service_with_offering(scenario, "bookshop", "Book shop", 0.999)
+    northwind, token = customer(scenario, "Northwind Books", "Ana Silva")
+    sla = activated(scenario, "SLA", "Northwind book shop SLA", shop, gold, consumer=northwind, customer_token=token)
+    path = f"/v1/agreements/{sla['id']}"
+    before = scenario.call("GET", "agreements", f"{path}/reviews", 200)
+    assert before and {r["planned"] for r in before} == {"cycle"}  # quarterly, planned at activation
+    chosen = (datetime.now(UTC) + timedelta(days=12)).date().isoformat()
+    scheduled = scenario.call("POST", "agreements", f"{path}/reviews/scheduled", 201, json={"due_on": chosen})
+    assert scheduled["planned"] == "chosen"
+
+    scenario.call("POST", "agreements", f"{path}/amend", 200, json={"changes": {"review_cycle": "monthly"}})
+    scenario.call("POST", "agreements", f"{path}/propose", 200)
+    scenario.call("POST", "agreements", f"{path}/accept", 200)
+    scenario.call("POST", "agreements", f"{path}/accept", 200, token=token)
+    renewed = scenario.call("POST", "agreements", f"{path}/activate", 200)
+    assert (renewed["version"], renewed["in_force_version"]) == (2, 2)
+
+    after = scenario.call("GET", "agreements", f"{path}/reviews", 200, token=token)
+    kept = [r for r in after if r["planned"] == "chosen"]
+    assert [(r["id"], r["due_on"], r["status"]) for r in kept] == [(scheduled["id"], chosen, "scheduled")]
+    cycle = [r for r in after if r["planned"] == "cycle"]
+    assert not {r["id"] for r in before} & {r["id"] for r in cycle}  # the old cycle's reviews were re-planned
+    months = sorted({date.fromisoformat(r["due_on"]).month for r in cycle})
+    assert len(cycle) >= 11 and len(months) >= 11  # monthly now, a year ahead
