@@ -36,7 +36,7 @@ class ReviewPublic(BaseModel):
     due_on: date
     status: Literal["scheduled", "held", "cancelled"]
     planned: Literal["cycle", "chosen"] = Field(
-        description="cycle: from the review cycle, re-planned with a new version; chosen: on a date chosen by hand, kept"
+        description="cycle: planned by the review cycle, re-planned by a new version; chosen: by hand, kept"
     )
     held_on: date | None
     attendees: list[str]
