@@ -10,7 +10,7 @@ from sqlalchemy import Row
 
 from slm_notifier.channels import Channel, OutgoingMessage
 from slm_notifier.contacts.book import ContactBook
-from slm_notifier.contacts.rules import recipients_at
+from slm_notifier.contacts.rules import party_side, recipients_at
 from slm_notifier.escalation.links import acknowledge_link
 from slm_notifier.messages import Content, Renderer
 from slm_notifier.signing import secrets_in_use
@@ -66,7 +66,7 @@ class Composer:
         contacts: list[dict[str, Any]] = []
         if selector:
             payload = job.payload or {}
-            if selector.get("party") == "provider":
+            if party_side(selector, job.event_type) == "provider":
                 party_id = agreement.provider_party_id if agreement else None
             else:
                 party_id = payload.get("consumer_party_id") or (agreement.consumer_party_id if agreement else None)
