@@ -40,9 +40,12 @@ async def fan_out(
             continue
         row = delivery_row(event, sub.id, now)
         selector = (sub.target or {}).get("contacts") if sub.channel == "email" else None
-        if selector and facts.event_type == EVENTS.objective_breached.type:
+        owner_party = (
+            (event.data or {}).get("owner_party_id") if facts.event_type == EVENTS.action_overdue.type else None
+        )
+        if selector and (facts.event_type == EVENTS.objective_breached.type or owner_party):
             provider = party_side(selector, facts.event_type) == "provider"
-            party_id = facts.provider_party_id if provider else facts.consumer_party_id
+            party_id = owner_party or (facts.provider_party_id if provider else facts.consumer_party_id)
             row["notification_id"] = new_id()
             notifications.append(
                 {

@@ -21,6 +21,8 @@ class ImprovementAction(SQLModel, table=True):
     title: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     owner: str = Field(max_length=200)
+    owner_email: str | None = Field(default=None, max_length=320)
+    owner_party_id: str | None = Field(default=None, max_length=36)
     due_on: date = Field(sa_column=Column(Date, nullable=False, index=True))
     status: str = Field(default="open", max_length=16, index=True)
     source: str = Field(default="manual", max_length=16)

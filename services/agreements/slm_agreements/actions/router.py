@@ -70,7 +70,7 @@ async def update_action(
     action = await actions.get_action(session, tenant=principal.tenant, action_id=action_id, for_update=True)
     check_if_match(if_match, etag_for(action.id, action.revision))
     agreement = await service.require_agreement(session, principal=principal, agreement_id=action.agreement_id)
-    action = await actions.update_action(session, action=action, data=data, service_key=agreement.service_key)
+    action = await actions.update_action(session, agreement=agreement, action=action, data=data)
     response.headers["ETag"] = etag_for(action.id, action.revision)
     return ActionPublic.model_validate(action)
 

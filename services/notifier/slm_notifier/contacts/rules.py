@@ -11,6 +11,8 @@ INTERNAL_EVENT_TYPES = frozenset(
     {EVENTS.objective_at_risk.type, EVENTS.objective_burn_alert.type, EVENTS.chain_at_risk.type}
 )
 
+ACTION_EVENT_TYPES = frozenset({EVENTS.action_created.type, EVENTS.action_updated.type, EVENTS.action_overdue.type})
+
 
 def party_side(selector: Mapping[str, Any], event_type: str) -> str:
     """Whose contacts a selector reaches: the party it names; else the provider for internal alerts
