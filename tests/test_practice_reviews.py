@@ -38,6 +38,21 @@ def test_a_review_on_a_chosen_date_and_a_change_requested_once(stack: Stack) -> 
         "POST", "agreements", f"/v1/agreements/{sla['id']}/actions", 201,
         json={"title": "Add a second card gateway", "owner": "Ana Silva", "due_on": chosen},
     )  # fmt: skip
+    assert (action["owner"], action["owner_email"], action["owner_party_id"]) == (
+        "Ana Silva",
+        "ana@example.com",
+        northwind["id"],
+    )  # the owner is the customer's contact, found by name
+    stranger = scenario.http.post(
+        scenario.urls["agreements"] + f"/v1/agreements/{sla['id']}/actions",
+        json={"title": "Nobody's", "owner": "scenario-admin", "due_on": chosen},
+        headers={"Authorization": f"Bearer {scenario.admin}"},
+    )  # a token subject is not a contact
+    assert stranger.status_code == 422 and [e["field"] for e in stranger.json()["errors"]] == ["owner"]
+    by_mail = scenario.call(
+        "PATCH", "agreements", f"/v1/actions/{action['id']}", 200, json={"owner": "ANA@example.com"}
+    )
+    assert by_mail["owner"] == "Ana Silva"
     change = f"/v1/actions/{action['id']}/change-request"
     scenario.call("POST", "agreements", change, 202, json={"priority": "high"})
     second = scenario.http.post(
