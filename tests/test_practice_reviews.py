@@ -54,12 +54,16 @@ def test_a_review_on_a_chosen_date_and_a_change_requested_once(stack: Stack) -> 
     )
     assert by_mail["owner"] == "Ana Silva"
     change = f"/v1/actions/{action['id']}/change-request"
-    scenario.call("POST", "agreements", change, 202, json={"priority": "high"})
+    raised = scenario.call("POST", "agreements", change, 202, json={"priority": "high"})
     second = scenario.http.post(
         scenario.urls["agreements"] + change, json={}, headers={"Authorization": f"Bearer {scenario.admin}"}
     )
     assert second.status_code == 409 and "already requested" in second.json()["detail"]
     assert scenario.call("GET", "agreements", f"/v1/actions/{action['id']}", 200)["change_requested_at"]
+    listed = scenario.call("GET", "agreements", f"/v1/agreements/{sla['id']}/change-requests", 200, token=token)
+    assert [(c["change_request_id"], c["action_id"], c["status"]) for c in listed] == [
+        (raised["change_request_id"], action["id"], "requested")
+    ]
 
 
 def test_a_review_on_a_chosen_date_survives_a_new_version_re_planning_the_cycle(stack: Stack) -> None:

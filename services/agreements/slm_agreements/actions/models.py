@@ -31,6 +31,8 @@ class ImprovementAction(SQLModel, table=True):
     breach_ref: str | None = Field(default=None, max_length=200)
     overdue_notified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     change_requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    change_request_id: str | None = Field(default=None, max_length=36)
+    change_status: str | None = Field(default=None, max_length=32)
     created_by: str = Field(max_length=200)
     revision: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

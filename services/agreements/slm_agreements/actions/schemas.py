@@ -52,6 +52,14 @@ class ChangeRequestPublic(BaseModel):
     requested_at: datetime
 
 
+class ChangeRequestListed(BaseModel):
+    change_request_id: str
+    action_id: str
+    action_title: str
+    status: str = Field(description="requested until the ITSM tool reports on the change")
+    requested_at: datetime
+
+
 class ActionPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

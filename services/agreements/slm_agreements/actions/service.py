@@ -209,6 +209,7 @@ async def request_change(
         ),
     )
     action.change_requested_at, action.updated_at = now, now
+    action.change_request_id, action.change_status = change_id, "requested"
     action.revision += 1
     return ChangeRequestPublic(
         change_request_id=change_id,
@@ -218,6 +219,20 @@ async def request_change(
         priority=data.priority,
         requested_at=now,
     )
+
+
+async def list_change_requests(session: AsyncSession, *, agreement: Agreement) -> list[ImprovementAction]:
+    """The agreement's actions a change was requested from, oldest request first."""
+    rows = await session.scalars(
+        select(ImprovementAction)
+        .where(
+            ImprovementAction.tenant == agreement.tenant,
+            ImprovementAction.agreement_id == agreement.id,
+            ImprovementAction.change_request_id.is_not(None),  # type: ignore[union-attr]
+        )
+        .order_by(ImprovementAction.change_requested_at, ImprovementAction.id)  # type: ignore[arg-type]
+    )
+    return list(rows)
 
 
 async def announce_overdue_actions(db: Database, *, today: date) -> int:

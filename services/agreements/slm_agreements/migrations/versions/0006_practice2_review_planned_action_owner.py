@@ -20,10 +20,14 @@ def upgrade() -> None:
     with op.batch_alter_table('improvement_actions') as batch:
         batch.add_column(sa.Column('owner_email', sa.String(length=320), nullable=True))
         batch.add_column(sa.Column('owner_party_id', sa.String(length=36), nullable=True))
+        batch.add_column(sa.Column('change_request_id', sa.String(length=36), nullable=True))
+        batch.add_column(sa.Column('change_status', sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('improvement_actions') as batch:
+        batch.drop_column('change_status')
+        batch.drop_column('change_request_id')
         batch.drop_column('owner_party_id')
         batch.drop_column('owner_email')
     with op.batch_alter_table('reviews') as batch:
