@@ -54,6 +54,10 @@ CUSTOMER_MAY = {
 INGEST_MAY = {"measurement": [("POST", r"/v1/measurements"), ("POST", r"/v1/tickets/events")]}
 ADMIN_ONLY = re.compile(r"/v1/(dead-letters|outbox)")
 
+SAM = [
+    {"name": "Sam", "email": "sam@example.com", "role": "service_level_manager", "escalation_level": 1}
+]  # owns actions
+
 
 def allowed(service: str, role: str, method: str, path: str) -> bool:
     """Whether the table lets `role` call the route (another tenant's admin is an admin)."""
@@ -105,7 +109,9 @@ def seed(scenario: Scenario) -> World:
     ids: dict[str, dict[str, str]] = {}
     for party in ("a", "b"):
         name = f"Secret Party {party.upper()}"
-        found = scenario.call("POST", "agreements", "/v1/parties", 201, json={"name": name, "kind": "customer"})
+        found = scenario.call(
+            "POST", "agreements", "/v1/parties", 201, json={"name": name, "kind": "customer", "contacts": SAM}
+        )
         body = {
             "kind": "SLA",
             "name": f"Secret Agreement {party.upper()}",

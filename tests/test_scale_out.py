@@ -44,6 +44,10 @@ FAST = {
 
 pytestmark = pytest.mark.timeout(120)
 
+SAM = [
+    {"name": "Sam", "email": "sam@example.com", "role": "service_level_manager", "escalation_level": 1}
+]  # owns actions
+
 
 @pytest.fixture
 def two_of(request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer) -> Iterator[Stack]:
@@ -290,7 +294,11 @@ def test_two_outbox_relays_publish_each_event_once(two_of: Stack) -> None:
 def agreement_in_force(scenario: Scenario, service: dict[str, Any], offering: dict[str, Any], index: int) -> str:
     """An SLA in force 25 days, ending in 10, with a monthly review: a renewal and a review are due."""
     party = scenario.call(
-        "POST", "agreements", "/v1/parties", 201, json={"name": f"Customer {index}", "kind": "customer"}
+        "POST",
+        "agreements",
+        "/v1/parties",
+        201,
+        json={"name": f"Customer {index}", "kind": "customer", "contacts": SAM},
     )
     now = datetime.now(UTC)
     body = {

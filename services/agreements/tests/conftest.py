@@ -107,6 +107,9 @@ def seed_offering(app: FastAPI) -> Callable[..., Awaitable[dict[str, str]]]:
     return seed
 
 
+SAM = [{"name": "Sam", "email": "sam@example.com", "role": "service_level_manager", "escalation_level": 1}]
+
+
 @pytest.fixture
 async def parties(client: httpx.AsyncClient) -> dict[str, str]:
     """A customer, another customer, an internal team and a supplier in tenant acme."""
@@ -117,7 +120,8 @@ async def parties(client: httpx.AsyncClient) -> dict[str, str]:
         ("internal", "Platform Team", "internal"),
         ("supplier", "Cloud Co", "supplier"),
     ):
-        response = await client.post("/v1/parties", json={"name": name, "kind": kind})
+        contacts = SAM if key == "customer" else []  # Sam can own the customer's agreements' actions
+        response = await client.post("/v1/parties", json={"name": name, "kind": kind, "contacts": contacts})
         assert response.status_code == 201, response.text
         ids[key] = response.json()["id"]
     return ids

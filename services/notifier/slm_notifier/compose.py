@@ -10,7 +10,7 @@ from sqlalchemy import Row
 
 from slm_notifier.channels import Channel, OutgoingMessage
 from slm_notifier.contacts.book import ContactBook
-from slm_notifier.contacts.rules import recipients_at
+from slm_notifier.contacts.rules import ACTION_EVENT_TYPES, party_side, recipients_at
 from slm_notifier.escalation.links import acknowledge_link
 from slm_notifier.messages import Content, Renderer
 from slm_notifier.signing import secrets_in_use
@@ -64,14 +64,19 @@ class Composer:
         fixed = target.get("to") or []
         selector = target.get("contacts")
         contacts: list[dict[str, Any]] = []
+        payload = job.payload or {}
+        owner = payload.get("owner_email") if job.event_type in ACTION_EVENT_TYPES and selector else None
         if selector:
-            payload = job.payload or {}
-            if selector.get("party") == "provider":
+            if owner and payload.get("owner_party_id"):
+                party_id = payload["owner_party_id"]  # an action's owner, then the levels of the owner's party
+            elif party_side(selector, job.event_type) == "provider":
                 party_id = agreement.provider_party_id if agreement else None
             else:
                 party_id = payload.get("consumer_party_id") or (agreement.consumer_party_id if agreement else None)
             party = await self.contacts.party(tenant=job.tenant, party_id=party_id) if party_id else None
             contacts = party.contacts if party else []
+        if owner and job.escalation_level <= 1:
+            return tuple(dict.fromkeys([*fixed, str(owner)]))
         addresses = recipients_at(
             contacts, level=job.escalation_level, roles=(selector or {}).get("roles") or (), fixed=fixed
         )

@@ -154,6 +154,7 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.ticket_sla_breached.type: on_agreement_news,
     EVENTS.report_ready.type: on_agreement_news,
     EVENTS.source_state_changed.type: on_agreement_news,
+    EVENTS.action_created.type: on_agreement_news,
     EVENTS.action_overdue.type: on_agreement_news,
     EVENTS.change_requested.type: on_agreement_news,
     EVENTS.observation_recorded.type: on_agreement_news,

@@ -29,6 +29,7 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.ticket_sla_breached.type,
     EVENTS.report_ready.type,
     EVENTS.source_state_changed.type,
+    EVENTS.action_created.type,
     EVENTS.action_overdue.type,
     EVENTS.change_requested.type,
     EVENTS.observation_recorded.type,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository
+from slm_notifier.contacts.rules import party_side
 from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
 from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, AgreementView, Delivery, Subscription, new_id
@@ -39,8 +40,12 @@ async def fan_out(
             continue
         row = delivery_row(event, sub.id, now)
         selector = (sub.target or {}).get("contacts") if sub.channel == "email" else None
-        if selector and facts.event_type == EVENTS.objective_breached.type:
-            party_id = facts.provider_party_id if selector.get("party") == "provider" else facts.consumer_party_id
+        owner_party = (
+            (event.data or {}).get("owner_party_id") if facts.event_type == EVENTS.action_overdue.type else None
+        )
+        if selector and (facts.event_type == EVENTS.objective_breached.type or owner_party):
+            provider = party_side(selector, facts.event_type) == "provider"
+            party_id = owner_party or (facts.provider_party_id if provider else facts.consumer_party_id)
             row["notification_id"] = new_id()
             notifications.append(
                 {

@@ -10,7 +10,7 @@ from standardwebhooks import Webhook
 
 from slm_notifier.channels.base import AttemptOutcome
 from slm_notifier.channels.webhook import parse_retry_after
-from slm_notifier.contacts.rules import escalation_seconds, next_level, recipients_at
+from slm_notifier.contacts.rules import escalation_seconds, next_level, party_side, recipients_at
 from slm_notifier.escalation.links import acknowledge_link, link_is_valid
 from slm_notifier.matching import EventFacts, known_types_matching, subscription_matches
 from slm_notifier.policy import RetryPolicy, backoff_seconds, next_transition
@@ -135,6 +135,12 @@ def test_recipients_by_role_and_level() -> None:
     ]
     assert recipients_at(CONTACTS, level=3, roles=["service_level_manager"]) == ["boss@acme.example"]
     assert recipients_at(CONTACTS, level=2) == []
+    # a role held only above level 1 does not pull that contact into level 1: level 1 hears instead
+    assert recipients_at(CONTACTS, level=1, roles=["business_owner"]) == ["slm@acme.example", "tech@acme.example"]
+    assert party_side({}, "slm.measurement.objective.burn_alert.v1") == "provider"
+    assert party_side({}, "slm.measurement.chain.at_risk.v1") == "provider"
+    assert party_side({}, "slm.measurement.objective.breached.v1") == "consumer"
+    assert party_side({"party": "consumer"}, "slm.measurement.objective.at_risk.v1") == "consumer"
     assert next_level(CONTACTS, 1) == 3 and next_level(CONTACTS, 3) is None
     assert escalation_seconds(None, 600, 60, default=3600) == 600
     assert escalation_seconds(None, None, default=3600) == 3600

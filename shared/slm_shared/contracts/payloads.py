@@ -354,6 +354,8 @@ class ImprovementActionV1(Payload):
     objective_id: str | None = None
     review_id: str | None = None
     breach_ref: str | None = None
+    owner_email: str | None = None
+    owner_party_id: str | None = None
 
 
 class ChangeRequestedV1(Payload):

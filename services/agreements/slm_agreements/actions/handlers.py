@@ -64,7 +64,7 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
             f"Objective {data.objective_id}: attainment {attainment} against a target of {data.objective:.4%} "
             f"(window {data.window_start:%Y-%m-%d} to {data.window_end:%Y-%m-%d})."
         ),
-        owner=agreement.created_by,
+        owner=await service.default_owner(session, agreement) or service.UNASSIGNED,
         due_on=(data.observed_at + timedelta(days=BREACH_ACTION_DAYS)).date(),
         source="breach",
         objective_id=objective_id,

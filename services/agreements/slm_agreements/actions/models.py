@@ -21,6 +21,8 @@ class ImprovementAction(SQLModel, table=True):
     title: str = Field(max_length=200)
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     owner: str = Field(max_length=200)
+    owner_email: str | None = Field(default=None, max_length=320)
+    owner_party_id: str | None = Field(default=None, max_length=36)
     due_on: date = Field(sa_column=Column(Date, nullable=False, index=True))
     status: str = Field(default="open", max_length=16, index=True)
     source: str = Field(default="manual", max_length=16)
@@ -29,6 +31,8 @@ class ImprovementAction(SQLModel, table=True):
     breach_ref: str | None = Field(default=None, max_length=200)
     overdue_notified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     change_requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    change_request_id: str | None = Field(default=None, max_length=36)
+    change_status: str | None = Field(default=None, max_length=32)
     created_by: str = Field(max_length=200)
     revision: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -12,6 +12,7 @@ from slm_agreements.actions.schemas import (
     ActionStatus,
     ActionUpdate,
     ChangeRequestCreate,
+    ChangeRequestListed,
     ChangeRequestPublic,
 )
 from slm_shared.errors import PROBLEM_RESPONSES, NotFound
@@ -70,7 +71,7 @@ async def update_action(
     action = await actions.get_action(session, tenant=principal.tenant, action_id=action_id, for_update=True)
     check_if_match(if_match, etag_for(action.id, action.revision))
     agreement = await service.require_agreement(session, principal=principal, agreement_id=action.agreement_id)
-    action = await actions.update_action(session, action=action, data=data, service_key=agreement.service_key)
+    action = await actions.update_action(session, agreement=agreement, action=action, data=data)
     response.headers["ETag"] = etag_for(action.id, action.revision)
     return ActionPublic.model_validate(action)
 
@@ -87,3 +88,21 @@ async def request_change(
     return await actions.request_change(
         session, agreement=agreement, action=action, data=data, requested_by=principal.subject
     )
+
+
+@router.get("/agreements/{agreement_id}/change-requests", response_model=list[ChangeRequestListed])
+async def list_change_requests(
+    agreement_id: str, principal: ReaderDep, session: SessionDep
+) -> list[ChangeRequestListed]:
+    """The requests for change raised from the agreement's actions, with their status."""
+    agreement = await service.require_agreement(session, principal=principal, agreement_id=agreement_id)
+    return [
+        ChangeRequestListed(
+            change_request_id=a.change_request_id or "",
+            action_id=a.id,
+            action_title=a.title,
+            status=a.change_status or "requested",
+            requested_at=a.change_requested_at,  # type: ignore[arg-type]
+        )
+        for a in await actions.list_change_requests(session, agreement=agreement)
+    ]

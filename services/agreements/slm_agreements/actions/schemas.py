@@ -15,7 +15,9 @@ class ActionCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=20000)
-    owner: str = Field(min_length=1, max_length=200)
+    owner: str = Field(
+        min_length=1, max_length=200, description="a contact of the agreement's provider or consumer: name or e-mail"
+    )
     due_on: date
     source: Literal["review", "breach", "manual"] = "manual"
     objective_id: str | None = Field(None, max_length=36, description="the objective it should improve")
@@ -50,6 +52,14 @@ class ChangeRequestPublic(BaseModel):
     requested_at: datetime
 
 
+class ChangeRequestListed(BaseModel):
+    change_request_id: str
+    action_id: str
+    action_title: str
+    status: str = Field(description="requested until the ITSM tool reports on the change")
+    requested_at: datetime
+
+
 class ActionPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -58,6 +68,8 @@ class ActionPublic(BaseModel):
     title: str
     description: str
     owner: str
+    owner_email: str | None
+    owner_party_id: str | None
     due_on: date
     status: ActionStatus
     source: str

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_agreements import repository
 from slm_agreements.actions.models import ImprovementAction
 from slm_agreements.actions.schemas import ActionCreate, ActionUpdate, ChangeRequestCreate, ChangeRequestPublic
-from slm_agreements.models import Agreement, AgreementObjective, new_id
+from slm_agreements.models import Agreement, AgreementObjective, Party, new_id
 from slm_agreements.reviews.models import Review
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
@@ -20,6 +20,7 @@ from slm_shared.db import Database, utcnow
 from slm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
 
 OPEN = ("open", "in_progress")
+UNASSIGNED = "unassigned"  # the owner of a breach's action when neither party lists a contact
 
 
 def _action_event(
@@ -37,15 +38,56 @@ def _action_event(
         objective_id=action.objective_id,
         review_id=action.review_id,
         breach_ref=action.breach_ref,
+        owner_email=action.owner_email,
+        owner_party_id=action.owner_party_id,
     )
     record_event(session, spec, tenant=action.tenant, subject=action.id, data=data)
+
+
+async def owner_contact(session: AsyncSession, agreement: Agreement, owner: str) -> tuple[str, str, str] | None:
+    """The contact of the agreement's provider or consumer named (or e-mailed) `owner`: name, e-mail, party."""
+    wanted = owner.strip().casefold()
+    for party_id in (agreement.provider_party_id, agreement.consumer_party_id):
+        if party_id is None:
+            continue
+        party = await session.get(Party, party_id)
+        if party is None or party.tenant != agreement.tenant:
+            continue
+        for contact in party.contacts:
+            if wanted in (str(contact.get("name", "")).casefold(), str(contact.get("email", "")).casefold()):
+                return str(contact["name"]), str(contact["email"]), party.id
+    return None
+
+
+async def default_owner(session: AsyncSession, agreement: Agreement) -> str | None:
+    """Who owns an action nobody assigned: the provider's (else the consumer's) first-level service level
+    manager, else its first first-level contact."""
+    for party_id in (agreement.provider_party_id, agreement.consumer_party_id):
+        party = await session.get(Party, party_id) if party_id else None
+        if party is None:
+            continue
+        first = [c for c in party.contacts if int(c.get("escalation_level", 1)) == 1]
+        ranked = sorted(first, key=lambda c: c.get("role") != "service_level_manager")
+        if ranked:
+            return str(ranked[0]["name"])
+    return None
+
+
+def _owner_error(owner: str) -> Unprocessable:
+    message = f"{owner!r} is not a contact of the agreement's provider or consumer"
+    return Unprocessable(f"owner: {message}", errors=[FieldError(field="owner", message=message)])
 
 
 async def create_action(
     session: AsyncSession, *, agreement: Agreement, data: ActionCreate, created_by: str
 ) -> ImprovementAction:
-    """Record an improvement action, checking what it links to, and announce it."""
+    """Record an improvement action, checking what it links to and that its owner is a contact, and announce it."""
     errors: dict[str, str] = {}
+    owner = await owner_contact(session, agreement, data.owner)
+    if owner is None and created_by == "system" and data.owner == UNASSIGNED:
+        owner = (UNASSIGNED, None, None)  # type: ignore[assignment]
+    if owner is None:
+        errors["owner"] = f"{data.owner!r} is not a contact of the agreement's provider or consumer"
     if data.objective_id is not None:
         found = await session.scalar(
             select(AgreementObjective.id)
@@ -75,9 +117,11 @@ async def create_action(
             "; ".join(f"{k}: {v}" for k, v in errors.items()),
             errors=[FieldError(field=k, message=v) for k, v in errors.items()],
         )
+    assert owner is not None
     action = ImprovementAction(
         id=new_id(), tenant=agreement.tenant, agreement_id=agreement.id, created_by=created_by, **data.model_dump()
     )
+    action.owner, action.owner_email, action.owner_party_id = owner
     session.add(action)
     await session.flush()
     _action_event(session, EVENTS.action_created, action, agreement.service_key)
@@ -106,7 +150,7 @@ async def get_action(
 
 
 async def update_action(
-    session: AsyncSession, *, action: ImprovementAction, data: ActionUpdate, service_key: str
+    session: AsyncSession, *, agreement: Agreement, action: ImprovementAction, data: ActionUpdate
 ) -> ImprovementAction:
     """Change an action; a finished or cancelled action is closed for good; reports hear of it."""
     if action.status not in OPEN:
@@ -114,13 +158,19 @@ async def update_action(
     for name, value in data.model_dump(exclude_unset=True).items():
         if value is None:
             raise Unprocessable(f"{name} cannot be null", errors=[FieldError(field=name, message="cannot be null")])
+        if name == "owner":
+            owner = await owner_contact(session, agreement, value)
+            if owner is None:
+                raise _owner_error(value)
+            action.owner, action.owner_email, action.owner_party_id = owner
+            continue
         setattr(action, name, value)
     if "due_on" in data.model_fields_set:
         action.overdue_notified_at = None  # a new due date earns a new reminder when missed
     action.revision += 1
     action.updated_at = utcnow()
     await session.flush()
-    _action_event(session, EVENTS.action_updated, action, service_key)
+    _action_event(session, EVENTS.action_updated, action, agreement.service_key)
     return action
 
 
@@ -159,6 +209,7 @@ async def request_change(
         ),
     )
     action.change_requested_at, action.updated_at = now, now
+    action.change_request_id, action.change_status = change_id, "requested"
     action.revision += 1
     return ChangeRequestPublic(
         change_request_id=change_id,
@@ -168,6 +219,20 @@ async def request_change(
         priority=data.priority,
         requested_at=now,
     )
+
+
+async def list_change_requests(session: AsyncSession, *, agreement: Agreement) -> list[ImprovementAction]:
+    """The agreement's actions a change was requested from, oldest request first."""
+    rows = await session.scalars(
+        select(ImprovementAction)
+        .where(
+            ImprovementAction.tenant == agreement.tenant,
+            ImprovementAction.agreement_id == agreement.id,
+            ImprovementAction.change_request_id.is_not(None),  # type: ignore[union-attr]
+        )
+        .order_by(ImprovementAction.change_requested_at, ImprovementAction.id)  # type: ignore[arg-type]
+    )
+    return list(rows)
 
 
 async def announce_overdue_actions(db: Database, *, today: date) -> int:

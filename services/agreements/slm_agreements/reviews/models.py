@@ -20,6 +20,7 @@ class Review(SQLModel, table=True):
     agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
     due_on: date = Field(sa_column=Column(Date, nullable=False, index=True))
     status: str = Field(default="scheduled", max_length=16, index=True)
+    planned: str = Field(default="cycle", max_length=16, description="cycle: from the review cycle; chosen: by hand")
     held_on: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
     attendees: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     summary: str = Field(default="", sa_column=Column(Text, nullable=False))

@@ -35,6 +35,9 @@ class ReviewPublic(BaseModel):
     agreement_id: str
     due_on: date
     status: Literal["scheduled", "held", "cancelled"]
+    planned: Literal["cycle", "chosen"] = Field(
+        description="cycle: planned by the review cycle, re-planned by a new version; chosen: by hand, kept"
+    )
     held_on: date | None
     attendees: list[str]
     summary: str

@@ -21,18 +21,31 @@ from slm_shared.errors import Conflict, FieldError, Unprocessable
 async def schedule(
     session: AsyncSession, agreement: Agreement, version: AgreementVersion, *, today: date
 ) -> list[Review]:
-    """Plan the reviews of the version just put in force, replacing what was planned for the one before."""
+    """Plan the reviews of the version just put in force, replacing what the cycle planned for the one
+    before; a review scheduled on a chosen date stays, and the cycle adds none on that date."""
     await session.execute(
         delete(Review).where(
             Review.tenant == agreement.tenant,  # type: ignore[arg-type]
             Review.agreement_id == agreement.id,  # type: ignore[arg-type]
             Review.status == "scheduled",  # type: ignore[arg-type]
+            Review.planned == "cycle",  # type: ignore[arg-type]
+        )
+    )
+    chosen = set(
+        await session.scalars(
+            select(Review.due_on).where(
+                Review.tenant == agreement.tenant,
+                Review.agreement_id == agreement.id,
+                Review.status == "scheduled",
+                Review.planned == "chosen",
+            )
         )
     )
     end = version.effective_to.date() if version.effective_to else None
     reviews = [
         Review(id=new_id(), tenant=agreement.tenant, agreement_id=agreement.id, due_on=due)
         for due in review_dates(version.effective_from.date(), version.review_cycle, after=today, end=end)
+        if due not in chosen
     ]
     session.add_all(reviews)
     return reviews
@@ -46,8 +59,10 @@ async def schedule_on(session: AsyncSession, *, agreement: Agreement, due_on: da
         raise Unprocessable(f"due_on {message}", errors=[FieldError(field="due_on", message=message)])
     for existing in await list_reviews(session, agreement):
         if existing.due_on == due_on and existing.status == "scheduled":
+            existing.planned = "chosen"  # the cycle's review on that date is now kept through re-planning
+            await session.flush()
             return existing
-    review = Review(id=new_id(), tenant=agreement.tenant, agreement_id=agreement.id, due_on=due_on)
+    review = Review(id=new_id(), tenant=agreement.tenant, agreement_id=agreement.id, due_on=due_on, planned="chosen")
     session.add(review)
     await session.flush()
     return review

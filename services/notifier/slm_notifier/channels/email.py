@@ -25,11 +25,15 @@ class ContactSelector(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    party: Literal["consumer", "provider"] = Field(
-        "consumer", description="whose contacts: the agreement's consumer or provider"
+    party: Literal["consumer", "provider"] | None = Field(
+        None,
+        description="whose contacts: the agreement's consumer or provider; unset, the provider's for internal "
+        "alerts (at risk, burn alerts, chain warnings) and the consumer's for everything else",
     )
     roles: list[ContactRole] = Field(
-        default_factory=list, max_length=3, description="roles reached first (level 1); empty means every role"
+        default_factory=list,
+        max_length=3,
+        description="roles among the level-1 contacts reached first (all of level 1 when none has them)",
     )
 
 

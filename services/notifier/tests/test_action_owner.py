@@ -1,0 +1,73 @@
+"""An improvement action's owner is a contact: told when the action is assigned, and chased by the owner's
+party's escalation levels while an overdue action stays unacknowledged."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from receivers import Receiver
+from smtp_server import SmtpServer
+from test_escalation import mails, smtp_settings
+
+from slm_shared.contracts import EVENTS
+from slm_shared.contracts.payloads import AgreementActivatedV1, ImprovementActionV1, PartyChangedV1, PartyContactV1
+
+OPS = [
+    PartyContactV1(name="Sam", email="sam@provider.example", role="service_level_manager", escalation_level=1),
+    PartyContactV1(name="Tia", email="tia@provider.example", role="technical_contact", escalation_level=1),
+    PartyContactV1(name="Bo", email="bo@provider.example", role="business_owner", escalation_level=2),
+]
+
+
+async def test_the_owner_hears_of_the_action_and_an_overdue_one_escalates_by_contact_level(
+    make_client: Any, publish: Any, tenant: str, tmp_path: Path
+) -> None:
+    activated = AgreementActivatedV1(
+        agreement_id="agr-1", version=1, kind="SLA", name="Gold for Acme", service_id="s", service_key="payments",
+        consumer_party_id="party-acme", provider_party_id="party-ops", effective_from=datetime.now().astimezone(),
+        objectives=[],
+    )  # fmt: skip
+    action = ImprovementActionV1(
+        action_id="act-1", agreement_id="agr-1", service_key="payments", title="Second card gateway",
+        owner="Tia", owner_email="tia@provider.example", owner_party_id="party-ops",
+        due_on=date.today() + timedelta(days=3), status="open", source="manual",
+    )  # fmt: skip
+    with SmtpServer(tmp_path) as server:
+        async with make_client(**smtp_settings(server)) as client, Receiver() as hook:
+            created = await client.post(
+                "/v1/subscriptions",
+                json={
+                    "name": "action owners", "channel": "email", "escalation_seconds": 1,
+                    "event_types": [EVENTS.action_created.type, EVENTS.action_overdue.type],
+                    "target": {"contacts": {"roles": ["service_level_manager"]}},
+                },
+            )  # fmt: skip
+            assert created.status_code == 201, created.text
+            await client.post(
+                "/v1/subscriptions",
+                json={"name": "seen", "event_types": ["slm.agreements.agreement.*"], "target": {"url": hook.url()}},
+            )
+            ops = PartyChangedV1(party_id="party-ops", name="Ops", kind="internal", contacts=OPS, version=2)
+            await publish(EVENTS.party_updated.build(tenant=tenant, data=ops))
+            await publish(EVENTS.agreement_activated.build(tenant=tenant, data=activated))
+            await hook.wait_for(1)
+
+            await publish(EVENTS.action_created.build(tenant=tenant, data=action))
+            (assigned,) = await mails(server, 1)
+            assert assigned.rcpt_tos == ["tia@provider.example"]  # the owner, not the subscribed role
+            assert (await client.get("/v1/notifications")).json()["items"] == []  # assignment is news, not a chase
+
+            late = action.model_copy(update={"due_on": date.today() - timedelta(days=1)})
+            await publish(EVENTS.action_overdue.build(tenant=tenant, data=late))
+            second = (await mails(server, 2))[1]
+            first_at = time.monotonic()
+            assert second.rcpt_tos == ["tia@provider.example"]
+            (chase,) = (await client.get("/v1/notifications")).json()["items"]
+            assert chase["level"] == 1 and chase["state"] == "open"
+            third = (await mails(server, 3))[2]
+            assert time.monotonic() - first_at >= 0.8, "escalated before the escalation time"
+            assert third.rcpt_tos == ["bo@provider.example"]  # the owner's party's next escalation level
+            assert third.message["Subject"].startswith("[Escalation level 2]")
