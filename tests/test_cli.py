@@ -61,8 +61,9 @@ def test_the_cli_gets_exports_applies_ingests_with_resume_and_fetches_reports(st
     assert objective["id"] in table and "no_data" in table
 
     # A big file in small batches; a bad line stops the run with the line named, the rest resumes after it is fixed.
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    rows = [(now - timedelta(minutes=30 - i)).isoformat() for i in range(20)]
+    # Only time while the agreement is in force counts: the points fall after its activation.
+    since = datetime.now(UTC)
+    rows = [(since + timedelta(milliseconds=100 * i)).isoformat() for i in range(20)]
     lines = ["service,indicator,timestamp,good,total"]
     lines += [f"{service['key']},availability,{stamp},{90 + i % 10},100" for i, stamp in enumerate(rows)]
     lines[14] = lines[14].replace(",100", ",many")
@@ -95,7 +96,7 @@ def test_the_cli_gets_exports_applies_ingests_with_resume_and_fetches_reports(st
     assert refused.returncode == 1 and "[0].service" in refused.stderr
 
     report = tmp_path / "report.csv"
-    slm("report", agreement["id"], "--period", now.strftime("%Y-%m"), "--format", "csv", "-o", str(report), env=env)
+    slm("report", agreement["id"], "--period", since.strftime("%Y-%m"), "--format", "csv", "-o", str(report), env=env)
     assert agreement["id"] in report.read_text() or service["key"] in report.read_text()
 
     # Export from one tenant, apply to another with the token from a config file: the same catalogue.
