@@ -47,8 +47,8 @@ def breach(n: int) -> ObjectiveStatusV1:
     )
 
 
-async def publish_breaches(nats_url: str) -> None:
-    connection = await nats.connect(nats_url)
+async def publish_breaches(nats_url: str, options: dict[str, str]) -> None:
+    connection = await nats.connect(nats_url, **options)
     js = connection.jetstream()
     spec = EVENTS.objective_breached
     for n in range(EVENTS_SENT):
@@ -78,7 +78,7 @@ def test_notifier_sigkill_mid_delivery_resends_only_what_was_in_flight(tmp_path:
             headers={"Authorization": f"Bearer {admin}"},
         )
         assert created.status_code == 201, created.text
-        asyncio.run(publish_breaches(stack.nats_url))
+        asyncio.run(publish_breaches(stack.nats_url, stack.nats_options()))
 
         receiver.wait_for(12, timeout=60)
         stack.kill_service("notifier")
