@@ -29,7 +29,7 @@ SERVICES = ("catalog", "agreements", "measurement", "notifier")
 CONSUMERS: dict[str, dict[str, tuple[str, ...]]] = {
     "catalog": {},
     "agreements": {"agreements": ("catalog", "measurement")},
-    "measurement": {"measurement": ("agreements", "catalog"), "measurement-ingest": ("ingest",)},
+    "measurement": {"measurement": ("agreements", "catalog", "measurement"), "measurement-ingest": ("ingest",)},
     "notifier": {"notifier": ("agreements", "measurement")},
 }
 
