@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := shared services/catalog services/agreements services/measurement services/notifier clients/cli
 TEST_DIRS := shared/tests services/catalog/tests services/agreements/tests services/measurement/tests services/notifier/tests tests
-PYTEST_ARGS ?= -q
+PYTEST_ARGS ?= -q --durations=10
 
 .PHONY: help install run demo chromium prometheus test test-serial test-unit test-e2e test-scale lint format token constraints postgres bench k8s images clean
 
@@ -46,15 +46,19 @@ prometheus:
 	@bash tools/ensure-prometheus.sh
 
 # Two lanes at once (each service's suite needs its own process; every server a test starts has
-# its own free port and folder); each lane's output is printed whole when both have ended.
-TEST_LANES := "services/agreements/tests services/notifier/tests shared/tests" \
-	"services/measurement/tests services/catalog/tests tests"
+# its own free port and folder); each lane's output is printed whole when both have ended. A lane
+# runs one pytest process per item; `+` joins the arguments of one item. The whole-stack tests are
+# split across the lanes so both take about the same time.
+PRACTICE_TESTS := tests/test_practice_*.py
+TEST_LANES := "services/agreements/tests services/notifier/tests shared/tests $(PRACTICE_TESTS)+tests/test_cli.py" \
+	"services/measurement/tests services/catalog/tests tests+--ignore-glob=$(PRACTICE_TESTS)+--ignore=tests/test_cli.py"
 LANE_LOGS := $(VENV)/test-lanes
 
 test: install postgres chromium prometheus
 	@rm -rf $(LANE_LOGS); mkdir -p $(LANE_LOGS); n=0; pids=""; \
 	for lane in $(TEST_LANES); do n=$$((n+1)); \
-		( for dir in $$lane; do echo "== $$dir"; $(PY) -m pytest $$dir $(PYTEST_ARGS) || echo "== FAILED: $$dir"; done ) \
+		( set -f; for item in $$lane; do set +f; args=$$(echo $${item//+/ }); \
+			echo "== $$item"; $(PY) -m pytest $$args $(PYTEST_ARGS) || echo "== FAILED: $$item"; done ) \
 			> $(LANE_LOGS)/lane$$n.log 2>&1 & pids="$$pids $$!"; \
 	done; wait $$pids; cat $(LANE_LOGS)/lane*.log; \
 	if grep -q "^== FAILED: " $(LANE_LOGS)/lane*.log; then exit 1; fi
