@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from slm_shared import migrations
 from slm_shared.auth import TokenVerifier
-from slm_shared.bus import Bus, Consumer, DeadLetter, Handler, OutboxRelay
+from slm_shared.bus import Bus, Consumer, DeadLetter, Handler, OutboxRelay, chain_handlers
 from slm_shared.db import Database
 from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
@@ -53,7 +53,9 @@ class ServiceDefinition:
     description: str
     migrations_package: str
     routers: Sequence[APIRouter]
-    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    # Tables of consumed event types to handlers; where two tables name one type, both handlers
+    # run, in the order given, in the event's one transaction.
+    handlers: Sequence[Mapping[str, Handler]] = ()
     workers: Sequence[Worker] = ()
     version: str = "0.1.0"
     # Consumer name to what applies its dead letters again (the event consumer's is added by itself).
@@ -103,11 +105,11 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
                 db,
                 bus,
                 name=definition.name,
-                handlers=definition.handlers,
+                handlers=chain_handlers(*definition.handlers),
                 max_deliveries=settings.consumer_max_deliveries,
                 retry_delay=settings.consumer_retry_delay_seconds,
             )
-            if definition.handlers
+            if any(definition.handlers)
             else None
         )
         context = ServiceContext(settings=settings, db=db, bus=bus, relay=relay, consumer=consumer)
@@ -169,6 +171,6 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         for router in definition.routers:
             app.include_router(router)
         app.include_router(outbox.router)
-        if definition.handlers or definition.replayers:
+        if any(definition.handlers) or definition.replayers:
             app.include_router(dead_letters.router)
     return app

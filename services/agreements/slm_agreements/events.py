@@ -168,9 +168,9 @@ def renewal_due(session: AsyncSession, agreement: Agreement, version: AgreementV
     record_event(session, EVENTS.agreement_renewal_due, tenant=agreement.tenant, subject=agreement.id, data=data)
 
 
-def handlers() -> dict[str, Handler]:
-    """Every event type this service consumes, with its handler."""
+def handler_tables() -> tuple[dict[str, Handler], ...]:
+    """Every event type this service consumes, with its handlers (one table per module)."""
     from slm_agreements.actions.handlers import ACTION_HANDLERS
     from slm_agreements.measured import MEASURED_HANDLERS
 
-    return {**CATALOG_HANDLERS, **ACTION_HANDLERS, **MEASURED_HANDLERS}
+    return (CATALOG_HANDLERS, ACTION_HANDLERS, MEASURED_HANDLERS)

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from slm_agreements.actions.router import router as actions_router
 from slm_agreements.config import Settings
-from slm_agreements.events import handlers
+from slm_agreements.events import handler_tables
 from slm_agreements.jobs import scheduled_jobs
 from slm_agreements.negotiation.router import router as negotiation_router
 from slm_agreements.reviews.router import router as reviews_router
@@ -22,7 +22,7 @@ DEFINITION = ServiceDefinition(
     "activation rules, reviews and improvement actions.",
     migrations_package="slm_agreements",
     routers=[router, negotiation_router, reviews_router, actions_router],
-    handlers=handlers(),
+    handlers=handler_tables(),
     workers=[scheduled_jobs, retention_worker()],
 )
 

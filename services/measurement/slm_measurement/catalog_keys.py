@@ -126,23 +126,3 @@ CATALOG_KEY_HANDLERS: dict[str, Handler] = {
     EVENTS.indicator_updated.type: on_indicator_known,
     EVENTS.indicator_deleted.type: on_indicator_deleted,
 }
-
-
-def combine_handlers(*tables: dict[str, Handler]) -> dict[str, Handler]:
-    """One handler per event type running every table's handler for it in turn (in one transaction)."""
-    by_type: dict[str, list[Handler]] = {}
-    for table in tables:
-        for event_type, handler in table.items():
-            by_type.setdefault(event_type, []).append(handler)
-
-    def chained(handlers: list[Handler]) -> Handler:
-        if len(handlers) == 1:
-            return handlers[0]
-
-        async def run_all(session: AsyncSession, event: CloudEvent) -> None:
-            for handler in handlers:
-                await handler(session, event)
-
-        return run_all
-
-    return {event_type: chained(handlers) for event_type, handlers in by_type.items()}

@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from slm_measurement import retention
-from slm_measurement.catalog_keys import CATALOG_KEY_HANDLERS, combine_handlers
+from slm_measurement.catalog_keys import CATALOG_KEY_HANDLERS
 from slm_measurement.chain.router import router as chain_router
 from slm_measurement.config import Settings
 from slm_measurement.evaluator import SLICE_CACHE
@@ -52,7 +52,7 @@ DEFINITION = ServiceDefinition(
         chain_router,
         portfolio_router,
     ],
-    handlers=combine_handlers(HANDLERS, CATALOG_KEY_HANDLERS),
+    handlers=(HANDLERS, CATALOG_KEY_HANDLERS),
     workers=[
         evaluation_worker,
         nats_ingest_worker,

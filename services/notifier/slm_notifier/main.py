@@ -30,7 +30,7 @@ DEFINITION = ServiceDefinition(
     ),
     migrations_package="slm_notifier",
     routers=[router, notifications_router, event_types_router],
-    handlers=HANDLERS,
+    handlers=(HANDLERS,),
     workers=[delivery_worker, escalation_worker, retention_worker(retention.purges)],
 )
 

@@ -1,6 +1,7 @@
 """NATS JetStream plumbing: connection, streams, transactional outbox, idempotent inbox."""
 
 from slm_shared.bus.connection import Bus
+from slm_shared.bus.handlers import chain_handlers
 from slm_shared.bus.inbox import Consumer, Handler
 from slm_shared.bus.models import DeadLetter, InboxMessage, OutboxMessage
 from slm_shared.bus.outbox import OutboxRelay, record_event
@@ -13,5 +14,6 @@ __all__ = [
     "InboxMessage",
     "OutboxMessage",
     "OutboxRelay",
+    "chain_handlers",
     "record_event",
 ]
