@@ -47,7 +47,7 @@ def catalog_api() -> Iterator[CatalogApi]:
 def settings(database_url: str, nats_server: NatsServer, catalog_api: CatalogApi) -> Settings:
     return Settings(
         database_url=database_url,
-        nats_url=nats_server.url,
+        **nats_server.service_login("agreements"),
         environment="test",
         catalog_url=catalog_api.url,
         catalog_timeout_seconds=2.0,

@@ -14,7 +14,7 @@ from slm_shared.testing.pytest_plugin import make_token
 
 @pytest.fixture
 def settings(database_url: str, nats_server: NatsServer) -> Settings:
-    return Settings(database_url=database_url, nats_url=nats_server.url, environment="test")
+    return Settings(database_url=database_url, **nats_server.service_login("catalog"), environment="test")
 
 
 @pytest.fixture

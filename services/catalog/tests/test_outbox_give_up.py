@@ -37,7 +37,7 @@ async def test_a_row_that_keeps_failing_is_given_up_listed_and_requeued(
 ) -> None:
     settings = Settings(
         database_url=database_url,
-        nats_url=nats_server.url,
+        nats_url=nats_server.url,  # as the operator: a subject no stream takes, not one refused
         environment="test",
         outbox_max_attempts=2,
         outbox_poll_seconds=0.1,

@@ -21,7 +21,7 @@ def _series_from_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(database_url: str, nats_server: NatsServer) -> Settings:
-    return Settings(database_url=database_url, nats_url=nats_server.url, environment="test")
+    return Settings(database_url=database_url, **nats_server.service_login("measurement"), environment="test")
 
 
 @pytest.fixture

@@ -157,7 +157,7 @@ async def test_hourly_maintenance_on_a_28_day_window_is_evaluated(app_client) ->
 async def test_overflowing_counts_are_refused_on_rest_and_dead_lettered_on_nats(
     database_url: str, nats_server: NatsServer
 ) -> None:
-    settings = Settings(database_url=database_url, nats_url=nats_server.url, environment="test")
+    settings = Settings(database_url=database_url, **nats_server.service_login("measurement"), environment="test")
     key = f"huge-{time.monotonic_ns()}"
     stamp = datetime.now(UTC) - timedelta(minutes=2)
     rows = [point(key, stamp, 1e308, 1e308), point(key, stamp, 1e308, 1e308)]

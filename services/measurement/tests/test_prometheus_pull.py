@@ -88,7 +88,10 @@ async def test_prometheus_series_are_pulled_replayed_and_their_failures_told_apa
         mover = threading.Thread(target=traffic, daemon=True)
         mover.start()
         settings = Settings(
-            database_url=database_url, nats_url=nats_server.url, environment="test", pull_interval_seconds=0.5
+            database_url=database_url,
+            **nats_server.service_login("measurement"),
+            environment="test",
+            pull_interval_seconds=0.5,
         )
         app = build_app(settings)
         try:

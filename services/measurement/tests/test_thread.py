@@ -40,7 +40,7 @@ async def publish(js: nats.js.JetStreamContext, spec: EventSpec, data: BaseModel
 async def test_activation_breach_and_recovery_are_reported_once(database_url: str, nats_server: NatsServer) -> None:
     settings = Settings(
         database_url=database_url,
-        nats_url=nats_server.url,
+        **nats_server.service_login("measurement"),
         environment="test",
         evaluation_interval_seconds=0.2,
         outbox_poll_seconds=0.2,

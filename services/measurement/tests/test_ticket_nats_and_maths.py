@@ -26,7 +26,10 @@ async def test_ticket_events_from_nats_breach_on_time_with_no_further_data(
     database_url: str, nats_server: NatsServer
 ) -> None:
     settings = Settings(
-        database_url=database_url, nats_url=nats_server.url, environment="test", ticket_poll_seconds=0.1
+        database_url=database_url,
+        **nats_server.service_login("measurement"),
+        environment="test",
+        ticket_poll_seconds=0.1,
     )
     app = build_app(settings)
     key = f"nats-desk-{uuid.uuid4().hex[:8]}"

@@ -29,7 +29,7 @@ async def test_unknown_services_and_indicators_are_refused_until_the_catalogue_a
     database_url: str, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MEASUREMENT_UNKNOWN_SERIES")
-    settings = Settings(database_url=database_url, nats_url=nats_server.url, environment="test")
+    settings = Settings(database_url=database_url, **nats_server.service_login("measurement"), environment="test")
     assert settings.unknown_series == "refuse"
     tenant, key = f"t{uuid.uuid4().hex[:8]}", f"svc-{uuid.uuid4().hex[:6]}"
     nc = await nats.connect(nats_server.url)

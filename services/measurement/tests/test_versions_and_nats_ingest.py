@@ -76,7 +76,7 @@ async def test_amended_version_applies_from_its_effective_instant_and_expiry_sto
 async def test_nats_ingest_is_applied_once_and_refusals_are_dead_lettered(
     database_url: str, nats_server: NatsServer
 ) -> None:
-    settings = Settings(database_url=database_url, nats_url=nats_server.url, environment="test")
+    settings = Settings(database_url=database_url, **nats_server.service_login("measurement"), environment="test")
     service_key = f"nats-{time.monotonic_ns()}"
     stamp = (datetime.now(UTC) - timedelta(minutes=2)).timestamp()
     body = json.dumps(

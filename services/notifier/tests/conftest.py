@@ -47,7 +47,10 @@ def make_client(
     @contextlib.asynccontextmanager
     async def _run(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
         settings = Settings(
-            database_url=database_url, nats_url=nats_server.url, environment="test", **{**FAST, **overrides}
+            database_url=database_url,
+            **nats_server.service_login("notifier"),
+            environment="test",
+            **{**FAST, **overrides},
         )
         app = build_app(settings)
         async with running_app(app, token=make_token(tenant)) as client:

@@ -83,7 +83,7 @@ async def test_finished_deliveries_go_pending_and_recent_ones_stay(database_url:
 async def test_the_running_service_runs_the_job(sqlite_url: str, nats_server: NatsServer) -> None:
     settings = Settings(
         database_url=sqlite_url,
-        nats_url=nats_server.url,
+        **nats_server.service_login("notifier"),
         environment="test",
         retention_interval_seconds=0.2,
         outbox_retention_days=1,

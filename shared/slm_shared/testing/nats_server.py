@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from slm_shared.bus.auth import NatsAuth
 from slm_shared.testing.ports import free_port, wait_for_port
@@ -35,19 +36,38 @@ class NatsServer:
         sync_always: bool = True,
         auth: NatsAuth | None = None,
         tls: tuple[Path, Path] | None = None,
+        login: str | None = None,
     ) -> None:
-        """`auth`: the users it accepts (none: anonymous connections); `tls`: its certificate and key."""
+        """`auth`: the users it accepts (none: anonymous connections); `tls`: its certificate and key;
+        `login`: the user `url` logs in as (test harnesses publishing and reading as anyone)."""
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.sync_always = sync_always
         self.auth = auth
         self.tls = tls
+        self.login = login
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.store_dir / "nats-server.log"
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
+        """The server's URL with no credentials in it."""
         return f"{'tls' if self.tls else 'nats'}://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The URL to connect with: carries the `login` user's credentials when one was given."""
+        if self.auth is None or self.login is None:
+            return self.address
+        user = self.auth.users[self.login]
+        return f"{'tls' if self.tls else 'nats'}://{quote(user.user)}:{quote(user.password)}@127.0.0.1:{self.port}"
+
+    def service_login(self, service: str) -> dict[str, str]:
+        """Settings that make a service connect as its own user, with only its permissions."""
+        if self.auth is None:
+            return {"nats_url": self.address}
+        user = self.auth.users[service]
+        return {"nats_url": self.address, "nats_user": user.user, "nats_password": user.password}
 
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from slm_shared.auth import issue_token
+from slm_shared.bus.auth import NatsAuth
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.postgres import PostgresServer
@@ -19,8 +20,13 @@ _db_counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """A real nats-server with JetStream for the whole test session."""
-    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    """A real nats-server with JetStream for the whole test session, requiring logins.
+
+    Each service's app logs in as its own user (`service_login`), so a subject its permissions
+    do not allow fails in its own tests; `url` logs in as the operator, for test harnesses.
+    """
+    auth = NatsAuth.generate()
+    server = NatsServer(tmp_path_factory.mktemp("nats"), auth=auth, login="slm-operator").start()
     yield server
     server.stop()
 
