@@ -26,7 +26,8 @@ async def get_notification(session: AsyncSession, *, notification_id: str, tenan
     query = select(Notification).where(N.id == notification_id)
     if tenant is not None:
         query = query.where(N.tenant == tenant)
-    return await session.scalar(query)
+    row = await session.scalar(query)
+    return row
 
 
 async def list_notifications(
@@ -100,6 +101,7 @@ async def advance(session: AsyncSession, *, notification_id: str, from_level: in
 
 async def first_delivery(session: AsyncSession, *, notification_id: str) -> Delivery | None:
     """The level-1 delivery of a notification: the event it is about."""
-    return await session.scalar(
+    row = await session.scalar(
         select(Delivery).where(D.notification_id == notification_id).order_by(D.escalation_level).limit(1)
     )
+    return row
