@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select
+from sqlmodel import col
 
 from slm_agreements import events
 from slm_agreements.actions.service import announce_overdue_actions
@@ -25,7 +26,10 @@ SYSTEM = Actor(subject="system", role="system", is_staff=True)
 def _in_force() -> object:
     return select(Agreement, AgreementVersion).join(
         AgreementVersion,
-        and_(AgreementVersion.agreement_id == Agreement.id, AgreementVersion.version == Agreement.in_force_version),
+        and_(
+            col(AgreementVersion.agreement_id) == col(Agreement.id),
+            col(AgreementVersion.version) == col(Agreement.in_force_version),
+        ),
     )
 
 

@@ -133,12 +133,7 @@ async def open_version(
     )
     session.add(version)
     copied = await repository.objectives_of(session, agreement, base.version)
-    session.add_all(
-        AgreementObjective(
-            **{**o.model_dump(), "agreement_version": number}  # type: ignore[arg-type]
-        )
-        for o in copied
-    )
+    session.add_all(AgreementObjective(**{**o.model_dump(), "agreement_version": number}) for o in copied)
     await session.flush()
     agreement.version = number
     await apply_changes(session, agreement, version, changes)
