@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlmodel import col
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
 
@@ -24,9 +25,9 @@ async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, seri
     result = await session.execute(
         update(Objective)
         .where(
-            Objective.tenant == tenant,
+            col(Objective.tenant) == tenant,
             Objective.active.is_(True),  # type: ignore[attr-defined]
-            tuple_(Objective.service_key, Objective.indicator).in_(sorted(series)),
+            tuple_(col(Objective.service_key), col(Objective.indicator)).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
         .execution_options(synchronize_session=False)
@@ -37,18 +38,19 @@ async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, seri
 async def get_objective(
     session: AsyncSession, *, tenant: str, objective_row_id: str, lock: bool = False
 ) -> Objective | None:
-    query = select(Objective).where(Objective.tenant == tenant, Objective.id == objective_row_id)
+    query = select(Objective).where(col(Objective.tenant) == tenant, col(Objective.id) == objective_row_id)
     if lock:
         query = query.with_for_update()
-    return await session.scalar(query)
+    row = await session.scalar(query)
+    return row
 
 
 async def find_objective(
     session: AsyncSession, *, tenant: str, objective_id: str, lock: bool = False
 ) -> Objective | None:
     """The objective with this id: the agreement's objective id (the one id), or measurement's row id of old."""
-    by_id = select(Objective).where(Objective.tenant == tenant, Objective.objective_id == objective_id)
-    by_id = by_id.order_by(Objective.ended, Objective.updated_at.desc(), Objective.id).limit(1)  # type: ignore[attr-defined]
+    by_id = select(Objective).where(col(Objective.tenant) == tenant, col(Objective.objective_id) == objective_id)
+    by_id = by_id.order_by(col(Objective.ended), col(Objective.updated_at).desc(), col(Objective.id)).limit(1)
     found = await session.scalar(by_id.with_for_update() if lock else by_id)
     if found is not None:
         return found
@@ -96,7 +98,7 @@ def _due(stale_before: datetime) -> Any:
     return or_(
         Objective.needs_evaluation.is_(True),  # type: ignore[attr-defined]
         Objective.evaluated_at.is_(None),  # type: ignore[union-attr]
-        Objective.evaluated_at < stale_before,  # type: ignore[operator]
+        col(Objective.evaluated_at) < stale_before,
     )
 
 
@@ -106,9 +108,9 @@ async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, li
     Objectives of one series come together, so a chunk of them reads each series' rollups once.
     """
     rows = await session.execute(
-        select(Objective.id, Objective.tenant, Objective.service_key, Objective.indicator)
-        .where(Objective.active.is_(True), _due(stale_before))  # type: ignore[attr-defined]
-        .order_by(Objective.needs_evaluation.desc(), Objective.evaluated_at, Objective.id)  # type: ignore[attr-defined]
+        select(col(Objective.id), col(Objective.tenant), col(Objective.service_key), col(Objective.indicator))
+        .where(col(Objective.active).is_(True), _due(stale_before))
+        .order_by(col(Objective.needs_evaluation).desc(), col(Objective.evaluated_at), col(Objective.id))
         .limit(limit)
     )
     return [row.id for row in sorted(rows.all(), key=lambda row: (row.tenant, row.service_key, row.indicator))]
@@ -116,7 +118,7 @@ async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, li
 
 async def agreement_objectives(session: AsyncSession, *, tenant: str, agreement_id: str) -> Sequence[Objective]:
     rows = await session.scalars(
-        select(Objective).where(Objective.tenant == tenant, Objective.agreement_id == agreement_id)
+        select(Objective).where(col(Objective.tenant) == tenant, col(Objective.agreement_id) == agreement_id)
     )
     return rows.all()
 
@@ -134,17 +136,17 @@ async def list_objectives(
     status: str | None = None,
     active: bool | None = None,
 ) -> tuple[Sequence[Objective], int]:
-    query = select(Objective).where(Objective.tenant == tenant)
+    query = select(Objective).where(col(Objective.tenant) == tenant)
     if party is not None:
-        query = query.where(Objective.consumer_party_id == party)
+        query = query.where(col(Objective.consumer_party_id) == party)
     if service:
-        query = query.where(Objective.service_key == service)
+        query = query.where(col(Objective.service_key) == service)
     if indicator:
-        query = query.where(Objective.indicator == indicator)
+        query = query.where(col(Objective.indicator) == indicator)
     if agreement_id:
-        query = query.where(Objective.agreement_id == agreement_id)
+        query = query.where(col(Objective.agreement_id) == agreement_id)
     if status:
-        query = query.where(Objective.status == status)
+        query = query.where(col(Objective.status) == status)
     if active is not None:
         query = query.where(Objective.active.is_(active))  # type: ignore[attr-defined]
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -159,8 +161,8 @@ async def list_objectives(
 async def party_services(session: AsyncSession, *, tenant: str, party: str) -> set[tuple[str, str, str | None]]:
     """The (service, indicator, scope) a customer's agreements measure (scope None: every scope summed)."""
     rows = await session.execute(
-        select(Objective.service_key, Objective.indicator, Objective.scope)
-        .where(Objective.tenant == tenant, Objective.consumer_party_id == party)
+        select(col(Objective.service_key), col(Objective.indicator), col(Objective.scope))
+        .where(col(Objective.tenant) == tenant, col(Objective.consumer_party_id) == party)
         .distinct()
     )
     return {(s, i, sc) for s, i, sc in rows.all()}
@@ -181,10 +183,10 @@ async def list_transitions(
 ) -> tuple[Sequence[ObjectiveTransition], int]:
     """An objective's status changes (those at or before `until`, if given), newest first."""
     query = select(ObjectiveTransition).where(
-        ObjectiveTransition.tenant == tenant, ObjectiveTransition.objective_row_id == objective_row_id
+        col(ObjectiveTransition.tenant) == tenant, col(ObjectiveTransition.objective_row_id) == objective_row_id
     )
     if until is not None:
-        query = query.where(ObjectiveTransition.at <= until)
+        query = query.where(col(ObjectiveTransition.at) <= until)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(ObjectiveTransition.at.desc(), ObjectiveTransition.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
@@ -195,13 +197,14 @@ async def list_transitions(
 async def pending_activation(
     session: AsyncSession, *, tenant: str, agreement_id: str, version: int
 ) -> PendingActivation | None:
-    return await session.scalar(
+    row = await session.scalar(
         select(PendingActivation).where(
-            PendingActivation.tenant == tenant,
-            PendingActivation.agreement_id == agreement_id,
-            PendingActivation.version == version,
+            col(PendingActivation.tenant) == tenant,
+            col(PendingActivation.agreement_id) == agreement_id,
+            col(PendingActivation.version) == version,
         )
     )
+    return row
 
 
 async def due_activations(
@@ -212,7 +215,7 @@ async def due_activations(
     if skip:
         query = query.where(PendingActivation.id.not_in(sorted(skip)))  # type: ignore[attr-defined]
     rows = await session.scalars(
-        query.order_by(PendingActivation.effective_from, PendingActivation.version, PendingActivation.id)
+        query.order_by(col(PendingActivation.effective_from), col(PendingActivation.version), col(PendingActivation.id))
         .limit(limit)
         .with_for_update(skip_locked=True)  # another replica applying one leaves it alone
     )
@@ -235,10 +238,10 @@ async def slice_tallies(
 ) -> dict[int, tuple[float, float]]:
     """Cached (good, slices) per complete day of one objective."""
     rows = await session.execute(
-        select(SliceTally.day, SliceTally.good, SliceTally.total).where(
-            SliceTally.objective_row_id == objective_row_id,
-            SliceTally.day >= first_day,  # type: ignore[operator]
-            SliceTally.day < stop_day,  # type: ignore[operator]
+        select(col(SliceTally.day), col(SliceTally.good), col(SliceTally.total)).where(
+            col(SliceTally.objective_row_id) == objective_row_id,
+            col(SliceTally.day) >= first_day,
+            col(SliceTally.day) < stop_day,
         )
     )
     return {int(d): (float(g), float(t)) for d, g, t in rows.all()}

@@ -10,6 +10,7 @@ import httpx
 from fastapi import APIRouter, Path, Request, status
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
+from sqlmodel import col
 
 from slm_measurement import catalog_keys, repository
 from slm_measurement.ingest import Point
@@ -123,8 +124,8 @@ def _public(source: DataSource) -> DataSourcePublic:
 async def create_data_source(data: DataSourceCreate, principal: StaffDep, session: SessionDep) -> DataSourcePublic:
     """Register a Prometheus server to pull SLIs from."""
     taken = await session.scalar(
-        select(DataSource.id).where(DataSource.tenant == principal.tenant, DataSource.name == data.name)
-    )  # type: ignore[arg-type]
+        select(col(DataSource.id)).where(col(DataSource.tenant) == principal.tenant, col(DataSource.name) == data.name)
+    )
     if taken:
         raise Conflict(f"A data source named {data.name} exists", errors=[FieldError(field="name", message="taken")])
     source = DataSource(
@@ -143,8 +144,10 @@ async def create_data_source(data: DataSourceCreate, principal: StaffDep, sessio
 async def list_data_sources(principal: StaffDep, session: SessionDep, page: PageDep) -> Page[DataSourcePublic]:
     """The tenant's data sources (credentials are never shown)."""
     rows = list(
-        await session.scalars(select(DataSource).where(DataSource.tenant == principal.tenant).order_by(DataSource.name))
-    )  # type: ignore[arg-type]
+        await session.scalars(
+            select(DataSource).where(col(DataSource.tenant) == principal.tenant).order_by(col(DataSource.name))
+        )
+    )
     chosen = rows[page.offset : page.offset + page.limit]
     return Page(items=[_public(s) for s in chosen], total=len(rows), limit=page.limit, offset=page.offset)
 
@@ -155,8 +158,8 @@ async def create_pulled_series(
 ) -> PulledSeries:
     """Measure a series by PromQL: pulled every step into the same rollups as pushed points."""
     source = await session.scalar(
-        select(DataSource).where(DataSource.tenant == principal.tenant, DataSource.name == data.data_source)
-    )  # type: ignore[arg-type]
+        select(DataSource).where(col(DataSource.tenant) == principal.tenant, col(DataSource.name) == data.data_source)
+    )
     if source is None:
         raise Unprocessable(
             f"No data source {data.data_source}", errors=[FieldError(field="data_source", message="unknown")]
@@ -165,11 +168,11 @@ async def create_pulled_series(
     mode = request.app.state.settings.unknown_series
     await catalog_keys.check_batch(session, tenant=principal.tenant, batch=probe, mode=mode)
     taken = await session.scalar(
-        select(PulledSeries.id).where(
-            PulledSeries.tenant == principal.tenant,
-            PulledSeries.service_key == data.service,
-            PulledSeries.indicator == data.indicator,
-        )  # type: ignore[arg-type]
+        select(col(PulledSeries.id)).where(
+            col(PulledSeries.tenant) == principal.tenant,
+            col(PulledSeries.service_key) == data.service,
+            col(PulledSeries.indicator) == data.indicator,
+        )
     )
     if taken:
         raise Conflict(
@@ -195,9 +198,9 @@ async def list_pulled_series(principal: StaffDep, session: SessionDep, page: Pag
     """Every pulled series with the outcome of its last pull."""
     query = (
         select(PulledSeries)
-        .where(PulledSeries.tenant == principal.tenant)
+        .where(col(PulledSeries.tenant) == principal.tenant)
         .order_by(PulledSeries.service_key, PulledSeries.indicator)
-    )  # type: ignore[arg-type]
+    )
     rows = list(await session.scalars(query))
     chosen = rows[page.offset : page.offset + page.limit]
     return Page(
@@ -210,8 +213,8 @@ async def _series(session: SessionDep, tenant: str, series_id: str) -> tuple[Pul
         await session.execute(
             select(PulledSeries, DataSource)
             .join(DataSource, DataSource.id == PulledSeries.data_source_id)  # type: ignore[arg-type]
-            .where(PulledSeries.tenant == tenant, PulledSeries.id == series_id)  # type: ignore[arg-type]
-            .with_for_update(of=PulledSeries)  # type: ignore[arg-type]
+            .where(col(PulledSeries.tenant) == tenant, col(PulledSeries.id) == series_id)
+            .with_for_update(of=PulledSeries)
         )
     ).first()
     if found is None:

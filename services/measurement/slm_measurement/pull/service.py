@@ -152,8 +152,8 @@ async def _record(session: AsyncSession, series: PulledSeries, state: str, detai
                     service_key=series.service_key,
                     indicator=series.indicator,
                     consumer_party_id=objective.consumer_party_id,
-                    state=state,  # type: ignore[arg-type]
-                    previous_state=previous,  # type: ignore[arg-type]
+                    state=state,
+                    previous_state=previous,
                     severity="info" if state == OK else "warning",
                     detail=detail[:2000],
                     observed_at=now,
@@ -171,7 +171,7 @@ async def pull_due(
         select(PulledSeries, DataSource)
         .join(DataSource, DataSource.id == PulledSeries.data_source_id)  # type: ignore[arg-type]
         .order_by(PulledSeries.checked_at)  # type: ignore[arg-type]
-        .with_for_update(of=PulledSeries, skip_locked=True)  # type: ignore[arg-type]
+        .with_for_update(of=PulledSeries, skip_locked=True)
         .limit(100)
     )
     pulled = 0

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlmodel import col
 
 from slm_measurement import repository, terms
 from slm_measurement.chain import service as chain_service
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
 Format = Literal["json", "csv", "html", "pdf"]
 PeriodQuery = Annotated[str | None, Query(max_length=16, description="a month (2026-03) or a quarter (2026-Q1)")]
 LangQuery = Annotated[str | None, Query(max_length=16, description="en, pt, es, pl or ru; else Accept-Language")]
-FORMATS = {
+FORMATS: dict[int | str, dict[str, Any]] = {
     "200": {
         "content": {
             "application/json": {},
@@ -172,8 +173,11 @@ async def review_pack(
     rows = (
         await session.scalars(
             select(terms.AgreementTerms)
-            .where(terms.AgreementTerms.tenant == principal.tenant, terms.AgreementTerms.consumer_party_id == party_id)
-            .order_by(terms.AgreementTerms.agreement_id, terms.AgreementTerms.version)
+            .where(
+                col(terms.AgreementTerms.tenant) == principal.tenant,
+                col(terms.AgreementTerms.consumer_party_id) == party_id,
+            )
+            .order_by(col(terms.AgreementTerms.agreement_id), col(terms.AgreementTerms.version))
         )
     ).all()
     by_agreement: dict[str, list[terms.AgreementTerms]] = {}

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, status
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from slm_measurement.tickets import service
 from slm_measurement.tickets.models import Ticket
@@ -65,9 +66,9 @@ async def ingest_ticket_events(
 
 
 def _scoped(principal: Principal):  # type: ignore[no-untyped-def]
-    query = select(Ticket).where(Ticket.tenant == principal.tenant)
+    query = select(Ticket).where(col(Ticket.tenant) == principal.tenant)
     if principal.is_customer_only:
-        query = query.where(Ticket.consumer_party_id == (principal.party or ""))
+        query = query.where(col(Ticket.consumer_party_id) == (principal.party or ""))
     return query
 
 
