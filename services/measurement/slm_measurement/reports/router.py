@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlmodel import col
 
 from slm_measurement import repository, terms
 from slm_measurement.chain import service as chain_service
 from slm_measurement.portfolio import names
 from slm_measurement.reports import pdf, periods
+from slm_measurement.reports import repository as reports_repository
 from slm_measurement.reports.build import agreement_report
 from slm_measurement.reports.i18n import Formatter, choose
 from slm_measurement.reports.render import plain, to_csv, to_html
@@ -170,16 +169,7 @@ async def review_pack(
         message = f"timezone {timezone!r} is not a known IANA time zone"
         raise Unprocessable(message, errors=[FieldError(field="timezone", message=message)]) from exc
     chosen = _period(period, start, end, timezone)
-    rows = (
-        await session.scalars(
-            select(terms.AgreementTerms)
-            .where(
-                col(terms.AgreementTerms.tenant) == principal.tenant,
-                col(terms.AgreementTerms.consumer_party_id) == party_id,
-            )
-            .order_by(col(terms.AgreementTerms.agreement_id), col(terms.AgreementTerms.version))
-        )
-    ).all()
+    rows = await reports_repository.party_versions(session, principal, party_id)
     by_agreement: dict[str, list[terms.AgreementTerms]] = {}
     for row in rows:
         by_agreement.setdefault(row.agreement_id, []).append(row)
