@@ -31,7 +31,7 @@ async def existing(session: AsyncSession, *, tenant: str) -> dict[tuple[str, str
     """The tenant's applied documents; on PostgreSQL, applies in one tenant take turns from here on."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{tenant}"})
-    rows = await session.scalars(select(OpenSLODocument).where(OpenSLODocument.tenant == tenant))  # type: ignore[arg-type]
+    rows = await session.scalars(select(OpenSLODocument).where(col(OpenSLODocument.tenant) == tenant))
     return {(row.kind, row.name): row for row in rows}
 
 
