@@ -36,7 +36,7 @@ async def versions_of(session: AsyncSession, agreement: Agreement) -> list[Agree
     rows = await session.scalars(
         select(AgreementVersion)
         .where(col(AgreementVersion.tenant) == agreement.tenant, col(AgreementVersion.agreement_id) == agreement.id)
-        .order_by(AgreementVersion.version)  # type: ignore[arg-type]
+        .order_by(col(AgreementVersion.version))
     )
     return list(rows.all())
 
@@ -63,7 +63,7 @@ async def current_versions(
     rows = await session.scalars(
         select(AgreementVersion).where(
             col(AgreementVersion.tenant) == agreements[0].tenant,
-            AgreementVersion.agreement_id.in_([a.id for a in agreements]),  # type: ignore[attr-defined]
+            col(AgreementVersion.agreement_id).in_([a.id for a in agreements]),
         )
     )
     by_agreement: dict[str, list[AgreementVersion]] = {a.id: [] for a in agreements}

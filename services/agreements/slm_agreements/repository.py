@@ -127,7 +127,7 @@ async def acceptances_of(
             col(AgreementAcceptance.agreement_id) == agreement.id,
             col(AgreementAcceptance.agreement_version) == (version or agreement.version),
         )
-        .order_by(AgreementAcceptance.id)  # type: ignore[arg-type]
+        .order_by(col(AgreementAcceptance.id))
     )
     return list(rows.all())
 
@@ -163,11 +163,11 @@ async def versions_in_force(
         .where(col(Agreement.tenant) == tenant, col(AgreementVersion.status) == "active")
     )
     if service_ids is not None:
-        query = query.where(Agreement.service_id.in_(list(service_ids)))  # type: ignore[attr-defined]
+        query = query.where(col(Agreement.service_id).in_(list(service_ids)))
     if consumer_party_id is not None:
         query = query.where(col(Agreement.consumer_party_id) == consumer_party_id)
     if kinds is not None:
-        query = query.where(Agreement.kind.in_(list(kinds)))  # type: ignore[attr-defined]
+        query = query.where(col(Agreement.kind).in_(list(kinds)))
     if exclude_agreement_id is not None:
         query = query.where(col(Agreement.id) != exclude_agreement_id)
     result = await session.execute(query.order_by(Agreement.id))
@@ -185,7 +185,7 @@ async def objectives_of_versions(
         select(AgreementObjective)
         .where(
             col(AgreementObjective.tenant) == tenant,
-            AgreementObjective.agreement_id.in_([k[0] for k in keys]),  # type: ignore[attr-defined]
+            col(AgreementObjective.agreement_id).in_([k[0] for k in keys]),
         )
         .order_by(col(AgreementObjective.position))
     )

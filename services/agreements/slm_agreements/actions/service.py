@@ -233,9 +233,9 @@ async def list_change_requests(session: AsyncSession, *, agreement: Agreement) -
         .where(
             col(ImprovementAction.tenant) == agreement.tenant,
             col(ImprovementAction.agreement_id) == agreement.id,
-            ImprovementAction.change_request_id.is_not(None),  # type: ignore[union-attr]
+            col(ImprovementAction.change_request_id).is_not(None),
         )
-        .order_by(ImprovementAction.change_requested_at, ImprovementAction.id)  # type: ignore[arg-type]
+        .order_by(col(ImprovementAction.change_requested_at), col(ImprovementAction.id))
     )
     return list(rows)
 

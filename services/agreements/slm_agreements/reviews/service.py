@@ -26,10 +26,10 @@ async def schedule(
     before; a review scheduled on a chosen date stays, and the cycle adds none on that date."""
     await session.execute(
         delete(Review).where(
-            Review.tenant == agreement.tenant,  # type: ignore[arg-type]
-            Review.agreement_id == agreement.id,  # type: ignore[arg-type]
-            Review.status == "scheduled",  # type: ignore[arg-type]
-            Review.planned == "cycle",  # type: ignore[arg-type]
+            col(Review.tenant) == agreement.tenant,
+            col(Review.agreement_id) == agreement.id,
+            col(Review.status) == "scheduled",
+            col(Review.planned) == "cycle",
         )
     )
     chosen = set(
@@ -73,7 +73,7 @@ async def list_reviews(session: AsyncSession, agreement: Agreement) -> list[Revi
     rows = await session.scalars(
         select(Review)
         .where(col(Review.tenant) == agreement.tenant, col(Review.agreement_id) == agreement.id)
-        .order_by(Review.due_on, Review.id)  # type: ignore[arg-type]
+        .order_by(col(Review.due_on), col(Review.id))
     )
     return list(rows.all())
 
@@ -132,7 +132,7 @@ async def announce_due_reviews(db: Database, *, lead_days: int, today: date) -> 
                     col(Review.status) == "scheduled",
                     col(Review.due_notified_at).is_(None),
                     col(Review.due_on) <= today + timedelta(days=lead_days),
-                    Agreement.in_force_version.is_not(None),  # type: ignore[union-attr]
+                    col(Agreement.in_force_version).is_not(None),
                 )
                 .limit(500)
                 .with_for_update(of=Review, skip_locked=True)  # another replica's claim is skipped
