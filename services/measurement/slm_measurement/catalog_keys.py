@@ -64,9 +64,9 @@ async def on_indicator_deleted(session: AsyncSession, event: CloudEvent) -> None
     """An indicator was deleted: points for it are unknown again."""
     await session.execute(
         delete(CatalogKey).where(
-            CatalogKey.tenant == event.tenant,  # type: ignore[arg-type]
-            CatalogKey.kind == INDICATOR,  # type: ignore[arg-type]
-            CatalogKey.key == _key_of(event),  # type: ignore[arg-type]
+            col(CatalogKey.tenant) == event.tenant,
+            col(CatalogKey.kind) == INDICATOR,
+            col(CatalogKey.key) == _key_of(event),
         )
     )
 

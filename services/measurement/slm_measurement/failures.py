@@ -81,7 +81,7 @@ async def succeeded(session: AsyncSession, *, kind: str, item_ids: Sequence[str]
     """Forget the failures of items that have now gone through."""
     if item_ids:
         await session.execute(
-            delete(ItemFailure).where(ItemFailure.kind == kind, ItemFailure.item_id.in_(list(item_ids)))  # type: ignore[arg-type,attr-defined]
+            delete(ItemFailure).where(col(ItemFailure.kind) == kind, col(ItemFailure.item_id).in_(list(item_ids)))
         )
 
 

@@ -218,9 +218,9 @@ async def expire_objectives(session: AsyncSession, *, now: datetime) -> int:
     rows = await session.scalars(
         select(Objective).where(
             col(Objective.effective_from) <= now,
-            (Objective.effective_to.is_(None)) | (Objective.effective_to > now),  # type: ignore[union-attr,operator]
-            Objective.active.is_(False),  # type: ignore[attr-defined]
-            Objective.ended.is_(False),  # type: ignore[attr-defined]
+            (col(Objective.effective_to).is_(None)) | (col(Objective.effective_to) > now),
+            col(Objective.active).is_(False),
+            col(Objective.ended).is_(False),
         )
     )
     for row in rows:

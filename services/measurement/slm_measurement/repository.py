@@ -26,13 +26,13 @@ async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, seri
         update(Objective)
         .where(
             col(Objective.tenant) == tenant,
-            Objective.active.is_(True),  # type: ignore[attr-defined]
+            col(Objective.active).is_(True),
             tuple_(col(Objective.service_key), col(Objective.indicator)).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
 
 
 async def get_objective(
@@ -83,12 +83,13 @@ async def lock_due_objectives(
     query = (
         select(Objective)
         .where(
-            Objective.id.in_(objective_row_ids),  # type: ignore[attr-defined]
-            Objective.active.is_(True),  # type: ignore[attr-defined]
+            col(Objective.id).in_(objective_row_ids),
+            col(Objective.active).is_(True),
             _due(stale_before),
         )
-        .order_by(Objective.id)
-        .options(defer(Objective.details))  # type: ignore[arg-type]  # written by the evaluation, never read by it
+        .order_by(col(Objective.id))
+        # written by the evaluation, never read by it (SQLModel types the attribute as its value, not a column)
+        .options(defer(Objective.details))  # type: ignore[arg-type]
         .with_for_update(skip_locked=True)
     )
     return (await session.scalars(query)).all()
@@ -96,8 +97,8 @@ async def lock_due_objectives(
 
 def _due(stale_before: datetime) -> Any:
     return or_(
-        Objective.needs_evaluation.is_(True),  # type: ignore[attr-defined]
-        Objective.evaluated_at.is_(None),  # type: ignore[union-attr]
+        col(Objective.needs_evaluation).is_(True),
+        col(Objective.evaluated_at).is_(None),
         col(Objective.evaluated_at) < stale_before,
     )
 
@@ -148,7 +149,7 @@ async def list_objectives(
     if status:
         query = query.where(col(Objective.status) == status)
     if active is not None:
-        query = query.where(Objective.active.is_(active))  # type: ignore[attr-defined]
+        query = query.where(col(Objective.active).is_(active))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(Objective.service_key, Objective.agreement_id, Objective.objective_id, Objective.id)
@@ -189,7 +190,7 @@ async def list_transitions(
         query = query.where(col(ObjectiveTransition.at) <= until)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
-        query.order_by(ObjectiveTransition.at.desc(), ObjectiveTransition.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+        query.order_by(col(ObjectiveTransition.at).desc(), col(ObjectiveTransition.id)).limit(limit).offset(offset)
     )
     return rows.all(), total
 
@@ -211,9 +212,9 @@ async def due_activations(
     session: AsyncSession, *, now: datetime, limit: int = 50, skip: set[str] | None = None
 ) -> Sequence[PendingActivation]:
     """Pending versions whose effective instant has come, oldest first (those in `skip` left out)."""
-    query = select(PendingActivation).where(PendingActivation.effective_from <= now)  # type: ignore[arg-type]
+    query = select(PendingActivation).where(col(PendingActivation.effective_from) <= now)
     if skip:
-        query = query.where(PendingActivation.id.not_in(sorted(skip)))  # type: ignore[attr-defined]
+        query = query.where(col(PendingActivation.id).not_in(sorted(skip)))
     rows = await session.scalars(
         query.order_by(col(PendingActivation.effective_from), col(PendingActivation.version), col(PendingActivation.id))
         .limit(limit)
@@ -226,9 +227,9 @@ async def drop_pending(session: AsyncSession, *, tenant: str, agreement_id: str,
     """Forget pending versions an end or a newer version made moot."""
     await session.execute(
         delete(PendingActivation).where(
-            PendingActivation.tenant == tenant,  # type: ignore[arg-type]
-            PendingActivation.agreement_id == agreement_id,  # type: ignore[arg-type]
-            PendingActivation.version <= up_to_version,  # type: ignore[arg-type]
+            col(PendingActivation.tenant) == tenant,
+            col(PendingActivation.agreement_id) == agreement_id,
+            col(PendingActivation.version) <= up_to_version,
         )
     )
 
@@ -248,4 +249,4 @@ async def slice_tallies(
 
 
 async def forget_objective_tallies(session: AsyncSession, *, objective_row_id: str) -> None:
-    await session.execute(delete(SliceTally).where(SliceTally.objective_row_id == objective_row_id))  # type: ignore[arg-type]
+    await session.execute(delete(SliceTally).where(col(SliceTally.objective_row_id) == objective_row_id))

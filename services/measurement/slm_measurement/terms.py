@@ -247,7 +247,7 @@ async def open_actions(session: AsyncSession, *, tenant: str, agreement_id: str)
         .where(
             col(ImprovementAction.tenant) == tenant,
             col(ImprovementAction.agreement_id) == agreement_id,
-            ImprovementAction.status.in_(("open", "in_progress")),  # type: ignore[attr-defined]
+            col(ImprovementAction.status).in_(("open", "in_progress")),
         )
         .order_by(ImprovementAction.due_on, ImprovementAction.action_id)
     )

@@ -34,9 +34,9 @@ async def store_dependency(session: AsyncSession, *, tenant: str, dependency: De
     elif not added and row is not None:
         await session.execute(
             delete(ServiceDependency).where(
-                ServiceDependency.tenant == tenant,  # type: ignore[arg-type]
-                ServiceDependency.service_key == key[1],  # type: ignore[arg-type]
-                ServiceDependency.supporting_key == key[2],  # type: ignore[arg-type]
+                col(ServiceDependency.tenant) == tenant,
+                col(ServiceDependency.service_key) == key[1],
+                col(ServiceDependency.supporting_key) == key[2],
             )
         )
     await session.flush()
@@ -60,9 +60,9 @@ async def _objectives_on(
         select(Objective)
         .where(
             col(Objective.tenant) == tenant,
-            Objective.service_key.in_(list(service_keys)),  # type: ignore[attr-defined]
-            Objective.agreement_kind.in_(list(kinds)),  # type: ignore[attr-defined]
-            Objective.ended.is_(False),  # type: ignore[attr-defined]
+            col(Objective.service_key).in_(list(service_keys)),
+            col(Objective.agreement_kind).in_(list(kinds)),
+            col(Objective.ended).is_(False),
         )
         .order_by(Objective.service_key, Objective.agreement_id, Objective.objective_id)
     )
@@ -77,7 +77,7 @@ async def _statuses_within(session: AsyncSession, objective: Objective, start: d
             col(ObjectiveTransition.tenant) == objective.tenant,
             col(ObjectiveTransition.objective_row_id) == objective.id,
         )
-        .order_by(ObjectiveTransition.at, ObjectiveTransition.id)  # type: ignore[arg-type]
+        .order_by(col(ObjectiveTransition.at), col(ObjectiveTransition.id))
     )
     seen: set[str] = set()
     before: str | None = None

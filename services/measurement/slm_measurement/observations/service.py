@@ -179,10 +179,10 @@ async def of_agreement(
     """The agreement's observations (overlapping [start, end) when given), oldest first."""
     query = select(Observation).where(col(Observation.tenant) == tenant, col(Observation.agreement_id) == agreement_id)
     if start is not None:
-        query = query.where(Observation.end > start)  # type: ignore[arg-type]
+        query = query.where(col(Observation.end) > start)
     if end is not None:
-        query = query.where(Observation.start < end)  # type: ignore[arg-type]
-    rows = await session.scalars(query.order_by(Observation.start, Observation.id))  # type: ignore[arg-type]
+        query = query.where(col(Observation.start) < end)
+    rows = await session.scalars(query.order_by(col(Observation.start), col(Observation.id)))
     return rows.all()
 
 
@@ -196,9 +196,9 @@ async def annotations_of(
         select(ObservationAnnotation)
         .where(
             col(ObservationAnnotation.tenant) == tenant,
-            ObservationAnnotation.observation_id.in_(list(observation_ids)),  # type: ignore[attr-defined]
+            col(ObservationAnnotation.observation_id).in_(list(observation_ids)),
         )
-        .order_by(ObservationAnnotation.created_at, ObservationAnnotation.id)  # type: ignore[arg-type]
+        .order_by(col(ObservationAnnotation.created_at), col(ObservationAnnotation.id))
     )
     for row in rows.all():
         found[row.observation_id].append(row)

@@ -198,8 +198,8 @@ async def _troubled(
 ) -> list[dict[str, Any]]:
     query = select(Objective).where(
         col(Objective.tenant) == tenant,
-        Objective.active.is_(True),  # type: ignore[attr-defined]
-        Objective.status.in_(("at_risk", "breached")),  # type: ignore[attr-defined]
+        col(Objective.active).is_(True),
+        col(Objective.status).in_(("at_risk", "breached")),
     )
     if service_key:
         query = query.where(col(Objective.service_key) == service_key)
@@ -258,7 +258,7 @@ async def _open_proposals(
         await session.scalars(
             select(Proposal)
             .where(col(Proposal.tenant) == tenant, col(Proposal.status) == "proposed")
-            .order_by(Proposal.created_at, Proposal.id)  # type: ignore[arg-type]
+            .order_by(col(Proposal.created_at), col(Proposal.id))
         )
     ).all()
     return [p for p in rows if p.agreement_id in wanted]

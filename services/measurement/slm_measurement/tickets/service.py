@@ -247,7 +247,7 @@ async def _keep_outcomes(session: AsyncSession, ticket: Ticket, found: Evaluated
     target = {name: (at, met, ticket.agreement_id, ticket.priority) for name, (at, met) in wanted.items()}
     if current == target:
         return
-    await session.execute(delete(TicketOutcome).where(TicketOutcome.ticket_row_id == ticket.id))  # type: ignore[arg-type]
+    await session.execute(delete(TicketOutcome).where(col(TicketOutcome.ticket_row_id) == ticket.id))
     for name, (at, met) in wanted.items():
         session.add(
             TicketOutcome(
@@ -265,9 +265,9 @@ async def _keep_outcomes(session: AsyncSession, ticket: Ticket, found: Evaluated
         update(Objective)
         .where(
             col(Objective.tenant) == ticket.tenant,
-            Objective.agreement_id.in_(sorted(a for a in agreements if a)),  # type: ignore[attr-defined]
+            col(Objective.agreement_id).in_(sorted(a for a in agreements if a)),
             col(Objective.indicator_kind) == TICKET_KIND,
-            Objective.active.is_(True),  # type: ignore[attr-defined]
+            col(Objective.active).is_(True),
         )
         .values(needs_evaluation=True)
         .execution_options(synchronize_session=False)
@@ -282,7 +282,7 @@ async def remap_service(session: AsyncSession, *, tenant: str, service_key: str,
             select(Ticket).where(
                 col(Ticket.tenant) == tenant,
                 col(Ticket.service_key) == service_key,
-                Ticket.agreement_id.is_(None),  # type: ignore[union-attr]
+                col(Ticket.agreement_id).is_(None),
             )
         )
     ).all()

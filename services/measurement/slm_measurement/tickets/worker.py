@@ -37,7 +37,7 @@ async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100
         held = await failures.held_back(session, kind=failures.TICKET, now=now)
         query = select(Ticket).where(col(Ticket.next_due_at) <= now)
         if held:
-            query = query.where(Ticket.id.not_in(sorted(held)))  # type: ignore[attr-defined]
+            query = query.where(col(Ticket.id).not_in(sorted(held)))
         rows = (
             await session.scalars(
                 query.order_by(col(Ticket.next_due_at), col(Ticket.id)).limit(limit).with_for_update(skip_locked=True)
