@@ -124,8 +124,8 @@ async def list_attempts(session: AsyncSession, *, delivery_id: str, up_to: int) 
     """A delivery's attempts up to the count read with it, so both describe the same moment."""
     rows = await session.scalars(
         select(DeliveryAttempt)
-        .where(DeliveryAttempt.delivery_id == delivery_id, DeliveryAttempt.number <= up_to)  # type: ignore[arg-type]
-        .order_by(DeliveryAttempt.number)  # type: ignore[arg-type]
+        .where(col(DeliveryAttempt.delivery_id) == delivery_id, col(DeliveryAttempt.number) <= up_to)
+        .order_by(col(DeliveryAttempt.number))
     )
     return rows.all()
 

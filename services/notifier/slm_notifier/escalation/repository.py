@@ -63,7 +63,7 @@ async def resolve_open(
         )
         .values(state=RESOLVED, escalate_at=None, updated_at=now)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
 
 
 async def unarmed(session: AsyncSession, *, limit: int) -> Sequence[Row[Any]]:
@@ -96,7 +96,7 @@ async def advance(session: AsyncSession, *, notification_id: str, from_level: in
     result = await session.execute(
         update(NOTIFICATIONS).where(N.id == notification_id, N.state == OPEN, N.level == from_level).values(**values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
 
 
 async def first_delivery(session: AsyncSession, *, notification_id: str) -> Delivery | None:
