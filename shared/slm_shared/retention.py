@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,7 +147,7 @@ async def run_retention(
     return counts
 
 
-def retention_worker(extra: Purges | None = None) -> Callable[[Any], Awaitable[None]]:
+def retention_worker(extra: Purges | None = None) -> Callable[[Any], Coroutine[Any, Any, None]]:
     """The scheduled retention job: a pass every `retention_interval_seconds`, surviving any one failure."""
 
     async def retention(context: Any) -> None:

@@ -59,12 +59,12 @@ def objective_payload(objective: AgreementObjective) -> ObjectiveV2:
         name=objective.name,
         customer_specific=objective.customer_specific,
         indicator=objective.indicator,
-        indicator_kind=objective.indicator_kind,  # type: ignore[arg-type]
+        indicator_kind=objective.indicator_kind,
         target=objective.target,
-        op=objective.op,  # type: ignore[arg-type]
+        op=objective.op,
         value=objective.value,
-        window=objective.window,  # type: ignore[arg-type]
-        budgeting_method=objective.budgeting_method,  # type: ignore[arg-type]
+        window=objective.window,
+        budgeting_method=objective.budgeting_method,
         timeslice_seconds=objective.timeslice_seconds,
         timeslice_target=objective.timeslice_target,
     )
@@ -81,7 +81,7 @@ def agreement_activated(
     data = AgreementActivatedV2(
         agreement_id=agreement.id,
         version=version.version,
-        kind=agreement.kind,  # type: ignore[arg-type]
+        kind=agreement.kind,
         name=agreement.name,
         service_id=agreement.service_id,
         service_key=agreement.service_key,
@@ -116,7 +116,7 @@ def agreement_ended(session: AsyncSession, agreement: Agreement, version: int, r
         EVENTS.agreement_ended,
         tenant=agreement.tenant,
         subject=agreement.id,
-        data=AgreementEndedV1(agreement_id=agreement.id, version=version, reason=reason),  # type: ignore[arg-type]
+        data=AgreementEndedV1(agreement_id=agreement.id, version=version, reason=reason),
     )
 
 
@@ -135,7 +135,7 @@ def state_changed(
     data = AgreementStateChangedV1(
         agreement_id=agreement.id,
         version=version.version,
-        kind=agreement.kind,  # type: ignore[arg-type]
+        kind=agreement.kind,
         name=agreement.name,
         service_id=agreement.service_id,
         service_key=agreement.service_key,
@@ -144,7 +144,7 @@ def state_changed(
         state=agreement.state,
         previous_state=previous_state,
         actor=actor,
-        side=side,  # type: ignore[arg-type]
+        side=side,
         comment=comment,
         effective_from=version.effective_from,
         effective_to=version.effective_to,

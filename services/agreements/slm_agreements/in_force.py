@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements.models import Agreement, AgreementVersion
 from slm_shared.terms import in_force
@@ -34,8 +35,8 @@ def activated(versions: Sequence[AgreementVersion]) -> list[in_force.ActivatedVe
 async def versions_of(session: AsyncSession, agreement: Agreement) -> list[AgreementVersion]:
     rows = await session.scalars(
         select(AgreementVersion)
-        .where(AgreementVersion.tenant == agreement.tenant, AgreementVersion.agreement_id == agreement.id)
-        .order_by(AgreementVersion.version)  # type: ignore[arg-type]
+        .where(col(AgreementVersion.tenant) == agreement.tenant, col(AgreementVersion.agreement_id) == agreement.id)
+        .order_by(col(AgreementVersion.version))
     )
     return list(rows.all())
 
@@ -61,8 +62,8 @@ async def current_versions(
         return {}
     rows = await session.scalars(
         select(AgreementVersion).where(
-            AgreementVersion.tenant == agreements[0].tenant,
-            AgreementVersion.agreement_id.in_([a.id for a in agreements]),  # type: ignore[attr-defined]
+            col(AgreementVersion.tenant) == agreements[0].tenant,
+            col(AgreementVersion.agreement_id).in_([a.id for a in agreements]),
         )
     )
     by_agreement: dict[str, list[AgreementVersion]] = {a.id: [] for a in agreements}

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
+from sqlmodel import col
 
 from slm_agreements import events
 from slm_agreements.actions.service import announce_overdue_actions
+from slm_agreements.config import Settings
 from slm_agreements.lifecycle import Actor
 from slm_agreements.models import Agreement, AgreementVersion
 from slm_agreements.negotiation.service import end
@@ -22,10 +25,13 @@ logger = logging.getLogger(__name__)
 SYSTEM = Actor(subject="system", role="system", is_staff=True)
 
 
-def _in_force() -> object:
+def _in_force() -> Select[tuple[Agreement, AgreementVersion]]:
     return select(Agreement, AgreementVersion).join(
         AgreementVersion,
-        and_(AgreementVersion.agreement_id == Agreement.id, AgreementVersion.version == Agreement.in_force_version),
+        and_(
+            col(AgreementVersion.agreement_id) == col(Agreement.id),
+            col(AgreementVersion.version) == col(Agreement.in_force_version),
+        ),
     )
 
 
@@ -34,8 +40,8 @@ async def expire_agreements(db: Database, *, now: datetime) -> int:
     async with db.session() as session:
         rows = (
             await session.execute(
-                _in_force()  # type: ignore[attr-defined]
-                .where(AgreementVersion.effective_to.is_not(None), AgreementVersion.effective_to <= now)  # type: ignore[union-attr,operator]
+                _in_force()
+                .where(col(AgreementVersion.effective_to).is_not(None), col(AgreementVersion.effective_to) <= now)
                 .limit(200)
                 .with_for_update(of=Agreement, skip_locked=True)
             )
@@ -51,10 +57,10 @@ async def remind_renewals(db: Database, *, now: datetime, lead_days: int) -> int
         rows = (
             await session.execute(
                 _in_force()
-                .where(  # type: ignore[attr-defined]
-                    AgreementVersion.effective_to.is_not(None),  # type: ignore[union-attr]
-                    AgreementVersion.renewal_reminded_at.is_(None),  # type: ignore[union-attr]
-                    AgreementVersion.effective_to > now,  # type: ignore[operator]
+                .where(
+                    col(AgreementVersion.effective_to).is_not(None),
+                    col(AgreementVersion.renewal_reminded_at).is_(None),
+                    col(AgreementVersion.effective_to) > now,
                 )
                 .with_for_update(of=AgreementVersion, skip_locked=True)  # another replica's claim is skipped
             )
@@ -72,17 +78,17 @@ async def remind_renewals(db: Database, *, now: datetime, lead_days: int) -> int
 
 async def run_once(context: ServiceContext) -> None:
     """One pass of every scheduled job."""
-    settings = context.settings
+    settings = cast(Settings, context.settings)  # the agreements service runs with its own settings
     now = utcnow()
     await expire_agreements(context.db, now=now)
-    await remind_renewals(context.db, now=now, lead_days=settings.renewal_reminder_days)  # type: ignore[attr-defined]
-    await announce_due_reviews(context.db, lead_days=settings.review_notice_days, today=now.date())  # type: ignore[attr-defined]
+    await remind_renewals(context.db, now=now, lead_days=settings.renewal_reminder_days)
+    await announce_due_reviews(context.db, lead_days=settings.review_notice_days, today=now.date())
     await announce_overdue_actions(context.db, today=now.date())
 
 
 async def scheduled_jobs(context: ServiceContext) -> None:
     """Run the scheduled jobs every `jobs_interval_seconds`, surviving any one failure."""
-    interval = context.settings.jobs_interval_seconds  # type: ignore[attr-defined]
+    interval = cast(Settings, context.settings).jobs_interval_seconds
     while True:
         checkpoint()
         try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements.models import (
     Agreement,
@@ -28,27 +29,29 @@ async def page(
 
 
 async def get_party(session: AsyncSession, *, tenant: str, party_id: str) -> Party | None:
-    return await session.scalar(select(Party).where(Party.tenant == tenant, Party.id == party_id))
+    row = await session.scalar(select(Party).where(col(Party.tenant) == tenant, col(Party.id) == party_id))
+    return row
 
 
 async def list_parties(
     session: AsyncSession, *, tenant: str, limit: int, offset: int, kind: str | None = None, only_id: str | None = None
 ) -> tuple[list[Party], int]:
-    query = select(Party).where(Party.tenant == tenant)
+    query = select(Party).where(col(Party.tenant) == tenant)
     if kind:
-        query = query.where(Party.kind == kind)
+        query = query.where(col(Party.kind) == kind)
     if only_id is not None:
-        query = query.where(Party.id == only_id)
+        query = query.where(col(Party.id) == only_id)
     return await page(session, query, (Party.name, Party.id), limit, offset)
 
 
 async def get_agreement(
     session: AsyncSession, *, tenant: str, agreement_id: str, for_update: bool = False
 ) -> Agreement | None:
-    query = select(Agreement).where(Agreement.tenant == tenant, Agreement.id == agreement_id)
+    query = select(Agreement).where(col(Agreement.tenant) == tenant, col(Agreement.id) == agreement_id)
     if for_update:
         query = query.with_for_update()
-    return await session.scalar(query)
+    row = await session.scalar(query)
+    return row
 
 
 async def list_agreements(
@@ -63,38 +66,39 @@ async def list_agreements(
     service_id: str | None = None,
     hide_drafts: bool = False,
 ) -> tuple[list[Agreement], int]:
-    query = select(Agreement).where(Agreement.tenant == tenant)
+    query = select(Agreement).where(col(Agreement.tenant) == tenant)
     for column, value in (
-        (Agreement.state, state),
-        (Agreement.kind, kind),
-        (Agreement.consumer_party_id, consumer_party_id),
-        (Agreement.service_id, service_id),
+        (col(Agreement.state), state),
+        (col(Agreement.kind), kind),
+        (col(Agreement.consumer_party_id), consumer_party_id),
+        (col(Agreement.service_id), service_id),
     ):
         if value is not None:
             query = query.where(column == value)
     if hide_drafts:
-        query = query.where(or_(Agreement.state != "draft", Agreement.in_force_version.is_not(None)))  # type: ignore[union-attr]
-    return await page(session, query, (Agreement.created_at.desc(), Agreement.id), limit, offset)  # type: ignore[attr-defined]
+        query = query.where(or_(col(Agreement.state) != "draft", col(Agreement.in_force_version).is_not(None)))
+    return await page(session, query, (col(Agreement.created_at).desc(), col(Agreement.id)), limit, offset)
 
 
 async def get_version(session: AsyncSession, agreement: Agreement, version: int) -> AgreementVersion | None:
-    return await session.scalar(
+    row = await session.scalar(
         select(AgreementVersion).where(
-            AgreementVersion.tenant == agreement.tenant,
-            AgreementVersion.agreement_id == agreement.id,
-            AgreementVersion.version == version,
+            col(AgreementVersion.tenant) == agreement.tenant,
+            col(AgreementVersion.agreement_id) == agreement.id,
+            col(AgreementVersion.version) == version,
         )
     )
+    return row
 
 
 async def list_versions(
     session: AsyncSession, agreement: Agreement, *, limit: int, offset: int, hide_drafts: bool
 ) -> tuple[list[AgreementVersion], int]:
     query = select(AgreementVersion).where(
-        AgreementVersion.tenant == agreement.tenant, AgreementVersion.agreement_id == agreement.id
+        col(AgreementVersion.tenant) == agreement.tenant, col(AgreementVersion.agreement_id) == agreement.id
     )
     if hide_drafts:
-        query = query.where(AgreementVersion.status != "draft")
+        query = query.where(col(AgreementVersion.status) != "draft")
     return await page(session, query, (AgreementVersion.version,), limit, offset)
 
 
@@ -104,11 +108,11 @@ async def objectives_of(
     rows = await session.scalars(
         select(AgreementObjective)
         .where(
-            AgreementObjective.tenant == agreement.tenant,
-            AgreementObjective.agreement_id == agreement.id,
-            AgreementObjective.agreement_version == (version or agreement.version),
+            col(AgreementObjective.tenant) == agreement.tenant,
+            col(AgreementObjective.agreement_id) == agreement.id,
+            col(AgreementObjective.agreement_version) == (version or agreement.version),
         )
-        .order_by(AgreementObjective.position)
+        .order_by(col(AgreementObjective.position))
     )
     return list(rows.all())
 
@@ -119,11 +123,11 @@ async def acceptances_of(
     rows = await session.scalars(
         select(AgreementAcceptance)
         .where(
-            AgreementAcceptance.tenant == agreement.tenant,
-            AgreementAcceptance.agreement_id == agreement.id,
-            AgreementAcceptance.agreement_version == (version or agreement.version),
+            col(AgreementAcceptance.tenant) == agreement.tenant,
+            col(AgreementAcceptance.agreement_id) == agreement.id,
+            col(AgreementAcceptance.agreement_version) == (version or agreement.version),
         )
-        .order_by(AgreementAcceptance.id)  # type: ignore[arg-type]
+        .order_by(col(AgreementAcceptance.id))
     )
     return list(rows.all())
 
@@ -132,7 +136,7 @@ async def history_of(
     session: AsyncSession, *, tenant: str, agreement_id: str, limit: int, offset: int
 ) -> tuple[list[AgreementHistory], int]:
     query = select(AgreementHistory).where(
-        AgreementHistory.tenant == tenant, AgreementHistory.agreement_id == agreement_id
+        col(AgreementHistory.tenant) == tenant, col(AgreementHistory.agreement_id) == agreement_id
     )
     return await page(session, query, (AgreementHistory.id,), limit, offset)
 
@@ -152,20 +156,20 @@ async def versions_in_force(
         .join(
             AgreementVersion,
             and_(
-                AgreementVersion.agreement_id == Agreement.id,
-                AgreementVersion.version == Agreement.in_force_version,
+                col(AgreementVersion.agreement_id) == col(Agreement.id),
+                col(AgreementVersion.version) == col(Agreement.in_force_version),
             ),
         )
-        .where(Agreement.tenant == tenant, AgreementVersion.status == "active")
+        .where(col(Agreement.tenant) == tenant, col(AgreementVersion.status) == "active")
     )
     if service_ids is not None:
-        query = query.where(Agreement.service_id.in_(list(service_ids)))  # type: ignore[attr-defined]
+        query = query.where(col(Agreement.service_id).in_(list(service_ids)))
     if consumer_party_id is not None:
-        query = query.where(Agreement.consumer_party_id == consumer_party_id)
+        query = query.where(col(Agreement.consumer_party_id) == consumer_party_id)
     if kinds is not None:
-        query = query.where(Agreement.kind.in_(list(kinds)))  # type: ignore[attr-defined]
+        query = query.where(col(Agreement.kind).in_(list(kinds)))
     if exclude_agreement_id is not None:
-        query = query.where(Agreement.id != exclude_agreement_id)
+        query = query.where(col(Agreement.id) != exclude_agreement_id)
     result = await session.execute(query.order_by(Agreement.id))
     return [(row[0], row[1]) for row in result.all()]
 
@@ -180,10 +184,10 @@ async def objectives_of_versions(
     rows = await session.scalars(
         select(AgreementObjective)
         .where(
-            AgreementObjective.tenant == tenant,
-            AgreementObjective.agreement_id.in_([k[0] for k in keys]),  # type: ignore[attr-defined]
+            col(AgreementObjective.tenant) == tenant,
+            col(AgreementObjective.agreement_id).in_([k[0] for k in keys]),
         )
-        .order_by(AgreementObjective.position)
+        .order_by(col(AgreementObjective.position))
     )
     for row in rows.all():
         key = (row.agreement_id, row.agreement_version)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
@@ -104,7 +105,7 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     for offset in range(0, len(keys), 500):
         rows = await session.scalars(
             select(AgreementTerms).where(
-                tuple_(AgreementTerms.tenant, AgreementTerms.agreement_id).in_(keys[offset : offset + 500])
+                tuple_(col(AgreementTerms.tenant), col(AgreementTerms.agreement_id)).in_(keys[offset : offset + 500])
             )
         )
         for row in rows.all():
@@ -152,7 +153,9 @@ def defined_by(objective: Objective, agreed: Agreed, number: int) -> Objective:
     target = next((t for t in agreement.objectives if t.objective_id == objective.objective_id), None)
     if target is None:
         return objective
-    unloaded = sa_inspect(objective).unloaded  # deferred columns (the pass leaves `details` out) stay unread
+    unloaded = sa_inspect(
+        objective, raiseerr=True
+    ).unloaded  # deferred columns (the pass leaves `details` out) stay unread
     columns = {
         column.key: getattr(objective, column.key)
         for column in Objective.__table__.columns  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from slm_measurement.ingest import Batch, ColumnarBatch
 from slm_measurement.models import Objective
@@ -64,9 +64,9 @@ async def on_indicator_deleted(session: AsyncSession, event: CloudEvent) -> None
     """An indicator was deleted: points for it are unknown again."""
     await session.execute(
         delete(CatalogKey).where(
-            CatalogKey.tenant == event.tenant,  # type: ignore[arg-type]
-            CatalogKey.kind == INDICATOR,  # type: ignore[arg-type]
-            CatalogKey.key == _key_of(event),  # type: ignore[arg-type]
+            col(CatalogKey.tenant) == event.tenant,
+            col(CatalogKey.kind) == INDICATOR,
+            col(CatalogKey.key) == _key_of(event),
         )
     )
 
@@ -87,16 +87,16 @@ async def check_batch(session: AsyncSession, *, tenant: str, batch: Batch, mode:
     services = {service for _, service, _ in series}
     indicators = {indicator for _, _, indicator in series} - STANDARD_INDICATOR_KEYS
     rows = await session.execute(
-        select(CatalogKey.kind, CatalogKey.key).where(
-            CatalogKey.tenant == tenant,  # type: ignore[arg-type]
-            CatalogKey.key.in_(services | indicators),  # type: ignore[attr-defined]
+        select(col(CatalogKey.kind), col(CatalogKey.key)).where(
+            col(CatalogKey.tenant) == tenant,
+            col(CatalogKey.key).in_(services | indicators),
         )
     )
     known = {(kind, key) for kind, key in rows}
     # Objectives name catalogue services and indicators too: what was measured before this read model existed.
     measured = await session.execute(
-        select(Objective.service_key, Objective.indicator)
-        .where(Objective.tenant == tenant, Objective.service_key.in_(services))  # type: ignore[arg-type,attr-defined]
+        select(col(Objective.service_key), col(Objective.indicator))
+        .where(col(Objective.tenant) == tenant, col(Objective.service_key).in_(services))
         .distinct()
     )
     for service, indicator in measured:

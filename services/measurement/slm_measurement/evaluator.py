@@ -64,7 +64,12 @@ def window_of(objective: Objective) -> WindowSpec:
 
 def policy_of(objective: Objective) -> tuple[BurnTier, ...]:
     """The objective's burn-rate tiers: its own, or the SRE workbook's default."""
-    if not objective.alert_policy:
+    return tiers_of(objective.alert_policy)
+
+
+def tiers_of(alert_policy: list[dict[str, Any]] | None) -> tuple[BurnTier, ...]:
+    """The burn-rate tiers of an alert policy, or the SRE workbook's default when it has none."""
+    if not alert_policy:
         return DEFAULT_POLICY
     return tuple(
         BurnTier(
@@ -74,7 +79,7 @@ def policy_of(objective: Objective) -> tuple[BurnTier, ...]:
             long_window=parse_duration(tier["long_window"]),
             short_window=parse_duration(tier["short_window"]),
         )
-        for tier in objective.alert_policy
+        for tier in alert_policy
     )
 
 
@@ -340,7 +345,7 @@ def _lookbacks_of(
     policy_json: str | None, forecast_texts: tuple[str, ...]
 ) -> tuple[tuple[BurnTier, ...], tuple[timedelta, ...], tuple[timedelta, ...]]:
     """The burn tiers, forecast lookbacks and every lookback wanted, computed once per distinct policy."""
-    policy = policy_of(Objective(alert_policy=json.loads(policy_json) if policy_json else None))
+    policy = tiers_of(json.loads(policy_json) if policy_json else None)
     forecast_lookbacks = tuple(parse_duration(text) for text in forecast_texts)
     return policy, forecast_lookbacks, tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
 

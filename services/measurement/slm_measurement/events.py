@@ -234,8 +234,8 @@ def objective_status_changed(
             service_key=objective.service_key,
             indicator=objective.indicator,
             consumer_party_id=objective.consumer_party_id,
-            status=objective.status,  # type: ignore[arg-type]
-            previous_status=previous_status,  # type: ignore[arg-type]
+            status=objective.status,
+            previous_status=previous_status,
             objective=objective.target,
             attainment=objective.attainment,
             good=objective.good,
@@ -243,7 +243,7 @@ def objective_status_changed(
             window_start=objective.window_start,
             window_end=objective.window_end,
             observed_at=observed_at,
-            severity=severity,  # type: ignore[arg-type]
+            severity=severity,
             budget_exhausted_at=budget_runs_out(objective.details or {}),
         ),
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from slm_shared.db import UTCDateTime
 
@@ -44,7 +44,8 @@ class ItemFailure(SQLModel, table=True):
 
 def backoff(attempts: int) -> timedelta:
     """30 s after the first failure, doubling per attempt, at most an hour."""
-    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+    delay: timedelta = min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+    return delay
 
 
 def describe(exc: BaseException) -> str:
@@ -80,7 +81,7 @@ async def succeeded(session: AsyncSession, *, kind: str, item_ids: Sequence[str]
     """Forget the failures of items that have now gone through."""
     if item_ids:
         await session.execute(
-            delete(ItemFailure).where(ItemFailure.kind == kind, ItemFailure.item_id.in_(list(item_ids)))  # type: ignore[arg-type,attr-defined]
+            delete(ItemFailure).where(col(ItemFailure.kind) == kind, col(ItemFailure.item_id).in_(list(item_ids)))
         )
 
 
@@ -96,13 +97,13 @@ async def forget_missing(session: AsyncSession, *, kind: str, id_column: Any) ->
 
 async def recorded(session: AsyncSession, *, kind: str) -> set[str]:
     """Every item of a kind with a failure on record."""
-    return set((await session.scalars(select(ItemFailure.item_id).where(ItemFailure.kind == kind))).all())  # type: ignore[arg-type]
+    return set((await session.scalars(select(col(ItemFailure.item_id)).where(col(ItemFailure.kind) == kind))).all())
 
 
 async def held_back(session: AsyncSession, *, kind: str, now: datetime) -> set[str]:
     """The items of a kind still waiting for their next try."""
     rows = await session.scalars(
-        select(ItemFailure.item_id).where(ItemFailure.kind == kind, ItemFailure.retry_at > now)  # type: ignore[arg-type]
+        select(col(ItemFailure.item_id)).where(col(ItemFailure.kind) == kind, col(ItemFailure.retry_at) > now)
     )
     return set(rows.all())
 
@@ -110,11 +111,9 @@ async def held_back(session: AsyncSession, *, kind: str, now: datetime) -> set[s
 async def listed(
     session: AsyncSession, *, tenant: str, kind: str | None, limit: int, offset: int
 ) -> tuple[Sequence[ItemFailure], int]:
-    query = select(ItemFailure).where(ItemFailure.tenant == tenant)
+    query = select(ItemFailure).where(col(ItemFailure.tenant) == tenant)
     if kind is not None:
-        query = query.where(ItemFailure.kind == kind)
+        query = query.where(col(ItemFailure.kind) == kind)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.scalars(
-        query.order_by(ItemFailure.kind, ItemFailure.item_id).limit(limit).offset(offset)  # type: ignore[arg-type]
-    )
+    rows = await session.scalars(query.order_by(ItemFailure.kind, ItemFailure.item_id).limit(limit).offset(offset))
     return rows.all(), total

@@ -118,6 +118,7 @@ async def read_series(
         stop=stop,
     )
     points: list[SeriesBucket] = []
+    good: float | None
     if kind == "counts":
         for index, good, total in await buckets.series_counts(session, query):
             points.append(
@@ -150,7 +151,7 @@ async def read_series(
         service=service_key,
         indicator=indicator,
         scope=scope,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         granularity=granularity,
         threshold=threshold,
         buckets=points,

@@ -28,6 +28,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import BadRequestError
 from sqlalchemy import select
+from sqlmodel import col
 
 from slm_measurement import catalog_keys, service
 from slm_measurement.config import Settings
@@ -117,7 +118,9 @@ class NatsIngestor:
         key = inbox_key(tenant, message_id)
         async with self.db.session() as session:
             seen = await session.scalar(
-                select(InboxMessage.id).where(InboxMessage.consumer == CONSUMER, InboxMessage.event_id == key)  # type: ignore[arg-type]
+                select(col(InboxMessage.id)).where(
+                    col(InboxMessage.consumer) == CONSUMER, col(InboxMessage.event_id) == key
+                )
             )
             if seen is not None:
                 return False

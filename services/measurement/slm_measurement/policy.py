@@ -9,7 +9,7 @@ is not hidden by a calm day) or `all_forecasts` (every lookback must agree, for 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from slm_measurement.domain.forecast import Forecast
 
@@ -23,11 +23,11 @@ def forecast_misses(forecasts: list[Forecast], rule: str | None) -> bool:
     return bool(misses) and (all(misses) if rule == "all_forecasts" else any(misses))
 
 
-def budget_runs_out(details: dict[str, object]) -> datetime | None:
+def budget_runs_out(details: dict[str, Any]) -> datetime | None:
     """The earliest instant a missing forecast expects the error budget to run out, if any."""
     found = [
         datetime.fromisoformat(str(f["budget_exhausted_at"]))
-        for f in details.get("forecasts", [])  # type: ignore[union-attr]
+        for f in details.get("forecasts", [])
         if isinstance(f, dict) and f.get("misses_target") and f.get("budget_exhausted_at")
     ]
     return min(found) if found else None

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import repository
 from slm_measurement.domain import maintenance
@@ -110,9 +111,10 @@ def check_agreement(agreement: AgreementActivatedV2) -> None:
                 raise WindowError(f"timeslice_seconds {seconds} must be whole minutes that divide a day")
         except WindowError as exc:
             raise WindowError(f"objective {target.objective_id}: {exc}") from exc
-    for index, window in enumerate(agreement.maintenance_windows):
+    for index, maintenance_window in enumerate(agreement.maintenance_windows):
         try:
-            maintenance.validate(maintenance.MaintenanceWindow(**window.model_dump(exclude={"reason"})))
+            fields = maintenance_window.model_dump(exclude={"reason"})
+            maintenance.validate(maintenance.MaintenanceWindow(**fields))
         except WindowError as exc:
             raise WindowError(f"maintenance_windows[{index}]: {exc}") from exc
 
@@ -215,17 +217,17 @@ async def expire_objectives(session: AsyncSession, *, now: datetime) -> int:
     changed = 0
     rows = await session.scalars(
         select(Objective).where(
-            Objective.effective_from <= now,  # type: ignore[operator]
-            (Objective.effective_to.is_(None)) | (Objective.effective_to > now),  # type: ignore[union-attr,operator]
-            Objective.active.is_(False),  # type: ignore[attr-defined]
-            Objective.ended.is_(False),  # type: ignore[attr-defined]
+            col(Objective.effective_from) <= now,
+            (col(Objective.effective_to).is_(None)) | (col(Objective.effective_to) > now),
+            col(Objective.active).is_(False),
+            col(Objective.ended).is_(False),
         )
     )
     for row in rows:
         row.active, row.needs_evaluation, row.updated_at = True, True, now
         changed += 1
     expired = await session.scalars(
-        select(Objective).where(Objective.active.is_(True), Objective.effective_to <= now)  # type: ignore[attr-defined,operator]
+        select(Objective).where(col(Objective.active).is_(True), col(Objective.effective_to) <= now)
     )
     for row in expired:
         row.active, row.ended, row.needs_evaluation, row.updated_at = False, True, False, now

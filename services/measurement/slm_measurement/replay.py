@@ -38,7 +38,7 @@ async def replay(
         steps.append(
             ReplayStep(
                 at=at,
-                status=change.status,  # type: ignore[arg-type]
+                status=change.status,
                 event=change.event,
                 good=found.window.good,
                 total=found.window.total,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlmodel import col
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
 
@@ -24,31 +25,32 @@ async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, seri
     result = await session.execute(
         update(Objective)
         .where(
-            Objective.tenant == tenant,
-            Objective.active.is_(True),  # type: ignore[attr-defined]
-            tuple_(Objective.service_key, Objective.indicator).in_(sorted(series)),
+            col(Objective.tenant) == tenant,
+            col(Objective.active).is_(True),
+            tuple_(col(Objective.service_key), col(Objective.indicator)).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
 
 
 async def get_objective(
     session: AsyncSession, *, tenant: str, objective_row_id: str, lock: bool = False
 ) -> Objective | None:
-    query = select(Objective).where(Objective.tenant == tenant, Objective.id == objective_row_id)
+    query = select(Objective).where(col(Objective.tenant) == tenant, col(Objective.id) == objective_row_id)
     if lock:
         query = query.with_for_update()
-    return await session.scalar(query)
+    row = await session.scalar(query)
+    return row
 
 
 async def find_objective(
     session: AsyncSession, *, tenant: str, objective_id: str, lock: bool = False
 ) -> Objective | None:
     """The objective with this id: the agreement's objective id (the one id), or measurement's row id of old."""
-    by_id = select(Objective).where(Objective.tenant == tenant, Objective.objective_id == objective_id)
-    by_id = by_id.order_by(Objective.ended, Objective.updated_at.desc(), Objective.id).limit(1)  # type: ignore[attr-defined]
+    by_id = select(Objective).where(col(Objective.tenant) == tenant, col(Objective.objective_id) == objective_id)
+    by_id = by_id.order_by(col(Objective.ended), col(Objective.updated_at).desc(), col(Objective.id)).limit(1)
     found = await session.scalar(by_id.with_for_update() if lock else by_id)
     if found is not None:
         return found
@@ -81,12 +83,13 @@ async def lock_due_objectives(
     query = (
         select(Objective)
         .where(
-            Objective.id.in_(objective_row_ids),  # type: ignore[attr-defined]
-            Objective.active.is_(True),  # type: ignore[attr-defined]
+            col(Objective.id).in_(objective_row_ids),
+            col(Objective.active).is_(True),
             _due(stale_before),
         )
-        .order_by(Objective.id)
-        .options(defer(Objective.details))  # type: ignore[arg-type]  # written by the evaluation, never read by it
+        .order_by(col(Objective.id))
+        # written by the evaluation, never read by it (SQLModel types the attribute as its value, not a column)
+        .options(defer(Objective.details))  # type: ignore[arg-type]
         .with_for_update(skip_locked=True)
     )
     return (await session.scalars(query)).all()
@@ -94,9 +97,9 @@ async def lock_due_objectives(
 
 def _due(stale_before: datetime) -> Any:
     return or_(
-        Objective.needs_evaluation.is_(True),  # type: ignore[attr-defined]
-        Objective.evaluated_at.is_(None),  # type: ignore[union-attr]
-        Objective.evaluated_at < stale_before,  # type: ignore[operator]
+        col(Objective.needs_evaluation).is_(True),
+        col(Objective.evaluated_at).is_(None),
+        col(Objective.evaluated_at) < stale_before,
     )
 
 
@@ -106,9 +109,9 @@ async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, li
     Objectives of one series come together, so a chunk of them reads each series' rollups once.
     """
     rows = await session.execute(
-        select(Objective.id, Objective.tenant, Objective.service_key, Objective.indicator)
-        .where(Objective.active.is_(True), _due(stale_before))  # type: ignore[attr-defined]
-        .order_by(Objective.needs_evaluation.desc(), Objective.evaluated_at, Objective.id)  # type: ignore[attr-defined]
+        select(col(Objective.id), col(Objective.tenant), col(Objective.service_key), col(Objective.indicator))
+        .where(col(Objective.active).is_(True), _due(stale_before))
+        .order_by(col(Objective.needs_evaluation).desc(), col(Objective.evaluated_at), col(Objective.id))
         .limit(limit)
     )
     return [row.id for row in sorted(rows.all(), key=lambda row: (row.tenant, row.service_key, row.indicator))]
@@ -116,7 +119,7 @@ async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, li
 
 async def agreement_objectives(session: AsyncSession, *, tenant: str, agreement_id: str) -> Sequence[Objective]:
     rows = await session.scalars(
-        select(Objective).where(Objective.tenant == tenant, Objective.agreement_id == agreement_id)
+        select(Objective).where(col(Objective.tenant) == tenant, col(Objective.agreement_id) == agreement_id)
     )
     return rows.all()
 
@@ -134,19 +137,19 @@ async def list_objectives(
     status: str | None = None,
     active: bool | None = None,
 ) -> tuple[Sequence[Objective], int]:
-    query = select(Objective).where(Objective.tenant == tenant)
+    query = select(Objective).where(col(Objective.tenant) == tenant)
     if party is not None:
-        query = query.where(Objective.consumer_party_id == party)
+        query = query.where(col(Objective.consumer_party_id) == party)
     if service:
-        query = query.where(Objective.service_key == service)
+        query = query.where(col(Objective.service_key) == service)
     if indicator:
-        query = query.where(Objective.indicator == indicator)
+        query = query.where(col(Objective.indicator) == indicator)
     if agreement_id:
-        query = query.where(Objective.agreement_id == agreement_id)
+        query = query.where(col(Objective.agreement_id) == agreement_id)
     if status:
-        query = query.where(Objective.status == status)
+        query = query.where(col(Objective.status) == status)
     if active is not None:
-        query = query.where(Objective.active.is_(active))  # type: ignore[attr-defined]
+        query = query.where(col(Objective.active).is_(active))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
         query.order_by(Objective.service_key, Objective.agreement_id, Objective.objective_id, Objective.id)
@@ -159,8 +162,8 @@ async def list_objectives(
 async def party_services(session: AsyncSession, *, tenant: str, party: str) -> set[tuple[str, str, str | None]]:
     """The (service, indicator, scope) a customer's agreements measure (scope None: every scope summed)."""
     rows = await session.execute(
-        select(Objective.service_key, Objective.indicator, Objective.scope)
-        .where(Objective.tenant == tenant, Objective.consumer_party_id == party)
+        select(col(Objective.service_key), col(Objective.indicator), col(Objective.scope))
+        .where(col(Objective.tenant) == tenant, col(Objective.consumer_party_id) == party)
         .distinct()
     )
     return {(s, i, sc) for s, i, sc in rows.all()}
@@ -181,13 +184,13 @@ async def list_transitions(
 ) -> tuple[Sequence[ObjectiveTransition], int]:
     """An objective's status changes (those at or before `until`, if given), newest first."""
     query = select(ObjectiveTransition).where(
-        ObjectiveTransition.tenant == tenant, ObjectiveTransition.objective_row_id == objective_row_id
+        col(ObjectiveTransition.tenant) == tenant, col(ObjectiveTransition.objective_row_id) == objective_row_id
     )
     if until is not None:
-        query = query.where(ObjectiveTransition.at <= until)
+        query = query.where(col(ObjectiveTransition.at) <= until)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
-        query.order_by(ObjectiveTransition.at.desc(), ObjectiveTransition.id).limit(limit).offset(offset)  # type: ignore[attr-defined]
+        query.order_by(col(ObjectiveTransition.at).desc(), col(ObjectiveTransition.id)).limit(limit).offset(offset)
     )
     return rows.all(), total
 
@@ -195,24 +198,25 @@ async def list_transitions(
 async def pending_activation(
     session: AsyncSession, *, tenant: str, agreement_id: str, version: int
 ) -> PendingActivation | None:
-    return await session.scalar(
+    row = await session.scalar(
         select(PendingActivation).where(
-            PendingActivation.tenant == tenant,
-            PendingActivation.agreement_id == agreement_id,
-            PendingActivation.version == version,
+            col(PendingActivation.tenant) == tenant,
+            col(PendingActivation.agreement_id) == agreement_id,
+            col(PendingActivation.version) == version,
         )
     )
+    return row
 
 
 async def due_activations(
     session: AsyncSession, *, now: datetime, limit: int = 50, skip: set[str] | None = None
 ) -> Sequence[PendingActivation]:
     """Pending versions whose effective instant has come, oldest first (those in `skip` left out)."""
-    query = select(PendingActivation).where(PendingActivation.effective_from <= now)  # type: ignore[arg-type]
+    query = select(PendingActivation).where(col(PendingActivation.effective_from) <= now)
     if skip:
-        query = query.where(PendingActivation.id.not_in(sorted(skip)))  # type: ignore[attr-defined]
+        query = query.where(col(PendingActivation.id).not_in(sorted(skip)))
     rows = await session.scalars(
-        query.order_by(PendingActivation.effective_from, PendingActivation.version, PendingActivation.id)
+        query.order_by(col(PendingActivation.effective_from), col(PendingActivation.version), col(PendingActivation.id))
         .limit(limit)
         .with_for_update(skip_locked=True)  # another replica applying one leaves it alone
     )
@@ -223,9 +227,9 @@ async def drop_pending(session: AsyncSession, *, tenant: str, agreement_id: str,
     """Forget pending versions an end or a newer version made moot."""
     await session.execute(
         delete(PendingActivation).where(
-            PendingActivation.tenant == tenant,  # type: ignore[arg-type]
-            PendingActivation.agreement_id == agreement_id,  # type: ignore[arg-type]
-            PendingActivation.version <= up_to_version,  # type: ignore[arg-type]
+            col(PendingActivation.tenant) == tenant,
+            col(PendingActivation.agreement_id) == agreement_id,
+            col(PendingActivation.version) <= up_to_version,
         )
     )
 
@@ -235,14 +239,14 @@ async def slice_tallies(
 ) -> dict[int, tuple[float, float]]:
     """Cached (good, slices) per complete day of one objective."""
     rows = await session.execute(
-        select(SliceTally.day, SliceTally.good, SliceTally.total).where(
-            SliceTally.objective_row_id == objective_row_id,
-            SliceTally.day >= first_day,  # type: ignore[operator]
-            SliceTally.day < stop_day,  # type: ignore[operator]
+        select(col(SliceTally.day), col(SliceTally.good), col(SliceTally.total)).where(
+            col(SliceTally.objective_row_id) == objective_row_id,
+            col(SliceTally.day) >= first_day,
+            col(SliceTally.day) < stop_day,
         )
     )
     return {int(d): (float(g), float(t)) for d, g, t in rows.all()}
 
 
 async def forget_objective_tallies(session: AsyncSession, *, objective_row_id: str) -> None:
-    await session.execute(delete(SliceTally).where(SliceTally.objective_row_id == objective_row_id))  # type: ignore[arg-type]
+    await session.execute(delete(SliceTally).where(col(SliceTally.objective_row_id) == objective_row_id))

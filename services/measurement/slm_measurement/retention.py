@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Table, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement.config import Settings
 from slm_measurement.domain.alerts import lookbacks
@@ -54,13 +55,13 @@ async def minute_cutoff(session: AsyncSession, settings: Settings, now: datetime
         timedelta(seconds=settings.max_lateness_seconds) + timedelta(days=1),
     )
     columns = (
-        Objective.window_kind,
-        Objective.window_duration,
-        Objective.window_unit,
-        Objective.alert_policy,
-        Objective.forecast_lookbacks,
+        col(Objective.window_kind),
+        col(Objective.window_duration),
+        col(Objective.window_unit),
+        col(Objective.alert_policy),
+        col(Objective.forecast_lookbacks),
     )
-    rows = (await session.execute(select(*columns).where(Objective.ended.is_(False)))).all()  # type: ignore[attr-defined]
+    rows = (await session.execute(select(*columns).where(col(Objective.ended).is_(False)))).all()
     if rows:
         keep = max(keep, (settings.report_trend_periods + 2) * MONTH)
     seen: set[str] = set()

@@ -46,9 +46,9 @@ def objective_public(objective: Objective | Row[Any]) -> ObjectivePublic:
     return ObjectivePublic(
         **{**fields, "id": objective.objective_id},
         window=Window(
-            kind=objective.window_kind,  # type: ignore[arg-type]
+            kind=objective.window_kind,
             duration=objective.window_duration,
-            unit=objective.window_unit,  # type: ignore[arg-type]
+            unit=objective.window_unit,
             timezone=objective.window_timezone,
         ),
         budget=Budget(

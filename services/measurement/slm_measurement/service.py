@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, events, failures, read_model, repository, thresholds
@@ -48,7 +50,7 @@ async def ingest_batch(
     return rollup.points
 
 
-def budget_of(objective: Objective) -> ErrorBudget:
+def budget_of(objective: Objective | Row[Any]) -> ErrorBudget:
     """The error budget of the objective's latest evaluation."""
     target = (objective.details or {}).get("budget_target")
     return error_budget(objective.attainment, objective.target if target is None else float(target))

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from slm_measurement.models import new_id
 from slm_shared.contracts.payloads import (
@@ -112,12 +112,20 @@ async def store_activation(
     """Keep the version's terms (once per version); `at` is when it was activated, if the payload does not say."""
     found = await session.scalar(
         select(AgreementTerms).where(
-            AgreementTerms.tenant == tenant,
-            AgreementTerms.agreement_id == agreement.agreement_id,
-            AgreementTerms.version == agreement.version,
+            col(AgreementTerms.tenant) == tenant,
+            col(AgreementTerms.agreement_id) == agreement.agreement_id,
+            col(AgreementTerms.version) == agreement.version,
         )
     )
-    row = found or AgreementTerms(tenant=tenant, agreement_id=agreement.agreement_id, version=agreement.version)
+    row = found or AgreementTerms(
+        tenant=tenant,
+        agreement_id=agreement.agreement_id,
+        version=agreement.version,
+        name=agreement.name,
+        kind=agreement.kind,
+        service_key=agreement.service_key,
+        effective_from=agreement.effective_from,
+    )
     row.name, row.kind, row.service_key = agreement.name, agreement.kind, agreement.service_key
     row.offering_id, row.consumer_party_id = agreement.offering_id, agreement.consumer_party_id
     row.effective_from, row.effective_to, row.timezone = (
@@ -163,7 +171,16 @@ async def store_offering_price(session: AsyncSession, *, tenant: str, offering: 
 async def store_action(session: AsyncSession, *, tenant: str, action: ImprovementActionV1, overdue: bool) -> None:
     """Keep an action's latest state; a new due date clears an earlier overdue mark."""
     row = await session.get(ImprovementAction, (tenant, action.action_id))
-    row = row or ImprovementAction(tenant=tenant, action_id=action.action_id, agreement_id=action.agreement_id)
+    row = row or ImprovementAction(
+        tenant=tenant,
+        action_id=action.action_id,
+        agreement_id=action.agreement_id,
+        title=action.title[:500],
+        owner=action.owner[:200],
+        due_on=action.due_on.isoformat(),
+        status=action.status,
+        source=action.source,
+    )
     still_overdue = bool(row.overdue) and row.due_on == action.due_on.isoformat()
     row.title, row.owner, row.due_on = action.title[:500], action.owner[:200], action.due_on.isoformat()
     row.status, row.source, row.overdue = action.status, action.source, still_overdue or overdue
@@ -176,8 +193,8 @@ async def versions(session: AsyncSession, *, tenant: str, agreement_id: str) -> 
     """Every stored version of an agreement, oldest first."""
     rows = await session.scalars(
         select(AgreementTerms)
-        .where(AgreementTerms.tenant == tenant, AgreementTerms.agreement_id == agreement_id)
-        .order_by(AgreementTerms.version)
+        .where(col(AgreementTerms.tenant) == tenant, col(AgreementTerms.agreement_id) == agreement_id)
+        .order_by(col(AgreementTerms.version))
     )
     return rows.all()
 
@@ -228,9 +245,9 @@ async def open_actions(session: AsyncSession, *, tenant: str, agreement_id: str)
     rows = await session.scalars(
         select(ImprovementAction)
         .where(
-            ImprovementAction.tenant == tenant,
-            ImprovementAction.agreement_id == agreement_id,
-            ImprovementAction.status.in_(("open", "in_progress")),  # type: ignore[attr-defined]
+            col(ImprovementAction.tenant) == tenant,
+            col(ImprovementAction.agreement_id) == agreement_id,
+            col(ImprovementAction.status).in_(("open", "in_progress")),
         )
         .order_by(ImprovementAction.due_on, ImprovementAction.action_id)
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement.models import Objective
 from slm_shared.contracts.targets import THRESHOLD_KIND, Op
@@ -45,13 +46,13 @@ async def in_force(session: AsyncSession, *, tenant: str, series: Iterable[tuple
     if not wanted:
         return {}
     rows = await session.execute(
-        select(Objective.service_key, Objective.indicator, Objective.op, Objective.value)
+        select(col(Objective.service_key), col(Objective.indicator), col(Objective.op), col(Objective.value))
         .where(
-            Objective.tenant == tenant,
-            Objective.indicator_kind == THRESHOLD_KIND,
-            Objective.ended.is_(False),  # type: ignore[attr-defined]
-            Objective.op.is_not(None),  # type: ignore[union-attr]
-            Objective.value.is_not(None),  # type: ignore[union-attr]
+            col(Objective.tenant) == tenant,
+            col(Objective.indicator_kind) == THRESHOLD_KIND,
+            col(Objective.ended).is_(False),
+            col(Objective.op).is_not(None),
+            col(Objective.value).is_not(None),
         )
         .distinct()
     )

@@ -157,7 +157,7 @@ def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> W
         budgeting_method=objective.budgeting_method,
         window=WindowWorking(
             **_interval_fields(found.bounds, tz),
-            kind="period" if period else objective.window_kind,  # type: ignore[arg-type]
+            kind="period" if period else objective.window_kind,
             timezone=objective.window_timezone,
             counted_until_utc=counted.end,
             in_force=[_interval(b, tz) for b in in_force],
@@ -165,7 +165,7 @@ def working_of(objective: Objective, evaluated: Evaluated, *, period: bool) -> W
         good=found.window.good,
         total=found.window.total,
         attainment=_ratio(exact(found.window.good), exact(found.window.total)),
-        status=found.verdict,  # type: ignore[arg-type]
+        status=found.verdict,
         excluded=[_interval(b, tz) for b in planned.excluded[:MAX_LISTED_INTERVALS]],
         excluded_truncated=len(planned.excluded) > MAX_LISTED_INTERVALS,
         excluded_minutes=found.excluded_minutes,

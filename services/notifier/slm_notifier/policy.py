@@ -29,7 +29,7 @@ class Transition:
 
 def backoff_seconds(policy: RetryPolicy, attempts: int, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff after `attempts` failures, with jitter between 50% and 100%."""
-    ceiling = min(policy.base_seconds * 2 ** max(attempts - 1, 0), policy.max_seconds)
+    ceiling: float = min(policy.base_seconds * 2 ** max(attempts - 1, 0), policy.max_seconds)
     return ceiling * (0.5 + rand() / 2)
 
 

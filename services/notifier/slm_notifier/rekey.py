@@ -38,7 +38,7 @@ async def rekey(db: Database, keyring: Keyring) -> int:
                     continue
                 held = [STORED.c[c] == v if v is not None else STORED.c[c].is_(None) for c, v in old.items()]
                 result = await session.execute(sa.update(STORED).where(STORED.c.id == row.id, *held).values(**new))
-                changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                changed += int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
         if len(rows) < BATCH:
             return changed
         after = rows[-1].id

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, ObjectiveStatusSeen, Subscription
 
@@ -19,15 +20,16 @@ S = SUBSCRIPTIONS.c
 
 
 async def get_subscription(session: AsyncSession, *, tenant: str, subscription_id: str) -> Subscription | None:
-    return await session.scalar(
-        select(Subscription).where(Subscription.tenant == tenant, Subscription.id == subscription_id)
+    row = await session.scalar(
+        select(Subscription).where(col(Subscription.tenant) == tenant, col(Subscription.id) == subscription_id)
     )
+    return row
 
 
 async def list_subscriptions(
     session: AsyncSession, *, tenant: str, limit: int, offset: int
 ) -> tuple[Sequence[Subscription], int]:
-    query = select(Subscription).where(Subscription.tenant == tenant)
+    query = select(Subscription).where(col(Subscription.tenant) == tenant)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(query.order_by(S.created_at, S.id).limit(limit).offset(offset))
     return rows.all(), total
@@ -52,9 +54,12 @@ async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -
 
 
 async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str) -> AgreementView | None:
-    return await session.scalar(
-        select(AgreementView).where(AgreementView.tenant == tenant, AgreementView.agreement_id == agreement_id)
+    row = await session.scalar(
+        select(AgreementView).where(
+            col(AgreementView.tenant) == tenant, col(AgreementView.agreement_id) == agreement_id
+        )
     )
+    return row
 
 
 async def newest_status(
@@ -64,9 +69,9 @@ async def newest_status(
     seen = await session.scalar(
         select(ObjectiveStatusSeen)
         .where(
-            ObjectiveStatusSeen.tenant == tenant,
-            ObjectiveStatusSeen.agreement_id == agreement_id,
-            ObjectiveStatusSeen.objective_id == objective_id,
+            col(ObjectiveStatusSeen.tenant) == tenant,
+            col(ObjectiveStatusSeen.agreement_id) == agreement_id,
+            col(ObjectiveStatusSeen.objective_id) == objective_id,
         )
         .with_for_update()
     )
@@ -111,15 +116,16 @@ async def list_deliveries(
 
 
 async def get_delivery(session: AsyncSession, *, tenant: str, delivery_id: str) -> Delivery | None:
-    return await session.scalar(select(Delivery).where(D.tenant == tenant, D.id == delivery_id))
+    row = await session.scalar(select(Delivery).where(D.tenant == tenant, D.id == delivery_id))
+    return row
 
 
 async def list_attempts(session: AsyncSession, *, delivery_id: str, up_to: int) -> Sequence[DeliveryAttempt]:
     """A delivery's attempts up to the count read with it, so both describe the same moment."""
     rows = await session.scalars(
         select(DeliveryAttempt)
-        .where(DeliveryAttempt.delivery_id == delivery_id, DeliveryAttempt.number <= up_to)  # type: ignore[arg-type]
-        .order_by(DeliveryAttempt.number)  # type: ignore[arg-type]
+        .where(col(DeliveryAttempt.delivery_id) == delivery_id, col(DeliveryAttempt.number) <= up_to)
+        .order_by(col(DeliveryAttempt.number))
     )
     return rows.all()
 
@@ -195,12 +201,12 @@ async def agreements_named(session: AsyncSession, *, pairs: set[tuple[str, str]]
         return []
     agreement_ids = {agreement_id for _, agreement_id in pairs}
     query = select(
-        AgreementView.tenant,
-        AgreementView.agreement_id,
-        AgreementView.name,
-        AgreementView.consumer_party_id,
-        AgreementView.provider_party_id,
-    ).where(AgreementView.agreement_id.in_(agreement_ids))  # type: ignore[attr-defined]
+        col(AgreementView.tenant),
+        col(AgreementView.agreement_id),
+        col(AgreementView.name),
+        col(AgreementView.consumer_party_id),
+        col(AgreementView.provider_party_id),
+    ).where(col(AgreementView.agreement_id).in_(agreement_ids))
     return [row for row in (await session.execute(query)).all() if (row.tenant, row.agreement_id) in pairs]
 
 

@@ -63,7 +63,7 @@ async def create_subscription(
 
 async def _with_stored_secret(session: AsyncSession, tenant: str, replay: JSONResponse) -> JSONResponse:
     """A replayed creation answer with the subscription's signing secret read back from its encrypted row."""
-    body = json.loads(replay.body)
+    body = json.loads(bytes(replay.body))
     found = await repository.get_subscription(session, tenant=tenant, subscription_id=str(body.get("id")))
     if found is not None:
         body["secret"] = found.secret

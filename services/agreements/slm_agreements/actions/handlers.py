@@ -7,6 +7,7 @@ from datetime import timedelta
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements import repository
 from slm_agreements.actions import service
@@ -32,26 +33,26 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         return
     # Measurement may judge an objective the agreement does not list (ticket compliance): link none, name it.
     known = await session.scalar(
-        select(AgreementObjective.id)
-        .where(AgreementObjective.tenant == event.tenant, AgreementObjective.agreement_id == agreement.id)
-        .where(AgreementObjective.id == data.objective_id)
+        select(col(AgreementObjective.id))
+        .where(col(AgreementObjective.tenant) == event.tenant, col(AgreementObjective.agreement_id) == agreement.id)
+        .where(col(AgreementObjective.id) == data.objective_id)
         .limit(1)
     )
     objective_id = data.objective_id if known is not None else None
     title = f"Restore {data.indicator} of {data.service_key}"
     same = (
-        ImprovementAction.objective_id == objective_id
+        col(ImprovementAction.objective_id) == objective_id
         if objective_id is not None
-        else (ImprovementAction.objective_id.is_(None)) & (ImprovementAction.title == title)  # type: ignore[union-attr]
+        else (col(ImprovementAction.objective_id).is_(None)) & (col(ImprovementAction.title) == title)
     )
     still_open = await session.scalar(
-        select(ImprovementAction.id)
+        select(col(ImprovementAction.id))
         .where(
-            ImprovementAction.tenant == event.tenant,
-            ImprovementAction.agreement_id == agreement.id,
+            col(ImprovementAction.tenant) == event.tenant,
+            col(ImprovementAction.agreement_id) == agreement.id,
             same,
-            ImprovementAction.source == "breach",
-            ImprovementAction.status.in_(service.OPEN),  # type: ignore[attr-defined]
+            col(ImprovementAction.source) == "breach",
+            col(ImprovementAction.status).in_(service.OPEN),
         )
         .limit(1)
     )

@@ -102,7 +102,7 @@ async def list_change_requests(
             action_id=a.id,
             action_title=a.title,
             status=a.change_status or "requested",
-            requested_at=a.change_requested_at,  # type: ignore[arg-type]
+            requested_at=a.change_requested_at,
         )
         for a in await actions.list_change_requests(session, agreement=agreement)
     ]

@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements import repository
 from slm_agreements.actions.models import ImprovementAction
@@ -33,8 +34,8 @@ def _action_event(
         title=action.title,
         owner=action.owner,
         due_on=action.due_on,
-        status=action.status,  # type: ignore[arg-type]
-        source=action.source,  # type: ignore[arg-type]
+        status=action.status,
+        source=action.source,
         objective_id=action.objective_id,
         review_id=action.review_id,
         breach_ref=action.breach_ref,
@@ -90,11 +91,11 @@ async def create_action(
         errors["owner"] = f"{data.owner!r} is not a contact of the agreement's provider or consumer"
     if data.objective_id is not None:
         found = await session.scalar(
-            select(AgreementObjective.id)
+            select(col(AgreementObjective.id))
             .where(
-                AgreementObjective.tenant == agreement.tenant,
-                AgreementObjective.agreement_id == agreement.id,
-                AgreementObjective.id == data.objective_id,
+                col(AgreementObjective.tenant) == agreement.tenant,
+                col(AgreementObjective.agreement_id) == agreement.id,
+                col(AgreementObjective.id) == data.objective_id,
             )
             .limit(1)
         )
@@ -103,7 +104,9 @@ async def create_action(
     if data.review_id is not None:
         review = await session.scalar(
             select(Review).where(
-                Review.tenant == agreement.tenant, Review.agreement_id == agreement.id, Review.id == data.review_id
+                col(Review.tenant) == agreement.tenant,
+                col(Review.agreement_id) == agreement.id,
+                col(Review.id) == data.review_id,
             )
         )
         if review is None:
@@ -132,17 +135,19 @@ async def list_actions(
     session: AsyncSession, *, agreement: Agreement, status: str | None, limit: int, offset: int
 ) -> tuple[list[ImprovementAction], int]:
     query = select(ImprovementAction).where(
-        ImprovementAction.tenant == agreement.tenant, ImprovementAction.agreement_id == agreement.id
+        col(ImprovementAction.tenant) == agreement.tenant, col(ImprovementAction.agreement_id) == agreement.id
     )
     if status is not None:
-        query = query.where(ImprovementAction.status == status)
+        query = query.where(col(ImprovementAction.status) == status)
     return await repository.page(session, query, (ImprovementAction.due_on, ImprovementAction.id), limit, offset)
 
 
 async def get_action(
     session: AsyncSession, *, tenant: str, action_id: str, for_update: bool = False
 ) -> ImprovementAction:
-    query = select(ImprovementAction).where(ImprovementAction.tenant == tenant, ImprovementAction.id == action_id)
+    query = select(ImprovementAction).where(
+        col(ImprovementAction.tenant) == tenant, col(ImprovementAction.id) == action_id
+    )
     action = await session.scalar(query.with_for_update() if for_update else query)
     if action is None:
         raise NotFound(f"No action {action_id}")
@@ -226,11 +231,11 @@ async def list_change_requests(session: AsyncSession, *, agreement: Agreement) -
     rows = await session.scalars(
         select(ImprovementAction)
         .where(
-            ImprovementAction.tenant == agreement.tenant,
-            ImprovementAction.agreement_id == agreement.id,
-            ImprovementAction.change_request_id.is_not(None),  # type: ignore[union-attr]
+            col(ImprovementAction.tenant) == agreement.tenant,
+            col(ImprovementAction.agreement_id) == agreement.id,
+            col(ImprovementAction.change_request_id).is_not(None),
         )
-        .order_by(ImprovementAction.change_requested_at, ImprovementAction.id)  # type: ignore[arg-type]
+        .order_by(col(ImprovementAction.change_requested_at), col(ImprovementAction.id))
     )
     return list(rows)
 
@@ -240,12 +245,12 @@ async def announce_overdue_actions(db: Database, *, today: date) -> int:
     async with db.session() as session:
         rows = (
             await session.execute(
-                select(ImprovementAction, Agreement.service_key)
-                .join(Agreement, Agreement.id == ImprovementAction.agreement_id)
+                select(ImprovementAction, col(Agreement.service_key))
+                .join(Agreement, col(Agreement.id) == col(ImprovementAction.agreement_id))
                 .where(
-                    ImprovementAction.status.in_(OPEN),  # type: ignore[attr-defined]
-                    ImprovementAction.due_on < today,  # type: ignore[operator]
-                    ImprovementAction.overdue_notified_at.is_(None),  # type: ignore[union-attr]
+                    col(ImprovementAction.status).in_(OPEN),
+                    col(ImprovementAction.due_on) < today,
+                    col(ImprovementAction.overdue_notified_at).is_(None),
                 )
                 .limit(500)
                 .with_for_update(of=ImprovementAction, skip_locked=True)  # another replica's claim is skipped

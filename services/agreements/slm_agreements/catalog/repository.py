@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements.catalog.models import (
     CatalogCalendar,
@@ -55,9 +56,9 @@ async def upsert_dependency(session: AsyncSession, values: dict[str, Any]) -> No
 async def delete_dependency(session: AsyncSession, *, tenant: str, service_id: str, supporting_service_id: str) -> None:
     await session.execute(
         delete(CatalogDependency).where(
-            CatalogDependency.tenant == tenant,
-            CatalogDependency.service_id == service_id,
-            CatalogDependency.supporting_service_id == supporting_service_id,
+            col(CatalogDependency.tenant) == tenant,
+            col(CatalogDependency.service_id) == service_id,
+            col(CatalogDependency.supporting_service_id) == supporting_service_id,
         )
     )
 
@@ -72,30 +73,34 @@ async def retire_offering(session: AsyncSession, *, tenant: str, offering_id: st
 
 
 async def get_catalog_service(session: AsyncSession, *, tenant: str, service_id: str) -> CatalogService | None:
-    return await session.scalar(
-        select(CatalogService).where(CatalogService.tenant == tenant, CatalogService.id == service_id)
+    row = await session.scalar(
+        select(CatalogService).where(col(CatalogService.tenant) == tenant, col(CatalogService.id) == service_id)
     )
+    return row
 
 
 async def get_catalog_offering(session: AsyncSession, *, tenant: str, offering_id: str) -> CatalogOffering | None:
-    return await session.scalar(
-        select(CatalogOffering).where(CatalogOffering.tenant == tenant, CatalogOffering.id == offering_id)
+    row = await session.scalar(
+        select(CatalogOffering).where(col(CatalogOffering.tenant) == tenant, col(CatalogOffering.id) == offering_id)
     )
+    return row
 
 
 async def get_indicator(session: AsyncSession, *, tenant: str, key: str) -> CatalogIndicator | None:
-    return await session.scalar(
-        select(CatalogIndicator).where(CatalogIndicator.tenant == tenant, CatalogIndicator.key == key)
+    row = await session.scalar(
+        select(CatalogIndicator).where(col(CatalogIndicator.tenant) == tenant, col(CatalogIndicator.key) == key)
     )
+    return row
 
 
 async def get_calendar(session: AsyncSession, *, tenant: str, key: str) -> CatalogCalendar | None:
-    return await session.scalar(
-        select(CatalogCalendar).where(CatalogCalendar.tenant == tenant, CatalogCalendar.key == key)
+    row = await session.scalar(
+        select(CatalogCalendar).where(col(CatalogCalendar.tenant) == tenant, col(CatalogCalendar.key) == key)
     )
+    return row
 
 
 async def dependency_edges(session: AsyncSession, *, tenant: str) -> list[CatalogDependency]:
     """Every dependency edge the read model holds for the tenant."""
-    rows = await session.scalars(select(CatalogDependency).where(CatalogDependency.tenant == tenant))
+    rows = await session.scalars(select(CatalogDependency).where(col(CatalogDependency.tenant) == tenant))
     return list(rows.all())

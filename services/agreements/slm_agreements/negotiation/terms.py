@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements import repository, service
 from slm_agreements.lifecycle import Actor
@@ -91,9 +92,9 @@ async def apply_changes(
         raise service.invalid(errors)
     await session.execute(
         delete(AgreementObjective).where(
-            AgreementObjective.tenant == agreement.tenant,  # type: ignore[arg-type]
-            AgreementObjective.agreement_id == agreement.id,  # type: ignore[arg-type]
-            AgreementObjective.agreement_version == version.version,  # type: ignore[arg-type]
+            col(AgreementObjective.tenant) == agreement.tenant,
+            col(AgreementObjective.agreement_id) == agreement.id,
+            col(AgreementObjective.agreement_version) == version.version,
         )
     )
     session.add_all(service.objective_rows(agreement, version.version, drafts))
@@ -133,12 +134,7 @@ async def open_version(
     )
     session.add(version)
     copied = await repository.objectives_of(session, agreement, base.version)
-    session.add_all(
-        AgreementObjective(
-            **{**o.model_dump(), "agreement_version": number}  # type: ignore[arg-type]
-        )
-        for o in copied
-    )
+    session.add_all(AgreementObjective(**{**o.model_dump(), "agreement_version": number}) for o in copied)
     await session.flush()
     agreement.version = number
     await apply_changes(session, agreement, version, changes)

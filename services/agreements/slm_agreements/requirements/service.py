@@ -8,9 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from slm_agreements.catalog.client import CatalogClient, CatalogUnavailable
-from slm_agreements.requirements.schemas import RequirementAgreementCreate, WantedTarget
+from slm_agreements.requirements.schemas import RequirementAgreementCreate
 from slm_agreements.schemas import AgreementCreate, ObjectiveIn
-from slm_shared.contracts.targets import Target
+from slm_shared.contracts.targets import Target, WantedTarget
 from slm_shared.db import utcnow
 from slm_shared.errors import FieldError, Unprocessable
 
@@ -102,7 +102,7 @@ def _most_met_then_cheapest(candidate: MatchCandidate) -> tuple[int, bool, Decim
 
 
 def _objective(wanted: WantedTarget, offered: Target | None) -> ObjectiveIn:
-    base = (
+    base: dict[str, Any] = (
         offered.model_dump(mode="json")
         if offered
         else {

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements.models import Agreement, AgreementVersion, new_id
 from slm_agreements.reviews.models import Review
@@ -25,19 +26,19 @@ async def schedule(
     before; a review scheduled on a chosen date stays, and the cycle adds none on that date."""
     await session.execute(
         delete(Review).where(
-            Review.tenant == agreement.tenant,  # type: ignore[arg-type]
-            Review.agreement_id == agreement.id,  # type: ignore[arg-type]
-            Review.status == "scheduled",  # type: ignore[arg-type]
-            Review.planned == "cycle",  # type: ignore[arg-type]
+            col(Review.tenant) == agreement.tenant,
+            col(Review.agreement_id) == agreement.id,
+            col(Review.status) == "scheduled",
+            col(Review.planned) == "cycle",
         )
     )
     chosen = set(
         await session.scalars(
-            select(Review.due_on).where(
-                Review.tenant == agreement.tenant,
-                Review.agreement_id == agreement.id,
-                Review.status == "scheduled",
-                Review.planned == "chosen",
+            select(col(Review.due_on)).where(
+                col(Review.tenant) == agreement.tenant,
+                col(Review.agreement_id) == agreement.id,
+                col(Review.status) == "scheduled",
+                col(Review.planned) == "chosen",
             )
         )
     )
@@ -71,8 +72,8 @@ async def schedule_on(session: AsyncSession, *, agreement: Agreement, due_on: da
 async def list_reviews(session: AsyncSession, agreement: Agreement) -> list[Review]:
     rows = await session.scalars(
         select(Review)
-        .where(Review.tenant == agreement.tenant, Review.agreement_id == agreement.id)
-        .order_by(Review.due_on, Review.id)  # type: ignore[arg-type]
+        .where(col(Review.tenant) == agreement.tenant, col(Review.agreement_id) == agreement.id)
+        .order_by(col(Review.due_on), col(Review.id))
     )
     return list(rows.all())
 
@@ -84,7 +85,9 @@ async def record_review(session: AsyncSession, *, agreement: Agreement, data: Re
     if data.review_id is not None:
         review = await session.scalar(
             select(Review).where(
-                Review.tenant == agreement.tenant, Review.agreement_id == agreement.id, Review.id == data.review_id
+                col(Review.tenant) == agreement.tenant,
+                col(Review.agreement_id) == agreement.id,
+                col(Review.id) == data.review_id,
             )
         )
         if review is None:
@@ -124,12 +127,12 @@ async def announce_due_reviews(db: Database, *, lead_days: int, today: date) -> 
         rows = (
             await session.execute(
                 select(Review, Agreement)
-                .join(Agreement, Agreement.id == Review.agreement_id)
+                .join(Agreement, col(Agreement.id) == col(Review.agreement_id))
                 .where(
-                    Review.status == "scheduled",
-                    Review.due_notified_at.is_(None),  # type: ignore[union-attr]
-                    Review.due_on <= today + timedelta(days=lead_days),  # type: ignore[operator]
-                    Agreement.in_force_version.is_not(None),  # type: ignore[union-attr]
+                    col(Review.status) == "scheduled",
+                    col(Review.due_notified_at).is_(None),
+                    col(Review.due_on) <= today + timedelta(days=lead_days),
+                    col(Agreement.in_force_version).is_not(None),
                 )
                 .limit(500)
                 .with_for_update(of=Review, skip_locked=True)  # another replica's claim is skipped
@@ -149,7 +152,7 @@ async def announce_due_reviews(db: Database, *, lead_days: int, today: date) -> 
                     agreement_name=agreement.name,
                     service_key=agreement.service_key,
                     consumer_party_id=agreement.consumer_party_id,
-                    cycle=agreement.review_cycle,  # type: ignore[arg-type]
+                    cycle=agreement.review_cycle,
                     due_on=review.due_on,
                 ),
             )

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_catalog import events
 from slm_catalog.calendars.schemas import ALWAYS_DOCUMENT, CalendarCreate, CalendarFields, CalendarPublic
@@ -34,14 +35,15 @@ def document_of(row: BusinessCalendar) -> dict[str, Any]:
 
 async def calendar_documents(session: AsyncSession, *, tenant: str) -> dict[str, dict[str, Any]]:
     """Every calendar of the tenant (with the built-in 24x7) by key."""
-    rows = await session.scalars(select(BusinessCalendar).where(BusinessCalendar.tenant == tenant))
+    rows = await session.scalars(select(BusinessCalendar).where(col(BusinessCalendar.tenant) == tenant))
     return {ALWAYS_DOCUMENT["key"]: ALWAYS_DOCUMENT, **{row.key: document_of(row) for row in rows}}
 
 
 async def get_row(session: AsyncSession, *, tenant: str, key: str) -> BusinessCalendar | None:
-    return await session.scalar(
-        select(BusinessCalendar).where(BusinessCalendar.tenant == tenant, BusinessCalendar.key == key)
+    row = await session.scalar(
+        select(BusinessCalendar).where(col(BusinessCalendar.tenant) == tenant, col(BusinessCalendar.key) == key)
     )
+    return row
 
 
 async def require_document(session: AsyncSession, *, tenant: str, key: str) -> dict[str, Any]:
@@ -103,7 +105,7 @@ async def replace_calendar(session: AsyncSession, *, row: BusinessCalendar, data
 async def delete_calendar(session: AsyncSession, *, row: BusinessCalendar) -> None:
     """Remove a calendar no offering uses for its support hours."""
     users = await session.scalars(
-        select(Offering.name).where(Offering.tenant == row.tenant, Offering.support_calendar == row.key)
+        select(col(Offering.name)).where(col(Offering.tenant) == row.tenant, col(Offering.support_calendar) == row.key)
     )
     names = sorted(set(users))
     if names:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_catalog import events
 from slm_catalog.dependencies import graph
@@ -33,8 +34,8 @@ class RelatedService(ServiceRef):
 
 async def tenant_edges(session: AsyncSession, *, tenant: str) -> list[tuple[str, str]]:
     rows = await session.execute(
-        select(ServiceDependency.service_id, ServiceDependency.supporting_service_id).where(
-            ServiceDependency.tenant == tenant
+        select(col(ServiceDependency.service_id), col(ServiceDependency.supporting_service_id)).where(
+            col(ServiceDependency.tenant) == tenant
         )
     )
     return [(dependent, supporting) for dependent, supporting in rows.all()]
@@ -78,9 +79,9 @@ async def remove_dependency(session: AsyncSession, *, service: Service, supporti
     """Remove the dependency; False if there was none."""
     result = await session.execute(
         delete(ServiceDependency).where(
-            ServiceDependency.tenant == service.tenant,
-            ServiceDependency.service_id == service.id,
-            ServiceDependency.supporting_service_id == supporting.id,
+            col(ServiceDependency.tenant) == service.tenant,
+            col(ServiceDependency.service_id) == service.id,
+            col(ServiceDependency.supporting_service_id) == supporting.id,
         )
     )
     if not getattr(result, "rowcount", 0):

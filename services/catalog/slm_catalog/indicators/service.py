@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_catalog import events
 from slm_catalog.common import invalid, not_found
@@ -30,12 +31,13 @@ def definition_of(row: Indicator) -> IndicatorDefinition:
 
 async def indicator_catalogue(session: AsyncSession, *, tenant: str) -> dict[str, IndicatorDefinition]:
     """Every indicator a target may name in this tenant, by key."""
-    rows = await session.scalars(select(Indicator).where(Indicator.tenant == tenant))
+    rows = await session.scalars(select(Indicator).where(col(Indicator.tenant) == tenant))
     return {**STANDARD_INDICATORS, **{row.key: definition_of(row) for row in rows}}
 
 
 async def get_row(session: AsyncSession, *, tenant: str, key: str) -> Indicator | None:
-    return await session.scalar(select(Indicator).where(Indicator.tenant == tenant, Indicator.key == key))
+    row = await session.scalar(select(Indicator).where(col(Indicator.tenant) == tenant, col(Indicator.key) == key))
+    return row
 
 
 async def require_row(session: AsyncSession, *, tenant: str, key: str) -> Indicator:
@@ -80,7 +82,7 @@ async def update_indicator(session: AsyncSession, *, row: Indicator, data: Indic
 
 async def delete_indicator(session: AsyncSession, *, row: Indicator) -> None:
     """Remove an indicator that no offering targets."""
-    offerings = await session.scalars(select(Offering).where(Offering.tenant == row.tenant))
+    offerings = await session.scalars(select(Offering).where(col(Offering.tenant) == row.tenant))
     users = sorted({f"{o.name} v{o.version}" for o in offerings if any(t["indicator"] == row.key for t in o.targets)})
     if users:
         raise Conflict(f"Indicator {row.key} is used by the offerings {', '.join(users)}")

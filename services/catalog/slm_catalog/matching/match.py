@@ -51,8 +51,8 @@ def _target_gaps(index: int, wanted: WantedTarget, tier: OfferedTier) -> list[Ga
     offered = [Target.model_validate(t) for t in tier.targets if t["indicator"] == wanted.indicator]
     if not offered:
         return [_no_target(path, wanted, f"no target on {wanted.indicator}")]
-    comparable = [(t, _shortfalls(wanted, t)) for t in offered]
-    comparable = [(t, (v, s)) for t, (v, s) in comparable if v is not None]
+    shortfalls = [(t, _shortfalls(wanted, t)) for t in offered]
+    comparable = [(t, (v, s)) for t, (v, s) in shortfalls if v is not None]
     if not comparable:
         wanted_op = targets.SYMBOL[wanted.op or "lte"]
         return [_no_target(path, wanted, f"{wanted.indicator}: no target judges values {wanted_op} a threshold")]

@@ -12,12 +12,15 @@ from slm_catalog.models import Offering
 
 
 async def get_offering(session: AsyncSession, *, tenant: str, offering_id: str) -> Offering | None:
-    return await session.scalar(select(Offering).where(Offering.tenant == tenant, Offering.id == offering_id))
+    row = await session.scalar(select(Offering).where(col(Offering.tenant) == tenant, col(Offering.id) == offering_id))
+    return row
 
 
 async def series_versions(session: AsyncSession, *, tenant: str, series_id: str) -> Sequence[Offering]:
     rows = await session.scalars(
-        select(Offering).where(Offering.tenant == tenant, Offering.series_id == series_id).order_by(Offering.version)
+        select(Offering)
+        .where(col(Offering.tenant) == tenant, col(Offering.series_id) == series_id)
+        .order_by(col(Offering.version))
     )
     return rows.all()
 
@@ -25,7 +28,7 @@ async def series_versions(session: AsyncSession, *, tenant: str, series_id: str)
 async def names_in_use(session: AsyncSession, *, tenant: str, service_id: str) -> set[str]:
     """Tier names a service has used (a tier's name stays with it, retired or not)."""
     rows = await session.scalars(
-        select(Offering.name).where(Offering.tenant == tenant, Offering.service_id == service_id)
+        select(col(Offering.name)).where(col(Offering.tenant) == tenant, col(Offering.service_id) == service_id)
     )
     return set(rows)
 
@@ -39,14 +42,16 @@ async def list_offerings(
     service_id: str | None = None,
     statuses: Sequence[str] | None = None,
 ) -> tuple[Sequence[Offering], int]:
-    query = select(Offering).where(Offering.tenant == tenant)
+    query = select(Offering).where(col(Offering.tenant) == tenant)
     if service_id:
-        query = query.where(Offering.service_id == service_id)
+        query = query.where(col(Offering.service_id) == service_id)
     if statuses:
         query = query.where(col(Offering.status).in_(list(statuses)))
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(
-        query.order_by(Offering.service_id, Offering.name, Offering.version, Offering.id).limit(limit).offset(offset)
+        query.order_by(col(Offering.service_id), col(Offering.name), col(Offering.version), col(Offering.id))
+        .limit(limit)
+        .offset(offset)
     )
     return rows.all(), total
 
@@ -58,9 +63,9 @@ async def published_for_services(
     rows = await session.scalars(
         select(Offering)
         .where(
-            Offering.tenant == tenant,
+            col(Offering.tenant) == tenant,
             col(Offering.service_id).in_(list(service_ids)),
-            Offering.status == "published",
+            col(Offering.status) == "published",
         )
         .order_by(Offering.service_id, Offering.name)
     )
@@ -69,6 +74,8 @@ async def published_for_services(
 
 async def all_offerings(session: AsyncSession, *, tenant: str) -> Sequence[Offering]:
     rows = await session.scalars(
-        select(Offering).where(Offering.tenant == tenant).order_by(Offering.service_id, Offering.name, Offering.version)
+        select(Offering)
+        .where(col(Offering.tenant) == tenant)
+        .order_by(col(Offering.service_id), col(Offering.name), col(Offering.version))
     )
     return rows.all()

@@ -150,13 +150,13 @@ async def compare_tiers(service_id: str, principal: ReaderDep, session: SessionD
     ]
     ticket_rows = []
     for priority in ("P1", "P2", "P3", "P4"):
-        cells = [next((t for t in o.ticket_targets if t["priority"] == priority), None) for o in tiers]
-        if any(cells):
+        ticket_cells = [next((t for t in o.ticket_targets if t["priority"] == priority), None) for o in tiers]
+        if any(ticket_cells):
             ticket_rows.append(
                 TicketRow(
                     priority=priority,
-                    response_seconds=[c.get("response_seconds") if c else None for c in cells],
-                    resolution_seconds=[c.get("resolution_seconds") if c else None for c in cells],
+                    response_seconds=[c.get("response_seconds") if c else None for c in ticket_cells],
+                    resolution_seconds=[c.get("resolution_seconds") if c else None for c in ticket_cells],
                 )
             )
     return Comparison(

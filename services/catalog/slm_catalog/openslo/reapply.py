@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_catalog.models import Offering, Service
 from slm_catalog.offerings import service as offerings_service
@@ -47,12 +48,12 @@ async def update(session: AsyncSession, service: Service, entry: Any, path: str)
         current = await session.scalar(
             select(Offering)
             .where(
-                Offering.tenant == service.tenant,
-                Offering.service_id == service.id,
+                col(Offering.tenant) == service.tenant,
+                col(Offering.service_id) == service.id,
                 Offering.name == item.name,
-                Offering.status == "published",
+                col(Offering.status) == "published",
             )
-            .limit(1)  # type: ignore[arg-type]
+            .limit(1)
         )
         wanted_targets = [t.model_dump(mode="json") for t in item.targets]
         if current is not None:

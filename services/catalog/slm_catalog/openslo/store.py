@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from slm_shared.db import UTCDateTime, utcnow
 
@@ -31,7 +31,7 @@ async def existing(session: AsyncSession, *, tenant: str) -> dict[tuple[str, str
     """The tenant's applied documents; on PostgreSQL, applies in one tenant take turns from here on."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{tenant}"})
-    rows = await session.scalars(select(OpenSLODocument).where(OpenSLODocument.tenant == tenant))  # type: ignore[arg-type]
+    rows = await session.scalars(select(OpenSLODocument).where(col(OpenSLODocument.tenant) == tenant))
     return {(row.kind, row.name): row for row in rows}
 
 
@@ -43,8 +43,8 @@ def replace(row: OpenSLODocument, body: dict[str, Any]) -> None:
 
 async def add(session: AsyncSession, *, tenant: str, documents: list[dict[str, Any]]) -> None:
     start = await session.scalar(
-        select(func.coalesce(func.max(OpenSLODocument.position), -1)).where(OpenSLODocument.tenant == tenant)
-    )  # type: ignore[arg-type]
+        select(func.coalesce(func.max(col(OpenSLODocument.position)), -1)).where(col(OpenSLODocument.tenant) == tenant)
+    )
     for offset, body in enumerate(documents, start=int(start or -1) + 1):
         session.add(
             OpenSLODocument(
@@ -61,6 +61,8 @@ async def add(session: AsyncSession, *, tenant: str, documents: list[dict[str, A
 
 async def all_documents(session: AsyncSession, *, tenant: str) -> list[dict[str, Any]]:
     rows = await session.scalars(
-        select(OpenSLODocument.body).where(OpenSLODocument.tenant == tenant).order_by(OpenSLODocument.position)  # type: ignore[arg-type]
+        select(col(OpenSLODocument.body))
+        .where(col(OpenSLODocument.tenant) == tenant)
+        .order_by(col(OpenSLODocument.position))
     )
     return [dict(body) for body in rows]

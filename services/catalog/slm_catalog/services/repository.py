@@ -7,37 +7,40 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from slm_catalog.models import Service
 
 SERVICES = Service.__table__  # type: ignore[attr-defined]
-_SORT_COLUMNS = {
-    "key": Service.key,
-    "name": Service.name,
-    "created_at": Service.created_at,
-    "updated_at": Service.updated_at,
+_SORT_COLUMNS: dict[str, Mapped[Any]] = {
+    "key": col(Service.key),
+    "name": col(Service.name),
+    "created_at": col(Service.created_at),
+    "updated_at": col(Service.updated_at),
 }
 
 
 async def get_service(session: AsyncSession, *, tenant: str, service_id: str) -> Service | None:
-    return await session.scalar(select(Service).where(Service.tenant == tenant, Service.id == service_id))
+    row = await session.scalar(select(Service).where(col(Service.tenant) == tenant, col(Service.id) == service_id))
+    return row
 
 
 async def get_service_by_key(session: AsyncSession, *, tenant: str, key: str) -> Service | None:
-    return await session.scalar(select(Service).where(Service.tenant == tenant, Service.key == key))
+    row = await session.scalar(select(Service).where(col(Service.tenant) == tenant, col(Service.key) == key))
+    return row
 
 
 async def services_by_id(session: AsyncSession, *, tenant: str, ids: Iterable[str]) -> dict[str, Service]:
     wanted = list(set(ids))
     if not wanted:
         return {}
-    rows = await session.scalars(select(Service).where(Service.tenant == tenant, col(Service.id).in_(wanted)))
+    rows = await session.scalars(select(Service).where(col(Service.tenant) == tenant, col(Service.id).in_(wanted)))
     return {row.id: row for row in rows}
 
 
 async def all_services(session: AsyncSession, *, tenant: str) -> Sequence[Service]:
-    rows = await session.scalars(select(Service).where(Service.tenant == tenant).order_by(Service.key))
+    rows = await session.scalars(select(Service).where(col(Service.tenant) == tenant).order_by(col(Service.key)))
     return rows.all()
 
 
@@ -55,11 +58,11 @@ def _filtered(
     owner: str | None,
     text: str | None,
 ) -> Select[Any]:
-    query = query.where(Service.tenant == tenant)
+    query = query.where(col(Service.tenant) == tenant)
     if type:
-        query = query.where(Service.type == type)
+        query = query.where(col(Service.type) == type)
     if lifecycle:
-        query = query.where(Service.lifecycle == lifecycle)
+        query = query.where(col(Service.lifecycle) == lifecycle)
     if owner:
         query = query.where(func.lower(Service.owner_team) == owner.lower())
     if tag:

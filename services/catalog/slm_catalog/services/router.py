@@ -80,7 +80,7 @@ async def list_services(
         )
     )
     items = [ServicePublic.model_validate(r) for r in rows]
-    found = Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    found = Page[ServicePublic](items=items, total=total, limit=page.limit, offset=page.offset)
     return Response(found.model_dump_json(), media_type="application/json")  # built once, not validated again
 
 

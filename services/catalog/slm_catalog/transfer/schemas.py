@@ -14,7 +14,7 @@ from slm_catalog.offerings.schemas import OfferingCreate, OfferingStatus
 from slm_catalog.services.schemas import ServiceCreate
 from slm_shared.contracts.targets import from_v1
 
-FORMAT = "slm-catalog/v1"
+FORMAT: Literal["slm-catalog/v1"] = "slm-catalog/v1"
 
 
 class DependencyEntry(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_catalog import events
 from slm_catalog.calendars import service as calendars_service
@@ -27,13 +28,15 @@ SERVICE_FIELDS = ("key", "name", "description", "type", "lifecycle", "owner_team
 
 async def export_document(session: AsyncSession, *, tenant: str) -> CatalogDocument:
     """The tenant's whole catalogue, identified by keys rather than ids."""
-    indicators = await session.scalars(select(Indicator).where(Indicator.tenant == tenant).order_by(Indicator.key))
+    indicators = await session.scalars(
+        select(Indicator).where(col(Indicator.tenant) == tenant).order_by(col(Indicator.key))
+    )
     calendars = await session.scalars(
-        select(BusinessCalendar).where(BusinessCalendar.tenant == tenant).order_by(BusinessCalendar.key)
+        select(BusinessCalendar).where(col(BusinessCalendar.tenant) == tenant).order_by(col(BusinessCalendar.key))
     )
     services = await services_repository.all_services(session, tenant=tenant)
     keys = {s.id: s.key for s in services}
-    edges = await session.scalars(select(ServiceDependency).where(ServiceDependency.tenant == tenant))
+    edges = await session.scalars(select(ServiceDependency).where(col(ServiceDependency.tenant) == tenant))
     depends: dict[str, list[dict[str, str]]] = {}
     for edge in edges:
         entry = {"service": keys[edge.supporting_service_id], "description": edge.description}
@@ -190,9 +193,13 @@ async def _import_offering(session: AsyncSession, service: Service, item: Any, p
         raise
     previous = await session.scalar(
         select(Offering)
-        .where(Offering.tenant == service.tenant, Offering.service_id == service.id, Offering.name == item.name)
-        .order_by(Offering.version.desc())
-        .limit(1)  # type: ignore[attr-defined]
+        .where(
+            col(Offering.tenant) == service.tenant,
+            col(Offering.service_id) == service.id,
+            col(Offering.name) == item.name,
+        )
+        .order_by(col(Offering.version).desc())
+        .limit(1)
     )
     offering = Offering(
         tenant=service.tenant,

@@ -25,7 +25,7 @@ def walk(edges: Iterable[tuple[str, str]], start: str, *, up: bool = False) -> l
         source, target = (supporting, service) if up else (service, supporting)
         graph.setdefault(source, []).append(target)
     found: dict[str, Reached] = {}
-    frontier = [(start, (start,))]
+    frontier: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
     for depth in range(1, MAX_DEPTH + 1):
         following = []
         for node, path in frontier:

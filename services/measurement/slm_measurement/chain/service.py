@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import terms
 from slm_measurement.chain.graph import Reached, composable, contribution, walk
@@ -33,9 +34,9 @@ async def store_dependency(session: AsyncSession, *, tenant: str, dependency: De
     elif not added and row is not None:
         await session.execute(
             delete(ServiceDependency).where(
-                ServiceDependency.tenant == tenant,  # type: ignore[arg-type]
-                ServiceDependency.service_key == key[1],  # type: ignore[arg-type]
-                ServiceDependency.supporting_key == key[2],  # type: ignore[arg-type]
+                col(ServiceDependency.tenant) == tenant,
+                col(ServiceDependency.service_key) == key[1],
+                col(ServiceDependency.supporting_key) == key[2],
             )
         )
     await session.flush()
@@ -43,8 +44,8 @@ async def store_dependency(session: AsyncSession, *, tenant: str, dependency: De
 
 async def edges(session: AsyncSession, *, tenant: str) -> list[tuple[str, str]]:
     rows = await session.execute(
-        select(ServiceDependency.service_key, ServiceDependency.supporting_key).where(
-            ServiceDependency.tenant == tenant
+        select(col(ServiceDependency.service_key), col(ServiceDependency.supporting_key)).where(
+            col(ServiceDependency.tenant) == tenant
         )
     )
     return [(s, t) for s, t in rows.all()]
@@ -58,10 +59,10 @@ async def _objectives_on(
     rows = await session.scalars(
         select(Objective)
         .where(
-            Objective.tenant == tenant,
-            Objective.service_key.in_(list(service_keys)),  # type: ignore[attr-defined]
-            Objective.agreement_kind.in_(list(kinds)),  # type: ignore[attr-defined]
-            Objective.ended.is_(False),  # type: ignore[attr-defined]
+            col(Objective.tenant) == tenant,
+            col(Objective.service_key).in_(list(service_keys)),
+            col(Objective.agreement_kind).in_(list(kinds)),
+            col(Objective.ended).is_(False),
         )
         .order_by(Objective.service_key, Objective.agreement_id, Objective.objective_id)
     )
@@ -72,8 +73,11 @@ async def _statuses_within(session: AsyncSession, objective: Objective, start: d
     """The troubled statuses the objective was in at any time during [start, end)."""
     rows = await session.scalars(
         select(ObjectiveTransition)
-        .where(ObjectiveTransition.tenant == objective.tenant, ObjectiveTransition.objective_row_id == objective.id)
-        .order_by(ObjectiveTransition.at, ObjectiveTransition.id)  # type: ignore[arg-type]
+        .where(
+            col(ObjectiveTransition.tenant) == objective.tenant,
+            col(ObjectiveTransition.objective_row_id) == objective.id,
+        )
+        .order_by(col(ObjectiveTransition.at), col(ObjectiveTransition.id))
     )
     seen: set[str] = set()
     before: str | None = None
@@ -96,7 +100,7 @@ async def diagnose(
     supporting = await _objectives_on(
         session, tenant=objective.tenant, service_keys=sorted(below), kinds=SUPPORTING_KINDS
     )
-    items = []
+    items: list[dict[str, Any]] = []
     for other in supporting:
         reached: Reached = below[other.service_key]
         found = (await evaluate_at(session, other, start=start, end=end, now=now)).found
@@ -177,11 +181,11 @@ async def warn_dependents(session: AsyncSession, *, tenant: str, status: Objecti
                     if composable(o.indicator_kind, o.indicator, supporting.indicator_kind, supporting.indicator)
                 ],
                 supporting_agreement_id=supporting.agreement_id,
-                supporting_agreement_kind=supporting.agreement_kind,  # type: ignore[arg-type]
+                supporting_agreement_kind=supporting.agreement_kind,
                 supporting_objective_id=supporting.objective_id,
                 supporting_service_key=supporting.service_key,
                 indicator=supporting.indicator,
-                status=status.status,  # type: ignore[arg-type]
+                status=status.status,
                 depth=reached.depth,
                 path=list(reversed(reached.path)),
                 attainment=status.attainment,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import repository, terms
 from slm_measurement.domain.observed import merged, minute_span
@@ -105,7 +106,7 @@ async def record(
             counts=observation.counts,
             recorded_by=observation.recorded_by,
             recorded_at=now,
-            severity=_SEVERITY[data.impact],  # type: ignore[arg-type]
+            severity=_SEVERITY[data.impact],
         ),
     )
     return observation
@@ -176,12 +177,12 @@ async def of_agreement(
     session: AsyncSession, *, tenant: str, agreement_id: str, start: datetime | None = None, end: datetime | None = None
 ) -> Sequence[Observation]:
     """The agreement's observations (overlapping [start, end) when given), oldest first."""
-    query = select(Observation).where(Observation.tenant == tenant, Observation.agreement_id == agreement_id)
+    query = select(Observation).where(col(Observation.tenant) == tenant, col(Observation.agreement_id) == agreement_id)
     if start is not None:
-        query = query.where(Observation.end > start)  # type: ignore[arg-type]
+        query = query.where(col(Observation.end) > start)
     if end is not None:
-        query = query.where(Observation.start < end)  # type: ignore[arg-type]
-    rows = await session.scalars(query.order_by(Observation.start, Observation.id))  # type: ignore[arg-type]
+        query = query.where(col(Observation.start) < end)
+    rows = await session.scalars(query.order_by(col(Observation.start), col(Observation.id)))
     return rows.all()
 
 
@@ -194,10 +195,10 @@ async def annotations_of(
     rows = await session.scalars(
         select(ObservationAnnotation)
         .where(
-            ObservationAnnotation.tenant == tenant,
-            ObservationAnnotation.observation_id.in_(list(observation_ids)),  # type: ignore[attr-defined]
+            col(ObservationAnnotation.tenant) == tenant,
+            col(ObservationAnnotation.observation_id).in_(list(observation_ids)),
         )
-        .order_by(ObservationAnnotation.created_at, ObservationAnnotation.id)  # type: ignore[arg-type]
+        .order_by(col(ObservationAnnotation.created_at), col(ObservationAnnotation.id))
     )
     for row in rows.all():
         found[row.observation_id].append(row)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import terms
 from slm_measurement.chain import service as chain_service
@@ -36,13 +37,13 @@ async def _latest_terms(
     session: AsyncSession, *, tenant: str, service_key: str | None, customer: str | None
 ) -> list[terms.AgreementTerms]:
     """The newest version of every agreement (filtered), ended ones left out."""
-    query = select(terms.AgreementTerms).where(terms.AgreementTerms.tenant == tenant)
+    query = select(terms.AgreementTerms).where(col(terms.AgreementTerms.tenant) == tenant)
     if service_key:
-        query = query.where(terms.AgreementTerms.service_key == service_key)
+        query = query.where(col(terms.AgreementTerms.service_key) == service_key)
     if customer:
-        query = query.where(terms.AgreementTerms.consumer_party_id == customer)
+        query = query.where(col(terms.AgreementTerms.consumer_party_id) == customer)
     rows = (
-        await session.scalars(query.order_by(terms.AgreementTerms.agreement_id, terms.AgreementTerms.version))
+        await session.scalars(query.order_by(col(terms.AgreementTerms.agreement_id), col(terms.AgreementTerms.version)))
     ).all()
     newest: dict[str, terms.AgreementTerms] = {}
     for row in rows:
@@ -76,7 +77,7 @@ async def portfolio(
     slas = [a for a in agreements if a.kind == "SLA"]
     names = {
         s.service_key: s
-        for s in (await session.scalars(select(CatalogService).where(CatalogService.tenant == tenant))).all()
+        for s in (await session.scalars(select(CatalogService).where(col(CatalogService.tenant) == tenant))).all()
     }
     all_agreements = await _latest_terms(session, tenant=tenant, service_key=None, customer=None)
     with_sla = {a.service_key for a in all_agreements if a.kind == "SLA"}
@@ -196,14 +197,14 @@ async def _troubled(
     session: AsyncSession, *, tenant: str, service_key: str | None, customer: str | None
 ) -> list[dict[str, Any]]:
     query = select(Objective).where(
-        Objective.tenant == tenant,
-        Objective.active.is_(True),  # type: ignore[attr-defined]
-        Objective.status.in_(("at_risk", "breached")),  # type: ignore[attr-defined]
+        col(Objective.tenant) == tenant,
+        col(Objective.active).is_(True),
+        col(Objective.status).in_(("at_risk", "breached")),
     )
     if service_key:
-        query = query.where(Objective.service_key == service_key)
+        query = query.where(col(Objective.service_key) == service_key)
     if customer:
-        query = query.where(Objective.consumer_party_id == customer)
+        query = query.where(col(Objective.consumer_party_id) == customer)
     rows = (await session.scalars(query.order_by(Objective.service_key, Objective.objective_id))).all()
     return [
         {"agreement_id": o.agreement_id, "agreement_kind": o.agreement_kind, "objective_id": o.objective_id,
@@ -222,7 +223,7 @@ async def _reviews_due(
     rows = (
         await session.scalars(
             select(ReviewDue)
-            .where(ReviewDue.tenant == tenant, ReviewDue.held.is_(False), ReviewDue.due_on <= horizon)  # type: ignore[attr-defined]
+            .where(col(ReviewDue.tenant) == tenant, col(ReviewDue.held).is_(False), col(ReviewDue.due_on) <= horizon)
             .order_by(ReviewDue.due_on, ReviewDue.review_id)
         )
     ).all()
@@ -256,8 +257,8 @@ async def _open_proposals(
     rows = (
         await session.scalars(
             select(Proposal)
-            .where(Proposal.tenant == tenant, Proposal.status == "proposed")
-            .order_by(Proposal.created_at, Proposal.id)  # type: ignore[arg-type]
+            .where(col(Proposal.tenant) == tenant, col(Proposal.status) == "proposed")
+            .order_by(col(Proposal.created_at), col(Proposal.id))
         )
     ).all()
     return [p for p in rows if p.agreement_id in wanted]
@@ -286,7 +287,9 @@ async def draft(
             o.objective_id: o
             for o in (
                 await session.scalars(
-                    select(Objective).where(Objective.tenant == sla.tenant, Objective.agreement_id == sla.agreement_id)
+                    select(Objective).where(
+                        col(Objective.tenant) == sla.tenant, col(Objective.agreement_id) == sla.agreement_id
+                    )
                 )
             ).all()
         }
@@ -296,9 +299,9 @@ async def draft(
             for found in drafts_for(objective, row.status if row else None, misses):
                 exists = await session.scalar(
                     select(Proposal).where(
-                        Proposal.tenant == sla.tenant, Proposal.agreement_id == sla.agreement_id,
-                        Proposal.objective_id == objective["objective_id"], Proposal.kind == found.kind,
-                        Proposal.period == period.label,
+                        col(Proposal.tenant) == sla.tenant, col(Proposal.agreement_id) == sla.agreement_id,
+                        col(Proposal.objective_id) == objective["objective_id"], col(Proposal.kind) == found.kind,
+                        col(Proposal.period) == period.label,
                     )
                 )  # fmt: skip
                 if exists is not None:
@@ -333,8 +336,8 @@ async def decide(session: AsyncSession, principal: Principal, *, proposal_id: st
         data=ProposalDecidedV1(
             proposal_id=proposal.id, agreement_id=proposal.agreement_id, agreement_name=proposal.agreement_name,
             objective_id=proposal.objective_id, service_key=proposal.service_key,
-            consumer_party_id=proposal.consumer_party_id, kind=proposal.kind,  # type: ignore[arg-type]
-            decision=proposal.status,  # type: ignore[arg-type]
+            consumer_party_id=proposal.consumer_party_id, kind=proposal.kind,
+            decision=proposal.status,
             reason=proposal.reason, period=proposal.period, decided_by=proposal.decided_by or "",
             decided_at=proposal.decided_at,
         ),

@@ -9,12 +9,12 @@ from typing import Annotated, Literal
 import httpx
 from fastapi import APIRouter, Path, Request, status
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 
-from slm_measurement import catalog_keys, repository
+from slm_measurement import catalog_keys
 from slm_measurement.ingest import Point
-from slm_measurement.pull import service
+from slm_measurement.pull import repository, service
 from slm_measurement.pull.models import DataSource, PulledSeries
+from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
 from slm_shared.web.bounds import BoundedDatetime
@@ -122,10 +122,7 @@ def _public(source: DataSource) -> DataSourcePublic:
 @router.post("/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourcePublic)
 async def create_data_source(data: DataSourceCreate, principal: StaffDep, session: SessionDep) -> DataSourcePublic:
     """Register a Prometheus server to pull SLIs from."""
-    taken = await session.scalar(
-        select(DataSource.id).where(DataSource.tenant == principal.tenant, DataSource.name == data.name)
-    )  # type: ignore[arg-type]
-    if taken:
+    if await repository.data_source_name_taken(session, principal, data.name):
         raise Conflict(f"A data source named {data.name} exists", errors=[FieldError(field="name", message="taken")])
     source = DataSource(
         tenant=principal.tenant,
@@ -134,17 +131,14 @@ async def create_data_source(data: DataSourceCreate, principal: StaffDep, sessio
         url=str(data.url).rstrip("/"),
         auth_header=_auth_header(data.auth),
     )
-    session.add(source)
-    await session.flush()
+    await repository.add_data_source(session, principal, source)
     return _public(source)
 
 
 @router.get("/datasources", response_model=Page[DataSourcePublic])
 async def list_data_sources(principal: StaffDep, session: SessionDep, page: PageDep) -> Page[DataSourcePublic]:
     """The tenant's data sources (credentials are never shown)."""
-    rows = list(
-        await session.scalars(select(DataSource).where(DataSource.tenant == principal.tenant).order_by(DataSource.name))
-    )  # type: ignore[arg-type]
+    rows = await repository.data_sources(session, principal)
     chosen = rows[page.offset : page.offset + page.limit]
     return Page(items=[_public(s) for s in chosen], total=len(rows), limit=page.limit, offset=page.offset)
 
@@ -154,9 +148,7 @@ async def create_pulled_series(
     data: SeriesCreate, principal: StaffDep, session: SessionDep, request: Request
 ) -> PulledSeries:
     """Measure a series by PromQL: pulled every step into the same rollups as pushed points."""
-    source = await session.scalar(
-        select(DataSource).where(DataSource.tenant == principal.tenant, DataSource.name == data.data_source)
-    )  # type: ignore[arg-type]
+    source = await repository.data_source_named(session, principal, data.data_source)
     if source is None:
         raise Unprocessable(
             f"No data source {data.data_source}", errors=[FieldError(field="data_source", message="unknown")]
@@ -164,14 +156,7 @@ async def create_pulled_series(
     probe = [Point(service=data.service, indicator=data.indicator, timestamp=utcnow())]
     mode = request.app.state.settings.unknown_series
     await catalog_keys.check_batch(session, tenant=principal.tenant, batch=probe, mode=mode)
-    taken = await session.scalar(
-        select(PulledSeries.id).where(
-            PulledSeries.tenant == principal.tenant,
-            PulledSeries.service_key == data.service,
-            PulledSeries.indicator == data.indicator,
-        )  # type: ignore[arg-type]
-    )
-    if taken:
+    if await repository.series_pulled_already(session, principal, service_key=data.service, indicator=data.indicator):
         raise Conflict(
             "That series is pulled already", errors=[FieldError(field="indicator", message="pulled already")]
         )
@@ -185,38 +170,25 @@ async def create_pulled_series(
         value_query=data.value_query,
         step_seconds=data.step_seconds,
     )
-    session.add(series)
-    await session.flush()
+    await repository.add_pulled_series(session, principal, series)
     return series
 
 
 @router.get("/pulled-series", response_model=Page[SeriesPublic])
 async def list_pulled_series(principal: StaffDep, session: SessionDep, page: PageDep) -> Page[SeriesPublic]:
     """Every pulled series with the outcome of its last pull."""
-    query = (
-        select(PulledSeries)
-        .where(PulledSeries.tenant == principal.tenant)
-        .order_by(PulledSeries.service_key, PulledSeries.indicator)
-    )  # type: ignore[arg-type]
-    rows = list(await session.scalars(query))
+    rows = await repository.all_pulled_series(session, principal)
     chosen = rows[page.offset : page.offset + page.limit]
     return Page(
         items=[SeriesPublic.model_validate(s) for s in chosen], total=len(rows), limit=page.limit, offset=page.offset
     )
 
 
-async def _series(session: SessionDep, tenant: str, series_id: str) -> tuple[PulledSeries, DataSource]:
-    found = (
-        await session.execute(
-            select(PulledSeries, DataSource)
-            .join(DataSource, DataSource.id == PulledSeries.data_source_id)  # type: ignore[arg-type]
-            .where(PulledSeries.tenant == tenant, PulledSeries.id == series_id)  # type: ignore[arg-type]
-            .with_for_update(of=PulledSeries)  # type: ignore[arg-type]
-        )
-    ).first()
+async def _series(session: SessionDep, principal: Principal, series_id: str) -> tuple[PulledSeries, DataSource]:
+    found = await repository.pulled_series_with_source(session, principal, series_id)
     if found is None:
         raise NotFound(f"No pulled series {series_id}")
-    return found[0], found[1]
+    return found
 
 
 @router.get("/pulled-series/{series_id}", response_model=SeriesPublic)
@@ -224,7 +196,7 @@ async def get_pulled_series(
     series_id: Annotated[str, Path(max_length=36)], principal: StaffDep, session: SessionDep
 ) -> PulledSeries:
     """One pulled series and its last outcome."""
-    return (await _series(session, principal.tenant, series_id))[0]
+    return (await _series(session, principal, series_id))[0]
 
 
 @router.post("/pulled-series/{series_id}/replay", response_model=PullOutcome)
@@ -236,7 +208,7 @@ async def replay_pulled_series(
     request: Request,
 ) -> PullOutcome:
     """Pull the source's history (query_range) from `start`, e.g. the start of a new objective's window."""
-    series, source = await _series(session, principal.tenant, series_id)
+    series, source = await _series(session, principal, series_id)
     if data.start >= utcnow():
         raise Unprocessable("start must be in the past", errors=[FieldError(field="start", message="in the future")])
     async with httpx.AsyncClient(timeout=request.app.state.settings.pull_timeout_seconds) as client:
@@ -249,14 +221,7 @@ async def objective_sources(
     objective_id: Annotated[str, Path(max_length=64)], principal: ReaderDep, session: SessionDep
 ) -> list[SeriesPublic]:
     """Where an objective's data is pulled from, and how the last pull went (source down, query error, no data)."""
-    objective = await repository.find_objective(session, tenant=principal.tenant, objective_id=objective_id)
-    if objective is None or (principal.is_customer_only and objective.consumer_party_id != principal.party):
+    rows = await repository.sources_of_objective(session, principal, objective_id)
+    if rows is None:
         raise NotFound(f"No objective {objective_id}")
-    rows = await session.scalars(
-        select(PulledSeries).where(
-            PulledSeries.tenant == principal.tenant,  # type: ignore[arg-type]
-            PulledSeries.service_key == objective.service_key,  # type: ignore[arg-type]
-            PulledSeries.indicator == objective.indicator,  # type: ignore[arg-type]
-        )
-    )
     return [SeriesPublic.model_validate(s) for s in rows]

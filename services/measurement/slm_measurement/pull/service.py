@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import service as ingest_service
 from slm_measurement.ingest import MAX_COUNT, Point
@@ -134,10 +135,10 @@ async def _record(session: AsyncSession, series: PulledSeries, state: str, detai
         logger.warning("pulled series %s/%s is now %s: %s", series.service_key, series.indicator, state, detail)
         objectives = await session.scalars(
             select(Objective).where(
-                Objective.tenant == series.tenant,  # type: ignore[arg-type]
-                Objective.service_key == series.service_key,  # type: ignore[arg-type]
-                Objective.indicator == series.indicator,  # type: ignore[arg-type]
-                Objective.active,  # type: ignore[arg-type]
+                col(Objective.tenant) == series.tenant,
+                col(Objective.service_key) == series.service_key,
+                col(Objective.indicator) == series.indicator,
+                col(Objective.active),
             )
         )
         for objective in objectives:
@@ -152,8 +153,8 @@ async def _record(session: AsyncSession, series: PulledSeries, state: str, detai
                     service_key=series.service_key,
                     indicator=series.indicator,
                     consumer_party_id=objective.consumer_party_id,
-                    state=state,  # type: ignore[arg-type]
-                    previous_state=previous,  # type: ignore[arg-type]
+                    state=state,
+                    previous_state=previous,
                     severity="info" if state == OK else "warning",
                     detail=detail[:2000],
                     observed_at=now,
@@ -169,9 +170,9 @@ async def pull_due(
     now = utcnow()
     rows = await session.execute(
         select(PulledSeries, DataSource)
-        .join(DataSource, DataSource.id == PulledSeries.data_source_id)  # type: ignore[arg-type]
-        .order_by(PulledSeries.checked_at)  # type: ignore[arg-type]
-        .with_for_update(of=PulledSeries, skip_locked=True)  # type: ignore[arg-type]
+        .join(DataSource, col(DataSource.id) == col(PulledSeries.data_source_id))
+        .order_by(col(PulledSeries.checked_at))
+        .with_for_update(of=PulledSeries, skip_locked=True)
         .limit(100)
     )
     pulled = 0

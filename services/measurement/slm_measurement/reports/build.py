@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import repository, terms, versioned
 from slm_measurement.agreed import Agreed, of_rows
@@ -53,8 +54,11 @@ def breaches(transitions: list[ObjectiveTransition], period: Period) -> list[dic
 async def _transitions(session: AsyncSession, objective: Objective) -> list[ObjectiveTransition]:
     rows = await session.scalars(
         select(ObjectiveTransition)
-        .where(ObjectiveTransition.tenant == objective.tenant, ObjectiveTransition.objective_row_id == objective.id)
-        .order_by(ObjectiveTransition.at, ObjectiveTransition.id)
+        .where(
+            col(ObjectiveTransition.tenant) == objective.tenant,
+            col(ObjectiveTransition.objective_row_id) == objective.id,
+        )
+        .order_by(col(ObjectiveTransition.at), col(ObjectiveTransition.id))
     )
     return list(rows.all())
 

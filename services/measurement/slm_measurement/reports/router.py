@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from slm_measurement import repository, terms
 from slm_measurement.chain import service as chain_service
 from slm_measurement.portfolio import names
 from slm_measurement.reports import pdf, periods
+from slm_measurement.reports import repository as reports_repository
 from slm_measurement.reports.build import agreement_report
 from slm_measurement.reports.i18n import Formatter, choose
 from slm_measurement.reports.render import plain, to_csv, to_html
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1", tags=["reports"], responses=PROBLEM_RESPONSES)
 Format = Literal["json", "csv", "html", "pdf"]
 PeriodQuery = Annotated[str | None, Query(max_length=16, description="a month (2026-03) or a quarter (2026-Q1)")]
 LangQuery = Annotated[str | None, Query(max_length=16, description="en, pt, es, pl or ru; else Accept-Language")]
-FORMATS = {
+FORMATS: dict[int | str, dict[str, Any]] = {
     "200": {
         "content": {
             "application/json": {},
@@ -169,13 +169,7 @@ async def review_pack(
         message = f"timezone {timezone!r} is not a known IANA time zone"
         raise Unprocessable(message, errors=[FieldError(field="timezone", message=message)]) from exc
     chosen = _period(period, start, end, timezone)
-    rows = (
-        await session.scalars(
-            select(terms.AgreementTerms)
-            .where(terms.AgreementTerms.tenant == principal.tenant, terms.AgreementTerms.consumer_party_id == party_id)
-            .order_by(terms.AgreementTerms.agreement_id, terms.AgreementTerms.version)
-        )
-    ).all()
+    rows = await reports_repository.party_versions(session, principal, party_id)
     by_agreement: dict[str, list[terms.AgreementTerms]] = {}
     for row in rows:
         by_agreement.setdefault(row.agreement_id, []).append(row)

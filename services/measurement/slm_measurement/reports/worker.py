@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Column, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from slm_measurement import failures
 from slm_measurement.config import Settings
@@ -44,7 +44,7 @@ async def issue_closed_months(session: AsyncSession, *, now: datetime, trend_cou
     `item_failures` with the reason and retried after a backoff, while the others are issued.
     """
     every: dict[tuple[str, str], list[AgreementTerms]] = {}
-    for row in (await session.scalars(select(AgreementTerms).order_by(AgreementTerms.version))).all():
+    for row in (await session.scalars(select(AgreementTerms).order_by(col(AgreementTerms.version)))).all():
         every.setdefault((row.tenant, row.agreement_id), []).append(row)
     held = await failures.held_back(session, kind=failures.REPORT, now=now)
     on_record = await failures.recorded(session, kind=failures.REPORT)

@@ -24,6 +24,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from slm_shared import calendars
 
@@ -134,7 +135,7 @@ def lifecycle(events: Iterable[TicketEvent], pause_states: frozenset[str] = DEFA
     return Lifecycle(clocks=clocks, priority=priority, state=state, opened_at=opened_at)
 
 
-def calendar_of(document: dict | None, timezone: str = "UTC") -> calendars.Calendar:
+def calendar_of(document: dict[str, Any] | None, timezone: str = "UTC") -> calendars.Calendar:
     """The business calendar of an agreement (the catalogue's calendar shape); none means 24x7."""
     if not document:
         return calendars.ALWAYS

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.windows import Bounds
@@ -43,11 +44,16 @@ async def outcomes(
 ) -> list[tuple[datetime, str, str, bool]]:
     """(concluded_at, clock, priority, met) of the agreement's clocks concluded in [start, end)."""
     rows = await session.execute(
-        select(TicketOutcome.concluded_at, TicketOutcome.clock, TicketOutcome.priority, TicketOutcome.met).where(
-            TicketOutcome.tenant == tenant,
-            TicketOutcome.agreement_id == agreement_id,
-            TicketOutcome.concluded_at >= start,  # type: ignore[operator]
-            TicketOutcome.concluded_at < end,  # type: ignore[operator]
+        select(
+            col(TicketOutcome.concluded_at),
+            col(TicketOutcome.clock),
+            col(TicketOutcome.priority),
+            col(TicketOutcome.met),
+        ).where(
+            col(TicketOutcome.tenant) == tenant,
+            col(TicketOutcome.agreement_id) == agreement_id,
+            col(TicketOutcome.concluded_at) >= start,
+            col(TicketOutcome.concluded_at) < end,
         )
     )
     return [(at, clock, priority, bool(met)) for at, clock, priority, met in rows.all()]

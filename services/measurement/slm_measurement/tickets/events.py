@@ -38,8 +38,8 @@ def ticket_threshold(
             agreement_id=terms.agreement_id,
             service_key=ticket.service_key,
             consumer_party_id=terms.consumer_party_id,
-            priority=ticket.priority,  # type: ignore[arg-type]
-            clock=clock.name,  # type: ignore[arg-type]
+            priority=ticket.priority,
+            clock=clock.name,
             threshold=share,
             goal_seconds=clock.goal_seconds,
             elapsed_seconds=clock.goal_seconds * share,

@@ -6,13 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import func, select
 
-from slm_measurement.tickets import service
+from slm_measurement.tickets import repository, service
 from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.schemas import ClockPublic, TicketEventIn, TicketEventsAccepted, TicketPublic
 from slm_measurement.tickets.worker import rules_of
-from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
 from slm_shared.web.concurrency import IdempotencyDep
@@ -64,13 +62,6 @@ async def ingest_ticket_events(
     return body
 
 
-def _scoped(principal: Principal):  # type: ignore[no-untyped-def]
-    query = select(Ticket).where(Ticket.tenant == principal.tenant)
-    if principal.is_customer_only:
-        query = query.where(Ticket.consumer_party_id == (principal.party or ""))
-    return query
-
-
 @router.get("", response_model=Page[TicketPublic])
 async def list_tickets(
     principal: ReaderDep,
@@ -82,30 +73,24 @@ async def list_tickets(
     service_key: Annotated[str | None, Query(alias="service", max_length=64)] = None,
 ) -> Page[TicketPublic]:
     """List tickets (those at risk or breached with `sla=`), soonest breach first."""
-    query = _scoped(principal)
-    if sla == "at_risk":
-        query = query.where(Ticket.at_risk.is_(True))  # type: ignore[attr-defined]
-    elif sla == "breached":
-        query = query.where(Ticket.breached.is_(True))  # type: ignore[attr-defined]
-    if agreement_id:
-        query = query.where(Ticket.agreement_id == agreement_id)
-    if service_key:
-        query = query.where(Ticket.service_key == service_key)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.scalars(
-        query.order_by(Ticket.next_due_at.is_(None), Ticket.next_due_at, Ticket.ticket_id)  # type: ignore[union-attr]
-        .limit(page.limit)
-        .offset(page.offset)
+    rows, total = await repository.list_tickets(
+        session,
+        principal,
+        sla=sla,
+        agreement_id=agreement_id,
+        service_key=service_key,
+        limit=page.limit,
+        offset=page.offset,
     )
     rules = rules_of(request.app.state.settings)
-    items = [await _public(session, ticket, rules) for ticket in rows.all()]
+    items = [await _public(session, ticket, rules) for ticket in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/{ticket_id}", response_model=TicketPublic)
 async def get_ticket(ticket_id: str, principal: ReaderDep, session: SessionDep, request: Request) -> TicketPublic:
     """Read a ticket's response and resolution clocks now: elapsed, remaining, paused, breach instant."""
-    ticket = await session.scalar(_scoped(principal).where(Ticket.ticket_id == ticket_id))
+    ticket = await repository.get_ticket(session, principal, ticket_id)
     if ticket is None:
         raise NotFound(f"No ticket {ticket_id}")
     return await _public(session, ticket, rules_of(request.app.state.settings))

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_measurement import terms as terms_model
 from slm_measurement.models import Objective
@@ -39,9 +40,9 @@ async def ingest_events(
     seen = set(
         (
             await session.scalars(
-                select(TicketEventRow.event_id).where(
-                    TicketEventRow.tenant == tenant,
-                    TicketEventRow.event_id.in_(sorted(ids)),  # type: ignore[attr-defined]
+                select(col(TicketEventRow.event_id)).where(
+                    col(TicketEventRow.tenant) == tenant,
+                    col(TicketEventRow.event_id).in_(sorted(ids)),
                 )
             )
         ).all()
@@ -55,7 +56,7 @@ async def ingest_events(
         t.ticket_id: t
         for t in (
             await session.scalars(
-                select(Ticket).where(Ticket.tenant == tenant, Ticket.ticket_id.in_(touched))  # type: ignore[attr-defined]
+                select(Ticket).where(col(Ticket.tenant) == tenant, col(Ticket.ticket_id).in_(touched))
             )
         ).all()
     }
@@ -107,8 +108,8 @@ def _opens(fresh: dict[str, TicketEventIn], ticket_id: str) -> bool:
 async def ticket_events(session: AsyncSession, ticket: Ticket) -> list[clocks.TicketEvent]:
     rows = await session.scalars(
         select(TicketEventRow)
-        .where(TicketEventRow.tenant == ticket.tenant, TicketEventRow.ticket_id == ticket.ticket_id)
-        .order_by(TicketEventRow.at, TicketEventRow.received_at, TicketEventRow.id)
+        .where(col(TicketEventRow.tenant) == ticket.tenant, col(TicketEventRow.ticket_id) == ticket.ticket_id)
+        .order_by(col(TicketEventRow.at), col(TicketEventRow.received_at), col(TicketEventRow.id))
     )
     return [clocks.TicketEvent(r.at, r.kind, r.state, r.paused, r.priority) for r in rows.all()]
 
@@ -120,11 +121,11 @@ async def find_terms(session: AsyncSession, ticket: Ticket, opened_at: datetime)
             session, tenant=ticket.tenant, agreement_id=ticket.requested_agreement_id, instant=opened_at
         )
     query = select(terms_model.AgreementTerms).where(
-        terms_model.AgreementTerms.tenant == ticket.tenant,
-        terms_model.AgreementTerms.service_key == ticket.service_key,
+        col(terms_model.AgreementTerms.tenant) == ticket.tenant,
+        col(terms_model.AgreementTerms.service_key) == ticket.service_key,
     )
     if ticket.customer:
-        query = query.where(terms_model.AgreementTerms.consumer_party_id == ticket.customer)
+        query = query.where(col(terms_model.AgreementTerms.consumer_party_id) == ticket.customer)
     rows = (await session.scalars(query)).all()
     by_agreement: dict[str, list[terms_model.AgreementTerms]] = {}
     for row in rows:
@@ -225,7 +226,8 @@ def _jsonable(document: dict[str, Any]) -> dict[str, Any]:
             return {k: convert(v) for k, v in value.items()}
         return value
 
-    return convert(document)
+    converted: dict[str, Any] = convert(document)
+    return converted
 
 
 async def _keep_outcomes(session: AsyncSession, ticket: Ticket, found: Evaluated) -> None:
@@ -237,13 +239,15 @@ async def _keep_outcomes(session: AsyncSession, ticket: Ticket, found: Evaluated
             wanted[name] = (clock.breach_at, False)
     rows = {
         r.clock: r
-        for r in (await session.scalars(select(TicketOutcome).where(TicketOutcome.ticket_row_id == ticket.id))).all()
+        for r in (
+            await session.scalars(select(TicketOutcome).where(col(TicketOutcome.ticket_row_id) == ticket.id))
+        ).all()
     }
     current = {name: (r.concluded_at, r.met, r.agreement_id, r.priority) for name, r in rows.items()}
     target = {name: (at, met, ticket.agreement_id, ticket.priority) for name, (at, met) in wanted.items()}
     if current == target:
         return
-    await session.execute(delete(TicketOutcome).where(TicketOutcome.ticket_row_id == ticket.id))  # type: ignore[arg-type]
+    await session.execute(delete(TicketOutcome).where(col(TicketOutcome.ticket_row_id) == ticket.id))
     for name, (at, met) in wanted.items():
         session.add(
             TicketOutcome(
@@ -260,10 +264,10 @@ async def _keep_outcomes(session: AsyncSession, ticket: Ticket, found: Evaluated
     await session.execute(
         update(Objective)
         .where(
-            Objective.tenant == ticket.tenant,
-            Objective.agreement_id.in_(sorted(a for a in agreements if a)),  # type: ignore[attr-defined]
-            Objective.indicator_kind == TICKET_KIND,
-            Objective.active.is_(True),  # type: ignore[attr-defined]
+            col(Objective.tenant) == ticket.tenant,
+            col(Objective.agreement_id).in_(sorted(a for a in agreements if a)),
+            col(Objective.indicator_kind) == TICKET_KIND,
+            col(Objective.active).is_(True),
         )
         .values(needs_evaluation=True)
         .execution_options(synchronize_session=False)
@@ -276,9 +280,9 @@ async def remap_service(session: AsyncSession, *, tenant: str, service_key: str,
     rows = (
         await session.scalars(
             select(Ticket).where(
-                Ticket.tenant == tenant,
-                Ticket.service_key == service_key,
-                Ticket.agreement_id.is_(None),  # type: ignore[union-attr]
+                col(Ticket.tenant) == tenant,
+                col(Ticket.service_key) == service_key,
+                col(Ticket.agreement_id).is_(None),
             )
         )
     ).all()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from slm_measurement import failures
 from slm_measurement.config import Settings
@@ -34,12 +35,12 @@ async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100
     async with db.session() as session:
         now = utcnow()
         held = await failures.held_back(session, kind=failures.TICKET, now=now)
-        query = select(Ticket).where(Ticket.next_due_at <= now)  # type: ignore[operator]
+        query = select(Ticket).where(col(Ticket.next_due_at) <= now)
         if held:
-            query = query.where(Ticket.id.not_in(sorted(held)))  # type: ignore[attr-defined]
+            query = query.where(col(Ticket.id).not_in(sorted(held)))
         rows = (
             await session.scalars(
-                query.order_by(Ticket.next_due_at, Ticket.id).limit(limit).with_for_update(skip_locked=True)
+                query.order_by(col(Ticket.next_due_at), col(Ticket.id)).limit(limit).with_for_update(skip_locked=True)
             )
         ).all()
         done = []

@@ -6,13 +6,17 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_notifier.models import PartyView
 from slm_shared.db import utcnow
 
 
 async def get_party(session: AsyncSession, *, tenant: str, party_id: str) -> PartyView | None:
-    return await session.scalar(select(PartyView).where(PartyView.tenant == tenant, PartyView.party_id == party_id))
+    row = await session.scalar(
+        select(PartyView).where(col(PartyView.tenant) == tenant, col(PartyView.party_id) == party_id)
+    )
+    return row
 
 
 async def store_party(

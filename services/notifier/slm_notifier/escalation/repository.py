@@ -26,7 +26,8 @@ async def get_notification(session: AsyncSession, *, notification_id: str, tenan
     query = select(Notification).where(N.id == notification_id)
     if tenant is not None:
         query = query.where(N.tenant == tenant)
-    return await session.scalar(query)
+    row = await session.scalar(query)
+    return row
 
 
 async def list_notifications(
@@ -62,7 +63,7 @@ async def resolve_open(
         )
         .values(state=RESOLVED, escalate_at=None, updated_at=now)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
 
 
 async def unarmed(session: AsyncSession, *, limit: int) -> Sequence[Row[Any]]:
@@ -95,11 +96,12 @@ async def advance(session: AsyncSession, *, notification_id: str, from_level: in
     result = await session.execute(
         update(NOTIFICATIONS).where(N.id == notification_id, N.state == OPEN, N.level == from_level).values(**values)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
 
 
 async def first_delivery(session: AsyncSession, *, notification_id: str) -> Delivery | None:
     """The level-1 delivery of a notification: the event it is about."""
-    return await session.scalar(
+    row = await session.scalar(
         select(Delivery).where(D.notification_id == notification_id).order_by(D.escalation_level).limit(1)
     )
+    return row

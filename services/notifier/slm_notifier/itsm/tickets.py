@@ -7,7 +7,8 @@ from typing import cast
 
 from sqlalchemy import Table, insert, select, update
 
-from slm_notifier.models import OPEN, RESOLVED, ExternalTicket
+from slm_notifier.models import OPEN, ExternalTicket
+from slm_notifier.models import RESOLVED as RESOLVED  # re-exported for the ITSM adapters
 from slm_shared.db import Database, utcnow
 
 TICKETS = cast(Table, ExternalTicket.__table__)  # type: ignore[attr-defined]
