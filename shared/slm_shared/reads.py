@@ -47,7 +47,8 @@ def _inline_sqlite_engine(url: str) -> Engine | None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN DEFERRED")  # one snapshot for every statement of the read
+        # One snapshot for every statement of the read; sent to the driver as it is (nothing to compile).
+        connection.connection.dbapi_connection.execute("BEGIN DEFERRED")
 
     return engine
 
