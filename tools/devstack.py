@@ -195,7 +195,11 @@ class Stack:
             self.nats.stop()
 
     def __enter__(self) -> Stack:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # what did start (NATS, the services already up) must not outlive a failed start
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
