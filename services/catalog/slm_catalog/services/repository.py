@@ -13,12 +13,7 @@ from sqlmodel import col
 from slm_catalog.models import Service
 
 SERVICES = Service.__table__  # type: ignore[attr-defined]
-_SORT_COLUMNS = {
-    "key": Service.key,
-    "name": Service.name,
-    "created_at": Service.created_at,
-    "updated_at": Service.updated_at,
-}
+_SORT_COLUMNS = ("key", "name", "created_at", "updated_at")
 
 
 async def get_service(session: AsyncSession, *, tenant: str, service_id: str) -> Service | None:
@@ -47,9 +42,11 @@ def _like_escaped(text: str) -> str:
 
 
 def _ordered(query: Select[Any], sort: str) -> Select[Any]:
-    column = _SORT_COLUMNS[sort.lstrip("-")]
-    order = [column.desc(), col(Service.id).desc()] if sort.startswith("-") else [column, col(Service.id)]
-    return query.order_by(*order)
+    name = sort.lstrip("-")
+    if name not in _SORT_COLUMNS:
+        raise KeyError(sort)
+    column, row_id = SERVICES.c[name], SERVICES.c.id
+    return query.order_by(*([column.desc(), row_id.desc()] if sort.startswith("-") else [column, row_id]))
 
 
 def _bound(
@@ -139,7 +136,7 @@ def _page_statements(filters: frozenset[str], sort: str) -> tuple[Select[Any], S
     if "tag" in filters:
         query = query.where(cast(SERVICES.c.tags, String).like(bindparam("tag"), escape="\\"))
     if "text" in filters:
-        pattern = bindparam("text")
+        pattern = bindparam("text", type_=String)
         query = query.where(
             or_(
                 func.lower(SERVICES.c.name).like(pattern, escape="\\"),
