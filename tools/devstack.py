@@ -134,7 +134,7 @@ class Stack:
         """The running process keys of one service: `name`, `name#2`, ..."""
         return [key for key in self.processes if spec_of(key).name == name]
 
-    def wait_ready(self, name: str, timeout: float = 60.0) -> None:
+    def wait_ready(self, name: str, timeout: float = 180.0) -> None:
         """Wait until /readyz answers 200 (database migrated, NATS connected)."""
         deadline = time.monotonic() + timeout
         process = self.processes[name]
