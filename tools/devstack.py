@@ -105,14 +105,14 @@ class Stack:
     def start_nats(self) -> None:
         self.nats = NatsServer(self.data_dir / "nats", port=self.nats_port, auth=self.nats_auth).start()
 
-    def start_service(self, name: str, *, wait: bool = True) -> None:
-        """Start a service (or a replica key such as `measurement#2`, on its port in `ports`)."""
+    def start_service(self, name: str, *, wait: bool = True, env: dict[str, str] | None = None) -> None:
+        """Start a service (or a replica key such as `measurement#2`, on its port in `ports`); `env` adds settings."""
         spec = spec_of(name)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / f"{name.replace('#', '-')}.log", "ab")  # noqa: SIM115 - the child keeps it
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", spec.module, "serve"],
-            env=self.env(spec, self.ports[name]),
+            env={**self.env(spec, self.ports[name]), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -120,21 +120,21 @@ class Stack:
         if wait:
             self.wait_ready(name)
 
-    def start_replica(self, name: str, *, wait: bool = True) -> str:
+    def start_replica(self, name: str, *, wait: bool = True, env: dict[str, str] | None = None) -> str:
         """Start one more process of a service, sharing its database and NATS; returns its key."""
         index = 2
         while f"{name}#{index}" in self.ports:
             index += 1
         key = f"{name}#{index}"
         self.ports[key] = free_port()
-        self.start_service(key, wait=wait)
+        self.start_service(key, wait=wait, env=env)
         return key
 
     def replicas_of(self, name: str) -> list[str]:
         """The running process keys of one service: `name`, `name#2`, ..."""
         return [key for key in self.processes if spec_of(key).name == name]
 
-    def wait_ready(self, name: str, timeout: float = 60.0) -> None:
+    def wait_ready(self, name: str, timeout: float = 180.0) -> None:
         """Wait until /readyz answers 200 (database migrated, NATS connected)."""
         deadline = time.monotonic() + timeout
         process = self.processes[name]
@@ -195,7 +195,11 @@ class Stack:
             self.nats.stop()
 
     def __enter__(self) -> Stack:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # what did start (NATS, the services already up) must not outlive a failed start
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -77,7 +77,18 @@ class Database:
         self.read_sessionmaker = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
         )
-        self.reader = Reader(self.engine.execution_options(**{READ_ONLY_OPTION: True}))
+        self._read_engine: AsyncEngine | None = None
+        if is_postgres(self.engine):
+            # Hot reads get a pool of their own: they never wait for a slot behind writers, skip the
+            # checkout ping (a read on a connection found dead is run again, see `Reader.read`), and
+            # read in one read-only REPEATABLE READ snapshot, so a page and its total agree.
+            self._read_engine = create_engine(url, **{**engine_kwargs, "pool_pre_ping": False})
+            read_engine = self._read_engine.execution_options(
+                **{READ_ONLY_OPTION: True}, isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        else:
+            read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        self.reader = Reader(read_engine)
         self.after_commit: list[Callable[[AsyncSession], None]] = []
 
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
@@ -105,6 +116,8 @@ class Database:
 
     async def dispose(self) -> None:
         self.reader.dispose()
+        if self._read_engine is not None:
+            await self._read_engine.dispose()
         await self.engine.dispose()
 
 

@@ -6,7 +6,7 @@ microseconds, less than a single hop to aiosqlite's thread (a statement through 
 four), so the read runs inline on a read-only connection of its own. Should SQLite answer busy
 there (a checkpoint or WAL recovery) or fail to open the file, the read is run again through the
 async engine, never waited for on the event loop. Elsewhere (PostgreSQL) the same function runs on a connection of
-the async engine.
+the async engine given (`Database` gives it a pool of its own, read-only, REPEATABLE READ).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
@@ -47,7 +47,8 @@ def _inline_sqlite_engine(url: str) -> Engine | None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN DEFERRED")  # one snapshot for every statement of the read
+        # One snapshot for every statement of the read; sent to the driver as it is (nothing to compile).
+        connection.connection.dbapi_connection.execute("BEGIN DEFERRED")
 
     return engine
 
@@ -87,6 +88,14 @@ class Reader:
             except OperationalError as exc:
                 if not _out_of_reach(exc):
                     raise  # e.g. a write attempted on this read-only connection
+        try:
+            async with self.engine.connect() as async_connection:
+                return await async_connection.run_sync(function)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        # The pooled connection had died (the server restarted, a proxy dropped it): a read is safe to
+        # run again, on a fresh connection, instead of pinging every connection at checkout.
         async with self.engine.connect() as async_connection:
             return await async_connection.run_sync(function)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from slm_shared.db import Database
 
@@ -72,3 +74,60 @@ async def test_a_busy_file_is_read_through_the_async_engine_without_blocking_the
     finally:
         holder.close()
         await db.dispose()
+
+
+@pytest.mark.asyncio
+async def test_postgresql_reads_share_one_snapshot_and_survive_a_dropped_connection(postgres_url: str) -> None:
+    """Reads have a pool of their own without a checkout ping: a connection the server dropped is read on again."""
+    db = Database(postgres_url)
+    try:
+        async with db.session() as session:
+            await session.execute(text("CREATE TABLE items (name TEXT PRIMARY KEY)"))
+            await session.execute(text("INSERT INTO items VALUES ('a')"))
+
+        def page_and_total(connection: Connection) -> tuple[list[str], int, int]:
+            names = _names(connection)
+            return names, connection.execute(text("SELECT count(*) FROM items")).scalar_one(), os_pid(connection)
+
+        def os_pid(connection: Connection) -> int:
+            return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+        names, total, pid = await db.reader.read(page_and_total)
+        assert names == ["a"] and total == 1
+
+        # A writer commits between the reader's two statements: both still see the snapshot they began in.
+        def with_a_commit_between(connection: Connection) -> tuple[list[str], int]:
+            names = _names(connection)
+            writer = committing_writer()
+            writer.join()
+            return names, connection.execute(text("SELECT count(*) FROM items")).scalar_one()
+
+        def committing_writer() -> threading.Thread:
+            def insert() -> None:
+                asyncio.run(_insert(postgres_url, "b"))
+
+            thread = threading.Thread(target=insert)
+            thread.start()
+            return thread
+
+        assert await db.reader.read(with_a_commit_between) == (["a"], 1)
+        assert (await db.reader.read(page_and_total))[:2] == (["a", "b"], 2)
+        with pytest.raises(DBAPIError):  # read-only: a write is refused, never committed
+            await db.reader.read(lambda connection: connection.execute(text("INSERT INTO items VALUES ('c')")))
+
+        # The server drops the pooled reader connection; the next read answers all the same.
+        async with db.session() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        names, total, again = await db.reader.read(page_and_total)
+        assert names == ["a", "b"] and again != pid
+    finally:
+        await db.dispose()
+
+
+async def _insert(url: str, name: str) -> None:
+    other = Database(url)
+    try:
+        async with other.session() as session:
+            await session.execute(text("INSERT INTO items VALUES (:name)"), {"name": name})
+    finally:
+        await other.dispose()

@@ -38,11 +38,15 @@ router = APIRouter(prefix="/v1", tags=["objectives"], responses=PROBLEM_RESPONSE
 Lookback = Annotated[str, Query(pattern=r"^\d{1,5}[mhdw]$", description="e.g. 5m, 2h, 3d")]
 
 
+# The response's fields that are columns of the objectives table (looked up once, not probed per request).
+_COLUMN_FIELDS = tuple(name for name in ObjectivePublic.model_fields if name in Objective.__table__.c)  # type: ignore[attr-defined]
+
+
 def objective_public(objective: Objective | Row[Any]) -> ObjectivePublic:
     """The API shape of an objective (an ORM entity or a Core row of the same table)."""
     budget = service.budget_of(objective)
     details = objective.details or {}
-    fields = {name: getattr(objective, name) for name in ObjectivePublic.model_fields if hasattr(objective, name)}
+    fields = {name: getattr(objective, name) for name in _COLUMN_FIELDS}
     return ObjectivePublic(
         **{**fields, "id": objective.objective_id},
         window=Window(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -45,7 +46,16 @@ class Principal:
 
 class TokenVerifier:
     """Verifies HS256 tokens with a shared secret, or RS/ES tokens from a JWKS URL; and, with a
-    service key, the HS256 tokens services send each other (see `slm_shared.auth.service`)."""
+    service key, the HS256 tokens services send each other (see `slm_shared.auth.service`).
+
+    A client sends the same token with every request until it expires, and checking a signature
+    costs more than a hot read's query; so a token that verified is remembered (by its exact text,
+    at most `cache_size` of them) until its `exp`, and at most `cache_seconds` (so a key withdrawn
+    from the JWKS stops being honoured within that bound). A token that failed is never remembered.
+    """
+
+    cache_size = 4096
+    cache_seconds = 60.0
 
     def __init__(
         self,
@@ -61,6 +71,7 @@ class TokenVerifier:
         self.issuer = issuer
         self.service_key = service_key
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()  # token -> (principal, until)
 
     def _decode(self, token: str) -> dict[str, Any]:
         if is_service_token(token):
@@ -79,6 +90,21 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Decode and check a token; raises Unauthorized with the reason."""
+        now = time.time()
+        if (remembered := self._verified.get(token)) is not None:
+            principal, until = remembered
+            if now < until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, expires = await self._verify(token)
+        self._verified[token] = (principal, min(expires, now + self.cache_seconds))
+        if len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
+        """The principal a token names, and when the token expires (epoch seconds)."""
         try:
             if self._jwks is not None:
                 claims = await anyio.to_thread.run_sync(self._decode, token)
@@ -97,12 +123,13 @@ class TokenVerifier:
         party = claims.get("party")
         if CUSTOMER in roles and not party:
             raise Unauthorized("A customer token must name its party")
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             tenant=tenant,
             roles=frozenset(r for r in roles if r in ROLES),
             party=str(party) if party else None,
         )
+        return principal, float(claims["exp"])
 
 
 def issue_token(

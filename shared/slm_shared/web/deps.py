@@ -20,8 +20,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_reader(request: Request) -> Reader:
-    """Hot reads in one snapshot, outside the request transaction (see `slm_shared.reads`)."""
+async def get_reader(request: Request) -> Reader:
+    """Hot reads in one snapshot, outside the request transaction (see `slm_shared.reads`).
+
+    A coroutine, as every dependency on a hot path: FastAPI runs a plain function in a worker thread.
+    """
     reader: Reader = request.app.state.db.reader
     return reader
 

@@ -17,10 +17,11 @@ class PageParams(BaseModel):
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")] = 0,
 ) -> PageParams:
+    """A coroutine: FastAPI would run a plain function in a worker thread, per request."""
     return PageParams(limit=limit, offset=offset)
 
 

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, String, cast, func, or_, select
+from sqlalchemy import Connection, Row, Select, String, bindparam, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from slm_catalog.models import Service
 
 SERVICES = Service.__table__  # type: ignore[attr-defined]
-_SORT_COLUMNS: dict[str, Mapped[Any]] = {
-    "key": col(Service.key),
-    "name": col(Service.name),
-    "created_at": col(Service.created_at),
-    "updated_at": col(Service.updated_at),
-}
+_SORT_COLUMNS = ("key", "name", "created_at", "updated_at")
 
 
 async def get_service(session: AsyncSession, *, tenant: str, service_id: str) -> Service | None:
@@ -48,42 +43,39 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(
-    query: Select[Any],
+def _ordered(query: Select[Any], sort: str) -> Select[Any]:
+    name = sort.lstrip("-")
+    if name not in _SORT_COLUMNS:
+        raise KeyError(sort)
+    column, row_id = SERVICES.c[name], SERVICES.c.id
+    return query.order_by(*([column.desc(), row_id.desc()] if sort.startswith("-") else [column, row_id]))
+
+
+def _bound(
     *,
     tenant: str,
+    limit: int,
+    offset: int,
     type: str | None,
     lifecycle: str | None,
     tag: str | None,
     owner: str | None,
     text: str | None,
-) -> Select[Any]:
-    query = query.where(col(Service.tenant) == tenant)
+) -> tuple[frozenset[str], dict[str, Any]]:
+    """The filters given and the values bound to `_page_statements`' parameters."""
+    params: dict[str, Any] = {"tenant": tenant, "limit": limit, "offset": offset}
     if type:
-        query = query.where(col(Service.type) == type)
+        params["type"] = type
     if lifecycle:
-        query = query.where(col(Service.lifecycle) == lifecycle)
+        params["lifecycle"] = lifecycle
     if owner:
-        query = query.where(func.lower(Service.owner_team) == owner.lower())
+        params["owner"] = owner.lower()
     if tag:
         encoded = _like_escaped(f'"{tag}"')
-        query = query.where(cast(Service.tags, String).like(f"%{encoded}%", escape="\\"))
+        params["tag"] = f"%{encoded}%"
     if text:
-        pattern = f"%{_like_escaped(text.lower())}%"
-        query = query.where(
-            or_(
-                func.lower(Service.name).like(pattern, escape="\\"),
-                func.lower(Service.key).like(pattern, escape="\\"),
-                func.lower(Service.description).like(pattern, escape="\\"),
-            )
-        )
-    return query
-
-
-def _ordered(query: Select[Any], sort: str) -> Select[Any]:
-    column = _SORT_COLUMNS[sort.lstrip("-")]
-    order = [column.desc(), col(Service.id).desc()] if sort.startswith("-") else [column, col(Service.id)]
-    return query.order_by(*order)
+        params["text"] = f"%{_like_escaped(text.lower())}%"
+    return frozenset(params) - {"tenant", "limit", "offset"}, params
 
 
 async def list_services(
@@ -100,9 +92,12 @@ async def list_services(
     sort: str = "key",
 ) -> tuple[Sequence[Service], int]:
     """One page of services matching every given filter, in a stable order."""
-    query = _filtered(select(Service), tenant=tenant, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.scalars(_ordered(query, sort).limit(limit).offset(offset))
+    filters, params = _bound(
+        tenant=tenant, limit=limit, offset=offset, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text
+    )
+    page, count = _page_statements(filters, sort)
+    total = (await session.execute(count, params)).scalar() or 0
+    rows = await session.scalars(select(Service).from_statement(page), params)
     return rows.all(), total
 
 
@@ -120,7 +115,36 @@ def service_page(
     sort: str = "key",
 ) -> tuple[Sequence[Row[Any]], int]:
     """`list_services` as Core rows, for the hot list read (same filters, same order)."""
-    query = _filtered(select(SERVICES), tenant=tenant, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text)
-    total = connection.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = connection.execute(_ordered(query, sort).limit(limit).offset(offset)).all()
+    filters, params = _bound(
+        tenant=tenant, limit=limit, offset=offset, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text
+    )
+    page, count = _page_statements(filters, sort)
+    total = connection.execute(count, params).scalar() or 0
+    rows = connection.execute(page, params).all() if total > offset else []
     return rows, total
+
+
+@functools.cache
+def _page_statements(filters: frozenset[str], sort: str) -> tuple[Select[Any], Select[Any]]:
+    """The page and count statements for one combination of filters, built once: values are bound per call,
+    so neither is rebuilt nor has its cache key computed again per request."""
+    query = select(SERVICES).where(SERVICES.c.tenant == bindparam("tenant"))
+    if "type" in filters:
+        query = query.where(SERVICES.c.type == bindparam("type"))
+    if "lifecycle" in filters:
+        query = query.where(SERVICES.c.lifecycle == bindparam("lifecycle"))
+    if "owner" in filters:
+        query = query.where(func.lower(SERVICES.c.owner_team) == bindparam("owner"))
+    if "tag" in filters:
+        query = query.where(cast(SERVICES.c.tags, String).like(bindparam("tag"), escape="\\"))
+    if "text" in filters:
+        pattern = bindparam("text", type_=String)
+        query = query.where(
+            or_(
+                func.lower(SERVICES.c.name).like(pattern, escape="\\"),
+                func.lower(SERVICES.c.key).like(pattern, escape="\\"),
+                func.lower(SERVICES.c.description).like(pattern, escape="\\"),
+            )
+        )
+    count = select(func.count()).select_from(query.subquery())
+    return _ordered(query, sort).limit(bindparam("limit")).offset(bindparam("offset")), count
