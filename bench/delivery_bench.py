@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import nats
 import uvicorn
-from benchlib.stack import databases, token
+from benchlib.stack import READY_SECONDS, databases, token
 from benchlib.stats import line, ratios
 
 from slm_shared.contracts.registry import EVENTS
@@ -77,7 +77,8 @@ def notifier_stack(database: str, **env: str) -> Iterator[Stack]:
             )
             try:
                 stack.start_nats()
-                stack.start_service("notifier")
+                stack.start_service("notifier", wait=False)
+                stack.wait_ready("notifier", timeout=READY_SECONDS)
                 yield stack
             finally:
                 stack.stop()
