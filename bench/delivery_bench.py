@@ -1,7 +1,7 @@
 """Notifier deliveries end to end (event in -> webhook received), against plain httpx posting.
 
   plain httpx : one pooled httpx.AsyncClient posting the same JSON bodies, 16 at a time
-  notifier    : the real notifier process (uvicorn, SQLite or PostgreSQL): `objective.breached`
+  notifier    : the real notifier process (uvicorn, SQLite or PostgreSQL; NATS alone beside it): `objective.breached`
                 events published to JetStream -> idempotent inbox -> delivery rows -> claim, sign
                 (Standard Webhooks), check the target, POST, record the attempt
 
@@ -19,20 +19,23 @@ import asyncio
 import contextlib
 import json
 import os
+import tempfile
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import uvicorn
-from benchlib.stack import databases, running_stack, token
+from benchlib.stack import READY_SECONDS, databases, token
 from benchlib.stats import line, ratios
 
-from slm_shared.contracts.payloads import ObjectiveStatusV1
 from slm_shared.contracts.registry import EVENTS
+from slm_shared.testing.breaches import breach, breach_events, publish_events
 from slm_shared.testing.ports import free_port
+from slm_shared.testing.postgres import PostgresServer
+from tools.devstack import Stack
 
 CONCURRENCY = 16
 
@@ -61,6 +64,29 @@ class Receiver:
         self.arrived.clear()
 
 
+@contextlib.contextmanager
+def notifier_stack(database: str, **env: str) -> Iterator[Stack]:
+    """NATS and the notifier alone (nothing else competes for the CPU), on SQLite or PostgreSQL."""
+    with tempfile.TemporaryDirectory(prefix="slm-bench-") as folder:
+        data = Path(folder)
+        postgres = PostgresServer().start() if database == "postgresql" else None
+        try:
+            url = postgres.create_database("notifier") if postgres else f"sqlite+aiosqlite:///{data / 'notifier.db'}"
+            stack = Stack.on_free_ports(
+                data, database_urls={"notifier": url}, extra_env={"SLM_LOG_LEVEL": "WARNING", **env}
+            )
+            try:
+                stack.start_nats()
+                stack.start_service("notifier", wait=False)
+                stack.wait_ready("notifier", timeout=READY_SECONDS)
+                yield stack
+            finally:
+                stack.stop()
+        finally:
+            if postgres is not None:
+                postgres.stop()
+
+
 @contextlib.asynccontextmanager
 async def serving(app: Receiver) -> AsyncIterator[str]:
     port = free_port()
@@ -73,26 +99,6 @@ async def serving(app: Receiver) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
-
-
-def breach(n: int) -> ObjectiveStatusV1:
-    now = datetime.now(UTC)
-    return ObjectiveStatusV1(
-        agreement_id=f"agr-{n}",
-        objective_id=f"obj-{n}",
-        service_key="payments",
-        indicator="availability",
-        status="breached",
-        previous_status="healthy",
-        objective=0.999,
-        attainment=0.995,
-        good=995,
-        total=1000,
-        window_start=now,
-        window_end=now,
-        observed_at=now,
-        severity="critical",
-    )
 
 
 async def plain_httpx(url: str, receiver: Receiver, count: int) -> float:
@@ -125,14 +131,7 @@ async def notifier(js: Any, receiver: Receiver, count: int, pid: int) -> tuple[f
     receiver.expect(count)
     cpu = cpu_seconds(pid)
     started = time.perf_counter()
-    events = [EVENTS.objective_breached.build(tenant="bench", data=breach(n)) for n in range(count)]
-    spec = EVENTS.objective_breached
-    await asyncio.gather(
-        *(
-            js.publish(spec.subject, json.dumps(e.data).encode(), headers={**e.headers(), "Nats-Msg-Id": e.id})
-            for e in events
-        )
-    )
+    await publish_events(js, breach_events("bench", count))
     try:
         await asyncio.wait_for(receiver.arrived.wait(), timeout=100)
     except TimeoutError:
@@ -143,7 +142,7 @@ async def notifier(js: Any, receiver: Receiver, count: int, pid: int) -> tuple[f
 
 async def bench(database: str, args: argparse.Namespace) -> None:
     env = {"NOTIFIER_MAX_PER_SUBSCRIPTION": str(CONCURRENCY), "NOTIFIER_MAX_CONCURRENCY": str(CONCURRENCY)}
-    with running_stack(database, **env) as (stack, _urls):
+    with notifier_stack(database, **env) as stack:
         receiver = Receiver()
         async with serving(receiver) as url:
             admin = {"Authorization": f"Bearer {token('admin')}"}

@@ -41,6 +41,18 @@ def databases(choice: str) -> list[str]:
     return wanted
 
 
+READY_SECONDS = 180.0  # on a loaded machine four services importing at once take minutes
+
+
+def start(stack: Stack) -> None:
+    """NATS, then every service, waiting for each to be ready (longer than the dev stack does)."""
+    stack.start_nats()
+    for spec in SERVICES:
+        stack.start_service(spec.name, wait=False)
+    for spec in SERVICES:
+        stack.wait_ready(spec.name, timeout=READY_SECONDS)
+
+
 @contextlib.contextmanager
 def running_stack(database: str, **env: str) -> Iterator[tuple[Stack, dict[str, str]]]:
     """Start NATS and the services; yields the stack and each service's database URL."""
@@ -53,8 +65,11 @@ def running_stack(database: str, **env: str) -> Iterator[tuple[Stack, dict[str, 
             else:
                 urls = {s.name: f"sqlite+aiosqlite:///{data / (s.name + '.db')}" for s in SERVICES}
             stack = Stack.on_free_ports(data, database_urls=urls, extra_env={"SLM_LOG_LEVEL": "WARNING", **env})
-            with stack:
+            try:
+                start(stack)
                 yield stack, urls
+            finally:
+                stack.stop()  # also when a service never became ready
         finally:
             if postgres is not None:
                 postgres.stop()

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,6 +17,7 @@ from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttemp
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)  # type: ignore[attr-defined]
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
+STATUS_SEEN = cast(Table, ObjectiveStatusSeen.__table__)  # type: ignore[attr-defined]
 D = DELIVERIES.c
 S = SUBSCRIPTIONS.c
 
@@ -65,32 +68,29 @@ async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str
 async def newest_status(
     session: AsyncSession, *, tenant: str, agreement_id: str, objective_id: str, status: str, observed_at: datetime
 ) -> bool:
-    """Keep `status` as the objective's latest unless a later one was seen; False when this one is out of date."""
-    seen = await session.scalar(
-        select(ObjectiveStatusSeen)
-        .where(
-            col(ObjectiveStatusSeen.tenant) == tenant,
-            col(ObjectiveStatusSeen.agreement_id) == agreement_id,
-            col(ObjectiveStatusSeen.objective_id) == objective_id,
+    """Keep `status` as the objective's latest unless a later one was seen; False when this one is out of date.
+
+    One upsert: inserted, or updated only where the stored one was observed earlier (two replicas at
+    once meet on the unique key, and the later observation wins whichever commits first).
+    """
+    values = {
+        "tenant": tenant,
+        "agreement_id": agreement_id,
+        "objective_id": objective_id,
+        "status": status,
+        "observed_at": observed_at,
+    }
+    upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(STATUS_SEEN)
+    statement = (
+        upsert.values(values)
+        .on_conflict_do_update(
+            index_elements=["tenant", "agreement_id", "objective_id"],
+            set_={"status": upsert.excluded.status, "observed_at": upsert.excluded.observed_at},
+            where=STATUS_SEEN.c.observed_at < upsert.excluded.observed_at,
         )
-        .with_for_update()
+        .returning(STATUS_SEEN.c.id)
     )
-    if seen is None:
-        session.add(
-            ObjectiveStatusSeen(
-                tenant=tenant,
-                agreement_id=agreement_id,
-                objective_id=objective_id,
-                status=status,
-                observed_at=observed_at,
-            )
-        )
-        await session.flush()  # two replicas at once: the unique key fails one, which is retried and then compares
-        return True
-    if seen.observed_at >= observed_at:
-        return False
-    seen.status, seen.observed_at = status, observed_at
-    return True
+    return (await session.execute(statement)).first() is not None
 
 
 async def list_deliveries(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from slm_notifier import repository
 from slm_notifier.contacts.rules import party_side
@@ -22,6 +24,45 @@ from slm_shared.errors import Conflict, NotFound
 DELIVERIES_QUEUED = "slm_notifier_deliveries_queued"
 
 
+SUBSCRIPTIONS_READ = "slm_notifier_enabled_subscriptions"
+
+
+class Preclaimer(Protocol):
+    """A delivery worker of this process that takes fresh deliveries as they are written."""
+
+    def preclaim(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Claim (in the caller's transaction) the rows it has room for; it sends them once that commits."""
+
+
+_preclaimers: dict[int, Preclaimer] = {}
+
+
+def _engine_id(session: AsyncSession) -> int:
+    bind = session.sync_session.get_bind()
+    return id(getattr(bind, "engine", bind))
+
+
+def register_preclaimer(engine: AsyncEngine, worker: Preclaimer | None) -> None:
+    """Let fan-out on this engine hand fresh deliveries to `worker` (None: stop)."""
+    if worker is None:
+        _preclaimers.pop(id(engine.sync_engine), None)
+    else:
+        _preclaimers[id(engine.sync_engine)] = worker
+
+
+async def enabled_subscriptions(session: AsyncSession, tenant: str) -> Sequence[Row[Any]]:
+    """The tenant's enabled subscriptions, read once per transaction (a consumer batch fans out many events)."""
+    known: dict[str, Sequence[Row[Any]]] = session.info.setdefault(SUBSCRIPTIONS_READ, {})
+    if tenant not in known:
+        known[tenant] = await repository.enabled_subscriptions(session, tenant=tenant)
+    return known[tenant]
+
+
+def forget_subscriptions(session: AsyncSession) -> None:
+    """Drop the subscriptions read in this transaction (one was created, changed or deleted)."""
+    session.info.pop(SUBSCRIPTIONS_READ, None)
+
+
 def mark_queued(session: AsyncSession) -> None:
     """Flag the transaction so the delivery worker wakes once it commits."""
     session.info[DELIVERIES_QUEUED] = True
@@ -35,7 +76,7 @@ async def fan_out(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
-    for sub in await repository.enabled_subscriptions(session, tenant=event.tenant):
+    for sub in await enabled_subscriptions(session, event.tenant):
         if not subscription_matches(sub.event_types, sub.filters or {}, facts):
             continue
         row = delivery_row(event, sub.id, now)
@@ -68,6 +109,9 @@ async def fan_out(
             )
         rows.append(row)
     await escalation_repository.insert_notifications(session, notifications)
+    worker = _preclaimers.get(_engine_id(session)) if rows else None
+    if worker is not None:
+        worker.preclaim(session, rows)  # sent as soon as this transaction commits, without another claim
     await repository.insert_deliveries(session, rows)
     if rows:
         mark_queued(session)
@@ -92,6 +136,8 @@ def delivery_row(event: CloudEvent, subscription_id: str, now: datetime) -> dict
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
+        "claimed_until": None,
+        "claim_token": None,
     }
 
 
@@ -105,6 +151,7 @@ async def require_subscription(session: AsyncSession, *, tenant: str, subscripti
 async def create_subscription(session: AsyncSession, *, tenant: str, data: SubscriptionCreate) -> Subscription:
     """Add a subscription with a fresh signing secret."""
     refuse_markers(data.channel, data.target)
+    forget_subscriptions(session)
     subscription = Subscription(
         tenant=tenant,
         name=data.name,
@@ -126,6 +173,7 @@ async def update_subscription(
     session: AsyncSession, *, subscription: Subscription, data: SubscriptionUpdate
 ) -> Subscription:
     """Apply a partial update; enabling again clears the reason it was disabled."""
+    forget_subscriptions(session)
     changes = data.model_dump(exclude_unset=True, mode="json")
     if changes.get("target") is not None:
         target = keep_stored_secrets(subscription.channel, subscription.target, changes["target"])
@@ -147,6 +195,7 @@ async def update_subscription(
 
 async def delete_subscription(session: AsyncSession, *, subscription: Subscription) -> None:
     """Remove a subscription; its pending deliveries end as failed, the log stays."""
+    forget_subscriptions(session)
     now = utcnow()
     await repository.fail_pending(
         session, tenant=subscription.tenant, subscription_id=subscription.id, reason="subscription deleted", now=now

@@ -25,12 +25,15 @@ from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
 from slm_notifier.recorder import AttemptRecord, AttemptRecorder
-from slm_notifier.service import DELIVERIES_QUEUED
+from slm_notifier.service import DELIVERIES_QUEUED, register_preclaimer
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, utcnow
 from slm_shared.tasks import checkpoint, stop_tasks, wait_for_event
 
 logger = logging.getLogger(__name__)
+
+PRECLAIMED = "slm_notifier_preclaimed"
+PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
 
 
 class DeliveryWorker:
@@ -76,20 +79,60 @@ class DeliveryWorker:
         self._per_subscription: Counter[str] = Counter()
         self._claim_group = max(1, settings.max_concurrency // 4)
         self._held: dict[str, str] = {}  # delivery id -> claim token, while its attempt runs
+        self._preclaimed: list[tuple[str, Any, list[str]]] = []  # (token, lease end, ids) committed, not started
+        self._reserved: Counter[str] = Counter()  # subscription -> deliveries in _preclaimed
 
     def _after_commit(self, session: AsyncSession) -> None:
-        if session.info.pop(DELIVERIES_QUEUED, False):
+        preclaimed = session.info.pop(PRECLAIMED, None)
+        counts = session.info.pop(PRECLAIMED_COUNTS, None)
+        if preclaimed:
+            self._preclaimed.append(preclaimed)
+            self._reserved.update(counts or {})
+        if session.info.pop(DELIVERIES_QUEUED, False) or preclaimed:
             self._wake.set()
+
+    def preclaim(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Claim fresh delivery rows in the transaction that writes them, as far as there is room.
+
+        Once it commits they are sent straight away (no claim transaction of their own); if it rolls
+        back, nothing was claimed. Rows left unclaimed are claimed by the next round as before.
+        """
+        pending: Counter[str] = session.info.setdefault(PRECLAIMED_COUNTS, Counter())
+        token, lease_until, ids = session.info.setdefault(
+            PRECLAIMED,
+            (str(uuid.uuid4()), utcnow() + timedelta(seconds=self.settings.claim_lease_seconds), []),
+        )
+        cap = self.settings.max_per_subscription
+        for row in rows:
+            subscription_id = row["subscription_id"]
+            if len(self._inflight) + self._reserved.total() + pending.total() >= self.settings.max_concurrency:
+                return
+            taken = self._per_subscription[subscription_id] + self._reserved[subscription_id]
+            if taken + pending[subscription_id] >= cap:
+                continue
+            row["claimed_until"], row["claim_token"] = lease_until, token
+            pending[subscription_id] += 1
+            ids.append(row["id"])
 
     async def run(self) -> None:
         """Claim and send until cancelled; in-flight attempts are cancelled with it."""
         self.db.after_commit.append(self._after_commit)
+        register_preclaimer(self.db.engine, self)
         renewing = asyncio.create_task(self._renew_leases(), name="delivery-lease-renewal")
         try:
             while True:
                 checkpoint()
                 self._wake.clear()
-                free = self.settings.max_concurrency - len(self._inflight)
+                if self._preclaimed:
+                    try:
+                        await (
+                            self.recorder.flushed()
+                        )  # as below: answers in hand are stored before anything new is sent
+                        await self.start_preclaimed()
+                    except Exception as exc:  # noqa: BLE001 - they stay claimed; claimed again once the lease ends
+                        checkpoint()
+                        logger.warning("starting fresh deliveries failed: %s", exc)
+                free = self.settings.max_concurrency - len(self._inflight) - self._reserved.total()
                 claimed = 0
                 # claim in groups (a quarter of the slots at least) rather than one row per finished attempt
                 if free > 0 and (free >= self._claim_group or not self._inflight):
@@ -105,6 +148,7 @@ class DeliveryWorker:
                     continue
                 await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
+            register_preclaimer(self.db.engine, None)
             self.db.after_commit.remove(self._after_commit)
             await stop_tasks([renewing, *self._inflight], grace_seconds=2.0)
             await self.recorder.close(within=2.0)  # answered attempts are recorded before the database closes
@@ -120,13 +164,31 @@ class DeliveryWorker:
         token = str(uuid.uuid4())
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
-        busy = {sub for sub, count in self._per_subscription.items() if count >= cap}
+        busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
         async with self.db.session() as session:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
             )
             jobs = list(await repository.load_jobs(session, ids)) if ids else []
             agreements = await self._agreements(session, jobs)
+        return await self._start(jobs, agreements)
+
+    async def start_preclaimed(self) -> int:
+        """Start the deliveries claimed when they were written (read back without the write lock)."""
+        batches, self._preclaimed = self._preclaimed, []
+        self._reserved.clear()
+        tokens = {token for token, _, _ in batches}
+        ids = [delivery_id for _, _, batch in batches for delivery_id in batch]
+        if not ids:
+            return 0
+        async with self.db.session(read_only=True) as session:
+            # only rows that were committed (a rolled-back savepoint leaves none) and still ours
+            jobs = [job for job in await repository.load_jobs(session, ids) if job.claim_token in tokens]
+            agreements = await self._agreements(session, jobs)
+        return await self._start(jobs, agreements)
+
+    async def _start(self, jobs: list[Row[Any]], agreements: dict[tuple[str, Any], AgreementFacts]) -> int:
+        cap = self.settings.max_per_subscription
         started = 0
         for job in jobs:
             if self._per_subscription[job.subscription_id] >= cap:

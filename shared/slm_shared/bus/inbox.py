@@ -8,7 +8,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
 from opentelemetry import propagate, trace
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -26,12 +26,14 @@ from slm_shared.bus.fetch import Fetcher
 from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
-from slm_shared.db import Database
+from slm_shared.db import Database, utcnow
 from slm_shared.errors import describe
 from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("slm.bus")
+
+INBOX = cast(Table, InboxMessage.__table__)  # type: ignore[attr-defined]
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
@@ -153,9 +155,11 @@ class Consumer:
         applied = 0
         try:
             async with self.db.session() as session:
-                for message in messages:
+                parsed = [(message, self._readable(message)) for message in messages]
+                seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
+                for message, event in parsed:
                     checkpoint()
-                    outcome = await self._apply_in_batch(session, message)
+                    outcome = await self._apply_in_batch(session, message, event, seen)
                     if outcome is None:
                         alone.append(message)
                     else:
@@ -172,19 +176,27 @@ class Consumer:
             checkpoint()
             await self.handle_message(message, stream)
 
-    async def _apply_in_batch(self, session: AsyncSession, message: Msg) -> int | None:
-        """1 if applied, 0 if nothing to do (seen, or a type this consumer ignores), None to retry alone."""
-        headers = dict(message.headers or {})
+    @staticmethod
+    def _readable(message: Msg) -> CloudEvent | None:
         try:
-            event = CloudEvent.from_message(headers, message.data)
+            return CloudEvent.from_message(dict(message.headers or {}), message.data)
         except (ValueError, json.JSONDecodeError):
+            return None  # dead-lettered by handle_message
+
+    async def _apply_in_batch(
+        self, session: AsyncSession, message: Msg, event: CloudEvent | None, seen: set[str]
+    ) -> int | None:
+        """1 if applied, 0 if nothing to do (seen, or a type this consumer ignores), None to retry alone."""
+        if event is None:
             return None  # dead-lettered by handle_message
         handler = self.handlers.get(event.type)
         if handler is None:
             return 0
         if (message.metadata.num_delivered or 1) > self.max_deliveries:
             return None  # past the bound without an answer: dead-lettered by handle_message
-        context = propagate.extract(headers)
+        if event.id in seen:
+            return 0
+        context = propagate.extract(dict(message.headers or {}))
         with tracer.start_as_current_span(
             f"consume {event.type}", context=context, kind=trace.SpanKind.CONSUMER
         ) as span:
@@ -192,24 +204,31 @@ class Consumer:
             span.set_attribute("messaging.message.id", event.id)
             try:
                 async with session.begin_nested():
-                    if await self._seen(session, event.id):
-                        return 0
-                    session.add(
-                        InboxMessage(consumer=self.name, event_id=event.id, event_type=event.type, tenant=event.tenant)
-                    )
-                    await session.flush()
+                    await self._record(session, event)
                     await handler(session, event)
             except Exception:  # noqa: BLE001 - rolled back to the savepoint; retried alone
                 return None
+        seen.add(event.id)  # the same event twice in one batch is applied once
         return 1
 
-    async def _seen(self, session: AsyncSession, event_id: str) -> bool:
-        found = await session.scalar(
-            select(col(InboxMessage.id)).where(
-                col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id) == event_id
+    async def _seen_among(self, session: AsyncSession, event_ids: list[str]) -> set[str]:
+        """Which of these events this consumer has applied already (one query for a batch)."""
+        if not event_ids:
+            return set()
+        found = await session.scalars(
+            select(col(InboxMessage.event_id)).where(
+                col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id).in_(set(event_ids))
             )
         )
-        return found is not None
+        return set(found)
+
+    async def _record(self, session: AsyncSession, event: CloudEvent) -> None:
+        """The inbox row, written at once: a concurrent replica's copy fails here on the unique key."""
+        await session.execute(
+            insert(INBOX).values(
+                consumer=self.name, event_id=event.id, event_type=event.type, tenant=event.tenant, processed_at=utcnow()
+            )
+        )
 
     async def handle_message(self, message: Msg, stream: str) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound."""
@@ -263,10 +282,7 @@ class Consumer:
                 )
                 if seen is not None:
                     return False
-                session.add(
-                    InboxMessage(consumer=self.name, event_id=event.id, event_type=event.type, tenant=event.tenant)
-                )
-                await session.flush()
+                await self._record(session, event)
                 await handler(session, event)
         except IntegrityError:
             if await self._already_applied(event.id):
