@@ -125,7 +125,12 @@ def _charts(report: dict[str, Any], fmt: Formatter) -> dict[str, dict[str, Marku
         drawn[o["objective_id"]] = {
             "burn_down": Markup(
                 charts.burn_down(
-                    f"{fmt.t('burn_down')}: {name}", burn, x_label=fmt.t("day"), y_label=fmt.t("budget_left")
+                    f"{fmt.t('burn_down')}: {name}",
+                    burn,
+                    x_label=fmt.t("day"),
+                    y_label=fmt.t("budget_left"),
+                    zero_label=fmt.percent(0.0, 0),
+                    percent=lambda v: fmt.percent(v, 0),
                 )
             ),
             "trend": Markup(
