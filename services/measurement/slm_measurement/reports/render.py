@@ -96,9 +96,12 @@ def csv_rows(report: dict[str, Any], fmt: Formatter) -> list[list[str]]:
         add("tickets", item, "compliance", t["compliance"], fmt.percent(t["compliance"], 1))
     add("maintenance", "", "minutes", report["maintenance"]["minutes"], fmt.number(report["maintenance"]["minutes"]))
     for a in report["actions"]:
-        add("action", a["action_id"], "title", a["title"])
+        add("action", a["action_id"], "title", a["title"], fmt.action_title(a))
         add("action", a["action_id"], "due_on", a["due_on"])
         add("action", a["action_id"], "status", a["status"])
+        if a.get("change_status"):
+            add("action", a["action_id"], "change_status", a["change_status"], fmt.word("change", a["change_status"]))
+            add("action", a["action_id"], "change_ref", a.get("change_ref"))
     credit = report["credit"]
     add("credit", "", "percent", credit["percent"], fmt.number(credit["percent"], 2) + " %")
     add("credit", "", "period_price", credit["period_price"], fmt.money(credit["period_price"], credit["currency"]))
