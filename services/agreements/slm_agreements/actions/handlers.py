@@ -7,6 +7,7 @@ from datetime import timedelta
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements import repository
 from slm_agreements.actions import service as actions
@@ -90,7 +91,7 @@ async def on_change_status_changed(session: AsyncSession, event: CloudEvent) -> 
         raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
     action = await session.scalar(
         select(ImprovementAction)
-        .where(ImprovementAction.tenant == event.tenant, ImprovementAction.id == data.action_id)
+        .where(col(ImprovementAction.tenant) == event.tenant, col(ImprovementAction.id) == data.action_id)
         .with_for_update()
     )
     if action is None or action.change_request_id != data.change_request_id:

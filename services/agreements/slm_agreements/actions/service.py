@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from slm_agreements import repository
 from slm_agreements.actions.models import ImprovementAction
@@ -245,7 +246,9 @@ async def record_change_status(
     action.revision += 1
     action.updated_at = utcnow()
     await session.flush()
-    service_key = await session.scalar(select(Agreement.service_key).where(Agreement.id == action.agreement_id))
+    service_key = await session.scalar(
+        select(col(Agreement.service_key)).where(col(Agreement.id) == action.agreement_id)
+    )
     _action_event(session, EVENTS.action_updated, action, service_key or "")
     return action
 
