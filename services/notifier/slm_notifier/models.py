@@ -201,5 +201,8 @@ class ExternalTicket(SQLModel, table=True):
     # A change request's status as last reported, and the action and change request it was raised for.
     external_status: str | None = Field(default=None, max_length=32)
     context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Set for records that must exist once (a change per action and subscription): two deliveries (or
+    # replicas) racing to create it meet here, and only the one that inserted the claim creates it.
+    claim_key: str | None = Field(default=None, max_length=300, unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import CursorResult, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier.channels.http import HttpAnswer, SafeHttp
@@ -75,12 +76,16 @@ def change_body(data: ChangeRequestedV1, target: Any) -> dict[str, Any]:
     return body
 
 
+CREATING = "creating"
+CLAIM_LEASE = timedelta(minutes=5)  # a claim left by a crashed attempt is taken over after this long
+
+
 @dataclass(frozen=True)
-class ChangeTicket:
-    id: int
-    external_id: str
-    external_key: str | None
-    external_status: str | None
+class Claim:
+    """Whether this attempt creates the change (`ticket_id` its claim), or it exists, or another is creating it."""
+
+    outcome: str  # "mine", "done" or "busy"
+    ticket_id: int | None = None
 
 
 class ChangeStore:
@@ -89,30 +94,56 @@ class ChangeStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def find(self, *, subscription_id: str, action_id: str) -> ChangeTicket | None:
-        """The change already raised for this action through this subscription, whatever its state."""
+    async def claim(self, *, tenant: str, subscription_id: str, data: ChangeRequestedV1, attempt: str) -> Claim:
+        """Reserve the creation of the action's change for this attempt (one per action and subscription)."""
+        key = f"{subscription_id}:{change_key(data.action_id)}"
+        now = utcnow()
+        context = {
+            "change_request_id": data.change_request_id,
+            "action_id": data.action_id,
+            "agreement_id": data.agreement_id,
+            "claimed_by": attempt,
+        }
+        try:
+            async with self.db.session() as session:
+                result = await session.execute(
+                    insert(TICKETS).values(
+                        tenant=tenant, subscription_id=subscription_id, system=SYSTEM,
+                        correlation_key=change_key(data.action_id), external_id="", external_key=None,
+                        state=CREATING, context=context, claim_key=key, created_at=now, updated_at=now,
+                    )
+                )  # fmt: skip
+                inserted = cast(CursorResult[Any], result).inserted_primary_key
+                assert inserted is not None
+                return Claim("mine", int(inserted[0]))
+        except IntegrityError:
+            pass
         async with self.db.session() as session:
             row = (
-                await session.execute(
-                    select(T.id, T.external_id, T.external_key, T.external_status)
-                    .where(T.subscription_id == subscription_id, T.correlation_key == change_key(action_id))
-                    .order_by(T.id)
-                    .limit(1)
-                )
-            ).first()
-        return ChangeTicket(row.id, row.external_id, row.external_key, row.external_status) if row else None
+                await session.execute(select(T.id, T.state, T.context, T.updated_at).where(T.claim_key == key))
+            ).one()
+            if row.state != CREATING:
+                return Claim("done", row.id)
+            if (row.context or {}).get("claimed_by") != attempt and row.updated_at > now - CLAIM_LEASE:
+                return Claim("busy", row.id)
+            taken = await session.execute(
+                update(TICKETS)
+                .where(T.id == row.id, T.state == CREATING, T.updated_at == row.updated_at)
+                .values(context=context, updated_at=now)
+            )
+            return Claim("mine" if taken.rowcount else "busy", row.id)  # type: ignore[attr-defined]
 
     async def raised(
         self,
+        ticket_id: int,
         *,
         tenant: str,
-        subscription_id: str,
         data: ChangeRequestedV1,
         external_id: str,
         number: str | None,
         state: object,
     ) -> None:
-        """Keep the change the tool created (or already had) and tell its first status."""
+        """Keep the change the tool created (or already had) on the claim, and tell its first status."""
         status = change_status(state) or "new"
         now = utcnow()
         context = {
@@ -122,22 +153,16 @@ class ChangeStore:
         }
         async with self.db.session() as session:
             await session.execute(
-                insert(TICKETS),
-                [
-                    {
-                        "tenant": tenant,
-                        "subscription_id": subscription_id,
-                        "system": SYSTEM,
-                        "correlation_key": change_key(data.action_id),
-                        "external_id": external_id,
-                        "external_key": number,
-                        "state": RESOLVED if status in CHANGE_STATUSES_FINAL else OPEN,
-                        "external_status": status,
-                        "context": context,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                ],
+                update(TICKETS)
+                .where(T.id == ticket_id)
+                .values(
+                    external_id=external_id,
+                    external_key=number,
+                    state=RESOLVED if status in CHANGE_STATUSES_FINAL else OPEN,
+                    external_status=status,
+                    context=context,
+                    updated_at=now,
+                )
             )
             _tell(session, tenant, context, status, external_id, number, state, now)
 
@@ -205,7 +230,7 @@ class ChangePoller:
                 await session.execute(
                     select(TICKETS, S.target)
                     .join(SUBSCRIPTIONS, S.id == T.subscription_id)
-                    .where(T.system == SYSTEM, T.state != RESOLVED, T.correlation_key.like("change:%"))
+                    .where(T.system == SYSTEM, T.state.not_in((RESOLVED, CREATING)), T.correlation_key.like("change:%"))
                     .order_by(T.updated_at, T.id)
                     .limit(self.batch)
                 )

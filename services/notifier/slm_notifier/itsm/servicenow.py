@@ -157,8 +157,13 @@ class ServiceNowChannel:
     ) -> AttemptOutcome:
         """Create the action's change once: known here, else found by its correlation_id, else created."""
         data = ChangeRequestedV1.model_validate(message.payload)
-        if await self.changes.find(subscription_id=message.subscription_id, action_id=data.action_id) is not None:
+        claim = await self.changes.claim(
+            tenant=message.tenant, subscription_id=message.subscription_id, data=data, attempt=message.delivery_id
+        )
+        if claim.outcome == "done":
             return AttemptOutcome(succeeded=True, error="the change for this action is already raised")
+        if claim.outcome == "busy" or claim.ticket_id is None:
+            return AttemptOutcome(succeeded=False, error="another attempt is raising this action's change")
         table = f"{str(target.instance_url).rstrip('/')}/api/now/table/{target.change_table}"
         found = await self.http.request(
             "GET",
@@ -189,8 +194,8 @@ class ServiceNowChannel:
         record = records[0] if records and isinstance(records[0], dict) else {}
         if record.get("sys_id"):
             await self.changes.raised(
+                claim.ticket_id,
                 tenant=message.tenant,
-                subscription_id=message.subscription_id,
                 data=data,
                 external_id=str(record["sys_id"]),
                 number=str(record["number"]) if record.get("number") else None,

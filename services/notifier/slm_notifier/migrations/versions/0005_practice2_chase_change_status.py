@@ -23,10 +23,14 @@ def upgrade() -> None:
     with op.batch_alter_table('external_tickets') as batch:
         batch.add_column(sa.Column('external_status', sa.String(length=32), nullable=True))
         batch.add_column(sa.Column('context', sa.JSON(), nullable=True))
+        batch.add_column(sa.Column('claim_key', sa.String(length=300), nullable=True))
+        batch.create_index('ix_external_tickets_claim_key', ['claim_key'], unique=True)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('external_tickets') as batch:
+        batch.drop_index('ix_external_tickets_claim_key')
+        batch.drop_column('claim_key')
         batch.drop_column('context')
         batch.drop_column('external_status')
     with op.batch_alter_table('notifications') as batch:
