@@ -19,7 +19,7 @@ from test_practice_review_pack import _chromium, _in_browser
 
 from slm_shared.auth import issue_token
 from slm_shared.contracts import EVENTS
-from tools.devstack import Stack
+from tools.devstack import SERVICES, Stack
 from tools.scenario import Scenario, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -52,7 +52,11 @@ def stack(tmp_path: Path, smtp: Smtp) -> Iterator[Stack]:
     env = {**FAST, "NOTIFIER_SMTP_HOST": "127.0.0.1", "NOTIFIER_SMTP_PORT": str(smtp.port)}
     running = Stack.on_free_ports(tmp_path / "stack", extra_env=env)
     try:
-        running.start()
+        running.start_nats()
+        for spec in SERVICES:
+            running.start_service(spec.name, wait=False)
+        for spec in SERVICES:
+            running.wait_ready(spec.name, timeout=240)  # four services starting at once on a busy machine
         yield running
     finally:
         running.stop()
