@@ -115,10 +115,10 @@ class _Mailbox:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
-            self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.messages.append((list(envelope.rcpt_tos), message))
         return "250 OK"
 
 

@@ -177,7 +177,8 @@ def test_an_overdue_action_is_chased_past_acknowledgement_until_it_is_done(stack
     scenario.call(
         "POST", "notifier", "/v1/subscriptions", 201,
         json={"name": "action owners", "channel": "email", "language": "pt", "escalation_seconds": 1,
-              "event_types": [EVENTS.action_overdue.type], "target": {"contacts": {"roles": ["service_level_manager"]}}},
+              "event_types": [EVENTS.action_overdue.type],
+              "target": {"contacts": {"roles": ["service_level_manager"]}}},
     )  # fmt: skip
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     action = scenario.call(
@@ -186,8 +187,9 @@ def test_an_overdue_action_is_chased_past_acknowledgement_until_it_is_done(stack
     )  # fmt: skip
 
     def mails(count: int) -> list[tuple[list[str], Any]]:
-        return wait_until(lambda: smtp.received() if len(smtp.received()) >= count else None, timeout=60,
-                          what=f"{count} e-mails")  # type: ignore[no-any-return]  # fmt: skip
+        arrived = wait_until(lambda: smtp.received() if len(smtp.received()) >= count else None, timeout=60,
+                             what=f"{count} e-mails")  # fmt: skip
+        return list(arrived)
 
     first = mails(1)[0]
     assert first[0] == ["ana@example.com"] and "Ação atrasada: Add a second print server" in first[1]["Subject"]
