@@ -103,6 +103,10 @@ class ImprovementAction(SQLModel, table=True):
     status: str = Field(max_length=16)
     source: str = Field(max_length=16)
     overdue: bool = False
+    title_key: str | None = Field(default=None, max_length=64)
+    title_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    change_status: str | None = Field(default=None, max_length=32)
+    change_ref: str | None = Field(default=None, max_length=200)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -184,6 +188,8 @@ async def store_action(session: AsyncSession, *, tenant: str, action: Improvemen
     still_overdue = bool(row.overdue) and row.due_on == action.due_on.isoformat()
     row.title, row.owner, row.due_on = action.title[:500], action.owner[:200], action.due_on.isoformat()
     row.status, row.source, row.overdue = action.status, action.source, still_overdue or overdue
+    row.title_key, row.title_params = action.title_key, action.title_params
+    row.change_status, row.change_ref = action.change_status, action.change_ref
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()

@@ -51,6 +51,9 @@ class Settings(ServiceSettings):
 
     escalation_seconds: int = Field(3600, ge=1, description="unacknowledged breaches escalate after this long")
     escalation_poll_seconds: float = Field(5.0, gt=0)
+    change_poll_seconds: float = Field(
+        60.0, gt=0, le=86_400, description="how often the status of each open request for change is read from the tool"
+    )
     public_url: str = Field("http://127.0.0.1:8104", description="base of the acknowledge links in messages")
     ack_link_secret: SecretStr | None = Field(
         None, description="signs acknowledge links; required in production, derived from the JWT secret otherwise"

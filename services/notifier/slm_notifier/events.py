@@ -16,7 +16,7 @@ from slm_notifier.models import AgreementView
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
-from slm_shared.contracts.payloads import ObjectiveStatusV1, PartyChangedV1
+from slm_shared.contracts.payloads import ImprovementActionV1, ObjectiveStatusV1, PartyChangedV1
 from slm_shared.db import utcnow
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,15 @@ async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
     await service.fan_out(session, event, facts, agreement=known)
 
 
+async def on_action_updated(session: AsyncSession, event: CloudEvent) -> None:
+    """An action done, cancelled or given a due date still ahead is chased no more."""
+    payload = _parse(event, ImprovementActionV1)
+    if payload.status in ("done", "cancelled") or payload.due_on >= event.time.date():
+        await escalation_repository.resolve_chase(
+            session, tenant=event.tenant, action_id=payload.action_id, now=utcnow()
+        )
+
+
 async def on_party_changed(session: AsyncSession, event: CloudEvent) -> None:
     """Keep the party's contacts and escalation levels for addressing and escalation."""
     payload = _parse(event, PartyChangedV1)
@@ -156,6 +165,7 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.source_state_changed.type: on_agreement_news,
     EVENTS.action_created.type: on_agreement_news,
     EVENTS.action_overdue.type: on_agreement_news,
+    EVENTS.action_updated.type: on_action_updated,
     EVENTS.change_requested.type: on_agreement_news,
     EVENTS.observation_recorded.type: on_agreement_news,
     EVENTS.observation_annotated.type: on_agreement_news,

@@ -151,7 +151,8 @@ class PartyView(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """A breach told to a subscription's contacts, escalated level by level until acknowledged."""
+    """A breach told to a subscription's contacts, escalated level by level until acknowledged; or an overdue
+    action's chase (`action_id` set), which reminds until the action is done or cancelled."""
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -177,6 +178,8 @@ class Notification(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, max_length=200)
     escalation_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     lookup_failures: int = 0
+    action_id: str | None = Field(default=None, max_length=64, index=True)
+    reminders: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
@@ -195,5 +198,11 @@ class ExternalTicket(SQLModel, table=True):
     external_id: str = Field(max_length=200)
     external_key: str | None = Field(default=None, max_length=200)
     state: str = Field(default=OPEN, max_length=16)
+    # A change request's status as last reported, and the action and change request it was raised for.
+    external_status: str | None = Field(default=None, max_length=32)
+    context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Set for records that must exist once (a change per action and subscription): two deliveries (or
+    # replicas) racing to create it meet here, and only the one that inserted the claim creates it.
+    claim_key: str | None = Field(default=None, max_length=300, unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -177,12 +177,18 @@ class NotificationPublic(BaseModel):
     consumer_party_id: str | None
     level: int = Field(description="the escalation level reached; 1 is the first contacts")
     state: NotificationState
-    escalate_at: datetime | None = Field(description="when the next level hears of it unless acknowledged")
+    escalate_at: datetime | None = Field(
+        description="when the next level hears of it unless acknowledged (a chase: when the next reminder goes)"
+    )
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     escalation_error: str | None = Field(
         None, description="why the next level has not been told yet (e.g. the contact lookup failed); retried"
     )
     lookup_failures: int = Field(0, description="contact lookups that failed for this notification so far")
+    action_id: str | None = Field(
+        None, description="an overdue action's chase: reminded until the action is done or cancelled"
+    )
+    reminders: int = Field(0, description="reminders sent at the same level (a chase repeats; a breach does not)")
     created_at: datetime
     updated_at: datetime

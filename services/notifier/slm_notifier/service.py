@@ -103,6 +103,7 @@ async def fan_out(
                     "escalation_seconds": sub.escalation_seconds
                     or (agreement.escalation_seconds if agreement else None),
                     "state": OPEN,
+                    "action_id": (event.data or {}).get("action_id") if owner_party else None,
                     "created_at": now,
                     "updated_at": now,
                 }

@@ -3,11 +3,13 @@ party's escalation levels while an overdue action stays unacknowledged."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from conftest import wait_until
 from receivers import Receiver
 from smtp_server import SmtpServer
 from test_escalation import mails, smtp_settings
@@ -71,3 +73,56 @@ async def test_the_owner_hears_of_the_action_and_an_overdue_one_escalates_by_con
             assert time.monotonic() - first_at >= 0.8, "escalated before the escalation time"
             assert third.rcpt_tos == ["bo@provider.example"]  # the owner's party's next escalation level
             assert third.message["Subject"].startswith("[Escalation level 2]")
+
+
+async def test_an_overdue_action_is_reminded_past_the_top_level_and_acknowledgement_until_it_is_done(
+    make_client: Any, publish: Any, tenant: str, tmp_path: Path
+) -> None:
+    activated = AgreementActivatedV1(
+        agreement_id="agr-2", version=1, kind="SLA", name="Gold for Acme", service_id="s", service_key="payments",
+        consumer_party_id="party-acme", provider_party_id="party-ops", effective_from=datetime.now().astimezone(),
+        objectives=[],
+    )  # fmt: skip
+    late = ImprovementActionV1(
+        action_id="act-2", agreement_id="agr-2", service_key="payments", title="Restore availability of payments",
+        owner="Tia", owner_email="tia@provider.example", owner_party_id="party-ops",
+        due_on=date.today() - timedelta(days=1), status="open", source="breach",
+        title_key="action.restore_indicator", title_params={"indicator": "availability", "service_key": "payments",
+                                                            "service_name": "Payments"},
+    )  # fmt: skip
+    with SmtpServer(tmp_path) as server:
+        async with make_client(**smtp_settings(server)) as client:
+            await client.post(
+                "/v1/subscriptions",
+                json={"name": "owners", "channel": "email", "escalation_seconds": 1, "language": "es",
+                      "event_types": [EVENTS.action_overdue.type], "target": {"contacts": {"party": "provider"}}},
+            )  # fmt: skip
+            ops = PartyChangedV1(party_id="party-ops", name="Ops", kind="internal", contacts=OPS, version=2)
+            await publish(EVENTS.party_updated.build(tenant=tenant, data=ops))
+            await publish(EVENTS.agreement_activated.build(tenant=tenant, data=activated))
+            await publish(EVENTS.action_overdue.build(tenant=tenant, data=late))
+            first, escalated, reminded = (await mails(server, 3))[:3]
+            assert first.rcpt_tos == ["tia@provider.example"]
+            assert "Acción vencida: Restablecer el nivel de disponibilidad del servicio Payments" in str(
+                first.message["Subject"]
+            )
+            assert escalated.rcpt_tos == reminded.rcpt_tos == ["bo@provider.example"]  # top level, then again
+            (chase,) = (await client.get("/v1/notifications")).json()["items"]
+            assert chase["state"] == "open" and chase["action_id"] == "act-2" and chase["reminders"] >= 1
+
+            acknowledged = await client.post(f"/v1/notifications/{chase['id']}/acknowledge")
+            assert acknowledged.json()["state"] == "acknowledged"
+            count = len(server.mailbox.messages)
+            after = (await mails(server, count + 1))[count]
+            assert after.rcpt_tos == ["bo@provider.example"]  # still reminded at the acknowledged level
+
+            done = late.model_copy(update={"status": "done"})
+            await publish(EVENTS.action_updated.build(tenant=tenant, data=done))
+
+            async def resolved() -> bool:
+                return (await client.get(f"/v1/notifications/{chase['id']}")).json()["state"] == "resolved"
+
+            await wait_until(resolved)
+            settled = len(server.mailbox.messages)
+            await asyncio.sleep(2.5)  # more than two escalation intervals
+            assert len(server.mailbox.messages) <= settled + 1  # at most one reminder already queued

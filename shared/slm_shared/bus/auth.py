@@ -28,7 +28,7 @@ SERVICES = ("catalog", "agreements", "measurement", "notifier")
 # Streams (by producer key) each service's durable consumers read, and the durable names.
 CONSUMERS: dict[str, dict[str, tuple[str, ...]]] = {
     "catalog": {},
-    "agreements": {"agreements": ("catalog", "measurement")},
+    "agreements": {"agreements": ("catalog", "measurement", "notifier")},
     "measurement": {"measurement": ("agreements", "catalog", "measurement"), "measurement-ingest": ("ingest",)},
     "notifier": {"notifier": ("agreements", "measurement")},
 }

@@ -356,6 +356,33 @@ class ImprovementActionV1(Payload):
     breach_ref: str | None = None
     owner_email: str | None = None
     owner_party_id: str | None = None
+    # Added fields (optional, so earlier events still validate): a platform-written title as a message key
+    # and parameters, rendered in each reader's language; the request for change raised from the action.
+    title_key: str | None = Field(None, max_length=64, description="e.g. action.restore_indicator")
+    title_params: dict[str, str] | None = None
+    change_request_id: str | None = None
+    change_status: str | None = None
+    change_ref: str | None = Field(None, description="the change's number in the ITSM tool, e.g. CHG0030001")
+
+
+ChangeStatus = Literal[
+    "requested", "new", "assessing", "scheduled", "implementing", "reviewing", "closed", "cancelled", "failed"
+]
+CHANGE_STATUSES_FINAL = frozenset({"closed", "cancelled", "failed"})
+
+
+class ChangeStatusChangedV1(Payload):
+    """The ITSM tool created a request for change, or its change moved on (status as the platform names it)."""
+
+    change_request_id: str
+    action_id: str
+    agreement_id: str
+    status: ChangeStatus
+    system: str = Field(description="the ITSM tool: servicenow")
+    external_id: str = Field(description="the tool's record id (sys_id)")
+    external_ref: str | None = Field(None, description="the number people use, e.g. CHG0030001")
+    external_state: str | None = Field(None, description="the tool's own state value")
+    observed_at: datetime
 
 
 class ChangeRequestedV1(Payload):

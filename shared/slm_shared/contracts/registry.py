@@ -16,6 +16,7 @@ from slm_shared.contracts.payloads import (
     CalendarChangedV1,
     ChainRiskV1,
     ChangeRequestedV1,
+    ChangeStatusChangedV1,
     DependencyChangedV1,
     ImprovementActionV1,
     IndicatorChangedV1,
@@ -89,6 +90,8 @@ class Events:
     observation_annotated = EventSpec("measurement", "observation", "annotated", ObservationAnnotatedV1)
     chain_at_risk = EventSpec("measurement", "chain", "at_risk", ChainRiskV1)
     proposal_decided = EventSpec("measurement", "proposal", "decided", ProposalDecidedV1)
+
+    change_status_changed = EventSpec("notifier", "change", "status_changed", ChangeStatusChangedV1)
 
 
 EVENTS = Events()

@@ -10,14 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_agreements import repository
-from slm_agreements.actions import service
+from slm_agreements.actions import service as actions
 from slm_agreements.actions.models import ImprovementAction
 from slm_agreements.actions.schemas import ActionCreate
+from slm_agreements.catalog.models import CatalogService
 from slm_agreements.models import AgreementObjective
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import ObjectiveStatusV1
+from slm_shared.contracts.action_titles import RESTORE, render_title
+from slm_shared.contracts.payloads import ChangeStatusChangedV1, ObjectiveStatusV1
 
 BREACH_ACTION_DAYS = 7
 
@@ -39,7 +41,11 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         .limit(1)
     )
     objective_id = data.objective_id if known is not None else None
-    title = f"Restore {data.indicator} of {data.service_key}"
+    service = await session.get(CatalogService, (event.tenant, agreement.service_id))
+    params = {"indicator": data.indicator, "service_key": data.service_key}
+    if service is not None and service.name:
+        params["service_name"] = service.name
+    title = render_title(RESTORE, params, "en", f"Restore {data.indicator} of {data.service_key}")
     same = (
         col(ImprovementAction.objective_id) == objective_id
         if objective_id is not None
@@ -52,7 +58,7 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
             col(ImprovementAction.agreement_id) == agreement.id,
             same,
             col(ImprovementAction.source) == "breach",
-            col(ImprovementAction.status).in_(service.OPEN),
+            col(ImprovementAction.status).in_(actions.OPEN),
         )
         .limit(1)
     )
@@ -65,13 +71,37 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
             f"Objective {data.objective_id}: attainment {attainment} against a target of {data.objective:.4%} "
             f"(window {data.window_start:%Y-%m-%d} to {data.window_end:%Y-%m-%d})."
         ),
-        owner=await service.default_owner(session, agreement) or service.UNASSIGNED,
+        owner=await actions.default_owner(session, agreement) or actions.UNASSIGNED,
         due_on=(data.observed_at + timedelta(days=BREACH_ACTION_DAYS)).date(),
         source="breach",
         objective_id=objective_id,
         breach_ref=event.id,
     )
-    await service.create_action(session, agreement=agreement, data=action, created_by="system")
+    await actions.create_action(
+        session, agreement=agreement, data=action, created_by="system", title_key=RESTORE, title_params=params
+    )
 
 
-ACTION_HANDLERS: dict[str, Handler] = {EVENTS.objective_breached.type: on_objective_breached}
+async def on_change_status_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """The ITSM tool created the action's change or moved it on: keep its status and reference (the newest
+    observation wins, whatever order the events come in) and tell the action's readers."""
+    try:
+        data = event.payload(ChangeStatusChangedV1)
+    except ValidationError as exc:
+        raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
+    action = await session.scalar(
+        select(ImprovementAction)
+        .where(col(ImprovementAction.tenant) == event.tenant, col(ImprovementAction.id) == data.action_id)
+        .with_for_update()
+    )
+    if action is None or action.change_request_id != data.change_request_id:
+        return
+    if action.change_status_at is not None and data.observed_at <= action.change_status_at:
+        return
+    await actions.record_change_status(session, action=action, data=data)
+
+
+ACTION_HANDLERS: dict[str, Handler] = {
+    EVENTS.objective_breached.type: on_objective_breached,
+    EVENTS.change_status_changed.type: on_change_status_changed,
+}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Column, Date, Text
+from sqlalchemy import JSON, Column, Date, Text
 from sqlmodel import Field, SQLModel
 
 from slm_shared.db import UTCDateTime, utcnow
@@ -19,6 +20,10 @@ class ImprovementAction(SQLModel, table=True):
     tenant: str = Field(max_length=64, index=True)
     agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
     title: str = Field(max_length=200)
+    # A title the platform wrote: its message key and parameters, rendered in each reader's language
+    # (`title` keeps the English text, for rows written before and for readers of the stored value).
+    title_key: str | None = Field(default=None, max_length=64)
+    title_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     owner: str = Field(max_length=200)
     owner_email: str | None = Field(default=None, max_length=320)
@@ -33,6 +38,9 @@ class ImprovementAction(SQLModel, table=True):
     change_requested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     change_request_id: str | None = Field(default=None, max_length=36)
     change_status: str | None = Field(default=None, max_length=32)
+    change_ref: str | None = Field(default=None, max_length=200)
+    change_system: str | None = Field(default=None, max_length=32)
+    change_status_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_by: str = Field(max_length=200)
     revision: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,9 @@ class ChangeRequestListed(BaseModel):
     action_title: str
     status: str = Field(description="requested until the ITSM tool reports on the change")
     requested_at: datetime
+    change_ref: str | None = Field(None, description="the change's number in the ITSM tool, once it created it")
+    system: str | None = Field(None, description="the ITSM tool that holds the change")
+    status_at: datetime | None = Field(None, description="when the ITSM tool's status was observed")
 
 
 class ActionPublic(BaseModel):
@@ -65,7 +68,9 @@ class ActionPublic(BaseModel):
 
     id: str
     agreement_id: str
-    title: str
+    title: str = Field(description="in the reader's language (?lang= or Accept-Language) when the platform wrote it")
+    title_key: str | None = Field(None, description="the message key of a platform-written title")
+    title_params: dict[str, Any] | None = None
     description: str
     owner: str
     owner_email: str | None
@@ -78,6 +83,9 @@ class ActionPublic(BaseModel):
     breach_ref: str | None
     overdue_notified_at: datetime | None
     change_requested_at: datetime | None
+    change_request_id: str | None = None
+    change_status: str | None = Field(None, description="requested, then as the ITSM tool reports it")
+    change_ref: str | None = None
     created_by: str
     created_at: datetime
     updated_at: datetime

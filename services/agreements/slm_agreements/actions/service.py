@@ -16,7 +16,7 @@ from slm_agreements.reviews.models import Review
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
-from slm_shared.contracts.payloads import ChangeRequestedV1, ImprovementActionV1
+from slm_shared.contracts.payloads import ChangeRequestedV1, ChangeStatusChangedV1, ImprovementActionV1
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
 
@@ -41,6 +41,11 @@ def _action_event(
         breach_ref=action.breach_ref,
         owner_email=action.owner_email,
         owner_party_id=action.owner_party_id,
+        title_key=action.title_key,
+        title_params={k: str(v) for k, v in action.title_params.items()} if action.title_params else None,
+        change_request_id=action.change_request_id,
+        change_status=action.change_status,
+        change_ref=action.change_ref,
     )
     record_event(session, spec, tenant=action.tenant, subject=action.id, data=data)
 
@@ -80,7 +85,13 @@ def _owner_error(owner: str) -> Unprocessable:
 
 
 async def create_action(
-    session: AsyncSession, *, agreement: Agreement, data: ActionCreate, created_by: str
+    session: AsyncSession,
+    *,
+    agreement: Agreement,
+    data: ActionCreate,
+    created_by: str,
+    title_key: str | None = None,
+    title_params: dict[str, str] | None = None,
 ) -> ImprovementAction:
     """Record an improvement action, checking what it links to and that its owner is a contact, and announce it."""
     errors: dict[str, str] = {}
@@ -125,6 +136,7 @@ async def create_action(
         id=new_id(), tenant=agreement.tenant, agreement_id=agreement.id, created_by=created_by, **data.model_dump()
     )
     action.owner, action.owner_email, action.owner_party_id = owner
+    action.title_key, action.title_params = title_key, title_params
     session.add(action)
     await session.flush()
     _action_event(session, EVENTS.action_created, action, agreement.service_key)
@@ -170,6 +182,8 @@ async def update_action(
             action.owner, action.owner_email, action.owner_party_id = owner
             continue
         setattr(action, name, value)
+        if name == "title":
+            action.title_key, action.title_params = None, None  # a person's title, kept as written
     if "due_on" in data.model_fields_set:
         action.overdue_notified_at = None  # a new due date earns a new reminder when missed
     action.revision += 1
@@ -224,6 +238,23 @@ async def request_change(
         priority=data.priority,
         requested_at=now,
     )
+
+
+async def record_change_status(
+    session: AsyncSession, *, action: ImprovementAction, data: ChangeStatusChangedV1
+) -> ImprovementAction:
+    """Keep what the ITSM tool said of the action's change, and announce the action with it (action.updated)."""
+    action.change_status, action.change_status_at = data.status, data.observed_at
+    action.change_system = data.system[:32]
+    action.change_ref = (data.external_ref or data.external_id)[:200]
+    action.revision += 1
+    action.updated_at = utcnow()
+    await session.flush()
+    service_key = await session.scalar(
+        select(col(Agreement.service_key)).where(col(Agreement.id) == action.agreement_id)
+    )
+    _action_event(session, EVENTS.action_updated, action, service_key or "")
+    return action
 
 
 async def list_change_requests(session: AsyncSession, *, agreement: Agreement) -> list[ImprovementAction]:

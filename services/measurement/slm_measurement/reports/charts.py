@@ -38,16 +38,33 @@ def burn_down(
     zero_label: str = "0",
     x_label: str = "",
     y_label: str = "",
+    percent: Callable[[float], str] = lambda v: f"{v:.0%}",
 ) -> str:
-    """Budget left (1 = all, 0 = spent, below 0 = overspent) after each checkpoint, as a line."""
+    """Budget left (1 = all, 0 = spent, below 0 = overspent) after each checkpoint, as a line.
+
+    The axis always runs from 100 % down to the lowest value drawn, so an overspent budget goes below the zero
+    line (kept visible and labelled) into a shaded band with the lowest value written at its foot."""
     values = [v for _, v in points if v is not None]
     lo, hi = min([0.0, *values]), max([1.0, *values])
     y = _scale(lo, hi)
     step = (WIDTH - 2 * PAD) / max(len(points) - 1, 1)
-    body = [
-        f'<line class="axis" x1="{PAD}" y1="{y(0):.1f}" x2="{WIDTH - PAD}" y2="{y(0):.1f}" stroke="#999"/>',
-        f'<text x="4" y="{y(0) + 4:.1f}" font-size="10">{escape(zero_label)}</text>',
-        f'<text x="4" y="{y(1) + 4:.1f}" font-size="10">100%</text>',
+    body = []
+    if lo < 0:
+        body += [
+            f'<rect class="overspent" x="{PAD}" y="{y(0):.1f}" width="{WIDTH - 2 * PAD}" '
+            f'height="{y(lo) - y(0):.1f}" fill="#cf222e" fill-opacity="0.08"/>',
+            f'<text class="tick lowest" x="{PAD + 3}" y="{y(lo) - 3:.1f}" font-size="10" fill="#cf222e">'
+            f"{escape(percent(lo))}</text>",
+        ]
+    zero_text = y(0) - 3 if y(1) < y(0) - 14 else y(0) + 12  # below the line when the 100 % tick crowds it
+    if lo < 0 and zero_text > y(0) and y(lo) - y(0) < 28:
+        zero_text = y(0) - 3  # and above it when the lowest value's tick is just below
+    body += [
+        f'<line class="zero" x1="{PAD}" y1="{y(0):.1f}" x2="{WIDTH - PAD}" y2="{y(0):.1f}" stroke="#57606a" '
+        'stroke-width="1.5"/>',
+        f'<text class="tick zero" x="{PAD + 3}" y="{zero_text:.1f}" font-size="10">{escape(zero_label)}</text>',
+        f'<line class="full" x1="{PAD}" y1="{y(1):.1f}" x2="{WIDTH - PAD}" y2="{y(1):.1f}" stroke="#d0d7de"/>',
+        f'<text class="tick full" x="{PAD + 3}" y="{y(1) - 3:.1f}" font-size="10">{escape(percent(1.0))}</text>',
     ]
     segments, pen = [], "M"
     for index, (_label, value) in enumerate(points):
@@ -63,7 +80,7 @@ def burn_down(
         body.append(
             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 20}" font-size="10" text-anchor="end">{escape(points[-1][0])}</text>'
         )
-    return _frame(title, body, "burn-down", x_label, y_label)
+    return _frame(title, body, "burn-down" + (" overspent" if lo < 0 else ""), x_label, y_label)
 
 
 def trend(

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, dates, numbers
 
+from slm_shared.contracts.action_titles import INDICATOR_WORDS, render_title
+
 LANGUAGES = ("en", "pt", "es", "pl", "ru")
 KEYS = (
     "report", "review_pack", "agreement", "service", "customer", "period", "generated", "objectives", "objective",
@@ -88,9 +90,6 @@ _MORE = {
                        "Итоги периода"),
     "objectives_met_of": ("objectives met", "objetivos cumpridos", "objetivos cumplidos", "spełnionych celów",
                           "целей выполнено"),
-    "ind_availability": ("Availability", "Disponibilidade", "Disponibilidad", "Dostępność", "Доступность"),
-    "ind_latency": ("Latency", "Latência", "Latencia", "Opóźnienie", "Задержка"),
-    "ind_error_rate": ("Error rate", "Taxa de erros", "Tasa de errores", "Wskaźnik błędów", "Доля ошибок"),
     "impact_low": ("low", "baixo", "bajo", "niski", "низкое"),
     "impact_medium": ("medium", "médio", "medio", "średni", "среднее"),
     "impact_high": ("high", "alto", "alto", "wysoki", "высокое"),
@@ -100,9 +99,22 @@ _MORE = {
     "status_done": ("done", "concluída", "hecha", "zakończone", "выполнено"),
     "status_cancelled": ("cancelled", "cancelada", "cancelada", "anulowane", "отменено"),
     "overdue": ("overdue", "atrasada", "vencida", "po terminie", "просрочено"),
+    "change_request": ("Request for change", "Pedido de mudança", "Solicitud de cambio", "Wniosek o zmianę",
+                       "Запрос на изменение"),
+    "change_requested": ("requested", "solicitada", "solicitada", "zgłoszony", "запрошено"),
+    "change_new": ("new", "nova", "nueva", "nowy", "новое"),
+    "change_assessing": ("being assessed", "em avaliação", "en evaluación", "w ocenie", "на оценке"),
+    "change_scheduled": ("scheduled", "agendada", "programada", "zaplanowany", "запланировано"),
+    "change_implementing": ("being implemented", "em implementação", "en implementación", "we wdrażaniu",
+                            "внедряется"),
+    "change_reviewing": ("in review", "em revisão", "en revisión", "w przeglądzie", "на проверке"),
+    "change_closed": ("closed", "encerrada", "cerrada", "zamknięty", "закрыто"),
+    "change_cancelled": ("cancelled", "cancelada", "cancelada", "anulowany", "отменено"),
+    "change_failed": ("failed", "malsucedida", "fallida", "nieudany", "неуспешно"),
     "provider_notes": ("Provider's notes", "Notas do provedor", "Notas del proveedor", "Uwagi dostawcy",
                        "Примечания поставщика"),
 }  # fmt: skip
+_MORE.update({f"ind_{name}": words for name, words in INDICATOR_WORDS.items()})  # one table with action titles
 for _key, _words in _MORE.items():
     for _lang, _word in zip(LANGUAGES, _words, strict=True):
         MESSAGES[_lang][_key] = _word
@@ -176,6 +188,16 @@ class Formatter:
     def word(self, prefix: str, value: str) -> str:
         """A platform value (status, impact) in this language; the value itself when it has no translation."""
         return MESSAGES[self.lang].get(f"{prefix}_{value}", value)
+
+    def action_title(self, action: dict[str, object]) -> str:
+        """An action's title: the one the platform wrote, in this language; a person's as written."""
+        params = action.get("title_params")
+        return render_title(
+            str(action.get("title_key") or ""),
+            params if isinstance(params, dict) else None,
+            self.lang,
+            str(action.get("title", "")),
+        )
 
     def day(self, value: datetime) -> str:
         return dates.format_date(value.astimezone(ZoneInfo(self.timezone)), format="medium", locale=self.locale)

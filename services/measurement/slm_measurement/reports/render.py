@@ -96,9 +96,12 @@ def csv_rows(report: dict[str, Any], fmt: Formatter) -> list[list[str]]:
         add("tickets", item, "compliance", t["compliance"], fmt.percent(t["compliance"], 1))
     add("maintenance", "", "minutes", report["maintenance"]["minutes"], fmt.number(report["maintenance"]["minutes"]))
     for a in report["actions"]:
-        add("action", a["action_id"], "title", a["title"])
+        add("action", a["action_id"], "title", a["title"], fmt.action_title(a))
         add("action", a["action_id"], "due_on", a["due_on"])
         add("action", a["action_id"], "status", a["status"])
+        if a.get("change_status"):
+            add("action", a["action_id"], "change_status", a["change_status"], fmt.word("change", a["change_status"]))
+            add("action", a["action_id"], "change_ref", a.get("change_ref"))
     credit = report["credit"]
     add("credit", "", "percent", credit["percent"], fmt.number(credit["percent"], 2) + " %")
     add("credit", "", "period_price", credit["period_price"], fmt.money(credit["period_price"], credit["currency"]))
@@ -125,7 +128,12 @@ def _charts(report: dict[str, Any], fmt: Formatter) -> dict[str, dict[str, Marku
         drawn[o["objective_id"]] = {
             "burn_down": Markup(
                 charts.burn_down(
-                    f"{fmt.t('burn_down')}: {name}", burn, x_label=fmt.t("day"), y_label=fmt.t("budget_left")
+                    f"{fmt.t('burn_down')}: {name}",
+                    burn,
+                    x_label=fmt.t("day"),
+                    y_label=fmt.t("budget_left"),
+                    zero_label=fmt.percent(0.0, 0),
+                    percent=lambda v: fmt.percent(v, 0),
                 )
             ),
             "trend": Markup(

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, func, insert, select, update
+from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_notifier.models import EXHAUSTED, OPEN, RESOLVED, Delivery, Notification
+from slm_notifier.models import ACKNOWLEDGED, EXHAUSTED, OPEN, RESOLVED, Delivery, Notification
 
 NOTIFICATIONS = cast(Table, Notification.__table__)  # type: ignore[attr-defined]
 N = NOTIFICATIONS.c
@@ -66,11 +66,15 @@ async def resolve_open(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
 
 
+# A chase goes on after acknowledgement (at the acknowledged level, without escalating); a breach's stops.
+_CHASED = or_(N.state == OPEN, and_(N.state == ACKNOWLEDGED, N.action_id.is_not(None)))
+
+
 async def unarmed(session: AsyncSession, *, limit: int) -> Sequence[Row[Any]]:
-    """Open notifications whose escalation time is not set yet."""
+    """Notifications still followed whose next step is not timed yet: new ones, and acknowledged chases."""
     query = (
-        select(N.id, N.created_at, N.escalation_seconds)
-        .where(N.state == OPEN, N.escalate_at.is_(None))
+        select(N.id, N.created_at, N.acknowledged_at, N.escalation_seconds)
+        .where(_CHASED, N.escalate_at.is_(None))
         .order_by(N.created_at)
         .limit(limit)
     )
@@ -84,19 +88,39 @@ async def set_escalate_at(session: AsyncSession, *, notification_id: str, when: 
 
 
 async def due(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Notification]:
-    """Open notifications whose escalation time has come."""
+    """Notifications whose next escalation (or a chase's next reminder) has come."""
     rows = await session.scalars(
-        select(Notification).where(N.state == OPEN, N.escalate_at <= now).order_by(N.escalate_at, N.id).limit(limit)
+        select(Notification).where(_CHASED, N.escalate_at <= now).order_by(N.escalate_at, N.id).limit(limit)
     )
     return rows.all()
 
 
-async def advance(session: AsyncSession, *, notification_id: str, from_level: int, values: dict[str, Any]) -> bool:
-    """Move a notification on if it is still open at `from_level` (another replica may have done it)."""
-    result = await session.execute(
-        update(NOTIFICATIONS).where(N.id == notification_id, N.state == OPEN, N.level == from_level).values(**values)
-    )
+async def advance(
+    session: AsyncSession,
+    *,
+    notification_id: str,
+    from_level: int,
+    values: dict[str, Any],
+    state: str = OPEN,
+    reminders: int | None = None,
+) -> bool:
+    """Move a notification on if it is still in `state` at `from_level` (and, for a reminder, has sent
+    `reminders` so far): another replica may have done it."""
+    query = update(NOTIFICATIONS).where(N.id == notification_id, N.state == state, N.level == from_level)
+    if reminders is not None:
+        query = query.where(N.reminders == reminders)
+    result = await session.execute(query.values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
+
+
+async def resolve_chase(session: AsyncSession, *, tenant: str, action_id: str, now: datetime) -> int:
+    """Stop chasing an action that is done, cancelled or no longer overdue."""
+    result = await session.execute(
+        update(NOTIFICATIONS)
+        .where(N.tenant == tenant, N.action_id == action_id, N.state.in_((OPEN, ACKNOWLEDGED, EXHAUSTED)))
+        .values(state=RESOLVED, escalate_at=None, updated_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def first_delivery(session: AsyncSession, *, notification_id: str) -> Delivery | None:

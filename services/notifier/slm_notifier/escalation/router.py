@@ -62,7 +62,7 @@ async def get_notification(notification_id: str, principal: ReaderDep, session: 
 
 @router.post("/{notification_id}/acknowledge", response_model=NotificationPublic)
 async def acknowledge(notification_id: str, principal: ReaderDep, session: SessionDep) -> NotificationPublic:
-    """Acknowledge a breach notification so it escalates no further."""
+    """Acknowledge a notification so it escalates no further (an overdue action is still reminded until done)."""
     found = await _visible(session, principal, notification_id)
     done = await service.acknowledge(session, notification=found, by=principal.subject)
     return NotificationPublic.model_validate(done)
@@ -98,6 +98,13 @@ async def confirm_signed(
     if found.state != "open":
         return _page("Nothing to acknowledge", f"<p>This notification is {html.escape(found.state)}.</p>")
     action = html.escape(str(request.url))
+    if found.action_id is not None:
+        return _page(
+            "Acknowledge this overdue action?",
+            f"<p>Level {found.level}; acknowledging stops the escalation to the next level. Reminders go on until "
+            "the action is done or cancelled.</p>"
+            f"<form method='post' action='{action}'><button type='submit'>Acknowledge</button></form>",
+        )
     return _page(
         "Acknowledge this breach?",
         f"<p>Level {found.level}; acknowledging stops the escalation.</p>"

@@ -1,4 +1,9 @@
-"""Escalation steps: acknowledge, arm the timer, and hand an unacknowledged breach to the next level."""
+"""Escalation steps: acknowledge, arm the timer, and hand an unacknowledged breach to the next level.
+
+An overdue action's chase (a notification with `action_id`) follows the same levels, then keeps reminding:
+at the top level once no level is left, and at the acknowledged level once someone acknowledged (an
+acknowledgement stops the climb, not the reminders), every escalation interval until the action is done,
+cancelled or given a due date still ahead."""
 
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ BATCH = 100
 
 
 async def acknowledge(session: AsyncSession, *, notification: Notification, by: str) -> Notification:
-    """Stop a notification's escalation; acknowledging twice changes nothing."""
+    """Stop a notification's escalation (a chase's reminders go on at this level); acknowledging twice changes
+    nothing."""
     if notification.state == ACKNOWLEDGED:
         return notification
     if notification.state == RESOLVED:
@@ -53,8 +59,9 @@ class Escalator:
         async with self.db.session() as session:
             for row in await repository.unarmed(session, limit=BATCH):
                 seconds = escalation_seconds(row.escalation_seconds, default=self.default_seconds)
+                since = row.acknowledged_at or row.created_at  # an acknowledged chase waits one interval
                 await repository.set_escalate_at(
-                    session, notification_id=row.id, when=row.created_at + timedelta(seconds=seconds)
+                    session, notification_id=row.id, when=since + timedelta(seconds=seconds)
                 )
         async with self.db.session() as session:
             due = list(await repository.due(session, now=now, limit=BATCH))
@@ -75,7 +82,10 @@ class Escalator:
                 await self._retry_lookup(notification, now, str(exc))
                 return 0
         contacts = party.contacts if party else []
-        level = next_level(contacts, notification.level)
+        chase = notification.action_id is not None
+        level = None if notification.state == ACKNOWLEDGED else next_level(contacts, notification.level)
+        if level is None and chase:
+            return await self._remind(notification, now, party.escalation_seconds if party else None)
         async with self.db.session() as session:
             if level is None:
                 await repository.advance(
@@ -101,33 +111,32 @@ class Escalator:
                     "updated_at": now,
                 },
             )
-            first = await repository.first_delivery(session, notification_id=notification.id)
-            if not moved or first is None:
+            if not moved:
                 return 0
-            await deliveries.insert_deliveries(
+            return await _queue(session, notification, level=level, now=now)
+
+    async def _remind(self, notification: Notification, now: datetime, party_seconds: int | None) -> int:
+        """Remind the chase's current level again (the policy's repeat: one escalation interval later)."""
+        seconds = escalation_seconds(notification.escalation_seconds, party_seconds, default=self.default_seconds)
+        async with self.db.session() as session:
+            moved = await repository.advance(
                 session,
-                [
-                    {
-                        "id": new_id(),
-                        "tenant": first.tenant,
-                        "subscription_id": first.subscription_id,
-                        "event_id": first.event_id,
-                        "event_type": first.event_type,
-                        "event_time": first.event_time,
-                        "payload": first.payload,
-                        "escalation_level": level,
-                        "notification_id": notification.id,
-                        "status": PENDING,
-                        "attempt_count": 0,
-                        "round_attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                ],
+                notification_id=notification.id,
+                from_level=notification.level,
+                state=notification.state,
+                reminders=notification.reminders,
+                values={
+                    "reminders": notification.reminders + 1,
+                    "escalate_at": now + timedelta(seconds=seconds),
+                    "escalation_error": None,
+                    "updated_at": now,
+                },
             )
-            mark_queued(session)
-        return 1
+            if not moved:
+                return 0
+            return await _queue(
+                session, notification, level=notification.level, now=now, reminder=notification.reminders + 1
+            )
 
     async def _retry_lookup(self, notification: Notification, now: datetime, error: str) -> None:
         """Keep the notification open and try again later; the failure is on the notification for all to see."""
@@ -146,4 +155,44 @@ class Escalator:
             )
 
 
-__all__ = ["OPEN", "Escalator", "acknowledge"]
+async def _queue(
+    session: AsyncSession, notification: Notification, *, level: int, now: datetime, reminder: int = 0
+) -> int:
+    """A delivery of the notification's event to `level`; a reminder is a delivery of its own (own id)."""
+    first = await repository.first_delivery(session, notification_id=notification.id)
+    if first is None:
+        return 0
+    event_id = first.event_id if not reminder else reminder_event_id(first.event_id, reminder)
+    await deliveries.insert_deliveries(
+        session,
+        [
+            {
+                "id": new_id(),
+                "tenant": first.tenant,
+                "subscription_id": first.subscription_id,
+                "event_id": event_id,
+                "event_type": first.event_type,
+                "event_time": first.event_time,
+                "payload": first.payload,
+                "escalation_level": level,
+                "notification_id": notification.id,
+                "status": PENDING,
+                "attempt_count": 0,
+                "round_attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+    )
+    mark_queued(session)
+    return 1
+
+
+def reminder_event_id(event_id: str, reminder: int) -> str:
+    """The event id a chase's n-th reminder is delivered under (at most 64 characters)."""
+    suffix = f":r{reminder}"
+    return event_id[: 64 - len(suffix)] + suffix
+
+
+__all__ = ["OPEN", "Escalator", "acknowledge", "reminder_event_id"]

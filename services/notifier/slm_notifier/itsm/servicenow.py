@@ -9,7 +9,11 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
 from slm_notifier.channels.http import SafeHttp, attempt, outcome_for
+from slm_notifier.itsm import changes
+from slm_notifier.itsm.changes import ChangeStore
 from slm_notifier.itsm.tickets import RESOLVED, TicketRef, TicketStore
+from slm_shared.contracts import EVENTS
+from slm_shared.contracts.payloads import ChangeRequestedV1
 
 RESOLVED_STATE = "6"
 URGENCY = {"critical": "1", "warning": "2", "info": "3"}
@@ -27,6 +31,9 @@ class ServiceNowTarget(BaseModel):
     caller_id: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=80)
     close_code: str = Field("Solved (Permanently)", max_length=80)
+    change_table: str = Field(
+        "change_request", pattern=r"^[a-z0-9_]+$", max_length=80, description="where requests for change go"
+    )
 
 
 def correlation_id(key: str) -> str:
@@ -61,6 +68,7 @@ class ServiceNowChannel:
     def __init__(self, http: SafeHttp, tickets: TicketStore) -> None:
         self.http = http
         self.tickets = tickets
+        self.changes = ChangeStore(tickets.db)
 
     async def send(self, message: OutgoingMessage) -> AttemptOutcome:
         """Open, note or resolve the incident the event's correlation key belongs to."""
@@ -70,6 +78,8 @@ class ServiceNowChannel:
         target = ServiceNowTarget.model_validate(message.target)
         table = f"{str(target.instance_url).rstrip('/')}/api/now/table/{target.table}"
         auth = (target.username, target.password)
+        if message.event_type == EVENTS.change_requested.type:
+            return await self._raise_change(message, target, auth)
         if message.verb in ("breached", "at_risk"):
             return await self._open(message, target, table, auth)
         if message.verb == "recovered":
@@ -140,6 +150,57 @@ class ServiceNowChannel:
         )
         if 200 <= answer.status_code < 300 and known is not None:
             await self.tickets.mark(known.id, RESOLVED)
+        return outcome_for(answer, what="ServiceNow")
+
+    async def _raise_change(
+        self, message: OutgoingMessage, target: ServiceNowTarget, auth: tuple[str, str]
+    ) -> AttemptOutcome:
+        """Create the action's change once: known here, else found by its correlation_id, else created."""
+        data = ChangeRequestedV1.model_validate(message.payload)
+        claim = await self.changes.claim(
+            tenant=message.tenant, subscription_id=message.subscription_id, data=data, attempt=message.delivery_id
+        )
+        if claim.outcome == "done":
+            return AttemptOutcome(succeeded=True, error="the change for this action is already raised")
+        if claim.outcome == "busy" or claim.ticket_id is None:
+            return AttemptOutcome(succeeded=False, error="another attempt is raising this action's change")
+        table = f"{str(target.instance_url).rstrip('/')}/api/now/table/{target.change_table}"
+        found = await self.http.request(
+            "GET",
+            table,
+            params={
+                "sysparm_query": f"correlation_id={changes.correlation_id(data.action_id)}",
+                "sysparm_fields": "sys_id,number,state",
+                "sysparm_limit": "1",
+            },
+            headers=JSON_HEADERS,
+            auth=auth,
+            max_body=65_536,
+        )
+        if found.status_code != 200:
+            return outcome_for(found, what="ServiceNow")
+        records = (found.json() or {}).get("result") or []
+        answer = found
+        if not records:
+            answer = await self.http.request(
+                "POST",
+                table,
+                json_body=changes.change_body(data, target),
+                headers=JSON_HEADERS,
+                auth=auth,
+                max_body=65_536,
+            )
+            records = [(answer.json() or {}).get("result") or {}] if 200 <= answer.status_code < 300 else []
+        record = records[0] if records and isinstance(records[0], dict) else {}
+        if record.get("sys_id"):
+            await self.changes.raised(
+                claim.ticket_id,
+                tenant=message.tenant,
+                data=data,
+                external_id=str(record["sys_id"]),
+                number=str(record["number"]) if record.get("number") else None,
+                state=record.get("state"),
+            )
         return outcome_for(answer, what="ServiceNow")
 
     async def _remember(self, message: OutgoingMessage, sys_id: str, number: str | None) -> None:

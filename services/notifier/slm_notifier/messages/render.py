@@ -11,6 +11,8 @@ from typing import Any
 from jinja2 import ChainableUndefined, PackageLoader, TemplateNotFound, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from slm_shared.contracts.action_titles import render_title
+
 LANGUAGES = ("en", "pt", "es", "pl", "ru")
 FALLBACK_LANGUAGE = "en"
 
@@ -98,6 +100,9 @@ class Renderer:
             "window_end": data.get("window_end", ""),
             "escalation_level": escalation_level,
             "ack_url": ack_url,
+            "action_title": render_title(
+                data.get("title_key"), data.get("title_params"), language, str(data.get("title", ""))
+            ),
         }
         template = self._text_template(language, template_kind(event_type))
         context = template.new_context(values)
