@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import in_force, repository, service
+from slm_agreements import catalog, in_force, repository, service
 from slm_agreements.activation import service as activation
+from slm_agreements.catalog import CatalogClient
 from slm_agreements.deps import CatalogDep
 from slm_agreements.models import Agreement
 from slm_agreements.negotiation import service as negotiation
@@ -51,6 +52,16 @@ async def _answer(
     return await service.describe(session, agreement, principal=principal)
 
 
+async def _offering_known(
+    request: Request, catalog_client: CatalogClient, principal: Principal, changes: TermsChange | None
+) -> None:
+    """Before the request's transaction takes locks: the offering a change moves onto, in the read model."""
+    if changes is not None and changes.offering_id is not None:
+        await catalog.ensure_offering(
+            request.app.state.db, catalog_client, tenant=principal.tenant, offering_id=changes.offering_id
+        )
+
+
 @router.patch("", response_model=AgreementPublic, tags=["negotiation"])
 async def edit_draft(
     agreement_id: str,
@@ -58,9 +69,12 @@ async def edit_draft(
     principal: StaffDep,
     session: SessionDep,
     response: Response,
+    request: Request,
+    catalog_client: CatalogDep,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
     """Change the terms of a draft (staff); proposed versions are immutable."""
+    await _offering_known(request, catalog_client, principal, changes)
     agreement = await _locked(session, principal, agreement_id, if_match)
     agreement = await negotiation.edit_draft(session, principal=principal, agreement=agreement, changes=changes)
     return await _answer(session, agreement, principal, response)
@@ -147,12 +161,18 @@ async def amend_agreement(
     principal: StaffDep,
     session: SessionDep,
     response: Response,
+    request: Request,
+    catalog_client: CatalogDep,
     data: ProposalRequest | None = None,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
-    """Open a new draft version of an active agreement (staff); the one in force stays until it is superseded."""
-    agreement = await _locked(session, principal, agreement_id, if_match)
+    """Open a new draft version of an active agreement (staff); the one in force stays until it is superseded.
+
+    `changes.offering_id` moves the new version onto another published offering of the service (its next
+    version, say): its targets, with their alert policy and maintenance windows, become the standard objectives."""
     data = data or ProposalRequest()
+    await _offering_known(request, catalog_client, principal, data.changes)
+    agreement = await _locked(session, principal, agreement_id, if_match)
     agreement = await negotiation.amend(
         session, principal=principal, agreement=agreement, changes=data.changes, comment=data.comment
     )

@@ -227,6 +227,42 @@ async def get_pulled_series(
     return (await _series(session, principal.tenant, series_id))[0]
 
 
+class SeriesQueries(SeriesCreate):
+    """A series' new queries: the same series and indicator, measured from the next step on by these."""
+
+    service: str | None = Field(None, min_length=1, max_length=64, description="unchanged; must match if given")  # type: ignore[assignment]
+    indicator: str | None = Field(None, min_length=1, max_length=128, description="unchanged; must match if given")  # type: ignore[assignment]
+
+
+@router.put("/pulled-series/{series_id}", response_model=SeriesPublic)
+async def change_pulled_series(
+    series_id: Annotated[str, Path(max_length=36)], data: SeriesQueries, principal: StaffDep, session: SessionDep
+) -> PulledSeries:
+    """Change a series' source and queries (its SLI changed): steps pulled so far stay, later ones use these."""
+    series, _ = await _series(session, principal.tenant, series_id)
+    for name, given, held in (
+        ("service", data.service, series.service_key),
+        ("indicator", data.indicator, series.indicator),
+    ):
+        if given is not None and given != held:
+            raise Unprocessable(
+                f"A series keeps its {name}; pull {given} as a new series",
+                errors=[FieldError(field=name, message=f"is {held}")],
+            )
+    source = await session.scalar(
+        select(DataSource).where(DataSource.tenant == principal.tenant, DataSource.name == data.data_source)
+    )  # type: ignore[arg-type]
+    if source is None:
+        raise Unprocessable(
+            f"No data source {data.data_source}", errors=[FieldError(field="data_source", message="unknown")]
+        )
+    series.data_source_id = source.id
+    series.good_query, series.total_query, series.value_query = data.good_query, data.total_query, data.value_query
+    series.step_seconds = data.step_seconds
+    await session.flush()
+    return series
+
+
 @router.post("/pulled-series/{series_id}/replay", response_model=PullOutcome)
 async def replay_pulled_series(
     series_id: Annotated[str, Path(max_length=36)],
