@@ -28,7 +28,7 @@ from tools.devstack import Stack
 from tools.receiver import SmtpReceiver, WebhookReceiver
 from tools.scenario import Scenario, wait_until
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(600)
 TENANT = "openslo-alerting"
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdef012345"
 
@@ -52,7 +52,11 @@ def mailing_stack(tmp_path: Path, mailbox: SmtpReceiver) -> Iterator[Stack]:
     smtp = {"NOTIFIER_SMTP_HOST": mailbox.host, "NOTIFIER_SMTP_PORT": str(mailbox.port)}
     running = Stack.on_free_ports(tmp_path / "stack", extra_env={**FAST, **smtp})
     try:
-        running.start()
+        running.start_nats()
+        for name in SERVICES:
+            running.start_service(name, wait=False)
+        for name in SERVICES:
+            running.wait_ready(name, timeout=240)  # a slow start on a busy machine is not a failure here
         yield running
     finally:
         running.stop()
