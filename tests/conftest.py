@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.devstack import Stack
-from tools.receiver import WebhookReceiver
+from tools.devstack import SERVICES, Stack
+from tools.receiver import SmtpReceiver, WebhookReceiver
 
 FAST = {
     "MEASUREMENT_EVALUATION_INTERVAL_SECONDS": "1",
@@ -32,3 +32,33 @@ def receiver() -> Iterator[WebhookReceiver]:
     server = WebhookReceiver().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pager() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def patient_stack(tmp_path: Path, mailbox: SmtpReceiver) -> Iterator[Stack]:
+    """The stack, e-mailing to `mailbox`, given up to 4 minutes per service to start on a busy machine."""
+    smtp = {"NOTIFIER_SMTP_HOST": mailbox.host, "NOTIFIER_SMTP_PORT": str(mailbox.port)}
+    running = Stack.on_free_ports(tmp_path / "stack", extra_env={**FAST, **smtp})
+    try:
+        running.start_nats()
+        for spec in SERVICES:
+            running.start_service(spec.name, wait=False)
+        for spec in SERVICES:
+            running.wait_ready(spec.name, timeout=240)
+        yield running
+    finally:
+        running.stop()

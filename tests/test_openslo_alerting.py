@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ import yaml
 
 from slm_shared.auth.principal import issue_token
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
-from tests.conftest import FAST
 from tests.test_cli import SERVICES, environment, slm
 from tools.devstack import Stack
 from tools.receiver import SmtpReceiver, WebhookReceiver
@@ -31,35 +29,6 @@ from tools.scenario import Scenario, wait_until
 pytestmark = pytest.mark.timeout(600)
 TENANT = "openslo-alerting"
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdef012345"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[SmtpReceiver]:
-    server = SmtpReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pager() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mailing_stack(tmp_path: Path, mailbox: SmtpReceiver) -> Iterator[Stack]:
-    smtp = {"NOTIFIER_SMTP_HOST": mailbox.host, "NOTIFIER_SMTP_PORT": str(mailbox.port)}
-    running = Stack.on_free_ports(tmp_path / "stack", extra_env={**FAST, **smtp})
-    try:
-        running.start_nats()
-        for name in SERVICES:
-            running.start_service(name, wait=False)
-        for name in SERVICES:
-            running.wait_ready(name, timeout=240)  # a slow start on a busy machine is not a failure here
-        yield running
-    finally:
-        running.stop()
 
 
 def documents(*, threshold: float, hook: str, pager_url: str) -> list[dict[str, Any]]:
@@ -151,9 +120,9 @@ def tiers_of(scenario: Scenario, objective_id: str, factor: float) -> list[dict[
 
 
 def test_an_openslo_burn_policy_alerts_the_agreement_and_reaches_hook_pager_and_mail(
-    mailing_stack: Stack, receiver: WebhookReceiver, pager: WebhookReceiver, mailbox: SmtpReceiver, tmp_path: Path
+    patient_stack: Stack, receiver: WebhookReceiver, pager: WebhookReceiver, mailbox: SmtpReceiver, tmp_path: Path
 ) -> None:
-    stack = mailing_stack
+    stack = patient_stack
     scenario = Scenario({name: stack.url(name) for name in SERVICES}, tenant=TENANT)
     env = environment(stack, issue_token(DEVELOPMENT_JWT_SECRET, tenant=TENANT, roles=["admin"]))
     env["LEDGER_PD_KEY"] = ROUTING_KEY
