@@ -28,7 +28,7 @@ from slm_agreements.schemas import (
     VersionSummary,
 )
 from slm_shared.auth import Principal
-from slm_shared.errors import PROBLEM_RESPONSES, NotFound
+from slm_shared.errors import PROBLEM_RESPONSES, NotFound, Unprocessable
 from slm_shared.web.bounds import MAX_PATH_INT, PathInt
 from slm_shared.web.concurrency import IfMatch, check_if_match, etag_for
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
@@ -56,10 +56,16 @@ async def _offering_known(
     request: Request, catalog_client: CatalogClient, principal: Principal, changes: TermsChange | None
 ) -> None:
     """Before the request's transaction takes locks: the offering a change moves onto, in the read model."""
-    if changes is not None and changes.offering_id is not None:
+    if changes is None or changes.offering_id is None:
+        return
+    try:
         await catalog.ensure_offering(
             request.app.state.db, catalog_client, tenant=principal.tenant, offering_id=changes.offering_id
         )
+    except Unprocessable as exc:
+        for error in exc.errors:
+            error.field = f"changes.{error.field}"
+        raise
 
 
 @router.patch("", response_model=AgreementPublic, tags=["negotiation"])
