@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.devstack import Stack
-from tools.receiver import WebhookReceiver
+from tools.devstack import SERVICES, Stack
+from tools.receiver import SmtpReceiver, WebhookReceiver
 
 FAST = {
     "MEASUREMENT_EVALUATION_INTERVAL_SECONDS": "1",
@@ -17,11 +17,21 @@ FAST = {
 }
 
 
+def patiently_started(running: Stack) -> Stack:
+    """NATS and the four services, each given up to 4 minutes to be ready: a busy machine is not a failure."""
+    running.start_nats()
+    for spec in SERVICES:
+        running.start_service(spec.name, wait=False)
+    for spec in SERVICES:
+        running.wait_ready(spec.name, timeout=240)
+    return running
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     running = Stack.on_free_ports(tmp_path / "stack", extra_env=FAST)
     try:
-        running.start()
+        patiently_started(running)
         yield running
     finally:
         running.stop()
@@ -32,3 +42,29 @@ def receiver() -> Iterator[WebhookReceiver]:
     server = WebhookReceiver().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[SmtpReceiver]:
+    server = SmtpReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pager() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def patient_stack(tmp_path: Path, mailbox: SmtpReceiver) -> Iterator[Stack]:
+    """The stack, e-mailing to `mailbox`."""
+    smtp = {"NOTIFIER_SMTP_HOST": mailbox.host, "NOTIFIER_SMTP_PORT": str(mailbox.port)}
+    running = Stack.on_free_ports(tmp_path / "stack", extra_env={**FAST, **smtp})
+    try:
+        patiently_started(running)
+        yield running
+    finally:
+        running.stop()

@@ -1,11 +1,15 @@
-"""A real HTTP server on loopback that records the webhooks it receives."""
+"""Real servers on loopback that record what they receive: webhooks over HTTP, e-mail over SMTP."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -76,3 +80,49 @@ class WebhookReceiver:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+@dataclass
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class SmtpReceiver:
+    """A plain SMTP server on loopback (aiosmtpd) that accepts every message and keeps it."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    received: list[Mail] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+    _controller: Any = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = message_from_bytes(envelope.content, policy=email_policy.default)
+        with self.arrived:
+            self.received.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+            self.arrived.notify_all()
+        return "250 OK"
+
+    def start(self) -> SmtpReceiver:
+        from aiosmtpd.controller import Controller
+
+        if not self.port:
+            with socket.socket() as sock:
+                sock.bind((self.host, 0))
+                self.port = int(sock.getsockname()[1])
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+        self._controller.start()
+        return self
+
+    def wait_for(self, count: int, timeout: float) -> list[Mail]:
+        """Block until `count` messages have arrived (or the timeout passes); return them all."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout)
+            return list(self.received)
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()

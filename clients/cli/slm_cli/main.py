@@ -102,9 +102,10 @@ def apply(
 
 
 def _pull_from_prometheus(documents: list[dict[str, Any]]) -> dict[str, int]:
-    """Register the prometheus DataSources and the PromQL SLIs with measurement, which pulls them."""
-    created = {"data_sources": 0, "pulled_series": 0}
+    """Register the prometheus DataSources and the PromQL SLIs with measurement; a changed SLI changes its series."""
+    created = {"data_sources": 0, "pulled_series": 0, "updated_series": 0}
     with _client("measurement") as client:
+        held: dict[tuple[str, str], dict[str, Any]] | None = None
         for source in sources.data_sources(documents):
             answer = client.post("/v1/datasources", json=source)
             if answer.status_code != 409:
@@ -119,12 +120,21 @@ def _pull_from_prometheus(documents: list[dict[str, Any]]) -> dict[str, int]:
             if answer.status_code != 409:
                 _checked(answer)
                 created["pulled_series"] += 1
+                continue
+            if held is None:
+                held = {(h["service_key"], h["indicator"]): h for h in _page_all(client, "/v1/pulled-series")}
+            current = held.get((series["service"], series["indicator"]))
+            if current is not None and sources.differs(current, series):
+                _checked(client.put(f"/v1/pulled-series/{current['id']}", json=series))
+                created["updated_series"] += 1
     return created
 
 
 def _subscribe_notification_targets(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    """Webhook subscriptions on the notifier for the AlertNotificationTargets with a URL."""
+    """Notifier subscriptions (webhook, e-mail, PagerDuty) for the AlertNotificationTargets."""
     wanted, skipped = targets.subscriptions(documents)
+    for name, reason in skipped.items():
+        err.print(f"notification target {name} not subscribed: {reason}")
     created = 0
     if wanted:
         with _client("notifier") as client:
@@ -133,7 +143,7 @@ def _subscribe_notification_targets(documents: list[dict[str, Any]]) -> dict[str
                 if subscription["name"] not in have:
                     _checked(client.post("/v1/subscriptions", json=subscription))
                     created += 1
-    return {"subscriptions": created, "notification_targets_not_subscribed": skipped}
+    return {"subscriptions": created, "notification_targets_not_subscribed": sorted(skipped)}
 
 
 def _page_all(client: httpx.Client, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

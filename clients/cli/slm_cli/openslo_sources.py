@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 PROMETHEUS = "prometheus"
+QUERIES = ("good_query", "total_query", "value_query")
 
 
 def _query(metric: dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -66,3 +67,8 @@ def pulled_series(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 key = (spec["service"], sli["metadata"]["name"])
                 found[key] = {"service": key[0], "indicator": key[1], **series}
     return list(found.values())
+
+
+def differs(held: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether a pulled series measurement holds is not the one the documents define (its SLI changed)."""
+    return any(held.get(name) != wanted.get(name) for name in QUERIES)

@@ -67,6 +67,8 @@ def objective_payload(objective: AgreementObjective) -> ObjectiveV2:
         budgeting_method=objective.budgeting_method,
         timeslice_seconds=objective.timeslice_seconds,
         timeslice_target=objective.timeslice_target,
+        alert_policy=objective.alert_policy,
+        maintenance_windows=objective.maintenance_windows,
     )
 
 

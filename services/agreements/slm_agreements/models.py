@@ -121,6 +121,12 @@ class AgreementObjective(SQLModel, table=True):
     budgeting_method: str = Field(default="occurrences", max_length=32)
     timeslice_seconds: int | None = None
     timeslice_target: float | None = None
+    alert_policy: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="burn-rate tiers; None: the default policy"
+    )
+    maintenance_windows: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True), description="this objective's own maintenance windows"
+    )
 
 
 class AgreementAcceptance(SQLModel, table=True):

@@ -101,6 +101,13 @@ class AgreementCreate(TermsFields):
 class TermsChange(TermsFields):
     """New terms for a draft, a counter-proposal or an amendment; what is left out stays as it was."""
 
+    offering_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="move onto this published offering of the same service (e.g. its next version): its targets,"
+        " with their alert policy and maintenance windows, replace the standard objectives",
+    )
     objectives: list[ObjectiveChange] | None = Field(
         None, min_length=1, max_length=100, description="the complete new list of objectives"
     )

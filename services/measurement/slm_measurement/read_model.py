@@ -23,7 +23,7 @@ from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec,
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.observations import service as observation_service
 from slm_shared.contracts import payloads_v2, targets
-from slm_shared.contracts.payloads import AgreementEndedV1
+from slm_shared.contracts.payloads import AgreementEndedV1, MaintenanceWindowV1
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
 from slm_shared.db import utcnow
 from slm_shared.terms import in_force
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 def definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[str, Any]:
     """The objective's columns as one version of its agreement defines it."""
-    return {
+    defined: dict[str, Any] = {
         "agreement_version": agreement.version,
         "agreement_kind": agreement.kind,
         "name": target.name,
@@ -56,10 +56,18 @@ def definition(agreement: AgreementActivatedV2, target: ObjectiveV2) -> dict[str
         "timeslice_target": target.timeslice_target,
         "consumer_party_id": agreement.consumer_party_id,
         "scope": scope_measured(agreement.measured_scope, agreement.consumer_party_id),
-        "maintenance_windows": [w.model_dump(mode="json") for w in agreement.maintenance_windows],
+        "maintenance_windows": [w.model_dump(mode="json") for w in windows_of(agreement, target)],
         "effective_from": agreement.effective_from,
         "effective_to": agreement.effective_to,
     }
+    if target.alert_policy is not None:  # the terms' policy; without one, a policy set on the objective stays
+        defined["alert_policy"] = [tier.model_dump(mode="json") for tier in target.alert_policy]
+    return defined
+
+
+def windows_of(agreement: AgreementActivatedV2, target: ObjectiveV2) -> list[MaintenanceWindowV1]:
+    """The maintenance the objective does not count: the agreement's windows, then its own (from its tier)."""
+    return [*agreement.maintenance_windows, *(target.maintenance_windows or [])]
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,12 @@ def check_agreement(agreement: AgreementActivatedV2) -> None:
             maintenance.validate(maintenance.MaintenanceWindow(**fields))
         except WindowError as exc:
             raise WindowError(f"maintenance_windows[{index}]: {exc}") from exc
+    for target in agreement.objectives:
+        for index, own in enumerate(target.maintenance_windows or []):
+            try:
+                maintenance.validate(maintenance.MaintenanceWindow(**own.model_dump(exclude={"reason"})))
+            except WindowError as exc:
+                raise WindowError(f"objective {target.objective_id} maintenance_windows[{index}]: {exc}") from exc
 
 
 check_windows = check_agreement

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slm_shared.contracts.payloads import BudgetingMethod, IndicatorKind, WindowV1
+from slm_shared.terms.alerting import MAX_TIERS, BurnTier
+from slm_shared.terms.maintenance import MaintenanceWindow
 
 Op = Literal["lt", "lte", "gt", "gte"]
 SYMBOL: dict[str, str] = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -22,6 +24,11 @@ LOWER_IS_BETTER: tuple[Op, ...] = ("lt", "lte")
 THRESHOLD_KIND = "threshold"
 MAX_TIMESLICE_SECONDS = 86_400  # a slice longer than a day is no slice
 MAX_MEASURED = 1e15  # the largest count or value measurement ingests; no threshold lies beyond it
+MAX_TARGET_MAINTENANCE = 20
+
+
+def _absent(value: object) -> bool:
+    return value is None
 
 
 class Target(BaseModel):
@@ -43,6 +50,19 @@ class Target(BaseModel):
     budgeting_method: BudgetingMethod = "occurrences"
     timeslice_seconds: int | None = Field(None, ge=1, le=MAX_TIMESLICE_SECONDS, description="length of a slice")
     timeslice_target: float | None = Field(None, description="share of good events that makes a slice good")
+    # Absent (not null) when not given, so a target without them is stored and shown as before they existed.
+    alert_policy: list[BurnTier] | None = Field(
+        None,
+        exclude_if=_absent,
+        max_length=MAX_TIERS,
+        description="burn-rate tiers to alert on; null: the SRE workbook default",
+    )
+    maintenance_windows: list[MaintenanceWindow] | None = Field(
+        None,
+        exclude_if=_absent,
+        max_length=MAX_TARGET_MAINTENANCE,
+        description="time this target does not count (e.g. an OpenSLO BudgetAdjustment)",
+    )
 
 
 def is_threshold(target: Target) -> bool:

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_agreements import in_force, repository, service
+from slm_agreements import catalog, in_force, repository, service
 from slm_agreements.activation import service as activation
+from slm_agreements.catalog import CatalogClient
 from slm_agreements.deps import CatalogDep
 from slm_agreements.models import Agreement
 from slm_agreements.negotiation import service as negotiation
@@ -27,7 +28,7 @@ from slm_agreements.schemas import (
     VersionSummary,
 )
 from slm_shared.auth import Principal
-from slm_shared.errors import PROBLEM_RESPONSES, NotFound
+from slm_shared.errors import PROBLEM_RESPONSES, NotFound, Unprocessable
 from slm_shared.web.bounds import MAX_PATH_INT, PathInt
 from slm_shared.web.concurrency import IfMatch, check_if_match, etag_for
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
@@ -51,6 +52,22 @@ async def _answer(
     return await service.describe(session, agreement, principal=principal)
 
 
+async def _offering_known(
+    request: Request, catalog_client: CatalogClient, principal: Principal, changes: TermsChange | None
+) -> None:
+    """Before the request's transaction takes locks: the offering a change moves onto, in the read model."""
+    if changes is None or changes.offering_id is None:
+        return
+    try:
+        await catalog.ensure_offering(
+            request.app.state.db, catalog_client, tenant=principal.tenant, offering_id=changes.offering_id
+        )
+    except Unprocessable as exc:
+        for error in exc.errors:
+            error.field = f"changes.{error.field}"
+        raise
+
+
 @router.patch("", response_model=AgreementPublic, tags=["negotiation"])
 async def edit_draft(
     agreement_id: str,
@@ -58,9 +75,12 @@ async def edit_draft(
     principal: StaffDep,
     session: SessionDep,
     response: Response,
+    request: Request,
+    catalog_client: CatalogDep,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
     """Change the terms of a draft (staff); proposed versions are immutable."""
+    await _offering_known(request, catalog_client, principal, changes)
     agreement = await _locked(session, principal, agreement_id, if_match)
     agreement = await negotiation.edit_draft(session, principal=principal, agreement=agreement, changes=changes)
     return await _answer(session, agreement, principal, response)
@@ -147,12 +167,18 @@ async def amend_agreement(
     principal: StaffDep,
     session: SessionDep,
     response: Response,
+    request: Request,
+    catalog_client: CatalogDep,
     data: ProposalRequest | None = None,
     if_match: IfMatch = None,
 ) -> AgreementPublic:
-    """Open a new draft version of an active agreement (staff); the one in force stays until it is superseded."""
-    agreement = await _locked(session, principal, agreement_id, if_match)
+    """Open a new draft version of an active agreement (staff); the one in force stays until it is superseded.
+
+    `changes.offering_id` moves the new version onto another published offering of the service (its next
+    version, say): its targets, with their alert policy and maintenance windows, become the standard objectives."""
     data = data or ProposalRequest()
+    await _offering_known(request, catalog_client, principal, data.changes)
+    agreement = await _locked(session, principal, agreement_id, if_match)
     agreement = await negotiation.amend(
         session, principal=principal, agreement=agreement, changes=data.changes, comment=data.comment
     )

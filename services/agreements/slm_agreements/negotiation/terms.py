@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_agreements import repository, service
+from slm_agreements.catalog import repository as catalog_repository
 from slm_agreements.lifecycle import Actor
 from slm_agreements.models import Agreement, AgreementObjective, AgreementVersion
 from slm_agreements.negotiation.diff import diff_versions
@@ -47,6 +48,8 @@ OBJECTIVE_FIELDS = (
     "budgeting_method",
     "timeslice_seconds",
     "timeslice_target",
+    "alert_policy",
+    "maintenance_windows",
 )
 
 
@@ -62,7 +65,7 @@ async def apply_changes(
     """Write `changes` into a version that is still being written; refuse anything not measurable or consistent."""
     if changes is None:
         return
-    for name in changes.model_fields_set - {"objectives"}:
+    for name in changes.model_fields_set - {"objectives", "offering_id"}:
         value = getattr(changes, name)
         if value is None and name in ("effective_from", "timezone", "review_cycle"):
             continue
@@ -71,6 +74,8 @@ async def apply_changes(
         raise service.invalid({"changes.service_credits": "a service expectation carries no service credits"})
     if problems := date_problems(version.effective_from, version.effective_to, version.renewal_notice_days):
         raise service.invalid({f"changes.{field}": message for field, message in problems.items()})
+    if changes.offering_id is not None:
+        await _onto_offering(session, agreement, version, changes.offering_id, keep=changes.objectives is None)
     if changes.objectives is None:
         await _check_credited(session, agreement, version)
         return
@@ -100,6 +105,52 @@ async def apply_changes(
     session.add_all(service.objective_rows(agreement, version.version, drafts))
     await session.flush()
     await _check_credited(session, agreement, version)
+
+
+async def _onto_offering(
+    session: AsyncSession, agreement: Agreement, version: AgreementVersion, offering_id: str, *, keep: bool
+) -> None:
+    """Base the version on another published offering of the service: its targets become the standard objectives.
+
+    With `keep`, the version's objectives are rewritten now: each standard one becomes the new offering's target
+    on its indicator (keeping the objective's id), customer-specific ones stay, and the offering's new
+    indicators are added. Otherwise the objectives given in the same change are written as they come.
+    """
+    offering = await catalog_repository.get_catalog_offering(session, tenant=agreement.tenant, offering_id=offering_id)
+    if offering is None:
+        raise service.invalid({"changes.offering_id": f"offering {offering_id} is not in the catalogue"})
+    if offering.service_id != agreement.service_id:
+        raise service.invalid({"changes.offering_id": f"offering {offering_id} is of another service"})
+    if offering.status != "published" and offering.id != agreement.offering_id:
+        raise service.invalid({"changes.offering_id": f"offering {offering_id} is {offering.status}"})
+    standard = [Target.model_validate(t) for t in offering.targets]
+    agreement.offering_id, agreement.offering_version = offering.id, offering.version
+    agreement.standard_targets = [t.model_dump(mode="json") for t in standard]
+    if not keep:
+        return
+    current = await repository.objectives_of(session, agreement, version.version)
+    specific = [o for o in current if o.customer_specific]
+    ids = {o.indicator: o.id for o in current if not o.customer_specific}
+    overridden = {o.indicator for o in specific}
+    drafts: list[tuple[str | None, ObjectiveDraft]] = [
+        (ids.pop(t.indicator, None), ObjectiveDraft(t)) for t in standard if t.indicator not in overridden
+    ]
+    drafts += [
+        (o.id, ObjectiveDraft(Target.model_validate(o.model_dump()), o.name, customer_specific=True)) for o in specific
+    ]
+    if problems := objective_problems([draft for _, draft in drafts], prefix="changes.offering_id targets"):
+        raise service.invalid(problems)
+    await session.execute(
+        delete(AgreementObjective).where(
+            AgreementObjective.tenant == agreement.tenant,  # type: ignore[arg-type]
+            AgreementObjective.agreement_id == agreement.id,  # type: ignore[arg-type]
+            AgreementObjective.agreement_version == version.version,  # type: ignore[arg-type]
+        )
+    )
+    for row in current:
+        session.expunge(row)
+    session.add_all(service.objective_rows(agreement, version.version, drafts))
+    await session.flush()
 
 
 async def _check_credited(session: AsyncSession, agreement: Agreement, version: AgreementVersion) -> None:

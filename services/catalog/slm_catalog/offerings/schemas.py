@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 from slm_catalog.common import Slug
 from slm_shared.contracts.payloads import PriceV1
 from slm_shared.contracts.targets import Target as SharedTarget
-from slm_shared.terms.alerting import MAX_TIERS, BurnTier
 from slm_shared.terms.credits import CreditBand
-from slm_shared.terms.maintenance import MaintenanceWindow
 from slm_shared.terms.tickets import TicketTarget
 
 __all__ = ["CreditBand", "OfferingChanges", "OfferingCreate", "OfferingPublic", "Price", "Target", "TicketTarget"]
@@ -32,22 +30,6 @@ class Target(SharedTarget):
     """A tier's target: `op` and `value` say which events are good (thresholds); `target` the least share."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-    alert_policy: list[BurnTier] | None = Field(
-        None, max_length=MAX_TIERS, description="burn-rate tiers to alert on; null: the SRE workbook default"
-    )
-    maintenance_windows: list[MaintenanceWindow] | None = Field(
-        None, max_length=20, description="time the target does not count (e.g. an OpenSLO BudgetAdjustment)"
-    )
-
-    @model_serializer(mode="wrap")
-    def _without_absent_terms(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """A target without a policy or maintenance windows is stored and shown as before they existed."""
-        data: dict[str, Any] = handler(self)
-        for name in ("alert_policy", "maintenance_windows"):
-            if data.get(name) is None:
-                data.pop(name, None)
-        return data
 
 
 class OfferingChanges(BaseModel):

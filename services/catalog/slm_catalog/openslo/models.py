@@ -161,6 +161,7 @@ class ServiceSpec(Open):
 class BudgetAdjustmentSpec(Open):
     """The maintenance-window extension: time that does not count against the budget."""
 
+    description: str | None = Field(None, max_length=500)
     firstEvent: str
     duration: str = Field(pattern=r"^[1-9][0-9]*[mhd]$")
     rrule: str | None = None

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from slm_catalog.indicators.service import indicator_catalogue
-from slm_catalog.openslo import mapping, reapply, store
+from slm_catalog.openslo import indicators, mapping, reapply, store
 from slm_catalog.transfer import service as transfer
 from slm_catalog.transfer.router import YAML_TYPES
 from slm_catalog.transfer.schemas import ImportSummary
@@ -36,6 +36,7 @@ class OpenSLOSummary(ImportSummary):
     documents: int = Field(description="documents stored: new ones and changed ones")
     unchanged: int = Field(0, description="documents applied before exactly as given: nothing done")
     updated_services: int = Field(0, description="services applied before whose name or description changed")
+    updated_indicators: int = Field(0, description="indicators of SLIs applied before that changed: version + 1")
 
 
 def _documents(body: bytes, content_type: str) -> list[Any]:
@@ -107,6 +108,10 @@ async def apply_openslo(
             documents=0,
             unchanged=len(checked.raw),
         )
+    before = [row.body for row in taken.values()]
+    updated_indicators = await indicators.update_changed(session, checked, tenant=principal.tenant, before=before)
+    if checked.errors:
+        raise Unprocessable(_summary(checked.errors), errors=checked.errors)
     known = set(await indicator_catalogue(session, tenant=principal.tenant))
     document = mapping.to_catalogue(checked, existing_indicators=known)
     if document is None:
@@ -140,6 +145,7 @@ async def apply_openslo(
         documents=len(fresh) + len(changed),
         unchanged=len(checked.raw) - len(fresh) - len(changed),
         updated_services=updated_services,
+        updated_indicators=updated_indicators,
     )
 
 

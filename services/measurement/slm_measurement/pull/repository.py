@@ -63,6 +63,26 @@ async def add_pulled_series(session: AsyncSession, principal: Principal, series:
     await session.flush()
 
 
+async def change_series_queries(
+    session: AsyncSession,
+    principal: Principal,
+    series: PulledSeries,
+    *,
+    source: DataSource,
+    good_query: str | None,
+    total_query: str | None,
+    value_query: str | None,
+    step_seconds: int,
+) -> None:
+    """Point one of the principal's series at a source and queries, from its next step on."""
+    if series.tenant != principal.tenant or source.tenant != principal.tenant:
+        raise ValueError("a pulled series and its source belong to the principal's tenant")
+    series.data_source_id = source.id
+    series.good_query, series.total_query, series.value_query = good_query, total_query, value_query
+    series.step_seconds = step_seconds
+    await session.flush()
+
+
 async def all_pulled_series(session: AsyncSession, principal: Principal) -> list[PulledSeries]:
     """The tenant's pulled series by service and indicator."""
     rows = await session.scalars(

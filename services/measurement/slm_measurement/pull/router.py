@@ -199,6 +199,46 @@ async def get_pulled_series(
     return (await _series(session, principal, series_id))[0]
 
 
+class SeriesQueries(SeriesCreate):
+    """A series' new queries: the same series and indicator, measured from the next step on by these."""
+
+    service: str | None = Field(None, min_length=1, max_length=64, description="unchanged; must match if given")  # type: ignore[assignment]
+    indicator: str | None = Field(None, min_length=1, max_length=128, description="unchanged; must match if given")  # type: ignore[assignment]
+
+
+@router.put("/pulled-series/{series_id}", response_model=SeriesPublic)
+async def change_pulled_series(
+    series_id: Annotated[str, Path(max_length=36)], data: SeriesQueries, principal: StaffDep, session: SessionDep
+) -> PulledSeries:
+    """Change a series' source and queries (its SLI changed): steps pulled so far stay, later ones use these."""
+    series, _ = await _series(session, principal, series_id)
+    for name, given, held in (
+        ("service", data.service, series.service_key),
+        ("indicator", data.indicator, series.indicator),
+    ):
+        if given is not None and given != held:
+            raise Unprocessable(
+                f"A series keeps its {name}; pull {given} as a new series",
+                errors=[FieldError(field=name, message=f"is {held}")],
+            )
+    source = await repository.data_source_named(session, principal, data.data_source)
+    if source is None:
+        raise Unprocessable(
+            f"No data source {data.data_source}", errors=[FieldError(field="data_source", message="unknown")]
+        )
+    await repository.change_series_queries(
+        session,
+        principal,
+        series,
+        source=source,
+        good_query=data.good_query,
+        total_query=data.total_query,
+        value_query=data.value_query,
+        step_seconds=data.step_seconds,
+    )
+    return series
+
+
 @router.post("/pulled-series/{series_id}/replay", response_model=PullOutcome)
 async def replay_pulled_series(
     series_id: Annotated[str, Path(max_length=36)],

@@ -1,4 +1,4 @@
-"""PagerDuty Events API v2: trigger on breach (or risk), resolve on recovery with the same dedup key."""
+"""PagerDuty Events API v2: trigger on breach, risk or a firing burn-rate tier; resolve with the same dedup key."""
 
 from __future__ import annotations
 
@@ -22,15 +22,33 @@ class PagerDutyTarget(BaseModel):
     url: AnyHttpUrl = Field(AnyHttpUrl(EVENTS_URL), description="the Events API v2 endpoint")
 
 
+def action(message: OutgoingMessage) -> str | None:
+    """trigger (breach, risk, a burn-rate tier firing), resolve (recovery, the tier stopped) or None."""
+    if message.verb in ("breached", "at_risk"):
+        return "trigger"
+    if message.verb == "recovered":
+        return "resolve"
+    if message.verb == "burn_alert":
+        return "trigger" if message.payload.get("firing") else "resolve"
+    return None
+
+
+def alert_key(message: OutgoingMessage) -> str:
+    """What ties an alert to its resolution: the objective, and for a burn alert also its tier."""
+    if message.verb == "burn_alert":
+        return f"{message.correlation_key}:burn:{message.payload.get('tier')}"
+    return message.correlation_key
+
+
 def dedup_key(message: OutgoingMessage) -> str:
-    """The same key for a breach and its recovery (at most 255 characters)."""
-    value = f"slm:{message.tenant}:{message.correlation_key}"
+    """The same key for an alert and its resolution (at most 255 characters)."""
+    value = f"slm:{message.tenant}:{alert_key(message)}"
     return value if len(value) <= 255 else "slm:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def event_body(message: OutgoingMessage, routing_key: str) -> dict[str, Any]:
     """A trigger or resolve event."""
-    if message.verb == "recovered":
+    if action(message) == "resolve":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key(message)}
     assert message.content is not None
     data = message.payload
@@ -65,8 +83,8 @@ class PagerDutyChannel:
         self.tickets = tickets
 
     async def send(self, message: OutgoingMessage) -> AttemptOutcome:
-        """Trigger or resolve the alert of the event's correlation key."""
-        if message.verb not in ("breached", "at_risk", "recovered"):
+        """Trigger or resolve the alert of the event's correlation key (and burn-rate tier)."""
+        if action(message) is None:
             return AttemptOutcome(succeeded=True, error=f"nothing to send to PagerDuty for {message.verb}")
         return await attempt(self.http.timeout_seconds, lambda: self._send(message))
 
@@ -79,8 +97,8 @@ class PagerDutyChannel:
         return outcome_for(answer, what="PagerDuty")
 
     async def _track(self, message: OutgoingMessage, key: str) -> None:
-        known = await self.tickets.open_ticket(subscription_id=message.subscription_id, key=message.correlation_key)
-        if message.verb == "recovered":
+        known = await self.tickets.open_ticket(subscription_id=message.subscription_id, key=alert_key(message))
+        if action(message) == "resolve":
             if known is not None:
                 await self.tickets.mark(known.id, RESOLVED)
         elif known is None:
@@ -88,7 +106,7 @@ class PagerDutyChannel:
                 tenant=message.tenant,
                 subscription_id=message.subscription_id,
                 system=self.name,
-                key=message.correlation_key,
+                key=alert_key(message),
                 external_id=key,
                 external_key=None,
             )
