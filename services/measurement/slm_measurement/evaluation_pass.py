@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from slm_measurement import agreed, buckets, events, repository
 from slm_measurement.domain import observed
-from slm_measurement.domain.alerts import alert_changes
+from slm_measurement.domain.alerts import BurnTier, alert_changes
 from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.status import transition
 from slm_measurement.evaluator import (
@@ -40,6 +42,56 @@ logger = logging.getLogger(__name__)
 
 _OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
 _UPDATE_BY_ID = update(_OBJECTIVES).where(_OBJECTIVES.c.id == bindparam("row_id"))
+# The columns an evaluation writes (the keys of `_outcome_rows`' values, `row_id` aside).
+_WRITTEN = (
+    "good",
+    "total",
+    "attainment",
+    "window_start",
+    "window_end",
+    "status",
+    "last_event",
+    "details",
+    "firing_alerts",
+    "needs_evaluation",
+    "evaluated_at",
+)
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_update(dialect: Dialect) -> SQLCompiler:
+    """The bulk UPDATE compiled once per dialect, as SQLAlchemy compiles it for rows with `_WRITTEN`."""
+    compiled = _UPDATE_BY_ID.compile(dialect=dialect, column_keys=list(_WRITTEN))
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
+
+
+async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it.
+
+    The values are converted by the statement's own bind processors (JSON, UTC timestamps), but an
+    instant shared by many rows (the evaluation time, a window's bounds) is converted once per chunk.
+    """
+    connection = await session.connection()
+    compiled = _compiled_update(connection.dialect)
+    processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
+    names = compiled.positiontup or []
+    converted: dict[tuple[str, datetime], Any] = {}
+
+    def bound(name: str, value: Any) -> Any:
+        process = processors.get(name)
+        if process is None:
+            return value
+        if isinstance(value, datetime):
+            key = (name, value)
+            if key not in converted:
+                converted[key] = process(value)
+            return converted[key]
+        return process(value)
+
+    await connection.exec_driver_sql(compiled.string, [tuple(bound(name, row[name]) for name in names) for row in rows])
+
+
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
 
 
@@ -51,6 +103,18 @@ def _iso(instant: datetime | None) -> str | None:
 def _isoformat(instant: datetime, tz: tzinfo | None) -> str:
     """Objectives sharing a window share its forecast instants; the zone is in the key (equal instants may differ)."""
     return instant.isoformat()
+
+
+@functools.lru_cache(maxsize=256)
+def _tier_terms(tier: BurnTier) -> dict[str, Any]:
+    """A tier's terms as stored in the details (unpacked into a new dict for every objective, never shared)."""
+    return {
+        "name": tier.name,
+        "severity": tier.severity,
+        "budget_share": tier.budget_share,
+        "long_window": format_duration(tier.long_window),
+        "short_window": format_duration(tier.short_window),
+    }
 
 
 def details_of(found: Measurement, method: str) -> dict[str, Any]:
@@ -66,11 +130,7 @@ def details_of(found: Measurement, method: str) -> dict[str, Any]:
         ],
         "alerts": [
             {
-                "name": s.tier.name,
-                "severity": s.tier.severity,
-                "budget_share": s.tier.budget_share,
-                "long_window": format_duration(s.tier.long_window),
-                "short_window": format_duration(s.tier.short_window),
+                **_tier_terms(s.tier),
                 "factor": s.factor,
                 "long_burn": s.long_burn,
                 "short_burn": s.short_burn,
@@ -172,11 +232,21 @@ async def _read_together(
     """Tallies per objective row id: one query for each set of objectives that read the same ranges."""
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
+    # Plans at one `now` with the same window and lookbacks share one `ranges` mapping (see `plan`):
+    # with nothing excluded, clipped or observed, their signed ranges and group are worked out once.
+    shared: dict[tuple[str, str | None, int], tuple[tuple[Any, ...], dict[str, list[Any]]]] = {}
     for objective, planned in plans.values():
         if planned.segments is not None:
             continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
-        signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
-        key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
+        plain = not planned.excluded and planned.counted is None and not objective.observed
+        same = (objective.tenant, objective.scope, id(planned.ranges))
+        if plain and same in shared:
+            key, signed = shared[same]
+        else:
+            signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
+            key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
+            if plain:
+                shared[same] = (key, signed)
         groups.setdefault(key, []).append(objective)
         ranges.setdefault(key, signed)
     tallies: dict[str, dict[str, Tally]] = {}
@@ -190,7 +260,9 @@ async def _read_together(
             scope=scope,
         )
         for objective in members:
-            tallies[objective.id] = observed.reclassify(found[(objective.service_key, counted_indicator(objective))])
+            read = found[(objective.service_key, counted_indicator(objective))]
+            # Only an objective with observed spans reads `observed|` labels to reclassify.
+            tallies[objective.id] = observed.reclassify(read) if objective.observed else dict(read)
     return tallies
 
 
@@ -239,7 +311,7 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
     try:
         async with session.begin_nested():
             rows = [_outcome_rows(objective, found, now) for objective, found in judged]
-            await session.execute(_UPDATE_BY_ID, [values for values, _ in rows])
+            await _update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
             for (objective, found), (values, _) in zip(judged, rows, strict=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +64,12 @@ def window_of(objective: Objective) -> WindowSpec:
 
 def policy_of(objective: Objective) -> tuple[BurnTier, ...]:
     """The objective's burn-rate tiers: its own, or the SRE workbook's default."""
-    if not objective.alert_policy:
+    return tiers_of(objective.alert_policy)
+
+
+def tiers_of(alert_policy: list[dict[str, Any]] | None) -> tuple[BurnTier, ...]:
+    """The burn-rate tiers of a stored alert policy (the SRE workbook's default without one)."""
+    if not alert_policy:
         return DEFAULT_POLICY
     return tuple(
         BurnTier(
@@ -74,7 +79,7 @@ def policy_of(objective: Objective) -> tuple[BurnTier, ...]:
             long_window=parse_duration(tier["long_window"]),
             short_window=parse_duration(tier["short_window"]),
         )
-        for tier in objective.alert_policy
+        for tier in alert_policy
     )
 
 
@@ -325,7 +330,13 @@ class Plan:
 
 
 # A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
-_window_bounds = functools.lru_cache(maxsize=256)(window_bounds)
+@functools.lru_cache(maxsize=256)
+def _window_bounds(window: tuple[str, str | None, str | None, str], now: datetime) -> Bounds:
+    return window_bounds(WindowSpec(*window), now)
+
+
+def _window_key(objective: Objective) -> tuple[str, str | None, str | None, str]:
+    return (objective.window_kind, objective.window_duration, objective.window_unit, objective.window_timezone)
 
 
 @functools.lru_cache(maxsize=256)
@@ -336,26 +347,38 @@ def _lookback_ranges(now: datetime, wanted: tuple[timedelta, ...]) -> tuple[date
 
 
 @functools.lru_cache(maxsize=256)
+def _ranges_of(
+    bounds: Bounds, zone: tzinfo | None, now: datetime, wanted: tuple[timedelta, ...]
+) -> tuple[datetime, dict[str, Bounds]]:
+    """The window (up to the end of the current minute) and each lookback, labelled.
+
+    One mapping shared by every plan with the same window and lookbacks at `now`: never mutated.
+    The window's zone is in the key: equal instants in two zones are equal bounds, shown differently.
+    """
+    now_end, lookback_ranges = _lookback_ranges(now, wanted)
+    return now_end, {WINDOW: Bounds(bounds.start, min(bounds.end, now_end)), **lookback_ranges}
+
+
+@functools.lru_cache(maxsize=256)
 def _lookbacks_of(
     policy_json: str | None, forecast_texts: tuple[str, ...]
 ) -> tuple[tuple[BurnTier, ...], tuple[timedelta, ...], tuple[timedelta, ...]]:
     """The burn tiers, forecast lookbacks and every lookback wanted, computed once per distinct policy."""
-    policy = policy_of(Objective(alert_policy=json.loads(policy_json) if policy_json else None))
+    policy = tiers_of(json.loads(policy_json) if policy_json else None)
     forecast_lookbacks = tuple(parse_duration(text) for text in forecast_texts)
     return policy, forecast_lookbacks, tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
 
 
 def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
     """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database)."""
-    bounds = _window_bounds(window_of(objective), now)
+    bounds = _window_bounds(_window_key(objective), now)
     policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
     forecast_texts = tuple(objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS)
     policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
     forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)
-    now_end, lookback_ranges = _lookback_ranges(now, wanted_lengths)
-    ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
-    ranges.update(lookback_ranges)
-    excluded = excluded_of(objective, ranges, max(bounds.end, now_end))
+    now_end, ranges = _ranges_of(bounds, bounds.start.tzinfo, now, wanted_lengths)
+    # No maintenance windows, nothing excluded: the common case skips expanding an empty schedule.
+    excluded = excluded_of(objective, ranges, max(bounds.end, now_end)) if objective.maintenance_windows else []
     counted = counted_ranges(agreed, objective.objective_id, ranges)
     segments = versioned.segments(objective, agreed, counted)
     return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded, counted, segments=segments)
