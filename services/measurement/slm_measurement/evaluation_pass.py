@@ -10,8 +10,10 @@ Events stay exactly-once: they commit in the same transaction as the status they
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -76,18 +78,18 @@ async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) ->
     compiled = _compiled_update(connection.dialect)
     processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
     names = compiled.positiontup or []
-    converted: dict[tuple[str, datetime], Any] = {}
+    converted: dict[tuple[str, Any], Any] = {}
 
     def bound(name: str, value: Any) -> Any:
         process = processors.get(name)
         if process is None:
             return value
-        if isinstance(value, datetime):
-            key = (name, value)
-            if key not in converted:
-                converted[key] = process(value)
-            return converted[key]
-        return process(value)
+        # The same object (details judged once for alike objectives, see `_write_together`) is
+        # serialised once; the rows keep it alive, so its id is not reused meanwhile.
+        key = (name, value if isinstance(value, datetime) else id(value))
+        if key not in converted:
+            converted[key] = process(value)
+        return converted[key]
 
     await connection.exec_driver_sql(compiled.string, [tuple(bound(name, row[name]) for name in names) for row in rows])
 
@@ -191,10 +193,17 @@ async def record_measurement(
 
 
 def _outcome_rows(
-    objective: Objective, found: Measurement, now: datetime
+    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, str], dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The columns `record_measurement` would set, and its transition row (None without a status change)."""
+    """The columns `record_measurement` would set, and its transition row (None without a status change).
+
+    `details` holds the details already built per (measurement, budgeting method): objectives judged
+    alike store equal details, built once (and never changed once built).
+    """
     change = transition(found.verdict, objective.last_event)
+    method = objective.budgeting_method
+    if (stored := details.get((id(found), method))) is None:
+        stored = details[(id(found), method)] = details_of(found, method)
     _, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
     values = {
         "row_id": objective.id,
@@ -205,7 +214,7 @@ def _outcome_rows(
         "window_end": found.bounds.end,
         "status": change.status,
         "last_event": change.last_event,
-        "details": details_of(found, objective.budgeting_method),
+        "details": stored,
         "firing_alerts": sorted(firing),
         "needs_evaluation": False,
         "evaluated_at": now,
@@ -226,9 +235,15 @@ def _outcome_rows(
     return values, moved
 
 
-async def _read_together(
-    session: AsyncSession, plans: dict[str, tuple[Objective, Plan]]
-) -> dict[str, dict[str, Tally]]:
+@dataclass(frozen=True)
+class _Reads:
+    """Tallies per objective row id, and per row id what it read: (which ranges, which series)."""
+
+    tallies: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    sources: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+
+
+async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective, Plan]]) -> _Reads:
     """Tallies per objective row id: one query for each set of objectives that read the same ranges."""
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
@@ -249,8 +264,8 @@ async def _read_together(
                 shared[same] = (key, signed)
         groups.setdefault(key, []).append(objective)
         ranges.setdefault(key, signed)
-    tallies: dict[str, dict[str, Tally]] = {}
-    for key, members in groups.items():
+    reads = _Reads()
+    for number, (key, members) in enumerate(groups.items()):
         tenant, scope, _ = key
         found = await buckets.range_tallies_many(
             session,
@@ -260,15 +275,17 @@ async def _read_together(
             scope=scope,
         )
         for objective in members:
-            read = found[(objective.service_key, counted_indicator(objective))]
+            series = (objective.service_key, counted_indicator(objective))
+            read = found[series]
             # Only an objective with observed spans reads `observed|` labels to reclassify.
-            tallies[objective.id] = observed.reclassify(read) if objective.observed else dict(read)
-    return tallies
+            reads.tallies[objective.id] = observed.reclassify(read) if objective.observed else dict(read)
+            reads.sources[objective.id] = (number, *series)
+    return reads
 
 
 async def _plan_and_read(
     session: AsyncSession, objectives: Sequence[Objective], *, now: datetime
-) -> tuple[dict[str, tuple[Objective, Plan]], dict[str, dict[str, Tally]]]:
+) -> tuple[dict[str, tuple[Objective, Plan]], _Reads]:
     """Plans and tallies of the objectives read together (no tallies if that read fails)."""
     plans: dict[str, tuple[Objective, Plan]] = {}
     known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
@@ -283,7 +300,7 @@ async def _plan_and_read(
             return plans, await _read_together(session, plans)
     except Exception:
         logger.exception("reading the rollups together failed; evaluating one objective at a time")
-        return plans, {}
+        return plans, _Reads()
 
 
 def _record_events(
@@ -310,7 +327,8 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
         return 0
     try:
         async with session.begin_nested():
-            rows = [_outcome_rows(objective, found, now) for objective, found in judged]
+            details: dict[tuple[int, str], dict[str, Any]] = {}
+            rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
             await _update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
@@ -330,15 +348,46 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
     return written
 
 
+def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
+    """Everything `judge` reads for a batched objective (its plan has no version segments): equal keys, equal outcomes.
+
+    `source` names the tallies read (the signed ranges, which carry the counted parts, maintenance and
+    observed spans, and the series); the window's zone is in the key, as equal instants print apart.
+    """
+    bounds = planned.bounds
+    return (
+        source,
+        bounds,
+        bounds.start.tzinfo,
+        bounds.end.tzinfo,
+        planned.now_end,
+        planned.policy,
+        tuple(planned.forecast_lookbacks),
+        tuple(planned.wanted),
+        tuple(planned.excluded),
+        id(planned.ranges),
+        objective.target,
+        objective.window_kind,
+        objective.at_risk_rule,
+        json.dumps(objective.observed, sort_keys=True) if objective.observed else None,
+    )
+
+
 async def evaluate_chunk(session: AsyncSession, objectives: Sequence[Objective], *, now: datetime) -> int:
     """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept."""
-    plans, tallies = await _plan_and_read(session, objectives, now=now)
+    plans, reads = await _plan_and_read(session, objectives, now=now)
     evaluated = 0
     judged: list[tuple[Objective, Measurement]] = []
+    # Objectives that read the same tallies under the same terms are judged once (judging is pure).
+    verdicts: dict[tuple[Any, ...], Measurement] = {}
     for objective in objectives:
         try:
-            if objective.id in tallies:
-                judged.append((objective, judge(objective, plans[objective.id][1], tallies[objective.id], now=now)))
+            if objective.id in reads.tallies:
+                planned = plans[objective.id][1]
+                same = _judged_alike(objective, planned, reads.sources[objective.id])
+                if (found := verdicts.get(same)) is None:
+                    found = verdicts[same] = judge(objective, planned, reads.tallies[objective.id], now=now)
+                judged.append((objective, found))
                 continue
             if objective.id not in plans and batchable(objective):
                 continue  # its plan failed, and was logged
