@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 _OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
 _UPDATE_BY_ID = update(_OBJECTIVES).where(_OBJECTIVES.c.id == bindparam("row_id"))
+_EVENTS_DUE = "events_due"
 # The columns an evaluation writes (the keys of `_outcome_rows`' values, `row_id` aside).
 _WRITTEN = (
     "good",
@@ -204,7 +205,7 @@ def _outcome_rows(
     method = objective.budgeting_method
     if (stored := details.get((id(found), method))) is None:
         stored = details[(id(found), method)] = details_of(found, method)
-    _, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
+    moves, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
     values = {
         "row_id": objective.id,
         "good": found.window.good,
@@ -219,6 +220,8 @@ def _outcome_rows(
         "needs_evaluation": False,
         "evaluated_at": now,
     }
+    if change.event is not None or moves:
+        values[_EVENTS_DUE] = True  # not a column: `_write_together` records this objective's events
     if change.status == objective.status:
         return values, None
     moved = {
@@ -333,7 +336,8 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
             for (objective, found), (values, _) in zip(judged, rows, strict=True):
-                _record_events(session, objective, found, values, now=now)
+                if values.get(_EVENTS_DUE):
+                    _record_events(session, objective, found, values, now=now)
         return len(rows)
     except Exception:
         logger.exception("bulk write of %d evaluations failed; writing one at a time", len(judged))
