@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
@@ -24,19 +24,19 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from slm_measurement import agreed, buckets, events, repository
 from slm_measurement.domain import observed
-from slm_measurement.domain.alerts import BurnTier, alert_changes
+from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.status import transition
 from slm_measurement.evaluator import (
     Measurement,
     Plan,
     batchable,
-    format_duration,
     judge,
     measure,
     objective_ranges,
     plan,
 )
+from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_measurement.thresholds import counted_indicator
 
@@ -96,62 +96,6 @@ async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) ->
 
 
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
-
-
-def _iso(instant: datetime | None) -> str | None:
-    return _isoformat(instant, instant.tzinfo) if instant is not None else None
-
-
-@functools.lru_cache(maxsize=1024)
-def _isoformat(instant: datetime, tz: tzinfo | None) -> str:
-    """Objectives sharing a window share its forecast instants; the zone is in the key (equal instants may differ)."""
-    return instant.isoformat()
-
-
-@functools.lru_cache(maxsize=256)
-def _tier_terms(tier: BurnTier) -> dict[str, Any]:
-    """A tier's terms as stored in the details (unpacked into a new dict for every objective, never shared)."""
-    return {
-        "name": tier.name,
-        "severity": tier.severity,
-        "budget_share": tier.budget_share,
-        "long_window": format_duration(tier.long_window),
-        "short_window": format_duration(tier.short_window),
-    }
-
-
-def details_of(found: Measurement, method: str) -> dict[str, Any]:
-    """The evaluation's burn rates, alerts and forecasts as stored on the objective."""
-    return {
-        **found.details,  # budget_target, when an amendment changed the terms inside the window
-        "unit": "events" if method == "occurrences" else "slices",
-        "excluded_minutes": found.excluded_minutes,
-        "customer_observed_minutes": found.observed_minutes,
-        "burn_rates": [
-            {"lookback": format_duration(length), "burn_rate": rate}
-            for length, rate in sorted(found.burn_rates.items())
-        ],
-        "alerts": [
-            {
-                **_tier_terms(s.tier),
-                "factor": s.factor,
-                "long_burn": s.long_burn,
-                "short_burn": s.short_burn,
-                "firing": s.firing,
-            }
-            for s in found.alerts
-        ],
-        "forecasts": [
-            {
-                "lookback": format_duration(f.lookback),
-                "horizon_end": _iso(f.horizon_end),
-                "expected_attainment": f.expected_attainment,
-                "budget_exhausted_at": _iso(f.budget_exhausted_at),
-                "misses_target": f.misses_target,
-            }
-            for f in found.forecasts
-        ],
-    }
 
 
 async def record_measurement(
