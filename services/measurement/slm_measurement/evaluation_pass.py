@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 _OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
 _UPDATE_BY_ID = update(_OBJECTIVES).where(_OBJECTIVES.c.id == bindparam("row_id"))
 _EVENTS_DUE = "events_due"
+_COLUMN = {"row_id": "id"}  # bound names that are not column names
 # The columns an evaluation writes (the keys of `_outcome_rows`' values, `row_id` aside).
 _WRITTEN = (
     "good",
@@ -92,7 +94,29 @@ async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) ->
             converted[key] = process(value)
         return converted[key]
 
+    if connection.dialect.name == "postgresql" and len(rows) > 1:
+        # One statement for the chunk: every column bound as one array, joined to the rows by id.
+        columns = [[bound(name, row[name]) for row in rows] for name in names]
+        await connection.exec_driver_sql(_unnest_update(connection.dialect, tuple(names)), (*columns,))
+        return
     await connection.exec_driver_sql(compiled.string, [tuple(bound(name, row[name]) for name in names) for row in rows])
+
+
+@functools.lru_cache(maxsize=4)
+def _unnest_update(dialect: Dialect, names: tuple[str, ...]) -> str:
+    """PostgreSQL: the bulk UPDATE as one statement over `unnest` of one array per column (`row_id` for `id`).
+
+    Each array is cast to its column's type as the per-row statement casts each value, so the values
+    bound are the ones the per-row statement would store.
+    """
+    # Without a length, as the per-row statement casts: a value too long fails rather than being cut.
+    types = {
+        name: re.sub(r"\(\d+\)", "", _OBJECTIVES.c[_COLUMN.get(name, name)].type.compile(dialect=dialect))
+        for name in names
+    }
+    arrays = ", ".join(f"${n}::{types[name]}[]" for n, name in enumerate(names, start=1))
+    sets = ", ".join(f"{name} = v.{name}" for name in names if name != "row_id")
+    return f"UPDATE objectives SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) WHERE objectives.id = v.row_id"
 
 
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
