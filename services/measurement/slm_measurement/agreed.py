@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -98,18 +98,25 @@ def of_objective(objective: Objective) -> Agreed | None:
     return Agreed(versions=(version,))
 
 
+# One statement, its list bound at execution: building an IN of many literals costs more than the read.
+_TERMS_OF = select(AgreementTerms).where(
+    col(AgreementTerms.tenant) == bindparam("tenant"),
+    col(AgreementTerms.agreement_id).in_(bindparam("agreement_ids", expanding=True)),
+)
+
+
 async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) -> dict[tuple[str, str], Agreed]:
     """The agreed versions of every objective's agreement, by (tenant, agreement_id), from one query."""
-    keys = sorted({(o.tenant, o.agreement_id) for o in objectives})
+    keys = {(o.tenant, o.agreement_id) for o in objectives}
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, agreement_id in sorted(keys):
+        by_tenant.setdefault(tenant, []).append(agreement_id)
     found: dict[tuple[str, str], list[AgreementTerms]] = {}
-    for offset in range(0, len(keys), 500):
-        rows = await session.scalars(
-            select(AgreementTerms).where(
-                tuple_(col(AgreementTerms.tenant), col(AgreementTerms.agreement_id)).in_(keys[offset : offset + 500])
-            )
-        )
-        for row in rows.all():
-            found.setdefault((row.tenant, row.agreement_id), []).append(row)
+    for tenant, agreement_ids in by_tenant.items():
+        for offset in range(0, len(agreement_ids), 500):
+            params = {"tenant": tenant, "agreement_ids": agreement_ids[offset : offset + 500]}
+            for row in (await session.scalars(_TERMS_OF, params)).all():
+                found.setdefault((row.tenant, row.agreement_id), []).append(row)
     return {key: of_rows(rows) for key, rows in found.items()}
 
 

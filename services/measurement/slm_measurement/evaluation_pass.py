@@ -10,13 +10,18 @@ Events stay exactly-once: they commit in the same transaction as the status they
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from collections.abc import Sequence
-from datetime import datetime, tzinfo
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from slm_measurement import agreed, buckets, events, repository
 from slm_measurement.domain import observed
@@ -27,12 +32,12 @@ from slm_measurement.evaluator import (
     Measurement,
     Plan,
     batchable,
-    format_duration,
     judge,
     measure,
     objective_ranges,
     plan,
 )
+from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_measurement.thresholds import counted_indicator
 
@@ -40,55 +45,81 @@ logger = logging.getLogger(__name__)
 
 _OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
 _UPDATE_BY_ID = update(_OBJECTIVES).where(_OBJECTIVES.c.id == bindparam("row_id"))
-_INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
+_EVENTS_DUE = "events_due"
+_COLUMN = {"row_id": "id"}  # bound names that are not column names
+# The columns an evaluation writes (the keys of `_outcome_rows`' values, `row_id` aside).
+_WRITTEN = (
+    "good",
+    "total",
+    "attainment",
+    "window_start",
+    "window_end",
+    "status",
+    "last_event",
+    "details",
+    "firing_alerts",
+    "needs_evaluation",
+    "evaluated_at",
+)
 
 
-def _iso(instant: datetime | None) -> str | None:
-    return _isoformat(instant, instant.tzinfo) if instant is not None else None
+@functools.lru_cache(maxsize=4)
+def _compiled_update(dialect: Dialect) -> SQLCompiler:
+    """The bulk UPDATE compiled once per dialect, as SQLAlchemy compiles it for rows with `_WRITTEN`."""
+    compiled = _UPDATE_BY_ID.compile(dialect=dialect, column_keys=list(_WRITTEN))
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
-@functools.lru_cache(maxsize=1024)
-def _isoformat(instant: datetime, tz: tzinfo | None) -> str:
-    """Objectives sharing a window share its forecast instants; the zone is in the key (equal instants may differ)."""
-    return instant.isoformat()
+async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it.
+
+    The values are converted by the statement's own bind processors (JSON, UTC timestamps), but an
+    instant shared by many rows (the evaluation time, a window's bounds) is converted once per chunk.
+    """
+    connection = await session.connection()
+    compiled = _compiled_update(connection.dialect)
+    processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
+    names = compiled.positiontup or []
+    converted: dict[tuple[str, Any], Any] = {}
+
+    def bound(name: str, value: Any) -> Any:
+        process = processors.get(name)
+        if process is None:
+            return value
+        # The same object (details judged once for alike objectives, see `_write_together`) is
+        # serialised once; the rows keep it alive, so its id is not reused meanwhile.
+        key = (name, value if isinstance(value, datetime) else id(value))
+        if key not in converted:
+            converted[key] = process(value)
+        return converted[key]
+
+    if connection.dialect.name == "postgresql" and len(rows) > 1:
+        # One statement for the chunk: every column bound as one array, joined to the rows by id.
+        columns = [[bound(name, row[name]) for row in rows] for name in names]
+        await connection.exec_driver_sql(_unnest_update(connection.dialect, tuple(names)), (*columns,))
+        return
+    await connection.exec_driver_sql(compiled.string, [tuple(bound(name, row[name]) for name in names) for row in rows])
 
 
-def details_of(found: Measurement, method: str) -> dict[str, Any]:
-    """The evaluation's burn rates, alerts and forecasts as stored on the objective."""
-    return {
-        **found.details,  # budget_target, when an amendment changed the terms inside the window
-        "unit": "events" if method == "occurrences" else "slices",
-        "excluded_minutes": found.excluded_minutes,
-        "customer_observed_minutes": found.observed_minutes,
-        "burn_rates": [
-            {"lookback": format_duration(length), "burn_rate": rate}
-            for length, rate in sorted(found.burn_rates.items())
-        ],
-        "alerts": [
-            {
-                "name": s.tier.name,
-                "severity": s.tier.severity,
-                "budget_share": s.tier.budget_share,
-                "long_window": format_duration(s.tier.long_window),
-                "short_window": format_duration(s.tier.short_window),
-                "factor": s.factor,
-                "long_burn": s.long_burn,
-                "short_burn": s.short_burn,
-                "firing": s.firing,
-            }
-            for s in found.alerts
-        ],
-        "forecasts": [
-            {
-                "lookback": format_duration(f.lookback),
-                "horizon_end": _iso(f.horizon_end),
-                "expected_attainment": f.expected_attainment,
-                "budget_exhausted_at": _iso(f.budget_exhausted_at),
-                "misses_target": f.misses_target,
-            }
-            for f in found.forecasts
-        ],
+@functools.lru_cache(maxsize=4)
+def _unnest_update(dialect: Dialect, names: tuple[str, ...]) -> str:
+    """PostgreSQL: the bulk UPDATE as one statement over `unnest` of one array per column (`row_id` for `id`).
+
+    Each array is cast to its column's type as the per-row statement casts each value, so the values
+    bound are the ones the per-row statement would store.
+    """
+    # Without a length, as the per-row statement casts: a value too long fails rather than being cut.
+    types = {
+        name: re.sub(r"\(\d+\)", "", _OBJECTIVES.c[_COLUMN.get(name, name)].type.compile(dialect=dialect))
+        for name in names
     }
+    arrays = ", ".join(f"${n}::{types[name]}[]" for n, name in enumerate(names, start=1))
+    sets = ", ".join(f"{name} = v.{name}" for name in names if name != "row_id")
+    return f"UPDATE objectives SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) WHERE objectives.id = v.row_id"
+
+
+_INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
 
 
 async def record_measurement(
@@ -131,11 +162,18 @@ async def record_measurement(
 
 
 def _outcome_rows(
-    objective: Objective, found: Measurement, now: datetime
+    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, str], dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The columns `record_measurement` would set, and its transition row (None without a status change)."""
+    """The columns `record_measurement` would set, and its transition row (None without a status change).
+
+    `details` holds the details already built per (measurement, budgeting method): objectives judged
+    alike store equal details, built once (and never changed once built).
+    """
     change = transition(found.verdict, objective.last_event)
-    _, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
+    method = objective.budgeting_method
+    if (stored := details.get((id(found), method))) is None:
+        stored = details[(id(found), method)] = details_of(found, method)
+    moves, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
     values = {
         "row_id": objective.id,
         "good": found.window.good,
@@ -145,11 +183,13 @@ def _outcome_rows(
         "window_end": found.bounds.end,
         "status": change.status,
         "last_event": change.last_event,
-        "details": details_of(found, objective.budgeting_method),
+        "details": stored,
         "firing_alerts": sorted(firing),
         "needs_evaluation": False,
         "evaluated_at": now,
     }
+    if change.event is not None or moves:
+        values[_EVENTS_DUE] = True  # not a column: `_write_together` records this objective's events
     if change.status == objective.status:
         return values, None
     moved = {
@@ -166,21 +206,37 @@ def _outcome_rows(
     return values, moved
 
 
-async def _read_together(
-    session: AsyncSession, plans: dict[str, tuple[Objective, Plan]]
-) -> dict[str, dict[str, Tally]]:
+@dataclass(frozen=True)
+class _Reads:
+    """Tallies per objective row id, and per row id what it read: (which ranges, which series)."""
+
+    tallies: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    sources: dict[str, tuple[int, str, str]] = field(default_factory=dict)
+
+
+async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective, Plan]]) -> _Reads:
     """Tallies per objective row id: one query for each set of objectives that read the same ranges."""
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
+    # Plans at one `now` with the same window and lookbacks share one `ranges` mapping (see `plan`):
+    # with nothing excluded, clipped or observed, their signed ranges and group are worked out once.
+    shared: dict[tuple[str, str | None, int], tuple[tuple[Any, ...], dict[str, list[Any]]]] = {}
     for objective, planned in plans.values():
         if planned.segments is not None:
             continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
-        signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
-        key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
+        plain = not planned.excluded and planned.counted is None and not objective.observed
+        same = (objective.tenant, objective.scope, id(planned.ranges))
+        if plain and same in shared:
+            key, signed = shared[same]
+        else:
+            signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
+            key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
+            if plain:
+                shared[same] = (key, signed)
         groups.setdefault(key, []).append(objective)
         ranges.setdefault(key, signed)
-    tallies: dict[str, dict[str, Tally]] = {}
-    for key, members in groups.items():
+    reads = _Reads()
+    for number, (key, members) in enumerate(groups.items()):
         tenant, scope, _ = key
         found = await buckets.range_tallies_many(
             session,
@@ -190,13 +246,17 @@ async def _read_together(
             scope=scope,
         )
         for objective in members:
-            tallies[objective.id] = observed.reclassify(found[(objective.service_key, counted_indicator(objective))])
-    return tallies
+            series = (objective.service_key, counted_indicator(objective))
+            read = found[series]
+            # Only an objective with observed spans reads `observed|` labels to reclassify.
+            reads.tallies[objective.id] = observed.reclassify(read) if objective.observed else dict(read)
+            reads.sources[objective.id] = (number, *series)
+    return reads
 
 
 async def _plan_and_read(
     session: AsyncSession, objectives: Sequence[Objective], *, now: datetime
-) -> tuple[dict[str, tuple[Objective, Plan]], dict[str, dict[str, Tally]]]:
+) -> tuple[dict[str, tuple[Objective, Plan]], _Reads]:
     """Plans and tallies of the objectives read together (no tallies if that read fails)."""
     plans: dict[str, tuple[Objective, Plan]] = {}
     known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
@@ -211,7 +271,7 @@ async def _plan_and_read(
             return plans, await _read_together(session, plans)
     except Exception:
         logger.exception("reading the rollups together failed; evaluating one objective at a time")
-        return plans, {}
+        return plans, _Reads()
 
 
 def _record_events(
@@ -238,12 +298,14 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
         return 0
     try:
         async with session.begin_nested():
-            rows = [_outcome_rows(objective, found, now) for objective, found in judged]
-            await session.execute(_UPDATE_BY_ID, [values for values, _ in rows])
+            details: dict[tuple[int, str], dict[str, Any]] = {}
+            rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
+            await _update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
             for (objective, found), (values, _) in zip(judged, rows, strict=True):
-                _record_events(session, objective, found, values, now=now)
+                if values.get(_EVENTS_DUE):
+                    _record_events(session, objective, found, values, now=now)
         return len(rows)
     except Exception:
         logger.exception("bulk write of %d evaluations failed; writing one at a time", len(judged))
@@ -258,15 +320,46 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
     return written
 
 
+def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
+    """Everything `judge` reads for a batched objective (its plan has no version segments): equal keys, equal outcomes.
+
+    `source` names the tallies read (the signed ranges, which carry the counted parts, maintenance and
+    observed spans, and the series); the window's zone is in the key, as equal instants print apart.
+    """
+    bounds = planned.bounds
+    return (
+        source,
+        bounds,
+        bounds.start.tzinfo,
+        bounds.end.tzinfo,
+        planned.now_end,
+        planned.policy,
+        tuple(planned.forecast_lookbacks),
+        tuple(planned.wanted),
+        tuple(planned.excluded),
+        id(planned.ranges),
+        objective.target,
+        objective.window_kind,
+        objective.at_risk_rule,
+        json.dumps(objective.observed, sort_keys=True) if objective.observed else None,
+    )
+
+
 async def evaluate_chunk(session: AsyncSession, objectives: Sequence[Objective], *, now: datetime) -> int:
     """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept."""
-    plans, tallies = await _plan_and_read(session, objectives, now=now)
+    plans, reads = await _plan_and_read(session, objectives, now=now)
     evaluated = 0
     judged: list[tuple[Objective, Measurement]] = []
+    # Objectives that read the same tallies under the same terms are judged once (judging is pure).
+    verdicts: dict[tuple[Any, ...], Measurement] = {}
     for objective in objectives:
         try:
-            if objective.id in tallies:
-                judged.append((objective, judge(objective, plans[objective.id][1], tallies[objective.id], now=now)))
+            if objective.id in reads.tallies:
+                planned = plans[objective.id][1]
+                same = _judged_alike(objective, planned, reads.sources[objective.id])
+                if (found := verdicts.get(same)) is None:
+                    found = verdicts[same] = judge(objective, planned, reads.tallies[objective.id], now=now)
+                judged.append((objective, found))
                 continue
             if objective.id not in plans and batchable(objective):
                 continue  # its plan failed, and was logged

@@ -1,116 +1,42 @@
-"""One objective's evaluation: tallies read from the rollups, then the pure maths of the domain."""
+"""One objective's evaluation: tallies read from the rollups for a plan (`planning`), then judged (`judging`)."""
 
 from __future__ import annotations
 
-import functools
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, repository, versioned
-from slm_measurement.agreed import Agreed, agreed_of, counted_ranges
+from slm_measurement.agreed import agreed_of
 from slm_measurement.domain import maintenance, observed
-from slm_measurement.domain.alerts import DEFAULT_POLICY, BurnTier, TierState, evaluate_policy, lookbacks
 from slm_measurement.domain.budget import (
     OCCURRENCES,
-    ErrorBudget,
     Tally,
-    attainment,
-    burn_rate,
-    error_budget,
-    meets,
     slice_tally,
 )
-from slm_measurement.domain.forecast import Forecast, forecast
-from slm_measurement.domain.status import verdict
 from slm_measurement.domain.windows import (
     DAY,
     MINUTE,
     Bounds,
-    WindowSpec,
     clip,
-    lookback_bounds,
-    parse_duration,
-    window_bounds,
 )
+from slm_measurement.judging import Measurement as Measurement
+from slm_measurement.judging import judge as judge
 from slm_measurement.models import Objective, SliceTally
-from slm_measurement.policy import forecast_misses
+from slm_measurement.planning import DEFAULT_FORECAST_LOOKBACKS as DEFAULT_FORECAST_LOOKBACKS
+from slm_measurement.planning import TICKET_TIME as TICKET_TIME
+from slm_measurement.planning import WINDOW as WINDOW
+from slm_measurement.planning import Counted as Counted
+from slm_measurement.planning import Plan as Plan
+from slm_measurement.planning import excluded_of as excluded_of
+from slm_measurement.planning import format_duration as format_duration
+from slm_measurement.planning import maintenance_of as maintenance_of
+from slm_measurement.planning import plan as plan
+from slm_measurement.planning import policy_of as policy_of
+from slm_measurement.planning import window_of as window_of
 from slm_measurement.thresholds import counted_indicator
 from slm_measurement.tickets import compliance as ticket_compliance
-
-DEFAULT_FORECAST_LOOKBACKS = ("1h", "24h")
-WINDOW = "window"
-TICKET_TIME = "ticket_time"
-
-
-@functools.lru_cache(maxsize=256)
-def format_duration(length: timedelta) -> str:
-    """'5m', '6h', '3d' (or seconds for odd lengths)."""
-    seconds = int(length.total_seconds())
-    for unit, size in (("d", DAY), ("h", 3600), ("m", MINUTE)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def window_of(objective: Objective) -> WindowSpec:
-    return WindowSpec(
-        objective.window_kind, objective.window_duration, objective.window_unit, objective.window_timezone
-    )
-
-
-def policy_of(objective: Objective) -> tuple[BurnTier, ...]:
-    """The objective's burn-rate tiers: its own, or the SRE workbook's default."""
-    return tiers_of(objective.alert_policy)
-
-
-def tiers_of(alert_policy: list[dict[str, Any]] | None) -> tuple[BurnTier, ...]:
-    """The burn-rate tiers of an alert policy, or the SRE workbook's default when it has none."""
-    if not alert_policy:
-        return DEFAULT_POLICY
-    return tuple(
-        BurnTier(
-            name=tier["name"],
-            severity=tier["severity"],
-            budget_share=float(tier["budget_share"]),
-            long_window=parse_duration(tier["long_window"]),
-            short_window=parse_duration(tier["short_window"]),
-        )
-        for tier in alert_policy
-    )
-
-
-def maintenance_of(objective: Objective) -> list[maintenance.MaintenanceWindow]:
-    return [
-        maintenance.MaintenanceWindow(
-            start=datetime.fromisoformat(w["start"]),
-            end=datetime.fromisoformat(w["end"]) if w.get("end") else None,
-            rrule=w.get("rrule"),
-            duration_minutes=w.get("duration_minutes"),
-            timezone=w.get("timezone") or "UTC",
-        )
-        for w in objective.maintenance_windows
-    ]
-
-
-@dataclass
-class Measurement:
-    """Everything one evaluation found."""
-
-    bounds: Bounds
-    window: Tally
-    attainment: float | None
-    budget: ErrorBudget
-    burn_rates: dict[timedelta, float | None]
-    alerts: list[TierState]
-    forecasts: list[Forecast]
-    verdict: str
-    excluded_minutes: int = 0
-    observed_minutes: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,19 +127,9 @@ def _signed(counted: list[Bounds], excluded: list[Bounds]) -> list[tuple[Bounds,
     return parts
 
 
-def excluded_of(objective: Objective, ranges: dict[str, Bounds], extent_end: datetime | None = None) -> list[Bounds]:
-    """The objective's maintenance intervals within the extent of the ranges."""
-    earliest = min(r.start for r in ranges.values())
-    latest = max([r.end for r in ranges.values()] + ([extent_end] if extent_end else []))
-    return maintenance.excluded_intervals(maintenance_of(objective), Bounds(earliest, latest))
-
-
 def batchable(objective: Objective) -> bool:
     """Whether the objective's tallies are plain signed sums of rollups (readable with its series' peers)."""
     return objective.indicator_kind != TICKET_TIME and objective.budgeting_method == OCCURRENCES
-
-
-Counted = dict[str, list[Bounds]]
 
 
 def counted_parts(ranges: dict[str, Bounds], counted: Counted | None) -> Counted:
@@ -313,59 +229,6 @@ async def tally_ranges(
     return await read_tallies(session, objective, ranges, excluded, now_end=now_end), excluded
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What one evaluation reads: the window, every lookback and the maintenance left out."""
-
-    bounds: Bounds
-    policy: tuple[BurnTier, ...]
-    forecast_lookbacks: list[timedelta]
-    wanted: list[timedelta]
-    now_end: datetime
-    ranges: dict[str, Bounds]
-    excluded: list[Bounds]
-    counted: Counted | None = None
-    agreement_version: int | None = None
-    segments: tuple[versioned.Segment, ...] | None = None
-
-
-# A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
-_window_bounds = functools.lru_cache(maxsize=256)(window_bounds)
-
-
-@functools.lru_cache(maxsize=256)
-def _lookback_ranges(now: datetime, wanted: tuple[timedelta, ...]) -> tuple[datetime, dict[str, Bounds]]:
-    """The end of the current minute and each lookback's bounds, labelled."""
-    now_end = lookback_bounds(now, timedelta(minutes=1)).end
-    return now_end, {format_duration(length): lookback_bounds(now, length) for length in wanted}
-
-
-@functools.lru_cache(maxsize=256)
-def _lookbacks_of(
-    policy_json: str | None, forecast_texts: tuple[str, ...]
-) -> tuple[tuple[BurnTier, ...], tuple[timedelta, ...], tuple[timedelta, ...]]:
-    """The burn tiers, forecast lookbacks and every lookback wanted, computed once per distinct policy."""
-    policy = tiers_of(json.loads(policy_json) if policy_json else None)
-    forecast_lookbacks = tuple(parse_duration(text) for text in forecast_texts)
-    return policy, forecast_lookbacks, tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
-
-
-def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
-    """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database)."""
-    bounds = _window_bounds(window_of(objective), now)
-    policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
-    forecast_texts = tuple(objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS)
-    policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
-    forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)
-    now_end, lookback_ranges = _lookback_ranges(now, wanted_lengths)
-    ranges: dict[str, Bounds] = {WINDOW: Bounds(bounds.start, min(bounds.end, now_end))}
-    ranges.update(lookback_ranges)
-    excluded = excluded_of(objective, ranges, max(bounds.end, now_end))
-    counted = counted_ranges(agreed, objective.objective_id, ranges)
-    segments = versioned.segments(objective, agreed, counted)
-    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded, counted, segments=segments)
-
-
 async def read_plan(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:
     """The tallies of a plan (its counted parts only)."""
     return await read_tallies(
@@ -421,66 +284,3 @@ async def measure(session: AsyncSession, objective: Objective, *, now: datetime)
     planned = plan(objective, now=now, agreed=await agreed_of(session, objective))
     read = await read_judged(session, objective, planned)
     return judge(objective, planned, read.tallies, now=now, targets=read.targets)
-
-
-def judge(
-    objective: Objective,
-    planned: Plan,
-    tallies: dict[str, Tally],
-    *,
-    now: datetime,
-    targets: dict[str, float] | None = None,
-) -> Measurement:
-    """Attainment, budget, alerts and forecast from the tallies of a plan (no database).
-
-    `targets` holds, per range, the target whose budget is the sum of its version segments' budgets
-    (see `versioned`); without it every range is judged against the objective's target.
-    """
-    bounds, wanted, forecast_lookbacks = planned.bounds, planned.wanted, planned.forecast_lookbacks
-    excluded, now_end = planned.excluded, planned.now_end
-
-    def target_of(label: str) -> float:
-        return targets.get(label, objective.target) if targets is not None else objective.target
-
-    window = tallies[WINDOW]
-    target = target_of(WINDOW)
-    value = attainment(window.good, window.total)
-    rates = {
-        length: burn_rate(tallies[format_duration(length)], target_of(format_duration(length))) for length in wanted
-    }
-    alerts = evaluate_policy(planned.policy, period=bounds.end - bounds.start, burn_rates=rates)
-    forecasts = [
-        forecast(
-            rolling=objective.window_kind == "rolling",
-            now=now,
-            window_start=bounds.start,
-            window_end=bounds.end,
-            window=window,
-            recent=tallies[format_duration(length)],
-            lookback=length,
-            target=target,
-        )
-        for length in forecast_lookbacks
-    ]
-    misses = forecast_misses(forecasts, objective.at_risk_rule)
-    return Measurement(
-        bounds=bounds,
-        window=window,
-        attainment=value,
-        budget=error_budget(value, target),
-        burn_rates=rates,
-        alerts=alerts,
-        forecasts=forecasts,
-        verdict=verdict(
-            has_data=value is not None,
-            meets_target=value is not None and meets(value, target),
-            forecast_misses=misses,
-        ),
-        excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),
-        observed_minutes=observed.observed_minutes(
-            observed.spans_of(objective.observed), planned.ranges[WINDOW], excluded
-        )
-        if objective.observed
-        else 0,
-        details={"budget_target": target} if targets is not None else {},
-    )

@@ -100,7 +100,7 @@ async def apply_due_versions(db: Database) -> int:
     return applied
 
 
-async def evaluate_due(db: Database, *, interval: timedelta, limit: int, chunk: int = 50) -> int:
+async def evaluate_due(db: Database, *, interval: timedelta, limit: int, chunk: int = 200) -> int:
     """Evaluate the flagged objectives and those not evaluated within `interval`.
 
     Objectives are locked and evaluated `chunk` at a time in one transaction; one that fails is

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Literal
 
 Severity = Literal["page", "ticket"]
@@ -63,6 +64,12 @@ def lookbacks(policy: Sequence[BurnTier]) -> set[timedelta]:
     return {w for tier in policy for w in (tier.long_window, tier.short_window)}
 
 
+@lru_cache(maxsize=1024)
+def _factor(tier: BurnTier, period: timedelta) -> float:
+    """`tier.factor(period)`, worked out once per tier and window length (a pass shares both)."""
+    return tier.factor(period)
+
+
 def evaluate_policy(
     policy: Sequence[BurnTier], *, period: timedelta, burn_rates: Mapping[timedelta, float | None]
 ) -> list[TierState]:
@@ -70,7 +77,7 @@ def evaluate_policy(
     return [
         TierState(
             tier=tier,
-            factor=tier.factor(period),
+            factor=_factor(tier, period),
             long_burn=burn_rates.get(tier.long_window),
             short_burn=burn_rates.get(tier.short_window),
         )

@@ -1,0 +1,168 @@
+"""Judging an evaluation: attainment, budget, burn-rate tiers, forecasts and verdict from a plan's tallies.
+
+Pure functions of the plan, the tallies and the objective's terms (no database), and the details an
+evaluation stores, built from what was judged.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from slm_measurement.domain import observed
+from slm_measurement.domain.alerts import BurnTier, TierState, evaluate_policy
+from slm_measurement.domain.budget import (
+    ErrorBudget,
+    Tally,
+    attainment,
+    burn_rate,
+    error_budget,
+    meets,
+)
+from slm_measurement.domain.forecast import Forecast, forecast
+from slm_measurement.domain.status import verdict
+from slm_measurement.domain.windows import (
+    MINUTE,
+    Bounds,
+)
+from slm_measurement.models import Objective
+from slm_measurement.planning import WINDOW, Plan, format_duration
+from slm_measurement.policy import forecast_misses
+
+
+@dataclass
+class Measurement:
+    """Everything one evaluation found."""
+
+    bounds: Bounds
+    window: Tally
+    attainment: float | None
+    budget: ErrorBudget
+    burn_rates: dict[timedelta, float | None]
+    alerts: list[TierState]
+    forecasts: list[Forecast]
+    verdict: str
+    excluded_minutes: int = 0
+    observed_minutes: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def judge(
+    objective: Objective,
+    planned: Plan,
+    tallies: dict[str, Tally],
+    *,
+    now: datetime,
+    targets: dict[str, float] | None = None,
+) -> Measurement:
+    """Attainment, budget, alerts and forecast from the tallies of a plan (no database).
+
+    `targets` holds, per range, the target whose budget is the sum of its version segments' budgets
+    (see `versioned`); without it every range is judged against the objective's target.
+    """
+    bounds, wanted, forecast_lookbacks = planned.bounds, planned.wanted, planned.forecast_lookbacks
+    excluded, now_end = planned.excluded, planned.now_end
+
+    def target_of(label: str) -> float:
+        return targets.get(label, objective.target) if targets is not None else objective.target
+
+    window = tallies[WINDOW]
+    target = target_of(WINDOW)
+    value = attainment(window.good, window.total)
+    rates = {
+        length: burn_rate(tallies[format_duration(length)], target_of(format_duration(length))) for length in wanted
+    }
+    alerts = evaluate_policy(planned.policy, period=bounds.end - bounds.start, burn_rates=rates)
+    forecasts = [
+        forecast(
+            rolling=objective.window_kind == "rolling",
+            now=now,
+            window_start=bounds.start,
+            window_end=bounds.end,
+            window=window,
+            recent=tallies[format_duration(length)],
+            lookback=length,
+            target=target,
+        )
+        for length in forecast_lookbacks
+    ]
+    misses = forecast_misses(forecasts, objective.at_risk_rule)
+    return Measurement(
+        bounds=bounds,
+        window=window,
+        attainment=value,
+        budget=error_budget(value, target),
+        burn_rates=rates,
+        alerts=alerts,
+        forecasts=forecasts,
+        verdict=verdict(
+            has_data=value is not None,
+            meets_target=value is not None and meets(value, target),
+            forecast_misses=misses,
+        ),
+        excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),
+        observed_minutes=observed.observed_minutes(
+            observed.spans_of(objective.observed), planned.ranges[WINDOW], excluded
+        )
+        if objective.observed
+        else 0,
+        details={"budget_target": target} if targets is not None else {},
+    )
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return _isoformat(instant, instant.tzinfo) if instant is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _isoformat(instant: datetime, tz: tzinfo | None) -> str:
+    """Objectives sharing a window share its forecast instants; the zone is in the key (equal instants may differ)."""
+    return instant.isoformat()
+
+
+@functools.lru_cache(maxsize=256)
+def _tier_terms(tier: BurnTier) -> dict[str, Any]:
+    """A tier's terms as stored in the details (unpacked into a new dict for every objective, never shared)."""
+    return {
+        "name": tier.name,
+        "severity": tier.severity,
+        "budget_share": tier.budget_share,
+        "long_window": format_duration(tier.long_window),
+        "short_window": format_duration(tier.short_window),
+    }
+
+
+def details_of(found: Measurement, method: str) -> dict[str, Any]:
+    """The evaluation's burn rates, alerts and forecasts as stored on the objective."""
+    return {
+        **found.details,  # budget_target, when an amendment changed the terms inside the window
+        "unit": "events" if method == "occurrences" else "slices",
+        "excluded_minutes": found.excluded_minutes,
+        "customer_observed_minutes": found.observed_minutes,
+        "burn_rates": [
+            {"lookback": format_duration(length), "burn_rate": rate}
+            for length, rate in sorted(found.burn_rates.items())
+        ],
+        "alerts": [
+            {
+                **_tier_terms(s.tier),
+                "factor": s.factor,
+                "long_burn": s.long_burn,
+                "short_burn": s.short_burn,
+                "firing": s.firing,
+            }
+            for s in found.alerts
+        ],
+        "forecasts": [
+            {
+                "lookback": format_duration(f.lookback),
+                "horizon_end": _iso(f.horizon_end),
+                "expected_attainment": f.expected_attainment,
+                "budget_exhausted_at": _iso(f.budget_exhausted_at),
+                "misses_target": f.misses_target,
+            }
+            for f in found.forecasts
+        ],
+    }

@@ -1,0 +1,163 @@
+"""What one evaluation reads, worked out without the database: the window, lookbacks, tiers and maintenance.
+
+A pass plans every objective at one `now`: objectives sharing a window, a policy or lookbacks share
+the bounds and labelled ranges computed for them (cached per distinct value, never mutated).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from slm_measurement import versioned
+from slm_measurement.agreed import Agreed, counted_ranges
+from slm_measurement.domain import maintenance
+from slm_measurement.domain.alerts import DEFAULT_POLICY, BurnTier, lookbacks
+from slm_measurement.domain.windows import (
+    DAY,
+    MINUTE,
+    Bounds,
+    WindowSpec,
+    lookback_bounds,
+    parse_duration,
+    window_bounds,
+)
+from slm_measurement.models import Objective
+
+DEFAULT_FORECAST_LOOKBACKS = ("1h", "24h")
+WINDOW = "window"
+TICKET_TIME = "ticket_time"
+
+
+@functools.lru_cache(maxsize=256)
+def format_duration(length: timedelta) -> str:
+    """'5m', '6h', '3d' (or seconds for odd lengths)."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("d", DAY), ("h", 3600), ("m", MINUTE)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def window_of(objective: Objective) -> WindowSpec:
+    return WindowSpec(
+        objective.window_kind, objective.window_duration, objective.window_unit, objective.window_timezone
+    )
+
+
+def policy_of(objective: Objective) -> tuple[BurnTier, ...]:
+    """The objective's burn-rate tiers: its own, or the SRE workbook's default."""
+    return tiers_of(objective.alert_policy)
+
+
+def tiers_of(alert_policy: list[dict[str, Any]] | None) -> tuple[BurnTier, ...]:
+    """The burn-rate tiers of a stored alert policy (the SRE workbook's default without one)."""
+    if not alert_policy:
+        return DEFAULT_POLICY
+    return tuple(
+        BurnTier(
+            name=tier["name"],
+            severity=tier["severity"],
+            budget_share=float(tier["budget_share"]),
+            long_window=parse_duration(tier["long_window"]),
+            short_window=parse_duration(tier["short_window"]),
+        )
+        for tier in alert_policy
+    )
+
+
+def maintenance_of(objective: Objective) -> list[maintenance.MaintenanceWindow]:
+    return [
+        maintenance.MaintenanceWindow(
+            start=datetime.fromisoformat(w["start"]),
+            end=datetime.fromisoformat(w["end"]) if w.get("end") else None,
+            rrule=w.get("rrule"),
+            duration_minutes=w.get("duration_minutes"),
+            timezone=w.get("timezone") or "UTC",
+        )
+        for w in objective.maintenance_windows
+    ]
+
+
+def excluded_of(objective: Objective, ranges: dict[str, Bounds], extent_end: datetime | None = None) -> list[Bounds]:
+    """The objective's maintenance intervals within the extent of the ranges."""
+    earliest = min(r.start for r in ranges.values())
+    latest = max([r.end for r in ranges.values()] + ([extent_end] if extent_end else []))
+    return maintenance.excluded_intervals(maintenance_of(objective), Bounds(earliest, latest))
+
+
+Counted = dict[str, list[Bounds]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one evaluation reads: the window, every lookback and the maintenance left out."""
+
+    bounds: Bounds
+    policy: tuple[BurnTier, ...]
+    forecast_lookbacks: list[timedelta]
+    wanted: list[timedelta]
+    now_end: datetime
+    ranges: dict[str, Bounds]
+    excluded: list[Bounds]
+    counted: Counted | None = None
+    agreement_version: int | None = None
+    segments: tuple[versioned.Segment, ...] | None = None
+
+
+# A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
+@functools.lru_cache(maxsize=256)
+def _window_bounds(window: tuple[str, str | None, str | None, str], now: datetime) -> Bounds:
+    return window_bounds(WindowSpec(*window), now)
+
+
+def _window_key(objective: Objective) -> tuple[str, str | None, str | None, str]:
+    return (objective.window_kind, objective.window_duration, objective.window_unit, objective.window_timezone)
+
+
+@functools.lru_cache(maxsize=256)
+def _lookback_ranges(now: datetime, wanted: tuple[timedelta, ...]) -> tuple[datetime, dict[str, Bounds]]:
+    """The end of the current minute and each lookback's bounds, labelled."""
+    now_end = lookback_bounds(now, timedelta(minutes=1)).end
+    return now_end, {format_duration(length): lookback_bounds(now, length) for length in wanted}
+
+
+@functools.lru_cache(maxsize=256)
+def _ranges_of(
+    bounds: Bounds, zone: tzinfo | None, now: datetime, wanted: tuple[timedelta, ...]
+) -> tuple[datetime, dict[str, Bounds]]:
+    """The window (up to the end of the current minute) and each lookback, labelled.
+
+    One mapping shared by every plan with the same window and lookbacks at `now`: never mutated.
+    The window's zone is in the key: equal instants in two zones are equal bounds, shown differently.
+    """
+    now_end, lookback_ranges = _lookback_ranges(now, wanted)
+    return now_end, {WINDOW: Bounds(bounds.start, min(bounds.end, now_end)), **lookback_ranges}
+
+
+@functools.lru_cache(maxsize=256)
+def _lookbacks_of(
+    policy_json: str | None, forecast_texts: tuple[str, ...]
+) -> tuple[tuple[BurnTier, ...], tuple[timedelta, ...], tuple[timedelta, ...]]:
+    """The burn tiers, forecast lookbacks and every lookback wanted, computed once per distinct policy."""
+    policy = tiers_of(json.loads(policy_json) if policy_json else None)
+    forecast_lookbacks = tuple(parse_duration(text) for text in forecast_texts)
+    return policy, forecast_lookbacks, tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
+
+
+def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
+    """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database)."""
+    bounds = _window_bounds(_window_key(objective), now)
+    policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
+    forecast_texts = tuple(objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS)
+    policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
+    forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)
+    now_end, ranges = _ranges_of(bounds, bounds.start.tzinfo, now, wanted_lengths)
+    # No maintenance windows, nothing excluded: the common case skips expanding an empty schedule.
+    excluded = excluded_of(objective, ranges, max(bounds.end, now_end)) if objective.maintenance_windows else []
+    counted = counted_ranges(agreed, objective.objective_id, ranges)
+    segments = versioned.segments(objective, agreed, counted)
+    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded, counted, segments=segments)
