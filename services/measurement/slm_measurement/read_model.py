@@ -185,6 +185,10 @@ async def apply_activation(
 async def _apply_now(
     session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV2, existing: Any, now: datetime
 ) -> None:
+    # Deferred: the evaluation service imports this module.
+    from slm_measurement.planning import tiers_of
+    from slm_measurement.service import retire_removed_tiers
+
     rows = {o.objective_id: o for o in existing}
     incoming = {target.objective_id for target in agreement.objectives}
     active = agreement.effective_from <= now and (agreement.effective_to is None or agreement.effective_to > now)
@@ -202,12 +206,16 @@ async def _apply_now(
                 )
             )
             continue
+        if "alert_policy" in defined:  # tiers the new terms no longer have are told to stop firing
+            kept = {tier.name for tier in tiers_of(defined["alert_policy"])}
+            retire_removed_tiers(session, row, kept, now=now)
         for name, value in defined.items():
             setattr(row, name, value)
         row.active, row.ended, row.needs_evaluation, row.updated_at = active, False, True, now
         await repository.forget_objective_tallies(session, objective_row_id=row.id)
     for objective_id, row in rows.items():
         if objective_id not in incoming and not row.ended:
+            retire_removed_tiers(session, row, set(), now=now)  # an objective the terms dropped stops alerting
             row.active, row.ended, row.agreement_version, row.updated_at = False, True, agreement.version, now
     await repository.drop_pending(
         session, tenant=tenant, agreement_id=agreement.agreement_id, up_to_version=agreement.version
@@ -243,7 +251,10 @@ async def expire_objectives(session: AsyncSession, *, now: datetime) -> int:
     expired = await session.scalars(
         select(Objective).where(col(Objective.active).is_(True), col(Objective.effective_to) <= now)
     )
+    from slm_measurement.service import retire_removed_tiers  # deferred: the service imports this module
+
     for row in expired:
+        retire_removed_tiers(session, row, set(), now=now)  # an ended objective stops alerting
         row.active, row.ended, row.needs_evaluation, row.updated_at = False, True, False, now
         changed += 1
     await session.flush()
@@ -256,11 +267,14 @@ async def apply_end(session: AsyncSession, *, tenant: str, ended: AgreementEnded
     A superseded version keeps being evaluated until its successor's activation takes over (at the
     successor's start), whichever of the two events arrives first.
     """
+    from slm_measurement.service import retire_removed_tiers  # deferred: the service imports this module
+
     count = 0
     if ended.reason == "superseded":
         return 0
     for row in await repository.agreement_objectives(session, tenant=tenant, agreement_id=ended.agreement_id):
         if row.agreement_version <= ended.version and not row.ended:
+            retire_removed_tiers(session, row, set(), now=utcnow())  # an ended objective stops alerting
             row.active, row.ended, row.needs_evaluation, row.updated_at = False, True, False, utcnow()
             count += 1
     await repository.drop_pending(session, tenant=tenant, agreement_id=ended.agreement_id, up_to_version=ended.version)

@@ -16,12 +16,13 @@ from measurement_support import eventually
 from sqlalchemy import func, select
 from ticket_support import activate, outbox, ticket_agreement
 
-from slm_measurement import service
+from slm_measurement import read_model, service
 from slm_measurement.config import Settings
 from slm_measurement.ingest import decode_batch
 from slm_measurement.main import build_app
 from slm_measurement.models import MinuteBucket, Objective
 from slm_shared.bus.models import DeadLetter
+from slm_shared.contracts.payloads import AgreementEndedV1
 from slm_shared.db import Database
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
@@ -197,3 +198,42 @@ async def test_overflowing_counts_are_refused_on_rest_and_dead_lettered_on_nats(
             assert stored == 0
     finally:
         await nc.close()
+
+
+async def test_firing_tiers_the_new_terms_drop_or_an_ended_agreement_leaves_are_told_to_stop(app_client) -> None:  # type: ignore[no-untyped-def]
+    app, client = app_client
+    db: Database = app.state.db
+    key = f"terms-tiers-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    agreement_id = str(uuid.uuid4())
+    objective = {"objective_id": "o", "indicator": "availability", "target": 0.99,
+                 "window": {"kind": "rolling", "duration": "1d"}}  # fmt: skip
+    terms = {"ticket_targets": [], "effective_from": now - timedelta(days=1)}
+    await activate(db, ticket_agreement(agreement_id=agreement_id, service_key=key, party="p",
+                                        objectives=[objective], **terms))  # fmt: skip
+    async with db.sessionmaker() as session:
+        row_id = str(
+            await session.scalar(
+                select(Objective.id).where(Objective.agreement_id == agreement_id, Objective.objective_id == "o")
+            )
+        )
+    await ingest_as_of(db, [point(key, now - timedelta(minutes=3), 500, 1000)], now)
+    await evaluate_as_of(db, row_id, now)
+    firing = {e["tier"] for e in await outbox(db, BURN, objective_row_id=row_id) if e["firing"]}
+    assert {"page-6h", "ticket-3d"} <= firing
+
+    # Version 2 carries its own policy (from the offering's target): only page-6h is left.
+    tier = {"name": "page-6h", "severity": "page", "budget_share": 0.05, "long_window": "6h", "short_window": "30m"}
+    await activate(db, ticket_agreement(agreement_id=agreement_id, service_key=key, party="p", version=2,
+                                        objectives=[{**objective, "alert_policy": [tier]}], **terms))  # fmt: skip
+    stopped = {e["tier"] for e in await outbox(db, BURN, objective_row_id=row_id) if not e["firing"]}
+    assert firing - {"page-6h"} <= stopped and "page-6h" not in stopped
+    shown = (await client.get(f"/v1/objectives/{row_id}")).json()
+    assert shown["firing_alerts"] == ["page-6h"]
+
+    # The agreement is terminated: its last firing tier stops too (a paging incident is resolved).
+    async with db.session() as session:
+        ended = AgreementEndedV1(agreement_id=agreement_id, version=2, reason="terminated")
+        assert await read_model.apply_end(session, tenant="acme", ended=ended) == 1
+    stopped = [e["tier"] for e in await outbox(db, BURN, objective_row_id=row_id) if not e["firing"]]
+    assert "page-6h" in stopped
