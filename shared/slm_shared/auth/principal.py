@@ -50,8 +50,9 @@ class TokenVerifier:
 
     A client sends the same token with every request until it expires, and checking a signature
     costs more than a hot read's query; so a token that verified is remembered (by its exact text,
-    at most `cache_size` of them) until its `exp`, and at most `cache_seconds` (so a key withdrawn
-    from the JWKS stops being honoured within that bound). A token that failed is never remembered.
+    at most `cache_size` of them) until its `exp`, and at most `cache_seconds`. The JWKS itself is
+    fetched again once `cache_seconds` old, so a key withdrawn from it stops being honoured within
+    twice that bound. A token that failed is never remembered.
     """
 
     cache_size = 4096
@@ -70,7 +71,12 @@ class TokenVerifier:
         self.audience = audience
         self.issuer = issuer
         self.service_key = service_key
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
+        # The key set is fetched again once it is `cache_seconds` old (no per-key memory without expiry).
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, cache_keys=False, cache_jwk_set=True, lifespan=self.cache_seconds)
+            if jwks_url
+            else None
+        )
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()  # token -> (principal, until)
 
     def _decode(self, token: str) -> dict[str, Any]:
