@@ -57,7 +57,7 @@ def documents(*, threshold: float, hook: str, pager_url: str) -> list[dict[str, 
             "AlertNotificationTarget",
             "ledger-pager",
             {"target": "pagerduty"},
-            annotations={"slm/routing-key-env": "LEDGER_PD_KEY", "slm/events-url": pager_url},
+            annotations={"slm/routing-key-env": "SLM_PAGERDUTY_LEDGER", "slm/events-url": pager_url},
         ),
         doc("AlertNotificationTarget", "ledger-mail", {"target": "mailto:ledger-oncall@example.com"}),
         doc(
@@ -125,7 +125,7 @@ def test_an_openslo_burn_policy_alerts_the_agreement_and_reaches_hook_pager_and_
     stack = patient_stack
     scenario = Scenario({name: stack.url(name) for name in SERVICES}, tenant=TENANT)
     env = environment(stack, issue_token(DEVELOPMENT_JWT_SECRET, tenant=TENANT, roles=["admin"]))
-    env["LEDGER_PD_KEY"] = ROUTING_KEY
+    env["SLM_PAGERDUTY_LEDGER"] = ROUTING_KEY
     given = documents(threshold=6, hook=receiver.url, pager_url=pager.url)
     applied = json.loads(slm("apply", "-f", str(write(tmp_path / "ledger.yaml", given)), env=env).stdout)
     assert (applied["subscriptions"], applied["notification_targets_not_subscribed"]) == (3, [])
@@ -210,4 +210,4 @@ def test_an_openslo_burn_policy_alerts_the_agreement_and_reaches_hook_pager_and_
     scenario.call("POST", "agreements", f"/v1/agreements/{aid}/activate", 200)
     [alert] = tiers_of(scenario, measured["id"], 3)
     assert alert["name"] == "ledger-fast-burn"
-    assert os.environ.get("LEDGER_PD_KEY") is None  # the key lived only in the CLI's environment
+    assert os.environ.get("SLM_PAGERDUTY_LEDGER") is None  # the key lived only in the CLI's environment

@@ -24,6 +24,7 @@ from typing import Any
 BURN_ALERT = "slm.measurement.objective.burn_alert.v1"
 EMAIL_TO = "slm/email-to"
 ROUTING_KEY_ENV = "slm/routing-key-env"
+ROUTING_KEY_PREFIX = "SLM_PAGERDUTY_"
 EVENTS_URL = "slm/events-url"
 
 
@@ -64,6 +65,9 @@ def channel_of(document: dict[str, Any], environ: Mapping[str, str]) -> tuple[st
         variable = annotations.get(ROUTING_KEY_ENV)
         if not variable:
             return f"a pagerduty target needs the {ROUTING_KEY_ENV} annotation: the variable holding the routing key"
+        if not str(variable).startswith(ROUTING_KEY_PREFIX):
+            # the documents choose the variable and where its value is sent: only variables meant for it
+            return f"the {ROUTING_KEY_ENV} variable must be named {ROUTING_KEY_PREFIX}..., not {variable}"
         key = environ.get(str(variable))
         if not key:
             return f"the environment variable {variable} (the PagerDuty routing key) is not set"

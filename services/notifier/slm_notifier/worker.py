@@ -191,8 +191,13 @@ class DeliveryWorker:
         cap = self.settings.max_per_subscription
         started = 0
         for job in jobs:
-            if self._per_subscription[job.subscription_id] >= cap:
-                await self._release(job)  # claimed beside others of its subscription: leave it for the next round
+            if (
+                self._per_subscription[job.subscription_id] >= cap
+                or len(self._inflight) >= self.settings.max_concurrency
+            ):
+                # claimed beside others of its subscription (or by two transactions at once past the
+                # worker's limit): leave it for the next round
+                await self._release(job)
                 continue
             task = asyncio.create_task(
                 self._attempt(job, agreements.get((job.tenant, (job.payload or {}).get("agreement_id")))),

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
+from urllib.parse import quote
 
 from sqlalchemy import CursorResult, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -230,7 +231,12 @@ class ChangePoller:
                 await session.execute(
                     select(TICKETS, S.target)
                     .join(SUBSCRIPTIONS, S.id == T.subscription_id)
-                    .where(T.system == SYSTEM, T.state.not_in((RESOLVED, CREATING)), T.correlation_key.like("change:%"))
+                    .where(
+                        T.system == SYSTEM,
+                        T.state.not_in((RESOLVED, CREATING)),
+                        T.correlation_key.like("change:%"),
+                        S.enabled.is_(True),  # a disabled subscription's credentials are not used
+                    )
                     .order_by(T.updated_at, T.id)
                     .limit(self.batch)
                 )
@@ -249,7 +255,7 @@ class ChangePoller:
         table += str(target.get("change_table") or "change_request")
         answer: HttpAnswer = await self.http.request(
             "GET",
-            f"{table}/{row.external_id}",
+            f"{table}/{quote(str(row.external_id), safe='')}",
             params={"sysparm_fields": "sys_id,number,state,close_code"},
             headers=JSON_HEADERS,
             auth=(str(target.get("username", "")), str(target.get("password", ""))),
