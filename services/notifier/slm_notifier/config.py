@@ -70,6 +70,9 @@ class Settings(ServiceSettings):
     contact_retry_seconds: float = Field(
         60.0, gt=0, le=86_400, description="a failed contact lookup during escalation is retried after this long"
     )
+    chase_max_reminders: int = Field(
+        30, ge=1, le=10_000, description="an overdue action's owner is reminded at most this often, then the chase ends"
+    )
 
     @model_validator(mode="after")
     def _production_keys_of_its_own(self) -> Settings:

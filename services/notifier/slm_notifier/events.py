@@ -122,6 +122,11 @@ async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
         provider_party_id=known.provider_party_id if known else None,
     )
     await service.fan_out(session, event, facts, agreement=known)
+    if event.type in (EVENTS.agreement_terminated.type, EVENTS.agreement_expired.type):
+        # the agreement's actions are chased no more
+        await escalation_repository.end_escalations(
+            session, tenant=event.tenant, agreement_id=agreement_id, now=utcnow()
+        )
 
 
 async def on_action_updated(session: AsyncSession, event: CloudEvent) -> None:

@@ -198,6 +198,9 @@ async def delete_subscription(session: AsyncSession, *, subscription: Subscripti
     """Remove a subscription; its pending deliveries end as failed, the log stays."""
     forget_subscriptions(session)
     now = utcnow()
+    await escalation_repository.end_escalations(
+        session, tenant=subscription.tenant, subscription_id=subscription.id, now=now
+    )
     await repository.fail_pending(
         session, tenant=subscription.tenant, subscription_id=subscription.id, reason="subscription deleted", now=now
     )

@@ -15,7 +15,13 @@ from smtp_server import SmtpServer
 from test_escalation import mails, smtp_settings
 
 from slm_shared.contracts import EVENTS
-from slm_shared.contracts.payloads import AgreementActivatedV1, ImprovementActionV1, PartyChangedV1, PartyContactV1
+from slm_shared.contracts.payloads import (
+    AgreementActivatedV1,
+    AgreementStateChangedV1,
+    ImprovementActionV1,
+    PartyChangedV1,
+    PartyContactV1,
+)
 
 OPS = [
     PartyContactV1(name="Sam", email="sam@provider.example", role="service_level_manager", escalation_level=1),
@@ -126,3 +132,78 @@ async def test_an_overdue_action_is_reminded_past_the_top_level_and_acknowledgem
             settled = len(server.mailbox.messages)
             await asyncio.sleep(2.5)  # more than two escalation intervals
             assert len(server.mailbox.messages) <= settled + 1  # at most one reminder already queued
+
+
+async def test_a_chase_ends_after_its_reminders_when_the_agreement_ends_or_the_subscription_goes(
+    make_client: Any, publish: Any, tenant: str, tmp_path: Path
+) -> None:
+    def agreement(agreement_id: str) -> AgreementActivatedV1:
+        return AgreementActivatedV1(
+            agreement_id=agreement_id, version=1, kind="SLA", name="Gold", service_id="s", service_key="payments",
+            consumer_party_id="party-acme", provider_party_id="party-ops",
+            effective_from=datetime.now().astimezone(), objectives=[],
+        )  # fmt: skip
+
+    def overdue(action_id: str, agreement_id: str) -> ImprovementActionV1:
+        return ImprovementActionV1(
+            action_id=action_id, agreement_id=agreement_id, service_key="payments", title="Fix it", owner="Tia",
+            owner_email="tia@provider.example", owner_party_id="party-ops",
+            due_on=date.today() - timedelta(days=1), status="open", source="manual",
+        )  # fmt: skip
+
+    with SmtpServer(tmp_path) as server:
+        async with make_client(**smtp_settings(server), chase_max_reminders=2) as client:
+            created = await client.post(
+                "/v1/subscriptions",
+                json={"name": "owners", "channel": "email", "escalation_seconds": 1,
+                      "event_types": [EVENTS.action_overdue.type, EVENTS.agreement_terminated.type],
+                      "target": {"contacts": {"party": "provider"}}},
+            )  # fmt: skip
+            ops = PartyChangedV1(party_id="party-ops", name="Ops", kind="internal", contacts=OPS, version=2)
+            await publish(EVENTS.party_updated.build(tenant=tenant, data=ops))
+            for agreement_id in ("agr-cap", "agr-ends"):
+                await publish(EVENTS.agreement_activated.build(tenant=tenant, data=agreement(agreement_id)))
+
+            async def chase_of(action_id: str) -> dict[str, Any] | None:
+                items = (await client.get("/v1/notifications")).json()["items"]
+                return next((n for n in items if n.get("action_id") == action_id), None)
+
+            # Reminded at most twice past the top level, then the chase ends as exhausted.
+            await publish(EVENTS.action_overdue.build(tenant=tenant, data=overdue("act-cap", "agr-cap")))
+
+            async def exhausted() -> bool:
+                chase = await chase_of("act-cap")
+                return chase is not None and chase["state"] == "exhausted"
+
+            await wait_until(exhausted)
+            assert (await chase_of("act-cap"))["reminders"] == 2  # type: ignore[index]
+
+            # The agreement is terminated: its action is chased no more.
+            await publish(EVENTS.action_overdue.build(tenant=tenant, data=overdue("act-ends", "agr-ends")))
+
+            async def chased() -> bool:
+                return await chase_of("act-ends") is not None
+
+            await wait_until(chased)
+            ended = AgreementStateChangedV1(
+                agreement_id="agr-ends", version=1, kind="SLA", name="Gold", service_id="s", service_key="payments",
+                provider_party_id="party-ops", consumer_party_id="party-acme", state="terminated",
+            )  # fmt: skip
+            await publish(EVENTS.agreement_terminated.build(tenant=tenant, data=ended))
+
+            async def resolved() -> bool:
+                chase = await chase_of("act-ends")
+                return chase is not None and chase["state"] == "resolved"
+
+            await wait_until(resolved)
+
+            # A deleted subscription escalates nothing any more.
+            await publish(EVENTS.action_overdue.build(tenant=tenant, data=overdue("act-del", "agr-cap")))
+
+            async def chasing() -> bool:
+                chase = await chase_of("act-del")
+                return chase is not None and chase["state"] == "open"
+
+            await wait_until(chasing)
+            assert (await client.delete(f"/v1/subscriptions/{created.json()['id']}")).status_code == 204
+            assert (await chase_of("act-del"))["state"] == "resolved"  # type: ignore[index]

@@ -123,6 +123,24 @@ async def resolve_chase(session: AsyncSession, *, tenant: str, action_id: str, n
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def end_escalations(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    now: datetime,
+    subscription_id: str | None = None,
+    agreement_id: str | None = None,
+) -> int:
+    """Stop escalating a deleted subscription's notifications, or the chases of an agreement that ended."""
+    query = update(NOTIFICATIONS).where(N.tenant == tenant, N.state.in_((OPEN, ACKNOWLEDGED, EXHAUSTED)))
+    if subscription_id is not None:
+        query = query.where(N.subscription_id == subscription_id)
+    if agreement_id is not None:
+        query = query.where(N.agreement_id == agreement_id, N.action_id.is_not(None))
+    result = await session.execute(query.values(state=RESOLVED, escalate_at=None, updated_at=now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
+
+
 async def first_delivery(session: AsyncSession, *, notification_id: str) -> Delivery | None:
     """The level-1 delivery of a notification: the event it is about."""
     row = await session.scalar(

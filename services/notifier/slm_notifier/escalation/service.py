@@ -46,12 +46,19 @@ class Escalator:
     """Arms escalation timers and escalates due notifications to the next level's contacts."""
 
     def __init__(
-        self, db: Database, contacts: ContactBook, *, default_seconds: int, lookup_retry_seconds: float = 60.0
+        self,
+        db: Database,
+        contacts: ContactBook,
+        *,
+        default_seconds: int,
+        lookup_retry_seconds: float = 60.0,
+        max_reminders: int = 30,
     ) -> None:
         self.db = db
         self.contacts = contacts
         self.default_seconds = default_seconds
         self.lookup_retry_seconds = lookup_retry_seconds
+        self.max_reminders = max_reminders
 
     async def run_once(self, now: datetime | None = None) -> int:
         """One pass: arm new notifications, escalate the due ones; returns how many escalated."""
@@ -119,6 +126,16 @@ class Escalator:
         """Remind the chase's current level again (the policy's repeat: one escalation interval later)."""
         seconds = escalation_seconds(notification.escalation_seconds, party_seconds, default=self.default_seconds)
         async with self.db.session() as session:
+            if notification.reminders >= self.max_reminders:  # bounded: nobody is reminded forever
+                await repository.advance(
+                    session,
+                    notification_id=notification.id,
+                    from_level=notification.level,
+                    state=notification.state,
+                    reminders=notification.reminders,
+                    values={"state": EXHAUSTED, "escalate_at": None, "updated_at": now},
+                )
+                return 0
             moved = await repository.advance(
                 session,
                 notification_id=notification.id,

@@ -30,6 +30,7 @@ async def escalation_worker(context: ServiceContext) -> None:
         contact_book(context),
         default_seconds=settings.escalation_seconds,
         lookup_retry_seconds=settings.contact_retry_seconds,
+        max_reminders=settings.chase_max_reminders,
     )
     context.extras["escalator"] = escalator
     while True:
