@@ -107,6 +107,7 @@ class ImprovementAction(SQLModel, table=True):
     title_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     change_status: str | None = Field(default=None, max_length=32)
     change_ref: str | None = Field(default=None, max_length=200)
+    revision: int | None = None
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -173,8 +174,13 @@ async def store_offering_price(session: AsyncSession, *, tenant: str, offering: 
 
 
 async def store_action(session: AsyncSession, *, tenant: str, action: ImprovementActionV1, overdue: bool) -> None:
-    """Keep an action's latest state; a new due date clears an earlier overdue mark."""
+    """Keep an action's latest state; a new due date clears an earlier overdue mark.
+
+    An event of an older revision than the one kept (redelivered, or overtaken) changes nothing.
+    """
     row = await session.get(ImprovementAction, (tenant, action.action_id))
+    if row is not None and row.revision is not None and action.revision is not None and action.revision < row.revision:
+        return
     row = row or ImprovementAction(
         tenant=tenant,
         action_id=action.action_id,
@@ -190,6 +196,7 @@ async def store_action(session: AsyncSession, *, tenant: str, action: Improvemen
     row.status, row.source, row.overdue = action.status, action.source, still_overdue or overdue
     row.title_key, row.title_params = action.title_key, action.title_params
     row.change_status, row.change_ref = action.change_status, action.change_ref
+    row.revision = action.revision if action.revision is not None else row.revision
     row.updated_at = utcnow()
     session.add(row)
     await session.flush()

@@ -56,3 +56,23 @@ async def test_updates_move_the_due_date_and_close_actions(database_url: str) ->
         assert await open_actions(db) == []
     finally:
         await db.dispose()
+
+
+async def test_an_older_revision_arriving_late_changes_nothing(database_url: str) -> None:
+    await migrations.upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        done = ACTION.model_copy(update={"status": "done", "revision": 3, "change_ref": "CHG0030001"})
+        earlier = ACTION.model_copy(update={"status": "in_progress", "revision": 2})
+        async with db.session() as session:
+            await measurement_events.on_action_updated(session, EVENTS.action_updated.build(tenant="acme", data=done))
+        async with db.session() as session:  # redelivered after the later one
+            await measurement_events.on_action_updated(
+                session, EVENTS.action_updated.build(tenant="acme", data=earlier)
+            )
+        assert await open_actions(db) == []  # still done
+        async with db.session() as session:
+            row = await session.get(terms.ImprovementAction, ("acme", "act-1"))
+            assert row is not None and (row.status, row.revision, row.change_ref) == ("done", 3, "CHG0030001")
+    finally:
+        await db.dispose()

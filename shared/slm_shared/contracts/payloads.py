@@ -363,6 +363,9 @@ class ImprovementActionV1(Payload):
     change_request_id: str | None = None
     change_status: str | None = None
     change_ref: str | None = Field(None, description="the change's number in the ITSM tool, e.g. CHG0030001")
+    revision: int | None = Field(
+        None, ge=1, description="the action's revision: a consumer keeps the highest (events may arrive out of order)"
+    )
 
 
 ChangeStatus = Literal[

@@ -46,6 +46,7 @@ def _action_event(
         change_request_id=action.change_request_id,
         change_status=action.change_status,
         change_ref=action.change_ref,
+        revision=action.revision,
     )
     record_event(session, spec, tenant=action.tenant, subject=action.id, data=data)
 
