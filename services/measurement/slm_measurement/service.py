@@ -106,7 +106,7 @@ async def evaluate_due(db: Database, *, interval: timedelta, limit: int, chunk: 
     Objectives are locked and evaluated `chunk` at a time in one transaction; one that fails is
     logged and skipped without undoing the others (see `evaluation_pass.evaluate_chunk`).
     """
-    async with db.sessionmaker() as session:
+    async with db.read_sessionmaker() as session:  # choosing takes no write lock; the chunks lock what they evaluate
         ids = await repository.due_objective_ids(session, stale_before=utcnow() - interval, limit=limit)
         await session.rollback()
     evaluated = 0
