@@ -57,7 +57,9 @@ async def evaluation_worker(context: ServiceContext) -> None:
                 checkpoint()
                 logger.warning("applying due agreement versions failed (%s); evaluation goes on", exc)
         try:
-            evaluated = await evaluate_due(context.db, interval=interval, limit=settings.evaluation_batch_size)
+            evaluated = await evaluate_due(
+                context.db, interval=interval, limit=settings.evaluation_batch_size, yield_to=wake
+            )
             backoff = 0.0
         except asyncio.CancelledError:
             raise
@@ -69,4 +71,5 @@ async def evaluation_worker(context: ServiceContext) -> None:
             continue
         if evaluated >= settings.evaluation_batch_size:
             continue
+        # set when ingestion committed during the pass (which then stopped early): loops back at once
         await wait_for_event(wake, settings.evaluation_poll_seconds)

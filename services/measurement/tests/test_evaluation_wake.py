@@ -12,10 +12,14 @@ import nats
 import nats.errors
 import nats.js.errors
 from measurement_support import eventually
+from sqlalchemy import func, select
+from sqlmodel import col
 from ticket_support import activate, outbox, ticket_agreement
 
+from slm_measurement import service
 from slm_measurement.config import Settings
 from slm_measurement.main import build_app
+from slm_measurement.models import Objective
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database
 from slm_shared.testing.app_client import running_app
@@ -93,3 +97,27 @@ async def test_a_breaching_ingest_records_its_breach_long_before_the_next_poll(
             assert [e["service_key"] for e in found] == [over_nats]
     finally:
         await nc.close()
+
+
+async def test_a_pass_stops_between_chunks_once_ingestion_flagged_more(app_client) -> None:  # type: ignore[no-untyped-def]
+    app, _ = app_client
+    db: Database = app.state.db
+    keys = [f"yield-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    agreements = [await agreement_on(db, key) for key in keys]
+
+    async def unevaluated() -> int:
+        async with db.sessionmaker() as session:
+            found = await session.scalar(
+                select(func.count()).where(
+                    col(Objective.agreement_id).in_(agreements), col(Objective.evaluated_at).is_(None)
+                )
+            )
+        return int(found or 0)
+
+    flagged = asyncio.Event()
+    flagged.set()  # as the after-commit hook does when an ingest flags objectives
+    hour = timedelta(hours=1)
+    assert await service.evaluate_due(db, interval=hour, limit=10, chunk=1, yield_to=flagged) == 1
+    assert await unevaluated() == 2  # the rest stay due, for the pass that follows
+    assert await service.evaluate_due(db, interval=hour, limit=10, chunk=1, yield_to=asyncio.Event()) == 2
+    assert await unevaluated() == 0
