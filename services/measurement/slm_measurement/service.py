@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,17 +101,23 @@ async def apply_due_versions(db: Database) -> int:
     return applied
 
 
-async def evaluate_due(db: Database, *, interval: timedelta, limit: int, chunk: int = 200) -> int:
+async def evaluate_due(
+    db: Database, *, interval: timedelta, limit: int, chunk: int = 200, yield_to: asyncio.Event | None = None
+) -> int:
     """Evaluate the flagged objectives and those not evaluated within `interval`.
 
     Objectives are locked and evaluated `chunk` at a time in one transaction; one that fails is
-    logged and skipped without undoing the others (see `evaluation_pass.evaluate_chunk`).
+    logged and skipped without undoing the others (see `evaluation_pass.evaluate_chunk`). Once
+    `yield_to` is set (fresh ingestion flagged objectives), no further chunk starts: the rest stay
+    due for the next pass, and the caller evaluates the flagged ones first.
     """
-    async with db.sessionmaker() as session:
+    async with db.read_sessionmaker() as session:  # choosing takes no write lock; the chunks lock what they evaluate
         ids = await repository.due_objective_ids(session, stale_before=utcnow() - interval, limit=limit)
         await session.rollback()
     evaluated = 0
     for offset in range(0, len(ids), chunk):
+        if offset and yield_to is not None and yield_to.is_set():
+            break
         async with db.session() as session:
             now = utcnow()
             objectives = await repository.lock_due_objectives(

@@ -17,6 +17,9 @@ from slm_shared.tasks import checkpoint, pause, wait_for_event
 
 logger = logging.getLogger(__name__)
 
+# An interval no objective is stale for: a pass that evaluates only the flagged and never-evaluated ones.
+FLAGGED_ONLY = timedelta(days=36500)
+
 
 async def evaluation_worker(context: ServiceContext) -> None:
     """Apply due agreement versions and evaluate due objectives forever; woken at once by ingestion."""
@@ -35,6 +38,15 @@ async def evaluation_worker(context: ServiceContext) -> None:
     while True:
         checkpoint()
         wake.clear()
+        try:
+            # What ingestion flagged first, in a pass of its own: a breach is recorded right after the
+            # commit that woke us, before the versions step and the periodic re-evaluation of stale objectives.
+            await evaluate_due(context.db, interval=FLAGGED_ONLY, limit=settings.evaluation_batch_size)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the full pass below retries them with backoff
+            checkpoint()
+            logger.warning("evaluating flagged objectives failed (%s)", exc)
         if time.monotonic() - versions_checked >= settings.version_check_seconds:
             versions_checked = time.monotonic()
             try:
@@ -45,7 +57,9 @@ async def evaluation_worker(context: ServiceContext) -> None:
                 checkpoint()
                 logger.warning("applying due agreement versions failed (%s); evaluation goes on", exc)
         try:
-            evaluated = await evaluate_due(context.db, interval=interval, limit=settings.evaluation_batch_size)
+            evaluated = await evaluate_due(
+                context.db, interval=interval, limit=settings.evaluation_batch_size, yield_to=wake
+            )
             backoff = 0.0
         except asyncio.CancelledError:
             raise
@@ -57,4 +71,5 @@ async def evaluation_worker(context: ServiceContext) -> None:
             continue
         if evaluated >= settings.evaluation_batch_size:
             continue
+        # set when ingestion committed during the pass (which then stopped early): loops back at once
         await wait_for_event(wake, settings.evaluation_poll_seconds)

@@ -1,0 +1,123 @@
+"""The evaluation worker wakes when an ingest that flagged objectives commits, not on its next poll."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from measurement_support import eventually
+from sqlalchemy import func, select
+from sqlmodel import col
+from ticket_support import activate, outbox, ticket_agreement
+
+from slm_measurement import service
+from slm_measurement.config import Settings
+from slm_measurement.main import build_app
+from slm_measurement.models import Objective
+from slm_shared.contracts.registry import EVENTS
+from slm_shared.db import Database
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.nats_server import NatsServer
+from slm_shared.testing.pytest_plugin import make_token
+
+POLL_SECONDS = 30.0  # far longer than the bound below: only the wake-up on commit can meet it
+WITHIN_SECONDS = 5.0
+INGEST = {"Authorization": f"Bearer {make_token('acme', roles=('ingest',))}"}
+
+
+def breaching(key: str) -> list[dict[str, Any]]:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return [
+        {"service": key, "indicator": "availability", "timestamp": (now - timedelta(minutes=i)).isoformat(),
+         "good": 950, "total": 1000}
+        for i in range(1, 6)
+    ]  # fmt: skip
+
+
+async def agreement_on(db: Database, key: str) -> str:
+    """Activate a 99.9% availability SLA on `key` (flagged for evaluation, but nothing wakes the worker)."""
+    agreement_id = str(uuid.uuid4())
+    objective = {"objective_id": "o", "indicator": "availability", "target": 0.999,
+                 "window": {"kind": "rolling", "duration": "30d"}}  # fmt: skip
+    since = datetime.now(UTC) - timedelta(days=1)
+    agreement = ticket_agreement(
+        agreement_id=agreement_id, service_key=key, party="p", ticket_targets=[], objectives=[objective],
+        effective_from=since,
+    )  # fmt: skip
+    await activate(db, agreement)
+    return agreement_id
+
+
+async def test_a_breaching_ingest_records_its_breach_long_before_the_next_poll(
+    database_url: str, nats_server: NatsServer
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        **nats_server.service_login("measurement"),
+        environment="test",
+        evaluation_poll_seconds=POLL_SECONDS,
+        evaluation_interval_seconds=3600.0,
+    )
+    breached = EVENTS.objective_breached.type
+    app = build_app(settings)
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        async with running_app(app, token=make_token("acme")) as client:
+            db: Database = app.state.db
+            await asyncio.sleep(0.5)  # the worker's first pass is over: it now waits up to POLL_SECONDS
+            over_http, over_nats = f"wake-http-{uuid.uuid4().hex[:8]}", f"wake-nats-{uuid.uuid4().hex[:8]}"
+            http_agreement = await agreement_on(db, over_http)
+            nats_agreement = await agreement_on(db, over_nats)
+            await asyncio.sleep(0.5)
+            assert await outbox(db, breached, agreement_id=http_agreement) == []
+
+            # over HTTP: the request's transaction commits, the worker wakes and records the breach
+            response = await client.post("/v1/measurements", json=breaching(over_http), headers=INGEST)
+            assert response.status_code == 202, response.text
+            found = await eventually(lambda: outbox(db, breached, agreement_id=http_agreement), timeout=WITHIN_SECONDS)
+            assert [e["service_key"] for e in found] == [over_http]
+            assert await outbox(db, breached, agreement_id=nats_agreement) == []  # only ingested series are flagged
+
+            # over NATS: the consumer's transaction (inbox row and buckets) commits, the same wake-up follows
+            body = json.dumps(breaching(over_nats)).encode()
+            for _ in range(100):
+                try:
+                    await js.publish(f"slm.ingest.acme.{over_nats}", body, headers={**INGEST, "Nats-Msg-Id": over_nats})
+                    break
+                except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
+                    await asyncio.sleep(0.1)
+            found = await eventually(lambda: outbox(db, breached, agreement_id=nats_agreement), timeout=WITHIN_SECONDS)
+            assert [e["service_key"] for e in found] == [over_nats]
+    finally:
+        await nc.close()
+
+
+async def test_a_pass_stops_between_chunks_once_ingestion_flagged_more(app_client) -> None:  # type: ignore[no-untyped-def]
+    app, _ = app_client
+    db: Database = app.state.db
+    keys = [f"yield-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    agreements = [await agreement_on(db, key) for key in keys]
+
+    async def unevaluated() -> int:
+        async with db.sessionmaker() as session:
+            found = await session.scalar(
+                select(func.count()).where(
+                    col(Objective.agreement_id).in_(agreements), col(Objective.evaluated_at).is_(None)
+                )
+            )
+        return int(found or 0)
+
+    flagged = asyncio.Event()
+    flagged.set()  # as the after-commit hook does when an ingest flags objectives
+    hour = timedelta(hours=1)
+    assert await service.evaluate_due(db, interval=hour, limit=10, chunk=1, yield_to=flagged) == 1
+    assert await unevaluated() == 2  # the rest stay due, for the pass that follows
+    assert await service.evaluate_due(db, interval=hour, limit=10, chunk=1, yield_to=asyncio.Event()) == 2
+    assert await unevaluated() == 0
