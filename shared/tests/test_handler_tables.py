@@ -35,7 +35,7 @@ async def refuse(session, event: CloudEvent) -> None:  # type: ignore[no-untyped
 
 
 async def heard_by(db: Database, event_id: str) -> list[str]:
-    async with db.session() as session:
+    async with db.session(read_only=True) as session:
         rows = await session.execute(
             select(heard.c.table_name).where(heard.c.event_id == event_id).order_by(heard.c.id)
         )
@@ -95,7 +95,7 @@ async def test_a_later_handler_failing_undoes_the_earlier_ones(db: Database, bus
         dead = 0
         while not dead and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
-            async with db.session() as session:
+            async with db.session(read_only=True) as session:
                 dead = (
                     await session.scalar(
                         select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == event_id)

@@ -34,7 +34,7 @@ def service_event(key: str) -> ServiceCreatedV1:
 
 
 async def count_effects(db: Database, event_id: str) -> int:
-    async with db.session() as session:
+    async with db.session(read_only=True) as session:  # a reader never waits for the consumer
         return (
             await session.scalar(select(func.count()).select_from(effects).where(effects.c.event_id == event_id)) or 0
         )
@@ -155,7 +155,7 @@ async def test_poison_message_becomes_a_dead_letter_and_replays(db: Database, bu
         )
 
         async def dead_lettered() -> bool:
-            async with db.session() as session:
+            async with db.session(read_only=True) as session:  # a reader never waits for the consumer
                 return (
                     await session.scalar(
                         select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == event.id)
@@ -190,7 +190,7 @@ async def test_unreadable_message_is_dead_lettered_at_once(db: Database, bus: Bu
         )
 
         async def dead_lettered() -> bool:
-            async with db.session() as session:
+            async with db.session(read_only=True) as session:  # a reader never waits for the consumer
                 return (
                     await session.scalar(
                         select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == marker)
@@ -219,7 +219,7 @@ async def test_permanent_error_skips_retries(db: Database, bus: Bus) -> None:
         )
 
         async def dead_lettered() -> bool:
-            async with db.session() as session:
+            async with db.session(read_only=True) as session:  # a reader never waits for the consumer
                 letter = await session.scalar(select(DeadLetter).where(DeadLetter.event_id == event.id))
                 return letter is not None and letter.deliveries == 1
 
@@ -250,7 +250,7 @@ async def test_relay_retries_while_nats_is_down(db: Database, tmp_path) -> None:
         server.start()
 
         async def sent() -> bool:
-            async with db.session() as session:
+            async with db.session(read_only=True) as session:  # a reader never waits for the consumer
                 found = await session.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.event_id == event.id))
                 return found is not None
 
@@ -291,7 +291,7 @@ async def test_handler_constraint_violation_is_not_mistaken_for_a_duplicate(db: 
         )
 
         async def dead_lettered() -> bool:
-            async with db.session() as session:
+            async with db.session(read_only=True) as session:  # a reader never waits for the consumer
                 letter = await session.scalar(select(DeadLetter).where(DeadLetter.event_id == event.id))
                 return letter is not None and "IntegrityError" in letter.error
 
@@ -377,7 +377,7 @@ async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event
         poison = events[12]
 
         async def settled() -> bool:
-            async with db.session() as session:
+            async with db.session(read_only=True) as session:  # a reader never waits for the consumer
                 letters = await session.scalar(
                     select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == poison.id)
                 )
