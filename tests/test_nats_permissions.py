@@ -15,8 +15,9 @@ from slm_shared.contracts.registry import STREAMS
 READS = """
 import json
 from slm_{service}.main import DEFINITION
-from slm_shared.bus.inbox import Consumer
-print(json.dumps(sorted(Consumer(None, None, name="{service}", handlers=DEFINITION.handlers).subscriptions())))
+from slm_shared.bus import Consumer, chain_handlers
+consumer = Consumer(None, None, name="{service}", handlers=chain_handlers(*DEFINITION.handlers))
+print(json.dumps(sorted(consumer.subscriptions())))
 """
 
 
