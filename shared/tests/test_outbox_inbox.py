@@ -393,3 +393,37 @@ async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event
         assert len(transactions) < 15  # 31 messages (one twice): most in shared transactions, not one each
     finally:
         task.cancel()
+
+
+async def test_an_event_committed_while_the_relay_publishes_is_sent_without_waiting_for_the_poll(
+    db: Database, bus: Bus
+) -> None:
+    relay = OutboxRelay(db, bus, poll_seconds=30.0)
+    plain_round = relay.relay_once
+    late: list[str] = []
+
+    async def round_with_a_commit_meanwhile() -> int:
+        sent = await plain_round()
+        if not late:  # after this round read its rows, before it sleeps: a new event is committed
+            async with db.session() as session:
+                late.append(record_event(session, EVENTS.service_created, tenant="acme", data=service_event("x")).id)
+        return sent
+
+    relay.relay_once = round_with_a_commit_meanwhile  # type: ignore[method-assign]
+    task = asyncio.create_task(relay.run())
+    try:
+
+        async def sent() -> bool:
+            async with db.session(read_only=True) as session:
+                found = await session.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.event_id == late[0]))
+                return found is not None
+
+        await wait_until(lambda: _late_recorded(late))
+        await wait_until(sent, timeout=10.0)  # the poll is 30 s: only the commit's wake-up gets it out
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _late_recorded(late: list[str]) -> bool:
+    return bool(late)

@@ -96,6 +96,8 @@ class OutboxRelay:
         await self.bus.connected.wait()
         while True:
             checkpoint()
+            # Cleared before reading, so a commit during this round wakes the next one at once.
+            self._wake.clear()
             try:
                 sent = await self.relay_once()
                 backoff = 0.0
@@ -109,7 +111,6 @@ class OutboxRelay:
                 logger.warning("outbox relay failed (%s); retrying in %.2fs", exc, backoff)
                 await pause(backoff)
                 continue
-            self._wake.clear()
             await wait_for_event(self._wake, self.poll_seconds)
 
     async def relay_once(self) -> int:
