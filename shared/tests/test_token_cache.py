@@ -21,10 +21,11 @@ SECRET = "a-test-secret-of-at-least-32-bytes!!"
 
 async def test_a_remembered_token_is_refused_once_it_expires() -> None:
     verifier = TokenVerifier(secret=SECRET)
-    token = issue_token(SECRET, tenant="acme", roles=["admin"], subject="alice", ttl_seconds=1)
+    # `exp` is whole seconds from a truncated `iat`: 3 s leaves at least 2 s to verify it twice.
+    token = issue_token(SECRET, tenant="acme", roles=["admin"], subject="alice", ttl_seconds=3)
     first = await verifier.verify(token)
     assert await verifier.verify(token) is first  # remembered: the same principal, no second decode
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(3.2)
     with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify(token)
 
