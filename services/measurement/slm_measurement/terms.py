@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint, select
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -105,6 +105,9 @@ class ImprovementAction(SQLModel, table=True):
     overdue: bool = False
     title_key: str | None = Field(default=None, max_length=64)
     title_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    description_key: str | None = Field(default=None, max_length=64)
+    description_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     change_status: str | None = Field(default=None, max_length=32)
     change_ref: str | None = Field(default=None, max_length=200)
     revision: int | None = None
@@ -195,6 +198,9 @@ async def store_action(session: AsyncSession, *, tenant: str, action: Improvemen
     row.title, row.owner, row.due_on = action.title[:500], action.owner[:200], action.due_on.isoformat()
     row.status, row.source, row.overdue = action.status, action.source, still_overdue or overdue
     row.title_key, row.title_params = action.title_key, action.title_params
+    if action.description is not None:  # events sent before descriptions travelled keep what was known
+        row.description, row.description_key = action.description, action.description_key
+        row.description_params = action.description_params
     row.change_status, row.change_ref = action.change_status, action.change_ref
     row.revision = action.revision if action.revision is not None else row.revision
     row.updated_at = utcnow()

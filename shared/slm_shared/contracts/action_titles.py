@@ -1,5 +1,7 @@
-"""Titles the platform writes for improvement actions, kept as a message key and parameters and rendered
-in the reader's language (en, pt, es, pl, ru). One table, read by agreements, measurement and the notifier."""
+# ruff: noqa: RUF001 - Russian words are written in Cyrillic
+"""Titles and descriptions the platform writes for improvement actions, kept as a message key and parameters
+and rendered in the reader's language (en, pt, es, pl, ru). One table, read by agreements, measurement and the
+notifier."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Mapping
 
 TITLE_LANGUAGES = ("en", "pt", "es", "pl", "ru")
 RESTORE = "action.restore_indicator"
+BREACHED = "action.breach_description"
 
 INDICATOR_WORDS: dict[str, tuple[str, str, str, str, str]] = {
     "availability": ("Availability", "Disponibilidade", "Disponibilidad", "Dostępność", "Доступность"),
@@ -23,6 +26,23 @@ TITLES: dict[str, tuple[str, str, str, str, str]] = {
         "Восстановить показатель «{indicator}» услуги {service}",
     ),
 }
+
+
+DESCRIPTIONS: dict[str, tuple[str, str, str, str, str]] = {
+    BREACHED: (
+        "Objective {objective}: attainment {attainment} against a target of {target} (window {window_start} to "
+        "{window_end}).",
+        "Objetivo {objective}: atingimento de {attainment} para uma meta de {target} (janela de {window_start} a "
+        "{window_end}).",
+        "Objetivo {objective}: cumplimiento de {attainment} frente a una meta de {target} (ventana del "
+        "{window_start} al {window_end}).",
+        "Cel {objective}: osiągnięcie {attainment} wobec progu {target} (okno od {window_start} do {window_end}).",
+        "Цель {objective}: достижение {attainment} при целевом значении {target} (окно с {window_start} по "
+        "{window_end}).",
+    ),
+}
+UNKNOWN = ("unknown", "desconhecido", "desconocido", "nieznane", "неизвестно")
+_PERCENT_SPACE = {"es": "\u00a0", "ru": "\u00a0"}  # as CLDR writes a percentage in these languages
 
 
 def language_of(lang: str | None) -> str:
@@ -52,6 +72,43 @@ def render_title(key: str | None, params: Mapping[str, object] | None, lang: str
     try:
         return templates[TITLE_LANGUAGES.index(language)].format(**values)[:200]
     except (KeyError, IndexError):
+        return fallback
+
+
+def percent_in(value: float, lang: str | None, digits: int = 4) -> str:
+    """A share as a percentage written the language's way (decimal comma, the space before % where usual)."""
+    language = language_of(lang)
+    text = f"{value * 100:.{digits}f}"
+    if language != "en":
+        text = text.replace(".", ",")
+    return f"{text}{_PERCENT_SPACE.get(language, '')}%"
+
+
+def objective_label(name: str | None, indicator: str, target: float, lang: str | None) -> str:
+    """An objective by its name, else by the name the platform gives it (indicator ≥ target), never its id."""
+    if name:
+        return name
+    return f"{indicator_word(indicator, lang)} ≥ {percent_in(target, lang, 3)}"
+
+
+def render_description(key: str | None, params: Mapping[str, object] | None, lang: str | None, fallback: str) -> str:
+    """A platform-written description in `lang`; `fallback` (the stored text) when there is no key or it is
+    unknown."""
+    templates = DESCRIPTIONS.get(key or "")
+    if templates is None:
+        return fallback
+    language = language_of(lang)
+    values = {name: str(value) for name, value in (params or {}).items()}
+    try:
+        target = float(values["target"])
+        attainment = values.get("attainment")
+        values["objective"] = objective_label(values.get("objective_name"), values["indicator"], target, language)
+        values["target"] = percent_in(target, language)
+        values["attainment"] = (
+            percent_in(float(attainment), language) if attainment else UNKNOWN[TITLE_LANGUAGES.index(language)]
+        )
+        return templates[TITLE_LANGUAGES.index(language)].format(**values)[:2000]
+    except (KeyError, IndexError, ValueError):
         return fallback
 
 

@@ -366,6 +366,9 @@ class ImprovementActionV1(Payload):
     revision: int | None = Field(
         None, ge=1, description="the action's revision: a consumer keeps the highest (events may arrive out of order)"
     )
+    description: str | None = Field(None, max_length=20000)
+    description_key: str | None = Field(None, max_length=64, description="e.g. action.breach_description")
+    description_params: dict[str, str] | None = None
 
 
 ChangeStatus = Literal[

@@ -18,7 +18,7 @@ from slm_agreements.models import AgreementObjective
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.action_titles import RESTORE, render_title
+from slm_shared.contracts.action_titles import BREACHED, RESTORE, render_description, render_title
 from slm_shared.contracts.payloads import ChangeStatusChangedV1, ObjectiveStatusV1
 
 BREACH_ACTION_DAYS = 7
@@ -34,12 +34,16 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
     if agreement is None:
         return
     # Measurement may judge an objective the agreement does not list (ticket compliance): link none, name it.
-    known = await session.scalar(
-        select(col(AgreementObjective.id))
-        .where(col(AgreementObjective.tenant) == event.tenant, col(AgreementObjective.agreement_id) == agreement.id)
-        .where(col(AgreementObjective.id) == data.objective_id)
-        .limit(1)
-    )
+    known = (
+        await session.execute(
+            select(col(AgreementObjective.id), col(AgreementObjective.name))
+            .where(col(AgreementObjective.tenant) == event.tenant)
+            .where(col(AgreementObjective.agreement_id) == agreement.id)
+            .where(col(AgreementObjective.id) == data.objective_id)
+            .order_by(col(AgreementObjective.agreement_version).desc())
+            .limit(1)
+        )
+    ).first()
     objective_id = data.objective_id if known is not None else None
     service = await session.get(CatalogService, (event.tenant, agreement.service_id))
     params = {"indicator": data.indicator, "service_key": data.service_key}
@@ -64,13 +68,18 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
     )
     if still_open is not None:
         return
-    attainment = f"{data.attainment:.4%}" if data.attainment is not None else "unknown"
+    facts = {
+        "indicator": data.indicator,
+        "target": repr(data.objective),
+        "attainment": repr(data.attainment) if data.attainment is not None else "",
+        "window_start": f"{data.window_start:%Y-%m-%d}",
+        "window_end": f"{data.window_end:%Y-%m-%d}",
+    }
+    if known is not None and known[1]:
+        facts["objective_name"] = known[1]
     action = ActionCreate(
         title=title,
-        description=(
-            f"Objective {data.objective_id}: attainment {attainment} against a target of {data.objective:.4%} "
-            f"(window {data.window_start:%Y-%m-%d} to {data.window_end:%Y-%m-%d})."
-        ),
+        description=render_description(BREACHED, facts, "en", ""),
         owner=await actions.default_owner(session, agreement) or actions.UNASSIGNED,
         due_on=(data.observed_at + timedelta(days=BREACH_ACTION_DAYS)).date(),
         source="breach",
@@ -78,7 +87,14 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         breach_ref=event.id,
     )
     await actions.create_action(
-        session, agreement=agreement, data=action, created_by="system", title_key=RESTORE, title_params=params
+        session,
+        agreement=agreement,
+        data=action,
+        created_by="system",
+        title_key=RESTORE,
+        title_params=params,
+        description_key=BREACHED,
+        description_params=facts,
     )
 
 

@@ -25,6 +25,8 @@ class ImprovementAction(SQLModel, table=True):
     title_key: str | None = Field(default=None, max_length=64)
     title_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    description_key: str | None = Field(default=None, max_length=64)
+    description_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     owner: str = Field(max_length=200)
     owner_email: str | None = Field(default=None, max_length=320)
     owner_party_id: str | None = Field(default=None, max_length=36)

@@ -18,7 +18,7 @@ from slm_agreements.actions.schemas import (
     ChangeRequestListed,
     ChangeRequestPublic,
 )
-from slm_shared.contracts.action_titles import preferred_language, render_title
+from slm_shared.contracts.action_titles import preferred_language, render_description, render_title
 from slm_shared.errors import PROBLEM_RESPONSES, NotFound
 from slm_shared.web.concurrency import IfMatch, check_if_match, etag_for
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
@@ -26,7 +26,8 @@ from slm_shared.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["improvement actions"], responses=PROBLEM_RESPONSES)
 Lang = Annotated[
-    str | None, Query(max_length=16, description="language of platform-written titles: en, pt, es, pl, ru")
+    str | None,
+    Query(max_length=16, description="language of platform-written titles and descriptions: en, pt, es, pl or ru"),
 ]
 AcceptLanguage = Annotated[str | None, Header(max_length=200)]
 
@@ -36,8 +37,11 @@ def _title(action: ImprovementAction, lang: str) -> str:
 
 
 def _public(action: ImprovementAction, lang: str) -> ActionPublic:
-    """The action as a reader sees it: a platform-written title in the reader's language."""
-    return ActionPublic.model_validate(action).model_copy(update={"title": _title(action, lang)})
+    """The action as a reader sees it: a platform-written title and description in the reader's language."""
+    description = render_description(action.description_key, action.description_params, lang, action.description)
+    return ActionPublic.model_validate(action).model_copy(
+        update={"title": _title(action, lang), "description": description}
+    )
 
 
 @router.post("/agreements/{agreement_id}/actions", status_code=status.HTTP_201_CREATED, response_model=ActionPublic)

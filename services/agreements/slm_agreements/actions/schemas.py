@@ -71,7 +71,9 @@ class ActionPublic(BaseModel):
     title: str = Field(description="in the reader's language (?lang= or Accept-Language) when the platform wrote it")
     title_key: str | None = Field(None, description="the message key of a platform-written title")
     title_params: dict[str, Any] | None = None
-    description: str
+    description: str = Field(description="in the reader's language when the platform wrote it")
+    description_key: str | None = Field(None, description="the message key of a platform-written description")
+    description_params: dict[str, Any] | None = None
     owner: str
     owner_email: str | None
     owner_party_id: str | None

@@ -24,6 +24,10 @@ OPEN = ("open", "in_progress")
 UNASSIGNED = "unassigned"  # the owner of a breach's action when neither party lists a contact
 
 
+def _texts(params: dict[str, object] | None) -> dict[str, str] | None:
+    return {k: str(v) for k, v in params.items()} if params else None
+
+
 def _action_event(
     session: AsyncSession, spec: EventSpec[ImprovementActionV1], action: ImprovementAction, service_key: str
 ) -> None:
@@ -42,11 +46,14 @@ def _action_event(
         owner_email=action.owner_email,
         owner_party_id=action.owner_party_id,
         title_key=action.title_key,
-        title_params={k: str(v) for k, v in action.title_params.items()} if action.title_params else None,
+        title_params=_texts(action.title_params),
         change_request_id=action.change_request_id,
         change_status=action.change_status,
         change_ref=action.change_ref,
         revision=action.revision,
+        description=action.description,
+        description_key=action.description_key,
+        description_params=_texts(action.description_params),
     )
     record_event(session, spec, tenant=action.tenant, subject=action.id, data=data)
 
@@ -93,6 +100,8 @@ async def create_action(
     created_by: str,
     title_key: str | None = None,
     title_params: dict[str, str] | None = None,
+    description_key: str | None = None,
+    description_params: dict[str, str] | None = None,
 ) -> ImprovementAction:
     """Record an improvement action, checking what it links to and that its owner is a contact, and announce it."""
     errors: dict[str, str] = {}
@@ -138,6 +147,7 @@ async def create_action(
     )
     action.owner, action.owner_email, action.owner_party_id = owner
     action.title_key, action.title_params = title_key, title_params
+    action.description_key, action.description_params = description_key, description_params
     session.add(action)
     await session.flush()
     _action_event(session, EVENTS.action_created, action, agreement.service_key)
@@ -185,6 +195,8 @@ async def update_action(
         setattr(action, name, value)
         if name == "title":
             action.title_key, action.title_params = None, None  # a person's title, kept as written
+        if name == "description":
+            action.description_key, action.description_params = None, None
     if "due_on" in data.model_fields_set:
         action.overdue_notified_at = None  # a new due date earns a new reminder when missed
     action.revision += 1

@@ -274,6 +274,8 @@ async def agreement_report(
         "actions": [
             {"action_id": a.action_id, "title": a.title, "owner": a.owner, "due_on": a.due_on, "status": a.status,
              "overdue": a.overdue, "title_key": a.title_key, "title_params": a.title_params,
+             "description": a.description or "", "description_key": a.description_key,
+             "description_params": a.description_params,
              "change_status": a.change_status, "change_ref": a.change_ref}
             for a in actions
         ],

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, dates, numbers
 
-from slm_shared.contracts.action_titles import INDICATOR_WORDS, render_title
+from slm_shared.contracts.action_titles import INDICATOR_WORDS, render_description, render_title
 
 LANGUAGES = ("en", "pt", "es", "pl", "ru")
 KEYS = (
@@ -197,6 +197,16 @@ class Formatter:
             params if isinstance(params, dict) else None,
             self.lang,
             str(action.get("title", "")),
+        )
+
+    def action_description(self, action: dict[str, object]) -> str:
+        """An action's description: the one the platform wrote, in this language; a person's as written."""
+        params = action.get("description_params")
+        return render_description(
+            str(action.get("description_key") or ""),
+            params if isinstance(params, dict) else None,
+            self.lang,
+            str(action.get("description") or ""),
         )
 
     def day(self, value: datetime) -> str:

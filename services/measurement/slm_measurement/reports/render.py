@@ -97,6 +97,8 @@ def csv_rows(report: dict[str, Any], fmt: Formatter) -> list[list[str]]:
     add("maintenance", "", "minutes", report["maintenance"]["minutes"], fmt.number(report["maintenance"]["minutes"]))
     for a in report["actions"]:
         add("action", a["action_id"], "title", a["title"], fmt.action_title(a))
+        if a.get("description"):
+            add("action", a["action_id"], "description", a["description"], fmt.action_description(a))
         add("action", a["action_id"], "due_on", a["due_on"])
         add("action", a["action_id"], "status", a["status"])
         if a.get("change_status"):
