@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from slm_notifier.channels import TARGET_MODELS
 from slm_notifier.matching import DELIVERABLE_TYPES, known_types_matching
 from slm_notifier.redaction import redacted_target
+from slm_shared.contracts import EVENTS
 from slm_shared.errors import FieldError, Unprocessable, field_name
 
 Language = Literal["en", "pt", "es", "pl", "ru"]
@@ -20,9 +21,11 @@ NotificationState = Literal["open", "acknowledged", "resolved", "exhausted"]
 TARGET_HELP = (
     "webhook/slack/teams: {url}; email: {to: [...], contacts: {party, roles}}; "
     "servicenow: {instance_url, username, password, ...}; "
-    "jira: {base_url, email, api_token, service_desk_id, request_type_id, resolve_transition}; "
+    "jira: {base_url, email, api_token, service_desk_id, request_type_id, resolve_transition, project_key, "
+    "change_issue_type}; "
     "pagerduty: {routing_key, url}"
 )
+CHANGE_REQUESTED = EVENTS.change_requested.type
 TypePattern = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
 
 
@@ -162,6 +165,23 @@ def validated_target(channel: str, target: dict[str, Any]) -> dict[str, Any]:
             for err in exc.errors()
         ]
         raise Unprocessable(f"The target is not valid for the {channel} channel", errors=errors) from exc
+
+
+def check_change_requests(channel: str, event_types: list[str], target: dict[str, Any]) -> None:
+    """A connection asked for requests for change must be able to raise them: 422 naming the field when not
+    (PagerDuty has no change record; Jira needs the project to raise them in)."""
+    asks = [i for i, p in enumerate(event_types) if CHANGE_REQUESTED in known_types_matching(p)]
+    if not asks:
+        return
+    if channel == "pagerduty":
+        message = (
+            f"PagerDuty has no request for change: {CHANGE_REQUESTED} cannot go to a pagerduty subscription "
+            "(use a servicenow or jira one, or a webhook)"
+        )
+        raise Unprocessable(message, errors=[FieldError(field=f"event_types[{i}]", message=message) for i in asks])
+    if channel == "jira" and not target.get("project_key"):
+        message = f"a jira subscription to {CHANGE_REQUESTED} names the project_key its change issues are created in"
+        raise Unprocessable(message, errors=[FieldError(field="target.project_key", message=message)])
 
 
 class NotificationPublic(BaseModel):

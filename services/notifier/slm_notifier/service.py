@@ -15,7 +15,7 @@ from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
 from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, AgreementView, Delivery, Subscription, new_id
 from slm_notifier.redaction import keep_stored_secrets, refuse_markers
-from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate, validated_target
+from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate, check_change_requests, validated_target
 from slm_notifier.signing import new_secret
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.db import utcnow
@@ -152,6 +152,7 @@ async def require_subscription(session: AsyncSession, *, tenant: str, subscripti
 async def create_subscription(session: AsyncSession, *, tenant: str, data: SubscriptionCreate) -> Subscription:
     """Add a subscription with a fresh signing secret."""
     refuse_markers(data.channel, data.target)
+    check_change_requests(data.channel, data.event_types, data.target)
     forget_subscriptions(session)
     subscription = Subscription(
         tenant=tenant,
@@ -179,6 +180,12 @@ async def update_subscription(
     if changes.get("target") is not None:
         target = keep_stored_secrets(subscription.channel, subscription.target, changes["target"])
         changes["target"] = validated_target(subscription.channel, target)
+    if changes.get("event_types") is not None or changes.get("target") is not None:
+        check_change_requests(
+            subscription.channel,
+            changes.get("event_types") or subscription.event_types,
+            changes.get("target") or subscription.target,
+        )
     for name in ("name", "event_types", "target", "language", "enabled"):
         if changes.get(name) is not None:
             setattr(subscription, name, changes[name])

@@ -1,5 +1,6 @@
-"""Requests for change in ServiceNow: raised once per action (its correlation id), then followed by polling the
-change record until it is closed or cancelled. Each status the tool reports becomes `change.status_changed`."""
+"""Requests for change in ServiceNow (and Jira, `jira_changes`): raised once per action (its correlation id),
+then followed by polling the change record until it is closed or cancelled. Each status the tool reports becomes
+`change.status_changed`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier.channels.http import HttpAnswer, SafeHttp
 from slm_notifier.config import Settings
+from slm_notifier.itsm import jira_changes
 from slm_notifier.models import OPEN, RESOLVED, ExternalTicket, Subscription
 from slm_shared.app import ServiceContext
 from slm_shared.bus import record_event
@@ -29,6 +31,7 @@ T = TICKETS.c
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)  # type: ignore[attr-defined]
 S = SUBSCRIPTIONS.c
 SYSTEM = "servicenow"
+JIRA = "jira"
 JSON_HEADERS = {"Accept": "application/json"}
 PRIORITY = {"high": "2", "medium": "3", "low": "4"}
 
@@ -92,8 +95,9 @@ class Claim:
 class ChangeStore:
     """The change ticket of (subscription, action), and its status changes told as events in the same commit."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, system: str = SYSTEM) -> None:
         self.db = db
+        self.system = system
 
     async def claim(self, *, tenant: str, subscription_id: str, data: ChangeRequestedV1, attempt: str) -> Claim:
         """Reserve the creation of the action's change for this attempt (one per action and subscription)."""
@@ -109,7 +113,7 @@ class ChangeStore:
             async with self.db.session() as session:
                 result = await session.execute(
                     insert(TICKETS).values(
-                        tenant=tenant, subscription_id=subscription_id, system=SYSTEM,
+                        tenant=tenant, subscription_id=subscription_id, system=self.system,
                         correlation_key=change_key(data.action_id), external_id="", external_key=None,
                         state=CREATING, context=context, claim_key=key, created_at=now, updated_at=now,
                     )
@@ -143,9 +147,11 @@ class ChangeStore:
         external_id: str,
         number: str | None,
         state: object,
+        status: str | None = None,
     ) -> None:
-        """Keep the change the tool created (or already had) on the claim, and tell its first status."""
-        status = change_status(state) or "new"
+        """Keep the change the tool created (or already had) on the claim, and tell its first status (`status`,
+        else read from the tool's `state`)."""
+        status = status or change_status(state) or "new"
         now = utcnow()
         context = {
             "change_request_id": data.change_request_id,
@@ -165,7 +171,7 @@ class ChangeStore:
                     updated_at=now,
                 )
             )
-            _tell(session, tenant, context, status, external_id, number, state, now)
+            _tell(session, tenant, context, status, external_id, number, state, now, self.system)
 
     async def moved(
         self, ticket_id: int, *, tenant: str, context: dict[str, Any], row: dict[str, Any], status: str, now: datetime
@@ -183,7 +189,7 @@ class ChangeStore:
                 )
             )
             ext = str(row.get("sys_id") or "")
-            _tell(session, tenant, context, status, ext, row.get("number"), row.get("state"), now)
+            _tell(session, tenant, context, status, ext, row.get("number"), row.get("state"), now, self.system)
 
 
 def _tell(
@@ -195,6 +201,7 @@ def _tell(
     number: object,
     state: object,
     now: datetime,
+    system: str,
 ) -> None:
     record_event(
         session,
@@ -206,7 +213,7 @@ def _tell(
             action_id=str(context["action_id"]),
             agreement_id=str(context["agreement_id"]),
             status=status,
-            system=SYSTEM,
+            system=system,
             external_id=external_id,
             external_ref=str(number) if number else None,
             external_state=str(state) if state is not None else None,
@@ -221,7 +228,7 @@ class ChangePoller:
     def __init__(self, db: Database, http: SafeHttp, store: ChangeStore, *, batch: int = 100) -> None:
         self.db = db
         self.http = http
-        self.store = store
+        self.stores = {SYSTEM: store, JIRA: ChangeStore(db, JIRA)}
         self.batch = batch
 
     async def run_once(self) -> int:
@@ -232,7 +239,7 @@ class ChangePoller:
                     select(TICKETS, S.target)
                     .join(SUBSCRIPTIONS, S.id == T.subscription_id)
                     .where(
-                        T.system == SYSTEM,
+                        T.system.in_((SYSTEM, JIRA)),
                         T.state.not_in((RESOLVED, CREATING)),
                         T.correlation_key.like("change:%"),
                         S.enabled.is_(True),  # a disabled subscription's credentials are not used
@@ -251,6 +258,12 @@ class ChangePoller:
 
     async def _poll(self, row: Any) -> int:
         target = row.target or {}
+        if row.system == JIRA:
+            read, issue = await jira_changes.read_status(self.http, target, str(row.external_id))
+            if read.status_code != 200:
+                logger.warning("change %s: Jira answered %s", row.external_id, read.status_code)
+                return 0
+            return await self._seen(row, issue, issue.get("status"))
         table = f"{str(target.get('instance_url', '')).rstrip('/')}/api/now/table/"
         table += str(target.get("change_table") or "change_request")
         answer: HttpAnswer = await self.http.request(
@@ -265,14 +278,19 @@ class ChangePoller:
             logger.warning("change %s: ServiceNow answered %s", row.external_id, answer.status_code)
             return 0
         record = (answer.json() or {}).get("result") or {}
-        status = change_status(record.get("state"), record.get("close_code"))
+        return await self._seen(row, record, change_status(record.get("state"), record.get("close_code")))
+
+    async def _seen(self, row: Any, record: dict[str, Any], status: str | None) -> int:
+        """Tell a status the tool reports for the first time; else only note that the change was looked at."""
         now = utcnow()
         if status is None or status == row.external_status:
             async with self.db.session() as session:  # looked at: the others come first next time
                 await session.execute(update(TICKETS).where(T.id == row.id).values(updated_at=now))
             return 0
         record.setdefault("sys_id", row.external_id)
-        await self.store.moved(row.id, tenant=row.tenant, context=row.context or {}, row=record, status=status, now=now)
+        await self.stores[row.system].moved(
+            row.id, tenant=row.tenant, context=row.context or {}, row=record, status=status, now=now
+        )
         return 1
 
 

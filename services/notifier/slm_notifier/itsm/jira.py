@@ -1,4 +1,5 @@
-"""Jira Service Management: a customer request on breach; on recovery a comment and a transition."""
+"""Jira Service Management: a customer request on breach; on recovery a comment and a transition; a request for
+change as an issue of the change issue type (`jira_changes`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
 from slm_notifier.channels.http import SafeHttp, attempt, outcome_for
+from slm_notifier.itsm.changes import ChangeStore
+from slm_notifier.itsm.jira_changes import SYSTEM as CHANGES
+from slm_notifier.itsm.jira_changes import JiraChanges
 from slm_notifier.itsm.tickets import RESOLVED, RESOLVING, TicketStore
+from slm_shared.contracts import EVENTS
 
 JSON_HEADERS = {"Accept": "application/json"}
 
@@ -22,6 +27,11 @@ class JiraTarget(BaseModel):
     service_desk_id: str = Field(min_length=1, max_length=40)
     request_type_id: str = Field(min_length=1, max_length=40)
     resolve_transition: str = Field("Resolve", min_length=1, max_length=80, description="transition name on recovery")
+    project_key: str | None = Field(
+        None, pattern=r"^[A-Z][A-Z0-9_]{0,19}$", description="the project requests for change are raised in"
+    )
+    change_issue_type: str = Field("Change", min_length=1, max_length=80, description="the issue type of a change")
+    change_priorities: bool = Field(True, description="set the change's priority (High, Medium, Low)")
 
 
 def request_body(message: OutgoingMessage, target: JiraTarget) -> dict[str, Any]:
@@ -42,6 +52,7 @@ class JiraChannel:
     def __init__(self, http: SafeHttp, tickets: TicketStore) -> None:
         self.http = http
         self.tickets = tickets
+        self.changes = JiraChanges(http, ChangeStore(tickets.db, CHANGES))
 
     async def send(self, message: OutgoingMessage) -> AttemptOutcome:
         """Create, comment on or resolve the request the event's correlation key belongs to."""
@@ -51,6 +62,8 @@ class JiraChannel:
         target = JiraTarget.model_validate(message.target)
         api = f"{str(target.base_url).rstrip('/')}/rest/servicedeskapi"
         auth = (target.email, target.api_token)
+        if message.event_type == EVENTS.change_requested.type:
+            return await self.changes.raise_change(message, target)
         if message.verb == "breached":
             return await self._open(message, target, api, auth)
         if message.verb == "recovered":

@@ -1,0 +1,149 @@
+"""Requests for change in Jira Service Management: one issue of the change issue type per action, found again
+by its label (so a retry creates none), then followed by reading its status until it is done."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
+from slm_notifier.channels.http import HttpAnswer, SafeHttp, outcome_for
+from slm_shared.contracts.payloads import ChangeRequestedV1
+
+if TYPE_CHECKING:
+    from slm_notifier.itsm.changes import ChangeStore
+    from slm_notifier.itsm.jira import JiraTarget
+
+SYSTEM = "jira"
+JSON_HEADERS = {"Accept": "application/json"}
+PRIORITY = {"high": "High", "medium": "Medium", "low": "Low"}
+
+# Status names of Jira Service Management's change workflows, as the platform names them; any other status is
+# read from its category (to do, in progress, done).
+_NAMES = {
+    "open": "new", "to do": "new", "new": "new",
+    "planning": "assessing", "awaiting approval": "assessing", "under review": "assessing",
+    "awaiting cab approval": "assessing", "authorize": "assessing",
+    "awaiting implementation": "scheduled", "scheduled": "scheduled",
+    "implementing": "implementing", "in progress": "implementing",
+    "peer review": "reviewing", "review": "reviewing",
+    "completed": "closed", "closed": "closed", "done": "closed", "resolved": "closed",
+    "canceled": "cancelled", "cancelled": "cancelled", "declined": "cancelled", "rejected": "cancelled",
+    "failed": "failed",
+}  # fmt: skip
+_CATEGORIES = {"new": "new", "indeterminate": "implementing", "done": "closed"}
+
+
+def label(action_id: str) -> str:
+    """The label that marks an action's change issue (Jira labels hold no spaces; at most 255 characters)."""
+    return f"slm-change-{action_id}"[:255]
+
+
+def change_status(status: object) -> str | None:
+    """The platform's status for a Jira issue status (its `fields.status` object); None when unknown."""
+    if not isinstance(status, dict):
+        return None
+    named = _NAMES.get(str(status.get("name", "")).strip().casefold())
+    if named is not None:
+        return named
+    category = status.get("statusCategory") or {}
+    return _CATEGORIES.get(str(category.get("key", "")).strip().lower()) if isinstance(category, dict) else None
+
+
+def issue_body(data: ChangeRequestedV1, target: JiraTarget) -> dict[str, Any]:
+    """The create-issue body of the Jira REST API (v2: a plain-text description)."""
+    fields: dict[str, Any] = {
+        "project": {"key": target.project_key},
+        "issuetype": {"name": target.change_issue_type},
+        "summary": data.summary[:250],
+        "description": data.description or data.summary,
+        "labels": [label(data.action_id)],
+    }
+    if target.change_priorities:
+        fields["priority"] = {"name": PRIORITY.get(data.priority, "Medium")}
+    return {"fields": fields}
+
+
+def _api(target: JiraTarget) -> str:
+    return f"{str(target.base_url).rstrip('/')}/rest/api/2"
+
+
+class JiraChanges:
+    """Raises an action's change as a Jira issue once per action and subscription."""
+
+    def __init__(self, http: SafeHttp, store: ChangeStore) -> None:
+        self.http = http
+        self.store = store
+
+    async def raise_change(self, message: OutgoingMessage, target: JiraTarget) -> AttemptOutcome:
+        """Known here, else found by its label, else created; its first status is told."""
+        data = ChangeRequestedV1.model_validate(message.payload)
+        if not target.project_key:
+            return AttemptOutcome(succeeded=False, error="the Jira target has no project_key for requests for change")
+        claim = await self.store.claim(
+            tenant=message.tenant, subscription_id=message.subscription_id, data=data, attempt=message.delivery_id
+        )
+        if claim.outcome == "done":
+            return AttemptOutcome(succeeded=True, error="the change for this action is already raised")
+        if claim.outcome == "busy" or claim.ticket_id is None:
+            return AttemptOutcome(succeeded=False, error="another attempt is raising this action's change")
+        auth = (target.email, target.api_token)
+        jql = f'project = "{target.project_key}" AND labels = "{label(data.action_id)}" ORDER BY created ASC'
+        found = await self.http.request(
+            "GET",
+            f"{_api(target)}/search",
+            params={"jql": jql, "fields": "status", "maxResults": "1"},
+            headers=JSON_HEADERS,
+            auth=auth,
+            max_body=262_144,
+        )
+        if found.status_code != 200:
+            return outcome_for(found, what="Jira")
+        issues = (found.json() or {}).get("issues") or []
+        answer, issue = found, issues[0] if issues and isinstance(issues[0], dict) else None
+        if issue is None:
+            answer = await self.http.request(
+                "POST",
+                f"{_api(target)}/issue",
+                json_body=issue_body(data, target),
+                headers=JSON_HEADERS,
+                auth=auth,
+                max_body=65_536,
+            )
+            created = answer.json() if 200 <= answer.status_code < 300 else None
+            issue = created if isinstance(created, dict) else None
+        if issue is not None and issue.get("id") and issue.get("key"):
+            status = change_status((issue.get("fields") or {}).get("status")) or "new"
+            await self.store.raised(
+                claim.ticket_id,
+                tenant=message.tenant,
+                data=data,
+                external_id=str(issue["id"]),
+                number=str(issue["key"]),
+                state=((issue.get("fields") or {}).get("status") or {}).get("name"),
+                status=status,
+            )
+        return outcome_for(answer, what="Jira")
+
+
+async def read_status(http: SafeHttp, target: dict[str, Any], issue_id: str) -> tuple[HttpAnswer, dict[str, Any]]:
+    """Read an issue's status: the answer, and a record (id, key, the status's name) the change store keeps."""
+    base = f"{str(target.get('base_url', '')).rstrip('/')}/rest/api/2"
+    answer = await http.request(
+        "GET",
+        f"{base}/issue/{quote(issue_id, safe='')}",
+        params={"fields": "status"},
+        headers=JSON_HEADERS,
+        auth=(str(target.get("email", "")), str(target.get("api_token", ""))),
+        max_body=65_536,
+    )
+    if answer.status_code != 200:
+        return answer, {}
+    issue = answer.json() or {}
+    status = (issue.get("fields") or {}).get("status") or {}
+    return answer, {
+        "sys_id": str(issue.get("id") or issue_id),
+        "number": issue.get("key"),
+        "state": status.get("name") if isinstance(status, dict) else None,
+        "status": change_status(status),
+    }

@@ -1,0 +1,180 @@
+"""A request for change is raised once per action as a Jira issue of the change issue type, found again by its
+label so a retry creates none, and followed by its status; PagerDuty, which has no change record, is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from conftest import wait_until
+from fakes import Fake, _basic, _recording, serving
+from fastapi import FastAPI, HTTPException, Request
+
+from slm_notifier.itsm.jira_changes import change_status
+from slm_shared.contracts import EVENTS
+from slm_shared.contracts.payloads import ChangeRequestedV1
+
+OPEN = {"name": "Open", "statusCategory": {"key": "new"}}
+
+
+def jira_issues() -> Fake:
+    """The Jira REST API v2 for issues: create, search by JQL (project and label), read one; basic auth."""
+    fake = Fake(FastAPI())
+    issues: dict[str, dict[str, Any]] = {}
+    fake.state["issues"] = issues
+    _recording(fake)
+
+    @fake.app.post("/rest/api/2/issue", status_code=201)
+    async def create(request: Request) -> dict[str, Any]:
+        _basic(request, "ops@example.com", "tok")
+        fields = (await request.json())["fields"]
+        if fields["issuetype"] != {"name": "Change"} or fields["project"] != {"key": "CHG"}:
+            raise HTTPException(400, "unknown project or issue type")
+        issue_id = str(10001 + len(issues))
+        key = f"CHG-{len(issues) + 1}"
+        issues[issue_id] = {"id": issue_id, "key": key, "fields": {**fields, "status": dict(OPEN)}}
+        return {"id": issue_id, "key": key, "self": f"{fake.url}/rest/api/2/issue/{issue_id}"}
+
+    @fake.app.get("/rest/api/2/search")
+    async def search(request: Request, jql: str, maxResults: int = 50) -> dict[str, Any]:
+        _basic(request, "ops@example.com", "tok")
+        project = re.search(r'project = "([^"]+)"', jql)
+        label = re.search(r'labels = "([^"]+)"', jql)
+        found = [
+            {"id": i["id"], "key": i["key"], "fields": {"status": i["fields"]["status"]}}
+            for i in issues.values()
+            if project and label and i["key"].startswith(project.group(1) + "-")
+            and label.group(1) in i["fields"].get("labels", [])
+        ]  # fmt: skip
+        return {"total": len(found), "issues": found[:maxResults]}
+
+    @fake.app.get("/rest/api/2/issue/{issue_id}")
+    async def read(issue_id: str, request: Request) -> dict[str, Any]:
+        _basic(request, "ops@example.com", "tok")
+        if issue_id not in issues:
+            raise HTTPException(404)
+        issue = issues[issue_id]
+        return {"id": issue["id"], "key": issue["key"], "fields": {"status": issue["fields"]["status"]}}
+
+    return fake
+
+
+def _target(fake: Fake, **more: Any) -> dict[str, Any]:
+    return {"base_url": fake.url, "email": "ops@example.com", "api_token": "tok", "service_desk_id": "4",
+            "request_type_id": "12", **more}  # fmt: skip
+
+
+def test_jira_statuses_are_named_by_workflow_status_else_by_category() -> None:
+    def status(name: str, category: str) -> dict[str, Any]:
+        return {"name": name, "statusCategory": {"key": category}}
+
+    seen = [
+        change_status(status("Open", "new")), change_status(status("Awaiting approval", "indeterminate")),
+        change_status(status("Awaiting implementation", "indeterminate")),
+        change_status(status("Implementing", "indeterminate")), change_status(status("Peer review", "indeterminate")),
+        change_status(status("Completed", "done")), change_status(status("Canceled", "done")),
+        change_status(status("Declined", "done")), change_status(status("Failed", "done")),
+        change_status(status("Our own step", "indeterminate")), change_status(status("Shipped", "done")),
+        change_status(status("Triage", "new")), change_status(status("Odd", "undefined")), change_status(None),
+    ]  # fmt: skip
+    assert seen == ["new", "assessing", "scheduled", "implementing", "reviewing", "closed", "cancelled", "cancelled",
+                    "failed", "implementing", "closed", "new", None, None]  # fmt: skip
+
+
+async def _told(client: Any) -> list[dict[str, Any]]:
+    page = (await client.get("/v1/outbox", params={"type": EVENTS.change_status_changed.type, "limit": 50})).json()
+    return [json.loads(row["body"]) for row in reversed(page["items"])]
+
+
+def _requested(action_id: str) -> ChangeRequestedV1:
+    return ChangeRequestedV1(
+        change_request_id=f"cr-{action_id}", action_id=action_id, agreement_id="agr-1", service_id="svc-1",
+        service_key="payments", summary="Restore availability of Payments",
+        description="Objective Availability ≥ 99.900%: attainment 95.0000%", priority="high", requested_by="sam",
+    )  # fmt: skip
+
+
+async def test_a_change_issue_is_created_once_per_action_and_its_status_is_followed(
+    make_client: Any, publish: Any, tenant: str
+) -> None:
+    async with serving(jira_issues()) as fake, make_client(change_poll_seconds=0.2) as client:
+        created = await client.post(
+            "/v1/subscriptions",
+            json={"name": "changes to Jira", "channel": "jira", "event_types": [EVENTS.change_requested.type],
+                  "target": _target(fake, project_key="CHG", change_issue_type="Change")},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-1")))
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-1")))  # a replay
+
+        async def delivered(count: int) -> bool:
+            page = (await client.get("/v1/deliveries", params={"limit": 10})).json()
+            return [d["status"] for d in page["items"]] == ["succeeded"] * count
+
+        await wait_until(lambda: delivered(2), timeout=20)
+        (issue,) = fake.state["issues"].values()
+        fields = issue["fields"]
+        assert fields["labels"] == ["slm-change-act-1"] and fields["priority"] == {"name": "High"}
+        assert fields["summary"] == "Restore availability of Payments"
+        assert fields["description"].startswith("Objective Availability")
+        assert [r.path for r in fake.requests if r.method == "POST"] == ["/rest/api/2/issue"]  # created once
+
+        async def told(action_id: str, *statuses: str) -> bool:
+            return [e["status"] for e in await _told(client) if e["action_id"] == action_id] == list(statuses)
+
+        await wait_until(lambda: told("act-1", "new"), timeout=20)
+        (first,) = await _told(client)
+        assert (first["system"], first["external_ref"], first["external_id"], first["change_request_id"]) == (
+            "jira", "CHG-1", issue["id"], "cr-act-1")  # fmt: skip
+        issue["fields"]["status"] = {"name": "Awaiting implementation", "statusCategory": {"key": "indeterminate"}}
+        await wait_until(lambda: told("act-1", "new", "scheduled"), timeout=20)
+        issue["fields"]["status"] = {"name": "Completed", "statusCategory": {"key": "done"}}
+        await wait_until(lambda: told("act-1", "new", "scheduled", "closed"), timeout=20)
+        reads = len([r for r in fake.requests if r.path == f"/rest/api/2/issue/{issue['id']}"])
+        await asyncio.sleep(1)  # a closed change is not read again
+        assert len([r for r in fake.requests if r.path == f"/rest/api/2/issue/{issue['id']}"]) == reads
+
+        # An attempt whose answer was lost after Jira created the issue: the retry finds it by its label.
+        fake.state["issues"]["20001"] = {
+            "id": "20001", "key": "CHG-77",
+            "fields": {"labels": ["slm-change-act-2"], "summary": "earlier", "status": {
+                "name": "Implementing", "statusCategory": {"key": "indeterminate"}}},
+        }  # fmt: skip
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-2")))
+        await wait_until(lambda: told("act-2", "implementing"), timeout=20)
+        assert [r.path for r in fake.requests if r.method == "POST"] == ["/rest/api/2/issue"]  # still one
+        (second,) = [e for e in await _told(client) if e["action_id"] == "act-2"]
+        assert (second["external_ref"], second["external_state"]) == ("CHG-77", "Implementing")
+
+
+async def test_a_connection_that_cannot_raise_changes_is_refused_naming_the_field(client: Any) -> None:
+    pagerduty = {"name": "pages", "channel": "pagerduty", "target": {"routing_key": "R0UTING"},
+                 "event_types": ["slm.measurement.objective.*", EVENTS.change_requested.type]}  # fmt: skip
+    refused = await client.post("/v1/subscriptions", json=pagerduty)
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in refused.json()["errors"]] == ["event_types[1]"]
+    assert "PagerDuty has no request for change" in refused.json()["errors"][0]["message"]
+    wildcard = await client.post("/v1/subscriptions", json={**pagerduty, "event_types": ["slm.agreements.*"]})
+    assert wildcard.status_code == 422 and wildcard.json()["errors"][0]["field"] == "event_types[0]"
+
+    jira = {"name": "changes", "channel": "jira", "event_types": [EVENTS.change_requested.type],
+            "target": {"base_url": "https://jira.example.com", "email": "ops@example.com", "api_token": "tok",
+                       "service_desk_id": "4", "request_type_id": "12"}}  # fmt: skip
+    no_project = await client.post("/v1/subscriptions", json=jira)
+    assert no_project.status_code == 422 and no_project.json()["errors"][0]["field"] == "target.project_key"
+    bad_project = await client.post(
+        "/v1/subscriptions", json={**jira, "target": {**jira["target"], "project_key": "a b"}}
+    )
+    assert bad_project.status_code == 422 and bad_project.json()["errors"][0]["field"] == "target.project_key"
+    assert (await client.get("/v1/subscriptions")).json()["total"] == 0  # nothing refused was stored
+
+    paging = await client.post("/v1/subscriptions", json={**pagerduty, "event_types": ["slm.measurement.objective.*"]})
+    assert paging.status_code == 201, paging.text
+    widened = await client.patch(
+        f"/v1/subscriptions/{paging.json()['id']}", json={"event_types": [EVENTS.change_requested.type]}
+    )
+    assert widened.status_code == 422 and widened.json()["errors"][0]["field"] == "event_types[0]"
+    kept = (await client.get(f"/v1/subscriptions/{paging.json()['id']}")).json()
+    assert kept["event_types"] == ["slm.measurement.objective.*"]
