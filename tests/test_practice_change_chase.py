@@ -71,7 +71,7 @@ def _breach_action(scenario: Scenario, agreement_id: str) -> dict[str, Any]:
 
 
 def test_a_change_is_raised_once_in_the_itsm_tool_and_its_status_comes_back_to_the_action_and_review_pack(
-    stack: Stack, itsm: ChangeTable
+    stack: Stack, itsm: ChangeTable, smtp: Smtp
 ) -> None:
     scenario = scenario_on(stack)
     shop, gold = service_with_offering(scenario, "webshop", "Web shop", 0.999)
@@ -82,6 +82,11 @@ def test_a_change_is_raised_once_in_the_itsm_tool_and_its_status_comes_back_to_t
         "POST", "notifier", "/v1/subscriptions", 201,
         json={"name": "changes to ServiceNow", "channel": "servicenow", "event_types": [EVENTS.change_requested.type],
               "target": {"instance_url": itsm.url, "username": "svc", "password": "pw"}},
+    )  # fmt: skip
+    scenario.call(
+        "POST", "notifier", "/v1/subscriptions", 201,
+        json={"name": "actions, in Russian", "channel": "email", "language": "ru",
+              "event_types": [EVENTS.action_created.type], "target": {"to": ["desk@example.com"]}},
     )  # fmt: skip
     ingest(scenario, shop["key"], minutes=range(1, 11), good=900)
     wait_until(lambda: objective_of(scenario, sla["id"]).get("status") == "breached", timeout=90, what="a breach")
@@ -97,6 +102,24 @@ def test_a_change_is_raised_once_in_the_itsm_tool_and_its_status_comes_back_to_t
     ).json()
     assert in_ru["title"] == "Восстановить показатель «доступность» услуги Web shop"
     assert shop["key"] not in in_pt["title"]
+
+    # ... and so is its description: the objective by its name (never its id), figures written the reader's way.
+    objective_id = objective_of(scenario, sla["id"])["id"]
+    assert action["description_key"] == "action.breach_description"
+    assert re.fullmatch(
+        r"Objective Availability ≥ 99\.900%: attainment 9\d\.\d{4}% against a target of 99\.9000% "
+        r"\(window \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d\)\.",
+        action["description"],
+    ), action["description"]
+    assert in_pt["description"].startswith("Objetivo Disponibilidade ≥ 99,900%: atingimento de 9")
+    assert "para uma meta de 99,9000%" in in_pt["description"]
+    assert in_ru["description"].startswith("Цель Доступность ≥ 99,900\u00a0%: достижение 9")
+    assert all(objective_id not in d for d in (action["description"], in_pt["description"], in_ru["description"]))
+    told = wait_until(lambda: smtp.received() or None, timeout=60, what="the action's e-mail")
+    (rcpts, mail), *_ = told
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert rcpts == ["desk@example.com"] and "Вам назначена мера" in mail["Subject"]
+    assert "Цель Доступность ≥ 99,900\u00a0%: достижение" in text and objective_id not in text
 
     # 1. The request for change reaches the tool once, and the tool's number and status come back.
     raised = scenario.call("POST", "agreements", f"{path}/change-request", 202, json={"priority": "high"})
@@ -146,9 +169,11 @@ def test_a_change_is_raised_once_in_the_itsm_tool_and_its_status_comes_back_to_t
     dom = _in_browser(fetch("pt", "html").decode(), binary, "review-pack-pt-change.png")
     visible = re.sub(r"<script.*?</script>|<[^>]+>", " ", dom, flags=re.S)
     for words in ("Restabelecer o nível de disponibilidade do serviço Web shop", "Pedido de mudança", "CHG0030001",
-                  "agendada", "Consumo do orçamento de erro", "Orçamento restante"):  # fmt: skip
+                  "agendada", "Consumo do orçamento de erro", "Orçamento restante",
+                  "Objetivo Disponibilidade ≥ 99,900%: atingimento de", "para uma meta de 99,9000%"):  # fmt: skip
         assert words in visible, words
-    assert "Restore availability" not in visible
+    assert "Restore availability" not in visible and "Objective Availability" not in visible
+    assert objective_id not in visible
     burn = re.search(r'<svg class="chart burn-down overspent".*?</svg>', dom, flags=re.S)
     assert burn is not None, "the burn-down does not go below zero"
     zero = float(re.search(r'class="zero" x1="[\d.]+" y1="([\d.]+)"', burn.group(0)).group(1))  # type: ignore[union-attr]
@@ -159,7 +184,7 @@ def test_a_change_is_raised_once_in_the_itsm_tool_and_its_status_comes_back_to_t
 
     printed = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(fetch("es", "pdf"))).pages)
     for words in ("Restablecer el nivel de disponibilidad del servicio Web shop", "Solicitud de cambio", "CHG0030001",
-                  "programada"):  # fmt: skip
+                  "programada", "cumplimiento de", "frente a una meta de 99,9000"):  # fmt: skip
         assert words in printed, (words, printed[:800])
 
 
