@@ -21,6 +21,7 @@ from slm_shared.db import utcnow
 
 logger = logging.getLogger(__name__)
 P = TypeVar("P", bound=BaseModel)
+CLOSED_ACTION = ("done", "cancelled")
 
 
 def _parse(event: CloudEvent, model: type[P]) -> P:
@@ -129,9 +130,37 @@ async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
         )
 
 
+async def _newest_action(session: AsyncSession, event: CloudEvent, payload: ImprovementActionV1) -> Any:
+    return await escalation_repository.newest_action(
+        session,
+        tenant=event.tenant,
+        action_id=payload.action_id,
+        revision=payload.revision or 0,  # an event from before revisions: the known status decides
+        status=payload.status,
+        due_on=payload.due_on.isoformat(),
+        now=utcnow(),
+    )
+
+
+async def on_action_overdue(session: AsyncSession, event: CloudEvent) -> None:
+    """An overdue action: notify who subscribed and chase its owner, unless a later event already said it is
+    done, cancelled or due later (events may arrive out of order)."""
+    payload = _parse(event, ImprovementActionV1)
+    newest = await _newest_action(session, event, payload)
+    later = newest.revision > (payload.revision or 0) and newest.due_on != payload.due_on.isoformat()
+    if newest.status in CLOSED_ACTION or later:
+        logger.info(
+            "overdue of action %s (revision %s) arrived after revision %s (%s, due %s); no chase",
+            payload.action_id, payload.revision, newest.revision, newest.status, newest.due_on,
+        )  # fmt: skip
+        return
+    await on_agreement_news(session, event)
+
+
 async def on_action_updated(session: AsyncSession, event: CloudEvent) -> None:
     """An action done, cancelled or given a due date still ahead is chased no more."""
     payload = _parse(event, ImprovementActionV1)
+    await _newest_action(session, event, payload)
     if payload.status in ("done", "cancelled") or payload.due_on >= event.time.date():
         await escalation_repository.resolve_chase(
             session, tenant=event.tenant, action_id=payload.action_id, now=utcnow()
@@ -169,7 +198,7 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.report_ready.type: on_agreement_news,
     EVENTS.source_state_changed.type: on_agreement_news,
     EVENTS.action_created.type: on_agreement_news,
-    EVENTS.action_overdue.type: on_agreement_news,
+    EVENTS.action_overdue.type: on_action_overdue,
     EVENTS.action_updated.type: on_action_updated,
     EVENTS.change_requested.type: on_agreement_news,
     EVENTS.observation_recorded.type: on_agreement_news,

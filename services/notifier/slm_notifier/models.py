@@ -206,3 +206,17 @@ class ExternalTicket(SQLModel, table=True):
     claim_key: str | None = Field(default=None, max_length=300, unique=True, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ActionSeen(SQLModel, table=True):
+    """The newest revision told of each improvement action: a late `action.overdue` of an action since done,
+    cancelled or given a later due date opens no chase."""
+
+    __tablename__ = "actions_seen"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    action_id: str = Field(max_length=64, primary_key=True)
+    revision: int = 0
+    status: str = Field(max_length=16)
+    due_on: str = Field(max_length=10)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

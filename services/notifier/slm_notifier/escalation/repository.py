@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_notifier.models import ACKNOWLEDGED, EXHAUSTED, OPEN, RESOLVED, Delivery, Notification
+from slm_notifier.models import ACKNOWLEDGED, EXHAUSTED, OPEN, RESOLVED, ActionSeen, Delivery, Notification
 
 NOTIFICATIONS = cast(Table, Notification.__table__)  # type: ignore[attr-defined]
 N = NOTIFICATIONS.c
@@ -147,3 +149,26 @@ async def first_delivery(session: AsyncSession, *, notification_id: str) -> Deli
         select(Delivery).where(D.notification_id == notification_id).order_by(D.escalation_level).limit(1)
     )
     return row
+
+
+ACTIONS_SEEN = cast(Table, ActionSeen.__table__)  # type: ignore[attr-defined]
+
+
+async def newest_action(
+    session: AsyncSession, *, tenant: str, action_id: str, revision: int, status: str, due_on: str, now: datetime
+) -> Row[Any]:
+    """Keep what an action event says unless a later revision was told; returns the newest known (revision,
+    status, due date). One upsert: two replicas at once meet on the key and the higher revision wins."""
+    values = {"tenant": tenant, "action_id": action_id, "revision": revision, "status": status, "due_on": due_on,
+              "updated_at": now}  # fmt: skip
+    upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(ACTIONS_SEEN)
+    await session.execute(
+        upsert.values(values).on_conflict_do_update(
+            index_elements=["tenant", "action_id"],
+            set_={name: upsert.excluded[name] for name in ("revision", "status", "due_on", "updated_at")},
+            where=ACTIONS_SEEN.c.revision <= upsert.excluded.revision,
+        )
+    )
+    seen = ACTIONS_SEEN.c
+    query = select(seen.revision, seen.status, seen.due_on).where(seen.tenant == tenant, seen.action_id == action_id)
+    return (await session.execute(query)).one()
