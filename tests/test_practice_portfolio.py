@@ -67,9 +67,19 @@ def test_the_senior_managers_desk_shows_exposure_risks_and_drafts_proposals(stac
     scenario.call("GET", "measurement", "/v1/portfolio", 403, token=northwind_token)
     scenario.call("GET", "measurement", "/v1/portfolio", 422, params={"period": "2026-13"})
 
-    drafted = scenario.call("POST", "measurement", "/v1/portfolio/proposals/draft", 201, params={"period": month})
+    drafted = scenario.call(
+        "POST", "measurement", "/v1/portfolio/proposals/draft", 201, params={"period": month, "lang": "pt"}
+    )
     kinds = {(p["agreement_id"], p["kind"]) for p in drafted["drafted"]}
     assert (sla["id"], "improvement_action") in kinds
+    act = next(p for p in drafted["drafted"] if p["kind"] == "improvement_action")
+    assert act["reason_key"] == "proposal.improvement_action"  # the platform's words, in the reader's language
+    assert act["reason"] in (
+        "em risco agora: agir antes do fim do período",
+        "violado agora: agir antes do fim do período",
+    )
+    in_ru = next(p for p in desk(lang="ru")["proposals"] if p["id"] == act["id"])
+    assert in_ru["reason"].endswith("сейчас: действовать до конца периода")
     again = scenario.call("POST", "measurement", "/v1/portfolio/proposals/draft", 201, params={"period": month})
     assert again["drafted"] == []  # drafted once per period
     proposal = next(p for p in drafted["drafted"] if p["kind"] == "improvement_action")

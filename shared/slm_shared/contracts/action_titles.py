@@ -41,6 +41,43 @@ DESCRIPTIONS: dict[str, tuple[str, str, str, str, str]] = {
         "{window_end}).",
     ),
 }
+# Why the portfolio drafted a proposal for the next period.
+AMENDMENT, TIER_CHANGE, ACT_NOW = "proposal.amendment", "proposal.tier_change", "proposal.improvement_action"
+REASONS: dict[str, tuple[str, str, str, str, str]] = {
+    AMENDMENT: (
+        "missed in {misses} of the last {periods} periods: renegotiate the target or cover",
+        "não cumprido em {misses} dos últimos {periods} períodos: renegociar a meta ou a cobertura",
+        "incumplido en {misses} de los últimos {periods} períodos: renegociar la meta o la cobertura",
+        "niespełniony w {misses} z ostatnich {periods} okresów: renegocjować próg lub pokrycie",
+        "не выполнено в {misses} из последних {periods} периодов: пересогласовать целевое значение или покрытие",
+    ),
+    TIER_CHANGE: (
+        "met with half its budget to spare in all {periods} periods: offer a higher tier",
+        "cumprido com metade do orçamento de erro de sobra em todos os {periods} períodos: oferecer um nível superior",
+        "cumplido con la mitad del presupuesto de error de sobra en los {periods} períodos: ofrecer un nivel superior",
+        "spełniony z połową budżetu błędów w zapasie we wszystkich {periods} okresach: zaproponować wyższy poziom",
+        "выполнено с запасом в половину бюджета ошибок во всех {periods} периодах: предложить более высокий уровень",
+    ),
+    ACT_NOW: (
+        "{state} now: act before the period ends",
+        "{state} agora: agir antes do fim do período",
+        "{state} ahora: actuar antes de que termine el período",
+        "{state} teraz: działać przed końcem okresu",
+        "{state} сейчас: действовать до конца периода",
+    ),
+}
+STATES: dict[str, tuple[str, str, str, str, str]] = {
+    "at_risk": ("at risk", "em risco", "en riesgo", "zagrożony", "под угрозой"),
+    "breached": ("breached", "violado", "incumplido", "naruszony", "нарушено"),
+    "forecast": ("forecast to miss", "com previsão de falha", "con previsión de incumplir",
+                 "prognozowane niespełnienie", "прогнозируется невыполнение"),
+}  # fmt: skip
+PROPOSAL_KINDS: dict[str, tuple[str, str, str, str, str]] = {
+    "tier_change": ("tier change", "mudança de nível", "cambio de nivel", "zmiana poziomu", "смена уровня"),
+    "amendment": ("amendment", "aditamento", "enmienda", "aneks", "изменение соглашения"),
+    "improvement_action": ("improvement action", "ação de melhoria", "acción de mejora", "działanie doskonalące",
+                           "мера по улучшению"),
+}  # fmt: skip
 UNKNOWN = ("unknown", "desconhecido", "desconocido", "nieznane", "неизвестно")
 _PERCENT_SPACE = {"es": "\u00a0", "ru": "\u00a0"}  # as CLDR writes a percentage in these languages
 
@@ -110,6 +147,28 @@ def render_description(key: str | None, params: Mapping[str, object] | None, lan
         return templates[TITLE_LANGUAGES.index(language)].format(**values)[:2000]
     except (KeyError, IndexError, ValueError):
         return fallback
+
+
+def render_reason(key: str | None, params: Mapping[str, object] | None, lang: str | None, fallback: str) -> str:
+    """Why a proposal was drafted, in `lang`; `fallback` (the stored text) when there is no key or it is unknown."""
+    templates = REASONS.get(key or "")
+    if templates is None:
+        return fallback
+    index = TITLE_LANGUAGES.index(language_of(lang))
+    values = {name: str(value) for name, value in (params or {}).items()}
+    if "state" in values:
+        words = STATES.get(values["state"])
+        values["state"] = words[index] if words else values["state"]
+    try:
+        return templates[index].format(**values)[:1000]
+    except (KeyError, IndexError):
+        return fallback
+
+
+def proposal_kind(kind: str, lang: str | None) -> str:
+    """A proposal's kind in `lang` (the kind itself when it has no translation)."""
+    words = PROPOSAL_KINDS.get(kind)
+    return words[TITLE_LANGUAGES.index(language_of(lang))] if words else kind.replace("_", " ")
 
 
 def preferred_language(lang: str | None, accept_language: str | None) -> str:

@@ -551,6 +551,8 @@ class ProposalDecidedV1(Payload):
     kind: Literal["tier_change", "amendment", "improvement_action"]
     decision: Literal["accepted", "dismissed"]
     reason: str
+    reason_key: str | None = Field(None, max_length=64, description="e.g. proposal.amendment; absent before")
+    reason_params: dict[str, str] | None = None
     period: str
     decided_by: str
     decided_at: datetime

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from slm_shared.contracts.action_titles import ACT_NOW, AMENDMENT, TIER_CHANGE, render_reason
 
 HEADROOM = 0.5  # a tier up is proposed when at least half the error budget was left in every period
 
@@ -11,7 +13,13 @@ HEADROOM = 0.5  # a tier up is proposed when at least half the error budget was 
 @dataclass(frozen=True)
 class Draft:
     kind: str
-    reason: str
+    reason_key: str
+    reason_params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        """The reason in English, as stored beside its key."""
+        return render_reason(self.reason_key, self.reason_params, "en", self.reason_key)
 
 
 def drafts_for(objective: dict[str, Any], status_now: str | None, forecast_misses: bool) -> list[Draft]:
@@ -22,14 +30,11 @@ def drafts_for(objective: dict[str, Any], status_now: str | None, forecast_misse
     found: list[Draft] = []
     misses = sum(1 for value in last if value < target)
     if len(last) >= 2 and misses >= 2:
-        found.append(
-            Draft("amendment", f"missed in {misses} of the last {len(last)} periods: renegotiate the target or cover")
-        )
+        found.append(Draft("amendment", AMENDMENT, {"misses": str(misses), "periods": str(len(last))}))
     allowance = 1.0 - target
     if len(seen) >= 3 and all(value >= target + allowance * HEADROOM for value in seen):
-        found.append(
-            Draft("tier_change", f"met with half its budget to spare in all {len(seen)} periods: offer a higher tier")
-        )
+        found.append(Draft("tier_change", TIER_CHANGE, {"periods": str(len(seen))}))
     if status_now in ("at_risk", "breached") or forecast_misses:
-        found.append(Draft("improvement_action", f"{status_now or 'forecast to miss'} now: act before the period ends"))
+        state = status_now if status_now in ("at_risk", "breached") else "forecast"
+        found.append(Draft("improvement_action", ACT_NOW, {"state": state}))
     return found

@@ -68,6 +68,8 @@ class Proposal(SQLModel, table=True):
     kind: str = Field(max_length=24, description="tier_change, amendment or improvement_action")
     period: str = Field(max_length=16, description="the period whose figures drafted it")
     reason: str = Field(max_length=1000)
+    reason_key: str | None = Field(default=None, max_length=64)
+    reason_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="proposed", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

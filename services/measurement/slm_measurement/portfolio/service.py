@@ -23,6 +23,7 @@ from slm_measurement.reports.build import agreement_report
 from slm_shared.auth import Principal
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
+from slm_shared.contracts.action_titles import render_reason, render_title
 from slm_shared.contracts.payloads import ProposalDecidedV1
 from slm_shared.db import utcnow
 from slm_shared.errors import Conflict, NotFound
@@ -69,8 +70,9 @@ async def portfolio(
     period: periods.Period,
     months: int,
     now: datetime | None = None,
+    lang: str = "en",
 ) -> dict[str, Any]:
-    """Everything the senior manager's desk shows, for one tenant."""
+    """Everything the senior manager's desk shows, for one tenant (platform-written text in `lang`)."""
     now = now or utcnow()
     tenant = principal.tenant
     agreements = await _latest_terms(session, tenant=tenant, service_key=service_key, customer=customer)
@@ -146,8 +148,8 @@ async def portfolio(
             for a in agreements
             if a.effective_to is not None and now <= a.effective_to <= now + RENEWAL_HORIZON
         ],
-        "overdue_actions": await _overdue_actions(session, tenant=tenant, agreements=agreements),
-        "proposals": [_proposal(p) for p in await _open_proposals(session, tenant=tenant, agreements=agreements)],
+        "overdue_actions": await _overdue_actions(session, tenant=tenant, agreements=agreements, lang=lang),
+        "proposals": [_proposal(p, lang) for p in await _open_proposals(session, tenant=tenant, agreements=agreements)],
     }
 
 
@@ -237,14 +239,15 @@ async def _reviews_due(
 
 
 async def _overdue_actions(
-    session: AsyncSession, *, tenant: str, agreements: list[terms.AgreementTerms]
+    session: AsyncSession, *, tenant: str, agreements: list[terms.AgreementTerms], lang: str
 ) -> list[dict[str, Any]]:
     found = []
     for agreement in agreements:
         for action in await terms.open_actions(session, tenant=tenant, agreement_id=agreement.agreement_id):
             if action.overdue:
                 found.append(
-                    {"action_id": action.action_id, "agreement_id": agreement.agreement_id, "title": action.title,
+                    {"action_id": action.action_id, "agreement_id": agreement.agreement_id,
+                     "title": render_title(action.title_key, action.title_params, lang, action.title),
                      "owner": action.owner, "due_on": action.due_on, "status": action.status}
                 )  # fmt: skip
     return found
@@ -264,17 +267,23 @@ async def _open_proposals(
     return [p for p in rows if p.agreement_id in wanted]
 
 
-def _proposal(p: Proposal) -> dict[str, Any]:
+def _proposal(p: Proposal, lang: str) -> dict[str, Any]:
     return {
         "id": p.id, "agreement_id": p.agreement_id, "agreement_name": p.agreement_name,
         "objective_id": p.objective_id, "service_key": p.service_key, "kind": p.kind, "period": p.period,
-        "reason": p.reason, "evidence": p.evidence, "status": p.status, "created_at": p.created_at,
+        "reason": render_reason(p.reason_key, p.reason_params, lang, p.reason), "reason_key": p.reason_key,
+        "reason_params": p.reason_params, "evidence": p.evidence, "status": p.status, "created_at": p.created_at,
         "decided_at": p.decided_at, "decided_by": p.decided_by,
     }  # fmt: skip
 
 
 async def draft(
-    session: AsyncSession, principal: Principal, *, period: periods.Period, now: datetime | None = None
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    period: periods.Period,
+    now: datetime | None = None,
+    lang: str = "en",
 ) -> list[dict[str, Any]]:
     """Draft proposals for the next period from every SLA's 12-period trend and its status and forecast now."""
     now = now or utcnow()
@@ -310,15 +319,18 @@ async def draft(
                     tenant=sla.tenant, agreement_id=sla.agreement_id, agreement_name=sla.name,
                     objective_id=objective["objective_id"], service_key=sla.service_key,
                     consumer_party_id=sla.consumer_party_id, kind=found.kind, period=period.label,
-                    reason=found.reason, evidence={"target": objective["target"], "trend": objective["trend"]},
+                    reason=found.reason, reason_key=found.reason_key, reason_params=found.reason_params,
+                    evidence={"target": objective["target"], "trend": objective["trend"]},
                 )  # fmt: skip
                 session.add(proposal)
                 await session.flush()
-                drafted.append(_proposal(proposal))
+                drafted.append(_proposal(proposal, lang))
     return drafted
 
 
-async def decide(session: AsyncSession, principal: Principal, *, proposal_id: str, accept: bool) -> dict[str, Any]:
+async def decide(
+    session: AsyncSession, principal: Principal, *, proposal_id: str, accept: bool, lang: str = "en"
+) -> dict[str, Any]:
     """A manager accepts or dismisses a drafted proposal; the decision is announced."""
     proposal = await session.get(Proposal, proposal_id, with_for_update=True)
     if proposal is None or proposal.tenant != principal.tenant:
@@ -338,11 +350,13 @@ async def decide(session: AsyncSession, principal: Principal, *, proposal_id: st
             objective_id=proposal.objective_id, service_key=proposal.service_key,
             consumer_party_id=proposal.consumer_party_id, kind=proposal.kind,
             decision=proposal.status,
-            reason=proposal.reason, period=proposal.period, decided_by=proposal.decided_by or "",
+            reason=proposal.reason, reason_key=proposal.reason_key,
+            reason_params={k: str(v) for k, v in (proposal.reason_params or {}).items()} or None,
+            period=proposal.period, decided_by=proposal.decided_by or "",
             decided_at=proposal.decided_at,
         ),
     )  # fmt: skip
-    return _proposal(proposal)
+    return _proposal(proposal, lang)
 
 
 async def store_service(session: AsyncSession, *, tenant: str, data: dict[str, Any], retired: bool) -> None:

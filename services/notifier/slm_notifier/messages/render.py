@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, PackageLoader, TemplateNotFound, select_autoescape
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from slm_shared.contracts.action_titles import render_description, render_title
+from slm_shared.contracts.action_titles import proposal_kind, render_description, render_reason, render_title
 
 LANGUAGES = ("en", "pt", "es", "pl", "ru")
 FALLBACK_LANGUAGE = "en"
@@ -102,6 +102,10 @@ class Renderer:
             "ack_url": ack_url,
             "action_title": render_title(
                 data.get("title_key"), data.get("title_params"), language, str(data.get("title", ""))
+            ),
+            "proposal_kind": proposal_kind(str(data.get("kind", "")), language),
+            "proposal_reason": render_reason(
+                data.get("reason_key"), data.get("reason_params"), language, str(data.get("reason") or "")
             ),
             "action_description": render_description(
                 data.get("description_key"),
