@@ -65,13 +65,16 @@ class _Cached:
     final: bool
 
 
-async def _cached(session: AsyncSession, objective_row_id: str, first: int, stop: int) -> dict[int, _Cached]:
+async def _cached(session: AsyncSession, objective_row_id: str, unit: int, first: int, stop: int) -> dict[int, _Cached]:
+    """Cached spans [first, stop) of an objective, by span number (start // unit)."""
     rows = await session.execute(
         select(TALLIES.c.start, TALLIES.c.good, TALLIES.c.total, TALLIES.c.marker, TALLIES.c.final).where(
-            TALLIES.c.objective_row_id == objective_row_id, TALLIES.c.start >= first, TALLIES.c.start < stop
+            TALLIES.c.objective_row_id == objective_row_id,
+            TALLIES.c.start >= first * unit,
+            TALLIES.c.start < stop * unit,
         )
     )
-    return {int(s): _Cached(Tally(float(g), float(t)), int(m), bool(f)) for s, g, t, m, f in rows.all()}
+    return {int(s) // unit: _Cached(Tally(float(g), float(t)), int(m), bool(f)) for s, g, t, m, f in rows.all()}
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -146,7 +149,7 @@ class SliceReader:
 
     async def _spans(self, wanted: list[int]) -> dict[int, Tally]:
         """The tally of each wanted span: cached and current, or computed again and stored."""
-        cached = await _cached(self.session, self.objective.id, wanted[0] * self.unit, (wanted[-1] + 1) * self.unit)
+        cached = await _cached(self.session, self.objective.id, self.unit, wanted[0], wanted[-1] + 1)
         unsure = [span for span in wanted if span not in cached or not cached[span].final]
         markers = await self._markers(unsure) if unsure else {}
         stale = [span for span in unsure if span not in cached or cached[span].marker != markers[span]]
