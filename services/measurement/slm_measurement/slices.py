@@ -28,11 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_measurement import buckets
 from slm_measurement.domain import observed
 from slm_measurement.domain.budget import Tally, slice_tally
-from slm_measurement.domain.windows import HOUR, MINUTE, Bounds
+from slm_measurement.domain.windows import DAY, HOUR, MINUTE, Bounds
 from slm_measurement.models import Objective, SliceTally
+from slm_measurement.rollup import Rollup
 from slm_measurement.thresholds import counted_indicator
 
 HOUR_MINUTES = HOUR // MINUTE
+DAY_MINUTES = DAY // MINUTE
 # An ingest batch checks its points' lateness when it starts and commits a little later.
 SETTLE_GRACE = timedelta(hours=1)
 TALLIES: Table = SliceTally.__table__  # type: ignore[attr-defined]
@@ -56,6 +58,32 @@ def final_before(now_end: datetime) -> int:
 def span_minutes(slice_minutes: int) -> int:
     """Minutes per cached span: whole hours holding whole slices (slices divide a day, so spans do too)."""
     return math.lcm(slice_minutes, HOUR_MINUTES)
+
+
+async def reopen_late_spans(session: AsyncSession, *, tenant: str, rollup: Rollup, now: datetime) -> None:
+    """Mark for a check the cached spans of the batch's services' objectives over hours a span may hold as final.
+
+    Only data more than the grace late does it (an import run with a longer lateness than the evaluators'),
+    so points arriving on time issue no statement. The next evaluation compares the spans' change counts.
+    """
+    horizon = int((now - SETTLE_GRACE).timestamp()) // HOUR
+    late: dict[str, list[int]] = {}
+    for service, _, _, minute in rollup.counts:
+        if minute // HOUR_MINUTES < horizon:
+            late.setdefault(service, []).append(minute)
+    objectives: Table = Objective.__table__  # type: ignore[attr-defined]
+    for service, minutes in sorted(late.items()):
+        ids = select(objectives.c.id).where(objectives.c.tenant == tenant, objectives.c.service_key == service)
+        await session.execute(
+            update(TALLIES)
+            .where(
+                TALLIES.c.objective_row_id.in_(ids),
+                TALLIES.c.start > min(minutes) - DAY_MINUTES,  # a span holds at most a day
+                TALLIES.c.start <= max(minutes),
+                TALLIES.c.final.is_(True),
+            )
+            .values(final=False)
+        )
 
 
 @dataclass(frozen=True)

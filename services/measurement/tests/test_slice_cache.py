@@ -112,6 +112,14 @@ async def test_late_data_into_a_cached_recent_span_changes_the_attainment(databa
         later = NOW + timedelta(days=7, hours=2)
         assert await window(db, later) == (1, 2)
         assert await cached_span(db) == (1, 2, 2, True)
+
+        # An import through an instance with a longer lateness still reaches a final span.
+        importing = service.IngestLimits(max_lateness=timedelta(days=90), max_future=timedelta(minutes=5))
+        async with db.session() as session:
+            batch = points(HOUR_START + timedelta(minutes=40), 0)
+            assert await service.ingest_batch(session, tenant="acme", batch=batch, limits=importing, now=later) == 1
+        assert await window(db, later) == (1, 3)
+        assert await cached_span(db) == (1, 3, 3, True)
     finally:
         await db.dispose()
 
