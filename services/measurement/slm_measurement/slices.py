@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +38,7 @@ DAY_MINUTES = DAY // MINUTE
 # An ingest batch checks its points' lateness when it starts and commits a little later.
 SETTLE_GRACE = timedelta(hours=1)
 TALLIES: Table = SliceTally.__table__  # type: ignore[attr-defined]
+MAX_SUMMED_LABELS = 64  # ranges summed in one statement (three columns each)
 
 
 @dataclass
@@ -93,16 +94,49 @@ class _Cached:
     final: bool
 
 
-async def _cached(session: AsyncSession, objective_row_id: str, unit: int, first: int, stop: int) -> dict[int, _Cached]:
-    """Cached spans [first, stop) of an objective, by span number (start // unit)."""
+async def _cached(
+    session: AsyncSession, objective_row_id: str, unit: int, first: int, stop: int, *, only_open: bool = False
+) -> dict[int, _Cached]:
+    """Cached spans [first, stop) of an objective (or only those not final), by span number (start // unit)."""
+    where = [
+        TALLIES.c.objective_row_id == objective_row_id,
+        TALLIES.c.start >= first * unit,
+        TALLIES.c.start < stop * unit,
+    ]
+    if only_open:
+        where.append(TALLIES.c.final.is_(False))
     rows = await session.execute(
-        select(TALLIES.c.start, TALLIES.c.good, TALLIES.c.total, TALLIES.c.marker, TALLIES.c.final).where(
-            TALLIES.c.objective_row_id == objective_row_id,
-            TALLIES.c.start >= first * unit,
-            TALLIES.c.start < stop * unit,
-        )
+        select(TALLIES.c.start, TALLIES.c.good, TALLIES.c.total, TALLIES.c.marker, TALLIES.c.final).where(*where)
     )
     return {int(s) // unit: _Cached(Tally(float(g), float(t)), int(m), bool(f)) for s, g, t, m, f in rows.all()}
+
+
+async def _final_sums(
+    session: AsyncSession, objective_row_id: str, unit: int, ranges: dict[str, tuple[int, int]]
+) -> dict[str, tuple[Tally, int]]:
+    """Per label, the summed tally and the number of the final spans in its [lo, hi), summed by the database."""
+    columns = []
+    for lo, hi in ranges.values():
+        inside = and_(TALLIES.c.start >= lo * unit, TALLIES.c.start < hi * unit)
+        columns += [
+            func.sum(case((inside, TALLIES.c.good))),
+            func.sum(case((inside, TALLIES.c.total))),
+            func.count(case((inside, 1))),
+        ]
+    row = (
+        await session.execute(
+            select(*columns).where(
+                TALLIES.c.objective_row_id == objective_row_id,
+                TALLIES.c.final.is_(True),
+                TALLIES.c.start >= min(lo for lo, _ in ranges.values()) * unit,
+                TALLIES.c.start < max(hi for _, hi in ranges.values()) * unit,
+            )
+        )
+    ).one()
+    return {
+        label: (Tally(float(row[3 * n] or 0.0), float(row[3 * n + 1] or 0.0)), int(row[3 * n + 2] or 0))
+        for n, label in enumerate(ranges)
+    }
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -175,9 +209,8 @@ class SliceReader:
             found.update((span, self._tally(rows)) for span, rows in per_span.items())
         return found
 
-    async def _spans(self, wanted: list[int]) -> dict[int, Tally]:
+    async def _spans(self, wanted: list[int], cached: dict[int, _Cached]) -> dict[int, Tally]:
         """The tally of each wanted span: cached and current, or computed again and stored."""
-        cached = await _cached(self.session, self.objective.id, self.unit, wanted[0], wanted[-1] + 1)
         unsure = [span for span in wanted if span not in cached or not cached[span].final]
         markers = await self._markers(unsure) if unsure else {}
         stale = [span for span in unsure if span not in cached or cached[span].marker != markers[span]]
@@ -214,6 +247,22 @@ class SliceReader:
             )
         return {span: computed[span] if span in computed else cached[span].tally for span in wanted}
 
+    async def _pieces(self, pieces: set[tuple[int, int]]) -> dict[tuple[int, int], Tally]:
+        """The tally of each minute range, overlapping or touching ranges read from the database once."""
+        found: dict[tuple[int, int], Tally] = {}
+        ordered = sorted(piece for piece in pieces if piece[0] < piece[1])
+        unions: list[list[tuple[int, int]]] = []
+        for piece in ordered:
+            if unions and piece[0] <= max(stop for _, stop in unions[-1]):
+                unions[-1].append(piece)
+            else:
+                unions.append([piece])
+        for union in unions:
+            rows = await self._rows(union[0][0], max(stop for _, stop in union))
+            for first, stop in union:
+                found[(first, stop)] = self._tally([row for row in rows if first <= row[0] < stop])
+        return found
+
     async def tallies(self, parts: dict[str, Bounds]) -> dict[str, Tally]:
         """Good and counted slices per labelled range: whole spans cached, partial hours at the ends from minutes."""
         bounds = {
@@ -226,16 +275,51 @@ class SliceReader:
             label: (-(-first // self.unit), min(stop, self.now_minute) // self.unit)
             for label, (first, stop) in bounds.items()
         }
-        wanted = sorted({span for lo, hi in whole.values() for span in range(lo, hi)})
-        spans = await self._spans(wanted) if wanted else {}
-        found = {}
+        edges: dict[str, list[tuple[int, int]]] = {}
         for label, (first, stop) in bounds.items():
             lo, hi = whole[label]
-            if lo >= hi:
-                found[label] = await self._minutes(first, stop)
-                continue
-            total = await self._minutes(first, lo * self.unit) + await self._minutes(hi * self.unit, stop)
+            edges[label] = [(first, stop)] if lo >= hi else [(first, lo * self.unit), (hi * self.unit, stop)]
+        pieces = await self._pieces({piece for found in edges.values() for piece in found})
+        found = {}
+        for label, summed in (await self._whole(whole)).items():
+            for piece in edges[label]:
+                summed = summed + pieces.get(piece, Tally(0.0, 0.0))
+            found[label] = summed
+        return found
+
+    async def _whole(self, whole: dict[str, tuple[int, int]]) -> dict[str, Tally]:
+        """The tally of each label's whole spans [lo, hi).
+
+        Final spans are summed by the database; those not final yet (the last lateness horizon) are
+        read one by one and checked. When a span is missing (a first evaluation, a reopened range),
+        every span is read and the missing ones computed.
+        """
+        ranges = {label: span for label, span in whole.items() if span[0] < span[1]}
+        found = {label: Tally(0.0, 0.0) for label in whole}
+        if not ranges:
+            return found
+        first, stop = min(lo for lo, _ in ranges.values()), max(hi for _, hi in ranges.values())
+        if len(ranges) <= MAX_SUMMED_LABELS:
+            sums = await _final_sums(self.session, self.objective.id, self.unit, ranges)
+            open_spans = await _cached(self.session, self.objective.id, self.unit, first, stop, only_open=True)
+            complete = all(
+                count + sum(lo <= span < hi for span in open_spans) == hi - lo
+                for (lo, hi), (_, count) in zip(ranges.values(), sums.values(), strict=True)
+            )
+            if complete:
+                spans = await self._spans(sorted(open_spans), open_spans) if open_spans else {}
+                for label, (lo, hi) in ranges.items():
+                    summed = sums[label][0]
+                    for span in sorted(open_spans):
+                        if lo <= span < hi:
+                            summed = summed + spans[span]
+                    found[label] = summed
+                return found
+        wanted = sorted({span for lo, hi in ranges.values() for span in range(lo, hi)})
+        spans = await self._spans(wanted, await _cached(self.session, self.objective.id, self.unit, first, stop))
+        for label, (lo, hi) in ranges.items():
+            summed = Tally(0.0, 0.0)
             for span in range(lo, hi):
-                total = total + spans[span]
-            found[label] = total
+                summed = summed + spans[span]
+            found[label] = summed
         return found
