@@ -75,7 +75,9 @@ async def upsert_rollup(session: AsyncSession, *, tenant: str, rollup: Rollup) -
                 "total": table.c.total + statement.excluded.total,
             }
             columns = [*SERIES_KEY, granularity, "good", "total"]
-            rows = [(tenant, s, i, sc, n, g, t) for (s, i, sc, n), (g, t) in sorted(counts.items())]
+            rows: list[tuple[Any, ...]] = [
+                (tenant, s, i, sc, n, g, t) for (s, i, sc, n), (g, t) in sorted(counts.items())
+            ]
             if granularity == "hour":
                 added["changes"] = table.c.changes + statement.excluded.changes
                 columns.append("changes")
