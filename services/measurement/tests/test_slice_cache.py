@@ -6,13 +6,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from slm_measurement import retention, service
 from slm_measurement.config import Settings
-from slm_measurement.evaluator import measure
+from slm_measurement.evaluator import measure, plan
 from slm_measurement.ingest import decode_batch
 from slm_measurement.models import Objective, SliceTally
+from slm_measurement.slices import SliceReader
 from slm_shared.db import Database
 from slm_shared.migrations import upgrade
 from slm_shared.retention import run_retention
@@ -157,5 +158,41 @@ async def test_retention_deletes_cached_spans_no_window_reads(database_url: str)
             starts = set((await session.scalars(select(SliceTally.start))).all())
         assert counts["slice_tallies"] == 1 and old not in starts
         assert SPAN in starts and min(starts) >= int((NOW - timedelta(days=14)).timestamp()) // 60  # the window's stay
+    finally:
+        await db.dispose()
+
+
+async def test_cached_spans_sum_to_what_the_minutes_give(database_url: str) -> None:
+    """Cold and warm evaluations, 5-minute and 90-minute slices (3-hour spans), against the minutes alone."""
+    db = await sliced(database_url)
+    try:
+        importing = service.IngestLimits(max_lateness=timedelta(days=14), max_future=timedelta(minutes=5))
+        body = [
+            {
+                "service": "checkout",
+                "indicator": "availability",
+                "scope": f"customer-{n % 3}",
+                "timestamp": (NOW - timedelta(minutes=37 * n)).isoformat(),
+                "good": 100 - (n * 7) % 5,
+                "total": 100,
+            }
+            for n in range(1, 500)
+        ]
+        async with db.session() as session:
+            batch = decode_batch(json.dumps(body).encode(), ndjson=False)
+            assert await service.ingest_batch(session, tenant="acme", batch=batch, limits=importing, now=NOW) == 499
+        for seconds in (300, 5400):
+            async with db.session() as session:
+                await session.execute(update(Objective).values(timeslice_seconds=seconds))
+                await session.execute(delete(SliceTally))
+            async with db.sessionmaker() as session:
+                objective = await session.get(Objective, "sliced")
+                assert objective is not None
+                planned = plan(objective, now=NOW, agreed=None)
+                reader = SliceReader(session, objective, planned.now_end, set(), cached=False)
+                expected = await reader.tallies(planned.ranges)
+            cold, warm = await window(db), await window(db)
+            assert cold == warm == (expected["window"].good, expected["window"].total)
+            assert expected["window"].total > 0
     finally:
         await db.dispose()
