@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, TextClause, bindparam, delete, func, select, text, tuple_
+from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,6 @@ from slm_measurement.models import (
     HourValueBin,
     MinuteBucket,
     MinuteValueBin,
-    SliceTally,
 )
 from slm_measurement.rollup import Rollup
 
@@ -60,22 +59,31 @@ async def _execute_chunked(
 
 
 async def upsert_rollup(session: AsyncSession, *, tenant: str, rollup: Rollup) -> None:
-    """Add a batch's sums to the minute, hour and day tables: one bulk upsert per table."""
+    """Add a batch's sums to the minute, hour and day tables: one bulk upsert per table.
+
+    Each hour bucket written also counts the batch in `changes`, in this same transaction: the
+    marker a cached slice tally is checked against (`slices`).
+    """
     levels = [("minute", rollup.counts, rollup.bins)]
     levels += [(name, *rollup.coarser(GRANULARITY_SECONDS[name])) for name in ("hour", "day")]
     for granularity, counts, bins in levels:
         if counts:
             table = COUNT_TABLES[granularity]
             statement = _insert(session, table)
-            statement = statement.on_conflict_do_update(
-                index_elements=[*SERIES_KEY, granularity],
-                set_={
-                    "good": table.c.good + statement.excluded.good,
-                    "total": table.c.total + statement.excluded.total,
-                },
-            )
-            rows = [(tenant, s, i, sc, n, g, t) for (s, i, sc, n), (g, t) in sorted(counts.items())]
-            await _execute_chunked(session, statement, rows, [*SERIES_KEY, granularity, "good", "total"])
+            added = {
+                "good": table.c.good + statement.excluded.good,
+                "total": table.c.total + statement.excluded.total,
+            }
+            columns = [*SERIES_KEY, granularity, "good", "total"]
+            rows: list[tuple[Any, ...]] = [
+                (tenant, s, i, sc, n, g, t) for (s, i, sc, n), (g, t) in sorted(counts.items())
+            ]
+            if granularity == "hour":
+                added["changes"] = table.c.changes + statement.excluded.changes
+                columns.append("changes")
+                rows = [(*row, 1) for row in rows]
+            statement = statement.on_conflict_do_update(index_elements=[*SERIES_KEY, granularity], set_=added)
+            await _execute_chunked(session, statement, rows, columns)
         if bins:
             table = BIN_TABLES[granularity]
             statement = _insert(session, table)
@@ -87,17 +95,30 @@ async def upsert_rollup(session: AsyncSession, *, tenant: str, rollup: Rollup) -
             await _execute_chunked(session, statement, rows, [*SERIES_KEY, granularity, "bin", "samples"])
 
 
-async def forget_slice_tallies(
-    session: AsyncSession, *, tenant: str, days: set[tuple[str, str, int]], today: int
-) -> None:
-    """Drop the cached timeslice tallies of complete days that late data has just changed."""
-    past = sorted(day for day in days if day[2] < today)
-    if not past:
-        return
-    table = SliceTally.__table__  # type: ignore[attr-defined]
-    await session.execute(
-        delete(table).where(table.c.tenant == tenant, tuple_(table.c.service, table.c.indicator, table.c.day).in_(past))
+async def hour_changes(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    service: str,
+    indicator: str,
+    first: int,
+    stop: int,
+    scope: str | None = None,
+) -> dict[int, int]:
+    """Batches written per hour [first, stop) of a series, all scopes summed (or one scope); absent hours had none."""
+    params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
+    one_scope = ""
+    if scope is not None:
+        params["scope"], one_scope = scope, "AND scope = :scope "
+    rows = await session.execute(
+        text(
+            f"SELECT hour, SUM(changes) FROM {COUNT_TABLES['hour'].name} "
+            "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
+            f"{one_scope}AND hour >= :a AND hour < :b GROUP BY hour"
+        ),
+        params,
     )
+    return {int(h): int(c) for h, c in rows.all()}
 
 
 GOOD_TOTAL = "COALESCE(SUM(good), 0), COALESCE(SUM(total), 0)"

@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, repository, versioned
+from slm_measurement import buckets, versioned
 from slm_measurement.agreed import agreed_of
 from slm_measurement.domain import maintenance, observed
 from slm_measurement.domain.budget import (
     OCCURRENCES,
     Tally,
-    slice_tally,
 )
 from slm_measurement.domain.windows import (
-    DAY,
-    MINUTE,
     Bounds,
     clip,
 )
 from slm_measurement.judging import Measurement as Measurement
 from slm_measurement.judging import judge as judge
-from slm_measurement.models import Objective, SliceTally
+from slm_measurement.models import Objective
 from slm_measurement.planning import DEFAULT_FORECAST_LOOKBACKS as DEFAULT_FORECAST_LOOKBACKS
 from slm_measurement.planning import TICKET_TIME as TICKET_TIME
 from slm_measurement.planning import WINDOW as WINDOW
@@ -35,86 +32,10 @@ from slm_measurement.planning import maintenance_of as maintenance_of
 from slm_measurement.planning import plan as plan
 from slm_measurement.planning import policy_of as policy_of
 from slm_measurement.planning import window_of as window_of
+from slm_measurement.slices import SLICE_CACHE as SLICE_CACHE
+from slm_measurement.slices import SliceReader
 from slm_measurement.thresholds import counted_indicator
 from slm_measurement.tickets import compliance as ticket_compliance
-
-
-@dataclass
-class SliceCache:
-    """How long data may still arrive for a minute: the ingest's max lateness (`MEASUREMENT_MAX_LATENESS_SECONDS`)."""
-
-    lateness: timedelta = timedelta(days=7)
-
-
-SLICE_CACHE = SliceCache()
-
-
-def settled_day(now_end: datetime) -> int:
-    """The first UTC day (since the epoch) that late data may still change: days before it are cached."""
-    return int((now_end - SLICE_CACHE.lateness).timestamp()) // DAY
-
-
-class _SliceReader:
-    """Timeslice tallies: UTC days behind the lateness watermark from the per-objective cache, the rest from minutes.
-
-    A day is cached only once no point for it can still be accepted, so a cached tally never goes stale.
-    """
-
-    def __init__(
-        self, session: AsyncSession, objective: Objective, now_end: datetime, excluded: set[int], cached: bool = True
-    ) -> None:
-        self.session, self.objective, self.excluded, self.cached = session, objective, excluded, cached
-        self.complete_before = settled_day(now_end)
-        self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
-        self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
-        self.indicator = counted_indicator(objective)
-        self.observed = observed.minutes_of(observed.spans_of(objective.observed))
-
-    async def _minutes(self, first: int, stop: int) -> Tally:
-        rows = await buckets.minute_rows(
-            self.session,
-            tenant=self.objective.tenant,
-            service=self.objective.service_key,
-            indicator=self.indicator,
-            first=first,
-            stop=stop,
-            scope=self.objective.scope,
-        )
-        rows = observed.bad_minutes(rows, self.observed, first, stop)
-        kept = [row for row in rows if row[0] not in self.excluded]
-        return slice_tally(
-            kept, slice_minutes=self.slice_minutes, slice_target=self.target, method=self.objective.budgeting_method
-        )
-
-    async def tally(self, bounds: Bounds) -> Tally:
-        first, stop = int(bounds.start.timestamp()) // MINUTE, int(bounds.end.timestamp()) // MINUTE
-        per_day = DAY // MINUTE
-        day_lo, day_hi = -(-first // per_day), min(stop // per_day, self.complete_before)
-        if day_lo >= day_hi or not self.cached:
-            return await self._minutes(first, stop)
-        total = await self._minutes(first, day_lo * per_day) + await self._minutes(day_hi * per_day, stop)
-        cached = await repository.slice_tallies(
-            self.session, objective_row_id=self.objective.id, first_day=day_lo, stop_day=day_hi
-        )
-        for day in range(day_lo, day_hi):
-            if day in cached:
-                total = total + Tally(*cached[day])
-                continue
-            computed = await self._minutes(day * per_day, (day + 1) * per_day)
-            self.session.add(
-                SliceTally(
-                    objective_row_id=self.objective.id,
-                    day=day,
-                    tenant=self.objective.tenant,
-                    service=self.objective.service_key,
-                    indicator=self.objective.indicator,
-                    good=computed.good,
-                    total=computed.total,
-                )
-            )
-            cached[day] = (computed.good, computed.total)
-            total = total + computed
-        return total
 
 
 def _signed(counted: list[Bounds], excluded: list[Bounds]) -> list[tuple[Bounds, int]]:
@@ -185,8 +106,8 @@ async def read_tallies(
 ) -> dict[str, Tally]:
     """Good and total over the counted parts of each labelled range, the excluded intervals left out.
 
-    `cached=False` reads timeslices from minutes only, never from or into the per-day cache (whose
-    days hold the stored row's definition).
+    `cached=False` reads timeslices from minutes only, never from or into the slice cache (whose
+    spans hold the stored row's definition).
     """
     if objective.indicator_kind == TICKET_TIME:
         parts = _split(ranges, counted)
@@ -212,8 +133,8 @@ async def read_tallies(
             scope=objective.scope,
         )
         return observed.reclassify(found)
-    reader = _SliceReader(session, objective, now_end, maintenance.minutes_in(excluded), cached)
-    return _summed(ranges, counted, {label: await reader.tally(r) for label, r in _split(ranges, counted).items()})
+    reader = SliceReader(session, objective, now_end, maintenance.minutes_in(excluded), cached)
+    return _summed(ranges, counted, await reader.tallies(_split(ranges, counted)))
 
 
 async def tally_ranges(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Double, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Double, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from slm_shared.db import UTCDateTime, utcnow
@@ -99,7 +99,12 @@ class MinuteBucket(SQLModel, table=True):
 
 
 class HourBucket(SQLModel, table=True):
-    """The hourly rollup of minute buckets (`hour` counts hours since the epoch)."""
+    """The hourly rollup of minute buckets (`hour` counts hours since the epoch).
+
+    `changes` counts the batches that wrote the hour (raised in the transaction that adds them to its
+    minutes): a cached slice tally remembers the sum it was computed from and is computed again once
+    it moved, so late data is counted however recent the hour.
+    """
 
     __tablename__ = "hour_buckets"
 
@@ -110,6 +115,7 @@ class HourBucket(SQLModel, table=True):
     scope: str = Field(default="", max_length=128, primary_key=True)
     good: float = Field(sa_column=Column(Double, nullable=False))
     total: float = Field(sa_column=Column(Double, nullable=False))
+    changes: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, server_default="1"))
 
 
 class DayBucket(SQLModel, table=True):
@@ -158,21 +164,22 @@ class PendingActivation(SQLModel, table=True):
 
 
 class SliceTally(SQLModel, table=True):
-    """One objective's good and counted timeslices in one complete UTC day (a per-objective rollup).
+    """One objective's good and counted timeslices in one span of whole hours (a per-objective rollup).
 
-    Deleted when late data touches its series and day, or when the objective's definition changes.
+    `start` counts minutes since the epoch; the span holds whole slices (see `slices`). `marker` is
+    the sum of its hours' `changes` when it was computed; `final` once no point for it can still arrive.
+    Deleted when the objective's definition changes, and by retention once no window reads it.
     """
 
     __tablename__ = "slice_tallies"
-    __table_args__ = (Index("ix_slice_tallies_series", "tenant", "service", "indicator", "day"),)
 
     objective_row_id: str = Field(max_length=36, primary_key=True)
-    day: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    start: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     tenant: str = Field(max_length=64)
-    service: str = Field(max_length=64)
-    indicator: str = Field(max_length=128)
     good: float = Field(sa_column=Column(Double, nullable=False))
     total: float = Field(sa_column=Column(Double, nullable=False))
+    marker: int = Field(sa_column=Column(BigInteger, nullable=False))
+    final: bool = Field(sa_column=Column(Boolean, nullable=False))
 
 
 def _bin_table(name: str, index_column: str, doc: str) -> type[SQLModel]:

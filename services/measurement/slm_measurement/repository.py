@@ -234,19 +234,5 @@ async def drop_pending(session: AsyncSession, *, tenant: str, agreement_id: str,
     )
 
 
-async def slice_tallies(
-    session: AsyncSession, *, objective_row_id: str, first_day: int, stop_day: int
-) -> dict[int, tuple[float, float]]:
-    """Cached (good, slices) per complete day of one objective."""
-    rows = await session.execute(
-        select(col(SliceTally.day), col(SliceTally.good), col(SliceTally.total)).where(
-            col(SliceTally.objective_row_id) == objective_row_id,
-            col(SliceTally.day) >= first_day,
-            col(SliceTally.day) < stop_day,
-        )
-    )
-    return {int(d): (float(g), float(t)) for d, g, t in rows.all()}
-
-
 async def forget_objective_tallies(session: AsyncSession, *, objective_row_id: str) -> None:
     await session.execute(delete(SliceTally).where(col(SliceTally.objective_row_id) == objective_row_id))

@@ -1,10 +1,11 @@
-"""What measurement's retention job deletes: minute data no window reads any more, and long-closed tickets.
+"""What measurement's retention job deletes: minute data and cached slice tallies no window reads, long-closed tickets.
 
 Minute buckets are rolled up into hours and days as they are written, so a minute older than
 every window in use is read by no evaluation. Kept: the longest of `MEASUREMENT_MINUTE_RETENTION_DAYS`,
 the lateness watermark (plus a day), every objective's window and lookbacks (a calendar window at
 its longest, plus a day for its time zone), and, while any objective is measured, the periods the
-automatic monthly report reads (the month and its trend months). Cut at a UTC day boundary.
+automatic monthly report reads (the month and its trend months). Cut at a UTC day boundary. The
+cached timeslice tallies (`slices`) of spans before the same cut go with them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from slm_measurement.config import Settings
 from slm_measurement.domain.alerts import lookbacks
 from slm_measurement.domain.windows import DAY, MINUTE, WindowError, parse_duration
 from slm_measurement.evaluator import DEFAULT_FORECAST_LOOKBACKS, policy_of
-from slm_measurement.models import DayBucket, DayValueBin, MinuteBucket, MinuteValueBin, Objective
+from slm_measurement.models import DayBucket, DayValueBin, MinuteBucket, MinuteValueBin, Objective, SliceTally
 from slm_measurement.tickets.models import Ticket, TicketEventRow
 from slm_shared.retention import Child, Purge
 
@@ -96,6 +97,12 @@ async def minute_purges(session: AsyncSession, settings: Settings, now: datetime
     return purges
 
 
+async def slice_tally_purge(session: AsyncSession, settings: Settings, now: datetime) -> Purge:
+    """Cached timeslice tallies of spans before the minute cutoff (spans divide a day: none crosses it)."""
+    tallies: Table = SliceTally.__table__  # type: ignore[attr-defined]
+    return Purge(tallies.name, tallies, tallies.c.start < await minute_cutoff(session, settings, now))
+
+
 def ticket_purge(settings: Settings, now: datetime) -> Purge:
     """Tickets closed, resolved or cancelled with nothing due and untouched for the retention period, with their events.
 
@@ -121,4 +128,8 @@ def ticket_purge(settings: Settings, now: datetime) -> Purge:
 async def purges(session: AsyncSession, settings: Any, now: datetime) -> list[Purge]:
     """Everything measurement's retention job deletes, besides the outbox, inbox and idempotency keys."""
     assert isinstance(settings, Settings)
-    return [*await minute_purges(session, settings, now), ticket_purge(settings, now)]
+    return [
+        *await minute_purges(session, settings, now),
+        await slice_tally_purge(session, settings, now),
+        ticket_purge(settings, now),
+    ]

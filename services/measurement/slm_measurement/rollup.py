@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from itertools import islice, repeat
 
 from slm_measurement.domain.histogram import bin_of
-from slm_measurement.domain.windows import DAY, MINUTE
+from slm_measurement.domain.windows import MINUTE
 from slm_measurement.ingest import Batch, ColumnarBatch, Columns, Point
 from slm_measurement.thresholds import Thresholds, counted_series
 from slm_shared.contracts.targets import is_good
@@ -48,11 +48,6 @@ class Rollup:
     def series(self) -> set[tuple[str, str]]:
         """The (service, indicator) pairs the batch touched."""
         return {k[:2] for k in self.counts} | {k[:2] for k in self.bins}
-
-    def days(self) -> set[tuple[str, str, int]]:
-        """The (service, indicator, UTC day) triples the batch touched."""
-        per_day = DAY // MINUTE
-        return {(k[0], k[1], k[3] // per_day) for k in self.counts} | {(k[0], k[1], k[3] // per_day) for k in self.bins}
 
 
 class _Checker:

@@ -11,10 +11,9 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, events, failures, read_model, repository, thresholds
+from slm_measurement import buckets, events, failures, read_model, repository, slices, thresholds
 from slm_measurement.domain.alerts import AlertChange, TierState
 from slm_measurement.domain.budget import ErrorBudget, error_budget
-from slm_measurement.domain.windows import DAY
 from slm_measurement.evaluation_pass import evaluate_chunk, record_measurement
 from slm_measurement.evaluator import measure, policy_of
 from slm_measurement.ingest import Batch
@@ -44,8 +43,7 @@ async def ingest_batch(
     if not rollup.points:
         return 0
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)
-    today = int(now.timestamp()) // DAY
-    await buckets.forget_slice_tallies(session, tenant=tenant, days=rollup.days(), today=today)
+    await slices.reopen_late_spans(session, tenant=tenant, rollup=rollup, now=now)
     if await repository.mark_series_for_evaluation(session, tenant=tenant, series=rollup.series()):
         session.info[EVALUATION_PENDING] = True
     return rollup.points
