@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -84,6 +84,8 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
     except ValidationError as exc:
         raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
     names = [given.name for given in data.notification_targets]
+    if session.get_bind().dialect.name == "postgresql":  # two replicas with two applies: one after the other
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
     held: dict[str, Subscription] = {}
     rows = await session.scalars(
         select(Subscription)

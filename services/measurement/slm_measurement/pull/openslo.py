@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -48,6 +48,8 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
         data = event.payload(OpenSLOAppliedV1)
     except ValidationError as exc:
         raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
+    if session.get_bind().dialect.name == "postgresql":  # two replicas with two applies: one after the other
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
     sources = await _sources(session, event.tenant, data)
     by_id = {source.id: name for name, source in sources.items()}
     held = {
