@@ -96,14 +96,20 @@ def apply(
     if openslo:
         flat = [d for item in documents for d in (item if isinstance(item, list) else [item])]
         before_series, before_subscriptions = _held_series(), _subscription_names()
+        before_sources = _source_names()
     with _client("catalog") as client:
         response = _checked(client.post(path, content=text.encode(), headers={"Content-Type": "application/yaml"}))
     summary = response.json()
     if openslo:
         published = response.status_code == 201  # the catalogue told measurement and the notifier
-        summary.update(_pulled_from_prometheus(flat, before_series, wait=published))
+        summary.update(_pulled_from_prometheus(flat, before_series, before_sources, wait=published))
         summary.update(_subscribed_notification_targets(flat, before_subscriptions, wait=published))
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+def _source_names() -> set[str]:
+    with _client("measurement") as client:
+        return {s["name"] for s in _page_all(client, "/v1/datasources")}
 
 
 def _held_series() -> dict[tuple[str, str], dict[str, Any]]:
@@ -127,11 +133,14 @@ def _until(check: Any, *, wait: bool, seconds: float = WAIT_SECONDS) -> Any:
 
 
 def _pulled_from_prometheus(
-    documents: list[dict[str, Any]], before: dict[tuple[str, str], dict[str, Any]], *, wait: bool
+    documents: list[dict[str, Any]],
+    before: dict[tuple[str, str], dict[str, Any]],
+    known_sources: set[str],
+    *,
+    wait: bool,
 ) -> dict[str, int]:
     """What measurement pulls for the documents' PromQL SLIs once it has their event: new and changed series."""
     wanted = sources.pulled_series(documents)
-    known_sources = {held["data_source"] for held in before.values()}
     counts = {
         "data_sources": len({s["name"] for s in sources.data_sources(documents)} - known_sources),
         "pulled_series": sum((w["service"], w["indicator"]) not in before for w in wanted),
