@@ -47,3 +47,12 @@ def test_a_changed_sli_updates_indicator_export_and_pulled_series(patient_stack:
     # The same documents once more: nothing changes anywhere.
     same = json.loads(slm("apply", "-f", str(changed), env=env).stdout)
     assert (same["updated_indicators"], same["updated_series"], same["documents"]) == (0, 0, 0)
+
+    # A longer step for that SLI (an annotation): the series differs by its step alone and follows it.
+    stepped = tmp_path / "stepped.yaml"
+    annotated = "metadata:\n  name: checkout-success\n  annotations:\n    slm/step-seconds: '120'\n"
+    stepped.write_text(changed.read_text().replace("metadata:\n  name: checkout-success\n", annotated))
+    longer = json.loads(slm("apply", "-f", str(stepped), env=env).stdout)
+    assert (longer["pulled_series"], longer["updated_series"]) == (0, 1)
+    pulled = {p["indicator"]: p for p in scenario.call("GET", "measurement", "/v1/pulled-series", 200)["items"]}
+    assert (pulled["checkout-success"]["step_seconds"], pulled["checkout-success"]["good_query"]) == (120, NEW_GOOD)

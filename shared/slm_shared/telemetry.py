@@ -127,3 +127,5 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("nats").setLevel(logging.WARNING)
+    # httpx logs each request's URL at INFO; a Slack or Teams incoming-webhook URL is a credential
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -27,6 +27,8 @@ app = typer.Typer(help="Service level management from the command line.", no_arg
 out = Console()
 err = Console(stderr=True)
 OPENSLO_PREFIX = "openslo/"
+WAIT_SECONDS = 60.0
+CREDENTIAL_WAIT = 5.0
 
 
 class State:
@@ -91,59 +93,124 @@ def apply(
         for d in (documents[0] if documents and isinstance(documents[0], list) else documents)
     )
     path = "/v1/openslo" if openslo else "/v1/import"
+    if openslo:
+        flat = [d for item in documents for d in (item if isinstance(item, list) else [item])]
+        before_series, before_subscriptions = _held_series(), _subscription_names()
+        before_sources = _source_names()
     with _client("catalog") as client:
         response = _checked(client.post(path, content=text.encode(), headers={"Content-Type": "application/yaml"}))
     summary = response.json()
     if openslo:
-        flat = [d for item in documents for d in (item if isinstance(item, list) else [item])]
-        summary.update(_pull_from_prometheus(flat))
-        summary.update(_subscribe_notification_targets(flat))
+        published = response.status_code == 201  # the catalogue told measurement and the notifier
+        summary.update(_pulled_from_prometheus(flat, before_series, before_sources, wait=published))
+        summary.update(_subscribed_notification_targets(flat, before_subscriptions, wait=published))
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
 
 
-def _pull_from_prometheus(documents: list[dict[str, Any]]) -> dict[str, int]:
-    """Register the prometheus DataSources and the PromQL SLIs with measurement; a changed SLI changes its series."""
-    created = {"data_sources": 0, "pulled_series": 0, "updated_series": 0}
+def _source_names() -> set[str]:
     with _client("measurement") as client:
-        held: dict[tuple[str, str], dict[str, Any]] | None = None
-        for source in sources.data_sources(documents):
-            answer = client.post("/v1/datasources", json=source)
-            if answer.status_code != 409:
-                _checked(answer)
-                created["data_sources"] += 1
-        for series in sources.pulled_series(documents):
-            answer = client.post("/v1/pulled-series", json=series)
-            deadline = time.monotonic() + 60
-            while answer.status_code == 422 and "catalogue has no" in answer.text and time.monotonic() < deadline:
-                time.sleep(0.5)  # measurement learns the new services and indicators from the catalogue's events
-                answer = client.post("/v1/pulled-series", json=series)
-            if answer.status_code != 409:
-                _checked(answer)
-                created["pulled_series"] += 1
+        return {s["name"] for s in _page_all(client, "/v1/datasources")}
+
+
+def _held_series() -> dict[tuple[str, str], dict[str, Any]]:
+    """Measurement's pulled series by (service, indicator), each with its data source's name."""
+    with _client("measurement") as client:
+        names = {s["id"]: s["name"] for s in _page_all(client, "/v1/datasources")}
+        return {
+            (s["service_key"], s["indicator"]): {**s, "data_source": names.get(s["data_source_id"])}
+            for s in _page_all(client, "/v1/pulled-series")
+        }
+
+
+def _until(check: Any, *, wait: bool, seconds: float = WAIT_SECONDS) -> Any:
+    """Ask `check` until it answers something true or, when the platform may still be catching up, time is up."""
+    deadline = time.monotonic() + (seconds if wait else 0)
+    found = check()
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = check()
+    return found
+
+
+def _pulled_from_prometheus(
+    documents: list[dict[str, Any]],
+    before: dict[tuple[str, str], dict[str, Any]],
+    known_sources: set[str],
+    *,
+    wait: bool,
+) -> dict[str, int]:
+    """What measurement pulls for the documents' PromQL SLIs once it has their event: new and changed series."""
+    wanted = sources.pulled_series(documents)
+    counts = {
+        "data_sources": len({s["name"] for s in sources.data_sources(documents)} - known_sources),
+        "pulled_series": sum((w["service"], w["indicator"]) not in before for w in wanted),
+        "updated_series": sum(
+            (w["service"], w["indicator"]) in before and sources.differs(before[(w["service"], w["indicator"])], w)
+            for w in wanted
+        ),
+    }
+    if not wanted:
+        return counts
+
+    def behind() -> list[str]:
+        held = _held_series()
+        return [
+            f"{w['service']}/{w['indicator']}"
+            for w in wanted
+            if (w["service"], w["indicator"]) not in held or sources.differs(held[(w["service"], w["indicator"])], w)
+        ]
+
+    _until(lambda: not behind(), wait=wait)
+    for name in behind():
+        err.print(f"measurement does not pull {name} as the documents say yet")
+    return counts
+
+
+def _subscription_names() -> dict[str, dict[str, Any]]:
+    with _client("notifier") as client:
+        return {s["name"]: s for s in _page_all(client, "/v1/subscriptions")}
+
+
+def _subscribed_notification_targets(
+    documents: list[dict[str, Any]], before: dict[str, dict[str, Any]], *, wait: bool
+) -> dict[str, Any]:
+    """The notifier's subscriptions for the documents' AlertNotificationTargets, with credentials held here."""
+    wanted, skipped = targets.notification_targets(documents)
+    plain = {w["name"] for w in wanted if w["secret_env"] is None}
+    if plain:  # the notifier has the event once the targets without a credential are subscribed
+        _until(lambda: plain <= set(_subscription_names()), wait=wait)
+    elif wanted and wait:  # nothing tells when the notifier has the event: give it a moment
+        _until(lambda: {w["name"] for w in wanted} <= set(_subscription_names()), wait=True, seconds=CREDENTIAL_WAIT)
+    held = _subscription_names()
+    with _client("notifier") as client:
+        for subscription in (w for w in wanted if w["secret_env"] is not None):
+            complete = targets.with_credential(subscription)
+            if complete is None:
+                if subscription["name"] not in held:
+                    skipped[subscription["name"].split(":")[1]] = (
+                        f"the variable {subscription['secret_env']} is set neither for the notifier nor here"
+                    )
                 continue
-            if held is None:
-                held = {(h["service_key"], h["indicator"]): h for h in _page_all(client, "/v1/pulled-series")}
-            current = held.get((series["service"], series["indicator"]))
-            if current is not None and sources.differs(current, series):
-                _checked(client.put(f"/v1/pulled-series/{current['id']}", json=series))
-                created["updated_series"] += 1
-    return created
-
-
-def _subscribe_notification_targets(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    """Notifier subscriptions (webhook, e-mail, PagerDuty) for the AlertNotificationTargets."""
-    wanted, skipped = targets.subscriptions(documents)
+            body = {
+                "event_types": [targets.BURN_ALERT],
+                "target": complete,
+                "filters": {"service_key": subscription["service_key"]},
+            }
+            if subscription["name"] in held:
+                current = held[subscription["name"]]
+                if current["channel"] == subscription["channel"]:
+                    _checked(client.patch(f"/v1/subscriptions/{current['id']}", json=body))
+                    continue
+                _checked(client.delete(f"/v1/subscriptions/{current['id']}"))
+            body |= {"name": subscription["name"], "channel": subscription["channel"]}
+            _checked(client.post("/v1/subscriptions", json=body))
     for name, reason in skipped.items():
         err.print(f"notification target {name} not subscribed: {reason}")
-    created = 0
-    if wanted:
-        with _client("notifier") as client:
-            have = {s["name"] for s in _page_all(client, "/v1/subscriptions")}
-            for subscription in wanted:
-                if subscription["name"] not in have:
-                    _checked(client.post("/v1/subscriptions", json=subscription))
-                    created += 1
-    return {"subscriptions": created, "notification_targets_not_subscribed": sorted(skipped)}
+    created = set(_subscription_names()) - set(before)
+    return {
+        "subscriptions": len(created & {w["name"] for w in wanted}),
+        "notification_targets_not_subscribed": sorted(skipped),
+    }
 
 
 def _page_all(client: httpx.Client, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from slm_measurement.nats_ingest import nats_ingest_worker
 from slm_measurement.nats_ingest import replayer as ingest_replayer
 from slm_measurement.observations.router import router as observations_router
 from slm_measurement.portfolio.router import router as portfolio_router
+from slm_measurement.pull.openslo import OPENSLO_HANDLERS
 from slm_measurement.pull.router import router as pull_router
 from slm_measurement.pull.worker import pull_worker
 from slm_measurement.reports.router import router as reports_router
@@ -52,7 +53,7 @@ DEFINITION = ServiceDefinition(
         chain_router,
         portfolio_router,
     ],
-    handlers=(HANDLERS, CATALOG_KEY_HANDLERS),
+    handlers=(HANDLERS, CATALOG_KEY_HANDLERS, OPENSLO_HANDLERS),
     workers=[
         evaluation_worker,
         nats_ingest_worker,

@@ -14,6 +14,7 @@ from slm_notifier.escalation.worker import escalation_worker
 from slm_notifier.event_types.router import router as event_types_router
 from slm_notifier.events import HANDLERS
 from slm_notifier.itsm.changes import change_status_worker
+from slm_notifier.openslo import OPENSLO_HANDLERS
 from slm_notifier.rekey import rekey_cli
 from slm_notifier.router import router
 from slm_notifier.worker import delivery_worker
@@ -31,7 +32,7 @@ DEFINITION = ServiceDefinition(
     ),
     migrations_package="slm_notifier",
     routers=[router, notifications_router, event_types_router],
-    handlers=(HANDLERS,),
+    handlers=(HANDLERS, OPENSLO_HANDLERS),
     workers=[delivery_worker, escalation_worker, change_status_worker, retention_worker(retention.purges)],
 )
 

@@ -30,7 +30,7 @@ CONSUMERS: dict[str, dict[str, tuple[str, ...]]] = {
     "catalog": {},
     "agreements": {"agreements": ("catalog", "measurement", "notifier")},
     "measurement": {"measurement": ("agreements", "catalog", "measurement"), "measurement-ingest": ("ingest",)},
-    "notifier": {"notifier": ("agreements", "measurement")},
+    "notifier": {"notifier": ("agreements", "catalog", "measurement")},
 }
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -556,3 +556,35 @@ class ProposalDecidedV1(Payload):
     period: str
     decided_by: str
     decided_at: datetime
+
+
+class OpenSLODataSourceV1(BaseModel):
+    name: str = Field(max_length=63)
+    type: Literal["prometheus"] = "prometheus"
+    url: str = Field(max_length=2000)
+
+
+class OpenSLOSeriesV1(BaseModel):
+    service: str = Field(max_length=64)
+    indicator: str = Field(max_length=128)
+    data_source: str = Field(max_length=63)
+    good_query: str | None = Field(None, max_length=4000)
+    total_query: str | None = Field(None, max_length=4000)
+    value_query: str | None = Field(None, max_length=4000)
+    step_seconds: int = Field(60, ge=15, le=3600)
+
+
+class OpenSLOTargetV1(BaseModel):
+    name: str = Field(max_length=200, description="the subscription's name, openslo:<target>:<service>")
+    service_key: str
+    channel: Literal["webhook", "email", "pagerduty", "slack", "teams"]
+    target: dict[str, Any] = Field(description="the target without its credential")
+    secret_env: str | None = Field(None, description="the variable holding the credential (never its value)")
+
+
+class OpenSLOAppliedV1(Payload):
+    """OpenSLO documents were applied: the prometheus series to pull and the targets to subscribe to burn alerts."""
+
+    data_sources: list[OpenSLODataSourceV1] = Field(default_factory=list)
+    pulled_series: list[OpenSLOSeriesV1] = Field(default_factory=list)
+    notification_targets: list[OpenSLOTargetV1] = Field(default_factory=list)

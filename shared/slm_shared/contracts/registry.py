@@ -25,6 +25,7 @@ from slm_shared.contracts.payloads import (
     ObservationRecordedV1,
     OfferingPublishedV1,
     OfferingRetiredV1,
+    OpenSLOAppliedV1,
     PartyChangedV1,
     ProposalDecidedV1,
     ReportReadyV1,
@@ -56,6 +57,7 @@ class Events:
     calendar_deleted = EventSpec("catalog", "calendar", "deleted", CalendarChangedV1)
     dependency_added = EventSpec("catalog", "dependency", "added", DependencyChangedV1)
     dependency_removed = EventSpec("catalog", "dependency", "removed", DependencyChangedV1)
+    openslo_applied = EventSpec("catalog", "openslo", "applied", OpenSLOAppliedV1)
 
     party_created = EventSpec("agreements", "party", "created", PartyChangedV1)
     party_updated = EventSpec("agreements", "party", "updated", PartyChangedV1)

@@ -2,7 +2,9 @@
 
 Only documents applied before through `/v1/openslo` are updated: a changed Service updates the
 catalogue service's name and description; an SLO whose targets or description changed gets the next
-version of its offering, published (the previous version is superseded, as on the REST API).
+version of its offering, published (the previous version is superseded, as on the REST API). An SLO
+that no longer names an alert policy gets the default burn policy (`alert_policy: []`), so that an
+agreement on the new version alerts by the default tiers, not by the removed policy's.
 Everything new is created as on the first apply; any refusal still leaves everything as it was.
 """
 
@@ -16,7 +18,7 @@ from sqlmodel import col
 
 from slm_catalog.models import Offering, Service
 from slm_catalog.offerings import service as offerings_service
-from slm_catalog.offerings.schemas import OfferingChanges, OfferingCreate
+from slm_catalog.offerings.schemas import OfferingChanges, OfferingCreate, Target
 from slm_catalog.services import repository as services_repository
 from slm_catalog.services.schemas import ServiceUpdate
 from slm_catalog.services.service import update_service
@@ -55,9 +57,11 @@ async def update(session: AsyncSession, service: Service, entry: Any, path: str)
             )
             .limit(1)
         )
-        wanted_targets = [t.model_dump(mode="json") for t in item.targets]
+        targets = list(item.targets)
         if current is not None:
             shown = offerings_service.public(current)
+            targets = _default_policy_where_removed(targets, shown.targets)
+            wanted_targets = [t.model_dump(mode="json") for t in targets]
             if (
                 shown.description == item.description
                 and [t.model_dump(mode="json") for t in shown.targets] == wanted_targets
@@ -68,13 +72,13 @@ async def update(session: AsyncSession, service: Service, entry: Any, path: str)
                 draft = await offerings_service.create_offering(
                     session,
                     service=service,
-                    data=OfferingCreate(name=item.name, description=item.description, targets=item.targets),
+                    data=OfferingCreate(name=item.name, description=item.description, targets=targets),
                 )
             else:
                 draft, _ = await offerings_service.edit_offering(
                     session,
                     offering=current,
-                    data=OfferingChanges(description=item.description, targets=item.targets),
+                    data=OfferingChanges(description=item.description, targets=targets),
                 )
         except Unprocessable as exc:
             for error in exc.errors:
@@ -83,3 +87,12 @@ async def update(session: AsyncSession, service: Service, entry: Any, path: str)
         await offerings_service.publish_offering(session, offering=draft, service=service)
         versioned += 1
     return changed, versioned
+
+
+def _default_policy_where_removed(targets: list[Target], held: list[Target]) -> list[Target]:
+    """A target whose SLO no longer names an alert policy gets the default one (`[]`), not the one it had."""
+    had = {t.indicator for t in held if t.alert_policy is not None}
+    return [
+        t.model_copy(update={"alert_policy": []}) if t.alert_policy is None and t.indicator in had else t
+        for t in targets
+    ]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
 from slm_catalog.indicators.service import indicator_catalogue
-from slm_catalog.openslo import indicators, mapping, reapply, store
+from slm_catalog.openslo import indicators, mapping, published, reapply, store
 from slm_catalog.transfer import service as transfer
 from slm_catalog.transfer.router import YAML_TYPES
 from slm_catalog.transfer.schemas import ImportSummary
@@ -139,6 +139,7 @@ async def apply_openslo(
     await store.add(session, tenant=principal.tenant, documents=fresh)
     for body in changed:
         store.replace(taken[(body["kind"], body["metadata"]["name"])], body)
+    published.openslo_applied(session, tenant=principal.tenant, documents=checked.raw)
     await session.flush()
     return OpenSLOSummary(
         **{**summary.model_dump(), "offerings": summary.offerings + versioned},

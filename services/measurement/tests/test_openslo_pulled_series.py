@@ -1,0 +1,63 @@
+"""Applied OpenSLO PromQL SLIs as pulled series: created once, changed in place by queries, step or source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from slm_measurement.pull.models import DataSource, PulledSeries
+from slm_measurement.pull.openslo import on_openslo_applied
+from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts.payloads import OpenSLOAppliedV1
+from slm_shared.db import Database
+from slm_shared.migrations import upgrade
+
+TENANT = "openslo-pull"
+
+
+def applied(*, source: str, step: int, good: str = "sum(increase(ok[1m]))") -> CloudEvent:
+    series: dict[str, Any] = {
+        "service": "orders",
+        "indicator": "orders-ok",
+        "data_source": source,
+        "good_query": good,
+        "total_query": "sum(increase(all[1m]))",
+        "step_seconds": step,
+    }
+    sources = [{"name": name, "url": f"http://{name}:9090/"} for name in ("prom-a", "prom-b")]
+    data = OpenSLOAppliedV1.model_validate({"data_sources": sources, "pulled_series": [series]})
+    return EVENTS.openslo_applied.build(tenant=TENANT, data=data, subject=TENANT)
+
+
+async def consume(db: Database, event: CloudEvent) -> list[tuple[str, str, int, str | None]]:
+    async with db.session() as session:
+        await on_openslo_applied(session, event)
+    async with db.session(read_only=True) as session:
+        names = {s.id: s.name for s in await session.scalars(select(DataSource))}
+        rows = await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT))
+        return [(s.id, names[s.data_source_id], s.step_seconds, s.good_query) for s in rows]
+
+
+async def test_a_series_follows_its_step_and_source_and_a_redelivery_changes_nothing(database_url: str) -> None:
+    await upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        [(first_id, source, step, _)] = await consume(db, applied(source="prom-a", step=30))
+        assert (source, step) == ("prom-a", 30)
+        assert await consume(db, applied(source="prom-a", step=30)) == [
+            (first_id, "prom-a", 30, "sum(increase(ok[1m]))")
+        ]
+        assert await consume(db, applied(source="prom-a", step=60)) == [
+            (first_id, "prom-a", 60, "sum(increase(ok[1m]))")
+        ]
+        assert await consume(db, applied(source="prom-b", step=60)) == [
+            (first_id, "prom-b", 60, "sum(increase(ok[1m]))")
+        ]
+        changed = await consume(db, applied(source="prom-b", step=60, good="sum(increase(good[1m]))"))
+        assert changed == [(first_id, "prom-b", 60, "sum(increase(good[1m]))")]
+        async with db.session(read_only=True) as session:
+            urls = sorted(s.url for s in await session.scalars(select(DataSource)))
+        assert urls == ["http://prom-a:9090", "http://prom-b:9090"]
+    finally:
+        await db.dispose()
