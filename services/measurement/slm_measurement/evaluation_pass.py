@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Dialect
@@ -88,8 +88,14 @@ async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) ->
         if process is None:
             return value
         # The same object (details judged once for alike objectives, see `_write_together`) is
-        # serialised once; the rows keep it alive, so its id is not reused meanwhile.
-        key = (name, value if isinstance(value, datetime) else id(value))
+        # serialised once; the rows keep it alive, so its id is not reused meanwhile. Equal lists of
+        # names (the firing tiers, mostly none) are one value too.
+        if isinstance(value, datetime):
+            key: tuple[str, Any] = (name, value)
+        elif isinstance(value, list) and all(type(item) is str for item in value):
+            key = (name, tuple(value))
+        else:
+            key = (name, id(value))
         if key not in converted:
             converted[key] = process(value)
         return converted[key]
@@ -162,18 +168,23 @@ async def record_measurement(
 
 
 def _outcome_rows(
-    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, str], dict[str, Any]]
+    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, Any], dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The columns `record_measurement` would set, and its transition row (None without a status change).
 
-    `details` holds the details already built per (measurement, budgeting method): objectives judged
-    alike store equal details, built once (and never changed once built).
+    `details` holds the details already built per (measurement, budgeting method), and the alert
+    changes per (measurement, tiers firing before): objectives judged alike store equal details and
+    firing tiers, built once (and never changed once built).
     """
     change = transition(found.verdict, objective.last_event)
     method = objective.budgeting_method
     if (stored := details.get((id(found), method))) is None:
         stored = details[(id(found), method)] = details_of(found, method)
-    moves, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
+    previously = tuple(objective.firing_alerts or ())
+    if (alerts := details.get((id(found), previously))) is None:
+        moves, firing = alert_changes(found.alerts, set(previously))
+        alerts = details[(id(found), previously)] = {"moves": moves, "firing": sorted(firing)}
+    moves, firing = alerts["moves"], alerts["firing"]
     values = {
         "row_id": objective.id,
         "good": found.window.good,
@@ -184,7 +195,7 @@ def _outcome_rows(
         "status": change.status,
         "last_event": change.last_event,
         "details": stored,
-        "firing_alerts": sorted(firing),
+        "firing_alerts": firing,
         "needs_evaluation": False,
         "evaluated_at": now,
     }
@@ -282,7 +293,9 @@ def _record_events(
     moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
     if change.event is None and not moves:
         return
-    names = [column.key for column in _OBJECTIVES.c]
+    # A plain row holds the columns an evaluation reads (see `repository.lock_due_objectives`).
+    read = objective._fields if isinstance(objective, tuple) else [column.key for column in _OBJECTIVES.c]
+    names = [*read, *(name for name in _WRITTEN if name not in read)]
     updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
     if change.event is not None:
         events.objective_status_changed(
@@ -298,7 +311,7 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
         return 0
     try:
         async with session.begin_nested():
-            details: dict[tuple[int, str], dict[str, Any]] = {}
+            details: dict[tuple[int, Any], dict[str, Any]] = {}
             rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
             await _update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
@@ -313,7 +326,7 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
     for objective, found in judged:
         try:
             async with session.begin_nested():
-                await record_measurement(session, objective, found, now=now)
+                await record_measurement(session, await repository.entity_of(session, objective), found, now=now)
             written += 1
         except Exception:
             logger.exception("evaluation of objective %s failed", objective.id)
@@ -345,8 +358,16 @@ def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, s
     )
 
 
-async def evaluate_chunk(session: AsyncSession, objectives: Sequence[Objective], *, now: datetime) -> int:
-    """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept."""
+async def evaluate_chunk(
+    session: AsyncSession, locked: Sequence[Objective | repository.ObjectiveRow], *, now: datetime
+) -> int:
+    """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept.
+
+    They may be plain rows (see `repository.lock_due_objectives`): planning, reading and judging only
+    read their columns, and the outcomes are written in bulk; one evaluated alone, or written alone
+    after the bulk write failed, is loaded as an entity first.
+    """
+    objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now)
     evaluated = 0
     judged: list[tuple[Objective, Measurement]] = []
@@ -364,7 +385,8 @@ async def evaluate_chunk(session: AsyncSession, objectives: Sequence[Objective],
             if objective.id not in plans and batchable(objective):
                 continue  # its plan failed, and was logged
             async with session.begin_nested():
-                await record_measurement(session, objective, await measure(session, objective, now=now), now=now)
+                entity = await repository.entity_of(session, objective)
+                await record_measurement(session, entity, await measure(session, entity, now=now), now=now)
             evaluated += 1
         except Exception:
             logger.exception("evaluation of objective %s failed", objective.id)
