@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -265,10 +266,15 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
     return reads
 
 
+def _savepoint(session: AsyncSession, *, guarded: bool) -> AbstractAsyncContextManager[Any]:
+    """A savepoint when `guarded` (a failure then undoes only its own part), else nothing (see `evaluate_chunk`)."""
+    return session.begin_nested() if guarded else nullcontext()
+
+
 async def _plan_and_read(
-    session: AsyncSession, objectives: Sequence[Objective], *, now: datetime
+    session: AsyncSession, objectives: Sequence[Objective], *, now: datetime, guarded: bool = True
 ) -> tuple[dict[str, tuple[Objective, Plan]], _Reads]:
-    """Plans and tallies of the objectives read together (no tallies if that read fails)."""
+    """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`)."""
     plans: dict[str, tuple[Objective, Plan]] = {}
     known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
     for objective in objectives:
@@ -277,6 +283,8 @@ async def _plan_and_read(
                 plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
             except Exception:
                 logger.exception("evaluation of objective %s failed", objective.id)
+    if not guarded:
+        return plans, await _read_together(session, plans)
     try:
         async with session.begin_nested():
             return plans, await _read_together(session, plans)
@@ -305,12 +313,17 @@ def _record_events(
         events.burn_alert_changed(session, updated, move, observed_at=now)
 
 
-async def _write_together(session: AsyncSession, judged: list[tuple[Objective, Measurement]], *, now: datetime) -> int:
-    """Store outcomes, transition rows and events in bulk; one at a time (each in a savepoint) if that fails."""
+async def _write_together(
+    session: AsyncSession, judged: list[tuple[Objective, Measurement]], *, now: datetime, guarded: bool = True
+) -> int:
+    """Store outcomes, transition rows and events in bulk; one at a time (each in a savepoint) if that fails.
+
+    Not `guarded`: no savepoint, and a failure is raised (see `evaluate_chunk`).
+    """
     if not judged:
         return 0
     try:
-        async with session.begin_nested():
+        async with _savepoint(session, guarded=guarded):
             details: dict[tuple[int, Any], dict[str, Any]] = {}
             rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
             await _update_outcomes(session, [values for values, _ in rows])
@@ -321,6 +334,8 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
                     _record_events(session, objective, found, values, now=now)
         return len(rows)
     except Exception:
+        if not guarded:
+            raise
         logger.exception("bulk write of %d evaluations failed; writing one at a time", len(judged))
     written = 0
     for objective, found in judged:
@@ -359,16 +374,24 @@ def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, s
 
 
 async def evaluate_chunk(
-    session: AsyncSession, locked: Sequence[Objective | repository.ObjectiveRow], *, now: datetime
+    session: AsyncSession,
+    locked: Sequence[Objective | repository.ObjectiveRow],
+    *,
+    now: datetime,
+    guarded: bool = True,
 ) -> int:
     """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept.
 
     They may be plain rows (see `repository.lock_due_objectives`): planning, reading and judging only
     read their columns, and the outcomes are written in bulk; one evaluated alone, or written alone
     after the bulk write failed, is loaded as an entity first.
+
+    `guarded=False` (a chunk of one objective, right after a breaching ingest) takes no savepoints:
+    nothing else in the transaction needs keeping, so a failure is raised for the caller to roll
+    the whole transaction back, and the SAVEPOINT and RELEASE round trips are spared.
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
-    plans, reads = await _plan_and_read(session, objectives, now=now)
+    plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
     evaluated = 0
     judged: list[tuple[Objective, Measurement]] = []
     # Objectives that read the same tallies under the same terms are judged once (judging is pure).
@@ -384,10 +407,12 @@ async def evaluate_chunk(
                 continue
             if objective.id not in plans and batchable(objective):
                 continue  # its plan failed, and was logged
-            async with session.begin_nested():
+            async with _savepoint(session, guarded=guarded):
                 entity = await repository.entity_of(session, objective)
                 await record_measurement(session, entity, await measure(session, entity, now=now), now=now)
             evaluated += 1
         except Exception:
+            if not guarded:
+                raise
             logger.exception("evaluation of objective %s failed", objective.id)
-    return evaluated + await _write_together(session, judged, now=now)
+    return evaluated + await _write_together(session, judged, now=now, guarded=guarded)

@@ -133,15 +133,22 @@ async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int
     Each chunk is chosen, locked and evaluated in one transaction (no separate read of the due ids):
     the short path from a breaching ingest to its status event. Objectives another worker holds are
     skipped; one that fails is logged and left flagged for the next pass, not retried in this one.
+    A chunk of one objective (the usual case) is evaluated without savepoints: if it fails, its
+    transaction is rolled back whole.
     """
     evaluated, done = 0, list[str]()
     while len(done) < limit:
-        async with db.session() as session:
-            now = utcnow()
-            size = min(chunk, limit - len(done))
-            objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
-            if objectives:
-                evaluated += await evaluate_chunk(session, objectives, now=now)
+        size, objectives = min(chunk, limit - len(done)), []
+        try:
+            async with db.session() as session:
+                now = utcnow()
+                objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
+                stored = await evaluate_chunk(session, objectives, now=now, guarded=len(objectives) > 1)
+            evaluated += stored  # committed
+        except Exception:
+            if len(objectives) != 1:
+                raise
+            logger.exception("evaluation of objective %s failed", objectives[0].id)
         done += [objective.id for objective in objectives]
         if len(objectives) < size:
             break

@@ -82,3 +82,32 @@ async def test_two_flagged_passes_at_once_evaluate_each_objective_once(app_clien
             )
         ).all()
     assert sorted(moved) == sorted(o.id for o in found.values())
+
+
+async def test_a_flagged_objective_that_fails_alone_is_rolled_back_and_the_next_one_evaluated(app_client) -> None:  # type: ignore[no-untyped-def]
+    app, client = app_client
+    db: Database = app.state.db
+    suffix = uuid.uuid4().hex[:8]
+    keys = [f"a-poison-{suffix}", f"b-good-{suffix}"]  # the poisoned one is chosen first
+    poisoned, good = [await agreement_on(db, key) for key in keys]
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 2
+    async with db.session() as session:  # stored by a release that wrote observed spans this one cannot read
+        await session.execute(
+            update(Objective)
+            .where(col(Objective.agreement_id) == poisoned)
+            .values(observed=[{"start": "not an instant", "end": "never"}])
+        )
+    for key in keys:
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+        assert response.status_code == 202, response.text
+
+    assert await service.evaluate_flagged(db, limit=100, chunk=1) == 1
+    found = await _objectives(db, [poisoned, good])
+    assert (found[good].status, found[good].needs_evaluation) == ("breached", False)
+    assert (found[poisoned].status, found[poisoned].needs_evaluation) == ("no_data", True)  # left for the next pass
+    assert await outbox(db, EVENTS.objective_breached.type, agreement_id=poisoned) == []
+    async with db.sessionmaker() as session:
+        moved = await session.scalars(
+            select(ObjectiveTransition).where(col(ObjectiveTransition.objective_row_id) == found[poisoned].id)
+        )
+        assert moved.all() == []
