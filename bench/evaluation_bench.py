@@ -15,26 +15,34 @@ By default the objectives of a series share their terms (ten agreements taking o
 target), so the pass judges each series once and fans the outcome out; `--distinct-terms` gives
 every objective its own target, so each one is judged on its own.
 
+Then the flagged path (what the worker runs right after a breaching ingest commits):
+  ours     : one objective flagged among all the others, `evaluate_flagged` choosing, locking,
+             reading, judging and writing it in one transaction
+  baseline : the same eight tallies of that one objective's series in one SQL statement, and one
+             UPDATE of its row, in one transaction
+`--flagged-rounds` rounds (interleaved), p50 and p90 of each, ratio of the medians.
+
 Run: .venv/bin/python bench/evaluation_bench.py [--database sqlite|postgresql|both] [--objectives 1000] [--series 100]
-     [--distinct-terms]
+     [--distinct-terms] [--flagged-rounds 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 from benchlib.stack import databases
-from benchlib.stats import line, ratios
+from benchlib.stats import line, percentile, ratios
 from sqlalchemy import bindparam, insert, text, update
 from sqlmodel import SQLModel
 
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective
-from slm_measurement.service import evaluate_due
+from slm_measurement.service import evaluate_due, evaluate_flagged
 from slm_shared.db import Database, is_postgres, utcnow
 from slm_shared.testing.postgres import PostgresServer
 
@@ -69,6 +77,15 @@ TALLIES = text(
     WHERE o.active
     """
 )
+# The same tallies for one objective: every bucket read is of its series only.
+ONE_SERIES = "tenant = :tenant AND service = :service AND indicator = :indicator AND"
+TALLIES_ONE = text(
+    TALLIES.text.replace("FROM day_buckets WHERE", f"FROM day_buckets WHERE {ONE_SERIES}")
+    .replace("FROM hour_buckets WHERE", f"FROM hour_buckets WHERE {ONE_SERIES}")
+    .replace("FROM minute_buckets WHERE", f"FROM minute_buckets WHERE {ONE_SERIES}")
+    .replace("WHERE o.active", "WHERE o.active AND o.id = :only")
+)
+FLAGGED = 7  # objective-7, on series service-(7 % series) as seeded
 
 
 async def seed(db: Database, *, objectives: int, series: int, distinct_terms: bool = False) -> None:
@@ -140,8 +157,21 @@ def ratio(good: float | None, total: float | None) -> float | None:
     return None if not total else (good or 0.0) / total
 
 
-async def sql_pass(db: Database, objectives: int) -> float:
-    """The same tallies in one statement, statuses written back in one bulk UPDATE."""
+async def flagged_pass(db: Database) -> float:
+    """One objective flagged as ingestion flags it, then the worker's flagged pass (timed)."""
+    async with db.session() as session:
+        await session.execute(
+            update(Objective).where(Objective.id == f"objective-{FLAGGED}").values(needs_evaluation=True)
+        )
+    started = time.perf_counter()
+    evaluated = await evaluate_flagged(db, limit=100)
+    elapsed = time.perf_counter() - started
+    assert evaluated == 1, evaluated
+    return elapsed
+
+
+async def sql_pass(db: Database, objectives: int, *, only: tuple[str, str] | None = None) -> float:
+    """The same tallies in one statement, statuses written back in one bulk UPDATE (or of one objective)."""
     started = time.perf_counter()
     now = int(utcnow().timestamp())
     day, hour, minute = now // 86400, now // 3600, now // 60
@@ -154,8 +184,10 @@ async def sql_pass(db: Database, objectives: int) -> float:
         "minute30": minute - 30,
         "minute60": minute - 60,
     }
+    if only is not None:  # (objective id, its service)
+        bounds |= {"only": only[0], "tenant": "bench", "service": only[1], "indicator": "availability"}
     async with db.session() as session:
-        rows = (await session.execute(TALLIES, bounds)).all()
+        rows = (await session.execute(TALLIES if only is None else TALLIES_ONE, bounds)).all()
         outcomes = []
         for row in rows:
             attainment = ratio(row.win_good, row.win_total)
@@ -185,7 +217,7 @@ async def sql_pass(db: Database, objectives: int) -> float:
             )
         )
         await session.execute(statement, outcomes)
-    assert len(outcomes) == objectives, len(outcomes)
+    assert len(outcomes) == (objectives if only is None else 1), len(outcomes)
     return time.perf_counter() - started
 
 
@@ -201,6 +233,14 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             for _ in range(args.rounds):
                 ours.append(await full_pass(db, args.objectives))
                 baseline.append(await sql_pass(db, args.objectives))
+            flagged, one = [], []
+            for _ in range(args.flagged_rounds):
+                flagged.append(await flagged_pass(db))
+                one.append(
+                    await sql_pass(
+                        db, args.objectives, only=(f"objective-{FLAGGED}", f"service-{FLAGGED % args.series}")
+                    )
+                )
             await db.dispose()
         finally:
             if postgres is not None:
@@ -215,6 +255,15 @@ async def bench(database: str, args: argparse.Namespace) -> None:
     print(line("evaluation pass per objective", per, "ms", "{:.2f}"))
     print(line("one SQL pass + bulk UPDATE", baseline, "s", "{:.3f}"))
     print(line("ratio ours / SQL pass (goal <= 3)", ratios(ours, baseline), "x", "{:.1f}"))
+    if flagged:
+        print(f"  one flagged objective, {args.flagged_rounds} rounds (p50 / p90):")
+        print(f"  {'flagged pass (evaluate_flagged)':<44} {ms(flagged)}")
+        print(f"  {'that objective in one SQL statement + UPDATE':<44} {ms(one)}")
+        print(f"  {'ratio of the medians':<44} {statistics.median(flagged) / statistics.median(one):.1f} x")
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.1f} / {percentile(values, 0.9) * 1000:.1f} ms"
 
 
 async def main() -> None:
@@ -224,6 +273,7 @@ async def main() -> None:
     parser.add_argument("--series", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--distinct-terms", action="store_true", help="every objective its own target")
+    parser.add_argument("--flagged-rounds", type=int, default=50, help="single flagged objective rounds (0: none)")
     args = parser.parse_args()
     for database in databases(args.database):
         await bench(database, args)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select
@@ -160,12 +160,13 @@ def defined_by(objective: Objective, agreed: Agreed, number: int) -> Objective:
     target = next((t for t in agreement.objectives if t.objective_id == objective.objective_id), None)
     if target is None:
         return objective
-    unloaded = sa_inspect(
-        objective, raiseerr=True
-    ).unloaded  # deferred columns (the pass leaves `details` out) stay unread
-    columns = {
-        column.key: getattr(objective, column.key)
-        for column in Objective.__table__.columns  # type: ignore[attr-defined]
-        if column.key not in unloaded
-    }
+    if isinstance(objective, Objective):
+        unloaded = sa_inspect(objective, raiseerr=True).unloaded  # deferred columns stay unread
+        columns = {
+            column.key: getattr(objective, column.key)
+            for column in Objective.__table__.columns  # type: ignore[attr-defined]
+            if column.key not in unloaded
+        }
+    else:  # a `repository.ObjectiveRow`, read by the evaluation pass (the columns it reads)
+        columns = cast(Any, objective)._asdict()
     return Objective(**{**columns, **read_model.definition(agreement, target)})

@@ -14,9 +14,10 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Dialect
@@ -88,8 +89,14 @@ async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) ->
         if process is None:
             return value
         # The same object (details judged once for alike objectives, see `_write_together`) is
-        # serialised once; the rows keep it alive, so its id is not reused meanwhile.
-        key = (name, value if isinstance(value, datetime) else id(value))
+        # serialised once; the rows keep it alive, so its id is not reused meanwhile. Equal lists of
+        # names (the firing tiers, mostly none) are one value too.
+        if isinstance(value, datetime):
+            key: tuple[str, Any] = (name, value)
+        elif isinstance(value, list) and all(type(item) is str for item in value):
+            key = (name, tuple(value))
+        else:
+            key = (name, id(value))
         if key not in converted:
             converted[key] = process(value)
         return converted[key]
@@ -162,18 +169,23 @@ async def record_measurement(
 
 
 def _outcome_rows(
-    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, str], dict[str, Any]]
+    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, Any], dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The columns `record_measurement` would set, and its transition row (None without a status change).
 
-    `details` holds the details already built per (measurement, budgeting method): objectives judged
-    alike store equal details, built once (and never changed once built).
+    `details` holds the details already built per (measurement, budgeting method), and the alert
+    changes per (measurement, tiers firing before): objectives judged alike store equal details and
+    firing tiers, built once (and never changed once built).
     """
     change = transition(found.verdict, objective.last_event)
     method = objective.budgeting_method
     if (stored := details.get((id(found), method))) is None:
         stored = details[(id(found), method)] = details_of(found, method)
-    moves, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
+    previously = tuple(objective.firing_alerts or ())
+    if (alerts := details.get((id(found), previously))) is None:
+        moves, firing = alert_changes(found.alerts, set(previously))
+        alerts = details[(id(found), previously)] = {"moves": moves, "firing": sorted(firing)}
+    moves, firing = alerts["moves"], alerts["firing"]
     values = {
         "row_id": objective.id,
         "good": found.window.good,
@@ -184,7 +196,7 @@ def _outcome_rows(
         "status": change.status,
         "last_event": change.last_event,
         "details": stored,
-        "firing_alerts": sorted(firing),
+        "firing_alerts": firing,
         "needs_evaluation": False,
         "evaluated_at": now,
     }
@@ -254,10 +266,15 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
     return reads
 
 
+def _savepoint(session: AsyncSession, *, guarded: bool) -> AbstractAsyncContextManager[Any]:
+    """A savepoint when `guarded` (a failure then undoes only its own part), else nothing (see `evaluate_chunk`)."""
+    return session.begin_nested() if guarded else nullcontext()
+
+
 async def _plan_and_read(
-    session: AsyncSession, objectives: Sequence[Objective], *, now: datetime
+    session: AsyncSession, objectives: Sequence[Objective], *, now: datetime, guarded: bool = True
 ) -> tuple[dict[str, tuple[Objective, Plan]], _Reads]:
-    """Plans and tallies of the objectives read together (no tallies if that read fails)."""
+    """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`)."""
     plans: dict[str, tuple[Objective, Plan]] = {}
     known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
     for objective in objectives:
@@ -266,6 +283,8 @@ async def _plan_and_read(
                 plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
             except Exception:
                 logger.exception("evaluation of objective %s failed", objective.id)
+    if not guarded:
+        return plans, await _read_together(session, plans)
     try:
         async with session.begin_nested():
             return plans, await _read_together(session, plans)
@@ -282,7 +301,9 @@ def _record_events(
     moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
     if change.event is None and not moves:
         return
-    names = [column.key for column in _OBJECTIVES.c]
+    # A plain row holds the columns an evaluation reads (see `repository.lock_due_objectives`).
+    read = objective._fields if isinstance(objective, tuple) else [column.key for column in _OBJECTIVES.c]
+    names = [*read, *(name for name in _WRITTEN if name not in read)]
     updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
     if change.event is not None:
         events.objective_status_changed(
@@ -292,13 +313,18 @@ def _record_events(
         events.burn_alert_changed(session, updated, move, observed_at=now)
 
 
-async def _write_together(session: AsyncSession, judged: list[tuple[Objective, Measurement]], *, now: datetime) -> int:
-    """Store outcomes, transition rows and events in bulk; one at a time (each in a savepoint) if that fails."""
+async def _write_together(
+    session: AsyncSession, judged: list[tuple[Objective, Measurement]], *, now: datetime, guarded: bool = True
+) -> int:
+    """Store outcomes, transition rows and events in bulk; one at a time (each in a savepoint) if that fails.
+
+    Not `guarded`: no savepoint, and a failure is raised (see `evaluate_chunk`).
+    """
     if not judged:
         return 0
     try:
-        async with session.begin_nested():
-            details: dict[tuple[int, str], dict[str, Any]] = {}
+        async with _savepoint(session, guarded=guarded):
+            details: dict[tuple[int, Any], dict[str, Any]] = {}
             rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
             await _update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
@@ -308,12 +334,14 @@ async def _write_together(session: AsyncSession, judged: list[tuple[Objective, M
                     _record_events(session, objective, found, values, now=now)
         return len(rows)
     except Exception:
+        if not guarded:
+            raise
         logger.exception("bulk write of %d evaluations failed; writing one at a time", len(judged))
     written = 0
     for objective, found in judged:
         try:
             async with session.begin_nested():
-                await record_measurement(session, objective, found, now=now)
+                await record_measurement(session, await repository.entity_of(session, objective), found, now=now)
             written += 1
         except Exception:
             logger.exception("evaluation of objective %s failed", objective.id)
@@ -345,9 +373,25 @@ def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, s
     )
 
 
-async def evaluate_chunk(session: AsyncSession, objectives: Sequence[Objective], *, now: datetime) -> int:
-    """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept."""
-    plans, reads = await _plan_and_read(session, objectives, now=now)
+async def evaluate_chunk(
+    session: AsyncSession,
+    locked: Sequence[Objective | repository.ObjectiveRow],
+    *,
+    now: datetime,
+    guarded: bool = True,
+) -> int:
+    """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept.
+
+    They may be plain rows (see `repository.lock_due_objectives`): planning, reading and judging only
+    read their columns, and the outcomes are written in bulk; one evaluated alone, or written alone
+    after the bulk write failed, is loaded as an entity first.
+
+    `guarded=False` (a chunk of one objective, right after a breaching ingest) takes no savepoints:
+    nothing else in the transaction needs keeping, so a failure is raised for the caller to roll
+    the whole transaction back, and the SAVEPOINT and RELEASE round trips are spared.
+    """
+    objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
+    plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
     evaluated = 0
     judged: list[tuple[Objective, Measurement]] = []
     # Objectives that read the same tallies under the same terms are judged once (judging is pure).
@@ -363,9 +407,12 @@ async def evaluate_chunk(session: AsyncSession, objectives: Sequence[Objective],
                 continue
             if objective.id not in plans and batchable(objective):
                 continue  # its plan failed, and was logged
-            async with session.begin_nested():
-                await record_measurement(session, objective, await measure(session, objective, now=now), now=now)
+            async with _savepoint(session, guarded=guarded):
+                entity = await repository.entity_of(session, objective)
+                await record_measurement(session, entity, await measure(session, entity, now=now), now=now)
             evaluated += 1
         except Exception:
+            if not guarded:
+                raise
             logger.exception("evaluation of objective %s failed", objective.id)
-    return evaluated + await _write_together(session, judged, now=now)
+    return evaluated + await _write_together(session, judged, now=now, guarded=guarded)

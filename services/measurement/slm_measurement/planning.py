@@ -148,11 +148,28 @@ def _lookbacks_of(
     return policy, forecast_lookbacks, tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
 
 
+@functools.lru_cache(maxsize=256)
+def _plain_plan(
+    window: tuple[str, str | None, str | None, str],
+    policy_json: str | None,
+    forecast_texts: tuple[str, ...],
+    now: datetime,
+) -> Plan:
+    """The plan of every objective with these terms at `now` that nothing clips or excludes (shared: never mutated)."""
+    bounds = _window_bounds(window, now)
+    policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
+    now_end, ranges = _ranges_of(bounds, bounds.start.tzinfo, now, wanted_lengths)
+    return Plan(bounds, policy, list(forecasts), list(wanted_lengths), now_end, ranges, [], None)
+
+
 def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
     """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database)."""
-    bounds = _window_bounds(_window_key(objective), now)
+    window = _window_key(objective)
     policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
     forecast_texts = tuple(objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS)
+    if agreed is None and not objective.maintenance_windows:
+        return _plain_plan(window, policy_json, forecast_texts, now)
+    bounds = _window_bounds(window, now)
     policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
     forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)
     now_end, ranges = _ranges_of(bounds, bounds.start.tzinfo, now, wanted_lengths)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Row, Select, String, all_, any_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
@@ -76,23 +77,95 @@ def objective_row(connection: Connection, *, tenant: str, objective_id: str) -> 
     return found if found is not None else connection.execute(_OBJECTIVE_BY_ROW_ID, params).first()
 
 
-async def lock_due_objectives(
-    session: AsyncSession, *, objective_row_ids: list[str], stale_before: datetime
-) -> Sequence[Objective]:
-    """Those of the objectives still due, locked; skips any another worker holds or has done."""
-    query = (
-        select(Objective)
+# What an evaluation reads: not the outcome it replaces (details, window, time evaluated) nor the row's own times.
+_NOT_READ = {"details", "window_start", "window_end", "evaluated_at", "created_at", "updated_at"}
+_EVALUATED_COLUMNS = [column for column in Objective.__table__.columns if column.key not in _NOT_READ]  # type: ignore[attr-defined]
+# An objective's columns as a pass reads them: attribute access like the entity, at a tuple's cost
+# (a Row's attribute lookup costs about as much as the rest of judging an objective).
+_ObjectiveRow: Any = namedtuple("ObjectiveRow", [column.key for column in _EVALUATED_COLUMNS])  # type: ignore[misc]
+ObjectiveRow = Any  # its fields are the columns above, known only at import
+
+
+def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:
+    """`id IN` a bound list: on PostgreSQL one array parameter (`= ANY`), not one parameter per id
+    rendered at every execution (the statement's text, and its prepared statement, stay the same)."""
+    if postgres:
+        ids = bindparam(name, type_=ARRAY(String))
+        return col(Objective.id) != all_(ids) if negated else col(Objective.id) == any_(ids)
+    ids = bindparam(name, expanding=True)
+    return col(Objective.id).not_in(ids) if negated else col(Objective.id).in_(ids)
+
+
+def _lock_due(postgres: bool) -> Select[Any]:
+    return (
+        select(*_EVALUATED_COLUMNS)
         .where(
-            col(Objective.id).in_(objective_row_ids),
+            _ids_in("ids", postgres),
             col(Objective.active).is_(True),
-            _due(stale_before),
+            or_(
+                col(Objective.needs_evaluation).is_(True),
+                col(Objective.evaluated_at).is_(None),
+                col(Objective.evaluated_at) < bindparam("stale_before"),
+            ),
         )
         .order_by(col(Objective.id))
-        # written by the evaluation, never read by it (SQLModel types the attribute as its value, not a column)
-        .options(defer(Objective.details))  # type: ignore[arg-type]
         .with_for_update(skip_locked=True)
     )
-    return (await session.scalars(query)).all()
+
+
+_LOCK_DUE = {False: _lock_due(False), True: _lock_due(True)}  # by whether the database is PostgreSQL
+
+
+async def lock_due_objectives(
+    session: AsyncSession, *, objective_row_ids: list[str], stale_before: datetime
+) -> list[ObjectiveRow]:
+    """Those of the objectives still due, locked; skips any another worker holds or has done.
+
+    Plain rows (`ObjectiveRow`: the columns an evaluation reads), not entities: a pass reads them and
+    writes its outcomes in bulk. See `entity_of` for the ones written one at a time.
+    """
+    connection = await session.connection()  # a Core statement: no ORM result machinery per row
+    statement = _LOCK_DUE[connection.dialect.name == "postgresql"]
+    rows = await connection.execute(statement, {"ids": objective_row_ids, "stale_before": stale_before})
+    return [_ObjectiveRow._make(row) for row in rows]
+
+
+def _lock_flagged(postgres: bool) -> Select[Any]:
+    return (
+        select(*_EVALUATED_COLUMNS)
+        .where(
+            col(Objective.active).is_(True),
+            or_(col(Objective.needs_evaluation).is_(True), col(Objective.evaluated_at).is_(None)),
+            _ids_in("done", postgres, negated=True),
+        )
+        .order_by(col(Objective.tenant), col(Objective.service_key), col(Objective.indicator), col(Objective.id))
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+
+
+_LOCK_FLAGGED = {False: _lock_flagged(False), True: _lock_flagged(True)}
+
+
+async def lock_flagged_objectives(session: AsyncSession, *, limit: int, done: Sequence[str] = ()) -> list[ObjectiveRow]:
+    """Up to `limit` objectives flagged by ingestion (or never evaluated), locked, series by series.
+
+    Chosen and locked by one statement in the transaction that evaluates them: those another worker
+    holds are skipped, and `done` (evaluated, or failed, earlier in the same pass) are left out.
+    """
+    connection = await session.connection()
+    statement = _LOCK_FLAGGED[connection.dialect.name == "postgresql"]
+    rows = await connection.execute(statement, {"limit": limit, "done": list(done)})
+    return [_ObjectiveRow._make(row) for row in rows]
+
+
+async def entity_of(session: AsyncSession, objective: Objective | ObjectiveRow) -> Objective:
+    """The entity of an objective row (locked already by this transaction), to change and flush."""
+    if isinstance(objective, Objective):
+        return objective
+    found = await session.get(Objective, objective.id)
+    assert found is not None, objective.id  # locked by this transaction, so still there
+    return found
 
 
 def _due(stale_before: datetime) -> Any:

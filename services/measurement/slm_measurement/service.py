@@ -125,6 +125,34 @@ async def evaluate_due(
     return evaluated
 
 
+async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int:
+    """Evaluate the objectives ingestion flagged, and those never evaluated, at most `limit` of them.
+
+    Each chunk is chosen, locked and evaluated in one transaction (no separate read of the due ids):
+    the short path from a breaching ingest to its status event. Objectives another worker holds are
+    skipped; one that fails is logged and left flagged for the next pass, not retried in this one.
+    A chunk of one objective (the usual case) is evaluated without savepoints: if it fails, its
+    transaction is rolled back whole.
+    """
+    evaluated, done = 0, list[str]()
+    while len(done) < limit:
+        size, objectives = min(chunk, limit - len(done)), []
+        try:
+            async with db.session() as session:
+                now = utcnow()
+                objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
+                stored = await evaluate_chunk(session, objectives, now=now, guarded=len(objectives) > 1)
+            evaluated += stored  # committed
+        except Exception:
+            if len(objectives) != 1:
+                raise
+            logger.exception("evaluation of objective %s failed", objectives[0].id)
+        done += [objective.id for objective in objectives]
+        if len(objectives) < size:
+            break
+    return evaluated
+
+
 def retire_removed_tiers(session: AsyncSession, objective: Objective, kept: set[str], *, now: datetime) -> None:
     """Announce that every firing tier the new policy no longer has has stopped firing, and forget it."""
     firing = set(objective.firing_alerts or [])

@@ -11,14 +11,11 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.config import Settings
-from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due
+from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due, evaluate_flagged
 from slm_shared.app import ServiceContext
 from slm_shared.tasks import checkpoint, pause, wait_for_event
 
 logger = logging.getLogger(__name__)
-
-# An interval no objective is stale for: a pass that evaluates only the flagged and never-evaluated ones.
-FLAGGED_ONLY = timedelta(days=36500)
 
 
 async def evaluation_worker(context: ServiceContext) -> None:
@@ -41,7 +38,7 @@ async def evaluation_worker(context: ServiceContext) -> None:
         try:
             # What ingestion flagged first, in a pass of its own: a breach is recorded right after the
             # commit that woke us, before the versions step and the periodic re-evaluation of stale objectives.
-            await evaluate_due(context.db, interval=FLAGGED_ONLY, limit=settings.evaluation_batch_size)
+            await evaluate_flagged(context.db, limit=settings.evaluation_batch_size)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the full pass below retries them with backoff

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -15,7 +15,7 @@ from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, MinuteVa
 from slm_measurement.service import evaluate_objective
 from slm_measurement.thresholds import counted_series
 from slm_shared.bus import OutboxMessage
-from slm_shared.db import Database, utcnow
+from slm_shared.db import Database
 
 KINDS: list[dict[str, Any]] = [
     {"objective_id": "healthy", "target": 0.99},
@@ -35,9 +35,13 @@ KINDS: list[dict[str, Any]] = [
     {"objective_id": "slices", "target": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 300},
     {"objective_id": "bad-window", "target": 0.99, "window_duration": "soon"},
 ]
+# One instant for seeding and evaluating: the rollups below are not sums of one another (the counted
+# latency series has minutes only), so what a window reads from days, hours or minutes depends on where
+# `now` falls; a clock read twice could straddle an hour (or a day) between seeding and evaluating.
+NOW = datetime(2026, 3, 11, 14, 37, 23, 250000, tzinfo=UTC)
 
 
-def _objective(prefix: str, kind: dict[str, Any], maintenance: dict[str, str]) -> dict[str, Any]:
+def _objective(prefix: str, kind: dict[str, Any], maintenance: dict[str, str], now: datetime) -> dict[str, Any]:
     row = {
         "id": f"{prefix}-{kind['objective_id']}",
         "tenant": "acme",
@@ -51,17 +55,17 @@ def _objective(prefix: str, kind: dict[str, Any], maintenance: dict[str, str]) -
         "maintenance_windows": [maintenance] if kind["objective_id"] == "healthy" else [],
         "details": {},
         "firing_alerts": [],
-        "created_at": utcnow(),
-        "updated_at": utcnow(),
+        "created_at": now,
+        "updated_at": now,
     }
     return {**row, **kind}
 
 
-async def _seed(db: Database) -> None:
+async def _seed(db: Database, now: datetime) -> None:
     async with db.engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
-    now = int(utcnow().timestamp())
-    day, hour, minute = now // 86400, now // 3600, now // 60
+    seconds = int(now.timestamp())
+    day, hour, minute = seconds // 86400, seconds // 3600, seconds // 60
     series = {"api": (0.995, 0.990), "web": (0.999, 0.9999)}
 
     def rows(name: str, last: int, count: int, size: float, recent: bool) -> list[dict[str, Any]]:
@@ -73,7 +77,7 @@ async def _seed(db: Database) -> None:
             for i in range(last - count, last + 1)
         ]
 
-    started = utcnow() - timedelta(hours=3)
+    started = now - timedelta(hours=3)
     maintenance = {"start": started.isoformat(), "end": (started + timedelta(hours=1)).isoformat()}
     async with db.session() as session:
         await session.execute(insert(DayBucket), rows("day", day, 40, 100_000, False))
@@ -99,7 +103,7 @@ async def _seed(db: Database) -> None:
                 for m in range(minute - 120, minute + 1)
             ],
         )
-        objectives = [_objective(p, k, maintenance) for p in ("a", "b") for k in KINDS]
+        objectives = [_objective(p, k, maintenance, now) for p in ("a", "b") for k in KINDS]
         await session.execute(insert(Objective), objectives)
 
 
@@ -121,8 +125,8 @@ def _outcomes(objectives: list[Objective], transitions: list[ObjectiveTransition
 async def test_a_pass_stores_what_single_evaluations_store(database_url: str) -> None:
     db = Database(database_url)
     try:
-        await _seed(db)
-        now = utcnow()
+        now = NOW
+        await _seed(db, now)
         async with db.session() as session:
             ids = [f"a-{k['objective_id']}" for k in KINDS]
             locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=now)
