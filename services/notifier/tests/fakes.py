@@ -127,13 +127,15 @@ def jira() -> Fake:
 
 
 def pagerduty() -> Fake:
-    """The Events API v2 endpoint."""
+    """The Events API v2 endpoint; while `state["refuse_triggers"]` is set, a trigger gets a 500."""
     fake = Fake(FastAPI())
     _recording(fake)
 
     @fake.app.post("/v2/enqueue", status_code=202)
     async def enqueue(request: Request) -> dict[str, Any]:
         body = await request.json()
+        if body["event_action"] == "trigger" and fake.state.get("refuse_triggers"):
+            raise HTTPException(500)
         return {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
 
     return fake
