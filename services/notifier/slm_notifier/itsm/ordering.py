@@ -1,4 +1,4 @@
-"""Per alert, the newest observation sent: a retried older event (a trigger) never overtakes a newer one (its resolve)."""
+"""Per alert, the newest observation sent: a retried older event (a trigger) never follows a newer one (a resolve)."""
 
 from __future__ import annotations
 
