@@ -4,10 +4,8 @@ the path, and never with the credentials of a disabled subscription."""
 from __future__ import annotations
 
 import base64
-from typing import Any
 
-from fakes import Fake, serving
-from fastapi import FastAPI, HTTPException, Request
+from fakes import change_table, serving
 
 from slm_notifier.channels import SafeHttp
 from slm_notifier.itsm.changes import ChangePoller, ChangeStore, change_key
@@ -17,23 +15,6 @@ from slm_shared.db import Database
 from slm_shared.migrations import upgrade
 
 ODD_ID = "chg/1 ?x#y"  # an id a tool (or a forged record) could hand back: not a path of its own
-
-
-def change_records() -> Fake:
-    """ServiceNow's `GET /api/now/table/change_request/{sys_id}`, recording the raw path and the login."""
-    fake = Fake(FastAPI())
-    fake.state["records"] = {ODD_ID: {"sys_id": ODD_ID, "number": "CHG0000001", "state": "-2"}}
-    fake.state["seen"] = []
-
-    @fake.app.get("/api/now/table/change_request/{sys_id:path}")
-    async def read(sys_id: str, request: Request) -> dict[str, Any]:
-        login = base64.b64decode(request.headers.get("authorization", "Basic ").split(" ", 1)[1]).decode()
-        fake.state["seen"].append((request.scope["raw_path"].decode(), login))
-        if login != "svc:pw" or sys_id not in fake.state["records"]:
-            raise HTTPException(404)
-        return {"result": fake.state["records"][sys_id]}
-
-    return fake
 
 
 async def open_change(db: Database, tenant: str, url: str, *, login: tuple[str, str], enabled: bool, ext: str) -> None:
@@ -56,16 +37,22 @@ async def open_change(db: Database, tenant: str, url: str, *, login: tuple[str, 
         )  # fmt: skip
 
 
+def login_of(headers: dict[str, str]) -> str:
+    return base64.b64decode(headers.get("authorization", "Basic ").split(" ", 1)[1]).decode()
+
+
 async def test_polling_quotes_the_change_id_and_skips_disabled_subscriptions(database_url: str) -> None:
     await upgrade("slm_notifier", database_url)
     db = Database(database_url)
     http = SafeHttp(allow_private_targets=True, timeout_seconds=5)
     try:
-        async with serving(change_records()) as fake:
+        async with serving(change_table()) as fake:
+            fake.state["records"][ODD_ID] = {"sys_id": ODD_ID, "number": "CHG0000001", "state": "-2"}
             await open_change(db, "acme", fake.url, login=("svc", "pw"), enabled=True, ext=ODD_ID)
             await open_change(db, "acme", fake.url, login=("old", "secret"), enabled=False, ext="chg-2")
             moved = await ChangePoller(db, http, ChangeStore(db)).run_once()
-        assert fake.state["seen"] == [("/api/now/table/change_request/chg%2F1%20%3Fx%23y", "svc:pw")]
+        seen = [(r.raw_path, login_of(r.headers)) for r in fake.requests]
+        assert seen == [("/api/now/table/change_request/chg%2F1%20%3Fx%23y", "svc:pw")]
         assert moved == 1  # the record was found under its own id and its new status told
     finally:
         await http.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import delivery_in, wait_until
+from conftest import STOPPED, burn_alert, delivery_in, wait_until
 from fakes import pagerduty, serving
 
 from slm_shared.contracts import EVENTS
@@ -15,24 +15,7 @@ BURN = "slm.measurement.objective.burn_alert.v1"
 
 
 def burn(*, firing: bool, observed_at: datetime) -> BurnAlertV1:
-    return BurnAlertV1(
-        agreement_id="agr-1",
-        objective_id="obj-1",
-        objective_row_id="row-1",
-        service_key="ledger",
-        indicator="availability",
-        tier="fast",
-        severity="page",
-        firing=firing,
-        long_window="2h",
-        short_window="10m",
-        long_burn_rate=40.0 if firing else 0.5,
-        short_burn_rate=50.0 if firing else 0.2,
-        threshold_factor=6.0,
-        budget_share=0.0179,
-        objective=0.999,
-        observed_at=observed_at,
-    )
+    return burn_alert(observed_at=observed_at, **({} if firing else STOPPED))
 
 
 async def test_a_trigger_retried_after_its_resolve_is_superseded(make_client: Any, publish: Any, tenant: str) -> None:
