@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table
@@ -21,9 +21,10 @@ def observed_at(message: OutgoingMessage) -> datetime:
     raw = message.payload.get("observed_at")
     if isinstance(raw, str):
         try:
-            return datetime.fromisoformat(raw)
+            found = datetime.fromisoformat(raw)
         except ValueError:
-            pass
+            return message.event_time
+        return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
     return message.event_time
 
 
