@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import cycle
 from pathlib import Path
 
@@ -25,9 +25,8 @@ import httpx
 import nats
 
 from slm_shared.auth import issue_token
-from slm_shared.contracts import EVENTS
-from slm_shared.contracts.payloads import ObjectiveStatusV1
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.testing.breaches import breach_events, publish_events
 from slm_shared.testing.postgres import PostgresServer
 from tools.devstack import Stack
 from tools.receiver import WebhookReceiver
@@ -120,37 +119,11 @@ def probe_ingest(pg: PostgresServer, folder: Path, replicas: int, seconds: float
         stack.stop()
 
 
-def breach(index: int) -> ObjectiveStatusV1:
-    now = datetime.now(UTC)
-    return ObjectiveStatusV1(
-        agreement_id=str(uuid.uuid4()),
-        objective_id=f"objective-{index}",
-        service_key="payments",
-        indicator="availability",
-        status="breached",
-        previous_status="healthy",
-        objective=0.999,
-        attainment=0.95,
-        good=950,
-        total=1000,
-        window_start=now - timedelta(days=28),
-        window_end=now,
-        observed_at=now,
-    )
-
-
 async def publish_breaches(nats_url: str, count: int) -> None:
     client = await nats.connect(nats_url)
     js = client.jetstream(timeout=30)
     for offset in range(0, count, 200):
-        publishes = []
-        for i in range(offset, min(offset + 200, count)):
-            event = EVENTS.objective_breached.build(tenant=TENANT, data=breach(i), subject=f"objective-{i}")
-            headers = {**event.headers(), "Nats-Msg-Id": event.id}
-            publishes.append(
-                js.publish(EVENTS.objective_breached.subject, json.dumps(event.data).encode(), headers=headers)
-            )
-        await asyncio.gather(*publishes)
+        await publish_events(js, breach_events(TENANT, min(200, count - offset), start=offset))
     await client.close()
 
 

@@ -200,14 +200,16 @@ def test_an_openslo_burn_policy_alerts_the_agreement_and_reaches_hook_pager_and_
     amended = scenario.call("POST", "agreements", f"/v1/agreements/{aid}/amend", 200, json=body)
     [kept] = amended["objectives"]
     assert kept["id"] == objective["id"] and kept["alert_policy"][0]["budget_share"] == pytest.approx(3 / 336)
-    assert amended["offering_id"] == newer["id"]
+    proposed = scenario.call("GET", "agreements", f"/v1/agreements/{aid}/versions/{amended['version']}", 200)
+    assert proposed["offering_id"] == newer["id"] and amended["offering_id"] != newer["id"]  # moved once in force
     customer = issue_token(
         DEVELOPMENT_JWT_SECRET, tenant=TENANT, roles=["customer"], party=amended["consumer_party_id"]
     )
     scenario.call("POST", "agreements", f"/v1/agreements/{aid}/propose", 200)
     scenario.call("POST", "agreements", f"/v1/agreements/{aid}/accept", 200)
     scenario.call("POST", "agreements", f"/v1/agreements/{aid}/accept", 200, token=customer)
-    scenario.call("POST", "agreements", f"/v1/agreements/{aid}/activate", 200)
+    activated = scenario.call("POST", "agreements", f"/v1/agreements/{aid}/activate", 200)
+    assert activated["offering_id"] == newer["id"]
     [alert] = tiers_of(scenario, measured["id"], 3)
     assert alert["name"] == "ledger-fast-burn"
     assert os.environ.get("SLM_PAGERDUTY_LEDGER") is None  # the key lived only in the CLI's environment

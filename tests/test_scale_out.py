@@ -23,9 +23,10 @@ from sqlalchemy import text
 from slm_shared.auth import issue_token
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
-from slm_shared.contracts.payloads import AgreementActivatedV1, ObjectiveStatusV1, ServiceCreatedV1
+from slm_shared.contracts.payloads import AgreementActivatedV1, ServiceCreatedV1
 from slm_shared.db import Database
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.testing.breaches import breach
 from slm_shared.testing.postgres import PostgresServer
 from tools.devstack import Stack
 from tools.receiver import WebhookReceiver
@@ -199,26 +200,6 @@ def test_two_measurement_replicas_count_each_batch_and_event_once(two_of: Stack)
     assert objectives["total"] == 20
 
 
-def breach(index: int) -> ObjectiveStatusV1:
-    now = datetime.now(UTC)
-    return ObjectiveStatusV1(
-        agreement_id=str(uuid.uuid4()),
-        objective_id=f"objective-{index}",
-        service_key="payments",
-        indicator="availability",
-        status="breached",
-        previous_status="healthy",
-        objective=0.999,
-        attainment=0.95,
-        good=950,
-        total=1000,
-        window_start=now - timedelta(days=28),
-        window_end=now,
-        observed_at=now,
-        severity="critical",
-    )
-
-
 @pytest.mark.parametrize("two_of", ["notifier"], indirect=True)
 def test_two_notifier_replicas_deliver_each_notification_once(two_of: Stack) -> None:
     stack = two_of
@@ -242,9 +223,7 @@ def test_two_notifier_replicas_deliver_each_notification_once(two_of: Stack) -> 
         received = list(receiver.received)
         assert len(received) == 40, "a notification was delivered twice"
         assert len({hook.headers["webhook-id"] for hook in received}) == 40
-        assert sorted(hook.json()["data"]["objective_id"] for hook in received) == sorted(
-            f"objective-{i}" for i in range(40)
-        )
+        assert sorted(hook.json()["data"]["objective_id"] for hook in received) == sorted(f"obj-{i}" for i in range(40))
         outcomes = "SELECT status, attempt_count, count(*) FROM deliveries GROUP BY 1, 2"
         attempts = asyncio.run(query(stack, "notifier", outcomes))
         assert attempts == [("succeeded", 1, 40)]

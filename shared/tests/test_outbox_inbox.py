@@ -1,4 +1,4 @@
-"""Outbox and inbox against the real NATS server, on SQLite and PostgreSQL."""
+"""The idempotent inbox against the real NATS server, on SQLite and PostgreSQL: once per event, dead letters."""
 
 from __future__ import annotations
 
@@ -7,78 +7,14 @@ import itertools
 import json
 import uuid
 
-import nats
-import pytest
-from sqlalchemy import Column, Integer, String, Table, func, insert, select, update
-from sqlmodel import SQLModel
+from bus_helpers import apply_effect, count_effects, effects, service_event, unique_consumer, wait_until
+from sqlalchemy import func, insert, select
 
-from slm_shared.bus import Bus, Consumer, DeadLetter, OutboxMessage, OutboxRelay, record_event
+from slm_shared.bus import Bus, Consumer, DeadLetter
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import ServiceCreatedV1
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
-
-# A stand-in for a consumer's own state: the effect an event has.
-effects = Table(
-    "effects",
-    SQLModel.metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False),
-    Column("value", String(200), nullable=False),
-)
-
-
-def service_event(key: str) -> ServiceCreatedV1:
-    return ServiceCreatedV1(service_id=str(uuid.uuid4()), key=key, name=key.title())
-
-
-async def count_effects(db: Database, event_id: str) -> int:
-    async with db.session(read_only=True) as session:  # a reader never waits for the consumer
-        return (
-            await session.scalar(select(func.count()).select_from(effects).where(effects.c.event_id == event_id)) or 0
-        )
-
-
-async def wait_until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-async def apply_effect(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
-    await session.execute(insert(effects).values(event_id=event.id, value=event.data["key"]))
-
-
-def unique_consumer() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}"
-
-
-async def test_event_is_written_with_the_change_and_relayed_after_commit(db: Database, bus: Bus) -> None:
-    relay = OutboxRelay(db, bus)
-    async with db.session() as session:
-        event = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("billing"))
-    assert await relay.relay_once() >= 1
-    async with db.session() as session:
-        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.event_id == event.id))
-    assert row is not None and row.sent_at is not None
-
-    message = await bus.js.get_last_msg("SLM_CATALOG", "slm.catalog.service.created")
-    assert message.headers is not None
-    assert message.headers["ce-id"] == event.id
-    assert message.headers["Nats-Msg-Id"] == event.id
-
-
-async def test_rolled_back_change_publishes_nothing(db: Database, bus: Bus) -> None:
-    with pytest.raises(RuntimeError):
-        async with db.session() as session:
-            record_event(session, EVENTS.service_created, tenant="acme", data=service_event("ghost"))
-            raise RuntimeError("the change fails")
-    async with db.session() as session:
-        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
 
 
 async def test_event_published_twice_is_applied_once(db: Database, bus: Bus) -> None:
@@ -102,30 +38,6 @@ async def test_event_published_twice_is_applied_once(db: Database, bus: Bus) -> 
 
 async def _applied_at_least(consumer: Consumer, n: int) -> bool:
     return consumer.applied >= n
-
-
-async def test_relay_dying_after_publish_causes_no_duplicate_effect(db: Database, bus: Bus) -> None:
-    consumer = Consumer(db, bus, name=unique_consumer(), handlers={EVENTS.service_created.type: apply_effect})
-    task = asyncio.create_task(consumer.run())
-    try:
-        async with db.session() as session:
-            event = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("crash"))
-        relay = OutboxRelay(db, bus)
-        assert await relay.relay_once() >= 1
-        # Simulate a relay that died after the acknowledgement but before marking the row sent.
-        async with db.session() as session:
-            await session.execute(update(OutboxMessage).where(OutboxMessage.event_id == event.id).values(sent_at=None))
-        restarted = OutboxRelay(db, bus)
-        assert await restarted.relay_once() >= 1
-        await wait_until(lambda: _has_effect(db, event.id))
-        await asyncio.sleep(0.5)
-        assert await count_effects(db, event.id) == 1
-    finally:
-        task.cancel()
-
-
-async def _has_effect(db: Database, event_id: str) -> bool:
-    return await count_effects(db, event_id) >= 1
 
 
 async def test_poison_message_becomes_a_dead_letter_and_replays(db: Database, bus: Bus) -> None:
@@ -226,45 +138,6 @@ async def test_permanent_error_skips_retries(db: Database, bus: Bus) -> None:
         await wait_until(dead_lettered)
     finally:
         task.cancel()
-
-
-async def test_relay_retries_while_nats_is_down(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from slm_shared.testing.nats_server import NatsServer
-
-    server = NatsServer(tmp_path / "nats").start()
-    bus = Bus(server.url, name="relay-test")
-    await bus.connect(attempts=20)
-    await bus.ensure_platform_streams()
-    relay = OutboxRelay(db, bus, poll_seconds=0.1, publish_timeout=0.5)
-    task = asyncio.create_task(relay.run())
-    try:
-        server.kill()
-        async with db.session() as session:
-            event = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("outage"))
-        relay.wake()
-        await asyncio.sleep(1.5)
-        async with db.session() as session:
-            row = await session.scalar(select(OutboxMessage).where(OutboxMessage.event_id == event.id))
-        assert row is not None and row.sent_at is None
-
-        server.start()
-
-        async def sent() -> bool:
-            async with db.session(read_only=True) as session:  # a reader never waits for the consumer
-                found = await session.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.event_id == event.id))
-                return found is not None
-
-        await wait_until(sent, timeout=30)
-        nc = await nats.connect(server.url)
-        try:
-            info = await nc.jetstream().stream_info("SLM_CATALOG")
-            assert info.state.messages == 1
-        finally:
-            await nc.close()
-    finally:
-        task.cancel()
-        await bus.close()
-        server.stop()
 
 
 async def test_handler_constraint_violation_is_not_mistaken_for_a_duplicate(db: Database, bus: Bus) -> None:
@@ -393,37 +266,3 @@ async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event
         assert len(transactions) < 15  # 31 messages (one twice): most in shared transactions, not one each
     finally:
         task.cancel()
-
-
-async def test_an_event_committed_while_the_relay_publishes_is_sent_without_waiting_for_the_poll(
-    db: Database, bus: Bus
-) -> None:
-    relay = OutboxRelay(db, bus, poll_seconds=30.0)
-    plain_round = relay.relay_once
-    late: list[str] = []
-
-    async def round_with_a_commit_meanwhile() -> int:
-        sent = await plain_round()
-        if not late:  # after this round read its rows, before it sleeps: a new event is committed
-            async with db.session() as session:
-                late.append(record_event(session, EVENTS.service_created, tenant="acme", data=service_event("x")).id)
-        return sent
-
-    relay.relay_once = round_with_a_commit_meanwhile  # type: ignore[method-assign]
-    task = asyncio.create_task(relay.run())
-    try:
-
-        async def sent() -> bool:
-            async with db.session(read_only=True) as session:
-                found = await session.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.event_id == late[0]))
-                return found is not None
-
-        await wait_until(lambda: _late_recorded(late))
-        await wait_until(sent, timeout=10.0)  # the poll is 30 s: only the commit's wake-up gets it out
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def _late_recorded(late: list[str]) -> bool:
-    return bool(late)

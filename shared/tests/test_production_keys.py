@@ -3,16 +3,12 @@ other's service tokens but never a token signed with the public development secr
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter
 from pydantic import ValidationError
 
@@ -22,48 +18,31 @@ from slm_shared.auth.service import SERVICE_KEY_ID
 from slm_shared.errors import Unauthorized
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET, ServiceSettings
 from slm_shared.testing.app_client import running_app
+from slm_shared.testing.jwks import JwksServer, rsa_key, signed
 from slm_shared.web.deps import StaffDep
 
 AUDIENCE = "https://slm.example/api"
 SERVICE_SECRET = "a-service-key-of-production-only-0123456789"
 
 
-class IdentityProvider:
-    """A real JWKS endpoint on loopback, signing RS256 tokens with a key of its own."""
+class IdentityProvider(JwksServer):
+    """The identity provider's JWKS endpoint on loopback, signing RS256 tokens with a key of its own."""
 
     def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        body = json.dumps({"keys": [{**public, "kid": "idp-1", "use": "sig", "alg": "RS256"}]}).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__("/.well-known/jwks.json")
+        self.key = rsa_key()
+        self.publish("idp-1", self.key)
 
     def token(self, **claims: Any) -> str:
-        now = int(time.time())
-        base = {"sub": "alice", "tenant": "acme", "roles": ["admin"], "iat": now, "exp": now + 300, "aud": AUDIENCE}
-        return jwt.encode({**base, **claims}, self.key, algorithm="RS256", headers={"kid": "idp-1"})
+        return signed(self.key, "idp-1", **{"aud": AUDIENCE, **claims})
 
 
 @pytest.fixture
 def idp() -> Iterator[IdentityProvider]:
     provider = IdentityProvider()
-    provider.thread.start()
+    provider.start()
     yield provider
-    provider.server.shutdown()
-    provider.server.server_close()
+    provider.stop()
 
 
 def production(**overrides: Any) -> ServiceSettings:

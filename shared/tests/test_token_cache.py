@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from slm_shared.auth import TokenVerifier, issue_token
 from slm_shared.errors import Unauthorized
+from slm_shared.testing.jwks import JwksServer, rsa_key, signed
 
 SECRET = "a-test-secret-of-at-least-32-bytes!!"
 
@@ -55,61 +50,23 @@ async def test_the_memory_is_bounded() -> None:
     assert await verifier.verify(tokens[0]) is not principals[0]
 
 
-class RotatingIdentityProvider:
-    """A real JWKS endpoint on loopback whose published keys can be replaced."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, Any] = {}
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = json.dumps({"keys": list(provider.keys.values())}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def publish(self, kid: str, key: rsa.RSAPrivateKey) -> None:
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-        self.keys[kid] = {**public, "kid": kid, "use": "sig", "alg": "RS256"}
-
-    def withdraw(self, kid: str) -> None:
-        del self.keys[kid]
-
-
-def signed(key: rsa.RSAPrivateKey, kid: str, subject: str) -> str:
-    now = int(time.time())
-    claims = {"sub": subject, "tenant": "acme", "roles": ["admin"], "iat": now, "exp": now + 300}
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-
-
 async def test_a_key_withdrawn_from_the_jwks_stops_verifying_within_twice_the_bound() -> None:
     class QuickVerifier(TokenVerifier):
         cache_seconds = 0.5
 
-    idp = RotatingIdentityProvider()
-    old, new = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    idp = JwksServer().start()
+    old, new = rsa_key(), rsa_key()
     idp.publish("old", old)
     try:
         verifier = QuickVerifier(jwks_url=idp.url)
-        remembered = signed(old, "old", "alice")
+        remembered = signed(old, "old", sub="alice")
         assert (await verifier.verify(remembered)).subject == "alice"
         idp.withdraw("old")
         idp.publish("new", new)
         await asyncio.sleep(2 * QuickVerifier.cache_seconds + 0.2)
-        for token in (remembered, signed(old, "old", "bob")):  # remembered or fresh: both refused now
+        for token in (remembered, signed(old, "old", sub="bob")):  # remembered or fresh: both refused now
             with pytest.raises(Unauthorized):
                 await verifier.verify(token)
-        assert (await verifier.verify(signed(new, "new", "carol"))).subject == "carol"
+        assert (await verifier.verify(signed(new, "new", sub="carol"))).subject == "carol"
     finally:
-        idp.server.shutdown()
-        idp.server.server_close()
+        idp.stop()

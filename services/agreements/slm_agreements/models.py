@@ -45,7 +45,7 @@ class Agreement(SQLModel, table=True):
     name: str = Field(max_length=200)
     service_id: str = Field(max_length=64, index=True)
     service_key: str = Field(max_length=64)
-    offering_id: str | None = Field(default=None, max_length=64)
+    offering_id: str | None = Field(default=None, max_length=64, description="the offering of the version in force")
     offering_version: int | None = None
     provider_party_id: str | None = Field(default=None, foreign_key="parties.id", max_length=36)
     consumer_party_id: str = Field(foreign_key="parties.id", max_length=36, index=True)
@@ -96,6 +96,9 @@ class AgreementVersion(SQLModel, table=True):
     credit_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     observation_terms: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     measured_scope: str | None = Field(default=None, max_length=16, description="None: service")
+    offering_id: str | None = Field(default=None, max_length=64, description="the offering this version is based on")
+    offering_version: int | None = None
+    standard_targets: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 

@@ -214,6 +214,8 @@ class VersionPublic(VersionTerms):
     created_at: datetime
     in_force_from: datetime | None
     in_force_to: datetime | None
+    offering_id: str | None = Field(None, description="the offering this version is based on")
+    offering_version: int | None = None
 
 
 class VersionSummary(BaseModel):
@@ -232,7 +234,11 @@ class VersionSummary(BaseModel):
 
 
 class AgreementPublic(VersionTerms):
-    """An agreement with the terms of its newest version (for a customer, of the one it may see)."""
+    """An agreement with the terms of its newest version (for a customer, of the one it may see).
+
+    `offering_id` and `offering_version` are those of the version put in force last (of the first version
+    until one is); the offering a newer version proposes is on that version.
+    """
 
     id: str
     kind: Kind

@@ -223,6 +223,9 @@ async def create_agreement(
             credit_terms=term("credit_terms", None),
             observation_terms=term("observation_terms", None),
             measured_scope=term("measured_scope", None),
+            offering_id=agreement.offering_id,
+            offering_version=agreement.offering_version,
+            standard_targets=agreement.standard_targets,
         )
     )
     session.add_all(objective_rows(agreement, 1, [(None, draft) for draft in drafts]))
@@ -305,7 +308,17 @@ async def describe(
     version = await repository.get_version(session, agreement, number)
     assert version is not None
     terms = (await describe_version(session, agreement, version)).model_dump(
-        exclude={"agreement_id", "version", "status", "proposed_by", "based_on", "created_by", "created_at"}
+        exclude={
+            "agreement_id",
+            "version",
+            "status",
+            "proposed_by",
+            "based_on",
+            "created_by",
+            "created_at",
+            "offering_id",
+            "offering_version",
+        }
     )
     current = await in_force.version_at(session, agreement, utcnow())
     return AgreementPublic.model_validate(

@@ -63,7 +63,8 @@ async def test_objectives_carry_the_targets_terms_and_an_amendment_moves_them_on
         assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "changes.offering_id"
     amended = await client.post(f"/v1/agreements/{aid}/amend", json={"changes": {"offering_id": second["offering_id"]}})
     assert amended.status_code == 200, amended.text
-    assert amended.json()["offering_id"] == second["offering_id"]
+    assert amended.json()["offering_id"] == first["offering_id"]  # the agreement moves once the version is in force
+    assert (await client.get(f"/v1/agreements/{aid}/versions/2")).json()["offering_id"] == second["offering_id"]
     moved = {o["indicator"]: o for o in amended.json()["objectives"]}
     assert moved["availability"]["id"] == objectives["availability"]["id"]
     assert moved["availability"]["alert_policy"] == [tier(0.01)]

@@ -8,11 +8,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model, terms
+from slm_measurement.burn_alerts import burn_alert_changed as burn_alert_changed
 from slm_measurement.chain import service as chain_service
-from slm_measurement.domain.alerts import AlertChange
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
-from slm_measurement.evaluator import format_duration
 from slm_measurement.models import Objective
 from slm_measurement.policy import budget_runs_out
 from slm_measurement.portfolio import names
@@ -24,7 +23,6 @@ from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     AgreementEndedV1,
     AgreementNotMeasuredV1,
-    BurnAlertV1,
     DependencyChangedV1,
     ImprovementActionV1,
     ObjectiveStatusV1,
@@ -244,40 +242,6 @@ def objective_status_changed(
             window_end=objective.window_end,
             observed_at=observed_at,
             severity=severity,
-            budget_exhausted_at=budget_runs_out(objective.details or {}),
-        ),
-    )
-
-
-def burn_alert_changed(
-    session: AsyncSession, objective: Objective, change: AlertChange, *, observed_at: datetime
-) -> None:
-    """Record that a burn-rate tier started or stopped firing."""
-    state = change.state
-    record_event(
-        session,
-        EVENTS.objective_burn_alert,
-        tenant=objective.tenant,
-        subject=objective.objective_id,
-        data=BurnAlertV1(
-            agreement_id=objective.agreement_id,
-            objective_id=objective.objective_id,
-            objective_row_id=objective.id,
-            service_key=objective.service_key,
-            indicator=objective.indicator,
-            consumer_party_id=objective.consumer_party_id,
-            tier=state.tier.name,
-            severity=state.tier.severity,
-            firing=change.firing,
-            long_window=format_duration(state.tier.long_window),
-            short_window=format_duration(state.tier.short_window),
-            long_burn_rate=state.long_burn,
-            short_burn_rate=state.short_burn,
-            threshold_factor=state.factor,
-            budget_share=state.tier.budget_share,
-            objective=objective.target,
-            observed_at=observed_at,
-            objective_name=objective.name,
             budget_exhausted_at=budget_runs_out(objective.details or {}),
         ),
     )

@@ -10,36 +10,25 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 from slm_measurement import versioned
 from slm_measurement.agreed import Agreed, counted_ranges
 from slm_measurement.domain import maintenance
-from slm_measurement.domain.alerts import DEFAULT_POLICY, BurnTier, lookbacks
+from slm_measurement.domain.alerts import BurnTier, lookbacks
+from slm_measurement.domain.alerts import tiers_of as tiers_of
 from slm_measurement.domain.windows import (
-    DAY,
-    MINUTE,
     Bounds,
     WindowSpec,
     lookback_bounds,
     parse_duration,
     window_bounds,
 )
+from slm_measurement.domain.windows import format_duration as format_duration
 from slm_measurement.models import Objective
 
 DEFAULT_FORECAST_LOOKBACKS = ("1h", "24h")
 WINDOW = "window"
 TICKET_TIME = "ticket_time"
-
-
-@functools.lru_cache(maxsize=256)
-def format_duration(length: timedelta) -> str:
-    """'5m', '6h', '3d' (or seconds for odd lengths)."""
-    seconds = int(length.total_seconds())
-    for unit, size in (("d", DAY), ("h", 3600), ("m", MINUTE)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def window_of(objective: Objective) -> WindowSpec:
@@ -51,22 +40,6 @@ def window_of(objective: Objective) -> WindowSpec:
 def policy_of(objective: Objective) -> tuple[BurnTier, ...]:
     """The objective's burn-rate tiers: its own, or the SRE workbook's default."""
     return tiers_of(objective.alert_policy)
-
-
-def tiers_of(alert_policy: list[dict[str, Any]] | None) -> tuple[BurnTier, ...]:
-    """The burn-rate tiers of a stored alert policy (the SRE workbook's default without one)."""
-    if not alert_policy:
-        return DEFAULT_POLICY
-    return tuple(
-        BurnTier(
-            name=tier["name"],
-            severity=tier["severity"],
-            budget_share=float(tier["budget_share"]),
-            long_window=parse_duration(tier["long_window"]),
-            short_window=parse_duration(tier["short_window"]),
-        )
-        for tier in alert_policy
-    )
 
 
 def maintenance_of(objective: Objective) -> list[maintenance.MaintenanceWindow]:

@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_measurement import repository
+from slm_measurement.burn_alerts import retire_removed_tiers
 from slm_measurement.domain import maintenance
+from slm_measurement.domain.alerts import tiers_of
 from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec, validate_window
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.observations import service as observation_service
@@ -185,10 +187,6 @@ async def apply_activation(
 async def _apply_now(
     session: AsyncSession, *, tenant: str, agreement: AgreementActivatedV2, existing: Any, now: datetime
 ) -> None:
-    # Deferred: the evaluation service imports this module.
-    from slm_measurement.planning import tiers_of
-    from slm_measurement.service import retire_removed_tiers
-
     rows = {o.objective_id: o for o in existing}
     incoming = {target.objective_id for target in agreement.objectives}
     active = agreement.effective_from <= now and (agreement.effective_to is None or agreement.effective_to > now)
@@ -251,8 +249,6 @@ async def expire_objectives(session: AsyncSession, *, now: datetime) -> int:
     expired = await session.scalars(
         select(Objective).where(col(Objective.active).is_(True), col(Objective.effective_to) <= now)
     )
-    from slm_measurement.service import retire_removed_tiers  # deferred: the service imports this module
-
     for row in expired:
         retire_removed_tiers(session, row, set(), now=now)  # an ended objective stops alerting
         row.active, row.ended, row.needs_evaluation, row.updated_at = False, True, False, now
@@ -267,8 +263,6 @@ async def apply_end(session: AsyncSession, *, tenant: str, ended: AgreementEnded
     A superseded version keeps being evaluated until its successor's activation takes over (at the
     successor's start), whichever of the two events arrives first.
     """
-    from slm_measurement.service import retire_removed_tiers  # deferred: the service imports this module
-
     count = 0
     if ended.reason == "superseded":
         return 0

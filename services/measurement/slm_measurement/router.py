@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import Row
 
-from slm_measurement import buckets, repository, service, versioned
+from slm_measurement import buckets, burn_alerts, repository, service, versioned
 from slm_measurement.agreed import agreed_of, as_defined_at
 from slm_measurement.as_of import AtQuery, as_of
 from slm_measurement.domain.alerts import DEFAULT_POLICY
@@ -255,7 +255,7 @@ async def set_objective_policy(
                 str(exc), errors=[FieldError(field=f"forecast_lookbacks[{index}]", message=str(exc))]
             ) from exc
     kept = {t.name for t in body.alert_policy} if body.alert_policy else {t.name for t in DEFAULT_POLICY}
-    service.retire_removed_tiers(session, objective, kept, now=utcnow())
+    burn_alerts.retire_removed_tiers(session, objective, kept, now=utcnow())
     objective.alert_policy = [t.model_dump() for t in body.alert_policy] if body.alert_policy else None
     objective.forecast_lookbacks = body.forecast_lookbacks
     objective.at_risk_rule = body.at_risk

@@ -11,11 +11,10 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, events, failures, read_model, repository, slices, thresholds
-from slm_measurement.domain.alerts import AlertChange, TierState
+from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.evaluation_pass import evaluate_chunk, record_measurement
-from slm_measurement.evaluator import measure, policy_of
+from slm_measurement.evaluator import measure
 from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.rollup import roll_up, value_series
@@ -152,17 +151,3 @@ async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int
             break
     return evaluated
 
-
-def retire_removed_tiers(session: AsyncSession, objective: Objective, kept: set[str], *, now: datetime) -> None:
-    """Announce that every firing tier the new policy no longer has has stopped firing, and forget it."""
-    firing = set(objective.firing_alerts or [])
-    removed = firing - kept
-    if not removed:
-        return
-    last = {a["name"]: a for a in (objective.details or {}).get("alerts", [])}
-    for tier in policy_of(objective):
-        if tier.name in removed:
-            seen = last.get(tier.name, {})
-            state = TierState(tier, float(seen.get("factor", 0.0)), seen.get("long_burn"), seen.get("short_burn"))
-            events.burn_alert_changed(session, objective, AlertChange(state, firing=False), observed_at=now)
-    objective.firing_alerts = sorted(firing & kept)

@@ -15,8 +15,9 @@ from slm_shared.db import UTCDateTime, utcnow
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 PENDING, SUCCEEDED, FAILED, DEAD = "pending", "succeeded", "failed", "dead"
+SUPERSEDED = "superseded"  # not sent: a newer event for the same alert was sent (or is being sent) first
 OPEN, ACKNOWLEDGED, RESOLVED, EXHAUSTED = "open", "acknowledged", "resolved", "exhausted"
-DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, DEAD)
+DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, DEAD, SUPERSEDED)
 
 
 def new_id() -> str:
@@ -219,4 +220,19 @@ class ActionSeen(SQLModel, table=True):
     revision: int = 0
     status: str = Field(max_length=16)
     due_on: str = Field(max_length=10)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class AlertOrder(SQLModel, table=True):
+    """The newest observation sent (or being sent) per alert of a subscription: an older one is not sent after it."""
+
+    __tablename__ = "alert_order"
+    __table_args__ = (UniqueConstraint("subscription_id", "alert_key", name="uq_alert_order_subscription_key"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
+    tenant: str = Field(max_length=64)
+    subscription_id: str = Field(max_length=36)
+    alert_key: str = Field(max_length=300)
+    observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    event_id: str = Field(max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

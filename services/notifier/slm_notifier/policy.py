@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slm_notifier.channels.base import AttemptOutcome
-from slm_notifier.models import DEAD, FAILED, PENDING, SUCCEEDED
+from slm_notifier.models import DEAD, FAILED, PENDING, SUCCEEDED, SUPERSEDED
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ def next_transition(
     """The delivery's status and next attempt time after `attempts_in_round` attempts ended so."""
     if outcome.succeeded:
         return Transition(SUCCEEDED, None)
+    if outcome.superseded:
+        return Transition(SUPERSEDED, None)
     if outcome.permanent:
         return Transition(FAILED, None)
     if attempts_in_round >= policy.max_attempts:

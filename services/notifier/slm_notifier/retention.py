@@ -9,12 +9,12 @@ from sqlalchemy import Table, and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier.config import Settings
-from slm_notifier.models import DEAD, FAILED, SUCCEEDED, Delivery, DeliveryAttempt
+from slm_notifier.models import DEAD, FAILED, SUCCEEDED, SUPERSEDED, AlertOrder, Delivery, DeliveryAttempt
 from slm_shared.retention import Child, Purge
 
 
 def delivery_purge(settings: Settings, now: datetime) -> Purge:
-    """Deliveries that succeeded, failed or died before the retention period, with their attempts.
+    """Deliveries that succeeded, failed, died or were superseded before the retention period, with their attempts.
 
     Never a pending one, and never one younger than the inbox's memory of its event (a redelivered
     event is recognised by the inbox first, by the delivery's unique key second).
@@ -22,7 +22,7 @@ def delivery_purge(settings: Settings, now: datetime) -> Purge:
     deliveries: Table = Delivery.__table__  # type: ignore[attr-defined]
     attempts: Table = DeliveryAttempt.__table__  # type: ignore[attr-defined]
     keep = max(timedelta(days=settings.delivery_retention_days), timedelta(days=settings.inbox_retention_days))
-    where = and_(deliveries.c.status.in_((SUCCEEDED, FAILED, DEAD)), deliveries.c.updated_at < now - keep)
+    where = and_(deliveries.c.status.in_((SUCCEEDED, FAILED, DEAD, SUPERSEDED)), deliveries.c.updated_at < now - keep)
     return Purge(
         "deliveries",
         deliveries,
@@ -33,7 +33,14 @@ def delivery_purge(settings: Settings, now: datetime) -> Purge:
     )
 
 
+def alert_order_purge(settings: Settings, now: datetime) -> Purge:
+    """The order of alerts nothing was sent for in the retention period (no delivery of theirs is still retried)."""
+    order: Table = AlertOrder.__table__  # type: ignore[attr-defined]
+    keep = max(timedelta(days=settings.delivery_retention_days), timedelta(days=settings.inbox_retention_days))
+    return Purge("alert_order", order, order.c.updated_at < now - keep, order_by=(order.c.updated_at,), key=("id",))
+
+
 async def purges(session: AsyncSession, settings: Any, now: datetime) -> list[Purge]:
     """Everything the notifier's retention job deletes, besides the outbox, inbox and idempotency keys."""
     assert isinstance(settings, Settings)
-    return [delivery_purge(settings, now)]
+    return [delivery_purge(settings, now), alert_order_purge(settings, now)]

@@ -15,7 +15,7 @@ from slm_shared.errors import FieldError, Unprocessable, field_name
 
 Language = Literal["en", "pt", "es", "pl", "ru"]
 Severity = Literal["info", "warning", "critical"]
-DeliveryStatus = Literal["pending", "succeeded", "failed", "dead"]
+DeliveryStatus = Literal["pending", "succeeded", "failed", "dead", "superseded"]
 ChannelName = Literal["webhook", "slack", "teams", "email", "servicenow", "jira", "pagerduty"]
 NotificationState = Literal["open", "acknowledged", "resolved", "exhausted"]
 TARGET_HELP = (

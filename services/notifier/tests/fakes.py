@@ -27,6 +27,7 @@ class Seen:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    raw_path: str = ""  # as sent, percent-encoding kept
 
 
 @dataclass
@@ -47,7 +48,14 @@ def _recording(fake: Fake) -> None:
         raw = await request.body()
         body = json.loads(raw) if raw else None
         fake.requests.append(
-            Seen(request.method, request.url.path, dict(request.query_params), dict(request.headers), body)
+            Seen(
+                request.method,
+                request.url.path,
+                dict(request.query_params),
+                dict(request.headers),
+                body,
+                request.scope["raw_path"].decode(),
+            )
         )
         return await call_next(request)
 
@@ -94,6 +102,37 @@ def servicenow() -> Fake:
     return fake
 
 
+def change_table() -> Fake:
+    """ServiceNow's Table API for change_request: create, query by correlation_id, read one (any id)."""
+    fake = Fake(FastAPI())
+    records: dict[str, dict[str, Any]] = {}
+    fake.state["records"] = records
+    _recording(fake)
+
+    @fake.app.post("/api/now/table/change_request", status_code=201)
+    async def create(request: Request) -> dict[str, Any]:
+        _basic(request, "svc", "pw")
+        sys_id = uuid.uuid4().hex
+        records[sys_id] = {**(await request.json()), "sys_id": sys_id, "number": f"CHG{len(records) + 1:07d}",
+                           "state": "-5"}  # fmt: skip
+        return {"result": records[sys_id]}
+
+    @fake.app.get("/api/now/table/change_request")
+    async def query(request: Request, sysparm_query: str = "") -> dict[str, Any]:
+        _basic(request, "svc", "pw")
+        terms = dict(term.split("=", 1) for term in sysparm_query.split("^") if "=" in term)
+        return {"result": [r for r in records.values() if all(r.get(k) == v for k, v in terms.items())][:1]}
+
+    @fake.app.get("/api/now/table/change_request/{sys_id:path}")
+    async def read(sys_id: str, request: Request) -> dict[str, Any]:
+        _basic(request, "svc", "pw")
+        if sys_id not in records:
+            raise HTTPException(404)
+        return {"result": records[sys_id]}
+
+    return fake
+
+
 def jira() -> Fake:
     """The Service Desk API: create a request, comment, list and perform transitions."""
     fake = Fake(FastAPI())
@@ -127,13 +166,15 @@ def jira() -> Fake:
 
 
 def pagerduty() -> Fake:
-    """The Events API v2 endpoint."""
+    """The Events API v2 endpoint; while `state["refuse_triggers"]` is set, a trigger gets a 500."""
     fake = Fake(FastAPI())
     _recording(fake)
 
     @fake.app.post("/v2/enqueue", status_code=202)
     async def enqueue(request: Request) -> dict[str, Any]:
         body = await request.json()
+        if body["event_action"] == "trigger" and fake.state.get("refuse_triggers"):
+            raise HTTPException(500)
         return {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
 
     return fake

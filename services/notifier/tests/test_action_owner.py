@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from conftest import wait_until
+from conftest import agreement_activated, mails, smtp_settings, wait_until
 from receivers import Receiver
 from smtp_server import SmtpServer
-from test_escalation import mails, smtp_settings
 
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import (
@@ -33,11 +32,7 @@ OPS = [
 async def test_the_owner_hears_of_the_action_and_an_overdue_one_escalates_by_contact_level(
     make_client: Any, publish: Any, tenant: str, tmp_path: Path
 ) -> None:
-    activated = AgreementActivatedV1(
-        agreement_id="agr-1", version=1, kind="SLA", name="Gold for Acme", service_id="s", service_key="payments",
-        consumer_party_id="party-acme", provider_party_id="party-ops", effective_from=datetime.now().astimezone(),
-        objectives=[],
-    )  # fmt: skip
+    activated = agreement_activated("agr-1")
     action = ImprovementActionV1(
         action_id="act-1", agreement_id="agr-1", service_key="payments", title="Second card gateway",
         owner="Tia", owner_email="tia@provider.example", owner_party_id="party-ops",
@@ -84,11 +79,7 @@ async def test_the_owner_hears_of_the_action_and_an_overdue_one_escalates_by_con
 async def test_an_overdue_action_is_reminded_past_the_top_level_and_acknowledgement_until_it_is_done(
     make_client: Any, publish: Any, tenant: str, tmp_path: Path
 ) -> None:
-    activated = AgreementActivatedV1(
-        agreement_id="agr-2", version=1, kind="SLA", name="Gold for Acme", service_id="s", service_key="payments",
-        consumer_party_id="party-acme", provider_party_id="party-ops", effective_from=datetime.now().astimezone(),
-        objectives=[],
-    )  # fmt: skip
+    activated = agreement_activated("agr-2")
     late = ImprovementActionV1(
         action_id="act-2", agreement_id="agr-2", service_key="payments", title="Restore availability of payments",
         owner="Tia", owner_email="tia@provider.example", owner_party_id="party-ops",
@@ -138,11 +129,7 @@ async def test_a_chase_ends_after_its_reminders_when_the_agreement_ends_or_the_s
     make_client: Any, publish: Any, tenant: str, tmp_path: Path
 ) -> None:
     def agreement(agreement_id: str) -> AgreementActivatedV1:
-        return AgreementActivatedV1(
-            agreement_id=agreement_id, version=1, kind="SLA", name="Gold", service_id="s", service_key="payments",
-            consumer_party_id="party-acme", provider_party_id="party-ops",
-            effective_from=datetime.now().astimezone(), objectives=[],
-        )  # fmt: skip
+        return agreement_activated(agreement_id, name="Gold")
 
     def overdue(action_id: str, agreement_id: str) -> ImprovementActionV1:
         return ImprovementActionV1(

@@ -4,47 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 from conftest import wait_until
-from fakes import Fake, _basic, _recording, serving
-from fastapi import FastAPI, HTTPException, Request
+from fakes import change_table, serving
 
 from slm_notifier.itsm.changes import change_status
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ChangeRequestedV1
-
-
-def change_table() -> Fake:
-    """ServiceNow's Table API for change_request: create, query by correlation_id, read one."""
-    fake = Fake(FastAPI())
-    records: dict[str, dict[str, Any]] = {}
-    fake.state["records"] = records
-    _recording(fake)
-
-    @fake.app.post("/api/now/table/change_request", status_code=201)
-    async def create(request: Request) -> dict[str, Any]:
-        _basic(request, "svc", "pw")
-        sys_id = uuid.uuid4().hex
-        records[sys_id] = {**(await request.json()), "sys_id": sys_id, "number": f"CHG{len(records) + 1:07d}",
-                           "state": "-5"}  # fmt: skip
-        return {"result": records[sys_id]}
-
-    @fake.app.get("/api/now/table/change_request")
-    async def query(request: Request, sysparm_query: str = "") -> dict[str, Any]:
-        _basic(request, "svc", "pw")
-        terms = dict(term.split("=", 1) for term in sysparm_query.split("^") if "=" in term)
-        return {"result": [r for r in records.values() if all(r.get(k) == v for k, v in terms.items())][:1]}
-
-    @fake.app.get("/api/now/table/change_request/{sys_id}")
-    async def read(sys_id: str, request: Request) -> dict[str, Any]:
-        _basic(request, "svc", "pw")
-        if sys_id not in records:
-            raise HTTPException(404)
-        return {"result": records[sys_id]}
-
-    return fake
 
 
 def test_servicenow_change_states_are_named_as_the_platform_names_them() -> None:

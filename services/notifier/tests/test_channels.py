@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import WHEN
 from fakes import jira, pagerduty, servicenow, serving
 from jinja2.exceptions import SecurityError
 from receivers import Receiver
@@ -22,10 +21,7 @@ from slm_notifier.itsm.jira import JiraChannel
 from slm_notifier.itsm.pagerduty import PagerDutyChannel
 from slm_notifier.itsm.servicenow import ServiceNowChannel
 from slm_notifier.messages import Renderer
-from slm_shared import migrations
-from slm_shared.db import Database
 
-WHEN = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BREACH = {
     "agreement_id": "agr-1",
     "objective_id": "obj-1",
@@ -65,19 +61,6 @@ def message(verb: str = "breached", target: dict[str, Any] | None = None, **extr
         "content": content,
     }
     return OutgoingMessage(**{**values, **extra})
-
-
-@pytest.fixture
-def http() -> SafeHttp:
-    return SafeHttp(allow_private_targets=True, timeout_seconds=5)
-
-
-@pytest.fixture
-async def tickets(database_url: str) -> AsyncIterator[TicketStore]:
-    await migrations.upgrade("slm_notifier", database_url)
-    db = Database(database_url)
-    yield TicketStore(db)
-    await db.dispose()
 
 
 FACTS_EN = [

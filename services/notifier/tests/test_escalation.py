@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import objective_status, wait_until
+from conftest import mails, objective_status, smtp_settings, wait_until
 from fakes import agreements, serving
 from receivers import Receiver
 from smtp_server import SmtpServer
@@ -26,20 +26,6 @@ CONTACTS = [
 ]
 
 
-def smtp_settings(server: SmtpServer) -> dict[str, Any]:
-    return {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": server.port,
-        "smtp_starttls": True,
-        "smtp_username": "mailer",
-        "smtp_password": "s3cret",
-        "smtp_ca_file": str(server.cert),
-        "smtp_from": "slm@example.com",
-        "escalation_poll_seconds": 0.1,
-        "public_url": "http://testserver",
-    }
-
-
 async def email_subscription(client: httpx.AsyncClient, **extra: Any) -> dict[str, Any]:
     body = {
         "name": "customer SLMs",
@@ -51,14 +37,6 @@ async def email_subscription(client: httpx.AsyncClient, **extra: Any) -> dict[st
     created = await client.post("/v1/subscriptions", json=body)
     assert created.status_code == 201, created.text
     return created.json()
-
-
-async def mails(server: SmtpServer, count: int, timeout: float = 10) -> list[Any]:
-    async def arrived() -> bool:
-        return len(server.mailbox.messages) >= count
-
-    await wait_until(arrived, timeout=timeout)
-    return list(server.mailbox.messages)
 
 
 async def test_unacknowledged_breach_escalates_until_the_signed_link_is_used(

@@ -3,17 +3,15 @@ narrow an escalation level and never reach past it."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from conftest import objective_status
+from conftest import agreement_activated, mails, objective_status, smtp_settings
 from receivers import Receiver
 from smtp_server import SmtpServer
-from test_escalation import mails, smtp_settings
 
 from slm_shared.contracts import EVENTS
-from slm_shared.contracts.payloads import AgreementActivatedV1, PartyChangedV1, PartyContactV1
+from slm_shared.contracts.payloads import PartyChangedV1, PartyContactV1
 
 SLM = "service_level_manager"
 CUSTOMER = [
@@ -29,11 +27,7 @@ PROVIDER = [
 async def test_internal_alerts_go_to_the_provider_unless_the_customer_is_asked_for(
     make_client: Any, publish: Any, tenant: str, tmp_path: Path
 ) -> None:
-    activated = AgreementActivatedV1(
-        agreement_id="agr-1", version=1, kind="SLA", name="Gold for Acme", service_id="s", service_key="payments",
-        consumer_party_id="party-acme", provider_party_id="party-ops", effective_from=datetime.now().astimezone(),
-        objectives=[],
-    )  # fmt: skip
+    activated = agreement_activated("agr-1")
     at_risk = EVENTS.objective_at_risk.type
     breached = EVENTS.objective_breached.type
     with SmtpServer(tmp_path) as server:

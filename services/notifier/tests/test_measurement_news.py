@@ -7,37 +7,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from conftest import burn_alert
 from receivers import Receiver
 from standardwebhooks import Webhook
 
 from slm_notifier.matching import severity_of
 from slm_shared.contracts import EVENTS
-from slm_shared.contracts.payloads import BurnAlertV1, TicketSlaV1
+from slm_shared.contracts.payloads import TicketSlaV1
 
 NOW = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
-
-
-def burn_alert(severity: str) -> BurnAlertV1:
-    return BurnAlertV1.model_validate(
-        {
-            "agreement_id": "agr-1",
-            "objective_id": "obj-1",
-            "objective_row_id": "row-1",
-            "service_key": "payments",
-            "indicator": "availability",
-            "tier": "page-1h" if severity == "page" else "ticket-3d",
-            "severity": severity,
-            "firing": True,
-            "long_window": "1h",
-            "short_window": "5m",
-            "long_burn_rate": 20.0,
-            "short_burn_rate": 25.0,
-            "threshold_factor": 14.4,
-            "budget_share": 0.02,
-            "objective": 0.999,
-            "observed_at": NOW,
-        }
-    )
 
 
 def ticket_breach() -> TicketSlaV1:
@@ -81,8 +59,9 @@ async def test_pages_and_ticket_breaches_reach_a_critical_only_subscription(
         assert created.status_code == 201, created.text
         secret = created.json()["secret"]
 
-        await publish(EVENTS.objective_burn_alert.build(tenant=tenant, data=burn_alert("ticket")))
-        await publish(EVENTS.objective_burn_alert.build(tenant=tenant, data=burn_alert("page")))
+        for severity, tier in (("ticket", "ticket-3d"), ("page", "page-1h")):
+            alert = burn_alert(severity=severity, tier=tier)
+            await publish(EVENTS.objective_burn_alert.build(tenant=tenant, data=alert))
         await publish(EVENTS.ticket_sla_breached.build(tenant=tenant, data=ticket_breach()))
 
         requests = await receiver.wait_for(2)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from conftest import STOPPED, WHEN, burn_alert
 from fakes import pagerduty, serving
-from test_channels import WHEN, http, tickets  # noqa: F401 (fixtures)
 
 from slm_notifier.channels import OutgoingMessage, SafeHttp, TicketStore
 from slm_notifier.itsm.pagerduty import PagerDutyChannel
@@ -15,24 +13,7 @@ EVENT = "slm.measurement.objective.burn_alert.v1"
 
 
 def burn(tier: str, *, firing: bool) -> OutgoingMessage:
-    data: dict[str, Any] = {
-        "agreement_id": "agr-1",
-        "objective_id": "obj-1",
-        "objective_row_id": "row-1",
-        "service_key": "ledger",
-        "indicator": "availability",
-        "tier": tier,
-        "severity": "page",
-        "firing": firing,
-        "long_window": "2h",
-        "short_window": "10m",
-        "long_burn_rate": 40.0 if firing else 0.5,
-        "short_burn_rate": 50.0 if firing else 0.2,
-        "threshold_factor": 6.0,
-        "budget_share": 0.0179,
-        "objective": 0.999,
-        "observed_at": WHEN.isoformat(),
-    }
+    data = burn_alert(tier=tier, **({} if firing else STOPPED)).model_dump(mode="json")
     event_id = f"evt-{tier}-{firing}"
     content = Renderer().render(
         event_type=EVENT, event_id=event_id, data=data, language="en", agreement_name="Ledger", ack_url=None
@@ -51,7 +32,7 @@ def burn(tier: str, *, firing: bool) -> OutgoingMessage:
     )
 
 
-async def test_a_firing_tier_triggers_and_its_end_resolves_per_tier(http: SafeHttp, tickets: TicketStore) -> None:  # noqa: F811
+async def test_a_firing_tier_triggers_and_its_end_resolves_per_tier(http: SafeHttp, tickets: TicketStore) -> None:
     async with serving(pagerduty()) as fake:
         channel = PagerDutyChannel(http, tickets)
         target = {"routing_key": "R0UTINGKEY", "url": f"{fake.url}/v2/enqueue"}

@@ -132,6 +132,8 @@ async def activate(
         events.agreement_ended(session, agreement, superseded.version, "superseded")
     version.status, version.activated_at = "active", now
     agreement.in_force_version = version.version
+    agreement.offering_id, agreement.offering_version = version.offering_id, version.offering_version
+    agreement.standard_targets = version.standard_targets
     agreement.activated_at = now
     agreement.not_measured = None
     await session.flush()

@@ -16,6 +16,8 @@ SCALAR_TERMS = (
     "credit_terms",
     "observation_terms",
     "measured_scope",
+    "offering_id",
+    "offering_version",
 )
 Snapshot = Mapping[str, Any]
 Change = dict[str, Any]

@@ -34,6 +34,9 @@ COPIED = (
     "credit_terms",
     "observation_terms",
     "measured_scope",
+    "offering_id",
+    "offering_version",
+    "standard_targets",
 )
 OBJECTIVE_FIELDS = (
     "id",
@@ -82,7 +85,7 @@ async def apply_changes(
     previous = {o.id for o in await repository.objectives_of(session, agreement, version.version)}
     if version.based_on:
         previous |= {o.id for o in await repository.objectives_of(session, agreement, version.based_on)}
-    standard = [Target.model_validate(t) for t in agreement.standard_targets]
+    standard = [Target.model_validate(t) for t in version.standard_targets]
     drafts: list[tuple[str | None, ObjectiveDraft]] = []
     errors: dict[str, str] = {}
     for index, objective in enumerate(changes.objectives):
@@ -112,6 +115,8 @@ async def _onto_offering(
 ) -> None:
     """Base the version on another published offering of the service: its targets become the standard objectives.
 
+    Only the version records the offering; the agreement moves onto it when the version is put in force.
+
     With `keep`, the version's objectives are rewritten now: each standard one becomes the new offering's target
     on its indicator (keeping the objective's id), customer-specific ones stay, and the offering's new
     indicators are added. Otherwise the objectives given in the same change are written as they come.
@@ -121,11 +126,11 @@ async def _onto_offering(
         raise service.invalid({"changes.offering_id": f"offering {offering_id} is not in the catalogue"})
     if offering.service_id != agreement.service_id:
         raise service.invalid({"changes.offering_id": f"offering {offering_id} is of another service"})
-    if offering.status != "published" and offering.id != agreement.offering_id:
+    if offering.status != "published" and offering.id not in (agreement.offering_id, version.offering_id):
         raise service.invalid({"changes.offering_id": f"offering {offering_id} is {offering.status}"})
     standard = [Target.model_validate(t) for t in offering.targets]
-    agreement.offering_id, agreement.offering_version = offering.id, offering.version
-    agreement.standard_targets = [t.model_dump(mode="json") for t in standard]
+    version.offering_id, version.offering_version = offering.id, offering.version
+    version.standard_targets = [t.model_dump(mode="json") for t in standard]
     if not keep:
         return
     current = await repository.objectives_of(session, agreement, version.version)

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
+
+from slm_measurement.domain.windows import parse_duration
 
 Severity = Literal["page", "ticket"]
 
@@ -100,3 +102,19 @@ def alert_changes(states: Sequence[TierState], previously_firing: set[str]) -> t
         AlertChange(s, s.firing) for s in states if (s.tier.name in now_firing) != (s.tier.name in previously_firing)
     ]
     return changes, now_firing
+
+
+def tiers_of(alert_policy: list[dict[str, Any]] | None) -> tuple[BurnTier, ...]:
+    """The burn-rate tiers of a stored alert policy (the SRE workbook's default without one)."""
+    if not alert_policy:
+        return DEFAULT_POLICY
+    return tuple(
+        BurnTier(
+            name=tier["name"],
+            severity=tier["severity"],
+            budget_share=float(tier["budget_share"]),
+            long_window=parse_duration(tier["long_window"]),
+            short_window=parse_duration(tier["short_window"]),
+        )
+        for tier in alert_policy
+    )

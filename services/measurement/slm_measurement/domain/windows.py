@@ -50,6 +50,16 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+@functools.lru_cache(maxsize=256)
+def format_duration(length: timedelta) -> str:
+    """'5m', '6h', '3d' (or seconds for odd lengths)."""
+    seconds = int(length.total_seconds())
+    for unit, size in (("d", DAY), ("h", 3600), ("m", MINUTE)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone of that name."""
     try:

@@ -55,6 +55,7 @@ class AttemptOutcome:
     retry_after_seconds: float | None = None
     permanent: bool = False
     disable_subscription: bool = False
+    superseded: bool = False  # not sent: a newer event about the same thing went first
 
 
 class Channel(Protocol):

@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
 from slm_notifier.channels.http import SafeHttp, attempt, outcome_for
+from slm_notifier.itsm.ordering import AlertOrderStore
 from slm_notifier.itsm.tickets import RESOLVED, TicketStore
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -78,14 +79,22 @@ class PagerDutyChannel:
     target_model: type[BaseModel] = PagerDutyTarget
     needs_content = True
 
-    def __init__(self, http: SafeHttp, tickets: TicketStore) -> None:
+    def __init__(self, http: SafeHttp, tickets: TicketStore, order: AlertOrderStore | None = None) -> None:
         self.http = http
         self.tickets = tickets
+        self.order = order or AlertOrderStore(tickets.db)
 
     async def send(self, message: OutgoingMessage) -> AttemptOutcome:
-        """Trigger or resolve the alert of the event's correlation key (and burn-rate tier)."""
+        """Trigger or resolve the alert of the event's correlation key (and burn-rate tier).
+
+        An event observed before one already sent for the same dedup key (a trigger retried after its
+        resolve) is not sent: PagerDuty would open the incident again with nothing left to resolve it.
+        """
         if action(message) is None:
             return AttemptOutcome(succeeded=True, error=f"nothing to send to PagerDuty for {message.verb}")
+        if not await self.order.claim(message, alert_key(message)):
+            error = f"superseded: a later event for dedup key {dedup_key(message)} was sent first"
+            return AttemptOutcome(succeeded=False, error=error, permanent=True, superseded=True)
         return await attempt(self.http.timeout_seconds, lambda: self._send(message))
 
     async def _send(self, message: OutgoingMessage) -> AttemptOutcome:
