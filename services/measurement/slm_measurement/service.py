@@ -150,4 +150,3 @@ async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int
         if len(objectives) < size:
             break
     return evaluated
-
