@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from slm_catalog.common import customer_only
 from slm_catalog.services import repository, service
@@ -17,13 +17,14 @@ from slm_catalog.services.schemas import (
     ServiceUpdate,
 )
 from slm_shared.errors import PROBLEM_RESPONSES
+from slm_shared.reads import Reader
 from slm_shared.web.concurrency import (
     IdempotencyDep,
     IfMatch,
     etag_for,
     lock_and_check_if_match,
 )
-from slm_shared.web.deps import ReaderDep, ReadsDep, SessionDep, StaffDep
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
@@ -51,7 +52,7 @@ async def create_service(
 @router.get("/services", response_model=Page[ServicePublic])
 async def list_services(
     principal: ReaderDep,
-    reads: ReadsDep,
+    request: Request,
     page: PageDep,
     type: ServiceType | None = None,
     lifecycle: Lifecycle | None = None,
@@ -65,6 +66,7 @@ async def list_services(
         if lifecycle not in (None, "live"):
             return Page(items=[], total=0, limit=page.limit, offset=page.offset)
         lifecycle = "live"
+    reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
     rows, total = await reads.read(
         lambda connection: repository.service_page(
             connection,
