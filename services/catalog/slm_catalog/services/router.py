@@ -25,7 +25,7 @@ from slm_shared.web.concurrency import (
     lock_and_check_if_match,
 )
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
-from slm_shared.web.pagination import Page, PageDep
+from slm_shared.web.pagination import Page, PageLimit, PageOffset, PageParams
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
 
@@ -53,15 +53,17 @@ async def create_service(
 async def list_services(
     principal: ReaderDep,
     request: Request,
-    page: PageDep,
     type: ServiceType | None = None,
     lifecycle: Lifecycle | None = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     owner: Annotated[str | None, Query(max_length=200, description="owner team")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in name, key or description")] = None,
     sort: ServiceSort = "key",
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> object:
     """List services with filters; customers see live services only."""
+    page = PageParams(limit=limit, offset=offset)  # the page's query parameters, not a dependency to resolve
     if customer_only(principal):
         if lifecycle not in (None, "live"):
             return Page(items=[], total=0, limit=page.limit, offset=page.offset)
