@@ -26,6 +26,8 @@ def shown(value: Decimal) -> float:
 
 def tidy(value: float) -> float:
     """A float worked out in binary arithmetic, presented as `shown` presents a decimal one."""
+    if type(value) is float and value and len(repr(value)) <= SIGNIFICANT:
+        return value  # at most 15 digits already: the same float back (zero is not: the decimal drops -0's sign)
     return shown(exact(value))
 
 

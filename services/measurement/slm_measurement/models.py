@@ -24,6 +24,7 @@ class Objective(SQLModel, table=True):
         UniqueConstraint("tenant", "agreement_id", "objective_id", name="uq_objectives_agreement_objective"),
         Index("ix_objectives_series", "tenant", "service_key", "indicator"),
         Index("ix_objectives_due", "active", "needs_evaluation", "evaluated_at"),
+        Index("ix_objectives_lookup", "tenant", "objective_id"),  # GET /v1/objectives/{id}
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)

@@ -31,7 +31,8 @@ from slm_measurement.working import Evaluated, evaluate_at
 from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
-from slm_shared.web.deps import ReaderDep, ReadsDep, SessionDep, StaffDep
+from slm_shared.reads import Reader
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1", tags=["objectives"], responses=PROBLEM_RESPONSES)
@@ -137,14 +138,13 @@ def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> Object
 
 
 @router.get("/objectives/{objective_id}", response_model=ObjectivePublic)
-async def get_objective(
-    objective_id: str, principal: ReaderDep, reads: ReadsDep, request: Request, at: AtQuery = None
-) -> Response:
+async def get_objective(objective_id: str, principal: ReaderDep, request: Request, at: AtQuery = None) -> Response:
     """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts.
 
     With `at`, everything is evaluated as of that instant from stored data (nothing is stored).
     """
     if at is None:
+        reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
         row = await reads.read(
             lambda connection: repository.objective_row(connection, tenant=principal.tenant, objective_id=objective_id)
         )

@@ -17,10 +17,11 @@ class PageParams(BaseModel):
     offset: int
 
 
-async def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")] = 0,
-) -> PageParams:
+PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
+
+
+async def page_params(limit: PageLimit = 50, offset: PageOffset = 0) -> PageParams:
     """A coroutine: FastAPI would run a plain function in a worker thread, per request."""
     return PageParams(limit=limit, offset=offset)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from slm_catalog.common import customer_only
 from slm_catalog.services import repository, service
@@ -17,14 +17,15 @@ from slm_catalog.services.schemas import (
     ServiceUpdate,
 )
 from slm_shared.errors import PROBLEM_RESPONSES
+from slm_shared.reads import Reader
 from slm_shared.web.concurrency import (
     IdempotencyDep,
     IfMatch,
     etag_for,
     lock_and_check_if_match,
 )
-from slm_shared.web.deps import ReaderDep, ReadsDep, SessionDep, StaffDep
-from slm_shared.web.pagination import Page, PageDep
+from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.pagination import Page, PageLimit, PageOffset, PageParams
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
 
@@ -51,20 +52,23 @@ async def create_service(
 @router.get("/services", response_model=Page[ServicePublic])
 async def list_services(
     principal: ReaderDep,
-    reads: ReadsDep,
-    page: PageDep,
+    request: Request,
     type: ServiceType | None = None,
     lifecycle: Lifecycle | None = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     owner: Annotated[str | None, Query(max_length=200, description="owner team")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in name, key or description")] = None,
     sort: ServiceSort = "key",
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> object:
     """List services with filters; customers see live services only."""
+    page = PageParams(limit=limit, offset=offset)  # the page's query parameters, not a dependency to resolve
     if customer_only(principal):
         if lifecycle not in (None, "live"):
             return Page(items=[], total=0, limit=page.limit, offset=page.offset)
         lifecycle = "live"
+    reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
     rows, total = await reads.read(
         lambda connection: repository.service_page(
             connection,
