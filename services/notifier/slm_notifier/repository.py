@@ -164,14 +164,15 @@ async def claim_due(
     )
     if busy_subscriptions:
         query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
-    ids = (
-        await session.scalars(query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True))
-    ).all()
-    if ids:
-        await session.execute(
-            update(DELIVERIES).where(D.id.in_(ids)).values(claimed_until=lease_until, claim_token=token)
-        )
-    return list(ids)
+    chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)
+    # One statement: the rows are chosen (others' locked ones skipped) and marked in the same round trip.
+    claimed = await session.scalars(
+        update(DELIVERIES)
+        .where(D.id.in_(chosen.scalar_subquery()))
+        .values(claimed_until=lease_until, claim_token=token)
+        .returning(D.id)
+    )
+    return list(claimed.all())
 
 
 async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]:
