@@ -154,10 +154,11 @@ class Consumer:
         """Apply a fetched batch in one transaction, then acknowledge it.
 
         One commit for the batch, and its inbox rows in one statement at the end (a concurrent
-        replica's copy fails there on the unique key). No savepoint per event: an event whose handler
+        replica's copy fails there on the unique key). No savepoint per fresh event: one whose handler
         fails rolls the batch back, and the batch runs again without it (a few times at most) while
-        it goes through `handle_message` on its own, with its retries and dead letter. If the batch
-        fails otherwise (its commit, its inbox rows), each event goes on its own.
+        it goes through `handle_message` on its own, with its retries and dead letter. A redelivered
+        event gets a savepoint, so failing again costs no rerun. If the batch fails otherwise (its
+        commit, its inbox rows), each event goes on its own.
         """
         if len(messages) < 2:
             for message in messages:
@@ -235,10 +236,18 @@ class Consumer:
         ) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.message.id", event.id)
-            try:
-                await handler(session, event)
-            except Exception as exc:
-                raise _EventFailed(message) from exc
+            if (message.metadata.num_delivered or 1) > 1:
+                # delivered before, so likely to fail again: a savepoint of its own spares the batch a rerun
+                try:
+                    async with session.begin_nested():
+                        await handler(session, event)
+                except Exception:  # noqa: BLE001 - rolled back to the savepoint; retried alone
+                    return None
+            else:
+                try:
+                    await handler(session, event)
+                except Exception as exc:
+                    raise _EventFailed(message) from exc
         seen.add(event.id)  # the same event twice in one batch is applied once
         return event
 
