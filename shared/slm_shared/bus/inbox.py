@@ -38,9 +38,6 @@ INBOX = cast(Table, InboxMessage.__table__)  # type: ignore[attr-defined]
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 
-BATCH_RETRIES = 4  # runs of a batch, each without the event that failed the one before
-
-
 class _EventFailed(Exception):
     """One event's handler failed inside a batch: the batch is rolled back and runs without it."""
 
@@ -155,41 +152,34 @@ class Consumer:
 
         One commit for the batch, and its inbox rows in one statement at the end (a concurrent
         replica's copy fails there on the unique key). No savepoint per fresh event: one whose handler
-        fails rolls the batch back, and the batch runs again without it (a few times at most) while
-        it goes through `handle_message` on its own, with its retries and dead letter. A redelivered
-        event gets a savepoint, so failing again costs no rerun. If the batch fails otherwise (its
-        commit, its inbox rows), each event goes on its own.
+        fails rolls the batch back, and the batch runs once more with a savepoint per event, where a
+        failing event is rolled back alone and goes through `handle_message` on its own, with its
+        retries and dead letter. A redelivered event always gets a savepoint. If the batch fails
+        otherwise (its commit, its inbox rows), each event goes on its own.
         """
         if len(messages) < 2:
             for message in messages:
                 checkpoint()  # an unhandled message is redelivered after ack_wait
                 await self.handle_message(message, stream)
             return
-        alone: list[Msg] = []
-        batch = messages
-        for _ in range(BATCH_RETRIES):
+        try:
             try:
-                done, skipped, applied = await self._apply_batch(batch)
-            except _EventFailed as failed:
-                checkpoint()
-                alone.append(failed.message)
-                batch = [message for message in batch if message is not failed.message]
-                continue
-            except Exception as exc:  # noqa: BLE001 - nothing was stored: each event on its own
-                checkpoint()
-                logger.warning("consumer %s: batch of %d not stored (%s); one by one", self.name, len(batch), exc)
-                done, skipped, applied = [], batch, 0
-            break
-        else:
-            done, skipped, applied = [], batch, 0
+                done, alone, applied = await self._apply_batch(messages, isolated=False)
+            except _EventFailed:
+                checkpoint()  # rolled back: once more, each event in a savepoint of its own
+                done, alone, applied = await self._apply_batch(messages, isolated=True)
+        except Exception as exc:  # noqa: BLE001 - nothing was stored: each event on its own
+            checkpoint()
+            logger.warning("consumer %s: batch of %d not stored (%s); one by one", self.name, len(messages), exc)
+            done, alone, applied = [], messages, 0
         self.applied += applied
         for message in done:
             await message.ack()
-        for message in [*skipped, *alone]:
+        for message in alone:
             checkpoint()
             await self.handle_message(message, stream)
 
-    async def _apply_batch(self, messages: list[Msg]) -> tuple[list[Msg], list[Msg], int]:
+    async def _apply_batch(self, messages: list[Msg], *, isolated: bool) -> tuple[list[Msg], list[Msg], int]:
         """One transaction for the batch: (messages done, messages to handle alone, events applied)."""
         done: list[Msg] = []
         alone: list[Msg] = []
@@ -199,7 +189,7 @@ class Consumer:
             seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
             for message, event in parsed:
                 checkpoint()
-                outcome = await self._apply_in_batch(session, message, event, seen)
+                outcome = await self._apply_in_batch(session, message, event, seen, isolated=isolated)
                 if outcome is None:
                     alone.append(message)
                 else:
@@ -217,7 +207,7 @@ class Consumer:
             return None  # dead-lettered by handle_message
 
     async def _apply_in_batch(
-        self, session: AsyncSession, message: Msg, event: CloudEvent | None, seen: set[str]
+        self, session: AsyncSession, message: Msg, event: CloudEvent | None, seen: set[str], *, isolated: bool
     ) -> CloudEvent | bool | None:
         """The event if applied, False if nothing to do (seen, or a type this consumer ignores), None to
         handle it alone; a handler's failure propagates and fails the batch."""
@@ -236,7 +226,7 @@ class Consumer:
         ) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.message.id", event.id)
-            if (message.metadata.num_delivered or 1) > 1:
+            if isolated or (message.metadata.num_delivered or 1) > 1:
                 # delivered before, so likely to fail again: a savepoint of its own spares the batch a rerun
                 try:
                     async with session.begin_nested():
