@@ -114,8 +114,10 @@ class Database:
             async with asyncio.timeout(WRITER_WAIT_SECONDS):
                 await lock.acquire()
         except TimeoutError:
-            lock = None  # a writer holding on this long: wait in SQLite's busy handler as before
-        if lock is None:
+            acquired = False  # a writer holding on this long: wait in SQLite's busy handler as before
+        else:
+            acquired = True
+        if not acquired:
             yield
             return
         self._writer_task = task
