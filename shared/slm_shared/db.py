@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from sqlalchemy.types import TypeDecorator
 from slm_shared.reads import Reader
 
 READ_ONLY_OPTION = "slm_read_only"
+WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's own busy timeout; past it, SQLite's busy handler decides
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -90,6 +92,40 @@ class Database:
             read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
         self.reader = Reader(read_engine)
         self.after_commit: list[Callable[[AsyncSession], None]] = []
+        self._writer_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._writer_task: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def _writer_turn(self, read_only: bool) -> AsyncIterator[None]:
+        """On SQLite, one write transaction of this process at a time, queued in the event loop.
+
+        Two writers of one process would otherwise meet on SQLite's lock, and the one that waits
+        sleeps in SQLite's busy handler (up to 100 ms a step) long after the lock is free.
+        """
+        task = asyncio.current_task()
+        if read_only or is_postgres(self.engine) or (task is not None and task is self._writer_task):
+            yield  # a nested write transaction of the holder waits in SQLite's busy handler, as before
+            return
+        loop = asyncio.get_running_loop()
+        if self._writer_lock is None or self._writer_lock[0] is not loop:
+            self._writer_lock = (loop, asyncio.Lock())
+        lock = self._writer_lock[1]
+        try:
+            async with asyncio.timeout(WRITER_WAIT_SECONDS):
+                await lock.acquire()
+        except TimeoutError:
+            acquired = False  # a writer holding on this long: wait in SQLite's busy handler as before
+        else:
+            acquired = True
+        if not acquired:
+            yield
+            return
+        self._writer_task = task
+        try:
+            yield
+        finally:
+            self._writer_task = None
+            lock.release()
 
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """Yield a session inside one transaction: commit on success, roll back on error.
@@ -97,7 +133,7 @@ class Database:
         A read-only transaction does not take SQLite's write lock, so it never waits for a writer.
         """
         factory = self.read_sessionmaker if read_only else self.sessionmaker
-        async with factory() as session:
+        async with self._writer_turn(read_only), factory() as session:
             async with session.begin():
                 yield session
             for hook in self.after_commit:

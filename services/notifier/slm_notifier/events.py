@@ -51,7 +51,7 @@ async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
             payload.observed_at.isoformat(),
         )
         return
-    known = await repository.get_agreement(session, tenant=event.tenant, agreement_id=payload.agreement_id)
+    known = await repository.agreement_facts(session, tenant=event.tenant, agreement_id=payload.agreement_id)
     facts = EventFacts(
         event_type=event.type,
         service_key=payload.service_key,
@@ -69,7 +69,7 @@ async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
             objective_id=payload.objective_id,
             now=utcnow(),
         )
-    await service.fan_out(session, event, facts, agreement=known)
+    await service.fan_out(session, event, facts, escalation_seconds=known.escalation_seconds if known else None)
 
 
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:
@@ -103,7 +103,7 @@ async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> No
         severity="info",
         provider_party_id=payload.provider_party_id,
     )
-    await service.fan_out(session, event, facts, agreement=view)
+    await service.fan_out(session, event, facts, escalation_seconds=view.escalation_seconds)
 
 
 async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
@@ -112,7 +112,7 @@ async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
     agreement_id = data.get("agreement_id")
     if not isinstance(agreement_id, str):
         raise PermanentError(f"{event.type} payload has no agreement_id")
-    known = await repository.get_agreement(session, tenant=event.tenant, agreement_id=agreement_id)
+    known = await repository.agreement_facts(session, tenant=event.tenant, agreement_id=agreement_id)
     facts = EventFacts(
         event_type=event.type,
         service_key=data.get("service_key") or (known.service_key if known else None),
@@ -122,7 +122,7 @@ async def on_agreement_news(session: AsyncSession, event: CloudEvent) -> None:
         objective_id=data.get("objective_id") if isinstance(data.get("objective_id"), str) else None,
         provider_party_id=known.provider_party_id if known else None,
     )
-    await service.fan_out(session, event, facts, agreement=known)
+    await service.fan_out(session, event, facts, escalation_seconds=known.escalation_seconds if known else None)
     if event.type in (EVENTS.agreement_terminated.type, EVENTS.agreement_expired.type):
         # the agreement's actions are chased no more
         await escalation_repository.end_escalations(

@@ -6,18 +6,17 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, ObjectiveStatusSeen, Subscription
+from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, Subscription
+from slm_shared.db import UTCDateTime
 
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)  # type: ignore[attr-defined]
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
-STATUS_SEEN = cast(Table, ObjectiveStatusSeen.__table__)  # type: ignore[attr-defined]
+AGREEMENTS = cast(Table, AgreementView.__table__)  # type: ignore[attr-defined]
 D = DELIVERIES.c
 S = SUBSCRIPTIONS.c
 
@@ -65,6 +64,26 @@ async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str
     return row
 
 
+# Written out because SQLAlchemy 2.0 compiles a dialect upsert (`on_conflict_do_update`) on every
+# execution; a text statement is compiled once. Same syntax on SQLite and PostgreSQL.
+NEWEST_STATUS = text(
+    "INSERT INTO objective_status_seen (tenant, agreement_id, objective_id, status, observed_at) "
+    "VALUES (:tenant, :agreement_id, :objective_id, :status, :observed_at) "
+    "ON CONFLICT (tenant, agreement_id, objective_id) DO UPDATE "
+    "SET status = excluded.status, observed_at = excluded.observed_at "
+    "WHERE objective_status_seen.observed_at < excluded.observed_at RETURNING id"
+).bindparams(bindparam("observed_at", type_=UTCDateTime))
+
+
+async def agreement_facts(session: AsyncSession, *, tenant: str, agreement_id: str) -> Row[Any] | None:
+    """What fan-out reads of an agreement (parties, service, escalation time), without loading an entity."""
+    A = AGREEMENTS.c
+    query = select(A.consumer_party_id, A.provider_party_id, A.service_key, A.escalation_seconds).where(
+        A.tenant == tenant, A.agreement_id == agreement_id
+    )
+    return (await session.execute(query)).first()
+
+
 async def newest_status(
     session: AsyncSession, *, tenant: str, agreement_id: str, objective_id: str, status: str, observed_at: datetime
 ) -> bool:
@@ -80,17 +99,7 @@ async def newest_status(
         "status": status,
         "observed_at": observed_at,
     }
-    upsert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(STATUS_SEEN)
-    statement = (
-        upsert.values(values)
-        .on_conflict_do_update(
-            index_elements=["tenant", "agreement_id", "objective_id"],
-            set_={"status": upsert.excluded.status, "observed_at": upsert.excluded.observed_at},
-            where=STATUS_SEEN.c.observed_at < upsert.excluded.observed_at,
-        )
-        .returning(STATUS_SEEN.c.id)
-    )
-    return (await session.execute(statement)).first() is not None
+    return (await session.execute(NEWEST_STATUS, values)).first() is not None
 
 
 async def list_deliveries(
@@ -155,14 +164,15 @@ async def claim_due(
     )
     if busy_subscriptions:
         query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
-    ids = (
-        await session.scalars(query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True))
-    ).all()
-    if ids:
-        await session.execute(
-            update(DELIVERIES).where(D.id.in_(ids)).values(claimed_until=lease_until, claim_token=token)
-        )
-    return list(ids)
+    chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)
+    # One statement: the rows are chosen (others' locked ones skipped) and marked in the same round trip.
+    claimed = await session.scalars(
+        update(DELIVERIES)
+        .where(D.id.in_(chosen.scalar_subquery()))
+        .values(claimed_until=lease_until, claim_token=token)
+        .returning(D.id)
+    )
+    return list(claimed.all())
 
 
 async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]:

@@ -13,7 +13,7 @@ from slm_notifier import repository
 from slm_notifier.contacts.rules import party_side
 from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
-from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, AgreementView, Delivery, Subscription, new_id
+from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, Delivery, Subscription, new_id
 from slm_notifier.redaction import keep_stored_secrets, refuse_markers
 from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate, check_change_requests, validated_target
 from slm_notifier.signing import new_secret
@@ -69,7 +69,7 @@ def mark_queued(session: AsyncSession) -> None:
 
 
 async def fan_out(
-    session: AsyncSession, event: CloudEvent, facts: EventFacts, *, agreement: AgreementView | None = None
+    session: AsyncSession, event: CloudEvent, facts: EventFacts, *, escalation_seconds: int | None = None
 ) -> int:
     """Create one delivery per enabled subscription of the tenant that wants this event; a breach told
     to party contacts also opens a notification that escalates until acknowledged."""
@@ -100,8 +100,7 @@ async def fan_out(
                     "party_id": party_id,
                     "consumer_party_id": facts.consumer_party_id,
                     "level": 1,
-                    "escalation_seconds": sub.escalation_seconds
-                    or (agreement.escalation_seconds if agreement else None),
+                    "escalation_seconds": sub.escalation_seconds or escalation_seconds,
                     "state": OPEN,
                     "action_id": (event.data or {}).get("action_id") if owner_party else None,
                     "created_at": now,

@@ -214,12 +214,21 @@ class DeliveryWorker:
         pairs = {
             (job.tenant, job.payload["agreement_id"])
             for job in jobs
-            if isinstance(job.payload, dict) and isinstance(job.payload.get("agreement_id"), str)
+            if self._needs_agreement(job.channel)
+            and isinstance(job.payload, dict)
+            and isinstance(job.payload.get("agreement_id"), str)
         }
+        if not pairs:
+            return {}
         rows = await repository.agreements_named(session, pairs=pairs)
         return {
             (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id) for r in rows
         }
+
+    def _needs_agreement(self, channel_name: str | None) -> bool:
+        """Only rendered messages and e-mail recipients read the agreement; a webhook carries the payload."""
+        channel = self.channels.get(channel_name or "")
+        return channel is not None and (getattr(channel, "needs_content", False) or channel.name == "email")
 
     async def _renew_leases(self) -> None:
         """Keep the claims of running attempts reserved; a crashed worker's claims end within one lease."""

@@ -38,6 +38,14 @@ INBOX = cast(Table, InboxMessage.__table__)  # type: ignore[attr-defined]
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 
+class _EventFailed(Exception):
+    """One event's handler failed inside a batch: the batch is rolled back and runs without it."""
+
+    def __init__(self, message: Msg) -> None:
+        super().__init__("an event of the batch failed")
+        self.message = message
+
+
 class PermanentError(Exception):
     """A failure that retrying cannot fix: the message goes to the dead letters at once."""
 
@@ -140,31 +148,26 @@ class Consumer:
                 await unsubscribe_quietly(subscription)
 
     async def handle_batch(self, messages: list[Msg], stream: str) -> None:
-        """Apply a fetched batch in one transaction, a savepoint per event, then acknowledge it.
+        """Apply a fetched batch in one transaction, then acknowledge it.
 
-        One commit for the batch instead of one per event; an event that fails there (or a batch
-        whose commit fails) goes through `handle_message` on its own, with its retries and dead letter.
+        One commit for the batch, and its inbox rows in one statement at the end (a concurrent
+        replica's copy fails there on the unique key). No savepoint per fresh event: one whose handler
+        fails rolls the batch back, and the batch runs once more with a savepoint per event, where a
+        failing event is rolled back alone and goes through `handle_message` on its own, with its
+        retries and dead letter. A redelivered event always gets a savepoint. If the batch fails
+        otherwise (its commit, its inbox rows), each event goes on its own.
         """
         if len(messages) < 2:
             for message in messages:
                 checkpoint()  # an unhandled message is redelivered after ack_wait
                 await self.handle_message(message, stream)
             return
-        done: list[Msg] = []
-        alone: list[Msg] = []
-        applied = 0
         try:
-            async with self.db.session() as session:
-                parsed = [(message, self._readable(message)) for message in messages]
-                seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
-                for message, event in parsed:
-                    checkpoint()
-                    outcome = await self._apply_in_batch(session, message, event, seen)
-                    if outcome is None:
-                        alone.append(message)
-                    else:
-                        done.append(message)
-                        applied += outcome
+            try:
+                done, alone, applied = await self._apply_batch(messages, isolated=False)
+            except _EventFailed:
+                checkpoint()  # rolled back: once more, each event in a savepoint of its own
+                done, alone, applied = await self._apply_batch(messages, isolated=True)
         except Exception as exc:  # noqa: BLE001 - nothing was stored: each event on its own
             checkpoint()
             logger.warning("consumer %s: batch of %d not stored (%s); one by one", self.name, len(messages), exc)
@@ -176,6 +179,26 @@ class Consumer:
             checkpoint()
             await self.handle_message(message, stream)
 
+    async def _apply_batch(self, messages: list[Msg], *, isolated: bool) -> tuple[list[Msg], list[Msg], int]:
+        """One transaction for the batch: (messages done, messages to handle alone, events applied)."""
+        done: list[Msg] = []
+        alone: list[Msg] = []
+        applied: list[CloudEvent] = []
+        async with self.db.session() as session:
+            parsed = [(message, self._readable(message)) for message in messages]
+            seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
+            for message, event in parsed:
+                checkpoint()
+                outcome = await self._apply_in_batch(session, message, event, seen, isolated=isolated)
+                if outcome is None:
+                    alone.append(message)
+                else:
+                    done.append(message)
+                    if isinstance(outcome, CloudEvent):
+                        applied.append(outcome)
+            await self._record_all(session, applied)
+        return done, alone, len(applied)
+
     @staticmethod
     def _readable(message: Msg) -> CloudEvent | None:
         try:
@@ -184,32 +207,39 @@ class Consumer:
             return None  # dead-lettered by handle_message
 
     async def _apply_in_batch(
-        self, session: AsyncSession, message: Msg, event: CloudEvent | None, seen: set[str]
-    ) -> int | None:
-        """1 if applied, 0 if nothing to do (seen, or a type this consumer ignores), None to retry alone."""
+        self, session: AsyncSession, message: Msg, event: CloudEvent | None, seen: set[str], *, isolated: bool
+    ) -> CloudEvent | bool | None:
+        """The event if applied, False if nothing to do (seen, or a type this consumer ignores), None to
+        handle it alone; a handler's failure propagates and fails the batch."""
         if event is None:
             return None  # dead-lettered by handle_message
         handler = self.handlers.get(event.type)
         if handler is None:
-            return 0
+            return False
         if (message.metadata.num_delivered or 1) > self.max_deliveries:
             return None  # past the bound without an answer: dead-lettered by handle_message
         if event.id in seen:
-            return 0
+            return False
         context = propagate.extract(dict(message.headers or {}))
         with tracer.start_as_current_span(
             f"consume {event.type}", context=context, kind=trace.SpanKind.CONSUMER
         ) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.message.id", event.id)
-            try:
-                async with session.begin_nested():
-                    await self._record(session, event)
+            if isolated or (message.metadata.num_delivered or 1) > 1:
+                # delivered before, so likely to fail again: a savepoint of its own spares the batch a rerun
+                try:
+                    async with session.begin_nested():
+                        await handler(session, event)
+                except Exception:  # noqa: BLE001 - rolled back to the savepoint; retried alone
+                    return None
+            else:
+                try:
                     await handler(session, event)
-            except Exception:  # noqa: BLE001 - rolled back to the savepoint; retried alone
-                return None
+                except Exception as exc:
+                    raise _EventFailed(message) from exc
         seen.add(event.id)  # the same event twice in one batch is applied once
-        return 1
+        return event
 
     async def _seen_among(self, session: AsyncSession, event_ids: list[str]) -> set[str]:
         """Which of these events this consumer has applied already (one query for a batch)."""
@@ -221,6 +251,24 @@ class Consumer:
             )
         )
         return set(found)
+
+    async def _record_all(self, session: AsyncSession, events: list[CloudEvent]) -> None:
+        """The inbox rows of a batch's applied events, in one statement."""
+        if events:
+            now = utcnow()
+            await session.execute(
+                insert(INBOX),
+                [
+                    {
+                        "consumer": self.name,
+                        "event_id": e.id,
+                        "event_type": e.type,
+                        "tenant": e.tenant,
+                        "processed_at": now,
+                    }
+                    for e in events
+                ],
+            )
 
     async def _record(self, session: AsyncSession, event: CloudEvent) -> None:
         """The inbox row, written at once: a concurrent replica's copy fails here on the unique key."""

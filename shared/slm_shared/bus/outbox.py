@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from opentelemetry import propagate
@@ -132,7 +133,7 @@ class OutboxRelay:
                 )
             ).all()
             acked, error = await self._publish(rows)
-            await self._mark(session, rows, acked, error)
+            await self._mark(session, rows, acked, error, sent_at=utcnow())
         if error:
             raise error
         return len(acked)
@@ -152,8 +153,9 @@ class OutboxRelay:
         if not rows:
             return 0
         acked, error = await self._publish(rows)
+        sent_at = utcnow()  # when they were acknowledged, not when the write lock came
         async with self.db.session() as session:
-            await self._mark(session, rows, acked, error)
+            await self._mark(session, rows, acked, error, sent_at=sent_at)
         if error:
             raise error
         return len(acked)
@@ -185,12 +187,14 @@ class OutboxRelay:
         self.published += len(acked)
         return acked, error
 
-    async def _mark(self, session: AsyncSession, rows: Any, acked: list[int], error: Exception | None) -> None:
+    async def _mark(
+        self, session: AsyncSession, rows: Any, acked: list[int], error: Exception | None, *, sent_at: datetime
+    ) -> None:
         if acked:
             await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.seq).in_(acked))
-                .values(sent_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+                .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1)
             )
         sent = set(acked)
         failed = [row.seq for row in rows if row.seq not in sent]

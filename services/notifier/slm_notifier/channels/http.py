@@ -23,6 +23,7 @@ USER_AGENT = "slm-notifier/0.1"
 ERROR_BODY_CHARS = 300
 MAX_BODY_BYTES = 256 * 1024
 MAX_CLIENTS = 256
+MAX_URLS = 1024
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,27 @@ class SafeHttp:
         self.timeout_seconds = timeout_seconds
         self._ssl = httpx.create_ssl_context()
         self._clients: OrderedDict[tuple[str, str, int], httpx.AsyncClient] = OrderedDict()
+        self._urls: dict[str, httpx.URL] = {}
+        self._addressed_urls: dict[tuple[str, str], httpx.URL] = {}
+
+    def _parsed(self, url: str) -> httpx.URL:
+        """The parsed target URL (parsing is a good part of a small request's cost), kept for repeat sends."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = httpx.URL(url)
+            while len(self._urls) > MAX_URLS:
+                self._urls.pop(next(iter(self._urls)))
+        return parsed
+
+    def _addressed(self, url: str, parsed: httpx.URL, address: str) -> httpx.URL:
+        """The URL with its host replaced by the address it was checked to resolve to."""
+        key = (url, address)
+        found = self._addressed_urls.get(key)
+        if found is None:
+            found = self._addressed_urls[key] = parsed.copy_with(host=address)
+            while len(self._addressed_urls) > MAX_URLS:
+                self._addressed_urls.pop(next(iter(self._addressed_urls)))
+        return found
 
     def _client(self, scheme: str, host: str, port: int) -> httpx.AsyncClient:
         key = (scheme, host, port)
@@ -89,10 +111,11 @@ class SafeHttp:
         max_body: int = ERROR_BODY_CHARS,
     ) -> HttpAnswer:
         """One request to `url`; raises TargetRefused, LookupError, OSError or httpx errors."""
-        parsed = httpx.URL(url)
+        parsed = self._parsed(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise TargetRefused("the target URL is not an absolute http(s) URL")  # the URL may be a credential
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        # resolved and checked on every request: a host may point somewhere else by now
         resolved = await resolve_target(parsed.host, port, allow_private=self.allow_private_targets)
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":"), default=str).encode()
@@ -103,7 +126,7 @@ class SafeHttp:
         client = self._client(parsed.scheme, parsed.host, port)
         request = client.build_request(
             method,
-            parsed.copy_with(host=resolved.address),
+            self._addressed(url, parsed, resolved.address),
             content=content,
             headers=all_headers,
             params=params,
