@@ -2,16 +2,16 @@
 
 Without it the read searched by tenant alone and sorted every objective of the tenant.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-11-30 09:05:00
 """
 
 from alembic import op
 
 
-revision = "0016"
-down_revision = "0015"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
