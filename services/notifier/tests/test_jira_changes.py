@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
+from datetime import timedelta
 from typing import Any
 
 from conftest import wait_until
@@ -14,6 +16,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select, update
 
+from slm_notifier.itsm import jira_changes
 from slm_notifier.itsm.jira_changes import change_status
 from slm_notifier.models import Subscription
 from slm_shared.contracts import EVENTS
@@ -32,6 +35,8 @@ def jira_issues() -> Fake:
     fake.state["issues"] = issues
     fake.state["search_answers"] = []
     fake.state["create_answers"] = []
+    fake.state["index_lag"] = 0.0  # seconds before a created issue shows in searches
+    fake.state["create_delay"] = 0.0  # seconds a create waits (after creating) before it answers
     _recording(fake)
 
     @fake.app.post("/rest/api/2/issue", status_code=201)
@@ -42,7 +47,9 @@ def jira_issues() -> Fake:
             raise HTTPException(400, "unknown project or issue type")
         issue_id = str(10001 + len(issues))
         key = f"CHG-{len(issues) + 1}"
-        issues[issue_id] = {"id": issue_id, "key": key, "fields": {**fields, "status": dict(OPEN)}}
+        issues[issue_id] = {"id": issue_id, "key": key, "fields": {**fields, "status": dict(OPEN)},
+                            "indexed_at": time.monotonic() + fake.state["index_lag"]}  # fmt: skip
+        await asyncio.sleep(fake.state["create_delay"])
         if fake.state["create_answers"]:
             return JSONResponse(fake.state["create_answers"].pop(0))
         return {"id": issue_id, "key": key, "self": f"{fake.url}/rest/api/2/issue/{issue_id}"}
@@ -58,7 +65,7 @@ def jira_issues() -> Fake:
             {"id": i["id"], "key": i["key"], "fields": {"status": i["fields"]["status"]}}
             for i in issues.values()
             if project and label and i["key"].startswith(project.group(1) + "-")
-            and label.group(1) in i["fields"].get("labels", [])
+            and label.group(1) in i["fields"].get("labels", []) and i.get("indexed_at", 0) <= time.monotonic()
         ]  # fmt: skip
         return {"total": len(found), "issues": found[:maxResults]}
 
@@ -270,6 +277,30 @@ async def test_a_create_answer_of_the_wrong_shape_fails_and_the_retry_finds_the_
         assert "Jira's create answered HTTP 200 with" in attempts[0]["error"]
         assert "id and key" in attempts[0]["error"]
         assert [r.path for r in fake.requests if r.method == "POST"] == ["/rest/api/2/issue"]  # created once
+
+        async def told() -> bool:
+            return [(e["status"], e["external_ref"]) for e in await _told(client)] == [("new", "CHG-1")]
+
+        await wait_until(told, timeout=20)
+
+
+async def test_a_create_whose_answer_is_lost_is_not_sent_again_before_jira_search_can_show_it(
+    make_client: Any, publish: Any, tenant: str, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(jira_changes, "SEARCH_SETTLE", timedelta(seconds=4))
+    async with serving(jira_issues()) as fake, make_client(attempt_timeout_seconds=1.0, max_attempts=10) as client:
+        await _jira_subscription(client, fake)
+        fake.state["index_lag"] = 2.5  # the issue shows in searches 2.5 s after it is created
+        fake.state["create_delay"] = 2.0  # and the create's answer comes after the attempt gave up (1 s)
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-5")))
+
+        delivery = await _only_delivery(client, "succeeded", "dead", "failed")
+        attempts = delivery["attempts"]
+        assert [a["succeeded"] for a in attempts][-1] is True, attempts
+        assert "no response within 1s" in attempts[0]["error"]
+        assert "its answer was lost; Jira's search does not show it yet" in attempts[1]["error"]
+        assert [r.path for r in fake.requests if r.method == "POST"] == ["/rest/api/2/issue"]  # no duplicate
+        assert len(fake.state["issues"]) == 1
 
         async def told() -> bool:
             return [(e["status"], e["external_ref"]) for e in await _told(client)] == [("new", "CHG-1")]

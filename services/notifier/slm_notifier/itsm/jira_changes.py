@@ -3,12 +3,14 @@ by its label (so a retry creates none), then followed by reading its status unti
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
 from slm_notifier.channels.http import HttpAnswer, SafeHttp, outcome_for
 from slm_shared.contracts.payloads import ChangeRequestedV1
+from slm_shared.db import utcnow
 
 if TYPE_CHECKING:
     from slm_notifier.itsm.changes import ChangeStore
@@ -32,6 +34,10 @@ _NAMES = {
     "failed": "failed",
 }  # fmt: skip
 _CATEGORIES = {"new": "new", "indeterminate": "implementing", "done": "closed"}
+
+# Jira's search is read from an index that follows writes by a moment: an issue created by an attempt whose answer
+# was lost is not created again until its create was sent this long ago (so the search could show it by its label).
+SEARCH_SETTLE = timedelta(seconds=30)
 
 
 def label(action_id: str) -> str:
@@ -105,6 +111,16 @@ class JiraChanges:
             return _unexpected(found, "search", "an object whose issues are a list of issues")
         answer, issue = found, issues[0] if issues else None
         if issue is None:
+            now = utcnow()
+            if claim.sent_at is not None and now - claim.sent_at < SEARCH_SETTLE:
+                ago, wait = (now - claim.sent_at).total_seconds(), (claim.sent_at + SEARCH_SETTLE - now).total_seconds()
+                return AttemptOutcome(
+                    succeeded=False,
+                    error=f"an earlier attempt sent this change's issue to Jira {ago:.0f}s ago and its answer was lost;"
+                    f" Jira's search does not show it yet, so none is created for {wait:.0f}s more",
+                    retry_after_seconds=wait,
+                )
+            await self.store.sending(claim.ticket_id, data=data, attempt=message.delivery_id, at=now)
             answer = await self.http.request(
                 "POST",
                 f"{_api(target)}/issue",
