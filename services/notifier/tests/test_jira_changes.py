@@ -244,6 +244,15 @@ async def test_a_jira_subscription_older_than_the_project_key_check_fails_once_n
         assert "needs target.project_key" in delivery["attempts"][0]["error"]
         assert [r for r in fake.requests if r.path.startswith("/rest/api/2/")] == []  # Jira was not asked
 
+        target = _target(fake, project_key="CHG", change_issue_type="Change")
+        patched = await client.patch(f"/v1/subscriptions/{subscription_id}", json={"target": target})
+        assert patched.status_code == 200, patched.text
+        replayed = await client.post(f"/v1/deliveries/{delivery['id']}/replay")
+        assert replayed.status_code == 200, replayed.text
+        await _only_delivery(client, "succeeded")
+        (issue,) = fake.state["issues"].values()
+        assert issue["fields"]["labels"] == ["slm-change-act-9"]
+
 
 async def test_a_search_answer_that_is_no_object_is_a_recorded_failure_retried_with_backoff(
     make_client: Any, publish: Any, tenant: str
