@@ -6,47 +6,66 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
+from datetime import timedelta
 from typing import Any
 
 from conftest import wait_until
 from fakes import Fake, _basic, _recording, serving
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, update
 
+from slm_notifier.itsm import jira_changes
 from slm_notifier.itsm.jira_changes import change_status
+from slm_notifier.models import Subscription
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ChangeRequestedV1
+from slm_shared.db import Database
 
 OPEN = {"name": "Open", "statusCategory": {"key": "new"}}
 
 
 def jira_issues() -> Fake:
-    """The Jira REST API v2 for issues: create, search by JQL (project and label), read one; basic auth."""
+    """The Jira REST API v2 for issues: create, search by JQL (project and label), read one; basic auth. Bodies
+    queued in `state["search_answers"]` / `state["create_answers"]` are answered (200) instead, one per request
+    (a create still creates the issue)."""
     fake = Fake(FastAPI())
     issues: dict[str, dict[str, Any]] = {}
     fake.state["issues"] = issues
+    fake.state["search_answers"] = []
+    fake.state["create_answers"] = []
+    fake.state["index_lag"] = 0.0  # seconds before a created issue shows in searches
+    fake.state["create_delay"] = 0.0  # seconds a create waits (after creating) before it answers
     _recording(fake)
 
     @fake.app.post("/rest/api/2/issue", status_code=201)
-    async def create(request: Request) -> dict[str, Any]:
+    async def create(request: Request) -> Any:
         _basic(request, "ops@example.com", "tok")
         fields = (await request.json())["fields"]
         if fields["issuetype"] != {"name": "Change"} or fields["project"] != {"key": "CHG"}:
             raise HTTPException(400, "unknown project or issue type")
         issue_id = str(10001 + len(issues))
         key = f"CHG-{len(issues) + 1}"
-        issues[issue_id] = {"id": issue_id, "key": key, "fields": {**fields, "status": dict(OPEN)}}
+        issues[issue_id] = {"id": issue_id, "key": key, "fields": {**fields, "status": dict(OPEN)},
+                            "indexed_at": time.monotonic() + fake.state["index_lag"]}  # fmt: skip
+        await asyncio.sleep(fake.state["create_delay"])
+        if fake.state["create_answers"]:
+            return JSONResponse(fake.state["create_answers"].pop(0))
         return {"id": issue_id, "key": key, "self": f"{fake.url}/rest/api/2/issue/{issue_id}"}
 
     @fake.app.get("/rest/api/2/search")
-    async def search(request: Request, jql: str, maxResults: int = 50) -> dict[str, Any]:
+    async def search(request: Request, jql: str, maxResults: int = 50) -> Any:
         _basic(request, "ops@example.com", "tok")
+        if fake.state["search_answers"]:
+            return JSONResponse(fake.state["search_answers"].pop(0))
         project = re.search(r'project = "([^"]+)"', jql)
         label = re.search(r'labels = "([^"]+)"', jql)
         found = [
             {"id": i["id"], "key": i["key"], "fields": {"status": i["fields"]["status"]}}
             for i in issues.values()
             if project and label and i["key"].startswith(project.group(1) + "-")
-            and label.group(1) in i["fields"].get("labels", [])
+            and label.group(1) in i["fields"].get("labels", []) and i.get("indexed_at", 0) <= time.monotonic()
         ]  # fmt: skip
         return {"total": len(found), "issues": found[:maxResults]}
 
@@ -178,3 +197,121 @@ async def test_a_connection_that_cannot_raise_changes_is_refused_naming_the_fiel
     assert widened.status_code == 422 and widened.json()["errors"][0]["field"] == "event_types[0]"
     kept = (await client.get(f"/v1/subscriptions/{paging.json()['id']}")).json()
     assert kept["event_types"] == ["slm.measurement.objective.*"]
+
+
+async def _jira_subscription(client: Any, fake: Fake) -> str:
+    created = await client.post(
+        "/v1/subscriptions",
+        json={"name": "changes to Jira", "channel": "jira", "event_types": [EVENTS.change_requested.type],
+              "target": _target(fake, project_key="CHG", change_issue_type="Change")},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def _only_delivery(client: Any, *statuses: str) -> dict[str, Any]:
+    async def ended() -> bool:
+        items = (await client.get("/v1/deliveries", params={"limit": 10})).json()["items"]
+        return len(items) == 1 and items[0]["status"] in statuses
+
+    await wait_until(ended, timeout=20)
+    (item,) = (await client.get("/v1/deliveries", params={"limit": 10})).json()["items"]
+    return dict((await client.get(f"/v1/deliveries/{item['id']}")).json())
+
+
+async def test_a_jira_subscription_older_than_the_project_key_check_fails_once_naming_the_field(
+    make_client: Any, publish: Any, tenant: str, database_url: str
+) -> None:
+    async with serving(jira_issues()) as fake, make_client() as client:
+        subscription_id = await _jira_subscription(client, fake)
+        db = Database(database_url)  # as it was stored before subscriptions to changes had to name the project
+        try:
+            async with db.session() as session:
+                row = (
+                    await session.execute(select(Subscription).where(Subscription.id == subscription_id))
+                ).scalar_one()
+                target = {k: v for k, v in row.target.items() if k != "project_key"}
+                await session.execute(
+                    update(Subscription).where(Subscription.id == subscription_id).values(target=target)
+                )
+        finally:
+            await db.dispose()
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-9")))
+
+        delivery = await _only_delivery(client, "failed", "dead")
+        assert (delivery["status"], delivery["attempt_count"]) == ("failed", 1)  # not retried
+        assert "needs target.project_key" in delivery["last_error"]
+        assert "needs target.project_key" in delivery["attempts"][0]["error"]
+        assert [r for r in fake.requests if r.path.startswith("/rest/api/2/")] == []  # Jira was not asked
+
+        target = _target(fake, project_key="CHG", change_issue_type="Change")
+        patched = await client.patch(f"/v1/subscriptions/{subscription_id}", json={"target": target})
+        assert patched.status_code == 200, patched.text
+        replayed = await client.post(f"/v1/deliveries/{delivery['id']}/replay")
+        assert replayed.status_code == 200, replayed.text
+        await _only_delivery(client, "succeeded")
+        (issue,) = fake.state["issues"].values()
+        assert issue["fields"]["labels"] == ["slm-change-act-9"]
+
+
+async def test_a_search_answer_that_is_no_object_is_a_recorded_failure_retried_with_backoff(
+    make_client: Any, publish: Any, tenant: str
+) -> None:
+    async with serving(jira_issues()) as fake, make_client() as client:
+        await _jira_subscription(client, fake)
+        fake.state["search_answers"] = [[], "x", {"issues": "none"}]
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-3")))
+
+        delivery = await _only_delivery(client, "succeeded", "dead", "failed")
+        attempts = delivery["attempts"]
+        assert [a["succeeded"] for a in attempts] == [False, False, False, True], attempts
+        assert all("Jira's search answered HTTP 200 with" in a["error"] for a in attempts[:3])
+        assert "[]" in attempts[0]["error"] and '"x"' in attempts[1]["error"]
+        assert all(a["next_attempt_at"] is not None for a in attempts[:3])  # retried, not given up
+        (issue,) = fake.state["issues"].values()  # the fourth attempt found none and created it, once
+        assert issue["fields"]["labels"] == ["slm-change-act-3"]
+
+
+async def test_a_create_answer_of_the_wrong_shape_fails_and_the_retry_finds_the_issue_by_its_label(
+    make_client: Any, publish: Any, tenant: str
+) -> None:
+    async with serving(jira_issues()) as fake, make_client() as client:
+        await _jira_subscription(client, fake)
+        fake.state["create_answers"] = [{"created": True}]  # Jira created it, but the answer names no issue
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-4")))
+
+        delivery = await _only_delivery(client, "succeeded", "dead", "failed")
+        attempts = delivery["attempts"]
+        assert [a["succeeded"] for a in attempts] == [False, True], attempts
+        assert "Jira's create answered HTTP 200 with" in attempts[0]["error"]
+        assert "id and key" in attempts[0]["error"]
+        assert [r.path for r in fake.requests if r.method == "POST"] == ["/rest/api/2/issue"]  # created once
+
+        async def told() -> bool:
+            return [(e["status"], e["external_ref"]) for e in await _told(client)] == [("new", "CHG-1")]
+
+        await wait_until(told, timeout=20)
+
+
+async def test_a_create_whose_answer_is_lost_is_not_sent_again_before_jira_search_can_show_it(
+    make_client: Any, publish: Any, tenant: str, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(jira_changes, "SEARCH_SETTLE", timedelta(seconds=4))
+    async with serving(jira_issues()) as fake, make_client(attempt_timeout_seconds=1.0, max_attempts=10) as client:
+        await _jira_subscription(client, fake)
+        fake.state["index_lag"] = 2.5  # the issue shows in searches 2.5 s after it is created
+        fake.state["create_delay"] = 2.0  # and the create's answer comes after the attempt gave up (1 s)
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-5")))
+
+        delivery = await _only_delivery(client, "succeeded", "dead", "failed")
+        attempts = delivery["attempts"]
+        assert [a["succeeded"] for a in attempts][-1] is True, attempts
+        assert "no response within 1s" in attempts[0]["error"]
+        assert "its answer was lost; Jira's search does not show it yet" in attempts[1]["error"]
+        assert [r.path for r in fake.requests if r.method == "POST"] == ["/rest/api/2/issue"]  # no duplicate
+        assert len(fake.state["issues"]) == 1
+
+        async def told() -> bool:
+            return [(e["status"], e["external_ref"]) for e in await _told(client)] == [("new", "CHG-1")]
+
+        await wait_until(told, timeout=20)

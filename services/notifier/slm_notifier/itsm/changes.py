@@ -90,6 +90,7 @@ class Claim:
 
     outcome: str  # "mine", "done" or "busy"
     ticket_id: int | None = None
+    sent_at: datetime | None = None  # when an earlier attempt sent the create whose answer never came back
 
 
 class ChangeStore:
@@ -131,12 +132,31 @@ class ChangeStore:
                 return Claim("done", row.id)
             if (row.context or {}).get("claimed_by") != attempt and row.updated_at > now - CLAIM_LEASE:
                 return Claim("busy", row.id)
+            sent = (row.context or {}).get("create_sent_at")
+            if sent:
+                context["create_sent_at"] = sent
             taken = await session.execute(
                 update(TICKETS)
                 .where(T.id == row.id, T.state == CREATING, T.updated_at == row.updated_at)
                 .values(context=context, updated_at=now)
             )
-            return Claim("mine" if taken.rowcount else "busy", row.id)  # type: ignore[attr-defined]
+            sent_at = datetime.fromisoformat(sent) if sent else None
+            return Claim("mine" if taken.rowcount else "busy", row.id, sent_at)  # type: ignore[attr-defined]
+
+    async def sending(self, ticket_id: int, *, data: ChangeRequestedV1, attempt: str, at: datetime) -> None:
+        """Note on the claim, before the create is sent, that it is: a later attempt that cannot find the change
+        knows one may exist (the answer lost) and how long ago it was sent."""
+        context = {
+            "change_request_id": data.change_request_id,
+            "action_id": data.action_id,
+            "agreement_id": data.agreement_id,
+            "claimed_by": attempt,
+            "create_sent_at": at.isoformat(),
+        }
+        async with self.db.session() as session:
+            await session.execute(
+                update(TICKETS).where(T.id == ticket_id, T.state == CREATING).values(context=context, updated_at=at)
+            )
 
     async def raised(
         self,

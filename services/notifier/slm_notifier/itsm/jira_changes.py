@@ -3,12 +3,14 @@ by its label (so a retry creates none), then followed by reading its status unti
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
 from slm_notifier.channels.http import HttpAnswer, SafeHttp, outcome_for
 from slm_shared.contracts.payloads import ChangeRequestedV1
+from slm_shared.db import utcnow
 
 if TYPE_CHECKING:
     from slm_notifier.itsm.changes import ChangeStore
@@ -32,6 +34,10 @@ _NAMES = {
     "failed": "failed",
 }  # fmt: skip
 _CATEGORIES = {"new": "new", "indeterminate": "implementing", "done": "closed"}
+
+# Jira's search is read from an index that follows writes by a moment: an issue created by an attempt whose answer
+# was lost is not created again until its create was sent this long ago (so the search could show it by its label).
+SEARCH_SETTLE = timedelta(seconds=30)
 
 
 def label(action_id: str) -> str:
@@ -78,8 +84,8 @@ class JiraChanges:
     async def raise_change(self, message: OutgoingMessage, target: JiraTarget) -> AttemptOutcome:
         """Known here, else found by its label, else created; its first status is told."""
         data = ChangeRequestedV1.model_validate(message.payload)
-        if not target.project_key:
-            return AttemptOutcome(succeeded=False, error="the Jira target has no project_key for requests for change")
+        if not target.project_key:  # a subscription older than the check that refuses it: no retry can help
+            return AttemptOutcome(succeeded=False, error=NO_PROJECT, permanent=True)
         claim = await self.store.claim(
             tenant=message.tenant, subscription_id=message.subscription_id, data=data, attempt=message.delivery_id
         )
@@ -99,9 +105,22 @@ class JiraChanges:
         )
         if found.status_code != 200:
             return outcome_for(found, what="Jira")
-        issues = (found.json() or {}).get("issues") or []
-        answer, issue = found, issues[0] if issues and isinstance(issues[0], dict) else None
+        page = found.json()
+        issues = page.get("issues") if isinstance(page, dict) else None
+        if not isinstance(issues, list) or (issues and not _is_issue(issues[0])):
+            return _unexpected(found, "search", "an object whose issues are a list of issues")
+        answer, issue = found, issues[0] if issues else None
         if issue is None:
+            now = utcnow()
+            if claim.sent_at is not None and now - claim.sent_at < SEARCH_SETTLE:
+                ago, wait = (now - claim.sent_at).total_seconds(), (claim.sent_at + SEARCH_SETTLE - now).total_seconds()
+                return AttemptOutcome(
+                    succeeded=False,
+                    error=f"an earlier attempt sent this change's issue to Jira {ago:.0f}s ago and its answer was lost;"
+                    f" Jira's search does not show it yet, so none is created for {wait:.0f}s more",
+                    retry_after_seconds=wait,
+                )
+            await self.store.sending(claim.ticket_id, data=data, attempt=message.delivery_id, at=now)
             answer = await self.http.request(
                 "POST",
                 f"{_api(target)}/issue",
@@ -110,20 +129,45 @@ class JiraChanges:
                 auth=auth,
                 max_body=65_536,
             )
-            created = answer.json() if 200 <= answer.status_code < 300 else None
-            issue = created if isinstance(created, dict) else None
-        if issue is not None and issue.get("id") and issue.get("key"):
-            status = change_status((issue.get("fields") or {}).get("status")) or "new"
-            await self.store.raised(
-                claim.ticket_id,
-                tenant=message.tenant,
-                data=data,
-                external_id=str(issue["id"]),
-                number=str(issue["key"]),
-                state=((issue.get("fields") or {}).get("status") or {}).get("name"),
-                status=status,
-            )
+            if not 200 <= answer.status_code < 300:
+                return outcome_for(answer, what="Jira")
+            issue = answer.json()
+            if not _is_issue(issue):  # it may exist all the same: the retry finds it by its label
+                return _unexpected(answer, "create", "an object with the new issue's id and key")
+        assert isinstance(issue, dict)
+        fields = issue.get("fields")
+        status = fields.get("status") if isinstance(fields, dict) else None
+        await self.store.raised(
+            claim.ticket_id,
+            tenant=message.tenant,
+            data=data,
+            external_id=str(issue["id"]),
+            number=str(issue["key"]),
+            state=status.get("name") if isinstance(status, dict) else None,
+            status=change_status(status) or "new",
+        )
         return outcome_for(answer, what="Jira")
+
+
+NO_PROJECT = (
+    "the subscription needs target.project_key (the Jira project its change issues are created in) to raise "
+    "requests for change; set it with PATCH /v1/subscriptions/{id} and replay the delivery"
+)
+
+
+def _is_issue(value: object) -> bool:
+    """An issue as Jira's search and create answer it: an object with an id and a key."""
+    return isinstance(value, dict) and bool(value.get("id")) and bool(value.get("key"))
+
+
+def _unexpected(answer: HttpAnswer, what: str, expected: str) -> AttemptOutcome:
+    """A 2xx answer of a shape Jira does not give: a failure retried with the normal backoff."""
+    body = answer.snippet[:200] or "an empty body"
+    return AttemptOutcome(
+        succeeded=False,
+        status_code=answer.status_code,
+        error=f"Jira's {what} answered HTTP {answer.status_code} with {body!s}, not {expected}",
+    )
 
 
 async def read_status(http: SafeHttp, target: dict[str, Any], issue_id: str) -> tuple[HttpAnswer, dict[str, Any]]:
@@ -139,8 +183,10 @@ async def read_status(http: SafeHttp, target: dict[str, Any], issue_id: str) -> 
     )
     if answer.status_code != 200:
         return answer, {}
-    issue = answer.json() or {}
-    status = (issue.get("fields") or {}).get("status") or {}
+    issue = answer.json()
+    issue = issue if isinstance(issue, dict) else {}
+    fields = issue.get("fields")
+    status = (fields.get("status") if isinstance(fields, dict) else None) or {}
     return answer, {
         "sys_id": str(issue.get("id") or issue_id),
         "number": issue.get("key"),
