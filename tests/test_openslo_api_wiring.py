@@ -29,6 +29,8 @@ TENANT = "openslo-api"
 SERVICES = ("catalog", "agreements", "measurement", "notifier")
 ROUTING_KEY = "R0UT1NG0RDERS0123456789abcdef01"
 CHAT_SECRET = "T0SECRET/B0SECRET/CHATPATHSECRET"
+PAGER_KEY = "SLM_PAGERDUTY_OPENSLO_API_ORDERS"
+ATTACKER = "https://events.attacker.example/v2/enqueue"
 BURN = {"kind": "burnrate", "op": "gte", "threshold": 6, "lookbackWindow": "2h", "alertAfter": "10m"}
 
 
@@ -36,7 +38,7 @@ def doc(kind: str, name: str, spec: dict[str, Any], **metadata: Any) -> dict[str
     return {"apiVersion": "openslo/v1", "kind": kind, "metadata": {"name": name, **metadata}, "spec": spec}
 
 
-def documents(*, hook: str, pager: str, source: str, step: int) -> list[dict[str, Any]]:
+def documents(*, hook: str, source: str, step: int) -> list[dict[str, Any]]:
     def metric(query: str) -> dict[str, Any]:
         return {"metricSource": {"metricSourceRef": source, "spec": {"query": query}}}
 
@@ -62,9 +64,10 @@ def documents(*, hook: str, pager: str, source: str, step: int) -> list[dict[str
         ),
         doc("AlertCondition", "orders-fast-burn", {"severity": "page", "condition": BURN}),
         doc("AlertNotificationTarget", "orders-hook", {"target": hook}),
-        target("orders-pager", "pagerduty", **{"slm/routing-key-env": "SLM_PAGERDUTY_ORDERS", "slm/events-url": pager}),
-        target("orders-slack", "slack", **{"slm/webhook-url-env": "SLM_SLACK_ORDERS"}),
-        target("orders-teams", "teams", **{"slm/webhook-url-env": "SLM_TEAMS_ORDERS"}),
+        # the notifier reads only this tenant's variables, and never sends its key where the documents say
+        target("orders-pager", "pagerduty", **{"slm/routing-key-env": PAGER_KEY, "slm/events-url": ATTACKER}),
+        target("orders-slack", "slack", **{"slm/webhook-url-env": "SLM_SLACK_OPENSLO_API_ORDERS"}),
+        target("orders-teams", "teams", **{"slm/webhook-url-env": "SLM_TEAMS_OPENSLO_API_ORDERS"}),
         doc(
             "AlertPolicy",
             "orders-page",
@@ -105,12 +108,16 @@ def teams() -> Iterator[WebhookReceiver]:
 
 
 @pytest.fixture
-def wired_stack(tmp_path: Path, slack: WebhookReceiver, teams: WebhookReceiver) -> Iterator[Stack]:
-    """The stack, whose notifier holds the PagerDuty routing key and the chat webhook URLs in its environment."""
+def wired_stack(
+    tmp_path: Path, pager: WebhookReceiver, slack: WebhookReceiver, teams: WebhookReceiver
+) -> Iterator[Stack]:
+    """The stack, whose notifier holds the tenant's PagerDuty routing key and chat webhook URLs in its environment,
+    and sends PagerDuty events to the (loopback) Events API it is configured with."""
     credentials = {
-        "SLM_PAGERDUTY_ORDERS": ROUTING_KEY,
-        "SLM_SLACK_ORDERS": f"{slack.url}/{CHAT_SECRET}",
-        "SLM_TEAMS_ORDERS": f"{teams.url}/{CHAT_SECRET}",
+        PAGER_KEY: ROUTING_KEY,
+        "SLM_SLACK_OPENSLO_API_ORDERS": f"{slack.url}/{CHAT_SECRET}",
+        "SLM_TEAMS_OPENSLO_API_ORDERS": f"{teams.url}/{CHAT_SECRET}",
+        "NOTIFIER_PAGERDUTY_EVENTS_URL": pager.url,
     }
     running = Stack.on_free_ports(tmp_path / "stack", extra_env={**FAST, **credentials})
     try:
@@ -162,7 +169,7 @@ def test_openslo_posted_to_the_api_is_pulled_and_subscribed_and_reapplied_in_pla
 ) -> None:
     stack = wired_stack
     scenario = Scenario({name: stack.url(name) for name in SERVICES}, tenant=TENANT)
-    post_openslo(scenario, documents(hook=receiver.url, pager=pager.url, source="prom-a", step=30), 201)
+    post_openslo(scenario, documents(hook=receiver.url, source="prom-a", step=30), 201)
 
     # The notifier subscribes the four targets to the service's burn alerts, each on its own channel.
     wanted = {f"openslo:orders-{name}:orders" for name in ("hook", "pager", "slack", "teams")}
@@ -180,6 +187,8 @@ def test_openslo_posted_to_the_api_is_pulled_and_subscribed_and_reapplied_in_pla
     assert all(s["event_types"] == ["slm.measurement.objective.burn_alert.v1"] for s in held.values())
     assert all(s["filters"]["service_key"] == "orders" for s in held.values())
     assert held["openslo:orders-pager:orders"]["target"]["routing_key"] == "***"
+    pager_url = held["openslo:orders-pager:orders"]["target"]["url"]
+    assert pager_url.rstrip("/") == pager.url.rstrip("/")  # the configured Events API, not slm/events-url
     assert held["openslo:orders-hook:orders"]["target"]["url"] == receiver.url
 
     # Measurement pulls the SLI from its DataSource at the annotated step.
@@ -198,7 +207,7 @@ def test_openslo_posted_to_the_api_is_pulled_and_subscribed_and_reapplied_in_pla
 
     # Applied again with another hook, source and step: the same subscription and series change, none is added.
     moved = f"{receiver.url}/moved"
-    post_openslo(scenario, documents(hook=moved, pager=pager.url, source="prom-b", step=60), 201)
+    post_openslo(scenario, documents(hook=moved, source="prom-b", step=60), 201)
     hook = wait_until(
         lambda: (s := subscriptions(scenario)["openslo:orders-hook:orders"])["target"]["url"] == moved and s,
         timeout=120,
@@ -220,4 +229,4 @@ def test_openslo_posted_to_the_api_is_pulled_and_subscribed_and_reapplied_in_pla
     assert any(b"openslo:orders-pager:orders" in body for body in bodies)
     for text in [*(b.decode() for b in bodies), *(p.read_text(errors="replace") for p in stack.data_dir.glob("*.log"))]:
         assert ROUTING_KEY not in text and CHAT_SECRET not in text
-    assert "SLM_PAGERDUTY_ORDERS" in json.dumps([json.loads(b) for b in bodies if b"orders-pager" in b])
+    assert PAGER_KEY in json.dumps([json.loads(b) for b in bodies if b"orders-pager" in b])

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from slm_shared.terms.openslo_wiring import channel_of, differs, pulled_series, with_secret
+from slm_shared.terms.openslo_wiring import (
+    channel_of,
+    differs,
+    pulled_series,
+    tenant_may_read,
+    tenant_variable_prefix,
+    with_secret,
+)
 
 
 def target(kind: str, **annotations: str) -> dict[str, Any]:
@@ -55,3 +62,14 @@ def test_slack_and_teams_targets_name_their_webhook_variable_which_never_enters_
     environ = {"SLM_SLACK_OPS": "https://hooks.slack.example/T/B/X"}
     assert with_secret("slack", {}, "SLM_SLACK_OPS", environ) == {"url": "https://hooks.slack.example/T/B/X"}
     assert with_secret("teams", {}, "SLM_TEAMS_OPS", environ) is None
+
+
+def test_the_notifier_reads_a_variable_only_for_the_tenant_it_is_named_for() -> None:
+    assert tenant_variable_prefix("pagerduty", "acme") == "SLM_PAGERDUTY_ACME_"
+    assert tenant_variable_prefix("slack", "acme.eu-1") == "SLM_SLACK_ACME_EU_1_"
+    assert tenant_may_read("pagerduty", "acme", "SLM_PAGERDUTY_ACME_ONCALL")
+    assert tenant_may_read("teams", "acme-x", "SLM_TEAMS_ACME_X_ONCALL")
+    assert not tenant_may_read("pagerduty", "beta", "SLM_PAGERDUTY_ACME_ONCALL")  # another tenant's
+    assert not tenant_may_read("pagerduty", "acme", "SLM_PAGERDUTY_ACME_X_ONCALL")  # tenant acme-x's, not acme's
+    assert not tenant_may_read("pagerduty", "acme", "SLM_SLACK_ACME_ONCALL")  # another channel's
+    assert not tenant_may_read("pagerduty", "acme", "SLM_PAGERDUTY_ACME_")

@@ -47,6 +47,8 @@ class Subscription(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # the time of the OpenSLO apply that last set it (its event's time), so an older apply changes nothing
+    applied_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class Delivery(SQLModel, table=True):

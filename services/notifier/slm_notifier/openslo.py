@@ -3,10 +3,14 @@
 The catalogue publishes each target (`slm.catalog.openslo.applied`) as a subscription named
 `openslo:<target>:<service>`: one is created when none has the name, the one that has it is changed
 when its channel or target changed (never a second one), and an unchanged one is left alone, so a
-redelivered event changes nothing. A credential (PagerDuty routing key, Slack or Teams webhook URL)
-never travels in the event: it names the variable, read here from the notifier's environment (only
-`SLM_PAGERDUTY_`, `SLM_SLACK_` and `SLM_TEAMS_` variables); without it the stored credential stays,
-and a new target that has neither is left unsubscribed, logged by the variable's name.
+redelivered event changes nothing; each keeps the time of the apply that set it (`applied_at`, the
+event's time), and an older apply consumed after a newer one changes nothing. A credential (PagerDuty
+routing key, Slack or Teams webhook URL) never travels in the event: it names the variable, read here
+from the notifier's environment only when named for the event's tenant (`SLM_PAGERDUTY_<TENANT>_<NAME>`,
+`SLM_SLACK_<TENANT>_<NAME>`, `SLM_TEAMS_<TENANT>_<NAME>`); without it the stored credential stays, and a
+new target that has neither is left unsubscribed, logged by the variable's name. A PagerDuty key read
+here is sent only to `NOTIFIER_PAGERDUTY_EVENTS_URL` (PagerDuty's Events API unless set): the
+documents' `slm/events-url` is never used by the notifier.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_notifier import service
+from slm_notifier.itsm.pagerduty import EVENTS_URL
 from slm_notifier.models import Subscription
 from slm_notifier.schemas import SubscriptionCreate, validated_target
 from slm_shared.bus import Handler
@@ -30,33 +35,50 @@ from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLOTargetV1
 from slm_shared.db import utcnow
 from slm_shared.errors import Unprocessable
-from slm_shared.terms.openslo_wiring import BURN_ALERT, SECRET_FROM_ENV
+from slm_shared.terms.openslo_wiring import BURN_ALERT, SECRET_FROM_ENV, tenant_may_read, tenant_variable_prefix
 
 logger = logging.getLogger(__name__)
 
 
-def _credential(given: OpenSLOTargetV1, held: Subscription | None, environ: Mapping[str, str]) -> dict[str, Any] | None:
-    """The target with its credential: from the environment, else the one stored; None without either."""
+def events_url(environ: Mapping[str, str]) -> str:
+    """Where PagerDuty events for a routing key from the notifier's environment go: never the documents' choice."""
+    return environ.get("NOTIFIER_PAGERDUTY_EVENTS_URL") or EVENTS_URL
+
+
+def _credential(
+    tenant: str, given: OpenSLOTargetV1, held: Subscription | None, environ: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """The target with its credential: from the tenant's variable, else the one stored; None without either.
+
+    The destination of a credential never comes from the documents (any manager of any tenant writes
+    those): a key from the environment goes to the configured Events API, a stored one where it went."""
     if given.secret_env is None:
         return dict(given.target)
-    _, prefix, field = SECRET_FROM_ENV[given.channel]
-    value = environ.get(given.secret_env) if given.secret_env.startswith(prefix) else None
+    field = SECRET_FROM_ENV[given.channel][2]
+    target = {name: value for name, value in given.target.items() if name not in (field, "url")}
+    value = environ.get(given.secret_env) if tenant_may_read(given.channel, tenant, given.secret_env) else None
     if value:
-        return {**given.target, field: value}
+        return (
+            {**target, "url": events_url(environ), field: value}
+            if given.channel == "pagerduty"
+            else {**target, field: value}
+        )
     if held is not None and held.channel == given.channel and held.target.get(field):
-        return {**given.target, field: held.target[field]}
+        return {**target, **{name: held.target[name] for name in (field, "url") if name in held.target}}
     return None
 
 
 async def _subscribe(
     session: AsyncSession, event: CloudEvent, given: OpenSLOTargetV1, held: Subscription | None
 ) -> None:
-    target = _credential(given, held, os.environ)
+    target = _credential(event.tenant, given, held, os.environ)
     if target is None:
         logger.warning(
-            "notification target %s not subscribed: the variable %s is not set in the notifier's environment",
+            "notification target %s not subscribed: the variable %s is not one the notifier reads for this tenant "
+            "(%sNAME) or is not set in its environment",
             given.name,
             given.secret_env,
+            tenant_variable_prefix(given.channel, event.tenant),
         )
         return
     filters = {"service_key": given.service_key}
@@ -64,10 +86,13 @@ async def _subscribe(
         create = SubscriptionCreate(
             name=given.name, event_types=[BURN_ALERT], channel=given.channel, target=target, filters=filters
         )
-        await service.create_subscription(session, tenant=event.tenant, data=create)
+        created = await service.create_subscription(session, tenant=event.tenant, data=create)
+        created.applied_at = event.time
         return
-    if held.updated_at > event.time:
-        return  # changed since these documents were applied: the newer change stands
+    # set by a later apply (its event's time), or, never applied, changed over the API since: the newer stands
+    if (held.applied_at or held.updated_at) > event.time:
+        return
+    held.applied_at = event.time
     target = validated_target(given.channel, target)
     if (held.channel, held.target, held.event_types, held.filters) == (given.channel, target, [BURN_ALERT], filters):
         return

@@ -16,10 +16,16 @@ A target's `spec.target` decides the channel:
 A credential never sits in the documents (which the catalogue keeps and exports) nor in an event:
 only the variable's name travels, and whoever holds the variable (the notifier, or the CLI's user)
 supplies the value, which the notifier stores encrypted.
+
+The notifier serves every tenant, so it reads a variable for a tenant only when it is named
+`SLM_PAGERDUTY_<TENANT>_<NAME>` (`SLM_SLACK_...`, `SLM_TEAMS_...`; see `tenant_may_read`), and it
+never takes a destination from the documents for a credential it holds: PagerDuty events go to its
+configured Events API URL, `slm/events-url` is for `slm apply` (whose user holds the key) only.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +46,20 @@ SECRET_FROM_ENV: dict[str, tuple[str, str, str]] = {
 }
 
 Documents = list[dict[str, Any]]
+_VARIABLE_NAME = re.compile(r"[A-Z0-9]+")
+
+
+def tenant_variable_prefix(channel: str, tenant: str) -> str:
+    """`SLM_PAGERDUTY_<TENANT>_` (tenant upper-cased, anything not a letter or digit as `_`): the notifier's
+    variables for one tenant's targets of that channel."""
+    return f"{SECRET_FROM_ENV[channel][1]}{re.sub(r'[^A-Z0-9]', '_', tenant.upper())}_"
+
+
+def tenant_may_read(channel: str, tenant: str, variable: str) -> bool:
+    """Whether the notifier reads `variable` for this tenant: `<prefix><TENANT>_<NAME>`, NAME letters and
+    digits only (so tenant `acme` never reaches `SLM_PAGERDUTY_ACME_X_KEY`, tenant `acme-x`'s)."""
+    prefix = tenant_variable_prefix(channel, tenant)
+    return variable.startswith(prefix) and _VARIABLE_NAME.fullmatch(variable[len(prefix) :]) is not None
 
 
 def _named(documents: Documents, kind: str) -> dict[str, dict[str, Any]]:

@@ -30,6 +30,8 @@ class DataSource(SQLModel, table=True):
     url: str = Field(max_length=2000)
     auth_header: str | None = Field(default=None, max_length=4000)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # the time of the OpenSLO apply that last set it (its event's time), so an older apply changes nothing
+    applied_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class PulledSeries(SQLModel, table=True):
@@ -48,6 +50,7 @@ class PulledSeries(SQLModel, table=True):
     value_query: str | None = Field(default=None, max_length=4000)
     step_seconds: int = 60
     covered_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    applied_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     pulled_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     state: str = Field(default=PENDING, max_length=16)
     detail: str = Field(default="", max_length=2000)

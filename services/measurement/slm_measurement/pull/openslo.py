@@ -3,12 +3,16 @@
 The catalogue publishes what the documents define (`slm.catalog.openslo.applied`); this brings the
 tenant's data sources and pulled series in line: a new one is created, a changed one (URL; queries,
 step or source) is changed from its next step on, an unchanged one is left alone, so a redelivered
-event changes nothing.
+event changes nothing. Each row keeps the time of the apply that last set it, and an older apply
+delivered after a newer one changes nothing. A data source's url must be http(s); when an apply moves
+it to another URL its stored Authorization header is cleared (it was given for the old host).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy import select, text
@@ -25,19 +29,39 @@ from slm_shared.terms.openslo_wiring import differs
 logger = logging.getLogger(__name__)
 
 
-async def _sources(session: AsyncSession, tenant: str, data: OpenSLOAppliedV1) -> dict[str, DataSource]:
+def _newer(applied_at: datetime | None, event: CloudEvent) -> bool:
+    """Whether the row was set by an apply later than this event's (an older apply redelivered late)."""
+    return applied_at is not None and applied_at > event.time
+
+
+async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOAppliedV1) -> dict[str, DataSource]:
+    tenant = event.tenant
     held = {
         source.name: source
         for source in await session.scalars(select(DataSource).where(col(DataSource.tenant) == tenant))
     }
     for given in data.data_sources:
         url = given.url.rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            logger.warning("data source %s not applied: its url is not an http(s) URL", given.name)
+            continue
         source = held.get(given.name)
         if source is None:
-            held[given.name] = source = DataSource(tenant=tenant, name=given.name, type=given.type, url=url)
+            held[given.name] = source = DataSource(
+                tenant=tenant, name=given.name, type=given.type, url=url, applied_at=event.time
+            )
             session.add(source)
-        elif source.url != url:
+            continue
+        if _newer(source.applied_at, event):
+            continue
+        if source.url != url:
+            if source.auth_header is not None:
+                # the stored Authorization was given for the old host: never sent to the new one
+                logger.warning("data source %s moved to another URL: its stored authorization is cleared", given.name)
+                source.auth_header = None
             source.url = url
+        source.applied_at = event.time
     await session.flush()
     return held
 
@@ -50,7 +74,7 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
         raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
     if session.get_bind().dialect.name == "postgresql":  # two replicas with two applies: one after the other
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
-    sources = await _sources(session, event.tenant, data)
+    sources = await _sources(session, event, data)
     by_id = {source.id: name for name, source in sources.items()}
     held = {
         (series.service_key, series.indicator): series
@@ -70,10 +94,14 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
                     data_source_id=source.id,
                     service_key=wanted.service,
                     indicator=wanted.indicator,
+                    applied_at=event.time,
                     **fields,
                 )
             )
             continue
+        if _newer(series.applied_at, event):
+            continue
+        series.applied_at = event.time
         now = {**series.model_dump(include=set(fields)), "data_source": by_id.get(series.data_source_id)}
         if differs(now, wanted.model_dump()):
             series.data_source_id = source.id
