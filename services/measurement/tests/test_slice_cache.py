@@ -196,3 +196,40 @@ async def test_cached_spans_sum_to_what_the_minutes_give(database_url: str) -> N
             assert expected["window"].total > 0
     finally:
         await db.dispose()
+
+
+async def minutes_only(db: Database, now: datetime) -> tuple[float, float]:
+    """The window's good and counted slices as of `now` read from minutes alone, never the cache."""
+    async with db.sessionmaker() as session:
+        objective = await session.get(Objective, "sliced")
+        assert objective is not None
+        planned = plan(objective, now=now, agreed=None)
+        found = await SliceReader(session, objective, planned.now_end, set(), cached=False).tallies(planned.ranges)
+    return found["window"].good, found["window"].total
+
+
+async def test_late_import_far_into_a_final_span_longer_than_a_day_changes_the_attainment(database_url: str) -> None:
+    """29-minute slices make 1740-minute spans: a point 1500 minutes into a final one reopens it."""
+    db = await sliced(database_url)
+    try:
+        async with db.session() as session:
+            await session.execute(update(Objective).values(timeslice_seconds=29 * 60))
+        unit = 1740
+        start = -(-(int((NOW - timedelta(days=6)).timestamp()) // 60) // unit) * unit  # a whole span, days back
+        span_start = datetime.fromtimestamp(start * 60, UTC)
+        await ingest(db, span_start + timedelta(minutes=10), 100)
+        later = NOW + timedelta(days=7, hours=2)  # no point can arrive for the span any more: it is made final
+        assert await window(db, later) == (1, 1) == await minutes_only(db, later)
+        async with db.sessionmaker() as session:
+            final = await session.scalar(
+                select(SliceTally.final).where(SliceTally.objective_row_id == "sliced", SliceTally.start == start)
+            )
+        assert final is True
+
+        importing = service.IngestLimits(max_lateness=timedelta(days=90), max_future=timedelta(minutes=5))
+        async with db.session() as session:
+            batch = points(span_start + timedelta(minutes=1500), 0)  # more than a day into the span
+            assert await service.ingest_batch(session, tenant="acme", batch=batch, limits=importing, now=later) == 1
+        assert await window(db, later) == (1, 2) == await minutes_only(db, later)
+    finally:
+        await db.dispose()
