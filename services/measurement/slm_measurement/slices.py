@@ -72,6 +72,11 @@ async def reopen_late_spans(session: AsyncSession, *, tenant: str, rollup: Rollu
     so points arriving on time issue no statement. The next evaluation compares the spans' change counts.
     A span's length is its objective's own (`span_minutes`: up to 60 days for a slice of 1439 minutes), so
     the objectives are read first and those sharing a span length reopened by one statement.
+
+    On PostgreSQL the objectives are read `FOR SHARE`, after this batch wrote its hours: an evaluation
+    about to make spans final holds its objective's row (`SliceReader._hold`) from before it reads their
+    hours' counts until it commits, so either it waits for this batch and sees its counts, or this
+    statement waits for it and then sees the spans final (read committed: each statement sees commits).
     """
     horizon = int((now - SETTLE_GRACE).timestamp()) // HOUR
     late: dict[str, list[int]] = {}
@@ -84,6 +89,7 @@ async def reopen_late_spans(session: AsyncSession, *, tenant: str, rollup: Rollu
             select(objectives.c.id, objectives.c.timeslice_seconds)
             .where(objectives.c.tenant == tenant, objectives.c.service_key == service)
             .order_by(objectives.c.id)
+            .with_for_update(read=True)
         )
         by_unit: dict[int, list[str]] = {}
         for row_id, seconds in found.all():
@@ -194,6 +200,22 @@ class SliceReader:
     async def _minutes(self, first: int, stop: int) -> Tally:
         return self._tally(await self._rows(first, stop)) if first < stop else Tally(0.0, 0.0)
 
+    async def _hold(self) -> None:
+        """PostgreSQL: hold the objective's row until commit before reading the counts of spans that become final.
+
+        A late batch reads its objectives `FOR SHARE` after writing its hours and before reopening final
+        spans (`reopen_late_spans`). If it got there first, this waits for it to commit and the counts read
+        next include it; otherwise it waits for this evaluation, and its reopen then sees the spans final.
+        Holding the objective rather than the hours also covers hours with no row yet. SQLite has one writer:
+        a batch committed after this transaction's first read makes its write fail instead.
+        """
+        if self.session.bind is None or self.session.bind.dialect.name != "postgresql":
+            return
+        objectives: Table = Objective.__table__  # type: ignore[attr-defined]
+        await self.session.execute(
+            select(objectives.c.id).where(objectives.c.id == self.objective.id).with_for_update(key_share=True)
+        )
+
     async def _markers(self, spans: list[int]) -> dict[int, int]:
         per_span = self.unit // HOUR_MINUTES
         changes = await buckets.hour_changes(
@@ -226,6 +248,8 @@ class SliceReader:
     async def _spans(self, wanted: list[int], cached: dict[int, _Cached]) -> dict[int, Tally]:
         """The tally of each wanted span: cached and current, or computed again and stored."""
         unsure = [span for span in wanted if span not in cached or not cached[span].final]
+        if any((span + 1) * self.unit <= self.final_before for span in unsure):
+            await self._hold()
         markers = await self._markers(unsure) if unsure else {}
         stale = [span for span in unsure if span not in cached or cached[span].marker != markers[span]]
         computed = await self._computed(stale) if stale else {}
