@@ -28,13 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_measurement import buckets
 from slm_measurement.domain import observed
 from slm_measurement.domain.budget import Tally, slice_tally
-from slm_measurement.domain.windows import DAY, HOUR, MINUTE, Bounds
+from slm_measurement.domain.windows import HOUR, MINUTE, Bounds
 from slm_measurement.models import Objective, SliceTally
 from slm_measurement.rollup import Rollup
 from slm_measurement.thresholds import counted_indicator
 
 HOUR_MINUTES = HOUR // MINUTE
-DAY_MINUTES = DAY // MINUTE
 # An ingest batch checks its points' lateness when it starts and commits a little later.
 SETTLE_GRACE = timedelta(hours=1)
 TALLIES: Table = SliceTally.__table__  # type: ignore[attr-defined]
@@ -56,8 +55,13 @@ def final_before(now_end: datetime) -> int:
     return int((now_end - SLICE_CACHE.lateness - SETTLE_GRACE).timestamp()) // MINUTE
 
 
+def slice_minutes(timeslice_seconds: int | None) -> int:
+    """Whole minutes per slice of an objective (a minute when not given or shorter)."""
+    return max((timeslice_seconds or MINUTE) // MINUTE, 1)
+
+
 def span_minutes(slice_minutes: int) -> int:
-    """Minutes per cached span: whole hours holding whole slices (slices divide a day, so spans do too)."""
+    """Minutes per cached span: whole hours holding whole slices (60 for 5-minute slices, 1740 for 29)."""
     return math.lcm(slice_minutes, HOUR_MINUTES)
 
 
@@ -66,6 +70,13 @@ async def reopen_late_spans(session: AsyncSession, *, tenant: str, rollup: Rollu
 
     Only data more than the grace late does it (an import run with a longer lateness than the evaluators'),
     so points arriving on time issue no statement. The next evaluation compares the spans' change counts.
+    A span's length is its objective's own (`span_minutes`: up to 60 days for a slice of 1439 minutes), so
+    the objectives are read first and those sharing a span length reopened by one statement.
+
+    On PostgreSQL the objectives are read `FOR SHARE`, after this batch wrote its hours: an evaluation
+    about to make spans final holds its objective's row (`SliceReader._hold`) from before it reads their
+    hours' counts until it commits, so either it waits for this batch and sees its counts, or this
+    statement waits for it and then sees the spans final (read committed: each statement sees commits).
     """
     horizon = int((now - SETTLE_GRACE).timestamp()) // HOUR
     late: dict[str, list[int]] = {}
@@ -74,17 +85,26 @@ async def reopen_late_spans(session: AsyncSession, *, tenant: str, rollup: Rollu
             late.setdefault(service, []).append(minute)
     objectives: Table = Objective.__table__  # type: ignore[attr-defined]
     for service, minutes in sorted(late.items()):
-        ids = select(objectives.c.id).where(objectives.c.tenant == tenant, objectives.c.service_key == service)
-        await session.execute(
-            update(TALLIES)
-            .where(
-                TALLIES.c.objective_row_id.in_(ids),
-                TALLIES.c.start > min(minutes) - DAY_MINUTES,  # a span holds at most a day
-                TALLIES.c.start <= max(minutes),
-                TALLIES.c.final.is_(True),
-            )
-            .values(final=False)
+        found = await session.execute(
+            select(objectives.c.id, objectives.c.timeslice_seconds)
+            .where(objectives.c.tenant == tenant, objectives.c.service_key == service)
+            .order_by(objectives.c.id)
+            .with_for_update(read=True)
         )
+        by_unit: dict[int, list[str]] = {}
+        for row_id, seconds in found.all():
+            by_unit.setdefault(span_minutes(slice_minutes(seconds)), []).append(row_id)
+        for unit, ids in sorted(by_unit.items()):
+            await session.execute(
+                update(TALLIES)
+                .where(
+                    TALLIES.c.objective_row_id.in_(ids),
+                    TALLIES.c.start > min(minutes) - unit,  # the spans holding the batch's first minute, and on
+                    TALLIES.c.start <= max(minutes),
+                    TALLIES.c.final.is_(True),
+                )
+                .values(final=False)
+            )
 
 
 @dataclass(frozen=True)
@@ -153,7 +173,7 @@ class SliceReader:
         self.session, self.objective, self.excluded, self.cached = session, objective, excluded, cached
         self.now_minute = int(now_end.timestamp()) // MINUTE
         self.final_before = final_before(now_end)
-        self.slice_minutes = max((objective.timeslice_seconds or MINUTE) // MINUTE, 1)
+        self.slice_minutes = slice_minutes(objective.timeslice_seconds)
         self.unit = span_minutes(self.slice_minutes)
         self.target = objective.timeslice_target if objective.timeslice_target is not None else objective.target
         self.indicator = counted_indicator(objective)
@@ -179,6 +199,22 @@ class SliceReader:
 
     async def _minutes(self, first: int, stop: int) -> Tally:
         return self._tally(await self._rows(first, stop)) if first < stop else Tally(0.0, 0.0)
+
+    async def _hold(self) -> None:
+        """PostgreSQL: hold the objective's row until commit before reading the counts of spans that become final.
+
+        A late batch reads its objectives `FOR SHARE` after writing its hours and before reopening final
+        spans (`reopen_late_spans`). If it got there first, this waits for it to commit and the counts read
+        next include it; otherwise it waits for this evaluation, and its reopen then sees the spans final.
+        Holding the objective rather than the hours also covers hours with no row yet. SQLite has one writer:
+        a batch committed after this transaction's first read makes its write fail instead.
+        """
+        if self.session.bind is None or self.session.bind.dialect.name != "postgresql":
+            return
+        objectives: Table = Objective.__table__  # type: ignore[attr-defined]
+        await self.session.execute(
+            select(objectives.c.id).where(objectives.c.id == self.objective.id).with_for_update(key_share=True)
+        )
 
     async def _markers(self, spans: list[int]) -> dict[int, int]:
         per_span = self.unit // HOUR_MINUTES
@@ -212,6 +248,8 @@ class SliceReader:
     async def _spans(self, wanted: list[int], cached: dict[int, _Cached]) -> dict[int, Tally]:
         """The tally of each wanted span: cached and current, or computed again and stored."""
         unsure = [span for span in wanted if span not in cached or not cached[span].final]
+        if any((span + 1) * self.unit <= self.final_before for span in unsure):
+            await self._hold()
         markers = await self._markers(unsure) if unsure else {}
         stale = [span for span in unsure if span not in cached or cached[span].marker != markers[span]]
         computed = await self._computed(stale) if stale else {}

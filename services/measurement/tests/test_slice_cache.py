@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from slm_measurement import retention, service
 from slm_measurement.config import Settings
@@ -126,9 +127,13 @@ async def test_late_data_into_a_cached_recent_span_changes_the_attainment(databa
 
 
 async def test_a_batch_committed_while_an_evaluation_caches_its_hour_is_counted_next_time(postgres_url: str) -> None:
-    """PostgreSQL: the evaluation reads the hour's count before the batch commits and stores the span with it."""
+    """PostgreSQL: the evaluation reads the hour's count before the batch commits and stores the span with it.
+
+    A first evaluation makes the window's older spans final beforehand: one doing it now would wait for the batch.
+    """
     db = await sliced(postgres_url)
     try:
+        assert await window(db) == (0, 0)
         await ingest(db, HOUR_START + timedelta(minutes=10), 100)
         async with db.session() as late:
             await service.ingest_batch(
@@ -194,5 +199,104 @@ async def test_cached_spans_sum_to_what_the_minutes_give(database_url: str) -> N
             cold, warm = await window(db), await window(db)
             assert cold == warm == (expected["window"].good, expected["window"].total)
             assert expected["window"].total > 0
+    finally:
+        await db.dispose()
+
+
+async def minutes_only(db: Database, now: datetime) -> tuple[float, float]:
+    """The window's good and counted slices as of `now` read from minutes alone, never the cache."""
+    async with db.sessionmaker() as session:
+        objective = await session.get(Objective, "sliced")
+        assert objective is not None
+        planned = plan(objective, now=now, agreed=None)
+        found = await SliceReader(session, objective, planned.now_end, set(), cached=False).tallies(planned.ranges)
+    return found["window"].good, found["window"].total
+
+
+async def test_late_import_far_into_a_final_span_longer_than_a_day_changes_the_attainment(database_url: str) -> None:
+    """29-minute slices make 1740-minute spans: a point 1500 minutes into a final one reopens it."""
+    db = await sliced(database_url)
+    try:
+        async with db.session() as session:
+            await session.execute(update(Objective).values(timeslice_seconds=29 * 60))
+        unit = 1740
+        start = -(-(int((NOW - timedelta(days=6)).timestamp()) // 60) // unit) * unit  # a whole span, days back
+        span_start = datetime.fromtimestamp(start * 60, UTC)
+        await ingest(db, span_start + timedelta(minutes=10), 100)
+        later = NOW + timedelta(days=7, hours=2)  # no point can arrive for the span any more: it is made final
+        assert await window(db, later) == (1, 1) == await minutes_only(db, later)
+        async with db.sessionmaker() as session:
+            final = await session.scalar(
+                select(SliceTally.final).where(SliceTally.objective_row_id == "sliced", SliceTally.start == start)
+            )
+        assert final is True
+
+        importing = service.IngestLimits(max_lateness=timedelta(days=90), max_future=timedelta(minutes=5))
+        async with db.session() as session:
+            batch = points(span_start + timedelta(minutes=1500), 0)  # more than a day into the span
+            assert await service.ingest_batch(session, tenant="acme", batch=batch, limits=importing, now=later) == 1
+        assert await window(db, later) == (1, 2) == await minutes_only(db, later)
+    finally:
+        await db.dispose()
+
+
+async def waits_on_a_lock(db: Database) -> bool:
+    """Whether a connection to this database is waiting for a lock (polled for up to ten seconds)."""
+    for _ in range(100):
+        async with db.sessionmaker() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def late_import(session: Any, at: datetime, good: float, now: datetime) -> None:
+    importing = service.IngestLimits(max_lateness=timedelta(days=90), max_future=timedelta(minutes=5))
+    assert await service.ingest_batch(session, tenant="acme", batch=points(at, good), limits=importing, now=now) == 1
+
+
+async def test_a_late_import_and_an_evaluation_making_its_span_final_wait_for_each_other(postgres_url: str) -> None:
+    """PostgreSQL, both orders: a span made final while a late import into it is not committed is checked again."""
+    db = await sliced(postgres_url)
+    second = HOUR_START + timedelta(hours=1)
+    first_final = HOUR_START + timedelta(days=7, hours=2, minutes=30)  # only the span of HOUR_START becomes final
+    both_final = NOW + timedelta(days=7, hours=2)
+    try:
+        await ingest(db, HOUR_START + timedelta(minutes=10), 100)
+        await ingest(db, second + timedelta(minutes=10), 100)
+        assert await window(db) == (2, 2)
+        assert await cached_span(db) == (1, 1, 1, False)
+
+        # The import goes first: the evaluation making the span final waits for it before reading its counts.
+        async with db.session() as session:
+            await late_import(session, HOUR_START + timedelta(minutes=30), 0, first_final)
+            evaluated = asyncio.create_task(window(db, first_final))
+            waited = await waits_on_a_lock(db)
+        assert await evaluated == (2, 3) == await minutes_only(db, first_final)
+        assert await cached_span(db) == (1, 2, 2, True)
+        assert waited
+
+        # The evaluation making the second span final goes first: the import's reopen waits for it to commit.
+        async with db.session() as evaluating:
+            objective = await evaluating.get(Objective, "sliced")
+            assert objective is not None
+            found = await measure(evaluating, objective, now=both_final)
+            assert (found.window.good, found.window.total) == (2, 3)
+
+            async def importing() -> None:
+                async with db.session() as session:
+                    await late_import(session, second + timedelta(minutes=30), 0, both_final)
+
+            imported = asyncio.create_task(importing())
+            waited = await waits_on_a_lock(db)
+        await imported
+        assert await window(db, both_final) == (2, 4) == await minutes_only(db, both_final)
+        assert waited
     finally:
         await db.dispose()
