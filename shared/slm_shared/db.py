@@ -127,10 +127,13 @@ class Database:
             self._writer_task = None
             lock.release()
 
-    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """Yield a session inside one transaction: commit on success, roll back on error.
+    @asynccontextmanager
+    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: commit on success, roll back on error.
 
         A read-only transaction does not take SQLite's write lock, so it never waits for a writer.
+        When the body raises or is cancelled, the rollback and the release of the writer turn happen
+        here, in the same task, before the error leaves the `async with`.
         """
         factory = self.read_sessionmaker if read_only else self.sessionmaker
         async with self._writer_turn(read_only), factory() as session:
@@ -139,10 +142,14 @@ class Database:
             for hook in self.after_commit:
                 hook(session)
 
-    @asynccontextmanager
-    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """Context manager form of `transaction`, for workers and consumers."""
-        async for session in self.transaction(read_only=read_only):
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """Generator form of `session`, for FastAPI dependencies with yield.
+
+        FastAPI closes it as a context manager. Elsewhere use `session`: a generator left by
+        `async for` when the body raises is closed only later, by the garbage collector, in
+        another task, holding the writer turn until then.
+        """
+        async with self.session(read_only=read_only) as session:
             yield session
 
     async def ping(self) -> None:

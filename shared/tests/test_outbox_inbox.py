@@ -222,7 +222,8 @@ async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event
     numbers = itertools.count()
 
     async def picky(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
-        transactions.add(session.info.setdefault("test_transaction", next(numbers)))
+        if event.id in ours:  # the stream also holds earlier tests' events (DeliverPolicy.ALL)
+            transactions.add(session.info.setdefault("test_transaction", next(numbers)))
         if event.data["key"] == "poison":
             raise ValueError("downstream rejected it")
         await apply_effect(session, event)
@@ -238,6 +239,7 @@ async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event
     keys = [f"batch-{n}" for n in range(30)]
     keys[12] = "poison"
     events = [EVENTS.service_created.build(tenant="acme", data=service_event(key)) for key in keys]
+    ours = {event.id for event in events}
     for event in events:
         body = json.dumps(event.data).encode()
         await bus.js.publish(EVENTS.service_created.subject, body, headers=event.headers())

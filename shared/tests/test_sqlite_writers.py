@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+from fastapi import APIRouter
 from sqlalchemy import text
 
+from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.db import Database
+from slm_shared.errors import NotFound
+from slm_shared.settings import ServiceSettings
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.web.deps import SessionDep, StaffDep
 
 
 async def test_a_second_writer_starts_only_when_the_first_has_committed(tmp_path: Path) -> None:
@@ -67,3 +77,84 @@ async def test_a_failed_writer_lets_the_next_one_in(tmp_path: Path) -> None:
             assert await session.scalar(text("SELECT count(*) FROM t")) == 1
     finally:
         await db.dispose()
+
+
+async def _end_by_raising(db: Database) -> None:
+    with contextlib.suppress(RuntimeError):
+        async with db.session() as session:
+            await session.execute(text("INSERT INTO t VALUES (1)"))
+            await asyncio.sleep(0.2)  # another writer queues meanwhile
+            raise RuntimeError("rolled back")
+
+
+async def _end_by_cancellation(db: Database) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(0.2):  # cancels the body, as a shutdown or a deadline does
+            async with db.session() as session:
+                await session.execute(text("INSERT INTO t VALUES (1)"))
+                await asyncio.sleep(10)
+
+
+@pytest.mark.parametrize("end", [_end_by_raising, _end_by_cancellation], ids=["raises", "cancelled"])
+async def test_a_failed_session_gives_the_turn_back_in_its_own_task(
+    tmp_path: Path, end: Callable[[Database], Awaitable[None]]
+) -> None:
+    """The inbox rerun path: a task whose session failed writes again at once, another writer waits."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'writers.db'}")
+    steps: list[str] = []
+    try:
+        async with db.session() as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+
+        async def rerun() -> None:
+            await end(db)  # the session fails in this task
+            assert db._writer_task is not asyncio.current_task()  # no await in between
+            lock = db._writer_lock
+            assert lock is not None and not lock[1].locked()  # given back, before any other task ran
+            async with db.session() as session:  # its next transaction queues: it is not nested
+                steps.append("rerun in")
+                await session.execute(text("INSERT INTO t VALUES (2)"))
+
+        async def other() -> None:
+            await asyncio.sleep(0.05)  # the failing session holds the turn: this one queues
+            async with db.session() as session:
+                steps.append("other in")
+                await session.execute(text("INSERT INTO t VALUES (3)"))
+                await asyncio.sleep(0.1)
+                steps.append("other out")
+
+        async with asyncio.timeout(10):
+            await asyncio.gather(rerun(), other())
+        assert steps == ["other in", "other out", "rerun in"]  # one writer at a time, in queue order
+        async with db.session(read_only=True) as session:
+            rows = (await session.execute(text("SELECT n FROM t ORDER BY n"))).scalars().all()
+        assert rows == [2, 3]  # the failed session was rolled back
+    finally:
+        await db.dispose()
+
+
+async def test_a_request_that_fails_after_writing_gives_the_turn_back_before_the_response(sqlite_url: str) -> None:
+    """The request transaction (`SessionDep`) is rolled back and its turn given back before the 4xx is sent."""
+    failing = APIRouter()
+
+    @failing.post("/v1/fails-after-writing")
+    async def fails_after_writing(session: SessionDep, principal: StaffDep) -> None:
+        await session.execute(text("INSERT INTO t VALUES (1)"))
+        raise NotFound("nothing here")
+
+    definition = ServiceDefinition(
+        name="failing", title="t", description="t", migrations_package="none", routers=[failing]
+    )
+    settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False)
+    app = create_app(definition, settings, auto_migrate=False)
+    async with running_app(app) as client:
+        db: Database = app.state.db
+        async with db.session() as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+        response = await client.post("/v1/fails-after-writing", headers={"Authorization": f"Bearer {make_token()}"})
+        assert response.status_code == 404
+        lock = db._writer_lock
+        assert lock is not None and not lock[1].locked()  # no await since the response
+        assert db._writer_task is None
+        async with db.session(read_only=True) as session:
+            assert await session.scalar(text("SELECT count(*) FROM t")) == 0

@@ -16,7 +16,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's transaction: commit on success, roll back on error; reads take no write lock."""
-    async for session in request.app.state.db.transaction(read_only=request.method in READ_METHODS):
+    async with request.app.state.db.session(read_only=request.method in READ_METHODS) as session:
         yield session
 
 
