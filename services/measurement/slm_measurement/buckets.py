@@ -95,6 +95,21 @@ async def upsert_rollup(session: AsyncSession, *, tenant: str, rollup: Rollup) -
             await _execute_chunked(session, statement, rows, [*SERIES_KEY, granularity, "bin", "samples"])
 
 
+def _series_range(
+    unit: str, tenant: str, service: str, indicator: str, first: int, stop: int, scope: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and parameters for units [first, stop) of a series, all scopes (or one)."""
+    params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
+    one_scope = ""
+    if scope is not None:
+        params["scope"], one_scope = scope, "AND scope = :scope "
+    where = (
+        "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
+        f"{one_scope}AND {unit} >= :a AND {unit} < :b"
+    )
+    return where, params
+
+
 async def hour_changes(
     session: AsyncSession,
     *,
@@ -106,17 +121,9 @@ async def hour_changes(
     scope: str | None = None,
 ) -> dict[int, int]:
     """Batches written per hour [first, stop) of a series, all scopes summed (or one scope); absent hours had none."""
-    params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
-    one_scope = ""
-    if scope is not None:
-        params["scope"], one_scope = scope, "AND scope = :scope "
+    where, params = _series_range("hour", tenant, service, indicator, first, stop, scope)
     rows = await session.execute(
-        text(
-            f"SELECT hour, SUM(changes) FROM {COUNT_TABLES['hour'].name} "
-            "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
-            f"{one_scope}AND hour >= :a AND hour < :b GROUP BY hour"
-        ),
-        params,
+        text(f"SELECT hour, SUM(changes) FROM {COUNT_TABLES['hour'].name} {where} GROUP BY hour"), params
     )
     return {int(h): int(c) for h, c in rows.all()}
 
@@ -260,17 +267,9 @@ async def minute_rows(
     scope: str | None = None,
 ) -> list[tuple[int, float, float]]:
     """(minute, good, total) for minutes [first, stop) of a series, all scopes summed (or one scope)."""
-    params: dict[str, Any] = {"tenant": tenant, "service": service, "indicator": indicator, "a": first, "b": stop}
-    one_scope = ""
-    if scope is not None:
-        params["scope"], one_scope = scope, "AND scope = :scope "
+    where, params = _series_range("minute", tenant, service, indicator, first, stop, scope)
     rows = await session.execute(
-        text(
-            f"SELECT minute, {GOOD_TOTAL} FROM {COUNT_TABLES['minute'].name} "
-            "WHERE tenant = :tenant AND service = :service AND indicator = :indicator "
-            f"{one_scope}AND minute >= :a AND minute < :b GROUP BY minute"
-        ),
-        params,
+        text(f"SELECT minute, {GOOD_TOTAL} FROM {COUNT_TABLES['minute'].name} {where} GROUP BY minute"), params
     )
     return [(int(m), float(g), float(t)) for m, g, t in rows.all()]
 

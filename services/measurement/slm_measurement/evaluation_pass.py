@@ -9,22 +9,19 @@ Events stay exactly-once: they commit in the same transaction as the status they
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from slm_measurement import agreed, buckets, events, repository
+from slm_measurement.bulk_update import OBJECTIVES, WRITTEN, update_outcomes
 from slm_measurement.domain import observed
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
@@ -44,86 +41,7 @@ from slm_measurement.thresholds import counted_indicator
 
 logger = logging.getLogger(__name__)
 
-_OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
-_UPDATE_BY_ID = update(_OBJECTIVES).where(_OBJECTIVES.c.id == bindparam("row_id"))
 _EVENTS_DUE = "events_due"
-_COLUMN = {"row_id": "id"}  # bound names that are not column names
-# The columns an evaluation writes (the keys of `_outcome_rows`' values, `row_id` aside).
-_WRITTEN = (
-    "good",
-    "total",
-    "attainment",
-    "window_start",
-    "window_end",
-    "status",
-    "last_event",
-    "details",
-    "firing_alerts",
-    "needs_evaluation",
-    "evaluated_at",
-)
-
-
-@functools.lru_cache(maxsize=4)
-def _compiled_update(dialect: Dialect) -> SQLCompiler:
-    """The bulk UPDATE compiled once per dialect, as SQLAlchemy compiles it for rows with `_WRITTEN`."""
-    compiled = _UPDATE_BY_ID.compile(dialect=dialect, column_keys=list(_WRITTEN))
-    assert isinstance(compiled, SQLCompiler)
-    return compiled
-
-
-async def _update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it.
-
-    The values are converted by the statement's own bind processors (JSON, UTC timestamps), but an
-    instant shared by many rows (the evaluation time, a window's bounds) is converted once per chunk.
-    """
-    connection = await session.connection()
-    compiled = _compiled_update(connection.dialect)
-    processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
-    names = compiled.positiontup or []
-    converted: dict[tuple[str, Any], Any] = {}
-
-    def bound(name: str, value: Any) -> Any:
-        process = processors.get(name)
-        if process is None:
-            return value
-        # The same object (details judged once for alike objectives, see `_write_together`) is
-        # serialised once; the rows keep it alive, so its id is not reused meanwhile. Equal lists of
-        # names (the firing tiers, mostly none) are one value too.
-        if isinstance(value, datetime):
-            key: tuple[str, Any] = (name, value)
-        elif isinstance(value, list) and all(type(item) is str for item in value):
-            key = (name, tuple(value))
-        else:
-            key = (name, id(value))
-        if key not in converted:
-            converted[key] = process(value)
-        return converted[key]
-
-    if connection.dialect.name == "postgresql" and len(rows) > 1:
-        # One statement for the chunk: every column bound as one array, joined to the rows by id.
-        columns = [[bound(name, row[name]) for row in rows] for name in names]
-        await connection.exec_driver_sql(_unnest_update(connection.dialect, tuple(names)), (*columns,))
-        return
-    await connection.exec_driver_sql(compiled.string, [tuple(bound(name, row[name]) for name in names) for row in rows])
-
-
-@functools.lru_cache(maxsize=4)
-def _unnest_update(dialect: Dialect, names: tuple[str, ...]) -> str:
-    """PostgreSQL: the bulk UPDATE as one statement over `unnest` of one array per column (`row_id` for `id`).
-
-    Each array is cast to its column's type as the per-row statement casts each value, so the values
-    bound are the ones the per-row statement would store.
-    """
-    # Without a length, as the per-row statement casts: a value too long fails rather than being cut.
-    types = {
-        name: re.sub(r"\(\d+\)", "", _OBJECTIVES.c[_COLUMN.get(name, name)].type.compile(dialect=dialect))
-        for name in names
-    }
-    arrays = ", ".join(f"${n}::{types[name]}[]" for n, name in enumerate(names, start=1))
-    sets = ", ".join(f"{name} = v.{name}" for name in names if name != "row_id")
-    return f"UPDATE objectives SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) WHERE objectives.id = v.row_id"
 
 
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
@@ -302,8 +220,8 @@ def _record_events(
     if change.event is None and not moves:
         return
     # A plain row holds the columns an evaluation reads (see `repository.lock_due_objectives`).
-    read = objective._fields if isinstance(objective, tuple) else [column.key for column in _OBJECTIVES.c]
-    names = [*read, *(name for name in _WRITTEN if name not in read)]
+    read = objective._fields if isinstance(objective, tuple) else [column.key for column in OBJECTIVES.c]
+    names = [*read, *(name for name in WRITTEN if name not in read)]
     updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
     if change.event is not None:
         events.objective_status_changed(
@@ -326,7 +244,7 @@ async def _write_together(
         async with _savepoint(session, guarded=guarded):
             details: dict[tuple[int, Any], dict[str, Any]] = {}
             rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
-            await _update_outcomes(session, [values for values, _ in rows])
+            await update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
             for (objective, found), (values, _) in zip(judged, rows, strict=True):
