@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from slm_shared.terms.openslo_wiring import (
@@ -9,6 +10,7 @@ from slm_shared.terms.openslo_wiring import (
     differs,
     pulled_series,
     tenant_may_read,
+    tenant_names_variables,
     tenant_variable_prefix,
     with_secret,
 )
@@ -66,10 +68,25 @@ def test_slack_and_teams_targets_name_their_webhook_variable_which_never_enters_
 
 def test_the_notifier_reads_a_variable_only_for_the_tenant_it_is_named_for() -> None:
     assert tenant_variable_prefix("pagerduty", "acme") == "SLM_PAGERDUTY_ACME_"
-    assert tenant_variable_prefix("slack", "acme.eu-1") == "SLM_SLACK_ACME_EU_1_"
+    assert tenant_variable_prefix("slack", "acme-eu-1") == "SLM_SLACK_ACME_EU_1_"
     assert tenant_may_read("pagerduty", "acme", "SLM_PAGERDUTY_ACME_ONCALL")
     assert tenant_may_read("teams", "acme-x", "SLM_TEAMS_ACME_X_ONCALL")
     assert not tenant_may_read("pagerduty", "beta", "SLM_PAGERDUTY_ACME_ONCALL")  # another tenant's
     assert not tenant_may_read("pagerduty", "acme", "SLM_PAGERDUTY_ACME_X_ONCALL")  # tenant acme-x's, not acme's
     assert not tenant_may_read("pagerduty", "acme", "SLM_SLACK_ACME_ONCALL")  # another channel's
     assert not tenant_may_read("pagerduty", "acme", "SLM_PAGERDUTY_ACME_")
+
+
+def test_no_two_tenants_may_read_the_same_variable() -> None:
+    # acme-x's key: tenants whose ids upper-case to the same letters (acme_x, acme.x, Acme-X) never read it
+    key = "SLM_PAGERDUTY_ACME_X_KEY"
+    tenants = ("acme-x", "acme_x", "acme.x", "Acme-X", "ACME_X", "acme")
+    assert [t for t in tenants if tenant_may_read("pagerduty", t, key)] == ["acme-x"]
+    assert not tenant_names_variables("acme_x") and tenant_names_variables("acme-x")
+    alphabet = ("a", "x", "A", "0", "-", "_", ".")
+    every = ["".join(chars) for length in (1, 2, 3) for chars in itertools.product(alphabet, repeat=length)]
+    variables = {f"SLM_PAGERDUTY_{t.upper()}_{name}" for t in every for name in ("KEY", "X_KEY", "_KEY")}
+    variables |= {f"{tenant_variable_prefix('pagerduty', t)}{name}" for t in every for name in ("KEY", "X_KEY")}
+    for variable in variables:
+        readers = [t for t in every if tenant_may_read("pagerduty", t, variable)]
+        assert len(readers) <= 1, (variable, readers)

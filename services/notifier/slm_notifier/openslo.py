@@ -7,7 +7,8 @@ redelivered event changes nothing; each keeps the time of the apply that set it 
 event's time), and an older apply consumed after a newer one changes nothing. A credential (PagerDuty
 routing key, Slack or Teams webhook URL) never travels in the event: it names the variable, read here
 from the notifier's environment only when named for the event's tenant (`SLM_PAGERDUTY_<TENANT>_<NAME>`,
-`SLM_SLACK_<TENANT>_<NAME>`, `SLM_TEAMS_<TENANT>_<NAME>`); without it the stored credential stays, and a
+`SLM_SLACK_<TENANT>_<NAME>`, `SLM_TEAMS_<TENANT>_<NAME>`, for a tenant whose id is lower-case letters, digits and
+`-` only, so no two tenants share one); without it the stored credential stays, and a
 new target that has neither is left unsubscribed, logged by the variable's name. A PagerDuty key read
 here is sent only to `NOTIFIER_PAGERDUTY_EVENTS_URL` (PagerDuty's Events API unless set): the
 documents' `slm/events-url` is never used by the notifier.
@@ -35,7 +36,13 @@ from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLOTargetV1
 from slm_shared.db import utcnow
 from slm_shared.errors import Unprocessable
-from slm_shared.terms.openslo_wiring import BURN_ALERT, SECRET_FROM_ENV, tenant_may_read, tenant_variable_prefix
+from slm_shared.terms.openslo_wiring import (
+    BURN_ALERT,
+    SECRET_FROM_ENV,
+    tenant_may_read,
+    tenant_names_variables,
+    tenant_variable_prefix,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +79,14 @@ async def _subscribe(
     session: AsyncSession, event: CloudEvent, given: OpenSLOTargetV1, held: Subscription | None
 ) -> None:
     target = _credential(event.tenant, given, held, os.environ)
+    if target is None and not tenant_names_variables(event.tenant):
+        logger.warning(
+            "notification target %s not subscribed: the notifier reads credentials only for tenants whose id is "
+            "lower-case letters, digits and '-' (so no two tenants share a variable), not %r",
+            given.name,
+            event.tenant,
+        )
+        return
     if target is None:
         logger.warning(
             "notification target %s not subscribed: the variable %s is not one the notifier reads for this tenant "

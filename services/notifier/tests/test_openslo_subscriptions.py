@@ -132,3 +132,24 @@ async def test_a_routing_key_is_read_only_for_its_tenant_and_sent_only_to_the_co
         assert kept.target == moved.target
     finally:
         await db.dispose()
+
+
+async def test_tenants_whose_ids_upper_case_alike_never_read_each_others_key(
+    database_url: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    hyphen, underscore, upper = f"{tenant}-acme-x", f"{tenant}_acme_x", f"{tenant}-ACME-X"
+    key = f"{tenant_variable_prefix('pagerduty', hyphen)}ONCALL"  # SLM_PAGERDUTY_T..._ACME_X_ONCALL
+    spelled = upper.upper().replace("-", "_")
+    assert key == f"SLM_PAGERDUTY_{underscore.upper()}_ONCALL" == f"SLM_PAGERDUTY_{spelled}_ONCALL"
+    monkeypatch.setenv(key, "ACME-X-ROUTING-KEY")
+    db = Database(database_url)
+    try:
+        for other in (underscore, upper):  # the variable spelled for them is acme-x's: neither reads it
+            await consume(db, pager(other, key))
+            assert await held(db, other) == []
+        await consume(db, pager(hyphen, key))
+        [subscription] = await held(db, hyphen)
+        assert subscription.target["routing_key"] == "ACME-X-ROUTING-KEY"
+    finally:
+        await db.dispose()

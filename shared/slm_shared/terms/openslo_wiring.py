@@ -18,7 +18,8 @@ only the variable's name travels, and whoever holds the variable (the notifier, 
 supplies the value, which the notifier stores encrypted.
 
 The notifier serves every tenant, so it reads a variable for a tenant only when it is named
-`SLM_PAGERDUTY_<TENANT>_<NAME>` (`SLM_SLACK_...`, `SLM_TEAMS_...`; see `tenant_may_read`), and it
+`SLM_PAGERDUTY_<TENANT>_<NAME>` (`SLM_SLACK_...`, `SLM_TEAMS_...`; see `tenant_may_read`), for a tenant
+whose id is lower-case letters, digits and `-` only (so no two tenants share a variable), and it
 never takes a destination from the documents for a credential it holds: PagerDuty events go to its
 configured Events API URL, `slm/events-url` is for `slm apply` (whose user holds the key) only.
 """
@@ -49,15 +50,30 @@ Documents = list[dict[str, Any]]
 _VARIABLE_NAME = re.compile(r"[A-Z0-9]+")
 
 
+# tenant ids that name variables: upper-casing and `-` as `_` is then one-to-one (`acme-x`, never `acme_x` or `Acme-X`)
+_NAMING_TENANT = re.compile(r"[a-z0-9-]+")
+
+
+def tenant_names_variables(tenant: str) -> bool:
+    """Whether the notifier reads credentials for this tenant: its id lower-case letters, digits and `-` only.
+
+    Any wider alphabet would let two tenants share variables (`acme-x`, `acme_x` and `ACME.X` would all be
+    `ACME_X`), so one tenant's manager could name another's key."""
+    return _NAMING_TENANT.fullmatch(tenant) is not None
+
+
 def tenant_variable_prefix(channel: str, tenant: str) -> str:
-    """`SLM_PAGERDUTY_<TENANT>_` (tenant upper-cased, anything not a letter or digit as `_`): the notifier's
-    variables for one tenant's targets of that channel."""
-    return f"{SECRET_FROM_ENV[channel][1]}{re.sub(r'[^A-Z0-9]', '_', tenant.upper())}_"
+    """`SLM_PAGERDUTY_<TENANT>_` (tenant upper-cased, `-` as `_`): the notifier's variables for one tenant's
+    targets of that channel; only meaningful where `tenant_names_variables(tenant)`."""
+    return f"{SECRET_FROM_ENV[channel][1]}{tenant.upper().replace('-', '_')}_"
 
 
 def tenant_may_read(channel: str, tenant: str, variable: str) -> bool:
-    """Whether the notifier reads `variable` for this tenant: `<prefix><TENANT>_<NAME>`, NAME letters and
-    digits only (so tenant `acme` never reaches `SLM_PAGERDUTY_ACME_X_KEY`, tenant `acme-x`'s)."""
+    """Whether the notifier reads `variable` for this tenant: `<prefix><TENANT>_<NAME>`, the tenant one that names
+    variables, NAME letters and digits only (so tenant `acme` never reaches `SLM_PAGERDUTY_ACME_X_KEY`, tenant
+    `acme-x`'s, and tenant `acme_x` none at all)."""
+    if not tenant_names_variables(tenant):
+        return False
     prefix = tenant_variable_prefix(channel, tenant)
     return variable.startswith(prefix) and _VARIABLE_NAME.fullmatch(variable[len(prefix) :]) is not None
 
