@@ -66,24 +66,39 @@ def _basic(request: Request, user: str, password: str) -> None:
         raise HTTPException(401, "bad credentials")
 
 
+def _queued(fake: Fake, queue: str, status: int) -> Response | None:
+    """The next answer queued in `fake.state[queue]`, if any: JSON, or `bytes` sent as they are (not JSON)."""
+    if not fake.state.get(queue):
+        return None
+    body = fake.state[queue].pop(0)
+    if isinstance(body, bytes):
+        return Response(body, status_code=status, media_type="text/html")
+    return Response(json.dumps(body), status_code=status, media_type="application/json")
+
+
 def servicenow() -> Fake:
-    """The Table API for incidents: create, query by correlation_id, update."""
+    """The Table API for incidents: create, query by correlation_id, update. Bodies queued in
+    `state["query_answers"]` / `state["create_answers"]` are answered instead, one per request (a create still
+    creates the incident)."""
     fake = Fake(FastAPI())
     incidents: dict[str, dict[str, Any]] = {}
     fake.state["incidents"] = incidents
+    fake.state["query_answers"], fake.state["create_answers"] = [], []
     _recording(fake)
 
     @fake.app.post("/api/now/table/incident", status_code=201)
-    async def create(request: Request) -> dict[str, Any]:
+    async def create(request: Request) -> Any:
         _basic(request, "svc", "pw")
         body = await request.json()
         sys_id = uuid.uuid4().hex
         incidents[sys_id] = {**body, "sys_id": sys_id, "number": f"INC{len(incidents) + 1:07d}", "active": "true"}
-        return {"result": incidents[sys_id]}
+        return _queued(fake, "create_answers", 201) or {"result": incidents[sys_id]}
 
     @fake.app.get("/api/now/table/incident")
-    async def query(request: Request, sysparm_query: str = "", sysparm_limit: int = 10) -> dict[str, Any]:
+    async def query(request: Request, sysparm_query: str = "", sysparm_limit: int = 10) -> Any:
         _basic(request, "svc", "pw")
+        if queued := _queued(fake, "query_answers", 200):
+            return queued
         terms = dict(term.split("=", 1) for term in sysparm_query.split("^") if "=" in term)
         found = [i for i in incidents.values() if all(str(i.get(k)) == v for k, v in terms.items())]
         return {"result": [{"sys_id": i["sys_id"], "number": i["number"]} for i in found][:sysparm_limit]}
@@ -103,23 +118,28 @@ def servicenow() -> Fake:
 
 
 def change_table() -> Fake:
-    """ServiceNow's Table API for change_request: create, query by correlation_id, read one (any id)."""
+    """ServiceNow's Table API for change_request: create, query by correlation_id, read one (any id). Bodies
+    queued in `state["query_answers"]` / `state["create_answers"]` are answered instead, one per request (a
+    create still creates the record)."""
     fake = Fake(FastAPI())
     records: dict[str, dict[str, Any]] = {}
     fake.state["records"] = records
+    fake.state["query_answers"], fake.state["create_answers"] = [], []
     _recording(fake)
 
     @fake.app.post("/api/now/table/change_request", status_code=201)
-    async def create(request: Request) -> dict[str, Any]:
+    async def create(request: Request) -> Any:
         _basic(request, "svc", "pw")
         sys_id = uuid.uuid4().hex
         records[sys_id] = {**(await request.json()), "sys_id": sys_id, "number": f"CHG{len(records) + 1:07d}",
                            "state": "-5"}  # fmt: skip
-        return {"result": records[sys_id]}
+        return _queued(fake, "create_answers", 201) or {"result": records[sys_id]}
 
     @fake.app.get("/api/now/table/change_request")
-    async def query(request: Request, sysparm_query: str = "") -> dict[str, Any]:
+    async def query(request: Request, sysparm_query: str = "") -> Any:
         _basic(request, "svc", "pw")
+        if queued := _queued(fake, "query_answers", 200):
+            return queued
         terms = dict(term.split("=", 1) for term in sysparm_query.split("^") if "=" in term)
         return {"result": [r for r in records.values() if all(r.get(k) == v for k, v in terms.items())][:1]}
 

@@ -297,7 +297,13 @@ class ChangePoller:
         if answer.status_code != 200:
             logger.warning("change %s: ServiceNow answered %s", row.external_id, answer.status_code)
             return 0
-        record = (answer.json() or {}).get("result") or {}
+        page = answer.json()
+        record = page.get("result") if isinstance(page, dict) else None
+        if not isinstance(record, dict):
+            logger.warning(
+                "change %s: ServiceNow answered 200 with no record: %s", row.external_id, answer.snippet[:200]
+            )
+            return 0
         return await self._seen(row, record, change_status(record.get("state"), record.get("close_code")))
 
     async def _seen(self, row: Any, record: dict[str, Any], status: str | None) -> int:

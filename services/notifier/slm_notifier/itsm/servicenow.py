@@ -1,4 +1,8 @@
-"""ServiceNow: an incident through the Table API on breach; recovery resolves that same incident."""
+"""ServiceNow: an incident through the Table API on breach; recovery resolves that same incident.
+
+A 2xx answer of a shape the Table API does not give (no `result`, a record without `sys_id`, not JSON) is a
+failure retried with the normal backoff, never taken for "none found" or for a record created: a create whose
+answer names no record may have created it all the same, and the retry finds it by its correlation_id."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
-from slm_notifier.channels.http import SafeHttp, attempt, outcome_for
+from slm_notifier.channels.http import HttpAnswer, SafeHttp, attempt, outcome_for
 from slm_notifier.itsm import changes
 from slm_notifier.itsm.changes import ChangeStore
 from slm_notifier.itsm.tickets import RESOLVED, TicketRef, TicketStore
@@ -60,6 +64,36 @@ def incident_body(message: OutgoingMessage, target: ServiceNowTarget) -> dict[st
     return body
 
 
+def found_records(answer: HttpAnswer) -> list[dict[str, Any]] | None:
+    """The records of a Table API query answer (`{"result": [...]}`), None when it is of another shape."""
+    page = answer.json()
+    records = page.get("result") if isinstance(page, dict) else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and r.get("sys_id") for r in records):
+        return None
+    return records
+
+
+def created_record(answer: HttpAnswer) -> dict[str, Any] | None:
+    """The record of a Table API create answer (`{"result": {"sys_id": ...}}`), None when it is of another shape."""
+    page = answer.json()
+    record = page.get("result") if isinstance(page, dict) else None
+    return record if isinstance(record, dict) and record.get("sys_id") else None
+
+
+def unexpected(answer: HttpAnswer, what: str, expected: str) -> AttemptOutcome:
+    """A 2xx answer of a shape ServiceNow does not give: a failure retried with the normal backoff."""
+    body = answer.snippet[:200] or "an empty body"
+    return AttemptOutcome(
+        succeeded=False,
+        status_code=answer.status_code,
+        error=f"ServiceNow's {what} answered HTTP {answer.status_code} with {body!s}, not {expected}",
+    )
+
+
+QUERY_SHAPE = 'an object whose "result" is a list of records with a sys_id'
+CREATE_SHAPE = 'an object whose "result" is the new record with its sys_id'
+
+
 class ServiceNowChannel:
     name = "servicenow"
     target_model: type[BaseModel] = ServiceNowTarget
@@ -87,8 +121,10 @@ class ServiceNowChannel:
         answer = await self.http.request("GET", table, params={"sysparm_limit": "1"}, headers=JSON_HEADERS, auth=auth)
         return outcome_for(answer, what="ServiceNow")
 
-    async def _find(self, message: OutgoingMessage, table: str, auth: tuple[str, str]) -> tuple[Any, str | None]:
-        """Look the open incident up by correlation_id; returns the answer and its sys_id (if any)."""
+    async def _find(
+        self, message: OutgoingMessage, table: str, auth: tuple[str, str]
+    ) -> tuple[HttpAnswer, str | None] | AttemptOutcome:
+        """Look the open incident up by correlation_id: the answer and its sys_id (if any), or why it failed."""
         query = f"correlation_id={correlation_id(message.correlation_key)}^active=true"
         answer = await self.http.request(
             "GET",
@@ -98,8 +134,12 @@ class ServiceNowChannel:
             auth=auth,
             max_body=65_536,
         )
-        found = (answer.json() or {}).get("result") or [] if answer.status_code == 200 else []
-        return answer, (found[0].get("sys_id") if found and isinstance(found[0], dict) else None)
+        if answer.status_code != 200:
+            return outcome_for(answer, what="ServiceNow")
+        found = found_records(answer)
+        if found is None:
+            return unexpected(answer, "incident query", QUERY_SHAPE)
+        return answer, (str(found[0]["sys_id"]) if found else None)
 
     async def _open(
         self, message: OutgoingMessage, target: ServiceNowTarget, table: str, auth: tuple[str, str]
@@ -107,9 +147,10 @@ class ServiceNowChannel:
         known = await self.tickets.open_ticket(subscription_id=message.subscription_id, key=message.correlation_key)
         sys_id = known.external_id if known else None
         if sys_id is None:
-            answer, sys_id = await self._find(message, table, auth)
-            if answer.status_code != 200:
-                return outcome_for(answer, what="ServiceNow")
+            looked = await self._find(message, table, auth)
+            if isinstance(looked, AttemptOutcome):
+                return looked
+            sys_id = looked[1]
             if sys_id is not None:
                 await self._remember(message, sys_id, None)
         assert message.content is not None
@@ -122,10 +163,13 @@ class ServiceNowChannel:
         answer = await self.http.request(
             "POST", table, json_body=incident_body(message, target), headers=JSON_HEADERS, auth=auth, max_body=65_536
         )
-        if 200 <= answer.status_code < 300:
-            result = (answer.json() or {}).get("result") or {}
-            if result.get("sys_id"):
-                await self._remember(message, str(result["sys_id"]), result.get("number"))
+        if not 200 <= answer.status_code < 300:
+            return outcome_for(answer, what="ServiceNow")
+        record = created_record(answer)
+        if record is None:  # it may exist all the same: the retry finds it by its correlation_id
+            return unexpected(answer, "incident create", CREATE_SHAPE)
+        number = record.get("number")
+        await self._remember(message, str(record["sys_id"]), str(number) if number else None)
         return outcome_for(answer, what="ServiceNow")
 
     async def _resolve(
@@ -136,8 +180,11 @@ class ServiceNowChannel:
         )
         sys_id = known.external_id if known else None
         if sys_id is None:
-            answer, sys_id = await self._find(message, table, auth)
-            if answer.status_code != 200 or sys_id is None:
+            looked = await self._find(message, table, auth)
+            if isinstance(looked, AttemptOutcome):
+                return looked
+            answer, sys_id = looked
+            if sys_id is None:
                 return outcome_for(answer, what="ServiceNow")
         assert message.content is not None
         fields = {
@@ -179,9 +226,11 @@ class ServiceNowChannel:
         )
         if found.status_code != 200:
             return outcome_for(found, what="ServiceNow")
-        records = (found.json() or {}).get("result") or []
-        answer = found
-        if not records:
+        records = found_records(found)
+        if records is None:
+            return unexpected(found, "change query", QUERY_SHAPE)
+        answer, record = found, records[0] if records else None
+        if record is None:
             answer = await self.http.request(
                 "POST",
                 table,
@@ -190,17 +239,19 @@ class ServiceNowChannel:
                 auth=auth,
                 max_body=65_536,
             )
-            records = [(answer.json() or {}).get("result") or {}] if 200 <= answer.status_code < 300 else []
-        record = records[0] if records and isinstance(records[0], dict) else {}
-        if record.get("sys_id"):
-            await self.changes.raised(
-                claim.ticket_id,
-                tenant=message.tenant,
-                data=data,
-                external_id=str(record["sys_id"]),
-                number=str(record["number"]) if record.get("number") else None,
-                state=record.get("state"),
-            )
+            if not 200 <= answer.status_code < 300:
+                return outcome_for(answer, what="ServiceNow")
+            record = created_record(answer)
+            if record is None:  # it may exist all the same: the retry finds it by its correlation_id
+                return unexpected(answer, "change create", CREATE_SHAPE)
+        await self.changes.raised(
+            claim.ticket_id,
+            tenant=message.tenant,
+            data=data,
+            external_id=str(record["sys_id"]),
+            number=str(record["number"]) if record.get("number") else None,
+            state=record.get("state"),
+        )
         return outcome_for(answer, what="ServiceNow")
 
     async def _remember(self, message: OutgoingMessage, sys_id: str, number: str | None) -> None:
