@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from slm_notifier import retention
+from slm_notifier.channels.base import OutgoingMessage
 from slm_notifier.config import Settings
+from slm_notifier.itsm.ordering import AlertOrderStore
 from slm_notifier.main import build_app
-from slm_notifier.models import DEAD, FAILED, PENDING, SUCCEEDED, Delivery, DeliveryAttempt
+from slm_notifier.models import DEAD, FAILED, PENDING, SUCCEEDED, AlertOrder, Delivery, DeliveryAttempt
 from slm_shared.bus.models import OutboxMessage
 from slm_shared.db import Database, utcnow
 from slm_shared.migrations import upgrade
@@ -76,6 +78,60 @@ async def test_finished_deliveries_go_pending_and_recent_ones_stay(database_url:
         longer = settings.model_copy(update={"delivery_retention_days": 1, "inbox_retention_days": 25})
         await run_retention(db, longer, extra=retention.purges)
         assert await remaining(db) == (kept, kept)
+    finally:
+        await db.dispose()
+
+
+def burn(subscription_id: str, *, firing: bool, observed_days_ago: int) -> OutgoingMessage:
+    now = utcnow()
+    return OutgoingMessage(
+        delivery_id=f"dlv-{subscription_id}-{firing}",
+        event_id=f"evt-{subscription_id}-{firing}",
+        event_type="slm.measurement.objective.burn_alert.v1",
+        event_time=now - timedelta(days=observed_days_ago),
+        tenant="acme",
+        payload={
+            "agreement_id": "agr-1",
+            "objective_id": "obj-1",
+            "tier": "page",
+            "firing": firing,
+            "observed_at": (now - timedelta(days=observed_days_ago)).isoformat(),
+        },
+        target={},
+        secrets=(),
+        subscription_id=subscription_id,
+    )
+
+
+async def test_alert_order_stays_while_a_delivery_of_its_subscription_could_still_be_sent(database_url: str) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    settings = Settings(database_url=database_url, delivery_retention_days=30, inbox_retention_days=14)
+    order = AlertOrderStore(db)
+    key = "agr-1:obj-1:burn:page"
+    try:
+        # each subscription's resolve (observed 40 days ago) was sent 40 days ago; its trigger, observed before,
+        # is still pending (PagerDuty refused it for weeks), dead or failed (replayable), or long since succeeded
+        cases = {"pending": PENDING, "dead": DEAD, "failed": FAILED, "done": SUCCEEDED}
+        for name, status in cases.items():
+            assert await order.claim(burn(f"sub-{name}", firing=False, observed_days_ago=40), key)
+            async with db.session() as session:
+                session.add(
+                    Delivery(id=f"trigger-{name}", tenant="acme", subscription_id=f"sub-{name}",
+                             event_id=f"evt-{name}", event_type="slm.measurement.objective.burn_alert.v1",
+                             event_time=utcnow() - timedelta(days=41), status=status,
+                             updated_at=utcnow() - timedelta(days=35 if status == SUCCEEDED else 1))
+                )  # fmt: skip
+        async with db.session() as session:
+            await session.execute(update(AlertOrder).values(updated_at=utcnow() - timedelta(days=40)))
+
+        counts = await run_retention(db, settings, extra=retention.purges)
+        assert counts["alert_order"] == 1
+        async with db.session() as session:
+            left = sorted((await session.scalars(select(AlertOrder.subscription_id))).all())
+        assert left == ["sub-dead", "sub-failed", "sub-pending"]
+        for name in ("pending", "dead", "failed"):  # the trigger, sent now, is still superseded by its resolve
+            assert not await order.claim(burn(f"sub-{name}", firing=True, observed_days_ago=41), key), name
     finally:
         await db.dispose()
 
