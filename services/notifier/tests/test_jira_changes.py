@@ -27,7 +27,7 @@ OPEN = {"name": "Open", "statusCategory": {"key": "new"}}
 
 
 def jira_issues() -> Fake:
-    """The Jira REST API v2 for issues: create, search by JQL (project and label), read one; basic auth. Bodies
+    """The Jira REST API for issues: create, search by JQL (project and label), read one; basic auth. Bodies
     queued in `state["search_answers"]` / `state["create_answers"]` are answered (200) instead, one per request
     (a create still creates the issue)."""
     fake = Fake(FastAPI())
@@ -37,6 +37,7 @@ def jira_issues() -> Fake:
     fake.state["create_answers"] = []
     fake.state["index_lag"] = 0.0  # seconds before a created issue shows in searches
     fake.state["create_delay"] = 0.0  # seconds a create waits (after creating) before it answers
+    fake.state["cloud"] = True  # False: Jira Data Center (no /rest/api/3/search/jql, the older search instead)
     _recording(fake)
 
     @fake.app.post("/rest/api/2/issue", status_code=201)
@@ -54,20 +55,47 @@ def jira_issues() -> Fake:
             return JSONResponse(fake.state["create_answers"].pop(0))
         return {"id": issue_id, "key": key, "self": f"{fake.url}/rest/api/2/issue/{issue_id}"}
 
-    @fake.app.get("/rest/api/2/search")
-    async def search(request: Request, jql: str, maxResults: int = 50) -> Any:
-        _basic(request, "ops@example.com", "tok")
-        if fake.state["search_answers"]:
-            return JSONResponse(fake.state["search_answers"].pop(0))
+    def matching(jql: str) -> list[dict[str, Any]]:
         project = re.search(r'project = "([^"]+)"', jql)
         label = re.search(r'labels = "([^"]+)"', jql)
-        found = [
-            {"id": i["id"], "key": i["key"], "fields": {"status": i["fields"]["status"]}}
-            for i in issues.values()
+        return [
+            i for i in issues.values()
             if project and label and i["key"].startswith(project.group(1) + "-")
             and label.group(1) in i["fields"].get("labels", []) and i.get("indexed_at", 0) <= time.monotonic()
         ]  # fmt: skip
-        return {"total": len(found), "issues": found[:maxResults]}
+
+    @fake.app.get("/rest/api/3/search/jql")
+    async def search(
+        request: Request, jql: str, fields: str = "id", maxResults: int = 50, nextPageToken: str = "0"
+    ) -> Any:
+        """Jira Cloud's enhanced search: only ids unless fields are asked for, pages by nextPageToken."""
+        if not fake.state["cloud"]:
+            raise HTTPException(404)
+        _basic(request, "ops@example.com", "tok")
+        if fake.state["search_answers"]:
+            return JSONResponse(fake.state["search_answers"].pop(0))
+        start = int(nextPageToken)
+        found = matching(jql)[start : start + maxResults]
+        wanted = [name for name in fields.split(",") if name in ("status", "labels")]
+        page: dict[str, Any] = {
+            "issues": [
+                {"id": i["id"], **({"key": i["key"], "fields": {n: i["fields"][n] for n in wanted}} if wanted else {})}
+                for i in found
+            ],
+            "isLast": start + maxResults >= len(matching(jql)),
+        }
+        if not page["isLast"]:
+            page["nextPageToken"] = str(start + maxResults)
+        return page
+
+    @fake.app.get("/rest/api/2/search")
+    async def legacy_search(request: Request, jql: str, maxResults: int = 50) -> Any:
+        """Removed on Jira Cloud (410 Gone); Jira Data Center's search."""
+        if fake.state["cloud"]:
+            return JSONResponse({"errorMessages": ["The requested API has been removed."]}, status_code=410)
+        _basic(request, "ops@example.com", "tok")
+        found = [{"id": i["id"], "key": i["key"], "fields": {"status": i["fields"]["status"]}} for i in matching(jql)]
+        return {"startAt": 0, "total": len(found), "issues": found[:maxResults]}
 
     @fake.app.get("/rest/api/2/issue/{issue_id}")
     async def read(issue_id: str, request: Request) -> dict[str, Any]:
@@ -315,3 +343,53 @@ async def test_a_create_whose_answer_is_lost_is_not_sent_again_before_jira_searc
             return [(e["status"], e["external_ref"]) for e in await _told(client)] == [("new", "CHG-1")]
 
         await wait_until(told, timeout=20)
+
+
+async def test_jira_cloud_is_searched_through_search_jql_asking_for_fields_and_following_its_page_token(
+    make_client: Any, publish: Any, tenant: str
+) -> None:
+    async with serving(jira_issues()) as fake, make_client() as client:
+        await _jira_subscription(client, fake)
+        # raised before, by a delivery whose answer was lost
+        fake.state["issues"]["10001"] = {
+            "id": "10001",
+            "key": "CHG-1",
+            "indexed_at": 0.0,
+            "fields": {"labels": ["slm-change-act-11"], "status": {"name": "Awaiting implementation"}},
+        }
+        fake.state["search_answers"] = [{"issues": [], "nextPageToken": "0", "isLast": False}]
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-11")))
+
+        delivery = await _only_delivery(client, "succeeded", "dead", "failed")
+        assert [a["succeeded"] for a in delivery["attempts"]] == [True], delivery["attempts"]
+        searches = [r for r in fake.requests if "search" in r.path]
+        assert [r.path for r in searches] == ["/rest/api/3/search/jql"] * 2  # never the removed /rest/api/2/search
+        assert [(r.query["fields"], r.query.get("nextPageToken")) for r in searches] == [
+            ("status", None),
+            ("status", "0"),
+        ]
+        assert searches[0].query["jql"] == 'project = "CHG" AND labels = "slm-change-act-11" ORDER BY created ASC'
+        assert [r for r in fake.requests if r.method == "POST"] == []  # found on the second page: none created
+
+        async def told() -> bool:
+            return [(e["status"], e["external_ref"]) for e in await _told(client)] == [("scheduled", "CHG-1")]
+
+        await wait_until(told, timeout=20)
+
+
+async def test_a_jira_without_search_jql_is_searched_through_its_older_search(
+    make_client: Any, publish: Any, tenant: str
+) -> None:
+    async with serving(jira_issues()) as fake, make_client() as client:
+        await _jira_subscription(client, fake)
+        fake.state["cloud"] = False  # Jira Data Center
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-12")))
+        await publish(EVENTS.change_requested.build(tenant=tenant, data=_requested("act-12")))  # told twice
+
+        async def both_delivered() -> bool:
+            items = (await client.get("/v1/deliveries", params={"limit": 10})).json()["items"]
+            return [d["status"] for d in items] == ["succeeded", "succeeded"]
+
+        await wait_until(both_delivered, timeout=20)
+        assert len(fake.state["issues"]) == 1
+        assert "/rest/api/2/search" in [r.path for r in fake.requests]

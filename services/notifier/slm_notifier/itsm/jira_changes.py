@@ -38,6 +38,9 @@ _CATEGORIES = {"new": "new", "indeterminate": "implementing", "done": "closed"}
 # Jira's search is read from an index that follows writes by a moment: an issue created by an attempt whose answer
 # was lost is not created again until its create was sent this long ago (so the search could show it by its label).
 SEARCH_SETTLE = timedelta(seconds=30)
+SEARCH_JQL = "/rest/api/3/search/jql"  # Jira Cloud's search (the older /rest/api/2/search is removed there)
+LEGACY_SEARCH = "/rest/api/2/search"  # Jira Data Center's, which has no /search/jql
+SEARCH_PAGES = 5
 
 
 def label(action_id: str) -> str:
@@ -95,20 +98,10 @@ class JiraChanges:
             return AttemptOutcome(succeeded=False, error="another attempt is raising this action's change")
         auth = (target.email, target.api_token)
         jql = f'project = "{target.project_key}" AND labels = "{label(data.action_id)}" ORDER BY created ASC'
-        found = await self.http.request(
-            "GET",
-            f"{_api(target)}/search",
-            params={"jql": jql, "fields": "status", "maxResults": "1"},
-            headers=JSON_HEADERS,
-            auth=auth,
-            max_body=262_144,
-        )
-        if found.status_code != 200:
-            return outcome_for(found, what="Jira")
-        page = found.json()
-        issues = page.get("issues") if isinstance(page, dict) else None
-        if not isinstance(issues, list) or (issues and not _is_issue(issues[0])):
-            return _unexpected(found, "search", "an object whose issues are a list of issues")
+        searched = await self._search(target, jql, auth)
+        if isinstance(searched, AttemptOutcome):
+            return searched
+        found, issues = searched
         answer, issue = found, issues[0] if issues else None
         if issue is None:
             now = utcnow()
@@ -147,6 +140,45 @@ class JiraChanges:
             status=change_status(status) or "new",
         )
         return outcome_for(answer, what="Jira")
+
+    async def _search(
+        self, target: JiraTarget, jql: str, auth: tuple[str, str]
+    ) -> tuple[HttpAnswer, list[dict[str, Any]]] | AttemptOutcome:
+        """The first issue the JQL finds (at most one), through Jira Cloud's enhanced search, or why not.
+
+        `GET /rest/api/3/search/jql` returns only ids unless fields are asked for, and pages by `nextPageToken`;
+        a page with no issue but a token is followed (up to `SEARCH_PAGES`). A Jira without it (404: Data Center)
+        is searched through the older `GET /rest/api/2/search`, which Jira Cloud has removed."""
+        params = {"jql": jql, "fields": "status", "maxResults": "1"}
+        base = str(target.base_url).rstrip("/")
+        found = await self.http.request(
+            "GET", f"{base}{SEARCH_JQL}", params=params, headers=JSON_HEADERS, auth=auth, max_body=262_144
+        )
+        if found.status_code == 404:
+            found = await self.http.request(
+                "GET", f"{base}{LEGACY_SEARCH}", params=params, headers=JSON_HEADERS, auth=auth, max_body=262_144
+            )
+        for _ in range(SEARCH_PAGES):
+            if found.status_code != 200:
+                return outcome_for(found, what="Jira")
+            page = found.json()
+            issues = page.get("issues") if isinstance(page, dict) else None
+            if not isinstance(issues, list) or not all(_is_issue(issue) for issue in issues):
+                return _unexpected(found, "search", "an object whose issues are a list of issues")
+            token = page.get("nextPageToken") if isinstance(page, dict) else None
+            if issues or not token or page.get("isLast") is True:
+                return found, issues[:1]
+            found = await self.http.request(
+                "GET",
+                f"{base}{SEARCH_JQL}",
+                params={**params, "nextPageToken": str(token)},
+                headers=JSON_HEADERS,
+                auth=auth,
+                max_body=262_144,
+            )
+        return AttemptOutcome(
+            succeeded=False, error=f"Jira's search answered {SEARCH_PAGES} pages without an issue or an end"
+        )
 
 
 NO_PROJECT = (
