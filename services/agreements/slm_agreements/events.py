@@ -30,6 +30,7 @@ STATE_EVENTS: dict[str, EventSpec[Any]] = {
     "counter": EVENTS.agreement_countered,
     "agreed": EVENTS.agreement_agreed,
     "amend": EVENTS.agreement_amended,
+    "withdraw": EVENTS.agreement_withdrawn,
     "expire": EVENTS.agreement_expired,
     "terminate": EVENTS.agreement_terminated,
 }

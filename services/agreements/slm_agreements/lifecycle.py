@@ -7,9 +7,9 @@ from typing import Literal
 
 State = Literal["draft", "proposed", "countered", "agreed", "active", "terminated", "expired"]
 VersionStatus = Literal[
-    "draft", "proposed", "countered", "agreed", "active", "terminated", "expired", "replaced", "superseded"
+    "draft", "proposed", "countered", "agreed", "active", "terminated", "expired", "replaced", "superseded", "withdrawn"
 ]
-Action = Literal["propose", "counter", "accept", "activate", "amend", "terminate", "expire"]
+Action = Literal["propose", "counter", "accept", "activate", "amend", "withdraw", "terminate", "expire"]
 Kind = Literal["SLA", "OLA", "UC", "expectation"]
 PartyKind = Literal["customer", "internal", "supplier"]
 Side = Literal["provider", "consumer"]
@@ -21,11 +21,13 @@ TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = {
     "accept": (frozenset({"proposed", "countered"}), "agreed"),
     "activate": (frozenset({"agreed"}), "active"),
     "amend": (frozenset({"active"}), "draft"),
+    # an amendment not yet in force, whatever its stage: the agreement goes back to the version in force
+    "withdraw": (frozenset({"draft", "proposed", "countered", "agreed"}), "active"),
     "terminate": (frozenset({"proposed", "countered", "agreed", "active"}), "terminated"),
     "expire": (frozenset({"active"}), "expired"),
 }
 
-STAFF_ONLY: frozenset[Action] = frozenset({"activate", "amend", "terminate"})
+STAFF_ONLY: frozenset[Action] = frozenset({"activate", "amend", "withdraw", "terminate"})
 
 # Which party kinds may stand on each side; None on the provider side means the tenant itself.
 ALLOWED_PARTY_KINDS: dict[Kind, tuple[frozenset[PartyKind | None], frozenset[PartyKind]]] = {
@@ -81,9 +83,12 @@ def target_state(action: Action, state: State, *, in_force: bool = False) -> Sta
     """The state `action` leads to from `state`; raises IllegalTransition when not allowed.
 
     An agreement with a version in force while an amendment is negotiated can still be
-    terminated or expire: the version in force is what ends.
+    terminated or expire: the version in force is what ends. Only such an agreement has an amendment to
+    withdraw (one never in force is terminated instead).
     """
     allowed_from, target = TRANSITIONS[action]
+    if action == "withdraw" and not in_force:
+        raise IllegalTransition(action, state)
     if state in allowed_from or (in_force and action in ("terminate", "expire")):
         return target
     raise IllegalTransition(action, state)

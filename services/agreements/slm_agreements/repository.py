@@ -91,6 +91,21 @@ async def get_version(session: AsyncSession, agreement: Agreement, version: int)
     return row
 
 
+async def newest_version_number(session: AsyncSession, agreement: Agreement) -> int:
+    """The highest version number the agreement has had (a withdrawn amendment's included)."""
+    newest = await session.scalar(
+        select(func.max(AgreementVersion.version)).where(
+            col(AgreementVersion.tenant) == agreement.tenant, col(AgreementVersion.agreement_id) == agreement.id
+        )
+    )
+    return int(newest or agreement.version)
+
+
+def hidden_from_customers(status: str, proposed_by: str | None) -> bool:
+    """A draft, or a draft withdrawn before it was ever proposed: the provider's own work, never shown to customers."""
+    return status == "draft" or (status == "withdrawn" and proposed_by is None)
+
+
 async def list_versions(
     session: AsyncSession, agreement: Agreement, *, limit: int, offset: int, hide_drafts: bool
 ) -> tuple[list[AgreementVersion], int]:
@@ -98,7 +113,10 @@ async def list_versions(
         col(AgreementVersion.tenant) == agreement.tenant, col(AgreementVersion.agreement_id) == agreement.id
     )
     if hide_drafts:
-        query = query.where(col(AgreementVersion.status) != "draft")
+        query = query.where(
+            col(AgreementVersion.status) != "draft",
+            or_(col(AgreementVersion.status) != "withdrawn", col(AgreementVersion.proposed_by).is_not(None)),
+        )
     return await page(session, query, (AgreementVersion.version,), limit, offset)
 
 

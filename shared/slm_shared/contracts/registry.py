@@ -69,6 +69,7 @@ class Events:
     agreement_countered = EventSpec("agreements", "agreement", "countered", AgreementStateChangedV1)
     agreement_agreed = EventSpec("agreements", "agreement", "agreed", AgreementStateChangedV1)
     agreement_amended = EventSpec("agreements", "agreement", "amended", AgreementStateChangedV1)
+    agreement_withdrawn = EventSpec("agreements", "agreement", "withdrawn", AgreementStateChangedV1)
     agreement_expired = EventSpec("agreements", "agreement", "expired", AgreementStateChangedV1)
     agreement_terminated = EventSpec("agreements", "agreement", "terminated", AgreementStateChangedV1)
     agreement_renewal_due = EventSpec("agreements", "agreement", "renewal_due", AgreementRenewalDueV1)

@@ -1,4 +1,5 @@
-"""Lifecycle and negotiation routes: edit, propose, counter, accept, activate, amend, terminate; versions and diffs."""
+"""Lifecycle and negotiation routes: edit, propose, counter, accept, activate, amend, withdraw, terminate; versions
+and diffs."""
 
 from __future__ import annotations
 
@@ -185,6 +186,24 @@ async def amend_agreement(
     return await _answer(session, agreement, principal, response)
 
 
+@router.post("/withdraw", response_model=AgreementPublic, tags=["lifecycle"])
+async def withdraw_amendment(
+    agreement_id: str,
+    principal: StaffDep,
+    session: SessionDep,
+    response: Response,
+    data: TransitionRequest | None = None,
+    if_match: IfMatch = None,
+) -> AgreementPublic:
+    """Withdraw an amendment not yet activated (staff): drafted, proposed, countered or agreed; the version in force
+    stays, with its terms and offering, and the withdrawn version can never be activated."""
+    agreement = await _locked(session, principal, agreement_id, if_match)
+    agreement = await negotiation.withdraw(
+        session, principal=principal, agreement=agreement, comment=data.comment if data else None
+    )
+    return await _answer(session, agreement, principal, response)
+
+
 @router.post("/terminate", response_model=AgreementPublic, tags=["lifecycle"])
 async def terminate_agreement(
     agreement_id: str,
@@ -236,7 +255,9 @@ async def _version(
     session: AsyncSession, principal: Principal, agreement: Agreement, number: int, field: str
 ) -> object:
     version = await repository.get_version(session, agreement, number)
-    if version is None or (principal.is_customer_only and version.status == "draft"):
+    if version is None or (
+        principal.is_customer_only and repository.hidden_from_customers(version.status, version.proposed_by)
+    ):
         raise NotFound(f"Agreement {agreement.id} has no version {number} ({field})")
     return version
 

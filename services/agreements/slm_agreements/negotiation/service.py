@@ -206,6 +206,42 @@ async def amend(
     return agreement
 
 
+async def withdraw(
+    session: AsyncSession, *, principal: Principal, agreement: Agreement, comment: str | None
+) -> Agreement:
+    """Withdraw an amendment not yet in force (staff): its version is withdrawn for good, and the agreement is
+    back on the version in force, with its terms and offering, as before the amendment was opened."""
+    actor = service.actor_for(principal)
+    before = agreement.state
+    if actor.is_staff and agreement.in_force_version is None:
+        raise Conflict(
+            f"Only an amendment of an agreement in force can be withdrawn; the agreement is {before} and was never "
+            "in force (terminate it instead)",
+            extra={"state": before},
+        )
+    after = _check("withdraw", actor, agreement)
+    withdrawn = await service.head_version(session, agreement)
+    assert agreement.in_force_version is not None
+    kept = await repository.get_version(session, agreement, agreement.in_force_version)
+    assert kept is not None
+    withdrawn.status = "withdrawn"
+    _touch(agreement, after)
+    service.record(session, agreement, "withdraw", before, actor, comment)
+    events.state_changed(
+        session,
+        events.STATE_EVENTS["withdraw"],
+        agreement,
+        withdrawn,
+        previous_state=before,
+        actor=actor.subject,
+        comment=comment,
+    )
+    agreement.version = kept.version  # the newest version again is the one in force; the next amendment follows
+    terms.mirror(agreement, kept)  # the withdrawn one's number (repository.newest_version_number)
+    await session.flush()
+    return agreement
+
+
 async def end(
     session: AsyncSession, *, agreement: Agreement, action: Action, actor: Actor, comment: str | None
 ) -> Agreement:

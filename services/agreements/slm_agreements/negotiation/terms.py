@@ -177,7 +177,7 @@ async def open_version(
 ) -> AgreementVersion:
     """A new version copied from the newest one (objectives keep their ids), with `changes` applied."""
     base = await service.head_version(session, agreement)
-    number = agreement.version + 1
+    number = await repository.newest_version_number(session, agreement) + 1  # past any withdrawn amendment
     version = AgreementVersion(
         agreement_id=agreement.id,
         version=number,
