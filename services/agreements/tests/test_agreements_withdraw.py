@@ -59,6 +59,7 @@ async def test_a_withdrawn_amendment_leaves_the_version_in_force_and_can_never_b
     # nothing to withdraw yet; a customer never withdraws (amendments are the provider's)
     nothing = await client.post(f"/v1/agreements/{aid}/withdraw")
     assert nothing.status_code == 409 and nothing.headers["content-type"] == "application/problem+json"
+    assert nothing.json()["detail"] == "No amendment is open to withdraw; the agreement is active"
     await _agreed_amendment(client, aid, second["offering_id"], customer)
     refused = await client.post(f"/v1/agreements/{aid}/withdraw", headers=customer)
     assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"

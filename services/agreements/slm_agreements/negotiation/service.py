@@ -219,6 +219,8 @@ async def withdraw(
             "in force (terminate it instead)",
             extra={"state": before},
         )
+    if actor.is_staff and before == "active":
+        raise Conflict("No amendment is open to withdraw; the agreement is active", extra={"state": before})
     after = _check("withdraw", actor, agreement)
     withdrawn = await service.head_version(session, agreement)
     assert agreement.in_force_version is not None
