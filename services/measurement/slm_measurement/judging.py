@@ -36,7 +36,7 @@ from slm_measurement.planning import WINDOW, Plan, format_duration
 from slm_measurement.policy import forecast_misses
 
 
-@dataclass
+@dataclass(slots=True)
 class Measurement:
     """Everything one evaluation found."""
 
@@ -176,12 +176,12 @@ def details_of(found: Measurement, method: str) -> dict[str, Any]:
     }
 
 
-class _BurnRate(msgspec.Struct):
+class _BurnRate(msgspec.Struct, gc=False):
     lookback: str
     burn_rate: float | None
 
 
-class _Alert(msgspec.Struct):
+class _Alert(msgspec.Struct, gc=False):
     name: str
     severity: str
     budget_share: float
@@ -193,7 +193,7 @@ class _Alert(msgspec.Struct):
     firing: bool
 
 
-class _Forecast(msgspec.Struct):
+class _Forecast(msgspec.Struct, gc=False):
     lookback: str
     horizon_end: str | None
     expected_attainment: float | None
@@ -201,7 +201,7 @@ class _Forecast(msgspec.Struct):
     misses_target: bool
 
 
-class _Details(msgspec.Struct):
+class _Details(msgspec.Struct, gc=False):
     """`details_of`'s keys in its order: encoded, the same JSON object (fields are encoded in order)."""
 
     unit: str

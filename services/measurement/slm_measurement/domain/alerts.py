@@ -41,7 +41,7 @@ DEFAULT_POLICY: tuple[BurnTier, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TierState:
     """A tier's verdict at one evaluation."""
 
