@@ -151,22 +151,25 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
     # Plans at one `now` with the same window and lookbacks share one `ranges` mapping (see `plan`):
-    # with nothing excluded, clipped or observed, their signed ranges and group are worked out once.
-    shared: dict[tuple[str, str | None, int], tuple[tuple[Any, ...], dict[str, list[Any]]]] = {}
+    # with nothing excluded, clipped or observed, their signed ranges and group are worked out once
+    # (and the group's key, a tuple of every signed range, hashed once rather than per objective).
+    shared: dict[tuple[str, str | None, int], list[Objective]] = {}
     for objective, planned in plans.values():
         if planned.segments is not None:
             continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
         plain = not planned.excluded and planned.counted is None and not objective.observed
         same = (objective.tenant, objective.scope, id(planned.ranges))
-        if plain and same in shared:
-            key, signed = shared[same]
-        else:
-            signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
-            key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
-            if plain:
-                shared[same] = (key, signed)
-        groups.setdefault(key, []).append(objective)
-        ranges.setdefault(key, signed)
+        if plain and (members := shared.get(same)) is not None:
+            members.append(objective)
+            continue
+        signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
+        key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
+        if (members := groups.get(key)) is None:
+            members = groups[key] = []
+            ranges[key] = signed
+        members.append(objective)
+        if plain:
+            shared[same] = members
     reads = _Reads()
     for number, (key, members) in enumerate(groups.items()):
         tenant, scope, _ = key
@@ -282,7 +285,7 @@ def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, s
         bounds.start.tzinfo,
         bounds.end.tzinfo,
         planned.now_end,
-        planned.policy,
+        id(planned.policy),  # the plans (alive for the whole chunk) share one policy per distinct policy
         tuple(planned.forecast_lookbacks),
         tuple(planned.wanted),
         tuple(planned.excluded),

@@ -1,8 +1,9 @@
-"""Property tests: a pass's fast outcome building stores and judges exactly what the plain route does.
+"""Property tests: a pass's fast routes read, judge and store exactly what the plain routes do.
 
 `details_json` (what a pass writes) decodes to `details_of` (what one evaluation stores), value for
-value, type for type and key for key; and a plan's tier factors and range labels, worked out once
-per distinct policy and window, judge as working them out for each objective does.
+value, type for type and key for key; a plan's tier factors and range labels, worked out once
+per distinct policy and window, judge as working them out for each objective does; and the
+objectives' JSON columns, as a pass reads them from SQLite, decode to what `json` gives.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from slm_measurement.domain.budget import Tally
 from slm_measurement.judging import Measurement, details_json, details_of, judge
 from slm_measurement.models import Objective
 from slm_measurement.planning import Plan, plan
+from slm_measurement.repository import SQLiteJSON
 
 LENGTHS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "90m"]
 
@@ -117,3 +119,24 @@ def test_a_plans_shared_factors_and_labels_judge_as_working_them_out_each_time(
         judge(objective, planned, tallies, now=now, targets=targets),
         judge(objective, alone, tallies, now=now, targets=targets),
     )
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(2**80), 2**80) | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_the_json_columns_a_pass_reads_from_sqlite_decode_as_json_does(value: Any) -> None:
+    stored = json.dumps(value)  # as the column's own type writes it: NaN, Infinity and all
+    read = SQLiteJSON().process_result_value(stored, None)  # type: ignore[arg-type]
+    assert repr(read) == repr(json.loads(stored)) and _as_stored(read) == _as_stored(json.loads(stored))
+
+
+def test_what_msgspec_refuses_is_decoded_by_json_and_sql_null_stays_none() -> None:
+    for stored in ["NaN", "[1e400, -1e400]", '"\\ud800"', '{"a": 1, "a": 2}']:
+        assert repr(SQLiteJSON().process_result_value(stored, None)) == repr(json.loads(stored))  # type: ignore[arg-type]
+    assert SQLiteJSON().process_result_value(None, None) is None  # type: ignore[arg-type]
