@@ -42,41 +42,54 @@ def _compiled_update(dialect: Dialect) -> SQLCompiler:
     return compiled
 
 
-async def update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it.
+class EncodedJSON(str):
+    """A JSON column's value already encoded (see `judging.details_json`): bound as it is."""
 
-    The values are converted by the statement's own bind processors (JSON, UTC timestamps), but an
-    instant shared by many rows (the evaluation time, a window's bounds) is converted once per chunk.
+
+def _bound(process: Callable[[Any], Any] | None, values: list[Any]) -> list[Any]:
+    """A column's values as its bind processor converts them, each distinct value converted once.
+
+    An instant shared by many rows (the evaluation time, a window's bounds) is one value; so is the
+    same object (details judged once for alike objectives, see `evaluation_pass._write_together`),
+    kept alive by the rows so its id is not reused meanwhile; equal lists of names (the firing
+    tiers, mostly none) are one value too.
+    """
+    if process is None:
+        return values
+    converted: dict[Any, Any] = {}
+    bound = []
+    for value in values:
+        if type(value) is EncodedJSON:
+            bound.append(value)
+            continue
+        if isinstance(value, datetime):
+            key: Any = value
+        elif isinstance(value, list) and all(type(item) is str for item in value):
+            key = tuple(value)
+        else:
+            key = id(value)
+        if (found := converted.get(key, converted)) is converted:
+            found = converted[key] = process(value)
+        bound.append(found)
+    return bound
+
+
+async def update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it (`EncodedJSON` as it is).
+
+    The values are converted by the statement's own bind processors (JSON, UTC timestamps), column
+    by column, each distinct value once per chunk.
     """
     connection = await session.connection()
     compiled = _compiled_update(connection.dialect)
     processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
     names = compiled.positiontup or []
-    converted: dict[tuple[str, Any], Any] = {}
-
-    def bound(name: str, value: Any) -> Any:
-        process = processors.get(name)
-        if process is None:
-            return value
-        # The same object (details judged once for alike objectives, see `evaluation_pass._write_together`) is
-        # serialised once; the rows keep it alive, so its id is not reused meanwhile. Equal lists of
-        # names (the firing tiers, mostly none) are one value too.
-        if isinstance(value, datetime):
-            key: tuple[str, Any] = (name, value)
-        elif isinstance(value, list) and all(type(item) is str for item in value):
-            key = (name, tuple(value))
-        else:
-            key = (name, id(value))
-        if key not in converted:
-            converted[key] = process(value)
-        return converted[key]
-
+    columns = [_bound(processors.get(name), [row[name] for row in rows]) for name in names]
     if connection.dialect.name == "postgresql" and len(rows) > 1:
         # One statement for the chunk: every column bound as one array, joined to the rows by id.
-        columns = [[bound(name, row[name]) for row in rows] for name in names]
         await connection.exec_driver_sql(_unnest_update(connection.dialect, tuple(names)), (*columns,))
         return
-    await connection.exec_driver_sql(compiled.string, [tuple(bound(name, row[name]) for name in names) for row in rows])
+    await connection.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))
 
 
 @functools.lru_cache(maxsize=4)

@@ -21,7 +21,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import agreed, buckets, events, repository
-from slm_measurement.bulk_update import OBJECTIVES, WRITTEN, update_outcomes
+from slm_measurement.bulk_update import OBJECTIVES, WRITTEN, EncodedJSON, update_outcomes
 from slm_measurement.domain import observed
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
@@ -35,6 +35,7 @@ from slm_measurement.evaluator import (
     objective_ranges,
     plan,
 )
+from slm_measurement.judging import details_json
 from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_measurement.thresholds import counted_indicator
@@ -87,18 +88,19 @@ async def record_measurement(
 
 
 def _outcome_rows(
-    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, Any], dict[str, Any]]
+    objective: Objective, found: Measurement, now: datetime, details: dict[tuple[int, Any], Any]
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The columns `record_measurement` would set, and its transition row (None without a status change).
 
-    `details` holds the details already built per (measurement, budgeting method), and the alert
+    `details` holds the details already encoded per (measurement, budgeting method), and the alert
     changes per (measurement, tiers firing before): objectives judged alike store equal details and
-    firing tiers, built once (and never changed once built).
+    firing tiers, built once (and never changed once built). The details are JSON text already
+    (`details_json`), decoding to what `record_measurement` stores.
     """
     change = transition(found.verdict, objective.last_event)
     method = objective.budgeting_method
     if (stored := details.get((id(found), method))) is None:
-        stored = details[(id(found), method)] = details_of(found, method)
+        stored = details[(id(found), method)] = EncodedJSON(details_json(found, method))
     previously = tuple(objective.firing_alerts or ())
     if (alerts := details.get((id(found), previously))) is None:
         moves, firing = alert_changes(found.alerts, set(previously))
@@ -149,22 +151,25 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
     # Plans at one `now` with the same window and lookbacks share one `ranges` mapping (see `plan`):
-    # with nothing excluded, clipped or observed, their signed ranges and group are worked out once.
-    shared: dict[tuple[str, str | None, int], tuple[tuple[Any, ...], dict[str, list[Any]]]] = {}
+    # with nothing excluded, clipped or observed, their signed ranges and group are worked out once
+    # (and the group's key, a tuple of every signed range, hashed once rather than per objective).
+    shared: dict[tuple[str, str | None, int], list[Objective]] = {}
     for objective, planned in plans.values():
         if planned.segments is not None:
             continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
         plain = not planned.excluded and planned.counted is None and not objective.observed
         same = (objective.tenant, objective.scope, id(planned.ranges))
-        if plain and same in shared:
-            key, signed = shared[same]
-        else:
-            signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
-            key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
-            if plain:
-                shared[same] = (key, signed)
-        groups.setdefault(key, []).append(objective)
-        ranges.setdefault(key, signed)
+        if plain and (members := shared.get(same)) is not None:
+            members.append(objective)
+            continue
+        signed = objective_ranges(objective, planned.ranges, planned.excluded, planned.counted)
+        key = (objective.tenant, objective.scope, tuple((k, tuple(v)) for k, v in signed.items()))
+        if (members := groups.get(key)) is None:
+            members = groups[key] = []
+            ranges[key] = signed
+        members.append(objective)
+        if plain:
+            shared[same] = members
     reads = _Reads()
     for number, (key, members) in enumerate(groups.items()):
         tenant, scope, _ = key
@@ -223,6 +228,7 @@ def _record_events(
     read = objective._fields if isinstance(objective, tuple) else [column.key for column in OBJECTIVES.c]
     names = [*read, *(name for name in WRITTEN if name not in read)]
     updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
+    updated.details = details_of(found, objective.budgeting_method)  # the stored JSON, as the entity holds it
     if change.event is not None:
         events.objective_status_changed(
             session, updated, transition_event=change.event, previous_status=objective.status, observed_at=now
@@ -242,7 +248,7 @@ async def _write_together(
         return 0
     try:
         async with _savepoint(session, guarded=guarded):
-            details: dict[tuple[int, Any], dict[str, Any]] = {}
+            details: dict[tuple[int, Any], Any] = {}
             rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
             await update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
@@ -279,7 +285,7 @@ def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, s
         bounds.start.tzinfo,
         bounds.end.tzinfo,
         planned.now_end,
-        planned.policy,
+        id(planned.policy),  # the plans (alive for the whole chunk) share one policy per distinct policy
         tuple(planned.forecast_lookbacks),
         tuple(planned.wanted),
         tuple(planned.excluded),

@@ -7,9 +7,13 @@ evaluation stores, built from what was judged.
 from __future__ import annotations
 
 import functools
+import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
+
+import msgspec
 
 from slm_measurement.domain import observed
 from slm_measurement.domain.alerts import BurnTier, TierState, evaluate_policy
@@ -32,7 +36,7 @@ from slm_measurement.planning import WINDOW, Plan, format_duration
 from slm_measurement.policy import forecast_misses
 
 
-@dataclass
+@dataclass(slots=True)
 class Measurement:
     """Everything one evaluation found."""
 
@@ -64,25 +68,29 @@ def judge(
     """
     bounds, wanted, forecast_lookbacks = planned.bounds, planned.wanted, planned.forecast_lookbacks
     excluded, now_end = planned.excluded, planned.now_end
-
-    def target_of(label: str) -> float:
-        return targets.get(label, objective.target) if targets is not None else objective.target
-
+    labels = planned.labels or {length: format_duration(length) for length in (*wanted, *forecast_lookbacks)}
     window = tallies[WINDOW]
-    target = target_of(WINDOW)
+    target = targets.get(WINDOW, objective.target) if targets is not None else objective.target
     value = attainment(window.good, window.total)
-    rates = {
-        length: burn_rate(tallies[format_duration(length)], target_of(format_duration(length))) for length in wanted
-    }
-    alerts = evaluate_policy(planned.policy, period=bounds.end - bounds.start, burn_rates=rates)
+    if targets is None:
+        rates = {length: burn_rate(tallies[labels[length]], target) for length in wanted}
+    else:
+        rates = {
+            length: burn_rate(tallies[labels[length]], targets.get(labels[length], objective.target))
+            for length in wanted
+        }
+    alerts = evaluate_policy(
+        planned.policy, period=bounds.end - bounds.start, burn_rates=rates, factors=planned.factors
+    )
+    rolling = objective.window_kind == "rolling"
     forecasts = [
         forecast(
-            rolling=objective.window_kind == "rolling",
+            rolling=rolling,
             now=now,
             window_start=bounds.start,
             window_end=bounds.end,
             window=window,
-            recent=tallies[format_duration(length)],
+            recent=tallies[labels[length]],
             lookback=length,
             target=target,
         )
@@ -166,3 +174,89 @@ def details_of(found: Measurement, method: str) -> dict[str, Any]:
             for f in found.forecasts
         ],
     }
+
+
+class _BurnRate(msgspec.Struct, gc=False):
+    lookback: str
+    burn_rate: float | None
+
+
+class _Alert(msgspec.Struct, gc=False):
+    name: str
+    severity: str
+    budget_share: float
+    long_window: str
+    short_window: str
+    factor: float
+    long_burn: float | None
+    short_burn: float | None
+    firing: bool
+
+
+class _Forecast(msgspec.Struct, gc=False):
+    lookback: str
+    horizon_end: str | None
+    expected_attainment: float | None
+    budget_exhausted_at: str | None
+    misses_target: bool
+
+
+class _Details(msgspec.Struct, gc=False):
+    """`details_of`'s keys in its order: encoded, the same JSON object (fields are encoded in order)."""
+
+    unit: str
+    excluded_minutes: int
+    customer_observed_minutes: int
+    burn_rates: list[_BurnRate]
+    alerts: list[_Alert]
+    forecasts: list[_Forecast]
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def details_json(found: Measurement, method: str) -> str:
+    """`details_of(found, method)` as JSON text: what storing it stores, once decoded (types included).
+
+    Encoded from structs rather than built as dicts and dumped with `json` (most of an evaluation's
+    cost). A non-finite number, which `json` writes as NaN or Infinity where msgspec writes null,
+    and extra details (`budget_target`) take the `json` route, so the stored value never differs.
+    """
+    rates = sorted(found.burn_rates.items())
+    spent = sum(rate for _, rate in rates if rate is not None)
+    spent += sum(f.expected_attainment for f in found.forecasts if f.expected_attainment is not None)
+    spent += sum(s.factor for s in found.alerts)
+    if found.details or not math.isfinite(spent):
+        return json.dumps(details_of(found, method))
+    return _encode(
+        _Details(
+            "events" if method == "occurrences" else "slices",
+            found.excluded_minutes,
+            found.observed_minutes,
+            [_BurnRate(format_duration(length), rate) for length, rate in rates],
+            [
+                _Alert(
+                    s.tier.name,
+                    s.tier.severity,
+                    s.tier.budget_share,
+                    format_duration(s.tier.long_window),
+                    format_duration(s.tier.short_window),
+                    s.factor,
+                    s.long_burn,
+                    s.short_burn,
+                    s.firing,
+                )
+                for s in found.alerts
+            ],
+            [
+                _Forecast(
+                    format_duration(f.lookback),
+                    _iso(f.horizon_end),
+                    f.expected_attainment,
+                    _iso(f.budget_exhausted_at),
+                    f.misses_target,
+                )
+                for f in found.forecasts
+            ],
+        )
+    ).decode()

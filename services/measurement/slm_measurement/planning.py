@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
 from slm_measurement import versioned
@@ -79,6 +79,9 @@ class Plan:
     counted: Counted | None = None
     agreement_version: int | None = None
     segments: tuple[versioned.Segment, ...] | None = None
+    # Worked out once per distinct policy, lookbacks and window length (shared by the plans that have them):
+    labels: dict[timedelta, str] = field(default_factory=dict)  # each lookback's range label
+    factors: tuple[float, ...] | None = None  # each tier's factor over the window's length
 
 
 # A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
@@ -112,13 +115,25 @@ def _ranges_of(
 
 
 @functools.lru_cache(maxsize=256)
+def _policy(policy_json: str | None) -> tuple[BurnTier, ...]:
+    return tiers_of(json.loads(policy_json) if policy_json else None)
+
+
+@functools.lru_cache(maxsize=256)
 def _lookbacks_of(
     policy_json: str | None, forecast_texts: tuple[str, ...]
-) -> tuple[tuple[BurnTier, ...], tuple[timedelta, ...], tuple[timedelta, ...]]:
-    """The burn tiers, forecast lookbacks and every lookback wanted, computed once per distinct policy."""
-    policy = tiers_of(json.loads(policy_json) if policy_json else None)
+) -> tuple[tuple[BurnTier, ...], tuple[timedelta, ...], tuple[timedelta, ...], dict[timedelta, str]]:
+    """The burn tiers, forecast lookbacks, every lookback wanted and their labels, once per distinct policy."""
+    policy = _policy(policy_json)
     forecast_lookbacks = tuple(parse_duration(text) for text in forecast_texts)
-    return policy, forecast_lookbacks, tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
+    wanted = tuple(sorted(lookbacks(policy) | set(forecast_lookbacks)))
+    return policy, forecast_lookbacks, wanted, {length: format_duration(length) for length in wanted}
+
+
+@functools.lru_cache(maxsize=256)
+def _factors(policy_json: str | None, period: timedelta) -> tuple[float, ...]:
+    """Each tier's factor over a window of `period` (`BurnTier.factor`), once per distinct policy and length."""
+    return tuple(tier.factor(period) for tier in _policy(policy_json))
 
 
 @functools.lru_cache(maxsize=256)
@@ -130,9 +145,12 @@ def _plain_plan(
 ) -> Plan:
     """The plan of every objective with these terms at `now` that nothing clips or excludes (shared: never mutated)."""
     bounds = _window_bounds(window, now)
-    policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
+    policy, forecasts, wanted_lengths, labels = _lookbacks_of(policy_json, forecast_texts)
     now_end, ranges = _ranges_of(bounds, bounds.start.tzinfo, now, wanted_lengths)
-    return Plan(bounds, policy, list(forecasts), list(wanted_lengths), now_end, ranges, [], None)
+    factors = _factors(policy_json, bounds.end - bounds.start)
+    return Plan(
+        bounds, policy, list(forecasts), list(wanted_lengths), now_end, ranges, [], None, labels=labels, factors=factors
+    )
 
 
 def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
@@ -143,11 +161,24 @@ def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -
     if agreed is None and not objective.maintenance_windows:
         return _plain_plan(window, policy_json, forecast_texts, now)
     bounds = _window_bounds(window, now)
-    policy, forecasts, wanted_lengths = _lookbacks_of(policy_json, forecast_texts)
+    policy, forecasts, wanted_lengths, labels = _lookbacks_of(policy_json, forecast_texts)
     forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)
     now_end, ranges = _ranges_of(bounds, bounds.start.tzinfo, now, wanted_lengths)
     # No maintenance windows, nothing excluded: the common case skips expanding an empty schedule.
     excluded = excluded_of(objective, ranges, max(bounds.end, now_end)) if objective.maintenance_windows else []
     counted = counted_ranges(agreed, objective.objective_id, ranges)
     segments = versioned.segments(objective, agreed, counted)
-    return Plan(bounds, policy, forecast_lookbacks, wanted, now_end, ranges, excluded, counted, segments=segments)
+    factors = _factors(policy_json, bounds.end - bounds.start)
+    return Plan(
+        bounds,
+        policy,
+        forecast_lookbacks,
+        wanted,
+        now_end,
+        ranges,
+        excluded,
+        counted,
+        segments=segments,
+        labels=labels,
+        factors=factors,
+    )

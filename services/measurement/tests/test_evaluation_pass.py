@@ -33,6 +33,21 @@ KINDS: list[dict[str, Any]] = [
         "value": 0.3,
     },
     {"objective_id": "slices", "target": 0.9, "budgeting_method": "timeslices", "timeslice_seconds": 300},
+    {
+        "objective_id": "own-policy",  # its details written as JSON text by the pass: names beyond ASCII too
+        "target": 0.995,
+        "alert_policy": [
+            {
+                "name": "seite-über-1h",
+                "severity": "page",
+                "budget_share": 0.02,
+                "long_window": "1h",
+                "short_window": "5m",
+            },
+            {"name": "チケット", "severity": "ticket", "budget_share": 0.1, "long_window": "1d", "short_window": "2h"},
+        ],
+        "forecast_lookbacks": ["2h", "30m"],
+    },
     {"objective_id": "bad-window", "target": 0.99, "window_duration": "soon"},
 ]
 # One instant for seeding and evaluating: the rollups below are not sums of one another (the counted
@@ -151,6 +166,7 @@ async def test_a_pass_stores_what_single_evaluations_store(database_url: str) ->
             "no-data": "no_data",
             "fast": "breached",
             "slices": "healthy",
+            "own-policy": "breached",
             "bad-window": "no_data",
         }
         singles = {o.id[2:]: o for o in objectives if o.id.startswith("b-")}

@@ -41,7 +41,7 @@ DEFAULT_POLICY: tuple[BurnTier, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TierState:
     """A tier's verdict at one evaluation."""
 
@@ -73,17 +73,23 @@ def _factor(tier: BurnTier, period: timedelta) -> float:
 
 
 def evaluate_policy(
-    policy: Sequence[BurnTier], *, period: timedelta, burn_rates: Mapping[timedelta, float | None]
+    policy: Sequence[BurnTier],
+    *,
+    period: timedelta,
+    burn_rates: Mapping[timedelta, float | None],
+    factors: Sequence[float] | None = None,
 ) -> list[TierState]:
-    """Each tier's factor, burn rates and whether it fires."""
+    """Each tier's factor, burn rates and whether it fires (`factors`: each tier's, when worked out already)."""
+    if factors is None:
+        factors = [_factor(tier, period) for tier in policy]
     return [
         TierState(
             tier=tier,
-            factor=_factor(tier, period),
+            factor=factor,
             long_burn=burn_rates.get(tier.long_window),
             short_burn=burn_rates.get(tier.short_window),
         )
-        for tier in policy
+        for tier, factor in zip(policy, factors, strict=True)
     ]
 
 

@@ -20,7 +20,7 @@ RATIO_TIMESLICES = "ratio_timeslices"
 BUDGETING_METHODS = (OCCURRENCES, TIMESLICES, RATIO_TIMESLICES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tally:
     """What a range counted: `good` and `total` events, or good slices (or summed ratios) and slices."""
 
@@ -34,7 +34,7 @@ class Tally:
         return Tally(self.good - other.good, self.total - other.total)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorBudget:
     """Budget as fractions of the window's events: total allowed, consumed, remaining."""
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from slm_measurement.domain.budget import Tally, bad_share, budget_total, meets
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Forecast:
     """The outlook at the current burn over `lookback`."""
 
