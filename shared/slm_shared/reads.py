@@ -86,6 +86,11 @@ class Reader:
         self._pool: asyncpg.Pool | None = None
         self._pool_opening: asyncio.Task[asyncpg.Pool] | None = None
 
+    @property
+    def remote(self) -> bool:
+        """Whether each statement is a round trip to a server (PostgreSQL), so fewer statements beat cheaper ones."""
+        return self.engine.dialect.name == "postgresql"
+
     def _inline_usable(self) -> Connection | None:
         # The file exists and is in WAL mode only once the service has migrated it.
         if self._inline is None or self._inline_connection is not None:
@@ -146,7 +151,7 @@ class Reader:
                     raise
             else:
                 return compiled.rows(raw)
-        if self.engine.dialect.name == "postgresql":
+        if self.remote:
             try:
                 return await self._fetch(compiled, arguments)
             except _DROPPED:

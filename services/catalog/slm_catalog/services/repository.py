@@ -117,18 +117,18 @@ async def service_page(
 ) -> tuple[Sequence[Any], int]:
     """`list_services` as rows of the services table, for the hot list read (same filters, same order).
 
-    The page and its total come from one statement (the total a window count over every match), so they
-    agree without a transaction around them. Past the last page that statement finds no rows and so no
-    total: then the page (empty) and the count are read again together in one snapshot.
+    The page and its total agree: on PostgreSQL they come from one statement (the total a window count over
+    every match), one round trip and no transaction; past the last page that statement finds no rows and
+    so no total, and then, as on SQLite (in-process, where the count and the page cost less than a window
+    count over every match), the count and the page are read in one snapshot.
     """
     filters, params = _bound(
         tenant=tenant, limit=limit, offset=offset, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text
     )
-    rows = await reads.rows(_counted_page_statement(filters, sort), params)
-    if rows:
-        return rows, rows[0].matching
-    if offset == 0:
-        return rows, 0
+    if reads.remote:
+        rows = await reads.rows(_counted_page_statement(filters, sort), params)
+        if rows or offset == 0:
+            return rows, rows[0].matching if rows else 0
     page, count = _page_statements(filters, sort)
 
     def page_and_total(connection: Connection) -> tuple[Sequence[Any], int]:
