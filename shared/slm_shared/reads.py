@@ -181,7 +181,11 @@ class Reader:
     async def _open_pool(self) -> asyncpg.Pool:
         if self._pool_opening is None:
             self._pool_opening = asyncio.ensure_future(_postgres_pool(self.engine))
-        self._pool = await asyncio.shield(self._pool_opening)
+        try:
+            self._pool = await asyncio.shield(self._pool_opening)
+        except (OSError, asyncpg.PostgresError):
+            self._pool_opening = None  # the next read tries again
+            raise
         return self._pool
 
     async def close(self) -> None:
@@ -192,7 +196,10 @@ class Reader:
             self._inline.dispose()
         opening, self._pool_opening, self._pool = self._pool_opening, None, None
         if opening is not None:
-            pool = await opening
+            try:
+                pool = await opening
+            except (OSError, asyncpg.PostgresError):
+                return  # it never opened: nothing to close
             try:
                 await asyncio.wait_for(pool.close(), 2.0)
             except TimeoutError:
