@@ -20,7 +20,7 @@ IF_NONE_MATCH_PARAMETER = {
     "in": "header",
     "required": False,
     "description": "ETag of a previous answer; 304 with no body while the answer is the same",
-    "schema": {"type": "string", "maxLength": 1024},
+    "schema": {"type": "string"},
 }
 CONDITIONAL_OPENAPI: dict[str, Any] = {"parameters": [IF_NONE_MATCH_PARAMETER]}
 
