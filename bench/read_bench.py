@@ -4,6 +4,8 @@
            under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack
   core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core
   bare   : a FastAPI endpoint returning a constant JSON body
+  304    : (a separate line, not in the ratios above) the objective read sent with the If-None-Match of its
+           ETag, answered 304 with no body after the same token check and read
 
 Rounds are interleaved; each prints requests/s and p99, min / median / max, and the ratios round by
 round. The loaded variant repeats the objective read while ingest batches are posted and the
@@ -134,6 +136,19 @@ def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None
     print(line(label, ratios([r.rate for r in ours], [r.rate for r in baseline]), "x", "{:.2f}"))
 
 
+async def conditional_read(port: int, path: str, auth: dict[str, str], args: argparse.Namespace) -> None:
+    """The same read answered 304 (the client holds the current ETag): what a polling client costs. Kept out
+    of the ratios above, which compare full answers."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        etag = (await client.get(path, headers=auth)).headers["ETag"]
+    headers = {**auth, "If-None-Match": etag}
+    await hammer(port, path, requests=100, headers=headers, expect=304)  # warm-up
+    found = [await hammer(port, path, requests=args.requests, headers=headers, expect=304) for _ in range(args.rounds)]
+    if any(result.failures for result in found):
+        raise SystemExit("conditional read: an answer other than 304")
+    print(line("ours objective, If-None-Match -> 304 req/s", [r.rate for r in found], "req/s"))
+
+
 async def bench(database: str, args: argparse.Namespace) -> None:
     with running_stack(database) as (stack, urls):
         admin, ingest = token("admin"), token("ingest")
@@ -161,6 +176,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             report_ratio("objective / bare (goal >= 0.3)", results[names[0]], results[names[4]])
             report_ratio("services / core (goal >= 1.5)", results[names[2]], results[names[3]])
             report_ratio("services / bare (goal >= 0.3)", results[names[2]], results[names[4]])
+            await conditional_read(measurement, f"/v1/objectives/{OBJECTIVE}", auth, args)
 
             # Co-located: the process serving the reads also takes the ingest batches and runs the
             # evaluator (MEASUREMENT_RUN_WORKERS=true, one process per pod). Split: the reads and the

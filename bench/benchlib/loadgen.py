@@ -39,9 +39,16 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def hammer(
-    port: int, path: str, *, requests: int, concurrency: int = 16, headers: dict[str, str] | None = None
+    port: int,
+    path: str,
+    *,
+    requests: int,
+    concurrency: int = 16,
+    headers: dict[str, str] | None = None,
+    expect: int = 200,
 ) -> Result:
-    """GET `path` `requests` times over `concurrency` keep-alive connections to 127.0.0.1:port."""
+    """GET `path` `requests` times over `concurrency` keep-alive connections to 127.0.0.1:port; an answer
+    other than `expect` counts as a failure."""
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
     remaining = requests
@@ -58,7 +65,7 @@ async def hammer(
                 writer.write(request)
                 status = await _read_response(reader)
                 latencies.append(time.perf_counter() - started)
-                failures += status != 200
+                failures += status != expect
         finally:
             writer.close()
 

@@ -158,7 +158,7 @@ class Database:
             await connection.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
-        self.reader.dispose()
+        await self.reader.close()
         if self._read_engine is not None:
             await self._read_engine.dispose()
         await self.engine.dispose()

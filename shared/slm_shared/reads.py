@@ -5,24 +5,45 @@ On SQLite (WAL) a reader never waits for a writer and an indexed read of one row
 microseconds, less than a single hop to aiosqlite's thread (a statement through aiosqlite takes
 four), so the read runs inline on a read-only connection of its own. Should SQLite answer busy
 there (a checkpoint or WAL recovery) or fail to open the file, the read is run again through the
-async engine, never waited for on the event loop. Elsewhere (PostgreSQL) the same function runs on a connection of
+async engine, never waited for on the event loop. Elsewhere (PostgreSQL) `read` runs on a connection of
 the async engine given (`Database` gives it a pool of its own, read-only, REPEATABLE READ).
+
+A read of one statement (`rows`, `first`) needs no transaction around it: one statement sees one
+snapshot by itself. It is run straight on the driver (`slm_shared.read_statements`): on SQLite on the
+inline connection without BEGIN and COMMIT, on PostgreSQL on an asyncpg pool of read-only connections
+in autocommit, one round trip (where a transaction costs three: BEGIN, the statement, ROLLBACK).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, create_engine, event
+import asyncpg
+from sqlalchemy import Connection, Select, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from slm_shared.read_statements import CompiledRead
+
 T = TypeVar("T")
 ReadFunction = Callable[[Connection], T]
+READ_POOL_SIZE = 10  # PostgreSQL connections for one-statement reads, per process (one round trip each)
+# What a connection the server dropped (a restart, a proxy, pg_terminate_backend) answers with: the
+# server's last words, a closed socket, or a protocol left mid-message by them.
+_DROPPED = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,
+)
 
 
 def _inline_sqlite_engine(url: str) -> Engine | None:
@@ -54,13 +75,21 @@ def _inline_sqlite_engine(url: str) -> Engine | None:
 
 
 class Reader:
-    """Runs a read function (plain SQLAlchemy Core on a sync Connection) in one snapshot."""
+    """Runs reads in one snapshot: a read function (SQLAlchemy Core on a sync Connection), or one statement."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         """`engine` runs reads that cannot run inline; give it read-only execution options."""
         self.engine = engine
         self._inline = _inline_sqlite_engine(str(engine.url.render_as_string(hide_password=False)))
         self._inline_connection: Connection | None = None
+        self._compiled: dict[Select[Any], CompiledRead] = {}
+        self._pool: asyncpg.Pool | None = None
+        self._pool_opening: asyncio.Task[asyncpg.Pool] | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether each statement is a round trip to a server (PostgreSQL), so fewer statements beat cheaper ones."""
+        return self.engine.dialect.name == "postgresql"
 
     def _inline_usable(self) -> Connection | None:
         # The file exists and is in WAL mode only once the service has migrated it.
@@ -99,17 +128,113 @@ class Reader:
         async with self.engine.connect() as async_connection:
             return await async_connection.run_sync(function)
 
-    def dispose(self) -> None:
+    async def rows(self, statement: Select[Any], values: Mapping[str, Any]) -> list[Any]:
+        """The rows of one SELECT with `values` bound to its parameters, as named tuples of its columns.
+
+        One statement sees one snapshot by itself, so none is begun around it; a read of several
+        statements that must agree with each other goes through `read`.
+        """
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            if not self._compiled:
+                # The dialect learns the server's settings on its first connection (e.g. whether a backslash
+                # in a literal is an escape); the statement is compiled for what it learns.
+                async with self.engine.connect():
+                    pass
+            compiled = self._compiled[statement] = CompiledRead(statement, self.engine.dialect)
+        arguments = compiled.arguments(values)
+        if (connection := self._inline_usable()) is not None:
+            try:
+                raw = connection.connection.dbapi_connection.execute(compiled.sql, arguments).fetchall()  # type: ignore[union-attr]
+            except sqlite3.OperationalError as exc:
+                if not _sqlite_out_of_reach(exc):
+                    raise
+            else:
+                return compiled.rows(raw)
+        if self.remote:
+            try:
+                return await self._fetch(compiled, arguments)
+            except _DROPPED:
+                return await self._fetch(compiled, arguments)  # a read is safe to run again, on a fresh connection
+        async with self.engine.connect() as async_connection:
+            result = await async_connection.exec_driver_sql(compiled.sql, arguments)
+            return compiled.rows(result.all())
+
+    async def first(self, statement: Select[Any], values: Mapping[str, Any]) -> Any | None:
+        """The first row of one SELECT (see `rows`), or None."""
+        found = await self.rows(statement, values)
+        return found[0] if found else None
+
+    async def _fetch(self, compiled: CompiledRead, arguments: tuple[Any, ...]) -> list[Any]:
+        pool = self._pool or await self._open_pool()
+        async with pool.acquire() as connection:
+            try:
+                if not compiled.typed:  # a column's result processor can depend on its type oid
+                    prepared = await connection.prepare(compiled.sql)
+                    compiled.type_columns(attribute.type.oid for attribute in prepared.get_attributes())
+                raw = await connection.fetch(compiled.sql, *arguments)
+            except _DROPPED:
+                connection.terminate()  # never handed out again: the pool opens another in its place
+                raise
+        return compiled.rows(raw)
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        if self._pool_opening is None:
+            self._pool_opening = asyncio.ensure_future(_postgres_pool(self.engine))
+        try:
+            self._pool = await asyncio.shield(self._pool_opening)
+        except (OSError, asyncpg.PostgresError):
+            self._pool_opening = None  # the next read tries again
+            raise
+        return self._pool
+
+    async def close(self) -> None:
         if self._inline_connection is not None:
             self._inline_connection.close()
             self._inline_connection = None
         if self._inline is not None:
             self._inline.dispose()
+        opening, self._pool_opening, self._pool = self._pool_opening, None, None
+        if opening is not None:
+            try:
+                pool = await opening
+            except (OSError, asyncpg.PostgresError):
+                return  # it never opened: nothing to close
+            try:
+                await asyncio.wait_for(pool.close(), 2.0)
+            except TimeoutError:
+                pool.terminate()
+
+
+async def _postgres_pool(engine: AsyncEngine) -> asyncpg.Pool:
+    """asyncpg connections to the engine's database, read-only, in autocommit, reset by nothing on release.
+
+    The server refuses a write on them (`default_transaction_read_only`); nothing a read does outlives it,
+    so a connection goes back to the pool without the reset query asyncpg would otherwise send.
+    """
+    _, options = engine.dialect.create_connect_args(engine.url)
+    for sqlalchemy_only in ("async_fallback", "async_creator_fn", "prepared_statement_cache_size"):
+        options.pop(sqlalchemy_only, None)
+    options.pop("prepared_statement_name_func", None)
+    options["server_settings"] = {**options.get("server_settings", {}), "default_transaction_read_only": "on"}
+
+    async def decode_json(connection: asyncpg.Connection) -> None:  # as the engine's connections do
+        for name in ("json", "jsonb"):
+            await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+    async def keep(_connection: asyncpg.Connection) -> None:
+        return None
+
+    pool = await asyncpg.create_pool(min_size=0, max_size=READ_POOL_SIZE, init=decode_json, reset=keep, **options)
+    assert pool is not None
+    return pool
+
+
+def _sqlite_out_of_reach(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return any(words in message for words in ("locked", "busy", "unable to open"))
 
 
 def _out_of_reach(exc: OperationalError) -> bool:
     """SQLite answered busy (a checkpoint, WAL recovery) or could not open the file: not the read's fault."""
-    message = str(exc.orig).lower()
-    return isinstance(exc.orig, sqlite3.OperationalError) and any(
-        words in message for words in ("locked", "busy", "unable to open")
-    )
+    return isinstance(exc.orig, sqlite3.OperationalError) and _sqlite_out_of_reach(exc.orig)

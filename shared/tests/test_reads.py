@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import JSON, Boolean, Column, Connection, Float, MetaData, String, Table, bindparam, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from slm_shared.db import Database
+from slm_shared.db import Database, UTCDateTime
+from slm_shared.testing.postgres import PostgresServer
 
 
 def _names(connection: Connection) -> list[str]:
@@ -131,3 +135,108 @@ async def _insert(url: str, name: str) -> None:
             await session.execute(text("INSERT INTO items VALUES (:name)"), {"name": name})
     finally:
         await other.dispose()
+
+
+ITEMS = Table(
+    "typed_items",
+    MetaData(),
+    Column("name", String(32), primary_key=True),
+    Column("tenant", String(32), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("live", Boolean, nullable=False),
+    Column("score", Float, nullable=True),
+    Column("at", UTCDateTime, nullable=True),
+)
+BY_TENANT = (
+    select(ITEMS, func.count().over().label("matching"))
+    .where(ITEMS.c.tenant == bindparam("tenant"))
+    .order_by(ITEMS.c.name)
+    .limit(bindparam("limit"))
+)
+BY_NAME = select(ITEMS).where(ITEMS.c.tenant == bindparam("tenant"), ITEMS.c.name == bindparam("name")).limit(1)
+AT = datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC)
+
+
+async def _typed_items(db: Database) -> None:
+    async with db.engine.begin() as connection:
+        await connection.run_sync(ITEMS.metadata.create_all)
+        await connection.execute(
+            ITEMS.insert(),
+            [
+                {"name": "a", "tenant": "t1", "tags": {"k": [1, "x"]}, "live": True, "score": 0.25, "at": AT},
+                {"name": "b", "tenant": "t1", "tags": [], "live": False, "score": None, "at": None},
+                {"name": "c", "tenant": "t2", "tags": ["other"], "live": True, "score": 1.0, "at": AT},
+            ],
+        )
+
+
+@pytest.mark.asyncio
+async def test_one_statement_reads_type_every_column_as_a_session_would(database_url: str, tmp_path: Path) -> None:
+    db = Database(database_url)
+    try:
+        await _typed_items(db)
+        rows = await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})
+        async with db.session() as session:  # what the ORM path reads for the same rows
+            expected = (await session.execute(select(ITEMS).where(ITEMS.c.tenant == "t1").order_by(ITEMS.c.name))).all()
+        assert [tuple(row)[:-1] for row in rows] == [tuple(row) for row in expected]
+        assert [(row.name, row.matching) for row in rows] == [("a", 2), ("b", 2)]  # the total beside each row
+        first = rows[0]
+        assert first.tags == {"k": [1, "x"]} and first.live is True and first.score == 0.25
+        assert first.at == AT and first.at.tzinfo is not None
+        assert rows[1].live is False and rows[1].at is None
+
+        # Bound per call: another tenant's rows never come back, and a literal of the statement (LIMIT 1) applies.
+        assert [row.name for row in await db.reader.rows(BY_TENANT, {"tenant": "t2", "limit": 10})] == ["c"]
+        assert await db.reader.first(BY_NAME, {"tenant": "t2", "name": "a"}) is None
+        assert (await db.reader.first(BY_NAME, {"tenant": "t1", "name": "a"})).tags == {"k": [1, "x"]}
+        with pytest.raises(KeyError, match="tenant"):
+            await db.reader.rows(BY_NAME, {"name": "a"})
+
+        # Every commit is seen by the next read (no snapshot kept between reads).
+        async with db.session() as session:
+            await session.execute(ITEMS.update().where(ITEMS.c.name == "a").values(tags=["changed"], live=False))
+        changed = await db.reader.first(BY_NAME, {"tenant": "t1", "name": "a"})
+        assert changed.tags == ["changed"] and changed.live is False
+        if database_url.startswith("sqlite"):
+            assert db.reader._inline_connection is not None  # served inline, on the read-only connection
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.asyncio
+async def test_postgresql_one_statement_reads_send_the_statement_alone_on_read_only_connections(
+    postgres_url: str, postgres_server: PostgresServer
+) -> None:
+    """No BEGIN, no ROLLBACK, no reset query: the server's statement log shows the SELECT alone, once per read."""
+    db = Database(postgres_url)
+    try:
+        await _typed_items(db)
+        async with db.session() as session:  # connections opened from now on log every statement they run
+            await session.execute(text(f"ALTER DATABASE {make_url(postgres_url).database} SET log_statement = 'all'"))
+        await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})  # opens the pool, prepares the statement
+        pool = db.reader._pool
+        assert pool is not None and pool.get_size() == 1
+        async with pool.acquire() as connection:
+            pid = await connection.fetchval("SELECT pg_backend_pid()")
+            assert await connection.fetchval("SHOW default_transaction_read_only") == "on"
+            with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):  # a write is refused there
+                await connection.execute(
+                    "INSERT INTO typed_items (name, tenant, tags, live) VALUES ('x', 't', '[]', true)"
+                )
+        log = postgres_server.root / "log"
+        seen = log.stat().st_size
+        for _ in range(5):
+            assert len(await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})) == 2
+        await asyncio.sleep(0.2)  # the server writes its log asynchronously
+        with log.open() as lines:
+            lines.seek(seen)
+            logged = [line for line in lines if f"[{pid}]" in line and "LOG:" in line]
+        assert len(logged) == 5, logged
+        assert all("execute" in line and "typed_items" in line for line in logged), logged
+
+        # The server drops the pooled connection (a restart, a proxy): the next read answers all the same.
+        async with db.session() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        assert [row.name for row in await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})] == ["a", "b"]
+    finally:
+        await db.dispose()

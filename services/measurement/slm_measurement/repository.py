@@ -11,9 +11,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import (
     JSON,
-    Connection,
     Dialect,
-    Row,
     Select,
     String,
     Text,
@@ -34,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
+from slm_shared.reads import Reader
 
 
 async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, series: set[tuple[str, str]]) -> int:
@@ -91,11 +90,14 @@ _OBJECTIVE_BY_ROW_ID = select(OBJECTIVES).where(
 )
 
 
-def objective_row(connection: Connection, *, tenant: str, objective_id: str) -> Row[Any] | None:
-    """`find_objective` as a Core row, for hot reads (same order, same fallback to the row id)."""
-    params = {"tenant": tenant, "objective_id": objective_id}
-    found = connection.execute(_OBJECTIVE_BY_ID, params).first()
-    return found if found is not None else connection.execute(_OBJECTIVE_BY_ROW_ID, params).first()
+async def objective_row(reads: Reader, *, tenant: str, objective_id: str) -> Any | None:
+    """`find_objective` as a row of the objectives table, for hot reads (same order, same fallback to the row id).
+
+    Each lookup is one statement; the second runs only when the first finds nothing, so a row either finds
+    is one a single read of both would have found."""
+    values = {"tenant": tenant, "objective_id": objective_id}
+    found = await reads.first(_OBJECTIVE_BY_ID, values)
+    return found if found is not None else await reads.first(_OBJECTIVE_BY_ROW_ID, values)
 
 
 # What an evaluation reads: not the outcome it replaces (details, window, time evaluated) nor the row's own times.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter
 from sqlalchemy import Row
 
 from slm_measurement import buckets, burn_alerts, repository, service, versioned
@@ -32,6 +33,7 @@ from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
 from slm_shared.reads import Reader
+from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -39,12 +41,13 @@ router = APIRouter(prefix="/v1", tags=["objectives"], responses=PROBLEM_RESPONSE
 Lookback = Annotated[str, Query(pattern=r"^\d{1,5}[mhdw]$", description="e.g. 5m, 2h, 3d")]
 
 
+_OBJECTIVE_JSON = TypeAdapter(ObjectivePublic)  # the body as bytes, as `model_dump_json` writes it
 # The response's fields that are columns of the objectives table (looked up once, not probed per request).
 _COLUMN_FIELDS = tuple(name for name in ObjectivePublic.model_fields if name in Objective.__table__.c)  # type: ignore[attr-defined]
 
 
-def objective_public(objective: Objective | Row[Any]) -> ObjectivePublic:
-    """The API shape of an objective (an ORM entity or a Core row of the same table)."""
+def objective_public(objective: Objective | Row[Any] | Any) -> ObjectivePublic:
+    """The API shape of an objective (an ORM entity or a row of the same table's columns)."""
     budget = service.budget_of(objective)
     details = objective.details or {}
     fields = {name: getattr(objective, name) for name in _COLUMN_FIELDS}
@@ -137,17 +140,21 @@ def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> Object
     return ObjectivePublic.model_validate({**objective_public(objective).model_dump(), **as_found})
 
 
-@router.get("/objectives/{objective_id}", response_model=ObjectivePublic)
+@router.get(
+    "/objectives/{objective_id}",
+    response_model=ObjectivePublic,
+    responses=NOT_MODIFIED_RESPONSES,
+    openapi_extra=CONDITIONAL_OPENAPI,
+)
 async def get_objective(objective_id: str, principal: ReaderDep, request: Request, at: AtQuery = None) -> Response:
     """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts.
 
-    With `at`, everything is evaluated as of that instant from stored data (nothing is stored).
+    With `at`, everything is evaluated as of that instant from stored data (nothing is stored). The answer
+    carries an `ETag`; send it back in `If-None-Match` to get 304 with no body while the answer is the same.
     """
     if at is None:
         reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
-        row = await reads.read(
-            lambda connection: repository.objective_row(connection, tenant=principal.tenant, objective_id=objective_id)
-        )
+        row = await repository.objective_row(reads, tenant=principal.tenant, objective_id=objective_id)
         if row is None or (principal.is_customer_only and row.consumer_party_id != principal.party):
             raise NotFound(f"No objective {objective_id}")
         found = objective_public(row)
@@ -156,7 +163,7 @@ async def get_objective(objective_id: str, principal: ReaderDep, request: Reques
             objective = await visible_objective(session, principal, objective_id)
             evaluated = await evaluate_at(session, objective, at=as_of(request, at), now=utcnow())
         found = objective_public_as_of(objective, evaluated)
-    return Response(found.model_dump_json(), media_type="application/json")  # built once, not validated again
+    return conditional_json(request, _OBJECTIVE_JSON.dump_json(found))  # built once, not validated again
 
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])

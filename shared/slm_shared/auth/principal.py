@@ -175,9 +175,9 @@ async def get_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify(credentials.credentials)
-    request.state.principal = principal
-    return principal
+    # Not kept on `request.state`: nothing reads it there, and making the request's state object cost
+    # a hot read 2.5% of its samples.
+    return await verifier.verify(credentials.credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

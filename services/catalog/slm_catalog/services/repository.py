@@ -6,11 +6,12 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, String, bindparam, cast, func, or_, select
+from sqlalchemy import Connection, Select, String, bindparam, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_catalog.models import Service
+from slm_shared.reads import Reader
 
 SERVICES = Service.__table__  # type: ignore[attr-defined]
 _SORT_COLUMNS = ("key", "name", "created_at", "updated_at")
@@ -101,8 +102,8 @@ async def list_services(
     return rows.all(), total
 
 
-def service_page(
-    connection: Connection,
+async def service_page(
+    reads: Reader,
     *,
     tenant: str,
     limit: int,
@@ -113,15 +114,35 @@ def service_page(
     owner: str | None = None,
     text: str | None = None,
     sort: str = "key",
-) -> tuple[Sequence[Row[Any]], int]:
-    """`list_services` as Core rows, for the hot list read (same filters, same order)."""
+) -> tuple[Sequence[Any], int]:
+    """`list_services` as rows of the services table, for the hot list read (same filters, same order).
+
+    The page and its total agree: on PostgreSQL they come from one statement (the total a window count over
+    every match), one round trip and no transaction; past the last page that statement finds no rows and
+    so no total, and then, as on SQLite (in-process, where the count and the page cost less than a window
+    count over every match), the count and the page are read in one snapshot.
+    """
     filters, params = _bound(
         tenant=tenant, limit=limit, offset=offset, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text
     )
+    if reads.remote:
+        rows = await reads.rows(_counted_page_statement(filters, sort), params)
+        if rows or offset == 0:
+            return rows, rows[0].matching if rows else 0
     page, count = _page_statements(filters, sort)
-    total = connection.execute(count, params).scalar() or 0
-    rows = connection.execute(page, params).all() if total > offset else []
-    return rows, total
+
+    def page_and_total(connection: Connection) -> tuple[Sequence[Any], int]:
+        total = connection.execute(count, params).scalar() or 0
+        return (connection.execute(page, params).all() if total > offset else []), total
+
+    return await reads.read(page_and_total)
+
+
+@functools.cache
+def _counted_page_statement(filters: frozenset[str], sort: str) -> Select[Any]:
+    """The page with, on every row, how many services match (`matching`), built once per filters and sort."""
+    page, _ = _page_statements(filters, sort)
+    return page.add_columns(func.count().over().label("matching"))
 
 
 @functools.cache

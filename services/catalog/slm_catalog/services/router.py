@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from slm_catalog.common import customer_only
 from slm_catalog.services import repository, service
@@ -24,6 +26,7 @@ from slm_shared.web.concurrency import (
     etag_for,
     lock_and_check_if_match,
 )
+from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageLimit, PageOffset, PageParams
 
@@ -49,7 +52,15 @@ async def create_service(
     return body
 
 
-@router.get("/services", response_model=Page[ServicePublic])
+_PAGE_JSON = TypeAdapter(Page[ServicePublic])  # the body as bytes, as `model_dump_json` writes it
+
+
+@router.get(
+    "/services",
+    response_model=Page[ServicePublic],
+    responses=NOT_MODIFIED_RESPONSES,
+    openapi_extra=CONDITIONAL_OPENAPI,
+)
 async def list_services(
     principal: ReaderDep,
     request: Request,
@@ -62,30 +73,31 @@ async def list_services(
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> object:
-    """List services with filters; customers see live services only."""
+    """List services with filters; customers see live services only.
+
+    The answer carries an `ETag`; send it back in `If-None-Match` to get 304 with no body while the page is the same.
+    """
     page = PageParams(limit=limit, offset=offset)  # the page's query parameters, not a dependency to resolve
-    if customer_only(principal):
-        if lifecycle not in (None, "live"):
-            return Page(items=[], total=0, limit=page.limit, offset=page.offset)
-        lifecycle = "live"
-    reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
-    rows, total = await reads.read(
-        lambda connection: repository.service_page(
-            connection,
+    live_only = customer_only(principal)
+    rows: Sequence[Any] = []
+    total = 0
+    if not live_only or lifecycle in (None, "live"):  # customers see live services only
+        reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
+        rows, total = await repository.service_page(
+            reads,
             tenant=principal.tenant,
             limit=page.limit,
             offset=page.offset,
             type=type,
-            lifecycle=lifecycle,
+            lifecycle="live" if live_only else lifecycle,
             tag=tag,
             owner=owner,
             text=q,
             sort=sort,
         )
-    )
     items = [ServicePublic.model_validate(r) for r in rows]
     found = Page[ServicePublic](items=items, total=total, limit=page.limit, offset=page.offset)
-    return Response(found.model_dump_json(), media_type="application/json")  # built once, not validated again
+    return conditional_json(request, _PAGE_JSON.dump_json(found))  # built once, not validated again
 
 
 @router.get("/services/{service_id}", response_model=ServicePublic)

@@ -1,0 +1,72 @@
+"""Conditional GET on one objective: an ETag of the body, 304 with no body while it is the same, checked
+after the token, the tenant and the party, and a new body (and tag) whenever anything in it changes."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from measurement_support import activation, points
+
+from slm_measurement import read_model
+from slm_shared.testing.pytest_plugin import make_token
+
+
+def bearer(tenant: str = "acme", role: str = "admin", party: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(tenant, roles=(role,), party=party)}"}
+
+
+async def test_an_objective_answers_304_only_while_its_body_is_the_same(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = app_client
+    async with app.state.db.session() as session:
+        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
+    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
+    path = f"/v1/objectives/{objective_id}"
+
+    first = await client.get(path)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and first.headers["Vary"] == "Authorization"
+    unchanged = await client.get(path, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.headers["ETag"] == etag
+    assert (await client.get(path, headers={"If-None-Match": f'"x", W/{etag}'})).status_code == 304
+
+    # An evaluation changes the body: the old tag gets the new body (and its own tag) with 200.
+    await client.post("/v1/measurements", json=points("payments", 990, 1000, minutes_ago=3))
+    assert (await client.post(f"{path}/evaluate")).status_code == 200
+    evaluated = await client.get(path, headers={"If-None-Match": etag})
+    assert evaluated.status_code == 200 and evaluated.json()["good"] == 990
+    assert evaluated.headers["ETag"] != etag and evaluated.json() != first.json()
+    etag = evaluated.headers["ETag"]
+    assert (await client.get(path, headers={"If-None-Match": etag})).status_code == 304
+
+    # So does a change of policy alone (the at_risk rule: one field of the body).
+    policy = await client.put(f"{path}/policy", json={"at_risk": "all_forecasts"})
+    assert policy.status_code == 200, policy.text
+    changed = await client.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["at_risk"] == "all_forecasts"
+    assert changed.headers["ETag"] != etag
+
+
+async def test_a_304_needs_the_token_and_never_answers_for_another_tenant_or_party(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = app_client
+    async with app.state.db.session() as session:
+        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
+    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
+    path = f"/v1/objectives/{objective_id}"
+    etag = (await client.get(path)).headers["ETag"]
+    conditional = {"If-None-Match": etag}
+
+    assert (await client.get(path, headers={**conditional, "Authorization": ""})).status_code == 401
+    assert (await client.get(path, headers={**conditional, "Authorization": "Bearer forged"})).status_code == 401
+    assert (await client.get(path, headers={**conditional, **bearer(role="ingest")})).status_code == 403
+    # Another tenant, or another customer of this tenant, holding the tag: the objective is not theirs to know of.
+    for outsider in (bearer("globex"), bearer(role="customer", party="party-b")):
+        refused = await client.get(path, headers={**conditional, **outsider})
+        assert refused.status_code == 404 and "ETag" not in refused.headers
+    # The objective's own customer reads the same body, so the same tag holds for it.
+    assert (
+        await client.get(path, headers={**conditional, **bearer(role="customer", party="party-a")})
+    ).status_code == 304

@@ -1,0 +1,81 @@
+"""One Core SELECT compiled once per dialect, run straight on the driver, its rows typed as SQLAlchemy would.
+
+A hot read of one statement needs none of what a SQLAlchemy connection does per execution (a transaction
+begun and ended, the statement's cache key, a cursor wrapper, a Row per result): the SQL text, the order of
+its parameters and each column's result processor are worked out here once, and a row comes back as a named
+tuple with the statement's column keys as attributes (what the rows of `Connection.execute` also offer).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
+
+_MISSING = object()
+Processor = Callable[[Any], Any] | None
+
+
+class CompiledRead:
+    """`statement` for one dialect: its SQL, its positional arguments from named values, its rows typed."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        names = compiled.positiontup
+        if names is None:
+            raise ValueError(f"{dialect.name}: a positional parameter style is needed to run the statement raw")
+        binds = {name: compiled.binds[name] for name in names}  # a name used twice is one parameter, in two places
+        for name, bind in binds.items():
+            if bind.expanding or bind.literal_execute:
+                raise ValueError(f"parameter {name!r} is rendered per execution; run this statement through a session")
+        self.dialect = dialect
+        self.sql = compiled.string
+        self._names = list(names)
+        self._defaults = {name: bind.effective_value for name, bind in binds.items() if not bind.required}
+        self._bind_processors = [binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+        self._columns = list(statement.selected_columns)
+        self._row: Any = namedtuple("ReadRow", list(statement.selected_columns.keys()))  # type: ignore[misc]
+        self._processors: list[Processor] | None = None
+
+    def arguments(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The positional arguments for named `values` (a literal of the statement where no value is given)."""
+        arguments = []
+        for name, process in zip(self._names, self._bind_processors, strict=True):
+            value = values.get(name, _MISSING)
+            if value is _MISSING:
+                value = self._defaults.get(name, _MISSING)
+                if value is _MISSING:
+                    raise KeyError(f"no value for the statement's parameter {name!r}")
+            arguments.append(value if process is None else process(value))
+        return tuple(arguments)
+
+    @property
+    def typed(self) -> bool:
+        """Whether the result processors are known (on PostgreSQL they depend on the columns' type oids)."""
+        return self._processors is not None
+
+    def type_columns(self, column_types: Iterable[Any] | None = None) -> None:
+        """Work out each column's result processor, from the driver's column types where it gives them."""
+        types = list(column_types) if column_types is not None else [None] * len(self._columns)
+        self._processors = [
+            column.type.dialect_impl(self.dialect).result_processor(self.dialect, column_type)
+            for column, column_type in zip(self._columns, types, strict=True)
+        ]
+
+    def rows(self, raw: Iterable[Sequence[Any]]) -> list[Any]:
+        """The driver's rows as named tuples, each value as SQLAlchemy's result processing would give it."""
+        if self._processors is None:
+            self.type_columns()
+        processors = self._processors
+        assert processors is not None
+        if not any(processors):
+            return [self._row._make(row) for row in raw]
+        return [
+            self._row._make(
+                value if process is None else process(value) for process, value in zip(processors, row, strict=True)
+            )
+            for row in raw
+        ]
