@@ -41,12 +41,21 @@ BIN_TABLES: dict[str, Table] = {
 SERIES_KEY = ["tenant", "service", "indicator", "scope"]
 
 
-@lru_cache(maxsize=64)
+_UPSERTS: dict[tuple[str, str, str, str, str], tuple[str, tuple[str, ...]]] = {}
+
+
 def _upsert_sql(dialect: Dialect, kind: str, granularity: str) -> tuple[str, tuple[str, ...]]:
-    """One bulk upsert (`counts` or `bins` of a granularity): its SQL and parameter order, compiled once per dialect.
+    """One bulk upsert (`counts` or `bins` of a granularity): its SQL and parameter order, compiled once per driver.
 
     Counts add `good` and `total` (and, per hour, `changes`) to the row found; bins add `samples`.
     """
+    key = (dialect.name, dialect.driver, dialect.paramstyle, kind, granularity)
+    if (found := _UPSERTS.get(key)) is None:
+        found = _UPSERTS[key] = _compile_upsert(dialect, kind, granularity)
+    return found
+
+
+def _compile_upsert(dialect: Dialect, kind: str, granularity: str) -> tuple[str, tuple[str, ...]]:
     table = (COUNT_TABLES if kind == "counts" else BIN_TABLES)[granularity]
     statement = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
     if kind == "counts":
