@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import nats
 import pytest
 from bus_helpers import apply_effect, count_effects, service_event, unique_consumer, wait_until
+from nats.aio.msg import Msg
 from sqlalchemy import func, select, update
 
 from slm_shared.bus import Bus, Consumer, OutboxMessage, OutboxRelay, record_event
@@ -133,3 +135,120 @@ async def test_an_event_committed_while_the_relay_publishes_is_sent_without_wait
 
 async def _late_recorded(late: list[str]) -> bool:
     return bool(late)
+
+
+async def test_a_committed_event_is_published_from_the_commit_without_reading_the_outbox(
+    db: Database, bus: Bus
+) -> None:
+    relay = OutboxRelay(db, bus, poll_seconds=30.0)
+    reads = _count_reads(relay)
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_until(lambda: _at_least(reads, 1))  # the first round reads the table; then it sleeps 30 s
+        async with db.session() as session:
+            event = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("handed"))
+        await wait_until(lambda: _sent(db, event.id), timeout=10.0)
+        assert len(reads) == 1  # published from the hand-over, not from a second read of the table
+        message = await bus.js.get_last_msg("SLM_CATALOG", "slm.catalog.service.created")
+        assert message.headers is not None and message.headers["Nats-Msg-Id"] == event.id
+        assert json.loads(message.data)["key"] == "handed"
+        async with db.session(read_only=True) as session:
+            assert await session.scalar(select(OutboxMessage.attempts).where(OutboxMessage.event_id == event.id)) == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_an_event_rolled_back_with_its_savepoint_is_not_handed_to_the_relay(db: Database, bus: Bus) -> None:
+    relay = OutboxRelay(db, bus, poll_seconds=30.0)
+    reads = _count_reads(relay)
+    listener = await nats.connect(bus.url)
+    seen: list[str] = []
+
+    async def collect(message: Msg) -> None:
+        seen.append((message.headers or {}).get("ce-id", ""))
+
+    await listener.subscribe("slm.catalog.>", cb=collect)
+    await listener.flush()
+    task = asyncio.create_task(relay.run())
+    try:
+        await wait_until(lambda: _at_least(reads, 1))
+        async with db.session() as session:
+            with pytest.raises(RuntimeError):
+                async with session.begin_nested():
+                    undone = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("undone"))
+                    await session.flush()
+                    raise RuntimeError("this part fails")
+            kept = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("kept"))
+        await wait_until(lambda: _sent(db, kept.id), timeout=10.0)
+        await wait_until(lambda: _in(seen, kept.id))  # in publish order: the undone one would have come first
+        assert undone.id not in seen
+        assert len(reads) == 1  # from the hand-over
+        async with db.session(read_only=True) as session:
+            assert await session.scalar(select(OutboxMessage.seq).where(OutboxMessage.event_id == undone.id)) is None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await listener.close()
+
+
+async def test_rows_another_relay_holds_or_sent_are_not_published_again_from_the_hand_over(
+    postgres_url: str, bus: Bus
+) -> None:
+    # PostgreSQL, two replicas: B reads the table while A's commit hands the same rows to A.
+    import slm_shared.bus.models  # noqa: F401
+
+    first, second = Database(postgres_url), Database(postgres_url)
+    try:
+        async with first.engine.begin() as connection:
+            await connection.run_sync(OutboxMessage.metadata.create_all)
+        relay_a, relay_b = OutboxRelay(first, bus), OutboxRelay(second, bus)
+        async with first.session() as session:
+            held = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("held"))
+            done = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("done"))
+        handed = list(relay_a._handed)  # what the commit handed to A's relay
+        assert [row.event_id for row in handed] == [held.id, done.id]
+
+        async with second.session() as session:  # B holds `held` while it publishes it
+            await session.execute(select(OutboxMessage.seq).where(OutboxMessage.event_id == held.id).with_for_update())
+            async with second.session() as other:  # and has sent `done` already
+                await other.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.event_id == done.id)
+                    .values(sent_at=func.now(), attempts=1)
+                )
+            assert await relay_a.relay_handed(handed) == 0
+        assert relay_a.published == 0
+        assert await relay_b.relay_once() == 1  # `held`, by B, once
+        async with first.session(read_only=True) as session:
+            rows = (await session.execute(select(OutboxMessage.event_id, OutboxMessage.attempts))).all()
+        assert sorted(rows) == sorted([(held.id, 1), (done.id, 1)])
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def _sent(db: Database, event_id: str) -> bool:
+    async with db.session(read_only=True) as session:
+        return await session.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.event_id == event_id)) is not None
+
+
+async def _at_least(calls: list[int], count: int) -> bool:
+    return len(calls) >= count
+
+
+async def _in(seen: list[str], event_id: str) -> bool:
+    return event_id in seen
+
+
+def _count_reads(relay: OutboxRelay) -> list[int]:
+    """Count the relay's reads of the table (each appended once the read and its publishing are done)."""
+    plain_round, reads = relay.relay_once, list[int]()
+
+    async def counted_round() -> int:
+        sent = await plain_round()
+        reads.append(sent)
+        return sent
+
+    relay.relay_once = counted_round  # type: ignore[method-assign]
+    return reads

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Table, TextClause, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.domain.budget import Tally
@@ -40,22 +41,53 @@ BIN_TABLES: dict[str, Table] = {
 SERIES_KEY = ["tenant", "service", "indicator", "scope"]
 
 
-def _insert(session: AsyncSession, table: Table) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+_UPSERTS: dict[tuple[str, str, str, str, str], tuple[str, tuple[str, ...]]] = {}
 
 
-async def _execute_chunked(
-    session: AsyncSession, statement: Any, rows: list[tuple[Any, ...]], columns: list[str]
+def _upsert_sql(dialect: Dialect, kind: str, granularity: str) -> tuple[str, tuple[str, ...]]:
+    """One bulk upsert (`counts` or `bins` of a granularity): its SQL and parameter order, compiled once per driver.
+
+    Counts add `good` and `total` (and, per hour, `changes`) to the row found; bins add `samples`.
+    """
+    key = (dialect.name, dialect.driver, dialect.paramstyle, kind, granularity)
+    if (found := _UPSERTS.get(key)) is None:
+        found = _UPSERTS[key] = _compile_upsert(dialect, kind, granularity)
+    return found
+
+
+def _compile_upsert(dialect: Dialect, kind: str, granularity: str) -> tuple[str, tuple[str, ...]]:
+    table = (COUNT_TABLES if kind == "counts" else BIN_TABLES)[granularity]
+    statement = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
+    if kind == "counts":
+        added = {name: table.c[name] + statement.excluded[name] for name in _added(kind, granularity)}
+        statement = statement.on_conflict_do_update(index_elements=[*SERIES_KEY, granularity], set_=added)
+    else:
+        statement = statement.on_conflict_do_update(
+            index_elements=[*SERIES_KEY, granularity, "bin"],
+            set_={"samples": table.c.samples + statement.excluded.samples},
+        )
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, tuple(compiled.positiontup or ())
+
+
+def _added(kind: str, granularity: str) -> list[str]:
+    """The columns an upsert adds to: what a row of `kind` carries after its key."""
+    if kind == "bins":
+        return ["samples"]
+    return ["good", "total", "changes"] if granularity == "hour" else ["good", "total"]
+
+
+async def _upsert(
+    session: AsyncSession, kind: str, granularity: str, rows: list[tuple[Any, ...]], columns: list[str]
 ) -> None:
-    """executemany of a Core statement compiled once, with positional rows (no per-row parameter objects)."""
+    """executemany of a cached upsert with positional rows (no per-row parameter objects), in chunks."""
     connection = await session.connection()
-    compiled = statement.compile(dialect=connection.dialect)
-    order = [columns.index(name) for name in compiled.positiontup]
+    sql, positions = _upsert_sql(connection.dialect, kind, granularity)
+    order = [columns.index(name) for name in positions]
     if order != list(range(len(columns))):
         rows = [tuple(row[i] for i in order) for row in rows]
     for offset in range(0, len(rows), UPSERT_CHUNK):
-        await connection.exec_driver_sql(compiled.string, rows[offset : offset + UPSERT_CHUNK])
+        await connection.exec_driver_sql(sql, rows[offset : offset + UPSERT_CHUNK])
 
 
 async def upsert_rollup(session: AsyncSession, *, tenant: str, rollup: Rollup) -> None:
@@ -68,31 +100,16 @@ async def upsert_rollup(session: AsyncSession, *, tenant: str, rollup: Rollup) -
     levels += [(name, *rollup.coarser(GRANULARITY_SECONDS[name])) for name in ("hour", "day")]
     for granularity, counts, bins in levels:
         if counts:
-            table = COUNT_TABLES[granularity]
-            statement = _insert(session, table)
-            added = {
-                "good": table.c.good + statement.excluded.good,
-                "total": table.c.total + statement.excluded.total,
-            }
-            columns = [*SERIES_KEY, granularity, "good", "total"]
+            columns = [*SERIES_KEY, granularity, *_added("counts", granularity)]
             rows: list[tuple[Any, ...]] = [
                 (tenant, s, i, sc, n, g, t) for (s, i, sc, n), (g, t) in sorted(counts.items())
             ]
             if granularity == "hour":
-                added["changes"] = table.c.changes + statement.excluded.changes
-                columns.append("changes")
                 rows = [(*row, 1) for row in rows]
-            statement = statement.on_conflict_do_update(index_elements=[*SERIES_KEY, granularity], set_=added)
-            await _execute_chunked(session, statement, rows, columns)
+            await _upsert(session, "counts", granularity, rows, columns)
         if bins:
-            table = BIN_TABLES[granularity]
-            statement = _insert(session, table)
-            statement = statement.on_conflict_do_update(
-                index_elements=[*SERIES_KEY, granularity, "bin"],
-                set_={"samples": table.c.samples + statement.excluded.samples},
-            )
             rows = [(tenant, s, i, sc, n, b, c) for (s, i, sc, n, b), c in sorted(bins.items())]
-            await _execute_chunked(session, statement, rows, [*SERIES_KEY, granularity, "bin", "samples"])
+            await _upsert(session, "bins", granularity, rows, [*SERIES_KEY, granularity, "bin", "samples"])
 
 
 def _series_range(

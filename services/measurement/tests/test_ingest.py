@@ -150,3 +150,33 @@ async def test_openapi_documents_both_body_shapes(app_client: tuple[FastAPI, htt
     assert set(content["application/x-ndjson"]["schema"]["required"]) == {"service", "indicator", "timestamp"}
     shapes = content["application/json"]["schema"]["oneOf"]
     assert shapes[0]["type"] == "array" and "series" in shapes[1]["properties"]
+
+
+async def test_a_second_batch_for_the_same_minutes_adds_to_every_level(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = app_client
+    counts = [point(0, 9, 10), point(61, 3, 4)]
+    values = {
+        "series": [
+            {"service": "payments", "indicator": "latency", "timestamps": [NOW.timestamp()] * 3, "values": [1, 2, 900]}
+        ]
+    }
+    for _ in range(2):  # the same points twice, no idempotency key: each upsert meets the rows of the first
+        assert (await client.post("/v1/measurements", json=counts)).status_code == 202
+        answer = await client.post("/v1/measurements", json=values)
+        assert answer.status_code == 202, answer.text
+
+    minute0 = int(NOW.timestamp()) // 60
+    assert await bucket_rows(app, MinuteBucket) == [(minute0, 18, 20), (minute0 + 61, 6, 8)]
+    assert sum(r[1] for r in await bucket_rows(app, HourBucket)) == 24
+    assert [(r[1], r[2]) for r in await bucket_rows(app, DayBucket)] in ([(24, 28)], [(18, 20), (6, 8)])
+    async with app.state.db.sessionmaker() as session:
+        query = select(HourBucket.changes).where(HourBucket.tenant == "acme", HourBucket.indicator == "availability")
+        assert list((await session.execute(query)).scalars()) == [2, 2]  # each batch counted once in each hour it wrote
+
+    params = {"service": "payments", "indicator": "latency", "kind": "values", "threshold": 10}
+    span = {"start": stamp(-60 * 24), "end": stamp(60 * 24)}
+    for granularity in ("minute", "hour", "day"):
+        found = (await client.get("/v1/series", params={**params, **span, "granularity": granularity})).json()
+        assert [(b["good"], b["total"]) for b in found["buckets"]] == [(4, 6)], granularity

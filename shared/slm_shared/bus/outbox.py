@@ -6,12 +6,13 @@ import asyncio
 import json
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import propagate
 from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
@@ -23,6 +24,7 @@ from slm_shared.tasks import checkpoint, pause, wait_for_event
 logger = logging.getLogger(__name__)
 
 PENDING_FLAG = "slm_outbox_pending"
+ROWS_KEY = "slm_outbox_rows"  # the rows `record_event` added, handed to the relay after commit
 _COLUMNS = (
     col(OutboxMessage.seq),
     col(OutboxMessage.event_id),
@@ -44,22 +46,48 @@ def record_event(
     event = spec.build(tenant=tenant, data=data, subject=subject)
     headers = event.headers()
     propagate.inject(headers)
-    session.add(
-        OutboxMessage(
-            event_id=event.id,
-            tenant=tenant,
-            subject=spec.subject,
-            type=event.type,
-            headers=headers,
-            body=json.dumps(event.data, separators=(",", ":")),
-        )
+    row = OutboxMessage(
+        event_id=event.id,
+        tenant=tenant,
+        subject=spec.subject,
+        type=event.type,
+        headers=headers,
+        body=json.dumps(event.data, separators=(",", ":")),
     )
+    session.add(row)
+    session.info.setdefault(ROWS_KEY, []).append(row)
     session.info[PENDING_FLAG] = True
     return event
 
 
+class _Row(NamedTuple):
+    """What the relay publishes of an outbox row (the columns it reads back when it scans)."""
+
+    seq: int
+    event_id: str
+    subject: str
+    headers: dict[str, Any]
+    body: str
+
+
+def _committed(rows: list[OutboxMessage]) -> list[_Row]:
+    """The rows of a committed transaction that are stored: one added in a savepoint rolled back is not."""
+    return [
+        _Row(row.seq, row.event_id, row.subject, row.headers, row.body)
+        for row in rows
+        if row.seq is not None and instance_state(row).persistent
+    ]
+
+
 class OutboxRelay:
-    """Publishes unsent outbox rows with `Nats-Msg-Id` = event id; marks them sent on ack."""
+    """Publishes unsent outbox rows with `Nats-Msg-Id` = event id; marks them sent on ack.
+
+    Rows committed through `Database.session` in this process are handed over by the commit hook
+    and published at once, without reading them back. The table is read on start, on every poll,
+    when woken without rows (a re-queue, `wake()`), after a failure, and when more rows were handed
+    over than one batch: rows of other processes, of a crashed round or of a lost hand-over are
+    published from there.
+    """
 
     def __init__(
         self,
@@ -71,6 +99,7 @@ class OutboxRelay:
         publish_timeout: float = 3.0,
         max_backoff: float = 10.0,
         max_attempts: int = 20,
+        hand_over: bool = True,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -79,16 +108,29 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.max_backoff = max_backoff
         self.max_attempts = max_attempts
+        self.hand_over = hand_over  # False: every commit's rows are read back from the table (the baseline of a bench)
         self._wake = asyncio.Event()
+        self._handed: list[_Row] = []
+        self._scan = True  # the first round reads the table
+        # The rows the last read of the table found: a row committed just before that read can be
+        # handed over after it too, and is not published again from the hand-over.
+        self._scanned: set[int] = set()
         self.published = 0
         self.given_up = 0
         db.after_commit.append(self._after_commit)
 
     def _after_commit(self, session: AsyncSession) -> None:
+        rows = _committed(session.info.pop(ROWS_KEY, []))
         if session.info.pop(PENDING_FLAG, False):
+            if rows and self.hand_over and len(self._handed) + len(rows) <= self.batch_size:
+                self._handed += rows
+            else:  # woken without rows (a re-queue), or too many at once: read them from the table
+                self._scan = True
             self._wake.set()
 
     def wake(self) -> None:
+        """Read the table for unsent rows now."""
+        self._scan = True
         self._wake.set()
 
     async def run(self) -> None:
@@ -99,26 +141,69 @@ class OutboxRelay:
             checkpoint()
             # Cleared before reading, so a commit during this round wakes the next one at once.
             self._wake.clear()
+            handed, self._handed = self._handed, []
+            scan, self._scan = self._scan, False
             try:
-                sent = await self.relay_once()
-                backoff = 0.0
-                if sent >= self.batch_size:
-                    continue
+                if scan:  # the table holds the handed rows too: they were committed before being handed
+                    sent = await self.relay_once()
+                    backoff = 0.0
+                    if sent >= self.batch_size:
+                        self._scan = True
+                        continue
+                elif handed := [row for row in handed if row.seq not in self._scanned]:
+                    await self.relay_handed(handed)
+                    backoff = 0.0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a relay must outlive any single failure
                 checkpoint()
+                self._scan = True  # what is still unsent is read from the table
                 backoff = min(max(backoff * 2, 0.25), self.max_backoff)
                 logger.warning("outbox relay failed (%s); retrying in %.2fs", exc, backoff)
                 await pause(backoff)
                 continue
-            await wait_for_event(self._wake, self.poll_seconds)
+            if not await wait_for_event(self._wake, self.poll_seconds):
+                self._scan = True
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; returns how many were acknowledged."""
         if is_postgres(self.db.engine):
             return await self._relay_locked()
         return await self._relay_unlocked()
+
+    async def relay_handed(self, rows: list[_Row]) -> int:
+        """Publish rows handed over by a commit, without reading them; returns how many were acknowledged.
+
+        PostgreSQL: the rows are locked first (SKIP LOCKED, by key, nothing read back), so a
+        replica whose relay reads the table at the same time publishes none of them a second time.
+        """
+        if is_postgres(self.db.engine):
+            async with self.db.session() as session:
+                free = set(
+                    (
+                        await session.scalars(
+                            select(col(OutboxMessage.seq))
+                            .where(
+                                col(OutboxMessage.seq).in_([row.seq for row in rows]),
+                                col(OutboxMessage.sent_at).is_(None),
+                                col(OutboxMessage.failed_at).is_(None),
+                            )
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).all()
+                )
+                rows = [row for row in rows if row.seq in free]
+                acked, error = await self._publish(rows)
+                await self._mark(session, rows, acked, error, sent_at=utcnow())
+        else:
+            acked, error = await self._publish(rows)
+            if rows:
+                sent_at = utcnow()  # when they were acknowledged, not when the write lock came
+                async with self.db.session() as session:
+                    await self._mark(session, rows, acked, error, sent_at=sent_at)
+        if error:
+            raise error
+        return len(acked)
 
     async def _relay_locked(self) -> int:
         # PostgreSQL: rows stay locked (SKIP LOCKED) while published, so replicas share the work.
@@ -132,6 +217,7 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
+            self._scanned = {row.seq for row in rows}
             acked, error = await self._publish(rows)
             await self._mark(session, rows, acked, error, sent_at=utcnow())
         if error:
@@ -150,6 +236,7 @@ class OutboxRelay:
                 )
             ).all()
             await session.rollback()
+        self._scanned = {row.seq for row in rows}
         if not rows:
             return 0
         acked, error = await self._publish(rows)
