@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, Select, Table, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -175,9 +175,9 @@ async def claim_due(
     return list(claimed.all())
 
 
-async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]:
+def jobs_statement(ids: list[str]) -> Select[Any]:
     """Claimed deliveries with what they need of their subscription (None columns if it is gone)."""
-    query = (
+    return (
         select(
             D.id,
             D.tenant,
@@ -202,22 +202,22 @@ async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]
         .select_from(DELIVERIES.outerjoin(SUBSCRIPTIONS, S.id == D.subscription_id))
         .where(D.id.in_(ids))
     )
-    return (await session.execute(query)).all()
 
 
-async def agreements_named(session: AsyncSession, *, pairs: set[tuple[str, str]]) -> Sequence[Row[Any]]:
-    """Name and parties of the agreements (tenant, agreement id) the claimed deliveries are about."""
-    if not pairs:
-        return []
-    agreement_ids = {agreement_id for _, agreement_id in pairs}
-    query = select(
+async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]:
+    """Claimed deliveries with what they need of their subscription (None columns if it is gone)."""
+    return (await session.execute(jobs_statement(ids))).all()
+
+
+def agreements_statement(pairs: set[tuple[str, str]]) -> Select[Any]:
+    """Name and parties of the agreements with these ids (filter the rows by tenant with `pairs`)."""
+    return select(
         col(AgreementView.tenant),
         col(AgreementView.agreement_id),
         col(AgreementView.name),
         col(AgreementView.consumer_party_id),
         col(AgreementView.provider_party_id),
-    ).where(col(AgreementView.agreement_id).in_(agreement_ids))
-    return [row for row in (await session.execute(query)).all() if (row.tenant, row.agreement_id) in pairs]
+    ).where(col(AgreementView.agreement_id).in_({agreement_id for _, agreement_id in pairs}))
 
 
 async def renew_claims(session: AsyncSession, *, held: Collection[tuple[str, str]], lease_until: datetime) -> None:
