@@ -65,13 +65,20 @@ async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str
 
 
 # Written out because SQLAlchemy 2.0 compiles a dialect upsert (`on_conflict_do_update`) on every
-# execution; a text statement is compiled once. Same syntax on SQLite and PostgreSQL.
+# execution; a text statement is compiled once. Same syntax on SQLite and PostgreSQL. The row it
+# returns carries what fan-out reads of the agreement (NULL where the agreement is not known), so a
+# status change costs one statement, not two.
+_KNOWN = "(SELECT a.{column} FROM agreements_view a WHERE a.tenant = :tenant AND a.agreement_id = :agreement_id)"
 NEWEST_STATUS = text(
     "INSERT INTO objective_status_seen (tenant, agreement_id, objective_id, status, observed_at) "
     "VALUES (:tenant, :agreement_id, :objective_id, :status, :observed_at) "
     "ON CONFLICT (tenant, agreement_id, objective_id) DO UPDATE "
     "SET status = excluded.status, observed_at = excluded.observed_at "
-    "WHERE objective_status_seen.observed_at < excluded.observed_at RETURNING id"
+    "WHERE objective_status_seen.observed_at < excluded.observed_at RETURNING id, "
+    + ", ".join(
+        f"{_KNOWN.format(column=column)} AS {column}"
+        for column in ("consumer_party_id", "provider_party_id", "escalation_seconds")
+    )
 ).bindparams(bindparam("observed_at", type_=UTCDateTime))
 
 
@@ -86,8 +93,9 @@ async def agreement_facts(session: AsyncSession, *, tenant: str, agreement_id: s
 
 async def newest_status(
     session: AsyncSession, *, tenant: str, agreement_id: str, objective_id: str, status: str, observed_at: datetime
-) -> bool:
-    """Keep `status` as the objective's latest unless a later one was seen; False when this one is out of date.
+) -> Row[Any] | None:
+    """Keep `status` as the objective's latest unless a later one was seen; None when this one is out of date,
+    else the agreement's `consumer_party_id`, `provider_party_id` and `escalation_seconds` (None if unknown).
 
     One upsert: inserted, or updated only where the stored one was observed earlier (two replicas at
     once meet on the unique key, and the later observation wins whichever commits first).
@@ -99,7 +107,7 @@ async def newest_status(
         "status": status,
         "observed_at": observed_at,
     }
-    return (await session.execute(NEWEST_STATUS, values)).first() is not None
+    return (await session.execute(NEWEST_STATUS, values)).first()
 
 
 async def list_deliveries(
