@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -156,6 +156,15 @@ async def fail_pending(session: AsyncSession, *, tenant: str, subscription_id: s
     )
 
 
+def _due(now: datetime) -> Any:
+    return and_(D.status == PENDING, D.next_attempt_at <= now, or_(D.claimed_until.is_(None), D.claimed_until < now))
+
+
+def any_due_statement(now: datetime) -> Select[Any]:
+    """One due delivery's id, if there is any (whoever's subscription)."""
+    return select(D.id).where(_due(now)).limit(1)
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -167,9 +176,7 @@ async def claim_due(
 ) -> list[str]:
     """Reserve up to `limit` due deliveries for this worker, skipping subscriptions already at their
     limit in flight; other replicas skip locked rows."""
-    query = select(D.id).where(
-        D.status == PENDING, D.next_attempt_at <= now, or_(D.claimed_until.is_(None), D.claimed_until < now)
-    )
+    query = select(D.id).where(_due(now))
     if busy_subscriptions:
         query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
     chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)

@@ -165,6 +165,8 @@ class DeliveryWorker:
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
+        if not self._inflight and not await self._anything_due(now):
+            return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         async with self.db.session() as session:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
@@ -174,6 +176,12 @@ class DeliveryWorker:
         # read once the claim has committed, outside the write transaction (which ends sooner for it)
         jobs, agreements = await self._read_jobs(ids, {token})
         return await self._start(jobs, agreements)
+
+    async def _anything_due(self, now: Any) -> bool:
+        """Whether any delivery is due, from a read snapshot (inline on SQLite); a delivery committed after it
+        wakes the worker again."""
+        statement = repository.any_due_statement(now)
+        return await self.db.reader.read(lambda connection: connection.execute(statement).first() is not None)
 
     async def start_preclaimed(self) -> int:
         """Start the deliveries claimed when they were written."""
