@@ -119,6 +119,7 @@ class DeliveryWorker:
         self.db.after_commit.append(self._after_commit)
         register_preclaimer(self.db.engine, self)
         renewing = asyncio.create_task(self._renew_leases(), name="delivery-lease-renewal")
+        woken = False  # by a commit or a finished attempt (work is likely); False: the poll interval ran out
         try:
             while True:
                 checkpoint()
@@ -140,13 +141,14 @@ class DeliveryWorker:
                         # answers already received are stored before anything new is claimed or sent,
                         # so a crash re-sends as few answered webhooks as it can
                         await self.recorder.flushed()
-                        claimed = await self.dispatch_due(free)
+                        claimed = await self.dispatch_due(free, look_first=not woken)
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
                         checkpoint()
                         logger.warning("claiming deliveries failed: %s", exc)
                 if free > 0 and claimed == free:
+                    woken = True  # more may be due at once
                     continue
-                await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
+                woken = await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
             register_preclaimer(self.db.engine, None)
             self.db.after_commit.remove(self._after_commit)
@@ -158,14 +160,16 @@ class DeliveryWorker:
                         await channel.close()
                     await self.http.close()
 
-    async def dispatch_due(self, limit: int) -> int:
-        """Claim up to `limit` due deliveries and start an attempt for each; returns how many."""
+    async def dispatch_due(self, limit: int, *, look_first: bool = False) -> int:
+        """Claim up to `limit` due deliveries and start an attempt for each; returns how many.
+
+        `look_first` (a poll, not a wake-up): with nothing in flight, claim only if a read finds something due."""
         now = utcnow()
         token = str(uuid.uuid4())
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
-        if not self._inflight and not await self._anything_due(now):
+        if look_first and not self._inflight and not await self._anything_due(now):
             return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         async with self.db.session() as session:
             ids = await repository.claim_due(
