@@ -9,7 +9,12 @@ Both post to the same uvicorn receiver on 127.0.0.1; rounds are interleaved; rat
 The notifier may have 16 attempts in flight to the subscription (as many as plain httpx). Also
 prints the notifier process's CPU time per delivery. Goal: notifier / plain >= 0.5.
 
+Then the notifier's part of breach latency, one event at a time (`--singles`, 0 to skip): publish ->
+webhook received, and inbox -> attempt started from the notifier's own tables (the stage
+bench/breach_bench.py reports inside the whole stack), against one plain httpx POST at a time.
+
 Run: .venv/bin/python bench/delivery_bench.py [--database sqlite|postgresql|both] [--deliveries 300] [--rounds 3]
+     [--singles 30]
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import Any
 import httpx
 import nats
 import uvicorn
+from benchlib import stages
 from benchlib.stack import READY_SECONDS, databases, token
-from benchlib.stats import line, ratios
+from benchlib.stats import line, percentile, ratios
 
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.testing.breaches import breach, breach_events, publish_events
@@ -140,6 +146,38 @@ async def notifier(js: Any, receiver: Receiver, count: int, pid: int) -> tuple[f
     return count / elapsed, (cpu_seconds(pid) - cpu) / count * 1000
 
 
+async def singles(js: Any, receiver: Receiver, url: str, database_url: str, count: int) -> None:
+    """One event (and one plain POST) at a time: latency of each, and the notifier's inbox -> attempt stage."""
+    body = json.dumps({"type": EVENTS.objective_breached.type, "data": breach(0).model_dump(mode="json")}).encode()
+    plain, ours, ids = [], [], set()
+    async with httpx.AsyncClient() as client:
+        for n in range(count):
+            receiver.expect(1)
+            started = time.perf_counter()
+            response = await client.post(url, content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 204
+            plain.append((time.perf_counter() - started) * 1000)
+            (event,) = breach_events("bench", 1, start=100_000 + n)
+            ids.add(event.id)
+            receiver.expect(1)
+            started = time.perf_counter()
+            await publish_events(js, [event])
+            await asyncio.wait_for(receiver.arrived.wait(), timeout=30)
+            ours.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.1)  # one at a time, as breaches come
+    inbox = {e: stages.instant(at) for e, at in await stages.rows(database_url, stages.INBOX) if e in ids}
+    attempts = {e: stages.instant(a) for e, _, a in await stages.rows(database_url, stages.ATTEMPTS) if e in ids}
+    stage = [(attempts[e] - inbox[e]) * 1000 for e in ids if e in inbox and e in attempts]
+    print(f"  one at a time, {count} events:")
+    for label, values in (
+        ("plain httpx POST", plain),
+        ("notifier, event published -> webhook", ours),
+        ("notifier inbox -> attempt started", stage),
+    ):
+        print(f"    {label:<42} p50 {percentile(values, 0.5):7.1f} ms   p99 {percentile(values, 0.99):7.1f} ms")
+    print(f"    ratio published -> webhook / plain POST    p50 {percentile(ours, 0.5) / percentile(plain, 0.5):7.1f} x")
+
+
 async def bench(database: str, args: argparse.Namespace) -> None:
     env = {"NOTIFIER_MAX_PER_SUBSCRIPTION": str(CONCURRENCY), "NOTIFIER_MAX_CONCURRENCY": str(CONCURRENCY)}
     with notifier_stack(database, **env) as stack:
@@ -166,12 +204,16 @@ async def bench(database: str, args: argparse.Namespace) -> None:
                 rate, per_delivery = await notifier(js, receiver, args.deliveries, pid)
                 ours.append(rate)
                 cpu.append(per_delivery)
+            print(
+                f"\n{database}: {args.deliveries} deliveries per round, {args.rounds} rounds, concurrency {CONCURRENCY}"
+            )
+            print(line("plain httpx", plain, "deliveries/s"))
+            print(line("notifier, event in -> webhook received", ours, "deliveries/s"))
+            print(line("notifier CPU per delivery", cpu, "ms", "{:.1f}"))
+            print(line("ratio notifier / plain (goal >= 0.5)", ratios(ours, plain), "x", "{:.2f}"))
+            if args.singles:
+                await singles(js, receiver, url, stack.database_urls["notifier"], args.singles)
             await nc.close()
-    print(f"\n{database}: {args.deliveries} deliveries per round, {args.rounds} rounds, concurrency {CONCURRENCY}")
-    print(line("plain httpx", plain, "deliveries/s"))
-    print(line("notifier, event in -> webhook received", ours, "deliveries/s"))
-    print(line("notifier CPU per delivery", cpu, "ms", "{:.1f}"))
-    print(line("ratio notifier / plain (goal >= 0.5)", ratios(ours, plain), "x", "{:.2f}"))
 
 
 async def main() -> None:
@@ -179,6 +221,7 @@ async def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--deliveries", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--singles", type=int, default=30)
     args = parser.parse_args()
     for database in databases(args.database):
         await bench(database, args)

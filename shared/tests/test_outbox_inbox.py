@@ -268,3 +268,27 @@ async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event
         assert len(transactions) < 15  # 31 messages (one twice): most in shared transactions, not one each
     finally:
         task.cancel()
+
+
+async def test_one_event_applied_by_two_replicas_at_once_takes_effect_once(
+    db: Database, bus: Bus, database_url: str
+) -> None:
+    """Each replica writes the inbox row first: the second waits on the unique key, then finds it taken."""
+    other = Database(database_url)  # a second replica: its own engine and connections
+    name = unique_consumer()
+
+    async def slow_effect(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
+        await apply_effect(session, event)
+        await asyncio.sleep(0.3)  # the other replica arrives while this transaction is open
+
+    try:
+        replicas = [Consumer(database, bus, name=name, handlers={}) for database in (db, other)]
+        event = EVENTS.service_created.build(tenant="acme", data=service_event("both"))
+        results = await asyncio.gather(*(replica.apply(event, slow_effect) for replica in replicas))
+        assert sorted(results) == [False, True]
+        assert await count_effects(db, event.id) == 1
+        # and once more, later (a redelivery): nothing
+        assert await replicas[1].apply(event, slow_effect) is False
+        assert await count_effects(db, event.id) == 1
+    finally:
+        await other.dispose()

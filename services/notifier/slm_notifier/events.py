@@ -34,7 +34,7 @@ def _parse(event: CloudEvent, model: type[P]) -> P:
 async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
     """An objective became at risk, breached or recovered: notify who subscribed."""
     payload = _parse(event, ObjectiveStatusV1)
-    newest = await repository.newest_status(
+    known = await repository.newest_status(
         session,
         tenant=event.tenant,
         agreement_id=payload.agreement_id,
@@ -42,7 +42,7 @@ async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
         status=payload.status,
         observed_at=payload.observed_at,
     )
-    if not newest:
+    if known is None:
         # Events can arrive out of order: a breach overtaken by its recovery is history, not news.
         logger.info(
             "status %s of objective %s observed %s is older than one already told; not announced",
@@ -51,15 +51,14 @@ async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
             payload.observed_at.isoformat(),
         )
         return
-    known = await repository.agreement_facts(session, tenant=event.tenant, agreement_id=payload.agreement_id)
-    facts = EventFacts(
+    facts = EventFacts(  # `known` carries the agreement's parties and escalation time (None: not known)
         event_type=event.type,
         service_key=payload.service_key,
         agreement_id=payload.agreement_id,
-        consumer_party_id=payload.consumer_party_id or (known.consumer_party_id if known else None),
+        consumer_party_id=payload.consumer_party_id or known.consumer_party_id,
         severity=payload.severity,
         objective_id=payload.objective_id,
-        provider_party_id=known.provider_party_id if known else None,
+        provider_party_id=known.provider_party_id,
     )
     if event.type == EVENTS.objective_recovered.type:
         await escalation_repository.resolve_open(
@@ -69,7 +68,7 @@ async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
             objective_id=payload.objective_id,
             now=utcnow(),
         )
-    await service.fan_out(session, event, facts, escalation_seconds=known.escalation_seconds if known else None)
+    await service.fan_out(session, event, facts, escalation_seconds=known.escalation_seconds)
 
 
 async def on_agreement_activated(session: AsyncSession, event: CloudEvent) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -65,13 +65,20 @@ async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str
 
 
 # Written out because SQLAlchemy 2.0 compiles a dialect upsert (`on_conflict_do_update`) on every
-# execution; a text statement is compiled once. Same syntax on SQLite and PostgreSQL.
+# execution; a text statement is compiled once. Same syntax on SQLite and PostgreSQL. The row it
+# returns carries what fan-out reads of the agreement (NULL where the agreement is not known), so a
+# status change costs one statement, not two.
+_KNOWN = "(SELECT a.{column} FROM agreements_view a WHERE a.tenant = :tenant AND a.agreement_id = :agreement_id)"
 NEWEST_STATUS = text(
     "INSERT INTO objective_status_seen (tenant, agreement_id, objective_id, status, observed_at) "
     "VALUES (:tenant, :agreement_id, :objective_id, :status, :observed_at) "
     "ON CONFLICT (tenant, agreement_id, objective_id) DO UPDATE "
     "SET status = excluded.status, observed_at = excluded.observed_at "
-    "WHERE objective_status_seen.observed_at < excluded.observed_at RETURNING id"
+    "WHERE objective_status_seen.observed_at < excluded.observed_at RETURNING id, "
+    + ", ".join(
+        f"{_KNOWN.format(column=column)} AS {column}"
+        for column in ("consumer_party_id", "provider_party_id", "escalation_seconds")
+    )
 ).bindparams(bindparam("observed_at", type_=UTCDateTime))
 
 
@@ -86,8 +93,9 @@ async def agreement_facts(session: AsyncSession, *, tenant: str, agreement_id: s
 
 async def newest_status(
     session: AsyncSession, *, tenant: str, agreement_id: str, objective_id: str, status: str, observed_at: datetime
-) -> bool:
-    """Keep `status` as the objective's latest unless a later one was seen; False when this one is out of date.
+) -> Row[Any] | None:
+    """Keep `status` as the objective's latest unless a later one was seen; None when this one is out of date,
+    else the agreement's `consumer_party_id`, `provider_party_id` and `escalation_seconds` (None if unknown).
 
     One upsert: inserted, or updated only where the stored one was observed earlier (two replicas at
     once meet on the unique key, and the later observation wins whichever commits first).
@@ -99,7 +107,7 @@ async def newest_status(
         "status": status,
         "observed_at": observed_at,
     }
-    return (await session.execute(NEWEST_STATUS, values)).first() is not None
+    return (await session.execute(NEWEST_STATUS, values)).first()
 
 
 async def list_deliveries(
@@ -148,6 +156,15 @@ async def fail_pending(session: AsyncSession, *, tenant: str, subscription_id: s
     )
 
 
+def _due(now: datetime) -> Any:
+    return and_(D.status == PENDING, D.next_attempt_at <= now, or_(D.claimed_until.is_(None), D.claimed_until < now))
+
+
+def any_due_statement(now: datetime) -> Select[Any]:
+    """One due delivery's id, if there is any (whoever's subscription)."""
+    return select(D.id).where(_due(now)).limit(1)
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -159,9 +176,7 @@ async def claim_due(
 ) -> list[str]:
     """Reserve up to `limit` due deliveries for this worker, skipping subscriptions already at their
     limit in flight; other replicas skip locked rows."""
-    query = select(D.id).where(
-        D.status == PENDING, D.next_attempt_at <= now, or_(D.claimed_until.is_(None), D.claimed_until < now)
-    )
+    query = select(D.id).where(_due(now))
     if busy_subscriptions:
         query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
     chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)
@@ -175,9 +190,9 @@ async def claim_due(
     return list(claimed.all())
 
 
-async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]:
+def jobs_statement(ids: list[str]) -> Select[Any]:
     """Claimed deliveries with what they need of their subscription (None columns if it is gone)."""
-    query = (
+    return (
         select(
             D.id,
             D.tenant,
@@ -202,22 +217,22 @@ async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]
         .select_from(DELIVERIES.outerjoin(SUBSCRIPTIONS, S.id == D.subscription_id))
         .where(D.id.in_(ids))
     )
-    return (await session.execute(query)).all()
 
 
-async def agreements_named(session: AsyncSession, *, pairs: set[tuple[str, str]]) -> Sequence[Row[Any]]:
-    """Name and parties of the agreements (tenant, agreement id) the claimed deliveries are about."""
-    if not pairs:
-        return []
-    agreement_ids = {agreement_id for _, agreement_id in pairs}
-    query = select(
+async def load_jobs(session: AsyncSession, ids: list[str]) -> Sequence[Row[Any]]:
+    """Claimed deliveries with what they need of their subscription (None columns if it is gone)."""
+    return (await session.execute(jobs_statement(ids))).all()
+
+
+def agreements_statement(pairs: set[tuple[str, str]]) -> Select[Any]:
+    """Name and parties of the agreements with these ids (filter the rows by tenant with `pairs`)."""
+    return select(
         col(AgreementView.tenant),
         col(AgreementView.agreement_id),
         col(AgreementView.name),
         col(AgreementView.consumer_party_id),
         col(AgreementView.provider_party_id),
-    ).where(col(AgreementView.agreement_id).in_(agreement_ids))
-    return [row for row in (await session.execute(query)).all() if (row.tenant, row.agreement_id) in pairs]
+    ).where(col(AgreementView.agreement_id).in_({agreement_id for _, agreement_id in pairs}))
 
 
 async def renew_claims(session: AsyncSession, *, held: Collection[tuple[str, str]], lease_until: datetime) -> None:

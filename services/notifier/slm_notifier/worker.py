@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row
+from sqlalchemy import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository
@@ -119,6 +119,7 @@ class DeliveryWorker:
         self.db.after_commit.append(self._after_commit)
         register_preclaimer(self.db.engine, self)
         renewing = asyncio.create_task(self._renew_leases(), name="delivery-lease-renewal")
+        woken = False  # by a commit or a finished attempt (work is likely); False: the poll interval ran out
         try:
             while True:
                 checkpoint()
@@ -140,13 +141,14 @@ class DeliveryWorker:
                         # answers already received are stored before anything new is claimed or sent,
                         # so a crash re-sends as few answered webhooks as it can
                         await self.recorder.flushed()
-                        claimed = await self.dispatch_due(free)
+                        claimed = await self.dispatch_due(free, look_first=not woken)
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
                         checkpoint()
                         logger.warning("claiming deliveries failed: %s", exc)
                 if free > 0 and claimed == free:
+                    woken = True  # more may be due at once
                     continue
-                await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
+                woken = await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
             register_preclaimer(self.db.engine, None)
             self.db.after_commit.remove(self._after_commit)
@@ -158,34 +160,66 @@ class DeliveryWorker:
                         await channel.close()
                     await self.http.close()
 
-    async def dispatch_due(self, limit: int) -> int:
-        """Claim up to `limit` due deliveries and start an attempt for each; returns how many."""
+    async def dispatch_due(self, limit: int, *, look_first: bool = False) -> int:
+        """Claim up to `limit` due deliveries and start an attempt for each; returns how many.
+
+        `look_first` (a poll, not a wake-up): with nothing in flight, claim only if a read finds something due."""
         now = utcnow()
         token = str(uuid.uuid4())
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
+        if look_first and not self._inflight and not await self._anything_due(now):
+            return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         async with self.db.session() as session:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
             )
-            jobs = list(await repository.load_jobs(session, ids)) if ids else []
-            agreements = await self._agreements(session, jobs)
+        if not ids:
+            return 0
+        # read once the claim has committed, outside the write transaction (which ends sooner for it)
+        jobs, agreements = await self._read_jobs(ids, {token})
         return await self._start(jobs, agreements)
 
+    async def _anything_due(self, now: Any) -> bool:
+        """Whether any delivery is due, from a read snapshot (inline on SQLite); a delivery committed after it
+        wakes the worker again."""
+        statement = repository.any_due_statement(now)
+        return await self.db.reader.read(lambda connection: connection.execute(statement).first() is not None)
+
     async def start_preclaimed(self) -> int:
-        """Start the deliveries claimed when they were written (read back without the write lock)."""
+        """Start the deliveries claimed when they were written."""
         batches, self._preclaimed = self._preclaimed, []
         self._reserved.clear()
         tokens = {token for token, _, _ in batches}
         ids = [delivery_id for _, _, batch in batches for delivery_id in batch]
         if not ids:
             return 0
-        async with self.db.session(read_only=True) as session:
-            # only rows that were committed (a rolled-back savepoint leaves none) and still ours
-            jobs = [job for job in await repository.load_jobs(session, ids) if job.claim_token in tokens]
-            agreements = await self._agreements(session, jobs)
+        jobs, agreements = await self._read_jobs(ids, tokens)
         return await self._start(jobs, agreements)
+
+    async def _read_jobs(
+        self, ids: list[str], tokens: set[str]
+    ) -> tuple[list[Row[Any]], dict[tuple[str, Any], AgreementFacts]]:
+        """The claimed deliveries (only rows committed and still claimed by one of `tokens`: a rolled-back
+        savepoint leaves none) and their agreements, in one read snapshot.
+
+        A read of committed rows needs no transaction of the worker's own: on SQLite it runs inline on a
+        read-only connection (no hop to the driver's thread, never behind a writer), on PostgreSQL on
+        the read pool."""
+
+        def read(connection: Connection) -> tuple[list[Row[Any]], dict[tuple[str, Any], AgreementFacts]]:
+            jobs = [job for job in connection.execute(repository.jobs_statement(ids)) if job.claim_token in tokens]
+            pairs = self._agreement_pairs(jobs)
+            rows = connection.execute(repository.agreements_statement(pairs)).all() if pairs else []
+            agreements = {
+                (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id)
+                for r in rows
+                if (r.tenant, r.agreement_id) in pairs
+            }
+            return jobs, agreements
+
+        return await self.db.reader.read(read)
 
     async def _start(self, jobs: list[Row[Any]], agreements: dict[tuple[str, Any], AgreementFacts]) -> int:
         cap = self.settings.max_per_subscription
@@ -210,19 +244,14 @@ class DeliveryWorker:
             started += 1
         return started
 
-    async def _agreements(self, session: AsyncSession, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
-        pairs = {
+    def _agreement_pairs(self, jobs: list[Row[Any]]) -> set[tuple[str, str]]:
+        """(tenant, agreement id) of the jobs whose channel reads the agreement."""
+        return {
             (job.tenant, job.payload["agreement_id"])
             for job in jobs
             if self._needs_agreement(job.channel)
             and isinstance(job.payload, dict)
             and isinstance(job.payload.get("agreement_id"), str)
-        }
-        if not pairs:
-            return {}
-        rows = await repository.agreements_named(session, pairs=pairs)
-        return {
-            (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id) for r in rows
         }
 
     def _needs_agreement(self, channel_name: str | None) -> bool:

@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
 from opentelemetry import propagate, trace
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -26,7 +26,7 @@ from slm_shared.bus.fetch import Fetcher
 from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
-from slm_shared.db import Database, utcnow
+from slm_shared.db import Database, UTCDateTime, utcnow
 from slm_shared.errors import describe
 from slm_shared.tasks import checkpoint, pause, stop_tasks
 
@@ -36,6 +36,14 @@ tracer = trace.get_tracer("slm.bus")
 INBOX = cast(Table, InboxMessage.__table__)  # type: ignore[attr-defined]
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+# Written out so it is compiled once (a dialect's ON CONFLICT is compiled on every execution); the
+# same text on SQLite and PostgreSQL.
+RECORD_ONCE = text(
+    "INSERT INTO inbox (consumer, event_id, event_type, tenant, processed_at) "
+    "VALUES (:consumer, :event_id, :event_type, :tenant, :processed_at) "
+    "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id"
+).bindparams(bindparam("processed_at", type_=UTCDateTime))
 
 
 class _EventFailed(Exception):
@@ -270,13 +278,19 @@ class Consumer:
                 ],
             )
 
-    async def _record(self, session: AsyncSession, event: CloudEvent) -> None:
-        """The inbox row, written at once: a concurrent replica's copy fails here on the unique key."""
-        await session.execute(
-            insert(INBOX).values(
-                consumer=self.name, event_id=event.id, event_type=event.type, tenant=event.tenant, processed_at=utcnow()
-            )
-        )
+    async def _record_once(self, session: AsyncSession, event: CloudEvent) -> bool:
+        """Write the inbox row at once; False (nothing written) if this consumer has the event already.
+
+        One statement instead of a look-up and an insert. A concurrent replica's copy waits on the
+        unique key (PostgreSQL) until the first commits, then finds it there."""
+        values = {
+            "consumer": self.name,
+            "event_id": event.id,
+            "event_type": event.type,
+            "tenant": event.tenant,
+            "processed_at": utcnow(),
+        }
+        return (await session.execute(RECORD_ONCE, values)).first() is not None
 
     async def handle_message(self, message: Msg, stream: str) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound."""
@@ -323,14 +337,8 @@ class Consumer:
         """Run the handler and record the event in one transaction; False if already applied."""
         try:
             async with self.db.session() as session:
-                seen = await session.scalar(
-                    select(col(InboxMessage.id)).where(
-                        col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id) == event.id
-                    )
-                )
-                if seen is not None:
+                if not await self._record_once(session, event):
                     return False
-                await self._record(session, event)
                 await handler(session, event)
         except IntegrityError:
             if await self._already_applied(event.id):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import select
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -13,6 +15,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from slm_notifier.channels.base import AttemptOutcome
@@ -45,6 +48,103 @@ class HttpAnswer:
     @property
     def snippet(self) -> str:
         return self.body[:ERROR_BODY_CHARS].decode("utf-8", errors="replace")
+
+
+def _socket_readable(sock: socket.socket | None) -> bool:
+    """Whether a read would return at once (data, or the b"" of a closed peer); a socket gone counts as readable."""
+    fd = -1 if sock is None else sock.fileno()
+    if fd < 0:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class _KnownSocketStream(httpcore.AsyncNetworkStream):
+    """An httpcore stream that remembers its socket.
+
+    Before each request the pool asks every idle connection whether the server closed it
+    (`is_readable`); anyio answers by building a dict of every socket attribute, getpeername() included,
+    each time, which with 16 connections in the pool was a fifth of a webhook's HTTP cost. The socket
+    never changes under a stream (TLS wraps the stream, not the socket), so it is looked up once."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+        self._socket: socket.socket | None = stream.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 - httpcore's API
+        return await self._stream.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:  # noqa: ASYNC109 - as above
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - as above
+    ) -> httpcore.AsyncNetworkStream:
+        return _KnownSocketStream(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            return _socket_readable(self._socket)
+        if info == "socket":
+            return self._socket
+        return self._stream.get_extra_info(info)
+
+
+class _KnownSocketBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's own (anyio) backend, its streams wrapped in `_KnownSocketStream`."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - as above
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _KnownSocketStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - as above
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _KnownSocketStream(await self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+POOL_CONNECTIONS = 32  # per target host: a busy target keeps its connections
+
+
+def pooled_transport(ssl_context: Any) -> httpx.AsyncHTTPTransport:
+    """httpx's transport with the connection pool on `_KnownSocketBackend` (httpx takes no backend argument).
+
+    Same pool as httpx builds (HTTP/1.1, keep-alive, the given TLS context), only the backend differs."""
+    limits = httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS)
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False, limits=limits)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        network_backend=_KnownSocketBackend(),
+    )
+    return transport
 
 
 class SafeHttp:
@@ -82,13 +182,10 @@ class SafeHttp:
         client = self._clients.get(key)
         if client is None:
             client = httpx.AsyncClient(
-                verify=self._ssl,
+                transport=pooled_transport(self._ssl),
                 trust_env=False,
                 follow_redirects=False,
                 timeout=self.timeout_seconds,
-                limits=httpx.Limits(
-                    max_connections=32, max_keepalive_connections=32
-                ),  # a busy target keeps its connections
             )
             self._clients[key] = client
             while len(self._clients) > MAX_CLIENTS:

@@ -63,14 +63,19 @@ class Escalator:
     async def run_once(self, now: datetime | None = None) -> int:
         """One pass: arm new notifications, escalate the due ones; returns how many escalated."""
         now = now or utcnow()
-        async with self.db.session() as session:
-            for row in await repository.unarmed(session, limit=BATCH):
-                seconds = escalation_seconds(row.escalation_seconds, default=self.default_seconds)
-                since = row.acknowledged_at or row.created_at  # an acknowledged chase waits one interval
-                await repository.set_escalate_at(
-                    session, notification_id=row.id, when=since + timedelta(seconds=seconds)
-                )
-        async with self.db.session() as session:
+        # Looked for in read transactions: an idle pass takes no write turn (on SQLite it would hold up
+        # the consumer and the delivery worker of this process, every few seconds, for nothing).
+        async with self.db.session(read_only=True) as session:
+            unarmed = list(await repository.unarmed(session, limit=BATCH))
+        if unarmed:
+            async with self.db.session() as session:
+                for row in unarmed:
+                    seconds = escalation_seconds(row.escalation_seconds, default=self.default_seconds)
+                    since = row.acknowledged_at or row.created_at  # an acknowledged chase waits one interval
+                    await repository.set_escalate_at(  # only where still unarmed
+                        session, notification_id=row.id, when=since + timedelta(seconds=seconds)
+                    )
+        async with self.db.session(read_only=True) as session:
             due = list(await repository.due(session, now=now, limit=BATCH))
         escalated = 0
         for notification in due:
