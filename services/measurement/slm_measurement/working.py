@@ -89,7 +89,10 @@ def period_plan(
     excluded = excluded_of(objective, ranges, max(stop, planned.now_end))
     counted = counted_ranges(agreed, objective.objective_id, ranges)
     segments = versioned.segments(objective, agreed, counted)
-    return as_of, replace(planned, bounds=bounds, ranges=ranges, excluded=excluded, counted=counted, segments=segments)
+    # The tiers' factors are the period's, worked out from its bounds when judged (not the window's).
+    return as_of, replace(
+        planned, bounds=bounds, ranges=ranges, excluded=excluded, counted=counted, segments=segments, factors=None
+    )
 
 
 async def _slice_tallies(session: AsyncSession, objective: Objective, planned: Plan) -> dict[str, Tally]:

@@ -147,6 +147,28 @@ async def test_a_replay_over_stored_history_reports_the_breach_and_stores_nothin
     assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "step"
 
 
+async def test_a_period_judges_its_tiers_by_the_periods_factors(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    """Over a 3 h period page-1h fires at 0.02 x 3 = 0.06, not at the 1-day window's 0.48."""
+    app, client = app_client
+    key = f"period-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # 0.2% bad of a 1% budget: burning at 0.2 in page-1h's 1 h and 5 m windows at the period's end.
+    assert (
+        await client.post("/v1/measurements", json=[point(key, now - timedelta(minutes=63), 998, 1000)])
+    ).status_code == 202
+    objective_id = await agreed(app, key, {"target": 0.99, "window": DAILY}, effective_from=now - timedelta(days=2))
+    path = f"/v1/objectives/{objective_id}/working"
+    period = await read(client, path, start=now - timedelta(hours=4), end=now - timedelta(hours=1))
+    page = next(t for t in period["tiers"] if t["name"] == "page-1h")
+    assert page["factor"] == pytest.approx(0.06)
+    assert page["long"]["burn_rate"] == pytest.approx(0.2) and page["short"]["burn_rate"] == pytest.approx(0.2)
+    assert page["firing"]
+    # As of the same instant over the objective's own 1-day window the factor is 0.48, and it does not fire.
+    window = await read(client, path, at=now - timedelta(hours=1) - timedelta(microseconds=1))
+    page = next(t for t in window["tiers"] if t["name"] == "page-1h")
+    assert page["factor"] == pytest.approx(0.48) and not page["firing"]
+
+
 async def test_timeslices_and_a_calendar_window_in_its_own_zone(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = app_client
     key = f"slices-{uuid.uuid4().hex[:8]}"
