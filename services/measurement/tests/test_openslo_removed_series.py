@@ -149,3 +149,26 @@ async def test_a_deleted_documents_series_stops_and_a_late_older_apply_does_not_
         assert (await consume(db, at(removed("fast"), 15)))["fast"] is False
     finally:
         await db.dispose()
+
+
+async def test_a_stopped_series_is_shown_stopped_and_changing_it_by_hand_pulls_it_again(
+    app_client: Any, database_url: str
+) -> None:
+    _, client = app_client
+    db = Database(database_url)
+    try:
+        first = applied("http://127.0.0.1:9", "fast")
+        for event in (first, at(removed("fast"), 10)):
+            async with db.session() as session:
+                handler = on_openslo_removed if event.type == EVENTS.openslo_removed.type else on_openslo_applied
+                await handler(session, event.model_copy(update={"tenant": "acme"}))
+    finally:
+        await db.dispose()
+    [series] = (await client.get("/v1/pulled-series")).json()["items"]
+    assert series["stopped_at"] is not None and series["indicator"] == "fast"
+    changed = await client.put(
+        f"/v1/pulled-series/{series['id']}", json={"data_source": "prom", "value_query": "fast_seconds_p99"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["stopped_at"] is None
+    assert (await client.get(f"/v1/pulled-series/{series['id']}")).json()["stopped_at"] is None
