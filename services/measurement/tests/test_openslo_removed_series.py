@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -172,3 +173,27 @@ async def test_a_stopped_series_is_shown_stopped_and_changing_it_by_hand_pulls_i
     assert changed.status_code == 200, changed.text
     assert changed.json()["stopped_at"] is None
     assert (await client.get(f"/v1/pulled-series/{series['id']}")).json()["stopped_at"] is None
+
+
+async def test_a_deletion_consumed_while_a_newer_apply_is_uncommitted_waits_for_it(postgres_url: str) -> None:
+    """Two replicas: one holds a newer apply's transaction open while the other consumes the older deletion."""
+    await upgrade("slm_measurement", postgres_url)
+    one, two = Database(postgres_url), Database(postgres_url)
+    try:
+        base = applied("http://127.0.0.1:9", "fast")
+        await consume(one, base)
+        async with one.session() as session:
+            await on_openslo_applied(session, at(base, 20))
+            deletion = asyncio.create_task(consume(two, at(removed("fast"), 10)))
+            await asyncio.sleep(1)  # the deletion has read what it reads before this apply commits
+            assert not deletion.done()
+        assert (await deletion)["fast"] is False  # the newer apply stands
+        async with one.session() as session:
+            await on_openslo_removed(session, at(removed("fast"), 30))
+            late = asyncio.create_task(consume(two, at(base, 25)))
+            await asyncio.sleep(1)
+            assert not late.done()
+        assert (await late)["fast"] is True  # the newer deletion stands
+    finally:
+        await one.dispose()
+        await two.dispose()

@@ -44,6 +44,11 @@ def at(event: CloudEvent, seconds: int) -> CloudEvent:
     return event.model_copy(update={"time": event.time + timedelta(seconds=seconds)})
 
 
+async def held(db: Database, tenant: str) -> list[Subscription]:
+    async with db.session(read_only=True) as session:
+        return list(await session.scalars(select(Subscription).where(Subscription.tenant == tenant)))
+
+
 async def enabled(db: Database, tenant: str) -> dict[str, bool]:
     async with db.session(read_only=True) as session:
         rows = await session.scalars(select(Subscription).where(Subscription.tenant == tenant))
@@ -115,3 +120,26 @@ async def test_after_the_deletion_a_burn_alert_reaches_no_deleted_target(
         listed: httpx.Response = await client.get("/v1/subscriptions")
         [hook] = [s for s in listed.json()["items"] if s["name"] == HOOK]
         assert hook["disabled_reason"] == "OpenSLO document deleted: SLO orders-fast"
+
+
+async def test_a_deletion_consumed_while_a_newer_apply_is_uncommitted_waits_for_it(
+    postgres_url: str, tenant: str
+) -> None:
+    """Two replicas: one holds a newer apply's transaction open while the other consumes the older deletion."""
+    await upgrade("slm_notifier", postgres_url)
+    one, two = Database(postgres_url), Database(postgres_url)
+    try:
+        base = applied(tenant, "https://hooks.example.com")
+        await consume(one, base)
+        async with one.session() as session:
+            await on_openslo_applied(session, at(applied(tenant, "https://hooks.example.com/moved"), 20))
+            deletion = asyncio.create_task(consume(two, at(removed(tenant, HOOK), 10)))
+            await asyncio.sleep(1)  # the deletion has read what it reads before this apply commits
+            assert not deletion.done()
+        await deletion
+        assert (await enabled(one, tenant))[HOOK] is True  # the newer apply stands
+        [hook] = [s for s in await held(one, tenant) if s.name == HOOK]
+        assert hook.target == {"url": "https://hooks.example.com/moved/hook"}
+    finally:
+        await one.dispose()
+        await two.dispose()
