@@ -1,4 +1,4 @@
-"""`slm`: the platform from a terminal (apply, get, export, ingest, report, token)."""
+"""`slm`: the platform from a terminal (apply, delete, get, export, ingest, report, token)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from rich.table import Table
 
 from slm_cli import config as cli_config
 from slm_cli import ingest as reader
+from slm_cli import openslo_delete as removal
 from slm_cli import openslo_sources as sources
 from slm_cli import openslo_targets as targets
 from slm_shared.auth.principal import ROLES, issue_token
@@ -105,6 +106,28 @@ def apply(
         summary.update(_pulled_from_prometheus(flat, before_series, before_sources, wait=published))
         summary.update(_subscribed_notification_targets(flat, before_subscriptions, wait=published))
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+
+
+@app.command()
+def delete(
+    file: Annotated[Path, typer.Option("-f", "--file", exists=True, dir_okay=False, help="OpenSLO YAML or JSON")],
+    ignore_not_found: Annotated[bool, typer.Option(help="a document never applied is no failure")] = False,
+) -> None:
+    """Delete the OpenSLO documents in FILE from the catalogue: their pulled series stop and their subscriptions are
+    disabled (measured data and the catalogue's services and offerings stay). A document another one still names is
+    deleted after it, when FILE has both; otherwise it is refused (409) and kept."""
+    try:
+        wanted = removal.named_documents(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        err.print(f"[red]{file}[/red] {exc}")
+        raise typer.Exit(1) from None
+    with _client("catalog") as client:
+        outcome = removal.delete_all(client, wanted, fail=_fail)
+    sys.stdout.write(json.dumps(outcome.summary(), indent=2) + "\n")
+    for label, reason in outcome.refused.items():
+        err.print(f"{label} not deleted: {reason}")
+    if outcome.refused or (outcome.not_found and not ignore_not_found):
+        raise typer.Exit(1)
 
 
 def _source_names() -> set[str]:

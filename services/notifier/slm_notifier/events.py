@@ -187,6 +187,7 @@ HANDLERS: dict[str, Handler] = {
     EVENTS.agreement_activated.type: on_agreement_activated,
     EVENTS.agreement_activated_v2.type: on_agreement_activated,
     EVENTS.agreement_amended.type: on_agreement_news,
+    EVENTS.agreement_withdrawn.type: on_agreement_news,
     EVENTS.agreement_terminated.type: on_agreement_news,
     EVENTS.agreement_expired.type: on_agreement_news,
     EVENTS.agreement_renewal_due.type: on_agreement_news,

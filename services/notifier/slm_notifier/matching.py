@@ -20,6 +20,7 @@ DELIVERABLE_TYPES: tuple[str, ...] = (
     EVENTS.agreement_activated.type,
     EVENTS.agreement_activated_v2.type,
     EVENTS.agreement_amended.type,
+    EVENTS.agreement_withdrawn.type,
     EVENTS.agreement_terminated.type,
     EVENTS.agreement_expired.type,
     EVENTS.agreement_renewal_due.type,

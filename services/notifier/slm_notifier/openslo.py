@@ -33,7 +33,7 @@ from slm_notifier.schemas import SubscriptionCreate, validated_target
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLOTargetV1
+from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1, OpenSLOTargetV1
 from slm_shared.db import utcnow
 from slm_shared.errors import Unprocessable
 from slm_shared.terms.openslo_wiring import (
@@ -45,6 +45,8 @@ from slm_shared.terms.openslo_wiring import (
 )
 
 logger = logging.getLogger(__name__)
+# the reason a subscription was disabled by the deletion of its OpenSLO document; a later apply enables it again
+DELETED = "OpenSLO document deleted"
 
 
 def events_url(environ: Mapping[str, str]) -> str:
@@ -109,9 +111,18 @@ async def _subscribe(
         return
     held.applied_at = event.time
     target = validated_target(given.channel, target)
-    if (held.channel, held.target, held.event_types, held.filters) == (given.channel, target, [BURN_ALERT], filters):
+    deleted = not held.enabled and (held.disabled_reason or "").startswith(DELETED)
+    unchanged = (held.channel, held.target, held.event_types, held.filters) == (
+        given.channel,
+        target,
+        [BURN_ALERT],
+        filters,
+    )
+    if unchanged and not deleted:
         return
     service.forget_subscriptions(session)
+    if deleted:  # applied again after its document was deleted
+        held.enabled, held.disabled_reason = True, None
     held.channel, held.target, held.event_types, held.filters = given.channel, target, [BURN_ALERT], filters
     held.version += 1
     held.updated_at = utcnow()
@@ -147,4 +158,34 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
     await session.flush()
 
 
-OPENSLO_HANDLERS: dict[str, Handler] = {EVENTS.openslo_applied.type: on_openslo_applied}
+async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
+    """Disable the subscriptions only the deleted document asked for, so nothing more is sent; an apply older than
+    the deletion (redelivered late) does not enable them again, a newer one does. The delivery log stays."""
+    try:
+        data = event.payload(OpenSLORemovedV1)
+    except ValidationError as exc:
+        raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
+    rows = await session.scalars(
+        select(Subscription).where(
+            col(Subscription.tenant) == event.tenant, col(Subscription.name).in_(data.notification_targets)
+        )
+    )
+    for held in rows:
+        # never applied (made over the API under that name), or set by a later apply: not this deletion's
+        if held.applied_at is None or held.applied_at > event.time:
+            continue
+        service.forget_subscriptions(session)
+        held.applied_at = event.time
+        if held.enabled:
+            held.enabled, held.disabled_reason = False, f"{DELETED}: {data.kind} {data.name}"
+            held.version += 1
+            held.updated_at = utcnow()
+    await session.flush()
+
+
+OPENSLO_HANDLERS: dict[str, Handler] = {
+    EVENTS.openslo_applied.type: on_openslo_applied,
+    EVENTS.openslo_removed.type: on_openslo_removed,
+}

@@ -26,6 +26,7 @@ from slm_shared.contracts.payloads import (
     OfferingPublishedV1,
     OfferingRetiredV1,
     OpenSLOAppliedV1,
+    OpenSLORemovedV1,
     PartyChangedV1,
     ProposalDecidedV1,
     ReportReadyV1,
@@ -58,6 +59,7 @@ class Events:
     dependency_added = EventSpec("catalog", "dependency", "added", DependencyChangedV1)
     dependency_removed = EventSpec("catalog", "dependency", "removed", DependencyChangedV1)
     openslo_applied = EventSpec("catalog", "openslo", "applied", OpenSLOAppliedV1)
+    openslo_removed = EventSpec("catalog", "openslo", "removed", OpenSLORemovedV1)
 
     party_created = EventSpec("agreements", "party", "created", PartyChangedV1)
     party_updated = EventSpec("agreements", "party", "updated", PartyChangedV1)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
-from slm_shared.contracts.payloads import OpenSLOAppliedV1
+from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
 from slm_shared.terms import openslo_wiring
 
 
@@ -29,3 +29,28 @@ def openslo_applied(session: AsyncSession, *, tenant: str, documents: list[dict[
     data = wiring(documents)
     if data.data_sources or data.pulled_series or data.notification_targets:
         record_event(session, EVENTS.openslo_applied, tenant=tenant, subject=tenant, data=data)
+
+
+def unwired(*, kind: str, name: str, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> OpenSLORemovedV1:
+    """What the documents wired before a deletion that the remaining ones no longer do: only the deleted one's."""
+    was, now = wiring(before), wiring(after)
+    kept_series = {(s.service, s.indicator) for s in now.pulled_series}
+    kept_targets = {t.name for t in now.notification_targets}
+    return OpenSLORemovedV1.model_validate(
+        {
+            "kind": kind,
+            "name": name,
+            "pulled_series": [
+                {"service": s.service, "indicator": s.indicator}
+                for s in was.pulled_series
+                if (s.service, s.indicator) not in kept_series
+            ],
+            "notification_targets": [t.name for t in was.notification_targets if t.name not in kept_targets],
+        }
+    )
+
+
+def openslo_removed(session: AsyncSession, *, tenant: str, removed: OpenSLORemovedV1) -> None:
+    """Tell measurement and the notifier, in the deletion's transaction, what stops with the deleted document."""
+    if removed.pulled_series or removed.notification_targets:
+        record_event(session, EVENTS.openslo_removed, tenant=tenant, subject=tenant, data=removed)

@@ -6,15 +6,23 @@ import json
 from typing import Annotated, Any, Literal
 
 import yaml
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 
 from slm_catalog.indicators.service import indicator_catalogue
-from slm_catalog.openslo import indicators, mapping, published, reapply, store
+from slm_catalog.openslo import indicators, mapping, published, reapply, references, store
 from slm_catalog.transfer import service as transfer
 from slm_catalog.transfer.router import YAML_TYPES
 from slm_catalog.transfer.schemas import ImportSummary
-from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, FieldError, ProblemError, Unprocessable
+from slm_shared.errors import (
+    PROBLEM_RESPONSES,
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    ProblemError,
+    Unprocessable,
+)
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.json_guard import JsonRefused, check_document, load_json
 
@@ -190,3 +198,31 @@ async def export_openslo(
     if format == "json":
         return Response(json.dumps(documents, indent=2), media_type="application/json")
     return Response(yaml.safe_dump_all(documents, sort_keys=False, allow_unicode=True), media_type="application/yaml")
+
+
+@router.delete("/openslo/{kind}/{name}", status_code=204)
+async def delete_openslo(
+    kind: Annotated[str, Path(max_length=64, description="the document's kind, e.g. SLO")],
+    name: Annotated[str, Path(max_length=63, description="the document's metadata.name")],
+    principal: StaffDep,
+    session: SessionDep,
+) -> Response:
+    """Delete an applied OpenSLO document: its pulled series stop (measured data stays), its subscriptions are
+    disabled; the catalogue's services, indicators and offerings stay. Refused (409) while another document names it."""
+    taken = await store.existing(session, tenant=principal.tenant)
+    row = taken.get((kind, name))
+    if row is None:
+        raise NotFound(f"No OpenSLO {kind} named {name} was applied")
+    ordered = sorted(taken.values(), key=lambda held: held.position)
+    before = [dict(held.body) for held in ordered]
+    after = [dict(held.body) for held in ordered if held is not row]
+    if named_by := references.referrers(after, kind, name):
+        raise Conflict(
+            f"{kind} {name} is named by {', '.join(named_by)}: delete those first, or apply them without it",
+            errors=[FieldError(field="name", message=f"named by {', '.join(named_by)}")],
+            extra={"referrers": named_by},
+        )
+    removed = published.unwired(kind=kind, name=name, before=before, after=after)
+    await store.remove(session, row)
+    published.openslo_removed(session, tenant=principal.tenant, removed=removed)
+    return Response(status_code=204)

@@ -41,6 +41,12 @@ def replace(row: OpenSLODocument, body: dict[str, Any]) -> None:
     row.body = body
 
 
+async def remove(session: AsyncSession, row: OpenSLODocument) -> None:
+    """A deleted document: export gives it no more; the others keep their places."""
+    await session.delete(row)
+    await session.flush()
+
+
 async def add(session: AsyncSession, *, tenant: str, documents: list[dict[str, Any]]) -> None:
     start = await session.scalar(
         select(func.coalesce(func.max(col(OpenSLODocument.position)), -1)).where(col(OpenSLODocument.tenant) == tenant)

@@ -51,6 +51,8 @@ class PulledSeries(SQLModel, table=True):
     step_seconds: int = 60
     covered_from: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     applied_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # when the OpenSLO document that wired it was deleted: not pulled from then on, its points stay
+    stopped_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     pulled_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     state: str = Field(default=PENDING, max_length=16)
     detail: str = Field(default="", max_length=2000)

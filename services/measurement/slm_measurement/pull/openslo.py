@@ -23,7 +23,7 @@ from slm_measurement.pull.models import DataSource, PulledSeries
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import OpenSLOAppliedV1
+from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
 from slm_shared.terms.openslo_wiring import differs
 
 logger = logging.getLogger(__name__)
@@ -102,6 +102,7 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
         if _newer(series.applied_at, event):
             continue
         series.applied_at = event.time
+        series.stopped_at = None  # applied after its document was deleted: pulled again
         now = {**series.model_dump(include=set(fields)), "data_source": by_id.get(series.data_source_id)}
         if differs(now, wanted.model_dump()):
             series.data_source_id = source.id
@@ -110,4 +111,31 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
     await session.flush()
 
 
-OPENSLO_HANDLERS: dict[str, Handler] = {EVENTS.openslo_applied.type: on_openslo_applied}
+async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
+    """Stop pulling the series only the deleted document wired; what was pulled stays, and an apply older than
+    the deletion (redelivered late) does not start them again, a newer one does."""
+    try:
+        data = event.payload(OpenSLORemovedV1)
+    except ValidationError as exc:
+        raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
+    wanted = {(key.service, key.indicator) for key in data.pulled_series}
+    held = await session.scalars(select(PulledSeries).where(col(PulledSeries.tenant) == event.tenant))
+    for series in held:
+        # a series created over the API (never applied) is not the documents' to stop
+        if (series.service_key, series.indicator) not in wanted or series.applied_at is None:
+            continue
+        if _newer(series.applied_at, event):
+            continue
+        series.applied_at = series.stopped_at = event.time
+        logger.info(
+            "pulled series %s/%s stopped: %s %s deleted", series.service_key, series.indicator, data.kind, data.name
+        )
+    await session.flush()
+
+
+OPENSLO_HANDLERS: dict[str, Handler] = {
+    EVENTS.openslo_applied.type: on_openslo_applied,
+    EVENTS.openslo_removed.type: on_openslo_removed,
+}

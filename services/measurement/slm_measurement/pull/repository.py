@@ -80,6 +80,7 @@ async def change_series_queries(
     series.data_source_id = source.id
     series.good_query, series.total_query, series.value_query = good_query, total_query, value_query
     series.step_seconds = step_seconds
+    series.stopped_at = None  # changed by hand: pulled again
     await session.flush()
 
 

@@ -93,6 +93,9 @@ class SeriesPublic(BaseModel):
     )
     detail: str
     checked_at: datetime | None
+    stopped_at: datetime | None = Field(
+        None, description="when the OpenSLO document that wired it was deleted: no longer pulled, its data kept"
+    )
 
 
 class PullOutcome(BaseModel):
@@ -210,7 +213,9 @@ class SeriesQueries(SeriesCreate):
 async def change_pulled_series(
     series_id: Annotated[str, Path(max_length=36)], data: SeriesQueries, principal: StaffDep, session: SessionDep
 ) -> PulledSeries:
-    """Change a series' source and queries (its SLI changed): steps pulled so far stay, later ones use these."""
+    """Change a series' source and queries (its SLI changed): steps pulled so far stay, later ones use these.
+
+    A series stopped by the deletion of its OpenSLO document is pulled again."""
     series, _ = await _series(session, principal, series_id)
     for name, given, held in (
         ("service", data.service, series.service_key),

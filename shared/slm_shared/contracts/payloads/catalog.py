@@ -136,3 +136,21 @@ class OpenSLOAppliedV1(Payload):
     data_sources: list[OpenSLODataSourceV1] = Field(default_factory=list)
     pulled_series: list[OpenSLOSeriesV1] = Field(default_factory=list)
     notification_targets: list[OpenSLOTargetV1] = Field(default_factory=list)
+
+
+class OpenSLOSeriesKeyV1(BaseModel):
+    service: str = Field(max_length=64)
+    indicator: str = Field(max_length=128)
+
+
+class OpenSLORemovedV1(Payload):
+    """An OpenSLO document was deleted: the pulled series and subscriptions that only it wired are to stop."""
+
+    kind: str = Field(max_length=64)
+    name: str = Field(max_length=63)
+    pulled_series: list[OpenSLOSeriesKeyV1] = Field(
+        default_factory=list, description="series no remaining document defines: stop pulling, keep what was stored"
+    )
+    notification_targets: list[str] = Field(
+        default_factory=list, description="subscriptions (openslo:<target>:<service>) no remaining document asks for"
+    )

@@ -1,0 +1,199 @@
+"""A deleted OpenSLO document's pulled series stops (its data stays); only a newer apply starts it again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from slm_measurement.pull.models import DataSource, PulledSeries
+from slm_measurement.pull.openslo import on_openslo_applied, on_openslo_removed
+from slm_measurement.pull.service import pull_due
+from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
+from slm_shared.db import Database
+from slm_shared.migrations import upgrade
+
+TENANT = "openslo-removed"
+EMPTY = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": []}}).encode()
+
+
+class Prometheus:
+    """A loopback Prometheus answering every range query with no data, counting the queries per series."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+        seen = self.queries
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(EMPTY)))
+                self.end_headers()
+                self.wfile.write(EMPTY)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def asked_for(self, metric: str) -> int:
+        return sum(metric in path for path in self.queries)
+
+
+@pytest.fixture
+def prometheus() -> Iterator[Prometheus]:
+    server = Prometheus()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def applied(url: str, *indicators: str) -> CloudEvent:
+    series: list[dict[str, Any]] = [
+        {"service": "orders", "indicator": name, "data_source": "prom", "value_query": f"{name}_seconds"}
+        for name in indicators
+    ]
+    data = OpenSLOAppliedV1.model_validate({"data_sources": [{"name": "prom", "url": url}], "pulled_series": series})
+    return EVENTS.openslo_applied.build(tenant=TENANT, data=data, subject=TENANT)
+
+
+def removed(*indicators: str, tenant: str = TENANT) -> CloudEvent:
+    data = OpenSLORemovedV1.model_validate(
+        {
+            "kind": "SLO",
+            "name": "orders-fast",
+            "pulled_series": [{"service": "orders", "indicator": i} for i in indicators],
+        }
+    )
+    return EVENTS.openslo_removed.build(tenant=tenant, data=data, subject=tenant)
+
+
+def at(event: CloudEvent, seconds: int) -> CloudEvent:
+    return event.model_copy(update={"time": event.time + timedelta(seconds=seconds)})
+
+
+async def consume(db: Database, event: CloudEvent) -> dict[str, bool]:
+    """Consume the event; then which of the tenant's series are stopped, by indicator."""
+    async with db.session() as session:
+        handler = on_openslo_removed if event.type == EVENTS.openslo_removed.type else on_openslo_applied
+        await handler(session, event)
+    async with db.session(read_only=True) as session:
+        rows = await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT))
+        return {s.indicator: s.stopped_at is not None for s in rows}
+
+
+async def pull(db: Database) -> None:
+    async with db.session() as session, httpx.AsyncClient() as client:
+        await pull_due(session, client, max_lateness=timedelta(days=1), first_lookback=timedelta(minutes=10))
+
+
+async def test_a_deleted_documents_series_stops_and_a_late_older_apply_does_not_start_it(
+    database_url: str, prometheus: Prometheus
+) -> None:
+    await upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        first = applied(prometheus.url, "fast", "slow")
+        assert await consume(db, first) == {"fast": False, "slow": False}
+        async with db.session() as session:  # pulled over the API, never applied: not the documents' to stop
+            source = await session.scalar(select(DataSource).where(DataSource.tenant == TENANT))
+            assert source is not None
+            session.add(
+                PulledSeries(
+                    tenant=TENANT, data_source_id=source.id, service_key="orders", indicator="manual",
+                    value_query="manual_seconds",
+                )
+            )  # fmt: skip
+        await pull(db)
+        assert [prometheus.asked_for(m) for m in ("fast_", "slow_", "manual_")] == [1, 1, 1]
+
+        deleted = at(removed("fast", "manual"), 10)
+        assert await consume(db, deleted) == {"fast": True, "slow": False, "manual": False}
+        assert await consume(db, removed("nobody", tenant="someone-else")) == {
+            "fast": True, "slow": False, "manual": False,
+        }  # fmt: skip
+        async with db.session() as session:  # the next pull asks for the others only
+            for series in await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT)):
+                series.pulled_until = None
+        await pull(db)
+        assert [prometheus.asked_for(m) for m in ("fast_", "slow_", "manual_")] == [1, 2, 2]
+
+        # the apply before the deletion, redelivered late, and one older still: nothing starts again
+        assert (await consume(db, first))["fast"] is True
+        assert (await consume(db, at(first, 5)))["fast"] is True
+        assert (await consume(db, deleted))["fast"] is True  # a redelivered deletion changes nothing either
+        # an apply after the deletion pulls it again, the same series
+        async with db.session(read_only=True) as session:
+            before = await session.scalar(select(PulledSeries.id).where(PulledSeries.indicator == "fast"))
+        assert await consume(db, at(first, 20)) == {"fast": False, "slow": False, "manual": False}
+        async with db.session() as session:
+            series = await session.scalar(select(PulledSeries).where(PulledSeries.indicator == "fast"))
+            assert series is not None and series.id == before
+            series.pulled_until = None
+        await pull(db)
+        assert prometheus.asked_for("fast_") == 2
+        # and a deletion older than that apply, delivered after it, stops nothing
+        assert (await consume(db, at(removed("fast"), 15)))["fast"] is False
+    finally:
+        await db.dispose()
+
+
+async def test_a_stopped_series_is_shown_stopped_and_changing_it_by_hand_pulls_it_again(
+    app_client: Any, database_url: str
+) -> None:
+    _, client = app_client
+    db = Database(database_url)
+    try:
+        first = applied("http://127.0.0.1:9", "fast")
+        for event in (first, at(removed("fast"), 10)):
+            async with db.session() as session:
+                handler = on_openslo_removed if event.type == EVENTS.openslo_removed.type else on_openslo_applied
+                await handler(session, event.model_copy(update={"tenant": "acme"}))
+    finally:
+        await db.dispose()
+    [series] = (await client.get("/v1/pulled-series")).json()["items"]
+    assert series["stopped_at"] is not None and series["indicator"] == "fast"
+    changed = await client.put(
+        f"/v1/pulled-series/{series['id']}", json={"data_source": "prom", "value_query": "fast_seconds_p99"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["stopped_at"] is None
+    assert (await client.get(f"/v1/pulled-series/{series['id']}")).json()["stopped_at"] is None
+
+
+async def test_a_deletion_consumed_while_a_newer_apply_is_uncommitted_waits_for_it(postgres_url: str) -> None:
+    """Two replicas: one holds a newer apply's transaction open while the other consumes the older deletion."""
+    await upgrade("slm_measurement", postgres_url)
+    one, two = Database(postgres_url), Database(postgres_url)
+    try:
+        base = applied("http://127.0.0.1:9", "fast")
+        await consume(one, base)
+        async with one.session() as session:
+            await on_openslo_applied(session, at(base, 20))
+            deletion = asyncio.create_task(consume(two, at(removed("fast"), 10)))
+            await asyncio.sleep(1)  # the deletion has read what it reads before this apply commits
+            assert not deletion.done()
+        assert (await deletion)["fast"] is False  # the newer apply stands
+        async with one.session() as session:
+            await on_openslo_removed(session, at(removed("fast"), 30))
+            late = asyncio.create_task(consume(two, at(base, 25)))
+            await asyncio.sleep(1)
+            assert not late.done()
+        assert (await late)["fast"] is True  # the newer deletion stands
+    finally:
+        await one.dispose()
+        await two.dispose()

@@ -1,0 +1,145 @@
+"""A deleted OpenSLO document's subscriptions are disabled: nothing more is sent; only a newer apply enables them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from conftest import burn_alert, wait_until
+from receivers import Receiver
+from sqlalchemy import select
+
+from slm_notifier.models import Subscription
+from slm_notifier.openslo import on_openslo_applied, on_openslo_removed
+from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
+from slm_shared.db import Database
+from slm_shared.migrations import upgrade
+
+HOOK, PAGE = "openslo:orders-hook:orders", "openslo:orders-page:orders"
+
+
+def applied(tenant: str, url: str) -> CloudEvent:
+    targets: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "service_key": "orders",
+            "channel": "webhook",
+            "target": {"url": f"{url}/{name.split(':')[1].removeprefix('orders-')}"},
+        }
+        for name in (HOOK, PAGE)
+    ]
+    data = OpenSLOAppliedV1.model_validate({"notification_targets": targets})
+    return EVENTS.openslo_applied.build(tenant=tenant, data=data, subject=tenant)
+
+
+def removed(tenant: str, *names: str) -> CloudEvent:
+    data = OpenSLORemovedV1.model_validate({"kind": "SLO", "name": "orders-fast", "notification_targets": list(names)})
+    return EVENTS.openslo_removed.build(tenant=tenant, data=data, subject=tenant)
+
+
+def at(event: CloudEvent, seconds: int) -> CloudEvent:
+    return event.model_copy(update={"time": event.time + timedelta(seconds=seconds)})
+
+
+async def held(db: Database, tenant: str) -> list[Subscription]:
+    async with db.session(read_only=True) as session:
+        return list(await session.scalars(select(Subscription).where(Subscription.tenant == tenant)))
+
+
+async def enabled(db: Database, tenant: str) -> dict[str, bool]:
+    async with db.session(read_only=True) as session:
+        rows = await session.scalars(select(Subscription).where(Subscription.tenant == tenant))
+        return {s.name: s.enabled for s in rows}
+
+
+async def consume(db: Database, event: CloudEvent) -> None:
+    async with db.session() as session:
+        handler = on_openslo_removed if event.type == EVENTS.openslo_removed.type else on_openslo_applied
+        await handler(session, event)
+
+
+async def test_a_deletion_disables_only_its_subscriptions_and_a_late_older_apply_does_not_enable_them(
+    database_url: str, tenant: str
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        first = applied(tenant, "https://hooks.example.com")
+        await consume(db, first)
+        deleted = at(removed(tenant, HOOK), 10)
+        await consume(db, deleted)
+        await consume(db, removed(f"{tenant}-other", HOOK, PAGE))  # another tenant's deletion touches nothing here
+        assert await enabled(db, tenant) == {HOOK: False, PAGE: True}
+        async with db.session(read_only=True) as session:
+            hook = await session.scalar(
+                select(Subscription).where(Subscription.tenant == tenant, Subscription.name == HOOK)
+            )
+            assert hook is not None and hook.disabled_reason == "OpenSLO document deleted: SLO orders-fast"
+        await consume(db, first)  # the apply before it, redelivered late
+        await consume(db, at(first, 5))  # an apply older than the deletion
+        await consume(db, deleted)  # the deletion redelivered
+        assert await enabled(db, tenant) == {HOOK: False, PAGE: True}
+        await consume(db, at(first, 20))  # applied again after the deletion: the same subscription, enabled
+        assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
+        await consume(db, at(removed(tenant, HOOK), 15))  # a deletion older than that apply, delivered after it
+        assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
+    finally:
+        await db.dispose()
+
+
+async def test_after_the_deletion_a_burn_alert_reaches_no_deleted_target(
+    make_client: Any, publish: Any, tenant: str
+) -> None:
+    async with Receiver() as receiver, make_client() as client:
+        await publish(applied(tenant, receiver.url("")))
+
+        async def subscribed() -> bool:
+            listed = (await client.get("/v1/subscriptions")).json()["items"]
+            return {s["name"] for s in listed if s["enabled"]} == {HOOK, PAGE}
+
+        await wait_until(subscribed)
+        await publish(EVENTS.objective_burn_alert.build(tenant=tenant, data=burn_alert(service_key="orders")))
+        assert sorted(r.path for r in await receiver.wait_for(2)) == ["/hook", "/page"]
+
+        await publish(removed(tenant, HOOK))
+
+        async def disabled() -> bool:
+            listed = (await client.get("/v1/subscriptions")).json()["items"]
+            return {s["name"]: s["enabled"] for s in listed} == {HOOK: False, PAGE: True}
+
+        await wait_until(disabled)
+        await publish(
+            EVENTS.objective_burn_alert.build(tenant=tenant, data=burn_alert(service_key="orders", tier="slow"))
+        )
+        assert [r.path for r in (await receiver.wait_for(3))[2:]] == ["/page"]
+        await asyncio.sleep(1)
+        assert len(receiver.requests) == 3
+        listed: httpx.Response = await client.get("/v1/subscriptions")
+        [hook] = [s for s in listed.json()["items"] if s["name"] == HOOK]
+        assert hook["disabled_reason"] == "OpenSLO document deleted: SLO orders-fast"
+
+
+async def test_a_deletion_consumed_while_a_newer_apply_is_uncommitted_waits_for_it(
+    postgres_url: str, tenant: str
+) -> None:
+    """Two replicas: one holds a newer apply's transaction open while the other consumes the older deletion."""
+    await upgrade("slm_notifier", postgres_url)
+    one, two = Database(postgres_url), Database(postgres_url)
+    try:
+        base = applied(tenant, "https://hooks.example.com")
+        await consume(one, base)
+        async with one.session() as session:
+            await on_openslo_applied(session, at(applied(tenant, "https://hooks.example.com/moved"), 20))
+            deletion = asyncio.create_task(consume(two, at(removed(tenant, HOOK), 10)))
+            await asyncio.sleep(1)  # the deletion has read what it reads before this apply commits
+            assert not deletion.done()
+        await deletion
+        assert (await enabled(one, tenant))[HOOK] is True  # the newer apply stands
+        [hook] = [s for s in await held(one, tenant) if s.name == HOOK]
+        assert hook.target == {"url": "https://hooks.example.com/moved/hook"}
+    finally:
+        await one.dispose()
+        await two.dispose()
