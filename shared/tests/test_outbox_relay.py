@@ -159,6 +159,38 @@ async def test_a_committed_event_is_published_from_the_commit_without_reading_th
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_row_no_commit_handed_over_is_published_while_other_commits_keep_waking_the_relay(
+    db: Database, bus: Bus
+) -> None:
+    # Another process (here a second Database, whose commits hand nothing to this relay) commits an
+    # event and dies before publishing it, while this process commits an event every third of a poll.
+    relay = OutboxRelay(db, bus, poll_seconds=0.6)
+    other = Database(db.url)
+    task = asyncio.create_task(relay.run())
+    stop = asyncio.Event()
+
+    async def busy() -> None:
+        n = 0
+        while not stop.is_set():
+            async with db.session() as session:
+                record_event(session, EVENTS.service_created, tenant="acme", data=service_event(f"busy-{n}"))
+            n += 1
+            await asyncio.sleep(0.2)
+
+    traffic = asyncio.create_task(busy())
+    try:
+        await asyncio.sleep(0.5)
+        async with other.session() as session:
+            orphan = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("orphan"))
+        await wait_until(lambda: _sent(db, orphan.id), timeout=10.0)
+        assert not traffic.done()  # published while the commits went on
+    finally:
+        stop.set()
+        task.cancel()
+        await asyncio.gather(task, traffic, return_exceptions=True)
+        await other.dispose()
+
+
 async def test_an_event_rolled_back_with_its_savepoint_is_not_handed_to_the_relay(db: Database, bus: Bus) -> None:
     relay = OutboxRelay(db, bus, poll_seconds=30.0)
     reads = _count_reads(relay)

@@ -83,8 +83,8 @@ class OutboxRelay:
     """Publishes unsent outbox rows with `Nats-Msg-Id` = event id; marks them sent on ack.
 
     Rows committed through `Database.session` in this process are handed over by the commit hook
-    and published at once, without reading them back. The table is read on start, on every poll,
-    when woken without rows (a re-queue, `wake()`), after a failure, and when more rows were handed
+    and published at once, without reading them back. The table is read on start, at least once
+    every poll interval however often commits wake the relay, when woken without rows (a re-queue, `wake()`), after a failure, and when more rows were handed
     over than one batch: rows of other processes, of a crashed round or of a lost hand-over are
     published from there.
     """
@@ -137,14 +137,19 @@ class OutboxRelay:
         """Relay forever: publish what is pending, back off on failure, sleep until woken."""
         backoff = 0.0
         await self.bus.connected.wait()
+        clock = asyncio.get_running_loop().time
+        last_scan = clock()
         while True:
             checkpoint()
             # Cleared before reading, so a commit during this round wakes the next one at once.
             self._wake.clear()
             handed, self._handed = self._handed, []
-            scan, self._scan = self._scan, False
+            # Commits that keep waking the relay never let the poll time out: the table is still read
+            # once a poll interval, for rows of other processes, of a crashed round or of a lost hand-over.
+            scan, self._scan = self._scan or clock() - last_scan >= self.poll_seconds, False
             try:
                 if scan:  # the table holds the handed rows too: they were committed before being handed
+                    last_scan = clock()
                     sent = await self.relay_once()
                     backoff = 0.0
                     if sent >= self.batch_size:
