@@ -183,8 +183,8 @@ class Reader:
             self._pool_opening = asyncio.ensure_future(_postgres_pool(self.engine))
         try:
             self._pool = await asyncio.shield(self._pool_opening)
-        except (OSError, asyncpg.PostgresError):
-            self._pool_opening = None  # the next read tries again
+        except Exception:
+            self._pool_opening = None  # whatever failed, the next read tries again
             raise
         return self._pool
 
@@ -196,10 +196,13 @@ class Reader:
             self._inline.dispose()
         opening, self._pool_opening, self._pool = self._pool_opening, None, None
         if opening is not None:
-            try:
-                pool = await opening
-            except (OSError, asyncpg.PostgresError):
-                return  # it never opened: nothing to close
+            try:  # a shutdown never waits long on a pool still opening, nor stops on one that failed to
+                pool = await asyncio.wait_for(asyncio.shield(opening), 2.0)
+            except TimeoutError:
+                opening.cancel()
+                return
+            except Exception:  # noqa: BLE001 - it never opened: nothing to close
+                return
             try:
                 await asyncio.wait_for(pool.close(), 2.0)
             except TimeoutError:

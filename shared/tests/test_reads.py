@@ -240,3 +240,41 @@ async def test_postgresql_one_statement_reads_send_the_statement_alone_on_read_o
         assert [row.name for row in await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})] == ["a", "b"]
     finally:
         await db.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_read_pool_that_failed_to_open_opens_on_the_next_read_and_closing_never_waits_long(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slm_shared import reads
+
+    db = Database(postgres_url)
+    try:
+        await _typed_items(db)
+        opened = reads._postgres_pool
+        failures = iter([ValueError("a bad SSL option")])
+
+        async def flaky(engine):  # type: ignore[no-untyped-def]
+            for failure in failures:
+                raise failure
+            return await opened(engine)
+
+        monkeypatch.setattr(reads, "_postgres_pool", flaky)
+        with pytest.raises(ValueError):
+            await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})
+        assert len(await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})) == 2  # opened again
+    finally:
+        await db.dispose()
+
+    # A pool still opening when the process shuts down (a server that never answers) holds closing 2 s at most.
+    stuck = Database(postgres_url)
+
+    async def never(engine):  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(reads, "_postgres_pool", never)
+    read = asyncio.create_task(stuck.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10}))
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(stuck.dispose(), 10.0)  # before, it waited for the opening for ever
+    read.cancel()
+    await asyncio.gather(read, return_exceptions=True)
