@@ -84,9 +84,9 @@ class OutboxRelay:
 
     Rows committed through `Database.session` in this process are handed over by the commit hook
     and published at once, without reading them back. The table is read on start, at least once
-    every poll interval however often commits wake the relay, when woken without rows (a re-queue, `wake()`), after a failure, and when more rows were handed
-    over than one batch: rows of other processes, of a crashed round or of a lost hand-over are
-    published from there.
+    every poll interval however often commits wake the relay, when woken without rows (a re-queue,
+    `wake()`), after a failure, and when more rows were handed over than one batch: rows of other
+    processes, of a crashed round or of a lost hand-over are published from there.
     """
 
     def __init__(
