@@ -131,13 +131,14 @@ async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int
     the short path from a breaching ingest to its status event. Objectives another worker holds are
     skipped; one that fails is logged and left flagged for the next pass, not retried in this one.
     A chunk of one objective (the usual case) is evaluated without savepoints: if it fails, its
-    transaction is rolled back whole.
+    transaction is rolled back whole. On SQLite its transaction takes the writer turn ahead of the
+    ordinary writers waiting (the ingest consumer's, the periodic passes'), bounded by `WriterQueue`.
     """
     evaluated, done = 0, list[str]()
     while len(done) < limit:
         size, objectives = min(chunk, limit - len(done)), []
         try:
-            async with db.session() as session:
+            async with db.session(urgent=True) as session:  # on SQLite, ahead of queued background writers
                 now = utcnow()
                 objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
                 stored = await evaluate_chunk(session, objectives, now=now, guarded=len(objectives) > 1)
