@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from slm_shared.reads import Reader
 
 READ_ONLY_OPTION = "slm_read_only"
 WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's own busy timeout; past it, SQLite's busy handler decides
+URGENT_TURNS_IN_A_ROW = 4  # urgent writers go first at most this often while an ordinary one waits
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -69,6 +71,58 @@ async def lock_for_rule(session: AsyncSession, key: str) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
+class WriterQueue:
+    """The writer turn of one event loop: first come first served, urgent writers ahead of the others.
+
+    An urgent writer (one on a latency goal, such as recording a breach) is given the turn before the
+    ordinary ones waiting, but at most `urgent_in_a_row` times in a row while one of them waits; the
+    next turn is then the oldest ordinary writer's. One holder at a time, handed directly to the next.
+    """
+
+    def __init__(self, urgent_in_a_row: int = URGENT_TURNS_IN_A_ROW) -> None:
+        self.urgent_in_a_row = urgent_in_a_row
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._ordinary: deque[asyncio.Future[None]] = deque()
+        self._overtaken = 0  # urgent turns given since an ordinary writer has been waiting
+
+    def locked(self) -> bool:
+        return self._held
+
+    def waiting(self) -> int:
+        return sum(not waiter.done() for waiter in (*self._urgent, *self._ordinary))
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._ordinary
+        queue.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the turn came with the cancellation: pass it on
+            else:
+                queue.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Hand the turn to the next writer, or free it when none waits."""
+        for queue in (self._urgent, self._ordinary):
+            while queue and queue[0].done():
+                queue.popleft()
+        if self._urgent and (not self._ordinary or self._overtaken < self.urgent_in_a_row):
+            self._overtaken = self._overtaken + 1 if self._ordinary else 0
+            self._urgent.popleft().set_result(None)
+        elif self._ordinary:
+            self._overtaken = 0
+            self._ordinary.popleft().set_result(None)
+        else:
+            self._held = False
+
+
 class Database:
     """One engine, its session factory and the hooks run after each commit."""
 
@@ -92,15 +146,16 @@ class Database:
             read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
         self.reader = Reader(read_engine)
         self.after_commit: list[Callable[[AsyncSession], None]] = []
-        self._writer_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._writer_lock: tuple[asyncio.AbstractEventLoop, WriterQueue] | None = None
         self._writer_task: asyncio.Task[Any] | None = None
 
     @asynccontextmanager
-    async def _writer_turn(self, read_only: bool) -> AsyncIterator[None]:
+    async def _writer_turn(self, read_only: bool, urgent: bool) -> AsyncIterator[None]:
         """On SQLite, one write transaction of this process at a time, queued in the event loop.
 
         Two writers of one process would otherwise meet on SQLite's lock, and the one that waits
-        sleeps in SQLite's busy handler (up to 100 ms a step) long after the lock is free.
+        sleeps in SQLite's busy handler (up to 100 ms a step) long after the lock is free. An urgent
+        writer is queued ahead of the ordinary ones (bounded, see `WriterQueue`).
         """
         task = asyncio.current_task()
         if read_only or is_postgres(self.engine) or (task is not None and task is self._writer_task):
@@ -108,11 +163,11 @@ class Database:
             return
         loop = asyncio.get_running_loop()
         if self._writer_lock is None or self._writer_lock[0] is not loop:
-            self._writer_lock = (loop, asyncio.Lock())
+            self._writer_lock = (loop, WriterQueue())
         lock = self._writer_lock[1]
         try:
             async with asyncio.timeout(WRITER_WAIT_SECONDS):
-                await lock.acquire()
+                await lock.acquire(urgent=urgent)
         except TimeoutError:
             acquired = False  # a writer holding on this long: wait in SQLite's busy handler as before
         else:
@@ -128,15 +183,17 @@ class Database:
             lock.release()
 
     @asynccontextmanager
-    async def session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, read_only: bool = False, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: commit on success, roll back on error.
 
         A read-only transaction does not take SQLite's write lock, so it never waits for a writer.
+        An `urgent` write transaction (on a latency goal) gets SQLite's writer turn before the
+        ordinary ones waiting for it, never more than `URGENT_TURNS_IN_A_ROW` times in a row.
         When the body raises or is cancelled, the rollback and the release of the writer turn happen
         here, in the same task, before the error leaves the `async with`.
         """
         factory = self.read_sessionmaker if read_only else self.sessionmaker
-        async with self._writer_turn(read_only), factory() as session:
+        async with self._writer_turn(read_only, urgent), factory() as session:
             async with session.begin():
                 yield session
             for hook in self.after_commit:

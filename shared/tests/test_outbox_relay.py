@@ -9,6 +9,7 @@ import nats
 import pytest
 from bus_helpers import apply_effect, count_effects, service_event, unique_consumer, wait_until
 from nats.aio.msg import Msg
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 
 from slm_shared.bus import Bus, Consumer, OutboxMessage, OutboxRelay, record_event
@@ -284,3 +285,37 @@ def _count_reads(relay: OutboxRelay) -> list[int]:
 
     relay.relay_once = counted_round  # type: ignore[method-assign]
     return reads
+
+
+async def test_the_events_of_one_commit_go_in_one_insert_each_handed_over_with_its_own_seq(
+    db: Database, bus: Bus
+) -> None:
+    relay = OutboxRelay(db, bus, poll_seconds=30.0)
+    inserts: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            inserts.append(statement)
+
+    engine = db.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with db.session() as session:
+            events = [
+                record_event(session, EVENTS.service_created, tenant="acme", data=service_event(f"key-{n}"))
+                for n in range(3)
+            ]
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+    assert len(inserts) == 1, inserts
+    async with db.session(read_only=True) as session:
+        stored = {
+            seq: (event_id, body)
+            for seq, event_id, body in await session.execute(
+                select(OutboxMessage.seq, OutboxMessage.event_id, OutboxMessage.body)
+            )
+        }
+    handed = relay._handed  # what the commit hook gave the relay: the row's own seq, event id and body
+    assert [row.event_id for row in handed] == [event.id for event in events]
+    assert all(stored[row.seq] == (row.event_id, row.body) for row in handed)
+    assert [row.seq for row in handed] == sorted(row.seq for row in handed)  # published in the order written

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from slm_shared.app import ServiceDefinition, create_app
-from slm_shared.db import Database
+from slm_shared.db import URGENT_TURNS_IN_A_ROW, Database
 from slm_shared.errors import NotFound
 from slm_shared.settings import ServiceSettings
 from slm_shared.testing.app_client import running_app
@@ -110,7 +110,7 @@ async def test_a_failed_session_gives_the_turn_back_in_its_own_task(
             await end(db)  # the session fails in this task
             assert db._writer_task is not asyncio.current_task()  # no await in between
             lock = db._writer_lock
-            assert lock is not None and not lock[1].locked()  # given back, before any other task ran
+            assert lock is not None and lock[1].waiting() == 0  # handed to the other, before any other task ran
             async with db.session() as session:  # its next transaction queues: it is not nested
                 steps.append("rerun in")
                 await session.execute(text("INSERT INTO t VALUES (2)"))
@@ -158,3 +158,85 @@ async def test_a_request_that_fails_after_writing_gives_the_turn_back_before_the
         assert db._writer_task is None
         async with db.session(read_only=True) as session:
             assert await session.scalar(text("SELECT count(*) FROM t")) == 0
+
+
+async def _turn_order(db: Database, writers: list[tuple[str, bool]]) -> list[str]:
+    """Queue `writers` (name, urgent) in list order behind a holder of the turn; the order of their rows."""
+    async with db.session() as session:
+        await session.execute(text("CREATE TABLE turns (seq INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT)"))
+    inside = 0
+
+    async def writer(name: str, urgent: bool) -> None:
+        nonlocal inside
+        async with db.session(urgent=urgent) as session:
+            inside += 1
+            assert inside == 1  # still one writer at a time
+            await session.execute(text("INSERT INTO turns (name) VALUES (:name)"), {"name": name})
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    async def queued_to(count: int) -> None:
+        assert db._writer_lock is not None
+        while db._writer_lock[1].waiting() < count:
+            await asyncio.sleep(0)
+
+    async with db.session() as session:  # the holder: everyone else queues meanwhile
+        await session.execute(text("INSERT INTO turns (name) VALUES ('holder')"))
+        tasks = []
+        for index, (name, urgent) in enumerate(writers):
+            tasks.append(asyncio.create_task(writer(name, urgent)))
+            await queued_to(index + 1)
+    await asyncio.gather(*tasks)
+    async with db.session(read_only=True) as session:
+        rows = (await session.execute(text("SELECT name FROM turns ORDER BY seq"))).scalars().all()
+    return [str(name) for name in rows]
+
+
+async def test_an_urgent_writer_goes_ahead_of_the_ordinary_ones_waiting(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'writers.db'}")
+    try:
+        order = await _turn_order(db, [("ordinary 1", False), ("ordinary 2", False), ("urgent", True)])
+        assert order == ["holder", "urgent", "ordinary 1", "ordinary 2"]
+    finally:
+        await db.dispose()
+
+
+async def test_urgent_writers_do_not_starve_an_ordinary_one(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'writers.db'}")
+    try:
+        urgent = [(f"urgent {n}", True) for n in range(URGENT_TURNS_IN_A_ROW + 2)]
+        order = await _turn_order(db, [("ordinary", False), *urgent])
+        assert order.index("ordinary") == 1 + URGENT_TURNS_IN_A_ROW  # after the bound, not after them all
+        assert sorted(order) == sorted(["holder", "ordinary", *(name for name, _ in urgent)])
+    finally:
+        await db.dispose()
+
+
+async def test_a_writer_that_gives_up_waiting_leaves_the_queue(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'writers.db'}")
+    try:
+        async with db.session() as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER)"))
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with db.session() as session:
+                await session.execute(text("INSERT INTO t VALUES (1)"))
+                holding.set()
+                await release.wait()
+
+        async def impatient() -> None:
+            await holding.wait()
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05), db.session(urgent=True):
+                    pass
+            release.set()
+
+        await asyncio.gather(holder(), impatient())
+        async with asyncio.timeout(5):  # the cancelled waiter was not handed the turn
+            async with db.session() as session:
+                await session.execute(text("INSERT INTO t VALUES (2)"))
+        async with db.session(read_only=True) as session:
+            assert await session.scalar(text("SELECT count(*) FROM t")) == 2
+    finally:
+        await db.dispose()

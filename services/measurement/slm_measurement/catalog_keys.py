@@ -15,8 +15,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
+from slm_measurement import thresholds
 from slm_measurement.ingest import Batch, ColumnarBatch
 from slm_measurement.models import Objective
+from slm_measurement.rollup import value_series
+from slm_measurement.thresholds import Thresholds
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
@@ -83,6 +86,17 @@ def _series(batch: Batch) -> Iterable[tuple[str, str, str]]:
 
 async def check_batch(session: AsyncSession, *, tenant: str, batch: Batch, mode: UnknownSeries) -> list[str]:
     """Refuse a batch naming a service or indicator the catalogue does not know; in `warn` mode, say which."""
+    warnings, _ = await check_batch_in_force(session, tenant=tenant, batch=batch, mode=mode)
+    return warnings
+
+
+async def check_batch_in_force(
+    session: AsyncSession, *, tenant: str, batch: Batch, mode: UnknownSeries
+) -> tuple[list[str], Thresholds]:
+    """`check_batch`, and the thresholds in force on the batch's value series from the same read of its objectives.
+
+    Ingest reads the objectives of the batch's services once: for the keys they name and for their thresholds.
+    """
     series = list(_series(batch))
     services = {service for _, service, _ in series}
     indicators = {indicator for _, _, indicator in series} - STANDARD_INDICATOR_KEYS
@@ -95,11 +109,19 @@ async def check_batch(session: AsyncSession, *, tenant: str, batch: Batch, mode:
     known = {(kind, key) for kind, key in rows}
     # Objectives name catalogue services and indicators too: what was measured before this read model existed.
     measured = await session.execute(
-        select(col(Objective.service_key), col(Objective.indicator))
+        select(
+            col(Objective.service_key),
+            col(Objective.indicator),
+            col(Objective.indicator_kind),
+            col(Objective.ended),
+            col(Objective.op),
+            col(Objective.value),
+        )
         .where(col(Objective.tenant) == tenant, col(Objective.service_key).in_(services))
         .distinct()
     )
-    for service, indicator in measured:
+    objectives = [tuple(row) for row in measured]
+    for service, indicator, *_ in objectives:
         known |= {(SERVICE, service), (INDICATOR, indicator)}
     errors: list[FieldError] = []
     reported: set[tuple[str, str]] = set()
@@ -116,7 +138,8 @@ async def check_batch(session: AsyncSession, *, tenant: str, batch: Batch, mode:
         raise Unprocessable(
             "The batch names services or indicators the catalogue does not know; nothing was stored", errors=errors
         )
-    return [f"{error.field}: {error.message}" for error in errors]
+    force = thresholds.of_objectives(objectives, value_series(batch))
+    return [f"{error.field}: {error.message}" for error in errors], force
 
 
 CATALOG_KEY_HANDLERS: dict[str, Handler] = {

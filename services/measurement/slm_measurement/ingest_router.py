@@ -62,11 +62,11 @@ async def ingest_measurements(
         max_lateness=timedelta(seconds=settings.max_lateness_seconds),
         max_future=timedelta(seconds=settings.max_future_seconds),
     )
-    warnings = await catalog_keys.check_batch(
+    warnings, force = await catalog_keys.check_batch_in_force(
         session, tenant=principal.tenant, batch=batch, mode=settings.unknown_series
     )
     body = IngestAccepted(
-        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits),
+        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits, force=force),
         warnings=warnings,
     )
     await idempotency.remember(body, status_code=202)

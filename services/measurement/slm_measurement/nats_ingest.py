@@ -129,8 +129,10 @@ class NatsIngestor:
             if tickets:
                 await ticket_service.ingest_events(session, tenant=tenant, batch=ticket_batch, rules=self.ticket_rules)
             else:
-                await catalog_keys.check_batch(session, tenant=tenant, batch=batch, mode=self.unknown_series)
-                await service.ingest_batch(session, tenant=tenant, batch=batch, limits=self.limits)
+                _, force = await catalog_keys.check_batch_in_force(
+                    session, tenant=tenant, batch=batch, mode=self.unknown_series
+                )
+                await service.ingest_batch(session, tenant=tenant, batch=batch, limits=self.limits, force=force)
         self.applied += 1
         return True
 

@@ -18,6 +18,7 @@ from slm_measurement.evaluator import measure
 from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.rollup import roll_up, value_series
+from slm_measurement.thresholds import Thresholds
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import NotFound
 
@@ -33,11 +34,22 @@ class IngestLimits:
 
 
 async def ingest_batch(
-    session: AsyncSession, *, tenant: str, batch: Batch, limits: IngestLimits, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    tenant: str,
+    batch: Batch,
+    limits: IngestLimits,
+    now: datetime | None = None,
+    force: Thresholds | None = None,
 ) -> int:
-    """Check the whole batch (against the limits as of `now`), add it to the buckets and flag its objectives."""
+    """Check the whole batch (against the limits as of `now`), add it to the buckets and flag its objectives.
+
+    `force`: the thresholds in force on its value series when the caller read them already
+    (`catalog_keys.check_batch_in_force`); read here otherwise.
+    """
     now = now or utcnow()
-    force = await thresholds.in_force(session, tenant=tenant, series=value_series(batch))
+    if force is None:
+        force = await thresholds.in_force(session, tenant=tenant, series=value_series(batch))
     rollup = roll_up(batch, now=now, max_lateness=limits.max_lateness, max_future=limits.max_future, thresholds=force)
     if not rollup.points:
         return 0
@@ -131,13 +143,14 @@ async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int
     the short path from a breaching ingest to its status event. Objectives another worker holds are
     skipped; one that fails is logged and left flagged for the next pass, not retried in this one.
     A chunk of one objective (the usual case) is evaluated without savepoints: if it fails, its
-    transaction is rolled back whole.
+    transaction is rolled back whole. On SQLite its transaction takes the writer turn ahead of the
+    ordinary writers waiting (the ingest consumer's, the periodic passes'), bounded by `WriterQueue`.
     """
     evaluated, done = 0, list[str]()
     while len(done) < limit:
         size, objectives = min(chunk, limit - len(done)), []
         try:
-            async with db.session() as session:
+            async with db.session(urgent=True) as session:  # on SQLite, ahead of queued background writers
                 now = utcnow()
                 objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
                 stored = await evaluate_chunk(session, objectives, now=now, guarded=len(objectives) > 1)

@@ -40,6 +40,19 @@ def counted_indicator(objective: Any) -> str:
     return str(objective.indicator)
 
 
+def of_objectives(
+    rows: Iterable[tuple[str, str, str | None, bool, str | None, float | None]], wanted: set[tuple[str, str]]
+) -> Thresholds:
+    """Thresholds in force on the `wanted` series, from (service, indicator, kind, ended, op, value) rows."""
+    found: dict[tuple[str, str], list[Threshold]] = {}
+    for service, indicator, kind, ended, op, value in rows:
+        if kind != THRESHOLD_KIND or ended or op is None or value is None or (service, indicator) not in wanted:
+            continue
+        if (op, float(value)) not in found.get((service, indicator), []):
+            found.setdefault((service, indicator), []).append((op, float(value)))  # type: ignore[arg-type]
+    return found
+
+
 async def in_force(session: AsyncSession, *, tenant: str, series: Iterable[tuple[str, str]]) -> Thresholds:
     """Thresholds of the objectives not ended on each (service, indicator) value series."""
     wanted = set(series)
@@ -56,8 +69,4 @@ async def in_force(session: AsyncSession, *, tenant: str, series: Iterable[tuple
         )
         .distinct()
     )
-    found: dict[tuple[str, str], list[Threshold]] = {}
-    for service, indicator, op, value in rows.all():
-        if (service, indicator) in wanted and (op, value) not in found.get((service, indicator), []):
-            found.setdefault((service, indicator), []).append((op, float(value)))
-    return found
+    return of_objectives(((s, i, THRESHOLD_KIND, False, op, v) for s, i, op, v in rows.all()), wanted)

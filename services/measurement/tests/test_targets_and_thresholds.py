@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from slm_measurement import events as measurement_events
 from slm_measurement.domain.histogram import bin_of
@@ -164,3 +164,27 @@ async def test_a_threshold_objective_without_op_is_refused_by_name(
     assert "`op`" in refusals[0]["reason"]
     assert refusals[1]["field"] == "objectives.0.target" and "less than or equal to 1" in refusals[1]["reason"]
     assert (await client.get("/v1/objectives", params={"service_key": "web"})).json()["items"] == []
+
+
+async def test_ingest_reads_the_objectives_once_for_known_keys_and_thresholds(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """One SELECT of the objectives before the upserts serves the catalogue-key check and the thresholds."""
+    app, client = app_client
+    objectives = [latency("fast", "lte", 200, 0.5), latency("slow", "lte", 400, 0.5)]
+    await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("lookup", objectives))
+    selects: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM objectives" in statement:
+            selects.append(statement)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await ingest_values(client, "lookup", [150.0, 300.0, 500.0])
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(selects) == 1, selects
+    # Both thresholds were in force at ingest: 150 is good for both, 300 for the 400 ms one only.
+    assert [(o["good"], o["total"]) for o in [await evaluate(client, i) for i in ("fast", "slow")]] == [(1, 3), (2, 3)]
