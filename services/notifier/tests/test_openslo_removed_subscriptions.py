@@ -90,6 +90,26 @@ async def test_a_deletion_disables_only_its_subscriptions_and_a_late_older_apply
         await db.dispose()
 
 
+async def test_a_deletion_consumed_before_its_apply_keeps_that_older_apply_from_subscribing(
+    database_url: str, tenant: str
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        first = applied(tenant, "https://hooks.example.com")
+        await consume(db, at(removed(tenant, HOOK), 10))  # the apply was nak'd: its deletion is consumed first
+        await consume(db, at(removed(tenant, HOOK), 5))  # an older deletion does not move it back
+        assert await enabled(db, tenant) == {}
+        await consume(db, first)  # the older apply, late: the deleted target is not subscribed
+        await consume(db, at(first, 8))
+        assert await enabled(db, tenant) == {PAGE: True}
+        await consume(db, at(first, 20))  # a newer apply subscribes it
+        await consume(db, first)
+        assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
+    finally:
+        await db.dispose()
+
+
 async def test_after_the_deletion_a_burn_alert_reaches_no_deleted_target(
     make_client: Any, publish: Any, tenant: str
 ) -> None:
