@@ -68,7 +68,11 @@ class Escalator:
                 seconds = escalation_seconds(row.escalation_seconds, default=self.default_seconds)
                 since = row.acknowledged_at or row.created_at  # an acknowledged chase waits one interval
                 await repository.set_escalate_at(
-                    session, notification_id=row.id, when=since + timedelta(seconds=seconds)
+                    session,
+                    notification_id=row.id,
+                    when=since + timedelta(seconds=seconds),
+                    state=row.state,
+                    acknowledged_at=row.acknowledged_at,
                 )
         async with self.db.session() as session:
             due = list(await repository.due(session, now=now, limit=BATCH))
