@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,14 @@ def test_slm_delete_removes_a_files_documents_and_stops_their_series(stack: Stac
     )
     forbidden = slm("delete", "-f", str(sli_only), env=customer, check=False)
     assert forbidden.returncode == 1 and "403" in forbidden.stderr
+
+
+def test_slm_delete_of_a_file_that_is_not_yaml_says_so_without_a_traceback(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("apiVersion: openslo/v1\nkind: SLO\nmetadata: {name: [unclosed\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLM_")}
+    env.update({"SLM_CATALOG_URL": "http://127.0.0.1:9", "SLM_TOKEN": "unused"})
+    done = slm("delete", "-f", str(broken), env=env, check=False)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "broken.yaml" in done.stderr and "not valid YAML" in done.stderr

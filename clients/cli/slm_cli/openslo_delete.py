@@ -25,7 +25,10 @@ class Outcome:
 
 def named_documents(text: str) -> list[tuple[str, str]]:
     """(kind, metadata.name) of each OpenSLO document in a YAML stream or JSON array, once each, in order."""
-    loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+    try:
+        loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise ValueError(f"is not valid YAML: {exc}") from None
     flat = [d for item in loaded for d in (item if isinstance(item, list) else [item])]
     wanted: list[tuple[str, str]] = []
     for index, document in enumerate(flat):

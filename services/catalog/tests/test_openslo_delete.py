@@ -131,15 +131,49 @@ async def test_deleting_an_slo_publishes_only_what_it_alone_wired(
     assert len(applied) == 2
 
 
+def inline_policy_slo() -> list[dict[str, Any]]:
+    """An SLO whose alert policy is written inline: it names its condition and target itself."""
+    burn = {"kind": "burnrate", "op": "gte", "threshold": 6, "lookbackWindow": "2h", "alertAfter": "10m"}
+    policy = {
+        "kind": "AlertPolicy",
+        "metadata": {"name": "inline-page"},
+        "spec": {
+            "conditions": [{"conditionRef": "burn-inline"}],
+            "notificationTargets": [{"targetRef": "hook-inline"}],
+        },
+    }
+    return [
+        doc("AlertCondition", "burn-inline", {"severity": "page", "condition": burn}),
+        doc("AlertNotificationTarget", "hook-inline", {"target": "https://hooks.example/inline"}),
+        doc(
+            "SLO",
+            "orders-inline",
+            {
+                "service": "orders",
+                "indicator": {
+                    "metadata": {"name": "inline-latency"},
+                    "spec": {"thresholdMetric": {"metricSource": {"metricSourceRef": "prom", "spec": {"query": "q"}}}},
+                },
+                "budgetingMethod": "Occurrences",
+                "timeWindow": [{"duration": "28d", "isRolling": True}],
+                "objectives": [{"target": 0.99, "op": "lte", "value": 0.3}],
+                "alertPolicies": [policy],
+            },
+        ),
+    ]
+
+
 async def test_a_document_another_names_is_not_deleted(client: httpx.AsyncClient) -> None:
     marker = uuid.uuid4().hex[:12]
-    assert (await apply(client, documents(marker))).status_code == 201
+    assert (await apply(client, [*documents(marker), *inline_policy_slo()])).status_code == 201
     before = await exported(client)
     for kind, name, named_by in (
         ("SLI", f"fast-{marker}", "SLO orders-fast"),
         ("AlertNotificationTarget", "hook", "AlertPolicy page"),
-        ("Service", "orders", "SLO orders-fast, SLO orders-slow"),
-        ("DataSource", "prom", f"SLI fast-{marker}, SLI slow-{marker}"),
+        ("AlertNotificationTarget", "hook-inline", "SLO orders-inline"),
+        ("AlertCondition", "burn-inline", "SLO orders-inline"),
+        ("Service", "orders", "SLO orders-fast, SLO orders-slow, SLO orders-inline"),
+        ("DataSource", "prom", f"SLI fast-{marker}, SLI slow-{marker}, SLO orders-inline"),
     ):
         refused = await client.delete(f"/v1/openslo/{kind}/{name}")
         assert refused.status_code == 409, refused.text

@@ -152,6 +152,49 @@ async def test_a_deleted_documents_series_stops_and_a_late_older_apply_does_not_
         await db.dispose()
 
 
+async def test_a_deletion_consumed_before_its_apply_keeps_that_older_apply_from_creating_the_series(
+    database_url: str,
+) -> None:
+    await upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        first = applied("http://127.0.0.1:9", "early", "kept")
+        deleted = at(removed("early"), 10)  # the apply was nak'd: its deletion is consumed first
+        assert await consume(db, deleted) == {}
+        assert await consume(db, at(removed("early"), 5)) == {}  # an older deletion does not move it back
+        assert await consume(db, first) == {"kept": False}  # the older apply, late: the deleted series is not made
+        assert await consume(db, at(first, 8)) == {"kept": False}
+        assert await consume(db, at(first, 20)) == {"kept": False, "early": False}  # a newer apply makes it
+        assert await consume(db, first) == {"kept": False, "early": False}
+    finally:
+        await db.dispose()
+
+
+async def test_a_series_made_over_the_api_is_stopped_only_once_an_apply_took_it_over(database_url: str) -> None:
+    await upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        await consume(db, applied("http://127.0.0.1:9", "kept"))
+        async with db.session() as session:
+            source = await session.scalar(select(DataSource).where(DataSource.tenant == TENANT))
+            assert source is not None
+            session.add(
+                PulledSeries(
+                    tenant=TENANT, data_source_id=source.id, service_key="orders", indicator="manual",
+                    value_query="by_hand",
+                )
+            )  # fmt: skip
+        assert await consume(db, at(removed("manual"), 5)) == {"kept": False, "manual": False}  # not the documents'
+        taken = at(applied("http://127.0.0.1:9", "kept", "manual"), 10)  # a document wires the same key
+        assert await consume(db, taken) == {"kept": False, "manual": False}
+        async with db.session(read_only=True) as session:
+            series = await session.scalar(select(PulledSeries).where(PulledSeries.indicator == "manual"))
+            assert series is not None and (series.value_query, series.applied_at) == ("manual_seconds", taken.time)
+        assert await consume(db, at(removed("manual"), 15)) == {"kept": False, "manual": True}  # now it is
+    finally:
+        await db.dispose()
+
+
 async def test_a_stopped_series_is_shown_stopped_and_changing_it_by_hand_pulls_it_again(
     app_client: Any, database_url: str
 ) -> None:

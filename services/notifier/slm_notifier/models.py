@@ -238,3 +238,14 @@ class AlertOrder(SQLModel, table=True):
     observed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     event_id: str = Field(max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class RemovedSubscription(SQLModel, table=True):
+    """A subscription an OpenSLO deletion named before any apply created it (the apply was delivered later): an
+    apply older than `removed_at` does not create it, a newer one does."""
+
+    __tablename__ = "openslo_removed_subscriptions"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    name: str = Field(max_length=200, primary_key=True)
+    removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -28,7 +28,7 @@ from sqlmodel import col
 
 from slm_notifier import service
 from slm_notifier.itsm.pagerduty import EVENTS_URL
-from slm_notifier.models import Subscription
+from slm_notifier.models import RemovedSubscription, Subscription
 from slm_notifier.schemas import SubscriptionCreate, validated_target
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
@@ -145,7 +145,17 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
     )
     for row in rows:
         held.setdefault(row.name, row)
+    removed = {
+        removal.name: removal.removed_at
+        for removal in await session.scalars(
+            select(RemovedSubscription).where(
+                col(RemovedSubscription.tenant) == event.tenant, col(RemovedSubscription.name).in_(names)
+            )
+        )
+    }
     for given in data.notification_targets:
+        if given.name not in held and removed.get(given.name, event.time) > event.time:
+            continue  # its document was deleted after this apply (the deletion was consumed first)
         try:
             await _subscribe(session, event, given, held.get(given.name))
         except (Unprocessable, ValidationError) as exc:
@@ -167,11 +177,20 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
         raise PermanentError(f"invalid {event.type} payload: {exc}") from exc
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
-    rows = await session.scalars(
-        select(Subscription).where(
-            col(Subscription.tenant) == event.tenant, col(Subscription.name).in_(data.notification_targets)
+    rows = list(
+        await session.scalars(
+            select(Subscription).where(
+                col(Subscription.tenant) == event.tenant, col(Subscription.name).in_(data.notification_targets)
+            )
         )
     )
+    for name in set(data.notification_targets) - {held.name for held in rows}:
+        # its apply is not consumed yet (nak'd, redelivered later): remembered, so that older apply creates nothing
+        removal = await session.get(RemovedSubscription, (event.tenant, name))
+        if removal is None:
+            session.add(RemovedSubscription(tenant=event.tenant, name=name, removed_at=event.time))
+        elif removal.removed_at < event.time:
+            removal.removed_at = event.time
     for held in rows:
         # never applied (made over the API under that name), or set by a later apply: not this deletion's
         if held.applied_at is None or held.applied_at > event.time:

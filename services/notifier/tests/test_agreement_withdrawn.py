@@ -21,6 +21,9 @@ WITHDRAWN = AgreementStateChangedV1(
 )  # fmt: skip
 
 
+LANGUAGES = ("en", "pt", "es", "pl", "ru")
+
+
 async def _subscribe(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     created = await client.post("/v1/subscriptions", json=body)
     assert created.status_code == 201, created.text
@@ -40,7 +43,8 @@ async def test_a_withdrawal_reaches_webhook_and_mail_subscribers_in_their_langua
                 client, name="other service", event_types=["slm.agreements.agreement.*"],
                 target={"url": receiver.url("/other")}, filters={"service_key": "search"},
             )  # fmt: skip
-            for language, to in (("en", "en@example.com"), ("pl", "pl@example.com")):
+            for language in LANGUAGES:
+                to = f"{language}@example.com"
                 await _subscribe(
                     client, name=f"withdrawals {language}", channel="email", language=language,
                     event_types=[EVENTS.agreement_withdrawn.type], target={"to": [to]},
@@ -55,7 +59,7 @@ async def test_a_withdrawal_reaches_webhook_and_mail_subscribers_in_their_langua
             assert body["data"]["event_id"] == event.id and body["data"]["tenant"] == tenant
             assert body["data"]["agreement_id"] == "agr-1" and body["data"]["state"] == "withdrawn"
 
-            told = {m.rcpt_tos[0]: m.message for m in await mails(server, 2)}
+            told = {m.rcpt_tos[0]: m.message for m in await mails(server, len(LANGUAGES))}
             en, pl = told["en@example.com"], told["pl@example.com"]
             assert en["Subject"] == "Amendment withdrawn: Gold for Acme (version 3)"
             assert "was withdrawn and will not take effect" in en.get_body(("plain",)).get_content()
@@ -64,6 +68,16 @@ async def test_a_withdrawal_reaches_webhook_and_mail_subscribers_in_their_langua
             assert "został wycofany i nie wejdzie w życie" in text
             assert "Komentarz: the customer keeps the current terms" in text
             assert "Aneks wycofany" in pl.get_body(("html",)).get_content()
+            for language, subject, said in (
+                ("pt", "Aditamento retirado: Gold for Acme (versão 3)", "foi retirado e não entrará em vigor"),
+                ("es", "Enmienda retirada: Gold for Acme (versión 3)", "se ha retirado y no entrará en vigor"),
+                ("ru", "Изменение отозвано: Gold for Acme (версия 3)", "отозвано и не вступит в силу"),
+            ):
+                mail = told[f"{language}@example.com"]
+                assert mail["Subject"] == subject
+                text = mail.get_body(("plain",)).get_content()
+                assert said in text and "the customer keeps the current terms" in text
+                assert subject.split(":")[0] in mail.get_body(("html",)).get_content()
             assert len(receiver.requests) == 1
 
 

@@ -11,11 +11,13 @@ from conftest import burn_alert, wait_until
 from receivers import Receiver
 from sqlalchemy import select
 
+from slm_notifier import service
 from slm_notifier.models import Subscription
 from slm_notifier.openslo import on_openslo_applied, on_openslo_removed
+from slm_notifier.schemas import SubscriptionCreate
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
-from slm_shared.db import Database
+from slm_shared.db import Database, utcnow
 from slm_shared.migrations import upgrade
 
 HOOK, PAGE = "openslo:orders-hook:orders", "openslo:orders-page:orders"
@@ -86,6 +88,52 @@ async def test_a_deletion_disables_only_its_subscriptions_and_a_late_older_apply
         assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
         await consume(db, at(removed(tenant, HOOK), 15))  # a deletion older than that apply, delivered after it
         assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
+    finally:
+        await db.dispose()
+
+
+async def test_a_deletion_consumed_before_its_apply_keeps_that_older_apply_from_subscribing(
+    database_url: str, tenant: str
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        first = applied(tenant, "https://hooks.example.com")
+        await consume(db, at(removed(tenant, HOOK), 10))  # the apply was nak'd: its deletion is consumed first
+        await consume(db, at(removed(tenant, HOOK), 5))  # an older deletion does not move it back
+        assert await enabled(db, tenant) == {}
+        await consume(db, first)  # the older apply, late: the deleted target is not subscribed
+        await consume(db, at(first, 8))
+        assert await enabled(db, tenant) == {PAGE: True}
+        await consume(db, at(first, 20))  # a newer apply subscribes it
+        await consume(db, first)
+        assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
+    finally:
+        await db.dispose()
+
+
+async def test_a_subscription_made_over_the_api_is_disabled_only_once_an_apply_took_it_over(
+    database_url: str, tenant: str
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        async with db.session() as session:  # made over the API under the name a document will use
+            made = SubscriptionCreate(
+                name=HOOK,
+                event_types=["slm.measurement.objective.burn_alert.v1"],
+                target={"url": "https://by-hand.example.com"},
+            )
+            await service.create_subscription(session, tenant=tenant, data=made)
+        later = utcnow() + timedelta(seconds=5)
+        await consume(db, removed(tenant, HOOK).model_copy(update={"time": later}))
+        assert await enabled(db, tenant) == {HOOK: True}  # never applied: not the documents' to disable
+        taken = applied(tenant, "https://hooks.example.com").model_copy(update={"time": later + timedelta(seconds=5)})
+        await consume(db, taken)  # a document wires the same name, after its last change: it takes it over
+        [hook] = [s for s in await held(db, tenant) if s.name == HOOK]
+        assert (hook.target["url"], hook.applied_at) == ("https://hooks.example.com/hook", taken.time)
+        await consume(db, removed(tenant, HOOK).model_copy(update={"time": taken.time + timedelta(seconds=5)}))
+        assert await enabled(db, tenant) == {HOOK: False, PAGE: True}  # now a deletion disables it
     finally:
         await db.dispose()
 

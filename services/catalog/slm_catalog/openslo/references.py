@@ -45,7 +45,10 @@ def named_by(document: dict[str, Any]) -> set[Ref]:
         objectives = _dicts(spec.get("objectives"))
         found = _named([("Service", spec.get("service")), ("SLI", spec.get("indicatorRef"))])
         found |= _named([("SLI", o.get("indicatorRef")) for o in objectives])
-        found |= _named([("AlertPolicy", p.get("alertPolicyRef")) for p in _dicts(spec.get("alertPolicies"))])
+        policies = _dicts(spec.get("alertPolicies"))
+        found |= _named([("AlertPolicy", p.get("alertPolicyRef")) for p in policies])
+        for inline_policy in policies:  # an inline AlertPolicy names its conditions and targets itself
+            found |= named_by(inline_policy) if inline_policy.get("kind") == "AlertPolicy" else set()
         for inline in [spec.get("indicator"), *(o.get("indicator") for o in objectives)]:
             found |= _sources(inline.get("spec")) if isinstance(inline, dict) else set()
         return found

@@ -58,3 +58,15 @@ class PulledSeries(SQLModel, table=True):
     detail: str = Field(default="", max_length=2000)
     checked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class RemovedSeries(SQLModel, table=True):
+    """A series an OpenSLO deletion named before any apply created it (the apply was delivered later): an apply
+    older than `removed_at` does not create it, a newer one does."""
+
+    __tablename__ = "openslo_removed_series"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    service_key: str = Field(max_length=64, primary_key=True)
+    indicator: str = Field(max_length=128, primary_key=True)
+    removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_measurement.pull.models import DataSource, PulledSeries
+from slm_measurement.pull.models import DataSource, PulledSeries, RemovedSeries
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
@@ -80,6 +80,10 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
         (series.service_key, series.indicator): series
         for series in await session.scalars(select(PulledSeries).where(col(PulledSeries.tenant) == event.tenant))
     }
+    removed = {
+        (removal.service_key, removal.indicator): removal
+        for removal in await session.scalars(select(RemovedSeries).where(col(RemovedSeries.tenant) == event.tenant))
+    }
     for wanted in data.pulled_series:
         source = sources.get(wanted.data_source)
         if source is None:
@@ -87,6 +91,9 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
             continue
         fields = wanted.model_dump(exclude={"service", "indicator", "data_source"})
         series = held.get((wanted.service, wanted.indicator))
+        removal = removed.get((wanted.service, wanted.indicator))
+        if series is None and removal is not None and removal.removed_at > event.time:
+            continue  # its document was deleted after this apply (the deletion was consumed first)
         if series is None:
             session.add(
                 PulledSeries(
@@ -121,7 +128,16 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
     wanted = {(key.service, key.indicator) for key in data.pulled_series}
-    held = await session.scalars(select(PulledSeries).where(col(PulledSeries.tenant) == event.tenant))
+    held = list(await session.scalars(select(PulledSeries).where(col(PulledSeries.tenant) == event.tenant)))
+    for service_key, indicator in wanted - {(series.service_key, series.indicator) for series in held}:
+        # its apply is not consumed yet (nak'd, redelivered later): remembered, so that older apply creates nothing
+        removal = await session.get(RemovedSeries, (event.tenant, service_key, indicator))
+        if removal is None:
+            session.add(
+                RemovedSeries(tenant=event.tenant, service_key=service_key, indicator=indicator, removed_at=event.time)
+            )
+        elif removal.removed_at < event.time:
+            removal.removed_at = event.time
     for series in held:
         # a series created over the API (never applied) is not the documents' to stop
         if (series.service_key, series.indicator) not in wanted or series.applied_at is None:

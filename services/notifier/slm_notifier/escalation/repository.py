@@ -75,7 +75,7 @@ _CHASED = or_(N.state == OPEN, and_(N.state == ACKNOWLEDGED, N.action_id.is_not(
 async def unarmed(session: AsyncSession, *, limit: int) -> Sequence[Row[Any]]:
     """Notifications still followed whose next step is not timed yet: new ones, and acknowledged chases."""
     query = (
-        select(N.id, N.created_at, N.acknowledged_at, N.escalation_seconds)
+        select(N.id, N.state, N.created_at, N.acknowledged_at, N.escalation_seconds)
         .where(_CHASED, N.escalate_at.is_(None))
         .order_by(N.created_at)
         .limit(limit)
@@ -83,9 +83,20 @@ async def unarmed(session: AsyncSession, *, limit: int) -> Sequence[Row[Any]]:
     return (await session.execute(query)).all()
 
 
-async def set_escalate_at(session: AsyncSession, *, notification_id: str, when: datetime) -> None:
+async def set_escalate_at(
+    session: AsyncSession, *, notification_id: str, when: datetime, state: str, acknowledged_at: datetime | None
+) -> None:
+    """Time its next step, unless it was acknowledged (or changed otherwise) since it was read: then `when`, counted
+    from the time read, is stale, and the next pass times it from the acknowledgement."""
     await session.execute(
-        update(NOTIFICATIONS).where(N.id == notification_id, N.escalate_at.is_(None)).values(escalate_at=when)
+        update(NOTIFICATIONS)
+        .where(
+            N.id == notification_id,
+            N.escalate_at.is_(None),
+            N.state == state,
+            N.acknowledged_at.is_not_distinct_from(acknowledged_at),
+        )
+        .values(escalate_at=when)
     )
 
 

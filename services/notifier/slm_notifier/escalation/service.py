@@ -72,8 +72,12 @@ class Escalator:
                 for row in unarmed:
                     seconds = escalation_seconds(row.escalation_seconds, default=self.default_seconds)
                     since = row.acknowledged_at or row.created_at  # an acknowledged chase waits one interval
-                    await repository.set_escalate_at(  # only where still unarmed
-                        session, notification_id=row.id, when=since + timedelta(seconds=seconds)
+                    await repository.set_escalate_at(  # only where still unarmed, as read
+                        session,
+                        notification_id=row.id,
+                        when=since + timedelta(seconds=seconds),
+                        state=row.state,
+                        acknowledged_at=row.acknowledged_at,
                     )
         async with self.db.session(read_only=True) as session:
             due = list(await repository.due(session, now=now, limit=BATCH))
