@@ -104,7 +104,7 @@ class WriterQueue:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # the turn came with the cancellation: pass it on
-            else:
+            elif waiter in queue:  # a release in between may have dropped it already
                 queue.remove(waiter)
             raise
 

@@ -240,3 +240,35 @@ async def test_a_writer_that_gives_up_waiting_leaves_the_queue(tmp_path: Path) -
             assert await session.scalar(text("SELECT count(*) FROM t")) == 2
     finally:
         await db.dispose()
+
+
+async def test_writers_cancelled_together_with_a_hand_over_end_cancelled_and_free_the_turn() -> None:
+    """Shutdown cancels every writer in one go, one of them just handed the turn: each ends cancelled
+    (never another error a consumer would take for a failed event), and the turn is free again."""
+    from slm_shared.db import WriterQueue
+
+    turn = WriterQueue()
+    await turn.acquire()
+
+    async def writer() -> None:
+        await turn.acquire()
+        turn.release()
+
+    first, second = asyncio.create_task(writer()), asyncio.create_task(writer())
+    await asyncio.sleep(0)
+    turn.release()  # handed to the first
+    first.cancel()
+    second.cancel()
+    ended = await asyncio.gather(first, second, return_exceptions=True)
+    assert [type(e).__name__ for e in ended] == ["CancelledError", "CancelledError"]
+    assert not turn.locked() and turn.waiting() == 0
+
+    # A waiter cancelled (a timeout) while the holder releases in the same moment: cancelled, turn free.
+    await turn.acquire()
+    waiting = asyncio.create_task(writer())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    turn.release()
+    [ended_alone] = await asyncio.gather(waiting, return_exceptions=True)
+    assert isinstance(ended_alone, asyncio.CancelledError)
+    assert not turn.locked()
