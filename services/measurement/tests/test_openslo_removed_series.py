@@ -195,6 +195,60 @@ async def test_a_series_made_over_the_api_is_stopped_only_once_an_apply_took_it_
         await db.dispose()
 
 
+async def test_a_deletion_consumed_before_the_apply_taking_over_an_api_series_stops_it_as_in_order(
+    database_url: str,
+) -> None:
+    await upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        url = "http://127.0.0.1:9"
+        base = applied(url)
+        await consume(db, base)  # the data source
+        async with db.session() as session:  # made over the API, never applied
+            source = await session.scalar(select(DataSource).where(DataSource.tenant == TENANT))
+            assert source is not None
+            for name in ("ordered", "reordered", "tied"):
+                session.add(
+                    PulledSeries(
+                        tenant=TENANT, data_source_id=source.id, service_key="orders", indicator=name,
+                        value_query="by_hand",
+                    )
+                )  # fmt: skip
+
+        def wired(name: str, seconds: int) -> CloudEvent:
+            return applied(url, name).model_copy(update={"time": base.time + timedelta(seconds=seconds)})
+
+        def deleted(name: str, seconds: int) -> CloudEvent:
+            return removed(name).model_copy(update={"time": base.time + timedelta(seconds=seconds)})
+
+        await consume(db, wired("ordered", 5))  # in order: the apply takes it over, the deletion stops it
+        assert (await consume(db, deleted("ordered", 10)))["ordered"] is True
+        # reversed: the deletion first finds a series not the documents' yet; the apply taking it over stops it
+        assert (await consume(db, deleted("reordered", 10)))["reordered"] is False
+        assert (await consume(db, wired("reordered", 5)))["reordered"] is True
+        # same event time for the apply and the deletion: stopped, whichever is consumed first
+        assert (await consume(db, deleted("tied", 7)))["tied"] is False
+        assert (await consume(db, wired("tied", 7)))["tied"] is True
+        async with db.session(read_only=True) as session:
+            rows = {
+                s.indicator: s for s in await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT))
+            }
+        for name, seconds in (("ordered", 10), ("reordered", 10), ("tied", 7)):
+            series = rows[name]
+            when = base.time + timedelta(seconds=seconds)
+            assert (series.value_query, series.applied_at, series.stopped_at) == (f"{name}_seconds", when, when)
+        # redelivered, each changes nothing; an apply newer than the deletion pulls it again
+        assert (await consume(db, wired("reordered", 5)))["reordered"] is True
+        assert (await consume(db, deleted("reordered", 10)))["reordered"] is True
+        assert (await consume(db, wired("reordered", 20)))["reordered"] is False
+        # a series the documents applied, deleted and applied again at the deletion's time: stopped both ways
+        assert (await consume(db, wired("ordered", 30)))["ordered"] is False
+        assert (await consume(db, deleted("ordered", 40)))["ordered"] is True
+        assert (await consume(db, wired("ordered", 40)))["ordered"] is True
+    finally:
+        await db.dispose()
+
+
 async def test_a_stopped_series_is_shown_stopped_and_changing_it_by_hand_pulls_it_again(
     app_client: Any, database_url: str
 ) -> None:

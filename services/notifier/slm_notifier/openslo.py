@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -109,6 +110,8 @@ async def _subscribe(
     # set by a later apply (its event's time), or, never applied, changed over the API since: the newer stands
     if (held.applied_at or held.updated_at) > event.time:
         return
+    if held.applied_at == event.time and not held.enabled and (held.disabled_reason or "").startswith(DELETED):
+        return  # disabled by a deletion of the same time: the deletion stands, whichever was consumed first
     held.applied_at = event.time
     target = validated_target(given.channel, target)
     deleted = not held.enabled and (held.disabled_reason or "").startswith(DELETED)
@@ -154,10 +157,15 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
         )
     }
     for given in data.notification_targets:
-        if given.name not in held and removed.get(given.name, event.time) > event.time:
-            continue  # its document was deleted after this apply (the deletion was consumed first)
+        # deleted at or after this apply's time, the deletion consumed first (it left the name to an API row or none)
+        removed_at = removed.get(given.name)
+        deleted_later = removed_at is not None and removed_at >= event.time
+        if given.name not in held and deleted_later:
+            continue  # its document was deleted after this apply: no subscription is made
+        current = held.get(given.name)
+        taken_over = current is not None and current.applied_at is None
         try:
-            await _subscribe(session, event, given, held.get(given.name))
+            await _subscribe(session, event, given, current)
         except (Unprocessable, ValidationError) as exc:
             fields = (
                 [e.field for e in exc.errors]
@@ -165,12 +173,17 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
                 else [str(e["loc"]) for e in exc.errors()]
             )
             logger.warning("notification target %s not subscribed: its %s is not valid", given.name, ", ".join(fields))
+        if current is not None and taken_over and current.applied_at == event.time and removed_at and deleted_later:
+            # made over the API, taken over by this apply, and its document deleted since: disabled as in order
+            _disable(session, current, removed_at, DELETED)
     await session.flush()
 
 
 async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
     """Disable the subscriptions only the deleted document asked for, so nothing more is sent; an apply older than
-    the deletion (redelivered late) does not enable them again, a newer one does. The delivery log stays."""
+    the deletion (redelivered late) does not enable them again, a newer one does. The delivery log stays. A name with
+    no subscription yet, or only one made over the API, is remembered with the deletion's time: its older apply
+    consumed later creates none, and one taking over the API's subscription disables it at once, as if in order."""
     try:
         data = event.payload(OpenSLORemovedV1)
     except ValidationError as exc:
@@ -184,8 +197,10 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
             )
         )
     )
-    for name in set(data.notification_targets) - {held.name for held in rows}:
+    documents = {held.name for held in rows if held.applied_at is not None}
+    for name in set(data.notification_targets) - documents:
         # its apply is not consumed yet (nak'd, redelivered later): remembered, so that older apply creates nothing
+        # and, when it takes over a subscription made over the API, disables it at once
         removal = await session.get(RemovedSubscription, (event.tenant, name))
         if removal is None:
             session.add(RemovedSubscription(tenant=event.tenant, name=name, removed_at=event.time))
@@ -195,13 +210,18 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
         # never applied (made over the API under that name), or set by a later apply: not this deletion's
         if held.applied_at is None or held.applied_at > event.time:
             continue
-        service.forget_subscriptions(session)
-        held.applied_at = event.time
-        if held.enabled:
-            held.enabled, held.disabled_reason = False, f"{DELETED}: {data.kind} {data.name}"
-            held.version += 1
-            held.updated_at = utcnow()
+        _disable(session, held, event.time, f"{DELETED}: {data.kind} {data.name}")
     await session.flush()
+
+
+def _disable(session: AsyncSession, held: Subscription, removed_at: datetime, reason: str) -> None:
+    """Disable the subscription for its document's deletion at removed_at (kept as the time that last set it)."""
+    service.forget_subscriptions(session)
+    held.applied_at = removed_at
+    if held.enabled:
+        held.enabled, held.disabled_reason = False, reason
+        held.version += 1
+        held.updated_at = utcnow()
 
 
 OPENSLO_HANDLERS: dict[str, Handler] = {

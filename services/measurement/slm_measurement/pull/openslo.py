@@ -92,8 +92,10 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
         fields = wanted.model_dump(exclude={"service", "indicator", "data_source"})
         series = held.get((wanted.service, wanted.indicator))
         removal = removed.get((wanted.service, wanted.indicator))
-        if series is None and removal is not None and removal.removed_at > event.time:
-            continue  # its document was deleted after this apply (the deletion was consumed first)
+        # deleted at or after this apply's time, the deletion consumed first (it left the key to an API row or none)
+        deleted_later = removal is not None and removal.removed_at >= event.time
+        if series is None and deleted_later:
+            continue  # its document was deleted after this apply: the series is not made
         if series is None:
             session.add(
                 PulledSeries(
@@ -108,6 +110,9 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
             continue
         if _newer(series.applied_at, event):
             continue
+        if series.stopped_at is not None and series.applied_at == event.time:
+            continue  # stopped by a deletion of the same time: the deletion stands, whichever was consumed first
+        taken_over = series.applied_at is None
         series.applied_at = event.time
         series.stopped_at = None  # applied after its document was deleted: pulled again
         now = {**series.model_dump(include=set(fields)), "data_source": by_id.get(series.data_source_id)}
@@ -115,12 +120,17 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
             series.data_source_id = source.id
             for name, value in fields.items():
                 setattr(series, name, value)
+        if taken_over and removal is not None and deleted_later:
+            # made over the API, taken over by this apply, and its document deleted since: stopped as in order
+            series.applied_at = series.stopped_at = removal.removed_at
     await session.flush()
 
 
 async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
     """Stop pulling the series only the deleted document wired; what was pulled stays, and an apply older than
-    the deletion (redelivered late) does not start them again, a newer one does."""
+    the deletion (redelivered late) does not start them again, a newer one does. A key with no series yet, or only one
+    made over the API, is remembered with the deletion's time: its older apply consumed later creates no series, and
+    one taking over the API's series stops it at once, as if consumed in order."""
     try:
         data = event.payload(OpenSLORemovedV1)
     except ValidationError as exc:
@@ -129,8 +139,10 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"openslo:{event.tenant}"})
     wanted = {(key.service, key.indicator) for key in data.pulled_series}
     held = list(await session.scalars(select(PulledSeries).where(col(PulledSeries.tenant) == event.tenant)))
-    for service_key, indicator in wanted - {(series.service_key, series.indicator) for series in held}:
+    documents = {(series.service_key, series.indicator) for series in held if series.applied_at is not None}
+    for service_key, indicator in wanted - documents:
         # its apply is not consumed yet (nak'd, redelivered later): remembered, so that older apply creates nothing
+        # and, when it takes over a series made over the API, stops it at once
         removal = await session.get(RemovedSeries, (event.tenant, service_key, indicator))
         if removal is None:
             session.add(
