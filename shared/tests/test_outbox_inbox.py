@@ -34,6 +34,7 @@ async def test_event_published_twice_is_applied_once(db: Database, bus: Bus) -> 
         assert await count_effects(db, event.id) == 1
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def _applied_at_least(consumer: Consumer, n: int) -> bool:
@@ -88,6 +89,7 @@ async def test_poison_message_becomes_a_dead_letter_and_replays(db: Database, bu
         assert await count_effects(db, event.id) == 1
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def test_unreadable_message_is_dead_lettered_at_once(db: Database, bus: Bus) -> None:
@@ -112,6 +114,7 @@ async def test_unreadable_message_is_dead_lettered_at_once(db: Database, bus: Bu
         await wait_until(dead_lettered)
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def test_permanent_error_skips_retries(db: Database, bus: Bus) -> None:
@@ -138,6 +141,7 @@ async def test_permanent_error_skips_retries(db: Database, bus: Bus) -> None:
         await wait_until(dead_lettered)
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def test_handler_constraint_violation_is_not_mistaken_for_a_duplicate(db: Database, bus: Bus) -> None:
@@ -172,6 +176,7 @@ async def test_handler_constraint_violation_is_not_mistaken_for_a_duplicate(db: 
         assert consumer.applied == 0
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def test_a_message_that_never_gets_an_answer_is_dead_lettered_by_the_bound(db: Database, bus: Bus) -> None:
@@ -215,6 +220,7 @@ async def test_a_message_that_never_gets_an_answer_is_dead_lettered_by_the_bound
         assert "without an acknowledgement" in found.error and event.id not in calls
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event_alone(db: Database, bus: Bus) -> None:
@@ -268,6 +274,7 @@ async def test_a_fetched_batch_is_applied_in_few_transactions_and_a_poison_event
         assert len(transactions) < 15  # 31 messages (one twice): most in shared transactions, not one each
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def test_one_event_applied_by_two_replicas_at_once_takes_effect_once(

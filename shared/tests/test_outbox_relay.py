@@ -59,6 +59,7 @@ async def test_relay_dying_after_publish_causes_no_duplicate_effect(db: Database
         assert await count_effects(db, event.id) == 1
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def _has_effect(db: Database, event_id: str) -> bool:
@@ -100,6 +101,7 @@ async def test_relay_retries_while_nats_is_down(db: Database, tmp_path) -> None:
             await nc.close()
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
         await bus.close()
         server.stop()
 

@@ -50,6 +50,7 @@ async def test_consumer_continues_the_producers_trace(db: Database, bus: Bus) ->
         assert seen[event.id] == trace_id
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
 async def test_an_incoming_trace_is_carried_on_without_an_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
