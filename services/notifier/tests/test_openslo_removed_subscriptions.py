@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from conftest import burn_alert, wait_until
 from receivers import Receiver
 from sqlalchemy import select
@@ -21,6 +23,15 @@ from slm_shared.db import Database, utcnow
 from slm_shared.migrations import upgrade
 
 HOOK, PAGE = "openslo:orders-hook:orders", "openslo:orders-page:orders"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The notifier's database, migrated to the head (the tables the handlers write)."""
+    await upgrade("slm_notifier", database_url)
+    database = Database(database_url)
+    yield database
+    await database.dispose()
 
 
 def applied(tenant: str, url: str) -> CloudEvent:
@@ -64,78 +75,63 @@ async def consume(db: Database, event: CloudEvent) -> None:
 
 
 async def test_a_deletion_disables_only_its_subscriptions_and_a_late_older_apply_does_not_enable_them(
-    database_url: str, tenant: str
+    db: Database, tenant: str
 ) -> None:
-    await upgrade("slm_notifier", database_url)
-    db = Database(database_url)
-    try:
-        first = applied(tenant, "https://hooks.example.com")
-        await consume(db, first)
-        deleted = at(removed(tenant, HOOK), 10)
-        await consume(db, deleted)
-        await consume(db, removed(f"{tenant}-other", HOOK, PAGE))  # another tenant's deletion touches nothing here
-        assert await enabled(db, tenant) == {HOOK: False, PAGE: True}
-        async with db.session(read_only=True) as session:
-            hook = await session.scalar(
-                select(Subscription).where(Subscription.tenant == tenant, Subscription.name == HOOK)
-            )
-            assert hook is not None and hook.disabled_reason == "OpenSLO document deleted: SLO orders-fast"
-        await consume(db, first)  # the apply before it, redelivered late
-        await consume(db, at(first, 5))  # an apply older than the deletion
-        await consume(db, deleted)  # the deletion redelivered
-        assert await enabled(db, tenant) == {HOOK: False, PAGE: True}
-        await consume(db, at(first, 20))  # applied again after the deletion: the same subscription, enabled
-        assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
-        await consume(db, at(removed(tenant, HOOK), 15))  # a deletion older than that apply, delivered after it
-        assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
-    finally:
-        await db.dispose()
+    first = applied(tenant, "https://hooks.example.com")
+    await consume(db, first)
+    deleted = at(removed(tenant, HOOK), 10)
+    await consume(db, deleted)
+    await consume(db, removed(f"{tenant}-other", HOOK, PAGE))  # another tenant's deletion touches nothing here
+    assert await enabled(db, tenant) == {HOOK: False, PAGE: True}
+    async with db.session(read_only=True) as session:
+        hook = await session.scalar(
+            select(Subscription).where(Subscription.tenant == tenant, Subscription.name == HOOK)
+        )
+        assert hook is not None and hook.disabled_reason == "OpenSLO document deleted: SLO orders-fast"
+    await consume(db, first)  # the apply before it, redelivered late
+    await consume(db, at(first, 5))  # an apply older than the deletion
+    await consume(db, deleted)  # the deletion redelivered
+    assert await enabled(db, tenant) == {HOOK: False, PAGE: True}
+    await consume(db, at(first, 20))  # applied again after the deletion: the same subscription, enabled
+    assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
+    await consume(db, at(removed(tenant, HOOK), 15))  # a deletion older than that apply, delivered after it
+    assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
 
 
 async def test_a_deletion_consumed_before_its_apply_keeps_that_older_apply_from_subscribing(
-    database_url: str, tenant: str
+    db: Database, tenant: str
 ) -> None:
-    await upgrade("slm_notifier", database_url)
-    db = Database(database_url)
-    try:
-        first = applied(tenant, "https://hooks.example.com")
-        await consume(db, at(removed(tenant, HOOK), 10))  # the apply was nak'd: its deletion is consumed first
-        await consume(db, at(removed(tenant, HOOK), 5))  # an older deletion does not move it back
-        assert await enabled(db, tenant) == {}
-        await consume(db, first)  # the older apply, late: the deleted target is not subscribed
-        await consume(db, at(first, 8))
-        assert await enabled(db, tenant) == {PAGE: True}
-        await consume(db, at(first, 20))  # a newer apply subscribes it
-        await consume(db, first)
-        assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
-    finally:
-        await db.dispose()
+    first = applied(tenant, "https://hooks.example.com")
+    await consume(db, at(removed(tenant, HOOK), 10))  # the apply was nak'd: its deletion is consumed first
+    await consume(db, at(removed(tenant, HOOK), 5))  # an older deletion does not move it back
+    assert await enabled(db, tenant) == {}
+    await consume(db, first)  # the older apply, late: the deleted target is not subscribed
+    await consume(db, at(first, 8))
+    assert await enabled(db, tenant) == {PAGE: True}
+    await consume(db, at(first, 20))  # a newer apply subscribes it
+    await consume(db, first)
+    assert await enabled(db, tenant) == {HOOK: True, PAGE: True}
 
 
 async def test_a_subscription_made_over_the_api_is_disabled_only_once_an_apply_took_it_over(
-    database_url: str, tenant: str
+    db: Database, tenant: str
 ) -> None:
-    await upgrade("slm_notifier", database_url)
-    db = Database(database_url)
-    try:
-        async with db.session() as session:  # made over the API under the name a document will use
-            made = SubscriptionCreate(
-                name=HOOK,
-                event_types=["slm.measurement.objective.burn_alert.v1"],
-                target={"url": "https://by-hand.example.com"},
-            )
-            await service.create_subscription(session, tenant=tenant, data=made)
-        later = utcnow() + timedelta(seconds=5)
-        await consume(db, removed(tenant, HOOK).model_copy(update={"time": later}))
-        assert await enabled(db, tenant) == {HOOK: True}  # never applied: not the documents' to disable
-        taken = applied(tenant, "https://hooks.example.com").model_copy(update={"time": later + timedelta(seconds=5)})
-        await consume(db, taken)  # a document wires the same name, after its last change: it takes it over
-        [hook] = [s for s in await held(db, tenant) if s.name == HOOK]
-        assert (hook.target["url"], hook.applied_at) == ("https://hooks.example.com/hook", taken.time)
-        await consume(db, removed(tenant, HOOK).model_copy(update={"time": taken.time + timedelta(seconds=5)}))
-        assert await enabled(db, tenant) == {HOOK: False, PAGE: True}  # now a deletion disables it
-    finally:
-        await db.dispose()
+    async with db.session() as session:  # made over the API under the name a document will use
+        made = SubscriptionCreate(
+            name=HOOK,
+            event_types=["slm.measurement.objective.burn_alert.v1"],
+            target={"url": "https://by-hand.example.com"},
+        )
+        await service.create_subscription(session, tenant=tenant, data=made)
+    later = utcnow() + timedelta(seconds=5)
+    await consume(db, removed(tenant, HOOK).model_copy(update={"time": later}))
+    assert await enabled(db, tenant) == {HOOK: True}  # never applied: not the documents' to disable
+    taken = applied(tenant, "https://hooks.example.com").model_copy(update={"time": later + timedelta(seconds=5)})
+    await consume(db, taken)  # a document wires the same name, after its last change: it takes it over
+    [hook] = [s for s in await held(db, tenant) if s.name == HOOK]
+    assert (hook.target["url"], hook.applied_at) == ("https://hooks.example.com/hook", taken.time)
+    await consume(db, removed(tenant, HOOK).model_copy(update={"time": taken.time + timedelta(seconds=5)}))
+    assert await enabled(db, tenant) == {HOOK: False, PAGE: True}  # now a deletion disables it
 
 
 async def test_a_deletion_consumed_before_the_apply_taking_over_an_api_subscription_disables_it_as_in_order(
