@@ -249,3 +249,5 @@ class RemovedSubscription(SQLModel, table=True):
     tenant: str = Field(max_length=64, primary_key=True)
     name: str = Field(max_length=200, primary_key=True)
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # `<kind> <name>` of the deleted document, for the reason a subscription taken over later is disabled with
+    document: str | None = Field(default=None, max_length=130)

@@ -149,7 +149,7 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
     for row in rows:
         held.setdefault(row.name, row)
     removed = {
-        removal.name: removal.removed_at
+        removal.name: removal
         for removal in await session.scalars(
             select(RemovedSubscription).where(
                 col(RemovedSubscription.tenant) == event.tenant, col(RemovedSubscription.name).in_(names)
@@ -158,7 +158,8 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
     }
     for given in data.notification_targets:
         # deleted at or after this apply's time, the deletion consumed first (it left the name to an API row or none)
-        removed_at = removed.get(given.name)
+        removal = removed.get(given.name)
+        removed_at = removal.removed_at if removal is not None else None
         deleted_later = removed_at is not None and removed_at >= event.time
         if given.name not in held and deleted_later:
             continue  # its document was deleted after this apply: no subscription is made
@@ -173,9 +174,11 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
                 else [str(e["loc"]) for e in exc.errors()]
             )
             logger.warning("notification target %s not subscribed: its %s is not valid", given.name, ", ".join(fields))
-        if current is not None and taken_over and current.applied_at == event.time and removed_at and deleted_later:
-            # made over the API, taken over by this apply, and its document deleted since: disabled as in order
-            _disable(session, current, removed_at, DELETED)
+        if current is not None and taken_over and current.applied_at == event.time and removal and deleted_later:
+            # made over the API, taken over by this apply, and its document deleted since: disabled as in order,
+            # with the same reason (a deletion remembered before its document was recorded gives none)
+            reason = f"{DELETED}: {removal.document}" if removal.document else DELETED
+            _disable(session, current, removal.removed_at, reason)
     await session.flush()
 
 
@@ -202,10 +205,11 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
         # its apply is not consumed yet (nak'd, redelivered later): remembered, so that older apply creates nothing
         # and, when it takes over a subscription made over the API, disables it at once
         removal = await session.get(RemovedSubscription, (event.tenant, name))
+        document = f"{data.kind} {data.name}"
         if removal is None:
-            session.add(RemovedSubscription(tenant=event.tenant, name=name, removed_at=event.time))
+            session.add(RemovedSubscription(tenant=event.tenant, name=name, removed_at=event.time, document=document))
         elif removal.removed_at < event.time:
-            removal.removed_at = event.time
+            removal.removed_at, removal.document = event.time, document
     for held in rows:
         # never applied (made over the API under that name), or set by a later apply: not this deletion's
         if held.applied_at is None or held.applied_at > event.time:

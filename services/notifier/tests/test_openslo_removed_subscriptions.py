@@ -14,7 +14,7 @@ from receivers import Receiver
 from sqlalchemy import select
 
 from slm_notifier import service
-from slm_notifier.models import Subscription
+from slm_notifier.models import RemovedSubscription, Subscription
 from slm_notifier.openslo import on_openslo_applied, on_openslo_removed
 from slm_notifier.schemas import SubscriptionCreate
 from slm_shared.contracts import EVENTS, CloudEvent
@@ -181,7 +181,8 @@ async def test_a_deletion_consumed_before_the_apply_taking_over_an_api_subscript
                 "https://hooks.example.com/x",
                 base + timedelta(seconds=seconds),
             )
-            assert (row.disabled_reason or "").startswith("OpenSLO document deleted")
+            # named by its document whichever was consumed first
+            assert row.disabled_reason == "OpenSLO document deleted: SLO orders-fast"
         # redelivered, each changes nothing; an apply newer than the deletion enables it again
         await consume(db, wired(reordered, 5))
         await consume(db, deleted(reordered, 10))
@@ -228,6 +229,44 @@ async def test_after_the_deletion_a_burn_alert_reaches_no_deleted_target(
         listed: httpx.Response = await client.get("/v1/subscriptions")
         [hook] = [s for s in listed.json()["items"] if s["name"] == HOOK]
         assert hook["disabled_reason"] == "OpenSLO document deleted: SLO orders-fast"
+
+
+async def test_a_subscription_disabled_by_a_deletion_consumed_first_names_the_document_over_the_api(
+    make_client: Any, publish: Any, tenant: str, db: Database
+) -> None:
+    """Over NATS and the API: a subscription made by hand, its deletion consumed before the apply taking it over."""
+    async with make_client() as client:
+        made = await client.post(
+            "/v1/subscriptions",
+            json={
+                "name": HOOK,
+                "event_types": ["slm.measurement.objective.burn_alert.v1"],
+                "target": {"url": "https://by-hand.example.com"},
+            },
+        )
+        assert made.status_code == 201, made.text
+        base = utcnow() + timedelta(seconds=5)  # after the subscription's last change over the API
+        await publish(removed(tenant, HOOK).model_copy(update={"time": base + timedelta(seconds=10)}))
+
+        async def remembered() -> bool:  # consumed: the deletion found no subscription of the documents yet
+            async with db.session(read_only=True) as session:
+                return await session.get(RemovedSubscription, (tenant, HOOK)) is not None
+
+        await wait_until(remembered)
+
+        async def listed() -> dict[str, Any]:
+            return {s["name"]: s for s in (await client.get("/v1/subscriptions")).json()["items"]}
+
+        await publish(applied(tenant, "https://hooks.example.com").model_copy(update={"time": base}))
+        await wait_until(lambda: _has(listed, PAGE))  # the apply is consumed: it subscribed the other target
+        hook = (await listed())[HOOK]
+        assert hook["id"] == made.json()["id"] and hook["enabled"] is False
+        assert hook["disabled_reason"] == "OpenSLO document deleted: SLO orders-fast"
+        assert hook["target"]["url"] == "https://hooks.example.com/hook"
+
+
+async def _has(listed: Any, name: str) -> bool:
+    return name in await listed()
 
 
 async def test_a_deletion_consumed_while_a_newer_apply_is_uncommitted_waits_for_it(
