@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -26,14 +27,15 @@ def rules_of(settings: Settings) -> TicketRules:
     )
 
 
-async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100) -> int:
-    """Re-evaluate tickets whose next threshold instant has passed; returns how many went through.
+async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100, now: datetime | None = None) -> int:
+    """Re-evaluate tickets whose next threshold instant has passed (as of `now`, the clock's time unless given);
+    returns how many went through.
 
     Each ticket is evaluated in its own savepoint: one that fails is rolled back alone, recorded in
     `item_failures` with the reason and retried after a backoff, while the others are kept.
     """
     async with db.session() as session:
-        now = utcnow()
+        now = now or utcnow()
         held = await failures.held_back(session, kind=failures.TICKET, now=now)
         query = select(Ticket).where(col(Ticket.next_due_at) <= now)
         if held:
