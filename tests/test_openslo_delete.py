@@ -1,6 +1,7 @@
 """An OpenSLO document deleted over the catalogue's API: measurement stops pulling its series (keeping what was
-pulled), the notifier disables its subscription; the apply from before the deletion, delivered again late, starts
-nothing, and applying the document again resumes the same series and subscription. Another tenant gets 404."""
+pulled) and stops querying its data source, the notifier disables its subscription; the apply from before the
+deletion, delivered again late, starts nothing, and applying the document again resumes the same series and
+subscription. Another tenant gets 404."""
 
 from __future__ import annotations
 
@@ -131,3 +132,22 @@ def test_deleting_an_slo_stops_its_series_and_subscription_and_only_a_newer_appl
         what="the series and the hook resumed",
     )
     assert resumed["id"] == series["id"] and enabled["id"] == hook["id"]
+
+    # the DataSource document once nothing names it: measurement stops querying it (listed, stopped), and the
+    # first apply delivered again after that changes nothing
+    scenario.call("DELETE", "catalog", "/v1/openslo/DataSource/prom", 409)  # the SLI still names it
+    for kind, name in (("SLO", "orders-availability"), ("SLI", "orders-ok"), ("DataSource", "prom")):
+        scenario.call("DELETE", "catalog", f"/v1/openslo/{kind}/{name}", 204)
+    source = wait_until(
+        lambda: (found := data_source(scenario)) and found["stopped_at"] and found,
+        timeout=120,
+        what="the data source stopped",
+    )
+    replayed = asyncio.run(replay_first_apply(stack))
+    wait_until(lambda: consumed(stack, "measurement", replayed), timeout=60, what="measurement to consume the replay")
+    assert data_source(scenario) == source
+
+
+def data_source(scenario: Scenario) -> dict[str, Any] | None:
+    listed = scenario.call("GET", "measurement", "/v1/datasources", 200)["items"]
+    return next((s for s in listed if s["name"] == "prom"), None)

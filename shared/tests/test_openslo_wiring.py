@@ -7,9 +7,13 @@ from typing import Any
 
 from slm_shared.terms.openslo_wiring import (
     channel_of,
+    connection_refusals,
+    data_source_variable_prefix,
+    data_sources,
     differs,
     pulled_series,
     tenant_may_read,
+    tenant_may_read_data_source,
     tenant_names_variables,
     tenant_variable_prefix,
     with_secret,
@@ -90,3 +94,28 @@ def test_no_two_tenants_may_read_the_same_variable() -> None:
     for variable in variables:
         readers = [t for t in every if tenant_may_read("pagerduty", t, variable)]
         assert len(readers) <= 1, (variable, readers)
+
+
+def test_a_data_source_credential_is_carried_by_variable_name_and_refused_in_the_clear() -> None:
+    named = {"url": "http://p:9090", "bearerTokenEnv": "SLM_PROMETHEUS_ACME_PROM", "timeout": "30s"}
+    assert connection_refusals(named) == []
+    documents = [
+        {"kind": "DataSource", "metadata": {"name": "prom"}, "spec": {"type": "Prometheus", "connectionDetails": named}}
+    ]
+    assert data_sources(documents) == [
+        {"name": "prom", "type": "prometheus", "url": "http://p:9090", "bearer_token_env": "SLM_PROMETHEUS_ACME_PROM"}
+    ]
+    for details, path in (
+        ({"bearer_token": "x"}, "connectionDetails.bearer_token"),
+        ({"headers": {"Authorization": "Bearer x"}}, "connectionDetails.headers.Authorization"),
+        ({"client-secret": "x"}, "connectionDetails.client-secret"),
+        ({"url": "https://u:pw@p"}, "connectionDetails.url"),
+        ({"passwordEnv": "PASSWORD"}, "connectionDetails.passwordEnv"),
+        ({"bearerTokenEnv": "SLM_PROMETHEUS_A_B", "usernameEnv": "SLM_PROMETHEUS_A_C"}, "connectionDetails"),
+    ):
+        assert [found for found, _ in connection_refusals(details)][:1] == [path], details
+    assert connection_refusals({"url": "https://u@p", "token": ""}) == []  # no password, an empty value
+    assert data_source_variable_prefix("acme-eu") == "SLM_PROMETHEUS_ACME_EU_"
+    assert tenant_may_read_data_source("acme-eu", "SLM_PROMETHEUS_ACME_EU_PROM")
+    assert not tenant_may_read_data_source("acme", "SLM_PROMETHEUS_ACME_EU_PROM")
+    assert not tenant_may_read_data_source("acme_eu", "SLM_PROMETHEUS_ACME_EU_PROM")

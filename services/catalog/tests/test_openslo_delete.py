@@ -205,3 +205,25 @@ async def test_two_deletes_at_once_delete_once(client: httpx.AsyncClient, nats_s
     answers = await asyncio.gather(*(client.delete("/v1/openslo/SLO/orders-fast") for _ in range(4)))
     assert sorted(a.status_code for a in answers) == [204, 404, 404, 404]
     assert len(await published(nats_server, f"fast-{marker}", REMOVED, 1)) == 1
+
+
+async def test_deleting_a_data_source_document_publishes_its_data_source_once_nothing_names_it(
+    client: httpx.AsyncClient, nats_server: NatsServer
+) -> None:
+    marker = uuid.uuid4().hex[:12]
+    source = doc("DataSource", f"prom-{marker}", {"type": "prometheus", "connectionDetails": {"url": "http://p:9"}})
+    metric = {"metricSource": {"metricSourceRef": f"prom-{marker}", "spec": {"query": "latency"}}}
+    sli = doc("SLI", f"sli-{marker}", {"thresholdMetric": metric})
+    assert (await apply(client, [source, sli])).status_code == 201
+    refused = await client.delete(f"/v1/openslo/DataSource/prom-{marker}")
+    assert refused.status_code == 409 and f"named by SLI sli-{marker}" in refused.json()["detail"]
+    assert (await client.delete(f"/v1/openslo/SLI/sli-{marker}")).status_code == 204
+
+    assert (await client.delete(f"/v1/openslo/DataSource/prom-{marker}")).status_code == 204
+    [removed] = await published(nats_server, f"prom-{marker}", REMOVED, 1)
+    assert (removed["kind"], removed["name"], removed["data_sources"]) == (
+        "DataSource",
+        f"prom-{marker}",
+        [f"prom-{marker}"],
+    )
+    assert removed["pulled_series"] == [] and removed["notification_targets"] == []

@@ -17,6 +17,13 @@ A credential never sits in the documents (which the catalogue keeps and exports)
 only the variable's name travels, and whoever holds the variable (the notifier, or the CLI's user)
 supplies the value, which the notifier stores encrypted.
 
+A prometheus DataSource's credential is named the same way in its `connectionDetails`:
+`bearerTokenEnv`, or `usernameEnv` and `passwordEnv` (basic auth), each a variable named
+`SLM_PROMETHEUS_<TENANT>_<NAME>` that measurement reads from its own environment. A credential
+written in the clear in any DataSource's `connectionDetails` (a key such as `password`, `token` or
+`secretAccessKey`, or a URL with a password) is refused (`connection_refusals`): the catalogue would
+keep and export it.
+
 The notifier serves every tenant, so it reads a variable for a tenant only when it is named
 `SLM_PAGERDUTY_<TENANT>_<NAME>` (`SLM_SLACK_...`, `SLM_TEAMS_...`; see `tenant_may_read`), for a tenant
 whose id is lower-case letters, digits and `-` only (so no two tenants share a variable), and it
@@ -29,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 BURN_ALERT = "slm.measurement.objective.burn_alert.v1"
 PROMETHEUS = "prometheus"
@@ -45,6 +53,29 @@ SECRET_FROM_ENV: dict[str, tuple[str, str, str]] = {
     "slack": (WEBHOOK_URL_ENV, "SLM_SLACK_", "url"),
     "teams": (WEBHOOK_URL_ENV, "SLM_TEAMS_", "url"),
 }
+
+# connectionDetails key naming a variable: the field of the data source it fills
+DATA_SOURCE_SECRETS = {
+    "bearerTokenEnv": "bearer_token_env",
+    "usernameEnv": "username_env",
+    "passwordEnv": "password_env",
+}
+DATA_SOURCE_PREFIX = "SLM_PROMETHEUS_"
+# key names (lower-case, without `_` and `-`) holding a credential when written in the clear
+_CREDENTIAL_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "appkey",
+    "accesskey",
+    "privatekey",
+    "credential",
+    "authorization",
+    "bearer",
+    "cookie",
+)
 
 Documents = list[dict[str, Any]]
 _VARIABLE_NAME = re.compile(r"[A-Z0-9]+")
@@ -65,17 +96,76 @@ def tenant_names_variables(tenant: str) -> bool:
 def tenant_variable_prefix(channel: str, tenant: str) -> str:
     """`SLM_PAGERDUTY_<TENANT>_` (tenant upper-cased, `-` as `_`): the notifier's variables for one tenant's
     targets of that channel; only meaningful where `tenant_names_variables(tenant)`."""
-    return f"{SECRET_FROM_ENV[channel][1]}{tenant.upper().replace('-', '_')}_"
+    return _prefixed(SECRET_FROM_ENV[channel][1], tenant)
+
+
+def _prefixed(prefix: str, tenant: str) -> str:
+    return f"{prefix}{tenant.upper().replace('-', '_')}_"
+
+
+def _readable(prefix: str, variable: str) -> bool:
+    return variable.startswith(prefix) and _VARIABLE_NAME.fullmatch(variable[len(prefix) :]) is not None
 
 
 def tenant_may_read(channel: str, tenant: str, variable: str) -> bool:
     """Whether the notifier reads `variable` for this tenant: `<prefix><TENANT>_<NAME>`, the tenant one that names
     variables, NAME letters and digits only (so tenant `acme` never reaches `SLM_PAGERDUTY_ACME_X_KEY`, tenant
     `acme-x`'s, and tenant `acme_x` none at all)."""
-    if not tenant_names_variables(tenant):
+    return tenant_names_variables(tenant) and _readable(tenant_variable_prefix(channel, tenant), variable)
+
+
+def data_source_variable_prefix(tenant: str) -> str:
+    """`SLM_PROMETHEUS_<TENANT>_`: the variables measurement reads for one tenant's data source credentials."""
+    return _prefixed(DATA_SOURCE_PREFIX, tenant)
+
+
+def tenant_may_read_data_source(tenant: str, variable: str) -> bool:
+    """Whether measurement reads `variable` for this tenant: `SLM_PROMETHEUS_<TENANT>_<NAME>`, as for targets."""
+    return tenant_names_variables(tenant) and _readable(data_source_variable_prefix(tenant), variable)
+
+
+def _looks_like_credential(key: str) -> bool:
+    folded = key.lower().replace("_", "").replace("-", "")
+    return any(word in folded for word in _CREDENTIAL_WORDS)
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
         return False
-    prefix = tenant_variable_prefix(channel, tenant)
-    return variable.startswith(prefix) and _VARIABLE_NAME.fullmatch(variable[len(prefix) :]) is not None
+
+
+def connection_refusals(details: Any, path: str = "connectionDetails") -> list[tuple[str, str]]:
+    """(path, reason) of each credential a DataSource's connectionDetails holds in the clear, and of each bad
+    variable reference; empty when it may be kept, exported and published as it is."""
+    if not isinstance(details, dict):
+        return []
+    found: list[tuple[str, str]] = []
+    for key, value in details.items():
+        where = f"{path}.{key}"
+        if key in DATA_SOURCE_SECRETS:
+            if not isinstance(value, str) or not value.startswith(DATA_SOURCE_PREFIX):
+                found.append((where, f"names the variable holding the credential: {DATA_SOURCE_PREFIX}<TENANT>_<NAME>"))
+        elif isinstance(value, dict):
+            found += connection_refusals(value, where)
+        elif _looks_like_credential(str(key)) and value not in (None, ""):
+            found.append(
+                (
+                    where,
+                    "a credential is not kept in the documents: name a variable with bearerTokenEnv, or usernameEnv "
+                    f"and passwordEnv ({DATA_SOURCE_PREFIX}<TENANT>_<NAME>), or register it with POST /v1/datasources",
+                )
+            )
+        elif key == "url" and isinstance(value, str) and _has_password(value):
+            found.append((where, "a URL with a password is a credential: use usernameEnv and passwordEnv"))
+    if path == "connectionDetails":
+        given = {key for key in DATA_SOURCE_SECRETS if key in details}
+        if "bearerTokenEnv" in given and given - {"bearerTokenEnv"}:
+            found.append((path, "give bearerTokenEnv, or usernameEnv and passwordEnv, not both"))
+        elif len(given - {"bearerTokenEnv"}) == 1:
+            found.append((path, "basic auth needs both usernameEnv and passwordEnv"))
+    return found
 
 
 def _named(documents: Documents, kind: str) -> dict[str, dict[str, Any]]:
@@ -96,14 +186,17 @@ def _query(metric: Any) -> tuple[str | None, str | None]:
 
 
 def data_sources(documents: Documents) -> list[dict[str, Any]]:
-    """Measurement data sources for the prometheus DataSources (url from connectionDetails)."""
+    """Measurement data sources for the prometheus DataSources (url from connectionDetails, credentials by variable
+    name)."""
     found = []
     for name, doc in _named(documents, "DataSource").items():
         spec = doc.get("spec") or {}
         if str(spec.get("type", "")).lower() == PROMETHEUS:
-            url = (spec.get("connectionDetails") or {}).get("url")
+            details = spec.get("connectionDetails") or {}
+            url = details.get("url")
             if isinstance(url, str) and url:
-                found.append({"name": name, "type": PROMETHEUS, "url": url})
+                secrets = {field: details[key] for key, field in DATA_SOURCE_SECRETS.items() if details.get(key)}
+                found.append({"name": name, "type": PROMETHEUS, "url": url, **secrets})
     return found
 
 

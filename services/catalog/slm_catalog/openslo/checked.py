@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from slm_catalog.openslo.models import SPECS, Document
 from slm_shared.errors import FieldError
+from slm_shared.terms.openslo_wiring import connection_refusals
 
 
 def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -60,6 +61,9 @@ def check(raw: list[Any]) -> Checked:
             continue
         checked.documents.append(document)
         checked.specs.append(spec)
+        if document.kind == "DataSource":  # kept, exported and published: never a credential in the clear
+            for path, reason in connection_refusals(document.spec.get("connectionDetails")):
+                checked.refuse(index, f"$.spec.{path}", reason)
     if checked.errors:
         return checked
     _check_names(checked)

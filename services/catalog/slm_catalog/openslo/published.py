@@ -36,6 +36,7 @@ def unwired(*, kind: str, name: str, before: list[dict[str, Any]], after: list[d
     was, now = wiring(before), wiring(after)
     kept_series = {(s.service, s.indicator) for s in now.pulled_series}
     kept_targets = {t.name for t in now.notification_targets}
+    kept_sources = {s.name for s in now.data_sources}
     return OpenSLORemovedV1.model_validate(
         {
             "kind": kind,
@@ -46,11 +47,12 @@ def unwired(*, kind: str, name: str, before: list[dict[str, Any]], after: list[d
                 if (s.service, s.indicator) not in kept_series
             ],
             "notification_targets": [t.name for t in was.notification_targets if t.name not in kept_targets],
+            "data_sources": [s.name for s in was.data_sources if s.name not in kept_sources],
         }
     )
 
 
 def openslo_removed(session: AsyncSession, *, tenant: str, removed: OpenSLORemovedV1) -> None:
     """Tell measurement and the notifier, in the deletion's transaction, what stops with the deleted document."""
-    if removed.pulled_series or removed.notification_targets:
+    if removed.pulled_series or removed.notification_targets or removed.data_sources:
         record_event(session, EVENTS.openslo_removed, tenant=tenant, subject=tenant, data=removed)

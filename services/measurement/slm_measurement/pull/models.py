@@ -32,6 +32,8 @@ class DataSource(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     # the time of the OpenSLO apply that last set it (its event's time), so an older apply changes nothing
     applied_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # when the OpenSLO document that defined it was deleted: not queried from then on
+    stopped_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class PulledSeries(SQLModel, table=True):
@@ -69,4 +71,16 @@ class RemovedSeries(SQLModel, table=True):
     tenant: str = Field(max_length=64, primary_key=True)
     service_key: str = Field(max_length=64, primary_key=True)
     indicator: str = Field(max_length=128, primary_key=True)
+    removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class RemovedDataSource(SQLModel, table=True):
+    """A data source an OpenSLO deletion named before any apply made it the documents' (the apply was delivered
+    later): an apply older than `removed_at` does not create it, and one taking over a source registered over the
+    API stops it at once."""
+
+    __tablename__ = "openslo_removed_data_sources"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    name: str = Field(max_length=63, primary_key=True)
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -5,12 +5,17 @@ tenant's data sources and pulled series in line: a new one is created, a changed
 step or source) is changed from its next step on, an unchanged one is left alone, so a redelivered
 event changes nothing. Each row keeps the time of the apply that last set it, and an older apply
 delivered after a newer one changes nothing. A data source's url must be http(s); when an apply moves
-it to another URL its stored Authorization header is cleared (it was given for the old host).
+it to another URL its stored Authorization header is cleared (it was given for the old host). A credential
+never travels in the event: the documents name variables (`SLM_PROMETHEUS_<TENANT>_<NAME>`) read here.
+
+A deleted document's data sources and series stop (`stopped_at`): never queried again until a newer apply.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -19,12 +24,12 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_measurement.pull.models import DataSource, PulledSeries, RemovedSeries
+from slm_measurement.pull.models import DataSource, PulledSeries, RemovedDataSource, RemovedSeries
 from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
-from slm_shared.terms.openslo_wiring import differs
+from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLODataSourceV1, OpenSLORemovedV1
+from slm_shared.terms.openslo_wiring import data_source_variable_prefix, differs, tenant_may_read_data_source
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +39,38 @@ def _newer(applied_at: datetime | None, event: CloudEvent) -> bool:
     return applied_at is not None and applied_at > event.time
 
 
+def _credential(tenant: str, given: OpenSLODataSourceV1) -> str | None:
+    """The Authorization header from the variables the documents name, read from this service's environment; None
+    when they name none, or one this tenant may not read, or one not set (logged by the variable's name only)."""
+    if given.bearer_token_env:
+        names = [given.bearer_token_env]
+    elif given.username_env and given.password_env:
+        names = [given.username_env, given.password_env]
+    else:
+        return None
+    values = [os.environ.get(name) if tenant_may_read_data_source(tenant, name) else None for name in names]
+    if not all(values):
+        logger.warning(
+            "data source %s: its credential is not read: %s must be set in measurement's environment and named %sNAME",
+            given.name,
+            " and ".join(names),
+            data_source_variable_prefix(tenant),
+        )
+        return None
+    if given.bearer_token_env:
+        return f"Bearer {values[0]}"
+    return "Basic " + base64.b64encode(f"{values[0]}:{values[1]}".encode()).decode()
+
+
 async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOAppliedV1) -> dict[str, DataSource]:
     tenant = event.tenant
     held = {
         source.name: source
         for source in await session.scalars(select(DataSource).where(col(DataSource.tenant) == tenant))
+    }
+    removed = {
+        removal.name: removal.removed_at
+        for removal in await session.scalars(select(RemovedDataSource).where(col(RemovedDataSource.tenant) == tenant))
     }
     for given in data.data_sources:
         url = given.url.rstrip("/")
@@ -47,21 +79,36 @@ async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOApplie
             logger.warning("data source %s not applied: its url is not an http(s) URL", given.name)
             continue
         source = held.get(given.name)
+        removed_at = removed.get(given.name)
+        # deleted at or after this apply's time, the deletion consumed first (it left the name to an API row or none)
+        deleted_later = removed_at is not None and removed_at >= event.time
+        if source is None and deleted_later:
+            continue  # its document was deleted after this apply: the data source is not made
+        credential = _credential(tenant, given)
         if source is None:
             held[given.name] = source = DataSource(
-                tenant=tenant, name=given.name, type=given.type, url=url, applied_at=event.time
+                tenant=tenant, name=given.name, type=given.type, url=url, auth_header=credential, applied_at=event.time
             )
             session.add(source)
             continue
         if _newer(source.applied_at, event):
             continue
+        if source.stopped_at is not None and source.applied_at == event.time:
+            continue  # stopped by a deletion of the same time: the deletion stands, whichever was consumed first
+        taken_over = source.applied_at is None
         if source.url != url:
             if source.auth_header is not None:
                 # the stored Authorization was given for the old host: never sent to the new one
                 logger.warning("data source %s moved to another URL: its stored authorization is cleared", given.name)
                 source.auth_header = None
             source.url = url
+        if credential is not None:
+            source.auth_header = credential
         source.applied_at = event.time
+        source.stopped_at = None  # applied after its document was deleted: queried again
+        if taken_over and removed_at is not None and deleted_later:
+            # registered over the API, taken over by this apply, and its document deleted since: stopped as in order
+            source.applied_at = source.stopped_at = removed_at
     await session.flush()
     return held
 
@@ -160,7 +207,36 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
         logger.info(
             "pulled series %s/%s stopped: %s %s deleted", series.service_key, series.indicator, data.kind, data.name
         )
+    await _stop_sources(session, event, data)
     await session.flush()
+
+
+async def _stop_sources(session: AsyncSession, event: CloudEvent, data: OpenSLORemovedV1) -> None:
+    """Stop querying the data sources only the deleted document defined; one registered over the API and never
+    applied is not the documents' to stop (remembered instead, for an older apply that takes it over later)."""
+    if not data.data_sources:
+        return
+    held = {
+        source.name: source
+        for source in await session.scalars(
+            select(DataSource).where(
+                col(DataSource.tenant) == event.tenant, col(DataSource.name).in_(data.data_sources)
+            )
+        )
+    }
+    for name in data.data_sources:
+        source = held.get(name)
+        if source is None or source.applied_at is None:
+            removal = await session.get(RemovedDataSource, (event.tenant, name))
+            if removal is None:
+                session.add(RemovedDataSource(tenant=event.tenant, name=name, removed_at=event.time))
+            elif removal.removed_at < event.time:
+                removal.removed_at = event.time
+            continue
+        if _newer(source.applied_at, event):
+            continue
+        source.applied_at = source.stopped_at = event.time
+        logger.info("data source %s stopped: %s %s deleted", name, data.kind, data.name)
 
 
 OPENSLO_HANDLERS: dict[str, Handler] = {

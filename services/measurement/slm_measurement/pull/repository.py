@@ -42,6 +42,18 @@ async def add_data_source(session: AsyncSession, principal: Principal, source: D
     await session.flush()
 
 
+async def register_again(
+    session: AsyncSession, principal: Principal, source: DataSource, *, url: str, auth_header: str | None
+) -> None:
+    """A data source stopped by its document's deletion, registered over the API: queried again. It keeps the
+    deletion's time as the last time the documents set it, so an apply from before the deletion, delivered late,
+    changes nothing, and a newer one takes it over as it would any."""
+    if source.tenant != principal.tenant:
+        raise ValueError("a data source belongs to the tenant that registers it")
+    source.url, source.auth_header, source.stopped_at = url, auth_header, None
+    await session.flush()
+
+
 async def series_pulled_already(
     session: AsyncSession, principal: Principal, *, service_key: str, indicator: str
 ) -> bool:

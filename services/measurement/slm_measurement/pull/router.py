@@ -53,6 +53,9 @@ class DataSourcePublic(BaseModel):
     type: str
     url: str
     authenticated: bool
+    stopped_at: datetime | None = Field(
+        None, description="when the OpenSLO document that defined it was deleted: not queried, its series not pulled"
+    )
 
 
 class SeriesCreate(BaseModel):
@@ -118,14 +121,26 @@ def _auth_header(auth: BearerAuth | BasicAuth | None) -> str | None:
 
 def _public(source: DataSource) -> DataSourcePublic:
     return DataSourcePublic(
-        id=source.id, name=source.name, type=source.type, url=source.url, authenticated=bool(source.auth_header)
+        id=source.id,
+        name=source.name,
+        type=source.type,
+        url=source.url,
+        authenticated=bool(source.auth_header),
+        stopped_at=source.stopped_at,
     )
 
 
 @router.post("/datasources", status_code=status.HTTP_201_CREATED, response_model=DataSourcePublic)
 async def create_data_source(data: DataSourceCreate, principal: StaffDep, session: SessionDep) -> DataSourcePublic:
-    """Register a Prometheus server to pull SLIs from."""
-    if await repository.data_source_name_taken(session, principal, data.name):
+    """Register a Prometheus server to pull SLIs from; one stopped by its OpenSLO document's deletion is registered
+    again (the same id)."""
+    held = await repository.data_source_named(session, principal, data.name)
+    if held is not None and held.stopped_at is not None:
+        await repository.register_again(
+            session, principal, held, url=str(data.url).rstrip("/"), auth_header=_auth_header(data.auth)
+        )
+        return _public(held)
+    if held is not None:
         raise Conflict(f"A data source named {data.name} exists", errors=[FieldError(field="name", message="taken")])
     source = DataSource(
         tenant=principal.tenant,
@@ -146,16 +161,25 @@ async def list_data_sources(principal: StaffDep, session: SessionDep, page: Page
     return Page(items=[_public(s) for s in chosen], total=len(rows), limit=page.limit, offset=page.offset)
 
 
+async def _usable_source(session: SessionDep, principal: Principal, name: str) -> DataSource:
+    source = await repository.data_source_named(session, principal, name)
+    if source is None:
+        raise Unprocessable(f"No data source {name}", errors=[FieldError(field="data_source", message="unknown")])
+    if source.stopped_at is not None:
+        raise Unprocessable(
+            f"The data source {name} was stopped when its OpenSLO document was deleted: apply it again, or register "
+            "it again with POST /v1/datasources",
+            errors=[FieldError(field="data_source", message="stopped")],
+        )
+    return source
+
+
 @router.post("/pulled-series", status_code=status.HTTP_201_CREATED, response_model=SeriesPublic)
 async def create_pulled_series(
     data: SeriesCreate, principal: StaffDep, session: SessionDep, request: Request
 ) -> PulledSeries:
     """Measure a series by PromQL: pulled every step into the same rollups as pushed points."""
-    source = await repository.data_source_named(session, principal, data.data_source)
-    if source is None:
-        raise Unprocessable(
-            f"No data source {data.data_source}", errors=[FieldError(field="data_source", message="unknown")]
-        )
+    source = await _usable_source(session, principal, data.data_source)
     probe = [Point(service=data.service, indicator=data.indicator, timestamp=utcnow())]
     mode = request.app.state.settings.unknown_series
     await catalog_keys.check_batch(session, tenant=principal.tenant, batch=probe, mode=mode)
@@ -226,11 +250,7 @@ async def change_pulled_series(
                 f"A series keeps its {name}; pull {given} as a new series",
                 errors=[FieldError(field=name, message=f"is {held}")],
             )
-    source = await repository.data_source_named(session, principal, data.data_source)
-    if source is None:
-        raise Unprocessable(
-            f"No data source {data.data_source}", errors=[FieldError(field="data_source", message="unknown")]
-        )
+    source = await _usable_source(session, principal, data.data_source)
     await repository.change_series_queries(
         session,
         principal,

@@ -171,7 +171,7 @@ async def pull_due(
     rows = await session.execute(
         select(PulledSeries, DataSource)
         .join(DataSource, col(DataSource.id) == col(PulledSeries.data_source_id))
-        .where(col(PulledSeries.stopped_at).is_(None))
+        .where(col(PulledSeries.stopped_at).is_(None), col(DataSource.stopped_at).is_(None))
         .order_by(col(PulledSeries.checked_at))
         .with_for_update(of=PulledSeries, skip_locked=True)
         .limit(100)

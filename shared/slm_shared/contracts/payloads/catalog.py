@@ -110,6 +110,13 @@ class OpenSLODataSourceV1(BaseModel):
     name: str = Field(max_length=63)
     type: Literal["prometheus"] = "prometheus"
     url: str = Field(max_length=2000)
+    bearer_token_env: str | None = Field(
+        None, max_length=200, description="the variable holding the bearer token (never its value)"
+    )
+    username_env: str | None = Field(None, max_length=200, description="the variable holding the basic-auth user")
+    password_env: str | None = Field(
+        None, max_length=200, description="the variable holding the basic-auth password (never its value)"
+    )
 
 
 class OpenSLOSeriesV1(BaseModel):
@@ -144,7 +151,7 @@ class OpenSLOSeriesKeyV1(BaseModel):
 
 
 class OpenSLORemovedV1(Payload):
-    """An OpenSLO document was deleted: the pulled series and subscriptions that only it wired are to stop."""
+    """An OpenSLO document was deleted: the pulled series, subscriptions and data sources only it wired are to stop."""
 
     kind: str = Field(max_length=64)
     name: str = Field(max_length=63)
@@ -153,4 +160,7 @@ class OpenSLORemovedV1(Payload):
     )
     notification_targets: list[str] = Field(
         default_factory=list, description="subscriptions (openslo:<target>:<service>) no remaining document asks for"
+    )
+    data_sources: list[str] = Field(
+        default_factory=list, description="data sources (by name) no remaining document defines: stop querying them"
     )
