@@ -208,7 +208,8 @@ async def delete_openslo(
     session: SessionDep,
 ) -> Response:
     """Delete an applied OpenSLO document: its pulled series stop (measured data stays), its subscriptions are
-    disabled; the catalogue's services, indicators and offerings stay. Refused (409) while another document names it."""
+    disabled, its data sources stop; the catalogue's services, indicators and offerings stay. Refused (409) while
+    another document names it."""
     taken = await store.existing(session, tenant=principal.tenant)
     row = taken.get((kind, name))
     if row is None:
