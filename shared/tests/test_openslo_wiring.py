@@ -112,9 +112,15 @@ def test_a_data_source_credential_is_carried_by_variable_name_and_refused_in_the
         ({"url": "https://u:pw@p"}, "connectionDetails.url"),
         ({"passwordEnv": "PASSWORD"}, "connectionDetails.passwordEnv"),
         ({"bearerTokenEnv": "SLM_PROMETHEUS_A_B", "usernameEnv": "SLM_PROMETHEUS_A_C"}, "connectionDetails"),
+        ({"servers": [{"url": "http://p", "password": "x"}]}, "connectionDetails.servers[0].password"),
+        ({"endpoint": "https://u:pw@p"}, "connectionDetails.endpoint"),
+        ({"applicationKey": "x"}, "connectionDetails.applicationKey"),
     ):
         assert [found for found, _ in connection_refusals(details)][:1] == [path], details
-    assert connection_refusals({"url": "https://u@p", "token": ""}) == []  # no password, an empty value
+    # no password, an empty value, a flag; where or how a credential is found, not the credential
+    assert connection_refusals({"url": "https://u@p", "token": "", "bearer": True}) == []
+    assert connection_refusals({"tokenUrl": "https://idp/token", "keyFile": "/k", "accessKeyID": "AKIA"}) == []
+    assert connection_refusals({"sessionTokenEnv": "AWS_SESSION_TOKEN", "authorizationType": "bearer"}) == []
     assert data_source_variable_prefix("acme-eu") == "SLM_PROMETHEUS_ACME_EU_"
     assert tenant_may_read_data_source("acme-eu", "SLM_PROMETHEUS_ACME_EU_PROM")
     assert not tenant_may_read_data_source("acme", "SLM_PROMETHEUS_ACME_EU_PROM")

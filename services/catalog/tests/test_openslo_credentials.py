@@ -28,7 +28,7 @@ async def test_a_credential_in_the_clear_is_refused_naming_its_field_and_nothing
             "prometheus",
         ),
         ({"url": "http://u:p@prometheus:9090"}, "connectionDetails.url", "prometheus"),
-        ({"accessKeyID": "AKIA", "secretAccessKey": "k"}, "connectionDetails.accessKeyID", "CloudWatch"),
+        ({"accessKeyID": "AKIA", "secretAccessKey": "k"}, "connectionDetails.secretAccessKey", "CloudWatch"),
         ({"apiKey": "k", "applicationKey": "k"}, "connectionDetails.apiKey", "Datadog"),
         ({"url": url, "bearerTokenEnv": "HOME"}, "connectionDetails.bearerTokenEnv", "prometheus"),
         ({"url": url, "usernameEnv": "SLM_PROMETHEUS_ACME_USER"}, "connectionDetails", "prometheus"),

@@ -69,6 +69,7 @@ _CREDENTIAL_WORDS = (
     "token",
     "apikey",
     "appkey",
+    "applicationkey",
     "accesskey",
     "privatekey",
     "credential",
@@ -76,6 +77,7 @@ _CREDENTIAL_WORDS = (
     "bearer",
     "cookie",
 )
+_NOT_A_CREDENTIAL = ("url", "uri", "endpoint", "file", "path", "type", "env", "ref", "name", "id")
 
 Documents = list[dict[str, Any]]
 _VARIABLE_NAME = re.compile(r"[A-Z0-9]+")
@@ -126,40 +128,40 @@ def tenant_may_read_data_source(tenant: str, variable: str) -> bool:
 
 def _looks_like_credential(key: str) -> bool:
     folded = key.lower().replace("_", "").replace("-", "")
-    return any(word in folded for word in _CREDENTIAL_WORDS)
+    # `tokenUrl`, `keyFile`, `authorizationType`: where or how, not the credential itself
+    return any(word in folded for word in _CREDENTIAL_WORDS) and not folded.endswith(_NOT_A_CREDENTIAL)
 
 
-def _has_password(url: str) -> bool:
+def _has_password(value: str) -> bool:
     try:
-        return bool(urlsplit(url).password)
+        return "://" in value and bool(urlsplit(value.strip()).password)
     except ValueError:
         return False
+
+
+_IN_THE_CLEAR = (
+    "a credential is not kept in the documents: name a variable with bearerTokenEnv, or usernameEnv and passwordEnv "
+    f"({DATA_SOURCE_PREFIX}<TENANT>_<NAME>), or register it with POST /v1/datasources"
+)
 
 
 def connection_refusals(details: Any, path: str = "connectionDetails") -> list[tuple[str, str]]:
     """(path, reason) of each credential a DataSource's connectionDetails holds in the clear, and of each bad
     variable reference; empty when it may be kept, exported and published as it is."""
-    if not isinstance(details, dict):
-        return []
+    items = details.items() if isinstance(details, dict) else enumerate(details) if isinstance(details, list) else ()
     found: list[tuple[str, str]] = []
-    for key, value in details.items():
-        where = f"{path}.{key}"
-        if key in DATA_SOURCE_SECRETS:
+    for key, value in items:
+        where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+        if key in DATA_SOURCE_SECRETS and path == "connectionDetails":
             if not isinstance(value, str) or not value.startswith(DATA_SOURCE_PREFIX):
                 found.append((where, f"names the variable holding the credential: {DATA_SOURCE_PREFIX}<TENANT>_<NAME>"))
-        elif isinstance(value, dict):
+        elif isinstance(value, dict | list):
             found += connection_refusals(value, where)
-        elif _looks_like_credential(str(key)) and value not in (None, ""):
-            found.append(
-                (
-                    where,
-                    "a credential is not kept in the documents: name a variable with bearerTokenEnv, or usernameEnv "
-                    f"and passwordEnv ({DATA_SOURCE_PREFIX}<TENANT>_<NAME>), or register it with POST /v1/datasources",
-                )
-            )
-        elif key == "url" and isinstance(value, str) and _has_password(value):
+        elif isinstance(key, str) and _looks_like_credential(key) and value not in (None, "", True, False):
+            found.append((where, _IN_THE_CLEAR))
+        elif isinstance(value, str) and _has_password(value):
             found.append((where, "a URL with a password is a credential: use usernameEnv and passwordEnv"))
-    if path == "connectionDetails":
+    if path == "connectionDetails" and isinstance(details, dict):
         given = {key for key in DATA_SOURCE_SECRETS if key in details}
         if "bearerTokenEnv" in given and given - {"bearerTokenEnv"}:
             found.append((path, "give bearerTokenEnv, or usernameEnv and passwordEnv, not both"))
