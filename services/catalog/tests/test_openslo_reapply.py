@@ -202,7 +202,16 @@ async def test_applying_publishes_series_and_targets_without_any_credential(
     [body] = await applied_events(nats_server, marker, 1)
     assert b"R0UT1NG-SECRET" not in body and b"SECRETPATH" not in body
     data = json.loads(body)
-    assert data["data_sources"] == [{"name": "prom", "type": "prometheus", "url": "http://prometheus:9090"}]
+    assert data["data_sources"] == [
+        {
+            "name": "prom",
+            "type": "prometheus",
+            "url": "http://prometheus:9090",
+            "bearer_token_env": None,
+            "username_env": None,
+            "password_env": None,
+        }
+    ]
     [series] = data["pulled_series"]
     assert (series["service"], series["indicator"], series["data_source"], series["step_seconds"]) == (
         "orders",
