@@ -227,3 +227,28 @@ async def test_deleting_a_data_source_document_publishes_its_data_source_once_no
         [f"prom-{marker}"],
     )
     assert removed["pulled_series"] == [] and removed["notification_targets"] == []
+
+
+async def test_documents_deleted_whole_can_be_applied_again_onto_the_services_they_made(
+    client: httpx.AsyncClient,
+) -> None:
+    """`slm delete -f x.yaml`, then `slm apply -f x.yaml`: the catalogue's service is taken back, not refused."""
+    marker = uuid.uuid4().hex[:12]
+    given = documents(marker)
+    assert (await apply(client, given)).status_code == 201
+    services = (await client.get("/v1/services")).json()["items"]
+    for document in reversed(given):  # those naming others first
+        gone = await client.delete(f"/v1/openslo/{document['kind']}/{document['metadata']['name']}")
+        assert gone.status_code == 204, gone.text
+    assert await exported(client) == []
+
+    again = await apply(client, given)
+    assert again.status_code == 201, again.text
+    assert again.json()["services"] == 0  # none created: the one there is the documents' again
+    assert len(await exported(client)) == len(given)
+    assert [s["id"] for s in (await client.get("/v1/services")).json()["items"]] == [s["id"] for s in services]
+    # a service made over the API is still not the documents' to take
+    made = await client.post("/v1/services", json={"key": "billing", "name": "Billing"})
+    assert made.status_code == 201, made.text
+    taken = await apply(client, [doc("Service", "billing", {"description": "bills"})])
+    assert taken.status_code == 409, taken.text

@@ -124,7 +124,9 @@ async def apply_openslo(
     document = mapping.to_catalogue(checked, existing_indicators=known)
     if document is None:
         raise Unprocessable(_summary(checked.errors), errors=checked.errors)
+    # services applied before, their documents kept or deleted since (the catalogue keeps the service)
     applied = {name for kind, name in taken if kind == "Service"}
+    applied |= await store.released_services(session, tenant=principal.tenant)
     order = [entry.key for entry in document.services]
     document, again = await reapply.split(session, tenant=principal.tenant, document=document, applied_services=applied)
     stage_order = [entry.key for entry in document.services]
@@ -225,5 +227,7 @@ async def delete_openslo(
         )
     removed = published.unwired(kind=kind, name=name, before=before, after=after)
     await store.remove(session, row)
+    if kind == "Service":
+        await store.release_service(session, tenant=principal.tenant, key=name)
     published.openslo_removed(session, tenant=principal.tenant, removed=removed)
     return Response(status_code=204)

@@ -27,6 +27,30 @@ class OpenSLODocument(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
+class ReleasedService(SQLModel, table=True):
+    """A catalogue service an OpenSLO Service document made, whose document was deleted (the service stays): applying
+    the document again takes it back instead of finding its key taken."""
+
+    __tablename__ = "openslo_released_services"
+
+    tenant: str = Field(max_length=64, primary_key=True)
+    key: str = Field(max_length=63, primary_key=True)
+    released_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+async def released_services(session: AsyncSession, *, tenant: str) -> set[str]:
+    """Keys of the services whose Service documents were deleted in this tenant."""
+    keys = await session.scalars(select(col(ReleasedService.key)).where(col(ReleasedService.tenant) == tenant))
+    return set(keys)
+
+
+async def release_service(session: AsyncSession, *, tenant: str, key: str) -> None:
+    """Remember that the deleted Service document's service is the documents' to take back."""
+    if await session.get(ReleasedService, (tenant, key)) is None:
+        session.add(ReleasedService(tenant=tenant, key=key))
+    await session.flush()
+
+
 async def existing(session: AsyncSession, *, tenant: str) -> dict[tuple[str, str], OpenSLODocument]:
     """The tenant's applied documents; on PostgreSQL, applies in one tenant take turns from here on."""
     if session.get_bind().dialect.name == "postgresql":
