@@ -30,12 +30,11 @@ from slm_measurement.evaluator import (
     Measurement,
     Plan,
     batchable,
-    judge,
     measure,
     objective_ranges,
     plan,
 )
-from slm_measurement.judging import details_json
+from slm_measurement.judging import Reading, details_json, judge_reading, read
 from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_measurement.thresholds import counted_indicator
@@ -272,11 +271,12 @@ async def _write_together(
     return written
 
 
-def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
-    """Everything `judge` reads for a batched objective (its plan has no version segments): equal keys, equal outcomes.
+def _read_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
+    """All `judging.read` reads for a batched objective (a plan without version segments): equal keys, equal readings.
 
     `source` names the tallies read (the signed ranges, which carry the counted parts, maintenance and
     observed spans, and the series); the window's zone is in the key, as equal instants print apart.
+    The target and at-risk rule are not: objectives differing only in those share one reading.
     """
     bounds = planned.bounds
     return (
@@ -290,9 +290,7 @@ def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, s
         tuple(planned.wanted),
         tuple(planned.excluded),
         id(planned.ranges),
-        objective.target,
         objective.window_kind,
-        objective.at_risk_rule,
         json.dumps(objective.observed, sort_keys=True) if objective.observed else None,
     )
 
@@ -318,15 +316,21 @@ async def evaluate_chunk(
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
     evaluated = 0
     judged: list[tuple[Objective, Measurement]] = []
-    # Objectives that read the same tallies under the same terms are judged once (judging is pure).
-    verdicts: dict[tuple[Any, ...], Measurement] = {}
+    # Judging is pure: objectives that read the same tallies under the same plan share one reading
+    # (attainment, bad shares, projections), and those with the same target too are judged once.
+    readings: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
     for objective in objectives:
         try:
             if objective.id in reads.tallies:
                 planned = plans[objective.id][1]
-                same = _judged_alike(objective, planned, reads.sources[objective.id])
-                if (found := verdicts.get(same)) is None:
-                    found = verdicts[same] = judge(objective, planned, reads.tallies[objective.id], now=now)
+                alike = _read_alike(objective, planned, reads.sources[objective.id])
+                if (shared := readings.get(alike)) is None:
+                    reading = read(objective, planned, reads.tallies[objective.id], now=now)
+                    shared = readings[alike] = (reading, {})
+                reading, verdicts = shared
+                terms = (objective.target, objective.at_risk_rule)
+                if (found := verdicts.get(terms)) is None:
+                    found = verdicts[terms] = judge_reading(reading, objective, planned)
                 judged.append((objective, found))
                 continue
             if objective.id not in plans and batchable(objective):
