@@ -9,10 +9,11 @@ Events stay exactly-once: they commit in the same transaction as the status they
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -295,6 +296,63 @@ def _read_alike(objective: Objective, planned: Plan, source: tuple[int, str, str
     )
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic garbage collection while a pass evaluates a chunk (see `service.evaluate_due`).
+
+    A chunk allocates many small objects (rows, plans, judgements, outcome rows) that live until it
+    is written: collected as they go, each young collection rescans the chunk's survivors and
+    promotes them, and every few passes a full collection walks the whole heap (about as long as
+    the single SQL pass computing the same tallies). Paused, they are freed by reference counting
+    once the chunk ends, and the collector, enabled again, finds them gone. It stays paused for
+    the chunk's transaction only, awaits included: other tasks' cyclic garbage waits that long.
+    A collector paused by someone else stays paused.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _judge_together(
+    objectives: Sequence[Objective],
+    plans: dict[str, tuple[Objective, Plan]],
+    reads: _Reads,
+    *,
+    now: datetime,
+    guarded: bool,
+) -> list[tuple[Objective, Measurement]]:
+    """The objectives whose tallies were read together, judged (one that fails is logged and left out, when `guarded`).
+
+    Judging is pure: objectives that read the same tallies under the same plan share one reading
+    (attainment, bad shares, projections), and those with the same target too are judged once.
+    """
+    judged: list[tuple[Objective, Measurement]] = []
+    readings: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
+    for objective in objectives:
+        if objective.id not in reads.tallies:
+            continue
+        try:
+            planned = plans[objective.id][1]
+            alike = _read_alike(objective, planned, reads.sources[objective.id])
+            if (shared := readings.get(alike)) is None:
+                shared = readings[alike] = (read(objective, planned, reads.tallies[objective.id], now=now), {})
+            reading, verdicts = shared
+            terms = (objective.target, objective.at_risk_rule)
+            if (found := verdicts.get(terms)) is None:
+                found = verdicts[terms] = judge_reading(reading, objective, planned)
+            judged.append((objective, found))
+        except Exception:
+            if not guarded:
+                raise
+            logger.exception("evaluation of objective %s failed", objective.id)
+    return judged
+
+
 async def evaluate_chunk(
     session: AsyncSession,
     locked: Sequence[Objective | repository.ObjectiveRow],
@@ -314,27 +372,12 @@ async def evaluate_chunk(
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
+    judged = _judge_together(objectives, plans, reads, now=now, guarded=guarded)
     evaluated = 0
-    judged: list[tuple[Objective, Measurement]] = []
-    # Judging is pure: objectives that read the same tallies under the same plan share one reading
-    # (attainment, bad shares, projections), and those with the same target too are judged once.
-    readings: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
     for objective in objectives:
+        if objective.id in reads.tallies or (objective.id not in plans and batchable(objective)):
+            continue  # judged above, or its plan failed (and was logged)
         try:
-            if objective.id in reads.tallies:
-                planned = plans[objective.id][1]
-                alike = _read_alike(objective, planned, reads.sources[objective.id])
-                if (shared := readings.get(alike)) is None:
-                    reading = read(objective, planned, reads.tallies[objective.id], now=now)
-                    shared = readings[alike] = (reading, {})
-                reading, verdicts = shared
-                terms = (objective.target, objective.at_risk_rule)
-                if (found := verdicts.get(terms)) is None:
-                    found = verdicts[terms] = judge_reading(reading, objective, planned)
-                judged.append((objective, found))
-                continue
-            if objective.id not in plans and batchable(objective):
-                continue  # its plan failed, and was logged
             async with _savepoint(session, guarded=guarded):
                 entity = await repository.entity_of(session, objective)
                 await record_measurement(session, entity, await measure(session, entity, now=now), now=now)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
 from slm_measurement.domain.budget import ErrorBudget, error_budget
-from slm_measurement.evaluation_pass import evaluate_chunk, record_measurement
+from slm_measurement.evaluation_pass import collector_paused, evaluate_chunk, record_measurement
 from slm_measurement.evaluator import measure
 from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective, PendingActivation
@@ -127,12 +127,13 @@ async def evaluate_due(
     for offset in range(0, len(ids), chunk):
         if offset and yield_to is not None and yield_to.is_set():
             break
-        async with db.session() as session:
-            now = utcnow()
-            objectives = await repository.lock_due_objectives(
-                session, objective_row_ids=ids[offset : offset + chunk], stale_before=now - interval
-            )
-            evaluated += await evaluate_chunk(session, objectives, now=now)
+        with collector_paused():  # see `collector_paused`: the chunk's objects are freed by reference counting
+            async with db.session() as session:
+                now = utcnow()
+                objectives = await repository.lock_due_objectives(
+                    session, objective_row_ids=ids[offset : offset + chunk], stale_before=now - interval
+                )
+                evaluated += await evaluate_chunk(session, objectives, now=now)
     return evaluated
 
 
