@@ -304,9 +304,10 @@ def collector_paused() -> Iterator[None]:
     is written: collected as they go, each young collection rescans the chunk's survivors and
     promotes them, and every few passes a full collection walks the whole heap (about as long as
     the single SQL pass computing the same tallies). Paused, they are freed by reference counting
-    once the chunk ends, and the collector, enabled again, finds them gone. It stays paused for
-    the chunk's transaction only, awaits included: other tasks' cyclic garbage waits that long.
-    A collector paused by someone else stays paused.
+    once the chunk ends, and the collector, enabled again, finds them gone. It stays paused while
+    one chunk is locked, read, judged and written (not while waiting for the writer turn), awaits
+    included: other tasks' cyclic garbage waits that long. A collector paused by someone else
+    stays paused.
     """
     if not gc.isenabled():
         yield

@@ -175,7 +175,7 @@ async def test_a_pass_pauses_the_collector_per_chunk_and_leaves_it_as_it_found_i
             assert gc.isenabled() is enabled
             gc.enable()
         assert evaluated == len(TERMS) * 2
-        # Only what runs between chunks may collect: choosing the due ids, and closing the session.
+        # Only what runs outside a chunk may collect: choosing the due ids, the commit, closing the session.
         assert len(collections) <= 2, collections
     finally:
         gc.enable()
