@@ -176,7 +176,7 @@ async def test_a_pass_pauses_the_collector_per_chunk_and_leaves_it_as_it_found_i
             gc.enable()
         assert evaluated == len(TERMS) * 2
         # Only what runs outside a chunk may collect: choosing the due ids, the commit, closing the session.
-        assert len(collections) <= 2, collections
+        assert len(collections) <= 3, collections  # 19 without the pause
     finally:
         gc.enable()
         await db.dispose()
