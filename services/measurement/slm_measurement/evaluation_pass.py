@@ -9,10 +9,11 @@ Events stay exactly-once: they commit in the same transaction as the status they
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -30,12 +31,11 @@ from slm_measurement.evaluator import (
     Measurement,
     Plan,
     batchable,
-    judge,
     measure,
     objective_ranges,
     plan,
 )
-from slm_measurement.judging import details_json
+from slm_measurement.judging import Reading, details_json, judge_reading, read
 from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_measurement.thresholds import counted_indicator
@@ -272,11 +272,12 @@ async def _write_together(
     return written
 
 
-def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
-    """Everything `judge` reads for a batched objective (its plan has no version segments): equal keys, equal outcomes.
+def _read_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
+    """All `judging.read` reads for a batched objective (a plan without version segments): equal keys, equal readings.
 
     `source` names the tallies read (the signed ranges, which carry the counted parts, maintenance and
     observed spans, and the series); the window's zone is in the key, as equal instants print apart.
+    The target and at-risk rule are not: objectives differing only in those share one reading.
     """
     bounds = planned.bounds
     return (
@@ -290,11 +291,67 @@ def _judged_alike(objective: Objective, planned: Plan, source: tuple[int, str, s
         tuple(planned.wanted),
         tuple(planned.excluded),
         id(planned.ranges),
-        objective.target,
         objective.window_kind,
-        objective.at_risk_rule,
         json.dumps(objective.observed, sort_keys=True) if objective.observed else None,
     )
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic garbage collection while a pass evaluates a chunk (see `service.evaluate_due`).
+
+    A chunk allocates many small objects (rows, plans, judgements, outcome rows) that live until it
+    is written: collected as they go, each young collection rescans the chunk's survivors and
+    promotes them, and every few passes a full collection walks the whole heap (about as long as
+    the single SQL pass computing the same tallies). Paused, they are freed by reference counting
+    once the chunk ends, and the collector, enabled again, finds them gone. It stays paused while
+    one chunk is locked, read, judged and written (not while waiting for the writer turn), awaits
+    included: other tasks' cyclic garbage waits that long. A collector paused by someone else
+    stays paused.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _judge_together(
+    objectives: Sequence[Objective],
+    plans: dict[str, tuple[Objective, Plan]],
+    reads: _Reads,
+    *,
+    now: datetime,
+    guarded: bool,
+) -> list[tuple[Objective, Measurement]]:
+    """The objectives whose tallies were read together, judged (one that fails is logged and left out, when `guarded`).
+
+    Judging is pure: objectives that read the same tallies under the same plan share one reading
+    (attainment, bad shares, projections), and those with the same target too are judged once.
+    """
+    judged: list[tuple[Objective, Measurement]] = []
+    readings: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
+    for objective in objectives:
+        if objective.id not in reads.tallies:
+            continue
+        try:
+            planned = plans[objective.id][1]
+            alike = _read_alike(objective, planned, reads.sources[objective.id])
+            if (shared := readings.get(alike)) is None:
+                shared = readings[alike] = (read(objective, planned, reads.tallies[objective.id], now=now), {})
+            reading, verdicts = shared
+            terms = (objective.target, objective.at_risk_rule)
+            if (found := verdicts.get(terms)) is None:
+                found = verdicts[terms] = judge_reading(reading, objective, planned)
+            judged.append((objective, found))
+        except Exception:
+            if not guarded:
+                raise
+            logger.exception("evaluation of objective %s failed", objective.id)
+    return judged
 
 
 async def evaluate_chunk(
@@ -316,21 +373,12 @@ async def evaluate_chunk(
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
+    judged = _judge_together(objectives, plans, reads, now=now, guarded=guarded)
     evaluated = 0
-    judged: list[tuple[Objective, Measurement]] = []
-    # Objectives that read the same tallies under the same terms are judged once (judging is pure).
-    verdicts: dict[tuple[Any, ...], Measurement] = {}
     for objective in objectives:
+        if objective.id in reads.tallies or (objective.id not in plans and batchable(objective)):
+            continue  # judged above, or its plan failed (and was logged)
         try:
-            if objective.id in reads.tallies:
-                planned = plans[objective.id][1]
-                same = _judged_alike(objective, planned, reads.sources[objective.id])
-                if (found := verdicts.get(same)) is None:
-                    found = verdicts[same] = judge(objective, planned, reads.tallies[objective.id], now=now)
-                judged.append((objective, found))
-                continue
-            if objective.id not in plans and batchable(objective):
-                continue  # its plan failed, and was logged
             async with _savepoint(session, guarded=guarded):
                 entity = await repository.entity_of(session, objective)
                 await record_measurement(session, entity, await measure(session, entity, now=now), now=now)

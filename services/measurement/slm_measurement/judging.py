@@ -21,11 +21,12 @@ from slm_measurement.domain.budget import (
     ErrorBudget,
     Tally,
     attainment,
-    burn_rate,
+    bad_share,
     error_budget,
     meets,
+    spend_rate,
 )
-from slm_measurement.domain.forecast import Forecast, forecast
+from slm_measurement.domain.forecast import Forecast, Projection, outlook, projection
 from slm_measurement.domain.status import verdict
 from slm_measurement.domain.windows import (
     MINUTE,
@@ -53,6 +54,101 @@ class Measurement:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What judging takes from a plan's tallies whatever the target (see `read`).
+
+    Objectives reading the same tallies under the same window and plan, with different targets,
+    share one reading; `judge_reading` then works out what each target makes of it.
+    """
+
+    window: Tally
+    attainment: float | None
+    shares: tuple[tuple[timedelta, str, float | None], ...]  # per lookback wanted: its label, its bad share
+    projections: tuple[Projection, ...]  # per forecast lookback
+    excluded_minutes: int
+    observed_minutes: int
+
+
+def read(objective: Objective, planned: Plan, tallies: dict[str, Tally], *, now: datetime) -> Reading:
+    """The target-independent part of judging: attainment, each lookback's bad share, the forecasts' projections."""
+    bounds, excluded, now_end = planned.bounds, planned.excluded, planned.now_end
+    labels = planned.labels or {
+        length: format_duration(length) for length in (*planned.wanted, *planned.forecast_lookbacks)
+    }
+    window = tallies[WINDOW]
+    shares = []
+    for length in planned.wanted:
+        label = labels[length]
+        value = attainment(tallies[label].good, tallies[label].total)
+        shares.append((length, label, None if value is None else bad_share(value)))
+    rolling = objective.window_kind == "rolling"
+    return Reading(
+        window=window,
+        attainment=attainment(window.good, window.total),
+        shares=tuple(shares),
+        projections=tuple(
+            projection(
+                rolling=rolling,
+                now=now,
+                window_start=bounds.start,
+                window_end=bounds.end,
+                window=window,
+                recent=tallies[labels[length]],
+                lookback=length,
+            )
+            for length in planned.forecast_lookbacks
+        ),
+        excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),
+        observed_minutes=observed.observed_minutes(
+            observed.spans_of(objective.observed), planned.ranges[WINDOW], excluded
+        )
+        if objective.observed
+        else 0,
+    )
+
+
+def judge_reading(
+    reading: Reading, objective: Objective, planned: Plan, *, targets: dict[str, float] | None = None
+) -> Measurement:
+    """Budget, burn rates, alerts, forecasts and verdict of a reading against the objective's target.
+
+    `targets` holds, per range, the target whose budget is the sum of its version segments' budgets
+    (see `versioned`); without it every range is judged against the objective's target.
+    """
+    bounds = planned.bounds
+    target = targets.get(WINDOW, objective.target) if targets is not None else objective.target
+    value = reading.attainment
+    if targets is None:
+        rates = {length: spend_rate(share, target) for length, _, share in reading.shares}
+    else:
+        rates = {
+            length: spend_rate(share, targets.get(label, objective.target)) for length, label, share in reading.shares
+        }
+    alerts = evaluate_policy(
+        planned.policy, period=bounds.end - bounds.start, burn_rates=rates, factors=planned.factors
+    )
+    forecasts = [outlook(projected, target) for projected in reading.projections]
+    misses = forecast_misses(forecasts, objective.at_risk_rule)
+    return Measurement(
+        bounds=bounds,
+        window=reading.window,
+        attainment=value,
+        budget=error_budget(value, target),
+        burn_rates=rates,
+        alerts=alerts,
+        forecasts=forecasts,
+        verdict=verdict(
+            has_data=value is not None,
+            meets_target=value is not None and meets(value, target),
+            forecast_misses=misses,
+        ),
+        excluded_minutes=reading.excluded_minutes,
+        observed_minutes=reading.observed_minutes,
+        details={"budget_target": target} if targets is not None else {},
+    )
+
+
 def judge(
     objective: Objective,
     planned: Plan,
@@ -66,58 +162,7 @@ def judge(
     `targets` holds, per range, the target whose budget is the sum of its version segments' budgets
     (see `versioned`); without it every range is judged against the objective's target.
     """
-    bounds, wanted, forecast_lookbacks = planned.bounds, planned.wanted, planned.forecast_lookbacks
-    excluded, now_end = planned.excluded, planned.now_end
-    labels = planned.labels or {length: format_duration(length) for length in (*wanted, *forecast_lookbacks)}
-    window = tallies[WINDOW]
-    target = targets.get(WINDOW, objective.target) if targets is not None else objective.target
-    value = attainment(window.good, window.total)
-    if targets is None:
-        rates = {length: burn_rate(tallies[labels[length]], target) for length in wanted}
-    else:
-        rates = {
-            length: burn_rate(tallies[labels[length]], targets.get(labels[length], objective.target))
-            for length in wanted
-        }
-    alerts = evaluate_policy(
-        planned.policy, period=bounds.end - bounds.start, burn_rates=rates, factors=planned.factors
-    )
-    rolling = objective.window_kind == "rolling"
-    forecasts = [
-        forecast(
-            rolling=rolling,
-            now=now,
-            window_start=bounds.start,
-            window_end=bounds.end,
-            window=window,
-            recent=tallies[labels[length]],
-            lookback=length,
-            target=target,
-        )
-        for length in forecast_lookbacks
-    ]
-    misses = forecast_misses(forecasts, objective.at_risk_rule)
-    return Measurement(
-        bounds=bounds,
-        window=window,
-        attainment=value,
-        budget=error_budget(value, target),
-        burn_rates=rates,
-        alerts=alerts,
-        forecasts=forecasts,
-        verdict=verdict(
-            has_data=value is not None,
-            meets_target=value is not None and meets(value, target),
-            forecast_misses=misses,
-        ),
-        excluded_minutes=sum(int((b.end - b.start).total_seconds()) // MINUTE for b in excluded if b.start < now_end),
-        observed_minutes=observed.observed_minutes(
-            observed.spans_of(objective.observed), planned.ranges[WINDOW], excluded
-        )
-        if objective.observed
-        else 0,
-        details={"budget_target": target} if targets is not None else {},
-    )
+    return judge_reading(read(objective, planned, tallies, now=now), objective, planned, targets=targets)
 
 
 def _iso(instant: datetime | None) -> str | None:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slm_measurement.domain.budget import Tally
-from slm_measurement.judging import Measurement, details_json, details_of, judge
+from slm_measurement.judging import Measurement, details_json, details_of, judge, judge_reading, read
 from slm_measurement.models import Objective
 from slm_measurement.planning import Plan, plan
 from slm_measurement.repository import SQLiteJSON
@@ -119,6 +119,22 @@ def test_a_plans_shared_factors_and_labels_judge_as_working_them_out_each_time(
         judge(objective, planned, tallies, now=now, targets=targets),
         judge(objective, alone, tallies, now=now, targets=targets),
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(judged(), st.floats(0.5, 0.99999) | st.just(1.0), st.sampled_from([None, "all_forecasts"]), st.booleans())
+def test_objectives_differing_only_in_target_judge_one_shared_reading_as_each_alone(
+    case: tuple[Objective, Plan, dict[str, Tally], datetime], target: float, rule: str | None, amended: bool
+) -> None:
+    """A pass reads once for objectives with the same tallies and plan, then judges each target from it."""
+    objective, planned, tallies, now = case
+    other = objective.model_copy(update={"target": target, "at_risk_rule": rule})
+    shared = read(objective, planned, tallies, now=now)
+    targets = {label: target * 0.999 for label in planned.ranges} if amended else None
+    for each in (objective, other):
+        alone = judge(each, planned, tallies, now=now, targets=targets)
+        assert _same(judge_reading(shared, each, planned, targets=targets), alone)
+    assert _same(judge_reading(shared, other, planned), judge(other, plan(other, now=now), tallies, now=now))
 
 
 json_values = st.recursive(

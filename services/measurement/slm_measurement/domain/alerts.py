@@ -82,13 +82,10 @@ def evaluate_policy(
     """Each tier's factor, burn rates and whether it fires (`factors`: each tier's, when worked out already)."""
     if factors is None:
         factors = [_factor(tier, period) for tier in policy]
+    rate = burn_rates.get
+    # Positional: (tier, factor, long_burn, short_burn), once per tier of every objective judged.
     return [
-        TierState(
-            tier=tier,
-            factor=factor,
-            long_burn=burn_rates.get(tier.long_window),
-            short_burn=burn_rates.get(tier.short_window),
-        )
+        TierState(tier, factor, rate(tier.long_window), rate(tier.short_window))
         for tier, factor in zip(policy, factors, strict=True)
     ]
 

@@ -80,10 +80,15 @@ def error_budget(value: float | None, target: float) -> ErrorBudget:
 def burn_rate(tally: Tally, target: float) -> float | None:
     """How fast a range spent budget: its bad share / the budget (1 = exactly on budget; None without either)."""
     value = attainment(tally.good, tally.total)
+    return spend_rate(None if value is None else bad_share(value), target)
+
+
+def spend_rate(share: float | None, target: float) -> float | None:
+    """A bad share (None without data) as a burn rate against `target`'s budget (None without a budget)."""
     total = budget_total(target)
-    if value is None or total <= 0:
+    if share is None or total <= 0:
         return None
-    return bad_share(value) / total
+    return share / total
 
 
 def slice_tally(

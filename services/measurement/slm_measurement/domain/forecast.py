@@ -33,7 +33,28 @@ def _bad(tally: Tally) -> float:
     return bad_share(tally.good / tally.total) * tally.total if tally.total > 0 else 0.0
 
 
-def forecast(
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """What a forecast projects whatever the target: the window at its horizon at the current rates.
+
+    Objectives reading the same tallies over the same window share one projection; each target
+    then only works out its own budget's exhaustion and whether the expected attainment misses it
+    (`outlook`).
+    """
+
+    lookback: timedelta
+    horizon_end: datetime
+    expected_attainment: float | None
+    now: datetime
+    total: float
+    bad: float
+    rate: float
+    bad_rate: float
+    horizon: float
+    window: float | None  # the window's length in seconds when it rolls, else None
+
+
+def projection(
     *,
     rolling: bool,
     now: datetime,
@@ -42,10 +63,8 @@ def forecast(
     window: Tally,
     recent: Tally,
     lookback: timedelta,
-    target: float,
-) -> Forecast:
-    """Project the window from its tally so far and the recent tally over `lookback`."""
-    budget = budget_total(target)
+) -> Projection:
+    """Project the window from its tally so far and the recent tally over `lookback` (no target)."""
     seconds = lookback.total_seconds()
     rate = recent.total / seconds if seconds > 0 else 0.0
     bad_rate = _bad(recent) / seconds if seconds > 0 else 0.0
@@ -58,23 +77,63 @@ def forecast(
     else:
         horizon = max((window_end - now).total_seconds(), 0.0)
         end_total, end_bad = total + rate * horizon, bad + bad_rate * horizon
-    expected = None if end_total <= 0 else 1.0 - end_bad / end_total
-    exhausted = _exhaustion(
+    return Projection(
+        lookback=lookback,
+        horizon_end=now + timedelta(seconds=horizon),
+        expected_attainment=None if end_total <= 0 else 1.0 - end_bad / end_total,
+        now=now,
         total=total,
         bad=bad,
         rate=rate,
         bad_rate=bad_rate,
-        budget=budget,
         horizon=horizon,
         window=length if rolling else None,
     )
+
+
+def outlook(projected: Projection, target: float) -> Forecast:
+    """The forecast of a projection against `target`: when its budget runs out, whether it is missed."""
+    exhausted = _exhaustion(
+        total=projected.total,
+        bad=projected.bad,
+        rate=projected.rate,
+        bad_rate=projected.bad_rate,
+        budget=budget_total(target),
+        horizon=projected.horizon,
+        window=projected.window,
+    )
+    expected = projected.expected_attainment
     return Forecast(
-        lookback=lookback,
-        horizon_end=now + timedelta(seconds=horizon),
+        lookback=projected.lookback,
+        horizon_end=projected.horizon_end,
         expected_attainment=expected,
-        budget_exhausted_at=None if exhausted is None else now + timedelta(seconds=exhausted),
+        budget_exhausted_at=None if exhausted is None else projected.now + timedelta(seconds=exhausted),
         misses_target=expected is not None and not meets(expected, target),
     )
+
+
+def forecast(
+    *,
+    rolling: bool,
+    now: datetime,
+    window_start: datetime,
+    window_end: datetime,
+    window: Tally,
+    recent: Tally,
+    lookback: timedelta,
+    target: float,
+) -> Forecast:
+    """Project the window from its tally so far and the recent tally over `lookback`."""
+    projected = projection(
+        rolling=rolling,
+        now=now,
+        window_start=window_start,
+        window_end=window_end,
+        window=window,
+        recent=recent,
+        lookback=lookback,
+    )
+    return outlook(projected, target)
 
 
 def _exhaustion(

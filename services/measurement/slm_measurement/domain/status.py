@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 NO_DATA = "no_data"
@@ -29,6 +30,7 @@ def verdict(*, has_data: bool, meets_target: bool, forecast_misses: bool) -> str
     return AT_RISK if forecast_misses else HEALTHY
 
 
+@functools.lru_cache(maxsize=64)  # a handful of verdicts and memories; a Transition is frozen, so shared
 def transition(verdict: str, last_event: str | None) -> Transition:
     """Next status given this evaluation's verdict and the last transition reported.
 
