@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import TypeAdapter
 
 from slm_catalog.common import customer_only
 from slm_catalog.services import repository, service
+from slm_catalog.services.page_json import service_page_json
 from slm_catalog.services.schemas import (
     Lifecycle,
     ServiceCreate,
@@ -52,9 +52,6 @@ async def create_service(
     return body
 
 
-_PAGE_JSON = TypeAdapter(Page[ServicePublic])  # the body as bytes, as `model_dump_json` writes it
-
-
 @router.get(
     "/services",
     response_model=Page[ServicePublic],
@@ -95,9 +92,7 @@ async def list_services(
             text=q,
             sort=sort,
         )
-    items = [ServicePublic.model_validate(r) for r in rows]
-    found = Page[ServicePublic](items=items, total=total, limit=page.limit, offset=page.offset)
-    return conditional_json(request, _PAGE_JSON.dump_json(found))  # built once, not validated again
+    return conditional_json(request, service_page_json(rows, total=total, limit=page.limit, offset=page.offset))
 
 
 @router.get("/services/{service_id}", response_model=ServicePublic)
