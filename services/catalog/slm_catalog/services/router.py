@@ -28,7 +28,7 @@ from slm_shared.web.concurrency import (
 )
 from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
-from slm_shared.web.pagination import Page, PageLimit, PageOffset, PageParams
+from slm_shared.web.pagination import Page, PageLimit, PageOffset
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
 
@@ -74,7 +74,6 @@ async def list_services(
 
     The answer carries an `ETag`; send it back in `If-None-Match` to get 304 with no body while the page is the same.
     """
-    page = PageParams(limit=limit, offset=offset)  # the page's query parameters, not a dependency to resolve
     live_only = customer_only(principal)
     rows: Sequence[Any] = []
     total = 0
@@ -83,8 +82,8 @@ async def list_services(
         rows, total = await repository.service_page(
             reads,
             tenant=principal.tenant,
-            limit=page.limit,
-            offset=page.offset,
+            limit=limit,
+            offset=offset,
             type=type,
             lifecycle="live" if live_only else lifecycle,
             tag=tag,
@@ -92,7 +91,7 @@ async def list_services(
             text=q,
             sort=sort,
         )
-    return conditional_json(request, service_page_json(rows, total=total, limit=page.limit, offset=page.offset))
+    return conditional_json(request, service_page_json(rows, total=total, limit=limit, offset=offset))
 
 
 @router.get("/services/{service_id}", response_model=ServicePublic)
