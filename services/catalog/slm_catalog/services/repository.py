@@ -141,8 +141,8 @@ async def service_page(
 def _counted_page_statement(filters: frozenset[str], sort: str) -> Select[Any]:
     """The page with, on every row, how many services match (`matching`), built once per filters and sort.
 
-    The count is an uncorrelated scalar subquery, run once per statement over the index alone, where a
-    window count would first gather every matching row in full."""
+    The count is an uncorrelated scalar subquery, run once per statement, where a window count would first
+    gather every matching row in full before the page's first."""
     page, count = _page_statements(filters, sort)
     return page.add_columns(count.scalar_subquery().label("matching"))
 
