@@ -1,6 +1,7 @@
 """The baselines a competent plain implementation reaches: a bare JSON endpoint and a FastAPI + Core read.
 
-Run under uvicorn by the read benchmark; `BENCH_DATABASE_URL` names the service's own database.
+Run under uvicorn by the read benchmark; `BENCH_DATABASE_URL` names the service's own database, and
+`BENCH_BARE_BODY` a file holding the bytes `bare_page` answers with.
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from sqlalchemy import MetaData, Table, func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -21,6 +23,17 @@ bare = FastAPI()
 async def bare_objective(objective_id: str) -> dict[str, Any]:
     """A constant JSON body: the floor of FastAPI + uvicorn."""
     return {"id": objective_id, "status": "met", "attainment": 0.9995, "objective": 0.999}
+
+
+_BARE_BODY = Path(os.environ["BENCH_BARE_BODY"]).read_bytes() if "BENCH_BARE_BODY" in os.environ else b""
+bare_page = FastAPI()
+
+
+@bare_page.get("/services")
+async def bare_services() -> Response:
+    """The same bytes as the service list's page, read once at startup: the floor of FastAPI + uvicorn for
+    a body of that size (no token, no query, no serialising, no ETag)."""
+    return Response(_BARE_BODY, media_type="application/json")
 
 
 engine = create_async_engine(os.environ.get("BENCH_DATABASE_URL", "sqlite+aiosqlite://"))

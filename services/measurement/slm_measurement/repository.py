@@ -21,10 +21,12 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     or_,
     select,
     tuple_,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -90,14 +92,24 @@ _OBJECTIVE_BY_ROW_ID = select(OBJECTIVES).where(
 )
 
 
+def _objective_lookup() -> Select[Any]:
+    """Both lookups of `find_objective` in one statement: the row found by objective id ranks before the one
+    found by row id, and each branch searches its own index as it would alone."""
+    by_id = _OBJECTIVE_BY_ID.add_columns(literal_column("0").label("lookup_rank")).subquery("by_id")
+    by_row_id = _OBJECTIVE_BY_ROW_ID.add_columns(literal_column("1").label("lookup_rank")).limit(1)
+    both = union_all(select(by_id), select(by_row_id.subquery("by_row_id"))).subquery("found")
+    columns = [both.c[column.key] for column in OBJECTIVES.columns]
+    return select(*columns).order_by(both.c.lookup_rank).limit(1)
+
+
+_OBJECTIVE_LOOKUP = _objective_lookup()
+
+
 async def objective_row(reads: Reader, *, tenant: str, objective_id: str) -> Any | None:
     """`find_objective` as a row of the objectives table, for hot reads (same order, same fallback to the row id).
 
-    Each lookup is one statement; the second runs only when the first finds nothing, so a row either finds
-    is one a single read of both would have found."""
-    values = {"tenant": tenant, "objective_id": objective_id}
-    found = await reads.first(_OBJECTIVE_BY_ID, values)
-    return found if found is not None else await reads.first(_OBJECTIVE_BY_ROW_ID, values)
+    One statement, so one round trip and one snapshot: a row either lookup finds is one both saw at once."""
+    return await reads.first(_OBJECTIVE_LOOKUP, {"tenant": tenant, "objective_id": objective_id})
 
 
 # What an evaluation reads: not the outcome it replaces (details, window, time evaluated) nor the row's own times.

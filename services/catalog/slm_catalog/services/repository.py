@@ -117,18 +117,17 @@ async def service_page(
 ) -> tuple[Sequence[Any], int]:
     """`list_services` as rows of the services table, for the hot list read (same filters, same order).
 
-    The page and its total agree: on PostgreSQL they come from one statement (the total a window count over
-    every match), one round trip and no transaction; past the last page that statement finds no rows and
-    so no total, and then, as on SQLite (in-process, where the count and the page cost less than a window
-    count over every match), the count and the page are read in one snapshot.
+    The page and its total agree: they come from one statement (each row carries the number of services
+    matching, `matching`, counted by a subquery the database runs once), one round trip on PostgreSQL and no
+    transaction anywhere. Past the last page that statement finds no rows and so no total; then the count
+    and the page are read in one snapshot.
     """
     filters, params = _bound(
         tenant=tenant, limit=limit, offset=offset, type=type, lifecycle=lifecycle, tag=tag, owner=owner, text=text
     )
-    if reads.remote:
-        rows = await reads.rows(_counted_page_statement(filters, sort), params)
-        if rows or offset == 0:
-            return rows, rows[0].matching if rows else 0
+    rows = await reads.rows(_counted_page_statement(filters, sort), params)
+    if rows or offset == 0:
+        return rows, rows[0].matching if rows else 0
     page, count = _page_statements(filters, sort)
 
     def page_and_total(connection: Connection) -> tuple[Sequence[Any], int]:
@@ -140,9 +139,12 @@ async def service_page(
 
 @functools.cache
 def _counted_page_statement(filters: frozenset[str], sort: str) -> Select[Any]:
-    """The page with, on every row, how many services match (`matching`), built once per filters and sort."""
-    page, _ = _page_statements(filters, sort)
-    return page.add_columns(func.count().over().label("matching"))
+    """The page with, on every row, how many services match (`matching`), built once per filters and sort.
+
+    The count is an uncorrelated scalar subquery, run once per statement, where a window count would first
+    gather every matching row in full before the page's first."""
+    page, count = _page_statements(filters, sort)
+    return page.add_columns(count.scalar_subquery().label("matching"))
 
 
 @functools.cache

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from pydantic import TypeAdapter
 
 from slm_catalog.common import customer_only
 from slm_catalog.services import repository, service
+from slm_catalog.services.page_json import service_page_json
 from slm_catalog.services.schemas import (
     Lifecycle,
     ServiceCreate,
@@ -28,7 +28,7 @@ from slm_shared.web.concurrency import (
 )
 from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
-from slm_shared.web.pagination import Page, PageLimit, PageOffset, PageParams
+from slm_shared.web.pagination import Page, PageLimit, PageOffset
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
 
@@ -50,9 +50,6 @@ async def create_service(
     response.headers.update(headers)
     await idempotency.remember(body, headers=headers)
     return body
-
-
-_PAGE_JSON = TypeAdapter(Page[ServicePublic])  # the body as bytes, as `model_dump_json` writes it
 
 
 @router.get(
@@ -77,7 +74,6 @@ async def list_services(
 
     The answer carries an `ETag`; send it back in `If-None-Match` to get 304 with no body while the page is the same.
     """
-    page = PageParams(limit=limit, offset=offset)  # the page's query parameters, not a dependency to resolve
     live_only = customer_only(principal)
     rows: Sequence[Any] = []
     total = 0
@@ -86,8 +82,8 @@ async def list_services(
         rows, total = await repository.service_page(
             reads,
             tenant=principal.tenant,
-            limit=page.limit,
-            offset=page.offset,
+            limit=limit,
+            offset=offset,
             type=type,
             lifecycle="live" if live_only else lifecycle,
             tag=tag,
@@ -95,9 +91,7 @@ async def list_services(
             text=q,
             sort=sort,
         )
-    items = [ServicePublic.model_validate(r) for r in rows]
-    found = Page[ServicePublic](items=items, total=total, limit=page.limit, offset=page.offset)
-    return conditional_json(request, _PAGE_JSON.dump_json(found))  # built once, not validated again
+    return conditional_json(request, service_page_json(rows, total=total, limit=limit, offset=offset))
 
 
 @router.get("/services/{service_id}", response_model=ServicePublic)

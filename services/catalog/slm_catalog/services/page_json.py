@@ -1,0 +1,40 @@
+"""The service list's body written straight from rows of the services table, without a model per row.
+
+The bytes are those `TypeAdapter(Page[ServicePublic]).dump_json` writes for the same rows (the same keys in
+the same order, the same escapes and timestamps), so the ETag of a page is unchanged; the fields and their
+order are read from the models themselves, so a field added there is written here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import attrgetter
+from typing import Any
+
+import msgspec
+
+from slm_catalog.services.schemas import ConfigurationItem, ServicePublic
+
+_FIELDS = tuple(ServicePublic.model_fields)
+_values = attrgetter(*_FIELDS)
+_ITEM_FIELDS = tuple(ConfigurationItem.model_fields)
+_ITEMS_AT = _FIELDS.index("configuration_items")
+_encode = msgspec.json.Encoder().encode
+
+
+def _configuration_item(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored configuration item with every field of the model, in its order (absent ones null)."""
+    return {name: stored.get(name) for name in _ITEM_FIELDS}
+
+
+def _item(row: Any) -> dict[str, Any]:
+    values = _values(row)
+    item = dict(zip(_FIELDS, values, strict=True))
+    if stored := values[_ITEMS_AT]:
+        item["configuration_items"] = [_configuration_item(ci) for ci in stored]
+    return item
+
+
+def service_page_json(rows: Sequence[Any], *, total: int, limit: int, offset: int) -> bytes:
+    """The JSON body of one page of services: `{"items": [...], "total", "limit", "offset"}`."""
+    return _encode({"items": [_item(row) for row in rows], "total": total, "limit": limit, "offset": offset})

@@ -1,0 +1,76 @@
+"""The hot service list writes its body straight from rows, in one statement: the same bytes (and so the same
+ETag) the models write for the same services, and on SQLite one SELECT for the page and its total."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from conftest import auth, new_service
+from pydantic import TypeAdapter
+
+from slm_catalog.config import Settings
+from slm_catalog.main import build_app
+from slm_catalog.services.schemas import ServicePublic
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.nats_server import NatsServer
+from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.web.conditional import body_etag
+from slm_shared.web.pagination import Page
+
+MODELS_PAGE = TypeAdapter(Page[ServicePublic])
+
+
+async def expected_page(client: httpx.AsyncClient, page: dict[str, Any]) -> bytes:
+    """The page as the models write it, each item the single read of that service."""
+    items = [ServicePublic.model_validate((await client.get(f"/v1/services/{i['id']}")).json()) for i in page["items"]]
+    found = Page[ServicePublic](items=items, total=page["total"], limit=page["limit"], offset=page["offset"])
+    return MODELS_PAGE.dump_json(found)
+
+
+async def test_the_list_body_is_byte_for_byte_what_the_models_write(client: httpx.AsyncClient) -> None:
+    await new_service(
+        client,
+        "payments",
+        name='Pay "EU" \\ <b>&</b> caf\u00e9 \u2028 \U0001f600 \x7f',
+        description="line one\nline two\ttabbed \x01",
+        tags=["pci", "tier-1", "\u00fcber"],
+        owner_team="Core",
+        owner_contact="ops@example.com",
+        configuration_items=[
+            {"type": "server", "external_id": "srv-1"},
+            {"type": "database", "external_id": "db-1", "name": "Primary", "source": "servicenow"},
+        ],
+    )
+    await new_service(client, "search", type="technical", lifecycle="pipeline")
+    await new_service(client, "ledger", lifecycle="retired")
+
+    for params in ({}, {"limit": 2}, {"limit": 1, "offset": 2}, {"sort": "-name"}, {"tag": "pci"}, {"offset": 9}):
+        response = await client.get("/v1/services", params=params)
+        assert response.status_code == 200, response.text
+        expected = await expected_page(client, response.json())
+        assert response.content == expected, params
+        assert response.headers["ETag"] == body_etag(expected)
+
+    customer = await client.get("/v1/services", headers=auth(role="customer", party="p-1"))
+    assert [i["key"] for i in customer.json()["items"]] == ["payments"]  # live only
+    assert customer.content == await expected_page(client, customer.json())
+
+
+async def test_a_page_and_its_total_are_one_statement_on_sqlite(sqlite_url: str, nats_server: NatsServer) -> None:
+    settings = Settings(database_url=sqlite_url, **nats_server.service_login("catalog"), environment="test")
+    app = build_app(settings)
+    async with running_app(app, token=make_token("acme")) as client:
+        for key in ("payments", "search", "ledger"):
+            await new_service(client, key)
+        assert (await client.get("/v1/services")).status_code == 200  # the inline read connection is open
+        inline = app.state.db.reader._inline_connection
+        assert inline is not None, "the list is read on the inline SQLite connection"
+        statements: list[str] = []
+        inline.connection.dbapi_connection.set_trace_callback(statements.append)
+        try:
+            page = (await client.get("/v1/services", params={"limit": 2})).json()
+        finally:
+            inline.connection.dbapi_connection.set_trace_callback(None)
+        assert [i["key"] for i in page["items"]] == ["ledger", "payments"] and page["total"] == 3
+        assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
