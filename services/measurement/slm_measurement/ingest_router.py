@@ -66,7 +66,14 @@ async def ingest_measurements(
         session, tenant=principal.tenant, batch=batch, mode=settings.unknown_series
     )
     body = IngestAccepted(
-        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits, force=force),
+        accepted=await service.ingest_batch(
+            session,
+            tenant=principal.tenant,
+            batch=batch,
+            limits=limits,
+            force=force,
+            evaluate_up_to=settings.ingest_evaluation_limit,
+        ),
         warnings=warnings,
     )
     await idempotency.remember(body, status_code=202)
