@@ -6,7 +6,8 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import func, select, text, update
 from sqlmodel import col
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from ticket_support import outbox
@@ -39,6 +40,12 @@ async def _transitions_to(db: Database, row_id: str, status: str) -> int:
 async def _total(db: Database, key: str) -> float:
     async with db.sessionmaker() as session:
         return float(await session.scalar(select(func.sum(MinuteBucket.total)).where(MinuteBucket.service == key)) or 0)
+
+
+async def _writers_waiting(db: Database, count: int) -> None:
+    async with asyncio.timeout(30):
+        while db._writer_lock is None or db._writer_lock[1].waiting() < count:
+            await asyncio.sleep(0.01)
 
 
 async def test_a_breaching_batch_is_answered_with_its_breach_already_in_the_outbox(app_client) -> None:  # type: ignore[no-untyped-def]
@@ -120,3 +127,36 @@ async def test_concurrent_breaching_batches_on_one_series_record_one_breach_and_
     assert await _transitions_to(db, found.id, "breached") == 1
     assert len(await outbox(db, BREACHED, agreement_id=agreement_id)) == 1
     assert await service.evaluate_flagged(db, limit=100) == 0
+
+
+async def test_an_ingest_has_the_sqlite_writer_turn_before_the_background_writers_waiting(app_client) -> None:  # type: ignore[no-untyped-def]
+    app, client = app_client
+    db: Database = app.state.db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite has one writer at a time")
+    key = f"first-{uuid.uuid4().hex[:8]}"
+    await agreement_on(db, key)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def holder() -> None:
+        async with db.session() as session:
+            await session.execute(text("SELECT 1"))
+            holding.set()
+            await release.wait()
+
+    async def background() -> float:  # an ordinary writer, such as a consumer's transaction
+        async with db.session() as session:
+            found = await session.scalar(select(func.sum(MinuteBucket.total)).where(MinuteBucket.service == key))
+            return float(found or 0)
+
+    held = asyncio.create_task(holder())
+    await holding.wait()
+    queued = asyncio.create_task(background())
+    await _writers_waiting(db, 1)
+    posted = asyncio.create_task(client.post("/v1/measurements", json=breaching(key), headers=INGEST))
+    await _writers_waiting(db, 2)  # the ingest waits behind the ordinary writer queued first
+    release.set()
+    response, seen = await posted, await queued
+    await held
+    assert response.status_code == 202, response.text
+    assert seen == 5000  # the ingest, queued last, went first
