@@ -2,6 +2,7 @@
 
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from slm_shared.settings import ServiceSettings, retention_days
@@ -18,6 +19,8 @@ class Settings(ServiceSettings):
     evaluation_interval_seconds: float = 60.0
     evaluation_poll_seconds: float = 0.5
     evaluation_batch_size: int = 100
+    # A batch that flags at most this many objectives has them evaluated in its own transaction (0: by the worker).
+    ingest_evaluation_limit: int = Field(default=20, ge=0)
     version_check_seconds: float = 5.0
     nats_ingest: bool = True
     unknown_series: Literal["refuse", "warn"] = "refuse"

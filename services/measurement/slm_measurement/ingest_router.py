@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from slm_measurement import buckets, catalog_keys, service
 from slm_measurement.buckets import GRANULARITY_SECONDS
@@ -16,7 +16,7 @@ from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, S
 from slm_measurement.series_access import readable_series
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
 from slm_shared.web.concurrency import IdempotencyDep
-from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
+from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep, urgent_writes
 
 router = APIRouter(prefix="/v1", tags=["measurements"], responses=PROBLEM_RESPONSES)
 
@@ -46,6 +46,8 @@ POINTS_BODY = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestAccepted,
     openapi_extra=POINTS_BODY,
+    # A client waits, and the batch may record a breach: on SQLite ahead of the background writers waiting.
+    dependencies=[Depends(urgent_writes)],
 )
 async def ingest_measurements(
     principal: IngestDep, session: SessionDep, idempotency: IdempotencyDep, request: Request
@@ -66,7 +68,14 @@ async def ingest_measurements(
         session, tenant=principal.tenant, batch=batch, mode=settings.unknown_series
     )
     body = IngestAccepted(
-        accepted=await service.ingest_batch(session, tenant=principal.tenant, batch=batch, limits=limits, force=force),
+        accepted=await service.ingest_batch(
+            session,
+            tenant=principal.tenant,
+            batch=batch,
+            limits=limits,
+            force=force,
+            evaluate_up_to=settings.ingest_evaluation_limit,
+        ),
         warnings=warnings,
     )
     await idempotency.remember(body, status_code=202)

@@ -37,25 +37,32 @@ from slm_measurement.models import Objective, ObjectiveTransition, PendingActiva
 from slm_shared.reads import Reader
 
 
-async def mark_series_for_evaluation(session: AsyncSession, *, tenant: str, series: set[tuple[str, str]]) -> int:
-    """Flag the active objectives on the given (service, indicator) pairs as needing evaluation.
+async def flag_series_for_evaluation(
+    session: AsyncSession, *, tenant: str, series: set[tuple[str, str]]
+) -> list[ObjectiveRow]:
+    """Flag the active objectives on the given (service, indicator) pairs as needing evaluation; returns them.
 
-    No filter on the flag itself: on PostgreSQL the update then waits for a worker that holds
-    the row, and sets the flag again after that worker's evaluation commits.
+    One statement flags, locks (the update's row locks, held until this transaction ends) and reads them as
+    a pass reads them (`ObjectiveRow`), series by series: the transaction that stored a batch can evaluate
+    them with no further read. No filter on the flag itself: on PostgreSQL the update then waits for a
+    worker that holds the row, and sets the flag again after that worker's evaluation commits.
     """
     if not series:
-        return 0
-    result = await session.execute(
-        update(Objective)
+        return []
+    connection = await session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    rows = await connection.execute(
+        update(OBJECTIVES)
         .where(
-            col(Objective.tenant) == tenant,
-            col(Objective.active).is_(True),
-            tuple_(col(Objective.service_key), col(Objective.indicator)).in_(sorted(series)),
+            OBJECTIVES.c.tenant == tenant,
+            OBJECTIVES.c.active.is_(True),
+            tuple_(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
-        .execution_options(synchronize_session=False)
+        .returning(*_evaluated_columns(postgres))
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # DML gives a CursorResult; execute() is typed Result
+    flagged = [_ObjectiveRow._make(row) for row in rows]
+    return sorted(flagged, key=lambda row: (row.service_key, row.indicator, row.id))
 
 
 async def get_objective(

@@ -41,11 +41,14 @@ async def ingest_batch(
     limits: IngestLimits,
     now: datetime | None = None,
     force: Thresholds | None = None,
+    evaluate_up_to: int = 0,
 ) -> int:
     """Check the whole batch (against the limits as of `now`), add it to the buckets and flag its objectives.
 
     `force`: the thresholds in force on its value series when the caller read them already
-    (`catalog_keys.check_batch_in_force`); read here otherwise.
+    (`catalog_keys.check_batch_in_force`); read here otherwise. `evaluate_up_to`: when the batch flags at
+    most that many objectives, they are evaluated in this transaction (`evaluate_flagged_here`), so a
+    breach's event commits with the points that caused it; otherwise the worker evaluates them.
     """
     now = now or utcnow()
     if force is None:
@@ -55,9 +58,26 @@ async def ingest_batch(
         return 0
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)
     await slices.reopen_late_spans(session, tenant=tenant, rollup=rollup, now=now)
-    if await repository.mark_series_for_evaluation(session, tenant=tenant, series=rollup.series()):
-        session.info[EVALUATION_PENDING] = True
+    flagged = await repository.flag_series_for_evaluation(session, tenant=tenant, series=rollup.series())
+    if flagged and not (len(flagged) <= evaluate_up_to and await evaluate_flagged_here(session, flagged)):
+        session.info[EVALUATION_PENDING] = True  # wakes the worker after commit
     return rollup.points
+
+
+async def evaluate_flagged_here(session: AsyncSession, flagged: list[repository.ObjectiveRow]) -> bool:
+    """Evaluate objectives this transaction flagged (and so holds), in a savepoint; whether all were stored.
+
+    The outcome, its transition rows and its outbox events commit with the transaction, or not at all.
+    If the evaluation fails, the savepoint alone is rolled back: the objectives stay flagged for the
+    worker, and what the transaction stored before is kept.
+    """
+    try:
+        async with session.begin_nested():
+            evaluated = await evaluate_chunk(session, flagged, now=utcnow(), guarded=False)
+    except Exception:
+        logger.exception("evaluating %d objectives with their batch failed; the worker evaluates them", len(flagged))
+        return False
+    return evaluated == len(flagged)
 
 
 def budget_of(objective: Objective | Row[Any]) -> ErrorBudget:

@@ -6,15 +6,23 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlmodel import col
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from ticket_support import outbox
 
 from slm_measurement import service
+from slm_measurement.config import Settings
 from slm_measurement.models import Objective, ObjectiveTransition
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database, utcnow
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests drive the flagged pass by hand: ingestion leaves what it flags to it (limit 0)."""
+    return settings.model_copy(update={"ingest_evaluation_limit": 0})
 
 
 async def _objectives(db: Database, agreements: list[str]) -> dict[str, Objective]:

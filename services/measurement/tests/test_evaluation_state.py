@@ -12,6 +12,7 @@ from typing import Any
 import nats
 import nats.errors
 import nats.js.errors
+import pytest
 from measurement_support import eventually
 from sqlalchemy import func, select
 from ticket_support import activate, outbox, ticket_agreement
@@ -27,6 +28,13 @@ from slm_shared.db import Database
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """These tests evaluate by hand: ingestion leaves what it flags to the worker (`ingest_evaluation_limit` 0)."""
+    return settings.model_copy(update={"ingest_evaluation_limit": 0})
+
 
 BURN = "slm.measurement.objective.burn_alert.v1"
 AT_RISK = "slm.measurement.objective.at_risk.v1"
