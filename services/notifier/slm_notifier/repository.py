@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Row, Select, Table, Update, and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -165,6 +165,47 @@ def any_due_statement(now: datetime) -> Select[Any]:
     return select(D.id).where(_due(now)).limit(1)
 
 
+JOB_COLUMNS = (
+    "id",
+    "tenant",
+    "subscription_id",
+    "event_id",
+    "event_type",
+    "event_time",
+    "payload",
+    "escalation_level",
+    "notification_id",
+    "round_attempts",
+    "attempt_count",
+    "claim_token",
+)
+JOB_SUBSCRIPTION_COLUMNS = (
+    S.channel,
+    S.target,
+    S.enabled,
+    S.secret,
+    S.previous_secret,
+    S.previous_secret_expires_at,
+    S.language,
+)
+
+
+def _claim(
+    *, now: datetime, limit: int, lease_until: datetime, token: str, busy_subscriptions: Collection[str]
+) -> Update:
+    """Mark up to `limit` due deliveries claimed, skipping busy subscriptions and rows other replicas hold locked."""
+    query = select(D.id).where(_due(now))
+    if busy_subscriptions:
+        query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
+    chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)
+    # One statement: the rows are chosen (others' locked ones skipped) and marked in the same round trip.
+    return (
+        update(DELIVERIES)
+        .where(D.id.in_(chosen.scalar_subquery()))
+        .values(claimed_until=lease_until, claim_token=token)
+    )
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -176,44 +217,35 @@ async def claim_due(
 ) -> list[str]:
     """Reserve up to `limit` due deliveries for this worker, skipping subscriptions already at their
     limit in flight; other replicas skip locked rows."""
-    query = select(D.id).where(_due(now))
-    if busy_subscriptions:
-        query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
-    chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)
-    # One statement: the rows are chosen (others' locked ones skipped) and marked in the same round trip.
-    claimed = await session.scalars(
-        update(DELIVERIES)
-        .where(D.id.in_(chosen.scalar_subquery()))
-        .values(claimed_until=lease_until, claim_token=token)
-        .returning(D.id)
-    )
+    claim = _claim(now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy_subscriptions)
+    claimed = await session.scalars(claim.returning(D.id))
     return list(claimed.all())
+
+
+async def claim_due_jobs(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease_until: datetime,
+    token: str,
+    busy_subscriptions: Collection[str] = (),
+) -> list[Row[Any]]:
+    """As `claim_due`, returning the claimed deliveries as `jobs_statement` reads them, in the same statement
+    (PostgreSQL: the claim is a data-modifying CTE joined to the subscriptions)."""
+    claim = _claim(now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy_subscriptions)
+    claimed = claim.returning(*(D[name] for name in JOB_COLUMNS)).cte("claimed")
+    C = claimed.c
+    query = select(*(C[name] for name in JOB_COLUMNS), *JOB_SUBSCRIPTION_COLUMNS).select_from(
+        claimed.outerjoin(SUBSCRIPTIONS, S.id == C.subscription_id)
+    )
+    return list((await session.execute(query)).all())
 
 
 def jobs_statement(ids: list[str]) -> Select[Any]:
     """Claimed deliveries with what they need of their subscription (None columns if it is gone)."""
     return (
-        select(
-            D.id,
-            D.tenant,
-            D.subscription_id,
-            D.event_id,
-            D.event_type,
-            D.event_time,
-            D.payload,
-            D.escalation_level,
-            D.notification_id,
-            D.round_attempts,
-            D.attempt_count,
-            D.claim_token,
-            S.channel,
-            S.target,
-            S.enabled,
-            S.secret,
-            S.previous_secret,
-            S.previous_secret_expires_at,
-            S.language,
-        )
+        select(*(D[name] for name in JOB_COLUMNS), *JOB_SUBSCRIPTION_COLUMNS)
         .select_from(DELIVERIES.outerjoin(SUBSCRIPTIONS, S.id == D.subscription_id))
         .where(D.id.in_(ids))
     )
