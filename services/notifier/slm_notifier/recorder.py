@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from slm_notifier import repository
-from slm_shared.db import Database
+from slm_shared.db import Database, is_postgres
 from slm_shared.tasks import stop_tasks
 
 
@@ -69,10 +69,15 @@ class AttemptRecorder:
 
     async def _write(self, items: list[AttemptRecord]) -> None:
         async with self.db.session() as session:
-            await repository.record_attempts(session, [item.attempt for item in items])
-            await repository.finish_attempts(
-                session, [(item.delivery_id, item.claim_token, item.state) for item in items]
-            )
+            if is_postgres(self.db.engine):
+                await repository.record_and_finish(
+                    session, [(item.attempt, item.delivery_id, item.claim_token, item.state) for item in items]
+                )
+            else:
+                await repository.record_attempts(session, [item.attempt for item in items])
+                await repository.finish_attempts(
+                    session, [(item.delivery_id, item.claim_token, item.state) for item in items]
+                )
             for item in items:
                 if item.disable_subscription is not None and item.now is not None:
                     subscription_id, reason = item.disable_subscription

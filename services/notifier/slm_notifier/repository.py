@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Row,
+    Select,
+    Table,
+    TextClause,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -165,6 +181,47 @@ def any_due_statement(now: datetime) -> Select[Any]:
     return select(D.id).where(_due(now)).limit(1)
 
 
+JOB_COLUMNS = (
+    "id",
+    "tenant",
+    "subscription_id",
+    "event_id",
+    "event_type",
+    "event_time",
+    "payload",
+    "escalation_level",
+    "notification_id",
+    "round_attempts",
+    "attempt_count",
+    "claim_token",
+)
+JOB_SUBSCRIPTION_COLUMNS = (
+    S.channel,
+    S.target,
+    S.enabled,
+    S.secret,
+    S.previous_secret,
+    S.previous_secret_expires_at,
+    S.language,
+)
+
+
+def _claim(
+    *, now: datetime, limit: int, lease_until: datetime, token: str, busy_subscriptions: Collection[str]
+) -> Update:
+    """Mark up to `limit` due deliveries claimed, skipping busy subscriptions and rows other replicas hold locked."""
+    query = select(D.id).where(_due(now))
+    if busy_subscriptions:
+        query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
+    chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)
+    # One statement: the rows are chosen (others' locked ones skipped) and marked in the same round trip.
+    return (
+        update(DELIVERIES)
+        .where(D.id.in_(chosen.scalar_subquery()))
+        .values(claimed_until=lease_until, claim_token=token)
+    )
+
+
 async def claim_due(
     session: AsyncSession,
     *,
@@ -176,44 +233,35 @@ async def claim_due(
 ) -> list[str]:
     """Reserve up to `limit` due deliveries for this worker, skipping subscriptions already at their
     limit in flight; other replicas skip locked rows."""
-    query = select(D.id).where(_due(now))
-    if busy_subscriptions:
-        query = query.where(D.subscription_id.not_in(list(busy_subscriptions)))
-    chosen = query.order_by(D.next_attempt_at, D.id).limit(limit).with_for_update(skip_locked=True)
-    # One statement: the rows are chosen (others' locked ones skipped) and marked in the same round trip.
-    claimed = await session.scalars(
-        update(DELIVERIES)
-        .where(D.id.in_(chosen.scalar_subquery()))
-        .values(claimed_until=lease_until, claim_token=token)
-        .returning(D.id)
-    )
+    claim = _claim(now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy_subscriptions)
+    claimed = await session.scalars(claim.returning(D.id))
     return list(claimed.all())
+
+
+async def claim_due_jobs(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    lease_until: datetime,
+    token: str,
+    busy_subscriptions: Collection[str] = (),
+) -> list[Row[Any]]:
+    """As `claim_due`, returning the claimed deliveries as `jobs_statement` reads them, in the same statement
+    (PostgreSQL: the claim is a data-modifying CTE joined to the subscriptions)."""
+    claim = _claim(now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy_subscriptions)
+    claimed = claim.returning(*(D[name] for name in JOB_COLUMNS)).cte("claimed")
+    C = claimed.c
+    query = select(*(C[name] for name in JOB_COLUMNS), *JOB_SUBSCRIPTION_COLUMNS).select_from(
+        claimed.outerjoin(SUBSCRIPTIONS, S.id == C.subscription_id)
+    )
+    return list((await session.execute(query)).all())
 
 
 def jobs_statement(ids: list[str]) -> Select[Any]:
     """Claimed deliveries with what they need of their subscription (None columns if it is gone)."""
     return (
-        select(
-            D.id,
-            D.tenant,
-            D.subscription_id,
-            D.event_id,
-            D.event_type,
-            D.event_time,
-            D.payload,
-            D.escalation_level,
-            D.notification_id,
-            D.round_attempts,
-            D.attempt_count,
-            D.claim_token,
-            S.channel,
-            S.target,
-            S.enabled,
-            S.secret,
-            S.previous_secret,
-            S.previous_secret_expires_at,
-            S.language,
-        )
+        select(*(D[name] for name in JOB_COLUMNS), *JOB_SUBSCRIPTION_COLUMNS)
         .select_from(DELIVERIES.outerjoin(SUBSCRIPTIONS, S.id == D.subscription_id))
         .where(D.id.in_(ids))
     )
@@ -274,6 +322,44 @@ async def finish_attempts(session: AsyncSession, items: list[tuple[str, str, dic
     params = [
         {"b_id": delivery_id, "b_token": token, **{f"b_{name}": values[name] for name in names}}
         for delivery_id, token, values in items
+    ]
+    await session.execute(statement, params)
+
+
+@functools.cache
+def _record_and_finish_statement(attempt_names: tuple[str, ...], state_names: tuple[str, ...]) -> TextClause:
+    # Written out, for PostgreSQL alone (a data-modifying CTE), and compiled once per shape of the items.
+    assignments = ", ".join(f"{name} = :b_{name}" for name in state_names)
+    sql = (
+        f"WITH finished AS (UPDATE deliveries SET {assignments}, claimed_until = NULL, claim_token = NULL "
+        "WHERE id = :b_id AND claim_token = :b_token RETURNING id) "
+        f"INSERT INTO delivery_attempts ({', '.join(attempt_names)}) "
+        f"VALUES ({', '.join(f':a_{name}' for name in attempt_names)})"
+    )
+    return text(sql).bindparams(
+        *(bindparam(f"a_{name}", type_=ATTEMPTS.c[name].type) for name in attempt_names),
+        *(bindparam(f"b_{name}", type_=D[name].type) for name in state_names),
+    )
+
+
+async def record_and_finish(
+    session: AsyncSession, items: list[tuple[dict[str, Any], str, str, dict[str, Any]]]
+) -> None:
+    """PostgreSQL: each attempt's row and its delivery's new state (only where this worker still holds the
+    claim) in one statement, executed for all items at once; the same effect as `record_attempts` followed by
+    `finish_attempts`, a round trip fewer."""
+    if not items:
+        return
+    attempt_names, state_names = tuple(items[0][0]), tuple(items[0][3])
+    statement = _record_and_finish_statement(attempt_names, state_names)
+    params = [
+        {
+            "b_id": delivery_id,
+            "b_token": token,
+            **{f"a_{name}": attempt[name] for name in attempt_names},
+            **{f"b_{name}": state[name] for name in state_names},
+        }
+        for attempt, delivery_id, token, state in items
     ]
     await session.execute(statement, params)
 

@@ -14,6 +14,7 @@ from slm_notifier.contacts.rules import party_side
 from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import TEST_EVENT_TYPE, EventFacts, subscription_matches
 from slm_notifier.models import DEAD, FAILED, OPEN, PENDING, Delivery, Subscription, new_id
+from slm_notifier.queued import queue_deliveries
 from slm_notifier.redaction import keep_stored_secrets, refuse_markers
 from slm_notifier.schemas import SubscriptionCreate, SubscriptionUpdate, check_change_requests, validated_target
 from slm_notifier.signing import new_secret
@@ -112,7 +113,7 @@ async def fan_out(
     worker = _preclaimers.get(_engine_id(session)) if rows else None
     if worker is not None:
         worker.preclaim(session, rows)  # sent as soon as this transaction commits, without another claim
-    await repository.insert_deliveries(session, rows)
+    await queue_deliveries(session, rows)  # with the transaction's other fresh deliveries, in one statement
     if rows:
         mark_queued(session)
     return len(rows)

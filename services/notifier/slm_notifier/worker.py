@@ -27,7 +27,7 @@ from slm_notifier.policy import RetryPolicy, next_transition
 from slm_notifier.recorder import AttemptRecord, AttemptRecorder
 from slm_notifier.service import DELIVERIES_QUEUED, register_preclaimer
 from slm_shared.app import ServiceContext
-from slm_shared.db import Database, utcnow
+from slm_shared.db import Database, is_postgres, utcnow
 from slm_shared.tasks import checkpoint, stop_tasks, wait_for_event
 
 logger = logging.getLogger(__name__)
@@ -171,13 +171,22 @@ class DeliveryWorker:
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
         if look_first and not self._inflight and not await self._anything_due(now):
             return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
+        if is_postgres(self.db.engine):
+            # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
+            async with self.db.session() as session:
+                jobs = await repository.claim_due_jobs(
+                    session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
+                )
+            if not jobs:
+                return 0
+            return await self._start(jobs, await self._read_agreements(jobs))
         async with self.db.session() as session:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
             )
         if not ids:
             return 0
-        # read once the claim has committed, outside the write transaction (which ends sooner for it)
+        # SQLite: read once the claim has committed, outside the write transaction (which ends sooner for it)
         jobs, agreements = await self._read_jobs(ids, {token})
         return await self._start(jobs, agreements)
 
@@ -210,16 +219,24 @@ class DeliveryWorker:
 
         def read(connection: Connection) -> tuple[list[Row[Any]], dict[tuple[str, Any], AgreementFacts]]:
             jobs = [job for job in connection.execute(repository.jobs_statement(ids)) if job.claim_token in tokens]
-            pairs = self._agreement_pairs(jobs)
-            rows = connection.execute(repository.agreements_statement(pairs)).all() if pairs else []
-            agreements = {
-                (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id)
-                for r in rows
-                if (r.tenant, r.agreement_id) in pairs
-            }
-            return jobs, agreements
+            return jobs, self._agreements(connection, jobs)
 
         return await self.db.reader.read(read)
+
+    async def _read_agreements(self, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
+        """The agreements of jobs already in hand (no read at all when no job's channel needs one)."""
+        if not self._agreement_pairs(jobs):
+            return {}
+        return await self.db.reader.read(lambda connection: self._agreements(connection, jobs))
+
+    def _agreements(self, connection: Connection, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
+        pairs = self._agreement_pairs(jobs)
+        rows = connection.execute(repository.agreements_statement(pairs)).all() if pairs else []
+        return {
+            (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id)
+            for r in rows
+            if (r.tenant, r.agreement_id) in pairs
+        }
 
     async def _start(self, jobs: list[Row[Any]], agreements: dict[tuple[str, Any], AgreementFacts]) -> int:
         cap = self.settings.max_per_subscription

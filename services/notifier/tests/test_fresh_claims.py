@@ -14,6 +14,7 @@ from sqlalchemy import select
 from slm_notifier.config import Settings
 from slm_notifier.matching import EventFacts
 from slm_notifier.models import PENDING, SUCCEEDED, Delivery, Subscription
+from slm_notifier.queued import write_queued
 from slm_notifier.service import fan_out
 from slm_notifier.signing import new_secret
 from slm_notifier.worker import DeliveryWorker
@@ -78,6 +79,7 @@ async def test_committed_fan_out_is_sent_without_a_claim_round_and_a_rolled_back
         async with db.session() as session:
             kept, facts = breach(tenant, 1)
             await fan_out(session, kept, facts)
+            await write_queued(session)  # written now rather than at the commit, to be read here
             claim = await session.scalar(select(Delivery.claim_token).where(Delivery.event_id == kept.id))
             assert claim is not None  # claimed by the transaction that writes it
             dropped, facts = breach(tenant, 2)

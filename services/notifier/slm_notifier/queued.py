@@ -1,0 +1,59 @@
+"""Fresh deliveries of a transaction, written together in one statement when it commits.
+
+A consumer batch fans out many events in one transaction; one INSERT for all their deliveries costs
+one round trip instead of one per event. Rows fanned out inside a savepoint (the inbox's savepoint
+around an event that failed before, or runs alone after a failed batch) are written at once, so
+rolling the savepoint back drops them with the rest of that event's effects; rows kept for the
+commit belong to the outer transaction, which a savepoint's rollback does not touch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+
+from slm_notifier import repository
+
+QUEUED = "slm_notifier_queued_deliveries"
+
+
+async def queue_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write `rows` in this transaction: at once inside a savepoint, else with the others when it commits."""
+    if not rows:
+        return
+    if session.in_nested_transaction():
+        await repository.insert_deliveries(session, rows)
+        return
+    queued: list[dict[str, Any]] | None = session.info.get(QUEUED)
+    if queued is None:
+        queued = session.info[QUEUED] = []
+        sync = session.sync_session
+        if not event.contains(sync, "before_commit", _write_queued):
+            event.listen(sync, "before_commit", _write_queued)
+            event.listen(sync, "after_transaction_end", _forget_queued)
+    queued.extend(rows)
+
+
+async def write_queued(session: AsyncSession) -> None:
+    """Write the deliveries kept for the commit now (before a statement in this transaction reads them)."""
+    rows = session.info.pop(QUEUED, None)
+    if rows:
+        await repository.insert_deliveries(session, rows)
+
+
+def _write_queued(session: Session) -> None:
+    # before_commit fires for a savepoint's release too: the rows wait for the outermost commit, so a
+    # failure to write them fails the transaction, never one event's savepoint
+    if session.in_nested_transaction():
+        return
+    rows = session.info.pop(QUEUED, None)
+    if rows:
+        session.execute(insert(repository.DELIVERIES), rows)
+
+
+def _forget_queued(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the transaction ended (a rollback, or a commit that wrote them)
+        session.info.pop(QUEUED, None)

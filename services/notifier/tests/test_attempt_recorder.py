@@ -1,0 +1,82 @@
+"""Attempt results written as a group: every attempt is recorded, a delivery's state only where the worker still
+holds its claim; on PostgreSQL both in one statement."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from conftest import objective_status
+from sqlalchemy import event, func, select
+
+from slm_notifier import repository
+from slm_notifier.models import PENDING, SUCCEEDED, Delivery, DeliveryAttempt, Subscription
+from slm_notifier.recorder import AttemptRecord, AttemptRecorder
+from slm_notifier.service import delivery_row
+from slm_notifier.signing import new_secret
+from slm_shared.contracts import EVENTS
+from slm_shared.db import Database, utcnow
+from slm_shared.migrations import upgrade
+
+
+def result(row: dict[str, Any], token: str) -> AttemptRecord:
+    now = utcnow()
+    return AttemptRecord(
+        attempt={
+            "delivery_id": row["id"], "tenant": row["tenant"], "number": 1, "attempted_at": now, "succeeded": True,
+            "status_code": 204, "error": None, "duration_ms": 3, "next_attempt_at": None,
+        },
+        delivery_id=row["id"],
+        claim_token=token,
+        state={
+            "status": SUCCEEDED, "attempt_count": 1, "round_attempts": 1, "next_attempt_at": None,
+            "last_status_code": 204, "last_error": None, "updated_at": now, "completed_at": now,
+        },
+    )  # fmt: skip
+
+
+async def test_a_group_of_results_records_every_attempt_and_only_held_claims(database_url: str, tenant: str) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        rows = []
+        for n, token in enumerate(("mine", "mine", "another worker's")):
+            item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
+            rows.append({**delivery_row(item, "sub-1", utcnow()), "claim_token": token, "claimed_until": utcnow()})
+        async with db.session() as session:
+            session.add(
+                Subscription(
+                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
+                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
+                )
+            )  # fmt: skip
+            await session.flush()
+            await repository.insert_deliveries(session, rows)
+
+        statements: list[str] = []
+
+        @event.listens_for(db.engine.sync_engine, "before_execute")
+        def _count(_conn: Any, clause: Any, _multiparams: Any, _params: Any, _options: Any) -> None:
+            statements.append(str(clause))
+
+        recorder = AttemptRecorder(db)
+        # the third delivery's claim was taken over (its lease ran out): its attempt is recorded, its state kept
+        await asyncio.gather(*(recorder.record(result(row, "mine")) for row in rows))
+        event.remove(db.engine.sync_engine, "before_execute", _count)
+
+        async with db.session(read_only=True) as session:
+            attempts = await session.scalar(
+                select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.tenant == tenant)
+            )
+            found = {d.id: d for d in (await session.scalars(select(Delivery))).all()}
+        assert attempts == 3
+        for row in rows[:2]:
+            assert (found[row["id"]].status, found[row["id"]].claim_token) == (SUCCEEDED, None)
+            assert found[row["id"]].last_status_code == 204
+        other = found[rows[2]["id"]]
+        assert (other.status, other.claim_token, other.attempt_count) == (PENDING, "another worker's", 0)
+        writes = [s for s in statements if "delivery_attempts" in s or "UPDATE deliveries" in s]
+        # one group: PostgreSQL writes attempts and states in one statement, SQLite in two
+        assert len(writes) == (1 if db.engine.dialect.name == "postgresql" else 2), writes
+    finally:
+        await db.dispose()

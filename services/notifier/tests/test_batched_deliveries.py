@@ -1,0 +1,212 @@
+"""A consumer batch writes the deliveries of all its events in one statement, and a failing event's deliveries
+are rolled back with it while the rest of the batch is delivered, each once, under its own webhook-id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from conftest import objective_status, wait_until
+from receivers import Receiver
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Insert
+
+from slm_notifier.config import Settings
+from slm_notifier.events import on_objective_status
+from slm_notifier.models import SUCCEEDED, Delivery, Subscription
+from slm_notifier.queued import queue_deliveries, write_queued
+from slm_notifier.service import delivery_row
+from slm_notifier.signing import new_secret
+from slm_notifier.worker import DeliveryWorker
+from slm_shared.bus import Bus, Consumer, DeadLetter
+from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.db import Database, utcnow
+from slm_shared.migrations import upgrade
+from slm_shared.testing.nats_server import NatsServer
+
+EVENTS_IN_BATCH = 20
+
+
+@contextlib.asynccontextmanager
+async def notifier_parts(database_url: str, nats_server: NatsServer) -> AsyncIterator[tuple[Database, Bus]]:
+    """The notifier's migrated database with its delivery worker running, and a bus to publish and consume."""
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    bus = Bus(nats_server.url, name="test-batched-deliveries")
+    await bus.connect(attempts=5)
+    await bus.ensure_platform_streams()
+    settings = Settings(database_url=database_url, environment="test", allow_private_targets=True)
+    worker = asyncio.create_task(DeliveryWorker(db, settings).run())
+    try:
+        yield db, bus
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        await bus.close()
+        await db.dispose()
+
+
+async def subscribe(db: Database, tenant: str, url: str) -> None:
+    async with db.session() as session:
+        session.add(
+            Subscription(
+                tenant=tenant, name="ops", event_types=["slm.measurement.*"], target={"url": url}, secret=new_secret()
+            )
+        )
+
+
+async def backlog(bus: Bus, consumer: Consumer, tenant: str) -> list[CloudEvent]:
+    """Breaches of distinct objectives published before the consumer runs, so they come in fetched batches."""
+    stream, subjects = next(iter(consumer.subscriptions().items()))
+    await consumer._ensure_consumer(stream, subjects)
+    events = [
+        EVENTS.objective_breached.build(
+            tenant=tenant, data=objective_status(agreement_id=f"agr-{n}", objective_id=f"obj-{n}")
+        )
+        for n in range(EVENTS_IN_BATCH)
+    ]
+    for item in events:
+        headers = {**item.headers(), "Nats-Msg-Id": item.id}
+        await bus.js.publish(EVENTS.objective_breached.subject, json.dumps(item.data).encode(), headers=headers)
+    return events
+
+
+def count_delivery_inserts(db: Database, tenant: str) -> list[int]:
+    """Rows of `tenant` written by each INSERT into deliveries from now on."""
+    written: list[int] = []
+
+    @event.listens_for(db.engine.sync_engine, "before_execute")
+    def _count(_conn: Any, clause: Any, multiparams: Any, params: Any, _options: Any) -> None:
+        if isinstance(clause, Insert) and clause.table.name == "deliveries":
+            rows = multiparams if isinstance(multiparams, list | tuple) and multiparams else [params]
+            flat = [row for item in rows for row in (item if isinstance(item, list) else [item])]
+            ours = sum(1 for row in flat if isinstance(row, dict) and row.get("tenant") == tenant)
+            if ours:
+                written.append(ours)
+
+    return written
+
+
+async def stored(db: Database, tenant: str) -> list[Delivery]:
+    async with db.session(read_only=True) as session:
+        return list((await session.scalars(select(Delivery).where(Delivery.tenant == tenant))).all())
+
+
+async def test_a_fetched_batch_writes_its_deliveries_in_one_statement_and_each_is_sent_once(
+    database_url: str, nats_server: NatsServer, tenant: str
+) -> None:
+    async with Receiver() as receiver, notifier_parts(database_url, nats_server) as (db, bus):
+        await subscribe(db, tenant, receiver.url())
+        handlers = {EVENTS.objective_breached.type: on_objective_status}
+        consumer = Consumer(db, bus, name=f"test-{uuid.uuid4().hex[:8]}", handlers=handlers)
+        events = await backlog(bus, consumer, tenant)
+        inserts = count_delivery_inserts(db, tenant)
+        task = asyncio.create_task(consumer.run())
+        try:
+            await receiver.wait_for(EVENTS_IN_BATCH)
+
+            async def all_succeeded() -> bool:
+                return [d.status for d in await stored(db, tenant)] == [SUCCEEDED] * EVENTS_IN_BATCH
+
+            await wait_until(all_succeeded)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert sum(inserts) == EVENTS_IN_BATCH
+        # one statement per fetched batch, not one per event (the first fetch takes a single message, and the
+        # stream's older events of other tests may split the rest)
+        assert len(inserts) <= EVENTS_IN_BATCH // 4 and max(inserts) >= EVENTS_IN_BATCH // 2, inserts
+        deliveries = await stored(db, tenant)
+        assert sorted(d.event_id for d in deliveries) == sorted(e.id for e in events)
+        await asyncio.sleep(0.3)
+        ids = [request.headers["webhook-id"] for request in receiver.requests]
+        assert sorted(ids) == sorted(d.id for d in deliveries)  # each sent once, under its delivery's id
+
+
+async def test_a_failing_event_in_a_batch_loses_its_deliveries_alone(
+    database_url: str, nats_server: NatsServer, tenant: str
+) -> None:
+    async with Receiver() as receiver, notifier_parts(database_url, nats_server) as (db, bus):
+        await subscribe(db, tenant, receiver.url())
+        poison: set[str] = set()
+
+        async def fails_after_fan_out(session: AsyncSession, item: CloudEvent) -> None:
+            await on_objective_status(session, item)  # its deliveries are written (or kept for the commit)
+            if item.id in poison:
+                raise RuntimeError("failed after fanning out")
+
+        handlers = {EVENTS.objective_breached.type: fails_after_fan_out}
+        consumer = Consumer(
+            db, bus, name=f"test-{uuid.uuid4().hex[:8]}", handlers=handlers, max_deliveries=2, retry_delay=0.05
+        )
+        events = await backlog(bus, consumer, tenant)
+        poison.add(events[7].id)
+        task = asyncio.create_task(consumer.run())
+        try:
+
+            async def settled() -> bool:
+                async with db.session(read_only=True) as session:
+                    letters = await session.scalar(
+                        select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == events[7].id)
+                    )
+                return letters == 1 and len(await stored(db, tenant)) == EVENTS_IN_BATCH - 1
+
+            await wait_until(settled, timeout=30)
+            await receiver.wait_for(EVENTS_IN_BATCH - 1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        deliveries = await stored(db, tenant)
+        assert sorted(d.event_id for d in deliveries) == sorted(e.id for e in events if e.id not in poison)
+        await asyncio.sleep(0.3)
+        assert len(receiver.requests) == EVENTS_IN_BATCH - 1  # nothing sent for the event that failed
+
+
+async def test_rows_kept_for_the_commit_go_with_a_rollback_and_a_savepoint_keeps_its_own(
+    database_url: str, tenant: str
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            session.add(
+                Subscription(
+                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
+                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
+                )
+            )  # fmt: skip
+
+        def row(n: int) -> dict[str, Any]:
+            item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
+            return delivery_row(item, "sub-1", utcnow())
+
+        kept, dropped, later, in_savepoint, rolled_back = row(1), row(2), row(3), row(4), row(5)
+        reused = db.sessionmaker()
+        try:
+            with contextlib.suppress(RuntimeError):
+                async with reused.begin():
+                    await queue_deliveries(reused, [dropped])
+                    raise RuntimeError("the transaction failed")
+            async with reused.begin():  # the same session's next transaction writes none of the first's rows
+                await queue_deliveries(reused, [kept])
+        finally:
+            await reused.close()
+        async with db.session() as session:
+            await queue_deliveries(session, [later])
+            with contextlib.suppress(RuntimeError):
+                async with session.begin_nested():
+                    await queue_deliveries(session, [rolled_back])
+                    raise RuntimeError("the event's handler failed")
+            async with session.begin_nested():  # released: its row stays, and the outer one is still kept
+                await queue_deliveries(session, [in_savepoint])
+            await write_queued(session)  # a read in the same transaction sees the rows kept so far
+            seen = set((await session.scalars(select(Delivery.id).where(Delivery.tenant == tenant))).all())
+            assert seen == {kept["id"], later["id"], in_savepoint["id"]}
+        assert {d.id for d in await stored(db, tenant)} == {kept["id"], later["id"], in_savepoint["id"]}
+    finally:
+        await db.dispose()
