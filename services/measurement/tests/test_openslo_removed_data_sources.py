@@ -316,3 +316,26 @@ async def test_a_source_deletion_consumed_while_a_newer_apply_is_uncommitted_wai
     finally:
         await one.dispose()
         await two.dispose()
+
+
+async def test_a_source_registered_over_the_api_after_the_deletion_was_consumed_is_not_taken_by_an_older_apply(
+    database_url: str,
+) -> None:
+    """Reversed: the deletion is consumed, staff register the name over the API, then the older apply arrives."""
+    await upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        base = applied("http://doc-host:9", "fast")
+        assert await stopped(db, at(removed(series=("fast",)), 10)) == {}
+        await register(db, "http://api-host:9", series="fast")
+        source = (await consume(db, base))["prom"]
+        assert (source.url, source.auth_header, source.stopped_at, source.applied_at) == (
+            "http://api-host:9", "Bearer by-hand", None, None,
+        )  # fmt: skip
+        async with db.session(read_only=True) as session:
+            [series] = list(await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT)))
+        assert (series.value_query, series.stopped_at, series.applied_at) == ("by_hand", None, None)
+        taken = await consume(db, at(base, 20))  # an apply newer than the deletion takes it over as any
+        assert (taken["prom"].url, taken["prom"].stopped_at) == ("http://doc-host:9", None)
+    finally:
+        await db.dispose()

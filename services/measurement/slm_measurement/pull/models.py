@@ -72,6 +72,8 @@ class RemovedSeries(SQLModel, table=True):
     service_key: str = Field(max_length=64, primary_key=True)
     indicator: str = Field(max_length=128, primary_key=True)
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # when the deletion was consumed here: a series made over the API after it is not an older apply's to take over
+    consumed_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class RemovedDataSource(SQLModel, table=True):
@@ -84,3 +86,5 @@ class RemovedDataSource(SQLModel, table=True):
     tenant: str = Field(max_length=64, primary_key=True)
     name: str = Field(max_length=63, primary_key=True)
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # when the deletion was consumed here: a source registered over the API after it is not an older apply's to take
+    consumed_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=True))
