@@ -339,3 +339,27 @@ async def test_a_source_registered_over_the_api_after_the_deletion_was_consumed_
         assert (taken["prom"].url, taken["prom"].stopped_at) == ("http://doc-host:9", None)
     finally:
         await db.dispose()
+
+
+async def test_a_series_on_a_stopped_source_is_not_replayed_and_its_source_is_asked_nothing(
+    app_client: Any, database_url: str, prometheus: Prometheus
+) -> None:
+    _, client = app_client
+    db = Database(database_url)
+    try:
+        first = applied(prometheus.url, "fast", tenant="acme")
+        await consume(db, first)
+        [series] = (await client.get("/v1/pulled-series")).json()["items"]
+        start = (first.time - timedelta(hours=1)).isoformat()
+        replayed = await client.post(f"/v1/pulled-series/{series['id']}/replay", json={"start": start})
+        assert replayed.status_code == 200, replayed.text
+        asked = prometheus.asked()
+        assert asked >= 1  # the source answers while its document stands
+        await consume(db, at(removed(tenant="acme"), 10))  # the DataSource document alone is deleted
+    finally:
+        await db.dispose()
+    refused = await client.post(f"/v1/pulled-series/{series['id']}/replay", json={"start": start})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"] == [{"field": "data_source", "message": "stopped"}]
+    assert prometheus.asked() == asked
