@@ -363,3 +363,25 @@ async def test_a_series_on_a_stopped_source_is_not_replayed_and_its_source_is_as
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.json()["errors"] == [{"field": "data_source", "message": "stopped"}]
     assert prometheus.asked() == asked
+
+
+async def test_a_later_apply_naming_no_variable_stops_sending_the_one_read_before(
+    database_url: str, prometheus: Prometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await upgrade("slm_measurement", database_url)
+    monkeypatch.setenv("SLM_PROMETHEUS_OPENSLO_SOURCES_PROM", "s3cret")
+    db = Database(database_url)
+    try:
+        named = applied(prometheus.url, "fast", bearer_token_env="SLM_PROMETHEUS_OPENSLO_SOURCES_PROM")
+        assert (await consume(db, named))["prom"].auth_header == "Bearer s3cret"
+        dropped = await consume(db, at(applied(prometheus.url, "fast"), 5))  # same URL, bearerTokenEnv removed
+        assert dropped["prom"].auth_header is None
+        await pull(db)
+        assert prometheus.seen[-1][1] is None
+        # a credential registered over the API is the API's: an apply naming no variable keeps it
+        async with db.session() as session:
+            [source] = await session.scalars(select(DataSource).where(DataSource.tenant == TENANT))
+            source.auth_header = "Bearer by-hand"
+        assert (await consume(db, at(applied(prometheus.url, "fast"), 10)))["prom"].auth_header == "Bearer by-hand"
+    finally:
+        await db.dispose()

@@ -29,6 +29,8 @@ class DataSource(SQLModel, table=True):
     type: str = Field(default="prometheus", max_length=32)
     url: str = Field(max_length=2000)
     auth_header: str | None = Field(default=None, max_length=4000)
+    # whether auth_header was read from the variables an OpenSLO apply named: an apply naming none clears it
+    auth_from_env: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     # the time of the OpenSLO apply that last set it (its event's time), so an older apply changes nothing
     applied_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

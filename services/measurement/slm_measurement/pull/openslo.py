@@ -99,7 +99,13 @@ async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOApplie
         credential = _credential(tenant, given)
         if source is None:
             held[given.name] = source = DataSource(
-                tenant=tenant, name=given.name, type=given.type, url=url, auth_header=credential, applied_at=event.time
+                tenant=tenant,
+                name=given.name,
+                type=given.type,
+                url=url,
+                auth_header=credential,
+                auth_from_env=credential is not None,
+                applied_at=event.time,
             )
             session.add(source)
             continue
@@ -112,10 +118,13 @@ async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOApplie
             if source.auth_header is not None:
                 # the stored Authorization was given for the old host: never sent to the new one
                 logger.warning("data source %s moved to another URL: its stored authorization is cleared", given.name)
-                source.auth_header = None
+                source.auth_header, source.auth_from_env = None, False
             source.url = url
         if credential is not None:
-            source.auth_header = credential
+            source.auth_header, source.auth_from_env = credential, True
+        elif source.auth_from_env and not (given.bearer_token_env or given.username_env or given.password_env):
+            # the documents named a variable before and name none now: its value is no longer sent
+            source.auth_header, source.auth_from_env = None, False
         source.applied_at = event.time
         source.stopped_at = None  # applied after its document was deleted: queried again
         if taken_over and removed_at is not None and deleted_later:

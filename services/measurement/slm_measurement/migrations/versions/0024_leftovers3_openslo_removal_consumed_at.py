@@ -1,4 +1,5 @@
-"""when an OpenSLO deletion remembered before its apply was consumed: what the API makes after it is not taken over
+"""when an OpenSLO deletion remembered before its apply was consumed: what the API makes after it is not taken over;
+whether a data source's Authorization came from an apply's variables (an apply naming none clears it)
 
 Revision ID: 0024
 Revises: 0023
@@ -21,9 +22,13 @@ def upgrade() -> None:
     for table in ("openslo_removed_series", "openslo_removed_data_sources"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("consumed_at", UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("data_sources") as batch:
+        batch.add_column(sa.Column("auth_from_env", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("data_sources") as batch:
+        batch.drop_column("auth_from_env")
     for table in ("openslo_removed_series", "openslo_removed_data_sources"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("consumed_at")
