@@ -7,10 +7,12 @@ from typing import Any
 
 from slm_shared.terms.openslo_wiring import (
     channel_of,
-    connection_refusals,
+    credential_refusals,
+    data_source_refusals,
     data_source_variable_prefix,
     data_sources,
     differs,
+    metric_source_refusals,
     pulled_series,
     tenant_may_read,
     tenant_may_read_data_source,
@@ -96,9 +98,13 @@ def test_no_two_tenants_may_read_the_same_variable() -> None:
         assert len(readers) <= 1, (variable, readers)
 
 
+def refusals(details: dict[str, Any], tenant: str = "acme") -> list[tuple[str, str]]:
+    return data_source_refusals({"type": "prometheus", "connectionDetails": details}, tenant)
+
+
 def test_a_data_source_credential_is_carried_by_variable_name_and_refused_in_the_clear() -> None:
     named = {"url": "http://p:9090", "bearerTokenEnv": "SLM_PROMETHEUS_ACME_PROM", "timeout": "30s"}
-    assert connection_refusals(named) == []
+    assert data_source_refusals({"type": "prometheus", "connectionDetails": named}, "acme") == []
     documents = [
         {"kind": "DataSource", "metadata": {"name": "prom"}, "spec": {"type": "Prometheus", "connectionDetails": named}}
     ]
@@ -111,17 +117,61 @@ def test_a_data_source_credential_is_carried_by_variable_name_and_refused_in_the
         ({"client-secret": "x"}, "connectionDetails.client-secret"),
         ({"url": "https://u:pw@p"}, "connectionDetails.url"),
         ({"passwordEnv": "PASSWORD"}, "connectionDetails.passwordEnv"),
-        ({"bearerTokenEnv": "SLM_PROMETHEUS_A_B", "usernameEnv": "SLM_PROMETHEUS_A_C"}, "connectionDetails"),
+        ({"bearerTokenEnv": "SLM_PROMETHEUS_ACME_B", "usernameEnv": "SLM_PROMETHEUS_ACME_C"}, "connectionDetails"),
         ({"servers": [{"url": "http://p", "password": "x"}]}, "connectionDetails.servers[0].password"),
         ({"endpoint": "https://u:pw@p"}, "connectionDetails.endpoint"),
         ({"applicationKey": "x"}, "connectionDetails.applicationKey"),
     ):
-        assert [found for found, _ in connection_refusals(details)][:1] == [path], details
-    # no password, an empty value, a flag; where or how a credential is found, not the credential
-    assert connection_refusals({"url": "https://u@p", "token": "", "bearer": True}) == []
-    assert connection_refusals({"tokenUrl": "https://idp/token", "keyFile": "/k", "accessKeyID": "AKIA"}) == []
-    assert connection_refusals({"sessionTokenEnv": "AWS_SESSION_TOKEN", "authorizationType": "bearer"}) == []
+        assert [found for found, _ in refusals(details)][:1] == [path], details
+    # an empty value, a flag; where or how a credential is found, not the credential
+    assert refusals({"url": "https://p/?query=up", "token": "", "bearer": True}) == []
+    assert refusals({"tokenUrl": "https://idp/token", "keyFile": "/k", "accessKeyID": "AKIA"}) == []
+    assert refusals({"sessionTokenEnv": "AWS_SESSION_TOKEN", "authorizationType": "bearer"}) == []
+    assert refusals({"headers": [{"name": "X-Scope-OrgID", "value": "acme"}]}) == []
     assert data_source_variable_prefix("acme-eu") == "SLM_PROMETHEUS_ACME_EU_"
     assert tenant_may_read_data_source("acme-eu", "SLM_PROMETHEUS_ACME_EU_PROM")
     assert not tenant_may_read_data_source("acme", "SLM_PROMETHEUS_ACME_EU_PROM")
     assert not tenant_may_read_data_source("acme_eu", "SLM_PROMETHEUS_ACME_EU_PROM")
+
+
+def test_a_credential_anywhere_in_a_data_source_or_an_inline_metric_source_is_refused_naming_its_field() -> None:
+    for details, path in (
+        ({"url": "http://p:9/?access_token=S3CRET"}, "connectionDetails.url"),
+        ({"url": "http://p:9/?api_key=S3CRET&step=60"}, "connectionDetails.url"),
+        ({"url": "https://S3CRET@p:9"}, "connectionDetails.url"),
+        ({"url": "https://u@p"}, "connectionDetails.url"),
+        ({"headers": [{"name": "Authorization", "value": "Bearer S3CRET"}]}, "connectionDetails.headers[0].value"),
+        ({"headers": [{"key": "X-Api-Key", "value": "S3CRET"}]}, "connectionDetails.headers[0].value"),
+        ({"key": "S3CRET"}, "connectionDetails.key"),
+        ({"licenseKey": "S3CRET"}, "connectionDetails.licenseKey"),
+        ({"queryKey": "S3CRET"}, "connectionDetails.queryKey"),
+        ({"connectionString": "Server=db;Password=S3CRET"}, "connectionDetails.connectionString"),
+        ({"auth": "user:S3CRET"}, "connectionDetails.auth"),
+        ({"url": "http://p", "bearerTokenEnv": "SLM_PROMETHEUS_ACME_" + "X" * 200}, "connectionDetails.bearerTokenEnv"),
+        ({"url": "http://p/" + "x" * 2000}, "connectionDetails.url"),
+        ({"url": "http://p", "bearerTokenEnv": "SLM_PROMETHEUS_OTHER_PROM"}, "connectionDetails.bearerTokenEnv"),
+        (
+            {"url": "http://p", "passwordEnv": "SLM_PROMETHEUS_ACME_EU_PW", "usernameEnv": "SLM_PROMETHEUS_ACME_U"},
+            "connectionDetails.passwordEnv",
+        ),
+    ):
+        assert [found for found, _ in refusals(details)][:1] == [path], details
+    assert [p for p, _ in data_source_refusals({"type": "prometheus", "apiKey": "S3CRET"}, "acme")] == ["apiKey"]
+    assert refusals({"url": "http://p", "bearerTokenEnv": "SLM_PROMETHEUS_ACME_EU_PROM"}, "acme-eu") == []
+    assert [p for p, _ in refusals({"bearerTokenEnv": "SLM_PROMETHEUS_ACME_X_PROM"}, "acme_x")] == [
+        "connectionDetails.bearerTokenEnv"
+    ]
+    sli = {
+        "spec": {
+            "thresholdMetric": {
+                "metricSource": {"type": "Datadog", "spec": {"query": "q", "apiKey": "S3CRET", "applicationKey": "S"}}
+            }
+        }
+    }
+    assert [p for p, _ in metric_source_refusals(sli)] == [
+        "$.spec.thresholdMetric.metricSource.spec.apiKey",
+        "$.spec.thresholdMetric.metricSource.spec.applicationKey",
+    ]
+    ref = {"spec": {"thresholdMetric": {"metricSource": {"metricSourceRef": "prom", "spec": {"query": "up"}}}}}
+    assert metric_source_refusals(ref) == []
+    assert credential_refusals({"dimensions": [{"name": "InstanceId", "value": "i-1"}], "region": "eu"}) == []

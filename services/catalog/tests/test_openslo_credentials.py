@@ -62,3 +62,51 @@ async def test_a_credential_named_by_variable_is_kept_and_published_as_the_name_
         }
     ]
     assert ("DataSource", name) in await exported(client)
+
+
+async def test_a_credential_anywhere_in_a_data_source_or_an_inline_metric_source_is_refused_and_not_exported(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await exported(client)
+    url = "http://prometheus:9090"
+    datadog = {"type": "Datadog", "spec": {"query": "avg:latency{*}", "apiKey": "S3CRET", "applicationKey": "S3CRET"}}
+    inline = doc("SLI", "dd-latency", {"thresholdMetric": {"metricSource": datadog}})
+    for given, field in (
+        (source("p", {"url": "http://p:9/?access_token=S3CRET"}), "$.spec.connectionDetails.url"),
+        (source("p", {"url": "https://S3CRET@p:9"}), "$.spec.connectionDetails.url"),
+        (
+            source("p", {"url": url, "headers": [{"name": "Authorization", "value": "Bearer S3CRET"}]}),
+            "$.spec.connectionDetails.headers[0].value",
+        ),
+        (
+            doc("DataSource", "p", {"type": "prometheus", "token": "S3CRET", "connectionDetails": {"url": url}}),
+            "$.spec.token",
+        ),
+        (source("p", {"url": url, "key": "S3CRET"}), "$.spec.connectionDetails.key"),
+        (source("nr", {"licenseKey": "S3CRET"}, "NewRelic"), "$.spec.connectionDetails.licenseKey"),
+        (source("nr", {"queryKey": "S3CRET"}, "NewRelic"), "$.spec.connectionDetails.queryKey"),
+        (source("db", {"connectionString": "Password=S3CRET"}, "SQL"), "$.spec.connectionDetails.connectionString"),
+        (source("p", {"url": url, "auth": "u:S3CRET"}), "$.spec.connectionDetails.auth"),
+        (inline, "$.spec.thresholdMetric.metricSource.spec.apiKey"),
+        # too long for measurement to take: refused here, never a 500
+        (
+            source("p", {"url": url, "bearerTokenEnv": "SLM_PROMETHEUS_ACME_" + "P" * 200}),
+            "$.spec.connectionDetails.bearerTokenEnv",
+        ),
+        (source("p", {"url": url + "/" + "x" * 2000}), "$.spec.connectionDetails.url"),
+        # another tenant's variable: measurement would never read it for acme
+        (
+            source("p", {"url": url, "bearerTokenEnv": "SLM_PROMETHEUS_OTHER_PROM"}),
+            "$.spec.connectionDetails.bearerTokenEnv",
+        ),
+    ):
+        refused = await apply(client, [given])
+        assert refused.status_code == 422, (given, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        first = refused.json()["errors"][0]
+        assert first["field"] == f"documents[0] {field}", (given, first)
+        assert "S3CRET" not in refused.text
+    assert await exported(client) == before
+    # where or how a credential is found is kept
+    kept = {"url": url, "tokenUrl": "https://idp/token", "keyFile": "/k", "bearerTokenEnv": "SLM_PROMETHEUS_ACME_PROM"}
+    assert (await apply(client, [source(f"p-{uuid.uuid4().hex[:8]}", kept)])).status_code == 201

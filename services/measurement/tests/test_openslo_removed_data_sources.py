@@ -316,3 +316,72 @@ async def test_a_source_deletion_consumed_while_a_newer_apply_is_uncommitted_wai
     finally:
         await one.dispose()
         await two.dispose()
+
+
+async def test_a_source_registered_over_the_api_after_the_deletion_was_consumed_is_not_taken_by_an_older_apply(
+    database_url: str,
+) -> None:
+    """Reversed: the deletion is consumed, staff register the name over the API, then the older apply arrives."""
+    await upgrade("slm_measurement", database_url)
+    db = Database(database_url)
+    try:
+        base = applied("http://doc-host:9", "fast")
+        assert await stopped(db, at(removed(series=("fast",)), 10)) == {}
+        await register(db, "http://api-host:9", series="fast")
+        source = (await consume(db, base))["prom"]
+        assert (source.url, source.auth_header, source.stopped_at, source.applied_at) == (
+            "http://api-host:9", "Bearer by-hand", None, None,
+        )  # fmt: skip
+        async with db.session(read_only=True) as session:
+            [series] = list(await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT)))
+        assert (series.value_query, series.stopped_at, series.applied_at) == ("by_hand", None, None)
+        taken = await consume(db, at(base, 20))  # an apply newer than the deletion takes it over as any
+        assert (taken["prom"].url, taken["prom"].stopped_at) == ("http://doc-host:9", None)
+    finally:
+        await db.dispose()
+
+
+async def test_a_series_on_a_stopped_source_is_not_replayed_and_its_source_is_asked_nothing(
+    app_client: Any, database_url: str, prometheus: Prometheus
+) -> None:
+    _, client = app_client
+    db = Database(database_url)
+    try:
+        first = applied(prometheus.url, "fast", tenant="acme")
+        await consume(db, first)
+        [series] = (await client.get("/v1/pulled-series")).json()["items"]
+        start = (first.time - timedelta(hours=1)).isoformat()
+        replayed = await client.post(f"/v1/pulled-series/{series['id']}/replay", json={"start": start})
+        assert replayed.status_code == 200, replayed.text
+        asked = prometheus.asked()
+        assert asked >= 1  # the source answers while its document stands
+        await consume(db, at(removed(tenant="acme"), 10))  # the DataSource document alone is deleted
+    finally:
+        await db.dispose()
+    refused = await client.post(f"/v1/pulled-series/{series['id']}/replay", json={"start": start})
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"] == [{"field": "data_source", "message": "stopped"}]
+    assert prometheus.asked() == asked
+
+
+async def test_a_later_apply_naming_no_variable_stops_sending_the_one_read_before(
+    database_url: str, prometheus: Prometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await upgrade("slm_measurement", database_url)
+    monkeypatch.setenv("SLM_PROMETHEUS_OPENSLO_SOURCES_PROM", "s3cret")
+    db = Database(database_url)
+    try:
+        named = applied(prometheus.url, "fast", bearer_token_env="SLM_PROMETHEUS_OPENSLO_SOURCES_PROM")
+        assert (await consume(db, named))["prom"].auth_header == "Bearer s3cret"
+        dropped = await consume(db, at(applied(prometheus.url, "fast"), 5))  # same URL, bearerTokenEnv removed
+        assert dropped["prom"].auth_header is None
+        await pull(db)
+        assert prometheus.seen[-1][1] is None
+        # a credential registered over the API is the API's: an apply naming no variable keeps it
+        async with db.session() as session:
+            [source] = await session.scalars(select(DataSource).where(DataSource.tenant == TENANT))
+            source.auth_header = "Bearer by-hand"
+        assert (await consume(db, at(applied(prometheus.url, "fast"), 10)))["prom"].auth_header == "Bearer by-hand"
+    finally:
+        await db.dispose()

@@ -251,3 +251,5 @@ class RemovedSubscription(SQLModel, table=True):
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     # `<kind> <name>` of the deleted document, for the reason a subscription taken over later is disabled with
     document: str | None = Field(default=None, max_length=130)
+    # when the deletion was consumed here: a subscription made over the API after it is not an older apply's to take
+    consumed_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=True))

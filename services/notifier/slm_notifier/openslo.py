@@ -165,6 +165,10 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
             continue  # its document was deleted after this apply: no subscription is made
         current = held.get(given.name)
         taken_over = current is not None and current.applied_at is None
+        consumed_at = removal.consumed_at if removal is not None else None
+        made_since = current is not None and consumed_at is not None and current.created_at >= consumed_at
+        if taken_over and deleted_later and made_since:
+            continue  # made over the API after the deletion was consumed: in order, that subscription wins
         try:
             await _subscribe(session, event, given, current)
         except (Unprocessable, ValidationError) as exc:

@@ -290,3 +290,25 @@ async def test_a_deletion_consumed_while_a_newer_apply_is_uncommitted_waits_for_
     finally:
         await one.dispose()
         await two.dispose()
+
+
+async def test_a_subscription_made_over_the_api_after_the_deletion_was_consumed_is_not_taken_by_an_older_apply(
+    db: Database, tenant: str
+) -> None:
+    """Reversed: the deletion is consumed, staff subscribe the name over the API, then the older apply arrives."""
+    base = applied(tenant, "https://doc-host.example.com").model_copy(update={"time": utcnow() + timedelta(seconds=5)})
+    await consume(db, removed(tenant, HOOK).model_copy(update={"time": base.time + timedelta(seconds=10)}))
+    async with db.session() as session:
+        made = SubscriptionCreate(
+            name=HOOK,
+            event_types=["slm.measurement.objective.burn_alert.v1"],
+            target={"url": "https://api-host.example.com"},
+        )
+        await service.create_subscription(session, tenant=tenant, data=made)
+    await consume(db, base)
+    [hook] = [s for s in await held(db, tenant) if s.name == HOOK]
+    assert (hook.target["url"], hook.enabled, hook.applied_at) == ("https://api-host.example.com/", True, None)
+    newer = base.model_copy(update={"time": base.time + timedelta(seconds=20)})
+    await consume(db, newer)  # an apply newer than the deletion takes it over as any
+    [hook] = [s for s in await held(db, tenant) if s.name == HOOK]
+    assert (hook.target["url"], hook.enabled) == ("https://doc-host.example.com/hook", True)

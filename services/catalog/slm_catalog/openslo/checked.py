@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from slm_catalog.openslo.models import SPECS, Document
 from slm_shared.errors import FieldError
-from slm_shared.terms.openslo_wiring import connection_refusals
+from slm_shared.terms.openslo_wiring import data_source_refusals, metric_source_refusals
 
 
 def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -40,8 +40,8 @@ class Checked:
         return {d.metadata.name: i for i, d in enumerate(self.documents) if d.kind == kind}
 
 
-def check(raw: list[Any]) -> Checked:
-    """Validate each document and its spec against its kind."""
+def check(raw: list[Any], *, tenant: str) -> Checked:
+    """Validate each document and its spec against its kind, for the tenant applying them."""
     checked = Checked(raw=[d if isinstance(d, dict) else {} for d in raw])
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -61,9 +61,12 @@ def check(raw: list[Any]) -> Checked:
             continue
         checked.documents.append(document)
         checked.specs.append(spec)
-        if document.kind == "DataSource":  # kept, exported and published: never a credential in the clear
-            for path, reason in connection_refusals(document.spec.get("connectionDetails")):
+        # kept, exported and published: never a credential in the clear, only variables measurement reads for tenant
+        if document.kind == "DataSource":
+            for path, reason in data_source_refusals(document.spec, tenant):
                 checked.refuse(index, f"$.spec.{path}", reason)
+        for path, reason in metric_source_refusals(item):
+            checked.refuse(index, path, reason)
     if checked.errors:
         return checked
     _check_names(checked)

@@ -95,7 +95,7 @@ async def apply_openslo(
 ) -> OpenSLOSummary:
     """Apply OpenSLO v1 / v1alpha documents: services, indicators and published offerings, all or nothing."""
     raw = _documents(await request.body(), request.headers.get("content-type", "application/json"))
-    checked = mapping.check(raw)
+    checked = mapping.check(raw, tenant=principal.tenant)
     if checked.errors:
         raise Unprocessable(_summary(checked.errors), errors=checked.errors)
     taken = await store.existing(session, tenant=principal.tenant)

@@ -29,6 +29,8 @@ class DataSource(SQLModel, table=True):
     type: str = Field(default="prometheus", max_length=32)
     url: str = Field(max_length=2000)
     auth_header: str | None = Field(default=None, max_length=4000)
+    # whether auth_header was read from the variables an OpenSLO apply named: an apply naming none clears it
+    auth_from_env: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     # the time of the OpenSLO apply that last set it (its event's time), so an older apply changes nothing
     applied_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
@@ -72,6 +74,8 @@ class RemovedSeries(SQLModel, table=True):
     service_key: str = Field(max_length=64, primary_key=True)
     indicator: str = Field(max_length=128, primary_key=True)
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # when the deletion was consumed here: a series made over the API after it is not an older apply's to take over
+    consumed_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class RemovedDataSource(SQLModel, table=True):
@@ -84,3 +88,5 @@ class RemovedDataSource(SQLModel, table=True):
     tenant: str = Field(max_length=64, primary_key=True)
     name: str = Field(max_length=63, primary_key=True)
     removed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # when the deletion was consumed here: a source registered over the API after it is not an older apply's to take
+    consumed_at: datetime | None = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=True))

@@ -39,6 +39,15 @@ def _newer(applied_at: datetime | None, event: CloudEvent) -> bool:
     return applied_at is not None and applied_at > event.time
 
 
+def _registered_since(
+    applied_at: datetime | None, created_at: datetime, removal: RemovedDataSource | RemovedSeries | None
+) -> bool:
+    """Whether a row never applied was made over the API after the deletion remembered for its name was consumed:
+    an apply older than that deletion, consumed later, does not take it over (in order, the API's row came last)."""
+    consumed_at = removal.consumed_at if removal is not None else None
+    return applied_at is None and consumed_at is not None and created_at >= consumed_at
+
+
 def _credential(tenant: str, given: OpenSLODataSourceV1) -> str | None:
     """The Authorization header from the variables the documents name, read from this service's environment; None
     when they name none, or one this tenant may not read, or one not set (logged by the variable's name only)."""
@@ -69,7 +78,7 @@ async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOApplie
         for source in await session.scalars(select(DataSource).where(col(DataSource.tenant) == tenant))
     }
     removed = {
-        removal.name: removal.removed_at
+        removal.name: removal
         for removal in await session.scalars(select(RemovedDataSource).where(col(RemovedDataSource.tenant) == tenant))
     }
     for given in data.data_sources:
@@ -79,15 +88,24 @@ async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOApplie
             logger.warning("data source %s not applied: its url is not an http(s) URL", given.name)
             continue
         source = held.get(given.name)
-        removed_at = removed.get(given.name)
+        removal = removed.get(given.name)
+        removed_at = removal.removed_at if removal is not None else None
         # deleted at or after this apply's time, the deletion consumed first (it left the name to an API row or none)
         deleted_later = removed_at is not None and removed_at >= event.time
         if source is None and deleted_later:
             continue  # its document was deleted after this apply: the data source is not made
+        if source is not None and deleted_later and _registered_since(source.applied_at, source.created_at, removal):
+            continue  # registered over the API after the deletion was consumed: in order, that registration wins
         credential = _credential(tenant, given)
         if source is None:
             held[given.name] = source = DataSource(
-                tenant=tenant, name=given.name, type=given.type, url=url, auth_header=credential, applied_at=event.time
+                tenant=tenant,
+                name=given.name,
+                type=given.type,
+                url=url,
+                auth_header=credential,
+                auth_from_env=credential is not None,
+                applied_at=event.time,
             )
             session.add(source)
             continue
@@ -100,10 +118,13 @@ async def _sources(session: AsyncSession, event: CloudEvent, data: OpenSLOApplie
             if source.auth_header is not None:
                 # the stored Authorization was given for the old host: never sent to the new one
                 logger.warning("data source %s moved to another URL: its stored authorization is cleared", given.name)
-                source.auth_header = None
+                source.auth_header, source.auth_from_env = None, False
             source.url = url
         if credential is not None:
-            source.auth_header = credential
+            source.auth_header, source.auth_from_env = credential, True
+        elif source.auth_from_env and not (given.bearer_token_env or given.username_env or given.password_env):
+            # the documents named a variable before and name none now: its value is no longer sent
+            source.auth_header, source.auth_from_env = None, False
         source.applied_at = event.time
         source.stopped_at = None  # applied after its document was deleted: queried again
         if taken_over and removed_at is not None and deleted_later:
@@ -143,6 +164,8 @@ async def on_openslo_applied(session: AsyncSession, event: CloudEvent) -> None:
         deleted_later = removal is not None and removal.removed_at >= event.time
         if series is None and deleted_later:
             continue  # its document was deleted after this apply: the series is not made
+        if series is not None and deleted_later and _registered_since(series.applied_at, series.created_at, removal):
+            continue  # made over the API after the deletion was consumed: in order, that series wins
         if series is None:
             session.add(
                 PulledSeries(
@@ -196,7 +219,7 @@ async def on_openslo_removed(session: AsyncSession, event: CloudEvent) -> None:
                 RemovedSeries(tenant=event.tenant, service_key=service_key, indicator=indicator, removed_at=event.time)
             )
         elif removal.removed_at < event.time:
-            removal.removed_at = event.time
+            removal.removed_at = event.time  # consumed_at stays the first: an API row made since wins
     for series in held:
         # a series created over the API (never applied) is not the documents' to stop
         if (series.service_key, series.indicator) not in wanted or series.applied_at is None:
@@ -231,7 +254,7 @@ async def _stop_sources(session: AsyncSession, event: CloudEvent, data: OpenSLOR
             if removal is None:
                 session.add(RemovedDataSource(tenant=event.tenant, name=name, removed_at=event.time))
             elif removal.removed_at < event.time:
-                removal.removed_at = event.time
+                removal.removed_at = event.time  # consumed_at stays the first: an API row made since wins
             continue
         if _newer(source.applied_at, event):
             continue

@@ -50,7 +50,7 @@ async def register_again(
     changes nothing, and a newer one takes it over as it would any."""
     if source.tenant != principal.tenant:
         raise ValueError("a data source belongs to the tenant that registers it")
-    source.url, source.auth_header, source.stopped_at = url, auth_header, None
+    source.url, source.auth_header, source.auth_from_env, source.stopped_at = url, auth_header, False, None
     await session.flush()
 
 

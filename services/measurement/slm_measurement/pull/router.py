@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NoReturn
 
 import httpx
 from fastapi import APIRouter, Path, Request, status
@@ -166,12 +166,16 @@ async def _usable_source(session: SessionDep, principal: Principal, name: str) -
     if source is None:
         raise Unprocessable(f"No data source {name}", errors=[FieldError(field="data_source", message="unknown")])
     if source.stopped_at is not None:
-        raise Unprocessable(
-            f"The data source {name} was stopped when its OpenSLO document was deleted: apply it again, or register "
-            "it again with POST /v1/datasources",
-            errors=[FieldError(field="data_source", message="stopped")],
-        )
+        _refuse_stopped(name)
     return source
+
+
+def _refuse_stopped(name: str) -> NoReturn:
+    raise Unprocessable(
+        f"The data source {name} was stopped when its OpenSLO document was deleted: apply it again, or register "
+        "it again with POST /v1/datasources",
+        errors=[FieldError(field="data_source", message="stopped")],
+    )
 
 
 @router.post("/pulled-series", status_code=status.HTTP_201_CREATED, response_model=SeriesPublic)
@@ -276,6 +280,8 @@ async def replay_pulled_series(
     series, source = await _series(session, principal, series_id)
     if data.start >= utcnow():
         raise Unprocessable("start must be in the past", errors=[FieldError(field="start", message="in the future")])
+    if source.stopped_at is not None:  # its OpenSLO document was deleted: asked nothing until applied or registered
+        _refuse_stopped(source.name)
     async with httpx.AsyncClient(timeout=request.app.state.settings.pull_timeout_seconds) as client:
         outcome = await service.replay(session, client, series=series, source=source, start=data.start)
     return PullOutcome(points=outcome.points, series=SeriesPublic.model_validate(series))

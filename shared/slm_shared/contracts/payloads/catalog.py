@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from slm_shared.contracts.payloads.common import IndicatorKind, Payload, PriceV1, TargetV1
+from slm_shared.terms.openslo_wiring import URL_MAX_LENGTH, VARIABLE_MAX_LENGTH
 
 
 class TicketTargetV1(BaseModel):
@@ -109,13 +110,17 @@ class DependencyChangedV1(Payload):
 class OpenSLODataSourceV1(BaseModel):
     name: str = Field(max_length=63)
     type: Literal["prometheus"] = "prometheus"
-    url: str = Field(max_length=2000)
+    url: str = Field(max_length=URL_MAX_LENGTH)
     bearer_token_env: str | None = Field(
-        None, max_length=200, description="the variable holding the bearer token (never its value)"
+        None, max_length=VARIABLE_MAX_LENGTH, description="the variable holding the bearer token (never its value)"
     )
-    username_env: str | None = Field(None, max_length=200, description="the variable holding the basic-auth user")
+    username_env: str | None = Field(
+        None, max_length=VARIABLE_MAX_LENGTH, description="the variable holding the basic-auth user"
+    )
     password_env: str | None = Field(
-        None, max_length=200, description="the variable holding the basic-auth password (never its value)"
+        None,
+        max_length=VARIABLE_MAX_LENGTH,
+        description="the variable holding the basic-auth password (never its value)",
     )
 
 
