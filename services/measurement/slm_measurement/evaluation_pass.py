@@ -323,7 +323,8 @@ def collections_spaced() -> Iterator[None]:
     with _spacing:
         if _spacings == 0:
             _restore = gc.get_threshold()
-            gc.set_threshold(max(_restore[0], SPACED_YOUNG), *_restore[1:])
+            if _restore[0]:  # 0: automatic collection off (someone else's choice, kept)
+                gc.set_threshold(max(_restore[0], SPACED_YOUNG), *_restore[1:])
         _spacings += 1
         spaced = gc.get_threshold()
     try:

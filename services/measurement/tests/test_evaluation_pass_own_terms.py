@@ -301,6 +301,12 @@ def test_spacings_count_process_wide_and_respect_thresholds_set_by_others() -> N
         with collections_spaced():
             assert not gc.isenabled()
         assert not gc.isenabled() and gc.get_threshold() == before
+        gc.enable()
+        # Or switched automatic collection off with a zero threshold: a pass does not switch it on.
+        gc.set_threshold(0)
+        with collections_spaced():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
     finally:
         gc.enable()
         gc.set_threshold(*before)
