@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
 from slm_measurement.domain.budget import ErrorBudget, error_budget
-from slm_measurement.evaluation_pass import collector_paused, evaluate_chunk, record_measurement
+from slm_measurement.evaluation_pass import collections_spaced, evaluate_chunk, record_measurement
 from slm_measurement.evaluator import measure
 from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective, PendingActivation
@@ -147,17 +147,14 @@ async def evaluate_due(
     for offset in range(0, len(ids), chunk):
         if offset and yield_to is not None and yield_to.is_set():
             break
-        async with db.session() as session:
-            with collector_paused():  # once the writer turn is ours (see `collector_paused`)
-                evaluated += await _lock_and_evaluate(session, ids[offset : offset + chunk], interval=interval)
+        with collections_spaced():
+            async with db.session() as session:
+                now = utcnow()
+                objectives = await repository.lock_due_objectives(
+                    session, objective_row_ids=ids[offset : offset + chunk], stale_before=now - interval
+                )
+                evaluated += await evaluate_chunk(session, objectives, now=now)
     return evaluated
-
-
-async def _lock_and_evaluate(session: AsyncSession, ids: list[str], *, interval: timedelta) -> int:
-    """Lock those of the objectives still due and evaluate them (its objects freed on return)."""
-    now = utcnow()
-    objectives = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=now - interval)
-    return await evaluate_chunk(session, objectives, now=now)
 
 
 async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int:

@@ -9,17 +9,20 @@ other alone (`evaluate_objective`), and their rows, transitions and events must 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from slm_measurement import repository
-from slm_measurement.evaluation_pass import evaluate_chunk
+from slm_measurement.evaluation_pass import SPACED_YOUNG, collections_spaced, evaluate_chunk
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective, ObjectiveTransition
 from slm_measurement.service import evaluate_due, evaluate_objective
 from slm_shared.bus import OutboxMessage
@@ -30,6 +33,7 @@ POLICY = [
     {"name": "fast", "severity": "page", "budget_share": 0.02, "long_window": "1h", "short_window": "5m"},
     {"name": "slow", "severity": "ticket", "budget_share": 0.1, "long_window": "1d", "short_window": "2h"},
 ]
+FAST = {"name": "fast", "severity": "page", "long_window": "1h", "short_window": "5m"}
 CALENDAR = {"window_kind": "calendar", "window_duration": None, "window_unit": "month"}
 # Attainment over the days is 0.995 and the recent minutes 0.99: targets around them are met,
 # missed, or met but forecast to be missed; an objective that reported a breach recovers.
@@ -51,6 +55,18 @@ TERMS: list[dict[str, Any]] = [
     {"target": 0.99, "alert_policy": POLICY},
     {"target": 0.999, "alert_policy": POLICY, "firing_alerts": ["slow"]},
     {"target": 0.985, "budgeting_method": "timeslices", "timeslice_seconds": 300},
+    # Same ranges, different policy: a reading must not be shared across policies.
+    {"target": 0.99, "alert_policy": [FAST | {"budget_share": 0.02}]},
+    {"target": 0.99, "alert_policy": [FAST | {"budget_share": 0.5}]},
+    # Same series and targets, minutes left out by a maintenance window or counted bad by an observed span.
+    {"target": 0.99, "maintenance_windows": [{"start": "2026-03-11T13:00:00Z", "end": "2026-03-11T14:00:00Z"}]},
+    {"target": 0.992, "maintenance_windows": [{"start": "2026-03-11T13:00:00Z", "end": "2026-03-11T14:00:00Z"}]},
+    {"target": 0.99, "observed": [{"start": "2026-03-11T14:00:00Z", "end": "2026-03-11T14:20:00Z"}]},
+    {"target": 0.992, "observed": [{"start": "2026-03-11T14:00:00Z", "end": "2026-03-11T14:20:00Z"}]},
+    # Another tenant's series of the same name (worse), and a scoped series of the first tenant's.
+    {"target": 0.99, "tenant": "globex"},
+    {"target": 0.992, "tenant": "globex"},
+    {"target": 0.99, "scope": "eu"},
 ]
 
 
@@ -61,9 +77,11 @@ async def _seed(db: Database) -> None:
     day, hour, minute = seconds // 86400, seconds // 3600, seconds // 60
 
     def rows(name: str, last: int, count: int, size: float, share: float) -> list[dict[str, Any]]:
+        series = [("acme", "", 1.0), ("globex", "", 0.995), ("acme", "eu", 0.998)]  # the others a little worse
         return [
-            {"tenant": "acme", "service": "api", "indicator": "availability", "scope": "", name: i}
-            | {"good": size * share, "total": size}
+            {"tenant": tenant, "service": "api", "indicator": "availability", "scope": scope, name: i}
+            | {"good": size * share * worse, "total": size}
+            for tenant, scope, worse in series
             for i in range(last - count, last + 1)
         ]
 
@@ -106,7 +124,8 @@ async def test_objectives_on_their_own_terms_store_what_single_evaluations_store
             assert await evaluate_chunk(session, locked, now=NOW) == len(TERMS)
         async with db.session() as session:
             for n in range(len(TERMS)):
-                single = await repository.get_objective(session, tenant="acme", objective_row_id=f"b-{n}")
+                tenant = TERMS[n].get("tenant", "acme")
+                single = await repository.get_objective(session, tenant=tenant, objective_row_id=f"b-{n}")
                 assert single is not None
                 await evaluate_objective(session, single, now=NOW)
         async with db.sessionmaker() as session:
@@ -148,11 +167,17 @@ async def test_objectives_on_their_own_terms_store_what_single_evaluations_store
         await db.dispose()
 
 
+async def _due(db: Database) -> None:
+    await _seed(db)
+    async with db.session() as session:
+        await session.execute(update(Objective).values(needs_evaluation=True))
+
+
 @pytest.mark.parametrize("enabled", [True, False])
-async def test_a_pass_pauses_the_collector_per_chunk_and_leaves_it_as_it_found_it(
+async def test_a_pass_spaces_collections_out_per_chunk_and_leaves_the_collector_as_it_found_it(
     sqlite_url: str, enabled: bool
 ) -> None:
-    """Inside a chunk no automatic collection runs (each would rescan the chunk's objects); after it, as before."""
+    """Inside a chunk young collections are few (each would rescan the chunk's objects); after it, as before."""
     db = Database(sqlite_url)
     collections: list[int] = []
 
@@ -160,10 +185,9 @@ async def test_a_pass_pauses_the_collector_per_chunk_and_leaves_it_as_it_found_i
         if phase == "start":
             collections.append(info["generation"])
 
+    before = gc.get_threshold()
     try:
-        await _seed(db)
-        async with db.session() as session:
-            await session.execute(update(Objective).values(needs_evaluation=True))
+        await _due(db)
         (gc.enable if enabled else gc.disable)()
         gc.collect()
         collections.clear()
@@ -173,10 +197,116 @@ async def test_a_pass_pauses_the_collector_per_chunk_and_leaves_it_as_it_found_i
         finally:
             gc.callbacks.remove(count)
             assert gc.isenabled() is enabled
+            assert gc.get_threshold() == before
             gc.enable()
         assert evaluated == len(TERMS) * 2
-        # Only what runs outside a chunk may collect: choosing the due ids, the commit, closing the session.
-        assert len(collections) <= 3, collections  # 19 without the pause
+        assert len(collections) <= 3, collections  # 19 with the defaults (or pausing around judging alone)
     finally:
         gc.enable()
         await db.dispose()
+
+
+async def test_a_failing_write_leaves_the_collector_as_it_found_it(sqlite_url: str) -> None:
+    """Every write of a chunk refused (a real trigger): the pass logs it, and the thresholds come back."""
+    db = Database(sqlite_url)
+    before = gc.get_threshold()
+    try:
+        await _due(db)
+        async with db.session() as session:
+            await session.execute(
+                text(
+                    "CREATE TRIGGER refuse_outcomes BEFORE UPDATE ON objectives "
+                    "BEGIN SELECT RAISE(ABORT, 'outcomes refused'); END"
+                )
+            )
+        assert await evaluate_due(db, interval=timedelta(0), limit=100, chunk=len(TERMS) * 2) == 0
+        assert gc.isenabled() and gc.get_threshold() == before
+        # And one raised out of the chunk (the due ids locked by a statement the database refuses).
+        async with db.session() as session:
+            await session.execute(text("DROP TRIGGER refuse_outcomes"))
+            await session.execute(text("ALTER TABLE objectives RENAME COLUMN needs_evaluation TO renamed"))
+        with pytest.raises(DBAPIError):
+            await evaluate_due(db, interval=timedelta(0), limit=100, chunk=len(TERMS) * 2)
+        assert gc.isenabled() and gc.get_threshold() == before
+    finally:
+        gc.enable()
+        gc.set_threshold(*before)
+        await db.dispose()
+
+
+async def test_collection_runs_while_a_chunk_waits_on_the_database_and_a_cancelled_chunk_restores_it(
+    postgres_url: str,
+) -> None:
+    """Another connection holds the rollups: while the chunk waits, other tasks' cyclic garbage is still collected."""
+    db = Database(postgres_url)
+    before = gc.get_threshold()
+    try:
+        await _due(db)
+        async with db.engine.connect() as holder:
+            await holder.execute(text("LOCK TABLE day_buckets, hour_buckets, minute_buckets IN ACCESS EXCLUSIVE MODE"))
+            passing = asyncio.create_task(evaluate_due(db, interval=timedelta(0), limit=100, chunk=len(TERMS) * 2))
+            waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            for _ in range(500):
+                await asyncio.sleep(0.02)
+                if (await holder.scalar(waiting)) or passing.done():
+                    break
+            assert not passing.done() and await holder.scalar(waiting), "the chunk never waited on the lock"
+            assert gc.isenabled()
+            # Cyclic garbage another task makes now is collected without anyone asking.
+            cycle: list[Any] = []
+            cycle.append(cycle)
+            gone = weakref.finalize(_Cycle(cycle), lambda: None)
+            del cycle
+            made = [[] for _ in range(4 * SPACED_YOUNG)]  # containers kept, as requests in flight keep theirs
+            assert not gone.alive
+            del made
+            passing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await passing
+            await holder.rollback()
+        assert gc.isenabled() and gc.get_threshold() == before
+    finally:
+        gc.enable()
+        gc.set_threshold(*before)
+        await db.dispose()
+
+
+class _Cycle:
+    """An object in a reference cycle (freed only by the collector)."""
+
+    def __init__(self, cycle: list[Any]) -> None:
+        self.cycle = cycle
+        cycle.append(self)
+
+
+def test_spacings_count_process_wide_and_respect_thresholds_set_by_others() -> None:
+    """Overlapping passes: the thresholds come back when the last ends, and others' settings are kept."""
+    before = gc.get_threshold()
+    try:
+        first, second = collections_spaced(), collections_spaced()
+        first.__enter__()
+        assert gc.get_threshold()[0] == SPACED_YOUNG
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first ends while the second goes on
+        assert gc.get_threshold()[0] == SPACED_YOUNG
+        second.__exit__(None, None, None)
+        assert gc.get_threshold() == before
+        # Someone sets thresholds of their own during a pass: theirs stay.
+        with collections_spaced():
+            gc.set_threshold(1234, 5, 6)
+        assert gc.get_threshold() == (1234, 5, 6)
+        gc.set_threshold(*before)
+        # Someone disabled collection: a pass neither enables it nor leaves it spaced.
+        gc.disable()
+        with collections_spaced():
+            assert not gc.isenabled()
+        assert not gc.isenabled() and gc.get_threshold() == before
+        gc.enable()
+        # Or switched automatic collection off with a zero threshold: a pass does not switch it on.
+        gc.set_threshold(0)
+        with collections_spaced():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.enable()
+        gc.set_threshold(*before)
