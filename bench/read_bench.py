@@ -3,10 +3,12 @@
   ours   : GET /v1/objectives/{id} (measurement) and GET /v1/services (catalog), each the real app
            under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack
   core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core
-  bare   : a FastAPI endpoint returning a constant JSON body of ~80 bytes (the objective read's baseline)
-  bare same bytes : the list's baseline: a FastAPI endpoint answering with the very bytes of the page the
-           list answers with (read once at startup, sent as they are); a page of 20 services is several
-           KB, which the constant body is not, and sending those bytes costs every server the same
+  bare   : a FastAPI endpoint returning a constant JSON body of ~80 bytes: issue #15's "bare FastAPI JSON
+           endpoint", the baseline of the objective read and of the list's goal line
+  bare same bytes : a FastAPI endpoint answering with the very bytes of the page the list answers with
+           (read once at startup, sent as they are); a page of 20 services is several KB, which the
+           constant body is not, and sending those bytes costs every server the same. The list is
+           printed against both, each ratio labelled with its baseline, all from the same rounds
   304    : (a separate line, not in the ratios above) the objective read sent with the If-None-Match of its
            ETag, answered 304 with no body after the same token check and read
 
@@ -186,10 +188,15 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             report(results)
             names = list(targets)
             report_ratio("objective / core (goal >= 1.5)", results[names[0]], results[names[1]])
-            report_ratio("objective / bare (goal >= 0.3)", results[names[0]], results[names[4]])
+            report_ratio("objective / bare constant (#15 goal >= 0.3)", results[names[0]], results[names[4]])
             report_ratio("services / core (goal >= 1.5)", results[names[2]], results[names[3]])
-            report_ratio("services / bare same bytes (goal >= 0.3)", results[names[2]], results[names[5]])
-            report_ratio("services / bare constant (reference)", results[names[2]], results[names[4]])
+            # Issue #15's goal is against "a bare FastAPI JSON endpoint": the constant-body one. The same-bytes
+            # one answers the page's own bytes. Both ran in these same interleaved rounds.
+            print(
+                f"  the list vs bare, two baselines: constant = ~80-byte body; same bytes = the {len(page):,}-byte page"
+            )
+            report_ratio("services / bare constant (#15 goal >= 0.3)", results[names[2]], results[names[4]])
+            report_ratio("services / bare same bytes (same goal)", results[names[2]], results[names[5]])
             await conditional_read(measurement, f"/v1/objectives/{OBJECTIVE}", auth, args)
 
             # Co-located: the process serving the reads also takes the ingest batches and runs the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,21 +68,6 @@ async def _connect_bus(context: ServiceContext) -> None:
         await context.bus.ensure_platform_streams()
     except Exception as exc:  # noqa: BLE001 - consumers and the relay retry on their own
         logger.warning("stream provisioning deferred: %s", exc)
-
-
-def freeze_startup_objects() -> int:
-    """Leave everything alive after start-up (modules, classes, validators, compiled statements) out of every
-    later garbage collection; returns how many objects that is.
-
-    A full collection walks every tracked object: in a loaded service process, with these included, one
-    stalled the event loop, and so every read in flight, for 0.5-1.4 s (a probe of the read benchmark on
-    PostgreSQL). They live as long as the service, so walking them again finds nothing to free; the
-    service's shutdown gives them back to the collector (`gc.unfreeze`), so a process that starts and stops
-    apps (tests, a replica in-process) holds nothing of the ones it stopped.
-    """
-    gc.collect()  # start-up's own garbage is freed, not frozen
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 async def shutdown(context: ServiceContext) -> list[str]:
@@ -152,11 +136,9 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
                     tasks.start(consumer.consume(stream, subjects), name=f"consumer-{stream}")
             for worker in definition.workers:
                 tasks.start(worker(context), name=getattr(worker, "__name__", "worker"))
-        freeze_startup_objects()
         try:
             yield
         finally:
-            gc.unfreeze()
             await shutdown(context)
 
     # Swagger UI and ReDoc assets come from an installed package: /docs works with no internet.

@@ -74,3 +74,27 @@ async def test_a_page_and_its_total_are_one_statement_on_sqlite(sqlite_url: str,
             inline.connection.dbapi_connection.set_trace_callback(None)
         assert [i["key"] for i in page["items"]] == ["ledger", "payments"] and page["total"] == 3
         assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
+
+
+async def test_a_filtered_page_counts_the_filtered_services_not_the_page(client: httpx.AsyncClient) -> None:
+    """The total is every service the filters match, whatever page is asked for, past the last one included."""
+    await new_service(client, "alpha", tags=["pci"], owner_team="Core", description="card vault")
+    await new_service(client, "bravo", tags=["pci-dss"], owner_team="Core")  # another tag, not `pci`
+    await new_service(client, "charlie", tags=["tier-1", "pci"], owner_team="Edge")
+    await new_service(client, "delta", owner_team="core", description="ledger")
+    await new_service(client, "echo", tags=["pci"], owner_team="Core", name="Vault Echo")
+
+    async def page(**params: object) -> tuple[list[str], int, int, int]:
+        response = await client.get("/v1/services", params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return [i["key"] for i in body["items"]], body["total"], body["limit"], body["offset"]
+
+    assert await page(tag="pci") == (["alpha", "charlie", "echo"], 3, 50, 0)
+    assert await page(tag="pci", limit=1, offset=1) == (["charlie"], 3, 1, 1)
+    assert await page(tag="pci", offset=9) == ([], 3, 50, 9)
+    assert await page(owner="CORE", limit=2) == (["alpha", "bravo"], 4, 2, 0)  # owner team, any case
+    assert await page(owner="core", offset=9) == ([], 4, 50, 9)
+    assert await page(q="vault", limit=1) == (["alpha"], 2, 1, 0)  # description of alpha, name of echo
+    assert await page(q="vault", tag="pci", owner="core", offset=1) == (["echo"], 2, 50, 1)
+    assert await page() == (["alpha", "bravo", "charlie", "delta", "echo"], 5, 50, 0)
