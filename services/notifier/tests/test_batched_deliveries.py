@@ -210,3 +210,38 @@ async def test_rows_kept_for_the_commit_go_with_a_rollback_and_a_savepoint_keeps
         assert {d.id for d in await stored(db, tenant)} == {kept["id"], later["id"], in_savepoint["id"]}
     finally:
         await db.dispose()
+
+
+async def test_rows_kept_for_the_commit_are_written_when_it_finds_a_savepoint_still_open(
+    database_url: str, tenant: str
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            session.add(
+                Subscription(
+                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
+                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
+                )
+            )  # fmt: skip
+
+        def row(n: int) -> dict[str, Any]:
+            item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
+            return delivery_row(item, "sub-1", utcnow())
+
+        kept, in_savepoint, released_then_kept = row(3), row(4), row(5)
+        async with db.session() as session:
+            await queue_deliveries(session, [kept])  # kept for the commit
+            await session.begin_nested()  # no context manager: still open when the outer transaction commits
+            await queue_deliveries(session, [in_savepoint])  # written at once, inside the savepoint
+        assert {d.id for d in await stored(db, tenant)} == {kept["id"], in_savepoint["id"]}
+
+        async with db.session() as session:  # a savepoint released before, another left open at the commit
+            async with session.begin_nested():
+                pass
+            await queue_deliveries(session, [released_then_kept])
+            await session.begin_nested()
+        assert {d.id for d in await stored(db, tenant)} == {kept["id"], in_savepoint["id"], released_then_kept["id"]}
+    finally:
+        await db.dispose()
