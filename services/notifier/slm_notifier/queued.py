@@ -2,9 +2,11 @@
 
 A consumer batch fans out many events in one transaction; one INSERT for all their deliveries costs
 one round trip instead of one per event. Rows fanned out inside a savepoint (the inbox's savepoint
-around an event that failed before, or runs alone after a failed batch) are written at once, so
-rolling the savepoint back drops them with the rest of that event's effects; rows kept for the
-commit belong to the outer transaction, which a savepoint's rollback does not touch.
+around an event that was delivered before, or around each event of the batch's re-run after one
+failed) are written at once, so rolling the savepoint back drops them with the rest of that event's
+effects; rows kept for the commit belong to the outer transaction, which a savepoint's rollback does
+not touch. Until the commit (or `write_queued`) they are not in the database: a read in the same
+transaction does not see them.
 """
 
 from __future__ import annotations
