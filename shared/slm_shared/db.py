@@ -72,7 +72,28 @@ def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     try:
         dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))
     except Exception as exc:
-        raise DisconnectionError(f"a pooled connection failed its check: {exc}") from exc
+        # only a lost connection is replaced; any other error (a connection left in a failed transaction,
+        # a bug) surfaces as itself instead of hiding behind "connection closed" and a silent reconnect
+        if isinstance(exc, _connection_lost_errors()) or dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError(f"a pooled connection failed its check: {exc}") from exc
+        raise
+
+
+def _connection_lost_errors() -> tuple[type[BaseException], ...]:
+    """What asyncpg raises on a connection the server or the network dropped.
+
+    `ConnectionDoesNotExistError` (and the other class 08 errors) for a connection closed mid-use,
+    `InterfaceError` ("connection is closed") for one already closed, the operator-intervention errors
+    (57P01 admin shutdown and the like) when the server's termination notice is the reply, and socket errors.
+    """
+    import asyncpg  # only PostgreSQL engines check on checkout; SQLite-only installs need not import it
+
+    return (
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError,
+        OSError,  # ConnectionError (reset, refused, broken pipe) included
+    )
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

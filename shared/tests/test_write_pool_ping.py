@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, text
 
@@ -50,5 +52,21 @@ async def test_a_pooled_connection_the_server_dropped_is_replaced_before_use(pos
             await other.dispose()
         async with db.session() as session:  # checked on checkout and replaced, not failed
             assert await session.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_check_failing_for_another_reason_surfaces_as_itself(postgres_url: str) -> None:
+    db = Database(postgres_url, pool_size=1, max_overflow=0)
+    try:
+        async with db.engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            # behind SQLAlchemy's back: the connection goes back to the pool alive, in a failed transaction
+            with contextlib.suppress(asyncpg.DivisionByZeroError):
+                await raw.execute("BEGIN; SELECT 1 / 0")
+        with pytest.raises(asyncpg.InFailedSQLTransactionError):  # not "connection closed" and a silent reconnect
+            async with db.session() as session:
+                await session.scalar(text("SELECT 1"))
     finally:
         await db.dispose()

@@ -12,7 +12,7 @@ from typing import Any
 
 from conftest import objective_status, wait_until
 from receivers import Receiver
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Insert
 
@@ -92,6 +92,22 @@ def count_delivery_inserts(db: Database, tenant: str) -> list[int]:
     return written
 
 
+def delivery_inserts(db: Database, tenant: str) -> list[list[dict[str, Any]]]:
+    """The rows of `tenant` sent by each INSERT into deliveries from now on (whether it then failed or not)."""
+    sent: list[list[dict[str, Any]]] = []
+
+    @event.listens_for(db.engine.sync_engine, "before_execute")
+    def _capture(_conn: Any, clause: Any, multiparams: Any, params: Any, _options: Any) -> None:
+        if isinstance(clause, Insert) and clause.table.name == "deliveries":
+            rows = multiparams if isinstance(multiparams, list | tuple) and multiparams else [params]
+            flat = [row for item in rows for row in (item if isinstance(item, list) else [item])]
+            ours = [dict(row) for row in flat if isinstance(row, dict) and row.get("tenant") == tenant]
+            if ours:
+                sent.append(ours)
+
+    return sent
+
+
 async def stored(db: Database, tenant: str) -> list[Delivery]:
     async with db.session(read_only=True) as session:
         return list((await session.scalars(select(Delivery).where(Delivery.tenant == tenant))).all())
@@ -146,6 +162,7 @@ async def test_a_failing_event_in_a_batch_loses_its_deliveries_alone(
         )
         events = await backlog(bus, consumer, tenant)
         poison.add(events[7].id)
+        inserts = delivery_inserts(db, tenant)
         task = asyncio.create_task(consumer.run())
         try:
 
@@ -163,8 +180,63 @@ async def test_a_failing_event_in_a_batch_loses_its_deliveries_alone(
             await asyncio.gather(task, return_exceptions=True)
         deliveries = await stored(db, tenant)
         assert sorted(d.event_id for d in deliveries) == sorted(e.id for e in events if e.id not in poison)
+        # the rows the batch's first run saved for its commit were dropped with its rollback without reaching
+        # the database: every row sent in an INSERT is stored, but for the failing event's (rolled back in
+        # its savepoint, each time it ran)
+        sent = [row for rows in inserts for row in rows]
+        assert {row["id"] for row in sent if row["event_id"] not in poison} == {d.id for d in deliveries}
+        assert len(sent) == len(deliveries) + sum(row["event_id"] in poison for row in sent)
         await asyncio.sleep(0.3)
         assert len(receiver.requests) == EVENTS_IN_BATCH - 1  # nothing sent for the event that failed
+
+
+async def test_a_batch_whose_insert_fails_at_commit_goes_one_by_one_and_the_conflicting_event_alone_is_lost(
+    database_url: str, nats_server: NatsServer, tenant: str
+) -> None:
+    async with Receiver() as receiver, notifier_parts(database_url, nats_server) as (db, bus):
+        await subscribe(db, tenant, receiver.url())
+        async with db.session(read_only=True) as session:
+            subscription_id = await session.scalar(select(Subscription.id).where(Subscription.tenant == tenant))
+        handlers = {EVENTS.objective_breached.type: on_objective_status}
+        consumer = Consumer(
+            db, bus, name=f"test-{uuid.uuid4().hex[:8]}", handlers=handlers, max_deliveries=2, retry_delay=0.05
+        )
+        events = await backlog(bus, consumer, tenant)
+        conflicting = events[7]
+        # a delivery of that event to that subscription at level 1 exists already (done, so not sent again):
+        # the rows saved for the batch's commit fail there on (event_id, subscription_id, escalation_level)
+        existing = {**delivery_row(conflicting, str(subscription_id), utcnow()), "status": SUCCEEDED}
+        async with db.session() as session:
+            await session.execute(insert(Delivery.__table__), [existing])  # type: ignore[attr-defined]
+        inserts = delivery_inserts(db, tenant)
+        task = asyncio.create_task(consumer.run())
+        try:
+
+            async def settled() -> bool:
+                async with db.session(read_only=True) as session:
+                    letters = await session.scalar(
+                        select(func.count()).select_from(DeadLetter).where(DeadLetter.event_id == conflicting.id)
+                    )
+                return letters == 1 and len(await stored(db, tenant)) == EVENTS_IN_BATCH
+
+            await wait_until(settled, timeout=30)
+            await receiver.wait_for(EVENTS_IN_BATCH - 1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        async with db.session(read_only=True) as session:
+            letter = await session.scalar(select(DeadLetter).where(DeadLetter.event_id == conflicting.id))
+        assert letter is not None and letter.deliveries == 2, letter  # retried once alone, then dead-lettered
+        deliveries = await stored(db, tenant)
+        new = [d for d in deliveries if d.id != existing["id"]]
+        assert sorted(d.event_id for d in new) == sorted(e.id for e in events if e.id != conflicting.id)
+        # the batch's commit-time INSERT carried the conflicting row with the others' and failed whole: none of
+        # its rows is stored, and the rows the worker had taken to send after that commit were not sent
+        batch = next(rows for rows in inserts if conflicting.id in {row["event_id"] for row in rows})
+        assert len(batch) > 1 and not {row["id"] for row in batch} & {d.id for d in deliveries}, batch
+        await asyncio.sleep(0.3)
+        ids = [request.headers["webhook-id"] for request in receiver.requests]
+        assert sorted(ids) == sorted(d.id for d in new)  # the others, each sent once under its stored id
 
 
 async def test_rows_kept_for_the_commit_go_with_a_rollback_and_a_savepoint_keeps_its_own(
@@ -208,5 +280,40 @@ async def test_rows_kept_for_the_commit_go_with_a_rollback_and_a_savepoint_keeps
             seen = set((await session.scalars(select(Delivery.id).where(Delivery.tenant == tenant))).all())
             assert seen == {kept["id"], later["id"], in_savepoint["id"]}
         assert {d.id for d in await stored(db, tenant)} == {kept["id"], later["id"], in_savepoint["id"]}
+    finally:
+        await db.dispose()
+
+
+async def test_rows_kept_for_the_commit_are_written_when_it_finds_a_savepoint_still_open(
+    database_url: str, tenant: str
+) -> None:
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            session.add(
+                Subscription(
+                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
+                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
+                )
+            )  # fmt: skip
+
+        def row(n: int) -> dict[str, Any]:
+            item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
+            return delivery_row(item, "sub-1", utcnow())
+
+        kept, in_savepoint, released_then_kept = row(3), row(4), row(5)
+        async with db.session() as session:
+            await queue_deliveries(session, [kept])  # kept for the commit
+            await session.begin_nested()  # no context manager: still open when the outer transaction commits
+            await queue_deliveries(session, [in_savepoint])  # written at once, inside the savepoint
+        assert {d.id for d in await stored(db, tenant)} == {kept["id"], in_savepoint["id"]}
+
+        async with db.session() as session:  # a savepoint released before, another left open at the commit
+            async with session.begin_nested():
+                pass
+            await queue_deliveries(session, [released_then_kept])
+            await session.begin_nested()
+        assert {d.id for d in await stored(db, tenant)} == {kept["id"], in_savepoint["id"], released_then_kept["id"]}
     finally:
         await db.dispose()

@@ -1,6 +1,6 @@
 """Due deliveries claimed by the worker: on PostgreSQL the claim itself returns them with their subscription (no
 read-back); on either database each is sent once, signed with its subscription's secret under its own id, and one
-whose subscription is gone fails."""
+whose subscription is gone, or disabled, fails unsent."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def job_reads() -> Iterator[list[str]]:
         event.remove(Engine, "before_execute", _count)
 
 
-async def test_claimed_deliveries_are_sent_once_signed_and_a_gone_subscription_fails(
+async def test_claimed_deliveries_are_sent_once_signed_and_a_gone_or_disabled_subscription_fails(
     database_url: str, tenant: str
 ) -> None:
     await upgrade("slm_notifier", database_url)
@@ -67,10 +67,17 @@ async def test_claimed_deliveries_are_sent_once_signed_and_a_gone_subscription_f
                         target={"url": receiver.url()}, secret=new_secret(),
                     )
                 )  # fmt: skip
+                session.add(
+                    Subscription(
+                        id="sub-off", tenant=tenant, name="paused", event_types=["slm.measurement.*"],
+                        target={"url": receiver.url()}, secret=new_secret(), enabled=False,
+                    )
+                )  # fmt: skip
             rows = []
-            for n in range(DUE + 1):
+            for n in range(DUE + 2):
                 item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
-                rows.append(delivery_row(item, "sub-live" if n < DUE else "sub-gone", utcnow()))
+                subscription = "sub-live" if n < DUE else ("sub-gone" if n == DUE else "sub-off")
+                rows.append(delivery_row(item, subscription, utcnow()))
             async with db.session() as session:  # queued with no worker running: claimed by the worker's round
                 await repository.insert_deliveries(session, rows)
                 # removed behind the pending delivery's back (no fail_pending): the claim must still find it
@@ -86,7 +93,9 @@ async def test_claimed_deliveries_are_sent_once_signed_and_a_gone_subscription_f
                     async def settled() -> bool:
                         async with db.session(read_only=True) as session:
                             found = dict((await session.execute(select(Delivery.id, Delivery.status))).all())  # type: ignore[call-overload]
-                        return found == {row["id"]: SUCCEEDED for row in rows[:DUE]} | {rows[DUE]["id"]: FAILED}
+                        return found == {row["id"]: SUCCEEDED for row in rows[:DUE]} | {
+                            row["id"]: FAILED for row in rows[DUE:]
+                        }
 
                     await wait_until(settled)
                 finally:
@@ -99,7 +108,10 @@ async def test_claimed_deliveries_are_sent_once_signed_and_a_gone_subscription_f
                 assert Webhook(secret).verify(request.body, request.headers)["type"] == EVENTS.objective_breached.type
             async with db.session(read_only=True) as session:
                 gone = await session.get(Delivery, rows[DUE]["id"])
+                off = await session.get(Delivery, rows[DUE + 1]["id"])
             assert gone is not None and gone.last_error == "subscription deleted"
+            # the claim returned the subscription as disabled: failed without a request (none above is for it)
+            assert off is not None and off.last_error == "subscription disabled", off
             if db.engine.dialect.name == "postgresql":  # (SQLite reads them back after the claim commits)
                 assert reads == []  # the claim returned the rows: nothing read back
     finally:
