@@ -285,3 +285,27 @@ async def test_an_ingest_has_the_sqlite_writer_turn_before_the_background_writer
     await held
     assert response.status_code == 202, response.text
     assert seen == 5000  # the ingest, queued last, went first
+
+
+async def test_a_batch_left_to_the_worker_does_not_read_its_objectives_rows(app_client) -> None:  # type: ignore[no-untyped-def]
+    """The flag update returns ids only: a row no one can decode does not fail a batch that evaluates nothing."""
+    app, client = app_client
+    db: Database = app.state.db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores JSON text it cannot decode")
+    app.state.settings = app.state.settings.model_copy(update={"ingest_evaluation_limit": 0})
+    key = f"unread-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    async with db.session() as session:
+        await session.execute(
+            text("UPDATE objectives SET observed = 'not json {' WHERE agreement_id = :a"), {"a": agreement_id}
+        )
+
+    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+    assert await _total(db, key) == 5000
+    async with db.sessionmaker() as session:
+        flagged = await session.scalar(
+            text("SELECT needs_evaluation FROM objectives WHERE agreement_id = :a"), {"a": agreement_id}
+        )
+    assert flagged
