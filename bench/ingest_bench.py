@@ -7,6 +7,12 @@
                   only, not a baseline (no plain app stores one model and ORM object per point)
 
 Run: .venv/bin/python bench/ingest_bench.py [--points 1000000] [--batch 20000] [--series 200]
+
+  --hot [--postgres]: instead, single-point batches from 40 concurrent clients on one series with 5
+  objectives and ~1400 minutes of history, with the flagged worker's loop running in the server's
+  process: MEASUREMENT_INGEST_EVALUATION_LIMIT=0 (the baseline: the worker evaluates) vs the default
+  (inline, at most once per objective per MEASUREMENT_INGEST_EVALUATION_INTERVAL_SECONDS) vs an
+  interval of 0 (every batch evaluates inline), in the same run.
 """
 
 from __future__ import annotations
@@ -27,13 +33,19 @@ from sqlalchemy import Column, Double
 from sqlmodel import Field as ColumnField
 from sqlmodel import SQLModel
 
-from slm_measurement import models  # noqa: F401  (registers the bucket tables)
+from slm_measurement import events as measurement_events
+from slm_measurement import (
+    models,  # noqa: F401  (registers the bucket tables)
+    service,
+)
 from slm_measurement.buckets import upsert_rollup
 from slm_measurement.config import Settings
 from slm_measurement.ingest import decode_batch
 from slm_measurement.main import build_app
 from slm_measurement.rollup import roll_up
 from slm_shared.auth import issue_token
+from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
+from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database
 from slm_shared.testing.ports import free_port
 
@@ -167,13 +179,110 @@ async def run_orm(folder: Path, bodies: list[bytes]) -> float:
     return elapsed
 
 
+async def run_hot(url: str, *, limit: int, interval: float, batches: int, clients: int = 40) -> float:
+    """Batches per second into one series with 5 objectives, each batch one point of its own minute."""
+    settings = Settings(
+        database_url=url,
+        environment="test",
+        run_workers=False,
+        unknown_series="warn",
+        ingest_evaluation_limit=limit,
+        ingest_evaluation_interval_seconds=interval,
+    )
+    app = build_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.05)
+    db: Database = app.state.db
+    since = datetime.now(UTC) - timedelta(days=1)
+    for n in range(5):
+        agreement = AgreementActivatedV2.model_validate(
+            {"agreement_id": f"hot-{n}", "version": 1, "kind": "SLA", "name": f"hot {n}", "service_id": "id-hot",
+             "service_key": "hot", "consumer_party_id": None, "effective_from": since, "ticket_targets": [],
+             "objectives": [{"objective_id": "o", "indicator": "availability", "target": 0.99 + n / 1000,
+                             "window": {"kind": "rolling", "duration": "30d"}}]}
+        )  # fmt: skip
+        async with db.session() as session:
+            await measurement_events.on_agreement_activated(
+                session, EVENTS.agreement_activated_v2.build(tenant="bench", data=agreement)
+            )
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    minutes = [(now - timedelta(minutes=m)).isoformat() for m in range(1, 1401)]
+    point = {"service": "hot", "indicator": "availability", "good": 999, "total": 1000}
+    token = issue_token(settings.jwt_secret, tenant="bench", roles=["ingest"])
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    draining = True
+
+    async def worker() -> None:  # the flagged worker's loop, as it runs in the service process
+        while draining:
+            if not await service.evaluate_flagged(db, limit=100):
+                await asyncio.sleep(0.1)
+
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as client:
+            history = [{**point, "timestamp": at} for at in minutes]
+            assert (await client.post("/v1/measurements", json=history)).status_code == 202
+            await service.evaluate_flagged(db, limit=100)
+            evaluating = asyncio.create_task(worker())
+            queue = list(range(batches))
+
+            async def post() -> None:
+                while queue:
+                    at = minutes[queue.pop() % len(minutes)]
+                    response = await client.post("/v1/measurements", json=[{**point, "timestamp": at}])
+                    assert response.status_code == 202, response.text
+
+            started = time.perf_counter()
+            await asyncio.gather(*(post() for _ in range(clients)))
+            elapsed = time.perf_counter() - started
+            draining = False
+            await evaluating
+            return batches / elapsed
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def hot(postgres: bool, batches: int) -> None:
+    rates: dict[str, float] = {}
+    configurations = {"limit 0 (worker only)": (0, 1.0), "default (limit 20, 1 s)": (20, 1.0), "interval 0": (20, 0.0)}
+    if postgres:
+        from slm_shared.testing.postgres import PostgresServer
+
+        pg = PostgresServer().start()
+        try:
+            for n, (name, (limit, interval)) in enumerate(configurations.items()):
+                url = pg.create_database(f"hot_bench_{n}_{time.time_ns()}")
+                rates[name] = await run_hot(url, limit=limit, interval=interval, batches=batches)
+        finally:
+            pg.stop()
+    else:
+        with tempfile.TemporaryDirectory(prefix="slm-bench-") as name:
+            for n, (label, (limit, interval)) in enumerate(configurations.items()):
+                url = f"sqlite+aiosqlite:///{Path(name) / f'hot{n}.db'}"
+                rates[label] = await run_hot(url, limit=limit, interval=interval, batches=batches)
+    base = rates["limit 0 (worker only)"]
+    database = "PostgreSQL" if postgres else "SQLite"
+    print(f"{batches} single-point batches, 40 clients, one series, 5 objectives, {database}")
+    for label, rate in rates.items():
+        print(f"{label:<26} {rate:>8,.1f} batches/s  {rate / base:.2f}x limit 0")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=20_000, help="points per request (one transaction)")
     parser.add_argument("--series", type=int, default=200)
     parser.add_argument("--baseline-points", type=int, default=20_000)
+    parser.add_argument("--hot", action="store_true", help="hot series with objectives (see above)")
+    parser.add_argument("--postgres", action="store_true", help="with --hot: on a PostgreSQL started here")
+    parser.add_argument("--hot-batches", type=int, default=400)
     args = parser.parse_args()
+    if args.hot:
+        await hot(args.postgres, args.hot_batches)
+        return
     points = make_points(args.points, args.series)
     columnar, rows = columnar_bodies(points, args.batch), row_bodies(points, args.batch)
     baseline = row_bodies(points[: args.baseline_points], min(args.batch, 10_000))

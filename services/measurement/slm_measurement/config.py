@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from slm_shared.settings import ServiceSettings, retention_days
@@ -20,7 +20,9 @@ class Settings(ServiceSettings):
     evaluation_poll_seconds: float = 0.5
     evaluation_batch_size: int = 100
     # A batch that flags at most this many objectives has them evaluated in its own transaction (0: by the worker).
-    ingest_evaluation_limit: int = Field(default=20, ge=0)
+    ingest_evaluation_limit: int = 20
+    # ... but only those not evaluated within this interval: a busy series' batches leave the rest to the worker.
+    ingest_evaluation_interval_seconds: float = 1.0
     version_check_seconds: float = 5.0
     nats_ingest: bool = True
     unknown_series: Literal["refuse", "warn"] = "refuse"
@@ -44,3 +46,10 @@ class Settings(ServiceSettings):
     ticket_retention_days: float = retention_days(400.0, "closed tickets and their events kept this long")
     report_browser: str = ""
     report_pdf_timeout_seconds: float = 60.0
+
+    @field_validator("ingest_evaluation_limit", "ingest_evaluation_interval_seconds")
+    @classmethod
+    def _not_negative(cls, value: float, info: ValidationInfo) -> float:
+        if value < 0:
+            raise ValueError(f"MEASUREMENT_{str(info.field_name).upper()} must be 0 or more, not {value}")
+        return value

@@ -75,6 +75,7 @@ async def ingest_measurements(
             limits=limits,
             force=force,
             evaluate_up_to=settings.ingest_evaluation_limit,
+            evaluate_every=timedelta(seconds=settings.ingest_evaluation_interval_seconds),
         ),
         warnings=warnings,
     )

@@ -6,7 +6,7 @@ import json
 from collections import namedtuple
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import (
@@ -37,20 +37,31 @@ from slm_measurement.models import Objective, ObjectiveTransition, PendingActiva
 from slm_shared.reads import Reader
 
 
+class Flagged(NamedTuple):
+    """An objective a batch flagged: its row id, its version (`updated_at`), and whether it is due inline."""
+
+    id: str
+    updated_at: datetime
+    due: bool
+
+
 async def flag_series_for_evaluation(
-    session: AsyncSession, *, tenant: str, series: set[tuple[str, str]]
-) -> list[ObjectiveRow]:
+    session: AsyncSession, *, tenant: str, series: set[tuple[str, str]], evaluated_before: datetime
+) -> list[Flagged]:
     """Flag the active objectives on the given (service, indicator) pairs as needing evaluation; returns them.
 
-    One statement flags, locks (the update's row locks, held until this transaction ends) and reads them as
-    a pass reads them (`ObjectiveRow`), series by series: the transaction that stored a batch can evaluate
-    them with no further read. No filter on the flag itself: on PostgreSQL the update then waits for a
-    worker that holds the row, and sets the flag again after that worker's evaluation commits.
+    One statement flags, locks (the update's row locks, held until this transaction ends) and tells, for
+    each, whether it is due for an evaluation with its batch: never evaluated, or last evaluated before
+    `evaluated_before` (one evaluated since is left flagged, for the worker to coalesce many batches into
+    one evaluation). Only ids come back: `read_flagged` reads the rows of those evaluated here. No filter on
+    the flag itself: on PostgreSQL the update then waits for a worker that holds the row, and sets the flag
+    again after that worker's evaluation commits (and sees the time that evaluation stored).
     """
     if not series:
         return []
     connection = await session.connection()
-    postgres = connection.dialect.name == "postgresql"
+    evaluated_at = OBJECTIVES.c.evaluated_at
+    due = or_(evaluated_at.is_(None), evaluated_at < evaluated_before)
     rows = await connection.execute(
         update(OBJECTIVES)
         .where(
@@ -59,10 +70,18 @@ async def flag_series_for_evaluation(
             tuple_(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
-        .returning(*_evaluated_columns(postgres))
+        .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, due)
     )
-    flagged = [_ObjectiveRow._make(row) for row in rows]
-    return sorted(flagged, key=lambda row: (row.service_key, row.indicator, row.id))
+    return sorted(Flagged(row[0], row[1], bool(row[2])) for row in rows)
+
+
+async def read_flagged(session: AsyncSession, ids: list[str]) -> list[ObjectiveRow]:
+    """The rows (as a pass reads them) of objectives this transaction flagged, in id order."""
+    if not ids:
+        return []
+    connection = await session.connection()
+    rows = await connection.execute(_READ_FLAGGED[connection.dialect.name == "postgresql"], {"ids": ids})
+    return [_ObjectiveRow._make(row) for row in rows]
 
 
 async def get_objective(
@@ -186,6 +205,14 @@ def _lock_due(postgres: bool) -> Select[Any]:
 
 
 _LOCK_DUE = {False: _lock_due(False), True: _lock_due(True)}  # by whether the database is PostgreSQL
+
+
+def _read_flagged(postgres: bool) -> Select[Any]:
+    # No lock clause: the flag update of the same transaction holds them already.
+    return select(*_evaluated_columns(postgres)).where(_ids_in("ids", postgres)).order_by(col(Objective.id))
+
+
+_READ_FLAGGED = {False: _read_flagged(False), True: _read_flagged(True)}  # by whether the database is PostgreSQL
 
 
 async def lock_due_objectives(

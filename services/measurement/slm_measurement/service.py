@@ -33,6 +33,12 @@ class IngestLimits:
     max_future: timedelta
 
 
+# An objective whose evaluation with its batch failed, by row id: the version (`updated_at`) that failed.
+# That version is left to the worker from then on, and logged once, not with every batch.
+_FAILED_INLINE: dict[str, datetime] = {}
+_FAILED_INLINE_KEPT = 10_000
+
+
 async def ingest_batch(
     session: AsyncSession,
     *,
@@ -42,13 +48,16 @@ async def ingest_batch(
     now: datetime | None = None,
     force: Thresholds | None = None,
     evaluate_up_to: int = 0,
+    evaluate_every: timedelta = timedelta(seconds=1),
 ) -> int:
     """Check the whole batch (against the limits as of `now`), add it to the buckets and flag its objectives.
 
     `force`: the thresholds in force on its value series when the caller read them already
-    (`catalog_keys.check_batch_in_force`); read here otherwise. `evaluate_up_to`: when the batch flags at
-    most that many objectives, they are evaluated in this transaction (`evaluate_flagged_here`), so a
-    breach's event commits with the points that caused it; otherwise the worker evaluates them.
+    (`catalog_keys.check_batch_in_force`); read here otherwise. `evaluate_up_to`: when at most that many
+    of the objectives it flags are due (not evaluated within `evaluate_every`), those are evaluated in this
+    transaction (`evaluate_flagged_here`), so the first breaching batch after a quiet spell commits its
+    breach's event with its points. The others stay flagged: the worker evaluates them, one evaluation
+    for all the batches of a busy series.
     """
     now = now or utcnow()
     if force is None:
@@ -58,26 +67,55 @@ async def ingest_batch(
         return 0
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)
     await slices.reopen_late_spans(session, tenant=tenant, rollup=rollup, now=now)
-    flagged = await repository.flag_series_for_evaluation(session, tenant=tenant, series=rollup.series())
-    if flagged and not (len(flagged) <= evaluate_up_to and await evaluate_flagged_here(session, flagged)):
+    flagged = await repository.flag_series_for_evaluation(
+        session, tenant=tenant, series=rollup.series(), evaluated_before=now - evaluate_every
+    )
+    due = [f.id for f in flagged if f.due and _FAILED_INLINE.get(f.id) != f.updated_at]
+    evaluated = 0
+    if due and len(due) <= evaluate_up_to:
+        versions = {f.id: f.updated_at for f in flagged}
+        evaluated = await evaluate_flagged_here(session, await repository.read_flagged(session, due), versions)
+    if evaluated < len(flagged):
         session.info[EVALUATION_PENDING] = True  # wakes the worker after commit
     return rollup.points
 
 
-async def evaluate_flagged_here(session: AsyncSession, flagged: list[repository.ObjectiveRow]) -> bool:
-    """Evaluate objectives this transaction flagged (and so holds), in a savepoint; whether all were stored.
+async def evaluate_flagged_here(
+    session: AsyncSession, flagged: list[repository.ObjectiveRow], versions: dict[str, datetime]
+) -> int:
+    """Evaluate objectives this transaction flagged (and so holds), in savepoints; how many were stored.
 
-    The outcome, its transition rows and its outbox events commit with the transaction, or not at all.
-    If the evaluation fails, the savepoint alone is rolled back: the objectives stay flagged for the
-    worker, and what the transaction stored before is kept.
+    The outcomes, their transition rows and their outbox events commit with the transaction, or not at
+    all. All are evaluated in one savepoint; if that fails, it alone is rolled back and each is evaluated
+    in its own, so one bad objective keeps neither its siblings nor the batch from being stored. One that
+    fails stays flagged for the worker; its version (`versions`) is logged once and not tried here again.
     """
+    now = utcnow()
     try:
         async with session.begin_nested():
-            evaluated = await evaluate_chunk(session, flagged, now=utcnow(), guarded=False)
-    except Exception:
-        logger.exception("evaluating %d objectives with their batch failed; the worker evaluates them", len(flagged))
-        return False
-    return evaluated == len(flagged)
+            return await evaluate_chunk(session, flagged, now=now, guarded=False)
+    except Exception:  # noqa: BLE001 - retried one by one below
+        if len(flagged) == 1:
+            _failed_inline(flagged[0].id, versions)
+            return 0
+    evaluated = 0
+    for objective in flagged:
+        try:
+            async with session.begin_nested():
+                evaluated += await evaluate_chunk(session, [objective], now=now, guarded=False)
+        except Exception:  # noqa: BLE001 - one bad objective must not stop its siblings
+            _failed_inline(objective.id, versions)
+    return evaluated
+
+
+def _failed_inline(objective_row_id: str, versions: dict[str, datetime]) -> None:
+    if len(_FAILED_INLINE) >= _FAILED_INLINE_KEPT:
+        _FAILED_INLINE.clear()
+    _FAILED_INLINE[objective_row_id] = versions[objective_row_id]
+    logger.exception(
+        "evaluating objective %s with its batch failed; the worker evaluates it (logged once per version)",
+        objective_row_id,
+    )
 
 
 def budget_of(objective: Objective | Row[Any]) -> ErrorBudget:
