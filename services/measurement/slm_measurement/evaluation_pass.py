@@ -384,9 +384,10 @@ async def evaluate_chunk(
     read their columns, and the outcomes are written in bulk; one evaluated alone, or written alone
     after the bulk write failed, is loaded as an entity first.
 
-    `guarded=False` (a chunk of one objective, right after a breaching ingest) takes no savepoints:
-    nothing else in the transaction needs keeping, so a failure is raised for the caller to roll
-    the whole transaction back, and the SAVEPOINT and RELEASE round trips are spared.
+    `guarded=False` takes no savepoints: a failure while reading, judging or writing is raised for the
+    caller to roll back (the flagged worker's transaction of one objective, or the savepoint an ingest
+    evaluates its objectives in, `service.evaluate_flagged_here`), and the SAVEPOINT and RELEASE round
+    trips are spared. A plan that fails is still logged and skipped; the count returned tells the caller.
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
@@ -93,28 +94,45 @@ async def evaluate_flagged_here(
     now = utcnow()
     try:
         async with session.begin_nested():
-            return await evaluate_chunk(session, flagged, now=now, guarded=False)
-    except Exception:  # noqa: BLE001 - retried one by one below
+            return await _evaluate_all(session, flagged, now=now)
+    except Exception as error:  # noqa: BLE001 - retried one by one below
         if len(flagged) == 1:
-            _failed_inline(flagged[0].id, versions)
+            _failed_inline(flagged[0].id, versions, error)
             return 0
     evaluated = 0
     for objective in flagged:
         try:
             async with session.begin_nested():
-                evaluated += await evaluate_chunk(session, [objective], now=now, guarded=False)
-        except Exception:  # noqa: BLE001 - one bad objective must not stop its siblings
-            _failed_inline(objective.id, versions)
+                evaluated += await _evaluate_all(session, [objective], now=now)
+        except Exception as error:  # noqa: BLE001 - one bad objective must not stop its siblings
+            _failed_inline(objective.id, versions, error)
     return evaluated
 
 
-def _failed_inline(objective_row_id: str, versions: dict[str, datetime]) -> None:
+class _NotAllStored(Exception):
+    """An objective of the savepoint was not stored (its plan failed, logged by the pass)."""
+
+
+async def _evaluate_all(session: AsyncSession, flagged: list[repository.ObjectiveRow], *, now: datetime) -> int:
+    stored = await evaluate_chunk(session, flagged, now=now, guarded=False)
+    if stored < len(flagged):
+        raise _NotAllStored(f"{len(flagged) - stored} of {len(flagged)} objectives not stored")
+    return stored
+
+
+def _failed_inline(objective_row_id: str, versions: dict[str, datetime], error: Exception) -> None:
+    if isinstance(error, OperationalError):  # a lock timeout or a lost connection: the next batch may try again
+        logger.warning(
+            "evaluating objective %s with its batch failed (%s); the worker evaluates it", objective_row_id, error
+        )
+        return
     if len(_FAILED_INLINE) >= _FAILED_INLINE_KEPT:
         _FAILED_INLINE.clear()
     _FAILED_INLINE[objective_row_id] = versions[objective_row_id]
-    logger.exception(
+    logger.error(
         "evaluating objective %s with its batch failed; the worker evaluates it (logged once per version)",
         objective_row_id,
+        exc_info=error,
     )
 
 

@@ -63,6 +63,7 @@ async def test_a_breaching_ingest_records_its_breach_long_before_the_next_poll(
         environment="test",
         evaluation_poll_seconds=POLL_SECONDS,
         evaluation_interval_seconds=3600.0,
+        ingest_evaluation_limit=0,  # a REST batch leaves its objectives to the worker: its wake is what is shown
     )
     breached = EVENTS.objective_breached.type
     app = build_app(settings)

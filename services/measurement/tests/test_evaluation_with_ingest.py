@@ -177,6 +177,39 @@ async def test_a_bad_objective_does_not_keep_its_healthy_sibling_from_being_eval
     ]
 
 
+async def test_an_objective_whose_plan_fails_is_known_after_one_batch_and_its_sibling_still_evaluated(
+    app_client, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """A plan failure is logged and skipped by the pass, not raised: the ingest still counts it as failed once."""
+    app, client = app_client
+    db: Database = app.state.db
+    app.state.settings = app.state.settings.model_copy(update={"ingest_evaluation_interval_seconds": 0.0})
+    key = f"unplanned-{uuid.uuid4().hex[:8]}"
+    healthy, bad = await agreement_on(db, key), await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 2
+    async with db.session() as session:  # a burn tier whose lookback is no duration: planning it fails
+        await session.execute(
+            update(Objective)
+            .where(col(Objective.agreement_id) == bad)
+            .values(alert_policy=[{"name": "x", "severity": "page", "budget_share": 0.02, "long_window": "soon"}])
+        )
+    caplog.set_level(logging.ERROR, logger="slm_measurement.service")
+
+    for _ in range(2):  # the second batch finds the bad one known: it is not tried (nor logged) again
+        await _quiet(db, key)
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+        assert response.status_code == 202, response.text
+
+    found = await _objective(db, healthy)
+    assert (found.status, found.needs_evaluation, found.total) == ("breached", False, 10000)
+    broken = await _objective(db, bad)
+    assert broken.needs_evaluation  # left for the worker
+    failed = [r for r in caplog.records if r.name == "slm_measurement.service" and "with its batch" in r.getMessage()]
+    assert [r.getMessage() for r in failed] == [
+        f"evaluating objective {broken.id} with its batch failed; the worker evaluates it (logged once per version)"
+    ]
+
+
 async def test_batches_on_a_series_evaluated_within_the_interval_are_left_to_the_worker(app_client) -> None:  # type: ignore[no-untyped-def]
     """Coalescing: the first batch after a quiet spell is evaluated with it, the next ones by the worker, once."""
     app, client = app_client
