@@ -171,6 +171,8 @@ async def test_ingest_reads_the_objectives_once_for_known_keys_and_thresholds(
 ) -> None:
     """One SELECT of the objectives before the upserts serves the catalogue-key check and the thresholds."""
     app, client = app_client
+    # the batch leaves its objectives to the worker: an inline evaluation would read the ones it evaluates
+    app.state.settings = app.state.settings.model_copy(update={"ingest_evaluation_limit": 0})
     objectives = [latency("fast", "lte", 200, 0.5), latency("slow", "lte", 400, 0.5)]
     await deliver(app, EVENTS.agreement_activated_v2.type, activation_data("lookup", objectives))
     selects: list[str] = []
