@@ -21,20 +21,18 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal_column,
     or_,
     select,
     tuple_,
     type_coerce,
-    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from slm_measurement.lookups import entity_of as entity_of  # evaluation_pass reads it from here
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
-from slm_shared.reads import Reader
 
 
 class Flagged(NamedTuple):
@@ -107,37 +105,6 @@ async def find_objective(
 
 
 OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
-_OBJECTIVE_BY_ID = (
-    select(OBJECTIVES)
-    .where(OBJECTIVES.c.tenant == bindparam("tenant"), OBJECTIVES.c.objective_id == bindparam("objective_id"))
-    .order_by(OBJECTIVES.c.ended, OBJECTIVES.c.updated_at.desc(), OBJECTIVES.c.id)
-    .limit(1)
-)
-_OBJECTIVE_BY_ROW_ID = select(OBJECTIVES).where(
-    OBJECTIVES.c.tenant == bindparam("tenant"), OBJECTIVES.c.id == bindparam("objective_id")
-)
-
-
-def _objective_lookup() -> Select[Any]:
-    """Both lookups of `find_objective` in one statement: the row found by objective id ranks before the one
-    found by row id, and each branch searches its own index as it would alone."""
-    by_id = _OBJECTIVE_BY_ID.add_columns(literal_column("0").label("lookup_rank")).subquery("by_id")
-    by_row_id = _OBJECTIVE_BY_ROW_ID.add_columns(literal_column("1").label("lookup_rank")).limit(1)
-    both = union_all(select(by_id), select(by_row_id.subquery("by_row_id"))).subquery("found")
-    columns = [both.c[column.key] for column in OBJECTIVES.columns]
-    return select(*columns).order_by(both.c.lookup_rank).limit(1)
-
-
-_OBJECTIVE_LOOKUP = _objective_lookup()
-
-
-async def objective_row(reads: Reader, *, tenant: str, objective_id: str) -> Any | None:
-    """`find_objective` as a row of the objectives table, for hot reads (same order, same fallback to the row id).
-
-    One statement, so one round trip and one snapshot: a row either lookup finds is one both saw at once."""
-    return await reads.first(_OBJECTIVE_LOOKUP, {"tenant": tenant, "objective_id": objective_id})
-
-
 # What an evaluation reads: not the outcome it replaces (details, window, time evaluated) nor the row's own times.
 _NOT_READ = {"details", "window_start", "window_end", "evaluated_at", "created_at", "updated_at"}
 _EVALUATED_COLUMNS = [column for column in Objective.__table__.columns if column.key not in _NOT_READ]  # type: ignore[attr-defined]
@@ -221,7 +188,7 @@ async def lock_due_objectives(
     """Those of the objectives still due, locked; skips any another worker holds or has done.
 
     Plain rows (`ObjectiveRow`: the columns an evaluation reads), not entities: a pass reads them and
-    writes its outcomes in bulk. See `entity_of` for the ones written one at a time.
+    writes its outcomes in bulk. See `lookups.entity_of` for the ones written one at a time.
     """
     connection = await session.connection()  # a Core statement: no ORM result machinery per row
     statement = _LOCK_DUE[connection.dialect.name == "postgresql"]
@@ -256,15 +223,6 @@ async def lock_flagged_objectives(session: AsyncSession, *, limit: int, done: Se
     statement = _LOCK_FLAGGED[connection.dialect.name == "postgresql"]
     rows = await connection.execute(statement, {"limit": limit, "done": list(done)})
     return [_ObjectiveRow._make(row) for row in rows]
-
-
-async def entity_of(session: AsyncSession, objective: Objective | ObjectiveRow) -> Objective:
-    """The entity of an objective row (locked already by this transaction), to change and flush."""
-    if isinstance(objective, Objective):
-        return objective
-    found = await session.get(Objective, objective.id)
-    assert found is not None, objective.id  # locked by this transaction, so still there
-    return found
 
 
 def _due(stale_before: datetime) -> Any:

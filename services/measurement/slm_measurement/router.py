@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy import Row
 
-from slm_measurement import buckets, burn_alerts, repository, service, versioned
+from slm_measurement import buckets, burn_alerts, lookups, repository, service, versioned
 from slm_measurement.agreed import agreed_of, as_defined_at
 from slm_measurement.as_of import AtQuery, as_of
 from slm_measurement.domain.alerts import DEFAULT_POLICY
@@ -154,7 +154,7 @@ async def get_objective(objective_id: str, principal: ReaderDep, request: Reques
     """
     if at is None:
         reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
-        row = await repository.objective_row(reads, tenant=principal.tenant, objective_id=objective_id)
+        row = await lookups.objective_row(reads, tenant=principal.tenant, objective_id=objective_id)
         if row is None or (principal.is_customer_only and row.consumer_party_id != principal.party):
             raise NotFound(f"No objective {objective_id}")
         found = objective_public(row)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from openslo_support import EmptyPrometheus
 
 from slm_measurement.config import Settings
 from slm_measurement.main import build_app
+from slm_shared.db import Database
 from slm_shared.testing.app_client import running_app
+from slm_shared.testing.databases import migrated_database
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
 
@@ -30,3 +33,18 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.A
     app = build_app(settings.model_copy(update={"run_workers": False}))
     async with running_app(app, token=make_token("acme")) as client:
         yield app, client
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The measurement database, migrated; disposed of after the test."""
+    async with migrated_database("slm_measurement", database_url) as database:
+        yield database
+
+
+@pytest.fixture
+def empty_prometheus() -> Iterator[EmptyPrometheus]:
+    """A loopback Prometheus answering every range query with no data (see `openslo_support`)."""
+    server = EmptyPrometheus()
+    yield server
+    server.close()

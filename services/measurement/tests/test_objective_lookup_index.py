@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from sqlalchemy.dialects import sqlite
 
-from slm_measurement.repository import _OBJECTIVE_BY_ID, _OBJECTIVE_LOOKUP
+from slm_measurement.lookups import _OBJECTIVE_BY_ID, _OBJECTIVE_LOOKUP
 from slm_shared.migrations import upgrade
 from slm_shared.read_statements import CompiledRead
 

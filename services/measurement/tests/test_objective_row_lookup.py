@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy import insert
 
 from slm_measurement.config import Settings
+from slm_measurement.lookups import objective_row
 from slm_measurement.main import build_app
 from slm_measurement.models import Objective
-from slm_measurement.repository import objective_row
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token

@@ -12,7 +12,6 @@ from slm_measurement.pull.openslo import on_openslo_applied
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1
 from slm_shared.db import Database
-from slm_shared.migrations import upgrade
 
 TENANT = "openslo-pull"
 
@@ -42,28 +41,17 @@ async def consume(db: Database, event: CloudEvent) -> list[tuple[str, str, int, 
         return [(s.id, names[s.data_source_id], s.step_seconds, s.good_query) for s in rows]
 
 
-async def test_a_series_follows_its_step_and_source_and_a_redelivery_changes_nothing(database_url: str) -> None:
-    await upgrade("slm_measurement", database_url)
-    db = Database(database_url)
-    try:
-        [(first_id, source, step, _)] = await consume(db, applied(source="prom-a", step=30))
-        assert (source, step) == ("prom-a", 30)
-        assert await consume(db, applied(source="prom-a", step=30)) == [
-            (first_id, "prom-a", 30, "sum(increase(ok[1m]))")
-        ]
-        assert await consume(db, applied(source="prom-a", step=60)) == [
-            (first_id, "prom-a", 60, "sum(increase(ok[1m]))")
-        ]
-        assert await consume(db, applied(source="prom-b", step=60)) == [
-            (first_id, "prom-b", 60, "sum(increase(ok[1m]))")
-        ]
-        changed = await consume(db, applied(source="prom-b", step=60, good="sum(increase(good[1m]))"))
-        assert changed == [(first_id, "prom-b", 60, "sum(increase(good[1m]))")]
-        async with db.session(read_only=True) as session:
-            urls = sorted(s.url for s in await session.scalars(select(DataSource)))
-        assert urls == ["http://prom-a:9090", "http://prom-b:9090"]
-    finally:
-        await db.dispose()
+async def test_a_series_follows_its_step_and_source_and_a_redelivery_changes_nothing(db: Database) -> None:
+    [(first_id, source, step, _)] = await consume(db, applied(source="prom-a", step=30))
+    assert (source, step) == ("prom-a", 30)
+    assert await consume(db, applied(source="prom-a", step=30)) == [(first_id, "prom-a", 30, "sum(increase(ok[1m]))")]
+    assert await consume(db, applied(source="prom-a", step=60)) == [(first_id, "prom-a", 60, "sum(increase(ok[1m]))")]
+    assert await consume(db, applied(source="prom-b", step=60)) == [(first_id, "prom-b", 60, "sum(increase(ok[1m]))")]
+    changed = await consume(db, applied(source="prom-b", step=60, good="sum(increase(good[1m]))"))
+    assert changed == [(first_id, "prom-b", 60, "sum(increase(good[1m]))")]
+    async with db.session(read_only=True) as session:
+        urls = sorted(s.url for s in await session.scalars(select(DataSource)))
+    assert urls == ["http://prom-a:9090", "http://prom-b:9090"]
 
 
 def later(event: CloudEvent, seconds: int) -> CloudEvent:
@@ -77,39 +65,25 @@ async def source_a(db: Database) -> tuple[str, str | None]:
         return held.url, held.auth_header
 
 
-async def test_an_older_apply_delivered_after_a_newer_one_changes_nothing(database_url: str) -> None:
-    await upgrade("slm_measurement", database_url)
-    db = Database(database_url)
-    try:
-        older = applied(source="prom-a", step=30, host_a="http://prom-old:9090")
-        newer = later(
-            applied(source="prom-b", step=60, good="sum(increase(good[1m]))", host_a="http://prom-new:9090"), 1
-        )
-        [(series_id, *_)] = await consume(db, newer)
-        assert await consume(db, older) == [(series_id, "prom-b", 60, "sum(increase(good[1m]))")]
-        assert (await source_a(db))[0] == "http://prom-new:9090"
-    finally:
-        await db.dispose()
+async def test_an_older_apply_delivered_after_a_newer_one_changes_nothing(db: Database) -> None:
+    older = applied(source="prom-a", step=30, host_a="http://prom-old:9090")
+    newer = later(applied(source="prom-b", step=60, good="sum(increase(good[1m]))", host_a="http://prom-new:9090"), 1)
+    [(series_id, *_)] = await consume(db, newer)
+    assert await consume(db, older) == [(series_id, "prom-b", 60, "sum(increase(good[1m]))")]
+    assert (await source_a(db))[0] == "http://prom-new:9090"
 
 
-async def test_a_data_source_moved_to_another_url_loses_its_authorization(database_url: str) -> None:
-    await upgrade("slm_measurement", database_url)
-    db = Database(database_url)
-    try:
-        first = applied(source="prom-a", step=30)
-        await consume(db, first)
-        async with db.session() as session:
-            held = await session.scalar(
-                select(DataSource).where(DataSource.tenant == TENANT, DataSource.name == "prom-a")
-            )
-            assert held is not None
-            held.auth_header = "Bearer prom-a-secret"
-        await consume(db, later(first, 1))  # the same URL again: the authorization stays
+async def test_a_data_source_moved_to_another_url_loses_its_authorization(db: Database) -> None:
+    first = applied(source="prom-a", step=30)
+    await consume(db, first)
+    async with db.session() as session:
+        held = await session.scalar(select(DataSource).where(DataSource.tenant == TENANT, DataSource.name == "prom-a"))
+        assert held is not None
+        held.auth_header = "Bearer prom-a-secret"
+    await consume(db, later(first, 1))  # the same URL again: the authorization stays
+    assert await source_a(db) == ("http://prom-a:9090", "Bearer prom-a-secret")
+    for refused in ("file:///etc/passwd", "ftp://prom-a:21", "http://"):
+        await consume(db, later(applied(source="prom-a", step=30, host_a=refused), 2))
         assert await source_a(db) == ("http://prom-a:9090", "Bearer prom-a-secret")
-        for refused in ("file:///etc/passwd", "ftp://prom-a:21", "http://"):
-            await consume(db, later(applied(source="prom-a", step=30, host_a=refused), 2))
-            assert await source_a(db) == ("http://prom-a:9090", "Bearer prom-a-secret")
-        await consume(db, later(applied(source="prom-a", step=30, host_a="https://elsewhere.example/"), 3))
-        assert await source_a(db) == ("https://elsewhere.example", None)
-    finally:
-        await db.dispose()
+    await consume(db, later(applied(source="prom-a", step=30, host_a="https://elsewhere.example/"), 3))
+    assert await source_a(db) == ("https://elsewhere.example", None)

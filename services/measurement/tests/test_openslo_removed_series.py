@@ -3,63 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
-import pytest
+from openslo_support import EmptyPrometheus, at, by_hand, handle, pull, tenant_source
 from sqlalchemy import select
 
-from slm_measurement.pull.models import DataSource, PulledSeries
+from slm_measurement.pull.models import PulledSeries
 from slm_measurement.pull.openslo import on_openslo_applied, on_openslo_removed
-from slm_measurement.pull.service import pull_due
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
 from slm_shared.db import Database
 from slm_shared.migrations import upgrade
 
 TENANT = "openslo-removed"
-EMPTY = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": []}}).encode()
-
-
-class Prometheus:
-    """A loopback Prometheus answering every range query with no data, counting the queries per series."""
-
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-        seen = self.queries
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                seen.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(EMPTY)))
-                self.end_headers()
-                self.wfile.write(EMPTY)
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def asked_for(self, metric: str) -> int:
-        return sum(metric in path for path in self.queries)
-
-
-@pytest.fixture
-def prometheus() -> Iterator[Prometheus]:
-    server = Prometheus()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
 
 
 def applied(url: str, *indicators: str) -> CloudEvent:
@@ -82,171 +39,119 @@ def removed(*indicators: str, tenant: str = TENANT) -> CloudEvent:
     return EVENTS.openslo_removed.build(tenant=tenant, data=data, subject=tenant)
 
 
-def at(event: CloudEvent, seconds: int) -> CloudEvent:
-    return event.model_copy(update={"time": event.time + timedelta(seconds=seconds)})
-
-
 async def consume(db: Database, event: CloudEvent) -> dict[str, bool]:
     """Consume the event; then which of the tenant's series are stopped, by indicator."""
-    async with db.session() as session:
-        handler = on_openslo_removed if event.type == EVENTS.openslo_removed.type else on_openslo_applied
-        await handler(session, event)
+    await handle(db, event)
     async with db.session(read_only=True) as session:
         rows = await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT))
         return {s.indicator: s.stopped_at is not None for s in rows}
 
 
-async def pull(db: Database) -> None:
-    async with db.session() as session, httpx.AsyncClient() as client:
-        await pull_due(session, client, max_lateness=timedelta(days=1), first_lookback=timedelta(minutes=10))
-
-
 async def test_a_deleted_documents_series_stops_and_a_late_older_apply_does_not_start_it(
-    database_url: str, prometheus: Prometheus
+    db: Database, empty_prometheus: EmptyPrometheus
 ) -> None:
-    await upgrade("slm_measurement", database_url)
-    db = Database(database_url)
-    try:
-        first = applied(prometheus.url, "fast", "slow")
-        assert await consume(db, first) == {"fast": False, "slow": False}
-        async with db.session() as session:  # pulled over the API, never applied: not the documents' to stop
-            source = await session.scalar(select(DataSource).where(DataSource.tenant == TENANT))
-            assert source is not None
-            session.add(
-                PulledSeries(
-                    tenant=TENANT, data_source_id=source.id, service_key="orders", indicator="manual",
-                    value_query="manual_seconds",
-                )
-            )  # fmt: skip
-        await pull(db)
-        assert [prometheus.asked_for(m) for m in ("fast_", "slow_", "manual_")] == [1, 1, 1]
+    first = applied(empty_prometheus.url, "fast", "slow")
+    assert await consume(db, first) == {"fast": False, "slow": False}
+    async with db.session() as session:  # pulled over the API, never applied: not the documents' to stop
+        session.add(by_hand(TENANT, (await tenant_source(session, TENANT)).id, "manual", "manual_seconds"))
+    await pull(db)
+    assert [empty_prometheus.asked_for(m) for m in ("fast_", "slow_", "manual_")] == [1, 1, 1]
 
-        deleted = at(removed("fast", "manual"), 10)
-        assert await consume(db, deleted) == {"fast": True, "slow": False, "manual": False}
-        assert await consume(db, removed("nobody", tenant="someone-else")) == {
-            "fast": True, "slow": False, "manual": False,
-        }  # fmt: skip
-        async with db.session() as session:  # the next pull asks for the others only
-            for series in await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT)):
-                series.pulled_until = None
-        await pull(db)
-        assert [prometheus.asked_for(m) for m in ("fast_", "slow_", "manual_")] == [1, 2, 2]
-
-        # the apply before the deletion, redelivered late, and one older still: nothing starts again
-        assert (await consume(db, first))["fast"] is True
-        assert (await consume(db, at(first, 5)))["fast"] is True
-        assert (await consume(db, deleted))["fast"] is True  # a redelivered deletion changes nothing either
-        # an apply after the deletion pulls it again, the same series
-        async with db.session(read_only=True) as session:
-            before = await session.scalar(select(PulledSeries.id).where(PulledSeries.indicator == "fast"))
-        assert await consume(db, at(first, 20)) == {"fast": False, "slow": False, "manual": False}
-        async with db.session() as session:
-            series = await session.scalar(select(PulledSeries).where(PulledSeries.indicator == "fast"))
-            assert series is not None and series.id == before
+    deleted = at(removed("fast", "manual"), 10)
+    assert await consume(db, deleted) == {"fast": True, "slow": False, "manual": False}
+    assert await consume(db, removed("nobody", tenant="someone-else")) == {
+        "fast": True, "slow": False, "manual": False,
+    }  # fmt: skip
+    async with db.session() as session:  # the next pull asks for the others only
+        for series in await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT)):
             series.pulled_until = None
-        await pull(db)
-        assert prometheus.asked_for("fast_") == 2
-        # and a deletion older than that apply, delivered after it, stops nothing
-        assert (await consume(db, at(removed("fast"), 15)))["fast"] is False
-    finally:
-        await db.dispose()
+    await pull(db)
+    assert [empty_prometheus.asked_for(m) for m in ("fast_", "slow_", "manual_")] == [1, 2, 2]
+
+    # the apply before the deletion, redelivered late, and one older still: nothing starts again
+    assert (await consume(db, first))["fast"] is True
+    assert (await consume(db, at(first, 5)))["fast"] is True
+    assert (await consume(db, deleted))["fast"] is True  # a redelivered deletion changes nothing either
+    # an apply after the deletion pulls it again, the same series
+    async with db.session(read_only=True) as session:
+        before = await session.scalar(select(PulledSeries.id).where(PulledSeries.indicator == "fast"))
+    assert await consume(db, at(first, 20)) == {"fast": False, "slow": False, "manual": False}
+    async with db.session() as session:
+        series = await session.scalar(select(PulledSeries).where(PulledSeries.indicator == "fast"))
+        assert series is not None and series.id == before
+        series.pulled_until = None
+    await pull(db)
+    assert empty_prometheus.asked_for("fast_") == 2
+    # and a deletion older than that apply, delivered after it, stops nothing
+    assert (await consume(db, at(removed("fast"), 15)))["fast"] is False
 
 
 async def test_a_deletion_consumed_before_its_apply_keeps_that_older_apply_from_creating_the_series(
-    database_url: str,
+    db: Database,
 ) -> None:
-    await upgrade("slm_measurement", database_url)
-    db = Database(database_url)
-    try:
-        first = applied("http://127.0.0.1:9", "early", "kept")
-        deleted = at(removed("early"), 10)  # the apply was nak'd: its deletion is consumed first
-        assert await consume(db, deleted) == {}
-        assert await consume(db, at(removed("early"), 5)) == {}  # an older deletion does not move it back
-        assert await consume(db, first) == {"kept": False}  # the older apply, late: the deleted series is not made
-        assert await consume(db, at(first, 8)) == {"kept": False}
-        assert await consume(db, at(first, 20)) == {"kept": False, "early": False}  # a newer apply makes it
-        assert await consume(db, first) == {"kept": False, "early": False}
-    finally:
-        await db.dispose()
+    first = applied("http://127.0.0.1:9", "early", "kept")
+    deleted = at(removed("early"), 10)  # the apply was nak'd: its deletion is consumed first
+    assert await consume(db, deleted) == {}
+    assert await consume(db, at(removed("early"), 5)) == {}  # an older deletion does not move it back
+    assert await consume(db, first) == {"kept": False}  # the older apply, late: the deleted series is not made
+    assert await consume(db, at(first, 8)) == {"kept": False}
+    assert await consume(db, at(first, 20)) == {"kept": False, "early": False}  # a newer apply makes it
+    assert await consume(db, first) == {"kept": False, "early": False}
 
 
-async def test_a_series_made_over_the_api_is_stopped_only_once_an_apply_took_it_over(database_url: str) -> None:
-    await upgrade("slm_measurement", database_url)
-    db = Database(database_url)
-    try:
-        await consume(db, applied("http://127.0.0.1:9", "kept"))
-        async with db.session() as session:
-            source = await session.scalar(select(DataSource).where(DataSource.tenant == TENANT))
-            assert source is not None
-            session.add(
-                PulledSeries(
-                    tenant=TENANT, data_source_id=source.id, service_key="orders", indicator="manual",
-                    value_query="by_hand",
-                )
-            )  # fmt: skip
-        assert await consume(db, at(removed("manual"), 5)) == {"kept": False, "manual": False}  # not the documents'
-        taken = at(applied("http://127.0.0.1:9", "kept", "manual"), 10)  # a document wires the same key
-        assert await consume(db, taken) == {"kept": False, "manual": False}
-        async with db.session(read_only=True) as session:
-            series = await session.scalar(select(PulledSeries).where(PulledSeries.indicator == "manual"))
-            assert series is not None and (series.value_query, series.applied_at) == ("manual_seconds", taken.time)
-        assert await consume(db, at(removed("manual"), 15)) == {"kept": False, "manual": True}  # now it is
-    finally:
-        await db.dispose()
+async def test_a_series_made_over_the_api_is_stopped_only_once_an_apply_took_it_over(db: Database) -> None:
+    await consume(db, applied("http://127.0.0.1:9", "kept"))
+    async with db.session() as session:
+        session.add(by_hand(TENANT, (await tenant_source(session, TENANT)).id, "manual", "by_hand"))
+    assert await consume(db, at(removed("manual"), 5)) == {"kept": False, "manual": False}  # not the documents'
+    taken = at(applied("http://127.0.0.1:9", "kept", "manual"), 10)  # a document wires the same key
+    assert await consume(db, taken) == {"kept": False, "manual": False}
+    async with db.session(read_only=True) as session:
+        series = await session.scalar(select(PulledSeries).where(PulledSeries.indicator == "manual"))
+        assert series is not None and (series.value_query, series.applied_at) == ("manual_seconds", taken.time)
+    assert await consume(db, at(removed("manual"), 15)) == {"kept": False, "manual": True}  # now it is
 
 
 async def test_a_deletion_consumed_before_the_apply_taking_over_an_api_series_stops_it_as_in_order(
-    database_url: str,
+    db: Database,
 ) -> None:
-    await upgrade("slm_measurement", database_url)
-    db = Database(database_url)
-    try:
-        url = "http://127.0.0.1:9"
-        base = applied(url)
-        await consume(db, base)  # the data source
-        async with db.session() as session:  # made over the API, never applied
-            source = await session.scalar(select(DataSource).where(DataSource.tenant == TENANT))
-            assert source is not None
-            for name in ("ordered", "reordered", "tied"):
-                session.add(
-                    PulledSeries(
-                        tenant=TENANT, data_source_id=source.id, service_key="orders", indicator=name,
-                        value_query="by_hand",
-                    )
-                )  # fmt: skip
+    url = "http://127.0.0.1:9"
+    base = applied(url)
+    await consume(db, base)  # the data source
+    async with db.session() as session:  # made over the API, never applied
+        source = await tenant_source(session, TENANT)
+        session.add_all(by_hand(TENANT, source.id, name, "by_hand") for name in ("ordered", "reordered", "tied"))
 
-        def wired(name: str, seconds: int) -> CloudEvent:
-            return applied(url, name).model_copy(update={"time": base.time + timedelta(seconds=seconds)})
+    def wired(name: str, seconds: int) -> CloudEvent:
+        return applied(url, name).model_copy(update={"time": base.time + timedelta(seconds=seconds)})
 
-        def deleted(name: str, seconds: int) -> CloudEvent:
-            return removed(name).model_copy(update={"time": base.time + timedelta(seconds=seconds)})
+    def deleted(name: str, seconds: int) -> CloudEvent:
+        return removed(name).model_copy(update={"time": base.time + timedelta(seconds=seconds)})
 
-        await consume(db, wired("ordered", 5))  # in order: the apply takes it over, the deletion stops it
-        assert (await consume(db, deleted("ordered", 10)))["ordered"] is True
-        # reversed: the deletion first finds a series not the documents' yet; the apply taking it over stops it
-        assert (await consume(db, deleted("reordered", 10)))["reordered"] is False
-        assert (await consume(db, wired("reordered", 5)))["reordered"] is True
-        # same event time for the apply and the deletion: stopped, whichever is consumed first
-        assert (await consume(db, deleted("tied", 7)))["tied"] is False
-        assert (await consume(db, wired("tied", 7)))["tied"] is True
-        async with db.session(read_only=True) as session:
-            rows = {
-                s.indicator: s for s in await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT))
-            }
-        for name, seconds in (("ordered", 10), ("reordered", 10), ("tied", 7)):
-            series = rows[name]
-            when = base.time + timedelta(seconds=seconds)
-            assert (series.value_query, series.applied_at, series.stopped_at) == (f"{name}_seconds", when, when)
-        # redelivered, each changes nothing; an apply newer than the deletion pulls it again
-        assert (await consume(db, wired("reordered", 5)))["reordered"] is True
-        assert (await consume(db, deleted("reordered", 10)))["reordered"] is True
-        assert (await consume(db, wired("reordered", 20)))["reordered"] is False
-        # a series the documents applied, deleted and applied again at the deletion's time: stopped both ways
-        assert (await consume(db, wired("ordered", 30)))["ordered"] is False
-        assert (await consume(db, deleted("ordered", 40)))["ordered"] is True
-        assert (await consume(db, wired("ordered", 40)))["ordered"] is True
-    finally:
-        await db.dispose()
+    await consume(db, wired("ordered", 5))  # in order: the apply takes it over, the deletion stops it
+    assert (await consume(db, deleted("ordered", 10)))["ordered"] is True
+    # reversed: the deletion first finds a series not the documents' yet; the apply taking it over stops it
+    assert (await consume(db, deleted("reordered", 10)))["reordered"] is False
+    assert (await consume(db, wired("reordered", 5)))["reordered"] is True
+    # same event time for the apply and the deletion: stopped, whichever is consumed first
+    assert (await consume(db, deleted("tied", 7)))["tied"] is False
+    assert (await consume(db, wired("tied", 7)))["tied"] is True
+    async with db.session(read_only=True) as session:
+        rows = {
+            s.indicator: s for s in await session.scalars(select(PulledSeries).where(PulledSeries.tenant == TENANT))
+        }
+    for name, seconds in (("ordered", 10), ("reordered", 10), ("tied", 7)):
+        series = rows[name]
+        when = base.time + timedelta(seconds=seconds)
+        assert (series.value_query, series.applied_at, series.stopped_at) == (f"{name}_seconds", when, when)
+    # redelivered, each changes nothing; an apply newer than the deletion pulls it again
+    assert (await consume(db, wired("reordered", 5)))["reordered"] is True
+    assert (await consume(db, deleted("reordered", 10)))["reordered"] is True
+    assert (await consume(db, wired("reordered", 20)))["reordered"] is False
+    # a series the documents applied, deleted and applied again at the deletion's time: stopped both ways
+    assert (await consume(db, wired("ordered", 30)))["ordered"] is False
+    assert (await consume(db, deleted("ordered", 40)))["ordered"] is True
+    assert (await consume(db, wired("ordered", 40)))["ordered"] is True
 
 
 async def test_a_stopped_series_is_shown_stopped_and_changing_it_by_hand_pulls_it_again(
@@ -257,9 +162,7 @@ async def test_a_stopped_series_is_shown_stopped_and_changing_it_by_hand_pulls_i
     try:
         first = applied("http://127.0.0.1:9", "fast")
         for event in (first, at(removed("fast"), 10)):
-            async with db.session() as session:
-                handler = on_openslo_removed if event.type == EVENTS.openslo_removed.type else on_openslo_applied
-                await handler(session, event.model_copy(update={"tenant": "acme"}))
+            await handle(db, event.model_copy(update={"tenant": "acme"}))
     finally:
         await db.dispose()
     [series] = (await client.get("/v1/pulled-series")).json()["items"]

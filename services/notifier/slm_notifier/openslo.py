@@ -37,13 +37,8 @@ from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1, OpenSLOTargetV1
 from slm_shared.db import utcnow
 from slm_shared.errors import Unprocessable
-from slm_shared.terms.openslo_wiring import (
-    BURN_ALERT,
-    SECRET_FROM_ENV,
-    tenant_may_read,
-    tenant_names_variables,
-    tenant_variable_prefix,
-)
+from slm_shared.terms.openslo_credentials import tenant_may_read, tenant_names_variables, tenant_variable_prefix
+from slm_shared.terms.openslo_wiring import BURN_ALERT, SECRET_FROM_ENV
 
 logger = logging.getLogger(__name__)
 # the reason a subscription was disabled by the deletion of its OpenSLO document; a later apply enables it again

@@ -21,6 +21,7 @@ from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1
 from slm_shared.db import Database, utcnow
 from slm_shared.migrations import upgrade
+from slm_shared.testing.databases import migrated_database
 
 HOOK, PAGE = "openslo:orders-hook:orders", "openslo:orders-page:orders"
 
@@ -28,10 +29,8 @@ HOOK, PAGE = "openslo:orders-hook:orders", "openslo:orders-page:orders"
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     """The notifier's database, migrated to the head (the tables the handlers write)."""
-    await upgrade("slm_notifier", database_url)
-    database = Database(database_url)
-    yield database
-    await database.dispose()
+    async with migrated_database("slm_notifier", database_url) as database:
+        yield database
 
 
 def applied(tenant: str, url: str) -> CloudEvent:
@@ -135,68 +134,63 @@ async def test_a_subscription_made_over_the_api_is_disabled_only_once_an_apply_t
 
 
 async def test_a_deletion_consumed_before_the_apply_taking_over_an_api_subscription_disables_it_as_in_order(
-    database_url: str, tenant: str
+    db: Database, tenant: str
 ) -> None:
-    await upgrade("slm_notifier", database_url)
-    db = Database(database_url)
     names = ("openslo:ordered:orders", "openslo:reordered:orders", "openslo:tied:orders")
-    try:
-        async with db.session() as session:  # made over the API under the names documents will use
-            for name in names:
-                made = SubscriptionCreate(
-                    name=name,
-                    event_types=["slm.measurement.objective.burn_alert.v1"],
-                    target={"url": "https://by-hand.example.com"},
-                )
-                await service.create_subscription(session, tenant=tenant, data=made)
-        base = utcnow() + timedelta(seconds=5)  # after the subscriptions' last change over the API
-
-        def wired(name: str, seconds: int) -> CloudEvent:
-            target = {"name": name, "service_key": "orders", "channel": "webhook"}
-            data = OpenSLOAppliedV1.model_validate(
-                {"notification_targets": [{**target, "target": {"url": "https://hooks.example.com/x"}}]}
+    async with db.session() as session:  # made over the API under the names documents will use
+        for name in names:
+            made = SubscriptionCreate(
+                name=name,
+                event_types=["slm.measurement.objective.burn_alert.v1"],
+                target={"url": "https://by-hand.example.com"},
             )
-            event = EVENTS.openslo_applied.build(tenant=tenant, data=data, subject=tenant)
-            return event.model_copy(update={"time": base + timedelta(seconds=seconds)})
+            await service.create_subscription(session, tenant=tenant, data=made)
+    base = utcnow() + timedelta(seconds=5)  # after the subscriptions' last change over the API
 
-        def deleted(name: str, seconds: int) -> CloudEvent:
-            return removed(tenant, name).model_copy(update={"time": base + timedelta(seconds=seconds)})
+    def wired(name: str, seconds: int) -> CloudEvent:
+        target = {"name": name, "service_key": "orders", "channel": "webhook"}
+        data = OpenSLOAppliedV1.model_validate(
+            {"notification_targets": [{**target, "target": {"url": "https://hooks.example.com/x"}}]}
+        )
+        event = EVENTS.openslo_applied.build(tenant=tenant, data=data, subject=tenant)
+        return event.model_copy(update={"time": base + timedelta(seconds=seconds)})
 
-        ordered, reordered, tied = names
-        await consume(db, wired(ordered, 5))  # in order: the apply takes it over, the deletion disables it
-        await consume(db, deleted(ordered, 10))
-        # reversed: the deletion first finds a subscription not the documents' yet; the apply taking it over
-        # disables it
-        await consume(db, deleted(reordered, 10))
-        assert (await enabled(db, tenant))[reordered] is True
-        await consume(db, wired(reordered, 5))
-        # the same event time for the apply and the deletion: disabled, whichever is consumed first
-        await consume(db, deleted(tied, 7))
-        await consume(db, wired(tied, 7))
-        assert await enabled(db, tenant) == dict.fromkeys(names, False)
-        rows = {s.name: s for s in await held(db, tenant)}
-        for name, seconds in ((ordered, 10), (reordered, 10), (tied, 7)):
-            row = rows[name]
-            assert (row.target["url"], row.applied_at) == (
-                "https://hooks.example.com/x",
-                base + timedelta(seconds=seconds),
-            )
-            # named by its document whichever was consumed first
-            assert row.disabled_reason == "OpenSLO document deleted: SLO orders-fast"
-        # redelivered, each changes nothing; an apply newer than the deletion enables it again
-        await consume(db, wired(reordered, 5))
-        await consume(db, deleted(reordered, 10))
-        assert (await enabled(db, tenant))[reordered] is False
-        await consume(db, wired(reordered, 20))
-        assert (await enabled(db, tenant))[reordered] is True
-        # one the documents applied, deleted and applied again at the deletion's time: disabled both ways
-        await consume(db, wired(ordered, 30))
-        assert (await enabled(db, tenant))[ordered] is True
-        await consume(db, deleted(ordered, 40))
-        await consume(db, wired(ordered, 40))
-        assert (await enabled(db, tenant))[ordered] is False
-    finally:
-        await db.dispose()
+    def deleted(name: str, seconds: int) -> CloudEvent:
+        return removed(tenant, name).model_copy(update={"time": base + timedelta(seconds=seconds)})
+
+    ordered, reordered, tied = names
+    await consume(db, wired(ordered, 5))  # in order: the apply takes it over, the deletion disables it
+    await consume(db, deleted(ordered, 10))
+    # reversed: the deletion first finds a subscription not the documents' yet; the apply taking it over
+    # disables it
+    await consume(db, deleted(reordered, 10))
+    assert (await enabled(db, tenant))[reordered] is True
+    await consume(db, wired(reordered, 5))
+    # the same event time for the apply and the deletion: disabled, whichever is consumed first
+    await consume(db, deleted(tied, 7))
+    await consume(db, wired(tied, 7))
+    assert await enabled(db, tenant) == dict.fromkeys(names, False)
+    rows = {s.name: s for s in await held(db, tenant)}
+    for name, seconds in ((ordered, 10), (reordered, 10), (tied, 7)):
+        row = rows[name]
+        assert (row.target["url"], row.applied_at) == (
+            "https://hooks.example.com/x",
+            base + timedelta(seconds=seconds),
+        )
+        # named by its document whichever was consumed first
+        assert row.disabled_reason == "OpenSLO document deleted: SLO orders-fast"
+    # redelivered, each changes nothing; an apply newer than the deletion enables it again
+    await consume(db, wired(reordered, 5))
+    await consume(db, deleted(reordered, 10))
+    assert (await enabled(db, tenant))[reordered] is False
+    await consume(db, wired(reordered, 20))
+    assert (await enabled(db, tenant))[reordered] is True
+    # one the documents applied, deleted and applied again at the deletion's time: disabled both ways
+    await consume(db, wired(ordered, 30))
+    assert (await enabled(db, tenant))[ordered] is True
+    await consume(db, deleted(ordered, 40))
+    await consume(db, wired(ordered, 40))
+    assert (await enabled(db, tenant))[ordered] is False
 
 
 async def test_after_the_deletion_a_burn_alert_reaches_no_deleted_target(

@@ -15,7 +15,7 @@ from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1
 from slm_shared.db import Database
 from slm_shared.migrations import upgrade
-from slm_shared.terms.openslo_wiring import tenant_variable_prefix
+from slm_shared.terms.openslo_credentials import tenant_variable_prefix
 
 NAME = "openslo:orders-hook:orders"
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from slm_catalog.openslo.models import SPECS, Document
 from slm_shared.errors import FieldError
-from slm_shared.terms.openslo_wiring import data_source_refusals, metric_source_refusals
+from slm_shared.terms.openslo_credentials import data_source_refusals, metric_source_refusals
 
 
 def json_path(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -29,7 +29,8 @@ from slm_shared.bus import Handler
 from slm_shared.bus.inbox import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLODataSourceV1, OpenSLORemovedV1
-from slm_shared.terms.openslo_wiring import data_source_variable_prefix, differs, tenant_may_read_data_source
+from slm_shared.terms.openslo_credentials import data_source_variable_prefix, tenant_may_read_data_source
+from slm_shared.terms.openslo_wiring import differs
 
 logger = logging.getLogger(__name__)
 

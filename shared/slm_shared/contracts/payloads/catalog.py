@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from slm_shared.contracts.payloads.common import IndicatorKind, Payload, PriceV1, TargetV1
-from slm_shared.terms.openslo_wiring import URL_MAX_LENGTH, VARIABLE_MAX_LENGTH
+from slm_shared.terms.openslo_credentials import URL_MAX_LENGTH, VARIABLE_MAX_LENGTH
 
 
 class TicketTargetV1(BaseModel):
