@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -278,3 +280,45 @@ async def test_a_read_pool_that_failed_to_open_opens_on_the_next_read_and_closin
     await asyncio.wait_for(stuck.dispose(), 10.0)  # before, it waited for the opening for ever
     read.cancel()
     await asyncio.gather(read, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_sqlite_json_columns_are_decoded_by_msgspec_with_json_s_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text of a JSON column is decoded by msgspec, not `json.loads`; what msgspec refuses (NaN, 1e400, a lone
+    surrogate), a number SQLite's JSON functions stored and NULL are given by SQLAlchemy's own processor."""
+    stored = [
+        ("plain", '{"k": [1, "x", 2.5, -0.0, 123456789012345678901234567890], "\\u00fc": null}'),
+        ("nan", "[NaN, Infinity]"),
+        ("huge", "[1e400]"),
+        ("surrogate", '["\\ud800"]'),
+        ("number", 7),
+        ("null", None),
+    ]
+    documents = Table("documents", MetaData(), Column("name", String(32), primary_key=True), Column("doc", JSON))
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'json.db'}")
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(documents.metadata.create_all)
+            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            for name, text_value in stored:
+                await connection.exec_driver_sql("INSERT INTO documents VALUES (?, ?)", (name, text_value))
+        decoded: list[str] = []
+        real_loads = json.loads
+
+        def counted_loads(text_value: str, *args: Any, **kwargs: Any) -> Any:
+            decoded.append(text_value)
+            return real_loads(text_value, *args, **kwargs)
+
+        monkeypatch.setattr(json, "loads", counted_loads)  # SQLAlchemy's JSON processor calls json.loads
+        every = select(documents).where(documents.c.name != bindparam("none"))
+        rows = {row.name: row.doc for row in await db.reader.rows(every, {"none": ""})}
+        assert db.reader._inline_connection is not None  # read inline, on SQLite
+        for name, text_value in stored:
+            expected = real_loads(text_value) if isinstance(text_value, str) else text_value
+            assert repr(rows[name]) == repr(expected), name
+        texts = [value for value in decoded if isinstance(value, str)]  # a number goes to SQLAlchemy's processor too
+        assert texts == ["[NaN, Infinity]", "[1e400]", '["\\ud800"]'], decoded
+    finally:
+        await db.dispose()
