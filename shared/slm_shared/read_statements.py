@@ -7,13 +7,16 @@ tuple with the statement's column keys as attributes (what the rows of `Connecti
 
 On SQLite a JSON column's text is decoded by msgspec, not `json`: the same values for the same text, several
 times faster; text msgspec refuses but `json` reads (NaN, 1e400, a lone surrogate) goes to SQLAlchemy's own
-processor, so every value is the one it gives. (PostgreSQL's driver decodes JSON itself.)
+processor, so every value is the one it gives. (PostgreSQL's driver decodes JSON itself.) A `UTCDateTime` in
+the text SQLAlchemy writes on SQLite (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) is read in one `fromisoformat` as
+the aware datetime its own processor gives (parse, then attach UTC: three calls); any other text goes to it.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -37,6 +40,27 @@ def _sqlite_json(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return processor(value)
 
     return process
+
+
+def _sqlite_utc_datetime(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLite's text of a `UTCDateTime` as SQLAlchemy writes it, read in one call; anything else by `processor`."""
+    parse = datetime.fromisoformat
+
+    def process(value: Any) -> Any:
+        if type(value) is str and len(value) == 26 and value[10] == " ":  # "2026-11-30 18:05:48.123456"
+            try:
+                return parse(value + "+00:00")
+            except ValueError:
+                pass
+        return processor(value)
+
+    return process
+
+
+def _utc_datetime() -> type:
+    from slm_shared.db import UTCDateTime  # here, not at the top: db imports this module (through reads)
+
+    return UTCDateTime
 
 
 class CompiledRead:
@@ -84,19 +108,18 @@ class CompiledRead:
         processors: list[Processor] = []
         for column, column_type in zip(self._columns, types, strict=True):
             processor: Processor = column.type.dialect_impl(self.dialect).result_processor(self.dialect, column_type)
-            if processor is not None and self._msgspec_json(column.type):
-                processor = _sqlite_json(processor)
+            if processor is not None and self.dialect.name == "sqlite":
+                if self._msgspec_json(column.type):
+                    processor = _sqlite_json(processor)
+                elif type(column.type) is _utc_datetime():
+                    processor = _sqlite_utc_datetime(processor)
             processors.append(processor)
         self._processors = processors
         self._processed = [(index, process) for index, process in enumerate(processors) if process is not None]
 
     def _msgspec_json(self, column_type: Any) -> bool:
         """Whether a column's JSON text is decoded by msgspec: SQLite's JSON with the default (json) decoder."""
-        return (
-            self.dialect.name == "sqlite"
-            and type(column_type) is JSON
-            and getattr(self.dialect, "_json_deserializer", None) is None
-        )
+        return type(column_type) is JSON and getattr(self.dialect, "_json_deserializer", None) is None
 
     def rows(self, raw: Iterable[Sequence[Any]]) -> list[Any]:
         """The driver's rows as named tuples, each value as SQLAlchemy's result processing would give it."""

@@ -322,3 +322,42 @@ async def test_sqlite_json_columns_are_decoded_by_msgspec_with_json_s_values(
         assert texts == ["[NaN, Infinity]", "[1e400]", '["\\ud800"]'], decoded
     finally:
         await db.dispose()
+
+
+@pytest.mark.asyncio
+async def test_sqlite_utc_timestamps_are_read_in_one_call_as_utcdatetime_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `UTCDateTime` stored by SQLAlchemy is read without its processor (parse, then attach UTC), as the same
+    aware datetime; text in any other shape, and NULL, still go through it."""
+    stamps = Table("stamps", MetaData(), Column("name", String(32), primary_key=True), Column("at", UTCDateTime))
+    written = {
+        "micro": datetime(2026, 3, 29, 1, 30, 15, 123456, tzinfo=UTC),
+        "whole": datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC),
+        "early": datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        "null": None,
+    }
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'stamps.db'}")
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(stamps.metadata.create_all)
+            await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            await connection.execute(stamps.insert(), [{"name": name, "at": at} for name, at in written.items()])
+            await connection.exec_driver_sql("INSERT INTO stamps VALUES ('short', '2026-03-29 01:30:15')")
+        processed: list[Any] = []
+        original = UTCDateTime.process_result_value
+
+        def counted(self: UTCDateTime, value: Any, dialect: Any) -> Any:
+            processed.append(value)
+            return original(self, value, dialect)
+
+        monkeypatch.setattr(UTCDateTime, "process_result_value", counted)
+        every = select(stamps).where(stamps.c.name != bindparam("none"))
+        rows = {row.name: row.at for row in await db.reader.rows(every, {"none": ""})}
+        assert db.reader._inline_connection is not None  # read inline, on SQLite
+        for name, at in written.items():
+            assert rows[name] == at and (at is None or rows[name].tzinfo is UTC), name
+        assert rows["short"] == datetime(2026, 3, 29, 1, 30, 15, tzinfo=UTC)
+        assert processed == [None, datetime(2026, 3, 29, 1, 30, 15)], processed  # NULL and the other shape only
+    finally:
+        await db.dispose()
