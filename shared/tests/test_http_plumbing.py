@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter
+from prometheus_client import generate_latest
 from pydantic import BaseModel, Field
 
 from slm_shared.app import ServiceDefinition, create_app
@@ -16,6 +18,7 @@ from slm_shared.settings import DEVELOPMENT_JWT_SECRET, ServiceSettings
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.pytest_plugin import make_token
 from slm_shared.web.deps import SessionDep, StaffDep
+from slm_shared.web.metrics import HttpMetrics
 
 router = APIRouter(prefix="/v1")
 _notes: dict[tuple[str, str], str] = {}
@@ -273,3 +276,32 @@ def test_the_worker_command_builds_a_worker_process(sqlite_url: str, monkeypatch
     app = served[0]
     assert app.state.settings.serve_api is False and app.state.settings.run_workers is True  # type: ignore[attr-defined]
     assert not [r for r in app.routes if getattr(r, "path", "").startswith("/v1")]  # type: ignore[attr-defined]
+
+
+def test_request_metrics_resolve_their_labels_once_per_route_method_and_status() -> None:
+    """Each request is counted and timed under its labels; the labelled children are looked up once per
+    (method, route, status), not per request."""
+    metrics = HttpMetrics("plumbing")
+    looked_up: list[tuple[str, ...]] = []
+    counter_labels, histogram_labels = metrics.requests.labels, metrics.latency.labels
+
+    def counted_counter(*values: str) -> Any:
+        looked_up.append(values)
+        return counter_labels(*values)
+
+    def counted_histogram(*values: str) -> Any:
+        looked_up.append(values)
+        return histogram_labels(*values)
+
+    metrics.requests.labels = counted_counter  # type: ignore[method-assign]
+    metrics.latency.labels = counted_histogram  # type: ignore[method-assign]
+    for status in (200, 200, 200, 404, 200):
+        metrics.observe("GET", "/v1/notes/{name}", status, 0.002)
+    metrics.observe("POST", "/v1/notes/{name}", 200, 0.004)
+    text = generate_latest(metrics.registry).decode()
+    assert 'slm_http_requests_total{method="GET",route="/v1/notes/{name}",service="plumbing",status="200"} 4.0' in text
+    assert 'slm_http_requests_total{method="GET",route="/v1/notes/{name}",service="plumbing",status="404"} 1.0' in text
+    assert 'slm_http_requests_total{method="POST",route="/v1/notes/{name}",service="plumbing",status="200"} 1.0' in text
+    get_count = 'slm_http_request_duration_seconds_count{method="GET",route="/v1/notes/{name}",service="plumbing"} 5.0'
+    assert get_count in text
+    assert len(looked_up) == 6, looked_up  # two label lookups for each of the three (method, route, status)

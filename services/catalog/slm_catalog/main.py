@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from slm_catalog.config import Settings
 from slm_catalog.openslo.router import router as openslo_router
-from slm_catalog.router import router
+from slm_catalog.router import ROUTERS
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
 from slm_shared.retention import retention_worker
@@ -16,7 +16,7 @@ DEFINITION = ServiceDefinition(
     title="SLM Catalog",
     description="The service catalogue: services, priced service-level tiers and their targets.",
     migrations_package="slm_catalog",
-    routers=[router, openslo_router],
+    routers=[*ROUTERS, openslo_router],
     workers=[retention_worker()],
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -27,6 +28,21 @@ class HttpMetrics:
             registry=self.registry,
         )
         self.service = service
+        # The labelled children by (method, route, status): `labels()` takes a lock and builds a key per call,
+        # every request. Their number is that of the label sets Prometheus already keeps.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its latency under its route template."""
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(self.service, method, route, str(status)),
+                self.latency.labels(self.service, method, route),
+            )
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def add_counter_source(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """Expose a counter whose value is read at scrape time (e.g. events published)."""
@@ -63,10 +79,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route = _route_template(scope)
-            method = scope["method"]
-            self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
-            self.metrics.latency.labels(self.metrics.service, method, route).observe(time.perf_counter() - start)
+            self.metrics.observe(scope["method"], _route_template(scope), status, time.perf_counter() - start)
 
 
 def _route_template(scope: Scope) -> str:

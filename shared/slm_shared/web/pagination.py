@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 MAX_LIMIT = 500
@@ -19,6 +19,9 @@ class PageParams(BaseModel):
 
 PageLimit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
 PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
+# The same bounds as fields of a query model (`slm_shared.web.query`).
+PageLimitField = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="items per page")]
+PageOffsetField = Annotated[int, Field(ge=0, le=MAX_OFFSET, description="items to skip")]
 
 
 async def page_params(limit: PageLimit = 50, offset: PageOffset = 0) -> PageParams:

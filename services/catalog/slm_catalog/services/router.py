@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from slm_catalog.common import customer_only
 from slm_catalog.services import repository, service
 from slm_catalog.services.page_json import service_page_json
 from slm_catalog.services.schemas import (
-    Lifecycle,
     ServiceCreate,
+    ServiceListQuery,
     ServicePublic,
-    ServiceSort,
-    ServiceType,
     ServiceUpdate,
 )
 from slm_shared.errors import PROBLEM_RESPONSES
@@ -28,7 +26,8 @@ from slm_shared.web.concurrency import (
 )
 from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
-from slm_shared.web.pagination import Page, PageLimit, PageOffset
+from slm_shared.web.pagination import Page
+from slm_shared.web.query import QueryModel
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
 
@@ -52,46 +51,40 @@ async def create_service(
     return body
 
 
+LIST_QUERY = QueryModel(ServiceListQuery)
+
+
 @router.get(
     "/services",
     response_model=Page[ServicePublic],
     responses=NOT_MODIFIED_RESPONSES,
-    openapi_extra=CONDITIONAL_OPENAPI,
+    openapi_extra=LIST_QUERY.openapi(CONDITIONAL_OPENAPI),
 )
-async def list_services(
-    principal: ReaderDep,
-    request: Request,
-    type: ServiceType | None = None,
-    lifecycle: Lifecycle | None = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
-    owner: Annotated[str | None, Query(max_length=200, description="owner team")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in name, key or description")] = None,
-    sort: ServiceSort = "key",
-    limit: PageLimit = 50,
-    offset: PageOffset = 0,
-) -> object:
+async def list_services(principal: ReaderDep, request: Request) -> object:
     """List services with filters; customers see live services only.
 
     The answer carries an `ETag`; send it back in `If-None-Match` to get 304 with no body while the page is the same.
     """
+    query = LIST_QUERY.parse(request)  # the parameters in `openapi_extra`, validated in one call
     live_only = customer_only(principal)
     rows: Sequence[Any] = []
     total = 0
-    if not live_only or lifecycle in (None, "live"):  # customers see live services only
+    if not live_only or query.lifecycle in (None, "live"):  # customers see live services only
         reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
         rows, total = await repository.service_page(
             reads,
             tenant=principal.tenant,
-            limit=limit,
-            offset=offset,
-            type=type,
-            lifecycle="live" if live_only else lifecycle,
-            tag=tag,
-            owner=owner,
-            text=q,
-            sort=sort,
+            limit=query.limit,
+            offset=query.offset,
+            type=query.type,
+            lifecycle="live" if live_only else query.lifecycle,
+            tag=query.tag,
+            owner=query.owner,
+            text=query.q,
+            sort=query.sort,
         )
-    return conditional_json(request, service_page_json(rows, total=total, limit=limit, offset=offset))
+    body = service_page_json(rows, total=total, limit=query.limit, offset=query.offset)
+    return conditional_json(request, body)
 
 
 @router.get("/services/{service_id}", response_model=ServicePublic)

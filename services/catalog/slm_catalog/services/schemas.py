@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slm_catalog.common import Slug
+from slm_shared.web.pagination import PageLimitField, PageOffsetField
 
 ServiceType = Literal["business", "technical"]
 Lifecycle = Literal["pipeline", "live", "retired"]
@@ -76,3 +77,18 @@ class ServiceRef(BaseModel):
     name: str
     type: str
     lifecycle: str
+
+
+class ServiceListQuery(BaseModel):
+    """The service list's query parameters (read in one validation: `slm_shared.web.query`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: ServiceType | None = None
+    lifecycle: Lifecycle | None = None
+    tag: str | None = Field(None, max_length=64)
+    owner: str | None = Field(None, max_length=200, description="owner team")
+    q: str | None = Field(None, max_length=200, description="text in name, key or description")
+    sort: ServiceSort = "key"
+    limit: PageLimitField = 50
+    offset: PageOffsetField = 0
