@@ -83,6 +83,10 @@ class DeliveryWorker:
         self._held: dict[str, str] = {}  # delivery id -> claim token, while its attempt runs
         self._preclaimed: list[tuple[str, Any, list[str]]] = []  # (token, lease end, ids) committed, not started
         self._reserved: Counter[str] = Counter()  # subscription -> deliveries in _preclaimed
+        # whether due deliveries may be waiting unclaimed (left by a fan-out, a full or limited claim round, a
+        # release): only then does a finished attempt start a claim round; otherwise the poll looks
+        self._maybe_waiting = True
+        self._queued = 0  # commits that queued deliveries without claiming them
 
     def _after_commit(self, session: AsyncSession) -> None:
         preclaimed = session.info.pop(PRECLAIMED, None)
@@ -97,7 +101,11 @@ class DeliveryWorker:
         if ids:
             self._preclaimed.append((preclaimed[0], preclaimed[1], ids))
             self._reserved.update(+counts)
-        if session.info.pop(DELIVERIES_QUEUED, False) or ids:
+        if session.info.pop(DELIVERIES_QUEUED, False):
+            self._queued += 1
+            self._maybe_waiting = True
+            self._wake.set()
+        elif ids:
             self._wake.set()
 
     def preclaim(
@@ -187,7 +195,9 @@ class DeliveryWorker:
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
+        queued, self._maybe_waiting = self._queued, True  # so until this round shows otherwise
         if look_first and not self._inflight and not await self._anything_due(now):
+            self._maybe_waiting = queued != self._queued
             return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
@@ -195,6 +205,7 @@ class DeliveryWorker:
                 jobs = await repository.claim_due_jobs(
                     session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
                 )
+            self._maybe_waiting = bool(busy) or len(jobs) >= limit or queued != self._queued
             if not jobs:
                 return 0
             return await self._start(jobs, await self._read_agreements(jobs))
@@ -202,6 +213,7 @@ class DeliveryWorker:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
             )
+        self._maybe_waiting = bool(busy) or len(ids) >= limit or queued != self._queued
         if not ids:
             return 0
         # SQLite: read once the claim has committed, outside the write transaction (which ends sooner for it)
@@ -314,6 +326,7 @@ class DeliveryWorker:
                 logger.warning("renewing delivery claims failed: %s", exc)
 
     async def _release(self, job: Row[Any]) -> None:
+        self._maybe_waiting = True
         async with self.db.session() as session:
             await repository.release_claim(session, delivery_id=job.id, token=job.claim_token)
 
@@ -323,7 +336,8 @@ class DeliveryWorker:
             self._per_subscription[subscription_id] -= 1
             if self._per_subscription[subscription_id] <= 0:
                 del self._per_subscription[subscription_id]
-        self._wake.set()
+        if self._maybe_waiting:  # a slot freed for what waits; with nothing known to wait, the poll looks
+            self._wake.set()
 
     async def _attempt(self, job: Any, agreement: AgreementFacts | None, *, read_agreement: bool = False) -> None:
         try:

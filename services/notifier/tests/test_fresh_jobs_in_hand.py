@@ -116,3 +116,55 @@ async def test_a_retry_read_from_the_database_sends_the_first_attempts_body(data
 async def _status_is(db: Database, delivery_id: str, status: str) -> bool:
     async with db.session(read_only=True) as session:
         return await session.scalar(select(Delivery.status).where(Delivery.id == delivery_id)) == status  # type: ignore[arg-type]
+
+
+async def test_two_replicas_send_each_fresh_delivery_once(postgres_url: str, tenant: str) -> None:
+    """Each replica fans out events while the other polls fast: the claim recorded with the rows keeps each one
+    to the replica that wrote it, so every delivery is sent once, under its own id."""
+    async with (
+        Receiver() as receiver,
+        running_worker(postgres_url, delivery_poll_seconds=0.02, max_concurrency=64, max_per_subscription=64) as one,
+        running_worker(postgres_url, delivery_poll_seconds=0.02, max_concurrency=64, max_per_subscription=64) as two,
+    ):
+        secret = await subscribe(one, tenant, receiver.url())
+
+        async def fan_out_on(db: Database, n: int) -> None:
+            event = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
+            facts = EventFacts(event_type=event.type, service_key="payments", agreement_id="agr-1", severity="critical")
+            async with db.session() as session:
+                await fan_out(session, event, facts)
+
+        await asyncio.gather(*(fan_out_on(one if n % 2 else two, n) for n in range(20)))
+        await receiver.wait_for(20)
+        await asyncio.sleep(0.5)  # anything sent twice has arrived by now
+        async with one.session(read_only=True) as session:
+            ids = set((await session.scalars(select(Delivery.id))).all())
+        sent = [request.headers["webhook-id"] for request in receiver.requests]
+        assert len(ids) == 20 and sorted(sent) == sorted(ids)  # each delivery once
+        for request in receiver.requests:
+            Webhook(secret).verify(request.body, request.headers)
+
+
+async def test_a_finished_attempt_claims_again_only_when_deliveries_wait(database_url: str, tenant: str) -> None:
+    """With nothing left unclaimed, an answered delivery starts no claim round (the poll looks for retries and
+    others' deliveries); rows a subscription's limit left unclaimed are still claimed as attempts finish."""
+    async with Receiver() as receiver, running_worker(database_url) as db:
+        await subscribe(db, tenant, receiver.url())
+        with delivery_statements() as statements:
+            async with db.session() as session:
+                await fan_out(session, *breach(tenant))
+            (request,) = await receiver.wait_for(1)
+            await wait_until(lambda: _status_is(db, request.headers["webhook-id"], SUCCEEDED))
+            await asyncio.sleep(0.3)
+        assert [s for s in statements if "IN (SELECT deliveries.id" in s] == []  # no claim round
+
+    other = f"{tenant}b"  # a tenant of its own: the first subscription's receiver is gone
+    async with Receiver(delay=0.2) as receiver, running_worker(database_url, max_per_subscription=1) as db:
+        await subscribe(db, other, receiver.url())
+        async with db.session() as session:
+            for n in range(3):
+                event = EVENTS.objective_breached.build(tenant=other, data=objective_status(objective_id=f"o-{n}"))
+                facts = EventFacts(event_type=event.type, service_key="payments", severity="critical")
+                await fan_out(session, event, facts)
+        # one claimed when written, two left to claim rounds as slots free (the 60 s poll takes no part)
+        assert len(await receiver.wait_for(3, timeout=10)) == 3
