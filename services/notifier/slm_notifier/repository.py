@@ -11,6 +11,7 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     TextClause,
     Update,
     and_,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,10 +60,20 @@ async def delete_subscription(session: AsyncSession, *, tenant: str, subscriptio
 
 
 async def enabled_subscriptions(session: AsyncSession, *, tenant: str) -> Sequence[Row[Any]]:
-    """What fan-out needs of a tenant's enabled subscriptions."""
-    query = select(S.id, S.event_types, S.filters, S.channel, S.target, S.escalation_seconds).where(
-        S.tenant == tenant, S.enabled.is_(True)
-    )
+    """What fan-out needs of a tenant's enabled subscriptions, and what a fresh delivery's attempt needs of them
+    (the secrets as stored, decrypted only for an attempt: see `fresh.FreshJob`)."""
+    query = select(
+        S.id,
+        S.event_types,
+        S.filters,
+        S.channel,
+        S.target,
+        S.escalation_seconds,
+        S.language,
+        type_coerce(S.secret, Text).label("secret_token"),
+        type_coerce(S.previous_secret, Text).label("previous_secret_token"),
+        S.previous_secret_expires_at,
+    ).where(S.tenant == tenant, S.enabled.is_(True))
     return (await session.execute(query)).all()
 
 

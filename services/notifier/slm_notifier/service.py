@@ -31,8 +31,13 @@ SUBSCRIPTIONS_READ = "slm_notifier_enabled_subscriptions"
 class Preclaimer(Protocol):
     """A delivery worker of this process that takes fresh deliveries as they are written."""
 
-    def preclaim(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """Claim (in the caller's transaction) the rows it has room for; it sends them once that commits."""
+    def preclaim(
+        self, session: AsyncSession, rows: list[dict[str, Any]], subscriptions: dict[str, Row[Any]] | None = None
+    ) -> None:
+        """Claim (in the caller's transaction) the rows it has room for; it sends them once that commits.
+
+        `subscriptions` (by id, as `repository.enabled_subscriptions` reads them): the rows' subscriptions, so the
+        deliveries are sent from what is in hand rather than read back."""
 
 
 _preclaimers: dict[int, Preclaimer] = {}
@@ -77,9 +82,11 @@ async def fan_out(
     now = utcnow()
     rows: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []
+    matched: dict[str, Row[Any]] = {}
     for sub in await enabled_subscriptions(session, event.tenant):
         if not subscription_matches(sub.event_types, sub.filters or {}, facts):
             continue
+        matched[sub.id] = sub
         row = delivery_row(event, sub.id, now)
         selector = (sub.target or {}).get("contacts") if sub.channel == "email" else None
         owner_party = (
@@ -112,10 +119,10 @@ async def fan_out(
     await escalation_repository.insert_notifications(session, notifications)
     worker = _preclaimers.get(_engine_id(session)) if rows else None
     if worker is not None:
-        worker.preclaim(session, rows)  # sent as soon as this transaction commits, without another claim
+        worker.preclaim(session, rows, matched)  # sent as soon as this transaction commits, without another claim
     await queue_deliveries(session, rows)  # with the transaction's other fresh deliveries, in one statement
-    if rows:
-        mark_queued(session)
+    if any(row["claim_token"] is None for row in rows):
+        mark_queued(session)  # rows the worker had no room for: its next claim round takes them
     return len(rows)
 
 

@@ -21,6 +21,7 @@ from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
 from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
 from slm_notifier.escalation.worker import contact_book
+from slm_notifier.fresh import FreshJob, fresh_job
 from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 PRECLAIMED = "slm_notifier_preclaimed"
 PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
+FRESH_JOBS = "slm_notifier_fresh_jobs"
 
 
 class DeliveryWorker:
@@ -81,27 +83,48 @@ class DeliveryWorker:
         self._held: dict[str, str] = {}  # delivery id -> claim token, while its attempt runs
         self._preclaimed: list[tuple[str, Any, list[str]]] = []  # (token, lease end, ids) committed, not started
         self._reserved: Counter[str] = Counter()  # subscription -> deliveries in _preclaimed
+        # whether due deliveries may be waiting unclaimed (left by a fan-out, a full or limited claim round, a
+        # release): only then does a finished attempt start a claim round; otherwise the poll looks
+        self._maybe_waiting = True
+        self._queued = 0  # commits that queued deliveries without claiming them
 
     def _after_commit(self, session: AsyncSession) -> None:
         preclaimed = session.info.pop(PRECLAIMED, None)
-        counts = session.info.pop(PRECLAIMED_COUNTS, None)
-        if preclaimed:
-            self._preclaimed.append(preclaimed)
-            self._reserved.update(counts or {})
-        if session.info.pop(DELIVERIES_QUEUED, False) or preclaimed:
+        counts: Counter[str] = session.info.pop(PRECLAIMED_COUNTS, None) or Counter()
+        fresh: list[FreshJob] = session.info.pop(FRESH_JOBS, None) or []
+        # started here, in the committing task: no wake-up of the loop, no read-back, no claim round
+        started = [job for job in fresh if self._launch(job, None, read_agreement=True)]
+        counts.subtract(job.subscription_id for job in started)
+        # past a limit (two transactions pre-claimed at once): read back and released by the loop, as below
+        launched = {job.id for job in started}
+        ids = [*preclaimed[2], *(job.id for job in fresh if job.id not in launched)] if preclaimed else []
+        if ids:
+            self._preclaimed.append((preclaimed[0], preclaimed[1], ids))
+            self._reserved.update(+counts)
+        if session.info.pop(DELIVERIES_QUEUED, False):
+            self._queued += 1
+            self._maybe_waiting = True
+            self._wake.set()
+        elif ids:
             self._wake.set()
 
-    def preclaim(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    def preclaim(
+        self, session: AsyncSession, rows: list[dict[str, Any]], subscriptions: dict[str, Any] | None = None
+    ) -> None:
         """Claim fresh delivery rows in the transaction that writes them, as far as there is room.
 
         Once it commits they are sent straight away (no claim transaction of their own); if it rolls
-        back, nothing was claimed. Rows left unclaimed are claimed by the next round as before.
+        back, nothing was claimed. Rows left unclaimed are claimed by the next round as before. With
+        their `subscriptions` in hand, rows written in the outermost transaction are sent from what is in
+        hand when it commits; rows written in a savepoint (which may still roll back) are read back then.
         """
         pending: Counter[str] = session.info.setdefault(PRECLAIMED_COUNTS, Counter())
         token, lease_until, ids = session.info.setdefault(
             PRECLAIMED,
             (str(uuid.uuid4()), utcnow() + timedelta(seconds=self.settings.claim_lease_seconds), []),
         )
+        fresh: list[FreshJob] = session.info.setdefault(FRESH_JOBS, [])
+        in_hand = subscriptions if subscriptions is not None and not session.in_nested_transaction() else None
         cap = self.settings.max_per_subscription
         for row in rows:
             subscription_id = row["subscription_id"]
@@ -112,7 +135,10 @@ class DeliveryWorker:
                 continue
             row["claimed_until"], row["claim_token"] = lease_until, token
             pending[subscription_id] += 1
-            ids.append(row["id"])
+            if in_hand is not None and subscription_id in in_hand:
+                fresh.append(fresh_job(row, in_hand[subscription_id]))
+            else:
+                ids.append(row["id"])
 
     async def run(self) -> None:
         """Claim and send until cancelled; in-flight attempts are cancelled with it."""
@@ -169,7 +195,9 @@ class DeliveryWorker:
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
+        queued, self._maybe_waiting = self._queued, True  # so until this round shows otherwise
         if look_first and not self._inflight and not await self._anything_due(now):
+            self._maybe_waiting = queued != self._queued
             return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
@@ -177,6 +205,7 @@ class DeliveryWorker:
                 jobs = await repository.claim_due_jobs(
                     session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
                 )
+            self._maybe_waiting = bool(busy) or len(jobs) >= limit or queued != self._queued
             if not jobs:
                 return 0
             return await self._start(jobs, await self._read_agreements(jobs))
@@ -184,6 +213,7 @@ class DeliveryWorker:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
             )
+        self._maybe_waiting = bool(busy) or len(ids) >= limit or queued != self._queued
         if not ids:
             return 0
         # SQLite: read once the claim has committed, outside the write transaction (which ends sooner for it)
@@ -239,27 +269,31 @@ class DeliveryWorker:
         }
 
     async def _start(self, jobs: list[Row[Any]], agreements: dict[tuple[str, Any], AgreementFacts]) -> int:
-        cap = self.settings.max_per_subscription
         started = 0
         for job in jobs:
-            if (
-                self._per_subscription[job.subscription_id] >= cap
-                or len(self._inflight) >= self.settings.max_concurrency
-            ):
+            if not self._launch(job, agreements.get((job.tenant, (job.payload or {}).get("agreement_id")))):
                 # claimed beside others of its subscription (or by two transactions at once past the
                 # worker's limit): leave it for the next round
                 await self._release(job)
                 continue
-            task = asyncio.create_task(
-                self._attempt(job, agreements.get((job.tenant, (job.payload or {}).get("agreement_id")))),
-                name=f"delivery-{job.id}",
-            )
-            self._inflight[task] = job.subscription_id
-            self._held[job.id] = job.claim_token
-            self._per_subscription[job.subscription_id] += 1
-            task.add_done_callback(self._finished)
             started += 1
         return started
+
+    def _launch(self, job: Any, agreement: AgreementFacts | None, *, read_agreement: bool = False) -> bool:
+        """Start the attempt of a claimed job unless its subscription or the worker is at its limit."""
+        if (
+            self._per_subscription[job.subscription_id] >= self.settings.max_per_subscription
+            or len(self._inflight) >= self.settings.max_concurrency
+        ):
+            return False
+        task = asyncio.create_task(
+            self._attempt(job, agreement, read_agreement=read_agreement), name=f"delivery-{job.id}"
+        )
+        self._inflight[task] = job.subscription_id
+        self._held[job.id] = job.claim_token
+        self._per_subscription[job.subscription_id] += 1
+        task.add_done_callback(self._finished)
+        return True
 
     def _agreement_pairs(self, jobs: list[Row[Any]]) -> set[tuple[str, str]]:
         """(tenant, agreement id) of the jobs whose channel reads the agreement."""
@@ -292,6 +326,7 @@ class DeliveryWorker:
                 logger.warning("renewing delivery claims failed: %s", exc)
 
     async def _release(self, job: Row[Any]) -> None:
+        self._maybe_waiting = True
         async with self.db.session() as session:
             await repository.release_claim(session, delivery_id=job.id, token=job.claim_token)
 
@@ -301,10 +336,15 @@ class DeliveryWorker:
             self._per_subscription[subscription_id] -= 1
             if self._per_subscription[subscription_id] <= 0:
                 del self._per_subscription[subscription_id]
-        self._wake.set()
+        if self._maybe_waiting:  # a slot freed for what waits; with nothing known to wait, the poll looks
+            self._wake.set()
 
-    async def _attempt(self, job: Row[Any], agreement: AgreementFacts | None) -> None:
+    async def _attempt(self, job: Any, agreement: AgreementFacts | None, *, read_agreement: bool = False) -> None:
         try:
+            if read_agreement:  # a fresh job: its agreement is read here, and only for channels that need it
+                agreement = (await self._read_agreements([job])).get(
+                    (job.tenant, (job.payload or {}).get("agreement_id"))
+                )
             attempted_at = utcnow()
             outcome = await self._send(job, agreement)
             await self._record(job, outcome, attempted_at)
