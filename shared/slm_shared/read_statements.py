@@ -35,7 +35,7 @@ def _sqlite_json(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if type(value) is str:
             try:
                 return _decode_json(value)
-            except msgspec.MsgspecError:
+            except (msgspec.MsgspecError, ValueError):  # e.g. a lone surrogate msgspec cannot encode
                 pass
         return processor(value)
 

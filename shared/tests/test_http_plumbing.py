@@ -305,3 +305,19 @@ def test_request_metrics_resolve_their_labels_once_per_route_method_and_status()
     get_count = 'slm_http_request_duration_seconds_count{method="GET",route="/v1/notes/{name}",service="plumbing"} 5.0'
     assert get_count in text
     assert len(looked_up) == 6, looked_up  # two label lookups for each of the three (method, route, status)
+
+
+def test_request_metrics_count_made_up_methods_under_one_label() -> None:
+    """Routing answers any method name (405) before a token is checked: made-up names add no label sets."""
+    metrics = HttpMetrics("plumbing")
+    for n in range(50):
+        metrics.observe(f"FOO{n}", "/v1/notes/{name}", 405, 0.001)
+    metrics.observe("PATCH", "/v1/notes/{name}", 405, 0.001)
+    text = generate_latest(metrics.registry).decode()
+    assert (
+        'slm_http_requests_total{method="other",route="/v1/notes/{name}",service="plumbing",status="405"} 50.0' in text
+    )
+    assert (
+        'slm_http_requests_total{method="PATCH",route="/v1/notes/{name}",service="plumbing",status="405"} 1.0' in text
+    )
+    assert "FOO" not in text

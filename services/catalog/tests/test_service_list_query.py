@@ -92,3 +92,9 @@ async def test_the_parameters_reach_the_page(client: httpx.AsyncClient) -> None:
     assert await keys("limit=1&limit=2") == (["alpha", "bravo"], 3, 2, 0)  # a repeated parameter: its last value
     assert await keys("unknown=1") == (["alpha", "bravo", "charlie"], 3, 50, 0)  # undeclared: ignored
     assert await keys("tag=") == (["alpha", "bravo", "charlie"], 3, 50, 0)  # empty: no filter, as before
+
+
+async def test_a_bad_token_is_refused_before_the_parameters_are_read(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/services?limit=-1", headers={"Authorization": "Bearer not-a-token"})
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"

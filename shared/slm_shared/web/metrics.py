@@ -33,7 +33,9 @@ class HttpMetrics:
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one request and its latency under its route template."""
+        """Count one request and its latency under its route template (a method outside HTTP's own as `other`)."""
+        if method not in _METHODS:
+            method = "other"  # routing answers any method (405) before a token check: no label set per made-up name
         children = self._children.get((method, route, status))
         if children is None:
             children = (
@@ -54,6 +56,9 @@ class HttpMetrics:
                 yield family
 
         self.registry.register(_Source())
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 class MetricsMiddleware:

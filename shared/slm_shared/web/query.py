@@ -27,7 +27,7 @@ class QueryModel(Generic[M]):
         if not model.model_config.get("frozen"):
             raise TypeError(f"{model.__name__} must be frozen: the parameters' defaults are shared by requests")
         self.model = model
-        self.defaults = model()  # what a request with no query string gets, validated once
+        self.defaults = model()  # what a request with no query string gets (defaults are not validated, as FastAPI's)
         self.parameters = openapi_parameters(model)
 
     def parse(self, request: Request) -> M:
