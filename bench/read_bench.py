@@ -145,15 +145,29 @@ def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None
 
 async def conditional_read(port: int, path: str, auth: dict[str, str], args: argparse.Namespace) -> None:
     """The same read answered 304 (the client holds the current ETag): what a polling client costs. Kept out
-    of the ratios above, which compare full answers."""
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        etag = (await client.get(path, headers=auth)).headers["ETag"]
-    headers = {**auth, "If-None-Match": etag}
+    of the ratios above, which compare full answers. The periodic evaluation pass may store a new version of
+    the objective meanwhile (a new ETag, rightly a 200): such a round is taken again with the new ETag, at
+    most three times."""
+
+    async def current_etag() -> dict[str, str]:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            return {**auth, "If-None-Match": (await client.get(path, headers=auth)).headers["ETag"]}
+
+    headers = await current_etag()
     await hammer(port, path, requests=100, headers=headers, expect=304)  # warm-up
-    found = [await hammer(port, path, requests=args.requests, headers=headers, expect=304) for _ in range(args.rounds)]
-    if any(result.failures for result in found):
-        raise SystemExit("conditional read: an answer other than 304")
+    found, retakes = [], 0
+    while len(found) < args.rounds:
+        result = await hammer(port, path, requests=args.requests, headers=headers, expect=304)
+        if not result.failures:
+            found.append(result)
+            continue
+        retakes += 1
+        if retakes > 3:
+            raise SystemExit("conditional read: answers other than 304 in four rounds, with a fresh ETag each")
+        headers = await current_etag()
     print(line("ours objective, If-None-Match -> 304 req/s", [r.rate for r in found], "req/s"))
+    if retakes:
+        print(f"  ({retakes} round(s) taken again: the objective had a new version, so a new ETag)")
 
 
 async def bench(database: str, args: argparse.Namespace) -> None:
