@@ -2,21 +2,20 @@
 
 Objectives whose tallies are sums of rollups are read together (one query per set of objectives
 reading the same ranges) and written together: one UPDATE executed for many rows, one INSERT of
-transition rows and their outbox events, all in one savepoint of the chunk's transaction. If that
-write fails, each objective is written on its own savepoint, so one bad objective is skipped alone.
-Events stay exactly-once: they commit in the same transaction as the status they report.
+transition rows and their outbox events. A chunk of the periodic pass (`evaluate_ids`) is first
+evaluated with no savepoint at all; only if that fails is it evaluated again in a new transaction,
+its read and its write each in a savepoint, and if that write fails, each objective on its own
+savepoint, so one bad objective is skipped alone. Events stay exactly-once: they commit in the same
+transaction as the status they report.
 """
 
 from __future__ import annotations
 
-import gc
-import json
 import logging
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import insert
@@ -36,10 +35,12 @@ from slm_measurement.evaluator import (
     objective_ranges,
     plan,
 )
-from slm_measurement.judging import Reading, details_json, judge_reading, read
+from slm_measurement.gc_spacing import collections_spaced
+from slm_measurement.judging import Reading, details_json, judge_reading, read, read_alike
 from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_measurement.thresholds import counted_indicator
+from slm_shared.db import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -273,69 +274,6 @@ async def _write_together(
     return written
 
 
-def _read_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
-    """All `judging.read` reads for a batched objective (a plan without version segments): equal keys, equal readings.
-
-    `source` names the tallies read (the signed ranges, which carry the counted parts, maintenance and
-    observed spans, and the series); the window's zone is in the key, as equal instants print apart.
-    The target and at-risk rule are not: objectives differing only in those share one reading.
-    """
-    bounds = planned.bounds
-    return (
-        source,
-        bounds,
-        bounds.start.tzinfo,
-        bounds.end.tzinfo,
-        planned.now_end,
-        id(planned.policy),  # the plans (alive for the whole chunk) share one policy per distinct policy
-        tuple(planned.forecast_lookbacks),
-        tuple(planned.wanted),
-        tuple(planned.excluded),
-        id(planned.ranges),
-        objective.window_kind,
-        json.dumps(objective.observed, sort_keys=True) if objective.observed else None,
-    )
-
-
-SPACED_YOUNG = 50_000  # allocations between young collections while a pass evaluates a chunk (CPython's default: 700)
-_spacings = 0  # the chunks spacing collections out in this process now (any thread, any event loop)
-_restore: tuple[int, int, int] = (0, 0, 0)  # the thresholds in effect when the first of them began
-_spacing = threading.Lock()
-
-
-@contextmanager
-def collections_spaced() -> Iterator[None]:
-    """Young garbage collections spaced out while a pass evaluates a chunk (see `service.evaluate_due`).
-
-    A chunk allocates many small objects (rows, plans, readings, judgements, outcome rows) that live
-    until it is written: collected every 700 allocations, each young collection rescans the chunk's
-    survivors and promotes them, and every few passes a full collection of the heap lands inside
-    one. With young collections `SPACED_YOUNG` allocations apart they are few, and the chunk's
-    objects are freed by reference counting when it ends. Collection is never switched off: while a
-    chunk waits on a lock, a connection or a read, other tasks' cyclic garbage is still collected,
-    only less often. (Pausing collection around the synchronous judging alone spared none: most of
-    a chunk's allocations happen while its tallies are read.)
-
-    Spacings count process-wide: the thresholds come back when the last active one ends, as they
-    were when the first began, unless someone else set them meanwhile (theirs then stay).
-    """
-    global _spacings, _restore
-    with _spacing:
-        if _spacings == 0:
-            _restore = gc.get_threshold()
-            if _restore[0]:  # 0: automatic collection off (someone else's choice, kept)
-                gc.set_threshold(max(_restore[0], SPACED_YOUNG), *_restore[1:])
-        _spacings += 1
-        spaced = gc.get_threshold()
-    try:
-        yield
-    finally:
-        with _spacing:
-            _spacings -= 1
-            if _spacings == 0 and gc.get_threshold() == spaced:
-                gc.set_threshold(*_restore)
-
-
 def _judge_together(
     objectives: Sequence[Objective],
     plans: dict[str, tuple[Objective, Plan]],
@@ -356,7 +294,7 @@ def _judge_together(
             continue
         try:
             planned = plans[objective.id][1]
-            alike = _read_alike(objective, planned, reads.sources[objective.id])
+            alike = read_alike(objective, planned, reads.sources[objective.id])
             if (shared := readings.get(alike)) is None:
                 shared = readings[alike] = (read(objective, planned, reads.tallies[objective.id], now=now), {})
             reading, verdicts = shared
@@ -406,3 +344,32 @@ async def evaluate_chunk(
                 raise
             logger.exception("evaluation of objective %s failed", objective.id)
     return evaluated + await _write_together(session, judged, now=now, guarded=guarded)
+
+
+async def evaluate_ids(db: Database, objective_row_ids: list[str], *, interval: timedelta) -> int:
+    """Lock these objectives (those still due) and evaluate them in one transaction; how many were stored.
+
+    Optimistic: the chunk is evaluated with no savepoint (`guarded=False`), sparing the SAVEPOINT and
+    RELEASE round trips of its read and its write. If anything in it fails, that transaction is
+    rolled back whole and the chunk evaluated again in a new one, guarded: the bad objective is then
+    logged and skipped alone, its siblings stored (`evaluate_chunk`). A failure of the guarded try
+    (the lock itself refused) is raised.
+    """
+    for guarded in (False, True):
+        try:
+            with collections_spaced():
+                async with db.session() as session:
+                    now = utcnow()
+                    objectives = await repository.lock_due_objectives(
+                        session, objective_row_ids=objective_row_ids, stale_before=now - interval
+                    )
+                    return await evaluate_chunk(session, objectives, now=now, guarded=guarded)
+        except Exception as error:
+            if guarded:
+                raise
+            logger.warning(
+                "evaluating %d objectives together failed (%s); again, each failure isolated",
+                len(objective_row_ids),
+                error,
+            )
+    raise AssertionError("unreachable: the guarded try returns or raises")
