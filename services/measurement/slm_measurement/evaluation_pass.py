@@ -11,12 +11,13 @@ transaction as the status they report.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +46,19 @@ from slm_shared.db import Database, utcnow
 logger = logging.getLogger(__name__)
 
 _EVENTS_DUE = "events_due"
+# Objectives planned, grouped, judged or written between two turns of the event loop: a chunk's pure-Python
+# work never holds the loop (and the API's reads sharing it) for more than a slice of objectives.
+SLICE = 25
+
+_T = TypeVar("_T")
+
+
+async def in_slices(items: Iterable[_T]) -> AsyncIterator[_T]:
+    """The items, the event loop given a turn after every `SLICE` of them."""
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % SLICE == 0:
+            await asyncio.sleep(0)
 
 
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
@@ -156,7 +170,7 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
     # with nothing excluded, clipped or observed, their signed ranges and group are worked out once
     # (and the group's key, a tuple of every signed range, hashed once rather than per objective).
     shared: dict[tuple[str, str | None, int], list[Objective]] = {}
-    for objective, planned in plans.values():
+    async for objective, planned in in_slices(plans.values()):
         if planned.segments is not None:
             continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
         plain = not planned.excluded and planned.counted is None and not objective.observed
@@ -182,7 +196,7 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
             ranges=ranges[key],
             scope=scope,
         )
-        for objective in members:
+        async for objective in in_slices(members):
             series = (objective.service_key, counted_indicator(objective))
             read = found[series]
             # Only an objective with observed spans reads `observed|` labels to reclassify.
@@ -202,7 +216,7 @@ async def _plan_and_read(
     """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`)."""
     plans: dict[str, tuple[Objective, Plan]] = {}
     known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
-    for objective in objectives:
+    async for objective in in_slices(objectives):
         if batchable(objective):
             try:
                 plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
@@ -251,11 +265,11 @@ async def _write_together(
     try:
         async with _savepoint(session, guarded=guarded):
             details: dict[tuple[int, Any], Any] = {}
-            rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
+            rows = [_outcome_rows(objective, found, now, details) async for objective, found in in_slices(judged)]
             await update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
-            for (objective, found), (values, _) in zip(judged, rows, strict=True):
+            async for (objective, found), (values, _) in in_slices(zip(judged, rows, strict=True)):
                 if values.get(_EVENTS_DUE):
                     _record_events(session, objective, found, values, now=now)
         return len(rows)
@@ -274,7 +288,7 @@ async def _write_together(
     return written
 
 
-def _judge_together(
+async def _judge_together(
     objectives: Sequence[Objective],
     plans: dict[str, tuple[Objective, Plan]],
     reads: _Reads,
@@ -285,11 +299,12 @@ def _judge_together(
     """The objectives whose tallies were read together, judged (one that fails is logged and left out, when `guarded`).
 
     Judging is pure: objectives that read the same tallies under the same plan share one reading
-    (attainment, bad shares, projections), and those with the same target too are judged once.
+    (attainment, bad shares, projections), and those with the same target too are judged once. The
+    event loop gets a turn between slices of objectives (`in_slices`).
     """
     judged: list[tuple[Objective, Measurement]] = []
     readings: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
-    for objective in objectives:
+    async for objective in in_slices(objectives):
         if objective.id not in reads.tallies:
             continue
         try:
@@ -329,7 +344,7 @@ async def evaluate_chunk(
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
-    judged = _judge_together(objectives, plans, reads, now=now, guarded=guarded)
+    judged = await _judge_together(objectives, plans, reads, now=now, guarded=guarded)
     evaluated = 0
     for objective in objectives:
         if objective.id in reads.tallies or (objective.id not in plans and batchable(objective)):
