@@ -5,8 +5,9 @@ reading the same ranges) and written together: one UPDATE executed for many rows
 transition rows and their outbox events. A chunk of the periodic pass (`evaluate_ids`) is first
 evaluated with no savepoint at all; only if that fails is it evaluated again in a new transaction,
 its read and its write each in a savepoint, and if that write fails, each objective on its own
-savepoint, so one bad objective is skipped alone. Events stay exactly-once: they commit in the same
-transaction as the status they report.
+savepoint, so one bad objective is skipped alone; a transient failure is raised rather than retried
+here, and a chunk holding an objective that failed before is guarded at once (`chunk_failures`).
+Events stay exactly-once: they commit in the same transaction as the status they report.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import agreed, buckets, events, repository
-from slm_measurement.bulk_update import OBJECTIVES, WRITTEN, EncodedJSON, update_outcomes
+from slm_measurement import agreed, buckets, repository
+from slm_measurement.bulk_update import EncodedJSON, update_outcomes
+from slm_measurement.chunk_failures import ChunkFailures, failed_lately, objective_failed, remember, transient
 from slm_measurement.domain import observed
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
@@ -40,6 +42,8 @@ from slm_measurement.gc_spacing import collections_spaced
 from slm_measurement.judging import Reading, details_json, judge_reading, read, read_alike
 from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
+from slm_measurement.recording import record_events as _record_events
+from slm_measurement.recording import record_measurement as record_measurement
 from slm_measurement.thresholds import counted_indicator
 from slm_shared.db import Database, utcnow
 
@@ -62,45 +66,7 @@ async def in_slices(items: Iterable[_T]) -> AsyncIterator[_T]:
 
 
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
-
-
-async def record_measurement(
-    session: AsyncSession, objective: Objective, found: Measurement, *, now: datetime
-) -> str | None:
-    """Store an evaluation's outcome on the objective, with its transition row and events."""
-    change = transition(found.verdict, objective.last_event)
-    previous_status = objective.status
-    objective.good, objective.total, objective.attainment = found.window.good, found.window.total, found.attainment
-    objective.window_start, objective.window_end = found.bounds.start, found.bounds.end
-    objective.status, objective.last_event = change.status, change.last_event
-    objective.details = details_of(found, objective.budgeting_method)
-    alert_moves, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
-    objective.firing_alerts = sorted(firing)
-    objective.needs_evaluation, objective.evaluated_at = False, now
-    expected = next((f.expected_attainment for f in found.forecasts), None)
-    if change.status != previous_status:
-        repository.add_transition(
-            session,
-            ObjectiveTransition(
-                tenant=objective.tenant,
-                objective_row_id=objective.id,
-                at=now,
-                from_status=previous_status,
-                to_status=change.status,
-                event=change.event,
-                attainment=found.attainment,
-                expected_attainment=expected,
-            ),
-        )
-    await session.flush()
-    if change.event is not None:
-        events.objective_status_changed(
-            session, objective, transition_event=change.event, previous_status=previous_status, observed_at=now
-        )
-    # Every start and stop is reported, whatever the status: a tier that stops during a breach says so.
-    for move in alert_moves:
-        events.burn_alert_changed(session, objective, move, observed_at=now)
-    return change.event
+_IMMEDIATE = text("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def _outcome_rows(
@@ -220,37 +186,18 @@ async def _plan_and_read(
         if batchable(objective):
             try:
                 plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
-            except Exception:
-                logger.exception("evaluation of objective %s failed", objective.id)
+            except Exception as error:  # noqa: BLE001 - logged, or raised when transient
+                objective_failed(session, objective.id, error)
     if not guarded:
         return plans, await _read_together(session, plans)
     try:
         async with session.begin_nested():
             return plans, await _read_together(session, plans)
-    except Exception:
+    except Exception as error:
+        if transient(error):
+            raise
         logger.exception("reading the rollups together failed; evaluating one objective at a time")
         return plans, _Reads()
-
-
-def _record_events(
-    session: AsyncSession, objective: Objective, found: Measurement, values: dict[str, Any], *, now: datetime
-) -> None:
-    """Record the events `record_measurement` would, about the objective as `values` leave it."""
-    change = transition(found.verdict, objective.last_event)
-    moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
-    if change.event is None and not moves:
-        return
-    # A plain row holds the columns an evaluation reads (see `repository.lock_due_objectives`).
-    read = objective._fields if isinstance(objective, tuple) else [column.key for column in OBJECTIVES.c]
-    names = [*read, *(name for name in WRITTEN if name not in read)]
-    updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
-    updated.details = details_of(found, objective.budgeting_method)  # the stored JSON, as the entity holds it
-    if change.event is not None:
-        events.objective_status_changed(
-            session, updated, transition_event=change.event, previous_status=objective.status, observed_at=now
-        )
-    for move in moves:
-        events.burn_alert_changed(session, updated, move, observed_at=now)
 
 
 async def _write_together(
@@ -273,8 +220,8 @@ async def _write_together(
                 if values.get(_EVENTS_DUE):
                     _record_events(session, objective, found, values, now=now)
         return len(rows)
-    except Exception:
-        if not guarded:
+    except Exception as error:
+        if not guarded or transient(error):
             raise
         logger.exception("bulk write of %d evaluations failed; writing one at a time", len(judged))
     written = 0
@@ -283,12 +230,13 @@ async def _write_together(
             async with session.begin_nested():
                 await record_measurement(session, await repository.entity_of(session, objective), found, now=now)
             written += 1
-        except Exception:
-            logger.exception("evaluation of objective %s failed", objective.id)
+        except Exception as error:  # noqa: BLE001 - logged, or raised when transient
+            objective_failed(session, objective.id, error)
     return written
 
 
 async def _judge_together(
+    session: AsyncSession,
     objectives: Sequence[Objective],
     plans: dict[str, tuple[Objective, Plan]],
     reads: _Reads,
@@ -317,10 +265,10 @@ async def _judge_together(
             if (found := verdicts.get(terms)) is None:
                 found = verdicts[terms] = judge_reading(reading, objective, planned)
             judged.append((objective, found))
-        except Exception:
+        except Exception as error:
             if not guarded:
                 raise
-            logger.exception("evaluation of objective %s failed", objective.id)
+            objective_failed(session, objective.id, error)
     return judged
 
 
@@ -338,13 +286,15 @@ async def evaluate_chunk(
     after the bulk write failed, is loaded as an entity first.
 
     `guarded=False` takes no savepoints: a failure while reading, judging or writing is raised for the
-    caller to roll back (the flagged worker's transaction of one objective, or the savepoint an ingest
-    evaluates its objectives in, `service.evaluate_flagged_here`), and the SAVEPOINT and RELEASE round
-    trips are spared. A plan that fails is still logged and skipped; the count returned tells the caller.
+    caller to roll back (the flagged worker's transaction of one objective, the savepoint an ingest
+    evaluates its objectives in, `service.evaluate_flagged_here`, or the first, optimistic try of a
+    periodic pass's chunk, `evaluate_ids`), and the SAVEPOINT and RELEASE round trips are spared. A plan
+    that fails is still logged and skipped; the count returned tells the caller. A transient failure
+    (`chunk_failures.transient`) is raised even when `guarded`.
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
-    judged = await _judge_together(objectives, plans, reads, now=now, guarded=guarded)
+    judged = await _judge_together(session, objectives, plans, reads, now=now, guarded=guarded)
     evaluated = 0
     for objective in objectives:
         if objective.id in reads.tallies or (objective.id not in plans and batchable(objective)):
@@ -354,10 +304,10 @@ async def evaluate_chunk(
                 entity = await repository.entity_of(session, objective)
                 await record_measurement(session, entity, await measure(session, entity, now=now), now=now)
             evaluated += 1
-        except Exception:
+        except Exception as error:
             if not guarded:
                 raise
-            logger.exception("evaluation of objective %s failed", objective.id)
+            objective_failed(session, objective.id, error)
     return evaluated + await _write_together(session, judged, now=now, guarded=guarded)
 
 
@@ -365,26 +315,35 @@ async def evaluate_ids(db: Database, objective_row_ids: list[str], *, interval: 
     """Lock these objectives (those still due) and evaluate them in one transaction; how many were stored.
 
     Optimistic: the chunk is evaluated with no savepoint (`guarded=False`), sparing the SAVEPOINT and
-    RELEASE round trips of its read and its write. If anything in it fails, that transaction is
-    rolled back whole and the chunk evaluated again in a new one, guarded: the bad objective is then
-    logged and skipped alone, its siblings stored (`evaluate_chunk`). A failure of the guarded try
-    (the lock itself refused) is raised.
+    RELEASE round trips of its read and its write. If that fails on an objective's data or code, the
+    transaction is rolled back whole and the chunk evaluated again in a new one, guarded: the bad
+    objective is then logged and skipped alone, its siblings stored (`evaluate_chunk`). A transient
+    failure (`chunk_failures.transient`), and any failure of the guarded try, is raised for the worker
+    to back off. A chunk holding an objective that failed before, unchanged since, is guarded at once.
     """
-    for guarded in (False, True):
+    failures, locked, guarded = ChunkFailures(), 0, False
+    while True:
         try:
             with collections_spaced():
                 async with db.session() as session:
+                    failures.attach(session)
                     now = utcnow()
                     objectives = await repository.lock_due_objectives(
                         session, objective_row_ids=objective_row_ids, stale_before=now - interval
                     )
-                    return await evaluate_chunk(session, objectives, now=now, guarded=guarded)
+                    locked = len(objectives)
+                    ids = [o.id for o in objectives]
+                    guarded = guarded or await failed_lately(session, ids)
+                    if guarded and db.engine.dialect.name == "postgresql":
+                        # A deferred constraint or trigger then fails inside the savepoint of its row, not at COMMIT.
+                        await session.execute(_IMMEDIATE)
+                    evaluated = await evaluate_chunk(session, objectives, now=now, guarded=guarded)
+                    await remember(session, failures, ids)
+            return evaluated
         except Exception as error:
-            if guarded:
+            if guarded or transient(error):
                 raise
             logger.warning(
-                "evaluating %d objectives together failed (%s); again, each failure isolated",
-                len(objective_row_ids),
-                error,
+                "evaluating %d objectives together failed; again, each failure isolated", locked, exc_info=error
             )
-    raise AssertionError("unreachable: the guarded try returns or raises")
+            guarded = True
