@@ -2,13 +2,15 @@
 
 The reads the API serves share the loop with the evaluation pass when both run in one process: a
 chunk that plans, judges or builds the outcomes of all its objectives in one step holds them back
-for that long. Here another task counts the loop's turns while the pass plans, judges and writes
-objectives, and no slice longer than `SLICE` goes without one.
+for that long. Here another task counts the loop's turns while the pass plans, groups, reads, judges
+and writes objectives, and no slice longer than `SLICE` goes without one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -44,8 +46,27 @@ async def test_planning_judging_and_writing_a_chunk_give_the_loop_a_turn_every_s
 
         return step
 
+    real_plan = evaluation_pass.plan
+
+    def plan(*args: Any, **kwargs: Any) -> Any:
+        steps.append("plan")
+        made = real_plan(*args, **kwargs)
+        # Each plan its own `ranges` mapping: every objective is grouped by its signed ranges (`objective_ranges`).
+        return dataclasses.replace(made, ranges=dict(made.ranges))
+
+    class NotedTallies(dict[str, Any]):
+        def __setitem__(self, key: str, value: Any) -> None:
+            steps.append("result")  # a group's read tallies handed to one of its objectives
+            super().__setitem__(key, value)
+
+    @dataclass(frozen=True)
+    class NotedReads(evaluation_pass._Reads):
+        tallies: dict[str, Any] = field(default_factory=NotedTallies)
+
     # The real functions, each call noted in order with the loop's turns.
-    monkeypatch.setattr(evaluation_pass, "plan", noted("plan", evaluation_pass.plan))
+    monkeypatch.setattr(evaluation_pass, "plan", plan)
+    monkeypatch.setattr(evaluation_pass, "objective_ranges", noted("group", evaluation_pass.objective_ranges))
+    monkeypatch.setattr(evaluation_pass, "_Reads", NotedReads)
     monkeypatch.setattr(evaluation_pass, "read_alike", noted("judge", evaluation_pass.read_alike))
     monkeypatch.setattr(evaluation_pass, "_outcome_rows", noted("write", evaluation_pass._outcome_rows))
     monkeypatch.setattr(evaluation_pass, "_record_events", noted("event", evaluation_pass._record_events))
@@ -60,7 +81,8 @@ async def test_planning_judging_and_writing_a_chunk_give_the_loop_a_turn_every_s
     finally:
         await db.dispose()
     # Those batched (read together; the timeslice ones are evaluated alone), many slices of each.
-    assert steps.count("plan") == steps.count("judge") == steps.count("write") >= OBJECTIVES - 4
+    counts = {kind: steps.count(kind) for kind in ("plan", "group", "result", "judge", "write")}
+    assert set(counts.values()) == {counts["plan"]} and counts["plan"] >= OBJECTIVES - 4, counts
     assert steps.count("event") > 4
-    for kind in ("plan", "judge", "write", "event"):
+    for kind in ("plan", "group", "result", "judge", "write", "event"):
         assert _longest_run(steps, kind) <= 4, (kind, _longest_run(steps, kind))
