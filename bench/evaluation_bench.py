@@ -146,11 +146,17 @@ async def seed(db: Database, *, objectives: int, series: int, distinct_terms: bo
 
 
 class Statements:
-    """Counts the statements an engine sends while `counting` (and the savepoints among them)."""
+    """Counts the statements an engine sends while `counting` (and the savepoints among them); `stop` when done."""
 
     def __init__(self, db: Database) -> None:
         self.counting, self.sent, self.savepoints = False, 0, 0
-        event.listen(db.engine.sync_engine, "before_cursor_execute", self.seen)
+        self.engine = db.engine.sync_engine
+        event.listen(self.engine, "before_cursor_execute", self.seen)
+
+    def stop(self) -> None:
+        """No longer listen: the timed rounds run without the counter's hook."""
+        self.counting = False
+        event.remove(self.engine, "before_cursor_execute", self.seen)
 
     def seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
         if self.counting:
@@ -250,10 +256,11 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             await full_pass(db, args.objectives)  # warm-up
             counted = Statements(db)
             await full_pass(db, args.objectives, counted)  # statements of one pass (not timed)
+            counted.stop()
             sql = Statements(db)
             sql.counting = True
             await sql_pass(db, args.objectives)
-            sql.counting = False
+            sql.stop()
             ours, baseline = [], []
             for _ in range(args.rounds):
                 ours.append(await full_pass(db, args.objectives))
