@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import col
 from test_evaluation_pass_own_terms import TERMS, _due
 
@@ -295,3 +296,30 @@ async def test_two_replicas_evaluating_at_once_store_each_sibling_and_its_events
     finally:
         await first.dispose()
         await second.dispose()
+
+
+async def test_sqlite_busy_is_raised_for_the_worker_not_tried_again_guarded(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = Database(sqlite_url)
+    try:
+        await _due(db)
+
+        @event.listens_for(db.engine.sync_engine, "connect")
+        def impatient(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute("PRAGMA busy_timeout=200")  # after the engine's own 30 s
+
+        await db.engine.dispose()  # new connections get it
+        other = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"), isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+            with pytest.raises(OperationalError, match="database is locked"):
+                await evaluate_due(db, interval=timedelta(0), limit=100, chunk=OBJECTIVES)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert TOGETHER_FAILED not in caplog.text, "not tried again, guarded, while the lock is held"
+        assert chunk_failures._FAILED == {}
+        assert await evaluate_due(db, interval=timedelta(0), limit=100, chunk=OBJECTIVES) == OBJECTIVES
+    finally:
+        await db.dispose()
