@@ -50,8 +50,8 @@ from slm_shared.db import Database, utcnow
 logger = logging.getLogger(__name__)
 
 _EVENTS_DUE = "events_due"
-# Objectives planned, grouped, judged or written between two turns of the event loop: a chunk's pure-Python
-# work never holds the loop (and the API's reads sharing it) for more than a slice of objectives.
+# Objectives between two turns of the event loop in a chunk's planning, grouping, judging and row-building
+# loops (and the recording of its events); statements and other work in between are not sliced.
 SLICE = 25
 
 _T = TypeVar("_T")
