@@ -9,7 +9,9 @@
 
 The data: every series has 90 days of day buckets, two days of hour buckets and two hours of
 minute buckets (PostgreSQL is analysed after seeding, as autovacuum would). Rounds are interleaved;
-ratio ours / baseline round by round. Goal: <= 3x.
+ratio ours / baseline round by round. Goal: <= 3x. Also printed: the statements each sends per pass
+(SAVEPOINT and RELEASE among them; a BEGIN or COMMIT the driver sends on its own, as asyncpg does, is
+not seen, SQLite's BEGIN is).
 
 By default the objectives of a series share their terms (ten agreements taking one offering's
 target), so the pass judges each series once and fans the outcome out; `--distinct-terms` gives
@@ -38,7 +40,7 @@ from pathlib import Path
 
 from benchlib.stack import databases
 from benchlib.stats import line, percentile, ratios
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import bindparam, event, insert, text, update
 from sqlmodel import SQLModel
 
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective
@@ -143,12 +145,35 @@ async def seed(db: Database, *, objectives: int, series: int, distinct_terms: bo
             await connection.execute(text("ANALYZE"))
 
 
-async def full_pass(db: Database, objectives: int) -> float:
+class Statements:
+    """Counts the statements an engine sends while `counting` (and the savepoints among them); `stop` when done."""
+
+    def __init__(self, db: Database) -> None:
+        self.counting, self.sent, self.savepoints = False, 0, 0
+        self.engine = db.engine.sync_engine
+        event.listen(self.engine, "before_cursor_execute", self.seen)
+
+    def stop(self) -> None:
+        """No longer listen: the timed rounds run without the counter's hook."""
+        self.counting = False
+        event.remove(self.engine, "before_cursor_execute", self.seen)
+
+    def seen(self, _conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if self.counting:
+            self.sent += 1
+            self.savepoints += statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))
+
+
+async def full_pass(db: Database, objectives: int, counted: Statements | None = None) -> float:
     async with db.session() as session:
         await session.execute(update(Objective).values(needs_evaluation=True))
     started = time.perf_counter()
+    if counted is not None:
+        counted.counting = True
     evaluated = await evaluate_due(db, interval=timedelta(seconds=0), limit=objectives)
     elapsed = time.perf_counter() - started
+    if counted is not None:
+        counted.counting = False
     assert evaluated == objectives, evaluated
     return elapsed
 
@@ -229,6 +254,13 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             db = Database(url)
             await seed(db, objectives=args.objectives, series=args.series, distinct_terms=args.distinct_terms)
             await full_pass(db, args.objectives)  # warm-up
+            counted = Statements(db)
+            await full_pass(db, args.objectives, counted)  # statements of one pass (not timed)
+            counted.stop()
+            sql = Statements(db)
+            sql.counting = True
+            await sql_pass(db, args.objectives)
+            sql.stop()
             ours, baseline = [], []
             for _ in range(args.rounds):
                 ours.append(await full_pass(db, args.objectives))
@@ -255,6 +287,10 @@ async def bench(database: str, args: argparse.Namespace) -> None:
     print(line("evaluation pass per objective", per, "ms", "{:.2f}"))
     print(line("one SQL pass + bulk UPDATE", baseline, "s", "{:.3f}"))
     print(line("ratio ours / SQL pass (goal <= 3)", ratios(ours, baseline), "x", "{:.1f}"))
+    print(
+        f"  {'statements per pass (ours / SQL pass)':<44} {counted.sent} ({counted.savepoints} SAVEPOINT or RELEASE)"
+        f" / {sql.sent}"
+    )
     if flagged:
         print(f"  one flagged objective, {args.flagged_rounds} rounds (p50 / p90):")
         print(f"  {'flagged pass (evaluate_flagged)':<44} {ms(flagged)}")

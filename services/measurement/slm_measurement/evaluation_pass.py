@@ -2,28 +2,30 @@
 
 Objectives whose tallies are sums of rollups are read together (one query per set of objectives
 reading the same ranges) and written together: one UPDATE executed for many rows, one INSERT of
-transition rows and their outbox events, all in one savepoint of the chunk's transaction. If that
-write fails, each objective is written on its own savepoint, so one bad objective is skipped alone.
+transition rows and their outbox events. A chunk of the periodic pass (`evaluate_ids`) is first
+evaluated with no savepoint at all; only if that fails is it evaluated again in a new transaction,
+its read and its write each in a savepoint, and if that write fails, each objective on its own
+savepoint, so one bad objective is skipped alone; a transient failure is raised rather than retried
+here, and a chunk holding an objective that failed before is guarded at once (`chunk_failures`).
 Events stay exactly-once: they commit in the same transaction as the status they report.
 """
 
 from __future__ import annotations
 
-import gc
-import json
+import asyncio
 import logging
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import agreed, buckets, events, repository
-from slm_measurement.bulk_update import OBJECTIVES, WRITTEN, EncodedJSON, update_outcomes
+from slm_measurement import agreed, buckets, repository
+from slm_measurement.bulk_update import EncodedJSON, update_outcomes
+from slm_measurement.chunk_failures import ChunkFailures, failed_lately, objective_failed, remember, transient
 from slm_measurement.domain import observed
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.budget import Tally
@@ -36,56 +38,35 @@ from slm_measurement.evaluator import (
     objective_ranges,
     plan,
 )
-from slm_measurement.judging import Reading, details_json, judge_reading, read
+from slm_measurement.gc_spacing import collections_spaced
+from slm_measurement.judging import Reading, details_json, judge_reading, read, read_alike
 from slm_measurement.judging import details_of as details_of
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
+from slm_measurement.recording import record_events as _record_events
+from slm_measurement.recording import record_measurement as record_measurement
 from slm_measurement.thresholds import counted_indicator
+from slm_shared.db import Database, utcnow
 
 logger = logging.getLogger(__name__)
 
 _EVENTS_DUE = "events_due"
+# Objectives between two turns of the event loop in a chunk's planning, grouping, judging and row-building
+# loops (and the recording of its events); statements and other work in between are not sliced.
+SLICE = 25
+
+_T = TypeVar("_T")
+
+
+async def in_slices(items: Iterable[_T]) -> AsyncIterator[_T]:
+    """The items, the event loop given a turn after every `SLICE` of them."""
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % SLICE == 0:
+            await asyncio.sleep(0)
 
 
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
-
-
-async def record_measurement(
-    session: AsyncSession, objective: Objective, found: Measurement, *, now: datetime
-) -> str | None:
-    """Store an evaluation's outcome on the objective, with its transition row and events."""
-    change = transition(found.verdict, objective.last_event)
-    previous_status = objective.status
-    objective.good, objective.total, objective.attainment = found.window.good, found.window.total, found.attainment
-    objective.window_start, objective.window_end = found.bounds.start, found.bounds.end
-    objective.status, objective.last_event = change.status, change.last_event
-    objective.details = details_of(found, objective.budgeting_method)
-    alert_moves, firing = alert_changes(found.alerts, set(objective.firing_alerts or []))
-    objective.firing_alerts = sorted(firing)
-    objective.needs_evaluation, objective.evaluated_at = False, now
-    expected = next((f.expected_attainment for f in found.forecasts), None)
-    if change.status != previous_status:
-        repository.add_transition(
-            session,
-            ObjectiveTransition(
-                tenant=objective.tenant,
-                objective_row_id=objective.id,
-                at=now,
-                from_status=previous_status,
-                to_status=change.status,
-                event=change.event,
-                attainment=found.attainment,
-                expected_attainment=expected,
-            ),
-        )
-    await session.flush()
-    if change.event is not None:
-        events.objective_status_changed(
-            session, objective, transition_event=change.event, previous_status=previous_status, observed_at=now
-        )
-    # Every start and stop is reported, whatever the status: a tier that stops during a breach says so.
-    for move in alert_moves:
-        events.burn_alert_changed(session, objective, move, observed_at=now)
-    return change.event
+_IMMEDIATE = text("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def _outcome_rows(
@@ -155,7 +136,7 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
     # with nothing excluded, clipped or observed, their signed ranges and group are worked out once
     # (and the group's key, a tuple of every signed range, hashed once rather than per objective).
     shared: dict[tuple[str, str | None, int], list[Objective]] = {}
-    for objective, planned in plans.values():
+    async for objective, planned in in_slices(plans.values()):
         if planned.segments is not None:
             continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
         plain = not planned.excluded and planned.counted is None and not objective.observed
@@ -181,7 +162,7 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
             ranges=ranges[key],
             scope=scope,
         )
-        for objective in members:
+        async for objective in in_slices(members):
             series = (objective.service_key, counted_indicator(objective))
             read = found[series]
             # Only an objective with observed spans reads `observed|` labels to reclassify.
@@ -201,41 +182,22 @@ async def _plan_and_read(
     """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`)."""
     plans: dict[str, tuple[Objective, Plan]] = {}
     known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
-    for objective in objectives:
+    async for objective in in_slices(objectives):
         if batchable(objective):
             try:
                 plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
-            except Exception:
-                logger.exception("evaluation of objective %s failed", objective.id)
+            except Exception as error:  # noqa: BLE001 - logged, or raised when transient
+                objective_failed(session, objective.id, error)
     if not guarded:
         return plans, await _read_together(session, plans)
     try:
         async with session.begin_nested():
             return plans, await _read_together(session, plans)
-    except Exception:
+    except Exception as error:
+        if transient(error):
+            raise
         logger.exception("reading the rollups together failed; evaluating one objective at a time")
         return plans, _Reads()
-
-
-def _record_events(
-    session: AsyncSession, objective: Objective, found: Measurement, values: dict[str, Any], *, now: datetime
-) -> None:
-    """Record the events `record_measurement` would, about the objective as `values` leave it."""
-    change = transition(found.verdict, objective.last_event)
-    moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
-    if change.event is None and not moves:
-        return
-    # A plain row holds the columns an evaluation reads (see `repository.lock_due_objectives`).
-    read = objective._fields if isinstance(objective, tuple) else [column.key for column in OBJECTIVES.c]
-    names = [*read, *(name for name in WRITTEN if name not in read)]
-    updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
-    updated.details = details_of(found, objective.budgeting_method)  # the stored JSON, as the entity holds it
-    if change.event is not None:
-        events.objective_status_changed(
-            session, updated, transition_event=change.event, previous_status=objective.status, observed_at=now
-        )
-    for move in moves:
-        events.burn_alert_changed(session, updated, move, observed_at=now)
 
 
 async def _write_together(
@@ -250,16 +212,16 @@ async def _write_together(
     try:
         async with _savepoint(session, guarded=guarded):
             details: dict[tuple[int, Any], Any] = {}
-            rows = [_outcome_rows(objective, found, now, details) for objective, found in judged]
+            rows = [_outcome_rows(objective, found, now, details) async for objective, found in in_slices(judged)]
             await update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
-            for (objective, found), (values, _) in zip(judged, rows, strict=True):
+            async for (objective, found), (values, _) in in_slices(zip(judged, rows, strict=True)):
                 if values.get(_EVENTS_DUE):
                     _record_events(session, objective, found, values, now=now)
         return len(rows)
-    except Exception:
-        if not guarded:
+    except Exception as error:
+        if not guarded or transient(error):
             raise
         logger.exception("bulk write of %d evaluations failed; writing one at a time", len(judged))
     written = 0
@@ -268,75 +230,13 @@ async def _write_together(
             async with session.begin_nested():
                 await record_measurement(session, await repository.entity_of(session, objective), found, now=now)
             written += 1
-        except Exception:
-            logger.exception("evaluation of objective %s failed", objective.id)
+        except Exception as error:  # noqa: BLE001 - logged, or raised when transient
+            objective_failed(session, objective.id, error)
     return written
 
 
-def _read_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
-    """All `judging.read` reads for a batched objective (a plan without version segments): equal keys, equal readings.
-
-    `source` names the tallies read (the signed ranges, which carry the counted parts, maintenance and
-    observed spans, and the series); the window's zone is in the key, as equal instants print apart.
-    The target and at-risk rule are not: objectives differing only in those share one reading.
-    """
-    bounds = planned.bounds
-    return (
-        source,
-        bounds,
-        bounds.start.tzinfo,
-        bounds.end.tzinfo,
-        planned.now_end,
-        id(planned.policy),  # the plans (alive for the whole chunk) share one policy per distinct policy
-        tuple(planned.forecast_lookbacks),
-        tuple(planned.wanted),
-        tuple(planned.excluded),
-        id(planned.ranges),
-        objective.window_kind,
-        json.dumps(objective.observed, sort_keys=True) if objective.observed else None,
-    )
-
-
-SPACED_YOUNG = 50_000  # allocations between young collections while a pass evaluates a chunk (CPython's default: 700)
-_spacings = 0  # the chunks spacing collections out in this process now (any thread, any event loop)
-_restore: tuple[int, int, int] = (0, 0, 0)  # the thresholds in effect when the first of them began
-_spacing = threading.Lock()
-
-
-@contextmanager
-def collections_spaced() -> Iterator[None]:
-    """Young garbage collections spaced out while a pass evaluates a chunk (see `service.evaluate_due`).
-
-    A chunk allocates many small objects (rows, plans, readings, judgements, outcome rows) that live
-    until it is written: collected every 700 allocations, each young collection rescans the chunk's
-    survivors and promotes them, and every few passes a full collection of the heap lands inside
-    one. With young collections `SPACED_YOUNG` allocations apart they are few, and the chunk's
-    objects are freed by reference counting when it ends. Collection is never switched off: while a
-    chunk waits on a lock, a connection or a read, other tasks' cyclic garbage is still collected,
-    only less often. (Pausing collection around the synchronous judging alone spared none: most of
-    a chunk's allocations happen while its tallies are read.)
-
-    Spacings count process-wide: the thresholds come back when the last active one ends, as they
-    were when the first began, unless someone else set them meanwhile (theirs then stay).
-    """
-    global _spacings, _restore
-    with _spacing:
-        if _spacings == 0:
-            _restore = gc.get_threshold()
-            if _restore[0]:  # 0: automatic collection off (someone else's choice, kept)
-                gc.set_threshold(max(_restore[0], SPACED_YOUNG), *_restore[1:])
-        _spacings += 1
-        spaced = gc.get_threshold()
-    try:
-        yield
-    finally:
-        with _spacing:
-            _spacings -= 1
-            if _spacings == 0 and gc.get_threshold() == spaced:
-                gc.set_threshold(*_restore)
-
-
-def _judge_together(
+async def _judge_together(
+    session: AsyncSession,
     objectives: Sequence[Objective],
     plans: dict[str, tuple[Objective, Plan]],
     reads: _Reads,
@@ -347,16 +247,17 @@ def _judge_together(
     """The objectives whose tallies were read together, judged (one that fails is logged and left out, when `guarded`).
 
     Judging is pure: objectives that read the same tallies under the same plan share one reading
-    (attainment, bad shares, projections), and those with the same target too are judged once.
+    (attainment, bad shares, projections), and those with the same target too are judged once. The
+    event loop gets a turn between slices of objectives (`in_slices`).
     """
     judged: list[tuple[Objective, Measurement]] = []
     readings: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
-    for objective in objectives:
+    async for objective in in_slices(objectives):
         if objective.id not in reads.tallies:
             continue
         try:
             planned = plans[objective.id][1]
-            alike = _read_alike(objective, planned, reads.sources[objective.id])
+            alike = read_alike(objective, planned, reads.sources[objective.id])
             if (shared := readings.get(alike)) is None:
                 shared = readings[alike] = (read(objective, planned, reads.tallies[objective.id], now=now), {})
             reading, verdicts = shared
@@ -364,10 +265,10 @@ def _judge_together(
             if (found := verdicts.get(terms)) is None:
                 found = verdicts[terms] = judge_reading(reading, objective, planned)
             judged.append((objective, found))
-        except Exception:
+        except Exception as error:
             if not guarded:
                 raise
-            logger.exception("evaluation of objective %s failed", objective.id)
+            objective_failed(session, objective.id, error)
     return judged
 
 
@@ -385,13 +286,15 @@ async def evaluate_chunk(
     after the bulk write failed, is loaded as an entity first.
 
     `guarded=False` takes no savepoints: a failure while reading, judging or writing is raised for the
-    caller to roll back (the flagged worker's transaction of one objective, or the savepoint an ingest
-    evaluates its objectives in, `service.evaluate_flagged_here`), and the SAVEPOINT and RELEASE round
-    trips are spared. A plan that fails is still logged and skipped; the count returned tells the caller.
+    caller to roll back (the flagged worker's transaction of one objective, the savepoint an ingest
+    evaluates its objectives in, `service.evaluate_flagged_here`, or the first, optimistic try of a
+    periodic pass's chunk, `evaluate_ids`), and the SAVEPOINT and RELEASE round trips are spared. A plan
+    that fails is still logged and skipped; the count returned tells the caller. A transient failure
+    (`chunk_failures.transient`) is raised even when `guarded`.
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
-    judged = _judge_together(objectives, plans, reads, now=now, guarded=guarded)
+    judged = await _judge_together(session, objectives, plans, reads, now=now, guarded=guarded)
     evaluated = 0
     for objective in objectives:
         if objective.id in reads.tallies or (objective.id not in plans and batchable(objective)):
@@ -401,8 +304,46 @@ async def evaluate_chunk(
                 entity = await repository.entity_of(session, objective)
                 await record_measurement(session, entity, await measure(session, entity, now=now), now=now)
             evaluated += 1
-        except Exception:
+        except Exception as error:
             if not guarded:
                 raise
-            logger.exception("evaluation of objective %s failed", objective.id)
+            objective_failed(session, objective.id, error)
     return evaluated + await _write_together(session, judged, now=now, guarded=guarded)
+
+
+async def evaluate_ids(db: Database, objective_row_ids: list[str], *, interval: timedelta) -> int:
+    """Lock these objectives (those still due) and evaluate them in one transaction; how many were stored.
+
+    Optimistic: the chunk is evaluated with no savepoint (`guarded=False`), sparing the SAVEPOINT and
+    RELEASE round trips of its read and its write. If that fails on an objective's data or code, the
+    transaction is rolled back whole and the chunk evaluated again in a new one, guarded: the bad
+    objective is then logged and skipped alone, its siblings stored (`evaluate_chunk`). A transient
+    failure (`chunk_failures.transient`), and any failure of the guarded try, is raised for the worker
+    to back off. A chunk holding an objective that failed before, unchanged since, is guarded at once.
+    """
+    failures, locked, guarded = ChunkFailures(), 0, False
+    while True:
+        try:
+            with collections_spaced():
+                async with db.session() as session:
+                    failures.attach(session)
+                    now = utcnow()
+                    objectives = await repository.lock_due_objectives(
+                        session, objective_row_ids=objective_row_ids, stale_before=now - interval
+                    )
+                    locked = len(objectives)
+                    ids = [o.id for o in objectives]
+                    guarded = guarded or await failed_lately(session, ids)
+                    if guarded and db.engine.dialect.name == "postgresql":
+                        # A deferred constraint or trigger then fails inside the savepoint of its row, not at COMMIT.
+                        await session.execute(_IMMEDIATE)
+                    evaluated = await evaluate_chunk(session, objectives, now=now, guarded=guarded)
+                    await remember(session, failures, ids)
+            return evaluated
+        except Exception as error:
+            if guarded or transient(error):
+                raise
+            logger.warning(
+                "evaluating %d objectives together failed; again, each failure isolated", locked, exc_info=error
+            )
+            guarded = True

@@ -305,3 +305,27 @@ def details_json(found: Measurement, method: str) -> str:
             ],
         )
     ).decode()
+
+
+def read_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:
+    """All `judging.read` reads for a batched objective (a plan without version segments): equal keys, equal readings.
+
+    `source` names the tallies read (the signed ranges, which carry the counted parts, maintenance and
+    observed spans, and the series); the window's zone is in the key, as equal instants print apart.
+    The target and at-risk rule are not: objectives differing only in those share one reading.
+    """
+    bounds = planned.bounds
+    return (
+        source,
+        bounds,
+        bounds.start.tzinfo,
+        bounds.end.tzinfo,
+        planned.now_end,
+        id(planned.policy),  # the plans (alive for the whole chunk) share one policy per distinct policy
+        tuple(planned.forecast_lookbacks),
+        tuple(planned.wanted),
+        tuple(planned.excluded),
+        id(planned.ranges),
+        objective.window_kind,
+        json.dumps(objective.observed, sort_keys=True) if objective.observed else None,
+    )

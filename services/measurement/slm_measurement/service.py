@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
 from slm_measurement.domain.budget import ErrorBudget, error_budget
-from slm_measurement.evaluation_pass import collections_spaced, evaluate_chunk, record_measurement
+from slm_measurement.evaluation_pass import evaluate_chunk, evaluate_ids, record_measurement
 from slm_measurement.evaluator import measure
 from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective, PendingActivation
@@ -192,7 +192,7 @@ async def evaluate_due(
     """Evaluate the flagged objectives and those not evaluated within `interval`.
 
     Objectives are locked and evaluated `chunk` at a time in one transaction; one that fails is
-    logged and skipped without undoing the others (see `evaluation_pass.evaluate_chunk`). Once
+    logged and skipped without undoing the others (see `evaluation_pass.evaluate_ids`). Once
     `yield_to` is set (fresh ingestion flagged objectives), no further chunk starts: the rest stay
     due for the next pass, and the caller evaluates the flagged ones first.
     """
@@ -203,13 +203,7 @@ async def evaluate_due(
     for offset in range(0, len(ids), chunk):
         if offset and yield_to is not None and yield_to.is_set():
             break
-        with collections_spaced():
-            async with db.session() as session:
-                now = utcnow()
-                objectives = await repository.lock_due_objectives(
-                    session, objective_row_ids=ids[offset : offset + chunk], stale_before=now - interval
-                )
-                evaluated += await evaluate_chunk(session, objectives, now=now)
+        evaluated += await evaluate_ids(db, ids[offset : offset + chunk], interval=interval)
     return evaluated
 
 

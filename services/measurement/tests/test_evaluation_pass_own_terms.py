@@ -22,7 +22,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from slm_measurement import repository
-from slm_measurement.evaluation_pass import SPACED_YOUNG, collections_spaced, evaluate_chunk
+from slm_measurement.evaluation_pass import evaluate_chunk
+from slm_measurement.gc_spacing import SPACED_YOUNG, collections_spaced
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective, ObjectiveTransition
 from slm_measurement.service import evaluate_due, evaluate_objective
 from slm_shared.bus import OutboxMessage
