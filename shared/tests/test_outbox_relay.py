@@ -227,13 +227,22 @@ async def test_an_event_rolled_back_with_its_savepoint_is_not_handed_to_the_rela
         await listener.close()
 
 
-async def test_rows_another_relay_holds_or_sent_are_not_published_again_from_the_hand_over(
+async def test_handed_rows_are_published_before_any_database_round_trip_and_marked_once(
     postgres_url: str, bus: Bus
 ) -> None:
-    # PostgreSQL, two replicas: B reads the table while A's commit hands the same rows to A.
+    # PostgreSQL, two replicas: B reads the table while A's commit hands the same rows to A. A publishes
+    # at once, even the row B holds and the one B sent already: JetStream keeps one copy of each.
     import slm_shared.bus.models  # noqa: F401
 
     first, second = Database(postgres_url), Database(postgres_url)
+    listener = await nats.connect(bus.url)
+    seen: list[str] = []
+
+    async def collect(message: Msg) -> None:
+        seen.append((message.headers or {}).get("ce-id", ""))
+
+    await listener.subscribe("slm.catalog.>", cb=collect)
+    await listener.flush()
     try:
         async with first.engine.begin() as connection:
             await connection.run_sync(OutboxMessage.metadata.create_all)
@@ -252,13 +261,23 @@ async def test_rows_another_relay_holds_or_sent_are_not_published_again_from_the
                     .where(OutboxMessage.event_id == done.id)
                     .values(sent_at=func.now(), attempts=1)
                 )
-            assert await relay_a.relay_handed(handed) == 0
-        assert relay_a.published == 0
-        assert await relay_b.relay_once() == 1  # `held`, by B, once
+            relaying = asyncio.create_task(relay_a.relay_handed(handed))
+            await wait_until(lambda: _in(seen, held.id))  # published while B still holds the row
+            await wait_until(lambda: _in(seen, done.id))
+            assert not relaying.done()  # A's mark waits for B's lock
+            await session.execute(  # B marks `held` sent after its own publish
+                update(OutboxMessage).where(OutboxMessage.event_id == held.id).values(sent_at=func.now(), attempts=1)
+            )
+        assert await relaying == 2
+        assert relay_a.published == 2
+        assert await relay_b.relay_handed(handed) == 2  # another copy of each: acknowledged as duplicates
+        assert relay_b.published == 0
+        assert await relay_b.relay_once() == 0  # nothing left unsent
         async with first.session(read_only=True) as session:
             rows = (await session.execute(select(OutboxMessage.event_id, OutboxMessage.attempts))).all()
-        assert sorted(rows) == sorted([(held.id, 1), (done.id, 1)])
+        assert sorted(rows) == sorted([(held.id, 1), (done.id, 1)])  # marked once each, by the first mark
     finally:
+        await listener.close()
         await first.dispose()
         await second.dispose()
 

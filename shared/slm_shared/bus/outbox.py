@@ -177,35 +177,18 @@ class OutboxRelay:
         return await self._relay_unlocked()
 
     async def relay_handed(self, rows: list[_Row]) -> int:
-        """Publish rows handed over by a commit, without reading them; returns how many were acknowledged.
+        """Publish rows handed over by a commit, then mark them sent; returns how many were acknowledged.
 
-        PostgreSQL: the rows are locked first (SKIP LOCKED, by key, nothing read back), so a
-        replica whose relay reads the table at the same time publishes none of them a second time.
+        The publish comes first, before any database round trip (no read, no lock), so the commit is
+        followed at once by the event. A replica whose relay reads the table at the same moment may
+        publish a row a second time: JetStream drops that copy (same `Nats-Msg-Id`), and only rows still
+        unsent are marked, so a row is marked once, by whichever relay's mark commits first.
         """
-        if is_postgres(self.db.engine):
+        acked, error = await self._publish(rows)
+        if rows:
+            sent_at = utcnow()  # when they were acknowledged, not when the write lock came
             async with self.db.session() as session:
-                free = set(
-                    (
-                        await session.scalars(
-                            select(col(OutboxMessage.seq))
-                            .where(
-                                col(OutboxMessage.seq).in_([row.seq for row in rows]),
-                                col(OutboxMessage.sent_at).is_(None),
-                                col(OutboxMessage.failed_at).is_(None),
-                            )
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).all()
-                )
-                rows = [row for row in rows if row.seq in free]
-                acked, error = await self._publish(rows)
-                await self._mark(session, rows, acked, error, sent_at=utcnow())
-        else:
-            acked, error = await self._publish(rows)
-            if rows:
-                sent_at = utcnow()  # when they were acknowledged, not when the write lock came
-                async with self.db.session() as session:
-                    await self._mark(session, rows, acked, error, sent_at=sent_at)
+                await self._mark(session, rows, acked, error, sent_at=sent_at)
         if error:
             raise error
         return len(acked)
@@ -276,16 +259,19 @@ class OutboxRelay:
                 error = error or Exception(f"{type(result).__name__}: {result}")
             else:
                 acked.append(row.seq)
-        self.published += len(acked)
+                # a copy JetStream already held (another relay's, or one published before a crash) is not counted
+                self.published += not result.duplicate
         return acked, error
 
     async def _mark(
         self, session: AsyncSession, rows: Any, acked: list[int], error: Exception | None, *, sent_at: datetime
     ) -> None:
+        # Only rows still unsent: a row another relay published (and marked) meanwhile keeps its mark.
+        unsent = col(OutboxMessage.sent_at).is_(None)
         if acked:
             await session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.seq).in_(acked))
+                .where(col(OutboxMessage.seq).in_(acked), unsent)
                 .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1)
             )
         sent = set(acked)
@@ -295,17 +281,17 @@ class OutboxRelay:
         reason = str(error)[:2000]
         if not self.bus.is_connected:  # an outage is nobody's row's fault: it does not count as an attempt
             await session.execute(
-                update(OutboxMessage).where(col(OutboxMessage.seq).in_(failed)).values(last_error=reason)
+                update(OutboxMessage).where(col(OutboxMessage.seq).in_(failed), unsent).values(last_error=reason)
             )
             return
         await session.execute(
             update(OutboxMessage)
-            .where(col(OutboxMessage.seq).in_(failed))
+            .where(col(OutboxMessage.seq).in_(failed), unsent)
             .values(attempts=OutboxMessage.attempts + 1, last_error=reason)
         )
         given_up = await session.execute(
             update(OutboxMessage)
-            .where(col(OutboxMessage.seq).in_(failed), col(OutboxMessage.attempts) >= self.max_attempts)
+            .where(col(OutboxMessage.seq).in_(failed), unsent, col(OutboxMessage.attempts) >= self.max_attempts)
             .values(failed_at=utcnow())
             .returning(col(OutboxMessage.seq), col(OutboxMessage.event_id))
         )
