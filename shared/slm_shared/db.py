@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
-from slm_shared import sqlite_driver
 from slm_shared.reads import Reader
 
 READ_ONLY_OPTION = "slm_read_only"
@@ -41,19 +38,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    if parsed.database and parsed.database != ":memory:" and not parsed.query:
-        # one call on the connection's thread per statement instead of aiosqlite's four (see `sqlite_driver`)
-        path = os.path.abspath(parsed.database)
-        engine = create_async_engine(url, async_creator=partial(sqlite_driver.connect, path, busy_seconds=30), **kwargs)
-    else:
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when transactions begin (see do_begin). `sqlite_driver`
-        # connections are opened so already.
-        if dbapi_connection.isolation_level is not None:
-            dbapi_connection.isolation_level = None
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see do_begin).
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
