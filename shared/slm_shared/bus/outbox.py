@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 PENDING_FLAG = "slm_outbox_pending"
 ROWS_KEY = "slm_outbox_rows"  # the rows `record_event` added, handed to the relay after commit
-MARKS_ON_STOP_SECONDS = 2.0  # how long a stopping relay waits for its rows' marks to commit
 _COLUMNS = (
     col(OutboxMessage.seq),
     col(OutboxMessage.event_id),
@@ -116,11 +115,6 @@ class OutboxRelay:
         # The rows the last read of the table found: a row committed just before that read can be
         # handed over after it too, and is not published again from the hand-over.
         self._scanned: set[int] = set()
-        # Rows a hand-over published and JetStream acknowledged, not yet marked sent (seq -> when acknowledged).
-        # A task of their own marks them, so the relay goes on to the next commit's rows without waiting for a
-        # write transaction (on SQLite, for the writer turn). Reads of the table skip them and mark them too.
-        self._unmarked: dict[int, datetime] = {}
-        self._marker: asyncio.Task[None] | None = None
         self.published = 0
         self.given_up = 0
         db.after_commit.append(self._after_commit)
@@ -141,22 +135,10 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay forever: publish what is pending, back off on failure, sleep until woken."""
+        backoff = 0.0
         await self.bus.connected.wait()
         clock = asyncio.get_running_loop().time
         last_scan = clock()
-        try:
-            await self._relay_forever(clock, last_scan)
-        finally:
-            # On a stop, the marks waiting get a moment to commit; a row left unmarked is published again by
-            # the next relay, a copy JetStream drops (and an inbox, past JetStream's duplicate window).
-            if (marker := self._marker) is not None and not marker.done():
-                try:
-                    await asyncio.wait({marker}, timeout=MARKS_ON_STOP_SECONDS)
-                finally:
-                    marker.cancel()
-
-    async def _relay_forever(self, clock: Any, last_scan: float) -> None:
-        backoff = 0.0
         while True:
             checkpoint()
             # Cleared before reading, so a commit during this round wakes the next one at once.
@@ -195,55 +177,21 @@ class OutboxRelay:
         return await self._relay_unlocked()
 
     async def relay_handed(self, rows: list[_Row]) -> int:
-        """Publish rows handed over by a commit; returns how many were acknowledged.
+        """Publish rows handed over by a commit, then mark them sent; returns how many were acknowledged.
 
         The publish comes first, before any database round trip (no read, no lock), so the commit is
-        followed at once by the event. The acknowledged rows are marked sent by a task of their own, all
-        those waiting in one write transaction (`marks_done` waits for it), so the relay does not wait for
-        the write lock before the next commit's rows. A replica whose relay reads the table meanwhile may
+        followed at once by the event. A replica whose relay reads the table at the same moment may
         publish a row a second time: JetStream drops that copy (same `Nats-Msg-Id`), and only rows still
-        unsent are marked, so a row is marked once, by whichever mark commits first. A crash before the
-        mark means the same: the row is published again and the copy dropped.
+        unsent are marked, so a row is marked once, by whichever relay's mark commits first.
         """
         acked, error = await self._publish(rows)
-        if error:
+        if rows:
+            sent_at = utcnow()  # when they were acknowledged, not when the write lock came
             async with self.db.session() as session:
-                await self._mark(session, rows, acked, error, sent_at=utcnow())
+                await self._mark(session, rows, acked, error, sent_at=sent_at)
+        if error:
             raise error
-        if acked:
-            self._unmarked.update(dict.fromkeys(acked, utcnow()))  # when acknowledged, not when the write lock came
-            if self._marker is None or self._marker.done():
-                self._marker = asyncio.create_task(self._mark_acknowledged(), name="outbox-mark-sent")
         return len(acked)
-
-    async def marks_done(self) -> None:
-        """Wait until the rows acknowledged so far are marked sent (or their marking task has stopped)."""
-        while (marker := self._marker) is not None and not marker.done():
-            await asyncio.wait({marker})
-
-    async def _mark_acknowledged(self) -> None:
-        """Mark the rows acknowledged from hand-overs sent, all those waiting in one transaction, until none is left."""
-        backoff = 0.0
-        while self._unmarked:
-            marking = dict(self._unmarked)
-            try:
-                async with self.db.session() as session:
-                    await self._mark_sent(session, marking)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - they stay unmarked: the next round or a read of the table marks them
-                checkpoint()
-                backoff = min(max(backoff * 2, 0.25), self.max_backoff)
-                logger.warning("marking %d outbox rows sent failed (%s); retrying in %.2fs", len(marking), exc, backoff)
-                await pause(backoff)
-                continue
-            backoff = 0.0
-            self._forget(marking)
-
-    def _forget(self, marked: dict[int, datetime]) -> None:
-        for seq, sent_at in marked.items():
-            if self._unmarked.get(seq) == sent_at:
-                del self._unmarked[seq]
 
     async def _relay_locked(self) -> int:
         # PostgreSQL: rows stay locked (SKIP LOCKED) while published, so replicas share the work.
@@ -258,15 +206,11 @@ class OutboxRelay:
                 )
             ).all()
             self._scanned = {row.seq for row in rows}
-            waiting = dict(self._unmarked)  # published from a hand-over already: marked here, not published again
-            rows = [row for row in rows if row.seq not in waiting]
             acked, error = await self._publish(rows)
-            await self._mark_sent(session, waiting)
             await self._mark(session, rows, acked, error, sent_at=utcnow())
-        self._forget(waiting)
         if error:
             raise error
-        return len(acked) + len(waiting)
+        return len(acked)
 
     async def _relay_unlocked(self) -> int:
         # SQLite: one writer at a time, so read without the write lock and never hold it across network calls.
@@ -281,19 +225,15 @@ class OutboxRelay:
             ).all()
             await session.rollback()
         self._scanned = {row.seq for row in rows}
-        waiting = dict(self._unmarked)  # published from a hand-over already: marked here, not published again
-        rows = [row for row in rows if row.seq not in waiting]
-        if not rows and not waiting:
+        if not rows:
             return 0
         acked, error = await self._publish(rows)
         sent_at = utcnow()  # when they were acknowledged, not when the write lock came
         async with self.db.session() as session:
-            await self._mark_sent(session, waiting)
             await self._mark(session, rows, acked, error, sent_at=sent_at)
-        self._forget(waiting)
         if error:
             raise error
-        return len(acked) + len(waiting)
+        return len(acked)
 
     async def _publish(self, rows: Any) -> tuple[list[int], Exception | None]:
         """Publish rows pipelined; returns the acknowledged seqs, in order, and the first error."""
@@ -323,24 +263,17 @@ class OutboxRelay:
                 self.published += not result.duplicate
         return acked, error
 
-    async def _mark_sent(self, session: AsyncSession, acknowledged: dict[int, datetime]) -> None:
-        """Mark rows sent at the time each was acknowledged: only rows still unsent (a row another relay
-        published and marked meanwhile keeps its mark)."""
-        at: dict[datetime, list[int]] = {}
-        for seq, sent_at in acknowledged.items():
-            at.setdefault(sent_at, []).append(seq)
-        for sent_at, seqs in at.items():
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.seq).in_(seqs), col(OutboxMessage.sent_at).is_(None))
-                .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1)
-            )
-
     async def _mark(
         self, session: AsyncSession, rows: Any, acked: list[int], error: Exception | None, *, sent_at: datetime
     ) -> None:
-        await self._mark_sent(session, dict.fromkeys(acked, sent_at))
+        # Only rows still unsent: a row another relay published (and marked) meanwhile keeps its mark.
         unsent = col(OutboxMessage.sent_at).is_(None)
+        if acked:
+            await session.execute(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.seq).in_(acked), unsent)
+                .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1)
+            )
         sent = set(acked)
         failed = [row.seq for row in rows if row.seq not in sent]
         if not (failed and error):
