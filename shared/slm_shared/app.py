@@ -121,6 +121,11 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         app.state.db, app.state.bus, app.state.relay, app.state.consumer = db, bus, relay, consumer
         metrics.add_counter_source("slm_outbox_published", "events published from the outbox", lambda: relay.published)
         metrics.add_counter_source(
+            "slm_outbox_duplicates",
+            "outbox rows published again that JetStream already held (same Nats-Msg-Id) and dropped",
+            lambda: relay.duplicates,
+        )
+        metrics.add_counter_source(
             "slm_outbox_given_up", "outbox rows the relay gave up on after their attempts", lambda: relay.given_up
         )
         if consumer is not None:

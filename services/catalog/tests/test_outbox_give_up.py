@@ -69,6 +69,7 @@ async def test_a_row_that_keeps_failing_is_given_up_listed_and_requeued(
         assert pending["total"] == 0  # and the given-up row is not retried
         metrics = (await client.get("/metrics")).text
         assert "slm_outbox_given_up_total 2.0" in metrics  # both tenants' rows
+        assert "slm_outbox_duplicates_total 0.0" in metrics  # no row was published twice
         assert (await client.get("/v1/outbox", headers=auth("globex"))).json()["total"] == 1
         assert (await client.get("/v1/outbox", headers=auth(role="manager"))).status_code == 403
         bad = await client.get("/v1/outbox", params={"status": "lost"})

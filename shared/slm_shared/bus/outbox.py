@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from opentelemetry import propagate
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import col
@@ -100,6 +100,7 @@ class OutboxRelay:
         max_backoff: float = 10.0,
         max_attempts: int = 20,
         hand_over: bool = True,
+        hand_over_seconds: float | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -109,13 +110,17 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self.max_attempts = max_attempts
         self.hand_over = hand_over  # False: every commit's rows are read back from the table (the baseline of a bench)
+        # How long a row's own process may still be publishing and marking it from a hand-over: a read of
+        # the table does not give up on a row younger than that (the hand-over may yet mark it sent).
+        self.hand_over_seconds = 2 * publish_timeout + 1 if hand_over_seconds is None else hand_over_seconds
         self._wake = asyncio.Event()
         self._handed: list[_Row] = []
         self._scan = True  # the first round reads the table
         # The rows the last read of the table found: a row committed just before that read can be
         # handed over after it too, and is not published again from the hand-over.
         self._scanned: set[int] = set()
-        self.published = 0
+        self.published = 0  # copies JetStream stored
+        self.duplicates = 0  # copies JetStream already held (same `Nats-Msg-Id`) and dropped
         self.given_up = 0
         db.after_commit.append(self._after_commit)
 
@@ -171,44 +176,28 @@ class OutboxRelay:
                 self._scan = True
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending rows; returns how many were acknowledged."""
+        """Publish one batch of pending rows; returns how many JetStream stored (duplicates not counted)."""
         if is_postgres(self.db.engine):
             return await self._relay_locked()
         return await self._relay_unlocked()
 
     async def relay_handed(self, rows: list[_Row]) -> int:
-        """Publish rows handed over by a commit, without reading them; returns how many were acknowledged.
+        """Publish rows handed over by a commit, then mark them sent; returns how many JetStream stored.
 
-        PostgreSQL: the rows are locked first (SKIP LOCKED, by key, nothing read back), so a
-        replica whose relay reads the table at the same time publishes none of them a second time.
+        The publish comes first, before any database round trip (no read, no lock), so the commit is
+        followed at once by the event. A replica whose relay reads the table at the same moment may
+        publish a row a second time: JetStream drops that copy (same `Nats-Msg-Id`, counted in
+        `duplicates`), and only rows still unsent are marked, so a row is marked once, by whichever
+        relay's mark commits first. That replica does not give up on the row meanwhile (see `_mark`).
         """
-        if is_postgres(self.db.engine):
+        acked, stored, error = await self._publish(rows)
+        if rows:
+            sent_at = utcnow()  # when they were acknowledged, not when the write lock came
             async with self.db.session() as session:
-                free = set(
-                    (
-                        await session.scalars(
-                            select(col(OutboxMessage.seq))
-                            .where(
-                                col(OutboxMessage.seq).in_([row.seq for row in rows]),
-                                col(OutboxMessage.sent_at).is_(None),
-                                col(OutboxMessage.failed_at).is_(None),
-                            )
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).all()
-                )
-                rows = [row for row in rows if row.seq in free]
-                acked, error = await self._publish(rows)
-                await self._mark(session, rows, acked, error, sent_at=utcnow())
-        else:
-            acked, error = await self._publish(rows)
-            if rows:
-                sent_at = utcnow()  # when they were acknowledged, not when the write lock came
-                async with self.db.session() as session:
-                    await self._mark(session, rows, acked, error, sent_at=sent_at)
+                await self._mark(session, rows, acked, error, sent_at=sent_at, handed=True)
         if error:
             raise error
-        return len(acked)
+        return stored
 
     async def _relay_locked(self) -> int:
         # PostgreSQL: rows stay locked (SKIP LOCKED) while published, so replicas share the work.
@@ -223,11 +212,11 @@ class OutboxRelay:
                 )
             ).all()
             self._scanned = {row.seq for row in rows}
-            acked, error = await self._publish(rows)
+            acked, stored, error = await self._publish(rows)
             await self._mark(session, rows, acked, error, sent_at=utcnow())
         if error:
             raise error
-        return len(acked)
+        return stored
 
     async def _relay_unlocked(self) -> int:
         # SQLite: one writer at a time, so read without the write lock and never hold it across network calls.
@@ -244,18 +233,18 @@ class OutboxRelay:
         self._scanned = {row.seq for row in rows}
         if not rows:
             return 0
-        acked, error = await self._publish(rows)
+        acked, stored, error = await self._publish(rows)
         sent_at = utcnow()  # when they were acknowledged, not when the write lock came
         async with self.db.session() as session:
             await self._mark(session, rows, acked, error, sent_at=sent_at)
         if error:
             raise error
-        return len(acked)
+        return stored
 
-    async def _publish(self, rows: Any) -> tuple[list[int], Exception | None]:
-        """Publish rows pipelined; returns the acknowledged seqs, in order, and the first error."""
+    async def _publish(self, rows: Any) -> tuple[list[int], int, Exception | None]:
+        """Publish rows pipelined; returns the acknowledged seqs in order, how many were stored, the first error."""
         if not rows:
-            return [], None
+            return [], 0, None
         js = self.bus.js
         results = await asyncio.gather(
             *(
@@ -270,23 +259,36 @@ class OutboxRelay:
             return_exceptions=True,
         )
         acked: list[int] = []
+        stored = 0
         error: Exception | None = None
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):
                 error = error or Exception(f"{type(result).__name__}: {result}")
             else:
                 acked.append(row.seq)
-        self.published += len(acked)
-        return acked, error
+                # a copy JetStream already held (another relay's, or one published before a crash) is not counted
+                stored += not result.duplicate
+        self.published += stored
+        self.duplicates += len(acked) - stored
+        return acked, stored, error
 
     async def _mark(
-        self, session: AsyncSession, rows: Any, acked: list[int], error: Exception | None, *, sent_at: datetime
+        self,
+        session: AsyncSession,
+        rows: Any,
+        acked: list[int],
+        error: Exception | None,
+        *,
+        sent_at: datetime,
+        handed: bool = False,
     ) -> None:
-        if acked:
+        # Only rows still unsent: a row another relay published (and marked) meanwhile keeps its mark.
+        unsent = col(OutboxMessage.sent_at).is_(None)
+        if acked:  # acknowledged is sent, even if a replica gave up on the row meanwhile
             await session.execute(
                 update(OutboxMessage)
-                .where(col(OutboxMessage.seq).in_(acked))
-                .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1)
+                .where(col(OutboxMessage.seq).in_(acked), unsent)
+                .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1, failed_at=None)
             )
         sent = set(acked)
         failed = [row.seq for row in rows if row.seq not in sent]
@@ -295,17 +297,24 @@ class OutboxRelay:
         reason = str(error)[:2000]
         if not self.bus.is_connected:  # an outage is nobody's row's fault: it does not count as an attempt
             await session.execute(
-                update(OutboxMessage).where(col(OutboxMessage.seq).in_(failed)).values(last_error=reason)
+                update(OutboxMessage).where(col(OutboxMessage.seq).in_(failed), unsent).values(last_error=reason)
             )
             return
+        # A row's attempts stop at the limit: one too young to give up on (below) waits there.
+        attempts = col(OutboxMessage.attempts)
         await session.execute(
             update(OutboxMessage)
-            .where(col(OutboxMessage.seq).in_(failed))
-            .values(attempts=OutboxMessage.attempts + 1, last_error=reason)
+            .where(col(OutboxMessage.seq).in_(failed), unsent)
+            .values(attempts=case((attempts < self.max_attempts, attempts + 1), else_=attempts), last_error=reason)
         )
+        give_up = [col(OutboxMessage.seq).in_(failed), unsent, col(OutboxMessage.attempts) >= self.max_attempts]
+        if not handed:
+            # A read of the table does not give up on a row its own process may still be publishing from a
+            # hand-over (that publish may have been acknowledged already, its mark not yet committed).
+            give_up.append(col(OutboxMessage.created_at) < utcnow() - timedelta(seconds=self.hand_over_seconds))
         given_up = await session.execute(
             update(OutboxMessage)
-            .where(col(OutboxMessage.seq).in_(failed), col(OutboxMessage.attempts) >= self.max_attempts)
+            .where(*give_up)
             .values(failed_at=utcnow())
             .returning(col(OutboxMessage.seq), col(OutboxMessage.event_id))
         )
