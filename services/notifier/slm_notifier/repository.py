@@ -73,8 +73,14 @@ async def enabled_subscriptions(session: AsyncSession, *, tenant: str) -> Sequen
         type_coerce(S.secret, Text).label("secret_token"),
         type_coerce(S.previous_secret, Text).label("previous_secret_token"),
         S.previous_secret_expires_at,
+        S.version,
     ).where(S.tenant == tenant, S.enabled.is_(True))
     return (await session.execute(query)).all()
+
+
+def subscription_versions_statement(ids: Collection[str]) -> Select[Any]:
+    """(id, version, enabled) of these subscriptions, as committed now (a deleted one has no row)."""
+    return select(S.id, S.version, S.enabled).where(S.id.in_(ids))
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -21,7 +21,7 @@ from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
 from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
 from slm_notifier.escalation.worker import contact_book
-from slm_notifier.fresh import FreshJob, fresh_job
+from slm_notifier.fresh import CLAIM_LEASE, FRESH_JOBS, STALE, FreshJob, fresh_job
 from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 PRECLAIMED = "slm_notifier_preclaimed"
 PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
-FRESH_JOBS = "slm_notifier_fresh_jobs"
 
 
 class DeliveryWorker:
@@ -92,8 +91,9 @@ class DeliveryWorker:
         preclaimed = session.info.pop(PRECLAIMED, None)
         counts: Counter[str] = session.info.pop(PRECLAIMED_COUNTS, None) or Counter()
         fresh: list[FreshJob] = session.info.pop(FRESH_JOBS, None) or []
+        stale: set[str] = session.info.pop(STALE, None) or set()  # subscription changed since read: read back
         # started here, in the committing task: no wake-up of the loop, no read-back, no claim round
-        started = [job for job in fresh if self._launch(job, None, read_agreement=True)]
+        started = [job for job in fresh if job.id not in stale and self._launch(job, None, read_agreement=True)]
         counts.subtract(job.subscription_id for job in started)
         # past a limit (two transactions pre-claimed at once): read back and released by the loop, as below
         launched = {job.id for job in started}
@@ -124,6 +124,7 @@ class DeliveryWorker:
             (str(uuid.uuid4()), utcnow() + timedelta(seconds=self.settings.claim_lease_seconds), []),
         )
         fresh: list[FreshJob] = session.info.setdefault(FRESH_JOBS, [])
+        session.info[CLAIM_LEASE] = self.settings.claim_lease_seconds  # from the insert (`fresh.before_commit`)
         in_hand = subscriptions if subscriptions is not None and not session.in_nested_transaction() else None
         cap = self.settings.max_per_subscription
         for row in rows:
