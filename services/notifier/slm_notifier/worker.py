@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository
@@ -22,6 +22,7 @@ from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
 from slm_notifier.escalation.worker import contact_book
 from slm_notifier.fresh import CLAIM_LEASE, FRESH_JOBS, STALE, FreshJob, fresh_job
+from slm_notifier.jobs import Agreements, JobReads, agreement_of
 from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
@@ -74,6 +75,7 @@ class DeliveryWorker:
         )
         self.rand = rand
         self.recorder = AttemptRecorder(db)
+        self.reads = JobReads(db, self.channels)
         self.sent = 0
         self._wake = asyncio.Event()
         self._inflight: dict[asyncio.Task[None], str] = {}
@@ -197,7 +199,7 @@ class DeliveryWorker:
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
         queued, self._maybe_waiting = self._queued, True  # so until this round shows otherwise
-        if look_first and not self._inflight and not await self._anything_due(now):
+        if look_first and not self._inflight and not await self.reads.anything_due(now):
             self._maybe_waiting = queued != self._queued
             return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
@@ -209,7 +211,7 @@ class DeliveryWorker:
             self._maybe_waiting = bool(busy) or len(jobs) >= limit or queued != self._queued
             if not jobs:
                 return 0
-            return await self._start(jobs, await self._read_agreements(jobs))
+            return await self._start(jobs, await self.reads.agreements(jobs))
         async with self.db.session() as session:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
@@ -218,14 +220,8 @@ class DeliveryWorker:
         if not ids:
             return 0
         # SQLite: read once the claim has committed, outside the write transaction (which ends sooner for it)
-        jobs, agreements = await self._read_jobs(ids, {token})
+        jobs, agreements = await self.reads.jobs(ids, {token})
         return await self._start(jobs, agreements)
-
-    async def _anything_due(self, now: Any) -> bool:
-        """Whether any delivery is due, from a read snapshot (inline on SQLite); a delivery committed after it
-        wakes the worker again."""
-        statement = repository.any_due_statement(now)
-        return await self.db.reader.read(lambda connection: connection.execute(statement).first() is not None)
 
     async def start_preclaimed(self) -> int:
         """Start the deliveries claimed when they were written."""
@@ -235,44 +231,13 @@ class DeliveryWorker:
         ids = [delivery_id for _, _, batch in batches for delivery_id in batch]
         if not ids:
             return 0
-        jobs, agreements = await self._read_jobs(ids, tokens)
+        jobs, agreements = await self.reads.jobs(ids, tokens)
         return await self._start(jobs, agreements)
 
-    async def _read_jobs(
-        self, ids: list[str], tokens: set[str]
-    ) -> tuple[list[Row[Any]], dict[tuple[str, Any], AgreementFacts]]:
-        """The claimed deliveries (only rows committed and still claimed by one of `tokens`: a rolled-back
-        savepoint leaves none) and their agreements, in one read snapshot.
-
-        A read of committed rows needs no transaction of the worker's own: on SQLite it runs inline on a
-        read-only connection (no hop to the driver's thread, never behind a writer), on PostgreSQL on
-        the read pool."""
-
-        def read(connection: Connection) -> tuple[list[Row[Any]], dict[tuple[str, Any], AgreementFacts]]:
-            jobs = [job for job in connection.execute(repository.jobs_statement(ids)) if job.claim_token in tokens]
-            return jobs, self._agreements(connection, jobs)
-
-        return await self.db.reader.read(read)
-
-    async def _read_agreements(self, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
-        """The agreements of jobs already in hand (no read at all when no job's channel needs one)."""
-        if not self._agreement_pairs(jobs):
-            return {}
-        return await self.db.reader.read(lambda connection: self._agreements(connection, jobs))
-
-    def _agreements(self, connection: Connection, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
-        pairs = self._agreement_pairs(jobs)
-        rows = connection.execute(repository.agreements_statement(pairs)).all() if pairs else []
-        return {
-            (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id)
-            for r in rows
-            if (r.tenant, r.agreement_id) in pairs
-        }
-
-    async def _start(self, jobs: list[Row[Any]], agreements: dict[tuple[str, Any], AgreementFacts]) -> int:
+    async def _start(self, jobs: list[Row[Any]], agreements: Agreements) -> int:
         started = 0
         for job in jobs:
-            if not self._launch(job, agreements.get((job.tenant, (job.payload or {}).get("agreement_id")))):
+            if not self._launch(job, agreement_of(agreements, job)):
                 # claimed beside others of its subscription (or by two transactions at once past the
                 # worker's limit): leave it for the next round
                 await self._release(job)
@@ -295,21 +260,6 @@ class DeliveryWorker:
         self._per_subscription[job.subscription_id] += 1
         task.add_done_callback(self._finished)
         return True
-
-    def _agreement_pairs(self, jobs: list[Row[Any]]) -> set[tuple[str, str]]:
-        """(tenant, agreement id) of the jobs whose channel reads the agreement."""
-        return {
-            (job.tenant, job.payload["agreement_id"])
-            for job in jobs
-            if self._needs_agreement(job.channel)
-            and isinstance(job.payload, dict)
-            and isinstance(job.payload.get("agreement_id"), str)
-        }
-
-    def _needs_agreement(self, channel_name: str | None) -> bool:
-        """Only rendered messages and e-mail recipients read the agreement; a webhook carries the payload."""
-        channel = self.channels.get(channel_name or "")
-        return channel is not None and (getattr(channel, "needs_content", False) or channel.name == "email")
 
     async def _renew_leases(self) -> None:
         """Keep the claims of running attempts reserved; a crashed worker's claims end within one lease."""
@@ -343,9 +293,7 @@ class DeliveryWorker:
     async def _attempt(self, job: Any, agreement: AgreementFacts | None, *, read_agreement: bool = False) -> None:
         try:
             if read_agreement:  # a fresh job: its agreement is read here, and only for channels that need it
-                agreement = (await self._read_agreements([job])).get(
-                    (job.tenant, (job.payload or {}).get("agreement_id"))
-                )
+                agreement = agreement_of(await self.reads.agreements([job]), job)
             attempted_at = utcnow()
             outcome = await self._send(job, agreement)
             await self._record(job, outcome, attempted_at)
