@@ -22,7 +22,7 @@ from slm_notifier.service import fan_out
 from slm_notifier.signing import new_secret
 from slm_notifier.worker import DeliveryWorker
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.db import Database
+from slm_shared.db import Database, utcnow
 from slm_shared.migrations import upgrade
 
 
@@ -168,3 +168,18 @@ async def test_a_finished_attempt_claims_again_only_when_deliveries_wait(databas
                 await fan_out(session, event, facts)
         # one claimed when written, two left to claim rounds as slots free (the 60 s poll takes no part)
         assert len(await receiver.wait_for(3, timeout=10)) == 3
+
+
+async def test_the_claim_lease_of_a_fresh_delivery_starts_as_it_is_written(database_url: str, tenant: str) -> None:
+    """A consumer batch may take a while between its first fan-out and its commit: the lease of the rows it
+    claimed starts when they are inserted (at the commit), so it is not shortened by that time."""
+    async with Receiver(delay=2.0) as receiver, running_worker(database_url, claim_lease_seconds=30.0) as db:
+        await subscribe(db, tenant, receiver.url())
+        async with db.session() as session:
+            await fan_out(session, *breach(tenant))
+            await asyncio.sleep(1.5)  # the rest of the batch
+            committing = utcnow()
+        await receiver.wait_for(1)  # its answer is held: the claim is still the one written
+        async with db.session(read_only=True) as session:
+            claimed_until = await session.scalar(select(Delivery.claimed_until))
+        assert claimed_until is not None and claimed_until >= committing + timedelta(seconds=30)
