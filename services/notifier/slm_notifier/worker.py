@@ -357,6 +357,22 @@ class DeliveryWorker:
         )
         if outcome.succeeded:
             self.sent += 1
+        elif transition.status == PENDING and transition.next_attempt_at is not None:
+            self._retry_at(transition.next_attempt_at)
+
+    def _retry_at(self, when: Any) -> None:
+        """A retry falls due before the next poll would look (`Retry-After: 0`, a short backoff): claim it then."""
+        delay = (when - utcnow()).total_seconds()
+        if delay >= self.settings.delivery_poll_seconds:
+            return  # the poll finds it
+        if delay <= 0:
+            self._maybe_waiting = True  # due now: the attempt's end starts a claim round
+            return
+        asyncio.get_running_loop().call_later(delay + 0.01, self._retry_due)  # a little late, never early
+
+    def _retry_due(self) -> None:
+        self._maybe_waiting = True
+        self._wake.set()
 
 
 def smtp_settings(settings: Settings) -> SmtpSettings:

@@ -183,3 +183,20 @@ async def test_the_claim_lease_of_a_fresh_delivery_starts_as_it_is_written(datab
         async with db.session(read_only=True) as session:
             claimed_until = await session.scalar(select(Delivery.claimed_until))
         assert claimed_until is not None and claimed_until >= committing + timedelta(seconds=30)
+
+
+async def test_a_retry_due_before_the_next_poll_is_sent_when_due(database_url: str, tenant: str) -> None:
+    """With a 60 s poll, a retry due at once (`Retry-After: 0`) or after a short backoff is still sent within
+    seconds: a finished attempt whose retry falls before the next poll claims it when it is due."""
+    async with (
+        Receiver((503, {"Retry-After": "0"}), (500, {}), default=(204, {})) as receiver,
+        running_worker(database_url, retry_base_seconds=0.5, retry_max_seconds=1.0) as db,
+    ):
+        await subscribe(db, tenant, receiver.url())
+        async with db.session() as session:
+            await fan_out(session, *breach(tenant))
+        first, at_once, after_backoff = await receiver.wait_for(3, timeout=10)
+        assert first.headers["webhook-id"] == at_once.headers["webhook-id"] == after_backoff.headers["webhook-id"]
+        async with db.session(read_only=True) as session:
+            (delivery,) = (await session.scalars(select(Delivery))).all()
+        await wait_until(lambda: _status_is(db, delivery.id, SUCCEEDED))
