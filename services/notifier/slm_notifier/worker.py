@@ -16,7 +16,8 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository
-from slm_notifier.channels import AttemptOutcome, Channel, SafeHttp, SmtpSettings, TicketStore, build_channels
+from slm_notifier.channels import AttemptOutcome, Channel, SafeHttp, TicketStore, build_channels
+from slm_notifier.channels.email import smtp_settings
 from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
 from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
@@ -83,7 +84,8 @@ class DeliveryWorker:
         self._claim_group = max(1, settings.max_concurrency // 4)
         self._held: dict[str, str] = {}  # delivery id -> claim token, while its attempt runs
         self._preclaimed: list[tuple[str, Any, list[str]]] = []  # (token, lease end, ids) committed, not started
-        self._reserved: Counter[str] = Counter()  # subscription -> deliveries in _preclaimed
+        self._in_hand: list[FreshJob] = []  # committed fresh jobs left to the loop (answers were being stored)
+        self._reserved: Counter[str] = Counter()  # subscription -> deliveries in _preclaimed and _in_hand
         # whether due deliveries may be waiting unclaimed (left by a fan-out, a full or limited claim round, a
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
@@ -94,20 +96,25 @@ class DeliveryWorker:
         counts: Counter[str] = session.info.pop(PRECLAIMED_COUNTS, None) or Counter()
         fresh: list[FreshJob] = session.info.pop(FRESH_JOBS, None) or []
         stale: set[str] = session.info.pop(STALE, None) or set()  # subscription changed since read: read back
-        # started here, in the committing task: no wake-up of the loop, no read-back, no claim round
-        started = [job for job in fresh if job.id not in stale and self._launch(job, None, read_agreement=True)]
+        in_hand = [job for job in fresh if job.id not in stale]
+        # answers already received are stored before anything new is sent (as the loop does before it claims):
+        # while some are being written the loop starts these once they are, still without a read-back
+        later = in_hand if self.recorder.writing() else []
+        # else started here, in the committing task: no wake-up of the loop, no read-back, no claim round
+        started = [job for job in in_hand if not later and self._launch(job, None, read_agreement=True)]
         counts.subtract(job.subscription_id for job in started)
-        # past a limit (two transactions pre-claimed at once): read back and released by the loop, as below
-        launched = {job.id for job in started}
-        ids = [*preclaimed[2], *(job.id for job in fresh if job.id not in launched)] if preclaimed else []
-        if ids:
+        # stale, or past a limit (two transactions pre-claimed at once): read back (and released) by the loop
+        taken = {job.id for job in (*started, *later)}
+        ids = [*preclaimed[2], *(job.id for job in fresh if job.id not in taken)] if preclaimed else []
+        if ids or later:
             self._preclaimed.append((preclaimed[0], preclaimed[1], ids))
+            self._in_hand.extend(later)
             self._reserved.update(+counts)
         if session.info.pop(DELIVERIES_QUEUED, False):
             self._queued += 1
             self._maybe_waiting = True
             self._wake.set()
-        elif ids:
+        elif ids or later:
             self._wake.set()
 
     def preclaim(
@@ -226,13 +233,20 @@ class DeliveryWorker:
     async def start_preclaimed(self) -> int:
         """Start the deliveries claimed when they were written."""
         batches, self._preclaimed = self._preclaimed, []
+        in_hand, self._in_hand = self._in_hand, []
         self._reserved.clear()
+        started = 0
+        for job in in_hand:
+            if self._launch(job, None, read_agreement=True):
+                started += 1
+            else:
+                await self._release(job)
         tokens = {token for token, _, _ in batches}
         ids = [delivery_id for _, _, batch in batches for delivery_id in batch]
         if not ids:
-            return 0
+            return started
         jobs, agreements = await self.reads.jobs(ids, tokens)
-        return await self._start(jobs, agreements)
+        return started + await self._start(jobs, agreements)
 
     async def _start(self, jobs: list[Row[Any]], agreements: Agreements) -> int:
         started = 0
@@ -276,7 +290,7 @@ class DeliveryWorker:
                 checkpoint()
                 logger.warning("renewing delivery claims failed: %s", exc)
 
-    async def _release(self, job: Row[Any]) -> None:
+    async def _release(self, job: Any) -> None:
         self._maybe_waiting = True
         async with self.db.session() as session:
             await repository.release_claim(session, delivery_id=job.id, token=job.claim_token)
@@ -373,22 +387,6 @@ class DeliveryWorker:
     def _retry_due(self) -> None:
         self._maybe_waiting = True
         self._wake.set()
-
-
-def smtp_settings(settings: Settings) -> SmtpSettings:
-    """The SMTP server the e-mail channel uses, from the settings."""
-    return SmtpSettings(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.smtp_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        starttls=settings.smtp_starttls,
-        implicit_tls=settings.smtp_tls,
-        validate_certs=settings.smtp_validate_certs,
-        ca_file=settings.smtp_ca_file,
-        timeout_seconds=settings.attempt_timeout_seconds,
-    )
 
 
 async def delivery_worker(context: ServiceContext) -> None:

@@ -200,3 +200,24 @@ async def test_a_retry_due_before_the_next_poll_is_sent_when_due(database_url: s
         async with db.session(read_only=True) as session:
             (delivery,) = (await session.scalars(select(Delivery))).all()
         await wait_until(lambda: _status_is(db, delivery.id, SUCCEEDED))
+
+
+async def test_an_answer_being_stored_is_stored_before_a_fresh_delivery_is_sent(postgres_url: str, tenant: str) -> None:
+    """A crash re-sends as few answered webhooks as it can: a fresh delivery committed while an answer is being
+    written waits for that write (still sent from what was in hand). The write is held by a row lock."""
+    async with Receiver(delay=0.3) as receiver, running_worker(postgres_url, max_per_subscription=4) as db:
+        await subscribe(db, tenant, receiver.url())
+        async with db.session() as session:
+            await fan_out(session, *breach(tenant))
+        (first,) = await receiver.wait_for(1)
+        async with db.session() as holder:  # holds the delivery's row: its answer cannot be written meanwhile
+            await holder.execute(
+                select(Delivery.id).where(Delivery.id == first.headers["webhook-id"]).with_for_update()
+            )
+            await asyncio.sleep(1.0)  # answered; its write waits for the lock
+            async with db.session() as session:
+                await fan_out(session, *breach(tenant))
+            await asyncio.sleep(1.0)
+            assert len(receiver.requests) == 1  # not sent while the answer before it is unwritten
+        await receiver.wait_for(2)
+        assert await _status_is(db, first.headers["webhook-id"], SUCCEEDED)  # written before the second left
