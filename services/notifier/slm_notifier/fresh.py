@@ -13,10 +13,12 @@ like any other claimed delivery (so it is sent with the new URL or secret, or fa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Row, Select, insert
 from sqlalchemy.orm import Session
 
 from slm_notifier import repository
@@ -25,6 +27,7 @@ from slm_shared.db import utcnow
 
 FRESH_JOBS = "slm_notifier_fresh_jobs"  # session.info: the transaction's fresh jobs
 STALE = "slm_notifier_fresh_stale"  # session.info: ids of fresh jobs whose subscription changed before the commit
+MAX_ROWS_WITH_RECHECK = 500  # more fresh rows go in an INSERT of their own (the driver's limit on parameters)
 CLAIM_LEASE = "slm_notifier_fresh_claim_lease"  # session.info: the lease (seconds) of rows claimed when written
 
 
@@ -92,11 +95,21 @@ def fresh_job(row: dict[str, Any], subscription: Any) -> FreshJob:
     )
 
 
-def before_commit(session: Session, rows: list[dict[str, Any]]) -> None:
+def before_commit(session: Session, rows: list[dict[str, Any]]) -> bool:
     """As the outermost transaction commits and writes its fresh deliveries `rows`: their claims' lease starts
-    now (not when the batch's first event was fanned out), and the fresh jobs' subscriptions are read again."""
+    now (not when the batch's first event was fanned out), and the fresh jobs' subscriptions are read again.
+
+    Returns whether `rows` were inserted here: on PostgreSQL the insert and the re-read go in one statement
+    (the insert as a data-modifying CTE) when the rows are alike and not too many for one statement."""
     stamp_leases(session, rows)
-    recheck_subscriptions(session)
+    statement = recheck_statement(session)
+    if statement is None:
+        return False
+    together = 0 < len(rows) <= MAX_ROWS_WITH_RECHECK and all(row.keys() == rows[0].keys() for row in rows)
+    if together:
+        statement = statement.add_cte(insert(repository.DELIVERIES).values(rows).cte("inserted"))
+    mark_stale(session, session.execute(statement).all())
+    return together
 
 
 def stamp_leases(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -110,8 +123,8 @@ def stamp_leases(session: Session, rows: list[dict[str, Any]]) -> None:
             row["claimed_until"] = claimed_until
 
 
-def recheck_subscriptions(session: Session) -> None:
-    """Mark (`STALE`) the fresh jobs whose subscription changed, was disabled or was deleted since fan-out read it.
+def recheck_statement(session: Session) -> Select[Any] | None:
+    """The read of (id, version, enabled) of the fresh jobs' subscriptions; None when there is nothing to check.
 
     Only on PostgreSQL: on SQLite the fan-out's transaction holds the write lock from its first statement
     (BEGIN IMMEDIATE), so no change can commit between its read and its commit.
@@ -124,9 +137,15 @@ def recheck_subscriptions(session: Session) -> None:
     """
     jobs: list[FreshJob] | None = session.info.get(FRESH_JOBS)
     if not jobs or session.get_bind().dialect.name != "postgresql":
-        return
-    statement = repository.subscription_versions_statement({job.subscription_id for job in jobs})
-    now = {row.id: row for row in session.execute(statement)}
+        return None
+    return repository.subscription_versions_statement({job.subscription_id for job in jobs})
+
+
+def mark_stale(session: Session, subscriptions: Sequence[Row[Any]]) -> None:
+    """Mark (`STALE`) the fresh jobs whose subscription changed, was disabled or was deleted since fan-out read it
+    (`subscriptions`: as `recheck_statement` reads them)."""
+    jobs: list[FreshJob] = session.info.get(FRESH_JOBS) or []
+    now = {row.id: row for row in subscriptions}
     session.info[STALE] = {
         job.id
         for job in jobs

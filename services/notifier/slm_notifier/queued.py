@@ -57,8 +57,8 @@ def _write_queued(session: Session) -> None:
     if session.in_nested_transaction() and not _outermost_committing(session):
         return
     rows = session.info.pop(QUEUED, None) or []
-    fresh.before_commit(session, rows)  # leases start now; the fresh jobs' subscriptions read again
-    if rows:
+    # leases start now; the fresh jobs' subscriptions are read again (on PostgreSQL with the insert)
+    if not fresh.before_commit(session, rows) and rows:
         session.execute(insert(repository.DELIVERIES), rows)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import wait_until
 from receivers import Receiver
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from test_fresh_jobs_in_hand import breach, delivery_statements, running_worker, subscribe
@@ -105,3 +105,24 @@ async def test_an_unchanged_subscription_is_still_sent_from_what_was_in_hand(pos
             await receiver.wait_for(1)
             before_the_answer = list(statements)  # the receiver holds its answer for a second
         assert before_the_answer == []  # not read back: sent from what the fan-out had in hand
+
+
+async def test_the_check_goes_with_the_insert_in_one_statement(postgres_url: str, tenant: str) -> None:
+    """The re-read costs no round trip of its own: the deliveries' INSERT is a CTE of it."""
+    sent: list[str] = []
+
+    def _record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "deliveries" in statement or "subscriptions.version, subscriptions.enabled" in statement:
+            sent.append(statement)
+
+    async with Receiver() as receiver, running_worker(postgres_url) as db:
+        await subscribe(db, tenant, receiver.url())
+        event.listen(Engine, "before_cursor_execute", _record)
+        try:
+            async with db.session() as session:
+                await fan_out(session, *breach(tenant))
+        finally:
+            event.remove(Engine, "before_cursor_execute", _record)
+        await receiver.wait_for(1)
+    (statement,) = sent  # nothing else touched deliveries or read the versions in that transaction
+    assert statement.startswith("WITH inserted AS") and "INSERT INTO deliveries" in statement
