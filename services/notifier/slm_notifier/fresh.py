@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, insert
+from sqlalchemy import Row, Select
 from sqlalchemy.orm import Session
 
 from slm_notifier import repository
@@ -27,7 +27,6 @@ from slm_shared.db import utcnow
 
 FRESH_JOBS = "slm_notifier_fresh_jobs"  # session.info: the transaction's fresh jobs
 STALE = "slm_notifier_fresh_stale"  # session.info: ids of fresh jobs whose subscription changed before the commit
-MAX_ROWS_WITH_RECHECK = 500  # more fresh rows go in an INSERT of their own (the driver's limit on parameters)
 CLAIM_LEASE = "slm_notifier_fresh_claim_lease"  # session.info: the lease (seconds) of rows claimed when written
 
 
@@ -99,17 +98,18 @@ def before_commit(session: Session, rows: list[dict[str, Any]]) -> bool:
     """As the outermost transaction commits and writes its fresh deliveries `rows`: their claims' lease starts
     now (not when the batch's first event was fanned out), and the fresh jobs' subscriptions are read again.
 
-    Returns whether `rows` were inserted here: on PostgreSQL the insert and the re-read go in one statement
-    (the insert as a data-modifying CTE) when the rows are alike and not too many for one statement."""
+    Returns whether `rows` were inserted here: on PostgreSQL the insert returns each row's subscription as it
+    is now (`repository.insert_deliveries_returning_subscriptions`), so the re-read costs no round trip."""
     stamp_leases(session, rows)
     statement = recheck_statement(session)
     if statement is None:
         return False
-    together = 0 < len(rows) <= MAX_ROWS_WITH_RECHECK and all(row.keys() == rows[0].keys() for row in rows)
-    if together:
-        statement = statement.add_cte(insert(repository.DELIVERIES).values(rows).cte("inserted"))
-    mark_stale(session, session.execute(statement).all())
-    return together
+    jobs: list[FreshJob] = session.info.get(FRESH_JOBS) or []
+    current = session.execute(repository.INSERT_RETURNING_SUBSCRIPTIONS, rows).all() if rows else []
+    if not {job.subscription_id for job in jobs} <= {row.id for row in current}:
+        current = session.execute(statement).all()  # rows written earlier (`queued.write_queued`): read them
+    mark_stale(session, current)
+    return bool(rows)
 
 
 def stamp_leases(session: Session, rows: list[dict[str, Any]]) -> None:

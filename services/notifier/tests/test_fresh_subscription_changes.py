@@ -108,11 +108,11 @@ async def test_an_unchanged_subscription_is_still_sent_from_what_was_in_hand(pos
 
 
 async def test_the_check_goes_with_the_insert_in_one_statement(postgres_url: str, tenant: str) -> None:
-    """The re-read costs no round trip of its own: the deliveries' INSERT is a CTE of it."""
+    """The re-read costs no round trip of its own: the deliveries' INSERT returns each row's subscription."""
     sent: list[str] = []
 
     def _record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "deliveries" in statement or "subscriptions.version, subscriptions.enabled" in statement:
+        if "deliveries" in statement or ("subscriptions.version" in statement and "event_types" not in statement):
             sent.append(statement)
 
     async with Receiver() as receiver, running_worker(postgres_url) as db:
@@ -125,4 +125,4 @@ async def test_the_check_goes_with_the_insert_in_one_statement(postgres_url: str
             event.remove(Engine, "before_cursor_execute", _record)
         await receiver.wait_for(1)
     (statement,) = sent  # nothing else touched deliveries or read the versions in that transaction
-    assert statement.startswith("WITH inserted AS") and "INSERT INTO deliveries" in statement
+    assert statement.startswith("INSERT INTO deliveries") and "RETURNING" in statement
