@@ -108,8 +108,9 @@ def test_notifier_sigkill_mid_delivery_resends_only_what_was_in_flight(tmp_path:
         )
         # Only what was in flight at the kill comes again (at most 4 at a time to one subscription):
         # a delivery whose result was stored is never sent again, and an answer the notifier had read
-        # is stored before it claims or sends anything else, so the answered webhooks sent twice are at
-        # most the attempts in flight at the kill.
+        # is stored before it claims or sends anything else (a claim round waits for the recorder, and so
+        # does a fresh delivery committed while an answer is being written), so the answered webhooks sent
+        # twice are at most the attempts in flight at the kill.
         assert resent <= unstored_at_kill
         assert len(resent_answered) <= len(unstored_at_kill) <= MAX_PER_SUBSCRIPTION
         assert max(ids.values()) <= 2

@@ -17,7 +17,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from slm_notifier import repository
+from slm_notifier import fresh, repository
 
 QUEUED = "slm_notifier_queued_deliveries"
 
@@ -43,6 +43,7 @@ async def write_queued(session: AsyncSession) -> None:
     """Write the deliveries kept for the commit now (before a statement in this transaction reads them)."""
     rows = session.info.pop(QUEUED, None)
     if rows:
+        fresh.stamp_leases(session.sync_session, rows)
         await repository.insert_deliveries(session, rows)
 
 
@@ -55,8 +56,9 @@ def _write_queued(session: Session) -> None:
     # transaction is being prepared, into the open savepoint that the commit releases right after.
     if session.in_nested_transaction() and not _outermost_committing(session):
         return
-    rows = session.info.pop(QUEUED, None)
-    if rows:
+    rows = session.info.pop(QUEUED, None) or []
+    # leases start now; the fresh jobs' subscriptions are read again (on PostgreSQL with the insert)
+    if not fresh.before_commit(session, rows) and rows:
         session.execute(insert(repository.DELIVERIES), rows)
 
 

@@ -40,6 +40,10 @@ class AttemptRecorder:
             self._writer = asyncio.create_task(self._write_all(), name="attempt-recorder")
         await future
 
+    def writing(self) -> bool:
+        """Whether results handed over are not all written yet."""
+        return bool(self._pending) or (self._writer is not None and not self._writer.done())
+
     async def flushed(self) -> None:
         """Return once every result handed over so far is written (or has failed)."""
         while self._writer is not None and not self._writer.done():

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Boolean,
+    Integer,
     Row,
     Select,
     Table,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     text,
@@ -73,8 +76,25 @@ async def enabled_subscriptions(session: AsyncSession, *, tenant: str) -> Sequen
         type_coerce(S.secret, Text).label("secret_token"),
         type_coerce(S.previous_secret, Text).label("previous_secret_token"),
         S.previous_secret_expires_at,
+        S.version,
     ).where(S.tenant == tenant, S.enabled.is_(True))
     return (await session.execute(query)).all()
+
+
+def subscription_versions_statement(ids: Collection[str]) -> Select[Any]:
+    """(id, version, enabled) of these subscriptions, as committed now (a deleted one has no row)."""
+    return select(S.id, S.version, S.enabled).where(S.id.in_(ids))
+
+
+# The deliveries' INSERT returning, for each row, its subscription as committed now (NULLs when it was deleted):
+# the fresh deliveries' subscriptions are read again without a statement of their own (`fresh.before_commit`).
+# (A subquery in RETURNING is written out: SQLAlchemy does not correlate it with the INSERT's table.)
+_NOW = "(SELECT s.{column} FROM subscriptions s WHERE s.id = deliveries.subscription_id)"
+INSERT_RETURNING_SUBSCRIPTIONS = insert(DELIVERIES).returning(
+    D.subscription_id.label("id"),
+    literal_column(_NOW.format(column="version"), Integer).label("version"),
+    literal_column(_NOW.format(column="enabled"), Boolean).label("enabled"),
+)
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -12,16 +12,18 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier import repository
-from slm_notifier.channels import AttemptOutcome, Channel, SafeHttp, SmtpSettings, TicketStore, build_channels
+from slm_notifier.channels import AttemptOutcome, Channel, SafeHttp, TicketStore, build_channels
+from slm_notifier.channels.email import smtp_settings
 from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
 from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
 from slm_notifier.escalation.worker import contact_book
-from slm_notifier.fresh import FreshJob, fresh_job
+from slm_notifier.fresh import CLAIM_LEASE, FRESH_JOBS, STALE, FreshJob, fresh_job
+from slm_notifier.jobs import Agreements, JobReads, agreement_of
 from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
@@ -35,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 PRECLAIMED = "slm_notifier_preclaimed"
 PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
-FRESH_JOBS = "slm_notifier_fresh_jobs"
 
 
 class DeliveryWorker:
@@ -75,6 +76,7 @@ class DeliveryWorker:
         )
         self.rand = rand
         self.recorder = AttemptRecorder(db)
+        self.reads = JobReads(db, self.channels)
         self.sent = 0
         self._wake = asyncio.Event()
         self._inflight: dict[asyncio.Task[None], str] = {}
@@ -82,7 +84,8 @@ class DeliveryWorker:
         self._claim_group = max(1, settings.max_concurrency // 4)
         self._held: dict[str, str] = {}  # delivery id -> claim token, while its attempt runs
         self._preclaimed: list[tuple[str, Any, list[str]]] = []  # (token, lease end, ids) committed, not started
-        self._reserved: Counter[str] = Counter()  # subscription -> deliveries in _preclaimed
+        self._in_hand: list[FreshJob] = []  # committed fresh jobs left to the loop (answers were being stored)
+        self._reserved: Counter[str] = Counter()  # subscription -> deliveries in _preclaimed and _in_hand
         # whether due deliveries may be waiting unclaimed (left by a fan-out, a full or limited claim round, a
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
@@ -92,20 +95,26 @@ class DeliveryWorker:
         preclaimed = session.info.pop(PRECLAIMED, None)
         counts: Counter[str] = session.info.pop(PRECLAIMED_COUNTS, None) or Counter()
         fresh: list[FreshJob] = session.info.pop(FRESH_JOBS, None) or []
-        # started here, in the committing task: no wake-up of the loop, no read-back, no claim round
-        started = [job for job in fresh if self._launch(job, None, read_agreement=True)]
+        stale: set[str] = session.info.pop(STALE, None) or set()  # subscription changed since read: read back
+        in_hand = [job for job in fresh if job.id not in stale]
+        # answers already received are stored before anything new is sent (as the loop does before it claims):
+        # while some are being written the loop starts these once they are, still without a read-back
+        later = in_hand if self.recorder.writing() else []
+        # else started here, in the committing task: no wake-up of the loop, no read-back, no claim round
+        started = [job for job in in_hand if not later and self._launch(job, None, read_agreement=True)]
         counts.subtract(job.subscription_id for job in started)
-        # past a limit (two transactions pre-claimed at once): read back and released by the loop, as below
-        launched = {job.id for job in started}
-        ids = [*preclaimed[2], *(job.id for job in fresh if job.id not in launched)] if preclaimed else []
-        if ids:
+        # stale, or past a limit (two transactions pre-claimed at once): read back (and released) by the loop
+        taken = {job.id for job in (*started, *later)}
+        ids = [*preclaimed[2], *(job.id for job in fresh if job.id not in taken)] if preclaimed else []
+        if ids or later:
             self._preclaimed.append((preclaimed[0], preclaimed[1], ids))
+            self._in_hand.extend(later)
             self._reserved.update(+counts)
         if session.info.pop(DELIVERIES_QUEUED, False):
             self._queued += 1
             self._maybe_waiting = True
             self._wake.set()
-        elif ids:
+        elif ids or later:
             self._wake.set()
 
     def preclaim(
@@ -124,6 +133,7 @@ class DeliveryWorker:
             (str(uuid.uuid4()), utcnow() + timedelta(seconds=self.settings.claim_lease_seconds), []),
         )
         fresh: list[FreshJob] = session.info.setdefault(FRESH_JOBS, [])
+        session.info[CLAIM_LEASE] = self.settings.claim_lease_seconds  # from the insert (`fresh.before_commit`)
         in_hand = subscriptions if subscriptions is not None and not session.in_nested_transaction() else None
         cap = self.settings.max_per_subscription
         for row in rows:
@@ -196,7 +206,7 @@ class DeliveryWorker:
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
         queued, self._maybe_waiting = self._queued, True  # so until this round shows otherwise
-        if look_first and not self._inflight and not await self._anything_due(now):
+        if look_first and not self._inflight and not await self.reads.anything_due(now):
             self._maybe_waiting = queued != self._queued
             return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
@@ -208,7 +218,7 @@ class DeliveryWorker:
             self._maybe_waiting = bool(busy) or len(jobs) >= limit or queued != self._queued
             if not jobs:
                 return 0
-            return await self._start(jobs, await self._read_agreements(jobs))
+            return await self._start(jobs, await self.reads.agreements(jobs))
         async with self.db.session() as session:
             ids = await repository.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
@@ -217,61 +227,31 @@ class DeliveryWorker:
         if not ids:
             return 0
         # SQLite: read once the claim has committed, outside the write transaction (which ends sooner for it)
-        jobs, agreements = await self._read_jobs(ids, {token})
+        jobs, agreements = await self.reads.jobs(ids, {token})
         return await self._start(jobs, agreements)
-
-    async def _anything_due(self, now: Any) -> bool:
-        """Whether any delivery is due, from a read snapshot (inline on SQLite); a delivery committed after it
-        wakes the worker again."""
-        statement = repository.any_due_statement(now)
-        return await self.db.reader.read(lambda connection: connection.execute(statement).first() is not None)
 
     async def start_preclaimed(self) -> int:
         """Start the deliveries claimed when they were written."""
         batches, self._preclaimed = self._preclaimed, []
+        in_hand, self._in_hand = self._in_hand, []
         self._reserved.clear()
+        started = 0
+        for job in in_hand:
+            if self._launch(job, None, read_agreement=True):
+                started += 1
+            else:
+                await self._release(job)
         tokens = {token for token, _, _ in batches}
         ids = [delivery_id for _, _, batch in batches for delivery_id in batch]
         if not ids:
-            return 0
-        jobs, agreements = await self._read_jobs(ids, tokens)
-        return await self._start(jobs, agreements)
+            return started
+        jobs, agreements = await self.reads.jobs(ids, tokens)
+        return started + await self._start(jobs, agreements)
 
-    async def _read_jobs(
-        self, ids: list[str], tokens: set[str]
-    ) -> tuple[list[Row[Any]], dict[tuple[str, Any], AgreementFacts]]:
-        """The claimed deliveries (only rows committed and still claimed by one of `tokens`: a rolled-back
-        savepoint leaves none) and their agreements, in one read snapshot.
-
-        A read of committed rows needs no transaction of the worker's own: on SQLite it runs inline on a
-        read-only connection (no hop to the driver's thread, never behind a writer), on PostgreSQL on
-        the read pool."""
-
-        def read(connection: Connection) -> tuple[list[Row[Any]], dict[tuple[str, Any], AgreementFacts]]:
-            jobs = [job for job in connection.execute(repository.jobs_statement(ids)) if job.claim_token in tokens]
-            return jobs, self._agreements(connection, jobs)
-
-        return await self.db.reader.read(read)
-
-    async def _read_agreements(self, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
-        """The agreements of jobs already in hand (no read at all when no job's channel needs one)."""
-        if not self._agreement_pairs(jobs):
-            return {}
-        return await self.db.reader.read(lambda connection: self._agreements(connection, jobs))
-
-    def _agreements(self, connection: Connection, jobs: list[Row[Any]]) -> dict[tuple[str, Any], AgreementFacts]:
-        pairs = self._agreement_pairs(jobs)
-        rows = connection.execute(repository.agreements_statement(pairs)).all() if pairs else []
-        return {
-            (r.tenant, r.agreement_id): AgreementFacts(r.name, r.consumer_party_id, r.provider_party_id)
-            for r in rows
-            if (r.tenant, r.agreement_id) in pairs
-        }
-
-    async def _start(self, jobs: list[Row[Any]], agreements: dict[tuple[str, Any], AgreementFacts]) -> int:
+    async def _start(self, jobs: list[Row[Any]], agreements: Agreements) -> int:
         started = 0
         for job in jobs:
-            if not self._launch(job, agreements.get((job.tenant, (job.payload or {}).get("agreement_id")))):
+            if not self._launch(job, agreement_of(agreements, job)):
                 # claimed beside others of its subscription (or by two transactions at once past the
                 # worker's limit): leave it for the next round
                 await self._release(job)
@@ -295,21 +275,6 @@ class DeliveryWorker:
         task.add_done_callback(self._finished)
         return True
 
-    def _agreement_pairs(self, jobs: list[Row[Any]]) -> set[tuple[str, str]]:
-        """(tenant, agreement id) of the jobs whose channel reads the agreement."""
-        return {
-            (job.tenant, job.payload["agreement_id"])
-            for job in jobs
-            if self._needs_agreement(job.channel)
-            and isinstance(job.payload, dict)
-            and isinstance(job.payload.get("agreement_id"), str)
-        }
-
-    def _needs_agreement(self, channel_name: str | None) -> bool:
-        """Only rendered messages and e-mail recipients read the agreement; a webhook carries the payload."""
-        channel = self.channels.get(channel_name or "")
-        return channel is not None and (getattr(channel, "needs_content", False) or channel.name == "email")
-
     async def _renew_leases(self) -> None:
         """Keep the claims of running attempts reserved; a crashed worker's claims end within one lease."""
         lease = self.settings.claim_lease_seconds
@@ -325,7 +290,7 @@ class DeliveryWorker:
                 checkpoint()
                 logger.warning("renewing delivery claims failed: %s", exc)
 
-    async def _release(self, job: Row[Any]) -> None:
+    async def _release(self, job: Any) -> None:
         self._maybe_waiting = True
         async with self.db.session() as session:
             await repository.release_claim(session, delivery_id=job.id, token=job.claim_token)
@@ -342,9 +307,7 @@ class DeliveryWorker:
     async def _attempt(self, job: Any, agreement: AgreementFacts | None, *, read_agreement: bool = False) -> None:
         try:
             if read_agreement:  # a fresh job: its agreement is read here, and only for channels that need it
-                agreement = (await self._read_agreements([job])).get(
-                    (job.tenant, (job.payload or {}).get("agreement_id"))
-                )
+                agreement = agreement_of(await self.reads.agreements([job]), job)
             attempted_at = utcnow()
             outcome = await self._send(job, agreement)
             await self._record(job, outcome, attempted_at)
@@ -408,22 +371,22 @@ class DeliveryWorker:
         )
         if outcome.succeeded:
             self.sent += 1
+        elif transition.status == PENDING and transition.next_attempt_at is not None:
+            self._retry_at(transition.next_attempt_at)
 
+    def _retry_at(self, when: Any) -> None:
+        """A retry falls due before the next poll would look (`Retry-After: 0`, a short backoff): claim it then."""
+        delay = (when - utcnow()).total_seconds()
+        if delay >= self.settings.delivery_poll_seconds:
+            return  # the poll finds it
+        if delay <= 0:
+            self._maybe_waiting = True  # due now: the attempt's end starts a claim round
+            return
+        asyncio.get_running_loop().call_later(delay + 0.01, self._retry_due)  # a little late, never early
 
-def smtp_settings(settings: Settings) -> SmtpSettings:
-    """The SMTP server the e-mail channel uses, from the settings."""
-    return SmtpSettings(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        sender=settings.smtp_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        starttls=settings.smtp_starttls,
-        implicit_tls=settings.smtp_tls,
-        validate_certs=settings.smtp_validate_certs,
-        ca_file=settings.smtp_ca_file,
-        timeout_seconds=settings.attempt_timeout_seconds,
-    )
+    def _retry_due(self) -> None:
+        self._maybe_waiting = True
+        self._wake.set()
 
 
 async def delivery_worker(context: ServiceContext) -> None:

@@ -22,7 +22,7 @@ from slm_notifier.service import fan_out
 from slm_notifier.signing import new_secret
 from slm_notifier.worker import DeliveryWorker
 from slm_shared.contracts import EVENTS, CloudEvent
-from slm_shared.db import Database
+from slm_shared.db import Database, utcnow
 from slm_shared.migrations import upgrade
 
 
@@ -168,3 +168,56 @@ async def test_a_finished_attempt_claims_again_only_when_deliveries_wait(databas
                 await fan_out(session, event, facts)
         # one claimed when written, two left to claim rounds as slots free (the 60 s poll takes no part)
         assert len(await receiver.wait_for(3, timeout=10)) == 3
+
+
+async def test_the_claim_lease_of_a_fresh_delivery_starts_as_it_is_written(database_url: str, tenant: str) -> None:
+    """A consumer batch may take a while between its first fan-out and its commit: the lease of the rows it
+    claimed starts when they are inserted (at the commit), so it is not shortened by that time."""
+    async with Receiver(delay=2.0) as receiver, running_worker(database_url, claim_lease_seconds=30.0) as db:
+        await subscribe(db, tenant, receiver.url())
+        async with db.session() as session:
+            await fan_out(session, *breach(tenant))
+            await asyncio.sleep(1.5)  # the rest of the batch
+            committing = utcnow()
+        await receiver.wait_for(1)  # its answer is held: the claim is still the one written
+        async with db.session(read_only=True) as session:
+            claimed_until = await session.scalar(select(Delivery.claimed_until))
+        assert claimed_until is not None and claimed_until >= committing + timedelta(seconds=30)
+
+
+async def test_a_retry_due_before_the_next_poll_is_sent_when_due(database_url: str, tenant: str) -> None:
+    """With a 60 s poll, a retry due at once (`Retry-After: 0`) or after a short backoff is still sent within
+    seconds: a finished attempt whose retry falls before the next poll claims it when it is due."""
+    async with (
+        Receiver((503, {"Retry-After": "0"}), (500, {}), default=(204, {})) as receiver,
+        running_worker(database_url, retry_base_seconds=0.5, retry_max_seconds=1.0) as db,
+    ):
+        await subscribe(db, tenant, receiver.url())
+        async with db.session() as session:
+            await fan_out(session, *breach(tenant))
+        first, at_once, after_backoff = await receiver.wait_for(3, timeout=10)
+        assert first.headers["webhook-id"] == at_once.headers["webhook-id"] == after_backoff.headers["webhook-id"]
+        async with db.session(read_only=True) as session:
+            (delivery,) = (await session.scalars(select(Delivery))).all()
+        await wait_until(lambda: _status_is(db, delivery.id, SUCCEEDED))
+
+
+async def test_an_answer_being_stored_is_stored_before_a_fresh_delivery_is_sent(postgres_url: str, tenant: str) -> None:
+    """A crash re-sends as few answered webhooks as it can: a fresh delivery committed while an answer is being
+    written waits for that write (still sent from what was in hand). The write is held by a row lock."""
+    async with Receiver(delay=0.3) as receiver, running_worker(postgres_url, max_per_subscription=4) as db:
+        await subscribe(db, tenant, receiver.url())
+        async with db.session() as session:
+            await fan_out(session, *breach(tenant))
+        (first,) = await receiver.wait_for(1)
+        async with db.session() as holder:  # holds the delivery's row: its answer cannot be written meanwhile
+            await holder.execute(
+                select(Delivery.id).where(Delivery.id == first.headers["webhook-id"]).with_for_update()
+            )
+            await asyncio.sleep(1.0)  # answered; its write waits for the lock
+            async with db.session() as session:
+                await fan_out(session, *breach(tenant))
+            await asyncio.sleep(1.0)
+            assert len(receiver.requests) == 1  # not sent while the answer before it is unwritten
+        await receiver.wait_for(2)
+        assert await _status_is(db, first.headers["webhook-id"], SUCCEEDED)  # written before the second left

@@ -8,13 +8,16 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slm_notifier.channels.base import AttemptOutcome, OutgoingMessage
 from slm_shared.db import utcnow
+
+if TYPE_CHECKING:
+    from slm_notifier.config import Settings
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 ContactRole = Literal["business_owner", "service_level_manager", "technical_contact"]
@@ -139,3 +142,19 @@ class EmailChannel:
 
     async def close(self) -> None:
         """Each attempt opens and closes its own SMTP connection."""
+
+
+def smtp_settings(settings: Settings) -> SmtpSettings:
+    """The SMTP server the e-mail channel uses, from the settings."""
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+        implicit_tls=settings.smtp_tls,
+        validate_certs=settings.smtp_validate_certs,
+        ca_file=settings.smtp_ca_file,
+        timeout_seconds=settings.attempt_timeout_seconds,
+    )
