@@ -32,7 +32,7 @@ CLAIM_LEASE = "slm_notifier_fresh_claim_lease"  # session.info: the lease (secon
 
 @dataclass(frozen=True)
 class FreshJob:
-    """A fresh delivery with what it needs of its subscription: the columns `repository.jobs_statement` reads."""
+    """A fresh delivery with what it needs of its subscription: the columns `claims.jobs_statement` reads."""
 
     id: str
     tenant: str

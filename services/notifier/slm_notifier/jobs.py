@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from slm_notifier import repository
+from slm_notifier import claims, repository
 from slm_notifier.channels import Channel
 from slm_notifier.compose import AgreementFacts
 from slm_shared.db import Database
@@ -26,7 +26,7 @@ class JobReads:
     async def anything_due(self, now: Any) -> bool:
         """Whether any delivery is due, from a read snapshot (inline on SQLite); a delivery committed after it
         wakes the worker again."""
-        statement = repository.any_due_statement(now)
+        statement = claims.any_due_statement(now)
         return await self.db.reader.read(lambda connection: connection.execute(statement).first() is not None)
 
     async def jobs(self, ids: list[str], tokens: set[str]) -> tuple[list[Row[Any]], Agreements]:
@@ -34,7 +34,7 @@ class JobReads:
         savepoint leaves none) and their agreements, in one read snapshot."""
 
         def read(connection: Connection) -> tuple[list[Row[Any]], Agreements]:
-            jobs = [job for job in connection.execute(repository.jobs_statement(ids)) if job.claim_token in tokens]
+            jobs = [job for job in connection.execute(claims.jobs_statement(ids)) if job.claim_token in tokens]
             return jobs, self._agreements(connection, jobs)
 
         return await self.db.reader.read(read)

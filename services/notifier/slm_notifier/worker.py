@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_notifier import repository
+from slm_notifier import claims
 from slm_notifier.channels import AttemptOutcome, Channel, SafeHttp, TicketStore, build_channels
 from slm_notifier.channels.email import smtp_settings
 from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
@@ -212,7 +212,7 @@ class DeliveryWorker:
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
             async with self.db.session() as session:
-                jobs = await repository.claim_due_jobs(
+                jobs = await claims.claim_due_jobs(
                     session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
                 )
             self._maybe_waiting = bool(busy) or len(jobs) >= limit or queued != self._queued
@@ -220,7 +220,7 @@ class DeliveryWorker:
                 return 0
             return await self._start(jobs, await self.reads.agreements(jobs))
         async with self.db.session() as session:
-            ids = await repository.claim_due(
+            ids = await claims.claim_due(
                 session, now=now, limit=limit, lease_until=lease_until, token=token, busy_subscriptions=busy
             )
         self._maybe_waiting = bool(busy) or len(ids) >= limit or queued != self._queued
@@ -285,7 +285,7 @@ class DeliveryWorker:
                 continue
             try:
                 async with self.db.session() as session:
-                    await repository.renew_claims(session, held=held, lease_until=utcnow() + timedelta(seconds=lease))
+                    await claims.renew_claims(session, held=held, lease_until=utcnow() + timedelta(seconds=lease))
             except Exception as exc:  # noqa: BLE001 - the next round tries again
                 checkpoint()
                 logger.warning("renewing delivery claims failed: %s", exc)
@@ -293,7 +293,7 @@ class DeliveryWorker:
     async def _release(self, job: Any) -> None:
         self._maybe_waiting = True
         async with self.db.session() as session:
-            await repository.release_claim(session, delivery_id=job.id, token=job.claim_token)
+            await claims.release_claim(session, delivery_id=job.id, token=job.claim_token)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         subscription_id = self._inflight.pop(task, None)
