@@ -66,6 +66,31 @@ async def test_relay_dying_after_publish_causes_no_duplicate_effect(db: Database
         await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
+async def test_a_full_batch_holding_a_copy_jetstream_already_held_is_followed_by_the_next_at_once(
+    db: Database, bus: Bus
+) -> None:
+    """A full read of the table means more may wait: the relay reads again at once, not after a poll, even
+    when some of the batch were copies JetStream dropped (a relay that died after publishing, before marking)."""
+    async with db.session() as session:
+        first = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("held"))
+    assert await OutboxRelay(db, bus, hand_over=False).relay_once() == 1
+    async with db.session() as session:  # published, then the relay died before its mark
+        await session.execute(update(OutboxMessage).where(OutboxMessage.event_id == first.id).values(sent_at=None))
+        later = [
+            record_event(session, EVENTS.service_created, tenant="acme", data=service_event(f"next-{n}"))
+            for n in range(3)
+        ]
+    relay = OutboxRelay(db, bus, batch_size=2, poll_seconds=60, hand_over=False)
+    running = asyncio.create_task(relay.run())
+    try:
+        for event in (first, *later):  # two full batches (one holding the copy), then the last row
+            await wait_until(lambda event=event: _sent(db, event.id), timeout=20)
+        assert (relay.published, relay.duplicates) == (3, 1)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
 async def _has_effect(db: Database, event_id: str) -> bool:
     return await count_effects(db, event_id) >= 1
 

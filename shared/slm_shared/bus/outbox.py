@@ -119,6 +119,7 @@ class OutboxRelay:
         # The rows the last read of the table found: a row committed just before that read can be
         # handed over after it too, and is not published again from the hand-over.
         self._scanned: set[int] = set()
+        self.last_read = 0  # rows the last read of the table found (a full batch: more may wait, read again at once)
         self.published = 0  # copies JetStream stored
         self.duplicates = 0  # copies JetStream already held (same `Nats-Msg-Id`) and dropped
         self.given_up = 0
@@ -155,9 +156,9 @@ class OutboxRelay:
             try:
                 if scan:  # the table holds the handed rows too: they were committed before being handed
                     last_scan = clock()
-                    sent = await self.relay_once()
+                    await self.relay_once()
                     backoff = 0.0
-                    if sent >= self.batch_size:
+                    if self.last_read >= self.batch_size:  # however many were copies JetStream already held
                         self._scan = True
                         continue
                 elif handed := [row for row in handed if row.seq not in self._scanned]:
@@ -212,6 +213,7 @@ class OutboxRelay:
                 )
             ).all()
             self._scanned = {row.seq for row in rows}
+            self.last_read = len(rows)
             acked, stored, error = await self._publish(rows)
             await self._mark(session, rows, acked, error, sent_at=utcnow())
         if error:
@@ -231,6 +233,7 @@ class OutboxRelay:
             ).all()
             await session.rollback()
         self._scanned = {row.seq for row in rows}
+        self.last_read = len(rows)
         if not rows:
             return 0
         acked, stored, error = await self._publish(rows)
