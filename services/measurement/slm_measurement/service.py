@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
+from slm_measurement.chunk_failures import transient
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.evaluation_pass import evaluate_chunk, evaluate_ids, record_measurement
 from slm_measurement.evaluator import measure
@@ -121,7 +121,7 @@ async def _evaluate_all(session: AsyncSession, flagged: list[repository.Objectiv
 
 
 def _failed_inline(objective_row_id: str, versions: dict[str, datetime], error: Exception) -> None:
-    if isinstance(error, OperationalError):  # a lock timeout or a lost connection: the next batch may try again
+    if transient(error):  # a lock timeout, a lost connection, a deadlock: the next batch may try again
         logger.warning(
             "evaluating objective %s with its batch failed (%s); the worker evaluates it", objective_row_id, error
         )

@@ -342,3 +342,19 @@ async def test_a_batch_left_to_the_worker_does_not_read_its_objectives_rows(app_
             text("SELECT needs_evaluation FROM objectives WHERE agreement_id = :a"), {"a": agreement_id}
         )
     assert flagged
+
+
+def test_the_inline_evaluation_holds_a_deadlock_against_no_objective() -> None:
+    """One meaning of a transient failure (`chunk_failures.transient`): a deadlock, a serialization failure or
+    a timeout, which asyncpg reports as a plain DBAPIError, lets the next batch try the objective again;
+    a failure of its own data is remembered by version."""
+    from sqlalchemy.exc import DBAPIError
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    row_id, version = f"inline-{uuid.uuid4().hex[:8]}", datetime(2026, 11, 30, tzinfo=UTC)
+    service._failed_inline(row_id, {row_id: version}, DBAPIError("UPDATE objectives", {}, Deadlock("deadlock")))
+    assert row_id not in service._FAILED_INLINE
+    service._failed_inline(row_id, {row_id: version}, ValueError("observed spans this release cannot read"))
+    assert service._FAILED_INLINE.pop(row_id) == version
