@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import agreed, buckets, repository
+from slm_measurement import agreed, buckets, lookups, repository
 from slm_measurement.bulk_update import EncodedJSON, update_outcomes
 from slm_measurement.chunk_failures import ChunkFailures, failed_lately, objective_failed, remember, transient
 from slm_measurement.domain import observed
@@ -228,7 +228,7 @@ async def _write_together(
     for objective, found in judged:
         try:
             async with session.begin_nested():
-                await record_measurement(session, await repository.entity_of(session, objective), found, now=now)
+                await record_measurement(session, await lookups.entity_of(session, objective), found, now=now)
             written += 1
         except Exception as error:  # noqa: BLE001 - logged, or raised when transient
             objective_failed(session, objective.id, error)
@@ -301,7 +301,7 @@ async def evaluate_chunk(
             continue  # judged above, or its plan failed (and was logged)
         try:
             async with _savepoint(session, guarded=guarded):
-                entity = await repository.entity_of(session, objective)
+                entity = await lookups.entity_of(session, objective)
                 await record_measurement(session, entity, await measure(session, entity, now=now), now=now)
             evaluated += 1
         except Exception as error:

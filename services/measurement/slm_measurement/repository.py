@@ -31,7 +31,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_measurement.lookups import entity_of as entity_of  # evaluation_pass reads it from here
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
 
 

@@ -187,7 +187,8 @@ class OutboxRelay:
 
         The publish comes first, before any database round trip (no read, no lock), so the commit is
         followed at once by the event. A replica whose relay reads the table at the same moment may
-        publish a row a second time: JetStream drops that copy (same `Nats-Msg-Id`, counted in
+        publish a row a second time: JetStream drops that copy (same `Nats-Msg-Id`, within the stream's
+        duplicate window; later, the consumers' inboxes discard it; counted in
         `duplicates`), and only rows still unsent are marked, so a row is marked once, by whichever
         relay's mark commits first. That replica does not give up on the row meanwhile (see `_mark`).
         """
