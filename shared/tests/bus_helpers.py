@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import Column, Integer, String, Table, func, insert, select
 from sqlmodel import SQLModel
 
+from slm_shared.bus import OutboxMessage
 from slm_shared.contracts import CloudEvent
 from slm_shared.contracts.payloads import ServiceCreatedV1
 from slm_shared.db import Database
@@ -48,3 +49,12 @@ async def apply_effect(session, event: CloudEvent) -> None:  # type: ignore[no-u
 
 def unique_consumer() -> str:
     return f"test-{uuid.uuid4().hex[:8]}"
+
+
+async def outbox_sent(db: Database, event_id: str) -> bool:
+    async with db.session(read_only=True) as session:
+        return await session.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.event_id == event_id)) is not None
+
+
+async def seen_in(seen: list[str], event_id: str) -> bool:
+    return event_id in seen
