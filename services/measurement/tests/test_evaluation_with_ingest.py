@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select, text, update
@@ -146,6 +147,19 @@ async def test_an_evaluation_failing_in_sql_with_its_batch_keeps_the_batch_and_l
     assert await _transitions_to(db, found.id, "breached") == 0
 
 
+async def _spoil(db: Database, agreement_id: str, **values: Any) -> None:
+    """Store terms of the agreement's objective that this release cannot evaluate."""
+    async with db.session() as session:
+        await session.execute(update(Objective).where(col(Objective.agreement_id) == agreement_id).values(**values))
+
+
+async def _two_breaching_batches(db: Database, client: httpx.AsyncClient, key: str) -> None:
+    for _ in range(2):
+        await _quiet(db, key)
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+        assert response.status_code == 202, response.text
+
+
 async def test_a_bad_objective_does_not_keep_its_healthy_sibling_from_being_evaluated_with_the_batch(
     app_client, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]
@@ -154,18 +168,10 @@ async def test_a_bad_objective_does_not_keep_its_healthy_sibling_from_being_eval
     key = f"sibling-{uuid.uuid4().hex[:8]}"
     healthy, bad = await agreement_on(db, key), await agreement_on(db, key)
     assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 2
-    async with db.session() as session:  # observed spans this release cannot read: its evaluation fails
-        await session.execute(
-            update(Objective)
-            .where(col(Objective.agreement_id) == bad)
-            .values(observed=[{"start": "not an instant", "end": "never"}])
-        )
+    await _spoil(db, bad, observed=[{"start": "not an instant", "end": "never"}])  # its evaluation fails
     caplog.set_level(logging.ERROR, logger="slm_measurement.service")
 
-    for _ in range(2):  # the second batch finds the bad one known: it is not tried (nor logged) again
-        await _quiet(db, key)
-        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
-        assert response.status_code == 202, response.text
+    await _two_breaching_batches(db, client, key)  # the second finds the bad one known: not tried (nor logged) again
 
     found = await _objective(db, healthy)
     assert (found.status, found.needs_evaluation, found.total) == ("breached", False, 10000)
@@ -187,18 +193,11 @@ async def test_an_objective_whose_plan_fails_is_known_after_one_batch_and_its_si
     key = f"unplanned-{uuid.uuid4().hex[:8]}"
     healthy, bad = await agreement_on(db, key), await agreement_on(db, key)
     assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 2
-    async with db.session() as session:  # a burn tier whose lookback is no duration: planning it fails
-        await session.execute(
-            update(Objective)
-            .where(col(Objective.agreement_id) == bad)
-            .values(alert_policy=[{"name": "x", "severity": "page", "budget_share": 0.02, "long_window": "soon"}])
-        )
+    # a burn tier whose lookback is no duration: planning it fails
+    await _spoil(db, bad, alert_policy=[{"name": "x", "severity": "page", "budget_share": 0.02, "long_window": "soon"}])
     caplog.set_level(logging.ERROR, logger="slm_measurement.service")
 
-    for _ in range(2):  # the second batch finds the bad one known: it is not tried (nor logged) again
-        await _quiet(db, key)
-        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
-        assert response.status_code == 202, response.text
+    await _two_breaching_batches(db, client, key)  # the second finds the bad one known: not tried (nor logged) again
 
     found = await _objective(db, healthy)
     assert (found.status, found.needs_evaluation, found.total) == ("breached", False, 10000)
