@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
+import worker_support
 from conftest import objective_status, wait_until
 from receivers import Receiver
 from sqlalchemy import select
 
-from slm_notifier.config import Settings
 from slm_notifier.matching import EventFacts
 from slm_notifier.models import PENDING, SUCCEEDED, Delivery, Subscription
 from slm_notifier.queued import write_queued
 from slm_notifier.service import fan_out
 from slm_notifier.signing import new_secret
-from slm_notifier.worker import DeliveryWorker
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.db import Database
-from slm_shared.migrations import upgrade
 
 LEASE_SECONDS = 30.0  # far longer than the test: a row sent here was claimed when written, not after a lease
 
@@ -33,28 +30,10 @@ def breach(tenant: str, n: int) -> tuple[CloudEvent, EventFacts]:
     return event, facts
 
 
-@contextlib.asynccontextmanager
-async def running_worker(database_url: str, **overrides: object) -> AsyncIterator[Database]:
-    await upgrade("slm_notifier", database_url)
-    settings = Settings(
-        database_url=database_url,
-        environment="test",
-        allow_private_targets=True,
-        claim_lease_seconds=LEASE_SECONDS,
-        delivery_poll_seconds=60.0,  # no polling round picks anything up during the test
-        **overrides,  # type: ignore[arg-type]
-    )
-    db = Database(database_url)
-    worker = DeliveryWorker(db, settings)
-    task = asyncio.create_task(worker.run())
-    try:
-        await asyncio.sleep(0.2)  # registered
-        yield db
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await db.dispose()
+def running_worker(database_url: str, **overrides: object) -> contextlib.AbstractAsyncContextManager[Database]:
+    # no polling round picks anything up during the test
+    values = {"claim_lease_seconds": LEASE_SECONDS, "delivery_poll_seconds": 60.0, **overrides}
+    return worker_support.running_worker(database_url, **values)
 
 
 async def subscribe(db: Database, tenant: str, url: str) -> None:

@@ -6,41 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta, timezone
 from typing import Any
 
+import worker_support
 from conftest import objective_status, wait_until
 from receivers import Receiver
 from sqlalchemy import Engine, Select, Update, event, select
 from standardwebhooks import Webhook
 
-from slm_notifier.config import Settings
 from slm_notifier.matching import EventFacts
 from slm_notifier.models import SUCCEEDED, Delivery, Subscription
 from slm_notifier.service import fan_out
 from slm_notifier.signing import new_secret
-from slm_notifier.worker import DeliveryWorker
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.db import Database, utcnow
-from slm_shared.migrations import upgrade
 
 
-@contextlib.asynccontextmanager
-async def running_worker(database_url: str, **overrides: Any) -> AsyncIterator[Database]:
-    await upgrade("slm_notifier", database_url)
-    values: dict[str, Any] = {"claim_lease_seconds": 30.0, "delivery_poll_seconds": 60.0, **overrides}
-    settings = Settings(database_url=database_url, environment="test", allow_private_targets=True, **values)
-    db = Database(database_url)
-    task = asyncio.create_task(DeliveryWorker(db, settings).run())
-    try:
-        await asyncio.sleep(0.2)  # registered
-        yield db
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await db.dispose()
+def running_worker(database_url: str, **overrides: Any) -> contextlib.AbstractAsyncContextManager[Database]:
+    return worker_support.running_worker(
+        database_url, **{"claim_lease_seconds": 30.0, "delivery_poll_seconds": 60.0, **overrides}
+    )
 
 
 @contextlib.contextmanager

@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
+import worker_support
 from conftest import wait_until
 from receivers import Receiver
 from sqlalchemy import event
 from test_fresh_claims import breach, statuses, subscribe
 
-from slm_notifier.config import Settings
 from slm_notifier.models import SUCCEEDED
 from slm_notifier.service import fan_out
-from slm_notifier.worker import DeliveryWorker
 from slm_shared.db import READ_ONLY_OPTION, Database
-from slm_shared.migrations import upgrade
 
 
-@contextlib.asynccontextmanager
-async def polling_worker(database_url: str) -> AsyncIterator[Database]:
-    await upgrade("slm_notifier", database_url)
-    settings = Settings(
-        database_url=database_url, environment="test", allow_private_targets=True, delivery_poll_seconds=0.05
-    )
-    db = Database(database_url)
-    task = asyncio.create_task(DeliveryWorker(db, settings).run())
-    try:
-        await asyncio.sleep(0.2)  # running
-        yield db
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await db.dispose()
+def polling_worker(database_url: str) -> contextlib.AbstractAsyncContextManager[Database]:
+    return worker_support.running_worker(database_url, delivery_poll_seconds=0.05)
 
 
 async def test_an_idle_worker_polls_without_writing_and_sends_what_another_replica_queued(
