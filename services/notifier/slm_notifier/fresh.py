@@ -99,7 +99,7 @@ def before_commit(session: Session, rows: list[dict[str, Any]]) -> bool:
     now (not when the batch's first event was fanned out), and the fresh jobs' subscriptions are read again.
 
     Returns whether `rows` were inserted here: on PostgreSQL the insert returns each row's subscription as it
-    is now (`repository.insert_deliveries_returning_subscriptions`), so the re-read costs no round trip."""
+    is now (`repository.INSERT_RETURNING_SUBSCRIPTIONS`), so the re-read costs no round trip."""
     stamp_leases(session, rows)
     statement = recheck_statement(session)
     if statement is None:
@@ -130,9 +130,9 @@ def recheck_statement(session: Session) -> Select[Any] | None:
     (BEGIN IMMEDIATE), so no change can commit between its read and its commit.
 
     A change committed after this read and before the commit (READ COMMITTED: this statement sees what was
-    committed when it ran) is not seen. That is the window main had: its worker read the delivery and its
-    subscription back after the commit and then sent it, and a change committed between that read and the send
-    was not seen either. Here the window also spans the commit's round trip, no longer than a read-back's; a
+    committed when it ran) is not seen. The read-back path has the same window: it reads the delivery and its
+    subscription after the commit and then sends it, and a change committed between that read and the send is
+    not seen either. Here the window also spans the commit's round trip, no longer than a read-back's; a
     change the attempt does miss is in force for the retries, which read the subscription again.
     """
     jobs: list[FreshJob] | None = session.info.get(FRESH_JOBS)
