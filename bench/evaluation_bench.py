@@ -8,8 +8,12 @@
              attainment, good and total
 
 The data: every series has 90 days of day buckets, two days of hour buckets and two hours of
-minute buckets (PostgreSQL is analysed after seeding, as autovacuum would). Rounds are interleaved;
-ratio ours / baseline round by round. Goal: <= 3x. Also printed: the statements each sends per pass
+minute buckets (PostgreSQL is analysed after seeding, as autovacuum would). Every objective has its own
+agreement, in force for 120 days with its version's terms stored, as an activation leaves them (the pass
+reads them and clips every range to the time counted; the baseline does not). Rounds are interleaved,
+which side goes first alternating; on SQLite the write-ahead log is checkpointed (not timed) before each
+side, so an automatic checkpoint never lands in one side's commit for the other's pages. Ratio ours /
+baseline round by round. Goal: <= 3x. Also printed: the statements each sends per pass
 (SAVEPOINT and RELEASE among them; a BEGIN or COMMIT the driver sends on its own, as asyncpg does, is
 not seen, SQLite's BEGIN is).
 
@@ -32,10 +36,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import statistics
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from benchlib.stack import databases
@@ -43,8 +48,10 @@ from benchlib.stats import line, percentile, ratios
 from sqlalchemy import bindparam, event, insert, text, update
 from sqlmodel import SQLModel
 
+from slm_measurement.flagged_pass import evaluate_flagged
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective
-from slm_measurement.service import evaluate_due, evaluate_flagged
+from slm_measurement.service import evaluate_due
+from slm_measurement.terms import AgreementTerms
 from slm_shared.db import Database, is_postgres, utcnow
 from slm_shared.testing.postgres import PostgresServer
 
@@ -96,6 +103,12 @@ async def seed(db: Database, *, objectives: int, series: int, distinct_terms: bo
     now = int(utcnow().timestamp())
     day, hour, minute = now // 86400, now // 3600, now // 60
     names = [f"service-{n}" for n in range(series)]
+    # As activation leaves them: each objective's agreement in force from before any window it reads, its
+    # version's terms stored (`terms.store_activation`), so the pass clips every range to the time counted.
+    effective_from = utcnow() - timedelta(days=120)
+
+    def target(n: int) -> float:
+        return 0.99 - n * 1e-6 if distinct_terms else 0.99
 
     def rows(index_name: str, last: int, count: int, good: float, total: float) -> list[dict[str, object]]:
         return [
@@ -128,21 +141,60 @@ async def seed(db: Database, *, objectives: int, series: int, distinct_terms: bo
                     "objective_id": "availability",
                     "service_key": names[n % series],
                     "indicator": "availability",
-                    "target": 0.99 - n * 1e-6 if distinct_terms else 0.99,
+                    "target": target(n),
                     "window_kind": "rolling",
                     "window_duration": "30d",
                     "maintenance_windows": [],
                     "details": {},
                     "firing_alerts": [],
+                    "effective_from": effective_from,
                     "created_at": utcnow(),
                     "updated_at": utcnow(),
                 }
                 for n in range(objectives)
             ],
         )
+        await session.execute(
+            insert(AgreementTerms), [terms(n, names[n % series], target(n), effective_from) for n in range(objectives)]
+        )
     if is_postgres(db.engine):  # statistics, as autovacuum keeps them on a live database
         async with db.engine.begin() as connection:
             await connection.execute(text("ANALYZE"))
+
+
+def terms(n: int, service: str, target: float, effective_from: datetime) -> dict[str, object]:
+    """The stored terms of objective n's agreement (version 1), with its activation as received."""
+    payload = {
+        "agreement_id": f"agreement-{n}",
+        "version": 1,
+        "kind": "SLA",
+        "name": f"Agreement {n}",
+        "service_key": service,
+        "effective_from": effective_from.isoformat(),
+        "objectives": [
+            {
+                "objective_id": "availability",
+                "indicator": "availability",
+                "target": target,
+                "window": {"kind": "rolling", "duration": "30d"},
+            }
+        ],
+    }
+    return {
+        "id": f"terms-{n}",
+        "tenant": "bench",
+        "agreement_id": f"agreement-{n}",
+        "version": 1,
+        "name": f"Agreement {n}",
+        "kind": "SLA",
+        "service_key": service,
+        "effective_from": effective_from,
+        "activated_at": effective_from,
+        "ticket_targets": [],
+        "credit_schedule": [],
+        "payload": payload,
+        "risks": [],
+    }
 
 
 class Statements:
@@ -164,9 +216,22 @@ class Statements:
             self.savepoints += statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))
 
 
+def settled(db: Database) -> None:
+    """SQLite: the write-ahead log checkpointed into the database file (not timed), so neither side pays for
+    the other's pages: an automatic checkpoint otherwise lands in whichever commit crosses 1,000 pages."""
+    path = db.engine.url.database
+    if db.engine.dialect.name == "sqlite" and path:
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            connection.close()
+
+
 async def full_pass(db: Database, objectives: int, counted: Statements | None = None) -> float:
     async with db.session() as session:
         await session.execute(update(Objective).values(needs_evaluation=True))
+    settled(db)
     started = time.perf_counter()
     if counted is not None:
         counted.counting = True
@@ -188,6 +253,7 @@ async def flagged_pass(db: Database) -> float:
         await session.execute(
             update(Objective).where(Objective.id == f"objective-{FLAGGED}").values(needs_evaluation=True)
         )
+    settled(db)
     started = time.perf_counter()
     evaluated = await evaluate_flagged(db, limit=100)
     elapsed = time.perf_counter() - started
@@ -197,6 +263,7 @@ async def flagged_pass(db: Database) -> float:
 
 async def sql_pass(db: Database, objectives: int, *, only: tuple[str, str] | None = None) -> float:
     """The same tallies in one statement, statuses written back in one bulk UPDATE (or of one objective)."""
+    settled(db)
     started = time.perf_counter()
     now = int(utcnow().timestamp())
     day, hour, minute = now // 86400, now // 3600, now // 60
@@ -262,9 +329,12 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             await sql_pass(db, args.objectives)
             sql.stop()
             ours, baseline = [], []
-            for _ in range(args.rounds):
+            for round_number in range(args.rounds):  # which side goes first alternates
+                if round_number % 2:
+                    baseline.append(await sql_pass(db, args.objectives))
                 ours.append(await full_pass(db, args.objectives))
-                baseline.append(await sql_pass(db, args.objectives))
+                if not round_number % 2:
+                    baseline.append(await sql_pass(db, args.objectives))
             flagged, one = [], []
             for _ in range(args.flagged_rounds):
                 flagged.append(await flagged_pass(db))

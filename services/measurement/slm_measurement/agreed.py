@@ -15,12 +15,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select, type_coerce
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from slm_measurement import read_model
+from slm_measurement import read_model, repository
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
 from slm_measurement.terms import AgreementTerms
@@ -65,6 +64,20 @@ class Agreed:
                 parts.append(Bounds(lo, hi))
         return parts
 
+    def counts_whole(self, objective_id: str, start: datetime, end: datetime) -> bool:
+        """Whether one version in force, carrying the objective, counts all of [start, end) (minute bounds).
+
+        Then `counted` leaves every range inside it whole, and no version boundary cuts it (`versioned.segments`).
+        """
+        spans = in_force.within(self.versions, start, end)
+        if len(spans) != 1:
+            return False
+        span = spans[0]
+        carried = self.carries.get(span.version)
+        if carried is not None and objective_id not in carried:
+            return False
+        return floor_minute(span.start) == start and span.end is not None and floor_minute(span.end) == end
+
     def version_at(self, instant: datetime) -> int | None:
         """The version in force at `instant` (the shared definition), None when none was."""
         return in_force.version_at(self.versions, instant)
@@ -98,11 +111,28 @@ def of_objective(objective: Objective) -> Agreed | None:
     return Agreed(versions=(version,))
 
 
-# One statement, its list bound at execution: building an IN of many literals costs more than the read.
-_TERMS_OF = select(AgreementTerms).where(
-    col(AgreementTerms.tenant) == bindparam("tenant"),
-    col(AgreementTerms.agreement_id).in_(bindparam("agreement_ids", expanding=True)),
-)
+def _terms_of(postgres: bool) -> Select[Any]:
+    """The columns of an agreement's stored versions that decide what is counted (`of_rows`), by agreement.
+
+    Core rows, not entities: a pass reads them for every objective it evaluates. On SQLite the activation
+    payload is decoded by `repository.SQLiteJSON`. One statement, its list bound at execution: building
+    an IN of many literals costs more than the read.
+    """
+    table = AgreementTerms.__table__  # type: ignore[attr-defined]
+    payload = table.c.payload if postgres else type_coerce(table.c.payload, repository.SQLiteJSON()).label("payload")
+    return select(
+        table.c.tenant,
+        table.c.agreement_id,
+        table.c.version,
+        table.c.effective_from,
+        table.c.activated_at,
+        table.c.effective_to,
+        table.c.ended_at,
+        payload,
+    ).where(table.c.tenant == bindparam("tenant"), table.c.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
+
+
+_TERMS_OF = {False: _terms_of(False), True: _terms_of(True)}  # by whether the database is PostgreSQL
 
 
 async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) -> dict[tuple[str, str], Agreed]:
@@ -111,13 +141,27 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     by_tenant: dict[str, list[str]] = {}
     for tenant, agreement_id in sorted(keys):
         by_tenant.setdefault(tenant, []).append(agreement_id)
-    found: dict[tuple[str, str], list[AgreementTerms]] = {}
+    found: dict[tuple[str, str], list[Any]] = {}
+    if not by_tenant:
+        return {}
+    connection = await session.connection()
+    statement = _TERMS_OF[connection.dialect.name == "postgresql"]
     for tenant, agreement_ids in by_tenant.items():
         for offset in range(0, len(agreement_ids), 500):
             params = {"tenant": tenant, "agreement_ids": agreement_ids[offset : offset + 500]}
-            for row in (await session.scalars(_TERMS_OF, params)).all():
+            for row in await connection.execute(statement, params):
                 found.setdefault((row.tenant, row.agreement_id), []).append(row)
-    return {key: of_rows(rows) for key, rows in found.items()}
+    return {key: _of_columns(rows) for key, rows in found.items()}
+
+
+def _of_columns(rows: Sequence[Any]) -> Agreed:
+    """`of_rows` of the versions' columns as `_terms_of` reads them."""
+    ordered = sorted(rows, key=lambda r: r.version)
+    return Agreed(
+        versions=tuple(AgreementTerms.activated(cast(AgreementTerms, r)) for r in ordered),  # the row's columns
+        carries={r.version: _carried(r.payload) for r in ordered},
+        payloads={r.version: r.payload for r in ordered},
+    )
 
 
 def agreed_for(objective: Objective, known: dict[tuple[str, str], Agreed]) -> Agreed | None:

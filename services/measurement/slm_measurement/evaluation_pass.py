@@ -185,7 +185,8 @@ async def _plan_and_read(
     async for objective in in_slices(objectives):
         if batchable(objective):
             try:
-                plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
+                terms = agreed.agreed_for(objective, known)
+                plans[objective.id] = (objective, plan(objective, now=now, agreed=terms, share_whole=True))
             except Exception as error:  # noqa: BLE001 - logged, or raised when transient
                 objective_failed(session, objective.id, error)
     if not guarded:
