@@ -141,7 +141,7 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     by_tenant: dict[str, list[str]] = {}
     for tenant, agreement_id in sorted(keys):
         by_tenant.setdefault(tenant, []).append(agreement_id)
-    found: dict[tuple[str, str], list[Any]] = {}
+    found: dict[tuple[str, str], list[tuple[int, in_force.ActivatedVersion, Any]]] = {}
     if not by_tenant:
         return {}
     connection = await session.connection()
@@ -150,17 +150,24 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
         for offset in range(0, len(agreement_ids), 500):
             params = {"tenant": tenant, "agreement_ids": agreement_ids[offset : offset + 500]}
             for row in await connection.execute(statement, params):
-                found.setdefault((row.tenant, row.agreement_id), []).append(row)
-    return {key: _of_columns(rows) for key, rows in found.items()}
+                # Unpacked, not read by name (a Row's attribute lookup costs more than the rest of the row).
+                row_tenant, agreement_id, number, effective_from, activated_at, effective_to, ended_at, payload = row
+                # What `AgreementTerms.activated` gives (a test compares the two).
+                version = in_force.ActivatedVersion(
+                    number, effective_from, activated_at or effective_from, effective_to, ended_at
+                )
+                found.setdefault((row_tenant, agreement_id), []).append((number, version, payload))
+    return {key: _of_columns(versions) for key, versions in found.items()}
 
 
-def _of_columns(rows: Sequence[Any]) -> Agreed:
-    """`of_rows` of the versions' columns as `_terms_of` reads them."""
-    ordered = sorted(rows, key=lambda r: r.version)
+def _of_columns(found: list[tuple[int, in_force.ActivatedVersion, Any]]) -> Agreed:
+    """`of_rows` of the (version, its activation, its payload) that `_terms_of` reads."""
+    if len(found) > 1:
+        found.sort(key=lambda item: item[0])
     return Agreed(
-        versions=tuple(AgreementTerms.activated(cast(AgreementTerms, r)) for r in ordered),  # the row's columns
-        carries={r.version: _carried(r.payload) for r in ordered},
-        payloads={r.version: r.payload for r in ordered},
+        versions=tuple(version for _, version, _ in found),
+        carries={number: _carried(payload) for number, _, payload in found},
+        payloads={number: payload for number, _, payload in found},
     )
 
 

@@ -6,6 +6,7 @@ import json
 from collections import namedtuple
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgspec
@@ -243,7 +244,8 @@ async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, li
         .order_by(col(Objective.needs_evaluation).desc(), col(Objective.evaluated_at), col(Objective.id))
         .limit(limit)
     )
-    return [row.id for row in sorted(rows.all(), key=lambda row: (row.tenant, row.service_key, row.indicator))]
+    # By position, not name: a Row's attribute lookup costs more than the sort (stable within a series).
+    return [row[0] for row in sorted(rows.all(), key=itemgetter(1, 2, 3))]
 
 
 async def agreement_objectives(session: AsyncSession, *, tenant: str, agreement_id: str) -> Sequence[Objective]:
