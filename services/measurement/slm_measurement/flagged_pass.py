@@ -6,7 +6,8 @@ objectives, those still flagged, evaluated again in a new one, guarded: the bad 
 and skipped alone, its siblings stored, each event exactly once. A transient failure
 (`chunk_failures.transient`) is raised for the worker to back off, and a chunk holding an objective
 that failed before, unchanged since, is guarded at once. A chunk of one objective (the usual case
-after a breaching ingest) is never tried again: if it fails it is logged and left flagged.
+after a breaching ingest) is never tried again: if it fails on its data it is logged and left flagged;
+a transient failure of it is raised too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from slm_measurement.chunk_failures import ChunkFailures, failed_lately, remembe
 from slm_measurement.evaluation_pass import IMMEDIATE, evaluate_chunk
 from slm_shared.db import Database, utcnow
 
+# The periodic pass's logger, as `chunk_failures` logs under it: every evaluation failure under one name,
+# whichever pass met it, for the operator's filter and alerting.
 logger = logging.getLogger("slm_measurement.evaluation_pass")
 
 # `lock_due_objectives` with nothing stale: only those still flagged (or never evaluated), as first chosen.
@@ -68,10 +71,13 @@ async def _evaluate_chunk(db: Database, *, size: int, done: list[str]) -> tuple[
                 await remember(session, failures, ids)
             return stored, chosen
         except Exception as error:
+            # The database's moment, not an objective's data: raised, even for a chunk of one, for the worker.
+            if transient(error) or not chosen:
+                raise
             if len(chosen) == 1:
                 logger.exception("evaluation of objective %s failed", chosen[0])
                 return 0, chosen
-            if guarded or not chosen or transient(error):
+            if guarded:
                 raise
             logger.warning(
                 "evaluating %d flagged objectives together failed; again, each failure isolated",

@@ -8,6 +8,7 @@ refused one exactly once, the refused one left flagged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 
@@ -34,6 +35,7 @@ from slm_measurement import chunk_failures
 from slm_measurement.flagged_pass import evaluate_flagged
 from slm_measurement.models import Objective
 from slm_shared.db import Database
+from slm_shared.testing.postgres import PostgresServer
 
 __all__ = ["_forget_failures", "reference_url"]  # fixtures these tests use
 
@@ -116,3 +118,40 @@ async def test_a_flagged_chunk_of_one_that_fails_is_logged_and_left_flagged(
         assert {row_id for row_id, due in (await _outcomes(db))[2].items() if due} == {BAD}
     finally:
         await db.dispose()
+
+
+async def test_a_transient_failure_of_a_flagged_chunk_of_one_is_raised_for_the_worker(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The usual chunk after a breaching ingest: a serialization failure is the database's moment, raised."""
+    caplog.set_level(logging.ERROR, logger="slm_measurement.evaluation_pass")
+    db = Database(postgres_url)
+    try:
+        await _due(db)
+        await _refuse(db, errcode="40001")  # a serialization failure on BAD's row
+        with pytest.raises(DBAPIError) as raised:
+            await evaluate_flagged(db, limit=100, chunk=1)
+        assert getattr(raised.value.orig, "sqlstate", None) == "40001"
+        assert f"evaluation of objective {BAD} failed" not in caplog.text  # not logged as BAD's own failure
+        assert chunk_failures._FAILED == {}
+        assert (await _outcomes(db))[2][BAD] is True  # still flagged
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("chunk", [3, 7])
+async def test_two_flagged_workers_at_once_with_a_failing_chunk_record_each_event_once(
+    postgres_url: str, postgres_server: PostgresServer, request: pytest.FixtureRequest, chunk: int
+) -> None:
+    reference = postgres_server.create_database(f"flagged_ref_{abs(hash(request.node.nodeid)) % 10**8}")
+    expected = _without(await _reference(reference), BAD)
+    first, second = Database(postgres_url), Database(postgres_url)  # two replicas: each its own engine and pool
+    try:
+        await _due(first)
+        await _refuse(first)
+        done = await asyncio.gather(*(evaluate_flagged(db, limit=100, chunk=chunk) for db in (first, second)))
+        assert sum(done) == OBJECTIVES - 1, done
+        assert await _outcomes(first) == expected
+    finally:
+        await first.dispose()
+        await second.dispose()
