@@ -76,7 +76,8 @@ class Agreed:
         carried = self.carries.get(span.version)
         if carried is not None and objective_id not in carried:
             return False
-        return floor_minute(span.start) == start and span.end is not None and floor_minute(span.end) == end
+        # `within` clips every span to [start, end): its end is never open.
+        return floor_minute(span.start) == start and floor_minute(cast(datetime, span.end)) == end
 
     def version_at(self, instant: datetime) -> int | None:
         """The version in force at `instant` (the shared definition), None when none was."""
@@ -154,7 +155,11 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
                 row_tenant, agreement_id, number, effective_from, activated_at, effective_to, ended_at, payload = row
                 # What `AgreementTerms.activated` gives (a test compares the two).
                 version = in_force.ActivatedVersion(
-                    number, effective_from, activated_at or effective_from, effective_to, ended_at
+                    version=number,
+                    effective_from=effective_from,
+                    activated_at=activated_at or effective_from,
+                    effective_to=effective_to,
+                    ended_at=ended_at,
                 )
                 found.setdefault((row_tenant, agreement_id), []).append((number, version, payload))
     return {key: _of_columns(versions) for key, versions in found.items()}
