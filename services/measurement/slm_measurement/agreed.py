@@ -19,9 +19,10 @@ from sqlalchemy import Select, bindparam, select, type_coerce
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import read_model, repository
+from slm_measurement import read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
+from slm_measurement.sqlite_json import SQLiteJSON
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
@@ -116,11 +117,11 @@ def _terms_of(postgres: bool) -> Select[Any]:
     """The columns of an agreement's stored versions that decide what is counted (`of_rows`), by agreement.
 
     Core rows, not entities: a pass reads them for every objective it evaluates. On SQLite the activation
-    payload is decoded by `repository.SQLiteJSON`. One statement, its list bound at execution: building
+    payload is decoded by `SQLiteJSON`. One statement, its list bound at execution: building
     an IN of many literals costs more than the read.
     """
     table = AgreementTerms.__table__  # type: ignore[attr-defined]
-    payload = table.c.payload if postgres else type_coerce(table.c.payload, repository.SQLiteJSON()).label("payload")
+    payload = table.c.payload if postgres else type_coerce(table.c.payload, SQLiteJSON()).label("payload")
     return select(
         table.c.tenant,
         table.c.agreement_id,
