@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -49,10 +50,19 @@ class Agreed:
             self.parsed[number] = found
         return self.parsed[number]
 
+    @cached_property
+    def spans(self) -> list[in_force.Span]:
+        """Every version's in-force span (`in_force.spans`), worked out once: a plan clips up to eight ranges."""
+        return in_force.spans(self.versions)
+
+    def within(self, start: datetime, end: datetime) -> list[in_force.Span]:
+        """`in_force.within(self.versions, start, end)`, from the spans worked out once."""
+        return in_force.clip(self.spans, start, end)
+
     def counted(self, objective_id: str, start: datetime, end: datetime) -> list[Bounds]:
         """The minute-aligned parts of [start, end) under a version in force that carries the objective."""
         parts: list[Bounds] = []
-        for span in in_force.within(self.versions, start, end):
+        for span in self.within(start, end):
             carried = self.carries.get(span.version)
             if carried is not None and objective_id not in carried:
                 continue
@@ -70,7 +80,7 @@ class Agreed:
 
         Then `counted` leaves every range inside it whole, and no version boundary cuts it (`versioned.segments`).
         """
-        spans = in_force.within(self.versions, start, end)
+        spans = self.within(start, end)
         if len(spans) != 1:
             return False
         span = spans[0]

@@ -30,6 +30,7 @@ from slm_measurement.planning import Plan, plan
 from slm_measurement.service import evaluate_objective
 from slm_measurement.terms import AgreementTerms
 from slm_shared.db import Database
+from slm_shared.terms import in_force
 from slm_shared.terms.in_force import ActivatedVersion
 
 D, S = timedelta(days=1), timedelta(seconds=1)
@@ -245,6 +246,8 @@ def test_a_shared_plan_counts_what_the_clipped_plan_counts(
     now = BASE + timedelta(seconds=seconds, microseconds=data.draw(st.integers(0, 999_999)))
     terms = data.draw(agreements(now))
     objective = fuzzed(window, lookbacks, observed)
+    start = now - timedelta(days=data.draw(st.integers(0, 100)))
+    assert terms.within(start, now) == in_force.within(terms.versions, start, now)  # from the spans kept
     own = plan(objective, now=now, agreed=terms)
     shared = plan(objective, now=now, agreed=terms, share_whole=True)
     if shared.counted is not None:  # not shared: the plan clipped as ever
