@@ -12,17 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select, type_coerce
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from slm_measurement import read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
+from slm_measurement.sqlite_json import SQLiteJSON
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
@@ -49,10 +50,19 @@ class Agreed:
             self.parsed[number] = found
         return self.parsed[number]
 
+    @cached_property
+    def spans(self) -> list[in_force.Span]:
+        """Every version's in-force span (`in_force.spans`), worked out once: a plan clips up to eight ranges."""
+        return in_force.spans(self.versions)
+
+    def within(self, start: datetime, end: datetime) -> list[in_force.Span]:
+        """`in_force.within(self.versions, start, end)`, from the spans worked out once."""
+        return in_force.clip(self.spans, start, end)
+
     def counted(self, objective_id: str, start: datetime, end: datetime) -> list[Bounds]:
         """The minute-aligned parts of [start, end) under a version in force that carries the objective."""
         parts: list[Bounds] = []
-        for span in in_force.within(self.versions, start, end):
+        for span in self.within(start, end):
             carried = self.carries.get(span.version)
             if carried is not None and objective_id not in carried:
                 continue
@@ -64,6 +74,21 @@ class Agreed:
             else:
                 parts.append(Bounds(lo, hi))
         return parts
+
+    def counts_whole(self, objective_id: str, start: datetime, end: datetime) -> bool:
+        """Whether one version in force, carrying the objective, counts all of [start, end) (minute bounds).
+
+        Then `counted` leaves every range inside it whole, and no version boundary cuts it (`versioned.segments`).
+        """
+        spans = self.within(start, end)
+        if len(spans) != 1:
+            return False
+        span = spans[0]
+        carried = self.carries.get(span.version)
+        if carried is not None and objective_id not in carried:
+            return False
+        # `within` clips every span to [start, end): its end is never open.
+        return floor_minute(span.start) == start and floor_minute(cast(datetime, span.end)) == end
 
     def version_at(self, instant: datetime) -> int | None:
         """The version in force at `instant` (the shared definition), None when none was."""
@@ -98,11 +123,28 @@ def of_objective(objective: Objective) -> Agreed | None:
     return Agreed(versions=(version,))
 
 
-# One statement, its list bound at execution: building an IN of many literals costs more than the read.
-_TERMS_OF = select(AgreementTerms).where(
-    col(AgreementTerms.tenant) == bindparam("tenant"),
-    col(AgreementTerms.agreement_id).in_(bindparam("agreement_ids", expanding=True)),
-)
+def _terms_of(postgres: bool) -> Select[Any]:
+    """The columns of an agreement's stored versions that decide what is counted (`of_rows`), by agreement.
+
+    Core rows, not entities: a pass reads them for every objective it evaluates. On SQLite the activation
+    payload is decoded by `SQLiteJSON`. One statement, its list bound at execution: building
+    an IN of many literals costs more than the read.
+    """
+    table = AgreementTerms.__table__  # type: ignore[attr-defined]
+    payload = table.c.payload if postgres else type_coerce(table.c.payload, SQLiteJSON()).label("payload")
+    return select(
+        table.c.tenant,
+        table.c.agreement_id,
+        table.c.version,
+        table.c.effective_from,
+        table.c.activated_at,
+        table.c.effective_to,
+        table.c.ended_at,
+        payload,
+    ).where(table.c.tenant == bindparam("tenant"), table.c.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
+
+
+_TERMS_OF = {False: _terms_of(False), True: _terms_of(True)}  # by whether the database is PostgreSQL
 
 
 async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) -> dict[tuple[str, str], Agreed]:
@@ -111,13 +153,38 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     by_tenant: dict[str, list[str]] = {}
     for tenant, agreement_id in sorted(keys):
         by_tenant.setdefault(tenant, []).append(agreement_id)
-    found: dict[tuple[str, str], list[AgreementTerms]] = {}
+    found: dict[tuple[str, str], list[tuple[int, in_force.ActivatedVersion, Any]]] = {}
+    if not by_tenant:
+        return {}
+    connection = await session.connection()
+    statement = _TERMS_OF[connection.dialect.name == "postgresql"]
     for tenant, agreement_ids in by_tenant.items():
         for offset in range(0, len(agreement_ids), 500):
             params = {"tenant": tenant, "agreement_ids": agreement_ids[offset : offset + 500]}
-            for row in (await session.scalars(_TERMS_OF, params)).all():
-                found.setdefault((row.tenant, row.agreement_id), []).append(row)
-    return {key: of_rows(rows) for key, rows in found.items()}
+            for row in await connection.execute(statement, params):
+                # Unpacked, not read by name (a Row's attribute lookup costs more than the rest of the row).
+                row_tenant, agreement_id, number, effective_from, activated_at, effective_to, ended_at, payload = row
+                # What `AgreementTerms.activated` gives (a test compares the two).
+                version = in_force.ActivatedVersion(
+                    version=number,
+                    effective_from=effective_from,
+                    activated_at=activated_at or effective_from,
+                    effective_to=effective_to,
+                    ended_at=ended_at,
+                )
+                found.setdefault((row_tenant, agreement_id), []).append((number, version, payload))
+    return {key: _of_columns(versions) for key, versions in found.items()}
+
+
+def _of_columns(found: list[tuple[int, in_force.ActivatedVersion, Any]]) -> Agreed:
+    """`of_rows` of the (version, its activation, its payload) that `_terms_of` reads."""
+    if len(found) > 1:
+        found.sort(key=lambda item: item[0])
+    return Agreed(
+        versions=tuple(version for _, version, _ in found),
+        carries={number: _carried(payload) for number, _, payload in found},
+        payloads={number: payload for number, _, payload in found},
+    )
 
 
 def agreed_for(objective: Objective, known: dict[tuple[str, str], Agreed]) -> Agreed | None:

@@ -66,7 +66,7 @@ async def in_slices(items: Iterable[_T]) -> AsyncIterator[_T]:
 
 
 _INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
-_IMMEDIATE = text("SET CONSTRAINTS ALL IMMEDIATE")
+IMMEDIATE = text("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def _outcome_rows(
@@ -185,7 +185,8 @@ async def _plan_and_read(
     async for objective in in_slices(objectives):
         if batchable(objective):
             try:
-                plans[objective.id] = (objective, plan(objective, now=now, agreed=agreed.agreed_for(objective, known)))
+                terms = agreed.agreed_for(objective, known)
+                plans[objective.id] = (objective, plan(objective, now=now, agreed=terms, share_whole=True))
             except Exception as error:  # noqa: BLE001 - logged, or raised when transient
                 objective_failed(session, objective.id, error)
     if not guarded:
@@ -286,9 +287,9 @@ async def evaluate_chunk(
     after the bulk write failed, is loaded as an entity first.
 
     `guarded=False` takes no savepoints: a failure while reading, judging or writing is raised for the
-    caller to roll back (the flagged worker's transaction of one objective, the savepoint an ingest
-    evaluates its objectives in, `service.evaluate_flagged_here`, or the first, optimistic try of a
-    periodic pass's chunk, `evaluate_ids`), and the SAVEPOINT and RELEASE round trips are spared. A plan
+    caller to roll back (the savepoint an ingest evaluates its objectives in, `service.evaluate_flagged_here`,
+    or the first, optimistic try of a chunk: the periodic pass's, `evaluate_ids`, and the flagged pass's,
+    `flagged_pass.evaluate_flagged`), and the SAVEPOINT and RELEASE round trips are spared. A plan
     that fails is still logged and skipped; the count returned tells the caller. A transient failure
     (`chunk_failures.transient`) is raised even when `guarded`.
     """
@@ -336,7 +337,7 @@ async def evaluate_ids(db: Database, objective_row_ids: list[str], *, interval: 
                     guarded = guarded or await failed_lately(session, ids)
                     if guarded and db.engine.dialect.name == "postgresql":
                         # A deferred constraint or trigger then fails inside the savepoint of its row, not at COMMIT.
-                        await session.execute(_IMMEDIATE)
+                        await session.execute(IMMEDIATE)
                     evaluated = await evaluate_chunk(session, objectives, now=now, guarded=guarded)
                     await remember(session, failures, ids)
             return evaluated

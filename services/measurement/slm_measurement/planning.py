@@ -19,6 +19,7 @@ from slm_measurement.domain.alerts import tiers_of as tiers_of
 from slm_measurement.domain.windows import (
     Bounds,
     WindowSpec,
+    floor_minute,
     lookback_bounds,
     parse_duration,
     window_bounds,
@@ -82,6 +83,7 @@ class Plan:
     # Worked out once per distinct policy, lookbacks and window length (shared by the plans that have them):
     labels: dict[timedelta, str] = field(default_factory=dict)  # each lookback's range label
     factors: tuple[float, ...] | None = None  # each tier's factor over the window's length
+    extent: Bounds | None = None  # from the earliest range start to the latest end, when all are whole minutes
 
 
 # A pass evaluates every objective at one `now`: objectives sharing a window or lookbacks share these.
@@ -149,17 +151,45 @@ def _plain_plan(
     now_end, ranges = _ranges_of(bounds, bounds.start.tzinfo, now, wanted_lengths)
     factors = _factors(policy_json, bounds.end - bounds.start)
     return Plan(
-        bounds, policy, list(forecasts), list(wanted_lengths), now_end, ranges, [], None, labels=labels, factors=factors
+        bounds,
+        policy,
+        list(forecasts),
+        list(wanted_lengths),
+        now_end,
+        ranges,
+        [],
+        None,
+        labels=labels,
+        factors=factors,
+        extent=_extent(ranges),
     )
 
 
-def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None) -> Plan:
-    """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database)."""
+def _extent(ranges: dict[str, Bounds]) -> Bounds | None:
+    """The span of the ranges, or None when one of them does not start and end on whole minutes."""
+    if any(floor_minute(r.start) != r.start or floor_minute(r.end) != r.end for r in ranges.values()):
+        return None
+    return Bounds(min(r.start for r in ranges.values()), max(r.end for r in ranges.values()))
+
+
+def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, share_whole: bool = False) -> Plan:
+    """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database).
+
+    `share_whole`: when one version of the agreement counts every range whole (and no maintenance is left
+    out), the plan shared by every objective with these terms at `now`, nothing clipped (`counted` None):
+    what the evaluation pass reads and judges, clipped or not. A working shows the parts counted, so keeps them.
+    """
     window = _window_key(objective)
     policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
     forecast_texts = tuple(objective.forecast_lookbacks or DEFAULT_FORECAST_LOOKBACKS)
-    if agreed is None and not objective.maintenance_windows:
-        return _plain_plan(window, policy_json, forecast_texts, now)
+    if not objective.maintenance_windows:
+        if agreed is None:
+            return _plain_plan(window, policy_json, forecast_texts, now)
+        if share_whole:
+            shared = _plain_plan(window, policy_json, forecast_texts, now)
+            extent = shared.extent
+            if extent is not None and agreed.counts_whole(objective.objective_id, extent.start, extent.end):
+                return shared
     bounds = _window_bounds(window, now)
     policy, forecasts, wanted_lengths, labels = _lookbacks_of(policy_json, forecast_texts)
     forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)

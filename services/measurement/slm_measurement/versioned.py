@@ -21,7 +21,6 @@ from slm_measurement.agreed import Agreed, defined_by
 from slm_measurement.domain.budget import Tally
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
-from slm_shared.terms import in_force
 
 Counted = dict[str, list[Bounds]]
 
@@ -63,7 +62,7 @@ def _terms(objective: Objective) -> tuple[object, ...]:
 
 def _by_version(agreed: Agreed, part: Bounds) -> list[tuple[int, Bounds]]:
     found = []
-    for span in in_force.within(agreed.versions, part.start, part.end):
+    for span in agreed.within(part.start, part.end):
         lo = max(floor_minute(span.start), part.start)
         hi = min(floor_minute(span.end) if span.end is not None else part.end, part.end)
         if lo < hi:

@@ -11,7 +11,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.config import Settings
-from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due, evaluate_flagged
+from slm_measurement.flagged_pass import evaluate_flagged
+from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due
 from slm_shared.app import ServiceContext
 from slm_shared.tasks import checkpoint, pause, wait_for_event
 

@@ -12,7 +12,7 @@ from sqlmodel import col
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from ticket_support import outbox
 
-from slm_measurement import service
+from slm_measurement import flagged_pass, service
 from slm_measurement.config import Settings
 from slm_measurement.models import Objective, ObjectiveTransition
 from slm_shared.contracts.registry import EVENTS
@@ -46,7 +46,7 @@ async def test_the_flagged_pass_evaluates_flagged_objectives_only_up_to_its_limi
         response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
         assert response.status_code == 202, response.text
 
-    assert await service.evaluate_flagged(db, limit=100) == 2
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 2
     found = await _objectives(db, agreements)
     assert [found[a].status for a in agreements[:2]] == ["breached", "breached"]
     assert not any(found[a].needs_evaluation for a in agreements)
@@ -56,11 +56,11 @@ async def test_the_flagged_pass_evaluates_flagged_objectives_only_up_to_its_limi
     for key in keys[2:]:
         response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
         assert response.status_code == 202, response.text
-    assert await service.evaluate_flagged(db, limit=1, chunk=1) == 1  # the limit holds across chunks
+    assert await flagged_pass.evaluate_flagged(db, limit=1, chunk=1) == 1  # the limit holds across chunks
     found = await _objectives(db, agreements)
     assert sorted(found[a].needs_evaluation for a in agreements[2:]) == [False, True]
-    assert await service.evaluate_flagged(db, limit=100) == 1
-    assert await service.evaluate_flagged(db, limit=100) == 0
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 1
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 0
 
 
 async def test_two_flagged_passes_at_once_evaluate_each_objective_once(app_client) -> None:  # type: ignore[no-untyped-def]
@@ -74,7 +74,7 @@ async def test_two_flagged_passes_at_once_evaluate_each_objective_once(app_clien
         response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
         assert response.status_code == 202, response.text
 
-    done = await asyncio.gather(*(service.evaluate_flagged(db, limit=100, chunk=2) for _ in range(2)))
+    done = await asyncio.gather(*(flagged_pass.evaluate_flagged(db, limit=100, chunk=2) for _ in range(2)))
     assert sum(done) == 6, done
     breached = EVENTS.objective_breached.type
     for agreement_id in agreements:
@@ -109,7 +109,7 @@ async def test_a_flagged_objective_that_fails_alone_is_rolled_back_and_the_next_
         response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
         assert response.status_code == 202, response.text
 
-    assert await service.evaluate_flagged(db, limit=100, chunk=1) == 1
+    assert await flagged_pass.evaluate_flagged(db, limit=100, chunk=1) == 1
     found = await _objectives(db, [poisoned, good])
     assert (found[good].status, found[good].needs_evaluation) == ("breached", False)
     assert (found[poisoned].status, found[poisoned].needs_evaluation) == ("no_data", True)  # left for the next pass

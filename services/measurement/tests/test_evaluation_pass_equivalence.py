@@ -20,7 +20,7 @@ from slm_measurement.domain.budget import Tally
 from slm_measurement.judging import Measurement, details_json, details_of, judge, judge_reading, read
 from slm_measurement.models import Objective
 from slm_measurement.planning import Plan, plan
-from slm_measurement.repository import SQLiteJSON
+from slm_measurement.sqlite_json import SQLiteJSON
 
 LENGTHS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "90m"]
 

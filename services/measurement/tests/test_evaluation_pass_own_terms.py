@@ -71,7 +71,7 @@ TERMS: list[dict[str, Any]] = [
 ]
 
 
-async def _seed(db: Database) -> None:
+async def _seed(db: Database, prefixes: tuple[str, ...] = ("a", "b")) -> None:
     async with db.engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
     seconds = int(NOW.timestamp())
@@ -105,7 +105,7 @@ async def _seed(db: Database) -> None:
             "updated_at": NOW,
         }
         | terms
-        for prefix in ("a", "b")
+        for prefix in prefixes
         for n, terms in enumerate(TERMS)
     ]
     async with db.session() as session:

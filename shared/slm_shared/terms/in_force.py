@@ -64,8 +64,13 @@ def version_at(versions: Sequence[ActivatedVersion], instant: datetime) -> int |
 
 def within(versions: Sequence[ActivatedVersion], start: datetime, end: datetime) -> list[Span]:
     """The in-force spans clipped to [start, end), oldest first (empty when nothing was in force)."""
+    return clip(spans(versions), start, end)
+
+
+def clip(found: Sequence[Span], start: datetime, end: datetime) -> list[Span]:
+    """`within` of the versions whose `spans` are `found` (worked out once for many ranges)."""
     clipped = []
-    for span in spans(versions):
+    for span in found:
         lo, hi = max(span.start, start), end if span.end is None else min(span.end, end)
         if lo < hi:
             clipped.append(Span(span.version, lo, hi))

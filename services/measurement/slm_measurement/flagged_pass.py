@@ -1,0 +1,87 @@
+"""The worker's flagged pass: objectives ingestion flagged, chosen, locked and evaluated a chunk at a time.
+
+Like the periodic pass (`evaluation_pass.evaluate_ids`), a chunk is first evaluated with no savepoint at
+all; only if that fails on an objective's data or code is its transaction rolled back and the same
+objectives, those still flagged, evaluated again in a new one, guarded: the bad objective is logged
+and skipped alone, its siblings stored, each event exactly once. A transient failure
+(`chunk_failures.transient`) is raised for the worker to back off, and a chunk holding an objective
+that failed before, unchanged since, is guarded at once. A chunk of one objective (the usual case
+after a breaching ingest) is never tried again: if it fails on its data it is logged and left flagged;
+a transient failure of it is raised too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from slm_measurement import repository
+from slm_measurement.chunk_failures import ChunkFailures, failed_lately, remember, transient
+from slm_measurement.evaluation_pass import IMMEDIATE, evaluate_chunk
+from slm_shared.db import Database, utcnow
+
+# The periodic pass's logger, as `chunk_failures` logs under it: every evaluation failure under one name,
+# whichever pass met it, for the operator's filter and alerting.
+logger = logging.getLogger("slm_measurement.evaluation_pass")
+
+# `lock_due_objectives` with nothing stale: only those still flagged (or never evaluated), as first chosen.
+_STILL_FLAGGED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int:
+    """Evaluate the objectives ingestion flagged, and those never evaluated, at most `limit` of them.
+
+    Each chunk is chosen, locked and evaluated in one transaction (no separate read of the due ids):
+    the short path from a breaching ingest to its status event. Objectives another worker holds are
+    skipped; one that fails is logged and left flagged for the next pass, not retried in this one.
+    On SQLite its transaction takes the writer turn ahead of the ordinary writers waiting (the ingest
+    consumer's, the periodic passes'), bounded by `WriterQueue`.
+    """
+    evaluated, done = 0, list[str]()
+    while len(done) < limit:
+        size = min(chunk, limit - len(done))
+        stored, chosen = await _evaluate_chunk(db, size=size, done=done)
+        evaluated += stored
+        done += chosen
+        if len(chosen) < size:
+            break
+    return evaluated
+
+
+async def _evaluate_chunk(db: Database, *, size: int, done: list[str]) -> tuple[int, list[str]]:
+    """Up to `size` flagged objectives (not in `done`) evaluated: how many were stored, and which were chosen."""
+    failures, chosen, guarded = ChunkFailures(), list[str](), False
+    while True:
+        try:
+            async with db.session(urgent=True) as session:  # on SQLite, ahead of queued background writers
+                failures.attach(session)
+                now = utcnow()
+                if not chosen:
+                    objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
+                    chosen = [o.id for o in objectives]
+                else:  # tried before and rolled back: those of them still flagged
+                    objectives = await repository.lock_due_objectives(
+                        session, objective_row_ids=chosen, stale_before=_STILL_FLAGGED
+                    )
+                ids = [o.id for o in objectives]
+                guarded = guarded or (len(ids) > 1 and await failed_lately(session, ids))
+                if guarded and db.engine.dialect.name == "postgresql":
+                    await session.execute(IMMEDIATE)  # a deferred constraint fails in its row's savepoint
+                stored = await evaluate_chunk(session, objectives, now=now, guarded=guarded)
+                await remember(session, failures, ids)
+            return stored, chosen
+        except Exception as error:
+            # The database's moment, not an objective's data: raised, even for a chunk of one, for the worker.
+            if transient(error) or not chosen:
+                raise
+            if len(chosen) == 1:
+                logger.exception("evaluation of objective %s failed", chosen[0])
+                return 0, chosen
+            if guarded:
+                raise
+            logger.warning(
+                "evaluating %d flagged objectives together failed; again, each failure isolated",
+                len(chosen),
+                exc_info=error,
+            )
+            guarded = True
