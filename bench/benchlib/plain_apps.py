@@ -10,11 +10,13 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Query, Response
 from sqlalchemy import MetaData, Table, func, select
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from slm_shared.web.pagination import MAX_LIMIT, MAX_OFFSET
 
 bare = FastAPI()
 
@@ -69,11 +71,27 @@ async def core_objective(objective_id: str, tenant: str = "bench") -> dict[str, 
 
 
 @core.get("/services")
-async def core_services(tenant: str = "bench", limit: int = 50) -> dict[str, Any]:
-    """A page of services and their total through SQLAlchemy Core, returned as JSON."""
+async def core_services(
+    tenant: str = "bench",
+    type: Literal["business", "technical"] | None = None,
+    owner: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Literal["key", "-key", "name", "-name"] = "key",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    """A page of services matching the filters and their total through SQLAlchemy Core, returned as JSON.
+
+    The query string is validated by FastAPI (same bounds as the catalogue's) and means what it means there:
+    type, owner team compared without case, ordered by key or name, limit and offset."""
     services = tables["services"]
-    query = select(services).where(services.c.tenant == tenant).order_by(services.c.key).limit(limit)
+    matching = select(services).where(services.c.tenant == tenant)
+    if type is not None:
+        matching = matching.where(services.c.type == type)
+    if owner is not None:
+        matching = matching.where(func.lower(services.c.owner_team) == owner.lower())
+    column = services.c[sort.lstrip("-")]
+    query = matching.order_by(column.desc() if sort.startswith("-") else column).limit(limit).offset(offset)
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).mappings().all()
-        total = await connection.scalar(select(func.count()).select_from(services).where(services.c.tenant == tenant))
-    return {"items": [dict(r) for r in rows], "total": total, "limit": limit, "offset": 0}
+        total = await connection.scalar(select(func.count()).select_from(matching.subquery()))
+    return {"items": [dict(r) for r in rows], "total": total, "limit": limit, "offset": offset}
