@@ -75,22 +75,23 @@ async def core_services(
     tenant: str = "bench",
     type: Literal["business", "technical"] | None = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
-    sort: Literal["key", "-key", "name", "-name"] = "key",
+    sort: Literal["key", "-key", "name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] = "key",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """A page of services matching the filters and their total through SQLAlchemy Core, returned as JSON.
 
     The query string is validated by FastAPI (same bounds as the catalogue's) and means what it means there:
-    type, owner team compared without case, ordered by key or name, limit and offset."""
+    type, owner team compared without case, the same sorts (ties broken by id), limit and offset."""
     services = tables["services"]
     matching = select(services).where(services.c.tenant == tenant)
     if type is not None:
         matching = matching.where(services.c.type == type)
     if owner is not None:
         matching = matching.where(func.lower(services.c.owner_team) == owner.lower())
-    column = services.c[sort.lstrip("-")]
-    query = matching.order_by(column.desc() if sort.startswith("-") else column).limit(limit).offset(offset)
+    column, row_id = services.c[sort.lstrip("-")], services.c.id  # the id breaks ties, as in the catalogue
+    order = [column.desc(), row_id.desc()] if sort.startswith("-") else [column, row_id]
+    query = matching.order_by(*order).limit(limit).offset(offset)
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).mappings().all()
         total = await connection.scalar(select(func.count()).select_from(matching.subquery()))
