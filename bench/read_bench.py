@@ -3,7 +3,9 @@
   ours   : GET /v1/objectives/{id} (measurement) and GET /v1/services (catalog), each the real app
            under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack
   core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core; the page's
-           query string (LIST_QUERY) is validated by FastAPI and applied there as the catalogue applies it
+           query string (LIST_QUERY) is validated by FastAPI and applied there as the catalogue applies it;
+           its routes declare response models (ObjectiveOut, Page[ServiceOut]) and its pool keeps one
+           connection per connection of the load generator (bench/benchlib/plain_apps.py)
   bare   : a FastAPI endpoint returning a constant JSON body of ~80 bytes: issue #15's "bare FastAPI JSON
            endpoint", the baseline of the objective read and of the list's goal line
   bare same bytes : a FastAPI endpoint answering with the very bytes of the page the list answers with
@@ -207,6 +209,10 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             # the same query means the same page on both: same services, same order, same total
             assert [i["key"] for i in ours_page["items"]] == [i["key"] for i in core_page["items"]], core_page
             assert ours_page["total"] == core_page["total"] == SEEDED_SERVICES // 2, core_page
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_m}") as client:
+                core_row = (await client.get(f"/objectives/{OBJECTIVE}")).json()
+            # the Core app answers the row through its response model, every column of the table
+            assert set(core_row) == set(Objective.__table__.columns.keys()), core_row
             targets = {
                 "ours GET /v1/objectives/{id}": (measurement, f"/v1/objectives/{OBJECTIVE}", auth),
                 "core same row": (core_m, f"/objectives/{OBJECTIVE}", {}),
