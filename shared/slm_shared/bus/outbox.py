@@ -6,12 +6,12 @@ import asyncio
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from nats.js.api import PubAck
 from opentelemetry import propagate
 from pydantic import BaseModel
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import col
@@ -19,13 +19,22 @@ from sqlmodel import col
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import OutboxMessage
 from slm_shared.contracts.envelope import CloudEvent, EventSpec
-from slm_shared.db import Database, UTCDateTime, is_postgres, utcnow
+from slm_shared.db import Database, is_postgres, utcnow
 from slm_shared.tasks import checkpoint, pause, wait_for_event
 
 logger = logging.getLogger(__name__)
 
 PENDING_FLAG = "slm_outbox_pending"
 ROWS_KEY = "slm_outbox_rows"  # the rows `record_event` added, handed to the relay after commit
+_OUTBOX = cast(Table, OutboxMessage.__table__)  # type: ignore[attr-defined]
+# Marks one acknowledged row sent at its own acknowledgement's instant, if still unsent: one statement
+# whatever the batch, run once per row in one executemany, so its SQL, its compiled form and (asyncpg)
+# its prepared statement are the same for a batch of 1 or of 200.
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.seq == bindparam("mark_seq"), _OUTBOX.c.sent_at.is_(None))
+    .values(sent_at=bindparam("mark_at"), attempts=_OUTBOX.c.attempts + 1, failed_at=None)
+)
 _COLUMNS = (
     col(OutboxMessage.seq),
     col(OutboxMessage.event_id),
@@ -267,7 +276,8 @@ class OutboxRelay:
             if isinstance(result, BaseException):
                 error = error or Exception(f"{type(result).__name__}: {result}")
             else:
-                ack, acked[row.seq] = result
+                ack, acked_at = result
+                acked[row.seq] = acked_at
                 # a copy JetStream already held (another relay's, or one published before a crash) is not counted
                 stored += not ack.duplicate
         self.published += stored
@@ -286,13 +296,10 @@ class OutboxRelay:
         # Only rows still unsent: a row another relay published (and marked) meanwhile keeps its mark.
         unsent = col(OutboxMessage.sent_at).is_(None)
         if acked:  # acknowledged is sent, even if a replica gave up on the row meanwhile
-            # sent_at: when its own acknowledgement came, not when the write lock (or the batch's last one) came
-            sent_at = case({seq: literal(at, UTCDateTime()) for seq, at in acked.items()}, value=col(OutboxMessage.seq))
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.seq).in_(list(acked)), unsent)
-                .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1, failed_at=None)
-            )
+            # sent_at: when the relay saw its own acknowledgement, not when the write lock (or the batch's last
+            # one) came; on the session's connection, in its transaction (PostgreSQL: rows still locked)
+            connection = await session.connection()
+            await connection.execute(_MARK_SENT, [{"mark_seq": seq, "mark_at": at} for seq, at in acked.items()])
         sent = set(acked)
         failed = [row.seq for row in rows if row.seq not in sent]
         if not (failed and error):
