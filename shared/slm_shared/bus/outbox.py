@@ -254,9 +254,9 @@ class OutboxRelay:
         return stored
 
     async def _publish(self, rows: Any) -> tuple[dict[int, datetime], int, Exception | None]:
-        """Publish rows pipelined; returns each acknowledged seq's ack instant, how many were stored, the first error.
+        """Publish rows pipelined; returns each acknowledged seq's instant, how many were stored, the first error.
 
-        Each row's instant is its own acknowledgement's, taken as it arrives: the first event of a batch
+        Each row's instant is when the relay sees its own acknowledgement, taken as it arrives: the first event of a batch
         is in the stream (and on its way to consumers) before the last one's acknowledgement comes.
         """
         if not rows:
