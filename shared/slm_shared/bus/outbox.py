@@ -256,8 +256,8 @@ class OutboxRelay:
     async def _publish(self, rows: Any) -> tuple[dict[int, datetime], int, Exception | None]:
         """Publish rows pipelined; returns each acknowledged seq's instant, how many were stored, the first error.
 
-        Each row's instant is when the relay sees its own acknowledgement, taken as it arrives: the first event of a batch
-        is in the stream (and on its way to consumers) before the last one's acknowledgement comes.
+        Each row's instant is when the relay sees its own acknowledgement, taken as it arrives: the first event
+        of a batch is in the stream (and on its way to consumers) before the last one's acknowledgement comes.
         """
         if not rows:
             return {}, 0, None
