@@ -2,7 +2,10 @@
 
   ours   : GET /v1/objectives/{id} (measurement) and GET /v1/services (catalog), each the real app
            under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack
-  core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core
+  core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core; the page's
+           query string (LIST_QUERY) is validated by FastAPI and applied there as the catalogue applies it;
+           its routes declare response models (ObjectiveOut, Page[ServiceOut]) and its pool keeps one
+           connection per connection of the load generator (bench/benchlib/plain_apps.py)
   bare   : a FastAPI endpoint returning a constant JSON body of ~80 bytes: issue #15's "bare FastAPI JSON
            endpoint", the baseline of the objective read and of the list's goal line
   bare same bytes : a FastAPI endpoint answering with the very bytes of the page the list answers with
@@ -11,6 +14,11 @@
            printed against both, each ratio labelled with its baseline, all from the same rounds
   304    : (a separate line, not in the ratios above) the objective read sent with the If-None-Match of its
            ETag, answered 304 with no body after the same token check and read
+
+The list is read with a paged, filtered query, LIST_QUERY (the second page of the business services of
+one owner team, among services of both types and two teams): ours validates it and binds its filters,
+and so does the Core baseline, with the same meaning (tenant, type, owner team compared without case,
+ordered by key, limit and offset, the total of the matching services). The output names the query.
 
 Rounds are interleaved; each prints requests/s and p99, min / median / max, and the ratios round by
 round. The loaded variant repeats the objective read while ingest batches are posted and the
@@ -43,6 +51,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from slm_measurement.models import Objective
 
 OBJECTIVE = "availability-bench"
+SEEDED_SERVICES = 60
+# The page the list rounds read, on ours and on the Core baseline: 30 of the 60 services match, 20 are answered.
+LIST_QUERY = "type=business&owner=Bench&sort=key&limit=20&offset=10"
 
 
 async def seed_objective(database_url: str) -> None:
@@ -78,10 +89,11 @@ async def seed_objective(database_url: str) -> None:
 
 
 def seed_services(catalog_url: str, admin: str) -> None:
-    """Twenty services in the catalogue, through its API."""
+    """SEEDED_SERVICES services in the catalogue, through its API: half business, half technical, two teams."""
     with httpx.Client(base_url=catalog_url, headers={"Authorization": f"Bearer {admin}"}) as client:
-        for n in range(20):
-            body = {"key": f"service-{n}", "name": f"Service {n}", "type": "business", "owner_team": "bench"}
+        for n in range(SEEDED_SERVICES):
+            kind, team = ("business", "bench") if n % 2 == 0 else ("technical", "ops")
+            body = {"key": f"service-{n:02d}", "name": f"Service {n}", "type": kind, "owner_team": team}
             response = client.post("/v1/services", json=body)
             assert response.status_code == 201, response.text
 
@@ -178,7 +190,10 @@ async def bench(database: str, args: argparse.Namespace) -> None:
         auth = {"Authorization": f"Bearer {admin}"}
         measurement, catalog = stack.ports["measurement"], stack.ports["catalog"]
         async with httpx.AsyncClient(base_url=stack.url("catalog"), headers=auth) as client:
-            page = (await client.get("/v1/services")).content
+            response = await client.get(f"/v1/services?{LIST_QUERY}")
+            page = response.content
+            assert response.status_code == 200 and len(response.json()["items"]) == 20, response.text
+            ours_page = response.json()
         body_file = tempfile.NamedTemporaryFile(prefix="bench-page-", suffix=".json")  # noqa: SIM115
         body_file.write(page)
         body_file.flush()
@@ -189,11 +204,20 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["measurement"]) as core_m,
             uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["catalog"]) as core_c,
         ):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_c}") as client:
+                core_page = (await client.get(f"/services?{LIST_QUERY}")).json()
+            # the same query means the same page on both: same services, same order, same total
+            assert [i["key"] for i in ours_page["items"]] == [i["key"] for i in core_page["items"]], core_page
+            assert ours_page["total"] == core_page["total"] == SEEDED_SERVICES // 2, core_page
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_m}") as client:
+                core_row = (await client.get(f"/objectives/{OBJECTIVE}")).json()
+            # the Core app answers the row through its response model, every column of the table
+            assert set(core_row) == set(Objective.__table__.columns.keys()), core_row
             targets = {
                 "ours GET /v1/objectives/{id}": (measurement, f"/v1/objectives/{OBJECTIVE}", auth),
                 "core same row": (core_m, f"/objectives/{OBJECTIVE}", {}),
-                "ours GET /v1/services": (catalog, "/v1/services", auth),
-                "core same page": (core_c, "/services", {}),
+                "ours GET /v1/services?query": (catalog, f"/v1/services?{LIST_QUERY}", auth),
+                "core same page, same query": (core_c, f"/services?{LIST_QUERY}", {}),
                 "bare JSON": (bare, f"/objectives/{OBJECTIVE}", {}),
                 "bare same bytes as the page": (bare_page, "/services", {}),
             }
@@ -202,7 +226,9 @@ async def bench(database: str, args: argparse.Namespace) -> None:
                 del targets[names[0]], targets[names[1]]
             results = await rounds(targets, count=args.requests, repeat=args.rounds)
             print(f"\n{database}: concurrency 16, {args.requests} requests per round, {args.rounds} rounds")
-            print(f"  (the service list's page is {len(page):,} bytes)")
+            print(
+                f"  (the service list is read with ?{LIST_QUERY}, on ours and on core; its page is {len(page):,} bytes)"
+            )
             report(results)
             if not args.list_only:
                 report_ratio("objective / core (goal >= 1.5)", results[names[0]], results[names[1]])

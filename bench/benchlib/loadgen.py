@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from benchlib.stats import percentile
 
+CONCURRENCY = 16  # connections the load generator keeps open to the server it measures
+
 
 @dataclass
 class Result:
@@ -43,7 +45,7 @@ async def hammer(
     path: str,
     *,
     requests: int,
-    concurrency: int = 16,
+    concurrency: int = CONCURRENCY,
     headers: dict[str, str] | None = None,
     expect: int = 200,
 ) -> Result:

@@ -6,11 +6,12 @@ import asyncio
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from nats.js.api import PubAck
 from opentelemetry import propagate
 from pydantic import BaseModel
-from sqlalchemy import case, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import col
@@ -25,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 PENDING_FLAG = "slm_outbox_pending"
 ROWS_KEY = "slm_outbox_rows"  # the rows `record_event` added, handed to the relay after commit
+_OUTBOX = cast(Table, OutboxMessage.__table__)  # type: ignore[attr-defined]
+# Marks one acknowledged row sent at its own acknowledgement's instant, if still unsent: one statement
+# whatever the batch, run once per row in one executemany, so its SQL, its compiled form and (asyncpg)
+# its prepared statement are the same for a batch of 1 or of 200.
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.seq == bindparam("mark_seq"), _OUTBOX.c.sent_at.is_(None))
+    .values(sent_at=bindparam("mark_at"), attempts=_OUTBOX.c.attempts + 1, failed_at=None)
+)
 _COLUMNS = (
     col(OutboxMessage.seq),
     col(OutboxMessage.event_id),
@@ -194,9 +204,8 @@ class OutboxRelay:
         """
         acked, stored, error = await self._publish(rows)
         if rows:
-            sent_at = utcnow()  # when they were acknowledged, not when the write lock came
             async with self.db.session() as session:
-                await self._mark(session, rows, acked, error, sent_at=sent_at, handed=True)
+                await self._mark(session, rows, acked, error, handed=True)
         if error:
             raise error
         return stored
@@ -216,7 +225,7 @@ class OutboxRelay:
             self._scanned = {row.seq for row in rows}
             self.last_read = len(rows)
             acked, stored, error = await self._publish(rows)
-            await self._mark(session, rows, acked, error, sent_at=utcnow())
+            await self._mark(session, rows, acked, error)
         if error:
             raise error
         return stored
@@ -238,40 +247,39 @@ class OutboxRelay:
         if not rows:
             return 0
         acked, stored, error = await self._publish(rows)
-        sent_at = utcnow()  # when they were acknowledged, not when the write lock came
         async with self.db.session() as session:
-            await self._mark(session, rows, acked, error, sent_at=sent_at)
+            await self._mark(session, rows, acked, error)
         if error:
             raise error
         return stored
 
-    async def _publish(self, rows: Any) -> tuple[list[int], int, Exception | None]:
-        """Publish rows pipelined; returns the acknowledged seqs in order, how many were stored, the first error."""
+    async def _publish(self, rows: Any) -> tuple[dict[int, datetime], int, Exception | None]:
+        """Publish rows pipelined; returns each acknowledged seq's instant, how many were stored, the first error.
+
+        Each row's instant is when the relay sees its own acknowledgement, taken as it arrives: the first event
+        of a batch is in the stream (and on its way to consumers) before the last one's acknowledgement comes.
+        """
         if not rows:
-            return [], 0, None
+            return {}, 0, None
         js = self.bus.js
-        results = await asyncio.gather(
-            *(
-                js.publish(
-                    row.subject,
-                    row.body.encode(),
-                    timeout=self.publish_timeout,
-                    headers={**row.headers, "Nats-Msg-Id": row.event_id},
-                )
-                for row in rows
-            ),
-            return_exceptions=True,
-        )
-        acked: list[int] = []
+
+        async def publish(row: Any) -> tuple[PubAck, datetime]:
+            headers = {**row.headers, "Nats-Msg-Id": row.event_id}
+            ack = await js.publish(row.subject, row.body.encode(), timeout=self.publish_timeout, headers=headers)
+            return ack, utcnow()
+
+        results = await asyncio.gather(*(publish(row) for row in rows), return_exceptions=True)
+        acked: dict[int, datetime] = {}
         stored = 0
         error: Exception | None = None
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):
                 error = error or Exception(f"{type(result).__name__}: {result}")
             else:
-                acked.append(row.seq)
+                ack, acked_at = result
+                acked[row.seq] = acked_at
                 # a copy JetStream already held (another relay's, or one published before a crash) is not counted
-                stored += not result.duplicate
+                stored += not ack.duplicate
         self.published += stored
         self.duplicates += len(acked) - stored
         return acked, stored, error
@@ -280,20 +288,18 @@ class OutboxRelay:
         self,
         session: AsyncSession,
         rows: Any,
-        acked: list[int],
+        acked: dict[int, datetime],
         error: Exception | None,
         *,
-        sent_at: datetime,
         handed: bool = False,
     ) -> None:
         # Only rows still unsent: a row another relay published (and marked) meanwhile keeps its mark.
         unsent = col(OutboxMessage.sent_at).is_(None)
         if acked:  # acknowledged is sent, even if a replica gave up on the row meanwhile
-            await session.execute(
-                update(OutboxMessage)
-                .where(col(OutboxMessage.seq).in_(acked), unsent)
-                .values(sent_at=sent_at, attempts=OutboxMessage.attempts + 1, failed_at=None)
-            )
+            # sent_at: when the relay saw its own acknowledgement, not when the write lock (or the batch's last
+            # one) came; on the session's connection, in its transaction (PostgreSQL: rows still locked)
+            connection = await session.connection()
+            await connection.execute(_MARK_SENT, [{"mark_seq": seq, "mark_at": at} for seq, at in acked.items()])
         sent = set(acked)
         failed = [row.seq for row in rows if row.seq not in sent]
         if not (failed and error):
