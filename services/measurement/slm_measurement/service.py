@@ -12,7 +12,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
-from slm_measurement.chunk_failures import transient
+from slm_measurement.chunk_failures import failed_version, remember_failed, transient
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.evaluation_pass import evaluate_chunk, evaluate_ids, record_measurement
 from slm_measurement.evaluator import measure
@@ -32,12 +32,6 @@ EVALUATION_PENDING = "slm_measurement_evaluation_pending"
 class IngestLimits:
     max_lateness: timedelta
     max_future: timedelta
-
-
-# An objective whose evaluation with its batch failed, by row id: the version (`updated_at`) that failed.
-# That version is left to the worker from then on, and logged once, not with every batch.
-_FAILED_INLINE: dict[str, datetime] = {}
-_FAILED_INLINE_KEPT = 10_000
 
 
 async def ingest_batch(
@@ -71,7 +65,7 @@ async def ingest_batch(
     flagged = await repository.flag_series_for_evaluation(
         session, tenant=tenant, series=rollup.series(), evaluated_before=now - evaluate_every
     )
-    due = [f.id for f in flagged if f.due and _FAILED_INLINE.get(f.id) != f.updated_at]
+    due = [f.id for f in flagged if f.due and failed_version(f.id) != f.updated_at]
     evaluated = 0
     if due and len(due) <= evaluate_up_to:
         versions = {f.id: f.updated_at for f in flagged}
@@ -89,7 +83,9 @@ async def evaluate_flagged_here(
     The outcomes, their transition rows and their outbox events commit with the transaction, or not at
     all. All are evaluated in one savepoint; if that fails, it alone is rolled back and each is evaluated
     in its own, so one bad objective keeps neither its siblings nor the batch from being stored. One that
-    fails stays flagged for the worker; its version (`versions`) is logged once and not tried here again.
+    fails stays flagged for the worker; its version (`versions`) is logged once and not tried here again
+    (`chunk_failures.remember_failed`: the periodic passes then guard its chunk at once, and an objective
+    that failed in a pass is not tried here either).
     """
     now = utcnow()
     try:
@@ -126,9 +122,7 @@ def _failed_inline(objective_row_id: str, versions: dict[str, datetime], error: 
             "evaluating objective %s with its batch failed (%s); the worker evaluates it", objective_row_id, error
         )
         return
-    if len(_FAILED_INLINE) >= _FAILED_INLINE_KEPT:
-        _FAILED_INLINE.clear()
-    _FAILED_INLINE[objective_row_id] = versions[objective_row_id]
+    remember_failed(objective_row_id, versions[objective_row_id])  # the passes guard it at once, too
     logger.error(
         "evaluating objective %s with its batch failed; the worker evaluates it (logged once per version)",
         objective_row_id,

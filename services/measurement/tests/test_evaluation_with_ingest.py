@@ -16,7 +16,7 @@ from sqlmodel import col
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from ticket_support import outbox
 
-from slm_measurement import service
+from slm_measurement import chunk_failures, service
 from slm_measurement.config import Settings
 from slm_measurement.models import MinuteBucket, Objective, ObjectiveTransition
 from slm_shared.contracts.registry import EVENTS
@@ -116,6 +116,20 @@ async def test_an_evaluation_failing_in_sql_with_its_batch_keeps_the_batch_and_l
     agreement_id = await agreement_on(db, key)
     assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
     await _quiet(db, key)
+    await refuse_outbox(db)
+
+    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text  # acknowledged: stored
+
+    assert await _total(db, key) == 5000
+    found = await _objective(db, agreement_id)
+    assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
+    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
+    assert await _transitions_to(db, found.id, "breached") == 0
+
+
+async def refuse_outbox(db: Database) -> None:
+    """A real trigger: the database refuses every outbox row, so recording an event fails in SQL."""
     async with db.session() as session:
         if db.engine.dialect.name == "postgresql":
             await session.execute(
@@ -136,15 +150,6 @@ async def test_an_evaluation_failing_in_sql_with_its_batch_keeps_the_batch_and_l
                     " BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"
                 )
             )
-
-    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
-    assert response.status_code == 202, response.text  # acknowledged: stored
-
-    assert await _total(db, key) == 5000
-    found = await _objective(db, agreement_id)
-    assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
-    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
-    assert await _transitions_to(db, found.id, "breached") == 0
 
 
 async def _spoil(db: Database, agreement_id: str, **values: Any) -> None:
@@ -354,6 +359,6 @@ def test_the_inline_evaluation_holds_a_deadlock_against_no_objective() -> None:
 
     row_id, version = f"inline-{uuid.uuid4().hex[:8]}", datetime(2026, 11, 30, tzinfo=UTC)
     service._failed_inline(row_id, {row_id: version}, DBAPIError("UPDATE objectives", {}, Deadlock("deadlock")))
-    assert row_id not in service._FAILED_INLINE
+    assert chunk_failures.failed_version(row_id) is None
     service._failed_inline(row_id, {row_id: version}, ValueError("observed spans this release cannot read"))
-    assert service._FAILED_INLINE.pop(row_id) == version
+    assert chunk_failures._FAILED.pop(row_id) == version
