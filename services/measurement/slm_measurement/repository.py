@@ -40,17 +40,25 @@ class Flagged(NamedTuple):
     id: str
     updated_at: datetime
     due: bool
+    row: tuple[Any, ...] | None = None  # its evaluated columns, when flagged with `read` (see `rows_of`)
 
 
 async def flag_series_for_evaluation(
-    session: AsyncSession, *, tenant: str, series: set[tuple[str, str]], evaluated_before: datetime
+    session: AsyncSession,
+    *,
+    tenant: str,
+    series: set[tuple[str, str]],
+    evaluated_before: datetime,
+    read: bool = False,
 ) -> list[Flagged]:
     """Flag the active objectives on the given (service, indicator) pairs as needing evaluation; returns them.
 
     One statement flags, locks (the update's row locks, held until this transaction ends) and tells, for
     each, whether it is due for an evaluation with its batch: never evaluated, or last evaluated before
     `evaluated_before` (one evaluated since is left flagged, for the worker to coalesce many batches into
-    one evaluation). Only ids come back: `read_flagged` reads the rows of those evaluated here. No filter on
+    one evaluation). `read`: each one's evaluated columns come back too (`rows_of` makes rows of those evaluated
+    here, with no second read); on SQLite its JSON text is decoded only there, so a row
+    left to the worker is never decoded. Otherwise only ids come back. No filter on
     the flag itself: on PostgreSQL the update then waits for a worker that holds the row, and sets the flag
     again after that worker's evaluation commits (and sees the time that evaluation stored).
     """
@@ -67,18 +75,22 @@ async def flag_series_for_evaluation(
             tuple_(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
-        .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, due)
+        .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, due, *(_returned(connection.dialect) if read else ()))
     )
-    return sorted(Flagged(row[0], row[1], bool(row[2])) for row in rows)
+    return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:]) if read else None) for row in rows)
 
 
-async def read_flagged(session: AsyncSession, ids: list[str]) -> list[ObjectiveRow]:
-    """The rows (as a pass reads them) of objectives this transaction flagged, in id order."""
-    if not ids:
-        return []
-    connection = await session.connection()
-    rows = await connection.execute(_READ_FLAGGED[connection.dialect.name == "postgresql"], {"ids": ids})
-    return [_ObjectiveRow._make(row) for row in rows]
+def rows_of(session: AsyncSession, flagged: Sequence[Flagged]) -> list[ObjectiveRow]:
+    """The rows (as a pass reads them) of objectives flagged with `read`, their JSON decoded."""
+    if session.get_bind().dialect.name == "postgresql":  # asyncpg decoded the JSON already
+        return [_ObjectiveRow._make(f.row or ()) for f in flagged]
+    rows = []
+    for f in flagged:
+        values = list(f.row or ())
+        for at in _JSON_AT:
+            values[at] = _json_of(values[at])
+        rows.append(_ObjectiveRow._make(values))
+    return rows
 
 
 async def get_objective(
@@ -125,12 +137,17 @@ class SQLiteJSON(TypeDecorator[Any]):
     cache_ok = True
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if not isinstance(value, str):
-            return value  # NULL, or a number SQLite's JSON functions stored
-        try:
-            return _decode(value)
-        except msgspec.MsgspecError:
-            return json.loads(value)
+        return _json_of(value)
+
+
+def _json_of(value: Any) -> Any:
+    """What SQLite's JSON text reads as (see `SQLiteJSON`)."""
+    if not isinstance(value, str):
+        return value  # NULL, or a number SQLite's JSON functions stored
+    try:
+        return _decode(value)
+    except msgspec.MsgspecError:
+        return json.loads(value)
 
 
 def _evaluated_columns(postgres: bool) -> list[Any]:
@@ -141,6 +158,18 @@ def _evaluated_columns(postgres: bool) -> list[Any]:
         type_coerce(column, SQLiteJSON()).label(column.key) if isinstance(column.type, JSON) else column
         for column in _EVALUATED_COLUMNS
     ]
+
+
+_JSON_AT = [at for at, column in enumerate(_EVALUATED_COLUMNS) if isinstance(column.type, JSON)]
+_RETURNED_SQLITE = [
+    type_coerce(column, Text).label(column.key) if isinstance(column.type, JSON) else column
+    for column in _EVALUATED_COLUMNS
+]
+
+
+def _returned(dialect: Dialect) -> list[Any]:
+    """The evaluated columns a flag update returns: on SQLite the JSON as text, decoded in `rows_of`."""
+    return _EVALUATED_COLUMNS if dialect.name == "postgresql" else _RETURNED_SQLITE
 
 
 def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:
@@ -171,14 +200,6 @@ def _lock_due(postgres: bool) -> Select[Any]:
 
 
 _LOCK_DUE = {False: _lock_due(False), True: _lock_due(True)}  # by whether the database is PostgreSQL
-
-
-def _read_flagged(postgres: bool) -> Select[Any]:
-    # No lock clause: the flag update of the same transaction holds them already.
-    return select(*_evaluated_columns(postgres)).where(_ids_in("ids", postgres)).order_by(col(Objective.id))
-
-
-_READ_FLAGGED = {False: _read_flagged(False), True: _read_flagged(True)}  # by whether the database is PostgreSQL
 
 
 async def lock_due_objectives(

@@ -44,6 +44,7 @@ async def ingest_batch(
     force: Thresholds | None = None,
     evaluate_up_to: int = 0,
     evaluate_every: timedelta = timedelta(seconds=1),
+    guarded: bool = True,
 ) -> int:
     """Check the whole batch (against the limits as of `now`), add it to the buckets and flag its objectives.
 
@@ -52,7 +53,8 @@ async def ingest_batch(
     of the objectives it flags are due (not evaluated within `evaluate_every`), those are evaluated in this
     transaction (`evaluate_flagged_here`), so the first breaching batch after a quiet spell commits its
     breach's event with its points. The others stay flagged: the worker evaluates them, one evaluation
-    for all the batches of a busy series.
+    for all the batches of a busy series. Not `guarded`: they are evaluated without savepoints, and a
+    failure raises `EvaluateAgainGuarded` for the caller to roll the transaction back and ingest again.
     """
     now = now or utcnow()
     if force is None:
@@ -63,22 +65,36 @@ async def ingest_batch(
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)
     await slices.reopen_late_spans(session, tenant=tenant, rollup=rollup, now=now)
     flagged = await repository.flag_series_for_evaluation(
-        session, tenant=tenant, series=rollup.series(), evaluated_before=now - evaluate_every
+        session, tenant=tenant, series=rollup.series(), evaluated_before=now - evaluate_every, read=evaluate_up_to > 0
     )
-    due = [f.id for f in flagged if f.due and failed_version(f.id) != f.updated_at]
+    due = [f for f in flagged if f.due and failed_version(f.id) != f.updated_at]
     evaluated = 0
     if due and len(due) <= evaluate_up_to:
         versions = {f.id: f.updated_at for f in flagged}
-        evaluated = await evaluate_flagged_here(session, await repository.read_flagged(session, due), versions)
+        evaluated = await evaluate_flagged_here(session, repository.rows_of(session, due), versions, guarded=guarded)
     if evaluated < len(flagged):
         session.info[EVALUATION_PENDING] = True  # wakes the worker after commit
     return rollup.points
 
 
+class EvaluateAgainGuarded(Exception):
+    """A batch's evaluation without savepoints failed: roll its transaction back, ingest it again `guarded`."""
+
+
 async def evaluate_flagged_here(
-    session: AsyncSession, flagged: list[repository.ObjectiveRow], versions: dict[str, datetime]
+    session: AsyncSession,
+    flagged: list[repository.ObjectiveRow],
+    versions: dict[str, datetime],
+    *,
+    guarded: bool = True,
 ) -> int:
     """Evaluate objectives this transaction flagged (and so holds), in savepoints; how many were stored.
+
+    Not `guarded` (the first try of a REST ingest): no savepoint at all, sparing its SAVEPOINT and RELEASE
+    round trips; if one objective is not stored, whatever the failure, `EvaluateAgainGuarded` is raised:
+    the transaction (the batch with it) is rolled back whole and the caller ingests the batch again, its
+    evaluation guarded as below. Acknowledged still means stored, and an event is committed only with the
+    evaluation that produced it.
 
     The outcomes, their transition rows and their outbox events commit with the transaction, or not at
     all. All are evaluated in one savepoint; if that fails, it alone is rolled back and each is evaluated
@@ -88,6 +104,13 @@ async def evaluate_flagged_here(
     that failed in a pass is not tried here either).
     """
     now = utcnow()
+    if not guarded:
+        try:
+            evaluated = await _evaluate_all(session, flagged, now=now)
+            await session.flush()  # its outbox rows: a refusal of theirs fails here too, not at COMMIT
+            return evaluated
+        except Exception as error:
+            raise EvaluateAgainGuarded(f"evaluating {len(flagged)} objectives with their batch failed") from error
     try:
         async with session.begin_nested():
             return await _evaluate_all(session, flagged, now=now)
