@@ -10,6 +10,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
+from sqlalchemy import text
 from test_evaluation_pass_optimistic import savepoints, statements
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from test_evaluation_with_ingest import _objective, _quiet, _total, refuse_outbox
@@ -68,4 +70,27 @@ async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stor
 
     again = await client.post("/v1/measurements", json=breaching(key), headers=headers)
     assert (again.status_code, again.json()) == (202, response.json())  # the key replays the acknowledgement
+    assert await _total(db, key) == 5000
+
+
+async def test_a_flagged_row_left_to_the_worker_is_not_decoded_though_the_flag_update_returns_it(app_client) -> None:  # type: ignore[no-untyped-def]
+    """Evaluated a moment ago, the objective is not due: its row comes back with the flag but is never decoded."""
+    app, client = app_client
+    db: Database = app.state.db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores JSON text it cannot decode")
+    app.state.settings = app.state.settings.model_copy(update={"ingest_evaluation_interval_seconds": 3600.0})
+    key = f"undecoded-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1  # evaluated just now
+    async with db.session() as session:
+        await session.execute(
+            text("UPDATE objectives SET observed = 'not json {' WHERE agreement_id = :a"), {"a": agreement_id}
+        )
+
+    with statements(db) as sent:
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+    [flag] = [s for s in sent if s.startswith("UPDATE OBJECTIVES SET NEEDS_EVALUATION")]
+    assert "OBSERVED" in flag  # returned with the flag
     assert await _total(db, key) == 5000
