@@ -55,9 +55,10 @@ async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stor
     await _quiet(db, key)
     await refuse_outbox(db)
     headers = {**INGEST, "Idempotency-Key": f"batch-{key}"}
+    body = breaching(key)  # built once: its points are stamped with the current minute, and the replay must match
 
     with statements(db) as sent:
-        response = await client.post("/v1/measurements", json=breaching(key), headers=headers)
+        response = await client.post("/v1/measurements", json=body, headers=headers)
     assert response.status_code == 202, response.text
 
     upserts = [s for s in sent if s.startswith("INSERT INTO MINUTE_BUCKETS")]
@@ -68,7 +69,7 @@ async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stor
     assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
     assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
 
-    again = await client.post("/v1/measurements", json=breaching(key), headers=headers)
+    again = await client.post("/v1/measurements", json=body, headers=headers)
     assert (again.status_code, again.json()) == (202, response.json())  # the key replays the acknowledgement
     assert await _total(db, key) == 5000
 
