@@ -19,6 +19,7 @@ from sqlalchemy import (
     all_,
     any_,
     bindparam,
+    case,
     delete,
     func,
     or_,
@@ -40,7 +41,7 @@ class Flagged(NamedTuple):
     id: str
     updated_at: datetime
     due: bool
-    row: tuple[Any, ...] | None = None  # its evaluated columns, when flagged with `read` (see `rows_of`)
+    row: tuple[Any, ...] | None = None  # its evaluated columns when flagged with `read` (all NULL when not due)
 
 
 async def flag_series_for_evaluation(
@@ -56,17 +57,16 @@ async def flag_series_for_evaluation(
     One statement flags, locks (the update's row locks, held until this transaction ends) and tells, for
     each, whether it is due for an evaluation with its batch: never evaluated, or last evaluated before
     `evaluated_before` (one evaluated since is left flagged, for the worker to coalesce many batches into
-    one evaluation). `read`: each one's evaluated columns come back too (`rows_of` makes rows of those evaluated
-    here, with no second read); on SQLite its JSON text is decoded only there, so a row
-    left to the worker is never decoded. Otherwise only ids come back. No filter on
+    one evaluation). `read`: each due one's evaluated columns come back too (`rows_of` makes rows of those
+    evaluated here, with no second read); a row not due comes back with NULL in their stead, so the database
+    neither sends nor decodes the JSON of a row left to the worker. Otherwise only ids come back. No filter on
     the flag itself: on PostgreSQL the update then waits for a worker that holds the row, and sets the flag
     again after that worker's evaluation commits (and sees the time that evaluation stored).
     """
     if not series:
         return []
     connection = await session.connection()
-    evaluated_at = OBJECTIVES.c.evaluated_at
-    due = or_(evaluated_at.is_(None), evaluated_at < evaluated_before)
+    returned = _RETURNED[connection.dialect.name == "postgresql"] if read else []
     rows = await connection.execute(
         update(OBJECTIVES)
         .where(
@@ -75,7 +75,8 @@ async def flag_series_for_evaluation(
             tuple_(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator).in_(sorted(series)),
         )
         .values(needs_evaluation=True)
-        .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, due, *(_returned(connection.dialect) if read else ()))
+        .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, _DUE, *returned),
+        {"evaluated_before": evaluated_before},
     )
     return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:]) if read else None) for row in rows)
 
@@ -161,15 +162,26 @@ def _evaluated_columns(postgres: bool) -> list[Any]:
 
 
 _JSON_AT = [at for at, column in enumerate(_EVALUATED_COLUMNS) if isinstance(column.type, JSON)]
-_RETURNED_SQLITE = [
-    type_coerce(column, Text).label(column.key) if isinstance(column.type, JSON) else column
-    for column in _EVALUATED_COLUMNS
-]
 
 
-def _returned(dialect: Dialect) -> list[Any]:
-    """The evaluated columns a flag update returns: on SQLite the JSON as text, decoded in `rows_of`."""
-    return _EVALUATED_COLUMNS if dialect.name == "postgresql" else _RETURNED_SQLITE
+# Due for an evaluation with its batch (see `flag_series_for_evaluation`).
+_DUE = or_(
+    OBJECTIVES.c.evaluated_at.is_(None),
+    OBJECTIVES.c.evaluated_at < bindparam("evaluated_before", type_=OBJECTIVES.c.evaluated_at.type),
+)
+
+
+def _returned(postgres: bool) -> list[Any]:
+    """The evaluated columns a flag update returns, NULL for a row not due; on SQLite the JSON as text (`rows_of`)."""
+    return [
+        type_coerce(
+            case((_DUE, column)), Text if isinstance(column.type, JSON) and not postgres else column.type
+        ).label(column.key)
+        for column in _EVALUATED_COLUMNS
+    ]
+
+
+_RETURNED = {False: _returned(False), True: _returned(True)}  # by whether the database is PostgreSQL
 
 
 def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:

@@ -1,0 +1,58 @@
+"""The flag update of a REST ingest returns the evaluated columns of the objectives due inline only.
+
+A busy series' objectives were evaluated moments ago and are left to the worker: their rows come
+back from the flag update with NULL in place of every evaluated column, so the database neither
+sends nor decodes their JSON (observed spans, alert policy, maintenance windows) with each batch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from slm_measurement import repository
+from slm_measurement.models import Objective
+from slm_shared.db import Database
+
+OBSERVED = [{"start": "2026-11-01T00:00:00Z", "end": "2026-11-01T00:05:00Z"}]
+
+
+def _objective(agreement_id: str, *, evaluated_at: datetime | None) -> Objective:
+    return Objective(
+        tenant="acme",
+        agreement_id=agreement_id,
+        agreement_version=1,
+        agreement_kind="sla",
+        objective_id="o",
+        service_key="busy",
+        indicator="availability",
+        target=0.99,
+        window_kind="rolling",
+        window_duration="30d",
+        evaluated_at=evaluated_at,
+        observed=OBSERVED,
+    )
+
+
+async def test_only_the_due_rows_come_back_with_their_columns(db: Database) -> None:
+    now = datetime.now(UTC)
+    async with db.session() as session:
+        session.add_all(
+            [
+                _objective("evaluated-now", evaluated_at=now),
+                _objective("evaluated-before", evaluated_at=now - timedelta(hours=2)),
+            ]
+        )
+
+    async with db.session() as session:
+        flagged = await repository.flag_series_for_evaluation(
+            session,
+            tenant="acme",
+            series={("busy", "availability")},
+            evaluated_before=now - timedelta(hours=1),
+            read=True,
+        )
+        [due] = [f for f in flagged if f.due]
+        [left] = [f for f in flagged if not f.due]
+        assert left.row is not None and set(left.row) == {None}, "not sent, so not decoded"
+        [row] = repository.rows_of(session, [due])
+    assert (row.id, row.agreement_id, row.target, row.observed) == (due.id, "evaluated-before", 0.99, OBSERVED)
