@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_measurement import buckets, catalog_keys, service
 from slm_measurement.buckets import GRANULARITY_SECONDS
 from slm_measurement.domain.histogram import count_at_or_below, quantile
-from slm_measurement.ingest import MAX_COUNT, ColumnarBatch, Point, decode_batch
+from slm_measurement.ingest import MAX_COUNT, Batch, ColumnarBatch, Point, decode_batch
 from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, SeriesPublic
 from slm_measurement.series_access import readable_series
 from slm_shared.auth import Principal
@@ -51,28 +51,24 @@ POINTS_BODY = {
 )
 async def ingest_measurements(principal: IngestDep, request: Request, key: IdempotencyKey = None) -> object:
     """Store a batch of points (JSON array, NDJSON or columnar arrays per series); all or nothing."""
-    guarded = False  # the batch's inline evaluation takes savepoints only when tried again after a failure
-    while True:
-        try:
-            # A client waits, and the batch may record a breach: on SQLite ahead of the background writers waiting.
-            async with request.app.state.db.session(urgent=True) as session:
-                return await _ingest(session, principal, request, key, guarded=guarded)
-        except service.EvaluateAgainGuarded:
-            if guarded:
-                raise
-            guarded = True  # its transaction was rolled back whole: nothing of it is stored
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", NDJSON):
+        raise ProblemError(f"Send application/json or {NDJSON}, not {content_type}", status=415)
+    batch = decode_batch(await request.body(), ndjson=content_type == NDJSON)  # once, outside the transaction
+
+    async def ingest(session: AsyncSession, guarded: bool) -> object:
+        return await _ingest(session, principal, request, key, batch, guarded=guarded)
+
+    # Its own transaction, tried again if the inline evaluation fails (see the helper).
+    return await service.ingest_with_guarded_retry(request.app.state.db, ingest)
 
 
 async def _ingest(
-    session: AsyncSession, principal: Principal, request: Request, key: str | None, *, guarded: bool
+    session: AsyncSession, principal: Principal, request: Request, key: str | None, batch: Batch, *, guarded: bool
 ) -> object:
     idempotency = Idempotency(session=session, request=request, tenant=principal.tenant, key=key)
     if replay := await idempotency.replay():
         return replay
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type not in ("application/json", NDJSON):
-        raise ProblemError(f"Send application/json or {NDJSON}, not {content_type}", status=415)
-    batch = decode_batch(await request.body(), ndjson=content_type == NDJSON)
     settings = request.app.state.settings
     limits = service.IngestLimits(
         max_lateness=timedelta(seconds=settings.max_lateness_seconds),

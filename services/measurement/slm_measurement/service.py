@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
-from slm_measurement.chunk_failures import failed_version, remember_failed, transient
+from slm_measurement.chunk_failures import ChunkFailures, failed_version, remember_failed, transient
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.evaluation_pass import evaluate_chunk, evaluate_ids, record_measurement
 from slm_measurement.evaluator import measure
@@ -26,6 +27,7 @@ from slm_shared.errors import NotFound
 logger = logging.getLogger(__name__)
 
 EVALUATION_PENDING = "slm_measurement_evaluation_pending"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,11 @@ async def evaluate_flagged_here(
     """Evaluate objectives this transaction flagged (and so holds), in savepoints; how many were stored.
 
     Not `guarded` (the first try of a REST ingest): no savepoint at all, sparing its SAVEPOINT and RELEASE
-    round trips; if one objective is not stored, whatever the failure, `EvaluateAgainGuarded` is raised:
+    round trips; a failure raised while evaluating (in SQL, or after a write) raises `EvaluateAgainGuarded`:
     the transaction (the batch with it) is rolled back whole and the caller ingests the batch again, its
-    evaluation guarded as below. Acknowledged still means stored, and an event is committed only with the
-    evaluation that produced it.
+    evaluation guarded as below (`ingest_with_guarded_retry`). A plan that fails wrote nothing: that
+    objective is skipped and remembered, the others stored, with no retry. Acknowledged still means
+    stored, and an event is committed only with the evaluation that produced it.
 
     The outcomes, their transition rows and their outbox events commit with the transaction, or not at
     all. All are evaluated in one savepoint; if that fails, it alone is rolled back and each is evaluated
@@ -105,12 +108,7 @@ async def evaluate_flagged_here(
     """
     now = utcnow()
     if not guarded:
-        try:
-            evaluated = await _evaluate_all(session, flagged, now=now)
-            await session.flush()  # its outbox rows: a refusal of theirs fails here too, not at COMMIT
-            return evaluated
-        except Exception as error:
-            raise EvaluateAgainGuarded(f"evaluating {len(flagged)} objectives with their batch failed") from error
+        return await _evaluate_unguarded(session, flagged, versions, now=now)
     try:
         async with session.begin_nested():
             return await _evaluate_all(session, flagged, now=now)
@@ -126,6 +124,46 @@ async def evaluate_flagged_here(
         except Exception as error:  # noqa: BLE001 - one bad objective must not stop its siblings
             _failed_inline(objective.id, versions, error)
     return evaluated
+
+
+async def _evaluate_unguarded(
+    session: AsyncSession, flagged: list[repository.ObjectiveRow], versions: dict[str, datetime], *, now: datetime
+) -> int:
+    """Evaluate with no savepoint; a failure raised in SQL (or after a write) asks for the guarded retry.
+
+    An objective whose plan fails is not such a failure: planning is pure Python and wrote nothing, so the
+    pass logs it once and skips it (`evaluate_chunk`), its siblings are stored, and it is remembered here
+    (`remember_failed`) and left flagged for the worker, with no retry.
+    """
+    failures = ChunkFailures()
+    failures.attach(session)  # `objective_failed` notes the objectives whose plan failed
+    try:
+        evaluated = await evaluate_chunk(session, flagged, now=now, guarded=False)
+        # Its outbox rows: an immediate constraint or trigger refusing one fails here (a deferred one at COMMIT).
+        await session.flush()
+    except Exception as error:
+        raise EvaluateAgainGuarded(f"evaluating {len(flagged)} objectives with their batch failed") from error
+    for objective_row_id in sorted(failures.failed):
+        remember_failed(objective_row_id, versions[objective_row_id])
+    return evaluated
+
+
+async def ingest_with_guarded_retry(db: Database, ingest: Callable[[AsyncSession, bool], Awaitable[T]]) -> T:
+    """Run `ingest(session, guarded)` in a transaction of its own: unguarded first, once more guarded if that fails.
+
+    The REST ingest owns its transaction (not the request's session dependency) because a failed first try
+    is rolled back whole and the batch ingested again in a new transaction. Any `EvaluateAgainGuarded`,
+    transient failures (a deadlock, a lock or statement timeout) included, gets one guarded retry: after a
+    timeout the client waits for both tries, but its batch is stored. On SQLite both are urgent writers
+    (`Database.session(urgent=True)`): a client waits, and the batch may record a breach.
+    """
+    try:
+        async with db.session(urgent=True) as session:
+            return await ingest(session, False)
+    except EvaluateAgainGuarded as error:
+        logger.warning("a batch's inline evaluation failed; the batch is ingested again, guarded", exc_info=error)
+    async with db.session(urgent=True) as session:
+        return await ingest(session, True)
 
 
 class _NotAllStored(Exception):

@@ -7,6 +7,7 @@ evaluation guarded: stored once, acknowledged once, an Idempotency-Key replayed 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 
@@ -46,7 +47,9 @@ async def test_a_breaching_ingest_records_its_breach_without_a_savepoint(app_cli
     assert (await _objective(db, agreement_id)).status == "breached"
 
 
-async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stored_once(app_client) -> None:  # type: ignore[no-untyped-def]
+async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stored_once(
+    app_client, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
     app, client = app_client
     db: Database = app.state.db
     key = f"again-{uuid.uuid4().hex[:8]}"
@@ -56,6 +59,7 @@ async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stor
     await refuse_outbox(db)
     headers = {**INGEST, "Idempotency-Key": f"batch-{key}"}
     body = breaching(key)  # built once: its points are stamped with the current minute, and the replay must match
+    caplog.set_level(logging.WARNING, logger="slm_measurement.service")
 
     with statements(db) as sent:
         response = await client.post("/v1/measurements", json=body, headers=headers)
@@ -64,6 +68,10 @@ async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stor
     upserts = [s for s in sent if s.startswith("INSERT INTO MINUTE_BUCKETS")]
     assert len(upserts) == 2, "the batch ingested again after its optimistic try was rolled back"
     assert savepoints(sent)[0].startswith("SAVEPOINT"), "the second try guarded"
+    [retried] = [r for r in caplog.records if "ingested again" in r.getMessage()]  # the first try's error, not lost
+    assert retried.levelname == "WARNING" and retried.exc_info is not None
+    assert isinstance(retried.exc_info[1], service.EvaluateAgainGuarded)
+    assert "REFUSED" in str(retried.exc_info[1].__cause__).upper()
     assert await _total(db, key) == 5000  # stored once
     found = await _objective(db, agreement_id)
     assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
