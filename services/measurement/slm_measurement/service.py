@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
+from slm_measurement import buckets, failures, flagging, read_model, repository, slices, thresholds
 from slm_measurement.chunk_failures import ChunkFailures, failed_version, remember_failed, transient
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.evaluation_pass import evaluate_chunk, evaluate_ids, record_measurement
@@ -66,14 +66,14 @@ async def ingest_batch(
         return 0
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)
     await slices.reopen_late_spans(session, tenant=tenant, rollup=rollup, now=now)
-    flagged = await repository.flag_series_for_evaluation(
+    flagged = await flagging.flag_series_for_evaluation(
         session, tenant=tenant, series=rollup.series(), evaluated_before=now - evaluate_every, read=evaluate_up_to > 0
     )
     due = [f for f in flagged if f.due and failed_version(f.id) != f.updated_at]
     evaluated = 0
     if due and len(due) <= evaluate_up_to:
         versions = {f.id: f.updated_at for f in flagged}
-        evaluated = await evaluate_flagged_here(session, repository.rows_of(session, due), versions, guarded=guarded)
+        evaluated = await evaluate_flagged_here(session, flagging.rows_of(session, due), versions, guarded=guarded)
     if evaluated < len(flagged):
         session.info[EVALUATION_PENDING] = True  # wakes the worker after commit
     return rollup.points

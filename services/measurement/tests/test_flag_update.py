@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from slm_measurement import repository
+from slm_measurement import flagging
 from slm_measurement.models import Objective
 from slm_shared.db import Database
 
@@ -46,7 +46,7 @@ async def test_only_the_due_rows_come_back_with_their_columns(db: Database) -> N
         )
 
     async with db.session() as session:
-        flagged = await repository.flag_series_for_evaluation(
+        flagged = await flagging.flag_series_for_evaluation(
             session,
             tenant="acme",
             series={("busy", "availability")},
@@ -59,8 +59,8 @@ async def test_only_the_due_rows_come_back_with_their_columns(db: Database) -> N
         if db.engine.dialect.name == "postgresql":  # its driver decodes all JSON it receives: none is sent
             assert set(left.row) == {None}
         else:  # SQLite's JSON comes as text, decoded only for the rows evaluated inline
-            observed = left.row[repository._EVALUATED_COLUMNS.index(repository.OBJECTIVES.c.observed)]
+            observed = left.row[flagging._EVALUATED_COLUMNS.index(flagging.OBJECTIVES.c.observed)]
             assert isinstance(observed, str) and json.loads(observed) == OBSERVED
-            assert not any(isinstance(left.row[at], list | dict) for at in repository._JSON_AT)
-        [row] = repository.rows_of(session, [due])
+            assert not any(isinstance(left.row[at], list | dict) for at in flagging._JSON_AT)
+        [row] = flagging.rows_of(session, [due])
     assert (row.id, row.agreement_id, row.target, row.observed) == (due.id, "evaluated-before", 0.99, OBSERVED)
