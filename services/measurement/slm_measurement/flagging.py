@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Text, bindparam, case, or_, tuple_, type_coerce, update
+from sqlalchemy import JSON, Text, bindparam, case, func, true, tuple_, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.repository import (  # the columns an evaluation reads, and their rows, are the repository's
@@ -71,10 +71,10 @@ def rows_of(session: AsyncSession, flagged: Sequence[Flagged]) -> list[Objective
 _JSON_AT = [at for at, column in enumerate(_EVALUATED_COLUMNS) if isinstance(column.type, JSON)]
 
 
-# Due for an evaluation with its batch (see `flag_series_for_evaluation`).
-_DUE = or_(
-    OBJECTIVES.c.evaluated_at.is_(None),
-    OBJECTIVES.c.evaluated_at < bindparam("evaluated_before", type_=OBJECTIVES.c.evaluated_at.type),
+# Due for an evaluation with its batch (see `flag_series_for_evaluation`): never evaluated, or before the bound.
+# Not `evaluated_at IS NULL OR ...`: in an UPDATE's RETURNING, SQLite 3.40 reads `IS NULL` of a NULL column as false.
+_DUE = func.coalesce(
+    OBJECTIVES.c.evaluated_at < bindparam("evaluated_before", type_=OBJECTIVES.c.evaluated_at.type), true()
 )
 
 

@@ -64,3 +64,21 @@ async def test_only_the_due_rows_come_back_with_their_columns(db: Database) -> N
             assert not any(isinstance(left.row[at], list | dict) for at in flagging._JSON_AT)
         [row] = flagging.rows_of(session, [due])
     assert (row.id, row.agreement_id, row.target, row.observed) == (due.id, "evaluated-before", 0.99, OBSERVED)
+
+
+async def test_an_objective_never_evaluated_is_due(db: Database) -> None:
+    """Due with its batch on both databases (SQLite 3.40 reads `IS NULL` of a NULL column as false in RETURNING)."""
+    async with db.session() as session:
+        session.add(_objective("never", evaluated_at=None))
+
+    async with db.session() as session:
+        [flagged] = await flagging.flag_series_for_evaluation(
+            session,
+            tenant="acme",
+            series={("busy", "availability")},
+            evaluated_before=datetime.now(UTC) - timedelta(hours=1),
+            read=True,
+        )
+        assert flagged.due
+        [row] = flagging.rows_of(session, [flagged])
+    assert (row.agreement_id, row.observed) == ("never", OBSERVED)
