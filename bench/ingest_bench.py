@@ -35,8 +35,8 @@ from sqlmodel import SQLModel
 
 from slm_measurement import events as measurement_events
 from slm_measurement import (
+    flagged_pass,
     models,  # noqa: F401  (registers the bucket tables)
-    service,
 )
 from slm_measurement.buckets import upsert_rollup
 from slm_measurement.config import Settings
@@ -217,14 +217,14 @@ async def run_hot(url: str, *, limit: int, interval: float, batches: int, client
 
     async def worker() -> None:  # the flagged worker's loop, as it runs in the service process
         while draining:
-            if not await service.evaluate_flagged(db, limit=100):
+            if not await flagged_pass.evaluate_flagged(db, limit=100):
                 await asyncio.sleep(0.1)
 
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=300) as client:
             history = [{**point, "timestamp": at} for at in minutes]
             assert (await client.post("/v1/measurements", json=history)).status_code == 202
-            await service.evaluate_flagged(db, limit=100)
+            await flagged_pass.evaluate_flagged(db, limit=100)
             evaluating = asyncio.create_task(worker())
             queue = list(range(batches))
 

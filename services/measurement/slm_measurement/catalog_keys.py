@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import Boolean, Float, String, delete, literal, null, select, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,27 +100,29 @@ async def check_batch_in_force(
     series = list(_series(batch))
     services = {service for _, service, _ in series}
     indicators = {indicator for _, _, indicator in series} - STANDARD_INDICATOR_KEYS
-    rows = await session.execute(
-        select(col(CatalogKey.kind), col(CatalogKey.key)).where(
-            col(CatalogKey.tenant) == tenant,
-            col(CatalogKey.key).in_(services | indicators),
-        )
-    )
-    known = {(kind, key) for kind, key in rows}
     # Objectives name catalogue services and indicators too: what was measured before this read model existed.
-    measured = await session.execute(
-        select(
-            col(Objective.service_key),
-            col(Objective.indicator),
-            col(Objective.indicator_kind),
-            col(Objective.ended),
-            col(Objective.op),
-            col(Objective.value),
-        )
-        .where(col(Objective.tenant) == tenant, col(Objective.service_key).in_(services))
-        .distinct()
-    )
-    objectives = [tuple(row) for row in measured]
+    # One round trip: the objectives' rows, then the catalogue keys' (kind and key in the first two columns).
+    measured = select(
+        literal(False).label("is_key"),
+        col(Objective.service_key),
+        col(Objective.indicator),
+        col(Objective.indicator_kind),
+        col(Objective.ended),
+        col(Objective.op),
+        col(Objective.value),
+    ).where(col(Objective.tenant) == tenant, col(Objective.service_key).in_(services))
+    keys = select(
+        literal(True),
+        col(CatalogKey.kind),
+        col(CatalogKey.key),
+        null().cast(String),
+        null().cast(Boolean),
+        null().cast(String),
+        null().cast(Float),
+    ).where(col(CatalogKey.tenant) == tenant, col(CatalogKey.key).in_(services | indicators))
+    rows = [tuple(row) for row in await session.execute(union(measured, keys))]  # UNION: the objectives distinct
+    known = {(kind, key) for is_key, kind, key, *_ in rows if is_key}
+    objectives = [tuple(row[1:]) for row in rows if not row[0]]
     for service, indicator, *_ in objectives:
         known |= {(SERVICE, service), (INDICATOR, indicator)}
     errors: list[FieldError] = []

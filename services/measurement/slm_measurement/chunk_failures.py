@@ -6,6 +6,10 @@ off and the next pass tries every objective again. Any other failure (a constrai
 refusing a row, a Python error) belongs to one objective: it is logged once per pass, the objective
 is left flagged, and its version (`updated_at`) is remembered so that later passes evaluate its
 chunk guarded at once rather than try it optimistically first (`evaluation_pass.evaluate_ids`).
+
+One memory for both evaluators: an objective whose evaluation failed with an ingested batch
+(`service.evaluate_flagged_here`) is remembered here too, so the pass guards its chunk at once, and
+one that failed in a pass is not tried again with a batch until its version changes.
 """
 
 from __future__ import annotations
@@ -63,6 +67,18 @@ def objective_failed(session: AsyncSession, objective_row_id: str, error: Except
             return
         failures.logged.add(objective_row_id)
     logger.error("evaluation of objective %s failed", objective_row_id, exc_info=error)
+
+
+def failed_version(objective_row_id: str) -> datetime | None:
+    """The objective's version (`updated_at`) when its evaluation last failed, if it is remembered."""
+    return _FAILED.get(objective_row_id)
+
+
+def remember_failed(objective_row_id: str, version: datetime) -> None:
+    """Remember that the objective's evaluation failed at this version (by a pass or with a batch)."""
+    if len(_FAILED) >= _FAILED_KEPT and objective_row_id not in _FAILED:
+        _FAILED.clear()
+    _FAILED[objective_row_id] = version
 
 
 async def _versions(session: AsyncSession, ids: list[str]) -> dict[str, datetime]:

@@ -6,17 +6,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, catalog_keys, service
 from slm_measurement.buckets import GRANULARITY_SECONDS
 from slm_measurement.domain.histogram import count_at_or_below, quantile
-from slm_measurement.ingest import MAX_COUNT, ColumnarBatch, Point, decode_batch
+from slm_measurement.ingest import MAX_COUNT, Batch, ColumnarBatch, Point, decode_batch
 from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, SeriesPublic
 from slm_measurement.series_access import readable_series
+from slm_shared.auth import Principal
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
-from slm_shared.web.concurrency import IdempotencyDep
-from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep, urgent_writes
+from slm_shared.web.concurrency import Idempotency, IdempotencyKey
+from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
 
 router = APIRouter(prefix="/v1", tags=["measurements"], responses=PROBLEM_RESPONSES)
 
@@ -46,19 +48,27 @@ POINTS_BODY = {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestAccepted,
     openapi_extra=POINTS_BODY,
-    # A client waits, and the batch may record a breach: on SQLite ahead of the background writers waiting.
-    dependencies=[Depends(urgent_writes)],
 )
-async def ingest_measurements(
-    principal: IngestDep, session: SessionDep, idempotency: IdempotencyDep, request: Request
-) -> object:
+async def ingest_measurements(principal: IngestDep, request: Request, key: IdempotencyKey = None) -> object:
     """Store a batch of points (JSON array, NDJSON or columnar arrays per series); all or nothing."""
-    if replay := await idempotency.replay():
-        return replay
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", NDJSON):
         raise ProblemError(f"Send application/json or {NDJSON}, not {content_type}", status=415)
-    batch = decode_batch(await request.body(), ndjson=content_type == NDJSON)
+    batch = decode_batch(await request.body(), ndjson=content_type == NDJSON)  # once, outside the transaction
+
+    async def ingest(session: AsyncSession, guarded: bool) -> object:
+        return await _ingest(session, principal, request, key, batch, guarded=guarded)
+
+    # Its own transaction, tried again if the inline evaluation fails (see the helper).
+    return await service.ingest_with_guarded_retry(request.app.state.db, ingest)
+
+
+async def _ingest(
+    session: AsyncSession, principal: Principal, request: Request, key: str | None, batch: Batch, *, guarded: bool
+) -> object:
+    idempotency = Idempotency(session=session, request=request, tenant=principal.tenant, key=key)
+    if replay := await idempotency.replay():
+        return replay
     settings = request.app.state.settings
     limits = service.IngestLimits(
         max_lateness=timedelta(seconds=settings.max_lateness_seconds),
@@ -76,6 +86,7 @@ async def ingest_measurements(
             force=force,
             evaluate_up_to=settings.ingest_evaluation_limit,
             evaluate_every=timedelta(seconds=settings.ingest_evaluation_interval_seconds),
+            guarded=guarded,
         ),
         warnings=warnings,
     )

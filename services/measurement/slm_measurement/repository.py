@@ -6,7 +6,7 @@ from collections import namedtuple
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -19,9 +19,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
     type_coerce,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,53 +27,6 @@ from sqlmodel import col
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
 from slm_measurement.sqlite_json import SQLiteJSON
-
-
-class Flagged(NamedTuple):
-    """An objective a batch flagged: its row id, its version (`updated_at`), and whether it is due inline."""
-
-    id: str
-    updated_at: datetime
-    due: bool
-
-
-async def flag_series_for_evaluation(
-    session: AsyncSession, *, tenant: str, series: set[tuple[str, str]], evaluated_before: datetime
-) -> list[Flagged]:
-    """Flag the active objectives on the given (service, indicator) pairs as needing evaluation; returns them.
-
-    One statement flags, locks (the update's row locks, held until this transaction ends) and tells, for
-    each, whether it is due for an evaluation with its batch: never evaluated, or last evaluated before
-    `evaluated_before` (one evaluated since is left flagged, for the worker to coalesce many batches into
-    one evaluation). Only ids come back: `read_flagged` reads the rows of those evaluated here. No filter on
-    the flag itself: on PostgreSQL the update then waits for a worker that holds the row, and sets the flag
-    again after that worker's evaluation commits (and sees the time that evaluation stored).
-    """
-    if not series:
-        return []
-    connection = await session.connection()
-    evaluated_at = OBJECTIVES.c.evaluated_at
-    due = or_(evaluated_at.is_(None), evaluated_at < evaluated_before)
-    rows = await connection.execute(
-        update(OBJECTIVES)
-        .where(
-            OBJECTIVES.c.tenant == tenant,
-            OBJECTIVES.c.active.is_(True),
-            tuple_(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator).in_(sorted(series)),
-        )
-        .values(needs_evaluation=True)
-        .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, due)
-    )
-    return sorted(Flagged(row[0], row[1], bool(row[2])) for row in rows)
-
-
-async def read_flagged(session: AsyncSession, ids: list[str]) -> list[ObjectiveRow]:
-    """The rows (as a pass reads them) of objectives this transaction flagged, in id order."""
-    if not ids:
-        return []
-    connection = await session.connection()
-    rows = await connection.execute(_READ_FLAGGED[connection.dialect.name == "postgresql"], {"ids": ids})
-    return [_ObjectiveRow._make(row) for row in rows]
 
 
 async def get_objective(
@@ -148,14 +99,6 @@ def _lock_due(postgres: bool) -> Select[Any]:
 
 
 _LOCK_DUE = {False: _lock_due(False), True: _lock_due(True)}  # by whether the database is PostgreSQL
-
-
-def _read_flagged(postgres: bool) -> Select[Any]:
-    # No lock clause: the flag update of the same transaction holds them already.
-    return select(*_evaluated_columns(postgres)).where(_ids_in("ids", postgres)).order_by(col(Objective.id))
-
-
-_READ_FLAGGED = {False: _read_flagged(False), True: _read_flagged(True)}  # by whether the database is PostgreSQL
 
 
 async def lock_due_objectives(

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import buckets, failures, read_model, repository, slices, thresholds
-from slm_measurement.chunk_failures import transient
+from slm_measurement import buckets, failures, flagging, read_model, repository, slices, thresholds
+from slm_measurement.chunk_failures import ChunkFailures, failed_version, remember_failed, transient
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.evaluation_pass import evaluate_chunk, evaluate_ids, record_measurement
 from slm_measurement.evaluator import measure
@@ -26,18 +27,13 @@ from slm_shared.errors import NotFound
 logger = logging.getLogger(__name__)
 
 EVALUATION_PENDING = "slm_measurement_evaluation_pending"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class IngestLimits:
     max_lateness: timedelta
     max_future: timedelta
-
-
-# An objective whose evaluation with its batch failed, by row id: the version (`updated_at`) that failed.
-# That version is left to the worker from then on, and logged once, not with every batch.
-_FAILED_INLINE: dict[str, datetime] = {}
-_FAILED_INLINE_KEPT = 10_000
 
 
 async def ingest_batch(
@@ -50,6 +46,7 @@ async def ingest_batch(
     force: Thresholds | None = None,
     evaluate_up_to: int = 0,
     evaluate_every: timedelta = timedelta(seconds=1),
+    guarded: bool = True,
 ) -> int:
     """Check the whole batch (against the limits as of `now`), add it to the buckets and flag its objectives.
 
@@ -58,7 +55,8 @@ async def ingest_batch(
     of the objectives it flags are due (not evaluated within `evaluate_every`), those are evaluated in this
     transaction (`evaluate_flagged_here`), so the first breaching batch after a quiet spell commits its
     breach's event with its points. The others stay flagged: the worker evaluates them, one evaluation
-    for all the batches of a busy series.
+    for all the batches of a busy series. Not `guarded`: they are evaluated without savepoints, and a
+    failure raises `EvaluateAgainGuarded` for the caller to roll the transaction back and ingest again.
     """
     now = now or utcnow()
     if force is None:
@@ -68,30 +66,49 @@ async def ingest_batch(
         return 0
     await buckets.upsert_rollup(session, tenant=tenant, rollup=rollup)
     await slices.reopen_late_spans(session, tenant=tenant, rollup=rollup, now=now)
-    flagged = await repository.flag_series_for_evaluation(
-        session, tenant=tenant, series=rollup.series(), evaluated_before=now - evaluate_every
+    flagged = await flagging.flag_series_for_evaluation(
+        session, tenant=tenant, series=rollup.series(), evaluated_before=now - evaluate_every, read=evaluate_up_to > 0
     )
-    due = [f.id for f in flagged if f.due and _FAILED_INLINE.get(f.id) != f.updated_at]
+    due = [f for f in flagged if f.due and failed_version(f.id) != f.updated_at]
     evaluated = 0
     if due and len(due) <= evaluate_up_to:
         versions = {f.id: f.updated_at for f in flagged}
-        evaluated = await evaluate_flagged_here(session, await repository.read_flagged(session, due), versions)
+        evaluated = await evaluate_flagged_here(session, flagging.rows_of(session, due), versions, guarded=guarded)
     if evaluated < len(flagged):
         session.info[EVALUATION_PENDING] = True  # wakes the worker after commit
     return rollup.points
 
 
+class EvaluateAgainGuarded(Exception):
+    """A batch's evaluation without savepoints failed: roll its transaction back, ingest it again `guarded`."""
+
+
 async def evaluate_flagged_here(
-    session: AsyncSession, flagged: list[repository.ObjectiveRow], versions: dict[str, datetime]
+    session: AsyncSession,
+    flagged: list[repository.ObjectiveRow],
+    versions: dict[str, datetime],
+    *,
+    guarded: bool = True,
 ) -> int:
     """Evaluate objectives this transaction flagged (and so holds), in savepoints; how many were stored.
+
+    Not `guarded` (the first try of a REST ingest): no savepoint at all, sparing its SAVEPOINT and RELEASE
+    round trips; a failure raised while evaluating (in SQL, or after a write) raises `EvaluateAgainGuarded`:
+    the transaction (the batch with it) is rolled back whole and the caller ingests the batch again, its
+    evaluation guarded as below (`ingest_with_guarded_retry`). A plan that fails wrote nothing: that
+    objective is skipped and remembered, the others stored, with no retry. Acknowledged still means
+    stored, and an event is committed only with the evaluation that produced it.
 
     The outcomes, their transition rows and their outbox events commit with the transaction, or not at
     all. All are evaluated in one savepoint; if that fails, it alone is rolled back and each is evaluated
     in its own, so one bad objective keeps neither its siblings nor the batch from being stored. One that
-    fails stays flagged for the worker; its version (`versions`) is logged once and not tried here again.
+    fails stays flagged for the worker; its version (`versions`) is logged once and not tried here again
+    (`chunk_failures.remember_failed`: the periodic passes then guard its chunk at once, and an objective
+    that failed in a pass is not tried here either).
     """
     now = utcnow()
+    if not guarded:
+        return await _evaluate_unguarded(session, flagged, versions, now=now)
     try:
         async with session.begin_nested():
             return await _evaluate_all(session, flagged, now=now)
@@ -107,6 +124,46 @@ async def evaluate_flagged_here(
         except Exception as error:  # noqa: BLE001 - one bad objective must not stop its siblings
             _failed_inline(objective.id, versions, error)
     return evaluated
+
+
+async def _evaluate_unguarded(
+    session: AsyncSession, flagged: list[repository.ObjectiveRow], versions: dict[str, datetime], *, now: datetime
+) -> int:
+    """Evaluate with no savepoint; a failure raised in SQL (or after a write) asks for the guarded retry.
+
+    An objective whose plan fails is not such a failure: planning is pure Python and wrote nothing, so the
+    pass logs it once and skips it (`evaluate_chunk`), its siblings are stored, and it is remembered here
+    (`remember_failed`) and left flagged for the worker, with no retry.
+    """
+    failures = ChunkFailures()
+    failures.attach(session)  # `objective_failed` notes the objectives whose plan failed
+    try:
+        evaluated = await evaluate_chunk(session, flagged, now=now, guarded=False)
+        # Its outbox rows: an immediate constraint or trigger refusing one fails here (a deferred one at COMMIT).
+        await session.flush()
+    except Exception as error:
+        raise EvaluateAgainGuarded(f"evaluating {len(flagged)} objectives with their batch failed") from error
+    for objective_row_id in sorted(failures.failed):
+        remember_failed(objective_row_id, versions[objective_row_id])
+    return evaluated
+
+
+async def ingest_with_guarded_retry(db: Database, ingest: Callable[[AsyncSession, bool], Awaitable[T]]) -> T:
+    """Run `ingest(session, guarded)` in a transaction of its own: unguarded first, once more guarded if that fails.
+
+    The REST ingest owns its transaction (not the request's session dependency) because a failed first try
+    is rolled back whole and the batch ingested again in a new transaction. Any `EvaluateAgainGuarded`,
+    transient failures (a deadlock, a lock or statement timeout) included, gets one guarded retry: after a
+    timeout the client waits for both tries, but its batch is stored. On SQLite both are urgent writers
+    (`Database.session(urgent=True)`): a client waits, and the batch may record a breach.
+    """
+    try:
+        async with db.session(urgent=True) as session:
+            return await ingest(session, False)
+    except EvaluateAgainGuarded as error:
+        logger.warning("a batch's inline evaluation failed; the batch is ingested again, guarded", exc_info=error)
+    async with db.session(urgent=True) as session:
+        return await ingest(session, True)
 
 
 class _NotAllStored(Exception):
@@ -126,9 +183,7 @@ def _failed_inline(objective_row_id: str, versions: dict[str, datetime], error: 
             "evaluating objective %s with its batch failed (%s); the worker evaluates it", objective_row_id, error
         )
         return
-    if len(_FAILED_INLINE) >= _FAILED_INLINE_KEPT:
-        _FAILED_INLINE.clear()
-    _FAILED_INLINE[objective_row_id] = versions[objective_row_id]
+    remember_failed(objective_row_id, versions[objective_row_id])  # the passes guard it at once, too
     logger.error(
         "evaluating objective %s with its batch failed; the worker evaluates it (logged once per version)",
         objective_row_id,
@@ -204,33 +259,4 @@ async def evaluate_due(
         if offset and yield_to is not None and yield_to.is_set():
             break
         evaluated += await evaluate_ids(db, ids[offset : offset + chunk], interval=interval)
-    return evaluated
-
-
-async def evaluate_flagged(db: Database, *, limit: int, chunk: int = 200) -> int:
-    """Evaluate the objectives ingestion flagged, and those never evaluated, at most `limit` of them.
-
-    Each chunk is chosen, locked and evaluated in one transaction (no separate read of the due ids):
-    the short path from a breaching ingest to its status event. Objectives another worker holds are
-    skipped; one that fails is logged and left flagged for the next pass, not retried in this one.
-    A chunk of one objective (the usual case) is evaluated without savepoints: if it fails, its
-    transaction is rolled back whole. On SQLite its transaction takes the writer turn ahead of the
-    ordinary writers waiting (the ingest consumer's, the periodic passes'), bounded by `WriterQueue`.
-    """
-    evaluated, done = 0, list[str]()
-    while len(done) < limit:
-        size, objectives = min(chunk, limit - len(done)), []
-        try:
-            async with db.session(urgent=True) as session:  # on SQLite, ahead of queued background writers
-                now = utcnow()
-                objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
-                stored = await evaluate_chunk(session, objectives, now=now, guarded=len(objectives) > 1)
-            evaluated += stored  # committed
-        except Exception:
-            if len(objectives) != 1:
-                raise
-            logger.exception("evaluation of objective %s failed", objectives[0].id)
-        done += [objective.id for objective in objectives]
-        if len(objectives) < size:
-            break
     return evaluated

@@ -22,9 +22,14 @@ class SQLiteJSON(TypeDecorator[Any]):
     cache_ok = True
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if not isinstance(value, str):
-            return value  # NULL, or a number SQLite's JSON functions stored
-        try:
-            return _decode(value)
-        except msgspec.MsgspecError:
-            return json.loads(value)
+        return json_of(value)
+
+
+def json_of(value: Any) -> Any:
+    """What SQLite's JSON text reads as (see `SQLiteJSON`); also for text a statement returned undecoded."""
+    if not isinstance(value, str):
+        return value  # NULL, or a number SQLite's JSON functions stored
+    try:
+        return _decode(value)
+    except msgspec.MsgspecError:
+        return json.loads(value)

@@ -13,10 +13,11 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select, text, update
 from sqlmodel import col
+from test_evaluation_pass_optimistic import savepoints, statements
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from ticket_support import outbox
 
-from slm_measurement import service
+from slm_measurement import chunk_failures, flagged_pass, service
 from slm_measurement.config import Settings
 from slm_measurement.models import MinuteBucket, Objective, ObjectiveTransition
 from slm_shared.contracts.registry import EVENTS
@@ -85,7 +86,7 @@ async def test_a_breaching_batch_is_answered_with_its_breach_already_in_the_outb
     found = await _objective(db, agreement_id)
     assert (found.status, found.needs_evaluation, found.total) == ("breached", False, 5000)
     assert await _transitions_to(db, found.id, "breached") == 1
-    assert await service.evaluate_flagged(db, limit=100) == 0  # nothing left for the worker
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 0  # nothing left for the worker
 
 
 async def test_a_batch_flagging_more_objectives_than_the_limit_leaves_them_to_the_worker(app_client) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +103,7 @@ async def test_a_batch_flagging_more_objectives_than_the_limit_leaves_them_to_th
 
     assert [await outbox(db, BREACHED, agreement_id=a) for a in agreements] == [[], []]
     assert [(await _objective(db, a)).needs_evaluation for a in agreements] == [True, True]
-    assert await service.evaluate_flagged(db, limit=100) == 2
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 2
     assert [len(await outbox(db, BREACHED, agreement_id=a)) for a in agreements] == [1, 1]
 
 
@@ -116,6 +117,20 @@ async def test_an_evaluation_failing_in_sql_with_its_batch_keeps_the_batch_and_l
     agreement_id = await agreement_on(db, key)
     assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
     await _quiet(db, key)
+    await refuse_outbox(db)
+
+    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text  # acknowledged: stored
+
+    assert await _total(db, key) == 5000
+    found = await _objective(db, agreement_id)
+    assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
+    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
+    assert await _transitions_to(db, found.id, "breached") == 0
+
+
+async def refuse_outbox(db: Database) -> None:
+    """A real trigger: the database refuses every outbox row, so recording an event fails in SQL."""
     async with db.session() as session:
         if db.engine.dialect.name == "postgresql":
             await session.execute(
@@ -136,15 +151,6 @@ async def test_an_evaluation_failing_in_sql_with_its_batch_keeps_the_batch_and_l
                     " BEGIN SELECT RAISE(ABORT, 'outbox refused'); END"
                 )
             )
-
-    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
-    assert response.status_code == 202, response.text  # acknowledged: stored
-
-    assert await _total(db, key) == 5000
-    found = await _objective(db, agreement_id)
-    assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
-    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
-    assert await _transitions_to(db, found.id, "breached") == 0
 
 
 async def _spoil(db: Database, agreement_id: str, **values: Any) -> None:
@@ -186,7 +192,7 @@ async def test_a_bad_objective_does_not_keep_its_healthy_sibling_from_being_eval
 async def test_an_objective_whose_plan_fails_is_known_after_one_batch_and_its_sibling_still_evaluated(
     app_client, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]
-    """A plan failure is logged and skipped by the pass, not raised: the ingest still counts it as failed once."""
+    """A plan failure is logged (once) and skipped by the pass, not raised: the ingest remembers it, no retry."""
     app, client = app_client
     db: Database = app.state.db
     app.state.settings = app.state.settings.model_copy(update={"ingest_evaluation_interval_seconds": 0.0})
@@ -195,18 +201,20 @@ async def test_an_objective_whose_plan_fails_is_known_after_one_batch_and_its_si
     assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 2
     # a burn tier whose lookback is no duration: planning it fails
     await _spoil(db, bad, alert_policy=[{"name": "x", "severity": "page", "budget_share": 0.02, "long_window": "soon"}])
-    caplog.set_level(logging.ERROR, logger="slm_measurement.service")
+    caplog.set_level(logging.WARNING)
 
-    await _two_breaching_batches(db, client, key)  # the second finds the bad one known: not tried (nor logged) again
+    with statements(db) as sent:
+        await _two_breaching_batches(db, client, key)  # the second finds the bad one known: not tried (nor logged)
 
     found = await _objective(db, healthy)
     assert (found.status, found.needs_evaluation, found.total) == ("breached", False, 10000)
     broken = await _objective(db, bad)
     assert broken.needs_evaluation  # left for the worker
-    failed = [r for r in caplog.records if r.name == "slm_measurement.service" and "with its batch" in r.getMessage()]
-    assert [r.getMessage() for r in failed] == [
-        f"evaluating objective {broken.id} with its batch failed; the worker evaluates it (logged once per version)"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING] == [
+        ("ERROR", f"evaluation of objective {broken.id} failed")  # by the pass's planner, with its traceback
     ]
+    assert savepoints(sent) == [], "no guarded retry: planning wrote nothing"
+    assert len([s for s in sent if s.startswith("INSERT INTO MINUTE_BUCKETS")]) == 2  # each batch ingested once
 
 
 async def test_batches_on_a_series_evaluated_within_the_interval_are_left_to_the_worker(app_client) -> None:  # type: ignore[no-untyped-def]
@@ -227,7 +235,7 @@ async def test_batches_on_a_series_evaluated_within_the_interval_are_left_to_the
     # Evaluated with the first batch only: its breach is out; the four later batches wait, flagged.
     assert (found.status, found.needs_evaluation, found.total) == ("breached", True, 1000)
     assert len(await outbox(db, BREACHED, agreement_id=agreement_id)) == 1
-    assert await service.evaluate_flagged(db, limit=100) == 1  # one evaluation for the four
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 1  # one evaluation for the four
     found = await _objective(db, agreement_id)
     assert (found.status, found.needs_evaluation, found.total) == ("breached", False, 5000)
     assert await _transitions_to(db, found.id, "breached") == 1
@@ -258,7 +266,7 @@ async def test_concurrent_batches_on_two_series_with_the_workers_record_one_brea
 
     async def workers() -> None:
         while posting:
-            await service.evaluate_flagged(db, limit=100)
+            await flagged_pass.evaluate_flagged(db, limit=100)
             await service.evaluate_due(db, interval=timedelta(0), limit=100)
             await asyncio.sleep(0)
 
@@ -275,7 +283,7 @@ async def test_concurrent_batches_on_two_series_with_the_workers_record_one_brea
         posting = False
         await worker
     assert [r.status_code for r in responses] == [202] * batches, [r.text for r in responses]
-    await service.evaluate_flagged(db, limit=100)  # whatever the batches left flagged
+    await flagged_pass.evaluate_flagged(db, limit=100)  # whatever the batches left flagged
 
     for key, agreement_id in zip(keys, agreements, strict=True):
         assert await _total(db, key) == 1000 * batches
@@ -283,7 +291,7 @@ async def test_concurrent_batches_on_two_series_with_the_workers_record_one_brea
         assert (found.status, found.needs_evaluation, found.total) == ("breached", False, 1000 * batches)
         assert await _transitions_to(db, found.id, "breached") == 1
         assert len(await outbox(db, BREACHED, agreement_id=agreement_id)) == 1
-    assert await service.evaluate_flagged(db, limit=100) == 0
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 0
 
 
 async def test_an_ingest_has_the_sqlite_writer_turn_before_the_background_writers_waiting(app_client) -> None:  # type: ignore[no-untyped-def]
@@ -354,6 +362,6 @@ def test_the_inline_evaluation_holds_a_deadlock_against_no_objective() -> None:
 
     row_id, version = f"inline-{uuid.uuid4().hex[:8]}", datetime(2026, 11, 30, tzinfo=UTC)
     service._failed_inline(row_id, {row_id: version}, DBAPIError("UPDATE objectives", {}, Deadlock("deadlock")))
-    assert row_id not in service._FAILED_INLINE
+    assert chunk_failures.failed_version(row_id) is None
     service._failed_inline(row_id, {row_id: version}, ValueError("observed spans this release cannot read"))
-    assert service._FAILED_INLINE.pop(row_id) == version
+    assert chunk_failures._FAILED.pop(row_id) == version

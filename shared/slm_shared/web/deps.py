@@ -14,18 +14,9 @@ from slm_shared.reads import Reader
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def urgent_writes(request: Request) -> None:
-    """Route dependency: the request's write transaction is on a latency goal (see `Database.session(urgent=)`).
-
-    Listed in the route's `dependencies`, which FastAPI resolves before the route's parameters (the session).
-    """
-    request.state.urgent_writes = True
-
-
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's transaction: commit on success, roll back on error; reads take no write lock."""
-    urgent = getattr(request.state, "urgent_writes", False)
-    async with request.app.state.db.session(read_only=request.method in READ_METHODS, urgent=urgent) as session:
+    async with request.app.state.db.session(read_only=request.method in READ_METHODS) as session:
         yield session
 
 

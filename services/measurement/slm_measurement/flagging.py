@@ -1,0 +1,111 @@
+"""The flag a batch sets on the objectives of its series, in one UPDATE that also returns what is due inline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import JSON, Text, bindparam, case, func, true, tuple_, type_coerce, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from slm_measurement.repository import (  # the columns an evaluation reads, and their rows, are the repository's
+    _EVALUATED_COLUMNS,
+    OBJECTIVES,
+    ObjectiveRow,
+    _ObjectiveRow,
+)
+from slm_measurement.sqlite_json import json_of
+
+
+class Flagged(NamedTuple):
+    """An objective a batch flagged: its row id, its version (`updated_at`), and whether it is due inline."""
+
+    id: str
+    updated_at: datetime
+    due: bool
+    row: tuple[Any, ...] | None = None  # its evaluated columns when flagged with `read` (all NULL when not due)
+
+
+async def flag_series_for_evaluation(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    series: set[tuple[str, str]],
+    evaluated_before: datetime,
+    read: bool = False,
+) -> list[Flagged]:
+    """Flag the active objectives on the given (service, indicator) pairs as needing evaluation; returns them.
+
+    One statement flags, locks (the update's row locks, held until this transaction ends) and tells, for
+    each, whether it is due for an evaluation with its batch: never evaluated, or last evaluated before
+    `evaluated_before` (one evaluated since is left flagged, for the worker to coalesce many batches into
+    one evaluation). `read`: each due one's evaluated columns come back too (`rows_of` makes rows of those
+    evaluated here, with no second read); a row not due comes back with NULL in their stead, so the database
+    neither sends nor decodes the JSON of a row left to the worker. Otherwise only ids come back. No filter on
+    the flag itself: on PostgreSQL the update then waits for a worker that holds the row, and sets the flag
+    again after that worker's evaluation commits (and sees the time that evaluation stored).
+    """
+    if not series:
+        return []
+    connection = await session.connection()
+    statement = _FLAG[connection.dialect.name == "postgresql", read]
+    parameters = {"of_tenant": tenant, "series": sorted(series), "evaluated_before": evaluated_before}
+    rows = await connection.execute(statement, parameters)
+    return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:]) if read else None) for row in rows)
+
+
+def rows_of(session: AsyncSession, flagged: Sequence[Flagged]) -> list[ObjectiveRow]:
+    """The rows (as a pass reads them) of objectives flagged with `read`, their JSON decoded."""
+    if session.get_bind().dialect.name == "postgresql":  # asyncpg decoded the JSON already
+        return [_ObjectiveRow._make(f.row or ()) for f in flagged]
+    rows = []
+    for f in flagged:
+        values = list(f.row or ())
+        for at in _JSON_AT:
+            values[at] = json_of(values[at])
+        rows.append(_ObjectiveRow._make(values))
+    return rows
+
+
+_JSON_AT = [at for at, column in enumerate(_EVALUATED_COLUMNS) if isinstance(column.type, JSON)]
+
+
+# Due for an evaluation with its batch (see `flag_series_for_evaluation`): never evaluated, or before the bound.
+# Not `evaluated_at IS NULL OR ...`: in an UPDATE's RETURNING, SQLite 3.40 reads `IS NULL` of a NULL column as false.
+_DUE = func.coalesce(
+    OBJECTIVES.c.evaluated_at < bindparam("evaluated_before", type_=OBJECTIVES.c.evaluated_at.type), true()
+)
+
+
+def _returned(postgres: bool) -> list[Any]:
+    """The evaluated columns a flag update returns: on PostgreSQL NULL for a row not due, on SQLite the JSON as text.
+
+    PostgreSQL's driver decodes every JSON value it receives, so a row left to the worker gets NULL instead
+    (`CASE`); SQLite's text is decoded only for the rows evaluated inline (`rows_of`), and a `CASE` per
+    column there costs more than the text it spares (measured).
+    """
+    if postgres:
+        return [type_coerce(case((_DUE, column)), column.type).label(column.key) for column in _EVALUATED_COLUMNS]
+    return [
+        type_coerce(column, Text).label(column.key) if isinstance(column.type, JSON) else column
+        for column in _EVALUATED_COLUMNS
+    ]
+
+
+def _flag(postgres: bool, read: bool) -> Any:
+    """The flag update, built once: a statement of 40 columns costs more to build and key than to run."""
+    return (
+        update(OBJECTIVES)
+        .where(
+            OBJECTIVES.c.tenant == bindparam("of_tenant"),
+            OBJECTIVES.c.active.is_(True),
+            tuple_(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator).in_(bindparam("series", expanding=True)),
+        )
+        .values(needs_evaluation=True)
+        .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, _DUE, *(_returned(postgres) if read else ()))
+    )
+
+
+# By whether the database is PostgreSQL, and whether the evaluated columns are returned.
+_FLAG = {(postgres, read): _flag(postgres, read) for postgres in (False, True) for read in (False, True)}

@@ -1,0 +1,105 @@
+"""A breaching REST ingest in as few statements as it needs; its evaluation takes savepoints only when tried again.
+
+The first try evaluates the batch's objectives without a savepoint (no SAVEPOINT and RELEASE round
+trips). If that fails, the whole transaction is rolled back and the batch ingested again with its
+evaluation guarded: stored once, acknowledged once, an Idempotency-Key replayed as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from test_evaluation_pass_optimistic import savepoints, statements
+from test_evaluation_wake import INGEST, agreement_on, breaching
+from test_evaluation_with_ingest import _objective, _quiet, _total, refuse_outbox
+from ticket_support import outbox
+
+from slm_measurement import service
+from slm_shared.contracts.registry import EVENTS
+from slm_shared.db import Database
+
+BREACHED = EVENTS.objective_breached.type
+# Per breaching ingest of one series with one objective: the catalogue keys with the objectives on its services,
+# three bucket upserts, the flag update returning the flagged row, the terms, the tallies, the outcome, its
+# transition and its events (and SQLite's BEGIN IMMEDIATE; asyncpg's BEGIN and both COMMITs are no cursor's).
+STATEMENTS = {"sqlite": 11, "postgresql": 10}
+
+
+async def test_a_breaching_ingest_records_its_breach_without_a_savepoint(app_client) -> None:  # type: ignore[no-untyped-def]
+    app, client = app_client
+    db: Database = app.state.db
+    key = f"count-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
+    await _quiet(db, key)
+
+    with statements(db) as sent:
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+
+    assert savepoints(sent) == []
+    assert len(sent) == STATEMENTS[db.engine.dialect.name], sent
+    assert len(await outbox(db, BREACHED, agreement_id=agreement_id)) == 1
+    assert (await _objective(db, agreement_id)).status == "breached"
+
+
+async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stored_once(
+    app_client, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    app, client = app_client
+    db: Database = app.state.db
+    key = f"again-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
+    await _quiet(db, key)
+    await refuse_outbox(db)
+    headers = {**INGEST, "Idempotency-Key": f"batch-{key}"}
+    body = breaching(key)  # built once: its points are stamped with the current minute, and the replay must match
+    caplog.set_level(logging.WARNING, logger="slm_measurement.service")
+
+    with statements(db) as sent:
+        response = await client.post("/v1/measurements", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+
+    upserts = [s for s in sent if s.startswith("INSERT INTO MINUTE_BUCKETS")]
+    assert len(upserts) == 2, "the batch ingested again after its optimistic try was rolled back"
+    assert savepoints(sent)[0].startswith("SAVEPOINT"), "the second try guarded"
+    [retried] = [r for r in caplog.records if "ingested again" in r.getMessage()]  # the first try's error, not lost
+    assert retried.levelname == "WARNING" and retried.exc_info is not None
+    assert isinstance(retried.exc_info[1], service.EvaluateAgainGuarded)
+    assert "REFUSED" in str(retried.exc_info[1].__cause__).upper()
+    assert await _total(db, key) == 5000  # stored once
+    found = await _objective(db, agreement_id)
+    assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
+    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
+
+    again = await client.post("/v1/measurements", json=body, headers=headers)
+    assert (again.status_code, again.json()) == (202, response.json())  # the key replays the acknowledgement
+    assert await _total(db, key) == 5000
+
+
+async def test_a_flagged_row_left_to_the_worker_is_not_decoded_though_the_flag_update_returns_it(app_client) -> None:  # type: ignore[no-untyped-def]
+    """Evaluated a moment ago, the objective is not due: its row comes back with the flag but is never decoded."""
+    app, client = app_client
+    db: Database = app.state.db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores JSON text it cannot decode")
+    app.state.settings = app.state.settings.model_copy(update={"ingest_evaluation_interval_seconds": 3600.0})
+    key = f"undecoded-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1  # evaluated just now
+    async with db.session() as session:
+        await session.execute(
+            text("UPDATE objectives SET observed = 'not json {' WHERE agreement_id = :a"), {"a": agreement_id}
+        )
+
+    with statements(db) as sent:
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+    [flag] = [s for s in sent if s.startswith("UPDATE OBJECTIVES SET NEEDS_EVALUATION")]
+    assert "OBSERVED" in flag  # returned with the flag
+    assert await _total(db, key) == 5000
