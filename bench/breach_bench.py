@@ -4,8 +4,11 @@
              the outbox -> relay -> JetStream -> notifier inbox -> signed webhook at a loopback receiver
   baseline : a core NATS request/reply round trip on the same server, sampled between breaches
 
-Each breach uses its own service and SLA, set up through the public APIs first. Prints p50 / p99
-(with few samples the p99 is the worst one). Goal: p50 < 50 ms, p99 < 200 ms.
+Each breach uses its own service and SLA, set up through the public APIs first. A breach's time runs from
+just before its POST is sent to the receiver having read the whole webhook (the receiver's own clock, so the
+bench's wake-up is not counted; it is shown as its own stage). The receiver keeps connections alive
+(HTTP/1.1), as production receivers do. Prints p50 / p99 (with few samples the p99 is the worst one).
+Goal: p50 < 50 ms, p99 < 200 ms.
 
 Run: .venv/bin/python bench/breach_bench.py [--database sqlite|postgresql|both] [--breaches 20]
 """
@@ -80,10 +83,14 @@ def is_breach_of(received: Received, key: str) -> bool:
     return bool(body.get("type") == EVENTS.objective_breached.type and body.get("data", {}).get("service_key") == key)
 
 
-def wait_for_breach(receiver: WebhookReceiver, key: str, timeout: float) -> bool:
+def wait_for_breach(receiver: WebhookReceiver, key: str, timeout: float) -> Received | None:
     """Block until the breach webhook of service `key` has arrived (burn alerts and others do not count)."""
+
+    def breach() -> Received | None:
+        return next((r for r in receiver.received if is_breach_of(r, key)), None)
+
     with receiver.arrived:
-        return receiver.arrived.wait_for(lambda: any(is_breach_of(r, key) for r in receiver.received), timeout=timeout)
+        return receiver.arrived.wait_for(breach, timeout=timeout)
 
 
 async def nats_round_trip(nc: nats.NATS) -> float:
@@ -94,8 +101,9 @@ async def nats_round_trip(nc: nats.NATS) -> float:
 
 async def bench(database: str, breaches: int) -> None:
     posted: dict[str, float] = {}
+    arrived: dict[str, tuple[float, float]] = {}  # service key -> (at the receiver, seen by the bench)
     with running_stack(database) as (stack, urls):
-        receiver = WebhookReceiver().start()
+        receiver = WebhookReceiver(keep_alive=True).start()
         try:
             scenario = Scenario(
                 {s: stack.url(s) for s in ("catalog", "agreements", "measurement", "notifier")}, tenant="bench"
@@ -115,15 +123,17 @@ async def bench(database: str, breaches: int) -> None:
                 for index, key in enumerate(keys):
                     rtt.append(await nats_round_trip(nc))
                     started = time.perf_counter()
-                    posted[key] = time.time()
+                    posted[key] = time.time()  # the receiver stamps arrivals with time.time() too
                     response = await client.post("/v1/measurements", json=breaching_points(key))
                     assert response.status_code == 202, response.text
                     answered.append((time.perf_counter() - started) * 1000)
-                    if not await asyncio.to_thread(wait_for_breach, receiver, key, 30):
+                    webhook = await asyncio.to_thread(wait_for_breach, receiver, key, 30)
+                    if webhook is None:
                         raise SystemExit(f"no webhook for breach {index + 1} within 30 s")
-                    ours.append(time.perf_counter() - started)
+                    arrived[key] = (webhook.arrived_at, time.time())
+                    ours.append(webhook.arrived_at - posted[key])
             rtt = rtt[3:]
-            spent = await stages.breakdown(urls, posted)
+            spent = await stages.breakdown(urls, posted, arrived)
             await responder.unsubscribe()
             await nc.close()
         finally:

@@ -19,6 +19,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    arrived_at: float = 0.0  # time.time() once the whole request was read (for benchmarks' stage timings)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -26,13 +27,17 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """Answers POSTs with the queued statuses (then 204), after `delay_seconds`, and keeps every request."""
+    """Answers POSTs with the queued statuses (then 204), after `delay_seconds`, and keeps every request.
+
+    `keep_alive`: answer in HTTP/1.1 and keep the connection open for the sender's next request, as most
+    production receivers do; by default HTTP/1.0, one connection (and one server thread) per request."""
 
     host: str = "127.0.0.1"
     port: int = 0
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     delay_seconds: float = 0.0
+    keep_alive: bool = False
     answered: list[str] = field(default_factory=list)  # webhook-ids whose answer was sent in full
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,11 +51,15 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                arrived_at = time.time()
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver.arrived:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append(Received(self.path, headers, body, arrived_at))
                     status = receiver.statuses.pop(0) if receiver.statuses else 204
                     receiver.arrived.notify_all()
                 if receiver.delay_seconds:
