@@ -72,6 +72,7 @@ class Consumer:
         retry_delay: float = 1.0,
         batch_size: int = 50,
         ack_wait: float = 30.0,
+        urgent: bool = False,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -81,6 +82,8 @@ class Consumer:
         self.retry_delay = retry_delay
         self.batch_size = batch_size
         self.ack_wait = ack_wait
+        # on SQLite, events are applied in the writer turn ahead of queued background writers (`Database.session`)
+        self.urgent = urgent
         self.applied = 0
 
     def subscriptions(self) -> dict[str, list[str]]:
@@ -192,7 +195,7 @@ class Consumer:
         done: list[Msg] = []
         alone: list[Msg] = []
         applied: list[CloudEvent] = []
-        async with self.db.session() as session:
+        async with self.db.session(urgent=self.urgent) as session:
             parsed = [(message, self._readable(message)) for message in messages]
             seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
             for message, event in parsed:
@@ -336,7 +339,7 @@ class Consumer:
     async def apply(self, event: CloudEvent, handler: Handler) -> bool:
         """Run the handler and record the event in one transaction; False if already applied."""
         try:
-            async with self.db.session() as session:
+            async with self.db.session(urgent=self.urgent) as session:
                 if not await self._record_once(session, event):
                     return False
                 await handler(session, event)
