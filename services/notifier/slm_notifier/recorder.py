@@ -30,6 +30,7 @@ class AttemptRecorder:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pending: list[tuple[AttemptRecord, asyncio.Future[None]]] = []
+        self._in_write: list[asyncio.Future[None]] = []  # the results of the group being written
         self._writer: asyncio.Task[None] | None = None
 
     async def record(self, item: AttemptRecord) -> None:
@@ -45,9 +46,18 @@ class AttemptRecorder:
         return bool(self._pending) or (self._writer is not None and not self._writer.done())
 
     async def flushed(self) -> None:
-        """Return once every result handed over so far is written (or has failed)."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.wait({self._writer})
+        """Return once every result handed over so far is written (or has failed).
+
+        Results handed over meanwhile are not waited for: while attempts keep finishing the writer never
+        goes idle, and a fresh delivery waiting for that (rather than for the answers received before it)
+        waited for every answer after it too."""
+        writer = self._writer
+        handed_over = [*self._in_write, *(future for _, future in self._pending)]
+        while writer is not None and not writer.done():
+            unwritten = [future for future in handed_over if not future.done()]
+            if not unwritten:
+                return
+            await asyncio.wait({writer, *unwritten}, return_when=asyncio.FIRST_COMPLETED)
 
     async def close(self, *, within: float) -> None:
         """Let results already handed over be written (within a bound), then stop the writer."""
@@ -60,6 +70,7 @@ class AttemptRecorder:
     async def _write_all(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            self._in_write = [future for _, future in batch]
             try:
                 await self._write([item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - handed to every waiting attempt

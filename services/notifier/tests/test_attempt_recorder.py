@@ -80,3 +80,55 @@ async def test_a_group_of_results_records_every_attempt_and_only_held_claims(dat
         assert len(writes) == (1 if db.engine.dialect.name == "postgresql" else 2), writes
     finally:
         await db.dispose()
+
+
+async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_over_later(
+    sqlite_url: str, tenant: str
+) -> None:
+    """A fresh delivery waits for the answers received before it, not for a writer kept busy by later ones."""
+    await upgrade("slm_notifier", sqlite_url)
+    db = Database(sqlite_url)
+    try:
+        rows = []
+        for n in range(2):
+            item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
+            rows.append({**delivery_row(item, "sub-1", utcnow()), "claim_token": "mine", "claimed_until": utcnow()})
+        async with db.session() as session:
+            session.add(
+                Subscription(
+                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
+                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
+                )
+            )  # fmt: skip
+            await session.flush()
+            await repository.insert_deliveries(session, rows)
+
+        turns = [asyncio.Event(), asyncio.Event()]
+
+        async def holder(release: asyncio.Event) -> None:  # another writer of the process, holding SQLite's turn
+            async with db.session() as session:
+                await session.execute(select(1))
+                await release.wait()
+
+        recorder = AttemptRecorder(db)
+        first_holder = asyncio.create_task(holder(turns[0]))
+        await asyncio.sleep(0.1)
+        first = asyncio.create_task(recorder.record(result(rows[0], "mine")))  # waits for the turn
+        await asyncio.sleep(0.1)
+        second_holder = asyncio.create_task(holder(turns[1]))  # next in line after the first answer's write
+        await asyncio.sleep(0.1)
+        flushed = asyncio.create_task(recorder.flushed())  # a fresh delivery waiting for the answers in hand
+        await asyncio.sleep(0.1)
+        later = asyncio.create_task(recorder.record(result(rows[1], "mine")))  # an answer after it
+        turns[0].set()
+        await asyncio.wait_for(first, timeout=10)
+        # the later answer's write waits behind the second holder; the answers in hand are written
+        await asyncio.wait_for(flushed, timeout=5)
+        assert not later.done()
+        turns[1].set()
+        await asyncio.wait_for(asyncio.gather(later, first_holder, second_holder), timeout=10)
+        async with db.session(read_only=True) as session:
+            states = {d.id: d.status for d in (await session.scalars(select(Delivery))).all()}
+        assert states == {rows[0]["id"]: SUCCEEDED, rows[1]["id"]: SUCCEEDED}
+    finally:
+        await db.dispose()
