@@ -83,8 +83,7 @@ class AttemptRecorder:
                         future.set_result(None)
 
     async def _write(self, items: list[AttemptRecord]) -> None:
-        # urgent on SQLite: fresh deliveries wait for the answers in hand to be stored before they are sent
-        async with self.db.session(urgent=True) as session:
+        async with self.db.session() as session:
             if is_postgres(self.db.engine):
                 await repository.record_and_finish(
                     session, [(item.attempt, item.delivery_id, item.claim_token, item.state) for item in items]

@@ -105,18 +105,17 @@ async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_
 
         turns = [asyncio.Event(), asyncio.Event()]
 
-        async def holder(release: asyncio.Event, urgent: bool) -> None:  # another writer holding SQLite's turn
-            async with db.session(urgent=urgent) as session:
+        async def holder(release: asyncio.Event) -> None:  # another writer of the process, holding SQLite's turn
+            async with db.session() as session:
                 await session.execute(select(1))
                 await release.wait()
 
         recorder = AttemptRecorder(db)
-        first_holder = asyncio.create_task(holder(turns[0], False))
+        first_holder = asyncio.create_task(holder(turns[0]))
         await asyncio.sleep(0.1)
         first = asyncio.create_task(recorder.record(result(rows[0], "mine")))  # waits for the turn
         await asyncio.sleep(0.1)
-        # next in line after the first answer's write (urgent as the recorder: it keeps its place in line)
-        second_holder = asyncio.create_task(holder(turns[1], True))
+        second_holder = asyncio.create_task(holder(turns[1]))  # next in line after the first answer's write
         await asyncio.sleep(0.1)
         flushed = asyncio.create_task(recorder.flushed())  # a fresh delivery waiting for the answers in hand
         await asyncio.sleep(0.1)
@@ -131,50 +130,5 @@ async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_
         async with db.session(read_only=True) as session:
             states = {d.id: d.status for d in (await session.scalars(select(Delivery))).all()}
         assert states == {rows[0]["id"]: SUCCEEDED, rows[1]["id"]: SUCCEEDED}
-    finally:
-        await db.dispose()
-
-
-async def test_answers_are_stored_ahead_of_background_writers_waiting_for_sqlites_turn(
-    sqlite_url: str, tenant: str
-) -> None:
-    """Fresh deliveries wait for the answers in hand, so their write goes before claim rounds and housekeeping."""
-    await upgrade("slm_notifier", sqlite_url)
-    db = Database(sqlite_url)
-    try:
-        item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status())
-        row = {**delivery_row(item, "sub-1", utcnow()), "claim_token": "mine", "claimed_until": utcnow()}
-        async with db.session() as session:
-            session.add(
-                Subscription(
-                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
-                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
-                )
-            )  # fmt: skip
-            await session.flush()
-            await repository.insert_deliveries(session, [row])
-
-        release = asyncio.Event()
-        seen: list[str] = []
-
-        async def holder() -> None:
-            async with db.session() as session:
-                await session.execute(select(1))
-                await release.wait()
-
-        async def background_writer() -> None:
-            async with db.session() as session:
-                seen.append(str(await session.scalar(select(Delivery.status).where(Delivery.id == row["id"]))))
-
-        recorder = AttemptRecorder(db)
-        tasks = [asyncio.create_task(holder())]
-        await asyncio.sleep(0.1)
-        tasks.append(asyncio.create_task(background_writer()))  # waiting first
-        await asyncio.sleep(0.1)
-        tasks.append(asyncio.create_task(recorder.record(result(row, "mine"))))
-        await asyncio.sleep(0.1)
-        release.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
-        assert seen == [SUCCEEDED]  # the answer was stored before the writer that had waited longer
     finally:
         await db.dispose()
