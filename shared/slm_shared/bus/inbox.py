@@ -82,7 +82,8 @@ class Consumer:
         self.retry_delay = retry_delay
         self.batch_size = batch_size
         self.ack_wait = ack_wait
-        # on SQLite, events are applied in the writer turn ahead of queued background writers (`Database.session`)
+        # on SQLite, an event fetched on its own is applied in the writer turn ahead of queued background writers
+        # (`Database.session`); batches wait their turn, so a backlog does not hold back the writers feeding on it
         self.urgent = urgent
         self.applied = 0
 
@@ -195,7 +196,7 @@ class Consumer:
         done: list[Msg] = []
         alone: list[Msg] = []
         applied: list[CloudEvent] = []
-        async with self.db.session(urgent=self.urgent) as session:
+        async with self.db.session() as session:  # a batch is throughput, not one event someone waits on
             parsed = [(message, self._readable(message)) for message in messages]
             seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
             for message, event in parsed:
