@@ -162,9 +162,9 @@ class DeliveryWorker:
                 self._wake.clear()
                 if self._preclaimed:
                     try:
-                        await (
-                            self.recorder.flushed()
-                        )  # as below: answers in hand are stored before anything new is sent
+                        # as below: answers in hand are stored before anything new is sent; their write takes
+                        # the urgent turn meanwhile (these are an event's fresh deliveries, on a latency goal)
+                        await self.recorder.flushed(urgent=True)
                         await self.start_preclaimed()
                     except Exception as exc:  # noqa: BLE001 - they stay claimed; claimed again once the lease ends
                         checkpoint()
