@@ -41,12 +41,9 @@ async def applied(db: Database, event: CloudEvent) -> bool:
 
 
 def queue_of(db: Database) -> WriterQueue:
-    assert db._writer_lock is not None  # taken by the app's first write (migrations, workers)
-    return db._writer_lock[1]
-
-
-def waiting(queue: WriterQueue, which: str) -> int:
-    return sum(not waiter.done() for waiter in getattr(queue, which))
+    queue = db.writer_queue
+    assert queue is not None  # taken by the app's first write (migrations, workers)
+    return queue
 
 
 async def test_an_event_is_applied_before_background_writers_that_were_waiting_first(
@@ -77,13 +74,13 @@ async def test_an_event_is_applied_before_background_writers_that_were_waiting_f
         await wait_until(lambda: _true(queue_of(db).locked()), timeout=10)
         for name in ("writer 1", "writer 2"):
             tasks.append(asyncio.create_task(background_writer(name)))
-        await wait_until(lambda: _true(waiting(queue_of(db), "_ordinary") >= 2), timeout=10)
+        await wait_until(lambda: _true(queue_of(db).waiting(urgent=False) >= 2), timeout=10)
 
         await publish(event)
         # the consumer now waits for the turn among the urgent writers (were it an ordinary one, it would wait
         # behind ours: the turn is then handed on after this wait gives up)
         with contextlib.suppress(AssertionError):
-            await wait_until(lambda: _true(waiting(queue_of(db), "_urgent") >= 1), timeout=15)
+            await wait_until(lambda: _true(queue_of(db).waiting(urgent=True) >= 1), timeout=15)
         release.set()
         await asyncio.gather(*tasks)
         await wait_until(lambda: applied(db, event), timeout=10)
