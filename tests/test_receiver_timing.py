@@ -33,20 +33,39 @@ def answers_on_one_connection(receiver: WebhookReceiver, count: int) -> int:
 
 
 def test_each_webhook_carries_the_instant_it_was_read_in_full() -> None:
-    receiver = WebhookReceiver().start()
+    """Stamped when read, before the answer (sent `delay_seconds` later), on the wall and the monotonic clock."""
+    receiver = WebhookReceiver(delay_seconds=0.2).start()
     try:
         stamps = []
         for n in range(3):
-            before = time.time()
+            before, before_perf = time.time(), time.perf_counter()
             response = httpx.post(receiver.url, json={"n": n}, timeout=5)
-            after = time.time()
+            after, after_perf = time.time(), time.perf_counter()
             assert response.status_code == 204
-            stamps.append((before, receiver.received[-1].arrived_at, after))
-        for before, arrived_at, after in stamps:
-            assert before <= arrived_at <= after
-        assert [arrived for _, arrived, _ in stamps] == sorted(arrived for _, arrived, _ in stamps)
+            received = receiver.received[-1]
+            stamps.append(received.arrived_at)
+            assert before <= received.arrived_at <= after - 0.2
+            assert before_perf <= received.arrived_perf <= after_perf - 0.2
+        assert stamps == sorted(stamps)
     finally:
         receiver.stop()
+
+
+def test_a_keep_alive_receiver_receives_nothing_after_stop() -> None:
+    """stop() closes the connections kept open: a request sent on one afterwards is not received."""
+    receiver = WebhookReceiver(keep_alive=True).start()
+    with socket.create_connection((receiver.host, receiver.port), timeout=5) as sock:
+        sock.sendall(REQUEST % b"0")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 204")
+        receiver.stop()
+        try:
+            sock.sendall(REQUEST % b"1")
+            reply = sock.recv(4096)
+        except OSError:
+            reply = b""
+        time.sleep(0.2)  # a handler thread still reading would have recorded it by now
+    assert reply == b""
+    assert [r.headers["webhook-id"] for r in receiver.received] == ["0"]
 
 
 def test_a_keep_alive_receiver_answers_several_requests_on_one_connection() -> None:
