@@ -163,8 +163,9 @@ class DeliveryWorker:
                 if self._preclaimed:
                     try:
                         # as below: answers in hand are stored before anything new is sent; their write takes
-                        # the urgent turn meanwhile (these are an event's fresh deliveries, on a latency goal)
-                        await self.recorder.flushed(urgent=True)
+                        # the urgent turn meanwhile (an event's fresh deliveries, on a latency goal), unless due
+                        # deliveries may be waiting: a backlog's claim rounds are not overtaken
+                        await self.recorder.flushed(urgent=not self._maybe_waiting)
                         await self.start_preclaimed()
                     except Exception as exc:  # noqa: BLE001 - they stay claimed; claimed again once the lease ends
                         checkpoint()
