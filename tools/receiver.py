@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -19,6 +20,10 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    # once the whole request was read (benchmarks' timings): wall clock, comparable with the services' stored
+    # timestamps, and time.perf_counter(), comparable with the same process's monotonic clock
+    arrived_at: float
+    arrived_perf: float
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -26,16 +31,23 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """Answers POSTs with the queued statuses (then 204), after `delay_seconds`, and keeps every request."""
+    """Answers POSTs with the queued statuses (then 204), after `delay_seconds`, and keeps every request.
+
+    `keep_alive`: answer in HTTP/1.1 and keep the connection open for the sender's next request, as most
+    production receivers do; by default HTTP/1.0, one connection (and one server thread) per request.
+    `stop()` closes the connections kept open too: nothing is received after it."""
 
     host: str = "127.0.0.1"
     port: int = 0
     received: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     delay_seconds: float = 0.0
+    keep_alive: bool = False
     answered: list[str] = field(default_factory=list)  # webhook-ids whose answer was sent in full
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _connections: set[socket.socket] = field(default_factory=set)  # open now (kept alive ones included)
+    _stopped: bool = False
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -46,11 +58,29 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+            timeout = 30.0  # an idle kept-alive connection is closed (its thread ends) after this
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver._lock:
+                    receiver._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with receiver._lock:
+                    receiver._connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                arrived_at, arrived_perf = time.time(), time.perf_counter()
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if receiver._stopped:  # read on a connection kept from before stop(): not received
+                    self.close_connection = True
+                    return
                 with receiver.arrived:
-                    receiver.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.received.append(Received(self.path, headers, body, arrived_at, arrived_perf))
                     status = receiver.statuses.pop(0) if receiver.statuses else 204
                     receiver.arrived.notify_all()
                 if receiver.delay_seconds:
@@ -77,9 +107,17 @@ class WebhookReceiver:
             return list(self.received)
 
     def stop(self) -> None:
+        """Stop accepting, and close the connections still open (a kept-alive one would go on receiving)."""
+        self._stopped = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
 
 
 @dataclass

@@ -32,8 +32,11 @@ async def rows(url: str, query: str) -> list[tuple[object, ...]]:
     return found
 
 
-async def breakdown(urls: dict[str, str], posted: dict[str, float]) -> dict[str, list[float]]:
-    """Per stage, the milliseconds each breach spent: evaluate, relay, NATS + inbox, delivery row, POST."""
+async def breakdown(
+    urls: dict[str, str], posted: dict[str, float], arrived: dict[str, tuple[float, float]]
+) -> dict[str, list[float]]:
+    """Per stage, the milliseconds each breach spent: evaluate, relay, NATS + inbox, delivery row, POST, and
+    the bench noticing the webhook (`arrived`: per service key, when the receiver had it and the bench saw it)."""
     events = {}
     for body, created, sent, event_id in await rows(urls["measurement"], OUTBOX):
         key = json.loads(body)["service_key"]
@@ -46,14 +49,18 @@ async def breakdown(urls: dict[str, str], posted: dict[str, float]) -> dict[str,
         "event row -> published": [],
         "published -> notifier inbox": [],
         "inbox -> attempt started": [],
+        "attempt started -> at receiver": [],
+        "at receiver -> bench saw it": [],
     }
     for event_id, (key, created, sent) in events.items():
-        if event_id not in inbox or event_id not in attempts:
+        if event_id not in inbox or event_id not in attempts or key not in arrived:
             continue
         stages["ingest -> event row"].append(created - posted[key])
         stages["event row -> published"].append(sent - created)
         stages["published -> notifier inbox"].append(inbox[event_id] - sent)
         stages["inbox -> attempt started"].append(attempts[event_id][1] - inbox[event_id])
+        stages["attempt started -> at receiver"].append(arrived[key][0] - attempts[event_id][1])
+        stages["at receiver -> bench saw it"].append(arrived[key][1] - arrived[key][0])
     return {name: [v * 1000 for v in values] for name, values in stages.items()}
 
 

@@ -60,6 +60,9 @@ class ServiceDefinition:
     version: str = "0.1.0"
     # Consumer name to what applies its dead letters again (the event consumer's is added by itself).
     replayers: Mapping[str, Callable[[ServiceContext], Replayer]] = field(default_factory=dict)
+    # Consumed events are on a latency goal (e.g. breach to notification): on SQLite an event fetched on its own
+    # takes the writer turn ahead of the service's queued background writers (a batch waits its turn).
+    urgent_events: bool = False
 
 
 async def _connect_bus(context: ServiceContext) -> None:
@@ -108,6 +111,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
                 handlers=chain_handlers(*definition.handlers),
                 max_deliveries=settings.consumer_max_deliveries,
                 retry_delay=settings.consumer_retry_delay_seconds,
+                urgent=definition.urgent_events,
             )
             if any(definition.handlers)
             else None

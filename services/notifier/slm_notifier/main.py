@@ -34,6 +34,7 @@ DEFINITION = ServiceDefinition(
     routers=[router, notifications_router, event_types_router],
     handlers=(HANDLERS, OPENSLO_HANDLERS),
     workers=[delivery_worker, escalation_worker, change_status_worker, retention_worker(retention.purges)],
+    urgent_events=True,  # an event's notifications are what people wait on; the workers' writes can wait
 )
 
 

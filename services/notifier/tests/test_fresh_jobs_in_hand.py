@@ -208,3 +208,53 @@ async def test_an_answer_being_stored_is_stored_before_a_fresh_delivery_is_sent(
             assert len(receiver.requests) == 1  # not sent while the answer before it is unwritten
         await receiver.wait_for(2)
         assert await _status_is(db, first.headers["webhook-id"], SUCCEEDED)  # written before the second left
+
+
+async def test_the_answer_a_fresh_delivery_waits_for_is_written_ahead_of_queued_background_writers(
+    sqlite_url: str, tenant: str
+) -> None:
+    """On SQLite, a fresh delivery committed while an answer waits for the writer turn waits for that answer only:
+    the answer's write goes ahead of a background writer queued before it, so the delivery leaves meanwhile."""
+    async with Receiver(delay=0.3) as receiver, running_worker(sqlite_url, max_per_subscription=4) as db:
+        await subscribe(db, tenant, receiver.url())
+        async with db.session() as session:
+            await fan_out(session, *breach(tenant))
+        (first,) = await receiver.wait_for(1)
+        release, background_turn, background_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        async def holder() -> None:
+            async with db.session() as session:
+                await session.execute(select(1))
+                await release.wait()
+
+        async def background_writer() -> None:  # a claim round or a lease renewal, queued before the answer
+            async with db.session() as session:
+                await session.execute(select(1))
+                background_turn.set()
+                await background_done.wait()
+
+        async def fresh_breach() -> None:  # the consumer applying an event: the urgent turn
+            async with db.session(urgent=True) as session:
+                await fan_out(session, *breach(tenant))
+
+        tasks = [asyncio.create_task(holder())]
+        await asyncio.sleep(0.05)
+        tasks.append(asyncio.create_task(background_writer()))
+        # answered meanwhile: its write queues behind the background writer
+        await wait_until(lambda: _writers_waiting(db, 2), timeout=10)
+        tasks.append(asyncio.create_task(fresh_breach()))
+        await asyncio.sleep(0.1)
+        release.set()  # the breach commits first (urgent), then the answer (urgent while awaited), then the rest
+        try:
+            # sent while the background writer still waits or holds the turn (it keeps it until released below):
+            # had the answer queued behind it as an ordinary writer, the delivery would wait for that release
+            await receiver.wait_for(2, timeout=5)
+            assert await _status_is(db, first.headers["webhook-id"], SUCCEEDED)
+        finally:
+            background_done.set()
+            await asyncio.gather(*tasks)
+
+
+async def _writers_waiting(db: Database, count: int) -> bool:
+    queue = db.writer_queue
+    return queue is not None and queue.waiting(urgent=False) >= count

@@ -72,6 +72,7 @@ class Consumer:
         retry_delay: float = 1.0,
         batch_size: int = 50,
         ack_wait: float = 30.0,
+        urgent: bool = False,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -81,6 +82,10 @@ class Consumer:
         self.retry_delay = retry_delay
         self.batch_size = batch_size
         self.ack_wait = ack_wait
+        # on SQLite, an event fetched on its own is applied in the writer turn ahead of queued background writers
+        # (`Database.session`); the events of a batch (in it, or on their own after it failed) and replayed dead
+        # letters wait their turn, so a backlog does not hold back the writers feeding on it
+        self.urgent = urgent
         self.applied = 0
 
     def subscriptions(self) -> dict[str, list[str]]:
@@ -168,7 +173,7 @@ class Consumer:
         if len(messages) < 2:
             for message in messages:
                 checkpoint()  # an unhandled message is redelivered after ack_wait
-                await self.handle_message(message, stream)
+                await self.handle_message(message, stream, urgent=True)  # fetched on its own
             return
         try:
             try:
@@ -192,7 +197,7 @@ class Consumer:
         done: list[Msg] = []
         alone: list[Msg] = []
         applied: list[CloudEvent] = []
-        async with self.db.session() as session:
+        async with self.db.session() as session:  # a batch is throughput, not one event someone waits on
             parsed = [(message, self._readable(message)) for message in messages]
             seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
             for message, event in parsed:
@@ -292,8 +297,10 @@ class Consumer:
         }
         return (await session.execute(RECORD_ONCE, values)).first() is not None
 
-    async def handle_message(self, message: Msg, stream: str) -> None:
-        """Apply one message once; nak with backoff on failure; dead-letter past the bound."""
+    async def handle_message(self, message: Msg, stream: str, *, urgent: bool = False) -> None:
+        """Apply one message once; nak with backoff on failure; dead-letter past the bound.
+
+        `urgent`: the message was fetched on its own (applied as an urgent writer when the consumer is `urgent`)."""
         deliveries = message.metadata.num_delivered or 1
         headers = dict(message.headers or {})
         try:
@@ -318,7 +325,7 @@ class Consumer:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.message.id", event.id)
             try:
-                await self.apply(event, handler)
+                await self.apply(event, handler, urgent=urgent)
             except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered
                 span.record_exception(exc)
                 permanent = isinstance(exc, PermanentError)
@@ -333,10 +340,13 @@ class Consumer:
                 return
         await message.ack()
 
-    async def apply(self, event: CloudEvent, handler: Handler) -> bool:
-        """Run the handler and record the event in one transaction; False if already applied."""
+    async def apply(self, event: CloudEvent, handler: Handler, *, urgent: bool = False) -> bool:
+        """Run the handler and record the event in one transaction; False if already applied.
+
+        `urgent` (an event fetched on its own, of an `urgent` consumer): on SQLite, in the writer turn ahead of
+        the ordinary writers waiting."""
         try:
-            async with self.db.session() as session:
+            async with self.db.session(urgent=urgent and self.urgent) as session:
                 if not await self._record_once(session, event):
                     return False
                 await handler(session, event)

@@ -1,0 +1,105 @@
+"""Which of an urgent consumer's events take SQLite's urgent writer turn: an event fetched on its own does; the
+events of a batch do not, neither in the batch's transaction nor on their own after it failed, and nor does a
+replayed dead letter (a backlog must not hold back the writers that work it off)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from bus_helpers import apply_effect, count_effects, service_event
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from slm_shared.bus import Bus, Consumer, DeadLetter
+from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts.registry import STREAMS
+from slm_shared.db import Database
+
+STREAM = STREAMS[EVENTS.service_created.producer].name
+
+
+class ObservedDatabase(Database):
+    """A real database whose write transactions carry the urgency they asked for (for the handler to see)."""
+
+    @asynccontextmanager
+    async def session(
+        self, *, read_only: bool = False, urgent: bool | Callable[[], bool] = False
+    ) -> AsyncIterator[AsyncSession]:
+        async with super().session(read_only=read_only, urgent=urgent) as session:
+            session.info["asked_urgent"] = urgent
+            yield session
+
+
+async def test_only_an_event_fetched_on_its_own_is_applied_as_an_urgent_writer(sqlite_url: str, bus: Bus) -> None:
+    import slm_shared.bus.models  # noqa: F401
+
+    db = ObservedDatabase(sqlite_url)
+    async with db.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    seen: list[tuple[str, object]] = []  # (service key, urgency of the transaction applying it)
+    failing = {"poison"}
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        seen.append((event.data["key"], session.info["asked_urgent"]))
+        if event.data["key"] in failing:
+            raise ValueError("downstream rejected it")
+        await apply_effect(session, event)
+
+    name = f"urgent-{id(db):x}"
+    consumer = Consumer(
+        db, bus, name=name, handlers={EVENTS.service_created.type: handler}, max_deliveries=1, urgent=True
+    )
+    try:
+        await bus.ensure_platform_streams()
+        await bus.js.add_consumer(
+            STREAM,
+            ConsumerConfig(
+                durable_name=name, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
+                filter_subject=EVENTS.service_created.subject,
+            ),
+        )  # fmt: skip
+        subscription = await bus.js.pull_subscribe_bind(name, stream=STREAM)
+
+        async def publish(*keys: str) -> list[CloudEvent]:
+            events = [EVENTS.service_created.build(tenant="acme", data=service_event(key)) for key in keys]
+            for event in events:
+                await bus.js.publish(
+                    EVENTS.service_created.subject, json.dumps(event.data).encode(), headers=event.headers()
+                )
+            return events
+
+        async def fetch(count: int) -> list:  # type: ignore[type-arg]
+            messages: list = []  # type: ignore[type-arg]
+            while len(messages) < count:
+                messages += await subscription.fetch(count - len(messages), timeout=5)
+            return messages
+
+        # a batch with an event whose handler fails: the batch, once more with savepoints, then that event alone
+        batch = await publish("a", "poison", "b", "c")
+        await consumer.handle_batch(await fetch(4), STREAM)
+        assert [await count_effects(db, event.id) for event in batch] == [1, 0, 1, 1]
+        assert [key for key, _ in seen].count("poison") >= 3, seen  # in the batch twice, then alone
+        assert all(urgent is False for _, urgent in seen), seen
+
+        # its dead letter replayed: not urgent either
+        async with db.session(read_only=True) as session:
+            letter = await session.scalar(select(DeadLetter).where(DeadLetter.event_id == batch[1].id))
+        assert letter is not None
+        failing.clear()
+        seen.clear()
+        await consumer.replay(letter)
+        assert seen == [("poison", False)]
+        assert await count_effects(db, batch[1].id) == 1
+
+        # an event fetched on its own: urgent
+        seen.clear()
+        (alone,) = await publish("alone")
+        await consumer.handle_batch(await fetch(1), STREAM)
+        assert seen == [("alone", True)]
+        assert await count_effects(db, alone.id) == 1
+    finally:
+        await db.dispose()
