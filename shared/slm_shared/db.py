@@ -117,8 +117,6 @@ class WriterQueue:
     An urgent writer (one on a latency goal, such as recording a breach) is given the turn before the
     ordinary ones waiting, but at most `urgent_in_a_row` times in a row while one of them waits; the
     next turn is then the oldest ordinary writer's. One holder at a time, handed directly to the next.
-    A writer whose urgency is a callable waits as an ordinary one until it answers True (asked when it
-    queues and at each hand-over), then as an urgent one.
     """
 
     def __init__(self, urgent_in_a_row: int = URGENT_TURNS_IN_A_ROW) -> None:
@@ -127,7 +125,6 @@ class WriterQueue:
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._ordinary: deque[asyncio.Future[None]] = deque()
         self._overtaken = 0  # urgent turns given since an ordinary writer has been waiting
-        self._may_hurry: dict[asyncio.Future[None], Callable[[], bool]] = {}  # ordinary until it says so
 
     def locked(self) -> bool:
         return self._held
@@ -137,36 +134,27 @@ class WriterQueue:
         queues = {None: (*self._urgent, *self._ordinary), True: self._urgent, False: self._ordinary}[urgent]
         return sum(not waiter.done() for waiter in queues)
 
-    async def acquire(self, *, urgent: bool | Callable[[], bool] = False) -> None:
+    async def acquire(self, *, urgent: bool = False) -> None:
         if not self._held:
             self._held = True
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        now = urgent() if callable(urgent) else urgent
-        if callable(urgent) and not now:
-            self._may_hurry[waiter] = urgent
-        (self._urgent if now else self._ordinary).append(waiter)
+        queue = self._urgent if urgent else self._ordinary
+        queue.append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # the turn came with the cancellation: pass it on
-            else:  # a release in between may have dropped it already
-                for queue in (self._urgent, self._ordinary):
-                    if waiter in queue:
-                        queue.remove(waiter)
+            elif waiter in queue:  # a release in between may have dropped it already
+                queue.remove(waiter)
             raise
-        finally:
-            self._may_hurry.pop(waiter, None)
 
     def release(self) -> None:
         """Hand the turn to the next writer, or free it when none waits."""
         for queue in (self._urgent, self._ordinary):
             while queue and queue[0].done():
                 queue.popleft()
-        for waiter in [w for w in self._ordinary if w in self._may_hurry and self._may_hurry[w]()]:
-            self._ordinary.remove(waiter)  # became urgent while it waited
-            self._urgent.append(waiter)
         if self._urgent and (not self._ordinary or self._overtaken < self.urgent_in_a_row):
             self._overtaken = self._overtaken + 1 if self._ordinary else 0
             self._urgent.popleft().set_result(None)
@@ -209,7 +197,7 @@ class Database:
         return None if self._writer_lock is None else self._writer_lock[1]
 
     @asynccontextmanager
-    async def _writer_turn(self, read_only: bool, urgent: bool | Callable[[], bool]) -> AsyncIterator[None]:
+    async def _writer_turn(self, read_only: bool, urgent: bool) -> AsyncIterator[None]:
         """On SQLite, one write transaction of this process at a time, queued in the event loop.
 
         Two writers of one process would otherwise meet on SQLite's lock, and the one that waits
@@ -242,15 +230,12 @@ class Database:
             lock.release()
 
     @asynccontextmanager
-    async def session(
-        self, *, read_only: bool = False, urgent: bool | Callable[[], bool] = False
-    ) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, read_only: bool = False, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: commit on success, roll back on error.
 
         A read-only transaction does not take SQLite's write lock, so it never waits for a writer.
         An `urgent` write transaction (on a latency goal) gets SQLite's writer turn before the
-        ordinary ones waiting for it, never more than `URGENT_TURNS_IN_A_ROW` times in a row; `urgent`
-        as a callable: ordinary until it answers True while the transaction waits for the turn.
+        ordinary ones waiting for it, never more than `URGENT_TURNS_IN_A_ROW` times in a row.
         When the body raises or is cancelled, the rollback and the release of the writer turn happen
         here, in the same task, before the error leaves the `async with`.
         """

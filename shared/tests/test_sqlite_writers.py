@@ -272,39 +272,3 @@ async def test_writers_cancelled_together_with_a_hand_over_end_cancelled_and_fre
     [ended_alone] = await asyncio.gather(waiting, return_exceptions=True)
     assert isinstance(ended_alone, asyncio.CancelledError)
     assert not turn.locked()
-
-
-async def test_a_writer_whose_urgency_is_asked_waits_as_ordinary_until_it_answers_true() -> None:
-    """A writer queued with a callable urgency keeps its ordinary place until the callable says True; from
-    the next hand-over on it goes ahead of the ordinary writers queued before it. Cancelled, it leaves the queue."""
-    from slm_shared.db import WriterQueue
-
-    turn = WriterQueue()
-    await turn.acquire()
-    order: list[str] = []
-    hurry = {"now": False}
-
-    async def writer(name: str, urgent: object = False) -> None:
-        await turn.acquire(urgent=urgent)  # type: ignore[arg-type]
-        order.append(name)
-        turn.release()
-
-    tasks = [asyncio.create_task(writer("ordinary 1")), asyncio.create_task(writer("asked", lambda: hurry["now"]))]
-    tasks.append(asyncio.create_task(writer("ordinary 2")))
-    await asyncio.sleep(0)
-    assert (turn.waiting(urgent=False), turn.waiting(urgent=True)) == (3, 0)
-    hurry["now"] = True
-    turn.release()
-    await asyncio.gather(*tasks)
-    assert order == ["asked", "ordinary 1", "ordinary 2"]
-
-    await turn.acquire()
-    hurry["now"] = False
-    cancelled = asyncio.create_task(writer("cancelled", lambda: hurry["now"]))
-    await asyncio.sleep(0)
-    assert turn.waiting(urgent=False) == 1 and turn._may_hurry
-    cancelled.cancel()
-    await asyncio.gather(cancelled, return_exceptions=True)
-    assert turn.waiting() == 0 and not turn._may_hurry
-    turn.release()
-    assert not turn.locked()

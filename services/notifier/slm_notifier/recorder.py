@@ -32,7 +32,6 @@ class AttemptRecorder:
         self._pending: list[tuple[AttemptRecord, asyncio.Future[None]]] = []
         self._in_write: list[asyncio.Future[None]] = []  # the results of the group being written
         self._writer: asyncio.Task[None] | None = None
-        self._hurried = 0  # fresh deliveries waiting in `flushed(urgent=True)`: the write queues as urgent
 
     async def record(self, item: AttemptRecord) -> None:
         """Store one result; returns once its transaction has committed."""
@@ -46,28 +45,19 @@ class AttemptRecorder:
         """Whether results handed over are not all written yet."""
         return bool(self._pending) or (self._writer is not None and not self._writer.done())
 
-    async def flushed(self, *, urgent: bool = False) -> None:
+    async def flushed(self) -> None:
         """Return once every result handed over so far is written (or has failed).
 
         Results handed over meanwhile are not waited for: while attempts keep finishing the writer never
         goes idle, and a fresh delivery waiting for that (rather than for the answers received before it)
-        waited for every answer after it too. `urgent` (a fresh delivery waits, one on a latency goal): on
-        SQLite, while this waits the recorder's write takes the writer turn as an urgent writer, rather than
-        queueing behind the claim rounds and housekeeping (its other writes stay ordinary)."""
+        waited for every answer after it too."""
         writer = self._writer
         handed_over = [*self._in_write, *(future for _, future in self._pending)]
-        self._hurried += urgent
-        try:
-            while writer is not None and not writer.done():
-                unwritten = [future for future in handed_over if not future.done()]
-                if not unwritten:
-                    return
-                await asyncio.wait({writer, *unwritten}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._hurried -= urgent
-
-    def _hurry(self) -> bool:
-        return self._hurried > 0
+        while writer is not None and not writer.done():
+            unwritten = [future for future in handed_over if not future.done()]
+            if not unwritten:
+                return
+            await asyncio.wait({writer, *unwritten}, return_when=asyncio.FIRST_COMPLETED)
 
     async def close(self, *, within: float) -> None:
         """Let results already handed over be written (within a bound), then stop the writer."""
@@ -95,7 +85,7 @@ class AttemptRecorder:
                 self._in_write = []
 
     async def _write(self, items: list[AttemptRecord]) -> None:
-        async with self.db.session(urgent=self._hurry) as session:
+        async with self.db.session() as session:
             if is_postgres(self.db.engine):
                 await repository.record_and_finish(
                     session, [(item.attempt, item.delivery_id, item.claim_token, item.state) for item in items]

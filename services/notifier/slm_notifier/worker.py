@@ -162,10 +162,9 @@ class DeliveryWorker:
                 self._wake.clear()
                 if self._preclaimed:
                     try:
-                        # as below: answers in hand are stored before anything new is sent; their write takes
-                        # the urgent turn meanwhile (an event's fresh deliveries, on a latency goal), unless due
-                        # deliveries may be waiting: a backlog's claim rounds are not overtaken
-                        await self.recorder.flushed(urgent=not self._maybe_waiting)
+                        await (
+                            self.recorder.flushed()
+                        )  # as below: answers in hand are stored before anything new is sent
                         await self.start_preclaimed()
                     except Exception as exc:  # noqa: BLE001 - they stay claimed; claimed again once the lease ends
                         checkpoint()
