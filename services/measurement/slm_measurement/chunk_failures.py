@@ -1,4 +1,4 @@
-"""What a periodic pass's chunk does with a failure: raised when transient, else the objective's own.
+"""What an evaluation does with a failure: raised when transient, else the objective's own.
 
 A transient failure (a lost connection, a statement or lock timeout, a serialization failure or
 deadlock, SQLite's "database is locked") is no objective's fault: it is raised, so the worker backs
@@ -7,9 +7,11 @@ refusing a row, a Python error) belongs to one objective: it is logged once per 
 is left flagged, and its version (`updated_at`) is remembered so that later passes evaluate its
 chunk guarded at once rather than try it optimistically first (`evaluation_pass.evaluate_ids`).
 
-One memory for both evaluators: an objective whose evaluation failed with an ingested batch
-(`service.evaluate_flagged_here`) is remembered here too, so the pass guards its chunk at once, and
-one that failed in a pass is not tried again with a batch until its version changes.
+One memory for every evaluator: an objective whose evaluation failed with an ingested batch
+(`service.evaluate_flagged_here`) or in the flagged worker's pass (`flagged_pass`, a chunk of one
+included) is remembered here too, so the passes guard its chunk at once, and one that failed in a pass
+is not tried again with a batch until its version changes. A chunk of one is never guarded (its
+transaction is rolled back whole); it is logged each time the flagged pass tries it.
 """
 
 from __future__ import annotations

@@ -76,6 +76,7 @@ async def _evaluate_chunk(db: Database, *, size: int, done: list[str]) -> tuple[
                 raise
             if len(chosen) == 1:
                 logger.exception("evaluation of objective %s failed", chosen[0])
+                await _remember_alone(db, chosen[0])
                 return 0, chosen
             if guarded:
                 raise
@@ -85,3 +86,13 @@ async def _evaluate_chunk(db: Database, *, size: int, done: list[str]) -> tuple[
                 exc_info=error,
             )
             guarded = True
+
+
+async def _remember_alone(db: Database, objective_row_id: str) -> None:
+    """A chunk of one rolled back whole: its objective's version, read after, remembered as failed.
+
+    So a batch does not try it in its own transaction again until its version changes (`chunk_failures`,
+    one memory for every evaluator); at worst a version changed in between is skipped inline once.
+    """
+    async with db.session(read_only=True) as session:
+        await remember(session, ChunkFailures(failed={objective_row_id}), [])

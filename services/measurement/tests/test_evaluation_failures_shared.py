@@ -19,7 +19,7 @@ from test_evaluation_wake import INGEST, agreement_on, breaching
 from test_evaluation_with_ingest import _objective, _quiet, _total, refuse_outbox
 from ticket_support import outbox
 
-from slm_measurement import chunk_failures, service
+from slm_measurement import chunk_failures, flagged_pass, service
 from slm_measurement.evaluation_pass import evaluate_ids
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database
@@ -91,3 +91,34 @@ async def test_an_objective_that_failed_in_a_pass_is_not_tried_again_with_a_batc
     assert await _total(db, key) == 10000  # both batches stored
     assert (await _objective(db, agreement_id)).needs_evaluation  # left for the worker
     assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
+
+
+async def test_an_objective_whose_flagged_chunk_of_one_failed_is_not_tried_again_with_a_batch(
+    app_client, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """The usual first evaluator after an ingest left an objective to the worker: a chunk of one."""
+    app, client = app_client
+    db: Database = app.state.db
+    settings = app.state.settings
+    key = f"shared-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
+    app.state.settings = settings.model_copy(update={"ingest_evaluation_limit": 0})  # left to the worker
+    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+    await refuse_outbox(db)
+    found = await _objective(db, agreement_id)
+    assert await flagged_pass.evaluate_flagged(db, limit=100) == 0  # a chunk of one, refused, rolled back whole
+    assert chunk_failures.failed_version(found.id) is not None
+    app.state.settings = settings
+    await _quiet(db, key)
+    caplog.set_level(logging.WARNING)
+
+    with statements(db) as sent:
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+
+    assert INLINE_FAILED not in caplog.text and "again, guarded" not in caplog.text, "not tried with the batch"
+    assert len([s for s in sent if s.startswith("INSERT INTO MINUTE_BUCKETS")]) == 1  # ingested once
+    assert savepoints(sent) == []
+    assert await _total(db, key) == 10000  # both batches stored

@@ -116,6 +116,7 @@ async def test_a_flagged_chunk_of_one_that_fails_is_logged_and_left_flagged(
         assert caplog.text.count(f"evaluation of objective {BAD} failed") == 1
         assert TOGETHER_FAILED not in caplog.text
         assert {row_id for row_id, due in (await _outcomes(db))[2].items() if due} == {BAD}
+        assert BAD in chunk_failures._FAILED  # a batch does not try it again until its version changes
     finally:
         await db.dispose()
 
