@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, literal_column, select, union_all
+from sqlalchemy import Select, and_, bindparam, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from slm_measurement.models import Objective
 from slm_shared.reads import Reader
@@ -20,19 +21,32 @@ _OBJECTIVE_BY_ID = (
     .order_by(_OBJECTIVES.c.ended, _OBJECTIVES.c.updated_at.desc(), _OBJECTIVES.c.id)
     .limit(1)
 )
-_OBJECTIVE_BY_ROW_ID = select(_OBJECTIVES).where(
-    _OBJECTIVES.c.tenant == bindparam("tenant"), _OBJECTIVES.c.id == bindparam("objective_id")
-)
 
 
 def _objective_lookup() -> Select[Any]:
-    """Both lookups of `find_objective` in one statement: the row found by objective id ranks before the one
-    found by row id, and each branch searches its own index as it would alone."""
-    by_id = _OBJECTIVE_BY_ID.add_columns(literal_column("0").label("lookup_rank")).subquery("by_id")
-    by_row_id = _OBJECTIVE_BY_ROW_ID.add_columns(literal_column("1").label("lookup_rank")).limit(1)
-    both = union_all(select(by_id), select(by_row_id.subquery("by_row_id"))).subquery("found")
-    columns = [both.c[column.key] for column in _OBJECTIVES.columns]
-    return select(*columns).order_by(both.c.lookup_rank).limit(1)
+    """Both lookups of `find_objective` in one statement and one pass over the table: the rows matching either
+    id (each searched by its own index), those found by objective id ranked first (live before ended, the
+    newest first), then the one whose row id it is.
+
+    Not a UNION ALL of the two lookups: on PostgreSQL that read the table twice and sorted twice (an Append of
+    two scans, each under its own sort, under a third), about half as much work again on the server per read
+    as the lookup by objective id alone, and before the table's first ANALYZE each branch scanned the tenant.
+    """
+    wanted: BindParameter[str] = bindparam("objective_id")
+    tenant = _OBJECTIVES.c.tenant == bindparam("tenant")
+    by_objective_id = _OBJECTIVES.c.objective_id == wanted
+    return (
+        select(_OBJECTIVES)
+        # the tenant in each branch of the OR, so that each is one index search (SQLite's multi-index OR)
+        .where(or_(and_(tenant, by_objective_id), and_(tenant, _OBJECTIVES.c.id == wanted)))
+        .order_by(
+            case((by_objective_id, 0), else_=1),
+            _OBJECTIVES.c.ended,
+            _OBJECTIVES.c.updated_at.desc(),
+            _OBJECTIVES.c.id,
+        )
+        .limit(1)
+    )
 
 
 _OBJECTIVE_LOOKUP = _objective_lookup()
