@@ -5,7 +5,7 @@ replayed dead letter (a backlog must not hold back the writers that work it off)
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bus_helpers import apply_effect, count_effects, service_event
@@ -26,9 +26,7 @@ class ObservedDatabase(Database):
     """A real database whose write transactions carry the urgency they asked for (for the handler to see)."""
 
     @asynccontextmanager
-    async def session(
-        self, *, read_only: bool = False, urgent: bool | Callable[[], bool] = False
-    ) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, read_only: bool = False, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         async with super().session(read_only=read_only, urgent=urgent) as session:
             session.info["asked_urgent"] = urgent
             yield session

@@ -6,8 +6,9 @@ objectives, those still flagged, evaluated again in a new one, guarded: the bad 
 and skipped alone, its siblings stored, each event exactly once. A transient failure
 (`chunk_failures.transient`) is raised for the worker to back off, and a chunk holding an objective
 that failed before, unchanged since, is guarded at once. A chunk of one objective (the usual case
-after a breaching ingest) is never tried again: if it fails on its data it is logged and left flagged;
-a transient failure of it is raised too.
+after a breaching ingest) is never tried again: if it fails on its data it is logged, left flagged and
+its version remembered (so a batch does not try it inline until it changes); a transient failure of it
+is raised too.
 """
 
 from __future__ import annotations
@@ -94,5 +95,8 @@ async def _remember_alone(db: Database, objective_row_id: str) -> None:
     So a batch does not try it in its own transaction again until its version changes (`chunk_failures`,
     one memory for every evaluator); at worst a version changed in between is skipped inline once.
     """
-    async with db.session(read_only=True) as session:
-        await remember(session, ChunkFailures(failed={objective_row_id}), [])
+    try:
+        async with db.session(read_only=True) as session:
+            await remember(session, ChunkFailures(failed={objective_row_id}), [])
+    except Exception:  # bookkeeping only: the evaluation's own failure is logged already
+        logger.warning("could not remember the failed version of objective %s", objective_row_id, exc_info=True)

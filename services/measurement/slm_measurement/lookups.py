@@ -37,7 +37,9 @@ def _objective_lookup() -> Select[Any]:
     by_objective_id = _OBJECTIVES.c.objective_id == wanted
     return (
         select(_OBJECTIVES)
-        # the tenant in each branch of the OR, so that each is one index search (SQLite's multi-index OR)
+        # the tenant in each branch of the OR, so that each is one index search (SQLite's multi-index OR);
+        # it relies on each `tenant` bind compiling to its own `?` (as `CompiledRead` does): with literal
+        # values SQLite merges the two equal terms and scans the tenant (test_objective_lookup_index.py)
         .where(or_(and_(tenant, by_objective_id), and_(tenant, _OBJECTIVES.c.id == wanted)))
         .order_by(
             case((by_objective_id, 0), else_=1),

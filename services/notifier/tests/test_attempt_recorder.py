@@ -120,6 +120,8 @@ async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_
         flushed = asyncio.create_task(recorder.flushed())  # a fresh delivery waiting for the answers in hand
         await asyncio.sleep(0.1)
         later = asyncio.create_task(recorder.record(result(rows[1], "mine")))  # an answer after it
+        await asyncio.sleep(0.05)
+        assert not flushed.done()  # the answer in hand is not written yet
         turns[0].set()
         await asyncio.wait_for(first, timeout=10)
         # the later answer's write waits behind the second holder; the answers in hand are written
