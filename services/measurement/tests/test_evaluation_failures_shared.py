@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -62,8 +62,17 @@ async def test_an_objective_that_failed_with_its_batch_is_evaluated_guarded_at_o
     assert (await _objective(db, agreement_id)).needs_evaluation  # still left for the worker
 
 
+async def _periodic(db: Database, objective_row_id: str) -> int:
+    return await evaluate_ids(db, [objective_row_id], interval=timedelta(0))
+
+
+async def _flagged(db: Database, objective_row_id: str) -> int:
+    return await flagged_pass.evaluate_flagged(db, limit=100)  # a chunk of one: rolled back whole
+
+
+@pytest.mark.parametrize("evaluate", [_periodic, _flagged], ids=["periodic pass", "flagged pass, a chunk of one"])
 async def test_an_objective_that_failed_in_a_pass_is_not_tried_again_with_a_batch(
-    app_client, caplog: pytest.LogCaptureFixture
+    app_client, caplog: pytest.LogCaptureFixture, evaluate: Callable[[Database, str], Awaitable[int]]
 ) -> None:  # type: ignore[no-untyped-def]
     app, client = app_client
     db: Database = app.state.db
@@ -76,39 +85,7 @@ async def test_an_objective_that_failed_in_a_pass_is_not_tried_again_with_a_batc
     assert response.status_code == 202, response.text
     await refuse_outbox(db)
     found = await _objective(db, agreement_id)
-    assert await evaluate_ids(db, [found.id], interval=timedelta(0)) == 0  # the breach is refused
-    assert chunk_failures.failed_version(found.id) is not None
-    app.state.settings = settings
-    await _quiet(db, key)
-    caplog.set_level(logging.WARNING)
-
-    with statements(db) as sent:
-        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
-    assert response.status_code == 202, response.text
-
-    assert INLINE_FAILED not in caplog.text, "not tried with the batch"
-    assert savepoints(sent) == [] and not any(s.startswith("INSERT INTO OUTBOX") for s in sent)
-    assert await _total(db, key) == 10000  # both batches stored
-    assert (await _objective(db, agreement_id)).needs_evaluation  # left for the worker
-    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
-
-
-async def test_an_objective_whose_flagged_chunk_of_one_failed_is_not_tried_again_with_a_batch(
-    app_client, caplog: pytest.LogCaptureFixture
-) -> None:  # type: ignore[no-untyped-def]
-    """The usual first evaluator after an ingest left an objective to the worker: a chunk of one."""
-    app, client = app_client
-    db: Database = app.state.db
-    settings = app.state.settings
-    key = f"shared-{uuid.uuid4().hex[:8]}"
-    agreement_id = await agreement_on(db, key)
-    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
-    app.state.settings = settings.model_copy(update={"ingest_evaluation_limit": 0})  # left to the worker
-    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
-    assert response.status_code == 202, response.text
-    await refuse_outbox(db)
-    found = await _objective(db, agreement_id)
-    assert await flagged_pass.evaluate_flagged(db, limit=100) == 0  # a chunk of one, refused, rolled back whole
+    assert await evaluate(db, found.id) == 0  # the breach is refused
     assert chunk_failures.failed_version(found.id) is not None
     app.state.settings = settings
     await _quiet(db, key)
@@ -120,5 +97,7 @@ async def test_an_objective_whose_flagged_chunk_of_one_failed_is_not_tried_again
 
     assert INLINE_FAILED not in caplog.text and "again, guarded" not in caplog.text, "not tried with the batch"
     assert len([s for s in sent if s.startswith("INSERT INTO MINUTE_BUCKETS")]) == 1  # ingested once
-    assert savepoints(sent) == []
+    assert savepoints(sent) == [] and not any(s.startswith("INSERT INTO OUTBOX") for s in sent)
     assert await _total(db, key) == 10000  # both batches stored
+    assert (await _objective(db, agreement_id)).needs_evaluation  # left for the worker
+    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
