@@ -20,6 +20,7 @@ from slm_measurement import repository
 from slm_measurement.chunk_failures import ChunkFailures, failed_lately, remember, transient
 from slm_measurement.evaluation_pass import IMMEDIATE, evaluate_chunk
 from slm_shared.db import Database, utcnow
+from slm_shared.tasks import checkpoint
 
 # The periodic pass's logger, as `chunk_failures` logs under it: every evaluation failure under one name,
 # whichever pass met it, for the operator's filter and alerting.
@@ -72,6 +73,8 @@ async def _evaluate_chunk(db: Database, *, size: int, done: list[str]) -> tuple[
                 await remember(session, failures, ids)
             return stored, chosen
         except Exception as error:
+            # A cancellation a library turned into an error (the worker is stopping): no other transaction.
+            checkpoint()
             # The database's moment, not an objective's data: raised, even for a chunk of one, for the worker.
             if transient(error) or not chosen:
                 raise

@@ -23,6 +23,7 @@ from slm_measurement.rollup import roll_up, value_series
 from slm_measurement.thresholds import Thresholds
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import NotFound
+from slm_shared.tasks import checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ async def ingest_with_guarded_retry(db: Database, ingest: Callable[[AsyncSession
         async with db.session(urgent=True) as session:
             return await ingest(session, False)
     except EvaluateAgainGuarded as error:
+        checkpoint()  # a cancellation a library turned into an error: not ingested again
         logger.warning("a batch's inline evaluation failed; the batch is ingested again, guarded", exc_info=error)
     async with db.session(urgent=True) as session:
         return await ingest(session, True)
