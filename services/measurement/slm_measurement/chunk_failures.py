@@ -12,6 +12,10 @@ One memory for every evaluator: an objective whose evaluation failed with an ing
 included) is remembered here too, so the passes guard its chunk at once, and one that failed in a pass
 is not tried again with a batch until its version changes. A chunk of one is never guarded (its
 transaction is rolled back whole); it is logged each time the flagged pass tries it.
+
+The memory is bounded (`_FAILED_KEPT`), by one rule whichever evaluator remembers: past the bound the
+objectives remembered longest ago are forgotten first (`_keep`). A forgotten one is tried optimistically
+once more, fails and is remembered again: a cost of one try, never a wrong outcome.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ logger = logging.getLogger("slm_measurement.evaluation_pass")
 # query_canceled (statement_timeout), lock_not_available (lock_timeout), serialization_failure, deadlock_detected
 TRANSIENT_SQLSTATES = frozenset({"57014", "55P03", "40001", "40P01"})
 _FAILURES = "evaluation_chunk_failures"  # the key of a session's `ChunkFailures` in `session.info`
-_FAILED: dict[str, datetime] = {}  # objective row id -> its version when its evaluation last failed
+_FAILED: dict[str, datetime] = {}  # objective row id -> its version when its evaluation last failed, oldest first
 _FAILED_KEPT = 10_000
 
 
@@ -78,9 +82,19 @@ def failed_version(objective_row_id: str) -> datetime | None:
 
 def remember_failed(objective_row_id: str, version: datetime) -> None:
     """Remember that the objective's evaluation failed at this version (by a pass or with a batch)."""
-    if len(_FAILED) >= _FAILED_KEPT and objective_row_id not in _FAILED:
-        _FAILED.clear()
-    _FAILED[objective_row_id] = version
+    _keep({objective_row_id: version})
+
+
+def _keep(versions: dict[str, datetime]) -> None:
+    """Remember these versions as the newest; past the bound, forget the oldest remembered.
+
+    The one way into the memory, so a batch's failures and a pass's are kept and forgotten alike.
+    """
+    for row_id, version in versions.items():
+        _FAILED.pop(row_id, None)  # a failure again: remembered as the newest
+        _FAILED[row_id] = version
+    while len(_FAILED) > _FAILED_KEPT:
+        del _FAILED[next(iter(_FAILED))]
 
 
 async def _versions(session: AsyncSession, ids: list[str]) -> dict[str, datetime]:
@@ -105,7 +119,4 @@ async def remember(session: AsyncSession, failures: ChunkFailures, evaluated: li
             _FAILED.pop(row_id, None)
     if not failures.failed:
         return
-    versions = await _versions(session, sorted(failures.failed))
-    if len(_FAILED) + len(versions) > _FAILED_KEPT:
-        _FAILED.clear()
-    _FAILED.update(versions)
+    _keep(await _versions(session, sorted(failures.failed)))

@@ -14,13 +14,17 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 from test_evaluation_pass_optimistic import TOGETHER_FAILED, savepoints, statements
+from test_evaluation_pass_own_terms import _due
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from test_evaluation_with_ingest import _objective, _quiet, _total, refuse_outbox
 from ticket_support import outbox
 
 from slm_measurement import chunk_failures, flagged_pass, service
 from slm_measurement.evaluation_pass import evaluate_ids
+from slm_measurement.models import Objective
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database
 
@@ -101,3 +105,33 @@ async def test_an_objective_that_failed_in_a_pass_is_not_tried_again_with_a_batc
     assert await _total(db, key) == 10000  # both batches stored
     assert (await _objective(db, agreement_id)).needs_evaluation  # left for the worker
     assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
+
+
+async def _failed_in_a_pass(db: Database, row_id: str) -> None:
+    async with db.session() as session:
+        await chunk_failures.remember(session, chunk_failures.ChunkFailures(failed={row_id}), [row_id])
+
+
+async def _failed_with_a_batch(db: Database, row_id: str) -> None:
+    async with db.sessionmaker() as session:
+        version = (await session.execute(select(Objective.updated_at).where(col(Objective.id) == row_id))).scalar_one()
+    chunk_failures.remember_failed(row_id, version)
+
+
+@pytest.mark.parametrize("failed", [_failed_in_a_pass, _failed_with_a_batch], ids=["in a pass", "with a batch"])
+async def test_the_memory_of_failures_keeps_its_bound_and_forgets_the_oldest_whoever_remembers(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, failed: Callable[[Database, str], Awaitable[None]]
+) -> None:
+    """One rule for either evaluator: a failure again is remembered as the newest, past the bound the oldest go."""
+    monkeypatch.setattr(chunk_failures, "_FAILED_KEPT", 3)
+    db = Database(sqlite_url)
+    try:
+        await _due(db)
+        for row_id in ("a-0", "a-1", "a-2", "a-0", "a-3"):
+            await failed(db, row_id)
+        async with db.sessionmaker() as session:
+            versions = dict((await session.execute(select(Objective.id, Objective.updated_at))).all())
+        # a-1 went at the bound, the oldest once a-0 failed again; oldest first
+        assert list(chunk_failures._FAILED.items()) == [(row_id, versions[row_id]) for row_id in ("a-2", "a-0", "a-3")]
+    finally:
+        await db.dispose()

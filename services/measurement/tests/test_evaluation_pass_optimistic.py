@@ -14,8 +14,8 @@ import json
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -180,33 +180,46 @@ async def _unrefuse(db: Database) -> None:
             await session.execute(text("DROP TRIGGER refuse_one"))
 
 
+@asynccontextmanager
+async def refusing(url: str, *, deferred: bool = False, errcode: str | None = None) -> AsyncIterator[Database]:
+    """Every objective due and the outcome of `BAD` alone refused (`_refuse`); the database disposed of after."""
+    db = Database(url)
+    try:
+        await _due(db)
+        await _refuse(db, deferred=deferred, errcode=errcode)
+        yield db
+    finally:
+        await db.dispose()
+
+
+@asynccontextmanager
+async def refusing_against_reference(
+    database_url: str, reference_url: str, *, deferred: bool
+) -> AsyncIterator[tuple[Database, Outcomes]]:
+    """`refusing` at the update or (`deferred`, PostgreSQL's) at commit, and the reference's outcomes but `BAD`'s."""
+    if deferred and not database_url.startswith("postgresql"):
+        pytest.skip("deferred constraint triggers are PostgreSQL's")
+    expected = _without(await _reference(reference_url), BAD)
+    async with refusing(database_url, deferred=deferred) as db:
+        yield db, expected
+
+
 @pytest.mark.parametrize("deferred", [False, True], ids=["at-the-update", "at-commit"])
 async def test_a_bad_objective_is_skipped_alone_and_every_other_event_recorded_exactly_once(
     database_url: str, reference_url: str, deferred: bool
 ) -> None:
-    if deferred and not database_url.startswith("postgresql"):
-        pytest.skip("deferred constraint triggers are PostgreSQL's")
-    expected = _without(await _reference(reference_url), BAD)
-    db = Database(database_url)
-    try:
-        await _due(db)
-        await _refuse(db, deferred=deferred)
+    async with refusing_against_reference(database_url, reference_url, deferred=deferred) as (db, expected):
         with statements(db) as sent:
             assert await evaluate_due(db, interval=timedelta(0), limit=100, chunk=OBJECTIVES) == OBJECTIVES - 1
         assert savepoints(sent), "the chunk was evaluated again with its failures isolated"
         assert await _outcomes(db) == expected
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.parametrize("errcode", ["40001", "40P01", "57014", "55P03"])
 async def test_a_transient_failure_is_raised_for_the_worker_not_isolated_as_a_bad_objective(
     postgres_url: str, errcode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = Database(postgres_url)
-    try:
-        await _due(db)
-        await _refuse(db, errcode=errcode)
+    async with refusing(postgres_url, errcode=errcode) as db:
         with statements(db) as sent, pytest.raises(DBAPIError) as raised:
             await evaluate_due(db, interval=timedelta(0), limit=100, chunk=OBJECTIVES)
         assert getattr(raised.value.orig, "sqlstate", None) == errcode
@@ -227,8 +240,6 @@ async def test_a_transient_failure_is_raised_for_the_worker_not_isolated_as_a_ba
         with pytest.raises(DBAPIError):
             await evaluate_due(db, interval=timedelta(0), limit=100, chunk=OBJECTIVES)
         assert BAD in chunk_failures._FAILED
-    finally:
-        await db.dispose()
 
 
 async def test_a_stuck_objective_is_guarded_at_once_on_later_passes_and_its_failures_logged_once(
@@ -244,10 +255,7 @@ async def test_a_stuck_objective_is_guarded_at_once_on_later_passes_and_its_fail
 
     monkeypatch.setattr(evaluation_pass, "plan", plan)
     caplog.set_level(logging.WARNING, logger="slm_measurement.evaluation_pass")
-    db = Database(database_url)
-    try:
-        await _due(db)
-        await _refuse(db)
+    async with refusing(database_url) as db:
         assert await evaluate_due(db, interval=timedelta(0), limit=100, chunk=OBJECTIVES) == OBJECTIVES - 2
         assert caplog.text.count(TOGETHER_FAILED) == 1
         assert caplog.text.count(f"evaluation of objective {unplanned} failed") == 1
@@ -274,8 +282,6 @@ async def test_a_stuck_objective_is_guarded_at_once_on_later_passes_and_its_fail
         monkeypatch.setattr(evaluation_pass, "plan", real_plan)
         await evaluate_due(db, interval=timedelta(0), limit=100, chunk=OBJECTIVES)
         assert caplog.text.count(TOGETHER_FAILED) == 1
-    finally:
-        await db.dispose()
 
 
 async def test_two_replicas_evaluating_at_once_store_each_sibling_and_its_events_once(

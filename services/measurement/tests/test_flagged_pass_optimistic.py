@@ -26,6 +26,8 @@ from test_evaluation_pass_optimistic import (
     _refuse,
     _without,
     reference_url,
+    refusing,
+    refusing_against_reference,
     savepoints,
     statements,
 )
@@ -58,13 +60,7 @@ async def test_a_flagged_chunk_that_succeeds_is_written_without_a_savepoint(data
 async def test_a_bad_objective_in_a_flagged_chunk_is_skipped_alone_and_every_other_event_recorded_once(
     database_url: str, reference_url: str, deferred: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if deferred and not database_url.startswith("postgresql"):
-        pytest.skip("deferred constraint triggers are PostgreSQL's")
-    expected = _without(await _reference(reference_url), BAD)
-    db = Database(database_url)
-    try:
-        await _due(db)
-        await _refuse(db, deferred=deferred)
+    async with refusing_against_reference(database_url, reference_url, deferred=deferred) as (db, expected):
         with statements(db) as sent:
             assert await evaluate_flagged(db, limit=100, chunk=OBJECTIVES) == OBJECTIVES - 1
         assert caplog.text.count(TOGETHER_FAILED) == 1
@@ -81,17 +77,12 @@ async def test_a_bad_objective_in_a_flagged_chunk_is_skipped_alone_and_every_oth
         assert TOGETHER_FAILED not in caplog.text
         first_write = next(n for n, s in enumerate(sent) if s.startswith("UPDATE OBJECTIVES"))
         assert savepoints(sent[:first_write]), "its first write already in a savepoint"
-    finally:
-        await db.dispose()
 
 
 async def test_a_transient_failure_in_a_flagged_chunk_is_raised_not_isolated(
     postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = Database(postgres_url)
-    try:
-        await _due(db)
-        await _refuse(db, errcode="40001")  # a serialization failure
+    async with refusing(postgres_url, errcode="40001") as db:  # a serialization failure
         with statements(db) as sent, pytest.raises(DBAPIError) as raised:
             await evaluate_flagged(db, limit=100, chunk=OBJECTIVES)
         assert getattr(raised.value.orig, "sqlstate", None) == "40001"
@@ -100,25 +91,18 @@ async def test_a_transient_failure_in_a_flagged_chunk_is_raised_not_isolated(
         assert chunk_failures._FAILED == {}
         events, moved, flagged = await _outcomes(db)
         assert (events, moved, set(flagged.values())) == (Counter(), Counter(), {True})
-    finally:
-        await db.dispose()
 
 
 async def test_a_flagged_chunk_of_one_that_fails_is_logged_and_left_flagged(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="slm_measurement.evaluation_pass")
-    db = Database(database_url)
-    try:
-        await _due(db)
-        await _refuse(db)
+    async with refusing(database_url) as db:
         assert await evaluate_flagged(db, limit=100, chunk=1) == OBJECTIVES - 1
         assert caplog.text.count(f"evaluation of objective {BAD} failed") == 1
         assert TOGETHER_FAILED not in caplog.text
         assert {row_id for row_id, due in (await _outcomes(db))[2].items() if due} == {BAD}
         assert BAD in chunk_failures._FAILED  # a batch does not try it again until its version changes
-    finally:
-        await db.dispose()
 
 
 async def test_a_transient_failure_of_a_flagged_chunk_of_one_is_raised_for_the_worker(
@@ -126,18 +110,13 @@ async def test_a_transient_failure_of_a_flagged_chunk_of_one_is_raised_for_the_w
 ) -> None:
     """The usual chunk after a breaching ingest: a serialization failure is the database's moment, raised."""
     caplog.set_level(logging.ERROR, logger="slm_measurement.evaluation_pass")
-    db = Database(postgres_url)
-    try:
-        await _due(db)
-        await _refuse(db, errcode="40001")  # a serialization failure on BAD's row
+    async with refusing(postgres_url, errcode="40001") as db:  # a serialization failure on BAD's row
         with pytest.raises(DBAPIError) as raised:
             await evaluate_flagged(db, limit=100, chunk=1)
         assert getattr(raised.value.orig, "sqlstate", None) == "40001"
         assert f"evaluation of objective {BAD} failed" not in caplog.text  # not logged as BAD's own failure
         assert chunk_failures._FAILED == {}
         assert (await _outcomes(db))[2][BAD] is True  # still flagged
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.parametrize("chunk", [3, 7])

@@ -35,23 +35,29 @@ def result(row: dict[str, Any], token: str) -> AttemptRecord:
     )  # fmt: skip
 
 
+async def claimed_deliveries(db: Database, tenant: str, tokens: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A subscription's deliveries, one claimed by each of `tokens`, stored; their rows."""
+    rows = []
+    for n, token in enumerate(tokens):
+        item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
+        rows.append({**delivery_row(item, "sub-1", utcnow()), "claim_token": token, "claimed_until": utcnow()})
+    async with db.session() as session:
+        session.add(
+            Subscription(
+                id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
+                target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
+            )
+        )  # fmt: skip
+        await session.flush()
+        await repository.insert_deliveries(session, rows)
+    return rows
+
+
 async def test_a_group_of_results_records_every_attempt_and_only_held_claims(database_url: str, tenant: str) -> None:
     await upgrade("slm_notifier", database_url)
     db = Database(database_url)
     try:
-        rows = []
-        for n, token in enumerate(("mine", "mine", "another worker's")):
-            item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
-            rows.append({**delivery_row(item, "sub-1", utcnow()), "claim_token": token, "claimed_until": utcnow()})
-        async with db.session() as session:
-            session.add(
-                Subscription(
-                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
-                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
-                )
-            )  # fmt: skip
-            await session.flush()
-            await repository.insert_deliveries(session, rows)
+        rows = await claimed_deliveries(db, tenant, ("mine", "mine", "another worker's"))
 
         statements: list[str] = []
 
@@ -89,19 +95,7 @@ async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_
     await upgrade("slm_notifier", sqlite_url)
     db = Database(sqlite_url)
     try:
-        rows = []
-        for n in range(2):
-            item = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
-            rows.append({**delivery_row(item, "sub-1", utcnow()), "claim_token": "mine", "claimed_until": utcnow()})
-        async with db.session() as session:
-            session.add(
-                Subscription(
-                    id="sub-1", tenant=tenant, name="ops", event_types=["slm.measurement.*"],
-                    target={"url": "http://127.0.0.1:9/"}, secret=new_secret(),
-                )
-            )  # fmt: skip
-            await session.flush()
-            await repository.insert_deliveries(session, rows)
+        rows = await claimed_deliveries(db, tenant, ("mine", "mine"))
 
         turns = [asyncio.Event(), asyncio.Event()]
 
