@@ -21,6 +21,7 @@ from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.proxy import FreezableProxy
 from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.testing.task_stacks import task_stacks
 
 GRACE_SECONDS = 2.0
 # the workers' grace, the bus's bound (same setting) and the database's, with room for a slow machine
@@ -109,9 +110,11 @@ async def assert_stops_in_bound(
         await lifespan.__aexit__(None, None, None)
         took = time.monotonic() - started
 
-    assert took < SHUTDOWN_BOUND_SECONDS, f"took {took:.1f}s to stop with NATS {condition}"
-    assert app.state.context.tasks.abandoned == [], "workers ignored cancellation"
     await asyncio.sleep(0.05)  # let tasks that just finished leave the loop's set
     left = {task for task in asyncio.all_tasks() - before if task is not asyncio.current_task()}
-    assert not left, f"tasks left running after the stop: {sorted(t.get_name() for t in left)}"
+    # what a slow or unclean stop still waits on; the loop's final cancellation would wait for the same
+    stacks = f"\nstill running:\n{task_stacks(left)}" if left else ""
+    assert took < SHUTDOWN_BOUND_SECONDS, f"took {took:.1f}s to stop with NATS {condition}{stacks}"
+    assert app.state.context.tasks.abandoned == [], f"workers ignored cancellation{stacks}"
+    assert not left, f"tasks left running after the stop: {sorted(t.get_name() for t in left)}{stacks}"
     return took
