@@ -17,11 +17,11 @@ import nats.js.errors
 from fastapi import FastAPI
 
 from slm_shared.contracts.registry import spec_for_type
+from slm_shared.tasks import task_stacks
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.proxy import FreezableProxy
 from slm_shared.testing.pytest_plugin import make_token
-from slm_shared.testing.task_stacks import task_stacks
 
 GRACE_SECONDS = 2.0
 # the workers' grace, the bus's bound (same setting) and the database's, with room for a slow machine
