@@ -54,7 +54,9 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_exception_interact(node: pytest.Item | pytest.Collector, report: pytest.TestReport) -> Iterator[None]:
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector, report: pytest.TestReport | pytest.CollectReport
+) -> Iterator[None]:
     """Mark the time pytest-timeout cancels a failed test's timer, meant for a post-mortem debugger.
 
     It does so on every failure of a test's set-up or call, `--pdb` or not, and the test's teardown
