@@ -78,7 +78,7 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
     cancel = item.stash.get(_cancel_timer, None)
     if cancel is None:
         return None
-    if item.stash.get(_failing, False) and not item.config.getoption("usepdb"):
+    if item.stash.get(_failing, False) and not item.config.getoption("usepdb", False):
         return True
     del item.stash[_cancel_timer]
     cancel()
