@@ -39,6 +39,16 @@ async def test_overruns() -> None:
 """
 )
 
+SERVER_TEST = """
+import asyncio
+from pathlib import Path
+
+
+async def test_overruns_with_a_server(private_nats) -> None:
+    Path("nats.pid").write_text(str(private_nats.process.pid))
+    await asyncio.sleep(3600)
+"""
+
 FAILING_TEST = (
     STUBBORN_TASK
     + """
@@ -77,3 +87,9 @@ def test_a_failed_test_whose_teardown_hangs_ends_the_process_with_the_stuck_task
     assert "+++ asyncio tasks of test_it.py::test_fails after 2s +++" in output, output
     assert "--- task stubborn (pending, cancel requested 1x)" in output, output  # the loop's final cancellation
     assert "create_future()  # nobody resolves it" in output, output  # where it waits after being cancelled
+
+
+def test_an_overrunning_test_leaves_no_nats_server_running(tmp_path: Path) -> None:
+    run_pytest(tmp_path, SERVER_TEST)
+    pid = int((tmp_path / "nats.pid").read_text())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]

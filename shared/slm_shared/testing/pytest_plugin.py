@@ -96,6 +96,9 @@ def _overran(item: pytest.Item, settings: Any) -> None:
             sys.stderr.write(f"\n+++ asyncio tasks of {item.nodeid} after {settings.timeout:g}s +++\n")
             sys.stderr.write(task_stacks(asyncio.all_tasks(loop)))
     sys.stderr.flush()
+    for value in fixtures.values():
+        if isinstance(value, NatsServer):
+            value.kill()  # ending the process skips the fixtures' teardown, which would stop it
     pytest_timeout.timeout_timer(item, settings)  # prints every thread's stack and ends the process
 
 
