@@ -9,6 +9,7 @@ every wait goes through `pause()` or `wait_for_event()`, which re-raise it.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
@@ -66,8 +67,26 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, grace_seconds: float
         wait = RECANCEL_EVERY
     abandoned = sorted(task.get_name() for task in pending)
     if abandoned:
-        logger.error("tasks still running %.1fs after shutdown began, abandoned: %s", grace_seconds, abandoned)
+        logger.error(
+            "tasks still running %.1fs after shutdown began, abandoned: %s\n%s",
+            grace_seconds,
+            abandoned,
+            task_stacks(pending),
+        )
     return abandoned
+
+
+def task_stacks(tasks: Iterable[asyncio.Task[Any]]) -> str:
+    """The name, state and stack of each task, sorted by name: what a stop that overran still waits on.
+
+    Safe to call from another thread while the loop is stuck: it only reads the tasks' frames.
+    """
+    out = io.StringIO()
+    for task in sorted(tasks, key=lambda task: task.get_name()):
+        state = "done" if task.done() else f"pending, cancel requested {task.cancelling()}x"
+        out.write(f"--- task {task.get_name()} ({state})\n")
+        task.print_stack(file=out)
+    return out.getvalue()
 
 
 async def run_within(coroutine: Coroutine[Any, Any, None], *, seconds: float, name: str) -> bool:

@@ -69,15 +69,18 @@ async def test_a_task_that_ignores_cancellation_is_named_and_abandoned_within_th
                 continue
 
     task = asyncio.create_task(stubborn(), name="stubborn-worker")
-    await asyncio.sleep(0.02)  # inside its loop
-    started = time.monotonic()
-    with caplog.at_level(logging.ERROR, logger="slm_shared.tasks"):
-        abandoned = await stop_tasks([task], grace_seconds=1.5)
-    assert abandoned == ["stubborn-worker"]
-    assert 1.4 < time.monotonic() - started < 4
-    assert "stubborn-worker" in caplog.text
-    release.set()  # let it go so the test's event loop can close
-    await asyncio.wait({task}, timeout=1)
+    try:
+        await asyncio.sleep(0.02)  # inside its loop
+        started = time.monotonic()
+        with caplog.at_level(logging.ERROR, logger="slm_shared.tasks"):
+            abandoned = await stop_tasks([task], grace_seconds=1.5)
+        assert abandoned == ["stubborn-worker"]
+        assert 1.4 < time.monotonic() - started < 4
+        assert "stubborn-worker" in caplog.text
+        assert "in stubborn" in caplog.text  # its stack: where it keeps waiting
+    finally:
+        release.set()  # let it go, failed or not, so the test's event loop can close
+        await asyncio.wait({task}, timeout=1)
 
 
 async def test_a_crashed_task_is_logged(caplog: pytest.LogCaptureFixture) -> None:

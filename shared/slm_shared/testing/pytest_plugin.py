@@ -2,20 +2,104 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import pytest_timeout  # type: ignore[import-untyped]
 
 from slm_shared.auth import issue_token
 from slm_shared.bus.auth import NatsAuth
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.tasks import task_stacks
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.postgres import PostgresServer
 from slm_shared.testing.proxy import FreezableProxy
 
 _db_counter = itertools.count()
+_cancel_timer = pytest.StashKey[Callable[[], None]]()
+_failing = pytest.StashKey[bool]()
+_failures = pytest.StashKey[list[str]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """With pytest-timeout's thread method, print every asyncio task's stack before it ends the process.
+
+    The thread method is the one pytest.ini sets: the signal method raises its failure at whatever
+    bytecode the event loop is running, and where that is a callback or a task's step, asyncio
+    swallows it or loses the step (the loop's final cancellation then waits forever for that task).
+    A test that overruns, in its call or its teardown, ends the pytest process instead; the thread
+    stacks pytest-timeout prints show only the loop waiting, so the tasks' stacks come first.
+    The timer also outlives a failure of the test (see `pytest_exception_interact`).
+    """
+    if settings.method != "thread":
+        return None
+    timer = threading.Timer(settings.timeout, _overran, (item, settings))
+    timer.name = f"slm timeout {item.nodeid}"
+    timer.daemon = True
+
+    def cancel() -> None:
+        timer.cancel()
+        timer.join()
+
+    item.stash[_cancel_timer] = cancel
+    timer.start()
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector, report: pytest.TestReport | pytest.CollectReport
+) -> Iterator[None]:
+    """Mark the time pytest-timeout cancels a failed test's timer, meant for a post-mortem debugger.
+
+    It does so on every failure of a test's set-up or call, `--pdb` or not, and the test's teardown
+    then had no bound: a task a failed shutdown check left running, awaiting again after the loop's
+    final cancellation, hung the run. The failure is kept: a process ended for an overrun never
+    reports it otherwise.
+    """
+    node.stash[_failures] = [*node.stash.get(_failures, []), f"{report.when}: {report.longreprtext}"]
+    node.stash[_failing] = True
+    try:
+        return (yield)
+    finally:
+        del node.stash[_failing]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
+    """Cancel the timer at the end of the test, or for a debugger; a failure alone keeps the teardown bounded."""
+    cancel = item.stash.get(_cancel_timer, None)
+    if cancel is None:
+        return None
+    if item.stash.get(_failing, False) and not item.config.getoption("usepdb", False):
+        return True
+    del item.stash[_cancel_timer]
+    cancel()
+    return True
+
+
+def _overran(item: pytest.Item, settings: Any) -> None:
+    # a test function's fixture values, pytest-asyncio's runner among them (its loop holds the tasks)
+    fixtures: dict[str, Any] = getattr(item, "funcargs", {})
+    loops = {value.get_loop() for value in fixtures.values() if isinstance(value, asyncio.Runner)}
+    for failure in item.stash.get(_failures, []):
+        sys.stderr.write(f"\n+++ {item.nodeid} had failed before it overran, in its {failure}\n")
+    for loop in loops:
+        if not loop.is_closed():
+            sys.stderr.write(f"\n+++ asyncio tasks of {item.nodeid} after {settings.timeout:g}s +++\n")
+            sys.stderr.write(task_stacks(asyncio.all_tasks(loop)))
+    sys.stderr.flush()
+    for value in fixtures.values():
+        if isinstance(value, NatsServer):
+            value.kill()  # ending the process skips the fixtures' teardown, which would stop it
+    pytest_timeout.timeout_timer(item, settings)  # prints every thread's stack and ends the process
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import nats.js.errors
 from fastapi import FastAPI
 
 from slm_shared.contracts.registry import spec_for_type
+from slm_shared.tasks import task_stacks
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.proxy import FreezableProxy
@@ -109,9 +110,11 @@ async def assert_stops_in_bound(
         await lifespan.__aexit__(None, None, None)
         took = time.monotonic() - started
 
-    assert took < SHUTDOWN_BOUND_SECONDS, f"took {took:.1f}s to stop with NATS {condition}"
-    assert app.state.context.tasks.abandoned == [], "workers ignored cancellation"
     await asyncio.sleep(0.05)  # let tasks that just finished leave the loop's set
     left = {task for task in asyncio.all_tasks() - before if task is not asyncio.current_task()}
-    assert not left, f"tasks left running after the stop: {sorted(t.get_name() for t in left)}"
+    # what a slow or unclean stop still waits on; the loop's final cancellation would wait for the same
+    stacks = f"\nstill running:\n{task_stacks(left)}" if left else ""
+    assert took < SHUTDOWN_BOUND_SECONDS, f"took {took:.1f}s to stop with NATS {condition}{stacks}"
+    assert app.state.context.tasks.abandoned == [], f"workers ignored cancellation{stacks}"
+    assert not left, f"tasks left running after the stop: {sorted(t.get_name() for t in left)}{stacks}"
     return took
