@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from slm_shared import migrations
 from slm_shared.auth import TokenVerifier
 from slm_shared.bus import Bus, Consumer, DeadLetter, Handler, OutboxRelay, chain_handlers
+from slm_shared.bus.dead_letters import replay
 from slm_shared.db import Database
 from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
@@ -118,7 +120,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         )
         context = ServiceContext(settings=settings, db=db, bus=bus, relay=relay, consumer=consumer)
         if consumer is not None:
-            context.replayers[consumer.name] = consumer.replay
+            context.replayers[consumer.name] = functools.partial(replay, consumer)
         for consumer_name, make_replayer in definition.replayers.items():
             context.replayers[consumer_name] = make_replayer(context)
         app.state.context = context

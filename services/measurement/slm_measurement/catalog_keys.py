@@ -21,7 +21,7 @@ from slm_measurement.models import Objective
 from slm_measurement.rollup import value_series
 from slm_measurement.thresholds import Thresholds
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.indicators import STANDARD_INDICATOR_KEYS
 from slm_shared.errors import FieldError, Unprocessable

@@ -18,7 +18,7 @@ from slm_measurement.portfolio import names
 from slm_measurement.portfolio import service as portfolio_service
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     AgreementEndedV1,

@@ -1,14 +1,13 @@
-"""Idempotent inbox: durable pull consumers that apply each event once, or dead-letter it."""
+"""Idempotent inbox: durable pull consumers that apply each event once, or dead-letter it (`dead_letters`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from typing import cast
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -22,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
-from slm_shared.bus.fetch import Fetcher
-from slm_shared.bus.models import DeadLetter, InboxMessage
+from slm_shared.bus.dead_letters import PermanentError, already_applied, store_dead_letter
+from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
+from slm_shared.bus.models import InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database, UTCDateTime, utcnow
@@ -52,10 +52,6 @@ class _EventFailed(Exception):
     def __init__(self, message: Msg) -> None:
         super().__init__("an event of the batch failed")
         self.message = message
-
-
-class PermanentError(Exception):
-    """A failure that retrying cannot fix: the message goes to the dead letters at once."""
 
 
 class Consumer:
@@ -306,7 +302,9 @@ class Consumer:
         try:
             event = CloudEvent.from_message(headers, message.data)
         except (ValueError, json.JSONDecodeError) as exc:
-            await self._dead_letter(message, stream, headers, None, f"unreadable event: {exc}", deliveries)
+            await store_dead_letter(
+                self.db, self.name, message, stream, headers, None, f"unreadable event: {exc}", deliveries
+            )
             await message.ack()
             return
         handler = self.handlers.get(event.type)
@@ -315,7 +313,7 @@ class Consumer:
             return
         if deliveries > self.max_deliveries:  # earlier deliveries ended without an answer
             error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
-            await self._dead_letter(message, stream, headers, event, error, deliveries)
+            await store_dead_letter(self.db, self.name, message, stream, headers, event, error, deliveries)
             await message.ack()
             return
         context = propagate.extract(headers)
@@ -331,7 +329,9 @@ class Consumer:
                 permanent = isinstance(exc, PermanentError)
                 if permanent or deliveries >= self.max_deliveries:
                     logger.error("dead-lettering %s after %d deliveries: %s", event.id, deliveries, exc)
-                    await self._dead_letter(message, stream, headers, event, describe(exc), deliveries)
+                    await store_dead_letter(
+                        self.db, self.name, message, stream, headers, event, describe(exc), deliveries
+                    )
                     await message.ack()
                 else:
                     delay = self.retry_delay * 2 ** (deliveries - 1)
@@ -351,58 +351,9 @@ class Consumer:
                     return False
                 await handler(session, event)
         except IntegrityError:
-            if await self._already_applied(event.id):
+            if await already_applied(self.db, self.name, event.id):
                 return False  # a concurrent replica applied it first; the unique constraint kept it once
             raise  # the handler's own constraint failed: retry, then dead-letter
 
         self.applied += 1
         return True
-
-    async def _already_applied(self, event_id: str) -> bool:
-        async with self.db.sessionmaker() as session:
-            found = await session.scalar(
-                select(col(InboxMessage.id)).where(
-                    col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id) == event_id
-                )
-            )
-        return found is not None
-
-    async def replay(self, letter: DeadLetter) -> None:
-        """Apply a dead letter's event again (once: an event already applied changes nothing)."""
-        event = CloudEvent.from_message(letter.headers, letter.body.encode())
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            raise PermanentError(f"no handler for {event.type}")
-        await self.apply(event, handler)
-
-    async def _dead_letter(
-        self,
-        message: Msg,
-        stream: str,
-        headers: dict[str, Any],
-        event: CloudEvent | None,
-        error: str,
-        deliveries: int,
-    ) -> None:
-        async with self.db.session() as session:
-            session.add(
-                DeadLetter(
-                    consumer=self.name,
-                    stream=stream,
-                    subject=message.subject,
-                    event_id=event.id if event else headers.get("ce-id"),
-                    event_type=event.type if event else headers.get("ce-type"),
-                    tenant=event.tenant if event else headers.get("ce-tenant"),
-                    headers=headers,
-                    body=message.data.decode("utf-8", errors="replace"),
-                    error=error[:4000],
-                    deliveries=deliveries,
-                )
-            )
-
-
-async def unsubscribe_quietly(subscription: JetStreamContext.PullSubscription, *, within: float = 1.0) -> None:
-    """Unsubscribe on shutdown without waiting on a slow or absent server (a pull subscription never drains)."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(within):
-            await subscription.unsubscribe()
