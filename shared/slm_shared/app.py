@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,8 @@ class ServiceDefinition:
     # Consumed events are on a latency goal (e.g. breach to notification): on SQLite an event fetched on its own
     # takes the writer turn ahead of the service's queued background writers (a batch waits its turn).
     urgent_events: bool = False
+    # Consumed event types someone waits on: a batch commits just after each (see `bus.inbox.Consumer`).
+    waited_on: Collection[str] = ()
 
 
 async def _connect_bus(context: ServiceContext) -> None:
@@ -114,6 +116,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
                 max_deliveries=settings.consumer_max_deliveries,
                 retry_delay=settings.consumer_retry_delay_seconds,
                 urgent=definition.urgent_events,
+                waited_on=definition.waited_on,
             )
             if any(definition.handlers)
             else None

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import cast
 
 import nats.errors
@@ -69,6 +69,7 @@ class Consumer:
         batch_size: int = 50,
         ack_wait: float = 30.0,
         urgent: bool = False,
+        waited_on: Collection[str] = (),
     ) -> None:
         self.db = db
         self.bus = bus
@@ -82,6 +83,9 @@ class Consumer:
         # (`Database.session`); the events of a batch (in it, or on their own after it failed) and replayed dead
         # letters wait their turn, so a backlog does not hold back the writers feeding on it
         self.urgent = urgent
+        # event types someone waits on (a breach's notification): a batch commits just after each, so what one
+        # caused (a delivery sent at commit) is not held back by the events after it in the batch
+        self.waited_on = frozenset(waited_on)
         self.applied = 0
 
     def subscriptions(self) -> dict[str, list[str]]:
@@ -157,7 +161,33 @@ class Consumer:
                 await unsubscribe_quietly(subscription)
 
     async def handle_batch(self, messages: list[Msg], stream: str) -> None:
-        """Apply a fetched batch in one transaction, then acknowledge it.
+        """Apply a fetched batch, one transaction per part (`_parts`), acknowledging each part once committed.
+
+        A part of one event goes through `handle_message`, urgent only when it was fetched on its own.
+        """
+        if len(messages) < 2:
+            for message in messages:
+                checkpoint()  # an unhandled message is redelivered after ack_wait
+                await self.handle_message(message, stream, urgent=True)  # fetched on its own
+            return
+        for part in self._parts(messages):
+            checkpoint()
+            if len(part) < 2:
+                await self.handle_message(part[0], stream)
+            else:
+                await self._handle_together(part, stream)
+
+    def _parts(self, messages: list[Msg]) -> list[list[Msg]]:
+        """The batch cut just after each event of a type someone waits on (`waited_on`), in order."""
+        parts: list[list[Msg]] = [[]]
+        for message in messages:
+            parts[-1].append(message)
+            if (message.headers or {}).get("ce-type") in self.waited_on and message is not messages[-1]:
+                parts.append([])
+        return parts
+
+    async def _handle_together(self, messages: list[Msg], stream: str) -> None:
+        """Apply messages in one transaction, then acknowledge them.
 
         One commit for the batch, and its inbox rows in one statement at the end (a concurrent
         replica's copy fails there on the unique key). No savepoint per fresh event: one whose handler
@@ -166,11 +196,6 @@ class Consumer:
         retries and dead letter. A redelivered event always gets a savepoint. If the batch fails
         otherwise (its commit, its inbox rows), each event goes on its own.
         """
-        if len(messages) < 2:
-            for message in messages:
-                checkpoint()  # an unhandled message is redelivered after ack_wait
-                await self.handle_message(message, stream, urgent=True)  # fetched on its own
-            return
         try:
             try:
                 done, alone, applied = await self._apply_batch(messages, isolated=False)
