@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from slm_shared import migrations
 from slm_shared.auth import TokenVerifier
 from slm_shared.bus import Bus, Consumer, DeadLetter, Handler, OutboxRelay, chain_handlers
+from slm_shared.bus.dead_letters import replay
 from slm_shared.db import Database
 from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
@@ -63,6 +65,8 @@ class ServiceDefinition:
     # Consumed events are on a latency goal (e.g. breach to notification): on SQLite an event fetched on its own
     # takes the writer turn ahead of the service's queued background writers (a batch waits its turn).
     urgent_events: bool = False
+    # Consumed event types someone waits on: a batch commits just after each (see `bus.inbox.Consumer`).
+    waited_on: Collection[str] = ()
 
 
 async def _connect_bus(context: ServiceContext) -> None:
@@ -112,13 +116,14 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
                 max_deliveries=settings.consumer_max_deliveries,
                 retry_delay=settings.consumer_retry_delay_seconds,
                 urgent=definition.urgent_events,
+                waited_on=definition.waited_on,
             )
             if any(definition.handlers)
             else None
         )
         context = ServiceContext(settings=settings, db=db, bus=bus, relay=relay, consumer=consumer)
         if consumer is not None:
-            context.replayers[consumer.name] = consumer.replay
+            context.replayers[consumer.name] = functools.partial(replay, consumer)
         for consumer_name, make_replayer in definition.replayers.items():
             context.replayers[consumer_name] = make_replayer(context)
         app.state.context = context

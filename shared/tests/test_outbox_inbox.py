@@ -11,7 +11,7 @@ from bus_helpers import apply_effect, count_effects, effects, service_event, uni
 from sqlalchemy import func, insert, select
 
 from slm_shared.bus import Bus, Consumer, DeadLetter
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError, replay
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
@@ -84,9 +84,9 @@ async def test_poison_message_becomes_a_dead_letter_and_replays(db: Database, bu
 
         refusing["poison"] = False
         assert letter.tenant == "acme"
-        await consumer.replay(letter)
+        await replay(consumer, letter)
         assert await count_effects(db, event.id) == 1
-        await consumer.replay(letter)  # once: a replayed event already applied changes nothing
+        await replay(consumer, letter)  # once: a replayed event already applied changes nothing
         assert await count_effects(db, event.id) == 1
     finally:
         task.cancel()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from slm_shared.bus import Bus, Consumer, DeadLetter
+from slm_shared.bus.dead_letters import replay
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
@@ -89,7 +90,7 @@ async def test_only_an_event_fetched_on_its_own_is_applied_as_an_urgent_writer(s
         assert letter is not None
         failing.clear()
         seen.clear()
-        await consumer.replay(letter)
+        await replay(consumer, letter)
         assert seen == [("poison", False)]
         assert await count_effects(db, batch[1].id) == 1
 

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_agreements import repository
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import AgreementNotMeasuredV1
 

@@ -5,7 +5,9 @@ It sits below the read model and the evaluation service, which both announce thr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,8 +20,68 @@ from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import BurnAlertV1
 
 
+class Announced(Protocol):
+    """What an objective's status and burn-rate events say of it: an `Objective`, or `AnnouncedColumns`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def agreement_id(self) -> str: ...
+    @property
+    def objective_id(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def service_key(self) -> str: ...
+    @property
+    def indicator(self) -> str: ...
+    @property
+    def consumer_party_id(self) -> str | None: ...
+    @property
+    def target(self) -> float: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def attainment(self) -> float | None: ...
+    @property
+    def good(self) -> float: ...
+    @property
+    def total(self) -> float: ...
+    @property
+    def details(self) -> dict[str, Any] | None: ...
+    @property
+    def window_start(self) -> datetime | None: ...
+    @property
+    def window_end(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AnnouncedColumns:
+    """An objective's announced columns as an evaluation leaves them, without building an `Objective` entity
+    (on the breach's path: an entity's construction costs more than the events it announces)."""
+
+    id: str
+    tenant: str
+    agreement_id: str
+    objective_id: str
+    name: str | None
+    service_key: str
+    indicator: str
+    consumer_party_id: str | None
+    target: float
+    status: str
+    attainment: float | None
+    good: float
+    total: float
+    details: dict[str, Any] | None
+    window_start: datetime | None
+    window_end: datetime | None
+
+
 def burn_alert_changed(
-    session: AsyncSession, objective: Objective, change: AlertChange, *, observed_at: datetime
+    session: AsyncSession, objective: Announced, change: AlertChange, *, observed_at: datetime
 ) -> None:
     """Record that a burn-rate tier started or stopped firing."""
     state = change.state

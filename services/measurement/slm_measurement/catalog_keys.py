@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from sqlalchemy import Boolean, Float, String, delete, literal, null, select, union
+from sqlalchemy import Boolean, Float, String, bindparam, delete, literal, null, select, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,7 @@ from slm_measurement.models import Objective
 from slm_measurement.rollup import value_series
 from slm_measurement.thresholds import Thresholds
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.indicators import STANDARD_INDICATOR_KEYS
 from slm_shared.errors import FieldError, Unprocessable
@@ -90,6 +90,34 @@ async def check_batch(session: AsyncSession, *, tenant: str, batch: Batch, mode:
     return warnings
 
 
+# Objectives name catalogue services and indicators too: what was measured before this read model existed.
+# One round trip: the objectives' rows, then the catalogue keys' (kind and key in the first two columns); UNION:
+# the objectives distinct. Built once, its tenant and keys bound per batch: every REST ingest runs it.
+_OBJECTIVES_AND_KEYS = union(
+    select(
+        literal(False).label("is_key"),
+        col(Objective.service_key),
+        col(Objective.indicator),
+        col(Objective.indicator_kind),
+        col(Objective.ended),
+        col(Objective.op),
+        col(Objective.value),
+    ).where(
+        col(Objective.tenant) == bindparam("tenant"),
+        col(Objective.service_key).in_(bindparam("services", expanding=True)),
+    ),
+    select(
+        literal(True),
+        col(CatalogKey.kind),
+        col(CatalogKey.key),
+        null().cast(String),
+        null().cast(Boolean),
+        null().cast(String),
+        null().cast(Float),
+    ).where(col(CatalogKey.tenant) == bindparam("tenant"), col(CatalogKey.key).in_(bindparam("keys", expanding=True))),
+)
+
+
 async def check_batch_in_force(
     session: AsyncSession, *, tenant: str, batch: Batch, mode: UnknownSeries
 ) -> tuple[list[str], Thresholds]:
@@ -100,27 +128,8 @@ async def check_batch_in_force(
     series = list(_series(batch))
     services = {service for _, service, _ in series}
     indicators = {indicator for _, _, indicator in series} - STANDARD_INDICATOR_KEYS
-    # Objectives name catalogue services and indicators too: what was measured before this read model existed.
-    # One round trip: the objectives' rows, then the catalogue keys' (kind and key in the first two columns).
-    measured = select(
-        literal(False).label("is_key"),
-        col(Objective.service_key),
-        col(Objective.indicator),
-        col(Objective.indicator_kind),
-        col(Objective.ended),
-        col(Objective.op),
-        col(Objective.value),
-    ).where(col(Objective.tenant) == tenant, col(Objective.service_key).in_(services))
-    keys = select(
-        literal(True),
-        col(CatalogKey.kind),
-        col(CatalogKey.key),
-        null().cast(String),
-        null().cast(Boolean),
-        null().cast(String),
-        null().cast(Float),
-    ).where(col(CatalogKey.tenant) == tenant, col(CatalogKey.key).in_(services | indicators))
-    rows = [tuple(row) for row in await session.execute(union(measured, keys))]  # UNION: the objectives distinct
+    values = {"tenant": tenant, "services": sorted(services), "keys": sorted(services | indicators)}
+    rows = [tuple(row) for row in await session.execute(_OBJECTIVES_AND_KEYS, values)]
     known = {(kind, key) for is_key, kind, key, *_ in rows if is_key}
     objectives = [tuple(row[1:]) for row in rows if not row[0]]
     for service, indicator, *_ in objectives:

@@ -8,17 +8,17 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model, terms
+from slm_measurement.burn_alerts import Announced
 from slm_measurement.burn_alerts import burn_alert_changed as burn_alert_changed
 from slm_measurement.chain import service as chain_service
 from slm_measurement.domain.status import AT_RISK, BREACHED, RECOVERED
 from slm_measurement.domain.windows import WindowError
-from slm_measurement.models import Objective
 from slm_measurement.policy import budget_runs_out
 from slm_measurement.portfolio import names
 from slm_measurement.portfolio import service as portfolio_service
 from slm_measurement.tickets import service as ticket_service
 from slm_shared.bus import Handler, record_event
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     AgreementEndedV1,
@@ -216,7 +216,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def objective_status_changed(
-    session: AsyncSession, objective: Objective, *, transition_event: str, previous_status: str, observed_at: datetime
+    session: AsyncSession, objective: Announced, *, transition_event: str, previous_status: str, observed_at: datetime
 ) -> None:
     """Record an at-risk, breach or recovery in the outbox, in the transaction that changed the status."""
     spec, severity = _STATUS_EVENTS[transition_event]

@@ -39,8 +39,7 @@ from slm_measurement.tickets.worker import rules_of
 from slm_shared.app import ServiceContext
 from slm_shared.bus import DeadLetter, InboxMessage
 from slm_shared.bus.auth import valid_subject_token
-from slm_shared.bus.fetch import Fetcher
-from slm_shared.bus.inbox import unsubscribe_quietly
+from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
 from slm_shared.errors import ProblemError, Unprocessable, describe

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import events, repository
-from slm_measurement.bulk_update import OBJECTIVES, WRITTEN
+from slm_measurement.burn_alerts import AnnouncedColumns
 from slm_measurement.domain.alerts import alert_changes
 from slm_measurement.domain.status import transition
 from slm_measurement.evaluator import Measurement
@@ -55,6 +56,9 @@ async def record_measurement(
     return change.event
 
 
+_ANNOUNCED = [field.name for field in fields(AnnouncedColumns) if field.name != "details"]
+
+
 def record_events(
     session: AsyncSession, objective: Objective, found: Measurement, values: dict[str, Any], *, now: datetime
 ) -> None:
@@ -64,10 +68,10 @@ def record_events(
     if change.event is None and not moves:
         return
     # A plain row holds the columns an evaluation reads (see `repository.lock_due_objectives`).
-    read = objective._fields if isinstance(objective, tuple) else [column.key for column in OBJECTIVES.c]
-    names = [*read, *(name for name in WRITTEN if name not in read)]
-    updated = Objective(**{name: values[name] if name in values else getattr(objective, name) for name in names})
-    updated.details = details_of(found, objective.budgeting_method)  # the stored JSON, as the entity holds it
+    updated = AnnouncedColumns(
+        **{name: values[name] if name in values else getattr(objective, name) for name in _ANNOUNCED},
+        details=details_of(found, objective.budgeting_method),  # the stored JSON, as the entity holds it
+    )
     if change.event is not None:
         events.objective_status_changed(
             session, updated, transition_event=change.event, previous_status=objective.status, observed_at=now

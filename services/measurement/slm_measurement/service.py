@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, flagging, read_model, repository, slices, thresholds
 from slm_measurement.chunk_failures import ChunkFailures, failed_version, remember_failed, transient
 from slm_measurement.domain.budget import ErrorBudget, error_budget
-from slm_measurement.evaluation_pass import evaluate_chunk, evaluate_ids, record_measurement
+from slm_measurement.evaluation_pass import IMMEDIATE, evaluate_chunk, evaluate_ids, record_measurement
 from slm_measurement.evaluator import measure
 from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective, PendingActivation
@@ -155,17 +156,35 @@ async def ingest_with_guarded_retry(db: Database, ingest: Callable[[AsyncSession
     The REST ingest owns its transaction (not the request's session dependency) because a failed first try
     is rolled back whole and the batch ingested again in a new transaction. Any `EvaluateAgainGuarded`,
     transient failures (a deadlock, a lock or statement timeout) included, gets one guarded retry: after a
-    timeout the client waits for both tries, but its batch is stored. On SQLite both are urgent writers
+    timeout the client waits for both tries, but its batch is stored. So does a first try whose COMMIT the
+    database refused (a deferred constraint or trigger on PostgreSQL: it answered, so nothing was stored);
+    the guarded try then sets `SET CONSTRAINTS ALL IMMEDIATE`, as the evaluation passes do, so such a refusal
+    fails in its objective's savepoint, not at COMMIT. On SQLite both are urgent writers
     (`Database.session(urgent=True)`): a client waits, and the batch may record a breach.
     """
+    committing = False
     try:
         async with db.session(urgent=True) as session:
-            return await ingest(session, False)
+            ingested = await ingest(session, False)
+            committing = True
+        return ingested
     except EvaluateAgainGuarded as error:
         checkpoint()  # a cancellation a library turned into an error: not ingested again
         logger.warning("a batch's inline evaluation failed; the batch is ingested again, guarded", exc_info=error)
+    except DBAPIError as error:
+        if not (committing and _refused(error)):
+            raise
+        checkpoint()
+        logger.warning("a batch's COMMIT was refused; the batch is ingested again, guarded", exc_info=error)
     async with db.session(urgent=True) as session:
+        if db.engine.dialect.name == "postgresql":
+            await session.execute(IMMEDIATE)
         return await ingest(session, True)
+
+
+def _refused(error: DBAPIError) -> bool:
+    """Whether the database answered the statement with an error (so rolled back), rather than went silent."""
+    return not error.connection_invalidated and getattr(error.orig, "sqlstate", None) is not None
 
 
 class _NotAllStored(Exception):

@@ -82,6 +82,48 @@ async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stor
     assert await _total(db, key) == 5000
 
 
+async def test_a_batch_whose_commit_a_deferred_constraint_refuses_is_ingested_again_guarded_and_stored(
+    app_client, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    app, client = app_client
+    db: Database = app.state.db
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("deferred constraint triggers are PostgreSQL's")
+    key = f"deferred-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
+    await _quiet(db, key)
+    async with db.session() as session:  # a real constraint trigger refusing every outbox row, at COMMIT
+        await session.execute(
+            text(
+                "CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$"
+            )
+        )
+        await session.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_outbox AFTER INSERT ON outbox DEFERRABLE INITIALLY DEFERRED"
+                " FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"
+            )
+        )
+    caplog.set_level(logging.WARNING, logger="slm_measurement.service")
+
+    with statements(db) as sent:
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+
+    upserts = [s for s in sent if s.startswith("INSERT INTO MINUTE_BUCKETS")]
+    assert len(upserts) == 2, "the batch ingested again after its COMMIT was refused"
+    retry = [n for n, s in enumerate(sent) if s.startswith("INSERT INTO MINUTE_BUCKETS")][1]
+    assert "SET CONSTRAINTS ALL IMMEDIATE" in sent[:retry], "the second try's constraints checked at once"
+    assert savepoints(sent[retry:])[0].startswith("SAVEPOINT"), "the second try guarded"
+    assert "COMMIT was refused" in caplog.text
+    assert await _total(db, key) == 5000  # stored once
+    found = await _objective(db, agreement_id)
+    assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
+    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
+
+
 async def test_a_flagged_row_left_to_the_worker_is_not_decoded_though_the_flag_update_returns_it(app_client) -> None:  # type: ignore[no-untyped-def]
     """Evaluated a moment ago, the objective is not due: its row comes back with the flag but is never decoded."""
     app, client = app_client

@@ -14,7 +14,7 @@ from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import EventFacts, severity_of
 from slm_notifier.models import AgreementView
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import ImprovementActionV1, ObjectiveStatusV1, PartyChangedV1
 from slm_shared.db import utcnow

@@ -20,6 +20,7 @@ from slm_notifier.router import router
 from slm_notifier.worker import delivery_worker
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import run
+from slm_shared.contracts import EVENTS
 from slm_shared.retention import retention_worker
 
 DEFINITION = ServiceDefinition(
@@ -35,6 +36,7 @@ DEFINITION = ServiceDefinition(
     handlers=(HANDLERS, OPENSLO_HANDLERS),
     workers=[delivery_worker, escalation_worker, change_status_worker, retention_worker(retention.purges)],
     urgent_events=True,  # an event's notifications are what people wait on; the workers' writes can wait
+    waited_on=(EVENTS.objective_breached.type,),  # a breach's delivery does not wait for its burn alerts
 )
 
 

@@ -32,7 +32,7 @@ from slm_notifier.itsm.pagerduty import EVENTS_URL
 from slm_notifier.models import RemovedSubscription, Subscription
 from slm_notifier.schemas import SubscriptionCreate, validated_target
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLORemovedV1, OpenSLOTargetV1
 from slm_shared.db import utcnow

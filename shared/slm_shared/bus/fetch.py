@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
@@ -34,3 +37,10 @@ class Fetcher:
             raise
         self.busy = bool(messages)
         return messages
+
+
+async def unsubscribe_quietly(subscription: JetStreamContext.PullSubscription, *, within: float = 1.0) -> None:
+    """Unsubscribe on shutdown without waiting on a slow or absent server (a pull subscription never drains)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(within):
+            await subscription.unsubscribe()

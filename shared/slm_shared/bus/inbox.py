@@ -1,14 +1,13 @@
-"""Idempotent inbox: durable pull consumers that apply each event once, or dead-letter it."""
+"""Idempotent inbox: durable pull consumers that apply each event once, or dead-letter it (`dead_letters`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import cast
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -22,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
-from slm_shared.bus.fetch import Fetcher
-from slm_shared.bus.models import DeadLetter, InboxMessage
+from slm_shared.bus.dead_letters import PermanentError, already_applied, store_dead_letter
+from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
+from slm_shared.bus.models import InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database, UTCDateTime, utcnow
@@ -54,10 +54,6 @@ class _EventFailed(Exception):
         self.message = message
 
 
-class PermanentError(Exception):
-    """A failure that retrying cannot fix: the message goes to the dead letters at once."""
-
-
 class Consumer:
     """Applies events of the registered types through a durable consumer per producer stream."""
 
@@ -73,6 +69,7 @@ class Consumer:
         batch_size: int = 50,
         ack_wait: float = 30.0,
         urgent: bool = False,
+        waited_on: Collection[str] = (),
     ) -> None:
         self.db = db
         self.bus = bus
@@ -86,6 +83,9 @@ class Consumer:
         # (`Database.session`); the events of a batch (in it, or on their own after it failed) and replayed dead
         # letters wait their turn, so a backlog does not hold back the writers feeding on it
         self.urgent = urgent
+        # event types someone waits on (a breach's notification): a batch commits just after each, so what one
+        # caused (a delivery sent at commit) is not held back by the events after it in the batch
+        self.waited_on = frozenset(waited_on)
         self.applied = 0
 
     def subscriptions(self) -> dict[str, list[str]]:
@@ -161,7 +161,33 @@ class Consumer:
                 await unsubscribe_quietly(subscription)
 
     async def handle_batch(self, messages: list[Msg], stream: str) -> None:
-        """Apply a fetched batch in one transaction, then acknowledge it.
+        """Apply a fetched batch, one transaction per part (`_parts`), acknowledging each part once committed.
+
+        A part of one event goes through `handle_message`, urgent only when it was fetched on its own.
+        """
+        if len(messages) < 2:
+            for message in messages:
+                checkpoint()  # an unhandled message is redelivered after ack_wait
+                await self.handle_message(message, stream, urgent=True)  # fetched on its own
+            return
+        for part in self._parts(messages):
+            checkpoint()
+            if len(part) < 2:
+                await self.handle_message(part[0], stream)
+            else:
+                await self._handle_together(part, stream)
+
+    def _parts(self, messages: list[Msg]) -> list[list[Msg]]:
+        """The batch cut just after each event of a type someone waits on (`waited_on`), in order."""
+        parts: list[list[Msg]] = [[]]
+        for message in messages:
+            parts[-1].append(message)
+            if (message.headers or {}).get("ce-type") in self.waited_on and message is not messages[-1]:
+                parts.append([])
+        return parts
+
+    async def _handle_together(self, messages: list[Msg], stream: str) -> None:
+        """Apply messages in one transaction, then acknowledge them.
 
         One commit for the batch, and its inbox rows in one statement at the end (a concurrent
         replica's copy fails there on the unique key). No savepoint per fresh event: one whose handler
@@ -170,11 +196,6 @@ class Consumer:
         retries and dead letter. A redelivered event always gets a savepoint. If the batch fails
         otherwise (its commit, its inbox rows), each event goes on its own.
         """
-        if len(messages) < 2:
-            for message in messages:
-                checkpoint()  # an unhandled message is redelivered after ack_wait
-                await self.handle_message(message, stream, urgent=True)  # fetched on its own
-            return
         try:
             try:
                 done, alone, applied = await self._apply_batch(messages, isolated=False)
@@ -306,7 +327,9 @@ class Consumer:
         try:
             event = CloudEvent.from_message(headers, message.data)
         except (ValueError, json.JSONDecodeError) as exc:
-            await self._dead_letter(message, stream, headers, None, f"unreadable event: {exc}", deliveries)
+            await store_dead_letter(
+                self.db, self.name, message, stream, headers, None, f"unreadable event: {exc}", deliveries
+            )
             await message.ack()
             return
         handler = self.handlers.get(event.type)
@@ -315,7 +338,7 @@ class Consumer:
             return
         if deliveries > self.max_deliveries:  # earlier deliveries ended without an answer
             error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
-            await self._dead_letter(message, stream, headers, event, error, deliveries)
+            await store_dead_letter(self.db, self.name, message, stream, headers, event, error, deliveries)
             await message.ack()
             return
         context = propagate.extract(headers)
@@ -331,7 +354,9 @@ class Consumer:
                 permanent = isinstance(exc, PermanentError)
                 if permanent or deliveries >= self.max_deliveries:
                     logger.error("dead-lettering %s after %d deliveries: %s", event.id, deliveries, exc)
-                    await self._dead_letter(message, stream, headers, event, describe(exc), deliveries)
+                    await store_dead_letter(
+                        self.db, self.name, message, stream, headers, event, describe(exc), deliveries
+                    )
                     await message.ack()
                 else:
                     delay = self.retry_delay * 2 ** (deliveries - 1)
@@ -351,58 +376,9 @@ class Consumer:
                     return False
                 await handler(session, event)
         except IntegrityError:
-            if await self._already_applied(event.id):
+            if await already_applied(self.db, self.name, event.id):
                 return False  # a concurrent replica applied it first; the unique constraint kept it once
             raise  # the handler's own constraint failed: retry, then dead-letter
 
         self.applied += 1
         return True
-
-    async def _already_applied(self, event_id: str) -> bool:
-        async with self.db.sessionmaker() as session:
-            found = await session.scalar(
-                select(col(InboxMessage.id)).where(
-                    col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id) == event_id
-                )
-            )
-        return found is not None
-
-    async def replay(self, letter: DeadLetter) -> None:
-        """Apply a dead letter's event again (once: an event already applied changes nothing)."""
-        event = CloudEvent.from_message(letter.headers, letter.body.encode())
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            raise PermanentError(f"no handler for {event.type}")
-        await self.apply(event, handler)
-
-    async def _dead_letter(
-        self,
-        message: Msg,
-        stream: str,
-        headers: dict[str, Any],
-        event: CloudEvent | None,
-        error: str,
-        deliveries: int,
-    ) -> None:
-        async with self.db.session() as session:
-            session.add(
-                DeadLetter(
-                    consumer=self.name,
-                    stream=stream,
-                    subject=message.subject,
-                    event_id=event.id if event else headers.get("ce-id"),
-                    event_type=event.type if event else headers.get("ce-type"),
-                    tenant=event.tenant if event else headers.get("ce-tenant"),
-                    headers=headers,
-                    body=message.data.decode("utf-8", errors="replace"),
-                    error=error[:4000],
-                    deliveries=deliveries,
-                )
-            )
-
-
-async def unsubscribe_quietly(subscription: JetStreamContext.PullSubscription, *, within: float = 1.0) -> None:
-    """Unsubscribe on shutdown without waiting on a slow or absent server (a pull subscription never drains)."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(within):
-            await subscription.unsubscribe()

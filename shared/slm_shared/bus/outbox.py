@@ -63,6 +63,7 @@ def record_event(
         type=event.type,
         headers=headers,
         body=json.dumps(event.data, separators=(",", ":")),
+        created_at=utcnow(),  # given: a default factory makes every construction inspect its signature
     )
     session.add(row)
     session.info.setdefault(ROWS_KEY, []).append(row)

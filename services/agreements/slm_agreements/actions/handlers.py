@@ -16,7 +16,7 @@ from slm_agreements.actions.schemas import ActionCreate
 from slm_agreements.catalog.models import CatalogService
 from slm_agreements.models import AgreementObjective
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.action_titles import BREACHED, RESTORE, render_description, render_title
 from slm_shared.contracts.payloads import ChangeStatusChangedV1, ObjectiveStatusV1

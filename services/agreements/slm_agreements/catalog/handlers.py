@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_agreements.catalog import read_model, repository
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent, payloads_v2
 from slm_shared.contracts.payloads import (
     CalendarChangedV1,

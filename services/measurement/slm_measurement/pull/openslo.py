@@ -26,7 +26,7 @@ from sqlmodel import col
 
 from slm_measurement.pull.models import DataSource, PulledSeries, RemovedDataSource, RemovedSeries
 from slm_shared.bus import Handler
-from slm_shared.bus.inbox import PermanentError
+from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.payloads import OpenSLOAppliedV1, OpenSLODataSourceV1, OpenSLORemovedV1
 from slm_shared.terms.openslo_credentials import data_source_variable_prefix, tenant_may_read_data_source
