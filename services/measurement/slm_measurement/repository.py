@@ -78,7 +78,7 @@ def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:
     if postgres:
         ids = bindparam(name, type_=ARRAY(String))
         return col(Objective.id) != all_(ids) if negated else col(Objective.id) == any_(ids)
-    return in_list(col(Objective.id), name, negated=negated)
+    return in_list(OBJECTIVES.c.id, name, negated=negated)
 
 
 def _lock_due(postgres: bool) -> Select[Any]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Dialect, Text, TypeDecorator, bindparam, func, literal_column, select
+from sqlalchemy import ColumnElement, Dialect, Select, Text, TypeDecorator, bindparam, func, literal_column, select
 
 _decode = msgspec.json.Decoder().decode
 
@@ -54,5 +54,6 @@ def in_list(column: ColumnElement[Any], name: str, *, negated: bool = False) -> 
     The statement's text is the same whatever the list's length: an expanding IN renders one
     parameter per item at every execution (for a pass's 200 ids, about a quarter of its read's CPU).
     """
-    members = select(literal_column("value")).select_from(func.json_each(bindparam(name, type_=_JSONList())))
+    items = func.json_each(bindparam(name, type_=_JSONList()))
+    members: Select[Any] = select(literal_column("value")).select_from(items)
     return column.not_in(members) if negated else column.in_(members)

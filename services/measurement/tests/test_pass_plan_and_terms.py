@@ -155,7 +155,7 @@ async def test_the_versions_are_read_as_core_rows_and_give_what_the_stored_entit
         await db.dispose()
 
 
-ODD_IDS = ["plain", "it's \"quoted\"", "ünïcödé-✓", "back\\slash", "comma, [bracket]", ""]
+ODD_IDS = ["plain", 'it\'s "quoted"', "ünïcödé-✓", "back\\slash", "comma, [bracket]", ""]
 
 
 async def test_the_passes_read_exactly_the_rows_whose_ids_they_bind_whatever_the_ids(database_url: str) -> None:
@@ -192,7 +192,7 @@ async def test_the_passes_read_exactly_the_rows_whose_ids_they_bind_whatever_the
                     for n, odd in enumerate(ODD_IDS)
                 ],
             )
-        wanted = ODD_IDS[1:4] + ["absent"]
+        wanted = [*ODD_IDS[1:4], "absent"]
         async with db.session() as session:
             locked = await repository.lock_due_objectives(session, objective_row_ids=wanted, stale_before=activated)
             assert sorted(o.id for o in locked) == sorted(ODD_IDS[1:4])
