@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_measurement import read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
-from slm_measurement.sqlite_json import SQLiteJSON
+from slm_measurement.sqlite_json import SQLiteJSON, in_list
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
@@ -127,8 +127,8 @@ def _terms_of(postgres: bool) -> Select[Any]:
     """The columns of an agreement's stored versions that decide what is counted (`of_rows`), by agreement.
 
     Core rows, not entities: a pass reads them for every objective it evaluates. On SQLite the activation
-    payload is decoded by `SQLiteJSON`. One statement, its list bound at execution: building
-    an IN of many literals costs more than the read.
+    payload is decoded by `SQLiteJSON`. One statement, its list bound at execution (on SQLite as one JSON
+    text, `sqlite_json.in_list`): building an IN of many literals costs more than the read.
     """
     table = AgreementTerms.__table__  # type: ignore[attr-defined]
     payload = table.c.payload if postgres else type_coerce(table.c.payload, SQLiteJSON()).label("payload")
@@ -141,7 +141,12 @@ def _terms_of(postgres: bool) -> Select[Any]:
         table.c.effective_to,
         table.c.ended_at,
         payload,
-    ).where(table.c.tenant == bindparam("tenant"), table.c.agreement_id.in_(bindparam("agreement_ids", expanding=True)))
+    ).where(
+        table.c.tenant == bindparam("tenant"),
+        table.c.agreement_id.in_(bindparam("agreement_ids", expanding=True))
+        if postgres
+        else in_list(table.c.agreement_id, "agreement_ids"),
+    )
 
 
 _TERMS_OF = {False: _terms_of(False), True: _terms_of(True)}  # by whether the database is PostgreSQL

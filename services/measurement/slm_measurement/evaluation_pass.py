@@ -132,15 +132,16 @@ async def _read_together(session: AsyncSession, plans: dict[str, tuple[Objective
     """Tallies per objective row id: one query for each set of objectives that read the same ranges."""
     groups: dict[tuple[Any, ...], list[Objective]] = {}
     ranges: dict[tuple[Any, ...], dict[str, list[Any]]] = {}
-    # Plans at one `now` with the same window and lookbacks share one `ranges` mapping (see `plan`):
-    # with nothing excluded, clipped or observed, their signed ranges and group are worked out once
-    # (and the group's key, a tuple of every signed range, hashed once rather than per objective).
-    shared: dict[tuple[str, str | None, int], list[Objective]] = {}
+    # Plans at one `now` with the same window and lookbacks share one `ranges` mapping, and those clipped
+    # alike one `counted` mapping (see `plan`): with nothing excluded or observed, their signed ranges and
+    # group are worked out once (and the group's key, a tuple of every signed range, hashed once rather than
+    # per objective). The plans, alive for the whole chunk, keep those ids from being reused meanwhile.
+    shared: dict[tuple[str, str | None, int, int], list[Objective]] = {}
     async for objective, planned in in_slices(plans.values()):
         if planned.segments is not None:
             continue  # an amendment changed its terms inside a range: read alone, by version (`measure`)
-        plain = not planned.excluded and planned.counted is None and not objective.observed
-        same = (objective.tenant, objective.scope, id(planned.ranges))
+        plain = not planned.excluded and not objective.observed
+        same = (objective.tenant, objective.scope, id(planned.ranges), id(planned.counted))
         if plain and (members := shared.get(same)) is not None:
             members.append(objective)
             continue

@@ -10,6 +10,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from slm_measurement import versioned
 from slm_measurement.agreed import Agreed, counted_ranges
@@ -172,12 +173,21 @@ def _extent(ranges: dict[str, Bounds]) -> Bounds | None:
     return Bounds(min(r.start for r in ranges.values()), max(r.end for r in ranges.values()))
 
 
+# Plans of objectives without maintenance whose agreement has one version, by everything they depend on
+# (see `plan`): a pass plans its objectives at one `now`, so those with equal terms take one plan. Bounded:
+# emptied when full (a pass's next `now` misses anyway).
+_ONE_VERSION_PLANS: dict[tuple[Any, ...], Plan] = {}
+_ONE_VERSION_PLANS_MAX = 256
+
+
 def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, share_whole: bool = False) -> Plan:
     """The ranges an evaluation at `now` tallies, each clipped to the time its agreement carried it (no database).
 
     `share_whole`: when one version of the agreement counts every range whole (and no maintenance is left
     out), the plan shared by every objective with these terms at `now`, nothing clipped (`counted` None):
     what the evaluation pass reads and judges, clipped or not. A working shows the parts counted, so keeps them.
+    With `share_whole`, an objective without maintenance whose agreement has one version also shares its
+    clipped plan with every objective of equal terms and an equal version (`_one_version_key`).
     """
     window = _window_key(objective)
     policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
@@ -185,11 +195,64 @@ def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, s
     if not objective.maintenance_windows:
         if agreed is None:
             return _plain_plan(window, policy_json, forecast_texts, now)
-        if share_whole:
-            shared = _plain_plan(window, policy_json, forecast_texts, now)
-            extent = shared.extent
-            if extent is not None and agreed.counts_whole(objective.objective_id, extent.start, extent.end):
-                return shared
+        if share_whole and len(agreed.versions) == 1:
+            key = _one_version_key(objective, agreed, window, policy_json, forecast_texts, now)
+            if (found := _ONE_VERSION_PLANS.get(key)) is None:
+                if len(_ONE_VERSION_PLANS) >= _ONE_VERSION_PLANS_MAX:
+                    _ONE_VERSION_PLANS.clear()
+                found = _ONE_VERSION_PLANS[key] = _agreed_plan(
+                    objective, agreed, window, policy_json, forecast_texts, now, share_whole=True
+                )
+            return found
+    return _agreed_plan(objective, agreed, window, policy_json, forecast_texts, now, share_whole=share_whole)
+
+
+def _one_version_key(
+    objective: Objective,
+    agreed: Agreed,
+    window: tuple[str, str | None, str | None, str],
+    policy_json: str | None,
+    forecast_texts: tuple[str, ...],
+    now: datetime,
+) -> tuple[Any, ...]:
+    """All an objective's plan depends on when it has no maintenance windows and its agreement one version.
+
+    Its terms (window, policy, lookbacks) and `now` give the ranges; the one version's span, and whether
+    it carries the objective, give the parts counted (`Agreed.counted`, `counts_whole`); one version cuts
+    no segments (`versioned.segments`). The zones of the version's instants are in the key: equal instants
+    in two zones are equal versions whose clipped bounds print apart.
+    """
+    version = agreed.versions[0]
+    carried = agreed.carries.get(version.version)
+    instants = (version.effective_from, version.activated_at, version.effective_to, version.ended_at)
+    return (
+        window,
+        policy_json,
+        forecast_texts,
+        now,
+        now.tzinfo,
+        version,
+        tuple(None if instant is None else instant.tzinfo for instant in instants),
+        carried is None or objective.objective_id in carried,
+    )
+
+
+def _agreed_plan(
+    objective: Objective,
+    agreed: Agreed | None,
+    window: tuple[str, str | None, str | None, str],
+    policy_json: str | None,
+    forecast_texts: tuple[str, ...],
+    now: datetime,
+    *,
+    share_whole: bool,
+) -> Plan:
+    """`plan`, its terms worked out: shared when `share_whole` and every range counts whole, else clipped."""
+    if share_whole and agreed is not None and not objective.maintenance_windows:
+        shared = _plain_plan(window, policy_json, forecast_texts, now)
+        extent = shared.extent
+        if extent is not None and agreed.counts_whole(objective.objective_id, extent.start, extent.end):
+            return shared
     bounds = _window_bounds(window, now)
     policy, forecasts, wanted_lengths, labels = _lookbacks_of(policy_json, forecast_texts)
     forecast_lookbacks, wanted = list(forecasts), list(wanted_lengths)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
-from slm_measurement.sqlite_json import SQLiteJSON
+from slm_measurement.sqlite_json import SQLiteJSON, in_list
 
 
 async def get_objective(
@@ -72,13 +72,13 @@ def _evaluated_columns(postgres: bool) -> list[Any]:
 
 
 def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:
-    """`id IN` a bound list: on PostgreSQL one array parameter (`= ANY`), not one parameter per id
-    rendered at every execution (the statement's text, and its prepared statement, stay the same)."""
+    """`id IN` a bound list: on PostgreSQL one array parameter (`= ANY`), on SQLite one JSON text
+    (`sqlite_json.in_list`), not one parameter per id rendered at every execution (the statement's
+    text, and its prepared statement, stay the same)."""
     if postgres:
         ids = bindparam(name, type_=ARRAY(String))
         return col(Objective.id) != all_(ids) if negated else col(Objective.id) == any_(ids)
-    ids = bindparam(name, expanding=True)
-    return col(Objective.id).not_in(ids) if negated else col(Objective.id).in_(ids)
+    return in_list(OBJECTIVES.c.id, name, negated=negated)
 
 
 def _lock_due(postgres: bool) -> Select[Any]:

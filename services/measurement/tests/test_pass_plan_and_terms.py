@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event, insert
 from sqlmodel import SQLModel
 
-from slm_measurement import agreed
+from slm_measurement import agreed, repository
 from slm_measurement.agreed import Agreed
 from slm_measurement.evaluator import objective_ranges
 from slm_measurement.models import Objective
@@ -151,5 +151,58 @@ async def test_the_versions_are_read_as_core_rows_and_give_what_the_stored_entit
             expected = agreed.of_rows([r for r in stored if (r.tenant, r.agreement_id) == key])
             assert value == expected
             assert value.payloads == expected.payloads
+    finally:
+        await db.dispose()
+
+
+ODD_IDS = ["plain", 'it\'s "quoted"', "ünïcödé-✓", "back\\slash", "comma, [bracket]", ""]
+
+
+async def test_the_passes_read_exactly_the_rows_whose_ids_they_bind_whatever_the_ids(database_url: str) -> None:
+    """The lock and terms reads bind their id lists (on SQLite as one JSON text): odd ids, none, and NOT IN."""
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        async with db.session() as session:
+            rows = [objective(n) for n in range(len(ODD_IDS))]
+            for row, odd in zip(rows, ODD_IDS, strict=True):
+                row.id = row.agreement_id = odd
+            session.add_all(rows)
+            await session.flush()
+            activated = datetime(2026, 1, 1, tzinfo=UTC)
+            await session.execute(
+                insert(AgreementTerms),
+                [
+                    {
+                        "id": f"terms-{n}",
+                        "tenant": "acme",
+                        "agreement_id": odd,
+                        "version": 1,
+                        "name": "Gold",
+                        "kind": "SLA",
+                        "service_key": "api",
+                        "effective_from": activated,
+                        "activated_at": activated,
+                        "ticket_targets": [],
+                        "credit_schedule": [],
+                        "risks": [],
+                        "payload": {"objectives": [{"objective_id": "availability"}]},
+                    }
+                    for n, odd in enumerate(ODD_IDS)
+                ],
+            )
+        wanted = [*ODD_IDS[1:4], "absent"]
+        async with db.session() as session:
+            locked = await repository.lock_due_objectives(session, objective_row_ids=wanted, stale_before=activated)
+            assert sorted(o.id for o in locked) == sorted(ODD_IDS[1:4])
+            assert await repository.lock_due_objectives(session, objective_row_ids=[], stale_before=activated) == []
+            flagged = await repository.lock_flagged_objectives(session, limit=100, done=ODD_IDS[:2])
+            assert sorted(o.id for o in flagged) == sorted(ODD_IDS[2:])
+            everything = await repository.lock_flagged_objectives(session, limit=100, done=[])
+            assert sorted(o.id for o in everything) == sorted(ODD_IDS)
+            known = await agreed.agreed_many(session, locked)
+            assert sorted(agreement for _, agreement in known) == sorted(ODD_IDS[1:4])
+            assert await agreed.agreed_many(session, []) == {}
     finally:
         await db.dispose()

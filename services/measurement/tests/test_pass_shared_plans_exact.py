@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -171,6 +172,7 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
 # The fuzz: any agreement shape, window, lookbacks and instant; shared or not, the same ranges counted.
 BASE = datetime(2026, 3, 31, 22, 0, tzinfo=UTC)  # near a change of summer time in some of the zones
 ZONES = ["UTC", "Europe/Paris", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe", "Pacific/Chatham"]
+WINDOW_30D = ("rolling", "30d", None, "UTC")
 WINDOWS = st.one_of(
     st.tuples(st.just("rolling"), st.sampled_from(["30d", "1d", "90m", "4w"]), st.none(), st.just("UTC")),
     st.tuples(st.just("calendar"), st.none(), st.sampled_from(["week", "month", "quarter"]), st.sampled_from(ZONES)),
@@ -257,3 +259,72 @@ def test_a_shared_plan_counts_what_the_clipped_plan_counts(
     assert (shared.bounds, shared.now_end, shared.excluded) == (own.bounds, own.now_end, own.excluded)
     shared_ranges = objective_ranges(objective, shared.ranges, shared.excluded, shared.counted)
     assert shared_ranges == objective_ranges(objective, own.ranges, own.excluded, own.counted), terms
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    window=WINDOWS,
+    seconds=st.integers(0, 120 * 86400),
+    lookbacks=st.sampled_from([None, ["1h", "24h"], ["7d"], ["90d"]]),
+    data=st.data(),
+)
+def test_a_plan_taken_from_an_objective_with_equal_terms_is_the_one_its_own_terms_give(
+    window: tuple[str, str | None, str | None, str],
+    seconds: int,
+    lookbacks: list[str] | None,
+    data: st.DataObject,
+) -> None:
+    """One version, no maintenance: the plan another objective left (`planning._ONE_VERSION_PLANS`) is its own.
+
+    The other objective has another target and row, maybe another objective id, and its agreement's
+    instants are the same ones, maybe printed in another zone: whatever plan it left, the objective's
+    plan prints exactly as the one worked out with nothing left (repr shows the zones), and reads the same.
+    """
+    now = BASE + timedelta(seconds=seconds, microseconds=data.draw(st.integers(0, 999_999)))
+    terms = data.draw(agreements(now))
+    version = terms.versions[0]
+    terms = Agreed(versions=(version,), carries={version.version: terms.carries[version.version]})
+    zone = ZoneInfo(data.draw(st.sampled_from(ZONES)))
+
+    def shown(instant: datetime | None) -> datetime | None:
+        return instant.astimezone(zone) if instant is not None and data.draw(st.booleans()) else instant
+
+    other_version = ActivatedVersion(
+        version=version.version,
+        effective_from=shown(version.effective_from),  # type: ignore[arg-type]
+        activated_at=shown(version.activated_at),  # type: ignore[arg-type]
+        effective_to=shown(version.effective_to),
+        ended_at=shown(version.ended_at),
+    )
+    carried = [None, frozenset({"availability"}), frozenset({"latency"})]
+    other_terms = Agreed(versions=(other_version,), carries={version.version: data.draw(st.sampled_from(carried))})
+    objective, other = fuzzed(window, lookbacks, False), fuzzed(window, lookbacks, False)
+    other.id, other.target, other.objective_id = "row-2", 0.5, data.draw(st.sampled_from(["availability", "latency"]))
+    planning._ONE_VERSION_PLANS.clear()
+    plan(other, now=now, agreed=other_terms, share_whole=True)
+    taken = plan(objective, now=now, agreed=terms, share_whole=True)
+    planning._ONE_VERSION_PLANS.clear()
+    fresh = plan(objective, now=now, agreed=terms, share_whole=True)
+    assert repr(taken) == repr(fresh)
+    assert taken == fresh
+    assert objective_ranges(objective, taken.ranges, taken.excluded, taken.counted) == objective_ranges(
+        objective, fresh.ranges, fresh.excluded, fresh.counted
+    )
+    own = plan(objective, now=now, agreed=terms)  # never shared: clipped as ever
+    if taken.counted is not None:
+        assert repr(taken) == repr(own)
+
+
+def test_objectives_whose_one_version_agreements_are_equal_share_one_clipped_plan() -> None:
+    """Two agreements started at one instant inside the window: their objectives take one plan, clipped."""
+    now = BASE + timedelta(seconds=31)
+    started = now - timedelta(days=10, seconds=43)
+    versions = (ActivatedVersion(version=1, effective_from=started, activated_at=started),)
+    first, second = fuzzed(WINDOW_30D, None, False), fuzzed(WINDOW_30D, None, False)
+    second.id, second.target = "row-2", 0.5
+    one = plan(first, now=now, agreed=Agreed(versions=versions), share_whole=True)
+    assert one.counted is not None
+    assert plan(second, now=now, agreed=Agreed(versions=versions), share_whole=True) is one
+    elsewhere = tuple(ActivatedVersion(1, started.astimezone(ZoneInfo("Asia/Kathmandu")), started) for _ in (1,))
+    apart = plan(second, now=now, agreed=Agreed(versions=elsewhere), share_whole=True)
+    assert apart is not one and apart == one  # equal instants, another zone: a plan of its own
