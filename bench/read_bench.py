@@ -49,6 +49,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from slm_measurement.models import Objective
+from slm_shared.cli import SERVER_HTTP, SERVER_LOOP
 
 OBJECTIVE = "availability-bench"
 SEEDED_SERVICES = 60
@@ -138,16 +139,17 @@ async def ingest_load(measurement_port: int, ingest: str, stop: asyncio.Event) -
     return stored
 
 
-async def rounds(
-    targets: dict[str, tuple[int, str, dict[str, str]]], *, count: int, repeat: int
-) -> dict[str, list[Result]]:
+Target = tuple[int, int, str, dict[str, str]]  # port, server process id, path, headers
+
+
+async def rounds(targets: dict[str, Target], *, count: int, repeat: int) -> dict[str, list[Result]]:
     """Interleave the targets round by round."""
     results: dict[str, list[Result]] = {name: [] for name in targets}
-    for port, path, headers in targets.values():
+    for port, _, path, headers in targets.values():
         await hammer(port, path, requests=100, headers=headers)  # warm-up
     for _ in range(repeat):
-        for name, (port, path, headers) in targets.items():
-            result = await hammer(port, path, requests=count, headers=headers)
+        for name, (port, pid, path, headers) in targets.items():
+            result = await hammer(port, path, requests=count, headers=headers, pid=pid)
             if result.failures:
                 raise SystemExit(f"{name}: {result.failures} requests failed")
             results[name].append(result)
@@ -158,10 +160,14 @@ def report(results: dict[str, list[Result]]) -> None:
     for name, series in results.items():
         print(line(f"{name} req/s", [r.rate for r in series], "req/s"))
         print(line(f"{name} p99", [r.p99 * 1000 for r in series], "ms", "{:,.1f}"))
+        cpu = [r.cpu_ms_per_request for r in series if r.cpu_ms_per_request is not None]
+        if cpu:
+            print(line(f"{name} CPU/request", cpu, "ms", "{:,.2f}"))
 
 
 def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None:
-    print(line(label, ratios([r.rate for r in ours], [r.rate for r in baseline]), "x", "{:.2f}"))
+    found = ratios([r.rate for r in ours], [r.rate for r in baseline])
+    print(line(label, found, "x", "{:.2f}") + "   rounds: " + " ".join(f"{r:.2f}" for r in found))
 
 
 async def conditional_read(port: int, path: str, auth: dict[str, str], args: argparse.Namespace) -> None:
@@ -198,6 +204,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
         seed_services(stack.url("catalog"), admin)
         auth = {"Authorization": f"Bearer {admin}"}
         measurement, catalog = stack.ports["measurement"], stack.ports["catalog"]
+        measurement_pid, catalog_pid = stack.processes["measurement"].pid, stack.processes["catalog"].pid
         async with httpx.AsyncClient(base_url=stack.url("catalog"), headers=auth) as client:
             response = await client.get(f"/v1/services?{LIST_QUERY}")
             page = response.content
@@ -213,22 +220,22 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["measurement"]) as core_m,
             uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["catalog"]) as core_c,
         ):
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_c}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_c.port}") as client:
                 core_page = (await client.get(f"/services?{LIST_QUERY}")).json()
             # the same query means the same page on both: same services, same order, same total
             assert [i["key"] for i in ours_page["items"]] == [i["key"] for i in core_page["items"]], core_page
             assert ours_page["total"] == core_page["total"] == SEEDED_SERVICES // 2, core_page
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_m}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_m.port}") as client:
                 core_row = (await client.get(f"/objectives/{OBJECTIVE}")).json()
             # the Core app answers the row through its response model, every column of the table
             assert set(core_row) == set(Objective.__table__.columns.keys()), core_row
             targets = {
-                "ours GET /v1/objectives/{id}": (measurement, f"/v1/objectives/{OBJECTIVE}", auth),
-                "core same row": (core_m, f"/objectives/{OBJECTIVE}", {}),
-                "ours GET /v1/services?query": (catalog, f"/v1/services?{LIST_QUERY}", auth),
-                "core same page, same query": (core_c, f"/services?{LIST_QUERY}", {}),
-                "bare JSON": (bare, f"/objectives/{OBJECTIVE}", {}),
-                "bare same bytes as the page": (bare_page, "/services", {}),
+                "ours GET /v1/objectives/{id}": (measurement, measurement_pid, f"/v1/objectives/{OBJECTIVE}", auth),
+                "core same row": (*core_m, f"/objectives/{OBJECTIVE}", {}),
+                "ours GET /v1/services?query": (catalog, catalog_pid, f"/v1/services?{LIST_QUERY}", auth),
+                "core same page, same query": (*core_c, f"/services?{LIST_QUERY}", {}),
+                "bare JSON": (*bare, f"/objectives/{OBJECTIVE}", {}),
+                "bare same bytes as the page": (*bare_page, "/services", {}),
             }
             names = list(targets)
             if args.list_only:
@@ -238,6 +245,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             print(
                 f"  (the service list is read with ?{LIST_QUERY}, on ours and on core; its page is {len(page):,} bytes)"
             )
+            print(f"  (every server here, ours and the baselines: uvicorn, loop={SERVER_LOOP}, http={SERVER_HTTP})")
             print(BASELINE_SKIPS)
             report(results)
             if not args.list_only:
@@ -259,10 +267,11 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             # evaluator (MEASUREMENT_RUN_WORKERS=true, one process per pod). Split: the reads and the
             # ingest go to an API process with MEASUREMENT_RUN_WORKERS=false while the first process
             # evaluates (what deploy/k8s runs: API pods and worker pods).
-            api_only = stack.ports[stack.start_replica("measurement", env={"MEASUREMENT_RUN_WORKERS": "false"})]
-            for mode, port in (("co-located", measurement), ("split", api_only)):
+            replica = stack.start_replica("measurement", env={"MEASUREMENT_RUN_WORKERS": "false"})
+            api_only = (stack.ports[replica], stack.processes[replica].pid)
+            for mode, (port, pid) in (("co-located", (measurement, measurement_pid)), ("split", api_only)):
                 loaded_targets = {
-                    names[0]: (port, f"/v1/objectives/{OBJECTIVE}", auth),
+                    names[0]: (port, pid, f"/v1/objectives/{OBJECTIVE}", auth),
                     names[1]: targets[names[1]],
                 }
                 stop = asyncio.Event()
