@@ -166,8 +166,21 @@ def report(results: dict[str, list[Result]]) -> None:
 
 
 def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None:
+    """The ratio of requests per second, and of the CPU each server process spent per request (baseline / ours):
+    the first is the goal's; the second moves far less with what else the machine runs during a round."""
     found = ratios([r.rate for r in ours], [r.rate for r in baseline])
     print(line(label, found, "x", "{:.2f}") + "   rounds: " + " ".join(f"{r:.2f}" for r in found))
+    cpu = [
+        (b.cpu_seconds / len(b.latencies)) / (o.cpu_seconds / len(o.latencies))
+        for o, b in zip(ours, baseline, strict=True)
+        if o.cpu_seconds and b.cpu_seconds
+    ]
+    if cpu:
+        print(
+            line("  its CPU per request, baseline / ours", cpu, "x", "{:.2f}")
+            + "   rounds: "
+            + " ".join(f"{r:.2f}" for r in cpu)
+        )
 
 
 async def conditional_read(port: int, path: str, auth: dict[str, str], args: argparse.Namespace) -> None:
