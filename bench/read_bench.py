@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -163,6 +164,10 @@ def report(results: dict[str, list[Result]]) -> None:
         cpu = [r.cpu_ms_per_request for r in series if r.cpu_ms_per_request is not None]
         if cpu:
             print(line(f"{name} CPU/request", cpu, "ms", "{:,.2f}"))
+            # CPU time over wall time: a round whose rate fell while this stayed low waited (for a core the machine
+            # gave to something else, or for the database), it did not work more
+            busy = [r.cpu_seconds * r.rate / len(r.latencies) * 100 for r in series if r.cpu_seconds is not None]
+            print(line(f"{name} busy (CPU / wall)", busy, "%") + "   rounds: " + " ".join(f"{b:.0f}" for b in busy))
 
 
 def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None:
@@ -255,6 +260,8 @@ async def bench(database: str, args: argparse.Namespace) -> None:
                 del targets[names[0]], targets[names[1]]
             results = await rounds(targets, count=args.requests, repeat=args.rounds)
             print(f"\n{database}: concurrency 16, {args.requests} requests per round, {args.rounds} rounds")
+            load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+            print(f"  (machine: {os.cpu_count()} CPUs, load average {load} after the rounds)")
             print(
                 f"  (the service list is read with ?{LIST_QUERY}, on ours and on core; its page is {len(page):,} bytes)"
             )
