@@ -1,5 +1,6 @@
 """Every service process serves with uvloop and httptools (`slm_shared.cli`), and the app answers through them as
-it does through any server: a token checked, problems as problem+json, a malformed request refused with 400."""
+it does through any server: a token checked, problems as problem+json, a malformed request refused with 400, and
+a request head past its bound refused (httptools alone keeps any size of head it is sent)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import httpx
 import uvicorn
 import uvloop
 from fastapi import FastAPI
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.cli import server_options
 from slm_shared.settings import ServiceSettings
 from slm_shared.testing.ports import free_port
+from slm_shared.web.http_protocol import MAX_REQUEST_HEAD_BYTES, BoundedHttpToolsProtocol
 
 DEFINITION = ServiceDefinition(name="served", title="Served", description="test", migrations_package="none", routers=[])
 
@@ -31,7 +32,7 @@ def settings_for(tmp_path: Path, port: int = 8080) -> ServiceSettings:
 def test_the_serve_path_runs_uvloop_and_httptools(tmp_path: Path) -> None:
     config = uvicorn.Config(FastAPI(), **server_options(settings_for(tmp_path)))
     config.load()
-    assert config.http_protocol_class is HttpToolsProtocol
+    assert config.http_protocol_class is BoundedHttpToolsProtocol
     assert config.get_loop_factory() is uvloop.new_event_loop
 
 
@@ -57,8 +58,26 @@ async def test_the_app_answers_through_httptools(tmp_path: Path) -> None:
             refused = await client.get("/v1/outbox", headers={"Authorization": "Bearer not-a-token"})
         assert refused.status_code == 401
         assert refused.headers["content-type"] == "application/problem+json"
-        reader, writer = await asyncio.open_connection("127.0.0.1", settings.port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
-        status_line = await reader.readline()
+        malformed = await status_of(settings.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        assert malformed.startswith(b"HTTP/1.1 400"), malformed
+
+
+async def status_of(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        return await reader.readline()
+    finally:
         writer.close()
-        assert status_line.startswith(b"HTTP/1.1 400"), status_line
+
+
+async def test_a_request_head_past_its_bound_is_refused(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, free_port())
+    async with serving(create_app(DEFINITION, settings, auto_migrate=False), settings):
+        within = b"x" * (MAX_REQUEST_HEAD_BYTES - 100)
+        answered = await status_of(settings.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + within + b"\r\n\r\n")
+        assert answered.startswith(b"HTTP/1.1 200"), answered
+        past = b"x" * (MAX_REQUEST_HEAD_BYTES // 4)
+        headers = b"".join(b"X-Big-%d: %s\r\n" % (n, past) for n in range(5))
+        refused = await status_of(settings.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+        assert refused.startswith(b"HTTP/1.1 400"), refused
