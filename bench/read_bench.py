@@ -20,8 +20,13 @@ one owner team, among services of both types and two teams): ours validates it a
 and so does the Core baseline, with the same meaning (tenant, type, owner team compared without case,
 ordered by key, limit and offset, the total of the matching services). The output names the query.
 
-Rounds are interleaved; each prints requests/s and p99, min / median / max, and the ratios round by
-round. The loaded variant repeats the objective read while ingest batches are posted and the
+Every server here, ours and the baselines, is uvicorn with the event loop and HTTP protocol the services serve
+with (`slm_shared.cli`), so a ratio compares apps, not servers.
+
+Rounds are interleaved; each prints requests/s, p99, the server process's CPU time per request and its busy
+share (CPU time over wall time), min / median / max, and the ratios round by round: of requests per second
+(the goal's) and of CPU per request, which moves far less with what else the machine runs meanwhile.
+The loaded variant repeats the objective read while ingest batches are posted and the
 evaluator runs, twice: co-located (the process answering the reads also ingests and evaluates, as
 with MEASUREMENT_RUN_WORKERS=true) and split (reads and ingest on an API process with
 MEASUREMENT_RUN_WORKERS=false, evaluation in another process, as deploy/k8s runs it).
