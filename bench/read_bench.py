@@ -20,8 +20,13 @@ one owner team, among services of both types and two teams): ours validates it a
 and so does the Core baseline, with the same meaning (tenant, type, owner team compared without case,
 ordered by key, limit and offset, the total of the matching services). The output names the query.
 
-Rounds are interleaved; each prints requests/s and p99, min / median / max, and the ratios round by
-round. The loaded variant repeats the objective read while ingest batches are posted and the
+Every server here, ours and the baselines, is uvicorn with the event loop and HTTP protocol the services serve
+with (`slm_shared.cli`), so a ratio compares apps, not servers.
+
+Rounds are interleaved; each prints requests/s, p99, the server process's CPU time per request and its busy
+share (CPU time over wall time), min / median / max, and the ratios round by round: of requests per second
+(the goal's) and of CPU per request, which moves far less with what else the machine runs meanwhile.
+The loaded variant repeats the objective read while ingest batches are posted and the
 evaluator runs, twice: co-located (the process answering the reads also ingests and evaluates, as
 with MEASUREMENT_RUN_WORKERS=true) and split (reads and ingest on an API process with
 MEASUREMENT_RUN_WORKERS=false, evaluation in another process, as deploy/k8s runs it).
@@ -37,6 +42,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -49,6 +55,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from slm_measurement.models import Objective
+from slm_shared.cli import SERVER_HTTP, SERVER_LOOP
 
 OBJECTIVE = "availability-bench"
 SEEDED_SERVICES = 60
@@ -138,16 +145,17 @@ async def ingest_load(measurement_port: int, ingest: str, stop: asyncio.Event) -
     return stored
 
 
-async def rounds(
-    targets: dict[str, tuple[int, str, dict[str, str]]], *, count: int, repeat: int
-) -> dict[str, list[Result]]:
+Target = tuple[int, int, str, dict[str, str]]  # port, server process id, path, headers
+
+
+async def rounds(targets: dict[str, Target], *, count: int, repeat: int) -> dict[str, list[Result]]:
     """Interleave the targets round by round."""
     results: dict[str, list[Result]] = {name: [] for name in targets}
-    for port, path, headers in targets.values():
+    for port, _, path, headers in targets.values():
         await hammer(port, path, requests=100, headers=headers)  # warm-up
     for _ in range(repeat):
-        for name, (port, path, headers) in targets.items():
-            result = await hammer(port, path, requests=count, headers=headers)
+        for name, (port, pid, path, headers) in targets.items():
+            result = await hammer(port, path, requests=count, headers=headers, pid=pid)
             if result.failures:
                 raise SystemExit(f"{name}: {result.failures} requests failed")
             results[name].append(result)
@@ -158,10 +166,31 @@ def report(results: dict[str, list[Result]]) -> None:
     for name, series in results.items():
         print(line(f"{name} req/s", [r.rate for r in series], "req/s"))
         print(line(f"{name} p99", [r.p99 * 1000 for r in series], "ms", "{:,.1f}"))
+        cpu = [r.cpu_ms_per_request for r in series if r.cpu_ms_per_request is not None]
+        if cpu:
+            print(line(f"{name} CPU/request", cpu, "ms", "{:,.2f}"))
+            # CPU time over wall time: a round whose rate fell while this stayed low waited (for a core the machine
+            # gave to something else, or for the database), it did not work more
+            busy = [r.cpu_seconds * r.rate / len(r.latencies) * 100 for r in series if r.cpu_seconds is not None]
+            print(line(f"{name} busy (CPU / wall)", busy, "%") + "   rounds: " + " ".join(f"{b:.0f}" for b in busy))
 
 
 def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None:
-    print(line(label, ratios([r.rate for r in ours], [r.rate for r in baseline]), "x", "{:.2f}"))
+    """The ratio of requests per second, and of the CPU each server process spent per request (baseline / ours):
+    the first is the goal's; the second moves far less with what else the machine runs during a round."""
+    found = ratios([r.rate for r in ours], [r.rate for r in baseline])
+    print(line(label, found, "x", "{:.2f}") + "   rounds: " + " ".join(f"{r:.2f}" for r in found))
+    cpu = [
+        (b.cpu_seconds / len(b.latencies)) / (o.cpu_seconds / len(o.latencies))
+        for o, b in zip(ours, baseline, strict=True)
+        if o.cpu_seconds and b.cpu_seconds
+    ]
+    if cpu:
+        print(
+            line("  its CPU per request, baseline / ours", cpu, "x", "{:.2f}")
+            + "   rounds: "
+            + " ".join(f"{r:.2f}" for r in cpu)
+        )
 
 
 async def conditional_read(port: int, path: str, auth: dict[str, str], args: argparse.Namespace) -> None:
@@ -198,6 +227,7 @@ async def bench(database: str, args: argparse.Namespace) -> None:
         seed_services(stack.url("catalog"), admin)
         auth = {"Authorization": f"Bearer {admin}"}
         measurement, catalog = stack.ports["measurement"], stack.ports["catalog"]
+        measurement_pid, catalog_pid = stack.processes["measurement"].pid, stack.processes["catalog"].pid
         async with httpx.AsyncClient(base_url=stack.url("catalog"), headers=auth) as client:
             response = await client.get(f"/v1/services?{LIST_QUERY}")
             page = response.content
@@ -213,31 +243,34 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["measurement"]) as core_m,
             uvicorn_process("benchlib.plain_apps:core", BENCH_DATABASE_URL=urls["catalog"]) as core_c,
         ):
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_c}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_c.port}") as client:
                 core_page = (await client.get(f"/services?{LIST_QUERY}")).json()
             # the same query means the same page on both: same services, same order, same total
             assert [i["key"] for i in ours_page["items"]] == [i["key"] for i in core_page["items"]], core_page
             assert ours_page["total"] == core_page["total"] == SEEDED_SERVICES // 2, core_page
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_m}") as client:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core_m.port}") as client:
                 core_row = (await client.get(f"/objectives/{OBJECTIVE}")).json()
             # the Core app answers the row through its response model, every column of the table
             assert set(core_row) == set(Objective.__table__.columns.keys()), core_row
             targets = {
-                "ours GET /v1/objectives/{id}": (measurement, f"/v1/objectives/{OBJECTIVE}", auth),
-                "core same row": (core_m, f"/objectives/{OBJECTIVE}", {}),
-                "ours GET /v1/services?query": (catalog, f"/v1/services?{LIST_QUERY}", auth),
-                "core same page, same query": (core_c, f"/services?{LIST_QUERY}", {}),
-                "bare JSON": (bare, f"/objectives/{OBJECTIVE}", {}),
-                "bare same bytes as the page": (bare_page, "/services", {}),
+                "ours GET /v1/objectives/{id}": (measurement, measurement_pid, f"/v1/objectives/{OBJECTIVE}", auth),
+                "core same row": (*core_m, f"/objectives/{OBJECTIVE}", {}),
+                "ours GET /v1/services?query": (catalog, catalog_pid, f"/v1/services?{LIST_QUERY}", auth),
+                "core same page, same query": (*core_c, f"/services?{LIST_QUERY}", {}),
+                "bare JSON": (*bare, f"/objectives/{OBJECTIVE}", {}),
+                "bare same bytes as the page": (*bare_page, "/services", {}),
             }
             names = list(targets)
             if args.list_only:
                 del targets[names[0]], targets[names[1]]
             results = await rounds(targets, count=args.requests, repeat=args.rounds)
             print(f"\n{database}: concurrency 16, {args.requests} requests per round, {args.rounds} rounds")
+            load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+            print(f"  (machine: {os.cpu_count()} CPUs, load average {load} after the rounds)")
             print(
                 f"  (the service list is read with ?{LIST_QUERY}, on ours and on core; its page is {len(page):,} bytes)"
             )
+            print(f"  (every server here, ours and the baselines: uvicorn, loop={SERVER_LOOP}, http={SERVER_HTTP})")
             print(BASELINE_SKIPS)
             report(results)
             if not args.list_only:
@@ -259,10 +292,11 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             # evaluator (MEASUREMENT_RUN_WORKERS=true, one process per pod). Split: the reads and the
             # ingest go to an API process with MEASUREMENT_RUN_WORKERS=false while the first process
             # evaluates (what deploy/k8s runs: API pods and worker pods).
-            api_only = stack.ports[stack.start_replica("measurement", env={"MEASUREMENT_RUN_WORKERS": "false"})]
-            for mode, port in (("co-located", measurement), ("split", api_only)):
+            replica = stack.start_replica("measurement", env={"MEASUREMENT_RUN_WORKERS": "false"})
+            api_only = (stack.ports[replica], stack.processes[replica].pid)
+            for mode, (port, pid) in (("co-located", (measurement, measurement_pid)), ("split", api_only)):
                 loaded_targets = {
-                    names[0]: (port, f"/v1/objectives/{OBJECTIVE}", auth),
+                    names[0]: (port, pid, f"/v1/objectives/{OBJECTIVE}", auth),
                     names[1]: targets[names[1]],
                 }
                 stop = asyncio.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -18,6 +19,11 @@ class Result:
     rate: float
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
+    cpu_seconds: float | None = None  # the server process's CPU time (user + system) over the round
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return None if self.cpu_seconds is None else self.cpu_seconds * 1000 / len(self.latencies)
 
     @property
     def p99(self) -> float:
@@ -26,6 +32,16 @@ class Result:
     @property
     def p50(self) -> float:
         return percentile(self.latencies, 0.50)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -48,9 +64,10 @@ async def hammer(
     concurrency: int = CONCURRENCY,
     headers: dict[str, str] | None = None,
     expect: int = 200,
+    pid: int | None = None,
 ) -> Result:
     """GET `path` `requests` times over `concurrency` keep-alive connections to 127.0.0.1:port; an answer
-    other than `expect` counts as a failure."""
+    other than `expect` counts as a failure. With `pid`, the CPU time that server process spent is kept too."""
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
     remaining = requests
@@ -71,6 +88,9 @@ async def hammer(
         finally:
             writer.close()
 
+    cpu = process_cpu_seconds(pid) if pid is not None else 0.0
     started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return Result(rate=requests / (time.perf_counter() - started), latencies=latencies, failures=failures)
+    elapsed = time.perf_counter() - started
+    spent = process_cpu_seconds(pid) - cpu if pid is not None else None
+    return Result(rate=requests / elapsed, latencies=latencies, failures=failures, cpu_seconds=spent)

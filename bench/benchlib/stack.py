@@ -10,10 +10,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
 from slm_shared.auth import issue_token
+from slm_shared.cli import SERVER_HTTP, SERVER_LOOP
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.testing.ports import free_port
 from slm_shared.testing.postgres import PostgresServer
@@ -75,12 +77,33 @@ def running_stack(database: str, **env: str) -> Iterator[tuple[Stack, dict[str, 
                 postgres.stop()
 
 
+class Served(NamedTuple):
+    """A server the benchmark started: where it listens and its process (whose CPU time a round reads)."""
+
+    port: int
+    pid: int
+
+
 @contextlib.contextmanager
-def uvicorn_process(app: str, **env: str) -> Iterator[int]:
-    """Serve `benchlib.<module>:<app>` under uvicorn on a free loopback port; yields the port."""
+def uvicorn_process(app: str, **env: str) -> Iterator[Served]:
+    """Serve `benchlib.<module>:<app>` under uvicorn on a free loopback port, with the event loop and HTTP
+    implementation the services serve with (`slm_shared.cli`), so a ratio compares apps, not servers."""
     port = free_port()
+    address = ["--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            *address,
+            "--loop",
+            SERVER_LOOP,
+            "--http",
+            SERVER_HTTP,
+            "--log-level",
+            "warning",
+        ],
         cwd=BENCH_DIR,
         env={**os.environ, **env},
     )
@@ -93,7 +116,7 @@ def uvicorn_process(app: str, **env: str) -> Iterator[int]:
             if process.poll() is not None:
                 raise RuntimeError(f"{app} exited with {process.returncode}")
             time.sleep(0.1)
-        yield port
+        yield Served(port, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
