@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from slm_measurement import versioned
@@ -220,7 +220,8 @@ def _one_version_key(
     Its terms (window, policy, lookbacks) and `now` give the ranges; the one version's span, and whether
     it carries the objective, give the parts counted (`Agreed.counted`, `counts_whole`); one version cuts
     no segments (`versioned.segments`). The zones of the version's instants are in the key: equal instants
-    in two zones are equal versions whose clipped bounds print apart.
+    in two zones are equal versions whose clipped bounds print apart. So are the instants in UTC: two wall
+    times of one zone compare equal across a clock change (`fold`) though they are an hour apart.
     """
     version = agreed.versions[0]
     carried = agreed.carries.get(version.version)
@@ -232,7 +233,7 @@ def _one_version_key(
         now,
         now.tzinfo,
         version,
-        tuple(None if instant is None else instant.tzinfo for instant in instants),
+        tuple(None if instant is None else (instant.astimezone(UTC), instant.tzinfo) for instant in instants),
         carried is None or objective.objective_id in carried,
     )
 

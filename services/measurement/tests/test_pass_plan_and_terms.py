@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, insert
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import SQLModel
 
-from slm_measurement import agreed, repository
+from slm_measurement import agreed, repository, sqlite_json
 from slm_measurement.agreed import Agreed
 from slm_measurement.evaluator import objective_ranges
 from slm_measurement.models import Objective
@@ -206,3 +207,9 @@ async def test_the_passes_read_exactly_the_rows_whose_ids_they_bind_whatever_the
             assert await agreed.agreed_many(session, []) == {}
     finally:
         await db.dispose()
+
+
+def test_an_id_list_holding_u0000_is_refused_rather_than_cut_short() -> None:
+    """SQLite's json_each ends a string at U+0000: such an id would match another row or none."""
+    with pytest.raises(ValueError, match="U\\+0000"):
+        sqlite_json._JSONList().process_bind_param(["a", "a\x00b"], sqlite_dialect.dialect())

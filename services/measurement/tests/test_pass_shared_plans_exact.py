@@ -325,6 +325,23 @@ def test_objectives_whose_one_version_agreements_are_equal_share_one_clipped_pla
     one = plan(first, now=now, agreed=Agreed(versions=versions), share_whole=True)
     assert one.counted is not None
     assert plan(second, now=now, agreed=Agreed(versions=versions), share_whole=True) is one
-    elsewhere = tuple(ActivatedVersion(1, started.astimezone(ZoneInfo("Asia/Kathmandu")), started) for _ in (1,))
+    elsewhere = (ActivatedVersion(1, started.astimezone(ZoneInfo("Asia/Kathmandu")), started),)
     apart = plan(second, now=now, agreed=Agreed(versions=elsewhere), share_whole=True)
     assert apart is not one and apart == one  # equal instants, another zone: a plan of its own
+
+
+def test_wall_times_an_hour_apart_across_a_clock_change_do_not_share_a_plan() -> None:
+    """02:30 in Paris twice on the night clocks go back: equal as Python compares them, an hour apart."""
+    paris = ZoneInfo("Europe/Paris")
+    earlier = datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=paris)  # 00:30 UTC
+    later = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=paris)  # 01:30 UTC
+    assert earlier == later and earlier.astimezone(UTC) != later.astimezone(UTC)
+    now = datetime(2026, 10, 26, 12, 0, 7, tzinfo=UTC)
+    first, second = fuzzed(WINDOW_30D, None, False), fuzzed(WINDOW_30D, None, False)
+    second.id = "row-2"
+    planning._ONE_VERSION_PLANS.clear()
+    one = plan(first, now=now, agreed=Agreed(versions=(ActivatedVersion(1, earlier, earlier),)), share_whole=True)
+    other = Agreed(versions=(ActivatedVersion(1, later, later),))
+    taken = plan(second, now=now, agreed=other, share_whole=True)
+    assert taken is not one
+    assert taken == plan(second, now=now, agreed=other)
