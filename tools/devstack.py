@@ -22,6 +22,7 @@ import httpx
 from slm_shared.auth import issue_token
 from slm_shared.bus.auth import NatsAuth
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.testing import processes
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.ports import free_port
 
@@ -117,6 +118,7 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
         log.close()
+        processes.started_process(self.processes[name], f"{name} on port {self.ports[name]}")
         if wait:
             self.wait_ready(name)
 
@@ -155,19 +157,22 @@ class Stack:
         process = self.processes.pop(name)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
+        processes.stopped(process)
 
     def stop_service(self, name: str, *, signalled: bool = False) -> None:
         """SIGINT (once: a second one makes uvicorn skip the graceful shutdown), then wait; SIGKILL past the bound."""
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        if not signalled:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=25)  # uvicorn's 10 s for requests, then the lifespan's own bounds
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process.poll() is None:
+            if not signalled:
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=25)  # uvicorn's 10 s for requests, then the lifespan's own bounds
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        processes.stopped(process)
 
     def start(self) -> Stack:
         self.start_nats()

@@ -9,9 +9,13 @@ every wait goes through `pause()` or `wait_for_event()`, which re-raise it.
 from __future__ import annotations
 
 import asyncio
+import gc
+import inspect
 import io
 import logging
-from collections.abc import Coroutine, Iterable
+import traceback
+from collections.abc import Coroutine, Iterable, Iterator
+from types import FrameType
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -85,8 +89,41 @@ def task_stacks(tasks: Iterable[asyncio.Task[Any]]) -> str:
     for task in sorted(tasks, key=lambda task: task.get_name()):
         state = "done" if task.done() else f"pending, cancel requested {task.cancelling()}x"
         out.write(f"--- task {task.get_name()} ({state})\n")
-        task.print_stack(file=out)
+        if task.done():
+            task.print_stack(file=out)  # its exception's traceback, if it had one
+        else:
+            out.write("".join(traceback.StackSummary.extract(_awaiting(task.get_coro())).format()))
     return out.getvalue()
+
+
+def _awaiting(awaitable: object) -> Iterator[tuple[FrameType, int]]:
+    """The frames from a task's coroutine down to the innermost await.
+
+    `Task.print_stack` shows only the outermost coroutine's frame on Python 3.11, which says that a
+    service's loop waits but not on what.
+    """
+    while awaitable is not None:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
+        if frame is None:
+            frame = getattr(awaitable, "gi_frame", None)
+        if frame is not None:
+            yield frame, frame.f_lineno
+        awaitable = (
+            getattr(awaitable, "cr_await", None)
+            or getattr(awaitable, "ag_await", None)
+            or getattr(awaitable, "gi_yieldfrom", None)
+            or _generator_of(awaitable)
+        )
+
+
+def _generator_of(awaitable: object) -> object:
+    """The async generator an `__anext__()`/`athrow()` awaitable steps (`async for`, `asynccontextmanager`).
+
+    Those awaitables expose no attribute for it on Python 3.11; the garbage collector knows the reference.
+    """
+    if type(awaitable).__name__ not in ("async_generator_asend", "async_generator_athrow"):
+        return None
+    return next((ref for ref in gc.get_referents(awaitable) if inspect.isasyncgen(ref)), None)
 
 
 async def run_within(coroutine: Coroutine[Any, Any, None], *, seconds: float, name: str) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
-from slm_shared.tasks import TaskGroup, checkpoint, pause, stop_tasks, wait_for_event
+from slm_shared.tasks import TaskGroup, checkpoint, pause, stop_tasks, task_stacks, wait_for_event
 
 
 async def test_checkpoint_recovers_a_cancellation_a_library_swallowed() -> None:
@@ -93,3 +94,27 @@ async def test_a_crashed_task_is_logged(caplog: pytest.LogCaptureFixture) -> Non
         await asyncio.sleep(0.01)
     assert "crasher" in caplog.text and "boom" in caplog.text
     assert await group.stop() == []
+
+
+async def test_a_task_stack_goes_down_to_the_innermost_await() -> None:
+    released = asyncio.Event()
+
+    async def innermost() -> None:
+        await released.wait()
+
+    async def steps() -> AsyncIterator[int]:
+        yield 1
+        await innermost()
+        yield 2
+
+    async def outermost() -> None:
+        async for _ in steps():
+            pass
+
+    task = asyncio.create_task(outermost(), name="deep")
+    await asyncio.sleep(0.01)
+    stacks = task_stacks([task])
+    released.set()
+    await task
+    for frame in ("in outermost", "in steps", "in innermost", "await released.wait()"):
+        assert frame in stacks, stacks

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from slm_shared.testing import processes
 from slm_shared.testing.ports import free_port
 
 
@@ -102,6 +103,7 @@ class Prometheus:
     def __enter__(self) -> Prometheus:
         log = (self.folder.parent / "prometheus.log").open("wb")
         self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        processes.started_process(self.process, f"prometheus on port {self.port}")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -121,3 +123,5 @@ class Prometheus:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        if self.process is not None:
+            processes.stopped(self.process)

@@ -25,6 +25,7 @@ from slm_measurement.reports.worker import run_once
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ImprovementActionV1
 from slm_shared.db import Database
+from slm_shared.testing import processes
 from slm_shared.testing.pytest_plugin import make_token
 
 WEEKDAYS = [{"day": d, "start": "09:00", "end": "17:00"} for d in ("mon", "tue", "wed", "thu", "fri")]
@@ -246,7 +247,9 @@ async def test_the_html_report_draws_its_charts_in_a_real_browser(app_client) ->
             f"--user-data-dir={folder}/profile", "--dump-dom", path.as_uri(),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
+        processes.started_process(process, "chromium")
         dom, _ = await asyncio.wait_for(process.communicate(), timeout=90)
+        processes.stopped(process)
     drawn = [int(n) for n in re.findall(r'data-drawn="(\d+)"', dom.decode())]
     assert len(drawn) == 4, dom.decode()[:2000]
     assert all(n > 0 for n in drawn)  # each chart has laid-out marks: the line, or bars for the periods with data

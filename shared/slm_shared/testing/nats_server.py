@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from slm_shared.bus.auth import NatsAuth
+from slm_shared.testing import processes
 from slm_shared.testing.ports import free_port, wait_for_port
 
 
@@ -94,6 +95,7 @@ class NatsServer:
             env={**os.environ},
         )
         log.close()
+        processes.started_process(self.process, f"nats-server on port {self.port}")
         wait_for_port(self.port, timeout=timeout)
         return self
 
@@ -102,6 +104,7 @@ class NatsServer:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
+        self._forget()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -111,6 +114,11 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.process is not None:
+            processes.stopped(self.process)
 
     def restart(self) -> None:
         self.stop()

@@ -6,10 +6,12 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
+from slm_shared.testing import processes
 from slm_shared.testing.ports import free_port, wait_for_port
 
 
@@ -59,6 +61,7 @@ class PostgresServer:
             "--encoding=UTF8",
             "--no-sync",
         )
+        processes.started(self, f"PostgreSQL in {self.root}", self.end_now)
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=200"
         self._run(
             str(self.bin_dir / "pg_ctl"),
@@ -82,11 +85,32 @@ class PostgresServer:
     def url(self, name: str) -> str:
         return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/{name}"
 
+    def end_now(self) -> None:
+        """SIGQUIT the postmaster (an immediate shutdown) and remove the folder once it is gone, without waiting.
+
+        pg_ctl runs the postmaster in a session of its own: nothing ends it when the pytest process ends.
+        """
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            pid = None  # not started (or already stopped)
+        if pid is not None:
+            os.kill(pid, signal.SIGQUIT)
+        waiting = f"while kill -0 {pid} 2>/dev/null; do sleep 0.1; done; " if pid is not None else ""
+        subprocess.Popen(
+            ["sh", "-c", f'{waiting}rm -rf "$0"', str(self.root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        processes.stopped(self)
+
     def stop(self) -> None:
         try:
             self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         except subprocess.CalledProcessError:
             pass
+        processes.stopped(self)
         # A session's databases hold tens of thousands of files; deleting them can take longer
         # than a test's time bound on a busy disk, so a detached `rm` does it after the server
         # has stopped (nothing uses the folder any more).

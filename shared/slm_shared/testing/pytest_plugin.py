@@ -4,52 +4,60 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_timeout  # type: ignore[import-untyped]
 
 from slm_shared.auth import issue_token
 from slm_shared.bus.auth import NatsAuth
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.tasks import task_stacks
+from slm_shared.testing import processes
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.postgres import PostgresServer
 from slm_shared.testing.proxy import FreezableProxy
 
 _db_counter = itertools.count()
 _cancel_timer = pytest.StashKey[Callable[[], None]]()
+_rearm_timer = pytest.StashKey[Callable[[], None]]()
 _failing = pytest.StashKey[bool]()
-_failures = pytest.StashKey[list[str]]()
+_failed_reports: list[pytest.TestReport] = []  # this pytest process's, whose summary an overrun never prints
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> bool | None:
     """With pytest-timeout's thread method, print every asyncio task's stack before it ends the process.
 
     The thread method is the one pytest.ini sets: the signal method raises its failure at whatever
     bytecode the event loop is running, and where that is a callback or a task's step, asyncio
     swallows it or loses the step (the loop's final cancellation then waits forever for that task).
-    A test that overruns, in its call or its teardown, ends the pytest process instead; the thread
-    stacks pytest-timeout prints show only the loop waiting, so the tasks' stacks come first.
+    A test that overruns, in its set-up, call or teardown, ends the pytest process instead; the
+    thread stacks pytest-timeout prints show only the loop waiting, so the tasks' stacks come first.
     The timer also outlives a failure of the test (see `pytest_exception_interact`).
     """
     if settings.method != "thread":
         return None
-    timer = threading.Timer(settings.timeout, _overran, (item, settings))
-    timer.name = f"slm timeout {item.nodeid}"
-    timer.daemon = True
 
-    def cancel() -> None:
-        timer.cancel()
-        timer.join()
+    def arm() -> None:
+        timer = threading.Timer(settings.timeout, _overran, (item, settings))
+        timer.name = f"slm timeout {item.nodeid}"
+        timer.daemon = True
 
-    item.stash[_cancel_timer] = cancel
-    timer.start()
+        def cancel() -> None:
+            timer.cancel()
+            timer.join()
+
+        item.stash[_cancel_timer] = cancel
+        timer.start()
+
+    item.stash[_rearm_timer] = arm
+    arm()
     return True
 
 
@@ -61,10 +69,8 @@ def pytest_exception_interact(
 
     It does so on every failure of a test's set-up or call, `--pdb` or not, and the test's teardown
     then had no bound: a task a failed shutdown check left running, awaiting again after the loop's
-    final cancellation, hung the run. The failure is kept: a process ended for an overrun never
-    reports it otherwise.
+    final cancellation, hung the run.
     """
-    node.stash[_failures] = [*node.stash.get(_failures, []), f"{report.when}: {report.longreprtext}"]
     node.stash[_failing] = True
     try:
         return (yield)
@@ -73,6 +79,26 @@ def pytest_exception_interact(
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """A test that failed gets its whole timeout again for its teardown.
+
+    A failure late in the test left its teardown only the rest of the budget: a whole-stack test
+    failing at 100 s of its 120 s gave the stack's stop 20 s, and an honest stop ended the process.
+    """
+    failed = any(report.nodeid == item.nodeid and report.when != "teardown" for report in _failed_reports)
+    cancel = item.stash.get(_cancel_timer, None)
+    if failed and cancel is not None:
+        cancel()
+        item.stash[_rearm_timer]()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep every failure: a process ended for an overrun prints them, as its summary never comes."""
+    if report.failed:
+        _failed_reports.append(report)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
     """Cancel the timer at the end of the test, or for a debugger; a failure alone keeps the teardown bounded."""
     cancel = item.stash.get(_cancel_timer, None)
@@ -86,20 +112,46 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
 
 
 def _overran(item: pytest.Item, settings: Any) -> None:
+    """Print what the test waits on, end what the tests started, then have pytest-timeout end the process.
+
+    Nothing here may keep the process from ending: what the timeout is for is a run that goes on.
+    """
+    import pytest_timeout  # type: ignore[import-untyped]  # only loaded when pytest-timeout is (`-p no:timeout`)
+
+    if not settings.disable_debugger_detection and pytest_timeout.is_debugging():
+        return  # what pytest-timeout's own handler does: the debugger's servers stay up too
+    try:
+        _print_overrun(item, settings)
+    except Exception:  # noqa: BLE001 - the timeout must not be lost to a failure to describe it
+        traceback.print_exc()
+    finally:
+        try:
+            processes.end_all()  # ending the process skips the fixtures' teardown, which would stop them
+        finally:
+            try:
+                pytest_timeout.timeout_timer(item, settings)  # prints every thread's stack and ends the process
+            except BaseException:  # noqa: BLE001 - the last resort: the process must end
+                os._exit(1)
+
+
+def _print_overrun(item: pytest.Item, settings: Any) -> None:
+    """The test's id, this process's failures (their summary is never printed) and the tasks of the test's loops."""
+    sys.stderr.write(f"\n+++ {item.nodeid} overran its {settings.timeout:g}s timeout +++\n")
+    for report in _failed_reports:
+        sys.stderr.write(f"\n+++ {report.nodeid} failed in its {report.when}:\n{report.longreprtext}\n")
     # a test function's fixture values, pytest-asyncio's runner among them (its loop holds the tasks)
     fixtures: dict[str, Any] = getattr(item, "funcargs", {})
-    loops = {value.get_loop() for value in fixtures.values() if isinstance(value, asyncio.Runner)}
-    for failure in item.stash.get(_failures, []):
-        sys.stderr.write(f"\n+++ {item.nodeid} had failed before it overran, in its {failure}\n")
-    for loop in loops:
+    for value in list(fixtures.values()):
+        if not isinstance(value, asyncio.Runner):
+            continue
+        try:
+            loop = value.get_loop()
+        except RuntimeError:
+            continue  # the runner is closed: its loop and tasks are gone
         if not loop.is_closed():
             sys.stderr.write(f"\n+++ asyncio tasks of {item.nodeid} after {settings.timeout:g}s +++\n")
             sys.stderr.write(task_stacks(asyncio.all_tasks(loop)))
     sys.stderr.flush()
-    for value in fixtures.values():
-        if isinstance(value, NatsServer):
-            value.kill()  # ending the process skips the fixtures' teardown, which would stop it
-    pytest_timeout.timeout_timer(item, settings)  # prints every thread's stack and ends the process
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,48 @@
+"""The servers and helpers tests start, so a pytest process ended for an overrun ends them too.
+
+Ending the process (`os._exit`) skips every fixture's teardown and every `atexit` handler, and a
+server left running holds its port, its folder and CPU for the rest of the run. What starts a
+process registers how to end it at once; what stops it forgets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+
+_running: dict[int, tuple[str, Callable[[], None]]] = {}
+
+
+def started(owner: object, name: str, end: Callable[[], None]) -> None:
+    """Remember how to end what `owner` started: `end` must not wait long."""
+    _running[id(owner)] = (name, end)
+
+
+def stopped(owner: object) -> None:
+    """`owner` stopped what it started."""
+    _running.pop(id(owner), None)
+
+
+def started_process(process: subprocess.Popen[bytes] | asyncio.subprocess.Process, name: str) -> None:
+    """Remember a child process, to SIGKILL it."""
+    started(process, name, lambda: _sigkill(process))
+
+
+def _sigkill(process: subprocess.Popen[bytes] | asyncio.subprocess.Process) -> None:
+    if process.returncode is None:  # not reaped yet, so its pid is still its own
+        os.kill(process.pid, signal.SIGKILL)
+
+
+def end_all() -> None:
+    """End everything still registered, each on its own: one that fails does not spare the others."""
+    for name, end in list(_running.values()):
+        try:
+            end()
+        except Exception:  # noqa: BLE001 - the others must still be ended
+            sys.stderr.write(f"+++ could not end {name}:\n{traceback.format_exc()}")
+    _running.clear()
