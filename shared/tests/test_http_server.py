@@ -86,7 +86,8 @@ async def test_a_request_head_past_its_bound_is_refused(tmp_path: Path) -> None:
 async def answer_of(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     """One response on a kept-alive connection: its status line and body."""
     head = await reader.readuntil(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length"))
+    lines = head.lower().split(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length"))
     return head.split(b"\r\n", 1)[0], await reader.readexactly(length)
 
 
