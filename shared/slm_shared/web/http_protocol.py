@@ -35,12 +35,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     The head is measured twice, because httptools hands a header to `on_header` only once the next one starts or
     the head ends: a header that never ends is never handed over. So `data_received` counts the bytes read while
-    a head is unfinished (the bound of what the parser holds), and the callbacks count the head of a request that
-    arrived whole in one read (the bound of what uvicorn keeps of it), each against the same bound.
+    a head is unfinished, at most (the bound of what the parser holds), and the callbacks count what they hand
+    over with the fewest bytes of framing it takes on the wire, at least (the bound of what uvicorn keeps, and of
+    a head that arrives whole in one read), each against the same bound. Of the requests before it in the same
+    read, only the bytes the callbacks cannot see (optional whitespace, chunk framing) count against a head, so
+    heads under the bound, kept alive or pipelined, are answered.
     """
 
     in_head = False  # between on_message_begin and on_headers_complete
-    head_bytes = 0  # the unfinished head's bytes on the wire, read so far
+    head_bytes = 0  # the unfinished head's bytes read so far, at most
     parsed_bytes = 0  # the current head's bytes on the wire, at least, from what the callbacks handed over
     read_bytes = 0  # in the current read, at least: the bytes of the requests before, then of this one's body
     began_at: int | None = None  # read_bytes when the current request began in the current read, else None
