@@ -32,8 +32,8 @@ from typing import Any
 
 import httpx
 import nats
-import uvicorn
 from benchlib import stages
+from benchlib.serving import in_process_server, run_on_server_loop
 from benchlib.stack import READY_SECONDS, databases, token
 from benchlib.stats import line, percentile, ratios
 
@@ -96,7 +96,7 @@ def notifier_stack(database: str, **env: str) -> Iterator[Stack]:
 @contextlib.asynccontextmanager
 async def serving(app: Receiver) -> AsyncIterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = in_process_server(app, port, lifespan="off")
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.01)
@@ -228,4 +228,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_on_server_loop(main())

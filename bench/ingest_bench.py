@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import uvicorn
+from benchlib.serving import in_process_server, run_on_server_loop
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Column, Double
 from sqlmodel import Field as ColumnField
@@ -127,7 +127,7 @@ async def run_rest(folder: Path, name: str, bodies: list[bytes]) -> float:
         unknown_series="warn",
     )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    server = in_process_server(build_app(settings), port)
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.05)
@@ -191,7 +191,7 @@ async def run_hot(url: str, *, limit: int, interval: float, batches: int, client
     )
     app = build_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = in_process_server(app, port)
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.05)
@@ -312,4 +312,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_on_server_loop(main())

@@ -158,38 +158,52 @@ async def rounds(targets: dict[str, Target], *, count: int, repeat: int) -> dict
             result = await hammer(port, path, requests=count, headers=headers, pid=pid)
             if result.failures:
                 raise SystemExit(f"{name}: {result.failures} requests failed")
+            if not result.cpu_seconds:
+                raise SystemExit(f"{name}: no CPU time read for its server process over a round")
             results[name].append(result)
     return results
 
 
-def report(results: dict[str, list[Result]]) -> None:
+def report(results: dict[str, list[Result]], includes: dict[str, str] | None = None) -> None:
+    """Each series' figures. `includes` names the series whose server process does other work meanwhile (what,
+    e.g. ingest): their CPU is the whole process's, divided by the reads, not the reads' own."""
     for name, series in results.items():
         print(line(f"{name} req/s", [r.rate for r in series], "req/s"))
         print(line(f"{name} p99", [r.p99 * 1000 for r in series], "ms", "{:,.1f}"))
-        cpu = [r.cpu_ms_per_request for r in series if r.cpu_ms_per_request is not None]
-        if cpu:
-            print(line(f"{name} CPU/request", cpu, "ms", "{:,.2f}"))
-            # CPU time over wall time: a round whose rate fell while this stayed low waited (for a core the machine
-            # gave to something else, or for the database), it did not work more
-            busy = [r.cpu_seconds * r.rate / len(r.latencies) * 100 for r in series if r.cpu_seconds is not None]
-            print(line(f"{name} busy (CPU / wall)", busy, "%") + "   rounds: " + " ".join(f"{b:.0f}" for b in busy))
+        cpu = [cpu_ms_per_request(r) for r in series]
+        other = (includes or {}).get(name)
+        label = f"process CPU per read (includes {other})" if other else "CPU/request"
+        print(line(f"{name} {label}", cpu, "ms", "{:,.3f}"))
+        # The process's CPU time, all its threads, over wall time (may pass 100%): a round whose rate fell while
+        # this stayed low waited (for a core the machine gave to something else, or for the database), it did not
+        # work more
+        busy = [cpu_seconds(r) * r.rate / len(r.latencies) * 100 for r in series]
+        label = "busy (process CPU / wall, all threads)"
+        print(line(f"{name} {label}", busy, "%") + "   rounds: " + " ".join(f"{b:.0f}" for b in busy))
 
 
-def report_ratio(label: str, ours: list[Result], baseline: list[Result]) -> None:
-    """The ratio of requests per second, and of the CPU each server process spent per request (baseline / ours):
-    the first is the goal's; the second moves far less with what else the machine runs during a round."""
+def cpu_seconds(result: Result) -> float:
+    """The round's server CPU time, read for every round here (a round with none read stops the bench)."""
+    assert result.cpu_seconds is not None
+    return result.cpu_seconds
+
+
+def cpu_ms_per_request(result: Result) -> float:
+    return cpu_seconds(result) * 1000 / len(result.latencies)
+
+
+def report_ratio(label: str, ours: list[Result], baseline: list[Result], *, cpu: bool = True) -> None:
+    """The ratio of requests per second, and (with `cpu`) of the CPU each server process spent per request
+    (baseline / ours): the first is the goal's; the second moves far less with what else the machine runs
+    during a round, and means nothing where one process also does other work."""
     found = ratios([r.rate for r in ours], [r.rate for r in baseline])
     print(line(label, found, "x", "{:.2f}") + "   rounds: " + " ".join(f"{r:.2f}" for r in found))
-    cpu = [
-        (b.cpu_seconds / len(b.latencies)) / (o.cpu_seconds / len(o.latencies))
-        for o, b in zip(ours, baseline, strict=True)
-        if o.cpu_seconds and b.cpu_seconds
-    ]
     if cpu:
+        spent = [cpu_ms_per_request(b) / cpu_ms_per_request(o) for o, b in zip(ours, baseline, strict=True)]
         print(
-            line("  its CPU per request, baseline / ours", cpu, "x", "{:.2f}")
+            line("  its CPU per request, baseline / ours", spent, "x", "{:.2f}")
             + "   rounds: "
-            + " ".join(f"{r:.2f}" for r in cpu)
+            + " ".join(f"{r:.2f}" for r in spent)
         )
 
 
@@ -307,8 +321,10 @@ async def bench(database: str, args: argparse.Namespace) -> None:
                     stop.set()
                     stored = await loader
                 print(f"while ingest runs ({stored:,} points stored) and the evaluator works, {mode}:")
-                report(loaded)
-                report_ratio(f"objective / core under load, {mode}", loaded[names[0]], loaded[names[1]])
+                busy_with = "ingest and evaluation" if mode == "co-located" else "ingest"
+                report(loaded, includes={names[0]: busy_with})
+                # ours also ingests (and, co-located, evaluates): a ratio of CPU per read would mean nothing
+                report_ratio(f"objective / core under load, {mode}", loaded[names[0]], loaded[names[1]], cpu=False)
 
 
 async def main() -> None:

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from slm_shared.cli import DRAIN_SECONDS
+
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
 DOCKER = ROOT / "deploy" / "docker"
@@ -22,7 +24,6 @@ SPLIT = ("measurement", "notifier")  # their workers run in their own Deployment
 OVERLAYS = ("dev", "prod")
 KUBERNETES_VERSION = "1.32.0"
 STANDARD_ENV = re.compile(r"^(OTEL_|PYTHON)")
-DRAIN_SECONDS = 10  # uvicorn's timeout_graceful_shutdown in slm_shared.cli
 
 
 def kubectl() -> str:

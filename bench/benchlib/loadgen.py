@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -19,11 +18,7 @@ class Result:
     rate: float
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
-    cpu_seconds: float | None = None  # the server process's CPU time (user + system) over the round
-
-    @property
-    def cpu_ms_per_request(self) -> float | None:
-        return None if self.cpu_seconds is None else self.cpu_seconds * 1000 / len(self.latencies)
+    cpu_seconds: float | None = None  # the server process's CPU time over the round, all its threads
 
     @property
     def p99(self) -> float:
@@ -34,14 +29,15 @@ class Result:
         return percentile(self.latencies, 0.50)
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat", "rb") as stat:
-        fields = stat.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    """The CPU time all threads of a process have run so far, those that ended too, in seconds counted in
+    nanoseconds: Linux's CPU-time clock of that process, the clock id `clock_getcpuclockid(3)` gives (CPUCLOCK_SCHED
+    of the pid). /proc/<pid>/stat counts in 10 ms ticks, a few over a round of requests, which quantises CPU per
+    request; the threads' /proc schedstat drop a thread's time once it ends."""
+    return time.clock_gettime_ns(_SCHED_CLOCK | (~pid << 3)) / 1e9
+
+
+_SCHED_CLOCK = 2  # CPUCLOCK_SCHED: time on a CPU, in nanoseconds
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:

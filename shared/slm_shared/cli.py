@@ -43,6 +43,8 @@ def build_for_serving(definition: ServiceDefinition, settings: ServiceSettings, 
 # loop and the pure-Python h11 parser cost a hot read about a fifth of its CPU; the request head bounded.
 SERVER_LOOP = "uvloop"
 SERVER_HTTP = "slm_shared.web.http_protocol:BoundedHttpToolsProtocol"
+# Once told to stop, requests in flight get this long to finish; the Kubernetes manifests' grace periods allow for it.
+DRAIN_SECONDS = 10
 
 
 def server_options(settings: ServiceSettings) -> dict[str, Any]:
@@ -53,7 +55,7 @@ def server_options(settings: ServiceSettings) -> dict[str, Any]:
         "loop": SERVER_LOOP,
         "http": SERVER_HTTP,
         "log_config": None,
-        "timeout_graceful_shutdown": 10,
+        "timeout_graceful_shutdown": DRAIN_SECONDS,
         "proxy_headers": True,
     }
 

@@ -58,7 +58,9 @@ class CatalogApi:
                 return JSONResponse({"title": "Unprocessable", "status": 422, "errors": [error]}, status_code=422)
             return JSONResponse(found)
 
-        self.server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=self.port, log_level="warning"))
+        # another party's server, not ours (slm_shared.cli): asyncio's loop and uvicorn's strict parser, h11
+        config = uvicorn.Config(api, host="127.0.0.1", port=self.port, loop="asyncio", http="h11", log_level="warning")
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

@@ -237,7 +237,9 @@ def agreements(parties: dict[str, dict[str, Any]], *, verifier: TokenVerifier | 
 @contextlib.asynccontextmanager
 async def serving(fake: Fake) -> AsyncIterator[Fake]:
     """Serve a fake with uvicorn on a free loopback port for the duration of the block."""
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    # another party's server, not ours (slm_shared.cli): uvicorn's strict pure-Python parser, h11
+    config = uvicorn.Config(fake.app, host="127.0.0.1", port=0, http="h11", log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
