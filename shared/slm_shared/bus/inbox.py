@@ -170,7 +170,8 @@ class Consumer:
         A message fetched on its own, and the part ending with the batch's first waited-on event, are urgent
         (applied as urgent writers when the consumer is `urgent`): someone waits on what they cause, and a
         batch takes at most one urgent turn, so a backlog still leaves the writers working it off their turns
-        (`Database.session`). The part after it, and a part of one event after it failed, wait their turn.
+        (`Database.session`). The part after it, and any event applied on its own after its part failed, wait
+        their turn.
         """
         if len(messages) < 2:
             for message in messages:
@@ -190,15 +191,15 @@ class Consumer:
 
         One cut, not one after each: a batch of many (a breach storm, a catch-up after downtime) then takes two
         transactions rather than one per waited-on event (a transaction each made such a batch several times
-        slower to apply, so its later events went out later than in one transaction). The first waited-on event goes out
-        sooner than before; the ones after it, with the rest of the batch, as before.
+        slower to apply, so its later events went out later than in one transaction). The first waited-on event
+        goes out sooner than in one transaction; the ones after it, with the rest of the batch, as they did then.
         """
         for index, message in enumerate(messages[:-1]):
             if (message.headers or {}).get("ce-type") in self.waited_on:
                 return [(messages[: index + 1], True), (messages[index + 1 :], False)]
         return [(messages, False)]
 
-    async def _handle_together(self, messages: list[Msg], stream: str, *, urgent: bool = False) -> None:
+    async def _handle_together(self, messages: list[Msg], stream: str, *, urgent: bool) -> None:
         """Apply messages in one transaction (`urgent`: see `handle_batch`), then acknowledge them.
 
         One commit for the batch, and its inbox rows in one statement at the end (a concurrent
