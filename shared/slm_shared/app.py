@@ -65,7 +65,7 @@ class ServiceDefinition:
     # Consumed events are on a latency goal (e.g. breach to notification): on SQLite an event fetched on its own
     # takes the writer turn ahead of the service's queued background writers (a batch waits its turn).
     urgent_events: bool = False
-    # Consumed event types someone waits on: a batch commits just after each (see `bus.inbox.Consumer`).
+    # Consumed event types someone waits on: a batch commits just after the first of them (see `bus.inbox.Consumer`).
     waited_on: Collection[str] = ()
 
 

@@ -1,6 +1,7 @@
-"""Which of an urgent consumer's events take SQLite's urgent writer turn: an event fetched on its own does; the
-events of a batch do not, neither in the batch's transaction nor on their own after it failed, and nor does a
-replayed dead letter (a backlog must not hold back the writers that work it off)."""
+"""Which of an urgent consumer's events take SQLite's urgent writer turn: an event fetched on its own does, and so
+does the part of a batch ending with its first waited-on event (someone waits on it; one turn a batch); the rest of
+a batch does not, neither in its transaction nor on its own after it failed, and nor does a replayed dead letter (a
+backlog must not hold back the writers that work it off)."""
 
 from __future__ import annotations
 
@@ -100,5 +101,53 @@ async def test_only_an_event_fetched_on_its_own_is_applied_as_an_urgent_writer(s
         await consumer.handle_batch(await fetch(1), STREAM)
         assert seen == [("alone", True)]
         assert await count_effects(db, alone.id) == 1
+    finally:
+        await db.dispose()
+
+
+async def test_the_part_of_a_batch_ending_with_its_first_waited_on_event_is_urgent(sqlite_url: str, bus: Bus) -> None:
+    import slm_shared.bus.models  # noqa: F401
+
+    db = ObservedDatabase(sqlite_url)
+    async with db.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all)
+    waited_on, follower = EVENTS.service_created, EVENTS.service_updated
+    seen: list[tuple[str, object]] = []  # (service key, urgency of the transaction applying it)
+
+    async def handler(session: AsyncSession, event: CloudEvent) -> None:
+        seen.append((event.data["key"], session.info["asked_urgent"]))
+        await apply_effect(session, event)
+
+    name = f"urgent-part-{id(db):x}"
+    consumer = Consumer(
+        db,
+        bus,
+        name=name,
+        handlers={waited_on.type: handler, follower.type: handler},
+        urgent=True,
+        waited_on={waited_on.type},
+    )
+    try:
+        await bus.ensure_platform_streams()
+        await bus.js.add_consumer(
+            STREAM,
+            ConsumerConfig(
+                durable_name=name, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
+                filter_subjects=[waited_on.subject, follower.subject],
+            ),
+        )  # fmt: skip
+        subscription = await bus.js.pull_subscribe_bind(name, stream=STREAM)
+        specs = [follower, waited_on, follower, waited_on, follower]
+        events = [spec.build(tenant="acme", data=service_event(f"k{n}")) for n, spec in enumerate(specs)]
+        for spec, event in zip(specs, events, strict=True):
+            await bus.js.publish(spec.subject, json.dumps(event.data).encode(), headers=event.headers())
+        messages: list = []  # type: ignore[type-arg]
+        while len(messages) < len(events):
+            messages += await subscription.fetch(len(events) - len(messages), timeout=5)
+
+        await consumer.handle_batch(messages, STREAM)  # [k0 k1] urgent, [k2 k3 k4] not
+
+        assert seen == [("k0", True), ("k1", True), ("k2", False), ("k3", False), ("k4", False)]
+        assert [await count_effects(db, event.id) for event in events] == [1] * 5
     finally:
         await db.dispose()

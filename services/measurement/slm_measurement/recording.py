@@ -16,6 +16,9 @@ from slm_measurement.evaluator import Measurement
 from slm_measurement.judging import details_of
 from slm_measurement.models import Objective, ObjectiveTransition
 
+# the columns `record_events` reads from its values or the objective (the details it derives from the measurement)
+_ANNOUNCED = [field.name for field in fields(AnnouncedColumns) if field.name != "details"]
+
 
 async def record_measurement(
     session: AsyncSession, objective: Objective, found: Measurement, *, now: datetime
@@ -54,9 +57,6 @@ async def record_measurement(
     for move in alert_moves:
         events.burn_alert_changed(session, objective, move, observed_at=now)
     return change.event
-
-
-_ANNOUNCED = [field.name for field in fields(AnnouncedColumns) if field.name != "details"]
 
 
 def record_events(

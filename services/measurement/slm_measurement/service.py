@@ -29,6 +29,8 @@ from slm_shared.tasks import checkpoint
 logger = logging.getLogger(__name__)
 
 EVALUATION_PENDING = "slm_measurement_evaluation_pending"
+# SQLSTATE classes of a connection lost rather than a statement refused: connection exceptions, operator intervention
+CONNECTION_LOST = ("08", "57P")
 T = TypeVar("T")
 
 
@@ -157,9 +159,11 @@ async def ingest_with_guarded_retry(db: Database, ingest: Callable[[AsyncSession
     is rolled back whole and the batch ingested again in a new transaction. Any `EvaluateAgainGuarded`,
     transient failures (a deadlock, a lock or statement timeout) included, gets one guarded retry: after a
     timeout the client waits for both tries, but its batch is stored. So does a first try whose COMMIT the
-    database refused (a deferred constraint or trigger on PostgreSQL: it answered, so nothing was stored);
-    the guarded try then sets `SET CONSTRAINTS ALL IMMEDIATE`, as the evaluation passes do, so such a refusal
-    fails in its objective's savepoint, not at COMMIT. On SQLite both are urgent writers
+    database refused (`_refused`: a deferred constraint or trigger on PostgreSQL answered with an error, so
+    nothing was stored); a COMMIT whose connection was lost is not tried again, as it may have been stored.
+    On PostgreSQL every guarded try first sets `SET CONSTRAINTS ALL IMMEDIATE`, as the evaluation passes
+    do, so a deferred check fails in its objective's savepoint, not at COMMIT. On SQLite no error carries
+    an SQLSTATE, so a refused COMMIT is raised, not tried again. On SQLite both tries are urgent writers
     (`Database.session(urgent=True)`): a client waits, and the batch may record a breach.
     """
     committing = False
@@ -183,8 +187,14 @@ async def ingest_with_guarded_retry(db: Database, ingest: Callable[[AsyncSession
 
 
 def _refused(error: DBAPIError) -> bool:
-    """Whether the database answered the statement with an error (so rolled back), rather than went silent."""
-    return not error.connection_invalidated and getattr(error.orig, "sqlstate", None) is not None
+    """Whether the database refused the statement (and so rolled back) rather than the connection was lost.
+
+    A refusal is an error with an SQLSTATE (asyncpg's), but not every such error is one: asyncpg gives a lost
+    connection one too, of class 08 (08003, 08006, 08P01) or 57P (57P01, the backend terminated; 57P02,
+    57P03), and after those the COMMIT may have been stored. Those classes, and any error that invalidated the
+    connection, are not refusals."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return not error.connection_invalidated and sqlstate is not None and not sqlstate.startswith(CONNECTION_LOST)
 
 
 class _NotAllStored(Exception):

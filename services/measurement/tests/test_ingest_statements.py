@@ -7,12 +7,14 @@ evaluation guarded: stored once, acknowledged once, an Idempotency-Key replayed 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from test_evaluation_pass_optimistic import savepoints, statements
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from test_evaluation_with_ingest import _objective, _quiet, _total, refuse_outbox
@@ -145,3 +147,35 @@ async def test_a_flagged_row_left_to_the_worker_is_not_decoded_though_the_flag_u
     [flag] = [s for s in sent if s.startswith("UPDATE OBJECTIVES SET NEEDS_EVALUATION")]
     assert "OBSERVED" in flag  # returned with the flag
     assert await _total(db, key) == 5000
+
+
+async def test_a_commit_refused_by_the_server_is_a_refusal_and_a_lost_connection_is_not(postgres_url: str) -> None:
+    """On real asyncpg errors: a deferred unique key refusing COMMIT (23505) is retried; a backend terminated
+    mid-transaction (an 08 or 57P SQLSTATE) is not, even where the connection was not marked invalidated."""
+    db = Database(postgres_url)
+    try:
+        async with db.engine.connect() as connection:
+            await connection.execute(text("CREATE TEMP TABLE once (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
+            await connection.execute(text("INSERT INTO once VALUES (1), (1)"))
+            with pytest.raises(DBAPIError) as refused:
+                await connection.commit()
+        assert refused.value.orig.sqlstate == "23505"  # type: ignore[union-attr]
+        assert service._refused(refused.value)
+
+        async with db.engine.connect() as doomed, db.engine.connect() as other:
+            pid = await doomed.scalar(text("SELECT pg_backend_pid()"))
+            await other.execution_options(isolation_level="AUTOCOMMIT")  # pg_stat_activity read afresh each time
+            waiting = asyncio.create_task(doomed.execute(text("SELECT pg_sleep(30)")))
+            busy = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND query LIKE '%pg_sleep%'")
+            while not await other.scalar(busy, {"pid": pid}):
+                await asyncio.sleep(0.01)
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})  # lost mid-statement
+            with pytest.raises(DBAPIError) as lost:
+                await waiting
+        sqlstate = lost.value.orig.sqlstate  # type: ignore[union-attr]
+        assert sqlstate is not None and sqlstate.startswith(("08", "57P")), repr(lost.value.orig)
+        assert not service._refused(lost.value)
+        lost.value.connection_invalidated = False  # its SQLSTATE alone says the connection was lost
+        assert not service._refused(lost.value)
+    finally:
+        await db.dispose()

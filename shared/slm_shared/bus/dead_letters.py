@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nats.aio.msg import Msg
-from sqlmodel import col, select
+from sqlalchemy import select
+from sqlmodel import col
 
 from slm_shared.bus.models import DeadLetter, InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
@@ -21,6 +22,7 @@ class PermanentError(Exception):
 
 async def store_dead_letter(
     db: Database,
+    *,
     consumer: str,
     message: Msg,
     stream: str,

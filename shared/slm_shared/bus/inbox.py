@@ -79,13 +79,17 @@ class Consumer:
         self.retry_delay = retry_delay
         self.batch_size = batch_size
         self.ack_wait = ack_wait
-        # on SQLite, an event fetched on its own is applied in the writer turn ahead of queued background writers
-        # (`Database.session`); the events of a batch (in it, or on their own after it failed) and replayed dead
-        # letters wait their turn, so a backlog does not hold back the writers feeding on it
+        # on SQLite, an event fetched on its own, and a batch's part ending with its first waited-on event, are
+        # applied in the writer turn ahead of queued background writers (`Database.session`); the rest of a batch
+        # (in it, or on their own after it failed) and replayed dead letters wait their turn, so a backlog does
+        # not hold back the writers feeding on it
         self.urgent = urgent
-        # event types someone waits on (a breach's notification): a batch commits just after each, so what one
-        # caused (a delivery sent at commit) is not held back by the events after it in the batch
+        # event types someone waits on (a breach's notification): a batch commits just after the first of them
+        # (`_parts`), so what it caused (a delivery sent at commit) is not held back by the events after it
         self.waited_on = frozenset(waited_on)
+        unhandled = sorted(self.waited_on - self.handlers.keys())
+        if unhandled:
+            raise ValueError(f"waited-on event types without a handler: {', '.join(unhandled)}")
         self.applied = 0
 
     def subscriptions(self) -> dict[str, list[str]]:
@@ -163,31 +167,40 @@ class Consumer:
     async def handle_batch(self, messages: list[Msg], stream: str) -> None:
         """Apply a fetched batch, one transaction per part (`_parts`), acknowledging each part once committed.
 
-        A part of one event goes through `handle_message`, urgent only when it was fetched on its own.
+        A message fetched on its own, and the part ending with the batch's first waited-on event, are urgent
+        (applied as urgent writers when the consumer is `urgent`): someone waits on what they cause, and a
+        batch takes at most one urgent turn, so a backlog still leaves the writers working it off their turns
+        (`Database.session`). The part after it, and any event applied on its own after its part failed, wait
+        their turn.
         """
         if len(messages) < 2:
             for message in messages:
                 checkpoint()  # an unhandled message is redelivered after ack_wait
                 await self.handle_message(message, stream, urgent=True)  # fetched on its own
             return
-        for part in self._parts(messages):
+        for part, urgent in self._parts(messages):
             checkpoint()
             if len(part) < 2:
-                await self.handle_message(part[0], stream)
+                await self.handle_message(part[0], stream, urgent=urgent)
             else:
-                await self._handle_together(part, stream)
+                await self._handle_together(part, stream, urgent=urgent)
 
-    def _parts(self, messages: list[Msg]) -> list[list[Msg]]:
-        """The batch cut just after each event of a type someone waits on (`waited_on`), in order."""
-        parts: list[list[Msg]] = [[]]
-        for message in messages:
-            parts[-1].append(message)
-            if (message.headers or {}).get("ce-type") in self.waited_on and message is not messages[-1]:
-                parts.append([])
-        return parts
+    def _parts(self, messages: list[Msg]) -> list[tuple[list[Msg], bool]]:
+        """The batch, cut once just after its first event of a type someone waits on (`waited_on`), in order:
+        (messages, whether they end with that event).
 
-    async def _handle_together(self, messages: list[Msg], stream: str) -> None:
-        """Apply messages in one transaction, then acknowledge them.
+        One cut, not one after each: a batch of many (a breach storm, a catch-up after downtime) then takes two
+        transactions rather than one per waited-on event (a transaction each made such a batch several times
+        slower to apply, so its later events went out later than in one transaction). The first waited-on event
+        goes out sooner than in one transaction; the ones after it, with the rest of the batch, as they did then.
+        """
+        for index, message in enumerate(messages[:-1]):
+            if (message.headers or {}).get("ce-type") in self.waited_on:
+                return [(messages[: index + 1], True), (messages[index + 1 :], False)]
+        return [(messages, False)]
+
+    async def _handle_together(self, messages: list[Msg], stream: str, *, urgent: bool) -> None:
+        """Apply messages in one transaction (`urgent`: see `handle_batch`), then acknowledge them.
 
         One commit for the batch, and its inbox rows in one statement at the end (a concurrent
         replica's copy fails there on the unique key). No savepoint per fresh event: one whose handler
@@ -198,10 +211,10 @@ class Consumer:
         """
         try:
             try:
-                done, alone, applied = await self._apply_batch(messages, isolated=False)
+                done, alone, applied = await self._apply_batch(messages, isolated=False, urgent=urgent)
             except _EventFailed:
                 checkpoint()  # rolled back: once more, each event in a savepoint of its own
-                done, alone, applied = await self._apply_batch(messages, isolated=True)
+                done, alone, applied = await self._apply_batch(messages, isolated=True, urgent=urgent)
         except Exception as exc:  # noqa: BLE001 - nothing was stored: each event on its own
             checkpoint()
             logger.warning("consumer %s: batch of %d not stored (%s); one by one", self.name, len(messages), exc)
@@ -213,12 +226,14 @@ class Consumer:
             checkpoint()
             await self.handle_message(message, stream)
 
-    async def _apply_batch(self, messages: list[Msg], *, isolated: bool) -> tuple[list[Msg], list[Msg], int]:
+    async def _apply_batch(
+        self, messages: list[Msg], *, isolated: bool, urgent: bool
+    ) -> tuple[list[Msg], list[Msg], int]:
         """One transaction for the batch: (messages done, messages to handle alone, events applied)."""
         done: list[Msg] = []
         alone: list[Msg] = []
         applied: list[CloudEvent] = []
-        async with self.db.session() as session:  # a batch is throughput, not one event someone waits on
+        async with self.db.session(urgent=urgent and self.urgent) as session:
             parsed = [(message, self._readable(message)) for message in messages]
             seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
             for message, event in parsed:
@@ -321,14 +336,22 @@ class Consumer:
     async def handle_message(self, message: Msg, stream: str, *, urgent: bool = False) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound.
 
-        `urgent`: the message was fetched on its own (applied as an urgent writer when the consumer is `urgent`)."""
+        `urgent`: the message was fetched on its own, or is a batch's first waited-on event with nothing before it
+        (applied as an urgent writer when the consumer is `urgent`)."""
         deliveries = message.metadata.num_delivered or 1
         headers = dict(message.headers or {})
         try:
             event = CloudEvent.from_message(headers, message.data)
         except (ValueError, json.JSONDecodeError) as exc:
             await store_dead_letter(
-                self.db, self.name, message, stream, headers, None, f"unreadable event: {exc}", deliveries
+                self.db,
+                consumer=self.name,
+                message=message,
+                stream=stream,
+                headers=headers,
+                event=None,
+                error=f"unreadable event: {exc}",
+                deliveries=deliveries,
             )
             await message.ack()
             return
@@ -338,7 +361,16 @@ class Consumer:
             return
         if deliveries > self.max_deliveries:  # earlier deliveries ended without an answer
             error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
-            await store_dead_letter(self.db, self.name, message, stream, headers, event, error, deliveries)
+            await store_dead_letter(
+                self.db,
+                consumer=self.name,
+                message=message,
+                stream=stream,
+                headers=headers,
+                event=event,
+                error=error,
+                deliveries=deliveries,
+            )
             await message.ack()
             return
         context = propagate.extract(headers)
@@ -355,7 +387,14 @@ class Consumer:
                 if permanent or deliveries >= self.max_deliveries:
                     logger.error("dead-lettering %s after %d deliveries: %s", event.id, deliveries, exc)
                     await store_dead_letter(
-                        self.db, self.name, message, stream, headers, event, describe(exc), deliveries
+                        self.db,
+                        consumer=self.name,
+                        message=message,
+                        stream=stream,
+                        headers=headers,
+                        event=event,
+                        error=describe(exc),
+                        deliveries=deliveries,
                     )
                     await message.ack()
                 else:
