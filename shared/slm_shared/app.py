@@ -62,8 +62,9 @@ class ServiceDefinition:
     version: str = "0.1.0"
     # Consumer name to what applies its dead letters again (the event consumer's is added by itself).
     replayers: Mapping[str, Callable[[ServiceContext], Replayer]] = field(default_factory=dict)
-    # Consumed events are on a latency goal (e.g. breach to notification): on SQLite an event fetched on its own
-    # takes the writer turn ahead of the service's queued background writers (a batch waits its turn).
+    # Consumed events are on a latency goal (e.g. breach to notification): on SQLite an event fetched on its own,
+    # and a batch's part ending with its first `waited_on` event, take the writer turn ahead of the service's
+    # queued background writers (the rest of a batch waits its turn).
     urgent_events: bool = False
     # Consumed event types someone waits on: a batch commits just after the first of them (see `bus.inbox.Consumer`).
     waited_on: Collection[str] = ()

@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from bus_helpers import apply_effect, count_effects, service_event
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import select
@@ -105,7 +106,16 @@ async def test_only_an_event_fetched_on_its_own_is_applied_as_an_urgent_writer(s
         await db.dispose()
 
 
-async def test_the_part_of_a_batch_ending_with_its_first_waited_on_event_is_urgent(sqlite_url: str, bus: Bus) -> None:
+@pytest.mark.parametrize(
+    ("kinds", "urgent"),
+    [
+        ("FWFWF", [True, True, False, False, False]),  # cut after k1: [k0 k1] urgent, [k2 k3 k4] not
+        ("FW", [True, True]),  # the waited-on event ends the batch: no cut, the whole batch urgent
+    ],
+)
+async def test_the_part_of_a_batch_ending_with_its_first_waited_on_event_is_urgent(
+    kinds: str, urgent: list[bool], sqlite_url: str, bus: Bus
+) -> None:
     import slm_shared.bus.models  # noqa: F401
 
     db = ObservedDatabase(sqlite_url)
@@ -137,7 +147,7 @@ async def test_the_part_of_a_batch_ending_with_its_first_waited_on_event_is_urge
             ),
         )  # fmt: skip
         subscription = await bus.js.pull_subscribe_bind(name, stream=STREAM)
-        specs = [follower, waited_on, follower, waited_on, follower]
+        specs = [waited_on if kind == "W" else follower for kind in kinds]
         events = [spec.build(tenant="acme", data=service_event(f"k{n}")) for n, spec in enumerate(specs)]
         for spec, event in zip(specs, events, strict=True):
             await bus.js.publish(spec.subject, json.dumps(event.data).encode(), headers=event.headers())
@@ -145,9 +155,9 @@ async def test_the_part_of_a_batch_ending_with_its_first_waited_on_event_is_urge
         while len(messages) < len(events):
             messages += await subscription.fetch(len(events) - len(messages), timeout=5)
 
-        await consumer.handle_batch(messages, STREAM)  # [k0 k1] urgent, [k2 k3 k4] not
+        await consumer.handle_batch(messages, STREAM)
 
-        assert seen == [("k0", True), ("k1", True), ("k2", False), ("k3", False), ("k4", False)]
-        assert [await count_effects(db, event.id) for event in events] == [1] * 5
+        assert seen == [(f"k{n}", flag) for n, flag in enumerate(urgent)]
+        assert [await count_effects(db, event.id) for event in events] == [1] * len(events)
     finally:
         await db.dispose()

@@ -170,8 +170,8 @@ class Consumer:
         A message fetched on its own, and the part ending with the batch's first waited-on event, are urgent
         (applied as urgent writers when the consumer is `urgent`): someone waits on what they cause, and a
         batch takes at most one urgent turn, so a backlog still leaves the writers working it off their turns
-        (`Database.session`). The part after it, and any event applied on its own after its part failed, wait
-        their turn.
+        (`Database.session`; a part that fails and is applied again, isolated, takes it again). The part after
+        it, and any event applied on its own after its part failed, wait their turn.
         """
         if len(messages) < 2:
             for message in messages:
@@ -194,9 +194,10 @@ class Consumer:
         slower to apply, so its later events went out later than in one transaction). The first waited-on event
         goes out sooner than in one transaction; the ones after it, with the rest of the batch, as they did then.
         """
-        for index, message in enumerate(messages[:-1]):
+        for index, message in enumerate(messages):
             if (message.headers or {}).get("ce-type") in self.waited_on:
-                return [(messages[: index + 1], True), (messages[index + 1 :], False)]
+                rest = messages[index + 1 :]
+                return [(messages[: index + 1], True), (rest, False)] if rest else [(messages, True)]
         return [(messages, False)]
 
     async def _handle_together(self, messages: list[Msg], stream: str, *, urgent: bool) -> None:
@@ -333,6 +334,20 @@ class Consumer:
         }
         return (await session.execute(RECORD_ONCE, values)).first() is not None
 
+    async def _give_up(self, message: Msg, stream: str, event: CloudEvent | None, error: str) -> None:
+        """Keep the message as a dead letter, then acknowledge it: it is not delivered again."""
+        await store_dead_letter(
+            self.db,
+            consumer=self.name,
+            message=message,
+            stream=stream,
+            headers=dict(message.headers or {}),
+            event=event,
+            error=error,
+            deliveries=message.metadata.num_delivered or 1,
+        )
+        await message.ack()
+
     async def handle_message(self, message: Msg, stream: str, *, urgent: bool = False) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound.
 
@@ -343,17 +358,7 @@ class Consumer:
         try:
             event = CloudEvent.from_message(headers, message.data)
         except (ValueError, json.JSONDecodeError) as exc:
-            await store_dead_letter(
-                self.db,
-                consumer=self.name,
-                message=message,
-                stream=stream,
-                headers=headers,
-                event=None,
-                error=f"unreadable event: {exc}",
-                deliveries=deliveries,
-            )
-            await message.ack()
+            await self._give_up(message, stream, None, f"unreadable event: {exc}")
             return
         handler = self.handlers.get(event.type)
         if handler is None:
@@ -361,17 +366,7 @@ class Consumer:
             return
         if deliveries > self.max_deliveries:  # earlier deliveries ended without an answer
             error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
-            await store_dead_letter(
-                self.db,
-                consumer=self.name,
-                message=message,
-                stream=stream,
-                headers=headers,
-                event=event,
-                error=error,
-                deliveries=deliveries,
-            )
-            await message.ack()
+            await self._give_up(message, stream, event, error)
             return
         context = propagate.extract(headers)
         with tracer.start_as_current_span(
@@ -386,17 +381,7 @@ class Consumer:
                 permanent = isinstance(exc, PermanentError)
                 if permanent or deliveries >= self.max_deliveries:
                     logger.error("dead-lettering %s after %d deliveries: %s", event.id, deliveries, exc)
-                    await store_dead_letter(
-                        self.db,
-                        consumer=self.name,
-                        message=message,
-                        stream=stream,
-                        headers=headers,
-                        event=event,
-                        error=describe(exc),
-                        deliveries=deliveries,
-                    )
-                    await message.ack()
+                    await self._give_up(message, stream, event, describe(exc))
                 else:
                     delay = self.retry_delay * 2 ** (deliveries - 1)
                     logger.warning("event %s failed (%s); redelivery in %.1fs", event.id, exc, delay)
