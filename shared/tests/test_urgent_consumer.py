@@ -15,6 +15,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
+from test_waited_on_events import FOLLOWER, WAITED_ON, fetched_batch
 
 from slm_shared.bus import Bus, Consumer, DeadLetter
 from slm_shared.bus.dead_letters import replay
@@ -121,7 +122,6 @@ async def test_the_part_of_a_batch_ending_with_its_first_waited_on_event_is_urge
     db = ObservedDatabase(sqlite_url)
     async with db.engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
-    waited_on, follower = EVENTS.service_created, EVENTS.service_updated
     seen: list[tuple[str, object]] = []  # (service key, urgency of the transaction applying it)
 
     async def handler(session: AsyncSession, event: CloudEvent) -> None:
@@ -133,27 +133,13 @@ async def test_the_part_of_a_batch_ending_with_its_first_waited_on_event_is_urge
         db,
         bus,
         name=name,
-        handlers={waited_on.type: handler, follower.type: handler},
+        handlers={WAITED_ON.type: handler, FOLLOWER.type: handler},
         urgent=True,
-        waited_on={waited_on.type},
+        waited_on={WAITED_ON.type},
     )
     try:
-        await bus.ensure_platform_streams()
-        await bus.js.add_consumer(
-            STREAM,
-            ConsumerConfig(
-                durable_name=name, ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
-                filter_subjects=[waited_on.subject, follower.subject],
-            ),
-        )  # fmt: skip
-        subscription = await bus.js.pull_subscribe_bind(name, stream=STREAM)
-        specs = [waited_on if kind == "W" else follower for kind in kinds]
-        events = [spec.build(tenant="acme", data=service_event(f"k{n}")) for n, spec in enumerate(specs)]
-        for spec, event in zip(specs, events, strict=True):
-            await bus.js.publish(spec.subject, json.dumps(event.data).encode(), headers=event.headers())
-        messages: list = []  # type: ignore[type-arg]
-        while len(messages) < len(events):
-            messages += await subscription.fetch(len(events) - len(messages), timeout=5)
+        specs = [WAITED_ON if kind == "W" else FOLLOWER for kind in kinds]
+        events, messages = await fetched_batch(bus, name, specs)
 
         await consumer.handle_batch(messages, STREAM)
 

@@ -36,7 +36,7 @@ async def _database(database_url: str) -> Database:
     return db
 
 
-async def _fetched(bus: Bus, name: str, specs: list[EventSpec]) -> tuple[list[CloudEvent], list[Msg]]:
+async def fetched_batch(bus: Bus, name: str, specs: list[EventSpec]) -> tuple[list[CloudEvent], list[Msg]]:
     """The events of `specs` published in order and fetched back as one batch by the durable consumer `name`."""
     await bus.ensure_platform_streams()
     await bus.js.add_consumer(
@@ -90,7 +90,7 @@ async def test_a_batch_commits_after_its_first_event_someone_waits_on(database_u
         db, bus, name=name, handlers={WAITED_ON.type: waited_on, FOLLOWER.type: follower}, waited_on={WAITED_ON.type}
     )
     try:
-        published, messages = await _fetched(bus, name, [WAITED_ON, FOLLOWER, WAITED_ON, FOLLOWER, FOLLOWER])
+        published, messages = await fetched_batch(bus, name, [WAITED_ON, FOLLOWER, WAITED_ON, FOLLOWER, FOLLOWER])
 
         await consumer.handle_batch(messages, STREAM)  # one fetched batch: [k0] [k1 k2 k3 k4]
 
@@ -115,7 +115,7 @@ async def test_a_storm_of_waited_on_events_takes_two_transactions(database_url: 
         db, bus, name=name, handlers={WAITED_ON.type: handler, FOLLOWER.type: handler}, waited_on={WAITED_ON.type}
     )
     try:
-        published, messages = await _fetched(bus, name, [FOLLOWER, WAITED_ON] * 10)  # a breach, its burn alert...
+        published, messages = await fetched_batch(bus, name, [FOLLOWER, WAITED_ON] * 10)  # a breach, its burn alert...
 
         with commits(db) as committed:
             await consumer.handle_batch(messages, STREAM)

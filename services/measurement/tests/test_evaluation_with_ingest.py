@@ -129,8 +129,11 @@ async def test_an_evaluation_failing_in_sql_with_its_batch_keeps_the_batch_and_l
     assert await _transitions_to(db, found.id, "breached") == 0
 
 
-async def refuse_outbox(db: Database) -> None:
-    """A real trigger: the database refuses every outbox row, so recording an event fails in SQL."""
+async def refuse_outbox(db: Database, *, deferred: bool = False) -> None:
+    """A real trigger: the database refuses every outbox row, so recording an event fails in SQL.
+
+    `deferred` (PostgreSQL only): a constraint trigger checked at COMMIT, so the refusal comes with the commit.
+    """
     async with db.session() as session:
         if db.engine.dialect.name == "postgresql":
             await session.execute(
@@ -139,10 +142,10 @@ async def refuse_outbox(db: Database) -> None:
                     " $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$"
                 )
             )
+            when = "AFTER INSERT ON outbox DEFERRABLE INITIALLY DEFERRED" if deferred else "BEFORE INSERT ON outbox"
+            kind = "CONSTRAINT TRIGGER" if deferred else "TRIGGER"
             await session.execute(
-                text(
-                    "CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"
-                )
+                text(f"CREATE {kind} refuse_outbox {when} FOR EACH ROW EXECUTE FUNCTION refuse_outbox()")
             )
         else:
             await session.execute(

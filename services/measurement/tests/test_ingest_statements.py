@@ -95,19 +95,7 @@ async def test_a_batch_whose_commit_a_deferred_constraint_refuses_is_ingested_ag
     agreement_id = await agreement_on(db, key)
     assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
     await _quiet(db, key)
-    async with db.session() as session:  # a real constraint trigger refusing every outbox row, at COMMIT
-        await session.execute(
-            text(
-                "CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS"
-                " $$ BEGIN RAISE EXCEPTION 'outbox refused'; END $$"
-            )
-        )
-        await session.execute(
-            text(
-                "CREATE CONSTRAINT TRIGGER refuse_outbox AFTER INSERT ON outbox DEFERRABLE INITIALLY DEFERRED"
-                " FOR EACH ROW EXECUTE FUNCTION refuse_outbox()"
-            )
-        )
+    await refuse_outbox(db, deferred=True)  # a real constraint trigger refusing every outbox row, at COMMIT
     caplog.set_level(logging.WARNING, logger="slm_measurement.service")
 
     with statements(db) as sent:
