@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,43 +18,6 @@ from slm_measurement.policy import budget_runs_out
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import BurnAlertV1
-
-
-class Announced(Protocol):
-    """What an objective's status and burn-rate events say of it: an `Objective`, or `AnnouncedColumns`."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def tenant(self) -> str: ...
-    @property
-    def agreement_id(self) -> str: ...
-    @property
-    def objective_id(self) -> str: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def service_key(self) -> str: ...
-    @property
-    def indicator(self) -> str: ...
-    @property
-    def consumer_party_id(self) -> str | None: ...
-    @property
-    def target(self) -> float: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def attainment(self) -> float | None: ...
-    @property
-    def good(self) -> float: ...
-    @property
-    def total(self) -> float: ...
-    @property
-    def details(self) -> dict[str, Any] | None: ...
-    @property
-    def window_start(self) -> datetime | None: ...
-    @property
-    def window_end(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +41,10 @@ class AnnouncedColumns:
     details: dict[str, Any] | None
     window_start: datetime | None
     window_end: datetime | None
+
+
+# What an objective's status and burn-rate events say of it: the entity, or its columns as an evaluation left them.
+Announced: TypeAlias = Objective | AnnouncedColumns
 
 
 def burn_alert_changed(
