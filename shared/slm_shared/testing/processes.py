@@ -14,6 +14,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 _running: dict[int, tuple[str, Callable[[], None]]] = {}
 
@@ -31,6 +32,37 @@ def stopped(owner: object) -> None:
 def started_process(process: subprocess.Popen[bytes] | asyncio.subprocess.Process, name: str) -> None:
     """Remember a child process, to SIGKILL it."""
     started(process, name, lambda: _sigkill(process))
+
+
+def started_under(owner: object, folder: Path, name: str) -> None:
+    """Remember to SIGKILL every process whose command line names `folder`.
+
+    For what a server's child leaves running once the server itself is SIGKILLed: the Chromium a service prints
+    a report with, given `folder` as its TMPDIR, is no child of the test's process.
+    """
+    started(owner, name, lambda: end_under(folder))
+
+
+def running_under(folder: Path) -> list[int]:
+    """The processes whose command line names `folder`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(folder).encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue  # ended meanwhile
+    return found
+
+
+def end_under(folder: Path) -> None:
+    """SIGKILL every process whose command line names `folder`."""
+    for pid in running_under(folder):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
 
 
 def _sigkill(process: subprocess.Popen[bytes] | asyncio.subprocess.Process) -> None:
