@@ -189,7 +189,7 @@ def _refused(error: DBAPIError) -> bool:
 
     A refusal is an error with an SQLSTATE (asyncpg's), but not every such error is one: asyncpg gives a lost
     connection one too (`slm_shared.db.connection_lost`), and after it the COMMIT may have been stored. A COMMIT
-    cancelled by statement_timeout (57014) is a refusal: PostgreSQL cancels one only before it commits."""
+    cancelled by a cancel request (57014) is a refusal: PostgreSQL cancels one only before it commits."""
     return getattr(error.orig, "sqlstate", None) is not None and not connection_lost(error)
 
 

@@ -38,7 +38,7 @@ async def ingest_events(
 ) -> tuple[int, int, int]:
     """Store new events (all or nothing; repeats ignored) and recompute the tickets they touch."""
     postgres = session.get_bind().dialect.name == "postgresql"
-    ids = {e.id for e in batch}  # as many as the body holds: each list one parameter (`bound_lists`)
+    ids = {e.id for e in batch}  # at most `router.MAX_EVENTS`; each list one parameter all the same (`bound_lists`)
     seen = set(
         (
             await session.scalars(
