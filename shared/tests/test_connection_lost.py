@@ -7,13 +7,14 @@ its COMMIT was refused, which a lost connection is not (services/measurement/tes
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import column, select, table, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
-from slm_shared.db import Database, connection_lost
+from slm_shared.db import Database, _ping_on_checkout, connection_lost
 
 
 async def _raw(postgres_url: str) -> asyncpg.Connection:
@@ -102,5 +103,74 @@ async def test_a_pooled_session_the_server_ended_for_idling_is_replaced_on_check
         await asyncio.sleep(0.5)
         async with db.session() as session:
             assert await session.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await db.dispose()
+
+
+class _Checked:
+    """A pooled connection as the checkout check sees it, whose check answers `error` (one a real server gave)."""
+
+    def __init__(self, error: Exception, driver_connection: asyncpg.Connection) -> None:
+        self.error, self.driver_connection = error, driver_connection
+
+    def run_async(self, _statement: object) -> None:
+        raise self.error
+
+
+async def test_the_checkout_check_replaces_a_lost_connection_only_not_one_whose_check_was_cancelled(
+    postgres_url: str,
+) -> None:
+    """A check cancelled (57014) surfaces as itself: the connection lives on; a terminated one (57P01) is replaced."""
+    connection, other = await _raw(postgres_url), await _raw(postgres_url)
+    try:
+        with pytest.raises(asyncpg.QueryCanceledError) as cancelled:
+            await connection.execute("SET statement_timeout = '50ms'; SELECT pg_sleep(30)")
+        with pytest.raises(asyncpg.QueryCanceledError):
+            _ping_on_checkout(_Checked(cancelled.value, connection), None, None)
+
+        waiting = asyncio.create_task(connection.execute("SELECT pg_sleep(30)"))
+        await asyncio.sleep(0.2)
+        await other.execute("SELECT pg_terminate_backend($1)", connection.get_server_pid())
+        with pytest.raises(Exception) as terminated:  # 57P01, or the closed socket
+            await waiting
+        with pytest.raises(DisconnectionError):
+            _ping_on_checkout(_Checked(terminated.value, other), None, None)  # `other` is open: the error decides
+    finally:
+        await other.close()
+        connection.terminate()
+
+
+@pytest.mark.parametrize(
+    ("error", "run_again"),
+    [
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),  # 57P03
+        (asyncpg.exceptions.ConnectionFailureError("server closed the connection unexpectedly"), True),  # 08006
+        (asyncpg.exceptions.ProtocolError("unexpected message"), True),  # no SQLSTATE: the protocol left mid-message
+        (asyncpg.exceptions.QueryCanceledError("canceling statement due to user request"), False),  # 57014
+    ],
+)
+async def test_a_read_runs_again_when_its_connection_was_lost_only(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, error: Exception, run_again: bool
+) -> None:
+    db = Database(postgres_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE items (name text)"))
+            await connection.execute(text("INSERT INTO items VALUES ('a')"))
+        statement = select(column("name")).select_from(table("items"))
+        assert [row.name for row in await db.reader.rows(statement, {})] == ["a"]  # the pool is open
+        fetch, failures = db.reader._fetch, [error]
+
+        async def failing_once(*arguments: Any) -> list[Any]:
+            if failures:
+                raise failures.pop()
+            return await fetch(*arguments)
+
+        monkeypatch.setattr(db.reader, "_fetch", failing_once)
+        if run_again:
+            assert [row.name for row in await db.reader.rows(statement, {})] == ["a"]
+        else:
+            with pytest.raises(type(error)):
+                await db.reader.rows(statement, {})
     finally:
         await db.dispose()
