@@ -7,6 +7,7 @@ plugin's registry (`slm_shared.testing.processes`), so an overrun of the test en
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,25 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     processes.stopped(tmp_path)
 
 
+@pytest.fixture
+def stubborn_browser(tmp_path: Path) -> Path:
+    """A browser that starts a helper (which ignores its parent's end, naming the print's folder) and never prints.
+
+    Chromium's own helpers end soon after their browser: this one shows whether the whole group is ended.
+    """
+    script = tmp_path / "stubborn-browser"
+    helper = "import time; time.sleep(3600)"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {helper!r}, *sys.argv[1:]])\n"
+        "while True:\n"
+        "    time.sleep(0.1)\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
 async def _none_left(folder: Path) -> list[int]:
     for _ in range(100):  # the helpers see their browser gone within moments
         if not (left := processes.running_under(folder)):
@@ -67,4 +87,29 @@ async def test_a_cancelled_print_ends_its_browser(browser: str, folder: Path) ->
     printing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await printing
+    assert await _none_left(folder) == []
+
+
+async def _helper_started(folder: Path) -> None:
+    while len(processes.running_under(folder)) < 2:  # the browser and its helper (the test's timeout bounds this)
+        await asyncio.sleep(0.05)
+
+
+async def test_a_cancelled_print_ends_the_helpers_its_browser_left(stubborn_browser: Path, folder: Path) -> None:
+    printing = asyncio.create_task(pdf.html_to_pdf("<p>report</p>", binary=str(stubborn_browser), seconds=60))
+    await _helper_started(folder)
+    printing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await printing
+    assert await _none_left(folder) == []
+
+
+async def test_a_print_that_takes_too_long_ends_the_helpers_its_browser_left(
+    stubborn_browser: Path, folder: Path
+) -> None:
+    printing = asyncio.create_task(pdf.html_to_pdf("<p>report</p>", binary=str(stubborn_browser), seconds=5))
+    await _helper_started(folder)
+    with pytest.raises(ProblemError) as slow:
+        await printing
+    assert slow.value.status == 503
     assert await _none_left(folder) == []

@@ -51,7 +51,9 @@ async def html_to_pdf(html: str, *, binary: str | None, seconds: float) -> bytes
 def _end(process: asyncio.subprocess.Process) -> None:
     """SIGKILL the browser and the helpers it started: it leads its own process group (`start_new_session`).
 
-    Only while asyncio has not seen it exit: its id, and so its group's, is not free for another process yet.
+    asyncio may not have reported an exit its child watcher already reaped (in a thread of its own), but the
+    group's id is not handed to another process while any of the group lives: the signal ends the helpers left,
+    or finds no group (a pid reused since is another group's id only if its new process made itself a leader).
     """
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
