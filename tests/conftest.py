@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from slm_shared.testing import processes
 from tools.devstack import SERVICES, Stack
 from tools.receiver import SmtpReceiver, WebhookReceiver
 
@@ -28,8 +31,23 @@ def patiently_started(running: Stack) -> Stack:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    running = Stack.on_free_ports(tmp_path / "stack", extra_env=FAST)
+def services_tmpdir() -> Iterator[dict[str, str]]:
+    """The TMPDIR a stack's services get: what runs under it (the Chromium printing a report's PDF) is ended after
+    the test, and on an overrun, which SIGKILLs the services and would leave their children running.
+
+    A short path: Chromium puts its singleton socket there, and a socket's path holds at most 107 bytes.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="slm-tmp-"))
+    processes.started_under(folder, folder, f"what the stack's services run under {folder}")
+    yield {"TMPDIR": str(folder)}
+    processes.end_under(folder)
+    processes.stopped(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, services_tmpdir: dict[str, str]) -> Iterator[Stack]:
+    running = Stack.on_free_ports(tmp_path / "stack", extra_env={**FAST, **services_tmpdir})
     try:
         patiently_started(running)
         yield running

@@ -48,8 +48,8 @@ def itsm() -> Iterator[ChangeTable]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, smtp: Smtp) -> Iterator[Stack]:
-    env = {**FAST, "NOTIFIER_SMTP_HOST": "127.0.0.1", "NOTIFIER_SMTP_PORT": str(smtp.port)}
+def stack(tmp_path: Path, smtp: Smtp, services_tmpdir: dict[str, str]) -> Iterator[Stack]:
+    env = {**FAST, **services_tmpdir, "NOTIFIER_SMTP_HOST": "127.0.0.1", "NOTIFIER_SMTP_PORT": str(smtp.port)}
     running = Stack.on_free_ports(tmp_path / "stack", extra_env=env)
     try:
         running.start_nats()

@@ -14,6 +14,7 @@ import pytest
 from practice_support import activated, customer, ingest, objective_of, party, scenario_on, service_with_offering
 from pypdf import PdfReader
 
+from slm_shared.testing import processes
 from tools.devstack import Stack
 from tools.scenario import wait_until
 
@@ -33,13 +34,24 @@ def _in_browser(html: str, binary: str, name: str) -> str:
         page.write_text(html, encoding="utf-8")
         flags = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  f"--user-data-dir={folder}/profile"]  # fmt: skip
-        subprocess.run(
-            [*flags, f"--screenshot={SCREENSHOTS / name}", "--window-size=1200,2400", page.as_uri()],
-            timeout=120, capture_output=True, check=False,
-        )  # fmt: skip
-        return subprocess.run(
-            [*flags, "--dump-dom", page.as_uri()], timeout=120, capture_output=True, check=True, text=True
-        ).stdout
+        _run([*flags, f"--screenshot={SCREENSHOTS / name}", "--window-size=1200,2400", page.as_uri()])
+        return _run([*flags, "--dump-dom", page.as_uri()], check=True)
+
+
+def _run(command: list[str], *, check: bool = False) -> str:
+    """Chromium's output; registered while it runs, so an overrun of the test ends it too."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    processes.started_process(process, "chromium")
+    try:
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        processes.stopped(process)
+    if check and process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command, output)
+    return output
 
 
 def test_the_review_pack_names_people_and_services_in_the_readers_language_as_html_and_pdf(stack: Stack) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -74,26 +75,39 @@ def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     except Exception as exc:
         # only a lost connection is replaced; any other error (a connection left in a failed transaction,
         # a bug) surfaces as itself instead of hiding behind "connection closed" and a silent reconnect
-        if isinstance(exc, _connection_lost_errors()) or dbapi_connection.driver_connection.is_closed():
+        if connection_lost(exc) or dbapi_connection.driver_connection.is_closed():
             raise DisconnectionError(f"a pooled connection failed its check: {exc}") from exc
         raise
 
 
-def _connection_lost_errors() -> tuple[type[BaseException], ...]:
-    """What asyncpg raises on a connection the server or the network dropped.
+LOST_SQLSTATE_CLASSES = ("08", "57P")  # connection exception; the server ending the session (57P01 to 57P05)
 
-    `ConnectionDoesNotExistError` (and the other class 08 errors) for a connection closed mid-use,
-    `InterfaceError` ("connection is closed") for one already closed, the operator-intervention errors
-    (57P01 admin shutdown and the like) when the server's termination notice is the reply, and socket errors.
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether the error says the session is gone (the server or the network dropped it), not that a statement failed.
+
+    After such an error neither the connection nor the outcome of a COMMIT in flight is known. It is an error
+    SQLAlchemy marked as invalidating its connection, an SQLSTATE of class 08 (asyncpg's
+    `ConnectionDoesNotExistError` for a connection closed mid-use) or 57P (admin or crash shutdown, the server
+    not accepting connections, the database dropped, the idle session timeout: the server's termination notice
+    as the reply), or, with no SQLSTATE, asyncpg's `InterfaceError` ("connection is closed") or a socket error.
+
+    Not 57014 (query_canceled: statement_timeout or a cancel request): the session lives on and the statement
+    was rolled back. A COMMIT can only be cancelled before its commit record is written (deferred triggers and
+    constraint checks run first); from there PostgreSQL holds off interrupts, and a cancel while it waits for a
+    synchronous standby ends with a WARNING and the COMMIT's success, never an error. So a COMMIT answered with
+    57014 did not commit: its outcome is known.
     """
-    import asyncpg  # only PostgreSQL engines check on checkout; SQLite-only installs need not import it
-
-    return (
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        asyncpg.exceptions.OperatorInterventionError,
-        OSError,  # ConnectionError (reset, refused, broken pipe) included
-    )
+    cause: BaseException | None = error
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        cause = error.orig and (error.orig.__cause__ or error.orig)  # asyncpg's own, behind SQLAlchemy's adapter
+    sqlstate = getattr(cause, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(LOST_SQLSTATE_CLASSES)
+    asyncpg = sys.modules.get("asyncpg")  # not imported: no error can be one of its (SQLite-only installs lack it)
+    return isinstance(cause, OSError) or (asyncpg is not None and isinstance(cause, asyncpg.InterfaceError))
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

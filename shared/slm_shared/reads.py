@@ -34,16 +34,18 @@ from slm_shared.read_statements import CompiledRead
 T = TypeVar("T")
 ReadFunction = Callable[[Connection], T]
 READ_POOL_SIZE = 10  # PostgreSQL connections for one-statement reads, per process (one round trip each)
-# What a connection the server dropped (a restart, a proxy, pg_terminate_backend) answers with: the
-# server's last words, a closed socket, or a protocol left mid-message by them.
-_DROPPED = (
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-    ConnectionError,
-)
+
+
+def _dropped(error: Exception) -> bool:
+    """Whether a read failed because its connection was dropped (a restart, a proxy, pg_terminate_backend).
+
+    A lost connection (`slm_shared.db.connection_lost`: the server's last words, a closed socket), or asyncpg's
+    protocol left mid-message by it (`InternalClientError`, `ProtocolError`: no SQLSTATE, so not a lost
+    connection where a COMMIT's outcome is judged, but a connection no read can use again).
+    """
+    from slm_shared.db import connection_lost  # here, not at the top: db imports this module
+
+    return connection_lost(error) or isinstance(error, asyncpg.exceptions.InternalClientError)
 
 
 def _inline_sqlite_engine(url: str) -> Engine | None:
@@ -154,7 +156,9 @@ class Reader:
         if self.remote:
             try:
                 return await self._fetch(compiled, arguments)
-            except _DROPPED:
+            except Exception as exc:
+                if not _dropped(exc):
+                    raise
                 return await self._fetch(compiled, arguments)  # a read is safe to run again, on a fresh connection
         async with self.engine.connect() as async_connection:
             result = await async_connection.exec_driver_sql(compiled.sql, arguments)
@@ -173,7 +177,9 @@ class Reader:
                     prepared = await connection.prepare(compiled.sql)
                     compiled.type_columns(attribute.type.oid for attribute in prepared.get_attributes())
                 raw = await connection.fetch(compiled.sql, *arguments)
-            except _DROPPED:
+            except Exception as exc:
+                if not _dropped(exc):
+                    raise
                 connection.terminate()  # never handed out again: the pool opens another in its place
                 raise
         return compiled.rows(raw)

@@ -66,6 +66,7 @@ async def test_overruns_in_its_set_up(hangs_in_set_up) -> None:
 
 PROCESSES_TEST = """
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -77,7 +78,10 @@ def test_overruns_with_its_own_processes(tmp_path) -> None:
     nats = NatsServer(tmp_path / "nats").start()
     helper = subprocess.Popen(["sleep", "3600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     processes.started_process(helper, "a test's helper")
-    Path("pids").write_text(f"{nats.process.pid} {helper.pid}")
+    folder = tmp_path / "printing"  # what a server's child runs under (a service's Chromium, by its TMPDIR)
+    processes.started_under(folder, folder, "what runs under the folder")
+    under = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", str(folder)])
+    Path("pids").write_text(f"{nats.process.pid} {helper.pid} {under.pid}")
     time.sleep(3600)
 """
 

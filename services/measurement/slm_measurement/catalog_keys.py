@@ -7,7 +7,7 @@ Points for a series the catalogue does not know are refused (422 naming the poin
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Boolean, Float, String, bindparam, delete, literal, null, select, union
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
-from slm_measurement import thresholds
+from slm_measurement import bound_lists, thresholds
 from slm_measurement.ingest import Batch, ColumnarBatch
 from slm_measurement.models import Objective
 from slm_measurement.rollup import value_series
@@ -92,30 +92,38 @@ async def check_batch(session: AsyncSession, *, tenant: str, batch: Batch, mode:
 
 # Objectives name catalogue services and indicators too: what was measured before this read model existed.
 # One round trip: the objectives' rows, then the catalogue keys' (kind and key in the first two columns); UNION:
-# the objectives distinct. Built once, its tenant and keys bound per batch: every REST ingest runs it.
-_OBJECTIVES_AND_KEYS = union(
-    select(
-        literal(False).label("is_key"),
-        col(Objective.service_key),
-        col(Objective.indicator),
-        col(Objective.indicator_kind),
-        col(Objective.ended),
-        col(Objective.op),
-        col(Objective.value),
-    ).where(
-        col(Objective.tenant) == bindparam("tenant"),
-        col(Objective.service_key).in_(bindparam("services", expanding=True)),
-    ),
-    select(
-        literal(True),
-        col(CatalogKey.kind),
-        col(CatalogKey.key),
-        null().cast(String),
-        null().cast(Boolean),
-        null().cast(String),
-        null().cast(Float),
-    ).where(col(CatalogKey.tenant) == bindparam("tenant"), col(CatalogKey.key).in_(bindparam("keys", expanding=True))),
-)
+# the objectives distinct. Built once per dialect, its tenant and lists bound per batch (each list one parameter,
+# `bound_lists`: a batch may name more services than a statement takes parameters): every REST ingest runs it.
+def _objectives_and_keys(postgres: bool) -> Any:
+    return union(
+        select(
+            literal(False).label("is_key"),
+            col(Objective.service_key),
+            col(Objective.indicator),
+            col(Objective.indicator_kind),
+            col(Objective.ended),
+            col(Objective.op),
+            col(Objective.value),
+        ).where(
+            col(Objective.tenant) == bindparam("tenant"),
+            bound_lists.is_in(col(Objective.service_key), "services", postgres=postgres),
+        ),
+        select(
+            literal(True),
+            col(CatalogKey.kind),
+            col(CatalogKey.key),
+            null().cast(String),
+            null().cast(Boolean),
+            null().cast(String),
+            null().cast(Float),
+        ).where(
+            col(CatalogKey.tenant) == bindparam("tenant"),
+            bound_lists.is_in(col(CatalogKey.key), "keys", postgres=postgres),
+        ),
+    )
+
+
+_OBJECTIVES_AND_KEYS = {postgres: _objectives_and_keys(postgres) for postgres in (False, True)}
 
 
 async def check_batch_in_force(
@@ -129,7 +137,8 @@ async def check_batch_in_force(
     services = {service for _, service, _ in series}
     indicators = {indicator for _, _, indicator in series} - STANDARD_INDICATOR_KEYS
     values = {"tenant": tenant, "services": sorted(services), "keys": sorted(services | indicators)}
-    rows = [tuple(row) for row in await session.execute(_OBJECTIVES_AND_KEYS, values)]
+    statement = _OBJECTIVES_AND_KEYS[session.get_bind().dialect.name == "postgresql"]
+    rows = [tuple(row) for row in await session.execute(statement, values)]
     known = {(kind, key) for is_key, kind, key, *_ in rows if is_key}
     objectives = [tuple(row[1:]) for row in rows if not row[0]]
     for service, indicator, *_ in objectives:

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Text, bindparam, case, func, true, tuple_, type_coerce, update
+from sqlalchemy import JSON, Text, bindparam, case, func, true, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from slm_measurement import bound_lists
 from slm_measurement.repository import (  # the columns an evaluation reads, and their rows, are the repository's
     _EVALUATED_COLUMNS,
     OBJECTIVES,
@@ -49,8 +50,13 @@ async def flag_series_for_evaluation(
     if not series:
         return []
     connection = await session.connection()
-    statement = _FLAG[connection.dialect.name == "postgresql", read]
-    parameters = {"of_tenant": tenant, "series": sorted(series), "evaluated_before": evaluated_before}
+    postgres = connection.dialect.name == "postgresql"
+    statement = _FLAG[postgres, read]
+    parameters = {
+        "of_tenant": tenant,
+        "evaluated_before": evaluated_before,
+        **bound_lists.pairs("series", series, postgres=postgres),
+    }
     rows = await connection.execute(statement, parameters)
     return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:]) if read else None) for row in rows)
 
@@ -100,7 +106,7 @@ def _flag(postgres: bool, read: bool) -> Any:
         .where(
             OBJECTIVES.c.tenant == bindparam("of_tenant"),
             OBJECTIVES.c.active.is_(True),
-            tuple_(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator).in_(bindparam("series", expanding=True)),
+            bound_lists.pair_is_in(OBJECTIVES.c.service_key, OBJECTIVES.c.indicator, "series", postgres=postgres),
         )
         .values(needs_evaluation=True)
         .returning(OBJECTIVES.c.id, OBJECTIVES.c.updated_at, _DUE, *(_returned(postgres) if read else ()))

@@ -8,7 +8,8 @@ with an optional "scope" (e.g. a customer). Columnar (the fastest path), one obj
 series, timestamps in Unix seconds:
   {"series": [{"service", "indicator", "scope", "timestamps": [...], "good": [...], "total": [...]}]}
 with "values" or "up" instead of "good"/"total" for the other kinds. Counts and values are finite,
-not negative and at most 1e15 (`MAX_COUNT`), so that no stored sum can overflow.
+not negative and at most 1e15 (`MAX_COUNT`), so that no stored sum can overflow. A service, indicator or
+scope holds no U+0000 (`slm_shared.web.bounds.StorableStr`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import msgspec
 
 from slm_shared.contracts.targets import MAX_MEASURED
 from slm_shared.errors import BadRequest, FieldError, Unprocessable
+from slm_shared.web.bounds import NUL_REFUSED
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Indicator = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^#]+$")]  # '#' keys threshold counts
@@ -91,11 +93,14 @@ def decode_batch(body: bytes, *, ndjson: bool) -> Batch:
         return _decode_ndjson(body)
     columnar = body.lstrip()[:1] == b"{"
     try:
-        return _COLUMNAR.decode(body) if columnar else _ROWS.decode(body)
+        batch = _COLUMNAR.decode(body) if columnar else _ROWS.decode(body)
     except msgspec.ValidationError as exc:
         raise _refuse(_field_error(exc)) from exc
     except msgspec.DecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+    if _MAY_HOLD_NUL in body:
+        _refuse_nul(batch)
+    return batch
 
 
 def _decode_ndjson(body: bytes) -> list[Point]:
@@ -109,7 +114,23 @@ def _decode_ndjson(body: bytes) -> list[Point]:
             raise _refuse(_field_error(exc, prefix=f"[{len(points)}]")) from exc
         except msgspec.DecodeError as exc:
             raise BadRequest(f"Line {number + 1} is not valid JSON: {exc}") from exc
+    if _MAY_HOLD_NUL in body:
+        _refuse_nul(points)
     return points
+
+
+# JSON text holds U+0000 only escaped, so a body without this escape holds none: the check of each name (a
+# pattern in the types) would cost the decoding of a batch of rows about four times its time.
+_MAY_HOLD_NUL = b"\\u0000"
+
+
+def _refuse_nul(batch: Batch) -> None:
+    """Refuse a batch whose service, indicator or scope holds U+0000, naming the first such field."""
+    items, prefix = (batch.series, "series") if isinstance(batch, ColumnarBatch) else (batch, "")
+    for index, item in enumerate(items):
+        for name in ("service", "indicator", "scope"):
+            if "\x00" in getattr(item, name):
+                raise _refuse(FieldError(field=f"{prefix}[{index}].{name}", message=NUL_REFUSED, type="invalid"))
 
 
 def decode_points(body: bytes, *, ndjson: bool) -> list[Point]:

@@ -39,6 +39,7 @@ from slm_measurement.tickets.worker import rules_of
 from slm_shared.app import ServiceContext
 from slm_shared.bus import DeadLetter, InboxMessage
 from slm_shared.bus.auth import valid_subject_token
+from slm_shared.bus.dead_letters import Identity, store_dead_letter
 from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
@@ -160,22 +161,16 @@ class NatsIngestor:
         await message.ack()
 
     async def _dead_letter(self, message: Msg, headers: dict[str, str], error: str) -> None:
-        safe_headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-        async with self.db.session() as session:
-            session.add(
-                DeadLetter(
-                    consumer=CONSUMER,
-                    stream=STREAMS["ingest"].name,
-                    subject=message.subject,
-                    event_id=self.message_id(message)[:64],
-                    event_type="measurement.batch",
-                    tenant=tenant_of(message.subject),
-                    headers=safe_headers,
-                    body=message.data.decode("utf-8", errors="replace"),
-                    error=error[:4000],
-                    deliveries=message.metadata.num_delivered or 1,
-                )
-            )
+        await store_dead_letter(
+            self.db,
+            consumer=CONSUMER,
+            message=message,
+            stream=STREAMS["ingest"].name,
+            headers=headers,
+            event=Identity(self.message_id(message), "measurement.batch", tenant_of(message.subject)),
+            error=error,
+            deliveries=message.metadata.num_delivered or 1,
+        )
 
 
 def replayer(context: ServiceContext) -> Callable[[DeadLetter], Awaitable[None]]:

@@ -22,15 +22,13 @@ from slm_measurement.ingest import Batch
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.rollup import roll_up, value_series
 from slm_measurement.thresholds import Thresholds
-from slm_shared.db import Database, utcnow
+from slm_shared.db import Database, connection_lost, utcnow
 from slm_shared.errors import NotFound
 from slm_shared.tasks import checkpoint
 
 logger = logging.getLogger(__name__)
 
 EVALUATION_PENDING = "slm_measurement_evaluation_pending"
-# SQLSTATE classes of a connection lost rather than a statement refused: connection exceptions, operator intervention
-CONNECTION_LOST = ("08", "57P")
 T = TypeVar("T")
 
 
@@ -190,11 +188,9 @@ def _refused(error: DBAPIError) -> bool:
     """Whether the database refused the statement (and so rolled back) rather than the connection was lost.
 
     A refusal is an error with an SQLSTATE (asyncpg's), but not every such error is one: asyncpg gives a lost
-    connection one too, of class 08 (08003, 08006, 08P01) or 57P (57P01, the backend terminated; 57P02,
-    57P03), and after those the COMMIT may have been stored. Those classes, and any error that invalidated the
-    connection, are not refusals."""
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    return not error.connection_invalidated and sqlstate is not None and not sqlstate.startswith(CONNECTION_LOST)
+    connection one too (`slm_shared.db.connection_lost`), and after it the COMMIT may have been stored. A COMMIT
+    cancelled by a cancel request (57014) is a refusal: PostgreSQL cancels one only before it commits."""
+    return getattr(error.orig, "sqlstate", None) is not None and not connection_lost(error)
 
 
 class _NotAllStored(Exception):

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Dialect, Select, Text, TypeDecorator, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, Dialect, Select, Text, TypeDecorator, bindparam, func, select
+from sqlalchemy.orm import Mapped
 
 _decode = msgspec.json.Decoder().decode
 
@@ -39,7 +40,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 class _JSONList(TypeDecorator[Any]):
-    """A list of strings bound as one JSON text (read back by SQLite's `json_each`)."""
+    """A list of strings (or of lists of strings) bound as one JSON text (read back by SQLite's `json_each`)."""
 
     impl = Text
     cache_ok = True
@@ -48,17 +49,23 @@ class _JSONList(TypeDecorator[Any]):
         if value is None:
             return None
         items = list(value)
-        if any("\x00" in item for item in items if isinstance(item, str)):
+        strings = (text for item in items for text in (item if isinstance(item, list | tuple) else (item,)))
+        if any("\x00" in text for text in strings if isinstance(text, str)):
             raise ValueError("an id bound as a JSON list holds U+0000, which json_each cuts short")
         return _encode(items).decode()
 
 
-def in_list(column: ColumnElement[Any], name: str, *, negated: bool = False) -> ColumnElement[bool]:
+def json_list(name: str) -> BindParameter[Any]:
+    """A list bound as `name`, as one JSON text (for `json_each`)."""
+    return bindparam(name, type_=_JSONList())
+
+
+def in_list(column: ColumnElement[Any] | Mapped[Any], name: str, *, negated: bool = False) -> ColumnElement[bool]:
     """SQLite: `column IN` the list of strings bound as `name`, one JSON text read by `json_each`.
 
     The statement's text is the same whatever the list's length: an expanding IN renders one
     parameter per item at every execution (for a pass's 200 ids, about a quarter of its read's CPU).
     """
-    items = func.json_each(bindparam(name, type_=_JSONList())).table_valued("value")
+    items = func.json_each(json_list(name)).table_valued("value")
     members: Select[Any] = select(items.c.value)
     return column.not_in(members) if negated else column.in_(members)

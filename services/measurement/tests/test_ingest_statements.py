@@ -138,8 +138,9 @@ async def test_a_flagged_row_left_to_the_worker_is_not_decoded_though_the_flag_u
 
 
 async def test_a_commit_refused_by_the_server_is_a_refusal_and_a_lost_connection_is_not(postgres_url: str) -> None:
-    """On real asyncpg errors: a deferred unique key refusing COMMIT (23505) is retried; a backend terminated
-    mid-transaction (an 08 or 57P SQLSTATE) is not, even where the connection was not marked invalidated."""
+    """On real asyncpg errors: a deferred unique key refusing COMMIT (23505) is retried, and so is a COMMIT
+    cancelled (57014: PostgreSQL cancels one only before it commits); a backend terminated mid-transaction (an 08
+    or 57P SQLSTATE) is not, even where the connection was not marked invalidated."""
     db = Database(postgres_url)
     try:
         async with db.engine.connect() as connection:
@@ -149,6 +150,33 @@ async def test_a_commit_refused_by_the_server_is_a_refusal_and_a_lost_connection
                 await connection.commit()
         assert refused.value.orig.sqlstate == "23505"  # type: ignore[union-attr]
         assert service._refused(refused.value)
+
+        async with db.engine.connect() as cancelled_at_commit, db.engine.connect() as other:
+            pid = await cancelled_at_commit.scalar(text("SELECT pg_backend_pid()"))
+            await cancelled_at_commit.execute(text("CREATE TEMP TABLE slow (id int)"))
+            await cancelled_at_commit.execute(
+                text(
+                    "CREATE FUNCTION pg_temp.slow() RETURNS trigger LANGUAGE plpgsql AS"
+                    " $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$"
+                )
+            )
+            await cancelled_at_commit.execute(
+                text(
+                    "CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON slow DEFERRABLE INITIALLY DEFERRED"
+                    " FOR EACH ROW EXECUTE FUNCTION pg_temp.slow()"
+                )
+            )
+            await cancelled_at_commit.execute(text("INSERT INTO slow VALUES (1)"))
+            committing = asyncio.create_task(cancelled_at_commit.commit())
+            await other.execution_options(isolation_level="AUTOCOMMIT")
+            sleeping = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND wait_event = 'PgSleep'")
+            while not await other.scalar(sleeping, {"pid": pid}):
+                await asyncio.sleep(0.01)
+            await other.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": pid})
+            with pytest.raises(DBAPIError) as cancelled:
+                await committing
+        assert cancelled.value.orig.sqlstate == "57014"  # type: ignore[union-attr]
+        assert service._refused(cancelled.value)
 
         async with db.engine.connect() as doomed, db.engine.connect() as other:
             pid = await doomed.scalar(text("SELECT pg_backend_pid()"))

@@ -38,7 +38,11 @@ async def test_a_batch_that_keeps_failing_is_dead_lettered_after_the_bound(
             await session.execute(text("ALTER TABLE minute_buckets RENAME TO minute_buckets_away"))
         nc = await nats.connect(private_nats.url)
         try:
-            headers = {"Authorization": f"Bearer {make_token('acme', roles=('ingest',))}", "Nats-Msg-Id": "b-1"}
+            headers = {
+                "Authorization": f"Bearer {make_token('acme', roles=('ingest',))}",
+                "Nats-Msg-Id": "b-1",
+                "Slm-Source": "probe-7",
+            }
             await publish_retrying(nc.jetstream(), "slm.ingest.acme.payments", json.dumps([point]).encode(), headers)
         finally:
             await nc.close()
@@ -49,5 +53,7 @@ async def test_a_batch_that_keeps_failing_is_dead_lettered_after_the_bound(
 
         (letter,) = await eventually(letters, timeout=30)
     assert letter.event_id == "b-1" and letter.deliveries == 2 and letter.tenant == "acme"
+    assert (letter.consumer, letter.stream, letter.subject) == (CONSUMER, "SLM_INGEST", "slm.ingest.acme.payments")
+    assert letter.event_type == "measurement.batch" and json.loads(letter.body) == [point]
     assert "failed 2 times" in letter.error and "minute_buckets" in letter.error
-    assert "authorization" not in {key.lower() for key in letter.headers}
+    assert letter.headers == {"Nats-Msg-Id": "b-1", "Slm-Source": "probe-7"}  # no Authorization

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nats.aio.msg import Msg
 from sqlalchemy import select
@@ -20,6 +20,23 @@ class PermanentError(Exception):
     """A failure that retrying cannot fix: the message goes to the dead letters at once."""
 
 
+class Identity(NamedTuple):
+    """What a dead letter names a message by that is no CloudEvent (an ingest batch): its id, type and tenant."""
+
+    id: str | None
+    type: str
+    tenant: str | None
+
+
+# Headers a publisher may send that hold a credential: never kept (a dead letter is read by the tenant's admins).
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def _without_credentials(headers: dict[str, Any]) -> dict[str, Any]:
+    """The headers but those holding a credential (`_CREDENTIAL_HEADERS`, in any case)."""
+    return {name: value for name, value in headers.items() if name.lower() not in _CREDENTIAL_HEADERS}
+
+
 async def store_dead_letter(
     db: Database,
     *,
@@ -27,21 +44,26 @@ async def store_dead_letter(
     message: Msg,
     stream: str,
     headers: dict[str, Any],
-    event: CloudEvent | None,
+    event: CloudEvent | Identity | None,
     error: str,
     deliveries: int,
 ) -> None:
-    """Keep a message the consumer gives up on, readable or not, for inspection and replay."""
+    """Keep a message the consumer gives up on, readable or not, for inspection and replay; never its credentials.
+
+    `event`: the message read as a CloudEvent, or what names it when it is none; None for an unreadable one
+    (named by its `ce-` headers then).
+    """
+    event_id = event.id if event is not None else headers.get("ce-id")
     async with db.session() as session:
         session.add(
             DeadLetter(
                 consumer=consumer,
                 stream=stream,
                 subject=message.subject,
-                event_id=event.id if event else headers.get("ce-id"),
-                event_type=event.type if event else headers.get("ce-type"),
-                tenant=event.tenant if event else headers.get("ce-tenant"),
-                headers=headers,
+                event_id=event_id[:64] if event_id else None,
+                event_type=event.type if event is not None else headers.get("ce-type"),
+                tenant=event.tenant if event is not None else headers.get("ce-tenant"),
+                headers=_without_credentials(headers),
                 body=message.data.decode("utf-8", errors="replace"),
                 error=error[:4000],
                 deliveries=deliveries,

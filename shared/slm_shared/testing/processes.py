@@ -14,6 +14,8 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 _running: dict[int, tuple[str, Callable[[], None]]] = {}
 
@@ -28,12 +30,46 @@ def stopped(owner: object) -> None:
     _running.pop(id(owner), None)
 
 
-def started_process(process: subprocess.Popen[bytes] | asyncio.subprocess.Process, name: str) -> None:
+def started_process(process: subprocess.Popen[Any] | asyncio.subprocess.Process, name: str) -> None:
     """Remember a child process, to SIGKILL it."""
     started(process, name, lambda: _sigkill(process))
 
 
-def _sigkill(process: subprocess.Popen[bytes] | asyncio.subprocess.Process) -> None:
+def started_under(owner: object, folder: Path, name: str) -> None:
+    """Remember to SIGKILL every process whose command line names `folder` (`running_under`).
+
+    For what a server's child leaves running once the server itself is SIGKILLed: the Chromium a service prints
+    a report with, given `folder` as its TMPDIR, is no child of the test's process.
+    """
+    started(owner, name, lambda: end_under(folder))
+
+
+def running_under(folder: Path) -> list[int]:
+    """The processes whose command line names `folder` or a path under it (an argument `folder`, or holding
+    `folder/`: `/x/test_x1` is not `/x/test_x10`)."""
+    named, under = str(folder).encode(), os.path.join(folder, "").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue  # ended meanwhile
+            if any(argument == named or under in argument for argument in arguments):
+                found.append(int(entry.name))
+    return found
+
+
+def end_under(folder: Path) -> None:
+    """SIGKILL every process whose command line names `folder` (`running_under`)."""
+    for pid in running_under(folder):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+
+
+def _sigkill(process: subprocess.Popen[Any] | asyncio.subprocess.Process) -> None:
     if process.returncode is None:  # not reaped yet, so its pid is still its own
         os.kill(process.pid, signal.SIGKILL)
 

@@ -1,4 +1,4 @@
-"""Bounds on numbers and instants taken at the edge, shared by every service's API models."""
+"""Bounds on numbers, instants and text taken at the edge, shared by every service's API models."""
 
 from __future__ import annotations
 
@@ -22,3 +22,16 @@ def _within_bounds(value: datetime) -> datetime:
 
 
 BoundedDatetime = Annotated[AwareDatetime, AfterValidator(_within_bounds)]
+
+
+# PostgreSQL's text cannot hold U+0000 (a 500 when stored), and SQLite's JSON functions cut a string at it.
+NUL_REFUSED = "holds U+0000 (NUL), which no stored text can hold"
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(NUL_REFUSED)
+    return value
+
+
+StorableStr = Annotated[str, AfterValidator(_storable)]

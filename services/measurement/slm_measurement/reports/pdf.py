@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -30,14 +33,27 @@ async def html_to_pdf(html: str, *, binary: str | None, seconds: float) -> bytes
             binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--no-pdf-header-footer", f"--user-data-dir={folder}/profile", f"--print-to-pdf={out}", page.as_uri(),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             await asyncio.wait_for(process.wait(), timeout=seconds)
         except TimeoutError:
-            process.kill()
-            await process.wait()
             raise ProblemError("PDF rendering took too long", status=503) from None
+        finally:
+            if process.returncode is None:  # too long, or the request was cancelled: never left printing
+                _end(process)
+                await process.wait()
         if not out.is_file() or out.stat().st_size == 0:
             raise ProblemError("PDF rendering failed", status=503)
         return out.read_bytes()
+
+
+def _end(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the browser and the helpers it started: it leads its own process group (`start_new_session`).
+
+    asyncio may not have reported an exit its child watcher already reaped (in a thread of its own), but the
+    group's id is not handed to another process while any of the group lives: the signal ends the helpers left,
+    or finds no group (a pid reused since is another group's id only if its new process made itself a leader).
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

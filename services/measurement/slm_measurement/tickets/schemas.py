@@ -8,27 +8,30 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from slm_measurement.tickets.clocks import EVENT_KINDS
+from slm_shared.web.bounds import StorableStr
 
 Priority = Literal["P1", "P2", "P3", "P4"]
 EventKind = Literal[EVENT_KINDS]  # type: ignore[valid-type]
 
 
 class TicketEventIn(BaseModel):
-    """A ticket lifecycle event from an ITSM tool."""
+    """A ticket lifecycle event from an ITSM tool (its text is stored: no U+0000, `StorableStr`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=128, description="the event's id: an event is applied once")
-    ticket_id: str = Field(min_length=1, max_length=128)
+    id: StorableStr = Field(min_length=1, max_length=128, description="the event's id: an event is applied once")
+    ticket_id: StorableStr = Field(min_length=1, max_length=128)
     type: EventKind = Field(
         description="opened, assigned, state_changed, responded, resolved, closed, reopened, cancelled"
     )
     at: AwareDatetime
-    service: str | None = Field(None, min_length=1, max_length=64, description="service key; required when opened")
+    service: StorableStr | None = Field(
+        None, min_length=1, max_length=64, description="service key; required when opened"
+    )
     priority: Priority | None = Field(None, description="required when opened; a later value re-prioritises")
-    agreement_id: str | None = Field(None, max_length=64, description="when the tool knows the agreement")
-    customer: str | None = Field(None, max_length=64, description="customer party id, to find the agreement")
-    state: str | None = Field(None, max_length=64, description="the tool's state name, e.g. awaiting_customer")
+    agreement_id: StorableStr | None = Field(None, max_length=64, description="when the tool knows the agreement")
+    customer: StorableStr | None = Field(None, max_length=64, description="customer party id, to find the agreement")
+    state: StorableStr | None = Field(None, max_length=64, description="the tool's state name, e.g. awaiting_customer")
     paused: bool | None = Field(None, description="override: whether this state pauses the clocks")
 
 

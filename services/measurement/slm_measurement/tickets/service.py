@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from slm_measurement import bound_lists
 from slm_measurement import terms as terms_model
 from slm_measurement.models import Objective
 from slm_measurement.tickets import clocks, events
@@ -36,14 +37,16 @@ async def ingest_events(
     session: AsyncSession, *, tenant: str, batch: Sequence[TicketEventIn], rules: TicketRules
 ) -> tuple[int, int, int]:
     """Store new events (all or nothing; repeats ignored) and recompute the tickets they touch."""
-    ids = {e.id for e in batch}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    ids = {e.id for e in batch}  # at most `router.MAX_EVENTS`; each list one parameter all the same (`bound_lists`)
     seen = set(
         (
             await session.scalars(
                 select(col(TicketEventRow.event_id)).where(
                     col(TicketEventRow.tenant) == tenant,
-                    col(TicketEventRow.event_id).in_(sorted(ids)),
-                )
+                    bound_lists.is_in(col(TicketEventRow.event_id), "ids", postgres=postgres),
+                ),
+                {"ids": sorted(ids)},
             )
         ).all()
     )
@@ -56,13 +59,17 @@ async def ingest_events(
         t.ticket_id: t
         for t in (
             await session.scalars(
-                select(Ticket).where(col(Ticket.tenant) == tenant, col(Ticket.ticket_id).in_(touched))
+                select(Ticket).where(
+                    col(Ticket.tenant) == tenant, bound_lists.is_in(col(Ticket.ticket_id), "touched", postgres=postgres)
+                ),
+                {"touched": touched},
             )
         ).all()
     }
+    opening = {e.ticket_id for e in fresh.values() if e.type == "opened"}
     errors = []
     for index, event in enumerate(batch):
-        if event.id in fresh and event.ticket_id not in existing and not _opens(fresh, event.ticket_id):
+        if event.id in fresh and event.ticket_id not in existing and event.ticket_id not in opening:
             errors.append(FieldError(field=f"[{index}].type", message="an unknown ticket must first be opened"))
         if event.type == "opened" and (event.service is None or event.priority is None):
             errors.append(FieldError(field=f"[{index}].service", message="an opened event needs service and priority"))
@@ -99,10 +106,6 @@ async def ingest_events(
         if ticket.ticket_id in touched:
             await evaluate_ticket(session, ticket, now=now, rules=rules)
     return len(fresh), len(batch) - len(fresh), len(touched)
-
-
-def _opens(fresh: dict[str, TicketEventIn], ticket_id: str) -> bool:
-    return any(e.ticket_id == ticket_id and e.type == "opened" for e in fresh.values())
 
 
 async def ticket_events(session: AsyncSession, ticket: Ticket) -> list[clocks.TicketEvent]:
