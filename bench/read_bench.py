@@ -26,6 +26,8 @@ with (`slm_shared.cli`), so a ratio compares apps, not servers.
 Rounds are interleaved; each prints requests/s, p99, the server process's CPU time per request and its busy
 share (CPU time over wall time), min / median / max, and the ratios round by round: of requests per second
 (the goal's) and of CPU per request, which moves far less with what else the machine runs meanwhile.
+Each also prints what tells a slower machine from slower code: the CPU the rest of the machine spent over the round
+(in cores), the share the hypervisor stole, and a speed probe (a fixed loop's CPU time before the round).
 The loaded variant repeats the objective read while ingest batches are posted and the
 evaluator runs, twice: co-located (the process answering the reads also ingests and evaluates, as
 with MEASUREMENT_RUN_WORKERS=true) and split (reads and ingest on an API process with
@@ -48,7 +50,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-from benchlib.loadgen import Result, hammer
+from benchlib.loadgen import MachineTime, Result, hammer
 from benchlib.stack import databases, running_stack, token, uvicorn_process
 from benchlib.stats import line, ratios
 from sqlalchemy import insert
@@ -180,12 +182,38 @@ def report(results: dict[str, list[Result]], includes: dict[str, str] | None = N
         busy = [cpu_seconds(r) * r.rate / len(r.latencies) * 100 for r in series]
         label = "busy (process CPU / wall, all threads)"
         print(line(f"{name} {label}", busy, "%") + "   rounds: " + " ".join(f"{b:.0f}" for b in busy))
+        # What tells a slower machine from slower code, round by round: the CPU the rest of the machine spent
+        # meanwhile (the load generator, PostgreSQL, anything else), time the hypervisor gave this machine's vCPUs
+        # to others, and the speed probe (a fixed loop's CPU time just before the round): the same code's CPU per
+        # request rises with the probe when the CPU itself is slower (a neighbour on the host sharing its cache)
+        others = [(machine(r).busy - cpu_seconds(r)) * r.rate / len(r.latencies) for r in series]
+        print(line(f"{name} rest of the machine's CPU", others, "cores", "{:.2f}"))
+        steal = [machine(r).steal * r.rate / len(r.latencies) / (os.cpu_count() or 1) * 100 for r in series]
+        print(line(f"{name} stolen by the hypervisor", steal, "%", "{:.1f}"))
+        probes = [probe_ms(r) for r in series]
+        print(
+            line(f"{name} speed probe before the round", probes, "ms", "{:.1f}")
+            + "   rounds: "
+            + " ".join(f"{p:.1f}" for p in probes)
+        )
 
 
 def cpu_seconds(result: Result) -> float:
     """The round's server CPU time, read for every round here (a round with none read stops the bench)."""
     assert result.cpu_seconds is not None
     return result.cpu_seconds
+
+
+def machine(result: Result) -> MachineTime:
+    """The machine's CPU time over the round, read for every round whose server CPU is read."""
+    assert result.machine is not None
+    return result.machine
+
+
+def probe_ms(result: Result) -> float:
+    """The speed probe's CPU time before the round, taken for every round whose server CPU is read."""
+    assert result.probe_ms is not None
+    return result.probe_ms
 
 
 def cpu_ms_per_request(result: Result) -> float:
@@ -204,6 +232,16 @@ def report_ratio(label: str, ours: list[Result], baseline: list[Result], *, cpu:
             line("  its CPU per request, baseline / ours", spent, "x", "{:.2f}")
             + "   rounds: "
             + " ".join(f"{r:.2f}" for r in spent)
+        )
+        # each round's CPU per request over its speed probe: the ratio as if both rounds ran on a CPU as fast
+        at_speed = [
+            cpu_ms_per_request(b) / probe_ms(b) / (cpu_ms_per_request(o) / probe_ms(o))
+            for o, b in zip(ours, baseline, strict=True)
+        ]
+        print(
+            line("  the same, each over its speed probe", at_speed, "x", "{:.2f}")
+            + "   rounds: "
+            + " ".join(f"{r:.2f}" for r in at_speed)
         )
 
 
