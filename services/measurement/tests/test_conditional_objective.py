@@ -6,8 +6,10 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from measurement_support import activation, points
+from sqlalchemy import select, update
 
 from slm_measurement import read_model
+from slm_measurement.models import Objective
 from slm_shared.testing.pytest_plugin import make_token
 
 
@@ -70,3 +72,32 @@ async def test_a_304_needs_the_token_and_never_answers_for_another_tenant_or_par
     assert (
         await client.get(path, headers={**conditional, **bearer(role="customer", party="party-a")})
     ).status_code == 304
+
+
+async def test_a_change_made_in_the_table_alone_is_answered_at_once(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """The body of an unchanged row is answered as built before; a row changed in any value, even one nested in
+    its details with nothing else touched (not `updated_at`), is answered with its new body and tag."""
+    app, client = app_client
+    async with app.state.db.session() as session:
+        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
+    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
+    path = f"/v1/objectives/{objective_id}"
+    first = await client.get(path)
+    assert (await client.get(path)).content == first.content
+
+    objectives = Objective.__table__  # type: ignore[attr-defined]
+    async with app.state.db.session() as session:
+        details = (await session.execute(select(objectives.c.details))).scalar_one() or {}
+        await session.execute(update(objectives).values(details={**details, "excluded_minutes": 7}))
+    changed = await client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and changed.json()["excluded_minutes"] == 7
+    assert changed.headers["ETag"] != first.headers["ETag"]
+    assert {k: v for k, v in changed.json().items() if k != "excluded_minutes"} == {
+        k: v for k, v in first.json().items() if k != "excluded_minutes"
+    }
+    # The objective's customer reads the same row, so the same body; another party still reads nothing.
+    own = await client.get(path, headers=bearer(role="customer", party="party-a"))
+    assert own.content == changed.content
+    assert (await client.get(path, headers=bearer(role="customer", party="party-b"))).status_code == 404
