@@ -1,7 +1,9 @@
 """Hot reads through the real services, against a plain FastAPI + Core read and a bare JSON endpoint.
 
   ours   : GET /v1/objectives/{id} (measurement) and GET /v1/services (catalog), each the real app
-           under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack
+           under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack; the objective
+           read answers a row unchanged since an earlier read with the body built for it then
+           (`slm_shared.web.row_bodies`), as it does for a dashboard polling an objective between evaluations
   core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core; the page's
            query string (LIST_QUERY) is validated by FastAPI and applied there as the catalogue applies it;
            its routes declare response models (ObjectiveOut, Page[ServiceOut]) and its pool keeps one
@@ -70,7 +72,9 @@ LIST_QUERY = "type=business&owner=Bench&sort=key&limit=20&offset=10"
 BASELINE_SKIPS = (
     "  (core reads with no token: no JWT verified, no role or customer party checked, the tenant a fixed default,\n"
     "   no ETag computed, no metrics, body-limit or trace-context middleware; ours does all of these on every read.\n"
-    "   core runs SQLAlchemy's default per read on PostgreSQL: BEGIN, the SELECT, ROLLBACK on return to its pool)"
+    "   core runs SQLAlchemy's default per read on PostgreSQL: BEGIN, the SELECT, ROLLBACK on return to its pool;\n"
+    "   ours answers an objective row unchanged since an earlier read with the body it built then, core builds every\n"
+    "   body: the objective read here reads one row, changed only when the evaluator stores a new outcome)"
 )
 
 
