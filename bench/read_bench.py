@@ -179,7 +179,7 @@ def report(results: dict[str, list[Result]], includes: dict[str, str] | None = N
         cpu = [cpu_ms_per_request(r) for r in series]
         other = (includes or {}).get(name)
         label = f"process CPU per read (includes {other})" if other else "CPU/request"
-        print(line(f"{name} {label}", cpu, "ms", "{:,.3f}"))
+        print(line(f"{name} {label}", cpu, "ms", "{:,.3f}") + "   rounds: " + " ".join(f"{c:.3f}" for c in cpu))
         # The process's CPU time, all its threads, over wall time (may pass 100%): a round whose rate fell while
         # this stayed low waited (for a core the machine gave to something else, or for the database), it did not
         # work more
