@@ -165,9 +165,8 @@ async def get_objective(objective_id: str, principal: ReaderDep, request: Reques
     if row is None or (principal.is_customer_only and row.consumer_party_id != principal.party):
         raise NotFound(f"No objective {objective_id}")
     # the body is the row's alone (its reader checked above): an unchanged row's is answered as built before
-    return conditional_json(
-        request, _OBJECTIVE_BODIES.body(row, lambda: _OBJECTIVE_JSON.dump_json(objective_public(row)))
-    )
+    body, etag = _OBJECTIVE_BODIES.body(row, lambda: _OBJECTIVE_JSON.dump_json(objective_public(row)))
+    return conditional_json(request, body, etag)
 
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])

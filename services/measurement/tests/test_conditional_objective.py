@@ -3,14 +3,19 @@ after the token, the tenant and the party, and a new body (and tag) whenever any
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 from fastapi import FastAPI
 from measurement_support import activation, points
 from sqlalchemy import select, update
 
-from slm_measurement import read_model
+from slm_measurement import read_model, router
 from slm_measurement.models import Objective
+from slm_measurement.router import objective_public
 from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.web.row_bodies import RowBodies
 
 
 def bearer(tenant: str = "acme", role: str = "admin", party: str | None = None) -> dict[str, str]:
@@ -101,3 +106,51 @@ async def test_a_change_made_in_the_table_alone_is_answered_at_once(
     own = await client.get(path, headers=bearer(role="customer", party="party-a"))
     assert own.content == changed.content
     assert (await client.get(path, headers=bearer(role="customer", party="party-b"))).status_code == 404
+
+
+async def test_an_unchanged_row_is_answered_with_the_body_built_before(
+    app_client: tuple[FastAPI, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route keeps the body it built for a row: read twice unchanged, it is built once; changed, again."""
+    app, client = app_client
+    async with app.state.db.session() as session:
+        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
+    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
+    path = f"/v1/objectives/{objective_id}"
+    builds: list[Any] = []
+
+    def counted(row: Any) -> Any:
+        builds.append(row)
+        return objective_public(row)
+
+    monkeypatch.setattr(router, "_OBJECTIVE_BODIES", RowBodies())
+    monkeypatch.setattr(router, "objective_public", counted)
+    first, again = await client.get(path), await client.get(path)
+    assert first.status_code == again.status_code == 200 and again.content == first.content
+    assert again.headers["ETag"] == first.headers["ETag"] and len(builds) == 1
+
+    objectives = Objective.__table__  # type: ignore[attr-defined]
+    async with app.state.db.session() as session:
+        await session.execute(update(objectives).values(at_risk_rule="all_forecasts"))
+    changed = await client.get(path)
+    assert changed.status_code == 200 and changed.json()["at_risk"] == "all_forecasts" and len(builds) == 2
+
+
+async def test_a_row_holding_a_value_json_cannot_write_is_answered(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """A lone surrogate in a column the body leaves out (a note in an observed span) does not stop the read."""
+    app, client = app_client
+    async with app.state.db.session() as session:
+        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
+    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
+    path = f"/v1/objectives/{objective_id}"
+    before = await client.get(path)
+
+    objectives = Objective.__table__  # type: ignore[attr-defined]
+    async with app.state.db.session() as session:
+        await session.execute(update(objectives).values(observed=[{"note": "\ud800"}]))
+    for _ in range(2):
+        answered = await client.get(path)
+        assert answered.status_code == 200, answered.text
+        assert answered.content == before.content and answered.headers["ETag"] == before.headers["ETag"]
