@@ -43,7 +43,8 @@ Lookback = Annotated[str, Query(pattern=r"^\d{1,5}[mhdw]$", description="e.g. 5m
 
 
 _OBJECTIVE_JSON = TypeAdapter(ObjectivePublic)  # the body as bytes, as `model_dump_json` writes it
-_OBJECTIVE_BODIES = RowBodies()  # the current read's body per row of `lookups.objective_row` read lately
+# The current read's body per row of `lookups.objective_row` read lately (sized by MEASUREMENT_OBJECTIVE_BODIES).
+OBJECTIVE_BODIES = RowBodies()
 # The response's fields that are columns of the objectives table (looked up once, not probed per request).
 _COLUMN_FIELDS = tuple(name for name in ObjectivePublic.model_fields if name in Objective.__table__.c)  # type: ignore[attr-defined]
 
@@ -165,7 +166,7 @@ async def get_objective(objective_id: str, principal: ReaderDep, request: Reques
     if row is None or (principal.is_customer_only and row.consumer_party_id != principal.party):
         raise NotFound(f"No objective {objective_id}")
     # the body is the row's alone (its reader checked above): an unchanged row's is answered as built before
-    body, etag = _OBJECTIVE_BODIES.body(row, lambda: _OBJECTIVE_JSON.dump_json(objective_public(row)))
+    body, etag = OBJECTIVE_BODIES.body(row, lambda: _OBJECTIVE_JSON.dump_json(objective_public(row)))
     return conditional_json(request, body, etag)
 
 

@@ -9,13 +9,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from measurement_support import activation, points
+from pydantic import ValidationError
 from sqlalchemy import select, update
 
 from slm_measurement import read_model, router
+from slm_measurement.config import Settings
+from slm_measurement.main import configured
 from slm_measurement.models import Objective
 from slm_measurement.router import objective_public
 from slm_shared.testing.pytest_plugin import make_token
-from slm_shared.web.row_bodies import RowBodies
 
 
 def bearer(tenant: str = "acme", role: str = "admin", party: str | None = None) -> dict[str, str]:
@@ -111,19 +113,20 @@ async def test_a_change_made_in_the_table_alone_is_answered_at_once(
 async def test_an_unchanged_row_is_answered_with_the_body_built_before(
     app_client: tuple[FastAPI, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The route keeps the body it built for a row: read twice unchanged, it is built once; changed, again."""
+    """The route keeps the body it built for a row: read twice unchanged, it is built once; changed, again; with
+    MEASUREMENT_OBJECTIVE_BODIES=0, on every read."""
     app, client = app_client
     async with app.state.db.session() as session:
         assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
     objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
     path = f"/v1/objectives/{objective_id}"
-    builds: list[Any] = []
+    builds: list[Any] = []  # the row is new (its own ids), so no body was kept for it before
 
     def counted(row: Any) -> Any:
         builds.append(row)
         return objective_public(row)
 
-    monkeypatch.setattr(router, "_OBJECTIVE_BODIES", RowBodies())
+    monkeypatch.setattr(router.OBJECTIVE_BODIES, "size", router.OBJECTIVE_BODIES.size)  # restored after the test
     monkeypatch.setattr(router, "objective_public", counted)
     first, again = await client.get(path), await client.get(path)
     assert first.status_code == again.status_code == 200 and again.content == first.content
@@ -134,6 +137,13 @@ async def test_an_unchanged_row_is_answered_with_the_body_built_before(
         await session.execute(update(objectives).values(at_risk_rule="all_forecasts"))
     changed = await client.get(path)
     assert changed.status_code == 200 and changed.json()["at_risk"] == "all_forecasts" and len(builds) == 2
+
+    # as a process started with MEASUREMENT_OBJECTIVE_BODIES=0 does: a row read anew is built on every read
+    configured(app.state.settings.model_copy(update={"objective_bodies": 0}))
+    async with app.state.db.session() as session:
+        await session.execute(update(objectives).values(name="renamed"))
+    answers = [await client.get(path) for _ in range(2)]
+    assert [a.json()["name"] for a in answers] == ["renamed"] * 2 and len(builds) == 4
 
 
 async def test_a_row_holding_a_value_json_cannot_write_is_answered(
@@ -154,3 +164,9 @@ async def test_a_row_holding_a_value_json_cannot_write_is_answered(
         answered = await client.get(path)
         assert answered.status_code == 200, answered.text
         assert answered.content == before.content and answered.headers["ETag"] == before.headers["ETag"]
+
+
+def test_a_negative_count_of_objective_bodies_is_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEASUREMENT_OBJECTIVE_BODIES", "-1")
+    with pytest.raises(ValidationError, match="MEASUREMENT_OBJECTIVE_BODIES must be 0 or more"):
+        Settings()
