@@ -127,7 +127,7 @@ async def hammer(
 
     probe = speed_probe() if pid is not None else None
     cpu = process_cpu_seconds(pid) if pid is not None else 0.0
-    machine = machine_time()
+    machine = machine_time() if pid is not None else None
     started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
@@ -137,6 +137,6 @@ async def hammer(
         latencies=latencies,
         failures=failures,
         cpu_seconds=spent,
-        machine=machine_time() - machine if pid is not None else None,
+        machine=machine_time() - machine if machine is not None else None,
         probe_ms=probe,
     )
