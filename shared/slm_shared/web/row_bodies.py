@@ -27,7 +27,7 @@ from typing import Any
 from slm_shared.web.conditional import body_etag
 
 ROW_BODIES = 1024  # rows per process whose body is kept (besides the bodies: a 16-byte key and an ETag each)
-ROW_BODY_BYTES = 4 * 1024 * 1024  # bytes of bodies kept per process (a body of one objective is 1-3 KB)
+ROW_BODY_BYTES = 4 * 1024 * 1024  # bytes of bodies kept per process (with 1,024 rows: 4 KiB a body on average)
 # What pickling a row may raise for a value it cannot write (an object with no reduction, one whose reduction
 # refuses, nesting deeper than the interpreter's recursion limit): such a row's body is built for it alone.
 _UNPICKLABLE = (pickle.PicklingError, TypeError, ValueError, AttributeError, RecursionError)
