@@ -1,7 +1,13 @@
 """Hot reads through the real services, against a plain FastAPI + Core read and a bare JSON endpoint.
 
   ours   : GET /v1/objectives/{id} (measurement) and GET /v1/services (catalog), each the real app
-           under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack
+           under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack; the objective
+           read answers a row unchanged since an earlier read with the body built for it then
+           (`slm_shared.web.row_bodies`), as it does for a dashboard polling an objective between evaluations:
+           the row does not change over these rounds, so this is the path of a kept body (a hit)
+  ours, built every read : the same objective read on a replica of measurement started with
+           MEASUREMENT_OBJECTIVE_BODIES=0 (and MEASUREMENT_RUN_WORKERS=false): no body kept, so every read
+           builds its body, as the first read of a changed row does (the miss path, key included)
   core   : a plain FastAPI app reading the same row (and the same page) with SQLAlchemy Core; the page's
            query string (LIST_QUERY) is validated by FastAPI and applied there as the catalogue applies it;
            its routes declare response models (ObjectiveOut, Page[ServiceOut]) and its pool keeps one
@@ -26,6 +32,9 @@ with (`slm_shared.cli`), so a ratio compares apps, not servers.
 Rounds are interleaved; each prints requests/s, p99, the server process's CPU time per request and its busy
 share (CPU time over wall time), min / median / max, and the ratios round by round: of requests per second
 (the goal's) and of CPU per request, which moves far less with what else the machine runs meanwhile.
+Each also prints what tells a slower machine from slower code: the CPU the rest of the machine spent over the round
+(in cores), the share the hypervisor stole, and a speed probe (a fixed loop's CPU time before the round, run on
+the load generator's own core: a heuristic for how fast the machine's CPUs are then, not the server's own).
 The loaded variant repeats the objective read while ingest batches are posted and the
 evaluator runs, twice: co-located (the process answering the reads also ingests and evaluates, as
 with MEASUREMENT_RUN_WORKERS=true) and split (reads and ingest on an API process with
@@ -48,7 +57,7 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-from benchlib.loadgen import Result, hammer
+from benchlib.loadgen import MachineTime, Result, hammer
 from benchlib.stack import databases, running_stack, token, uvicorn_process
 from benchlib.stats import line, ratios
 from sqlalchemy import insert
@@ -58,6 +67,7 @@ from slm_measurement.models import Objective
 from slm_shared.cli import SERVER_HTTP, SERVER_LOOP
 
 OBJECTIVE = "availability-bench"
+MISSES = "ours, built every read"  # the objective read on a replica keeping no body
 SEEDED_SERVICES = 60
 # The page the list rounds read, on ours and on the Core baseline: 30 of the 60 services match, 20 are answered.
 LIST_QUERY = "type=business&owner=Bench&sort=key&limit=20&offset=10"
@@ -68,7 +78,11 @@ LIST_QUERY = "type=business&owner=Bench&sort=key&limit=20&offset=10"
 BASELINE_SKIPS = (
     "  (core reads with no token: no JWT verified, no role or customer party checked, the tenant a fixed default,\n"
     "   no ETag computed, no metrics, body-limit or trace-context middleware; ours does all of these on every read.\n"
-    "   core runs SQLAlchemy's default per read on PostgreSQL: BEGIN, the SELECT, ROLLBACK on return to its pool)"
+    "   core runs SQLAlchemy's default per read on PostgreSQL: BEGIN, the SELECT, ROLLBACK on return to its pool;\n"
+    "   ours answers an objective row unchanged since an earlier read with the body it built then, core builds every\n"
+    '   body: the objective read here reads one row, unchanged over these rounds, so "ours GET" is the kept-body\n'
+    '   path (a hit); "ours, built every read" is a replica keeping no body (MEASUREMENT_OBJECTIVE_BODIES=0, no\n'
+    "   workers): every read builds its body, the miss path)"
 )
 
 
@@ -173,19 +187,45 @@ def report(results: dict[str, list[Result]], includes: dict[str, str] | None = N
         cpu = [cpu_ms_per_request(r) for r in series]
         other = (includes or {}).get(name)
         label = f"process CPU per read (includes {other})" if other else "CPU/request"
-        print(line(f"{name} {label}", cpu, "ms", "{:,.3f}"))
+        print(line(f"{name} {label}", cpu, "ms", "{:,.3f}") + "   rounds: " + " ".join(f"{c:.3f}" for c in cpu))
         # The process's CPU time, all its threads, over wall time (may pass 100%): a round whose rate fell while
         # this stayed low waited (for a core the machine gave to something else, or for the database), it did not
         # work more
         busy = [cpu_seconds(r) * r.rate / len(r.latencies) * 100 for r in series]
         label = "busy (process CPU / wall, all threads)"
         print(line(f"{name} {label}", busy, "%") + "   rounds: " + " ".join(f"{b:.0f}" for b in busy))
+        # What tells a slower machine from slower code, round by round: the CPU the rest of the machine spent
+        # meanwhile (the load generator, PostgreSQL, anything else), time the hypervisor gave this machine's vCPUs
+        # to others, and the speed probe (a fixed loop's CPU time just before the round): the same code's CPU per
+        # request rises with the probe when the CPU itself is slower (a neighbour on the host sharing its cache)
+        others = [(machine(r).busy - cpu_seconds(r)) * r.rate / len(r.latencies) for r in series]
+        print(line(f"{name} rest of the machine's CPU", others, "cores", "{:.2f}"))
+        steal = [machine(r).steal * r.rate / len(r.latencies) / (os.cpu_count() or 1) * 100 for r in series]
+        print(line(f"{name} stolen by the hypervisor", steal, "%", "{:.1f}"))
+        probes = [probe_ms(r) for r in series]
+        print(
+            line(f"{name} speed probe (load generator's core) before the round", probes, "ms", "{:.1f}")
+            + "   rounds: "
+            + " ".join(f"{p:.1f}" for p in probes)
+        )
 
 
 def cpu_seconds(result: Result) -> float:
     """The round's server CPU time, read for every round here (a round with none read stops the bench)."""
     assert result.cpu_seconds is not None
     return result.cpu_seconds
+
+
+def machine(result: Result) -> MachineTime:
+    """The machine's CPU time over the round, read for every round whose server CPU is read."""
+    assert result.machine is not None
+    return result.machine
+
+
+def probe_ms(result: Result) -> float:
+    """The speed probe's CPU time before the round, taken for every round whose server CPU is read."""
+    assert result.probe_ms is not None
+    return result.probe_ms
 
 
 def cpu_ms_per_request(result: Result) -> float:
@@ -204,6 +244,16 @@ def report_ratio(label: str, ours: list[Result], baseline: list[Result], *, cpu:
             line("  its CPU per request, baseline / ours", spent, "x", "{:.2f}")
             + "   rounds: "
             + " ".join(f"{r:.2f}" for r in spent)
+        )
+        # each round's CPU per request over its speed probe: the ratio as if both rounds ran on a CPU as fast
+        at_speed = [
+            cpu_ms_per_request(b) / probe_ms(b) / (cpu_ms_per_request(o) / probe_ms(o))
+            for o, b in zip(ours, baseline, strict=True)
+        ]
+        print(
+            line("  the same, each over its speed probe", at_speed, "x", "{:.2f}")
+            + "   rounds: "
+            + " ".join(f"{r:.2f}" for r in at_speed)
         )
 
 
@@ -277,6 +327,16 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             names = list(targets)
             if args.list_only:
                 del targets[names[0]], targets[names[1]]
+            else:
+                uncached = stack.start_replica(
+                    "measurement", env={"MEASUREMENT_OBJECTIVE_BODIES": "0", "MEASUREMENT_RUN_WORKERS": "false"}
+                )
+                targets[MISSES] = (
+                    stack.ports[uncached],
+                    stack.processes[uncached].pid,
+                    f"/v1/objectives/{OBJECTIVE}",
+                    auth,
+                )
             results = await rounds(targets, count=args.requests, repeat=args.rounds)
             print(f"\n{database}: concurrency 16, {args.requests} requests per round, {args.rounds} rounds")
             load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -289,6 +349,8 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             report(results)
             if not args.list_only:
                 report_ratio("objective / core (goal >= 1.5)", results[names[0]], results[names[1]])
+                report_ratio("objective built every read / core", results[MISSES], results[names[1]])
+                report_ratio("objective kept / built every read", results[names[0]], results[MISSES])
                 report_ratio("objective / bare constant (#15 goal >= 0.3)", results[names[0]], results[names[4]])
             report_ratio("services / core (goal >= 1.5)", results[names[2]], results[names[3]])
             # Issue #15's goal is against "a bare FastAPI JSON endpoint": the constant-body one. The same-bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     failures: int = 0
     cpu_seconds: float | None = None  # the server process's CPU time over the round, all its threads
+    machine: MachineTime | None = None  # the whole machine's CPU time over the round (with `pid` given)
+    probe_ms: float | None = None  # CPU time of `speed_probe` just before the round (with `pid` given)
 
     @property
     def p99(self) -> float:
@@ -27,6 +30,44 @@ class Result:
     @property
     def p50(self) -> float:
         return percentile(self.latencies, 0.50)
+
+
+@dataclass(frozen=True)
+class MachineTime:
+    """CPU time of all the machine's CPUs from /proc/stat, in seconds: busy (any process, the kernel, interrupts)
+    and stolen (a vCPU that was ready but the hypervisor ran something else)."""
+
+    busy: float
+    steal: float
+
+    def __sub__(self, other: MachineTime) -> MachineTime:
+        return MachineTime(self.busy - other.busy, self.steal - other.steal)
+
+
+def machine_time() -> MachineTime:
+    """The machine's CPU time so far (the first line of /proc/stat, in clock ticks)."""
+    with open("/proc/stat") as stat:
+        fields = [int(n) for n in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return MachineTime((user + nice + system + irq + softirq) / tick, steal / tick)
+
+
+PROBE_LOOPS = 200_000
+
+
+def speed_probe() -> float:
+    """Milliseconds of CPU time a fixed piece of pure Python takes (the least of three): what the same code costs
+    on this CPU at this moment. Rounds of the same code whose CPU per request differs with it ran on a slower
+    or faster CPU (a busy neighbour on the host, a shared cache), not slower or faster code."""
+    spent = []
+    for _ in range(3):
+        started = time.thread_time()
+        total = 0
+        for n in range(PROBE_LOOPS):
+            total += n * n % 7
+        spent.append(time.thread_time() - started)
+    return min(spent) * 1000
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -84,9 +125,18 @@ async def hammer(
         finally:
             writer.close()
 
+    probe = speed_probe() if pid is not None else None
     cpu = process_cpu_seconds(pid) if pid is not None else 0.0
+    machine = machine_time() if pid is not None else None
     started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     spent = process_cpu_seconds(pid) - cpu if pid is not None else None
-    return Result(rate=requests / elapsed, latencies=latencies, failures=failures, cpu_seconds=spent)
+    return Result(
+        rate=requests / elapsed,
+        latencies=latencies,
+        failures=failures,
+        cpu_seconds=spent,
+        machine=machine_time() - machine if machine is not None else None,
+        probe_ms=probe,
+    )

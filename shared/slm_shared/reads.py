@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
-from slm_shared.read_statements import CompiledRead
+from slm_shared.read_statements import CompiledRead, decode_json
 
 T = TypeVar("T")
 ReadFunction = Callable[[Connection], T]
@@ -227,14 +227,14 @@ async def _postgres_pool(engine: AsyncEngine) -> asyncpg.Pool:
     options.pop("prepared_statement_name_func", None)
     options["server_settings"] = {**options.get("server_settings", {}), "default_transaction_read_only": "on"}
 
-    async def decode_json(connection: asyncpg.Connection) -> None:  # as the engine's connections do
+    async def json_codec(connection: asyncpg.Connection) -> None:  # the values the engine's connections give
         for name in ("json", "jsonb"):
-            await connection.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+            await connection.set_type_codec(name, encoder=json.dumps, decoder=decode_json, schema="pg_catalog")
 
     async def keep(_connection: asyncpg.Connection) -> None:
         return None
 
-    pool = await asyncpg.create_pool(min_size=0, max_size=READ_POOL_SIZE, init=decode_json, reset=keep, **options)
+    pool = await asyncpg.create_pool(min_size=0, max_size=READ_POOL_SIZE, init=json_codec, reset=keep, **options)
     assert pool is not None
     return pool
 

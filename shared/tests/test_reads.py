@@ -361,3 +361,48 @@ async def test_sqlite_utc_timestamps_are_read_in_one_call_as_utcdatetime_reads_t
         assert processed == [None, datetime(2026, 3, 29, 1, 30, 15)], processed  # NULL and the other shape only
     finally:
         await db.dispose()
+
+
+@pytest.mark.asyncio
+async def test_postgresql_json_columns_are_decoded_by_msgspec_with_json_s_values(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the read pool's driver decodes json and jsonb with msgspec, not `json.loads`; what msgspec
+    refuses (1e400, kept as sent by a json column) is decoded by `json.loads`, so every value is the one it gives."""
+    stored = [
+        ("plain", '{"k": [1, "x", 2.5, -0.0, 123456789012345678901234567890], "\\u00fc": null, "e": "\\u00e9"}'),
+        ("huge", "[1e400]"),
+        ("number", "7"),
+    ]
+    db = Database(postgres_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.exec_driver_sql("CREATE TABLE documents (name TEXT PRIMARY KEY, doc JSONB, raw JSON)")
+            for name, text_value in stored:
+                await connection.exec_driver_sql(
+                    "INSERT INTO documents VALUES ($1, $2::jsonb, $3::json)", (name, text_value, text_value)
+                )
+            as_sent = dict((await connection.exec_driver_sql("SELECT name, doc::text FROM documents")).all())
+        decoded: list[str] = []
+        real_loads = json.loads
+
+        def counted_loads(text_value: str, *args: Any, **kwargs: Any) -> Any:
+            decoded.append(text_value)
+            return real_loads(text_value, *args, **kwargs)
+
+        monkeypatch.setattr(json, "loads", counted_loads)
+        documents = Table(
+            "documents",
+            MetaData(),
+            Column("name", String(32), primary_key=True),
+            Column("doc", JSON),
+            Column("raw", JSON),
+        )
+        every = select(documents).where(documents.c.name != bindparam("none"))
+        rows = {row.name: row for row in await db.reader.rows(every, {"none": ""})}
+        for name, text_value in stored:
+            assert repr(rows[name].doc) == repr(real_loads(as_sent[name])), name  # of jsonb's own text of the value
+            assert repr(rows[name].raw) == repr(real_loads(text_value)), name  # of the text as sent
+        assert decoded == ["[1e400]"], decoded
+    finally:
+        await db.dispose()

@@ -6,6 +6,7 @@ from pydantic import ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from slm_shared.settings import ServiceSettings, retention_days
+from slm_shared.web.row_bodies import ROW_BODIES
 
 
 class Settings(ServiceSettings):
@@ -24,6 +25,8 @@ class Settings(ServiceSettings):
     # ... but only those not evaluated within this interval: a busy series' batches leave the rest to the worker.
     ingest_evaluation_interval_seconds: float = 1.0
     version_check_seconds: float = 5.0
+    # Objective rows whose GET /v1/objectives/{id} body a process keeps while unchanged (0: built on every read).
+    objective_bodies: int = ROW_BODIES
     nats_ingest: bool = True
     unknown_series: Literal["refuse", "warn"] = "refuse"
     pull_interval_seconds: float = 15.0
@@ -47,7 +50,7 @@ class Settings(ServiceSettings):
     report_browser: str = ""
     report_pdf_timeout_seconds: float = 60.0
 
-    @field_validator("ingest_evaluation_limit", "ingest_evaluation_interval_seconds")
+    @field_validator("ingest_evaluation_limit", "ingest_evaluation_interval_seconds", "objective_bodies")
     @classmethod
     def _not_negative(cls, value: float, info: ValidationInfo) -> float:
         if value < 0:

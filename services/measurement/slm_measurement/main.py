@@ -24,7 +24,7 @@ from slm_measurement.pull.router import router as pull_router
 from slm_measurement.pull.worker import pull_worker
 from slm_measurement.reports.router import router as reports_router
 from slm_measurement.reports.worker import report_ready_worker
-from slm_measurement.router import router
+from slm_measurement.router import OBJECTIVE_BODIES, router
 from slm_measurement.tickets.router import router as tickets_router
 from slm_measurement.tickets.worker import ticket_clock_worker
 from slm_measurement.worker import evaluation_worker
@@ -67,8 +67,10 @@ DEFINITION = ServiceDefinition(
 
 
 def configured(settings: Settings) -> Settings:
-    """Apply the settings the domain reads outside a request: the lateness behind which slice tallies are cached."""
+    """Apply the settings the domain reads outside a request: the lateness behind which slice tallies are cached,
+    and how many objective rows' bodies are kept."""
     SLICE_CACHE.lateness = timedelta(seconds=settings.max_lateness_seconds)
+    OBJECTIVE_BODIES.size = settings.objective_bodies
     return settings
 
 

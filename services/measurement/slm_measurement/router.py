@@ -36,12 +36,15 @@ from slm_shared.reads import Reader
 from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
+from slm_shared.web.row_bodies import RowBodies
 
 router = APIRouter(prefix="/v1", tags=["objectives"], responses=PROBLEM_RESPONSES)
 Lookback = Annotated[str, Query(pattern=r"^\d{1,5}[mhdw]$", description="e.g. 5m, 2h, 3d")]
 
 
 _OBJECTIVE_JSON = TypeAdapter(ObjectivePublic)  # the body as bytes, as `model_dump_json` writes it
+# The current read's body per row of `lookups.objective_row` read lately (sized by MEASUREMENT_OBJECTIVE_BODIES).
+OBJECTIVE_BODIES = RowBodies()
 # The response's fields that are columns of the objectives table (looked up once, not probed per request).
 _COLUMN_FIELDS = tuple(name for name in ObjectivePublic.model_fields if name in Objective.__table__.c)  # type: ignore[attr-defined]
 
@@ -152,18 +155,19 @@ async def get_objective(objective_id: str, principal: ReaderDep, request: Reques
     With `at`, everything is evaluated as of that instant from stored data (nothing is stored). The answer
     carries an `ETag`; send it back in `If-None-Match` to get 304 with no body while the answer is the same.
     """
-    if at is None:
-        reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
-        row = await lookups.objective_row(reads, tenant=principal.tenant, objective_id=objective_id)
-        if row is None or (principal.is_customer_only and row.consumer_party_id != principal.party):
-            raise NotFound(f"No objective {objective_id}")
-        found = objective_public(row)
-    else:
+    if at is not None:
         async with request.app.state.db.session(read_only=True) as session:
             objective = await visible_objective(session, principal, objective_id)
             evaluated = await evaluate_at(session, objective, at=as_of(request, at), now=utcnow())
         found = objective_public_as_of(objective, evaluated)
-    return conditional_json(request, _OBJECTIVE_JSON.dump_json(found))  # built once, not validated again
+        return conditional_json(request, _OBJECTIVE_JSON.dump_json(found))  # built once, not validated again
+    reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
+    row = await lookups.objective_row(reads, tenant=principal.tenant, objective_id=objective_id)
+    if row is None or (principal.is_customer_only and row.consumer_party_id != principal.party):
+        raise NotFound(f"No objective {objective_id}")
+    # the body is the row's alone (its reader checked above): an unchanged row's is answered as built before
+    body, etag = OBJECTIVE_BODIES.body(row, lambda: _OBJECTIVE_JSON.dump_json(objective_public(row)))
+    return conditional_json(request, body, etag)
 
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])

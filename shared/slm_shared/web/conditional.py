@@ -37,9 +37,11 @@ def none_match(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
-def conditional_json(request: Request, body: bytes) -> Response:
-    """The JSON body with its ETag, or 304 Not Modified (no body, the same ETag) when If-None-Match names it."""
-    etag = body_etag(body)
+def conditional_json(request: Request, body: bytes, etag: str | None = None) -> Response:
+    """The JSON body with its ETag, or 304 Not Modified (no body, the same ETag) when If-None-Match names it.
+
+    `etag`, when given, is `body_etag(body)` computed before (kept with the body, not digested again per read)."""
+    etag = body_etag(body) if etag is None else etag
     headers = {"ETag": etag, "Vary": "Authorization"}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None and none_match(if_none_match, etag):
