@@ -9,6 +9,8 @@ minute it starts in and up to (not including) the minute it ends in.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,14 +18,14 @@ from functools import cached_property
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, select, type_coerce
+from sqlalchemy import Select, Text, bindparam, select, type_coerce
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
-from slm_measurement.sqlite_json import SQLiteJSON, in_list
+from slm_measurement.sqlite_json import in_list, json_of
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
@@ -126,12 +128,12 @@ def of_objective(objective: Objective) -> Agreed | None:
 def _terms_of(postgres: bool) -> Select[Any]:
     """The columns of an agreement's stored versions that decide what is counted (`of_rows`), by agreement.
 
-    Core rows, not entities: a pass reads them for every objective it evaluates. On SQLite the activation
-    payload is decoded by `SQLiteJSON`. One statement, its list bound at execution (on SQLite as one JSON
-    text, `sqlite_json.in_list`): building an IN of many literals costs more than the read.
+    Core rows, not entities: a pass reads them for every objective it evaluates. The activation payload
+    is read as its stored text (decoded only when its agreement's versions are not known yet, see
+    `_agreed_of`). One statement, its list bound at execution (on SQLite as one JSON text,
+    `sqlite_json.in_list`): building an IN of many literals costs more than the read.
     """
     table = AgreementTerms.__table__  # type: ignore[attr-defined]
-    payload = table.c.payload if postgres else type_coerce(table.c.payload, SQLiteJSON()).label("payload")
     return select(
         table.c.tenant,
         table.c.agreement_id,
@@ -140,7 +142,7 @@ def _terms_of(postgres: bool) -> Select[Any]:
         table.c.activated_at,
         table.c.effective_to,
         table.c.ended_at,
-        payload,
+        type_coerce(table.c.payload.cast(Text) if postgres else table.c.payload, Text).label("payload"),
     ).where(
         table.c.tenant == bindparam("tenant"),
         table.c.agreement_id.in_(bindparam("agreement_ids", expanding=True))
@@ -151,6 +153,9 @@ def _terms_of(postgres: bool) -> Select[Any]:
 
 _TERMS_OF = {False: _terms_of(False), True: _terms_of(True)}  # by whether the database is PostgreSQL
 
+# One version as `_terms_of` reads it: (version, effective_from, activated_at, effective_to, ended_at, payload text).
+_Stored = tuple[int, datetime, datetime | None, datetime | None, datetime | None, str | None]
+
 
 async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) -> dict[tuple[str, str], Agreed]:
     """The agreed versions of every objective's agreement, by (tenant, agreement_id), from one query."""
@@ -158,38 +163,53 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     by_tenant: dict[str, list[str]] = {}
     for tenant, agreement_id in sorted(keys):
         by_tenant.setdefault(tenant, []).append(agreement_id)
-    found: dict[tuple[str, str], list[tuple[int, in_force.ActivatedVersion, Any]]] = {}
+    found: dict[tuple[str, str], list[_Stored]] = {}
     if not by_tenant:
         return {}
     connection = await session.connection()
-    statement = _TERMS_OF[connection.dialect.name == "postgresql"]
+    postgres = connection.dialect.name == "postgresql"
+    statement = _TERMS_OF[postgres]
     for tenant, agreement_ids in by_tenant.items():
         for offset in range(0, len(agreement_ids), 500):
             params = {"tenant": tenant, "agreement_ids": agreement_ids[offset : offset + 500]}
             for row in await connection.execute(statement, params):
                 # Unpacked, not read by name (a Row's attribute lookup costs more than the rest of the row).
-                row_tenant, agreement_id, number, effective_from, activated_at, effective_to, ended_at, payload = row
-                # What `AgreementTerms.activated` gives (a test compares the two).
-                version = in_force.ActivatedVersion(
-                    version=number,
-                    effective_from=effective_from,
-                    activated_at=activated_at or effective_from,
-                    effective_to=effective_to,
-                    ended_at=ended_at,
-                )
-                found.setdefault((row_tenant, agreement_id), []).append((number, version, payload))
-    return {key: _of_columns(versions) for key, versions in found.items()}
+                row_tenant, agreement_id, *stored = row
+                found.setdefault((row_tenant, agreement_id), []).append(cast(_Stored, tuple(stored)))
+    return {key: _agreed_of(tuple(sorted(versions)), postgres) for key, versions in found.items()}
 
 
-def _of_columns(found: list[tuple[int, in_force.ActivatedVersion, Any]]) -> Agreed:
-    """`of_rows` of the (version, its activation, its payload) that `_terms_of` reads."""
-    if len(found) > 1:
-        found.sort(key=lambda item: item[0])
+@functools.lru_cache(maxsize=4096)
+def _agreed_of(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
+    """`of_rows` of an agreement's versions as `_terms_of` reads them, oldest first.
+
+    Worked out once per distinct stored versions, not once per pass: the key is every column read
+    (the payload as its text), so an amended, ended or re-activated agreement is a new key. The value
+    is shared, never changed (`Agreed.parsed` only caches what `agreement` validates from it).
+    """
+    payloads = {number: _payload_of(text, postgres) for number, *_, text in stored}
     return Agreed(
-        versions=tuple(version for _, version, _ in found),
-        carries={number: _carried(payload) for number, _, payload in found},
-        payloads={number: payload for number, _, payload in found},
+        # What `AgreementTerms.activated` gives (a test compares the two).
+        versions=tuple(
+            in_force.ActivatedVersion(
+                version=number,
+                effective_from=effective_from,
+                activated_at=activated_at or effective_from,
+                effective_to=effective_to,
+                ended_at=ended_at,
+            )
+            for number, effective_from, activated_at, effective_to, ended_at, _ in stored
+        ),
+        carries={number: _carried(payload) for number, payload in payloads.items()},
+        payloads=payloads,
     )
+
+
+def _payload_of(text: str | None, postgres: bool) -> Any:
+    """The stored payload as its column's type decodes it: `json` on PostgreSQL's driver, `SQLiteJSON` on SQLite."""
+    if text is None:
+        return None
+    return json.loads(text) if postgres else json_of(text)
 
 
 def agreed_for(objective: Objective, known: dict[tuple[str, str], Agreed]) -> Agreed | None:

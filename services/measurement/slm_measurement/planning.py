@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -174,10 +175,10 @@ def _extent(ranges: dict[str, Bounds]) -> Bounds | None:
 
 
 # Plans of objectives without maintenance whose agreement has one version, by everything they depend on
-# (see `plan`): a pass plans its objectives at one `now`, so those with equal terms take one plan. Bounded:
-# emptied when full (a pass's next `now` misses anyway).
-_ONE_VERSION_PLANS: dict[tuple[Any, ...], Plan] = {}
-_ONE_VERSION_PLANS_MAX = 256
+# (see `plan`): a chunk plans its objectives at one `now`, so those with equal terms take one plan. Bounded:
+# the least recently used plan goes first, so a chunk of distinct versions never empties the plans it shares.
+_ONE_VERSION_PLANS: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+_ONE_VERSION_PLANS_MAX = 1024
 
 
 def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, share_whole: bool = False) -> Plan:
@@ -197,12 +198,14 @@ def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, s
             return _plain_plan(window, policy_json, forecast_texts, now)
         if share_whole and len(agreed.versions) == 1:
             key = _one_version_key(objective, agreed, window, policy_json, forecast_texts, now)
-            if (found := _ONE_VERSION_PLANS.get(key)) is None:
-                if len(_ONE_VERSION_PLANS) >= _ONE_VERSION_PLANS_MAX:
-                    _ONE_VERSION_PLANS.clear()
-                found = _ONE_VERSION_PLANS[key] = _agreed_plan(
-                    objective, agreed, window, policy_json, forecast_texts, now, share_whole=True
-                )
+            if (found := _ONE_VERSION_PLANS.get(key)) is not None:
+                _ONE_VERSION_PLANS.move_to_end(key)
+                return found
+            found = _ONE_VERSION_PLANS[key] = _agreed_plan(
+                objective, agreed, window, policy_json, forecast_texts, now, share_whole=True
+            )
+            if len(_ONE_VERSION_PLANS) > _ONE_VERSION_PLANS_MAX:
+                _ONE_VERSION_PLANS.popitem(last=False)
             return found
     return _agreed_plan(objective, agreed, window, policy_json, forecast_texts, now, share_whole=share_whole)
 

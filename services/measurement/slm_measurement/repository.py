@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Select,
     String,
     all_,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     or_,
     select,
     type_coerce,
@@ -82,11 +84,17 @@ def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:
 
 
 def _lock_due(postgres: bool) -> Select[Any]:
+    """The chunk's objectives still due, found by their ids.
+
+    On SQLite `active` is written `+active`, which no index serves: else the planner searched the due
+    index by `active` alone, reading every active objective (and sorting them) for each chunk.
+    """
+    active = OBJECTIVES.c.active if postgres else literal_column("+objectives.active", Boolean)
     return (
         select(*_evaluated_columns(postgres))
         .where(
             _ids_in("ids", postgres),
-            col(Objective.active).is_(True),
+            active.is_(True),
             or_(
                 col(Objective.needs_evaluation).is_(True),
                 col(Objective.evaluated_at).is_(None),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import SQLModel
 
@@ -152,6 +152,23 @@ async def test_the_versions_are_read_as_core_rows_and_give_what_the_stored_entit
             expected = agreed.of_rows([r for r in stored if (r.tenant, r.agreement_id) == key])
             assert value == expected
             assert value.payloads == expected.payloads
+        async with db.sessionmaker() as session:
+            again = await agreed.agreed_many(session, wanted)
+        assert all(again[key] is found[key] for key in found), "unchanged versions are worked out once"
+        table = AgreementTerms.__table__  # type: ignore[attr-defined]
+        async with db.session() as session:  # ended, then one version's payload changed: new values read
+            ended = table.c.agreement_id == "ended"
+            await session.execute(update(table).where(ended).values(ended_at=NOW - timedelta(minutes=3)))
+            amended = (table.c.agreement_id == "amended") & (table.c.version == 2)
+            await session.execute(update(table).where(amended).values(payload={"objectives": [{"objective_id": "x"}]}))
+        async with db.sessionmaker() as session:
+            changed = await agreed.agreed_many(session, wanted)
+            entities = await session.execute(table.select().where(table.c.tenant == "acme"))
+            stored = [AgreementTerms(**row._mapping) for row in entities]
+        for key, value in changed.items():
+            expected = agreed.of_rows([r for r in stored if (r.tenant, r.agreement_id) == key])
+            assert value is not found[key] and value == expected and value.payloads == expected.payloads
+        assert changed["acme", "amended"].carries[2] == {"x"}
     finally:
         await db.dispose()
 
