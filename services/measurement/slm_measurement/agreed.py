@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from slm_measurement import read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
-from slm_measurement.sqlite_json import in_list, json_of
+from slm_measurement.sqlite_json import SQLiteInstant, in_list, json_of
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
@@ -128,20 +128,18 @@ def of_objective(objective: Objective) -> Agreed | None:
 def _terms_of(postgres: bool) -> Select[Any]:
     """The columns of an agreement's stored versions that decide what is counted (`of_rows`), by agreement.
 
-    Core rows, not entities: a pass reads them for every objective it evaluates. The activation payload
-    is read as its stored text (decoded only when its agreement's versions are not known yet, see
-    `_agreed_of`). One statement, its list bound at execution (on SQLite as one JSON text,
-    `sqlite_json.in_list`): building an IN of many literals costs more than the read.
+    Core rows, not entities: a pass reads them for every objective it evaluates (on SQLite its instants
+    through `SQLiteInstant`). The activation payload is read as its stored text, decoded only when its
+    agreement's versions are not known yet (`_agreed_of`). One statement, its list bound at execution (on
+    SQLite as one JSON text, `sqlite_json.in_list`): building an IN of many literals costs more than the read.
     """
     table = AgreementTerms.__table__  # type: ignore[attr-defined]
+    instants = [table.c.effective_from, table.c.activated_at, table.c.effective_to, table.c.ended_at]
     return select(
         table.c.tenant,
         table.c.agreement_id,
         table.c.version,
-        table.c.effective_from,
-        table.c.activated_at,
-        table.c.effective_to,
-        table.c.ended_at,
+        *(instants if postgres else [type_coerce(c, SQLiteInstant()).label(c.key) for c in instants]),
         type_coerce(table.c.payload.cast(Text) if postgres else table.c.payload, Text).label("payload"),
     ).where(
         table.c.tenant == bindparam("tenant"),

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_measurement.models import Objective, ObjectiveTransition, PendingActivation, SliceTally
-from slm_measurement.sqlite_json import SQLiteJSON, in_list
+from slm_measurement.sqlite_json import SQLiteInstant, SQLiteJSON, in_list
+from slm_shared.db import UTCDateTime
 
 
 async def get_objective(
@@ -64,13 +65,19 @@ ObjectiveRow = Any  # its fields are the columns above, known only at import
 
 
 def _evaluated_columns(postgres: bool) -> list[Any]:
-    """The columns a pass reads; on SQLite its JSON columns are decoded by `SQLiteJSON` (5 per objective)."""
+    """The columns a pass reads; on SQLite its JSON columns are decoded by `SQLiteJSON` (5 per objective), its
+    instants by `SQLiteInstant`."""
     if postgres:
         return _EVALUATED_COLUMNS
-    return [
-        type_coerce(column, SQLiteJSON()).label(column.key) if isinstance(column.type, JSON) else column
-        for column in _EVALUATED_COLUMNS
-    ]
+    return [_read_on_sqlite(column) for column in _EVALUATED_COLUMNS]
+
+
+def _read_on_sqlite(column: Any) -> Any:
+    if isinstance(column.type, JSON):
+        return type_coerce(column, SQLiteJSON()).label(column.key)
+    if isinstance(column.type, UTCDateTime):
+        return type_coerce(column, SQLiteInstant()).label(column.key)
+    return column
 
 
 def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:

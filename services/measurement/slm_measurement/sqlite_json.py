@@ -1,12 +1,18 @@
-"""A JSON column as SQLite returns it, decoded fast, and lists bound as JSON: the passes' Core reads use them."""
+"""A JSON column as SQLite returns it, decoded fast, its instants parsed once per distinct text, and lists bound as
+JSON: the passes' Core reads use them."""
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import ColumnElement, Dialect, Select, Text, TypeDecorator, bindparam, func, select
+
+from slm_shared.db import UTCDateTime
 
 _decode = msgspec.json.Decoder().decode
 
@@ -33,6 +39,33 @@ def json_of(value: Any) -> Any:
         return _decode(value)
     except msgspec.MsgspecError:
         return json.loads(value)
+
+
+class SQLiteInstant(TypeDecorator[datetime]):
+    """A `UTCDateTime` column as SQLite returns it (text), each distinct text parsed once: what `UTCDateTime` gives.
+
+    A pass reads the same instants (an agreement's versions, an objective's effective span) pass after
+    pass; parsing one took about as long as judging a burn-rate tier. The value, a datetime, never changes.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else _instant(dialect, value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _instant(dialect: Dialect, text: str) -> datetime:
+    return _utc_reader(dialect)(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_reader(dialect: Dialect) -> Callable[[Any], datetime]:
+    """`UTCDateTime`'s own result processor on this dialect."""
+    reader = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert reader is not None
+    return cast(Callable[[Any], datetime], reader)
 
 
 _encode = msgspec.json.Encoder().encode

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import SQLModel
 
@@ -230,3 +230,29 @@ def test_an_id_list_holding_u0000_is_refused_rather_than_cut_short() -> None:
     """SQLite's json_each ends a string at U+0000: such an id would match another row or none."""
     with pytest.raises(ValueError, match="U\\+0000"):
         sqlite_json._JSONList().process_bind_param(["a", "a\x00b"], sqlite_dialect.dialect())
+
+
+async def test_a_locked_row_reads_as_the_stored_entity_its_instants_parsed_once(database_url: str) -> None:
+    """The lock's plain rows (on SQLite their instants through `SQLiteInstant`) hold what the entities hold."""
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        instants = [NOW, NOW.replace(microsecond=0), NOW - timedelta(days=400), None]
+        async with db.session() as session:
+            for n, start in enumerate(instants):
+                end = None if start is None else start + timedelta(days=n, seconds=n)
+                session.add(objective(n, effective_from=start, effective_to=end))
+            session.add(objective(len(instants), effective_from=NOW))  # an instant another row holds too
+        ids = [f"row-{n}" for n in range(len(instants) + 1)]
+        async with db.session() as session:
+            locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
+            entities = {o.id: o for o in (await session.scalars(select(Objective))).all()}
+        assert len(locked) == len(ids)
+        for row in locked:
+            stored = entities[row.id]
+            assert repr((row.effective_from, row.effective_to)) == repr((stored.effective_from, stored.effective_to))
+        if db.engine.dialect.name == "sqlite":  # one text, one parse: the rows share the datetime
+            assert locked[0].effective_from is locked[-1].effective_from
+    finally:
+        await db.dispose()
