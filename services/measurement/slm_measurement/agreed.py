@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -174,7 +175,7 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
                 # Unpacked, not read by name (a Row's attribute lookup costs more than the rest of the row).
                 row_tenant, agreement_id, *stored = row
                 found.setdefault((row_tenant, agreement_id), []).append(cast(_Stored, tuple(stored)))
-    return {key: _agreed_of(tuple(sorted(versions)), postgres) for key, versions in found.items()}
+    return {key: _agreed_of(tuple(sorted(versions, key=itemgetter(0))), postgres) for key, versions in found.items()}
 
 
 @functools.lru_cache(maxsize=4096)
