@@ -13,7 +13,7 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
 from operator import itemgetter
 from typing import Any, cast
@@ -57,6 +57,21 @@ class Agreed:
     def spans(self) -> list[in_force.Span]:
         """Every version's in-force span (`in_force.spans`), worked out once: a plan clips up to eight ranges."""
         return in_force.spans(self.versions)
+
+    @cached_property
+    def instants(self) -> tuple[tuple[tuple[datetime, tzinfo | None] | None, ...], ...]:
+        """Each version's instants (from, activated, to, ended) in UTC with their zones, worked out once.
+
+        Equal versions compare equal across zones and across a clock change (`fold`); these do not (the
+        shared plans of `planning` are keyed by them, and a pass meets the same stored versions every time).
+        """
+        return tuple(
+            tuple(
+                None if instant is None else (instant.astimezone(UTC), instant.tzinfo)
+                for instant in (v.effective_from, v.activated_at, v.effective_to, v.ended_at)
+            )
+            for v in self.versions
+        )
 
     def within(self, start: datetime, end: datetime) -> list[in_force.Span]:
         """`in_force.within(self.versions, start, end)`, from the spans worked out once."""

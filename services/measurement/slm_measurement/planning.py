@@ -10,7 +10,7 @@ import functools
 import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from slm_measurement import versioned
@@ -228,7 +228,6 @@ def _one_version_key(
     """
     version = agreed.versions[0]
     carried = agreed.carries.get(version.version)
-    instants = (version.effective_from, version.activated_at, version.effective_to, version.ended_at)
     return (
         window,
         policy_json,
@@ -236,7 +235,7 @@ def _one_version_key(
         now,
         now.tzinfo,
         version,
-        tuple(None if instant is None else (instant.astimezone(UTC), instant.tzinfo) for instant in instants),
+        agreed.instants[0],
         carried is None or objective.objective_id in carried,
     )
 
