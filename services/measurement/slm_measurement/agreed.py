@@ -9,7 +9,7 @@ minute it starts in and up to (not including) the minute it ends in.
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -146,7 +146,7 @@ def _terms_of(postgres: bool) -> Select[Any]:
 
     Core rows, not entities: a pass reads them for every objective it evaluates (on SQLite its instants
     through `SQLiteInstant`). The activation payload is read as its stored text, decoded only when its
-    agreement's versions are not known yet (`_agreed_of`). One statement, its list bound at execution (on
+    agreement's versions are not known yet (`_agreed_from_stored`). One statement, its list bound at execution (on
     SQLite as one JSON text, `sqlite_json.in_list`): building an IN of many literals costs more than the read.
     """
     table = AgreementTerms.__table__  # type: ignore[attr-defined]
@@ -190,17 +190,61 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
                 # Unpacked, not read by name (a Row's attribute lookup costs more than the rest of the row).
                 row_tenant, agreement_id, *stored = row
                 found.setdefault((row_tenant, agreement_id), []).append(cast(_Stored, tuple(stored)))
-    return {key: _agreed_of(tuple(sorted(versions, key=itemgetter(0))), postgres) for key, versions in found.items()}
+    return {
+        key: _agreed_from_stored(tuple(sorted(versions, key=itemgetter(0))), postgres)
+        for key, versions in found.items()
+    }
 
 
-@functools.lru_cache(maxsize=4096)
-def _agreed_of(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
-    """`of_rows` of an agreement's versions as `_terms_of` reads them, oldest first.
+# An agreement's stored versions worked out (`_agreed_from_stored`), by everything read of them. A pass meets the
+# same agreements in the same order every time, so the least recently used is the next one needed: when full
+# (entries, or their payloads' text), the cache keeps what it holds and works the rest out. It starts over only
+# when, of as many lookups as it holds, more missed than hit (versions no longer read give way to those read now).
+# What an entry holds is its payload decoded and, once asked for, validated: a small multiple of its text.
+_AGREED: dict[tuple[Any, ...], tuple[Agreed, int]] = {}  # by key: the agreement and its payloads' text length
+_AGREED_MAX = 8192
+_AGREED_MAX_TEXT = 16 * 2**20  # characters of payload text
+_agreed_text = 0
+_agreed_hits = _agreed_misses = 0
 
-    Worked out once per distinct stored versions, not once per pass: the key is every column read
-    (the payload as its text), so an amended, ended or re-activated agreement is a new key. The value
-    is shared, never changed (`Agreed.parsed` only caches what `agreement` validates from it).
+
+def _agreed_from_stored(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
+    """`of_rows` of an agreement's versions as `_terms_of` reads them, oldest first, worked out once per distinct
+    stored versions (up to the cache's bounds above).
+
+    The key is every column read, the payload by a 16-byte BLAKE2b digest of its text (not the text itself),
+    so an amended, ended or re-activated agreement is a new key. The value is shared: only its caches filled
+    on first use (`Agreed.parsed`, `spans`, `instants`) change, each to what any copy would hold.
     """
+    global _agreed_text, _agreed_hits, _agreed_misses
+    key = (postgres, *((*columns, None if text is None else _digest(text)) for *columns, text in stored))
+    if (found := _AGREED.get(key)) is not None:
+        _agreed_hits += 1
+        return found[0]
+    agreed = _worked_out(stored, postgres)
+    length = sum(len(text) for *_, text in stored if text is not None)
+    if length > _AGREED_MAX_TEXT:
+        return agreed
+    if len(_AGREED) >= _AGREED_MAX or _agreed_text + length > _AGREED_MAX_TEXT:
+        _agreed_misses += 1
+        if _agreed_hits + _agreed_misses < len(_AGREED):
+            return agreed
+        restart = _agreed_misses > _agreed_hits
+        _agreed_hits = _agreed_misses = 0
+        if not restart:
+            return agreed
+        _AGREED.clear()
+        _agreed_text = 0
+    _AGREED[key] = (agreed, length)
+    _agreed_text += length
+    return agreed
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _worked_out(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
     payloads = {number: _payload_of(text, postgres) for number, *_, text in stored}
     return Agreed(
         # What `AgreementTerms.activated` gives (a test compares the two).

@@ -175,8 +175,10 @@ def _extent(ranges: dict[str, Bounds]) -> Bounds | None:
 
 
 # Plans of objectives without maintenance whose agreement has one version, by everything they depend on
-# (see `plan`): a chunk plans its objectives at one `now`, so those with equal terms take one plan. Bounded:
-# the least recently used plan goes first, so a chunk of distinct versions never empties the plans it shares.
+# (see `plan`): a chunk plans its objectives at one `now`, so those with equal terms take one plan. `now` is
+# in the key and each chunk takes its own, so only plans of the chunk being planned are found again: those of
+# earlier chunks are never hit and wait to be dropped. Bounded: the least recently used plan goes first, so a
+# chunk of distinct versions never empties the plans it shares.
 _ONE_VERSION_PLANS: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
 _ONE_VERSION_PLANS_MAX = 1024
 
@@ -188,7 +190,8 @@ def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, s
     out), the plan shared by every objective with these terms at `now`, nothing clipped (`counted` None):
     what the evaluation pass reads and judges, clipped or not. A working shows the parts counted, so keeps them.
     With `share_whole`, an objective without maintenance whose agreement has one version also shares its
-    clipped plan with every objective of equal terms and an equal version (`_one_version_key`).
+    clipped plan with every objective of equal terms and an equal version (`_one_version_key`) planned at the
+    same `now`: in a pass, those of the same chunk.
     """
     window = _window_key(objective)
     policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None

@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from sqlalchemy.dialects import sqlite
 
-from slm_measurement.repository import _LOCK_DUE
+from slm_measurement.pass_locks import _LOCK_DUE
 from slm_shared.migrations import upgrade
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import SQLModel
 
-from slm_measurement import agreed, repository, sqlite_json
+from slm_measurement import agreed, pass_locks, sqlite_json
 from slm_measurement.agreed import Agreed
 from slm_measurement.evaluator import objective_ranges
 from slm_measurement.models import Objective
@@ -212,12 +212,12 @@ async def test_the_passes_read_exactly_the_rows_whose_ids_they_bind_whatever_the
             )
         wanted = [*ODD_IDS[1:4], "absent"]
         async with db.session() as session:
-            locked = await repository.lock_due_objectives(session, objective_row_ids=wanted, stale_before=activated)
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=wanted, stale_before=activated)
             assert sorted(o.id for o in locked) == sorted(ODD_IDS[1:4])
-            assert await repository.lock_due_objectives(session, objective_row_ids=[], stale_before=activated) == []
-            flagged = await repository.lock_flagged_objectives(session, limit=100, done=ODD_IDS[:2])
+            assert await pass_locks.lock_due_objectives(session, objective_row_ids=[], stale_before=activated) == []
+            flagged = await pass_locks.lock_flagged_objectives(session, limit=100, done=ODD_IDS[:2])
             assert sorted(o.id for o in flagged) == sorted(ODD_IDS[2:])
-            everything = await repository.lock_flagged_objectives(session, limit=100, done=[])
+            everything = await pass_locks.lock_flagged_objectives(session, limit=100, done=[])
             assert sorted(o.id for o in everything) == sorted(ODD_IDS)
             known = await agreed.agreed_many(session, locked)
             assert sorted(agreement for _, agreement in known) == sorted(ODD_IDS[1:4])
@@ -246,7 +246,7 @@ async def test_a_locked_row_reads_as_the_stored_entity_its_instants_parsed_once(
             session.add(objective(len(instants), effective_from=NOW))  # an instant another row holds too
         ids = [f"row-{n}" for n in range(len(instants) + 1)]
         async with db.session() as session:
-            locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
             entities = {o.id: o for o in (await session.scalars(select(Objective))).all()}
         assert len(locked) == len(ids)
         for row in locked:

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import col
 from test_evaluation_pass_own_terms import NOW, TERMS, _seed
 
-from slm_measurement import evaluation_pass, planning, repository
+from slm_measurement import evaluation_pass, pass_locks, planning, repository
 from slm_measurement.agreed import Agreed
 from slm_measurement.evaluation_pass import evaluate_chunk
 from slm_measurement.evaluator import objective_ranges
@@ -121,7 +121,7 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
                 )
         async with db.session() as session:
             ids = [f"{prefix}-{n}" for prefix in "ac" for n in range(len(TERMS))]
-            locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
             assert await evaluate_chunk(session, locked, now=NOW) == len(ids)
         async with db.session() as session:
             for n in range(len(TERMS)):
@@ -156,8 +156,9 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
 
         for n in range(len(TERMS)):
             assert outcome(f"a-{n}") == outcome(f"b-{n}"), (shape(n)[0], TERMS[n])
-        async with db.session() as session:  # again: terms and plans now known from the first pass
-            locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW + S)
+        # Again: the stored versions and instants are known from the first pass (the plans, at NOW + S, are new).
+        async with db.session() as session:
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW + S)
             assert await evaluate_chunk(session, locked, now=NOW + S) == len(ids)
         async with db.session() as session:
             for n in range(len(TERMS)):
