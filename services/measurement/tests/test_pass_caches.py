@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import update
@@ -36,7 +37,7 @@ def empty_agreed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def hits(rounds: list[list[object]]) -> int:
     """Lookups after the first round that gave the object the previous round gave (the entry kept)."""
-    return sum(a is b for before, after in zip(rounds, rounds[1:], strict=False) for a, b in zip(before, after))
+    return sum(a is b for before, after in pairwise(rounds) for a, b in zip(before, after, strict=True))
 
 
 @pytest.mark.usefixtures("empty_agreed")
