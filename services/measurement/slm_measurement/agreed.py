@@ -9,21 +9,24 @@ minute it starts in and up to (not including) the minute it ends in.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, select, type_coerce
+from sqlalchemy import Select, Text, bindparam, select, type_coerce
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
 from slm_measurement.models import Objective
-from slm_measurement.sqlite_json import SQLiteJSON, in_list
+from slm_measurement.sqlite_json import SQLiteInstant, in_list, json_of
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
@@ -54,6 +57,21 @@ class Agreed:
     def spans(self) -> list[in_force.Span]:
         """Every version's in-force span (`in_force.spans`), worked out once: a plan clips up to eight ranges."""
         return in_force.spans(self.versions)
+
+    @cached_property
+    def instants(self) -> tuple[tuple[tuple[datetime, tzinfo | None] | None, ...], ...]:
+        """Each version's instants (from, activated, to, ended) in UTC with their zones, worked out once.
+
+        Equal versions compare equal across zones and across a clock change (`fold`); these do not (the
+        shared plans of `planning` are keyed by them, and a pass meets the same stored versions every time).
+        """
+        return tuple(
+            tuple(
+                None if instant is None else (instant.astimezone(UTC), instant.tzinfo)
+                for instant in (v.effective_from, v.activated_at, v.effective_to, v.ended_at)
+            )
+            for v in self.versions
+        )
 
     def within(self, start: datetime, end: datetime) -> list[in_force.Span]:
         """`in_force.within(self.versions, start, end)`, from the spans worked out once."""
@@ -126,21 +144,19 @@ def of_objective(objective: Objective) -> Agreed | None:
 def _terms_of(postgres: bool) -> Select[Any]:
     """The columns of an agreement's stored versions that decide what is counted (`of_rows`), by agreement.
 
-    Core rows, not entities: a pass reads them for every objective it evaluates. On SQLite the activation
-    payload is decoded by `SQLiteJSON`. One statement, its list bound at execution (on SQLite as one JSON
-    text, `sqlite_json.in_list`): building an IN of many literals costs more than the read.
+    Core rows, not entities: a pass reads them for every objective it evaluates (on SQLite its instants
+    through `SQLiteInstant`). The activation payload is read as its stored text, decoded only when its
+    agreement's versions are not known yet (`_agreed_from_stored`). One statement, its list bound at execution (on
+    SQLite as one JSON text, `sqlite_json.in_list`): building an IN of many literals costs more than the read.
     """
     table = AgreementTerms.__table__  # type: ignore[attr-defined]
-    payload = table.c.payload if postgres else type_coerce(table.c.payload, SQLiteJSON()).label("payload")
+    instants = [table.c.effective_from, table.c.activated_at, table.c.effective_to, table.c.ended_at]
     return select(
         table.c.tenant,
         table.c.agreement_id,
         table.c.version,
-        table.c.effective_from,
-        table.c.activated_at,
-        table.c.effective_to,
-        table.c.ended_at,
-        payload,
+        *(instants if postgres else [type_coerce(c, SQLiteInstant()).label(c.key) for c in instants]),
+        type_coerce(table.c.payload.cast(Text) if postgres else table.c.payload, Text).label("payload"),
     ).where(
         table.c.tenant == bindparam("tenant"),
         table.c.agreement_id.in_(bindparam("agreement_ids", expanding=True))
@@ -151,6 +167,9 @@ def _terms_of(postgres: bool) -> Select[Any]:
 
 _TERMS_OF = {False: _terms_of(False), True: _terms_of(True)}  # by whether the database is PostgreSQL
 
+# One version as `_terms_of` reads it: (version, effective_from, activated_at, effective_to, ended_at, payload text).
+_Stored = tuple[int, datetime, datetime | None, datetime | None, datetime | None, str | None]
+
 
 async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) -> dict[tuple[str, str], Agreed]:
     """The agreed versions of every objective's agreement, by (tenant, agreement_id), from one query."""
@@ -158,38 +177,97 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     by_tenant: dict[str, list[str]] = {}
     for tenant, agreement_id in sorted(keys):
         by_tenant.setdefault(tenant, []).append(agreement_id)
-    found: dict[tuple[str, str], list[tuple[int, in_force.ActivatedVersion, Any]]] = {}
+    found: dict[tuple[str, str], list[_Stored]] = {}
     if not by_tenant:
         return {}
     connection = await session.connection()
-    statement = _TERMS_OF[connection.dialect.name == "postgresql"]
+    postgres = connection.dialect.name == "postgresql"
+    statement = _TERMS_OF[postgres]
     for tenant, agreement_ids in by_tenant.items():
         for offset in range(0, len(agreement_ids), 500):
             params = {"tenant": tenant, "agreement_ids": agreement_ids[offset : offset + 500]}
             for row in await connection.execute(statement, params):
                 # Unpacked, not read by name (a Row's attribute lookup costs more than the rest of the row).
-                row_tenant, agreement_id, number, effective_from, activated_at, effective_to, ended_at, payload = row
-                # What `AgreementTerms.activated` gives (a test compares the two).
-                version = in_force.ActivatedVersion(
-                    version=number,
-                    effective_from=effective_from,
-                    activated_at=activated_at or effective_from,
-                    effective_to=effective_to,
-                    ended_at=ended_at,
-                )
-                found.setdefault((row_tenant, agreement_id), []).append((number, version, payload))
-    return {key: _of_columns(versions) for key, versions in found.items()}
+                row_tenant, agreement_id, *stored = row
+                found.setdefault((row_tenant, agreement_id), []).append(cast(_Stored, tuple(stored)))
+    return {
+        key: _agreed_from_stored(tuple(sorted(versions, key=itemgetter(0))), postgres)
+        for key, versions in found.items()
+    }
 
 
-def _of_columns(found: list[tuple[int, in_force.ActivatedVersion, Any]]) -> Agreed:
-    """`of_rows` of the (version, its activation, its payload) that `_terms_of` reads."""
-    if len(found) > 1:
-        found.sort(key=lambda item: item[0])
+# An agreement's stored versions worked out (`_agreed_from_stored`), by everything read of them. A pass meets the
+# same agreements in the same order every time, so the least recently used is the next one needed: when full
+# (entries, or their payloads' text), the cache keeps what it holds and works the rest out. It starts over only
+# when, of as many lookups as it holds, more missed than hit (versions no longer read give way to those read now).
+# What an entry holds is its payload decoded and, once asked for, validated: a small multiple of its text.
+_AGREED: dict[tuple[Any, ...], tuple[Agreed, int]] = {}  # by key: the agreement and its payloads' text length
+_AGREED_MAX = 8192
+_AGREED_MAX_TEXT = 16 * 2**20  # characters of payload text
+_agreed_text = 0
+_agreed_hits = _agreed_misses = 0
+
+
+def _agreed_from_stored(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
+    """`of_rows` of an agreement's versions as `_terms_of` reads them, oldest first, worked out once per distinct
+    stored versions (up to the cache's bounds above).
+
+    The key is every column read, the payload by a 16-byte BLAKE2b digest of its text (not the text itself),
+    so an amended, ended or re-activated agreement is a new key. The value is shared: only its caches filled
+    on first use (`Agreed.parsed`, `spans`, `instants`) change, each to what any copy would hold.
+    """
+    global _agreed_text, _agreed_hits, _agreed_misses
+    key = (postgres, *((*columns, None if text is None else _digest(text)) for *columns, text in stored))
+    if (found := _AGREED.get(key)) is not None:
+        _agreed_hits += 1
+        return found[0]
+    agreed = _worked_out(stored, postgres)
+    length = sum(len(text) for *_, text in stored if text is not None)
+    if length > _AGREED_MAX_TEXT:
+        return agreed
+    if len(_AGREED) >= _AGREED_MAX or _agreed_text + length > _AGREED_MAX_TEXT:
+        _agreed_misses += 1
+        if _agreed_hits + _agreed_misses < len(_AGREED):
+            return agreed
+        restart = _agreed_misses > _agreed_hits
+        _agreed_hits = _agreed_misses = 0
+        if not restart:
+            return agreed
+        _AGREED.clear()
+        _agreed_text = 0
+    _AGREED[key] = (agreed, length)
+    _agreed_text += length
+    return agreed
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _worked_out(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
+    payloads = {number: _payload_of(text, postgres) for number, *_, text in stored}
     return Agreed(
-        versions=tuple(version for _, version, _ in found),
-        carries={number: _carried(payload) for number, _, payload in found},
-        payloads={number: payload for number, _, payload in found},
+        # What `AgreementTerms.activated` gives (a test compares the two).
+        versions=tuple(
+            in_force.ActivatedVersion(
+                version=number,
+                effective_from=effective_from,
+                activated_at=activated_at or effective_from,
+                effective_to=effective_to,
+                ended_at=ended_at,
+            )
+            for number, effective_from, activated_at, effective_to, ended_at, _ in stored
+        ),
+        carries={number: _carried(payload) for number, payload in payloads.items()},
+        payloads=payloads,
     )
+
+
+def _payload_of(text: str | None, postgres: bool) -> Any:
+    """The stored payload as its column's type decodes it: `json` on PostgreSQL's driver, `SQLiteJSON` on SQLite."""
+    if text is None:
+        return None
+    return json.loads(text) if postgres else json_of(text)
 
 
 def agreed_for(objective: Objective, known: dict[tuple[str, str], Agreed]) -> Agreed | None:

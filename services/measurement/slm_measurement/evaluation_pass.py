@@ -23,7 +23,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import agreed, buckets, lookups, repository
+from slm_measurement import agreed, buckets, lookups, pass_locks, repository
 from slm_measurement.bulk_update import EncodedJSON, update_outcomes
 from slm_measurement.chunk_failures import ChunkFailures, failed_lately, objective_failed, remember, transient
 from slm_measurement.domain import observed
@@ -283,7 +283,7 @@ async def evaluate_chunk(
 ) -> int:
     """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept.
 
-    They may be plain rows (see `repository.lock_due_objectives`): planning, reading and judging only
+    They may be plain rows (see `pass_locks.lock_due_objectives`): planning, reading and judging only
     read their columns, and the outcomes are written in bulk; one evaluated alone, or written alone
     after the bulk write failed, is loaded as an entity first.
 
@@ -331,7 +331,7 @@ async def evaluate_ids(db: Database, objective_row_ids: list[str], *, interval: 
                 async with db.session() as session:
                     failures.attach(session)
                     now = utcnow()
-                    objectives = await repository.lock_due_objectives(
+                    objectives = await pass_locks.lock_due_objectives(
                         session, objective_row_ids=objective_row_ids, stale_before=now - interval
                     )
                     locked = len(objectives)

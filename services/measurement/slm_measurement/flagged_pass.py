@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from slm_measurement import repository
+from slm_measurement import pass_locks
 from slm_measurement.chunk_failures import ChunkFailures, failed_lately, remember, transient
 from slm_measurement.evaluation_pass import IMMEDIATE, evaluate_chunk
 from slm_shared.db import Database, utcnow
@@ -59,10 +59,10 @@ async def _evaluate_chunk(db: Database, *, size: int, done: list[str]) -> tuple[
                 failures.attach(session)
                 now = utcnow()
                 if not chosen:
-                    objectives = await repository.lock_flagged_objectives(session, limit=size, done=done)
+                    objectives = await pass_locks.lock_flagged_objectives(session, limit=size, done=done)
                     chosen = [o.id for o in objectives]
                 else:  # tried before and rolled back: those of them still flagged
-                    objectives = await repository.lock_due_objectives(
+                    objectives = await pass_locks.lock_due_objectives(
                         session, objective_row_ids=chosen, stale_before=_STILL_FLAGGED
                     )
                 ids = [o.id for o in objectives]

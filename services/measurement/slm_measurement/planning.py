@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from slm_measurement import versioned
@@ -174,10 +175,12 @@ def _extent(ranges: dict[str, Bounds]) -> Bounds | None:
 
 
 # Plans of objectives without maintenance whose agreement has one version, by everything they depend on
-# (see `plan`): a pass plans its objectives at one `now`, so those with equal terms take one plan. Bounded:
-# emptied when full (a pass's next `now` misses anyway).
-_ONE_VERSION_PLANS: dict[tuple[Any, ...], Plan] = {}
-_ONE_VERSION_PLANS_MAX = 256
+# (see `plan`): a chunk plans its objectives at one `now`, so those with equal terms take one plan. `now` is
+# in the key and each chunk takes its own, so only plans of the chunk being planned are found again: those of
+# earlier chunks are never hit and wait to be dropped. Bounded: the least recently used plan goes first, so a
+# chunk of distinct versions never empties the plans it shares.
+_ONE_VERSION_PLANS: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+_ONE_VERSION_PLANS_MAX = 1024
 
 
 def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, share_whole: bool = False) -> Plan:
@@ -187,7 +190,8 @@ def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, s
     out), the plan shared by every objective with these terms at `now`, nothing clipped (`counted` None):
     what the evaluation pass reads and judges, clipped or not. A working shows the parts counted, so keeps them.
     With `share_whole`, an objective without maintenance whose agreement has one version also shares its
-    clipped plan with every objective of equal terms and an equal version (`_one_version_key`).
+    clipped plan with every objective of equal terms and an equal version (`_one_version_key`) planned at the
+    same `now`: in a pass, those of the same chunk.
     """
     window = _window_key(objective)
     policy_json = json.dumps(objective.alert_policy, sort_keys=True) if objective.alert_policy else None
@@ -197,12 +201,14 @@ def plan(objective: Objective, *, now: datetime, agreed: Agreed | None = None, s
             return _plain_plan(window, policy_json, forecast_texts, now)
         if share_whole and len(agreed.versions) == 1:
             key = _one_version_key(objective, agreed, window, policy_json, forecast_texts, now)
-            if (found := _ONE_VERSION_PLANS.get(key)) is None:
-                if len(_ONE_VERSION_PLANS) >= _ONE_VERSION_PLANS_MAX:
-                    _ONE_VERSION_PLANS.clear()
-                found = _ONE_VERSION_PLANS[key] = _agreed_plan(
-                    objective, agreed, window, policy_json, forecast_texts, now, share_whole=True
-                )
+            if (found := _ONE_VERSION_PLANS.get(key)) is not None:
+                _ONE_VERSION_PLANS.move_to_end(key)
+                return found
+            found = _ONE_VERSION_PLANS[key] = _agreed_plan(
+                objective, agreed, window, policy_json, forecast_texts, now, share_whole=True
+            )
+            if len(_ONE_VERSION_PLANS) > _ONE_VERSION_PLANS_MAX:
+                _ONE_VERSION_PLANS.popitem(last=False)
             return found
     return _agreed_plan(objective, agreed, window, policy_json, forecast_texts, now, share_whole=share_whole)
 
@@ -225,7 +231,6 @@ def _one_version_key(
     """
     version = agreed.versions[0]
     carried = agreed.carries.get(version.version)
-    instants = (version.effective_from, version.activated_at, version.effective_to, version.ended_at)
     return (
         window,
         policy_json,
@@ -233,7 +238,7 @@ def _one_version_key(
         now,
         now.tzinfo,
         version,
-        tuple(None if instant is None else (instant.astimezone(UTC), instant.tzinfo) for instant in instants),
+        agreed.instants[0],
         carried is None or objective.objective_id in carried,
     )
 

@@ -67,7 +67,7 @@ def record_events(
     moves, _ = alert_changes(found.alerts, set(objective.firing_alerts or []))
     if change.event is None and not moves:
         return
-    # A plain row holds the columns an evaluation reads (see `repository.lock_due_objectives`).
+    # A plain row holds the columns an evaluation reads (see `pass_locks.lock_due_objectives`).
     updated = AnnouncedColumns(
         **{name: values[name] if name in values else getattr(objective, name) for name in _ANNOUNCED},
         details=details_of(found, objective.budgeting_method),  # the stored JSON, as the entity holds it

@@ -1,13 +1,19 @@
-"""A JSON column as SQLite returns it, decoded fast, and lists bound as JSON: the passes' Core reads use them."""
+"""How the passes' Core reads on SQLite take its text: a JSON column decoded fast (`SQLiteJSON`), a timestamp
+column parsed once per distinct text (`SQLiteInstant`), and a list of ids bound as one JSON text (`in_list`)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import BindParameter, ColumnElement, Dialect, Select, Text, TypeDecorator, bindparam, func, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
+
+from slm_shared.db import UTCDateTime
 
 _decode = msgspec.json.Decoder().decode
 
@@ -34,6 +40,59 @@ def json_of(value: Any) -> Any:
         return _decode(value)
     except msgspec.MsgspecError:
         return json.loads(value)
+
+
+class SQLiteInstant(TypeDecorator[datetime]):
+    """A `UTCDateTime` column as SQLite returns it (text), each distinct text parsed once: what `UTCDateTime` gives.
+
+    A pass reads the same instants (an agreement's versions, an objective's effective span) pass after
+    pass; parsing one took about as long as judging a burn-rate tier. The value, a datetime, never changes.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else _instant(value)
+
+
+def _utc_reader() -> Callable[[Any], datetime]:
+    """`UTCDateTime`'s own result processor on SQLite (every SQLite engine's dialect reads the text alike)."""
+    dialect = sqlite.dialect()
+    reader = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    if reader is None:
+        raise TypeError("UTCDateTime has no result processor on SQLite: SQLiteInstant cannot read its text")
+    return cast(Callable[[Any], datetime], reader)
+
+
+_read_utc = _utc_reader()
+
+# Each distinct text's instant. A pass meets the same texts in the same order every time, so the least recently
+# used is the next one needed: when full, the cache keeps what it holds and parses the rest. It starts over
+# only when, of as many lookups as it holds, more missed than hit (texts no longer read give way to those read now).
+_INSTANTS: dict[str, datetime] = {}
+_INSTANTS_MAX = 8192
+_instant_hits = _instant_misses = 0
+
+
+def _instant(text: str) -> datetime:
+    """What `UTCDateTime` reads SQLite's `text` as, parsed once per distinct text (up to `_INSTANTS_MAX` of them)."""
+    global _instant_hits, _instant_misses
+    if (found := _INSTANTS.get(text)) is not None:
+        _instant_hits += 1
+        return found
+    found = _read_utc(text)
+    if len(_INSTANTS) >= _INSTANTS_MAX:
+        _instant_misses += 1
+        if _instant_hits + _instant_misses < len(_INSTANTS):
+            return found
+        restart = _instant_misses > _instant_hits
+        _instant_hits = _instant_misses = 0
+        if not restart:
+            return found
+        _INSTANTS.clear()
+    _INSTANTS[text] = found
+    return found
 
 
 _encode = msgspec.json.Encoder().encode

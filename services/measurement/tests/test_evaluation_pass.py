@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import SQLModel
 
-from slm_measurement import repository
+from slm_measurement import pass_locks, repository
 from slm_measurement.evaluation_pass import evaluate_chunk
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, MinuteValueBin, Objective, ObjectiveTransition
 from slm_measurement.service import evaluate_objective
@@ -144,7 +144,7 @@ async def test_a_pass_stores_what_single_evaluations_store(database_url: str) ->
         await _seed(db, now)
         async with db.session() as session:
             ids = [f"a-{k['objective_id']}" for k in KINDS]
-            locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=now)
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=now)
             assert await evaluate_chunk(session, locked, now=now) == len(KINDS) - 1  # the bad window is skipped
         async with db.session() as session:
             for kind in KINDS[:-1]:

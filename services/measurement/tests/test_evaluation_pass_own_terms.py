@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from slm_measurement import repository
+from slm_measurement import pass_locks, repository
 from slm_measurement.evaluation_pass import evaluate_chunk
 from slm_measurement.gc_spacing import SPACED_YOUNG, collections_spaced
 from slm_measurement.models import DayBucket, HourBucket, MinuteBucket, Objective, ObjectiveTransition
@@ -121,7 +121,7 @@ async def test_objectives_on_their_own_terms_store_what_single_evaluations_store
         await _seed(db)
         async with db.session() as session:
             ids = [f"a-{n}" for n in range(len(TERMS))]
-            locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
             assert await evaluate_chunk(session, locked, now=NOW) == len(TERMS)
         async with db.session() as session:
             for n in range(len(TERMS)):

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import SQLModel
 
-from slm_measurement import agreed, repository, sqlite_json
+from slm_measurement import agreed, pass_locks, sqlite_json
 from slm_measurement.agreed import Agreed
 from slm_measurement.evaluator import objective_ranges
 from slm_measurement.models import Objective
@@ -152,6 +152,23 @@ async def test_the_versions_are_read_as_core_rows_and_give_what_the_stored_entit
             expected = agreed.of_rows([r for r in stored if (r.tenant, r.agreement_id) == key])
             assert value == expected
             assert value.payloads == expected.payloads
+        async with db.sessionmaker() as session:
+            again = await agreed.agreed_many(session, wanted)
+        assert all(again[key] is found[key] for key in found), "unchanged versions are worked out once"
+        table = AgreementTerms.__table__  # type: ignore[attr-defined]
+        async with db.session() as session:  # ended, then one version's payload changed: new values read
+            ended = table.c.agreement_id == "ended"
+            await session.execute(update(table).where(ended).values(ended_at=NOW - timedelta(minutes=3)))
+            amended = (table.c.agreement_id == "amended") & (table.c.version == 2)
+            await session.execute(update(table).where(amended).values(payload={"objectives": [{"objective_id": "x"}]}))
+        async with db.sessionmaker() as session:
+            changed = await agreed.agreed_many(session, wanted)
+            entities = await session.execute(table.select().where(table.c.tenant == "acme"))
+            stored = [AgreementTerms(**row._mapping) for row in entities]
+        for key, value in changed.items():
+            expected = agreed.of_rows([r for r in stored if (r.tenant, r.agreement_id) == key])
+            assert value is not found[key] and value == expected and value.payloads == expected.payloads
+        assert changed["acme", "amended"].carries[2] == {"x"}
     finally:
         await db.dispose()
 
@@ -195,12 +212,12 @@ async def test_the_passes_read_exactly_the_rows_whose_ids_they_bind_whatever_the
             )
         wanted = [*ODD_IDS[1:4], "absent"]
         async with db.session() as session:
-            locked = await repository.lock_due_objectives(session, objective_row_ids=wanted, stale_before=activated)
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=wanted, stale_before=activated)
             assert sorted(o.id for o in locked) == sorted(ODD_IDS[1:4])
-            assert await repository.lock_due_objectives(session, objective_row_ids=[], stale_before=activated) == []
-            flagged = await repository.lock_flagged_objectives(session, limit=100, done=ODD_IDS[:2])
+            assert await pass_locks.lock_due_objectives(session, objective_row_ids=[], stale_before=activated) == []
+            flagged = await pass_locks.lock_flagged_objectives(session, limit=100, done=ODD_IDS[:2])
             assert sorted(o.id for o in flagged) == sorted(ODD_IDS[2:])
-            everything = await repository.lock_flagged_objectives(session, limit=100, done=[])
+            everything = await pass_locks.lock_flagged_objectives(session, limit=100, done=[])
             assert sorted(o.id for o in everything) == sorted(ODD_IDS)
             known = await agreed.agreed_many(session, locked)
             assert sorted(agreement for _, agreement in known) == sorted(ODD_IDS[1:4])
@@ -213,3 +230,29 @@ def test_an_id_list_holding_u0000_is_refused_rather_than_cut_short() -> None:
     """SQLite's json_each ends a string at U+0000: such an id would match another row or none."""
     with pytest.raises(ValueError, match="U\\+0000"):
         sqlite_json._JSONList().process_bind_param(["a", "a\x00b"], sqlite_dialect.dialect())
+
+
+async def test_a_locked_row_reads_as_the_stored_entity_its_instants_parsed_once(database_url: str) -> None:
+    """The lock's plain rows (on SQLite their instants through `SQLiteInstant`) hold what the entities hold."""
+    db = Database(database_url)
+    try:
+        async with db.engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+        instants = [NOW, NOW.replace(microsecond=0), NOW - timedelta(days=400), None]
+        async with db.session() as session:
+            for n, start in enumerate(instants):
+                end = None if start is None else start + timedelta(days=n, seconds=n)
+                session.add(objective(n, effective_from=start, effective_to=end))
+            session.add(objective(len(instants), effective_from=NOW))  # an instant another row holds too
+        ids = [f"row-{n}" for n in range(len(instants) + 1)]
+        async with db.session() as session:
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
+            entities = {o.id: o for o in (await session.scalars(select(Objective))).all()}
+        assert len(locked) == len(ids)
+        for row in locked:
+            stored = entities[row.id]
+            assert repr((row.effective_from, row.effective_to)) == repr((stored.effective_from, stored.effective_to))
+        if db.engine.dialect.name == "sqlite":  # one text, one parse: the rows share the datetime
+            assert locked[0].effective_from is locked[-1].effective_from
+    finally:
+        await db.dispose()

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import col
 from test_evaluation_pass_own_terms import NOW, TERMS, _seed
 
-from slm_measurement import evaluation_pass, planning, repository
+from slm_measurement import evaluation_pass, pass_locks, planning, repository
 from slm_measurement.agreed import Agreed
 from slm_measurement.evaluation_pass import evaluate_chunk
 from slm_measurement.evaluator import objective_ranges
@@ -45,6 +45,12 @@ SHAPES: list[tuple[str, list[Version], bool]] = [
     ("ends after the current minute", [(NOW - 400 * D, None, NOW + 45 * S, None)], True),
     ("ends inside the current minute", [(NOW - 400 * D, None, NOW - 10 * S, None)], False),
     ("an amendment to come", [(NOW - 400 * D, None, None, None), (NOW + 3 * D, NOW - D, None, 0.5)], True),
+    # 03:00:31 in New York, seconds after its clocks went forward (07:00 UTC): a clipped plan across the change.
+    (
+        "starts inside the window as clocks change",
+        [(datetime(2026, 3, 8, 7, 0, 31, tzinfo=UTC), None, None, None)],
+        False,
+    ),
 ]
 
 
@@ -115,7 +121,7 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
                 )
         async with db.session() as session:
             ids = [f"{prefix}-{n}" for prefix in "ac" for n in range(len(TERMS))]
-            locked = await repository.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW)
             assert await evaluate_chunk(session, locked, now=NOW) == len(ids)
         async with db.session() as session:
             for n in range(len(TERMS)):
@@ -148,6 +154,22 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
                 moved,
             )
 
+        for n in range(len(TERMS)):
+            assert outcome(f"a-{n}") == outcome(f"b-{n}"), (shape(n)[0], TERMS[n])
+        # Again: the stored versions and instants are known from the first pass (the plans, at NOW + S, are new).
+        async with db.session() as session:
+            locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW + S)
+            assert await evaluate_chunk(session, locked, now=NOW + S) == len(ids)
+        async with db.session() as session:
+            for n in range(len(TERMS)):
+                single = await repository.get_objective(
+                    session, tenant=TERMS[n].get("tenant", "acme"), objective_row_id=f"b-{n}"
+                )
+                assert single is not None
+                await evaluate_objective(session, single, now=NOW + S)
+        async with db.sessionmaker() as session:
+            objectives = {o.id: o for o in (await session.scalars(select(Objective))).all()}
+            transitions = list((await session.scalars(select(ObjectiveTransition))).all())
         for n in range(len(TERMS)):
             assert outcome(f"a-{n}") == outcome(f"b-{n}"), (shape(n)[0], TERMS[n])
         shared, own = [], []
@@ -345,3 +367,25 @@ def test_wall_times_an_hour_apart_across_a_clock_change_do_not_share_a_plan() ->
     taken = plan(second, now=now, agreed=other, share_whole=True)
     assert taken is not one
     assert taken == plan(second, now=now, agreed=other)
+
+
+def test_a_plan_in_use_outlives_more_distinct_plans_than_the_cache_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-version plans drop the least recently used when full, never the whole cache: a plan taken
+    again meanwhile is still the one shared, and one pushed out is worked out anew, equal to the one before."""
+    monkeypatch.setattr(planning, "_ONE_VERSION_PLANS_MAX", 4)
+    now = BASE + timedelta(seconds=31)
+    planning._ONE_VERSION_PLANS.clear()
+
+    def started(seconds: int) -> Agreed:
+        start = now - timedelta(days=10, seconds=seconds)
+        return Agreed(versions=(ActivatedVersion(version=1, effective_from=start, activated_at=start),))
+
+    objective = fuzzed(WINDOW_30D, None, False)
+    kept = plan(objective, now=now, agreed=started(0), share_whole=True)
+    first = plan(objective, now=now, agreed=started(1), share_whole=True)
+    for seconds in range(2, 12):  # more distinct plans than the cache holds, the first one taken between them
+        assert plan(objective, now=now, agreed=started(0), share_whole=True) is kept
+        plan(objective, now=now, agreed=started(seconds), share_whole=True)
+    assert len(planning._ONE_VERSION_PLANS) == 4
+    again = plan(objective, now=now, agreed=started(1), share_whole=True)
+    assert again is not first and repr(again) == repr(first)
