@@ -28,13 +28,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, Subscription
+from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, ObjectiveStatusSeen, Subscription
 from slm_shared.db import UTCDateTime
 
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)  # type: ignore[attr-defined]
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
 AGREEMENTS = cast(Table, AgreementView.__table__)  # type: ignore[attr-defined]
+STATUSES_SEEN = cast(Table, ObjectiveStatusSeen.__table__)  # type: ignore[attr-defined]
 D = DELIVERIES.c
 S = SUBSCRIPTIONS.c
 
@@ -125,6 +126,43 @@ NEWEST_STATUS = text(
         for column in ("consumer_party_id", "provider_party_id", "escalation_seconds")
     )
 ).bindparams(bindparam("observed_at", type_=UTCDateTime))
+
+
+STORE_STATUS = text(
+    "INSERT INTO objective_status_seen (tenant, agreement_id, objective_id, status, observed_at) "
+    "VALUES (:tenant, :agreement_id, :objective_id, :status, :observed_at) "
+    "ON CONFLICT (tenant, agreement_id, objective_id) DO UPDATE "
+    "SET status = excluded.status, observed_at = excluded.observed_at "
+    "WHERE objective_status_seen.observed_at < excluded.observed_at"
+).bindparams(bindparam("observed_at", type_=UTCDateTime))
+
+
+async def latest_observations(
+    session: AsyncSession, objectives: Collection[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], datetime]:
+    """The latest observation stored of each of these (tenant, agreement id, objective id), where there is one."""
+    if not objectives:
+        return {}
+    seen = STATUSES_SEEN.c
+    rows = await session.execute(
+        select(seen.tenant, seen.agreement_id, seen.objective_id, seen.observed_at).where(
+            seen.objective_id.in_({objective for _, _, objective in objectives})
+        )
+    )
+    return {(r.tenant, r.agreement_id, r.objective_id): r.observed_at for r in rows if tuple(r[:3]) in objectives}
+
+
+async def agreements_known(session: AsyncSession, agreements: Collection[tuple[str, str]]) -> list[Row[Any]]:
+    """What fan-out reads of these (tenant, agreement id), as `NEWEST_STATUS` returns it, of those known."""
+    if not agreements:
+        return []
+    A = AGREEMENTS.c
+    rows = await session.execute(
+        select(A.tenant, A.agreement_id, A.consumer_party_id, A.provider_party_id, A.escalation_seconds).where(
+            A.agreement_id.in_({agreement for _, agreement in agreements})
+        )
+    )
+    return [row for row in rows if (row.tenant, row.agreement_id) in agreements]
 
 
 async def agreement_facts(session: AsyncSession, *, tenant: str, agreement_id: str) -> Row[Any] | None:

@@ -24,6 +24,17 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("slm.bus")
 
 INBOX = cast(Table, InboxMessage.__table__)  # type: ignore[attr-defined]
+TOGETHER = "slm_bus_applied_together"  # session.info: see `applied_together`
+
+
+def applied_together(session: AsyncSession) -> list[CloudEvent]:
+    """The events this transaction applies one after another, in order, with no savepoint among them (a fetched
+    batch whose events are all delivered for the first time); empty outside such a batch.
+
+    Each runs its handler or the transaction rolls back, so a handler may read ahead for the ones after it
+    (one statement for the batch rather than one per event)."""
+    together: list[CloudEvent] = session.info.get(TOGETHER, [])
+    return together
 
 
 class _EventFailed(Exception):
@@ -88,6 +99,8 @@ async def _apply_batch(
     async with consumer.db.session(urgent=urgent and consumer.urgent) as session:
         parsed = [(message, _readable(message)) for message in messages]
         seen = await _seen_among(session, consumer.name, [event.id for _, event in parsed if event is not None])
+        if not isolated:
+            session.info[TOGETHER] = _together(consumer, parsed, seen)
         for message, event in parsed:
             checkpoint()
             outcome = await _apply_in_batch(consumer, session, message, event, seen, isolated=isolated)
@@ -99,6 +112,19 @@ async def _apply_batch(
                     applied.append(outcome)
         await _record_all(session, consumer.name, applied)
     return done, alone, len(applied)
+
+
+def _together(consumer: Consumer, parsed: list[tuple[Msg, CloudEvent | None]], seen: set[str]) -> list[CloudEvent]:
+    """The events `_apply_in_batch` will hand to their handlers, in order, when none gets a savepoint; else none."""
+    if any((message.metadata.num_delivered or 1) > 1 for message, _ in parsed):
+        return []  # a redelivered event gets a savepoint, which may roll back what a handler read ahead for
+    together: list[CloudEvent] = []
+    ids = set(seen)
+    for _, event in parsed:
+        if event is not None and event.type in consumer.handlers and event.id not in ids:
+            ids.add(event.id)
+            together.append(event)
+    return together
 
 
 def _readable(message: Msg) -> CloudEvent | None:
