@@ -1,13 +1,16 @@
 """Whether a status change is the newest told of its objective, for the run of status events a batch applies.
 
-`repository.newest_status` is one upsert per event. On SQLite a consumer batch's transaction holds the write lock
-from its first statement (BEGIN IMMEDIATE), so nothing else changes the objectives' latest statuses or the
-agreements until it commits; and the batch's fresh events run one after another without savepoints
-(`applied_together`). There, the first status event of a run reads the latest observations and the agreements of
-the whole run (two statements), each event is decided in memory in its turn, and the statuses kept are written in
-one statement as the transaction commits: the answers an upsert per event gives, in three statements rather than
-one per event (half of a breach delivery's statements). On PostgreSQL two replicas meet on the unique key and only
-the upsert can tell which observation wins, so each event keeps its own.
+`repository.newest_status` is one upsert per event. A consumer batch's fresh events run one after another
+without savepoints (`applied_together`), so the first status event of a run reads ahead for the whole run
+(up to the batch's next event of another type, whose handler may change an agreement): what is known of the
+agreements, and the latest observation of each objective, so each event is then decided in memory in its turn
+and the statuses kept are written in one statement as the transaction commits. The answers are an upsert
+per event's, in a few statements per run rather than one per event (half of a breach delivery's statements):
+- SQLite: the transaction holds the write lock from its first statement (BEGIN IMMEDIATE); nothing else
+  changes the table until it commits, so the run's latest observations are simply read.
+- PostgreSQL: two replicas may apply statuses of one objective at once, and only an upsert tells which wins.
+  The first status of each objective in the run is upserted ahead, in one statement; that decides it as its
+  own upsert would and locks the objective's row until the commit, so the statuses after it are decided in memory.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class _Run:
     events: set[str] = field(default_factory=set)
     read: set[Objective] = field(default_factory=set)  # objectives whose latest observation is in `latest` if any
     latest: dict[Objective, datetime] = field(default_factory=dict)
+    # PostgreSQL: events whose upsert ran ahead (`_upsert_firsts`): (status, observed at, whether it was the newest)
+    decided: dict[str, tuple[str, datetime, bool]] = field(default_factory=dict)
     agreements: dict[tuple[str, str], Known] = field(default_factory=dict)
     unwritten: dict[Objective, dict[str, Any]] = field(default_factory=dict)
 
@@ -69,23 +74,28 @@ async def newest_status(session: AsyncSession, event: CloudEvent, payload: Objec
             observed_at=payload.observed_at,
         )
     objective = (event.tenant, payload.agreement_id, payload.objective_id)
-    if objective not in run.read:  # the payload names another objective than its raw data did: read it
-        await _read(session, run, {objective})
-    latest = run.latest.get(objective)
-    if latest is not None and latest >= payload.observed_at:
-        return None
-    run.latest[objective] = payload.observed_at
-    run.unwritten[objective] = {
-        "tenant": event.tenant,
-        "agreement_id": payload.agreement_id,
-        "objective_id": payload.objective_id,
-        "status": payload.status,
-        "observed_at": payload.observed_at,
-    }
-    agreement = (event.tenant, payload.agreement_id)
-    if agreement not in run.agreements:
-        await _read(session, run, {objective})
-    return run.agreements.get(agreement, UNKNOWN)
+    if objective not in run.read:  # never seen: rolled back, each event alone then
+        raise RuntimeError(f"the payload of {event.id} names another objective than its data")
+    decided = run.decided.pop(event.id, None)
+    if decided is not None:
+        if decided[:2] != (payload.status, payload.observed_at):  # never seen: rolled back, each event alone then
+            raise RuntimeError(f"the status upserted ahead for {event.id} is not its payload's")
+        if not decided[2]:
+            return None
+        run.latest[objective] = payload.observed_at
+    else:
+        latest = run.latest.get(objective)
+        if latest is not None and latest >= payload.observed_at:
+            return None
+        run.latest[objective] = payload.observed_at
+        run.unwritten[objective] = {
+            "tenant": event.tenant,
+            "agreement_id": payload.agreement_id,
+            "objective_id": payload.objective_id,
+            "status": payload.status,
+            "observed_at": payload.observed_at,
+        }
+    return run.agreements.get((event.tenant, payload.agreement_id), UNKNOWN)
 
 
 async def _run_of(session: AsyncSession, event: CloudEvent) -> _Run | None:
@@ -94,7 +104,7 @@ async def _run_of(session: AsyncSession, event: CloudEvent) -> _Run | None:
     if run is not None and event.id in run.events:
         return run
     ahead = _ahead(applied_together(session), event)
-    if not ahead or session.get_bind().dialect.name != "sqlite" or session.in_nested_transaction():
+    if not ahead or session.in_nested_transaction():
         if run is not None:  # what this transaction decided goes in before an upsert reads the table
             if run.unwritten:
                 await session.execute(repository.STORE_STATUS, list(run.unwritten.values()))
@@ -105,9 +115,29 @@ async def _run_of(session: AsyncSession, event: CloudEvent) -> _Run | None:
         sa_event.listen(session.sync_session, "before_commit", _write_unwritten)
         sa_event.listen(session.sync_session, "after_transaction_end", _forget)
     run.agreements = {}  # read for each run: an agreement event before it, in this transaction, may have changed one
-    await _read(session, run, set(ahead.values()))
+    if session.get_bind().dialect.name == "postgresql":
+        await _upsert_firsts(session, run, ahead)
+    await _read(session, run, {objective for objective, _ in ahead.values()})
     run.events = set(ahead)
     return run
+
+
+async def _upsert_firsts(session: AsyncSession, run: _Run, ahead: dict[str, tuple[Objective, CloudEvent]]) -> None:
+    """PostgreSQL: the upsert of each objective's first status in the run, in one statement (ordered by objective,
+    as replicas lock rows). It decides those events as an upsert each would, even against a replica's at once, and
+    locks every row of the run's objectives until the commit, so the statuses after them can be decided in memory."""
+    firsts: dict[Objective, CloudEvent] = {}
+    for objective, item in ahead.values():
+        if objective not in run.read:
+            firsts.setdefault(objective, item)
+    rows = [
+        {"tenant": t, "agreement_id": a, "objective_id": o, "status": e.data["status"], "observed_at": _observed_at(e)}
+        for (t, a, o), e in sorted(firsts.items())
+    ]
+    told = await repository.upsert_statuses(session, rows)
+    for row in rows:
+        objective = (row["tenant"], row["agreement_id"], row["objective_id"])
+        run.decided[firsts[objective].id] = (row["status"], row["observed_at"], objective in told)
 
 
 async def _read(session: AsyncSession, run: _Run, objectives: set[Objective]) -> None:
@@ -126,19 +156,29 @@ async def _read(session: AsyncSession, run: _Run, objectives: set[Objective]) ->
     )
 
 
-def _ahead(together: list[CloudEvent], first: CloudEvent) -> dict[str, Objective]:
+def _ahead(together: list[CloudEvent], first: CloudEvent) -> dict[str, tuple[Objective, CloudEvent]]:
     """The objective of each status event from `first` on, up to the batch's next event of another type."""
     ids = [e.id for e in together]
     if first.id not in ids:
         return {}
-    ahead: dict[str, Objective] = {}
+    ahead: dict[str, tuple[Objective, CloudEvent]] = {}
     for e in together[ids.index(first.id) :]:
         data = e.data if isinstance(e.data, dict) else {}
         agreement, objective = data.get("agreement_id"), data.get("objective_id")
         if e.type not in STATUS_TYPES or not isinstance(agreement, str) or not isinstance(objective, str):
             break  # its handler may change an agreement (or fails, rolling everything back)
-        ahead[e.id] = (e.tenant, agreement, objective)
+        if not isinstance(data.get("status"), str) or _observed_at(e) is None:
+            break
+        ahead[e.id] = ((e.tenant, agreement, objective), e)
     return ahead
+
+
+def _observed_at(item: CloudEvent) -> datetime | None:
+    value = item.data.get("observed_at") if isinstance(item.data, dict) else None
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _write_unwritten(session: Session) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -135,6 +136,20 @@ STORE_STATUS = text(
     "SET status = excluded.status, observed_at = excluded.observed_at "
     "WHERE objective_status_seen.observed_at < excluded.observed_at"
 ).bindparams(bindparam("observed_at", type_=UTCDateTime))
+
+
+async def upsert_statuses(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """PostgreSQL: `NEWEST_STATUS` for rows of distinct objectives in one statement; the objectives whose status
+    was kept (inserted, or observed later than the one stored)."""
+    if not rows:
+        return set()
+    statement = postgresql.insert(STATUSES_SEEN).values(rows)
+    kept = statement.on_conflict_do_update(
+        index_elements=["tenant", "agreement_id", "objective_id"],
+        set_={"status": statement.excluded.status, "observed_at": statement.excluded.observed_at},
+        where=STATUSES_SEEN.c.observed_at < statement.excluded.observed_at,
+    ).returning(STATUSES_SEEN.c.tenant, STATUSES_SEEN.c.agreement_id, STATUSES_SEEN.c.objective_id)
+    return {(row.tenant, row.agreement_id, row.objective_id) for row in await session.execute(kept)}
 
 
 async def latest_observations(
