@@ -116,25 +116,21 @@ async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str
 # returns carries what fan-out reads of the agreement (NULL where the agreement is not known), so a
 # status change costs one statement, not two.
 _KNOWN = "(SELECT a.{column} FROM agreements_view a WHERE a.tenant = :tenant AND a.agreement_id = :agreement_id)"
-NEWEST_STATUS = text(
-    "INSERT INTO objective_status_seen (tenant, agreement_id, objective_id, status, observed_at) "
-    "VALUES (:tenant, :agreement_id, :objective_id, :status, :observed_at) "
-    "ON CONFLICT (tenant, agreement_id, objective_id) DO UPDATE "
-    "SET status = excluded.status, observed_at = excluded.observed_at "
-    "WHERE objective_status_seen.observed_at < excluded.observed_at RETURNING id, "
-    + ", ".join(
-        f"{_KNOWN.format(column=column)} AS {column}"
-        for column in ("consumer_party_id", "provider_party_id", "escalation_seconds")
-    )
-).bindparams(bindparam("observed_at", type_=UTCDateTime))
-
-
-STORE_STATUS = text(
+_STORE = (
     "INSERT INTO objective_status_seen (tenant, agreement_id, objective_id, status, observed_at) "
     "VALUES (:tenant, :agreement_id, :objective_id, :status, :observed_at) "
     "ON CONFLICT (tenant, agreement_id, objective_id) DO UPDATE "
     "SET status = excluded.status, observed_at = excluded.observed_at "
     "WHERE objective_status_seen.observed_at < excluded.observed_at"
+)
+STORE_STATUS = text(_STORE).bindparams(bindparam("observed_at", type_=UTCDateTime))
+NEWEST_STATUS = text(
+    _STORE
+    + " RETURNING id, "
+    + ", ".join(
+        f"{_KNOWN.format(column=column)} AS {column}"
+        for column in ("consumer_party_id", "provider_party_id", "escalation_seconds")
+    )
 ).bindparams(bindparam("observed_at", type_=UTCDateTime))
 
 
@@ -161,9 +157,11 @@ async def latest_observations(
     seen = STATUSES_SEEN.c
     rows = await session.execute(
         select(seen.tenant, seen.agreement_id, seen.objective_id, seen.observed_at).where(
-            seen.objective_id.in_({objective for _, _, objective in objectives})
+            seen.tenant.in_({tenant for tenant, _, _ in objectives}),
+            seen.agreement_id.in_({agreement for _, agreement, _ in objectives}),
+            seen.objective_id.in_({objective for _, _, objective in objectives}),
         )
-    )
+    )  # the unique index's columns in order, so it is searched; the exact triples are picked here
     return {(r.tenant, r.agreement_id, r.objective_id): r.observed_at for r in rows if tuple(r[:3]) in objectives}
 
 
@@ -174,9 +172,10 @@ async def agreements_known(session: AsyncSession, agreements: Collection[tuple[s
     A = AGREEMENTS.c
     rows = await session.execute(
         select(A.tenant, A.agreement_id, A.consumer_party_id, A.provider_party_id, A.escalation_seconds).where(
-            A.agreement_id.in_({agreement for _, agreement in agreements})
+            A.tenant.in_({tenant for tenant, _ in agreements}),
+            A.agreement_id.in_({agreement for _, agreement in agreements}),
         )
-    )
+    )  # the unique index's columns in order, so it is searched; the exact pairs are picked here
     return [row for row in rows if (row.tenant, row.agreement_id) in agreements]
 
 
