@@ -147,7 +147,9 @@ async def _upsert_firsts(
         count[objective] += 1
         if objective not in run.read:
             firsts.setdefault(objective, item)
-    # ordered by objective within the statement, so two runs at once lock the rows they share in one order
+    # ordered by objective, so two runs at once lock the rows they share in one order. Only within a run: a
+    # transaction's later run (after an agreement event) may lock in another order than a replica's, and of two
+    # such transactions PostgreSQL ends one as a deadlock; its batch then goes one event at a time
     told = await repository.upsert_statuses(
         session, [_row(item.tenant, ahead[item.id][1]) for _, item in sorted(firsts.items())]
     )
