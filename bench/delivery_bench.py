@@ -3,7 +3,9 @@
   plain httpx : one pooled httpx.AsyncClient posting the same JSON bodies, 16 at a time
   notifier    : the real notifier process (uvicorn, SQLite or PostgreSQL; NATS alone beside it): `objective.breached`
                 events published to JetStream -> idempotent inbox -> delivery rows -> claim, sign
-                (Standard Webhooks), check the target, POST, record the attempt
+                (Standard Webhooks), check the target, POST, record the attempt. `--burn-alerts`: each breach
+                followed by its objective's burn alert, as measurement emits them (both delivered; the
+                deliveries per round are then half breaches, half burn alerts)
 
 Both post to the same uvicorn receiver on 127.0.0.1; rounds are interleaved; ratios round by round.
 The notifier may have 16 attempts in flight to the subscription (as many as plain httpx). Also
@@ -14,7 +16,7 @@ webhook received, and inbox -> attempt started from the notifier's own tables (t
 bench/breach_bench.py reports inside the whole stack), against one plain httpx POST at a time.
 
 Run: .venv/bin/python bench/delivery_bench.py [--database sqlite|postgresql|both] [--deliveries 300] [--rounds 3]
-     [--singles 30]
+     [--singles 30] [--burn-alerts]
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from benchlib.serving import in_process_server, run_on_server_loop
 from benchlib.stack import READY_SECONDS, databases, token
 from benchlib.stats import line, percentile, ratios
 
+from slm_shared.contracts import CloudEvent
+from slm_shared.contracts.payloads import BurnAlertV1
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.testing.breaches import breach, breach_events, publish_events
 from slm_shared.testing.ports import free_port
@@ -132,12 +136,42 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def notifier(js: Any, receiver: Receiver, count: int, pid: int) -> tuple[float, float]:
+def burn_alert(status: CloudEvent) -> CloudEvent:
+    """The page tier of the breached objective's burn rate firing, as measurement emits it after the breach."""
+    data = status.data
+    alert = BurnAlertV1(
+        agreement_id=data["agreement_id"], objective_id=data["objective_id"], objective_row_id=data["objective_id"],
+        service_key=data["service_key"], indicator=data["indicator"], tier="page-1h", severity="page", firing=True,
+        long_window="1h", short_window="5m", long_burn_rate=20.0, short_burn_rate=25.0, threshold_factor=14.4,
+        budget_share=0.02, objective=data["objective"], observed_at=data["observed_at"],
+    )  # fmt: skip
+    return EVENTS.objective_burn_alert.build(tenant=status.tenant, data=alert)
+
+
+async def publish_storm(js: Any, count: int, *, burn_alerts: bool) -> None:
+    """`count` events: breaches of distinct objectives, or (`burn_alerts`) each breach then its burn alert."""
+    if not burn_alerts:
+        await publish_events(js, breach_events("bench", count))
+        return
+    breaches = breach_events("bench", count // 2)
+    events = [item for status in breaches for item in (status, burn_alert(status))]
+
+    async def publish(event: CloudEvent) -> None:
+        headers = {**event.headers(), "Nats-Msg-Id": event.id}
+        spec = (
+            EVENTS.objective_burn_alert if event.type == EVENTS.objective_burn_alert.type else EVENTS.objective_breached
+        )
+        await js.publish(spec.subject, json.dumps(event.data).encode(), headers=headers)
+
+    await asyncio.gather(*(publish(event) for event in events))
+
+
+async def notifier(js: Any, receiver: Receiver, count: int, pid: int, *, burn_alerts: bool) -> tuple[float, float]:
     """Deliveries per second (events published to webhooks received) and notifier CPU ms per delivery."""
     receiver.expect(count)
     cpu = cpu_seconds(pid)
     started = time.perf_counter()
-    await publish_events(js, breach_events("bench", count))
+    await publish_storm(js, count, burn_alerts=burn_alerts)
     try:
         await asyncio.wait_for(receiver.arrived.wait(), timeout=100)
     except TimeoutError:
@@ -197,15 +231,17 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             js = nc.jetstream()
             pid = stack.processes["notifier"].pid
             await plain_httpx(url, receiver, 100)  # warm-up
-            await notifier(js, receiver, 100, pid)
+            await notifier(js, receiver, 100, pid, burn_alerts=args.burn_alerts)
             plain, ours, cpu = [], [], []
             for _ in range(args.rounds):
                 plain.append(await plain_httpx(url, receiver, args.deliveries))
-                rate, per_delivery = await notifier(js, receiver, args.deliveries, pid)
+                rate, per_delivery = await notifier(js, receiver, args.deliveries, pid, burn_alerts=args.burn_alerts)
                 ours.append(rate)
                 cpu.append(per_delivery)
+            shape = "breaches each followed by its burn alert" if args.burn_alerts else "breaches"
             print(
-                f"\n{database}: {args.deliveries} deliveries per round, {args.rounds} rounds, concurrency {CONCURRENCY}"
+                f"\n{database}: {args.deliveries} deliveries per round ({shape}), {args.rounds} rounds, "
+                f"concurrency {CONCURRENCY}"
             )
             print(line("plain httpx", plain, "deliveries/s"))
             print(line("notifier, event in -> webhook received", ours, "deliveries/s"))
@@ -222,6 +258,7 @@ async def main() -> None:
     parser.add_argument("--deliveries", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--singles", type=int, default=30)
+    parser.add_argument("--burn-alerts", action="store_true", help="each breach followed by its burn alert")
     args = parser.parse_args()
     for database in databases(args.database):
         await bench(database, args)

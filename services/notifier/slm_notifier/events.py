@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_notifier import repository, service
+from slm_notifier import newest, repository, service
 from slm_notifier.contacts import repository as contacts_repository
 from slm_notifier.escalation import repository as escalation_repository
 from slm_notifier.matching import EventFacts, severity_of
@@ -34,14 +34,7 @@ def _parse(event: CloudEvent, model: type[P]) -> P:
 async def on_objective_status(session: AsyncSession, event: CloudEvent) -> None:
     """An objective became at risk, breached or recovered: notify who subscribed."""
     payload = _parse(event, ObjectiveStatusV1)
-    known = await repository.newest_status(
-        session,
-        tenant=event.tenant,
-        agreement_id=payload.agreement_id,
-        objective_id=payload.objective_id,
-        status=payload.status,
-        observed_at=payload.observed_at,
-    )
+    known = await newest.newest_status(session, event, payload)
     if known is None:
         # Events can arrive out of order: a breach overtaken by its recovery is history, not news.
         logger.info(

@@ -54,7 +54,7 @@ def _write_queued(session: Session) -> None:
     # savepoint is the current transaction, then releases the savepoint (firing it again), so "inside a
     # savepoint" alone cannot tell a release from the commit; the rows are written once the outermost
     # transaction is being prepared, into the open savepoint that the commit releases right after.
-    if session.in_nested_transaction() and not _outermost_committing(session):
+    if session.in_nested_transaction() and not outermost_committing(session):
         return
     rows = session.info.pop(QUEUED, None) or []
     # leases start now; the fresh jobs' subscriptions are read again (on PostgreSQL with the insert)
@@ -62,7 +62,7 @@ def _write_queued(session: Session) -> None:
         session.execute(insert(repository.DELIVERIES), rows)
 
 
-def _outermost_committing(session: Session) -> bool:
+def outermost_committing(session: Session) -> bool:
     """Whether the outermost transaction is preparing its commit (the step that fires before_commit).
 
     SQLAlchemy keeps this on the transaction only in private attributes: should they change, the commit
@@ -72,7 +72,7 @@ def _outermost_committing(session: Session) -> bool:
     if root is None:
         return False
     if not hasattr(root, "_current_fn"):
-        raise RuntimeError("cannot tell a savepoint's release from the commit: queued deliveries not written")
+        raise RuntimeError("cannot tell a savepoint's release from the commit: rows kept for it not written")
     return getattr(root._current_fn, "__name__", None) == "_prepare_impl"
 
 

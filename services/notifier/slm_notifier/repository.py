@@ -25,16 +25,18 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, Subscription
+from slm_notifier.models import PENDING, AgreementView, Delivery, DeliveryAttempt, ObjectiveStatusSeen, Subscription
 from slm_shared.db import UTCDateTime
 
 DELIVERIES = cast(Table, Delivery.__table__)  # type: ignore[attr-defined]
 SUBSCRIPTIONS = cast(Table, Subscription.__table__)  # type: ignore[attr-defined]
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)  # type: ignore[attr-defined]
 AGREEMENTS = cast(Table, AgreementView.__table__)  # type: ignore[attr-defined]
+STATUSES_SEEN = cast(Table, ObjectiveStatusSeen.__table__)  # type: ignore[attr-defined]
 D = DELIVERIES.c
 S = SUBSCRIPTIONS.c
 
@@ -114,17 +116,67 @@ async def get_agreement(session: AsyncSession, *, tenant: str, agreement_id: str
 # returns carries what fan-out reads of the agreement (NULL where the agreement is not known), so a
 # status change costs one statement, not two.
 _KNOWN = "(SELECT a.{column} FROM agreements_view a WHERE a.tenant = :tenant AND a.agreement_id = :agreement_id)"
-NEWEST_STATUS = text(
+_STORE = (
     "INSERT INTO objective_status_seen (tenant, agreement_id, objective_id, status, observed_at) "
     "VALUES (:tenant, :agreement_id, :objective_id, :status, :observed_at) "
     "ON CONFLICT (tenant, agreement_id, objective_id) DO UPDATE "
     "SET status = excluded.status, observed_at = excluded.observed_at "
-    "WHERE objective_status_seen.observed_at < excluded.observed_at RETURNING id, "
+    "WHERE objective_status_seen.observed_at < excluded.observed_at"
+)
+STORE_STATUS = text(_STORE).bindparams(bindparam("observed_at", type_=UTCDateTime))
+NEWEST_STATUS = text(
+    _STORE
+    + " RETURNING id, "
     + ", ".join(
         f"{_KNOWN.format(column=column)} AS {column}"
         for column in ("consumer_party_id", "provider_party_id", "escalation_seconds")
     )
 ).bindparams(bindparam("observed_at", type_=UTCDateTime))
+
+
+async def upsert_statuses(session: AsyncSession, rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """PostgreSQL: `NEWEST_STATUS` for rows of distinct objectives in one statement; the objectives whose status
+    was kept (inserted, or observed later than the one stored)."""
+    if not rows:
+        return set()
+    statement = postgresql.insert(STATUSES_SEEN).values(rows)
+    kept = statement.on_conflict_do_update(
+        index_elements=["tenant", "agreement_id", "objective_id"],
+        set_={"status": statement.excluded.status, "observed_at": statement.excluded.observed_at},
+        where=STATUSES_SEEN.c.observed_at < statement.excluded.observed_at,
+    ).returning(STATUSES_SEEN.c.tenant, STATUSES_SEEN.c.agreement_id, STATUSES_SEEN.c.objective_id)
+    return {(row.tenant, row.agreement_id, row.objective_id) for row in await session.execute(kept)}
+
+
+async def latest_observations(
+    session: AsyncSession, objectives: Collection[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], datetime]:
+    """The latest observation stored of each of these (tenant, agreement id, objective id), where there is one."""
+    if not objectives:
+        return {}
+    seen = STATUSES_SEEN.c
+    rows = await session.execute(
+        select(seen.tenant, seen.agreement_id, seen.objective_id, seen.observed_at).where(
+            seen.tenant.in_({tenant for tenant, _, _ in objectives}),
+            seen.agreement_id.in_({agreement for _, agreement, _ in objectives}),
+            seen.objective_id.in_({objective for _, _, objective in objectives}),
+        )
+    )  # the unique index's columns in order, so it is searched; the exact triples are picked here
+    return {(r.tenant, r.agreement_id, r.objective_id): r.observed_at for r in rows if tuple(r[:3]) in objectives}
+
+
+async def agreements_known(session: AsyncSession, agreements: Collection[tuple[str, str]]) -> list[Row[Any]]:
+    """What fan-out reads of these (tenant, agreement id), as `NEWEST_STATUS` returns it, of those known."""
+    if not agreements:
+        return []
+    A = AGREEMENTS.c
+    rows = await session.execute(
+        select(A.tenant, A.agreement_id, A.consumer_party_id, A.provider_party_id, A.escalation_seconds).where(
+            A.tenant.in_({tenant for tenant, _ in agreements}),
+            A.agreement_id.in_({agreement for _, agreement in agreements}),
+        )
+    )  # the unique index's columns in order, so it is searched; the exact pairs are picked here
+    return [row for row in rows if (row.tenant, row.agreement_id) in agreements]
 
 
 async def agreement_facts(session: AsyncSession, *, tenant: str, agreement_id: str) -> Row[Any] | None:

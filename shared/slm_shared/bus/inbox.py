@@ -7,7 +7,6 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import cast
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -15,15 +14,14 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
 from opentelemetry import propagate, trace
-from sqlalchemy import Table, bindparam, insert, select, text
+from sqlalchemy import bindparam, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
+from slm_shared.bus import batches
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.dead_letters import PermanentError, already_applied, store_dead_letter
 from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
-from slm_shared.bus.models import InboxMessage
 from slm_shared.contracts.envelope import CloudEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database, UTCDateTime, utcnow
@@ -32,8 +30,6 @@ from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("slm.bus")
-
-INBOX = cast(Table, InboxMessage.__table__)  # type: ignore[attr-defined]
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
@@ -44,14 +40,6 @@ RECORD_ONCE = text(
     "VALUES (:consumer, :event_id, :event_type, :tenant, :processed_at) "
     "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING id"
 ).bindparams(bindparam("processed_at", type_=UTCDateTime))
-
-
-class _EventFailed(Exception):
-    """One event's handler failed inside a batch: the batch is rolled back and runs without it."""
-
-    def __init__(self, message: Msg) -> None:
-        super().__init__("an event of the batch failed")
-        self.message = message
 
 
 class Consumer:
@@ -85,7 +73,7 @@ class Consumer:
         # not hold back the writers feeding on it
         self.urgent = urgent
         # event types someone waits on (a breach's notification): a batch commits just after the first of them
-        # (`_parts`), so what it caused (a delivery sent at commit) is not held back by the events after it
+        # (`batches.parts`), so what it caused (a delivery sent at commit) is not held back by the events after it
         self.waited_on = frozenset(waited_on)
         unhandled = sorted(self.waited_on - self.handlers.keys())
         if unhandled:
@@ -165,7 +153,7 @@ class Consumer:
                 await unsubscribe_quietly(subscription)
 
     async def handle_batch(self, messages: list[Msg], stream: str) -> None:
-        """Apply a fetched batch, one transaction per part (`_parts`), acknowledging each part once committed.
+        """Apply a fetched batch, one transaction per part (`batches.parts`), acknowledging each part once committed.
 
         A message fetched on its own, and the part ending with the batch's first waited-on event, are urgent
         (applied as urgent writers when the consumer is `urgent`): someone waits on what they cause, and a
@@ -178,147 +166,12 @@ class Consumer:
                 checkpoint()  # an unhandled message is redelivered after ack_wait
                 await self.handle_message(message, stream, urgent=True)  # fetched on its own
             return
-        for part, urgent in self._parts(messages):
+        for part, urgent in batches.parts(messages, self.waited_on):
             checkpoint()
             if len(part) < 2:
                 await self.handle_message(part[0], stream, urgent=urgent)
             else:
-                await self._handle_together(part, stream, urgent=urgent)
-
-    def _parts(self, messages: list[Msg]) -> list[tuple[list[Msg], bool]]:
-        """The batch, cut once just after its first event of a type someone waits on (`waited_on`), in order:
-        (messages, whether they end with that event).
-
-        One cut, not one after each: a batch of many (a breach storm, a catch-up after downtime) then takes two
-        transactions rather than one per waited-on event (a transaction each made such a batch several times
-        slower to apply, so its later events went out later than in one transaction). The first waited-on event
-        goes out sooner than in one transaction; the ones after it, with the rest of the batch, as they did then.
-        """
-        for index, message in enumerate(messages):
-            if (message.headers or {}).get("ce-type") in self.waited_on:
-                rest = messages[index + 1 :]
-                return [(messages[: index + 1], True), (rest, False)] if rest else [(messages, True)]
-        return [(messages, False)]
-
-    async def _handle_together(self, messages: list[Msg], stream: str, *, urgent: bool) -> None:
-        """Apply messages in one transaction (`urgent`: see `handle_batch`), then acknowledge them.
-
-        One commit for the batch, and its inbox rows in one statement at the end (a concurrent
-        replica's copy fails there on the unique key). No savepoint per fresh event: one whose handler
-        fails rolls the batch back, and the batch runs once more with a savepoint per event, where a
-        failing event is rolled back alone and goes through `handle_message` on its own, with its
-        retries and dead letter. A redelivered event always gets a savepoint. If the batch fails
-        otherwise (its commit, its inbox rows), each event goes on its own.
-        """
-        try:
-            try:
-                done, alone, applied = await self._apply_batch(messages, isolated=False, urgent=urgent)
-            except _EventFailed:
-                checkpoint()  # rolled back: once more, each event in a savepoint of its own
-                done, alone, applied = await self._apply_batch(messages, isolated=True, urgent=urgent)
-        except Exception as exc:  # noqa: BLE001 - nothing was stored: each event on its own
-            checkpoint()
-            logger.warning("consumer %s: batch of %d not stored (%s); one by one", self.name, len(messages), exc)
-            done, alone, applied = [], messages, 0
-        self.applied += applied
-        for message in done:
-            await message.ack()
-        for message in alone:
-            checkpoint()
-            await self.handle_message(message, stream)
-
-    async def _apply_batch(
-        self, messages: list[Msg], *, isolated: bool, urgent: bool
-    ) -> tuple[list[Msg], list[Msg], int]:
-        """One transaction for the batch: (messages done, messages to handle alone, events applied)."""
-        done: list[Msg] = []
-        alone: list[Msg] = []
-        applied: list[CloudEvent] = []
-        async with self.db.session(urgent=urgent and self.urgent) as session:
-            parsed = [(message, self._readable(message)) for message in messages]
-            seen = await self._seen_among(session, [event.id for _, event in parsed if event is not None])
-            for message, event in parsed:
-                checkpoint()
-                outcome = await self._apply_in_batch(session, message, event, seen, isolated=isolated)
-                if outcome is None:
-                    alone.append(message)
-                else:
-                    done.append(message)
-                    if isinstance(outcome, CloudEvent):
-                        applied.append(outcome)
-            await self._record_all(session, applied)
-        return done, alone, len(applied)
-
-    @staticmethod
-    def _readable(message: Msg) -> CloudEvent | None:
-        try:
-            return CloudEvent.from_message(dict(message.headers or {}), message.data)
-        except (ValueError, json.JSONDecodeError):
-            return None  # dead-lettered by handle_message
-
-    async def _apply_in_batch(
-        self, session: AsyncSession, message: Msg, event: CloudEvent | None, seen: set[str], *, isolated: bool
-    ) -> CloudEvent | bool | None:
-        """The event if applied, False if nothing to do (seen, or a type this consumer ignores), None to
-        handle it alone; a handler's failure propagates and fails the batch."""
-        if event is None:
-            return None  # dead-lettered by handle_message
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return False
-        if (message.metadata.num_delivered or 1) > self.max_deliveries:
-            return None  # past the bound without an answer: dead-lettered by handle_message
-        if event.id in seen:
-            return False
-        context = propagate.extract(dict(message.headers or {}))
-        with tracer.start_as_current_span(
-            f"consume {event.type}", context=context, kind=trace.SpanKind.CONSUMER
-        ) as span:
-            span.set_attribute("messaging.system", "nats")
-            span.set_attribute("messaging.message.id", event.id)
-            if isolated or (message.metadata.num_delivered or 1) > 1:
-                # delivered before, so likely to fail again: a savepoint of its own spares the batch a rerun
-                try:
-                    async with session.begin_nested():
-                        await handler(session, event)
-                except Exception:  # noqa: BLE001 - rolled back to the savepoint; retried alone
-                    return None
-            else:
-                try:
-                    await handler(session, event)
-                except Exception as exc:
-                    raise _EventFailed(message) from exc
-        seen.add(event.id)  # the same event twice in one batch is applied once
-        return event
-
-    async def _seen_among(self, session: AsyncSession, event_ids: list[str]) -> set[str]:
-        """Which of these events this consumer has applied already (one query for a batch)."""
-        if not event_ids:
-            return set()
-        found = await session.scalars(
-            select(col(InboxMessage.event_id)).where(
-                col(InboxMessage.consumer) == self.name, col(InboxMessage.event_id).in_(set(event_ids))
-            )
-        )
-        return set(found)
-
-    async def _record_all(self, session: AsyncSession, events: list[CloudEvent]) -> None:
-        """The inbox rows of a batch's applied events, in one statement."""
-        if events:
-            now = utcnow()
-            await session.execute(
-                insert(INBOX),
-                [
-                    {
-                        "consumer": self.name,
-                        "event_id": e.id,
-                        "event_type": e.type,
-                        "tenant": e.tenant,
-                        "processed_at": now,
-                    }
-                    for e in events
-                ],
-            )
+                await batches.handle_together(self, part, stream, urgent=urgent)
 
     async def _record_once(self, session: AsyncSession, event: CloudEvent) -> bool:
         """Write the inbox row at once; False (nothing written) if this consumer has the event already.
