@@ -102,7 +102,7 @@ def main() -> None:
     measure(
         "stored versions",
         lambda s: agreed._agreed_from_stored(s, False),
-        lambda s: agreed._worked_out(s, False),
+        lambda s: agreed._worked_out(s),
         agreed._AGREED_MAX,
         agreements,
         args.rounds,

@@ -24,6 +24,7 @@ from slm_shared.telemetry import TraceContextMiddleware, exporting, instrument_a
 from slm_shared.web import dead_letters, health, outbox
 from slm_shared.web.body_limit import BodySizeLimitMiddleware
 from slm_shared.web.metrics import HttpMetrics, MetricsMiddleware, metrics_router
+from slm_shared.web.nul_guard import NulRefusedMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
         service_key=settings.service_token_key,
     )
     install_error_handlers(app)
+    app.add_middleware(NulRefusedMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if not exporting():

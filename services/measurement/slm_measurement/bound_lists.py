@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, any_, bindparam, func, select, tuple_
+from sqlalchemy import ColumnElement, String, all_, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped
 
@@ -18,11 +18,16 @@ from slm_measurement.sqlite_json import in_list, json_list
 Column = ColumnElement[Any] | Mapped[Any]  # a Core column or a model's (`col(Model.field)`)
 
 
-def is_in(column: Column, name: str, *, postgres: bool) -> ColumnElement[bool]:
-    """`column IN` the list of strings bound as `name`: `= ANY(array)` on PostgreSQL, `json_each` on SQLite."""
+def is_in(column: Column, name: str, *, postgres: bool, negated: bool = False) -> ColumnElement[bool]:
+    """`column IN` (or, `negated`, `NOT IN`) the list of strings bound as `name`: `= ANY(array)` (`!= ALL(array)`)
+    on PostgreSQL, `json_each` on SQLite.
+
+    Negated, both answer as `NOT IN` does: true for an empty list, NULL (so not taken) for a NULL column.
+    """
     if postgres:
-        return column == any_(bindparam(name, type_=ARRAY(String)))
-    return in_list(column, name)
+        items = bindparam(name, type_=ARRAY(String))
+        return column != all_(items) if negated else column == any_(items)
+    return in_list(column, name, negated=negated)
 
 
 def pair_is_in(first: Column, second: Column, name: str, *, postgres: bool) -> ColumnElement[bool]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -66,12 +68,32 @@ DEFINITION = ServiceDefinition(
 )
 
 
+# Where `configured` applies a setting process-wide, as (object, attribute), in the order of its values.
+_APPLIED: tuple[tuple[Any, str], ...] = ((SLICE_CACHE, "lateness"), (OBJECTIVE_BODIES, "size"))
+
+
 def configured(settings: Settings) -> Settings:
     """Apply the settings the domain reads outside a request: the lateness behind which slice tallies are cached,
     and how many objective rows' bodies are kept."""
-    SLICE_CACHE.lateness = timedelta(seconds=settings.max_lateness_seconds)
-    OBJECTIVE_BODIES.size = settings.objective_bodies
+    values = (timedelta(seconds=settings.max_lateness_seconds), settings.objective_bodies)
+    for (target, name), value in zip(_APPLIED, values, strict=True):
+        setattr(target, name, value)
     return settings
+
+
+def applied_settings() -> Callable[[], None]:
+    """What `configured` has applied, captured now; the callable returned puts it back.
+
+    A process applies its settings once, but tests build apps with settings of their own: one must not leave
+    them to the tests after it, whichever setting `configured` comes to apply.
+    """
+    saved = [(target, name, getattr(target, name)) for target, name in _APPLIED]
+
+    def restore() -> None:
+        for target, name, value in saved:
+            setattr(target, name, value)
+
+    return restore
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

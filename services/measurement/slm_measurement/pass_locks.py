@@ -9,16 +9,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Select, String, all_, any_, bindparam, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import JSON, Boolean, Select, bindparam, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlmodel import col
 
+from slm_measurement import bound_lists
 from slm_measurement.models import Objective
 from slm_measurement.repository import _EVALUATED_COLUMNS, OBJECTIVES, ObjectiveRow, _ObjectiveRow
-from slm_measurement.sqlite_json import SQLiteInstant, SQLiteJSON, in_list
+from slm_measurement.sqlite_json import SQLiteInstant, SQLiteJSON
 from slm_shared.db import UTCDateTime
 
 
@@ -38,16 +38,6 @@ def _read_on_sqlite(column: Any) -> Any:
     return column
 
 
-def _ids_in(name: str, postgres: bool, *, negated: bool = False) -> Any:
-    """`id IN` a bound list: on PostgreSQL one array parameter (`= ANY`), on SQLite one JSON text
-    (`sqlite_json.in_list`), not one parameter per id rendered at every execution (the statement's
-    text, and its prepared statement, stay the same)."""
-    if postgres:
-        ids = bindparam(name, type_=ARRAY(String))
-        return col(Objective.id) != all_(ids) if negated else col(Objective.id) == any_(ids)
-    return in_list(OBJECTIVES.c.id, name, negated=negated)
-
-
 def _lock_due(postgres: bool) -> Select[Any]:
     """The chunk's objectives still due, found by their ids.
 
@@ -62,7 +52,7 @@ def _lock_due(postgres: bool) -> Select[Any]:
     return (
         select(*_evaluated_columns(postgres))
         .where(
-            _ids_in("ids", postgres),
+            bound_lists.is_in(OBJECTIVES.c.id, "ids", postgres=postgres),
             active.is_(True),
             or_(
                 col(Objective.needs_evaluation).is_(True),
@@ -98,7 +88,7 @@ def _lock_flagged(postgres: bool) -> Select[Any]:
         .where(
             col(Objective.active).is_(True),
             or_(col(Objective.needs_evaluation).is_(True), col(Objective.evaluated_at).is_(None)),
-            _ids_in("done", postgres, negated=True),
+            bound_lists.is_in(OBJECTIVES.c.id, "done", postgres=postgres, negated=True),
         )
         .order_by(col(Objective.tenant), col(Objective.service_key), col(Objective.indicator), col(Objective.id))
         .limit(bindparam("limit"))

@@ -3,7 +3,6 @@ column parsed once per distinct text (`SQLiteInstant`), and a list of ids bound 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
@@ -14,8 +13,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 
 from slm_shared.db import UTCDateTime
-
-_decode = msgspec.json.Decoder().decode
+from slm_shared.read_statements import decode_json
 
 
 class SQLiteJSON(TypeDecorator[Any]):
@@ -33,13 +31,11 @@ class SQLiteJSON(TypeDecorator[Any]):
 
 
 def json_of(value: Any) -> Any:
-    """What SQLite's JSON text reads as (see `SQLiteJSON`); also for text a statement returned undecoded."""
+    """What SQLite's JSON text reads as (see `SQLiteJSON`); also for text a statement returned undecoded, on either
+    database (`read_statements.decode_json`: the value `json.loads` gives)."""
     if not isinstance(value, str):
         return value  # NULL, or a number SQLite's JSON functions stored
-    try:
-        return _decode(value)
-    except msgspec.MsgspecError:
-        return json.loads(value)
+    return decode_json(value)
 
 
 class SQLiteInstant(TypeDecorator[datetime]):

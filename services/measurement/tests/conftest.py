@@ -8,9 +8,7 @@ from fastapi import FastAPI
 from openslo_support import EmptyPrometheus
 
 from slm_measurement.config import Settings
-from slm_measurement.evaluator import SLICE_CACHE
-from slm_measurement.main import build_app
-from slm_measurement.router import OBJECTIVE_BODIES
+from slm_measurement.main import applied_settings, build_app
 from slm_shared.db import Database
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.databases import migrated_database
@@ -26,11 +24,11 @@ def _series_from_anywhere(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _domain_settings_restored() -> Iterator[None]:
-    """`build_app` applies some settings process-wide (the slice cache's lateness, the objective bodies kept);
-    a test that builds an app with its own must not leave them to the tests after it."""
-    lateness, bodies = SLICE_CACHE.lateness, OBJECTIVE_BODIES.size
+    """`build_app` applies some settings process-wide (`main.configured`); a test that builds an app with its own
+    must not leave them to the tests after it."""
+    restore = applied_settings()
     yield
-    SLICE_CACHE.lateness, OBJECTIVE_BODIES.size = lateness, bodies
+    restore()
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ limit; the ticket and NATS paths are called at the functions.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import String, null, select, type_coerce
 
-from slm_measurement import catalog_keys, flagging
+from slm_measurement import bound_lists, catalog_keys, flagging
 from slm_measurement.catalog_keys import INDICATOR, SERVICE, CatalogKey
 from slm_measurement.ingest import Point
 from slm_measurement.models import Objective
@@ -100,3 +102,30 @@ async def test_a_rest_batch_of_more_services_than_parameters_is_stored(app_clien
     answer = await client.post("/v1/measurements", json={"series": series})
     assert answer.status_code == 202, answer.text[:500]
     assert len(answer.json()["warnings"]) == MANY  # warn mode: no catalogue announced them
+
+
+@pytest.mark.parametrize("negated", [False, True])
+async def test_a_bound_list_takes_or_leaves_out_its_items_as_in_and_not_in_do(db: Database, negated: bool) -> None:
+    """`bound_lists.is_in`, negated or not, on either database: an empty list, and a NULL column (never taken
+    by a non-empty list, either way; taken by an empty one only negated), as `IN` and `NOT IN` answer."""
+    async with db.session() as session:
+        session.add_all(_objective(f"s{n}", "availability") for n in range(4))
+    objectives = Objective.__table__  # type: ignore[attr-defined]
+    async with db.session() as session:
+        connection = await session.connection()
+        postgres = connection.dialect.name == "postgresql"
+
+        async def taken(column: Any, items: list[str]) -> list[Any]:
+            found = select(objectives.c.service_key).where(
+                bound_lists.is_in(column, "items", postgres=postgres, negated=negated)
+            )
+            return sorted((await connection.execute(found, {"items": items})).scalars())
+
+        every = [f"s{n}" for n in range(4)]
+        assert await taken(objectives.c.service_key, ["s1", "s3", "absent"]) == (
+            ["s0", "s2"] if negated else ["s1", "s3"]
+        )
+        assert await taken(objectives.c.service_key, []) == (every if negated else [])
+        no_text = type_coerce(null(), String)
+        assert await taken(no_text, ["s1"]) == []
+        assert await taken(no_text, []) == (every if negated else [])

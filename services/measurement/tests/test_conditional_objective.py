@@ -126,7 +126,6 @@ async def test_an_unchanged_row_is_answered_with_the_body_built_before(
         builds.append(row)
         return objective_public(row)
 
-    monkeypatch.setattr(router.OBJECTIVE_BODIES, "size", router.OBJECTIVE_BODIES.size)  # restored after the test
     monkeypatch.setattr(router, "objective_public", counted)
     first, again = await client.get(path), await client.get(path)
     assert first.status_code == again.status_code == 200 and again.content == first.content

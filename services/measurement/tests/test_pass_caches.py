@@ -122,3 +122,13 @@ async def test_a_listed_objective_no_longer_active_is_not_locked(database_url: s
         assert [row.id for row in locked] == ["row-0", "row-2"]
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize(
+    "text", ['{"limit": 1e400}', '{"note": "\\ud800 alone"}', '{"note": "\ud800 alone"}', '{"limit": NaN}']
+)
+def test_a_payload_msgspec_refuses_is_decoded_as_json_loads_decodes_it(text: str) -> None:
+    """`json_of` decodes the payload a pass reads as text, on either database: the values `json.loads` gives (a
+    lone surrogate escaped, or the character itself, which msgspec cannot even encode to read)."""
+    assert repr(sqlite_json.json_of(text)) == repr(json.loads(text))
+    assert repr(agreed._worked_out(stored(0, text)).payloads[1]) == repr(json.loads(text))

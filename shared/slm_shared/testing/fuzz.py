@@ -184,6 +184,34 @@ async def sweep(client: httpx.AsyncClient, *, known: dict[str, str] | None = Non
     assert not failures, "\n".join(failures)
 
 
+async def sweep_nul(client: httpx.AsyncClient) -> None:
+    """Give each path and query parameter of each route a value holding U+0000 in turn (the others ordinary): a path
+    answers 404, a query 422 naming the parameter, problem+json both (`slm_shared.web.nul_guard`), never a 5xx."""
+    spec = (await client.get("/openapi.json")).json()
+    failures, swept = [], 0
+    for method, path, operation in operations(spec):
+        parameters = [p for p in operation.get("parameters", []) if p["in"] in ("path", "query")]
+        ordinary = {p["name"]: _ordinary(p.get("schema", {}), None) for p in parameters}
+        for target in parameters:
+            values = {**ordinary, target["name"]: "a\x00b"}
+            url = path
+            for p in (p for p in parameters if p["in"] == "path"):
+                url = url.replace("{" + p["name"] + "}", _segment(values[p["name"]]))
+            query = {p["name"]: values[p["name"]] for p in parameters if p["in"] == "query"}
+            response = await client.request(method, url, params=query)
+            swept += 1
+            expected = 404 if target["in"] == "path" else 422
+            fields = [e.get("field") for e in response.json().get("errors", [])] if response.content else []
+            if (
+                response.status_code != expected
+                or response.headers.get("content-type") != "application/problem+json"
+                or (expected == 422 and fields != [target["name"]])
+            ):
+                failures.append(f"{method} {url} {query} -> {response.status_code} {response.text[:200]}")
+    assert swept, "no route takes a path or query parameter"
+    assert not failures, "\n".join(failures)
+
+
 def response_validator(spec: dict[str, Any], operation: dict[str, Any], status: int) -> jsonschema.Validator | None:
     """A validator for a documented JSON response, or None where none is documented."""
     documented = operation.get("responses", {}).get(str(status), {})
