@@ -8,12 +8,14 @@ import ipaddress
 import ssl
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from slm_notifier.channels import SafeHttp
+from slm_notifier.channels import http as http_module
 from slm_notifier.channels.http import _KnownSocketStream
 
 
@@ -129,3 +131,32 @@ async def test_https_target_is_reached_at_its_checked_address_with_the_hostname_
     finally:
         await http.close()
         await receiver.stop()
+
+
+async def test_past_the_bound_the_least_recently_used_client_is_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One pooled client per (scheme, host, port), at most `MAX_CLIENTS`: the one used least lately goes and its
+    connections are closed, the one used again meanwhile stays (its connection reused)."""
+    monkeypatch.setattr(http_module, "MAX_CLIENTS", 2)
+    receivers = [await KeepAliveReceiver().start() for _ in range(3)]
+    http = SafeHttp(allow_private_targets=True, timeout_seconds=5)
+    urls = [f"http://127.0.0.1:{receiver.port}/hook" for receiver in receivers]
+    try:
+        for url in urls[:2]:
+            assert (await http.request("POST", url, content=b"{}")).status_code == 204
+        first, second = http._clients.values()
+        assert (await http.request("POST", urls[0], content=b"{}")).status_code == 204  # `second` now used least
+        assert (await http.request("POST", urls[2], content=b"{}")).status_code == 204
+        for _ in range(100):
+            if second.is_closed:
+                break
+            await asyncio.sleep(0.01)
+        assert second.is_closed and not first.is_closed
+        assert len(http._clients) == 2 and first in http._clients.values()
+        assert (await http.request("POST", urls[0], content=b"{}")).status_code == 204
+        assert [receiver.connections for receiver in receivers] == [1, 1, 1]  # `first` kept its connection
+    finally:
+        await http.close()
+        for receiver in receivers:
+            await receiver.stop()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import anyio
 import jwt
+from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -44,18 +44,20 @@ class Principal:
         return CUSTOMER in self.roles and not self.has_any(ADMIN, MANAGER)
 
 
+CACHE_SIZE = 4096  # verified tokens remembered per process (see `TokenVerifier`)
+
+
 class TokenVerifier:
     """Verifies HS256 tokens with a shared secret, or RS/ES tokens from a JWKS URL; and, with a
     service key, the HS256 tokens services send each other (see `slm_shared.auth.service`).
 
     A client sends the same token with every request until it expires, and checking a signature
     costs more than a hot read's query; so a token that verified is remembered (by its exact text,
-    at most `cache_size` of them) until its `exp`, and at most `cache_seconds`. The JWKS itself is
-    fetched again once `cache_seconds` old, so a key withdrawn from it stops being honoured within
-    twice that bound. A token that failed is never remembered.
+    at most `cache_size` of them, the least recently used dropped first) until its `exp`, and at most
+    `cache_seconds`. The JWKS itself is fetched again once `cache_seconds` old, so a key withdrawn from
+    it stops being honoured within twice that bound. A token that failed is never remembered.
     """
 
-    cache_size = 4096
     cache_seconds = 60.0
 
     def __init__(
@@ -77,7 +79,17 @@ class TokenVerifier:
             if jwks_url
             else None
         )
-        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()  # token -> (principal, until)
+        self.cache_size = CACHE_SIZE
+
+    @property
+    def cache_size(self) -> int:
+        """At most how many verified tokens are remembered; setting it forgets those remembered."""
+        return int(self._verified.maxsize)
+
+    @cache_size.setter
+    def cache_size(self, size: int) -> None:
+        # token -> (principal, until): each kept until its own `until` (epoch seconds, as `exp` is)
+        self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(size, _until, timer=time.time)
 
     def _decode(self, token: str) -> dict[str, Any]:
         if is_service_token(token):
@@ -96,17 +108,13 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """Decode and check a token; raises Unauthorized with the reason."""
+        try:
+            return self._verified[token][0]  # indexing: `get` costs a hit 1 us more (its timer context)
+        except KeyError:
+            pass
         now = time.time()
-        if (remembered := self._verified.get(token)) is not None:
-            principal, until = remembered
-            if now < until:
-                self._verified.move_to_end(token)
-                return principal
-            del self._verified[token]
         principal, expires = await self._verify(token)
         self._verified[token] = (principal, min(expires, now + self.cache_seconds))
-        if len(self._verified) > self.cache_size:
-            self._verified.popitem(last=False)
         return principal
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
@@ -136,6 +144,11 @@ class TokenVerifier:
             party=str(party) if party else None,
         )
         return principal, float(claims["exp"])
+
+
+def _until(_token: str, remembered: tuple[Principal, float], _now: float) -> float:
+    """When a verified token stops being remembered: the `until` kept with it."""
+    return remembered[1]
 
 
 def issue_token(

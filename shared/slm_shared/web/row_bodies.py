@@ -13,7 +13,8 @@ such as maintenance windows or observed spans, can be large). A changed row has 
 stale. A row pickle cannot write is answered with a body built for it alone.
 
 What is kept is bounded twice: at most `size` rows, and at most `max_bytes` of bodies (a body above a sixteenth of
-that is answered and not kept, so one large body never drops the rest); the least recently read go first.
+that is answered and not kept, so one large body never drops the rest); the least recently read go first. Kept in
+an `OrderedDict` rather than cachetools' `LRUCache`, which bounds one measure (rows, or bytes by `getsizeof`), not two.
 """
 
 from __future__ import annotations

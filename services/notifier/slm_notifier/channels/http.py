@@ -8,7 +8,6 @@ import json
 import select
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from cachetools import LRUCache
 
 from slm_notifier.channels.base import AttemptOutcome
 from slm_notifier.targets import TargetRefused, resolve_target
@@ -147,6 +147,16 @@ def pooled_transport(ssl_context: Any) -> httpx.AsyncHTTPTransport:
     return transport
 
 
+class _PooledClients(LRUCache[tuple[str, str, int], httpx.AsyncClient]):
+    """The pooled client of each (scheme, host, port) used last, at most `maxsize`: the least recently used goes
+    first and is closed. Eviction happens inside a synchronous lookup, so the close runs as a task of the loop."""
+
+    def popitem(self) -> tuple[tuple[str, str, int], httpx.AsyncClient]:
+        key, client = super().popitem()
+        asyncio.get_running_loop().create_task(client.aclose())
+        return key, client
+
+
 class SafeHttp:
     """Sends requests to user-given URLs: one pooled client per host, connecting to the address checked."""
 
@@ -154,7 +164,7 @@ class SafeHttp:
         self.allow_private_targets = allow_private_targets
         self.timeout_seconds = timeout_seconds
         self._ssl = httpx.create_ssl_context()
-        self._clients: OrderedDict[tuple[str, str, int], httpx.AsyncClient] = OrderedDict()
+        self._clients = _PooledClients(MAX_CLIENTS)
         self._urls: dict[str, httpx.URL] = {}
         self._addressed_urls: dict[tuple[str, str], httpx.URL] = {}
 
@@ -188,11 +198,6 @@ class SafeHttp:
                 timeout=self.timeout_seconds,
             )
             self._clients[key] = client
-            while len(self._clients) > MAX_CLIENTS:
-                _, oldest = self._clients.popitem(last=False)
-                asyncio.get_running_loop().create_task(oldest.aclose())
-        else:
-            self._clients.move_to_end(key)
         return client
 
     async def request(
@@ -240,7 +245,7 @@ class SafeHttp:
 
     async def close(self) -> None:
         """Close every pooled client."""
-        clients, self._clients = list(self._clients.values()), OrderedDict()
+        clients, self._clients = list(self._clients.values()), _PooledClients(MAX_CLIENTS)
         await asyncio.gather(*(client.aclose() for client in clients), return_exceptions=True)
 
 
