@@ -108,7 +108,9 @@ def main() -> None:
         args.rounds,
     )
     texts = [instant_text(n) for n in range(args.entries)]
-    measure("instants", sqlite_json._instant, sqlite_json._read_utc, sqlite_json._INSTANTS.max_entries, texts, args.rounds)
+    measure(
+        "instants", sqlite_json._instant, sqlite_json._read_utc, sqlite_json._INSTANTS.max_entries, texts, args.rounds
+    )
 
 
 if __name__ == "__main__":
