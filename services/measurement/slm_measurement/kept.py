@@ -18,7 +18,8 @@ V = TypeVar("V")
 class KeptWhenFull(Generic[K, V]):
     """Up to `max_entries` values by key, and up to `max_weight` of their weights in all (None: unbounded).
 
-    `get` counts a hit, `keep` a miss once full; the counts cover lookups since the cache last filled.
+    `get` counts a hit, `keep` a miss when full; once they number as many as it holds, the cache decides whether to
+    start over (more missed than hit) and counts afresh.
     """
 
     __slots__ = ("entries", "hits", "max_entries", "max_weight", "misses", "weight")
