@@ -103,12 +103,14 @@ def main() -> None:
         "stored versions",
         lambda s: agreed._agreed_from_stored(s, False),
         lambda s: agreed._worked_out(s),
-        agreed._AGREED_MAX,
+        agreed._AGREED.max_entries,
         agreements,
         args.rounds,
     )
     texts = [instant_text(n) for n in range(args.entries)]
-    measure("instants", sqlite_json._instant, sqlite_json._read_utc, sqlite_json._INSTANTS_MAX, texts, args.rounds)
+    measure(
+        "instants", sqlite_json._instant, sqlite_json._read_utc, sqlite_json._INSTANTS.max_entries, texts, args.rounds
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import bound_lists, read_model
 from slm_measurement.domain.windows import Bounds, floor_minute
+from slm_measurement.kept import KeptWhenFull
 from slm_measurement.models import Objective
 from slm_measurement.sqlite_json import SQLiteInstant, json_of
 from slm_measurement.terms import AgreementTerms
@@ -193,49 +194,27 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     }
 
 
-# An agreement's stored versions worked out (`_agreed_from_stored`), by everything read of them. A pass meets the
-# same agreements in the same order every time, so the least recently used is the next one needed: when full
-# (entries, or their payloads' text), the cache keeps what it holds and works the rest out. It starts over only
-# when, of as many lookups as it holds, more missed than hit (versions no longer read give way to those read now).
+# An agreement's stored versions worked out (`_agreed_from_stored`), by everything read of them, kept when full
+# (`kept`: a pass meets the same agreements in the same order every time), bounded by entries and payload text.
 # What an entry holds is its payload decoded and, once asked for, validated: measured (tracemalloc, activation
 # payloads of one and five objectives) about 4-4.5 bytes per character of its text decoded, 9.5-10.5 validated.
 # At 4 Mi characters, some 18-42 MiB per process, beside the 384Mi a measurement pod requests (deploy/SIZING.md).
-_AGREED: dict[tuple[Any, ...], tuple[Agreed, int]] = {}  # by key: the agreement and its payloads' text length
-_AGREED_MAX = 8192
-_AGREED_MAX_TEXT = 4 * 2**20  # characters of payload text
-_agreed_text = 0
-_agreed_hits = _agreed_misses = 0
+_AGREED: KeptWhenFull[tuple[Any, ...], Agreed] = KeptWhenFull(8192, max_weight=4 * 2**20)
 
 
 def _agreed_from_stored(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
     """`of_rows` of an agreement's versions as `_terms_of` reads them, oldest first, worked out once per distinct
-    stored versions (up to the cache's bounds above).
+    stored versions (up to the cache's bounds above; an entry weighs its payloads' text length).
 
     The key is every column read, the payload by a 16-byte BLAKE2b digest of its text (not the text itself),
     so an amended, ended or re-activated agreement is a new key. The value is shared: only its caches filled
     on first use (`Agreed.parsed`, `spans`, `instants`) change, each to what any copy would hold.
     """
-    global _agreed_text, _agreed_hits, _agreed_misses
     key = (postgres, *((*columns, None if text is None else _digest(text)) for *columns, text in stored))
     if (found := _AGREED.get(key)) is not None:
-        _agreed_hits += 1
-        return found[0]
+        return found
     agreed = _worked_out(stored)
-    length = sum(len(text) for *_, text in stored if text is not None)
-    if length > _AGREED_MAX_TEXT:
-        return agreed
-    if len(_AGREED) >= _AGREED_MAX or _agreed_text + length > _AGREED_MAX_TEXT:
-        _agreed_misses += 1
-        if _agreed_hits + _agreed_misses < len(_AGREED):
-            return agreed
-        restart = _agreed_misses > _agreed_hits
-        _agreed_hits = _agreed_misses = 0
-        if not restart:
-            return agreed
-        _AGREED.clear()
-        _agreed_text = 0
-    _AGREED[key] = (agreed, length)
-    _agreed_text += length
+    _AGREED.keep(key, agreed, weight=sum(len(text) for *_, text in stored if text is not None))
     return agreed
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import BindParameter, ColumnElement, Dialect, Select, Text, Type
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 
+from slm_measurement.kept import KeptWhenFull
 from slm_shared.db import UTCDateTime
 from slm_shared.read_statements import decode_json
 
@@ -63,31 +64,16 @@ def _utc_reader() -> Callable[[Any], datetime]:
 
 _read_utc = _utc_reader()
 
-# Each distinct text's instant. A pass meets the same texts in the same order every time, so the least recently
-# used is the next one needed: when full, the cache keeps what it holds and parses the rest. It starts over
-# only when, of as many lookups as it holds, more missed than hit (texts no longer read give way to those read now).
-_INSTANTS: dict[str, datetime] = {}
-_INSTANTS_MAX = 8192
-_instant_hits = _instant_misses = 0
+# Each distinct text's instant, kept when full (`kept`: a pass meets the same texts in the same order every time).
+_INSTANTS: KeptWhenFull[str, datetime] = KeptWhenFull(8192)
 
 
 def _instant(text: str) -> datetime:
-    """What `UTCDateTime` reads SQLite's `text` as, parsed once per distinct text (up to `_INSTANTS_MAX` of them)."""
-    global _instant_hits, _instant_misses
+    """What `UTCDateTime` reads SQLite's `text` as, parsed once per distinct text (up to `_INSTANTS`' bound)."""
     if (found := _INSTANTS.get(text)) is not None:
-        _instant_hits += 1
         return found
     found = _read_utc(text)
-    if len(_INSTANTS) >= _INSTANTS_MAX:
-        _instant_misses += 1
-        if _instant_hits + _instant_misses < len(_INSTANTS):
-            return found
-        restart = _instant_misses > _instant_hits
-        _instant_hits = _instant_misses = 0
-        if not restart:
-            return found
-        _INSTANTS.clear()
-    _INSTANTS[text] = found
+    _INSTANTS.keep(text, found)
     return found
 
 

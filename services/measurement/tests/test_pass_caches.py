@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import SQLModel
 
 from slm_measurement import agreed, pass_locks, sqlite_json
+from slm_measurement.kept import KeptWhenFull
 from slm_measurement.models import Objective
 from slm_shared.db import Database
 
@@ -27,12 +29,13 @@ def stored(n: int, payload: str | None = None) -> tuple[agreed._Stored, ...]:
     return ((1, NOW - timedelta(days=n), None, None, None, text),)
 
 
-@pytest.fixture
-def empty_agreed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agreed, "_AGREED", {})
-    monkeypatch.setattr(agreed, "_agreed_text", 0)
-    monkeypatch.setattr(agreed, "_agreed_hits", 0)
-    monkeypatch.setattr(agreed, "_agreed_misses", 0)
+def empty_agreed(
+    monkeypatch: pytest.MonkeyPatch, max_entries: int = 8192, max_text: int = 4 * 2**20
+) -> KeptWhenFull[tuple[Any, ...], agreed.Agreed]:
+    """A new, empty cache of stored versions for this test, with the bounds given (by default the module's)."""
+    cache: KeptWhenFull[tuple[Any, ...], agreed.Agreed] = KeptWhenFull(max_entries, max_weight=max_text)
+    monkeypatch.setattr(agreed, "_AGREED", cache)
+    return cache
 
 
 def hits(rounds: list[list[object]]) -> int:
@@ -40,19 +43,17 @@ def hits(rounds: list[list[object]]) -> int:
     return sum(a is b for before, after in pairwise(rounds) for a, b in zip(before, after, strict=True))
 
 
-@pytest.mark.usefixtures("empty_agreed")
 def test_stored_versions_above_the_bound_mostly_hit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agreed, "_AGREED_MAX", 8)
+    cache = empty_agreed(monkeypatch, max_entries=8)
     every = [stored(n) for n in range(10)]  # two more than the cache holds, in the same order each pass
     rounds = [[agreed._agreed_from_stored(s, False) for s in every] for _ in range(12)]
     assert hits(rounds) == 11 * 8  # each later pass finds the eight kept, for good (least recently used: none)
-    assert len(agreed._AGREED) == 8
+    assert len(cache) == 8
 
 
-@pytest.mark.usefixtures("empty_agreed")
 def test_stored_versions_no_longer_read_give_way(monkeypatch: pytest.MonkeyPatch) -> None:
     """Once more of as many lookups as it holds missed than hit, the cache starts over with what is read now."""
-    monkeypatch.setattr(agreed, "_AGREED_MAX", 8)
+    empty_agreed(monkeypatch, max_entries=8)
     for n in range(8):
         agreed._agreed_from_stored(stored(n), False)
     amended = [stored(n, json.dumps({"objectives": [], "amended": n})) for n in range(8)]  # new payloads: new keys
@@ -61,31 +62,41 @@ def test_stored_versions_no_longer_read_give_way(monkeypatch: pytest.MonkeyPatch
     assert rounds[2][0].carries == {1: frozenset()}
 
 
-@pytest.mark.usefixtures("empty_agreed")
 def test_stored_versions_are_bounded_by_their_payloads_text_and_keyed_by_its_digest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(agreed, "_AGREED_MAX_TEXT", 1_000)
+    cache = empty_agreed(monkeypatch, max_text=1_000)
     texts = [json.dumps({"objectives": [], "note": str(n) * 400}) for n in range(5)]
     for text in texts:
         agreed._agreed_from_stored(stored(0, text), False)
-    held = [length for _, length in agreed._AGREED.values()]
-    assert len(held) == 2 and agreed._agreed_text == sum(held) <= 1_000
-    assert not any(text in repr(agreed._AGREED) for text in texts)  # the key holds a digest, not the text
+    assert len(cache) == 2 and cache.weight == sum(len(text) for text in texts[-2:]) <= 1_000
+    assert not any(text in repr(cache.entries) for text in texts)  # the key holds a digest, not the text
     huge = json.dumps({"objectives": [], "note": "x" * 2_000})
     assert agreed._agreed_from_stored(stored(1, huge), False).payloads[1] == json.loads(huge)  # worked out, not kept
-    assert agreed._agreed_text <= 1_000
+    assert len(cache) == 2 and cache.weight <= 1_000
 
 
 def test_instants_above_the_bound_mostly_hit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_json, "_INSTANTS", {})
-    monkeypatch.setattr(sqlite_json, "_instant_hits", 0)
-    monkeypatch.setattr(sqlite_json, "_instant_misses", 0)
-    monkeypatch.setattr(sqlite_json, "_INSTANTS_MAX", 8)
+    cache: KeptWhenFull[str, datetime] = KeptWhenFull(8)
+    monkeypatch.setattr(sqlite_json, "_INSTANTS", cache)
     texts = [f"2026-03-{day:02d} 10:17:42.000000" for day in range(1, 11)]
     rounds = [[sqlite_json._instant(text) for text in texts] for _ in range(12)]
     assert rounds[0][0] == datetime(2026, 3, 1, 10, 17, 42, tzinfo=UTC)
-    assert hits(rounds) == 11 * 8 and len(sqlite_json._INSTANTS) == 8
+    assert hits(rounds) == 11 * 8 and len(cache) == 8
+
+
+def test_a_full_cache_keeps_what_it_holds_until_more_missed_than_hit() -> None:
+    cache: KeptWhenFull[str, int] = KeptWhenFull(2, max_weight=10)
+    cache.keep("a", 1, weight=4)
+    cache.keep("b", 2, weight=4)
+    assert cache.get("a") == 1 and cache.get("z") is None and cache.hits == 1
+    cache.keep("c", 3)  # full, one hit and one miss of two lookups: not more missed, kept as it is
+    assert list(cache.entries) == ["a", "b"] and cache.hits == cache.misses == 0
+    cache.keep("c", 3)
+    cache.keep("d", 4, weight=1)  # two misses, no hit: starts over with what is read now
+    assert cache.entries == {"d": 4} and cache.weight == 1
+    cache.keep("e", 5, weight=11)  # heavier than the whole bound: never kept, not counted
+    assert cache.entries == {"d": 4} and cache.weight == 1 and cache.misses == 0
 
 
 async def test_a_listed_objective_no_longer_active_is_not_locked(database_url: str) -> None:
