@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -52,6 +53,7 @@ class Accepted:
     message: EmailMessage
     tls: bool
     login: str | None
+    at: float = field(default_factory=time.time)  # when the server accepted it (epoch seconds)
 
 
 @dataclass
