@@ -24,14 +24,19 @@ def bearer(tenant: str = "acme", role: str = "admin", party: str | None = None) 
     return {"Authorization": f"Bearer {make_token(tenant, roles=(role,), party=party)}"}
 
 
+async def one_objective(app: FastAPI, client: httpx.AsyncClient) -> str:
+    """Activate one agreement of party-a's with one objective; the path that reads it."""
+    async with app.state.db.session() as session:
+        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
+    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
+    return f"/v1/objectives/{objective_id}"
+
+
 async def test_an_objective_answers_304_only_while_its_body_is_the_same(
     app_client: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = app_client
-    async with app.state.db.session() as session:
-        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
-    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
-    path = f"/v1/objectives/{objective_id}"
+    path = await one_objective(app, client)
 
     first = await client.get(path)
     etag = first.headers["ETag"]
@@ -61,10 +66,7 @@ async def test_a_304_needs_the_token_and_never_answers_for_another_tenant_or_par
     app_client: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = app_client
-    async with app.state.db.session() as session:
-        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
-    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
-    path = f"/v1/objectives/{objective_id}"
+    path = await one_objective(app, client)
     etag = (await client.get(path)).headers["ETag"]
     conditional = {"If-None-Match": etag}
 
@@ -87,10 +89,7 @@ async def test_a_change_made_in_the_table_alone_is_answered_at_once(
     """The body of an unchanged row is answered as built before; a row changed in any value, even one nested in
     its details with nothing else touched (not `updated_at`), is answered with its new body and tag."""
     app, client = app_client
-    async with app.state.db.session() as session:
-        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
-    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
-    path = f"/v1/objectives/{objective_id}"
+    path = await one_objective(app, client)
     first = await client.get(path)
     assert (await client.get(path)).content == first.content
 
@@ -116,10 +115,7 @@ async def test_an_unchanged_row_is_answered_with_the_body_built_before(
     """The route keeps the body it built for a row: read twice unchanged, it is built once; changed, again; with
     MEASUREMENT_OBJECTIVE_BODIES=0, on every read."""
     app, client = app_client
-    async with app.state.db.session() as session:
-        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
-    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
-    path = f"/v1/objectives/{objective_id}"
+    path = await one_objective(app, client)
     builds: list[Any] = []  # the row is new (its own ids), so no body was kept for it before
 
     def counted(row: Any) -> Any:
@@ -150,10 +146,7 @@ async def test_a_row_holding_a_value_json_cannot_write_is_answered(
 ) -> None:
     """A lone surrogate in a column the body leaves out (a note in an observed span) does not stop the read."""
     app, client = app_client
-    async with app.state.db.session() as session:
-        assert await read_model.apply_activation(session, tenant="acme", agreement=activation(party="party-a"))
-    objective_id = (await client.get("/v1/objectives")).json()["items"][0]["id"]
-    path = f"/v1/objectives/{objective_id}"
+    path = await one_objective(app, client)
     before = await client.get(path)
 
     objectives = Objective.__table__  # type: ignore[attr-defined]
