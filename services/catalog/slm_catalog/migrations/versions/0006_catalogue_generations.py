@@ -9,6 +9,10 @@ On PostgreSQL the trigger is a deferred constraint trigger: the generation row i
 other lock the transaction takes, so writers of one tenant queue there for the last moment of their transaction
 and never hold it while they wait for a row another writer holds (no deadlock with `SELECT ... FOR UPDATE`).
 
+A later migration that rebuilds the services table (SQLite's batch mode copies it to a new table and drops the
+old one, its triggers with it) must create these triggers again: `test_kept_service_pages.py` writes the table
+at the head revision and checks that every write changed the generation, on SQLite and PostgreSQL.
+
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 06:30:00
