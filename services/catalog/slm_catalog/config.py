@@ -6,6 +6,7 @@ from pydantic_settings import SettingsConfigDict
 from slm_shared.settings import ServiceSettings
 
 SERVICE_PAGES = 512  # service list pages a process keeps (see `service_pages`)
+SERVICE_PAGES_MAX = 100_000  # at most (each kept page costs its key and an OrderedDict entry besides its body)
 SERVICE_PAGE_BYTES = 8 * 1024 * 1024  # bytes of those pages' bodies, at most (a page above a sixteenth: not kept)
 
 
@@ -20,7 +21,7 @@ class Settings(ServiceSettings):
 
     @field_validator("service_pages")
     @classmethod
-    def _not_negative(cls, value: int, info: ValidationInfo) -> int:
-        if value < 0:
-            raise ValueError(f"CATALOG_{str(info.field_name).upper()} must be 0 or more, not {value}")
+    def _bounded(cls, value: int, info: ValidationInfo) -> int:
+        if not 0 <= value <= SERVICE_PAGES_MAX:
+            raise ValueError(f"CATALOG_{str(info.field_name).upper()} must be 0 to {SERVICE_PAGES_MAX}, not {value}")
         return value

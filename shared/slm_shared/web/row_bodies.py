@@ -57,11 +57,12 @@ class KeptBodies(Generic[K]):
         return found
 
     def keep(self, key: K, body: bytes) -> tuple[bytes, str]:
-        """`body` and its ETag, kept under `key` if it is small enough (and anything is kept)."""
+        """`body` and its ETag, kept under `key` if it is small enough (and anything is kept); a body kept under
+        `key` before is dropped either way, so `get(key)` never answers it again."""
         answer = body, body_etag(body)
+        if (replaced := self._bodies.pop(key, None)) is not None:  # kept again, or too large now: the old goes
+            self._bytes -= len(replaced[0])
         if self.size and len(body) <= self.max_bytes // 16:
-            if (replaced := self._bodies.pop(key, None)) is not None:
-                self._bytes -= len(replaced[0])
             self._bodies[key] = answer
             self._bytes += len(body)
         while self._bodies and (len(self._bodies) > self.size or self._bytes > self.max_bytes):

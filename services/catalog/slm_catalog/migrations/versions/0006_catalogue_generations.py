@@ -8,6 +8,12 @@ tenant's catalogue never had before, also after a database is restored from a ba
 On PostgreSQL the trigger is a deferred constraint trigger: the generation row is locked at commit, after every
 other lock the transaction takes, so writers of one tenant queue there for the last moment of their transaction
 and never hold it while they wait for a row another writer holds (no deadlock with `SELECT ... FOR UPDATE`).
+A transaction writes its tenant's generation row once, however many of its services it writes: a transaction-local
+setting (`slm_catalogue.bumped_<md5 of the tenant>`, gone at commit or rollback) marks the tenants it gave a new
+generation already (each write of the one row made the commit of 10,000 written services take seconds, holding the
+tenant's generation row all along). The generation rows of several tenants are written in the order their services
+were first written: two transactions writing services of the same tenants in opposite orders can deadlock at commit
+(only operator scripts and migrations write across tenants; PostgreSQL ends one of them with a deadlock error).
 
 A later migration that rebuilds the services table (SQLite's batch mode copies it to a new table and drops the
 old one, its triggers with it) must create these triggers again: `test_kept_service_pages.py` writes the table
@@ -27,41 +33,55 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+# `{schema}`: the schema the migration runs in, quoted. The functions name their table and each other with it and
+# run with `search_path` pinned, so a writer's own search_path cannot point them at another table or function.
 _POSTGRESQL = [
     """
-    CREATE FUNCTION catalogue_generation_bump(row_tenant VARCHAR) RETURNS void LANGUAGE sql AS $$
-        INSERT INTO catalogue_generations (tenant, generation) VALUES (row_tenant, replace(gen_random_uuid()::text, '-', ''))
-        ON CONFLICT (tenant) DO UPDATE SET generation = EXCLUDED.generation
+    CREATE FUNCTION {schema}.catalogue_generation_bump(row_tenant VARCHAR) RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+    DECLARE
+        bumped CONSTANT text := 'slm_catalogue.bumped_' || md5(row_tenant);
+    BEGIN
+        IF current_setting(bumped, true) = 'on' THEN
+            RETURN;  -- this transaction gave the tenant a new generation already
+        END IF;
+        PERFORM set_config(bumped, 'on', true);  -- transaction-local: gone at commit or rollback
+        INSERT INTO {schema}.catalogue_generations (tenant, generation)
+        VALUES (row_tenant, replace(gen_random_uuid()::text, '-', ''))
+        ON CONFLICT (tenant) DO UPDATE SET generation = EXCLUDED.generation;
+    END
     $$
     """,
     """
-    CREATE FUNCTION catalogue_generation_row() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION {schema}.catalogue_generation_row() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
     BEGIN
         IF TG_OP <> 'INSERT' THEN
-            PERFORM catalogue_generation_bump(OLD.tenant);
+            PERFORM {schema}.catalogue_generation_bump(OLD.tenant);
         END IF;
         IF TG_OP <> 'DELETE' AND (TG_OP = 'INSERT' OR NEW.tenant IS DISTINCT FROM OLD.tenant) THEN
-            PERFORM catalogue_generation_bump(NEW.tenant);
+            PERFORM {schema}.catalogue_generation_bump(NEW.tenant);
         END IF;
         RETURN NULL;
     END
     $$
     """,
     """
-    CREATE FUNCTION catalogue_generation_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION {schema}.catalogue_generation_truncate() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
     BEGIN
-        UPDATE catalogue_generations SET generation = replace(gen_random_uuid()::text, '-', '');
+        UPDATE {schema}.catalogue_generations SET generation = replace(gen_random_uuid()::text, '-', '');
         RETURN NULL;
     END
     $$
     """,
     """
-    CREATE CONSTRAINT TRIGGER services_catalogue_generation AFTER INSERT OR UPDATE OR DELETE ON services
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION catalogue_generation_row()
+    CREATE CONSTRAINT TRIGGER services_catalogue_generation AFTER INSERT OR UPDATE OR DELETE ON {schema}.services
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {schema}.catalogue_generation_row()
     """,
     """
-    CREATE TRIGGER services_catalogue_generation_truncate AFTER TRUNCATE ON services
-    FOR EACH STATEMENT EXECUTE FUNCTION catalogue_generation_truncate()
+    CREATE TRIGGER services_catalogue_generation_truncate AFTER TRUNCATE ON {schema}.services
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.catalogue_generation_truncate()
     """,
 ]
 
@@ -102,10 +122,17 @@ def upgrade() -> None:
         sa.Column("generation", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("tenant"),
     )
-    dialect = op.get_bind().dialect.name
+    bind = op.get_bind()
+    dialect = bind.dialect.name
     op.execute(_SEED[dialect])  # tenants with services before the triggers: a generation each
-    for statement in _POSTGRESQL if dialect == "postgresql" else _SQLITE:
-        op.execute(statement)
+    if dialect == "postgresql":
+        current = bind.execute(sa.text("SELECT current_schema()")).scalar_one()
+        schema = bind.dialect.identifier_preparer.quote_schema(current)
+        for statement in _POSTGRESQL:
+            op.execute(statement.replace("{schema}", schema))
+    else:
+        for statement in _SQLITE:
+            op.execute(statement)
 
 
 def downgrade() -> None:
