@@ -4,7 +4,12 @@
            under uvicorn (JWT verified, tenant-scoped, paginated), started with the whole stack; the objective
            read answers a row unchanged since an earlier read with the body built for it then
            (`slm_shared.web.row_bodies`), as it does for a dashboard polling an objective between evaluations:
-           the row does not change over these rounds, so this is the path of a kept body (a hit)
+           the row does not change over these rounds, so this is the path of a kept body (a hit). The list
+           likewise answers the page it kept under the tenant's catalogue generation, which no write changes
+           over these rounds: it reads the generation (one small statement) and sends the kept page (a hit)
+  ours list, built every read : the same list read on a replica of catalog started with
+           CATALOG_SERVICE_PAGES=0: no page kept and no generation read, so every read reads and builds its page,
+           as the first read after a write of the tenant's services does (the miss path, less its generation read)
   ours, built every read : the same objective read on a replica of measurement started with
            MEASUREMENT_OBJECTIVE_BODIES=0 (and MEASUREMENT_RUN_WORKERS=false): no body kept, so every read
            builds its body, as the first read of a changed row does (the miss path, key included)
@@ -68,6 +73,7 @@ from slm_shared.cli import SERVER_HTTP, SERVER_LOOP
 
 OBJECTIVE = "availability-bench"
 MISSES = "ours, built every read"  # the objective read on a replica keeping no body
+LIST_MISSES = "ours list, built every read"  # the list read on a replica keeping no page
 SEEDED_SERVICES = 60
 # The page the list rounds read, on ours and on the Core baseline: 30 of the 60 services match, 20 are answered.
 LIST_QUERY = "type=business&owner=Bench&sort=key&limit=20&offset=10"
@@ -325,6 +331,13 @@ async def bench(database: str, args: argparse.Namespace) -> None:
                 "bare same bytes as the page": (*bare_page, "/services", {}),
             }
             names = list(targets)
+            building = stack.start_replica("catalog", env={"CATALOG_SERVICE_PAGES": "0"})
+            targets[LIST_MISSES] = (
+                stack.ports[building],
+                stack.processes[building].pid,
+                f"/v1/services?{LIST_QUERY}",
+                auth,
+            )
             if args.list_only:
                 del targets[names[0]], targets[names[1]]
             else:
@@ -360,6 +373,9 @@ async def bench(database: str, args: argparse.Namespace) -> None:
             )
             report_ratio("services / bare constant (#15 goal >= 0.3)", results[names[2]], results[names[4]])
             report_ratio("services / bare same bytes (same goal)", results[names[2]], results[names[5]])
+            report_ratio("services built every read / core", results[LIST_MISSES], results[names[3]])
+            report_ratio("services built every read / bare same bytes", results[LIST_MISSES], results[names[5]])
+            report_ratio("services kept / built every read", results[names[2]], results[LIST_MISSES])
             if args.list_only:
                 return
             await conditional_read(measurement, f"/v1/objectives/{OBJECTIVE}", auth, args)

@@ -76,6 +76,10 @@ def run_env(target_metadata: MetaData) -> None:
 def _run_with(connection: Connection, target_metadata: MetaData) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Deferred triggers fire as each statement ends: a migration that writes a table and then alters it in
+            # the same transaction would otherwise fail ("pending trigger events").
+            connection.exec_driver_sql("SET CONSTRAINTS ALL IMMEDIATE")
         context.run_migrations()
 
 

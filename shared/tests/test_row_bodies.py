@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from slm_shared.web.conditional import body_etag
-from slm_shared.web.row_bodies import RowBodies
+from slm_shared.web.row_bodies import KeptBodies, RowBodies
 
 Row = namedtuple("Row", "id attainment details at")
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -103,3 +103,15 @@ def test_the_bodies_kept_are_bounded_in_bytes() -> None:
     kept = rows[2:]  # the 16 read last (rows[0] read again just now pushed out rows[1])
     assert built(bodies, [large, large])[1] == 2
     assert built(bodies, kept)[1] == 0
+
+
+def test_a_key_kept_again_with_a_body_too_large_to_keep_answers_neither() -> None:
+    bodies: KeptBodies[str] = KeptBodies(size=4, max_bytes=16 * 100)
+    bodies.keep("page", b"old" * 10)
+    bodies.keep("other", b"o" * 10)
+    assert bodies.keep("page", b"n" * 101) == (b"n" * 101, body_etag(b"n" * 101))  # answered, above a sixteenth
+    assert bodies.get("page") is None  # not the old body, which the key no longer stands for
+    assert len(bodies) == 1 and bodies._bytes == 10 and bodies.get("other") == (b"o" * 10, body_etag(b"o" * 10))
+    nothing: KeptBodies[str] = KeptBodies(size=0)
+    nothing.keep("page", b"x")
+    assert nothing.get("page") is None and nothing._bytes == 0

@@ -1,8 +1,13 @@
 """Catalog settings, read from `CATALOG_*` (and the common `SLM_*`) variables."""
 
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from slm_shared.settings import ServiceSettings
+
+SERVICE_PAGES = 512  # service list pages a process keeps (see `service_pages`)
+SERVICE_PAGES_MAX = 100_000  # at most (each kept page costs its key and an OrderedDict entry besides its body)
+SERVICE_PAGE_BYTES = 8 * 1024 * 1024  # bytes of those pages' bodies, at most (a page above a sixteenth: not kept)
 
 
 class Settings(ServiceSettings):
@@ -10,3 +15,13 @@ class Settings(ServiceSettings):
 
     service_name: str = "catalog"
     port: int = 8101
+    # GET /v1/services pages a process keeps (body and ETag) while the tenant's catalogue is unchanged (0: none
+    # kept, and no generation read: every page built on every read).
+    service_pages: int = SERVICE_PAGES
+
+    @field_validator("service_pages")
+    @classmethod
+    def _bounded(cls, value: int, info: ValidationInfo) -> int:
+        if not 0 <= value <= SERVICE_PAGES_MAX:
+            raise ValueError(f"CATALOG_{str(info.field_name).upper()} must be 0 to {SERVICE_PAGES_MAX}, not {value}")
+        return value

@@ -45,6 +45,19 @@ class Service(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+class CatalogueGeneration(SQLModel, table=True):
+    """Per tenant, a value changed by database triggers on every write of a row of `services` (migration 0006).
+
+    Written by those triggers only: the service list keeps the pages it answered under it
+    (`slm_catalog.services.router`), so a page is answered again only while nothing in `services` changed.
+    """
+
+    __tablename__ = "catalogue_generations"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    generation: str = Field(max_length=32)
+
+
 class ServiceDependency(SQLModel, table=True):
     """`service_id` depends on `supporting_service_id`."""
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 from conftest import auth, new_service
+from fastapi import FastAPI
 from pydantic import TypeAdapter
 
 from slm_catalog.config import Settings
@@ -57,23 +58,36 @@ async def test_the_list_body_is_byte_for_byte_what_the_models_write(client: http
     assert customer.content == await expected_page(client, customer.json())
 
 
+def traced(app: FastAPI) -> list[str]:
+    """The statements the app's inline SQLite read connection runs from now on (open after a first list read)."""
+    inline = app.state.db.reader._inline_connection
+    assert inline is not None, "the list is read on the inline SQLite connection"
+    statements: list[str] = []
+    inline.connection.dbapi_connection.set_trace_callback(statements.append)
+    return statements
+
+
 async def test_a_page_and_its_total_are_one_statement_on_sqlite(sqlite_url: str, nats_server: NatsServer) -> None:
-    settings = Settings(database_url=sqlite_url, **nats_server.service_login("catalog"), environment="test")
-    app = build_app(settings)
-    async with running_app(app, token=make_token("acme")) as client:
-        for key in ("payments", "search", "ledger"):
-            await new_service(client, key)
-        assert (await client.get("/v1/services")).status_code == 200  # the inline read connection is open
-        inline = app.state.db.reader._inline_connection
-        assert inline is not None, "the list is read on the inline SQLite connection"
-        statements: list[str] = []
-        inline.connection.dbapi_connection.set_trace_callback(statements.append)
-        try:
-            page = (await client.get("/v1/services", params={"limit": 2})).json()
-        finally:
-            inline.connection.dbapi_connection.set_trace_callback(None)
-        assert [i["key"] for i in page["items"]] == ["ledger", "payments"] and page["total"] == 3
-        assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT"), statements
+    """Kept pages on (the default): a page read first is the tenant's generation, then the page and its total in
+    one statement; read again unchanged, the generation alone. Kept pages off: the page's one statement."""
+    for kept, first, again in ((512, 2, 1), (0, 1, 1)):
+        settings = Settings(
+            database_url=sqlite_url, **nats_server.service_login("catalog"), environment="test", service_pages=kept
+        )
+        app = build_app(settings)
+        async with running_app(app, token=make_token("acme")) as client:
+            if kept:
+                for key in ("payments", "search", "ledger"):
+                    await new_service(client, key)
+            assert (await client.get("/v1/services")).status_code == 200  # the inline read connection is open
+            statements = traced(app)
+            for count in (first, again):
+                statements.clear()
+                page = (await client.get("/v1/services", params={"limit": 2})).json()
+                assert [i["key"] for i in page["items"]] == ["ledger", "payments"] and page["total"] == 3
+                assert len(statements) == count, statements
+                assert all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
+                assert ("catalogue_generations" in statements[0]) == bool(kept), statements
 
 
 async def test_a_filtered_page_counts_the_filtered_services_not_the_page(client: httpx.AsyncClient) -> None:

@@ -15,6 +15,8 @@ stale. A row pickle cannot write is answered with a body built for it alone.
 What is kept is bounded twice: at most `size` rows, and at most `max_bytes` of bodies (a body above a sixteenth of
 that is answered and not kept, so one large body never drops the rest); the least recently read go first. Kept in
 an `OrderedDict` rather than cachetools' `LRUCache`, which bounds one measure (rows, or bytes by `getsizeof`), not two.
+`KeptBodies` is that bounded store alone, for a body kept under a key of the reader's own (the service list keeps
+a page under its tenant's catalogue generation and its query).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from __future__ import annotations
 import hashlib
 import pickle
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
 from slm_shared.web.conditional import body_etag
 
@@ -34,14 +36,45 @@ ROW_BODY_BYTES = 4 * 1024 * 1024  # bytes of bodies kept per process (with 1,024
 _UNPICKLABLE = (pickle.PicklingError, TypeError, ValueError, AttributeError, RecursionError)
 
 
-class RowBodies:
-    """The body and ETag built for each of the rows read last, answered again while the row is unchanged."""
+K = TypeVar("K", bound=Hashable)
+
+
+class KeptBodies(Generic[K]):
+    """Bodies and their ETags kept under keys, bounded as above: the least recently read go first beyond `size`
+    keys or `max_bytes` of bodies; a body above a sixteenth of `max_bytes` is answered and not kept."""
 
     def __init__(self, size: int = ROW_BODIES, max_bytes: int = ROW_BODY_BYTES) -> None:
         self.size = size
         self.max_bytes = max_bytes
-        self._bodies: OrderedDict[bytes, tuple[bytes, str]] = OrderedDict()
+        self._bodies: OrderedDict[K, tuple[bytes, str]] = OrderedDict()
         self._bytes = 0  # the length of the bodies in `_bodies`
+
+    def get(self, key: K) -> tuple[bytes, str] | None:
+        """The body and ETag kept under `key`, or None."""
+        found = self._bodies.get(key)
+        if found is not None:
+            self._bodies.move_to_end(key)
+        return found
+
+    def keep(self, key: K, body: bytes) -> tuple[bytes, str]:
+        """`body` and its ETag, kept under `key` if it is small enough (and anything is kept); a body kept under
+        `key` before is dropped either way, so `get(key)` never answers it again."""
+        answer = body, body_etag(body)
+        if (replaced := self._bodies.pop(key, None)) is not None:  # kept again, or too large now: the old goes
+            self._bytes -= len(replaced[0])
+        if self.size and len(body) <= self.max_bytes // 16:
+            self._bodies[key] = answer
+            self._bytes += len(body)
+        while self._bodies and (len(self._bodies) > self.size or self._bytes > self.max_bytes):
+            self._bytes -= len(self._bodies.popitem(last=False)[1][0])
+        return answer
+
+    def __len__(self) -> int:
+        return len(self._bodies)
+
+
+class RowBodies(KeptBodies[bytes]):
+    """The body and ETag built for each of the rows read last, answered again while the row is unchanged."""
 
     def body(self, row: Sequence[Any], build: Callable[[], bytes]) -> tuple[bytes, str]:
         """The body of `row` and its ETag: those built for an equal row before, else `build()`'s (kept if small)."""
@@ -50,15 +83,7 @@ class RowBodies:
         except _UNPICKLABLE:
             body = build()
             return body, body_etag(body)
-        found = self._bodies.get(key)
+        found = self.get(key)
         if found is not None:
-            self._bodies.move_to_end(key)
             return found
-        body = build()
-        answer = body, body_etag(body)
-        if len(body) <= self.max_bytes // 16:
-            self._bodies[key] = answer
-            self._bytes += len(body)
-            while len(self._bodies) > self.size or self._bytes > self.max_bytes:
-                self._bytes -= len(self._bodies.popitem(last=False)[1][0])
-        return answer
+        return self.keep(key, build())

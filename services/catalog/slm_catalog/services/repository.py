@@ -10,10 +10,12 @@ from sqlalchemy import Connection, Select, String, bindparam, cast, func, or_, s
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from slm_catalog.models import Service
+from slm_catalog.models import CatalogueGeneration, Service
 from slm_shared.reads import Reader
 
 SERVICES = Service.__table__  # type: ignore[attr-defined]
+GENERATIONS = CatalogueGeneration.__table__  # type: ignore[attr-defined]
+_GENERATION = select(GENERATIONS.c.generation).where(GENERATIONS.c.tenant == bindparam("tenant"))
 _SORT_COLUMNS = ("key", "name", "created_at", "updated_at")
 
 
@@ -38,6 +40,13 @@ async def services_by_id(session: AsyncSession, *, tenant: str, ids: Iterable[st
 async def all_services(session: AsyncSession, *, tenant: str) -> Sequence[Service]:
     rows = await session.scalars(select(Service).where(col(Service.tenant) == tenant).order_by(col(Service.key)))
     return rows.all()
+
+
+async def catalogue_generation(reads: Reader, *, tenant: str) -> str | None:
+    """The tenant's catalogue generation: a value its database triggers change on every write of a row of the
+    services table (one statement, no transaction), or None while the tenant has never had a service."""
+    found = await reads.first(_GENERATION, {"tenant": tenant})
+    return None if found is None else str(found.generation)
 
 
 def _like_escaped(text: str) -> str:

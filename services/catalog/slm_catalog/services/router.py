@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Hashable
+from operator import attrgetter
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
 
 from slm_catalog.common import customer_only
+from slm_catalog.config import SERVICE_PAGE_BYTES
 from slm_catalog.services import repository, service
 from slm_catalog.services.page_json import service_page_json
 from slm_catalog.services.schemas import (
@@ -28,6 +29,7 @@ from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONS
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page
 from slm_shared.web.query import QueryModel
+from slm_shared.web.row_bodies import KeptBodies
 
 router = APIRouter(prefix="/v1", tags=["services"], responses=PROBLEM_RESPONSES)
 
@@ -52,6 +54,17 @@ async def create_service(
 
 
 LIST_QUERY = QueryModel(ServiceListQuery)
+_QUERY_VALUES = attrgetter(*ServiceListQuery.model_fields)  # every field of the validated query, in order
+
+
+def kept_pages(app: FastAPI) -> KeptBodies[Hashable]:
+    """The service list pages this app keeps (`CATALOG_SERVICE_PAGES` of them), made on the first list read."""
+    state = app.state
+    try:
+        pages: KeptBodies[Hashable] = state.service_pages
+    except AttributeError:
+        pages = state.service_pages = KeptBodies(state.settings.service_pages, SERVICE_PAGE_BYTES)
+    return pages
 
 
 @router.get(
@@ -64,27 +77,44 @@ async def list_services(principal: ReaderDep, request: Request) -> object:
     """List services with filters; customers see live services only.
 
     The answer carries an `ETag`; send it back in `If-None-Match` to get 304 with no body while the page is the same.
+
+    A page's body is a function of the tenant's services, the validated query and whether the reader sees live
+    services only: it is kept (with its ETag) under those and the tenant's catalogue generation, which database
+    triggers change on every write of the services table, from any process or statement. A read first reads that
+    generation (one small statement) and answers the body kept under it, if any; else it reads the page and keeps
+    it under the generation read *before* the page, so a write committed in between leaves a body newer than its
+    key, never older: a later read of the same generation answers that newer page (it read no later than the
+    write), and a read of the new generation finds nothing kept under it and builds the page again.
     """
     query = LIST_QUERY.parse(request)  # the parameters in `openapi_extra`, validated in one call
     live_only = customer_only(principal)
-    rows: Sequence[Any] = []
-    total = 0
-    if not live_only or query.lifecycle in (None, "live"):  # customers see live services only
-        reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
-        rows, total = await repository.service_page(
-            reads,
-            tenant=principal.tenant,
-            limit=query.limit,
-            offset=query.offset,
-            type=query.type,
-            lifecycle="live" if live_only else query.lifecycle,
-            tag=query.tag,
-            owner=query.owner,
-            text=query.q,
-            sort=query.sort,
-        )
+    if live_only and query.lifecycle not in (None, "live"):  # customers see live services only: none of these
+        return conditional_json(request, service_page_json([], total=0, limit=query.limit, offset=query.offset))
+    reads: Reader = request.app.state.db.reader  # not a dependency: one level less to resolve per request
+    pages = kept_pages(request.app)
+    key: Hashable = None
+    if pages.size:
+        generation = await repository.catalogue_generation(reads, tenant=principal.tenant)
+        if generation is not None:  # none: the tenant never had a service, nothing worth keeping
+            key = (principal.tenant, generation, live_only, _QUERY_VALUES(query))
+            if (kept := pages.get(key)) is not None:
+                return conditional_json(request, *kept)
+    rows, total = await repository.service_page(
+        reads,
+        tenant=principal.tenant,
+        limit=query.limit,
+        offset=query.offset,
+        type=query.type,
+        lifecycle="live" if live_only else query.lifecycle,
+        tag=query.tag,
+        owner=query.owner,
+        text=query.q,
+        sort=query.sort,
+    )
     body = service_page_json(rows, total=total, limit=query.limit, offset=query.offset)
-    return conditional_json(request, body)
+    if key is None:
+        return conditional_json(request, body)
+    return conditional_json(request, *pages.keep(key, body))
 
 
 @router.get("/services/{service_id}", response_model=ServicePublic)
