@@ -8,8 +8,8 @@ from nats.aio.msg import Msg
 from sqlalchemy import select
 from sqlmodel import col
 
-from slm_shared.bus.models import DeadLetter, InboxMessage
-from slm_shared.contracts.envelope import CloudEvent
+from slm_shared.bus.models import SUBJECT_MAX_LENGTH, DeadLetter, InboxMessage
+from slm_shared.contracts.envelope import EVENT_ID_MAX_LENGTH, EVENT_TYPE_MAX_LENGTH, TENANT_MAX_LENGTH, CloudEvent
 from slm_shared.db import Database
 
 if TYPE_CHECKING:
@@ -32,6 +32,11 @@ class Identity(NamedTuple):
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 
+def _fitting(value: str | None, bound: int) -> str | None:
+    """A name kept in its column only if it is one (it fits): cut, it would name some other message."""
+    return value if value and len(value) <= bound else None
+
+
 def _without_credentials(headers: dict[str, Any]) -> dict[str, Any]:
     """The headers but those holding a credential (`_CREDENTIAL_HEADERS`, in any case)."""
     return {name: value for name, value in headers.items() if name.lower() not in _CREDENTIAL_HEADERS}
@@ -51,18 +56,23 @@ async def store_dead_letter(
     """Keep a message the consumer gives up on, readable or not, for inspection and replay; never its credentials.
 
     `event`: the message read as a CloudEvent, or what names it when it is none; None for an unreadable one
-    (named by its `ce-` headers then).
+    (named by its `ce-` headers then). A name longer than its column (an id over `EVENT_ID_MAX_LENGTH`, the
+    reason an event was refused) is left out: the headers keep it whole. A subject longer than its column (an
+    ingest subject's free tail) is kept cut: its tenant token always fits.
     """
-    event_id = event.id if event is not None else headers.get("ce-id")
+    if event is None:
+        named = Identity(headers.get("ce-id"), headers.get("ce-type", ""), headers.get("ce-tenant"))
+    else:
+        named = Identity(event.id, event.type, event.tenant)
     async with db.session() as session:
         session.add(
             DeadLetter(
                 consumer=consumer,
                 stream=stream,
-                subject=message.subject,
-                event_id=event_id[:64] if event_id else None,
-                event_type=event.type if event is not None else headers.get("ce-type"),
-                tenant=event.tenant if event is not None else headers.get("ce-tenant"),
+                subject=message.subject[:SUBJECT_MAX_LENGTH],  # an ingest subject's tail is free; its tenant fits
+                event_id=_fitting(named.id, EVENT_ID_MAX_LENGTH),
+                event_type=_fitting(named.type, EVENT_TYPE_MAX_LENGTH),
+                tenant=_fitting(named.tenant, TENANT_MAX_LENGTH),
                 headers=_without_credentials(headers),
                 body=message.data.decode("utf-8", errors="replace"),
                 error=error[:4000],

@@ -22,7 +22,7 @@ from slm_shared.bus import batches
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.dead_letters import PermanentError, already_applied, store_dead_letter
 from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
-from slm_shared.contracts.envelope import CloudEvent
+from slm_shared.contracts.envelope import CloudEvent, InvalidEvent
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database, UTCDateTime, utcnow
 from slm_shared.errors import describe
@@ -211,7 +211,10 @@ class Consumer:
         try:
             event = CloudEvent.from_message(headers, message.data)
         except (ValueError, json.JSONDecodeError) as exc:
-            await self._give_up(message, stream, None, f"unreadable event: {exc}")
+            # never retried (it reads the same each time): an attribute that breaks the envelope (an id longer than
+            # the inbox keeps) or a body that is no JSON object goes to the dead letters at once, and is acknowledged
+            reason = str(exc) if isinstance(exc, InvalidEvent) else f"unreadable event: {exc}"
+            await self._give_up(message, stream, None, reason)
             return
         handler = self.handlers.get(event.type)
         if handler is None:

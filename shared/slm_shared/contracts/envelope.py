@@ -10,13 +10,28 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote, unquote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 P = TypeVar("P", bound=BaseModel)
 
 SPEC_VERSION = "1.0"
 JSON = "application/json"
 HEADER_PREFIX = "ce-"
+
+# The bounds of the attributes the outbox, the inbox and the dead letters keep in columns of these lengths
+# (`slm_shared.bus.models`): an event that breaks one is refused when built and when received, never stored.
+EVENT_ID_MAX_LENGTH = 64
+EVENT_TYPE_MAX_LENGTH = 255
+TENANT_MAX_LENGTH = 64
+
+
+class InvalidEvent(ValueError):
+    """An envelope whose attributes break the CloudEvents model (`CloudEvent`): the message names each one."""
+
+    def __init__(self, error: ValidationError, *, what: str = "event") -> None:
+        self.fields = [".".join(str(part) for part in e["loc"]) or "event" for e in error.errors()]
+        reasons = "; ".join(f"{field}: {e['msg']}" for field, e in zip(self.fields, error.errors(), strict=True))
+        super().__init__(f"invalid {what}: {reasons}")
 
 
 def encode_header(value: str) -> str:
@@ -29,14 +44,14 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=EVENT_ID_MAX_LENGTH)
     source: str
-    type: str
+    type: str = Field(min_length=1, max_length=EVENT_TYPE_MAX_LENGTH)
     subject: str | None = None
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: str = JSON
     specversion: str = SPEC_VERSION
-    tenant: str
+    tenant: str = Field(min_length=1, max_length=TENANT_MAX_LENGTH)
     data: dict[str, Any] = Field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
@@ -58,7 +73,8 @@ class CloudEvent(BaseModel):
 
     @classmethod
     def from_message(cls, headers: dict[str, str] | None, body: bytes) -> CloudEvent:
-        """Rebuild an event from NATS headers and a JSON body; raises ValueError if malformed."""
+        """Rebuild an event from NATS headers and a JSON body; raises ValueError if malformed (`InvalidEvent`
+        naming the attributes when one breaks the model: a missing one, an id or tenant longer than its column)."""
         headers = headers or {}
         attrs: dict[str, Any] = {
             key[len(HEADER_PREFIX) :].lower(): unquote(value)
@@ -69,7 +85,13 @@ class CloudEvent(BaseModel):
         attrs["data"] = json.loads(body) if body else {}
         if not isinstance(attrs["data"], dict):
             raise ValueError("event data must be a JSON object")
-        return cls.model_validate(attrs)
+        try:
+            if "id" not in attrs:  # the default is for an event built here: one received names its own, or is refused
+                missing = {"type": "missing", "loc": ("id",), "input": attrs}
+                raise ValidationError.from_exception_data(cls.__name__, [missing])  # type: ignore[list-item]
+            return cls.model_validate(attrs)
+        except ValidationError as exc:
+            raise InvalidEvent(exc) from None
 
     def payload(self, model: builtins.type[P]) -> P:
         """Validate `data` as the given payload model."""
@@ -95,11 +117,14 @@ class EventSpec(Generic[P]):
         return f"slm.{self.producer}.{self.entity}.{self.verb}"
 
     def build(self, *, tenant: str, data: P, subject: str | None = None, source: str | None = None) -> CloudEvent:
-        """Wrap a payload in an envelope."""
-        return CloudEvent(
-            source=source or f"/slm/{self.producer}",
-            type=self.type,
-            subject=subject,
-            tenant=tenant,
-            data=data.model_dump(mode="json"),
-        )
+        """Wrap a payload in an envelope; raises `InvalidEvent` if an attribute breaks the model (a tenant too long)."""
+        try:
+            return CloudEvent(
+                source=source or f"/slm/{self.producer}",
+                type=self.type,
+                subject=subject,
+                tenant=tenant,
+                data=data.model_dump(mode="json"),
+            )
+        except ValidationError as exc:
+            raise InvalidEvent(exc, what=f"{self.type} event") from None

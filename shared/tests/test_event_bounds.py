@@ -1,0 +1,146 @@
+"""The envelope's bounds are the columns' bounds: an event breaking one is refused when built and when received.
+
+Received (a third party may publish to the stream), it goes to the dead letters at its first delivery with a
+reason naming the attribute, and is acknowledged: no retries, no redelivery. On SQLite and PostgreSQL (where a
+value longer than its column fails the insert), against the real NATS server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import cast
+
+import pytest
+from bus_helpers import apply_effect, count_effects, service_event, unique_consumer, wait_until
+from pydantic import ValidationError
+from sqlalchemy import Table, func, select
+
+from slm_shared.bus import Bus, Consumer, DeadLetter, InboxMessage, OutboxMessage, record_event
+from slm_shared.contracts import EVENTS, CloudEvent
+from slm_shared.contracts.envelope import EVENT_ID_MAX_LENGTH, TENANT_MAX_LENGTH, InvalidEvent
+from slm_shared.contracts.registry import STREAMS
+from slm_shared.db import Database
+
+LONG_ID = "x" * (EVENT_ID_MAX_LENGTH + 1)
+LONGEST_ID = "y" * EVENT_ID_MAX_LENGTH
+
+
+def test_the_columns_keep_what_the_envelope_allows() -> None:
+    for model in (OutboxMessage, InboxMessage, DeadLetter):
+        columns = cast(Table, model.__table__).c  # type: ignore[attr-defined]
+        assert columns.event_id.type.length == EVENT_ID_MAX_LENGTH
+        assert columns.tenant.type.length == TENANT_MAX_LENGTH
+
+
+def test_an_event_is_refused_when_built_with_an_id_or_tenant_out_of_bounds() -> None:
+    attrs = {"source": "/test", "type": EVENTS.service_created.type, "tenant": "acme"}
+    assert CloudEvent(id=LONGEST_ID, **attrs).id == LONGEST_ID
+    for bad in (LONG_ID, ""):
+        with pytest.raises(ValidationError, match="id"):
+            CloudEvent(id=bad, **attrs)
+    with pytest.raises(InvalidEvent, match="tenant: String should have at most 64 characters") as refused:
+        EVENTS.service_created.build(tenant="t" * (TENANT_MAX_LENGTH + 1), data=service_event("long-tenant"))
+    assert refused.value.fields == ["tenant"]
+
+
+def test_a_received_event_is_refused_naming_the_attribute() -> None:
+    headers = EVENTS.service_created.build(tenant="acme", data=service_event("received")).headers()
+    for bad, reason in ((LONG_ID, "at most 64"), ("", "at least 1")):
+        with pytest.raises(InvalidEvent, match=f"^invalid event: id: String should have {reason}") as refused:
+            CloudEvent.from_message({**headers, "ce-id": bad}, b"{}")
+        assert refused.value.fields == ["id"]
+    # without an id it is refused too: a fresh one for each delivery would apply it once per delivery
+    without = {name: value for name, value in headers.items() if name != "ce-id"}
+    with pytest.raises(InvalidEvent, match="id: Field required"):
+        CloudEvent.from_message(without, b"{}")
+
+
+async def test_the_outbox_refuses_an_event_out_of_bounds_before_storing_anything(db: Database) -> None:
+    tenant = "t" * (TENANT_MAX_LENGTH + 1)
+    async with db.session() as session:
+        with pytest.raises(InvalidEvent, match=r"invalid slm\.catalog\.service\.created\.v1 event: tenant"):
+            record_event(session, EVENTS.service_created, tenant=tenant, data=service_event("refused"))
+        assert not session.new and "slm_outbox_rows" not in session.info
+        fits = record_event(session, EVENTS.service_created, tenant="t" * TENANT_MAX_LENGTH, data=service_event("ok"))
+    async with db.session(read_only=True) as session:
+        stored = list(await session.scalars(select(OutboxMessage.tenant)))  # type: ignore[call-overload]
+    assert stored == [fits.tenant]
+
+
+async def test_an_event_out_of_bounds_is_dead_lettered_at_its_first_delivery_and_acknowledged(
+    db: Database, bus: Bus
+) -> None:
+    run = f"bounds-{uuid.uuid4().hex[:8]}"
+    ours: set[str] = set()
+
+    async def apply_ours(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
+        if event.data.get("key", "").startswith(run):  # the stream holds earlier tests' events too
+            await apply_effect(session, event)
+
+    name = unique_consumer()
+    consumer = Consumer(
+        db, bus, name=name, handlers={EVENTS.service_created.type: apply_ours}, max_deliveries=5, ack_wait=2.0
+    )
+    stream = STREAMS["catalog"].name
+    # created before publishing: the backlog comes in fetched batches (`batches.handle_together`), then the
+    # last refused event is published on its own (`Consumer.handle_message`)
+    await consumer._ensure_consumer(stream, consumer.subscriptions()[stream])
+
+    async def publish(key: str, **overrides: str) -> str:
+        event = EVENTS.service_created.build(tenant="acme", data=service_event(f"{run}-{key}"))
+        headers = {**event.headers(), **{f"ce-{name}": value for name, value in overrides.items()}}
+        marker = f"{run}-{key}"
+        ours.add(marker)
+        body = json.dumps(event.data).encode()
+        await bus.js.publish(EVENTS.service_created.subject, body, headers={**headers, "Nats-Msg-Id": marker})
+        return overrides.get("id", event.id)
+
+    async def letters() -> list[DeadLetter]:  # this test's (the consumer also refuses earlier tests' unreadable ones)
+        async with db.session(read_only=True) as session:
+            kept = await session.scalars(select(DeadLetter).where(DeadLetter.consumer == name))
+            return [letter for letter in kept if letter.headers.get("Nats-Msg-Id") in ours]
+
+    before = await publish("before")
+    await publish("long-id", id=LONG_ID + run)
+    await publish("empty-id", id="")
+    await publish("long-tenant", tenant="t" * (TENANT_MAX_LENGTH + 1))
+    longest = await publish("longest-id", id=run + "y" * (EVENT_ID_MAX_LENGTH - len(run)))
+    task = asyncio.create_task(consumer.run())
+    try:
+
+        async def settled() -> bool:
+            return len(await letters()) == 3 and await count_effects(db, longest) == 1
+
+        await wait_until(settled, timeout=30)
+        late = await publish("late-long-id", id=LONG_ID + "late" + run)
+        await wait_until(lambda: _count_is(letters, 4))
+        await asyncio.sleep(2 * consumer.ack_wait)  # a message left unacknowledged would be delivered again by now
+        info = await bus.js.consumer_info(stream, name)
+        mine = await letters()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
+    assert await count_effects(db, before) == 1 and await count_effects(db, longest) == 1
+    assert len(mine) == 4  # each refused once: none retried, none applied
+    by_key = {letter.headers["Nats-Msg-Id"].removeprefix(f"{run}-"): letter for letter in mine}
+    assert sorted(by_key) == ["empty-id", "late-long-id", "long-id", "long-tenant"]
+    for key, letter in by_key.items():
+        assert letter.deliveries == 1, key
+        field = "tenant" if key == "long-tenant" else "id"
+        assert letter.error.startswith(f"invalid event: {field}: "), letter.error
+    # a name that breaks its column is left out (cut, it would name another event); the headers keep it whole
+    assert by_key["long-id"].event_id is None and by_key["long-id"].headers["ce-id"] == LONG_ID + run
+    assert by_key["late-long-id"].headers["ce-id"] == late and by_key["late-long-id"].tenant == "acme"
+    assert by_key["long-tenant"].tenant is None and by_key["long-tenant"].event_id is not None
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0 and info.num_pending == 0
+    async with db.session(read_only=True) as session:
+        inbox = await session.scalar(
+            select(func.count()).select_from(InboxMessage).where(InboxMessage.consumer == name)  # type: ignore[arg-type]
+        )
+    assert inbox is not None and inbox >= 2  # the two in bounds (and earlier tests' events)
+
+
+async def _count_is(letters, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return len(await letters()) == n
