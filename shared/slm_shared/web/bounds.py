@@ -30,13 +30,14 @@ BoundedDatetime = Annotated[AwareDatetime, AfterValidator(_within_bounds)]
 NUL_REFUSED = "holds U+0000 (NUL), which no stored text can hold"
 
 
-def _storable(value: str) -> str:
+def storable(value: str) -> str:
+    """The value, if a column can keep it; raises ValueError (`NUL_REFUSED`) if it holds U+0000."""
     if "\x00" in value:
         raise ValueError(NUL_REFUSED)
     return value
 
 
-StorableStr = Annotated[str, AfterValidator(_storable)]
+StorableStr = Annotated[str, AfterValidator(storable)]
 
 
 U = TypeVar("U", bound=AnyUrl)
