@@ -5,12 +5,15 @@ from __future__ import annotations
 import builtins
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote, unquote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from slm_shared.web.bounds import storable
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -24,6 +27,9 @@ EVENT_ID_MAX_LENGTH = 64
 EVENT_TYPE_MAX_LENGTH = 255
 TENANT_MAX_LENGTH = 64
 
+# An id, type or tenant holding U+0000 is refused like one too long: no column (PostgreSQL's text) can keep it.
+_Stored = AfterValidator(storable)
+
 
 class InvalidEvent(ValueError):
     """An envelope whose attributes break the CloudEvents model (`CloudEvent`): the message names each one."""
@@ -32,6 +38,16 @@ class InvalidEvent(ValueError):
         self.fields = [".".join(str(part) for part in e["loc"]) or "event" for e in error.errors()]
         reasons = "; ".join(f"{field}: {e['msg']}" for field, e in zip(self.fields, error.errors(), strict=True))
         super().__init__(f"invalid {what}: {reasons}")
+
+
+def attributes_of(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """A message's CloudEvent attributes as its `ce-` headers carry them, by name: keys in any case, values
+    percent-decoded. What `CloudEvent.from_message` reads, and what names a message it refuses (a dead letter)."""
+    return {
+        key[len(HEADER_PREFIX) :].lower(): unquote(value)
+        for key, value in (headers or {}).items()
+        if key.lower().startswith(HEADER_PREFIX)
+    }
 
 
 def encode_header(value: str) -> str:
@@ -44,14 +60,16 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=EVENT_ID_MAX_LENGTH)
+    id: Annotated[str, _Stored] = Field(
+        default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=EVENT_ID_MAX_LENGTH
+    )
     source: str
-    type: str = Field(min_length=1, max_length=EVENT_TYPE_MAX_LENGTH)
+    type: Annotated[str, _Stored] = Field(min_length=1, max_length=EVENT_TYPE_MAX_LENGTH)
     subject: str | None = None
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: str = JSON
     specversion: str = SPEC_VERSION
-    tenant: str = Field(min_length=1, max_length=TENANT_MAX_LENGTH)
+    tenant: Annotated[str, _Stored] = Field(min_length=1, max_length=TENANT_MAX_LENGTH)
     data: dict[str, Any] = Field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
@@ -74,24 +92,24 @@ class CloudEvent(BaseModel):
     @classmethod
     def from_message(cls, headers: dict[str, str] | None, body: bytes) -> CloudEvent:
         """Rebuild an event from NATS headers and a JSON body; raises ValueError if malformed (`InvalidEvent`
-        naming the attributes when one breaks the model: a missing one, an id or tenant longer than its column)."""
+        naming the attributes when one breaks the model: a missing one, an id or tenant longer than its column or
+        holding U+0000)."""
         headers = headers or {}
-        attrs: dict[str, Any] = {
-            key[len(HEADER_PREFIX) :].lower(): unquote(value)
-            for key, value in headers.items()
-            if key.lower().startswith(HEADER_PREFIX)
-        }
+        attrs: dict[str, Any] = attributes_of(headers)
         attrs.setdefault("datacontenttype", headers.get("content-type", JSON))
         attrs["data"] = json.loads(body) if body else {}
         if not isinstance(attrs["data"], dict):
             raise ValueError("event data must be a JSON object")
+        errors: list[Any] = []
         try:
-            if "id" not in attrs:  # the default is for an event built here: one received names its own, or is refused
-                missing = {"type": "missing", "loc": ("id",), "input": attrs}
-                raise ValidationError.from_exception_data(cls.__name__, [missing])  # type: ignore[list-item]
-            return cls.model_validate(attrs)
+            event = cls.model_validate(attrs)
         except ValidationError as exc:
-            raise InvalidEvent(exc) from None
+            errors = list(exc.errors())
+        if "id" not in attrs:  # the default is for an event built here: one received names its own, or is refused
+            errors.insert(0, {"type": "missing", "loc": ("id",), "input": attrs})
+        if errors:
+            raise InvalidEvent(ValidationError.from_exception_data(cls.__name__, errors)) from None
+        return event
 
     def payload(self, model: builtins.type[P]) -> P:
         """Validate `data` as the given payload model."""

@@ -1,7 +1,8 @@
 """The check every consuming service runs: an event whose id breaks the envelope's bound is refused at receipt.
 
 Published by anyone to a subject the service consumes (a third party, a stale producer), an event whose id is
-longer than the inbox keeps (`EVENT_ID_MAX_LENGTH`), or empty, goes to the service's dead letters at its first
+longer than the inbox keeps (`EVENT_ID_MAX_LENGTH`), empty, or holding U+0000 (which PostgreSQL keeps in no
+column), goes to the service's dead letters at its first
 delivery with a reason naming `id`, and is acknowledged: it is neither retried nor delivered again.
 """
 
@@ -27,7 +28,8 @@ TENANT = "acme"
 
 async def assert_event_ids_out_of_bounds_are_refused(app: FastAPI, nats_url: str) -> None:
     """Publish, for each event type the running `app` consumes, an event with an id one character too long, and
-    one with an empty id; each is dead-lettered once, at its first delivery, naming `id`, and acknowledged.
+    one with an empty id and one holding U+0000; each is dead-lettered once, at its first delivery, naming `id`,
+    and acknowledged.
 
     `nats_url`: a server of the test's own (the durable consumer's counts are then this test's alone)."""
     consumer: Consumer = app.state.consumer
@@ -40,7 +42,8 @@ async def assert_event_ids_out_of_bounds_are_refused(app: FastAPI, nats_url: str
         for n, event_type in enumerate(sorted(consumer.handlers)):
             spec = spec_for_type(event_type)
             assert spec is not None
-            ids = [f"{marker}-{n}-".ljust(EVENT_ID_MAX_LENGTH + 1, "x")] + ([""] if n == 0 else [])
+            too_long = f"{marker}-{n}-".ljust(EVENT_ID_MAX_LENGTH + 1, "x")
+            ids = [too_long] + (["", f"{marker}%00nul"] if n == 0 else [])  # %00: U+0000, which no column keeps
             for k, event_id in enumerate(ids):
                 message_id = f"{marker}-{n}-{k}"
                 sent[message_id] = event_id
