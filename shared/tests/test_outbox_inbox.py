@@ -172,38 +172,6 @@ async def test_a_dead_letter_keeps_no_credential_a_publisher_sent(db: Database, 
     assert (kept.event_type, kept.tenant) == (EVENTS.service_created.type, "acme")
 
 
-async def test_a_dead_letter_keeps_a_long_event_id_cut_to_its_column(db: Database, bus: Bus) -> None:
-    """A CloudEvent id of 100 characters (the envelope bounds none) is kept cut to 64: PostgreSQL refused it whole.
-
-    (On PostgreSQL the inbox's own column refuses such an id too, so there it fails until the bound.)
-    """
-
-    async def refuse(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
-        raise PermanentError("cannot ever apply")
-
-    handlers = {EVENTS.service_created.type: refuse}
-    consumer = Consumer(db, bus, name=unique_consumer(), handlers=handlers, max_deliveries=1, retry_delay=0.1)
-    task = asyncio.create_task(consumer.run())
-    try:
-        event = EVENTS.service_created.build(tenant="acme", data=service_event("long-id"))
-        long_id = f"{event.id}-" + "x" * (99 - len(event.id))
-        headers = {**event.headers(), "ce-id": long_id, "Nats-Msg-Id": long_id}
-        await bus.js.publish(EVENTS.service_created.subject, json.dumps(event.data).encode(), headers=headers)
-
-        async def letter() -> DeadLetter | None:
-            async with db.session(read_only=True) as session:
-                named = DeadLetter.event_id.startswith(event.id)  # type: ignore[union-attr]
-                return await session.scalar(select(DeadLetter).where(DeadLetter.consumer == consumer.name, named))
-
-        await wait_until(letter)
-        kept = await letter()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
-    assert len(long_id) == 100 and kept is not None and kept.event_id == long_id[:64]
-    assert kept.headers["ce-id"] == long_id  # the whole id is kept with the message
-
-
 async def test_handler_constraint_violation_is_not_mistaken_for_a_duplicate(db: Database, bus: Bus) -> None:
     async def violates(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
         # Two rows with the same primary key: the handler's own IntegrityError.

@@ -41,6 +41,7 @@ from slm_shared.bus import DeadLetter, InboxMessage
 from slm_shared.bus.auth import valid_subject_token
 from slm_shared.bus.dead_letters import Identity, store_dead_letter
 from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
+from slm_shared.contracts.envelope import EVENT_ID_MAX_LENGTH
 from slm_shared.contracts.registry import STREAMS
 from slm_shared.db import Database
 from slm_shared.errors import ProblemError, Unprocessable, describe
@@ -72,9 +73,12 @@ def batch_id(headers: dict[str, str]) -> str | None:
 
 
 def inbox_key(tenant: str, message_id: str) -> str:
-    """The inbox id of a message: its id within its tenant (hashed when long)."""
+    """The inbox id of a message: its id within its tenant, hashed when longer than the inbox keeps."""
     key = f"{tenant}/{message_id}"
-    return key if len(key) <= 64 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()[:57]
+    hashed = "sha256:"
+    if len(key) <= EVENT_ID_MAX_LENGTH:
+        return key
+    return hashed + hashlib.sha256(key.encode()).hexdigest()[: EVENT_ID_MAX_LENGTH - len(hashed)]
 
 
 class NatsIngestor:

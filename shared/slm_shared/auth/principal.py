@@ -15,7 +15,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from slm_shared.auth.service import decode_service_token, is_service_token
+from slm_shared.contracts.envelope import TENANT_MAX_LENGTH
 from slm_shared.errors import Forbidden, Unauthorized
+from slm_shared.web.bounds import storable
 
 ADMIN = "admin"
 MANAGER = "manager"
@@ -132,6 +134,12 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(tenant, str) or not tenant:
             raise Unauthorized("The token carries no tenant")
+        if len(tenant) > TENANT_MAX_LENGTH:  # every table, and every event, keeps a tenant in that many characters
+            raise Unauthorized(f"The token's tenant is longer than {TENANT_MAX_LENGTH} characters")
+        try:
+            storable(tenant)  # nor can a column keep one holding U+0000
+        except ValueError as exc:
+            raise Unauthorized(f"The token's tenant {exc}") from None
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Unauthorized("The token's roles must be a list of strings")
         party = claims.get("party")

@@ -22,7 +22,7 @@ from slm_shared.bus import batches
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.dead_letters import PermanentError, already_applied, store_dead_letter
 from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
-from slm_shared.contracts.envelope import CloudEvent
+from slm_shared.contracts.envelope import CloudEvent, InvalidEvent, attributes_of
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database, UTCDateTime, utcnow
 from slm_shared.errors import describe
@@ -208,15 +208,26 @@ class Consumer:
         (applied as an urgent writer when the consumer is `urgent`)."""
         deliveries = message.metadata.num_delivered or 1
         headers = dict(message.headers or {})
+        named_type = attributes_of(headers).get("type")
+        if named_type is not None and named_type not in self.handlers:
+            await message.ack()  # a type (or version: subjects do not name it) this consumer does not apply
+            return
         try:
             event = CloudEvent.from_message(headers, message.data)
         except (ValueError, json.JSONDecodeError) as exc:
-            await self._give_up(message, stream, None, f"unreadable event: {exc}")
+            # never retried (it reads the same each time): an attribute that breaks the envelope (an id longer than
+            # the inbox keeps) or a body that is no JSON object goes to the dead letters at once, and is acknowledged
+            reason = str(exc) if isinstance(exc, InvalidEvent) else f"unreadable event: {exc}"
+            logger.warning(  # its reason names the attributes, never their values nor the body
+                "consumer %s refused a message on %s (delivery %d), kept as a dead letter: %s",
+                self.name,
+                message.subject,
+                deliveries,
+                reason,
+            )
+            await self._give_up(message, stream, None, reason)
             return
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            await message.ack()  # a type (or version) this consumer does not apply
-            return
+        handler = self.handlers[event.type]
         if deliveries > self.max_deliveries:  # earlier deliveries ended without an answer
             error = f"delivered {deliveries} times without an acknowledgement (crash or timeout)"
             await self._give_up(message, stream, event, error)

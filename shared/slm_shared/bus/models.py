@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from slm_shared.contracts.envelope import EVENT_ID_MAX_LENGTH, EVENT_TYPE_MAX_LENGTH, TENANT_MAX_LENGTH
 from slm_shared.db import UTCDateTime, utcnow
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+SUBJECT_MAX_LENGTH = 255  # a NATS subject bounds none: a dead letter keeps a longer one cut (`store_dead_letter`)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -21,10 +23,10 @@ class OutboxMessage(SQLModel, table=True):
     seq: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
     # Unique and set by the writer: the sentinel that lets the rows of one flush go in one
     # INSERT .. RETURNING seq, each seq matched to its row, instead of one INSERT per event.
-    event_id: str = Field(max_length=64, unique=True, sa_column_kwargs={"insert_sentinel": True})
-    tenant: str = Field(max_length=64, index=True)
-    subject: str = Field(max_length=255)
-    type: str = Field(max_length=255)
+    event_id: str = Field(max_length=EVENT_ID_MAX_LENGTH, unique=True, sa_column_kwargs={"insert_sentinel": True})
+    tenant: str = Field(max_length=TENANT_MAX_LENGTH, index=True)
+    subject: str = Field(max_length=SUBJECT_MAX_LENGTH)
+    type: str = Field(max_length=EVENT_TYPE_MAX_LENGTH)
     headers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
@@ -50,9 +52,9 @@ class InboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
     consumer: str = Field(max_length=64)
-    event_id: str = Field(max_length=64)
-    event_type: str = Field(max_length=255)
-    tenant: str = Field(max_length=64)
+    event_id: str = Field(max_length=EVENT_ID_MAX_LENGTH)
+    event_type: str = Field(max_length=EVENT_TYPE_MAX_LENGTH)
+    tenant: str = Field(max_length=TENANT_MAX_LENGTH)
     processed_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -64,10 +66,10 @@ class DeadLetter(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=Column(BigIntPK, primary_key=True, autoincrement=True))
     consumer: str = Field(max_length=64)
     stream: str = Field(max_length=64)
-    subject: str = Field(max_length=255)
-    event_id: str | None = Field(default=None, max_length=64, index=True)
-    event_type: str | None = Field(default=None, max_length=255)
-    tenant: str | None = Field(default=None, max_length=64, index=True)
+    subject: str = Field(max_length=SUBJECT_MAX_LENGTH)
+    event_id: str | None = Field(default=None, max_length=EVENT_ID_MAX_LENGTH, index=True)
+    event_type: str | None = Field(default=None, max_length=EVENT_TYPE_MAX_LENGTH)
+    tenant: str | None = Field(default=None, max_length=TENANT_MAX_LENGTH, index=True)
     headers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     body: str = Field(sa_column=Column(Text, nullable=False))
     error: str = Field(sa_column=Column(Text, nullable=False))

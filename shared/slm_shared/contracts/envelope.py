@@ -5,18 +5,49 @@ from __future__ import annotations
 import builtins
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote, unquote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from slm_shared.web.bounds import storable
 
 P = TypeVar("P", bound=BaseModel)
 
 SPEC_VERSION = "1.0"
 JSON = "application/json"
 HEADER_PREFIX = "ce-"
+
+# The bounds of the attributes the outbox, the inbox and the dead letters keep in columns of these lengths
+# (`slm_shared.bus.models`): an event that breaks one is refused when built and when received, never stored.
+EVENT_ID_MAX_LENGTH = 64
+EVENT_TYPE_MAX_LENGTH = 255
+TENANT_MAX_LENGTH = 64
+
+# An id, type or tenant holding U+0000 is refused like one too long: no column (PostgreSQL's text) can keep it.
+_Stored = AfterValidator(storable)
+
+
+class InvalidEvent(ValueError):
+    """An envelope whose attributes break the CloudEvents model (`CloudEvent`): the message names each one."""
+
+    def __init__(self, error: ValidationError, *, what: str = "event") -> None:
+        self.fields = [".".join(str(part) for part in e["loc"]) or "event" for e in error.errors()]
+        reasons = "; ".join(f"{field}: {e['msg']}" for field, e in zip(self.fields, error.errors(), strict=True))
+        super().__init__(f"invalid {what}: {reasons}")
+
+
+def attributes_of(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """A message's CloudEvent attributes as its `ce-` headers carry them, by name: keys in any case, values
+    percent-decoded. What `CloudEvent.from_message` reads, and what names a message it refuses (a dead letter)."""
+    return {
+        key[len(HEADER_PREFIX) :].lower(): unquote(value)
+        for key, value in (headers or {}).items()
+        if key.lower().startswith(HEADER_PREFIX)
+    }
 
 
 def encode_header(value: str) -> str:
@@ -29,14 +60,16 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: Annotated[str, _Stored] = Field(
+        default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=EVENT_ID_MAX_LENGTH
+    )
     source: str
-    type: str
+    type: Annotated[str, _Stored] = Field(min_length=1, max_length=EVENT_TYPE_MAX_LENGTH)
     subject: str | None = None
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
     datacontenttype: str = JSON
     specversion: str = SPEC_VERSION
-    tenant: str
+    tenant: Annotated[str, _Stored] = Field(min_length=1, max_length=TENANT_MAX_LENGTH)
     data: dict[str, Any] = Field(default_factory=dict)
 
     def headers(self) -> dict[str, str]:
@@ -58,18 +91,25 @@ class CloudEvent(BaseModel):
 
     @classmethod
     def from_message(cls, headers: dict[str, str] | None, body: bytes) -> CloudEvent:
-        """Rebuild an event from NATS headers and a JSON body; raises ValueError if malformed."""
+        """Rebuild an event from NATS headers and a JSON body; raises ValueError if malformed (`InvalidEvent`
+        naming the attributes when one breaks the model: a missing one, an id or tenant longer than its column or
+        holding U+0000)."""
         headers = headers or {}
-        attrs: dict[str, Any] = {
-            key[len(HEADER_PREFIX) :].lower(): unquote(value)
-            for key, value in headers.items()
-            if key.lower().startswith(HEADER_PREFIX)
-        }
+        attrs: dict[str, Any] = attributes_of(headers)
         attrs.setdefault("datacontenttype", headers.get("content-type", JSON))
         attrs["data"] = json.loads(body) if body else {}
         if not isinstance(attrs["data"], dict):
             raise ValueError("event data must be a JSON object")
-        return cls.model_validate(attrs)
+        errors: list[Any] = []
+        try:
+            event = cls.model_validate(attrs)
+        except ValidationError as exc:
+            errors = list(exc.errors())
+        if "id" not in attrs:  # the default is for an event built here: one received names its own, or is refused
+            errors.insert(0, {"type": "missing", "loc": ("id",), "input": attrs})
+        if errors:
+            raise InvalidEvent(ValidationError.from_exception_data(cls.__name__, errors)) from None
+        return event
 
     def payload(self, model: builtins.type[P]) -> P:
         """Validate `data` as the given payload model."""
@@ -95,11 +135,14 @@ class EventSpec(Generic[P]):
         return f"slm.{self.producer}.{self.entity}.{self.verb}"
 
     def build(self, *, tenant: str, data: P, subject: str | None = None, source: str | None = None) -> CloudEvent:
-        """Wrap a payload in an envelope."""
-        return CloudEvent(
-            source=source or f"/slm/{self.producer}",
-            type=self.type,
-            subject=subject,
-            tenant=tenant,
-            data=data.model_dump(mode="json"),
-        )
+        """Wrap a payload in an envelope; raises `InvalidEvent` if an attribute breaks the model (a tenant too long)."""
+        try:
+            return CloudEvent(
+                source=source or f"/slm/{self.producer}",
+                type=self.type,
+                subject=subject,
+                tenant=tenant,
+                data=data.model_dump(mode="json"),
+            )
+        except ValidationError as exc:
+            raise InvalidEvent(exc, what=f"{self.type} event") from None

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from slm_measurement.models import new_id
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.terms.openslo_credentials import URL_MAX_LENGTH
 
 
 class Observation(SQLModel, table=True):
@@ -51,6 +52,6 @@ class ObservationAnnotation(SQLModel, table=True):
     cause: str | None = Field(default=None, max_length=500)
     incident_ref: str | None = Field(default=None, max_length=200)
     problem_ref: str | None = Field(default=None, max_length=200)
-    evidence_url: str | None = Field(default=None, max_length=2000)
+    evidence_url: str | None = Field(default=None, max_length=URL_MAX_LENGTH)
     author: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field
 
 from slm_shared.terms.observations import ObservationKind
-from slm_shared.web.bounds import BoundedDatetime
+from slm_shared.web.bounds import BoundedDatetime, StoredHttpUrl
 
 Impact = Literal["low", "medium", "high", "critical"]
 
@@ -38,7 +38,7 @@ class AnnotationCreate(BaseModel):
     cause: str | None = Field(None, max_length=500)
     incident_ref: str | None = Field(None, max_length=200)
     problem_ref: str | None = Field(None, max_length=200)
-    evidence_url: HttpUrl | None = None
+    evidence_url: StoredHttpUrl | None = None
 
 
 class AnnotationPublic(BaseModel):

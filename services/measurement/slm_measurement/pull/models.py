@@ -9,6 +9,7 @@ from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.terms.openslo_credentials import URL_MAX_LENGTH
 
 OK, SOURCE_DOWN, QUERY_ERROR, NO_DATA, PENDING = "ok", "source_down", "query_error", "no_data", "pending"
 
@@ -27,7 +28,7 @@ class DataSource(SQLModel, table=True):
     tenant: str = Field(max_length=64, index=True)
     name: str = Field(max_length=63)
     type: str = Field(default="prometheus", max_length=32)
-    url: str = Field(max_length=2000)
+    url: str = Field(max_length=URL_MAX_LENGTH)
     auth_header: str | None = Field(default=None, max_length=4000)
     # whether auth_header was read from the variables an OpenSLO apply named: an apply naming none clears it
     auth_from_env: bool = False

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, NoReturn
 
 import httpx
 from fastapi import APIRouter, Path, Request, status
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slm_measurement import catalog_keys
 from slm_measurement.ingest import Point
@@ -17,7 +17,7 @@ from slm_measurement.pull.models import DataSource, PulledSeries
 from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
-from slm_shared.web.bounds import BoundedDatetime
+from slm_shared.web.bounds import BoundedDatetime, StoredAnyHttpUrl
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -41,7 +41,7 @@ class DataSourceCreate(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
     type: Literal["prometheus"] = "prometheus"
-    url: AnyHttpUrl = Field(description="the Prometheus server, e.g. http://prometheus.monitoring:9090")
+    url: StoredAnyHttpUrl = Field(description="the Prometheus server, e.g. http://prometheus.monitoring:9090")
     auth: BearerAuth | BasicAuth | None = Field(None, description="sent on every query; never shown again")
 
 
