@@ -58,7 +58,12 @@ def _bound(process: Callable[[Any], Any] | None, values: list[Any]) -> list[Any]
         return values
     converted: dict[Any, Any] = {}
     bound = []
+    previous: Any = converted  # the value before, and what it was bound as (runs of one object: `now`, bounds)
+    previous_bound: Any = None
     for value in values:
+        if value is previous:
+            bound.append(previous_bound)
+            continue
         if type(value) is EncodedJSON:
             bound.append(value)
             continue
@@ -71,6 +76,7 @@ def _bound(process: Callable[[Any], Any] | None, values: list[Any]) -> list[Any]
         if (found := converted.get(key, converted)) is converted:
             found = converted[key] = process(value)
         bound.append(found)
+        previous, previous_bound = value, found
     return bound
 
 
