@@ -22,10 +22,10 @@ from slm_measurement.domain.budget import (
     Tally,
     attainment,
     bad_share,
-    budget_total,
     error_budget,
     meets,
     spend_rate,
+    spend_rates,
 )
 from slm_measurement.domain.forecast import Forecast, Projection, outlook, projection
 from slm_measurement.domain.status import verdict
@@ -121,11 +121,7 @@ def judge_reading(
     target = targets.get(WINDOW, objective.target) if targets is not None else objective.target
     value = reading.attainment
     if targets is None:
-        # `spend_rate(share, target)` of each lookback, its budget worked out once
-        budget = budget_total(target)
-        rates = {
-            length: None if share is None or budget <= 0 else share / budget for length, _, share in reading.shares
-        }
+        rates = spend_rates(reading.shares, target)
     else:
         rates = {
             length: spend_rate(share, targets.get(label, objective.target)) for length, label, share in reading.shares
@@ -267,7 +263,12 @@ _encode = msgspec.json.Encoder().encode
 
 @functools.lru_cache(maxsize=256)
 def _alert_terms(tier: BurnTier) -> tuple[str, str, float, str, str]:
-    """A tier's terms as `_Alert` takes them first (its lookbacks labelled), once per distinct tier."""
+    """A tier's terms as `_Alert` takes them first (its lookbacks labelled), once per distinct tier.
+
+    The cache hands an equal tier the terms of the first one met: exact, as equal tiers encode alike.
+    `tiers_of` makes every `budget_share` a float (so never an int 1 equal to 1.0) and the terms keep
+    it above 0 (so never a -0.0 equal to 0.0); names, severities and equal timedeltas print alike.
+    """
     return (
         tier.name,
         tier.severity,
