@@ -49,21 +49,30 @@ class EncodedJSON(str):
 def _bound(process: Callable[[Any], Any] | None, values: list[Any]) -> list[Any]:
     """A column's values as its bind processor converts them, each distinct value converted once.
 
-    An instant shared by many rows (the evaluation time, a window's bounds) is one value; so is the
-    same object (details judged once for alike objectives, see `evaluation_pass._write_together`),
-    kept alive by the rows so its id is not reused meanwhile; equal lists of names (the firing
-    tiers, mostly none) are one value too.
+    An instant shared by many rows (the evaluation time, a window's bounds) is one value when its
+    UTC offset is the same too: equal instants in other zones, and the two wall times a clock change
+    repeats (equal within one zone whatever their `fold`, an hour apart in UTC), are converted apart;
+    (instant, offset) gives the wall time and back, so a conversion taking either is exact. The same
+    object (details judged once for alike objectives, see `evaluation_pass._write_together`), kept
+    alive by the rows so its id is not reused meanwhile, is one value; equal lists of names (the
+    firing tiers, mostly none) are one value too. Anything else (numbers: 1, 1.0 and True are equal)
+    is one value only as one object.
     """
     if process is None:
         return values
     converted: dict[Any, Any] = {}
     bound = []
+    previous: Any = converted  # the value before, and what it was bound as (runs of one object: `now`, bounds)
+    previous_bound: Any = None
     for value in values:
+        if value is previous:
+            bound.append(previous_bound)
+            continue
         if type(value) is EncodedJSON:
             bound.append(value)
             continue
         if isinstance(value, datetime):
-            key: Any = value
+            key: Any = (value, value.utcoffset())
         elif isinstance(value, list) and all(type(item) is str for item in value):
             key = tuple(value)
         else:
@@ -71,6 +80,7 @@ def _bound(process: Callable[[Any], Any] | None, values: list[Any]) -> list[Any]
         if (found := converted.get(key, converted)) is converted:
             found = converted[key] = process(value)
         bound.append(found)
+        previous, previous_bound = value, found
     return bound
 
 

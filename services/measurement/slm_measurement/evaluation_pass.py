@@ -218,9 +218,10 @@ async def _write_together(
             await update_outcomes(session, [values for values, _ in rows])
             if moves := [moved for _, moved in rows if moved is not None]:
                 await session.execute(_INSERT_TRANSITIONS, moves)
-            async for (objective, found), (values, _) in in_slices(zip(judged, rows, strict=True)):
-                if values.get(_EVENTS_DUE):
-                    _record_events(session, objective, found, values, now=now)
+            # Only the objectives with events due are visited again (in slices, as all were).
+            due = [(j, r) for j, (r, _) in zip(judged, rows, strict=True) if _EVENTS_DUE in r]
+            async for (objective, found), values in in_slices(due):
+                _record_events(session, objective, found, values, now=now)
         return len(rows)
     except Exception as error:
         if not guarded or transient(error):
@@ -254,14 +255,24 @@ async def _judge_together(
     """
     judged: list[tuple[Objective, Measurement]] = []
     readings: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
+    # The same reading found again by (what was read, which plan object, window kind) when no observed spans are
+    # read: one plan object has one set of everything else `read_alike` keys on (its bounds and their zones, the
+    # current minute's end, policy, lookbacks, maintenance and ranges), and the plans, alive for the whole chunk,
+    # keep their ids from being reused meanwhile. Spares building and hashing `read_alike`'s key per objective.
+    by_plan: dict[tuple[Any, ...], tuple[Reading, dict[tuple[float, str | None], Measurement]]] = {}
     async for objective in in_slices(objectives):
         if objective.id not in reads.tallies:
             continue
         try:
             planned = plans[objective.id][1]
-            alike = read_alike(objective, planned, reads.sources[objective.id])
-            if (shared := readings.get(alike)) is None:
-                shared = readings[alike] = (read(objective, planned, reads.tallies[objective.id], now=now), {})
+            source = reads.sources[objective.id]
+            quick = None if objective.observed else (source, id(planned), objective.window_kind)
+            if quick is None or (shared := by_plan.get(quick)) is None:
+                alike = read_alike(objective, planned, source)
+                if (shared := readings.get(alike)) is None:
+                    shared = readings[alike] = (read(objective, planned, reads.tallies[objective.id], now=now), {})
+                if quick is not None:
+                    by_plan[quick] = shared
             reading, verdicts = shared
             terms = (objective.target, objective.at_risk_rule)
             if (found := verdicts.get(terms)) is None:

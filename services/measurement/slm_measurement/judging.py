@@ -25,6 +25,7 @@ from slm_measurement.domain.budget import (
     error_budget,
     meets,
     spend_rate,
+    spend_rates,
 )
 from slm_measurement.domain.forecast import Forecast, Projection, outlook, projection
 from slm_measurement.domain.status import verdict
@@ -120,7 +121,7 @@ def judge_reading(
     target = targets.get(WINDOW, objective.target) if targets is not None else objective.target
     value = reading.attainment
     if targets is None:
-        rates = {length: spend_rate(share, target) for length, _, share in reading.shares}
+        rates = spend_rates(reading.shares, target)
     else:
         rates = {
             length: spend_rate(share, targets.get(label, objective.target)) for length, label, share in reading.shares
@@ -260,6 +261,23 @@ class _Details(msgspec.Struct, gc=False):
 _encode = msgspec.json.Encoder().encode
 
 
+@functools.lru_cache(maxsize=256)
+def _alert_terms(tier: BurnTier) -> tuple[str, str, float, str, str]:
+    """A tier's terms as `_Alert` takes them first (its lookbacks labelled), once per distinct tier.
+
+    The cache hands an equal tier the terms of the first one met: exact, as equal tiers encode alike.
+    `tiers_of` makes every `budget_share` a float (so never an int 1 equal to 1.0) and the terms keep
+    it above 0 (so never a -0.0 equal to 0.0); names, severities and equal timedeltas print alike.
+    """
+    return (
+        tier.name,
+        tier.severity,
+        tier.budget_share,
+        format_duration(tier.long_window),
+        format_duration(tier.short_window),
+    )
+
+
 def details_json(found: Measurement, method: str) -> str:
     """`details_of(found, method)` as JSON text: what storing it stores, once decoded (types included).
 
@@ -267,44 +285,31 @@ def details_json(found: Measurement, method: str) -> str:
     cost). A non-finite number, which `json` writes as NaN or Infinity where msgspec writes null,
     and extra details (`budget_target`) take the `json` route, so the stored value never differs.
     """
-    rates = sorted(found.burn_rates.items())
-    spent = sum(rate for _, rate in rates if rate is not None)
-    spent += sum(f.expected_attainment for f in found.forecasts if f.expected_attainment is not None)
-    spent += sum(s.factor for s in found.alerts)
-    if found.details or not math.isfinite(spent):
+    if found.details:
         return json.dumps(details_of(found, method))
-    return _encode(
-        _Details(
-            "events" if method == "occurrences" else "slices",
-            found.excluded_minutes,
-            found.observed_minutes,
-            [_BurnRate(format_duration(length), rate) for length, rate in rates],
-            [
-                _Alert(
-                    s.tier.name,
-                    s.tier.severity,
-                    s.tier.budget_share,
-                    format_duration(s.tier.long_window),
-                    format_duration(s.tier.short_window),
-                    s.factor,
-                    s.long_burn,
-                    s.short_burn,
-                    s.firing,
-                )
-                for s in found.alerts
-            ],
-            [
-                _Forecast(
-                    format_duration(f.lookback),
-                    _iso(f.horizon_end),
-                    f.expected_attainment,
-                    _iso(f.budget_exhausted_at),
-                    f.misses_target,
-                )
-                for f in found.forecasts
-            ],
+    spent = 0.0  # every number that may not be finite, summed: NaN or infinite if one of them is
+    rates = []
+    for length, rate in sorted(found.burn_rates.items()):
+        if rate is not None:
+            spent += rate
+        rates.append(_BurnRate(format_duration(length), rate))
+    alerts = []
+    for s in found.alerts:
+        spent += s.factor
+        alerts.append(_Alert(*_alert_terms(s.tier), s.factor, s.long_burn, s.short_burn, s.firing))
+    forecasts = []
+    for f in found.forecasts:
+        if (expected := f.expected_attainment) is not None:
+            spent += expected
+        forecasts.append(
+            _Forecast(
+                format_duration(f.lookback), _iso(f.horizon_end), expected, _iso(f.budget_exhausted_at), f.misses_target
+            )
         )
-    ).decode()
+    if not math.isfinite(spent):
+        return json.dumps(details_of(found, method))
+    unit = "events" if method == "occurrences" else "slices"
+    return _encode(_Details(unit, found.excluded_minutes, found.observed_minutes, rates, alerts, forecasts)).decode()
 
 
 def read_alike(objective: Objective, planned: Plan, source: tuple[int, str, str]) -> tuple[Any, ...]:

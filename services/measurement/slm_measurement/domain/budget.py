@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from slm_shared.contracts import targets
+
+K = TypeVar("K")
 
 OCCURRENCES = "occurrences"
 TIMESLICES = "timeslices"
@@ -83,12 +86,20 @@ def burn_rate(tally: Tally, target: float) -> float | None:
     return spend_rate(None if value is None else bad_share(value), target)
 
 
+def _spent(share: float | None, total: float) -> float | None:
+    """A bad share as a burn rate against a budget of `total` (None without data or without a budget)."""
+    return None if share is None or total <= 0 else share / total
+
+
 def spend_rate(share: float | None, target: float) -> float | None:
     """A bad share (None without data) as a burn rate against `target`'s budget (None without a budget)."""
+    return _spent(share, budget_total(target))
+
+
+def spend_rates(shares: Iterable[tuple[K, Any, float | None]], target: float) -> dict[K, float | None]:
+    """`spend_rate(share, target)` of each (key, label, share), by key: the budget worked out once."""
     total = budget_total(target)
-    if share is None or total <= 0:
-        return None
-    return share / total
+    return {key: _spent(share, total) for key, _, share in shares}
 
 
 def slice_tally(
