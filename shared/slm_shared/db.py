@@ -40,8 +40,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    if parsed.get_driver_name() == "aiosqlite":  # one hop to the driver's thread per statement (`sqlite_driver`)
-        kwargs.setdefault("module", one_hop_dbapi())
+    # one hop to the driver's thread per statement (`sqlite_driver`); None: the dialect's own adaptation
+    if parsed.get_driver_name() == "aiosqlite" and "module" not in kwargs and (module := one_hop_dbapi()) is not None:
+        kwargs["module"] = module
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
