@@ -246,8 +246,14 @@ class SafeHttp:
         resolved = await resolve_target(parsed.host, port, allow_private=self.allow_private_targets)
         if json_body is not None:
             content = json.dumps(json_body, separators=(",", ":"), default=str).encode()
-        # no Accept-Encoding: answers come uncompressed, as the body is read raw (and bounded)
-        all_headers = {"Host": parsed.netloc.decode("ascii"), "User-Agent": USER_AGENT, "Accept": "*/*"}
+        # answers uncompressed, as the body is read raw (and bounded); said outright, since a request without
+        # Accept-Encoding accepts any coding (RFC 9110, 12.5.3)
+        all_headers = {
+            "Host": parsed.netloc.decode("ascii"),
+            "User-Agent": USER_AGENT,
+            "Accept": "*/*",
+            "Accept-Encoding": "identity",
+        }
         if content is not None:
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
