@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from slm_shared.reads import Reader
+from slm_shared.sqlite_driver import one_hop_dbapi
 
 READ_ONLY_OPTION = "slm_read_only"
 WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's own busy timeout; past it, SQLite's busy handler decides
@@ -39,6 +40,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # one hop to the driver's thread per statement (`sqlite_driver`); None: the dialect's own adaptation
+    if parsed.get_driver_name() == "aiosqlite" and "module" not in kwargs and (module := one_hop_dbapi()) is not None:
+        kwargs["module"] = module
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")

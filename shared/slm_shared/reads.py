@@ -2,11 +2,12 @@
 
 A request that only reads one row or one page needs neither the ORM nor the request transaction.
 On SQLite (WAL) a reader never waits for a writer and an indexed read of one row takes tens of
-microseconds, less than a single hop to aiosqlite's thread (a statement through aiosqlite takes
-four), so the read runs inline on a read-only connection of its own. Should SQLite answer busy
-there (a checkpoint or WAL recovery) or fail to open the file, the read is run again through the
-async engine, never waited for on the event loop. Elsewhere (PostgreSQL) `read` runs on a connection of
-the async engine given (`Database` gives it a pool of its own, read-only, REPEATABLE READ).
+microseconds, less than a single hop to aiosqlite's thread (a statement through the async engine
+takes one, `slm_shared.sqlite_driver`), so the read runs inline on a read-only connection of its
+own. Should SQLite answer busy there (a checkpoint or WAL recovery) or fail to open the file, the
+read is run again through the async engine, never waited for on the event loop. Elsewhere
+(PostgreSQL) `read` runs on a connection of the async engine given (`Database` gives it a pool of
+its own, read-only, REPEATABLE READ).
 
 A read of one statement (`rows`, `first`) needs no transaction around it: one statement sees one
 snapshot by itself. It is run straight on the driver (`slm_shared.read_statements`): on SQLite on the

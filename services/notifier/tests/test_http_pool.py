@@ -1,13 +1,21 @@
-"""The pooled connections SafeHttp keeps per target: reused, dropped when the receiver closed them, TLS with SNI."""
+"""The pooled connections SafeHttp keeps per target: reused, dropped when the receiver closed them, TLS with SNI;
+a request in one write, no cookies kept, answers uncompressed."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import gzip
 import ipaddress
+import json
+import socket
 import ssl
+import struct
+import sys
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -16,16 +24,32 @@ from cryptography.x509.oid import NameOID
 
 from slm_notifier.channels import SafeHttp
 from slm_notifier.channels import http as http_module
-from slm_notifier.channels.http import _KnownSocketStream
+from slm_notifier.channels.http import _KnownSocketStream, attempt
+
+COUNTS_SEGMENTS = sys.platform == "linux"  # struct tcp_info's layout below is Linux's
+
+TCP_INFO_DATA_SEGS_IN = 152  # offset of `tcpi_data_segs_in` (segments that carried data) in Linux's struct tcp_info
+
+
+def data_segments_in(writer: asyncio.StreamWriter) -> int:
+    """How many TCP segments with data the connection has received so far."""
+    info = writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("I", info, TCP_INFO_DATA_SEGS_IN)[0])
 
 
 class KeepAliveReceiver:
-    """Answers 204 and keeps the connection open, unless told to close it after the next answer."""
+    """Answers 204 and keeps the connection open, unless told to close it after the next answer.
 
-    def __init__(self) -> None:
+    Keeps each request's head and the TCP segments it came in. `answer` replaces the 204 (status line,
+    headers and body, as bytes) when set."""
+
+    def __init__(self, answer: Any = None) -> None:
         self.connections = 0
         self.requests = 0
         self.close_after_next = False
+        self.answer = answer
+        self.heads: list[dict[str, str]] = []
+        self.segments: list[int] = []
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -41,17 +65,23 @@ class KeepAliveReceiver:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        segments = 0
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
+                fields = {}
                 for line in head.decode("latin-1").split("\r\n")[1:]:
                     name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                    if name:
+                        fields[name.strip().lower()] = value.strip()
+                await reader.readexactly(int(fields.get("content-length", 0)))
                 self.requests += 1
-                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")  # keep-alive: HTTP/1.1's default
+                self.heads.append(fields)
+                if COUNTS_SEGMENTS and writer.get_extra_info("sslcontext") is None:
+                    self.segments.append(data_segments_in(writer) - segments)
+                    segments += self.segments[-1]
+                answer = self.answer(fields) if callable(self.answer) else self.answer
+                writer.write(answer or b"HTTP/1.1 204 No Content\r\n\r\n")  # keep-alive: HTTP/1.1's default
                 await writer.drain()
                 if self.close_after_next:
                     self.close_after_next = False
@@ -79,6 +109,70 @@ async def test_connections_are_reused_and_one_the_receiver_closed_is_not() -> No
         assert (await http.request("POST", url, content=b"{}")).status_code == 204
         assert receiver.connections == 2
         assert receiver.requests == 5
+    finally:
+        await http.close()
+        await receiver.stop()
+
+
+@pytest.mark.skipif(not COUNTS_SEGMENTS, reason="counts TCP segments with Linux's TCP_INFO")
+async def test_a_request_is_sent_in_one_write() -> None:
+    """Head and body leave in one TCP segment (httpcore writes them apart: two segments, two wake-ups of the
+    receiver), on a new connection and on a reused one, and a body past the bound still arrives whole."""
+    receiver = await KeepAliveReceiver().start()
+    http = SafeHttp(allow_private_targets=True, timeout_seconds=5)
+    url = f"http://127.0.0.1:{receiver.port}/hook"
+    try:
+        for _ in range(3):
+            body = json.dumps({"type": "slm.measurement.objective.breached", "data": {"n": "x" * 500}}).encode()
+            assert (await http.request("POST", url, content=body)).status_code == 204
+        assert receiver.segments == [1, 1, 1]
+        large = b"[" + b"1," * (http_module.COALESCE_BYTES) + b"1]"  # held up to the bound, then sent on
+        assert (await http.request("POST", url, content=large)).status_code == 204
+        assert receiver.heads[-1]["content-length"] == str(len(large))
+        assert (await http.request("POST", url, content=b"{}")).status_code == 204
+        assert receiver.segments[-1] == 1 and receiver.connections == 1
+    finally:
+        await http.close()
+        await receiver.stop()
+
+
+async def test_a_cookie_a_receiver_sets_is_never_sent() -> None:
+    """A host's pool serves every tenant's subscriptions to it: a cookie set in one answer (to one tenant's
+    webhook) must not come back with the next request (perhaps another tenant's)."""
+    answer = b"HTTP/1.1 204 No Content\r\nSet-Cookie: session=tenant-a-secret; Path=/\r\n\r\n"
+    receiver = await KeepAliveReceiver(answer).start()
+    http = SafeHttp(allow_private_targets=True, timeout_seconds=5)
+    try:
+        for path in ("/tenant-a", "/tenant-b"):
+            answered = await http.request("POST", f"http://127.0.0.1:{receiver.port}{path}", content=b"{}")
+            assert answered.status_code == 204
+        assert [head.get("cookie") for head in receiver.heads] == [None, None]
+    finally:
+        await http.close()
+        await receiver.stop()
+
+
+async def test_an_answer_is_read_uncompressed() -> None:
+    """The body is read raw (bounded): the request says it accepts only `identity`, so an API that compresses
+    unless told not to (a request without Accept-Encoding accepts any coding, RFC 9110) answers readable JSON."""
+    document = json.dumps({"key": "OPS-1", "fields": {"summary": "x" * 200}}).encode()
+
+    def answer(head: dict[str, str]) -> bytes:
+        compressed = head.get("accept-encoding") != "identity"
+        body = gzip.compress(document) if compressed else document
+        extra = b"Content-Encoding: gzip\r\n" if compressed else b""
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%bContent-Length: %d\r\n\r\n%b" % (
+            extra,
+            len(body),
+            body,
+        )
+
+    receiver = await KeepAliveReceiver(answer).start()
+    http = SafeHttp(allow_private_targets=True, timeout_seconds=5)
+    try:
+        answered = await http.request("GET", f"http://127.0.0.1:{receiver.port}/rest/api/2/issue/OPS-1", max_body=4096)
+        assert answered.json() == json.loads(document)
+        assert receiver.heads[-1]["accept-encoding"] == "identity"
     finally:
         await http.close()
         await receiver.stop()
@@ -121,7 +215,7 @@ async def test_https_target_is_reached_at_its_checked_address_with_the_hostname_
             answer = await http.request("POST", f"https://localhost:{receiver.port}/hook", content=b"{}")
             assert answer.status_code == 204
         assert receiver.connections == 1  # the TLS connection is pooled and reused too
-        pool = next(iter(http._clients.values()))._transport._pool  # type: ignore[attr-defined]
+        pool = next(iter(http._clients.values()))._pool
         (connection,) = pool.connections
         stream = connection._connection._network_stream
         assert isinstance(stream, _KnownSocketStream)  # TLS wrapped the stream, the socket is still known
@@ -136,7 +230,7 @@ async def test_https_target_is_reached_at_its_checked_address_with_the_hostname_
 async def test_past_the_bound_the_least_recently_used_client_is_closed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """One pooled client per (scheme, host, port), at most `MAX_CLIENTS`: the one used least lately goes and its
+    """One connection pool per (scheme, host, port), at most `MAX_CLIENTS`: the one used least lately goes and its
     connections are closed, the one used again meanwhile stays (its connection reused)."""
     monkeypatch.setattr(http_module, "MAX_CLIENTS", 2)
     receivers = [await KeepAliveReceiver().start() for _ in range(3)]
@@ -149,10 +243,10 @@ async def test_past_the_bound_the_least_recently_used_client_is_closed(
         assert (await http.request("POST", urls[0], content=b"{}")).status_code == 204  # `second` now used least
         assert (await http.request("POST", urls[2], content=b"{}")).status_code == 204
         for _ in range(100):
-            if second.is_closed:
+            if not second._pool.connections:
                 break
             await asyncio.sleep(0.01)
-        assert second.is_closed and not first.is_closed
+        assert not second._pool.connections and first._pool.connections
         assert len(http._clients) == 2 and first in http._clients.values()
         assert (await http.request("POST", urls[0], content=b"{}")).status_code == 204
         assert [receiver.connections for receiver in receivers] == [1, 1, 1]  # `first` kept its connection
@@ -160,3 +254,36 @@ async def test_past_the_bound_the_least_recently_used_client_is_closed(
         await http.close()
         for receiver in receivers:
             await receiver.stop()
+
+
+async def test_a_receiver_that_never_answers_is_given_up_on_after_the_read_timeout() -> None:
+    """The configured timeout reaches the connection pool (connect, write, read, pool): a receiver that takes
+    the request and never answers ends in httpx's ReadTimeout, well inside a far longer outer deadline."""
+    heads: list[bytes] = []
+    answered = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        await answered.wait()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    http = SafeHttp(allow_private_targets=True, timeout_seconds=0.3)
+    try:
+
+        async def send() -> Any:
+            await http.request("POST", f"http://127.0.0.1:{port}/hook", content=b"{}")
+            raise AssertionError("answered")
+
+        with pytest.raises(httpx.ReadTimeout):
+            async with asyncio.timeout(120):  # without the pool's own read timeout, this would end it instead
+                await send()
+        outcome = await attempt(120, send)
+        assert outcome.error is not None and outcome.error.startswith("ReadTimeout"), outcome.error
+        assert len(heads) == 2  # the requests were sent and read: only the answer was waited for
+    finally:
+        answered.set()
+        await http.close()
+        server.close()
+        await server.wait_closed()

@@ -1,0 +1,165 @@
+"""SQLAlchemy's aiosqlite adaptation with one hop to the driver's thread per statement instead of three or four.
+
+aiosqlite runs every call on its connection's thread: the adaptation SQLAlchemy ships creates a cursor, executes,
+fetches the rows and closes the cursor as four calls, each a hand-over to that thread and a wake-up of the event
+loop when it is done. Here a statement is one call doing all four on the thread; the rows, description, row count
+and last row id come back together. Server-side cursors (streamed results) are SQLAlchemy's own, unchanged.
+
+This leans on parts of aiosqlite and SQLAlchemy that are not public (`aiosqlite.Connection._execute` and `_conn`,
+SQLAlchemy's adapter classes and their slots). `one_hop_dbapi` checks they are still there as expected; if a newer
+release changed them it logs a warning and gives None, and the dialect keeps its own adaptation: an upgrade costs
+the saved hops, never a working connection.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sqlite3
+from collections import deque
+from functools import cache
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite import aiosqlite as stock
+
+logger = logging.getLogger(__name__)
+
+# what `OneHopCursor` sets on SQLAlchemy's buffered cursor, all slots of it
+CURSOR_SLOTS = ("_adapt_connection", "_connection", "description", "await_", "_rows", "rowcount", "lastrowid")
+
+
+def _slots(cls: type) -> set[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        declared = klass.__dict__.get("__slots__", ())
+        names.update((declared,) if isinstance(declared, str) else declared)
+    return names
+
+
+def unsupported() -> str | None:
+    """What this module relies on that the installed aiosqlite or SQLAlchemy no longer has as expected, or None."""
+    driver = getattr(aiosqlite, "Connection", None)
+    execute = getattr(driver, "_execute", None)
+    if not inspect.iscoroutinefunction(execute):
+        return "aiosqlite.Connection._execute is not a coroutine function"
+    kinds = [parameter.kind for parameter in inspect.signature(execute).parameters.values()]
+    if kinds[:2] != [inspect.Parameter.POSITIONAL_OR_KEYWORD] * 2 or inspect.Parameter.VAR_POSITIONAL not in kinds:
+        return "aiosqlite.Connection._execute no longer takes (self, fn, *args)"
+    if not isinstance(inspect.getattr_static(driver, "_conn", None), property):
+        return "aiosqlite.Connection._conn is not a property"
+    needed = {
+        "AsyncAdapt_aiosqlite_cursor": ("execute", "executemany", "fetchall"),
+        "AsyncAdapt_aiosqlite_connection": ("cursor", "_handle_exception", "await_"),
+        "AsyncAdapt_aiosqlite_dbapi": ("connect",),
+    }
+    for name, attributes in needed.items():
+        cls = getattr(stock, name, None)
+        if not isinstance(cls, type):
+            return f"sqlalchemy.dialects.sqlite.aiosqlite.{name} is gone"
+        for attribute in attributes:
+            if not hasattr(cls, attribute):
+                return f"sqlalchemy.dialects.sqlite.aiosqlite.{name}.{attribute} is gone"
+    missing = set(CURSOR_SLOTS) - _slots(stock.AsyncAdapt_aiosqlite_cursor)
+    if missing:
+        return f"SQLAlchemy's aiosqlite cursor has no {', '.join(sorted(missing))}"
+    if stock.AsyncAdapt_aiosqlite_cursor.server_side:
+        return "SQLAlchemy's aiosqlite cursor is no longer the buffered one"
+    _dbapi, connection, cursor = _one_hop_classes()
+    if connection.__basicsize__ != stock.AsyncAdapt_aiosqlite_connection.__basicsize__:
+        return "SQLAlchemy's aiosqlite connection can no longer take another class in place"  # `OneHopDBAPI.connect`
+    if cursor.__basicsize__ != stock.AsyncAdapt_aiosqlite_cursor.__basicsize__:
+        return "SQLAlchemy's aiosqlite cursor has a layout of its own"
+    return None
+
+
+def _run(connection: sqlite3.Connection, operation: Any, parameters: Any, many: bool) -> tuple[Any, ...]:
+    """On the driver's thread: execute, fetch what the statement returns, close the cursor."""
+    cursor = connection.cursor()
+    try:
+        if many:  # as SQLAlchemy's own cursor: no rows kept, even with RETURNING
+            cursor.executemany(operation, parameters)
+            return None, None, cursor.lastrowid, cursor.rowcount
+        if parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else None
+        return description, rows, cursor.lastrowid, cursor.rowcount
+    finally:
+        cursor.close()
+
+
+@cache
+def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any], type[Any]]:
+    """The DBAPI module, connection and cursor classes, built on SQLAlchemy's (only once `unsupported` looked)."""
+
+    class OneHopCursor(stock.AsyncAdapt_aiosqlite_cursor):
+        """A buffered cursor whose statement takes one hop to the driver's thread."""
+
+        __slots__ = ()
+
+        def _statement(self, operation: Any, parameters: Any, *, many: bool) -> None:
+            connection = self._connection
+            try:
+                # as SQLAlchemy's own cursor, `_conn` first: once the connection is closed it raises "no active
+                # connection", which the adaptation maps to an OperationalError SQLAlchemy takes for a disconnect
+                # (the connection invalidated, the pool's next checkout a fresh one). `_execute` would raise
+                # "Connection closed" instead, a bare ValueError.
+                driver_connection = connection._conn
+                description, rows, lastrowid, rowcount = self.await_(
+                    connection._execute(_run, driver_connection, operation, parameters, many)  # onto the thread, once
+                )
+            except Exception as error:  # noqa: BLE001 - as SQLAlchemy's own cursor: mapped, then raised
+                self._adapt_connection._handle_exception(error)
+            if description:
+                self.description = description
+                self.lastrowid = self.rowcount = -1
+                self._rows = deque(rows)
+            else:
+                self.description = None
+                self.lastrowid = lastrowid
+                self.rowcount = rowcount
+                self._rows.clear()
+
+        def execute(self, operation: Any, parameters: Any = None) -> Any:
+            self._statement(operation, parameters, many=False)
+
+        def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+            self._statement(operation, seq_of_parameters, many=True)
+
+    class OneHopConnection(stock.AsyncAdapt_aiosqlite_connection):
+        __slots__ = ()
+
+        def cursor(self, server_side: bool = False) -> stock.AsyncAdapt_aiosqlite_cursor:
+            return super().cursor(server_side) if server_side else OneHopCursor(self)
+
+    class OneHopDBAPI(stock.AsyncAdapt_aiosqlite_dbapi):
+        """The DBAPI module SQLAlchemy's aiosqlite dialect is given (`create_engine(module=...)`)."""
+
+        def connect(self, *arg: Any, **kw: Any) -> stock.AsyncAdapt_aiosqlite_connection:
+            adapted = super().connect(*arg, **kw)
+            if type(adapted) is stock.AsyncAdapt_aiosqlite_connection:  # not the sync fallback: it keeps its own
+                adapted.__class__ = OneHopConnection
+            return adapted
+
+    return OneHopDBAPI, OneHopConnection, OneHopCursor
+
+
+def one_hop_dbapi() -> stock.AsyncAdapt_aiosqlite_dbapi | None:
+    """The DBAPI module for SQLAlchemy's aiosqlite dialect; None (the dialect's own) if `unsupported` finds a change."""
+    try:
+        changed = unsupported()
+    except Exception as error:  # noqa: BLE001 - whatever a changed release breaks here, the stock adaptation remains
+        changed = f"{type(error).__name__}: {error}"
+    if changed is not None:
+        logger.warning(
+            "SQLite statements take SQLAlchemy's own aiosqlite adaptation (several hops each): %s "
+            "(aiosqlite %s; slm_shared.sqlite_driver expects the range pinned in slm-shared)",
+            changed,
+            getattr(aiosqlite, "__version__", "?"),
+        )
+        return None
+    dbapi, _connection, _cursor = _one_hop_classes()
+    return dbapi(aiosqlite, sqlite3)
