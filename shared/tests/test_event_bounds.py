@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import uuid
 from typing import cast
 
@@ -282,3 +283,71 @@ async def test_a_letter_kept_without_an_id_header_replays_under_the_id_kept_with
 
 async def _count_is_dict(letters, n: int) -> bool:  # type: ignore[no-untyped-def]
     return len(await letters()) == n
+
+
+async def test_a_malformed_type_is_acknowledged_and_logged_and_a_missing_type_dead_lettered(
+    db: Database, bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A type too long, empty or holding U+0000 is one no consumer applies: acknowledged, as any such type, without
+    a dead letter, and logged (info the first time a consumer meets it, debug after). An event with no type at all
+    is dead-lettered naming it."""
+    run = f"types-{uuid.uuid4().hex[:8]}"
+    name = unique_consumer()
+
+    async def apply_ours(session, event: CloudEvent) -> None:  # type: ignore[no-untyped-def]
+        if event.data.get("key", "").startswith(run):
+            await apply_effect(session, event)
+
+    consumer = Consumer(db, bus, name=name, handlers={EVENTS.service_created.type: apply_ours}, ack_wait=2.0)
+    stream = STREAMS["catalog"].name
+    await consumer._ensure_consumer(stream, consumer.subscriptions()[stream])
+    ours: set[str] = set()
+
+    async def publish(key: str, **overrides: str | None) -> str:
+        event = EVENTS.service_created.build(tenant="acme", data=service_event(f"{run}-{key}"))
+        headers = {**event.headers(), **{f"ce-{k}": v for k, v in overrides.items() if v is not None}}
+        headers = {k: v for k, v in headers.items() if k[3:] not in overrides or overrides[k[3:]] is not None}
+        marker = f"{run}-{key}"
+        ours.add(marker)
+        body = json.dumps(event.data).encode()
+        await bus.js.publish(EVENTS.service_created.subject, body, headers={**headers, "Nats-Msg-Id": marker})
+        return event.id
+
+    long_type = run + "t" * EVENT_TYPE_MAX_LENGTH  # this run's (the stream holds earlier runs' too)
+    await publish("long-type", type=long_type)
+    await publish("long-type-again", type=long_type)
+    await publish("empty-type", type="")
+    await publish("nul-type", type="slm.catalog%00.service.created.v1")
+    await publish("no-type", type=None)
+    after = await publish("after")
+
+    async def letters() -> dict[str, DeadLetter]:
+        async with db.session(read_only=True) as session:
+            kept = await session.scalars(select(DeadLetter).where(DeadLetter.consumer == name))
+            return {
+                letter.headers["Nats-Msg-Id"].removeprefix(f"{run}-"): letter
+                for letter in kept
+                if letter.headers.get("Nats-Msg-Id") in ours
+            }
+
+    with caplog.at_level(logging.DEBUG, logger="slm_shared.bus.inbox"):
+        task = asyncio.create_task(consumer.run())
+        try:
+            await wait_until(lambda: _count_is_dict(letters, 1), timeout=30)
+            await wait_until(lambda: _applied(db, after), timeout=30)
+            await asyncio.sleep(2 * consumer.ack_wait)  # an unacknowledged message would be delivered again by now
+            info = await bus.js.consumer_info(stream, name)
+            kept = await letters()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0 and info.num_pending == 0
+    assert sorted(kept) == ["no-type"] and kept["no-type"].error.startswith("invalid event: type: ")
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if f"consumer {name} acknowledged" in r.getMessage()]
+    assert [level for level, message in logged if f"'{run}ttt" in message] == [logging.INFO, logging.DEBUG], logged
+    assert any(level == logging.INFO and "type is empty" in message for level, message in logged), logged
+    assert any(level == logging.INFO and "U+0000" in message for level, message in logged), logged
+
+
+async def _applied(db: Database, event_id: str) -> bool:
+    return await count_effects(db, event_id) == 1

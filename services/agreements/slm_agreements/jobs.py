@@ -18,6 +18,7 @@ from slm_agreements.models import Agreement, AgreementVersion
 from slm_agreements.negotiation.service import end
 from slm_agreements.reviews.service import announce_due_reviews
 from slm_shared.app import ServiceContext
+from slm_shared.bus import tenant_carried
 from slm_shared.db import Database, utcnow
 from slm_shared.tasks import checkpoint, pause
 
@@ -46,9 +47,12 @@ async def expire_agreements(db: Database, *, now: datetime) -> int:
                 .with_for_update(of=Agreement, skip_locked=True)
             )
         ).all()
+        expired = 0
         for agreement, _ in rows:
-            await end(session, agreement=agreement, action="expire", actor=SYSTEM, comment="the term has ended")
-        return len(rows)
+            if tenant_carried(agreement.tenant, job="expiry", item=f"agreement {agreement.id}"):
+                await end(session, agreement=agreement, action="expire", actor=SYSTEM, comment="the term has ended")
+                expired += 1
+        return expired
 
 
 async def remind_renewals(db: Database, *, now: datetime, lead_days: int) -> int:
@@ -69,7 +73,9 @@ async def remind_renewals(db: Database, *, now: datetime, lead_days: int) -> int
         for agreement, version in rows:
             assert version.effective_to is not None
             notice_starts_at = version.effective_to - timedelta(days=version.renewal_notice_days or 0)
-            if now >= notice_starts_at - timedelta(days=lead_days):
+            if now >= notice_starts_at - timedelta(days=lead_days) and tenant_carried(
+                agreement.tenant, job="renewal reminders", item=f"agreement {agreement.id}"
+            ):
                 version.renewal_reminded_at = now
                 events.renewal_due(session, agreement, version, notice_starts_at)
                 reminded += 1

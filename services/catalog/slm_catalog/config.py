@@ -6,7 +6,9 @@ from pydantic_settings import SettingsConfigDict
 from slm_shared.settings import ServiceSettings
 
 SERVICE_PAGES = 512  # service list pages a process keeps (see `service_pages`)
-SERVICE_PAGES_MAX = 100_000  # at most (each kept page costs its key and an OrderedDict entry besides its body)
+# at most: besides its body (bounded in bytes), each kept page costs its key and an OrderedDict entry, up to
+# about 1.1 KB at the longest `q`, `owner` and `tag` (11 MB at this bound), not counted in the byte bound
+SERVICE_PAGES_MAX = 10_000
 SERVICE_PAGE_BYTES = 8 * 1024 * 1024  # bytes of those pages' bodies, at most (a page above a sixteenth: not kept)
 
 

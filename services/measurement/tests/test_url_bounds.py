@@ -58,3 +58,12 @@ async def test_a_data_source_url_longer_than_its_column_is_refused(
     refused_naming(await client.post("/v1/datasources", json={"name": "prom", "url": longest + "p"}), "url")
     created = await client.post("/v1/datasources", json={"name": "prom", "url": longest})
     assert created.status_code == 201 and created.json()["url"] == longest, created.text
+
+
+async def test_openapi_states_the_url_bound_the_server_keeps(app_client: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    """The schema says the bound the server refuses past (pydantic's `HttpUrl` said 2083, `AnyHttpUrl` nothing)."""
+    _, client = app_client
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    evidence = schemas["AnnotationCreate"]["properties"]["evidence_url"]["anyOf"][0]
+    assert evidence["maxLength"] == URL_MAX_LENGTH
+    assert schemas["DataSourceCreate"]["properties"]["url"]["maxLength"] == URL_MAX_LENGTH

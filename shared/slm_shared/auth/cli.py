@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from slm_shared.auth.principal import ROLES, issue_token
+from slm_shared.auth.principal import ROLES, claims_refusal, issue_token
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 
 
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     roles = args.roles or ["admin"]
     if "customer" in roles and not args.party:
         parser.error("a customer token needs --party")
+    # a token the services would refuse (a 401 on every request) is not issued
+    if why := claims_refusal(tenant=args.tenant, subject=args.subject or "dev", party=args.party or None):
+        parser.error(why)
     secret = os.environ.get("SLM_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
     token = issue_token(
         secret,

@@ -15,9 +15,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from slm_shared.auth.service import decode_service_token, is_service_token
-from slm_shared.contracts.envelope import TENANT_MAX_LENGTH
+from slm_shared.contracts.envelope import tenant_refusal
 from slm_shared.errors import Forbidden, Unauthorized
-from slm_shared.web.bounds import storable
+from slm_shared.web.bounds import ACTOR_MAX_LENGTH, PARTY_ID_MAX_LENGTH, text_refusal
 
 ADMIN = "admin"
 MANAGER = "manager"
@@ -134,24 +134,38 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(tenant, str) or not tenant:
             raise Unauthorized("The token carries no tenant")
-        if len(tenant) > TENANT_MAX_LENGTH:  # every table, and every event, keeps a tenant in that many characters
-            raise Unauthorized(f"The token's tenant is longer than {TENANT_MAX_LENGTH} characters")
-        try:
-            storable(tenant)  # nor can a column keep one holding U+0000
-        except ValueError as exc:
-            raise Unauthorized(f"The token's tenant {exc}") from None
+        subject = str(claims["sub"])
+        party = str(claims["party"]) if claims.get("party") else None
+        if why := claims_refusal(tenant=tenant, subject=subject, party=party):
+            raise Unauthorized(why)
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise Unauthorized("The token's roles must be a list of strings")
-        party = claims.get("party")
         if CUSTOMER in roles and not party:
             raise Unauthorized("A customer token must name its party")
         principal = Principal(
-            subject=str(claims["sub"]),
+            subject=subject,
             tenant=tenant,
             roles=frozenset(r for r in roles if r in ROLES),
-            party=str(party) if party else None,
+            party=party,
         )
         return principal, float(claims["exp"])
+
+
+def claims_refusal(*, tenant: str, subject: str, party: str | None) -> str | None:
+    """Why the services refuse a token with these claims (naming the claim), or None if they take them.
+
+    Every table, and every event, keeps a tenant in `TENANT_MAX_LENGTH` characters; a subject is kept as who acted
+    (`ACTOR_MAX_LENGTH`), a party compared with and kept as a party id (`PARTY_ID_MAX_LENGTH`). Each is refused
+    where a column could not keep it (longer, U+0000, a lone surrogate), never a write or a query the database
+    refuses (a 500). Checked by `TokenVerifier` (a 401) and by `slm-token` before it issues one.
+    """
+    if why := tenant_refusal(tenant):
+        return f"The token's tenant {why}"
+    if why := text_refusal(subject, ACTOR_MAX_LENGTH):
+        return f"The token's subject (sub) {why}"
+    if party is not None and (why := text_refusal(party, PARTY_ID_MAX_LENGTH)):
+        return f"The token's party {why}"
+    return None
 
 
 def _until(_token: str, remembered: tuple[Principal, float], _now: float) -> float:

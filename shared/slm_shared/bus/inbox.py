@@ -22,13 +22,20 @@ from slm_shared.bus import batches
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.dead_letters import PermanentError, already_applied, store_dead_letter
 from slm_shared.bus.fetch import Fetcher, unsubscribe_quietly
-from slm_shared.contracts.envelope import CloudEvent, InvalidEvent, attributes_of
+from slm_shared.contracts.envelope import (
+    EVENT_TYPE_MAX_LENGTH,
+    CloudEvent,
+    InvalidEvent,
+    attributes_of,
+    type_refusal,
+)
 from slm_shared.contracts.registry import STREAMS, spec_for_type
 from slm_shared.db import Database, UTCDateTime, utcnow
 from slm_shared.errors import describe
 from slm_shared.tasks import checkpoint, pause, stop_tasks
 
 logger = logging.getLogger(__name__)
+MALFORMED_TYPES_LOGGED = 100  # distinct malformed event types a consumer logs at info; the rest at debug
 tracer = trace.get_tracer("slm.bus")
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
@@ -63,6 +70,7 @@ class Consumer:
         self.bus = bus
         self.name = name
         self.handlers = dict(handlers)
+        self._malformed_logged: set[str] = set()  # malformed types logged at info (`_dropped_malformed`)
         self.max_deliveries = max_deliveries
         self.retry_delay = retry_delay
         self.batch_size = batch_size
@@ -201,6 +209,24 @@ class Consumer:
         )
         await message.ack()
 
+    def _dropped_malformed(self, named_type: str, why: str, subject: str) -> None:
+        """Log a message acknowledged unapplied for a type no event can have (empty, too long, U+0000): no
+        consumer applies such a type, so none keeps a dead letter of it. At info the first time this consumer
+        meets each such type (at most `MALFORMED_TYPES_LOGGED` of them), at debug after."""
+        key = named_type[: EVENT_TYPE_MAX_LENGTH + 1]
+        first = key not in self._malformed_logged and len(self._malformed_logged) < MALFORMED_TYPES_LOGGED
+        if first:
+            self._malformed_logged.add(key)
+        logger.log(
+            logging.INFO if first else logging.DEBUG,
+            "consumer %s acknowledged a message on %s without applying it or keeping a dead letter: its type %s "
+            "(%r), so no consumer applies it",
+            self.name,
+            subject,
+            why,
+            named_type[:80],
+        )
+
     async def handle_message(self, message: Msg, stream: str, *, urgent: bool = False) -> None:
         """Apply one message once; nak with backoff on failure; dead-letter past the bound.
 
@@ -211,6 +237,8 @@ class Consumer:
         named_type = attributes_of(headers).get("type")
         if named_type is not None and named_type not in self.handlers:
             await message.ack()  # a type (or version: subjects do not name it) this consumer does not apply
+            if (why := type_refusal(named_type)) is not None:
+                self._dropped_malformed(named_type, why, message.subject)
             return
         try:
             event = CloudEvent.from_message(headers, message.data)

@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import OutboxMessage
-from slm_shared.contracts.envelope import CloudEvent, EventSpec
+from slm_shared.contracts.envelope import CloudEvent, EventSpec, tenant_refusal
 from slm_shared.db import Database, is_postgres, utcnow
 from slm_shared.tasks import checkpoint, pause, wait_for_event
 
@@ -42,6 +42,19 @@ _COLUMNS = (
     col(OutboxMessage.headers),
     col(OutboxMessage.body),
 )
+
+
+def tenant_carried(tenant: str, *, job: str, item: str) -> bool:
+    """Whether an event can carry a stored row's `tenant` (`tenant_refusal`); if not, logs that `job` skips `item`.
+
+    A periodic job that records events for many rows in one transaction asks first: one row whose event would be
+    refused (`InvalidEvent`, e.g. a tenant SQLite kept past its 64 characters before the bound was enforced) is
+    left as it is, logged every pass until its tenant is renamed, and the other rows, and the other jobs, go on.
+    """
+    if (why := tenant_refusal(tenant)) is None:
+        return True
+    logger.warning("%s skips %s: its tenant %s, so no event can carry it (rename the tenant)", job, item, why)
+    return False
 
 
 def record_event(

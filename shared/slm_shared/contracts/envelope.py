@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from slm_shared.web.bounds import storable
+from slm_shared.web.bounds import storable, text_refusal
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -29,6 +29,19 @@ TENANT_MAX_LENGTH = 64
 
 # An id, type or tenant holding U+0000 is refused like one too long: no column (PostgreSQL's text) can keep it.
 _Stored = AfterValidator(storable)
+
+
+def tenant_refusal(tenant: str) -> str | None:
+    """Why no event can carry `tenant` (`CloudEvent` refuses it: empty, longer than `TENANT_MAX_LENGTH`, or text no
+    column keeps), or None if one can. What a token's tenant is checked against, and a stored row's before a
+    periodic job builds its event."""
+    return "is empty" if not tenant else text_refusal(tenant, TENANT_MAX_LENGTH)
+
+
+def type_refusal(event_type: str) -> str | None:
+    """Why no event can have `event_type` as its type (`CloudEvent` refuses it: empty, longer than
+    `EVENT_TYPE_MAX_LENGTH`, or text no column keeps), or None if one can."""
+    return "is empty" if not event_type else text_refusal(event_type, EVENT_TYPE_MAX_LENGTH)
 
 
 class InvalidEvent(ValueError):

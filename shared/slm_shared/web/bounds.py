@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Path
-from pydantic import AfterValidator, AnyHttpUrl, AnyUrl, AwareDatetime, HttpUrl
+from pydantic import AfterValidator, AnyHttpUrl, AnyUrl, AwareDatetime, Field, HttpUrl
 
 from slm_shared.terms.openslo_credentials import URL_MAX_LENGTH
 
@@ -28,16 +28,44 @@ BoundedDatetime = Annotated[AwareDatetime, AfterValidator(_within_bounds)]
 
 # PostgreSQL's text cannot hold U+0000 (a 500 when stored), and SQLite's JSON functions cut a string at it.
 NUL_REFUSED = "holds U+0000 (NUL), which no stored text can hold"
+# Nor can either keep a lone surrogate (a valid JSON escape, `"\\ud800"`, but no character): the driver must encode
+# the text as UTF-8, which has no encoding for it (a 500 on SQLite and PostgreSQL alike).
+SURROGATE_REFUSED = "holds a lone surrogate (U+D800 to U+DFFF), which UTF-8, and so no stored text, can hold"
 
 
 def storable(value: str) -> str:
-    """The value, if a column can keep it; raises ValueError (`NUL_REFUSED`) if it holds U+0000."""
+    """The value, if a column can keep it; raises ValueError if it holds U+0000 (`NUL_REFUSED`) or text UTF-8
+    cannot encode, a lone surrogate (`SURROGATE_REFUSED`)."""
     if "\x00" in value:
         raise ValueError(NUL_REFUSED)
+    if not value.isascii():  # ASCII always encodes; the rest is encoded once to find out
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(SURROGATE_REFUSED) from None
     return value
 
 
 StorableStr = Annotated[str, AfterValidator(storable)]
+
+
+def text_refusal(value: str, bound: int) -> str | None:
+    """Why a column of `bound` characters cannot keep `value` (longer, or not `storable`), or None if it can."""
+    if len(value) > bound:
+        return f"is longer than {bound} characters"
+    try:
+        storable(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+# Who acted, as a token's `sub` names them, is kept in columns of this many characters in every service
+# (`created_by`, `actor_subject`, `recorded_by`, `acknowledged_by`, ...): a longer subject is refused at the edge.
+ACTOR_MAX_LENGTH = 200
+# A party id, as the agreements service mints it (a UUID), and as its party columns keep it: a token's `party`
+# names one, and one longer names none (and is refused at the edge).
+PARTY_ID_MAX_LENGTH = 36
 
 
 U = TypeVar("U", bound=AnyUrl)
@@ -52,5 +80,7 @@ def _url_fits(value: U) -> U:
 
 # A URL kept in a column of URL_MAX_LENGTH characters (the bound an applied OpenSLO data source's URL has too):
 # a longer one is refused naming its field, where PostgreSQL refused the write (a 500).
-StoredHttpUrl = Annotated[HttpUrl, AfterValidator(_url_fits)]
-StoredAnyHttpUrl = Annotated[AnyHttpUrl, AfterValidator(_url_fits)]
+# OpenAPI shows the bound the server keeps (pydantic's own `HttpUrl` says 2083, `AnyHttpUrl` nothing).
+_URL_SCHEMA = Field(json_schema_extra={"maxLength": URL_MAX_LENGTH})
+StoredHttpUrl = Annotated[HttpUrl, AfterValidator(_url_fits), _URL_SCHEMA]
+StoredAnyHttpUrl = Annotated[AnyHttpUrl, AfterValidator(_url_fits), _URL_SCHEMA]

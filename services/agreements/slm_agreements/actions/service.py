@@ -13,7 +13,7 @@ from slm_agreements.actions.models import ImprovementAction
 from slm_agreements.actions.schemas import ActionCreate, ActionUpdate, ChangeRequestCreate, ChangeRequestPublic
 from slm_agreements.models import Agreement, AgreementObjective, Party, new_id
 from slm_agreements.reviews.models import Review
-from slm_shared.bus import record_event
+from slm_shared.bus import record_event, tenant_carried
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import ChangeRequestedV1, ChangeStatusChangedV1, ImprovementActionV1
@@ -301,7 +301,10 @@ async def announce_overdue_actions(db: Database, *, today: date) -> int:
             )
         ).all()
         now = utcnow()
+        announced = 0
         for action, service_key in rows:
-            action.overdue_notified_at = now
-            _action_event(session, EVENTS.action_overdue, action, service_key)
-        return len(rows)
+            if tenant_carried(action.tenant, job="overdue actions", item=f"action {action.id}"):
+                action.overdue_notified_at = now
+                _action_event(session, EVENTS.action_overdue, action, service_key)
+                announced += 1
+        return announced

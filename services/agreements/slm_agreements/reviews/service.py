@@ -12,7 +12,7 @@ from slm_agreements.models import Agreement, AgreementVersion, new_id
 from slm_agreements.reviews.models import Review
 from slm_agreements.reviews.schedule import review_dates
 from slm_agreements.reviews.schemas import ReviewRecord
-from slm_shared.bus import record_event
+from slm_shared.bus import record_event, tenant_carried
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ReviewDueV1, ReviewHeldV1
 from slm_shared.db import Database, utcnow
@@ -139,7 +139,11 @@ async def announce_due_reviews(db: Database, *, lead_days: int, today: date) -> 
             )
         ).all()
         now = utcnow()
+        announced = 0
         for review, agreement in rows:
+            if not tenant_carried(agreement.tenant, job="review reminders", item=f"review {review.id}"):
+                continue
+            announced += 1
             review.due_notified_at = now
             record_event(
                 session,
@@ -156,4 +160,4 @@ async def announce_due_reviews(db: Database, *, lead_days: int, today: date) -> 
                     due_on=review.due_on,
                 ),
             )
-        return len(rows)
+        return announced

@@ -16,7 +16,7 @@ from slm_measurement.ingest import MAX_COUNT, Point
 from slm_measurement.models import Objective
 from slm_measurement.pull.models import NO_DATA, OK, PENDING, QUERY_ERROR, DataSource, PulledSeries
 from slm_measurement.pull.prometheus import PullFailed, query_range
-from slm_shared.bus import record_event
+from slm_shared.bus import record_event, tenant_carried
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import SourceStateV1
 from slm_shared.db import utcnow
@@ -178,6 +178,8 @@ async def pull_due(
     )
     pulled = 0
     for series, source in rows:
+        if not tenant_carried(series.tenant, job="pull", item=f"series {series.id}"):
+            continue  # its state's events could not be built: one such series must not stop every pull
         step = timedelta(seconds=series.step_seconds)
         end = _aligned(now - step, series.step_seconds)  # the last whole step, its samples scraped
         start = (series.pulled_until + step) if series.pulled_until else end - first_lookback
