@@ -10,6 +10,7 @@ from sqlalchemy import JSON, BigInteger, Column, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.web.bounds import ACTOR_MAX_LENGTH
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -58,7 +59,7 @@ class Agreement(SQLModel, table=True):
     requirement: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     effective_from: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
-    created_by: str = Field(max_length=200)
+    created_by: str = Field(max_length=ACTOR_MAX_LENGTH)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
@@ -77,7 +78,7 @@ class AgreementVersion(SQLModel, table=True):
     status: str = Field(default="draft", max_length=16, index=True)
     proposed_by: str | None = Field(default=None, max_length=16)
     based_on: int | None = None
-    created_by: str = Field(max_length=200)
+    created_by: str = Field(max_length=ACTOR_MAX_LENGTH)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     effective_from: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     effective_to: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
@@ -143,7 +144,7 @@ class AgreementAcceptance(SQLModel, table=True):
     agreement_id: str = Field(foreign_key="agreements.id", max_length=36, index=True)
     agreement_version: int
     side: str = Field(max_length=16)
-    actor_subject: str = Field(max_length=200)
+    actor_subject: str = Field(max_length=ACTOR_MAX_LENGTH)
     actor_role: str = Field(max_length=16)
     accepted_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
@@ -161,7 +162,7 @@ class AgreementHistory(SQLModel, table=True):
     from_state: str | None = Field(default=None, max_length=16)
     to_state: str = Field(max_length=16)
     sides: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    actor_subject: str = Field(max_length=200)
+    actor_subject: str = Field(max_length=ACTOR_MAX_LENGTH)
     actor_role: str = Field(max_length=16)
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -11,6 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from slm_notifier.crypto import EncryptedJSON, EncryptedText
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.web.bounds import ACTOR_MAX_LENGTH
 
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -178,7 +179,7 @@ class Notification(SQLModel, table=True):
     state: str = Field(default=OPEN, max_length=16)
     escalate_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
-    acknowledged_by: str | None = Field(default=None, max_length=200)
+    acknowledged_by: str | None = Field(default=None, max_length=ACTOR_MAX_LENGTH)
     escalation_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     lookup_failures: int = 0
     action_id: str | None = Field(default=None, max_length=64, index=True)

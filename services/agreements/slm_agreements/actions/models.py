@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, Date, Text
 from sqlmodel import Field, SQLModel
 
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.web.bounds import ACTOR_MAX_LENGTH
 
 
 class ImprovementAction(SQLModel, table=True):
@@ -43,7 +44,7 @@ class ImprovementAction(SQLModel, table=True):
     change_ref: str | None = Field(default=None, max_length=200)
     change_system: str | None = Field(default=None, max_length=32)
     change_status_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
-    created_by: str = Field(max_length=200)
+    created_by: str = Field(max_length=ACTOR_MAX_LENGTH)
     revision: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

@@ -8,6 +8,7 @@ from sqlalchemy import JSON, Column, Date, Text
 from sqlmodel import Field, SQLModel
 
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.web.bounds import ACTOR_MAX_LENGTH
 
 
 class Review(SQLModel, table=True):
@@ -25,6 +26,6 @@ class Review(SQLModel, table=True):
     attendees: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     summary: str = Field(default="", sa_column=Column(Text, nullable=False))
     decisions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    recorded_by: str | None = Field(default=None, max_length=200)
+    recorded_by: str | None = Field(default=None, max_length=ACTOR_MAX_LENGTH)
     due_notified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

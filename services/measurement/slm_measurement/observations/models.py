@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 from slm_measurement.models import new_id
 from slm_shared.db import UTCDateTime, utcnow
 from slm_shared.terms.openslo_credentials import URL_MAX_LENGTH
+from slm_shared.web.bounds import ACTOR_MAX_LENGTH
 
 
 class Observation(SQLModel, table=True):
@@ -32,11 +33,11 @@ class Observation(SQLModel, table=True):
     impact: str = Field(max_length=16)
     reference: str | None = Field(default=None, max_length=200)
     counts: bool = Field(description="whether the terms in force at its start count it")
-    recorded_by: str = Field(max_length=200)
+    recorded_by: str = Field(max_length=ACTOR_MAX_LENGTH)
     on_behalf: bool = Field(default=False, description="recorded by the provider on the customer's behalf")
     recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
-    withdrawn_by: str | None = Field(default=None, max_length=200)
+    withdrawn_by: str | None = Field(default=None, max_length=ACTOR_MAX_LENGTH)
 
 
 class ObservationAnnotation(SQLModel, table=True):
@@ -53,5 +54,5 @@ class ObservationAnnotation(SQLModel, table=True):
     incident_ref: str | None = Field(default=None, max_length=200)
     problem_ref: str | None = Field(default=None, max_length=200)
     evidence_url: str | None = Field(default=None, max_length=URL_MAX_LENGTH)
-    author: str = Field(max_length=200)
+    author: str = Field(max_length=ACTOR_MAX_LENGTH)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

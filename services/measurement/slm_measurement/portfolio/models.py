@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from slm_measurement.models import new_id
 from slm_shared.db import UTCDateTime, utcnow
+from slm_shared.web.bounds import ACTOR_MAX_LENGTH
 
 
 class CatalogService(SQLModel, table=True):
@@ -74,4 +75,4 @@ class Proposal(SQLModel, table=True):
     status: str = Field(default="proposed", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
-    decided_by: str | None = Field(default=None, max_length=200)
+    decided_by: str | None = Field(default=None, max_length=ACTOR_MAX_LENGTH)
