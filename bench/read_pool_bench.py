@@ -2,8 +2,8 @@
 
   ours       : measurement's objective lookup (`lookups.objective_row`, the statement `GET /v1/objectives/{id}`
                reads) through `Database(...).reader`: the path of every one-statement hot read on PostgreSQL
-  bare       : the same SQL text and arguments on one asyncpg connection with the same JSON codecs, prepared
-               once (`PreparedStatement.fetchrow`): asyncpg's own work and the server's, nothing else
+  bare       : the same SQL text and arguments on an asyncpg connection with the same JSON codecs (one per
+               coroutine), prepared once (`PreparedStatement.fetchrow`): asyncpg's own work and the server's
   bare pool  : the same on an `asyncpg.create_pool` pool (acquire, `fetchrow`, release; no reset query, as the read
                pool): what asyncpg's pool adds
 
@@ -88,16 +88,16 @@ async def no_reset(_connection: asyncpg.Connection) -> None:  # as the read pool
     return None
 
 
-async def timed(statements: int, concurrency: int, one: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
-    """CPU and wall time per statement, in microseconds."""
+async def timed(statements: int, concurrency: int, one: Callable[[int], Awaitable[Any]]) -> tuple[float, float]:
+    """CPU and wall time per statement, in microseconds; `one(n)` runs one statement for the n-th coroutine."""
     each = statements // concurrency
 
-    async def loop() -> None:
+    async def loop(n: int) -> None:
         for _ in range(each):
-            await one()
+            await one(n)
 
     cpu, wall = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    await asyncio.gather(*(loop(n) for n in range(concurrency)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     done = each * concurrency
     return cpu / done * 1e6, wall / done * 1e6
@@ -126,27 +126,33 @@ async def main() -> None:
         parsed = make_url(url)
         connect = {"host": parsed.host, "port": parsed.port, "user": parsed.username, "database": parsed.database}
 
-        bare = await asyncpg.connect(**connect)
-        await json_codecs(bare)
-        prepared = await bare.prepare(compiled.sql)
-        compiled.type_columns(attribute.type.oid for attribute in prepared.get_attributes())
+        bare = [await asyncpg.connect(**connect) for _ in range(args.concurrency)]  # one per coroutine
+        prepared = []
+        for connection in bare:
+            await json_codecs(connection)
+            prepared.append(await connection.prepare(compiled.sql))
+        compiled.type_columns(attribute.type.oid for attribute in prepared[0].get_attributes())
         bare_pool = await asyncpg.create_pool(min_size=0, max_size=10, init=json_codecs, reset=no_reset, **connect)
         assert bare_pool is not None
 
-        async def ours() -> Any:
+        async def ours(_n: int) -> Any:
             return await lookups.objective_row(db.reader, tenant="bench", objective_id=OBJECTIVE)
 
-        async def bare_one() -> Any:
-            return await prepared.fetchrow(*arguments)
+        async def bare_one(n: int) -> Any:
+            return await prepared[n].fetchrow(*arguments)
 
-        async def bare_pool_one() -> Any:
+        async def bare_pool_one(_n: int) -> Any:
             async with bare_pool.acquire() as connection:
                 return await connection.fetchrow(compiled.sql, *arguments)
 
-        variants: dict[str, Callable[[], Awaitable[Any]]] = {"ours": ours, "bare": bare_one, "bare pool": bare_pool_one}
-        found = await ours()
+        variants: dict[str, Callable[[int], Awaitable[Any]]] = {
+            "ours": ours,
+            "bare": bare_one,
+            "bare pool": bare_pool_one,
+        }
+        found = await ours(0)
         assert found is not None and found.objective_id == OBJECTIVE
-        assert tuple(found) == tuple(compiled.rows([await bare_one()])[0])  # the same row, typed the same
+        assert tuple(found) == tuple(compiled.rows([await bare_one(0)])[0])  # the same row, typed the same
         for one in variants.values():  # warm: connections open, statements prepared
             await timed(200, args.concurrency, one)
 
@@ -176,7 +182,8 @@ async def main() -> None:
             print(f"  {name} / bare (round by round)   CPU {spread(cpu_ratios)}   wall {spread(wall_ratios)}")
         print(f"load average after: {os.getloadavg()}")
 
-        await bare.close()
+        for connection in bare:
+            await connection.close()
         await bare_pool.close()
         await db.dispose()
     finally:
