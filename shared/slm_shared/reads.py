@@ -264,7 +264,7 @@ class ReadConnections:
                         self.release(connection)
                     else:
                         self._free_place()
-                else:
+                elif waiter in self._waiters:  # else a release has passed over it already
                     self._waiters.remove(waiter)
                 raise
             if handed is not None:

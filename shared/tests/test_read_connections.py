@@ -80,6 +80,13 @@ async def test_reads_beyond_the_pool_size_wait_for_a_released_connection(postgre
 
         pool.release(held[0])
         assert await waiting is held[0]  # handed over as it was released, no other one opened
+
+        given_up = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        given_up.cancel()  # and a connection released before that read has seen it was cancelled: kept idle
+        pool.release(waiting.result())
+        await asyncio.gather(given_up, return_exceptions=True)
+        assert given_up.cancelled() and await pool.acquire() is held[0]
         again = asyncio.ensure_future(pool.acquire())
         await asyncio.sleep(0)
         assert not again.done()
