@@ -128,9 +128,83 @@ async def test_a_server_error_keeps_the_connection_and_a_cancelled_read_ends_it(
         read.cancel()
         await asyncio.gather(read, return_exceptions=True)
         assert read.cancelled()
-        # The connection was mid-statement: never handed out again; the next read opens another.
-        assert (await db.reader.first(PID, {})).pid != pid
-        assert db.reader._pool is not None and db.reader._pool.get_size() == 1
+        pool = db.reader._pool
+        assert pool is not None and pool.get_size() == 1  # still counted while the server stops the statement
+        await asyncio.gather(*pool._settling)
+        async with db.session() as session:
+            state = await session.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+            assert state.scalar_one() == "idle"  # the server stopped the statement: none left running
+        # Back once the server acknowledged the cancel: the next read runs on it, no other one opened.
+        assert (await db.reader.first(PID, {})).pid == pid
+        assert pool.get_size() == 1
+    finally:
+        await db.dispose()
+
+
+async def _running(db: Database, pids: set[int]) -> None:
+    async with db.session() as session:
+        for _ in range(500):  # until the server runs them
+            running = await session.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids) AND query LIKE '%pg_sleep%'"),
+                {"pids": list(pids)},
+            )
+            if running.scalar_one() == len(pids):
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_cancelled_reads_keep_the_server_within_the_pool_size(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads cancelled mid-statement (a request's timeout) never leave statements running beside new connections."""
+    monkeypatch.setattr(reads, "READ_POOL_SIZE", 2)
+    db = await _database(postgres_url)
+    try:
+        await asyncio.gather(*(db.reader.first(SLEEP, {"seconds": 0.1}) for _ in range(2)))
+        pool = db.reader._pool
+        assert pool is not None and pool.get_size() == 2
+        held = [await pool.acquire(), await pool.acquire()]
+        pids = {connection.get_server_pid() for connection in held}
+        for connection in held:
+            pool.release(connection)
+        sleeping = [asyncio.ensure_future(db.reader.rows(SLEEP, {"seconds": 20})) for _ in range(2)]
+        await _running(db, pids)
+        for read in sleeping:
+            read.cancel()
+        await asyncio.gather(*sleeping, return_exceptions=True)
+        after = asyncio.gather(*(db.reader.first(PID, {}) for _ in range(4)))  # while the cancels are acknowledged
+        await asyncio.sleep(0)
+        assert pool.get_size() == 2 and len(pool._settling) == 2  # no connection opened beside the settling ones
+        again = {row.pid for row in await after}
+        await asyncio.gather(*pool._settling)
+        assert pool.get_size() == 2
+        async with db.session() as session:
+            states = await session.execute(
+                text("SELECT pid, state FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": list(pids)}
+            )
+            assert sorted(state for _, state in states) == ["idle"] * len(pids)  # no statement left running
+        assert again <= pids  # the reads after ran on the connections whose statements were cancelled
+    finally:
+        await db.dispose()
+
+
+async def test_a_cancel_the_server_does_not_acknowledge_in_time_ends_the_connection(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await _database(postgres_url)
+    try:
+        pid = (await db.reader.first(PID, {})).pid
+        pool = db.reader._pool
+        assert pool is not None
+        monkeypatch.setattr(pool, "CANCEL_SECONDS", 0.0)  # no acknowledgement is ever in time
+        read = asyncio.ensure_future(db.reader.rows(SLEEP, {"seconds": 30}))
+        await _running(db, {pid})
+        read.cancel()
+        await asyncio.gather(read, return_exceptions=True)
+        (settling,) = pool._settling.values()
+        await asyncio.gather(*pool._settling)
+        assert settling.is_closed() and pool.get_size() == 0
+        assert (await db.reader.first(PID, {})).pid != pid and pool.get_size() == 1
     finally:
         await db.dispose()
 
@@ -151,5 +225,110 @@ async def test_a_connection_idle_too_long_is_closed_when_another_is_released(
         pool.release(second)
         await pool.close()
         assert second.is_closed()
+    finally:
+        await db.dispose()
+
+
+async def test_reads_waiting_when_the_pool_closes_fail_and_open_nothing(postgres_url: str) -> None:
+    db = await _database(postgres_url)
+    try:
+        pool = await reads._postgres_pool(db.engine)
+        held = [await pool.acquire() for _ in range(reads.READ_POOL_SIZE)]
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        await pool.close()
+        pool.release(held[0])  # closed: terminated, not handed over; the waiting read has failed already
+        with pytest.raises(asyncpg.exceptions.InterfaceError):
+            await waiting
+        assert held[0].is_closed() and pool.get_size() == reads.READ_POOL_SIZE - 1  # nothing opened
+        for connection in held[1:]:
+            pool.release(connection)
+        assert pool.get_size() == 0
+
+        pool = await reads._postgres_pool(db.engine)
+        held = [await pool.acquire() for _ in range(reads.READ_POOL_SIZE)]
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        pool.release(held[0], reusable=False)  # the waiting read is handed the place to open one in...
+        pool.terminate()  # ...and the pool is shut down before it has seen it: it gives the place back
+        with pytest.raises(asyncpg.exceptions.InterfaceError):
+            await waiting
+        assert pool.get_size() == reads.READ_POOL_SIZE - 1
+        for connection in held[1:]:
+            pool.release(connection)
+        assert pool.get_size() == 0 and all(connection.is_closed() for connection in held)
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_cancelled_while_connecting_or_handed_a_place_frees_it(postgres_url: str) -> None:
+    """A cancel is no `Exception`: a place must be given back on any exit, or the pool shrinks for good."""
+    db = await _database(postgres_url)
+    try:
+        real = await reads._postgres_pool(db.engine)
+        gate = asyncio.Event()
+        connecting = 0
+
+        async def connect() -> asyncpg.Connection:
+            nonlocal connecting
+            connecting += 1
+            await gate.wait()
+            return await real._connect()
+
+        pool = reads.ReadConnections(connect, 1)
+        opening = asyncio.ensure_future(pool.acquire())
+        waiting = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        assert connecting == 1 and pool.get_size() == 1 and not waiting.done()
+        opening.cancel()  # mid-connect
+        await asyncio.gather(opening, return_exceptions=True)
+        assert opening.cancelled()
+        gate.set()
+        connection = await waiting  # the place freed went to the read waiting, which opened a connection in it
+        assert connecting == 2 and pool.get_size() == 1 and await connection.fetchval("SELECT 1") == 1
+
+        handed = asyncio.ensure_future(pool.acquire())
+        behind = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        pool.release(connection, reusable=False)  # `handed` is given the place to open one in...
+        handed.cancel()  # ...and cancelled before it has seen it: the place goes on to the next read
+        await asyncio.gather(handed, return_exceptions=True)
+        assert handed.cancelled()
+        fresh = await behind
+        assert fresh is not connection and pool.get_size() == 1 and connecting == 3
+
+        alone = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        assert not alone.done()
+        pool.release(fresh, reusable=False)
+        alone.cancel()  # handed the place with no read behind it: the place is given back, none counted
+        await asyncio.gather(alone, return_exceptions=True)
+        assert alone.cancelled() and pool.get_size() == 0
+        await pool.close()
+        await real.close()
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_older_than_the_max_age_is_closed_when_released(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await _database(postgres_url)
+    try:
+        pool = await reads._postgres_pool(db.engine)
+        old = await pool.acquire()
+        pool.release(old)
+        assert await pool.acquire() is old  # young enough: kept
+        monkeypatch.setattr(pool, "MAX_AGE_SECONDS", -1.0)  # whatever is open at all is too old
+        waiting = asyncio.ensure_future(pool.acquire())
+        pool.release(old)
+        await asyncio.gather(*pool._closing)
+        assert old.is_closed() and pool.get_size() == 1
+        fresh = await waiting  # not handed the old one: a new one in its place
+        assert fresh is not old and await fresh.fetchval("SELECT 1") == 1
+        pool.release(fresh)  # too old as well, with none waiting: closed, its place given back
+        await asyncio.gather(*pool._closing)
+        assert fresh.is_closed() and pool.get_size() == 0 and not pool._idle
+        await pool.close()
     finally:
         await db.dispose()
