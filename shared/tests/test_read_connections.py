@@ -90,7 +90,7 @@ async def test_reads_beyond_the_pool_size_wait_for_a_released_connection(postgre
         again = asyncio.ensure_future(pool.acquire())
         await asyncio.sleep(0)
         assert not again.done()
-        pool.release(held[1], reusable=False)  # e.g. its read was cancelled mid-statement
+        pool.release(held[1], reusable=False)  # e.g. its connection was lost mid-statement
         assert held[1].is_closed()
         fresh = await again  # the waiting read opened a connection in the place of the one terminated
         assert fresh not in held and await fresh.fetchval("SELECT 1") == 1
@@ -237,9 +237,11 @@ async def test_reads_waiting_when_the_pool_closes_fail_and_open_nothing(postgres
         waiting = asyncio.ensure_future(pool.acquire())
         await asyncio.sleep(0)
         await pool.close()
-        pool.release(held[0])  # closed: terminated, not handed over; the waiting read has failed already
+        await asyncio.sleep(0)
+        assert waiting.done()  # failed as the pool closed, not left waiting for a release
         with pytest.raises(asyncpg.exceptions.InterfaceError):
             await waiting
+        pool.release(held[0])  # closed: terminated, not handed over
         assert held[0].is_closed() and pool.get_size() == reads.READ_POOL_SIZE - 1  # nothing opened
         for connection in held[1:]:
             pool.release(connection)
@@ -276,16 +278,23 @@ async def test_a_read_cancelled_while_connecting_or_handed_a_place_frees_it(post
             return await real._connect()
 
         pool = reads.ReadConnections(connect, 1)
+        alone = asyncio.ensure_future(pool.acquire())
+        await asyncio.sleep(0)
+        assert connecting == 1 and pool.get_size() == 1
+        alone.cancel()  # mid-connect, with no read waiting: the place is given back
+        await asyncio.gather(alone, return_exceptions=True)
+        assert alone.cancelled() and pool.get_size() == 0
+
         opening = asyncio.ensure_future(pool.acquire())
         waiting = asyncio.ensure_future(pool.acquire())
         await asyncio.sleep(0)
-        assert connecting == 1 and pool.get_size() == 1 and not waiting.done()
+        assert connecting == 2 and pool.get_size() == 1 and not waiting.done()
         opening.cancel()  # mid-connect
         await asyncio.gather(opening, return_exceptions=True)
-        assert opening.cancelled()
+        assert opening.cancelled() and connecting == 3  # the place freed went to the read waiting: it connects
         gate.set()
-        connection = await waiting  # the place freed went to the read waiting, which opened a connection in it
-        assert connecting == 2 and pool.get_size() == 1 and await connection.fetchval("SELECT 1") == 1
+        connection = await waiting
+        assert pool.get_size() == 1 and await connection.fetchval("SELECT 1") == 1
 
         handed = asyncio.ensure_future(pool.acquire())
         behind = asyncio.ensure_future(pool.acquire())
@@ -293,9 +302,9 @@ async def test_a_read_cancelled_while_connecting_or_handed_a_place_frees_it(post
         pool.release(connection, reusable=False)  # `handed` is given the place to open one in...
         handed.cancel()  # ...and cancelled before it has seen it: the place goes on to the next read
         await asyncio.gather(handed, return_exceptions=True)
-        assert handed.cancelled()
+        assert handed.cancelled() and connecting == 4  # the read behind it is connecting
         fresh = await behind
-        assert fresh is not connection and pool.get_size() == 1 and connecting == 3
+        assert fresh is not connection and pool.get_size() == 1
 
         alone = asyncio.ensure_future(pool.acquire())
         await asyncio.sleep(0)
