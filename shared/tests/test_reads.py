@@ -216,13 +216,12 @@ async def test_postgresql_one_statement_reads_send_the_statement_alone_on_read_o
         await db.reader.rows(BY_TENANT, {"tenant": "t1", "limit": 10})  # opens the pool, prepares the statement
         pool = db.reader._pool
         assert pool is not None and pool.get_size() == 1
-        async with pool.acquire() as connection:
-            pid = await connection.fetchval("SELECT pg_backend_pid()")
-            assert await connection.fetchval("SHOW default_transaction_read_only") == "on"
-            with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):  # a write is refused there
-                await connection.execute(
-                    "INSERT INTO typed_items (name, tenant, tags, live) VALUES ('x', 't', '[]', true)"
-                )
+        connection = await pool.acquire()
+        pid = await connection.fetchval("SELECT pg_backend_pid()")
+        assert await connection.fetchval("SHOW default_transaction_read_only") == "on"
+        with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):  # a write is refused there
+            await connection.execute("INSERT INTO typed_items (name, tenant, tags, live) VALUES ('x', 't', '[]', true)")
+        pool.release(connection)  # a server's error: the connection goes on serving reads
         log = postgres_server.root / "log"
         seen = log.stat().st_size
         for _ in range(5):
