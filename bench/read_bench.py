@@ -63,6 +63,7 @@ from datetime import UTC, datetime
 
 import httpx
 from benchlib.loadgen import MachineTime, Result, hammer
+from benchlib.objectives import OBJECTIVE, objective_rows
 from benchlib.stack import databases, running_stack, token, uvicorn_process
 from benchlib.stats import line, ratios
 from sqlalchemy import insert
@@ -71,7 +72,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from slm_measurement.models import Objective
 from slm_shared.cli import SERVER_HTTP, SERVER_LOOP
 
-OBJECTIVE = "availability-bench"
 MISSES = "ours, built every read"  # the objective read on a replica keeping no body
 LIST_MISSES = "ours list, built every read"  # the list read on a replica keeping no page
 SEEDED_SERVICES = 60
@@ -99,27 +99,7 @@ async def seed_objective(database_url: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(
             insert(Objective.__table__),  # type: ignore[attr-defined]
-            [
-                {
-                    "id": f"row-{n}",
-                    "tenant": "bench",
-                    "agreement_id": f"agreement-{n}",
-                    "agreement_version": 1,
-                    "agreement_kind": "SLA",
-                    "objective_id": OBJECTIVE if n == 0 else f"objective-{n}",
-                    "service_key": f"service-{n % 20}",
-                    "indicator": "availability",
-                    "target": 0.999,
-                    "window_kind": "rolling",
-                    "window_duration": "30d",
-                    "maintenance_windows": [],
-                    "details": {},
-                    "firing_alerts": [],
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for n in range(200)
-            ],
+            objective_rows(now),
         )
     await engine.dispose()
 

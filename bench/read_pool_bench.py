@@ -34,6 +34,7 @@ from typing import Any
 
 import asyncpg
 import uvloop
+from benchlib.objectives import OBJECTIVE, objective_rows
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
@@ -44,7 +45,6 @@ from slm_shared.db import Database
 from slm_shared.read_statements import CompiledRead, decode_json
 from slm_shared.testing.postgres import PostgresServer
 
-OBJECTIVE = "availability-bench"
 VALUES = {"tenant": "bench", "objective_id": OBJECTIVE}
 
 
@@ -54,27 +54,7 @@ async def seed(db: Database) -> None:
         await connection.run_sync(lambda sync: Objective.__table__.create(sync))  # type: ignore[attr-defined]
         await connection.execute(
             insert(Objective.__table__),  # type: ignore[attr-defined]
-            [
-                {
-                    "id": f"row-{n}",
-                    "tenant": "bench",
-                    "agreement_id": f"agreement-{n}",
-                    "agreement_version": 1,
-                    "agreement_kind": "SLA",
-                    "objective_id": OBJECTIVE if n == 0 else f"objective-{n}",
-                    "service_key": f"service-{n % 20}",
-                    "indicator": "availability",
-                    "target": 0.999,
-                    "window_kind": "rolling",
-                    "window_duration": "30d",
-                    "maintenance_windows": [],
-                    "details": {},
-                    "firing_alerts": [],
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for n in range(200)
-            ],
+            objective_rows(now),
         )
         await connection.exec_driver_sql("ANALYZE objectives")
 
