@@ -18,12 +18,13 @@ from slm_agreements.models import Agreement, AgreementVersion
 from slm_agreements.negotiation.service import end
 from slm_agreements.reviews.service import announce_due_reviews
 from slm_shared.app import ServiceContext
-from slm_shared.bus import tenant_carried
+from slm_shared.bus import carried_tenant, tenant_carried
 from slm_shared.db import Database, utcnow
 from slm_shared.tasks import checkpoint, pause
 
 logger = logging.getLogger(__name__)
 SYSTEM = Actor(subject="system", role="system", is_staff=True)
+EXPIRY_BATCH = 200  # agreements one expiry pass claims
 
 
 def _in_force() -> Select[tuple[Agreement, AgreementVersion]]:
@@ -42,8 +43,12 @@ async def expire_agreements(db: Database, *, now: datetime) -> int:
         rows = (
             await session.execute(
                 _in_force()
-                .where(col(AgreementVersion.effective_to).is_not(None), col(AgreementVersion.effective_to) <= now)
-                .limit(200)
+                .where(
+                    col(AgreementVersion.effective_to).is_not(None),
+                    col(AgreementVersion.effective_to) <= now,
+                    carried_tenant(col(Agreement.tenant)),  # a skipped agreement would qualify again every pass
+                )
+                .limit(EXPIRY_BATCH)
                 .with_for_update(of=Agreement, skip_locked=True)
             )
         ).all()

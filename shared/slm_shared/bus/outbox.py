@@ -11,14 +11,15 @@ from typing import Any, NamedTuple, cast
 from nats.js.api import PubAck
 from opentelemetry import propagate
 from pydantic import BaseModel
-from sqlalchemy import Table, bindparam, case, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import OutboxMessage
-from slm_shared.contracts.envelope import CloudEvent, EventSpec, tenant_refusal
+from slm_shared.contracts.envelope import TENANT_MAX_LENGTH, CloudEvent, EventSpec, tenant_refusal
 from slm_shared.db import Database, is_postgres, utcnow
 from slm_shared.tasks import checkpoint, pause, wait_for_event
 
@@ -55,6 +56,16 @@ def tenant_carried(tenant: str, *, job: str, item: str) -> bool:
         return True
     logger.warning("%s skips %s: its tenant %s, so no event can carry it (rename the tenant)", job, item, why)
     return False
+
+
+def carried_tenant(tenant: Mapped[str] | ColumnElement[str]) -> ColumnElement[bool]:
+    """The SQL condition that a row's `tenant` has a length an event can carry (1 to `TENANT_MAX_LENGTH`).
+
+    A periodic job's batch query filters with it, so rows of a longer tenant SQLite kept are never selected: a
+    skipped row left in the batch qualifies again every pass, and as many of them as the batch's limit, sorted
+    first, would starve every other tenant. `tenant_carried` still checks each row for what SQL cannot see (U+0000).
+    """
+    return func.length(tenant).between(1, TENANT_MAX_LENGTH)
 
 
 def record_event(

@@ -13,7 +13,7 @@ from slm_agreements.actions.models import ImprovementAction
 from slm_agreements.actions.schemas import ActionCreate, ActionUpdate, ChangeRequestCreate, ChangeRequestPublic
 from slm_agreements.models import Agreement, AgreementObjective, Party, new_id
 from slm_agreements.reviews.models import Review
-from slm_shared.bus import record_event, tenant_carried
+from slm_shared.bus import carried_tenant, record_event, tenant_carried
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import ChangeRequestedV1, ChangeStatusChangedV1, ImprovementActionV1
@@ -22,6 +22,7 @@ from slm_shared.errors import Conflict, FieldError, NotFound, Unprocessable
 
 OPEN = ("open", "in_progress")
 UNASSIGNED = "unassigned"  # the owner of a breach's action when neither party lists a contact
+OVERDUE_BATCH = 500  # actions one overdue pass claims
 
 
 def _texts(params: dict[str, object] | None) -> dict[str, str] | None:
@@ -295,8 +296,9 @@ async def announce_overdue_actions(db: Database, *, today: date) -> int:
                     col(ImprovementAction.status).in_(OPEN),
                     col(ImprovementAction.due_on) < today,
                     col(ImprovementAction.overdue_notified_at).is_(None),
+                    carried_tenant(col(ImprovementAction.tenant)),  # a skipped action would qualify again every pass
                 )
-                .limit(500)
+                .limit(OVERDUE_BATCH)
                 .with_for_update(of=ImprovementAction, skip_locked=True)  # another replica's claim is skipped
             )
         ).all()

@@ -12,11 +12,13 @@ from slm_agreements.models import Agreement, AgreementVersion, new_id
 from slm_agreements.reviews.models import Review
 from slm_agreements.reviews.schedule import review_dates
 from slm_agreements.reviews.schemas import ReviewRecord
-from slm_shared.bus import record_event, tenant_carried
+from slm_shared.bus import carried_tenant, record_event, tenant_carried
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ReviewDueV1, ReviewHeldV1
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import Conflict, FieldError, Unprocessable
+
+DUE_BATCH = 500  # reviews one reminder pass claims
 
 
 async def schedule(
@@ -133,8 +135,9 @@ async def announce_due_reviews(db: Database, *, lead_days: int, today: date) -> 
                     col(Review.due_notified_at).is_(None),
                     col(Review.due_on) <= today + timedelta(days=lead_days),
                     col(Agreement.in_force_version).is_not(None),
+                    carried_tenant(col(Agreement.tenant)),  # a skipped review would qualify again every pass
                 )
-                .limit(500)
+                .limit(DUE_BATCH)
                 .with_for_update(of=Review, skip_locked=True)  # another replica's claim is skipped
             )
         ).all()

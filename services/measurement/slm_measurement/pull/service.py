@@ -16,7 +16,7 @@ from slm_measurement.ingest import MAX_COUNT, Point
 from slm_measurement.models import Objective
 from slm_measurement.pull.models import NO_DATA, OK, PENDING, QUERY_ERROR, DataSource, PulledSeries
 from slm_measurement.pull.prometheus import PullFailed, query_range
-from slm_shared.bus import record_event, tenant_carried
+from slm_shared.bus import carried_tenant, record_event, tenant_carried
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import SourceStateV1
 from slm_shared.db import utcnow
@@ -24,6 +24,7 @@ from slm_shared.errors import ProblemError
 
 logger = logging.getLogger(__name__)
 MAX_STEPS_PER_QUERY = 10_000  # Prometheus answers at most 11,000 points per series
+PULL_BATCH = 100  # series one pass claims
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,14 @@ async def pull_due(
     rows = await session.execute(
         select(PulledSeries, DataSource)
         .join(DataSource, col(DataSource.id) == col(PulledSeries.data_source_id))
-        .where(col(PulledSeries.stopped_at).is_(None), col(DataSource.stopped_at).is_(None))
+        .where(
+            col(PulledSeries.stopped_at).is_(None),
+            col(DataSource.stopped_at).is_(None),
+            carried_tenant(col(PulledSeries.tenant)),  # a skipped series would sort first every pass
+        )
         .order_by(col(PulledSeries.checked_at))
         .with_for_update(of=PulledSeries, skip_locked=True)
-        .limit(100)
+        .limit(PULL_BATCH)
     )
     pulled = 0
     for series, source in rows:
