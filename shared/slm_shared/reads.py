@@ -91,6 +91,7 @@ class Reader:
         self._compiled: dict[Select[Any], CompiledRead] = {}
         self._pool: ReadConnections | None = None
         self._pool_opening: asyncio.Future[ReadConnections] | None = None
+        self._closed = False  # a read after `close` opens no pool that nothing would close
 
     @property
     def remote(self) -> bool:
@@ -195,6 +196,8 @@ class Reader:
         return compiled.rows(raw)
 
     async def _open_pool(self) -> ReadConnections:
+        if self._closed:
+            raise _closed_error()
         if self._pool_opening is None:
             self._pool_opening = asyncio.ensure_future(_postgres_pool(self.engine))
         try:
@@ -205,6 +208,7 @@ class Reader:
         return self._pool
 
     async def close(self) -> None:
+        self._closed = True
         if self._inline_connection is not None:
             self._inline_connection.close()
             self._inline_connection = None

@@ -263,6 +263,19 @@ async def test_reads_waiting_when_the_pool_closes_fail_and_open_nothing(postgres
         await db.dispose()
 
 
+async def test_a_read_after_the_reader_closes_fails_and_opens_no_pool(postgres_url: str) -> None:
+    """It opened a new pool, which nothing closed: its connections left open until the process ended."""
+    db = await _database(postgres_url)
+    try:
+        assert len(await db.reader.rows(ITEMS, {"name": "a"})) == 1
+        await db.reader.close()
+        with pytest.raises(asyncpg.exceptions.InterfaceError):
+            await db.reader.rows(ITEMS, {"name": "a"})
+        assert db.reader._pool is None and db.reader._pool_opening is None
+    finally:
+        await db.dispose()
+
+
 async def test_a_read_cancelled_while_connecting_or_handed_a_place_frees_it(postgres_url: str) -> None:
     """A cancel is no `Exception`: a place must be given back on any exit, or the pool shrinks for good."""
     db = await _database(postgres_url)
