@@ -4,9 +4,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from slm_catalog.config import Settings
 from slm_catalog.main import build_app
+from slm_shared.db import create_engine
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
@@ -61,3 +63,24 @@ async def new_service(client: httpx.AsyncClient, key: str, **extra: object) -> d
     created = await client.post("/v1/services", json={"key": key, "name": key.title(), **extra})
     assert created.status_code == 201, created.text
     return dict(created.json())
+
+
+async def run_sql(database_url: str, *statements: str) -> None:
+    """Statements run straight on the database, in one transaction, as an operator's script would."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def generations(database_url: str) -> dict[str, str]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(sa.text("SELECT tenant, generation FROM catalogue_generations"))
+            return {row.tenant: row.generation for row in rows}
+    finally:
+        await engine.dispose()
