@@ -1,4 +1,5 @@
-"""JSON that the platform refuses at the edge: non-finite numbers and nesting without bound."""
+"""JSON that the platform refuses at the edge: non-finite numbers, nesting without bound, and text no column
+can keep."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import json
 import math
 import re
 from typing import Any
+
+from slm_shared.errors import FieldError
+from slm_shared.web.bounds import SURROGATE_REFUSED
 
 MAX_JSON_DEPTH = 64
 # Only bodies with something that could parse to NaN or infinity are parsed here a second time.
@@ -77,3 +81,51 @@ def body_refusal(body: bytes, content_type: str) -> JsonRefused | None:
         except ValueError:
             return None  # malformed JSON: the route's own parser says where
     return None
+
+
+# JSON text is UTF-8; a string holding bytes that are not is refused where it stands, as a lone surrogate is.
+NOT_UTF8_REFUSED = "holds bytes that are not UTF-8 (as JSON text must be), which no stored text can hold"
+# Text no UTF-8 can encode comes only as a surrogate escape (`\ud800` to `\udfff`) or as bytes that are not UTF-8.
+_MAY_HOLD_UNENCODABLE = re.compile(rb"\\u[dD][89a-fA-F]|[\x80-\xff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unencodable_at(value: Any, path: str) -> tuple[str, bool] | None:
+    """The path of the first string in `value` holding a surrogate (and whether it is a field's name), or None."""
+    if isinstance(value, str):
+        return (path, False) if _SURROGATE.search(value) else None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := _unencodable_at(item, f"{path}[{index}]"):
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _SURROGATE.search(key):
+                return path, True
+            if found := _unencodable_at(item, f"{path}.{key}"):
+                return found
+    return None
+
+
+def unencodable_field(document: bytes, *, prefix: str = "") -> FieldError | None:
+    """The field of a JSON document that a decoder refused as malformed because its text holds a lone surrogate
+    (`SURROGATE_REFUSED`) or bytes that are not UTF-8 (`NOT_UTF8_REFUSED`), named as `[3].service` (after
+    `prefix`); None if the document holds no such text, or is not JSON even so (the decoder's own error stands).
+
+    msgspec and pydantic's JSON parser refuse such a document as a whole, naming a byte offset; Python's `json`
+    reads it, so the field can be named. For the error path only: the document is parsed a second time."""
+    if not _MAY_HOLD_UNENCODABLE.search(document):
+        return None
+    try:
+        text, reason = document.decode(), SURROGATE_REFUSED
+    except UnicodeDecodeError:  # each byte that is not UTF-8 becomes a lone surrogate, found as one
+        text, reason = document.decode(errors="surrogateescape"), NOT_UTF8_REFUSED
+    try:
+        found = _unencodable_at(json.loads(text), prefix)
+    except (ValueError, RecursionError):
+        return None
+    if found is None:
+        return None
+    path, in_a_name = found
+    message = f"a field name {reason}" if in_a_name else reason
+    return FieldError(field=path.lstrip(".") or "body", message=message, type="invalid")

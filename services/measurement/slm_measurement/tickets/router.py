@@ -15,6 +15,7 @@ from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
 from slm_shared.web.concurrency import IdempotencyDep
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
+from slm_shared.web.json_guard import unencodable_field
 from slm_shared.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=PROBLEM_RESPONSES)
@@ -22,15 +23,20 @@ MAX_EVENTS = 5000
 EVENTS_ADAPTER = TypeAdapter(list[TicketEventIn])
 
 
+def _path(loc: tuple[int | str, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+
+
 def decode_events(body: bytes) -> list[TicketEventIn]:
     """A JSON array of ticket events, or 422 naming each bad field."""
     try:
         events = EVENTS_ADAPTER.validate_json(body)
     except ValidationError as exc:
-        errors = [
-            FieldError(field="".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]), message=e["msg"])
-            for e in exc.errors()[:50]
-        ]
+        # pydantic refuses a document holding a lone surrogate (or bytes that are not UTF-8) as a whole: named here
+        unencodable = unencodable_field(body) if exc.errors()[0]["type"] == "json_invalid" else None
+        errors = [unencodable] if unencodable else [
+            FieldError(field=_path(e["loc"]) or "body", message=e["msg"]) for e in exc.errors()[:50]
+        ]  # fmt: skip
         raise Unprocessable("The ticket events were refused, nothing was stored", errors=errors) from exc
     if len(events) > MAX_EVENTS:
         raise Unprocessable(
