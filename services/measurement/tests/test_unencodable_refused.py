@@ -27,8 +27,8 @@ from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
 from slm_shared.testing.pytest_plugin import make_token
 from slm_shared.testing.shutdown import publish_retrying
-from slm_shared.web.bounds import SURROGATE_REFUSED
-from slm_shared.web.json_guard import NOT_UTF8_REFUSED
+from slm_shared.web.bounds import NOT_UTF8_REFUSED, SURROGATE_REFUSED
+from slm_shared.web.json_guard import FIELD_MAX_CHARS, UNENCODABLE_MAX_BYTES, UNENCODABLE_MAX_DEPTH
 
 MARK = "@@unencodable@@"
 # how each kind of unencodable text is written into a body: a JSON escape of a lone surrogate, or a byte no UTF-8 has
@@ -152,3 +152,27 @@ async def test_a_nats_batch_holding_unencodable_text_is_dead_lettered_at_once_na
     assert "series[0].indicator" in found["p-1"].error and SURROGATE_REFUSED in found["p-1"].error
     assert "[1].scope" in found["p-2"].error and NOT_UTF8_REFUSED in found["p-2"].error
     assert "[0].ticket_id" in found["t-1"].error and SURROGATE_REFUSED in found["t-1"].error
+
+
+async def test_a_name_given_twice_a_deep_document_or_a_large_one_is_answered_within_bounds(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """The first of a name given twice is found though `json` keeps the last; a document of long names nested deep
+    is answered with the field's name cut to FIELD_MAX_CHARS; one over UNENCODABLE_MAX_BYTES keeps the decoder's
+    own answer (it is not read a second time)."""
+    app, client = app_client
+    twice = b'[{"service": "\\ud800", "service": "x", "indicator": "a", "timestamp": 1}]'
+    refused_naming(await client.post("/v1/measurements", content=twice), "[0].service", SURROGATE_REFUSED)
+    depth = UNENCODABLE_MAX_DEPTH - 1
+    deep = "".join(f'{{"{level:03d}{"k" * 4000}": ' for level in range(depth)) + '"\\udc00"' + "}" * depth
+    events = await client.post("/v1/tickets/events", content=f"[{deep}]".encode())
+    assert events.status_code == 422, events.text
+    (error,) = events.json()["errors"]
+    assert len(error["field"]) == FIELD_MAX_CHARS and error["field"].startswith("[0].000kkk"), error
+    assert error["message"] == SURROGATE_REFUSED
+    large = json.dumps([row(scope="x" * 100) for _ in range(UNENCODABLE_MAX_BYTES // 100)] + [row(service=MARK)])
+    answer = await client.post("/v1/measurements", content=large.replace(MARK, "\\ud800").encode())
+    assert answer.status_code == 400 and answer.json()["detail"].startswith("The body is not valid JSON"), answer.text
+    not_json = await client.post("/v1/tickets/events", content=b'[{"id": "e-1"')
+    assert not_json.status_code == 422 and [e["field"] for e in not_json.json()["errors"]] == ["body"]
+    assert await stored(app) == (0, 0)

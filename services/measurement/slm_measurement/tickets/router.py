@@ -12,7 +12,7 @@ from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.schemas import ClockPublic, TicketEventIn, TicketEventsAccepted, TicketPublic
 from slm_measurement.tickets.worker import rules_of
 from slm_shared.db import utcnow
-from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
+from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable, field_path
 from slm_shared.web.concurrency import IdempotencyDep
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
 from slm_shared.web.json_guard import unencodable_field
@@ -23,10 +23,6 @@ MAX_EVENTS = 5000
 EVENTS_ADAPTER = TypeAdapter(list[TicketEventIn])
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
-
-
 def decode_events(body: bytes) -> list[TicketEventIn]:
     """A JSON array of ticket events, or 422 naming each bad field."""
     try:
@@ -35,12 +31,14 @@ def decode_events(body: bytes) -> list[TicketEventIn]:
         # pydantic refuses a document holding a lone surrogate (or bytes that are not UTF-8) as a whole: named here
         unencodable = unencodable_field(body) if exc.errors()[0]["type"] == "json_invalid" else None
         errors = [unencodable] if unencodable else [
-            FieldError(field=_path(e["loc"]) or "body", message=e["msg"]) for e in exc.errors()[:50]
+            FieldError(field=field_path(e["loc"], brackets=True), message=e["msg"], type=e["type"])
+            for e in exc.errors()[:50]
         ]  # fmt: skip
         raise Unprocessable("The ticket events were refused, nothing was stored", errors=errors) from exc
     if len(events) > MAX_EVENTS:
         raise Unprocessable(
-            f"At most {MAX_EVENTS} events per request", errors=[FieldError(field="body", message="too many events")]
+            f"At most {MAX_EVENTS} events per request",
+            errors=[FieldError(field="body", message="too many events", type="too_long")],
         )
     return events
 
