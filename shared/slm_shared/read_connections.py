@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib
 import inspect
 import logging
 import time
@@ -19,15 +20,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from asyncpg.protocol import Protocol
 
 logger = logging.getLogger(__name__)
 _WARNED: set[str] = set()  # what `unsupported` found, logged once a process
 
 
+def _protocol_class() -> Any:
+    """asyncpg's `Protocol` (not public: looked up when asked for, so that a release without it still starts)."""
+    try:
+        return importlib.import_module("asyncpg.protocol").Protocol
+    except (ImportError, AttributeError):
+        return None
+
+
 def unsupported() -> str | None:
     """What `ReadConnections.settle` relies on that the installed asyncpg no longer has as expected, or None."""
-    wait = getattr(Protocol, "_wait_for_cancellation", None)
+    if (protocol := _protocol_class()) is None:
+        return "asyncpg's asyncpg.protocol.Protocol is gone"
+    wait = getattr(protocol, "_wait_for_cancellation", None)
     if wait is None:
         return "asyncpg's Protocol._wait_for_cancellation is gone"
     if not inspect.iscoroutinefunction(wait):

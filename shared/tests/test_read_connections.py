@@ -114,9 +114,10 @@ class ChangedProtocol:
 @pytest.fixture(params=["asyncpg as pinned", "asyncpg changed"])
 def waits_on_the_protocol(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Whether the pools this test opens wait for a cancel on asyncpg's protocol, or (a release that changed it,
-    as `read_connections` sees it) on a statement of their own: the same guarantees either way."""
+    as `read_connections` sees it) on a statement of their own: either way a connection is never reused while its
+    statement runs, and no more statements run on the server than the pool's size."""
     if request.param == "asyncpg changed":
-        monkeypatch.setattr(read_connections, "Protocol", ChangedProtocol)
+        monkeypatch.setattr(read_connections, "_protocol_class", lambda: ChangedProtocol)
         monkeypatch.setattr(read_connections, "_WARNED", set())
         return False
     return True
@@ -130,7 +131,7 @@ async def test_a_changed_asyncpg_is_found_and_logged_once(
     try:
         assert (await reads._postgres_pool(db.engine))._waits_on_the_protocol
         assert not [record for record in caplog.records if record.name == read_connections.__name__]
-        monkeypatch.setattr(read_connections, "Protocol", ChangedProtocol)
+        monkeypatch.setattr(read_connections, "_protocol_class", lambda: ChangedProtocol)
         monkeypatch.setattr(read_connections, "_WARNED", set())
         pools = [await reads._postgres_pool(db.engine) for _ in range(2)]
         assert not any(pool._waits_on_the_protocol for pool in pools)
@@ -142,17 +143,43 @@ async def test_a_changed_asyncpg_is_found_and_logged_once(
         await db.dispose()
 
 
+async def _wait_without_a_timeout(self: object) -> None:
+    """A `_wait_for_cancellation` that a release changed to take no timeout."""
+
+
 @pytest.mark.parametrize(
     ("changed", "reason"),
     [
+        (None, "Protocol is gone"),
         (type("Protocol", (), {"_wait_for_cancellation": lambda self, timeout=None: None}), "not a coroutine"),
-        (type("Protocol", (), {"_wait_for_cancellation": _database}), "no longer takes (self, timeout)"),
+        (type("Protocol", (), {"_wait_for_cancellation": _wait_without_a_timeout}), "no longer takes (self, timeout)"),
     ],
 )
 def test_a_changed_wait_for_cancellation_is_found(monkeypatch: pytest.MonkeyPatch, changed: type, reason: str) -> None:
-    monkeypatch.setattr(read_connections, "Protocol", changed)
+    monkeypatch.setattr(read_connections, "_protocol_class", lambda: changed)
     found = read_connections.unsupported()
     assert found is not None and reason in found
+
+
+def test_a_protocol_module_gone_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that renames asyncpg.protocol (or its Protocol) still starts: `unsupported` names what is gone."""
+    real = read_connections.importlib.import_module
+
+    def without_protocol(name: str) -> object:
+        if name == "asyncpg.protocol":
+            raise ModuleNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(read_connections.importlib, "import_module", without_protocol)
+    assert read_connections.unsupported() == "asyncpg's asyncpg.protocol.Protocol is gone"
+    monkeypatch.setattr(read_connections.importlib, "import_module", lambda name: object())
+    assert read_connections.unsupported() == "asyncpg's asyncpg.protocol.Protocol is gone"
+
+
+def test_a_connection_without_a_protocol_slot_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "_protocol" in asyncpg.Connection.__slots__
+    monkeypatch.setattr(asyncpg.Connection, "__slots__", ("_con",))
+    assert read_connections.unsupported() == "asyncpg's Connection has no _protocol"
 
 
 async def test_a_server_error_keeps_the_connection_and_a_cancelled_read_ends_it(
