@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -136,12 +136,26 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def field_path(parts: Iterable[str | int], *, brackets: bool = False) -> str:
+    """How an answer names a field, from the keys and list indexes leading to it: joined by dots, an index as a
+    part of its own (`targets.0.value`, as every service's pydantic models are answered) or, with `brackets`,
+    after its list (`[3].good`, `series[0].indicator`, as measurement's ingest answers its JSON arrays); `body`
+    for the document itself."""
+    named: list[str] = []
+    for part in parts:
+        if brackets and isinstance(part, int):
+            named.append(f"[{part}]")
+        else:
+            named.append(f".{part}" if named else str(part))
+    return "".join(named) or "body"
+
+
 def field_name(loc: Sequence[Any]) -> str:
     """Turn a pydantic error location into a dotted field path, without the 'body' root."""
-    parts = [str(part) for part in loc]
+    parts = list(loc)
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
         parts = parts[1:] if len(parts) > 1 or parts[0] != "body" else parts
-    return ".".join(parts) or "body"
+    return field_path(parts)
 
 
 def validation_errors(raw: Sequence[Any]) -> list[FieldError]:

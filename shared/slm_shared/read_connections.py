@@ -1,15 +1,73 @@
-"""The PostgreSQL connections `slm_shared.reads` runs one-statement reads on (`ReadConnections`)."""
+"""The PostgreSQL connections `slm_shared.reads` runs one-statement reads on (`ReadConnections`).
+
+A read cancelled mid-statement waits for the server to acknowledge the cancel through a part of asyncpg that is
+not public (`Protocol._wait_for_cancellation`, what asyncpg's own pool waits on). `unsupported` checks it is still
+there as expected; if a newer release changed it, a warning is logged (once) and the wait is a statement of its own
+on the connection (`SELECT 1`: asyncpg runs none before the cancel is acknowledged), a round trip more per
+cancelled read, never a connection reused while its statement runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import importlib
+import inspect
+import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+
+logger = logging.getLogger(__name__)
+_WARNED: set[str] = set()  # what `unsupported` found, logged once a process
+
+
+def _protocol_class() -> Any:
+    """asyncpg's `Protocol` (not public: looked up when asked for, so that a release without it still starts)."""
+    try:
+        return importlib.import_module("asyncpg.protocol").Protocol
+    except (ImportError, AttributeError):
+        return None
+
+
+def unsupported() -> str | None:
+    """What `ReadConnections.settle` relies on that the installed asyncpg no longer has as expected, or None."""
+    if (protocol := _protocol_class()) is None:
+        return "asyncpg's asyncpg.protocol.Protocol is gone"
+    wait = getattr(protocol, "_wait_for_cancellation", None)
+    if wait is None:
+        return "asyncpg's Protocol._wait_for_cancellation is gone"
+    if not inspect.iscoroutinefunction(wait):
+        return "asyncpg's Protocol._wait_for_cancellation is not a coroutine function"
+    if list(inspect.signature(wait).parameters) != ["self", "timeout"]:
+        return "asyncpg's Protocol._wait_for_cancellation no longer takes (self, timeout)"
+    if "_protocol" not in getattr(asyncpg.Connection, "__slots__", ()):
+        return "asyncpg's Connection has no _protocol"
+    return None
+
+
+def _waits_on_the_protocol() -> bool:
+    """Whether a cancelled read waits on asyncpg's protocol (`unsupported` finds nothing changed), else a warning
+    (once a process) and False: it waits on a statement of its own."""
+    try:
+        changed = unsupported()
+    except Exception as error:  # noqa: BLE001 - whatever a changed release breaks here, the statement remains
+        changed = f"{type(error).__name__}: {error}"
+    if changed is None:
+        return True
+    if changed not in _WARNED:
+        _WARNED.add(changed)
+        logger.warning(
+            "a read cancelled mid-statement waits for the server's acknowledgement with a statement of its own "
+            "(a round trip more): %s (asyncpg %s; slm_shared.read_connections expects the version pinned in "
+            "constraints.txt)",
+            changed,
+            getattr(asyncpg, "__version__", "?"),
+        )
+    return False
 
 
 class ReadConnections:
@@ -39,6 +97,7 @@ class ReadConnections:
         self._closing: set[asyncio.Future[Any]] = set()
         self._settling: dict[asyncio.Future[None], asyncpg.Connection] = {}
         self._closed = False
+        self._waits_on_the_protocol = _waits_on_the_protocol()
 
     def get_size(self) -> int:
         """The connections open or opening."""
@@ -113,7 +172,10 @@ class ReadConnections:
     async def _settle(self, connection: asyncpg.Connection) -> None:
         reusable = False
         try:
-            await connection._protocol._wait_for_cancellation(self.CANCEL_SECONDS)
+            if self._waits_on_the_protocol:
+                await connection._protocol._wait_for_cancellation(self.CANCEL_SECONDS)
+            else:  # asyncpg starts no statement before the cancel is acknowledged, nor waits past its timeout
+                await connection.execute("SELECT 1", timeout=self.CANCEL_SECONDS)
             reusable = not connection.is_in_transaction()
         except Exception:  # noqa: BLE001 - not acknowledged in time: asyncpg has terminated it
             reusable = False

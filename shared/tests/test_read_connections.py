@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from sqlalchemy import bindparam, column, func, literal, select, table, text
 
-from slm_shared import reads
+from slm_shared import read_connections, reads
 from slm_shared.db import Database
 from slm_shared.read_statements import CompiledRead
 
@@ -107,7 +107,84 @@ async def test_reads_beyond_the_pool_size_wait_for_a_released_connection(postgre
         await db.dispose()
 
 
-async def test_a_server_error_keeps_the_connection_and_a_cancelled_read_ends_it(postgres_url: str) -> None:
+class ChangedProtocol:
+    """asyncpg's Protocol as a release without `_wait_for_cancellation` would have it."""
+
+
+@pytest.fixture(params=["asyncpg as pinned", "asyncpg changed"])
+def waits_on_the_protocol(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the pools this test opens wait for a cancel on asyncpg's protocol, or (a release that changed it,
+    as `read_connections` sees it) on a statement of their own: either way a connection is never reused while its
+    statement runs, and no more statements run on the server than the pool's size."""
+    if request.param == "asyncpg changed":
+        monkeypatch.setattr(read_connections, "_protocol_class", lambda: ChangedProtocol)
+        monkeypatch.setattr(read_connections, "_WARNED", set())
+        return False
+    return True
+
+
+async def test_a_changed_asyncpg_is_found_and_logged_once(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert read_connections.unsupported() is None  # the installed asyncpg has what `settle` relies on
+    db = await _database(postgres_url)
+    try:
+        assert (await reads._postgres_pool(db.engine))._waits_on_the_protocol
+        assert not [record for record in caplog.records if record.name == read_connections.__name__]
+        monkeypatch.setattr(read_connections, "_protocol_class", lambda: ChangedProtocol)
+        monkeypatch.setattr(read_connections, "_WARNED", set())
+        pools = [await reads._postgres_pool(db.engine) for _ in range(2)]
+        assert not any(pool._waits_on_the_protocol for pool in pools)
+        (warning,) = [record for record in caplog.records if record.name == read_connections.__name__]
+        assert warning.levelname == "WARNING" and "_wait_for_cancellation is gone" in warning.getMessage()
+        for pool in pools:
+            await pool.close()
+    finally:
+        await db.dispose()
+
+
+async def _wait_without_a_timeout(self: object) -> None:
+    """A `_wait_for_cancellation` that a release changed to take no timeout."""
+
+
+@pytest.mark.parametrize(
+    ("changed", "reason"),
+    [
+        (None, "Protocol is gone"),
+        (type("Protocol", (), {"_wait_for_cancellation": lambda self, timeout=None: None}), "not a coroutine"),
+        (type("Protocol", (), {"_wait_for_cancellation": _wait_without_a_timeout}), "no longer takes (self, timeout)"),
+    ],
+)
+def test_a_changed_wait_for_cancellation_is_found(monkeypatch: pytest.MonkeyPatch, changed: type, reason: str) -> None:
+    monkeypatch.setattr(read_connections, "_protocol_class", lambda: changed)
+    found = read_connections.unsupported()
+    assert found is not None and reason in found
+
+
+def test_a_protocol_module_gone_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release that renames asyncpg.protocol (or its Protocol) still starts: `unsupported` names what is gone."""
+    real = read_connections.importlib.import_module
+
+    def without_protocol(name: str) -> object:
+        if name == "asyncpg.protocol":
+            raise ModuleNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(read_connections.importlib, "import_module", without_protocol)
+    assert read_connections.unsupported() == "asyncpg's asyncpg.protocol.Protocol is gone"
+    monkeypatch.setattr(read_connections.importlib, "import_module", lambda name: object())
+    assert read_connections.unsupported() == "asyncpg's asyncpg.protocol.Protocol is gone"
+
+
+def test_a_connection_without_a_protocol_slot_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "_protocol" in asyncpg.Connection.__slots__
+    monkeypatch.setattr(asyncpg.Connection, "__slots__", ("_con",))
+    assert read_connections.unsupported() == "asyncpg's Connection has no _protocol"
+
+
+async def test_a_server_error_keeps_the_connection_and_a_cancelled_read_ends_it(
+    postgres_url: str, waits_on_the_protocol: bool
+) -> None:
     db = await _database(postgres_url)
     try:
         pid = (await db.reader.first(PID, {})).pid
@@ -130,6 +207,7 @@ async def test_a_server_error_keeps_the_connection_and_a_cancelled_read_ends_it(
         assert read.cancelled()
         pool = db.reader._pool
         assert pool is not None and pool.get_size() == 1  # still counted while the server stops the statement
+        assert pool._waits_on_the_protocol is waits_on_the_protocol
         await asyncio.gather(*pool._settling)
         async with db.session() as session:
             state = await session.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
@@ -154,7 +232,7 @@ async def _running(db: Database, pids: set[int]) -> None:
 
 
 async def test_cancelled_reads_keep_the_server_within_the_pool_size(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, waits_on_the_protocol: bool
 ) -> None:
     """Reads cancelled mid-statement (a request's timeout) never leave statements running beside new connections."""
     monkeypatch.setattr(reads, "READ_POOL_SIZE", 2)
@@ -162,7 +240,7 @@ async def test_cancelled_reads_keep_the_server_within_the_pool_size(
     try:
         await asyncio.gather(*(db.reader.first(SLEEP, {"seconds": 0.1}) for _ in range(2)))
         pool = db.reader._pool
-        assert pool is not None and pool.get_size() == 2
+        assert pool is not None and pool.get_size() == 2 and pool._waits_on_the_protocol is waits_on_the_protocol
         held = [await pool.acquire(), await pool.acquire()]
         pids = {connection.get_server_pid() for connection in held}
         for connection in held:
@@ -189,21 +267,21 @@ async def test_cancelled_reads_keep_the_server_within_the_pool_size(
 
 
 async def test_a_cancel_the_server_does_not_acknowledge_in_time_ends_the_connection(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, waits_on_the_protocol: bool
 ) -> None:
     db = await _database(postgres_url)
     try:
         pid = (await db.reader.first(PID, {})).pid
         pool = db.reader._pool
-        assert pool is not None
+        assert pool is not None and pool._waits_on_the_protocol is waits_on_the_protocol
         monkeypatch.setattr(pool, "CANCEL_SECONDS", 0.0)  # no acknowledgement is ever in time
+        (idle, _), *_ = pool._idle  # the one the read runs on
         read = asyncio.ensure_future(db.reader.rows(SLEEP, {"seconds": 30}))
         await _running(db, {pid})
         read.cancel()
         await asyncio.gather(read, return_exceptions=True)
-        (settling,) = pool._settling.values()
         await asyncio.gather(*pool._settling)
-        assert settling.is_closed() and pool.get_size() == 0
+        assert idle.is_closed() and pool.get_size() == 0
         assert (await db.reader.first(PID, {})).pid != pid and pool.get_size() == 1
     finally:
         await db.dispose()

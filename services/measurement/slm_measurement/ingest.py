@@ -9,7 +9,8 @@ series, timestamps in Unix seconds:
   {"series": [{"service", "indicator", "scope", "timestamps": [...], "good": [...], "total": [...]}]}
 with "values" or "up" instead of "good"/"total" for the other kinds. Counts and values are finite,
 not negative and at most 1e15 (`MAX_COUNT`), so that no stored sum can overflow. A service, indicator or
-scope holds no U+0000 (`slm_shared.web.bounds.StorableStr`).
+scope holds no U+0000 (checked here, `_refuse_nul`) and no lone surrogate nor bytes that are not UTF-8 (msgspec
+refuses the body, `slm_shared.web.json_guard.unencodable_field` names the field): each is refused naming the field.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import msgspec
 from slm_shared.contracts.targets import MAX_MEASURED
 from slm_shared.errors import BadRequest, FieldError, Unprocessable
 from slm_shared.web.bounds import NUL_REFUSED
+from slm_shared.web.json_guard import unencodable_field
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Indicator = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^#]+$")]  # '#' keys threshold counts
@@ -80,11 +82,21 @@ def _field_error(error: msgspec.ValidationError, prefix: str = "") -> FieldError
     path = prefix + ((match.group("path") or "") if match else "")
     if named := _NAMED.search(reason):
         path = f"{path}.{named.group('name')}"
-    return FieldError(field=path.lstrip(".") or "body", message=reason, type="invalid")
+    return FieldError(field=path.removeprefix(".") or "body", message=reason, type="invalid")
 
 
 def _refuse(error: FieldError) -> Unprocessable:
     return Unprocessable(f"The batch was refused, nothing was stored: {error.field}: {error.message}", errors=[error])
+
+
+def _malformed(
+    document: bytes, what: str, error: Exception, *, prefix: tuple[int, ...] = ()
+) -> Unprocessable | BadRequest:
+    """What msgspec refused as malformed: text no column can keep (a lone surrogate, bytes that are not UTF-8),
+    a 422 naming its field (in a document of up to 1 MiB), else a 400."""
+    if unencodable := unencodable_field(document, prefix=prefix):
+        return _refuse(unencodable)
+    return BadRequest(f"{what} is not valid JSON: {error}")
 
 
 def decode_batch(body: bytes, *, ndjson: bool) -> Batch:
@@ -96,8 +108,8 @@ def decode_batch(body: bytes, *, ndjson: bool) -> Batch:
         batch = _COLUMNAR.decode(body) if columnar else _ROWS.decode(body)
     except msgspec.ValidationError as exc:
         raise _refuse(_field_error(exc)) from exc
-    except msgspec.DecodeError as exc:
-        raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _malformed(body, "The body", exc) from exc
     if _MAY_HOLD_NUL in body:
         _refuse_nul(batch)
     return batch
@@ -112,8 +124,8 @@ def _decode_ndjson(body: bytes) -> list[Point]:
             points.append(_ONE.decode(line))
         except msgspec.ValidationError as exc:
             raise _refuse(_field_error(exc, prefix=f"[{len(points)}]")) from exc
-        except msgspec.DecodeError as exc:
-            raise BadRequest(f"Line {number + 1} is not valid JSON: {exc}") from exc
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise _malformed(line, f"Line {number + 1}", exc, prefix=(len(points),)) from exc
     if _MAY_HOLD_NUL in body:
         _refuse_nul(points)
     return points

@@ -31,6 +31,21 @@ NUL_REFUSED = "holds U+0000 (NUL), which no stored text can hold"
 # Nor can either keep a lone surrogate (a valid JSON escape, `"\\ud800"`, but no character): the driver must encode
 # the text as UTF-8, which has no encoding for it (a 500 on SQLite and PostgreSQL alike).
 SURROGATE_REFUSED = "holds a lone surrogate (U+D800 to U+DFFF), which UTF-8, and so no stored text, can hold"
+# JSON text is UTF-8: a string holding bytes that are not is refused where it stands, as a lone surrogate is.
+NOT_UTF8_REFUSED = "holds bytes that are not UTF-8 (as JSON text must be), which no stored text can hold"
+# Where a document holds both, and the string found could be either.
+UNENCODABLE_REFUSED = "holds a lone surrogate or bytes that are not UTF-8, which no stored text can hold"
+
+
+def encodes(value: str) -> bool:
+    """Whether UTF-8 can encode `value` (it holds no lone surrogate)."""
+    if value.isascii():  # ASCII always encodes; the rest is encoded once to find out
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def storable(value: str) -> str:
@@ -38,11 +53,8 @@ def storable(value: str) -> str:
     cannot encode, a lone surrogate (`SURROGATE_REFUSED`)."""
     if "\x00" in value:
         raise ValueError(NUL_REFUSED)
-    if not value.isascii():  # ASCII always encodes; the rest is encoded once to find out
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError(SURROGATE_REFUSED) from None
+    if not encodes(value):
+        raise ValueError(SURROGATE_REFUSED)
     return value
 
 

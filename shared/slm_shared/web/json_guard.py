@@ -1,11 +1,16 @@
-"""JSON that the platform refuses at the edge: non-finite numbers and nesting without bound."""
+"""JSON that the platform refuses at the edge: non-finite numbers, nesting without bound, and text no column
+can keep."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
+
+from slm_shared.errors import FieldError, field_path
+from slm_shared.web.bounds import NOT_UTF8_REFUSED, SURROGATE_REFUSED, UNENCODABLE_REFUSED, encodes
 
 MAX_JSON_DEPTH = 64
 # Only bodies with something that could parse to NaN or infinity are parsed here a second time.
@@ -37,15 +42,19 @@ def _constant(_text: str) -> _NonFinite:
     return _NON_FINITE
 
 
-def _check(value: Any, path: list[str], max_depth: int) -> None:
+def _check(value: Any, path: list[str | int], max_depth: int) -> None:
+    """Raises JsonRefused naming the first non-finite number or too deep a nesting; `path` leads to `value` (it is
+    extended and restored in place)."""
     if value is _NON_FINITE or (isinstance(value, float) and not math.isfinite(value)):
-        raise JsonRefused(".".join(path) or "body", "numbers must be finite (no NaN or Infinity)")
+        raise JsonRefused(field_path(path), "numbers must be finite (no NaN or Infinity)")
     if isinstance(value, dict | list):
         if len(path) >= max_depth:
-            raise JsonRefused(".".join(path) or "body", f"nested deeper than {max_depth} levels")
+            raise JsonRefused(field_path(path), f"nested deeper than {max_depth} levels")
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
-            _check(item, [*path, str(key)], max_depth)
+            path.append(key)
+            _check(item, path, max_depth)
+            path.pop()
 
 
 def check_document(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
@@ -77,3 +86,90 @@ def body_refusal(body: bytes, content_type: str) -> JsonRefused | None:
         except ValueError:
             return None  # malformed JSON: the route's own parser says where
     return None
+
+
+# Text no UTF-8 can encode comes only as a surrogate escape (`\ud800` to `\udfff`) or as bytes that are not UTF-8.
+_MAY_HOLD_UNENCODABLE = re.compile(rb"\\u[dD][89a-fA-F]|[\x80-\xff]")
+# An escape that reads as the same lone surrogate as a byte that is not UTF-8 does (`surrogateescape`)
+_ESCAPE_LIKE_A_BYTE = re.compile(rb"\\u[dD][cC][89a-fA-F]")
+# The re-read of a refused document (`unencodable_field`) runs on the event loop, so it is bounded: a larger or
+# deeper document keeps the decoder's own error. `json` and the walk take up to ~0.3 s a MiB (a body of `[],` only,
+# the slowest; 0.15 s of `{"a":1},`), up to ~70 ms for this many bytes (bench figures in the CHANGELOG).
+UNENCODABLE_MAX_BYTES = 256 << 10
+UNENCODABLE_MAX_DEPTH = MAX_JSON_DEPTH
+# A field named in the answer is cut to this many characters (its names are the document's own, of any length).
+FIELD_MAX_CHARS = 200
+
+
+def _unencodable_at(value: list[Any] | tuple[tuple[str, Any], ...], path: list[str | int]) -> tuple[str, bool] | None:
+    """The first string in an array (a list) or an object (a tuple of its members in order, every one of a name
+    given twice included) UTF-8 cannot encode (and whether it is a member's name),
+    with `path` leading to it (extended in place); None if there is none, or only deeper than UNENCODABLE_MAX_DEPTH.
+    A number, or a string of ASCII, is passed over with a check of its type."""
+    if len(path) >= UNENCODABLE_MAX_DEPTH:
+        return None
+    for key, item in value if value.__class__ is tuple else enumerate(value):
+        if key.__class__ is str and not encodes(key):
+            return key, True
+        if item.__class__ is str:
+            if not encodes(item):
+                path.append(key)
+                return item, False
+        elif item.__class__ is list or item.__class__ is tuple:
+            path.append(key)
+            if found := _unencodable_at(item, path):
+                return found
+            path.pop()
+    return None
+
+
+def _reason(found: str, document: bytes, utf8: bool) -> str:
+    """Why `found` was refused: a lone surrogate written as an escape, or bytes that are not UTF-8 (each read as the
+    lone surrogate `surrogateescape` makes of it, U+DC80 to U+DCFF, as an escape of one of those reads too)."""
+    if utf8:
+        return SURROGATE_REFUSED
+    try:
+        found.encode(errors="surrogateescape")  # fails for any lone surrogate no byte reads as
+    except UnicodeEncodeError:
+        return SURROGATE_REFUSED
+    return UNENCODABLE_REFUSED if _ESCAPE_LIKE_A_BYTE.search(document) else NOT_UTF8_REFUSED
+
+
+def _bounded(name: str) -> str:
+    return name if len(name) <= FIELD_MAX_CHARS else name[: FIELD_MAX_CHARS - 1] + "\u2026"
+
+
+def unencodable_field(document: bytes, *, prefix: Sequence[str | int] = ()) -> FieldError | None:
+    """The field of a JSON document that a decoder refused as malformed because its text holds a lone surrogate
+    (`SURROGATE_REFUSED`) or bytes that are not UTF-8 (`NOT_UTF8_REFUSED`; `UNENCODABLE_REFUSED` where a document
+    holds both and the string found could be either), named as `[3].service` (after `prefix`, cut to
+    FIELD_MAX_CHARS); a name holding one names its object. Never the text itself.
+
+    None if the document holds no such text, is not JSON even so, is longer than UNENCODABLE_MAX_BYTES or holds it
+    only deeper than UNENCODABLE_MAX_DEPTH: the decoder's own error stands. msgspec and pydantic's JSON parser refuse
+    such a document as a whole, naming a byte offset; Python's `json` reads it, so the field can be named. For the
+    error path only: the document is parsed a second time, every member of an object given twice included."""
+    if len(document) > UNENCODABLE_MAX_BYTES or not _MAY_HOLD_UNENCODABLE.search(document):
+        return None
+    try:
+        text, utf8 = document.decode(), True
+    except UnicodeDecodeError:  # each byte that is not UTF-8 becomes a lone surrogate, found as one
+        text, utf8 = document.decode(errors="surrogateescape"), False
+    path: list[str | int] = []
+    try:
+        value = json.loads(text, object_pairs_hook=tuple)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(value, str):
+        found = None if encodes(value) else (value, False)
+    else:
+        found = _unencodable_at(value, path) if isinstance(value, list | tuple) else None
+    if found is None:
+        return None
+    text, in_a_name = found
+    reason = _reason(text, document, utf8)
+    return FieldError(
+        field=_bounded(field_path([*prefix, *path], brackets=True)),
+        message=f"a field name {reason}" if in_a_name else reason,
+        type="invalid",
+    )

@@ -12,9 +12,10 @@ from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.schemas import ClockPublic, TicketEventIn, TicketEventsAccepted, TicketPublic
 from slm_measurement.tickets.worker import rules_of
 from slm_shared.db import utcnow
-from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable
+from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable, field_path
 from slm_shared.web.concurrency import IdempotencyDep
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
+from slm_shared.web.json_guard import unencodable_field
 from slm_shared.web.pagination import Page, PageDep
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"], responses=PROBLEM_RESPONSES)
@@ -27,14 +28,17 @@ def decode_events(body: bytes) -> list[TicketEventIn]:
     try:
         events = EVENTS_ADAPTER.validate_json(body)
     except ValidationError as exc:
-        errors = [
-            FieldError(field="".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]), message=e["msg"])
+        # pydantic refuses a document holding a lone surrogate (or bytes that are not UTF-8) as a whole: named here
+        unencodable = unencodable_field(body) if exc.errors()[0]["type"] == "json_invalid" else None
+        errors = [unencodable] if unencodable else [
+            FieldError(field=field_path(e["loc"], brackets=True), message=e["msg"], type=e["type"])
             for e in exc.errors()[:50]
-        ]
+        ]  # fmt: skip
         raise Unprocessable("The ticket events were refused, nothing was stored", errors=errors) from exc
     if len(events) > MAX_EVENTS:
         raise Unprocessable(
-            f"At most {MAX_EVENTS} events per request", errors=[FieldError(field="body", message="too many events")]
+            f"At most {MAX_EVENTS} events per request",
+            errors=[FieldError(field="body", message="too many events", type="too_long")],
         )
     return events
 
