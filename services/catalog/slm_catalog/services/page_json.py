@@ -36,8 +36,7 @@ def _configuration_item(stored: dict[str, Any]) -> dict[str, Any]:
 def _item(row: Any) -> Any:
     values = _values(row)
     if stored := values[_ITEMS_AT]:
-        values = list(values)
-        values[_ITEMS_AT] = [_configuration_item(ci) for ci in stored]
+        return _Item(*values[:_ITEMS_AT], [_configuration_item(ci) for ci in stored], *values[_ITEMS_AT + 1 :])
     return _Item(*values)
 
 
