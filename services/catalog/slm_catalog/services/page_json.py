@@ -24,7 +24,7 @@ _FIELDS = tuple(ServicePublic.model_fields)
 _values = attrgetter(*_FIELDS)
 _ITEM_FIELDS = tuple(ConfigurationItem.model_fields)
 _ITEMS_AT = _FIELDS.index("configuration_items")
-_Item = msgspec.defstruct("ServiceItem", _FIELDS)  # written as {"id": ..., "key": ..., ...} in _FIELDS' order
+_Item = msgspec.defstruct("ServiceItem", _FIELDS)  # ServicePublic's fields, in its order
 _encode = msgspec.json.Encoder().encode
 
 
