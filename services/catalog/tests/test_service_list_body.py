@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import auth, new_service
+from conftest import auth, new_service, run_sql
 from fastapi import FastAPI
+from jsonschema import Draft202012Validator
 from pydantic import TypeAdapter
 
 from slm_catalog.config import Settings
@@ -56,6 +57,62 @@ async def test_the_list_body_is_byte_for_byte_what_the_models_write(client: http
     customer = await client.get("/v1/services", headers=auth(role="customer", party="p-1"))
     assert [i["key"] for i in customer.json()["items"]] == ["payments"]  # live only
     assert customer.content == await expected_page(client, customer.json())
+
+
+async def test_a_page_built_on_every_read_is_the_kept_page_and_the_models_bytes(settings: Settings) -> None:
+    """The miss path (a replica keeping no page builds every read) answers the bytes and ETag of the kept path
+    (built once, then answered again), which are the models' bytes and match the OpenAPI schema; a configuration
+    item stored with its keys in another order and fields absent is written in the model's order, absent ones null.
+    The page's statement reads the body's columns, not the tenant."""
+    keeping = build_app(settings)
+    building = build_app(settings.model_copy(update={"service_pages": 0}))
+    async with (
+        running_app(keeping, token=make_token("acme")) as kept,
+        running_app(building, token=make_token("acme")) as built,
+    ):
+        await new_service(
+            kept,
+            "payments",
+            name='Pay "EU" \\ caf\u00e9 \u2028 \U0001f600',
+            description="line one\nline two",
+            tags=["pci", "\u00fcber"],
+            owner_team="Core",
+            configuration_items=[{"type": "server", "external_id": "srv-1", "name": "Primary", "source": "cmdb"}],
+        )
+        await new_service(kept, "search", type="technical", lifecycle="pipeline", owner_contact="ops@example.com")
+        await new_service(kept, "ledger")
+        await run_sql(
+            settings.database_url,
+            """UPDATE services SET configuration_items = '[{"external_id": "ci-9", "type": "app"}]' """
+            "WHERE key = 'ledger'",
+        )
+        document = (await kept.get("/openapi.json")).json()
+        schema = document["paths"]["/v1/services"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        validator = Draft202012Validator({**schema, "components": document["components"]})
+        assert (await built.get("/v1/services")).status_code == 200  # the inline read connection is open (SQLite)
+        statements = traced(building) if building.state.db.reader._inline is not None else None
+        customer = auth(role="customer", party="p-1")
+        queries: list[tuple[dict[str, Any], dict[str, str] | None]] = [
+            ({}, None),
+            ({"limit": 1, "offset": 1}, None),
+            ({"sort": "-name", "tag": "pci"}, None),
+            ({"offset": 9}, None),
+            ({}, customer),
+        ]
+        for params, headers in queries:
+            answers = [await kept.get("/v1/services", params=params, headers=headers) for _ in range(2)]
+            answers += [await built.get("/v1/services", params=params, headers=headers) for _ in range(2)]
+            assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+            assert len({(a.content, a.headers["ETag"]) for a in answers}) == 1, (params, [a.content for a in answers])
+            page = answers[0].json()
+            assert list(validator.iter_errors(page)) == [], params
+            assert answers[0].content == await expected_page(kept, page), params
+        ledger = next(i for i in (await built.get("/v1/services")).json()["items"] if i["key"] == "ledger")
+        ci = {"type": "app", "external_id": "ci-9", "name": None, "source": None}
+        assert list(ledger["configuration_items"][0].items()) == list(ci.items())
+        if statements is not None:
+            selected = statements[-1].split("FROM", 1)[0]  # the columns read, up to the count's subquery
+            assert "services.id" in selected and "services.tenant" not in selected, statements[-1]
 
 
 def traced(app: FastAPI) -> list[str]:

@@ -11,12 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_catalog.models import CatalogueGeneration, Service
+from slm_catalog.services.schemas import ServicePublic
 from slm_shared.reads import Reader
 
 SERVICES = Service.__table__  # type: ignore[attr-defined]
 GENERATIONS = CatalogueGeneration.__table__  # type: ignore[attr-defined]
 _GENERATION = select(GENERATIONS.c.generation).where(GENERATIONS.c.tenant == bindparam("tenant"))
 _SORT_COLUMNS = ("key", "name", "created_at", "updated_at")
+# The columns a page's body is written from (`page_json`): the answer's fields, not the tenant the query binds.
+_BODY_COLUMNS = tuple(SERVICES.c[name] for name in ServicePublic.model_fields)
 
 
 async def get_service(session: AsyncSession, *, tenant: str, service_id: str) -> Service | None:
@@ -124,7 +127,8 @@ async def service_page(
     text: str | None = None,
     sort: str = "key",
 ) -> tuple[Sequence[Any], int]:
-    """`list_services` as rows of the services table, for the hot list read (same filters, same order).
+    """`list_services` as rows of the services table, for the hot list read (same filters, same order): each
+    row the columns of `ServicePublic` and `matching` (past the last page, every column).
 
     The page and its total agree: they come from one statement (each row carries the number of services
     matching, `matching`, counted by a subquery the database runs once), one round trip on PostgreSQL and no
@@ -148,12 +152,13 @@ async def service_page(
 
 @functools.cache
 def _counted_page_statement(filters: frozenset[str], sort: str) -> Select[Any]:
-    """The page with, on every row, how many services match (`matching`), built once per filters and sort.
+    """The page's body columns with, on every row, how many services match (`matching`), built once per filters
+    and sort.
 
     The count is an uncorrelated scalar subquery, run once per statement, where a window count would first
     gather every matching row in full before the page's first."""
     page, count = _page_statements(filters, sort)
-    return page.add_columns(count.scalar_subquery().label("matching"))
+    return page.with_only_columns(*_BODY_COLUMNS, count.scalar_subquery().label("matching"))
 
 
 @functools.cache
