@@ -271,8 +271,12 @@ async def record_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> 
 
 async def finish_attempts(session: AsyncSession, items: list[tuple[str, str, dict[str, Any]]]) -> None:
     """Apply attempts' results in one statement, each only where this worker still holds the claim."""
-    if not items:
-        return
+    if items:
+        await session.execute(*finish_attempts_statement(items))
+
+
+def finish_attempts_statement(items: list[tuple[str, str, dict[str, Any]]]) -> tuple[Any, list[dict[str, Any]]]:
+    """`finish_attempts`' statement and its parameters (`items` not empty)."""
     names = list(items[0][2])
     statement = (
         update(DELIVERIES)
@@ -283,7 +287,7 @@ async def finish_attempts(session: AsyncSession, items: list[tuple[str, str, dic
         {"b_id": delivery_id, "b_token": token, **{f"b_{name}": values[name] for name in names}}
         for delivery_id, token, values in items
     ]
-    await session.execute(statement, params)
+    return statement, params
 
 
 @functools.cache
@@ -308,8 +312,14 @@ async def record_and_finish(
     """PostgreSQL: each attempt's row and its delivery's new state (only where this worker still holds the
     claim) in one statement, executed for all items at once; the same effect as `record_attempts` followed by
     `finish_attempts`, a round trip fewer."""
-    if not items:
-        return
+    if items:
+        await session.execute(*record_and_finish_statement(items))
+
+
+def record_and_finish_statement(
+    items: list[tuple[dict[str, Any], str, str, dict[str, Any]]],
+) -> tuple[TextClause, list[dict[str, Any]]]:
+    """`record_and_finish`' statement and its parameters (`items` not empty)."""
     attempt_names, state_names = tuple(items[0][0]), tuple(items[0][3])
     statement = _record_and_finish_statement(attempt_names, state_names)
     params = [
@@ -321,7 +331,7 @@ async def record_and_finish(
         }
         for attempt, delivery_id, token, state in items
     ]
-    await session.execute(statement, params)
+    return statement, params
 
 
 async def disable_subscription(session: AsyncSession, *, subscription_id: str, reason: str, now: datetime) -> None:
