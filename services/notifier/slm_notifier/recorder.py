@@ -123,6 +123,10 @@ class AttemptRecorder:
                     # transaction committing fresh deliveries may take them along (`ride_along`)
                     batch, self._pending = self._pending, []
                     if batch:
+                        # stored as the commit returns, not once the connection is given back after it: a fresh
+                        # delivery committed meanwhile finds them written (`writing`) and is sent at once
+                        session.info[RIDING] = list(batch)
+                        event.listen(session.sync_session, "after_commit", _stored)
                         await self._write(session, [item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - handed to every waiting attempt
                 if not batch:

@@ -136,3 +136,20 @@ async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_
         assert states == {rows[0]["id"]: SUCCEEDED, rows[1]["id"]: SUCCEEDED}
     finally:
         await db.dispose()
+
+
+async def test_results_count_as_written_as_their_commit_returns(database_url: str, tenant: str) -> None:
+    """A fresh delivery committed just after a group of results finds them written (no wait for the recorder's
+    connection to be given back): they are marked as the commit returns, before the database's commit hooks."""
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        rows = await claimed_deliveries(db, tenant, ("mine",))
+        recorder = AttemptRecorder(db)
+        at_commit: list[bool] = []
+        db.after_commit.append(lambda _session: at_commit.append(recorder.writing()))
+        await recorder.record(result(rows[0], "mine"))  # returns as the commit does
+        await recorder.close(within=5.0)  # the writer has run the commit hooks
+        assert at_commit == [False]  # the recorder's own commit: its results already counted as written
+    finally:
+        await db.dispose()
