@@ -264,19 +264,9 @@ def agreements_statement(pairs: set[tuple[str, str]]) -> Select[Any]:
     ).where(col(AgreementView.agreement_id).in_({agreement_id for _, agreement_id in pairs}))
 
 
-async def record_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(ATTEMPTS), rows)
-
-
-async def finish_attempts(session: AsyncSession, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Apply attempts' results in one statement, each only where this worker still holds the claim."""
-    if items:
-        await session.execute(*finish_attempts_statement(items))
-
-
 def finish_attempts_statement(items: list[tuple[str, str, dict[str, Any]]]) -> tuple[Any, list[dict[str, Any]]]:
-    """`finish_attempts`' statement and its parameters (`items` not empty)."""
+    """Attempts' results applied in one statement (with its parameters; `items` not empty), each only where
+    this worker still holds the claim."""
     names = list(items[0][2])
     statement = (
         update(DELIVERIES)
@@ -306,20 +296,12 @@ def _record_and_finish_statement(attempt_names: tuple[str, ...], state_names: tu
     )
 
 
-async def record_and_finish(
-    session: AsyncSession, items: list[tuple[dict[str, Any], str, str, dict[str, Any]]]
-) -> None:
-    """PostgreSQL: each attempt's row and its delivery's new state (only where this worker still holds the
-    claim) in one statement, executed for all items at once; the same effect as `record_attempts` followed by
-    `finish_attempts`, a round trip fewer."""
-    if items:
-        await session.execute(*record_and_finish_statement(items))
-
-
 def record_and_finish_statement(
     items: list[tuple[dict[str, Any], str, str, dict[str, Any]]],
 ) -> tuple[TextClause, list[dict[str, Any]]]:
-    """`record_and_finish`' statement and its parameters (`items` not empty)."""
+    """PostgreSQL: each attempt's row and its delivery's new state (only where this worker still holds the claim)
+    in one statement, executed for all items at once (with its parameters; `items` not empty); the same effect
+    as the attempts' INSERT followed by `finish_attempts_statement`, a round trip fewer."""
     attempt_names, state_names = tuple(items[0][0]), tuple(items[0][3])
     statement = _record_and_finish_statement(attempt_names, state_names)
     params = [
