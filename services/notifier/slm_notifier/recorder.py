@@ -1,4 +1,5 @@
-"""Attempt results written in groups: whoever arrives while a write runs goes into the next one."""
+"""Attempt results written in groups: one transaction for every result handed over since the last one took its
+group, or in the commit of a transaction sending fresh deliveries as it commits (riding along)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -15,6 +16,9 @@ from slm_notifier import repository
 from slm_notifier.queued import outermost_committing
 from slm_shared.db import Database, is_postgres
 from slm_shared.tasks import stop_tasks
+
+RIDING = "slm_notifier_riding_results"  # session.info: results written in this transaction, with their futures
+RIDER = "slm_notifier_rider"  # session.info: resolved once this transaction with results riding along has ended
 
 
 @dataclass(frozen=True)
@@ -35,13 +39,18 @@ class AttemptRecorder:
     Results not yet taken by a write may instead ride along in a transaction about to commit fresh deliveries
     (`ride_along`): they are stored by its commit, so its deliveries are sent at once with no answer read
     before them left unstored, and without waiting for a transaction of the recorder's own (on SQLite: for the
-    writer turn the committing transaction holds)."""
+    writer turn the committing transaction holds). That transaction then also holds the row locks of the
+    deliveries (and of a subscription an answer disables) whose results ride along until it ends, and a
+    statement of theirs that fails fails it: for a consumer's batch, its events are then applied one by one,
+    each in a transaction of its own, and the results go back to the recorder."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pending: list[tuple[AttemptRecord, asyncio.Future[None]]] = []
         self._unwritten: set[asyncio.Future[None]] = set()  # every result handed over and not yet stored (or failed)
         self._writer: asyncio.Task[None] | None = None
+        self._riders: set[asyncio.Future[None]] = set()  # transactions with results riding along, until they end
+        self._closed = False  # by `close`: no writer starts any more
 
     async def record(self, item: AttemptRecord) -> None:
         """Store one result; returns once its transaction has committed."""
@@ -53,7 +62,7 @@ class AttemptRecorder:
         await future
 
     def _start_writer(self) -> None:
-        if self._pending and (self._writer is None or self._writer.done()):
+        if self._pending and not self._closed and (self._writer is None or self._writer.done()):
             self._writer = asyncio.create_task(self._write_all(), name="attempt-recorder")
 
     def writing(self) -> bool:
@@ -71,12 +80,23 @@ class AttemptRecorder:
             await asyncio.wait(handed_over)
 
     async def close(self, *, within: float) -> None:
-        """Let results already handed over be written (within a bound), then stop the writer."""
-        writer = self._writer
-        if writer is None or writer.done():
-            return
-        await asyncio.wait({writer}, timeout=within)
-        await stop_tasks([writer], grace_seconds=1.0)
+        """Let results already handed over be written (within a bound), then stop the writer.
+
+        Transactions with results riding along are waited for too (within the same bound): those that roll
+        back give their results back, and a writer started here writes them. Once this returns no writer starts
+        any more (results given back later, past the bound, are not written, as a writer stopped here)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            self._start_writer()  # for results given back by a transaction that rolled back
+            waiting = {*self._riders} | ({self._writer} if self._writer and not self._writer.done() else set())
+            remaining = deadline - loop.time()
+            if not waiting or remaining <= 0:
+                break
+            await asyncio.wait(waiting, timeout=remaining)
+        self._closed = True
+        if self._writer is not None and not self._writer.done():
+            await stop_tasks([self._writer], grace_seconds=1.0)
 
     def ride_along_at_commit(self, session: Session) -> None:
         """Have the results unwritten when `session`'s outermost transaction commits ride along in it
@@ -93,26 +113,40 @@ class AttemptRecorder:
         """Write the results no write has taken yet in `session`'s transaction, which is committing (a sync
         `before_commit` hook); they count as stored once it commits, and go back to the recorder if it does not.
 
-        Results that would disable a subscription are left to the recorder (a fresh delivery of this
-        transaction may be to that subscription): then the transaction's deliveries wait for them as before."""
-        if any(item.disable_subscription is not None for item, _ in self._pending):
-            return
+        A result disabling a subscription disables it here, with the statement the recorder's own transaction
+        uses. A fresh delivery of this transaction to that subscription was checked against it before (its
+        subscription read again, `fresh.before_commit`) and is sent: the same as when it committed before the
+        recorder's transaction disabling it, which is how its deliveries went out before results rode along."""
         riding, self._pending = self._pending, []
-        if riding:
-            session.info.setdefault(RIDING, []).extend(riding)
-            if not event.contains(session, "after_commit", _stored):
-                event.listen(session, "after_commit", _stored)
-                event.listen(session, "after_transaction_end", self._not_stored)
-            for statement, params in record_statements([item for item, _ in riding], is_postgres(self.db.engine)):
-                session.execute(statement, params)
+        if not riding:
+            return
+        session.info.setdefault(RIDING, []).extend(riding)
+        if RIDER not in session.info:  # `close` waits for it
+            rider: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            session.info[RIDER] = rider
+            self._riders.add(rider)
+        if not event.contains(session, "after_commit", _stored):
+            event.listen(session, "after_commit", _stored)
+        if not event.contains(session, "after_transaction_end", self._ride_ended):
+            event.listen(session, "after_transaction_end", self._ride_ended)
+        for statement, params in record_statements([item for item, _ in riding], is_postgres(self.db.engine)):
+            session.execute(statement, params)
 
-    def _not_stored(self, session: Session, transaction: SessionTransaction) -> None:
+    def _ride_ended(self, session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is not None:
             return
-        riding = [entry for entry in session.info.pop(RIDING, []) if not entry[1].done()]
-        if riding:  # rolled back: the recorder writes them on its own, first
+        # rolled back (committed: `_stored` took them): the recorder writes them on its own, first. All of
+        # them, those of a cancelled attempt (shutdown) too: their answers were read, as the recorder's own
+        # transaction writes them
+        riding = session.info.pop(RIDING, [])
+        if riding:
             self._pending[:0] = riding
             self._start_writer()
+        rider: asyncio.Future[None] | None = session.info.pop(RIDER, None)
+        if rider is not None:
+            self._riders.discard(rider)
+            if not rider.done():
+                rider.set_result(None)
 
     async def _write_all(self) -> None:
         while self._pending:
@@ -142,32 +176,32 @@ class AttemptRecorder:
     async def _write(self, session: AsyncSession, items: list[AttemptRecord]) -> None:
         for statement, params in record_statements(items, is_postgres(self.db.engine)):
             await session.execute(statement, params)
-        for item in items:
-            if item.disable_subscription is not None and item.now is not None:
-                subscription_id, reason = item.disable_subscription
-                await repository.disable_subscription(
-                    session, subscription_id=subscription_id, reason=reason, now=item.now
-                )
 
 
-RIDING = "slm_notifier_riding_results"  # session.info: results written in this transaction, with their futures
-
-
-def record_statements(items: list[AttemptRecord], postgresql: bool) -> list[tuple[Any, list[dict[str, Any]]]]:
+def record_statements(items: list[AttemptRecord], postgresql: bool) -> list[tuple[Any, Any]]:
     """The statements (with their parameters) storing these results: the attempts' rows and the deliveries'
-    new state (only where the claim is still held); one statement on PostgreSQL, two on SQLite."""
+    new state (only where the claim is still held), one statement on PostgreSQL, two on SQLite; then the
+    subscriptions they disable, one statement each."""
     if not items:
         return []
+    statements: list[tuple[Any, Any]]
     if postgresql:
-        return [
+        statements = [
             repository.record_and_finish_statement(
                 [(item.attempt, item.delivery_id, item.claim_token, item.state) for item in items]
             )
         ]
-    return [
-        (insert(repository.ATTEMPTS), [item.attempt for item in items]),
-        repository.finish_attempts_statement([(item.delivery_id, item.claim_token, item.state) for item in items]),
-    ]
+    else:
+        states = [(item.delivery_id, item.claim_token, item.state) for item in items]
+        statements = [
+            repository.insert_attempts_statement([item.attempt for item in items]),
+            repository.finish_attempts_statement(states),
+        ]
+    for item in items:
+        if item.disable_subscription is not None and item.now is not None:
+            subscription_id, reason = item.disable_subscription
+            statements.append(repository.disable_subscription_statement(subscription_id, reason, item.now))
+    return statements
 
 
 def _stored(session: Session) -> None:

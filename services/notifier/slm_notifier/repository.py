@@ -264,6 +264,11 @@ def agreements_statement(pairs: set[tuple[str, str]]) -> Select[Any]:
     ).where(col(AgreementView.agreement_id).in_({agreement_id for _, agreement_id in pairs}))
 
 
+def insert_attempts_statement(attempts: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+    """Attempts' rows inserted in one statement (with its parameters; `attempts` not empty)."""
+    return insert(ATTEMPTS), attempts
+
+
 def finish_attempts_statement(items: list[tuple[str, str, dict[str, Any]]]) -> tuple[Any, list[dict[str, Any]]]:
     """Attempts' results applied in one statement (with its parameters; `items` not empty), each only where
     this worker still holds the claim."""
@@ -316,9 +321,11 @@ def record_and_finish_statement(
     return statement, params
 
 
-async def disable_subscription(session: AsyncSession, *, subscription_id: str, reason: str, now: datetime) -> None:
-    await session.execute(
+def disable_subscription_statement(subscription_id: str, reason: str, now: datetime) -> tuple[Any, dict[str, Any]]:
+    """Disable a subscription (if still enabled), bumping its version: the statement with its parameters."""
+    statement = (
         update(SUBSCRIPTIONS)
         .where(S.id == subscription_id, S.enabled.is_(True))
         .values(enabled=False, disabled_reason=reason, version=S.version + 1, updated_at=now)
     )
+    return statement, {}

@@ -1,6 +1,8 @@
 """A breach event from the inbox to its webhook in one transaction: what it costs, counted, and answers read
 before it that are not yet stored ride along in its commit instead of holding the webhook back for a
-transaction of the recorder's own; a commit that fails leaves them to the recorder."""
+transaction of the recorder's own (a subscription an answer disables is disabled there too); a commit that fails
+gives them back to the recorder, which writes them, those of attempts cancelled at shutdown too, and whose
+`close` waits for such a commit."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from typing import Any, cast
 
 from conftest import objective_status, wait_until
 from receivers import Receiver
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
+from test_attempt_recorder import claimed_deliveries, result
 
 from slm_notifier.config import Settings
 from slm_notifier.events import HANDLERS
 from slm_notifier.matching import EventFacts
-from slm_notifier.models import SUCCEEDED, Delivery, Subscription
+from slm_notifier.models import SUCCEEDED, Delivery, DeliveryAttempt, Subscription
+from slm_notifier.recorder import AttemptRecorder
 from slm_notifier.service import fan_out
 from slm_notifier.signing import new_secret
 from slm_notifier.worker import DeliveryWorker
@@ -185,6 +189,132 @@ async def test_answers_taken_along_by_a_commit_that_fails_are_stored_by_the_reco
             statuses = (await session.scalars(select(Delivery.status))).all()
         assert statuses == [SUCCEEDED]  # the second delivery was rolled back
         assert len(receiver.requests) == 1
+
+
+async def test_an_answer_disabling_its_subscription_rides_along_and_disables_it_in_that_commit(
+    sqlite_url: str, tenant: str
+) -> None:
+    """SQLite: an answer (410 Gone) that disables the subscription, waiting for the writer turn, is stored by the
+    next breach's commit with the subscription disabled in it, by the recorder's same statement; that breach's
+    webhook to the subscription leaves at its commit, as it did once committed before the recorder disabled it."""
+    answer = asyncio.Event()
+    async with Receiver((410, {}), gate=answer) as receiver, worker_on(sqlite_url) as (db, worker):
+        await subscribe(db, tenant, receiver.url())
+        first, release, holding = await _answer_behind_a_writer(db, worker, receiver, tenant, answer)
+        assert any(item.disable_subscription for item, _ in worker.recorder._pending)
+        with statements(db) as seen:
+            second = asyncio.create_task(_fan_out_urgent(db, *breach(tenant, 2)))
+            await asyncio.sleep(0)
+            release.set()
+            await second
+            await receiver.wait_for(2)
+            sent = list(seen)
+        await holding
+        sent = sent[sent.index("BEGIN IMMEDIATE") :]  # from the second breach's (the holder commits before it)
+        assert sent.count("COMMIT") == 1, sent  # nothing of the recorder's own before the second webhook
+        writes = [s.split(" (")[0].split(" SET")[0] for s in sent if s.startswith(("INSERT", "UPDATE"))]
+        assert writes == [
+            "INSERT INTO delivery_attempts",
+            "UPDATE deliveries",
+            "UPDATE subscriptions",
+            "INSERT INTO deliveries",
+        ], sent
+        async with db.session(read_only=True) as session:
+            enabled, reason = (await session.execute(select(Subscription.enabled, Subscription.disabled_reason))).one()
+            attempts = await session.scalar(select(func.count()).select_from(DeliveryAttempt))
+        assert (enabled, attempts) == (False, 1)
+        assert reason is not None and "410" in reason
+        assert receiver.requests[1].headers["webhook-id"] != first.headers["webhook-id"]
+
+
+async def test_an_answer_of_an_attempt_cancelled_at_shutdown_is_written_when_the_commit_it_rode_in_fails(
+    sqlite_url: str, tenant: str
+) -> None:
+    """Shutdown cancels the attempts, and so their wait for the record, while a fresh delivery's transaction has
+    taken their answers along; that transaction rolls back: the recorder writes them all the same (the delivery
+    is not sent again after its lease), before `close` returns."""
+    await upgrade("slm_notifier", sqlite_url)
+    db = Database(sqlite_url)
+    try:
+        (row,) = await claimed_deliveries(db, tenant, ("mine",))
+        recorder = AttemptRecorder(db)
+        attempt: asyncio.Task[None] | None = None
+        with contextlib.suppress(RuntimeError):
+            async with db.session(urgent=True) as session:  # holds the writer turn: the recorder waits
+                await session.execute(select(1))
+                attempt = asyncio.create_task(recorder.record(result(row, "mine")))
+                await asyncio.sleep(0)  # handed over
+                attempt.cancel()  # shutdown
+                await asyncio.sleep(0)
+                assert attempt.cancelled() and recorder._pending
+                recorder.ride_along_at_commit(session.sync_session)
+                event.listen(session.sync_session, "before_commit", _fail)  # after the answers were taken along
+            raise AssertionError("the commit should have failed")
+        await recorder.close(within=10.0)
+        assert await _attempts_and_claim(db, row["id"]) == (1, None)
+    finally:
+        await db.dispose()
+
+
+async def test_close_waits_for_a_commit_with_answers_riding_along_and_writes_what_it_gives_back(
+    postgres_url: str, tenant: str
+) -> None:
+    """PostgreSQL: the recorder's writer found nothing left (a committing transaction took the answer along) and
+    ended; `close` is called while that transaction still runs. It waits for it and, as it rolls back, writes the
+    answer given back; no writer is left running once it returns (none starts after it)."""
+    await upgrade("slm_notifier", postgres_url)
+    db = Database(postgres_url)
+    lock = 7_412_023
+    try:
+        (row,) = await claimed_deliveries(db, tenant, ("mine",))
+        recorder = AttemptRecorder(db)
+        async with db.engine.connect() as other:
+            await other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
+            blocked = asyncio.Event()
+
+            def blocked_then_fail(session: Session) -> None:  # after the answer was taken along
+                blocked.set()
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})  # waits for `other`
+                raise RuntimeError("the commit failed")
+
+            async def riding() -> None:
+                async with db.session() as session:
+                    await session.execute(select(1))
+                    recorder.ride_along_at_commit(session.sync_session)
+                    event.listen(session.sync_session, "before_commit", blocked_then_fail)
+                    handed = asyncio.create_task(recorder.record(result(row, "mine")))
+                    await asyncio.sleep(0)  # handed over; its writer is created, not run yet: the commit goes first
+                    handed.cancel()  # shutdown
+
+            rider = asyncio.create_task(riding())
+            await blocked.wait()
+            assert recorder._writer is not None
+            await recorder._writer  # found nothing to write
+            closing = asyncio.create_task(recorder.close(within=10.0))
+            await asyncio.sleep(0)
+            assert not closing.done()  # waits for the transaction with the answer riding along
+            await other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
+            with contextlib.suppress(RuntimeError):
+                await rider
+                raise AssertionError("the commit should have failed")
+            await closing
+            assert recorder._writer is None or recorder._writer.done()  # nothing left running past close
+        assert await _attempts_and_claim(db, row["id"]) == (1, None)
+    finally:
+        await db.dispose()
+
+
+def _fail(_session: Session) -> None:
+    raise RuntimeError("the commit failed")
+
+
+async def _attempts_and_claim(db: Database, delivery_id: str) -> tuple[int, str | None]:
+    async with db.session(read_only=True) as session:
+        attempts = await session.scalar(
+            select(func.count()).select_from(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)  # type: ignore[arg-type]
+        )
+        token = await session.scalar(select(Delivery.claim_token).where(Delivery.id == delivery_id))  # type: ignore[arg-type]
+    return attempts or 0, token
 
 
 async def _answer_behind_a_writer(
