@@ -264,15 +264,14 @@ def agreements_statement(pairs: set[tuple[str, str]]) -> Select[Any]:
     ).where(col(AgreementView.agreement_id).in_({agreement_id for _, agreement_id in pairs}))
 
 
-async def record_attempts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(ATTEMPTS), rows)
+def insert_attempts_statement(attempts: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+    """Attempts' rows inserted in one statement (with its parameters; `attempts` not empty)."""
+    return insert(ATTEMPTS), attempts
 
 
-async def finish_attempts(session: AsyncSession, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Apply attempts' results in one statement, each only where this worker still holds the claim."""
-    if not items:
-        return
+def finish_attempts_statement(items: list[tuple[str, str, dict[str, Any]]]) -> tuple[Any, list[dict[str, Any]]]:
+    """Attempts' results applied in one statement (with its parameters; `items` not empty), each only where
+    this worker still holds the claim."""
     names = list(items[0][2])
     statement = (
         update(DELIVERIES)
@@ -283,7 +282,7 @@ async def finish_attempts(session: AsyncSession, items: list[tuple[str, str, dic
         {"b_id": delivery_id, "b_token": token, **{f"b_{name}": values[name] for name in names}}
         for delivery_id, token, values in items
     ]
-    await session.execute(statement, params)
+    return statement, params
 
 
 @functools.cache
@@ -302,14 +301,12 @@ def _record_and_finish_statement(attempt_names: tuple[str, ...], state_names: tu
     )
 
 
-async def record_and_finish(
-    session: AsyncSession, items: list[tuple[dict[str, Any], str, str, dict[str, Any]]]
-) -> None:
-    """PostgreSQL: each attempt's row and its delivery's new state (only where this worker still holds the
-    claim) in one statement, executed for all items at once; the same effect as `record_attempts` followed by
-    `finish_attempts`, a round trip fewer."""
-    if not items:
-        return
+def record_and_finish_statement(
+    items: list[tuple[dict[str, Any], str, str, dict[str, Any]]],
+) -> tuple[TextClause, list[dict[str, Any]]]:
+    """PostgreSQL: each attempt's row and its delivery's new state (only where this worker still holds the claim)
+    in one statement, executed for all items at once (with its parameters; `items` not empty); the same effect
+    as the attempts' INSERT followed by `finish_attempts_statement`, a round trip fewer."""
     attempt_names, state_names = tuple(items[0][0]), tuple(items[0][3])
     statement = _record_and_finish_statement(attempt_names, state_names)
     params = [
@@ -321,12 +318,14 @@ async def record_and_finish(
         }
         for attempt, delivery_id, token, state in items
     ]
-    await session.execute(statement, params)
+    return statement, params
 
 
-async def disable_subscription(session: AsyncSession, *, subscription_id: str, reason: str, now: datetime) -> None:
-    await session.execute(
+def disable_subscription_statement(subscription_id: str, reason: str, now: datetime) -> tuple[Any, dict[str, Any]]:
+    """Disable a subscription (if still enabled), bumping its version: the statement with its parameters."""
+    statement = (
         update(SUBSCRIPTIONS)
         .where(S.id == subscription_id, S.enabled.is_(True))
         .values(enabled=False, disabled_reason=reason, version=S.version + 1, updated_at=now)
     )
+    return statement, {}

@@ -147,6 +147,7 @@ class DeliveryWorker:
             pending[subscription_id] += 1
             if in_hand is not None and subscription_id in in_hand:
                 fresh.append(fresh_job(row, in_hand[subscription_id]))
+                self.recorder.ride_along_at_commit(session.sync_session)  # answers unwritten go with it
             else:
                 ids.append(row["id"])
 

@@ -20,9 +20,14 @@ class Receiver:
     """Answers each request with the next scripted (status, headers), then with `default`."""
 
     def __init__(
-        self, *script: tuple[int, dict[str, str]], default: tuple[int, dict[str, str]] = (200, {}), delay: float = 0
+        self,
+        *script: tuple[int, dict[str, str]],
+        default: tuple[int, dict[str, str]] = (200, {}),
+        delay: float = 0,
+        gate: asyncio.Event | None = None,
     ) -> None:
         self.delay = delay
+        self.gate = gate  # when given, every answer waits until it is set
         self.script = list(script)
         self.default = default
         self.requests: list[Received] = []
@@ -66,6 +71,8 @@ class Receiver:
                 self._arrived.notify_all()
             if self.delay:
                 await asyncio.sleep(self.delay)
+            if self.gate is not None:
+                await self.gate.wait()
             extra_lines = "".join(f"{k}: {v}\r\n" for k, v in extra.items())
             writer.write(
                 f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n{extra_lines}\r\nok".encode()

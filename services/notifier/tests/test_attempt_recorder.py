@@ -113,11 +113,19 @@ async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_
         await asyncio.sleep(0.1)
         flushed = asyncio.create_task(recorder.flushed())  # a fresh delivery waiting for the answers in hand
         await asyncio.sleep(0.1)
-        later = asyncio.create_task(recorder.record(result(rows[1], "mine")))  # an answer after it
-        await asyncio.sleep(0.05)
         assert not flushed.done()  # the answer in hand is not written yet
+        later_ones: list[asyncio.Task[None]] = []
+
+        @event.listens_for(db.engine.sync_engine, "before_execute")
+        def _answer_after(_conn: Any, clause: Any, _multiparams: Any, _params: Any, _options: Any) -> None:
+            # an answer handed over once the first write has taken its group (it holds the turn and writes)
+            if "delivery_attempts" in str(clause) and not later_ones:
+                later_ones.append(asyncio.create_task(recorder.record(result(rows[1], "mine"))))
+
         turns[0].set()
         await asyncio.wait_for(first, timeout=10)
+        event.remove(db.engine.sync_engine, "before_execute", _answer_after)
+        (later,) = later_ones
         # the later answer's write waits behind the second holder; the answers in hand are written
         await asyncio.wait_for(flushed, timeout=5)
         assert not later.done()
@@ -126,5 +134,22 @@ async def test_waiting_for_the_answers_in_hand_does_not_wait_for_answers_handed_
         async with db.session(read_only=True) as session:
             states = {d.id: d.status for d in (await session.scalars(select(Delivery))).all()}
         assert states == {rows[0]["id"]: SUCCEEDED, rows[1]["id"]: SUCCEEDED}
+    finally:
+        await db.dispose()
+
+
+async def test_results_count_as_written_as_their_commit_returns(database_url: str, tenant: str) -> None:
+    """A fresh delivery committed just after a group of results finds them written (no wait for the recorder's
+    connection to be given back): they are marked as the commit returns, before the database's commit hooks."""
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    try:
+        rows = await claimed_deliveries(db, tenant, ("mine",))
+        recorder = AttemptRecorder(db)
+        at_commit: list[bool] = []
+        db.after_commit.append(lambda _session: at_commit.append(recorder.writing()))
+        await recorder.record(result(rows[0], "mine"))  # returns as the commit does
+        await recorder.close(within=5.0)  # the writer has run the commit hooks
+        assert at_commit == [False]  # the recorder's own commit: its results already counted as written
     finally:
         await db.dispose()
