@@ -178,11 +178,23 @@ def _savepoint(session: AsyncSession, *, guarded: bool) -> AbstractAsyncContextM
 
 
 async def _plan_and_read(
-    session: AsyncSession, objectives: Sequence[Objective], *, now: datetime, guarded: bool = True
+    session: AsyncSession,
+    objectives: Sequence[Objective],
+    *,
+    now: datetime,
+    guarded: bool = True,
+    agreements: dict[tuple[str, str], agreed.Agreed] | None = None,
 ) -> tuple[dict[str, tuple[Objective, Plan]], _Reads]:
-    """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`)."""
+    """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`).
+
+    `agreements`: their agreements' stored versions read already in this transaction (`agreed.returned_terms`).
+    """
     plans: dict[str, tuple[Objective, Plan]] = {}
-    known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
+    known = (
+        agreements
+        if agreements is not None
+        else await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
+    )
     async for objective in in_slices(objectives):
         if batchable(objective):
             try:
@@ -291,6 +303,7 @@ async def evaluate_chunk(
     *,
     now: datetime,
     guarded: bool = True,
+    agreements: dict[tuple[str, str], agreed.Agreed] | None = None,
 ) -> int:
     """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept.
 
@@ -305,9 +318,11 @@ async def evaluate_chunk(
     and the SAVEPOINT and RELEASE round trips are spared. A plan that fails is still logged and skipped;
     the count returned tells the caller. A transient failure (`chunk_failures.transient`) is raised even
     when `guarded`.
+
+    `agreements`: the agreements' stored versions when read with the lock (`flagging.terms_of`); read here otherwise.
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
-    plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
+    plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded, agreements=agreements)
     judged = await _judge_together(session, objectives, plans, reads, now=now, guarded=guarded)
     evaluated = 0
     for objective in objectives:
