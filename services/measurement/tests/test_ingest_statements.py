@@ -29,7 +29,7 @@ BREACHED = EVENTS.objective_breached.type
 # three bucket upserts, the flag update returning the flagged row with its agreement's terms, the tallies, the
 # outcome, its transition and its events (and SQLite's BEGIN IMMEDIATE; asyncpg's BEGIN and both COMMITs are no
 # cursor's).
-STATEMENTS = {"sqlite": 10, "postgresql": 9}
+STATEMENTS = {"sqlite": 10, "postgresql": 8}
 
 
 async def test_a_breaching_ingest_records_its_breach_without_a_savepoint(app_client) -> None:  # type: ignore[no-untyped-def]
