@@ -46,9 +46,8 @@ async def flag_series_for_evaluation(
     evaluated here, with no second read); a row not due comes back with NULL in their stead, so the database
     neither sends nor decodes the JSON of a row left to the worker. A due one's agreement's stored versions come
     back with it too (`terms_of`), read in the same statement, not a round trip of their own. Otherwise only ids
-    come back. No filter on
-    the flag itself: on PostgreSQL the update then waits for a worker that holds the row, and sets the flag
-    again after that worker's evaluation commits (and sees the time that evaluation stored).
+    come back. No filter on the flag itself: on PostgreSQL the update then waits for a worker that holds the row,
+    and sets the flag again after that worker's evaluation commits (and sees the time that evaluation stored).
     """
     if not series:
         return []
@@ -66,13 +65,19 @@ async def flag_series_for_evaluation(
     return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:-1]), row[-1]) for row in rows)
 
 
-def terms_of(session: AsyncSession, flagged: Sequence[Flagged]) -> dict[tuple[str, str], agreed.Agreed]:
-    """The stored versions of the agreements of objectives flagged with `read`, as `agreed.agreed_many` gives them."""
+def terms_of(session: AsyncSession, flagged: Sequence[Flagged]) -> dict[tuple[str, str], agreed.Agreed] | None:
+    """The stored versions of the agreements of objectives flagged with `read`, as `agreed.agreed_many` gives them.
+
+    None when they cannot be worked out (a payload that is not JSON): the evaluation then reads them itself, and
+    fails on them there as it would have (an objective's failure, not the batch's).
+    """
     postgres = session.get_bind().dialect.name == "postgresql"
     at = _EVALUATED_COLUMNS.index(OBJECTIVES.c.tenant), _EVALUATED_COLUMNS.index(OBJECTIVES.c.agreement_id)
-    return agreed.returned_terms(
-        ((f.row[at[0]], f.row[at[1]], f.terms) for f in flagged if f.row is not None), postgres=postgres
-    )
+    returned = ((f.row[at[0]], f.row[at[1]], f.terms) for f in flagged if f.row is not None)
+    try:
+        return agreed.returned_terms(returned, postgres=postgres)
+    except Exception:  # noqa: BLE001 - read again, and failed, where an objective's failure is handled
+        return None
 
 
 def rows_of(session: AsyncSession, flagged: Sequence[Flagged]) -> list[ObjectiveRow]:
