@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, Table, Text, bindparam, func, literal_column, select, type_coerce
+from sqlalchemy import Select, Text, bindparam, select, type_coerce
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +30,6 @@ from slm_measurement.sqlite_json import SQLiteInstant, json_of
 from slm_measurement.terms import AgreementTerms
 from slm_shared.contracts import payloads_v2
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2
-from slm_shared.db import UTCDateTime
 from slm_shared.terms import in_force
 
 
@@ -193,62 +192,6 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
         key: _agreed_from_stored(tuple(sorted(versions, key=itemgetter(0))), postgres)
         for key, versions in found.items()
     }
-
-
-def terms_of_row(table: Table, *, postgres: bool) -> ColumnElement[Any]:
-    """The stored versions of the agreement of `table`'s row, as one value: for an `UPDATE ... RETURNING`.
-
-    The columns `_terms_of` reads, per version, in one scalar subquery correlated to the row (an array of rows on
-    PostgreSQL, each instant read by its driver as the column is; JSON text of arrays on SQLite, each instant and
-    payload the stored text): the statement that locks an objective also reads its terms, with no second round
-    trip. `returned_terms` makes of it what `agreed_many` gives.
-    """
-    terms = AgreementTerms.__table__  # type: ignore[attr-defined]
-    instants = [terms.c.effective_from, terms.c.activated_at, terms.c.effective_to, terms.c.ended_at]
-    columns = [terms.c.version, *instants]
-    versions: ColumnElement[Any] = (
-        func.array_agg(func.row(*columns, terms.c.payload.cast(Text)))
-        if postgres
-        else func.json_group_array(func.json_array(*columns, terms.c.payload))
-    )
-    # The row's columns named with their table, as written: SQLAlchemy renders a SQLite RETURNING's columns
-    # unqualified, and there the subquery's `tenant = tenant` would compare the terms' own column with itself.
-    tenant: ColumnElement[Any] = literal_column(f"{table.name}.tenant")
-    agreement_id: ColumnElement[Any] = literal_column(f"{table.name}.agreement_id")
-    return (
-        select(versions)
-        .where(terms.c.tenant == tenant, terms.c.agreement_id == agreement_id)
-        .correlate(table)
-        .scalar_subquery()
-    )
-
-
-# What a `UTCDateTime` column gives for its driver's value on PostgreSQL, and `_terms_of`'s on SQLite for its text
-# (neither reads its dialect).
-_utc, _sqlite_instant = UTCDateTime().process_result_value, SQLiteInstant().process_result_value
-_NO_DIALECT = cast(Any, None)
-
-
-def returned_terms(returned: Iterable[tuple[str, str, Any]], *, postgres: bool) -> dict[tuple[str, str], Agreed]:
-    """`agreed_many` of these (tenant, agreement_id, `terms_of_row` value): the same `Agreed` for the same rows.
-
-    An agreement with no stored versions is left out (as `agreed_many` leaves it): its objective's row says.
-    """
-    found: dict[tuple[str, str], Agreed] = {}
-    for tenant, agreement_id, value in returned:
-        if (tenant, agreement_id) in found or not value:
-            continue
-        if postgres:
-            stored = [(number, *(_utc(i, _NO_DIALECT) for i in instants), text) for number, *instants, text in value]
-        else:
-            stored = [
-                (number, *(_sqlite_instant(i, _NO_DIALECT) for i in instants), text)
-                for number, *instants, text in json_of(value)
-            ]
-        if stored:
-            versions = tuple(sorted(cast(list[_Stored], stored), key=itemgetter(0)))
-            found[(tenant, agreement_id)] = _agreed_from_stored(versions, postgres)
-    return found
 
 
 # An agreement's stored versions worked out (`_agreed_from_stored`), by everything read of them, kept when full

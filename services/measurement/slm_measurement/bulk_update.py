@@ -24,6 +24,7 @@ TRANSITIONS = ObjectiveTransition.__table__  # type: ignore[attr-defined]
 _INSERT_TRANSITIONS = insert(TRANSITIONS)
 # The columns of a transition row (the keys of `evaluation_pass._outcome_rows`' transition rows).
 MOVED = tuple(column.key for column in TRANSITIONS.columns)
+_MOVED_KEYS = frozenset(MOVED)
 _UPDATE_BY_ID = update(OBJECTIVES).where(OBJECTIVES.c.id == bindparam("row_id"))
 _COLUMN = {"row_id": "id"}  # bound names that are not column names
 # The columns an evaluation writes (the keys of `evaluation_pass._outcome_rows`' values, `row_id` aside).
@@ -119,6 +120,7 @@ async def update_outcomes(
     connection = await session.connection()
     dialect = connection.dialect
     names, columns = _columns(_compiled_update(dialect), rows)
+    moved = _complete(moved) if moved else moved
     if dialect.name == "postgresql" and (len(rows) > 1 or moved):
         # One statement for the chunk: every column bound as one array, joined to the rows by id; the transition
         # rows inserted by it too, each of their columns one array.
@@ -128,6 +130,38 @@ async def update_outcomes(
     await connection.exec_driver_sql(_compiled_update(dialect).string, list(zip(*columns, strict=True)))
     if moved:
         await session.execute(_INSERT_TRANSITIONS, moved)
+
+
+def _complete(moved: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transition rows with every column (`MOVED`), as their own INSERT would store them: a column left out takes
+    its default (`id` a new one, a nullable column NULL); one with neither raises `ValueError` naming it.
+
+    The statement over arrays binds each column for every row (`row[name]`), where a missing key would fail with a
+    bare `KeyError`, or, filled in by hand, store what the INSERT would not.
+    """
+    if all(len(row) == len(MOVED) and row.keys() >= _MOVED_KEYS for row in moved):
+        return moved
+    complete = []
+    for row in moved:
+        filled = dict(row)
+        for name in MOVED:
+            if name not in filled:
+                filled[name] = _default(name)
+        complete.append(filled)
+    return complete
+
+
+def _default(name: str) -> Any:
+    """What a transition row's INSERT stores for `name` when the row leaves it out."""
+    column = TRANSITIONS.c[name]
+    default = column.default
+    if default is not None and default.is_callable:
+        return default.arg(None)  # SQLAlchemy wraps a function of no arguments in one taking the context
+    if default is not None and default.is_scalar:
+        return default.arg
+    if column.nullable:
+        return None
+    raise ValueError(f"a transition row needs {name!r}: the column has no default and is not nullable")
 
 
 def _arrays(dialect: Dialect, table: Any, names: tuple[str, ...], first: int) -> str:

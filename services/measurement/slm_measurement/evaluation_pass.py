@@ -186,7 +186,7 @@ async def _plan_and_read(
 ) -> tuple[dict[str, tuple[Objective, Plan]], _Reads]:
     """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`).
 
-    `agreements`: their agreements' stored versions read already in this transaction (`agreed.returned_terms`).
+    `agreements`: their agreements' stored versions read already in this transaction (`flagging.terms_of`).
     """
     plans: dict[str, tuple[Objective, Plan]] = {}
     known = (
@@ -317,7 +317,8 @@ async def evaluate_chunk(
     the count returned tells the caller. A transient failure (`chunk_failures.transient`) is raised even
     when `guarded`.
 
-    `agreements`: the agreements' stored versions when read with the lock (`flagging.terms_of`); read here otherwise.
+    `agreements`: the agreements' stored versions when read with the lock (`flagging.terms_of`, SQLite); read here
+    otherwise.
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
     plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded, agreements=agreements)

@@ -97,7 +97,8 @@ async def evaluate_flagged_here(
 ) -> int:
     """Evaluate objectives this transaction flagged (and so holds), in savepoints; how many were stored.
 
-    `agreements`: their agreements' stored versions, when read with the flag (`flagging.terms_of`); read here otherwise.
+    `agreements`: their agreements' stored versions, when read with the flag (`flagging.terms_of`, SQLite only); read
+    here otherwise (on PostgreSQL after the flag's lock wait, so as of the row it returned).
 
     Not `guarded` (the first try of a REST ingest): no savepoint at all, sparing its SAVEPOINT and RELEASE
     round trips; a failure raised while evaluating (in SQL, or after a write) raises `EvaluateAgainGuarded`:

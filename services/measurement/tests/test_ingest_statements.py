@@ -26,10 +26,12 @@ from slm_shared.db import Database
 
 BREACHED = EVENTS.objective_breached.type
 # Per breaching ingest of one series with one objective: the catalogue keys with the objectives on its services,
-# three bucket upserts, the flag update returning the flagged row with its agreement's terms, the tallies, the
-# outcome, its transition and its events (and SQLite's BEGIN IMMEDIATE; asyncpg's BEGIN and both COMMITs are no
+# three bucket upserts, the flag update returning the flagged row, the tallies, the outcome, its transition and its
+# events. On SQLite the flag update returns the agreement's terms too (`flag_terms`), the transition is a statement
+# of its own, and BEGIN IMMEDIATE is one; on PostgreSQL the terms are read by a statement of their own (after the
+# flag's lock wait) and the transition is inserted by the outcome's UPDATE (asyncpg's BEGIN and both COMMITs are no
 # cursor's).
-STATEMENTS = {"sqlite": 10, "postgresql": 8}
+STATEMENTS = {"sqlite": 10, "postgresql": 9}
 
 
 async def test_a_breaching_ingest_records_its_breach_without_a_savepoint(app_client) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from sqlalchemy import event, insert, select
 
 from slm_measurement.bulk_update import update_outcomes
@@ -114,3 +115,32 @@ async def test_outcomes_and_their_transition_rows_are_stored_as_their_own_statem
     assert [found[i].status for i in (one, two, three)] == ["breached", "at_risk", "met"]
     assert found[one].evaluated_at == EVALUATED and found[one].good == 0.1 + 0.2
     assert found[one].firing_alerts == ["page"] and found[one].details == {"budget_target": 0.999}
+
+
+async def test_a_transition_row_leaving_out_a_column_is_stored_as_its_insert_stores_it(db: Database) -> None:
+    """A column with a default left out takes it (`id` a new one, the nullable ones NULL) on either database, as
+    the transition rows' own INSERT does; one with neither fails naming it, before anything is written."""
+    objectives = [_objective(n) for n in range(2)]
+    async with db.session() as session:
+        session.add_all(objectives)
+    one, two = (o.id for o in objectives)
+    moved = _moved(one)
+    for name in ("id", "event", "attainment", "expected_attainment"):
+        del moved[name]
+
+    async with db.session() as session:
+        await update_outcomes(session, [_outcome(one, "breached"), _outcome(two, "met")], [moved])
+    async with db.sessionmaker() as session:
+        [(row_id, stored)] = [
+            (row.id, tuple(row)[1:])
+            for row in await session.execute(select(TRANSITIONS).where(TRANSITIONS.c.objective_row_id == one))
+        ]
+    assert len(row_id) == 36
+    assert stored == ("acme", one, EVALUATED, "no_data", "breached", None, None, None)
+
+    unnamed = _moved(two)
+    del unnamed["tenant"]
+    async with db.session() as session:
+        with pytest.raises(ValueError, match="'tenant'"), _statements(db) as sent:
+            await update_outcomes(session, [_outcome(two, "breached")], [unnamed])
+        assert [s for s in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "WITH"))] == []
