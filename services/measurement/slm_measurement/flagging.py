@@ -84,7 +84,10 @@ def terms_of(session: AsyncSession, flagged: Sequence[Flagged]) -> dict[tuple[st
     returned = ((f.row[at[0]], f.row[at[1]], f.terms) for f in flagged if f.row is not None)
     try:
         return flag_terms.returned_terms(returned)
-    except ValueError:  # json.JSONDecodeError, or an instant's text: read again, and failed, where that is handled
+    except (ValueError, TypeError, AttributeError):
+        # JSON that does not decode, an instant's text, a payload that is not an object: read again by the
+        # evaluation, and failed there for that objective alone, as without the flag's terms (an error of the
+        # decoding itself shows there too)
         return None
 
 

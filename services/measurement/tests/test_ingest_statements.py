@@ -200,12 +200,14 @@ async def test_a_commit_refused_by_the_server_is_a_refusal_and_a_lost_connection
         await db.dispose()
 
 
+@pytest.mark.parametrize("payload", ["not json {", "[1]"])
 async def test_terms_returned_with_the_flag_that_cannot_be_worked_out_fail_the_objective_not_the_batch(
-    app_client,
+    app_client, payload: str
 ) -> None:  # type: ignore[no-untyped-def]
     """A due objective's terms come back with the flag and are worked out before its evaluation: a stored payload
-    that is not JSON (SQLite keeps any text) is read again by the evaluation and fails there, as it did when the
-    evaluation read it first: the objective's failure, the batch stored and acknowledged, the objective flagged."""
+    that is not JSON (SQLite keeps any text), or JSON that is not an object, is read again by the evaluation and
+    fails there, as it did when the evaluation read it first: the objective's failure, the batch stored and
+    acknowledged, the objective flagged."""
     app, client = app_client
     db: Database = app.state.db
     if db.engine.dialect.name != "sqlite":
@@ -216,7 +218,7 @@ async def test_terms_returned_with_the_flag_that_cannot_be_worked_out_fail_the_o
     await _quiet(db, key)
     async with db.session() as session:
         await session.execute(
-            text("UPDATE agreement_terms SET payload = 'not json {' WHERE agreement_id = :a"), {"a": agreement_id}
+            text("UPDATE agreement_terms SET payload = :p WHERE agreement_id = :a"), {"a": agreement_id, "p": payload}
         )
 
     response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
