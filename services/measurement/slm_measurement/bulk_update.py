@@ -1,4 +1,8 @@
-"""The objectives' bulk UPDATE: one executemany (on PostgreSQL one statement over arrays) for a chunk's outcomes."""
+"""The objectives' bulk UPDATE: one executemany (on PostgreSQL one statement over arrays) for a chunk's outcomes.
+
+On PostgreSQL the chunk's transition rows are inserted by that same statement (a data-modifying `WITH`), not by a
+round trip of their own; on SQLite by one executemany after it.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,19 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from slm_measurement.models import Objective
+from slm_measurement.models import Objective, ObjectiveTransition
 
 OBJECTIVES = Objective.__table__  # type: ignore[attr-defined]
+TRANSITIONS = ObjectiveTransition.__table__  # type: ignore[attr-defined]
+_INSERT_TRANSITIONS = insert(TRANSITIONS)
+# The columns of a transition row (the keys of `evaluation_pass._outcome_rows`' transition rows).
+MOVED = tuple(column.key for column in TRANSITIONS.columns)
+_MOVED_KEYS = frozenset(MOVED)
 _UPDATE_BY_ID = update(OBJECTIVES).where(OBJECTIVES.c.id == bindparam("row_id"))
 _COLUMN = {"row_id": "id"}  # bound names that are not column names
 # The columns an evaluation writes (the keys of `evaluation_pass._outcome_rows`' values, `row_id` aside).
@@ -38,6 +47,14 @@ WRITTEN = (
 def _compiled_update(dialect: Dialect) -> SQLCompiler:
     """The bulk UPDATE compiled once per dialect, as SQLAlchemy compiles it for rows with `WRITTEN`."""
     compiled = _UPDATE_BY_ID.compile(dialect=dialect, column_keys=list(WRITTEN))
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_insert(dialect: Dialect) -> SQLCompiler:
+    """The transition rows' INSERT compiled once per dialect, as SQLAlchemy compiles it for rows with `MOVED`."""
+    compiled = _INSERT_TRANSITIONS.compile(dialect=dialect, column_keys=list(MOVED))
     assert isinstance(compiled, SQLCompiler)
     return compiled
 
@@ -84,36 +101,93 @@ def _bound(process: Callable[[Any], Any] | None, values: list[Any]) -> list[Any]
     return bound
 
 
-async def update_outcomes(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it (`EncodedJSON` as it is).
+def _columns(compiled: SQLCompiler, rows: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The statement's bound names in order, and per name the rows' values as its bind processor converts them."""
+    processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
+    names = compiled.positiontup or []
+    return names, [_bound(processors.get(name), [row[name] for row in rows]) for name in names]
 
-    The values are converted by the statement's own bind processors (JSON, UTC timestamps), column
+
+async def update_outcomes(
+    session: AsyncSession, rows: list[dict[str, Any]], moved: list[dict[str, Any]] | None = None
+) -> None:
+    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it (`EncodedJSON` as it is), and the
+    transition rows `moved` inserted: on PostgreSQL by the same statement, on SQLite by one executemany after it.
+
+    The values are converted by the statements' own bind processors (JSON, UTC timestamps), column
     by column, each distinct value once per chunk.
     """
     connection = await session.connection()
-    compiled = _compiled_update(connection.dialect)
-    processors: Mapping[str, Callable[[Any], Any]] = compiled._bind_processors  # type: ignore[assignment]
-    names = compiled.positiontup or []
-    columns = [_bound(processors.get(name), [row[name] for row in rows]) for name in names]
-    if connection.dialect.name == "postgresql" and len(rows) > 1:
-        # One statement for the chunk: every column bound as one array, joined to the rows by id.
-        await connection.exec_driver_sql(_unnest_update(connection.dialect, tuple(names)), (*columns,))
+    dialect = connection.dialect
+    names, columns = _columns(_compiled_update(dialect), rows)
+    moved = _complete(moved) if moved else moved
+    if dialect.name == "postgresql" and (len(rows) > 1 or moved):
+        # One statement for the chunk: every column bound as one array, joined to the rows by id; the transition
+        # rows inserted by it too, each of their columns one array.
+        inserted, values = _columns(_compiled_insert(dialect), moved) if moved else ([], [])
+        await connection.exec_driver_sql(_unnest_update(dialect, tuple(names), tuple(inserted)), (*columns, *values))
         return
-    await connection.exec_driver_sql(compiled.string, list(zip(*columns, strict=True)))
+    await connection.exec_driver_sql(_compiled_update(dialect).string, list(zip(*columns, strict=True)))
+    if moved:
+        await session.execute(_INSERT_TRANSITIONS, moved)
 
 
-@functools.lru_cache(maxsize=4)
-def _unnest_update(dialect: Dialect, names: tuple[str, ...]) -> str:
-    """PostgreSQL: the bulk UPDATE as one statement over `unnest` of one array per column (`row_id` for `id`).
+def _complete(moved: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transition rows with every column (`MOVED`), as their own INSERT would store them: a column left out takes
+    its default (`id` a new one, a nullable column NULL); one with neither raises `ValueError` naming it.
 
-    Each array is cast to its column's type as the per-row statement casts each value, so the values
-    bound are the ones the per-row statement would store.
+    The statement over arrays binds each column for every row (`row[name]`), where a missing key would fail with a
+    bare `KeyError`, or, filled in by hand, store what the INSERT would not.
     """
-    # Without a length, as the per-row statement casts: a value too long fails rather than being cut.
-    types = {
-        name: re.sub(r"\(\d+\)", "", OBJECTIVES.c[_COLUMN.get(name, name)].type.compile(dialect=dialect))
-        for name in names
-    }
-    arrays = ", ".join(f"${n}::{types[name]}[]" for n, name in enumerate(names, start=1))
+    if all(len(row) == len(MOVED) and row.keys() >= _MOVED_KEYS for row in moved):
+        return moved
+    complete = []
+    for row in moved:
+        filled = dict(row)
+        for name in MOVED:
+            if name not in filled:
+                filled[name] = _default(name)
+        complete.append(filled)
+    return complete
+
+
+def _default(name: str) -> Any:
+    """What a transition row's INSERT stores for `name` when the row leaves it out."""
+    column = TRANSITIONS.c[name]
+    default = column.default
+    if default is not None and default.is_callable:
+        return default.arg(None)  # SQLAlchemy wraps a function of no arguments in one taking the context
+    if default is not None and default.is_scalar:
+        return default.arg
+    if column.nullable:
+        return None
+    raise ValueError(f"a transition row needs {name!r}: the column has no default and is not nullable")
+
+
+def _arrays(dialect: Dialect, table: Any, names: tuple[str, ...], first: int) -> str:
+    """`$first::type[], ...`: one array parameter per column, numbered from `first`, cast to its column's type.
+
+    Without a length, as the per-row statements cast: a value too long fails rather than being cut.
+    """
+    types = [re.sub(r"\(\d+\)", "", table.c[_COLUMN.get(name, name)].type.compile(dialect=dialect)) for name in names]
+    return ", ".join(f"${n}::{type_}[]" for n, type_ in enumerate(types, start=first))
+
+
+@functools.lru_cache(maxsize=8)
+def _unnest_update(dialect: Dialect, names: tuple[str, ...], inserted: tuple[str, ...] = ()) -> str:
+    """PostgreSQL: the bulk UPDATE as one statement over `unnest` of one array per column (`row_id` for `id`),
+    and, with `inserted` columns, the transition rows inserted by it (a data-modifying `WITH`, its arrays after).
+
+    Each array is cast to its column's type as the per-row statements cast each value, so the values
+    bound are the ones the per-row statements would store.
+    """
     sets = ", ".join(f"{name} = v.{name}" for name in names if name != "row_id")
-    return f"UPDATE objectives SET {sets} FROM unnest({arrays}) AS v({', '.join(names)}) WHERE objectives.id = v.row_id"
+    update = (
+        f"UPDATE objectives SET {sets} FROM unnest({_arrays(dialect, OBJECTIVES, names, 1)})"
+        f" AS v({', '.join(names)}) WHERE objectives.id = v.row_id"
+    )
+    if not inserted:
+        return update
+    arrays = _arrays(dialect, TRANSITIONS, inserted, len(names) + 1)
+    insert_moved = f"INSERT INTO {TRANSITIONS.name} ({', '.join(inserted)}) SELECT * FROM unnest({arrays})"
+    return f"WITH moved AS ({insert_moved}) {update}"

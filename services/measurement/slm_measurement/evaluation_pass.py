@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import agreed, buckets, lookups, pass_locks, repository
@@ -41,7 +41,7 @@ from slm_measurement.evaluator import (
 from slm_measurement.gc_spacing import collections_spaced
 from slm_measurement.judging import Reading, details_json, judge_reading, read, read_alike
 from slm_measurement.judging import details_of as details_of
-from slm_measurement.models import Objective, ObjectiveTransition, new_id
+from slm_measurement.models import Objective, new_id
 from slm_measurement.recording import record_events as _record_events
 from slm_measurement.recording import record_measurement as record_measurement
 from slm_measurement.thresholds import counted_indicator
@@ -65,7 +65,6 @@ async def in_slices(items: Iterable[_T]) -> AsyncIterator[_T]:
             await asyncio.sleep(0)
 
 
-_INSERT_TRANSITIONS = insert(ObjectiveTransition.__table__)  # type: ignore[attr-defined]
 IMMEDIATE = text("SET CONSTRAINTS ALL IMMEDIATE")
 
 
@@ -178,11 +177,23 @@ def _savepoint(session: AsyncSession, *, guarded: bool) -> AbstractAsyncContextM
 
 
 async def _plan_and_read(
-    session: AsyncSession, objectives: Sequence[Objective], *, now: datetime, guarded: bool = True
+    session: AsyncSession,
+    objectives: Sequence[Objective],
+    *,
+    now: datetime,
+    guarded: bool = True,
+    agreements: dict[tuple[str, str], agreed.Agreed] | None = None,
 ) -> tuple[dict[str, tuple[Objective, Plan]], _Reads]:
-    """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`)."""
+    """Plans and tallies of the objectives read together (no tallies if that read fails, when `guarded`).
+
+    `agreements`: their agreements' stored versions read already in this transaction (`flagging.terms_of`).
+    """
     plans: dict[str, tuple[Objective, Plan]] = {}
-    known = await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
+    known = (
+        agreements
+        if agreements is not None
+        else await agreed.agreed_many(session, [o for o in objectives if batchable(o)])
+    )
     async for objective in in_slices(objectives):
         if batchable(objective):
             try:
@@ -215,9 +226,8 @@ async def _write_together(
         async with _savepoint(session, guarded=guarded):
             details: dict[tuple[int, Any], Any] = {}
             rows = [_outcome_rows(objective, found, now, details) async for objective, found in in_slices(judged)]
-            await update_outcomes(session, [values for values, _ in rows])
-            if moves := [moved for _, moved in rows if moved is not None]:
-                await session.execute(_INSERT_TRANSITIONS, moves)
+            moves = [moved for _, moved in rows if moved is not None]
+            await update_outcomes(session, [values for values, _ in rows], moves)  # and the transition rows
             # Only the objectives with events due are visited again (in slices, as all were).
             due = [(j, r) for j, (r, _) in zip(judged, rows, strict=True) if _EVENTS_DUE in r]
             async for (objective, found), values in in_slices(due):
@@ -291,6 +301,7 @@ async def evaluate_chunk(
     *,
     now: datetime,
     guarded: bool = True,
+    agreements: dict[tuple[str, str], agreed.Agreed] | None = None,
 ) -> int:
     """Evaluate locked objectives in this transaction; one that fails is logged and skipped, the others kept.
 
@@ -305,9 +316,12 @@ async def evaluate_chunk(
     and the SAVEPOINT and RELEASE round trips are spared. A plan that fails is still logged and skipped;
     the count returned tells the caller. A transient failure (`chunk_failures.transient`) is raised even
     when `guarded`.
+
+    `agreements`: the agreements' stored versions when read with the lock (`flagging.terms_of`, SQLite); read here
+    otherwise.
     """
     objectives = cast(Sequence[Objective], locked)  # an `ObjectiveRow` reads like the entity
-    plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded)
+    plans, reads = await _plan_and_read(session, objectives, now=now, guarded=guarded, agreements=agreements)
     judged = await _judge_together(session, objectives, plans, reads, now=now, guarded=guarded)
     evaluated = 0
     for objective in objectives:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import JSON, Text, bindparam, case, func, true, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from slm_measurement import bound_lists
+from slm_measurement import agreed, bound_lists, flag_terms
 from slm_measurement.repository import (  # the columns an evaluation reads, and their rows, are the repository's
     _EVALUATED_COLUMNS,
     OBJECTIVES,
@@ -26,6 +26,7 @@ class Flagged(NamedTuple):
     updated_at: datetime
     due: bool
     row: tuple[Any, ...] | None = None  # its evaluated columns when flagged with `read` (all NULL when not due)
+    terms: Any = None  # with `read` on SQLite, its agreement's stored versions when due (`flag_terms`), else NULL
 
 
 async def flag_series_for_evaluation(
@@ -43,9 +44,11 @@ async def flag_series_for_evaluation(
     `evaluated_before` (one evaluated since is left flagged, for the worker to coalesce many batches into
     one evaluation). `read`: each due one's evaluated columns come back too (`rows_of` makes rows of those
     evaluated here, with no second read); a row not due comes back with NULL in their stead, so the database
-    neither sends nor decodes the JSON of a row left to the worker. Otherwise only ids come back. No filter on
-    the flag itself: on PostgreSQL the update then waits for a worker that holds the row, and sets the flag
-    again after that worker's evaluation commits (and sees the time that evaluation stored).
+    neither sends nor decodes the JSON of a row left to the worker. On SQLite a due one's agreement's stored
+    versions come back with it too (`terms_of`), read in the same statement, not a round trip of their own (not on
+    PostgreSQL: see `flag_terms`). Otherwise only ids come back. No filter on the flag itself: on PostgreSQL the
+    update then waits for a worker that holds the row, and sets the flag again after that worker's evaluation
+    commits (and sees the time that evaluation stored).
     """
     if not series:
         return []
@@ -58,7 +61,34 @@ async def flag_series_for_evaluation(
         **bound_lists.pairs("series", series, postgres=postgres),
     }
     rows = await connection.execute(statement, parameters)
-    return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:]) if read else None) for row in rows)
+    if not read:
+        return sorted(Flagged(row[0], row[1], bool(row[2])) for row in rows)
+    if postgres:
+        return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:])) for row in rows)
+    return sorted(Flagged(row[0], row[1], bool(row[2]), tuple(row[3:-1]), row[-1]) for row in rows)
+
+
+def terms_of(session: AsyncSession, flagged: Sequence[Flagged]) -> dict[tuple[str, str], agreed.Agreed] | None:
+    """SQLite: the stored versions of the agreements of objectives flagged with `read`, as `agreed.agreed_many`
+    gives them when run after the flag update in the same transaction (the writer's turn held since `BEGIN
+    IMMEDIATE`, no activation commits in between: `flag_terms`).
+
+    None on PostgreSQL (the flag update does not read them there: a row it waited for may be newer than what a
+    subquery of it reads), and when they cannot be worked out (stored text that is not JSON, or not an instant):
+    the evaluation then reads them itself, and fails on them there as it would have (an objective's failure, not
+    the batch's).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return None
+    at = _EVALUATED_COLUMNS.index(OBJECTIVES.c.tenant), _EVALUATED_COLUMNS.index(OBJECTIVES.c.agreement_id)
+    returned = ((f.row[at[0]], f.row[at[1]], f.terms) for f in flagged if f.row is not None)
+    try:
+        return flag_terms.returned_terms(returned)
+    except (ValueError, TypeError, AttributeError):
+        # JSON that does not decode, an instant's text, a payload that is not an object: read again by the
+        # evaluation, and failed there for that objective alone, as without the flag's terms (an error of the
+        # decoding itself shows there too)
+        return None
 
 
 def rows_of(session: AsyncSession, flagged: Sequence[Flagged]) -> list[ObjectiveRow]:
@@ -86,6 +116,8 @@ _DUE = func.coalesce(
 
 def _returned(postgres: bool) -> list[Any]:
     """The evaluated columns a flag update returns: on PostgreSQL NULL for a row not due, on SQLite the JSON as text.
+    On SQLite then its agreement's stored versions, only for a row due (NULL, and not read, otherwise); on
+    PostgreSQL not at all (`flag_terms` says why).
 
     PostgreSQL's driver decodes every JSON value it receives, so a row left to the worker gets NULL instead
     (`CASE`); SQLite's text is decoded only for the rows evaluated inline (`rows_of`), and a `CASE` per
@@ -93,9 +125,13 @@ def _returned(postgres: bool) -> list[Any]:
     """
     if postgres:
         return [type_coerce(case((_DUE, column)), column.type).label(column.key) for column in _EVALUATED_COLUMNS]
+    terms = case((_DUE, flag_terms.terms_of_row(OBJECTIVES))).label("agreement_terms")
     return [
-        type_coerce(column, Text).label(column.key) if isinstance(column.type, JSON) else column
-        for column in _EVALUATED_COLUMNS
+        *(
+            type_coerce(column, Text).label(column.key) if isinstance(column.type, JSON) else column
+            for column in _EVALUATED_COLUMNS
+        ),
+        terms,
     ]
 
 

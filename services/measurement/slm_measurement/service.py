@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement import buckets, failures, flagging, read_model, repository, slices, thresholds
+from slm_measurement.agreed import Agreed
 from slm_measurement.chunk_failures import ChunkFailures, failed_version, remember_failed, transient
 from slm_measurement.domain.budget import ErrorBudget, error_budget
 from slm_measurement.evaluation_pass import IMMEDIATE, evaluate_chunk, evaluate_ids, record_measurement
@@ -75,7 +76,8 @@ async def ingest_batch(
     evaluated = 0
     if due and len(due) <= evaluate_up_to:
         versions = {f.id: f.updated_at for f in flagged}
-        evaluated = await evaluate_flagged_here(session, flagging.rows_of(session, due), versions, guarded=guarded)
+        rows, agreements = flagging.rows_of(session, due), flagging.terms_of(session, due)
+        evaluated = await evaluate_flagged_here(session, rows, versions, guarded=guarded, agreements=agreements)
     if evaluated < len(flagged):
         session.info[EVALUATION_PENDING] = True  # wakes the worker after commit
     return rollup.points
@@ -91,8 +93,12 @@ async def evaluate_flagged_here(
     versions: dict[str, datetime],
     *,
     guarded: bool = True,
+    agreements: dict[tuple[str, str], Agreed] | None = None,
 ) -> int:
     """Evaluate objectives this transaction flagged (and so holds), in savepoints; how many were stored.
+
+    `agreements`: their agreements' stored versions, when read with the flag (`flagging.terms_of`, SQLite only); read
+    here otherwise (on PostgreSQL after the flag's lock wait, so as of the row it returned).
 
     Not `guarded` (the first try of a REST ingest): no savepoint at all, sparing its SAVEPOINT and RELEASE
     round trips; a failure raised while evaluating (in SQL, or after a write) raises `EvaluateAgainGuarded`:
@@ -110,10 +116,10 @@ async def evaluate_flagged_here(
     """
     now = utcnow()
     if not guarded:
-        return await _evaluate_unguarded(session, flagged, versions, now=now)
+        return await _evaluate_unguarded(session, flagged, versions, now=now, agreements=agreements)
     try:
         async with session.begin_nested():
-            return await _evaluate_all(session, flagged, now=now)
+            return await _evaluate_all(session, flagged, now=now, agreements=agreements)
     except Exception as error:  # noqa: BLE001 - retried one by one below
         if len(flagged) == 1:
             _failed_inline(flagged[0].id, versions, error)
@@ -122,14 +128,19 @@ async def evaluate_flagged_here(
     for objective in flagged:
         try:
             async with session.begin_nested():
-                evaluated += await _evaluate_all(session, [objective], now=now)
+                evaluated += await _evaluate_all(session, [objective], now=now, agreements=agreements)
         except Exception as error:  # noqa: BLE001 - one bad objective must not stop its siblings
             _failed_inline(objective.id, versions, error)
     return evaluated
 
 
 async def _evaluate_unguarded(
-    session: AsyncSession, flagged: list[repository.ObjectiveRow], versions: dict[str, datetime], *, now: datetime
+    session: AsyncSession,
+    flagged: list[repository.ObjectiveRow],
+    versions: dict[str, datetime],
+    *,
+    now: datetime,
+    agreements: dict[tuple[str, str], Agreed] | None,
 ) -> int:
     """Evaluate with no savepoint; a failure raised in SQL (or after a write) asks for the guarded retry.
 
@@ -140,7 +151,7 @@ async def _evaluate_unguarded(
     failures = ChunkFailures()
     failures.attach(session)  # `objective_failed` notes the objectives whose plan failed
     try:
-        evaluated = await evaluate_chunk(session, flagged, now=now, guarded=False)
+        evaluated = await evaluate_chunk(session, flagged, now=now, guarded=False, agreements=agreements)
         # Its outbox rows: an immediate constraint or trigger refusing one fails here (a deferred one at COMMIT).
         await session.flush()
     except Exception as error:
@@ -197,8 +208,14 @@ class _NotAllStored(Exception):
     """An objective of the savepoint was not stored (its plan failed, logged by the pass)."""
 
 
-async def _evaluate_all(session: AsyncSession, flagged: list[repository.ObjectiveRow], *, now: datetime) -> int:
-    stored = await evaluate_chunk(session, flagged, now=now, guarded=False)
+async def _evaluate_all(
+    session: AsyncSession,
+    flagged: list[repository.ObjectiveRow],
+    *,
+    now: datetime,
+    agreements: dict[tuple[str, str], Agreed] | None,
+) -> int:
+    stored = await evaluate_chunk(session, flagged, now=now, guarded=False, agreements=agreements)
     if stored < len(flagged):
         raise _NotAllStored(f"{len(flagged) - stored} of {len(flagged)} objectives not stored")
     return stored

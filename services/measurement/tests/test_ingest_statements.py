@@ -26,9 +26,12 @@ from slm_shared.db import Database
 
 BREACHED = EVENTS.objective_breached.type
 # Per breaching ingest of one series with one objective: the catalogue keys with the objectives on its services,
-# three bucket upserts, the flag update returning the flagged row, the terms, the tallies, the outcome, its
-# transition and its events (and SQLite's BEGIN IMMEDIATE; asyncpg's BEGIN and both COMMITs are no cursor's).
-STATEMENTS = {"sqlite": 11, "postgresql": 10}
+# three bucket upserts, the flag update returning the flagged row, the tallies, the outcome, its transition and its
+# events. On SQLite the flag update returns the agreement's terms too (`flag_terms`), the transition is a statement
+# of its own, and BEGIN IMMEDIATE is one; on PostgreSQL the terms are read by a statement of their own (after the
+# flag's lock wait) and the transition is inserted by the outcome's UPDATE (asyncpg's BEGIN and both COMMITs are no
+# cursor's).
+STATEMENTS = {"sqlite": 10, "postgresql": 9}
 
 
 async def test_a_breaching_ingest_records_its_breach_without_a_savepoint(app_client) -> None:  # type: ignore[no-untyped-def]
@@ -195,3 +198,32 @@ async def test_a_commit_refused_by_the_server_is_a_refusal_and_a_lost_connection
         assert not service._refused(lost.value)
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("payload", ["not json {", "[1]"])
+async def test_terms_returned_with_the_flag_that_cannot_be_worked_out_fail_the_objective_not_the_batch(
+    app_client, payload: str
+) -> None:  # type: ignore[no-untyped-def]
+    """A due objective's terms come back with the flag and are worked out before its evaluation: a stored payload
+    that is not JSON (SQLite keeps any text), or JSON that is not an object, is read again by the evaluation and
+    fails there, as it did when the evaluation read it first: the objective's failure, the batch stored and
+    acknowledged, the objective flagged."""
+    app, client = app_client
+    db: Database = app.state.db
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite stores JSON text it cannot decode")
+    key = f"terms-{uuid.uuid4().hex[:8]}"
+    agreement_id = await agreement_on(db, key)
+    assert await service.evaluate_due(db, interval=timedelta(hours=1), limit=100) >= 1
+    await _quiet(db, key)
+    async with db.session() as session:
+        await session.execute(
+            text("UPDATE agreement_terms SET payload = :p WHERE agreement_id = :a"), {"a": agreement_id, "p": payload}
+        )
+
+    response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+    assert response.status_code == 202, response.text
+    assert await _total(db, key) == 5000
+    found = await _objective(db, agreement_id)
+    assert (found.status, found.needs_evaluation) == ("no_data", True)  # left for the worker
+    assert await outbox(db, BREACHED, agreement_id=agreement_id) == []
