@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote, unquote
 
@@ -65,6 +66,9 @@ def attributes_of(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 def encode_header(value: str) -> str:
     """Percent-encode a header value as the CloudEvents bindings ask: space, `"`, `%` and all but printable ASCII."""
+    # Most values (ids, types, times, tenants) need none: printable ASCII is U+0020 to U+007E, less the space.
+    if value.isascii() and value.isprintable() and " " not in value and '"' not in value and "%" not in value:
+        return value
     return "".join(ch if "!" <= ch <= "~" and ch not in '"%' else quote(ch, safe="") for ch in value)
 
 
@@ -139,23 +143,57 @@ class EventSpec(Generic[P]):
     payload: type[P]
     version: int = 1
 
-    @property
+    @cached_property
     def type(self) -> str:
         return f"slm.{self.producer}.{self.entity}.{self.verb}.v{self.version}"
 
-    @property
+    @cached_property
     def subject(self) -> str:
         return f"slm.{self.producer}.{self.entity}.{self.verb}"
 
+    @cached_property
+    def source(self) -> str:
+        """The `source` of the events this producer builds, unless one is named."""
+        return f"/slm/{self.producer}"
+
+    @cached_property
+    def _type_carried(self) -> bool:
+        return type_refusal(self.type) is None
+
     def build(self, *, tenant: str, data: P, subject: str | None = None, source: str | None = None) -> CloudEvent:
-        """Wrap a payload in an envelope; raises `InvalidEvent` if an attribute breaks the model (a tenant too long)."""
-        try:
-            return CloudEvent(
-                source=source or f"/slm/{self.producer}",
+        """Wrap a payload in an envelope; raises `InvalidEvent` if an attribute breaks the model (a tenant too long).
+
+        An envelope whose every attribute is known to pass (a new id and time, this spec's type, a tenant and a
+        subject checked here as `CloudEvent` checks them) is put together without validating it again; any other is
+        validated by the model, which refuses what breaks it.
+        """
+        dumped = data.model_dump(mode="json")
+        source = source or self.source
+        if (
+            type(tenant) is str
+            and tenant_refusal(tenant) is None
+            and (subject is None or type(subject) is str)
+            and type(source) is str
+            and self._type_carried
+            and type(dumped) is dict
+            and _TEXT_ONLY.issuperset(map(type, dumped))  # keys all text, as `data: dict[str, Any]` wants
+        ):
+            return CloudEvent.model_construct(
+                set(_BUILT_FIELDS),
+                id=str(uuid.uuid4()),
+                source=source,
                 type=self.type,
                 subject=subject,
+                time=datetime.now(UTC),
                 tenant=tenant,
-                data=data.model_dump(mode="json"),
+                data=dumped,
             )
+        try:
+            return CloudEvent(source=source, type=self.type, subject=subject, tenant=tenant, data=dumped)
         except ValidationError as exc:
             raise InvalidEvent(exc, what=f"{self.type} event") from None
+
+
+_TEXT_ONLY = frozenset({str})
+# The fields an envelope built by `EventSpec.build` was given (`model_fields_set`): its id and time are defaults.
+_BUILT_FIELDS = frozenset({"source", "type", "subject", "tenant", "data"})
