@@ -1,6 +1,7 @@
 """CPU per event of `record_event` (envelope, headers, body, outbox row, added to the session) against the plain
-path through the validating models it is held to (`slm_shared.testing.event_reference`, what `record_event` did
-before), and against a plain `json.dumps` of the same data, in alternating rounds of the same run.
+path through the validating constructors it is held to (`slm_shared.testing.event_reference`: a re-creation of
+what `record_event` did before, not the old code itself), and against a plain `json.dumps` of the same data, in
+alternating rounds of the same run.
 
 The events are those a breaching ingest records in measurement (one status change, burn-rate alerts): no database
 round trip is measured, only the work done in the caller's transaction before its flush.
@@ -56,7 +57,8 @@ def breach_events() -> list[tuple[EventSpec[Any], BaseModel, str]]:
 
 
 def plain_path(session: AsyncSession, spec: EventSpec[Any], *, tenant: str, data: BaseModel, subject: str) -> None:
-    """What `record_event` did before: the validating models, the model's constructor for the row."""
+    """The reference path (`reference_row`): the validating constructors for the envelope and the row, headers
+    percent-encoded one character at a time."""
     row = reference_row(spec, tenant=tenant, data=data, subject=subject)
     session.add(row)
     session.info.setdefault(ROWS_KEY, []).append(row)
@@ -98,9 +100,9 @@ async def main(rounds: int, events: int) -> None:
     plain, new, floor = (statistics.median(results[name]) for name in ("plain", "record_event", "json"))
     ratios = [n / p for n, p in zip(results["record_event"], results["plain"], strict=True)]
     print(f"load average before/after: {LOAD}, {os.getloadavg()}; {rounds} rounds of {events} events each path")
-    print(f"plain path (models, as before): {plain:7.1f} us CPU/event (median of rounds)")
-    print(f"record_event:                   {new:7.1f} us CPU/event")
-    print(f"json.dumps of the data alone:   {floor:7.1f} us CPU/event")
+    print(f"validating constructor path (reference_row): {plain:7.1f} us CPU/event (median of rounds)")
+    print(f"record_event:                                {new:7.1f} us CPU/event")
+    print(f"json.dumps of the data alone:                {floor:7.1f} us CPU/event")
     print(
         f"record_event / plain: {statistics.median(ratios):.2f} (rounds {min(ratios):.2f}..{max(ratios):.2f}); "
         f"record_event / json.dumps: {new / floor:.1f}; plain / json.dumps: {plain / floor:.1f}"

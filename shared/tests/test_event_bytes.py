@@ -1,13 +1,14 @@
 """What the outbox stores and sends of an event is byte for byte what the validating models give, for every type.
 
-`EventSpec.build` puts an envelope together without validating it again when its attributes are known to pass,
-`record_event` makes its outbox row without the model's constructor: the reference is the plain path
-(`slm_shared.testing.event_reference`), the comparison the stored columns, on SQLite and PostgreSQL. What the
-model refuses is still refused, with the same message.
+`record_event` encodes headers of printable ASCII without looking at each character, and makes its outbox row
+without the model's constructor: the reference is the plain path (`slm_shared.testing.event_reference`), the
+comparison the stored columns, on SQLite and PostgreSQL. What the model refuses is refused, with its message.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Text, cast, delete, select
 
 from slm_shared.bus import OutboxMessage, record_event
+from slm_shared.bus.outbox import _new_row
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.envelope import TENANT_MAX_LENGTH, EventSpec, InvalidEvent, encode_header
 from slm_shared.contracts.payloads import ServiceCreatedV1
@@ -65,6 +67,10 @@ async def test_every_event_type_is_stored_byte_for_byte_as_through_the_models(db
     assert await _stored(db) == stored  # every column as stored: subject, headers (JSON text), body
 
     for (spec, event, tenant, data, subject), row, reference in zip(built, rows, references, strict=True):
+        # the reference copies the event's id and time (`like=event`): hold them to what the model makes its own
+        assert CloudEvent.model_validate(event.model_dump()) == event, spec.type
+        assert str(uuid.UUID(event.id)) == event.id, spec.type  # a canonical UUID
+        assert event.time.tzinfo is UTC, spec.type
         assert list(row.headers.items()) == list(reference.headers.items()), spec.type  # in the same order
         model = CloudEvent(
             id=event.id,
@@ -138,6 +144,26 @@ def test_what_the_model_refuses_is_refused_with_its_message(tenant: Any, subject
     else:
         event = EVENTS.service_created.build(tenant=tenant, data=data, subject=subject, source=source)
         assert event.subject == subject
+
+
+def test_a_payload_whose_serialisation_raises_a_validation_error_is_refused_as_an_invalid_event() -> None:
+    class Checked(ServiceCreatedV1):
+        def model_dump(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+            ServiceCreatedV1.model_validate({})  # a serializer that validates, and fails
+            return super().model_dump(**kwargs)
+
+    spec = EventSpec("catalog", "service", "created", Checked)
+    with pytest.raises(InvalidEvent, match=r"invalid slm\.catalog\.service\.created\.v1 event: service_id: Field"):
+        spec.build(tenant="acme", data=Checked(service_id="s", key="k", name="K"))
+
+
+def test_a_row_not_given_a_column_with_a_default_factory_gets_what_the_factory_makes() -> None:
+    given = {"event_id": "e-1", "tenant": "acme", "subject": "s", "type": "t", "headers": {}, "body": "{}"}
+    before = datetime.now(UTC)
+    row, constructed = _new_row(**given), OutboxMessage(**given)
+    assert before <= row.created_at <= datetime.now(UTC)  # `created_at`: `default_factory=utcnow`
+    assert row.model_dump(exclude={"created_at"}) == constructed.model_dump(exclude={"created_at"})
+    assert row.model_fields_set == constructed.model_fields_set == set(given)
 
 
 def test_a_type_out_of_bounds_is_refused_when_built() -> None:

@@ -1,8 +1,8 @@
 """The reference an outbox row is held to: an event built and stored the plain way, through the validating models.
 
-`EventSpec.build` and `record_event` take a shorter path (`CloudEvent.model_construct`, an outbox row made without
-its constructor); what they store and send must be byte for byte what this path gives, for every event type. The
-tests compare the two, and `bench/record_event_bench.py` measures one against the other.
+`record_event` takes a shorter path (headers of printable ASCII not encoded one character at a time, an outbox row
+made without its constructor); what it stores and sends must be byte for byte what this path gives, for every
+event type. The tests compare the two, and `bench/record_event_bench.py` measures one against the other.
 """
 
 from __future__ import annotations
