@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import quote, unquote
 
@@ -65,6 +66,9 @@ def attributes_of(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 def encode_header(value: str) -> str:
     """Percent-encode a header value as the CloudEvents bindings ask: space, `"`, `%` and all but printable ASCII."""
+    # Most values (ids, types, times, tenants) need none: printable ASCII is U+0020 to U+007E, less the space.
+    if value.isascii() and value.isprintable() and " " not in value and '"' not in value and "%" not in value:
+        return value
     return "".join(ch if "!" <= ch <= "~" and ch not in '"%' else quote(ch, safe="") for ch in value)
 
 
@@ -139,19 +143,25 @@ class EventSpec(Generic[P]):
     payload: type[P]
     version: int = 1
 
-    @property
+    @cached_property
     def type(self) -> str:
         return f"slm.{self.producer}.{self.entity}.{self.verb}.v{self.version}"
 
-    @property
+    @cached_property
     def subject(self) -> str:
         return f"slm.{self.producer}.{self.entity}.{self.verb}"
 
+    @cached_property
+    def source(self) -> str:
+        """The `source` of the events this producer builds, unless one is named."""
+        return f"/slm/{self.producer}"
+
     def build(self, *, tenant: str, data: P, subject: str | None = None, source: str | None = None) -> CloudEvent:
-        """Wrap a payload in an envelope; raises `InvalidEvent` if an attribute breaks the model (a tenant too long)."""
+        """Wrap a payload in an envelope; raises `InvalidEvent` if an attribute breaks the model (a tenant too long)
+        or the payload's serialisation raises a `ValidationError`."""
         try:
             return CloudEvent(
-                source=source or f"/slm/{self.producer}",
+                source=source or self.source,
                 type=self.type,
                 subject=subject,
                 tenant=tenant,
