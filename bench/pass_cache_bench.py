@@ -1,7 +1,7 @@
 """What the pass's caches cost when a pass reads more distinct entries than they hold, against no cache.
 
   ours     : a pass's lookups through the cache, repeated pass after pass in the same order
-             (`agreed._agreed_from_stored` for agreements' stored versions, `sqlite_json._instant` for
+             (`agreed.agreed_from_stored` for agreements' stored versions, `sqlite_json._instant` for
              SQLite's instant texts), `--entries` distinct of them: by default more than each holds
   baseline : the same lookups worked out every time (`agreed._worked_out`, `UTCDateTime`'s reader)
   lru      : the same lookups through a least-recently-used cache of the same size keyed by the payload's
@@ -33,7 +33,7 @@ from slm_measurement import agreed, sqlite_json
 START = datetime(2026, 3, 12, 10, 17, 42, tzinfo=UTC)
 
 
-def stored_versions(n: int) -> tuple[agreed._Stored, ...]:
+def stored_versions(n: int) -> tuple[agreed.StoredVersion, ...]:
     objectives = [
         {
             "objective_id": f"{name}-{n}",
@@ -101,7 +101,7 @@ def main() -> None:
     agreements = [stored_versions(n) for n in range(args.entries)]
     measure(
         "stored versions",
-        lambda s: agreed._agreed_from_stored(s, False),
+        lambda s: agreed.agreed_from_stored(s, False),
         lambda s: agreed._worked_out(s),
         agreed._AGREED.max_entries,
         agreements,

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Text, cast, delete, select
 
 from slm_shared.bus import OutboxMessage, record_event
-from slm_shared.bus.outbox import _new_row
+from slm_shared.bus.outbox_row import new_row
 from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.contracts.envelope import TENANT_MAX_LENGTH, EventSpec, InvalidEvent, encode_header
 from slm_shared.contracts.payloads import ServiceCreatedV1
@@ -160,7 +160,7 @@ def test_a_payload_whose_serialisation_raises_a_validation_error_is_refused_as_a
 def test_a_row_not_given_a_column_with_a_default_factory_gets_what_the_factory_makes() -> None:
     given = {"event_id": "e-1", "tenant": "acme", "subject": "s", "type": "t", "headers": {}, "body": "{}"}
     before = datetime.now(UTC)
-    row, constructed = _new_row(**given), OutboxMessage(**given)
+    row, constructed = new_row(**given), OutboxMessage(**given)
     assert before <= row.created_at <= datetime.now(UTC)  # `created_at`: `default_factory=utcnow`
     assert row.model_dump(exclude={"created_at"}) == constructed.model_dump(exclude={"created_at"})
     assert row.model_fields_set == constructed.model_fields_set == set(given)

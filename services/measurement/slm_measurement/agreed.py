@@ -146,7 +146,7 @@ def _terms_of(postgres: bool) -> Select[Any]:
 
     Core rows, not entities: a pass reads them for every objective it evaluates (on SQLite its instants
     through `SQLiteInstant`). The activation payload is read as its stored text, decoded only when its
-    agreement's versions are not known yet (`_agreed_from_stored`). One statement text whatever the list's length,
+    agreement's versions are not known yet (`agreed_from_stored`). One statement text whatever the list's length,
     the list bound as one parameter (`bound_lists.is_in`): building an IN of many literals costs more than the read.
     """
     table = AgreementTerms.__table__  # type: ignore[attr-defined]
@@ -166,7 +166,7 @@ def _terms_of(postgres: bool) -> Select[Any]:
 _TERMS_OF = {False: _terms_of(False), True: _terms_of(True)}  # by whether the database is PostgreSQL
 
 # One version as `_terms_of` reads it: (version, effective_from, activated_at, effective_to, ended_at, payload text).
-_Stored = tuple[int, datetime, datetime | None, datetime | None, datetime | None, str | None]
+StoredVersion = tuple[int, datetime, datetime | None, datetime | None, datetime | None, str | None]
 
 
 async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) -> dict[tuple[str, str], Agreed]:
@@ -175,7 +175,7 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
     by_tenant: dict[str, list[str]] = {}
     for tenant, agreement_id in sorted(keys):
         by_tenant.setdefault(tenant, []).append(agreement_id)
-    found: dict[tuple[str, str], list[_Stored]] = {}
+    found: dict[tuple[str, str], list[StoredVersion]] = {}
     if not by_tenant:
         return {}
     connection = await session.connection()
@@ -187,14 +187,13 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
             for row in await connection.execute(statement, params):
                 # Unpacked, not read by name (a Row's attribute lookup costs more than the rest of the row).
                 row_tenant, agreement_id, *stored = row
-                found.setdefault((row_tenant, agreement_id), []).append(cast(_Stored, tuple(stored)))
+                found.setdefault((row_tenant, agreement_id), []).append(cast(StoredVersion, tuple(stored)))
     return {
-        key: _agreed_from_stored(tuple(sorted(versions, key=itemgetter(0))), postgres)
-        for key, versions in found.items()
+        key: agreed_from_stored(tuple(sorted(versions, key=itemgetter(0))), postgres) for key, versions in found.items()
     }
 
 
-# An agreement's stored versions worked out (`_agreed_from_stored`), by everything read of them, kept when full
+# An agreement's stored versions worked out (`agreed_from_stored`), by everything read of them, kept when full
 # (`kept`: a pass meets the same agreements in the same order every time), bounded by entries and payload text.
 # What an entry holds is its payload decoded and, once asked for, validated: measured (tracemalloc, activation
 # payloads of one and five objectives) about 4-4.5 bytes per character of its text decoded, 9.5-10.5 validated.
@@ -202,7 +201,7 @@ async def agreed_many(session: AsyncSession, objectives: Iterable[Objective]) ->
 _AGREED: KeptWhenFull[tuple[Any, ...], Agreed] = KeptWhenFull(8192, max_weight=4 * 2**20)
 
 
-def _agreed_from_stored(stored: tuple[_Stored, ...], postgres: bool) -> Agreed:
+def agreed_from_stored(stored: tuple[StoredVersion, ...], postgres: bool) -> Agreed:
     """`of_rows` of an agreement's versions as `_terms_of` reads them, oldest first, worked out once per distinct
     stored versions (up to the cache's bounds above; an entry weighs its payloads' text length).
 
@@ -222,7 +221,7 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
-def _worked_out(stored: tuple[_Stored, ...]) -> Agreed:
+def _worked_out(stored: tuple[StoredVersion, ...]) -> Agreed:
     # The payload is read as text on either database (`_terms_of`), so a known agreement's is never decoded;
     # `json_of` gives the values `json.loads` does.
     payloads = {number: json_of(text) for number, *_, text in stored}

@@ -8,7 +8,7 @@ is left flagged, and its version (`updated_at`) is remembered so that later pass
 chunk guarded at once rather than try it optimistically first (`evaluation_pass.evaluate_ids`).
 
 One memory for every evaluator: an objective whose evaluation failed with an ingested batch
-(`service.evaluate_flagged_here`) or in the flagged worker's pass (`flagged_pass`, a chunk of one
+(`inline_evaluation.evaluate_flagged_here`) or in the flagged worker's pass (`flagged_pass`, a chunk of one
 included) is remembered here too, so the passes guard its chunk at once, and one that failed in a pass
 is not tried again with a batch until its version changes. A chunk of one is never guarded (its
 transaction is rolled back whole); it is logged each time the flagged pass tries it.

@@ -311,7 +311,7 @@ async def evaluate_chunk(
 
     `guarded=False` takes no savepoints: a failure while reading, judging or writing is raised for the
     caller to roll back (the first, optimistic try: a REST ingest's whole transaction,
-    `service.ingest_with_guarded_retry`, a guarded ingest's savepoint, `service.evaluate_flagged_here`,
+    `service.ingest_with_guarded_retry`, a guarded ingest's savepoint, `inline_evaluation.evaluate_flagged_here`,
     the periodic pass's chunk, `evaluate_ids`, and the flagged pass's, `flagged_pass.evaluate_flagged`),
     and the SAVEPOINT and RELEASE round trips are spared. A plan that fails is still logged and skipped;
     the count returned tells the caller. A transient failure (`chunk_failures.transient`) is raised even

@@ -17,9 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, func, literal_column, select
 
-from slm_measurement.agreed import Agreed
-from slm_measurement.agreed import _agreed_from_stored as agreed_from_stored  # the pass's cache of worked-out terms
-from slm_measurement.agreed import _Stored as Stored
+from slm_measurement.agreed import Agreed, StoredVersion, agreed_from_stored  # the pass's cache of worked-out terms
 from slm_measurement.sqlite_json import SQLiteInstant, json_of
 from slm_measurement.terms import AgreementTerms
 
@@ -63,6 +61,6 @@ def returned_terms(returned: Iterable[tuple[str, str, Any]]) -> dict[tuple[str, 
             (number, *(_instant(i, _NO_DIALECT) for i in instants), text) for number, *instants, text in json_of(value)
         ]
         if stored:
-            versions = tuple(sorted(cast(list[Stored], stored), key=itemgetter(0)))
+            versions = tuple(sorted(cast(list[StoredVersion], stored), key=itemgetter(0)))
             found[(tenant, agreement_id)] = agreed_from_stored(versions, False)
     return found

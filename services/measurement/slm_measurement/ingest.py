@@ -93,7 +93,7 @@ def _malformed(
     document: bytes, what: str, error: Exception, *, prefix: tuple[int, ...] = ()
 ) -> Unprocessable | BadRequest:
     """What msgspec refused as malformed: text no column can keep (a lone surrogate, bytes that are not UTF-8),
-    a 422 naming its field (in a document of up to 1 MiB), else a 400."""
+    a 422 naming its field (in a document of up to `UNENCODABLE_MAX_BYTES`, 256 KiB), else a 400."""
     if unencodable := unencodable_field(document, prefix=prefix):
         return _refuse(unencodable)
     return BadRequest(f"{what} is not valid JSON: {error}")

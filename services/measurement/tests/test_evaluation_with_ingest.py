@@ -17,7 +17,7 @@ from test_evaluation_pass_optimistic import savepoints, statements
 from test_evaluation_wake import INGEST, agreement_on, breaching
 from ticket_support import outbox
 
-from slm_measurement import chunk_failures, flagged_pass, service
+from slm_measurement import chunk_failures, flagged_pass, inline_evaluation, service
 from slm_measurement.config import Settings
 from slm_measurement.models import MinuteBucket, Objective, ObjectiveTransition
 from slm_shared.contracts.registry import EVENTS
@@ -364,7 +364,9 @@ def test_the_inline_evaluation_holds_a_deadlock_against_no_objective() -> None:
         sqlstate = "40P01"
 
     row_id, version = f"inline-{uuid.uuid4().hex[:8]}", datetime(2026, 11, 30, tzinfo=UTC)
-    service._failed_inline(row_id, {row_id: version}, DBAPIError("UPDATE objectives", {}, Deadlock("deadlock")))
+    inline_evaluation._failed_inline(
+        row_id, {row_id: version}, DBAPIError("UPDATE objectives", {}, Deadlock("deadlock"))
+    )
     assert chunk_failures.failed_version(row_id) is None
-    service._failed_inline(row_id, {row_id: version}, ValueError("observed spans this release cannot read"))
+    inline_evaluation._failed_inline(row_id, {row_id: version}, ValueError("observed spans this release cannot read"))
     assert chunk_failures._FAILED.pop(row_id) == version

@@ -20,7 +20,7 @@ from test_evaluation_wake import INGEST, agreement_on, breaching
 from test_evaluation_with_ingest import _objective, _quiet, _total, refuse_outbox
 from ticket_support import outbox
 
-from slm_measurement import service
+from slm_measurement import inline_evaluation, service
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database
 
@@ -75,7 +75,7 @@ async def test_a_batch_whose_evaluation_fails_is_ingested_again_guarded_and_stor
     assert savepoints(sent)[0].startswith("SAVEPOINT"), "the second try guarded"
     [retried] = [r for r in caplog.records if "ingested again" in r.getMessage()]  # the first try's error, not lost
     assert retried.levelname == "WARNING" and retried.exc_info is not None
-    assert isinstance(retried.exc_info[1], service.EvaluateAgainGuarded)
+    assert isinstance(retried.exc_info[1], inline_evaluation.EvaluateAgainGuarded)
     assert "REFUSED" in str(retried.exc_info[1].__cause__).upper()
     assert await _total(db, key) == 5000  # stored once
     found = await _objective(db, agreement_id)

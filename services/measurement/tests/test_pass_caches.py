@@ -24,7 +24,7 @@ from slm_shared.db import Database
 NOW = datetime(2026, 3, 12, 10, 17, 42, tzinfo=UTC)
 
 
-def stored(n: int, payload: str | None = None) -> tuple[agreed._Stored, ...]:
+def stored(n: int, payload: str | None = None) -> tuple[agreed.StoredVersion, ...]:
     text = payload if payload is not None else json.dumps({"objectives": [{"objective_id": f"o-{n}"}]})
     return ((1, NOW - timedelta(days=n), None, None, None, text),)
 
@@ -46,7 +46,7 @@ def hits(rounds: list[list[object]]) -> int:
 def test_stored_versions_above_the_bound_mostly_hit(monkeypatch: pytest.MonkeyPatch) -> None:
     cache = empty_agreed(monkeypatch, max_entries=8)
     every = [stored(n) for n in range(10)]  # two more than the cache holds, in the same order each pass
-    rounds = [[agreed._agreed_from_stored(s, False) for s in every] for _ in range(12)]
+    rounds = [[agreed.agreed_from_stored(s, False) for s in every] for _ in range(12)]
     assert hits(rounds) == 11 * 8  # each later pass finds the eight kept, for good (least recently used: none)
     assert len(cache) == 8
 
@@ -55,9 +55,9 @@ def test_stored_versions_no_longer_read_give_way(monkeypatch: pytest.MonkeyPatch
     """Once more of as many lookups as it holds missed than hit, the cache starts over with what is read now."""
     empty_agreed(monkeypatch, max_entries=8)
     for n in range(8):
-        agreed._agreed_from_stored(stored(n), False)
+        agreed.agreed_from_stored(stored(n), False)
     amended = [stored(n, json.dumps({"objectives": [], "amended": n})) for n in range(8)]  # new payloads: new keys
-    rounds = [[agreed._agreed_from_stored(s, False) for s in amended] for _ in range(3)]
+    rounds = [[agreed.agreed_from_stored(s, False) for s in amended] for _ in range(3)]
     assert all(a is b for a, b in zip(rounds[1], rounds[2], strict=True))
     assert rounds[2][0].carries == {1: frozenset()}
 
@@ -68,11 +68,11 @@ def test_stored_versions_are_bounded_by_their_payloads_text_and_keyed_by_its_dig
     cache = empty_agreed(monkeypatch, max_text=1_000)
     texts = [json.dumps({"objectives": [], "note": str(n) * 400}) for n in range(5)]
     for text in texts:
-        agreed._agreed_from_stored(stored(0, text), False)
+        agreed.agreed_from_stored(stored(0, text), False)
     assert len(cache) == 2 and cache.weight == sum(len(text) for text in texts[-2:]) <= 1_000
     assert not any(text in repr(cache.entries) for text in texts)  # the key holds a digest, not the text
     huge = json.dumps({"objectives": [], "note": "x" * 2_000})
-    assert agreed._agreed_from_stored(stored(1, huge), False).payloads[1] == json.loads(huge)  # worked out, not kept
+    assert agreed.agreed_from_stored(stored(1, huge), False).payloads[1] == json.loads(huge)  # worked out, not kept
     assert len(cache) == 2 and cache.weight <= 1_000
 
 

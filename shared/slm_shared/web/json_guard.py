@@ -94,7 +94,8 @@ _MAY_HOLD_UNENCODABLE = re.compile(rb"\\u[dD][89a-fA-F]|[\x80-\xff]")
 _ESCAPE_LIKE_A_BYTE = re.compile(rb"\\u[dD][cC][89a-fA-F]")
 # The re-read of a refused document (`unencodable_field`) runs on the event loop, so it is bounded: a larger or
 # deeper document keeps the decoder's own error. `json` and the walk take up to ~0.3 s a MiB (a body of `[],` only,
-# the slowest; 0.15 s of `{"a":1},`), up to ~70 ms for this many bytes (bench figures in the CHANGELOG).
+# the slowest; 0.15 s of `{"a":1},`), up to ~70 ms for this many bytes: measured once when the bound was set (load
+# average 3.5 on 2 cores), with no committed bench to reproduce it.
 UNENCODABLE_MAX_BYTES = 256 << 10
 UNENCODABLE_MAX_DEPTH = MAX_JSON_DEPTH
 # A field named in the answer is cut to this many characters (its names are the document's own, of any length).
