@@ -9,11 +9,13 @@ per transaction): a change committed in between (a PATCH, a delete, a secret rot
 recorder disabling it after a 410) bumps its version or removes it. Just before the commit the subscriptions
 of the fresh jobs are read again; a job whose subscription changed or is gone is read back after the commit
 like any other claimed delivery (so it is sent with the new URL or secret, or fails as disabled or deleted).
+A subscription disabled in the commit itself, by an answer riding along in it (`recorder.ride_along`), makes
+its fresh jobs stale too (`mark_disabled`), on either database: they fail as disabled, none is sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,8 +55,8 @@ class FreshJob:
     previous_secret_token: str | None
     previous_secret_expires_at: datetime | None
     subscription_version: int
-    # fan-out reads enabled subscriptions only, and one disabled (or changed) before the commit makes the job
-    # stale (`recheck_subscriptions`): it is read back after the commit instead of being sent from here
+    # fan-out reads enabled subscriptions only, and one disabled (or changed) before or in the commit makes the
+    # job stale (`mark_stale`, `mark_disabled`): it is read back after the commit instead of being sent from here
     enabled: bool = True
 
     @property
@@ -146,10 +148,23 @@ def mark_stale(session: Session, subscriptions: Sequence[Row[Any]]) -> None:
     (`subscriptions`: as `recheck_statement` reads them)."""
     jobs: list[FreshJob] = session.info.get(FRESH_JOBS) or []
     now = {row.id: row for row in subscriptions}
-    session.info[STALE] = {
+    session.info.setdefault(STALE, set()).update(
         job.id
         for job in jobs
         if (current := now.get(job.subscription_id)) is None
         or not current.enabled
         or current.version != job.subscription_version
-    }
+    )
+
+
+def mark_disabled(session: Session, subscription_ids: Collection[str]) -> None:
+    """Mark (`STALE`) the fresh jobs to subscriptions this transaction disables as it commits (answers riding
+    along in it, `recorder.ride_along`): read back after the commit, they fail as disabled, as a job read
+    back after its subscription was disabled does (`worker._send`); no webhook leaves for them.
+
+    Whether or not the re-read (`before_commit`) ran before the disabling statement, and on SQLite, where there
+    is no re-read: on PostgreSQL a re-read after it finds the subscription disabled all the same."""
+    if not subscription_ids:
+        return
+    jobs: list[FreshJob] = session.info.get(FRESH_JOBS) or []
+    session.info.setdefault(STALE, set()).update(job.id for job in jobs if job.subscription_id in subscription_ids)

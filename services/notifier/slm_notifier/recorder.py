@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from slm_notifier import repository
+from slm_notifier import fresh, repository
 from slm_notifier.queued import outermost_committing
 from slm_shared.db import Database, is_postgres
 from slm_shared.tasks import stop_tasks
@@ -38,11 +38,12 @@ class AttemptRecorder:
 
     Results not yet taken by a write may instead ride along in a transaction about to commit fresh deliveries
     (`ride_along`): they are stored by its commit, so its deliveries are sent at once with no answer read
-    before them left unstored, and without waiting for a transaction of the recorder's own (on SQLite: for the
-    writer turn the committing transaction holds). That transaction then also holds the row locks of the
-    deliveries (and of a subscription an answer disables) whose results ride along until it ends, and a
-    statement of theirs that fails fails it: for a consumer's batch, its events are then applied one by one,
-    each in a transaction of its own, and the results go back to the recorder."""
+    before them left unstored (those to a subscription an answer disables there fail instead, unsent), and
+    without waiting for a transaction of the recorder's own (on SQLite: for the writer turn the committing
+    transaction holds). That transaction then also holds the row locks of the deliveries (and of a subscription
+    an answer disables) whose results ride along until it ends, and a statement of theirs that fails fails it:
+    for a consumer's batch, its events are then applied one by one, each in a transaction of its own, and the
+    results go back to the recorder."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -114,9 +115,10 @@ class AttemptRecorder:
         `before_commit` hook); they count as stored once it commits, and go back to the recorder if it does not.
 
         A result disabling a subscription disables it here, with the statement the recorder's own transaction
-        uses. A fresh delivery of this transaction to that subscription was checked against it before (its
-        subscription read again, `fresh.before_commit`) and is sent: the same as when it committed before the
-        recorder's transaction disabling it, which is how its deliveries went out before results rode along."""
+        uses, and a fresh delivery of this transaction to that subscription is not sent: it is read back after
+        the commit and fails as "subscription disabled" (`fresh.mark_disabled`), as one written after the
+        recorder's transaction disabling it does, on both databases: it commits after the answer that
+        disabled the subscription was read, and no webhook goes to a subscription known to be gone."""
         riding, self._pending = self._pending, []
         if not riding:
             return
@@ -129,8 +131,10 @@ class AttemptRecorder:
             event.listen(session, "after_commit", _stored)
         if not event.contains(session, "after_transaction_end", self._ride_ended):
             event.listen(session, "after_transaction_end", self._ride_ended)
-        for statement, params in record_statements([item for item, _ in riding], is_postgres(self.db.engine)):
+        items = [item for item, _ in riding]
+        for statement, params in record_statements(items, is_postgres(self.db.engine)):
             session.execute(statement, params)
+        fresh.mark_disabled(session, {disabled[0] for disabled in _disabling(items)})
 
     def _ride_ended(self, session: Session, transaction: SessionTransaction) -> None:
         if transaction.parent is not None:
@@ -197,11 +201,18 @@ def record_statements(items: list[AttemptRecord], postgresql: bool) -> list[tupl
             repository.insert_attempts_statement([item.attempt for item in items]),
             repository.finish_attempts_statement(states),
         ]
-    for item in items:
-        if item.disable_subscription is not None and item.now is not None:
-            subscription_id, reason = item.disable_subscription
-            statements.append(repository.disable_subscription_statement(subscription_id, reason, item.now))
+    for subscription_id, reason, now in _disabling(items):
+        statements.append(repository.disable_subscription_statement(subscription_id, reason, now))
     return statements
+
+
+def _disabling(items: list[AttemptRecord]) -> list[tuple[str, str, datetime]]:
+    """(subscription id, reason, time) of each subscription these results disable."""
+    return [
+        (*item.disable_subscription, item.now)
+        for item in items
+        if item.disable_subscription is not None and item.now is not None
+    ]
 
 
 def _stored(session: Session) -> None:

@@ -1,93 +1,40 @@
 """A breach event from the inbox to its webhook in one transaction: what it costs, counted, and answers read
 before it that are not yet stored ride along in its commit instead of holding the webhook back for a
-transaction of the recorder's own (a subscription an answer disables is disabled there too); a commit that fails
-gives them back to the recorder, which writes them, those of attempts cancelled at shutdown too, and whose
-`close` waits for such a commit."""
+transaction of the recorder's own (a subscription an answer disables is disabled there too, and no fresh
+delivery to it is sent); a commit that fails gives them back to the recorder, which writes them, those of
+attempts cancelled at shutdown too, and whose `close` waits for such a commit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, cast
+from typing import cast
 
-from conftest import objective_status, wait_until
+import pytest
+from conftest import wait_until
+from held_answers import (
+    a_second_breach_takes_the_answer_along,
+    answer_held_back,
+    breach,
+    kinds,
+    statements,
+    status_is,
+    status_of,
+    subscribe,
+    worker_on,
+)
 from receivers import Receiver
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 from test_attempt_recorder import claimed_deliveries, result
 
-from slm_notifier.config import Settings
 from slm_notifier.events import HANDLERS
-from slm_notifier.matching import EventFacts
-from slm_notifier.models import SUCCEEDED, Delivery, DeliveryAttempt, Subscription
+from slm_notifier.models import FAILED, SUCCEEDED, Delivery, DeliveryAttempt, Subscription
 from slm_notifier.recorder import AttemptRecorder
 from slm_notifier.service import fan_out
-from slm_notifier.signing import new_secret
-from slm_notifier.worker import DeliveryWorker
 from slm_shared.bus import Bus, Consumer
-from slm_shared.contracts import EVENTS, CloudEvent
 from slm_shared.db import Database
 from slm_shared.migrations import upgrade
-
-
-@contextlib.asynccontextmanager
-async def worker_on(database_url: str, **settings: Any) -> AsyncIterator[tuple[Database, DeliveryWorker]]:
-    """A running delivery worker (no poll in the test's time: every send here starts from a commit)."""
-    await upgrade("slm_notifier", database_url)
-    db = Database(database_url)
-    values = {"environment": "test", "allow_private_targets": True, "delivery_poll_seconds": 60.0, **settings}
-    worker = DeliveryWorker(db, Settings(database_url=database_url, **values))
-    task = asyncio.create_task(worker.run())
-    try:
-        await asyncio.sleep(0.2)  # registered and running
-        yield db, worker
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await db.dispose()
-
-
-@contextlib.contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    """Every statement sent to the database (as the driver gets it), and "COMMIT" for each commit, in order."""
-    seen: list[str] = []
-
-    def _statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    def _commit(_conn: Any) -> None:
-        seen.append("COMMIT")
-
-    engine = db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", _statement)
-    event.listen(engine, "commit", _commit)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", _statement)
-        event.remove(engine, "commit", _commit)
-
-
-async def subscribe(db: Database, tenant: str, url: str) -> None:
-    async with db.session() as session:
-        session.add(
-            Subscription(
-                tenant=tenant, name="ops", event_types=["slm.measurement.*"], target={"url": url}, secret=new_secret()
-            )
-        )
-
-
-def breach(tenant: str, n: int) -> tuple[CloudEvent, EventFacts]:
-    event = EVENTS.objective_breached.build(tenant=tenant, data=objective_status(objective_id=f"obj-{n}"))
-    facts = EventFacts(event_type=event.type, service_key="payments", agreement_id="agr-1", severity="critical")
-    return event, facts
-
-
-async def status_of(db: Database, delivery_id: str) -> str | None:
-    async with db.session(read_only=True) as session:
-        return await session.scalar(select(Delivery.status).where(Delivery.id == delivery_id))  # type: ignore[arg-type]
 
 
 async def test_a_breach_event_costs_one_transaction_of_counted_statements_from_inbox_to_webhook(
@@ -104,7 +51,6 @@ async def test_a_breach_event_costs_one_transaction_of_counted_statements_from_i
             assert await consumer.apply(event_, HANDLERS[event_.type], urgent=True)
             (request,) = await receiver.wait_for(1)
             before_the_answer = list(seen)  # the receiver holds its answer: nothing of its record has run
-        kinds = [statement.split(" (")[0].split(" SET")[0] for statement in before_the_answer]
         postgresql = db.engine.dialect.name == "postgresql"
         expected = [
             *([] if postgresql else ["BEGIN IMMEDIATE"]),  # asyncpg begins with the first statement
@@ -121,7 +67,7 @@ async def test_a_breach_event_costs_one_transaction_of_counted_statements_from_i
             "INSERT INTO deliveries",  # on PostgreSQL returning the subscriptions as they are now
             "COMMIT",
         ]
-        assert kinds == expected, before_the_answer
+        assert kinds(before_the_answer) == expected, before_the_answer
         assert request.headers["webhook-id"]
 
 
@@ -133,25 +79,15 @@ async def test_an_answer_waiting_for_its_write_is_stored_by_the_commit_of_the_ne
     with no transaction of the recorder's own before it."""
     answer = asyncio.Event()
     async with Receiver(gate=answer) as receiver, worker_on(sqlite_url) as (db, worker):
-        await subscribe(db, tenant, receiver.url())
-        first, release, holding = await _answer_behind_a_writer(db, worker, receiver, tenant, answer)
         at_commit: list[tuple[int, set[str]]] = []  # after the worker's own hook: what it left to its loop, started
         db.after_commit.append(lambda _session: at_commit.append((len(worker._in_hand), set(worker._held))))
-        with statements(db) as seen:
-            second = asyncio.create_task(_fan_out_urgent(db, *breach(tenant, 2)))
-            await asyncio.sleep(0)
-            release.set()
-            await second
-            await receiver.wait_for(2)
-            sent = list(seen)
-        await holding
-        sent = sent[sent.index("BEGIN IMMEDIATE") :]  # from the second breach's (the holder commits before it)
+        first, sent = await a_second_breach_takes_the_answer_along(db, worker, receiver, tenant, answer, requests=2)
         assert await status_of(db, first.headers["webhook-id"]) == SUCCEEDED
         # one transaction before the second webhook: its delivery and the first answer, written together
         assert sent.count("COMMIT") == 1, sent
         second_id = receiver.requests[1].headers["webhook-id"]
         assert (0, True) in [(left, second_id in held) for left, held in at_commit]  # started by the commit itself
-        writes = [s.split(" (")[0].split(" SET")[0] for s in sent if s.startswith(("INSERT", "UPDATE"))]
+        writes = kinds([s for s in sent if s.startswith(("INSERT", "UPDATE"))])
         assert writes == ["INSERT INTO delivery_attempts", "UPDATE deliveries", "INSERT INTO deliveries"], sent
 
 
@@ -163,7 +99,7 @@ async def test_answers_taken_along_by_a_commit_that_fails_are_stored_by_the_reco
     answer = asyncio.Event()
     async with Receiver(gate=answer) as receiver, worker_on(sqlite_url) as (db, worker):
         await subscribe(db, tenant, receiver.url())
-        first, release, holding = await _answer_behind_a_writer(db, worker, receiver, tenant, answer)
+        first, release, holding = await answer_held_back(db, worker, receiver, tenant, answer)
 
         def fail(session: Session) -> None:  # after the answers were taken along (listeners run in order)
             raise RuntimeError("the commit failed")
@@ -183,7 +119,7 @@ async def test_answers_taken_along_by_a_commit_that_fails_are_stored_by_the_reco
         else:
             raise AssertionError("the commit should have failed")
         await holding
-        await wait_until(lambda: _status_is(db, first.headers["webhook-id"], SUCCEEDED))
+        await wait_until(lambda: status_is(db, first.headers["webhook-id"], SUCCEEDED))
         assert not worker.recorder.writing()
         async with db.session(read_only=True) as session:
             statuses = (await session.scalars(select(Delivery.status))).all()
@@ -191,40 +127,58 @@ async def test_answers_taken_along_by_a_commit_that_fails_are_stored_by_the_reco
         assert len(receiver.requests) == 1
 
 
-async def test_an_answer_disabling_its_subscription_rides_along_and_disables_it_in_that_commit(
-    sqlite_url: str, tenant: str
+@pytest.mark.parametrize("queued_first", [False, True], ids=["answer-first", "deliveries-first"])
+async def test_an_answer_disabling_its_subscription_rides_along_and_no_fresh_delivery_to_it_is_sent(
+    database_url: str, tenant: str, queued_first: bool
 ) -> None:
-    """SQLite: an answer (410 Gone) that disables the subscription, waiting for the writer turn, is stored by the
-    next breach's commit with the subscription disabled in it, by the recorder's same statement; that breach's
-    webhook to the subscription leaves at its commit, as it did once committed before the recorder disabled it."""
+    """An answer (410 Gone) that disables the subscription, waiting for its write, is stored by the next breach's
+    commit with the subscription disabled in it, by the recorder's same statement. That breach's delivery to the
+    subscription is not sent: it fails as "subscription disabled", as one to a disabled subscription does; so
+    too when the commit writes its deliveries before the answer (a delivery queued unclaimed before it)."""
     answer = asyncio.Event()
-    async with Receiver((410, {}), gate=answer) as receiver, worker_on(sqlite_url) as (db, worker):
-        await subscribe(db, tenant, receiver.url())
-        first, release, holding = await _answer_behind_a_writer(db, worker, receiver, tenant, answer)
-        assert any(item.disable_subscription for item, _ in worker.recorder._pending)
-        with statements(db) as seen:
-            second = asyncio.create_task(_fan_out_urgent(db, *breach(tenant, 2)))
-            await asyncio.sleep(0)
-            release.set()
-            await second
-            await receiver.wait_for(2)
-            sent = list(seen)
-        await holding
-        sent = sent[sent.index("BEGIN IMMEDIATE") :]  # from the second breach's (the holder commits before it)
-        assert sent.count("COMMIT") == 1, sent  # nothing of the recorder's own before the second webhook
-        writes = [s.split(" (")[0].split(" SET")[0] for s in sent if s.startswith(("INSERT", "UPDATE"))]
-        assert writes == [
-            "INSERT INTO delivery_attempts",
-            "UPDATE deliveries",
-            "UPDATE subscriptions",
-            "INSERT INTO deliveries",
-        ], sent
+    async with Receiver((410, {}), gate=answer) as receiver, worker_on(database_url) as (db, worker):
+        first, sent = await a_second_breach_takes_the_answer_along(
+            db, worker, receiver, tenant, answer, requests=1, queued_first=queued_first
+        )
+        # the first commit is the second breach's (nothing of the recorder's own before it), with the answer in it
+        # (the failed attempt of the fresh delivery to the disabled subscription is recorded after it)
+        sent = sent[: sent.index("COMMIT") + 1]
+        postgresql = db.engine.dialect.name == "postgresql"
+        recorded = ["WITH finished AS"] if postgresql else ["INSERT INTO delivery_attempts", "UPDATE deliveries"]
+        recorded.append("UPDATE subscriptions")
+        written = ["INSERT INTO deliveries"]
+        writes = kinds([s for s in sent if s.startswith(("INSERT", "UPDATE", "WITH"))])
+        assert writes == ([*written, *recorded] if queued_first else [*recorded, *written]), sent
+        first_id = first.headers["webhook-id"]
         async with db.session(read_only=True) as session:
-            enabled, reason = (await session.execute(select(Subscription.enabled, Subscription.disabled_reason))).one()
-            attempts = await session.scalar(select(func.count()).select_from(DeliveryAttempt))
-        assert (enabled, attempts) == (False, 1)
+            others = (
+                await session.scalars(
+                    select(Delivery.id).where(Delivery.tenant == tenant, Delivery.id != first_id)  # type: ignore[arg-type]
+                )
+            ).all()
+        assert len(others) == (2 if queued_first else 1)
+        for second_id in others:
+            await wait_until(lambda: status_is(db, second_id, FAILED))  # noqa: B023 - awaited at once
+        async with db.session(read_only=True) as session:
+            enabled, reason = (
+                await session.execute(
+                    select(Subscription.enabled, Subscription.disabled_reason).where(Subscription.tenant == tenant)  # type: ignore[arg-type]
+                )
+            ).one()
+            answered = (
+                (
+                    await session.execute(
+                        select(DeliveryAttempt.status_code).where(DeliveryAttempt.delivery_id == first_id)  # type: ignore[arg-type]
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            errors = (await session.scalars(select(Delivery.last_error).where(Delivery.id.in_(others)))).all()  # type: ignore[attr-defined]
+        assert (enabled, list(answered)) == (False, [410])
         assert reason is not None and "410" in reason
-        assert receiver.requests[1].headers["webhook-id"] != first.headers["webhook-id"]
+        assert errors == ["subscription disabled"] * len(others)
+        assert [request.headers["webhook-id"] for request in receiver.requests] == [first_id]  # none for the second
 
 
 async def test_an_answer_of_an_attempt_cancelled_at_shutdown_is_written_when_the_commit_it_rode_in_fails(
@@ -315,39 +269,3 @@ async def _attempts_and_claim(db: Database, delivery_id: str) -> tuple[int, str 
         )
         token = await session.scalar(select(Delivery.claim_token).where(Delivery.id == delivery_id))  # type: ignore[arg-type]
     return attempts or 0, token
-
-
-async def _answer_behind_a_writer(
-    db: Database, worker: DeliveryWorker, receiver: Receiver, tenant: str, answer: asyncio.Event
-) -> tuple[Any, asyncio.Event, asyncio.Task[None]]:
-    """SQLite: a breach's webhook answered while another writer of the process holds the writer turn, so its
-    answer waits to be written; returns its request, the event that lets the writer go, and the writer's task."""
-    async with db.session() as session:
-        await fan_out(session, *breach(tenant, 1))
-    (first,) = await receiver.wait_for(1)  # held: not answered yet
-    release, holds = asyncio.Event(), asyncio.Event()
-
-    async def holder() -> None:
-        async with db.session() as session:
-            await session.execute(select(1))
-            holds.set()
-            await release.wait()
-
-    holding = asyncio.create_task(holder())
-    await holds.wait()
-    answer.set()
-    await wait_until(lambda: _true(worker.recorder.writing() and bool(worker.recorder._pending)))
-    return first, release, holding
-
-
-async def _fan_out_urgent(db: Database, event_: CloudEvent, facts: EventFacts) -> None:
-    async with db.session(urgent=True) as session:
-        await fan_out(session, event_, facts)
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def _status_is(db: Database, delivery_id: str, status: str) -> bool:
-    return await status_of(db, delivery_id) == status
