@@ -337,7 +337,11 @@ async def test_a_create_whose_answer_is_lost_is_not_sent_again_before_jira_searc
         attempts = delivery["attempts"]
         assert [a["succeeded"] for a in attempts][-1] is True, attempts
         assert "no response within 1s" in attempts[0]["error"]
-        assert "its answer was lost; Jira's search does not show it yet" in attempts[1]["error"]
+        # Between the lost create and the success, each attempt found no issue yet and sent no create; on a loaded
+        # machine one of them may itself outlast the 1 s attempt (its search unanswered in time).
+        between = [a["error"] for a in attempts[1:-1] if "no response within 1s" not in a["error"]]
+        assert between, attempts
+        assert all("its answer was lost; Jira's search does not show it yet" in error for error in between), attempts
         assert [r.path for r in fake.requests if r.method == "POST"] == ["/rest/api/2/issue"]  # no duplicate
         assert len(fake.state["issues"]) == 1
 
