@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from read_pool_helpers import ChangedProtocol, items_database
 from sqlalchemy import bindparam, column, func, literal, select, table, text
 
 from slm_shared import read_connections, reads
@@ -19,17 +20,9 @@ SLEEP = select(func.pg_sleep(bindparam("seconds")).label("slept"))
 DIVIDED = select((literal(1) / bindparam("by")).label("quotient"))
 
 
-async def _database(url: str) -> Database:
-    db = Database(url)
-    async with db.session() as session:
-        await session.execute(text("CREATE TABLE items (name TEXT PRIMARY KEY)"))
-        await session.execute(text("INSERT INTO items VALUES ('a')"))
-    return db
-
-
 async def test_a_read_prepares_its_statement_once_per_connection_and_starts_no_task(postgres_url: str) -> None:
     """asyncpg's pool started a task (`asyncio.shield`) and a timer per release: the cost of a whole statement."""
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         assert [row.name for row in await db.reader.rows(ITEMS, {"name": "a"})] == ["a"]
         loop = asyncio.get_running_loop()
@@ -66,7 +59,7 @@ async def test_a_read_prepares_its_statement_once_per_connection_and_starts_no_t
 
 
 async def test_reads_beyond_the_pool_size_wait_for_a_released_connection(postgres_url: str) -> None:
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         pool = await reads._postgres_pool(db.engine)
         held = [await pool.acquire() for _ in range(reads.READ_POOL_SIZE)]
@@ -107,10 +100,6 @@ async def test_reads_beyond_the_pool_size_wait_for_a_released_connection(postgre
         await db.dispose()
 
 
-class ChangedProtocol:
-    """asyncpg's Protocol as a release without `_wait_for_cancellation` would have it."""
-
-
 @pytest.fixture(params=["asyncpg as pinned", "asyncpg changed"])
 def waits_on_the_protocol(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Whether the pools this test opens wait for a cancel on asyncpg's protocol, or (a release that changed it,
@@ -123,69 +112,10 @@ def waits_on_the_protocol(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     return True
 
 
-async def test_a_changed_asyncpg_is_found_and_logged_once(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    assert read_connections.unsupported() is None  # the installed asyncpg has what `settle` relies on
-    db = await _database(postgres_url)
-    try:
-        assert (await reads._postgres_pool(db.engine))._waits_on_the_protocol
-        assert not [record for record in caplog.records if record.name == read_connections.__name__]
-        monkeypatch.setattr(read_connections, "_protocol_class", lambda: ChangedProtocol)
-        monkeypatch.setattr(read_connections, "_WARNED", set())
-        pools = [await reads._postgres_pool(db.engine) for _ in range(2)]
-        assert not any(pool._waits_on_the_protocol for pool in pools)
-        (warning,) = [record for record in caplog.records if record.name == read_connections.__name__]
-        assert warning.levelname == "WARNING" and "_wait_for_cancellation is gone" in warning.getMessage()
-        for pool in pools:
-            await pool.close()
-    finally:
-        await db.dispose()
-
-
-async def _wait_without_a_timeout(self: object) -> None:
-    """A `_wait_for_cancellation` that a release changed to take no timeout."""
-
-
-@pytest.mark.parametrize(
-    ("changed", "reason"),
-    [
-        (None, "Protocol is gone"),
-        (type("Protocol", (), {"_wait_for_cancellation": lambda self, timeout=None: None}), "not a coroutine"),
-        (type("Protocol", (), {"_wait_for_cancellation": _wait_without_a_timeout}), "no longer takes (self, timeout)"),
-    ],
-)
-def test_a_changed_wait_for_cancellation_is_found(monkeypatch: pytest.MonkeyPatch, changed: type, reason: str) -> None:
-    monkeypatch.setattr(read_connections, "_protocol_class", lambda: changed)
-    found = read_connections.unsupported()
-    assert found is not None and reason in found
-
-
-def test_a_protocol_module_gone_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A release that renames asyncpg.protocol (or its Protocol) still starts: `unsupported` names what is gone."""
-    real = read_connections.importlib.import_module
-
-    def without_protocol(name: str) -> object:
-        if name == "asyncpg.protocol":
-            raise ModuleNotFoundError(name)
-        return real(name)
-
-    monkeypatch.setattr(read_connections.importlib, "import_module", without_protocol)
-    assert read_connections.unsupported() == "asyncpg's asyncpg.protocol.Protocol is gone"
-    monkeypatch.setattr(read_connections.importlib, "import_module", lambda name: object())
-    assert read_connections.unsupported() == "asyncpg's asyncpg.protocol.Protocol is gone"
-
-
-def test_a_connection_without_a_protocol_slot_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert "_protocol" in asyncpg.Connection.__slots__
-    monkeypatch.setattr(asyncpg.Connection, "__slots__", ("_con",))
-    assert read_connections.unsupported() == "asyncpg's Connection has no _protocol"
-
-
 async def test_a_server_error_keeps_the_connection_and_a_cancelled_read_ends_it(
     postgres_url: str, waits_on_the_protocol: bool
 ) -> None:
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         pid = (await db.reader.first(PID, {})).pid
         with pytest.raises(asyncpg.exceptions.DivisionByZeroError):
@@ -236,7 +166,7 @@ async def test_cancelled_reads_keep_the_server_within_the_pool_size(
 ) -> None:
     """Reads cancelled mid-statement (a request's timeout) never leave statements running beside new connections."""
     monkeypatch.setattr(reads, "READ_POOL_SIZE", 2)
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         await asyncio.gather(*(db.reader.first(SLEEP, {"seconds": 0.1}) for _ in range(2)))
         pool = db.reader._pool
@@ -269,7 +199,7 @@ async def test_cancelled_reads_keep_the_server_within_the_pool_size(
 async def test_a_cancel_the_server_does_not_acknowledge_in_time_ends_the_connection(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch, waits_on_the_protocol: bool
 ) -> None:
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         pid = (await db.reader.first(PID, {})).pid
         pool = db.reader._pool
@@ -290,7 +220,7 @@ async def test_a_cancel_the_server_does_not_acknowledge_in_time_ends_the_connect
 async def test_a_connection_idle_too_long_is_closed_when_another_is_released(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         pool = await reads._postgres_pool(db.engine)
         first, second = await pool.acquire(), await pool.acquire()
@@ -308,7 +238,7 @@ async def test_a_connection_idle_too_long_is_closed_when_another_is_released(
 
 
 async def test_reads_waiting_when_the_pool_closes_fail_and_open_nothing(postgres_url: str) -> None:
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         pool = await reads._postgres_pool(db.engine)
         held = [await pool.acquire() for _ in range(reads.READ_POOL_SIZE)]
@@ -343,7 +273,7 @@ async def test_reads_waiting_when_the_pool_closes_fail_and_open_nothing(postgres
 
 async def test_a_read_after_the_reader_closes_fails_and_opens_no_pool(postgres_url: str) -> None:
     """It opened a new pool, which nothing closed: its connections left open until the process ended."""
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         assert len(await db.reader.rows(ITEMS, {"name": "a"})) == 1
         await db.reader.close()
@@ -356,7 +286,7 @@ async def test_a_read_after_the_reader_closes_fails_and_opens_no_pool(postgres_u
 
 async def test_a_read_cancelled_while_connecting_or_handed_a_place_frees_it(postgres_url: str) -> None:
     """A cancel is no `Exception`: a place must be given back on any exit, or the pool shrinks for good."""
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         real = await reads._postgres_pool(db.engine)
         gate = asyncio.Event()
@@ -413,7 +343,7 @@ async def test_a_read_cancelled_while_connecting_or_handed_a_place_frees_it(post
 async def test_a_connection_older_than_the_max_age_is_closed_when_released(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = await _database(postgres_url)
+    db = await items_database(postgres_url)
     try:
         pool = await reads._postgres_pool(db.engine)
         old = await pool.acquire()

@@ -10,23 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from fastapi import FastAPI
-from measurement_support import eventually
+from ingest_dead_letters import Batch, dead_lettered
 from sqlalchemy import func, select
 
-from slm_measurement.config import Settings
-from slm_measurement.main import build_app
 from slm_measurement.models import MinuteBucket
-from slm_measurement.nats_ingest import CONSUMER
 from slm_measurement.tickets.models import TicketEventRow
-from slm_shared.bus import DeadLetter
 from slm_shared.errors import PROBLEM_JSON
-from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
-from slm_shared.testing.pytest_plugin import make_token
-from slm_shared.testing.shutdown import publish_retrying
 from slm_shared.web.bounds import NUL_REFUSED
 
 AT = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
@@ -94,26 +86,10 @@ async def test_a_nul_in_a_ticket_event_id_is_refused_naming_it(
 async def test_a_nats_batch_holding_a_nul_is_dead_lettered_at_once_naming_the_field(
     database_url: str, private_nats: NatsServer
 ) -> None:
-    settings = Settings(database_url=database_url, nats_url=private_nats.url, environment="test")
-    app = build_app(settings)
-    async with running_app(app, token=make_token("acme")):
-        nc = await nats.connect(private_nats.url)
-        try:
-            headers = {"Authorization": f"Bearer {make_token('acme', roles=('ingest',))}"}
-            js = nc.jetstream()
-            points = json.dumps(series(indicator="avail\u0000ability")).encode()
-            await publish_retrying(js, "slm.ingest.acme.payments", points, {**headers, "Nats-Msg-Id": "p-1"})
-            events = json.dumps([ticket_event(ticket_id="T\u0000")]).encode()
-            await publish_retrying(js, "slm.ingest.acme.tickets", events, {**headers, "Nats-Msg-Id": "t-1"})
-        finally:
-            await nc.close()
-
-        async def letters() -> list[DeadLetter] | None:
-            async with app.state.db.sessionmaker() as session:
-                found = (await session.scalars(select(DeadLetter).where(DeadLetter.consumer == CONSUMER))).all()
-            return list(found) if len(found) == 2 else None
-
-        found = {letter.event_id: letter for letter in await eventually(letters, timeout=30)}
+    points = json.dumps(series(indicator="avail\u0000ability")).encode()
+    events = json.dumps([ticket_event(ticket_id="T\u0000")]).encode()
+    batches = [Batch("payments", "p-1", points), Batch("tickets", "t-1", events)]
+    async with dead_lettered(database_url, private_nats.url, batches) as (app, found):
         assert await stored(app) == (0, 0)
     assert found["p-1"].deliveries == 1 and "series[0].indicator" in found["p-1"].error
     assert found["t-1"].deliveries == 1 and "[0].ticket_id" in found["t-1"].error

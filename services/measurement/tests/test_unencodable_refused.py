@@ -11,22 +11,13 @@ import json
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from fastapi import FastAPI
-from measurement_support import eventually
-from sqlalchemy import select
+from ingest_dead_letters import Batch, dead_lettered
 from test_nul_refused import row, series, stored, ticket_event
 
-from slm_measurement.config import Settings
-from slm_measurement.main import build_app
-from slm_measurement.nats_ingest import CONSUMER
-from slm_shared.bus import DeadLetter
 from slm_shared.errors import PROBLEM_JSON
-from slm_shared.testing.app_client import running_app
 from slm_shared.testing.nats_server import NatsServer
-from slm_shared.testing.pytest_plugin import make_token
-from slm_shared.testing.shutdown import publish_retrying
 from slm_shared.web.bounds import NOT_UTF8_REFUSED, SURROGATE_REFUSED
 from slm_shared.web.json_guard import FIELD_MAX_CHARS, UNENCODABLE_MAX_BYTES, UNENCODABLE_MAX_DEPTH
 
@@ -124,29 +115,15 @@ async def test_a_nats_batch_holding_unencodable_text_is_dead_lettered_at_once_na
     database_url: str, private_nats: NatsServer
 ) -> None:
     """As any other refused batch: a dead letter on its first delivery, with the field and the reason."""
-    settings = Settings(database_url=database_url, nats_url=private_nats.url, environment="test")
-    app = build_app(settings)
-    async with running_app(app, token=make_token("acme")):
-        nc = await nats.connect(private_nats.url)
-        try:
-            headers = {"Authorization": f"Bearer {make_token('acme', roles=('ingest',))}"}
-            js = nc.jetstream()
-            escaped = body(series(indicator=f"avail{MARK}"), "escaped lone surrogate")
-            await publish_retrying(js, "slm.ingest.acme.payments", escaped, {**headers, "Nats-Msg-Id": "p-1"})
-            raw = ndjson([row(), row(scope=MARK)], "bytes not UTF-8")
-            ndjson_headers = {**headers, "Nats-Msg-Id": "p-2", "Content-Type": "application/x-ndjson"}
-            await publish_retrying(js, "slm.ingest.acme.payments", raw, ndjson_headers)
-            events = body([ticket_event(ticket_id=f"T{MARK}")], "escaped lone surrogate")
-            await publish_retrying(js, "slm.ingest.acme.tickets", events, {**headers, "Nats-Msg-Id": "t-1"})
-        finally:
-            await nc.close()
-
-        async def letters() -> list[DeadLetter] | None:
-            async with app.state.db.sessionmaker() as session:
-                found = (await session.scalars(select(DeadLetter).where(DeadLetter.consumer == CONSUMER))).all()
-            return list(found) if len(found) == 3 else None
-
-        found = {letter.event_id: letter for letter in await eventually(letters, timeout=30)}
+    escaped = body(series(indicator=f"avail{MARK}"), "escaped lone surrogate")
+    raw = ndjson([row(), row(scope=MARK)], "bytes not UTF-8")
+    events = body([ticket_event(ticket_id=f"T{MARK}")], "escaped lone surrogate")
+    batches = [
+        Batch("payments", "p-1", escaped),
+        Batch("payments", "p-2", raw, content_type="application/x-ndjson"),
+        Batch("tickets", "t-1", events),
+    ]
+    async with dead_lettered(database_url, private_nats.url, batches) as (app, found):
         assert await stored(app) == (0, 0)
     assert all(letter.deliveries == 1 and letter.error.startswith("422 ") for letter in found.values())
     assert "series[0].indicator" in found["p-1"].error and SURROGATE_REFUSED in found["p-1"].error
