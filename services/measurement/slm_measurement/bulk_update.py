@@ -1,7 +1,9 @@
-"""The objectives' bulk UPDATE: one executemany (on PostgreSQL one statement over arrays) for a chunk's outcomes.
+"""The objectives' bulk UPDATE: one executemany (on PostgreSQL one statement over arrays, or for one objective its
+UPDATE by id) for a chunk's outcomes.
 
-On PostgreSQL the chunk's transition rows are inserted by that same statement (a data-modifying `WITH`), not by a
-round trip of their own; on SQLite by one executemany after it.
+On PostgreSQL the chunk's transition rows are inserted by that same statement (the UPDATE in a data-modifying
+`WITH`, the rows of the objectives it wrote alone), not by a round trip of their own; on SQLite by one executemany
+after it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -25,6 +27,7 @@ _INSERT_TRANSITIONS = insert(TRANSITIONS)
 # The columns of a transition row (the keys of `evaluation_pass._outcome_rows`' transition rows).
 MOVED = tuple(column.key for column in TRANSITIONS.columns)
 _MOVED_KEYS = frozenset(MOVED)
+_MOVED_BOUND = {name: f"moved_{name}" for name in MOVED}  # a transition row's bound names beside the UPDATE's
 _UPDATE_BY_ID = update(OBJECTIVES).where(OBJECTIVES.c.id == bindparam("row_id"))
 _COLUMN = {"row_id": "id"}  # bound names that are not column names
 # The columns an evaluation writes (the keys of `evaluation_pass._outcome_rows`' values, `row_id` aside).
@@ -111,25 +114,56 @@ def _columns(compiled: SQLCompiler, rows: list[dict[str, Any]]) -> tuple[list[st
 async def update_outcomes(
     session: AsyncSession, rows: list[dict[str, Any]], moved: list[dict[str, Any]] | None = None
 ) -> None:
-    """One executemany of the UPDATE, each value bound as SQLAlchemy binds it (`EncodedJSON` as it is), and the
-    transition rows `moved` inserted: on PostgreSQL by the same statement, on SQLite by one executemany after it.
+    """The outcomes' UPDATE, each value bound as SQLAlchemy binds it (`EncodedJSON` as it is), and the transition rows
+    `moved` inserted: on PostgreSQL by the same statement (a data-modifying `WITH`), on SQLite by one executemany
+    after it.
+
+    On PostgreSQL a chunk of several objectives is one statement over arrays (`_unnest_update`); one objective (a
+    breaching ingest's) is its UPDATE by id in a `WITH` with its transition row's INSERT (`_compiled_one`): the same
+    round trip, with no arrays to plan for one row. Either way a transition row is inserted only for an objective
+    the UPDATE wrote (its id among the UPDATE's `RETURNING`): an outcome of an objective gone meanwhile leaves no
+    transition row. On SQLite the UPDATE is one executemany, the transition rows another, both sent to the driver as
+    compiled (there the transition rows are inserted whatever the UPDATE matched).
 
     The values are converted by the statements' own bind processors (JSON, UTC timestamps), column
     by column, each distinct value once per chunk.
     """
     connection = await session.connection()
     dialect = connection.dialect
-    names, columns = _columns(_compiled_update(dialect), rows)
     moved = _complete(moved) if moved else moved
+    if dialect.name == "postgresql" and len(rows) == 1 and moved and len(moved) == 1:
+        compiled = _compiled_one(dialect)
+        [row], [transition] = rows, moved
+        _, bound = _columns(compiled, [{**row, **{_MOVED_BOUND[name]: transition[name] for name in MOVED}}])
+        await connection.exec_driver_sql(compiled.string, tuple(value for [value] in bound))
+        return
+    names, columns = _columns(_compiled_update(dialect), rows)
+    inserted, values = _columns(_compiled_insert(dialect), moved) if moved else ([], [])
     if dialect.name == "postgresql" and (len(rows) > 1 or moved):
         # One statement for the chunk: every column bound as one array, joined to the rows by id; the transition
         # rows inserted by it too, each of their columns one array.
-        inserted, values = _columns(_compiled_insert(dialect), moved) if moved else ([], [])
         await connection.exec_driver_sql(_unnest_update(dialect, tuple(names), tuple(inserted)), (*columns, *values))
         return
     await connection.exec_driver_sql(_compiled_update(dialect).string, list(zip(*columns, strict=True)))
     if moved:
-        await session.execute(_INSERT_TRANSITIONS, moved)
+        await connection.exec_driver_sql(_compiled_insert(dialect).string, list(zip(*values, strict=True)))
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_one(dialect: Dialect) -> SQLCompiler:
+    """PostgreSQL: one objective's UPDATE by id (`_UPDATE_BY_ID`, `WRITTEN`) in a data-modifying `WITH`, and its
+    transition row inserted (`MOVED`, bound as `moved_<column>`) only if that UPDATE wrote the objective.
+
+    Each value bound and cast as the per-row statements (`_compiled_update`, `_compiled_insert`) bind and cast it.
+    """
+    written = (
+        _UPDATE_BY_ID.values({name: bindparam(name) for name in WRITTEN}).returning(OBJECTIVES.c.id).cte("written")
+    )
+    row = select(*(bindparam(_MOVED_BOUND[name], type_=TRANSITIONS.c[name].type) for name in MOVED))
+    statement = insert(TRANSITIONS).from_select(list(MOVED), row.where(exists(select(written.c.id)))).add_cte(written)
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
 def _complete(moved: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,7 +210,8 @@ def _arrays(dialect: Dialect, table: Any, names: tuple[str, ...], first: int) ->
 @functools.lru_cache(maxsize=8)
 def _unnest_update(dialect: Dialect, names: tuple[str, ...], inserted: tuple[str, ...] = ()) -> str:
     """PostgreSQL: the bulk UPDATE as one statement over `unnest` of one array per column (`row_id` for `id`),
-    and, with `inserted` columns, the transition rows inserted by it (a data-modifying `WITH`, its arrays after).
+    and, with `inserted` columns, the transition rows inserted after it in the same statement (the UPDATE in a
+    data-modifying `WITH`, their arrays after its), those of the objectives it wrote alone.
 
     Each array is cast to its column's type as the per-row statements cast each value, so the values
     bound are the ones the per-row statements would store.
@@ -189,5 +224,8 @@ def _unnest_update(dialect: Dialect, names: tuple[str, ...], inserted: tuple[str
     if not inserted:
         return update
     arrays = _arrays(dialect, TRANSITIONS, inserted, len(names) + 1)
-    insert_moved = f"INSERT INTO {TRANSITIONS.name} ({', '.join(inserted)}) SELECT * FROM unnest({arrays})"
-    return f"WITH moved AS ({insert_moved}) {update}"
+    columns = ", ".join(inserted)
+    return (
+        f"WITH written AS ({update} RETURNING objectives.id) INSERT INTO {TRANSITIONS.name} ({columns})"
+        f" SELECT * FROM unnest({arrays}) AS m({columns}) WHERE m.objective_row_id IN (SELECT id FROM written)"
+    )

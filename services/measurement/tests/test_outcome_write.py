@@ -3,28 +3,31 @@ transition rows' own INSERT stores them (on SQLite that INSERT follows the outco
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select, text, update
 
-from slm_measurement.bulk_update import update_outcomes
+from slm_measurement.bulk_update import OBJECTIVES, WRITTEN, update_outcomes
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_shared.db import Database
+from slm_shared.testing.databases import migrated_database
 
 TRANSITIONS = ObjectiveTransition.__table__  # type: ignore[attr-defined]
 EVALUATED = datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=2)))  # stored as UTC
 
 
 @contextmanager
-def _statements(db: Database) -> Iterator[list[str]]:
-    sent: list[str] = []
+def _statements(db: Database) -> Iterator[list[tuple[str, Any]]]:
+    """The statements sent to the driver, each with its parameters."""
+    sent: list[tuple[str, Any]] = []
 
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
     try:
@@ -103,7 +106,7 @@ async def test_outcomes_and_their_transition_rows_are_stored_as_their_own_statem
         await session.execute(insert(TRANSITIONS), reference)  # as the rows were inserted apart before
 
     postgres = db.engine.dialect.name == "postgresql"
-    writes = [s for s in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "WITH"))]
+    writes = [s for s, _ in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "WITH"))]
     assert len(writes) == (3 if postgres else 5), sent  # on PostgreSQL each outcome write inserts its transitions
     stored = await _stored(db, [alone["id"], together[0]["id"], *(r["id"] for r in reference)])
     assert stored[alone["id"]] == stored[reference[0]["id"]]
@@ -143,4 +146,90 @@ async def test_a_transition_row_leaving_out_a_column_is_stored_as_its_insert_sto
     async with db.session() as session:
         with pytest.raises(ValueError, match="'tenant'"), _statements(db) as sent:
             await update_outcomes(session, [_outcome(two, "breached")], [unnamed])
-        assert [s for s in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "WITH"))] == []
+        assert [s for s, _ in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "WITH"))] == []
+
+
+async def _raw(
+    db: Database, table: Any, columns: tuple[str, ...], where: str, ids: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    """The columns as the database stores them (no type of SQLAlchemy's converting them back), by `where`'s id."""
+    async with db.sessionmaker() as session:
+        rows = await session.execute(
+            text(f"SELECT {where}, {', '.join(columns)} FROM {table.name} WHERE {where} IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": ids},
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def test_one_objective_and_its_transition_row_are_written_by_its_id_in_one_statement(db: Database) -> None:
+    """A breaching ingest's one outcome: on PostgreSQL one statement, the UPDATE by its id with the transition row's
+    INSERT (no statement over arrays); on SQLite the two statements. Either way stored, column by column as the
+    database holds it, as the rows' own statements store them, a column left out taking its default."""
+    objectives = [_objective(n) for n in range(3)]
+    async with db.session() as session:
+        session.add_all(objectives)
+    one, other, alike = (o.id for o in objectives)
+    moved = _moved(one)
+    del moved["id"], moved["expected_attainment"]
+    reference = _moved(other)
+    outcome = {name: value for name, value in _outcome(alike, "breached").items() if name != "row_id"}
+
+    async with db.session() as session:
+        with _statements(db) as sent:
+            await update_outcomes(session, [_outcome(one, "breached")], [moved])
+        await session.execute(insert(TRANSITIONS), [reference])
+        await session.execute(update(OBJECTIVES).where(OBJECTIVES.c.id == alike).values(outcome))
+
+    writes = [(s, p) for s, p in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "WITH"))]
+    if db.engine.dialect.name == "postgresql":
+        [(write, parameters)] = writes  # one round trip
+        assert "unnest" not in write.lower() and not any(isinstance(p, list | tuple) for p in parameters), write
+        assert re.search(r"\bWHERE\s+objectives\.id\s*=\s*\$\d+", write, re.IGNORECASE), write  # by its id
+        assert parameters.count(one) == 2  # the UPDATE's id and the transition row's objective_row_id
+    else:
+        assert [w.split(None, 1)[0].upper() for w, _ in writes] == ["UPDATE", "INSERT"], writes
+
+    columns = tuple(column.key for column in TRANSITIONS.columns)
+    raw = await _raw(db, TRANSITIONS, columns, "objective_row_id", [one, other])
+    assert len(raw[one][0]) == 36 and raw[one][0] != raw[other][0]  # a new id, as the INSERT gives one
+    assert raw[one][1:] == (raw[other][1], one, *raw[other][3:])  # tenant, at, ... as the reference's INSERT stored
+    assert raw[one][columns.index("expected_attainment")] is None
+    objective = await _raw(db, OBJECTIVES, WRITTEN, "id", [one, alike])
+    assert objective[one] == objective[alike]  # as the objective's own UPDATE stored the same outcome
+
+    async with db.sessionmaker() as session:
+        [stored] = (await session.execute(select(TRANSITIONS).where(TRANSITIONS.c.objective_row_id == one))).all()
+        found = {o.id: o for o in (await session.execute(select(Objective))).scalars()}
+    assert stored.at == EVALUATED and stored.at.tzinfo == UTC and stored.tenant == "acme"
+    written = found[one]
+    assert written.status == "breached" and written.evaluated_at == EVALUATED and written.last_event == "breached"
+    assert (written.window_start, written.window_end) == (EVALUATED - timedelta(days=30), EVALUATED)
+    assert (written.good, written.total, written.attainment) == (0.1 + 0.2, 3.0, 0.1)
+    assert written.needs_evaluation is False
+    assert written.firing_alerts == ["page"] and written.details == {"budget_target": 0.999}
+    assert found[other].status == "no_data"  # the UPDATE by id touched its own row alone
+
+
+@pytest.mark.parametrize("chunk", [False, True], ids=["one", "chunk"])
+async def test_no_transition_row_is_stored_for_an_objective_its_update_did_not_write(
+    postgres_url: str, chunk: bool
+) -> None:
+    """On PostgreSQL the transition rows are inserted by the UPDATE's statement for the objectives it wrote alone:
+    an outcome for an objective gone (here: never there) stores no transition row, alone or in a chunk."""
+    async with migrated_database("slm_measurement", postgres_url) as db:
+        objectives = [_objective(n) for n in range(2)]
+        async with db.session() as session:
+            session.add_all(objectives)
+        there = objectives[0].id
+        gone = new_id()
+        rows, moved = [_outcome(gone, "breached")], [_moved(gone)]
+        if chunk:
+            rows, moved = [_outcome(there, "breached"), *rows], [_moved(there), *moved]
+
+        async with db.session() as session:
+            await update_outcomes(session, rows, moved)
+
+        stored = await _raw(db, TRANSITIONS, ("tenant",), "objective_row_id", [there, gone])
+        assert stored == ({there: ("acme",)} if chunk else {})
