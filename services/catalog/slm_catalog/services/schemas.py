@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slm_catalog.common import Slug
+from slm_shared.web.bounds import StorableStr
 from slm_shared.web.pagination import PageLimitField, PageOffsetField
 
 ServiceType = Literal["business", "technical"]
@@ -21,10 +22,10 @@ class ConfigurationItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(min_length=1, max_length=64, description="CI class, e.g. server, database, application")
-    external_id: str = Field(min_length=1, max_length=200, description="the CI's id in the CMDB")
-    name: str | None = Field(None, max_length=200)
-    source: str | None = Field(None, max_length=64, description="which CMDB, e.g. servicenow")
+    type: StorableStr = Field(min_length=1, max_length=64, description="CI class, e.g. server, database, application")
+    external_id: StorableStr = Field(min_length=1, max_length=200, description="the CI's id in the CMDB")
+    name: StorableStr | None = Field(None, max_length=200)
+    source: StorableStr | None = Field(None, max_length=64, description="which CMDB, e.g. servicenow")
 
 
 class ServiceBase(BaseModel):
