@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from slm_shared import migrations
@@ -18,7 +17,7 @@ from slm_shared.auth import TokenVerifier
 from slm_shared.bus import Bus, Consumer, DeadLetter, Handler, OutboxRelay, chain_handlers
 from slm_shared.bus.dead_letters import replay
 from slm_shared.db import Database
-from slm_shared.errors import field_names_of, install_error_handlers
+from slm_shared.errors import install_error_handlers
 from slm_shared.settings import ServiceSettings
 from slm_shared.tasks import TaskGroup, run_within
 from slm_shared.telemetry import TraceContextMiddleware, exporting, instrument_app, setup_tracing
@@ -182,12 +181,7 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        field_names=[
-            (route, field_names_of(route.openapi_extra))
-            for router in definition.routers
-            for route in router.routes
-            if isinstance(route, APIRoute) and field_names_of(route.openapi_extra) != "dotted"
-        ],
+        routes=app.router.routes,  # read on a refusal, with every router included below
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if not exporting():

@@ -51,6 +51,17 @@ async def brackets(name: str, request: Request, principal: StaffDep) -> int:
     return len(rows)
 
 
+inner = APIRouter(prefix="/inner")
+
+
+@inner.post("/rows", openapi_extra=BRACKETS_FIELD_NAMES)
+async def inner_rows(request: Request, principal: StaffDep) -> int:
+    return len(json.loads(await request.body()))
+
+
+# A router included in a router: its routes are copied into the app's, the list the body check reads.
+router.include_router(inner, prefix="/nested")
+
 DEFINITION = ServiceDefinition(
     name="names", title="Names", description="test", migrations_package="none", routers=[router]
 )
@@ -70,7 +81,8 @@ def named(response: httpx.Response) -> str:
     return str(error["field"])
 
 
-@pytest.mark.parametrize("token", ["NaN", "-Infinity", "1e400", '"x"'])
+# `1` and 249 zeros `e60` is 1e309, infinite with an exponent of two digits (it was let through).
+@pytest.mark.parametrize("token", ["NaN", "-Infinity", "1e400", "1E+400", "1" + "0" * 249 + "e60", '"x"'])
 async def test_each_route_names_a_refused_number_as_it_names_every_field(client: httpx.AsyncClient, token: str) -> None:
     rows = f'[{{"good": 1}}, {{"good": {token}}}]'
     json_type = {"Content-Type": "application/json"}
@@ -110,3 +122,26 @@ async def test_bytes_that_are_not_utf8_are_named_as_each_route_names_a_field(cli
     assert (
         await client.post("/v1/names", content='{"items": [{"name": "é"}]}'.encode(), headers=json_type)
     ).json() == 1
+
+
+async def test_a_route_of_an_included_router_names_as_it_declares(client: httpx.AsyncClient) -> None:
+    json_type = {"Content-Type": "application/json"}
+    answer = await client.post("/v1/nested/inner/rows", content='[{"good": 1}, {"good": NaN}]', headers=json_type)
+    assert named(answer) == "[1].good"
+    answer = await client.post("/v1/nested/inner/rows", content=b'[{"good": 1}, {"a": "\xff"}]', headers=json_type)
+    assert named(answer) == "[1].a"
+
+
+async def test_ndjson_is_read_again_up_to_its_first_line_that_is_not_utf8(client: httpx.AsyncClient) -> None:
+    """As the lines' decoder stops there: where that line's field cannot be named (nested deeper than 64 levels),
+    the route's own answer stands (on a path no route has, a 404), and no later line is read (the 63 lines after
+    it, each naming `[k].note` if it were, were each read in full before, up to 256 KiB apiece)."""
+    deep = b"[" * 70 + b'"\xff"' + b"]" * 70
+    later = b'{"good": 1, "note": "\xff", "pad": [' + b"[]," * 1000 + b"[]]}"
+    lines = b"\n".join([b'{"good": 1}', deep, *[later] * 63]) + b"\n"
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    answer = await client.post("/nope", content=lines, headers=ndjson)
+    assert answer.status_code == 404, answer.text
+    first = b"\n".join([b'{"good": 1}', later, deep]) + b"\n"
+    answer = await client.post("/nope", content=first, headers=ndjson)
+    assert named(answer) == "1.note"
