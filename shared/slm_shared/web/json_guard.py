@@ -16,7 +16,7 @@ MAX_JSON_DEPTH = 64
 # Only bodies with something that could parse to NaN or infinity are parsed here a second time: `NaN`, `Infinity`,
 # an exponent of three digits or more, or a run of 100 digits or more (a number with fewer before its exponent, and
 # one of two digits, stays below 1e199). Found by byte searches over the body with every digit read as 0, which cost
-# ~4 ms a MiB where a regex scan cost 60-270 ms (`bench/body_scan_bench.py`).
+# 4-10 ms a MiB where a regex scan cost 35-210 ms (`bench/body_scan_bench.py`).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
 _SUSPECT_NUMBERS = (b"0e000", b"0e+000", b"0" * 100)
 
