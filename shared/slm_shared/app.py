@@ -178,7 +178,11 @@ def create_app(definition: ServiceDefinition, settings: ServiceSettings, *, auto
     )
     install_error_handlers(app)
     app.add_middleware(NulRefusedMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        routes=app.router.routes,  # read on a refusal, with every router included below
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     if not exporting():
         app.add_middleware(TraceContextMiddleware)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -148,6 +148,39 @@ def field_path(parts: Iterable[str | int], *, brackets: bool = False) -> str:
         else:
             named.append(f".{part}" if named else str(part))
     return "".join(named) or "body"
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """A field of one document as a JSON path: `$.spec.indicators[0].name`."""
+    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
+
+
+# How a route names a field: `dotted` (`targets.0.value`, pydantic's, every route's unless it declares another),
+# `brackets` (`[3].good`, `series[0].indicator`: measurement's batches) or `documents` (`documents[1] $.spec.name`:
+# catalog's OpenSLO apply, whose body is a document or an array of them). A route declares its way in its
+# `openapi_extra` (so its OpenAPI operation says so too), and a refusal made before it runs (by
+# `slm_shared.web.body_limit`: a number that is not finite, bytes that are not UTF-8) names the field as the route's
+# own errors do.
+FieldNames = Literal["dotted", "brackets", "documents"]
+FIELD_NAMES_KEY = "x-field-names"
+BRACKETS_FIELD_NAMES: dict[str, Any] = {FIELD_NAMES_KEY: "brackets"}
+DOCUMENTS_FIELD_NAMES: dict[str, Any] = {FIELD_NAMES_KEY: "documents"}
+
+
+def field_names_of(openapi_extra: dict[str, Any] | None) -> FieldNames:
+    """How a route declaring `openapi_extra` names its fields."""
+    declared = (openapi_extra or {}).get(FIELD_NAMES_KEY)
+    return declared if declared in ("brackets", "documents") else "dotted"
+
+
+def name_field(parts: Sequence[str | int], names: FieldNames) -> str:
+    """A field as a route naming fields `names` names it, from the keys and list indexes leading to it (from the
+    body's top); `body` for the body itself. `documents`: the first index is the document's in an array of them
+    (0 where the body is one document)."""
+    if names == "documents" and parts:
+        index, rest = (parts[0], parts[1:]) if isinstance(parts[0], int) else (0, parts)
+        return f"documents[{index}] {json_path(rest)}"
+    return field_path(parts, brackets=names == "brackets")
 
 
 def field_name(loc: Sequence[Any]) -> str:

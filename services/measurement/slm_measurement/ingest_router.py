@@ -16,7 +16,7 @@ from slm_measurement.ingest import MAX_COUNT, Batch, ColumnarBatch, Point, decod
 from slm_measurement.schemas import Granularity, IngestAccepted, SeriesBucket, SeriesPublic
 from slm_measurement.series_access import readable_series
 from slm_shared.auth import Principal
-from slm_shared.errors import PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
+from slm_shared.errors import BRACKETS_FIELD_NAMES, PROBLEM_RESPONSES, FieldError, ProblemError, Unprocessable
 from slm_shared.web.concurrency import Idempotency, IdempotencyKey
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
 
@@ -31,6 +31,7 @@ COLUMNAR_SCHEMA = {
     "properties": {"series": {"type": "array", "items": _COMPONENTS["Columns"]}},
 }
 POINTS_BODY = {
+    **BRACKETS_FIELD_NAMES,  # every refusal of a batch names its field as `[3].good`, `series[0].indicator`
     "requestBody": {
         "required": True,
         "content": {

@@ -1,19 +1,34 @@
-"""Refuse request bodies over a size limit (413) or with non-finite numbers (422), before the app reads them."""
+"""Refuse request bodies over a size limit (413) or with non-finite numbers (422), before the app reads them.
+
+So is a JSON body holding bytes that are not UTF-8 (422 naming the field, `unencodable_field`), which every route's
+parser refuses as a whole (FastAPI's a 400 naming nothing), unless the field cannot be named (over 256 KiB, not JSON
+even so, nested too deep: the route's own answer stands). Both come before authentication and routing. The field is
+named as the route the request is for names its fields (`slm_shared.errors.FieldNames`): the first of `routes`
+matching the request, as its `openapi_extra` declares (`field_names_of`), dotted (`targets.0.value`) for any other
+and for a path no route has. Only a refusal looks the route up, in `routes` as they are then (the app's: FastAPI's
+`iter_route_contexts`, as its OpenAPI document does, walks the routers included in it and in them, each route with
+its prefixes; a mounted app's routes are not looked into, and the platform mounts none that takes a body)."""
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Sequence
+
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from slm_shared.errors import FieldError, problem_response
-from slm_shared.web.json_guard import body_refusal
+from slm_shared.errors import FieldError, FieldNames, field_names_of, problem_response
+from slm_shared.web.json_guard import body_refusal, unencodable_field
 
 
 class BodySizeLimitMiddleware:
     """Buffers the body up to `max_bytes`; anything larger is answered with 413."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS"}:
@@ -40,13 +55,12 @@ class BodySizeLimitMiddleware:
         body = b"".join(chunks)
         content_type = dict(scope.get("headers") or {}).get(b"content-type", b"").decode("latin-1")
         if (refused := body_refusal(body, content_type)) is not None:
-            response = problem_response(
-                422,
-                f"The request body is refused: {refused}",
-                errors=[FieldError(field=refused.field, message=refused.message, type="finite_number")],
-                instance=scope.get("path"),
-            )
-            await response(scope, receive, send)
+            field = refused.field_named(self._names(scope))
+            error = FieldError(field=field, message=refused.message, type="finite_number")
+            await self._unprocessable(error, scope, receive, send)
+            return
+        if (unencodable := self._not_utf8(body, content_type, scope)) is not None:
+            await self._unprocessable(unencodable, scope, receive, send)
             return
         replayed = False
 
@@ -59,6 +73,38 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay, send)
 
+    def _not_utf8(self, body: bytes, content_type: str, scope: Scope) -> FieldError | None:
+        """The field of a JSON body holding bytes that are not UTF-8, or None (none, or not found); in NDJSON after
+        the index of its line among the lines that are not blank (`[1].service`), in the first line holding such
+        bytes only, as the lines' decoder stops there: one line is read a second time at most."""
+        if "json" not in content_type.lower() or _utf8(body):
+            return None
+        names = self._names(scope)
+        if "ndjson" not in content_type.lower():
+            return unencodable_field(body, names=names)
+        lines = (line for line in body.splitlines() if line.strip())
+        for index, line in enumerate(lines):
+            if not _utf8(line):
+                return unencodable_field(line, prefix=(index,), names=names)
+        return None
+
+    def _names(self, scope: Scope) -> FieldNames:
+        """How the route the request is for names its fields."""
+        for context in iter_route_contexts(self.routes):
+            if context.matches(scope)[0] is Match.FULL:
+                route = context.original_route
+                return field_names_of(route.openapi_extra) if isinstance(route, APIRoute) else "dotted"
+        return "dotted"
+
+    async def _unprocessable(self, error: FieldError, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            422,
+            f"The request body is refused: {error.field}: {error.message}",
+            errors=[error],
+            instance=scope.get("path"),
+        )
+        await response(scope, receive, send)
+
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
             413,
@@ -66,3 +112,22 @@ class BodySizeLimitMiddleware:
             instance=scope.get("path"),
         )
         await response(scope, receive, send)
+
+
+# `_utf8` decodes a body this many bytes at a time, keeping no text: its memory is bounded whatever the body's size.
+_UTF8_CHUNK_BYTES = 64 << 10
+
+
+def _utf8(body: bytes) -> bool:
+    """Whether a body is UTF-8 (an ASCII one is, found at the cost of a scan)."""
+    if body.isascii():
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(body)
+    try:
+        for start in range(0, len(body), _UTF8_CHUNK_BYTES):
+            decoder.decode(view[start : start + _UTF8_CHUNK_BYTES])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -13,7 +13,7 @@ from sqlmodel import col
 from slm_shared.bus.models import DeadLetter
 from slm_shared.db import Database, utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound, describe
-from slm_shared.web.bounds import MAX_PATH_INT, PathInt
+from slm_shared.web.bounds import MAX_PATH_INT, PathInt, StorableStr
 from slm_shared.web.deps import AdminDep, SessionDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -41,9 +41,9 @@ class DeadLetterPublic(BaseModel):
 class DeadLetterFilter(BaseModel):
     """Which dead letters: each given field narrows the set."""
 
-    consumer: str | None = Field(None, max_length=64)
-    event_type: str | None = Field(None, max_length=255)
-    reason: str | None = Field(None, max_length=200, description="text the recorded error contains")
+    consumer: StorableStr | None = Field(None, max_length=64)
+    event_type: StorableStr | None = Field(None, max_length=255)
+    reason: StorableStr | None = Field(None, max_length=200, description="text the recorded error contains")
     pending_only: bool = Field(False, description="only those not replayed yet")
 
 

@@ -13,7 +13,7 @@ from sqlmodel import col
 from slm_shared.bus.models import OutboxMessage
 from slm_shared.bus.outbox import PENDING_FLAG
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound
-from slm_shared.web.bounds import MAX_PATH_INT, PathInt
+from slm_shared.web.bounds import MAX_PATH_INT, PathInt, StorableStr
 from slm_shared.web.deps import AdminDep, SessionDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -43,7 +43,7 @@ class Requeue(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str | None = Field(None, max_length=255)
+    type: StorableStr | None = Field(None, max_length=255)
     seqs: list[Annotated[int, Field(ge=1, le=MAX_PATH_INT)]] | None = Field(
         None, min_length=1, max_length=10_000, description="only these rows (the type, if given, still applies)"
     )

@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from slm_catalog.openslo.checked import Checked, json_path
+from slm_catalog.openslo.checked import Checked
 from slm_catalog.openslo.models import AlertPolicySpec
+from slm_shared.errors import json_path
 from slm_shared.terms.alerting import MAX_TIERS, parse_duration
 from slm_shared.terms.maintenance import MaintenanceWindow
 

@@ -8,15 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from slm_catalog.openslo.models import SPECS, Document
-from slm_shared.errors import FieldError
+from slm_shared.errors import FieldError, json_path
 from slm_shared.terms.openslo_credentials import data_source_refusals, metric_source_refusals
-
-
-def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    path = "$"
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
 
 
 @dataclass

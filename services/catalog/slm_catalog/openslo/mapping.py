@@ -13,11 +13,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from slm_catalog.openslo import alerting
-from slm_catalog.openslo.checked import Checked, check, json_path
+from slm_catalog.openslo.checked import Checked, check
 from slm_catalog.openslo.models import Document, InlineSLI, SLISpec
 from slm_catalog.transfer.schemas import CatalogDocument
 from slm_shared.contracts.indicators import STANDARD_INDICATOR_KEYS
-from slm_shared.errors import FieldError
+from slm_shared.errors import FieldError, json_path
 
 __all__ = ["Checked", "check", "indicator_kind", "to_catalogue"]
 

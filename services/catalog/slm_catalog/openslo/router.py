@@ -15,6 +15,7 @@ from slm_catalog.transfer import service as transfer
 from slm_catalog.transfer.router import YAML_TYPES
 from slm_catalog.transfer.schemas import ImportSummary
 from slm_shared.errors import (
+    DOCUMENTS_FIELD_NAMES,
     PROBLEM_RESPONSES,
     BadRequest,
     Conflict,
@@ -50,7 +51,13 @@ class OpenSLOSummary(ImportSummary):
 def _documents(body: bytes, content_type: str) -> list[Any]:
     try:
         if content_type.split(";")[0].strip().lower() in YAML_TYPES:
-            loaded = [check_document(d) for d in yaml.load_all(body, Loader=_TextTimes) if d is not None]
+            loaded = [d for d in yaml.load_all(body, Loader=_TextTimes) if d is not None]
+            each = [item for d in loaded for item in (d if isinstance(d, list) else [d])]
+            for index, document in enumerate(each):  # named by its index among the documents, as JSON's are
+                try:
+                    check_document(document)
+                except JsonRefused as refused:
+                    raise JsonRefused((index, *refused.parts), refused.message) from None
         else:
             loaded = [load_json(body)]
     except RecursionError:
@@ -59,7 +66,8 @@ def _documents(body: bytes, content_type: str) -> list[Any]:
         ) from None
     except JsonRefused as refused:
         raise Unprocessable(
-            f"The documents are refused: {refused}", errors=[FieldError(field=refused.field, message=refused.message)]
+            f"The documents are refused: {refused.field_named('documents')}: {refused.message}",
+            errors=[FieldError(field=refused.field_named("documents"), message=refused.message)],
         ) from None
     except (yaml.YAMLError, ValueError) as exc:
         raise BadRequest(f"The body is not valid YAML or JSON: {exc}") from exc
@@ -79,6 +87,7 @@ def _documents(body: bytes, content_type: str) -> list[Any]:
     response_model=OpenSLOSummary,
     status_code=201,
     openapi_extra={
+        **DOCUMENTS_FIELD_NAMES,  # `documents[1] $.spec.name`, every refusal alike
         "requestBody": {
             "required": True,
             "content": {
@@ -87,7 +96,7 @@ def _documents(body: bytes, content_type: str) -> list[Any]:
                 },
                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
             },
-        }
+        },
     },
 )
 async def apply_openslo(

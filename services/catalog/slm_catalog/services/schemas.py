@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slm_catalog.common import Slug
+from slm_shared.web.bounds import StorableStr
 from slm_shared.web.pagination import PageLimitField, PageOffsetField
 
 ServiceType = Literal["business", "technical"]
@@ -17,7 +18,8 @@ Tag = Field(min_length=1, max_length=64)
 
 
 class ConfigurationItem(BaseModel):
-    """A configuration item the service runs on, as known to a CMDB."""
+    """A configuration item the service runs on, as known to a CMDB; as read back, text as stored (one stored
+    before U+0000 was refused keeps it)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -25,6 +27,15 @@ class ConfigurationItem(BaseModel):
     external_id: str = Field(min_length=1, max_length=200, description="the CI's id in the CMDB")
     name: str | None = Field(None, max_length=200)
     source: str | None = Field(None, max_length=64, description="which CMDB, e.g. servicenow")
+
+
+class ConfigurationItemIn(ConfigurationItem):
+    """A configuration item as given (created, changed, imported): text a column can keep (`StorableStr`)."""
+
+    type: StorableStr = Field(min_length=1, max_length=64, description="CI class, e.g. server, database, application")
+    external_id: StorableStr = Field(min_length=1, max_length=200, description="the CI's id in the CMDB")
+    name: StorableStr | None = Field(None, max_length=200)
+    source: StorableStr | None = Field(None, max_length=64, description="which CMDB, e.g. servicenow")
 
 
 class ServiceBase(BaseModel):
@@ -42,6 +53,7 @@ class ServiceBase(BaseModel):
 
 class ServiceCreate(ServiceBase):
     key: Slug
+    configuration_items: list[ConfigurationItemIn] = Field(default_factory=list, max_length=200)  # type: ignore[assignment]
 
 
 class ServiceUpdate(BaseModel):
@@ -54,7 +66,7 @@ class ServiceUpdate(BaseModel):
     owner_team: str | None = Field(None, max_length=200)
     owner_contact: str | None = Field(None, max_length=320)
     tags: list[str] | None = Field(None, max_length=50)
-    configuration_items: list[ConfigurationItem] | None = Field(None, max_length=200)
+    configuration_items: list[ConfigurationItemIn] | None = Field(None, max_length=200)
 
 
 class ServicePublic(ServiceBase):

@@ -19,6 +19,7 @@ from slm_catalog.models import BusinessCalendar, Indicator, Offering, Service, S
 from slm_catalog.offerings import repository as offerings_repository
 from slm_catalog.offerings import service as offerings_service
 from slm_catalog.services import repository as services_repository
+from slm_catalog.services.schemas import ConfigurationItemIn
 from slm_catalog.transfer.schemas import CatalogDocument, ImportSummary
 from slm_shared.contracts import EVENTS
 from slm_shared.errors import Conflict, FieldError, Unprocessable
@@ -59,7 +60,7 @@ async def export_document(session: AsyncSession, *, tenant: str) -> CatalogDocum
             }
         )
         offerings.setdefault(offering.service_id, []).append(body)
-    return CatalogDocument.model_validate(
+    document = CatalogDocument.model_validate(
         {
             "indicators": [
                 {k: getattr(row, k) for k in ("key", "name", "description", "unit", "kind", "clock")}
@@ -72,7 +73,7 @@ async def export_document(session: AsyncSession, *, tenant: str) -> CatalogDocum
             "services": [
                 {
                     **{k: getattr(s, k) for k in SERVICE_FIELDS},
-                    "configuration_items": s.configuration_items,
+                    "configuration_items": [],
                     "depends_on": sorted(depends.get(s.id, []), key=lambda d: d["service"]),
                     "offerings": sorted(offerings.get(s.id, []), key=lambda o: (o["name"], o["version"])),
                 }
@@ -80,6 +81,11 @@ async def export_document(session: AsyncSession, *, tenant: str) -> CatalogDocum
             ],
         }
     )
+    # A service's configuration items as stored, not checked again: one stored before U+0000 was refused exports
+    # (and is refused naming the field if imported).
+    for exported, row in zip(document.services, services, strict=True):
+        exported.configuration_items = [ConfigurationItemIn.model_construct(**item) for item in row.configuration_items]
+    return document
 
 
 def _duplicates(keys: list[str], path: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from slm_measurement.pull.models import DataSource, PulledSeries
 from slm_shared.auth import Principal
 from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
-from slm_shared.web.bounds import BoundedDatetime, StoredAnyHttpUrl
+from slm_shared.web.bounds import BoundedDatetime, StorableStr, StoredAnyHttpUrl
 from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
 from slm_shared.web.pagination import Page, PageDep
 
@@ -27,13 +27,13 @@ Query = Annotated[str, Field(min_length=1, max_length=4000, description="PromQL"
 
 class BearerAuth(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    bearer_token: str = Field(min_length=1, max_length=2000)
+    bearer_token: StorableStr = Field(min_length=1, max_length=2000)
 
 
 class BasicAuth(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1000)
+    username: StorableStr = Field(min_length=1, max_length=200)
+    password: StorableStr = Field(min_length=1, max_length=1000)
 
 
 class DataSourceCreate(BaseModel):

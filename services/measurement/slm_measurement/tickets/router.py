@@ -12,7 +12,14 @@ from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.schemas import ClockPublic, TicketEventIn, TicketEventsAccepted, TicketPublic
 from slm_measurement.tickets.worker import rules_of
 from slm_shared.db import utcnow
-from slm_shared.errors import PROBLEM_RESPONSES, FieldError, NotFound, Unprocessable, field_path
+from slm_shared.errors import (
+    BRACKETS_FIELD_NAMES,
+    PROBLEM_RESPONSES,
+    FieldError,
+    NotFound,
+    Unprocessable,
+    field_path,
+)
 from slm_shared.web.concurrency import IdempotencyDep
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
 from slm_shared.web.json_guard import unencodable_field
@@ -47,7 +54,8 @@ def decode_events(body: bytes) -> list[TicketEventIn]:
     "/events",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TicketEventsAccepted,
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    openapi_extra={**BRACKETS_FIELD_NAMES,
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
         "type": "array", "items": TicketEventIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}}},
 )  # fmt: skip
 async def ingest_ticket_events(

@@ -1,0 +1,147 @@
+"""The shared body check (a number no field may take: NaN, Infinity, 1e400) names the field as the route the request
+is for names every other error: `[1].good` on a route declaring `BRACKETS_FIELD_NAMES` (path parameters
+included), `items.1.good` as pydantic does on any other; an NDJSON line by its index among the lines that are not
+blank. On an app built by create_app, over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from slm_shared.app import ServiceDefinition, create_app
+from slm_shared.errors import BRACKETS_FIELD_NAMES, PROBLEM_JSON, FieldError, Unprocessable, field_path
+from slm_shared.settings import ServiceSettings
+from slm_shared.testing.app_client import running_app
+from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.web.bounds import NOT_UTF8_REFUSED
+from slm_shared.web.deps import StaffDep
+
+router = APIRouter(prefix="/v1")
+
+
+class Count(BaseModel):
+    good: float
+
+
+class Counts(BaseModel):
+    items: list[Count]
+
+
+@router.post("/counts")
+async def dotted(data: Counts, principal: StaffDep) -> int:
+    return len(data.items)
+
+
+@router.post("/batches/{name}", openapi_extra=BRACKETS_FIELD_NAMES)
+async def brackets(name: str, request: Request, principal: StaffDep) -> int:
+    """Reads its own body, naming a field as `[1].good` (a count that is not a number)."""
+    body = await request.body()
+    lines = [line for line in body.splitlines() if line.strip()] if b"\n" in body else None
+    rows: list[Any] = [json.loads(line) for line in lines] if lines is not None else json.loads(body)
+    for index, row in enumerate(rows):
+        if not isinstance(row.get("good"), int | float):
+            error = FieldError(field=field_path([index, "good"], brackets=True), message="not a number")
+            raise Unprocessable(f"refused: {error.field}", errors=[error])
+    return len(rows)
+
+
+inner = APIRouter(prefix="/inner")
+
+
+@inner.post("/rows", openapi_extra=BRACKETS_FIELD_NAMES)
+async def inner_rows(request: Request, principal: StaffDep) -> int:
+    return len(json.loads(await request.body()))
+
+
+# A router included in a router: its routes are copied into the app's, the list the body check reads.
+router.include_router(inner, prefix="/nested")
+
+DEFINITION = ServiceDefinition(
+    name="names", title="Names", description="test", migrations_package="none", routers=[router]
+)
+
+
+@pytest.fixture
+async def client(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = ServiceSettings(database_url=sqlite_url, nats_url="nats://127.0.0.1:1", run_workers=False)
+    async with running_app(create_app(DEFINITION, settings, auto_migrate=False), token=make_token()) as client:
+        yield client
+
+
+def named(response: httpx.Response) -> str:
+    assert response.status_code == 422 and response.headers["content-type"].startswith(PROBLEM_JSON), response.text
+    [error] = response.json()["errors"]
+    assert error["field"] in response.json()["detail"], response.text
+    return str(error["field"])
+
+
+# `1` and 249 zeros `e60` is 1e309, infinite with an exponent of two digits (it was let through).
+@pytest.mark.parametrize("token", ["NaN", "-Infinity", "1e400", "1E+400", "1" + "0" * 249 + "e60", '"x"'])
+async def test_each_route_names_a_refused_number_as_it_names_every_field(client: httpx.AsyncClient, token: str) -> None:
+    rows = f'[{{"good": 1}}, {{"good": {token}}}]'
+    json_type = {"Content-Type": "application/json"}
+    assert named(await client.post("/v1/batches/b-1", content=rows, headers=json_type)) == "[1].good"
+    counts = f'{{"items": [{{"good": 1}}, {{"good": {token}}}]}}'
+    assert named(await client.post("/v1/counts", content=counts, headers=json_type)) == "items.1.good"
+    lines = f'{{"good": 1}}\n\n{{"good": {token}}}\n'
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    assert named(await client.post("/v1/batches/b-1", content=lines, headers=ndjson)) == "[1].good"
+
+
+class Named(BaseModel):
+    name: str
+
+
+class Names(BaseModel):
+    items: list[Named]
+
+
+@router.post("/names")
+async def names(data: Names, principal: StaffDep) -> int:
+    return len(data.items)
+
+
+async def test_bytes_that_are_not_utf8_are_named_as_each_route_names_a_field(client: httpx.AsyncClient) -> None:
+    """Every JSON parser refuses such a body as a whole (FastAPI's a 400 naming nothing): the field is named."""
+    json_type = {"Content-Type": "application/json"}
+    document = b'{"items": [{"name": "a"}, {"name": "b\xff"}]}'
+    answer = await client.post("/v1/names", content=document, headers=json_type)
+    assert named(answer) == "items.1.name" and NOT_UTF8_REFUSED in answer.json()["detail"], answer.text
+    assert (
+        named(await client.post("/v1/batches/b-1", content=b'[{"good": 1}, {"a\xff": 1}]', headers=json_type)) == "[1]"
+    )
+    lines = b'{"good": 1}\n\n{"good": 2, "note": "\xff"}\n'
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    assert named(await client.post("/v1/batches/b-1", content=lines, headers=ndjson)) == "[1].note"
+    assert (
+        await client.post("/v1/names", content='{"items": [{"name": "é"}]}'.encode(), headers=json_type)
+    ).json() == 1
+
+
+async def test_a_route_of_an_included_router_names_as_it_declares(client: httpx.AsyncClient) -> None:
+    json_type = {"Content-Type": "application/json"}
+    answer = await client.post("/v1/nested/inner/rows", content='[{"good": 1}, {"good": NaN}]', headers=json_type)
+    assert named(answer) == "[1].good"
+    answer = await client.post("/v1/nested/inner/rows", content=b'[{"good": 1}, {"a": "\xff"}]', headers=json_type)
+    assert named(answer) == "[1].a"
+
+
+async def test_ndjson_is_read_again_up_to_its_first_line_that_is_not_utf8(client: httpx.AsyncClient) -> None:
+    """As the lines' decoder stops there: where that line's field cannot be named (nested deeper than 64 levels),
+    the route's own answer stands (on a path no route has, a 404), and no later line is read (the 63 lines after
+    it, each naming `[k].note` if it were, were each read in full before, up to 256 KiB apiece)."""
+    deep = b"[" * 70 + b'"\xff"' + b"]" * 70
+    later = b'{"good": 1, "note": "\xff", "pad": [' + b"[]," * 1000 + b"[]]}"
+    lines = b"\n".join([b'{"good": 1}', deep, *[later] * 63]) + b"\n"
+    ndjson = {"Content-Type": "application/x-ndjson"}
+    answer = await client.post("/nope", content=lines, headers=ndjson)
+    assert answer.status_code == 404, answer.text
+    first = b"\n".join([b'{"good": 1}', later, deep]) + b"\n"
+    answer = await client.post("/nope", content=first, headers=ndjson)
+    assert named(answer) == "1.note"
