@@ -5,6 +5,12 @@ fetches the rows and closes the cursor as four calls, each a hand-over to that t
 loop when it is done. Here a statement is one call doing all four on the thread; the rows, description, row count
 and last row id come back together. Server-side cursors (streamed results) are SQLAlchemy's own, unchanged.
 
+A transaction's BEGIN (`db.create_engine` issues `BEGIN IMMEDIATE` for writers, `BEGIN DEFERRED` for readers) is
+not a hop of its own: it is kept and run on the thread just before the transaction's first statement, in that
+statement's hop. Nothing runs on the connection in between, so the transaction is the same (a writer holds the
+write lock from its first statement, waiting in the busy handler for it as before); a transaction that ends
+before any statement ends without a hop (`commit` or `rollback` drop the kept BEGIN).
+
 This leans on parts of aiosqlite and SQLAlchemy that are not public (`aiosqlite.Connection._execute` and `_conn`,
 SQLAlchemy's adapter classes and their slots). `one_hop_dbapi` checks they are still there as expected; if a newer
 release changed them it logs a warning and gives None, and the dialect keeps its own adaptation: an upgrade costs
@@ -16,6 +22,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sqlite3
+import weakref
 from collections import deque
 from functools import cache
 from typing import Any
@@ -27,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 # what `OneHopCursor` sets on SQLAlchemy's buffered cursor, all slots of it
 CURSOR_SLOTS = ("_adapt_connection", "_connection", "description", "await_", "_rows", "rowcount", "lastrowid")
+# the statements that open a transaction, kept until the transaction's first statement (see the module's text)
+BEGINS = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"})
+# aiosqlite connection -> the BEGIN its next statement runs first (SQLAlchemy's adapted classes have no room)
+_kept_begin: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def _slots(cls: type) -> set[str]:
@@ -73,10 +84,15 @@ def unsupported() -> str | None:
     return None
 
 
-def _run(connection: sqlite3.Connection, operation: Any, parameters: Any, many: bool) -> tuple[Any, ...]:
-    """On the driver's thread: execute, fetch what the statement returns, close the cursor."""
+def _run(
+    connection: sqlite3.Connection, operation: Any, parameters: Any, many: bool, begin: str | None = None
+) -> tuple[Any, ...]:
+    """On the driver's thread: the kept `begin` if any, then execute, fetch what the statement returns, close the
+    cursor. A BEGIN that fails (the write lock not had within the busy timeout) raises before the statement runs."""
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:  # as SQLAlchemy's own cursor: no rows kept, even with RETURNING
             cursor.executemany(operation, parameters)
             return None, None, cursor.lastrowid, cursor.rowcount
@@ -108,8 +124,15 @@ def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any
                 # (the connection invalidated, the pool's next checkout a fresh one). `_execute` would raise
                 # "Connection closed" instead, a bare ValueError.
                 driver_connection = connection._conn
+                if not many and not parameters and isinstance(operation, str) and operation.strip() in BEGINS:
+                    _kept_begin[connection] = operation  # run with the transaction's first statement
+                    self.description, self.lastrowid, self.rowcount = None, 0, -1
+                    self._rows.clear()
+                    return
+                begin = _kept_begin.pop(connection, None)
                 description, rows, lastrowid, rowcount = self.await_(
-                    connection._execute(_run, driver_connection, operation, parameters, many)  # onto the thread, once
+                    # onto the thread, once (with the transaction's BEGIN, if this is its first statement)
+                    connection._execute(_run, driver_connection, operation, parameters, many, begin)
                 )
             except Exception as error:  # noqa: BLE001 - as SQLAlchemy's own cursor: mapped, then raised
                 self._adapt_connection._handle_exception(error)
@@ -133,7 +156,30 @@ def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any
         __slots__ = ()
 
         def cursor(self, server_side: bool = False) -> stock.AsyncAdapt_aiosqlite_cursor:
-            return super().cursor(server_side) if server_side else OneHopCursor(self)
+            if server_side:  # its statements take SQLAlchemy's own way: the kept BEGIN is run first, on its own
+                self._run_kept_begin()
+                return super().cursor(server_side)
+            return OneHopCursor(self)
+
+        def _run_kept_begin(self) -> None:
+            if (begin := _kept_begin.pop(self._connection, None)) is None:
+                return
+            try:
+                self.await_(self._connection._execute(_run, self._connection._conn, begin, None, False))
+            except Exception as error:  # noqa: BLE001 - as SQLAlchemy's own connection: mapped, then raised
+                self._handle_exception(error)
+
+        def execute(self, *args: Any, **kw: Any) -> Any:
+            self._run_kept_begin()
+            return super().execute(*args, **kw)
+
+        def commit(self) -> None:
+            if _kept_begin.pop(self._connection, None) is None:  # else no statement ran: nothing to commit
+                super().commit()
+
+        def rollback(self) -> None:
+            if _kept_begin.pop(self._connection, None) is None:  # else no statement ran: nothing to roll back
+                super().rollback()
 
     class OneHopDBAPI(stock.AsyncAdapt_aiosqlite_dbapi):
         """The DBAPI module SQLAlchemy's aiosqlite dialect is given (`create_engine(module=...)`)."""
