@@ -220,7 +220,7 @@ async def test_a_server_side_cursor_streams_every_row(tmp_path: Path) -> None:
         async with engine.connect() as connection:
             cursors.clear()
             result = await connection.stream(text("SELECT n FROM t ORDER BY n"))
-            assert cursors[-1] is True  # the SELECT on SQLAlchemy's own server-side cursor (after BEGIN)
+            assert cursors[-1] is True  # the SELECT on SQLAlchemy's own server-side cursor (the kept BEGIN run first)
             everything = [n async for n in result.scalars()]
             result = await connection.stream(text("SELECT n FROM t ORDER BY n"), execution_options={"yield_per": 100})
             partitions = [len(partition) async for partition in result.scalars().partitions(100)]
@@ -243,6 +243,9 @@ def test_what_the_module_relies_on_is_checked(monkeypatch: pytest.MonkeyPatch) -
     with monkeypatch.context() as patched:
         patched.delattr(stock.AsyncAdapt_aiosqlite_connection, "_handle_exception")
         assert "_handle_exception" in (sqlite_driver.unsupported() or "")
+    with monkeypatch.context() as patched:
+        patched.delattr(stock, "AsyncAdapt_aiosqlite_ss_cursor")
+        assert "AsyncAdapt_aiosqlite_ss_cursor is gone" in (sqlite_driver.unsupported() or "")
     with monkeypatch.context() as patched:  # a slot renamed
         slots = tuple(slot for slot in stock.AsyncAdapt_aiosqlite_cursor.__slots__ if slot != "_rows")
         patched.setattr(stock.AsyncAdapt_aiosqlite_cursor, "__slots__", slots)
@@ -268,84 +271,3 @@ async def test_on_a_changed_release_statements_take_sqlalchemys_own_adaptation(
             )
     finally:
         await engine.dispose()
-
-
-async def test_a_transactions_begin_takes_no_hop_and_the_write_lock_is_held_from_its_first_statement(
-    tmp_path: Path, hops: list[str]
-) -> None:
-    """BEGIN IMMEDIATE runs in the first statement's hop; once that statement ran, no other connection can write
-    until the commit, as when the BEGIN took a hop of its own."""
-    path = tmp_path / "begin.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        async with db.session() as session:
-            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
-        hops.clear()
-        async with db.session() as session:
-            await session.execute(text("INSERT INTO t (n) VALUES (1)"))
-            assert hops == ["_run('INSERT INTO t (n) VALUES (1)',)"]  # no hop for the BEGIN before it
-            with pytest.raises(sqlite3.OperationalError, match="locked"):
-                other.execute("BEGIN IMMEDIATE")  # the write lock is this transaction's
-            assert other.execute("SELECT count(*) FROM t").fetchone() == (0,)  # not committed yet
-        assert hops[1:] == ["commit()", "rollback()"]  # COMMIT, then the pool's rollback on return
-        assert other.execute("SELECT count(*) FROM t").fetchone() == (1,)
-        other.execute("BEGIN IMMEDIATE")  # free again once committed
-        other.execute("ROLLBACK")
-    finally:
-        other.close()
-        await db.dispose()
-
-
-async def test_a_transaction_without_a_statement_takes_no_hop_and_the_next_one_begins_afresh(
-    tmp_path: Path, hops: list[str]
-) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
-    try:
-        async with db.session() as session:
-            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
-        hops.clear()
-        async with db.session() as session:
-            await session.connection()  # BEGIN IMMEDIATE issued, kept: no statement follows
-        with pytest.raises(RuntimeError):
-            async with db.session() as session:
-                await session.connection()
-                raise RuntimeError("rolled back before any statement")
-        assert hops == ["rollback()", "rollback()"], "\n".join(hops)  # only the pool's reset on each return
-        async with db.session() as session:  # its own BEGIN, with its first statement; committed
-            await session.execute(text("INSERT INTO t (n) VALUES (1)"))
-        async with db.session(read_only=True) as session:
-            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
-    finally:
-        await db.dispose()
-
-
-async def test_a_begin_that_cannot_have_the_write_lock_fails_its_first_statement_which_does_not_run(
-    tmp_path: Path,
-) -> None:
-    """Another connection holds the write lock past the busy timeout: the first statement raises SQLite's
-    "database is locked", as the BEGIN did, nothing of it is written, and the connection serves the next one."""
-    path = tmp_path / "locked.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
-
-    @event.listens_for(db.engine.sync_engine, "connect")
-    def _short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:  # after the engine's own PRAGMAs
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=50")
-        cursor.close()
-
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        async with db.session() as session:
-            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
-        other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(OperationalError, match="locked"):
-            async with db.session() as session:
-                await session.execute(text("INSERT INTO t (n) VALUES (1)"))
-        other.execute("ROLLBACK")
-        async with db.session() as session:
-            await session.execute(text("INSERT INTO t (n) VALUES (2)"))
-        assert other.execute("SELECT n FROM t").fetchall() == [(2,)]
-    finally:
-        other.close()
-        await db.dispose()
