@@ -222,6 +222,10 @@ class OutboxRelay:
         if len(rows) == 1:  # a commit's lone event (a breach): published from this task, no task of its own to wait for
             try:
                 results = [await publish(rows[0])]
+            except asyncio.CancelledError as exc:  # the relay's task cancelled: it stops; else the row's failure
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise
+                results = [exc]
             except Exception as exc:  # noqa: BLE001 - as gather's return_exceptions: counted below
                 results = [exc]
         else:
