@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from slm_shared.bus import record_event
-from slm_shared.bus.outbox import PENDING_FLAG, ROWS_KEY
+from slm_shared.bus.record import PENDING_FLAG, ROWS_KEY
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.envelope import EventSpec
 from slm_shared.contracts.payloads import BurnAlertV1, ObjectiveStatusV1

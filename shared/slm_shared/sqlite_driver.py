@@ -3,7 +3,17 @@
 aiosqlite runs every call on its connection's thread: the adaptation SQLAlchemy ships creates a cursor, executes,
 fetches the rows and closes the cursor as four calls, each a hand-over to that thread and a wake-up of the event
 loop when it is done. Here a statement is one call doing all four on the thread; the rows, description, row count
-and last row id come back together. Server-side cursors (streamed results) are SQLAlchemy's own, unchanged.
+and last row id come back together. Server-side cursors (streamed results) are SQLAlchemy's own but for the kept
+BEGIN (below), which a streamed statement runs first, in a hop of its own.
+
+A transaction's BEGIN (`db.create_engine` issues `BEGIN IMMEDIATE` for writers, `BEGIN DEFERRED` for readers) is
+not a hop of its own: it is kept and run on the thread just before the transaction's first statement, in that
+statement's hop. Nothing runs on the connection in between, so the transaction is the same (a writer holds the
+write lock from its first statement, waiting in the busy handler for it as before); a transaction that ends
+before any statement ends without a hop (`commit` or `rollback` drop the kept BEGIN). The wait for the write lock,
+and a "database is locked" once the busy timeout is over, now belong to the first statement (and its span): that
+statement fails and does not run, and the BEGIN is kept again, so the transaction's next statement begins it afresh
+rather than running in autocommit. A BEGIN text inside a transaction is not kept: it runs, and fails, as before.
 
 This leans on parts of aiosqlite and SQLAlchemy that are not public (`aiosqlite.Connection._execute` and `_conn`,
 SQLAlchemy's adapter classes and their slots). `one_hop_dbapi` checks they are still there as expected; if a newer
@@ -16,6 +26,7 @@ from __future__ import annotations
 import inspect
 import logging
 import sqlite3
+import weakref
 from collections import deque
 from functools import cache
 from typing import Any
@@ -27,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 # what `OneHopCursor` sets on SQLAlchemy's buffered cursor, all slots of it
 CURSOR_SLOTS = ("_adapt_connection", "_connection", "description", "await_", "_rows", "rowcount", "lastrowid")
+# the statements that open a transaction, kept until the transaction's first statement (see the module's text)
+BEGINS = frozenset({"BEGIN", "BEGIN DEFERRED", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"})
+# aiosqlite connection -> the BEGIN its next statement runs first (SQLAlchemy's adapted classes have no room)
+_kept_begin: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def _slots(cls: type) -> set[str]:
@@ -65,18 +80,28 @@ def unsupported() -> str | None:
         return f"SQLAlchemy's aiosqlite cursor has no {', '.join(sorted(missing))}"
     if stock.AsyncAdapt_aiosqlite_cursor.server_side:
         return "SQLAlchemy's aiosqlite cursor is no longer the buffered one"
-    _dbapi, connection, cursor = _one_hop_classes()
+    streamed = getattr(stock, "AsyncAdapt_aiosqlite_ss_cursor", None)
+    if not isinstance(streamed, type) or not issubclass(streamed, stock.AsyncAdapt_aiosqlite_cursor):
+        return "sqlalchemy.dialects.sqlite.aiosqlite.AsyncAdapt_aiosqlite_ss_cursor is gone"
+    _dbapi, connection, cursor, streamed_cursor = _one_hop_classes()
     if connection.__basicsize__ != stock.AsyncAdapt_aiosqlite_connection.__basicsize__:
         return "SQLAlchemy's aiosqlite connection can no longer take another class in place"  # `OneHopDBAPI.connect`
     if cursor.__basicsize__ != stock.AsyncAdapt_aiosqlite_cursor.__basicsize__:
         return "SQLAlchemy's aiosqlite cursor has a layout of its own"
+    if streamed_cursor.__basicsize__ != streamed.__basicsize__:
+        return "SQLAlchemy's aiosqlite server-side cursor has a layout of its own"
     return None
 
 
-def _run(connection: sqlite3.Connection, operation: Any, parameters: Any, many: bool) -> tuple[Any, ...]:
-    """On the driver's thread: execute, fetch what the statement returns, close the cursor."""
+def _run(
+    connection: sqlite3.Connection, operation: Any, parameters: Any, many: bool, begin: str | None = None
+) -> tuple[Any, ...]:
+    """On the driver's thread: the kept `begin` if any, then execute, fetch what the statement returns, close the
+    cursor. A BEGIN that fails (the write lock not had within the busy timeout) raises before the statement runs."""
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:  # as SQLAlchemy's own cursor: no rows kept, even with RETURNING
             cursor.executemany(operation, parameters)
             return None, None, cursor.lastrowid, cursor.rowcount
@@ -91,9 +116,22 @@ def _run(connection: sqlite3.Connection, operation: Any, parameters: Any, many: 
         cursor.close()
 
 
+def _keep_again(connection: Any, driver_connection: sqlite3.Connection | None, begin: str) -> None:
+    """After a statement failed: if its kept BEGIN did not take effect (the write lock not had within the busy
+    timeout), or SQLite ended the transaction, the BEGIN is kept again: SQLAlchemy still has the transaction open, and
+    its next statement must begin it afresh, not run in autocommit. (The driver's thread is idle: nothing else runs
+    on the connection while its one statement is awaited.)"""
+    try:
+        if driver_connection is not None and not driver_connection.in_transaction:
+            _kept_begin[connection] = begin
+    except sqlite3.Error:  # closed meanwhile: nothing to begin
+        pass
+
+
 @cache
-def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any], type[Any]]:
-    """The DBAPI module, connection and cursor classes, built on SQLAlchemy's (only once `unsupported` looked)."""
+def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any], type[Any], type[Any]]:
+    """The DBAPI module, connection, cursor and server-side cursor classes, built on SQLAlchemy's (only once
+    `unsupported` looked)."""
 
     class OneHopCursor(stock.AsyncAdapt_aiosqlite_cursor):
         """A buffered cursor whose statement takes one hop to the driver's thread."""
@@ -102,16 +140,33 @@ def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any
 
         def _statement(self, operation: Any, parameters: Any, *, many: bool) -> None:
             connection = self._connection
+            begin = driver_connection = None
             try:
                 # as SQLAlchemy's own cursor, `_conn` first: once the connection is closed it raises "no active
                 # connection", which the adaptation maps to an OperationalError SQLAlchemy takes for a disconnect
                 # (the connection invalidated, the pool's next checkout a fresh one). `_execute` would raise
                 # "Connection closed" instead, a bare ValueError.
                 driver_connection = connection._conn
+                if (
+                    not many
+                    and not parameters
+                    and isinstance(operation, str)
+                    and operation.strip() in BEGINS
+                    and connection not in _kept_begin
+                    and not driver_connection.in_transaction  # else it runs below, and fails as SQLite's own
+                ):
+                    _kept_begin[connection] = operation  # run with the transaction's first statement
+                    self.description, self.lastrowid, self.rowcount = None, 0, -1
+                    self._rows.clear()
+                    return
+                begin = _kept_begin.pop(connection, None)
                 description, rows, lastrowid, rowcount = self.await_(
-                    connection._execute(_run, driver_connection, operation, parameters, many)  # onto the thread, once
+                    # onto the thread, once (with the transaction's BEGIN, if this is its first statement)
+                    connection._execute(_run, driver_connection, operation, parameters, many, begin)
                 )
             except Exception as error:  # noqa: BLE001 - as SQLAlchemy's own cursor: mapped, then raised
+                if begin is not None:
+                    _keep_again(connection, driver_connection, begin)
                 self._adapt_connection._handle_exception(error)
             if description:
                 self.description = description
@@ -129,11 +184,46 @@ def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any
         def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
             self._statement(operation, seq_of_parameters, many=True)
 
+    class OneHopStreamedCursor(stock.AsyncAdapt_aiosqlite_ss_cursor):
+        """SQLAlchemy's server-side cursor, its statement run after the kept BEGIN (in a hop of its own): SQLAlchemy
+        creates the cursor before a `Connection` begins implicitly, so the BEGIN is only kept once it executes."""
+
+        __slots__ = ()
+
+        def execute(self, operation: Any, parameters: Any = None) -> Any:
+            self._adapt_connection._run_kept_begin()  # type: ignore[attr-defined]  # a OneHopConnection
+            return super().execute(operation, parameters)
+
     class OneHopConnection(stock.AsyncAdapt_aiosqlite_connection):
         __slots__ = ()
 
         def cursor(self, server_side: bool = False) -> stock.AsyncAdapt_aiosqlite_cursor:
-            return super().cursor(server_side) if server_side else OneHopCursor(self)
+            if server_side:  # SQLAlchemy's own way, three or four hops, the kept BEGIN first (`OneHopStreamedCursor`)
+                return OneHopStreamedCursor(self)
+            return OneHopCursor(self)
+
+        def _run_kept_begin(self) -> None:
+            if (begin := _kept_begin.pop(self._connection, None)) is None:
+                return
+            driver_connection = None
+            try:
+                driver_connection = self._connection._conn
+                self.await_(self._connection._execute(_run, driver_connection, begin, None, False))
+            except Exception as error:  # noqa: BLE001 - as SQLAlchemy's own connection: mapped, then raised
+                _keep_again(self._connection, driver_connection, begin)
+                self._handle_exception(error)
+
+        def execute(self, *args: Any, **kw: Any) -> Any:
+            self._run_kept_begin()
+            return super().execute(*args, **kw)
+
+        def commit(self) -> None:
+            if _kept_begin.pop(self._connection, None) is None:  # else no statement ran: nothing to commit
+                super().commit()
+
+        def rollback(self) -> None:
+            if _kept_begin.pop(self._connection, None) is None:  # else no statement ran: nothing to roll back
+                super().rollback()
 
     class OneHopDBAPI(stock.AsyncAdapt_aiosqlite_dbapi):
         """The DBAPI module SQLAlchemy's aiosqlite dialect is given (`create_engine(module=...)`)."""
@@ -144,7 +234,7 @@ def _one_hop_classes() -> tuple[type[stock.AsyncAdapt_aiosqlite_dbapi], type[Any
                 adapted.__class__ = OneHopConnection
             return adapted
 
-    return OneHopDBAPI, OneHopConnection, OneHopCursor
+    return OneHopDBAPI, OneHopConnection, OneHopCursor, OneHopStreamedCursor
 
 
 def one_hop_dbapi() -> stock.AsyncAdapt_aiosqlite_dbapi | None:
@@ -161,5 +251,5 @@ def one_hop_dbapi() -> stock.AsyncAdapt_aiosqlite_dbapi | None:
             getattr(aiosqlite, "__version__", "?"),
         )
         return None
-    dbapi, _connection, _cursor = _one_hop_classes()
+    dbapi, _connection, _cursor, _streamed = _one_hop_classes()
     return dbapi(aiosqlite, sqlite3)

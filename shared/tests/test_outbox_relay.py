@@ -303,3 +303,72 @@ async def test_the_events_of_one_commit_go_in_one_insert_each_handed_over_with_i
     assert [row.event_id for row in handed] == [event.id for event in events]
     assert all(stored[row.seq] == (row.event_id, row.body) for row in handed)
     assert [row.seq for row in handed] == sorted(row.seq for row in handed)  # published in the order written
+
+
+async def _attempts_and_sent(db: Database, event_id: str) -> tuple[int, object]:
+    async with db.session(read_only=True) as session:
+        row = (
+            await session.execute(
+                select(OutboxMessage.attempts, OutboxMessage.sent_at).where(OutboxMessage.event_id == event_id)
+            )
+        ).one()
+    return row.attempts, row.sent_at
+
+
+async def test_a_lone_handed_row_whose_publish_fails_counts_an_attempt_and_stays_unsent(db: Database, bus: Bus) -> None:
+    relay = OutboxRelay(db, bus, publish_timeout=1e-6)  # no acknowledgement in time: the publish fails
+    async with db.session() as session:
+        event = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("lone"))
+    handed = list(relay._handed)
+    assert len(handed) == 1  # a commit's lone event, published from the relay's own task
+    with pytest.raises(Exception, match="Timeout"):
+        await relay.relay_handed(handed)
+    assert await _attempts_and_sent(db, event.id) == (1, None)
+    assert relay.published == 0
+
+
+async def test_a_cancelled_error_from_a_lone_rows_publish_is_that_rows_failure_not_the_relays_end(
+    db: Database, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish that raises CancelledError while the relay's task itself is not cancelled (a future inside the
+    client cancelled) fails that row, as with several rows; the relay goes on and publishes it next time."""
+    relay = OutboxRelay(db, bus)
+    async with db.session() as session:
+        event = record_event(session, EVENTS.service_created, tenant="acme", data=service_event("cancelled"))
+    handed = list(relay._handed)
+    publish = bus.js.publish
+
+    async def cancelled_once(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(bus.js, "publish", publish)
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(bus.js, "publish", cancelled_once)
+    with pytest.raises(Exception, match="CancelledError"):
+        await relay.relay_handed(handed)
+    assert await _attempts_and_sent(db, event.id) == (1, None)
+    assert await relay.relay_once() == 1  # the relay goes on: the row published from the table
+    attempts, sent_at = await _attempts_and_sent(db, event.id)
+    assert attempts == 2 and sent_at is not None  # the failed attempt and the sent one
+
+
+async def test_a_relay_task_cancelled_during_a_lone_rows_publish_stops(
+    db: Database, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = OutboxRelay(db, bus)
+    async with db.session() as session:
+        record_event(session, EVENTS.service_created, tenant="acme", data=service_event("stopped"))
+    handed = list(relay._handed)
+    started = asyncio.Event()
+    publish = bus.js.publish
+
+    async def held(*args: object, **kwargs: object) -> object:
+        started.set()
+        await asyncio.Event().wait()
+        return await publish(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bus.js, "publish", held)
+    task = asyncio.create_task(relay.relay_handed(handed))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -20,7 +20,7 @@ from sqlalchemy import event, func, select, update
 from sqlmodel import col
 
 from slm_shared.bus import Bus, OutboxMessage, OutboxRelay, record_event
-from slm_shared.bus.outbox import ROWS_KEY
+from slm_shared.bus.record import ROWS_KEY
 from slm_shared.contracts import EVENTS
 from slm_shared.db import Database, utcnow
 

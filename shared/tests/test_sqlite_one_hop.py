@@ -60,9 +60,9 @@ async def test_a_statement_is_one_hop_and_reads_writes_and_errors_are_as_before(
             assert list(found.keys()) == ["n", "s"]
             nothing = await session.execute(text("SELECT n FROM t WHERE n > 100"))
             assert nothing.all() == []
-        # BEGIN IMMEDIATE, five statements, COMMIT and the pool's rollback on return: one hop each (SQLAlchemy's
-        # adaptation took three or four per statement: cursor, execute, fetch, close)
-        assert len(hops) == 8, "\n".join(hops)
+        # five statements (BEGIN IMMEDIATE in the first one's hop), COMMIT and the pool's rollback on return: one hop
+        # each (SQLAlchemy's adaptation took three or four per statement: cursor, execute, fetch, close)
+        assert len(hops) == 7, "\n".join(hops)
 
         with pytest.raises(IntegrityError):
             async with db.session() as session:
@@ -220,7 +220,7 @@ async def test_a_server_side_cursor_streams_every_row(tmp_path: Path) -> None:
         async with engine.connect() as connection:
             cursors.clear()
             result = await connection.stream(text("SELECT n FROM t ORDER BY n"))
-            assert cursors[-1] is True  # the SELECT on SQLAlchemy's own server-side cursor (after BEGIN)
+            assert cursors[-1] is True  # the SELECT on SQLAlchemy's own server-side cursor (the kept BEGIN run first)
             everything = [n async for n in result.scalars()]
             result = await connection.stream(text("SELECT n FROM t ORDER BY n"), execution_options={"yield_per": 100})
             partitions = [len(partition) async for partition in result.scalars().partitions(100)]
@@ -243,6 +243,9 @@ def test_what_the_module_relies_on_is_checked(monkeypatch: pytest.MonkeyPatch) -
     with monkeypatch.context() as patched:
         patched.delattr(stock.AsyncAdapt_aiosqlite_connection, "_handle_exception")
         assert "_handle_exception" in (sqlite_driver.unsupported() or "")
+    with monkeypatch.context() as patched:
+        patched.delattr(stock, "AsyncAdapt_aiosqlite_ss_cursor")
+        assert "AsyncAdapt_aiosqlite_ss_cursor is gone" in (sqlite_driver.unsupported() or "")
     with monkeypatch.context() as patched:  # a slot renamed
         slots = tuple(slot for slot in stock.AsyncAdapt_aiosqlite_cursor.__slots__ if slot != "_rows")
         patched.setattr(stock.AsyncAdapt_aiosqlite_cursor, "__slots__", slots)

@@ -1,33 +1,26 @@
-"""Transactional outbox: events written with the change, published after commit."""
+"""Transactional outbox: events written with the change (`record`), published after commit by the relay."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from nats.js.api import PubAck
-from opentelemetry import propagate
-from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
-from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import col
 
 from slm_shared.bus.connection import Bus
 from slm_shared.bus.models import OutboxMessage
-from slm_shared.bus.outbox_row import new_row
-from slm_shared.contracts.envelope import TENANT_MAX_LENGTH, CloudEvent, EventSpec, tenant_refusal
+from slm_shared.bus.outbox_row import RelayedRow, committed_rows
+from slm_shared.bus.record import PENDING_FLAG, ROWS_KEY
 from slm_shared.db import Database, is_postgres, utcnow
 from slm_shared.tasks import checkpoint, pause, wait_for_event
 
 logger = logging.getLogger(__name__)
 
-PENDING_FLAG = "slm_outbox_pending"
-ROWS_KEY = "slm_outbox_rows"  # the rows `record_event` added, handed to the relay after commit
 _OUTBOX = cast(Table, OutboxMessage.__table__)  # type: ignore[attr-defined]
 # Marks one acknowledged row sent at its own acknowledgement's instant, if still unsent: one statement
 # whatever the batch, run once per row in one executemany, so its SQL, its compiled form and (asyncpg)
@@ -44,77 +37,6 @@ _COLUMNS = (
     col(OutboxMessage.headers),
     col(OutboxMessage.body),
 )
-# An event's body: its data as compact JSON, non-ASCII escaped (`json.dumps` with these separators, made once).
-_BODY = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def tenant_carried(tenant: str, *, job: str, item: str) -> bool:
-    """Whether an event can carry a stored row's `tenant` (`tenant_refusal`); if not, logs that `job` skips `item`.
-
-    A periodic job that records events for many rows in one transaction asks first: one row whose event would be
-    refused (`InvalidEvent`, e.g. a tenant SQLite kept past its 64 characters before the bound was enforced) is
-    left as it is, logged every pass until its tenant is renamed, and the other rows, and the other jobs, go on.
-    """
-    if (why := tenant_refusal(tenant)) is None:
-        return True
-    logger.warning("%s skips %s: its tenant %s, so no event can carry it (rename the tenant)", job, item, why)
-    return False
-
-
-def carried_tenant(tenant: Mapped[str] | ColumnElement[str]) -> ColumnElement[bool]:
-    """The SQL condition that a row's `tenant` has a length an event can carry (1 to `TENANT_MAX_LENGTH`).
-
-    A periodic job's batch query filters with it, so rows of a longer tenant SQLite kept are never selected: a
-    skipped row left in the batch qualifies again every pass, and as many of them as the batch's limit, sorted
-    first, would starve every other tenant. `tenant_carried` still checks each row for what SQL cannot see (U+0000).
-    """
-    return func.length(tenant).between(1, TENANT_MAX_LENGTH)
-
-
-def record_event(
-    session: AsyncSession,
-    spec: EventSpec[Any],
-    *,
-    tenant: str,
-    data: BaseModel,
-    subject: str | None = None,
-) -> CloudEvent:
-    """Add an event to the outbox inside the caller's transaction; it is sent after commit."""
-    event = spec.build(tenant=tenant, data=data, subject=subject)
-    headers = event.headers()
-    propagate.inject(headers)
-    row = new_row(
-        event_id=event.id,
-        tenant=tenant,
-        subject=spec.subject,
-        type=event.type,
-        headers=headers,
-        body=_BODY(event.data),
-        created_at=utcnow(),
-    )
-    session.add(row)
-    session.info.setdefault(ROWS_KEY, []).append(row)
-    session.info[PENDING_FLAG] = True
-    return event
-
-
-class _Row(NamedTuple):
-    """What the relay publishes of an outbox row (the columns it reads back when it scans)."""
-
-    seq: int
-    event_id: str
-    subject: str
-    headers: dict[str, Any]
-    body: str
-
-
-def _committed(rows: list[OutboxMessage]) -> list[_Row]:
-    """The rows of a committed transaction that are stored: one added in a savepoint rolled back is not."""
-    return [
-        _Row(row.seq, row.event_id, row.subject, row.headers, row.body)
-        for row in rows
-        if row.seq is not None and instance_state(row).persistent
-    ]
 
 
 class OutboxRelay:
@@ -152,7 +74,7 @@ class OutboxRelay:
         # the table does not give up on a row younger than that (the hand-over may yet mark it sent).
         self.hand_over_seconds = 2 * publish_timeout + 1 if hand_over_seconds is None else hand_over_seconds
         self._wake = asyncio.Event()
-        self._handed: list[_Row] = []
+        self._handed: list[RelayedRow] = []
         self._scan = True  # the first round reads the table
         # The rows the last read of the table found: a row committed just before that read can be
         # handed over after it too, and is not published again from the hand-over.
@@ -164,7 +86,7 @@ class OutboxRelay:
         db.after_commit.append(self._after_commit)
 
     def _after_commit(self, session: AsyncSession) -> None:
-        rows = _committed(session.info.pop(ROWS_KEY, []))
+        rows = committed_rows(session.info.pop(ROWS_KEY, []))
         if session.info.pop(PENDING_FLAG, False):
             if rows and self.hand_over and len(self._handed) + len(rows) <= self.batch_size:
                 self._handed += rows
@@ -220,7 +142,7 @@ class OutboxRelay:
             return await self._relay_locked()
         return await self._relay_unlocked()
 
-    async def relay_handed(self, rows: list[_Row]) -> int:
+    async def relay_handed(self, rows: list[RelayedRow]) -> int:
         """Publish rows handed over by a commit, then mark them sent; returns how many JetStream stored.
 
         The publish comes first, before any database round trip (no read, no lock), so the commit is
@@ -296,7 +218,18 @@ class OutboxRelay:
             ack = await js.publish(row.subject, row.body.encode(), timeout=self.publish_timeout, headers=headers)
             return ack, utcnow()
 
-        results = await asyncio.gather(*(publish(row) for row in rows), return_exceptions=True)
+        results: list[tuple[PubAck, datetime] | BaseException]
+        if len(rows) == 1:  # a commit's lone event (a breach): published from this task, no task of its own to wait for
+            try:
+                results = [await publish(rows[0])]
+            except asyncio.CancelledError as exc:  # the relay's task cancelled: it stops; else the row's failure
+                if (task := asyncio.current_task()) is not None and task.cancelling():
+                    raise
+                results = [exc]
+            except Exception as exc:  # noqa: BLE001 - as gather's return_exceptions: counted below
+                results = [exc]
+        else:
+            results = await asyncio.gather(*(publish(row) for row in rows), return_exceptions=True)
         acked: dict[int, datetime] = {}
         stored = 0
         error: Exception | None = None

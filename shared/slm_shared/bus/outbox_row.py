@@ -1,12 +1,13 @@
-"""An outbox row made as the ORM makes one it loads, holding what the model's constructor would."""
+"""An outbox row made as the ORM makes one it loads, holding what the model's constructor would; what the relay
+publishes of one."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import configure_mappers
-from sqlalchemy.orm.attributes import set_attribute
+from sqlalchemy.orm.attributes import instance_state, set_attribute
 
 from slm_shared.bus.models import OutboxMessage
 
@@ -36,3 +37,22 @@ def new_row(**given: Any) -> OutboxMessage:
             set_attribute(row, name, field.get_default(call_default_factory=True, validated_data=given))
     object.__setattr__(row, "__pydantic_fields_set__", set(given))
     return row
+
+
+class RelayedRow(NamedTuple):
+    """What the relay publishes of an outbox row (the columns it reads back when it scans)."""
+
+    seq: int
+    event_id: str
+    subject: str
+    headers: dict[str, Any]
+    body: str
+
+
+def committed_rows(rows: list[OutboxMessage]) -> list[RelayedRow]:
+    """The rows of a committed transaction that are stored: one added in a savepoint rolled back is not."""
+    return [
+        RelayedRow(row.seq, row.event_id, row.subject, row.headers, row.body)
+        for row in rows
+        if row.seq is not None and instance_state(row).persistent
+    ]

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select, update
 from sqlmodel import col
 
 from slm_shared.bus.models import OutboxMessage
-from slm_shared.bus.outbox import PENDING_FLAG
+from slm_shared.bus.record import PENDING_FLAG
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, NotFound
 from slm_shared.web.bounds import MAX_PATH_INT, PathInt, StorableStr
 from slm_shared.web.deps import AdminDep, SessionDep
