@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.errors import BRACKETS_FIELD_NAMES, PROBLEM_JSON, FieldError, Unprocessable, field_path
@@ -21,6 +21,7 @@ from slm_shared.testing.app_client import running_app
 from slm_shared.testing.pytest_plugin import make_token
 from slm_shared.web.bounds import NOT_UTF8_REFUSED
 from slm_shared.web.deps import StaffDep
+from slm_shared.web.json_guard import REPARSE_MAX_BYTES
 
 router = APIRouter(prefix="/v1")
 
@@ -145,3 +146,84 @@ async def test_ndjson_is_read_again_up_to_its_first_line_that_is_not_utf8(client
     first = b"\n".join([b'{"good": 1}', later, deep]) + b"\n"
     answer = await client.post("/nope", content=first, headers=ndjson)
     assert named(answer) == "1.note"
+
+
+class Finite(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    good: float
+    note: str = ""
+
+
+ACCEPTED: list[float] = []
+
+
+@router.post("/finite")
+async def finite(data: Finite, principal: StaffDep) -> float:
+    ACCEPTED.append(data.good)
+    return data.good
+
+
+@router.post("/plain")
+async def plain(data: Count, principal: StaffDep) -> str:
+    """Takes any float (`inf` included): what a route gets past the body check."""
+    return repr(data.good)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-32-le", "utf-32", "utf-16-be"])
+async def test_json_in_utf16_or_utf32_is_refused_before_the_route(client: httpx.AsyncClient, encoding: str) -> None:
+    """Python's `json` reads UTF-16 and UTF-32 (as the route's parser would, `1e309` then reaching it as inf): JSON
+    must be UTF-8 (RFC 8259 §8.1), so such a body is a 415 naming `body`, without a token too."""
+    for document in ('{"good": 1e309}', '{"good": 1}'):
+        for token in [{}, {"Authorization": ""}]:
+            headers = {"Content-Type": "application/json", **token}
+            answer = await client.post("/v1/plain", content=document.encode(encoding), headers=headers)
+            assert answer.status_code == 415, answer.text
+            assert answer.headers["content-type"].startswith(PROBLEM_JSON)
+            assert answer.json()["errors"][0]["field"] == "body" and "UTF-8" in answer.json()["detail"]
+
+
+async def test_utf8_json_with_a_byte_order_mark_is_read_as_before(client: httpx.AsyncClient) -> None:
+    json_type = {"Content-Type": "application/json"}
+    answer = await client.post("/v1/plain", content=b'\xef\xbb\xbf{"good": 1.5}', headers=json_type)
+    assert answer.status_code == 200 and answer.json() == "1.5", answer.text
+    answer = await client.post("/v1/counts", content=b'\xef\xbb\xbf{"items": [{"good": NaN}]}', headers=json_type)
+    assert named(answer) == "items.0.good"
+
+
+async def test_the_content_type_is_read_as_the_app_reads_it_the_first_header(client: httpx.AsyncClient) -> None:
+    """Starlette's `request.headers.get` (FastAPI's body parsing) reads the first `Content-Type` header: so does the
+    body check, a later `text/plain` skipping it no more."""
+    for token in ("NaN", "1e309"):
+        headers = [("content-type", "application/json"), ("content-type", "text/plain")]
+        answer = await client.post("/v1/plain", content=f'{{"good": {token}}}', headers=headers)
+        assert named(answer) == "good"
+    headers = [("content-type", "application/json"), ("content-type", "text/plain")]
+    answer = await client.post("/v1/names", content=b'{"items": [{"name": "b\xff"}]}', headers=headers)
+    assert named(answer) == "items.0.name"
+    headers = [("content-type", "application/json"), ("content-type", "text/plain")]
+    answer = await client.post("/v1/plain", content='{"good": 1}'.encode("utf-16"), headers=headers)
+    assert answer.status_code == 415, answer.text
+
+
+async def test_a_body_over_the_reparse_bound_is_left_to_the_route_s_decoding(client: httpx.AsyncClient) -> None:
+    """`NaN` (or a hex id holding `1e400`) may be text: a body over REPARSE_MAX_BYTES is not parsed a second time
+    before authentication. The route's own validation refuses the number, naming it as pydantic does; nothing is
+    accepted. Under the bound the body check names it (without a token)."""
+    json_type = {"Content-Type": "application/json"}
+    ACCEPTED.clear()
+    pad = "NaN " * (REPARSE_MAX_BYTES // 4)
+    big = json.dumps({"note": pad})[:-1] + ', "good": NaN}'
+    assert len(big) > REPARSE_MAX_BYTES
+    answer = await client.post("/v1/finite", content=big, headers=json_type)
+    assert named(answer) == "good" and answer.json()["errors"][0]["type"] == "finite_number", answer.text
+    answer = await client.post("/v1/finite", content=big.replace("NaN}", "1e309}"), headers=json_type)
+    assert named(answer) == "good", answer.text
+    # Without a token it is the route's 401 now, not the body check's 422.
+    answer = await client.post("/v1/finite", content=big, headers={**json_type, "Authorization": ""})
+    assert answer.status_code == 401, answer.text
+    assert ACCEPTED == []
+    small = json.dumps({"note": "NaN"})[:-1] + ', "good": NaN}'
+    answer = await client.post("/v1/finite", content=small, headers={**json_type, "Authorization": ""})
+    assert named(answer) == "good" and "NaN" in answer.json()["errors"][0]["message"], answer.text
+    assert ACCEPTED == []

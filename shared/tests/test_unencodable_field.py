@@ -11,6 +11,7 @@ from slm_shared.web.json_guard import (
     UNENCODABLE_MAX_BYTES,
     UNENCODABLE_MAX_DEPTH,
     body_refusal,
+    suspect,
     unencodable_field,
 )
 
@@ -90,3 +91,19 @@ def test_one_way_to_name_a_field(parts: tuple[str | int, ...], brackets: bool, n
 def test_the_body_checks_name_fields_as_pydantic_does() -> None:
     refused = body_refusal(b'{"targets": [{"value": NaN}]}', "application/json")
     assert refused is not None and refused.field == "targets.0.value" == field_name(("body", "targets", 0, "value"))
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        *["1e309", "1.0e309", "-1e309", "1E309", "0.000001e400", "1e0400", "1e+0400", "0." + "9" * 400 + "e309"],
+        *["9" * 400 + ".0", "NaN", "-Infinity"],
+    ],
+)
+def test_a_number_that_may_not_be_finite_is_suspect(number: str) -> None:
+    assert suspect(f'{{"good": {number}}}'.encode())
+
+
+@pytest.mark.parametrize("number", ["1e-400", "1.5", "12e30", "9" * 99 + ".5e99"])
+def test_a_finite_number_is_not_suspect(number: str) -> None:
+    assert not suspect(f'{{"good": {number}}}'.encode())

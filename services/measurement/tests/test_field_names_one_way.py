@@ -21,6 +21,7 @@ from sqlalchemy import select
 from slm_measurement.models import MinuteBucket
 from slm_measurement.tickets.models import TicketEventRow
 from slm_shared.errors import PROBLEM_JSON
+from slm_shared.web.json_guard import REPARSE_MAX_BYTES
 
 AT = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
 MARK = "@@bad@@"
@@ -159,3 +160,29 @@ async def test_a_nul_in_a_filter_or_a_credential_is_refused_naming_it(
     assert answer.status_code == 422 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
     assert field in {error["field"] for error in answer.json()["errors"]}, answer.text
     assert (await client.get("/v1/datasources")).json()["items"] == []
+
+
+async def test_a_body_over_the_reparse_bound_is_refused_by_the_ingest_decoder(
+    app_client: tuple[FastAPI, httpx.AsyncClient], kept: tuple[list[Any], list[Any]]
+) -> None:
+    """The shared body check parses a body a second time only up to REPARSE_MAX_BYTES (a `NaN` in a string makes any
+    body suspect): over it, msgspec's decoding refuses a non-finite number itself (the literal `NaN` as malformed
+    JSON, a 400; an overflowing number as out of range, a 422 naming the field); nothing is stored."""
+    app, client = app_client
+    rows = [row(scope=f"NaN-{index:06}") for index in range(REPARSE_MAX_BYTES // 100)] + [row(good=MARK)]
+    last = f"[{len(rows) - 1}].good"
+    for token, status in [(b"NaN", 400), (b"Infinity", 400), (b"1e400", 422)]:
+        body = written(rows, token)
+        assert len(body) > REPARSE_MAX_BYTES
+        answer = await client.post("/v1/measurements", content=body, headers=JSON)
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"].startswith(PROBLEM_JSON), answer.headers
+        if status == 422:
+            assert named(answer) == last
+        lines = b"\n".join(written(one, token) for one in rows)
+        answer = await client.post("/v1/measurements", content=lines, headers=NDJSON)
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"].startswith(PROBLEM_JSON), answer.headers
+        if status == 422:
+            assert named(answer) == last
+    assert await stored(app) == kept

@@ -1,4 +1,10 @@
-"""Refuse request bodies over a size limit (413) or with non-finite numbers (422), before the app reads them.
+"""Refuse request bodies over a size limit (413) or with non-finite numbers (422; a body of up to 256 KiB,
+`json_guard.REPARSE_MAX_BYTES`, a larger one left to the route's decoding), before the app reads them.
+
+A JSON body that is not UTF-8 by its encoding (UTF-16 or UTF-32: it holds a byte 0, or starts with such a byte order
+mark) is a 415 naming `body` (RFC 8259 §8.1: JSON exchanged between systems is UTF-8), as the app's parser would
+read it (Python's `json` detects UTF-16 and UTF-32) past every check here. The content type is read as the app
+reads it: the first `Content-Type` header.
 
 So is a JSON body holding bytes that are not UTF-8 (422 naming the field, `unencodable_field`), which every route's
 parser refuses as a whole (FastAPI's a 400 naming nothing), unless the field cannot be named (over 256 KiB, not JSON
@@ -15,11 +21,12 @@ import codecs
 from collections.abc import Sequence
 
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slm_shared.errors import FieldError, FieldNames, field_names_of, problem_response
-from slm_shared.web.json_guard import body_refusal, unencodable_field
+from slm_shared.web.json_guard import body_refusal, not_utf8_json, unencodable_field
 
 
 class BodySizeLimitMiddleware:
@@ -53,7 +60,12 @@ class BodySizeLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        content_type = dict(scope.get("headers") or {}).get(b"content-type", b"").decode("latin-1")
+        # The first header, as Starlette's `request.headers` (and so FastAPI's body parsing) reads it.
+        content_type = Headers(scope=scope).get("content-type", "")
+        if "json" in content_type.lower() and not_utf8_json(body):
+            error = FieldError(field="body", message="JSON must be encoded as UTF-8 (RFC 8259)", type="encoding")
+            await self._unprocessable(error, scope, receive, send, status=415)
+            return
         if (refused := body_refusal(body, content_type)) is not None:
             field = refused.field_named(self._names(scope))
             error = FieldError(field=field, message=refused.message, type="finite_number")
@@ -96,9 +108,11 @@ class BodySizeLimitMiddleware:
                 return field_names_of(route.openapi_extra) if isinstance(route, APIRoute) else "dotted"
         return "dotted"
 
-    async def _unprocessable(self, error: FieldError, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _unprocessable(
+        self, error: FieldError, scope: Scope, receive: Receive, send: Send, *, status: int = 422
+    ) -> None:
         response = problem_response(
-            422,
+            status,
             f"The request body is refused: {error.field}: {error.message}",
             errors=[error],
             instance=scope.get("path"),

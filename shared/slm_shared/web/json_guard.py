@@ -14,9 +14,11 @@ from slm_shared.web.bounds import NOT_UTF8_REFUSED, SURROGATE_REFUSED, UNENCODAB
 
 MAX_JSON_DEPTH = 64
 # Only bodies with something that could parse to NaN or infinity are parsed here a second time: `NaN`, `Infinity`,
-# an exponent of three digits or more, or a run of 100 digits or more (a number with fewer before its exponent, and
-# one of two digits, stays below 1e199). Found by byte searches over the body with every digit read as 0, which cost
-# 4-10 ms a MiB where a regex scan cost 35-210 ms (`bench/body_scan_bench.py`).
+# an exponent of three digits or more, or a run of 100 digits or more (a number with fewer than 100 digits before its
+# decimal point and an exponent of at most two digits stays below 1e199). These match inside strings too (`"NaN"`, a
+# hex id holding `1e400`), so a body is scanned and parsed only up to REPARSE_MAX_BYTES. Found by byte searches over
+# the body with every digit read as 0, which cost 3-12 ms a MiB where a regex scan cost 33-276 ms
+# (`bench/body_scan_bench.py`).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
 _SUSPECT_NUMBERS = (b"0e000", b"0e+000", b"0" * 100)
 
@@ -92,10 +94,23 @@ def suspect(body: bytes) -> bool:
     return any(number in digits for number in _SUSPECT_NUMBERS)
 
 
+# Byte order marks of UTF-16 and UTF-32 (UTF-32's little-endian one starts as UTF-16's does).
+_UTF16_32_BOMS = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
+
+
+def not_utf8_json(body: bytes) -> bool:
+    """Whether a JSON body is encoded as UTF-16 or UTF-32 (which Python's `json` detects and reads): it holds a byte
+    0, never in UTF-8 JSON (U+0000 is written `\\u0000`) and in every UTF-16 or UTF-32 JSON text (`{`, `[`, `"` and
+    digits are ASCII), or starts with such a byte order mark. UTF-8's own mark is not refused."""
+    return b"\x00" in body or body.startswith(_UTF16_32_BOMS)
+
+
 def body_refusal(body: bytes, content_type: str) -> JsonRefused | None:
     """Why a JSON (or NDJSON) request body holds a number no field may take, or None. In NDJSON the field is named
-    after the index of its line among the lines that are not blank (`[1].good`), as the lines' decoder names it."""
-    if "json" not in content_type.lower() or not suspect(body):
+    after the index of its line among the lines that are not blank (`[1].good`), as the lines' decoder names it.
+    A body over REPARSE_MAX_BYTES is not parsed here: the route's own decoding refuses such a number (every float
+    field is finite-only or bounded; msgspec refuses `NaN` and an overflowing number), naming it its own way."""
+    if "json" not in content_type.lower() or len(body) > REPARSE_MAX_BYTES or not suspect(body):
         return None
     ndjson = "ndjson" in content_type.lower()
     lines = [line for line in body.splitlines() if line.strip()] if ndjson else [body]
@@ -113,11 +128,12 @@ def body_refusal(body: bytes, content_type: str) -> JsonRefused | None:
 _MAY_HOLD_UNENCODABLE = re.compile(rb"\\u[dD][89a-fA-F]|[\x80-\xff]")
 # An escape that reads as the same lone surrogate as a byte that is not UTF-8 does (`surrogateescape`)
 _ESCAPE_LIKE_A_BYTE = re.compile(rb"\\u[dD][cC][89a-fA-F]")
-# The re-read of a refused document (`unencodable_field`) runs on the event loop, so it is bounded: a larger or
-# deeper document keeps the decoder's own error. `json` and the walk take up to ~0.3 s a MiB (a body of `[],` only,
-# the slowest; 0.15 s of `{"a":1},`), up to ~70 ms for this many bytes: measured once when the bound was set (load
-# average 3.5 on 2 cores), with no committed bench to reproduce it.
-UNENCODABLE_MAX_BYTES = 256 << 10
+# A body is parsed a second time (`body_refusal`, and `unencodable_field` for a refused document) on the event loop
+# before authentication, so only up to this many bytes: a larger or deeper document keeps the decoder's own error.
+# `json` and the walk take up to ~0.6 s a MiB (a body of `[],` only, the slowest; ~30 ms a MiB of ingest rows), so up
+# to ~150 ms for this many bytes (`bench/body_scan_bench.py`, load average 3.8-5.5 on 2 cores).
+REPARSE_MAX_BYTES = 256 << 10
+UNENCODABLE_MAX_BYTES = REPARSE_MAX_BYTES
 UNENCODABLE_MAX_DEPTH = MAX_JSON_DEPTH
 # A field named in the answer is cut to this many characters (its names are the document's own, of any length).
 FIELD_MAX_CHARS = 200
