@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiosqlite
 import pytest
 from sqlmodel import SQLModel
 
@@ -29,3 +31,17 @@ async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
     await connected.ensure_platform_streams()
     yield connected
     await connected.close()
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls handed to aiosqlite's thread (the real ones, counted on their way)."""
+    handed: list[str] = []
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        handed.append(f"{getattr(fn, '__name__', fn)}{args[1:2]}")
+        return await execute(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return handed

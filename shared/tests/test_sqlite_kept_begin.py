@@ -7,26 +7,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from slm_shared.db import Database
-
-
-@pytest.fixture
-def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The calls handed to aiosqlite's thread (the real ones, counted on their way)."""
-    handed: list[str] = []
-    execute = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        handed.append(f"{getattr(fn, '__name__', fn)}{args[1:2]}")
-        return await execute(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    return handed
 
 
 def _short_busy_timeout(db: Database) -> None:

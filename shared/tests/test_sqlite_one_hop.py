@@ -21,20 +21,6 @@ from slm_shared import sqlite_driver
 from slm_shared.db import Database, create_engine
 
 
-@pytest.fixture
-def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The calls handed to aiosqlite's thread (the real ones, counted on their way)."""
-    handed: list[str] = []
-    execute = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        handed.append(f"{getattr(fn, '__name__', fn)}{args[1:2]}")
-        return await execute(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    return handed
-
-
 async def test_a_statement_is_one_hop_and_reads_writes_and_errors_are_as_before(
     tmp_path: Path, hops: list[str]
 ) -> None:
