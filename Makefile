@@ -90,13 +90,17 @@ format: install
 token: install
 	@$(VENV)/bin/slm-token --tenant $(or $(TENANT),demo) --role $(or $(ROLE),admin) $(if $(PARTY),--party $(PARTY))
 
-# Every bench, with PostgreSQL ensured as for the tests (a bench that cannot have it says why and is skipped);
-# a bench that fails is named and the others still run. BENCHES=bench/x.py runs only those.
+# Every bench, with PostgreSQL ensured as for the tests (a bench that cannot have it says why and exits 77,
+# `benchlib.postgres.SKIPPED`); a bench that fails is named and the others still run; the skipped and the failed
+# are listed at the end. BENCHES=bench/x.py runs only those.
 BENCHES ?= $(wildcard bench/*.py)
 bench: install postgres
-	@failed=""; for bench in $(BENCHES); do echo "== $$bench"; \
-		$(PY) $$bench || { status=$$?; echo "== FAILED: $$bench (exit $$status)"; failed="$$failed $$bench"; }; \
-	done; if [ -n "$$failed" ]; then echo "== benches that failed:$$failed"; exit 1; fi
+	@failed=""; skipped=""; for bench in $(BENCHES); do echo "== $$bench"; \
+		$(PY) $$bench; status=$$?; \
+		if [ $$status -eq 77 ]; then skipped="$$skipped $$bench"; \
+		elif [ $$status -ne 0 ]; then echo "== FAILED: $$bench (exit $$status)"; failed="$$failed $$bench"; fi; \
+	done; if [ -n "$$skipped" ]; then echo "== benches skipped:$$skipped"; fi; \
+	if [ -n "$$failed" ]; then echo "== benches that failed:$$failed"; exit 1; fi
 
 k8s:
 	@kubectl kustomize deploy/k8s/overlays/$(or $(OVERLAY),dev)

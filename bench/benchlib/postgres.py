@@ -1,8 +1,10 @@
-"""Whether this machine can start the benches' PostgreSQL, and a bench's visible skip when it cannot."""
+"""Whether this machine can start the benches' PostgreSQL, and a bench's visible skip (exit 77) when it cannot."""
 
 from __future__ import annotations
 
 from slm_shared.testing.postgres import PostgresServer
+
+SKIPPED = 77  # a bench's exit status when it skipped (as automake's tests): `make bench` lists it apart from failures
 
 
 def postgres_missing() -> str | None:
@@ -15,9 +17,10 @@ def postgres_missing() -> str | None:
     return None
 
 
-def skip_without_postgres(bench: str) -> bool:
-    """True, once it has said why, when `bench` needs a PostgreSQL this machine cannot start."""
+def exit_without_postgres(bench: str) -> None:
+    """Ends the process with exit status `SKIPPED`, once it has said why, when `bench` needs a PostgreSQL this
+    machine cannot start; returns otherwise."""
     reason = postgres_missing()
     if reason is not None:
         print(f"({bench} skipped: it needs PostgreSQL: {reason})")
-    return reason is not None
+        raise SystemExit(SKIPPED)
