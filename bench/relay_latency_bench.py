@@ -8,16 +8,19 @@ session hands its connection back); the plain publish's when it is called.
   floor    : a plain nats-py JetStream publish of an event like it (same subject, CloudEvents headers,
              `Nats-Msg-Id` and body size), awaited, then received: no database, no relay
 
-The two relays and the plain publish alternate event by event on one database and one NATS server
-with `sync_interval: always` (acknowledged means on disk), as the stack and the tests run it. Prints
-p50 / p99 from the commit to the subscriber receiving the event and to the publisher seeing JetStream's
-acknowledgement (a relay's `sent_at`, the end of the breach bench's "event row -> published"), ours /
-baseline and ours / floor (what the relay adds to the publish it cannot avoid).
+The two relays and the plain publish alternate event by event on one NATS server with `sync_interval:
+always` (acknowledged means on disk), as the stack and the tests run it, each relay on a database of its
+own (as a service's relay is: neither reads, publishes or marks the other's rows). Each event is
+measured alone: after a relayed event arrives, the bench waits (untimed) until its relay has seen
+JetStream's acknowledgement and committed the row's mark, so no publish, disk sync or mark of one event
+overlaps the next. Prints p50 / p99 from the commit to the subscriber receiving the event and to the
+publisher seeing JetStream's acknowledgement (a relay's `sent_at`, the end of the breach bench's "event
+row -> published"), ours / baseline and ours / floor (what the relay adds to the publish it cannot avoid).
 
 `--sync both` runs the same measurement on two NATS servers side by side, one with `sync_interval:
 always` and one with JetStream's default sync (flushed in the background, acknowledged before it is on
-disk), each with its own database, alternating event by event; it prints both and the difference, what
-"acknowledged means stored" costs.
+disk), each with its own databases, alternating event by event, the side that goes first swapped every
+round; it prints both and the difference, what "acknowledged means stored" costs.
 
 Run: .venv/bin/python bench/relay_latency_bench.py [--database sqlite|postgresql|both] [--events 200]
      [--sync always|default|both]
@@ -31,6 +34,7 @@ import json
 import tempfile
 import time
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,13 +42,13 @@ from pathlib import Path
 import nats
 from benchlib.stack import databases
 from benchlib.stats import percentile
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 from sqlmodel import SQLModel, col, select
 
 import slm_shared.bus.models  # noqa: F401 - registers the outbox table
 from slm_shared.bus import Bus, OutboxRelay, record_event
 from slm_shared.bus.models import OutboxMessage
+from slm_shared.bus.outbox_row import RelayedRow
 from slm_shared.contracts import EVENTS
 from slm_shared.contracts.payloads import ServiceCreatedV1
 from slm_shared.db import Database, utcnow
@@ -58,29 +62,60 @@ SERIES = (
     ("baseline", "relay, rows read back"),
     ("floor", "plain JetStream publish"),
 )
+RELAYS = ("ours", "baseline")
+
+
+class Relay(OutboxRelay):
+    """The relay, resolving `marked` once a round of it has published rows and committed their marks.
+
+    Its database holds only the event the bench waits on, so the first such round is that event's.
+    """
+
+    marked: asyncio.Future[None] | None = None
+
+    async def relay_once(self) -> int:
+        before = self.published + self.duplicates
+        stored = await super().relay_once()
+        self._settle(before)
+        return stored
+
+    async def relay_handed(self, rows: list[RelayedRow]) -> int:
+        before = self.published + self.duplicates
+        stored = await super().relay_handed(rows)
+        self._settle(before)
+        return stored
+
+    def _settle(self, before: int) -> None:
+        if self.published + self.duplicates > before and self.marked is not None and not self.marked.done():
+            self.marked.set_result(None)
 
 
 @dataclass
 class Side:
-    """One NATS server (its JetStream sync) with its own database, the two relays and what they measured."""
+    """One NATS server (its JetStream sync), the two relays, each with its own database, and what they measured."""
 
     sync: str
-    nats_server: NatsServer
     bus: Bus
-    listener: Client
     dbs: dict[str, Database]
-    tasks: list[asyncio.Task[None]]
+    relays: dict[str, Relay]
     received: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name, _ in SERIES})
     acknowledged: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name, _ in SERIES})
     committed: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # event id -> (relay, commit instant)
 
 
-async def open_side(sync: str, root: Path, url: str, arrived: dict[str, asyncio.Future[float]]) -> Side:
-    nats_server = NatsServer(root / f"nats-{sync}", sync_always=sync == "always").start()
+async def open_side(
+    stack: AsyncExitStack, sync: str, root: Path, urls: dict[str, str], arrived: dict[str, asyncio.Future[float]]
+) -> Side:
+    """Start the side's server, bus, listener, databases and relays, each stopped by `stack` once started."""
+    nats_server = NatsServer(root / f"nats-{sync}", sync_always=sync == "always")
+    stack.callback(nats_server.stop)  # stops what `start` started, even if it then failed
+    nats_server.start()
     bus = Bus(nats_server.url, name="bench")
+    stack.push_async_callback(bus.close)
     await bus.connect(attempts=20)
     await bus.ensure_platform_streams()
     listener = await nats.connect(nats_server.url)
+    stack.push_async_callback(listener.close)
 
     async def received(message: Msg) -> None:
         waiter = arrived.pop((message.headers or {}).get("ce-id", ""), None)
@@ -89,23 +124,29 @@ async def open_side(sync: str, root: Path, url: str, arrived: dict[str, asyncio.
 
     await listener.subscribe("slm.catalog.>", cb=received)
     await listener.flush()
-    dbs = {name: Database(url) for name in ("ours", "baseline")}
-    async with dbs["ours"].engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all)
-    relays = [OutboxRelay(db, bus, poll_seconds=5.0, hand_over=name == "ours") for name, db in dbs.items()]
-    tasks = [asyncio.create_task(relay.run()) for relay in relays]
-    return Side(sync, nats_server, bus, listener, dbs, tasks)
+    dbs: dict[str, Database] = {}
+    for name in RELAYS:
+        db = dbs[name] = Database(urls[name])
+        stack.push_async_callback(db.dispose)
+        async with db.engine.begin() as connection:
+            await connection.run_sync(SQLModel.metadata.create_all)
+    relays = {name: Relay(db, bus, poll_seconds=5.0, hand_over=name == "ours") for name, db in dbs.items()}
+    tasks = [asyncio.create_task(relay.run()) for relay in relays.values()]
+    stack.push_async_callback(stop_tasks, tasks, grace_seconds=5)
+    return Side(sync, bus, dbs, relays)
 
 
-async def one_event(db: Database, arrived: dict[str, asyncio.Future[float]]) -> tuple[float, str, datetime]:
+async def one_event(side: Side, name: str, arrived: dict[str, asyncio.Future[float]]) -> tuple[float, str, datetime]:
     """Seconds from the commit (the database's answer to COMMIT) to the subscriber receiving the event; the
-    event's id and the commit's instant (for its `sent_at`)."""
+    event's id and the commit's instant (for its `sent_at`). Returns once the relay has marked the row sent."""
+    db, relay = side.dbs[name], side.relays[name]
     data = ServiceCreatedV1(service_id=str(uuid.uuid4()), key="latency", name="Latency")
     committed: list[tuple[float, datetime]] = []
 
     def stamp(_session: object) -> None:  # runs right after the relay's own commit hook
         committed.append((time.perf_counter(), utcnow()))
 
+    marked = relay.marked = asyncio.get_running_loop().create_future()
     db.after_commit.append(stamp)
     try:
         async with db.session() as session:
@@ -113,7 +154,10 @@ async def one_event(db: Database, arrived: dict[str, asyncio.Future[float]]) -> 
             waiter = arrived[event.id] = asyncio.get_running_loop().create_future()
     finally:
         db.after_commit.remove(stamp)
-    return await asyncio.wait_for(waiter, 10) - committed[0][0], event.id, committed[0][1]
+    took = await asyncio.wait_for(waiter, 10) - committed[0][0]
+    await asyncio.wait_for(marked, 10)  # untimed: acknowledged and marked before the next event
+    relay.marked = None
+    return took, event.id, committed[0][1]
 
 
 async def plain_publish(side: Side, arrived: dict[str, asyncio.Future[float]]) -> tuple[float, float]:
@@ -130,44 +174,40 @@ async def plain_publish(side: Side, arrived: dict[str, asyncio.Future[float]]) -
 
 
 async def relays_acknowledged(side: Side) -> None:
-    """Each relayed event's commit -> its relay seeing JetStream's acknowledgement (`sent_at`), once all are marked."""
-    for _ in range(200):
-        async with side.dbs["ours"].session(read_only=True) as session:
-            sent = dict((await session.execute(select(col(OutboxMessage.event_id), col(OutboxMessage.sent_at)))).all())
-        if all(sent.get(event_id) for event_id in side.committed):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise RuntimeError("relayed events still unmarked after 10 s")
-    for event_id, (name, committed) in side.committed.items():
-        side.acknowledged[name].append((sent[event_id] - committed).total_seconds())
-
-
-async def close_side(side: Side) -> None:
-    await stop_tasks(side.tasks, grace_seconds=5)
-    await side.listener.close()
-    await side.bus.close()
+    """Each relayed event's commit -> its relay seeing JetStream's acknowledgement (its stored `sent_at`)."""
+    sent: dict[str, datetime | None] = {}
     for db in side.dbs.values():
-        await db.dispose()
-    side.nats_server.stop()
+        async with db.session(read_only=True) as session:
+            rows = await session.execute(select(col(OutboxMessage.event_id), col(OutboxMessage.sent_at)))
+            sent.update((event_id, sent_at) for event_id, sent_at in rows)
+    for event_id, (name, committed) in side.committed.items():
+        sent_at = sent.get(event_id)
+        if sent_at is None:
+            raise RuntimeError(f"event {event_id} ({name}) awaited as marked but unmarked")
+        side.acknowledged[name].append((sent_at - committed).total_seconds())
 
 
 async def bench(database: str, events: int, syncs: list[str], root: Path) -> None:
-    postgres = PostgresServer().start() if database == "postgresql" else None
     sides: list[Side] = []
     arrived: dict[str, asyncio.Future[float]] = {}
-    try:
-        for sync in syncs:  # each server its own database: no relay reads rows meant for the other server
-            url = (
-                postgres.create_database(f"relay_latency_{sync}")
+    async with AsyncExitStack() as stack:  # whatever fails, every server, connection and task started is stopped
+        postgres: PostgresServer | None = None
+        if database == "postgresql":
+            postgres = PostgresServer()
+            stack.callback(postgres.stop)
+            postgres.start()
+        for sync in syncs:  # each server its databases: no relay reads rows of the other server or relay
+            urls = {
+                name: postgres.create_database(f"relay_latency_{sync}_{name}")
                 if postgres
-                else f"sqlite+aiosqlite:///{root / f'relay-{sync}.db'}"
-            )
-            sides.append(await open_side(sync, root, url, arrived))
+                else f"sqlite+aiosqlite:///{root / f'relay-{sync}-{name}.db'}"
+                for name in RELAYS
+            }
+            sides.append(await open_side(stack, sync, root, urls, arrived))
         for index in range(events + 10):  # the first ten of each warm up
-            for side in sides:
-                for name in ("ours", "baseline"):
-                    took, event_id, committed = await one_event(side.dbs[name], arrived)
+            for side in sides if index % 2 == 0 else sides[::-1]:  # neither server always goes first
+                for name in RELAYS:
+                    took, event_id, committed = await one_event(side, name, arrived)
                     if index >= 10:
                         side.received[name].append(took)
                         side.committed[event_id] = (name, committed)
@@ -177,11 +217,6 @@ async def bench(database: str, events: int, syncs: list[str], root: Path) -> Non
                     side.received["floor"].append(took)
         for side in sides:
             await relays_acknowledged(side)
-    finally:
-        for side in sides:
-            await close_side(side)
-        if postgres is not None:
-            postgres.stop()
     for side in sides:
         report(database, events, side)
     if len(sides) == 2:
