@@ -16,7 +16,7 @@ help:
 	@echo "make test     run every test (real NATS, SQLite and PostgreSQL)"
 	@echo "make lint     ruff and mypy"
 	@echo "make token    print a development token (ROLE=admin TENANT=demo PARTY=)"
-	@echo "make bench    run the benchmarks under bench/"
+	@echo "make bench    run the benchmarks under bench/, PostgreSQL installed as for the tests (BENCHES=bench/x.py: those only)"
 	@echo "make k8s      render the Kubernetes overlays (OVERLAY=dev|prod) to stdout"
 	@echo "make images   build the four container images (needs Docker)"
 
@@ -90,8 +90,17 @@ format: install
 token: install
 	@$(VENV)/bin/slm-token --tenant $(or $(TENANT),demo) --role $(or $(ROLE),admin) $(if $(PARTY),--party $(PARTY))
 
-bench: install
-	@for bench in bench/*.py; do echo "== $$bench"; $(PY) $$bench || exit 1; done
+# Every bench, with PostgreSQL ensured as for the tests (a bench that cannot have it says why and exits 77,
+# `benchlib.postgres.SKIPPED`); a bench that fails is named and the others still run; the skipped and the failed
+# are listed at the end. BENCHES=bench/x.py runs only those.
+BENCHES ?= $(wildcard bench/*.py)
+bench: install postgres
+	@failed=""; skipped=""; for bench in $(BENCHES); do echo "== $$bench"; \
+		$(PY) $$bench; status=$$?; \
+		if [ $$status -eq 77 ]; then skipped="$$skipped $$bench"; \
+		elif [ $$status -ne 0 ]; then echo "== FAILED: $$bench (exit $$status)"; failed="$$failed $$bench"; fi; \
+	done; if [ -n "$$skipped" ]; then echo "== benches skipped:$$skipped"; fi; \
+	if [ -n "$$failed" ]; then echo "== benches that failed:$$failed"; exit 1; fi
 
 k8s:
 	@kubectl kustomize deploy/k8s/overlays/$(or $(OVERLAY),dev)

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from benchlib.postgres import exit_without_postgres
 from benchlib.serving import in_process_server, run_on_server_loop
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Column, Double
@@ -281,6 +282,8 @@ async def main() -> None:
     parser.add_argument("--hot-batches", type=int, default=400)
     args = parser.parse_args()
     if args.hot:
+        if args.postgres:
+            exit_without_postgres("ingest_bench --hot --postgres")
         await hot(args.postgres, args.hot_batches)
         return
     points = make_points(args.points, args.series)

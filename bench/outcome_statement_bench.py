@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from benchlib.postgres import exit_without_postgres
 from benchlib.serving import run_on_server_loop
 from benchlib.stats import line, ratios
 from sqlalchemy import func, select
@@ -92,6 +93,7 @@ async def main() -> None:
     parser.add_argument("--objectives", type=int, default=10_000)
     parser.add_argument("--explain", action="store_true")
     args: Any = parser.parse_args()
+    exit_without_postgres("outcome_statement_bench")
     print(f"load average before: {load()}")
     forms = ("by id", "arrays")
     server = PostgresServer().start()

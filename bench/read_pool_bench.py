@@ -35,6 +35,7 @@ from typing import Any
 import asyncpg
 import uvloop
 from benchlib.objectives import OBJECTIVE, objective_rows
+from benchlib.postgres import exit_without_postgres
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
@@ -93,6 +94,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=1)
     args = parser.parse_args()
+    exit_without_postgres("read_pool_bench")
     print(f"slm_shared.reads: {reads.__file__}")
     print(f"load average before: {os.getloadavg()}")
 

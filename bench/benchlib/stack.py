@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import httpx
 
+from benchlib.postgres import postgres_missing
 from slm_shared.auth import issue_token
 from slm_shared.cli import SERVER_HTTP, SERVER_LOOP
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
@@ -34,12 +35,9 @@ def token(role: str = "admin", tenant: str = "bench", party: str | None = None) 
 def databases(choice: str) -> list[str]:
     """The databases to run on: sqlite, postgresql or both (PostgreSQL only where its binaries are here)."""
     wanted = ["sqlite", "postgresql"] if choice == "both" else [choice]
-    if "postgresql" in wanted:
-        try:
-            PostgresServer()
-        except (FileNotFoundError, KeyError) as exc:
-            print(f"(PostgreSQL skipped: {exc})")
-            wanted.remove("postgresql")
+    if "postgresql" in wanted and (reason := postgres_missing()) is not None:
+        print(f"(PostgreSQL skipped: {reason})")
+        wanted.remove("postgresql")
     return wanted
 
 

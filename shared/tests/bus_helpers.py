@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from sqlalchemy import Column, Integer, String, Table, func, insert, select
 from sqlmodel import SQLModel
 
@@ -54,6 +57,19 @@ def unique_consumer() -> str:
 async def outbox_sent(db: Database, event_id: str) -> bool:
     async with db.session(read_only=True) as session:
         return await session.scalar(select(OutboxMessage.sent_at).where(OutboxMessage.event_id == event_id)) is not None
+
+
+async def listening(url: str) -> tuple[Client, list[str]]:
+    """A NATS connection subscribed to the catalogue's events, and the `ce-id` of each it receives, in order."""
+    listener = await nats.connect(url)
+    seen: list[str] = []
+
+    async def collect(message: Msg) -> None:
+        seen.append((message.headers or {}).get("ce-id", ""))
+
+    await listener.subscribe("slm.catalog.>", cb=collect)
+    await listener.flush()
+    return listener, seen
 
 
 async def seen_in(seen: list[str], event_id: str) -> bool:

@@ -5,6 +5,7 @@ from typing import Any
 
 import aiosqlite
 import pytest
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from slm_shared.bus import Bus
@@ -20,6 +21,17 @@ async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     async with database.engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def items_db(postgres_url: str) -> AsyncIterator[Database]:
+    """A PostgreSQL database with a table `items` holding one row, 'a' (the read pool's tests)."""
+    database = Database(postgres_url)
+    async with database.session() as session:
+        await session.execute(text("CREATE TABLE items (name TEXT PRIMARY KEY)"))
+        await session.execute(text("INSERT INTO items VALUES ('a')"))
     yield database
     await database.dispose()
 

@@ -1,19 +1,6 @@
-"""What the read pool's tests and its asyncpg-upgrade checks share: a database with one table, and a changed asyncpg."""
+"""What the read pool's tests and its asyncpg-upgrade checks share besides the `items_db` fixture: a changed asyncpg."""
 
 from __future__ import annotations
-
-from sqlalchemy import text
-
-from slm_shared.db import Database
-
-
-async def items_database(url: str) -> Database:
-    """A database with a table `items` holding one row, 'a'."""
-    db = Database(url)
-    async with db.session() as session:
-        await session.execute(text("CREATE TABLE items (name TEXT PRIMARY KEY)"))
-        await session.execute(text("INSERT INTO items VALUES ('a')"))
-    return db
 
 
 class ChangedProtocol:

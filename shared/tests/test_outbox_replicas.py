@@ -9,8 +9,7 @@ from typing import Any
 
 import nats
 import pytest
-from bus_helpers import seen_in, service_event, wait_until
-from nats.aio.msg import Msg
+from bus_helpers import listening, seen_in, service_event, wait_until
 from nats.js.api import DeliverPolicy
 from sqlalchemy import func, select, text, update
 
@@ -27,14 +26,7 @@ async def test_handed_rows_are_published_before_any_database_round_trip_and_mark
     import slm_shared.bus.models  # noqa: F401
 
     first, second = Database(postgres_url), Database(postgres_url)
-    listener = await nats.connect(bus.url)
-    seen: list[str] = []
-
-    async def collect(message: Msg) -> None:
-        seen.append((message.headers or {}).get("ce-id", ""))
-
-    await listener.subscribe("slm.catalog.>", cb=collect)
-    await listener.flush()
+    listener, seen = await listening(bus.url)
     try:
         async with first.engine.begin() as connection:
             await connection.run_sync(OutboxMessage.metadata.create_all)

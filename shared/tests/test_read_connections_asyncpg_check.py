@@ -5,29 +5,26 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from read_pool_helpers import ChangedProtocol, items_database
+from read_pool_helpers import ChangedProtocol
 
 from slm_shared import read_connections, reads
+from slm_shared.db import Database
 
 
 async def test_a_changed_asyncpg_is_found_and_logged_once(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, items_db: Database
 ) -> None:
     assert read_connections.unsupported() is None  # the installed asyncpg has what `settle` relies on
-    db = await items_database(postgres_url)
-    try:
-        assert (await reads._postgres_pool(db.engine))._waits_on_the_protocol
-        assert not [record for record in caplog.records if record.name == read_connections.__name__]
-        monkeypatch.setattr(read_connections, "_protocol_class", lambda: ChangedProtocol)
-        monkeypatch.setattr(read_connections, "_WARNED", set())
-        pools = [await reads._postgres_pool(db.engine) for _ in range(2)]
-        assert not any(pool._waits_on_the_protocol for pool in pools)
-        (warning,) = [record for record in caplog.records if record.name == read_connections.__name__]
-        assert warning.levelname == "WARNING" and "_wait_for_cancellation is gone" in warning.getMessage()
-        for pool in pools:
-            await pool.close()
-    finally:
-        await db.dispose()
+    assert (await reads._postgres_pool(items_db.engine))._waits_on_the_protocol
+    assert not [record for record in caplog.records if record.name == read_connections.__name__]
+    monkeypatch.setattr(read_connections, "_protocol_class", lambda: ChangedProtocol)
+    monkeypatch.setattr(read_connections, "_WARNED", set())
+    pools = [await reads._postgres_pool(items_db.engine) for _ in range(2)]
+    assert not any(pool._waits_on_the_protocol for pool in pools)
+    (warning,) = [record for record in caplog.records if record.name == read_connections.__name__]
+    assert warning.levelname == "WARNING" and "_wait_for_cancellation is gone" in warning.getMessage()
+    for pool in pools:
+        await pool.close()
 
 
 async def _wait_without_a_timeout(self: object) -> None:

@@ -4,6 +4,7 @@ when the BEGIN took a hop of its own (`slm_shared.sqlite_driver`)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,28 @@ from sqlalchemy.exc import OperationalError
 from slm_shared.db import Database
 
 
-def _short_busy_timeout(db: Database) -> None:
+@pytest.fixture
+async def locked(tmp_path: Path) -> AsyncIterator[tuple[Database, sqlite3.Connection]]:
+    """A database with a short busy timeout and a table `t`, and a second connection to it that holds the write
+    lock (its BEGIN IMMEDIATE run)."""
+    path = tmp_path / "locked.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+
     @event.listens_for(db.engine.sync_engine, "connect")
     def _busy_timeout(dbapi_connection: Any, _record: Any) -> None:  # after the engine's own PRAGMAs
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=50")
         cursor.close()
+
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        async with db.session() as session:
+            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+        other.execute("BEGIN IMMEDIATE")
+        yield db, other
+    finally:
+        other.close()
+        await db.dispose()
 
 
 async def test_a_transactions_begin_takes_no_hop_and_the_write_lock_is_held_from_its_first_statement(
@@ -73,57 +90,37 @@ async def test_a_transaction_without_a_statement_takes_no_hop_and_the_next_one_b
 
 
 async def test_a_begin_that_cannot_have_the_write_lock_fails_its_first_statement_which_does_not_run(
-    tmp_path: Path,
+    locked: tuple[Database, sqlite3.Connection],
 ) -> None:
     """Another connection holds the write lock past the busy timeout: the first statement raises SQLite's
     "database is locked", as the BEGIN did, nothing of it is written, and the connection serves the next one."""
-    path = tmp_path / "locked.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    _short_busy_timeout(db)
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
+    db, other = locked
+    with pytest.raises(OperationalError, match="locked"):
         async with db.session() as session:
-            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
-        other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(OperationalError, match="locked"):
-            async with db.session() as session:
-                await session.execute(text("INSERT INTO t (n) VALUES (1)"))
-        other.execute("ROLLBACK")
-        async with db.session() as session:
-            await session.execute(text("INSERT INTO t (n) VALUES (2)"))
-        assert other.execute("SELECT n FROM t").fetchall() == [(2,)]
-    finally:
-        other.close()
-        await db.dispose()
+            await session.execute(text("INSERT INTO t (n) VALUES (1)"))
+    other.execute("ROLLBACK")
+    async with db.session() as session:
+        await session.execute(text("INSERT INTO t (n) VALUES (2)"))
+    assert other.execute("SELECT n FROM t").fetchall() == [(2,)]
 
 
 async def test_after_a_first_statement_failed_on_the_lock_the_transaction_still_begins_and_rolls_back(
-    tmp_path: Path,
+    locked: tuple[Database, sqlite3.Connection],
 ) -> None:
     """The kept BEGIN IMMEDIATE cannot have the write lock: the first statement fails; a caller that catches that
     and goes on gets its next statements in a transaction (the BEGIN kept again), rolled back with the session,
     not written one by one in autocommit."""
-    path = tmp_path / "again.db"
-    db = Database(f"sqlite+aiosqlite:///{path}")
-    _short_busy_timeout(db)
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
+    db, other = locked
+    with pytest.raises(RuntimeError, match="after the lock"):
         async with db.session() as session:
-            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
-        other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(RuntimeError, match="after the lock"):
-            async with db.session() as session:
-                with pytest.raises(OperationalError, match="locked"):
-                    await session.execute(text("INSERT INTO t (n) VALUES (40)"))
-                other.execute("ROLLBACK")
-                await session.execute(text("INSERT INTO t (n) VALUES (41)"))
-                with pytest.raises(sqlite3.OperationalError, match="locked"):
-                    other.execute("BEGIN IMMEDIATE")  # the write lock is the session's transaction's
-                raise RuntimeError("rolled back after the lock came")
-        assert other.execute("SELECT n FROM t").fetchall() == []
-    finally:
-        other.close()
-        await db.dispose()
+            with pytest.raises(OperationalError, match="locked"):
+                await session.execute(text("INSERT INTO t (n) VALUES (40)"))
+            other.execute("ROLLBACK")
+            await session.execute(text("INSERT INTO t (n) VALUES (41)"))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")  # the write lock is the session's transaction's
+            raise RuntimeError("rolled back after the lock came")
+    assert other.execute("SELECT n FROM t").fetchall() == []
 
 
 async def test_a_statement_streamed_on_a_connection_that_begins_implicitly_runs_in_its_transaction(

@@ -29,19 +29,23 @@ def postgres_bin_dir() -> Path | None:
 class PostgresServer:
     """initdb + pg_ctl in a temporary folder; databases created on demand."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, system_user: str = "postgres") -> None:
+        """Finds the binaries and, as root, `system_user` (the server cannot run as root) before making its folder:
+        FileNotFoundError or KeyError without them, and nothing left behind."""
         bin_dir = postgres_bin_dir()
         if bin_dir is None or not (bin_dir / "initdb").exists():
             raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found")
         self.bin_dir = bin_dir
+        self.run_as: str | None = None
+        owner = None
+        if os.geteuid() == 0:
+            self.run_as = system_user
+            owner = pwd.getpwnam(system_user)  # raises KeyError without that user
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="slm-pg-"))
         self.data = self.root / "data"
-        self.run_as: str | None = None
-        if os.geteuid() == 0:
-            self.run_as = "postgres"
-            pw = pwd.getpwnam("postgres")  # raises KeyError without the postgres user
-            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+        if owner is not None:
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
         self.user = "slm"
 
     def _run(self, *args: str) -> None:
