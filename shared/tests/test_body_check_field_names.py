@@ -227,3 +227,20 @@ async def test_a_body_over_the_reparse_bound_is_left_to_the_route_s_decoding(cli
     answer = await client.post("/v1/finite", content=small, headers={**json_type, "Authorization": ""})
     assert named(answer) == "good" and "NaN" in answer.json()["errors"][0]["message"], answer.text
     assert ACCEPTED == []
+
+
+async def test_the_content_length_is_read_as_the_app_reads_it_the_first_header(client: httpx.AsyncClient) -> None:
+    """A body declared over the limit is refused before it is read: declared by the first `Content-Length` header,
+    the one Starlette's `request.headers.get` reads (a later one declaring more refused a body within the limit)."""
+    document = b'{"good": 1.5}'
+    limit = ServiceSettings.model_fields["max_body_bytes"].default
+    within, over = str(len(document)), str(limit + 1)
+    json_type = ("content-type", "application/json")
+    answer = await client.post(
+        "/v1/plain", content=document, headers=[json_type, ("content-length", within), ("content-length", over)]
+    )
+    assert answer.status_code == 200 and answer.json() == "1.5", answer.text
+    answer = await client.post(
+        "/v1/plain", content=document, headers=[json_type, ("content-length", over), ("content-length", within)]
+    )
+    assert answer.status_code == 413 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
