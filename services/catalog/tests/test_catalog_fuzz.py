@@ -32,6 +32,18 @@ async def test_deeply_nested_import_is_refused_naming_the_body(client: httpx.Asy
     assert response.status_code == 422 and "nested deeper" in response.text
 
 
+@pytest.mark.parametrize("suspect", [False, True], ids=["route", "body-check"])
+async def test_a_body_nested_too_deeply_is_a_422_naming_the_body(client: httpx.AsyncClient, suspect: bool) -> None:
+    """A pydantic route's body too deep for `json.loads` (FastAPI's was a 400 naming nothing), or for the shared body
+    check's parse (it named `body` as nested deeper than 10000 levels); nothing is stored."""
+    nan = ', "x": NaN' if suspect else ""
+    body = '{"key": "deep", "name": "Deep", "tags": ' + "[" * 5000 + "]" * 5000 + nan + "}"
+    response = await client.post("/v1/services", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [{"field": "body", "message": "nested too deeply", "type": "too_deep"}]
+    assert "deep" not in (await client.get("/v1/services")).text
+
+
 async def test_non_finite_numbers_are_refused_before_storage(client: httpx.AsyncClient) -> None:
     created = await new_service(client, "latency")
     target = {

@@ -1,5 +1,7 @@
 """Refuse request bodies over a size limit (413) or with non-finite numbers (422; a body of up to 256 KiB,
-`json_guard.REPARSE_MAX_BYTES`, a larger one left to the route's decoding), before the app reads them.
+`json_guard.REPARSE_MAX_BYTES`, a larger one left to the route's decoding), before the app reads them. A body this
+check parses that is nested too deeply for the parser is a 422 naming `body` (an NDJSON line: `[3]`), as the app
+answers one it cannot parse for that (`slm_shared.errors.nested_too_deeply`).
 
 A JSON body that is not UTF-8 by its encoding (UTF-16 or UTF-32: it holds a byte 0, or starts with such a byte order
 mark) is a 415 naming `body` (RFC 8259 §8.1: JSON exchanged between systems is UTF-8), as the app's parser would
@@ -70,7 +72,7 @@ class BodySizeLimitMiddleware:
             return
         if (refused := body_refusal(body, content_type)) is not None:
             field = refused.field_named(self._names(scope))
-            error = FieldError(field=field, message=refused.message, type="finite_number")
+            error = FieldError(field=field, message=refused.message, type=refused.type)
             await self._unprocessable(error, scope, receive, send)
             return
         if (unencodable := self._not_utf8(body, content_type, scope)) is not None:

@@ -23,6 +23,7 @@ from slm_shared.errors import (
     NotFound,
     ProblemError,
     Unprocessable,
+    nested_too_deeply,
 )
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.json_guard import JsonRefused, check_document, load_json
@@ -57,13 +58,11 @@ def _documents(body: bytes, content_type: str) -> list[Any]:
                 try:
                     check_document(document)
                 except JsonRefused as refused:
-                    raise JsonRefused((index, *refused.parts), refused.message) from None
+                    raise JsonRefused((index, *refused.parts), refused.message, refused.type) from None
         else:
             loaded = [load_json(body)]
     except RecursionError:
-        raise Unprocessable(
-            "The documents are nested too deeply", errors=[FieldError(field="body", message="nested too deeply")]
-        ) from None
+        raise Unprocessable("The documents are nested too deeply", errors=[nested_too_deeply()]) from None
     except JsonRefused as refused:
         raise Unprocessable(
             f"The documents are refused: {refused.field_named('documents')}: {refused.message}",

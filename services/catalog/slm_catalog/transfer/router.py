@@ -11,7 +11,14 @@ from pydantic import ValidationError
 
 from slm_catalog.transfer import service
 from slm_catalog.transfer.schemas import CatalogDocument, ImportSummary
-from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, FieldError, Unprocessable, validation_errors
+from slm_shared.errors import (
+    PROBLEM_RESPONSES,
+    BadRequest,
+    FieldError,
+    Unprocessable,
+    nested_too_deeply,
+    validation_errors,
+)
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.json_guard import JsonRefused, check_document, load_json
 
@@ -47,9 +54,7 @@ def _parse(body: bytes, content_type: str) -> Any:
             return check_document(yaml.safe_load(body))
         return load_json(body)
     except RecursionError:
-        raise Unprocessable(
-            "The document is nested too deeply", errors=[FieldError(field="body", message="nested too deeply")]
-        ) from None
+        raise Unprocessable("The document is nested too deeply", errors=[nested_too_deeply()]) from None
     except JsonRefused as refused:
         raise Unprocessable(
             f"The document is refused: {refused}", errors=[FieldError(field=refused.field, message=refused.message)]
