@@ -204,11 +204,23 @@ def field_name(loc: Sequence[Any]) -> str:
 
 
 def validation_errors(raw: Sequence[Any]) -> list[FieldError]:
-    """Convert pydantic/FastAPI error dicts into field errors."""
+    """Convert pydantic/FastAPI error dicts into field errors. A body that is not JSON is named `body`: FastAPI
+    locates it as `("body", <character offset>)`, which named a field `57`; the offset is told in the message."""
     return [
-        FieldError(field=field_name(err.get("loc", ())), message=err.get("msg", ""), type=err.get("type"))
+        _not_json(err)
+        if err.get("type") == "json_invalid"
+        else FieldError(field=field_name(err.get("loc", ())), message=err.get("msg", ""), type=err.get("type"))
         for err in raw
     ]
+
+
+def _not_json(err: dict[str, Any]) -> FieldError:
+    loc, why = list(err.get("loc", ())), (err.get("ctx") or {}).get("error")
+    message = f"{err.get('msg', '')}: {why}" if why else str(err.get("msg", ""))
+    if loc[:1] == ["body"] and len(loc) == 2 and isinstance(loc[1], int):
+        message = f"{message} (at character {loc[1]})"
+        loc = loc[:1]
+    return FieldError(field=field_name(loc), message=message, type="json_invalid")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -270,3 +270,12 @@ async def test_json_too_deep_for_the_parser_is_a_422_naming_the_body(client: htt
     shallow = '{"good": 1, "note": ' + "[" * 500 + "]" * 500 + "}"
     answer = await client.post("/v1/plain", content=shallow, headers=json_type)
     assert answer.status_code == 200 and answer.json() == "1.0", answer.text
+
+
+async def test_a_body_that_is_not_json_is_a_400_naming_the_body(client: httpx.AsyncClient) -> None:
+    """FastAPI locates JSON it cannot parse as `("body", <character offset>)`: the field was named `10`."""
+    answer = await client.post("/v1/plain", content='{"good": 1', headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
+    [error] = answer.json()["errors"]
+    assert error["field"] == "body" and error["type"] == "json_invalid", answer.text
+    assert "(at character 10)" in error["message"] and "body: " in answer.json()["detail"], answer.text
