@@ -47,7 +47,7 @@ class BodySizeLimitMiddleware:
         # Every header as Starlette's `request.headers` (and so FastAPI's body parsing) reads it: the first one.
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         chunks: list[bytes] = []
