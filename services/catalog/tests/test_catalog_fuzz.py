@@ -44,6 +44,28 @@ async def test_a_body_nested_too_deeply_is_a_422_naming_the_body(client: httpx.A
     assert "deep" not in (await client.get("/v1/services")).text
 
 
+@pytest.mark.parametrize("path", ["/v1/import", "/v1/openslo"])
+async def test_a_document_too_deep_or_not_json_names_the_body_as_every_route(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """The catalogue's own decoding answers as every route does: a JSON document too deep for its parser a 422 naming
+    `body` typed `too_deep` (the type was lost), one that is not JSON (or YAML) a 400 naming `body` (it named
+    nothing)."""
+    json_type, yaml_type = {"Content-Type": "application/json"}, {"Content-Type": "application/yaml"}
+    for nan in ("", ', "x": NaN'):  # the route's decoding, the shared body check's
+        deep = '{"services": ' + "[" * 5000 + "]" * 5000 + nan + "}"
+        response = await client.post(path, content=deep, headers=json_type)
+        assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"] == [{"field": "body", "message": "nested too deeply", "type": "too_deep"}]
+    for body, headers, kind in (('{"services": [', json_type, "json"), ("services: [", yaml_type, "yaml")):
+        response = await client.post(path, content=body, headers=headers)
+        assert response.status_code == 400 and response.headers["content-type"] == "application/problem+json"
+        [error] = response.json()["errors"]
+        assert error["field"] == "body" and error["type"] == f"{kind}_invalid", response.text
+        assert error["message"].startswith(f"not valid {kind.upper()}: "), response.text
+    assert (await client.get("/v1/services")).json()["total"] == 0
+
+
 async def test_non_finite_numbers_are_refused_before_storage(client: httpx.AsyncClient) -> None:
     created = await new_service(client, "latency")
     target = {

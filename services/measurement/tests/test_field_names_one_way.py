@@ -241,3 +241,23 @@ async def test_a_batch_nested_too_deeply_is_a_422_naming_its_field_or_the_body(
         assert answer.json()["errors"] == [{"field": "body", "message": "nested too deeply", "type": "too_deep"}]
     assert named(await client.post("/v1/measurements", content=b'[{"service": ', headers=JSON), 400) == "body"
     assert await stored(app) == kept
+
+
+async def test_ticket_events_too_deep_or_not_json_are_answered_as_every_route(
+    app_client: tuple[FastAPI, httpx.AsyncClient], kept: tuple[list[Any], list[Any]]
+) -> None:
+    """Ticket events too deep for pydantic's parser (200 levels) were a 422 typed `json_invalid` ("recursion limit
+    exceeded"), now `too_deep` naming `body` as the body check answers one holding a NaN; a body that is not JSON was
+    a 422, now the 400 naming `body` every route answers."""
+    app, client = app_client
+    too_deep = [{"field": "body", "message": "nested too deeply", "type": "too_deep"}]
+    deep = b"[" * 5000 + b"]" * 5000
+    for nan in (b"", b', "x": NaN'):  # the route's decoding, the shared body check's
+        answer = await client.post("/v1/tickets/events", content=written([ticket_event(service=MARK)], deep + nan))
+        assert named(answer) == "body" and answer.json()["errors"] == too_deep, answer.text
+    shallow = b"[" * 150 + b"]" * 150  # pydantic reads it: the field's own type is refused
+    answer = await client.post("/v1/tickets/events", content=written([ticket_event(service=MARK)], shallow))
+    assert named(answer) == "[0].service" and answer.json()["errors"][0]["type"] == "string_type", answer.text
+    answer = await client.post("/v1/tickets/events", content=b'[{"id": "e-1"', headers=JSON)
+    assert named(answer, 400) == "body" and answer.json()["errors"][0]["type"] == "json_invalid", answer.text
+    assert await stored(app) == kept

@@ -12,12 +12,11 @@ from pydantic import Field
 from slm_catalog.indicators.service import indicator_catalogue
 from slm_catalog.openslo import indicators, mapping, published, reapply, references, store
 from slm_catalog.transfer import service as transfer
-from slm_catalog.transfer.router import YAML_TYPES
+from slm_catalog.transfer.router import YAML_TYPES, not_a_document
 from slm_catalog.transfer.schemas import ImportSummary
 from slm_shared.errors import (
     DOCUMENTS_FIELD_NAMES,
     PROBLEM_RESPONSES,
-    BadRequest,
     Conflict,
     FieldError,
     NotFound,
@@ -66,10 +65,10 @@ def _documents(body: bytes, content_type: str) -> list[Any]:
     except JsonRefused as refused:
         raise Unprocessable(
             f"The documents are refused: {refused.field_named('documents')}: {refused.message}",
-            errors=[FieldError(field=refused.field_named("documents"), message=refused.message)],
+            errors=[FieldError(field=refused.field_named("documents"), message=refused.message, type=refused.type)],
         ) from None
     except (yaml.YAMLError, ValueError) as exc:
-        raise BadRequest(f"The body is not valid YAML or JSON: {exc}") from exc
+        raise not_a_document(exc, yaml_body=content_type.split(";")[0].strip().lower() in YAML_TYPES) from exc
     flat: list[Any] = []
     for item in loaded:  # a YAML stream, a JSON array, or a YAML list of documents
         flat.extend(item if isinstance(item, list) else [item])

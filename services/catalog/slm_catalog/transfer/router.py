@@ -26,6 +26,16 @@ router = APIRouter(prefix="/v1", tags=["export and import"], responses=PROBLEM_R
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
 
+def not_a_document(exc: Exception, *, yaml_body: bool) -> BadRequest:
+    """A body that is not YAML (a YAML content type) or not JSON: a 400 naming `body`, as every route answers a JSON
+    body that is not JSON (`json_invalid`; `yaml_invalid` for YAML)."""
+    what = "YAML" if yaml_body else "JSON"
+    return BadRequest(
+        f"The body is not valid {what}: {exc}",
+        errors=[FieldError(field="body", message=f"not valid {what}: {exc}", type=f"{what.lower()}_invalid")],
+    )
+
+
 @router.get(
     "/export",
     responses={
@@ -57,10 +67,11 @@ def _parse(body: bytes, content_type: str) -> Any:
         raise Unprocessable("The document is nested too deeply", errors=[nested_too_deeply()]) from None
     except JsonRefused as refused:
         raise Unprocessable(
-            f"The document is refused: {refused}", errors=[FieldError(field=refused.field, message=refused.message)]
+            f"The document is refused: {refused}",
+            errors=[FieldError(field=refused.field, message=refused.message, type=refused.type)],
         ) from None
     except (yaml.YAMLError, ValueError) as exc:
-        raise BadRequest(f"The body is not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}") from exc
+        raise not_a_document(exc, yaml_body=content_type.split(";")[0].strip().lower() in YAML_TYPES) from exc
 
 
 @router.post(
