@@ -6,6 +6,7 @@ blank. On an app built by create_app, over HTTP."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,15 +14,17 @@ import httpx
 import pytest
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
+from starlette.types import Message, Receive, Scope, Send
 
 from slm_shared.app import ServiceDefinition, create_app
 from slm_shared.errors import BRACKETS_FIELD_NAMES, PROBLEM_JSON, FieldError, Unprocessable, field_path
 from slm_shared.settings import ServiceSettings
 from slm_shared.testing.app_client import running_app
 from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.web.body_limit import BodySizeLimitMiddleware
 from slm_shared.web.bounds import NOT_UTF8_REFUSED
 from slm_shared.web.deps import StaffDep
-from slm_shared.web.json_guard import REPARSE_MAX_BYTES
+from slm_shared.web.json_guard import REPARSE_MAX_BYTES, JsonRefused, body_refusal, check_document
 
 router = APIRouter(prefix="/v1")
 
@@ -227,3 +230,113 @@ async def test_a_body_over_the_reparse_bound_is_left_to_the_route_s_decoding(cli
     answer = await client.post("/v1/finite", content=small, headers={**json_type, "Authorization": ""})
     assert named(answer) == "good" and "NaN" in answer.json()["errors"][0]["message"], answer.text
     assert ACCEPTED == []
+
+
+async def test_the_content_length_is_read_as_the_app_reads_it_the_first_header(client: httpx.AsyncClient) -> None:
+    """A body declared over the limit is refused before it is read: declared by the first `Content-Length` header,
+    the one Starlette's `request.headers.get` reads (a later one declaring more refused a body within the limit)."""
+    document = b'{"good": 1.5}'
+    limit = ServiceSettings.model_fields["max_body_bytes"].default
+    within, over = str(len(document)), str(limit + 1)
+    json_type = ("content-type", "application/json")
+    answer = await client.post(
+        "/v1/plain", content=document, headers=[json_type, ("content-length", within), ("content-length", over)]
+    )
+    assert answer.status_code == 200 and answer.json() == "1.5", answer.text
+    answer = await client.post(
+        "/v1/plain", content=document, headers=[json_type, ("content-length", over), ("content-length", within)]
+    )
+    assert answer.status_code == 413 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
+
+
+def too_deep(response: httpx.Response, field: str = "body") -> None:
+    """A 422 naming `field` as nested too deeply, as every route answers a body its parser cannot read for that."""
+    assert named(response) == field and response.json()["errors"][0]["type"] == "too_deep", response.text
+    assert response.json()["errors"][0]["message"] == "nested too deeply", response.text
+
+
+@pytest.mark.parametrize("suspect", [False, True], ids=["route", "body-check"])
+async def test_json_too_deep_for_the_parser_is_a_422_naming_the_body(client: httpx.AsyncClient, suspect: bool) -> None:
+    """FastAPI answers a body `json.loads` stops at for its nesting (a RecursionError) with a 400 naming nothing;
+    the body check, parsing a body that may hold a number no field may take, stopped there too and named `body` as
+    "nested deeper than 10000 levels" (it was not). Both are the one 422 naming `body` (an NDJSON line: `[1]`)."""
+    deep = "[" * 5000 + "]" * 5000
+    nan = ', "x": NaN' if suspect else ""
+    document = f'{{"good": 1, "note": {deep}{nan}}}'
+    json_type = {"Content-Type": "application/json"}
+    too_deep(await client.post("/v1/plain", content=document, headers=json_type))
+    too_deep(await client.post("/v1/counts", content=f'{{"items": [{document}]}}', headers=json_type))
+    if suspect:  # NDJSON a route reads itself: the body check's alone
+        lines = f'{{"good": 1}}\n\n{document}\n'
+        ndjson = {"Content-Type": "application/x-ndjson"}
+        too_deep(await client.post("/v1/batches/b-1", content=lines, headers=ndjson), "[1]")
+    shallow = '{"good": 1, "note": ' + "[" * 500 + "]" * 500 + "}"
+    answer = await client.post("/v1/plain", content=shallow, headers=json_type)
+    assert answer.status_code == 200 and answer.json() == "1.0", answer.text
+
+
+async def test_a_body_that_is_not_json_is_a_400_naming_the_body(client: httpx.AsyncClient) -> None:
+    """FastAPI locates JSON it cannot parse as `("body", <character offset>)`: the field was named `10`."""
+    answer = await client.post("/v1/plain", content='{"good": 1', headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
+    [error] = answer.json()["errors"]
+    assert error["field"] == "body" and error["type"] == "json_invalid", answer.text
+    assert "(at character 10)" in error["message"] and "body: " in answer.json()["detail"], answer.text
+
+
+async def test_a_content_length_of_digits_that_are_not_ascii_is_not_read_as_a_length() -> None:
+    """A header value is read as latin-1: `"²".isdigit()` is true and `int("²")` raises, a 500 before the body was
+    read (an HTTP server refuses such a header itself; a raw ASGI client does not). The bytes read are counted."""
+    reached: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    limited = BodySizeLimitMiddleware(app, max_bytes=16)
+    for body, status in ((b"12345", 204), (b"x" * 17, 413)):
+
+        async def receive(body: bytes = body) -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/plain",
+            "headers": [(b"content-length", b"\xb2"), (b"content-type", b"text/plain")],
+        }
+        sent.clear()
+        await limited(scope, receive, send)
+        assert sent[0]["status"] == status, sent
+    assert reached == [b"12345"]
+
+
+def test_the_body_check_refuses_a_document_too_deep_for_its_own_walk() -> None:
+    """A document parsed (or built) deeper than the walk over it can recurse is refused as nested too deeply, at any
+    `max_depth`: the RecursionError of the walk escaped the check (a 500)."""
+    deep: list[Any] = []
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(JsonRefused) as refused:
+        check_document(deep, max_depth=10**6)
+    assert refused.value.type == "too_deep" and refused.value.field == "body", refused.value
+    assert refused.value.message == "nested too deeply"
+
+
+def test_a_body_json_reads_but_too_deep_for_the_walk_is_refused_not_raised() -> None:
+    """`json.loads` reads a body a few levels deeper than the walk checking it can recurse (near 990 levels, as deep
+    as the stack in use allows): such a body holding a NaN got the walk's RecursionError out of the body check.
+    Every depth around the parser's stop is answered: the NaN refused above it, nested too deeply from it on."""
+    types: dict[str, list[int]] = {}
+    for depth in range(sys.getrecursionlimit() - 300, sys.getrecursionlimit() + 50):
+        body = ('{"a": ' * depth + "NaN" + "}" * depth).encode()
+        refused = body_refusal(body, "application/json")
+        assert refused is not None, depth
+        types.setdefault(refused.type, []).append(depth)
+    assert set(types) == {"finite_number", "too_deep"} and max(types["finite_number"]) < min(types["too_deep"])

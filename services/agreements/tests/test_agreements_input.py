@@ -142,3 +142,18 @@ async def test_creation_with_an_idempotency_key_happens_once(
     assert again.json()["id"] == first.json()["id"] and again.headers["Idempotent-Replayed"] == "true"
     assert again.headers["ETag"] == first.headers["ETag"]
     assert (await client.get("/v1/agreements")).json()["total"] == 1
+
+
+@pytest.mark.parametrize("suspect", [False, True], ids=["route", "body-check"])
+async def test_a_body_nested_too_deeply_is_a_422_naming_the_body(client: httpx.AsyncClient, suspect: bool) -> None:
+    """Too deep for `json.loads` (FastAPI's was a 400 naming nothing), or for the shared body check's parse of a body
+    that may hold a number no field may take (it named `body` as nested deeper than 10000 levels): one answer."""
+    nan = ', "x": NaN' if suspect else ""
+    body = '{"name": "A", "kind": "customer", "contacts": ' + "[" * 5000 + "]" * 5000 + nan + "}"
+    response = await client.post("/v1/parties", content=body, headers={"Content-Type": "application/json"})
+    assert fields(response) == {"body"}
+    assert response.json()["errors"][0] | {"field": "body"} == {
+        "field": "body",
+        "message": "nested too deeply",
+        "type": "too_deep",
+    }

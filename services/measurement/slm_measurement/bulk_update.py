@@ -3,7 +3,7 @@ UPDATE by id) for a chunk's outcomes.
 
 On PostgreSQL the chunk's transition rows are inserted by that same statement (the UPDATE in a data-modifying
 `WITH`, the rows of the objectives it wrote alone), not by a round trip of their own; on SQLite by one executemany
-after it.
+after it, each row only if its objective is there (what the UPDATE by id wrote).
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ async def update_outcomes(
     round trip, with no arrays to plan for one row. Either way a transition row is inserted only for an objective
     the UPDATE wrote (its id among the UPDATE's `RETURNING`): an outcome of an objective gone meanwhile leaves no
     transition row. On SQLite the UPDATE is one executemany, the transition rows another, both sent to the driver as
-    compiled (there the transition rows are inserted whatever the UPDATE matched).
+    compiled, each transition row inserted only if its objective is there (`_compiled_insert_written`): the same
+    rows as PostgreSQL's, with no statement added.
 
     The values are converted by the statements' own bind processors (JSON, UTC timestamps), column
     by column, each distinct value once per chunk.
@@ -138,15 +139,33 @@ async def update_outcomes(
         await connection.exec_driver_sql(compiled.string, tuple(value for [value] in bound))
         return
     names, columns = _columns(_compiled_update(dialect), rows)
-    inserted, values = _columns(_compiled_insert(dialect), moved) if moved else ([], [])
     if dialect.name == "postgresql" and (len(rows) > 1 or moved):
         # One statement for the chunk: every column bound as one array, joined to the rows by id; the transition
         # rows inserted by it too, each of their columns one array.
+        inserted, values = _columns(_compiled_insert(dialect), moved) if moved else ([], [])
         await connection.exec_driver_sql(_unnest_update(dialect, tuple(names), tuple(inserted)), (*columns, *values))
         return
     await connection.exec_driver_sql(_compiled_update(dialect).string, list(zip(*columns, strict=True)))
     if moved:
-        await connection.exec_driver_sql(_compiled_insert(dialect).string, list(zip(*values, strict=True)))
+        compiled = _compiled_insert_written(dialect)
+        _, values = _columns(compiled, moved)
+        await connection.exec_driver_sql(compiled.string, list(zip(*values, strict=True)))
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_insert_written(dialect: Dialect) -> SQLCompiler:
+    """SQLite: the transition rows' INSERT (`MOVED`, each value bound as `_compiled_insert` binds it), a row inserted
+    only if its objective is there, as PostgreSQL inserts one only for an objective its UPDATE returned.
+
+    The UPDATE before it is by id alone and the transaction holds SQLite's one write lock since its first statement,
+    so an objective there now is one the UPDATE wrote: no `RETURNING` to read back (Python's `sqlite3` returns no
+    rows from an executemany) and no statement added.
+    """
+    row = select(*(bindparam(name, type_=TRANSITIONS.c[name].type) for name in MOVED))
+    there = exists(select(OBJECTIVES.c.id).where(OBJECTIVES.c.id == bindparam("objective_row_id")))
+    compiled = insert(TRANSITIONS).from_select(list(MOVED), row.where(there)).compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
 @functools.lru_cache(maxsize=4)

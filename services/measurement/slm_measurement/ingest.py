@@ -22,7 +22,7 @@ from typing import Annotated
 import msgspec
 
 from slm_shared.contracts.targets import MAX_MEASURED
-from slm_shared.errors import BadRequest, FieldError, Unprocessable
+from slm_shared.errors import BadRequest, FieldError, Unprocessable, field_path
 from slm_shared.web.bounds import NUL_REFUSED
 from slm_shared.web.json_guard import unencodable_field
 
@@ -89,14 +89,19 @@ def _refuse(error: FieldError) -> Unprocessable:
     return Unprocessable(f"The batch was refused, nothing was stored: {error.field}: {error.message}", errors=[error])
 
 
-def _malformed(
-    document: bytes, what: str, error: Exception, *, prefix: tuple[int, ...] = ()
-) -> Unprocessable | BadRequest:
+def _malformed(document: bytes, error: Exception, *, prefix: tuple[int, ...] = ()) -> Unprocessable | BadRequest:
     """What msgspec refused as malformed: text no column can keep (a lone surrogate, bytes that are not UTF-8),
-    a 422 naming its field (in a document of up to `UNENCODABLE_MAX_BYTES`, 256 KiB), else a 400."""
+    a 422 naming its field (in a document of up to `UNENCODABLE_MAX_BYTES`, 256 KiB), else a 400 naming the
+    document: `body`, or an NDJSON line as its 422s name it (`prefix`, `[3]`: zero-based, among the lines that are
+    not blank)."""
     if unencodable := unencodable_field(document, prefix=prefix):
         return _refuse(unencodable)
-    return BadRequest(f"{what} is not valid JSON: {error}")
+    field = field_path(prefix, brackets=True)
+    what = "The body" if field == "body" else field
+    return BadRequest(
+        f"{what} is not valid JSON: {error}",
+        errors=[FieldError(field=field, message=f"not valid JSON: {error}", type="json_invalid")],
+    )
 
 
 def decode_batch(body: bytes, *, ndjson: bool) -> Batch:
@@ -109,15 +114,17 @@ def decode_batch(body: bytes, *, ndjson: bool) -> Batch:
     except msgspec.ValidationError as exc:
         raise _refuse(_field_error(exc)) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise _malformed(body, "The body", exc) from exc
+        raise _malformed(body, exc) from exc
     if _MAY_HOLD_NUL in body:
         _refuse_nul(batch)
     return batch
 
 
 def _decode_ndjson(body: bytes) -> list[Point]:
+    """NDJSON's points; an error names a line as `[3]` (`[3].good`), zero-based among the lines that are not blank: the
+    index of its point in the batch, as the shared body check names it (`json_guard.body_refusal`)."""
     points: list[Point] = []
-    for number, line in enumerate(body.splitlines()):
+    for line in body.splitlines():
         if not line.strip():
             continue
         try:
@@ -125,7 +132,7 @@ def _decode_ndjson(body: bytes) -> list[Point]:
         except msgspec.ValidationError as exc:
             raise _refuse(_field_error(exc, prefix=f"[{len(points)}]")) from exc
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise _malformed(line, f"Line {number + 1}", exc, prefix=(len(points),)) from exc
+            raise _malformed(line, exc, prefix=(len(points),)) from exc
     if _MAY_HOLD_NUL in body:
         _refuse_nul(points)
     return points

@@ -60,9 +60,9 @@ async def stored(app: FastAPI) -> tuple[list[Any], list[Any]]:
     return sorted(map(tuple, minutes), key=repr), sorted(map(tuple, events), key=repr)
 
 
-def named(response: httpx.Response) -> str:
+def named(response: httpx.Response, status: int = 422) -> str:
     """The one field a refusal names (a 422 problem+json, never a 500)."""
-    assert response.status_code == 422, response.text
+    assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
     fields = {error["field"] for error in response.json()["errors"]}
     assert len(fields) == 1, response.text
@@ -177,12 +177,87 @@ async def test_a_body_over_the_reparse_bound_is_refused_by_the_ingest_decoder(
         answer = await client.post("/v1/measurements", content=body, headers=JSON)
         assert answer.status_code == status, answer.text
         assert answer.headers["content-type"].startswith(PROBLEM_JSON), answer.headers
-        if status == 422:
-            assert named(answer) == last
+        assert named(answer, status) == (last if status == 422 else "body")
         lines = b"\n".join(written(one, token) for one in rows)
         answer = await client.post("/v1/measurements", content=lines, headers=NDJSON)
-        assert answer.status_code == status, answer.text
-        assert answer.headers["content-type"].startswith(PROBLEM_JSON), answer.headers
-        if status == 422:
-            assert named(answer) == last
+        assert named(answer, status) == (last if status == 422 else last.removesuffix(".good"))
+    assert await stored(app) == kept
+
+
+async def test_every_refusal_of_an_ndjson_line_names_it_as_its_422s_do(
+    app_client: tuple[FastAPI, httpx.AsyncClient], kept: tuple[list[Any], list[Any]]
+) -> None:
+    """An NDJSON line is named `[k]` (`[k].field`), k zero-based among the lines that are not blank, whatever is wrong
+    with it: its 400 for a line that is not JSON said "Line 4" (counting from 1, blank lines too) where its 422s said
+    `[2]`. Blank lines here: empty, spaces and tabs, and a CRLF's."""
+    app, client = app_client
+    good = json.dumps(row()).encode()
+    head = b"\n".join([good, b"", b" \t ", good + b"\r", b""])  # points [0] and [1], then the line at fault: [2]
+    cases: list[tuple[bytes, int, str]] = [
+        (b'{"service": "payments", "good": ', 400, "[2]"),  # not JSON
+        (b"{'service': 'payments'}", 400, "[2]"),
+        (b'{"service": "pay\xffments", ', 400, "[2]"),  # not UTF-8, and not JSON even so: not named further
+        (written(row(service=MARK), b'"pay\xffments"'), 422, "[2].service"),  # not UTF-8, named by the body check
+        (written(row(service=MARK), b'"\\ud800"'), 422, "[2].service"),  # a lone surrogate
+        (written(row(good=MARK), b"NaN"), 422, "[2].good"),  # by the body check
+        (written(row(good=MARK), b'"many"'), 422, "[2].good"),  # wrong type
+        (json.dumps(row(service="p" * 65)).encode(), 422, "[2].service"),  # too long
+        (json.dumps({k: v for k, v in row().items() if k != "timestamp"}).encode(), 422, "[2].timestamp"),
+        (json.dumps(row(extra=1)).encode(), 422, "[2].extra"),
+        (b"[1, 2]", 422, "[2]"),  # not an object
+        (b'"payments"', 422, "[2]"),
+        (written(row(good=MARK), b"[" * 5000 + b"]" * 5000), 422, "[2].good"),  # nested where a count is
+        (b"[" * 5000 + b"]" * 5000, 422, "[2]"),
+        (written(row(good=MARK), b"[" * 5000 + b"]" * 5000 + b', "x": NaN'), 422, "[2]"),  # too deep, body check
+    ]
+    for line, status, field in cases:
+        body = head + b"\n" + line + b"\n" + good + b"\n"
+        answer = await client.post("/v1/measurements", content=body, headers=NDJSON)
+        assert named(answer, status) == field, line[:80]
+        assert field in answer.json()["detail"] and "Line" not in answer.json()["detail"], answer.text
+    too_deep = (await client.post("/v1/measurements", content=cases[-1][0], headers=NDJSON)).json()["errors"]
+    assert too_deep == [{"field": "[0]", "message": "nested too deeply", "type": "too_deep"}]
+    assert await stored(app) == kept
+
+
+async def test_a_batch_nested_too_deeply_is_a_422_naming_its_field_or_the_body(
+    app_client: tuple[FastAPI, httpx.AsyncClient], kept: tuple[list[Any], list[Any]]
+) -> None:
+    """A batch is decoded to its types: nesting where a point holds no object is refused naming that field. Too deep
+    for the shared body check's parse (a body that may hold a number no field may take) is its 422 naming `body`
+    (it said "nested deeper than 10000 levels"). A body that is not JSON is a 400 naming `body`."""
+    app, client = app_client
+    deep = b"[" * 5000 + b"]" * 5000
+    assert named(await client.post("/v1/measurements", content=deep, headers=JSON)) == "[0]"
+    assert named(await client.post("/v1/measurements", content=written([row(good=MARK)], deep), headers=JSON)) == (
+        "[0].good"
+    )
+    assert named(await client.post("/v1/measurements", content=written(columns(good=MARK), deep), headers=JSON)) == (
+        "series[0].good[0]"
+    )
+    for document in ([row(), row(good=MARK)], columns(good=MARK)):
+        answer = await client.post("/v1/measurements", content=written(document, deep + b', "x": NaN'), headers=JSON)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"] == [{"field": "body", "message": "nested too deeply", "type": "too_deep"}]
+    assert named(await client.post("/v1/measurements", content=b'[{"service": ', headers=JSON), 400) == "body"
+    assert await stored(app) == kept
+
+
+async def test_ticket_events_too_deep_or_not_json_are_answered_as_every_route(
+    app_client: tuple[FastAPI, httpx.AsyncClient], kept: tuple[list[Any], list[Any]]
+) -> None:
+    """Ticket events too deep for pydantic's parser (200 levels) were a 422 typed `json_invalid` ("recursion limit
+    exceeded"), now `too_deep` naming `body` as the body check answers one holding a NaN; a body that is not JSON was
+    a 422, now the 400 naming `body` every route answers."""
+    app, client = app_client
+    too_deep = [{"field": "body", "message": "nested too deeply", "type": "too_deep"}]
+    deep = b"[" * 5000 + b"]" * 5000
+    for nan in (b"", b', "x": NaN'):  # the route's decoding, the shared body check's
+        answer = await client.post("/v1/tickets/events", content=written([ticket_event(service=MARK)], deep + nan))
+        assert named(answer) == "body" and answer.json()["errors"] == too_deep, answer.text
+    shallow = b"[" * 150 + b"]" * 150  # pydantic reads it: the field's own type is refused
+    answer = await client.post("/v1/tickets/events", content=written([ticket_event(service=MARK)], shallow))
+    assert named(answer) == "[0].service" and answer.json()["errors"][0]["type"] == "string_type", answer.text
+    answer = await client.post("/v1/tickets/events", content=b'[{"id": "e-1"', headers=JSON)
+    assert named(answer, 400) == "body" and answer.json()["errors"][0]["type"] == "json_invalid", answer.text
     assert await stored(app) == kept

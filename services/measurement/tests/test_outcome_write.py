@@ -1,5 +1,6 @@
 """An evaluation's outcomes and their transition rows: on PostgreSQL written by one statement, stored as the
-transition rows' own INSERT stores them (on SQLite that INSERT follows the outcomes' UPDATE)."""
+transition rows' own INSERT stores them (on SQLite that INSERT follows the outcomes' UPDATE), for the objectives
+the UPDATE wrote alone."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from sqlalchemy import bindparam, event, insert, select, text, update
 from slm_measurement.bulk_update import OBJECTIVES, WRITTEN, update_outcomes
 from slm_measurement.models import Objective, ObjectiveTransition, new_id
 from slm_shared.db import Database
-from slm_shared.testing.databases import migrated_database
 
 TRANSITIONS = ObjectiveTransition.__table__  # type: ignore[attr-defined]
 EVALUATED = datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=2)))  # stored as UTC
@@ -213,23 +213,24 @@ async def test_one_objective_and_its_transition_row_are_written_by_its_id_in_one
 
 
 @pytest.mark.parametrize("chunk", [False, True], ids=["one", "chunk"])
-async def test_no_transition_row_is_stored_for_an_objective_its_update_did_not_write(
-    postgres_url: str, chunk: bool
-) -> None:
-    """On PostgreSQL the transition rows are inserted by the UPDATE's statement for the objectives it wrote alone:
-    an outcome for an objective gone (here: never there) stores no transition row, alone or in a chunk."""
-    async with migrated_database("slm_measurement", postgres_url) as db:
-        objectives = [_objective(n) for n in range(2)]
-        async with db.session() as session:
-            session.add_all(objectives)
-        there = objectives[0].id
-        gone = new_id()
-        rows, moved = [_outcome(gone, "breached")], [_moved(gone)]
-        if chunk:
-            rows, moved = [_outcome(there, "breached"), *rows], [_moved(there), *moved]
+async def test_no_transition_row_is_stored_for_an_objective_its_update_did_not_write(db: Database, chunk: bool) -> None:
+    """The transition rows are inserted for the objectives the UPDATE wrote alone (on PostgreSQL by the UPDATE's
+    statement, on SQLite by the INSERT after it, still two statements): an outcome for an objective gone (here:
+    never there) stores no transition row, alone or in a chunk, on either database."""
+    objectives = [_objective(n) for n in range(2)]
+    async with db.session() as session:
+        session.add_all(objectives)
+    there = objectives[0].id
+    gone = new_id()
+    rows, moved = [_outcome(gone, "breached")], [_moved(gone)]
+    if chunk:
+        rows, moved = [_outcome(there, "breached"), *rows], [_moved(there), *moved]
 
-        async with db.session() as session:
+    async with db.session() as session:
+        with _statements(db) as sent:
             await update_outcomes(session, rows, moved)
 
-        stored = await _raw(db, TRANSITIONS, ("tenant",), "objective_row_id", [there, gone])
-        assert stored == ({there: ("acme",)} if chunk else {})
+    writes = [s for s, _ in sent if s.lstrip().upper().startswith(("UPDATE", "INSERT", "WITH"))]
+    assert len(writes) == (1 if db.engine.dialect.name == "postgresql" else 2), writes
+    stored = await _raw(db, TRANSITIONS, ("tenant",), "objective_row_id", [there, gone])
+    assert stored == ({there: ("acme",)} if chunk else {})

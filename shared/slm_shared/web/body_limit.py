@@ -1,10 +1,13 @@
 """Refuse request bodies over a size limit (413) or with non-finite numbers (422; a body of up to 256 KiB,
-`json_guard.REPARSE_MAX_BYTES`, a larger one left to the route's decoding), before the app reads them.
+`json_guard.REPARSE_MAX_BYTES`, a larger one left to the route's decoding), before the app reads them. A body this
+check parses that is nested too deeply for the parser is a 422 naming `body` (an NDJSON line: `[3]`), as the app
+answers one it cannot parse for that (`slm_shared.errors.nested_too_deeply`).
 
 A JSON body that is not UTF-8 by its encoding (UTF-16 or UTF-32: it holds a byte 0, or starts with such a byte order
 mark) is a 415 naming `body` (RFC 8259 §8.1: JSON exchanged between systems is UTF-8), as the app's parser would
-read it (Python's `json` detects UTF-16 and UTF-32) past every check here. The content type is read as the app
-reads it: the first `Content-Type` header.
+read it (Python's `json` detects UTF-16 and UTF-32) past every check here. The content type and the declared length
+are read as the app reads them: the first `Content-Type` and `Content-Length` headers (the length only to refuse a
+body declared over the limit before reading it; the bytes read are counted whatever it says).
 
 So is a JSON body holding bytes that are not UTF-8 (422 naming the field, `unencodable_field`), which every route's
 parser refuses as a whole (FastAPI's a 400 naming nothing), unless the field cannot be named (over 256 KiB, not JSON
@@ -41,8 +44,10 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS"}:
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or {}).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        # Every header as Starlette's `request.headers` (and so FastAPI's body parsing) reads it: the first one.
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -60,15 +65,14 @@ class BodySizeLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        # The first header, as Starlette's `request.headers` (and so FastAPI's body parsing) reads it.
-        content_type = Headers(scope=scope).get("content-type", "")
+        content_type = headers.get("content-type", "")
         if "json" in content_type.lower() and not_utf8_json(body):
             error = FieldError(field="body", message="JSON must be encoded as UTF-8 (RFC 8259)", type="encoding")
             await self._unprocessable(error, scope, receive, send, status=415)
             return
         if (refused := body_refusal(body, content_type)) is not None:
             field = refused.field_named(self._names(scope))
-            error = FieldError(field=field, message=refused.message, type="finite_number")
+            error = FieldError(field=field, message=refused.message, type=refused.type)
             await self._unprocessable(error, scope, receive, send)
             return
         if (unencodable := self._not_utf8(body, content_type, scope)) is not None:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from slm_shared.errors import FieldError, FieldNames, name_field
+from slm_shared.errors import NESTED_TOO_DEEPLY, TOO_DEEP, FieldError, FieldNames, name_field
 from slm_shared.web.bounds import NOT_UTF8_REFUSED, SURROGATE_REFUSED, UNENCODABLE_REFUSED, encodes
 
 MAX_JSON_DEPTH = 64
@@ -26,12 +26,13 @@ _SUSPECT_NUMBERS = (b"0e000", b"0e+000", b"0" * 100)
 class JsonRefused(ValueError):
     """A JSON document refused before it reaches the application, with the field at fault: `parts`, the keys and
     list indexes leading to it; `field`, named as pydantic does (`targets.0.value`, `field_named` for the other
-    ways)."""
+    ways); `type`, the error's (`finite_number`, or `too_deep` for nesting)."""
 
-    def __init__(self, parts: Sequence[str | int], message: str) -> None:
+    def __init__(self, parts: Sequence[str | int], message: str, type: str = "finite_number") -> None:
         self.parts = tuple(parts)
         self.field = self.field_named("dotted")
         self.message = message
+        self.type = type
         super().__init__(f"{self.field}: {message}")
 
     def field_named(self, names: FieldNames) -> str:
@@ -62,7 +63,7 @@ def _check(value: Any, path: list[str | int], max_depth: int) -> None:
         raise JsonRefused(path, "numbers must be finite (no NaN or Infinity)")
     if isinstance(value, dict | list):
         if len(path) >= max_depth:
-            raise JsonRefused(path, f"nested deeper than {max_depth} levels")
+            raise JsonRefused(path, f"nested deeper than {max_depth} levels", TOO_DEEP)
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             path.append(key)
@@ -72,18 +73,21 @@ def _check(value: Any, path: list[str | int], max_depth: int) -> None:
 
 def check_document(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """Refuse a parsed document (JSON or YAML) with non-finite numbers or nested too deeply (JsonRefused)."""
-    _check(value, [], max_depth)
+    try:
+        _check(value, [], max_depth)
+    except RecursionError:
+        raise JsonRefused((), NESTED_TOO_DEEPLY, TOO_DEEP) from None
     return value
 
 
 def load_json(document: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse JSON, refusing non-finite numbers and nesting deeper than `max_depth` (JsonRefused)."""
+    """Parse JSON, refusing non-finite numbers and nesting deeper than `max_depth` or too deep for the parser
+    (`NESTED_TOO_DEEPLY`, naming the document) (JsonRefused)."""
     try:
         value = json.loads(document, parse_constant=_constant, parse_float=_float)
     except RecursionError:
-        raise JsonRefused((), f"nested deeper than {max_depth} levels") from None
-    _check(value, [], max_depth)
-    return value
+        raise JsonRefused((), NESTED_TOO_DEEPLY, TOO_DEEP) from None
+    return check_document(value, max_depth=max_depth)
 
 
 def suspect(body: bytes) -> bool:
@@ -106,8 +110,10 @@ def not_utf8_json(body: bytes) -> bool:
 
 
 def body_refusal(body: bytes, content_type: str) -> JsonRefused | None:
-    """Why a JSON (or NDJSON) request body holds a number no field may take, or None. In NDJSON the field is named
-    after the index of its line among the lines that are not blank (`[1].good`), as the lines' decoder names it.
+    """Why a JSON (or NDJSON) request body holds a number no field may take, or is nested too deeply for the parser
+    (a route's would not read it either: `NESTED_TOO_DEEPLY`, naming the body or the line), or None. In NDJSON the
+    field is named after the index of its line among the lines that are not blank (`[1].good`, `[1]`), as the
+    lines' decoder names it.
     A body over REPARSE_MAX_BYTES is not parsed here: the route's own decoding refuses such a number (every float
     field is finite-only or bounded; msgspec refuses `NaN` and an overflowing number), naming it its own way."""
     if "json" not in content_type.lower() or len(body) > REPARSE_MAX_BYTES or not suspect(body):
@@ -118,7 +124,7 @@ def body_refusal(body: bytes, content_type: str) -> JsonRefused | None:
         try:
             load_json(line, max_depth=10_000)
         except JsonRefused as refused:
-            return JsonRefused((index, *refused.parts), refused.message) if ndjson else refused
+            return JsonRefused((index, *refused.parts), refused.message, refused.type) if ndjson else refused
         except ValueError:
             return None  # malformed JSON: the route's own parser says where
     return None

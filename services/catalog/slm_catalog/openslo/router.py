@@ -12,17 +12,17 @@ from pydantic import Field
 from slm_catalog.indicators.service import indicator_catalogue
 from slm_catalog.openslo import indicators, mapping, published, reapply, references, store
 from slm_catalog.transfer import service as transfer
-from slm_catalog.transfer.router import YAML_TYPES
+from slm_catalog.transfer.router import YAML_TYPES, not_a_document
 from slm_catalog.transfer.schemas import ImportSummary
 from slm_shared.errors import (
     DOCUMENTS_FIELD_NAMES,
     PROBLEM_RESPONSES,
-    BadRequest,
     Conflict,
     FieldError,
     NotFound,
     ProblemError,
     Unprocessable,
+    nested_too_deeply,
 )
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.json_guard import JsonRefused, check_document, load_json
@@ -57,20 +57,18 @@ def _documents(body: bytes, content_type: str) -> list[Any]:
                 try:
                     check_document(document)
                 except JsonRefused as refused:
-                    raise JsonRefused((index, *refused.parts), refused.message) from None
+                    raise JsonRefused((index, *refused.parts), refused.message, refused.type) from None
         else:
             loaded = [load_json(body)]
     except RecursionError:
-        raise Unprocessable(
-            "The documents are nested too deeply", errors=[FieldError(field="body", message="nested too deeply")]
-        ) from None
+        raise Unprocessable("The documents are nested too deeply", errors=[nested_too_deeply()]) from None
     except JsonRefused as refused:
         raise Unprocessable(
             f"The documents are refused: {refused.field_named('documents')}: {refused.message}",
-            errors=[FieldError(field=refused.field_named("documents"), message=refused.message)],
+            errors=[FieldError(field=refused.field_named("documents"), message=refused.message, type=refused.type)],
         ) from None
     except (yaml.YAMLError, ValueError) as exc:
-        raise BadRequest(f"The body is not valid YAML or JSON: {exc}") from exc
+        raise not_a_document(exc, yaml_body=content_type.split(";")[0].strip().lower() in YAML_TYPES) from exc
     flat: list[Any] = []
     for item in loaded:  # a YAML stream, a JSON array, or a YAML list of documents
         flat.extend(item if isinstance(item, list) else [item])

@@ -11,12 +11,29 @@ from pydantic import ValidationError
 
 from slm_catalog.transfer import service
 from slm_catalog.transfer.schemas import CatalogDocument, ImportSummary
-from slm_shared.errors import PROBLEM_RESPONSES, BadRequest, FieldError, Unprocessable, validation_errors
+from slm_shared.errors import (
+    PROBLEM_RESPONSES,
+    BadRequest,
+    FieldError,
+    Unprocessable,
+    nested_too_deeply,
+    validation_errors,
+)
 from slm_shared.web.deps import SessionDep, StaffDep
 from slm_shared.web.json_guard import JsonRefused, check_document, load_json
 
 router = APIRouter(prefix="/v1", tags=["export and import"], responses=PROBLEM_RESPONSES)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+def not_a_document(exc: Exception, *, yaml_body: bool) -> BadRequest:
+    """A body that is not YAML (a YAML content type) or not JSON: a 400 naming `body`, as every route answers a JSON
+    body that is not JSON (`json_invalid`; `yaml_invalid` for YAML)."""
+    what = "YAML" if yaml_body else "JSON"
+    return BadRequest(
+        f"The body is not valid {what}: {exc}",
+        errors=[FieldError(field="body", message=f"not valid {what}: {exc}", type=f"{what.lower()}_invalid")],
+    )
 
 
 @router.get(
@@ -47,15 +64,14 @@ def _parse(body: bytes, content_type: str) -> Any:
             return check_document(yaml.safe_load(body))
         return load_json(body)
     except RecursionError:
-        raise Unprocessable(
-            "The document is nested too deeply", errors=[FieldError(field="body", message="nested too deeply")]
-        ) from None
+        raise Unprocessable("The document is nested too deeply", errors=[nested_too_deeply()]) from None
     except JsonRefused as refused:
         raise Unprocessable(
-            f"The document is refused: {refused}", errors=[FieldError(field=refused.field, message=refused.message)]
+            f"The document is refused: {refused}",
+            errors=[FieldError(field=refused.field, message=refused.message, type=refused.type)],
         ) from None
     except (yaml.YAMLError, ValueError) as exc:
-        raise BadRequest(f"The body is not valid {'YAML' if 'yaml' in content_type else 'JSON'}: {exc}") from exc
+        raise not_a_document(exc, yaml_body=content_type.split(";")[0].strip().lower() in YAML_TYPES) from exc
 
 
 @router.post(

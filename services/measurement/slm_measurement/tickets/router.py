@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import TypeAdapter, ValidationError
@@ -15,10 +15,13 @@ from slm_shared.db import utcnow
 from slm_shared.errors import (
     BRACKETS_FIELD_NAMES,
     PROBLEM_RESPONSES,
+    BadRequest,
     FieldError,
     NotFound,
+    ProblemError,
     Unprocessable,
     field_path,
+    nested_too_deeply,
 )
 from slm_shared.web.concurrency import IdempotencyDep
 from slm_shared.web.deps import IngestDep, ReaderDep, SessionDep
@@ -35,12 +38,13 @@ def decode_events(body: bytes) -> list[TicketEventIn]:
     try:
         events = EVENTS_ADAPTER.validate_json(body)
     except ValidationError as exc:
-        # pydantic refuses a document holding a lone surrogate (or bytes that are not UTF-8) as a whole: named here
-        unencodable = unencodable_field(body) if exc.errors()[0]["type"] == "json_invalid" else None
-        errors = [unencodable] if unencodable else [
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise _not_json(body, first) from exc
+        errors = [
             FieldError(field=field_path(e["loc"], brackets=True), message=e["msg"], type=e["type"])
             for e in exc.errors()[:50]
-        ]  # fmt: skip
+        ]
         raise Unprocessable("The ticket events were refused, nothing was stored", errors=errors) from exc
     if len(events) > MAX_EVENTS:
         raise Unprocessable(
@@ -48,6 +52,20 @@ def decode_events(body: bytes) -> list[TicketEventIn]:
             errors=[FieldError(field="body", message="too many events", type="too_long")],
         )
     return events
+
+
+def _not_json(body: bytes, error: Any) -> ProblemError:
+    """What pydantic's parser refused as a whole, as every route answers it: too deep for it (it stops at 200
+    levels), a 422 naming `body` as nested too deeply; a lone surrogate or bytes that are not UTF-8, a 422 naming
+    their field where it can be named; otherwise not JSON, a 400 naming `body`."""
+    if "recursion limit exceeded" in error["msg"]:
+        return Unprocessable("The ticket events were refused, nothing was stored", errors=[nested_too_deeply()])
+    if unencodable := unencodable_field(body):
+        return Unprocessable("The ticket events were refused, nothing was stored", errors=[unencodable])
+    return BadRequest(
+        f"The body is not valid JSON: {error['msg']}",
+        errors=[FieldError(field="body", message=error["msg"], type="json_invalid")],
+    )
 
 
 @router.post(
