@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from slm_agreements import repository
 from slm_agreements.actions import service as actions
 from slm_agreements.actions.models import ImprovementAction
 from slm_agreements.actions.schemas import ActionCreate
-from slm_agreements.catalog.models import CatalogService
-from slm_agreements.models import Agreement, AgreementObjective
+from slm_agreements.models import AgreementObjective
 from slm_shared.bus import Handler
 from slm_shared.bus.dead_letters import PermanentError
 from slm_shared.contracts import EVENTS, CloudEvent
@@ -29,21 +29,10 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         data = event.payload(ObjectiveStatusV1)
     except ValidationError as exc:
         raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
-    # the agreement with its service's name (for the title), in one read
-    found = (
-        await session.execute(
-            select(Agreement, col(CatalogService.name))
-            .outerjoin(
-                CatalogService,
-                (col(CatalogService.tenant) == col(Agreement.tenant))
-                & (col(CatalogService.id) == col(Agreement.service_id)),
-            )
-            .where(col(Agreement.tenant) == event.tenant, col(Agreement.id) == data.agreement_id)
-        )
-    ).first()
+    found = await repository.agreement_with_service_name(session, tenant=event.tenant, agreement_id=data.agreement_id)
     if found is None:
         return
-    agreement, service_name = found
+    agreement, service_name = found  # the name for the title
     # Measurement may judge an objective the agreement does not list (ticket compliance): link none, name it.
     known = (
         await session.execute(
@@ -87,7 +76,7 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
     }
     if known is not None and known[1]:
         facts["objective_name"] = known[1]
-    parties = await actions.agreement_parties(session, agreement)  # read once: the default owner is one of theirs
+    parties = await actions.parties_of_agreement(session, agreement)  # read once: the default owner is one of theirs
     action = ActionCreate(
         title=title,
         description=render_description(BREACHED, facts, "en", ""),

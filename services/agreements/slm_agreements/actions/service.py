@@ -59,7 +59,7 @@ def _action_event(
     record_event(session, spec, tenant=action.tenant, subject=action.id, data=data)
 
 
-async def agreement_parties(session: AsyncSession, agreement: Agreement) -> list[Party]:
+async def parties_of_agreement(session: AsyncSession, agreement: Agreement) -> list[Party]:
     """The agreement's provider and consumer, in that order (those that exist in its tenant), in one read."""
     wanted = [party_id for party_id in (agreement.provider_party_id, agreement.consumer_party_id) if party_id]
     if not wanted:
@@ -85,12 +85,12 @@ def contact_named(parties: list[Party], owner: str) -> tuple[str, str, str] | No
 
 async def owner_contact(session: AsyncSession, agreement: Agreement, owner: str) -> tuple[str, str, str] | None:
     """The contact of the agreement's provider or consumer named (or e-mailed) `owner`: name, e-mail, party."""
-    return contact_named(await agreement_parties(session, agreement), owner)
+    return contact_named(await parties_of_agreement(session, agreement), owner)
 
 
 def default_owner(parties: list[Party]) -> str | None:
     """Who owns an action nobody assigned: the provider's (else the consumer's) first-level service level
-    manager, else its first first-level contact (`parties` as `agreement_parties` reads them)."""
+    manager, else its first first-level contact (`parties` as `parties_of_agreement` reads them)."""
     for party in parties:
         first = [c for c in party.contacts if int(c.get("escalation_level", 1)) == 1]
         ranked = sorted(first, key=lambda c: c.get("role") != "service_level_manager")
@@ -119,11 +119,11 @@ async def create_action(
 ) -> ImprovementAction:
     """Record an improvement action, checking what it links to and that its owner is a contact, and announce it.
 
-    A caller that has read them already passes the agreement's `parties` (`agreement_parties`), and says the
+    A caller that has read them already passes the agreement's `parties` (`parties_of_agreement`), and says the
     action's objective is the agreement's (`objective_checked`): neither is read again."""
     errors: dict[str, str] = {}
     if parties is None:
-        parties = await agreement_parties(session, agreement)
+        parties = await parties_of_agreement(session, agreement)
     owner = contact_named(parties, data.owner)
     if owner is None and created_by == "system" and data.owner == UNASSIGNED:
         owner = (UNASSIGNED, None, None)  # type: ignore[assignment]
