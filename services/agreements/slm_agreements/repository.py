@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from slm_agreements.catalog.models import CatalogService
 from slm_agreements.models import (
     Agreement,
     AgreementAcceptance,
@@ -52,6 +53,23 @@ async def get_agreement(
         query = query.with_for_update()
     row = await session.scalar(query)
     return row
+
+
+async def agreement_with_service_name(
+    session: AsyncSession, *, tenant: str, agreement_id: str
+) -> tuple[Agreement, str | None] | None:
+    """The agreement with its service's name in the catalogue read model (None if not there yet), in one read."""
+    query = (
+        select(Agreement, col(CatalogService.name))
+        .outerjoin(
+            CatalogService,
+            (col(CatalogService.tenant) == col(Agreement.tenant))
+            & (col(CatalogService.id) == col(Agreement.service_id)),
+        )
+        .where(col(Agreement.tenant) == tenant, col(Agreement.id) == agreement_id)
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row is not None else None
 
 
 async def list_agreements(

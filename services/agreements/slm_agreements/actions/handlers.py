@@ -13,7 +13,6 @@ from slm_agreements import repository
 from slm_agreements.actions import service as actions
 from slm_agreements.actions.models import ImprovementAction
 from slm_agreements.actions.schemas import ActionCreate
-from slm_agreements.catalog.models import CatalogService
 from slm_agreements.models import AgreementObjective
 from slm_shared.bus import Handler
 from slm_shared.bus.dead_letters import PermanentError
@@ -30,9 +29,10 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         data = event.payload(ObjectiveStatusV1)
     except ValidationError as exc:
         raise PermanentError(f"{event.type} payload does not match its contract: {exc}") from exc
-    agreement = await repository.get_agreement(session, tenant=event.tenant, agreement_id=data.agreement_id)
-    if agreement is None:
+    found = await repository.agreement_with_service_name(session, tenant=event.tenant, agreement_id=data.agreement_id)
+    if found is None:
         return
+    agreement, service_name = found  # the name for the title
     # Measurement may judge an objective the agreement does not list (ticket compliance): link none, name it.
     known = (
         await session.execute(
@@ -45,10 +45,9 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         )
     ).first()
     objective_id = data.objective_id if known is not None else None
-    service = await session.get(CatalogService, (event.tenant, agreement.service_id))
     params = {"indicator": data.indicator, "service_key": data.service_key}
-    if service is not None and service.name:
-        params["service_name"] = service.name
+    if service_name:
+        params["service_name"] = service_name
     title = render_title(RESTORE, params, "en", f"Restore {data.indicator} of {data.service_key}")
     same = (
         col(ImprovementAction.objective_id) == objective_id
@@ -77,10 +76,11 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
     }
     if known is not None and known[1]:
         facts["objective_name"] = known[1]
+    parties = await actions.parties_of_agreement(session, agreement)  # read once: the default owner is one of theirs
     action = ActionCreate(
         title=title,
         description=render_description(BREACHED, facts, "en", ""),
-        owner=await actions.default_owner(session, agreement) or actions.UNASSIGNED,
+        owner=actions.default_owner(parties) or actions.UNASSIGNED,
         due_on=(data.observed_at + timedelta(days=BREACH_ACTION_DAYS)).date(),
         source="breach",
         objective_id=objective_id,
@@ -95,6 +95,8 @@ async def on_objective_breached(session: AsyncSession, event: CloudEvent) -> Non
         title_params=params,
         description_key=BREACHED,
         description_params=facts,
+        parties=parties,
+        objective_checked=objective_id is not None,  # `known` above: the agreement lists it
     )
 
 

@@ -59,28 +59,39 @@ def _action_event(
     record_event(session, spec, tenant=action.tenant, subject=action.id, data=data)
 
 
-async def owner_contact(session: AsyncSession, agreement: Agreement, owner: str) -> tuple[str, str, str] | None:
-    """The contact of the agreement's provider or consumer named (or e-mailed) `owner`: name, e-mail, party."""
+async def parties_of_agreement(session: AsyncSession, agreement: Agreement) -> list[Party]:
+    """The agreement's provider and consumer, in that order (those that exist in its tenant), in one read."""
+    wanted = [party_id for party_id in (agreement.provider_party_id, agreement.consumer_party_id) if party_id]
+    if not wanted:
+        return []
+    found = {
+        party.id: party
+        for party in await session.scalars(
+            select(Party).where(col(Party.tenant) == agreement.tenant, col(Party.id).in_(wanted))
+        )
+    }
+    return [found[party_id] for party_id in wanted if party_id in found]
+
+
+def contact_named(parties: list[Party], owner: str) -> tuple[str, str, str] | None:
+    """The first of `parties`' contacts named (or e-mailed) `owner`: name, e-mail, party."""
     wanted = owner.strip().casefold()
-    for party_id in (agreement.provider_party_id, agreement.consumer_party_id):
-        if party_id is None:
-            continue
-        party = await session.get(Party, party_id)
-        if party is None or party.tenant != agreement.tenant:
-            continue
+    for party in parties:
         for contact in party.contacts:
             if wanted in (str(contact.get("name", "")).casefold(), str(contact.get("email", "")).casefold()):
                 return str(contact["name"]), str(contact["email"]), party.id
     return None
 
 
-async def default_owner(session: AsyncSession, agreement: Agreement) -> str | None:
+async def owner_contact(session: AsyncSession, agreement: Agreement, owner: str) -> tuple[str, str, str] | None:
+    """The contact of the agreement's provider or consumer named (or e-mailed) `owner`: name, e-mail, party."""
+    return contact_named(await parties_of_agreement(session, agreement), owner)
+
+
+def default_owner(parties: list[Party]) -> str | None:
     """Who owns an action nobody assigned: the provider's (else the consumer's) first-level service level
-    manager, else its first first-level contact."""
-    for party_id in (agreement.provider_party_id, agreement.consumer_party_id):
-        party = await session.get(Party, party_id) if party_id else None
-        if party is None:
-            continue
+    manager, else its first first-level contact (`parties` as `parties_of_agreement` reads them)."""
+    for party in parties:
         first = [c for c in party.contacts if int(c.get("escalation_level", 1)) == 1]
         ranked = sorted(first, key=lambda c: c.get("role") != "service_level_manager")
         if ranked:
@@ -103,15 +114,22 @@ async def create_action(
     title_params: dict[str, str] | None = None,
     description_key: str | None = None,
     description_params: dict[str, str] | None = None,
+    parties: list[Party] | None = None,
+    objective_checked: bool = False,
 ) -> ImprovementAction:
-    """Record an improvement action, checking what it links to and that its owner is a contact, and announce it."""
+    """Record an improvement action, checking what it links to and that its owner is a contact, and announce it.
+
+    A caller that has read them already passes the agreement's `parties` (`parties_of_agreement`), and says the
+    action's objective is the agreement's (`objective_checked`): neither is read again."""
     errors: dict[str, str] = {}
-    owner = await owner_contact(session, agreement, data.owner)
+    if parties is None:
+        parties = await parties_of_agreement(session, agreement)
+    owner = contact_named(parties, data.owner)
     if owner is None and created_by == "system" and data.owner == UNASSIGNED:
         owner = (UNASSIGNED, None, None)  # type: ignore[assignment]
     if owner is None:
         errors["owner"] = f"{data.owner!r} is not a contact of the agreement's provider or consumer"
-    if data.objective_id is not None:
+    if data.objective_id is not None and not objective_checked:
         found = await session.scalar(
             select(col(AgreementObjective.id))
             .where(
