@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,6 +70,23 @@ TERMS: list[dict[str, Any]] = [
     {"target": 0.992, "tenant": "globex"},
     {"target": 0.99, "scope": "eu"},
 ]
+
+
+def same_to_rounding(a: Any, b: Any) -> bool:
+    """Equal, floats to within 1e-12 of each other: on PostgreSQL a SUM of DOUBLE PRECISION adds rows in the
+    plan's order, and a pass's wider scan can be planned apart from a single evaluation's, so the last bits of a
+    burn rate may differ while every status, count of rows, alert and event is the same."""
+    if isinstance(a, float) or isinstance(b, float):
+        return (
+            isinstance(a, int | float)
+            and isinstance(b, int | float)
+            and math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_to_rounding(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same_to_rounding, a, b))
+    return bool(a == b)
 
 
 async def _seed(db: Database, prefixes: tuple[str, ...] = ("a", "b")) -> None:
@@ -145,7 +163,11 @@ async def test_objectives_on_their_own_terms_store_what_single_evaluations_store
             return (*row, o.details, o.firing_alerts, o.needs_evaluation, o.evaluated_at, moved)
 
         for n in range(len(TERMS)):
-            assert outcome(f"a-{n}") == outcome(f"b-{n}"), TERMS[n]
+            assert same_to_rounding(outcome(f"a-{n}"), outcome(f"b-{n}")), (
+                TERMS[n],
+                outcome(f"a-{n}"),
+                outcome(f"b-{n}"),
+            )
         statuses = [objectives[f"a-{n}"].status for n in range(len(TERMS))]
         # The terms lead apart: each outcome below is some objective's, so no target borrowed another's.
         assert {"healthy", "at_risk", "breached", "recovered"} <= set(statuses), statuses
@@ -153,17 +175,17 @@ async def test_objectives_on_their_own_terms_store_what_single_evaluations_store
         assert len(burns) >= len({t["target"] for t in TERMS}) - 1  # 0.9 and 1.0 aside, each target burns its own
         assert any(objectives[f"a-{n}"].firing_alerts for n in range(len(TERMS)))
 
-        def reported(prefix: str) -> list[tuple[str, str, str]]:
+        def reported(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
             """The events about the copies evaluated one way (the pass takes them in row id order)."""
             found = []
             for message in events:
                 body = json.loads(message.body)
                 if body.pop("agreement_id").startswith(f"{prefix}-"):
                     body.pop("objective_row_id", None)
-                    found.append((body.get("objective_id", ""), message.type, json.dumps(body, sort_keys=True)))
-            return sorted(found)
+                    found.append((body.get("objective_id", ""), message.type, body))
+            return sorted(found, key=lambda event: (event[0], event[1], json.dumps(event[2], sort_keys=True)))
 
-        assert reported("a") == reported("b") and reported("a")
+        assert reported("a") and same_to_rounding(reported("a"), reported("b"))
     finally:
         await db.dispose()
 

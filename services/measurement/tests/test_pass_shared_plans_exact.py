@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select, update
 from sqlmodel import col
-from test_evaluation_pass_own_terms import NOW, TERMS, _seed
+from test_evaluation_pass_own_terms import NOW, TERMS, _seed, same_to_rounding
 
 from slm_measurement import evaluation_pass, pass_locks, planning, repository
 from slm_measurement.agreed import Agreed
@@ -155,7 +155,7 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
             )
 
         for n in range(len(TERMS)):
-            assert outcome(f"a-{n}") == outcome(f"b-{n}"), (shape(n)[0], TERMS[n])
+            assert same_to_rounding(outcome(f"a-{n}"), outcome(f"b-{n}")), (shape(n)[0], TERMS[n])
         # Again: the stored versions and instants are known from the first pass (the plans, at NOW + S, are new).
         async with db.session() as session:
             locked = await pass_locks.lock_due_objectives(session, objective_row_ids=ids, stale_before=NOW + S)
@@ -171,7 +171,7 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
             objectives = {o.id: o for o in (await session.scalars(select(Objective))).all()}
             transitions = list((await session.scalars(select(ObjectiveTransition))).all())
         for n in range(len(TERMS)):
-            assert outcome(f"a-{n}") == outcome(f"b-{n}"), (shape(n)[0], TERMS[n])
+            assert same_to_rounding(outcome(f"a-{n}"), outcome(f"b-{n}")), (shape(n)[0], TERMS[n])
         shared, own = [], []
         for n in range(len(TERMS)):
             name, _, whole = shape(n)
@@ -184,7 +184,7 @@ async def test_a_pass_sharing_plans_stores_what_single_evaluations_with_clipped_
                 shared.append(n)
             else:  # clipped, and the clipping shows: an unclipped plan would store something else
                 assert planned[f"a-{n}"].counted is not None, name
-                assert outcome(f"a-{n}") != outcome(f"c-{n}"), (name, TERMS[n])
+                assert not same_to_rounding(outcome(f"a-{n}"), outcome(f"c-{n}")), (name, TERMS[n])
                 own.append(n)
         assert len(shared) >= 10 and len(own) >= 8, (shared, own)
     finally:
