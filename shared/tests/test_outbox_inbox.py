@@ -8,6 +8,7 @@ import json
 import uuid
 
 from bus_helpers import apply_effect, count_effects, effects, service_event, unique_consumer, wait_until
+from nats.js.errors import NotFoundError
 from sqlalchemy import func, insert, select
 
 from slm_shared.bus import Bus, Consumer, DeadLetter
@@ -29,16 +30,22 @@ async def test_event_published_twice_is_applied_once(db: Database, bus: Bus) -> 
                 json.dumps(event.data).encode(),
                 headers={**event.headers(), "Nats-Msg-Id": f"{event.id}-{attempt}"},
             )
-        await wait_until(lambda: _applied_at_least(consumer, 1))
-        await asyncio.sleep(0.5)
+        # The consumer reads the stream from its start (earlier tests' events too): wait until it has acknowledged
+        # every message, both publishes included, rather than for its first application.
+        stream = STREAMS[EVENTS.service_created.producer].name
+        await wait_until(lambda: _all_acknowledged(bus, stream, consumer.name))
         assert await count_effects(db, event.id) == 1
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)  # ended before the database is disposed
 
 
-async def _applied_at_least(consumer: Consumer, n: int) -> bool:
-    return consumer.applied >= n
+async def _all_acknowledged(bus: Bus, stream: str, name: str) -> bool:
+    try:
+        info = await bus.js.consumer_info(stream, name)
+    except NotFoundError:  # not made yet
+        return False
+    return info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq > 0
 
 
 async def test_poison_message_becomes_a_dead_letter_and_replays(db: Database, bus: Bus) -> None:
