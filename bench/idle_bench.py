@@ -2,8 +2,9 @@
 
 Starts NATS and the four services (`benchlib.stack`, as the breach bench does), waits for them to settle,
 then reads each process's CPU time (all its threads, from /proc/<pid>/task/*/schedstat) over a window in
-which no request is made. The NATS server is the baseline of the same run: it serves the services'
-idle traffic, and its own figure moves with how busy the machine is. On PostgreSQL the server's
+which no request is made. Two baselines are read in the same window: the NATS server (it serves the
+services' idle traffic) and a bare FastAPI app under uvicorn with the services' loop (`benchlib.plain_apps`,
+`bare`): the floor of an idle process of this kind. On PostgreSQL the server's
 processes (its background workers and one backend per pooled connection) are summed as `postgresql`.
 
     python bench/idle_bench.py --database both --seconds 20
@@ -16,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from benchlib.stack import databases, running_stack
+from benchlib.stack import databases, running_stack, uvicorn_process
 from sqlalchemy.engine import make_url
 
 
@@ -72,16 +73,30 @@ def groups(stack_pids: dict[str, int], urls: dict[str, str]) -> dict[str, list[i
 
 
 def measure(database: str, settle: float, seconds: float) -> dict[str, float]:
-    with running_stack(database) as (stack, urls):
+    with running_stack(database) as (stack, urls), uvicorn_process("benchlib.plain_apps:bare") as bare:
         assert stack.nats is not None and stack.nats.process is not None
         time.sleep(settle)  # start-up work (migrations, first scans, consumers' first pulls) is over
-        named = groups({**{k: p.pid for k, p in stack.processes.items()}, "nats": stack.nats.process.pid}, urls)
+        named = groups(
+            {
+                **{k: p.pid for k, p in stack.processes.items()},
+                "nats": stack.nats.process.pid,
+                "bare uvicorn": bare.pid,
+            },
+            urls,
+        )
         before = {name: sum(cpu_ns(p) for p in pids) for name, pids in named.items()}
         started = time.monotonic()
         time.sleep(seconds)
         elapsed = time.monotonic() - started
         # backends that came and went in the window are not counted: an idle pool keeps its connections
-        named = groups({**{k: p.pid for k, p in stack.processes.items()}, "nats": stack.nats.process.pid}, urls)
+        named = groups(
+            {
+                **{k: p.pid for k, p in stack.processes.items()},
+                "nats": stack.nats.process.pid,
+                "bare uvicorn": bare.pid,
+            },
+            urls,
+        )
         after = {name: sum(cpu_ns(p) for p in pids) for name, pids in named.items()}
     return {name: (after[name] - before.get(name, 0)) / 1e6 / elapsed for name in after}
 
@@ -95,11 +110,14 @@ def main() -> None:
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
     for database in databases(args.database):
         figures = measure(database, args.settle, args.seconds)
-        services = sum(v for k, v in figures.items() if k not in ("nats", "postgresql"))
+        services = sum(v for k, v in figures.items() if k not in ("nats", "postgresql", "bare uvicorn"))
         print(f"{database}: CPU ms per second over {args.seconds:g} s idle")
         for name, value in figures.items():
             print(f"  {name:<12} {value:7.2f}")
-        print(f"  {'services':<12} {services:7.2f}   ({services / max(figures['nats'], 0.01):.1f}x NATS)")
+        print(
+            f"  {'services':<12} {services:7.2f}   ({services / max(figures['nats'], 0.01):.1f}x NATS, "
+            f"{services / max(figures['bare uvicorn'], 0.01):.1f}x bare uvicorn)"
+        )
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
 
