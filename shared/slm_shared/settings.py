@@ -61,7 +61,8 @@ class ServiceSettings(BaseSettings):
     nats_tls_key: Path | None = Field(None, description="its private key")
     consumer_max_deliveries: int = Field(5, ge=1, le=1000)
     consumer_retry_delay_seconds: float = 1.0
-    outbox_poll_seconds: float = 1.0
+    # the sweep behind the commit wake-up: rows of other processes, of a crashed round or of a lost hand-over
+    outbox_poll_seconds: float = Field(5.0, gt=0)
     outbox_max_attempts: int = Field(20, ge=1, le=10_000, description="publish attempts before a row is given up")
     shutdown_grace_seconds: float = Field(5.0, gt=0, le=60)
     retention_interval_seconds: float = Field(3600.0, gt=0, description="how often the retention job runs")

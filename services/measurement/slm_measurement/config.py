@@ -18,7 +18,8 @@ class Settings(ServiceSettings):
     max_lateness_seconds: int = 7 * 24 * 3600
     max_future_seconds: int = 300
     evaluation_interval_seconds: float = 60.0
-    evaluation_poll_seconds: float = 0.5
+    # the longest the evaluation worker sleeps: it wakes when the next objective falls due and on ingestion
+    evaluation_poll_seconds: float = 5.0
     evaluation_batch_size: int = 100
     # A batch that flags at most this many objectives has them evaluated in its own transaction (0: by the worker).
     ingest_evaluation_limit: int = 20
@@ -42,7 +43,8 @@ class Settings(ServiceSettings):
         "on_hold",
         "pending",
     ]
-    ticket_poll_seconds: float = 0.5
+    # the longest the ticket clock sleeps: it wakes at the next due instant, and on commits that set a sooner one
+    ticket_poll_seconds: float = 5.0
     report_trend_periods: int = 3
     report_check_seconds: float = 60.0
     minute_retention_days: float = retention_days(35.0, "minute data kept at least this long")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -68,6 +68,16 @@ async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, li
     )
     # By position, not name: a Row's attribute lookup costs more than the sort (stable within a series).
     return [row[0] for row in sorted(rows.all(), key=itemgetter(1, 2, 3))]
+
+
+async def next_stale_at(session: AsyncSession, *, stale_before: datetime, interval: timedelta) -> datetime | None:
+    """When the next active objective evaluated since `stale_before` falls due again (None: none was)."""
+    oldest = await session.scalar(
+        select(func.min(col(Objective.evaluated_at))).where(
+            col(Objective.active).is_(True), col(Objective.evaluated_at) >= stale_before
+        )
+    )
+    return None if oldest is None else oldest + interval
 
 
 async def agreement_objectives(session: AsyncSession, *, tenant: str, agreement_id: str) -> Sequence[Objective]:

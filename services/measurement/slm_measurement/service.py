@@ -176,6 +176,14 @@ async def apply_due_versions(db: Database) -> int:
     return applied
 
 
+async def next_evaluation_at(db: Database, *, interval: timedelta) -> datetime | None:
+    """When the next objective evaluated within `interval` falls due again (None: none is waiting)."""
+    async with db.read_sessionmaker() as session:
+        due = await repository.next_stale_at(session, stale_before=utcnow() - interval, interval=interval)
+        await session.rollback()
+    return due
+
+
 async def evaluate_due(
     db: Database, *, interval: timedelta, limit: int, chunk: int = 200, yield_to: asyncio.Event | None = None
 ) -> int:

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.config import Settings
 from slm_measurement.flagged_pass import evaluate_flagged
-from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due
+from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due, next_evaluation_at
 from slm_shared.app import ServiceContext
+from slm_shared.db import utcnow
 from slm_shared.tasks import checkpoint, pause, wait_for_event
 
 logger = logging.getLogger(__name__)
@@ -69,5 +70,18 @@ async def evaluation_worker(context: ServiceContext) -> None:
             continue
         if evaluated >= settings.evaluation_batch_size:
             continue
-        # set when ingestion committed during the pass (which then stopped early): loops back at once
-        await wait_for_event(wake, settings.evaluation_poll_seconds)
+        # Asleep until the next objective falls due (read once), woken at once by ingestion's commits (also
+        # one during the pass, which then stopped early); `evaluation_poll_seconds` bounds the sleep, for
+        # objectives other processes flagged, those held back after a failure and the versions step.
+        wait = settings.evaluation_poll_seconds
+        try:
+            due = await next_evaluation_at(context.db, interval=interval)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the bound still holds
+            checkpoint()
+            logger.warning("reading the next evaluation time failed (%s)", exc)
+            due = None
+        if due is not None:
+            wait = min(wait, max((due - utcnow()).total_seconds(), 0.0) + 0.001)  # a little late, never early
+        await wait_for_event(wake, wait)

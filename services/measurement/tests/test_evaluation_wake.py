@@ -122,3 +122,40 @@ async def test_a_pass_stops_between_chunks_once_ingestion_flagged_more(app_clien
     assert await unevaluated() == 2  # the rest stay due, for the pass that follows
     assert await service.evaluate_due(db, interval=hour, limit=10, chunk=1, yield_to=asyncio.Event()) == 2
     assert await unevaluated() == 0
+
+
+async def test_an_objective_is_evaluated_again_when_it_falls_due_not_on_the_next_poll(
+    database_url: str, nats_server: NatsServer
+) -> None:
+    interval = 2.0
+    settings = Settings(
+        database_url=database_url,
+        **nats_server.service_login("measurement"),
+        environment="test",
+        evaluation_poll_seconds=POLL_SECONDS,  # the sleep's bound: only the next due time read can meet the bound
+        evaluation_interval_seconds=interval,
+        ingest_evaluation_limit=0,
+    )
+    app = build_app(settings)
+
+    async def evaluated_at(agreement_id: str) -> datetime | None:
+        async with db.sessionmaker() as session:
+            return await session.scalar(
+                select(col(Objective.evaluated_at)).where(col(Objective.agreement_id) == agreement_id)
+            )
+
+    async with running_app(app, token=make_token("acme")) as client:
+        db: Database = app.state.db
+        await asyncio.sleep(0.5)  # the worker's first pass is over: it now waits up to POLL_SECONDS
+        key = f"due-{uuid.uuid4().hex[:8]}"
+        agreement_id = await agreement_on(db, key)
+        response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
+        assert response.status_code == 202, response.text
+        first = await eventually(lambda: evaluated_at(agreement_id), timeout=WITHIN_SECONDS)
+
+        async def again() -> datetime | None:
+            found = await evaluated_at(agreement_id)
+            return found if found is not None and found > first else None
+
+        second = await eventually(again, timeout=interval + WITHIN_SECONDS)
+        assert second - first >= timedelta(seconds=interval)  # when it fell due, never before

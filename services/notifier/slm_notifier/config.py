@@ -28,7 +28,7 @@ class Settings(ServiceSettings):
     max_attempts: int = Field(8, ge=1)
     max_concurrency: int = Field(16, ge=1)
     attempt_timeout_seconds: float = Field(10.0, gt=0)
-    delivery_poll_seconds: float = Field(1.0, gt=0)
+    delivery_poll_seconds: float = Field(5.0, gt=0, description="the sweep behind commit wake-ups and retry timers")
     max_per_subscription: int = Field(4, ge=1, description="attempts in flight to one subscription at most")
     delivery_retention_days: float = retention_days(90.0, "finished deliveries kept this long")
     claim_lease_seconds: float = Field(

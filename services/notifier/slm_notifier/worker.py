@@ -376,10 +376,8 @@ class DeliveryWorker:
             self._retry_at(transition.next_attempt_at)
 
     def _retry_at(self, when: Any) -> None:
-        """A retry falls due before the next poll would look (`Retry-After: 0`, a short backoff): claim it then."""
+        """Claim a retry this process scheduled at its due time, not at the next poll (a backstop, for others')."""
         delay = (when - utcnow()).total_seconds()
-        if delay >= self.settings.delivery_poll_seconds:
-            return  # the poll finds it
         if delay <= 0:
             self._maybe_waiting = True  # due now: the attempt's end starts a claim round
             return

@@ -8,7 +8,9 @@ import contextlib
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-IDLE_WAIT_SECONDS = 1.0
+# An idle pull lingers this long on the server (one request and one timeout answer each): a message still
+# comes at once, a shorter wait only costs wake-ups.
+IDLE_WAIT_SECONDS = 5.0
 BUSY_WAIT_SECONDS = 0.01
 
 
@@ -16,7 +18,7 @@ class Fetcher:
     """Fetches from one pull subscription: a single lingering pull while idle, batches while busy.
 
     nats-py's `fetch(n)` with n > 1 waits for all n messages (or the timeout) once the first has
-    arrived, so an idle `fetch(50, timeout=1.0)` holds a lone message for up to a second. `fetch(1)`
+    arrived, so an idle `fetch(50, timeout=5.0)` holds a lone message for up to the timeout. `fetch(1)`
     returns on arrival; after one message, short batch fetches drain whatever else is ready.
     """
 

@@ -22,6 +22,8 @@ from slm_shared.errors import FieldError, Unprocessable
 from slm_shared.terms import in_force
 
 EVALUATION_PENDING = "slm_measurement_evaluation_pending"
+# The earliest next-due instant a transaction gave a ticket: after commit it wakes the ticket clock if sooner.
+TICKET_DUE = "slm_measurement_ticket_due"
 TICKET_KIND = "ticket_time"
 
 
@@ -217,6 +219,9 @@ async def evaluate_ticket(session: AsyncSession, ticket: Ticket, *, now: datetim
         c.state in ("running", "paused") and c.share >= lowest for c in found.views.values()
     )
     ticket.next_due_at, ticket.evaluated_at, ticket.updated_at = min(due, default=None), now, now
+    if ticket.next_due_at is not None:
+        earliest = session.info.get(TICKET_DUE)
+        session.info[TICKET_DUE] = ticket.next_due_at if earliest is None else min(earliest, ticket.next_due_at)
     await _keep_outcomes(session, ticket, found)
     await session.flush()
 

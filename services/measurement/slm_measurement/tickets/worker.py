@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from slm_measurement import failures
 from slm_measurement.config import Settings
 from slm_measurement.tickets.models import Ticket
-from slm_measurement.tickets.service import TicketRules, evaluate_ticket
+from slm_measurement.tickets.service import TICKET_DUE, TicketRules, evaluate_ticket
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, utcnow
-from slm_shared.tasks import checkpoint, pause
+from slm_shared.tasks import checkpoint, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -59,20 +60,52 @@ async def fire_due_tickets(db: Database, *, rules: TicketRules, limit: int = 100
     return len(done)
 
 
+async def next_due(db: Database, *, after: datetime) -> datetime | None:
+    """The earliest next-due instant later than `after` (those already past are held back after a failure)."""
+    async with db.session(read_only=True) as session:
+        return await session.scalar(select(func.min(col(Ticket.next_due_at))).where(col(Ticket.next_due_at) > after))
+
+
 async def ticket_clock_worker(context: ServiceContext) -> None:
-    """Fire ticket warnings and breaches on time, even when no new event arrives."""
+    """Fire ticket warnings and breaches on time, even when no new event arrives.
+
+    Between passes it sleeps until the earliest next-due instant (read once), woken sooner by a commit in
+    this process that gave a ticket an earlier one; `ticket_poll_seconds` bounds the sleep, for instants
+    other processes set and for held-back tickets.
+    """
     settings = context.settings
     assert isinstance(settings, Settings)
     rules = rules_of(settings)
-    while True:
-        checkpoint()
-        try:
-            fired = await fire_due_tickets(context.db, rules=rules)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the worker must outlive any single failure
+    wake = asyncio.Event()
+    planned: list[datetime | None] = [None]  # when the current sleep ends
+
+    def _after_commit(session: AsyncSession) -> None:
+        due = session.info.pop(TICKET_DUE, None)
+        if due is not None and (planned[0] is None or due < planned[0]):
+            wake.set()
+
+    context.db.after_commit.append(_after_commit)
+    try:
+        while True:
             checkpoint()
-            logger.warning("ticket clock pass failed (%s); retrying", exc)
-            fired = 0
-        if not fired:
-            await pause(settings.ticket_poll_seconds)
+            wake.clear()
+            started = utcnow()
+            try:
+                fired = await fire_due_tickets(context.db, rules=rules, now=started)
+                if fired:
+                    continue
+                due = await next_due(context.db, after=started)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any single failure
+                checkpoint()
+                logger.warning("ticket clock pass failed (%s); retrying", exc)
+                due = None
+            wait = settings.ticket_poll_seconds
+            if due is not None:
+                wait = min(wait, max((due - utcnow()).total_seconds(), 0.0) + 0.001)  # a little late, never early
+            planned[0] = utcnow() + timedelta(seconds=wait)
+            await wait_for_event(wake, wait)
+            planned[0] = None
+    finally:
+        context.db.after_commit.remove(_after_commit)
