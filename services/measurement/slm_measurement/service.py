@@ -23,13 +23,13 @@ from slm_measurement.inline_evaluation import EvaluateAgainGuarded, evaluate_fla
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.rollup import roll_up, value_series
 from slm_measurement.thresholds import Thresholds
+from slm_measurement.wake_keys import EVALUATION_PENDING
 from slm_shared.db import Database, connection_lost, utcnow
 from slm_shared.errors import NotFound
 from slm_shared.tasks import checkpoint
 
 logger = logging.getLogger(__name__)
 
-EVALUATION_PENDING = "slm_measurement_evaluation_pending"
 T = TypeVar("T")
 
 
