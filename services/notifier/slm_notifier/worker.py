@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row
@@ -90,6 +91,11 @@ class DeliveryWorker:
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
         self._queued = 0  # commits that queued deliveries without claiming them
+        # due times of the retries this process scheduled (a heap), and the one timer for the earliest of them
+        self._retries: list[datetime] = []
+        self._retry_timer: asyncio.TimerHandle | None = None
+        self._retry_timer_at: datetime | None = None
+        self._stopping = False  # no timer is set once the loop has ended
 
     def _after_commit(self, session: AsyncSession) -> None:
         preclaimed = session.info.pop(PRECLAIMED, None)
@@ -187,6 +193,8 @@ class DeliveryWorker:
                     continue
                 woken = await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
+            self._stopping = True
+            self._cancel_retry_timer()
             register_preclaimer(self.db.engine, None)
             self.db.after_commit.remove(self._after_commit)
             await stop_tasks([renewing, *self._inflight], grace_seconds=2.0)
@@ -376,16 +384,40 @@ class DeliveryWorker:
             self._retry_at(transition.next_attempt_at)
 
     def _retry_at(self, when: Any) -> None:
-        """Claim a retry this process scheduled at its due time, not at the next poll (a backstop, for others')."""
+        """Claim a retry this process scheduled at its due time, not at the next poll (a backstop, for others').
+
+        One timer, for the earliest retry due; when it fires it is set again for the next."""
         delay = (when - utcnow()).total_seconds()
         if delay <= 0:
             self._maybe_waiting = True  # due now: the attempt's end starts a claim round
             return
-        asyncio.get_running_loop().call_later(delay + 0.01, self._retry_due)  # a little late, never early
+        heapq.heappush(self._retries, when)
+        self._arm_retry_timer()
+
+    def _arm_retry_timer(self) -> None:
+        if not self._retries or self._stopping:
+            return
+        first = self._retries[0]
+        if self._retry_timer is not None and self._retry_timer_at is not None and self._retry_timer_at <= first:
+            return  # the timer set fires first
+        self._cancel_retry_timer()
+        delay = max((first - utcnow()).total_seconds(), 0.0) + 0.01  # a little late, never early
+        self._retry_timer = asyncio.get_running_loop().call_later(delay, self._retry_due)
+        self._retry_timer_at = first
+
+    def _cancel_retry_timer(self) -> None:
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        self._retry_timer = self._retry_timer_at = None
 
     def _retry_due(self) -> None:
+        self._retry_timer = self._retry_timer_at = None
+        now = utcnow()
+        while self._retries and self._retries[0] <= now:
+            heapq.heappop(self._retries)
         self._maybe_waiting = True
         self._wake.set()
+        self._arm_retry_timer()
 
 
 async def delivery_worker(context: ServiceContext) -> None:
