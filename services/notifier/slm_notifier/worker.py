@@ -91,7 +91,7 @@ class DeliveryWorker:
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
         self._queued = 0  # commits that queued deliveries without claiming them
-        # due times of the retries this process scheduled (a heap), and the one timer for the earliest of them
+        # due times this process knows of (its retries, others' claims ending; a heap), one timer for the earliest
         self._retries: list[datetime] = []
         self._retry_timer: asyncio.TimerHandle | None = None
         self._retry_timer_at: datetime | None = None
@@ -215,9 +215,13 @@ class DeliveryWorker:
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
         queued, self._maybe_waiting = self._queued, True  # so until this round shows otherwise
-        if look_first and not self._inflight and not await self.reads.anything_due(now):
-            self._maybe_waiting = queued != self._queued
-            return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
+        if look_first and not self._inflight:
+            due, lease_end = await self.reads.due_or_next_lease_end(now)
+            if not due:
+                self._maybe_waiting = queued != self._queued
+                if lease_end is not None:  # claimed by another worker (or one that crashed): look when it ends
+                    self._due_at(lease_end)
+                return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
             async with self.db.session() as session:
@@ -381,12 +385,13 @@ class DeliveryWorker:
         if outcome.succeeded:
             self.sent += 1
         elif transition.status == PENDING and transition.next_attempt_at is not None:
-            self._retry_at(transition.next_attempt_at)
+            self._due_at(transition.next_attempt_at)
 
-    def _retry_at(self, when: Any) -> None:
-        """Claim a retry this process scheduled at its due time, not at the next poll (a backstop, for others').
+    def _due_at(self, when: Any) -> None:
+        """Start a claim round at `when`, not at the next poll (a backstop): a retry this process scheduled falls
+        due, or a claim another worker held (one that crashed) ends.
 
-        One timer, for the earliest retry due; when it fires it is set again for the next."""
+        One timer, for the earliest of them; when it fires it is set again for the next."""
         delay = (when - utcnow()).total_seconds()
         if delay <= 0:
             self._maybe_waiting = True  # due now: the attempt's end starts a claim round
