@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.config import Settings
 from slm_measurement.flagged_pass import evaluate_flagged
-from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due, next_evaluation_at
+from slm_measurement.service import apply_due_versions, evaluate_due, next_evaluation_at
+from slm_measurement.wake_keys import EVALUATION_PENDING
 from slm_shared.app import ServiceContext
 from slm_shared.db import utcnow
-from slm_shared.tasks import checkpoint, pause, wait_for_event
+from slm_shared.tasks import checkpoint, pause, sleep_until_due, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,6 @@ async def evaluation_worker(context: ServiceContext) -> None:
         # Asleep until the next objective falls due (read once), woken at once by ingestion's commits (also
         # one during the pass, which then stopped early); `evaluation_poll_seconds` bounds the sleep, for
         # objectives other processes flagged, those held back after a failure and the versions step.
-        wait = settings.evaluation_poll_seconds
         try:
             due = await next_evaluation_at(context.db, interval=interval)
         except asyncio.CancelledError:
@@ -82,6 +82,5 @@ async def evaluation_worker(context: ServiceContext) -> None:
             checkpoint()
             logger.warning("reading the next evaluation time failed (%s)", exc)
             due = None
-        if due is not None:
-            wait = min(wait, max((due - utcnow()).total_seconds(), 0.0) + 0.001)  # a little late, never early
-        await wait_for_event(wake, wait)
+        left = None if due is None else (due - utcnow()).total_seconds()
+        await wait_for_event(wake, sleep_until_due(left, bound=settings.evaluation_poll_seconds))

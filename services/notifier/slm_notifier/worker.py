@@ -32,7 +32,7 @@ from slm_notifier.recorder import AttemptRecord, AttemptRecorder
 from slm_notifier.service import DELIVERIES_QUEUED, register_preclaimer
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, is_postgres, utcnow
-from slm_shared.tasks import checkpoint, stop_tasks, wait_for_event
+from slm_shared.tasks import MIN_WAKE_SECONDS, checkpoint, stop_tasks, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -406,7 +406,8 @@ class DeliveryWorker:
         if self._retry_timer is not None and self._retry_timer_at is not None and self._retry_timer_at <= first:
             return  # the timer set fires first
         self._cancel_retry_timer()
-        delay = max((first - utcnow()).total_seconds(), 0.0) + 0.01  # a little late, never early
+        # a little late, never early; due times close together share one round
+        delay = max((first - utcnow()).total_seconds(), MIN_WAKE_SECONDS) + 0.01
         self._retry_timer = asyncio.get_running_loop().call_later(delay, self._retry_due)
         self._retry_timer_at = first
 
