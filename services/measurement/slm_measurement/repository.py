@@ -177,6 +177,14 @@ async def pending_activation(
     return row
 
 
+async def next_activation_at(session: AsyncSession, *, after: datetime) -> datetime | None:
+    """When the next pending version takes effect, of those later than `after` (None: none is)."""
+    found: datetime | None = await session.scalar(
+        select(func.min(col(PendingActivation.effective_from))).where(col(PendingActivation.effective_from) > after)
+    )
+    return found
+
+
 async def due_activations(
     session: AsyncSession, *, now: datetime, limit: int = 50, skip: set[str] | None = None
 ) -> Sequence[PendingActivation]:

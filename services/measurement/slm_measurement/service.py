@@ -176,12 +176,15 @@ async def apply_due_versions(db: Database) -> int:
     return applied
 
 
-async def next_evaluation_at(db: Database, *, interval: timedelta) -> datetime | None:
-    """When the next objective evaluated within `interval` falls due again (None: none is waiting)."""
+async def next_evaluation_at(db: Database, *, interval: timedelta) -> tuple[datetime | None, datetime | None]:
+    """When the next objective evaluated within `interval` falls due again, and when the next pending agreement
+    version takes effect (each None: none is waiting), in one read."""
     async with db.read_sessionmaker() as session:
-        due = await repository.next_stale_at(session, stale_before=utcnow() - interval, interval=interval)
+        now = utcnow()
+        due = await repository.next_stale_at(session, stale_before=now - interval, interval=interval)
+        version = await repository.next_activation_at(session, after=now)
         await session.rollback()
-    return due
+    return due, version
 
 
 async def evaluate_due(

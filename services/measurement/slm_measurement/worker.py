@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,7 @@ async def evaluation_worker(context: ServiceContext) -> None:
     interval = timedelta(seconds=settings.evaluation_interval_seconds)
     backoff = 0.0
     versions_checked = -math.inf
+    version_due: datetime | None = None  # when the next pending version takes effect: the sleep ends then
     while True:
         checkpoint()
         wake.clear()
@@ -47,7 +48,10 @@ async def evaluation_worker(context: ServiceContext) -> None:
         except Exception as exc:  # noqa: BLE001 - the full pass below retries them with backoff
             checkpoint()
             logger.warning("evaluating flagged objectives failed (%s)", exc)
-        if time.monotonic() - versions_checked >= settings.version_check_seconds:
+        if time.monotonic() - versions_checked >= settings.version_check_seconds or (
+            version_due is not None and utcnow() >= version_due
+        ):
+            version_due = None
             versions_checked = time.monotonic()
             try:
                 await apply_due_versions(context.db)
@@ -71,16 +75,18 @@ async def evaluation_worker(context: ServiceContext) -> None:
             continue
         if evaluated >= settings.evaluation_batch_size:
             continue
-        # Asleep until the next objective falls due (read once), woken at once by ingestion's commits (also
-        # one during the pass, which then stopped early); `evaluation_poll_seconds` bounds the sleep, for
-        # objectives other processes flagged, those held back after a failure and the versions step.
+        # Asleep until the next objective falls due or the next pending version takes effect (read once), woken
+        # at once by this process's commits that flag objectives (also one during the pass, which then stopped
+        # early); `evaluation_poll_seconds` bounds the sleep, for objectives other processes flagged, versions
+        # they stored, those held back after a failure and objectives that end.
         try:
-            due = await next_evaluation_at(context.db, interval=interval)
+            due, version_due = await next_evaluation_at(context.db, interval=interval)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the bound still holds
             checkpoint()
             logger.warning("reading the next evaluation time failed (%s)", exc)
-            due = None
-        left = None if due is None else (due - utcnow()).total_seconds()
+            due = version_due = None
+        soonest = min((d for d in (due, version_due) if d is not None), default=None)
+        left = None if soonest is None else (soonest - utcnow()).total_seconds()
         await wait_for_event(wake, sleep_until_due(left, bound=settings.evaluation_poll_seconds))

@@ -5,21 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
 import nats.errors
 import nats.js.errors
-from measurement_support import eventually
+from measurement_support import activation, eventually
 from sqlalchemy import func, select
 from sqlmodel import col
 from ticket_support import activate, outbox, ticket_agreement
 
-from slm_measurement import service
+from slm_measurement import read_model, service
 from slm_measurement.config import Settings
 from slm_measurement.main import build_app
-from slm_measurement.models import Objective
+from slm_measurement.models import Objective, PendingActivation
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database
 from slm_shared.testing.app_client import running_app
@@ -203,3 +204,41 @@ async def test_recording_and_withdrawing_an_observation_wake_the_worker_not_its_
         withdrawn = await client.post(f"/v1/observations/{created.json()['id']}/withdraw", headers=customer)
         assert withdrawn.status_code == 200, withdrawn.text
         await eventually(lambda: after(recorded), timeout=WITHIN_SECONDS)
+
+
+async def test_a_version_stored_for_later_takes_effect_when_due_not_on_the_next_check(
+    database_url: str, nats_server: NatsServer
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        **nats_server.service_login("measurement"),
+        environment="test",
+        evaluation_poll_seconds=POLL_SECONDS,  # neither the poll nor the versions step's interval meets the bound
+        version_check_seconds=POLL_SECONDS,
+    )
+    app = build_app(settings)
+    first = activation(service_key=f"later-{uuid.uuid4().hex[:8]}")
+
+    async def pending() -> int:
+        async with db.sessionmaker() as session:
+            found = await session.scalar(
+                select(func.count()).where(col(PendingActivation.agreement_id) == first.agreement_id)
+            )
+            return int(found or 0)
+
+    async with running_app(app, token=make_token("acme")):
+        db: Database = app.state.db
+        async with db.session() as session:
+            await read_model.apply_activation(session, tenant="acme", agreement=first)
+        await asyncio.sleep(0.5)  # the worker's first pass (and its versions step) is over: now it waits
+        takes_effect = datetime.now(UTC) + timedelta(seconds=1.5)
+        later = first.model_copy(update={"version": 2, "effective_from": takes_effect})
+        async with db.session() as session:
+            await read_model.apply_activation(session, tenant="acme", agreement=later)
+        assert await pending() == 1
+        await eventually(lambda: _none_left(pending), timeout=1.5 + WITHIN_SECONDS)
+        assert datetime.now(UTC) >= takes_effect
+
+
+async def _none_left(count: Callable[[], Awaitable[int]]) -> bool | None:
+    return True if await count() == 0 else None
