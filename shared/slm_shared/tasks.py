@@ -20,6 +20,9 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+# A clock sleeping until its next due instant sleeps at least this long: instants close together share one pass
+# (and one write transaction) rather than a pass each, at most this late.
+MIN_WAKE_SECONDS = 0.1
 FIRST_CANCEL_GRACE = 1.0  # time for cleanup (finally blocks) before cancelling again
 RECANCEL_EVERY = 0.1
 
@@ -29,6 +32,14 @@ def checkpoint() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+def sleep_until_due(seconds_left: float | None, *, bound: float) -> float:
+    """How long a clock sleeps when its next due instant is `seconds_left` away (None: nothing is due): until then,
+    a little late and never early, at least `MIN_WAKE_SECONDS`, at most `bound`."""
+    if seconds_left is None:
+        return bound
+    return min(bound, max(seconds_left, MIN_WAKE_SECONDS) + 0.001)
 
 
 async def pause(seconds: float) -> None:

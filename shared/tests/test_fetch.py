@@ -1,12 +1,18 @@
-"""The fetcher hands a lone message over at once and drains ready messages in batches."""
+"""The fetcher hands a lone message over at once, drains ready messages in batches, and pulls again on reconnect."""
 
 from __future__ import annotations
 
+import asyncio
+
+import nats.errors
+import nats.js.errors
 import pytest
-from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 from slm_shared.bus import Bus
+from slm_shared.bus import fetch as fetch_module
 from slm_shared.bus.fetch import Fetcher
+from slm_shared.testing.nats_server import NatsServer
 
 
 async def test_idle_fetch_takes_one_message_then_batches_drain_the_rest(bus: Bus) -> None:
@@ -28,3 +34,35 @@ async def test_idle_fetch_takes_one_message_then_batches_drain_the_rest(bus: Bus
         await fetcher.fetch()
     assert not fetcher.busy
     await subscription.unsubscribe()
+
+
+async def test_an_idle_fetch_pulls_again_at_once_when_the_connection_comes_back(
+    private_nats: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pull lingering on the server goes with a restart: without a new one the message waits out the timeout.
+    monkeypatch.setattr(fetch_module, "IDLE_WAIT_SECONDS", 60.0)  # past the bound below: only a new pull meets it
+    bus = Bus(private_nats.url, name="test")
+    await bus.connect(attempts=20)
+    try:
+        await bus.js.add_stream(StreamConfig(name="RECONNECT", subjects=["reconnect.>"], storage=StorageType.FILE))
+        await bus.js.add_consumer("RECONNECT", ConsumerConfig(durable_name="reader", ack_policy=AckPolicy.EXPLICIT))
+        subscription = await bus.js.pull_subscribe_bind("reader", stream="RECONNECT")
+        fetcher = Fetcher(subscription, batch=50, reconnected=bus.next_reconnect)
+        fetching = asyncio.create_task(fetcher.fetch())
+        await asyncio.sleep(0.3)  # the pull lingers on the server
+        reconnected = bus.next_reconnect()
+        await asyncio.to_thread(private_nats.restart)
+        await asyncio.wait_for(reconnected.wait(), timeout=20)
+        for _ in range(50):  # JetStream may still be loading its streams
+            try:
+                await bus.js.publish("reconnect.x", b"after")
+                break
+            except (nats.errors.Error, nats.js.errors.Error):
+                await asyncio.sleep(0.2)
+        [message] = await asyncio.wait_for(fetching, timeout=15)
+        assert message.data == b"after"
+        assert fetcher.pulls_after_reconnect >= 1
+        await message.ack()
+        await subscription.unsubscribe()
+    finally:
+        await bus.close()

@@ -9,7 +9,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from slm_shared.tasks import TaskGroup, checkpoint, pause, stop_tasks, task_stacks, wait_for_event
+from slm_shared.tasks import (
+    MIN_WAKE_SECONDS,
+    TaskGroup,
+    checkpoint,
+    pause,
+    sleep_until_due,
+    stop_tasks,
+    task_stacks,
+    wait_for_event,
+)
 
 
 async def test_checkpoint_recovers_a_cancellation_a_library_swallowed() -> None:
@@ -118,3 +127,12 @@ async def test_a_task_stack_goes_down_to_the_innermost_await() -> None:
     await task
     for frame in ("in outermost", "in steps", "in innermost", "await released.wait()"):
         assert frame in stacks, stacks
+
+
+def test_a_clock_sleeps_until_due_never_early_at_least_the_minimum_at_most_its_bound() -> None:
+    assert sleep_until_due(None, bound=5.0) == 5.0
+    assert sleep_until_due(60.0, bound=5.0) == 5.0
+    assert 2.0 < sleep_until_due(2.0, bound=5.0) < 2.01
+    # due now, past or in a few milliseconds: instants close together share one pass
+    for left in (-3.0, 0.0, 0.002):
+        assert MIN_WAKE_SECONDS <= sleep_until_due(left, bound=5.0) < MIN_WAKE_SECONDS + 0.01

@@ -212,7 +212,7 @@ async def nats_ingest_worker(context: ServiceContext) -> None:
                     with contextlib.suppress(BadRequestError):
                         await context.bus.js.add_consumer(stream.name, config)
                     subscription = await context.bus.js.pull_subscribe_bind(CONSUMER, stream=stream.name)
-                    fetcher = Fetcher(subscription, settings.nats_ingest_batch)
+                    fetcher = Fetcher(subscription, settings.nats_ingest_batch, reconnected=context.bus.next_reconnect)
                 assert fetcher is not None
                 try:
                     messages = await fetcher.fetch()

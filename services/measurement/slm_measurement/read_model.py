@@ -24,6 +24,7 @@ from slm_measurement.domain.alerts import tiers_of
 from slm_measurement.domain.windows import DAY, MINUTE, WindowError, WindowSpec, validate_window
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.observations import service as observation_service
+from slm_measurement.wake_keys import EVALUATION_PENDING
 from slm_shared.contracts import payloads_v2, targets
 from slm_shared.contracts.payloads import AgreementEndedV1, MaintenanceWindowV1
 from slm_shared.contracts.payloads_v2 import AgreementActivatedV2, ObjectiveV2
@@ -179,6 +180,7 @@ async def apply_activation(
                 )
             )
             await session.flush()
+            session.info[EVALUATION_PENDING] = True  # the evaluation worker reads when it takes effect, and wakes then
         return True
     await _apply_now(session, tenant=tenant, agreement=agreement, existing=existing, now=now)
     return True

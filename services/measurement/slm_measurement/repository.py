@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -70,13 +70,19 @@ async def due_objective_ids(session: AsyncSession, *, stale_before: datetime, li
     return [row[0] for row in sorted(rows.all(), key=itemgetter(1, 2, 3))]
 
 
-async def next_stale_at(session: AsyncSession, *, stale_before: datetime, interval: timedelta) -> datetime | None:
-    """When the next active objective evaluated since `stale_before` falls due again (None: none was)."""
-    oldest = await session.scalar(
-        select(func.min(col(Objective.evaluated_at))).where(
-            col(Objective.active).is_(True), col(Objective.evaluated_at) >= stale_before
-        )
+def next_stale_statement(stale_before: datetime) -> Select[Any]:
+    return select(func.min(col(Objective.evaluated_at))).where(
+        col(Objective.active).is_(True),
+        col(Objective.needs_evaluation).is_(False),
+        col(Objective.evaluated_at) >= stale_before,
     )
+
+
+async def next_stale_at(session: AsyncSession, *, stale_before: datetime, interval: timedelta) -> datetime | None:
+    """When the next active objective evaluated since `stale_before` falls due again (None: none was).
+
+    Flagged objectives are left out (due at once, they are the pass's anyway): a range seek on `ix_objectives_due`."""
+    oldest = await session.scalar(next_stale_statement(stale_before))
     return None if oldest is None else oldest + interval
 
 
@@ -169,6 +175,14 @@ async def pending_activation(
         )
     )
     return row
+
+
+async def next_activation_at(session: AsyncSession, *, after: datetime) -> datetime | None:
+    """When the next pending version takes effect, of those later than `after` (None: none is)."""
+    found: datetime | None = await session.scalar(
+        select(func.min(col(PendingActivation.effective_from))).where(col(PendingActivation.effective_from) > after)
+    )
+    return found
 
 
 async def due_activations(

@@ -23,13 +23,13 @@ from slm_measurement.inline_evaluation import EvaluateAgainGuarded, evaluate_fla
 from slm_measurement.models import Objective, PendingActivation
 from slm_measurement.rollup import roll_up, value_series
 from slm_measurement.thresholds import Thresholds
+from slm_measurement.wake_keys import EVALUATION_PENDING
 from slm_shared.db import Database, connection_lost, utcnow
 from slm_shared.errors import NotFound
 from slm_shared.tasks import checkpoint
 
 logger = logging.getLogger(__name__)
 
-EVALUATION_PENDING = "slm_measurement_evaluation_pending"
 T = TypeVar("T")
 
 
@@ -176,12 +176,15 @@ async def apply_due_versions(db: Database) -> int:
     return applied
 
 
-async def next_evaluation_at(db: Database, *, interval: timedelta) -> datetime | None:
-    """When the next objective evaluated within `interval` falls due again (None: none is waiting)."""
+async def next_evaluation_at(db: Database, *, interval: timedelta) -> tuple[datetime | None, datetime | None]:
+    """When the next objective evaluated within `interval` falls due again, and when the next pending agreement
+    version takes effect (each None: none is waiting), in one read."""
     async with db.read_sessionmaker() as session:
-        due = await repository.next_stale_at(session, stale_before=utcnow() - interval, interval=interval)
+        now = utcnow()
+        due = await repository.next_stale_at(session, stale_before=now - interval, interval=interval)
+        version = await repository.next_activation_at(session, after=now)
         await session.rollback()
-    return due
+    return due, version
 
 
 async def evaluate_due(

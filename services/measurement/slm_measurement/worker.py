@@ -6,16 +6,17 @@ import asyncio
 import logging
 import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_measurement.config import Settings
 from slm_measurement.flagged_pass import evaluate_flagged
-from slm_measurement.service import EVALUATION_PENDING, apply_due_versions, evaluate_due, next_evaluation_at
+from slm_measurement.service import apply_due_versions, evaluate_due, next_evaluation_at
+from slm_measurement.wake_keys import EVALUATION_PENDING
 from slm_shared.app import ServiceContext
 from slm_shared.db import utcnow
-from slm_shared.tasks import checkpoint, pause, wait_for_event
+from slm_shared.tasks import checkpoint, pause, sleep_until_due, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ async def evaluation_worker(context: ServiceContext) -> None:
     interval = timedelta(seconds=settings.evaluation_interval_seconds)
     backoff = 0.0
     versions_checked = -math.inf
+    version_due: datetime | None = None  # when the next pending version takes effect: the sleep ends then
     while True:
         checkpoint()
         wake.clear()
@@ -46,7 +48,10 @@ async def evaluation_worker(context: ServiceContext) -> None:
         except Exception as exc:  # noqa: BLE001 - the full pass below retries them with backoff
             checkpoint()
             logger.warning("evaluating flagged objectives failed (%s)", exc)
-        if time.monotonic() - versions_checked >= settings.version_check_seconds:
+        if time.monotonic() - versions_checked >= settings.version_check_seconds or (
+            version_due is not None and utcnow() >= version_due
+        ):
+            version_due = None
             versions_checked = time.monotonic()
             try:
                 await apply_due_versions(context.db)
@@ -70,18 +75,18 @@ async def evaluation_worker(context: ServiceContext) -> None:
             continue
         if evaluated >= settings.evaluation_batch_size:
             continue
-        # Asleep until the next objective falls due (read once), woken at once by ingestion's commits (also
-        # one during the pass, which then stopped early); `evaluation_poll_seconds` bounds the sleep, for
-        # objectives other processes flagged, those held back after a failure and the versions step.
-        wait = settings.evaluation_poll_seconds
+        # Asleep until the next objective falls due or the next pending version takes effect (read once), woken
+        # at once by this process's commits that flag objectives (also one during the pass, which then stopped
+        # early); `evaluation_poll_seconds` bounds the sleep, for objectives other processes flagged, versions
+        # they stored, those held back after a failure and objectives that end.
         try:
-            due = await next_evaluation_at(context.db, interval=interval)
+            due, version_due = await next_evaluation_at(context.db, interval=interval)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the bound still holds
             checkpoint()
             logger.warning("reading the next evaluation time failed (%s)", exc)
-            due = None
-        if due is not None:
-            wait = min(wait, max((due - utcnow()).total_seconds(), 0.0) + 0.001)  # a little late, never early
-        await wait_for_event(wake, wait)
+            due = version_due = None
+        soonest = min((d for d in (due, version_due) if d is not None), default=None)
+        left = None if soonest is None else (soonest - utcnow()).total_seconds()
+        await wait_for_event(wake, sleep_until_due(left, bound=settings.evaluation_poll_seconds))

@@ -5,21 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
 import nats.errors
 import nats.js.errors
-from measurement_support import eventually
+from measurement_support import activation, eventually
 from sqlalchemy import func, select
 from sqlmodel import col
 from ticket_support import activate, outbox, ticket_agreement
 
-from slm_measurement import service
+from slm_measurement import read_model, service
 from slm_measurement.config import Settings
 from slm_measurement.main import build_app
-from slm_measurement.models import Objective
+from slm_measurement.models import Objective, PendingActivation
 from slm_shared.contracts.registry import EVENTS
 from slm_shared.db import Database
 from slm_shared.testing.app_client import running_app
@@ -40,7 +41,7 @@ def breaching(key: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-async def agreement_on(db: Database, key: str) -> str:
+async def agreement_on(db: Database, key: str, **extra: Any) -> str:
     """Activate a 99.9% availability SLA on `key` (flagged for evaluation, but nothing wakes the worker)."""
     agreement_id = str(uuid.uuid4())
     objective = {"objective_id": "o", "indicator": "availability", "target": 0.999,
@@ -48,7 +49,7 @@ async def agreement_on(db: Database, key: str) -> str:
     since = datetime.now(UTC) - timedelta(days=1)
     agreement = ticket_agreement(
         agreement_id=agreement_id, service_key=key, party="p", ticket_targets=[], objectives=[objective],
-        effective_from=since,
+        effective_from=since, **extra,
     )  # fmt: skip
     await activate(db, agreement)
     return agreement_id
@@ -159,3 +160,85 @@ async def test_an_objective_is_evaluated_again_when_it_falls_due_not_on_the_next
 
         second = await eventually(again, timeout=interval + WITHIN_SECONDS)
         assert second - first >= timedelta(seconds=interval)  # when it fell due, never before
+
+
+async def test_recording_and_withdrawing_an_observation_wake_the_worker_not_its_next_poll(
+    database_url: str, nats_server: NatsServer
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        **nats_server.service_login("measurement"),
+        environment="test",
+        evaluation_poll_seconds=POLL_SECONDS,  # only the wake-up on commit can meet the bound below
+        evaluation_interval_seconds=3600.0,
+    )
+    app = build_app(settings)
+    customer = {"Authorization": f"Bearer {make_token('acme', ('customer',), party='p')}"}
+
+    async def evaluated_at(agreement_id: str) -> datetime | None:
+        async with db.sessionmaker() as session:
+            return await session.scalar(
+                select(col(Objective.evaluated_at)).where(col(Objective.agreement_id) == agreement_id)
+            )
+
+    async with running_app(app, token=make_token("acme")) as client:
+        db: Database = app.state.db
+        key = f"observed-{uuid.uuid4().hex[:8]}"
+        # flagged, and nothing woke the worker; an observation counts as bad time
+        agreement_id = await agreement_on(db, key, observation_terms={"counts_as": "bad_time"})
+        await asyncio.sleep(0.5)  # the worker's first pass is over (it may have seen the objective): now it waits
+        before = await evaluated_at(agreement_id)
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        created = await client.post(
+            f"/v1/agreements/{agreement_id}/observations",
+            json={"summary": "down", "start": (now - timedelta(minutes=10)).isoformat(), "end": now.isoformat()},
+            headers=customer,
+        )
+        assert created.status_code == 201, created.text
+
+        async def after(earlier: datetime | None) -> datetime | None:
+            found = await evaluated_at(agreement_id)
+            return found if found is not None and (earlier is None or found > earlier) else None
+
+        recorded = await eventually(lambda: after(before), timeout=WITHIN_SECONDS)
+        withdrawn = await client.post(f"/v1/observations/{created.json()['id']}/withdraw", headers=customer)
+        assert withdrawn.status_code == 200, withdrawn.text
+        await eventually(lambda: after(recorded), timeout=WITHIN_SECONDS)
+
+
+async def test_a_version_stored_for_later_takes_effect_when_due_not_on_the_next_check(
+    database_url: str, nats_server: NatsServer
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        **nats_server.service_login("measurement"),
+        environment="test",
+        evaluation_poll_seconds=POLL_SECONDS,  # neither the poll nor the versions step's interval meets the bound
+        version_check_seconds=POLL_SECONDS,
+    )
+    app = build_app(settings)
+    first = activation(service_key=f"later-{uuid.uuid4().hex[:8]}")
+
+    async def pending() -> int:
+        async with db.sessionmaker() as session:
+            found = await session.scalar(
+                select(func.count()).where(col(PendingActivation.agreement_id) == first.agreement_id)
+            )
+            return int(found or 0)
+
+    async with running_app(app, token=make_token("acme")):
+        db: Database = app.state.db
+        async with db.session() as session:
+            await read_model.apply_activation(session, tenant="acme", agreement=first)
+        await asyncio.sleep(0.5)  # the worker's first pass (and its versions step) is over: now it waits
+        takes_effect = datetime.now(UTC) + timedelta(seconds=1.5)
+        later = first.model_copy(update={"version": 2, "effective_from": takes_effect})
+        async with db.session() as session:
+            await read_model.apply_activation(session, tenant="acme", agreement=later)
+        assert await pending() == 1
+        await eventually(lambda: _none_left(pending), timeout=1.5 + WITHIN_SECONDS)
+        assert datetime.now(UTC) >= takes_effect
+
+
+async def _none_left(count: Callable[[], Awaitable[int]]) -> bool | None:
+    return True if await count() == 0 else None

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, Update, and_, bindparam, or_, select, update
+from sqlalchemy import Row, Select, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from slm_notifier.models import PENDING
@@ -21,6 +21,11 @@ def _due(now: datetime) -> Any:
 def any_due_statement(now: datetime) -> Select[Any]:
     """One due delivery's id, if there is any (whoever's subscription)."""
     return select(D.id).where(_due(now)).limit(1)
+
+
+def next_lease_end_statement(now: datetime) -> Select[Any]:
+    """When the earliest claim still held on a pending delivery ends (a crashed worker's is taken then)."""
+    return select(func.min(D.claimed_until)).where(D.status == PENDING, D.claimed_until >= now)
 
 
 JOB_COLUMNS = (

@@ -23,11 +23,16 @@ class JobReads:
         self.db = db
         self.channels = channels
 
-    async def anything_due(self, now: Any) -> bool:
-        """Whether any delivery is due, from a read snapshot (inline on SQLite); a delivery committed after it
-        wakes the worker again."""
-        statement = claims.any_due_statement(now)
-        return await self.db.reader.read(lambda connection: connection.execute(statement).first() is not None)
+    async def due_or_next_lease_end(self, now: Any) -> tuple[bool, Any]:
+        """Whether any delivery is due and, if none is, when the earliest claim held on one ends (or None), in one
+        read snapshot."""
+
+        def read(connection: Connection) -> tuple[bool, Any]:
+            if connection.execute(claims.any_due_statement(now)).first() is not None:
+                return True, None
+            return False, connection.execute(claims.next_lease_end_statement(now)).scalar()
+
+        return await self.db.reader.read(read)
 
     async def jobs(self, ids: list[str], tokens: set[str]) -> tuple[list[Row[Any]], Agreements]:
         """The claimed deliveries (only rows committed and still claimed by one of `tokens`: a rolled-back

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row
@@ -31,7 +32,7 @@ from slm_notifier.recorder import AttemptRecord, AttemptRecorder
 from slm_notifier.service import DELIVERIES_QUEUED, register_preclaimer
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, is_postgres, utcnow
-from slm_shared.tasks import checkpoint, stop_tasks, wait_for_event
+from slm_shared.tasks import MIN_WAKE_SECONDS, checkpoint, stop_tasks, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,11 @@ class DeliveryWorker:
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
         self._queued = 0  # commits that queued deliveries without claiming them
+        # due times this process knows of (its retries, others' claims ending; a heap), one timer for the earliest
+        self._retries: list[datetime] = []
+        self._retry_timer: asyncio.TimerHandle | None = None
+        self._retry_timer_at: datetime | None = None
+        self._stopping = False  # no timer is set once the loop has ended
 
     def _after_commit(self, session: AsyncSession) -> None:
         preclaimed = session.info.pop(PRECLAIMED, None)
@@ -187,6 +193,8 @@ class DeliveryWorker:
                     continue
                 woken = await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
+            self._stopping = True
+            self._cancel_retry_timer()
             register_preclaimer(self.db.engine, None)
             self.db.after_commit.remove(self._after_commit)
             await stop_tasks([renewing, *self._inflight], grace_seconds=2.0)
@@ -207,9 +215,13 @@ class DeliveryWorker:
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
         queued, self._maybe_waiting = self._queued, True  # so until this round shows otherwise
-        if look_first and not self._inflight and not await self.reads.anything_due(now):
-            self._maybe_waiting = queued != self._queued
-            return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
+        if look_first and not self._inflight:
+            due, lease_end = await self.reads.due_or_next_lease_end(now)
+            if not due:
+                self._maybe_waiting = queued != self._queued
+                if lease_end is not None:  # claimed by another worker (or one that crashed): look when it ends
+                    self._due_at(lease_end)
+                return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
             async with self.db.session() as session:
@@ -373,19 +385,45 @@ class DeliveryWorker:
         if outcome.succeeded:
             self.sent += 1
         elif transition.status == PENDING and transition.next_attempt_at is not None:
-            self._retry_at(transition.next_attempt_at)
+            self._due_at(transition.next_attempt_at)
 
-    def _retry_at(self, when: Any) -> None:
-        """Claim a retry this process scheduled at its due time, not at the next poll (a backstop, for others')."""
+    def _due_at(self, when: Any) -> None:
+        """Start a claim round at `when`, not at the next poll (a backstop): a retry this process scheduled falls
+        due, or a claim another worker held (one that crashed) ends.
+
+        One timer, for the earliest of them; when it fires it is set again for the next."""
         delay = (when - utcnow()).total_seconds()
         if delay <= 0:
             self._maybe_waiting = True  # due now: the attempt's end starts a claim round
             return
-        asyncio.get_running_loop().call_later(delay + 0.01, self._retry_due)  # a little late, never early
+        heapq.heappush(self._retries, when)
+        self._arm_retry_timer()
+
+    def _arm_retry_timer(self) -> None:
+        if not self._retries or self._stopping:
+            return
+        first = self._retries[0]
+        if self._retry_timer is not None and self._retry_timer_at is not None and self._retry_timer_at <= first:
+            return  # the timer set fires first
+        self._cancel_retry_timer()
+        # a little late, never early; due times close together share one round
+        delay = max((first - utcnow()).total_seconds(), MIN_WAKE_SECONDS) + 0.01
+        self._retry_timer = asyncio.get_running_loop().call_later(delay, self._retry_due)
+        self._retry_timer_at = first
+
+    def _cancel_retry_timer(self) -> None:
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()
+        self._retry_timer = self._retry_timer_at = None
 
     def _retry_due(self) -> None:
+        self._retry_timer = self._retry_timer_at = None
+        now = utcnow()
+        while self._retries and self._retries[0] <= now:
+            heapq.heappop(self._retries)
         self._maybe_waiting = True
         self._wake.set()
+        self._arm_retry_timer()
 
 
 async def delivery_worker(context: ServiceContext) -> None:

@@ -59,6 +59,7 @@ class Bus:
         self.nc: Client | None = None
         self._js: JetStreamContext | None = None
         self.connected = asyncio.Event()
+        self._reconnected = asyncio.Event()  # set at the next reconnect, then replaced by a fresh one
         self._closing = False
 
     @property
@@ -66,6 +67,10 @@ class Bus:
         if self._js is None:
             raise RuntimeError("the bus is not connected yet")
         return self._js
+
+    def next_reconnect(self) -> asyncio.Event:
+        """An event set when the connection next comes back after a drop (pull requests went with the old one)."""
+        return self._reconnected
 
     @property
     def is_connected(self) -> bool:
@@ -151,6 +156,8 @@ class Bus:
 
     async def _on_reconnected(self) -> None:
         logger.info("NATS reconnected")
+        reconnected, self._reconnected = self._reconnected, asyncio.Event()
+        reconnected.set()
 
     async def _on_error(self, exc: Exception) -> None:
         logger.debug("NATS error: %s", exc)

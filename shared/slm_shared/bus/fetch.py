@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-# An idle pull lingers this long on the server (one request and one timeout answer each): a message still
-# comes at once, a shorter wait only costs wake-ups.
+# An idle pull lingers this long on the server (one request and one timeout answer each): a message comes at
+# once, and a shorter wait only costs wake-ups. A reconnect loses the pull on the server's side (a restart, a
+# dropped connection): the fetcher then pulls again at once rather than wait out this timeout.
 IDLE_WAIT_SECONDS = 5.0
 BUSY_WAIT_SECONDS = 0.01
 
@@ -20,12 +22,23 @@ class Fetcher:
     nats-py's `fetch(n)` with n > 1 waits for all n messages (or the timeout) once the first has
     arrived, so an idle `fetch(50, timeout=5.0)` holds a lone message for up to the timeout. `fetch(1)`
     returns on arrival; after one message, short batch fetches drain whatever else is ready.
+
+    `reconnected` gives the event the connection sets at its next reconnect (`Bus.next_reconnect`): a
+    lingering pull is issued again when it fires, as the one before went with the old connection.
     """
 
-    def __init__(self, subscription: JetStreamContext.PullSubscription, batch: int) -> None:
+    def __init__(
+        self,
+        subscription: JetStreamContext.PullSubscription,
+        batch: int,
+        *,
+        reconnected: Callable[[], asyncio.Event] | None = None,
+    ) -> None:
         self.subscription = subscription
         self.batch = batch
         self.busy = False
+        self.reconnected = reconnected
+        self.pulls_after_reconnect = 0
 
     async def fetch(self) -> list[Msg]:
         """The next messages; raises TimeoutError when none came (as `fetch` does)."""
@@ -33,12 +46,38 @@ class Fetcher:
             if self.busy and self.batch > 1:
                 messages = await self.subscription.fetch(self.batch, timeout=BUSY_WAIT_SECONDS)
             else:
-                messages = await self.subscription.fetch(1, timeout=IDLE_WAIT_SECONDS)
+                messages = await self._linger()
         except TimeoutError:
             self.busy = False
             raise
         self.busy = bool(messages)
         return messages
+
+    async def _linger(self) -> list[Msg]:
+        """One lingering pull for one message, pulled again on each reconnect while it waits."""
+        if self.reconnected is None:
+            return await self.subscription.fetch(1, timeout=IDLE_WAIT_SECONDS)
+        while True:
+            reconnect = self.reconnected()
+            fetching = asyncio.ensure_future(self.subscription.fetch(1, timeout=IDLE_WAIT_SECONDS))
+            fetching.add_done_callback(_retrieve)
+            waiting = asyncio.ensure_future(reconnect.wait())
+            try:
+                await asyncio.wait({fetching, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+                if not fetching.done():
+                    fetching.cancel()  # a message it had taken stays queued for the next pull (nats-py's queue)
+                    await asyncio.wait({fetching})
+            if not fetching.cancelled():
+                return fetching.result()  # a message, or the timeout (also when it came as the reconnect did)
+            self.pulls_after_reconnect += 1
+
+
+def _retrieve(task: asyncio.Future[list[Msg]]) -> None:
+    """Mark a finished pull's exception as seen (one abandoned on shutdown is not reported)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def unsubscribe_quietly(subscription: JetStreamContext.PullSubscription, *, within: float = 1.0) -> None:

@@ -141,7 +141,7 @@ class Consumer:
                         await self.bus.ensure_platform_streams()
                         await self._ensure_consumer(stream, subjects)
                         subscription = await self.bus.js.pull_subscribe_bind(self.name, stream=stream)
-                        fetcher = Fetcher(subscription, self.batch_size)
+                        fetcher = Fetcher(subscription, self.batch_size, reconnected=self.bus.next_reconnect)
                     assert fetcher is not None
                     try:
                         messages = await fetcher.fetch()

@@ -13,6 +13,7 @@ from slm_measurement import repository, terms
 from slm_measurement.domain.observed import merged, minute_span
 from slm_measurement.observations.models import Observation, ObservationAnnotation
 from slm_measurement.observations.schemas import AnnotationCreate, ObservationCreate
+from slm_measurement.wake_keys import EVALUATION_PENDING
 from slm_shared.auth import Principal
 from slm_shared.bus import record_event
 from slm_shared.contracts import EVENTS
@@ -212,7 +213,8 @@ def affects(observation: Observation, objective_id: str) -> bool:
 async def refresh_objectives(
     session: AsyncSession, *, tenant: str, agreement_id: str, now: datetime | None = None
 ) -> None:
-    """Put each objective's counted observed spans on it and have it evaluated again."""
+    """Put each objective's counted observed spans on it and have it evaluated again (the evaluation worker of this
+    process is woken once the transaction commits)."""
     counted = [
         o
         for o in await of_agreement(session, tenant=tenant, agreement_id=agreement_id)
@@ -225,5 +227,6 @@ async def refresh_objectives(
             continue
         objective.observed = stored
         objective.needs_evaluation = True
+        session.info[EVALUATION_PENDING] = True  # wakes the evaluation worker after commit
         await repository.forget_objective_tallies(session, objective_row_id=objective.id)
     await session.flush()

@@ -17,11 +17,11 @@ from slm_measurement.models import Objective
 from slm_measurement.tickets import clocks, events
 from slm_measurement.tickets.models import Ticket, TicketEventRow, TicketOutcome
 from slm_measurement.tickets.schemas import TicketEventIn
+from slm_measurement.wake_keys import EVALUATION_PENDING
 from slm_shared.db import utcnow
 from slm_shared.errors import FieldError, Unprocessable
 from slm_shared.terms import in_force
 
-EVALUATION_PENDING = "slm_measurement_evaluation_pending"
 # The earliest next-due instant a transaction gave a ticket: after commit it wakes the ticket clock if sooner.
 TICKET_DUE = "slm_measurement_ticket_due"
 TICKET_KIND = "ticket_time"

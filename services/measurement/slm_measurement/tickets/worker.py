@@ -16,7 +16,7 @@ from slm_measurement.tickets.models import Ticket
 from slm_measurement.tickets.service import TICKET_DUE, TicketRules, evaluate_ticket
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, utcnow
-from slm_shared.tasks import checkpoint, wait_for_event
+from slm_shared.tasks import checkpoint, sleep_until_due, wait_for_event
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +101,8 @@ async def ticket_clock_worker(context: ServiceContext) -> None:
                 checkpoint()
                 logger.warning("ticket clock pass failed (%s); retrying", exc)
                 due = None
-            wait = settings.ticket_poll_seconds
-            if due is not None:
-                wait = min(wait, max((due - utcnow()).total_seconds(), 0.0) + 0.001)  # a little late, never early
+            left = None if due is None else (due - utcnow()).total_seconds()
+            wait = sleep_until_due(left, bound=settings.ticket_poll_seconds)
             planned[0] = utcnow() + timedelta(seconds=wait)
             await wait_for_event(wake, wait)
             planned[0] = None
