@@ -220,7 +220,9 @@ class DeliveryWorker:
             if not due:
                 self._maybe_waiting = queued != self._queued
                 if lease_end is not None:  # claimed by another worker (or one that crashed): look when it ends
-                    self._due_at(lease_end)
+                    # the timer even when the lease ended during the read (nothing in flight would start a round)
+                    heapq.heappush(self._retries, lease_end)
+                    self._arm_retry_timer()
                 return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
