@@ -21,7 +21,7 @@ from slm_shared.migrations import upgrade
 def retry_timers(worker: DeliveryWorker) -> list[asyncio.TimerHandle]:
     """The worker's retry timers pending in the running loop."""
     scheduled: list[asyncio.TimerHandle] = getattr(asyncio.get_running_loop(), "_scheduled", [])
-    return [h for h in scheduled if not h.cancelled() and getattr(h, "_callback", None) == worker._retry_due]
+    return [h for h in scheduled if not h.cancelled() and getattr(h, "_callback", None) == worker._timer._fire]
 
 
 async def test_many_retries_keep_one_timer_for_the_earliest_and_none_after_stop(database_url: str) -> None:
@@ -34,7 +34,7 @@ async def test_many_retries_keep_one_timer_for_the_earliest_and_none_after_stop(
         await asyncio.sleep(0.2)
         now = utcnow()
         for seconds in (3600, 86400, 0.6, 120, 0.3, 7200, *range(10, 200)):
-            worker._due_at(now + timedelta(seconds=seconds))
+            worker._timer.at(now + timedelta(seconds=seconds))
         [timer] = retry_timers(worker)
         assert timer.when() - asyncio.get_running_loop().time() < 0.5  # the earliest (0.3 s)
         await asyncio.sleep(0.5)
