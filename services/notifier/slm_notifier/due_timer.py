@@ -10,15 +10,17 @@ from datetime import datetime
 from slm_shared.db import utcnow
 from slm_shared.tasks import MIN_WAKE_SECONDS
 
+Due = tuple[datetime, str]  # (when, kind): `on_due` is told what fell due
+
 
 class DueTimer:
     """Calls `on_due` with the due times that have passed, a little after the earliest of them (never before it,
     at least `MIN_WAKE_SECONDS` after it was set, so due times close together share one call), then is set again
     for the next. One `call_later` handle at a time; none once closed."""
 
-    def __init__(self, on_due: Callable[[list[datetime]], None]) -> None:
+    def __init__(self, on_due: Callable[[list[Due]], None]) -> None:
         self._on_due = on_due
-        self._due: list[datetime] = []  # a heap
+        self._due: list[Due] = []  # a heap
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for: datetime | None = None
         self._closed = False
@@ -28,9 +30,9 @@ class DueTimer:
         """The due time the timer is set for (None: not set)."""
         return self._armed_for
 
-    def at(self, when: datetime) -> None:
+    def at(self, when: datetime, kind: str = "") -> None:
         """Call `on_due` once `when` has passed (at once, if it has already)."""
-        heapq.heappush(self._due, when)
+        heapq.heappush(self._due, (when, kind))
         self._arm()
 
     def close(self) -> None:
@@ -41,7 +43,7 @@ class DueTimer:
     def _arm(self) -> None:
         if not self._due or self._closed:
             return
-        first = self._due[0]
+        first = self._due[0][0]
         if self._handle is not None and self._armed_for is not None and self._armed_for <= first:
             return  # the timer set fires first
         self._cancel()
@@ -58,8 +60,8 @@ class DueTimer:
     def _fire(self) -> None:
         self._handle = self._armed_for = None
         now = utcnow()
-        due: list[datetime] = []
-        while self._due and self._due[0] <= now:
+        due: list[Due] = []
+        while self._due and self._due[0][0] <= now:
             due.append(heapq.heappop(self._due))
         self._on_due(due)
         self._arm()

@@ -9,7 +9,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row
@@ -21,7 +21,7 @@ from slm_notifier.channels.email import smtp_settings
 from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
 from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
-from slm_notifier.due_timer import DueTimer
+from slm_notifier.due_timer import Due, DueTimer
 from slm_notifier.escalation.worker import contact_book
 from slm_notifier.fresh import CLAIM_LEASE, FRESH_JOBS, STALE, FreshJob, fresh_job
 from slm_notifier.jobs import Agreements, JobReads, agreement_of
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 PRECLAIMED = "slm_notifier_preclaimed"
 PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
+RETRY = "retry"  # a due time the worker's timer keeps for a retry this process scheduled (else a claim's lease end)
 
 
 class DeliveryWorker:
@@ -180,7 +181,7 @@ class DeliveryWorker:
                         # answers already received are stored before anything new is claimed or sent,
                         # so a crash re-sends as few answered webhooks as it can
                         await self.recorder.flushed()
-                        claimed = await self.dispatch_due(free, look_first=not woken)
+                        claimed = await self.dispatch_due(free, look_first=not woken or not self._maybe_waiting)
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
                         checkpoint()
                         logger.warning("claiming deliveries failed: %s", exc)
@@ -203,7 +204,7 @@ class DeliveryWorker:
     async def dispatch_due(self, limit: int, *, look_first: bool = False) -> int:
         """Claim up to `limit` due deliveries and start an attempt for each; returns how many.
 
-        `look_first` (a poll, not a wake-up): with nothing in flight, claim only if a read finds something due."""
+        `look_first` (a poll, or a wake-up with nothing known to wait): with nothing in flight, read before claiming."""
         now = utcnow()
         token = str(uuid.uuid4())
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
@@ -381,12 +382,13 @@ class DeliveryWorker:
             self.sent += 1
         elif transition.status == PENDING and transition.next_attempt_at is not None:  # a retry
             if transition.next_attempt_at > utcnow():
-                self._timer.at(transition.next_attempt_at)  # a claim round when it falls due, not at the next poll
+                self._timer.at(transition.next_attempt_at, RETRY)  # a claim round when due, not at the next poll
             else:
                 self._maybe_waiting = True  # due now: the attempt's end starts a claim round
 
-    def _timer_due(self, due: list[datetime]) -> None:
-        self._maybe_waiting = True
+    def _timer_due(self, due: list[Due]) -> None:
+        if any(kind == RETRY for _, kind in due):  # else a lease end, perhaps renewed: read before claiming
+            self._maybe_waiting = True
         self._wake.set()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from slm_notifier.due_timer import DueTimer
+from slm_notifier.due_timer import Due, DueTimer
 from slm_shared.db import utcnow
 from slm_shared.tasks import MIN_WAKE_SECONDS
 
@@ -19,14 +19,14 @@ class Calls:
     """What a timer called back with, and when (wall clock) each call came."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[datetime, list[datetime]]] = []
+        self.calls: list[tuple[datetime, list[Due]]] = []
         self._called = asyncio.Event()
 
-    def __call__(self, due: list[datetime]) -> None:
+    def __call__(self, due: list[Due]) -> None:
         self.calls.append((utcnow(), due))
         self._called.set()
 
-    async def next(self) -> tuple[datetime, list[datetime]]:
+    async def next(self) -> tuple[datetime, list[Due]]:
         """The next call (waiting for it, within `BOUND`)."""
         seen = len(self.calls)
         while len(self.calls) == seen:
@@ -60,14 +60,15 @@ async def test_it_is_set_for_the_earliest_due_time_and_fires_for_it_never_before
     now = utcnow()
     soon, later, latest = now + timedelta(seconds=0.3), now + timedelta(hours=1), now + timedelta(days=1)
     try:
-        for when in (later, latest, soon):
-            timer.at(when)
+        timer.at(later, "retry")
+        timer.at(latest)
+        timer.at(soon, "lease end")
         assert timer.armed_for == soon and len(pending(timer)) == 1
         before, runs_in, after = seconds_left(timer)
         assert after < runs_in < before + 0.5  # the handle runs just after the due time, not before it
 
         fired_at, due = await calls.next()
-        assert due == [soon] and fired_at >= soon  # only what has passed, and not before it did
+        assert due == [(soon, "lease end")] and fired_at >= soon  # only what has passed, not before it did
         assert timer.armed_for == later and len(pending(timer)) == 1  # set again for the next
     finally:
         timer.close()
@@ -85,7 +86,7 @@ async def test_a_later_due_time_does_not_delay_an_earlier_one() -> None:
         assert timer.armed_for == soon and pending(timer) == [handle]  # the same handle, untouched
 
         fired_at, due = await calls.next()
-        assert due == [soon] and fired_at >= soon
+        assert due == [(soon, "")] and fired_at >= soon
     finally:
         timer.close()
 
@@ -101,7 +102,7 @@ async def test_an_earlier_due_time_sets_the_timer_sooner() -> None:
         assert timer.armed_for == soon and len(pending(timer)) == 1  # the later one's handle was cancelled
 
         _, due = await calls.next()
-        assert due == [soon]
+        assert due == [(soon, "")]
     finally:
         timer.close()
 
@@ -112,14 +113,14 @@ async def test_due_times_already_passed_fire_at_once_in_one_call() -> None:
     now = utcnow()
     past, long_past = now - timedelta(seconds=5), now - timedelta(hours=1)
     try:
-        timer.at(past)
-        timer.at(long_past)
+        timer.at(past, "retry")
+        timer.at(long_past, "lease end")
         assert timer.armed_for == long_past
         _, runs_in, _ = seconds_left(timer)
         assert runs_in <= MIN_WAKE_SECONDS + 0.011  # at once: no later than the shortest wait
 
         _, due = await calls.next()
-        assert due == [long_past, past]  # both in one call
+        assert due == [(long_past, "lease end"), (past, "retry")]  # both in one call, told apart
         assert timer.armed_for is None and pending(timer) == []  # nothing left to wait for
     finally:
         timer.close()

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
+from typing import Any
 
+from conftest import wait_until
 from receivers import Receiver
-from sqlalchemy import update
+from sqlalchemy import event, update
 from test_fresh_jobs_in_hand import breach, subscribe
 
 from slm_notifier.config import Settings
 from slm_notifier.models import Delivery
+from slm_notifier.queued import write_queued
 from slm_notifier.service import fan_out
 from slm_notifier.worker import DeliveryWorker
-from slm_shared.db import Database, utcnow
+from slm_shared.db import READ_ONLY_OPTION, Database, utcnow
 from slm_shared.migrations import upgrade
 
 
@@ -77,3 +80,46 @@ async def test_a_claim_a_crashed_worker_held_is_taken_when_its_lease_ends_not_on
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         await db.dispose()
+
+
+async def test_a_lease_end_is_looked_at_before_a_claim_round_and_a_renewed_one_waited_for(
+    database_url: str, tenant: str
+) -> None:
+    """The timer fires for a claim's lease end the worker learnt of; its holder, alive, has renewed it since. The
+    worker reads, takes no write transaction (on SQLite: the write lock), and sets the timer for the lease's new end."""
+    await upgrade("slm_notifier", database_url)
+    db, other = Database(database_url), Database(database_url)
+    settings = Settings(database_url=database_url, environment="test", delivery_poll_seconds=60.0)
+    worker = DeliveryWorker(db, settings)
+    running = asyncio.create_task(worker.run())
+    writes: list[Any] = []
+
+    def count_writes(connection: Any) -> None:
+        if not connection.get_execution_options().get(READ_ONLY_OPTION):
+            writes.append(connection)
+
+    try:
+        await asyncio.sleep(0.2)  # its first look found nothing
+        assert worker._timer.armed_for is None
+        await subscribe(other, tenant, "http://127.0.0.1:9/never-sent")
+        renewed = utcnow() + timedelta(seconds=60)  # held throughout the test
+        async with other.session() as session:  # another replica's engine: the worker is not woken by it
+            await fan_out(session, *breach(tenant))
+            await write_queued(session)
+            await session.execute(update(Delivery).values(claimed_until=renewed, claim_token="alive"))
+        event.listen(db.engine.sync_engine, "begin", count_writes)
+        worker._timer.at(utcnow())  # the lease end it had learnt of, before the renewal
+
+        async def set_for_the_new_end() -> bool:
+            return worker._timer.armed_for == renewed
+
+        await wait_until(set_for_the_new_end, timeout=15)
+        assert writes == []
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        with contextlib.suppress(Exception):
+            event.remove(db.engine.sync_engine, "begin", count_writes)
+        await db.dispose()
+        await other.dispose()
