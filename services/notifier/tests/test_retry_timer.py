@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from conftest import wait_until
@@ -13,10 +13,11 @@ from sqlalchemy import event, update
 from test_fresh_jobs_in_hand import breach, subscribe
 
 from slm_notifier.config import Settings
+from slm_notifier.due_timer import Due
 from slm_notifier.models import Delivery
 from slm_notifier.queued import write_queued
 from slm_notifier.service import fan_out
-from slm_notifier.worker import DeliveryWorker
+from slm_notifier.worker import RETRY, DeliveryWorker
 from slm_shared.db import READ_ONLY_OPTION, Database, utcnow
 from slm_shared.migrations import upgrade
 
@@ -33,19 +34,33 @@ async def test_many_retries_keep_one_timer_for_the_earliest_and_none_after_stop(
     settings = Settings(database_url=database_url, environment="test", delivery_poll_seconds=60.0)
     worker = DeliveryWorker(db, settings)
     running = asyncio.create_task(worker.run())
+    timer, on_due = worker._timer, worker._timer._on_due
+    fired: list[tuple[datetime, list[Due]]] = []  # (when the timer called back, what had fallen due)
+
+    def recording(due: list[Due]) -> None:
+        fired.append((utcnow(), due))
+        on_due(due)
+
+    timer._on_due = recording
     try:
         await asyncio.sleep(0.2)
         now = utcnow()
+        first, second, third = (now + timedelta(seconds=seconds) for seconds in (0.3, 0.6, 10))
         for seconds in (3600, 86400, 0.6, 120, 0.3, 7200, *range(10, 200)):
-            worker._timer.at(now + timedelta(seconds=seconds))
-        [timer] = retry_timers(worker)
-        assert timer.when() - asyncio.get_running_loop().time() < 0.5  # the earliest (0.3 s)
-        await asyncio.sleep(0.5)
-        [timer] = retry_timers(worker)  # fired, and set again for the next (0.6 s)
-        assert timer.when() - asyncio.get_running_loop().time() < 0.3
-        await asyncio.sleep(0.4)
-        [timer] = retry_timers(worker)  # the next after that: 10 s
-        assert 5 < timer.when() - asyncio.get_running_loop().time() < 10
+            timer.at(now + timedelta(seconds=seconds), RETRY)
+        [handle] = retry_timers(worker)
+        assert timer.armed_for == first and handle.when() - asyncio.get_running_loop().time() < 0.5  # the earliest
+
+        async def set_for_the_third() -> bool:
+            assert len(retry_timers(worker)) == 1  # one timer throughout
+            return timer.armed_for == third
+
+        # fired for the 0.3 s and the 0.6 s ones (in one call if the loop was held past both), set again each time
+        await wait_until(set_for_the_third, timeout=15)
+        assert [when for _, due in fired for when, _ in due] == [first, second]  # those alone, in order
+        assert all(when <= called for called, due in fired for when, _ in due)  # none before it fell due
+        [handle] = retry_timers(worker)  # the next after that: 10 s
+        assert handle.when() - asyncio.get_running_loop().time() < 10
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
