@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -65,6 +66,26 @@ def app(settings: Settings) -> FastAPI:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(app, token=make_token("acme", ("manager",))) as client:
         yield client
+
+
+def breach_data(agreement_id: str, objective_id: str) -> dict[str, Any]:
+    """The data of an objective-breached event of the agreement's objective (service `payments`), observed now."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "agreement_id": agreement_id,
+        "objective_id": objective_id,
+        "service_key": "payments",
+        "indicator": "availability",
+        "status": "breached",
+        "previous_status": "at_risk",
+        "objective": 0.999,
+        "attainment": 0.99,
+        "good": 99,
+        "total": 100,
+        "window_start": now,
+        "window_end": now,
+        "observed_at": now,
+    }
 
 
 def _bearer(tenant: str = "acme", roles: tuple[str, ...] = ("manager",), party: str | None = None) -> dict[str, str]:

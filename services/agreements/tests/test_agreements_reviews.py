@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from agreements_catalog_api import CatalogApi
+from conftest import breach_data
 
 from slm_shared.bus import Bus
 from slm_shared.testing.nats_server import NatsServer
@@ -39,28 +40,13 @@ async def publish_breach(nats_url: str, agreement_id: str, objective_id: str) ->
     await bus.connect(attempts=5)
     try:
         await bus.ensure_platform_streams()
-        event_id, now = str(uuid.uuid4()), datetime.now(UTC)
-        data = {
-            "agreement_id": agreement_id,
-            "objective_id": objective_id,
-            "service_key": "payments",
-            "indicator": "availability",
-            "status": "breached",
-            "previous_status": "at_risk",
-            "objective": 0.999,
-            "attainment": 0.99,
-            "good": 99,
-            "total": 100,
-            "window_start": now.isoformat(),
-            "window_end": now.isoformat(),
-            "observed_at": now.isoformat(),
-        }
+        event_id, data = str(uuid.uuid4()), breach_data(agreement_id, objective_id)
         headers = {
             "ce-specversion": "1.0",
             "ce-id": event_id,
             "ce-source": "/slm/measurement",
             "ce-type": "slm.measurement.objective.breached.v1",
-            "ce-time": now.isoformat(),
+            "ce-time": data["observed_at"],
             "ce-tenant": "acme",
             "content-type": "application/json",
             "Nats-Msg-Id": event_id,

@@ -8,10 +8,10 @@ import json
 import re
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from conftest import breach_data
 from fastapi import FastAPI
 from sqlalchemy import event, select, update
 from sqlmodel import col
@@ -28,28 +28,13 @@ TABLE_READ = re.compile(r"\b(?:FROM|JOIN)\s+\"?(\w+)\"?", re.IGNORECASE)
 
 
 def breach(agreement_id: str, objective_id: str) -> CloudEvent:
-    now = datetime.now(UTC).isoformat()
-    data = {
-        "agreement_id": agreement_id,
-        "objective_id": objective_id,
-        "service_key": "payments",
-        "indicator": "availability",
-        "status": "breached",
-        "previous_status": "at_risk",
-        "objective": 0.999,
-        "attainment": 0.99,
-        "good": 99,
-        "total": 100,
-        "window_start": now,
-        "window_end": now,
-        "observed_at": now,
-    }
+    data = breach_data(agreement_id, objective_id)
     headers = {
         "ce-specversion": "1.0",
         "ce-id": str(uuid.uuid4()),
         "ce-source": "/slm/measurement",
         "ce-type": "slm.measurement.objective.breached.v1",
-        "ce-time": now,
+        "ce-time": data["observed_at"],
         "ce-tenant": "acme",
         "content-type": "application/json",
     }

@@ -55,6 +55,14 @@ async def agreement_on(db: Database, key: str, **extra: Any) -> str:
     return agreement_id
 
 
+async def evaluated_at(db: Database, agreement_id: str) -> datetime | None:
+    """When the agreement's objective was last evaluated (None: not yet)."""
+    async with db.sessionmaker() as session:
+        return await session.scalar(
+            select(col(Objective.evaluated_at)).where(col(Objective.agreement_id) == agreement_id)
+        )
+
+
 async def test_a_breaching_ingest_records_its_breach_long_before_the_next_poll(
     database_url: str, nats_server: NatsServer
 ) -> None:
@@ -139,12 +147,6 @@ async def test_an_objective_is_evaluated_again_when_it_falls_due_not_on_the_next
     )
     app = build_app(settings)
 
-    async def evaluated_at(agreement_id: str) -> datetime | None:
-        async with db.sessionmaker() as session:
-            return await session.scalar(
-                select(col(Objective.evaluated_at)).where(col(Objective.agreement_id) == agreement_id)
-            )
-
     async with running_app(app, token=make_token("acme")) as client:
         db: Database = app.state.db
         await asyncio.sleep(0.5)  # the worker's first pass is over: it now waits up to POLL_SECONDS
@@ -152,10 +154,10 @@ async def test_an_objective_is_evaluated_again_when_it_falls_due_not_on_the_next
         agreement_id = await agreement_on(db, key)
         response = await client.post("/v1/measurements", json=breaching(key), headers=INGEST)
         assert response.status_code == 202, response.text
-        first = await eventually(lambda: evaluated_at(agreement_id), timeout=WITHIN_SECONDS)
+        first = await eventually(lambda: evaluated_at(db, agreement_id), timeout=WITHIN_SECONDS)
 
         async def again() -> datetime | None:
-            found = await evaluated_at(agreement_id)
+            found = await evaluated_at(db, agreement_id)
             return found if found is not None and found > first else None
 
         second = await eventually(again, timeout=interval + WITHIN_SECONDS)
@@ -175,19 +177,13 @@ async def test_recording_and_withdrawing_an_observation_wake_the_worker_not_its_
     app = build_app(settings)
     customer = {"Authorization": f"Bearer {make_token('acme', ('customer',), party='p')}"}
 
-    async def evaluated_at(agreement_id: str) -> datetime | None:
-        async with db.sessionmaker() as session:
-            return await session.scalar(
-                select(col(Objective.evaluated_at)).where(col(Objective.agreement_id) == agreement_id)
-            )
-
     async with running_app(app, token=make_token("acme")) as client:
         db: Database = app.state.db
         key = f"observed-{uuid.uuid4().hex[:8]}"
         # flagged, and nothing woke the worker; an observation counts as bad time
         agreement_id = await agreement_on(db, key, observation_terms={"counts_as": "bad_time"})
         await asyncio.sleep(0.5)  # the worker's first pass is over (it may have seen the objective): now it waits
-        before = await evaluated_at(agreement_id)
+        before = await evaluated_at(db, agreement_id)
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         created = await client.post(
             f"/v1/agreements/{agreement_id}/observations",
@@ -197,7 +193,7 @@ async def test_recording_and_withdrawing_an_observation_wake_the_worker_not_its_
         assert created.status_code == 201, created.text
 
         async def after(earlier: datetime | None) -> datetime | None:
-            found = await evaluated_at(agreement_id)
+            found = await evaluated_at(db, agreement_id)
             return found if found is not None and (earlier is None or found > earlier) else None
 
         recorded = await eventually(lambda: after(before), timeout=WITHIN_SECONDS)

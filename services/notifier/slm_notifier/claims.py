@@ -24,8 +24,14 @@ def any_due_statement(now: datetime) -> Select[Any]:
 
 
 def next_lease_end_statement(now: datetime) -> Select[Any]:
-    """When the earliest claim still held on a pending delivery ends (a crashed worker's is taken then)."""
-    return select(func.min(D.claimed_until)).where(D.status == PENDING, D.claimed_until >= now)
+    """When the earliest claim still held on a pending delivery ends (a crashed worker's is taken then).
+
+    A claimed delivery was due when it was claimed (`_claim`; a fresh one is written due, `fan_out`), and an
+    attempt's result that moves `next_attempt_at` on ends the claim in the same statement: `next_attempt_at <= now`
+    drops no claimed row, and makes the read a range seek on `ix_deliveries_due` (status, next_attempt_at)."""
+    return select(func.min(D.claimed_until)).where(
+        D.status == PENDING, D.next_attempt_at <= now, D.claimed_until >= now
+    )
 
 
 JOB_COLUMNS = (

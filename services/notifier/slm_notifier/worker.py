@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row
@@ -22,6 +21,7 @@ from slm_notifier.channels.email import smtp_settings
 from slm_notifier.compose import AgreementFacts, Composer, LinkSettings
 from slm_notifier.config import Settings
 from slm_notifier.contacts.book import ContactBook
+from slm_notifier.due_timer import Due, DueTimer
 from slm_notifier.escalation.worker import contact_book
 from slm_notifier.fresh import CLAIM_LEASE, FRESH_JOBS, STALE, FreshJob, fresh_job
 from slm_notifier.jobs import Agreements, JobReads, agreement_of
@@ -32,12 +32,13 @@ from slm_notifier.recorder import AttemptRecord, AttemptRecorder
 from slm_notifier.service import DELIVERIES_QUEUED, register_preclaimer
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, is_postgres, utcnow
-from slm_shared.tasks import MIN_WAKE_SECONDS, checkpoint, stop_tasks, wait_for_event
+from slm_shared.tasks import checkpoint, stop_tasks, wait_for_event
 
 logger = logging.getLogger(__name__)
 
 PRECLAIMED = "slm_notifier_preclaimed"
 PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
+RETRY = "retry"  # a due time the worker's timer keeps for a retry this process scheduled (else a claim's lease end)
 
 
 class DeliveryWorker:
@@ -91,11 +92,7 @@ class DeliveryWorker:
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
         self._queued = 0  # commits that queued deliveries without claiming them
-        # due times this process knows of (its retries, others' claims ending; a heap), one timer for the earliest
-        self._retries: list[datetime] = []
-        self._retry_timer: asyncio.TimerHandle | None = None
-        self._retry_timer_at: datetime | None = None
-        self._stopping = False  # no timer is set once the loop has ended
+        self._timer = DueTimer(self._timer_due)  # its retries, others' claims ending: one timer for the earliest
 
     def _after_commit(self, session: AsyncSession) -> None:
         preclaimed = session.info.pop(PRECLAIMED, None)
@@ -184,7 +181,7 @@ class DeliveryWorker:
                         # answers already received are stored before anything new is claimed or sent,
                         # so a crash re-sends as few answered webhooks as it can
                         await self.recorder.flushed()
-                        claimed = await self.dispatch_due(free, look_first=not woken)
+                        claimed = await self.dispatch_due(free, look_first=not woken or not self._maybe_waiting)
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
                         checkpoint()
                         logger.warning("claiming deliveries failed: %s", exc)
@@ -193,8 +190,7 @@ class DeliveryWorker:
                     continue
                 woken = await wait_for_event(self._wake, self.settings.delivery_poll_seconds)
         finally:
-            self._stopping = True
-            self._cancel_retry_timer()
+            self._timer.close()  # no timer is set once the loop has ended
             register_preclaimer(self.db.engine, None)
             self.db.after_commit.remove(self._after_commit)
             await stop_tasks([renewing, *self._inflight], grace_seconds=2.0)
@@ -208,7 +204,7 @@ class DeliveryWorker:
     async def dispatch_due(self, limit: int, *, look_first: bool = False) -> int:
         """Claim up to `limit` due deliveries and start an attempt for each; returns how many.
 
-        `look_first` (a poll, not a wake-up): with nothing in flight, claim only if a read finds something due."""
+        `look_first` (a poll, or a wake-up with nothing known to wait): with nothing in flight, read before claiming."""
         now = utcnow()
         token = str(uuid.uuid4())
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
@@ -219,10 +215,8 @@ class DeliveryWorker:
             due, lease_end = await self.reads.due_or_next_lease_end(now)
             if not due:
                 self._maybe_waiting = queued != self._queued
-                if lease_end is not None:  # claimed by another worker (or one that crashed): look when it ends
-                    # the timer even when the lease ended during the read (nothing in flight would start a round)
-                    heapq.heappush(self._retries, lease_end)
-                    self._arm_retry_timer()
+                if lease_end is not None:  # claimed by another worker (or one that crashed): look when it ends,
+                    self._timer.at(lease_end)  # even if it did during the read (nothing in flight starts a round)
                 return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
@@ -386,46 +380,16 @@ class DeliveryWorker:
         )
         if outcome.succeeded:
             self.sent += 1
-        elif transition.status == PENDING and transition.next_attempt_at is not None:
-            self._due_at(transition.next_attempt_at)
+        elif transition.status == PENDING and transition.next_attempt_at is not None:  # a retry
+            if transition.next_attempt_at > utcnow():
+                self._timer.at(transition.next_attempt_at, RETRY)  # a claim round when due, not at the next poll
+            else:
+                self._maybe_waiting = True  # due now: the attempt's end starts a claim round
 
-    def _due_at(self, when: Any) -> None:
-        """Start a claim round at `when`, not at the next poll (a backstop): a retry this process scheduled falls
-        due, or a claim another worker held (one that crashed) ends.
-
-        One timer, for the earliest of them; when it fires it is set again for the next."""
-        delay = (when - utcnow()).total_seconds()
-        if delay <= 0:
-            self._maybe_waiting = True  # due now: the attempt's end starts a claim round
-            return
-        heapq.heappush(self._retries, when)
-        self._arm_retry_timer()
-
-    def _arm_retry_timer(self) -> None:
-        if not self._retries or self._stopping:
-            return
-        first = self._retries[0]
-        if self._retry_timer is not None and self._retry_timer_at is not None and self._retry_timer_at <= first:
-            return  # the timer set fires first
-        self._cancel_retry_timer()
-        # a little late, never early; due times close together share one round
-        delay = max((first - utcnow()).total_seconds(), MIN_WAKE_SECONDS) + 0.01
-        self._retry_timer = asyncio.get_running_loop().call_later(delay, self._retry_due)
-        self._retry_timer_at = first
-
-    def _cancel_retry_timer(self) -> None:
-        if self._retry_timer is not None:
-            self._retry_timer.cancel()
-        self._retry_timer = self._retry_timer_at = None
-
-    def _retry_due(self) -> None:
-        self._retry_timer = self._retry_timer_at = None
-        now = utcnow()
-        while self._retries and self._retries[0] <= now:
-            heapq.heappop(self._retries)
-        self._maybe_waiting = True
+    def _timer_due(self, due: list[Due]) -> None:
+        if any(kind == RETRY for _, kind in due):  # else a lease end, perhaps renewed: read before claiming
+            self._maybe_waiting = True
         self._wake.set()
-        self._arm_retry_timer()
 
 
 async def delivery_worker(context: ServiceContext) -> None:

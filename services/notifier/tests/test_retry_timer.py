@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from conftest import wait_until
 from receivers import Receiver
-from sqlalchemy import update
+from sqlalchemy import event, update
 from test_fresh_jobs_in_hand import breach, subscribe
 
 from slm_notifier.config import Settings
+from slm_notifier.due_timer import Due
 from slm_notifier.models import Delivery
+from slm_notifier.queued import write_queued
 from slm_notifier.service import fan_out
-from slm_notifier.worker import DeliveryWorker
-from slm_shared.db import Database, utcnow
+from slm_notifier.worker import RETRY, DeliveryWorker
+from slm_shared.db import READ_ONLY_OPTION, Database, utcnow
 from slm_shared.migrations import upgrade
 
 
 def retry_timers(worker: DeliveryWorker) -> list[asyncio.TimerHandle]:
     """The worker's retry timers pending in the running loop."""
     scheduled: list[asyncio.TimerHandle] = getattr(asyncio.get_running_loop(), "_scheduled", [])
-    return [h for h in scheduled if not h.cancelled() and getattr(h, "_callback", None) == worker._retry_due]
+    return [h for h in scheduled if not h.cancelled() and getattr(h, "_callback", None) == worker._timer._fire]
 
 
 async def test_many_retries_keep_one_timer_for_the_earliest_and_none_after_stop(database_url: str) -> None:
@@ -30,19 +34,33 @@ async def test_many_retries_keep_one_timer_for_the_earliest_and_none_after_stop(
     settings = Settings(database_url=database_url, environment="test", delivery_poll_seconds=60.0)
     worker = DeliveryWorker(db, settings)
     running = asyncio.create_task(worker.run())
+    timer, on_due = worker._timer, worker._timer._on_due
+    fired: list[tuple[datetime, list[Due]]] = []  # (when the timer called back, what had fallen due)
+
+    def recording(due: list[Due]) -> None:
+        fired.append((utcnow(), due))
+        on_due(due)
+
+    timer._on_due = recording
     try:
         await asyncio.sleep(0.2)
         now = utcnow()
+        first, second, third = (now + timedelta(seconds=seconds) for seconds in (0.3, 0.6, 10))
         for seconds in (3600, 86400, 0.6, 120, 0.3, 7200, *range(10, 200)):
-            worker._due_at(now + timedelta(seconds=seconds))
-        [timer] = retry_timers(worker)
-        assert timer.when() - asyncio.get_running_loop().time() < 0.5  # the earliest (0.3 s)
-        await asyncio.sleep(0.5)
-        [timer] = retry_timers(worker)  # fired, and set again for the next (0.6 s)
-        assert timer.when() - asyncio.get_running_loop().time() < 0.3
-        await asyncio.sleep(0.4)
-        [timer] = retry_timers(worker)  # the next after that: 10 s
-        assert 5 < timer.when() - asyncio.get_running_loop().time() < 10
+            timer.at(now + timedelta(seconds=seconds), RETRY)
+        [handle] = retry_timers(worker)
+        assert timer.armed_for == first and handle.when() - asyncio.get_running_loop().time() < 0.5  # the earliest
+
+        async def set_for_the_third() -> bool:
+            assert len(retry_timers(worker)) == 1  # one timer throughout
+            return timer.armed_for == third
+
+        # fired for the 0.3 s and the 0.6 s ones (in one call if the loop was held past both), set again each time
+        await wait_until(set_for_the_third, timeout=15)
+        assert [when for _, due in fired for when, _ in due] == [first, second]  # those alone, in order
+        assert all(when <= called for called, due in fired for when, _ in due)  # none before it fell due
+        [handle] = retry_timers(worker)  # the next after that: 10 s
+        assert handle.when() - asyncio.get_running_loop().time() < 10
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -77,3 +95,46 @@ async def test_a_claim_a_crashed_worker_held_is_taken_when_its_lease_ends_not_on
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         await db.dispose()
+
+
+async def test_a_lease_end_is_looked_at_before_a_claim_round_and_a_renewed_one_waited_for(
+    database_url: str, tenant: str
+) -> None:
+    """The timer fires for a claim's lease end the worker learnt of; its holder, alive, has renewed it since. The
+    worker reads, takes no write transaction (on SQLite: the write lock), and sets the timer for the lease's new end."""
+    await upgrade("slm_notifier", database_url)
+    db, other = Database(database_url), Database(database_url)
+    settings = Settings(database_url=database_url, environment="test", delivery_poll_seconds=60.0)
+    worker = DeliveryWorker(db, settings)
+    running = asyncio.create_task(worker.run())
+    writes: list[Any] = []
+
+    def count_writes(connection: Any) -> None:
+        if not connection.get_execution_options().get(READ_ONLY_OPTION):
+            writes.append(connection)
+
+    try:
+        await asyncio.sleep(0.2)  # its first look found nothing
+        assert worker._timer.armed_for is None
+        await subscribe(other, tenant, "http://127.0.0.1:9/never-sent")
+        renewed = utcnow() + timedelta(seconds=60)  # held throughout the test
+        async with other.session() as session:  # another replica's engine: the worker is not woken by it
+            await fan_out(session, *breach(tenant))
+            await write_queued(session)
+            await session.execute(update(Delivery).values(claimed_until=renewed, claim_token="alive"))
+        event.listen(db.engine.sync_engine, "begin", count_writes)
+        worker._timer.at(utcnow())  # the lease end it had learnt of, before the renewal
+
+        async def set_for_the_new_end() -> bool:
+            return worker._timer.armed_for == renewed
+
+        await wait_until(set_for_the_new_end, timeout=15)
+        assert writes == []
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        with contextlib.suppress(Exception):
+            event.remove(db.engine.sync_engine, "begin", count_writes)
+        await db.dispose()
+        await other.dispose()
