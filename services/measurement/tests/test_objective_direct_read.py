@@ -21,7 +21,6 @@ from slm_shared.auth import TokenVerifier, issue_token
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.testing.jwks import JwksServer, rsa_key, signed
 from slm_shared.testing.pytest_plugin import make_token
-from slm_shared.web.deps import READER
 from slm_shared.web.direct_route import DirectRoute
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -50,9 +49,7 @@ def _never_a_dependency() -> None:  # pragma: no cover - only its presence among
 
 
 @pytest.fixture
-def both_ways(
-    app_client: tuple[FastAPI, httpx.AsyncClient], resolutions: list[str]
-) -> Callable[..., Any]:
+def both_ways(app_client: tuple[FastAPI, httpx.AsyncClient], resolutions: list[str]) -> Callable[..., Any]:
     """Send one request the direct way and then through FastAPI's resolution; both answers, checked for their way."""
     app, client = app_client
 

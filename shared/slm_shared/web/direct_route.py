@@ -48,7 +48,7 @@ class DirectRoute(APIRoute):
         if context is None or context.original_route is not self or context.dependencies or self.dependencies:
             return ordinary
         overrides = context.dependency_overrides_provider
-        answer = type(self).answer
+        answer: Answer = type(self).answer
 
         async def handler(request: Request) -> Response:
             if (
