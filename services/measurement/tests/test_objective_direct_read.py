@@ -18,7 +18,9 @@ from measurement_support import activation
 from slm_measurement import read_model
 from slm_measurement.router import router
 from slm_shared.auth import TokenVerifier, issue_token
+from slm_shared.errors import install_error_handlers
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
+from slm_shared.telemetry import setup_tracing
 from slm_shared.testing.jwks import JwksServer, rsa_key, signed
 from slm_shared.testing.pytest_plugin import make_token
 from slm_shared.web.direct_route import DirectRoute
@@ -45,7 +47,7 @@ def resolutions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _never_a_dependency() -> None:  # pragma: no cover - only its presence among the overrides matters
-    """Overridden by `ordinary`: any override sends every request through FastAPI's resolution."""
+    """Overridden for the ordinary way: any override sends every request through FastAPI's resolution."""
 
 
 @pytest.fixture
@@ -233,3 +235,20 @@ async def test_a_dependency_added_where_the_router_is_included_turns_the_direct_
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             refused = await client.get("/v1/objectives/any", headers=bearer(make_token("acme")))
         assert refused.status_code == 418 and refused.json() == {"detail": "closed"}
+
+
+async def test_with_fastapi_telemetry_on_every_request_gets_fastapi_resolution(resolutions: list[str]) -> None:
+    """FastAPI's own telemetry (on where spans are exported) traces dependency resolution and the endpoint as
+    spans of their own: there the route is answered by FastAPI alone, so those spans are as before."""
+    setup_tracing("measurement")  # the tracer provider every service installs
+    quiet = {"tracing": False, "metrics": False, "logs": False}  # what `create_app` passes with no exporter
+    for telemetry, resolved in ((None, True), (quiet, False)):
+        app = FastAPI(telemetry=telemetry)
+        install_error_handlers(app)
+        app.include_router(router)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            refused = await client.get("/v1/objectives/any")
+        assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
+        assert ("/v1/objectives/any" in resolutions) == resolved, telemetry
+        resolutions.clear()
