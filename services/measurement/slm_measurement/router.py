@@ -34,7 +34,8 @@ from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
 from slm_shared.reads import Reader
 from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
-from slm_shared.web.deps import ReaderDep, SessionDep, StaffDep
+from slm_shared.web.deps import READER, ReaderDep, SessionDep, StaffDep
+from slm_shared.web.direct_route import direct_route
 from slm_shared.web.pagination import Page, PageDep
 from slm_shared.web.row_bodies import RowBodies
 
@@ -143,12 +144,6 @@ def objective_public_as_of(objective: Objective, evaluated: Evaluated) -> Object
     return ObjectivePublic.model_validate({**objective_public(objective).model_dump(), **as_found})
 
 
-@router.get(
-    "/objectives/{objective_id}",
-    response_model=ObjectivePublic,
-    responses=NOT_MODIFIED_RESPONSES,
-    openapi_extra=CONDITIONAL_OPENAPI,
-)
 async def get_objective(objective_id: str, principal: ReaderDep, request: Request, at: AtQuery = None) -> Response:
     """Read one objective: status, attainment, window, error budget, burn rates, alerts and forecasts.
 
@@ -168,6 +163,24 @@ async def get_objective(objective_id: str, principal: ReaderDep, request: Reques
     # the body is the row's alone (its reader checked above): an unchanged row's is answered as built before
     body, etag = OBJECTIVE_BODIES.body(row, lambda: _OBJECTIVE_JSON.dump_json(objective_public(row)))
     return conditional_json(request, body, etag)
+
+
+async def get_objective_now(request: Request) -> Response:
+    """`get_objective` with no query string (so no `at`), its arguments resolved by hand: the reader dependency
+    itself (token, roles) and the path's id (any string). See `slm_shared.web.direct_route`."""
+    return await get_objective(request.path_params["objective_id"], await READER(request), request)
+
+
+# What `@router.get` would register (OpenAPI unchanged), with the route class that answers a plain read directly.
+router.add_api_route(
+    "/objectives/{objective_id}",
+    get_objective,
+    methods=["GET"],
+    response_model=ObjectivePublic,
+    responses=NOT_MODIFIED_RESPONSES,
+    openapi_extra=CONDITIONAL_OPENAPI,
+    route_class_override=direct_route(get_objective_now),
+)
 
 
 @router.get("/objectives/{objective_id}/timeline", response_model=Page[TransitionPublic])

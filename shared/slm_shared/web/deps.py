@@ -33,6 +33,9 @@ async def get_reader(request: Request) -> Reader:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 AdminDep = Annotated[Principal, Depends(require_roles(ADMIN))]
 StaffDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER))]
-ReaderDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER, CUSTOMER))]
+# The reader roles' dependency itself: also called by hand where a route answers without resolving dependencies
+# (`slm_shared.web.direct_route`), so both run this one object.
+READER = require_roles(ADMIN, MANAGER, CUSTOMER)
+ReaderDep = Annotated[Principal, Depends(READER)]
 IngestDep = Annotated[Principal, Depends(require_roles(ADMIN, INGEST))]
 ReadsDep = Annotated[Reader, Depends(get_reader)]
