@@ -28,7 +28,7 @@ from slm_notifier.jobs import Agreements, JobReads, agreement_of
 from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
-from slm_notifier.recorder import AttemptRecord, AttemptRecorder
+from slm_notifier.recorder import AttemptRecorder, attempt_record
 from slm_notifier.service import DELIVERIES_QUEUED, register_preclaimer
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, is_postgres, utcnow
@@ -344,40 +344,10 @@ class DeliveryWorker:
 
     async def _record(self, job: Row[Any], outcome: AttemptOutcome, attempted_at: Any) -> None:
         now = utcnow()
-        attempts_in_round = job.round_attempts + 1
-        transition = next_transition(self.policy, outcome, attempts_in_round=attempts_in_round, now=now, rand=self.rand)
-        error = (outcome.error or None) and outcome.error[:2000]
-        await self.recorder.record(
-            AttemptRecord(
-                attempt={
-                    "delivery_id": job.id,
-                    "tenant": job.tenant,
-                    "number": job.attempt_count + 1,
-                    "attempted_at": attempted_at,
-                    "succeeded": outcome.succeeded,
-                    "status_code": outcome.status_code,
-                    "error": error,
-                    "duration_ms": outcome.duration_ms,
-                    "next_attempt_at": transition.next_attempt_at,
-                },
-                delivery_id=job.id,
-                claim_token=job.claim_token,
-                state={
-                    "status": transition.status,
-                    "attempt_count": job.attempt_count + 1,
-                    "round_attempts": attempts_in_round,
-                    "next_attempt_at": transition.next_attempt_at,
-                    "last_status_code": outcome.status_code,
-                    "last_error": error,
-                    "updated_at": now,
-                    "completed_at": None if transition.status == PENDING else now,
-                },
-                disable_subscription=(job.subscription_id, outcome.error or "disabled")
-                if outcome.disable_subscription
-                else None,
-                now=now,
-            )
+        transition = next_transition(
+            self.policy, outcome, attempts_in_round=job.round_attempts + 1, now=now, rand=self.rand
         )
+        await self.recorder.record(attempt_record(job, outcome, transition, attempted_at=attempted_at, now=now))
         if outcome.succeeded:
             self.sent += 1
         elif transition.status == PENDING and transition.next_attempt_at is not None:  # a retry
