@@ -63,5 +63,7 @@ class DueTimer:
         due: list[Due] = []
         while self._due and self._due[0][0] <= now:
             due.append(heapq.heappop(self._due))
-        self._on_due(due)
-        self._arm()
+        try:
+            self._on_due(due)
+        finally:  # set for the next even if `on_due` raised (its error goes on to the loop's handler)
+            self._arm()

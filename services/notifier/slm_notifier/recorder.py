@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from slm_notifier import fresh, repository
+from slm_notifier.channels.base import AttemptOutcome
+from slm_notifier.models import PENDING
+from slm_notifier.policy import Transition
 from slm_notifier.queued import outermost_committing
 from slm_shared.db import Database, is_postgres
 from slm_shared.tasks import stop_tasks
@@ -31,6 +34,42 @@ class AttemptRecord:
     state: dict[str, Any]
     disable_subscription: tuple[str, str] | None = None  # (subscription id, reason)
     now: datetime | None = None
+
+
+def attempt_record(
+    job: Any, outcome: AttemptOutcome, transition: Transition, *, attempted_at: datetime, now: datetime
+) -> AttemptRecord:
+    """What an attempt of a claimed `job` leaves: its row, and the delivery's state after `transition`."""
+    error = (outcome.error or None) and outcome.error[:2000]
+    return AttemptRecord(
+        attempt={
+            "delivery_id": job.id,
+            "tenant": job.tenant,
+            "number": job.attempt_count + 1,
+            "attempted_at": attempted_at,
+            "succeeded": outcome.succeeded,
+            "status_code": outcome.status_code,
+            "error": error,
+            "duration_ms": outcome.duration_ms,
+            "next_attempt_at": transition.next_attempt_at,
+        },
+        delivery_id=job.id,
+        claim_token=job.claim_token,
+        state={
+            "status": transition.status,
+            "attempt_count": job.attempt_count + 1,
+            "round_attempts": job.round_attempts + 1,
+            "next_attempt_at": transition.next_attempt_at,
+            "last_status_code": outcome.status_code,
+            "last_error": error,
+            "updated_at": now,
+            "completed_at": None if transition.status == PENDING else now,
+        },
+        disable_subscription=(job.subscription_id, outcome.error or "disabled")
+        if outcome.disable_subscription
+        else None,
+        now=now,
+    )
 
 
 class AttemptRecorder:

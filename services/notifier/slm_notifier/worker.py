@@ -28,7 +28,7 @@ from slm_notifier.jobs import Agreements, JobReads, agreement_of
 from slm_notifier.messages import Renderer
 from slm_notifier.models import PENDING
 from slm_notifier.policy import RetryPolicy, next_transition
-from slm_notifier.recorder import AttemptRecord, AttemptRecorder
+from slm_notifier.recorder import AttemptRecorder, attempt_record
 from slm_notifier.service import DELIVERIES_QUEUED, register_preclaimer
 from slm_shared.app import ServiceContext
 from slm_shared.db import Database, is_postgres, utcnow
@@ -91,6 +91,7 @@ class DeliveryWorker:
         # whether due deliveries may be waiting unclaimed (left by a fan-out, a full or limited claim round, a
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
+        self._lease_end_due = False  # a claim's lease ended since the last round: a round reads, then claims if due
         self._queued = 0  # commits that queued deliveries without claiming them
         self._timer = DueTimer(self._timer_due)  # its retries, others' claims ending: one timer for the earliest
 
@@ -210,7 +211,7 @@ class DeliveryWorker:
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
-        queued, self._maybe_waiting = self._queued, True  # so until this round shows otherwise
+        queued, self._maybe_waiting, self._lease_end_due = self._queued, True, False  # until this round shows otherwise
         if look_first and not self._inflight:
             due, lease_end = await self.reads.due_or_next_lease_end(now)
             if not due:
@@ -310,7 +311,7 @@ class DeliveryWorker:
             self._per_subscription[subscription_id] -= 1
             if self._per_subscription[subscription_id] <= 0:
                 del self._per_subscription[subscription_id]
-        if self._maybe_waiting:  # a slot freed for what waits; with nothing known to wait, the poll looks
+        if self._maybe_waiting or self._lease_end_due:  # a slot freed for what waits (else the poll looks)
             self._wake.set()
 
     async def _attempt(self, job: Any, agreement: AgreementFacts | None, *, read_agreement: bool = False) -> None:
@@ -344,40 +345,10 @@ class DeliveryWorker:
 
     async def _record(self, job: Row[Any], outcome: AttemptOutcome, attempted_at: Any) -> None:
         now = utcnow()
-        attempts_in_round = job.round_attempts + 1
-        transition = next_transition(self.policy, outcome, attempts_in_round=attempts_in_round, now=now, rand=self.rand)
-        error = (outcome.error or None) and outcome.error[:2000]
-        await self.recorder.record(
-            AttemptRecord(
-                attempt={
-                    "delivery_id": job.id,
-                    "tenant": job.tenant,
-                    "number": job.attempt_count + 1,
-                    "attempted_at": attempted_at,
-                    "succeeded": outcome.succeeded,
-                    "status_code": outcome.status_code,
-                    "error": error,
-                    "duration_ms": outcome.duration_ms,
-                    "next_attempt_at": transition.next_attempt_at,
-                },
-                delivery_id=job.id,
-                claim_token=job.claim_token,
-                state={
-                    "status": transition.status,
-                    "attempt_count": job.attempt_count + 1,
-                    "round_attempts": attempts_in_round,
-                    "next_attempt_at": transition.next_attempt_at,
-                    "last_status_code": outcome.status_code,
-                    "last_error": error,
-                    "updated_at": now,
-                    "completed_at": None if transition.status == PENDING else now,
-                },
-                disable_subscription=(job.subscription_id, outcome.error or "disabled")
-                if outcome.disable_subscription
-                else None,
-                now=now,
-            )
+        transition = next_transition(
+            self.policy, outcome, attempts_in_round=job.round_attempts + 1, now=now, rand=self.rand
         )
+        await self.recorder.record(attempt_record(job, outcome, transition, attempted_at=attempted_at, now=now))
         if outcome.succeeded:
             self.sent += 1
         elif transition.status == PENDING and transition.next_attempt_at is not None:  # a retry
@@ -387,8 +358,10 @@ class DeliveryWorker:
                 self._maybe_waiting = True  # due now: the attempt's end starts a claim round
 
     def _timer_due(self, due: list[Due]) -> None:
-        if any(kind == RETRY for _, kind in due):  # else a lease end, perhaps renewed: read before claiming
+        if any(kind == RETRY for _, kind in due):
             self._maybe_waiting = True
+        else:  # a lease end, perhaps renewed: read before claiming; if the worker is full, once a slot frees
+            self._lease_end_due = True
         self._wake.set()
 
 

@@ -16,14 +16,16 @@ BOUND = 30.0  # seconds: far past any due time here, however loaded the machine
 
 
 class Calls:
-    """What a timer called back with, and when (wall clock) each call came."""
+    """What a timer called back with, and when (wall clock; and the loop's clock, in `loop_times`) each call came."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[datetime, list[Due]]] = []
+        self.loop_times: list[float] = []
         self._called = asyncio.Event()
 
     def __call__(self, due: list[Due]) -> None:
         self.calls.append((utcnow(), due))
+        self.loop_times.append(asyncio.get_running_loop().time())
         self._called.set()
 
     async def next(self) -> tuple[datetime, list[Due]]:
@@ -113,6 +115,7 @@ async def test_due_times_already_passed_fire_at_once_in_one_call() -> None:
     now = utcnow()
     past, long_past = now - timedelta(seconds=5), now - timedelta(hours=1)
     try:
+        set_at = asyncio.get_running_loop().time()
         timer.at(past, "retry")
         timer.at(long_past, "lease end")
         assert timer.armed_for == long_past
@@ -121,6 +124,7 @@ async def test_due_times_already_passed_fire_at_once_in_one_call() -> None:
 
         _, due = await calls.next()
         assert due == [(long_past, "lease end"), (past, "retry")]  # both in one call, told apart
+        assert calls.loop_times[0] - set_at >= MIN_WAKE_SECONDS  # but not sooner than the shortest wait
         assert timer.armed_for is None and pending(timer) == []  # nothing left to wait for
     finally:
         timer.close()
@@ -144,3 +148,34 @@ async def test_a_closed_timer_never_fires_and_is_not_set_again() -> None:
     finally:
         closed.close()
         control.close()
+
+
+async def test_it_is_set_again_when_the_callback_raises() -> None:
+    calls = Calls()
+    errors: list[dict[str, object]] = []
+
+    def raising(due: list[Due]) -> None:
+        calls(due)
+        if len(calls.calls) == 1:
+            raise RuntimeError("on_due failed")
+
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    timer = DueTimer(raising)
+    now = utcnow()
+    first, second = now + timedelta(seconds=0.2), now + timedelta(seconds=0.4)
+    try:
+        timer.at(first)
+        timer.at(second)
+        _, due = await calls.next()
+        assert due == [(first, "")]
+        assert timer.armed_for == second and len(pending(timer)) == 1  # set again despite the error
+
+        _, due = await calls.next()
+        assert due == [(second, "")]
+        [error] = errors  # the error was not swallowed: the loop's handler had it
+        assert isinstance(error.get("exception"), RuntimeError)
+    finally:
+        timer.close()
+        loop.set_exception_handler(handler)

@@ -138,3 +138,56 @@ async def test_a_lease_end_is_looked_at_before_a_claim_round_and_a_renewed_one_w
             event.remove(db.engine.sync_engine, "begin", count_writes)
         await db.dispose()
         await other.dispose()
+
+
+async def test_a_claim_whose_lease_ends_while_the_worker_is_full_is_taken_when_a_slot_frees(
+    database_url: str, tenant: str
+) -> None:
+    """The worker learnt of a crashed worker's lease end while idle; when it ends every slot is taken, so the timer's
+    wake starts no round: the first slot to free starts one, not the next poll (60 s here)."""
+    await upgrade("slm_notifier", database_url)
+    db = Database(database_url)
+    settings = Settings(
+        database_url=database_url,
+        environment="test",
+        allow_private_targets=True,
+        delivery_poll_seconds=60.0,
+        max_concurrency=1,
+    )
+    running = None
+    answer = asyncio.Event()  # the slow receiver holds the worker's one slot until this is set
+    try:
+        async with Receiver() as receiver, Receiver(gate=answer) as slow:
+            await subscribe(db, tenant, receiver.url())
+            async with db.session() as session:
+                await fan_out(session, *breach(tenant))  # no worker registered: written unclaimed
+            lease_end = utcnow() + timedelta(seconds=1.5)
+            async with db.session() as session:  # claimed by a worker that then died
+                await session.execute(update(Delivery).values(claimed_until=lease_end, claim_token="dead"))
+            other = tenant + "b"
+            await subscribe(db, other, slow.url())
+            worker = DeliveryWorker(db, settings)
+            running = asyncio.create_task(worker.run())
+
+            async def set_for_the_lease_end() -> bool:
+                return worker._timer.armed_for == lease_end
+
+            await wait_until(set_for_the_lease_end, timeout=15)  # its first look, idle, found the lease end
+            async with db.session() as session:  # a fresh delivery takes the worker's one slot
+                await fan_out(session, *breach(other))
+            await slow.wait_for(1, timeout=15)
+
+            async def fired_for_the_lease_end() -> bool:
+                return utcnow() > lease_end and worker._timer.armed_for is None
+
+            await wait_until(fired_for_the_lease_end, timeout=15)  # it fell due while the slot was taken
+            assert receiver.requests == []
+            answer.set()  # the slot frees
+            await receiver.wait_for(1, timeout=15)  # far sooner than the 60 s poll
+    finally:
+        answer.set()
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        await db.dispose()
