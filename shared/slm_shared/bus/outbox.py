@@ -112,8 +112,15 @@ class OutboxRelay:
             handed, self._handed = self._handed, []
             # Commits that keep waking the relay never let the poll time out: the table is still read
             # once a poll interval, for rows of other processes, of a crashed round or of a lost hand-over.
-            scan, self._scan = self._scan or clock() - last_scan >= self.poll_seconds, False
+            forced, self._scan = self._scan, False
+            scan = forced or clock() - last_scan >= self.poll_seconds
             try:
+                # A commit's rows go out at once, also in the round the poll interval makes read the table (that
+                # read follows and finds them marked); a read asked for (a wake-up without rows, more rows than a
+                # batch, a failure, the first round) goes first and publishes them with the rest.
+                if not forced and (handed := [row for row in handed if row.seq not in self._scanned]):
+                    await self.relay_handed(handed)
+                    backoff = 0.0
                 if scan:  # the table holds the handed rows too: they were committed before being handed
                     last_scan = clock()
                     await self.relay_once()
@@ -121,9 +128,6 @@ class OutboxRelay:
                     if self.last_read >= self.batch_size:  # however many were copies JetStream already held
                         self._scan = True
                         continue
-                elif handed := [row for row in handed if row.seq not in self._scanned]:
-                    await self.relay_handed(handed)
-                    backoff = 0.0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a relay must outlive any single failure
