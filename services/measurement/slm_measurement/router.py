@@ -179,7 +179,7 @@ router.add_api_route(
     response_model=ObjectivePublic,
     responses=NOT_MODIFIED_RESPONSES,
     openapi_extra=CONDITIONAL_OPENAPI,
-    route_class_override=direct_route(get_objective_now),
+    route_class_override=direct_route(get_objective_now, dependencies=(READER,)),
 )
 
 

@@ -5,24 +5,28 @@ resolution, and require the same status, headers and bytes, for every role, tena
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import fastapi.routing
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from measurement_support import activation
 
 from slm_measurement import read_model
-from slm_measurement.router import router
+from slm_measurement.as_of import AtQuery
+from slm_measurement.router import get_objective, router
 from slm_shared.auth import TokenVerifier, issue_token
 from slm_shared.errors import install_error_handlers
 from slm_shared.settings import DEVELOPMENT_JWT_SECRET
 from slm_shared.telemetry import setup_tracing
 from slm_shared.testing.jwks import JwksServer, rsa_key, signed
 from slm_shared.testing.pytest_plugin import make_token
+from slm_shared.web.deps import ReaderDep
 from slm_shared.web.direct_route import DirectRoute
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -217,24 +221,152 @@ async def test_direct_reads_are_counted_by_the_metrics_under_the_route(
     assert {status: after[status] - before.get(status, 0) for status in after} == {"200": 1, "403": 1, "401": 1}
 
 
-async def test_a_dependency_added_where_the_router_is_included_turns_the_direct_answer_off() -> None:
-    """The direct answer runs only the route's own dependency: where a router or the app adds one of its own, this
-    route's requests get FastAPI's whole resolution, so that dependency runs (here it refuses every request)."""
+QUIET = {"tracing": False, "metrics": False, "logs": False}  # what `create_app` passes with no exporter
+
+
+async def closed() -> None:
+    raise fastapi.HTTPException(status_code=418, detail="closed")
+
+
+def quiet_app(served: FastAPI, **kwargs: Any) -> FastAPI:
+    """An app as `create_app` makes it where nothing is exported (so FastAPI's own telemetry is off, and the
+    direct answer can be taken), reading `served`'s database and verifying tokens with its verifier."""
+    app = FastAPI(telemetry=QUIET, **kwargs)
+    install_error_handlers(app)
+    app.state.db = served.state.db
+    app.state.token_verifier = served.state.token_verifier
+    return app
+
+
+def the_objective_read() -> APIRoute:
     route = next(r for r in router.routes if getattr(r, "path", "") == "/v1/objectives/{objective_id}")
-    assert isinstance(route, DirectRoute) and route.dependencies == []
+    assert isinstance(route, DirectRoute)
+    return route
 
-    async def closed() -> None:
-        raise fastapi.HTTPException(status_code=418, detail="closed")
 
-    for guarded in (FastAPI(dependencies=[fastapi.Depends(closed)]), FastAPI()):
-        if not guarded.router.dependencies:
-            guarded.include_router(router, dependencies=[fastapi.Depends(closed)])
-        else:
-            guarded.include_router(router)
-        transport = httpx.ASGITransport(app=guarded, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            refused = await client.get("/v1/objectives/any", headers=bearer(make_token("acme")))
-        assert refused.status_code == 418 and refused.json() == {"detail": "closed"}
+def objective_router(endpoint: Callable[..., Any] | None = None, **kwargs: Any) -> APIRouter:
+    """A router holding the objective read as `router` adds it (its route class, so its direct answer), with
+    `endpoint` (by default the route's own) and the router's `kwargs`."""
+    read = the_objective_read()
+    own = APIRouter(**kwargs)
+    own.add_api_route(
+        read.path,
+        endpoint or read.endpoint,
+        methods=["GET"],
+        response_model=read.response_model,
+        route_class_override=type(read),
+    )
+    return own
+
+
+def include(app: FastAPI, router_: APIRouter, *, middle: dict[str, Any] | None = None, **kwargs: Any) -> FastAPI:
+    """`app` including `router_` (with `kwargs`), or, with `middle`, including a router (made with `middle`) that
+    includes it."""
+    if middle is None:
+        app.include_router(router_, **kwargs)
+    else:
+        between = APIRouter(**middle)
+        between.include_router(router_, **kwargs)
+        app.include_router(between)
+    return app
+
+
+async def test_a_dependency_added_where_the_route_is_declared_or_included_turns_the_direct_answer_off(
+    app_client: tuple[FastAPI, httpx.AsyncClient], resolutions: list[str]
+) -> None:
+    """The direct answer runs only the route's own dependency: where the app, the route's router, a router
+    including it (or the inclusion itself) adds one of its own, this route's requests get FastAPI's whole
+    resolution, so that dependency runs (here it refuses every request); where none adds one, they are answered
+    directly."""
+    served, client = app_client
+    path = await one_objective(served, client)
+    guard = [fastapi.Depends(closed)]
+    ways: dict[str, tuple[Callable[[], FastAPI], bool]] = {  # how the app is made; whether answered directly
+        "nothing added": (lambda: include(quiet_app(served), router), True),
+        "nothing added, through a middle router": (lambda: include(quiet_app(served), router, middle={}), True),
+        "nothing added to a router of its own": (lambda: include(quiet_app(served), objective_router()), True),
+        "FastAPI(dependencies=)": (lambda: include(quiet_app(served, dependencies=guard), router), False),
+        "include_router(dependencies=)": (lambda: include(quiet_app(served), router, dependencies=guard), False),
+        "APIRouter(dependencies=)": (
+            lambda: include(quiet_app(served), objective_router(dependencies=guard)),
+            False,
+        ),
+        "a middle router's dependencies": (
+            lambda: include(quiet_app(served), router, middle={"dependencies": guard}),
+            False,
+        ),
+        "an inclusion's dependencies in a middle router": (
+            lambda: include(quiet_app(served), router, middle={}, dependencies=guard),
+            False,
+        ),
+    }
+    answered, expected = {}, {}
+    for way, (made, direct) in ways.items():
+        resolutions.clear()
+        transport = httpx.ASGITransport(app=made(), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+            answer = await other.get(path, headers=bearer(make_token("acme")))
+        answered[way] = (answer.status_code, list(resolutions))
+        expected[way] = (200, []) if direct else (418, [path])
+    assert answered == expected
+
+
+async def audit(request: Request) -> None:
+    request.app.state.audited.append(request.url.path)
+
+
+async def audited_read(
+    objective_id: str,
+    principal: ReaderDep,
+    request: Request,
+    at: AtQuery = None,
+    _audit: Annotated[None, fastapi.Depends(audit)] = None,
+) -> Response:
+    """The objective read with one dependency more, a parameter with a default."""
+    return await get_objective(objective_id, principal, request, at)
+
+
+async def read_with_a_header(
+    objective_id: str,
+    principal: ReaderDep,
+    request: Request,
+    at: AtQuery = None,
+    x_purpose: Annotated[str | None, fastapi.Header()] = None,
+) -> Response:
+    """The objective read reading a header too (FastAPI would validate it)."""
+    return await get_objective(objective_id, principal, request, at)
+
+
+async def read_with_the_response(
+    objective_id: str, principal: ReaderDep, request: Request, response: Response, at: AtQuery = None
+) -> Response:
+    """The objective read taking the response too."""
+    return await get_objective(objective_id, principal, request, at)
+
+
+async def test_an_endpoint_resolving_more_than_the_direct_answer_passes_is_resolved_by_fastapi(
+    app_client: tuple[FastAPI, httpx.AsyncClient], resolutions: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The direct answer passes the endpoint the route's own dependency, the path's string and the request: an
+    endpoint that takes anything more (a dependency with a default, a header, the response) gets FastAPI's whole
+    resolution for every request, so what it added runs, and the start-up log says why."""
+    served, client = app_client
+    path = await one_objective(served, client)
+    answered, expected, logged = {}, {}, {}
+    for endpoint in (audited_read, read_with_a_header, read_with_the_response):
+        resolutions.clear()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="slm_shared.web.direct_route"):
+            app = include(quiet_app(served), objective_router(endpoint))
+        logged[endpoint.__name__] = "every request resolved by FastAPI" in caplog.text
+        app.state.audited = []
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+            answer = await other.get(path, headers=bearer(make_token("acme")))
+        answered[endpoint.__name__] = (answer.status_code, list(resolutions), app.state.audited)
+        expected[endpoint.__name__] = (200, [path], [path] if endpoint is audited_read else [])
+    assert answered == expected
+    assert all(logged.values()), logged
 
 
 async def test_with_fastapi_telemetry_on_every_request_gets_fastapi_resolution(resolutions: list[str]) -> None:

@@ -4,8 +4,8 @@ On the hot objective read, resolving the route's parameters (the bearer security
 the path parameter, the request) cost 9-15% of the process's CPU per request, more than the query on PostgreSQL.
 A request with no query string has nothing there to validate: its path parameter is a string (any string
 matches), its optional query parameters are absent, so each has its default. Such a request is answered by the
-route's `answer`, which calls the same dependency (the very object the route declares, e.g. `deps.READER`: token
-verified through the verifier's cache, roles checked) and the same endpoint code the route runs, with those
+route's `answer`, which calls the same dependencies (the very objects the route declares, e.g. `deps.READER`:
+token verified through the verifier's cache, roles checked) and the same endpoint code the route runs, with those
 arguments resolved by hand.
 
 Everything else is the route's own: it is matched, documented in OpenAPI (parameters, responses, security) and
@@ -14,40 +14,95 @@ request handler changes, and that handler falls back to FastAPI's whole resoluti
 it differ:
 - the request has a query string (a parameter to validate, perhaps refused with 422, or one to ignore);
 - the app overrides any dependency (`app.dependency_overrides`, as tests do);
-- FastAPI's own telemetry is on for the request (it traces dependency resolution and the endpoint as spans);
-- the route carries dependencies of its own or of the routers and app that include it (these run only there).
+- FastAPI's own telemetry is on for the request (it traces dependency resolution and the endpoint as spans).
+And for every request, once the handler is built, where what FastAPI would resolve is not exactly what the answer
+does (`unanswerable`): the dependencies FastAPI would run (the endpoint's parameters, the route's own and those
+of the routers and the app that include it, all in the dependant FastAPI builds the handler with) are not exactly
+those the answer declares, or the endpoint reads a header, a cookie, a body, a required query parameter, a path
+parameter that is not a plain string, the response, background tasks or security scopes. That is checked once per
+route and inclusion, when FastAPI builds the handler, and logged as a warning: the route then still answers as
+FastAPI does, only without the saving.
 The middleware (metrics, trace context, body limit, NUL refusal) sits in front of every route, so it sees these
 requests as any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ClassVar
 
 import fastapi.routing
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
 
 Answer = Callable[[Request], Awaitable[Response]]
+
+logger = logging.getLogger(__name__)
+
+
+def _reads_more_than_path_query_and_request(dependant: Dependant) -> bool:
+    """Whether `dependant` takes, at its own level, a header, a cookie, a body, the connection, the response,
+    background tasks or security scopes."""
+    special = (
+        dependant.websocket_param_name,
+        dependant.http_connection_param_name,
+        dependant.response_param_name,
+        dependant.background_tasks_param_name,
+        dependant.security_scopes_param_name,
+    )
+    return bool(dependant.header_params or dependant.cookie_params or dependant.body_params) or any(
+        name is not None for name in special
+    )
+
+
+def unanswerable(dependant: Dependant, dependencies: Sequence[Callable[..., Any]]) -> str | None:
+    """Why an answer calling `dependencies` (each with the request alone, in this order) and the endpoint (with the
+    path's strings, the request and every query parameter's default) could differ from FastAPI's resolution of
+    `dependant`; None where it cannot."""
+    calls = [sub.call for sub in dependant.dependencies]
+    if len(calls) != len(dependencies) or any(call is not own for call, own in zip(calls, dependencies, strict=False)):
+        return f"it resolves the dependencies {calls!r}, the direct answer {list(dependencies)!r}"
+    for sub in dependant.dependencies:
+        if sub.dependencies or sub.path_params or sub.query_params or _reads_more_than_path_query_and_request(sub):
+            return f"its dependency {sub.call!r} takes more than the request"
+    if any(param.field_info.annotation is not str or param.field_info.metadata for param in dependant.path_params):
+        return "a path parameter is not a plain string"
+    if any(param.field_info.is_required() for param in dependant.query_params):
+        return "a query parameter is required"
+    if _reads_more_than_path_query_and_request(dependant):
+        return "it reads a header, a cookie, a body, the connection, the response, background tasks or scopes"
+    return None
 
 
 class DirectRoute(APIRoute):
     """An `APIRoute` whose plain requests `answer` takes (see the module); made with `direct_route`."""
 
     answer: ClassVar[Answer]
+    answer_dependencies: ClassVar[tuple[Callable[..., Any], ...]]
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         ordinary = super().get_route_handler()
-        # FastAPI builds a route's handler once per router including it, with the dependencies and the overrides of
-        # that inclusion (added to the route's own) in a context it keeps for the build; a route seen with none of
-        # these, or a FastAPI that keeps them elsewhere, is answered by `ordinary` alone.
+        # The route FastAPI has just built `ordinary` for, as `APIRoute.get_route_handler` finds it: this route, or
+        # its inclusion by a router (its dependant then also holds the dependencies of that inclusion). A FastAPI
+        # that no longer says which is answered by `ordinary` alone.
         included = getattr(fastapi.routing, "_effective_route_context_var", None)
-        context = included.get() if included is not None else None
-        if context is None or context.original_route is not self or context.dependencies or self.dependencies:
+        if included is None:
             return ordinary
-        overrides = context.dependency_overrides_provider
+        context = included.get()
+        effective: Any = context if context is not None and context.original_route is self else self
+        dependant = getattr(effective, "dependant", None)
+        why = (
+            unanswerable(dependant, type(self).answer_dependencies)
+            if isinstance(dependant, Dependant)
+            else "FastAPI built it with no dependant"
+        )
+        if why is not None:
+            logger.warning("%s %s: every request resolved by FastAPI, as %s", self.methods, effective.path, why)
+            return ordinary
+        overrides = effective.dependency_overrides_provider
         answer: Answer = type(self).answer
 
         async def handler(request: Request) -> Response:
@@ -62,8 +117,13 @@ class DirectRoute(APIRoute):
         return handler
 
 
-def direct_route(answer: Answer) -> type[APIRoute]:
+def direct_route(answer: Answer, *, dependencies: Sequence[Callable[..., Any]]) -> type[APIRoute]:
     """The route class for `APIRouter.add_api_route(..., route_class_override=...)` whose plain requests `answer`
     takes: it must do what the endpoint does when every query parameter is absent, calling the route's own
-    dependencies and endpoint code (never a copy of them)."""
-    return type("DirectRoute", (DirectRoute,), {"answer": staticmethod(answer)})
+    `dependencies` (each with the request alone, in the order the route declares them) and endpoint code, never a
+    copy of them. Where the route, as built or as included, resolves anything else, FastAPI answers instead."""
+    return type(
+        "DirectRoute",
+        (DirectRoute,),
+        {"answer": staticmethod(answer), "answer_dependencies": tuple(dependencies)},
+    )
