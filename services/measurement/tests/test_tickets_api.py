@@ -56,6 +56,12 @@ async def test_ticket_clocks_fire_warnings_and_breach_once_on_time_and_scope_rea
     assert stored == 0
 
     rules = TicketRules()
+    # Each warning fired as of just past its own instant, however late this test reaches it: a look that came only
+    # after the breach's instant (a stalled, loaded machine) would rightly send the breach alone (late data).
+    for seconds in (2, 3):
+        instant = opened + timedelta(seconds=seconds, milliseconds=10)
+        await asyncio.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds()))
+        await fire_due_tickets(db, rules=rules, now=instant)
     while not await outbox(db, BREACHED, ticket_id=f"{key}-T1"):
         await fire_due_tickets(db, rules=rules)
         await asyncio.sleep(0.02)
