@@ -4,7 +4,7 @@ On the hot objective read, resolving the route's parameters (the bearer security
 the path parameter, the request) cost 9-15% of the process's CPU per request, more than the query on PostgreSQL.
 A request with no query string has nothing there to validate: its path parameter is a string (any string
 matches), its optional query parameters are absent, so each has its default. Such a request is answered by the
-route's `answer`, which calls the same dependencies (the very objects the route declares, e.g. `deps.READER`:
+route's `answer`, which calls the same dependencies (the very objects the route declares, e.g. `deps.READER_ROLES`:
 token verified through the verifier's cache, roles checked) and the same endpoint code the route runs, with those
 arguments resolved by hand.
 
