@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 
 PRECLAIMED = "slm_notifier_preclaimed"
 PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
-RETRY = "retry"  # a due time the worker's timer keeps for a retry this process scheduled (else a claim's lease end)
+# the kinds of due time the worker's timer keeps: a retry this process scheduled; the end of a claim's lease
+RETRY = "retry"
+LEASE_END = "lease end"
 
 
 class DeliveryWorker:
@@ -216,8 +218,10 @@ class DeliveryWorker:
             due, lease_end = await self.reads.due_or_next_lease_end(now)
             if not due:
                 self._maybe_waiting = queued != self._queued
-                if lease_end is not None:  # claimed by another worker (or one that crashed): look when it ends,
-                    self._timer.at(lease_end)  # even if it did during the read (nothing in flight starts a round)
+                # claimed by another worker (or one that crashed): look when it ends, even if it did during the
+                # read (nothing in flight starts a round)
+                if lease_end is not None:
+                    self._timer.at(lease_end, LEASE_END)
                 return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
@@ -360,7 +364,7 @@ class DeliveryWorker:
     def _timer_due(self, due: list[Due]) -> None:
         if any(kind == RETRY for _, kind in due):
             self._maybe_waiting = True
-        else:  # a lease end, perhaps renewed: read before claiming; if the worker is full, once a slot frees
+        else:  # LEASE_END, perhaps renewed: read before claiming; if the worker is full, once a slot frees
             self._lease_end_due = True
         self._wake.set()
 
