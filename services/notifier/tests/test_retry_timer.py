@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from slm_notifier.config import Settings
 from slm_notifier.due_timer import Due
 from slm_notifier.models import Delivery
 from slm_notifier.queued import write_queued
-from slm_notifier.service import fan_out
+from slm_notifier.service import fan_out, mark_queued
 from slm_notifier.worker import LEASE_END, RETRY, DeliveryWorker
 from slm_shared.db import READ_ONLY_OPTION, Database, utcnow
 from slm_shared.migrations import upgrade
@@ -205,3 +206,91 @@ async def test_a_claim_whose_lease_ends_while_the_worker_is_full_is_taken_when_a
         answer.set()
         await stop(running)
         await db.dispose()
+
+
+async def test_a_retry_falling_due_during_a_claim_round_is_claimed_when_a_slot_frees(
+    database_url: str, tenant: str
+) -> None:
+    """The retry's timer fires while a claim round is under way; that round, begun before the retry was due, leaves
+    it, and ends with one slot free (fewer than a claim group: no round of its own). The first attempt to end then
+    starts the round that claims it, not the next poll (60 s here)."""
+    await upgrade("slm_notifier", database_url)
+    db, other = Database(database_url), Database(database_url)
+    settings = Settings(
+        database_url=database_url,
+        environment="test",
+        allow_private_targets=True,
+        delivery_poll_seconds=60.0,
+        max_concurrency=8,  # claim groups of 2
+        max_per_subscription=8,
+        # its own claims' lease ends (which its first look may find) and attempts' time-outs fall after the test
+        claim_lease_seconds=300,
+        attempt_timeout_seconds=300,
+    )
+    running = None
+    answer = asyncio.Event()  # the slow receiver holds its slots until this is set
+    loop = asyncio.get_running_loop()
+    retry_at: list[datetime] = []  # the retry's due time, set in the round
+
+    def retry_during_the_round(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        """In the round the test starts, as it claims (what was due when it began): a retry of the worker's falls due
+        now. The claim is held (blocking the loop) until the retry's timer is due, so it fires at the round's next
+        await."""
+        if armed and not retry_at and "claim_token" in statement and "next_attempt_at" in statement:
+            retry_at.append(utcnow())
+            worker._timer.at(retry_at[0], RETRY)  # as though an attempt of its had failed and scheduled it
+            [handle] = retry_timers(worker)
+            time.sleep(max(0.0, handle.when() - loop.time()) + 0.02)
+
+    armed = False
+    try:
+        async with Receiver() as receiver, Receiver(gate=answer) as slow:
+            held, later = tenant + "s", tenant + "d"
+            for _ in range(6):
+                await subscribe(db, held, slow.url())
+            await subscribe(db, later, slow.url())
+            await subscribe(db, tenant, receiver.url())
+            worker = DeliveryWorker(db, settings)
+            fired: list[Due] = []
+            on_due = worker._timer._on_due
+
+            def recording(due: list[Due]) -> None:
+                fired.extend(due)
+                on_due(due)
+
+            worker._timer._on_due = recording
+            running = asyncio.create_task(worker.run())
+            async with db.session() as session:  # six fresh deliveries take six of the eight slots
+                await fan_out(session, *breach(held))
+            await slow.wait_for(6, timeout=15)
+            far = utcnow() + timedelta(hours=1)
+            async with other.session() as session:  # another replica's engine: neither claimed nor woken for
+                await fan_out(session, *breach(later))
+                await fan_out(session, *breach(tenant))
+                await write_queued(session)
+                await session.execute(update(Delivery).where(Delivery.tenant != held).values(next_attempt_at=far))
+            event.listen(db.engine.sync_engine, "before_cursor_execute", retry_during_the_round)
+            armed = True
+            async with db.session() as session:  # the other delivery made due here: a claim round for it
+                await session.execute(update(Delivery).where(Delivery.tenant == later).values(next_attempt_at=utcnow()))
+                mark_queued(session)
+            await slow.wait_for(7, timeout=15)  # that round took it, leaving the retry (not yet due then)
+
+            async def fired_for_the_retry() -> bool:
+                return bool(retry_at) and [(when, RETRY) for when in retry_at] == fired
+
+            await wait_until(fired_for_the_retry, timeout=15)
+            async with other.session() as session:  # the retry's due time, as its attempt would have written it
+                await session.execute(
+                    update(Delivery).where(Delivery.tenant == tenant).values(next_attempt_at=retry_at[0])
+                )
+            assert receiver.requests == []  # one slot free: no round until an attempt ends
+            answer.set()  # the seven answer
+            await receiver.wait_for(1, timeout=15)  # far sooner than the 60 s poll
+    finally:
+        answer.set()
+        await stop(running)
+        with contextlib.suppress(Exception):
+            event.remove(db.engine.sync_engine, "before_cursor_execute", retry_during_the_round)
+        await db.dispose()
+        await other.dispose()
