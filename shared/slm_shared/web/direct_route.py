@@ -67,7 +67,7 @@ def _is_generator(call: Callable[..., Any] | None) -> bool:
     object whose `__call__` is one): the code after its `yield`, which a direct call would never run."""
     if call is None:
         return False
-    candidates = [call]
+    candidates: list[Any] = [call]
     if not inspect.isclass(call) and not inspect.isroutine(call):
         candidates.append(getattr(call, "__call__", None))  # noqa: B004 - an instance's own call method
     for candidate in candidates:
