@@ -4,7 +4,8 @@ keeps the route with FastAPI's resolution. Each endpoint here differs from the a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Body, Cookie, Depends, Header, Path, Query, Request, Response
@@ -62,11 +63,47 @@ async def tasks(item: str, principal: Annotated[str, Depends(own)], background: 
 async def scopes(item: str, principal: Annotated[str, Depends(own)], wanted: SecurityScopes) -> None: ...
 
 
+async def own_with_cleanup(request: Request) -> AsyncIterator[str]:
+    yield request.url.path
+
+
+def own_with_sync_cleanup(request: Request) -> Any:
+    yield request.url.path
+
+
+async def with_cleanup(item: str, principal: Annotated[str, Depends(own_with_cleanup)], request: Request) -> None: ...
+async def with_sync_cleanup(
+    item: str, principal: Annotated[str, Depends(own_with_sync_cleanup)], request: Request
+) -> None: ...
+
+
+@functools.wraps(answerable)
+async def wrapped(*args: Any, **kwargs: Any) -> None:
+    """`answerable` as an integration wraps it: the same parameters (its signature), another call."""
+    await answerable(*args, **kwargs)
+
+
 def why(endpoint: Callable[..., Any]) -> str | None:
     """Why `endpoint`'s route is not answerable directly where its answer declares the dependency it takes (`own`,
     or for `deeper` and `a_header_below` the one taking more than the request)."""
     declared = {deeper: needs_own, a_header_below: needs_a_header}.get(endpoint, own)
-    return unanswerable(get_dependant(path="/items/{item}", call=endpoint), (declared,))
+    return unanswerable(get_dependant(path="/items/{item}", call=endpoint), (declared,), endpoint=endpoint)
+
+
+def test_a_dependency_with_cleanup_is_not_answered_directly() -> None:
+    """The answer would call it and never run the code after its `yield` (it could not even await it)."""
+    for endpoint, dependency in ((with_cleanup, own_with_cleanup), (with_sync_cleanup, own_with_sync_cleanup)):
+        dependant = get_dependant(path="/items/{item}", call=endpoint)
+        assert [sub.call for sub in dependant.dependencies] == [dependency]  # what the answer declares, no more
+        assert unanswerable(dependant, (dependency,), endpoint=endpoint) is not None
+
+
+def test_an_endpoint_wrapped_by_an_integration_is_not_answered_directly() -> None:
+    """FastAPI calls the wrapper; the answer would call the endpoint's code without it."""
+    dependant = get_dependant(path="/items/{item}", call=wrapped)
+    assert [sub.call for sub in dependant.dependencies] == [own]  # the same parameters as `answerable`
+    assert unanswerable(dependant, (own,), endpoint=answerable) is not None
+    assert unanswerable(dependant, (own,), endpoint=wrapped) is None  # the wrapper alone is not what is refused
 
 
 def test_only_what_the_answer_passes_is_answerable() -> None:

@@ -34,7 +34,7 @@ from slm_shared.db import utcnow
 from slm_shared.errors import PROBLEM_RESPONSES, Conflict, FieldError, NotFound, Unprocessable
 from slm_shared.reads import Reader
 from slm_shared.web.conditional import CONDITIONAL_OPENAPI, NOT_MODIFIED_RESPONSES, conditional_json
-from slm_shared.web.deps import READER, ReaderDep, SessionDep, StaffDep
+from slm_shared.web.deps import READER_ROLES, ReaderDep, SessionDep, StaffDep
 from slm_shared.web.direct_route import direct_route
 from slm_shared.web.pagination import Page, PageDep
 from slm_shared.web.row_bodies import RowBodies
@@ -168,7 +168,7 @@ async def get_objective(objective_id: str, principal: ReaderDep, request: Reques
 async def get_objective_now(request: Request) -> Response:
     """`get_objective` with no query string (so no `at`), its arguments resolved by hand: the reader dependency
     itself (token, roles) and the path's id (any string). See `slm_shared.web.direct_route`."""
-    return await get_objective(request.path_params["objective_id"], await READER(request), request)
+    return await get_objective(request.path_params["objective_id"], await READER_ROLES(request), request)
 
 
 # What `@router.get` would register (OpenAPI unchanged), with the route class that answers a plain read directly.
@@ -179,7 +179,7 @@ router.add_api_route(
     response_model=ObjectivePublic,
     responses=NOT_MODIFIED_RESPONSES,
     openapi_extra=CONDITIONAL_OPENAPI,
-    route_class_override=direct_route(get_objective_now, dependencies=(READER,)),
+    route_class_override=direct_route(get_objective_now, dependencies=(READER_ROLES,)),
 )
 
 

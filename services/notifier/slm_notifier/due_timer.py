@@ -31,7 +31,7 @@ class DueTimer:
         return self._armed_for
 
     def at(self, when: datetime, kind: str = "") -> None:
-        """Call `on_due` once `when` has passed (at once, if it has already)."""
+        """Call `on_due` once `when` has passed (after the shortest wait (`MIN_WAKE_SECONDS`), if it has already)."""
         heapq.heappush(self._due, (when, kind))
         self._arm()
 

@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 
 PRECLAIMED = "slm_notifier_preclaimed"
 PRECLAIMED_COUNTS = "slm_notifier_preclaimed_counts"
-RETRY = "retry"  # a due time the worker's timer keeps for a retry this process scheduled (else a claim's lease end)
+# the kinds of due time the worker's timer keeps: a retry this process scheduled; the end of a claim's lease
+RETRY = "retry"
+LEASE_END = "lease end"
 
 
 class DeliveryWorker:
@@ -92,6 +94,9 @@ class DeliveryWorker:
         # release): only then does a finished attempt start a claim round; otherwise the poll looks
         self._maybe_waiting = True
         self._lease_end_due = False  # a claim's lease ended since the last round: a round reads, then claims if due
+        # a retry of its own fell due since the last round began: a round claims (kept apart from `_maybe_waiting`,
+        # which a round under way sets from what it found when it ends)
+        self._retry_due = False
         self._queued = 0  # commits that queued deliveries without claiming them
         self._timer = DueTimer(self._timer_due)  # its retries, others' claims ending: one timer for the earliest
 
@@ -182,7 +187,9 @@ class DeliveryWorker:
                         # answers already received are stored before anything new is claimed or sent,
                         # so a crash re-sends as few answered webhooks as it can
                         await self.recorder.flushed()
-                        claimed = await self.dispatch_due(free, look_first=not woken or not self._maybe_waiting)
+                        claimed = await self.dispatch_due(
+                            free, look_first=not woken or not (self._maybe_waiting or self._retry_due)
+                        )
                     except Exception as exc:  # noqa: BLE001 - the worker outlives database hiccups
                         checkpoint()
                         logger.warning("claiming deliveries failed: %s", exc)
@@ -211,13 +218,16 @@ class DeliveryWorker:
         lease_until = now + timedelta(seconds=self.settings.claim_lease_seconds)
         cap = self.settings.max_per_subscription
         busy = {sub for sub, count in (self._per_subscription + self._reserved).items() if count >= cap}
-        queued, self._maybe_waiting, self._lease_end_due = self._queued, True, False  # until this round shows otherwise
+        queued, self._maybe_waiting = self._queued, True  # until this round shows otherwise
+        self._lease_end_due = self._retry_due = False  # this round reads (or claims) what fell due before it
         if look_first and not self._inflight:
             due, lease_end = await self.reads.due_or_next_lease_end(now)
             if not due:
                 self._maybe_waiting = queued != self._queued
-                if lease_end is not None:  # claimed by another worker (or one that crashed): look when it ends,
-                    self._timer.at(lease_end)  # even if it did during the read (nothing in flight starts a round)
+                # claimed by another worker (or one that crashed): look when it ends, even if it did during the
+                # read (nothing in flight starts a round)
+                if lease_end is not None:
+                    self._timer.at(lease_end, LEASE_END)
                 return 0  # an idle poll: looked for without taking a write transaction (SQLite's write turn)
         if is_postgres(self.db.engine):
             # the claimed rows come back from the claim itself (a round trip and a read transaction fewer)
@@ -311,7 +321,7 @@ class DeliveryWorker:
             self._per_subscription[subscription_id] -= 1
             if self._per_subscription[subscription_id] <= 0:
                 del self._per_subscription[subscription_id]
-        if self._maybe_waiting or self._lease_end_due:  # a slot freed for what waits (else the poll looks)
+        if self._maybe_waiting or self._lease_end_due or self._retry_due:  # a slot freed for what waits (else the poll)
             self._wake.set()
 
     async def _attempt(self, job: Any, agreement: AgreementFacts | None, *, read_agreement: bool = False) -> None:
@@ -355,12 +365,12 @@ class DeliveryWorker:
             if transition.next_attempt_at > utcnow():
                 self._timer.at(transition.next_attempt_at, RETRY)  # a claim round when due, not at the next poll
             else:
-                self._maybe_waiting = True  # due now: the attempt's end starts a claim round
+                self._retry_due = True  # due now: the attempt's end starts a claim round
 
     def _timer_due(self, due: list[Due]) -> None:
         if any(kind == RETRY for _, kind in due):
-            self._maybe_waiting = True
-        else:  # a lease end, perhaps renewed: read before claiming; if the worker is full, once a slot frees
+            self._retry_due = True
+        else:  # LEASE_END, perhaps renewed: read before claiming; if the worker is full, once a slot frees
             self._lease_end_due = True
         self._wake.set()
 

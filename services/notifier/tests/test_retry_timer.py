@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,8 +17,8 @@ from slm_notifier.config import Settings
 from slm_notifier.due_timer import Due
 from slm_notifier.models import Delivery
 from slm_notifier.queued import write_queued
-from slm_notifier.service import fan_out
-from slm_notifier.worker import RETRY, DeliveryWorker
+from slm_notifier.service import fan_out, mark_queued
+from slm_notifier.worker import LEASE_END, RETRY, DeliveryWorker
 from slm_shared.db import READ_ONLY_OPTION, Database, utcnow
 from slm_shared.migrations import upgrade
 
@@ -26,6 +27,28 @@ def retry_timers(worker: DeliveryWorker) -> list[asyncio.TimerHandle]:
     """The worker's retry timers pending in the running loop."""
     scheduled: list[asyncio.TimerHandle] = getattr(asyncio.get_running_loop(), "_scheduled", [])
     return [h for h in scheduled if not h.cancelled() and getattr(h, "_callback", None) == worker._timer._fire]
+
+
+async def dead_claim(db: Database, tenant: str, url: str, seconds: float) -> datetime:
+    """A delivery to `url` written unclaimed (no worker registered), then claimed by a worker that died, its lease
+    ending in `seconds`: returns that end."""
+    await subscribe(db, tenant, url)
+    async with db.session() as session:
+        await fan_out(session, *breach(tenant))
+    lease_end = utcnow() + timedelta(seconds=seconds)
+    async with db.session() as session:
+        await session.execute(
+            update(Delivery).where(Delivery.tenant == tenant).values(claimed_until=lease_end, claim_token="dead")
+        )
+    return lease_end
+
+
+async def stop(running: asyncio.Task[None] | None) -> None:
+    """Stop a worker's loop, if it was started."""
+    if running is not None:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
 
 
 async def test_many_retries_keep_one_timer_for_the_earliest_and_none_after_stop(database_url: str) -> None:
@@ -62,9 +85,7 @@ async def test_many_retries_keep_one_timer_for_the_earliest_and_none_after_stop(
         [handle] = retry_timers(worker)  # the next after that: 10 s
         assert handle.when() - asyncio.get_running_loop().time() < 10
     finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        await stop(running)
         await db.dispose()
     assert retry_timers(worker) == []
 
@@ -80,20 +101,12 @@ async def test_a_claim_a_crashed_worker_held_is_taken_when_its_lease_ends_not_on
     running = None
     try:
         async with Receiver() as receiver:
-            await subscribe(db, tenant, receiver.url())
-            async with db.session() as session:
-                await fan_out(session, *breach(tenant))  # no worker registered: written unclaimed
-            lease_end = utcnow() + timedelta(seconds=1.5)
-            async with db.session() as session:  # claimed by a worker that then died
-                await session.execute(update(Delivery).values(claimed_until=lease_end, claim_token="dead"))
+            lease_end = await dead_claim(db, tenant, receiver.url(), 1.5)
             running = asyncio.create_task(DeliveryWorker(db, settings).run())
             await receiver.wait_for(1, timeout=10)  # far sooner than the 60 s poll
             assert utcnow() >= lease_end  # not before the lease ended
     finally:
-        if running is not None:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+        await stop(running)
         await db.dispose()
 
 
@@ -123,7 +136,7 @@ async def test_a_lease_end_is_looked_at_before_a_claim_round_and_a_renewed_one_w
             await write_queued(session)
             await session.execute(update(Delivery).values(claimed_until=renewed, claim_token="alive"))
         event.listen(db.engine.sync_engine, "begin", count_writes)
-        worker._timer.at(utcnow())  # the lease end it had learnt of, before the renewal
+        worker._timer.at(utcnow(), LEASE_END)  # the lease end it had learnt of, before the renewal
 
         async def set_for_the_new_end() -> bool:
             return worker._timer.armed_for == renewed
@@ -131,9 +144,7 @@ async def test_a_lease_end_is_looked_at_before_a_claim_round_and_a_renewed_one_w
         await wait_until(set_for_the_new_end, timeout=15)
         assert writes == []
     finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
+        await stop(running)
         with contextlib.suppress(Exception):
             event.remove(db.engine.sync_engine, "begin", count_writes)
         await db.dispose()
@@ -158,15 +169,18 @@ async def test_a_claim_whose_lease_ends_while_the_worker_is_full_is_taken_when_a
     answer = asyncio.Event()  # the slow receiver holds the worker's one slot until this is set
     try:
         async with Receiver() as receiver, Receiver(gate=answer) as slow:
-            await subscribe(db, tenant, receiver.url())
-            async with db.session() as session:
-                await fan_out(session, *breach(tenant))  # no worker registered: written unclaimed
-            lease_end = utcnow() + timedelta(seconds=1.5)
-            async with db.session() as session:  # claimed by a worker that then died
-                await session.execute(update(Delivery).values(claimed_until=lease_end, claim_token="dead"))
+            lease_end = await dead_claim(db, tenant, receiver.url(), 60)  # ends, below, only once the slot is taken
             other = tenant + "b"
             await subscribe(db, other, slow.url())
             worker = DeliveryWorker(db, settings)
+            fired: list[Due] = []
+            on_due = worker._timer._on_due
+
+            def recording(due: list[Due]) -> None:
+                fired.extend(due)
+                on_due(due)
+
+            worker._timer._on_due = recording
             running = asyncio.create_task(worker.run())
 
             async def set_for_the_lease_end() -> bool:
@@ -176,9 +190,13 @@ async def test_a_claim_whose_lease_ends_while_the_worker_is_full_is_taken_when_a
             async with db.session() as session:  # a fresh delivery takes the worker's one slot
                 await fan_out(session, *breach(other))
             await slow.wait_for(1, timeout=15)
+            ends = utcnow() + timedelta(seconds=0.3)  # the dead lease ends while the slot is taken
+            async with db.session() as session:
+                await session.execute(update(Delivery).where(Delivery.claim_token == "dead").values(claimed_until=ends))
+            worker._timer.at(ends, LEASE_END)  # as though it had learnt of that end
 
             async def fired_for_the_lease_end() -> bool:
-                return utcnow() > lease_end and worker._timer.armed_for is None
+                return (ends, LEASE_END) in fired
 
             await wait_until(fired_for_the_lease_end, timeout=15)  # it fell due while the slot was taken
             assert receiver.requests == []
@@ -186,8 +204,93 @@ async def test_a_claim_whose_lease_ends_while_the_worker_is_full_is_taken_when_a
             await receiver.wait_for(1, timeout=15)  # far sooner than the 60 s poll
     finally:
         answer.set()
-        if running is not None:
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+        await stop(running)
         await db.dispose()
+
+
+async def test_a_retry_falling_due_during_a_claim_round_is_claimed_when_a_slot_frees(
+    database_url: str, tenant: str
+) -> None:
+    """The retry's timer fires while a claim round is under way; that round, begun before the retry was due, leaves
+    it, and ends with one slot free (fewer than a claim group: no round of its own). The first attempt to end then
+    starts the round that claims it, not the next poll (60 s here)."""
+    await upgrade("slm_notifier", database_url)
+    db, other = Database(database_url), Database(database_url)
+    settings = Settings(
+        database_url=database_url,
+        environment="test",
+        allow_private_targets=True,
+        delivery_poll_seconds=60.0,
+        max_concurrency=8,  # claim groups of 2
+        max_per_subscription=8,
+        # its own claims' lease ends (which its first look may find) and attempts' time-outs fall after the test
+        claim_lease_seconds=300,
+        attempt_timeout_seconds=300,
+    )
+    running = None
+    answer = asyncio.Event()  # the slow receiver holds its slots until this is set
+    loop = asyncio.get_running_loop()
+    retry_at: list[datetime] = []  # the retry's due time, set in the round
+
+    def retry_during_the_round(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        """In the round the test starts, as it claims (what was due when it began): a retry of the worker's falls due
+        now. The claim is held (blocking the loop) until the retry's timer is due, so it fires at the round's next
+        await."""
+        if armed and not retry_at and "claim_token" in statement and "next_attempt_at" in statement:
+            retry_at.append(utcnow())
+            worker._timer.at(retry_at[0], RETRY)  # as though an attempt of its had failed and scheduled it
+            [handle] = retry_timers(worker)
+            time.sleep(max(0.0, handle.when() - loop.time()) + 0.02)
+
+    armed = False
+    try:
+        async with Receiver() as receiver, Receiver(gate=answer) as slow:
+            held, later = tenant + "s", tenant + "d"
+            for _ in range(6):
+                await subscribe(db, held, slow.url())
+            await subscribe(db, later, slow.url())
+            await subscribe(db, tenant, receiver.url())
+            worker = DeliveryWorker(db, settings)
+            fired: list[Due] = []
+            on_due = worker._timer._on_due
+
+            def recording(due: list[Due]) -> None:
+                fired.extend(due)
+                on_due(due)
+
+            worker._timer._on_due = recording
+            running = asyncio.create_task(worker.run())
+            async with db.session() as session:  # six fresh deliveries take six of the eight slots
+                await fan_out(session, *breach(held))
+            await slow.wait_for(6, timeout=15)
+            far = utcnow() + timedelta(hours=1)
+            async with other.session() as session:  # another replica's engine: neither claimed nor woken for
+                await fan_out(session, *breach(later))
+                await fan_out(session, *breach(tenant))
+                await write_queued(session)
+                await session.execute(update(Delivery).where(Delivery.tenant != held).values(next_attempt_at=far))
+            event.listen(db.engine.sync_engine, "before_cursor_execute", retry_during_the_round)
+            armed = True
+            async with db.session() as session:  # the other delivery made due here: a claim round for it
+                await session.execute(update(Delivery).where(Delivery.tenant == later).values(next_attempt_at=utcnow()))
+                mark_queued(session)
+            await slow.wait_for(7, timeout=15)  # that round took it, leaving the retry (not yet due then)
+
+            async def fired_for_the_retry() -> bool:
+                return bool(retry_at) and [(when, RETRY) for when in retry_at] == fired
+
+            await wait_until(fired_for_the_retry, timeout=15)
+            async with other.session() as session:  # the retry's due time, as its attempt would have written it
+                await session.execute(
+                    update(Delivery).where(Delivery.tenant == tenant).values(next_attempt_at=retry_at[0])
+                )
+            assert receiver.requests == []  # one slot free: no round until an attempt ends
+            answer.set()  # the seven answer
+            await receiver.wait_for(1, timeout=15)  # far sooner than the 60 s poll
+    finally:
+        answer.set()
+        await stop(running)
+        with contextlib.suppress(Exception):
+            event.remove(db.engine.sync_engine, "before_cursor_execute", retry_during_the_round)
+        await db.dispose()
+        await other.dispose()

@@ -117,7 +117,8 @@ class OutboxRelay:
             try:
                 # A commit's rows go out at once, also in the round the poll interval makes read the table (that
                 # read follows and finds them marked); a read asked for (a wake-up without rows, more rows than a
-                # batch, a failure, the first round) goes first and publishes them with the rest.
+                # batch, a failure, the first round) takes the place of the hand-over: it publishes those rows with
+                # the rest.
                 if not forced and (handed := [row for row in handed if row.seq not in self._scanned]):
                     await self.relay_handed(handed)
                     backoff = 0.0

@@ -35,7 +35,7 @@ AdminDep = Annotated[Principal, Depends(require_roles(ADMIN))]
 StaffDep = Annotated[Principal, Depends(require_roles(ADMIN, MANAGER))]
 # The reader roles' dependency itself: also called by hand where a route answers without resolving dependencies
 # (`slm_shared.web.direct_route`), so both run this one object.
-READER = require_roles(ADMIN, MANAGER, CUSTOMER)
-ReaderDep = Annotated[Principal, Depends(READER)]
+READER_ROLES = require_roles(ADMIN, MANAGER, CUSTOMER)
+ReaderDep = Annotated[Principal, Depends(READER_ROLES)]
 IngestDep = Annotated[Principal, Depends(require_roles(ADMIN, INGEST))]
 ReadsDep = Annotated[Reader, Depends(get_reader)]

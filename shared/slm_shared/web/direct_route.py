@@ -4,7 +4,7 @@ On the hot objective read, resolving the route's parameters (the bearer security
 the path parameter, the request) cost 9-15% of the process's CPU per request, more than the query on PostgreSQL.
 A request with no query string has nothing there to validate: its path parameter is a string (any string
 matches), its optional query parameters are absent, so each has its default. Such a request is answered by the
-route's `answer`, which calls the same dependencies (the very objects the route declares, e.g. `deps.READER`:
+route's `answer`, which calls the same dependencies (the very objects the route declares, e.g. `deps.READER_ROLES`:
 token verified through the verifier's cache, roles checked) and the same endpoint code the route runs, with those
 arguments resolved by hand.
 
@@ -18,16 +18,20 @@ it differ:
 And for every request, once the handler is built, where what FastAPI would resolve is not exactly what the answer
 does (`unanswerable`): the dependencies FastAPI would run (the endpoint's parameters, the route's own and those
 of the routers and the app that include it, all in the dependant FastAPI builds the handler with) are not exactly
-those the answer declares, or the endpoint reads a header, a cookie, a body, a required query parameter, a path
-parameter that is not a plain string, the response, background tasks or security scopes. That is checked once per
-route and inclusion, when FastAPI builds the handler, and logged as a warning: the route then still answers as
-FastAPI does, only without the saving.
+those the answer declares, one of them has cleanup after a `yield` (which a direct call would not run), FastAPI
+would call something other than the endpoint (an integration wrapping it), or the endpoint reads a header, a
+cookie, a body, a required query parameter, a path parameter that is not a plain string, the response, background
+tasks or security scopes. That is checked once per route and inclusion, when FastAPI builds the handler, and logged
+as a warning (as is a FastAPI that does not say which inclusion it builds the handler for): the route then still
+answers as FastAPI does, only without the saving.
 The middleware (metrics, trace context, body limit, NUL refusal) sits in front of every route, so it sees these
 requests as any other.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, ClassVar
@@ -58,14 +62,39 @@ def _reads_more_than_path_query_and_request(dependant: Dependant) -> bool:
     )
 
 
-def unanswerable(dependant: Dependant, dependencies: Sequence[Callable[..., Any]]) -> str | None:
-    """Why an answer calling `dependencies` (each with the request alone, in this order) and the endpoint (with the
-    path's strings, the request and every query parameter's default) could differ from FastAPI's resolution of
+def _is_generator(call: Callable[..., Any] | None) -> bool:
+    """Whether FastAPI runs `call` as a dependency with cleanup (a generator or async generator function, or an
+    object whose `__call__` is one): the code after its `yield`, which a direct call would never run."""
+    if call is None:
+        return False
+    candidates: list[Any] = [call]
+    if not inspect.isclass(call) and not inspect.isroutine(call):
+        candidates.append(getattr(call, "__call__", None))  # noqa: B004 - an instance's own call method
+    for candidate in candidates:
+        while isinstance(candidate, functools.partial):
+            candidate = candidate.func
+        if candidate is not None and any(
+            inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f)
+            for f in (candidate, inspect.unwrap(candidate))
+        ):
+            return True
+    return False
+
+
+def unanswerable(
+    dependant: Dependant, dependencies: Sequence[Callable[..., Any]], *, endpoint: Callable[..., Any]
+) -> str | None:
+    """Why an answer calling `dependencies` (each with the request alone, in this order) and `endpoint`'s code (with
+    the path's strings, the request and every query parameter's default) could differ from FastAPI's resolution of
     `dependant`; None where it cannot."""
+    if dependant.call is not endpoint:  # e.g. an integration wrapping the endpoint: the answer would skip it
+        return f"it calls {dependant.call!r}, not the endpoint {endpoint!r}"
     calls = [sub.call for sub in dependant.dependencies]
-    if len(calls) != len(dependencies) or any(call is not own for call, own in zip(calls, dependencies, strict=False)):
+    if len(calls) != len(dependencies) or any(call is not own for call, own in zip(calls, dependencies, strict=True)):
         return f"it resolves the dependencies {calls!r}, the direct answer {list(dependencies)!r}"
     for sub in dependant.dependencies:
+        if _is_generator(sub.call):
+            return f"its dependency {sub.call!r} has cleanup after its yield, which the direct answer would not run"
         if sub.dependencies or sub.path_params or sub.query_params or _reads_more_than_path_query_and_request(sub):
             return f"its dependency {sub.call!r} takes more than the request"
     if any(param.field_info.annotation is not str or param.field_info.metadata for param in dependant.path_params):
@@ -90,12 +119,17 @@ class DirectRoute(APIRoute):
         # that no longer says which is answered by `ordinary` alone.
         included = getattr(fastapi.routing, "_effective_route_context_var", None)
         if included is None:
+            logger.warning(
+                "%s %s: every request resolved by FastAPI, as FastAPI does not say which route it builds",
+                self.methods,
+                self.path,
+            )
             return ordinary
         context = included.get()
         effective: Any = context if context is not None and context.original_route is self else self
         dependant = getattr(effective, "dependant", None)
         why = (
-            unanswerable(dependant, type(self).answer_dependencies)
+            unanswerable(dependant, type(self).answer_dependencies, endpoint=self.endpoint)
             if isinstance(dependant, Dependant)
             else "FastAPI built it with no dependant"
         )
