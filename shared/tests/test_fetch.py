@@ -66,3 +66,43 @@ async def test_an_idle_fetch_pulls_again_at_once_when_the_connection_comes_back(
         await subscription.unsubscribe()
     finally:
         await bus.close()
+
+
+class _SwallowingPull:
+    """A pull subscription whose fetch swallows its first cancellation (as nats-py's flush of pending writes can)."""
+
+    def __init__(self) -> None:
+        self.cancellations = 0
+        self.started = asyncio.Event()
+
+    async def fetch(self, batch: int, timeout: float) -> list[object]:
+        self.started.set()
+        try:
+            await asyncio.sleep(timeout)
+        except asyncio.CancelledError:
+            self.cancellations += 1  # swallowed: the fetch goes on to its lingering wait
+        try:
+            await asyncio.sleep(timeout)
+        except asyncio.CancelledError:
+            self.cancellations += 1
+            raise
+        raise TimeoutError
+
+
+@pytest.mark.parametrize("cancels", [1, 2])
+async def test_a_pull_that_swallows_its_cancellation_is_cancelled_again_and_never_outlives_its_fetcher(
+    cancels: int,
+) -> None:
+    """A consumer stopped (once, or again while its pull ends) leaves no pull running for its whole timeout."""
+    pull = _SwallowingPull()
+    fetcher = Fetcher(pull, batch=50, reconnected=asyncio.Event)  # type: ignore[arg-type]
+    consuming = asyncio.create_task(fetcher.fetch())
+    await pull.started.wait()
+    before = asyncio.all_tasks()
+    for _ in range(cancels):
+        consuming.cancel()
+        await asyncio.sleep(0)
+    with pytest.raises(asyncio.CancelledError):
+        await consuming
+    assert pull.cancellations == 2  # the swallowed one, and the one that ended it
+    assert not [task for task in before if not task.done() and task is not asyncio.current_task()]

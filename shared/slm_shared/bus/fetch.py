@@ -14,6 +14,9 @@ from nats.js import JetStreamContext
 # dropped connection): the fetcher then pulls again at once rather than wait out this timeout.
 IDLE_WAIT_SECONDS = 5.0
 BUSY_WAIT_SECONDS = 0.01
+# A pull cancelled on shutdown or reconnect is cancelled again this often until it has ended, for at most END_SECONDS.
+RECANCEL_SECONDS = 0.05
+END_SECONDS = 1.0
 
 
 class Fetcher:
@@ -66,12 +69,32 @@ class Fetcher:
                 await asyncio.wait({fetching, waiting}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiting.cancel()
-                if not fetching.done():
-                    fetching.cancel()  # a message it had taken stays queued for the next pull (nats-py's queue)
-                    await asyncio.wait({fetching})
+                if not fetching.done():  # a message it had taken stays queued for the next pull (nats-py's queue)
+                    await _end(fetching)
             if not fetching.cancelled():
                 return fetching.result()  # a message, or the timeout (also when it came as the reconnect did)
             self.pulls_after_reconnect += 1
+
+
+async def _end(fetching: asyncio.Future[list[Msg]]) -> None:
+    """Cancel a pull and wait until it has ended, so that no pull outlives its fetcher.
+
+    nats-py can swallow a cancellation between the steps of a fetch (its flush of pending writes does), and the
+    fetch then lingers for its whole timeout: it is cancelled again every `RECANCEL_SECONDS`, up to
+    `END_SECONDS`. A cancellation of this task meanwhile (a shutdown cancelling again) is raised once the pull
+    has ended; a pull still running at the bound is left to its timeout.
+    """
+    cancelled = False
+    loop = asyncio.get_running_loop()
+    bound = loop.time() + END_SECONDS
+    while not fetching.done() and loop.time() < bound:
+        fetching.cancel()
+        try:
+            await asyncio.wait({fetching}, timeout=RECANCEL_SECONDS)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _retrieve(task: asyncio.Future[list[Msg]]) -> None:
