@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import nats.errors
 import nats.js.errors
@@ -106,3 +107,27 @@ async def test_a_pull_that_swallows_its_cancellation_is_cancelled_again_and_neve
         await consuming
     assert pull.cancellations == 2  # the swallowed one, and the one that ended it
     assert not [task for task in before if not task.done() and task is not asyncio.current_task()]
+
+
+async def test_a_pull_that_will_not_end_on_a_reconnect_is_left_to_its_timeout_and_read_as_one() -> None:
+    """Past the bound the fetcher stops cancelling: the fetch answers as a timeout (the consumer fetches again)."""
+    ended = asyncio.Event()
+
+    class StubbornPull:
+        async def fetch(self, batch: int, timeout: float) -> list[object]:
+            while not ended.is_set():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ended.wait()
+            raise TimeoutError
+
+    reconnected = asyncio.Event()
+    fetcher = Fetcher(StubbornPull(), batch=50, reconnected=lambda: reconnected)  # type: ignore[arg-type]
+    fetching = asyncio.create_task(fetcher.fetch())
+    await asyncio.sleep(0.05)
+    reconnected.set()
+    try:
+        with pytest.raises(TimeoutError):
+            await fetching
+        assert fetcher.pulls_after_reconnect == 0
+    finally:
+        ended.set()

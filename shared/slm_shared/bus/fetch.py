@@ -71,6 +71,8 @@ class Fetcher:
                 waiting.cancel()
                 if not fetching.done():  # a message it had taken stays queued for the next pull (nats-py's queue)
                     await _end(fetching)
+            if not fetching.done():  # a pull that would not end (left to its own timeout): as a timeout
+                raise TimeoutError
             if not fetching.cancelled():
                 return fetching.result()  # a message, or the timeout (also when it came as the reconnect did)
             self.pulls_after_reconnect += 1
