@@ -14,7 +14,8 @@ from nats.js import JetStreamContext
 # dropped connection): the fetcher then pulls again at once rather than wait out this timeout.
 IDLE_WAIT_SECONDS = 5.0
 BUSY_WAIT_SECONDS = 0.01
-# A pull cancelled on shutdown or reconnect is cancelled again this often until it has ended, for at most END_SECONDS.
+# A pull cancelled on shutdown or reconnect is cancelled again this often until it has ended, for at most END_SECONDS
+# (well inside the consumers' stop grace, 2 s at the least, so that a stop still ends in its bound).
 RECANCEL_SECONDS = 0.05
 END_SECONDS = 1.0
 
@@ -69,7 +70,7 @@ class Fetcher:
                 await asyncio.wait({fetching, waiting}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 waiting.cancel()
-                if not fetching.done():  # a message it had taken stays queued for the next pull (nats-py's queue)
+                if not fetching.done():  # a message it took normally stays queued for the next pull (nats-py's queue)
                     await _end(fetching)
             if not fetching.done():  # a pull that would not end (left to its own timeout): as a timeout
                 raise TimeoutError
@@ -81,10 +82,12 @@ class Fetcher:
 async def _end(fetching: asyncio.Future[list[Msg]]) -> None:
     """Cancel a pull and wait until it has ended, so that no pull outlives its fetcher.
 
-    nats-py can swallow a cancellation between the steps of a fetch (its flush of pending writes does), and the
-    fetch then lingers for its whole timeout: it is cancelled again every `RECANCEL_SECONDS`, up to
-    `END_SECONDS`. A cancellation of this task meanwhile (a shutdown cancelling again) is raised once the pull
-    has ended; a pull still running at the bound is left to its timeout.
+    nats-py can swallow a cancellation between the steps of a fetch: its flush of pending writes does
+    (`except asyncio.CancelledError: pass`) when it has to wait, with more than its pending limit unsent or
+    its flusher stuck on a frozen connection; the fetch then lingers for its whole timeout. It is cancelled
+    again every `RECANCEL_SECONDS`, up to `END_SECONDS`. A cancellation of this task meanwhile (a shutdown
+    cancelling again) is raised once the pull has ended; a pull still running at the bound is left to its
+    timeout.
     """
     cancelled = False
     loop = asyncio.get_running_loop()
